@@ -1,0 +1,10 @@
+//! keepup's configuration: one TOML file, validated at load time.
+//!
+//! [`load`] reads a file and returns either a fully validated [`Config`] or
+//! every problem found, each with `file:line:col`, the offending key and, for
+//! unknown keys, the closest valid one. Regexes, JSON pointers, URLs and
+//! secrets are compiled/resolved here so that a probe never fails on a
+//! configuration mistake.
+
+mod spec;
+pub use spec::*;

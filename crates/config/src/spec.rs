@@ -1,0 +1,343 @@
+//! The validated, compiled configuration: what the rest of keepup consumes.
+//!
+//! Everything here has already passed validation: regexes are compiled, URLs
+//! parsed, secrets resolved, defaults applied. A probe never has to fail on a
+//! configuration mistake.
+
+use keepup_model::CheckId;
+use regex::Regex;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The whole configuration after validation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was loaded from (for reload and messages).
+    pub source: PathBuf,
+    /// The daemon's HTTP listener (heartbeats, health, later the dashboard).
+    pub server: ServerConfig,
+    /// Where and how long results are kept.
+    pub store: StoreConfig,
+    /// Scheduler limits.
+    pub scheduler: SchedulerConfig,
+    /// The shops, each with its checks.
+    pub sites: Vec<Site>,
+}
+
+impl Config {
+    /// All checks of all sites, in configuration order.
+    pub fn checks(&self) -> impl Iterator<Item = &Check> {
+        self.sites.iter().flat_map(|s| s.checks.iter())
+    }
+    /// Finds a check by its full id (`site/check`) or, if unambiguous, by its
+    /// short id.
+    pub fn find_check(&self, id: &str) -> Option<&Check> {
+        if let Some(c) = self.checks().find(|c| c.id.as_str() == id) {
+            return Some(c);
+        }
+        let mut short = self.checks().filter(|c| c.short_id == id);
+        match (short.next(), short.next()) {
+            (Some(c), None) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Listen address, default `127.0.0.1:8585`.
+    pub listen: SocketAddr,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// SQLite database file; relative paths are relative to the config file.
+    pub path: PathBuf,
+    /// How long raw results are kept (default 7 days).
+    pub raw_retention: Duration,
+    /// How long minute/hour/day rollups are kept (default 2 years).
+    pub rollup_retention: Duration,
+}
+
+/// `[scheduler]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulerConfig {
+    /// Maximum probes in flight at once (default 256).
+    pub concurrency: usize,
+}
+
+/// `[[site]]`: one shop and what it depends on.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Short stable id (used in check ids).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Free tags for routing and selection.
+    pub tags: Vec<String>,
+    /// Its checks.
+    pub checks: Vec<Check>,
+}
+
+/// `[[site.check]]`: one thing to watch.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// `site/check`.
+    pub id: CheckId,
+    /// The `id` as written inside the site.
+    pub short_id: String,
+    /// Display name (defaults to the id).
+    pub name: String,
+    /// Time between runs.
+    pub interval: Duration,
+    /// Time a run may take before it is abandoned as Down.
+    pub timeout: Duration,
+    /// Free tags.
+    pub tags: Vec<String>,
+    /// What to do.
+    pub spec: CheckSpec,
+}
+
+impl Check {
+    /// A fingerprint of everything that affects probing; a reload keeps the
+    /// running state of a check whose fingerprint did not change.
+    pub fn fingerprint(&self) -> String {
+        format!("{:?}|{:?}|{:?}", self.interval, self.timeout, self.spec)
+    }
+}
+
+/// The kind-specific part of a check.
+#[derive(Debug, Clone)]
+pub enum CheckSpec {
+    /// `kind = "http"`
+    Http(HttpSpec),
+    /// `kind = "tcp"`
+    Tcp(TcpSpec),
+    /// `kind = "tls"`
+    Tls(TlsSpec),
+    /// `kind = "heartbeat"`
+    Heartbeat(HeartbeatSpec),
+}
+
+impl CheckSpec {
+    /// The `kind` name as written in the configuration.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CheckSpec::Http(_) => "http",
+            CheckSpec::Tcp(_) => "tcp",
+            CheckSpec::Tls(_) => "tls",
+            CheckSpec::Heartbeat(_) => "heartbeat",
+        }
+    }
+}
+
+/// A secret value resolved from the environment or a file. Its `Debug` and
+/// `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value (from env or file).
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Certificate expiry thresholds. A certificate warns when its remaining
+/// validity is below `min(warn_days, warn_fraction × lifetime)`, and is
+/// critical below `min(crit_days, crit_fraction × lifetime)`: whichever is
+/// stricter, so a 47-day certificate does not warn for most of its life.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CertThresholds {
+    /// Warn when fewer days remain (default 30).
+    pub warn_days: f64,
+    /// Critical when fewer days remain (default 7).
+    pub crit_days: f64,
+    /// Warn when less than this fraction of the lifetime remains (default 1/3).
+    pub warn_fraction: f64,
+    /// Critical when less than this fraction remains (default 0.1).
+    pub crit_fraction: f64,
+}
+
+impl Default for CertThresholds {
+    fn default() -> Self {
+        Self {
+            warn_days: 30.0,
+            crit_days: 7.0,
+            warn_fraction: 1.0 / 3.0,
+            crit_fraction: 0.1,
+        }
+    }
+}
+
+/// How a TLS peer is verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsOptions {
+    /// Extra trusted CA certificates (PEM), in addition to the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Whether chain/hostname problems fail the check (default true).
+    pub verify: bool,
+    /// Expiry thresholds.
+    pub thresholds: CertThresholds,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        Self {
+            ca_file: None,
+            verify: true,
+            thresholds: CertThresholds::default(),
+        }
+    }
+}
+
+/// An accepted range of HTTP status codes, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRange {
+    /// Lowest accepted code.
+    pub low: u16,
+    /// Highest accepted code.
+    pub high: u16,
+}
+
+impl StatusRange {
+    /// Whether `code` is in range.
+    pub fn contains(&self, code: u16) -> bool {
+        (self.low..=self.high).contains(&code)
+    }
+}
+
+/// One assertion on a response body.
+#[derive(Debug, Clone)]
+pub enum BodyAssertion {
+    /// The text appears (`contains`).
+    Contains(String),
+    /// The text does not appear (`not_contains`).
+    NotContains(String),
+    /// The regex matches (`matches`).
+    Matches(Regex),
+    /// The regex does not match (`not_matches`).
+    NotMatches(Regex),
+    /// A JSON pointer (RFC 6901) into the body (`[[site.check.json]]`).
+    Json(JsonAssertion),
+}
+
+/// `[[site.check.json]]`: `pointer` plus one of `equals`, `present`, `absent`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonAssertion {
+    /// RFC 6901 pointer, validated at load.
+    pub pointer: String,
+    /// What must hold there.
+    pub expect: JsonExpect,
+}
+
+/// What a JSON assertion expects at its pointer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonExpect {
+    /// A value exists.
+    Present,
+    /// No value exists.
+    Absent,
+    /// The value equals this JSON value (a TOML string also matches a JSON
+    /// number or bool with the same text, since shop APIs are inconsistent).
+    Equals(serde_json::Value),
+}
+
+/// Basic authentication for an HTTP check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BasicAuth {
+    /// User name.
+    pub username: String,
+    /// Password, from env or file.
+    pub password: Secret,
+}
+
+/// `kind = "http"`
+#[derive(Debug, Clone)]
+pub struct HttpSpec {
+    /// The URL as written.
+    pub url: http::Uri,
+    /// Request method (default GET).
+    pub method: http::Method,
+    /// Extra request headers.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Request body.
+    pub body: Option<String>,
+    /// Optional basic auth.
+    pub basic_auth: Option<BasicAuth>,
+    /// Accepted final status codes (default 200–299).
+    pub expect_status: Vec<StatusRange>,
+    /// Body assertions, all must hold.
+    pub assertions: Vec<BodyAssertion>,
+    /// Slower than this is Degraded.
+    pub degraded_latency: Option<Duration>,
+    /// Slower than this is Down.
+    pub down_latency: Option<Duration>,
+    /// Follow redirects (default true).
+    pub follow_redirects: bool,
+    /// Maximum redirects followed (default 5).
+    pub max_redirects: u32,
+    /// Body bytes read at most (default 1 MiB); more is a finding, not a hang.
+    pub max_body_bytes: u64,
+    /// TLS verification and certificate thresholds for https URLs.
+    pub tls: TlsOptions,
+    /// User-Agent header.
+    pub user_agent: String,
+}
+
+/// `kind = "tcp"`
+#[derive(Debug, Clone)]
+pub struct TcpSpec {
+    /// Host name or IP.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Text sent after connecting (e.g. `"QUIT\r\n"`), optional.
+    pub send: Option<String>,
+    /// Regex the first bytes from the server must match, optional.
+    pub expect_banner: Option<Regex>,
+}
+
+/// `kind = "tls"`
+#[derive(Debug, Clone)]
+pub struct TlsSpec {
+    /// Host name (also the SNI and the name the certificate must match).
+    pub host: String,
+    /// Port (default 443).
+    pub port: u16,
+    /// Check every A/AAAA address behind the name (default true).
+    pub all_addresses: bool,
+    /// Verification options and thresholds.
+    pub tls: TlsOptions,
+}
+
+/// `kind = "heartbeat"`: keepup waits for `/ping/<token>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeartbeatSpec {
+    /// The URL token; unguessable, from config, env or file.
+    pub token: Secret,
+    /// Expected time between pings.
+    pub period: Duration,
+    /// Extra time allowed before the heartbeat counts as missing.
+    pub grace: Duration,
+}

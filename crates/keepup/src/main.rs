@@ -1,0 +1,2 @@
+//! keepup binary.
+fn main() {}

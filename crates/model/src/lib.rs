@@ -1,0 +1,16 @@
+//! The shared vocabulary of keepup.
+//!
+//! Everything that can go wrong is a check, and every check ends in an
+//! [`Outcome`]. This crate holds that type and the few others that every
+//! room of the design (probe, monitor, store, web) must agree on: the
+//! [`Status`] ladder, [`Finding`]s with stable codes, [`Evidence`], check
+//! identifiers and the [`Clock`] seam that lets schedulers and state machines
+//! be tested with simulated time.
+//!
+//! It deliberately has no I/O and almost no dependencies.
+
+mod clock;
+mod outcome;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp, format_rfc3339};
+pub use outcome::{CheckId, Evidence, Finding, Outcome, Severity, Status, TimingBreakdown, worse};

@@ -1,0 +1,1 @@
+//! keepup's probes: one module per protocol, each ending in an Outcome.

@@ -1,0 +1,1 @@
+//! keepup's persistence: results, rollups and retention in SQLite (WAL).

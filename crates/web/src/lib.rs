@@ -1,0 +1,1 @@
+//! keepup's HTTP listener: heartbeat pings, health, later dashboard, status page and API.
