@@ -8,3 +8,10 @@
 
 mod spec;
 pub use spec::*;
+
+mod diag;
+mod load;
+mod raw;
+
+pub use diag::{Problem, Problems};
+pub use load::{load, load_str};

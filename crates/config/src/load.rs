@@ -1,0 +1,1155 @@
+//! Loading: TOML text → validated [`Config`], or every problem found.
+//!
+//! The document is parsed once into a span-carrying tree. Each section and
+//! each check is then deserialised on its own, so that a mistake in one
+//! check does not hide the mistakes in the others; within a table, a key
+//! that fails is reported, removed, and the table tried again, so that all
+//! of its bad keys are reported in one go.
+
+use crate::diag::{Problems, Reporter, closest};
+use crate::raw::*;
+use crate::spec::*;
+use keepup_model::CheckId;
+use serde::de::DeserializeOwned;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+const TOP_KEYS: &[&str] = &["server", "store", "scheduler", "defaults", "site"];
+const SITE_KEYS: &[&str] = &["id", "name", "tags", "check"];
+const DEFAULT_LISTEN: &str = "127.0.0.1:8585";
+
+/// Reads and validates the configuration file at `path`.
+pub fn load(path: &Path) -> Result<Config, Problems> {
+    match std::fs::read_to_string(path) {
+        Ok(src) => load_str(&src, path),
+        Err(e) => {
+            let mut rep = Reporter::new(path, "");
+            rep.report(
+                0..0,
+                "",
+                format!("cannot read the configuration file: {e}"),
+                None,
+            );
+            Err(rep.finish())
+        }
+    }
+}
+
+/// Validates configuration text; `path` names it in messages and anchors
+/// relative paths (store, CA files, secret files).
+pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
+    let mut rep = Reporter::new(path, src);
+    let (root, errors) = DeTable::parse_recoverable(src);
+    for e in &errors {
+        rep.report(
+            e.span().unwrap_or(0..0),
+            "",
+            format!("TOML syntax: {}", e.message().trim()),
+            None,
+        );
+    }
+    if rep.has_problems() {
+        return Err(rep.finish());
+    }
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut loader = Loader { rep, base_dir };
+    let config = loader.config(root.into_inner(), path);
+    if loader.rep.has_problems() {
+        Err(loader.rep.finish())
+    } else {
+        Ok(config)
+    }
+}
+
+/// The defaults a check inherits, after `[defaults]` was applied.
+struct Defaults {
+    interval: Duration,
+    timeout: Duration,
+    user_agent: String,
+    max_body_bytes: u64,
+    max_redirects: u32,
+    tls: RawTls,
+}
+
+struct Loader<'a> {
+    rep: Reporter<'a>,
+    base_dir: PathBuf,
+}
+
+impl Loader<'_> {
+    fn config(&mut self, mut root: DeTable<'_>, path: &Path) -> Config {
+        self.reject_unknown_keys(&root, "", TOP_KEYS);
+        let server: RawServer = self.section(&mut root, "server").unwrap_or_default();
+        let store: RawStore = self.section(&mut root, "store").unwrap_or_default();
+        let scheduler: RawScheduler = self.section(&mut root, "scheduler").unwrap_or_default();
+        let defaults: RawDefaults = self.section(&mut root, "defaults").unwrap_or_default();
+
+        let listen = match &server.listen {
+            None => DEFAULT_LISTEN.parse().ok(),
+            Some(l) => match l.get_ref().parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    self.rep.report(
+                        l.span(),
+                        "server.listen",
+                        format!("invalid listen address {:?}: {e}", l.get_ref()),
+                        Some(format!("write ip:port, e.g. \"{DEFAULT_LISTEN}\"")),
+                    );
+                    None
+                }
+            },
+        };
+        let concurrency = match &scheduler.concurrency {
+            Some(c) if *c.get_ref() == 0 => {
+                self.rep.report(
+                    c.span(),
+                    "scheduler.concurrency",
+                    "must be at least 1",
+                    None,
+                );
+                1
+            }
+            Some(c) => *c.get_ref(),
+            None => 256,
+        };
+        let defaults = self.defaults(defaults);
+
+        let mut sites = Vec::new();
+        if let Some(site_values) = root.remove("site") {
+            let span = site_values.span();
+            match site_values.into_inner() {
+                DeValue::Array(items) => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        if let Some(site) = self.site(item, i, &defaults) {
+                            sites.push(site);
+                        }
+                    }
+                }
+                _ => self.rep.report(
+                    span,
+                    "site",
+                    "`site` must be an array of tables",
+                    Some("write each shop as [[site]]".into()),
+                ),
+            }
+        }
+        let mut seen = HashSet::new();
+        for s in &sites {
+            if !seen.insert(s.id.clone()) {
+                // The span of a duplicate is reported where the site is built;
+                // here only the fact remains, anchored at the file start.
+                self.rep.report(
+                    0..0,
+                    "site",
+                    format!("site id {:?} is used twice", s.id),
+                    None,
+                );
+            }
+        }
+
+        Config {
+            source: path.to_path_buf(),
+            server: ServerConfig {
+                listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8585))),
+            },
+            store: StoreConfig {
+                path: self.resolve_path(store.path.as_deref().unwrap_or("keepup.db")),
+                raw_retention: store
+                    .raw_retention
+                    .map(|d| d.0)
+                    .unwrap_or(Duration::from_secs(7 * 86_400)),
+                rollup_retention: store
+                    .rollup_retention
+                    .map(|d| d.0)
+                    .unwrap_or(Duration::from_secs(730 * 86_400)),
+            },
+            scheduler: SchedulerConfig { concurrency },
+            sites,
+        }
+    }
+
+    fn defaults(&mut self, raw: RawDefaults) -> Defaults {
+        let interval = raw.interval.map(|d| self.positive(&d, "defaults.interval"));
+        let timeout = raw.timeout.map(|d| self.positive(&d, "defaults.timeout"));
+        Defaults {
+            interval: interval.unwrap_or(Duration::from_secs(60)),
+            timeout: timeout.unwrap_or(Duration::from_secs(10)),
+            user_agent: raw
+                .user_agent
+                .unwrap_or_else(|| concat!("keepup/", env!("CARGO_PKG_VERSION")).to_owned()),
+            max_body_bytes: raw.max_body_bytes.unwrap_or(1 << 20),
+            max_redirects: raw.max_redirects.unwrap_or(5),
+            tls: raw.tls.unwrap_or_default(),
+        }
+    }
+
+    fn positive(&mut self, d: &Spanned<Dur>, key: &str) -> Duration {
+        if d.get_ref().0.is_zero() {
+            self.rep
+                .report(d.span(), key, "must be longer than zero", None);
+        }
+        d.get_ref().0
+    }
+
+    fn site(
+        &mut self,
+        item: Spanned<DeValue<'_>>,
+        index: usize,
+        defaults: &Defaults,
+    ) -> Option<Site> {
+        let path = format!("site[{index}]");
+        let span = item.span();
+        let DeValue::Table(mut table) = item.into_inner() else {
+            self.rep.report(span, &path, "a site must be a table", None);
+            return None;
+        };
+        self.reject_unknown_keys(&table, &path, SITE_KEYS);
+        let id = self.take_id(&mut table, &path, span.clone());
+        let name = match table.remove("name").map(Spanned::into_inner) {
+            Some(DeValue::String(s)) => Some(s.into_owned()),
+            _ => None,
+        };
+        let tags = self.take_string_list(&mut table, &path, "tags");
+        let mut checks = Vec::new();
+        if let Some(check_values) = table.remove("check") {
+            let cspan = check_values.span();
+            match check_values.into_inner() {
+                DeValue::Array(items) => {
+                    let mut seen = HashSet::new();
+                    for (i, c) in items.into_iter().enumerate() {
+                        let cpath = format!("{path}.check[{i}]");
+                        if let Some(check) =
+                            self.check(c, &cpath, id.as_deref().unwrap_or("?"), defaults)
+                        {
+                            if !seen.insert(check.short_id.clone()) {
+                                self.rep.report(
+                                    cspan.clone(),
+                                    &cpath,
+                                    format!(
+                                        "check id {:?} is used twice in this site",
+                                        check.short_id
+                                    ),
+                                    None,
+                                );
+                            }
+                            checks.push(check);
+                        }
+                    }
+                }
+                _ => self.rep.report(
+                    cspan,
+                    &format!("{path}.check"),
+                    "must be an array of tables",
+                    Some("write each check as [[site.check]]".into()),
+                ),
+            }
+        }
+        let id = id?;
+        Some(Site {
+            name: name.unwrap_or_else(|| id.clone()),
+            id,
+            tags,
+            checks,
+        })
+    }
+
+    /// Reads and validates an `id` key: lowercase letters, digits, `-`, `_`.
+    fn take_id(
+        &mut self,
+        table: &mut DeTable<'_>,
+        path: &str,
+        table_span: Range<usize>,
+    ) -> Option<String> {
+        let Some(v) = table.remove("id") else {
+            self.rep.report(
+                table_span,
+                path,
+                "missing key `id`",
+                Some("every site and check needs a short id such as \"shop\"".into()),
+            );
+            return None;
+        };
+        let span = v.span();
+        match v.into_inner() {
+            DeValue::String(s) if valid_id(&s) => Some(s.into_owned()),
+            DeValue::String(s) => {
+                self.rep.report(span, &format!("{path}.id"), format!("invalid id {s:?}"), Some("use lowercase letters, digits, '-' and '_', starting with a letter or digit".into()));
+                None
+            }
+            other => {
+                self.rep.report(
+                    span,
+                    &format!("{path}.id"),
+                    format!("expected a string, found {}", other.type_str()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn take_string_list(&mut self, table: &mut DeTable<'_>, path: &str, key: &str) -> Vec<String> {
+        let Some(v) = table.remove(key) else {
+            return Vec::new();
+        };
+        let span = v.span();
+        let ok: Option<Vec<String>> = match v.into_inner() {
+            DeValue::Array(items) => items
+                .into_iter()
+                .map(|i| match i.into_inner() {
+                    DeValue::String(s) => Some(s.into_owned()),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        };
+        ok.unwrap_or_else(|| {
+            self.rep.report(
+                span,
+                &format!("{path}.{key}"),
+                "expected an array of strings",
+                None,
+            );
+            Vec::new()
+        })
+    }
+
+    fn check(
+        &mut self,
+        item: Spanned<DeValue<'_>>,
+        path: &str,
+        site: &str,
+        defaults: &Defaults,
+    ) -> Option<Check> {
+        let span = item.span();
+        let DeValue::Table(table) = item.into_inner() else {
+            self.rep.report(span, path, "a check must be a table", None);
+            return None;
+        };
+        // Split the common keys from the kind-specific ones so that each part
+        // is validated against its own schema.
+        let mut common = DeTable::new();
+        let mut specific = DeTable::new();
+        for (k, v) in table {
+            if COMMON_CHECK_KEYS.contains(&k.get_ref().as_ref()) {
+                common.insert(k, v);
+            } else {
+                specific.insert(k, v);
+            }
+        }
+        let common: RawCommon = self.deserialize(
+            Spanned::new(span.clone(), DeValue::Table(common)),
+            path,
+            &[],
+        )?;
+        let id = common.id.get_ref();
+        if !valid_id(id) {
+            self.rep.report(
+                common.id.span(),
+                &format!("{path}.id"),
+                format!("invalid id {id:?}"),
+                Some(
+                    "use lowercase letters, digits, '-' and '_', starting with a letter or digit"
+                        .into(),
+                ),
+            );
+        }
+        let kind = common.kind.get_ref().as_str();
+        let interval = common
+            .interval
+            .as_ref()
+            .map(|d| self.positive(d, &format!("{path}.interval")))
+            .unwrap_or(defaults.interval);
+        let timeout = common
+            .timeout
+            .as_ref()
+            .map(|d| self.positive(d, &format!("{path}.timeout")))
+            .unwrap_or(defaults.timeout);
+        if let Some(t) = &common.timeout
+            && timeout > interval
+            && kind != "heartbeat"
+        {
+            self.rep.report(t.span(), &format!("{path}.timeout"), format!("timeout ({}) is longer than the interval ({})", humantime::format_duration(timeout), humantime::format_duration(interval)), Some("a run must end before the next one is due; shorten the timeout or lengthen the interval".into()));
+        }
+        let specific = Spanned::new(span.clone(), DeValue::Table(specific));
+        let spec = match kind {
+            "http" => self
+                .deserialize::<RawHttp>(specific, path, COMMON_CHECK_KEYS)
+                .and_then(|r| self.http(r, path, defaults))
+                .map(CheckSpec::Http),
+            "tcp" => self
+                .deserialize::<RawTcp>(specific, path, COMMON_CHECK_KEYS)
+                .and_then(|r| self.tcp(r, path))
+                .map(CheckSpec::Tcp),
+            "tls" => self
+                .deserialize::<RawTlsCheck>(specific, path, COMMON_CHECK_KEYS)
+                .and_then(|r| self.tls_check(r, path, defaults))
+                .map(CheckSpec::Tls),
+            "heartbeat" => self
+                .deserialize::<RawHeartbeat>(specific, path, COMMON_CHECK_KEYS)
+                .and_then(|r| self.heartbeat(r, path))
+                .map(CheckSpec::Heartbeat),
+            other => {
+                let hint = match closest(other, CHECK_KINDS.iter().copied()) {
+                    Some(k) => format!(
+                        "did you mean \"{k}\"? known kinds: {}",
+                        CHECK_KINDS.join(", ")
+                    ),
+                    None => format!("known kinds: {}", CHECK_KINDS.join(", ")),
+                };
+                self.rep.report(
+                    common.kind.span(),
+                    &format!("{path}.kind"),
+                    format!("unknown check kind {other:?}"),
+                    Some(hint),
+                );
+                None
+            }
+        }?;
+        let short_id = common.id.into_inner();
+        Some(Check {
+            id: CheckId::new(site, &short_id),
+            name: common.name.unwrap_or_else(|| short_id.clone()),
+            short_id,
+            interval,
+            timeout,
+            tags: common.tags,
+            spec,
+        })
+    }
+
+    fn http(&mut self, raw: RawHttp, path: &str, defaults: &Defaults) -> Option<HttpSpec> {
+        let mut ok = true;
+        let url = match raw.url.get_ref().parse::<http::Uri>() {
+            Ok(u)
+                if matches!(u.scheme_str(), Some("http" | "https"))
+                    && u.host().is_some_and(|h| !h.is_empty()) =>
+            {
+                Some(u)
+            }
+            Ok(_) => {
+                self.rep.report(
+                    raw.url.span(),
+                    &format!("{path}.url"),
+                    format!(
+                        "{:?} is not an absolute http:// or https:// URL",
+                        raw.url.get_ref()
+                    ),
+                    Some("write e.g. \"https://shop.example/\"".into()),
+                );
+                None
+            }
+            Err(e) => {
+                self.rep.report(
+                    raw.url.span(),
+                    &format!("{path}.url"),
+                    format!("invalid URL {:?}: {e}", raw.url.get_ref()),
+                    None,
+                );
+                None
+            }
+        };
+        let method = match &raw.method {
+            None => http::Method::GET,
+            Some(m) => {
+                match http::Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes()) {
+                    Ok(m) => m,
+                    Err(_) => {
+                        self.rep.report(
+                            m.span(),
+                            &format!("{path}.method"),
+                            format!("invalid HTTP method {:?}", m.get_ref()),
+                            None,
+                        );
+                        ok = false;
+                        http::Method::GET
+                    }
+                }
+            }
+        };
+        let mut headers = Vec::new();
+        let header_table = raw
+            .headers
+            .unwrap_or_else(|| Spanned::new(0..0, toml::Table::new()));
+        for (name, value) in header_table.get_ref() {
+            let parsed_name = http::HeaderName::from_bytes(name.as_bytes());
+            let parsed_value = value.as_str().map(http::HeaderValue::from_str);
+            match (parsed_name, parsed_value) {
+                (Ok(n), Some(Ok(v))) => headers.push((n, v)),
+                _ => {
+                    self.rep.report(
+                        header_table.span(),
+                        &format!("{path}.headers.{name}"),
+                        "invalid header: names are tokens and values printable strings",
+                        None,
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let basic_auth = match raw.basic_auth {
+            None => None,
+            Some(b) => {
+                let span = b.span();
+                let b = b.into_inner();
+                let secret = self.secret(
+                    None,
+                    b.password_env.as_deref(),
+                    b.password_file.as_deref(),
+                    span,
+                    &format!("{path}.basic_auth"),
+                    "password",
+                );
+                match secret {
+                    Some(password) => Some(BasicAuth {
+                        username: b.username,
+                        password,
+                    }),
+                    None => {
+                        ok = false;
+                        None
+                    }
+                }
+            }
+        };
+        let expect_status = match &raw.expect_status {
+            None => vec![StatusRange {
+                low: 200,
+                high: 299,
+            }],
+            Some(list) => {
+                let mut ranges = Vec::new();
+                for s in list.get_ref() {
+                    match parse_status(s) {
+                        Some(r) => ranges.push(r),
+                        None => {
+                            self.rep.report(
+                                list.span(),
+                                &format!("{path}.expect_status"),
+                                format!("invalid status {s:?}"),
+                                Some("write codes like 200, \"2xx\" or \"200-204\"".into()),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                ranges
+            }
+        };
+        let mut assertions = Vec::new();
+        assertions.extend(raw.contains.into_iter().map(BodyAssertion::Contains));
+        assertions.extend(raw.not_contains.into_iter().map(BodyAssertion::NotContains));
+        for (key, list, negate) in [
+            ("matches", raw.matches, false),
+            ("not_matches", raw.not_matches, true),
+        ] {
+            for r in list {
+                match regex::RegexBuilder::new(r.get_ref())
+                    .size_limit(1 << 20)
+                    .build()
+                {
+                    Ok(re) => assertions.push(if negate {
+                        BodyAssertion::NotMatches(re)
+                    } else {
+                        BodyAssertion::Matches(re)
+                    }),
+                    Err(e) => {
+                        self.rep.report(
+                            r.span(),
+                            &format!("{path}.{key}"),
+                            format!("invalid regex: {}", first_line(&e.to_string())),
+                            None,
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        for j in raw.json {
+            let span = j.span();
+            let j = j.into_inner();
+            let pointer = j.pointer.get_ref();
+            if !valid_json_pointer(pointer) {
+                self.rep.report(j.pointer.span(), &format!("{path}.json.pointer"), format!("invalid JSON pointer {pointer:?}"), Some("an RFC 6901 pointer starts with '/', e.g. \"/status\" or \"/items/0/id\"; escape '~' as ~0 and '/' as ~1".into()));
+                ok = false;
+                continue;
+            }
+            let expect = match (j.equals, j.present, j.absent) {
+                (Some(v), None, None) => JsonExpect::Equals(toml_to_json(v)),
+                (None, Some(true), None) => JsonExpect::Present,
+                (None, None, Some(true)) => JsonExpect::Absent,
+                _ => {
+                    self.rep.report(span, &format!("{path}.json"), "a JSON assertion needs exactly one of `equals = ...`, `present = true` or `absent = true`", None);
+                    ok = false;
+                    continue;
+                }
+            };
+            assertions.push(BodyAssertion::Json(JsonAssertion {
+                pointer: pointer.clone(),
+                expect,
+            }));
+        }
+        let tls = self.tls_options(raw.tls.as_ref(), &defaults.tls, path)?;
+        if let (Some(d), Some(c)) = (raw.degraded_latency, raw.down_latency)
+            && d.0 > c.0
+        {
+            self.rep.report(
+                raw.url.span(),
+                &format!("{path}.degraded_latency"),
+                "degraded_latency is above down_latency",
+                None,
+            );
+            ok = false;
+        }
+        let url = url?;
+        ok.then_some(HttpSpec {
+            url,
+            method,
+            headers,
+            body: raw.body,
+            basic_auth,
+            expect_status,
+            assertions,
+            degraded_latency: raw.degraded_latency.map(|d| d.0),
+            down_latency: raw.down_latency.map(|d| d.0),
+            follow_redirects: raw.follow_redirects.unwrap_or(true),
+            max_redirects: raw.max_redirects.unwrap_or(defaults.max_redirects),
+            max_body_bytes: raw.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            tls,
+            user_agent: raw
+                .user_agent
+                .unwrap_or_else(|| defaults.user_agent.clone()),
+        })
+    }
+
+    fn tcp(&mut self, raw: RawTcp, path: &str) -> Option<TcpSpec> {
+        let port = self.port(&raw.port, path)?;
+        let host = self.host(&raw.host, path)?;
+        let expect_banner = match &raw.expect_banner {
+            None => None,
+            Some(r) => match regex::RegexBuilder::new(r.get_ref())
+                .size_limit(1 << 20)
+                .build()
+            {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    self.rep.report(
+                        r.span(),
+                        &format!("{path}.expect_banner"),
+                        format!("invalid regex: {}", first_line(&e.to_string())),
+                        None,
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(TcpSpec {
+            host,
+            port,
+            send: raw.send,
+            expect_banner,
+        })
+    }
+
+    fn tls_check(&mut self, raw: RawTlsCheck, path: &str, defaults: &Defaults) -> Option<TlsSpec> {
+        let port = match &raw.port {
+            Some(p) => self.port(p, path)?,
+            None => 443,
+        };
+        let host = self.host(&raw.host, path)?;
+        let tls = self.tls_options(raw.tls.as_ref(), &defaults.tls, path)?;
+        Some(TlsSpec {
+            host,
+            port,
+            all_addresses: raw.all_addresses.unwrap_or(true),
+            tls,
+        })
+    }
+
+    fn heartbeat(&mut self, raw: RawHeartbeat, path: &str) -> Option<HeartbeatSpec> {
+        let period = self.positive(&raw.period, &format!("{path}.period"));
+        let span = raw.period.span();
+        if raw.token.is_some() && (raw.token_env.is_some() || raw.token_file.is_some()) {
+            self.rep.report(
+                span.clone(),
+                &format!("{path}.token"),
+                "give the token one way only: `token`, `token_env` or `token_file`",
+                None,
+            );
+            return None;
+        }
+        let token = self.secret(
+            raw.token.as_ref().map(|t| t.get_ref().as_str()),
+            raw.token_env.as_ref().map(|t| t.get_ref().as_str()),
+            raw.token_file.as_ref().map(|t| t.get_ref().as_str()),
+            span.clone(),
+            path,
+            "token",
+        )?;
+        let t = token.expose();
+        if t.len() < 8
+            || !t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            self.rep.report(
+                span,
+                &format!("{path}.token"),
+                "a heartbeat token must be at least 8 characters of letters, digits, '-' or '_'",
+                Some(
+                    "generate one with e.g. `head -c 18 /dev/urandom | base64 | tr '+/' '-_'`"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        Some(HeartbeatSpec {
+            token,
+            period,
+            grace: raw.grace.map(|g| g.0).unwrap_or(period / 5),
+        })
+    }
+
+    fn tls_options(
+        &mut self,
+        raw: Option<&RawTls>,
+        defaults: &RawTls,
+        path: &str,
+    ) -> Option<TlsOptions> {
+        let pick = |f: fn(&RawTls) -> Option<&Spanned<f64>>| {
+            raw.and_then(f).or_else(|| f(defaults)).cloned()
+        };
+        let base = CertThresholds::default();
+        let mut ok = true;
+        let mut value =
+            |s: Option<Spanned<f64>>, default: f64, max: f64, key: &str, this: &mut Self| match s {
+                None => default,
+                Some(v) if *v.get_ref() >= 0.0 && *v.get_ref() <= max => *v.get_ref(),
+                Some(v) => {
+                    this.rep.report(
+                        v.span(),
+                        &format!("{path}.tls.{key}"),
+                        format!("must be between 0 and {max}"),
+                        None,
+                    );
+                    ok = false;
+                    default
+                }
+            };
+        let thresholds = CertThresholds {
+            warn_days: value(
+                pick(|t| t.warn_days.as_ref()),
+                base.warn_days,
+                3650.0,
+                "warn_days",
+                self,
+            ),
+            crit_days: value(
+                pick(|t| t.crit_days.as_ref()),
+                base.crit_days,
+                3650.0,
+                "crit_days",
+                self,
+            ),
+            warn_fraction: value(
+                pick(|t| t.warn_fraction.as_ref()),
+                base.warn_fraction,
+                1.0,
+                "warn_fraction",
+                self,
+            ),
+            crit_fraction: value(
+                pick(|t| t.crit_fraction.as_ref()),
+                base.crit_fraction,
+                1.0,
+                "crit_fraction",
+                self,
+            ),
+        };
+        let ca = raw
+            .and_then(|t| t.ca_file.as_ref())
+            .or(defaults.ca_file.as_ref());
+        let ca_file = match ca {
+            None => None,
+            Some(f) => {
+                let p = self.resolve_path(f.get_ref());
+                match std::fs::read_to_string(&p) {
+                    Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => Some(p),
+                    Ok(_) => {
+                        self.rep.report(
+                            f.span(),
+                            &format!("{path}.tls.ca_file"),
+                            format!("{} holds no PEM certificate", p.display()),
+                            None,
+                        );
+                        ok = false;
+                        None
+                    }
+                    Err(e) => {
+                        self.rep.report(
+                            f.span(),
+                            &format!("{path}.tls.ca_file"),
+                            format!("cannot read {}: {e}", p.display()),
+                            None,
+                        );
+                        ok = false;
+                        None
+                    }
+                }
+            }
+        };
+        let verify = raw
+            .and_then(|t| t.verify)
+            .or(defaults.verify)
+            .unwrap_or(true);
+        ok.then_some(TlsOptions {
+            ca_file,
+            verify,
+            thresholds,
+        })
+    }
+
+    fn port(&mut self, p: &Spanned<i64>, path: &str) -> Option<u16> {
+        match u16::try_from(*p.get_ref()) {
+            Ok(port) if port > 0 => Some(port),
+            _ => {
+                self.rep.report(
+                    p.span(),
+                    &format!("{path}.port"),
+                    format!("invalid port {}", p.get_ref()),
+                    Some("a port is between 1 and 65535".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn host(&mut self, h: &Spanned<String>, path: &str) -> Option<String> {
+        let host = h.get_ref().trim_start_matches('[').trim_end_matches(']');
+        let valid = host.parse::<std::net::IpAddr>().is_ok()
+            || (!host.is_empty()
+                && host.len() <= 253
+                && host.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                }));
+        if valid {
+            Some(host.to_owned())
+        } else {
+            self.rep.report(
+                h.span(),
+                &format!("{path}.host"),
+                format!("{:?} is neither a host name nor an IP address", h.get_ref()),
+                None,
+            );
+            None
+        }
+    }
+
+    /// Resolves a secret given inline, by environment variable or by file.
+    fn secret(
+        &mut self,
+        inline: Option<&str>,
+        env: Option<&str>,
+        file: Option<&str>,
+        span: Range<usize>,
+        path: &str,
+        what: &str,
+    ) -> Option<Secret> {
+        match (inline, env, file) {
+            (Some(v), None, None) => Some(Secret::new(v.to_owned())),
+            (None, Some(var), None) => match std::env::var(var) {
+                Ok(v) if !v.is_empty() => Some(Secret::new(v)),
+                _ => {
+                    self.rep.report(
+                        span,
+                        &format!("{path}.{what}_env"),
+                        format!("environment variable {var} is not set or empty"),
+                        Some(format!("export {var}=... before starting keepup")),
+                    );
+                    None
+                }
+            },
+            (None, None, Some(f)) => {
+                let p = self.resolve_path(f);
+                match std::fs::read_to_string(&p) {
+                    Ok(v) if !v.trim().is_empty() => {
+                        Some(Secret::new(v.trim_end_matches(['\n', '\r']).to_owned()))
+                    }
+                    Ok(_) => {
+                        self.rep.report(
+                            span,
+                            &format!("{path}.{what}_file"),
+                            format!("{} is empty", p.display()),
+                            None,
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        self.rep.report(
+                            span,
+                            &format!("{path}.{what}_file"),
+                            format!("cannot read {}: {e}", p.display()),
+                            None,
+                        );
+                        None
+                    }
+                }
+            }
+            (None, None, None) => {
+                let hint = if inline.is_none() && what == "password" {
+                    format!("give `{what}_env = \"NAME\"` or `{what}_file = \"path\"`")
+                } else {
+                    format!("give `{what}`, `{what}_env = \"NAME\"` or `{what}_file = \"path\"`")
+                };
+                self.rep.report(
+                    span,
+                    &format!("{path}.{what}"),
+                    format!("missing {what}"),
+                    Some(hint),
+                );
+                None
+            }
+            _ => {
+                self.rep.report(
+                    span,
+                    &format!("{path}.{what}"),
+                    format!("give the {what} one way only"),
+                    Some(format!(
+                        "keep exactly one of `{what}_env` and `{what}_file`"
+                    )),
+                );
+                None
+            }
+        }
+    }
+
+    fn resolve_path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    fn reject_unknown_keys(&mut self, table: &DeTable<'_>, path: &str, allowed: &[&str]) {
+        for (k, _) in table.iter() {
+            let key = k.get_ref().as_ref();
+            if !allowed.contains(&key) {
+                self.rep.report(
+                    k.span(),
+                    &join(path, key),
+                    format!("unknown key `{key}`"),
+                    Some(key_hint(key, allowed.iter().copied())),
+                );
+            }
+        }
+    }
+
+    /// Removes `[name]` from the root and deserialises it.
+    fn section<T: DeserializeOwned + Default>(
+        &mut self,
+        root: &mut DeTable<'_>,
+        name: &str,
+    ) -> Option<T> {
+        let value = root.remove(name)?;
+        self.deserialize(value, name, &[])
+    }
+
+    /// Deserialises one table, reporting every failing key: a key that
+    /// fails is reported, removed, and the table tried again.
+    fn deserialize<T: DeserializeOwned>(
+        &mut self,
+        value: Spanned<DeValue<'_>>,
+        path: &str,
+        sibling_keys: &[&str],
+    ) -> Option<T> {
+        let table_span = value.span();
+        let mut value = value;
+        let mut failed_keys: Vec<String> = Vec::new();
+        for _ in 0..64 {
+            let err = match T::deserialize(ValueDeserializer::from(value.clone())) {
+                // After removing failed keys the rest is still validated, so
+                // that its problems are reported too; the load fails anyway.
+                Ok(t) => return Some(t),
+                Err(e) => e,
+            };
+            let message = err.message().trim().to_owned();
+            let span = err.span().unwrap_or(table_span.clone());
+            if let Some(missing) = message
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split('`').next())
+            {
+                if !failed_keys.iter().any(|k| k == missing) {
+                    self.rep.report(
+                        table_span.clone(),
+                        &join(path, missing),
+                        format!("missing key `{missing}`"),
+                        None,
+                    );
+                }
+                return None;
+            }
+            let DeValue::Table(table) = value.get_mut() else {
+                self.rep
+                    .report(span, path, format!("expected a table: {message}"), None);
+                return None;
+            };
+            // The top-level key of this table that holds the error.
+            let culprit = table
+                .iter()
+                .find(|(k, v)| contains(&k.span(), &span) || contains(&v.span(), &span))
+                .map(|(k, _)| k.get_ref().to_string());
+            let (msg, hint, key) = match unknown_field(&message) {
+                Some((unknown, expected)) => {
+                    let candidates = expected
+                        .iter()
+                        .map(String::as_str)
+                        .chain(sibling_keys.iter().copied());
+                    (
+                        format!("unknown key `{unknown}`"),
+                        Some(key_hint(&unknown, candidates)),
+                        unknown,
+                    )
+                }
+                None => (message.clone(), None, culprit.clone().unwrap_or_default()),
+            };
+            let key_path = match &culprit {
+                Some(c) if *c != key && !key.is_empty() => format!("{}.{key}", join(path, c)),
+                _ => join(path, &key),
+            };
+            self.rep.report(span, &key_path, msg, hint);
+            match culprit {
+                Some(c) => {
+                    table.remove(c.as_str());
+                    failed_keys.push(c);
+                }
+                None => return None,
+            }
+        }
+        None
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else if key.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start
+        && inner.end <= outer.end
+        && inner.start < outer.end.max(outer.start + 1)
+}
+
+/// Parses serde's "unknown field `x`, expected one of `a`, `b`".
+fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let mut parts = rest.split('`');
+    let unknown = parts.next()?.to_owned();
+    let expected = parts.skip(1).step_by(2).map(str::to_owned).collect();
+    Some((unknown, expected))
+}
+
+fn key_hint<'c>(wrong: &str, candidates: impl IntoIterator<Item = &'c str> + Clone) -> String {
+    match closest(wrong, candidates.clone()) {
+        Some(c) => format!("did you mean `{c}`?"),
+        None => {
+            let mut all: Vec<&str> = candidates.into_iter().collect();
+            all.sort_unstable();
+            all.dedup();
+            format!("valid keys here: {}", all.join(", "))
+        }
+    }
+}
+
+fn valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn parse_status(s: &RawStatus) -> Option<StatusRange> {
+    let range = match s {
+        RawStatus::Code(c) => {
+            let c = u16::try_from(*c).ok()?;
+            StatusRange { low: c, high: c }
+        }
+        RawStatus::Text(t) => {
+            let t = t.trim();
+            if let Some(class) = t.strip_suffix("xx").or_else(|| t.strip_suffix("XX")) {
+                let d: u16 = class.parse().ok()?;
+                StatusRange {
+                    low: d * 100,
+                    high: d * 100 + 99,
+                }
+            } else if let Some((a, b)) = t.split_once('-') {
+                StatusRange {
+                    low: a.trim().parse().ok()?,
+                    high: b.trim().parse().ok()?,
+                }
+            } else {
+                let c = t.parse().ok()?;
+                StatusRange { low: c, high: c }
+            }
+        }
+    };
+    ((100..=599).contains(&range.low)
+        && (100..=599).contains(&range.high)
+        && range.low <= range.high)
+        .then_some(range)
+}
+
+/// RFC 6901: empty (whole document) or `/`-separated tokens where `~` is
+/// only followed by `0` or `1`.
+fn valid_json_pointer(p: &str) -> bool {
+    if p.is_empty() {
+        return true;
+    }
+    if !p.starts_with('/') {
+        return false;
+    }
+    let b = p.as_bytes();
+    b.iter()
+        .enumerate()
+        .all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
+}
+
+fn toml_to_json(v: toml::Value) -> serde_json::Value {
+    match v {
+        toml::Value::String(s) => serde_json::Value::String(s),
+        toml::Value::Integer(i) => serde_json::Value::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        toml::Value::Boolean(b) => serde_json::Value::Bool(b),
+        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+        toml::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(toml_to_json).collect())
+        }
+        toml::Value::Table(t) => {
+            serde_json::Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().last().unwrap_or(s).trim()
+}

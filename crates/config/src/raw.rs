@@ -1,0 +1,190 @@
+//! The configuration as written: serde structs that mirror the TOML, with
+//! spans on the values that need a located error after parsing. `load`
+//! turns these into the validated types of `spec`.
+
+use serde::Deserialize;
+use std::time::Duration;
+use toml::Spanned;
+
+/// A duration written as `"90s"`, `"5m"`, `"1h 30m"`, `"7d"` or a number of
+/// seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a duration such as \"30s\", \"5m\", \"2h\", \"7d\" or a number of seconds",
+                )
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Dur, E> {
+                u64::try_from(v)
+                    .map(|s| Dur(Duration::from_secs(s)))
+                    .map_err(|_| E::custom("a duration cannot be negative"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Dur, E> {
+                Ok(Dur(Duration::from_secs(v)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Dur, E> {
+                Duration::try_from_secs_f64(v).map(Dur).map_err(|_| {
+                    E::custom("a duration must be a finite, non-negative number of seconds")
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Dur, E> {
+                humantime::parse_duration(v).map(Dur).map_err(|e| {
+                    E::custom(format!(
+                        "invalid duration {v:?}: {e}; write e.g. \"30s\", \"5m\", \"2h\", \"7d\""
+                    ))
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub listen: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub path: Option<String>,
+    pub raw_retention: Option<Dur>,
+    pub rollup_retention: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScheduler {
+    pub concurrency: Option<Spanned<usize>>,
+}
+
+/// `[defaults.tls]`, `[site.check.tls]`
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub ca_file: Option<Spanned<String>>,
+    pub verify: Option<bool>,
+    pub warn_days: Option<Spanned<f64>>,
+    pub crit_days: Option<Spanned<f64>>,
+    pub warn_fraction: Option<Spanned<f64>>,
+    pub crit_fraction: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDefaults {
+    pub interval: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub user_agent: Option<String>,
+    pub max_body_bytes: Option<u64>,
+    pub max_redirects: Option<u32>,
+    pub tls: Option<RawTls>,
+}
+
+/// The keys every check has, whatever its kind.
+pub(crate) const COMMON_CHECK_KEYS: &[&str] =
+    &["id", "kind", "name", "interval", "timeout", "tags"];
+
+/// The kinds known to this build.
+pub(crate) const CHECK_KINDS: &[&str] = &["http", "tcp", "tls", "heartbeat"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCommon {
+    pub id: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub name: Option<String>,
+    pub interval: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Status codes: `200`, `"2xx"` or `"200-299"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawStatus {
+    Code(i64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBasicAuth {
+    pub username: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawJson {
+    pub pointer: Spanned<String>,
+    pub equals: Option<toml::Value>,
+    pub present: Option<bool>,
+    pub absent: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    pub url: Spanned<String>,
+    pub method: Option<Spanned<String>>,
+    pub headers: Option<Spanned<toml::Table>>,
+    pub body: Option<String>,
+    pub basic_auth: Option<Spanned<RawBasicAuth>>,
+    pub expect_status: Option<Spanned<Vec<RawStatus>>>,
+    #[serde(default)]
+    pub contains: Vec<String>,
+    #[serde(default)]
+    pub not_contains: Vec<String>,
+    #[serde(default)]
+    pub matches: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub not_matches: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub json: Vec<Spanned<RawJson>>,
+    pub degraded_latency: Option<Dur>,
+    pub down_latency: Option<Dur>,
+    pub follow_redirects: Option<bool>,
+    pub max_redirects: Option<u32>,
+    pub max_body_bytes: Option<u64>,
+    pub user_agent: Option<String>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTcp {
+    pub host: Spanned<String>,
+    pub port: Spanned<i64>,
+    pub send: Option<String>,
+    pub expect_banner: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTlsCheck {
+    pub host: Spanned<String>,
+    pub port: Option<Spanned<i64>>,
+    pub all_addresses: Option<bool>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHeartbeat {
+    pub token: Option<Spanned<String>>,
+    pub token_env: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
+    pub period: Spanned<Dur>,
+    pub grace: Option<Dur>,
+}

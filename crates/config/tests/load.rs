@@ -1,0 +1,249 @@
+//! Loading real configuration text: the happy path and every kind of
+//! mistake an operator makes, each located at file:line:col.
+
+use keepup_config::{BodyAssertion, CheckSpec, JsonExpect, Problems, load, load_str};
+use std::path::Path;
+use std::time::Duration;
+
+fn problems(src: &str) -> Problems {
+    match load_str(src, Path::new("keepup.toml")) {
+        Ok(_) => panic!("expected problems for:\n{src}"),
+        Err(p) => p,
+    }
+}
+
+/// Finds the problem at `line` and returns its rendering.
+fn at_line(p: &Problems, line: usize) -> String {
+    p.0.iter()
+        .find(|x| x.line == line)
+        .map(|x| x.to_string())
+        .unwrap_or_else(|| panic!("no problem on line {line}; got:\n{p}"))
+}
+
+const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:9999"
+
+[defaults]
+interval = "30s"
+timeout = "5s"
+[defaults.tls]
+warn_days = 21
+
+[[site]]
+id = "shop"
+name = "Demo shop"
+
+[[site.check]]
+id = "home"
+kind = "http"
+url = "https://shop.example/"
+expect_status = [200, "3xx"]
+contains = ["Add to cart"]
+matches = ['Price: \d+']
+degraded_latency = "500ms"
+down_latency = "2s"
+headers = { "X-Probe" = "keepup" }
+[[site.check.json]]
+pointer = "/status"
+equals = "ok"
+
+[[site.check]]
+id = "smtp"
+kind = "tcp"
+host = "mail.shop.example"
+port = 25
+expect_banner = '^220 '
+interval = "2m"
+
+[[site.check]]
+id = "cert"
+kind = "tls"
+host = "shop.example"
+[site.check.tls]
+warn_fraction = 0.25
+
+[[site.check]]
+id = "nightly-backup"
+kind = "heartbeat"
+token = "abcdefgh12345678"
+period = "1d"
+grace = "1h"
+"#;
+
+#[test]
+fn a_good_config_loads_with_defaults_applied() {
+    let c = load_str(GOOD, Path::new("/etc/keepup/keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(c.server.listen.port(), 9999);
+    assert_eq!(c.store.path, Path::new("/etc/keepup/keepup.db"));
+    let site = &c.sites[0];
+    assert_eq!(site.name, "Demo shop");
+    assert_eq!(site.checks.len(), 4);
+    let home = c.find_check("shop/home").unwrap();
+    assert_eq!(home.interval, Duration::from_secs(30));
+    assert_eq!(home.timeout, Duration::from_secs(5));
+    let CheckSpec::Http(h) = &home.spec else {
+        panic!("http expected")
+    };
+    assert_eq!(h.expect_status.len(), 2);
+    assert!(h.expect_status[1].contains(302));
+    assert_eq!(
+        h.tls.thresholds.warn_days, 21.0,
+        "defaults.tls applies to http checks"
+    );
+    assert_eq!(h.max_body_bytes, 1 << 20);
+    assert!(
+        h.assertions
+            .iter()
+            .any(|a| matches!(a, BodyAssertion::Matches(r) if r.is_match("Price: 12")))
+    );
+    assert!(h.assertions.iter().any(
+        |a| matches!(a, BodyAssertion::Json(j) if j.expect == JsonExpect::Equals("ok".into()))
+    ));
+    let smtp = c.find_check("smtp").unwrap();
+    assert_eq!(smtp.interval, Duration::from_secs(120));
+    let CheckSpec::Tls(t) = &c.find_check("cert").unwrap().spec else {
+        panic!()
+    };
+    assert_eq!(t.port, 443);
+    assert_eq!(t.tls.thresholds.warn_fraction, 0.25);
+    assert_eq!(t.tls.thresholds.warn_days, 21.0);
+    let CheckSpec::Heartbeat(hb) = &c.find_check("nightly-backup").unwrap().spec else {
+        panic!()
+    };
+    assert_eq!(hb.period, Duration::from_secs(86_400));
+    assert_eq!(
+        format!("{:?}", hb.token),
+        "Secret(***)",
+        "secrets never show in Debug"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_with_position_key_and_hint() {
+    let src = r#"[[site]]
+id = "shop"
+
+[[site.check]]
+id = "home"
+kind = "http"
+url = "https://shop.example/"
+intervall = "30s"
+matches = ['(unclosed']
+
+[[site.check]]
+id = "api"
+kind = "htp"
+
+[[site.check]]
+id = "db"
+kind = "tcp"
+host = "db.example"
+port = 70000
+
+[[site.check]]
+id = "j"
+kind = "http"
+url = "https://x/"
+timeout = "banana"
+[[site.check.json]]
+pointer = "status"
+equals = 1
+"#;
+    let p = problems(src);
+    let unknown = at_line(&p, 8);
+    assert!(
+        unknown.starts_with("keepup.toml:8:1: site[0].check[0].intervall: unknown key"),
+        "{unknown}"
+    );
+    assert!(unknown.contains("did you mean `interval`"), "{unknown}");
+    let regex = at_line(&p, 9);
+    assert!(regex.contains("invalid regex"), "{regex}");
+    assert!(regex.contains(":9:"), "{regex}");
+    let kind = at_line(&p, 13);
+    assert!(kind.contains("unknown check kind \"htp\""), "{kind}");
+    assert!(kind.contains("did you mean \"http\""), "{kind}");
+    let port = at_line(&p, 19);
+    assert!(port.contains("invalid port 70000"), "{port}");
+    let timeout = at_line(&p, 25);
+    assert!(timeout.contains("site[0].check[3].timeout"), "{timeout}");
+    assert!(timeout.contains("invalid duration"), "{timeout}");
+    let pointer = at_line(&p, 27);
+    assert!(pointer.contains("invalid JSON pointer"), "{pointer}");
+    assert_eq!(p.0.len(), 6, "exactly the six mistakes:\n{p}");
+}
+
+#[test]
+fn wrong_types_and_syntax_errors_are_located() {
+    let p = problems("[scheduler]\nconcurrency = \"lots\"\n");
+    let s = at_line(&p, 2);
+    assert!(s.contains("scheduler.concurrency"), "{s}");
+    let p = problems("[server]\nlisten = \"nowhere\"\n");
+    assert!(at_line(&p, 2).contains("invalid listen address"));
+    let p = problems("[[site]]\nid = \"a\"\n[[site.check]\n");
+    assert!(at_line(&p, 3).contains("TOML syntax"), "{p}");
+    let p = problems("[sever]\nlisten = \"127.0.0.1:1\"\n");
+    let s = at_line(&p, 1);
+    assert!(
+        s.contains("unknown key `sever`") && s.contains("did you mean `server`"),
+        "{s}"
+    );
+}
+
+#[test]
+fn missing_keys_and_duplicates_are_reported() {
+    let p = problems("[[site]]\nid = \"s\"\n[[site.check]]\nid = \"a\"\nkind = \"http\"\n");
+    assert!(p.to_string().contains("missing key `url`"), "{p}");
+    let p = problems(
+        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\n[[site.check]]\nid = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 2\n",
+    );
+    assert!(p.to_string().contains("used twice"), "{p}");
+    let p = problems("[[site]]\nid = \"Shop!\"\n");
+    assert!(p.to_string().contains("invalid id"), "{p}");
+}
+
+#[test]
+fn secrets_come_from_env_or_file_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let src = format!(
+        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"a\"\nkind = \"http\"\nurl = \"http://x/\"\nbasic_auth = {{ username = \"u\", password_file = \"{}\" }}\n",
+        file.display()
+    );
+    let c = load_str(&src, Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let CheckSpec::Http(h) = &c.sites[0].checks[0].spec else {
+        panic!()
+    };
+    assert_eq!(h.basic_auth.as_ref().unwrap().password.expose(), "s3cret");
+    assert!(
+        !format!("{c:?}").contains("s3cret"),
+        "the secret must not appear in Debug output"
+    );
+
+    let src = "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"a\"\nkind = \"http\"\nurl = \"http://x/\"\nbasic_auth = { username = \"u\", password_env = \"KEEPUP_TEST_SURELY_UNSET_VAR\" }\n";
+    let p = problems(src);
+    assert!(
+        p.to_string()
+            .contains("KEEPUP_TEST_SURELY_UNSET_VAR is not set"),
+        "{p}"
+    );
+    assert_eq!(p.0[0].line, 7);
+}
+
+#[test]
+fn timeout_longer_than_interval_is_rejected() {
+    let p = problems(
+        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\ninterval = \"10s\"\ntimeout = \"20s\"\n",
+    );
+    assert!(at_line(&p, 9).contains("longer than the interval"), "{p}");
+}
+
+#[test]
+fn a_missing_file_is_a_problem_not_a_panic() {
+    let p = load(Path::new("/nonexistent/keepup.toml")).unwrap_err();
+    assert!(
+        p.to_string().contains("cannot read the configuration file"),
+        "{p}"
+    );
+}
