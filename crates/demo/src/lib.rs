@@ -1,1 +1,17 @@
-//! The bundled demo shop that keepup demo starts on loopback and monitors, with injected faults.
+//! The demo shop that `keepup demo` starts and monitors.
+//!
+//! A small shop on loopback, served over HTTP and over HTTPS with its own
+//! certificate authority: a home page, a product page, a checkout and a JSON
+//! health endpoint, plus a "nightly job" that pings keepup's heartbeat URL.
+//! Every [`CYCLE`] it injects faults in turn (a slow product page, a failing
+//! checkout, an expired certificate, a job that stops pinging) so that a
+//! newcomer sees checks change state within a minute.
+//!
+//! It also provides [`bench_target`], the trivial HTTP server the scheduler
+//! benchmark runs in a child process. Nothing here is used by `keepup run`.
+
+mod faults;
+mod shop;
+
+pub use faults::{CYCLE, Fault, FaultPlan};
+pub use shop::{DemoShop, bench_target};

@@ -1,1 +1,336 @@
-//! keepup's monitor: the scheduler that runs checks on time, heartbeats, and recording results.
+//! keepup's monitor: the loop that runs every check on time and remembers
+//! what it saw.
+//!
+//! [`Monitor`] wires the parts: the [`scheduler`] (slots, concurrency,
+//! no overlap), the probe executor, the [`recorder`] (current states, batched
+//! writes to the store), [`heartbeat`]s (push checks) and periodic
+//! compaction of the store (rollups, retention). It is what `keepup run`
+//! and `keepup demo` start. The state machine, incidents and alerting build
+//! on the results it produces; they are not here yet.
+
+pub mod clock;
+pub mod heartbeat;
+pub mod recorder;
+pub mod scheduler;
+pub mod slots;
+
+use heartbeat::{HeartbeatBook, PingError};
+use keepup_config::{Check, CheckSpec, Config};
+use keepup_model::{CheckId, Clock, Outcome, Status, Timestamp};
+use keepup_probe::ProbeContext;
+use keepup_store::{CheckMeta, PingKind, Retention, Store};
+use recorder::{CurrentState, Recorder};
+use scheduler::{Executor, SchedulerHandle};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How often the store is compacted (rollups built, old rows deleted).
+const COMPACT_EVERY: Duration = Duration::from_secs(300);
+
+/// Failures that prevent the monitor from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    /// The store refused to register the configured checks.
+    #[error("cannot register checks in the store: {0}")]
+    Store(#[from] keepup_store::StoreError),
+    /// A blocking store task panicked or was cancelled.
+    #[error("store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// What changed in a reload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// Checks that are new.
+    pub added: usize,
+    /// Checks whose settings changed (rescheduled, history kept).
+    pub changed: usize,
+    /// Checks no longer configured (history kept in the store).
+    pub removed: usize,
+    /// Checks kept as they were, state included.
+    pub unchanged: usize,
+}
+
+/// The monitor's own health, for `/healthz` and the benchmark.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Health {
+    /// Configured checks.
+    pub checks: usize,
+    /// Runs since start.
+    pub runs: u64,
+    /// Scheduling lag p50 / p99 / max over recent runs, ms.
+    pub lag_ms: Option<(f64, f64, f64)>,
+    /// Current error writing to the store, if any.
+    pub store_error: Option<String>,
+    /// Results dropped because the store failed for too long.
+    pub results_dropped: u64,
+    /// How many checks are in each status.
+    pub by_status: BTreeMap<String, usize>,
+}
+
+/// The running monitor.
+pub struct Monitor {
+    config: Mutex<Arc<Config>>,
+    scheduler: SchedulerHandle,
+    recorder: Arc<Recorder>,
+    heartbeats: Arc<HeartbeatBook>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    flush: mpsc::UnboundedSender<recorder::FlushRequest>,
+    recorder_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    compactor_task: tokio::task::JoinHandle<()>,
+}
+
+impl Monitor {
+    /// Registers the configured checks in the store, seeds current states
+    /// from it, and starts scheduling. Must be called inside a tokio runtime.
+    pub async fn start(
+        config: Arc<Config>,
+        store: Store,
+        probes: ProbeContext,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Monitor, MonitorError> {
+        let checks = arc_checks(&config);
+        let s = store.clone();
+        let metas = metas(&checks);
+        let latest = tokio::task::spawn_blocking(move || {
+            s.register_checks(&metas)?;
+            s.latest()
+        })
+        .await??;
+        let recorder = Arc::new(Recorder::default());
+        recorder.seed(latest.into_iter().map(|l| {
+            (
+                l.meta.id.clone(),
+                CurrentState {
+                    at: l.at,
+                    since: l.since,
+                    outcome: l.outcome,
+                },
+            )
+        }));
+        let heartbeats = Arc::new(HeartbeatBook::default());
+        heartbeats.configure(&checks, &store, clock.now_ms());
+
+        let executor = Arc::new(CheckExecutor {
+            probes,
+            heartbeats: heartbeats.clone(),
+            clock: clock.clone(),
+        });
+        let (sink, results) = mpsc::channel(4096);
+        let (flush, flush_rx) = mpsc::unbounded_channel();
+        let recorder_task = tokio::spawn(recorder::run(
+            recorder.clone(),
+            store.clone(),
+            results,
+            flush_rx,
+        ));
+        let scheduler = scheduler::spawn(
+            checks,
+            executor,
+            sink,
+            clock.clone(),
+            config.scheduler.concurrency,
+        );
+        let compactor_task = tokio::spawn(compact_loop(
+            store.clone(),
+            clock.clone(),
+            retention(&config),
+        ));
+        Ok(Monitor {
+            config: Mutex::new(config),
+            scheduler,
+            recorder,
+            heartbeats,
+            store,
+            clock,
+            flush,
+            recorder_task: Mutex::new(Some(recorder_task)),
+            compactor_task,
+        })
+    }
+
+    /// Applies a new configuration without losing the state or history of
+    /// unchanged checks.
+    pub async fn reload(&self, new: Arc<Config>) -> Result<ReloadSummary, MonitorError> {
+        let old = self.config();
+        let old_fp: HashMap<&CheckId, String> =
+            old.checks().map(|c| (&c.id, c.fingerprint())).collect();
+        let mut summary = ReloadSummary::default();
+        for c in new.checks() {
+            match old_fp.get(&c.id) {
+                None => summary.added += 1,
+                Some(fp) if *fp == c.fingerprint() => summary.unchanged += 1,
+                Some(_) => summary.changed += 1,
+            }
+        }
+        summary.removed = old
+            .checks()
+            .filter(|c| new.find_check(c.id.as_str()).is_none())
+            .count();
+        let checks = arc_checks(&new);
+        let s = self.store.clone();
+        let metas = metas(&checks);
+        tokio::task::spawn_blocking(move || s.register_checks(&metas)).await??;
+        self.heartbeats
+            .configure(&checks, &self.store, self.clock.now_ms());
+        let ids: std::collections::HashSet<CheckId> = checks.iter().map(|c| c.id.clone()).collect();
+        self.recorder.retain(|id| ids.contains(id));
+        self.scheduler.reload(checks);
+        if let Ok(mut c) = self.config.lock() {
+            *c = new;
+        }
+        Ok(summary)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Records a heartbeat ping (persisted before returning) and re-evaluates
+    /// its check at once.
+    pub async fn ping(&self, token: &str, kind: PingKind) -> Result<CheckId, PingError> {
+        let book = self.heartbeats.clone();
+        let store = self.store.clone();
+        let token = token.to_owned();
+        let now = self.clock.now_ms();
+        let id = tokio::task::spawn_blocking(move || book.ping(&token, kind, &store, now))
+            .await
+            .map_err(|e| PingError::Store(e.to_string()))??;
+        self.scheduler.run_now(id.clone());
+        Ok(id)
+    }
+
+    /// Current state of every check that has run.
+    pub fn current(&self) -> HashMap<CheckId, CurrentState> {
+        self.recorder.current()
+    }
+
+    /// The monitor's own health.
+    pub fn health(&self) -> Health {
+        let current = self.recorder.current();
+        let config = self.config();
+        let mut by_status = BTreeMap::new();
+        for c in config.checks() {
+            let s = recorder::status_of(current.get(&c.id));
+            *by_status.entry(s.as_str().to_owned()).or_insert(0) += 1;
+        }
+        Health {
+            checks: config.checks().count(),
+            runs: self.scheduler.stats().runs(),
+            lag_ms: self.scheduler.stats().lag_percentiles(),
+            store_error: self.recorder.store_error(),
+            results_dropped: self.recorder.dropped(),
+            by_status,
+        }
+    }
+
+    /// The scheduler (for statistics).
+    pub fn scheduler(&self) -> &SchedulerHandle {
+        &self.scheduler
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Waits until every result delivered so far is committed to the store.
+    pub async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.flush.send(tx).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Stops scheduling, lets runs in flight finish, and commits everything.
+    pub async fn shutdown(&self) {
+        self.scheduler.shutdown().await;
+        self.compactor_task.abort();
+        self.flush().await;
+        let task = self.recorder_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = task {
+            t.abort();
+        }
+    }
+}
+
+/// Runs probes for active checks and evaluates heartbeats.
+struct CheckExecutor {
+    probes: ProbeContext,
+    heartbeats: Arc<HeartbeatBook>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Executor for CheckExecutor {
+    fn execute(&self, check: Arc<Check>) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
+        if let CheckSpec::Heartbeat(spec) = &check.spec {
+            let outcome = self
+                .heartbeats
+                .evaluate(&check.id, spec, self.clock.now_ms());
+            return Box::pin(std::future::ready(outcome));
+        }
+        let probes = self.probes.clone();
+        Box::pin(async move { keepup_probe::run(&check, &probes).await })
+    }
+}
+
+fn arc_checks(config: &Config) -> Vec<Arc<Check>> {
+    config.checks().cloned().map(Arc::new).collect()
+}
+
+fn metas(checks: &[Arc<Check>]) -> Vec<CheckMeta> {
+    checks
+        .iter()
+        .map(|c| CheckMeta {
+            id: c.id.clone(),
+            site: c
+                .id
+                .as_str()
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            name: c.name.clone(),
+            kind: c.spec.kind().to_owned(),
+        })
+        .collect()
+}
+
+fn retention(config: &Config) -> Retention {
+    Retention {
+        raw: config.store.raw_retention,
+        hour: config.store.rollup_retention,
+        day: config.store.rollup_retention,
+        ..Retention::default()
+    }
+}
+
+async fn compact_loop(store: Store, clock: Arc<dyn Clock>, retention: Retention) {
+    let mut tick = tokio::time::interval(COMPACT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        let r = retention.clone();
+        let now: Timestamp = clock.now_ms();
+        match tokio::task::spawn_blocking(move || s.compact(now, &r)).await {
+            Ok(Ok(report)) => tracing::debug!(?report, "store compacted"),
+            Ok(Err(e)) => tracing::error!(error = %e, "store compaction failed"),
+            Err(e) => tracing::error!(error = %e, "store compaction task failed"),
+        }
+    }
+}
+
+/// Status shown for a check that has not run yet.
+pub fn status_or_unknown(state: Option<&CurrentState>) -> Status {
+    recorder::status_of(state)
+}

@@ -1,1 +1,42 @@
-//! Real servers on loopback (HTTP, TLS with a generated CA, hostile peers) for keepup's tests and demo.
+//! Real servers on loopback for keepup's tests and for the bundled demo shop.
+//!
+//! keepup's probes talk to real sockets, so they are tested against real
+//! servers: this crate starts them in-process, on `127.0.0.1` (or `::1`) and a
+//! free port, and stops them when they are dropped. It is not test-only code:
+//! the demo shop is built from the same pieces, so everything here is
+//! documented and free of panics on network input.
+//!
+//! - [`pki`]: a small certificate authority (root, intermediates, leaves with
+//!   DNS and IP names, expired or not-yet-valid on request) built with rcgen,
+//!   plus helpers that write the PEMs into temporary files.
+//! - [`http`]: [`TestServer`](http::TestServer), an HTTP/1.1 server (hyper)
+//!   with optional TLS (rustls, aws-lc-rs) whose handler is an async closure,
+//!   with a request counter and a log of what it received.
+//! - [`hostile`]: raw-TCP peers that misbehave on purpose (never answer,
+//!   trickle one byte at a time, endless headers or body, a huge
+//!   `Content-Length`, garbage, immediate close) and TLS servers presenting
+//!   bad certificates, for the "bad input must not hang or crash" tests.
+//!
+//! What it is not: a general-purpose web server or a production CA. Servers
+//! refuse to bind anything but a loopback address.
+//!
+//! # Runtimes
+//!
+//! Every server has two ways to start:
+//!
+//! - `start(..).await` spawns its tasks on the *current* tokio runtime (what a
+//!   `#[tokio::test]` wants). The server stops when the value is dropped; any
+//!   task still running is cancelled at the latest when the runtime shuts
+//!   down, so nothing here can keep a test process alive.
+//! - `start_background(..)` (no `.await`) runs the server on a dedicated
+//!   thread with its own single-threaded runtime, for synchronous callers
+//!   such as the demo or a benchmark. Dropping the value signals the thread
+//!   and joins it (bounded by a short grace period).
+
+pub mod hostile;
+pub mod http;
+pub mod pki;
+mod runner;
+
+pub use http::{ServerTls, TestServer};
+pub use pki::{CertAuthority, Issued};

@@ -1,0 +1,89 @@
+//! The fault timeline: which fault is active at which moment of the cycle.
+
+use std::time::{Duration, Instant};
+
+/// Length of one round of faults.
+pub const CYCLE: Duration = Duration::from_secs(100);
+
+/// A fault the demo shop can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Everything works.
+    None,
+    /// The product page answers after 1.5 s (Degraded).
+    SlowProductPage,
+    /// The checkout answers 500 (Down).
+    CheckoutError,
+    /// HTTPS presents an expired certificate (Down).
+    ExpiredCertificate,
+    /// The nightly job stops pinging its heartbeat (Down after period + grace).
+    MissingHeartbeat,
+}
+
+impl Fault {
+    /// What a newcomer should expect to see.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Fault::None => "none: everything should turn or stay UP",
+            Fault::SlowProductPage => "slow product page: shop/product turns DEGRADED",
+            Fault::CheckoutError => "checkout answers 500: shop/checkout turns DOWN",
+            Fault::ExpiredCertificate => "expired certificate: the HTTPS checks turn DOWN",
+            Fault::MissingHeartbeat => "nightly job stopped pinging: shop/nightly-job turns DOWN",
+        }
+    }
+}
+
+/// The schedule: quiet for 20 s, then each fault for about 15–20 s.
+const PLAN: &[(u64, Fault)] = &[
+    (0, Fault::None),
+    (20, Fault::SlowProductPage),
+    (35, Fault::CheckoutError),
+    (50, Fault::ExpiredCertificate),
+    (65, Fault::MissingHeartbeat),
+];
+
+/// Faults as a function of time since the demo started.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultPlan {
+    start: Instant,
+}
+
+impl FaultPlan {
+    /// A plan starting now.
+    pub fn starting_now() -> Self {
+        Self {
+            start: Instant::now(),
+        }
+    }
+
+    /// The fault active now.
+    pub fn current(&self) -> Fault {
+        fault_at(self.start.elapsed())
+    }
+}
+
+/// The fault active `elapsed` after the start.
+pub fn fault_at(elapsed: Duration) -> Fault {
+    let t = elapsed.as_secs() % CYCLE.as_secs();
+    PLAN.iter()
+        .rev()
+        .find(|(from, _)| t >= *from)
+        .map(|(_, f)| *f)
+        .unwrap_or(Fault::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fault_appears_within_the_first_cycle_and_repeats() {
+        let s = Duration::from_secs;
+        assert_eq!(fault_at(s(5)), Fault::None);
+        assert_eq!(fault_at(s(25)), Fault::SlowProductPage);
+        assert_eq!(fault_at(s(40)), Fault::CheckoutError);
+        assert_eq!(fault_at(s(55)), Fault::ExpiredCertificate);
+        assert_eq!(fault_at(s(80)), Fault::MissingHeartbeat);
+        assert_eq!(fault_at(CYCLE + s(25)), Fault::SlowProductPage);
+    }
+}

@@ -1,0 +1,325 @@
+//! The shop's HTTP and HTTPS servers and its nightly job.
+
+use crate::faults::{Fault, FaultPlan};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use keepup_testkit::pki::{CertAuthority, Issued, validity};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// The running demo shop.
+pub struct DemoShop {
+    /// Plain HTTP address.
+    pub http: SocketAddr,
+    /// HTTPS address.
+    pub https: SocketAddr,
+    /// The demo CA's certificate, which the generated config trusts.
+    pub ca_file: PathBuf,
+    /// The fault timeline.
+    pub faults: FaultPlan,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for DemoShop {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Why the shop could not start.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+impl DemoShop {
+    /// Starts the shop on loopback; writes the CA certificate into `dir`.
+    pub async fn start(dir: &Path) -> Result<DemoShop, Error> {
+        let ca = CertAuthority::new("keepup demo root CA")?;
+        let issuing = ca.intermediate("keepup demo issuing CA")?;
+        let good = issuing.issue(&["localhost", "127.0.0.1"], validity::days_around(-10, 80))?;
+        let expired =
+            issuing.issue(&["localhost", "127.0.0.1"], validity::days_around(-100, -3))?;
+        let ca_file = dir.join("demo-ca.pem");
+        std::fs::write(&ca_file, ca.ca_pem())?;
+
+        let faults = FaultPlan::starting_now();
+        let router = shop_router(faults);
+        let http_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let https_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let (http, https) = (http_listener.local_addr()?, https_listener.local_addr()?);
+
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let resolver = Arc::new(FaultyCert {
+            good: certified(&good, &provider)?,
+            expired: certified(&expired, &provider)?,
+            faults,
+        });
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(resolver);
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+
+        let tasks = vec![
+            tokio::spawn(serve(http_listener, router.clone(), None)),
+            tokio::spawn(serve(https_listener, router, Some(acceptor))),
+        ];
+        Ok(DemoShop {
+            http,
+            https,
+            ca_file,
+            faults,
+            tasks,
+        })
+    }
+
+    /// Starts the shop's "nightly job": it pings `ping_url` (an
+    /// `http://host:port/path` on loopback) every `every`, except while the
+    /// missing-heartbeat fault is active.
+    pub fn start_job(&mut self, ping: SocketAddr, path: String, every: Duration) {
+        let faults = self.faults;
+        self.tasks.push(tokio::spawn(async move {
+            loop {
+                if faults.current() != Fault::MissingHeartbeat
+                    && let Err(e) = http_get(ping, &path).await
+                {
+                    tracing::warn!(error = %e, "demo job could not ping keepup");
+                }
+                tokio::time::sleep(every).await;
+            }
+        }));
+    }
+
+    /// The configuration `keepup demo` monitors the shop with.
+    pub fn config(&self, store: &Path, listen: SocketAddr, token: &str) -> String {
+        let (http, https, ca) = (self.http, self.https, self.ca_file.display());
+        format!(
+            r#"# keepup demo configuration, generated for a demo shop on loopback.
+# Validate it with: keepup validate -c {store_dir}/keepup.toml
+
+[server]
+listen = "{listen}"
+
+[store]
+path = "{store}"
+
+[defaults]
+interval = "5s"
+timeout = "4s"
+
+[defaults.tls]
+ca_file = "{ca}"   # the demo shop's own certificate authority
+
+[[site]]
+id = "shop"
+name = "Demo shop"
+
+[[site.check]]
+id = "home"
+name = "Home page (HTTPS)"
+kind = "http"
+url = "https://127.0.0.1:{https_port}/"
+contains = ["Add to cart"]
+degraded_latency = "1s"
+
+[[site.check]]
+id = "product"
+name = "Product page"
+kind = "http"
+url = "http://127.0.0.1:{http_port}/product/42"
+matches = ['Price: \d+\.\d\d EUR']
+degraded_latency = "1s"
+down_latency = "3s"
+
+[[site.check]]
+id = "checkout"
+name = "Checkout (HTTPS)"
+kind = "http"
+url = "https://127.0.0.1:{https_port}/checkout"
+expect_status = [200]
+not_contains = ["Fatal error"]
+
+[[site.check]]
+id = "api"
+name = "Shop API health"
+kind = "http"
+url = "http://127.0.0.1:{http_port}/api/health"
+[[site.check.json]]
+pointer = "/status"
+equals = "ok"
+
+[[site.check]]
+id = "certificate"
+name = "TLS certificate"
+kind = "tls"
+host = "127.0.0.1"
+port = {https_port}
+
+[[site.check]]
+id = "web-port"
+name = "Web server port"
+kind = "tcp"
+host = "127.0.0.1"
+port = {http_port}
+
+[[site.check]]
+id = "nightly-job"
+name = "Nightly job heartbeat"
+kind = "heartbeat"
+token = "{token}"
+period = "6s"
+grace = "4s"
+"#,
+            store_dir = store
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            store = store.display(),
+            http_port = http.port(),
+            https_port = https.port(),
+        )
+    }
+}
+
+fn certified(
+    issued: &Issued,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<Arc<CertifiedKey>, Error> {
+    let key = provider.key_provider.load_private_key(issued.key_der())?;
+    Ok(Arc::new(CertifiedKey::new(issued.served_chain(), key)))
+}
+
+/// Presents the expired certificate while that fault is active.
+#[derive(Debug)]
+struct FaultyCert {
+    good: Arc<CertifiedKey>,
+    expired: Arc<CertifiedKey>,
+    faults: FaultPlan,
+}
+
+impl ResolvesServerCert for FaultyCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(if self.faults.current() == Fault::ExpiredCertificate {
+            self.expired.clone()
+        } else {
+            self.good.clone()
+        })
+    }
+}
+
+fn shop_router(faults: FaultPlan) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/product/42", get(product))
+        .route("/checkout", get(checkout))
+        .route("/api/health", get(api_health))
+        .with_state(faults)
+}
+
+const STYLE: &str = "<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}</style>";
+
+async fn home() -> Html<String> {
+    Html(format!(
+        "<!doctype html><title>Demo shop</title>{STYLE}<h1>Demo shop</h1><p><a href=\"/product/42\">Blue teapot</a> <button>Add to cart</button></p>"
+    ))
+}
+
+async fn product(State(f): State<FaultPlan>) -> Html<String> {
+    if f.current() == Fault::SlowProductPage {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    Html(format!(
+        "<!doctype html><title>Blue teapot</title>{STYLE}<h1>Blue teapot</h1><p>Price: 24.90 EUR</p><button>Add to cart</button>"
+    ))
+}
+
+async fn checkout(State(f): State<FaultPlan>) -> Response {
+    if f.current() == Fault::CheckoutError {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Html("<h1>Fatal error</h1><p>Payment module crashed</p>"),
+        )
+            .into_response();
+    }
+    Html(format!("<!doctype html><title>Checkout</title>{STYLE}<h1>Checkout</h1><form><button>Pay</button></form>")).into_response()
+}
+
+async fn api_health() -> Response {
+    (
+        [("content-type", "application/json")],
+        r#"{"status":"ok","orders_last_hour":17}"#,
+    )
+        .into_response()
+}
+
+/// Accepts connections and serves `router`, over TLS when given an acceptor.
+async fn serve(listener: TcpListener, router: Router, tls: Option<tokio_rustls::TlsAcceptor>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let router = router.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let http = hyper::server::conn::http1::Builder::new();
+            match tls {
+                None => {
+                    let _ = http
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                }
+                Some(acceptor) => {
+                    if let Ok(Ok(s)) =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+                    {
+                        let _ = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(s), service)
+                            .await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// A minimal HTTP/1.1 GET, as a cron job's `curl` would do.
+async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<()> {
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).await?;
+        if buf[..n].starts_with(b"HTTP/1.1 200") {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(
+                String::from_utf8_lossy(&buf[..n.min(64)]).into_owned(),
+            ))
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("timed out")))
+}
+
+/// The scheduler benchmark's target: answers every request with a short 200.
+pub async fn bench_target(listener: TcpListener) {
+    let router = Router::new().fallback(|| async { "ok\n" });
+    serve(listener, router, None).await;
+}

@@ -1,0 +1,161 @@
+//! The command line, declared with clap.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// keepup keeps online shops up 24×7 and proves it.
+#[derive(Debug, Parser)]
+#[command(name = "keepup", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// More log output (-v debug, -vv trace). KEEPUP_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The configuration file option shared by most commands.
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArg {
+    /// Configuration file.
+    #[arg(
+        short,
+        long = "config",
+        env = "KEEPUP_CONFIG",
+        default_value = "keepup.toml"
+    )]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the monitoring daemon: scheduler, store and HTTP listener.
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Run one check once, Nagios plugin style (exit 0 OK, 1 WARNING,
+    /// 2 CRITICAL, 3 UNKNOWN).
+    ///
+    /// TARGET is a URL (http://, https://), tcp://HOST:PORT or
+    /// tls://HOST[:PORT]; or use --check with a check id from the
+    /// configuration.
+    Check {
+        /// What to check.
+        #[arg(required_unless_present = "check_id", conflicts_with = "check_id")]
+        target: Option<String>,
+        /// A check id from the configuration (`site/check`, or `check` if unique).
+        #[arg(long = "check")]
+        check_id: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Time limit for TARGET checks.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        timeout: Duration,
+        /// Print the full outcome as JSON instead of the Nagios line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the configuration; print every problem; exit 1 if any.
+    Validate {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Show the current state of every check, from the store.
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the running daemon to reload its configuration (SIGHUP).
+    Reload {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Start a bundled demo shop on loopback and monitor it, with faults
+    /// injected now and then.
+    Demo {
+        /// Directory for the demo's configuration, certificates and SQLite
+        /// store (default: a fresh temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Address of keepup's own listener (heartbeats, /healthz).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Stop after this long (default: run until Ctrl-C).
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        run_for: Option<Duration>,
+        /// Seconds between status tables on stdout (0: no tables).
+        #[arg(long, default_value = "5")]
+        every: u64,
+    },
+    /// Measure probe throughput or scheduler overhead.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Probe one target as fast as possible at a given concurrency.
+    Probe {
+        /// http://..., https://..., or tcp://HOST:PORT.
+        target: String,
+        /// Probes in flight at once.
+        #[arg(long, default_value = "32")]
+        concurrency: usize,
+        /// How long to measure.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        duration: Duration,
+        /// Extra trusted CA (PEM) for https targets.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
+    /// Schedule N checks at an interval against a local target and report
+    /// lag, CPU and memory.
+    Scheduler {
+        /// Number of checks.
+        #[arg(long, default_value = "10000")]
+        checks: usize,
+        /// Interval of every check.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+        interval: Duration,
+        /// How long to measure (after one interval of warm-up).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "120s")]
+        duration: Duration,
+        /// Target URL (http:// or tcp://); default: a target server this
+        /// command starts in a child process.
+        #[arg(long)]
+        target: Option<String>,
+        /// Global concurrency limit.
+        #[arg(long, default_value = "256")]
+        concurrency: usize,
+    },
+    /// (internal) Serve a minimal HTTP target for the scheduler benchmark.
+    #[command(hide = true)]
+    Target {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+}

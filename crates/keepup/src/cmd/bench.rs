@@ -1,0 +1,256 @@
+//! `keepup bench`: speed and memory figures from the production code.
+//!
+//! `probe` hammers one target with the real probe at a fixed concurrency
+//! (compare with blackbox_exporter via `bench/compare-blackbox.sh`);
+//! `scheduler` runs the real monitor (scheduler, probes, SQLite store) with
+//! N checks against a target served by a child process, so the CPU and
+//! memory reported are keepup's alone.
+
+use anyhow::{Context, bail};
+use keepup_config::{CheckSpec, Config};
+use keepup_model::{Status, SystemClock};
+use keepup_monitor::Monitor;
+use keepup_probe::ProbeContext;
+use keepup_store::Store;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `keepup bench probe`
+pub fn probe(
+    target: &str,
+    concurrency: usize,
+    duration: Duration,
+    ca_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let mut check = super::check::ad_hoc(target, Duration::from_secs(10))?;
+    if let (CheckSpec::Http(h), Some(ca)) = (&mut check.spec, &ca_file) {
+        h.tls.ca_file = Some(ca.clone());
+    }
+    let check = Arc::new(check);
+    let rt = super::runtime()?;
+    let (latencies, statuses, wall) = rt.block_on(async move {
+        let ctx = ProbeContext::new();
+        // One probe first, so a broken target is reported instead of measured.
+        let first = keepup_probe::run(&check, &ctx).await;
+        if first.status != Status::Up {
+            eprintln!(
+                "warning: first probe was {}: {}",
+                first.status, first.message
+            );
+        }
+        let deadline = Instant::now() + duration;
+        let start = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..concurrency.max(1) {
+            let (check, ctx) = (check.clone(), ctx.clone());
+            workers.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut st = [0u64; 4];
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let o = keepup_probe::run(&check, &ctx).await;
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    st[o.status as usize] += 1;
+                }
+                (lat, st)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut statuses = [0u64; 4];
+        for w in workers {
+            if let Ok((lat, st)) = w.await {
+                all.extend(lat);
+                for i in 0..4 {
+                    statuses[i] += st[i];
+                }
+            }
+        }
+        (all, statuses, start.elapsed())
+    });
+    let n = latencies.len();
+    let rate = n as f64 / wall.as_secs_f64();
+    let (p50, p90, p99) = percentiles(latencies);
+    println!(
+        "target={target} concurrency={concurrency} duration={:.1}s probes={n} rate={rate:.0}/s latency_ms p50={p50:.2} p90={p90:.2} p99={p99:.2} up={} degraded={} down={} unknown={}",
+        wall.as_secs_f64(),
+        statuses[0],
+        statuses[1],
+        statuses[2],
+        statuses[3]
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `keepup bench target`: a minimal HTTP server for the scheduler benchmark.
+pub fn target(listen: SocketAddr) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        println!("{}", listener.local_addr()?);
+        keepup_demo::bench_target(listener).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `keepup bench scheduler`
+pub fn scheduler(
+    checks: usize,
+    interval: Duration,
+    duration: Duration,
+    target: Option<String>,
+    concurrency: usize,
+) -> anyhow::Result<ExitCode> {
+    let (target, mut child) = match target {
+        Some(t) => (t, None),
+        None => {
+            let mut child = Command::new(std::env::current_exe()?)
+                .args(["bench", "target"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .context("cannot start the benchmark target process")?;
+            let stdout = child
+                .stdout
+                .take()
+                .context("no stdout from the target process")?;
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line)?;
+            let addr: SocketAddr = line
+                .trim()
+                .parse()
+                .with_context(|| format!("target process said {line:?}"))?;
+            (format!("http://{addr}/"), Some(child))
+        }
+    };
+    let result = run_scheduler(checks, interval, duration, &target, concurrency);
+    if let Some(c) = child.as_mut() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    result
+}
+
+fn run_scheduler(
+    checks: usize,
+    interval: Duration,
+    duration: Duration,
+    target: &str,
+    concurrency: usize,
+) -> anyhow::Result<ExitCode> {
+    if checks == 0 {
+        bail!("--checks must be at least 1");
+    }
+    let dir = tempfile_dir()?;
+    let kind_line = if target.starts_with("tcp://") {
+        let hp = target.trim_start_matches("tcp://").trim_end_matches('/');
+        let (h, p) = hp.rsplit_once(':').context("tcp target needs host:port")?;
+        format!("kind = \"tcp\"\nhost = \"{h}\"\nport = {p}\n")
+    } else {
+        format!("kind = \"http\"\nurl = \"{target}\"\n")
+    };
+    let mut src = format!(
+        "[store]\npath = \"{}\"\n[scheduler]\nconcurrency = {concurrency}\n[defaults]\ninterval = {}\ntimeout = {}\n",
+        dir.join("bench.db").display(),
+        interval.as_secs_f64(),
+        interval.as_secs_f64().min(10.0)
+    );
+    let per_site = 100;
+    for i in 0..checks {
+        if i % per_site == 0 {
+            let _ = write!(src, "[[site]]\nid = \"site{}\"\n", i / per_site);
+        }
+        let _ = write!(src, "[[site.check]]\nid = \"c{i}\"\n{kind_line}");
+    }
+    let config: Config = keepup_config::load_str(&src, &dir.join("bench.toml"))
+        .map_err(|p| anyhow::anyhow!("{p}"))?;
+    let store_path = config.store.path.clone();
+    let rt = super::runtime()?;
+    let report = rt.block_on(async move {
+        let store = Store::open(&store_path)?;
+        let monitor = Monitor::start(
+            Arc::new(config),
+            store,
+            ProbeContext::new(),
+            Arc::new(SystemClock),
+        )
+        .await?;
+        eprintln!(
+            "warming up for one interval ({})…",
+            humantime::format_duration(interval)
+        );
+        tokio::time::sleep(interval).await;
+        monitor.scheduler().stats().reset_lags();
+        let runs0 = monitor.scheduler().stats().runs();
+        let cpu0 = cpu_time();
+        let t0 = Instant::now();
+        tokio::time::sleep(duration).await;
+        let wall = t0.elapsed();
+        let cpu = cpu_time() - cpu0;
+        let runs = monitor.scheduler().stats().runs() - runs0;
+        let lag = monitor.scheduler().stats().lag_percentiles();
+        let health = monitor.health();
+        monitor.shutdown().await;
+        anyhow::Ok((runs, wall, cpu, lag, health))
+    })?;
+    let (runs, wall, cpu, lag, health) = report;
+    let expected = checks as f64 / interval.as_secs_f64();
+    let (p50, p99, max) = lag.unwrap_or_default();
+    println!(
+        "checks={checks} interval={}s window={:.0}s runs={runs} rate={:.1}/s expected={expected:.1}/s lag_ms p50={p50:.1} p99={p99:.1} max={max:.1} cpu={:.1}%_of_one_core peak_rss={:.1}MB statuses={:?}",
+        interval.as_secs_f64(),
+        wall.as_secs_f64(),
+        runs as f64 / wall.as_secs_f64(),
+        cpu.as_secs_f64() / wall.as_secs_f64() * 100.0,
+        peak_rss_mb(),
+        health.by_status,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("keepup-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    v.sort_by(f64::total_cmp);
+    let p = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (p(0.5), p(0.9), p(0.99))
+}
+
+/// User + system CPU time of this process.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Peak resident set size (VmHWM), in MB.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,250 @@
+//! `keepup check`: one check, once, Nagios plugin style.
+//!
+//! A TARGET is turned into a one-check configuration and loaded through the
+//! normal validation path, so ad-hoc checks behave exactly like configured
+//! ones.
+
+use anyhow::bail;
+use keepup_config::{Check, Config};
+use keepup_model::{Outcome, Severity, Status};
+use keepup_probe::ProbeContext;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub fn run(
+    target: Option<&str>,
+    check_id: Option<&str>,
+    config_path: &Path,
+    timeout: Duration,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let check = match (target, check_id) {
+        (Some(t), _) => match ad_hoc(t, timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                println!("UNKNOWN - {e:#}");
+                return Ok(ExitCode::from(3));
+            }
+        },
+        (None, Some(id)) => {
+            let config = match super::load_config(config_path) {
+                Ok(c) => c,
+                Err(_) => return Ok(ExitCode::from(3)),
+            };
+            match config.find_check(id) {
+                Some(c) => c.clone(),
+                None => {
+                    println!(
+                        "UNKNOWN - no check {id:?} in {} (ids: {})",
+                        config_path.display(),
+                        ids(&config)
+                    );
+                    return Ok(ExitCode::from(3));
+                }
+            }
+        }
+        (None, None) => bail!("give a TARGET or --check ID"),
+    };
+    if matches!(check.spec, keepup_config::CheckSpec::Heartbeat(_)) {
+        println!("UNKNOWN - heartbeat checks are passive; see `keepup status`");
+        return Ok(ExitCode::from(3));
+    }
+    let outcome = super::runtime()?.block_on(keepup_probe::run(&check, &ProbeContext::new()));
+    if json {
+        let doc =
+            serde_json::json!({ "check": check.id, "kind": check.spec.kind(), "outcome": outcome });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("{}", nagios_line(&check, &outcome));
+    }
+    Ok(ExitCode::from(outcome.status.nagios_code() as u8))
+}
+
+fn ids(config: &Config) -> String {
+    let all: Vec<&str> = config.checks().map(|c| c.id.as_str()).collect();
+    if all.is_empty() {
+        "none".into()
+    } else {
+        all.join(", ")
+    }
+}
+
+/// Builds a check from a URL-like target.
+pub(crate) fn ad_hoc(target: &str, timeout: Duration) -> anyhow::Result<Check> {
+    let timeout_s = timeout.as_secs_f64();
+    let body = if target.starts_with("http://") || target.starts_with("https://") {
+        format!("kind = \"http\"\nurl = {}\n", toml_str(target))
+    } else if let Some(rest) = target.strip_prefix("tcp://") {
+        let (host, port) = split_host_port(rest, None)?;
+        format!(
+            "kind = \"tcp\"\nhost = {}\nport = {port}\n",
+            toml_str(&host)
+        )
+    } else if let Some(rest) = target.strip_prefix("tls://") {
+        let (host, port) = split_host_port(rest, Some(443))?;
+        format!(
+            "kind = \"tls\"\nhost = {}\nport = {port}\n",
+            toml_str(&host)
+        )
+    } else {
+        bail!(
+            "cannot tell what {target:?} is: use http://, https://, tcp://HOST:PORT or tls://HOST[:PORT]"
+        );
+    };
+    let src = format!(
+        "[[site]]\nid = \"adhoc\"\n[[site.check]]\nid = \"target\"\ninterval = {interval}\ntimeout = {timeout_s}\n{body}",
+        interval = timeout_s.max(1.0)
+    );
+    match keepup_config::load_str(&src, Path::new("<command line>")) {
+        Ok(mut config) => config
+            .sites
+            .pop()
+            .and_then(|mut s| s.checks.pop())
+            .ok_or_else(|| anyhow::anyhow!("no check built")),
+        Err(problems) => {
+            let msgs: Vec<String> = problems.0.iter().map(|p| p.message.clone()).collect();
+            bail!("invalid target {target:?}: {}", msgs.join("; "))
+        }
+    }
+}
+
+fn split_host_port(s: &str, default_port: Option<u16>) -> anyhow::Result<(String, u16)> {
+    let s = s.trim_end_matches('/');
+    // [v6]:port, v6 without port, host:port, host
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| anyhow::anyhow!("unclosed '[' in {s:?}"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse()?,
+            None => default_port.ok_or_else(|| anyhow::anyhow!("{s:?} needs a port"))?,
+        };
+        return Ok((host.to_owned(), port));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Ok((
+            h.to_owned(),
+            p.parse()
+                .map_err(|_| anyhow::anyhow!("invalid port {p:?}"))?,
+        )),
+        _ => Ok((
+            s.to_owned(),
+            default_port.ok_or_else(|| anyhow::anyhow!("{s:?} needs a port, e.g. {s}:25"))?,
+        )),
+    }
+}
+
+fn toml_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// `KIND STATE - message[; worst finding] | perfdata`
+pub fn nagios_line(check: &Check, o: &Outcome) -> String {
+    let mut line = format!(
+        "{} {} - {}",
+        check.spec.kind().to_uppercase(),
+        o.status.nagios_word(),
+        o.message
+    );
+    let notable: Vec<&str> = o
+        .findings
+        .iter()
+        .filter(|f| f.severity > Severity::Info || o.status != Status::Up)
+        .map(|f| f.text.as_str())
+        .filter(|t| *t != o.message)
+        .take(3)
+        .collect();
+    if !notable.is_empty() {
+        line.push_str("; ");
+        line.push_str(&notable.join("; "));
+    }
+    line.push_str(" | ");
+    line.push_str(&perfdata(check, o));
+    line.replace('\n', " ")
+}
+
+fn perfdata(check: &Check, o: &Outcome) -> String {
+    let mut parts = Vec::new();
+    let (warn, crit) = match &check.spec {
+        keepup_config::CheckSpec::Http(h) => (h.degraded_latency, h.down_latency),
+        _ => (None, None),
+    };
+    let secs = |d: Option<Duration>| {
+        d.map(|d| format!("{:.3}", d.as_secs_f64()))
+            .unwrap_or_default()
+    };
+    parts.push(format!(
+        "time={:.6}s;{};{};0",
+        o.latency_ms / 1000.0,
+        secs(warn),
+        secs(crit)
+    ));
+    if let Some(t) = &o.evidence.timing {
+        for (label, v) in [
+            ("dns", t.dns_ms),
+            ("connect", t.connect_ms),
+            ("tls", t.tls_ms),
+            ("firstbyte", t.first_byte_ms),
+        ] {
+            if let Some(ms) = v {
+                parts.push(format!("{label}={:.6}s;;;0", ms / 1000.0));
+            }
+        }
+    }
+    if let Some(n) = o
+        .evidence
+        .details
+        .get("body_bytes")
+        .and_then(|v| v.as_u64())
+    {
+        parts.push(format!("size={n}B;;;0"));
+    }
+    if let Some(days) = o
+        .evidence
+        .details
+        .get("cert_days_left")
+        .and_then(|v| v.as_f64())
+    {
+        parts.push(format!("cert_days={days:.1};;;"));
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_become_checks() {
+        let c = ad_hoc("https://shop.example/", Duration::from_secs(5)).unwrap();
+        assert_eq!(c.spec.kind(), "http");
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        let c = ad_hoc("tcp://127.0.0.1:25", Duration::from_secs(5)).unwrap();
+        assert_eq!(c.spec.kind(), "tcp");
+        let c = ad_hoc("tls://[::1]", Duration::from_secs(5)).unwrap();
+        let keepup_config::CheckSpec::Tls(t) = &c.spec else {
+            panic!()
+        };
+        assert_eq!((t.host.as_str(), t.port), ("::1", 443));
+        assert!(ad_hoc("tcp://host", Duration::from_secs(5)).is_err());
+        assert!(ad_hoc("ftp://x", Duration::from_secs(5)).is_err());
+    }
+
+    #[test]
+    fn nagios_line_has_state_message_and_perfdata() {
+        let c = ad_hoc("http://127.0.0.1:1/", Duration::from_secs(5)).unwrap();
+        let mut o = Outcome::new(Status::Degraded, "HTTP 200 OK");
+        o.latency_ms = 1234.5;
+        o.push(keepup_model::Finding::new(
+            "HTTP_LATENCY_HIGH",
+            Severity::Warning,
+            "slow: 1.2 s",
+        ));
+        let line = nagios_line(&c, &o);
+        assert_eq!(
+            line,
+            "HTTP WARNING - HTTP 200 OK; slow: 1.2 s | time=1.234500s;;;0"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! `keepup run`: the daemon. Also the part of `keepup demo` that is the
+//! real thing (store, monitor, listener), so the demo runs production code.
+
+use super::reload::pid_file;
+use anyhow::Context;
+use keepup_config::Config;
+use keepup_model::SystemClock;
+use keepup_monitor::Monitor;
+use keepup_probe::ProbeContext;
+use keepup_store::Store;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+/// A started monitor with its HTTP listener.
+pub struct Daemon {
+    pub monitor: Arc<Monitor>,
+    pub listen: SocketAddr,
+    stop: watch::Sender<bool>,
+    web: tokio::task::JoinHandle<()>,
+}
+
+impl Daemon {
+    /// Opens the store, starts the monitor and the listener.
+    pub async fn start(config: Config, probes: ProbeContext) -> anyhow::Result<Daemon> {
+        let config = Arc::new(config);
+        let store_path = config.store.path.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&store_path)).await??;
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| {
+                format!("cannot listen on {} (server.listen)", config.server.listen)
+            })?;
+        let listen = listener.local_addr()?;
+        let monitor =
+            Arc::new(Monitor::start(config.clone(), store, probes, Arc::new(SystemClock)).await?);
+        let (stop, mut stopped) = watch::channel(false);
+        let router = keepup_web::router(monitor.clone());
+        let web = tokio::spawn(keepup_web::serve(listener, router, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+        tracing::info!(
+            %listen,
+            checks = config.checks().count(),
+            store = %config.store.path.display(),
+            "keepup is monitoring"
+        );
+        Ok(Daemon {
+            monitor,
+            listen,
+            stop,
+            web,
+        })
+    }
+
+    /// Stops the listener and the monitor, committing every result.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.web.await;
+        self.monitor.shutdown().await;
+    }
+}
+
+/// `keepup run`.
+pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let pid_path = pid_file(&config.store.path);
+    super::runtime()?.block_on(async move {
+        let daemon = Daemon::start(config, ProbeContext::new()).await?;
+        let _pid = PidFile::create(pid_path)?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => reload(&daemon.monitor, path).await,
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        tracing::info!("stopping: finishing runs in flight and committing results");
+        daemon.stop().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Reloads from disk; a broken file keeps the running configuration.
+async fn reload(monitor: &Monitor, path: &Path) {
+    let p = path.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || keepup_config::load(&p)).await;
+    let new = match loaded {
+        Ok(Ok(c)) => c,
+        Ok(Err(problems)) => {
+            for p in &problems.0 {
+                tracing::error!(problem = %p, "configuration problem");
+            }
+            tracing::error!(
+                count = problems.0.len(),
+                "reload refused; the running configuration stays in force"
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload failed");
+            return;
+        }
+    };
+    let old = monitor.config();
+    if old.server != new.server || old.store != new.store {
+        tracing::warn!("[server] and [store] changes take effect at the next restart");
+    }
+    match monitor.reload(Arc::new(new)).await {
+        Ok(s) => tracing::info!(
+            added = s.added,
+            changed = s.changed,
+            removed = s.removed,
+            unchanged = s.unchanged,
+            "configuration reloaded"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "reload failed; the running configuration stays in force")
+        }
+    }
+}
+
+/// The pid file, removed when the daemon exits.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn create(path: PathBuf) -> anyhow::Result<PidFile> {
+        std::fs::write(&path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("cannot write pid file {}", path.display()))?;
+        Ok(PidFile(path))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

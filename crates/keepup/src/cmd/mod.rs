@@ -1,0 +1,84 @@
+//! One module per subcommand; [`dispatch`] picks one.
+
+mod bench;
+mod check;
+mod daemon;
+mod demo;
+mod reload;
+mod status;
+mod validate;
+
+use crate::cli::{BenchCommand, Cli, Command};
+use clap::CommandFactory;
+use std::process::ExitCode;
+
+/// Runs the chosen subcommand and returns the process exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run { config } => daemon::run(&config.config),
+        Command::Check {
+            target,
+            check_id,
+            config,
+            timeout,
+            json,
+        } => check::run(
+            target.as_deref(),
+            check_id.as_deref(),
+            &config.config,
+            timeout,
+            json,
+        ),
+        Command::Validate { config } => validate::run(&config.config),
+        Command::Status { config, json } => status::run(&config.config, json),
+        Command::Reload { config } => reload::run(&config.config),
+        Command::Demo {
+            dir,
+            listen,
+            run_for,
+            every,
+        } => demo::run(dir, listen, run_for, every),
+        Command::Bench(b) => match b {
+            BenchCommand::Probe {
+                target,
+                concurrency,
+                duration,
+                ca_file,
+            } => bench::probe(&target, concurrency, duration, ca_file),
+            BenchCommand::Scheduler {
+                checks,
+                interval,
+                duration,
+                target,
+                concurrency,
+            } => bench::scheduler(checks, interval, duration, target, concurrency),
+            BenchCommand::Target { listen } => bench::target(listen),
+        },
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "keepup", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A multi-threaded runtime for the commands that do network work.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Loads the configuration, printing every problem to stderr on failure.
+pub(crate) fn load_config(path: &std::path::Path) -> Result<keepup_config::Config, ExitCode> {
+    keepup_config::load(path).map_err(|problems| {
+        for p in &problems.0 {
+            eprintln!("{p}");
+        }
+        eprintln!(
+            "keepup: {} problem(s) in {}",
+            problems.0.len(),
+            path.display()
+        );
+        ExitCode::from(1)
+    })
+}

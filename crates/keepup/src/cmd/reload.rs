@@ -1,0 +1,49 @@
+//! `keepup reload`: validates the configuration, then sends SIGHUP to the
+//! daemon whose pid file sits next to the store.
+
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Where `keepup run` writes its pid: next to the store, so that two
+/// daemons with different stores never collide.
+pub fn pid_file(store_path: &Path) -> PathBuf {
+    let mut p = store_path.as_os_str().to_owned();
+    p.push(".pid");
+    PathBuf::from(p)
+}
+
+pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        // A broken configuration would be refused by the daemon too; say so
+        // here, where the operator is looking.
+        Err(code) => return Ok(code),
+    };
+    let pid_path = pid_file(&config.store.path);
+    let text = std::fs::read_to_string(&pid_path).with_context(|| {
+        format!(
+            "cannot read {} (is `keepup run` running with this configuration?)",
+            pid_path.display()
+        )
+    })?;
+    let pid: i32 = text
+        .trim()
+        .parse()
+        .with_context(|| format!("{} does not hold a pid", pid_path.display()))?;
+    if pid <= 1 {
+        bail!("{} holds an invalid pid {pid}", pid_path.display());
+    }
+    // SAFETY: kill(2) with a positive pid and SIGHUP has no memory-safety
+    // preconditions; failure is reported through errno.
+    let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        bail!(
+            "cannot signal keepup (pid {pid} from {}): {err}",
+            pid_path.display()
+        );
+    }
+    println!("asked keepup (pid {pid}) to reload {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}

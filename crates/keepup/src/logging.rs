@@ -1,0 +1,26 @@
+//! Log output: human text by default, JSON lines with `--log-format json`;
+//! always to stderr so that command output on stdout stays parseable.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. `KEEPUP_LOG` (or `RUST_LOG`) overrides
+/// the level, e.g. `KEEPUP_LOG=keepup_monitor=debug`.
+pub fn init(format: &crate::cli::LogFormat, verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = std::env::var("KEEPUP_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::cli::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        crate::cli::LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,359 @@
+//! The binary end to end: real processes, real servers on loopback.
+
+use keepup_testkit::http::{TestServer, html, text};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn keepup() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keepup"));
+    c.env_remove("KEEPUP_CONFIG").env("KEEPUP_LOG", "info");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    keepup().args(args).output().expect("keepup runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn shop() -> TestServer {
+    TestServer::start_background(|req| async move {
+        match req.uri().path() {
+            "/" => html(200, "<h1>Shop</h1><button>Add to cart</button>"),
+            "/slow" => {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                html(200, "slow but fine")
+            }
+            "/broken" => text(500, "Fatal error"),
+            _ => text(404, "not found"),
+        }
+    })
+    .expect("test server starts")
+}
+
+#[test]
+fn validate_reports_every_problem_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    std::fs::write(&cfg, "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"a\"\nkind = \"http\"\nurl = \"http://x/\"\ntimeot = \"5s\"\n[[site.check]]\nid = \"b\"\nkind = \"tcp\"\nhost = \"h\"\nport = 0\n").unwrap();
+    let o = run(&["validate", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("keepup.toml:7:1: site[0].check[0].timeot: unknown key `timeot` (hint: did you mean `timeout`?)"), "{err}");
+    assert!(
+        err.contains("keepup.toml:12:8: site[0].check[1].port: invalid port 0"),
+        "{err}"
+    );
+    assert!(err.contains("2 problem(s)"), "{err}");
+
+    std::fs::write(
+        &cfg,
+        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"a\"\nkind = \"http\"\nurl = \"http://x/\"\n",
+    )
+    .unwrap();
+    let o = run(&["validate", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("OK (1 site(s), 1 check(s))"));
+}
+
+#[test]
+fn check_follows_nagios_conventions() {
+    let s = shop();
+    let o = run(&["check", &s.url("/")]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let line = stdout(&o);
+    assert!(line.starts_with("HTTP OK - "), "{line}");
+    assert!(line.contains(" | time="), "perfdata expected: {line}");
+    assert_eq!(line.lines().count(), 1, "one summary line: {line}");
+
+    let o = run(&["check", &s.url("/broken")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("HTTP CRITICAL - "), "{}", stdout(&o));
+
+    let o = run(&["check", "http://no-such-host.invalid/"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+
+    let o = run(&["check", "--json", &s.url("/")]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON output");
+    assert_eq!(doc["outcome"]["status"], "up");
+    assert!(
+        doc["outcome"]["evidence"]["timing"]["connect_ms"].is_number(),
+        "{doc}"
+    );
+
+    let o = run(&["check", "ftp://example/"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stdout(&o).starts_with("UNKNOWN - "));
+
+    // WARNING from a configured check with a latency threshold.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("k.toml");
+    std::fs::write(&cfg, format!("[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"slow\"\nkind = \"http\"\nurl = \"{}\"\ndegraded_latency = \"200ms\"\ndown_latency = \"5s\"\n", s.url("/slow"))).unwrap();
+    let o = run(&["check", "--check", "slow", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("HTTP WARNING - "), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("time=0.4") && stdout(&o).contains(";0.200;5.000;0"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// A `keepup run` child process, killed on drop.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_daemon(cfg: &Path) -> Daemon {
+    let child = keepup()
+        .args(["run", "-c", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut d = Daemon(child);
+    // Forward the daemon's log to the test output, and wait for "monitoring".
+    let err = d.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("[daemon] {line}");
+            if line.contains("keepup is monitoring") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("daemon starts");
+    d
+}
+
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    let code = body.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, body)
+}
+
+fn status_json(cfg: &Path) -> serde_json::Value {
+    let o = run(&["status", "--json", "-c", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn state_of(doc: &serde_json::Value, id: &str) -> Option<String> {
+    doc.as_array()?
+        .iter()
+        .find(|r| r["check"] == id)
+        .map(|r| r["status"].as_str().unwrap_or("").to_owned())
+}
+
+#[test]
+fn the_daemon_monitors_takes_pings_reloads_and_survives_kill_9() {
+    let s = shop();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    let port = free_port();
+    let token = "tok-123456789";
+    let base = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"{}\"\ncontains = [\"Add to cart\"]\n[[site.check]]\nid = \"job\"\nkind = \"heartbeat\"\ntoken = \"{token}\"\nperiod = \"1h\"\n",
+        s.url("/")
+    );
+    std::fs::write(&cfg, &base).unwrap();
+    let mut daemon = start_daemon(&cfg);
+
+    let (code, body) = http_get(port, "/healthz");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"checks\":2"), "{body}");
+    assert_eq!(http_get(port, "/ping/wrong-token-000").0, 404);
+    assert_eq!(http_get(port, &format!("/ping/{token}")).0, 200);
+
+    wait_for("home up and job up", Duration::from_secs(20), || {
+        let doc = status_json(&cfg);
+        state_of(&doc, "shop/home").as_deref() == Some("up")
+            && state_of(&doc, "shop/job").as_deref() == Some("up")
+    });
+
+    // A failing job turns the heartbeat Down at once.
+    assert_eq!(http_get(port, &format!("/ping/{token}/fail")).0, 200);
+    wait_for("job down", Duration::from_secs(10), || {
+        state_of(&status_json(&cfg), "shop/job").as_deref() == Some("down")
+    });
+
+    // Reload with a broken file keeps running; with a good one adds the check.
+    std::fs::write(
+        &cfg,
+        format!("{base}[[site.check]]\nid = \"bad\"\nkind = \"nope\"\n"),
+    )
+    .unwrap();
+    let o = run(&["reload", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "reload refuses a broken file: {}",
+        stderr(&o)
+    );
+    std::fs::write(
+        &cfg,
+        format!(
+            "{base}[[site.check]]\nid = \"broken\"\nkind = \"http\"\nurl = \"{}\"\n",
+            s.url("/broken")
+        ),
+    )
+    .unwrap();
+    let o = run(&["reload", "-c", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_for("new check down", Duration::from_secs(15), || {
+        state_of(&status_json(&cfg), "shop/broken").as_deref() == Some("down")
+    });
+    let doc = status_json(&cfg);
+    let home = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "shop/home")
+        .unwrap()
+        .clone();
+    assert_eq!(home["status"], "up");
+
+    // kill -9, restart: the state and its `since` survive.
+    daemon.0.kill().unwrap();
+    let _ = daemon.0.wait();
+    drop(daemon);
+    let after_kill = status_json(&cfg);
+    let home_after = after_kill
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "shop/home")
+        .unwrap()
+        .clone();
+    assert_eq!(home_after["since"], home["since"], "since survives kill -9");
+    let _daemon = start_daemon(&cfg);
+    wait_for(
+        "job still down after restart",
+        Duration::from_secs(10),
+        || state_of(&status_json(&cfg), "shop/job").as_deref() == Some("down"),
+    );
+    assert_eq!(http_get(port, &format!("/ping/{token}")).0, 200);
+    wait_for("job up after ping", Duration::from_secs(10), || {
+        state_of(&status_json(&cfg), "shop/job").as_deref() == Some("up")
+    });
+}
+
+#[test]
+fn status_table_lists_checks() {
+    let s = shop();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    let port = free_port();
+    std::fs::write(&cfg, format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"{}\"\n[[site.check]]\nid = \"never\"\nkind = \"heartbeat\"\ntoken = \"abcdefgh1234\"\nperiod = \"1h\"\n", s.url("/"))).unwrap();
+    let _d = start_daemon(&cfg);
+    wait_for("a result", Duration::from_secs(10), || {
+        state_of(&status_json(&cfg), "shop/home").is_some()
+    });
+    let o = run(&["status", "-c", cfg.to_str().unwrap()]);
+    let table = stdout(&o);
+    assert!(table.starts_with("CHECK"), "{table}");
+    let home = table
+        .lines()
+        .find(|l| l.starts_with("shop/home"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(home.contains("http") && home.contains("UP"), "{home}");
+}
+
+#[test]
+fn completions_are_generated() {
+    let o = run(&["completions", "bash"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("keepup"), "{}", stdout(&o));
+}
+
+#[test]
+fn the_demo_shows_state_changes_within_ninety_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d: PathBuf = dir.path().join("demo");
+    let o = keepup()
+        .args([
+            "demo",
+            "--dir",
+            d.to_str().unwrap(),
+            "--for",
+            "90s",
+            "--every",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    // Healthy first, then each injected fault shows up.
+    assert!(
+        out.contains("shop/home         UP") || out.contains("shop/home  ") && out.contains("UP"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("shop/product") && l.contains("DEGRADED")),
+        "slow page not seen:\n{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("shop/checkout") && l.contains("DOWN")),
+        "checkout error not seen:\n{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("shop/certificate") && l.contains("DOWN")),
+        "expired cert not seen:\n{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("shop/nightly-job") && l.contains("DOWN")),
+        "missing heartbeat not seen:\n{out}"
+    );
+    assert!(d.join("keepup.db").exists());
+    // The generated configuration is valid on its own.
+    let o = run(&["validate", "-c", d.join("keepup.toml").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -1,0 +1,178 @@
+//! The recorder: takes finished runs from the scheduler, keeps the current
+//! state of every check in memory, and writes results to the store in
+//! batches (one transaction per batch, off the async runtime).
+//!
+//! A store failure is retried with the results kept in memory (bounded),
+//! and reported through [`Recorder::store_error`] so that keepup's own
+//! health says so.
+
+use crate::scheduler::Completed;
+use keepup_model::{CheckId, Outcome, Status, Timestamp};
+use keepup_store::{ResultRecord, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most results held in memory while the store is failing; beyond that the
+/// oldest are dropped (and counted) rather than exhausting memory.
+const MAX_PENDING: usize = 200_000;
+const BATCH_EVERY: Duration = Duration::from_millis(200);
+const BATCH_MAX: usize = 2_000;
+
+/// The current state of one check, as the monitor sees it.
+#[derive(Debug, Clone)]
+pub struct CurrentState {
+    /// When the last run started.
+    pub at: Timestamp,
+    /// Since when the status has been what it is.
+    pub since: Timestamp,
+    /// The last outcome.
+    pub outcome: Outcome,
+}
+
+/// Shared view of the recorder.
+#[derive(Default)]
+pub struct Recorder {
+    current: Mutex<HashMap<CheckId, CurrentState>>,
+    store_error: Mutex<Option<String>>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl Recorder {
+    /// Seeds the current states (e.g. from the store at start-up).
+    pub fn seed(&self, states: impl IntoIterator<Item = (CheckId, CurrentState)>) {
+        if let Ok(mut c) = self.current.lock() {
+            c.extend(states);
+        }
+    }
+    /// Current state of every check that has run.
+    pub fn current(&self) -> HashMap<CheckId, CurrentState> {
+        self.current.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+    /// The last store error, if writing is currently failing.
+    pub fn store_error(&self) -> Option<String> {
+        self.store_error.lock().ok().and_then(|e| e.clone())
+    }
+    /// Results dropped because the store failed for too long.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn observe(&self, c: &Completed) {
+        if let Ok(mut map) = self.current.lock() {
+            let since = match map.get(&c.check.id) {
+                Some(prev) if prev.outcome.status == c.outcome.status => prev.since,
+                Some(prev) => {
+                    tracing::info!(
+                        check = %c.check.id,
+                        from = prev.outcome.status.as_str(),
+                        to = c.outcome.status.as_str(),
+                        message = %c.outcome.message,
+                        "status changed"
+                    );
+                    c.started
+                }
+                // The first result of a check is not news (10,000 of them at start-up).
+                None => {
+                    tracing::debug!(check = %c.check.id, status = c.outcome.status.as_str(), "first result");
+                    c.started
+                }
+            };
+            map.insert(
+                c.check.id.clone(),
+                CurrentState {
+                    at: c.started,
+                    since,
+                    outcome: c.outcome.clone(),
+                },
+            );
+        }
+    }
+
+    /// Forgets checks that are no longer configured.
+    pub fn retain(&self, keep: impl Fn(&CheckId) -> bool) {
+        if let Ok(mut map) = self.current.lock() {
+            map.retain(|id, _| keep(id));
+        }
+    }
+}
+
+/// Flushes pending results; returns when the batch is committed or failed.
+pub(crate) type FlushRequest = oneshot::Sender<()>;
+
+/// Runs the recording loop until the scheduler's sink closes.
+pub(crate) async fn run(
+    recorder: Arc<Recorder>,
+    store: Store,
+    mut results: mpsc::Receiver<Completed>,
+    mut flush: mpsc::UnboundedReceiver<FlushRequest>,
+) {
+    let mut pending: Vec<ResultRecord> = Vec::new();
+    let mut tick = tokio::time::interval(BATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut open = true;
+    while open {
+        let mut waiter = None;
+        tokio::select! {
+            r = results.recv() => match r {
+                Some(c) => {
+                    recorder.observe(&c);
+                    pending.push(ResultRecord { check: c.check.id.clone(), at: c.started, outcome: c.outcome });
+                    if pending.len() < BATCH_MAX {
+                        continue;
+                    }
+                }
+                None => open = false,
+            },
+            f = flush.recv() => waiter = f,
+            _ = tick.tick() => {}
+        }
+        if !pending.is_empty() {
+            write(&recorder, &store, &mut pending).await;
+        }
+        if let Some(w) = waiter {
+            let _ = w.send(());
+        }
+    }
+    if !pending.is_empty() {
+        write(&recorder, &store, &mut pending).await;
+    }
+}
+
+async fn write(recorder: &Recorder, store: &Store, pending: &mut Vec<ResultRecord>) {
+    let batch = std::mem::take(pending);
+    let s = store.clone();
+    let result =
+        tokio::task::spawn_blocking(move || s.record(&batch).map_err(|e| (e.to_string(), batch)))
+            .await;
+    match result {
+        Ok(Ok(())) => {
+            if let Ok(mut e) = recorder.store_error.lock()
+                && e.take().is_some()
+            {
+                tracing::info!("store writes recovered");
+            }
+        }
+        Ok(Err((err, batch))) => {
+            tracing::error!(error = %err, results = batch.len(), "cannot write results to the store; keeping them for retry");
+            if let Ok(mut e) = recorder.store_error.lock() {
+                *e = Some(err);
+            }
+            *pending = batch;
+            if pending.len() > MAX_PENDING {
+                let excess = pending.len() - MAX_PENDING;
+                pending.drain(..excess);
+                recorder
+                    .dropped
+                    .fetch_add(excess as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Err(join) => tracing::error!(error = %join, "store writer task failed"),
+    }
+}
+
+/// The status a check's state shows to humans: `Unknown` until a first run.
+pub fn status_of(state: Option<&CurrentState>) -> Status {
+    state.map(|s| s.outcome.status).unwrap_or(Status::Unknown)
+}

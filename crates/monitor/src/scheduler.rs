@@ -1,0 +1,393 @@
+//! The scheduler: runs every check on its slots, never overlapping itself,
+//! within a global concurrency limit, and hands results to a sink.
+//!
+//! One driver task owns all schedule state (a min-heap of due times), so
+//! 10,000 checks cost one timer, not 10,000. Each due run is a short-lived
+//! task that waits for a concurrency permit, runs the executor under the
+//! check's timeout, and reports back. Lag (start − due) is sampled for the
+//! health endpoint and the benchmark.
+
+use crate::slots::{next_slot_after, offset_ms};
+use keepup_config::Check;
+use keepup_model::{CheckId, Clock, Finding, Outcome, Severity, Status, Timestamp};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+/// Runs one check once. Implemented by the probe dispatcher in production.
+pub trait Executor: Send + Sync + 'static {
+    /// Runs `check` and returns its outcome. The scheduler applies the
+    /// check's timeout around it as a last line of defence.
+    fn execute(&self, check: Arc<Check>) -> Pin<Box<dyn Future<Output = Outcome> + Send>>;
+}
+
+/// One finished run.
+#[derive(Debug, Clone)]
+pub struct Completed {
+    /// The check as configured when the run started.
+    pub check: Arc<Check>,
+    /// When the run was due.
+    pub due: Timestamp,
+    /// When it actually started (after waiting for a permit).
+    pub started: Timestamp,
+    /// Its outcome.
+    pub outcome: Outcome,
+}
+
+/// Counters and lag samples, shared with whoever reports on the scheduler.
+#[derive(Debug, Default)]
+pub struct SchedulerStats {
+    runs: AtomicU64,
+    lags: Mutex<LagWindow>,
+}
+
+#[derive(Debug, Default)]
+struct LagWindow {
+    samples: Vec<f64>,
+    next: usize,
+}
+
+const LAG_WINDOW: usize = 1 << 16;
+
+impl SchedulerStats {
+    fn record_lag(&self, lag_ms: f64) {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut w) = self.lags.lock() {
+            if w.samples.len() < LAG_WINDOW {
+                w.samples.push(lag_ms);
+            } else {
+                let i = w.next;
+                w.samples[i] = lag_ms;
+                w.next = (i + 1) % LAG_WINDOW;
+            }
+        }
+    }
+
+    /// Runs started since the scheduler began.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
+    /// Lag percentiles (p50, p99, max) over the most recent runs, in ms.
+    pub fn lag_percentiles(&self) -> Option<(f64, f64, f64)> {
+        let w = self.lags.lock().ok()?;
+        if w.samples.is_empty() {
+            return None;
+        }
+        let mut s = w.samples.clone();
+        s.sort_by(f64::total_cmp);
+        let pick = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+        Some((pick(0.5), pick(0.99), s[s.len() - 1]))
+    }
+
+    /// Forgets the samples (the benchmark does this after warm-up).
+    pub fn reset_lags(&self) {
+        if let Ok(mut w) = self.lags.lock() {
+            w.samples.clear();
+            w.next = 0;
+        }
+    }
+}
+
+enum Command {
+    Reload(Vec<Arc<Check>>),
+    RunNow(CheckId),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Controls a running scheduler.
+#[derive(Clone)]
+pub struct SchedulerHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    stats: Arc<SchedulerStats>,
+}
+
+impl SchedulerHandle {
+    /// Replaces the set of checks. Unchanged checks (same fingerprint) keep
+    /// their slot and state; changed ones are rescheduled; removed ones stop.
+    pub fn reload(&self, checks: Vec<Arc<Check>>) {
+        let _ = self.commands.send(Command::Reload(checks));
+    }
+    /// Runs a check as soon as possible (e.g. a heartbeat ping arrived),
+    /// unless it is already running.
+    pub fn run_now(&self, id: CheckId) {
+        let _ = self.commands.send(Command::RunNow(id));
+    }
+    /// Statistics.
+    pub fn stats(&self) -> &Arc<SchedulerStats> {
+        &self.stats
+    }
+    /// Stops scheduling new runs; runs in flight finish and are delivered.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Shutdown(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+struct Entry {
+    check: Arc<Check>,
+    fingerprint: String,
+    offset: i64,
+    next_due: Timestamp,
+    running: bool,
+    generation: u64,
+}
+
+struct Done {
+    id: CheckId,
+    generation: u64,
+    due: Timestamp,
+}
+
+/// Starts the scheduler on the current tokio runtime.
+pub fn spawn(
+    checks: Vec<Arc<Check>>,
+    executor: Arc<dyn Executor>,
+    sink: mpsc::Sender<Completed>,
+    clock: Arc<dyn Clock>,
+    concurrency: usize,
+) -> SchedulerHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stats = Arc::new(SchedulerStats::default());
+    let driver = Driver {
+        entries: HashMap::new(),
+        heap: BinaryHeap::new(),
+        executor,
+        sink,
+        clock,
+        permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        stats: stats.clone(),
+        generation: 0,
+    };
+    tokio::spawn(driver.run(checks, rx));
+    SchedulerHandle {
+        commands: tx,
+        stats,
+    }
+}
+
+struct Driver {
+    entries: HashMap<CheckId, Entry>,
+    heap: BinaryHeap<Reverse<(Timestamp, CheckId)>>,
+    executor: Arc<dyn Executor>,
+    sink: mpsc::Sender<Completed>,
+    clock: Arc<dyn Clock>,
+    permits: Arc<Semaphore>,
+    stats: Arc<SchedulerStats>,
+    generation: u64,
+}
+
+/// Longest single sleep, so that a wall clock stepped backwards is noticed
+/// within a second rather than after the step.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+
+impl Driver {
+    async fn run(
+        mut self,
+        checks: Vec<Arc<Check>>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        self.reload(checks);
+        loop {
+            let now = self.clock.now_ms();
+            self.detect_clock_step(now);
+            let sleep_for = match self.heap.peek() {
+                Some(Reverse((due, _))) => {
+                    Duration::from_millis((*due - now).max(0) as u64).min(MAX_SLEEP)
+                }
+                None => MAX_SLEEP,
+            };
+            tokio::select! {
+                biased;
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Reload(checks)) => self.reload(checks),
+                    Some(Command::RunNow(id)) => {
+                        let now = self.clock.now_ms();
+                        if let Some(e) = self.entries.get_mut(&id) && !e.running {
+                            e.next_due = now;
+                            self.heap.push(Reverse((now, id)));
+                        }
+                    }
+                    Some(Command::Shutdown(ack)) => {
+                        // Wait for runs in flight so their results are delivered.
+                        while self.entries.values().any(|e| e.running) {
+                            match done_rx.recv().await {
+                                Some(d) => self.finished(d),
+                                None => break,
+                            }
+                        }
+                        let _ = ack.send(());
+                        return;
+                    }
+                    None => return,
+                },
+                Some(done) = done_rx.recv() => self.finished(done),
+                _ = tokio::time::sleep(sleep_for) => self.start_due(&done_tx),
+            }
+        }
+    }
+
+    fn reload(&mut self, checks: Vec<Arc<Check>>) {
+        let now = self.clock.now_ms();
+        let mut next = HashMap::with_capacity(checks.len());
+        for check in checks {
+            let fingerprint = check.fingerprint();
+            let interval = interval_ms(&check);
+            let entry = match self.entries.remove(&check.id) {
+                Some(mut old) if old.fingerprint == fingerprint => {
+                    old.check = check;
+                    old
+                }
+                old => {
+                    self.generation += 1;
+                    let offset = offset_ms(check.id.as_str(), interval);
+                    let next_due = next_slot_after(now, interval, offset);
+                    self.heap.push(Reverse((next_due, check.id.clone())));
+                    Entry {
+                        check,
+                        fingerprint,
+                        offset,
+                        next_due,
+                        // A changed check that is mid-run keeps its "running" mark so
+                        // the new version does not overlap the old one.
+                        running: old.is_some_and(|o| o.running),
+                        generation: self.generation,
+                    }
+                }
+            };
+            next.insert(entry.check.id.clone(), entry);
+        }
+        self.entries = next;
+        // Drop heap entries of removed checks lazily: they are skipped when popped.
+    }
+
+    /// A wall clock stepped backwards would leave every due time far in the
+    /// future; realign all checks to the next slot after now.
+    fn detect_clock_step(&mut self, now: Timestamp) {
+        let Some(Reverse((due, id))) = self.heap.peek() else {
+            return;
+        };
+        let Some(e) = self.entries.get(id) else {
+            return;
+        };
+        if *due - now <= interval_ms(&e.check) + 1_000 {
+            return;
+        }
+        self.heap.clear();
+        for (id, e) in &mut self.entries {
+            e.next_due = next_slot_after(now, interval_ms(&e.check), e.offset);
+            if !e.running {
+                self.heap.push(Reverse((e.next_due, id.clone())));
+            }
+        }
+    }
+
+    fn start_due(&mut self, done_tx: &mpsc::UnboundedSender<Done>) {
+        let now = self.clock.now_ms();
+        while let Some(Reverse((due, _))) = self.heap.peek() {
+            if *due > now {
+                break;
+            }
+            let Some(Reverse((due, id))) = self.heap.pop() else {
+                break;
+            };
+            let Some(e) = self.entries.get_mut(&id) else {
+                continue;
+            };
+            if e.running || e.next_due != due {
+                continue; // stale heap entry (rescheduled, or already running)
+            }
+            e.running = true;
+            let check = e.check.clone();
+            let generation = e.generation;
+            let executor = self.executor.clone();
+            let permits = self.permits.clone();
+            let clock = self.clock.clone();
+            let sink = self.sink.clone();
+            let stats = self.stats.clone();
+            let done_tx = done_tx.clone();
+            tokio::spawn(async move {
+                let _permit = permits.acquire_owned().await.ok();
+                let started = clock.now_ms();
+                stats.record_lag((started - due).max(0) as f64);
+                // The probe applies the timeout itself; this margin only
+                // catches an executor that ignores it.
+                let limit = check.timeout + Duration::from_secs(1);
+                let outcome =
+                    match tokio::time::timeout(limit, executor.execute(check.clone())).await {
+                        Ok(o) => o,
+                        Err(_) => timed_out(limit),
+                    };
+                let id = check.id.clone();
+                let _ = sink
+                    .send(Completed {
+                        check,
+                        due,
+                        started,
+                        outcome,
+                    })
+                    .await;
+                let _ = done_tx.send(Done {
+                    id,
+                    generation,
+                    due,
+                });
+            });
+        }
+    }
+
+    fn finished(&mut self, done: Done) {
+        let now = self.clock.now_ms();
+        let Some(e) = self.entries.get_mut(&done.id) else {
+            return;
+        };
+        e.running = false;
+        let interval = interval_ms(&e.check);
+        if e.generation != done.generation {
+            // The check changed while running; it already has its new slot.
+            if e.next_due < now {
+                e.next_due = next_slot_after(now, interval, e.offset);
+            }
+            self.heap.push(Reverse((e.next_due, done.id)));
+            return;
+        }
+        // The next slot after both the due time and now: a long run or a
+        // pause skips missed slots instead of bursting.
+        e.next_due = next_slot_after(now.max(done.due), interval, e.offset);
+        self.heap.push(Reverse((e.next_due, done.id)));
+    }
+}
+
+fn interval_ms(check: &Check) -> i64 {
+    check.interval.as_millis().clamp(1, i64::MAX as u128) as i64
+}
+
+fn timed_out(limit: Duration) -> Outcome {
+    let mut o = Outcome::new(
+        Status::Down,
+        format!("no result within {}", humantime_short(limit)),
+    );
+    o.push(Finding::new(
+        "PROBE_TIMEOUT",
+        Severity::Critical,
+        format!("the check did not finish within {}", humantime_short(limit)),
+    ));
+    o.latency_ms = limit.as_secs_f64() * 1000.0;
+    o
+}
+
+fn humantime_short(d: Duration) -> String {
+    if d.as_millis().is_multiple_of(1000) {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}

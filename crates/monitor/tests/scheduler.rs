@@ -1,0 +1,277 @@
+//! The scheduler under simulated time: hours of schedule in milliseconds.
+
+use keepup_config::Check;
+use keepup_model::{CheckId, Clock, Outcome, Status, Timestamp};
+use keepup_monitor::clock::TokioClock;
+use keepup_monitor::scheduler::{self, Completed, Executor};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Builds `n` tcp checks (never probed: the executor below only records).
+fn checks(n: usize, interval: &str, timeout: &str) -> Vec<Arc<Check>> {
+    let mut src = format!(
+        "[defaults]\ninterval = \"{interval}\"\ntimeout = \"{timeout}\"\n[[site]]\nid = \"s\"\n"
+    );
+    for i in 0..n {
+        src.push_str(&format!(
+            "[[site.check]]\nid = \"c{i}\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n"
+        ));
+    }
+    let config =
+        keepup_config::load_str(&src, Path::new("t.toml")).unwrap_or_else(|p| panic!("{p}"));
+    config.checks().cloned().map(Arc::new).collect()
+}
+
+/// Records every run; each run takes `work` of (simulated) time.
+struct Recording {
+    work: Duration,
+    clock: Arc<dyn Clock>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    per_check_running: Mutex<HashMap<CheckId, bool>>,
+    overlaps: AtomicUsize,
+    starts: Mutex<Vec<(CheckId, Timestamp)>>,
+}
+
+impl Recording {
+    fn new(work: Duration, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(Self {
+            work,
+            clock,
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+            per_check_running: Mutex::new(HashMap::new()),
+            overlaps: AtomicUsize::new(0),
+            starts: Mutex::new(Vec::new()),
+        })
+    }
+    fn starts_of(&self, id: &str) -> Vec<Timestamp> {
+        self.starts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _)| c.as_str() == id)
+            .map(|(_, t)| *t)
+            .collect()
+    }
+}
+
+struct Exec(Arc<Recording>);
+
+impl Executor for Exec {
+    fn execute(&self, check: Arc<Check>) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
+        let r = self.0.clone();
+        Box::pin(async move {
+            {
+                let mut running = r.per_check_running.lock().unwrap();
+                if running.insert(check.id.clone(), true) == Some(true) {
+                    r.overlaps.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            let n = r.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            r.max_in_flight.fetch_max(n, Ordering::SeqCst);
+            r.starts
+                .lock()
+                .unwrap()
+                .push((check.id.clone(), r.clock.now_ms()));
+            tokio::time::sleep(r.work).await;
+            r.in_flight.fetch_sub(1, Ordering::SeqCst);
+            r.per_check_running
+                .lock()
+                .unwrap()
+                .insert(check.id.clone(), false);
+            Outcome::new(Status::Up, "ok")
+        })
+    }
+}
+
+fn drain(mut rx: mpsc::Receiver<Completed>) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut n = 0;
+        while rx.recv().await.is_some() {
+            n += 1;
+        }
+        n
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_hour_of_schedule_runs_every_check_on_its_slots() {
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(1_700_000_000_000));
+    let rec = Recording::new(Duration::from_millis(200), clock.clone());
+    let (tx, rx) = mpsc::channel(1024);
+    let done = drain(rx);
+    let handle = scheduler::spawn(
+        checks(50, "10s", "5s"),
+        Arc::new(Exec(rec.clone())),
+        tx,
+        clock.clone(),
+        64,
+    );
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    handle.shutdown().await;
+    drop(handle);
+    for i in 0..50 {
+        let starts = rec.starts_of(&format!("s/c{i}"));
+        // 3600 s / 10 s = 360 slots, give or take the first partial interval.
+        assert!(
+            (359..=361).contains(&starts.len()),
+            "c{i} ran {} times",
+            starts.len()
+        );
+        for w in starts.windows(2) {
+            assert_eq!(w[1] - w[0], 10_000, "c{i} runs exactly one interval apart");
+        }
+        // Slots are deterministic: the same offset within the interval every time.
+        let offsets: std::collections::HashSet<i64> =
+            starts.iter().map(|t| t.rem_euclid(10_000)).collect();
+        assert_eq!(offsets.len(), 1, "c{i} keeps its slot");
+    }
+    assert_eq!(rec.overlaps.load(Ordering::SeqCst), 0);
+    assert!(handle_lag_free(&rec), "a run started off its slot");
+    let _ = done.await;
+}
+
+fn handle_lag_free(rec: &Recording) -> bool {
+    // Under simulated time and no contention every run starts on its slot.
+    rec.starts.lock().unwrap().iter().all(|(c, t)| {
+        let off = keepup_monitor::slots::offset_ms(c.as_str(), 10_000);
+        (t - off).rem_euclid(10_000) == 0
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_concurrency_limit_holds_and_slow_checks_never_overlap_or_burst() {
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(0));
+    // Each run takes 25 s although the interval is 10 s (timeout 30 s is
+    // allowed here by building the checks with a long interval first).
+    let rec = Recording::new(Duration::from_secs(25), clock.clone());
+    let mut cs = checks(20, "30s", "30s");
+    for c in &mut cs {
+        Arc::get_mut(c).unwrap().interval = Duration::from_secs(10);
+    }
+    let (tx, rx) = mpsc::channel(1024);
+    let done = drain(rx);
+    let handle = scheduler::spawn(cs, Arc::new(Exec(rec.clone())), tx, clock.clone(), 4);
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    handle.shutdown().await;
+    assert!(
+        rec.max_in_flight.load(Ordering::SeqCst) <= 4,
+        "limit exceeded: {}",
+        rec.max_in_flight.load(Ordering::SeqCst)
+    );
+    assert_eq!(
+        rec.overlaps.load(Ordering::SeqCst),
+        0,
+        "a check overlapped itself"
+    );
+    for i in 0..20 {
+        let starts = rec.starts_of(&format!("s/c{i}"));
+        for w in starts.windows(2) {
+            assert!(
+                w[1] - w[0] >= 25_000,
+                "c{i} started again before its previous run ended: {w:?}"
+            );
+        }
+    }
+    let _ = done.await;
+}
+
+/// A clock that can be stepped, as NTP or a suspended VM would.
+struct SteppedClock {
+    inner: TokioClock,
+    step: AtomicI64,
+}
+
+impl Clock for SteppedClock {
+    fn now_ms(&self) -> Timestamp {
+        self.inner.now_ms() + self.step.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clock_jump_gives_one_run_per_check_not_a_burst() {
+    let stepped = Arc::new(SteppedClock {
+        inner: TokioClock::starting_at(0),
+        step: AtomicI64::new(0),
+    });
+    let clock: Arc<dyn Clock> = stepped.clone();
+    let rec = Recording::new(Duration::from_millis(10), clock.clone());
+    let (tx, rx) = mpsc::channel(1024);
+    let done = drain(rx);
+    let handle = scheduler::spawn(
+        checks(10, "10s", "5s"),
+        Arc::new(Exec(rec.clone())),
+        tx,
+        clock.clone(),
+        64,
+    );
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let before = rec.starts.lock().unwrap().len();
+    // The machine was suspended for an hour: 360 missed slots per check.
+    stepped.step.store(3_600_000, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after_jump = rec.starts.lock().unwrap().len() - before;
+    // Each check runs once for the missed slots, and at most once more if
+    // its next slot falls within these 5 s: never 360 times.
+    assert!(
+        (10..=20).contains(&after_jump),
+        "{after_jump} runs right after the jump"
+    );
+    // And a clock stepped backwards must not stall the schedule.
+    stepped.step.store(-3_600_000, Ordering::SeqCst);
+    let mark = rec.starts.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let after_back = rec.starts.lock().unwrap().len() - mark;
+    assert!(
+        after_back >= 20,
+        "only {after_back} runs in 30 s after a backward step"
+    );
+    handle.shutdown().await;
+    let _ = done.await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_keeps_unchanged_checks_and_reschedules_changed_ones() {
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(0));
+    let rec = Recording::new(Duration::from_millis(10), clock.clone());
+    let (tx, rx) = mpsc::channel(1024);
+    let done = drain(rx);
+    let first = checks(3, "10s", "5s");
+    let handle = scheduler::spawn(
+        first.clone(),
+        Arc::new(Exec(rec.clone())),
+        tx,
+        clock.clone(),
+        64,
+    );
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    // c0 unchanged, c1 now every 20 s, c2 removed.
+    let mut c1 = (*first[1]).clone();
+    c1.interval = Duration::from_secs(20);
+    handle.reload(vec![first[0].clone(), Arc::new(c1)]);
+    let mark = clock.now_ms();
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    handle.shutdown().await;
+    let after = |id: &str| {
+        rec.starts_of(id)
+            .into_iter()
+            .filter(|t| *t > mark)
+            .collect::<Vec<_>>()
+    };
+    let c0 = after("s/c0");
+    assert!((11..=13).contains(&c0.len()), "c0 ran {} times", c0.len());
+    let c1 = after("s/c1");
+    assert!((5..=7).contains(&c1.len()), "c1 ran {} times", c1.len());
+    for w in c1.windows(2) {
+        assert_eq!(w[1] - w[0], 20_000);
+    }
+    assert!(after("s/c2").is_empty(), "a removed check kept running");
+    let _ = done.await;
+}

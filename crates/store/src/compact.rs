@@ -1,0 +1,384 @@
+//! Rollups and retention: [`Store::compact`] and [`Store::rollups`].
+//!
+//! Each tier keeps a watermark: the start of the first bucket it has not
+//! rolled up. A compaction rolls up, for every check, the raw results in
+//! `[watermark, start of the current bucket)`, a chunk at a time (one
+//! transaction per chunk, so writers get the lock in between and a crash
+//! loses at most the chunk in flight), and moves the watermark in the same
+//! transaction as the rows it wrote. Running it again finds nothing to do.
+//! A result recorded after its bucket was rolled up stays in the raw
+//! results but is not added to the rollup.
+
+use std::time::Duration;
+
+use keepup_model::{CheckId, Timestamp};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::content::{self, LAST_USED_GRANULARITY_MS};
+use crate::error::Fail;
+use crate::store::State;
+use crate::{CompactReport, Resolution, Retention, Rollup, Store, StoreError};
+
+fn table(res: Resolution) -> &'static str {
+    match res {
+        Resolution::Minute => "rollup_minute",
+        Resolution::Hour => "rollup_hour",
+        Resolution::Day => "rollup_day",
+    }
+}
+
+fn tier(res: Resolution) -> i64 {
+    match res {
+        Resolution::Minute => 0,
+        Resolution::Hour => 1,
+        Resolution::Day => 2,
+    }
+}
+
+/// How far one transaction moves a tier's watermark at most: an hour of
+/// minute or hour buckets, one day bucket.
+fn chunk_ms(res: Resolution) -> i64 {
+    res.width_ms().max(Resolution::Hour.width_ms())
+}
+
+fn floor_div(a: i64, b: i64) -> i64 {
+    a.div_euclid(b)
+}
+
+fn ceil_div(a: i64, b: i64) -> i64 {
+    a.div_euclid(b) + i64::from(a.rem_euclid(b) != 0)
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Rolls up every complete bucket (bucket end `<= now`) not rolled up
+    /// yet, then applies `retention`: deletes raw results older than
+    /// `now - retention.raw` (never ones a tier has not rolled up yet),
+    /// rollups whose bucket ended before their tier's retention, and stored
+    /// contents no remaining result uses. Idempotent and incremental.
+    ///
+    /// Meant to run every few minutes to an hour; it takes the store's lock
+    /// once per hour of backlog, so recording goes on meanwhile.
+    pub fn compact(
+        &self,
+        now: Timestamp,
+        retention: &Retention,
+    ) -> Result<CompactReport, StoreError> {
+        let mut report = CompactReport::default();
+        for res in Resolution::ALL {
+            while let Some(written) =
+                self.with_state("compact", |st| roll_up_chunk(st, res, now))?
+            {
+                match res {
+                    Resolution::Minute => report.minute_rollups += written,
+                    Resolution::Hour => report.hour_rollups += written,
+                    Resolution::Day => report.day_rollups += written,
+                }
+            }
+        }
+        self.with_state("compact", |st| prune(st, now, retention, &mut report))?;
+        Ok(report)
+    }
+
+    /// The rollups of `check` at resolution `res` whose bucket starts in
+    /// `[from, to)`, oldest first. Only buckets that [`Store::compact`] has
+    /// rolled up and retention has kept exist; buckets without results have
+    /// no rollup.
+    pub fn rollups(
+        &self,
+        check: &CheckId,
+        res: Resolution,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        let width = res.width_ms();
+        self.with_state("rollups", |st| {
+            let mut stmt = st.conn.prepare_cached(&format!(
+                "SELECT bucket, up, degraded, down, unknown, lat_min, lat_p50, lat_p95, lat_p99, lat_max, lat_mean
+                 FROM {} WHERE check_id = (SELECT id FROM checks WHERE key = ?1) AND bucket >= ?2 AND bucket < ?3
+                 ORDER BY bucket",
+                table(res)
+            ))?;
+            let mut rows = stmt.query(params![check.as_str(), ceil_div(from, width), ceil_div(to, width)])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let count = |i: usize| -> Result<u32, Fail> {
+                    let n: i64 = row.get(i)?;
+                    u32::try_from(n).map_err(|_| Fail::Corrupt(format!("rollup count {n}")))
+                };
+                let lat = |i: usize| -> Result<f64, Fail> {
+                    Ok(row.get::<_, i64>(i)? as f64 / (1000 / ROLLUP_UNIT_US) as f64)
+                };
+                out.push(Rollup {
+                    bucket_start: row.get::<_, i64>(0)?.saturating_mul(width),
+                    up: count(1)?,
+                    degraded: count(2)?,
+                    down: count(3)?,
+                    unknown: count(4)?,
+                    latency_min_ms: lat(5)?,
+                    latency_p50_ms: lat(6)?,
+                    latency_p95_ms: lat(7)?,
+                    latency_p99_ms: lat(8)?,
+                    latency_max_ms: lat(9)?,
+                    latency_mean_ms: lat(10)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// The watermark of `res`, if it was ever set.
+fn watermark(tx: &Transaction<'_>, res: Resolution) -> Result<Option<Timestamp>, Fail> {
+    Ok(tx
+        .prepare_cached("SELECT next_ms FROM watermark WHERE tier = ?1")?
+        .query_row(params![tier(res)], |r| r.get(0))
+        .optional()?)
+}
+
+fn set_watermark(tx: &Transaction<'_>, res: Resolution, next: Timestamp) -> Result<(), Fail> {
+    tx.prepare_cached("INSERT OR REPLACE INTO watermark (tier, next_ms) VALUES (?1, ?2)")?
+        .execute(params![tier(res), next])?;
+    Ok(())
+}
+
+fn check_ids(tx: &Transaction<'_>) -> Result<Vec<i64>, Fail> {
+    let mut stmt = tx.prepare_cached("SELECT id FROM checks ORDER BY id")?;
+    let ids = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<Vec<i64>, _>>()?;
+    Ok(ids)
+}
+
+/// The earliest raw result at or after `from`, over all checks: one index
+/// seek per check instead of a scan of the whole table.
+fn first_result_from(tx: &Transaction<'_>, from: Timestamp) -> Result<Option<Timestamp>, Fail> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT min((SELECT r.ts FROM result r WHERE r.check_id = c.id AND r.ts >= ?1 ORDER BY r.ts LIMIT 1))
+             FROM checks c",
+        )?
+        .query_row(params![from], |r| r.get(0))?)
+}
+
+/// Rolls up one chunk of tier `res`. `None` when the tier is up to date,
+/// otherwise the number of rollup rows written (possibly 0).
+fn roll_up_chunk(st: &mut State, res: Resolution, now: Timestamp) -> Result<Option<u64>, Fail> {
+    let width = res.width_ms();
+    let tx = st
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let target = floor_div(now, width).saturating_mul(width);
+    let mark = watermark(&tx, res)?;
+    if mark.is_some_and(|m| m >= target) {
+        return Ok(None);
+    }
+    // Skip empty stretches (first run, keepup stopped for a month) in one
+    // step instead of walking them chunk by chunk.
+    let first = first_result_from(&tx, mark.unwrap_or(i64::MIN))?;
+    let start = match first {
+        Some(first) => {
+            let first_bucket = floor_div(first, width).saturating_mul(width);
+            mark.map_or(first_bucket, |m| m.max(first_bucket))
+        }
+        None => target,
+    };
+    if start >= target {
+        // No result in any complete bucket from the watermark on: they are
+        // all done. A store that never had a result sets no watermark, so
+        // results recorded later with earlier times still get rolled up.
+        if first.is_some() || mark.is_some() {
+            set_watermark(&tx, res, target)?;
+            tx.commit()?;
+        }
+        return Ok(None);
+    }
+    let end = start.saturating_add(chunk_ms(res)).min(target);
+    let mut written = 0;
+    {
+        let mut read = tx.prepare_cached(
+            "SELECT ts, status, latency_us FROM result WHERE check_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
+        )?;
+        let mut write = tx.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO {}
+               (check_id, bucket, up, degraded, down, unknown, lat_min, lat_p50, lat_p95, lat_p99, lat_max, lat_mean)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            table(res)
+        ))?;
+        let mut acc = Accumulator::default();
+        for check in check_ids(&tx)? {
+            let mut rows = read.query(params![check, start, end])?;
+            let mut bucket = None;
+            while let Some(row) = rows.next()? {
+                let ts: i64 = row.get(0)?;
+                let b = floor_div(ts, width);
+                if bucket != Some(b) {
+                    if let Some(done) = bucket {
+                        written += acc.flush(&mut write, check, done)?;
+                    }
+                    bucket = Some(b);
+                }
+                acc.add(row.get(1)?, row.get(2)?)?;
+            }
+            if let Some(done) = bucket {
+                written += acc.flush(&mut write, check, done)?;
+            }
+        }
+    }
+    set_watermark(&tx, res, end)?;
+    tx.commit()?;
+    Ok(Some(written))
+}
+
+/// Status counts and latencies of one bucket being rolled up.
+#[derive(Default)]
+struct Accumulator {
+    counts: [i64; 4],
+    latencies: Vec<i64>,
+}
+
+impl Accumulator {
+    fn add(&mut self, status: i64, latency_us: i64) -> Result<(), Fail> {
+        let slot = usize::try_from(status)
+            .ok()
+            .and_then(|s| self.counts.get_mut(s))
+            .ok_or_else(|| Fail::Corrupt(format!("status code {status}")))?;
+        *slot += 1;
+        self.latencies.push(latency_us);
+        Ok(())
+    }
+
+    /// Writes the bucket's row and resets for the next bucket.
+    fn flush(
+        &mut self,
+        write: &mut rusqlite::CachedStatement<'_>,
+        check: i64,
+        bucket: i64,
+    ) -> Result<u64, Fail> {
+        let Some(stats) = latency_stats(&mut self.latencies) else {
+            return Ok(0);
+        };
+        let [up, degraded, down, unknown] = self.counts;
+        write.execute(params![
+            check, bucket, up, degraded, down, unknown, stats[0], stats[1], stats[2], stats[3],
+            stats[4], stats[5]
+        ])?;
+        self.counts = [0; 4];
+        self.latencies.clear();
+        Ok(1)
+    }
+}
+
+/// Rollup latencies are stored in units of 100 µs: two bytes per value up
+/// to 3.2 s instead of three, on the tables that are kept for two years.
+pub(crate) const ROLLUP_UNIT_US: i64 = 100;
+
+/// `[min, p50, p95, p99, max, mean]` of `values` (microseconds, sorted in
+/// place) in [`ROLLUP_UNIT_US`] units, rounded half up. Percentiles by
+/// nearest rank, the mean from the exact sum. `None` if empty.
+pub(crate) fn latency_stats(values: &mut [i64]) -> Option<[i64; 6]> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    values.sort_unstable();
+    let unit = |us: i64| {
+        us.saturating_add(ROLLUP_UNIT_US / 2)
+            .div_euclid(ROLLUP_UNIT_US)
+    };
+    // Nearest rank: the smallest value with at least p% of values <= it.
+    let pct = |p: usize| unit(values[(p * n).div_ceil(100).max(1) - 1]);
+    let sum: i128 = values.iter().map(|&v| i128::from(v)).sum();
+    let (n128, u128_) = (n as i128, i128::from(ROLLUP_UNIT_US));
+    let mean = (2 * sum + u128_ * n128).div_euclid(2 * u128_ * n128);
+    let mean = i64::try_from(mean).unwrap_or(i64::MAX);
+    Some([
+        unit(values[0]),
+        pct(50),
+        pct(95),
+        pct(99),
+        unit(values[n - 1]),
+        mean,
+    ])
+}
+
+/// Retention: raw results, rollups, unused contents.
+fn prune(
+    st: &mut State,
+    now: Timestamp,
+    retention: &Retention,
+    report: &mut CompactReport,
+) -> Result<(), Fail> {
+    let tx = st
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut raw_cutoff = now.saturating_sub(duration_ms(retention.raw));
+    for res in Resolution::ALL {
+        // A tier without a watermark has had nothing to roll up yet (or
+        // only incomplete buckets): keep everything from its first result.
+        let done_until = match watermark(&tx, res)? {
+            Some(m) => m,
+            None => match first_result_from(&tx, i64::MIN)? {
+                Some(first) => floor_div(first, res.width_ms()).saturating_mul(res.width_ms()),
+                None => i64::MAX,
+            },
+        };
+        raw_cutoff = raw_cutoff.min(done_until);
+    }
+    let checks = check_ids(&tx)?;
+    {
+        let mut delete = tx.prepare_cached("DELETE FROM result WHERE check_id = ?1 AND ts < ?2")?;
+        for &check in &checks {
+            report.raw_deleted += delete.execute(params![check, raw_cutoff])? as u64;
+        }
+    }
+    for res in Resolution::ALL {
+        let cutoff = now.saturating_sub(duration_ms(retention.of(res)));
+        // Buckets that ended at or before the cutoff.
+        let before_bucket = floor_div(cutoff, res.width_ms());
+        let mut delete = tx.prepare_cached(&format!(
+            "DELETE FROM {} WHERE check_id = ?1 AND bucket < ?2",
+            table(res)
+        ))?;
+        for &check in &checks {
+            report.rollups_deleted += delete.execute(params![check, before_bucket])? as u64;
+        }
+    }
+    // Every remaining result is at least `raw_cutoff` old, and its content's
+    // `last_used` lags its time by at most the granularity.
+    report.contents_deleted +=
+        content::delete_unused(&tx, raw_cutoff.saturating_sub(LAST_USED_GRANULARITY_MS))?;
+    tx.commit()?;
+    st.contents.clear();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        // 1 ms ..= 100 ms: stats in units of 0.1 ms.
+        let mut v: Vec<i64> = (1..=100).rev().map(|ms| ms * 1000).collect();
+        assert_eq!(latency_stats(&mut v), Some([10, 500, 950, 990, 1000, 505]));
+        let mut one = vec![700];
+        assert_eq!(latency_stats(&mut one), Some([7, 7, 7, 7, 7, 7]));
+        assert_eq!(latency_stats(&mut []), None);
+        // n = 3: p50 rank ceil(1.5) = 2, p95 rank ceil(2.85) = 3; 149 µs
+        // rounds down to 0.1 ms, 150 µs up to 0.2 ms.
+        let mut three = vec![3000, 149, 150];
+        assert_eq!(latency_stats(&mut three), Some([1, 2, 30, 30, 30, 11]));
+    }
+
+    #[test]
+    fn bucket_division_rounds_towards_negative_infinity() {
+        assert_eq!(floor_div(-1, 60_000), -1);
+        assert_eq!(ceil_div(-1, 60_000), 0);
+        assert_eq!(ceil_div(60_000, 60_000), 1);
+        assert_eq!(ceil_div(60_001, 60_000), 2);
+    }
+}

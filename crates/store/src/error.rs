@@ -1,0 +1,141 @@
+//! The one error type of the crate. Every message starts with the database
+//! it concerns (`store /var/lib/keepup/keepup.db: ...`) and, for operations,
+//! says which operation failed.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The directory that should hold the database could not be created.
+    #[error("store {path}: cannot create directory {}: {source}", dir.display())]
+    CreateDir {
+        /// The database path.
+        path: String,
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite refused an operation (locked, corrupt, not a database, disk
+    /// full, ...).
+    #[error("store {path}: {op}: {source}")]
+    Sqlite {
+        /// The database path.
+        path: String,
+        /// The operation (`open`, `record`, `compact`, ...).
+        op: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Findings or evidence could not be encoded to or decoded from JSON.
+    #[error("store {path}: {op}: JSON: {source}")]
+    Json {
+        /// The database path.
+        path: String,
+        /// The operation.
+        op: &'static str,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A stored row holds a value this version cannot interpret.
+    #[error("store {path}: {op}: corrupt data: {detail}")]
+    Corrupt {
+        /// The database path.
+        path: String,
+        /// The operation.
+        op: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The database was written by a newer keepup with a schema this one
+    /// does not know.
+    #[error(
+        "store {path}: schema version {found} is newer than the {supported} this keepup supports; \
+         run a newer keepup or restore an older copy of the database"
+    )]
+    TooNew {
+        /// The database path.
+        path: String,
+        /// The version found in the file.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+    /// The file is an SQLite database, but not one of keepup's; it is left
+    /// untouched.
+    #[error(
+        "store {path}: not a keepup database (application_id {application_id:#x}, \
+         schema version {version}, {objects} schema objects); refusing to modify it"
+    )]
+    NotKeepup {
+        /// The database path.
+        path: String,
+        /// The file's `PRAGMA application_id`.
+        application_id: i32,
+        /// The file's `PRAGMA user_version`.
+        version: u32,
+        /// How many tables, indexes, ... it has.
+        objects: u32,
+    },
+    /// SQLite would not switch the file to WAL mode (e.g. on a file system
+    /// without shared-memory support).
+    #[error("store {path}: journal mode is {mode}, expected wal (network file system?)")]
+    NotWal {
+        /// The database path.
+        path: String,
+        /// The mode SQLite reported.
+        mode: String,
+    },
+}
+
+/// Errors inside an operation, before the path and operation name are
+/// attached by [`Fail::at`].
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Sqlite(rusqlite::Error),
+    Json(serde_json::Error),
+    Corrupt(String),
+    Store(Box<StoreError>),
+}
+
+impl From<rusqlite::Error> for Fail {
+    fn from(e: rusqlite::Error) -> Self {
+        Fail::Sqlite(e)
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for Fail {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        Fail::Corrupt(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Fail {
+    fn from(e: serde_json::Error) -> Self {
+        Fail::Json(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(Box::new(e))
+    }
+}
+
+impl Fail {
+    /// Attaches where and what.
+    pub(crate) fn at(self, path: &str, op: &'static str) -> StoreError {
+        let path = path.to_owned();
+        match self {
+            Fail::Sqlite(source) => StoreError::Sqlite { path, op, source },
+            Fail::Json(source) => StoreError::Json { path, op, source },
+            Fail::Corrupt(detail) => StoreError::Corrupt { path, op, detail },
+            Fail::Store(e) => *e,
+        }
+    }
+}

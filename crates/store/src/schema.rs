@@ -1,0 +1,227 @@
+//! The schema, its migrations and the connection settings.
+//!
+//! The version lives in `PRAGMA user_version`; `PRAGMA application_id` marks
+//! the file as keepup's so that pointing keepup at some other SQLite file
+//! is refused instead of "migrating" it. [`MIGRATIONS`] is an ordered list:
+//! step `i` takes the schema from version `i` to `i + 1`. Pending steps run
+//! in one transaction, so a crash mid-migration leaves the old version.
+//! Steps are never edited once released; a change is a new step.
+//!
+//! # Tables (version 1)
+//!
+//! * `checks`: `CheckId` text to a small integer id used everywhere else,
+//!   plus site, name and kind. Rows are never deleted: a check removed from
+//!   the configuration keeps its history.
+//! * `content`: the rarely-changing text of an outcome (message, findings
+//!   JSON, evidence details JSON without timings), stored once per distinct
+//!   value. Addressed by a 64-bit hash (`hash`, indexed, collisions resolved
+//!   by comparing the text) and referenced by its integer `id`. `last_used`
+//!   is moved forward at most once an hour per content and lets compaction
+//!   delete contents no result refers to any more without an index on
+//!   `result.content_id`.
+//! * `result`: one row per raw result, `WITHOUT ROWID`, primary key
+//!   `(check_id, ts)`. Status as 0..=3 (`Up` = 0 takes no payload byte in
+//!   SQLite's record format), latency and the five timing phases as
+//!   integer microseconds (NULL when absent), content as an integer.
+//! * `current`: one row per check: the latest result (same columns) plus
+//!   `since`, the time of the last status change.
+//! * `rollup_minute`, `rollup_hour`, `rollup_day`: `WITHOUT ROWID`, primary
+//!   key `(check_id, bucket)` where `bucket` is the bucket *number*
+//!   (`start / width`, 3 or 4 bytes instead of 6), status counts, latency
+//!   min/p50/p95/p99/max/mean in units of 100 µs (two bytes up to 3.2 s).
+//! * `watermark`: per tier, the start of the first bucket not yet rolled
+//!   up, so compaction only reads new raw results.
+//! * `ping`: the last 100 heartbeat pings per check.
+//!
+//! Foreign keys are enforced on the small tables (`current`, `ping`) but
+//! not declared on `result` and the rollups: there a parent lookup and a
+//! statement journal per row cost about 30 % of recording throughput, and
+//! their `check_id`s only ever come from `checks` through this crate.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Fail, StoreError};
+
+/// `PRAGMA application_id` of a keepup database ("keep").
+pub(crate) const APPLICATION_ID: i32 = 0x6b65_6570;
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Step `i` migrates from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the initial schema.
+    r#"
+CREATE TABLE checks (
+    id   INTEGER PRIMARY KEY,
+    key  TEXT NOT NULL UNIQUE,
+    site TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL
+);
+
+CREATE TABLE content (
+    id        INTEGER PRIMARY KEY,
+    hash      INTEGER NOT NULL,
+    message   TEXT NOT NULL,
+    findings  TEXT,
+    details   TEXT,
+    last_used INTEGER NOT NULL
+);
+CREATE INDEX content_by_hash ON content(hash);
+CREATE INDEX content_by_last_used ON content(last_used);
+
+CREATE TABLE result (
+    check_id      INTEGER NOT NULL,
+    ts            INTEGER NOT NULL,
+    status        INTEGER NOT NULL,
+    latency_us    INTEGER NOT NULL,
+    content_id    INTEGER NOT NULL,
+    dns_us        INTEGER,
+    connect_us    INTEGER,
+    tls_us        INTEGER,
+    first_byte_us INTEGER,
+    total_us      INTEGER,
+    PRIMARY KEY (check_id, ts)
+) WITHOUT ROWID;
+
+CREATE TABLE current (
+    check_id      INTEGER PRIMARY KEY REFERENCES checks(id),
+    status        INTEGER NOT NULL,
+    since         INTEGER NOT NULL,
+    ts            INTEGER NOT NULL,
+    latency_us    INTEGER NOT NULL,
+    content_id    INTEGER NOT NULL,
+    dns_us        INTEGER,
+    connect_us    INTEGER,
+    tls_us        INTEGER,
+    first_byte_us INTEGER,
+    total_us      INTEGER
+);
+
+CREATE TABLE rollup_minute (
+    check_id  INTEGER NOT NULL,
+    bucket    INTEGER NOT NULL,
+    up        INTEGER NOT NULL,
+    degraded  INTEGER NOT NULL,
+    down      INTEGER NOT NULL,
+    unknown   INTEGER NOT NULL,
+    lat_min   INTEGER NOT NULL,
+    lat_p50   INTEGER NOT NULL,
+    lat_p95   INTEGER NOT NULL,
+    lat_p99   INTEGER NOT NULL,
+    lat_max   INTEGER NOT NULL,
+    lat_mean  INTEGER NOT NULL,
+    PRIMARY KEY (check_id, bucket)
+) WITHOUT ROWID;
+CREATE TABLE rollup_hour (
+    check_id  INTEGER NOT NULL,
+    bucket    INTEGER NOT NULL,
+    up        INTEGER NOT NULL,
+    degraded  INTEGER NOT NULL,
+    down      INTEGER NOT NULL,
+    unknown   INTEGER NOT NULL,
+    lat_min   INTEGER NOT NULL,
+    lat_p50   INTEGER NOT NULL,
+    lat_p95   INTEGER NOT NULL,
+    lat_p99   INTEGER NOT NULL,
+    lat_max   INTEGER NOT NULL,
+    lat_mean  INTEGER NOT NULL,
+    PRIMARY KEY (check_id, bucket)
+) WITHOUT ROWID;
+CREATE TABLE rollup_day (
+    check_id  INTEGER NOT NULL,
+    bucket    INTEGER NOT NULL,
+    up        INTEGER NOT NULL,
+    degraded  INTEGER NOT NULL,
+    down      INTEGER NOT NULL,
+    unknown   INTEGER NOT NULL,
+    lat_min   INTEGER NOT NULL,
+    lat_p50   INTEGER NOT NULL,
+    lat_p95   INTEGER NOT NULL,
+    lat_p99   INTEGER NOT NULL,
+    lat_max   INTEGER NOT NULL,
+    lat_mean  INTEGER NOT NULL,
+    PRIMARY KEY (check_id, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE watermark (
+    tier    INTEGER PRIMARY KEY,
+    next_ms INTEGER NOT NULL
+);
+
+CREATE TABLE ping (
+    check_id INTEGER NOT NULL REFERENCES checks(id),
+    ts       INTEGER NOT NULL,
+    kind     INTEGER NOT NULL,
+    PRIMARY KEY (check_id, ts)
+) WITHOUT ROWID;
+"#,
+];
+
+/// Connection settings, applied on every open.
+///
+/// `busy_timeout` first, because switching to WAL needs a lock. The first
+/// statement that reads the file is `journal_mode`, so a file that is not a
+/// database fails here with SQLite's "file is not a database".
+pub(crate) fn configure(conn: &Connection, file_backed: bool) -> Result<Option<String>, Fail> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    // NORMAL in WAL mode: commits reach the OS with write(2) but are not
+    // fsynced; that survives process death, see the crate docs.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Truncate the WAL back to 64 MiB after a checkpoint that let it grow
+    // (a big compaction), so the -wal file does not stay large.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
+    // 32 MiB of page cache: one batch of 1,000 results touches about one
+    // leaf page per check.
+    conn.pragma_update(None, "cache_size", -32 * 1024)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    if file_backed && !mode.eq_ignore_ascii_case("wal") {
+        return Ok(Some(mode));
+    }
+    Ok(None)
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], refusing files that are not
+/// keepup's or are newer than this build.
+pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), Fail> {
+    // Checked again inside the write transaction: another process may be
+    // migrating the same file right now.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let application_id: i32 = tx.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let objects: u32 = tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    let fresh = application_id == 0 && version == 0 && objects == 0;
+    if application_id != APPLICATION_ID && !fresh {
+        return Err(StoreError::NotKeepup {
+            path: path.to_owned(),
+            application_id,
+            version,
+            objects,
+        }
+        .into());
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        }
+        .into());
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    for step in &MIGRATIONS[version as usize..] {
+        tx.execute_batch(step)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tx.commit()?;
+    Ok(())
+}

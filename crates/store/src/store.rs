@@ -1,0 +1,487 @@
+//! The [`Store`] handle: opening, recording, reading back.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use keepup_model::{CheckId, Timestamp};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+
+use crate::content::{self, Cached, Columns, Content};
+use crate::error::{Fail, StoreError};
+use crate::schema;
+use crate::{CheckMeta, LatestState, PingKind, ResultRecord};
+
+/// Pings kept per check.
+const PING_HISTORY: i64 = 100;
+
+/// A handle on one keepup database. Cheap to clone; clones share one SQLite
+/// connection behind a mutex, so calls from many threads are serialized.
+/// Other processes may open the same file (WAL lets readers run beside the
+/// writer; writers wait up to 5 s for each other).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+struct Inner {
+    /// For error messages: the file path or `:memory:`.
+    path: String,
+    state: Mutex<State>,
+}
+
+/// The connection and caches that only save lookups. The caches are
+/// dropped whenever an operation fails, because a rolled-back transaction
+/// may have put ids in them that no longer exist.
+pub(crate) struct State {
+    pub conn: Connection,
+    /// `CheckId` text to `checks.id`.
+    pub check_ids: HashMap<String, i64>,
+    /// `checks.id` to the content its latest result used.
+    pub contents: HashMap<i64, Cached>,
+}
+
+impl State {
+    fn forget_caches(&mut self) {
+        self.check_ids.clear();
+        self.contents.clear();
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, creating its
+    /// directory if missing, switching it to WAL and bringing its schema up
+    /// to date.
+    ///
+    /// Fails, without modifying the file, when it is not an SQLite database,
+    /// is another application's database, or was written by a newer keepup.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: shown.clone(),
+                dir: dir.to_owned(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| Fail::from(e).at(&shown, "open"))?;
+        Self::setup(conn, shown, true)
+    }
+
+    /// A fresh private database in memory, for tests.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let shown = ":memory:".to_owned();
+        let conn = Connection::open_in_memory().map_err(|e| Fail::from(e).at(&shown, "open"))?;
+        Self::setup(conn, shown, false)
+    }
+
+    fn setup(mut conn: Connection, path: String, file_backed: bool) -> Result<Store, StoreError> {
+        let mode = schema::configure(&conn, file_backed).map_err(|e| e.at(&path, "open"))?;
+        if let Some(mode) = mode {
+            return Err(StoreError::NotWal { path, mode });
+        }
+        schema::migrate(&mut conn, &path).map_err(|e| e.at(&path, "migrate"))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                state: Mutex::new(State {
+                    conn,
+                    check_ids: HashMap::new(),
+                    contents: HashMap::new(),
+                }),
+            }),
+        })
+    }
+
+    /// The schema version of the open database (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        self.with_state("schema_version", |st| {
+            Ok(st.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        })
+    }
+
+    /// Inserts or updates the metadata of `checks`, in one transaction.
+    /// Checks missing from the list are left alone with their history.
+    pub fn register_checks(&self, checks: &[CheckMeta]) -> Result<(), StoreError> {
+        self.with_state("register_checks", |st| {
+            let tx = st.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut upsert = tx.prepare_cached(
+                    "INSERT INTO checks (key, site, name, kind) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (key) DO UPDATE SET site = excluded.site, name = excluded.name, kind = excluded.kind",
+                )?;
+                for c in checks {
+                    upsert.execute(params![c.id.as_str(), c.site, c.name, c.kind])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Records a batch of results in one transaction, and in the same
+    /// transaction moves each check's current state forward.
+    ///
+    /// A check not registered yet is registered with kind `unknown`. A
+    /// result older than the check's current state is stored but does not
+    /// change the current state. The current status's `since` moves only
+    /// when the status changes (results of one check are considered in
+    /// time order, whatever their order in `results`).
+    pub fn record(&self, results: &[ResultRecord]) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        self.with_state("record", |st| record_batch(st, results))
+    }
+
+    /// The current state of every check that has ever had a result, ordered
+    /// by check id.
+    pub fn latest(&self) -> Result<Vec<LatestState>, StoreError> {
+        self.with_state("latest", |st| {
+            let mut stmt = st
+                .conn
+                .prepare_cached(&format!("{LATEST_SELECT} ORDER BY c.key"))?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(latest_from_row(row)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The current state of one check, `None` if it never had a result.
+    pub fn latest_for(&self, check: &CheckId) -> Result<Option<LatestState>, StoreError> {
+        self.with_state("latest_for", |st| {
+            let mut stmt = st
+                .conn
+                .prepare_cached(&format!("{LATEST_SELECT} WHERE c.key = ?1"))?;
+            let mut rows = stmt.query(params![check.as_str()])?;
+            match rows.next()? {
+                Some(row) => Ok(Some(latest_from_row(row)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Raw results of `check` with `from <= at < to`, newest first, at most
+    /// `limit` of them. Only results younger than the raw retention exist.
+    pub fn results(
+        &self,
+        check: &CheckId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ResultRecord>, StoreError> {
+        self.with_state("results", |st| {
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT r.ts, r.status, r.latency_us, r.dns_us, r.connect_us, r.tls_us, r.first_byte_us, r.total_us,
+                        t.message, t.findings, t.details
+                 FROM result r LEFT JOIN content t ON t.id = r.content_id
+                 WHERE r.check_id = (SELECT id FROM checks WHERE key = ?1) AND r.ts >= ?2 AND r.ts < ?3
+                 ORDER BY r.ts DESC LIMIT ?4",
+            )?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut rows = stmt.query(params![check.as_str(), from, to, limit])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(ResultRecord {
+                    check: check.clone(),
+                    at: row.get(0)?,
+                    outcome: outcome_from_row(row, 1, 8)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Records a heartbeat ping. The last [`PING_HISTORY`] pings per check
+    /// are kept. An unknown check is registered with kind `unknown`.
+    pub fn record_ping(
+        &self,
+        check: &CheckId,
+        at: Timestamp,
+        kind: PingKind,
+    ) -> Result<(), StoreError> {
+        self.with_state("record_ping", |st| {
+            let State {
+                conn, check_ids, ..
+            } = st;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id = check_id(&tx, check_ids, check)?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO ping (check_id, ts, kind) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id, at, ping_code(kind)])?;
+            tx.prepare_cached(
+                "DELETE FROM ping WHERE check_id = ?1 AND ts <
+                   (SELECT ts FROM ping WHERE check_id = ?1 ORDER BY ts DESC LIMIT 1 OFFSET ?2)",
+            )?
+            .execute(params![id, PING_HISTORY - 1])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// The most recent ping of `check`.
+    pub fn last_ping(&self, check: &CheckId) -> Result<Option<(Timestamp, PingKind)>, StoreError> {
+        Ok(self.pings(check, 1)?.into_iter().next())
+    }
+
+    /// The most recent pings of `check`, newest first, at most `limit`.
+    pub fn pings(
+        &self,
+        check: &CheckId,
+        limit: usize,
+    ) -> Result<Vec<(Timestamp, PingKind)>, StoreError> {
+        self.with_state("pings", |st| {
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT ts, kind FROM ping WHERE check_id = (SELECT id FROM checks WHERE key = ?1)
+                 ORDER BY ts DESC LIMIT ?2",
+            )?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut rows = stmt.query(params![check.as_str(), limit])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push((row.get(0)?, ping_from_code(row.get(1)?)?));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Runs `f` on the locked state; on failure, drops the caches and says
+    /// where and what failed.
+    pub(crate) fn with_state<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut State) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        let mut guard = match self.inner.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => {
+                // A panic mid-operation rolled its transaction back when
+                // the transaction was dropped; only the caches are suspect.
+                self.inner.state.clear_poison();
+                let mut guard = poisoned.into_inner();
+                guard.forget_caches();
+                guard
+            }
+        };
+        f(&mut guard).map_err(|e| {
+            guard.forget_caches();
+            e.at(&self.inner.path, op)
+        })
+    }
+
+    /// The path shown in messages (`:memory:` for in-memory stores).
+    pub fn path(&self) -> &str {
+        &self.inner.path
+    }
+}
+
+const LATEST_SELECT: &str = "
+    SELECT c.key, c.site, c.name, c.kind, s.ts, s.since,
+           s.status, s.latency_us, s.dns_us, s.connect_us, s.tls_us, s.first_byte_us, s.total_us,
+           t.message, t.findings, t.details
+    FROM current s
+    JOIN checks c ON c.id = s.check_id
+    LEFT JOIN content t ON t.id = s.content_id";
+
+fn latest_from_row(row: &Row<'_>) -> Result<LatestState, Fail> {
+    Ok(LatestState {
+        meta: CheckMeta {
+            id: CheckId(row.get(0)?),
+            site: row.get(1)?,
+            name: row.get(2)?,
+            kind: row.get(3)?,
+        },
+        at: row.get(4)?,
+        since: row.get(5)?,
+        outcome: outcome_from_row(row, 6, 13)?,
+    })
+}
+
+/// Reads status, latency and the five timings from `cols..cols + 7` and the
+/// content (message, findings, details) from `text..text + 3`.
+fn outcome_from_row(
+    row: &Row<'_>,
+    cols: usize,
+    text: usize,
+) -> Result<keepup_model::Outcome, Fail> {
+    let columns = Columns {
+        status: row.get(cols)?,
+        latency_us: row.get(cols + 1)?,
+        timing: [
+            row.get(cols + 2)?,
+            row.get(cols + 3)?,
+            row.get(cols + 4)?,
+            row.get(cols + 5)?,
+            row.get(cols + 6)?,
+        ],
+    };
+    let message: Option<String> = row.get(text)?;
+    let content = match message {
+        Some(m) => Some((m, row.get(text + 1)?, row.get(text + 2)?)),
+        None => None,
+    };
+    content::decode(columns, content)
+}
+
+fn ping_code(kind: PingKind) -> i64 {
+    match kind {
+        PingKind::Success => 0,
+        PingKind::Fail => 1,
+    }
+}
+
+fn ping_from_code(code: i64) -> Result<PingKind, Fail> {
+    match code {
+        0 => Ok(PingKind::Success),
+        1 => Ok(PingKind::Fail),
+        other => Err(Fail::Corrupt(format!("ping kind {other}"))),
+    }
+}
+
+/// The integer id of `check`, registering it with kind `unknown` if new.
+fn check_id(
+    tx: &Transaction<'_>,
+    cache: &mut HashMap<String, i64>,
+    check: &CheckId,
+) -> Result<i64, Fail> {
+    if let Some(&id) = cache.get(check.as_str()) {
+        return Ok(id);
+    }
+    let known = tx
+        .prepare_cached("SELECT id FROM checks WHERE key = ?1")?
+        .query_row(params![check.as_str()], |r| r.get(0))
+        .optional()?;
+    let id = match known {
+        Some(id) => id,
+        None => {
+            let meta = CheckMeta::unregistered(check);
+            tx.prepare_cached(
+                "INSERT INTO checks (key, site, name, kind) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![check.as_str(), meta.site, meta.name, meta.kind])?;
+            tx.last_insert_rowid()
+        }
+    };
+    cache.insert(check.as_str().to_owned(), id);
+    Ok(id)
+}
+
+/// The part of `current` that decides `since`.
+struct Current {
+    status: i64,
+    since: Timestamp,
+    at: Timestamp,
+}
+
+fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
+    let State {
+        conn,
+        check_ids,
+        contents,
+    } = st;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+
+    // Work check by check in time order: `since` needs the order, and the
+    // inserts then walk the (check_id, ts) primary key sequentially.
+    let mut order = Vec::with_capacity(results.len());
+    for (i, r) in results.iter().enumerate() {
+        order.push((check_id(&tx, check_ids, &r.check)?, r.at, i));
+    }
+    order.sort_unstable();
+
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO result
+           (check_id, ts, status, latency_us, content_id, dns_us, connect_us, tls_us, first_byte_us, total_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let mut load_current =
+        tx.prepare_cached("SELECT status, since, ts FROM current WHERE check_id = ?1")?;
+    let mut save_current = tx.prepare_cached(
+        "INSERT OR REPLACE INTO current
+           (check_id, status, since, ts, latency_us, content_id, dns_us, connect_us, tls_us, first_byte_us, total_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+
+    let mut start = 0;
+    while start < order.len() {
+        let check = order[start].0;
+        let end = start + order[start..].iter().take_while(|o| o.0 == check).count();
+        let mut current = load_current
+            .query_row(params![check], |r| {
+                Ok(Current {
+                    status: r.get(0)?,
+                    since: r.get(1)?,
+                    at: r.get(2)?,
+                })
+            })
+            .optional()?;
+        // The newest result of this batch that moves the current state:
+        // (index into results, content id).
+        let mut newest = None;
+        for &(_, at, i) in &order[start..end] {
+            let outcome = &results[i].outcome;
+            let content_id = content::content_id(&tx, contents, check, Content::of(outcome)?, at)?;
+            let status = content::status_code(outcome.status);
+            let latency = content::ms_to_us(outcome.latency_ms);
+            let [dns, connect, tls, first_byte, total] =
+                content::timing_columns(outcome.evidence.timing.as_ref());
+            insert.execute(params![
+                check, at, status, latency, content_id, dns, connect, tls, first_byte, total
+            ])?;
+            match &mut current {
+                None => {
+                    current = Some(Current {
+                        status,
+                        since: at,
+                        at,
+                    })
+                }
+                Some(c) if at >= c.at => {
+                    if status != c.status {
+                        c.since = at;
+                    }
+                    c.status = status;
+                    c.at = at;
+                }
+                Some(_) => continue, // late result: history only
+            }
+            newest = Some((i, content_id));
+        }
+        if let (Some((i, content_id)), Some(c)) = (newest, &current) {
+            let outcome = &results[i].outcome;
+            let [dns, connect, tls, first_byte, total] =
+                content::timing_columns(outcome.evidence.timing.as_ref());
+            save_current.execute(params![
+                check,
+                c.status,
+                c.since,
+                c.at,
+                content::ms_to_us(outcome.latency_ms),
+                content_id,
+                dns,
+                connect,
+                tls,
+                first_byte,
+                total
+            ])?;
+        }
+        start = end;
+    }
+    drop((insert, load_current, save_current));
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,654 @@
+//! Behaviour of the store through its public API, with a peek at the tables
+//! where the point is how data is stored (dedupe, retention).
+
+use std::time::Duration;
+
+use keepup_model::{CheckId, Finding, Outcome, Severity, Status, TimingBreakdown};
+
+use crate::{CheckMeta, PingKind, Resolution, ResultRecord, Retention, Store};
+
+const MIN: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+/// 2025-01-01T00:00:00Z, a day boundary.
+const T0: i64 = 1_735_689_600_000;
+
+fn id(s: &str) -> CheckId {
+    CheckId(s.to_owned())
+}
+
+fn outcome(status: Status, latency_ms: f64, message: &str) -> Outcome {
+    let mut o = Outcome::new(status, message);
+    o.latency_ms = latency_ms;
+    o
+}
+
+fn rec(check: &str, at: i64, status: Status, latency_ms: f64, message: &str) -> ResultRecord {
+    ResultRecord {
+        check: id(check),
+        at,
+        outcome: outcome(status, latency_ms, message),
+    }
+}
+
+fn count(store: &Store, table: &str) -> i64 {
+    store
+        .with_state("test", |st| {
+            Ok(st
+                .conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+        })
+        .unwrap()
+}
+
+/// A tiny deterministic generator, so tests need no dependency and fail
+/// the same way every time.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+}
+
+#[test]
+fn store_is_clone_send_sync() {
+    fn assert<T: Clone + Send + Sync + 'static>() {}
+    assert::<Store>();
+}
+
+#[test]
+fn fresh_store_is_at_latest_schema() {
+    let s = Store::open_in_memory().unwrap();
+    assert_eq!(s.schema_version().unwrap(), crate::SCHEMA_VERSION);
+    const { assert!(crate::SCHEMA_VERSION >= 1) };
+    assert!(s.latest().unwrap().is_empty());
+}
+
+#[test]
+fn since_moves_only_when_status_changes() {
+    let s = Store::open_in_memory().unwrap();
+    let c = "shop/web";
+    s.record(&[rec(c, T0, Status::Up, 10.0, "ok")]).unwrap();
+    s.record(&[rec(c, T0 + MIN, Status::Up, 11.0, "ok")])
+        .unwrap();
+    let l = s.latest_for(&id(c)).unwrap().unwrap();
+    assert_eq!(
+        (l.at, l.since, l.outcome.status),
+        (T0 + MIN, T0, Status::Up)
+    );
+    assert_eq!(l.outcome.latency_ms, 11.0);
+
+    s.record(&[rec(c, T0 + 2 * MIN, Status::Down, 0.5, "refused")])
+        .unwrap();
+    s.record(&[rec(c, T0 + 3 * MIN, Status::Down, 0.7, "refused")])
+        .unwrap();
+    let l = s.latest_for(&id(c)).unwrap().unwrap();
+    assert_eq!(
+        (l.at, l.since, l.outcome.status),
+        (T0 + 3 * MIN, T0 + 2 * MIN, Status::Down)
+    );
+    assert_eq!(l.outcome.message, "refused");
+
+    // Within one batch, given out of order: time order decides.
+    s.record(&[
+        rec(c, T0 + 6 * MIN, Status::Up, 9.0, "ok"),
+        rec(c, T0 + 4 * MIN, Status::Down, 1.0, "refused"),
+        rec(c, T0 + 5 * MIN, Status::Up, 8.0, "ok"),
+    ])
+    .unwrap();
+    let l = s.latest_for(&id(c)).unwrap().unwrap();
+    assert_eq!(
+        (l.at, l.since, l.outcome.status),
+        (T0 + 6 * MIN, T0 + 5 * MIN, Status::Up)
+    );
+    assert_eq!(l.outcome.latency_ms, 9.0);
+
+    // A late result is history only.
+    s.record(&[rec(c, T0 + 30_000, Status::Degraded, 99.0, "late")])
+        .unwrap();
+    let l = s.latest_for(&id(c)).unwrap().unwrap();
+    assert_eq!(
+        (l.at, l.since, l.outcome.status),
+        (T0 + 6 * MIN, T0 + 5 * MIN, Status::Up)
+    );
+    assert_eq!(s.results(&id(c), T0, T0 + 1, 10).unwrap().len(), 1);
+    assert_eq!(
+        s.results(&id(c), T0 + 30_000, T0 + 30_001, 10).unwrap()[0]
+            .outcome
+            .message,
+        "late"
+    );
+}
+
+#[test]
+fn latest_lists_checks_in_id_order_with_metadata() {
+    let s = Store::open_in_memory().unwrap();
+    s.register_checks(&[CheckMeta {
+        id: id("b/tls"),
+        site: "b".into(),
+        name: "tls".into(),
+        kind: "tls".into(),
+    }])
+    .unwrap();
+    s.record(&[
+        rec("b/tls", T0, Status::Up, 1.0, "ok"),
+        rec("a/web", T0, Status::Down, 2.0, "refused"),
+    ])
+    .unwrap();
+    // A registered check without results is not listed.
+    s.register_checks(&[CheckMeta {
+        id: id("c/dns"),
+        site: "c".into(),
+        name: "dns".into(),
+        kind: "dns".into(),
+    }])
+    .unwrap();
+    let latest = s.latest().unwrap();
+    let ids: Vec<_> = latest.iter().map(|l| l.meta.id.as_str()).collect();
+    assert_eq!(ids, ["a/web", "b/tls"]);
+    assert_eq!(latest[0].meta, CheckMeta::unregistered(&id("a/web")));
+    assert_eq!(latest[0].meta.kind, "unknown");
+    assert_eq!(
+        (latest[0].meta.site.as_str(), latest[0].meta.name.as_str()),
+        ("a", "web")
+    );
+    assert_eq!(latest[1].meta.kind, "tls");
+    assert!(s.latest_for(&id("c/dns")).unwrap().is_none());
+    assert!(s.latest_for(&id("nope/nope")).unwrap().is_none());
+
+    // Upsert: registering again updates, history stays.
+    s.register_checks(&[CheckMeta {
+        id: id("a/web"),
+        site: "a".into(),
+        name: "web".into(),
+        kind: "http".into(),
+    }])
+    .unwrap();
+    let l = s.latest_for(&id("a/web")).unwrap().unwrap();
+    assert_eq!(l.meta.kind, "http");
+    assert_eq!(l.outcome.message, "refused");
+}
+
+#[test]
+fn outcomes_round_trip_with_findings_details_and_timing() {
+    let s = Store::open_in_memory().unwrap();
+    let mut o = outcome(Status::Up, 123.456, "HTTP 200");
+    o.push(Finding::new(
+        "TLS_CERT_EXPIRING",
+        Severity::Warning,
+        "expires in 9 days",
+    ));
+    o.evidence.insert("status_code", 200);
+    o.evidence
+        .insert("headers", serde_json::json!({"server": "nginx"}));
+    o.evidence.timing = Some(TimingBreakdown {
+        dns_ms: Some(1.25),
+        connect_ms: Some(2.5),
+        tls_ms: None,
+        first_byte_ms: Some(100.001),
+        total_ms: Some(123.456),
+    });
+    let r = ResultRecord {
+        check: id("s/c"),
+        at: T0,
+        outcome: o,
+    };
+    s.record(std::slice::from_ref(&r)).unwrap();
+    assert_eq!(
+        s.results(&id("s/c"), T0, T0 + 1, 1).unwrap(),
+        vec![r.clone()]
+    );
+    assert_eq!(
+        s.latest_for(&id("s/c")).unwrap().unwrap().outcome,
+        r.outcome
+    );
+    assert_eq!(r.outcome.status, Status::Degraded, "push worsened it");
+}
+
+#[test]
+fn results_range_is_half_open_newest_first_and_limited() {
+    let s = Store::open_in_memory().unwrap();
+    let batch: Vec<_> = (0..10)
+        .flat_map(|i| {
+            [
+                rec("s/a", T0 + i * MIN, Status::Up, i as f64, "ok"),
+                rec("s/b", T0 + i * MIN, Status::Up, 100.0 + i as f64, "ok"),
+            ]
+        })
+        .collect();
+    s.record(&batch).unwrap();
+    let got = s
+        .results(&id("s/a"), T0 + 2 * MIN, T0 + 5 * MIN, 100)
+        .unwrap();
+    let at: Vec<_> = got.iter().map(|r| r.at).collect();
+    assert_eq!(at, [T0 + 4 * MIN, T0 + 3 * MIN, T0 + 2 * MIN]);
+    assert!(
+        got.iter()
+            .all(|r| r.check == id("s/a") && r.outcome.latency_ms < 100.0)
+    );
+    let limited = s.results(&id("s/a"), i64::MIN, i64::MAX, 2).unwrap();
+    assert_eq!(
+        limited.iter().map(|r| r.at).collect::<Vec<_>>(),
+        [T0 + 9 * MIN, T0 + 8 * MIN]
+    );
+    assert!(
+        s.results(&id("s/zzz"), i64::MIN, i64::MAX, 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Same check, same millisecond: the second replaces the first.
+    s.record(&[rec("s/a", T0, Status::Down, 5.0, "replaced")])
+        .unwrap();
+    let same = s.results(&id("s/a"), T0, T0 + 1, 10).unwrap();
+    assert_eq!(same.len(), 1);
+    assert_eq!(same[0].outcome.message, "replaced");
+}
+
+#[test]
+fn identical_contents_are_stored_once() {
+    let s = Store::open_in_memory().unwrap();
+    s.record(&[
+        rec("s/a", T0, Status::Up, 1.0, "HTTP 200"),
+        rec("s/a", T0 + MIN, Status::Up, 2.0, "HTTP 200"),
+        rec("s/b", T0, Status::Up, 3.0, "HTTP 200"),
+    ])
+    .unwrap();
+    // A new handle has an empty cache: the hash lookup must find it too.
+    s.with_state("test", |st| {
+        st.contents.clear();
+        Ok(())
+    })
+    .unwrap();
+    s.record(&[rec("s/c", T0, Status::Up, 4.0, "HTTP 200")])
+        .unwrap();
+    assert_eq!(count(&s, "content"), 1);
+    assert_eq!(count(&s, "result"), 4);
+
+    s.record(&[rec("s/a", T0 + 2 * MIN, Status::Down, 1.0, "HTTP 500")])
+        .unwrap();
+    assert_eq!(count(&s, "content"), 2);
+    // Same message, different findings: a different content.
+    let mut o = outcome(Status::Up, 1.0, "HTTP 200");
+    o.findings.push(Finding::new("X", Severity::Info, "note"));
+    s.record(&[ResultRecord {
+        check: id("s/a"),
+        at: T0 + 3 * MIN,
+        outcome: o,
+    }])
+    .unwrap();
+    assert_eq!(count(&s, "content"), 3);
+    let back = s.results(&id("s/a"), T0, T0 + 10 * MIN, 10).unwrap();
+    let messages: Vec<_> = back
+        .iter()
+        .map(|r| (r.outcome.message.as_str(), r.outcome.findings.len()))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            ("HTTP 200", 1),
+            ("HTTP 500", 0),
+            ("HTTP 200", 0),
+            ("HTTP 200", 0)
+        ]
+    );
+}
+
+/// Nearest-rank percentile computed the slow, obvious way: the smallest
+/// value v such that at least p% of the values are <= v.
+fn percentile(values: &[i64], p: u32) -> i64 {
+    let n = values.len() as u64;
+    let mut candidates = values.to_vec();
+    candidates.sort();
+    candidates
+        .into_iter()
+        .find(|&v| values.iter().filter(|&&x| x <= v).count() as u64 * 100 >= u64::from(p) * n)
+        .unwrap()
+}
+
+#[test]
+fn rollups_match_an_independent_computation() {
+    let s = Store::open_in_memory().unwrap();
+    let c = "s/web";
+    let mut rng = Lcg(7);
+    // One day of results every 20 s with random latencies and statuses.
+    let mut batch = Vec::new();
+    for i in 0..(DAY / 20_000) {
+        let at = T0 + i * 20_000 + (rng.next() % 1000) as i64;
+        let status = match rng.next() % 20 {
+            0 => Status::Down,
+            1 => Status::Degraded,
+            2 => Status::Unknown,
+            _ => Status::Up,
+        };
+        let latency_us = 1_000 + (rng.next() % 900_000) as i64;
+        batch.push(rec(c, at, status, latency_us as f64 / 1000.0, "m"));
+    }
+    s.record(&batch).unwrap();
+    let report = s
+        .compact(T0 + DAY + 5 * MIN, &Retention::default())
+        .unwrap();
+    assert_eq!(
+        report.minute_rollups, 1440,
+        "the 5 minutes of the next day have no results"
+    );
+    assert_eq!(report.hour_rollups, 24);
+    assert_eq!(report.day_rollups, 1);
+
+    for res in Resolution::ALL {
+        let w = res.width_ms();
+        let rollups = s.rollups(&id(c), res, T0, T0 + DAY).unwrap();
+        assert_eq!(rollups.len() as i64, DAY / w, "{res:?}");
+        for r in &rollups {
+            let in_bucket: Vec<_> = batch
+                .iter()
+                .filter(|b| b.at >= r.bucket_start && b.at < r.bucket_start + w)
+                .collect();
+            let lat: Vec<i64> = in_bucket
+                .iter()
+                .map(|b| (b.outcome.latency_ms * 1000.0).round() as i64)
+                .collect();
+            let n = |st: Status| in_bucket.iter().filter(|b| b.outcome.status == st).count() as u32;
+            assert_eq!(
+                (r.up, r.degraded, r.down, r.unknown),
+                (
+                    n(Status::Up),
+                    n(Status::Degraded),
+                    n(Status::Down),
+                    n(Status::Unknown)
+                ),
+                "{res:?} {}",
+                r.bucket_start
+            );
+            assert_eq!(r.total() as usize, lat.len());
+            // Rollups keep 0.1 ms, rounded half up.
+            let ms = |us: i64| ((us + 50) / 100) as f64 / 10.0;
+            assert_eq!(r.latency_min_ms, ms(*lat.iter().min().unwrap()));
+            assert_eq!(r.latency_max_ms, ms(*lat.iter().max().unwrap()));
+            assert_eq!(r.latency_p50_ms, ms(percentile(&lat, 50)), "{res:?} p50");
+            assert_eq!(r.latency_p95_ms, ms(percentile(&lat, 95)), "{res:?} p95");
+            assert_eq!(r.latency_p99_ms, ms(percentile(&lat, 99)), "{res:?} p99");
+            let mean = lat.iter().sum::<i64>() as f64 / lat.len() as f64;
+            assert!(
+                (r.latency_mean_ms - mean / 1000.0).abs() <= 0.050_001,
+                "{res:?} mean"
+            );
+        }
+    }
+    // The range selects bucket starts in [from, to).
+    let hours = s
+        .rollups(&id(c), Resolution::Hour, T0 + HOUR, T0 + 3 * HOUR)
+        .unwrap();
+    assert_eq!(
+        hours.iter().map(|r| r.bucket_start).collect::<Vec<_>>(),
+        [T0 + HOUR, T0 + 2 * HOUR]
+    );
+    let hours = s
+        .rollups(&id(c), Resolution::Hour, T0 + HOUR + 1, T0 + 3 * HOUR + 1)
+        .unwrap();
+    assert_eq!(
+        hours.iter().map(|r| r.bucket_start).collect::<Vec<_>>(),
+        [T0 + 2 * HOUR, T0 + 3 * HOUR]
+    );
+}
+
+#[test]
+fn compaction_is_idempotent_and_incremental() {
+    let s = Store::open_in_memory().unwrap();
+    let batch: Vec<_> = (0..120)
+        .map(|i| rec("s/a", T0 + i * MIN, Status::Up, i as f64, "ok"))
+        .collect();
+    s.record(&batch).unwrap();
+    // Only the first hour is complete.
+    let first = s
+        .compact(T0 + HOUR + 30 * MIN, &Retention::default())
+        .unwrap();
+    assert_eq!(
+        (first.minute_rollups, first.hour_rollups, first.day_rollups),
+        (90, 1, 0)
+    );
+    let again = s
+        .compact(T0 + HOUR + 30 * MIN, &Retention::default())
+        .unwrap();
+    assert_eq!(again.rollups_written(), 0);
+    assert_eq!(count(&s, "rollup_minute"), 90);
+    assert_eq!(count(&s, "rollup_hour"), 1);
+
+    // Later: only the new buckets are written.
+    let later = s.compact(T0 + 2 * HOUR, &Retention::default()).unwrap();
+    assert_eq!(
+        (later.minute_rollups, later.hour_rollups, later.day_rollups),
+        (30, 1, 0)
+    );
+    let hours = s
+        .rollups(&id("s/a"), Resolution::Hour, T0, T0 + DAY)
+        .unwrap();
+    assert_eq!(hours.len(), 2);
+    assert_eq!(
+        (
+            hours[1].up,
+            hours[1].latency_min_ms,
+            hours[1].latency_max_ms
+        ),
+        (60, 60.0, 119.0)
+    );
+    assert_eq!(
+        (hours[1].latency_p50_ms, hours[1].latency_mean_ms),
+        (89.0, 89.5)
+    );
+
+    // A result arriving for an already rolled-up bucket is kept raw but
+    // does not change the rollup.
+    s.record(&[rec("s/a", T0 + 30_000, Status::Down, 1.0, "late")])
+        .unwrap();
+    assert_eq!(
+        s.compact(T0 + 2 * HOUR, &Retention::default())
+            .unwrap()
+            .rollups_written(),
+        0
+    );
+    let h = s.rollups(&id("s/a"), Resolution::Hour, T0, T0 + 1).unwrap();
+    assert_eq!((h[0].up, h[0].down), (60, 0));
+
+    // A long gap is skipped, not walked: the next results are rolled up.
+    s.record(&[rec("s/a", T0 + 40 * DAY, Status::Up, 5.0, "ok")])
+        .unwrap();
+    let r = s.compact(T0 + 41 * DAY, &Retention::default()).unwrap();
+    assert_eq!((r.minute_rollups, r.hour_rollups, r.day_rollups), (1, 1, 2));
+}
+
+#[test]
+fn retention_deletes_old_rows_and_keeps_new_ones() {
+    let s = Store::open_in_memory().unwrap();
+    // Ten days of one result per hour for two checks.
+    let mut batch = Vec::new();
+    for h in 0..(10 * 24) {
+        batch.push(rec("s/a", T0 + h * HOUR, Status::Up, 1.0, "ok"));
+        batch.push(rec(
+            "s/b",
+            T0 + h * HOUR + 1,
+            Status::Up,
+            1.0,
+            &format!("unique {h}"),
+        ));
+    }
+    s.record(&batch).unwrap();
+    let now = T0 + 10 * DAY;
+    let retention = Retention {
+        raw: Duration::from_secs(3 * 86_400),
+        minute: Duration::from_secs(86_400),
+        hour: Duration::from_secs(5 * 86_400),
+        day: Duration::from_secs(730 * 86_400),
+    };
+    let report = s.compact(now, &retention).unwrap();
+    assert_eq!(report.raw_deleted, 2 * 7 * 24);
+    // 240 minute/hour buckets per check written, one day of minute buckets
+    // and five days of hour buckets kept.
+    assert_eq!(report.rollups_deleted, 2 * (240 - 24) + 2 * (240 - 5 * 24));
+    assert_eq!(count(&s, "result"), 2 * 3 * 24);
+    for c in ["s/a", "s/b"] {
+        let raw = s.results(&id(c), i64::MIN, i64::MAX, 1000).unwrap();
+        assert_eq!(
+            raw.last().unwrap().at - raw.last().unwrap().at % HOUR,
+            now - 3 * DAY,
+            "{c}"
+        );
+        let minutes = s
+            .rollups(&id(c), Resolution::Minute, i64::MIN, i64::MAX)
+            .unwrap();
+        assert_eq!((minutes.len(), minutes[0].bucket_start), (24, now - DAY));
+        let hours = s
+            .rollups(&id(c), Resolution::Hour, i64::MIN, i64::MAX)
+            .unwrap();
+        assert_eq!(
+            (hours.len(), hours[0].bucket_start),
+            (5 * 24, now - 5 * DAY)
+        );
+        assert_eq!(
+            s.rollups(&id(c), Resolution::Day, i64::MIN, i64::MAX)
+                .unwrap()
+                .len(),
+            10
+        );
+    }
+    // s/b's unique messages older than the raw cutoff (minus the hour of
+    // slack) are gone; s/a's one message stays.
+    let contents = count(&s, "content");
+    assert_eq!(contents, 1 + 3 * 24 + 1, "{report:?}");
+    assert!(report.contents_deleted > 0);
+    // Idempotent.
+    let again = s.compact(now, &retention).unwrap();
+    assert_eq!(again, crate::CompactReport::default());
+    // Every remaining result still reads back (no dangling content).
+    assert_eq!(
+        s.results(&id("s/b"), i64::MIN, i64::MAX, 1000)
+            .unwrap()
+            .len(),
+        3 * 24
+    );
+}
+
+#[test]
+fn raw_results_wait_for_their_rollups() {
+    let s = Store::open_in_memory().unwrap();
+    s.record(&[rec("s/a", T0 + HOUR, Status::Up, 1.0, "ok")])
+        .unwrap();
+    let zero = Retention {
+        raw: Duration::ZERO,
+        ..Retention::default()
+    };
+    // The day is not complete: the day tier still needs the raw result.
+    let r = s.compact(T0 + 3 * HOUR, &zero).unwrap();
+    assert_eq!((r.hour_rollups, r.raw_deleted), (1, 0));
+    let r = s.compact(T0 + DAY, &zero).unwrap();
+    assert_eq!((r.day_rollups, r.raw_deleted), (1, 1));
+    // The current state outlives its raw result and its content.
+    let l = s.latest_for(&id("s/a")).unwrap().unwrap();
+    assert_eq!(l.outcome.message, "ok");
+    s.compact(T0 + 100 * DAY, &zero).unwrap();
+    assert_eq!(
+        s.latest_for(&id("s/a")).unwrap().unwrap().outcome.message,
+        "ok"
+    );
+}
+
+#[test]
+fn contents_stored_after_compaction_are_reused_correctly() {
+    // Compaction clears the content cache; a result recorded afterwards
+    // with a content that was garbage-collected must be stored again.
+    let s = Store::open_in_memory().unwrap();
+    s.record(&[
+        rec("s/a", T0, Status::Up, 1.0, "old"),
+        rec("s/a", T0 + MIN, Status::Up, 1.0, "new"),
+    ])
+    .unwrap();
+    let zero = Retention {
+        raw: Duration::ZERO,
+        ..Retention::default()
+    };
+    s.compact(T0 + 10 * DAY, &zero).unwrap();
+    assert_eq!(count(&s, "result"), 0);
+    assert_eq!(
+        count(&s, "content"),
+        1,
+        "only the current state's content stays"
+    );
+    s.record(&[rec("s/a", T0 + 10 * DAY, Status::Up, 1.0, "old")])
+        .unwrap();
+    let back = s.results(&id("s/a"), i64::MIN, i64::MAX, 10).unwrap();
+    assert_eq!(back[0].outcome.message, "old");
+}
+
+#[test]
+fn pings_keep_the_last_and_a_short_history() {
+    let s = Store::open_in_memory().unwrap();
+    let c = id("s/cron");
+    assert_eq!(s.last_ping(&c).unwrap(), None);
+    s.record_ping(&c, T0, PingKind::Success).unwrap();
+    s.record_ping(&c, T0 + MIN, PingKind::Fail).unwrap();
+    assert_eq!(s.last_ping(&c).unwrap(), Some((T0 + MIN, PingKind::Fail)));
+    // An older ping arriving late does not become the last one.
+    s.record_ping(&c, T0 - MIN, PingKind::Success).unwrap();
+    assert_eq!(s.last_ping(&c).unwrap(), Some((T0 + MIN, PingKind::Fail)));
+    for i in 0..150 {
+        s.record_ping(&c, T0 + (10 + i) * MIN, PingKind::Success)
+            .unwrap();
+    }
+    let history = s.pings(&c, 1000).unwrap();
+    assert_eq!(history.len(), 100);
+    assert_eq!(history[0], (T0 + 159 * MIN, PingKind::Success));
+    assert_eq!(history[99].0, T0 + 60 * MIN);
+    // Pings of another check are separate; the check was registered on the fly.
+    s.record_ping(&id("s/other"), T0, PingKind::Fail).unwrap();
+    assert_eq!(s.pings(&c, 1000).unwrap().len(), 100);
+    assert_eq!(
+        s.last_ping(&id("s/other")).unwrap(),
+        Some((T0, PingKind::Fail))
+    );
+}
+
+#[test]
+fn a_batch_is_one_transaction() {
+    let s = Store::open_in_memory().unwrap();
+    s.record(&[rec("s/a", T0, Status::Up, 1.0, "ok")]).unwrap();
+    // Make the second half of a batch fail: a trigger rejects one row.
+    s.with_state("test", |st| {
+        st.conn.execute_batch(
+            "CREATE TEMP TRIGGER no_b BEFORE INSERT ON main.result WHEN NEW.check_id = 2
+             BEGIN SELECT RAISE(ABORT, 'refused by test'); END;",
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    let err = s
+        .record(&[
+            rec("s/a", T0 + MIN, Status::Down, 1.0, "x"),
+            rec("s/b", T0 + MIN, Status::Down, 1.0, "y"),
+        ])
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("store :memory:: record: "),
+        "{err}"
+    );
+    assert!(err.to_string().contains("refused by test"), "{err}");
+    assert_eq!(count(&s, "result"), 1);
+    assert_eq!(count(&s, "checks"), 1, "s/b's registration rolled back too");
+    let l = s.latest_for(&id("s/a")).unwrap().unwrap();
+    assert_eq!((l.at, l.outcome.status), (T0, Status::Up));
+    // The caches were dropped with the transaction: s/b works afterwards.
+    s.with_state("test", |st| {
+        st.conn.execute_batch("DROP TRIGGER temp.no_b")?;
+        Ok(())
+    })
+    .unwrap();
+    s.record(&[rec("s/b", T0 + MIN, Status::Down, 1.0, "y")])
+        .unwrap();
+    assert_eq!(
+        s.latest_for(&id("s/b")).unwrap().unwrap().outcome.message,
+        "y"
+    );
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs keepup's whole test suite on a fresh Debian machine: installs the
+# Debian packages the tests start as real servers (when missing), then runs
+# every test of the workspace, then the lints.
+#
+#   bash scripts/test.sh            # everything
+#   bash scripts/test.sh -p keepup-probe   # extra args go to cargo test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests need. Later issues add DNS, mail, database and
+# backup servers here.
+PACKAGES=(ca-certificates openssl)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+cargo test --workspace --locked "$@"
+if [ $# -eq 0 ]; then
+  cargo fmt --all --check
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
