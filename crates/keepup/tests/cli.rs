@@ -357,3 +357,31 @@ fn the_demo_shows_state_changes_within_ninety_seconds() {
     let o = run(&["validate", "-c", d.join("keepup.toml").to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn logs_can_be_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    let port = free_port();
+    std::fs::write(&cfg, format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[[site]]\nid = \"s\"\n[[site.check]]\nid = \"hb\"\nkind = \"heartbeat\"\ntoken = \"secret-token-777\"\nperiod = \"1h\"\n")).unwrap();
+    let mut child = keepup()
+        .args(["--log-format", "json", "run", "-c", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(err).lines();
+    let line = lines.next().and_then(Result::ok).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    let doc: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    assert_eq!(doc["message"], "keepup is monitoring", "{doc}");
+    assert_eq!(doc["checks"], 1, "{doc}");
+    assert_eq!(doc["level"], "INFO", "{doc}");
+    assert!(
+        !line.contains("secret-token-777"),
+        "secrets never logged: {line}"
+    );
+}

@@ -52,10 +52,13 @@ async fn healthz(State(monitor): State<Arc<Monitor>>) -> Response {
     (code, axum::Json(health)).into_response()
 }
 
+// The body (a job may post a log excerpt) is read within MAX_BODY, so an
+// oversized one is answered 413; its content is not kept yet.
 async fn ping_ok(
     State(m): State<Arc<Monitor>>,
     Path(token): Path<String>,
     method: axum::http::Method,
+    _body: axum::body::Bytes,
 ) -> Response {
     ping(m, &token, PingKind::Success, method).await
 }
@@ -64,6 +67,7 @@ async fn ping_fail(
     State(m): State<Arc<Monitor>>,
     Path(token): Path<String>,
     method: axum::http::Method,
+    _body: axum::body::Bytes,
 ) -> Response {
     ping(m, &token, PingKind::Fail, method).await
 }
