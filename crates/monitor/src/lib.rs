@@ -13,6 +13,7 @@ pub mod heartbeat;
 pub mod recorder;
 pub mod scheduler;
 pub mod slots;
+pub mod state;
 
 use heartbeat::{HeartbeatBook, PingError};
 use keepup_config::{Check, CheckSpec, Config};
