@@ -50,6 +50,7 @@
 mod compact;
 mod content;
 mod error;
+mod incidents;
 mod schema;
 mod store;
 
@@ -58,6 +59,7 @@ use std::time::Duration;
 use keepup_model::{CheckId, Outcome, Timestamp};
 
 pub use error::StoreError;
+pub use incidents::{Incident, NewIncident};
 pub use schema::SCHEMA_VERSION;
 pub use store::Store;
 

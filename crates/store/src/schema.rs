@@ -7,7 +7,7 @@
 //! in one transaction, so a crash mid-migration leaves the old version.
 //! Steps are never edited once released; a change is a new step.
 //!
-//! # Tables (version 1)
+//! # Tables (version 1; version 2 adds `incident`, see the `incidents` module)
 //!
 //! * `checks`: `CheckId` text to a small integer id used everywhere else,
 //!   plus site, name and kind. Rows are never deleted: a check removed from
@@ -158,6 +158,27 @@ CREATE TABLE ping (
     kind     INTEGER NOT NULL,
     PRIMARY KEY (check_id, ts)
 ) WITHOUT ROWID;
+"#,
+    // 1 -> 2: incidents, the single source for alerting and SLA accounting.
+    r#"
+CREATE TABLE incident (
+    id              INTEGER PRIMARY KEY,
+    check_id        INTEGER NOT NULL REFERENCES checks(id),
+    status          INTEGER NOT NULL,
+    opened_at       INTEGER NOT NULL,
+    detected_at     INTEGER NOT NULL,
+    acknowledged_at INTEGER,
+    acknowledged_by TEXT,
+    resolved_at     INTEGER,
+    cause_incident  INTEGER REFERENCES incident(id),
+    suppressed      INTEGER NOT NULL DEFAULT 0,
+    maintenance     INTEGER NOT NULL DEFAULT 0,
+    message         TEXT NOT NULL,
+    findings        TEXT
+);
+CREATE INDEX incident_open ON incident(check_id) WHERE resolved_at IS NULL;
+CREATE INDEX incident_by_opened ON incident(opened_at);
+CREATE INDEX incident_by_cause ON incident(cause_incident) WHERE cause_incident IS NOT NULL;
 "#,
 ];
 

@@ -353,7 +353,7 @@ fn ping_from_code(code: i64) -> Result<PingKind, Fail> {
 }
 
 /// The integer id of `check`, registering it with kind `unknown` if new.
-fn check_id(
+pub(crate) fn check_id(
     tx: &Transaction<'_>,
     cache: &mut HashMap<String, i64>,
     check: &CheckId,

@@ -1,0 +1,327 @@
+//! Incidents: one row per outage of one check, from its first failed probe
+//! to its recovery, with detection, acknowledgement and root cause.
+//!
+//! Incidents are the single source for alerting and, later, SLA
+//! accounting, so they are written as they happen (each change is its own
+//! committed transaction) and never rewritten except to acknowledge,
+//! resolve or attribute them to a cause.
+
+use crate::StoreError;
+use crate::content::{status_code, status_from_code};
+use crate::error::Fail;
+use crate::store::{Store, check_id};
+use keepup_model::{CheckId, Finding, Status, Timestamp};
+use rusqlite::{OptionalExtension, Row, params};
+
+/// An incident as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    /// Its number.
+    pub id: i64,
+    /// The failing check.
+    pub check: CheckId,
+    /// The confirmed status that opened it (Down, Degraded or Unknown).
+    pub status: Status,
+    /// The first failed probe: outages are timed from here.
+    pub opened_at: Timestamp,
+    /// When the failure was confirmed (after the failure threshold).
+    pub detected_at: Timestamp,
+    /// When someone acknowledged it.
+    pub acknowledged_at: Option<Timestamp>,
+    /// Who acknowledged it.
+    pub acknowledged_by: Option<String>,
+    /// When the check recovered.
+    pub resolved_at: Option<Timestamp>,
+    /// The incident of a parent check that caused this one.
+    pub cause: Option<i64>,
+    /// Notifications are suppressed (caused by a parent, or flapping).
+    pub suppressed: bool,
+    /// Opened during a maintenance window.
+    pub maintenance: bool,
+    /// The first failing outcome's message.
+    pub message: String,
+    /// The first failing outcome's findings.
+    pub findings: Vec<Finding>,
+}
+
+impl Incident {
+    /// Outage duration so far (or in total, once resolved).
+    pub fn duration_ms(&self, now: Timestamp) -> i64 {
+        self.resolved_at.unwrap_or(now) - self.opened_at
+    }
+}
+
+/// What is known when an incident opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewIncident {
+    /// The failing check.
+    pub check: CheckId,
+    /// Its confirmed status.
+    pub status: Status,
+    /// First failed probe.
+    pub opened_at: Timestamp,
+    /// Confirmation time.
+    pub detected_at: Timestamp,
+    /// Parent incident that caused it, if known.
+    pub cause: Option<i64>,
+    /// Suppress notifications.
+    pub suppressed: bool,
+    /// During maintenance.
+    pub maintenance: bool,
+    /// First failing outcome's message.
+    pub message: String,
+    /// First failing outcome's findings.
+    pub findings: Vec<Finding>,
+}
+
+const SELECT: &str = "SELECT i.id, c.key, i.status, i.opened_at, i.detected_at, i.acknowledged_at,
+    i.acknowledged_by, i.resolved_at, i.cause_incident, i.suppressed, i.maintenance, i.message, i.findings
+    FROM incident i JOIN checks c ON c.id = i.check_id";
+
+fn from_row(row: &Row<'_>) -> Result<Incident, Fail> {
+    let findings: Option<String> = row.get(12)?;
+    Ok(Incident {
+        id: row.get(0)?,
+        check: CheckId(row.get(1)?),
+        status: status_from_code(row.get(2)?)?,
+        opened_at: row.get(3)?,
+        detected_at: row.get(4)?,
+        acknowledged_at: row.get(5)?,
+        acknowledged_by: row.get(6)?,
+        resolved_at: row.get(7)?,
+        cause: row.get(8)?,
+        suppressed: row.get::<_, i64>(9)? != 0,
+        maintenance: row.get::<_, i64>(10)? != 0,
+        message: row.get(11)?,
+        findings: match findings {
+            Some(f) => serde_json::from_str(&f)?,
+            None => Vec::new(),
+        },
+    })
+}
+
+impl Store {
+    /// Opens an incident and returns its number. A check has at most one
+    /// open incident: if one is open already, its number is returned.
+    pub fn open_incident(&self, new: &NewIncident) -> Result<i64, StoreError> {
+        self.with_state("open incident", |st| {
+            let tx = st.conn.transaction()?;
+            let cid = check_id(&tx, &mut st.check_ids, &new.check)?;
+            let existing: Option<i64> = tx
+                .prepare_cached("SELECT id FROM incident WHERE check_id = ?1 AND resolved_at IS NULL")?
+                .query_row(params![cid], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = existing {
+                return Ok(id);
+            }
+            let findings = if new.findings.is_empty() { None } else { Some(serde_json::to_string(&new.findings)?) };
+            tx.prepare_cached(
+                "INSERT INTO incident (check_id, status, opened_at, detected_at, cause_incident, suppressed, maintenance, message, findings)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                cid,
+                status_code(new.status),
+                new.opened_at,
+                new.detected_at,
+                new.cause,
+                new.suppressed as i64,
+                new.maintenance as i64,
+                new.message,
+                findings
+            ])?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    /// Resolves an incident; returns false if it was already resolved.
+    pub fn resolve_incident(&self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        self.with_state("resolve incident", |st| {
+            let n = st
+                .conn
+                .prepare_cached(
+                    "UPDATE incident SET resolved_at = ?2 WHERE id = ?1 AND resolved_at IS NULL",
+                )?
+                .execute(params![id, at])?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Acknowledges an open, unacknowledged incident; returns false when it
+    /// is unknown, resolved or already acknowledged.
+    pub fn acknowledge_incident(
+        &self,
+        id: i64,
+        at: Timestamp,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        self.with_state("acknowledge incident", |st| {
+            let n = st
+                .conn
+                .prepare_cached(
+                    "UPDATE incident SET acknowledged_at = ?2, acknowledged_by = ?3
+                     WHERE id = ?1 AND resolved_at IS NULL AND acknowledged_at IS NULL",
+                )?
+                .execute(params![id, at, by])?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Records (or clears) the root cause of an incident and whether its
+    /// notifications are suppressed.
+    pub fn set_incident_cause(
+        &self,
+        id: i64,
+        cause: Option<i64>,
+        suppressed: bool,
+    ) -> Result<(), StoreError> {
+        self.with_state("set incident cause", |st| {
+            st.conn
+                .prepare_cached(
+                    "UPDATE incident SET cause_incident = ?2, suppressed = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, cause, suppressed as i64])?;
+            Ok(())
+        })
+    }
+
+    /// One incident.
+    pub fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
+        self.with_state("read incident", |st| {
+            let mut stmt = st
+                .conn
+                .prepare_cached(&format!("{SELECT} WHERE i.id = ?1"))?;
+            let mut rows = stmt.query(params![id])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(from_row(r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Every open incident, oldest first.
+    pub fn open_incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        self.query_incidents(
+            "list open incidents",
+            &format!("{SELECT} WHERE i.resolved_at IS NULL ORDER BY i.opened_at, i.id"),
+            params![],
+        )
+    }
+
+    /// Incidents that overlap `[from, to)`, newest first, at most `limit`.
+    pub fn incidents(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Incident>, StoreError> {
+        self.query_incidents(
+            "list incidents",
+            &format!(
+                "{SELECT} WHERE i.opened_at < ?2 AND (i.resolved_at IS NULL OR i.resolved_at >= ?1)
+                 ORDER BY i.opened_at DESC, i.id DESC LIMIT ?3"
+            ),
+            params![from, to, limit.min(i64::MAX as usize) as i64],
+        )
+    }
+
+    fn query_incidents(
+        &self,
+        op: &'static str,
+        sql: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<Incident>, StoreError> {
+        self.with_state(op, |st| {
+            let mut stmt = st.conn.prepare_cached(sql)?;
+            let mut rows = stmt.query(args)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keepup_model::Severity;
+
+    fn new(check: &str, at: Timestamp) -> NewIncident {
+        NewIncident {
+            check: CheckId(check.into()),
+            status: Status::Down,
+            opened_at: at,
+            detected_at: at + 60_000,
+            cause: None,
+            suppressed: false,
+            maintenance: false,
+            message: "connection refused".into(),
+            findings: vec![Finding::new(
+                "TCP_CONNECT_FAILED",
+                Severity::Critical,
+                "refused",
+            )],
+        }
+    }
+
+    #[test]
+    fn an_incident_lives_from_open_to_ack_to_resolve() {
+        let s = Store::open_in_memory().unwrap();
+        let id = s.open_incident(&new("shop/web", 1_000)).unwrap();
+        assert_eq!(
+            s.open_incident(&new("shop/web", 2_000)).unwrap(),
+            id,
+            "one open incident per check"
+        );
+        assert!(s.acknowledge_incident(id, 5_000, "alice").unwrap());
+        assert!(
+            !s.acknowledge_incident(id, 6_000, "bob").unwrap(),
+            "acknowledged once"
+        );
+        let open = s.open_incidents().unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].acknowledged_by.as_deref(), Some("alice"));
+        assert_eq!(open[0].findings[0].code, "TCP_CONNECT_FAILED");
+        assert!(s.resolve_incident(id, 601_000).unwrap());
+        assert!(!s.resolve_incident(id, 700_000).unwrap());
+        let i = s.incident(id).unwrap().unwrap();
+        assert_eq!(i.duration_ms(0), 600_000);
+        assert!(s.open_incidents().unwrap().is_empty());
+        assert!(
+            !s.acknowledge_incident(id, 800_000, "carol").unwrap(),
+            "resolved incidents are not acknowledged"
+        );
+        let next = s.open_incident(&new("shop/web", 900_000)).unwrap();
+        assert_ne!(next, id, "a new outage is a new incident");
+    }
+
+    #[test]
+    fn causes_and_ranges() {
+        let s = Store::open_in_memory().unwrap();
+        let parent = s.open_incident(&new("shop/dns", 1_000)).unwrap();
+        let child = s
+            .open_incident(&NewIncident {
+                cause: Some(parent),
+                suppressed: true,
+                ..new("shop/web", 2_000)
+            })
+            .unwrap();
+        let c = s.incident(child).unwrap().unwrap();
+        assert_eq!((c.cause, c.suppressed), (Some(parent), true));
+        s.set_incident_cause(child, None, false).unwrap();
+        let c = s.incident(child).unwrap().unwrap();
+        assert_eq!((c.cause, c.suppressed), (None, false));
+        s.resolve_incident(parent, 10_000).unwrap();
+        assert_eq!(s.incidents(0, 5_000, 10).unwrap().len(), 2);
+        assert_eq!(
+            s.incidents(20_000, 30_000, 10).unwrap().len(),
+            1,
+            "the open child overlaps any later range"
+        );
+        assert!(s.incident(999).unwrap().is_none());
+    }
+}
