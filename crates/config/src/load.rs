@@ -11,7 +11,7 @@ use crate::raw::*;
 use crate::spec::*;
 use keepup_model::CheckId;
 use serde::de::DeserializeOwned;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -57,7 +57,11 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
         return Err(rep.finish());
     }
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut loader = Loader { rep, base_dir };
+    let mut loader = Loader {
+        rep,
+        base_dir,
+        pending_deps: Vec::new(),
+    };
     let config = loader.config(root.into_inner(), path);
     if loader.rep.has_problems() {
         Err(loader.rep.finish())
@@ -68,6 +72,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
 
 /// The defaults a check inherits, after `[defaults]` was applied.
 struct Defaults {
+    alerting: RawDefaultsAlerting,
     interval: Duration,
     timeout: Duration,
     user_agent: String,
@@ -76,9 +81,21 @@ struct Defaults {
     tls: RawTls,
 }
 
+/// The alerting keys of `[defaults]`, applied under each check's own.
+struct RawDefaultsAlerting {
+    failure_threshold: Option<Spanned<u32>>,
+    success_threshold: Option<Spanned<u32>>,
+    retry_interval: Option<Spanned<Dur>>,
+    incident_on_degraded: Option<bool>,
+    flap_changes: Option<u32>,
+    flap_window: Option<Spanned<Dur>>,
+}
+
 struct Loader<'a> {
     rep: Reporter<'a>,
     base_dir: PathBuf,
+    /// `depends_on` as written, resolved once every site is known.
+    pending_deps: Vec<(CheckId, String, Vec<Spanned<String>>)>,
 }
 
 impl Loader<'_> {
@@ -138,6 +155,7 @@ impl Loader<'_> {
                 ),
             }
         }
+        self.resolve_dependencies(&mut sites);
         let mut seen = HashSet::new();
         for s in &sites {
             if !seen.insert(s.id.clone()) {
@@ -177,6 +195,14 @@ impl Loader<'_> {
         let interval = raw.interval.map(|d| self.positive(&d, "defaults.interval"));
         let timeout = raw.timeout.map(|d| self.positive(&d, "defaults.timeout"));
         Defaults {
+            alerting: RawDefaultsAlerting {
+                failure_threshold: raw.failure_threshold,
+                success_threshold: raw.success_threshold,
+                retry_interval: raw.retry_interval,
+                incident_on_degraded: raw.incident_on_degraded,
+                flap_changes: raw.flap_changes,
+                flap_window: raw.flap_window,
+            },
             interval: interval.unwrap_or(Duration::from_secs(60)),
             timeout: timeout.unwrap_or(Duration::from_secs(10)),
             user_agent: raw
@@ -411,16 +437,168 @@ impl Loader<'_> {
                 None
             }
         }?;
+        let alerting = self.alerting(&common, defaults, interval, path);
         let short_id = common.id.into_inner();
+        let id = CheckId::new(site, &short_id);
+        if !common.depends_on.is_empty() {
+            self.pending_deps
+                .push((id.clone(), format!("{path}.depends_on"), common.depends_on));
+        }
         Some(Check {
-            id: CheckId::new(site, &short_id),
+            id,
             name: common.name.unwrap_or_else(|| short_id.clone()),
             short_id,
             interval,
             timeout,
             tags: common.tags,
+            depends_on: Vec::new(),
+            alerting,
             spec,
         })
+    }
+
+    /// The check's alerting keys over `[defaults]` over built-in defaults.
+    fn alerting(
+        &mut self,
+        c: &RawCommon,
+        defaults: &Defaults,
+        interval: Duration,
+        path: &str,
+    ) -> Alerting {
+        let d = &defaults.alerting;
+        let at_least_one = |v: Option<&Spanned<u32>>, key: &str, this: &mut Self| match v {
+            Some(n) if *n.get_ref() == 0 => {
+                this.rep.report(
+                    n.span(),
+                    &format!("{path}.{key}"),
+                    "must be at least 1",
+                    None,
+                );
+                1
+            }
+            Some(n) => *n.get_ref(),
+            None => 0,
+        };
+        let failure = at_least_one(
+            c.failure_threshold
+                .as_ref()
+                .or(d.failure_threshold.as_ref()),
+            "failure_threshold",
+            self,
+        );
+        let success = at_least_one(
+            c.success_threshold
+                .as_ref()
+                .or(d.success_threshold.as_ref()),
+            "success_threshold",
+            self,
+        );
+        let retry = c.retry_interval.as_ref().or(d.retry_interval.as_ref());
+        let retry_interval = match retry {
+            Some(r) => self.positive(r, &format!("{path}.retry_interval")),
+            None => interval.min(Duration::from_secs(20)),
+        };
+        let flap_window = match c.flap_window.as_ref().or(d.flap_window.as_ref()) {
+            Some(w) => self.positive(w, &format!("{path}.flap_window")),
+            None => Duration::from_secs(3600),
+        };
+        Alerting {
+            failure_threshold: if failure == 0 { 2 } else { failure },
+            success_threshold: if success == 0 { 1 } else { success },
+            retry_interval,
+            incident_on_degraded: c
+                .incident_on_degraded
+                .or(d.incident_on_degraded)
+                .unwrap_or(false),
+            flap_changes: c.flap_changes.or(d.flap_changes).unwrap_or(6),
+            flap_window,
+        }
+    }
+
+    /// Resolves every `depends_on` (`site/check`, or `check` in the same
+    /// site) and rejects unknown targets and cycles.
+    fn resolve_dependencies(&mut self, sites: &mut [Site]) {
+        let known: HashSet<CheckId> = sites
+            .iter()
+            .flat_map(|s| s.checks.iter().map(|c| c.id.clone()))
+            .collect();
+        let mut resolved: HashMap<CheckId, Vec<(CheckId, Range<usize>)>> = HashMap::new();
+        for (id, key, deps) in std::mem::take(&mut self.pending_deps) {
+            let site = id.as_str().split('/').next().unwrap_or_default().to_owned();
+            for d in deps {
+                let text = d.get_ref();
+                let target = if text.contains('/') {
+                    CheckId(text.clone())
+                } else {
+                    CheckId::new(&site, text)
+                };
+                if target == id {
+                    self.rep
+                        .report(d.span(), &key, "a check cannot depend on itself", None);
+                } else if known.contains(&target) {
+                    resolved
+                        .entry(id.clone())
+                        .or_default()
+                        .push((target, d.span()));
+                } else {
+                    let hint = closest(target.as_str(), known.iter().map(CheckId::as_str))
+                        .map(|c| format!("did you mean \"{c}\"?"));
+                    self.rep.report(
+                        d.span(),
+                        &key,
+                        format!("no check {:?} to depend on", target.as_str()),
+                        hint,
+                    );
+                }
+            }
+        }
+        // A cycle is reported once, at the dependency that closes it.
+        let mut state: HashMap<&CheckId, u8> = HashMap::new(); // 1 visiting, 2 done
+        let mut ids: Vec<&CheckId> = resolved.keys().collect();
+        ids.sort();
+        for start in ids {
+            let mut stack: Vec<(&CheckId, usize)> = vec![(start, 0)];
+            if state.get(start).is_some() {
+                continue;
+            }
+            state.insert(start, 1);
+            while let Some((node, i)) = stack.pop() {
+                let edges = resolved.get(node).map(Vec::as_slice).unwrap_or(&[]);
+                if let Some((next, span)) = edges.get(i) {
+                    stack.push((node, i + 1));
+                    match state.get(next) {
+                        Some(1) => {
+                            let mut cycle: Vec<&str> = stack
+                                .iter()
+                                .map(|(n, _)| n.as_str())
+                                .skip_while(|n| *n != next.as_str())
+                                .collect();
+                            cycle.push(next.as_str());
+                            self.rep.report(
+                                span.clone(),
+                                &format!("{node}.depends_on"),
+                                format!("dependency cycle: {}", cycle.join(" -> ")),
+                                Some("dependencies must form a tree: remove one of these".into()),
+                            );
+                        }
+                        Some(_) => {}
+                        None => {
+                            state.insert(next, 1);
+                            stack.push((next, 0));
+                        }
+                    }
+                } else {
+                    state.insert(node, 2);
+                }
+            }
+        }
+        for site in sites.iter_mut() {
+            for check in &mut site.checks {
+                if let Some(deps) = resolved.get(&check.id) {
+                    check.depends_on = deps.iter().map(|(d, _)| d.clone()).collect();
+                }
+            }
+        }
     }
 
     fn http(&mut self, raw: RawHttp, path: &str, defaults: &Defaults) -> Option<HttpSpec> {

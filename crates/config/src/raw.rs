@@ -87,11 +87,30 @@ pub(crate) struct RawDefaults {
     pub max_body_bytes: Option<u64>,
     pub max_redirects: Option<u32>,
     pub tls: Option<RawTls>,
+    pub failure_threshold: Option<Spanned<u32>>,
+    pub success_threshold: Option<Spanned<u32>>,
+    pub retry_interval: Option<Spanned<Dur>>,
+    pub incident_on_degraded: Option<bool>,
+    pub flap_changes: Option<u32>,
+    pub flap_window: Option<Spanned<Dur>>,
 }
 
 /// The keys every check has, whatever its kind.
-pub(crate) const COMMON_CHECK_KEYS: &[&str] =
-    &["id", "kind", "name", "interval", "timeout", "tags"];
+pub(crate) const COMMON_CHECK_KEYS: &[&str] = &[
+    "id",
+    "kind",
+    "name",
+    "interval",
+    "timeout",
+    "tags",
+    "depends_on",
+    "failure_threshold",
+    "success_threshold",
+    "retry_interval",
+    "incident_on_degraded",
+    "flap_changes",
+    "flap_window",
+];
 
 /// The kinds known to this build.
 pub(crate) const CHECK_KINDS: &[&str] = &["http", "tcp", "tls", "heartbeat"];
@@ -106,6 +125,14 @@ pub(crate) struct RawCommon {
     pub timeout: Option<Spanned<Dur>>,
     #[serde(default)]
     pub tags: Vec<String>,
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    pub failure_threshold: Option<Spanned<u32>>,
+    pub success_threshold: Option<Spanned<u32>>,
+    pub retry_interval: Option<Spanned<Dur>>,
+    pub incident_on_degraded: Option<bool>,
+    pub flap_changes: Option<u32>,
+    pub flap_window: Option<Spanned<Dur>>,
 }
 
 /// Status codes: `200`, `"2xx"` or `"200-299"`.

@@ -98,8 +98,45 @@ pub struct Check {
     pub timeout: Duration,
     /// Free tags.
     pub tags: Vec<String>,
+    /// Checks this one depends on: while one of them is down, this check's
+    /// incidents are attributed to it and not notified.
+    pub depends_on: Vec<CheckId>,
+    /// How results become incidents.
+    pub alerting: Alerting,
     /// What to do.
     pub spec: CheckSpec,
+}
+
+/// How a check's results become confirmed states and incidents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerting {
+    /// Consecutive non-Up results before a failure is confirmed (default 2).
+    pub failure_threshold: u32,
+    /// Consecutive Up results before recovery is confirmed (default 1).
+    pub success_threshold: u32,
+    /// Interval between runs while a failure is unconfirmed (default the
+    /// interval, at most 20 s).
+    pub retry_interval: Duration,
+    /// Whether a confirmed Degraded state opens an incident (default false).
+    pub incident_on_degraded: bool,
+    /// Confirmed changes within `flap_window` that mark the check flapping
+    /// (default 6; 0 disables).
+    pub flap_changes: u32,
+    /// Window for flap detection (default 1 h).
+    pub flap_window: Duration,
+}
+
+impl Default for Alerting {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 2,
+            success_threshold: 1,
+            retry_interval: Duration::from_secs(20),
+            incident_on_degraded: false,
+            flap_changes: 6,
+            flap_window: Duration::from_secs(3600),
+        }
+    }
 }
 
 impl Check {

@@ -247,3 +247,40 @@ fn a_missing_file_is_a_problem_not_a_panic() {
         "{p}"
     );
 }
+
+#[test]
+fn dependencies_resolve_and_cycles_are_rejected() {
+    let base = "[defaults]\nfailure_threshold = 3\n[[site]]\nid = \"s\"\n[[site.check]]\nid = \"dns\"\nkind = \"tcp\"\nhost = \"h\"\nport = 53\n[[site.check]]\nid = \"web\"\nkind = \"tcp\"\nhost = \"h\"\nport = 80\ndepends_on = [\"dns\"]\nfailure_threshold = 1\nretry_interval = \"5s\"\n";
+    let c = load_str(base, Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let web = c.find_check("s/web").unwrap();
+    assert_eq!(web.depends_on, vec![keepup_model::CheckId::new("s", "dns")]);
+    assert_eq!(web.alerting.failure_threshold, 1);
+    assert_eq!(web.alerting.retry_interval, Duration::from_secs(5));
+    let dns = c.find_check("s/dns").unwrap();
+    assert_eq!(dns.alerting.failure_threshold, 3, "[defaults] applies");
+    assert_eq!(dns.alerting.retry_interval, Duration::from_secs(20));
+
+    let cyclic = format!(
+        "{base}[[site.check]]\nid = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\ndepends_on = [\"b\"]\n[[site.check]]\nid = \"b\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\ndepends_on = [\"s/a\"]\n"
+    );
+    let p = problems(&cyclic);
+    assert!(
+        p.to_string()
+            .contains("dependency cycle: s/a -> s/b -> s/a")
+            || p.to_string()
+                .contains("dependency cycle: s/b -> s/a -> s/b"),
+        "{p}"
+    );
+    assert_eq!(p.0.len(), 1, "{p}");
+
+    let unknown = base.replace("depends_on = [\"dns\"]", "depends_on = [\"dsn\"]");
+    let p = problems(&unknown);
+    let s = at_line(&p, 15);
+    assert!(
+        s.contains("no check \"s/dsn\"") && s.contains("did you mean \"s/dns\""),
+        "{s}"
+    );
+
+    let zero = base.replace("failure_threshold = 1", "failure_threshold = 0");
+    assert!(at_line(&problems(&zero), 16).contains("must be at least 1"));
+}

@@ -97,6 +97,8 @@ mod tests {
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(1),
             tags: Vec::new(),
+            depends_on: Vec::new(),
+            alerting: keepup_config::Alerting::default(),
             spec: CheckSpec::Heartbeat(HeartbeatSpec {
                 token: Secret::new("t".into()),
                 period: Duration::from_secs(60),
