@@ -19,7 +19,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-const TOP_KEYS: &[&str] = &["server", "store", "scheduler", "defaults", "site"];
+const TOP_KEYS: &[&str] = &["server", "store", "scheduler", "defaults", "site", "channel"];
 const SITE_KEYS: &[&str] = &["id", "name", "tags", "check"];
 const DEFAULT_LISTEN: &str = "127.0.0.1:8585";
 
@@ -91,8 +91,8 @@ struct RawDefaultsAlerting {
     flap_window: Option<Spanned<Dur>>,
 }
 
-struct Loader<'a> {
-    rep: Reporter<'a>,
+pub(crate) struct Loader<'a> {
+    pub(crate) rep: Reporter<'a>,
     base_dir: PathBuf,
     /// `depends_on` as written, resolved once every site is known.
     pending_deps: Vec<(CheckId, String, Vec<Spanned<String>>)>,
@@ -156,6 +156,10 @@ impl Loader<'_> {
             }
         }
         self.resolve_dependencies(&mut sites);
+        let channels = root
+            .remove("channel")
+            .map(|v| self.channels(v))
+            .unwrap_or_default();
         let mut seen = HashSet::new();
         for s in &sites {
             if !seen.insert(s.id.clone()) {
@@ -188,6 +192,7 @@ impl Loader<'_> {
             },
             scheduler: SchedulerConfig { concurrency },
             sites,
+            channels,
         }
     }
 
@@ -214,7 +219,7 @@ impl Loader<'_> {
         }
     }
 
-    fn positive(&mut self, d: &Spanned<Dur>, key: &str) -> Duration {
+    pub(crate) fn positive(&mut self, d: &Spanned<Dur>, key: &str) -> Duration {
         if d.get_ref().0.is_zero() {
             self.rep
                 .report(d.span(), key, "must be longer than zero", None);
@@ -558,7 +563,7 @@ impl Loader<'_> {
         ids.sort();
         for start in ids {
             let mut stack: Vec<(&CheckId, usize)> = vec![(start, 0)];
-            if state.get(start).is_some() {
+            if state.contains_key(start) {
                 continue;
             }
             state.insert(start, 1);
@@ -992,7 +997,7 @@ impl Loader<'_> {
         })
     }
 
-    fn port(&mut self, p: &Spanned<i64>, path: &str) -> Option<u16> {
+    pub(crate) fn port(&mut self, p: &Spanned<i64>, path: &str) -> Option<u16> {
         match u16::try_from(*p.get_ref()) {
             Ok(port) if port > 0 => Some(port),
             _ => {
@@ -1007,7 +1012,7 @@ impl Loader<'_> {
         }
     }
 
-    fn host(&mut self, h: &Spanned<String>, path: &str) -> Option<String> {
+    pub(crate) fn host(&mut self, h: &Spanned<String>, path: &str) -> Option<String> {
         let host = h.get_ref().trim_start_matches('[').trim_end_matches(']');
         let valid = host.parse::<std::net::IpAddr>().is_ok()
             || (!host.is_empty()
@@ -1032,7 +1037,7 @@ impl Loader<'_> {
     }
 
     /// Resolves a secret given inline, by environment variable or by file.
-    fn secret(
+    pub(crate) fn secret(
         &mut self,
         inline: Option<&str>,
         env: Option<&str>,
@@ -1109,7 +1114,7 @@ impl Loader<'_> {
         }
     }
 
-    fn resolve_path(&self, p: &str) -> PathBuf {
+    pub(crate) fn resolve_path(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() {
             p.to_path_buf()
@@ -1144,7 +1149,7 @@ impl Loader<'_> {
 
     /// Deserialises one table, reporting every failing key: a key that
     /// fails is reported, removed, and the table tried again.
-    fn deserialize<T: DeserializeOwned>(
+    pub(crate) fn deserialize<T: DeserializeOwned>(
         &mut self,
         value: Spanned<DeValue<'_>>,
         path: &str,
@@ -1242,7 +1247,7 @@ fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     Some((unknown, expected))
 }
 
-fn key_hint<'c>(wrong: &str, candidates: impl IntoIterator<Item = &'c str> + Clone) -> String {
+pub(crate) fn key_hint<'c>(wrong: &str, candidates: impl IntoIterator<Item = &'c str> + Clone) -> String {
     match closest(wrong, candidates.clone()) {
         Some(c) => format!("did you mean `{c}`?"),
         None => {
@@ -1254,7 +1259,7 @@ fn key_hint<'c>(wrong: &str, candidates: impl IntoIterator<Item = &'c str> + Clo
     }
 }
 
-fn valid_id(s: &str) -> bool {
+pub(crate) fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()

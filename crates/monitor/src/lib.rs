@@ -10,12 +10,14 @@
 
 pub mod clock;
 pub mod heartbeat;
+pub mod incidents;
 pub mod recorder;
 pub mod scheduler;
 pub mod slots;
 pub mod state;
 
 use heartbeat::{HeartbeatBook, PingError};
+use incidents::{IncidentEngine, IncidentEvent};
 use keepup_config::{Check, CheckSpec, Config};
 use keepup_model::{CheckId, Clock, Outcome, Status, Timestamp};
 use keepup_probe::ProbeContext;
@@ -84,6 +86,8 @@ pub struct Monitor {
     flush: mpsc::UnboundedSender<recorder::FlushRequest>,
     recorder_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     compactor_task: tokio::task::JoinHandle<()>,
+    engine: Arc<Mutex<IncidentEngine>>,
+    events: tokio::sync::broadcast::Sender<IncidentEvent>,
 }
 
 impl Monitor {
@@ -124,12 +128,11 @@ impl Monitor {
         });
         let (sink, results) = mpsc::channel(4096);
         let (flush, flush_rx) = mpsc::unbounded_channel();
-        let recorder_task = tokio::spawn(recorder::run(
-            recorder.clone(),
-            store.clone(),
-            results,
-            flush_rx,
-        ));
+        let s = store.clone();
+        let c = checks.clone();
+        let engine = tokio::task::spawn_blocking(move || IncidentEngine::resume(s, &c)).await??;
+        let engine = Arc::new(Mutex::new(engine));
+        let (events, _) = tokio::sync::broadcast::channel(1024);
         let scheduler = scheduler::spawn(
             checks,
             executor,
@@ -137,6 +140,18 @@ impl Monitor {
             clock.clone(),
             config.scheduler.concurrency,
         );
+        let downstream = recorder::Downstream {
+            engine: engine.clone(),
+            scheduler: scheduler.clone(),
+            events: events.clone(),
+        };
+        let recorder_task = tokio::spawn(recorder::run(
+            recorder.clone(),
+            store.clone(),
+            results,
+            flush_rx,
+            downstream,
+        ));
         let compactor_task = tokio::spawn(compact_loop(
             store.clone(),
             clock.clone(),
@@ -152,6 +167,8 @@ impl Monitor {
             flush,
             recorder_task: Mutex::new(Some(recorder_task)),
             compactor_task,
+            engine,
+            events,
         })
     }
 
@@ -179,6 +196,9 @@ impl Monitor {
         tokio::task::spawn_blocking(move || s.register_checks(&metas)).await??;
         self.heartbeats
             .configure(&checks, &self.store, self.clock.now_ms());
+        if let Ok(mut e) = self.engine.lock() {
+            e.configure(&checks);
+        }
         let ids: std::collections::HashSet<CheckId> = checks.iter().map(|c| c.id.clone()).collect();
         self.recorder.retain(|id| ids.contains(id));
         self.scheduler.reload(checks);
@@ -232,6 +252,12 @@ impl Monitor {
             results_dropped: self.recorder.dropped(),
             by_status,
         }
+    }
+
+    /// Incident events as they happen (opened, resolved, released,
+    /// flapping), for the notification pipeline and tests.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<IncidentEvent> {
+        self.events.subscribe()
     }
 
     /// The scheduler (for statistics).

@@ -6,7 +6,8 @@
 //! and reported through [`Recorder::store_error`] so that keepup's own
 //! health says so.
 
-use crate::scheduler::Completed;
+use crate::incidents::{IncidentEngine, IncidentEvent};
+use crate::scheduler::{Completed, SchedulerHandle};
 use keepup_model::{CheckId, Outcome, Status, Timestamp};
 use keepup_store::{ResultRecord, Store};
 use std::collections::HashMap;
@@ -101,14 +102,25 @@ impl Recorder {
 /// Flushes pending results; returns when the batch is committed or failed.
 pub(crate) type FlushRequest = oneshot::Sender<()>;
 
+/// What the recorder hands results on to once they are stored.
+pub(crate) struct Downstream {
+    /// Confirmed states and incidents.
+    pub engine: Arc<Mutex<IncidentEngine>>,
+    /// For retry hints.
+    pub scheduler: SchedulerHandle,
+    /// Incident events, for whoever listens (notifications).
+    pub events: tokio::sync::broadcast::Sender<IncidentEvent>,
+}
+
 /// Runs the recording loop until the scheduler's sink closes.
 pub(crate) async fn run(
     recorder: Arc<Recorder>,
     store: Store,
     mut results: mpsc::Receiver<Completed>,
     mut flush: mpsc::UnboundedReceiver<FlushRequest>,
+    downstream: Downstream,
 ) {
-    let mut pending: Vec<ResultRecord> = Vec::new();
+    let mut pending: Vec<Completed> = Vec::new();
     let mut tick = tokio::time::interval(BATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut open = true;
@@ -118,7 +130,7 @@ pub(crate) async fn run(
             r = results.recv() => match r {
                 Some(c) => {
                     recorder.observe(&c);
-                    pending.push(ResultRecord { check: c.check.id.clone(), at: c.started, outcome: c.outcome });
+                    pending.push(c);
                     if pending.len() < BATCH_MAX {
                         continue;
                     }
@@ -129,25 +141,64 @@ pub(crate) async fn run(
             _ = tick.tick() => {}
         }
         if !pending.is_empty() {
-            write(&recorder, &store, &mut pending).await;
+            write(&recorder, &store, &mut pending, &downstream).await;
         }
         if let Some(w) = waiter {
             let _ = w.send(());
         }
     }
     if !pending.is_empty() {
-        write(&recorder, &store, &mut pending).await;
+        write(&recorder, &store, &mut pending, &downstream).await;
     }
 }
 
-async fn write(recorder: &Recorder, store: &Store, pending: &mut Vec<ResultRecord>) {
+/// Commits a batch, then feeds it to the incident engine (results first:
+/// an incident never refers to a result that was not stored).
+async fn write(
+    recorder: &Recorder,
+    store: &Store,
+    pending: &mut Vec<Completed>,
+    downstream: &Downstream,
+) {
     let batch = std::mem::take(pending);
     let s = store.clone();
-    let result =
-        tokio::task::spawn_blocking(move || s.record(&batch).map_err(|e| (e.to_string(), batch)))
-            .await;
+    let engine = downstream.engine.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let records: Vec<ResultRecord> = batch
+            .iter()
+            .map(|c| ResultRecord {
+                check: c.check.id.clone(),
+                at: c.started,
+                outcome: c.outcome.clone(),
+            })
+            .collect();
+        if let Err(e) = s.record(&records) {
+            return Err((e.to_string(), batch));
+        }
+        let mut outputs = Vec::new();
+        let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+        for c in &batch {
+            match engine.observe(&c.check, c.started, &c.outcome) {
+                Ok(o) => outputs.push((c.check.id.clone(), o)),
+                Err(e) => {
+                    tracing::error!(check = %c.check.id, error = %e, "cannot record the incident")
+                }
+            }
+        }
+        Ok(outputs)
+    })
+    .await;
     match result {
-        Ok(Ok(())) => {
+        Ok(Ok(outputs)) => {
+            for (id, o) in outputs {
+                if let Some(at) = o.retry_at {
+                    downstream.scheduler.run_at(id, at);
+                }
+                for event in o.events {
+                    log_event(&event);
+                    let _ = downstream.events.send(event);
+                }
+            }
             if let Ok(mut e) = recorder.store_error.lock()
                 && e.take().is_some()
             {
@@ -169,6 +220,25 @@ async fn write(recorder: &Recorder, store: &Store, pending: &mut Vec<ResultRecor
             }
         }
         Err(join) => tracing::error!(error = %join, "store writer task failed"),
+    }
+}
+
+fn log_event(event: &IncidentEvent) {
+    match event {
+        IncidentEvent::Opened { incident, notify } => tracing::warn!(
+            incident = incident.id, check = %incident.check, status = incident.status.as_str(),
+            cause = ?incident.cause, notify, message = %incident.message, "incident opened"
+        ),
+        IncidentEvent::Resolved { incident, .. } => tracing::info!(
+            incident = incident.id, check = %incident.check,
+            duration_s = incident.resolved_at.map(|r| (r - incident.opened_at) / 1000), "incident resolved"
+        ),
+        IncidentEvent::Released { incident } => tracing::warn!(
+            incident = incident.id, check = %incident.check, "cause resolved but the check still fails: incident released"
+        ),
+        IncidentEvent::Flapping { check, started } => {
+            tracing::warn!(check = %check, started, "flapping")
+        }
     }
 }
 

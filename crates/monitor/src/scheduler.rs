@@ -97,6 +97,7 @@ impl SchedulerStats {
 enum Command {
     Reload(Vec<Arc<Check>>),
     RunNow(CheckId),
+    RunAt(CheckId, Timestamp),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -117,6 +118,11 @@ impl SchedulerHandle {
     /// unless it is already running.
     pub fn run_now(&self, id: CheckId) {
         let _ = self.commands.send(Command::RunNow(id));
+    }
+    /// Runs a check again at `at` if that is before its next slot (an
+    /// unconfirmed failure is re-checked at the retry interval).
+    pub fn run_at(&self, id: CheckId, at: Timestamp) {
+        let _ = self.commands.send(Command::RunAt(id, at));
     }
     /// Statistics.
     pub fn stats(&self) -> &Arc<SchedulerStats> {
@@ -214,6 +220,12 @@ impl Driver {
                         if let Some(e) = self.entries.get_mut(&id) && !e.running {
                             e.next_due = now;
                             self.heap.push(Reverse((now, id)));
+                        }
+                    }
+                    Some(Command::RunAt(id, at)) => {
+                        if let Some(e) = self.entries.get_mut(&id) && !e.running && at < e.next_due {
+                            e.next_due = at;
+                            self.heap.push(Reverse((at, id)));
                         }
                     }
                     Some(Command::Shutdown(ack)) => {

@@ -1,0 +1,254 @@
+//! Incidents from confirmed states, with root-cause suppression.
+//!
+//! The engine feeds each result through its check's [`CheckState`]; a
+//! confirmed failure opens an incident (persisted before anything else
+//! happens), a confirmed recovery resolves it. A check whose ancestor
+//! (through `depends_on`) has an open incident gets its incident recorded
+//! as caused by the ancestor's root incident and is not notified: one
+//! outage of one host is one page. When the cause resolves, children that
+//! are still failing are released and notify on their own.
+//!
+//! The engine says *what happened* ([`IncidentEvent`]); who is told, when
+//! and how is the notification pipeline's business.
+
+use crate::state::{CheckState, FlapEvent, Policy};
+use keepup_config::Check;
+use keepup_model::{CheckId, Outcome, Status, Timestamp};
+use keepup_store::{Incident, NewIncident, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Something the notification pipeline may want to tell people.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IncidentEvent {
+    /// An incident opened; `notify` is false when a parent caused it or
+    /// the check is flapping.
+    Opened {
+        /// The incident as stored.
+        incident: Incident,
+        /// Whether to tell anyone.
+        notify: bool,
+    },
+    /// An incident resolved.
+    Resolved {
+        /// The incident as stored (with `resolved_at`).
+        incident: Incident,
+        /// Whether to tell anyone (false if its opening was not told).
+        notify: bool,
+    },
+    /// The cause of a suppressed incident resolved but this check is still
+    /// failing: it is now an outage of its own.
+    Released {
+        /// The incident, no longer suppressed.
+        incident: Incident,
+    },
+    /// A check started or stopped flapping.
+    Flapping {
+        /// The check.
+        check: CheckId,
+        /// Started (true) or ended (false).
+        started: bool,
+    },
+}
+
+/// What one observation produced.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// Re-run the check at this time (an unconfirmed failure).
+    pub retry_at: Option<Timestamp>,
+    /// Events, in order.
+    pub events: Vec<IncidentEvent>,
+}
+
+/// Per-check states, open incidents and the dependency graph.
+pub struct IncidentEngine {
+    store: Store,
+    checks: HashMap<CheckId, Arc<Check>>,
+    states: HashMap<CheckId, CheckState>,
+    /// Open incident per check.
+    open: HashMap<CheckId, Incident>,
+}
+
+fn policy(check: &Check) -> Policy {
+    Policy {
+        failure_threshold: check.alerting.failure_threshold,
+        success_threshold: check.alerting.success_threshold,
+        flap_window: check.alerting.flap_window,
+        flap_changes: check.alerting.flap_changes,
+    }
+}
+
+impl IncidentEngine {
+    /// Resumes from the store: open incidents, and each check's confirmed
+    /// state from its latest result.
+    pub fn resume(store: Store, checks: &[Arc<Check>]) -> Result<Self, StoreError> {
+        let mut states = HashMap::new();
+        for l in store.latest()? {
+            states.insert(
+                l.meta.id.clone(),
+                CheckState::resumed(l.outcome.status, l.since),
+            );
+        }
+        let open = store
+            .open_incidents()?
+            .into_iter()
+            .map(|i| (i.check.clone(), i))
+            .collect();
+        let mut engine = Self {
+            store,
+            checks: HashMap::new(),
+            states,
+            open,
+        };
+        engine.configure(checks);
+        Ok(engine)
+    }
+
+    /// Replaces the configured checks (reload); states of known checks stay.
+    pub fn configure(&mut self, checks: &[Arc<Check>]) {
+        self.checks = checks.iter().map(|c| (c.id.clone(), c.clone())).collect();
+    }
+
+    /// The open incident of a check.
+    pub fn open_incident(&self, id: &CheckId) -> Option<&Incident> {
+        self.open.get(id)
+    }
+
+    fn opens_incident(check: &Check, status: Status) -> bool {
+        status == Status::Down
+            || (status == Status::Degraded && check.alerting.incident_on_degraded)
+    }
+
+    fn resolves_incident(check: &Check, status: Status) -> bool {
+        // Unknown keeps an incident open: not knowing is not recovery.
+        status == Status::Up || (status == Status::Degraded && !check.alerting.incident_on_degraded)
+    }
+
+    /// The root open incident among the check's ancestors, if any.
+    fn root_cause(&self, id: &CheckId) -> Option<i64> {
+        let mut best: Option<&Incident> = None;
+        let mut seen = std::collections::HashSet::new();
+        let mut stack: Vec<CheckId> = self
+            .checks
+            .get(id)
+            .map(|c| c.depends_on.clone())
+            .unwrap_or_default();
+        while let Some(parent) = stack.pop() {
+            if !seen.insert(parent.clone()) {
+                continue;
+            }
+            if let Some(inc) = self.open.get(&parent) {
+                // Prefer the incident that has no cause itself (the root),
+                // then the earliest.
+                let better = match best {
+                    None => true,
+                    Some(b) => {
+                        (inc.cause.is_none(), -inc.opened_at) > (b.cause.is_none(), -b.opened_at)
+                    }
+                };
+                if better {
+                    best = Some(inc);
+                }
+            }
+            if let Some(c) = self.checks.get(&parent) {
+                stack.extend(c.depends_on.iter().cloned());
+            }
+        }
+        best.map(|i| i.cause.unwrap_or(i.id))
+    }
+
+    /// Feeds one result of `check`, started at `at`.
+    pub fn observe(
+        &mut self,
+        check: &Check,
+        at: Timestamp,
+        outcome: &Outcome,
+    ) -> Result<Observed, StoreError> {
+        let mut out = Observed::default();
+        let policy = policy(check);
+        let state = self.states.entry(check.id.clone()).or_default();
+        let step = state.observe(outcome.status, at, &policy);
+        let flapping = state.flapping();
+        if step.retry_soon {
+            out.retry_at = Some(at + check.alerting.retry_interval.as_millis() as i64);
+        }
+        if let Some(f) = step.flap {
+            out.events.push(IncidentEvent::Flapping {
+                check: check.id.clone(),
+                started: f == FlapEvent::Started,
+            });
+        }
+        let Some(change) = step.change else {
+            return Ok(out);
+        };
+        let open = self.open.get(&check.id).cloned();
+        match open {
+            None if Self::opens_incident(check, change.to) => {
+                let cause = self.root_cause(&check.id);
+                let new = NewIncident {
+                    check: check.id.clone(),
+                    status: change.to,
+                    opened_at: change.since,
+                    detected_at: at,
+                    cause,
+                    suppressed: cause.is_some() || flapping,
+                    maintenance: false,
+                    message: outcome.message.clone(),
+                    findings: outcome.findings.clone(),
+                };
+                let id = self.store.open_incident(&new)?;
+                if let Some(incident) = self.store.incident(id)? {
+                    let notify = !incident.suppressed;
+                    self.open.insert(check.id.clone(), incident.clone());
+                    out.events.push(IncidentEvent::Opened { incident, notify });
+                }
+            }
+            Some(inc) if Self::resolves_incident(check, change.to) => {
+                self.store.resolve_incident(inc.id, change.since)?;
+                self.open.remove(&check.id);
+                if let Some(incident) = self.store.incident(inc.id)? {
+                    out.events.push(IncidentEvent::Resolved {
+                        notify: !incident.suppressed,
+                        incident,
+                    });
+                }
+                out.events.extend(self.release_children(inc.id)?);
+            }
+            _ => {}
+        }
+        Ok(out)
+    }
+
+    /// After incident `cause` resolved: children it suppressed that are
+    /// still failing become incidents of their own.
+    fn release_children(&mut self, cause: i64) -> Result<Vec<IncidentEvent>, StoreError> {
+        let mut events = Vec::new();
+        let children: Vec<CheckId> = self
+            .open
+            .iter()
+            .filter(|(_, i)| i.cause == Some(cause))
+            .map(|(c, _)| c.clone())
+            .collect();
+        for child in children {
+            // A child may have another ancestor still down.
+            let other = self.root_cause(&child).filter(|c| *c != cause);
+            let flapping = self.states.get(&child).is_some_and(CheckState::flapping);
+            let Some(inc) = self.open.get_mut(&child) else {
+                continue;
+            };
+            self.store.set_incident_cause(
+                inc.id,
+                other.or(inc.cause),
+                other.is_some() || flapping,
+            )?;
+            inc.cause = other.or(inc.cause);
+            inc.suppressed = other.is_some() || flapping;
+            if !inc.suppressed {
+                events.push(IncidentEvent::Released {
+                    incident: inc.clone(),
+                });
+            }
+        }
+        Ok(events)
+    }
+}

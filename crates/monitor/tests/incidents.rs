@@ -1,0 +1,183 @@
+//! Incidents end to end: real HTTP servers on loopback fail and recover;
+//! the monitor opens, attributes, releases and resolves incidents in the
+//! store and says so on its event stream.
+
+use keepup_model::{CheckId, SystemClock};
+use keepup_monitor::Monitor;
+use keepup_monitor::incidents::IncidentEvent;
+use keepup_probe::ProbeContext;
+use keepup_store::Store;
+use keepup_testkit::http::{TestServer, text};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+async fn toggled() -> (TestServer, Arc<AtomicBool>) {
+    let failing = Arc::new(AtomicBool::new(false));
+    let f = failing.clone();
+    let server = TestServer::start(move |_req| {
+        let f = f.clone();
+        async move {
+            if f.load(Ordering::SeqCst) {
+                text(500, "broken")
+            } else {
+                text(200, "fine")
+            }
+        }
+    })
+    .await
+    .unwrap();
+    (server, failing)
+}
+
+async fn next_event(
+    rx: &mut broadcast::Receiver<IncidentEvent>,
+    what: &str,
+    pred: impl Fn(&IncidentEvent) -> bool,
+) -> IncidentEvent {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(e)) if pred(&e) => return e,
+            Ok(Ok(_)) => continue,
+            Ok(Err(e)) => panic!("event stream: {e}"),
+            Err(_) => panic!("timed out waiting for {what}"),
+        }
+    }
+}
+
+fn is_opened(check: &'static str) -> impl Fn(&IncidentEvent) -> bool {
+    move |e| matches!(e, IncidentEvent::Opened { incident, .. } if incident.check.as_str() == check)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_outage_is_one_page_and_children_are_released_when_it_recovers() {
+    let (gateway, gateway_failing) = toggled().await;
+    let (web, web_failing) = toggled().await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!(
+        "[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 2\nsuccess_threshold = 1\n\
+         [[site]]\nid = \"shop\"\n\
+         [[site.check]]\nid = \"gateway\"\nkind = \"http\"\nurl = \"{}\"\n\
+         [[site.check]]\nid = \"web\"\nkind = \"http\"\nurl = \"{}\"\ndepends_on = [\"gateway\"]\n",
+        gateway.url("/"),
+        web.url("/")
+    );
+    let config = keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap();
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let monitor = Monitor::start(
+        Arc::new(config),
+        store.clone(),
+        ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let mut events = monitor.subscribe();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // The gateway fails: its incident is notified.
+    gateway_failing.store(true, Ordering::SeqCst);
+    let IncidentEvent::Opened {
+        incident: parent,
+        notify,
+    } = next_event(&mut events, "gateway incident", is_opened("shop/gateway")).await
+    else {
+        unreachable!()
+    };
+    assert!(notify);
+    assert!(
+        parent.detected_at > parent.opened_at,
+        "timed from the first failure, detected after the threshold"
+    );
+
+    // The web fails while the gateway is down: caused by it, not notified.
+    web_failing.store(true, Ordering::SeqCst);
+    let IncidentEvent::Opened {
+        incident: child,
+        notify,
+    } = next_event(&mut events, "web incident", is_opened("shop/web")).await
+    else {
+        unreachable!()
+    };
+    assert!(!notify, "a consequence of a known cause is not paged");
+    assert_eq!(child.cause, Some(parent.id));
+    assert!(child.suppressed);
+
+    // The gateway recovers, the web does not: the web is released and notifies.
+    gateway_failing.store(false, Ordering::SeqCst);
+    let resolved = next_event(
+        &mut events,
+        "gateway resolved",
+        |e| matches!(e, IncidentEvent::Resolved { incident, .. } if incident.id == parent.id),
+    )
+    .await;
+    assert!(matches!(
+        resolved,
+        IncidentEvent::Resolved { notify: true, .. }
+    ));
+    let released = next_event(&mut events, "web released", |e| {
+        matches!(e, IncidentEvent::Released { .. })
+    })
+    .await;
+    let IncidentEvent::Released { incident } = released else {
+        unreachable!()
+    };
+    assert_eq!(incident.id, child.id);
+    assert!(!incident.suppressed);
+
+    // The web recovers: resolved and notified (its release was notified).
+    web_failing.store(false, Ordering::SeqCst);
+    let done = next_event(
+        &mut events,
+        "web resolved",
+        |e| matches!(e, IncidentEvent::Resolved { incident, .. } if incident.id == child.id),
+    )
+    .await;
+    assert!(matches!(done, IncidentEvent::Resolved { notify: true, .. }));
+
+    // The store has both, exact and closed.
+    monitor.shutdown().await;
+    assert!(store.open_incidents().unwrap().is_empty());
+    let all = store.incidents(0, i64::MAX, 10).unwrap();
+    assert_eq!(all.len(), 2);
+    let g = all
+        .iter()
+        .find(|i| i.check == CheckId::new("shop", "gateway"))
+        .unwrap();
+    assert!(g.resolved_at.unwrap() > g.opened_at);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_is_confirmed_by_a_quick_retry_not_the_next_slot() {
+    let (server, failing) = toggled().await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!(
+        "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"web\"\nkind = \"http\"\nurl = \"{}\"\ninterval = \"30s\"\ntimeout = \"2s\"\nfailure_threshold = 2\nretry_interval = \"1s\"\n",
+        server.url("/")
+    );
+    let config = keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap();
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    failing.store(true, Ordering::SeqCst);
+    let monitor = Monitor::start(
+        Arc::new(config),
+        store.clone(),
+        ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let mut events = monitor.subscribe();
+    // With a 30 s interval, only the 1 s retry can confirm within 20 s.
+    let IncidentEvent::Opened { incident, .. } =
+        next_event(&mut events, "incident after a retry", is_opened("shop/web")).await
+    else {
+        unreachable!()
+    };
+    assert!(
+        incident.detected_at - incident.opened_at < 5_000,
+        "confirmed by the retry, not the next slot"
+    );
+    monitor.shutdown().await;
+}
