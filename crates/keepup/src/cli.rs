@@ -83,6 +83,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List incidents (open ones first), from the store.
+    Incidents {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only open incidents.
+        #[arg(long)]
+        open: bool,
+        /// How many of the most recent incidents.
+        #[arg(long, default_value = "50")]
+        limit: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge an open incident (stops escalation and reminders).
+    Ack {
+        /// The incident number (see `keepup incidents`).
+        incident: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Who acknowledges (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// Ask the running daemon to reload its configuration (SIGHUP).
     Reload {
         #[command(flatten)]

@@ -385,3 +385,47 @@ fn logs_can_be_json_lines() {
         "secrets never logged: {line}"
     );
 }
+
+#[test]
+fn incidents_are_listed_and_acknowledged() {
+    let s = shop();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    let port = free_port();
+    std::fs::write(&cfg, format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 2\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"checkout\"\nkind = \"http\"\nurl = \"{}\"\n", s.url("/broken"))).unwrap();
+    let _d = start_daemon(&cfg);
+    let c = cfg.to_str().unwrap();
+    let mut id = 0;
+    wait_for("an open incident", Duration::from_secs(15), || {
+        let o = run(&["incidents", "--open", "--json", "-c", c]);
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        if let Some(i) = doc.as_array().and_then(|a| a.first()) {
+            id = i["id"].as_i64().unwrap();
+            assert_eq!(i["check"], "shop/checkout");
+            assert_eq!(i["status"], "down");
+            true
+        } else {
+            false
+        }
+    });
+    let o = run(&["ack", &id.to_string(), "--by", "alice", "-c", c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["ack", &id.to_string(), "--by", "bob", "-c", c]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("already acknowledged by alice"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["ack", "99999", "-c", c]);
+    assert!(stderr(&o).contains("no incident #99999"), "{}", stderr(&o));
+    let table = stdout(&run(&["incidents", "-c", c]));
+    let line = table
+        .lines()
+        .find(|l| l.contains("shop/checkout"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        line.contains("OPEN (down)") && line.contains("alice"),
+        "{line}"
+    );
+}

@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod daemon;
 mod demo;
+mod incidents;
 mod reload;
 mod status;
 mod validate;
@@ -32,6 +33,17 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate { config } => validate::run(&config.config),
         Command::Status { config, json } => status::run(&config.config, json),
         Command::Reload { config } => reload::run(&config.config),
+        Command::Incidents {
+            config,
+            open,
+            limit,
+            json,
+        } => incidents::list(&config.config, open, limit, json),
+        Command::Ack {
+            incident,
+            config,
+            by,
+        } => incidents::ack(&config.config, incident, by),
         Command::Demo {
             dir,
             listen,

@@ -1,0 +1,130 @@
+//! `keepup incidents` and `keepup ack`: incidents from the store.
+
+use super::status::{ago, render};
+use anyhow::Context;
+use keepup_model::{Clock, SystemClock, format_rfc3339};
+use keepup_store::{Incident, Store};
+use std::path::Path;
+use std::process::ExitCode;
+
+fn open_store(path: &Path) -> anyhow::Result<Result<Store, ExitCode>> {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(Err(code)),
+    };
+    if !config.store.path.exists() {
+        anyhow::bail!(
+            "no store at {} yet: start `keepup run -c {}` first",
+            config.store.path.display(),
+            path.display()
+        );
+    }
+    Ok(Ok(
+        Store::open(&config.store.path).context("cannot open the store")?
+    ))
+}
+
+/// `keepup incidents`
+pub fn list(path: &Path, only_open: bool, limit: usize, json: bool) -> anyhow::Result<ExitCode> {
+    let store = match open_store(path)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let now = SystemClock.now_ms();
+    let mut incidents = store.open_incidents()?;
+    if !only_open {
+        let recent = store.incidents(0, i64::MAX, limit)?;
+        incidents.extend(recent.into_iter().filter(|i| i.resolved_at.is_some()));
+    }
+    incidents.truncate(limit);
+    if json {
+        let rows: Vec<_> = incidents.iter().map(|i| to_json(i, now)).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if incidents.is_empty() {
+        println!("no incidents");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = vec![
+        [
+            "#", "CHECK", "STATE", "OPENED", "DURATION", "ACK", "CAUSE", "MESSAGE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for i in &incidents {
+        rows.push(vec![
+            i.id.to_string(),
+            i.check.to_string(),
+            if i.resolved_at.is_some() {
+                "resolved".into()
+            } else {
+                format!("OPEN ({})", i.status.as_str())
+            },
+            ago(now, i.opened_at),
+            duration(i.duration_ms(now)),
+            i.acknowledged_by.clone().unwrap_or_else(|| "-".into()),
+            i.cause
+                .map(|c| format!("#{c}"))
+                .unwrap_or_else(|| "-".into()),
+            i.message.clone(),
+        ]);
+    }
+    print!("{}", render(&rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `keepup ack`
+pub fn ack(path: &Path, id: i64, by: Option<String>) -> anyhow::Result<ExitCode> {
+    let store = match open_store(path)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let who = by
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into());
+    if store.acknowledge_incident(id, SystemClock.now_ms(), &who)? {
+        println!("incident #{id} acknowledged by {who}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    match store.incident(id)? {
+        None => eprintln!("keepup: no incident #{id}"),
+        Some(i) if i.resolved_at.is_some() => {
+            eprintln!("keepup: incident #{id} is already resolved")
+        }
+        Some(i) => eprintln!(
+            "keepup: incident #{id} was already acknowledged by {} at {}",
+            i.acknowledged_by.unwrap_or_default(),
+            i.acknowledged_at.map(format_rfc3339).unwrap_or_default()
+        ),
+    }
+    Ok(ExitCode::from(1))
+}
+
+fn duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn to_json(i: &Incident, now: i64) -> serde_json::Value {
+    serde_json::json!({
+        "id": i.id,
+        "check": i.check,
+        "status": i.status,
+        "opened_at": format_rfc3339(i.opened_at),
+        "detected_at": format_rfc3339(i.detected_at),
+        "acknowledged_at": i.acknowledged_at.map(format_rfc3339),
+        "acknowledged_by": i.acknowledged_by,
+        "resolved_at": i.resolved_at.map(format_rfc3339),
+        "duration_s": i.duration_ms(now) / 1000,
+        "cause": i.cause,
+        "suppressed": i.suppressed,
+        "message": i.message,
+        "findings": i.findings,
+    })
+}
