@@ -180,6 +180,25 @@ CREATE INDEX incident_open ON incident(check_id) WHERE resolved_at IS NULL;
 CREATE INDEX incident_by_opened ON incident(opened_at);
 CREATE INDEX incident_by_cause ON incident(cause_incident) WHERE cause_incident IS NOT NULL;
 "#,
+    // 2 -> 3: the durable notification outbox.
+    r#"
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    created_at      INTEGER NOT NULL,
+    dedup_key       TEXT NOT NULL,
+    channel         TEXT NOT NULL,
+    incident_id     INTEGER REFERENCES incident(id),
+    payload         TEXT NOT NULL,
+    state           INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    sent_at         INTEGER,
+    provider_id     TEXT
+);
+CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE state IN (0, 1);
+CREATE INDEX outbox_by_created ON outbox(created_at);
+"#,
 ];
 
 /// Connection settings, applied on every open.
