@@ -29,14 +29,6 @@ pub enum OutboxState {
 }
 
 impl OutboxState {
-    fn code(self) -> i64 {
-        match self {
-            OutboxState::Pending => 0,
-            OutboxState::Sending => 1,
-            OutboxState::Sent => 2,
-            OutboxState::Failed => 3,
-        }
-    }
     fn from_code(c: i64) -> Result<Self, Fail> {
         Ok(match c {
             0 => OutboxState::Pending,
