@@ -9,8 +9,13 @@
 mod spec;
 pub use spec::*;
 
+pub mod channels;
+pub use channels::ChannelSpec;
+
+pub mod cron;
 mod diag;
 mod load;
+pub mod maintenance;
 mod raw;
 
 pub use diag::{Problem, Problems};

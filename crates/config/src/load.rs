@@ -19,7 +19,15 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-const TOP_KEYS: &[&str] = &["server", "store", "scheduler", "defaults", "site", "channel"];
+const TOP_KEYS: &[&str] = &[
+    "server",
+    "store",
+    "scheduler",
+    "defaults",
+    "site",
+    "channel",
+    "maintenance",
+];
 const SITE_KEYS: &[&str] = &["id", "name", "tags", "check"];
 const DEFAULT_LISTEN: &str = "127.0.0.1:8585";
 
@@ -160,6 +168,14 @@ impl Loader<'_> {
             .remove("channel")
             .map(|v| self.channels(v))
             .unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let maintenance = root
+            .remove("maintenance")
+            .map(|v| self.maintenance(v, &sites, now))
+            .unwrap_or_default();
         let mut seen = HashSet::new();
         for s in &sites {
             if !seen.insert(s.id.clone()) {
@@ -193,6 +209,7 @@ impl Loader<'_> {
             scheduler: SchedulerConfig { concurrency },
             sites,
             channels,
+            maintenance,
         }
     }
 

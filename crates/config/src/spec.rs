@@ -24,6 +24,10 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// The shops, each with its checks.
     pub sites: Vec<Site>,
+    /// `[[channel]]`: where notifications can be delivered.
+    pub channels: Vec<crate::channels::Channel>,
+    /// Maintenance windows.
+    pub maintenance: Vec<crate::maintenance::Maintenance>,
 }
 
 impl Config {

@@ -107,6 +107,10 @@ pub enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Maintenance windows: alerts muted, checks keep running, incidents
+    /// marked for SLA accounting.
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
     /// Ask the running daemon to reload its configuration (SIGHUP).
     Reload {
         #[command(flatten)]
@@ -136,6 +140,35 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Start a window now.
+    Start {
+        /// What it covers: a check (`site/check`), a site, or `*` for everything.
+        target: String,
+        /// How long.
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// Why (shown in listings and reports).
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// End a window started with `start`.
+    Stop {
+        /// Its number (see `keepup maintenance list`).
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Configured and started windows, open now or upcoming.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
     },
 }
 

@@ -429,3 +429,54 @@ fn incidents_are_listed_and_acknowledged() {
         "{line}"
     );
 }
+
+#[test]
+fn maintenance_windows_are_started_listed_and_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    std::fs::write(&cfg, "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"web\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n[[maintenance]]\nid = \"patch\"\nname = \"Weekly patching\"\ncron = \"0 2 * * sun\"\nduration = \"2h\"\ntimezone = \"Europe/Berlin\"\n").unwrap();
+    let c = cfg.to_str().unwrap();
+    let o = run(&[
+        "maintenance",
+        "start",
+        "shop",
+        "--for",
+        "1h",
+        "--reason",
+        "db upgrade",
+        "-c",
+        c,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("maintenance #1 on shop until"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["maintenance", "start", "nope", "--for", "1h", "-c", c]);
+    assert_eq!(o.status.code(), Some(1));
+    let list = stdout(&run(&["maintenance", "list", "-c", c]));
+    let configured = list
+        .lines()
+        .find(|l| l.starts_with("patch"))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(
+        configured.contains("[0 2 * * sun Europe/Berlin]") && configured.contains("next"),
+        "{configured}"
+    );
+    let adhoc = list
+        .lines()
+        .find(|l| l.starts_with("#1"))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(
+        adhoc.contains("db upgrade") && adhoc.contains("OPEN"),
+        "{adhoc}"
+    );
+    assert!(run(&["maintenance", "stop", "1", "-c", c]).status.success());
+    assert_eq!(
+        run(&["maintenance", "stop", "1", "-c", c]).status.code(),
+        Some(1)
+    );
+    let list = stdout(&run(&["maintenance", "list", "-c", c]));
+    assert!(!list.contains("#1"), "{list}");
+}

@@ -13,8 +13,9 @@
 
 use crate::state::{CheckState, FlapEvent, Policy};
 use keepup_config::Check;
+use keepup_config::maintenance::Maintenance;
 use keepup_model::{CheckId, Outcome, Status, Timestamp};
-use keepup_store::{Incident, NewIncident, Store, StoreError};
+use keepup_store::{AdhocMaintenance, Incident, NewIncident, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -67,7 +68,15 @@ pub struct IncidentEngine {
     states: HashMap<CheckId, CheckState>,
     /// Open incident per check.
     open: HashMap<CheckId, Incident>,
+    /// Configured maintenance windows.
+    maintenance: Vec<Maintenance>,
+    /// Windows started from the command line (read from the store, cached).
+    adhoc: Vec<AdhocMaintenance>,
+    adhoc_read_at: Option<Timestamp>,
 }
+
+/// How long the cached command-line windows are trusted.
+const ADHOC_REFRESH_MS: i64 = 5_000;
 
 fn policy(check: &Check) -> Policy {
     Policy {
@@ -99,14 +108,41 @@ impl IncidentEngine {
             checks: HashMap::new(),
             states,
             open,
+            maintenance: Vec::new(),
+            adhoc: Vec::new(),
+            adhoc_read_at: None,
         };
-        engine.configure(checks);
+        engine.configure(checks, Vec::new());
         Ok(engine)
     }
 
     /// Replaces the configured checks (reload); states of known checks stay.
-    pub fn configure(&mut self, checks: &[Arc<Check>]) {
+    pub fn configure(&mut self, checks: &[Arc<Check>], maintenance: Vec<Maintenance>) {
         self.checks = checks.iter().map(|c| (c.id.clone(), c.clone())).collect();
+        self.maintenance = maintenance;
+    }
+
+    /// Whether a maintenance window (configured or started by hand) covers
+    /// `check` at `at`.
+    pub fn in_maintenance(&self, check: &CheckId, at: Timestamp) -> bool {
+        self.maintenance
+            .iter()
+            .any(|m| m.covers(check) && m.open_at(at).is_some())
+            || self.adhoc.iter().any(|m| m.covers(check) && m.open_at(at))
+    }
+
+    fn refresh_adhoc(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        if self
+            .adhoc_read_at
+            .is_some_and(|t| now - t < ADHOC_REFRESH_MS && now >= t)
+        {
+            return Ok(());
+        }
+        // Windows that ended up to a day ago still matter for outages
+        // that began during them.
+        self.adhoc = self.store.maintenance_after(now - 86_400_000)?;
+        self.adhoc_read_at = Some(now);
+        Ok(())
     }
 
     /// The open incident of a check.
@@ -185,14 +221,19 @@ impl IncidentEngine {
         match open {
             None if Self::opens_incident(check, change.to) => {
                 let cause = self.root_cause(&check.id);
+                // Maintenance mutes alerts; the incident is still recorded,
+                // marked so that SLA accounting can exclude it.
+                self.refresh_adhoc(at)?;
+                let maintenance = self.in_maintenance(&check.id, change.since)
+                    || self.in_maintenance(&check.id, at);
                 let new = NewIncident {
                     check: check.id.clone(),
                     status: change.to,
                     opened_at: change.since,
                     detected_at: at,
                     cause,
-                    suppressed: cause.is_some() || flapping,
-                    maintenance: false,
+                    suppressed: cause.is_some() || flapping || maintenance,
+                    maintenance,
                     message: outcome.message.clone(),
                     findings: outcome.findings.clone(),
                 };
@@ -239,10 +280,10 @@ impl IncidentEngine {
             self.store.set_incident_cause(
                 inc.id,
                 other.or(inc.cause),
-                other.is_some() || flapping,
+                other.is_some() || flapping || inc.maintenance,
             )?;
             inc.cause = other.or(inc.cause);
-            inc.suppressed = other.is_some() || flapping;
+            inc.suppressed = other.is_some() || flapping || inc.maintenance;
             if !inc.suppressed {
                 events.push(IncidentEvent::Released {
                     incident: inc.clone(),

@@ -130,7 +130,14 @@ impl Monitor {
         let (flush, flush_rx) = mpsc::unbounded_channel();
         let s = store.clone();
         let c = checks.clone();
-        let engine = tokio::task::spawn_blocking(move || IncidentEngine::resume(s, &c)).await??;
+        let maintenance = config.maintenance.clone();
+        let engine = tokio::task::spawn_blocking(move || {
+            IncidentEngine::resume(s, &c).map(|mut e| {
+                e.configure(&c, maintenance);
+                e
+            })
+        })
+        .await??;
         let engine = Arc::new(Mutex::new(engine));
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let scheduler = scheduler::spawn(
@@ -197,7 +204,7 @@ impl Monitor {
         self.heartbeats
             .configure(&checks, &self.store, self.clock.now_ms());
         if let Ok(mut e) = self.engine.lock() {
-            e.configure(&checks);
+            e.configure(&checks, new.maintenance.clone());
         }
         let ids: std::collections::HashSet<CheckId> = checks.iter().map(|c| c.id.clone()).collect();
         self.recorder.retain(|id| ids.contains(id));

@@ -51,6 +51,7 @@ mod compact;
 mod content;
 mod error;
 mod incidents;
+mod maintenance;
 mod outbox;
 mod schema;
 mod store;
@@ -61,6 +62,7 @@ use keepup_model::{CheckId, Outcome, Timestamp};
 
 pub use error::StoreError;
 pub use incidents::{Incident, NewIncident};
+pub use maintenance::AdhocMaintenance;
 pub use outbox::{OutboxEntry, OutboxState, Outgoing};
 pub use schema::SCHEMA_VERSION;
 pub use store::Store;

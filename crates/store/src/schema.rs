@@ -199,6 +199,18 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE state IN (0, 1);
 CREATE INDEX outbox_by_created ON outbox(created_at);
 "#,
+    // 3 -> 4: maintenance windows started from the command line.
+    r#"
+CREATE TABLE maintenance (
+    id         INTEGER PRIMARY KEY,
+    target     TEXT NOT NULL,
+    starts_at  INTEGER NOT NULL,
+    ends_at    INTEGER NOT NULL,
+    reason     TEXT NOT NULL,
+    created_by TEXT NOT NULL
+);
+CREATE INDEX maintenance_by_end ON maintenance(ends_at);
+"#,
 ];
 
 /// Connection settings, applied on every open.

@@ -7,7 +7,7 @@ use keepup_store::{Incident, Store};
 use std::path::Path;
 use std::process::ExitCode;
 
-fn open_store(path: &Path) -> anyhow::Result<Result<Store, ExitCode>> {
+pub(crate) fn open_store(path: &Path) -> anyhow::Result<Result<Store, ExitCode>> {
     let config = match super::load_config(path) {
         Ok(c) => c,
         Err(code) => return Ok(Err(code)),

@@ -5,11 +5,12 @@ mod check;
 mod daemon;
 mod demo;
 mod incidents;
+mod maintenance;
 mod reload;
 mod status;
 mod validate;
 
-use crate::cli::{BenchCommand, Cli, Command};
+use crate::cli::{BenchCommand, Cli, Command, MaintenanceCommand};
 use clap::CommandFactory;
 use std::process::ExitCode;
 
@@ -39,6 +40,16 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             json,
         } => incidents::list(&config.config, open, limit, json),
+        Command::Maintenance(m) => match m {
+            MaintenanceCommand::Start {
+                target,
+                duration,
+                reason,
+                config,
+            } => maintenance::start(&config.config, &target, duration, &reason),
+            MaintenanceCommand::Stop { id, config } => maintenance::stop(&config.config, id),
+            MaintenanceCommand::List { config } => maintenance::list(&config.config),
+        },
         Command::Ack {
             incident,
             config,

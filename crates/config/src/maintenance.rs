@@ -1,0 +1,249 @@
+//! `[[maintenance]]`: windows during which checks keep running but alerts
+//! are muted and incidents are marked so that SLA accounting can exclude
+//! them. One-off (`start`/`end`) or recurring (`cron` + `duration` in a
+//! `timezone`); scoped to sites, checks and tags (none = everything).
+//! Overlapping windows on the same checks are rejected at load: two
+//! windows that overlap make "which one ended?" ambiguous at night.
+
+use crate::cron::Cron;
+use crate::load::Loader;
+use crate::raw::Dur;
+use crate::spec::{Check, Site};
+use keepup_model::{CheckId, Timestamp};
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use toml::Spanned;
+use toml::de::DeValue;
+
+/// A maintenance window.
+#[derive(Debug, Clone)]
+pub struct Maintenance {
+    /// Id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The checks it covers.
+    pub checks: HashSet<CheckId>,
+    /// When.
+    pub when: Window,
+}
+
+/// When a window is open.
+#[derive(Debug, Clone)]
+pub enum Window {
+    /// From `start` to `end` (ms since the epoch).
+    Once {
+        /// Start.
+        start: Timestamp,
+        /// End (exclusive).
+        end: Timestamp,
+    },
+    /// Every time `cron` matches in `timezone`, for `duration`.
+    Recurring {
+        /// Schedule.
+        cron: Cron,
+        /// Length of each window.
+        duration: Duration,
+        /// Time zone of the schedule.
+        timezone: jiff::tz::TimeZone,
+        /// Its name as written.
+        timezone_name: String,
+    },
+}
+
+impl Maintenance {
+    /// The window containing `at`, as `(start, end)`, if open then.
+    pub fn open_at(&self, at: Timestamp) -> Option<(Timestamp, Timestamp)> {
+        match &self.when {
+            Window::Once { start, end } => (*start <= at && at < *end).then_some((*start, *end)),
+            Window::Recurring { cron, duration, timezone, .. } => {
+                let minutes = (duration.as_secs() / 60).min(u32::MAX as u64) as u32;
+                let start = cron.last_at_or_before(at, timezone, minutes)?;
+                let end = start + duration.as_millis() as i64;
+                (at < end).then_some((start, end))
+            }
+        }
+    }
+
+    /// Whether it covers `check`.
+    pub fn covers(&self, check: &CheckId) -> bool {
+        self.checks.contains(check)
+    }
+
+    /// The windows that start within `[from, to)`, for overlap checks and
+    /// for listing upcoming windows.
+    pub fn occurrences(&self, from: Timestamp, to: Timestamp, max: usize) -> Vec<(Timestamp, Timestamp)> {
+        match &self.when {
+            Window::Once { start, end } => {
+                if *start < to && *end > from { vec![(*start, *end)] } else { Vec::new() }
+            }
+            Window::Recurring { cron, duration, timezone, .. } => {
+                let mut out = Vec::new();
+                let mut t = from - 60_000;
+                let horizon = ((to - from) / 60_000).clamp(0, u32::MAX as i64) as u32;
+                while out.len() < max {
+                    match cron.next_after(t, timezone, horizon) {
+                        Some(s) if s < to => {
+                            out.push((s, s + duration.as_millis() as i64));
+                            t = s;
+                        }
+                        _ => break,
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaintenance {
+    id: Spanned<String>,
+    name: Option<String>,
+    #[serde(default)]
+    sites: Vec<Spanned<String>>,
+    #[serde(default)]
+    checks: Vec<Spanned<String>>,
+    #[serde(default)]
+    tags: Vec<String>,
+    start: Option<Spanned<String>>,
+    end: Option<Spanned<String>>,
+    cron: Option<Spanned<String>>,
+    duration: Option<Spanned<Dur>>,
+    timezone: Option<Spanned<String>>,
+}
+
+/// How far ahead recurring windows are compared for overlaps.
+const OVERLAP_HORIZON_MS: i64 = 35 * 86_400_000;
+
+impl Loader<'_> {
+    /// Validates `[[maintenance]]` against the configured sites.
+    pub(crate) fn maintenance(&mut self, value: Spanned<DeValue<'_>>, sites: &[Site], now: Timestamp) -> Vec<Maintenance> {
+        let span = value.span();
+        let DeValue::Array(items) = value.into_inner() else {
+            self.rep.report(span, "maintenance", "`maintenance` must be an array of tables", Some("write each window as [[maintenance]]".into()));
+            return Vec::new();
+        };
+        let all: Vec<&Check> = sites.iter().flat_map(|s| s.checks.iter()).collect();
+        let mut out: Vec<(Maintenance, std::ops::Range<usize>)> = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let path = format!("maintenance[{i}]");
+            let item_span = item.span();
+            let Some(raw) = self.deserialize::<RawMaintenance>(item, &path, &[]) else { continue };
+            if let Some(m) = self.one_maintenance(raw, &path, item_span.clone(), sites, &all) {
+                out.push((m, item_span));
+            }
+        }
+        // Overlaps between windows that cover a common check.
+        for a in 0..out.len() {
+            for b in a + 1..out.len() {
+                let (ma, _) = &out[a];
+                let (mb, span_b) = &out[b];
+                if ma.checks.is_disjoint(&mb.checks) {
+                    continue;
+                }
+                let horizon = now + OVERLAP_HORIZON_MS;
+                let oa = ma.occurrences(now - OVERLAP_HORIZON_MS, horizon, 10_000);
+                let ob = mb.occurrences(now - OVERLAP_HORIZON_MS, horizon, 10_000);
+                if let Some(((s, _), _)) = oa.iter().flat_map(|x| ob.iter().map(move |y| (*x, *y))).find(|(x, y)| x.0 < y.1 && y.0 < x.1) {
+                    let when = keepup_model::format_rfc3339(s);
+                    self.rep.report(
+                        span_b.clone(),
+                        &format!("maintenance[{b}]"),
+                        format!("maintenance window {:?} overlaps {:?} (e.g. around {when}) on the same checks", mb.id, ma.id),
+                        Some("merge them into one window or make their times or checks disjoint".into()),
+                    );
+                }
+            }
+        }
+        out.into_iter().map(|(m, _)| m).collect()
+    }
+
+    fn one_maintenance(&mut self, raw: RawMaintenance, path: &str, span: std::ops::Range<usize>, sites: &[Site], all: &[&Check]) -> Option<Maintenance> {
+        let mut ok = true;
+        let site_tags: HashMap<&str, &[String]> = sites.iter().map(|s| (s.id.as_str(), s.tags.as_slice())).collect();
+        for s in &raw.sites {
+            if !site_tags.contains_key(s.get_ref().as_str()) {
+                self.rep.report(s.span(), &format!("{path}.sites"), format!("no site {:?}", s.get_ref()), None);
+                ok = false;
+            }
+        }
+        let mut wanted_checks = HashSet::new();
+        for c in &raw.checks {
+            let id = CheckId(c.get_ref().clone());
+            if all.iter().any(|k| k.id == id) {
+                wanted_checks.insert(id);
+            } else {
+                let hint = crate::diag::closest(c.get_ref(), all.iter().map(|k| k.id.as_str())).map(|h| format!("did you mean \"{h}\"? (write site/check)"));
+                self.rep.report(c.span(), &format!("{path}.checks"), format!("no check {:?}", c.get_ref()), hint);
+                ok = false;
+            }
+        }
+        let everything = raw.sites.is_empty() && raw.checks.is_empty() && raw.tags.is_empty();
+        let checks: HashSet<CheckId> = all
+            .iter()
+            .filter(|c| {
+                let site = c.id.as_str().split('/').next().unwrap_or_default();
+                everything
+                    || wanted_checks.contains(&c.id)
+                    || raw.sites.iter().any(|s| s.get_ref() == site)
+                    || raw.tags.iter().any(|t| c.tags.contains(t) || site_tags.get(site).is_some_and(|st| st.contains(t)))
+            })
+            .map(|c| c.id.clone())
+            .collect();
+        let when = match (raw.start, raw.end, raw.cron, raw.duration, raw.timezone) {
+            (Some(s), Some(e), None, None, None) => {
+                let start = self.instant(&s, &format!("{path}.start"));
+                let end = self.instant(&e, &format!("{path}.end"));
+                match (start, end) {
+                    (Some(a), Some(b)) if a < b => Window::Once { start: a, end: b },
+                    (Some(_), Some(_)) => {
+                        self.rep.report(e.span(), &format!("{path}.end"), "the window ends before it starts", None);
+                        return None;
+                    }
+                    _ => return None,
+                }
+            }
+            (None, None, Some(c), Some(d), tz) => {
+                let cron = match Cron::parse(c.get_ref()) {
+                    Ok(cron) => cron,
+                    Err(e) => {
+                        self.rep.report(c.span(), &format!("{path}.cron"), format!("invalid cron expression: {e}"), Some("e.g. \"0 2 * * sun\" for Sundays at 02:00".into()));
+                        return None;
+                    }
+                };
+                let duration = self.positive(&d, &format!("{path}.duration"));
+                let (timezone, timezone_name) = match &tz {
+                    None => (jiff::tz::TimeZone::UTC, "UTC".to_owned()),
+                    Some(name) => match jiff::tz::TimeZone::get(name.get_ref()) {
+                        Ok(z) => (z, name.get_ref().clone()),
+                        Err(_) => {
+                            self.rep.report(name.span(), &format!("{path}.timezone"), format!("unknown time zone {:?}", name.get_ref()), Some("use an IANA name such as \"Europe/Berlin\" or \"UTC\"".into()));
+                            return None;
+                        }
+                    },
+                };
+                Window::Recurring { cron, duration, timezone, timezone_name }
+            }
+            _ => {
+                self.rep.report(span, path, "a maintenance window needs either `start` and `end`, or `cron` and `duration` (and optionally `timezone`)", None);
+                return None;
+            }
+        };
+        let id = raw.id.into_inner();
+        ok.then_some(Maintenance { name: raw.name.unwrap_or_else(|| id.clone()), id, checks, when })
+    }
+
+    /// An RFC 3339 instant with an offset, e.g. `2026-12-01T22:00:00+01:00`.
+    fn instant(&mut self, s: &Spanned<String>, key: &str) -> Option<Timestamp> {
+        match s.get_ref().parse::<jiff::Timestamp>() {
+            Ok(t) => Some(t.as_millisecond()),
+            Err(e) => {
+                self.rep.report(s.span(), key, format!("invalid time {:?}: {e}", s.get_ref()), Some("write RFC 3339 with an offset, e.g. \"2026-12-01T22:00:00+01:00\"".into()));
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! `kind = "email"`: one message over SMTP (lettre, tokio, rustls with
+//! aws-lc-rs).
+//!
+//! The message has a plain-text body and a minimal HTML alternative; its
+//! `Message-ID` is derived from the notification id (a retry of the same
+//! notification is the same message), and `In-Reply-To` / `References`
+//! point at a per-incident id derived from the dedup key, so mail clients
+//! thread the trigger, reminders, acknowledgement and resolution of one
+//! incident together. `X-Keepup-Dedup-Key` and `X-Keepup-Event` carry the
+//! machine-readable facts; `Auto-Submitted: auto-generated` keeps
+//! vacation responders quiet.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use keepup_config::channels::{Channel as ChannelConfig, EmailSpec, SmtpTls};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use tokio::sync::OnceCell;
+
+use crate::http::{HttpClientContext, redact};
+use crate::render::{DEFAULT_TEXT, EMAIL_TITLE, Rendered, Templates, html_escape};
+use crate::{Channel, Delivered, Notification, SendError, SendFuture};
+
+pub(crate) struct EmailChannel {
+    id: String,
+    spec: EmailSpec,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    /// The domain of the sender, for message ids.
+    domain: String,
+    timeout: Duration,
+    templates: Templates,
+    ctx: HttpClientContext,
+    /// Built on first use (it needs the system roots).
+    tls: OnceCell<Result<TlsParameters, String>>,
+}
+
+impl EmailChannel {
+    pub(crate) fn new(
+        cfg: &ChannelConfig,
+        spec: &EmailSpec,
+        ctx: &HttpClientContext,
+    ) -> Result<Self, String> {
+        let from: Mailbox = spec
+            .from
+            .parse()
+            .map_err(|e| format!("the sender {:?} is not a valid mailbox: {e}", spec.from))?;
+        let to = spec
+            .to
+            .iter()
+            .map(|t| {
+                t.parse::<Mailbox>()
+                    .map_err(|e| format!("the recipient {t:?} is not a valid mailbox: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let domain = from.email.domain().to_owned();
+        Ok(Self {
+            id: cfg.id.clone(),
+            spec: spec.clone(),
+            from,
+            to,
+            domain,
+            timeout: cfg.timeout,
+            templates: Templates::standard(cfg, EMAIL_TITLE, DEFAULT_TEXT)?,
+            ctx: ctx.clone(),
+            tls: OnceCell::new(),
+        })
+    }
+
+    fn server(&self) -> String {
+        format!("SMTP server {}:{}", self.spec.smtp_host, self.spec.smtp_port)
+    }
+
+    async fn tls_parameters(&self) -> Result<TlsParameters, SendError> {
+        let built = self
+            .tls
+            .get_or_init(|| async {
+                let roots = self.ctx.roots().await;
+                let mut extra: Vec<CertificateDer<'static>> = Vec::new();
+                if let Some(path) = &self.spec.ca_file {
+                    extra = read_ca_file(path).await?;
+                }
+                let mut builder = TlsParameters::builder(self.spec.smtp_host.clone())
+                    .certificate_store(CertificateStore::None);
+                for der in roots.ders.iter().chain(extra.iter()) {
+                    let cert = Certificate::from_der(der.to_vec())
+                        .map_err(|e| format!("a trusted certificate is unusable: {e}"))?;
+                    builder = builder.add_root_certificate(cert);
+                }
+                builder
+                    .build_rustls()
+                    .map_err(|e| format!("TLS setup failed: {e}"))
+            })
+            .await;
+        built
+            .clone()
+            .map_err(|why| SendError::permanent(format!("{}: {why}", self.server())))
+    }
+
+    fn message(&self, n: &Notification, r: &Rendered) -> Result<Message, SendError> {
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(r.title.clone())
+            .message_id(Some(message_id(n, &self.domain)))
+            .in_reply_to(thread_id(&n.dedup_key, &self.domain))
+            .references(thread_id(&n.dedup_key, &self.domain));
+        for to in &self.to {
+            builder = builder.to(to.clone());
+        }
+        let html = html_body(r, n.ack_url.as_deref());
+        let mut message = builder
+            .multipart(MultiPart::alternative_plain_html(r.text.clone() + "\n", html))
+            .map_err(|e| SendError::permanent(format!("the message cannot be built: {e}")))?;
+        let headers = message.headers_mut();
+        for (name, value) in [
+            ("X-Keepup-Dedup-Key", one_header_line(&n.dedup_key)),
+            ("X-Keepup-Event", n.event.as_str().to_owned()),
+            ("Auto-Submitted", "auto-generated".to_owned()),
+        ] {
+            headers.insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str(name), value));
+        }
+        Ok(message)
+    }
+
+    async fn deliver(&self, n: &Notification) -> Result<Delivered, SendError> {
+        let rendered = self.templates.title_and_text(n)?;
+        let message = self.message(n, &rendered)?;
+        let tls = match self.spec.tls {
+            SmtpTls::None => Tls::None,
+            SmtpTls::StartTls => Tls::Required(self.tls_parameters().await?),
+            SmtpTls::Implicit => Tls::Wrapper(self.tls_parameters().await?),
+        };
+        let mut transport =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.spec.smtp_host.clone())
+                .port(self.spec.smtp_port)
+                .tls(tls)
+                .timeout(Some(self.timeout));
+        if let Some(auth) = &self.spec.auth {
+            transport = transport.credentials(Credentials::new(
+                auth.username.clone(),
+                auth.password.expose().to_owned(),
+            ));
+        }
+        if let Some(helo) = &self.spec.helo_name {
+            transport = transport.hello_name(ClientId::Domain(helo.clone()));
+        }
+        let transport = transport.build();
+        let sent = tokio::time::timeout(self.timeout, transport.send(message)).await;
+        match sent {
+            Err(_) => Err(SendError::retryable(format!(
+                "{}: no answer within {}",
+                self.server(),
+                crate::human_duration(self.timeout.as_secs().max(1))
+            ))),
+            Ok(Ok(response)) => {
+                let reply = response.message().collect::<Vec<_>>().join(" ");
+                Ok(Delivered {
+                    provider_id: Some(format!("{} {reply}", response.code()).trim().to_owned()),
+                })
+            }
+            Ok(Err(e)) => Err(self.classify(&e)),
+        }
+    }
+
+    fn classify(&self, e: &lettre::transport::smtp::Error) -> SendError {
+        // lettre's Display includes the direct source; add the deeper ones
+        // (the I/O or TLS reason) unless already said.
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e).and_then(std::error::Error::source);
+        for _ in 0..4 {
+            let Some(s) = source else { break };
+            let said = s.to_string();
+            if !text.contains(&said) {
+                text.push_str(": ");
+                text.push_str(&said);
+            }
+            source = s.source();
+        }
+        let secrets: Vec<&str> = self
+            .spec
+            .auth
+            .as_ref()
+            .map(|a| vec![a.password.expose()])
+            .unwrap_or_default();
+        let text = redact(&crate::render::one_line(&text), &secrets);
+        let (retryable, what) = if e.is_permanent() {
+            (false, "refused the message")
+        } else if e.is_transient() {
+            (true, "deferred the message")
+        } else if e.is_timeout() {
+            (true, "timed out")
+        } else if e.is_tls() {
+            (false, "TLS failed")
+        } else if e.is_client() {
+            (false, "cannot be used as configured")
+        } else {
+            (true, "cannot be reached")
+        };
+        let message = format!("{} {what}: {text}", self.server());
+        if retryable {
+            SendError::retryable(message)
+        } else {
+            SendError::permanent(message)
+        }
+    }
+}
+
+impl Channel for EmailChannel {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn send<'a>(&'a self, n: &'a Notification) -> SendFuture<'a> {
+        Box::pin(self.deliver(n))
+    }
+}
+
+async fn read_ca_file(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = tokio::fs::read(path)
+        .await
+        .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .filter_map(Result::ok)
+        .collect();
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+/// `<keepup.n<id>.<hash of dedup key>@domain>`: stable per notification.
+pub(crate) fn message_id(n: &Notification, domain: &str) -> String {
+    format!(
+        "<keepup.n{}.{:016x}@{domain}>",
+        id_atoms(&n.id),
+        fnv1a(n.dedup_key.as_bytes())
+    )
+}
+
+/// `<keepup.incident.<hash>@domain>`: the same for every message of one
+/// incident, the thread every message replies to.
+pub(crate) fn thread_id(dedup_key: &str, domain: &str) -> String {
+    format!("<keepup.incident.{:016x}@{domain}>", fnv1a(dedup_key.as_bytes()))
+}
+
+/// Only characters that are safe in a message id's left part.
+fn id_atoms(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .take(64)
+        .collect()
+}
+
+/// 64-bit FNV-1a: stable across versions and platforms (unlike `Hash`).
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn one_header_line(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
+}
+
+/// A minimal HTML alternative of the rendered text.
+fn html_body(r: &Rendered, ack_url: Option<&str>) -> String {
+    let mut html = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n",
+    );
+    html.push_str(&format!("<h3>{}</h3>\n", html_escape(&r.title)));
+    html.push_str(&format!(
+        "<pre style=\"font-family: inherit; white-space: pre-wrap\">{}</pre>\n",
+        html_escape(&r.text)
+    ));
+    if let Some(url) = ack_url {
+        html.push_str(&format!(
+            "<p><a href=\"{}\">Acknowledge</a></p>\n",
+            html_escape(url)
+        ));
+    }
+    html.push_str("</body></html>\n");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_and_safe() {
+        let mut n = crate::test_notification("shop");
+        n.id = "17".into();
+        n.dedup_key = "shop/checkout".into();
+        let a = message_id(&n, "example.com");
+        assert_eq!(a, message_id(&n, "example.com"));
+        assert!(a.starts_with("<keepup.n17.") && a.ends_with("@example.com>"), "{a}");
+        n.id = "18".into();
+        assert_ne!(a, message_id(&n, "example.com"));
+        assert_eq!(
+            thread_id("shop/checkout", "example.com"),
+            thread_id("shop/checkout", "example.com")
+        );
+        assert_ne!(thread_id("a", "x"), thread_id("b", "x"));
+        assert_eq!(id_atoms("a/b c"), "a_b_c");
+    }
+}

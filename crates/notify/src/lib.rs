@@ -1,0 +1,344 @@
+//! keepup's notification channels: delivering **one** [`Notification`] to
+//! **one** destination.
+//!
+//! Each configured `[[channel]]` (see `keepup_config::channels`) becomes a
+//! [`Channel`] through [`build`]; [`Channel::send`] renders the message with
+//! the channel's templates, speaks the destination's protocol and reports
+//! either [`Delivered`] (with the provider's message id when it returns one)
+//! or a [`SendError`] that says whether trying again can help.
+//!
+//! | kind | protocol |
+//! |---|---|
+//! | `email` | SMTP (lettre; STARTTLS, implicit TLS or none; optional AUTH), text plus HTML alternative, threaded per incident |
+//! | `webhook` | any HTTP request; body and headers from minijinja templates, default body the notification as JSON |
+//! | `slack` | incoming webhook, `text` plus Block Kit `blocks` |
+//! | `teams` | Workflows webhook, an Adaptive Card in a `message` |
+//! | `discord` | channel webhook with `?wait=true`, `content` plus one embed |
+//! | `telegram` | Bot API `sendMessage`, HTML parse mode |
+//! | `pagerduty` | Events API v2: trigger / acknowledge / resolve on the `dedup_key` |
+//! | `opsgenie` | Alert API: create, acknowledge and close by alias |
+//! | `ntfy` | JSON publish |
+//! | `matrix` | client-server API `m.room.message`, idempotent transaction id |
+//! | `sms` | a provider's HTTP API, one request per number |
+//!
+//! What this crate is **not**: it does not decide who is told, when, or how
+//! often. Routing, escalation, reminders, grouping, deduplication across
+//! time, retries with backoff, fallback channels and the durable outbox live
+//! in the monitor, which calls [`Channel::send`] once per attempt and uses
+//! [`SendError::retryable`] and [`SendError::retry_after`] to plan the next
+//! one.
+//!
+//! Secrets (webhook URLs, tokens, keys, passwords) are used only to send:
+//! they never appear in a [`SendError`], in `Debug` output or in logs.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use keepup_model::{Clock, Severity, Status, SystemClock, Timestamp};
+use serde::{Deserialize, Serialize};
+
+mod chat;
+mod email;
+mod http;
+mod paging;
+mod render;
+mod webhook;
+
+pub use http::{HttpClientContext, HttpClientContextBuilder};
+pub use render::template_context;
+
+/// What happened to the incident (or group of incidents) a notification is
+/// about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Event {
+    /// A new problem.
+    Trigger,
+    /// Someone took it.
+    Acknowledge,
+    /// It is over.
+    Resolve,
+    /// Still failing and not acknowledged.
+    Reminder,
+    /// `keepup notify test`: proves that the channel works.
+    Test,
+}
+
+impl Event {
+    /// Stable lowercase name (`trigger`, `acknowledge`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Trigger => "trigger",
+            Event::Acknowledge => "acknowledge",
+            Event::Resolve => "resolve",
+            Event::Reminder => "reminder",
+            Event::Test => "test",
+        }
+    }
+
+    /// The word a human sees first (`PROBLEM`, `RESOLVED`, ...).
+    pub fn word(self) -> &'static str {
+        match self {
+            Event::Trigger => "PROBLEM",
+            Event::Acknowledge => "ACKNOWLEDGED",
+            Event::Resolve => "RESOLVED",
+            Event::Reminder => "STILL FAILING",
+            Event::Test => "TEST",
+        }
+    }
+}
+
+/// One check inside a notification (a grouped notification has several).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSummary {
+    /// `site/check`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Its confirmed status.
+    pub status: Status,
+    /// Why, in one line (the outcome's message).
+    pub message: String,
+    /// Since when it has had this status.
+    pub since: Option<Timestamp>,
+}
+
+/// Everything a channel needs to tell one thing to one destination; also
+/// the context of every template (see [`template_context`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Unique per notification (the outbox row id as text); retries of the
+    /// same notification keep it, so providers that support idempotency
+    /// (Matrix transaction ids, e-mail Message-ID) see one message.
+    pub id: String,
+    /// Stable per incident (or per group): providers deduplicate and resolve
+    /// on it (PagerDuty `dedup_key`, Opsgenie alias, e-mail threading).
+    pub dedup_key: String,
+    /// What happened.
+    pub event: Event,
+    /// How bad it is.
+    pub severity: Severity,
+    /// One line, e.g. `shop/checkout is DOWN`.
+    pub title: String,
+    /// Plain-text body, several lines allowed. The default templates add the
+    /// check list (when there are several), the cause, the duration and the
+    /// acknowledgement link, so `text` need not repeat them.
+    pub text: String,
+    /// The site (shop) id.
+    pub site: String,
+    /// The checks concerned, at least one for incidents.
+    pub checks: Vec<CheckSummary>,
+    /// When the incident started.
+    pub started_at: Option<Timestamp>,
+    /// When it was resolved.
+    pub resolved_at: Option<Timestamp>,
+    /// How long it lasted, in seconds (resolve notices).
+    pub duration_s: Option<u64>,
+    /// A signed acknowledgement link, when available.
+    pub ack_url: Option<String>,
+    /// Root cause text, e.g. `caused by shop/dns`.
+    pub cause: Option<String>,
+}
+
+/// A successful delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Delivered {
+    /// The provider's id for the message when it returns one (Discord and
+    /// Telegram message ids, Matrix event ids, Opsgenie request ids, the
+    /// SMTP server's queue reply, ...).
+    pub provider_id: Option<String>,
+}
+
+/// A failed delivery.
+///
+/// `retryable` follows the usual rules: HTTP 408 and 429, 5xx, timeouts,
+/// connection and protocol errors, SMTP 4xx replies → `true`; other HTTP
+/// 4xx, SMTP 5xx replies (e.g. wrong password), invalid certificates and
+/// configuration problems → `false`. The message never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError {
+    /// Whether the same request may succeed later.
+    pub retryable: bool,
+    /// What went wrong, for the outbox and `keepup notifications`.
+    pub message: String,
+    /// The provider's hint (Retry-After header, `retry_after` fields).
+    pub retry_after: Option<Duration>,
+}
+
+impl SendError {
+    /// A failure that may go away (outage, rate limit, timeout).
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            retryable: true,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A failure that will not go away by itself (rejected request, bad
+    /// credentials, invalid certificate).
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            retryable: false,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Adds the provider's retry hint.
+    pub fn with_retry_after(mut self, after: Option<Duration>) -> Self {
+        self.retry_after = after;
+        self
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(after) = self.retry_after {
+            write!(f, " (retry after {} s)", after.as_secs())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// The future [`Channel::send`] returns.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Delivered, SendError>> + Send + 'a>>;
+
+/// One configured destination. One implementation per kind, built by
+/// [`build`].
+pub trait Channel: Send + Sync {
+    /// The channel's configured id.
+    fn id(&self) -> &str;
+    /// Delivers `n` once: no retries here, the caller decides.
+    fn send<'a>(&'a self, n: &'a Notification) -> SendFuture<'a>;
+}
+
+/// Builds the channel for a validated configuration entry. Never fails:
+/// problems that only show at send time (a template that cannot render, an
+/// unparsable address) make every send fail with a non-retryable error.
+pub fn build(spec: &keepup_config::channels::Channel, ctx: &HttpClientContext) -> Box<dyn Channel> {
+    use keepup_config::channels::ChannelSpec as S;
+    let built: Result<Box<dyn Channel>, String> = match &spec.spec {
+        S::Email(e) => email::EmailChannel::new(spec, e, ctx).map(|c| Box::new(c) as _),
+        S::Webhook(w) => webhook::WebhookChannel::new(spec, w, ctx).map(|c| Box::new(c) as _),
+        S::Sms(s) => webhook::SmsChannel::new(spec, s, ctx).map(|c| Box::new(c) as _),
+        S::Slack(c) => chat::ChatChannel::new(spec, chat::Kind::Slack, c, ctx).map(|c| Box::new(c) as _),
+        S::Teams(c) => chat::ChatChannel::new(spec, chat::Kind::Teams, c, ctx).map(|c| Box::new(c) as _),
+        S::Discord(c) => {
+            chat::ChatChannel::new(spec, chat::Kind::Discord, c, ctx).map(|c| Box::new(c) as _)
+        }
+        S::Telegram(t) => chat::TelegramChannel::new(spec, t, ctx).map(|c| Box::new(c) as _),
+        S::Matrix(m) => chat::MatrixChannel::new(spec, m, ctx).map(|c| Box::new(c) as _),
+        S::Ntfy(n) => chat::NtfyChannel::new(spec, n, ctx).map(|c| Box::new(c) as _),
+        S::PagerDuty(p) => paging::PagerDutyChannel::new(spec, p, ctx).map(|c| Box::new(c) as _),
+        S::Opsgenie(o) => paging::OpsgenieChannel::new(spec, o, ctx).map(|c| Box::new(c) as _),
+    };
+    built.unwrap_or_else(|why| {
+        Box::new(Broken {
+            id: spec.id.clone(),
+            why,
+        })
+    })
+}
+
+/// A channel whose configuration cannot work; every send says why.
+struct Broken {
+    id: String,
+    why: String,
+}
+
+impl Channel for Broken {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn send<'a>(&'a self, _n: &'a Notification) -> SendFuture<'a> {
+        let err = SendError::permanent(format!("channel {} cannot send: {}", self.id, self.why));
+        Box::pin(async move { Err(err) })
+    }
+}
+
+/// The notification `keepup notify test CHANNEL` sends: an informational
+/// [`Event::Test`] with a dedup key of its own (so that a paging service
+/// opens a separate, recognisable alert).
+pub fn test_notification(site: &str) -> Notification {
+    let now = SystemClock.now_ms();
+    Notification {
+        id: format!("test-{now}"),
+        dedup_key: format!("keepup-test/{site}/{now}"),
+        event: Event::Test,
+        severity: Severity::Info,
+        title: format!("keepup test notification for {site}"),
+        text: "This is a test message sent by `keepup notify test`. \
+               If you can read it, this channel works."
+            .to_owned(),
+        site: site.to_owned(),
+        checks: Vec::new(),
+        started_at: Some(now),
+        resolved_at: None,
+        duration_s: None,
+        ack_url: None,
+        cause: None,
+    }
+}
+
+/// `"1h 2m 3s"`, `"45s"`.
+pub(crate) fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let mut parts = Vec::new();
+    if d > 0 {
+        parts.push(format!("{d}d"));
+    }
+    if h > 0 {
+        parts.push(format!("{h}h"));
+    }
+    if m > 0 {
+        parts.push(format!("{m}m"));
+    }
+    if s > 0 || parts.is_empty() {
+        parts.push(format!("{s}s"));
+    }
+    parts.join(" ")
+}
+
+/// At most `max` characters of `s`, with `…` when cut.
+pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_human_wrote_them() {
+        assert_eq!(human_duration(0), "0s");
+        assert_eq!(human_duration(45), "45s");
+        assert_eq!(human_duration(3723), "1h 2m 3s");
+        assert_eq!(human_duration(90_000), "1d 1h");
+    }
+
+    #[test]
+    fn truncation_counts_characters() {
+        assert_eq!(truncate_chars("äöü", 3), "äöü");
+        assert_eq!(truncate_chars("äöüß", 3), "äö…");
+    }
+
+    #[test]
+    fn notifications_serialize_with_lowercase_enums() {
+        let n = test_notification("shop");
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(v["event"], "test");
+        assert_eq!(v["severity"], "info");
+        let back: Notification = serde_json::from_value(v).unwrap();
+        assert_eq!(back, n);
+    }
+}

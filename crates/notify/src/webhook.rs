@@ -1,0 +1,272 @@
+//! `kind = "webhook"` and `kind = "sms"`: HTTP requests whose body and
+//! headers come from templates.
+//!
+//! Body and header templates see the notification's variables (see
+//! [`crate::template_context`]) plus `message`, the channel's rendered text
+//! (for SMS the short text), and for SMS `to`, the number of this request.
+//! Without a `body_template` a webhook sends the notification as JSON and
+//! an SMS request sends `{"to": "<number>", "text": "<short text>"}`.
+
+use http::header::CONTENT_TYPE;
+use http::{HeaderName, HeaderValue, Method, Uri};
+use keepup_config::channels::{
+    Channel as ChannelConfig, HeaderSpec, HeaderValueSpec, SmsSpec, WebhookSpec,
+};
+use serde_json::{Value, json};
+
+use crate::chat::Base;
+use crate::http::{HttpClientContext, Request, redact};
+use crate::render::{DEFAULT_TITLE, SMS_MAX_CHARS, SMS_TEXT, Templates, context_value, template_context};
+use crate::{Channel, Delivered, Notification, SendError, SendFuture, truncate_chars};
+
+/// What webhook and SMS channels share: URL, method, headers, body.
+struct Endpoint {
+    url: Uri,
+    url_secret: String,
+    method: Method,
+    headers: Vec<HeaderSpec>,
+    has_body_template: bool,
+}
+
+impl Endpoint {
+    fn new(
+        url: &keepup_config::Secret,
+        method: &Method,
+        headers: &[HeaderSpec],
+        body_template: Option<&keepup_config::channels::Template>,
+        templates: &mut Templates,
+    ) -> Result<Self, String> {
+        let url_secret = url.expose().trim().to_owned();
+        let parsed = url_secret
+            .parse()
+            .map_err(|_| "the URL is not a valid URL".to_owned())?;
+        if let Some(t) = body_template {
+            templates.add("body", &t.source)?;
+        }
+        for h in headers {
+            if let HeaderValueSpec::Template(t) = &h.value {
+                templates.add(&format!("header {}", h.name), &t.source)?;
+            }
+        }
+        Ok(Self {
+            url: parsed,
+            url_secret,
+            method: method.clone(),
+            headers: headers.to_vec(),
+            has_body_template: body_template.is_some(),
+        })
+    }
+
+    /// Every secret of the endpoint, for redaction.
+    fn secrets(&self) -> Vec<&str> {
+        let mut s: Vec<&str> = vec![self.url_secret.as_str()];
+        for h in &self.headers {
+            if let HeaderValueSpec::Secret(v) = &h.value {
+                s.push(v.expose());
+            }
+        }
+        // The query alone often is the key.
+        if let Some(q) = self.url.query() {
+            s.push(q);
+        }
+        s
+    }
+
+    async fn request(
+        &self,
+        base: &Base,
+        what: &str,
+        templates: &Templates,
+        ctx: &minijinja::Value,
+        default_body: impl FnOnce() -> String,
+    ) -> Result<Delivered, SendError> {
+        let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
+        let mut has_content_type = false;
+        for h in &self.headers {
+            let value = match &h.value {
+                HeaderValueSpec::Template(_) => {
+                    let v = templates.render(&format!("header {}", h.name), ctx)?;
+                    let v = crate::render::one_line(&v);
+                    HeaderValue::from_str(&v).map_err(|_| {
+                        SendError::permanent(format!(
+                            "the {} header template produced a value a header cannot carry",
+                            h.name
+                        ))
+                    })?
+                }
+                HeaderValueSpec::Secret(s) => {
+                    let mut v = HeaderValue::from_str(s.expose()).map_err(|_| {
+                        SendError::permanent(format!("the secret {} header is not a valid header value", h.name))
+                    })?;
+                    v.set_sensitive(true);
+                    v
+                }
+            };
+            has_content_type |= h.name == CONTENT_TYPE;
+            headers.push((h.name.clone(), value));
+        }
+        let body = if matches!(self.method, Method::GET | Method::HEAD) {
+            String::new()
+        } else if self.has_body_template {
+            templates.render("body", ctx)?
+        } else {
+            default_body()
+        };
+        if !has_content_type && !body.is_empty() {
+            headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        }
+        let req = Request {
+            what,
+            method: self.method.clone(),
+            url: &self.url,
+            headers,
+            body: body.into(),
+            timeout: base.timeout,
+        };
+        let secrets = self.secrets();
+        let resp = base
+            .exchange(req, &secrets, |resp| {
+                let text = resp.json().and_then(|v| {
+                    ["message", "error", "detail", "description"]
+                        .iter()
+                        .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_owned))
+                });
+                (text, None)
+            })
+            .await?;
+        let provider_id = resp.json().and_then(|v| {
+            ["id", "message_id", "sid"].iter().find_map(|k| match v.get(*k) {
+                Some(Value::String(s)) => Some(redact(s, &secrets)),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            })
+        });
+        Ok(Delivered { provider_id })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Generic webhook
+// ---------------------------------------------------------------------------
+
+pub(crate) struct WebhookChannel {
+    base: Base,
+    endpoint: Endpoint,
+}
+
+impl WebhookChannel {
+    pub(crate) fn new(
+        cfg: &ChannelConfig,
+        spec: &WebhookSpec,
+        ctx: &HttpClientContext,
+    ) -> Result<Self, String> {
+        let mut base = Base::new(cfg, ctx)?;
+        let endpoint = Endpoint::new(
+            &spec.url,
+            &spec.method,
+            &spec.headers,
+            spec.body_template.as_ref(),
+            &mut base.templates,
+        )?;
+        Ok(Self { base, endpoint })
+    }
+
+    async fn deliver(&self, n: &Notification) -> Result<Delivered, SendError> {
+        let r = self.base.templates.title_and_text(n)?;
+        let mut ctx = template_context(n);
+        ctx["message"] = json!(r.text);
+        let ctx = context_value(ctx);
+        self.endpoint
+            .request(&self.base, "webhook", &self.base.templates, &ctx, || {
+                serde_json::to_string(n).unwrap_or_default()
+            })
+            .await
+    }
+}
+
+impl Channel for WebhookChannel {
+    fn id(&self) -> &str {
+        &self.base.id
+    }
+    fn send<'a>(&'a self, n: &'a Notification) -> SendFuture<'a> {
+        Box::pin(self.deliver(n))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SMS through a provider webhook
+// ---------------------------------------------------------------------------
+
+pub(crate) struct SmsChannel {
+    base: Base,
+    endpoint: Endpoint,
+    to: Vec<String>,
+}
+
+impl SmsChannel {
+    pub(crate) fn new(
+        cfg: &ChannelConfig,
+        spec: &SmsSpec,
+        ctx: &HttpClientContext,
+    ) -> Result<Self, String> {
+        let mut base = Base::new(cfg, ctx)?;
+        base.templates = Templates::standard(cfg, DEFAULT_TITLE, SMS_TEXT)?;
+        let endpoint = Endpoint::new(
+            &spec.url,
+            &spec.method,
+            &spec.headers,
+            spec.body_template.as_ref(),
+            &mut base.templates,
+        )?;
+        Ok(Self {
+            base,
+            endpoint,
+            to: spec.to.clone(),
+        })
+    }
+
+    /// One request per number, in order. When a later number fails, the
+    /// earlier ones were delivered: the error says so, and a retry sends
+    /// to all of them again (a duplicate SMS beats a missing one).
+    async fn deliver(&self, n: &Notification) -> Result<Delivered, SendError> {
+        let r = self.base.templates.title_and_text(n)?;
+        let text = truncate_chars(&crate::render::one_line(&r.text), SMS_MAX_CHARS);
+        let mut ids = Vec::new();
+        for (i, number) in self.to.iter().enumerate() {
+            let mut ctx = template_context(n);
+            ctx["to"] = json!(number);
+            ctx["message"] = json!(text);
+            let ctx = context_value(ctx);
+            let default = || json!({"to": number, "text": text}).to_string();
+            match self
+                .endpoint
+                .request(&self.base, "SMS provider", &self.base.templates, &ctx, default)
+                .await
+            {
+                Ok(d) => ids.extend(d.provider_id),
+                Err(mut e) => {
+                    if i > 0 {
+                        e.message = format!(
+                            "{} (delivered to {i} of {} numbers before)",
+                            e.message,
+                            self.to.len()
+                        );
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Delivered {
+            provider_id: (!ids.is_empty()).then(|| ids.join(",")),
+        })
+    }
+}
+
+impl Channel for SmsChannel {
+    fn id(&self) -> &str {
+        &self.base.id
+    }
+    fn send<'a>(&'a self, n: &'a Notification) -> SendFuture<'a> {
+        Box::pin(self.deliver(n))
+    }
+}

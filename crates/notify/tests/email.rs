@@ -1,0 +1,189 @@
+//! E-mail delivered to a real SMTP server (Python's aiosmtpd) on loopback,
+//! over STARTTLS with AUTH, implicit TLS and plain SMTP; the received
+//! message is parsed by Python's standard e-mail parser and checked.
+
+mod support;
+
+use keepup_notify::{Event, HttpClientContext};
+use support::{SmtpMode, SmtpSink, channel, closed_port, ctx_trusting, pki, resolve, secret_file, trigger};
+
+const PASSWORD: &str = "correct-horse-battery-staple-42";
+
+fn header<'a>(m: &'a serde_json::Value, name: &str) -> &'a str {
+    m["headers"][name.to_ascii_lowercase()][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} header in {m:#}"))
+}
+
+fn email_toml(port: u16, tls: &str, auth: bool) -> String {
+    let auth = if auth {
+        "username = \"keepup\"\npassword_file = \"smtp-password\"\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"
+[[channel]]
+id = "mail"
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {port}
+tls = "{tls}"
+{auth}from = "keepup monitor <keepup@example.com>"
+to = ["ops@example.com", "Night Shift <night@example.org>"]
+helo_name = "monitor.example.com"
+timeout = "5s"
+"#
+    )
+}
+
+#[tokio::test]
+async fn starttls_with_auth_delivers_a_threaded_message() {
+    let (ca, leaf) = pki();
+    let sink = SmtpSink::start(SmtpMode::StartTls, Some(&leaf), Some(("keepup", PASSWORD)));
+    let dir = tempfile::tempdir().unwrap();
+    secret_file(dir.path(), "smtp-password", PASSWORD);
+    let mail = channel(dir.path(), &email_toml(sink.port, "starttls", true), "mail", &ctx_trusting(&ca));
+
+    let t = trigger("101", "shop/checkout#1");
+    let d = mail.send(&t).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        d.provider_id.as_deref().is_some_and(|id| id.contains("queued as KEEPUP0001")),
+        "{d:?}"
+    );
+    let r = resolve("102", "shop/checkout#1");
+    mail.send(&r).await.unwrap_or_else(|e| panic!("{e}"));
+
+    let msgs = sink.wait_for(2);
+    assert_eq!(msgs.len(), 2);
+    let (m1, m2) = (&msgs[0], &msgs[1]);
+    assert_eq!(m1["tls"], true, "STARTTLS was not used");
+    assert_eq!(m1["authenticated"], true);
+    assert_eq!(m1["auth_user"], "keepup");
+    assert_eq!(m1["mail_from"], "keepup@example.com");
+    assert_eq!(m1["rcpt_tos"], serde_json::json!(["ops@example.com", "night@example.org"]));
+    assert_eq!(header(m1, "From"), "keepup monitor <keepup@example.com>");
+    assert!(header(m1, "To").contains("ops@example.com"));
+    assert!(header(m1, "To").contains("Night Shift <night@example.org>"));
+    assert_eq!(header(m1, "Subject"), "[keepup] shop/checkout is DOWN");
+    assert_eq!(header(m2, "Subject"), "[keepup] shop/checkout is UP again");
+    assert_eq!(header(m1, "X-Keepup-Dedup-Key"), "shop/checkout#1");
+    assert_eq!(header(m1, "X-Keepup-Event"), "trigger");
+    assert_eq!(header(m2, "X-Keepup-Event"), "resolve");
+    assert_eq!(header(m1, "Auto-Submitted"), "auto-generated");
+    assert_eq!(m1["content_type"], "multipart/alternative");
+
+    // Threading: distinct message ids, one shared thread id.
+    let (id1, id2) = (header(m1, "Message-ID"), header(m2, "Message-ID"));
+    assert!(id1.starts_with("<keepup.n101.") && id1.ends_with("@example.com>"), "{id1}");
+    assert_ne!(id1, id2);
+    let thread = header(m1, "In-Reply-To");
+    assert!(thread.starts_with("<keepup.incident."), "{thread}");
+    assert_eq!(header(m1, "References"), thread);
+    assert_eq!(header(m2, "In-Reply-To"), thread);
+    assert_eq!(header(m2, "References"), thread);
+    assert_ne!(thread, id1);
+
+    let text = m1["text"].as_str().unwrap();
+    assert!(text.contains("Checkout answers HTTP 500 since 03:12."), "{text}");
+    assert!(text.contains("Acknowledge: https://keepup.example/ack/7?sig=abc"), "{text}");
+    let html = m1["html"].as_str().unwrap();
+    assert!(html.contains("<h3>shop/checkout is DOWN</h3>"), "{html}");
+    assert!(html.contains("href=\"https://keepup.example/ack/7?sig=abc\""), "{html}");
+    let text2 = m2["text"].as_str().unwrap();
+    assert!(text2.contains("Outage duration: 12m 34s"), "{text2}");
+    assert!(!text2.contains("Acknowledge"), "{text2}");
+
+    // A retry of the same notification is the same message.
+    mail.send(&t).await.unwrap();
+    let msgs = sink.wait_for(3);
+    assert_eq!(header(&msgs[2], "Message-ID"), id1);
+}
+
+#[tokio::test]
+async fn implicit_tls_and_plain_smtp_deliver() {
+    let (ca, leaf) = pki();
+    let ctx = ctx_trusting(&ca);
+    let dir = tempfile::tempdir().unwrap();
+
+    let smtps = SmtpSink::start(SmtpMode::Implicit, Some(&leaf), None);
+    let mail = channel(dir.path(), &email_toml(smtps.port, "implicit", false), "mail", &ctx);
+    let mut n = keepup_notify::test_notification("shop");
+    n.id = "7".into();
+    mail.send(&n).await.unwrap_or_else(|e| panic!("{e}"));
+    let m = smtps.wait_for(1);
+    assert_eq!(m[0]["tls"], true);
+    assert_eq!(header(&m[0], "X-Keepup-Event"), Event::Test.as_str());
+    assert!(header(&m[0], "Subject").contains("keepup test notification for shop"));
+
+    let plain = SmtpSink::start(SmtpMode::None, None, None);
+    let mail = channel(dir.path(), &email_toml(plain.port, "none", false), "mail", &ctx);
+    mail.send(&trigger("8", "k")).await.unwrap_or_else(|e| panic!("{e}"));
+    let m = plain.wait_for(1);
+    assert_eq!(m[0]["tls"], false);
+    assert_eq!(m[0]["authenticated"], false);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_not_retryable_and_never_shown() {
+    let (ca, leaf) = pki();
+    let sink = SmtpSink::start(SmtpMode::StartTls, Some(&leaf), Some(("keepup", PASSWORD)));
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = "wrong-password-that-must-not-leak";
+    secret_file(dir.path(), "smtp-password", wrong);
+    let mail = channel(dir.path(), &email_toml(sink.port, "starttls", true), "mail", &ctx_trusting(&ca));
+    let e = mail.send(&trigger("1", "k")).await.unwrap_err();
+    assert!(!e.retryable, "{e:?}");
+    assert!(e.message.contains("535"), "{e}");
+    assert!(!e.message.contains(wrong), "the password leaked: {e}");
+    assert!(!format!("{e:?}").contains(wrong));
+    assert!(sink.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_is_retryable() {
+    let dir = tempfile::tempdir().unwrap();
+    secret_file(dir.path(), "smtp-password", PASSWORD);
+    let mail = channel(
+        dir.path(),
+        &email_toml(closed_port(), "starttls", true),
+        "mail",
+        &HttpClientContext::builder().system_roots(false).build(),
+    );
+    let e = mail.send(&trigger("1", "k")).await.unwrap_err();
+    assert!(e.retryable, "{e:?}");
+    assert!(e.message.contains("127.0.0.1"), "{e}");
+    assert!(!e.message.contains(PASSWORD), "{e}");
+}
+
+#[tokio::test]
+async fn an_untrusted_server_certificate_is_not_retryable() {
+    let (_ca, leaf) = pki();
+    let sink = SmtpSink::start(SmtpMode::StartTls, Some(&leaf), Some(("keepup", PASSWORD)));
+    let dir = tempfile::tempdir().unwrap();
+    secret_file(dir.path(), "smtp-password", PASSWORD);
+    let other = keepup_testkit::pki::CertAuthority::new("someone else").unwrap();
+    let mail = channel(dir.path(), &email_toml(sink.port, "starttls", true), "mail", &ctx_trusting(&other));
+    let e = mail.send(&trigger("1", "k")).await.unwrap_err();
+    assert!(!e.retryable, "{e:?}");
+    assert!(e.message.contains("TLS"), "{e}");
+    assert!(!e.message.contains(PASSWORD), "{e}");
+    assert!(sink.messages().is_empty());
+}
+
+#[tokio::test]
+async fn the_channel_ca_file_is_trusted_on_top_of_the_context() {
+    let (ca, leaf) = pki();
+    let sink = SmtpSink::start(SmtpMode::StartTls, Some(&leaf), None);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("smtp-ca.pem"), ca.root_pem()).unwrap();
+    let toml = email_toml(sink.port, "starttls", false) + "ca_file = \"smtp-ca.pem\"\n";
+    let mail = channel(
+        dir.path(),
+        &toml,
+        "mail",
+        &HttpClientContext::builder().system_roots(false).build(),
+    );
+    mail.send(&trigger("1", "k")).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sink.wait_for(1).len(), 1);
+}
