@@ -704,8 +704,12 @@ impl Loader<'_> {
             };
             let key = format!("{}.fallback", p.path);
             if *target == p.channel.id {
-                self.rep
-                    .report(span.clone(), &key, "a channel cannot fall back to itself", None);
+                self.rep.report(
+                    span.clone(),
+                    &key,
+                    "a channel cannot fall back to itself",
+                    None,
+                );
             } else if let Some(&j) = index.get(target.as_str()) {
                 next[i] = Some(j);
             } else {
@@ -746,7 +750,9 @@ impl Loader<'_> {
                             p.fallback_span.clone().unwrap_or(p.id_span.clone()),
                             &format!("{}.fallback", p.path),
                             format!("fallback chain loops: {}", names.join(" -> ")),
-                            Some("a fallback chain must end at a channel without `fallback`".into()),
+                            Some(
+                                "a fallback chain must end at a channel without `fallback`".into(),
+                            ),
                         );
                     }
                     break;
@@ -797,8 +803,12 @@ impl Loader<'_> {
             None => DEFAULT_CHANNEL_TIMEOUT,
         };
         let template = self.template(common.template.as_ref(), path, "template", false);
-        let title_template =
-            self.template(common.title_template.as_ref(), path, "title_template", false);
+        let title_template = self.template(
+            common.title_template.as_ref(),
+            path,
+            "title_template",
+            false,
+        );
         ok &= template.is_ok() && title_template.is_ok();
 
         let specific = Spanned::new(span.clone(), DeValue::Table(specific));
@@ -907,7 +917,8 @@ impl Loader<'_> {
                 source: s.get_ref().clone(),
             })),
             Err(msg) => {
-                self.rep.report(s.span(), &format!("{path}.{key}"), msg, None);
+                self.rep
+                    .report(s.span(), &format!("{path}.{key}"), msg, None);
                 Err(())
             }
         }
@@ -1273,7 +1284,12 @@ impl Loader<'_> {
             tls,
             auth,
             from: raw.from.into_inner(),
-            to: raw.to.into_inner().into_iter().map(Spanned::into_inner).collect(),
+            to: raw
+                .to
+                .into_inner()
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect(),
             ca_file,
             helo_name,
         })
@@ -1444,8 +1460,12 @@ impl Loader<'_> {
     }
 
     fn ntfy(&mut self, raw: RawNtfy, path: &str) -> Option<NtfySpec> {
-        let server_url =
-            self.plain_url(raw.server_url.as_ref(), DEFAULT_NTFY_SERVER, path, "server_url");
+        let server_url = self.plain_url(
+            raw.server_url.as_ref(),
+            DEFAULT_NTFY_SERVER,
+            path,
+            "server_url",
+        );
         let topic = raw.topic.get_ref();
         let topic_ok = !topic.is_empty()
             && topic.len() <= 64
@@ -1460,8 +1480,7 @@ impl Loader<'_> {
                 Some("a topic is 1 to 64 letters, digits, '-' or '_'".into()),
             );
         }
-        let token = if raw.token.is_some() || raw.token_env.is_some() || raw.token_file.is_some()
-        {
+        let token = if raw.token.is_some() || raw.token_env.is_some() || raw.token_file.is_some() {
             let keys = SecretKeys {
                 what: "token",
                 inline: raw.token.as_ref(),
@@ -1500,7 +1519,10 @@ impl Loader<'_> {
                             v.span(),
                             &format!("{path}.priority.{key}"),
                             "invalid ntfy priority",
-                            Some("use 1 to 5 or \"min\", \"low\", \"default\", \"high\", \"max\"".into()),
+                            Some(
+                                "use 1 to 5 or \"min\", \"low\", \"default\", \"high\", \"max\""
+                                    .into(),
+                            ),
                         );
                         ok = false;
                     }
@@ -1590,7 +1612,12 @@ impl Loader<'_> {
         let (url, method, headers, body_template) = (url?, method?, headers?, body_template?);
         ok.then(|| SmsSpec {
             url,
-            to: raw.to.into_inner().into_iter().map(Spanned::into_inner).collect(),
+            to: raw
+                .to
+                .into_inner()
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect(),
             method,
             headers,
             body_template,
@@ -1628,7 +1655,9 @@ fn valid_mailbox(s: &str) -> bool {
                 && !domain.is_empty()
                 && !domain.contains('@')
                 && (domain.contains('.') || domain == "localhost")
-                && !addr.chars().any(|c| c.is_whitespace() || c == '<' || c == '>')
+                && !addr
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '<' || c == '>')
         }
         None => false,
     }

@@ -6,9 +6,9 @@
 //! Sunday like 0. As in Vixie cron, when both day-of-month and day-of-week
 //! are restricted a day matches if either does.
 
+use jiff::Timestamp as JiffTimestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
-use jiff::Timestamp as JiffTimestamp;
 
 /// A parsed cron expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,22 +23,36 @@ pub struct Cron {
     weekdays_restricted: bool,
 }
 
-const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
-fn field(text: &str, min: u32, max: u32, names: &[&str], what: &str) -> Result<(u64, bool), String> {
+fn field(
+    text: &str,
+    min: u32,
+    max: u32,
+    names: &[&str],
+    what: &str,
+) -> Result<(u64, bool), String> {
     let mut bits = 0u64;
     let restricted = text != "*";
     let value = |s: &str| -> Result<u32, String> {
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
             return Ok(i as u32 + if names.len() == 12 { 1 } else { 0 });
         }
-        let v: u32 = s.parse().map_err(|_| format!("{what}: {s:?} is not a number"))?;
+        let v: u32 = s
+            .parse()
+            .map_err(|_| format!("{what}: {s:?} is not a number"))?;
         Ok(v)
     };
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, s.parse::<u32>().map_err(|_| format!("{what}: invalid step {s:?}"))?),
+            Some((r, s)) => (
+                r,
+                s.parse::<u32>()
+                    .map_err(|_| format!("{what}: invalid step {s:?}"))?,
+            ),
             None => (part, 1),
         };
         if step == 0 {
@@ -158,7 +172,10 @@ mod tests {
         let c = Cron::parse("*/15 9-17 * * 1-5").unwrap();
         assert!(c.matches(date(2026, 11, 23).at(9, 45, 0, 0)));
         assert!(!c.matches(date(2026, 11, 23).at(9, 46, 0, 0)));
-        assert!(!c.matches(date(2026, 11, 22).at(10, 0, 0, 0)), "Sunday excluded");
+        assert!(
+            !c.matches(date(2026, 11, 22).at(10, 0, 0, 0)),
+            "Sunday excluded"
+        );
         let c = Cron::parse("0 0 1 jan,jul *").unwrap();
         assert!(c.matches(date(2027, 7, 1).at(0, 0, 0, 0)));
         let sunday7 = Cron::parse("0 3 * * 7").unwrap();

@@ -17,6 +17,7 @@ mod diag;
 mod load;
 pub mod maintenance;
 mod raw;
+pub mod routing;
 
 pub use diag::{Problem, Problems};
 pub use load::{load, load_str};

@@ -27,6 +27,9 @@ const TOP_KEYS: &[&str] = &[
     "site",
     "channel",
     "maintenance",
+    "contact",
+    "team",
+    "policy",
 ];
 const SITE_KEYS: &[&str] = &["id", "name", "tags", "check"];
 const DEFAULT_LISTEN: &str = "127.0.0.1:8585";
@@ -176,6 +179,15 @@ impl Loader<'_> {
             .remove("maintenance")
             .map(|v| self.maintenance(v, &sites, now))
             .unwrap_or_default();
+        let channel_ids: HashSet<String> = channels.iter().map(|c| c.id.clone()).collect();
+        let site_ids: HashSet<String> = sites.iter().map(|s| s.id.clone()).collect();
+        let routing = self.routing(
+            root.remove("contact"),
+            root.remove("team"),
+            root.remove("policy"),
+            &channel_ids,
+            &site_ids,
+        );
         let mut seen = HashSet::new();
         for s in &sites {
             if !seen.insert(s.id.clone()) {
@@ -210,6 +222,7 @@ impl Loader<'_> {
             sites,
             channels,
             maintenance,
+            routing,
         }
     }
 
@@ -1264,7 +1277,10 @@ fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     Some((unknown, expected))
 }
 
-pub(crate) fn key_hint<'c>(wrong: &str, candidates: impl IntoIterator<Item = &'c str> + Clone) -> String {
+pub(crate) fn key_hint<'c>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'c str> + Clone,
+) -> String {
     match closest(wrong, candidates.clone()) {
         Some(c) => format!("did you mean `{c}`?"),
         None => {

@@ -57,7 +57,12 @@ impl Maintenance {
     pub fn open_at(&self, at: Timestamp) -> Option<(Timestamp, Timestamp)> {
         match &self.when {
             Window::Once { start, end } => (*start <= at && at < *end).then_some((*start, *end)),
-            Window::Recurring { cron, duration, timezone, .. } => {
+            Window::Recurring {
+                cron,
+                duration,
+                timezone,
+                ..
+            } => {
                 let minutes = (duration.as_secs() / 60).min(u32::MAX as u64) as u32;
                 let start = cron.last_at_or_before(at, timezone, minutes)?;
                 let end = start + duration.as_millis() as i64;
@@ -73,12 +78,26 @@ impl Maintenance {
 
     /// The windows that start within `[from, to)`, for overlap checks and
     /// for listing upcoming windows.
-    pub fn occurrences(&self, from: Timestamp, to: Timestamp, max: usize) -> Vec<(Timestamp, Timestamp)> {
+    pub fn occurrences(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        max: usize,
+    ) -> Vec<(Timestamp, Timestamp)> {
         match &self.when {
             Window::Once { start, end } => {
-                if *start < to && *end > from { vec![(*start, *end)] } else { Vec::new() }
+                if *start < to && *end > from {
+                    vec![(*start, *end)]
+                } else {
+                    Vec::new()
+                }
             }
-            Window::Recurring { cron, duration, timezone, .. } => {
+            Window::Recurring {
+                cron,
+                duration,
+                timezone,
+                ..
+            } => {
                 let mut out = Vec::new();
                 let mut t = from - 60_000;
                 let horizon = ((to - from) / 60_000).clamp(0, u32::MAX as i64) as u32;
@@ -120,10 +139,20 @@ const OVERLAP_HORIZON_MS: i64 = 35 * 86_400_000;
 
 impl Loader<'_> {
     /// Validates `[[maintenance]]` against the configured sites.
-    pub(crate) fn maintenance(&mut self, value: Spanned<DeValue<'_>>, sites: &[Site], now: Timestamp) -> Vec<Maintenance> {
+    pub(crate) fn maintenance(
+        &mut self,
+        value: Spanned<DeValue<'_>>,
+        sites: &[Site],
+        now: Timestamp,
+    ) -> Vec<Maintenance> {
         let span = value.span();
         let DeValue::Array(items) = value.into_inner() else {
-            self.rep.report(span, "maintenance", "`maintenance` must be an array of tables", Some("write each window as [[maintenance]]".into()));
+            self.rep.report(
+                span,
+                "maintenance",
+                "`maintenance` must be an array of tables",
+                Some("write each window as [[maintenance]]".into()),
+            );
             return Vec::new();
         };
         let all: Vec<&Check> = sites.iter().flat_map(|s| s.checks.iter()).collect();
@@ -131,7 +160,9 @@ impl Loader<'_> {
         for (i, item) in items.into_iter().enumerate() {
             let path = format!("maintenance[{i}]");
             let item_span = item.span();
-            let Some(raw) = self.deserialize::<RawMaintenance>(item, &path, &[]) else { continue };
+            let Some(raw) = self.deserialize::<RawMaintenance>(item, &path, &[]) else {
+                continue;
+            };
             if let Some(m) = self.one_maintenance(raw, &path, item_span.clone(), sites, &all) {
                 out.push((m, item_span));
             }
@@ -147,7 +178,11 @@ impl Loader<'_> {
                 let horizon = now + OVERLAP_HORIZON_MS;
                 let oa = ma.occurrences(now - OVERLAP_HORIZON_MS, horizon, 10_000);
                 let ob = mb.occurrences(now - OVERLAP_HORIZON_MS, horizon, 10_000);
-                if let Some(((s, _), _)) = oa.iter().flat_map(|x| ob.iter().map(move |y| (*x, *y))).find(|(x, y)| x.0 < y.1 && y.0 < x.1) {
+                if let Some(((s, _), _)) = oa
+                    .iter()
+                    .flat_map(|x| ob.iter().map(move |y| (*x, *y)))
+                    .find(|(x, y)| x.0 < y.1 && y.0 < x.1)
+                {
                     let when = keepup_model::format_rfc3339(s);
                     self.rep.report(
                         span_b.clone(),
@@ -161,12 +196,27 @@ impl Loader<'_> {
         out.into_iter().map(|(m, _)| m).collect()
     }
 
-    fn one_maintenance(&mut self, raw: RawMaintenance, path: &str, span: std::ops::Range<usize>, sites: &[Site], all: &[&Check]) -> Option<Maintenance> {
+    fn one_maintenance(
+        &mut self,
+        raw: RawMaintenance,
+        path: &str,
+        span: std::ops::Range<usize>,
+        sites: &[Site],
+        all: &[&Check],
+    ) -> Option<Maintenance> {
         let mut ok = true;
-        let site_tags: HashMap<&str, &[String]> = sites.iter().map(|s| (s.id.as_str(), s.tags.as_slice())).collect();
+        let site_tags: HashMap<&str, &[String]> = sites
+            .iter()
+            .map(|s| (s.id.as_str(), s.tags.as_slice()))
+            .collect();
         for s in &raw.sites {
             if !site_tags.contains_key(s.get_ref().as_str()) {
-                self.rep.report(s.span(), &format!("{path}.sites"), format!("no site {:?}", s.get_ref()), None);
+                self.rep.report(
+                    s.span(),
+                    &format!("{path}.sites"),
+                    format!("no site {:?}", s.get_ref()),
+                    None,
+                );
                 ok = false;
             }
         }
@@ -176,8 +226,14 @@ impl Loader<'_> {
             if all.iter().any(|k| k.id == id) {
                 wanted_checks.insert(id);
             } else {
-                let hint = crate::diag::closest(c.get_ref(), all.iter().map(|k| k.id.as_str())).map(|h| format!("did you mean \"{h}\"? (write site/check)"));
-                self.rep.report(c.span(), &format!("{path}.checks"), format!("no check {:?}", c.get_ref()), hint);
+                let hint = crate::diag::closest(c.get_ref(), all.iter().map(|k| k.id.as_str()))
+                    .map(|h| format!("did you mean \"{h}\"? (write site/check)"));
+                self.rep.report(
+                    c.span(),
+                    &format!("{path}.checks"),
+                    format!("no check {:?}", c.get_ref()),
+                    hint,
+                );
                 ok = false;
             }
         }
@@ -189,7 +245,9 @@ impl Loader<'_> {
                 everything
                     || wanted_checks.contains(&c.id)
                     || raw.sites.iter().any(|s| s.get_ref() == site)
-                    || raw.tags.iter().any(|t| c.tags.contains(t) || site_tags.get(site).is_some_and(|st| st.contains(t)))
+                    || raw.tags.iter().any(|t| {
+                        c.tags.contains(t) || site_tags.get(site).is_some_and(|st| st.contains(t))
+                    })
             })
             .map(|c| c.id.clone())
             .collect();
@@ -200,7 +258,12 @@ impl Loader<'_> {
                 match (start, end) {
                     (Some(a), Some(b)) if a < b => Window::Once { start: a, end: b },
                     (Some(_), Some(_)) => {
-                        self.rep.report(e.span(), &format!("{path}.end"), "the window ends before it starts", None);
+                        self.rep.report(
+                            e.span(),
+                            &format!("{path}.end"),
+                            "the window ends before it starts",
+                            None,
+                        );
                         return None;
                     }
                     _ => return None,
@@ -210,7 +273,12 @@ impl Loader<'_> {
                 let cron = match Cron::parse(c.get_ref()) {
                     Ok(cron) => cron,
                     Err(e) => {
-                        self.rep.report(c.span(), &format!("{path}.cron"), format!("invalid cron expression: {e}"), Some("e.g. \"0 2 * * sun\" for Sundays at 02:00".into()));
+                        self.rep.report(
+                            c.span(),
+                            &format!("{path}.cron"),
+                            format!("invalid cron expression: {e}"),
+                            Some("e.g. \"0 2 * * sun\" for Sundays at 02:00".into()),
+                        );
                         return None;
                     }
                 };
@@ -220,12 +288,24 @@ impl Loader<'_> {
                     Some(name) => match jiff::tz::TimeZone::get(name.get_ref()) {
                         Ok(z) => (z, name.get_ref().clone()),
                         Err(_) => {
-                            self.rep.report(name.span(), &format!("{path}.timezone"), format!("unknown time zone {:?}", name.get_ref()), Some("use an IANA name such as \"Europe/Berlin\" or \"UTC\"".into()));
+                            self.rep.report(
+                                name.span(),
+                                &format!("{path}.timezone"),
+                                format!("unknown time zone {:?}", name.get_ref()),
+                                Some(
+                                    "use an IANA name such as \"Europe/Berlin\" or \"UTC\"".into(),
+                                ),
+                            );
                             return None;
                         }
                     },
                 };
-                Window::Recurring { cron, duration, timezone, timezone_name }
+                Window::Recurring {
+                    cron,
+                    duration,
+                    timezone,
+                    timezone_name,
+                }
             }
             _ => {
                 self.rep.report(span, path, "a maintenance window needs either `start` and `end`, or `cron` and `duration` (and optionally `timezone`)", None);
@@ -233,7 +313,12 @@ impl Loader<'_> {
             }
         };
         let id = raw.id.into_inner();
-        ok.then_some(Maintenance { name: raw.name.unwrap_or_else(|| id.clone()), id, checks, when })
+        ok.then_some(Maintenance {
+            name: raw.name.unwrap_or_else(|| id.clone()),
+            id,
+            checks,
+            when,
+        })
     }
 
     /// An RFC 3339 instant with an offset, e.g. `2026-12-01T22:00:00+01:00`.
@@ -241,7 +326,14 @@ impl Loader<'_> {
         match s.get_ref().parse::<jiff::Timestamp>() {
             Ok(t) => Some(t.as_millisecond()),
             Err(e) => {
-                self.rep.report(s.span(), key, format!("invalid time {:?}: {e}", s.get_ref()), Some("write RFC 3339 with an offset, e.g. \"2026-12-01T22:00:00+01:00\"".into()));
+                self.rep.report(
+                    s.span(),
+                    key,
+                    format!("invalid time {:?}: {e}", s.get_ref()),
+                    Some(
+                        "write RFC 3339 with an offset, e.g. \"2026-12-01T22:00:00+01:00\"".into(),
+                    ),
+                );
                 None
             }
         }

@@ -28,6 +28,8 @@ pub struct Config {
     pub channels: Vec<crate::channels::Channel>,
     /// Maintenance windows.
     pub maintenance: Vec<crate::maintenance::Maintenance>,
+    /// Contacts, teams and escalation policies.
+    pub routing: crate::routing::Routing,
 }
 
 impl Config {

@@ -39,11 +39,20 @@ fn every_kind_loads_with_defaults_applied() {
     let token = dir.path().join("bot-token");
     std::fs::write(&token, "123456:ABC-def_ghi\n").unwrap();
     let url = dir.path().join("hook-url");
-    std::fs::write(&url, format!("https://hooks.example.com/services/{SECRET}\n")).unwrap();
+    std::fs::write(
+        &url,
+        format!("https://hooks.example.com/services/{SECRET}\n"),
+    )
+    .unwrap();
     let ca = keepup_testkit_free_ca();
     std::fs::write(dir.path().join("ca.pem"), ca).unwrap();
     // SAFETY: a variable only this test reads, set before anything reads it.
-    unsafe { std::env::set_var("KEEPUP_TEST_CHANNELS_TEAMS_URL", "https://example.webhook.office.com/x") };
+    unsafe {
+        std::env::set_var(
+            "KEEPUP_TEST_CHANNELS_TEAMS_URL",
+            "https://example.webhook.office.com/x",
+        )
+    };
 
     let src = r#"
 [[channel]]
@@ -136,8 +145,18 @@ headers = { "Content-Type" = "application/json" }
     assert_eq!(
         kinds,
         [
-            "email", "email", "webhook", "slack", "teams", "discord", "telegram", "pagerduty",
-            "opsgenie", "ntfy", "matrix", "sms"
+            "email",
+            "email",
+            "webhook",
+            "slack",
+            "teams",
+            "discord",
+            "telegram",
+            "pagerduty",
+            "opsgenie",
+            "ntfy",
+            "matrix",
+            "sms"
         ]
     );
 
@@ -148,42 +167,67 @@ headers = { "Content-Type" = "application/json" }
         mail.title_template.as_ref().unwrap().source,
         "[{{ site }}] {{ title }}"
     );
-    let ChannelSpec::Email(e) = &mail.spec else { panic!() };
+    let ChannelSpec::Email(e) = &mail.spec else {
+        panic!()
+    };
     assert_eq!((e.smtp_port, e.tls), (587, SmtpTls::StartTls));
     assert_eq!(e.auth.as_ref().unwrap().password.expose(), SECRET);
     assert_eq!(e.to.len(), 2);
-    assert_eq!(e.ca_file.as_deref(), Some(dir.path().join("ca.pem").as_path()));
+    assert_eq!(
+        e.ca_file.as_deref(),
+        Some(dir.path().join("ca.pem").as_path())
+    );
     assert_eq!(e.helo_name.as_deref(), Some("monitor.example.com"));
-    let ChannelSpec::Email(e) = &c.channel("smtps").unwrap().spec else { panic!() };
+    let ChannelSpec::Email(e) = &c.channel("smtps").unwrap().spec else {
+        panic!()
+    };
     assert_eq!((e.smtp_port, e.tls), (465, SmtpTls::Implicit));
     assert!(e.auth.is_none());
 
     let hook = c.channel("hook").unwrap();
     assert_eq!(hook.timeout, Duration::from_secs(3));
-    let ChannelSpec::Webhook(w) = &hook.spec else { panic!() };
+    let ChannelSpec::Webhook(w) = &hook.spec else {
+        panic!()
+    };
     assert_eq!(w.method, http::Method::PUT);
     assert_eq!(w.headers.len(), 2);
     assert!(w.headers.iter().any(|h| h.name == "authorization"
         && matches!(&h.value, HeaderValueSpec::Secret(s) if s.expose() == SECRET)));
     assert!(w.body_template.is_some());
 
-    let ChannelSpec::Telegram(t) = &c.channel("tg").unwrap().spec else { panic!() };
+    let ChannelSpec::Telegram(t) = &c.channel("tg").unwrap().spec else {
+        panic!()
+    };
     assert_eq!(t.chat_id, "-1001234567890");
     assert_eq!(t.api_url, "https://api.telegram.org/");
-    let ChannelSpec::PagerDuty(p) = &c.channel("pd").unwrap().spec else { panic!() };
+    let ChannelSpec::PagerDuty(p) = &c.channel("pd").unwrap().spec else {
+        panic!()
+    };
     assert_eq!(p.events_url, "https://events.pagerduty.com/v2/enqueue");
-    let ChannelSpec::Opsgenie(o) = &c.channel("genie").unwrap().spec else { panic!() };
+    let ChannelSpec::Opsgenie(o) = &c.channel("genie").unwrap().spec else {
+        panic!()
+    };
     assert_eq!(o.responders[0].kind, ResponderKind::Team);
     assert_eq!(o.responders[1].name, "alice@example.com");
-    let ChannelSpec::Ntfy(n) = &c.channel("push").unwrap().spec else { panic!() };
+    let ChannelSpec::Ntfy(n) = &c.channel("push").unwrap().spec else {
+        panic!()
+    };
     assert_eq!(n.server_url, "https://ntfy.sh/");
-    assert_eq!((n.priority.critical, n.priority.warning, n.priority.info), (5, 3, 3));
-    let ChannelSpec::Sms(s) = &c.channel("sms").unwrap().spec else { panic!() };
+    assert_eq!(
+        (n.priority.critical, n.priority.warning, n.priority.info),
+        (5, 3, 3)
+    );
+    let ChannelSpec::Sms(s) = &c.channel("sms").unwrap().spec else {
+        panic!()
+    };
     assert_eq!(s.method, http::Method::POST);
 
     let debug = format!("{:?}", c.channels);
     assert!(!debug.contains(SECRET), "a secret shows in Debug output");
-    assert!(!debug.contains("ABC-def_ghi"), "the bot token shows in Debug output");
+    assert!(
+        !debug.contains("ABC-def_ghi"),
+        "the bot token shows in Debug output"
+    );
 }
 
 /// A syntactically valid PEM block (the loader only checks that there is one).
@@ -218,9 +262,18 @@ kind = "pagerdutty"
     assert!(timout.contains("did you mean `timeout`?"), "{timout}");
     let prot = at_line(&p, line_of(src, "smtp_prot"));
     assert!(prot.contains("did you mean `smtp_port`?"), "{prot}");
-    assert!(prot.starts_with(&format!("keepup.toml:{}:1: channel[1]", line_of(src, "smtp_prot"))), "{prot}");
+    assert!(
+        prot.starts_with(&format!(
+            "keepup.toml:{}:1: channel[1]",
+            line_of(src, "smtp_prot")
+        )),
+        "{prot}"
+    );
     let kind = at_line(&p, line_of(src, "pagerdutty"));
-    assert!(kind.contains("unknown channel kind \"pagerdutty\""), "{kind}");
+    assert!(
+        kind.contains("unknown channel kind \"pagerdutty\""),
+        "{kind}"
+    );
     assert!(kind.contains("did you mean \"pagerduty\"?"), "{kind}");
 }
 
@@ -257,9 +310,15 @@ to = ["b@example.com"]
         "{env}"
     );
     let inline = at_line(&p, line_of(src, "bot_token ="));
-    assert!(inline.contains("not written in the configuration"), "{inline}");
+    assert!(
+        inline.contains("not written in the configuration"),
+        "{inline}"
+    );
     assert!(inline.contains("bot_token_env"), "{inline}");
-    assert!(!p.to_string().contains("inline-token"), "a secret is echoed:\n{p}");
+    assert!(
+        !p.to_string().contains("inline-token"),
+        "a secret is echoed:\n{p}"
+    );
     let missing = at_line(&p, line_of(src, "id = \"genie\"") - 1);
     assert!(missing.contains("missing api_key"), "{missing}");
     let user = at_line(&p, line_of(src, "username ="));
@@ -340,11 +399,21 @@ fallback = "e"
 "#;
     let p = problems(src);
     let cycle = at_line(&p, line_of(src, "fallback = \"b\""));
-    assert!(cycle.contains("fallback chain loops: a -> b -> c -> a"), "{cycle}");
+    assert!(
+        cycle.contains("fallback chain loops: a -> b -> c -> a"),
+        "{cycle}"
+    );
     // One loop, one report.
-    assert_eq!(p.0.iter().filter(|x| x.message.contains("loops")).count(), 1, "{p}");
+    assert_eq!(
+        p.0.iter().filter(|x| x.message.contains("loops")).count(),
+        1,
+        "{p}"
+    );
     let unknown = at_line(&p, line_of(src, "fallback = \"slak\""));
-    assert!(unknown.contains("no channel \"slak\" to fall back to"), "{unknown}");
+    assert!(
+        unknown.contains("no channel \"slak\" to fall back to"),
+        "{unknown}"
+    );
     let own = at_line(&p, line_of(src, "fallback = \"e\""));
     assert!(own.contains("cannot fall back to itself"), "{own}");
 }
@@ -393,7 +462,10 @@ webhook_url = "https://example.webhook.office.com/x"
     assert!(at_line(&p, line_of(src, "Bad Id")).contains("invalid id"));
     let url = at_line(&p, line_of(src, "secretpart"));
     assert!(url.contains("is not usable"), "{url}");
-    assert!(!p.to_string().contains("secretpart"), "a webhook URL is echoed:\n{p}");
+    assert!(
+        !p.to_string().contains("secretpart"),
+        "a webhook URL is echoed:\n{p}"
+    );
     assert!(at_line(&p, line_of(src, "\"ssl\"")).contains("unknown TLS mode"));
     assert!(at_line(&p, line_of(src, "\"nobody\"")).contains("not an e-mail address"));
     assert!(at_line(&p, line_of(src, "to = []")).contains("no recipient"));
@@ -402,12 +474,19 @@ webhook_url = "https://example.webhook.office.com/x"
     assert!(at_line(&p, line_of(src, "bad topic")).contains("invalid topic"));
     assert!(at_line(&p, line_of(src, "critical = 9")).contains("invalid ntfy priority"));
     assert!(at_line(&p, line_of(src, "0151 123")).contains("not a phone number"));
-    let twice = p
-        .0
-        .iter()
-        .find(|x| x.message.contains("used twice"))
-        .unwrap_or_else(|| panic!("duplicate id not reported:\n{p}"));
-    assert_eq!(twice.line, src.lines().collect::<Vec<_>>().iter().rposition(|l| *l == "id = \"mail\"").unwrap() + 1);
+    let twice =
+        p.0.iter()
+            .find(|x| x.message.contains("used twice"))
+            .unwrap_or_else(|| panic!("duplicate id not reported:\n{p}"));
+    assert_eq!(
+        twice.line,
+        src.lines()
+            .collect::<Vec<_>>()
+            .iter()
+            .rposition(|l| *l == "id = \"mail\"")
+            .unwrap()
+            + 1
+    );
 }
 
 #[test]

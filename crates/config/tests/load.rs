@@ -298,24 +298,48 @@ fn maintenance_windows_load_and_answer_when_they_are_open() {
     assert!(patch.covers(&keepup_model::CheckId::new("shop", "db")));
     assert!(!patch.covers(&keepup_model::CheckId::new("shop", "web")));
     // Sunday 2026-11-22 02:30 Berlin = 01:30 UTC.
-    let sunday_0230 = "2026-11-22T01:30:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    let sunday_0230 = "2026-11-22T01:30:00Z"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond();
     assert!(patch.open_at(sunday_0230).is_some());
-    assert!(patch.open_at(sunday_0230 + 2 * 3_600_000).is_none(), "over after 2 h");
+    assert!(
+        patch.open_at(sunday_0230 + 2 * 3_600_000).is_none(),
+        "over after 2 h"
+    );
     let mv = &c.maintenance[1];
-    let inside = "2026-12-01T23:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    let inside = "2026-12-01T23:00:00Z"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond();
     assert_eq!(mv.open_at(inside).map(|(s, e)| e - s), Some(4 * 3_600_000));
 }
 
 #[test]
 fn bad_maintenance_windows_are_rejected_where_they_are_written() {
-    let bad = format!("{TWO_CHECKS}[[maintenance]]\nid = \"a\"\ncron = \"0 25 * * *\"\nduration = \"1h\"\ntimezone = \"Mars/Olympus\"\n");
+    let bad = format!(
+        "{TWO_CHECKS}[[maintenance]]\nid = \"a\"\ncron = \"0 25 * * *\"\nduration = \"1h\"\ntimezone = \"Mars/Olympus\"\n"
+    );
     let p = problems(&bad);
-    assert!(at_line(&p, 17).contains("invalid cron expression: hour"), "{p}");
-    let bad = format!("{TWO_CHECKS}[[maintenance]]\nid = \"a\"\ncron = \"0 2 * * *\"\nduration = \"1h\"\ntimezone = \"Mars/Olympus\"\n");
-    assert!(at_line(&problems(&bad), 19).contains("unknown time zone"), "tz");
-    let bad = format!("{TWO_CHECKS}[[maintenance]]\nid = \"a\"\nchecks = [\"shop/wbe\"]\nstart = \"2026-12-01T22:00:00+01:00\"\nend = \"2026-12-01T21:00:00+01:00\"\n");
+    assert!(
+        at_line(&p, 17).contains("invalid cron expression: hour"),
+        "{p}"
+    );
+    let bad = format!(
+        "{TWO_CHECKS}[[maintenance]]\nid = \"a\"\ncron = \"0 2 * * *\"\nduration = \"1h\"\ntimezone = \"Mars/Olympus\"\n"
+    );
+    assert!(
+        at_line(&problems(&bad), 19).contains("unknown time zone"),
+        "tz"
+    );
+    let bad = format!(
+        "{TWO_CHECKS}[[maintenance]]\nid = \"a\"\nchecks = [\"shop/wbe\"]\nstart = \"2026-12-01T22:00:00+01:00\"\nend = \"2026-12-01T21:00:00+01:00\"\n"
+    );
     let p = problems(&bad);
-    assert!(at_line(&p, 17).contains("no check \"shop/wbe\"") && at_line(&p, 17).contains("shop/web"), "{p}");
+    assert!(
+        at_line(&p, 17).contains("no check \"shop/wbe\"") && at_line(&p, 17).contains("shop/web"),
+        "{p}"
+    );
     assert!(at_line(&p, 19).contains("ends before it starts"), "{p}");
     // Two daily windows on the same checks that overlap.
     let overlap = format!(
@@ -324,6 +348,11 @@ fn bad_maintenance_windows_are_rejected_where_they_are_written() {
     let p = problems(&overlap);
     assert!(at_line(&p, 19).contains("\"b\" overlaps \"a\""), "{p}");
     // The same times on disjoint checks are fine.
-    let disjoint = overlap.replace("sites = [\"shop\"]", "checks = [\"shop/web\"]").replace("id = \"a\"\ncron", "id = \"a\"\nchecks = [\"shop/db\"]\ncron");
+    let disjoint = overlap
+        .replace("sites = [\"shop\"]", "checks = [\"shop/web\"]")
+        .replace(
+            "id = \"a\"\ncron",
+            "id = \"a\"\nchecks = [\"shop/db\"]\ncron",
+        );
     load_str(&disjoint, Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
 }

@@ -8,6 +8,7 @@
 //! and `keepup demo` start. The state machine, incidents and alerting build
 //! on the results it produces; they are not here yet.
 
+pub mod alerting;
 pub mod clock;
 pub mod heartbeat;
 pub mod incidents;
@@ -88,6 +89,8 @@ pub struct Monitor {
     compactor_task: tokio::task::JoinHandle<()>,
     engine: Arc<Mutex<IncidentEngine>>,
     events: tokio::sync::broadcast::Sender<IncidentEvent>,
+    alerter: Arc<alerting::Alerter>,
+    alerting_task: tokio::task::JoinHandle<()>,
 }
 
 impl Monitor {
@@ -139,7 +142,15 @@ impl Monitor {
         })
         .await??;
         let engine = Arc::new(Mutex::new(engine));
-        let (events, _) = tokio::sync::broadcast::channel(1024);
+        let (events, _) = tokio::sync::broadcast::channel(4096);
+        // Subscribed before the first check runs, so no event is missed.
+        let alerter = alerting::Alerter::new(
+            store.clone(),
+            clock.clone(),
+            config.clone(),
+            keepup_notify::HttpClientContext::new(),
+        );
+        let alerting_task = tokio::spawn(alerting::run(alerter.clone(), events.subscribe()));
         let scheduler = scheduler::spawn(
             checks,
             executor,
@@ -176,6 +187,8 @@ impl Monitor {
             compactor_task,
             engine,
             events,
+            alerter,
+            alerting_task,
         })
     }
 
@@ -206,6 +219,7 @@ impl Monitor {
         if let Ok(mut e) = self.engine.lock() {
             e.configure(&checks, new.maintenance.clone());
         }
+        self.alerter.configure(new.clone());
         let ids: std::collections::HashSet<CheckId> = checks.iter().map(|c| c.id.clone()).collect();
         self.recorder.retain(|id| ids.contains(id));
         self.scheduler.reload(checks);
@@ -289,6 +303,7 @@ impl Monitor {
     pub async fn shutdown(&self) {
         self.scheduler.shutdown().await;
         self.compactor_task.abort();
+        self.alerting_task.abort();
         self.flush().await;
         let task = self.recorder_task.lock().ok().and_then(|mut t| t.take());
         if let Some(t) = task {

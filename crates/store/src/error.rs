@@ -8,6 +8,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// A blocking task that was using the store panicked or was cancelled.
+    #[error("store task failed: {0}")]
+    Task(String),
     /// The directory that should hold the database could not be created.
     #[error("store {path}: cannot create directory {}: {source}", dir.display())]
     CreateDir {

@@ -1,0 +1,225 @@
+//! Alerting end to end: a real HTTP outage opens an incident, webhooks
+//! (in-process receivers speaking HTTP) are notified through the durable
+//! outbox, a broken channel falls back, an unacknowledged incident
+//! escalates, acknowledgement stops reminders, and recovery is announced
+//! with its duration.
+
+use keepup_model::SystemClock;
+use keepup_monitor::Monitor;
+use keepup_probe::ProbeContext;
+use keepup_store::{OutboxState, Store};
+use keepup_testkit::http::{TestServer, text};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A webhook receiver that records the `event` of every JSON body.
+async fn receiver(status: u16) -> (TestServer, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let server = TestServer::start(move |req| {
+        let g = g.clone();
+        async move {
+            let body: serde_json::Value =
+                serde_json::from_slice(req.body()).unwrap_or(serde_json::Value::Null);
+            g.lock().unwrap().push(body);
+            text(status, if status == 200 { "ok" } else { "no" })
+        }
+    })
+    .await
+    .unwrap();
+    (server, got)
+}
+
+fn events(got: &Arc<Mutex<Vec<serde_json::Value>>>) -> Vec<String> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .map(|v| v["event"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+async fn wait_until(what: &str, secs: u64, f: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_paged_escalated_acknowledged_and_resolved() {
+    let failing = Arc::new(AtomicBool::new(true));
+    let f = failing.clone();
+    let shop = TestServer::start(move |_| {
+        let f = f.clone();
+        async move {
+            if f.load(Ordering::SeqCst) {
+                text(503, "down")
+            } else {
+                text(200, "up")
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let (ops, ops_got) = receiver(200).await;
+    let (boss, boss_got) = receiver(200).await;
+    let (broken, broken_got) = receiver(400).await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!(
+        r#"[defaults]
+interval = "1s"
+timeout = "1s"
+failure_threshold = 1
+
+[[site]]
+id = "shop"
+[[site.check]]
+id = "web"
+kind = "http"
+url = "{shop}"
+
+[[channel]]
+id = "ops-hook"
+kind = "webhook"
+url = "{ops}"
+[[channel]]
+id = "boss-hook"
+kind = "webhook"
+url = "{boss}"
+[[channel]]
+id = "broken-hook"
+kind = "webhook"
+url = "{broken}"
+fallback = "ops-hook"
+
+[[contact]]
+id = "ops"
+channels = ["ops-hook"]
+[[contact]]
+id = "boss"
+channels = ["boss-hook"]
+
+[[policy]]
+id = "default"
+repeat_every = "2s"
+max_reminders = 1
+[[policy.level]]
+notify = ["ops", "channel:broken-hook"]
+[[policy.level]]
+after = "3s"
+notify = ["boss"]
+"#,
+        shop = shop.url("/"),
+        ops = ops.url("/hook"),
+        boss = boss.url("/hook"),
+        broken = broken.url("/hook"),
+    );
+    let config =
+        keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let monitor = Monitor::start(
+        Arc::new(config),
+        store.clone(),
+        ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+
+    // Level 1: ops directly, plus the broken channel's fallback copy to ops.
+    wait_until("two triggers at ops", 20, || {
+        events(&ops_got).iter().filter(|e| *e == "trigger").count() >= 2
+    })
+    .await;
+    assert_eq!(
+        events(&broken_got),
+        vec!["trigger"],
+        "a permanent error is not retried"
+    );
+    assert!(
+        boss_got.lock().unwrap().is_empty(),
+        "level 2 waits for its delay"
+    );
+    let first = ops_got.lock().unwrap()[0].clone();
+    assert_eq!(
+        first["dedup_key"]
+            .as_str()
+            .map(|s| s.starts_with("keepup-incident-")),
+        Some(true),
+        "{first}"
+    );
+
+    // Level 2 after 3 s without acknowledgement.
+    wait_until("escalation to boss", 10, || {
+        events(&boss_got).contains(&"trigger".to_owned())
+    })
+    .await;
+    let incident = store.open_incidents().unwrap().remove(0);
+    // A reminder follows 2 s later (the only one: max_reminders = 1).
+    wait_until("one reminder", 10, || {
+        events(&ops_got).contains(&"reminder".to_owned())
+    })
+    .await;
+
+    // Someone acknowledges: everyone told hears it, reminders stop.
+    assert!(
+        store
+            .acknowledge_incident(incident.id, now_ms(), "alice")
+            .unwrap()
+    );
+    wait_until("acknowledge notices", 10, || {
+        events(&ops_got).contains(&"acknowledge".to_owned())
+            && events(&boss_got).contains(&"acknowledge".to_owned())
+    })
+    .await;
+    let reminders_before = events(&ops_got).iter().filter(|e| *e == "reminder").count();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        events(&ops_got).iter().filter(|e| *e == "reminder").count(),
+        reminders_before
+    );
+
+    // Recovery is announced with the outage duration.
+    failing.store(false, Ordering::SeqCst);
+    wait_until("resolve notices", 15, || {
+        events(&boss_got).contains(&"resolve".to_owned())
+            && events(&ops_got).contains(&"resolve".to_owned())
+    })
+    .await;
+    // Let the delivery loop record the last confirmations.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let resolve = boss_got
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|v| v["event"] == "resolve")
+        .cloned()
+        .unwrap();
+    assert!(
+        resolve["duration_s"].as_u64().is_some_and(|d| d >= 5),
+        "{resolve}"
+    );
+    monitor.shutdown().await;
+
+    // The outbox shows it all: the broken channel failed, everything else was sent.
+    let rows = store.outbox(100).unwrap();
+    assert!(rows.iter().any(|r| r.channel == "broken-hook"
+        && r.state == OutboxState::Failed
+        && r.last_error.as_deref().is_some_and(|e| e.contains("400"))));
+    assert!(
+        rows.iter()
+            .filter(|r| r.channel != "broken-hook")
+            .all(|r| r.state == OutboxState::Sent),
+        "{rows:#?}"
+    );
+}
+
+#[allow(non_snake_case)]
+fn now_ms() -> i64 {
+    keepup_model::Clock::now_ms(&SystemClock)
+}
