@@ -23,6 +23,10 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# Python packages the tests start as real servers: aiosmtpd (the SMTP server
+# of the e-mail channel tests).
+python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --user --quiet aiosmtpd \
+  || python3 -m pip install --user --quiet --break-system-packages aiosmtpd
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 cargo test --workspace --locked "$@"

@@ -13,7 +13,9 @@ use keepup_config::channels::{
 use keepup_model::{Severity, SystemClock, format_rfc3339};
 use serde_json::{Value, json};
 
-use crate::http::{HttpClientContext, Request, Response, encode_segment, join_url, redact, redact_error};
+use crate::http::{
+    HttpClientContext, Request, Response, encode_segment, join_url, redact, redact_error,
+};
 use crate::render::{DEFAULT_TEXT, DEFAULT_TITLE, Rendered, Templates, html_escape};
 use crate::{Channel, Delivered, Event, Notification, SendError, SendFuture, truncate_chars};
 
@@ -161,7 +163,9 @@ impl Channel for ChatChannel {
 
 /// Slack's three escapes for `text` and mrkdwn.
 fn slack_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Slack incoming webhook: `text` (the notification fallback) plus Block
@@ -271,7 +275,8 @@ pub(crate) fn discord_payload(n: &Notification, r: &Rendered) -> Value {
         (Event::Trigger | Event::Reminder, Severity::Warning) => 0xEC_B2_2E,
         _ => 0x3B_88_C3,
     };
-    let mut fields = vec![json!({"name": "Site", "value": truncate_chars(&n.site, 1024), "inline": true})];
+    let mut fields =
+        vec![json!({"name": "Site", "value": truncate_chars(&n.site, 1024), "inline": true})];
     fields.push(json!({"name": "Severity", "value": severity_name(n.severity), "inline": true}));
     let mut embed = json!({
         "title": truncate_chars(&r.title, 256),
@@ -332,14 +337,18 @@ impl TelegramChannel {
             .exchange(req, &[&self.token], |resp| {
                 let v = resp.json();
                 let text = json_detail(resp, &["description"]);
-                let hint = v.as_ref().and_then(|v| seconds(v.pointer("/parameters/retry_after")));
+                let hint = v
+                    .as_ref()
+                    .and_then(|v| seconds(v.pointer("/parameters/retry_after")));
                 (text, hint)
             })
             .await?;
-        let id = resp.json().and_then(|v| v.pointer("/result/message_id").map(|id| match id {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }));
+        let id = resp.json().and_then(|v| {
+            v.pointer("/result/message_id").map(|id| match id {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        });
         Ok(Delivered { provider_id: id })
     }
 }
@@ -410,8 +419,13 @@ impl MatrixChannel {
             encode_segment(&format!("keepup-{}", n.id))
         );
         let url = join_url(&self.homeserver, &path, None).map_err(SendError::permanent)?;
-        let mut req = Request::json("Matrix homeserver", &url, &matrix_payload(&r), self.base.timeout)
-            .header(AUTHORIZATION, &format!("Bearer {}", self.token));
+        let mut req = Request::json(
+            "Matrix homeserver",
+            &url,
+            &matrix_payload(&r),
+            self.base.timeout,
+        )
+        .header(AUTHORIZATION, &format!("Bearer {}", self.token));
         req.method = Method::PUT;
         let resp = self
             .base
@@ -494,7 +508,12 @@ impl NtfyChannel {
         let r = self.base.templates.title_and_text(n)?;
         let payload = ntfy_payload(&self.spec, n, &r);
         let mut req = Request::json("ntfy server", &self.url, &payload, self.base.timeout);
-        let token = self.spec.token.as_ref().map(|t| t.expose()).unwrap_or_default();
+        let token = self
+            .spec
+            .token
+            .as_ref()
+            .map(|t| t.expose())
+            .unwrap_or_default();
         if !token.is_empty() {
             req = req.header(AUTHORIZATION, &format!("Bearer {token}"));
         }
@@ -542,7 +561,8 @@ pub(crate) fn ntfy_payload(spec: &NtfySpec, n: &Notification, r: &Rendered) -> V
         && let Some(url) = &n.ack_url
     {
         v["click"] = json!(url);
-        v["actions"] = json!([{"action": "view", "label": "Acknowledge", "url": url, "clear": true}]);
+        v["actions"] =
+            json!([{"action": "view", "label": "Acknowledge", "url": url, "clear": true}]);
     }
     v
 }
@@ -572,8 +592,18 @@ mod tests {
         n.title = "x".repeat(400);
         let v = slack_payload(&n, &rendered(&n));
         assert_eq!(v["blocks"][0]["type"], "header");
-        assert_eq!(v["blocks"][0]["text"]["text"].as_str().unwrap().chars().count(), 150);
-        assert_eq!(v["blocks"][1]["text"]["text"], "line &lt;1&gt; &amp; more\nline 2");
+        assert_eq!(
+            v["blocks"][0]["text"]["text"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count(),
+            150
+        );
+        assert_eq!(
+            v["blocks"][1]["text"]["text"],
+            "line &lt;1&gt; &amp; more\nline 2"
+        );
         assert!(v["text"].as_str().unwrap().starts_with("PROBLEM: "));
     }
 
@@ -586,7 +616,10 @@ mod tests {
         assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
         assert_eq!(a["content"]["type"], "AdaptiveCard");
         assert_eq!(a["content"]["body"][0]["color"], "Attention");
-        assert_eq!(a["content"]["actions"][0]["url"], "https://keepup.example/ack/1");
+        assert_eq!(
+            a["content"]["actions"][0]["url"],
+            "https://keepup.example/ack/1"
+        );
     }
 
     #[test]
@@ -600,10 +633,18 @@ mod tests {
     #[test]
     fn telegram_chat_ids_are_numbers_when_numeric() {
         let n = trigger();
-        assert_eq!(telegram_payload("-100123", &rendered(&n))["chat_id"], json!(-100123));
+        assert_eq!(
+            telegram_payload("-100123", &rendered(&n))["chat_id"],
+            json!(-100123)
+        );
         let v = telegram_payload("@ops", &rendered(&n));
         assert_eq!(v["chat_id"], "@ops");
-        assert!(v["text"].as_str().unwrap().contains("line &lt;1&gt; &amp; more"));
+        assert!(
+            v["text"]
+                .as_str()
+                .unwrap()
+                .contains("line &lt;1&gt; &amp; more")
+        );
     }
 
     #[test]
@@ -611,6 +652,11 @@ mod tests {
         let n = trigger();
         let v = matrix_payload(&rendered(&n));
         assert_eq!(v["msgtype"], "m.text");
-        assert!(v["formatted_body"].as_str().unwrap().contains("line &lt;1&gt; &amp; more<br>line 2"));
+        assert!(
+            v["formatted_body"]
+                .as_str()
+                .unwrap()
+                .contains("line &lt;1&gt; &amp; more<br>line 2")
+        );
     }
 }

@@ -75,7 +75,10 @@ impl EmailChannel {
     }
 
     fn server(&self) -> String {
-        format!("SMTP server {}:{}", self.spec.smtp_host, self.spec.smtp_port)
+        format!(
+            "SMTP server {}:{}",
+            self.spec.smtp_host, self.spec.smtp_port
+        )
     }
 
     async fn tls_parameters(&self) -> Result<TlsParameters, SendError> {
@@ -116,7 +119,10 @@ impl EmailChannel {
         }
         let html = html_body(r, n.ack_url.as_deref());
         let mut message = builder
-            .multipart(MultiPart::alternative_plain_html(r.text.clone() + "\n", html))
+            .multipart(MultiPart::alternative_plain_html(
+                r.text.clone() + "\n",
+                html,
+            ))
             .map_err(|e| SendError::permanent(format!("the message cannot be built: {e}")))?;
         let headers = message.headers_mut();
         for (name, value) in [
@@ -124,7 +130,10 @@ impl EmailChannel {
             ("X-Keepup-Event", n.event.as_str().to_owned()),
             ("Auto-Submitted", "auto-generated".to_owned()),
         ] {
-            headers.insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str(name), value));
+            headers.insert_raw(HeaderValue::new(
+                HeaderName::new_from_ascii_str(name),
+                value,
+            ));
         }
         Ok(message)
     }
@@ -157,7 +166,7 @@ impl EmailChannel {
             Err(_) => Err(SendError::retryable(format!(
                 "{}: no answer within {}",
                 self.server(),
-                crate::human_duration(self.timeout.as_secs().max(1))
+                crate::human_timeout(self.timeout)
             ))),
             Ok(Ok(response)) => {
                 let reply = response.message().collect::<Vec<_>>().join(" ");
@@ -173,16 +182,29 @@ impl EmailChannel {
         // lettre's Display includes the direct source; add the deeper ones
         // (the I/O or TLS reason) unless already said.
         let mut text = e.to_string();
-        let mut source = std::error::Error::source(e).and_then(std::error::Error::source);
-        for _ in 0..4 {
+        let mut untrusted = false;
+        let mut source = std::error::Error::source(e);
+        for depth in 0..6 {
             let Some(s) = source else { break };
+            untrusted |= is_certificate_error(s);
             let said = s.to_string();
-            if !text.contains(&said) {
+            if depth > 0 && !text.contains(&said) {
                 text.push_str(": ");
                 text.push_str(&said);
             }
             source = s.source();
         }
+        // "Connection error: Connection error: x" reads badly.
+        let mut parts: Vec<&str> = Vec::new();
+        for p in text.split(": ") {
+            if parts
+                .last()
+                .is_none_or(|last| !last.eq_ignore_ascii_case(p))
+            {
+                parts.push(p);
+            }
+        }
+        let text = parts.join(": ");
         let secrets: Vec<&str> = self
             .spec
             .auth
@@ -196,7 +218,7 @@ impl EmailChannel {
             (true, "deferred the message")
         } else if e.is_timeout() {
             (true, "timed out")
-        } else if e.is_tls() {
+        } else if e.is_tls() || untrusted {
             (false, "TLS failed")
         } else if e.is_client() {
             (false, "cannot be used as configured")
@@ -220,6 +242,20 @@ impl Channel for EmailChannel {
     fn send<'a>(&'a self, n: &'a Notification) -> SendFuture<'a> {
         Box::pin(self.deliver(n))
     }
+}
+
+/// Whether `e` is (or wraps) rustls refusing the server's certificate: a
+/// configuration problem that retrying does not fix.
+fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let rustls_error = e.downcast_ref::<rustls::Error>().or_else(|| {
+        e.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    });
+    matches!(
+        rustls_error,
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+    )
 }
 
 async fn read_ca_file(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -247,13 +283,22 @@ pub(crate) fn message_id(n: &Notification, domain: &str) -> String {
 /// `<keepup.incident.<hash>@domain>`: the same for every message of one
 /// incident, the thread every message replies to.
 pub(crate) fn thread_id(dedup_key: &str, domain: &str) -> String {
-    format!("<keepup.incident.{:016x}@{domain}>", fnv1a(dedup_key.as_bytes()))
+    format!(
+        "<keepup.incident.{:016x}@{domain}>",
+        fnv1a(dedup_key.as_bytes())
+    )
 }
 
 /// Only characters that are safe in a message id's left part.
 fn id_atoms(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(64)
         .collect()
 }
@@ -271,9 +316,8 @@ fn one_header_line(s: &str) -> String {
 
 /// A minimal HTML alternative of the rendered text.
 fn html_body(r: &Rendered, ack_url: Option<&str>) -> String {
-    let mut html = String::from(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n",
-    );
+    let mut html =
+        String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n");
     html.push_str(&format!("<h3>{}</h3>\n", html_escape(&r.title)));
     html.push_str(&format!(
         "<pre style=\"font-family: inherit; white-space: pre-wrap\">{}</pre>\n",
@@ -300,7 +344,10 @@ mod tests {
         n.dedup_key = "shop/checkout".into();
         let a = message_id(&n, "example.com");
         assert_eq!(a, message_id(&n, "example.com"));
-        assert!(a.starts_with("<keepup.n17.") && a.ends_with("@example.com>"), "{a}");
+        assert!(
+            a.starts_with("<keepup.n17.") && a.ends_with("@example.com>"),
+            "{a}"
+        );
         n.id = "18".into();
         assert_ne!(a, message_id(&n, "example.com"));
         assert_eq!(

@@ -208,7 +208,7 @@ impl HttpClientContext {
         let timed_out = |phase: &str| {
             SendError::retryable(format!(
                 "{label}: no answer within {} ({phase})",
-                crate::human_duration(req.timeout.as_secs().max(1))
+                crate::human_timeout(req.timeout)
             ))
         };
 
@@ -221,7 +221,10 @@ impl HttpClientContext {
             .await
             .map_err(|_| timed_out("resolving the name"))?
             .map_err(|e| {
-                SendError::retryable(format!("{label}: the name does not resolve: {}", io_reason(&e)))
+                SendError::retryable(format!(
+                    "{label}: the name does not resolve: {}",
+                    io_reason(&e)
+                ))
             })?
             .collect(),
         };
@@ -267,11 +270,13 @@ impl HttpClientContext {
             Box::new(stream)
         };
 
-        let (mut sender, connection) =
-            timeout_at(deadline, hyper::client::conn::http1::handshake(TokioIo::new(io)))
-                .await
-                .map_err(|_| timed_out("starting HTTP"))?
-                .map_err(|e| SendError::retryable(format!("{label}: {e}")))?;
+        let (mut sender, connection) = timeout_at(
+            deadline,
+            hyper::client::conn::http1::handshake(TokioIo::new(io)),
+        )
+        .await
+        .map_err(|_| timed_out("starting HTTP"))?
+        .map_err(|e| SendError::retryable(format!("{label}: {e}")))?;
         let _driver = AbortOnDrop(tokio::spawn(async move {
             let _ = connection.await;
         }));
@@ -348,10 +353,7 @@ impl<'a> Request<'a> {
             what,
             method: Method::POST,
             url,
-            headers: vec![(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
+            headers: vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
             body: Bytes::from(body.to_string()),
             timeout,
         }
@@ -620,9 +622,7 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
 }
 
 fn tls_error(label: &str, e: &std::io::Error) -> SendError {
-    let inner = e
-        .get_ref()
-        .and_then(|i| i.downcast_ref::<rustls::Error>());
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
     match inner {
         Some(rustls::Error::InvalidCertificate(why)) => SendError::permanent(format!(
             "{label}: the server's certificate is not acceptable: {why:?}"
@@ -695,6 +695,9 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted() {
-        assert_eq!(redact("token abc123 seen", &["abc123", ""]), "token *** seen");
+        assert_eq!(
+            redact("token abc123 seen", &["abc123", ""]),
+            "token *** seen"
+        );
     }
 }

@@ -226,8 +226,12 @@ pub fn build(spec: &keepup_config::channels::Channel, ctx: &HttpClientContext) -
         S::Email(e) => email::EmailChannel::new(spec, e, ctx).map(|c| Box::new(c) as _),
         S::Webhook(w) => webhook::WebhookChannel::new(spec, w, ctx).map(|c| Box::new(c) as _),
         S::Sms(s) => webhook::SmsChannel::new(spec, s, ctx).map(|c| Box::new(c) as _),
-        S::Slack(c) => chat::ChatChannel::new(spec, chat::Kind::Slack, c, ctx).map(|c| Box::new(c) as _),
-        S::Teams(c) => chat::ChatChannel::new(spec, chat::Kind::Teams, c, ctx).map(|c| Box::new(c) as _),
+        S::Slack(c) => {
+            chat::ChatChannel::new(spec, chat::Kind::Slack, c, ctx).map(|c| Box::new(c) as _)
+        }
+        S::Teams(c) => {
+            chat::ChatChannel::new(spec, chat::Kind::Teams, c, ctx).map(|c| Box::new(c) as _)
+        }
         S::Discord(c) => {
             chat::ChatChannel::new(spec, chat::Kind::Discord, c, ctx).map(|c| Box::new(c) as _)
         }
@@ -302,6 +306,15 @@ pub(crate) fn human_duration(secs: u64) -> String {
         parts.push(format!("{s}s"));
     }
     parts.join(" ")
+}
+
+/// A timeout for messages: `"300 ms"`, `"10s"`, `"1m 30s"`.
+pub(crate) fn human_timeout(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        human_duration(d.as_secs())
+    }
 }
 
 /// At most `max` characters of `s`, with `…` when cut.

@@ -41,7 +41,12 @@ impl PagerDutyChannel {
     async fn deliver(&self, n: &Notification) -> Result<Delivered, SendError> {
         let r = self.base.templates.title_and_text(n)?;
         let payload = pagerduty_payload(&self.key, n, &r);
-        let req = Request::json("PagerDuty Events API", &self.url, &payload, self.base.timeout);
+        let req = Request::json(
+            "PagerDuty Events API",
+            &self.url,
+            &payload,
+            self.base.timeout,
+        );
         let resp = self
             .base
             .exchange(req, &[&self.key], |resp| {
@@ -59,9 +64,11 @@ impl PagerDutyChannel {
             })
             .await?;
         Ok(Delivered {
-            provider_id: resp
-                .json()
-                .and_then(|v| v.get("dedup_key").and_then(Value::as_str).map(str::to_owned)),
+            provider_id: resp.json().and_then(|v| {
+                v.get("dedup_key")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }),
         })
     }
 }
@@ -138,7 +145,7 @@ pub(crate) fn pagerduty_payload(key: &str, n: &Notification, r: &Rendered) -> Va
         "custom_details": details,
     });
     if n.checks.len() == 1 {
-        payload["component"] = json!(n.checks[0].name);
+        payload["component"] = json!(n.checks.first().map(|c| c.name.as_str()));
     }
     v["payload"] = payload;
     v["client"] = json!("keepup");
@@ -194,8 +201,10 @@ impl OpsgenieChannel {
             }
         };
         let url = url.map_err(SendError::permanent)?;
-        let req = Request::json("Opsgenie API", &url, &body, self.base.timeout)
-            .header(http::header::AUTHORIZATION, &format!("GenieKey {}", self.key));
+        let req = Request::json("Opsgenie API", &url, &body, self.base.timeout).header(
+            http::header::AUTHORIZATION,
+            &format!("GenieKey {}", self.key),
+        );
         let resp = self
             .base
             .exchange(req, &[&self.key], |resp| {
@@ -206,9 +215,11 @@ impl OpsgenieChannel {
             })
             .await?;
         Ok(Delivered {
-            provider_id: resp
-                .json()
-                .and_then(|v| v.get("requestId").and_then(Value::as_str).map(str::to_owned)),
+            provider_id: resp.json().and_then(|v| {
+                v.get("requestId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }),
         })
     }
 }
@@ -313,11 +324,17 @@ mod tests {
         assert_eq!(v["event_action"], "trigger");
         assert_eq!(v["payload"]["severity"], "warning");
         assert_eq!(v["payload"]["source"], "shop/home");
-        assert_eq!(v["payload"]["summary"].as_str().unwrap().chars().count(), 1024);
+        assert_eq!(
+            v["payload"]["summary"].as_str().unwrap().chars().count(),
+            1024
+        );
         let mut resolved = n.clone();
         resolved.event = Event::Resolve;
         let v = pagerduty_payload("key", &resolved, &rendered());
-        assert_eq!(v, json!({"routing_key": "key", "event_action": "resolve", "dedup_key": n.dedup_key}));
+        assert_eq!(
+            v,
+            json!({"routing_key": "key", "event_action": "resolve", "dedup_key": n.dedup_key})
+        );
         let long = "k".repeat(300);
         assert!(pd_dedup_key(&long).chars().count() <= 255);
         assert_eq!(pd_dedup_key(&long), pd_dedup_key(&long));
@@ -343,6 +360,9 @@ mod tests {
         assert_eq!(v["message"].as_str().unwrap().chars().count(), 130);
         assert_eq!(v["priority"], "P3");
         assert_eq!(v["responders"][0], json!({"type": "team", "name": "ops"}));
-        assert_eq!(v["responders"][1], json!({"type": "user", "username": "a@example.com"}));
+        assert_eq!(
+            v["responders"][1],
+            json!({"type": "user", "username": "a@example.com"})
+        );
     }
 }

@@ -7,7 +7,9 @@
 //! The environment is `keepup_config::channels::template_environment`, the
 //! same one the configuration was validated with.
 
-use keepup_config::channels::{Channel as ChannelConfig, describe_template_error, template_environment};
+use keepup_config::channels::{
+    Channel as ChannelConfig, describe_template_error, template_environment,
+};
 use keepup_model::format_rfc3339;
 use minijinja::Environment;
 
@@ -277,6 +279,9 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(html_escape("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
+        assert_eq!(
+            html_escape("<a href=\"x\">&</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+        );
     }
 }

@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 
 use crate::chat::Base;
 use crate::http::{HttpClientContext, Request, redact};
-use crate::render::{DEFAULT_TITLE, SMS_MAX_CHARS, SMS_TEXT, Templates, context_value, template_context};
+use crate::render::{
+    DEFAULT_TITLE, SMS_MAX_CHARS, SMS_TEXT, Templates, context_value, template_context,
+};
 use crate::{Channel, Delivered, Notification, SendError, SendFuture, truncate_chars};
 
 /// What webhook and SMS channels share: URL, method, headers, body.
@@ -96,7 +98,10 @@ impl Endpoint {
                 }
                 HeaderValueSpec::Secret(s) => {
                     let mut v = HeaderValue::from_str(s.expose()).map_err(|_| {
-                        SendError::permanent(format!("the secret {} header is not a valid header value", h.name))
+                        SendError::permanent(format!(
+                            "the secret {} header is not a valid header value",
+                            h.name
+                        ))
                     })?;
                     v.set_sensitive(true);
                     v
@@ -135,11 +140,13 @@ impl Endpoint {
             })
             .await?;
         let provider_id = resp.json().and_then(|v| {
-            ["id", "message_id", "sid"].iter().find_map(|k| match v.get(*k) {
-                Some(Value::String(s)) => Some(redact(s, &secrets)),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            })
+            ["id", "message_id", "sid"]
+                .iter()
+                .find_map(|k| match v.get(*k) {
+                    Some(Value::String(s)) => Some(redact(s, &secrets)),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                })
         });
         Ok(Delivered { provider_id })
     }
@@ -240,7 +247,13 @@ impl SmsChannel {
             let default = || json!({"to": number, "text": text}).to_string();
             match self
                 .endpoint
-                .request(&self.base, "SMS provider", &self.base.templates, &ctx, default)
+                .request(
+                    &self.base,
+                    "SMS provider",
+                    &self.base.templates,
+                    &ctx,
+                    default,
+                )
                 .await
             {
                 Ok(d) => ids.extend(d.provider_id),

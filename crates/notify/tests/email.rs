@@ -5,7 +5,9 @@
 mod support;
 
 use keepup_notify::{Event, HttpClientContext};
-use support::{SmtpMode, SmtpSink, channel, closed_port, ctx_trusting, pki, resolve, secret_file, trigger};
+use support::{
+    SmtpMode, SmtpSink, channel, closed_port, ctx_trusting, pki, resolve, secret_file, trigger,
+};
 
 const PASSWORD: &str = "correct-horse-battery-staple-42";
 
@@ -43,12 +45,19 @@ async fn starttls_with_auth_delivers_a_threaded_message() {
     let sink = SmtpSink::start(SmtpMode::StartTls, Some(&leaf), Some(("keepup", PASSWORD)));
     let dir = tempfile::tempdir().unwrap();
     secret_file(dir.path(), "smtp-password", PASSWORD);
-    let mail = channel(dir.path(), &email_toml(sink.port, "starttls", true), "mail", &ctx_trusting(&ca));
+    let mail = channel(
+        dir.path(),
+        &email_toml(sink.port, "starttls", true),
+        "mail",
+        &ctx_trusting(&ca),
+    );
 
     let t = trigger("101", "shop/checkout#1");
     let d = mail.send(&t).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        d.provider_id.as_deref().is_some_and(|id| id.contains("queued as KEEPUP0001")),
+        d.provider_id
+            .as_deref()
+            .is_some_and(|id| id.contains("queued as KEEPUP0001")),
         "{d:?}"
     );
     let r = resolve("102", "shop/checkout#1");
@@ -61,7 +70,10 @@ async fn starttls_with_auth_delivers_a_threaded_message() {
     assert_eq!(m1["authenticated"], true);
     assert_eq!(m1["auth_user"], "keepup");
     assert_eq!(m1["mail_from"], "keepup@example.com");
-    assert_eq!(m1["rcpt_tos"], serde_json::json!(["ops@example.com", "night@example.org"]));
+    assert_eq!(
+        m1["rcpt_tos"],
+        serde_json::json!(["ops@example.com", "night@example.org"])
+    );
     assert_eq!(header(m1, "From"), "keepup monitor <keepup@example.com>");
     assert!(header(m1, "To").contains("ops@example.com"));
     assert!(header(m1, "To").contains("Night Shift <night@example.org>"));
@@ -75,7 +87,10 @@ async fn starttls_with_auth_delivers_a_threaded_message() {
 
     // Threading: distinct message ids, one shared thread id.
     let (id1, id2) = (header(m1, "Message-ID"), header(m2, "Message-ID"));
-    assert!(id1.starts_with("<keepup.n101.") && id1.ends_with("@example.com>"), "{id1}");
+    assert!(
+        id1.starts_with("<keepup.n101.") && id1.ends_with("@example.com>"),
+        "{id1}"
+    );
     assert_ne!(id1, id2);
     let thread = header(m1, "In-Reply-To");
     assert!(thread.starts_with("<keepup.incident."), "{thread}");
@@ -85,11 +100,23 @@ async fn starttls_with_auth_delivers_a_threaded_message() {
     assert_ne!(thread, id1);
 
     let text = m1["text"].as_str().unwrap();
-    assert!(text.contains("Checkout answers HTTP 500 since 03:12."), "{text}");
-    assert!(text.contains("Acknowledge: https://keepup.example/ack/7?sig=abc"), "{text}");
+    assert!(
+        text.contains("Checkout answers HTTP 500 since 03:12."),
+        "{text}"
+    );
+    assert!(
+        text.contains("Acknowledge: https://keepup.example/ack/7?sig=abc"),
+        "{text}"
+    );
     let html = m1["html"].as_str().unwrap();
-    assert!(html.contains("<h3>shop/checkout is DOWN</h3>"), "{html}");
-    assert!(html.contains("href=\"https://keepup.example/ack/7?sig=abc\""), "{html}");
+    assert!(
+        html.contains("<h3>[keepup] shop/checkout is DOWN</h3>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"https://keepup.example/ack/7?sig=abc\""),
+        "{html}"
+    );
     let text2 = m2["text"].as_str().unwrap();
     assert!(text2.contains("Outage duration: 12m 34s"), "{text2}");
     assert!(!text2.contains("Acknowledge"), "{text2}");
@@ -107,7 +134,12 @@ async fn implicit_tls_and_plain_smtp_deliver() {
     let dir = tempfile::tempdir().unwrap();
 
     let smtps = SmtpSink::start(SmtpMode::Implicit, Some(&leaf), None);
-    let mail = channel(dir.path(), &email_toml(smtps.port, "implicit", false), "mail", &ctx);
+    let mail = channel(
+        dir.path(),
+        &email_toml(smtps.port, "implicit", false),
+        "mail",
+        &ctx,
+    );
     let mut n = keepup_notify::test_notification("shop");
     n.id = "7".into();
     mail.send(&n).await.unwrap_or_else(|e| panic!("{e}"));
@@ -117,8 +149,15 @@ async fn implicit_tls_and_plain_smtp_deliver() {
     assert!(header(&m[0], "Subject").contains("keepup test notification for shop"));
 
     let plain = SmtpSink::start(SmtpMode::None, None, None);
-    let mail = channel(dir.path(), &email_toml(plain.port, "none", false), "mail", &ctx);
-    mail.send(&trigger("8", "k")).await.unwrap_or_else(|e| panic!("{e}"));
+    let mail = channel(
+        dir.path(),
+        &email_toml(plain.port, "none", false),
+        "mail",
+        &ctx,
+    );
+    mail.send(&trigger("8", "k"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let m = plain.wait_for(1);
     assert_eq!(m[0]["tls"], false);
     assert_eq!(m[0]["authenticated"], false);
@@ -131,7 +170,12 @@ async fn a_wrong_password_is_not_retryable_and_never_shown() {
     let dir = tempfile::tempdir().unwrap();
     let wrong = "wrong-password-that-must-not-leak";
     secret_file(dir.path(), "smtp-password", wrong);
-    let mail = channel(dir.path(), &email_toml(sink.port, "starttls", true), "mail", &ctx_trusting(&ca));
+    let mail = channel(
+        dir.path(),
+        &email_toml(sink.port, "starttls", true),
+        "mail",
+        &ctx_trusting(&ca),
+    );
     let e = mail.send(&trigger("1", "k")).await.unwrap_err();
     assert!(!e.retryable, "{e:?}");
     assert!(e.message.contains("535"), "{e}");
@@ -163,7 +207,12 @@ async fn an_untrusted_server_certificate_is_not_retryable() {
     let dir = tempfile::tempdir().unwrap();
     secret_file(dir.path(), "smtp-password", PASSWORD);
     let other = keepup_testkit::pki::CertAuthority::new("someone else").unwrap();
-    let mail = channel(dir.path(), &email_toml(sink.port, "starttls", true), "mail", &ctx_trusting(&other));
+    let mail = channel(
+        dir.path(),
+        &email_toml(sink.port, "starttls", true),
+        "mail",
+        &ctx_trusting(&other),
+    );
     let e = mail.send(&trigger("1", "k")).await.unwrap_err();
     assert!(!e.retryable, "{e:?}");
     assert!(e.message.contains("TLS"), "{e}");
@@ -184,6 +233,8 @@ async fn the_channel_ca_file_is_trusted_on_top_of_the_context() {
         "mail",
         &HttpClientContext::builder().system_roots(false).build(),
     );
-    mail.send(&trigger("1", "k")).await.unwrap_or_else(|e| panic!("{e}"));
+    mail.send(&trigger("1", "k"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sink.wait_for(1).len(), 1);
 }

@@ -10,9 +10,7 @@ use keepup_notify::{Event, HttpClientContext};
 use keepup_testkit::ServerTls;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use serde_json::{Value, json};
-use support::providers::{
-    MATRIX_TOKEN, NTFY_TOKEN, OG_KEY, PD_KEY, Receiver, TELEGRAM_TOKEN,
-};
+use support::providers::{MATRIX_TOKEN, NTFY_TOKEN, OG_KEY, PD_KEY, Receiver, TELEGRAM_TOKEN};
 use support::{channel, ctx_trusting, pki, resolve, secret_file, trigger};
 
 /// Writes every provider secret into a fresh directory.
@@ -155,10 +153,18 @@ async fn every_channel_posts_a_valid_payload_and_reads_the_answer() {
 
     let slack = by("/slack/");
     assert_eq!(slack["blocks"][0]["text"]["text"], "shop/checkout is DOWN");
-    assert!(slack["blocks"][1]["text"]["text"].as_str().unwrap().contains("Acknowledge: https://keepup.example/ack/7?sig=abc"));
+    assert!(
+        slack["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Acknowledge: https://keepup.example/ack/7?sig=abc")
+    );
 
     let teams = by("/teams/");
-    assert_eq!(teams["attachments"][0]["content"]["actions"][0]["url"], "https://keepup.example/ack/7?sig=abc");
+    assert_eq!(
+        teams["attachments"][0]["content"]["actions"][0]["url"],
+        "https://keepup.example/ack/7?sig=abc"
+    );
 
     let discord = by("/discord/");
     assert_eq!(discord["embeds"][0]["title"], "shop/checkout is DOWN");
@@ -166,7 +172,12 @@ async fn every_channel_posts_a_valid_payload_and_reads_the_answer() {
 
     let telegram = by("/bot");
     assert_eq!(telegram["chat_id"], json!(-1001234567890_i64));
-    assert!(telegram["text"].as_str().unwrap().starts_with("<b>shop/checkout is DOWN</b>\n"));
+    assert!(
+        telegram["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("<b>shop/checkout is DOWN</b>\n")
+    );
 
     let pd = by("/pagerduty/");
     assert_eq!(pd["event_action"], "trigger");
@@ -174,19 +185,28 @@ async fn every_channel_posts_a_valid_payload_and_reads_the_answer() {
     assert_eq!(pd["payload"]["severity"], "critical");
     assert_eq!(pd["payload"]["source"], "shop/checkout");
     assert_eq!(pd["payload"]["timestamp"], "2023-11-14T22:13:20Z");
-    assert_eq!(pd["payload"]["custom_details"]["checks"][0]["status"], "down");
+    assert_eq!(
+        pd["payload"]["custom_details"]["checks"][0]["status"],
+        "down"
+    );
 
     let og = by("/opsgenie/");
     assert_eq!(og["alias"], "shop/checkout#1");
     assert_eq!(og["priority"], "P1");
-    assert_eq!(og["responders"], json!([{"type": "team", "name": "ops"}, {"type": "user", "username": "alice@example.com"}]));
+    assert_eq!(
+        og["responders"],
+        json!([{"type": "team", "name": "ops"}, {"type": "user", "username": "alice@example.com"}])
+    );
 
     let ntfy = by("/ntfy/");
     assert_eq!(ntfy["topic"], "shop-alerts");
     assert_eq!(ntfy["priority"], 5);
     assert_eq!(ntfy["click"], "https://keepup.example/ack/7?sig=abc");
 
-    let matrix_req = seen.iter().find(|s| s.path.starts_with("/_matrix/")).unwrap();
+    let matrix_req = seen
+        .iter()
+        .find(|s| s.path.starts_with("/_matrix/"))
+        .unwrap();
     assert_eq!(
         matrix_req.path,
         "/_matrix/client/v3/rooms/%21AbCdEf%3Aexample.org/send/m.room.message/keepup-1"
@@ -217,9 +237,17 @@ async fn paging_services_follow_the_incident_through_ack_and_resolve() {
 
     let mut ack = trigger("2", "shop/checkout#9");
     ack.event = Event::Acknowledge;
-    for n in [trigger("1", "shop/checkout#9"), ack, resolve("3", "shop/checkout#9")] {
-        pd.send(&n).await.unwrap_or_else(|e| panic!("pagerduty {:?}: {e}", n.event));
-        og.send(&n).await.unwrap_or_else(|e| panic!("opsgenie {:?}: {e}", n.event));
+    for n in [
+        trigger("1", "shop/checkout#9"),
+        ack,
+        resolve("3", "shop/checkout#9"),
+    ] {
+        pd.send(&n)
+            .await
+            .unwrap_or_else(|e| panic!("pagerduty {:?}: {e}", n.event));
+        og.send(&n)
+            .await
+            .unwrap_or_else(|e| panic!("opsgenie {:?}: {e}", n.event));
     }
     let seen = rx.seen();
     let pd_actions: Vec<(String, String)> = seen
@@ -227,7 +255,10 @@ async fn paging_services_follow_the_incident_through_ack_and_resolve() {
         .filter(|s| s.path.starts_with("/pagerduty/"))
         .map(|s| {
             let j = s.json.as_ref().unwrap();
-            (j["event_action"].as_str().unwrap().to_owned(), j["dedup_key"].as_str().unwrap().to_owned())
+            (
+                j["event_action"].as_str().unwrap().to_owned(),
+                j["dedup_key"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     assert_eq!(
@@ -262,7 +293,9 @@ async fn https_receivers_are_verified_against_the_configured_ca() {
     let toml = every_channel(&rx.url(""));
     for id in ["slack", "pagerduty", "matrix"] {
         let c = channel(dir.path(), &toml, id, &ctx_trusting(&ca));
-        c.send(&trigger("5", "k")).await.unwrap_or_else(|e| panic!("{id}: {e}"));
+        c.send(&trigger("5", "k"))
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
     }
     assert_eq!(rx.seen().len(), 3);
 
@@ -273,7 +306,11 @@ async fn https_receivers_are_verified_against_the_configured_ca() {
     assert!(!e.retryable, "{e:?}");
     assert!(e.message.contains("certificate"), "{e}");
     assert_no_secret(&e.message);
-    assert_eq!(rx.seen().len(), 3, "a request was sent over an untrusted connection");
+    assert_eq!(
+        rx.seen().len(),
+        3,
+        "a request was sent over an untrusted connection"
+    );
 }
 
 #[tokio::test]
@@ -300,7 +337,8 @@ async fn answering(
     keepup_testkit::TestServer::start(move |_req| async move {
         let mut r = keepup_testkit::http::json(status, body);
         for (k, v) in headers {
-            r.headers_mut().insert(*k, http::HeaderValue::from_static(v));
+            r.headers_mut()
+                .insert(*k, http::HeaderValue::from_static(v));
         }
         r
     })
@@ -308,25 +346,82 @@ async fn answering(
     .unwrap()
 }
 
+/// A canned provider answer and how it must be classified.
+type Case = (
+    u16,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    bool,
+    Option<u64>,
+    &'static str,
+);
+
 #[tokio::test]
 async fn provider_errors_are_classified_and_never_show_secrets() {
     let dir = secrets();
     let ctx = HttpClientContext::builder().system_roots(false).build();
-    let cases: &[(u16, &[(&str, &str)], &str, bool, Option<u64>, &str)] = &[
-        (429, &[("retry-after", "7")], r#"{"message":"You are being rate limited.","retry_after":7.5}"#, true, Some(7), "429"),
+    // status, headers, body, retryable, retry-after, what the message says
+    let cases: &[Case] = &[
+        (
+            429,
+            &[("retry-after", "7")],
+            r#"{"message":"You are being rate limited.","retry_after":7.5}"#,
+            true,
+            Some(7),
+            "429",
+        ),
         (500, &[], "internal", true, None, "500"),
         (503, &[("retry-after", "30")], "", true, Some(30), "503"),
         (408, &[], "", true, None, "408"),
-        (400, &[], r#"{"message":"Invalid Form Body"}"#, false, None, "Invalid Form Body"),
-        (401, &[], r#"{"description":"Unauthorized"}"#, false, None, "401"),
+        (
+            400,
+            &[],
+            r#"{"message":"Invalid Form Body"}"#,
+            false,
+            None,
+            "Invalid Form Body",
+        ),
+        (
+            401,
+            &[],
+            r#"{"description":"Unauthorized"}"#,
+            false,
+            None,
+            "401",
+        ),
         (404, &[], "no_service", false, None, "no_service"),
-        (410, &[], "channel_is_archived", false, None, "channel_is_archived"),
-        (301, &[("location", "https://elsewhere.example/")], "", false, None, "redirects are not followed"),
+        (
+            410,
+            &[],
+            "channel_is_archived",
+            false,
+            None,
+            "channel_is_archived",
+        ),
+        (
+            301,
+            &[("location", "https://elsewhere.example/")],
+            "",
+            false,
+            None,
+            "redirects are not followed",
+        ),
     ];
     for (status, headers, body, retryable, after, says) in cases {
         let server = answering(*status, headers, body).await;
         let toml = every_channel(&server.url(""));
-        for id in ["discord", "telegram", "slack", "pagerduty", "opsgenie", "ntfy", "matrix", "hook", "sms", "teams"] {
+        for id in [
+            "discord",
+            "telegram",
+            "slack",
+            "pagerduty",
+            "opsgenie",
+            "ntfy",
+            "matrix",
+            "hook",
+            "sms",
+            "teams",
+        ] {
             let c = channel(dir.path(), &toml, id, &ctx);
             let e = c.send(&trigger("1", "k")).await.unwrap_err();
             assert_eq!(e.retryable, *retryable, "{id} on {status}: {e:?}");
@@ -335,7 +430,11 @@ async fn provider_errors_are_classified_and_never_show_secrets() {
             assert_no_secret(&e.message);
             assert_no_secret(&format!("{e:?}"));
             if let Some(secs) = after {
-                assert_eq!(e.retry_after.map(|d| d.as_secs()), Some(*secs), "{id} on {status}");
+                assert_eq!(
+                    e.retry_after.map(|d| d.as_secs()),
+                    Some(*secs),
+                    "{id} on {status}"
+                );
             }
         }
     }
@@ -346,11 +445,21 @@ async fn provider_errors_are_classified_and_never_show_secrets() {
         r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 12","parameters":{"retry_after":12}}"#,
     )
     .await;
-    let tg = channel(dir.path(), &every_channel(&server.url("")), "telegram", &ctx);
+    let tg = channel(
+        dir.path(),
+        &every_channel(&server.url("")),
+        "telegram",
+        &ctx,
+    );
     let e = tg.send(&trigger("1", "k")).await.unwrap_err();
     assert_eq!(e.retry_after, Some(Duration::from_secs(12)), "{e:?}");
     assert!(e.message.contains("Too Many Requests"), "{e}");
-    let server = answering(429, &[], r#"{"errcode":"M_LIMIT_EXCEEDED","error":"Too many requests","retry_after_ms":2500}"#).await;
+    let server = answering(
+        429,
+        &[],
+        r#"{"errcode":"M_LIMIT_EXCEEDED","error":"Too many requests","retry_after_ms":2500}"#,
+    )
+    .await;
     let m = channel(dir.path(), &every_channel(&server.url("")), "matrix", &ctx);
     let e = m.send(&trigger("1", "k")).await.unwrap_err();
     assert_eq!(e.retry_after, Some(Duration::from_millis(2500)), "{e:?}");
@@ -376,7 +485,11 @@ async fn slow_dead_and_garbage_receivers_fail_retryably_and_in_time() {
     let c = channel(dir.path(), &toml, "slack", &ctx);
     let started = std::time::Instant::now();
     let e = c.send(&trigger("1", "k")).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(e.retryable, "{e:?}");
     assert!(e.message.contains("no answer within"), "{e}");
     assert_no_secret(&e.message);
@@ -384,16 +497,28 @@ async fn slow_dead_and_garbage_receivers_fail_retryably_and_in_time() {
     // A silent peer that accepts and never answers.
     let silent = HostileServer::start(Behaviour::Silent).await.unwrap();
     let base = format!("http://{}", silent.addr());
-    let toml = every_channel(&base).replace("kind = \"discord\"\n", "kind = \"discord\"\ntimeout = \"300ms\"\n");
-    let e = channel(dir.path(), &toml, "discord", &ctx).send(&trigger("1", "k")).await.unwrap_err();
-    assert!(e.retryable && e.message.contains("no answer within"), "{e:?}");
+    let toml = every_channel(&base).replace(
+        "kind = \"discord\"\n",
+        "kind = \"discord\"\ntimeout = \"300ms\"\n",
+    );
+    let e = channel(dir.path(), &toml, "discord", &ctx)
+        .send(&trigger("1", "k"))
+        .await
+        .unwrap_err();
+    assert!(
+        e.retryable && e.message.contains("no answer within"),
+        "{e:?}"
+    );
 
     // Not HTTP at all, and a peer that hangs up at once.
     for behaviour in [Behaviour::Garbage, Behaviour::CloseImmediately] {
         let peer = HostileServer::start(behaviour.clone()).await.unwrap();
         let toml = every_channel(&format!("http://{}", peer.addr()));
         for id in ["pagerduty", "telegram"] {
-            let e = channel(dir.path(), &toml, id, &ctx).send(&trigger("1", "k")).await.unwrap_err();
+            let e = channel(dir.path(), &toml, id, &ctx)
+                .send(&trigger("1", "k"))
+                .await
+                .unwrap_err();
             assert!(e.retryable, "{id} vs {behaviour:?}: {e:?}");
             assert_no_secret(&e.message);
         }
@@ -401,7 +526,10 @@ async fn slow_dead_and_garbage_receivers_fail_retryably_and_in_time() {
 
     // Nobody listening.
     let toml = every_channel(&format!("http://127.0.0.1:{}", support::closed_port()));
-    let e = channel(dir.path(), &toml, "ntfy", &ctx).send(&trigger("1", "k")).await.unwrap_err();
+    let e = channel(dir.path(), &toml, "ntfy", &ctx)
+        .send(&trigger("1", "k"))
+        .await
+        .unwrap_err();
     assert!(e.retryable && e.message.contains("cannot connect"), "{e:?}");
 
     // A 2xx with a body that is not what the provider sends: delivered,
@@ -441,7 +569,10 @@ template = "{{{{ event_word }}}} {{{{ site }}}} - {{{{ title }}}} - {{{{ text }}
 "#
     );
     let ctx = HttpClientContext::builder().system_roots(false).build();
-    channel(dir.path(), &toml, "hook", &ctx).send(&trigger("1", "shop/checkout#1")).await.unwrap_err();
+    channel(dir.path(), &toml, "hook", &ctx)
+        .send(&trigger("1", "shop/checkout#1"))
+        .await
+        .unwrap_err();
     // The custom path is unknown to the receiver (404): look at what came.
     let s = rx.seen().pop().unwrap();
     assert_eq!(s.method, "PUT");
@@ -453,12 +584,18 @@ template = "{{{{ event_word }}}} {{{{ site }}}} - {{{{ title }}}} - {{{{ text }}
         "shop/checkout is DOWN | PROBLEM 1 check(s) | critical | n/a"
     );
 
-    channel(dir.path(), &toml, "sms", &ctx).send(&trigger("1", "k")).await.unwrap_or_else(|e| panic!("{e}"));
+    channel(dir.path(), &toml, "sms", &ctx)
+        .send(&trigger("1", "k"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let s = rx.seen().pop().unwrap();
     assert!(s.problem.is_none(), "{:?}", s.problem);
     let text = s.json.unwrap()["text"].as_str().unwrap().to_owned();
     assert_eq!(text.chars().count(), 160);
-    assert!(text.starts_with("PROBLEM shop - shop/checkout is DOWN - Checkout answers"), "{text}");
+    assert!(
+        text.starts_with("PROBLEM shop - shop/checkout is DOWN - Checkout answers"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -478,7 +615,10 @@ async fn test_notifications_go_through_every_channel() {
         assert!(s.problem.is_none(), "{}: {:?}", s.path, s.problem);
     }
     let seen = rx.seen();
-    let pd = seen.iter().find(|s| s.path.starts_with("/pagerduty/")).unwrap();
+    let pd = seen
+        .iter()
+        .find(|s| s.path.starts_with("/pagerduty/"))
+        .unwrap();
     assert_eq!(pd.json.as_ref().unwrap()["payload"]["severity"], "info");
     assert_eq!(pd.json.as_ref().unwrap()["payload"]["source"], "shop");
 }

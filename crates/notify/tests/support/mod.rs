@@ -48,7 +48,9 @@ pub fn secret_file(dir: &Path, name: &str, value: &str) {
 /// A CA and a server certificate for 127.0.0.1 and localhost.
 pub fn pki() -> (CertAuthority, Issued) {
     let ca = CertAuthority::new("keepup-notify test root").unwrap();
-    let leaf = ca.issue(&["localhost", "127.0.0.1"], validity::current()).unwrap();
+    let leaf = ca
+        .issue(&["localhost", "127.0.0.1"], validity::current())
+        .unwrap();
     (ca, leaf)
 }
 
@@ -117,12 +119,22 @@ pub fn ensure_aiosmtpd() {
                 .is_ok_and(|s| s.success())
         };
         if !importable() {
-            let status = Command::new("python3")
-                .args(["-m", "pip", "install", "--user", "--quiet", "aiosmtpd"])
-                .status()
-                .expect("python3 is needed for the SMTP tests");
-            assert!(status.success(), "pip install aiosmtpd failed");
-            assert!(importable(), "aiosmtpd is still not importable");
+            // Debian's own Python refuses --user installs without the
+            // second flag (PEP 668); other Pythons accept the first form.
+            for extra in [&[][..], &["--break-system-packages"][..]] {
+                let status = Command::new("python3")
+                    .args(["-m", "pip", "install", "--user", "--quiet", "aiosmtpd"])
+                    .args(extra)
+                    .status()
+                    .expect("python3 is needed for the SMTP tests");
+                if status.success() {
+                    break;
+                }
+            }
+            assert!(
+                importable(),
+                "aiosmtpd cannot be installed (python3 -m pip install --user aiosmtpd)"
+            );
         }
     });
 }
@@ -159,7 +171,10 @@ impl SmtpSink {
         });
         let pem = leaf.map(|l| l.write_to_temp_dir().unwrap());
         if let Some((_, paths)) = &pem {
-            cmd.arg("--cert").arg(&paths.chain).arg("--key").arg(&paths.key);
+            cmd.arg("--cert")
+                .arg(&paths.chain)
+                .arg("--key")
+                .arg(&paths.key);
         }
         if let Some((user, password)) = auth {
             cmd.args(["--user", user, "--password", password]);

@@ -175,7 +175,9 @@ fn body(s: &Seen) -> Result<&Value, (u16, String)> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !ct.starts_with("application/json") {
-        return Err(bad(format!("Content-Type must be application/json, not {ct:?}")));
+        return Err(bad(format!(
+            "Content-Type must be application/json, not {ct:?}"
+        )));
     }
     s.json
         .as_ref()
@@ -254,14 +256,19 @@ fn slack(s: &Seen) -> Answer {
                 if t.get("type") != Some(&json!("plain_text")) {
                     return Err(bad("invalid_blocks: a header's text must be plain_text"));
                 }
-                string(t, "text", 150).map_err(|e| bad(format!("invalid_blocks: header {}", e.1)))?;
+                string(t, "text", 150)
+                    .map_err(|e| bad(format!("invalid_blocks: header {}", e.1)))?;
             }
             Some("section") => {
                 let t = b.get("text").ok_or_else(|| bad("section without text"))?;
-                if !matches!(t.get("type").and_then(Value::as_str), Some("mrkdwn" | "plain_text")) {
+                if !matches!(
+                    t.get("type").and_then(Value::as_str),
+                    Some("mrkdwn" | "plain_text")
+                ) {
                     return Err(bad("invalid_blocks: bad text type"));
                 }
-                string(t, "text", 3000).map_err(|e| bad(format!("invalid_blocks: section {}", e.1)))?;
+                string(t, "text", 3000)
+                    .map_err(|e| bad(format!("invalid_blocks: section {}", e.1)))?;
             }
             Some("context") => {
                 let elements = array(b, "elements", 10)?;
@@ -295,7 +302,9 @@ fn teams(s: &Seen) -> Answer {
     let attachments = array(v, "attachments", 10)?;
     let a = attachments.first().ok_or_else(|| bad("no attachment"))?;
     if a.get("contentType") != Some(&json!("application/vnd.microsoft.card.adaptive")) {
-        return Err(bad("contentType must be application/vnd.microsoft.card.adaptive"));
+        return Err(bad(
+            "contentType must be application/vnd.microsoft.card.adaptive",
+        ));
     }
     let card = a.get("content").ok_or_else(|| bad("no content"))?;
     if card.get("type") != Some(&json!("AdaptiveCard")) {
@@ -318,7 +327,10 @@ fn teams(s: &Seen) -> Answer {
         }
     }
     if let Some(actions) = card.get("actions") {
-        for act in actions.as_array().ok_or_else(|| bad("actions must be an array"))? {
+        for act in actions
+            .as_array()
+            .ok_or_else(|| bad("actions must be an array"))?
+        {
             if act.get("type") != Some(&json!("Action.OpenUrl")) {
                 return Err(bad("only Action.OpenUrl is expected"));
             }
@@ -411,8 +423,21 @@ fn telegram(s: &Seen) -> Answer {
             return Err(bad("Bad Request: unexpected parse_mode"));
         }
         const ALLOWED: &[&str] = &[
-            "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
-            "tg-spoiler", "span", "blockquote",
+            "b",
+            "strong",
+            "i",
+            "em",
+            "u",
+            "ins",
+            "s",
+            "strike",
+            "del",
+            "a",
+            "code",
+            "pre",
+            "tg-spoiler",
+            "span",
+            "blockquote",
         ];
         for piece in text.split('<').skip(1) {
             let tag: String = piece
@@ -453,7 +478,9 @@ fn pagerduty(s: &Seen) -> Answer {
     let dedup = opt_string(v, "dedup_key", 255)?;
     match action {
         "trigger" => {
-            let payload = v.get("payload").ok_or_else(|| bad("'payload' is missing"))?;
+            let payload = v
+                .get("payload")
+                .ok_or_else(|| bad("'payload' is missing"))?;
             let summary = string(payload, "summary", 1024)?;
             if summary.is_empty() {
                 return Err(bad("'payload.summary' is empty"));
@@ -507,7 +534,10 @@ fn opsgenie(s: &Seen) -> Answer {
     }
     method(s, "POST")?;
     let v = body(s)?;
-    let rest = s.path.strip_prefix("/opsgenie/v2/alerts").unwrap_or_default();
+    let rest = s
+        .path
+        .strip_prefix("/opsgenie/v2/alerts")
+        .unwrap_or_default();
     if rest.is_empty() {
         let message = string(v, "message", 130)?;
         if message.is_empty() {
@@ -521,9 +551,14 @@ fn opsgenie(s: &Seen) -> Answer {
                 if !["team", "user", "escalation", "schedule"].contains(&t) {
                     return Err((422, format!("Responder type {t} is invalid")));
                 }
-                let named = ["id", "name", "username"].iter().any(|k| r.get(*k).is_some_and(Value::is_string));
+                let named = ["id", "name", "username"]
+                    .iter()
+                    .any(|k| r.get(*k).is_some_and(Value::is_string));
                 if !named || (t == "user" && r.get("name").is_some()) {
-                    return Err((422, "Responder must have an id, name (teams) or username (users)".into()));
+                    return Err((
+                        422,
+                        "Responder must have an id, name (teams) or username (users)".into(),
+                    ));
                 }
             }
         }
@@ -535,7 +570,9 @@ fn opsgenie(s: &Seen) -> Answer {
             }
         }
         if let Some(d) = v.get("details") {
-            let ok = d.as_object().is_some_and(|m| m.values().all(Value::is_string));
+            let ok = d
+                .as_object()
+                .is_some_and(|m| m.values().all(Value::is_string));
             if !ok {
                 return Err((422, "details must be a map of strings".into()));
             }
@@ -607,7 +644,8 @@ fn ntfy(s: &Seen) -> Answer {
     }
     Ok(json(
         200,
-        json!({"id": "sPs71M8A2T", "time": 1_700_000_000, "event": "message", "topic": topic}).to_string(),
+        json!({"id": "sPs71M8A2T", "time": 1_700_000_000, "event": "message", "topic": topic})
+            .to_string(),
     ))
 }
 
@@ -620,7 +658,10 @@ fn matrix(state: &mut State, s: &Seen) -> Answer {
         return Err((401, "M_UNKNOWN_TOKEN".into()));
     }
     method(s, "PUT")?;
-    let rest = s.path.strip_prefix("/_matrix/client/v3/rooms/").unwrap_or_default();
+    let rest = s
+        .path
+        .strip_prefix("/_matrix/client/v3/rooms/")
+        .unwrap_or_default();
     let parts: Vec<&str> = rest.split('/').collect();
     let [room, "send", "m.room.message", txn] = parts.as_slice() else {
         return Err((404, "M_UNRECOGNIZED".into()));
@@ -638,7 +679,11 @@ fn matrix(state: &mut State, s: &Seen) -> Answer {
         string(v, "formatted_body", 65_000)?;
     }
     let next = format!("$event{}:example.org", state.matrix_txns.len() + 1);
-    let event = state.matrix_txns.entry((*txn).to_owned()).or_insert(next).clone();
+    let event = state
+        .matrix_txns
+        .entry((*txn).to_owned())
+        .or_insert(next)
+        .clone();
     Ok(json(200, json!({"event_id": event}).to_string()))
 }
 

@@ -17,6 +17,7 @@ until it is killed or its stdin closes.
 import argparse
 import email
 import json
+import logging
 import os
 import socket
 import ssl
@@ -55,7 +56,8 @@ class StoringHandler:
             "content_type": msg.get_content_type(),
             "text": plain.get_content() if plain is not None else None,
             "html": html.get_content() if html is not None else None,
-            "tls": session.ssl is not None,
+            "tls": session.ssl is not None
+            or server.transport.get_extra_info("ssl_object") is not None,
             "authenticated": bool(session.authenticated),
             "auth_user": auth if isinstance(auth, str) else None,
         }
@@ -88,6 +90,9 @@ def free_port():
 
 
 def main():
+    # Failed handshakes and refused logins are what some tests want: keep
+    # aiosmtpd from printing a traceback for each.
+    logging.getLogger("mail.log").setLevel(logging.CRITICAL)
     p = argparse.ArgumentParser()
     p.add_argument("--dir", required=True)
     p.add_argument("--mode", choices=["starttls", "implicit", "none"], default="starttls")
