@@ -111,6 +111,20 @@ pub enum Command {
     /// marked for SLA accounting.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// Notifications in the outbox: what was sent, what is retrying, what failed.
+    Notifications {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How many of the most recent.
+        #[arg(long, default_value = "50")]
+        limit: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Channels: send a test message.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Ask the running daemon to reload its configuration (SIGHUP).
     Reload {
         #[command(flatten)]
@@ -140,6 +154,17 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test notification through one channel, now.
+    Test {
+        /// The channel id.
+        channel: String,
+        #[command(flatten)]
+        config: ConfigArg,
     },
 }
 

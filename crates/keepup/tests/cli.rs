@@ -480,3 +480,117 @@ fn maintenance_windows_are_started_listed_and_stopped() {
     let list = stdout(&run(&["maintenance", "list", "-c", c]));
     assert!(!list.contains("#1"), "{list}");
 }
+
+/// A webhook receiver for the crash tests: records every JSON body; the
+/// first request it gets is answered only after `stall`.
+fn stalling_receiver(
+    stall: Duration,
+) -> (
+    TestServer,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    let server = TestServer::start_background(move |req| {
+        let g = g.clone();
+        async move {
+            let first = {
+                let mut v = g.lock().unwrap();
+                v.push(serde_json::from_slice(req.body()).unwrap_or(serde_json::Value::Null));
+                v.len() == 1
+            };
+            if first {
+                tokio::time::sleep(stall).await;
+            }
+            text(200, "ok")
+        }
+    })
+    .unwrap();
+    (server, got)
+}
+
+#[test]
+fn a_notification_survives_kill_9_between_send_and_confirmation() {
+    let s = shop();
+    let (hook, got) = stalling_receiver(Duration::from_secs(30));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    let port = free_port();
+    std::fs::write(&cfg, format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 1\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"checkout\"\nkind = \"http\"\nurl = \"{}\"\n\
+         [[channel]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\ntimeout = \"60s\"\n[[policy]]\nid = \"all\"\n[[policy.level]]\nnotify = [\"channel:hook\"]\n",
+        s.url("/broken"), hook.url("/hook"))).unwrap();
+    let c = cfg.to_str().unwrap();
+    let mut daemon = start_daemon(&cfg);
+    // The receiver has the request, the daemon waits for the answer: kill it.
+    wait_for(
+        "the first delivery attempt",
+        Duration::from_secs(20),
+        || !got.lock().unwrap().is_empty(),
+    );
+    daemon.0.kill().unwrap();
+    let _ = daemon.0.wait();
+    drop(daemon);
+    let rows: serde_json::Value =
+        serde_json::from_slice(&run(&["notifications", "--json", "-c", c]).stdout).unwrap();
+    assert_eq!(rows[0]["state"], "sending", "unconfirmed: {rows}");
+
+    // Restarted, it sends again (at least once), with the same notification id
+    // so that providers that deduplicate see one message.
+    let daemon = start_daemon(&cfg);
+    wait_for("the repeated delivery", Duration::from_secs(20), || {
+        got.lock().unwrap().len() >= 2
+    });
+    wait_for("confirmation", Duration::from_secs(10), || {
+        let rows: serde_json::Value =
+            serde_json::from_slice(&run(&["notifications", "--json", "-c", c]).stdout)
+                .unwrap_or_default();
+        rows[0]["state"] == "sent"
+    });
+    let bodies = got.lock().unwrap().clone();
+    assert_eq!(
+        bodies[0]["id"], bodies[1]["id"],
+        "the same notification, not a new one"
+    );
+    assert_eq!(bodies[1]["event"], "trigger");
+    drop(daemon);
+
+    // Confirmed notifications are never sent again.
+    let count = got.lock().unwrap().len();
+    let _daemon = start_daemon(&cfg);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        got.lock().unwrap().len(),
+        count,
+        "a confirmed notification was sent twice"
+    );
+    let table = stdout(&run(&["notifications", "-c", c]));
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("hook") && l.contains("trigger") && l.contains("sent")),
+        "{table}"
+    );
+}
+
+#[test]
+fn notify_test_sends_through_a_channel() {
+    let (hook, got) = stalling_receiver(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    std::fs::write(&cfg, format!("[[channel]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n[[channel]]\nid = \"dead\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n", hook.url("/"), free_port())).unwrap();
+    let c = cfg.to_str().unwrap();
+    let o = run(&["notify", "test", "hook", "-c", c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(got.lock().unwrap()[0]["event"], "test");
+    let o = run(&["notify", "test", "dead", "-c", c]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("dead:"), "{}", stderr(&o));
+    let o = run(&["notify", "test", "nope", "-c", c]);
+    assert!(
+        stderr(&o).contains("no channel \"nope\" (channels: hook, dead)"),
+        "{}",
+        stderr(&o)
+    );
+}

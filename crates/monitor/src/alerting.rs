@@ -118,6 +118,13 @@ impl Alerter {
     /// levels already due are taken as sent (they were enqueued durably).
     pub fn resume(&self) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
+        let requeued = self.store.requeue_in_flight(now)?;
+        if requeued > 0 {
+            tracing::warn!(
+                requeued,
+                "notifications whose delivery was not confirmed before the last stop are sent again"
+            );
+        }
         let config = self.config();
         for incident in self.store.open_incidents()? {
             if incident.suppressed {

@@ -169,6 +169,21 @@ impl Store {
         })
     }
 
+    /// Makes every entry left `Sending` by a previous process due now. Call
+    /// at start-up, before delivering, when this is the only process
+    /// delivering from this store: an unconfirmed send is then repeated at
+    /// once instead of after its lease. Returns how many.
+    pub fn requeue_in_flight(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.with_state("requeue notifications", |st| {
+            Ok(st
+                .conn
+                .prepare_cached(
+                    "UPDATE outbox SET state = 0, next_attempt_at = ?1 WHERE state = 1",
+                )?
+                .execute(params![now])?)
+        })
+    }
+
     /// The channel confirmed delivery.
     pub fn mark_sent(
         &self,

@@ -6,11 +6,12 @@ mod daemon;
 mod demo;
 mod incidents;
 mod maintenance;
+mod notifications;
 mod reload;
 mod status;
 mod validate;
 
-use crate::cli::{BenchCommand, Cli, Command, MaintenanceCommand};
+use crate::cli::{BenchCommand, Cli, Command, MaintenanceCommand, NotifyCommand};
 use clap::CommandFactory;
 use std::process::ExitCode;
 
@@ -40,6 +41,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             json,
         } => incidents::list(&config.config, open, limit, json),
+        Command::Notifications {
+            config,
+            limit,
+            json,
+        } => notifications::list(&config.config, limit, json),
+        Command::Notify(NotifyCommand::Test { channel, config }) => {
+            notifications::test(&config.config, &channel)
+        }
         Command::Maintenance(m) => match m {
             MaintenanceCommand::Start {
                 target,
