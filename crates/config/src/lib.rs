@@ -20,4 +20,4 @@ mod raw;
 pub mod routing;
 
 pub use diag::{Problem, Problems};
-pub use load::{load, load_str};
+pub use load::{CONNECTIVITY_TAG, SELF_SITE, load, load_str};

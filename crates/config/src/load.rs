@@ -30,7 +30,13 @@ const TOP_KEYS: &[&str] = &[
     "contact",
     "team",
     "policy",
+    "connectivity",
 ];
+
+/// The site that holds keepup's own checks (connectivity references).
+pub const SELF_SITE: &str = "keepup";
+/// The tag of connectivity reference checks.
+pub const CONNECTIVITY_TAG: &str = "keepup:connectivity";
 const SITE_KEYS: &[&str] = &["id", "name", "tags", "check"];
 const DEFAULT_LISTEN: &str = "127.0.0.1:8585";
 
@@ -115,6 +121,8 @@ impl Loader<'_> {
         let server: RawServer = self.section(&mut root, "server").unwrap_or_default();
         let store: RawStore = self.section(&mut root, "store").unwrap_or_default();
         let scheduler: RawScheduler = self.section(&mut root, "scheduler").unwrap_or_default();
+        let connectivity: RawConnectivity =
+            self.section(&mut root, "connectivity").unwrap_or_default();
         let defaults: RawDefaults = self.section(&mut root, "defaults").unwrap_or_default();
 
         let listen = match &server.listen {
@@ -165,6 +173,17 @@ impl Loader<'_> {
                     Some("write each shop as [[site]]".into()),
                 ),
             }
+        }
+        if let Some(site) = self.connectivity(connectivity) {
+            if sites.iter().any(|s| s.id == SELF_SITE) {
+                self.rep.report(
+                    0..0,
+                    "site",
+                    format!("the site id {SELF_SITE:?} is reserved for keepup's own checks"),
+                    None,
+                );
+            }
+            sites.push(site);
         }
         self.resolve_dependencies(&mut sites);
         let channels = root
@@ -223,6 +242,73 @@ impl Loader<'_> {
             channels,
             maintenance,
             routing,
+        }
+    }
+
+    /// `[connectivity]` becomes the site `keepup` with one check per
+    /// reference target, tagged [`CONNECTIVITY_TAG`].
+    fn connectivity(&mut self, raw: RawConnectivity) -> Option<Site> {
+        if raw.targets.is_empty() {
+            return None;
+        }
+        let interval = raw
+            .interval
+            .as_ref()
+            .map(|i| self.positive(i, "connectivity.interval"))
+            .unwrap_or(Duration::from_secs(15));
+        let mut src = format!("[[site]]\nid = \"{SELF_SITE}\"\nname = \"keepup itself\"\n");
+        for (i, t) in raw.targets.iter().enumerate() {
+            let target = t.get_ref();
+            let quoted = serde_json::to_string(target).unwrap_or_default();
+            let body = if target.starts_with("http://") || target.starts_with("https://") {
+                format!("kind = \"http\"\nurl = {quoted}\nexpect_status = [\"100-599\"]\n")
+            } else if let Some(hp) = target.strip_prefix("tcp://") {
+                match hp.rsplit_once(':').map(|(h, p)| {
+                    (
+                        h.trim_start_matches('[').trim_end_matches(']'),
+                        p.parse::<u16>(),
+                    )
+                }) {
+                    Some((h, Ok(p))) if !h.is_empty() => format!(
+                        "kind = \"tcp\"\nhost = {}\nport = {p}\n",
+                        serde_json::to_string(h).unwrap_or_default()
+                    ),
+                    _ => {
+                        self.rep.report(
+                            t.span(),
+                            "connectivity.targets",
+                            format!("{target:?} needs a host and a port, e.g. tcp://192.0.2.1:53"),
+                            None,
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                self.rep.report(
+                    t.span(),
+                    "connectivity.targets",
+                    format!("{target:?} is not a tcp://HOST:PORT or http(s):// target"),
+                    None,
+                );
+                continue;
+            };
+            let timeout = interval.min(Duration::from_secs(5)).as_secs_f64();
+            src.push_str(&format!(
+                "[[site.check]]\nid = \"connectivity-{}\"\nname = \"reference {target}\"\ntags = [\"{CONNECTIVITY_TAG}\"]\ninterval = {}\ntimeout = {timeout}\nfailure_threshold = 1\n{body}",
+                i + 1,
+                interval.as_secs_f64(),
+            ));
+        }
+        match load_str(&src, Path::new("<connectivity>")) {
+            Ok(mut c) => c.sites.pop(),
+            Err(problems) => {
+                let span = raw.targets.first().map(|t| t.span()).unwrap_or(0..0);
+                for p in problems.0 {
+                    self.rep
+                        .report(span.clone(), "connectivity.targets", p.message, p.hint);
+                }
+                None
+            }
         }
     }
 

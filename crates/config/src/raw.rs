@@ -66,6 +66,16 @@ pub(crate) struct RawScheduler {
     pub concurrency: Option<Spanned<usize>>,
 }
 
+/// `[connectivity]`: reference targets that tell keepup whether its own
+/// network works.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConnectivity {
+    #[serde(default)]
+    pub targets: Vec<Spanned<String>>,
+    pub interval: Option<Spanned<Dur>>,
+}
+
 /// `[defaults.tls]`, `[site.check.tls]`
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -72,6 +72,8 @@ pub struct Health {
     pub store_error: Option<String>,
     /// Results dropped because the store failed for too long.
     pub results_dropped: u64,
+    /// keepup cannot reach any of its connectivity references.
+    pub offline: bool,
     /// How many checks are in each status.
     pub by_status: BTreeMap<String, usize>,
 }
@@ -111,6 +113,7 @@ impl Monitor {
         })
         .await??;
         let recorder = Arc::new(Recorder::default());
+        recorder.expect_references(references(&config));
         recorder.seed(latest.into_iter().map(|l| {
             (
                 l.meta.id.clone(),
@@ -222,6 +225,7 @@ impl Monitor {
         self.alerter.configure(new.clone());
         let ids: std::collections::HashSet<CheckId> = checks.iter().map(|c| c.id.clone()).collect();
         self.recorder.retain(|id| ids.contains(id));
+        self.recorder.expect_references(references(&new));
         self.scheduler.reload(checks);
         if let Ok(mut c) = self.config.lock() {
             *c = new;
@@ -271,6 +275,7 @@ impl Monitor {
             lag_ms: self.scheduler.stats().lag_percentiles(),
             store_error: self.recorder.store_error(),
             results_dropped: self.recorder.dropped(),
+            offline: self.recorder.offline(),
             by_status,
         }
     }
@@ -330,6 +335,13 @@ impl Executor for CheckExecutor {
         let probes = self.probes.clone();
         Box::pin(async move { keepup_probe::run(&check, &probes).await })
     }
+}
+
+fn references(config: &Config) -> usize {
+    config
+        .checks()
+        .filter(|c| c.tags.iter().any(|t| t == keepup_config::CONNECTIVITY_TAG))
+        .count()
 }
 
 fn arc_checks(config: &Config) -> Vec<Arc<Check>> {

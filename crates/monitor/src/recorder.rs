@@ -36,6 +36,11 @@ pub struct CurrentState {
 #[derive(Default)]
 pub struct Recorder {
     current: Mutex<HashMap<CheckId, CurrentState>>,
+    /// Latest raw status of each connectivity reference.
+    references: Mutex<HashMap<CheckId, Status>>,
+    offline: std::sync::atomic::AtomicBool,
+    /// How many connectivity references are configured.
+    expected_references: std::sync::atomic::AtomicUsize,
     store_error: Mutex<Option<String>>,
     dropped: std::sync::atomic::AtomicU64,
 }
@@ -96,6 +101,64 @@ impl Recorder {
         if let Ok(mut map) = self.current.lock() {
             map.retain(|id, _| keep(id));
         }
+        if let Ok(mut map) = self.references.lock() {
+            map.retain(|id, _| keep(id));
+        }
+    }
+
+    /// Sets how many connectivity references are configured.
+    pub fn expect_references(&self, n: usize) {
+        self.expected_references
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether keepup believes its own network is down (every connectivity
+    /// reference failed its last run).
+    pub fn offline(&self) -> bool {
+        self.offline.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Tracks connectivity references, and while keepup is offline turns
+    /// the failures of other checks into Unknown: keepup's own outage is
+    /// not every shop's outage.
+    fn apply_connectivity(&self, c: &mut Completed) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if c.check
+            .tags
+            .iter()
+            .any(|t| t == keepup_config::CONNECTIVITY_TAG)
+        {
+            let Ok(mut refs) = self.references.lock() else {
+                return;
+            };
+            refs.insert(c.check.id.clone(), c.outcome.status);
+            let offline = refs.values().all(|s| *s == Status::Down);
+            if self.offline.swap(offline, Relaxed) != offline {
+                if offline {
+                    tracing::error!(
+                        references = refs.len(),
+                        "keepup cannot reach any of its connectivity references: results are Unknown until it can"
+                    );
+                } else {
+                    tracing::info!("connectivity restored");
+                }
+            }
+            return;
+        }
+        // Before every reference has answered once we cannot tell either.
+        let undecided = self.expected_references.load(Relaxed)
+            > self.references.lock().map(|r| r.len()).unwrap_or(0);
+        if (undecided || self.offline.load(Relaxed))
+            && matches!(c.outcome.status, Status::Down | Status::Degraded)
+        {
+            c.outcome.status = Status::Unknown;
+            c.outcome.message = "unknown: keepup's own network is down".into();
+            c.outcome.findings.push(keepup_model::Finding::new(
+                "MONITOR_OFFLINE",
+                keepup_model::Severity::Info,
+                "keepup could not reach any of its connectivity references, so this failure may be keepup's own; it is recorded as Unknown",
+            ));
+        }
     }
 }
 
@@ -128,7 +191,8 @@ pub(crate) async fn run(
         let mut waiter = None;
         tokio::select! {
             r = results.recv() => match r {
-                Some(c) => {
+                Some(mut c) => {
+                    recorder.apply_connectivity(&mut c);
                     recorder.observe(&c);
                     pending.push(c);
                     if pending.len() < BATCH_MAX {

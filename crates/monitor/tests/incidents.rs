@@ -242,3 +242,73 @@ async fn during_maintenance_incidents_are_recorded_but_muted() {
     assert_eq!(seen["shop/api"], (false, true), "not covered: notified");
     monitor.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_keepup_itself_is_offline_failures_are_unknown_not_incidents() {
+    let (server, failing) = toggled().await;
+    failing.store(true, Ordering::SeqCst);
+    // The reference: a port that refuses connections until we listen on it.
+    let reference_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!(
+        "[connectivity]\ntargets = [\"tcp://127.0.0.1:{reference_port}\"]\ninterval = \"1s\"\n\
+         [defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 1\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"web\"\nkind = \"http\"\nurl = \"{}\"\n",
+        server.url("/")
+    );
+    let config =
+        keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    assert!(config.find_check("keepup/connectivity-1").is_some());
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let monitor = Monitor::start(
+        Arc::new(config),
+        store.clone(),
+        ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let mut events = monitor.subscribe();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(monitor.health().offline);
+    let web = monitor.current()[&CheckId::new("shop", "web")].clone();
+    assert_eq!(
+        web.outcome.status,
+        keepup_model::Status::Unknown,
+        "{:?}",
+        web.outcome
+    );
+    assert!(
+        web.outcome
+            .findings
+            .iter()
+            .any(|f| f.code == "MONITOR_OFFLINE")
+    );
+    // keepup's own problem is an incident of its own; the shop's is not.
+    let open = store.open_incidents().unwrap();
+    assert!(
+        open.iter().all(|i| i.check.as_str() != "shop/web"),
+        "{open:?}"
+    );
+    assert!(
+        open.iter()
+            .any(|i| i.check.as_str() == "keepup/connectivity-1"),
+        "{open:?}"
+    );
+
+    // The network is back: the shop's real failure becomes an incident.
+    let _listener = tokio::net::TcpListener::bind(("127.0.0.1", reference_port))
+        .await
+        .unwrap();
+    next_event(
+        &mut events,
+        "shop incident once online",
+        is_opened("shop/web"),
+    )
+    .await;
+    assert!(!monitor.health().offline);
+    monitor.shutdown().await;
+}
