@@ -31,6 +31,7 @@ const TOP_KEYS: &[&str] = &[
     "team",
     "policy",
     "connectivity",
+    "self_monitoring",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
@@ -123,6 +124,14 @@ impl Loader<'_> {
         let scheduler: RawScheduler = self.section(&mut root, "scheduler").unwrap_or_default();
         let connectivity: RawConnectivity =
             self.section(&mut root, "connectivity").unwrap_or_default();
+        let self_monitoring: Option<RawSelfMonitoring> = if root.contains_key("self_monitoring") {
+            Some(
+                self.section(&mut root, "self_monitoring")
+                    .unwrap_or_default(),
+            )
+        } else {
+            None
+        };
         let defaults: RawDefaults = self.section(&mut root, "defaults").unwrap_or_default();
 
         let listen = match &server.listen {
@@ -174,7 +183,20 @@ impl Loader<'_> {
                 ),
             }
         }
-        if let Some(site) = self.connectivity(connectivity) {
+        let mut own = self.connectivity(connectivity);
+        if let Some(raw) = self_monitoring
+            && let Some(check) = self.self_health(raw)
+        {
+            own.get_or_insert_with(|| Site {
+                id: SELF_SITE.into(),
+                name: "keepup itself".into(),
+                tags: Vec::new(),
+                checks: Vec::new(),
+            })
+            .checks
+            .push(check);
+        }
+        if let Some(site) = own {
             if sites.iter().any(|s| s.id == SELF_SITE) {
                 self.rep.report(
                     0..0,
@@ -310,6 +332,81 @@ impl Loader<'_> {
                 None
             }
         }
+    }
+
+    /// `[self_monitoring]` becomes the check `keepup/self`.
+    fn self_health(&mut self, raw: RawSelfMonitoring) -> Option<Check> {
+        let max_lag = raw
+            .max_lag
+            .as_ref()
+            .map(|d| self.positive(d, "self_monitoring.max_lag"))
+            .unwrap_or(Duration::from_secs(10));
+        let interval = raw
+            .interval
+            .as_ref()
+            .map(|d| self.positive(d, "self_monitoring.interval"))
+            .unwrap_or(Duration::from_secs(30));
+        let heartbeat_every = raw
+            .heartbeat_every
+            .as_ref()
+            .map(|d| self.positive(d, "self_monitoring.heartbeat_every"))
+            .unwrap_or(Duration::from_secs(60));
+        let span = [
+            &raw.heartbeat_url,
+            &raw.heartbeat_url_env,
+            &raw.heartbeat_url_file,
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|s| s.span())
+        .unwrap_or(0..0);
+        let heartbeat_url = if raw.heartbeat_url.is_none()
+            && raw.heartbeat_url_env.is_none()
+            && raw.heartbeat_url_file.is_none()
+        {
+            None
+        } else {
+            let secret = self.secret(
+                raw.heartbeat_url.as_ref().map(|s| s.get_ref().as_str()),
+                raw.heartbeat_url_env.as_ref().map(|s| s.get_ref().as_str()),
+                raw.heartbeat_url_file
+                    .as_ref()
+                    .map(|s| s.get_ref().as_str()),
+                span.clone(),
+                "self_monitoring",
+                "heartbeat_url",
+            )?;
+            if !(secret.expose().starts_with("http://") || secret.expose().starts_with("https://"))
+            {
+                self.rep.report(
+                    span,
+                    "self_monitoring.heartbeat_url",
+                    "the heartbeat URL must start with http:// or https://",
+                    None,
+                );
+                return None;
+            }
+            Some(secret)
+        };
+        Some(Check {
+            id: CheckId::new(SELF_SITE, "self"),
+            short_id: "self".into(),
+            name: "keepup's own health".into(),
+            interval,
+            timeout: interval.min(Duration::from_secs(10)),
+            tags: Vec::new(),
+            depends_on: Vec::new(),
+            alerting: Alerting {
+                failure_threshold: 2,
+                ..Alerting::default()
+            },
+            spec: CheckSpec::SelfHealth(SelfHealthSpec {
+                max_lag,
+                heartbeat_url,
+                heartbeat_every,
+            }),
+        })
     }
 
     fn defaults(&mut self, raw: RawDefaults) -> Defaults {

@@ -76,6 +76,18 @@ pub(crate) struct RawConnectivity {
     pub interval: Option<Spanned<Dur>>,
 }
 
+/// `[self_monitoring]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSelfMonitoring {
+    pub max_lag: Option<Spanned<Dur>>,
+    pub heartbeat_url: Option<Spanned<String>>,
+    pub heartbeat_url_env: Option<Spanned<String>>,
+    pub heartbeat_url_file: Option<Spanned<String>>,
+    pub heartbeat_every: Option<Spanned<Dur>>,
+    pub interval: Option<Spanned<Dur>>,
+}
+
 /// `[defaults.tls]`, `[site.check.tls]`
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -166,6 +166,8 @@ pub enum CheckSpec {
     Tls(TlsSpec),
     /// `kind = "heartbeat"`
     Heartbeat(HeartbeatSpec),
+    /// keepup's own health (added by `[self_monitoring]`).
+    SelfHealth(SelfHealthSpec),
 }
 
 impl CheckSpec {
@@ -176,6 +178,7 @@ impl CheckSpec {
             CheckSpec::Tcp(_) => "tcp",
             CheckSpec::Tls(_) => "tls",
             CheckSpec::Heartbeat(_) => "heartbeat",
+            CheckSpec::SelfHealth(_) => "self",
         }
     }
 }
@@ -374,6 +377,19 @@ pub struct TlsSpec {
     pub all_addresses: bool,
     /// Verification options and thresholds.
     pub tls: TlsOptions,
+}
+
+/// keepup's own health: Down when the store fails or results are dropped,
+/// Degraded when the scheduler lags by more than `max_lag`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelfHealthSpec {
+    /// Scheduling lag (p99) above which keepup is Degraded.
+    pub max_lag: Duration,
+    /// Dead man's switch: a URL keepup calls while healthy (its token is
+    /// in the URL, so it is a secret).
+    pub heartbeat_url: Option<Secret>,
+    /// How often it calls it.
+    pub heartbeat_every: Duration,
 }
 
 /// `kind = "heartbeat"`: keepup waits for `/ping/<token>`.

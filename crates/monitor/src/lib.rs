@@ -93,6 +93,7 @@ pub struct Monitor {
     events: tokio::sync::broadcast::Sender<IncidentEvent>,
     alerter: Arc<alerting::Alerter>,
     alerting_task: tokio::task::JoinHandle<()>,
+    deadman_task: tokio::task::JoinHandle<()>,
 }
 
 impl Monitor {
@@ -127,10 +128,13 @@ impl Monitor {
         let heartbeats = Arc::new(HeartbeatBook::default());
         heartbeats.configure(&checks, &store, clock.now_ms());
 
+        let scheduler_stats = Arc::new(std::sync::OnceLock::new());
         let executor = Arc::new(CheckExecutor {
             probes,
             heartbeats: heartbeats.clone(),
             clock: clock.clone(),
+            recorder: recorder.clone(),
+            scheduler_stats: scheduler_stats.clone(),
         });
         let (sink, results) = mpsc::channel(4096);
         let (flush, flush_rx) = mpsc::unbounded_channel();
@@ -161,6 +165,8 @@ impl Monitor {
             clock.clone(),
             config.scheduler.concurrency,
         );
+        let _ = scheduler_stats.set(scheduler.stats().clone());
+        let deadman_task = tokio::spawn(dead_mans_switch(config.clone(), recorder.clone()));
         let downstream = recorder::Downstream {
             engine: engine.clone(),
             scheduler: scheduler.clone(),
@@ -192,6 +198,7 @@ impl Monitor {
             events,
             alerter,
             alerting_task,
+            deadman_task,
         })
     }
 
@@ -309,6 +316,7 @@ impl Monitor {
         self.scheduler.shutdown().await;
         self.compactor_task.abort();
         self.alerting_task.abort();
+        self.deadman_task.abort();
         self.flush().await;
         let task = self.recorder_task.lock().ok().and_then(|mut t| t.take());
         if let Some(t) = task {
@@ -322,6 +330,58 @@ struct CheckExecutor {
     probes: ProbeContext,
     heartbeats: Arc<HeartbeatBook>,
     clock: Arc<dyn Clock>,
+    recorder: Arc<Recorder>,
+    scheduler_stats: Arc<std::sync::OnceLock<Arc<scheduler::SchedulerStats>>>,
+}
+
+impl CheckExecutor {
+    /// keepup's own health as an outcome.
+    fn self_health(&self, spec: &keepup_config::SelfHealthSpec) -> Outcome {
+        use keepup_model::{Finding, Severity};
+        let mut o = Outcome::new(Status::Up, "keepup is healthy");
+        if let Some(err) = self.recorder.store_error() {
+            o.message = "keepup cannot write to its store".into();
+            o.push(Finding::new(
+                "SELF_STORE_FAILING",
+                Severity::Critical,
+                format!("writing results fails: {err}"),
+            ));
+        }
+        let dropped = self.recorder.dropped();
+        if dropped > 0 {
+            o.push(Finding::new(
+                "SELF_RESULTS_DROPPED",
+                Severity::Critical,
+                format!("{dropped} results were dropped because the store failed for too long"),
+            ));
+        }
+        if let Some(stats) = self.scheduler_stats.get() {
+            o.evidence.insert("runs", stats.runs());
+            if let Some((p50, p99, max)) = stats.lag_percentiles() {
+                o.evidence.insert("lag_ms_p50", p50);
+                o.evidence.insert("lag_ms_p99", p99);
+                o.evidence.insert("lag_ms_max", max);
+                if p99 > spec.max_lag.as_secs_f64() * 1000.0 {
+                    if o.status == Status::Up {
+                        o.message = "keepup's scheduler is late".into();
+                    }
+                    o.push(Finding::new(
+                        "SELF_SCHEDULER_LAG",
+                        Severity::Warning,
+                        format!("checks start {:.0} ms late (p99), more than the allowed {} ms: too many checks for this machine, or it is overloaded", p99, spec.max_lag.as_millis()),
+                    ));
+                }
+            }
+        }
+        if self.recorder.offline() {
+            o.push(Finding::new(
+                "SELF_OFFLINE",
+                Severity::Warning,
+                "keepup cannot reach any of its connectivity references",
+            ));
+        }
+        o
+    }
 }
 
 impl Executor for CheckExecutor {
@@ -332,8 +392,44 @@ impl Executor for CheckExecutor {
                 .evaluate(&check.id, spec, self.clock.now_ms());
             return Box::pin(std::future::ready(outcome));
         }
+        if let CheckSpec::SelfHealth(spec) = &check.spec {
+            return Box::pin(std::future::ready(self.self_health(spec)));
+        }
         let probes = self.probes.clone();
         Box::pin(async move { keepup_probe::run(&check, &probes).await })
+    }
+}
+
+/// Calls the configured dead man's switch while keepup is healthy, so that
+/// its death (or sickness) is noticed by someone else.
+async fn dead_mans_switch(config: Arc<Config>, recorder: Arc<Recorder>) {
+    let Some((id, spec)) = config.checks().find_map(|c| match &c.spec {
+        CheckSpec::SelfHealth(s) => Some((c.id.clone(), s.clone())),
+        _ => None,
+    }) else {
+        return;
+    };
+    let Some(url) = spec.heartbeat_url.clone() else {
+        return;
+    };
+    let http = keepup_notify::HttpClientContext::new();
+    let mut tick = tokio::time::interval(spec.heartbeat_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let healthy = recorder
+            .current()
+            .get(&id)
+            .is_none_or(|s| s.outcome.status == Status::Up);
+        if !healthy {
+            tracing::warn!("keepup is not healthy: the dead man's switch is not called");
+            continue;
+        }
+        if let Err(e) =
+            keepup_notify::ping_url(&http, url.expose(), std::time::Duration::from_secs(10)).await
+        {
+            tracing::warn!(error = %e, "the dead man's switch could not be called");
+        }
     }
 }
 

@@ -312,3 +312,59 @@ async fn when_keepup_itself_is_offline_failures_are_unknown_not_incidents() {
     assert!(!monitor.health().offline);
     monitor.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepup_watches_itself_and_calls_its_dead_mans_switch_while_healthy() {
+    let pings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let p = pings.clone();
+    let deadman = TestServer::start(move |req| {
+        let p = p.clone();
+        async move {
+            if req.uri().path() == "/ping/keepup-abc" {
+                p.fetch_add(1, Ordering::SeqCst);
+            }
+            text(200, "OK")
+        }
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!(
+        "[self_monitoring]\nheartbeat_url = \"{}\"\nheartbeat_every = \"1s\"\ninterval = \"1s\"\nmax_lag = \"5s\"\n",
+        deadman.url("/ping/keepup-abc")
+    );
+    let config =
+        keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    assert!(
+        !format!("{config:?}").contains("keepup-abc"),
+        "the URL's token is a secret"
+    );
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let monitor = Monitor::start(
+        Arc::new(config),
+        store,
+        ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let own = monitor.current()[&CheckId::new("keepup", "self")].clone();
+    assert_eq!(
+        own.outcome.status,
+        keepup_model::Status::Up,
+        "{:?}",
+        own.outcome
+    );
+    assert!(
+        own.outcome.evidence.details.contains_key("lag_ms_p99"),
+        "{:?}",
+        own.outcome.evidence
+    );
+    assert!(
+        pings.load(Ordering::SeqCst) >= 2,
+        "dead man's switch called {} times",
+        pings.load(Ordering::SeqCst)
+    );
+    monitor.shutdown().await;
+}

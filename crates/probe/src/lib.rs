@@ -60,10 +60,9 @@ pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
             CheckSpec::Http(spec) => http::probe(spec, &ctx).await,
             CheckSpec::Tcp(spec) => tcp::probe(spec, &ctx).await,
             CheckSpec::Tls(spec) => tls::probe(spec, &ctx).await,
-            CheckSpec::Heartbeat(_) => Outcome::new(
-                Status::Unknown,
-                "heartbeats are passive: the monitor evaluates them",
-            ),
+            CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) => {
+                Outcome::new(Status::Unknown, "evaluated by the monitor, not probed")
+            }
         }
     };
     match tokio::time::timeout_at(deadline, probe).await {
