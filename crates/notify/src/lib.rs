@@ -327,6 +327,33 @@ pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
     out
 }
 
+/// Calls a dead man's switch URL (a Healthchecks-style ping): GET, success
+/// on any 2xx. The URL carries a token, so errors never show it.
+pub async fn ping_url(
+    ctx: &HttpClientContext,
+    url: &str,
+    timeout: Duration,
+) -> Result<(), SendError> {
+    let uri: ::http::Uri = url
+        .parse()
+        .map_err(|_| SendError::permanent("the heartbeat URL is not a valid URL"))?;
+    let req = http::Request {
+        what: "dead man's switch",
+        method: ::http::Method::GET,
+        url: &uri,
+        headers: Vec::new(),
+        body: bytes::Bytes::new(),
+        timeout,
+    };
+    let response = ctx
+        .send(req)
+        .await
+        .map_err(|e| http::redact_error(e, &[url]))?;
+    response
+        .check(None)
+        .map_err(|e| http::redact_error(e, &[url]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,31 +381,4 @@ mod tests {
         let back: Notification = serde_json::from_value(v).unwrap();
         assert_eq!(back, n);
     }
-}
-
-/// Calls a dead man's switch URL (a Healthchecks-style ping): GET, success
-/// on any 2xx. The URL carries a token, so errors never show it.
-pub async fn ping_url(
-    ctx: &HttpClientContext,
-    url: &str,
-    timeout: Duration,
-) -> Result<(), SendError> {
-    let uri: ::http::Uri = url
-        .parse()
-        .map_err(|_| SendError::permanent("the heartbeat URL is not a valid URL"))?;
-    let req = http::Request {
-        what: "dead man's switch",
-        method: ::http::Method::GET,
-        url: &uri,
-        headers: Vec::new(),
-        body: bytes::Bytes::new(),
-        timeout,
-    };
-    let response = ctx
-        .send(req)
-        .await
-        .map_err(|e| http::redact_error(e, &[url]))?;
-    response
-        .check(None)
-        .map_err(|e| http::redact_error(e, &[url]))
 }
