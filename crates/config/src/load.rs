@@ -149,6 +149,58 @@ impl Loader<'_> {
                 }
             },
         };
+        let public_url = match &server.public_url {
+            Some(u)
+                if u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://") =>
+            {
+                Some(u.get_ref().trim_end_matches('/').to_owned())
+            }
+            Some(u) => {
+                self.rep.report(
+                    u.span(),
+                    "server.public_url",
+                    "must start with http:// or https://",
+                    None,
+                );
+                None
+            }
+            None => None,
+        };
+        let ack_key = match (&server.ack_key_env, &server.ack_key_file) {
+            (None, None) => None,
+            (env, file) => {
+                let span = env
+                    .as_ref()
+                    .or(file.as_ref())
+                    .map(|s| s.span())
+                    .unwrap_or(0..0);
+                let key = self.secret(
+                    None,
+                    env.as_ref().map(|s| s.get_ref().as_str()),
+                    file.as_ref().map(|s| s.get_ref().as_str()),
+                    span.clone(),
+                    "server",
+                    "ack_key",
+                );
+                if key.as_ref().is_some_and(|k| k.expose().len() < 16) {
+                    self.rep.report(
+                        span.clone(),
+                        "server.ack_key",
+                        "the acknowledgement key must be at least 16 characters",
+                        Some("generate one with `head -c 32 /dev/urandom | base64`".into()),
+                    );
+                }
+                if key.is_some() && public_url.is_none() {
+                    self.rep.report(
+                        span,
+                        "server.ack_key",
+                        "acknowledgement links need `public_url` too",
+                        None,
+                    );
+                }
+                key
+            }
+        };
         let concurrency = match &scheduler.concurrency {
             Some(c) if *c.get_ref() == 0 => {
                 self.rep.report(
@@ -247,6 +299,8 @@ impl Loader<'_> {
             source: path.to_path_buf(),
             server: ServerConfig {
                 listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8585))),
+                public_url,
+                ack_key,
             },
             store: StoreConfig {
                 path: self.resolve_path(store.path.as_deref().unwrap_or("keepup.db")),

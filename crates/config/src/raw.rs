@@ -50,6 +50,9 @@ impl<'de> Deserialize<'de> for Dur {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
     pub listen: Option<Spanned<String>>,
+    pub public_url: Option<Spanned<String>>,
+    pub ack_key_env: Option<Spanned<String>>,
+    pub ack_key_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -56,6 +56,10 @@ impl Config {
 pub struct ServerConfig {
     /// Listen address, default `127.0.0.1:8585`.
     pub listen: SocketAddr,
+    /// The address people reach this listener at (for links in messages).
+    pub public_url: Option<String>,
+    /// Key that signs acknowledgement links (with `public_url`).
+    pub ack_key: Option<Secret>,
 }
 
 /// `[store]`

@@ -362,7 +362,10 @@ impl Alerter {
             duration_s: incident
                 .resolved_at
                 .map(|r| ((r - incident.opened_at) / 1000).max(0) as u64),
-            ack_url: None,
+            ack_url: match event {
+                Event::Trigger | Event::Reminder => ack_link(&config, incident),
+                _ => None,
+            },
             cause: incident.cause.map(|c| format!("caused by incident #{c}")),
         }
     }
@@ -477,6 +480,23 @@ impl Alerter {
             Err(e) => tracing::error!(error = %e, "delivery bookkeeping failed"),
         }
     }
+}
+
+/// How long an acknowledgement link stays valid after detection.
+const ACK_LINK_VALIDITY_S: i64 = 7 * 86_400;
+
+/// A signed acknowledgement link, when `[server]` has `public_url` and
+/// `ack_key_*`.
+pub fn ack_link(config: &Config, incident: &Incident) -> Option<String> {
+    let (url, key) = (
+        config.server.public_url.as_ref()?,
+        config.server.ack_key.as_ref()?,
+    );
+    let signer = keepup_notify::ack::AckSigner::new(key.expose().as_bytes(), url);
+    Some(signer.link(
+        incident.id,
+        incident.detected_at / 1000 + ACK_LINK_VALIDITY_S,
+    ))
 }
 
 fn human(ms: i64) -> String {

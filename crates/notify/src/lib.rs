@@ -38,6 +38,7 @@ use std::time::Duration;
 use keepup_model::{Clock, Severity, Status, SystemClock, Timestamp};
 use serde::{Deserialize, Serialize};
 
+pub mod ack;
 mod chat;
 mod email;
 mod http;

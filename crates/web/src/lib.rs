@@ -38,6 +38,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         .route("/healthz", get(healthz))
         .route("/ping/{token}", any(ping_ok))
         .route("/ping/{token}/fail", any(ping_fail))
+        .route("/ack/{incident}", get(ack_page).post(ack_submit))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(monitor)
 }
@@ -99,6 +100,129 @@ async fn ping(
             tracing::error!(error = %e, "heartbeat ping not stored");
             (StatusCode::SERVICE_UNAVAILABLE, "ping not stored, retry\n").into_response()
         }
+    }
+}
+
+/// Query of an acknowledgement link.
+#[derive(serde::Deserialize)]
+struct AckQuery {
+    e: i64,
+    s: String,
+}
+
+fn ack_verified(monitor: &Monitor, incident: i64, q: &AckQuery) -> bool {
+    let config = monitor.config();
+    let (Some(url), Some(key)) = (&config.server.public_url, &config.server.ack_key) else {
+        return false;
+    };
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    keepup_notify::ack::AckSigner::new(key.expose().as_bytes(), url)
+        .verify(incident, q.e, &q.s, now_s)
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\"><title>{title}</title>\
+         <style>body{{font-family:sans-serif;max-width:36em;margin:3em auto;padding:0 1em}}button{{font-size:1.2em;padding:.5em 1.5em}}</style>\
+         <h1>{title}</h1>{body}"
+    );
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The link from a notification: shows the incident and a button. A GET
+/// never acknowledges (mail scanners follow links).
+async fn ack_page(
+    State(m): State<Arc<Monitor>>,
+    Path(incident): Path<i64>,
+    axum::extract::Query(q): axum::extract::Query<AckQuery>,
+) -> Response {
+    if !ack_verified(&m, incident, &q) {
+        return page(
+            StatusCode::FORBIDDEN,
+            "Link not valid",
+            "<p>This acknowledgement link is invalid or has expired. Use <code>keepup ack</code> instead.</p>",
+        );
+    }
+    let store = m.store().clone();
+    let found = tokio::task::spawn_blocking(move || store.incident(incident)).await;
+    let Ok(Ok(Some(i))) = found else {
+        return page(
+            StatusCode::NOT_FOUND,
+            "No such incident",
+            "<p>The incident is not in the store.</p>",
+        );
+    };
+    let state = if i.resolved_at.is_some() {
+        "<p>It is already resolved.</p>".to_owned()
+    } else if let Some(by) = &i.acknowledged_by {
+        format!("<p>Already acknowledged by {}.</p>", escape(by))
+    } else {
+        format!(
+            "<form method=post action=\"/ack/{incident}?e={}&amp;s={}\"><p>Taking it stops escalation and reminders.</p><button>Acknowledge</button></form>",
+            q.e,
+            escape(&q.s)
+        )
+    };
+    page(
+        StatusCode::OK,
+        &format!("Incident #{incident}: {}", escape(i.check.as_str())),
+        &format!("<p>{}</p>{state}", escape(&i.message)),
+    )
+}
+
+async fn ack_submit(
+    State(m): State<Arc<Monitor>>,
+    Path(incident): Path<i64>,
+    axum::extract::Query(q): axum::extract::Query<AckQuery>,
+) -> Response {
+    if !ack_verified(&m, incident, &q) {
+        return page(
+            StatusCode::FORBIDDEN,
+            "Link not valid",
+            "<p>This acknowledgement link is invalid or has expired.</p>",
+        );
+    }
+    let store = m.store().clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    match tokio::task::spawn_blocking(move || store.acknowledge_incident(incident, now, "link"))
+        .await
+    {
+        Ok(Ok(true)) => page(
+            StatusCode::OK,
+            "Acknowledged",
+            &format!("<p>Incident #{incident} is yours. Escalation and reminders stop.</p>"),
+        ),
+        Ok(Ok(false)) => page(
+            StatusCode::CONFLICT,
+            "Nothing to do",
+            "<p>The incident is resolved or was already acknowledged.</p>",
+        ),
+        _ => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again",
+            "<p>The acknowledgement could not be stored.</p>",
+        ),
     }
 }
 

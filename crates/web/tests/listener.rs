@@ -148,3 +148,111 @@ async fn a_silent_client_is_cut_off() {
         "no answer to an incomplete request"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_link_acknowledges_its_incident_only_by_post() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ack.key"), "0123456789abcdef-secret\n").unwrap();
+    let src = "[server]\npublic_url = \"http://keepup.test\"\nack_key_file = \"ack.key\"\n[[site]]\nid = \"s\"\n[[site.check]]\nid = \"web\"\nkind = \"heartbeat\"\ntoken = \"web-token-1234\"\nperiod = \"1h\"\n";
+    let config =
+        keepup_config::load_str(src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let id = store
+        .open_incident(&keepup_store::NewIncident {
+            check: keepup_model::CheckId::new("s", "web"),
+            status: keepup_model::Status::Down,
+            opened_at: keepup_model::Clock::now_ms(&SystemClock) - 60_000,
+            detected_at: keepup_model::Clock::now_ms(&SystemClock),
+            cause: None,
+            suppressed: false,
+            maintenance: false,
+            message: "HTTP 500 <script>".into(),
+            findings: Vec::new(),
+        })
+        .unwrap();
+    let link =
+        keepup_monitor::alerting::ack_link(&config, &store.incident(id).unwrap().unwrap()).unwrap();
+    let monitor = Arc::new(
+        Monitor::start(
+            Arc::new(config),
+            store.clone(),
+            ProbeContext::new(),
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(keepup_web::serve(
+        listener,
+        keepup_web::router(monitor.clone()),
+        std::future::pending(),
+    ));
+    let path = link.strip_prefix("http://keepup.test").unwrap().to_owned();
+
+    let p = path.clone();
+    let page = tokio::task::spawn_blocking(move || {
+        request(
+            addr,
+            &format!("GET {p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("<button>Acknowledge</button>"),
+        "{page}"
+    );
+    assert!(page.contains("HTTP 500 &lt;script&gt;"), "escaped: {page}");
+    assert!(
+        store
+            .incident(id)
+            .unwrap()
+            .unwrap()
+            .acknowledged_at
+            .is_none(),
+        "a GET never acknowledges"
+    );
+
+    let forged = path.replace(&format!("/ack/{id}?"), "/ack/999?");
+    let bad = tokio::task::spawn_blocking(move || request(addr, &format!("POST {forged} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))).await.unwrap();
+    assert!(bad.starts_with("HTTP/1.1 403"), "{bad}");
+
+    let p = path.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        request(
+            addr,
+            &format!(
+                "POST {p} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        done.starts_with("HTTP/1.1 200") && done.contains("Acknowledged"),
+        "{done}"
+    );
+    assert_eq!(
+        store
+            .incident(id)
+            .unwrap()
+            .unwrap()
+            .acknowledged_by
+            .as_deref(),
+        Some("link")
+    );
+    let again = tokio::task::spawn_blocking(move || {
+        request(
+            addr,
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(again.starts_with("HTTP/1.1 409"), "{again}");
+    monitor.shutdown().await;
+}
