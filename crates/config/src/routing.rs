@@ -33,17 +33,78 @@ pub struct Contact {
     pub id: String,
     /// Name.
     pub name: String,
-    /// Channel ids.
-    pub channels: Vec<String>,
+    /// Channels, each possibly limited to some severities and hours.
+    pub channels: Vec<ContactChannel>,
+    /// Time zone of the `hours` rules.
+    pub timezone: jiff::tz::TimeZone,
 }
 
-/// A group of contacts.
+/// One of a contact's channels, with optional time-of-day rules (e.g. SMS
+/// only at night, and only for critical incidents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactChannel {
+    /// Channel id.
+    pub channel: String,
+    /// Only for these severities (empty: all).
+    pub severities: Vec<Severity>,
+    /// Only between these minutes of the day (start, end), which may wrap
+    /// midnight (`22:00-07:00`).
+    pub hours: Option<(u16, u16)>,
+}
+
+impl ContactChannel {
+    fn applies(&self, severity: Severity, minute_of_day: u16) -> bool {
+        let sev = self.severities.is_empty() || self.severities.contains(&severity);
+        let hours = match self.hours {
+            None => true,
+            Some((a, b)) if a <= b => (a..b).contains(&minute_of_day),
+            Some((a, b)) => minute_of_day >= a || minute_of_day < b,
+        };
+        sev && hours
+    }
+}
+
+/// A group of contacts, optionally on call in turn.
 #[derive(Debug, Clone)]
 pub struct Team {
     /// Id.
     pub id: String,
-    /// Contact ids.
+    /// Contact ids, in rotation order.
     pub members: Vec<String>,
+    /// Who is on call when; `None`: everyone is.
+    pub rotation: Option<Rotation>,
+}
+
+/// An on-call rotation: `members[0]` from `start`, then the next member
+/// every shift, handing over at the same local time.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// Shift length in days (1 daily, 7 weekly).
+    pub shift_days: i64,
+    /// The first hand-over, local time.
+    pub start: jiff::civil::DateTime,
+    /// Its time zone.
+    pub timezone: jiff::tz::TimeZone,
+}
+
+impl Rotation {
+    /// Index of the member on call at `at` (ms since the epoch).
+    pub fn on_call(&self, at: i64, members: usize) -> usize {
+        if members == 0 {
+            return 0;
+        }
+        let Ok(ts) = jiff::Timestamp::from_millisecond(at) else {
+            return 0;
+        };
+        let local = self.timezone.to_datetime(ts);
+        // Whole local days since the first hand-over, counting a day only
+        // once its hand-over time has passed (DST-proof: civil arithmetic).
+        let mut days = (local.date() - self.start.date()).get_days() as i64;
+        if local.time() < self.start.time() {
+            days -= 1;
+        }
+        days.div_euclid(self.shift_days).rem_euclid(members as i64) as usize
+    }
 }
 
 /// Who to notify at one escalation level.
@@ -92,24 +153,40 @@ impl Routing {
         })
     }
 
-    /// The channel ids a target reaches.
-    pub fn channels_of(&self, target: &Target) -> Vec<String> {
-        let contact = |id: &str| {
-            self.contacts
+    /// The channel ids a target reaches for an incident of `severity` at
+    /// `at`: a team's on-call member only, and each contact's channels
+    /// whose rules allow it.
+    pub fn channels_of(&self, target: &Target, severity: Severity, at: i64) -> Vec<String> {
+        let contact = |id: &str| -> Vec<String> {
+            let Some(c) = self.contacts.iter().find(|c| c.id == id) else {
+                return Vec::new();
+            };
+            let minute = jiff::Timestamp::from_millisecond(at)
+                .map(|t| {
+                    let local = c.timezone.to_datetime(t);
+                    local.hour() as u16 * 60 + local.minute() as u16
+                })
+                .unwrap_or(0);
+            c.channels
                 .iter()
-                .find(|c| c.id == id)
-                .map(|c| c.channels.clone())
-                .unwrap_or_default()
+                .filter(|ch| ch.applies(severity, minute))
+                .map(|ch| ch.channel.clone())
+                .collect()
         };
         match target {
             Target::Channel(c) => vec![c.clone()],
             Target::Contact(c) => contact(c),
-            Target::Team(t) => self
-                .teams
-                .iter()
-                .find(|x| x.id == *t)
-                .map(|team| team.members.iter().flat_map(|m| contact(m)).collect())
-                .unwrap_or_default(),
+            Target::Team(t) => match self.teams.iter().find(|x| x.id == *t) {
+                Some(team) => match &team.rotation {
+                    Some(r) => team
+                        .members
+                        .get(r.on_call(at, team.members.len()))
+                        .map(|m| contact(m))
+                        .unwrap_or_default(),
+                    None => team.members.iter().flat_map(|m| contact(m)).collect(),
+                },
+                None => Vec::new(),
+            },
         }
     }
 }
@@ -119,7 +196,21 @@ impl Routing {
 struct RawContact {
     id: Spanned<String>,
     name: Option<String>,
-    channels: Vec<Spanned<String>>,
+    channels: Vec<Spanned<RawContactChannel>>,
+    timezone: Option<Spanned<String>>,
+}
+
+/// `"mail"` or `{ channel = "sms", severity = ["critical"], hours = "22:00-07:00" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawContactChannel {
+    Id(String),
+    Rule {
+        channel: String,
+        #[serde(default)]
+        severity: Vec<String>,
+        hours: Option<String>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +218,28 @@ struct RawContact {
 struct RawTeam {
     id: Spanned<String>,
     members: Vec<Spanned<String>>,
+    rotation: Option<Spanned<String>>,
+    start: Option<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
+}
+
+fn parse_hours(s: &str) -> Option<(u16, u16)> {
+    let (a, b) = s.split_once('-')?;
+    let minute = |t: &str| -> Option<u16> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+        (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+    };
+    let (a, b) = (minute(a)?, minute(b)?);
+    (a != b).then_some((a, b.min(1440)))
+}
+
+fn parse_severity(s: &str) -> Option<Severity> {
+    match s {
+        "critical" => Some(Severity::Critical),
+        "warning" => Some(Severity::Warning),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,21 +280,64 @@ impl Loader<'_> {
             .into_iter()
             .enumerate()
         {
-            for ch in &raw.channels {
-                if !channel_ids.contains(ch.get_ref()) {
+            let key = format!("contact[{i}].channels");
+            let mut channels = Vec::new();
+            for ch in raw.channels {
+                let span = ch.span();
+                let (channel, severity, hours) = match ch.into_inner() {
+                    RawContactChannel::Id(c) => (c, Vec::new(), None),
+                    RawContactChannel::Rule {
+                        channel,
+                        severity,
+                        hours,
+                    } => (channel, severity, hours),
+                };
+                if !channel_ids.contains(&channel) {
                     self.unknown(
-                        ch,
-                        &format!("contact[{i}].channels"),
+                        &Spanned::new(span.clone(), channel.clone()),
+                        &key,
                         "channel",
                         channel_ids,
                     );
                 }
+                let mut severities = Vec::new();
+                for s in &severity {
+                    match parse_severity(s) {
+                        Some(v) => severities.push(v),
+                        None => self.rep.report(
+                            span.clone(),
+                            &key,
+                            format!("unknown severity {s:?}"),
+                            Some("use \"critical\" or \"warning\"".into()),
+                        ),
+                    }
+                }
+                let hours = match hours.as_deref().map(|h| (h, parse_hours(h))) {
+                    None => None,
+                    Some((_, Some(h))) => Some(h),
+                    Some((h, None)) => {
+                        self.rep.report(
+                            span.clone(),
+                            &key,
+                            format!("invalid hours {h:?}"),
+                            Some("write \"HH:MM-HH:MM\", e.g. \"22:00-07:00\"".into()),
+                        );
+                        None
+                    }
+                };
+                channels.push(ContactChannel {
+                    channel,
+                    severities,
+                    hours,
+                });
             }
+            let timezone = self.timezone(raw.timezone.as_ref(), &format!("contact[{i}].timezone"));
             let id = raw.id.into_inner();
             routing.contacts.push(Contact {
                 name: raw.name.unwrap_or_else(|| id.clone()),
                 id,
-                channels: raw.channels.into_iter().map(Spanned::into_inner).collect(),
+                channels,
+                timezone,
             });
         }
         let contact_ids: HashSet<String> = routing.contacts.iter().map(|c| c.id.clone()).collect();
@@ -195,9 +351,65 @@ impl Loader<'_> {
                     self.unknown(m, &format!("team[{i}].members"), "contact", &contact_ids);
                 }
             }
+            let rotation = match (&raw.rotation, &raw.start) {
+                (None, None) => None,
+                (Some(kind), start) => {
+                    let shift_days = match kind.get_ref().as_str() {
+                        "daily" => Some(1),
+                        "weekly" => Some(7),
+                        other => {
+                            self.rep.report(
+                                kind.span(),
+                                &format!("team[{i}].rotation"),
+                                format!("unknown rotation {other:?}"),
+                                Some("use \"daily\" or \"weekly\"".into()),
+                            );
+                            None
+                        }
+                    };
+                    let start = match start {
+                        Some(s) => match s.get_ref().parse::<jiff::civil::DateTime>() {
+                            Ok(dt) => Some(dt),
+                            Err(e) => {
+                                self.rep.report(s.span(), &format!("team[{i}].start"), format!("invalid start {:?}: {e}", s.get_ref()), Some("write the first hand-over in local time, e.g. \"2026-11-02T09:00\"".into()));
+                                None
+                            }
+                        },
+                        None => {
+                            self.rep.report(
+                                kind.span(),
+                                &format!("team[{i}].start"),
+                                "a rotation needs `start`, the first hand-over in local time",
+                                None,
+                            );
+                            None
+                        }
+                    };
+                    let timezone =
+                        self.timezone(raw.timezone.as_ref(), &format!("team[{i}].timezone"));
+                    match (shift_days, start) {
+                        (Some(shift_days), Some(start)) => Some(Rotation {
+                            shift_days,
+                            start,
+                            timezone,
+                        }),
+                        _ => None,
+                    }
+                }
+                (None, Some(s)) => {
+                    self.rep.report(
+                        s.span(),
+                        &format!("team[{i}].start"),
+                        "`start` without `rotation`",
+                        Some("add rotation = \"weekly\" or \"daily\"".into()),
+                    );
+                    None
+                }
+            };
             routing.teams.push(Team {
                 id: raw.id.into_inner(),
                 members: raw.members.into_iter().map(Spanned::into_inner).collect(),
+                rotation,
             });
         }
         let team_ids: HashSet<String> = routing.teams.iter().map(|t| t.id.clone()).collect();
@@ -312,6 +524,21 @@ impl Loader<'_> {
             });
         }
         routing
+    }
+
+    fn timezone(&mut self, name: Option<&Spanned<String>>, key: &str) -> jiff::tz::TimeZone {
+        match name {
+            None => jiff::tz::TimeZone::UTC,
+            Some(n) => jiff::tz::TimeZone::get(n.get_ref()).unwrap_or_else(|_| {
+                self.rep.report(
+                    n.span(),
+                    key,
+                    format!("unknown time zone {:?}", n.get_ref()),
+                    Some("use an IANA name such as \"Europe/Berlin\"".into()),
+                );
+                jiff::tz::TimeZone::UTC
+            }),
+        }
     }
 
     fn unknown(&mut self, s: &Spanned<String>, key: &str, what: &str, known: &HashSet<String>) {

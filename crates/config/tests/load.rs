@@ -356,3 +356,93 @@ fn bad_maintenance_windows_are_rejected_where_they_are_written() {
         );
     load_str(&disjoint, Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
 }
+
+#[test]
+fn on_call_rotation_and_time_of_day_rules_pick_the_channels() {
+    use keepup_config::routing::Target;
+    use keepup_model::Severity;
+    let src = r#"
+[[channel]]
+id = "alice-mail"
+kind = "webhook"
+url = "http://127.0.0.1:9/a"
+[[channel]]
+id = "alice-sms"
+kind = "webhook"
+url = "http://127.0.0.1:9/as"
+[[channel]]
+id = "bob-mail"
+kind = "webhook"
+url = "http://127.0.0.1:9/b"
+
+[[contact]]
+id = "alice"
+timezone = "Europe/Berlin"
+channels = ["alice-mail", { channel = "alice-sms", severity = ["critical"], hours = "22:00-07:00" }]
+[[contact]]
+id = "bob"
+channels = ["bob-mail"]
+
+[[team]]
+id = "ops"
+members = ["alice", "bob"]
+rotation = "weekly"
+start = "2026-11-02T09:00"
+timezone = "Europe/Berlin"
+"#;
+    let c = load_str(src, Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let ms = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    let team = Target::Team("ops".into());
+    // Week 1 (from Mon 2 Nov 09:00 Berlin): alice; week 2: bob; week 3: alice.
+    assert_eq!(
+        c.routing
+            .channels_of(&team, Severity::Warning, ms("2026-11-04T12:00:00Z")),
+        vec!["alice-mail"]
+    );
+    assert_eq!(
+        c.routing
+            .channels_of(&team, Severity::Warning, ms("2026-11-09T07:59:00Z")),
+        vec!["alice-mail"],
+        "hand-over at 09:00 Berlin = 08:00 UTC"
+    );
+    assert_eq!(
+        c.routing
+            .channels_of(&team, Severity::Warning, ms("2026-11-09T08:01:00Z")),
+        vec!["bob-mail"]
+    );
+    assert_eq!(
+        c.routing
+            .channels_of(&team, Severity::Warning, ms("2026-11-17T12:00:00Z")),
+        vec!["alice-mail"]
+    );
+    // SMS only for critical incidents at night (Berlin time).
+    let alice = Target::Contact("alice".into());
+    assert_eq!(
+        c.routing
+            .channels_of(&alice, Severity::Critical, ms("2026-11-04T23:30:00Z")),
+        vec!["alice-mail", "alice-sms"]
+    );
+    assert_eq!(
+        c.routing
+            .channels_of(&alice, Severity::Warning, ms("2026-11-04T23:30:00Z")),
+        vec!["alice-mail"]
+    );
+    assert_eq!(
+        c.routing
+            .channels_of(&alice, Severity::Critical, ms("2026-11-04T12:00:00Z")),
+        vec!["alice-mail"]
+    );
+
+    let bad = src
+        .replace("hours = \"22:00-07:00\"", "hours = \"25:00-07:00\"")
+        .replace("rotation = \"weekly\"", "rotation = \"fortnightly\"");
+    let p = problems(&bad);
+    assert!(
+        p.to_string().contains("invalid hours \"25:00-07:00\""),
+        "{p}"
+    );
+    assert!(
+        p.to_string().contains("unknown rotation \"fortnightly\""),
+        "{p}"
+    );
+}

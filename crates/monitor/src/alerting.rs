@@ -144,7 +144,15 @@ impl Alerter {
                 .count();
             let told = policy.levels[..levels_sent]
                 .iter()
-                .flat_map(|l| l.notify.iter().flat_map(|t| config.routing.channels_of(t)))
+                .flat_map(|l| {
+                    l.notify.iter().flat_map(|t| {
+                        config.routing.channels_of(
+                            t,
+                            severity_of(incident.status),
+                            incident.detected_at,
+                        )
+                    })
+                })
                 .collect();
             let acknowledged = incident.acknowledged_at.is_some();
             self.lock_progress().insert(
@@ -225,7 +233,11 @@ impl Alerter {
             let mut channels: Vec<String> = level
                 .notify
                 .iter()
-                .flat_map(|t| config.routing.channels_of(t))
+                .flat_map(|t| {
+                    config
+                        .routing
+                        .channels_of(t, severity_of(p.incident.status), now)
+                })
                 .collect();
             channels.dedup();
             self.enqueue(&p.incident, Event::Trigger, &channels, p.levels_sent + 1)?;
