@@ -142,6 +142,9 @@ pub struct Policy {
     pub repeat_every: Option<Duration>,
     /// At most this many reminders.
     pub max_reminders: u32,
+    /// Incidents of one site opening within this window go out as one
+    /// message (default 5 s; 0 sends each at once).
+    pub group_window: Duration,
 }
 
 impl Routing {
@@ -261,6 +264,7 @@ struct RawPolicy {
     level: Vec<RawLevel>,
     repeat_every: Option<Spanned<Dur>>,
     max_reminders: Option<u32>,
+    group_window: Option<Dur>,
 }
 
 impl Loader<'_> {
@@ -516,6 +520,10 @@ impl Loader<'_> {
                 severities,
                 levels,
                 repeat_every,
+                group_window: raw
+                    .group_window
+                    .map(|d| d.0)
+                    .unwrap_or(Duration::from_secs(5)),
                 max_reminders: raw.max_reminders.unwrap_or(if repeat_every.is_some() {
                     10
                 } else {

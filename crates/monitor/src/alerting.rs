@@ -36,10 +36,14 @@ const MAX_ATTEMPTS: u32 = 30;
 /// How long a claimed row may be in flight before it is due again.
 const LEASE_MS: i64 = 120_000;
 
-/// Escalation progress of one open incident.
+/// Escalation progress of one notified incident, or of a group of
+/// incidents of one site that started together and are told as one.
 #[derive(Debug, Clone)]
 struct Progress {
-    incident: Incident,
+    /// The incidents (the first is the leader; one for a single incident).
+    members: Vec<Incident>,
+    /// Members already resolved.
+    resolved: Vec<i64>,
     policy: String,
     levels_sent: usize,
     reminders: u32,
@@ -49,6 +53,27 @@ struct Progress {
     acknowledged: bool,
 }
 
+impl Progress {
+    fn leader(&self) -> &Incident {
+        &self.members[0]
+    }
+    fn dedup_key(&self) -> String {
+        if self.members.len() == 1 {
+            format!("keepup-incident-{}", self.leader().id)
+        } else {
+            format!("keepup-group-{}", self.leader().id)
+        }
+    }
+}
+
+/// Incidents waiting out the group window before the first message.
+#[derive(Debug, Clone)]
+struct Pending {
+    members: Vec<Incident>,
+    policy: String,
+    deadline: Timestamp,
+}
+
 /// The alerting state shared by the event handler and the two loops.
 pub struct Alerter {
     store: Store,
@@ -56,7 +81,10 @@ pub struct Alerter {
     config: Mutex<Arc<Config>>,
     channels: Mutex<HashMap<String, Arc<dyn Channel>>>,
     http: HttpClientContext,
+    /// Keyed by the leader's incident id.
     progress: Mutex<HashMap<i64, Progress>>,
+    /// Keyed by (site, policy).
+    pending: Mutex<HashMap<(String, String), Pending>>,
 }
 
 fn severity_of(status: Status) -> Severity {
@@ -91,6 +119,7 @@ impl Alerter {
             channels: Mutex::new(HashMap::new()),
             http,
             progress: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
         });
         a.configure(config);
         a
@@ -114,8 +143,17 @@ impl Alerter {
             .clone()
     }
 
+    fn lock_progress(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Progress>> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Resumes escalation of open, notified incidents after a restart:
     /// levels already due are taken as sent (they were enqueued durably).
+    /// Groups are not rebuilt: each incident continues on its own.
     pub fn resume(&self) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
         let requeued = self.store.requeue_in_flight(now)?;
@@ -130,10 +168,8 @@ impl Alerter {
             if incident.suppressed {
                 continue;
             }
-            let Some(policy) = config
-                .routing
-                .policy_for(site_of(&incident), severity_of(incident.status))
-            else {
+            let severity = severity_of(incident.status);
+            let Some(policy) = config.routing.policy_for(site_of(&incident), severity) else {
                 continue;
             };
             let elapsed = now - incident.detected_at;
@@ -146,11 +182,9 @@ impl Alerter {
                 .iter()
                 .flat_map(|l| {
                     l.notify.iter().flat_map(|t| {
-                        config.routing.channels_of(
-                            t,
-                            severity_of(incident.status),
-                            incident.detected_at,
-                        )
+                        config
+                            .routing
+                            .channels_of(t, severity, incident.detected_at)
                     })
                 })
                 .collect();
@@ -164,15 +198,12 @@ impl Alerter {
                     last_sent: now,
                     told,
                     acknowledged,
-                    incident,
+                    members: vec![incident],
+                    resolved: Vec::new(),
                 },
             );
         }
         Ok(())
-    }
-
-    fn lock_progress(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Progress>> {
-        self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Handles one incident event (enqueues what it calls for).
@@ -191,28 +222,93 @@ impl Alerter {
                     tracing::warn!(incident = incident.id, check = %incident.check, "no [[policy]] matches this incident: nobody is notified");
                     return Ok(());
                 };
-                let mut p = Progress {
-                    incident: incident.clone(),
-                    policy: policy.id.clone(),
-                    levels_sent: 0,
-                    reminders: 0,
-                    last_sent: self.clock.now_ms(),
-                    told: Vec::new(),
-                    acknowledged: false,
-                };
-                self.escalate(&mut p, policy, &config)?;
-                self.lock_progress().insert(incident.id, p);
+                let key = (site_of(incident).to_owned(), policy.id.clone());
+                let now = self.clock.now_ms();
+                let deadline = now + policy.group_window.as_millis() as i64;
+                self.lock_pending()
+                    .entry(key)
+                    .or_insert_with(|| Pending {
+                        members: Vec::new(),
+                        policy: policy.id.clone(),
+                        deadline,
+                    })
+                    .members
+                    .push(incident.clone());
+                if policy.group_window.is_zero() {
+                    self.flush_groups(&config, now)?;
+                }
             }
             IncidentEvent::Resolved {
                 incident,
                 notify: true,
             } => {
-                let removed = self.lock_progress().remove(&incident.id);
-                if let Some(p) = removed {
-                    self.enqueue(incident, Event::Resolve, &p.told, 0)?;
+                // Resolved before its group was told: nothing to say.
+                let mut told_nothing = false;
+                self.lock_pending().retain(|_, g| {
+                    let before = g.members.len();
+                    g.members.retain(|m| m.id != incident.id);
+                    told_nothing |= g.members.len() != before;
+                    !g.members.is_empty()
+                });
+                if told_nothing {
+                    return Ok(());
+                }
+                let leader = self
+                    .lock_progress()
+                    .iter()
+                    .find(|(_, p)| p.members.iter().any(|m| m.id == incident.id))
+                    .map(|(k, _)| *k);
+                let Some(leader) = leader else { return Ok(()) };
+                let done = {
+                    let mut all = self.lock_progress();
+                    let Some(p) = all.get_mut(&leader) else {
+                        return Ok(());
+                    };
+                    p.resolved.push(incident.id);
+                    if let Some(m) = p.members.iter_mut().find(|m| m.id == incident.id) {
+                        *m = incident.clone();
+                    }
+                    (p.resolved.len() == p.members.len()).then(|| p.clone())
+                };
+                if let Some(p) = done {
+                    self.lock_progress().remove(&leader);
+                    self.enqueue(&p, Event::Resolve, &p.told, 0)?;
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Sends the first message of every group whose window has passed.
+    fn flush_groups(&self, config: &Config, now: Timestamp) -> Result<(), StoreError> {
+        let ready: Vec<Pending> = {
+            let mut pending = self.lock_pending();
+            let keys: Vec<_> = pending
+                .iter()
+                .filter(|(_, g)| g.deadline <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| pending.remove(&k))
+                .collect()
+        };
+        for g in ready {
+            let Some(policy) = config.routing.policies.iter().find(|p| p.id == g.policy) else {
+                continue;
+            };
+            let mut p = Progress {
+                members: g.members,
+                resolved: Vec::new(),
+                policy: g.policy,
+                levels_sent: 0,
+                reminders: 0,
+                last_sent: now,
+                told: Vec::new(),
+                acknowledged: false,
+            };
+            self.escalate(&mut p, policy, config)?;
+            self.lock_progress().insert(p.leader().id, p);
         }
         Ok(())
     }
@@ -225,22 +321,25 @@ impl Alerter {
         config: &Config,
     ) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
-        let elapsed = now - p.incident.detected_at;
+        let elapsed = now - p.leader().detected_at;
+        let severity = p
+            .members
+            .iter()
+            .map(|m| severity_of(m.status))
+            .max()
+            .unwrap_or(Severity::Critical);
         while let Some(level) = policy.levels.get(p.levels_sent) {
-            if (level.after.as_millis() as i64) > elapsed {
+            // The first level goes out as soon as the group is told.
+            if p.levels_sent > 0 && (level.after.as_millis() as i64) > elapsed {
                 break;
             }
             let mut channels: Vec<String> = level
                 .notify
                 .iter()
-                .flat_map(|t| {
-                    config
-                        .routing
-                        .channels_of(t, severity_of(p.incident.status), now)
-                })
+                .flat_map(|t| config.routing.channels_of(t, severity, now))
                 .collect();
             channels.dedup();
-            self.enqueue(&p.incident, Event::Trigger, &channels, p.levels_sent + 1)?;
+            self.enqueue(p, Event::Trigger, &channels, p.levels_sent + 1)?;
             for c in channels {
                 if !p.told.contains(&c) {
                     p.told.push(c);
@@ -252,11 +351,12 @@ impl Alerter {
         Ok(())
     }
 
-    /// One pass of the escalation clock: acknowledgements, later levels,
-    /// reminders.
+    /// One pass of the escalation clock: groups due, acknowledgements,
+    /// later levels, reminders.
     pub fn tick(&self) -> Result<(), StoreError> {
         let config = self.config();
         let now = self.clock.now_ms();
+        self.flush_groups(&config, now)?;
         let ids: Vec<i64> = self.lock_progress().keys().copied().collect();
         for id in ids {
             let Some(mut p) = self.lock_progress().get(&id).cloned() else {
@@ -265,17 +365,24 @@ impl Alerter {
             if p.acknowledged {
                 continue;
             }
-            let Some(current) = self.store.incident(id)? else {
-                continue;
-            };
-            if current.resolved_at.is_some() {
-                continue; // the Resolved event does the rest
+            // Any member acknowledged acknowledges the group.
+            let mut acked = None;
+            for m in &p.members {
+                if let Some(current) = self.store.incident(m.id)?
+                    && current.resolved_at.is_none()
+                    && current.acknowledged_by.is_some()
+                {
+                    acked = Some(current);
+                    break;
+                }
             }
-            if let Some(by) = &current.acknowledged_by {
-                tracing::info!(incident = id, by = %by, "acknowledged: escalation stopped");
+            if let Some(current) = acked {
+                tracing::info!(incident = current.id, by = ?current.acknowledged_by, "acknowledged: escalation stopped");
                 p.acknowledged = true;
-                p.incident = current.clone();
-                self.enqueue(&current, Event::Acknowledge, &p.told, 0)?;
+                if let Some(m) = p.members.iter_mut().find(|m| m.id == current.id) {
+                    *m = current;
+                }
+                self.enqueue(&p, Event::Acknowledge, &p.told, 0)?;
                 self.lock_progress().insert(id, p);
                 continue;
             }
@@ -289,7 +396,7 @@ impl Alerter {
                 && p.reminders < policy.max_reminders
                 && now - p.last_sent >= every.as_millis() as i64
             {
-                self.enqueue(&p.incident, Event::Reminder, &p.told, 0)?;
+                self.enqueue(&p, Event::Reminder, &p.told, 0)?;
                 p.reminders += 1;
                 p.last_sent = now;
             }
@@ -300,45 +407,78 @@ impl Alerter {
 
     fn notification(
         &self,
-        incident: &Incident,
+        p: &Progress,
         event: Event,
         channel: &str,
         level: usize,
     ) -> Notification {
         let config = self.config();
-        let check = config.find_check(incident.check.as_str());
-        let name = check
-            .map(|c| c.name.clone())
-            .unwrap_or_else(|| incident.check.to_string());
         let now = self.clock.now_ms();
-        let status_word = incident.status.as_str().to_uppercase();
+        let leader = p.leader();
+        let name_of = |i: &Incident| {
+            config
+                .find_check(i.check.as_str())
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| i.check.to_string())
+        };
+        let checks: Vec<CheckSummary> = p
+            .members
+            .iter()
+            .map(|i| CheckSummary {
+                id: i.check.to_string(),
+                name: name_of(i),
+                status: if event == Event::Resolve {
+                    Status::Up
+                } else {
+                    i.status
+                },
+                message: i.message.clone(),
+                since: Some(i.opened_at),
+            })
+            .collect();
+        let started = p
+            .members
+            .iter()
+            .map(|m| m.opened_at)
+            .min()
+            .unwrap_or(leader.opened_at);
+        let resolved = if event == Event::Resolve {
+            p.members.iter().filter_map(|m| m.resolved_at).max()
+        } else {
+            None
+        };
+        let status_word = leader.status.as_str().to_uppercase();
+        let subject = if p.members.len() == 1 {
+            leader.check.to_string()
+        } else {
+            format!("{} checks of {}", p.members.len(), site_of(leader))
+        };
+        let verb = if p.members.len() == 1 { "is" } else { "are" };
+        let duration_ms = resolved.unwrap_or(now) - started;
         let (title, text) = match event {
             Event::Resolve => (
-                format!("{} is back UP", incident.check),
-                format!(
-                    "{name} recovered after {}.",
-                    human(incident.duration_ms(now))
-                ),
+                format!("{subject} {verb} back UP"),
+                format!("Recovered after {}.", human(duration_ms)),
             ),
-            Event::Acknowledge => (
-                format!("{} acknowledged", incident.check),
-                format!(
-                    "{} took incident #{}.",
-                    incident.acknowledged_by.clone().unwrap_or_default(),
-                    incident.id
-                ),
-            ),
+            Event::Acknowledge => {
+                let who = p
+                    .members
+                    .iter()
+                    .find_map(|m| m.acknowledged_by.clone())
+                    .unwrap_or_default();
+                (format!("{subject} acknowledged"), format!("{who} took it."))
+            }
             Event::Reminder => (
-                format!("{} is still {status_word}", incident.check),
-                format!(
-                    "{name} has been failing for {}: {}",
-                    human(incident.duration_ms(now)),
-                    incident.message
-                ),
+                format!("{subject} {verb} still {status_word}"),
+                format!("Failing for {}: {}", human(duration_ms), leader.message),
             ),
             _ => (
-                format!("{} is {status_word}", incident.check),
-                format!("{name}: {}", incident.message),
+                format!("{subject} {verb} {status_word}"),
+                if p.members.len() == 1 {
+                    format!("{}: {}", name_of(leader), leader.message)
+                } else {
+                    leader.message.clone()
+                },
             ),
         };
         let text = if level > 1 {
@@ -349,42 +489,35 @@ impl Alerter {
         Notification {
             id: format!(
                 "inc{}-{}-l{level}-{channel}-{now}",
-                incident.id,
+                leader.id,
                 event.as_str()
             ),
-            dedup_key: format!("keepup-incident-{}", incident.id),
+            dedup_key: p.dedup_key(),
             event,
-            severity: severity_of(incident.status),
+            severity: p
+                .members
+                .iter()
+                .map(|m| severity_of(m.status))
+                .max()
+                .unwrap_or(Severity::Critical),
             title,
             text,
-            site: site_of(incident).to_owned(),
-            checks: vec![CheckSummary {
-                id: incident.check.to_string(),
-                name,
-                status: if event == Event::Resolve {
-                    Status::Up
-                } else {
-                    incident.status
-                },
-                message: incident.message.clone(),
-                since: Some(incident.opened_at),
-            }],
-            started_at: Some(incident.opened_at),
-            resolved_at: incident.resolved_at,
-            duration_s: incident
-                .resolved_at
-                .map(|r| ((r - incident.opened_at) / 1000).max(0) as u64),
+            site: site_of(leader).to_owned(),
+            checks,
+            started_at: Some(started),
+            resolved_at: resolved,
+            duration_s: resolved.map(|r| ((r - started) / 1000).max(0) as u64),
             ack_url: match event {
-                Event::Trigger | Event::Reminder => ack_link(&config, incident),
+                Event::Trigger | Event::Reminder => ack_link(&config, leader),
                 _ => None,
             },
-            cause: incident.cause.map(|c| format!("caused by incident #{c}")),
+            cause: leader.cause.map(|c| format!("caused by incident #{c}")),
         }
     }
 
     fn enqueue(
         &self,
-        incident: &Incident,
+        p: &Progress,
         event: Event,
         channels: &[String],
         level: usize,
@@ -393,17 +526,17 @@ impl Alerter {
         let items: Vec<Outgoing> = channels
             .iter()
             .map(|c| Outgoing {
-                dedup_key: format!("keepup-incident-{}", incident.id),
+                dedup_key: p.dedup_key(),
                 channel: c.clone(),
-                incident: Some(incident.id),
-                payload: serde_json::to_string(&self.notification(incident, event, c, level))
+                incident: Some(p.leader().id),
+                payload: serde_json::to_string(&self.notification(p, event, c, level))
                     .unwrap_or_default(),
                 not_before: now,
             })
             .collect();
         if !items.is_empty() {
             self.store.enqueue(now, &items)?;
-            tracing::info!(incident = incident.id, event = event.as_str(), channels = ?channels, "notifications queued");
+            tracing::info!(incident = p.leader().id, incidents = p.members.len(), event = event.as_str(), channels = ?channels, "notifications queued");
         }
         Ok(())
     }

@@ -108,6 +108,7 @@ channels = ["boss-hook"]
 id = "default"
 repeat_every = "2s"
 max_reminders = 1
+group_window = "0s"
 [[policy.level]]
 notify = ["ops", "channel:broken-hook"]
 [[policy.level]]
@@ -222,4 +223,90 @@ notify = ["boss"]
 #[allow(non_snake_case)]
 fn now_ms() -> i64 {
     keepup_model::Clock::now_ms(&SystemClock)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_of_one_site_starting_together_are_one_message() {
+    let failing = Arc::new(AtomicBool::new(true));
+    let f = failing.clone();
+    let shop = TestServer::start(move |_| {
+        let f = f.clone();
+        async move {
+            if f.load(Ordering::SeqCst) {
+                text(503, "down")
+            } else {
+                text(200, "up")
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let (ops, ops_got) = receiver(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut src = format!(
+        "[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 1\n[[site]]\nid = \"shop\"\n\
+         [[channel]]\nid = \"ops-hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\
+         [[policy]]\nid = \"all\"\ngroup_window = \"3s\"\n[[policy.level]]\nnotify = [\"channel:ops-hook\"]\n",
+        ops.url("/hook")
+    );
+    for page in ["home", "product", "checkout"] {
+        src.push_str(&format!(
+            "[[site.check]]\nid = \"{page}\"\nkind = \"http\"\nurl = \"{}\"\n",
+            shop.url(&format!("/{page}"))
+        ));
+    }
+    let config =
+        keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let monitor = Monitor::start(
+        Arc::new(config),
+        store.clone(),
+        ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    wait_until("the grouped trigger", 20, || {
+        events(&ops_got).contains(&"trigger".to_owned())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let triggers: Vec<_> = ops_got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|v| v["event"] == "trigger")
+        .cloned()
+        .collect();
+    assert_eq!(
+        triggers.len(),
+        1,
+        "three incidents, one message: {triggers:#?}"
+    );
+    assert_eq!(
+        triggers[0]["checks"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        triggers[0]
+    );
+    assert!(
+        triggers[0]["dedup_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("keepup-group-"))
+    );
+    assert_eq!(
+        store.open_incidents().unwrap().len(),
+        3,
+        "the incidents themselves stay separate"
+    );
+
+    failing.store(false, Ordering::SeqCst);
+    wait_until("the grouped resolve", 20, || {
+        events(&ops_got).contains(&"resolve".to_owned())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let resolves = events(&ops_got).iter().filter(|e| *e == "resolve").count();
+    assert_eq!(resolves, 1, "one resolve once all three recovered");
+    monitor.shutdown().await;
 }
