@@ -233,6 +233,16 @@ pub enum BenchCommand {
         #[arg(long, default_value = "256")]
         concurrency: usize,
     },
+    /// N checks change state at once: time from the change to the
+    /// notifications written to the outbox, and how many messages.
+    Alerting {
+        /// Number of checks failing together.
+        #[arg(long, default_value = "10000")]
+        checks: usize,
+        /// Checks per site (grouping is per site).
+        #[arg(long, default_value = "100")]
+        per_site: usize,
+    },
     /// (internal) Serve a minimal HTTP target for the scheduler benchmark.
     #[command(hide = true)]
     Target {

@@ -254,3 +254,86 @@ pub fn peak_rss_mb() -> f64 {
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
+
+/// `keepup bench alerting`: the incident engine and the alerter, driven
+/// with N simultaneous failures, against a real SQLite store. Reports the
+/// latency from the state change to the outbox rows (p50/p99/max) without
+/// grouping, and the message count with and without grouping.
+pub fn alerting(checks: usize, per_site: usize) -> anyhow::Result<ExitCode> {
+    use keepup_model::{Clock, Outcome};
+    use keepup_monitor::alerting::Alerter;
+    use keepup_monitor::incidents::{IncidentEngine, IncidentEvent};
+    if checks == 0 || per_site == 0 {
+        bail!("--checks and --per-site must be at least 1");
+    }
+    let run = |group_window: &str| -> anyhow::Result<(Vec<f64>, usize, Duration)> {
+        let dir = tempfile_dir()?.join(format!("alerting-{group_window}"));
+        std::fs::create_dir_all(&dir)?;
+        let mut src = format!(
+            "[store]\npath = \"{}\"\n[defaults]\nfailure_threshold = 1\n[[channel]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n\
+             [[policy]]\nid = \"all\"\ngroup_window = \"{group_window}\"\n[[policy.level]]\nnotify = [\"channel:hook\"]\n",
+            dir.join("a.db").display()
+        );
+        for i in 0..checks {
+            if i % per_site == 0 {
+                let _ = write!(src, "[[site]]\nid = \"site{}\"\n", i / per_site);
+            }
+            let _ = write!(
+                src,
+                "[[site.check]]\nid = \"c{i}\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n"
+            );
+        }
+        let config = Arc::new(
+            keepup_config::load_str(&src, &dir.join("a.toml"))
+                .map_err(|p| anyhow::anyhow!("{p}"))?,
+        );
+        let store = Store::open(&config.store.path)?;
+        let arcs: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+        let mut engine = IncidentEngine::resume(store.clone(), &arcs)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let alerter = Alerter::new(
+            store.clone(),
+            clock.clone(),
+            config.clone(),
+            keepup_notify::HttpClientContext::new(),
+        );
+        let down = Outcome::new(Status::Down, "connection refused");
+        let now = clock.now_ms();
+        let start = Instant::now();
+        let mut latencies = Vec::with_capacity(checks);
+        for c in &arcs {
+            let observed = engine.observe(c, now, &down)?;
+            for e in &observed.events {
+                alerter.handle(e)?;
+            }
+            if observed
+                .events
+                .iter()
+                .any(|e| matches!(e, IncidentEvent::Opened { .. }))
+            {
+                latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        // Let any group window pass, then flush the groups.
+        std::thread::sleep(Duration::from_millis(50));
+        if group_window != "0s" {
+            std::thread::sleep(humantime::parse_duration(group_window)?);
+        }
+        alerter.tick()?;
+        let total = start.elapsed();
+        let messages = store.outbox(checks * 2)?.len();
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok((latencies, messages, total))
+    };
+    let (lat, messages_ungrouped, total) = run("0s")?;
+    let (p50, _, p99) = percentiles(lat.clone());
+    let max = lat.iter().copied().fold(0.0, f64::max);
+    let (_, messages_grouped, _) = run("1s")?;
+    println!(
+        "checks={checks} sites={} change_to_outbox_ms p50={p50:.1} p99={p99:.1} max={max:.1} total={:.0}ms messages_without_grouping={messages_ungrouped} messages_with_grouping={messages_grouped} peak_rss={:.1}MB",
+        checks.div_ceil(per_site),
+        total.as_secs_f64() * 1000.0,
+        peak_rss_mb()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -85,6 +85,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 concurrency,
             } => bench::scheduler(checks, interval, duration, target, concurrency),
             BenchCommand::Target { listen } => bench::target(listen),
+            BenchCommand::Alerting { checks, per_site } => bench::alerting(checks, per_site),
         },
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "keepup", &mut std::io::stdout());
