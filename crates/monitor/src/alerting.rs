@@ -33,8 +33,11 @@ use std::time::Duration;
 pub const FALLBACK_AFTER: u32 = 3;
 /// Attempts after which a retryable failure is given up.
 const MAX_ATTEMPTS: u32 = 30;
-/// How long a claimed row may be in flight before it is due again.
-const LEASE_MS: i64 = 120_000;
+/// How long a claimed row may be in flight before it is due again; longer
+/// than any delivery may take (channel timeouts are minutes at most).
+const LEASE_MS: i64 = 600_000;
+/// Deliveries in flight at once.
+const MAX_IN_FLIGHT: usize = 64;
 
 /// Escalation progress of one notified incident, or of a group of
 /// incidents of one site that started together and are told as one.
@@ -85,6 +88,7 @@ pub struct Alerter {
     progress: Mutex<HashMap<i64, Progress>>,
     /// Keyed by (site, policy).
     pending: Mutex<HashMap<(String, String), Pending>>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 fn severity_of(status: Status) -> Severity {
@@ -120,6 +124,7 @@ impl Alerter {
             http,
             progress: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
         });
         a.configure(config);
         a
@@ -545,17 +550,25 @@ impl Alerter {
     pub async fn deliver_due(self: &Arc<Self>) -> Result<usize, StoreError> {
         let now = self.clock.now_ms();
         let s = self.store.clone();
-        let due = tokio::task::spawn_blocking(move || s.claim_due(now, 64, LEASE_MS))
+        let room = self.in_flight.available_permits();
+        if room == 0 {
+            return Ok(0);
+        }
+        let due = tokio::task::spawn_blocking(move || s.claim_due(now, room, LEASE_MS))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;
         let n = due.len();
-        let mut tasks = Vec::with_capacity(n);
+        // Not awaited: a slow or silent channel must not hold up the next
+        // pass (the lease keeps a row from being claimed twice meanwhile).
         for entry in due {
             let me = self.clone();
-            tasks.push(tokio::spawn(async move { me.deliver(entry).await }));
-        }
-        for t in tasks {
-            let _ = t.await;
+            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                break;
+            };
+            tokio::spawn(async move {
+                let _permit = permit;
+                me.deliver(entry).await
+            });
         }
         Ok(n)
     }

@@ -310,3 +310,75 @@ async fn incidents_of_one_site_starting_together_are_one_message() {
     assert_eq!(resolves, 1, "one resolve once all three recovered");
     monitor.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_channel_does_not_hold_up_other_notifications() {
+    let b_failing = Arc::new(AtomicBool::new(false));
+    let bf = b_failing.clone();
+    let shop = TestServer::start(move |req| {
+        let bf = bf.clone();
+        async move {
+            let failing = req.uri().path() == "/a" || bf.load(Ordering::SeqCst);
+            if failing {
+                text(503, "down")
+            } else {
+                text(200, "up")
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let slow_done = Arc::new(AtomicBool::new(false));
+    let sd = slow_done.clone();
+    let slow = TestServer::start(move |_| {
+        let sd = sd.clone();
+        async move {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            sd.store(true, Ordering::SeqCst);
+            text(200, "late")
+        }
+    })
+    .await
+    .unwrap();
+    let (fast, fast_got) = receiver(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!(
+        "[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 1\n[[site]]\nid = \"shop\"\n\
+         [[site.check]]\nid = \"a\"\nkind = \"http\"\nurl = \"{}\"\n[[site.check]]\nid = \"b\"\nkind = \"http\"\nurl = \"{}\"\n\
+         [[channel]]\nid = \"slow\"\nkind = \"webhook\"\nurl = \"{}\"\ntimeout = \"30s\"\n[[channel]]\nid = \"fast\"\nkind = \"webhook\"\nurl = \"{}\"\n\
+         [[policy]]\nid = \"all\"\ngroup_window = \"0s\"\n[[policy.level]]\nnotify = [\"channel:slow\", \"channel:fast\"]\n",
+        shop.url("/a"),
+        shop.url("/b"),
+        slow.url("/hook"),
+        fast.url("/hook")
+    );
+    let config =
+        keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let monitor = Monitor::start(
+        Arc::new(config),
+        store,
+        ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let about = |check: &'static str| {
+        let got = fast_got.clone();
+        move || {
+            got.lock()
+                .unwrap()
+                .iter()
+                .any(|v| v["checks"][0]["id"] == check)
+        }
+    };
+    wait_until("a's trigger at the fast channel", 15, about("shop/a")).await;
+    // The slow channel is now stuck on a's message; b fails afterwards.
+    b_failing.store(true, Ordering::SeqCst);
+    wait_until("b's trigger at the fast channel", 12, about("shop/b")).await;
+    assert!(
+        !slow_done.load(Ordering::SeqCst),
+        "b went out while the slow channel was still busy with a"
+    );
+    monitor.shutdown().await;
+}
