@@ -318,7 +318,9 @@ impl Loader<'_> {
             channels,
             maintenance,
             routing,
+            index: HashMap::new(),
         }
+        .indexed()
     }
 
     /// `[connectivity]` becomes the site `keepup` with one check per

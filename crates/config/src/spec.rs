@@ -30,6 +30,8 @@ pub struct Config {
     pub maintenance: Vec<crate::maintenance::Maintenance>,
     /// Contacts, teams and escalation policies.
     pub routing: crate::routing::Routing,
+    /// `site/check` → (site, check) positions, for constant-time lookups.
+    pub(crate) index: std::collections::HashMap<String, (usize, usize)>,
 }
 
 impl Config {
@@ -37,11 +39,27 @@ impl Config {
     pub fn checks(&self) -> impl Iterator<Item = &Check> {
         self.sites.iter().flat_map(|s| s.checks.iter())
     }
+    /// Builds the id index (after the sites are final).
+    pub(crate) fn indexed(mut self) -> Self {
+        self.index = self
+            .sites
+            .iter()
+            .enumerate()
+            .flat_map(|(s, site)| {
+                site.checks
+                    .iter()
+                    .enumerate()
+                    .map(move |(c, check)| (check.id.as_str().to_owned(), (s, c)))
+            })
+            .collect();
+        self
+    }
+
     /// Finds a check by its full id (`site/check`) or, if unambiguous, by its
     /// short id.
     pub fn find_check(&self, id: &str) -> Option<&Check> {
-        if let Some(c) = self.checks().find(|c| c.id.as_str() == id) {
-            return Some(c);
+        if let Some(&(s, c)) = self.index.get(id) {
+            return self.sites.get(s).and_then(|site| site.checks.get(c));
         }
         let mut short = self.checks().filter(|c| c.short_id == id);
         match (short.next(), short.next()) {

@@ -89,6 +89,8 @@ pub struct Alerter {
     /// Keyed by (site, policy).
     pending: Mutex<HashMap<(String, String), Pending>>,
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// Notifications decided but not yet written (flushed per batch).
+    outgoing: Mutex<Vec<Outgoing>>,
 }
 
 fn severity_of(status: Status) -> Severity {
@@ -125,6 +127,7 @@ impl Alerter {
             progress: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+            outgoing: Mutex::new(Vec::new()),
         });
         a.configure(config);
         a
@@ -213,6 +216,27 @@ impl Alerter {
 
     /// Handles one incident event (enqueues what it calls for).
     pub fn handle(&self, event: &IncidentEvent) -> Result<(), StoreError> {
+        self.handle_batch(std::slice::from_ref(event))
+    }
+
+    /// Handles a batch of events; what they call for is written to the
+    /// outbox in one transaction.
+    pub fn handle_batch(&self, events: &[IncidentEvent]) -> Result<(), StoreError> {
+        let result = events.iter().try_for_each(|e| self.handle_one(e));
+        let flushed = self.flush_outgoing();
+        result.and(flushed)
+    }
+
+    /// Writes the buffered notifications to the outbox.
+    fn flush_outgoing(&self) -> Result<(), StoreError> {
+        let items = std::mem::take(&mut *self.outgoing.lock().unwrap_or_else(|p| p.into_inner()));
+        if !items.is_empty() {
+            self.store.enqueue(self.clock.now_ms(), &items)?;
+        }
+        Ok(())
+    }
+
+    fn handle_one(&self, event: &IncidentEvent) -> Result<(), StoreError> {
         match event {
             IncidentEvent::Opened {
                 incident,
@@ -359,6 +383,12 @@ impl Alerter {
     /// One pass of the escalation clock: groups due, acknowledgements,
     /// later levels, reminders.
     pub fn tick(&self) -> Result<(), StoreError> {
+        let result = self.tick_inner();
+        let flushed = self.flush_outgoing();
+        result.and(flushed)
+    }
+
+    fn tick_inner(&self) -> Result<(), StoreError> {
         let config = self.config();
         let now = self.clock.now_ms();
         self.flush_groups(&config, now)?;
@@ -540,7 +570,10 @@ impl Alerter {
             })
             .collect();
         if !items.is_empty() {
-            self.store.enqueue(now, &items)?;
+            self.outgoing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(items);
             tracing::info!(incident = p.leader().id, incidents = p.members.len(), event = event.as_str(), channels = ?channels, "notifications queued");
         }
         Ok(())
@@ -686,8 +719,17 @@ pub async fn run(
         tokio::select! {
             e = events.recv() => match e {
                 Ok(event) => {
+                    // Take whatever else is already waiting: one outbox
+                    // transaction for a burst of incidents.
+                    let mut batch = vec![event];
+                    while batch.len() < 20_000 {
+                        match events.try_recv() {
+                            Ok(e) => batch.push(e),
+                            Err(_) => break,
+                        }
+                    }
                     let a = alerter.clone();
-                    if let Ok(Err(err)) = tokio::task::spawn_blocking(move || a.handle(&event)).await {
+                    if let Ok(Err(err)) = tokio::task::spawn_blocking(move || a.handle_batch(&batch)).await {
                         tracing::error!(error = %err, "cannot queue notifications");
                     }
                 }

@@ -200,62 +200,116 @@ impl IncidentEngine {
         at: Timestamp,
         outcome: &Outcome,
     ) -> Result<Observed, StoreError> {
-        let mut out = Observed::default();
-        let policy = policy(check);
-        let state = self.states.entry(check.id.clone()).or_default();
-        let step = state.observe(outcome.status, at, &policy);
-        let flapping = state.flapping();
-        if step.retry_soon {
-            out.retry_at = Some(at + check.alerting.retry_interval.as_millis() as i64);
-        }
-        if let Some(f) = step.flap {
-            out.events.push(IncidentEvent::Flapping {
-                check: check.id.clone(),
-                started: f == FlapEvent::Started,
-            });
-        }
-        let Some(change) = step.change else {
-            return Ok(out);
-        };
-        let open = self.open.get(&check.id).cloned();
-        match open {
-            None if Self::opens_incident(check, change.to) => {
-                let cause = self.root_cause(&check.id);
-                // Maintenance mutes alerts; the incident is still recorded,
-                // marked so that SLA accounting can exclude it.
-                self.refresh_adhoc(at)?;
-                let maintenance = self.in_maintenance(&check.id, change.since)
-                    || self.in_maintenance(&check.id, at);
-                let new = NewIncident {
+        Ok(self
+            .observe_batch(&[(check, at, outcome)])?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// Feeds a batch of results (in order); incidents they open or resolve
+    /// are written in one transaction each, so thousands of simultaneous
+    /// failures cost a few commits, not thousands. Returns one [`Observed`]
+    /// per result, in order.
+    pub fn observe_batch(
+        &mut self,
+        items: &[(&Check, Timestamp, &Outcome)],
+    ) -> Result<Vec<Observed>, StoreError> {
+        let mut out: Vec<Observed> = Vec::with_capacity(items.len());
+        let mut resolves: Vec<(usize, Incident, Timestamp)> = Vec::new();
+        let mut opens: Vec<(usize, NewIncident)> = Vec::new();
+        // 1. State machines.
+        for (i, (check, at, outcome)) in items.iter().enumerate() {
+            let mut o = Observed::default();
+            let policy = policy(check);
+            let state = self.states.entry(check.id.clone()).or_default();
+            let step = state.observe(outcome.status, *at, &policy);
+            let flapping = state.flapping();
+            if step.retry_soon {
+                o.retry_at = Some(at + check.alerting.retry_interval.as_millis() as i64);
+            }
+            if let Some(f) = step.flap {
+                o.events.push(IncidentEvent::Flapping {
                     check: check.id.clone(),
-                    status: change.to,
-                    opened_at: change.since,
-                    detected_at: at,
-                    cause,
-                    suppressed: cause.is_some() || flapping || maintenance,
-                    maintenance,
-                    message: outcome.message.clone(),
-                    findings: outcome.findings.clone(),
-                };
-                let id = self.store.open_incident(&new)?;
-                if let Some(incident) = self.store.incident(id)? {
-                    let notify = !incident.suppressed;
-                    self.open.insert(check.id.clone(), incident.clone());
-                    out.events.push(IncidentEvent::Opened { incident, notify });
+                    started: f == FlapEvent::Started,
+                });
+            }
+            out.push(o);
+            let Some(change) = step.change else { continue };
+            let pending_open = opens.iter().any(|(_, n)| n.check == check.id);
+            match self.open.get(&check.id) {
+                None if !pending_open && Self::opens_incident(check, change.to) => {
+                    // Maintenance mutes alerts; the incident is still
+                    // recorded, marked so that SLA accounting can exclude it.
+                    self.refresh_adhoc(*at)?;
+                    let maintenance = self.in_maintenance(&check.id, change.since)
+                        || self.in_maintenance(&check.id, *at);
+                    opens.push((
+                        i,
+                        NewIncident {
+                            check: check.id.clone(),
+                            status: change.to,
+                            opened_at: change.since,
+                            detected_at: *at,
+                            cause: None,
+                            suppressed: flapping || maintenance,
+                            maintenance,
+                            message: outcome.message.clone(),
+                            findings: outcome.findings.clone(),
+                        },
+                    ));
+                }
+                Some(inc) if Self::resolves_incident(check, change.to) => {
+                    resolves.push((i, inc.clone(), change.since));
+                }
+                _ => {}
+            }
+        }
+        // 2. Recoveries, then the children they release.
+        if !resolves.is_empty() {
+            let rows: Vec<(i64, Timestamp)> =
+                resolves.iter().map(|(_, inc, at)| (inc.id, *at)).collect();
+            self.store.resolve_incidents_batch(&rows)?;
+            for (i, mut inc, at) in resolves {
+                self.open.remove(&inc.check);
+                inc.resolved_at = Some(at);
+                out[i].events.push(IncidentEvent::Resolved {
+                    notify: !inc.suppressed,
+                    incident: inc.clone(),
+                });
+                let released = self.release_children(inc.id)?;
+                out[i].events.extend(released);
+            }
+        }
+        // 3. New incidents: stored first, then attributed to causes (a
+        //    parent failing in the same batch counts).
+        if !opens.is_empty() {
+            let news: Vec<NewIncident> = opens.iter().map(|(_, n)| n.clone()).collect();
+            let stored = self.store.open_incidents_batch(&news)?;
+            for inc in &stored {
+                self.open.insert(inc.check.clone(), inc.clone());
+            }
+            let mut causes = Vec::new();
+            for inc in &stored {
+                if let Some(cause) = self.root_cause(&inc.check).filter(|c| *c != inc.id) {
+                    causes.push((inc.id, Some(cause), true));
                 }
             }
-            Some(inc) if Self::resolves_incident(check, change.to) => {
-                self.store.resolve_incident(inc.id, change.since)?;
-                self.open.remove(&check.id);
-                if let Some(incident) = self.store.incident(inc.id)? {
-                    out.events.push(IncidentEvent::Resolved {
-                        notify: !incident.suppressed,
-                        incident,
-                    });
+            if !causes.is_empty() {
+                self.store.set_incident_causes_batch(&causes)?;
+                for (id, cause, _) in &causes {
+                    if let Some(inc) = self.open.values_mut().find(|i| i.id == *id) {
+                        inc.cause = *cause;
+                        inc.suppressed = true;
+                    }
                 }
-                out.events.extend(self.release_children(inc.id)?);
             }
-            _ => {}
+            for ((i, _), inc) in opens.iter().zip(stored) {
+                let incident = self.open.get(&inc.check).cloned().unwrap_or(inc);
+                let notify = !incident.suppressed;
+                out[*i]
+                    .events
+                    .push(IncidentEvent::Opened { incident, notify });
+            }
         }
         Ok(out)
     }

@@ -241,13 +241,19 @@ async fn write(
         }
         let mut outputs = Vec::new();
         let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-        for c in &batch {
-            match engine.observe(&c.check, c.started, &c.outcome) {
-                Ok(o) => outputs.push((c.check.id.clone(), o)),
-                Err(e) => {
-                    tracing::error!(check = %c.check.id, error = %e, "cannot record the incident")
-                }
+        let items: Vec<(
+            &keepup_config::Check,
+            keepup_model::Timestamp,
+            &keepup_model::Outcome,
+        )> = batch
+            .iter()
+            .map(|c| (&*c.check, c.started, &c.outcome))
+            .collect();
+        match engine.observe_batch(&items) {
+            Ok(observed) => {
+                outputs.extend(batch.iter().map(|c| c.check.id.clone()).zip(observed));
             }
+            Err(e) => tracing::error!(results = batch.len(), error = %e, "cannot record incidents"),
         }
         Ok(outputs)
     })

@@ -368,3 +368,32 @@ async fn keepup_watches_itself_and_calls_its_dead_mans_switch_while_healthy() {
     );
     monitor.shutdown().await;
 }
+
+#[test]
+fn a_parent_failing_in_the_same_batch_still_causes_its_children() {
+    use keepup_monitor::incidents::IncidentEngine;
+    let src = "[defaults]\nfailure_threshold = 1\n[[site]]\nid = \"s\"\n[[site.check]]\nid = \"dns\"\nkind = \"tcp\"\nhost = \"h\"\nport = 53\n[[site.check]]\nid = \"web\"\nkind = \"tcp\"\nhost = \"h\"\nport = 80\ndepends_on = [\"dns\"]\n";
+    let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+    let store = Store::open_in_memory().unwrap();
+    let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+    let down = keepup_model::Outcome::new(keepup_model::Status::Down, "refused");
+    // The child comes first in the batch.
+    let (dns, web) = (&checks[0], &checks[1]);
+    let out = engine
+        .observe_batch(&[(&**web, 1_000, &down), (&**dns, 1_000, &down)])
+        .unwrap();
+    let opened = |o: &keepup_monitor::incidents::Observed| match &o.events[..] {
+        [IncidentEvent::Opened { incident, notify }] => (incident.clone(), *notify),
+        other => panic!("{other:?}"),
+    };
+    let (web_inc, web_notify) = opened(&out[0]);
+    let (dns_inc, dns_notify) = opened(&out[1]);
+    assert!(dns_notify && !web_notify, "one page: the cause");
+    assert_eq!(web_inc.cause, Some(dns_inc.id));
+    assert_eq!(
+        store.incident(web_inc.id).unwrap().unwrap().cause,
+        Some(dns_inc.id),
+        "stored too"
+    );
+}

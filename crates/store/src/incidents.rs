@@ -136,6 +136,97 @@ impl Store {
         })
     }
 
+    /// Opens many incidents in one transaction (a whole batch of results);
+    /// returns them as stored, in the same order. A check that already has
+    /// an open incident gets that one back.
+    pub fn open_incidents_batch(&self, news: &[NewIncident]) -> Result<Vec<Incident>, StoreError> {
+        self.with_state("open incidents", |st| {
+            let tx = st.conn.transaction()?;
+            let mut out = Vec::with_capacity(news.len());
+            for new in news {
+                let cid = check_id(&tx, &mut st.check_ids, &new.check)?;
+                let existing: Option<i64> = tx
+                    .prepare_cached("SELECT id FROM incident WHERE check_id = ?1 AND resolved_at IS NULL")?
+                    .query_row(params![cid], |r| r.get(0))
+                    .optional()?;
+                if let Some(id) = existing {
+                    let mut stmt = tx.prepare_cached(&format!("{SELECT} WHERE i.id = ?1"))?;
+                    let mut rows = stmt.query(params![id])?;
+                    if let Some(r) = rows.next()? {
+                        out.push(from_row(r)?);
+                    }
+                    continue;
+                }
+                let findings = if new.findings.is_empty() { None } else { Some(serde_json::to_string(&new.findings)?) };
+                tx.prepare_cached(
+                    "INSERT INTO incident (check_id, status, opened_at, detected_at, cause_incident, suppressed, maintenance, message, findings)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![
+                    cid,
+                    status_code(new.status),
+                    new.opened_at,
+                    new.detected_at,
+                    new.cause,
+                    new.suppressed as i64,
+                    new.maintenance as i64,
+                    new.message,
+                    findings
+                ])?;
+                out.push(Incident {
+                    id: tx.last_insert_rowid(),
+                    check: new.check.clone(),
+                    status: new.status,
+                    opened_at: new.opened_at,
+                    detected_at: new.detected_at,
+                    acknowledged_at: None,
+                    acknowledged_by: None,
+                    resolved_at: None,
+                    cause: new.cause,
+                    suppressed: new.suppressed,
+                    maintenance: new.maintenance,
+                    message: new.message.clone(),
+                    findings: new.findings.clone(),
+                });
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    /// Resolves many incidents in one transaction.
+    pub fn resolve_incidents_batch(&self, items: &[(i64, Timestamp)]) -> Result<(), StoreError> {
+        self.with_state("resolve incidents", |st| {
+            let tx = st.conn.transaction()?;
+            for (id, at) in items {
+                tx.prepare_cached(
+                    "UPDATE incident SET resolved_at = ?2 WHERE id = ?1 AND resolved_at IS NULL",
+                )?
+                .execute(params![id, at])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Sets the cause and suppression of many incidents in one transaction.
+    pub fn set_incident_causes_batch(
+        &self,
+        items: &[(i64, Option<i64>, bool)],
+    ) -> Result<(), StoreError> {
+        self.with_state("set incident causes", |st| {
+            let tx = st.conn.transaction()?;
+            for (id, cause, suppressed) in items {
+                tx.prepare_cached(
+                    "UPDATE incident SET cause_incident = ?2, suppressed = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, cause, *suppressed as i64])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     /// Resolves an incident; returns false if it was already resolved.
     pub fn resolve_incident(&self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
         self.with_state("resolve incident", |st| {
