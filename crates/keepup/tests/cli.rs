@@ -594,3 +594,54 @@ fn notify_test_sends_through_a_channel() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_notification_written_but_not_sent_survives_kill_9() {
+    let s = shop();
+    // The webhook receiver is not up yet: the notification is written to
+    // the outbox and its delivery fails (connection refused).
+    let hook_port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    let port = free_port();
+    std::fs::write(&cfg, format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 1\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"checkout\"\nkind = \"http\"\nurl = \"{}\"\n\
+         [[channel]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{hook_port}/hook\"\n[[policy]]\nid = \"all\"\ngroup_window = \"0s\"\n[[policy.level]]\nnotify = [\"channel:hook\"]\n",
+        s.url("/broken"))).unwrap();
+    let c = cfg.to_str().unwrap();
+    let mut daemon = start_daemon(&cfg);
+    wait_for("a queued notification", Duration::from_secs(20), || {
+        let rows: serde_json::Value =
+            serde_json::from_slice(&run(&["notifications", "--json", "-c", c]).stdout)
+                .unwrap_or_default();
+        rows.as_array().is_some_and(|r| !r.is_empty())
+    });
+    daemon.0.kill().unwrap();
+    let _ = daemon.0.wait();
+    drop(daemon);
+    let rows: serde_json::Value =
+        serde_json::from_slice(&run(&["notifications", "--json", "-c", c]).stdout).unwrap();
+    assert_ne!(rows[0]["state"], "sent", "{rows}");
+
+    // The receiver comes up, keepup restarts: the notification goes out.
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    let _hook = TestServer::builder()
+        .bind(format!("127.0.0.1:{hook_port}").parse().unwrap())
+        .start_background(move |req| {
+            let g = g.clone();
+            async move {
+                g.lock().unwrap().push(
+                    serde_json::from_slice::<serde_json::Value>(req.body()).unwrap_or_default(),
+                );
+                text(200, "ok")
+            }
+        })
+        .unwrap();
+    let _daemon = start_daemon(&cfg);
+    wait_for(
+        "delivery after the restart",
+        Duration::from_secs(30),
+        || got.lock().unwrap().iter().any(|v| v["event"] == "trigger"),
+    );
+}
