@@ -382,3 +382,114 @@ async fn a_slow_channel_does_not_hold_up_other_notifications() {
     );
     monitor.shutdown().await;
 }
+
+/// A real SMTP server (aiosmtpd, from PyPI) on a chosen port, started late.
+struct Smtp(std::process::Child, tempfile::TempDir);
+
+impl Smtp {
+    fn start(port: u16) -> Smtp {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../notify/tests/support/smtp_sink.py"
+        );
+        let mut child = std::process::Command::new("python3")
+            .args([
+                script,
+                "--dir",
+                dir.path().to_str().unwrap(),
+                "--mode",
+                "none",
+                "--port",
+                &port.to_string(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd (scripts/test.sh installs it)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("READY"), "smtp sink said {line:?}");
+        Smtp(child, dir)
+    }
+    fn messages(&self) -> usize {
+        std::fs::read_dir(self.1.path())
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The issue's scenario, compressed: the SMTP server is down when the
+/// incident opens; after three failed attempts the alert goes out on the
+/// fallback channel, and by e-mail once the server is back (the retries
+/// continue with backoff).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_down_goes_to_the_fallback_then_by_mail_once_the_server_is_back() {
+    let shop = TestServer::start(|_| async { text(503, "down") })
+        .await
+        .unwrap();
+    let (hook, hook_got) = receiver(200).await;
+    let smtp_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "unused\n").unwrap();
+    let src = format!(
+        "[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 1\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"web\"\nkind = \"http\"\nurl = \"{}\"\n\
+         [[channel]]\nid = \"mail\"\nkind = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\ntls = \"none\"\nfrom = \"keepup@shop.test\"\nto = [\"ops@shop.test\"]\nfallback = \"hook\"\ntimeout = \"3s\"\n\
+         [[channel]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\
+         [[policy]]\nid = \"all\"\ngroup_window = \"0s\"\n[[policy.level]]\nnotify = [\"channel:mail\"]\n",
+        shop.url("/"),
+        hook.url("/hook")
+    );
+    let config =
+        keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let monitor = Monitor::start(
+        Arc::new(config),
+        store.clone(),
+        ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    // Attempts at about 0, 5 and 15 s fail; the third sends a copy to the fallback.
+    wait_until("the fallback copy", 40, || {
+        events(&hook_got).contains(&"trigger".to_owned())
+    })
+    .await;
+    let mail_rows: Vec<_> = store
+        .outbox(20)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.channel == "mail")
+        .collect();
+    assert!(
+        mail_rows
+            .iter()
+            .all(|r| r.state != OutboxState::Sent && r.attempts >= 3),
+        "{mail_rows:#?}"
+    );
+    // The mail server comes back: the retries deliver the e-mail too.
+    let smtp = Smtp::start(smtp_port);
+    wait_until("the e-mail", 60, || smtp.messages() >= 1).await;
+    monitor.shutdown().await;
+}

@@ -8,7 +8,7 @@ parts, whether TLS and AUTH were used). The JSON is written to a temporary
 name and renamed, so a reader never sees half a file.
 
     smtp_sink.py --dir OUT_DIR [--mode starttls|implicit|none]
-                 [--cert CHAIN.pem --key KEY.pem] [--user U --password P]
+                 [--cert CHAIN.pem --key KEY.pem] [--user U --password P] [--port N]
 
 Prints "READY <port>" on stdout once it accepts connections, then serves
 until it is killed or its stdin closes.
@@ -100,6 +100,7 @@ def main():
     p.add_argument("--key")
     p.add_argument("--user")
     p.add_argument("--password")
+    p.add_argument("--port", type=int, help="listen on this port (default: a free one)")
     args = p.parse_args()
 
     tls = None
@@ -107,7 +108,7 @@ def main():
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
 
-    kwargs = dict(hostname="127.0.0.1", port=free_port(), server_hostname="sink.keepup.test")
+    kwargs = dict(hostname="127.0.0.1", port=args.port or free_port(), server_hostname="sink.keepup.test")
     if args.user:
         kwargs.update(
             authenticator=make_authenticator(args.user, args.password or ""),
