@@ -217,6 +217,7 @@ impl IncidentEngine {
         let mut out: Vec<Observed> = Vec::with_capacity(items.len());
         let mut resolves: Vec<(usize, Incident, Timestamp)> = Vec::new();
         let mut opens: Vec<(usize, NewIncident)> = Vec::new();
+        let mut opening: std::collections::HashSet<CheckId> = std::collections::HashSet::new();
         // 1. State machines.
         for (i, (check, at, outcome)) in items.iter().enumerate() {
             let mut o = Observed::default();
@@ -235,7 +236,7 @@ impl IncidentEngine {
             }
             out.push(o);
             let Some(change) = step.change else { continue };
-            let pending_open = opens.iter().any(|(_, n)| n.check == check.id);
+            let pending_open = opening.contains(&check.id);
             match self.open.get(&check.id) {
                 None if !pending_open && Self::opens_incident(check, change.to) => {
                     // Maintenance mutes alerts; the incident is still
@@ -243,6 +244,7 @@ impl IncidentEngine {
                     self.refresh_adhoc(*at)?;
                     let maintenance = self.in_maintenance(&check.id, change.since)
                         || self.in_maintenance(&check.id, *at);
+                    opening.insert(check.id.clone());
                     opens.push((
                         i,
                         NewIncident {
@@ -283,11 +285,13 @@ impl IncidentEngine {
         // 3. New incidents: stored first, then attributed to causes (a
         //    parent failing in the same batch counts).
         if !opens.is_empty() {
-            let news: Vec<NewIncident> = opens.iter().map(|(_, n)| n.clone()).collect();
+            let (positions, news): (Vec<usize>, Vec<NewIncident>) = opens.into_iter().unzip();
             let stored = self.store.open_incidents_batch(&news)?;
+            drop(news);
             for inc in &stored {
                 self.open.insert(inc.check.clone(), inc.clone());
             }
+            // (`stored` is consumed below, after causes are known.)
             let mut causes = Vec::new();
             for inc in &stored {
                 if let Some(cause) = self.root_cause(&inc.check).filter(|c| *c != inc.id) {
@@ -296,17 +300,19 @@ impl IncidentEngine {
             }
             if !causes.is_empty() {
                 self.store.set_incident_causes_batch(&causes)?;
+                let check_of: HashMap<i64, CheckId> =
+                    stored.iter().map(|i| (i.id, i.check.clone())).collect();
                 for (id, cause, _) in &causes {
-                    if let Some(inc) = self.open.values_mut().find(|i| i.id == *id) {
+                    if let Some(inc) = check_of.get(id).and_then(|c| self.open.get_mut(c)) {
                         inc.cause = *cause;
                         inc.suppressed = true;
                     }
                 }
             }
-            for ((i, _), inc) in opens.iter().zip(stored) {
+            for (i, inc) in positions.into_iter().zip(stored) {
                 let incident = self.open.get(&inc.check).cloned().unwrap_or(inc);
                 let notify = !incident.suppressed;
-                out[*i]
+                out[i]
                     .events
                     .push(IncidentEvent::Opened { incident, notify });
             }

@@ -145,34 +145,34 @@ impl Store {
             let mut out = Vec::with_capacity(news.len());
             for new in news {
                 let cid = check_id(&tx, &mut st.check_ids, &new.check)?;
-                let existing: Option<i64> = tx
-                    .prepare_cached("SELECT id FROM incident WHERE check_id = ?1 AND resolved_at IS NULL")?
-                    .query_row(params![cid], |r| r.get(0))
-                    .optional()?;
-                if let Some(id) = existing {
-                    let mut stmt = tx.prepare_cached(&format!("{SELECT} WHERE i.id = ?1"))?;
-                    let mut rows = stmt.query(params![id])?;
+                let findings = if new.findings.is_empty() { None } else { Some(serde_json::to_string(&new.findings)?) };
+                // The unique partial index keeps one open incident per
+                // check; a conflict means one is open already.
+                let inserted = tx
+                    .prepare_cached(
+                        "INSERT INTO incident (check_id, status, opened_at, detected_at, cause_incident, suppressed, maintenance, message, findings)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                         ON CONFLICT (check_id) WHERE resolved_at IS NULL DO NOTHING",
+                    )?
+                    .execute(params![
+                        cid,
+                        status_code(new.status),
+                        new.opened_at,
+                        new.detected_at,
+                        new.cause,
+                        new.suppressed as i64,
+                        new.maintenance as i64,
+                        new.message,
+                        findings
+                    ])?;
+                if inserted == 0 {
+                    let mut stmt = tx.prepare_cached(&format!("{SELECT} WHERE i.check_id = ?1 AND i.resolved_at IS NULL"))?;
+                    let mut rows = stmt.query(params![cid])?;
                     if let Some(r) = rows.next()? {
                         out.push(from_row(r)?);
                     }
                     continue;
                 }
-                let findings = if new.findings.is_empty() { None } else { Some(serde_json::to_string(&new.findings)?) };
-                tx.prepare_cached(
-                    "INSERT INTO incident (check_id, status, opened_at, detected_at, cause_incident, suppressed, maintenance, message, findings)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )?
-                .execute(params![
-                    cid,
-                    status_code(new.status),
-                    new.opened_at,
-                    new.detected_at,
-                    new.cause,
-                    new.suppressed as i64,
-                    new.maintenance as i64,
-                    new.message,
-                    findings
-                ])?;
                 out.push(Incident {
                     id: tx.last_insert_rowid(),
                     check: new.check.clone(),

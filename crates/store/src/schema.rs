@@ -176,7 +176,8 @@ CREATE TABLE incident (
     message         TEXT NOT NULL,
     findings        TEXT
 );
-CREATE INDEX incident_open ON incident(check_id) WHERE resolved_at IS NULL;
+-- At most one open incident per check, enforced by the database.
+CREATE UNIQUE INDEX incident_open ON incident(check_id) WHERE resolved_at IS NULL;
 CREATE INDEX incident_by_opened ON incident(opened_at);
 CREATE INDEX incident_by_cause ON incident(cause_incident) WHERE cause_incident IS NOT NULL;
 "#,
