@@ -14,4 +14,4 @@ mod faults;
 mod shop;
 
 pub use faults::{CYCLE, Fault, FaultPlan};
-pub use shop::{DemoShop, bench_target};
+pub use shop::{DemoShop, Inbox, bench_target};

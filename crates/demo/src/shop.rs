@@ -27,7 +27,37 @@ pub struct DemoShop {
     pub ca_file: PathBuf,
     /// The fault timeline.
     pub faults: FaultPlan,
+    /// Notifications keepup sent to the shop's demo inbox (a webhook).
+    pub inbox: Inbox,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// The demo's notification inbox: what keepup's webhook channel delivered,
+/// one line per notification, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Inbox(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Inbox {
+    /// Lines received since the last call.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+async fn inbox(State(inbox): State<Inbox>, body: axum::body::Bytes) -> &'static str {
+    let line = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) => format!(
+            "{} {}",
+            v["event"].as_str().unwrap_or("?").to_uppercase(),
+            v["title"].as_str().unwrap_or("(no title)")
+        ),
+        Err(_) => "(unreadable notification)".to_owned(),
+    };
+    let mut lines = inbox.0.lock().unwrap_or_else(|p| p.into_inner());
+    if lines.len() < 1_000 {
+        lines.push(line);
+    }
+    "ok"
 }
 
 impl Drop for DemoShop {
@@ -53,7 +83,12 @@ impl DemoShop {
         std::fs::write(&ca_file, ca.ca_pem())?;
 
         let faults = FaultPlan::starting_now();
-        let router = shop_router(faults);
+        let inbox_state = Inbox::default();
+        let router = shop_router(faults).merge(
+            Router::new()
+                .route("/inbox", axum::routing::post(inbox))
+                .with_state(inbox_state.clone()),
+        );
         let http_listener = TcpListener::bind("127.0.0.1:0").await?;
         let https_listener = TcpListener::bind("127.0.0.1:0").await?;
         let (http, https) = (http_listener.local_addr()?, https_listener.local_addr()?);
@@ -80,6 +115,7 @@ impl DemoShop {
             https,
             ca_file,
             faults,
+            inbox: inbox_state,
             tasks,
         })
     }
@@ -180,6 +216,18 @@ kind = "heartbeat"
 token = "{token}"
 period = "6s"
 grace = "4s"
+
+# Notifications go to the demo shop's inbox (a webhook); keepup demo prints them.
+[[channel]]
+id = "demo-inbox"
+kind = "webhook"
+url = "http://127.0.0.1:{http_port}/inbox"
+
+[[policy]]
+id = "demo"
+group_window = "2s"
+[[policy.level]]
+notify = ["channel:demo-inbox"]
 "#,
             store_dir = store
                 .parent()

@@ -352,6 +352,15 @@ fn the_demo_shows_state_changes_within_ninety_seconds() {
             .any(|l| l.starts_with("shop/nightly-job") && l.contains("DOWN")),
         "missing heartbeat not seen:\n{out}"
     );
+    // Incidents became notifications in the demo inbox (a webhook channel).
+    assert!(
+        out.contains("notification received: TRIGGER"),
+        "no notification seen:\n{out}"
+    );
+    assert!(
+        out.contains("notification received: RESOLVE"),
+        "no resolve notice seen:\n{out}"
+    );
     assert!(d.join("keepup.db").exists());
     // The generated configuration is valid on its own.
     let o = run(&["validate", "-c", d.join("keepup.toml").to_str().unwrap()]);

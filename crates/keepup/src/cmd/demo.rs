@@ -130,6 +130,9 @@ fn print_table(daemon: &Daemon, shop: &DemoShop, elapsed: Duration) {
         shop.faults.current().describe()
     );
     println!("{}", render(&rows));
+    for line in shop.inbox.take() {
+        println!("  notification received: {line}");
+    }
 }
 
 fn random_token() -> anyhow::Result<String> {
