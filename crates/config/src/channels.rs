@@ -1243,30 +1243,9 @@ impl Loader<'_> {
         let ca_file = match &raw.ca_file {
             None => None,
             Some(f) => {
-                let p = self.resolve_path(f.get_ref());
-                match std::fs::read_to_string(&p) {
-                    Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => Some(p),
-                    Ok(_) => {
-                        self.rep.report(
-                            f.span(),
-                            &format!("{path}.ca_file"),
-                            format!("{} holds no PEM certificate", p.display()),
-                            None,
-                        );
-                        ok = false;
-                        None
-                    }
-                    Err(e) => {
-                        self.rep.report(
-                            f.span(),
-                            &format!("{path}.ca_file"),
-                            format!("cannot read {}: {e}", p.display()),
-                            None,
-                        );
-                        ok = false;
-                        None
-                    }
-                }
+                let p = self.ca_file(f, &format!("{path}.ca_file"));
+                ok &= p.is_some();
+                p
             }
         };
         let helo_name = match &raw.helo_name {

@@ -1229,30 +1229,9 @@ impl Loader<'_> {
         let ca_file = match ca {
             None => None,
             Some(f) => {
-                let p = self.resolve_path(f.get_ref());
-                match std::fs::read_to_string(&p) {
-                    Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => Some(p),
-                    Ok(_) => {
-                        self.rep.report(
-                            f.span(),
-                            &format!("{path}.tls.ca_file"),
-                            format!("{} holds no PEM certificate", p.display()),
-                            None,
-                        );
-                        ok = false;
-                        None
-                    }
-                    Err(e) => {
-                        self.rep.report(
-                            f.span(),
-                            &format!("{path}.tls.ca_file"),
-                            format!("cannot read {}: {e}", p.display()),
-                            None,
-                        );
-                        ok = false;
-                        None
-                    }
-                }
+                let p = self.ca_file(f, &format!("{path}.tls.ca_file"));
+                ok &= p.is_some();
+                p
             }
         };
         let verify = raw
@@ -1264,6 +1243,53 @@ impl Loader<'_> {
             verify,
             thresholds,
         })
+    }
+
+    /// A readable PEM file of CA certificates, resolved against the config's
+    /// directory; a problem is reported at `key`.
+    pub(crate) fn ca_file(&mut self, f: &Spanned<String>, key: &str) -> Option<PathBuf> {
+        let p = self.resolve_path(f.get_ref());
+        match std::fs::read_to_string(&p) {
+            Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => Some(p),
+            Ok(_) => {
+                self.rep.report(
+                    f.span(),
+                    key,
+                    format!("{} holds no PEM certificate", p.display()),
+                    None,
+                );
+                None
+            }
+            Err(e) => {
+                self.rep.report(
+                    f.span(),
+                    key,
+                    format!("cannot read {}: {e}", p.display()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// An IANA time zone; an unknown name is reported at `key`.
+    pub(crate) fn timezone(
+        &mut self,
+        name: &Spanned<String>,
+        key: &str,
+    ) -> Option<jiff::tz::TimeZone> {
+        match jiff::tz::TimeZone::get(name.get_ref()) {
+            Ok(z) => Some(z),
+            Err(_) => {
+                self.rep.report(
+                    name.span(),
+                    key,
+                    format!("unknown time zone {:?}", name.get_ref()),
+                    Some("use an IANA name such as \"Europe/Berlin\" or \"UTC\"".into()),
+                );
+                None
+            }
+        }
     }
 
     pub(crate) fn port(&mut self, p: &Spanned<i64>, path: &str) -> Option<u16> {

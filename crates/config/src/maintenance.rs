@@ -285,20 +285,10 @@ impl Loader<'_> {
                 let duration = self.positive(&d, &format!("{path}.duration"));
                 let (timezone, timezone_name) = match &tz {
                     None => (jiff::tz::TimeZone::UTC, "UTC".to_owned()),
-                    Some(name) => match jiff::tz::TimeZone::get(name.get_ref()) {
-                        Ok(z) => (z, name.get_ref().clone()),
-                        Err(_) => {
-                            self.rep.report(
-                                name.span(),
-                                &format!("{path}.timezone"),
-                                format!("unknown time zone {:?}", name.get_ref()),
-                                Some(
-                                    "use an IANA name such as \"Europe/Berlin\" or \"UTC\"".into(),
-                                ),
-                            );
-                            return None;
-                        }
-                    },
+                    Some(name) => (
+                        self.timezone(name, &format!("{path}.timezone"))?,
+                        name.get_ref().clone(),
+                    ),
                 };
                 Window::Recurring {
                     cron,

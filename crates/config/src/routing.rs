@@ -335,7 +335,8 @@ impl Loader<'_> {
                     hours,
                 });
             }
-            let timezone = self.timezone(raw.timezone.as_ref(), &format!("contact[{i}].timezone"));
+            let timezone =
+                self.timezone_or_utc(raw.timezone.as_ref(), &format!("contact[{i}].timezone"));
             let id = raw.id.into_inner();
             routing.contacts.push(Contact {
                 name: raw.name.unwrap_or_else(|| id.clone()),
@@ -390,7 +391,7 @@ impl Loader<'_> {
                         }
                     };
                     let timezone =
-                        self.timezone(raw.timezone.as_ref(), &format!("team[{i}].timezone"));
+                        self.timezone_or_utc(raw.timezone.as_ref(), &format!("team[{i}].timezone"));
                     match (shift_days, start) {
                         (Some(shift_days), Some(start)) => Some(Rotation {
                             shift_days,
@@ -534,19 +535,11 @@ impl Loader<'_> {
         routing
     }
 
-    fn timezone(&mut self, name: Option<&Spanned<String>>, key: &str) -> jiff::tz::TimeZone {
-        match name {
-            None => jiff::tz::TimeZone::UTC,
-            Some(n) => jiff::tz::TimeZone::get(n.get_ref()).unwrap_or_else(|_| {
-                self.rep.report(
-                    n.span(),
-                    key,
-                    format!("unknown time zone {:?}", n.get_ref()),
-                    Some("use an IANA name such as \"Europe/Berlin\"".into()),
-                );
-                jiff::tz::TimeZone::UTC
-            }),
-        }
+    /// A time zone for rules and rotations: UTC when none is given (an
+    /// unknown name is reported and also falls back to UTC).
+    fn timezone_or_utc(&mut self, name: Option<&Spanned<String>>, key: &str) -> jiff::tz::TimeZone {
+        name.and_then(|n| self.timezone(n, key))
+            .unwrap_or(jiff::tz::TimeZone::UTC)
     }
 
     fn unknown(&mut self, s: &Spanned<String>, key: &str, what: &str, known: &HashSet<String>) {

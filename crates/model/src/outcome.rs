@@ -183,7 +183,8 @@ pub struct Outcome {
     pub status: Status,
     /// Wall time of the whole probe, in milliseconds.
     pub latency_ms: f64,
-    /// One line for humans ("HTTP 200 in 35 ms", "connection refused").
+    /// One line for humans ("HTTP 200 OK", "connection refused"); no
+    /// per-run numbers such as the latency, so repeated results deduplicate.
     pub message: String,
     /// Observations with stable codes.
     #[serde(default)]

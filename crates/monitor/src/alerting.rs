@@ -393,6 +393,11 @@ impl Alerter {
         let now = self.clock.now_ms();
         self.flush_groups(&config, now)?;
         let ids: Vec<i64> = self.lock_progress().keys().copied().collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // One query for all acknowledgements, not one read per incident per tick.
+        let acknowledged = self.store.open_acknowledged()?;
         for id in ids {
             let Some(mut p) = self.lock_progress().get(&id).cloned() else {
                 continue;
@@ -402,14 +407,8 @@ impl Alerter {
             }
             // Any member acknowledged acknowledges the group.
             let mut acked = None;
-            for m in &p.members {
-                if let Some(current) = self.store.incident(m.id)?
-                    && current.resolved_at.is_none()
-                    && current.acknowledged_by.is_some()
-                {
-                    acked = Some(current);
-                    break;
-                }
+            if let Some(m) = p.members.iter().find(|m| acknowledged.contains(&m.id)) {
+                acked = self.store.incident(m.id)?;
             }
             if let Some(current) = acked {
                 tracing::info!(incident = current.id, by = ?current.acknowledged_by, "acknowledged: escalation stopped");

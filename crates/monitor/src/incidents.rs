@@ -145,11 +145,6 @@ impl IncidentEngine {
         Ok(())
     }
 
-    /// The open incident of a check.
-    pub fn open_incident(&self, id: &CheckId) -> Option<&Incident> {
-        self.open.get(id)
-    }
-
     fn opens_incident(check: &Check, status: Status) -> bool {
         status == Status::Down
             || (status == Status::Degraded && check.alerting.incident_on_degraded)

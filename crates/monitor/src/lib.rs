@@ -486,8 +486,3 @@ async fn compact_loop(store: Store, clock: Arc<dyn Clock>, retention: Retention)
         }
     }
 }
-
-/// Status shown for a check that has not run yet.
-pub fn status_or_unknown(state: Option<&CurrentState>) -> Status {
-    recorder::status_of(state)
-}

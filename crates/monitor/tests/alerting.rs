@@ -9,63 +9,17 @@ use keepup_monitor::Monitor;
 use keepup_probe::ProbeContext;
 use keepup_store::{OutboxState, Store};
 use keepup_testkit::http::{TestServer, text};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A webhook receiver that records the `event` of every JSON body.
-async fn receiver(status: u16) -> (TestServer, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let g = got.clone();
-    let server = TestServer::start(move |req| {
-        let g = g.clone();
-        async move {
-            let body: serde_json::Value =
-                serde_json::from_slice(req.body()).unwrap_or(serde_json::Value::Null);
-            g.lock().unwrap().push(body);
-            text(status, if status == 200 { "ok" } else { "no" })
-        }
-    })
-    .await
-    .unwrap();
-    (server, got)
-}
-
-fn events(got: &Arc<Mutex<Vec<serde_json::Value>>>) -> Vec<String> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|v| v["event"].as_str().unwrap_or("?").to_owned())
-        .collect()
-}
-
-async fn wait_until(what: &str, secs: u64, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+mod common;
+use common::{events, receiver, toggled, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_is_paged_escalated_acknowledged_and_resolved() {
-    let failing = Arc::new(AtomicBool::new(true));
-    let f = failing.clone();
-    let shop = TestServer::start(move |_| {
-        let f = f.clone();
-        async move {
-            if f.load(Ordering::SeqCst) {
-                text(503, "down")
-            } else {
-                text(200, "up")
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let (shop, failing) = toggled().await;
+    failing.store(true, Ordering::SeqCst);
     let (ops, ops_got) = receiver(200).await;
     let (boss, boss_got) = receiver(200).await;
     let (broken, broken_got) = receiver(400).await;
@@ -227,20 +181,8 @@ fn now_ms() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incidents_of_one_site_starting_together_are_one_message() {
-    let failing = Arc::new(AtomicBool::new(true));
-    let f = failing.clone();
-    let shop = TestServer::start(move |_| {
-        let f = f.clone();
-        async move {
-            if f.load(Ordering::SeqCst) {
-                text(503, "down")
-            } else {
-                text(200, "up")
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let (shop, failing) = toggled().await;
+    failing.store(true, Ordering::SeqCst);
     let (ops, ops_got) = receiver(200).await;
     let dir = tempfile::tempdir().unwrap();
     let mut src = format!(

@@ -9,27 +9,12 @@ use keepup_probe::ProbeContext;
 use keepup_store::Store;
 use keepup_testkit::http::{TestServer, text};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-async fn toggled() -> (TestServer, Arc<AtomicBool>) {
-    let failing = Arc::new(AtomicBool::new(false));
-    let f = failing.clone();
-    let server = TestServer::start(move |_req| {
-        let f = f.clone();
-        async move {
-            if f.load(Ordering::SeqCst) {
-                text(500, "broken")
-            } else {
-                text(200, "fine")
-            }
-        }
-    })
-    .await
-    .unwrap();
-    (server, failing)
-}
+mod common;
+use common::toggled;
 
 async fn next_event(
     rx: &mut broadcast::Receiver<IncidentEvent>,

@@ -11,7 +11,7 @@ use crate::content::{status_code, status_from_code};
 use crate::error::Fail;
 use crate::store::{Store, check_id};
 use keepup_model::{CheckId, Finding, Status, Timestamp};
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Row, params};
 
 /// An incident as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,36 +104,15 @@ impl Store {
     /// Opens an incident and returns its number. A check has at most one
     /// open incident: if one is open already, its number is returned.
     pub fn open_incident(&self, new: &NewIncident) -> Result<i64, StoreError> {
-        self.with_state("open incident", |st| {
-            let tx = st.conn.transaction()?;
-            let cid = check_id(&tx, &mut st.check_ids, &new.check)?;
-            let existing: Option<i64> = tx
-                .prepare_cached("SELECT id FROM incident WHERE check_id = ?1 AND resolved_at IS NULL")?
-                .query_row(params![cid], |r| r.get(0))
-                .optional()?;
-            if let Some(id) = existing {
-                return Ok(id);
-            }
-            let findings = if new.findings.is_empty() { None } else { Some(serde_json::to_string(&new.findings)?) };
-            tx.prepare_cached(
-                "INSERT INTO incident (check_id, status, opened_at, detected_at, cause_incident, suppressed, maintenance, message, findings)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                cid,
-                status_code(new.status),
-                new.opened_at,
-                new.detected_at,
-                new.cause,
-                new.suppressed as i64,
-                new.maintenance as i64,
-                new.message,
-                findings
-            ])?;
-            let id = tx.last_insert_rowid();
-            tx.commit()?;
-            Ok(id)
-        })
+        let opened = self.open_incidents_batch(std::slice::from_ref(new))?;
+        opened
+            .first()
+            .map(|i| i.id)
+            .ok_or_else(|| StoreError::Corrupt {
+                path: self.path().to_owned(),
+                op: "open incident",
+                detail: "an open incident conflicts but cannot be read".into(),
+            })
     }
 
     /// Opens many incidents in one transaction (a whole batch of results);
@@ -168,8 +147,9 @@ impl Store {
                 if inserted == 0 {
                     let mut stmt = tx.prepare_cached(&format!("{SELECT} WHERE i.check_id = ?1 AND i.resolved_at IS NULL"))?;
                     let mut rows = stmt.query(params![cid])?;
-                    if let Some(r) = rows.next()? {
-                        out.push(from_row(r)?);
+                    match rows.next()? {
+                        Some(r) => out.push(from_row(r)?),
+                        None => return Err(Fail::Corrupt("an open incident conflicts but cannot be read".into())),
                     }
                     continue;
                 }
@@ -292,6 +272,22 @@ impl Store {
         })
     }
 
+    /// The ids of open incidents that someone acknowledged (one query, for
+    /// the escalation clock).
+    pub fn open_acknowledged(&self) -> Result<std::collections::HashSet<i64>, StoreError> {
+        self.with_state("list acknowledged incidents", |st| {
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT id FROM incident WHERE resolved_at IS NULL AND acknowledged_at IS NOT NULL",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = std::collections::HashSet::new();
+            while let Some(r) = rows.next()? {
+                out.insert(r.get(0)?);
+            }
+            Ok(out)
+        })
+    }
+
     /// Every open incident, oldest first.
     pub fn open_incidents(&self) -> Result<Vec<Incident>, StoreError> {
         self.query_incidents(
@@ -368,7 +364,9 @@ mod tests {
             id,
             "one open incident per check"
         );
+        assert!(s.open_acknowledged().unwrap().is_empty());
         assert!(s.acknowledge_incident(id, 5_000, "alice").unwrap());
+        assert_eq!(s.open_acknowledged().unwrap(), [id].into());
         assert!(
             !s.acknowledge_incident(id, 6_000, "bob").unwrap(),
             "acknowledged once"
