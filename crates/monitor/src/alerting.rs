@@ -439,15 +439,15 @@ impl Alerter {
         Ok(())
     }
 
+    /// The message about group `p` (its id without the channel part).
     fn notification(
         &self,
+        config: &Config,
         p: &Progress,
         event: Event,
-        channel: &str,
         level: usize,
+        now: Timestamp,
     ) -> Notification {
-        let config = self.config();
-        let now = self.clock.now_ms();
         let leader = p.leader();
         let name_of = |i: &Incident| {
             config
@@ -455,12 +455,14 @@ impl Alerter {
                 .map(|c| c.name.clone())
                 .unwrap_or_else(|| i.check.to_string())
         };
+        let names: Vec<String> = p.members.iter().map(name_of).collect();
         let checks: Vec<CheckSummary> = p
             .members
             .iter()
-            .map(|i| CheckSummary {
+            .zip(&names)
+            .map(|(i, name)| CheckSummary {
                 id: i.check.to_string(),
-                name: name_of(i),
+                name: name.clone(),
                 status: if event == Event::Resolve {
                     Status::Up
                 } else {
@@ -509,7 +511,7 @@ impl Alerter {
             _ => (
                 format!("{subject} {verb} {status_word}"),
                 if p.members.len() == 1 {
-                    format!("{}: {}", name_of(leader), leader.message)
+                    format!("{}: {}", names[0], leader.message)
                 } else {
                     leader.message.clone()
                 },
@@ -521,11 +523,8 @@ impl Alerter {
             text
         };
         Notification {
-            id: format!(
-                "inc{}-{}-l{level}-{channel}-{now}",
-                leader.id,
-                event.as_str()
-            ),
+            // Completed per channel by `enqueue`.
+            id: format!("inc{}-{}-l{level}", leader.id, event.as_str()),
             dedup_key: p.dedup_key(),
             event,
             severity: p
@@ -542,7 +541,7 @@ impl Alerter {
             resolved_at: resolved,
             duration_s: resolved.map(|r| ((r - started) / 1000).max(0) as u64),
             ack_url: match event {
-                Event::Trigger | Event::Reminder => ack_link(&config, leader),
+                Event::Trigger | Event::Reminder => ack_link(config, leader),
                 _ => None,
             },
             cause: leader.cause.map(|c| format!("caused by incident #{c}")),
@@ -556,16 +555,25 @@ impl Alerter {
         channels: &[String],
         level: usize,
     ) -> Result<(), StoreError> {
+        if channels.is_empty() {
+            return Ok(());
+        }
         let now = self.clock.now_ms();
+        // Built once per group and event, then stamped per channel.
+        let mut message = self.notification(&self.config(), p, event, level, now);
+        let base_id = std::mem::take(&mut message.id);
+        let dedup_key = p.dedup_key();
         let items: Vec<Outgoing> = channels
             .iter()
-            .map(|c| Outgoing {
-                dedup_key: p.dedup_key(),
-                channel: c.clone(),
-                incident: Some(p.leader().id),
-                payload: serde_json::to_string(&self.notification(p, event, c, level))
-                    .unwrap_or_default(),
-                not_before: now,
+            .map(|c| {
+                message.id = format!("{base_id}-{c}-{now}");
+                Outgoing {
+                    dedup_key: dedup_key.clone(),
+                    channel: c.clone(),
+                    incident: Some(p.leader().id),
+                    payload: serde_json::to_string(&message).unwrap_or_default(),
+                    not_before: now,
+                }
             })
             .collect();
         if !items.is_empty() {

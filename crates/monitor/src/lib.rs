@@ -107,7 +107,7 @@ impl Monitor {
     ) -> Result<Monitor, MonitorError> {
         let checks = arc_checks(&config);
         let s = store.clone();
-        let metas = metas(&checks);
+        let metas = check_metas(&checks);
         let latest = tokio::task::spawn_blocking(move || {
             s.register_checks(&metas)?;
             s.latest()
@@ -222,7 +222,7 @@ impl Monitor {
             .count();
         let checks = arc_checks(&new);
         let s = self.store.clone();
-        let metas = metas(&checks);
+        let metas = check_metas(&checks);
         tokio::task::spawn_blocking(move || s.register_checks(&metas)).await??;
         self.heartbeats
             .configure(&checks, &self.store, self.clock.now_ms());
@@ -444,7 +444,8 @@ fn arc_checks(config: &Config) -> Vec<Arc<Check>> {
     config.checks().cloned().map(Arc::new).collect()
 }
 
-fn metas(checks: &[Arc<Check>]) -> Vec<CheckMeta> {
+/// The store's metadata of `checks`, as registered when the monitor starts.
+pub fn check_metas(checks: &[Arc<Check>]) -> Vec<CheckMeta> {
     checks
         .iter()
         .map(|c| CheckMeta {

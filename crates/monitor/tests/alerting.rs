@@ -377,15 +377,22 @@ impl Drop for Smtp {
     }
 }
 
-/// The issue's scenario, compressed: the SMTP server is down when the
-/// incident opens; after three failed attempts the alert goes out on the
-/// fallback channel, and by e-mail once the server is back (the retries
-/// continue with backoff).
+/// The issue's scenario in simulated time: the SMTP server is down for ten
+/// minutes when the incident opens. The network is real (connections to
+/// the closed port are refused, the webhook and aiosmtpd are real
+/// servers); only the alerter's clock is simulated, so the retry schedule
+/// of ten minutes runs in a second or two.
+///
+/// Expected, from the backoff (5 s doubling, capped at 5 min) and
+/// `FALLBACK_AFTER`: attempts at 0, 5, 15, 35, 75, 155, 315 and 615 s; the
+/// third failure (15 s) sends one copy to the fallback webhook; the mail
+/// server is back at 600 s and the attempt at 615 s delivers the e-mail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mail_down_goes_to_the_fallback_then_by_mail_once_the_server_is_back() {
-    let shop = TestServer::start(|_| async { text(503, "down") })
-        .await
-        .unwrap();
+async fn mail_down_ten_minutes_goes_to_the_fallback_then_by_mail_once_back() {
+    use keepup_model::{Clock, ManualClock, Outcome, Status};
+    use keepup_monitor::alerting::{Alerter, FALLBACK_AFTER};
+    use keepup_monitor::incidents::IncidentEngine;
+
     let (hook, hook_got) = receiver(200).await;
     let smtp_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -393,45 +400,86 @@ async fn mail_down_goes_to_the_fallback_then_by_mail_once_the_server_is_back() {
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "unused\n").unwrap();
     let src = format!(
-        "[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 1\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"web\"\nkind = \"http\"\nurl = \"{}\"\n\
+        "[defaults]\nfailure_threshold = 1\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"web\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n\
          [[channel]]\nid = \"mail\"\nkind = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\ntls = \"none\"\nfrom = \"keepup@shop.test\"\nto = [\"ops@shop.test\"]\nfallback = \"hook\"\ntimeout = \"3s\"\n\
          [[channel]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\
          [[policy]]\nid = \"all\"\ngroup_window = \"0s\"\n[[policy.level]]\nnotify = [\"channel:mail\"]\n",
-        shop.url("/"),
         hook.url("/hook")
     );
-    let config =
-        keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let config = Arc::new(
+        keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}")),
+    );
     let store = Store::open(&dir.path().join("k.db")).unwrap();
-    let monitor = Monitor::start(
-        Arc::new(config),
+    let t0 = 1_800_000_000_000;
+    let clock = Arc::new(ManualClock::new(t0));
+    let alerter = Alerter::new(
         store.clone(),
-        ProbeContext::new(),
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
-    // Attempts at about 0, 5 and 15 s fail; the third sends a copy to the fallback.
-    wait_until("the fallback copy", 40, || {
-        events(&hook_got).contains(&"trigger".to_owned())
-    })
-    .await;
-    let mail_rows: Vec<_> = store
+        clock.clone(),
+        config.clone(),
+        keepup_notify::HttpClientContext::new(),
+    );
+    let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+    let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+    let down = Outcome::new(Status::Down, "connection refused");
+    let observed = engine.observe_batch(&[(&*checks[0], t0, &down)]).unwrap();
+    let opened: Vec<_> = observed.into_iter().flat_map(|o| o.events).collect();
+    alerter.handle_batch(&opened).unwrap();
+
+    let mail_row = |store: &Store| {
+        store
+            .outbox(20)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.channel == "mail")
+            .unwrap()
+    };
+    // One delivery pass at the current simulated second, waited for.
+    let pass = || async {
+        alerter.deliver_due().await.unwrap();
+        wait_until("deliveries in flight", 20, || {
+            store
+                .outbox(20)
+                .unwrap()
+                .iter()
+                .all(|r| r.state != OutboxState::Sending)
+        })
+        .await;
+    };
+    let mut smtp = None;
+    let mut fallback_at = None;
+    for second in 0..=700 {
+        clock.set(t0 + second * 1000);
+        if second == 600 {
+            smtp = Some(Smtp::start(smtp_port));
+        }
+        pass().await;
+        if fallback_at.is_none() && events(&hook_got).contains(&"trigger".to_owned()) {
+            fallback_at = Some(second);
+        }
+        if second == 599 {
+            let row = mail_row(&store);
+            assert_eq!(row.state, OutboxState::Pending, "{row:#?}");
+            assert_eq!(row.attempts, 7, "backoff, not hammering: {row:#?}");
+            assert!(row.last_error.is_some());
+        }
+    }
+    assert_eq!(FALLBACK_AFTER, 3);
+    // Queued by the third failure (15 s), sent by the next pass.
+    let copy = store
         .outbox(20)
         .unwrap()
         .into_iter()
-        .filter(|r| r.channel == "mail")
-        .collect();
-    assert!(
-        mail_rows
-            .iter()
-            .all(|r| r.state != OutboxState::Sent && r.attempts >= 3),
-        "{mail_rows:#?}"
-    );
-    // The mail server comes back: the retries deliver the e-mail too.
-    let smtp = Smtp::start(smtp_port);
-    wait_until("the e-mail", 60, || smtp.messages() >= 1).await;
-    monitor.shutdown().await;
+        .find(|r| r.channel == "hook")
+        .unwrap();
+    assert_eq!(copy.created_at, t0 + 15_000, "{copy:#?}");
+    assert_eq!(fallback_at, Some(16));
+    assert_eq!(events(&hook_got), ["trigger"], "exactly one fallback copy");
+    let row = mail_row(&store);
+    assert_eq!(row.state, OutboxState::Sent, "{row:#?}");
+    assert_eq!(row.attempts, 8);
+    assert_eq!(row.sent_at, Some(t0 + 615_000));
+    let smtp = smtp.unwrap();
+    assert_eq!(smtp.messages(), 1, "the e-mail arrives once");
+    assert_eq!(clock.now_ms(), t0 + 700_000);
 }

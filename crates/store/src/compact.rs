@@ -347,6 +347,12 @@ fn prune(
             report.rollups_deleted += delete.execute(params![check, before_bucket])? as u64;
         }
     }
+    // Finished notifications only: one still pending or being sent is
+    // never lost to retention, however old.
+    let notifications_cutoff = now.saturating_sub(duration_ms(retention.notifications));
+    report.notifications_deleted += tx
+        .prepare_cached("DELETE FROM outbox WHERE created_at < ?1 AND state IN (2, 3)")?
+        .execute(params![notifications_cutoff])? as u64;
     // Every remaining result is at least `raw_cutoff` old, and its content's
     // `last_used` lags its time by at most the granularity.
     report.contents_deleted +=

@@ -235,6 +235,10 @@ pub struct Retention {
     pub hour: Duration,
     /// Day rollups.
     pub day: Duration,
+    /// Notifications already delivered or given up on (the delivery
+    /// history shown by `keepup notifications`). Pending ones are never
+    /// deleted.
+    pub notifications: Duration,
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -246,6 +250,7 @@ impl Default for Retention {
             minute: DAY * 2,
             hour: DAY * 730,
             day: DAY * 730,
+            notifications: DAY * 30,
         }
     }
 }
@@ -274,6 +279,8 @@ pub struct CompactReport {
     pub raw_deleted: u64,
     /// Rollup rows (all tiers) deleted by retention.
     pub rollups_deleted: u64,
+    /// Delivered or failed notifications deleted by retention.
+    pub notifications_deleted: u64,
     /// Stored contents (message, findings, details) no longer referenced
     /// and deleted.
     pub contents_deleted: u64,

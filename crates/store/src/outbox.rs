@@ -306,4 +306,38 @@ mod tests {
         let again = s.claim_due(30_000, 10, 30_000).unwrap();
         assert_eq!((again[0].id, again[0].attempts), (ids[0], 2));
     }
+
+    #[test]
+    fn retention_deletes_finished_notifications_only() {
+        const DAY: i64 = 86_400_000;
+        let s = Store::open_in_memory().unwrap();
+        let old = s
+            .enqueue(
+                0,
+                &[
+                    item("sent"),
+                    item("failed"),
+                    item("pending"),
+                    item("sending"),
+                ],
+            )
+            .unwrap();
+        let recent = s.enqueue(40 * DAY, &[item("sent-recently")]).unwrap();
+        let claimed = s.claim_due(40 * DAY, 10, 60 * DAY).unwrap();
+        assert_eq!(claimed.len(), 5);
+        s.mark_sent(old[0], 1, None).unwrap();
+        s.mark_failed(old[1], "HTTP 400", None).unwrap();
+        s.mark_failed(old[2], "HTTP 503", Some(41 * DAY)).unwrap();
+        s.mark_sent(recent[0], 40 * DAY, None).unwrap();
+        let report = s.compact(41 * DAY, &crate::Retention::default()).unwrap();
+        assert_eq!(report.notifications_deleted, 2);
+        let mut left: Vec<String> = s
+            .outbox(10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.channel)
+            .collect();
+        left.sort();
+        assert_eq!(left, ["pending", "sending", "sent-recently"]);
+    }
 }

@@ -118,10 +118,15 @@ impl Store {
             {
                 let mut upsert = tx.prepare_cached(
                     "INSERT INTO checks (key, site, name, kind) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (key) DO UPDATE SET site = excluded.site, name = excluded.name, kind = excluded.kind",
+                     ON CONFLICT (key) DO UPDATE SET site = excluded.site, name = excluded.name, kind = excluded.kind
+                     RETURNING id",
                 )?;
                 for c in checks {
-                    upsert.execute(params![c.id.as_str(), c.site, c.name, c.kind])?;
+                    let id: i64 =
+                        upsert.query_row(params![c.id.as_str(), c.site, c.name, c.kind], |r| r.get(0))?;
+                    // Warm the id cache so that the first results and
+                    // incidents after start do not look each check up.
+                    st.check_ids.insert(c.id.as_str().to_owned(), id);
                 }
             }
             tx.commit()?;

@@ -483,6 +483,7 @@ fn retention_deletes_old_rows_and_keeps_new_ones() {
         minute: Duration::from_secs(86_400),
         hour: Duration::from_secs(5 * 86_400),
         day: Duration::from_secs(730 * 86_400),
+        ..Retention::default()
     };
     let report = s.compact(now, &retention).unwrap();
     assert_eq!(report.raw_deleted, 2 * 7 * 24);

@@ -255,6 +255,10 @@ pub fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// One run of the alerting bench: latencies (ms), outbox rows written,
+/// total time, and the time spent in the incident engine and the alerter.
+type AlertingRun = (Vec<f64>, usize, Duration, (Duration, Duration));
+
 /// `keepup bench alerting`: the incident engine and the alerter, driven
 /// with N simultaneous failures, against a real SQLite store. Reports the
 /// latency from the state change to the outbox rows (p50/p99/max) without
@@ -266,7 +270,7 @@ pub fn alerting(checks: usize, per_site: usize) -> anyhow::Result<ExitCode> {
     if checks == 0 || per_site == 0 {
         bail!("--checks and --per-site must be at least 1");
     }
-    let run = |group_window: &str| -> anyhow::Result<(Vec<f64>, usize, Duration)> {
+    let run = |group_window: &str| -> anyhow::Result<AlertingRun> {
         let dir = tempfile_dir()?.join(format!("alerting-{group_window}"));
         std::fs::create_dir_all(&dir)?;
         let mut src = format!(
@@ -289,6 +293,8 @@ pub fn alerting(checks: usize, per_site: usize) -> anyhow::Result<ExitCode> {
         );
         let store = Store::open(&config.store.path)?;
         let arcs: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+        // As the daemon does when it starts.
+        store.register_checks(&keepup_monitor::check_metas(&arcs))?;
         let mut engine = IncidentEngine::resume(store.clone(), &arcs)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let alerter = Alerter::new(
@@ -301,12 +307,18 @@ pub fn alerting(checks: usize, per_site: usize) -> anyhow::Result<ExitCode> {
         let now = clock.now_ms();
         let start = Instant::now();
         let mut latencies = Vec::with_capacity(checks);
+        // Time in the incident engine and in the alerter.
+        let mut split = (Duration::ZERO, Duration::ZERO);
         // As the recorder does: batches of up to 2,000 results.
         for chunk in arcs.chunks(2_000) {
             let items: Vec<_> = chunk.iter().map(|c| (&**c, now, &down)).collect();
+            let t0 = Instant::now();
             let observed = engine.observe_batch(&items)?;
             let events: Vec<IncidentEvent> = observed.into_iter().flat_map(|o| o.events).collect();
+            let t1 = Instant::now();
             alerter.handle_batch(&events)?;
+            split.0 += t1 - t0;
+            split.1 += t1.elapsed();
             let t = start.elapsed().as_secs_f64() * 1000.0;
             let opened = events
                 .iter()
@@ -323,16 +335,18 @@ pub fn alerting(checks: usize, per_site: usize) -> anyhow::Result<ExitCode> {
         let total = start.elapsed();
         let messages = store.outbox(checks * 2)?.len();
         let _ = std::fs::remove_dir_all(&dir);
-        Ok((latencies, messages, total))
+        Ok((latencies, messages, total, split))
     };
-    let (lat, messages_ungrouped, total) = run("0s")?;
+    let (lat, messages_ungrouped, total, (engine_t, alerter_t)) = run("0s")?;
     let (p50, _, p99) = percentiles(lat.clone());
     let max = lat.iter().copied().fold(0.0, f64::max);
-    let (_, messages_grouped, _) = run("1s")?;
+    let (_, messages_grouped, _, _) = run("1s")?;
     println!(
-        "checks={checks} sites={} change_to_outbox_ms p50={p50:.1} p99={p99:.1} max={max:.1} total={:.0}ms messages_without_grouping={messages_ungrouped} messages_with_grouping={messages_grouped} peak_rss={:.1}MB",
+        "checks={checks} sites={} change_to_outbox_ms p50={p50:.1} p99={p99:.1} max={max:.1} total={:.0}ms incidents_ms={:.0} alerter_ms={:.0} messages_without_grouping={messages_ungrouped} messages_with_grouping={messages_grouped} peak_rss={:.1}MB",
         checks.div_ceil(per_site),
         total.as_secs_f64() * 1000.0,
+        engine_t.as_secs_f64() * 1000.0,
+        alerter_t.as_secs_f64() * 1000.0,
         peak_rss_mb()
     );
     Ok(ExitCode::SUCCESS)
