@@ -14,6 +14,7 @@ pub use channels::ChannelSpec;
 
 pub mod cron;
 mod diag;
+mod implicit;
 mod load;
 pub mod maintenance;
 mod raw;

@@ -260,6 +260,7 @@ impl Loader<'_> {
             sites.push(site);
         }
         self.resolve_dependencies(&mut sites);
+        crate::implicit::add_implicit_dependencies(&mut sites);
         let channels = root
             .remove("channel")
             .map(|v| self.channels(v))

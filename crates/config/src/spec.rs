@@ -203,6 +203,30 @@ impl CheckSpec {
             CheckSpec::SelfHealth(_) => "self",
         }
     }
+
+    /// The host name or address this check is aimed at, if it is aimed at
+    /// one (implicit dependencies on the host's ping and on the zone's
+    /// delegation are found through it).
+    pub fn target_host(&self) -> Option<&str> {
+        match self {
+            CheckSpec::Http(h) => h.url.host(),
+            CheckSpec::Tcp(t) => Some(&t.host),
+            CheckSpec::Tls(t) => Some(&t.host),
+            CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) => None,
+        }
+    }
+
+    /// The DNS zone a zone check (delegation, domain registration) is
+    /// about: it is an implicit parent of the site's checks of names in it.
+    pub fn zone(&self) -> Option<&str> {
+        match self {
+            CheckSpec::Http(_)
+            | CheckSpec::Tcp(_)
+            | CheckSpec::Tls(_)
+            | CheckSpec::Heartbeat(_)
+            | CheckSpec::SelfHealth(_) => None,
+        }
+    }
 }
 
 /// A secret value resolved from the environment or a file. Its `Debug` and
