@@ -293,19 +293,20 @@ impl IncidentEngine {
                     causes.push((inc.id, Some(cause), true));
                 }
             }
+            let mut cause_of: HashMap<i64, Option<i64>> = HashMap::new();
             if !causes.is_empty() {
                 self.store.set_incident_causes_batch(&causes)?;
-                let check_of: HashMap<i64, CheckId> =
-                    stored.iter().map(|i| (i.id, i.check.clone())).collect();
-                for (id, cause, _) in &causes {
-                    if let Some(inc) = check_of.get(id).and_then(|c| self.open.get_mut(c)) {
-                        inc.cause = *cause;
-                        inc.suppressed = true;
+                cause_of = causes.iter().map(|(id, cause, _)| (*id, *cause)).collect();
+            }
+            for (i, mut incident) in positions.into_iter().zip(stored) {
+                if let Some(cause) = cause_of.get(&incident.id) {
+                    incident.cause = *cause;
+                    incident.suppressed = true;
+                    if let Some(open) = self.open.get_mut(&incident.check) {
+                        open.cause = *cause;
+                        open.suppressed = true;
                     }
                 }
-            }
-            for (i, inc) in positions.into_iter().zip(stored) {
-                let incident = self.open.get(&inc.check).cloned().unwrap_or(inc);
                 let notify = !incident.suppressed;
                 out[i]
                     .events
