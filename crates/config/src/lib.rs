@@ -13,6 +13,8 @@ pub mod channels;
 pub use channels::ChannelSpec;
 
 pub mod cron;
+pub mod domain;
+pub use domain::{DomainSettings, DomainSpec, WhoisServer};
 mod diag;
 mod load;
 pub mod maintenance;
