@@ -14,7 +14,7 @@ pub use channels::ChannelSpec;
 
 pub mod cron;
 pub mod domain;
-pub use domain::{DomainSettings, DomainSpec, WhoisServer};
+pub use domain::{DomainSettings, DomainSpec, IANA_DNS_BOOTSTRAP, WhoisServer};
 mod diag;
 mod load;
 pub mod maintenance;
