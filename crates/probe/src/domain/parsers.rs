@@ -678,6 +678,7 @@ fn dns_belgium(text: &str) -> Option<Answer> {
         Some(other) if other != "NOT AVAILABLE" => reg.statuses.insert(0, other.to_lowercase()),
         _ => {}
     }
+    reg.statuses.truncate(64);
     registered_or_none(reg, |_| false)
 }
 
