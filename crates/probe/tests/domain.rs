@@ -450,6 +450,24 @@ async fn an_unregistered_domain_is_down() {
 }
 
 #[tokio::test]
+async fn a_404_page_that_is_not_rdap_is_not_a_free_domain() {
+    // A wrong rdap_url: the web server's own 404 page.
+    let server = TestServer::start(|_req: Request| async {
+        keepup_testkit::http::html(404, "<html><body><h1>Not Found</h1></body></html>")
+    })
+    .await
+    .unwrap();
+    let o = probe(
+        &rdap_spec("keepup-shop.com", &server.url("/wrong/")),
+        &ProbeContext::new(),
+    )
+    .await;
+    assert_eq!(o.status, Status::Unknown);
+    assert_eq!(codes(&o), vec![c::DOMAIN_LOOKUP_FAILED]);
+    assert!(o.message.contains("HTTP 404"), "{}", o.message);
+}
+
+#[tokio::test]
 async fn invalid_json_is_a_bad_response() {
     let server =
         rdap_server(|_| rdap_json(200, r#"{"objectClassName":"domain","events":["#.into())).await;
@@ -757,6 +775,13 @@ async fn rdap_failure_falls_back_to_the_configured_whois_server() {
     let o = probe(&spec, &ProbeContext::new()).await;
     assert_eq!(o.status, Status::Up, "{:?}", o.findings);
     assert_eq!(detail(&o, "source"), "whois");
+    assert_eq!(codes(&o), vec![c::DOMAIN_LOOKUP_FAILED]);
+    assert_eq!(o.findings[0].severity, Severity::Info);
+    assert!(
+        o.findings[0].text.contains("asking the WHOIS server"),
+        "{}",
+        o.findings[0].text
+    );
     assert_eq!(rdap.requests(), 1);
     assert_eq!(whois.queries(), vec!["keepup-shop.it"]);
 }

@@ -7,14 +7,14 @@
 //!    when RDAP fails);
 //! 2. `whois_server`, when configured;
 //! 3. the RDAP server the bootstrap lists for the domain's longest known
-//!    suffix ([`bootstrap`]: bundled copy of IANA's file, refreshed when
+//!    suffix (`bootstrap`: bundled copy of IANA's file, refreshed when
 //!    reachable);
-//! 4. the registry's WHOIS server from keepup's table ([`parsers`]), for
+//! 4. the registry's WHOIS server from keepup's table (`parsers`), for
 //!    the ccTLDs without RDAP;
 //! 5. otherwise the check is Unknown ([`codes::DOMAIN_UNSUPPORTED`]),
 //!    never a silent OK.
 //!
-//! Answers are cached in the [`ProbeContext`] ([`cache`]), per domain and
+//! Answers are cached in the [`ProbeContext`] (`cache`), per domain and
 //! source, for the check's `cache` duration; queries to one server are
 //! spaced by `query_spacing`; an HTTP 429 or a WHOIS rate-limit text puts
 //! the server in back-off (honouring `Retry-After`) and the check reports
@@ -142,6 +142,16 @@ impl Method {
         }
     }
 
+    /// For messages: "the WHOIS server whois.example".
+    fn describe(&self) -> String {
+        match self {
+            Method::Rdap { base } => format!("the RDAP server {}", base.host().unwrap_or("?")),
+            Method::Whois { server, .. } => {
+                format!("the WHOIS server {}", whois::server_name(server))
+            }
+        }
+    }
+
     fn source(&self, domain: &str) -> Source {
         match self {
             Method::Rdap { base } => Source::Rdap {
@@ -175,9 +185,19 @@ pub async fn probe(spec: &DomainSpec, ctx: &ProbeContext) -> Outcome {
         return finish(outcome, String::new(), started);
     }
     let mut result = None;
-    for method in &methods {
+    for (i, method) in methods.iter().enumerate() {
         let (lookup, cached) = lookup(&ctx, spec, method).await;
         let answered = lookup.is_answer();
+        if !answered && i + 1 < methods.len() {
+            // Say why the fallback was needed.
+            if let Found::RateLimited { text, .. } | Found::Failed { text, .. } = &lookup.found {
+                outcome.push(Finding::new(
+                    codes::DOMAIN_LOOKUP_FAILED,
+                    Severity::Info,
+                    format!("{text}; asking {} instead", methods[i + 1].describe()),
+                ));
+            }
+        }
         result = Some((method, lookup, cached));
         if answered {
             break;
@@ -681,8 +701,10 @@ fn published(reg: &Registration) -> String {
     if let Some(r) = &reg.registrar {
         parts.push(format!("registrar {r}"));
     }
-    if !reg.nameservers.is_empty() {
-        parts.push(format!("{} name servers", reg.nameservers.len()));
+    match reg.nameservers.len() {
+        0 => {}
+        1 => parts.push("1 name server".into()),
+        n => parts.push(format!("{n} name servers")),
     }
     if parts.is_empty() {
         "nothing more is published".into()

@@ -333,11 +333,8 @@ fn date_field(reg: &mut Registration, which: DateField, key: &str, value: &str) 
         DateField::Changed => &mut reg.changed,
     };
     match parsed {
-        Some(t) => {
-            if slot.is_none() {
-                *slot = Some(t);
-            }
-        }
+        Some(t) if slot.is_none() => *slot = Some(t),
+        Some(_) => {}
         None if which == DateField::Expires && reg.bad_date.is_none() => {
             reg.bad_date = Some((key.to_owned(), shorten(value, 60)));
         }
@@ -373,10 +370,10 @@ fn generic(text: &str) -> Option<Answer> {
             continue;
         };
         match key.as_str() {
-            "domain name" | "domain" | "domainname" | "nombre de dominio" => {
-                if reg.name.is_none() && !value.is_empty() {
-                    reg.name = Some(value.to_ascii_lowercase());
-                }
+            "domain name" | "domain" | "domainname" | "nombre de dominio"
+                if reg.name.is_none() && !value.is_empty() =>
+            {
+                reg.name = Some(value.to_ascii_lowercase());
             }
             // The registry's own date wins over a registrar's copy.
             "registry expiry date" => {
@@ -403,10 +400,10 @@ fn generic(text: &str) -> Option<Answer> {
             "updated date" | "changed" | "last updated" | "last modified" | "modified" => {
                 date_field(&mut reg, DateField::Changed, &key, value)
             }
-            "registrar" | "sponsoring registrar" | "registrar name" | "agente registrador" => {
-                if reg.registrar.is_none() && !value.is_empty() {
-                    reg.registrar = Some(shorten(value, 120));
-                }
+            "registrar" | "sponsoring registrar" | "registrar name" | "agente registrador"
+                if reg.registrar.is_none() && !value.is_empty() =>
+            {
+                reg.registrar = Some(shorten(value, 120));
             }
             "domain status" | "status" | "state" => statuses(&mut reg, value),
             "name server" | "nserver" | "nameserver" | "name servers" | "servidor dns" => {
@@ -599,10 +596,8 @@ fn switch(text: &str) -> Option<Answer> {
                 "registrar" if reg.registrar.is_none() => {
                     reg.registrar = Some(shorten(trimmed, 120));
                 }
-                "first registration date" => {
-                    if reg.registered.is_none() {
-                        reg.registered = dates::parse(trimmed);
-                    }
+                "first registration date" if reg.registered.is_none() => {
+                    reg.registered = dates::parse(trimmed);
                 }
                 "name servers" => {
                     if let Some(h) = host(trimmed) {

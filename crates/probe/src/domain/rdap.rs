@@ -97,7 +97,12 @@ pub(crate) async fn lookup(ctx: &ProbeContext, base: &http::Uri, domain: &str) -
                 .unwrap_or(DEFAULT_RETRY_AFTER);
             return Reply::RetryAfter(wait.min(MAX_RETRY_AFTER));
         }
-        404 => return Reply::Answer(Answer::NotFound, page.url.to_string()),
+        // A registry's "no such domain" is an RDAP error object; a 404
+        // page of some other web server means a wrong URL, not a free
+        // domain.
+        404 if is_rdap_error(&page.body) => {
+            return Reply::Answer(Answer::NotFound, page.url.to_string());
+        }
         200..=299 => {}
         _ => {
             let reason = page.status.canonical_reason().unwrap_or("");
@@ -129,6 +134,13 @@ pub(crate) async fn lookup(ctx: &ProbeContext, base: &http::Uri, domain: &str) -
             format!("the answer of the RDAP server {host} is unusable: {why}"),
         ),
     }
+}
+
+/// Whether `body` is a JSON object (RFC 9083 §6 error responses are; an
+/// empty body is accepted too, as some registries send one).
+fn is_rdap_error(body: &[u8]) -> bool {
+    body.iter().all(u8::is_ascii_whitespace)
+        || matches!(serde_json::from_slice::<Value>(body), Ok(Value::Object(_)))
 }
 
 /// `Retry-After`: delta-seconds or an HTTP date.
@@ -197,11 +209,8 @@ pub fn parse(body: &[u8]) -> Result<Registration, String> {
             _ => continue,
         };
         match dates::parse(date) {
-            Some(t) => {
-                if slot.is_none() {
-                    *slot = Some(t);
-                }
-            }
+            Some(t) if slot.is_none() => *slot = Some(t),
+            Some(_) => {}
             None if action == "expiration" => {
                 return Err(format!(
                     "its expiration date {:?} is not a date",
