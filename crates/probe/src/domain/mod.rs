@@ -427,6 +427,16 @@ async fn ask_whois(
         .referral
         .as_deref()
         .and_then(whois::referral_server)
+        .map(|mut r| {
+            // Real referrals name a host, always on port 43; a port is only
+            // honoured from a registry that itself runs on another port
+            // (a private or test setup), so an answer cannot point keepup
+            // at arbitrary services.
+            if target.port == 43 {
+                r.port = 43;
+            }
+            r
+        })
         .filter(|r| r != target);
     if let (None, true, Some(referral)) = (reg.expires, layout.publishes_expiry(), referral) {
         for _ in 0..MAX_REFERRALS {
