@@ -13,6 +13,8 @@ pub mod channels;
 pub use channels::ChannelSpec;
 
 pub mod cron;
+pub mod domain;
+pub use domain::{DomainSettings, DomainSpec, IANA_DNS_BOOTSTRAP, WhoisServer};
 mod diag;
 mod implicit;
 mod load;

@@ -32,6 +32,7 @@ const TOP_KEYS: &[&str] = &[
     "policy",
     "connectivity",
     "self_monitoring",
+    "domain",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
@@ -97,6 +98,7 @@ struct Defaults {
     max_body_bytes: u64,
     max_redirects: u32,
     tls: RawTls,
+    domain: crate::domain::DomainSettings,
 }
 
 /// The alerting keys of `[defaults]`, applied under each check's own.
@@ -214,7 +216,8 @@ impl Loader<'_> {
             Some(c) => *c.get_ref(),
             None => 256,
         };
-        let defaults = self.defaults(defaults);
+        let mut defaults = self.defaults(defaults);
+        defaults.domain = self.domain_section(root.remove("domain"));
 
         let mut sites = Vec::new();
         if let Some(site_values) = root.remove("site") {
@@ -486,6 +489,7 @@ impl Loader<'_> {
             max_body_bytes: raw.max_body_bytes.unwrap_or(1 << 20),
             max_redirects: raw.max_redirects.unwrap_or(5),
             tls: raw.tls.unwrap_or_default(),
+            domain: Default::default(),
         }
     }
 
@@ -695,6 +699,10 @@ impl Loader<'_> {
                 .deserialize::<RawHeartbeat>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.heartbeat(r, path))
                 .map(CheckSpec::Heartbeat),
+            "domain" => self
+                .deserialize::<crate::domain::RawDomainCheck>(specific, path, COMMON_CHECK_KEYS)
+                .and_then(|r| self.domain_check(r, path, &defaults.domain))
+                .map(CheckSpec::Domain),
             other => {
                 let hint = match closest(other, CHECK_KINDS.iter().copied()) {
                     Some(k) => format!(

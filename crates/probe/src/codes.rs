@@ -171,3 +171,76 @@ mod tests {
         }
     }
 }
+
+// ---- DOMAIN_*: registration expiry (RDAP, WHOIS) --------------------------
+
+/// The registration expires within `critical_days` (Down) or `warn_days`
+/// (Degraded).
+pub const DOMAIN_EXPIRING: &str = "DOMAIN_EXPIRING";
+/// The registration's expiry date has passed (Down).
+pub const DOMAIN_EXPIRED: &str = "DOMAIN_EXPIRED";
+/// The registry has no registration for the domain (Down).
+pub const DOMAIN_NOT_FOUND: &str = "DOMAIN_NOT_FOUND";
+/// The registry put the domain on hold (`clientHold`, `serverHold`, .be
+/// "out of service", .se "deactivated"): it is not published in DNS (Down).
+pub const DOMAIN_ON_HOLD: &str = "DOMAIN_ON_HOLD";
+/// The domain is about to be deleted (`pendingDelete`) (Down).
+pub const DOMAIN_PENDING_DELETE: &str = "DOMAIN_PENDING_DELETE";
+/// The domain was deleted and can only be restored during the redemption
+/// period (`redemptionPeriod`, .be "quarantine") (Down).
+pub const DOMAIN_REDEMPTION_PERIOD: &str = "DOMAIN_REDEMPTION_PERIOD";
+/// The registry publishes no expiry date (.de, .eu, .at, .ch, .be, some
+/// RDAP servers); what it does publish is in the evidence (Unknown).
+pub const DOMAIN_NO_EXPIRY: &str = "DOMAIN_NO_EXPIRY";
+/// Neither the RDAP bootstrap nor keepup's WHOIS table knows the domain's
+/// registry (Unknown).
+pub const DOMAIN_UNSUPPORTED: &str = "DOMAIN_UNSUPPORTED";
+/// The registry refused to answer because of its rate limit (HTTP 429 or a
+/// WHOIS "limit exceeded" text), or keepup holds back to respect it
+/// (Unknown; Info while an earlier answer is still used).
+pub const DOMAIN_RATE_LIMITED: &str = "DOMAIN_RATE_LIMITED";
+/// The registry could not be asked: connection, timeout, TLS, HTTP error
+/// status, access refused (Unknown; Info while an earlier answer is still
+/// used).
+pub const DOMAIN_LOOKUP_FAILED: &str = "DOMAIN_LOOKUP_FAILED";
+/// The registry's answer cannot be understood: invalid or oversized JSON,
+/// no events, an unknown WHOIS layout, a date that is not a date
+/// (Unknown; Info while an earlier answer is still used).
+pub const DOMAIN_BAD_RESPONSE: &str = "DOMAIN_BAD_RESPONSE";
+/// The RDAP bootstrap could not be refreshed; the copy built into keepup
+/// is used (Info).
+pub const DOMAIN_BOOTSTRAP_STALE: &str = "DOMAIN_BOOTSTRAP_STALE";
+
+/// Every code of this section, for documentation and tests.
+pub const ALL_DOMAIN: &[&str] = &[
+    DOMAIN_EXPIRING,
+    DOMAIN_EXPIRED,
+    DOMAIN_NOT_FOUND,
+    DOMAIN_ON_HOLD,
+    DOMAIN_PENDING_DELETE,
+    DOMAIN_REDEMPTION_PERIOD,
+    DOMAIN_NO_EXPIRY,
+    DOMAIN_UNSUPPORTED,
+    DOMAIN_RATE_LIMITED,
+    DOMAIN_LOOKUP_FAILED,
+    DOMAIN_BAD_RESPONSE,
+    DOMAIN_BOOTSTRAP_STALE,
+];
+
+#[cfg(test)]
+mod domain_tests {
+    use super::{ALL, ALL_DOMAIN};
+
+    #[test]
+    fn domain_codes_are_unique_upper_snake_and_prefixed() {
+        let mut seen: std::collections::HashSet<&str> = ALL.iter().copied().collect();
+        for code in ALL_DOMAIN {
+            assert!(seen.insert(code), "duplicate {code}");
+            assert!(
+                code.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            );
+            assert!(code.starts_with("DOMAIN_"), "{code}");
+        }
+    }
+}

@@ -58,6 +58,8 @@ struct Shared {
     system_roots: OnceCell<SystemRoots>,
     ca_files: Mutex<HashMap<PathBuf, CachedCaFile>>,
     provider: Arc<CryptoProvider>,
+    /// Domain checks: cached registry answers, server spacing, bootstrap.
+    domain: crate::domain::DomainState,
 }
 
 struct SystemRoots {
@@ -125,6 +127,7 @@ impl ProbeContextBuilder {
                 system_roots: OnceCell::new(),
                 ca_files: Mutex::new(HashMap::new()),
                 provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+                domain: Default::default(),
             }),
             budget: None,
         }
@@ -237,6 +240,11 @@ impl ProbeContext {
                 fmt_duration(self.budget().timeout)
             ),
         )
+    }
+
+    /// State shared by domain checks (see [`crate::domain`]).
+    pub(crate) fn domain_state(&self) -> &crate::domain::DomainState {
+        &self.shared.domain
     }
 
     /// The crypto provider every TLS connection uses (aws-lc-rs, always

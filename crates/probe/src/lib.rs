@@ -12,7 +12,8 @@
 //!   assertions, redirects, bounded reads;
 //! - [`tls`]: certificate expiry, trust, completeness and hostname on every
 //!   address behind a name;
-//! - [`tcp`]: connect, optional send, optional banner regex.
+//! - [`tcp`]: connect, optional send, optional banner regex;
+//! - [`domain`]: registration expiry and status over RDAP or WHOIS.
 //!
 //! Conventions every probe follows:
 //!
@@ -30,6 +31,7 @@
 
 pub mod codes;
 mod context;
+pub mod domain;
 pub mod http;
 pub mod tcp;
 pub mod tls;
@@ -60,6 +62,7 @@ pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
             CheckSpec::Http(spec) => http::probe(spec, &ctx).await,
             CheckSpec::Tcp(spec) => tcp::probe(spec, &ctx).await,
             CheckSpec::Tls(spec) => tls::probe(spec, &ctx).await,
+            CheckSpec::Domain(spec) => domain::probe(spec, &ctx).await,
             CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) => {
                 Outcome::new(Status::Unknown, "evaluated by the monitor, not probed")
             }

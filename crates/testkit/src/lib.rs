@@ -16,6 +16,8 @@
 //!   trickle one byte at a time, endless headers or body, a huge
 //!   `Content-Length`, garbage, immediate close) and TLS servers presenting
 //!   bad certificates, for the "bad input must not hang or crash" tests.
+//! - [`whois`]: a WHOIS (port 43 protocol) responder with answers in the
+//!   registries' real layouts, and misbehaving variants (silent, endless).
 //!
 //! What it is not: a general-purpose web server or a production CA. Servers
 //! refuse to bind anything but a loopback address.
@@ -37,6 +39,7 @@ pub mod hostile;
 pub mod http;
 pub mod pki;
 mod runner;
+pub mod whois;
 
 pub use http::{ServerTls, TestServer};
 pub use pki::{CertAuthority, Issued};
