@@ -215,7 +215,7 @@ impl CheckSpec {
             CheckSpec::Http(h) => h.url.host(),
             CheckSpec::Tcp(t) => Some(&t.host),
             CheckSpec::Tls(t) => Some(&t.host),
-            CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) => None,
+            CheckSpec::Domain(_) | CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) => None,
         }
     }
 
@@ -223,6 +223,7 @@ impl CheckSpec {
     /// about: it is an implicit parent of the site's checks of names in it.
     pub fn zone(&self) -> Option<&str> {
         match self {
+            CheckSpec::Domain(d) => Some(&d.domain),
             CheckSpec::Http(_)
             | CheckSpec::Tcp(_)
             | CheckSpec::Tls(_)
