@@ -13,6 +13,8 @@ pub mod channels;
 pub use channels::ChannelSpec;
 
 pub mod cron;
+pub mod dns;
+pub use dns::{DelegationSpec, DnsSettings, DnsSpec, DnsblSpec};
 mod diag;
 mod load;
 pub mod maintenance;

@@ -32,6 +32,7 @@ const TOP_KEYS: &[&str] = &[
     "policy",
     "connectivity",
     "self_monitoring",
+    "dns",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
@@ -79,6 +80,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
         rep,
         base_dir,
         pending_deps: Vec::new(),
+        dns: crate::dns::DnsSettings::default(),
     };
     let config = loader.config(root.into_inner(), path);
     if loader.rep.has_problems() {
@@ -114,6 +116,8 @@ pub(crate) struct Loader<'a> {
     base_dir: PathBuf,
     /// `depends_on` as written, resolved once every site is known.
     pending_deps: Vec<(CheckId, String, Vec<Spanned<String>>)>,
+    /// `[dns]`, read before the sites: the DNS checks carry a copy.
+    pub(crate) dns: crate::dns::DnsSettings,
 }
 
 impl Loader<'_> {
@@ -215,6 +219,7 @@ impl Loader<'_> {
             None => 256,
         };
         let defaults = self.defaults(defaults);
+        self.dns = self.dns_section(root.remove("dns"));
 
         let mut sites = Vec::new();
         if let Some(site_values) = root.remove("site") {
@@ -318,6 +323,7 @@ impl Loader<'_> {
             channels,
             maintenance,
             routing,
+            dns: self.dns.clone(),
             index: HashMap::new(),
         }
         .indexed()
@@ -694,6 +700,7 @@ impl Loader<'_> {
                 .deserialize::<RawHeartbeat>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.heartbeat(r, path))
                 .map(CheckSpec::Heartbeat),
+            "delegation" | "dns" | "dnsbl" => self.dns_check(kind, specific, path),
             other => {
                 let hint = match closest(other, CHECK_KINDS.iter().copied()) {
                     Some(k) => format!(

@@ -30,6 +30,8 @@ pub struct Config {
     pub maintenance: Vec<crate::maintenance::Maintenance>,
     /// Contacts, teams and escalation policies.
     pub routing: crate::routing::Routing,
+    /// `[dns]`: root hints, resolvers and timeouts of the DNS checks.
+    pub dns: crate::dns::DnsSettings,
     /// `site/check` → (site, check) positions, for constant-time lookups.
     pub(crate) index: std::collections::HashMap<String, (usize, usize)>,
 }
@@ -188,6 +190,12 @@ pub enum CheckSpec {
     Tls(TlsSpec),
     /// `kind = "heartbeat"`
     Heartbeat(HeartbeatSpec),
+    /// `kind = "delegation"`
+    Delegation(crate::dns::DelegationSpec),
+    /// `kind = "dns"`
+    Dns(crate::dns::DnsSpec),
+    /// `kind = "dnsbl"`
+    Dnsbl(crate::dns::DnsblSpec),
     /// keepup's own health (added by `[self_monitoring]`).
     SelfHealth(SelfHealthSpec),
 }
@@ -200,6 +208,9 @@ impl CheckSpec {
             CheckSpec::Tcp(_) => "tcp",
             CheckSpec::Tls(_) => "tls",
             CheckSpec::Heartbeat(_) => "heartbeat",
+            CheckSpec::Delegation(_) => "delegation",
+            CheckSpec::Dns(_) => "dns",
+            CheckSpec::Dnsbl(_) => "dnsbl",
             CheckSpec::SelfHealth(_) => "self",
         }
     }

@@ -12,7 +12,11 @@
 //!   assertions, redirects, bounded reads;
 //! - [`tls`]: certificate expiry, trust, completeness and hostname on every
 //!   address behind a name;
-//! - [`tcp`]: connect, optional send, optional banner regex.
+//! - [`tcp`]: connect, optional send, optional banner regex;
+//! - [`dns`]: the delegation from the root down to a zone and the zone's
+//!   health (`delegation`), record expectations (`dns`);
+//! - [`dnsbl`]: spam blacklists (RFC 5782) for a shop's addresses and
+//!   domain.
 //!
 //! Conventions every probe follows:
 //!
@@ -30,6 +34,8 @@
 
 pub mod codes;
 mod context;
+pub mod dns;
+pub mod dnsbl;
 pub mod http;
 pub mod tcp;
 pub mod tls;
@@ -60,6 +66,9 @@ pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
             CheckSpec::Http(spec) => http::probe(spec, &ctx).await,
             CheckSpec::Tcp(spec) => tcp::probe(spec, &ctx).await,
             CheckSpec::Tls(spec) => tls::probe(spec, &ctx).await,
+            CheckSpec::Delegation(spec) => dns::probe_delegation(spec, &ctx).await,
+            CheckSpec::Dns(spec) => dns::probe_records(spec, &ctx).await,
+            CheckSpec::Dnsbl(spec) => dnsbl::probe(spec, &ctx).await,
             CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) => {
                 Outcome::new(Status::Unknown, "evaluated by the monitor, not probed")
             }
