@@ -722,7 +722,12 @@ struct Shared {
 
 /// Looks `target` up on `zone`: the A records, then the TXT reason of a
 /// listing. Returns the result and the number of queries sent.
-async fn lookup(shared: &Shared, zone: &Zone, target: &Target) -> (Lookup, Option<String>, usize) {
+async fn lookup(
+    shared: &Shared,
+    zone: &Zone,
+    target: &Target,
+    want_reason: bool,
+) -> (Lookup, Option<String>, usize) {
     let Ok(_permit) = shared.limit.acquire().await else {
         return (Lookup::Failed("the lookup was cancelled".into()), None, 0);
     };
@@ -767,7 +772,7 @@ async fn lookup(shared: &Shared, zone: &Zone, target: &Target) -> (Lookup, Optio
             Reply::Bad(why) => Lookup::Failed(why),
         },
     };
-    if !matches!(result, Lookup::Listed { .. }) {
+    if !want_reason || !matches!(result, Lookup::Listed { .. }) {
         return (result, None, 1);
     }
     let reason = match stub::lookup(
@@ -798,17 +803,19 @@ async fn lookup(shared: &Shared, zone: &Zone, target: &Target) -> (Lookup, Optio
 }
 
 /// Runs `lookup` for every (zone, target) pair, `concurrency` at a time;
-/// results in the order of `pairs`.
+/// results in the order of `pairs`. With `want_reason`, listings fetch
+/// their TXT reason.
 async fn lookup_all(
     shared: &Arc<Shared>,
     pairs: Vec<(Zone, Target)>,
+    want_reason: bool,
 ) -> (Vec<(Lookup, Option<String>)>, usize) {
     let mut set = tokio::task::JoinSet::new();
     let n = pairs.len();
     for (i, (zone, target)) in pairs.into_iter().enumerate() {
         let shared = Arc::clone(shared);
         set.spawn(async move {
-            let (r, reason, queries) = lookup(&shared, &zone, &target).await;
+            let (r, reason, queries) = lookup(&shared, &zone, &target, want_reason).await;
             (i, r, reason, queries)
         });
     }
@@ -1011,7 +1018,7 @@ pub async fn probe(spec: &DnsblSpec, ctx: &ProbeContext) -> Outcome {
         pairs.push((z.clone(), listed));
         pairs.push((z.clone(), unlisted));
     }
-    let (checks, n) = lookup_all(&shared, pairs).await;
+    let (checks, n) = lookup_all(&shared, pairs, false).await;
     queries += n;
     let mut trusted: Vec<&Zone> = Vec::new();
     let mut zone_evidence = Vec::new();
@@ -1063,7 +1070,7 @@ pub async fn probe(spec: &DnsblSpec, ctx: &ProbeContext) -> Outcome {
         }
     }
     let asked = pairs.len();
-    let (results, n) = lookup_all(&shared, pairs.clone()).await;
+    let (results, n) = lookup_all(&shared, pairs.clone(), true).await;
     queries += n;
     let mut listings: Vec<Value> = Vec::new();
     let mut listed_on: Vec<String> = Vec::new();
