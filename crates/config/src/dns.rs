@@ -446,7 +446,16 @@ impl Loader<'_> {
     }
 
     fn delegation(&mut self, raw: RawDelegation, path: &str) -> Option<DelegationSpec> {
-        let zone = self.dns_name(&raw.zone, &format!("{path}.zone"), None);
+        let mut zone = self.dns_name(&raw.zone, &format!("{path}.zone"), None);
+        if zone.as_deref() == Some(".") {
+            self.rep.report(
+                raw.zone.span(),
+                &format!("{path}.zone"),
+                "the root zone has no parent to be delegated from",
+                Some("name the shop's zone, e.g. \"shop.example\"".into()),
+            );
+            zone = None;
+        }
         let mut records = Vec::new();
         let mut ok = true;
         for (i, r) in raw.record.iter().enumerate() {
@@ -611,7 +620,7 @@ impl Loader<'_> {
                             (t.zone.clone(), Some(lists))
                         }
                     };
-                    match normalize_name(&name) {
+                    match zone_name(&name) {
                         Some(n) => zones.push(DnsblZone {
                             zone: n.trim_end_matches('.').to_owned(),
                             lists,
@@ -642,7 +651,7 @@ impl Loader<'_> {
         let mut exclude_zones = Vec::new();
         if let Some(list) = &raw.exclude_zones {
             for name in list.get_ref() {
-                match normalize_name(name) {
+                match zone_name(name) {
                     Some(n) => exclude_zones.push(n.trim_end_matches('.').to_owned()),
                     None => {
                         self.rep.report(
@@ -914,6 +923,11 @@ pub(crate) fn normalize_name(text: &str) -> Option<String> {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'*')
         });
     valid.then(|| format!("{}.", bare.to_ascii_lowercase()))
+}
+
+/// A DNSBL zone name: a DNS name without wildcards.
+fn zone_name(text: &str) -> Option<String> {
+    normalize_name(text).filter(|n| !n.contains('*') && n != ".")
 }
 
 /// Parses one expected value of `kind`.
