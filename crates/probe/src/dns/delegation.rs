@@ -788,7 +788,9 @@ fn name_server_findings(
     // names inside the zone.
     for h in hosts.iter().filter(|h| h.at_parent) {
         let found = h.looked_up.as_ref();
-        if h.in_zone && h.glue.is_empty() {
+        // A parent server that serves the zone itself answered from the
+        // zone: there was no referral, hence no glue to judge.
+        if h.in_zone && h.glue.is_empty() && !delegation.served_by_parent {
             outcome.push(Finding::new(
                 codes::DNS_GLUE_MISSING,
                 Severity::Warning,
@@ -805,7 +807,7 @@ fn name_server_findings(
         }
         let glue: BTreeSet<IpAddr> = h.glue.iter().copied().collect();
         let real: BTreeSet<IpAddr> = found.addrs.iter().copied().collect();
-        if glue != real {
+        if !glue.is_subset(&real) {
             outcome.push(Finding::new(
                 codes::DNS_GLUE_MISMATCH,
                 Severity::Warning,
@@ -814,6 +816,19 @@ fn name_server_findings(
                     name_text(&h.name),
                     ips_text(&glue),
                     ips_text(&real)
+                ),
+            ));
+        } else if glue != real {
+            // Zonemaster's EXTRA_ADDRESS_CHILD: typically IPv6 addresses
+            // never registered as glue; they work once a resolver asks.
+            let extra: BTreeSet<IpAddr> = real.difference(&glue).copied().collect();
+            outcome.push(Finding::new(
+                codes::DNS_GLUE_MISMATCH,
+                Severity::Info,
+                format!(
+                    "{} has addresses the parent's glue lacks: {}",
+                    name_text(&h.name),
+                    ips_text(&extra)
                 ),
             ));
         }
@@ -839,16 +854,55 @@ fn name_server_findings(
         }
     }
 
-    // CONNECTIVITY01/02 and DELEGATION04, per server.
-    let total = reports.len();
-    let answering = reports.iter().filter(|r| r.answered()).count();
+    // CONNECTIVITY01/02 and DELEGATION04, per server. An address keepup
+    // has no route to (typically IPv6 on a host without it) says nothing
+    // about the zone: it is noted, not held against the zone.
+    let no_route = |r: &ServerReport| {
+        matches!(
+            (&r.udp, &r.tcp),
+            (
+                Err(WireError::Unreachable(_)),
+                Err(WireError::Unreachable(_))
+            )
+        )
+    };
+    let untested: Vec<String> = reports
+        .iter()
+        .filter(|r| no_route(r))
+        .map(|r| r.server.label())
+        .collect();
+    let tested: Vec<&ServerReport> = reports.iter().filter(|r| !no_route(r)).collect();
+    if tested.is_empty() && !reports.is_empty() {
+        outcome.push(Finding::new(
+            codes::DNS_NS_UNREACHABLE,
+            Severity::Warning,
+            format!(
+                "no name server address of {zt} can be reached from here (no route): {}",
+                untested.join(", ")
+            ),
+        ));
+        outcome.worsen(Status::Unknown);
+        return;
+    }
+    if !untested.is_empty() {
+        outcome.push(Finding::new(
+            codes::DNS_NS_UNREACHABLE,
+            Severity::Info,
+            format!(
+                "not tried, no route from here: {} (set `[dns] ipv6 = false` on hosts without IPv6)",
+                untested.join(", ")
+            ),
+        ));
+    }
+    let total = tested.len();
+    let answering = tested.iter().filter(|r| r.answered()).count();
     if total > 0 && answering == 0 {
         outcome.push(Finding::new(
             codes::DNS_NS_UNREACHABLE,
             Severity::Critical,
             format!(
                 "none of the {total} name server addresses of {zt} answers: the zone does not resolve ({})",
-                reports
+                tested
                     .iter()
                     .map(|r| format!("{}: {}", r.server.label(), error_text(&r.udp)))
                     .collect::<Vec<_>>()
@@ -857,7 +911,7 @@ fn name_server_findings(
         ));
         return;
     }
-    for r in reports {
+    for r in tested {
         let label = r.server.label();
         match (&r.udp, &r.tcp) {
             (Err(u), Err(_)) => outcome.push(Finding::new(

@@ -332,6 +332,11 @@ pub(crate) async fn ask_servers(
                         }
                     }
                 }
+                Reply::Referral { cut, .. } => Err(format!(
+                    "{} is in {}, a zone delegated further down",
+                    exp.name,
+                    name_text(&cut)
+                )),
                 reply => observed(&reply).ok_or_else(|| "no usable answer".to_owned()),
             },
         };
