@@ -8,9 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests need. Later issues add DNS, mail, database and
-# backup servers here.
-PACKAGES=(ca-certificates openssl)
+# Debian packages the tests need: knot is Knot DNS, whose knotd serves the
+# test DNS hierarchy and blacklist zones. Later issues add mail, database
+# and backup servers here.
+PACKAGES=(ca-certificates openssl knot)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -15,6 +15,8 @@ pub use channels::ChannelSpec;
 pub mod cron;
 pub mod domain;
 pub use domain::{DomainSettings, DomainSpec, IANA_DNS_BOOTSTRAP, WhoisServer};
+pub mod dns;
+pub use dns::{DelegationSpec, DnsSettings, DnsSpec, DnsblSpec};
 mod diag;
 mod implicit;
 mod load;

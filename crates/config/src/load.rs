@@ -33,6 +33,7 @@ const TOP_KEYS: &[&str] = &[
     "connectivity",
     "self_monitoring",
     "domain",
+    "dns",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
@@ -80,6 +81,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
         rep,
         base_dir,
         pending_deps: Vec::new(),
+        dns: crate::dns::DnsSettings::default(),
     };
     let config = loader.config(root.into_inner(), path);
     if loader.rep.has_problems() {
@@ -116,6 +118,8 @@ pub(crate) struct Loader<'a> {
     base_dir: PathBuf,
     /// `depends_on` as written, resolved once every site is known.
     pending_deps: Vec<(CheckId, String, Vec<Spanned<String>>)>,
+    /// `[dns]`, read before the sites: the DNS checks carry a copy.
+    pub(crate) dns: crate::dns::DnsSettings,
 }
 
 impl Loader<'_> {
@@ -218,6 +222,7 @@ impl Loader<'_> {
         };
         let mut defaults = self.defaults(defaults);
         defaults.domain = self.domain_section(root.remove("domain"));
+        self.dns = self.dns_section(root.remove("dns"));
 
         let mut sites = Vec::new();
         if let Some(site_values) = root.remove("site") {
@@ -322,6 +327,7 @@ impl Loader<'_> {
             channels,
             maintenance,
             routing,
+            dns: self.dns.clone(),
             index: HashMap::new(),
         }
         .indexed()
@@ -703,6 +709,7 @@ impl Loader<'_> {
                 .deserialize::<crate::domain::RawDomainCheck>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.domain_check(r, path, &defaults.domain))
                 .map(CheckSpec::Domain),
+            "delegation" | "dns" | "dnsbl" => self.dns_check(kind, specific, path),
             other => {
                 let hint = match closest(other, CHECK_KINDS.iter().copied()) {
                     Some(k) => format!(

@@ -30,6 +30,8 @@ pub struct Config {
     pub maintenance: Vec<crate::maintenance::Maintenance>,
     /// Contacts, teams and escalation policies.
     pub routing: crate::routing::Routing,
+    /// `[dns]`: root hints, resolvers and timeouts of the DNS checks.
+    pub dns: crate::dns::DnsSettings,
     /// `site/check` → (site, check) positions, for constant-time lookups.
     pub(crate) index: std::collections::HashMap<String, (usize, usize)>,
 }
@@ -190,6 +192,12 @@ pub enum CheckSpec {
     Heartbeat(HeartbeatSpec),
     /// `kind = "domain"`
     Domain(crate::domain::DomainSpec),
+    /// `kind = "delegation"`
+    Delegation(crate::dns::DelegationSpec),
+    /// `kind = "dns"`
+    Dns(crate::dns::DnsSpec),
+    /// `kind = "dnsbl"`
+    Dnsbl(crate::dns::DnsblSpec),
     /// keepup's own health (added by `[self_monitoring]`).
     SelfHealth(SelfHealthSpec),
 }
@@ -203,6 +211,9 @@ impl CheckSpec {
             CheckSpec::Tls(_) => "tls",
             CheckSpec::Heartbeat(_) => "heartbeat",
             CheckSpec::Domain(_) => "domain",
+            CheckSpec::Delegation(_) => "delegation",
+            CheckSpec::Dns(_) => "dns",
+            CheckSpec::Dnsbl(_) => "dnsbl",
             CheckSpec::SelfHealth(_) => "self",
         }
     }
@@ -215,7 +226,12 @@ impl CheckSpec {
             CheckSpec::Http(h) => h.url.host(),
             CheckSpec::Tcp(t) => Some(&t.host),
             CheckSpec::Tls(t) => Some(&t.host),
-            CheckSpec::Domain(_) | CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) => None,
+            CheckSpec::Dns(d) => Some(&d.expectation.name),
+            CheckSpec::Domain(_)
+            | CheckSpec::Delegation(_)
+            | CheckSpec::Dnsbl(_)
+            | CheckSpec::Heartbeat(_)
+            | CheckSpec::SelfHealth(_) => None,
         }
     }
 
@@ -224,9 +240,12 @@ impl CheckSpec {
     pub fn zone(&self) -> Option<&str> {
         match self {
             CheckSpec::Domain(d) => Some(&d.domain),
+            CheckSpec::Delegation(d) => Some(&d.zone),
             CheckSpec::Http(_)
             | CheckSpec::Tcp(_)
             | CheckSpec::Tls(_)
+            | CheckSpec::Dns(_)
+            | CheckSpec::Dnsbl(_)
             | CheckSpec::Heartbeat(_)
             | CheckSpec::SelfHealth(_) => None,
         }

@@ -94,3 +94,20 @@ fn an_explicit_dependency_is_not_repeated() {
     );
     assert_eq!(deps(&load(&src), "shop/home"), ["shop/registration"]);
 }
+
+#[test]
+fn a_delegation_check_is_a_parent_too() {
+    let src = format!(
+        "{SHOP}\n[[site.check]]\nid = \"delegation\"\nkind = \"delegation\"\nzone = \"shop.example\"\n"
+    )
+    .replace("[[site]]\nid = \"other\"\n[[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"https://shop.example/\"\n", "");
+    let c = load(&src);
+    assert_eq!(
+        deps(&c, "shop/home"),
+        ["shop/delegation", "shop/registration"]
+    );
+    assert!(
+        deps(&c, "shop/delegation").is_empty(),
+        "zone checks have no implicit parents"
+    );
+}

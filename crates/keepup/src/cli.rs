@@ -243,6 +243,42 @@ pub enum BenchCommand {
         #[arg(long, default_value = "100")]
         per_site: usize,
     },
+    /// Full delegation walks (root → TLD → zone, every name server over UDP
+    /// and TCP, glue, SOA, MX) one after another, against Knot DNS serving
+    /// the test hierarchy on loopback (started by this command).
+    Delegation {
+        /// The zone to walk to.
+        #[arg(long, default_value = "shop.test")]
+        zone: String,
+        /// Walks to time (after five warm-up walks).
+        #[arg(long, default_value = "200")]
+        runs: usize,
+        /// Root hint `ip:port` of a hierarchy already running, instead of
+        /// starting Knot.
+        #[arg(long)]
+        root: Option<SocketAddr>,
+        /// With --root: the port of the name servers found on the way.
+        #[arg(long, default_value = "53")]
+        port: u16,
+    },
+    /// DNSBL lookups per second: DNSBL checks of N addresses on the default
+    /// zone list, back to back, against Knot DNS serving the blacklist
+    /// zones on loopback (started by this command).
+    Dnsbl {
+        /// Addresses per check (each looked up on every IPv4 list).
+        #[arg(long, default_value = "100")]
+        ips: usize,
+        /// Lookups in flight per check.
+        #[arg(long, default_value = "64")]
+        concurrency: usize,
+        /// How long to measure.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        duration: Duration,
+        /// A resolver `ip:port` already serving the zones, instead of
+        /// starting Knot.
+        #[arg(long)]
+        resolver: Option<SocketAddr>,
+    },
     /// (internal) Serve a minimal HTTP target for the scheduler benchmark.
     #[command(hide = true)]
     Target {

@@ -227,20 +227,179 @@ pub const ALL_DOMAIN: &[&str] = &[
     DOMAIN_BOOTSTRAP_STALE,
 ];
 
-#[cfg(test)]
-mod domain_tests {
-    use super::{ALL, ALL_DOMAIN};
+// ---- DNS_* (delegation and records) and DNSBL_* --------------------------
+//
+// Delegation codes follow Zonemaster's test cases, named in each line;
+// Zonemaster's levels map onto ours: what leaves the zone resolvable is
+// Warning (or Info for its NOTICE level), what makes it unresolvable is
+// Critical.
 
+/// BASIC01: the parent's servers say the zone does not exist (NXDOMAIN),
+/// or the name is not delegated (no NS records at the parent), or is an
+/// alias (Critical).
+pub const DNS_DELEGATION_NOT_FOUND: &str = "DNS_DELEGATION_NOT_FOUND";
+/// BASIC01: no root hint answered; keepup's own network or `root_hints`
+/// may be at fault (Unknown).
+pub const DNS_ROOT_UNREACHABLE: &str = "DNS_ROOT_UNREACHABLE";
+/// BASIC01/BASIC02: no server of a zone on the way down (the TLD, the
+/// parent) gave a usable answer (Critical).
+pub const DNS_PARENT_UNREACHABLE: &str = "DNS_PARENT_UNREACHABLE";
+/// BASIC01: the walk went in circles or too deep (Critical).
+pub const DNS_WALK_FAILED: &str = "DNS_WALK_FAILED";
+/// BASIC01 (B01_INCONSISTENT_DELEGATION): the parent's servers give
+/// different delegations (Warning).
+pub const DNS_PARENT_INCONSISTENT: &str = "DNS_PARENT_INCONSISTENT";
+/// DELEGATION01: fewer than two name servers at the parent or in the zone
+/// (Warning).
+pub const DNS_NS_TOO_FEW: &str = "DNS_NS_TOO_FEW";
+/// DELEGATION02: name servers share an address (Warning).
+pub const DNS_NS_SAME_ADDRESS: &str = "DNS_NS_SAME_ADDRESS";
+/// DELEGATION04: a name server answers, but not authoritatively (lame
+/// delegation) (Warning; Critical when no server is authoritative).
+pub const DNS_NS_LAME: &str = "DNS_NS_LAME";
+/// DELEGATION05: a name server name is an alias (CNAME) (Warning).
+pub const DNS_NS_IS_CNAME: &str = "DNS_NS_IS_CNAME";
+/// DELEGATION07: the parent and the zone list different name servers
+/// (Warning).
+pub const DNS_NS_SET_MISMATCH: &str = "DNS_NS_SET_MISMATCH";
+/// CONSISTENCY04: the zone's servers give different NS sets (Warning).
+pub const DNS_NS_CHILD_INCONSISTENT: &str = "DNS_NS_CHILD_INCONSISTENT";
+/// NAMESERVER06: a name server name has no address (Warning; Critical when
+/// no name server has one).
+pub const DNS_NS_NO_ADDRESS: &str = "DNS_NS_NO_ADDRESS";
+/// CONNECTIVITY01/02: a name server answers neither over UDP nor over TCP
+/// (Warning; Critical when none answers).
+pub const DNS_NS_UNREACHABLE: &str = "DNS_NS_UNREACHABLE";
+/// CONNECTIVITY01: a name server answers over TCP but not over UDP
+/// (Warning).
+pub const DNS_NS_UDP_UNREACHABLE: &str = "DNS_NS_UDP_UNREACHABLE";
+/// CONNECTIVITY02: a name server answers over UDP but not over TCP
+/// (Warning).
+pub const DNS_NS_TCP_UNREACHABLE: &str = "DNS_NS_TCP_UNREACHABLE";
+/// CONSISTENCY05: the parent's glue differs from the name server's own
+/// A/AAAA records (Warning).
+pub const DNS_GLUE_MISMATCH: &str = "DNS_GLUE_MISMATCH";
+/// CONSISTENCY05: a name server inside the zone has no glue at the parent
+/// (Warning).
+pub const DNS_GLUE_MISSING: &str = "DNS_GLUE_MISSING";
+/// CONSISTENCY01: the zone's servers serve different SOA serials
+/// (Warning).
+pub const DNS_SOA_SERIAL_MISMATCH: &str = "DNS_SOA_SERIAL_MISMATCH";
+/// ZONE02: SOA refresh below 14400 s (Info).
+pub const DNS_SOA_REFRESH_LOW: &str = "DNS_SOA_REFRESH_LOW";
+/// ZONE03: SOA retry not below refresh (Warning).
+pub const DNS_SOA_RETRY_NOT_BELOW_REFRESH: &str = "DNS_SOA_RETRY_NOT_BELOW_REFRESH";
+/// ZONE04: SOA retry below 3600 s (Info).
+pub const DNS_SOA_RETRY_LOW: &str = "DNS_SOA_RETRY_LOW";
+/// ZONE05: SOA expire below one week (Info).
+pub const DNS_SOA_EXPIRE_LOW: &str = "DNS_SOA_EXPIRE_LOW";
+/// ZONE05: SOA expire below refresh (Warning).
+pub const DNS_SOA_EXPIRE_BELOW_REFRESH: &str = "DNS_SOA_EXPIRE_BELOW_REFRESH";
+/// ZONE06: SOA minimum (negative caching TTL) outside 300–86400 s (Info).
+pub const DNS_SOA_MINIMUM_OUT_OF_RANGE: &str = "DNS_SOA_MINIMUM_OUT_OF_RANGE";
+/// ZONE09: the zone has no MX record, or it cannot be read (Warning, with
+/// `expect_mx`).
+pub const DNS_MX_MISSING: &str = "DNS_MX_MISSING";
+/// ZONE09: the zone has a null MX (RFC 7505): it accepts no mail (Info).
+pub const DNS_MX_NULL: &str = "DNS_MX_NULL";
+/// ZONE08: a mail exchanger is an alias (CNAME) (Warning).
+pub const DNS_MX_IS_CNAME: &str = "DNS_MX_IS_CNAME";
+/// ZONE09: a mail exchanger has no address (Warning).
+pub const DNS_MX_NO_ADDRESS: &str = "DNS_MX_NO_ADDRESS";
+/// A record set differs from `equals` (Critical).
+pub const DNS_RECORD_MISMATCH: &str = "DNS_RECORD_MISMATCH";
+/// Expected records are missing (`contains`, or no records) (Critical).
+pub const DNS_RECORD_MISSING: &str = "DNS_RECORD_MISSING";
+/// The name does not exist although records are expected (Critical).
+pub const DNS_RECORD_NXDOMAIN: &str = "DNS_RECORD_NXDOMAIN";
+/// The name exists although `nxdomain = true` (Critical).
+pub const DNS_RECORD_EXISTS: &str = "DNS_RECORD_EXISTS";
+/// The authoritative servers give different answers (Warning).
+pub const DNS_RECORD_INCONSISTENT: &str = "DNS_RECORD_INCONSISTENT";
+/// No server or resolver answered the question (Unknown).
+pub const DNS_QUERY_FAILED: &str = "DNS_QUERY_FAILED";
+/// An address or domain is on a blacklist (Critical, or Warning for
+/// policy and reputation lists such as Spamhaus PBL).
+pub const DNSBL_LISTED: &str = "DNSBL_LISTED";
+/// A blacklist zone failed its sanity check (its test entry is not
+/// listed, or 127.0.0.1 is): its answers are not trusted (Unknown).
+pub const DNSBL_ZONE_UNUSABLE: &str = "DNSBL_ZONE_UNUSABLE";
+/// A blacklist answered with an error code (e.g. Spamhaus 127.255.255.254:
+/// queries through public resolvers are refused): not a listing (Unknown).
+pub const DNSBL_REFUSED: &str = "DNSBL_REFUSED";
+/// A blacklist lookup got no answer (Unknown).
+pub const DNSBL_LOOKUP_FAILED: &str = "DNSBL_LOOKUP_FAILED";
+/// A blacklist answered outside 127.0.0.0/8 (typically a resolver that
+/// rewrites NXDOMAIN): not a listing (Unknown).
+pub const DNSBL_ANSWER_INVALID: &str = "DNSBL_ANSWER_INVALID";
+/// There is nothing to look up: `domain` has no MX, A or AAAA address
+/// (Unknown).
+pub const DNSBL_NO_TARGETS: &str = "DNSBL_NO_TARGETS";
+
+/// Every DNS and DNSBL code above.
+pub const DNS_ALL: &[&str] = &[
+    DNS_DELEGATION_NOT_FOUND,
+    DNS_ROOT_UNREACHABLE,
+    DNS_PARENT_UNREACHABLE,
+    DNS_WALK_FAILED,
+    DNS_PARENT_INCONSISTENT,
+    DNS_NS_TOO_FEW,
+    DNS_NS_SAME_ADDRESS,
+    DNS_NS_LAME,
+    DNS_NS_IS_CNAME,
+    DNS_NS_SET_MISMATCH,
+    DNS_NS_CHILD_INCONSISTENT,
+    DNS_NS_NO_ADDRESS,
+    DNS_NS_UNREACHABLE,
+    DNS_NS_UDP_UNREACHABLE,
+    DNS_NS_TCP_UNREACHABLE,
+    DNS_GLUE_MISMATCH,
+    DNS_GLUE_MISSING,
+    DNS_SOA_SERIAL_MISMATCH,
+    DNS_SOA_REFRESH_LOW,
+    DNS_SOA_RETRY_NOT_BELOW_REFRESH,
+    DNS_SOA_RETRY_LOW,
+    DNS_SOA_EXPIRE_LOW,
+    DNS_SOA_EXPIRE_BELOW_REFRESH,
+    DNS_SOA_MINIMUM_OUT_OF_RANGE,
+    DNS_MX_MISSING,
+    DNS_MX_NULL,
+    DNS_MX_IS_CNAME,
+    DNS_MX_NO_ADDRESS,
+    DNS_RECORD_MISMATCH,
+    DNS_RECORD_MISSING,
+    DNS_RECORD_NXDOMAIN,
+    DNS_RECORD_EXISTS,
+    DNS_RECORD_INCONSISTENT,
+    DNS_QUERY_FAILED,
+    DNSBL_LISTED,
+    DNSBL_ZONE_UNUSABLE,
+    DNSBL_REFUSED,
+    DNSBL_LOOKUP_FAILED,
+    DNSBL_ANSWER_INVALID,
+    DNSBL_NO_TARGETS,
+];
+
+#[cfg(test)]
+mod section_tests {
+    use super::{ALL, ALL_DOMAIN, DNS_ALL};
+
+    /// Every section's codes are unique across all sections, upper snake
+    /// case and carry their section's prefix.
     #[test]
-    fn domain_codes_are_unique_upper_snake_and_prefixed() {
+    fn section_codes_are_unique_upper_snake_and_prefixed() {
         let mut seen: std::collections::HashSet<&str> = ALL.iter().copied().collect();
-        for code in ALL_DOMAIN {
-            assert!(seen.insert(code), "duplicate {code}");
-            assert!(
-                code.chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-            );
-            assert!(code.starts_with("DOMAIN_"), "{code}");
+        let sections: [(&[&str], &[&str]); 2] =
+            [(ALL_DOMAIN, &["DOMAIN_"]), (DNS_ALL, &["DNS_", "DNSBL_"])];
+        for (codes, prefixes) in sections {
+            for code in codes {
+                assert!(seen.insert(code), "duplicate {code}");
+                assert!(
+                    code.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                );
+                assert!(prefixes.iter().any(|p| code.starts_with(p)), "{code}");
+            }
         }
     }
 }

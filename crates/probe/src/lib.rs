@@ -14,6 +14,10 @@
 //!   address behind a name;
 //! - [`tcp`]: connect, optional send, optional banner regex;
 //! - [`domain`]: registration expiry and status over RDAP or WHOIS.
+//! - [`dns`]: the delegation from the root down to a zone and the zone's
+//!   health (`delegation`), record expectations (`dns`);
+//! - [`dnsbl`]: spam blacklists (RFC 5782) for a shop's addresses and
+//!   domain.
 //!
 //! Conventions every probe follows:
 //!
@@ -31,6 +35,8 @@
 
 pub mod codes;
 mod context;
+pub mod dns;
+pub mod dnsbl;
 pub mod domain;
 pub mod http;
 pub mod tcp;
@@ -63,6 +69,9 @@ pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
             CheckSpec::Tcp(spec) => tcp::probe(spec, &ctx).await,
             CheckSpec::Tls(spec) => tls::probe(spec, &ctx).await,
             CheckSpec::Domain(spec) => domain::probe(spec, &ctx).await,
+            CheckSpec::Delegation(spec) => dns::probe_delegation(spec, &ctx).await,
+            CheckSpec::Dns(spec) => dns::probe_records(spec, &ctx).await,
+            CheckSpec::Dnsbl(spec) => dnsbl::probe(spec, &ctx).await,
             CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) => {
                 Outcome::new(Status::Unknown, "evaluated by the monitor, not probed")
             }

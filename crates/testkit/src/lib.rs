@@ -19,6 +19,10 @@
 //! - [`whois`]: a WHOIS (port 43 protocol) responder with answers in the
 //!   registries' real layouts, and misbehaving variants (silent, endless).
 //!
+//! - [`dns`]: Knot DNS (`knotd`) serving a test DNS hierarchy with broken
+//!   zones and DNSBL zones on 127.53.0.0/16, a UDP-only name server and
+//!   hostile name servers.
+//!
 //! What it is not: a general-purpose web server or a production CA. Servers
 //! refuse to bind anything but a loopback address.
 //!
@@ -35,6 +39,7 @@
 //!   such as the demo or a benchmark. Dropping the value signals the thread
 //!   and joins it (bounded by a short grace period).
 
+pub mod dns;
 pub mod hostile;
 pub mod http;
 pub mod pki;

@@ -86,6 +86,18 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } => bench::scheduler(checks, interval, duration, target, concurrency),
             BenchCommand::Target { listen } => bench::target(listen),
             BenchCommand::Alerting { checks, per_site } => bench::alerting(checks, per_site),
+            BenchCommand::Delegation {
+                zone,
+                runs,
+                root,
+                port,
+            } => bench::delegation(&zone, runs, root, port),
+            BenchCommand::Dnsbl {
+                ips,
+                concurrency,
+                duration,
+                resolver,
+            } => bench::dnsbl(ips, concurrency, duration, resolver),
         },
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "keepup", &mut std::io::stdout());
