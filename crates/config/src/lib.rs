@@ -16,6 +16,8 @@ pub mod cron;
 mod diag;
 mod load;
 pub mod maintenance;
+pub mod pages;
+pub use pages::{AddressFamily, ChainSpec, PageSpec, PingSpec, SecurityTxtSpec, StatusPageSpec};
 mod raw;
 pub mod routing;
 

@@ -89,14 +89,14 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
 }
 
 /// The defaults a check inherits, after `[defaults]` was applied.
-struct Defaults {
+pub(crate) struct Defaults {
     alerting: RawDefaultsAlerting,
     interval: Duration,
     timeout: Duration,
-    user_agent: String,
-    max_body_bytes: u64,
-    max_redirects: u32,
-    tls: RawTls,
+    pub(crate) user_agent: String,
+    pub(crate) max_body_bytes: u64,
+    pub(crate) max_redirects: u32,
+    pub(crate) tls: RawTls,
 }
 
 /// The alerting keys of `[defaults]`, applied under each check's own.
@@ -694,6 +694,9 @@ impl Loader<'_> {
                 .deserialize::<RawHeartbeat>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.heartbeat(r, path))
                 .map(CheckSpec::Heartbeat),
+            k if crate::pages::KINDS.contains(&k) => {
+                self.pages_check(k, specific, path, defaults, timeout)
+            }
             other => {
                 let hint = match closest(other, CHECK_KINDS.iter().copied()) {
                     Some(k) => format!(
@@ -875,7 +878,12 @@ impl Loader<'_> {
         }
     }
 
-    fn http(&mut self, raw: RawHttp, path: &str, defaults: &Defaults) -> Option<HttpSpec> {
+    pub(crate) fn http(
+        &mut self,
+        raw: RawHttp,
+        path: &str,
+        defaults: &Defaults,
+    ) -> Option<HttpSpec> {
         let mut ok = true;
         let url = match raw.url.get_ref().parse::<http::Uri>() {
             Ok(u)
@@ -1167,7 +1175,7 @@ impl Loader<'_> {
         })
     }
 
-    fn tls_options(
+    pub(crate) fn tls_options(
         &mut self,
         raw: Option<&RawTls>,
         defaults: &RawTls,

@@ -188,6 +188,14 @@ pub enum CheckSpec {
     Tls(TlsSpec),
     /// `kind = "heartbeat"`
     Heartbeat(HeartbeatSpec),
+    /// `kind = "ping"`
+    Ping(crate::pages::PingSpec),
+    /// `kind = "page"`
+    Page(crate::pages::PageSpec),
+    /// `kind = "security_txt"`
+    SecurityTxt(crate::pages::SecurityTxtSpec),
+    /// `kind = "chain"`
+    Chain(crate::pages::ChainSpec),
     /// keepup's own health (added by `[self_monitoring]`).
     SelfHealth(SelfHealthSpec),
 }
@@ -200,6 +208,10 @@ impl CheckSpec {
             CheckSpec::Tcp(_) => "tcp",
             CheckSpec::Tls(_) => "tls",
             CheckSpec::Heartbeat(_) => "heartbeat",
+            CheckSpec::Ping(_) => "ping",
+            CheckSpec::Page(_) => "page",
+            CheckSpec::SecurityTxt(_) => "security_txt",
+            CheckSpec::Chain(_) => "chain",
             CheckSpec::SelfHealth(_) => "self",
         }
     }

@@ -50,6 +50,23 @@ const DEFAULT_USER_AGENT: &str = concat!("keepup/", env!("CARGO_PKG_VERSION"));
 
 /// Runs one HTTP(S) check.
 pub async fn probe(spec: &HttpSpec, ctx: &ProbeContext) -> Outcome {
+    fetch(spec, ctx).await.0
+}
+
+/// The final response of [`fetch`], for probes built on HTTP (pages,
+/// security.txt, status pages).
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    /// At most `max_body_bytes`.
+    pub(crate) body: Vec<u8>,
+    /// The URL that answered, after redirects.
+    pub(crate) url: Uri,
+}
+
+/// Runs one HTTP(S) check like [`probe`] and also returns the final
+/// response when its body was read completely or up to the limit.
+pub(crate) async fn fetch(spec: &HttpSpec, ctx: &ProbeContext) -> (Outcome, Option<Page>) {
     let started = Instant::now();
     let ctx = ctx.budgeted();
     let mut run = Run {
@@ -59,6 +76,7 @@ pub async fn probe(spec: &HttpSpec, ctx: &ProbeContext) -> Outcome {
         timing: TimingBreakdown::default(),
         roots: None,
         tls_evidence: None,
+        page: None,
     };
     let origin = Target::parse(&spec.url).ok().map(|t| t.origin());
     let mut url = spec.url.clone();
@@ -167,7 +185,13 @@ pub async fn probe(spec: &HttpSpec, ctx: &ProbeContext) -> Outcome {
     run.timing.total_ms = Some(ms(started.elapsed()));
     let mut outcome = run.outcome;
     outcome.evidence.timing = Some(run.timing);
-    finish(outcome, ok_message, started)
+    let page = run.page.map(|(status, headers, body)| Page {
+        status,
+        headers,
+        body,
+        url,
+    });
+    (finish(outcome, ok_message, started), page)
 }
 
 /// One run's mutable state.
@@ -182,6 +206,8 @@ struct Run<'a> {
     /// Handshake info, certificate summaries and verdict of the latest
     /// https hop.
     tls_evidence: Option<(Value, Value, String)>,
+    /// The final response's status, headers and body, once read.
+    page: Option<(StatusCode, HeaderMap, Vec<u8>)>,
 }
 
 /// A response head with its body still to read.
@@ -510,6 +536,7 @@ impl Run<'_> {
                 .evidence
                 .insert("json_mismatches", Value::Array(json_values));
         }
+        self.page = Some((status, std::mem::take(&mut response.headers), body));
 
         let total = started.elapsed();
         if let Some(limit) = spec.down_latency.filter(|limit| total > *limit) {
