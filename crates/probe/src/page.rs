@@ -36,8 +36,10 @@ use crate::context::ProbeContext;
 use crate::http::{self, Page};
 use crate::util::{display_url, finish};
 
-/// Texts at least this similar (0..1) are "the same page".
-pub const SOFT_404_SIMILARITY: f64 = 0.9;
+/// Texts at least this similar (0..1) are "the same page". High, because
+/// a short legal page inside a large site template is already quite
+/// similar to the site's error page in the same template.
+pub const SOFT_404_SIMILARITY: f64 = 0.95;
 
 /// Characters of context on each side of a change in the evidence.
 const EXCERPT_CHARS: usize = 120;
@@ -163,9 +165,21 @@ async fn check_soft_404(
         return false;
     }
     let sibling_text = visible_text(&sibling_page.body, content_type(&sibling_page));
-    // A "not found" page often repeats the path it was asked for.
-    let sibling_clean = without_noise(&sibling_text.replace(&name, " "), &spec.ignore);
-    let score = similarity(clean, &sibling_clean);
+    // A "not found" page often repeats the path it was asked for: both
+    // paths are removed before comparing.
+    let sibling_clean = without_noise(
+        &sibling_text
+            .replace(sibling_spec.url.path(), " ")
+            .replace(&name, " "),
+        &spec.ignore,
+    );
+    let page_path = spec.http.url.path();
+    let page_clean = if page_path.len() > 1 {
+        without_noise(&clean.replace(page_path, " "), &[])
+    } else {
+        clean.to_owned()
+    };
+    let score = similarity(&page_clean, &sibling_clean);
     outcome.evidence.insert(
         "soft_404_probe",
         json!({ "url": shown, "status": status, "similarity": (score * 1000.0).round() / 1000.0 }),
@@ -749,6 +763,15 @@ mod tests {
         assert_eq!(similarity(not_found, not_found), 1.0);
         let privacy = "Shop Home Cart Privacy policy: we process your data to ship orders and keep invoices for ten years. Imprint Privacy";
         assert!(similarity(not_found, privacy) < 0.5);
+        // A short legal page in a large site template is still told apart
+        // from the error page in the same template.
+        let template: String = (0..150).map(|i| format!("menu{i} ")).collect();
+        let imprint = format!(
+            "{template} Impressum Beispiel GmbH Musterstraße 1 12345 Berlin Geschäftsführer Max Muster              Registergericht Amtsgericht Berlin HRB 12345 USt-IdNr DE123456789 {template}"
+        );
+        let error = format!("{template} Diese Seite gibt es nicht {template}");
+        let score = similarity(&imprint, &error);
+        assert!(score < SOFT_404_SIMILARITY, "{score}");
         assert_eq!(similarity("", ""), 1.0);
         assert_eq!(similarity("a b", "c d"), 0.0);
     }

@@ -51,7 +51,8 @@ pub struct Summary {
     pub maintenances: Vec<Event>,
 }
 
-/// At most this many components, incidents or maintenances are read.
+/// At most this many incidents or maintenances are read (the document
+/// itself is bounded by the body limit).
 const MAX_ITEMS: usize = 1000;
 
 /// Reads a summary document. An error says why it is not one.
@@ -68,7 +69,6 @@ pub fn parse_summary(bytes: &[u8]) -> Result<Summary, String> {
         .and_then(Value::as_array)
         .ok_or("it has no \"components\" list, so it is not a Statuspage summary")?
         .iter()
-        .take(MAX_ITEMS)
         .filter_map(|c| {
             Some(Component {
                 name: text(c, "name")?,
