@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests need. Later issues add DNS, mail, database and
 # backup servers here.
-PACKAGES=(ca-certificates openssl)
+PACKAGES=(ca-certificates openssl iproute2 util-linux)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -191,10 +191,12 @@ impl Loader<'_> {
                 .and_then(|raw| self.ping(raw, path, timeout))
                 .map(CheckSpec::Ping),
             "page" => self.page(specific, path, defaults).map(CheckSpec::Page),
-            "security_txt" => self
-                .deserialize::<RawSecurityTxt>(specific, path, COMMON_CHECK_KEYS)
-                .and_then(|raw| self.security_txt(raw, path, defaults))
-                .map(CheckSpec::SecurityTxt),
+            "security_txt" => {
+                let span = specific.span();
+                self.deserialize::<RawSecurityTxt>(specific, path, COMMON_CHECK_KEYS)
+                    .and_then(|raw| self.security_txt(raw, path, defaults, span))
+                    .map(CheckSpec::SecurityTxt)
+            }
             _ => self.chain(specific, path, defaults).map(CheckSpec::Chain),
         }
     }
@@ -513,6 +515,7 @@ impl Loader<'_> {
         raw: RawSecurityTxt,
         path: &str,
         defaults: &Defaults,
+        table: std::ops::Range<usize>,
     ) -> Option<SecurityTxtSpec> {
         let (uri, derived) = match (&raw.url, &raw.domain) {
             (Some(url), None) => {
@@ -562,9 +565,8 @@ impl Loader<'_> {
                 return None;
             }
             (None, None) => {
-                let span = raw.warn_days.as_ref().map(|w| w.span()).unwrap_or(0..0);
                 self.rep.report(
-                    span,
+                    table,
                     path,
                     "missing key `url` or `domain`",
                     Some(
