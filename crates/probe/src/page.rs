@@ -583,36 +583,39 @@ fn entity(s: &str) -> (Option<char>, usize) {
 const MONTHS: &str = "january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec|januar|jänner|februar|märz|maerz|mai|juni|juli|oktober|dezember|okt|dez|janvier|février|fevrier|mars|avril|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre";
 const WEEKDAYS: &str = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|mo|di|mi|do|fr|sa|so|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche";
 
-/// The noise patterns, applied in this order.
-static NOISE: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    let weekday = format!(r"(?:\b(?:{WEEKDAYS})\.?,?\s+)?");
+/// The noise patterns as one regex (one pass over the text). Word
+/// boundaries are ASCII ones (`B`): a Unicode `\b` would make the regex
+/// engine fall back to a slow path on every page with an umlaut.
+static NOISE: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    let weekday = format!(r"(?:B(?:{WEEKDAYS})\.?,?\s+)?");
     let patterns = [
         // ISO 8601 / RFC 3339 dates with optional time and offset.
-        r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
+        r"B[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?B"
             .to_owned(),
         // 01.05.2024, 1/5/24, 2024/05/01
-        format!(r"{weekday}\b\d{{1,2}}[./-]\d{{1,2}}[./-]\d{{2,4}}\b"),
-        r"\b\d{4}/\d{1,2}/\d{1,2}\b".to_owned(),
+        format!(r"{weekday}B[0-9]{{1,2}}[./-][0-9]{{1,2}}[./-][0-9]{{2,4}}B"),
+        r"B[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}B".to_owned(),
         // 1 May 2024, 1. Mai 2024, May 1st, 2024, Mai 2024
-        format!(r"{weekday}\b\d{{1,2}}(?:\.|st|nd|rd|th)?\s+(?:{MONTHS})\.?,?\s+\d{{2,4}}\b"),
-        format!(r"{weekday}\b(?:{MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{2,4}}\b"),
-        format!(r"\b(?:{MONTHS})\.?\s+\d{{4}}\b"),
+        format!(r"{weekday}B[0-9]{{1,2}}(?:\.|st|nd|rd|th)?\s+(?:{MONTHS})\.?,?\s+[0-9]{{2,4}}B"),
+        format!(r"{weekday}B(?:{MONTHS})\.?\s+[0-9]{{1,2}}(?:st|nd|rd|th)?,?\s+[0-9]{{2,4}}B"),
+        format!(r"B(?:{MONTHS})\.?\s+[0-9]{{4}}B"),
         // 14:05, 14:05:59.123, 2:05 pm
-        r"\b\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s*[ap]\.?m\.?)?".to_owned(),
+        r"B[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:\s*[ap]\.?m\.?)?".to_owned(),
         // Long hex (hashes, ids).
-        r"\b[0-9a-f]{16,}\b".to_owned(),
+        r"B[0-9a-f]{16,}B".to_owned(),
         // Long digit runs: nonces, timestamps, cache busters.
-        r"\b\d{6,}\b".to_owned(),
+        r"B[0-9]{6,}B".to_owned(),
     ];
-    patterns
+    let combined = patterns
         .iter()
-        .filter_map(|p| {
-            regex::RegexBuilder::new(p)
-                .case_insensitive(true)
-                .build()
-                .ok()
-        })
-        .collect()
+        .map(|p| format!("(?:{})", p.replace('B', r"(?-u:\b)")))
+        .collect::<Vec<_>>()
+        .join("|");
+    regex::RegexBuilder::new(&combined)
+        .case_insensitive(true)
+        .size_limit(1 << 24)
+        .build()
+        .ok()
 });
 
 /// Base64/URL-safe-looking tokens; removed only when they mix letters and
@@ -624,9 +627,9 @@ static TOKEN: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"[A-Za-z0-9
 /// Whitespace is collapsed again afterwards.
 pub fn without_noise(text: &str, extra: &[Regex]) -> String {
     let mut out = text.to_owned();
-    for re in extra.iter().chain(NOISE.iter()) {
-        if re.is_match(&out) {
-            out = re.replace_all(&out, " ").into_owned();
+    for re in extra.iter().chain(NOISE.as_ref()) {
+        if let std::borrow::Cow::Owned(replaced) = re.replace_all(&out, " ") {
+            out = replaced;
         }
     }
     if let Some(token) = TOKEN.as_ref() {
