@@ -1,8 +1,8 @@
 //! Speed of ICMP ping runs at a given concurrency: runs per second and CPU
-//! per run. A raw socket sees every ICMP packet of the host, so with many
-//! runs in flight each reply is delivered to (and rejected by) every other
-//! run's socket; a datagram socket gets only its own replies from the
-//! kernel. This measures what that costs.
+//! per run. Every raw socket sees every ICMP packet of the host: its
+//! socket filter drops other runs' replies in the kernel, but the kernel
+//! still runs each raw socket's filter for each packet; a datagram socket
+//! gets only its own replies. This measures what that costs.
 //!
 //! ```sh
 //! cargo run --release -p keepup-probe --example ping_fanout -- 64 10 127.0.0.1
@@ -28,7 +28,12 @@ fn cpu_seconds() -> f64 {
     // Fields after the command name, which is in parentheses.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the whole line: 11 and 12
     // after the state field; the kernel's USER_HZ is 100 on Linux.
     (ticks(11) + ticks(12)) / 100.0
@@ -75,6 +80,9 @@ fn main() {
                     let o = icmp::probe(&spec, &ctx.with_timeout(Duration::from_secs(2))).await;
                     runs += 1;
                     up += u64::from(o.status == Status::Up);
+                    if o.status != Status::Up && up + 3 > runs {
+                        eprintln!("not up: {} {:?}", o.message, o.evidence.details);
+                    }
                 }
                 (runs, up)
             }));

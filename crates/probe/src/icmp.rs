@@ -127,9 +127,11 @@ pub struct IcmpSocket {
     ident: u16,
 }
 
-/// Identifiers for raw sockets: a per-process sequence from a random start,
-/// so that concurrent runs in this process never share one.
+/// Identifiers for raw sockets: a per-process sequence from a random start
+/// (set by the first run), so that concurrent runs in this process never
+/// share one and other processes are unlikely to.
 static NEXT_IDENT: AtomicU16 = AtomicU16::new(0);
+static IDENT_BASE: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
 
 impl IcmpSocket {
     /// Opens the best ICMP socket this process may use for `v6`/IPv4
@@ -160,13 +162,28 @@ impl IcmpSocket {
                     .and_then(|a| a.as_socket())
                     .map_or(0, |a| a.port())
             }
-            SocketKind::Raw => NEXT_IDENT
-                .fetch_add(1, Ordering::Relaxed)
-                .wrapping_add(random),
+            SocketKind::Raw => {
+                let ident = NEXT_IDENT
+                    .fetch_add(1, Ordering::Relaxed)
+                    .wrapping_add(*IDENT_BASE.get_or_init(|| random));
+                // Without the filter every run's socket would receive (and
+                // wake up for) every ICMP packet of the host; with many runs
+                // in flight that costs CPU and overflows receive buffers,
+                // which reads as packet loss. Matching in user space stays
+                // as the rule; the filter only spares the copies.
+                let _ = socket.attach_filter(&echo_reply_filter(v6, ident));
+                ident
+            }
         };
         socket.set_nonblocking(true).map_err(OpenError::Failed)?;
-        let socket =
-            UdpSocket::from_std(std::net::UdpSocket::from(socket)).map_err(OpenError::Failed)?;
+        let socket = std::net::UdpSocket::from(socket);
+        if kind == SocketKind::Raw {
+            // What arrived before the filter was attached is someone
+            // else's; it must not fill the buffer our replies need.
+            let mut junk = [0u8; 256];
+            while socket.recv(&mut junk).is_ok() {}
+        }
+        let socket = UdpSocket::from_std(socket).map_err(OpenError::Failed)?;
         Ok(Self {
             socket,
             kind,
@@ -179,6 +196,48 @@ impl IcmpSocket {
     pub fn kind(&self) -> SocketKind {
         self.kind
     }
+}
+
+// Classic BPF opcodes (linux/bpf_common.h).
+const BPF_LD: u16 = 0x00;
+const BPF_LDX: u16 = 0x01;
+const BPF_JMP: u16 = 0x05;
+const BPF_RET: u16 = 0x06;
+const BPF_H: u16 = 0x08;
+const BPF_B: u16 = 0x10;
+const BPF_JEQ: u16 = 0x10;
+const BPF_K: u16 = 0x00;
+const BPF_ABS: u16 = 0x20;
+const BPF_IND: u16 = 0x40;
+const BPF_MSH: u16 = 0xa0;
+
+/// A socket filter for a raw ICMP socket that lets through only echo
+/// replies carrying `ident`. An IPv4 raw socket sees the IP header, whose
+/// length is taken from its first byte; an ICMPv6 one starts at the ICMP
+/// header.
+pub fn echo_reply_filter(v6: bool, ident: u16) -> Vec<socket2::SockFilter> {
+    use socket2::SockFilter as F;
+    let (reply, load) = if v6 {
+        (ICMPV6_ECHO_REPLY, BPF_ABS)
+    } else {
+        (ICMPV4_ECHO_REPLY, BPF_IND)
+    };
+    let mut program = Vec::with_capacity(7);
+    if !v6 {
+        // X = 4 * (IHL): the offset of the ICMP header.
+        program.push(F::new(BPF_LDX | BPF_B | BPF_MSH, 0, 0, 0));
+    }
+    program.extend([
+        // The type must be an echo reply, else drop (4 ahead).
+        F::new(BPF_LD | BPF_B | load, 0, 0, 0),
+        F::new(BPF_JMP | BPF_JEQ | BPF_K, 0, 3, u32::from(reply)),
+        // The identifier must be ours, else drop (1 ahead).
+        F::new(BPF_LD | BPF_H | load, 0, 0, 4),
+        F::new(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, u32::from(ident)),
+        F::new(BPF_RET | BPF_K, 0, 0, 0xffff),
+        F::new(BPF_RET | BPF_K, 0, 0, 0),
+    ]);
+    program
 }
 
 /// One echo request: ICMP header plus payload, checksummed for IPv4 (for

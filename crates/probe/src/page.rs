@@ -22,6 +22,7 @@
 //!   [`ProbeContext`] (memory): a restart starts new ones.
 
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
@@ -656,12 +657,18 @@ pub fn similarity(a: &str, b: &str) -> f64 {
     if a == b {
         return 1.0;
     }
-    let shingles = |t: &str| -> HashSet<String> {
+    // Shingles are kept as 64-bit hashes: no string per shingle.
+    let shingles = |t: &str| -> HashSet<u64> {
         let words: Vec<String> = t.split_whitespace().map(str::to_lowercase).collect();
-        if words.len() < 3 {
-            return words.into_iter().collect();
-        }
-        words.windows(3).map(|w| w.join(" ")).collect()
+        let width = words.len().clamp(1, 3);
+        words
+            .windows(width)
+            .map(|w| {
+                let mut h = std::hash::DefaultHasher::new();
+                w.hash(&mut h);
+                h.finish()
+            })
+            .collect()
     };
     let (sa, sb) = (shingles(a), shingles(b));
     let union = sa.union(&sb).count();

@@ -261,6 +261,40 @@ async fn inner_raw_socket() {
         assert_answered(&o, address);
         assert_eq!(detail(&o, "socket"), "raw");
     }
+    raw_filter_passes_only_our_echo_replies(false);
+    raw_filter_passes_only_our_echo_replies(true);
+}
+
+/// A raw socket with the filter for identifier 0x1234 sends requests with
+/// 0x4321 and then with 0x1234 to loopback: only the last reply arrives
+/// (not the other one, not our own requests, which loopback also shows).
+fn raw_filter_passes_only_our_echo_replies(v6: bool) {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let (domain, protocol, to): (_, _, IpAddr) = if v6 {
+        (Domain::IPV6, Protocol::ICMPV6, Ipv6Addr::LOCALHOST.into())
+    } else {
+        (Domain::IPV4, Protocol::ICMPV4, Ipv4Addr::LOCALHOST.into())
+    };
+    let socket = Socket::new(domain, Type::RAW, Some(protocol)).expect("raw socket");
+    socket
+        .attach_filter(&keepup_probe::icmp::echo_reply_filter(v6, 0x1234))
+        .expect("filter");
+    let socket = std::net::UdpSocket::from(socket);
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let to = std::net::SocketAddr::new(to, 0);
+    let payload = [9u8; 16];
+    for ident in [0x4321u16, 0x1234] {
+        let packet = keepup_probe::icmp::echo_request(v6, ident, 7, &payload);
+        socket.send_to(&packet, to).unwrap();
+    }
+    let mut buf = [0u8; 1500];
+    let (n, _) = socket.recv_from(&mut buf).expect("our reply");
+    let reply = keepup_probe::icmp::parse_reply(v6, !v6, &buf[..n]).expect("an echo reply");
+    assert_eq!(reply.ident, 0x1234);
+    // Nothing else: the other reply and both requests were filtered out.
+    assert!(socket.recv_from(&mut buf).is_err());
 }
 
 #[test]
