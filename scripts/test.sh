@@ -8,10 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests need: knot is Knot DNS, whose knotd serves the
-# test DNS hierarchy and blacklist zones. Later issues add mail, database
-# and backup servers here.
-PACKAGES=(ca-certificates openssl knot)
+# Debian packages the tests need: knot (Knot DNS: knotd serves the test DNS
+# hierarchy and blacklist zones), iproute2 and util-linux (network
+# namespaces and setpriv for the ICMP socket tests). Later issues add
+# database and backup servers here.
+PACKAGES=(ca-certificates openssl knot iproute2 util-linux)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

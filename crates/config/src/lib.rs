@@ -21,6 +21,8 @@ mod diag;
 mod implicit;
 mod load;
 pub mod maintenance;
+pub mod pages;
+pub use pages::{AddressFamily, ChainSpec, PageSpec, PingSpec, SecurityTxtSpec, StatusPageSpec};
 mod raw;
 pub mod routing;
 

@@ -92,15 +92,15 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
 }
 
 /// The defaults a check inherits, after `[defaults]` was applied.
-struct Defaults {
+pub(crate) struct Defaults {
     alerting: RawDefaultsAlerting,
     interval: Duration,
     timeout: Duration,
-    user_agent: String,
-    max_body_bytes: u64,
-    max_redirects: u32,
-    tls: RawTls,
     domain: crate::domain::DomainSettings,
+    pub(crate) user_agent: String,
+    pub(crate) max_body_bytes: u64,
+    pub(crate) max_redirects: u32,
+    pub(crate) tls: RawTls,
 }
 
 /// The alerting keys of `[defaults]`, applied under each check's own.
@@ -710,6 +710,9 @@ impl Loader<'_> {
                 .and_then(|r| self.domain_check(r, path, &defaults.domain))
                 .map(CheckSpec::Domain),
             "delegation" | "dns" | "dnsbl" => self.dns_check(kind, specific, path),
+            k if crate::pages::KINDS.contains(&k) => {
+                self.pages_check(k, specific, path, defaults, timeout)
+            }
             other => {
                 let hint = match closest(other, CHECK_KINDS.iter().copied()) {
                     Some(k) => format!(
@@ -891,7 +894,12 @@ impl Loader<'_> {
         }
     }
 
-    fn http(&mut self, raw: RawHttp, path: &str, defaults: &Defaults) -> Option<HttpSpec> {
+    pub(crate) fn http(
+        &mut self,
+        raw: RawHttp,
+        path: &str,
+        defaults: &Defaults,
+    ) -> Option<HttpSpec> {
         let mut ok = true;
         let url = match raw.url.get_ref().parse::<http::Uri>() {
             Ok(u)
@@ -1183,7 +1191,7 @@ impl Loader<'_> {
         })
     }
 
-    fn tls_options(
+    pub(crate) fn tls_options(
         &mut self,
         raw: Option<&RawTls>,
         defaults: &RawTls,

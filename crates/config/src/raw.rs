@@ -147,6 +147,10 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "delegation",
     "dns",
     "dnsbl",
+    "ping",
+    "page",
+    "security_txt",
+    "chain",
 ];
 
 #[derive(Debug, Deserialize)]

@@ -198,6 +198,14 @@ pub enum CheckSpec {
     Dns(crate::dns::DnsSpec),
     /// `kind = "dnsbl"`
     Dnsbl(crate::dns::DnsblSpec),
+    /// `kind = "ping"`
+    Ping(crate::pages::PingSpec),
+    /// `kind = "page"`
+    Page(crate::pages::PageSpec),
+    /// `kind = "security_txt"`
+    SecurityTxt(crate::pages::SecurityTxtSpec),
+    /// `kind = "chain"`
+    Chain(crate::pages::ChainSpec),
     /// keepup's own health (added by `[self_monitoring]`).
     SelfHealth(SelfHealthSpec),
 }
@@ -214,6 +222,10 @@ impl CheckSpec {
             CheckSpec::Delegation(_) => "delegation",
             CheckSpec::Dns(_) => "dns",
             CheckSpec::Dnsbl(_) => "dnsbl",
+            CheckSpec::Ping(_) => "ping",
+            CheckSpec::Page(_) => "page",
+            CheckSpec::SecurityTxt(_) => "security_txt",
+            CheckSpec::Chain(_) => "chain",
             CheckSpec::SelfHealth(_) => "self",
         }
     }
@@ -227,6 +239,10 @@ impl CheckSpec {
             CheckSpec::Tcp(t) => Some(&t.host),
             CheckSpec::Tls(t) => Some(&t.host),
             CheckSpec::Dns(d) => Some(&d.expectation.name),
+            CheckSpec::Ping(p) => Some(&p.host),
+            CheckSpec::Page(p) => p.http.url.host(),
+            CheckSpec::SecurityTxt(s) => s.http.url.host(),
+            CheckSpec::Chain(c) => c.http.url.host(),
             CheckSpec::Domain(_)
             | CheckSpec::Delegation(_)
             | CheckSpec::Dnsbl(_)
@@ -246,6 +262,10 @@ impl CheckSpec {
             | CheckSpec::Tls(_)
             | CheckSpec::Dns(_)
             | CheckSpec::Dnsbl(_)
+            | CheckSpec::Ping(_)
+            | CheckSpec::Page(_)
+            | CheckSpec::SecurityTxt(_)
+            | CheckSpec::Chain(_)
             | CheckSpec::Heartbeat(_)
             | CheckSpec::SelfHealth(_) => None,
         }

@@ -111,3 +111,35 @@ fn a_delegation_check_is_a_parent_too() {
         "zone checks have no implicit parents"
     );
 }
+
+#[test]
+fn a_ping_is_the_parent_of_the_checks_of_its_host() {
+    let c = load(
+        r#"
+[[site]]
+id = "shop"
+[[site.check]]
+id = "ping"
+kind = "ping"
+host = "web1.shop.example"
+[[site.check]]
+id = "web"
+kind = "http"
+url = "https://WEB1.shop.example/"
+[[site.check]]
+id = "ssh"
+kind = "tcp"
+host = "web1.shop.example"
+port = 22
+[[site.check]]
+id = "db"
+kind = "tcp"
+host = "db1.shop.example"
+port = 5432
+"#,
+    );
+    assert_eq!(deps(&c, "shop/web"), ["shop/ping"]);
+    assert_eq!(deps(&c, "shop/ssh"), ["shop/ping"]);
+    assert!(deps(&c, "shop/db").is_empty(), "another host");
+    assert!(deps(&c, "shop/ping").is_empty());
+}

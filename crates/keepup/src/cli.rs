@@ -51,9 +51,9 @@ pub enum Command {
     /// Run one check once, Nagios plugin style (exit 0 OK, 1 WARNING,
     /// 2 CRITICAL, 3 UNKNOWN).
     ///
-    /// TARGET is a URL (http://, https://), tcp://HOST:PORT or
-    /// tls://HOST[:PORT]; or use --check with a check id from the
-    /// configuration.
+    /// TARGET is a URL (http://, https://), tcp://HOST:PORT,
+    /// tls://HOST[:PORT] or ping://HOST; or use --check with a check id
+    /// from the configuration.
     Check {
         /// What to check.
         #[arg(required_unless_present = "check_id", conflicts_with = "check_id")]

@@ -380,17 +380,154 @@ pub const DNS_ALL: &[&str] = &[
     DNSBL_NO_TARGETS,
 ];
 
+// ---- PING_*, PAGE_*, SECURITY_TXT_*, CHAIN_* ------------------------------
+// ICMP ping, policy pages, security.txt and dependency chains.
+
+/// No echo request was answered (Down).
+pub const PING_NO_REPLY: &str = "PING_NO_REPLY";
+/// Packet loss at or above `down_loss` (Down).
+pub const PING_LOSS_CRITICAL: &str = "PING_LOSS_CRITICAL";
+/// Packet loss at or above `degraded_loss` (Degraded).
+pub const PING_LOSS_HIGH: &str = "PING_LOSS_HIGH";
+/// Average round trip above `down_rtt` (Down).
+pub const PING_RTT_CRITICAL: &str = "PING_RTT_CRITICAL";
+/// Average round trip above `degraded_rtt` (Degraded).
+pub const PING_RTT_HIGH: &str = "PING_RTT_HIGH";
+/// Neither an unprivileged ICMP socket (`net.ipv4.ping_group_range`) nor a
+/// raw socket (`CAP_NET_RAW`) may be opened; a TCP check is the way out
+/// (Unknown).
+pub const PING_NOT_PERMITTED: &str = "PING_NOT_PERMITTED";
+/// An ICMP socket could not be opened for another reason, e.g. IPv6
+/// disabled on this host (Unknown).
+pub const PING_SOCKET_FAILED: &str = "PING_SOCKET_FAILED";
+/// No echo request could be sent, e.g. no route to the address (Down).
+pub const PING_SEND_FAILED: &str = "PING_SEND_FAILED";
+/// The name has no address of the requested family (Down).
+pub const PING_NO_ADDRESS: &str = "PING_NO_ADDRESS";
+
+/// The page answers like a non-existent page of the same site does: a
+/// "soft 404" (Down).
+pub const PAGE_SOFT_404: &str = "PAGE_SOFT_404";
+/// The site answers 2xx for non-existent paths (with other content), so
+/// only the comparison tells real pages from error pages (Info).
+pub const PAGE_NO_404: &str = "PAGE_NO_404";
+/// A required phrase is missing from the page's text (Down).
+pub const PAGE_PHRASE_MISSING: &str = "PAGE_PHRASE_MISSING";
+/// The page has no visible text (Down).
+pub const PAGE_EMPTY: &str = "PAGE_EMPTY";
+/// The page's normalised text changed; reported for `change_hold` after
+/// the change was seen (Degraded).
+pub const PAGE_CHANGED: &str = "PAGE_CHANGED";
+
+/// No security.txt was found (Down).
+pub const SECURITY_TXT_MISSING: &str = "SECURITY_TXT_MISSING";
+/// The answer is an HTML page or binary data, not a security.txt (Down).
+pub const SECURITY_TXT_NOT_TEXT: &str = "SECURITY_TXT_NOT_TEXT";
+/// Served with a Content-Type other than `text/plain; charset=utf-8`
+/// (Degraded).
+pub const SECURITY_TXT_CONTENT_TYPE: &str = "SECURITY_TXT_CONTENT_TYPE";
+/// Served over plain HTTP; RFC 9116 requires HTTPS (Down).
+pub const SECURITY_TXT_NOT_HTTPS: &str = "SECURITY_TXT_NOT_HTTPS";
+/// Only the legacy location `/security.txt` has the file (Degraded).
+pub const SECURITY_TXT_LEGACY_LOCATION: &str = "SECURITY_TXT_LEGACY_LOCATION";
+/// No `Contact` field (Down).
+pub const SECURITY_TXT_NO_CONTACT: &str = "SECURITY_TXT_NO_CONTACT";
+/// A `Contact` is not a URI, or a web URI that is not https (Degraded).
+pub const SECURITY_TXT_CONTACT_INVALID: &str = "SECURITY_TXT_CONTACT_INVALID";
+/// No `Expires` field (Down).
+pub const SECURITY_TXT_NO_EXPIRES: &str = "SECURITY_TXT_NO_EXPIRES";
+/// `Expires` is not an RFC 3339 date-time (Down).
+pub const SECURITY_TXT_EXPIRES_INVALID: &str = "SECURITY_TXT_EXPIRES_INVALID";
+/// The file has expired (Down).
+pub const SECURITY_TXT_EXPIRED: &str = "SECURITY_TXT_EXPIRED";
+/// The file expires within `warn_days` (Degraded).
+pub const SECURITY_TXT_EXPIRING: &str = "SECURITY_TXT_EXPIRING";
+/// `Expires` is more than a year ahead; RFC 9116 recommends less (Degraded).
+pub const SECURITY_TXT_EXPIRES_TOO_FAR: &str = "SECURITY_TXT_EXPIRES_TOO_FAR";
+/// A field that may appear once appears several times (Degraded).
+pub const SECURITY_TXT_FIELD_REPEATED: &str = "SECURITY_TXT_FIELD_REPEATED";
+/// Lines that are neither fields nor comments, invalid UTF-8, or a broken
+/// PGP signature block (Degraded).
+pub const SECURITY_TXT_SYNTAX: &str = "SECURITY_TXT_SYNTAX";
+/// No `Canonical` URI names the URL the file was fetched from (Degraded).
+pub const SECURITY_TXT_CANONICAL_MISMATCH: &str = "SECURITY_TXT_CANONICAL_MISMATCH";
+
+/// The chain's first link failed: the endpoint's name does not resolve
+/// (Down).
+pub const CHAIN_DNS_FAILED: &str = "CHAIN_DNS_FAILED";
+/// The chain's TLS link failed: handshake or certificate (Down).
+pub const CHAIN_TLS_FAILED: &str = "CHAIN_TLS_FAILED";
+/// The chain's HTTP link failed: connection, status or body (Down).
+pub const CHAIN_HTTP_FAILED: &str = "CHAIN_HTTP_FAILED";
+/// The vendor's status page reports an outage of a watched component (or
+/// overall, without components) (Degraded).
+pub const CHAIN_VENDOR_OUTAGE: &str = "CHAIN_VENDOR_OUTAGE";
+/// The vendor's status page reports degraded performance or maintenance of
+/// a watched component (or overall) (Degraded).
+pub const CHAIN_VENDOR_DEGRADED: &str = "CHAIN_VENDOR_DEGRADED";
+/// A configured component is not on the vendor's status page (Degraded).
+pub const CHAIN_VENDOR_COMPONENT_MISSING: &str = "CHAIN_VENDOR_COMPONENT_MISSING";
+/// The vendor's status page could not be read or is not a Statuspage
+/// summary; the chain itself is judged without it (Degraded).
+pub const CHAIN_STATUSPAGE_UNREADABLE: &str = "CHAIN_STATUSPAGE_UNREADABLE";
+
+/// Every code of this section, for documentation and tests.
+pub const ALL_PING_PAGES_CHAIN: &[&str] = &[
+    PING_NO_REPLY,
+    PING_LOSS_CRITICAL,
+    PING_LOSS_HIGH,
+    PING_RTT_CRITICAL,
+    PING_RTT_HIGH,
+    PING_NOT_PERMITTED,
+    PING_SOCKET_FAILED,
+    PING_SEND_FAILED,
+    PING_NO_ADDRESS,
+    PAGE_SOFT_404,
+    PAGE_NO_404,
+    PAGE_PHRASE_MISSING,
+    PAGE_EMPTY,
+    PAGE_CHANGED,
+    SECURITY_TXT_MISSING,
+    SECURITY_TXT_NOT_TEXT,
+    SECURITY_TXT_CONTENT_TYPE,
+    SECURITY_TXT_NOT_HTTPS,
+    SECURITY_TXT_LEGACY_LOCATION,
+    SECURITY_TXT_NO_CONTACT,
+    SECURITY_TXT_CONTACT_INVALID,
+    SECURITY_TXT_NO_EXPIRES,
+    SECURITY_TXT_EXPIRES_INVALID,
+    SECURITY_TXT_EXPIRED,
+    SECURITY_TXT_EXPIRING,
+    SECURITY_TXT_EXPIRES_TOO_FAR,
+    SECURITY_TXT_FIELD_REPEATED,
+    SECURITY_TXT_SYNTAX,
+    SECURITY_TXT_CANONICAL_MISMATCH,
+    CHAIN_DNS_FAILED,
+    CHAIN_TLS_FAILED,
+    CHAIN_HTTP_FAILED,
+    CHAIN_VENDOR_OUTAGE,
+    CHAIN_VENDOR_DEGRADED,
+    CHAIN_VENDOR_COMPONENT_MISSING,
+    CHAIN_STATUSPAGE_UNREADABLE,
+];
+
 #[cfg(test)]
 mod section_tests {
-    use super::{ALL, ALL_DOMAIN, DNS_ALL};
+    use super::{ALL, ALL_DOMAIN, ALL_PING_PAGES_CHAIN, DNS_ALL};
 
     /// Every section's codes are unique across all sections, upper snake
     /// case and carry their section's prefix.
     #[test]
     fn section_codes_are_unique_upper_snake_and_prefixed() {
         let mut seen: std::collections::HashSet<&str> = ALL.iter().copied().collect();
-        let sections: [(&[&str], &[&str]); 2] =
-            [(ALL_DOMAIN, &["DOMAIN_"]), (DNS_ALL, &["DNS_", "DNSBL_"])];
+        let sections: [(&[&str], &[&str]); 3] = [
+            (ALL_DOMAIN, &["DOMAIN_"]),
+            (DNS_ALL, &["DNS_", "DNSBL_"]),
+            (
+                ALL_PING_PAGES_CHAIN,
+                &["PING_", "PAGE_", "SECURITY_TXT_", "CHAIN_"],
+            ),
+        ];
         for (codes, prefixes) in sections {
             for code in codes {
                 assert!(seen.insert(code), "duplicate {code}");

@@ -60,6 +60,9 @@ struct Shared {
     provider: Arc<CryptoProvider>,
     /// Domain checks: cached registry answers, server spacing, bootstrap.
     domain: crate::domain::DomainState,
+    /// Page baselines for change detection, by URL. In memory for now: a
+    /// restart starts new baselines.
+    page_baselines: Mutex<HashMap<String, crate::page::Baseline>>,
 }
 
 struct SystemRoots {
@@ -128,6 +131,7 @@ impl ProbeContextBuilder {
                 ca_files: Mutex::new(HashMap::new()),
                 provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
                 domain: Default::default(),
+                page_baselines: Mutex::new(HashMap::new()),
             }),
             budget: None,
         }
@@ -408,6 +412,17 @@ impl ProbeContext {
             },
         );
         Ok(store)
+    }
+
+    /// The page baselines (see [`crate::page`]), locked.
+    pub(crate) fn page_baselines(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, crate::page::Baseline>> {
+        // Entries are replaced whole, so a poisoned lock is usable.
+        self.shared
+            .page_baselines
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_ca_files(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, CachedCaFile>> {

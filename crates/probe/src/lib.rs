@@ -18,6 +18,13 @@
 //!   health (`delegation`), record expectations (`dns`);
 //! - [`dnsbl`]: spam blacklists (RFC 5782) for a shop's addresses and
 //!   domain.
+//! - [`icmp`]: ICMP echo (ping) over an unprivileged or a raw socket, with
+//!   loss and round-trip thresholds;
+//! - [`page`]: policy and legal pages: available, not a soft 404, required
+//!   phrases, change detection on normalised text;
+//! - [`security_txt`]: RFC 9116 `/.well-known/security.txt`;
+//! - [`chain`]: an external dependency checked link by link (DNS, TLS,
+//!   HTTP), with its vendor's [`statuspage`].
 //!
 //! Conventions every probe follows:
 //!
@@ -33,12 +40,17 @@
 //! What this crate is not: a scheduler (see keepup-monitor) or a place for
 //! passive checks: heartbeats are evaluated by the monitor.
 
+pub mod chain;
 pub mod codes;
 mod context;
 pub mod dns;
 pub mod dnsbl;
 pub mod domain;
 pub mod http;
+pub mod icmp;
+pub mod page;
+pub mod security_txt;
+pub mod statuspage;
 pub mod tcp;
 pub mod tls;
 mod util;
@@ -72,6 +84,10 @@ pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
             CheckSpec::Delegation(spec) => dns::probe_delegation(spec, &ctx).await,
             CheckSpec::Dns(spec) => dns::probe_records(spec, &ctx).await,
             CheckSpec::Dnsbl(spec) => dnsbl::probe(spec, &ctx).await,
+            CheckSpec::Ping(spec) => icmp::probe(spec, &ctx).await,
+            CheckSpec::Page(spec) => page::probe(spec, &ctx).await,
+            CheckSpec::SecurityTxt(spec) => security_txt::probe(spec, &ctx).await,
+            CheckSpec::Chain(spec) => chain::probe(spec, &ctx).await,
             CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) => {
                 Outcome::new(Status::Unknown, "evaluated by the monitor, not probed")
             }

@@ -87,9 +87,16 @@ pub(crate) fn ad_hoc(target: &str, timeout: Duration) -> anyhow::Result<Check> {
             "kind = \"tls\"\nhost = {}\nport = {port}\n",
             toml_str(&host)
         )
+    } else if let Some(rest) = target.strip_prefix("ping://") {
+        let host = rest.trim_end_matches('/');
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        format!("kind = \"ping\"\nhost = {}\n", toml_str(host))
     } else {
         bail!(
-            "cannot tell what {target:?} is: use http://, https://, tcp://HOST:PORT or tls://HOST[:PORT]"
+            "cannot tell what {target:?} is: use http://, https://, tcp://HOST:PORT, tls://HOST[:PORT] or ping://HOST"
         );
     };
     let src = format!(
@@ -200,6 +207,38 @@ fn perfdata(check: &Check, o: &Outcome) -> String {
     {
         parts.push(format!("size={n}B;;;0"));
     }
+    // Ping: round trip and loss, as check_ping reports them.
+    let ping = match &check.spec {
+        keepup_config::CheckSpec::Ping(p) => Some(p),
+        _ => None,
+    };
+    if let Some(avg) = o
+        .evidence
+        .details
+        .get("rtt_ms")
+        .and_then(|r| r["avg"].as_f64())
+    {
+        let ms = |d: Option<Duration>| {
+            d.map(|d| format!("{:.3}", d.as_secs_f64() * 1000.0))
+                .unwrap_or_default()
+        };
+        parts.push(format!(
+            "rta={avg:.3}ms;{};{};0",
+            ms(ping.and_then(|p| p.degraded_rtt)),
+            ms(ping.and_then(|p| p.down_rtt))
+        ));
+    }
+    if let Some(loss) = o
+        .evidence
+        .details
+        .get("loss_percent")
+        .and_then(|v| v.as_f64())
+    {
+        let (w, c) = ping.map_or((String::new(), String::new()), |p| {
+            (p.degraded_loss.to_string(), p.down_loss.to_string())
+        });
+        parts.push(format!("pl={loss}%;{w};{c};0;100"));
+    }
     if let Some(days) = o
         .evidence
         .details
@@ -227,6 +266,12 @@ mod tests {
             panic!()
         };
         assert_eq!((t.host.as_str(), t.port), ("::1", 443));
+        let c = ad_hoc("ping://[::1]", Duration::from_secs(5)).unwrap();
+        let keepup_config::CheckSpec::Ping(p) = &c.spec else {
+            panic!()
+        };
+        assert_eq!(p.host, "::1");
+        assert!(ad_hoc("ping://host", Duration::from_millis(500)).is_err());
         assert!(ad_hoc("tcp://host", Duration::from_secs(5)).is_err());
         assert!(ad_hoc("ftp://x", Duration::from_secs(5)).is_err());
     }
