@@ -15,6 +15,8 @@ pub use channels::ChannelSpec;
 pub mod cron;
 mod diag;
 mod load;
+pub mod mail;
+pub use mail::{MailLogin, MailProtocol, MailSpec, MailTls, SmtpAuthMechanism};
 pub mod maintenance;
 mod raw;
 pub mod routing;

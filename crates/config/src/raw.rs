@@ -138,7 +138,8 @@ pub(crate) const COMMON_CHECK_KEYS: &[&str] = &[
 ];
 
 /// The kinds known to this build.
-pub(crate) const CHECK_KINDS: &[&str] = &["http", "tcp", "tls", "heartbeat"];
+pub(crate) const CHECK_KINDS: &[&str] =
+    &["http", "tcp", "tls", "heartbeat", "smtp", "imap", "pop3"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

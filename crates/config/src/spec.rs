@@ -188,6 +188,8 @@ pub enum CheckSpec {
     Tls(TlsSpec),
     /// `kind = "heartbeat"`
     Heartbeat(HeartbeatSpec),
+    /// `kind = "smtp"`, `"imap"` or `"pop3"`
+    Mail(crate::mail::MailSpec),
     /// keepup's own health (added by `[self_monitoring]`).
     SelfHealth(SelfHealthSpec),
 }
@@ -200,6 +202,7 @@ impl CheckSpec {
             CheckSpec::Tcp(_) => "tcp",
             CheckSpec::Tls(_) => "tls",
             CheckSpec::Heartbeat(_) => "heartbeat",
+            CheckSpec::Mail(m) => m.protocol.kind(),
             CheckSpec::SelfHealth(_) => "self",
         }
     }

@@ -12,7 +12,9 @@
 //!   assertions, redirects, bounded reads;
 //! - [`tls`]: certificate expiry, trust, completeness and hostname on every
 //!   address behind a name;
-//! - [`tcp`]: connect, optional send, optional banner regex.
+//! - [`tcp`]: connect, optional send, optional banner regex;
+//! - [`mail`]: SMTP, IMAP and POP3 dialogues with STARTTLS or implicit TLS,
+//!   the same certificate analysis as HTTPS, and an optional login.
 //!
 //! Conventions every probe follows:
 //!
@@ -31,6 +33,7 @@
 pub mod codes;
 mod context;
 pub mod http;
+pub mod mail;
 pub mod tcp;
 pub mod tls;
 mod util;
@@ -60,6 +63,7 @@ pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
             CheckSpec::Http(spec) => http::probe(spec, &ctx).await,
             CheckSpec::Tcp(spec) => tcp::probe(spec, &ctx).await,
             CheckSpec::Tls(spec) => tls::probe(spec, &ctx).await,
+            CheckSpec::Mail(spec) => mail::probe(spec, &ctx).await,
             CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) => {
                 Outcome::new(Status::Unknown, "evaluated by the monitor, not probed")
             }
