@@ -16,6 +16,9 @@
 //!   trickle one byte at a time, endless headers or body, a huge
 //!   `Content-Length`, garbage, immediate close) and TLS servers presenting
 //!   bad certificates, for the "bad input must not hang or crash" tests.
+//! - [`mail`]: private Postfix and Dovecot instances (Debian packages) on
+//!   `127.0.0.x` with STARTTLS, implicit TLS and a test account, and a
+//!   scripted fake mail server for protocol abuse.
 //!
 //! What it is not: a general-purpose web server or a production CA. Servers
 //! refuse to bind anything but a loopback address.
@@ -35,6 +38,7 @@
 
 pub mod hostile;
 pub mod http;
+pub mod mail;
 pub mod pki;
 mod runner;
 

@@ -275,6 +275,7 @@ async fn log_in(s: &mut Session<'_>, caps: &[String], login: &MailLogin) -> Resu
     let tag = s.next_tag();
     let phase = "waiting for the LOGIN reply";
     let mut pending = format!("{tag} LOGIN");
+    let mut shown = format!("{tag} LOGIN ***");
     for arg in [login.username.as_str(), login.password.expose()] {
         if quotable(arg) {
             pending.push(' ');
@@ -282,8 +283,8 @@ async fn log_in(s: &mut Session<'_>, caps: &[String], login: &MailLogin) -> Resu
             continue;
         }
         pending.push_str(&format!(" {{{}}}", arg.len()));
-        s.send_secret("sending LOGIN", &pending, &format!("{tag} LOGIN ***"))
-            .await?;
+        s.send_secret("sending LOGIN", &pending, &shown).await?;
+        shown = "*** (continued)".to_owned();
         let reply = s.read_line(phase).await?;
         if !reply.starts_with('+') {
             let shown: String = reply.chars().take(200).collect();
@@ -301,8 +302,7 @@ async fn log_in(s: &mut Session<'_>, caps: &[String], login: &MailLogin) -> Resu
         }
         pending = arg.to_owned();
     }
-    s.send_secret("sending LOGIN", &pending, &format!("{tag} LOGIN ***"))
-        .await?;
+    s.send_secret("sending LOGIN", &pending, &shown).await?;
     let done = read_tagged(s, &tag, phase, false).await?;
     if !done.ok() {
         return Err(Stop::quoting(
