@@ -163,7 +163,7 @@ pub struct MailSpec {
 pub(crate) struct RawMail {
     pub host: Spanned<String>,
     pub port: Option<Spanned<i64>>,
-    pub tls: Option<Spanned<String>>,
+    pub tls: Option<Spanned<RawMailTls>>,
     pub require_starttls: Option<Spanned<bool>>,
     pub expect_banner: Option<Spanned<String>>,
     pub ehlo: Option<Spanned<String>>,
@@ -172,6 +172,15 @@ pub(crate) struct RawMail {
     pub password_file: Option<Spanned<String>>,
     pub auth_mechanism: Option<Spanned<String>>,
     pub certificate: Option<RawTls>,
+}
+
+/// `tls`: the mode; a table is the `[site.check.tls]` habit of other
+/// kinds, refused with a pointer to `[site.check.certificate]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawMailTls {
+    Mode(String),
+    Table(#[allow(dead_code)] toml::Table),
 }
 
 /// EHLO name used when neither `ehlo` nor a usable host name is available.
@@ -207,11 +216,21 @@ impl Loader<'_> {
         };
         let tls = match &raw.tls {
             None => port.map_or(MailTls::StartTls, MailTls::default_for_port),
-            Some(t) => match t.get_ref().as_str() {
-                "starttls" => MailTls::StartTls,
-                "implicit" => MailTls::Implicit,
-                "none" => MailTls::None,
-                other => {
+            Some(t) => match t.get_ref() {
+                RawMailTls::Mode(m) if m == "starttls" => MailTls::StartTls,
+                RawMailTls::Mode(m) if m == "implicit" => MailTls::Implicit,
+                RawMailTls::Mode(m) if m == "none" => MailTls::None,
+                RawMailTls::Table(_) => {
+                    self.rep.report(
+                        t.span(),
+                        &format!("{path}.tls"),
+                        "for mail checks `tls` is the mode (\"starttls\", \"implicit\" or \"none\"), not a table",
+                        Some("put certificate options (ca_file, verify, warn_days, ...) in [site.check.certificate]".into()),
+                    );
+                    ok = false;
+                    MailTls::StartTls
+                }
+                RawMailTls::Mode(other) => {
                     self.rep.report(
                         t.span(),
                         &format!("{path}.tls"),
