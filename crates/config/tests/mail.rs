@@ -23,7 +23,8 @@ fn only_problem(src: &str) -> String {
 }
 
 fn specs(src: &str) -> Vec<MailSpec> {
-    let config = load_str(src, Path::new("/etc/keepup/keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let config =
+        load_str(src, Path::new("/etc/keepup/keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
     config
         .checks()
         .map(|c| match &c.spec {
@@ -140,15 +141,22 @@ verify = false
 crit_days = 3
 "#
     );
-    let config =
-        load_str(&src, &dir.path().join("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let config = load_str(&src, &dir.path().join("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
     let check = config.checks().next().unwrap();
     let CheckSpec::Mail(m) = &check.spec else {
         panic!("{:?}", check.spec)
     };
     assert_eq!(check.spec.kind(), "smtp");
-    assert_eq!((m.port, m.tls, m.require_starttls), (587, MailTls::StartTls, false));
-    assert!(m.expect_banner.as_ref().unwrap().is_match("220 mx ESMTP Postfix"));
+    assert_eq!(
+        (m.port, m.tls, m.require_starttls),
+        (587, MailTls::StartTls, false)
+    );
+    assert!(
+        m.expect_banner
+            .as_ref()
+            .unwrap()
+            .is_match("220 mx ESMTP Postfix")
+    );
     assert_eq!(m.ehlo, "monitor.shop.example");
     let login = m.login.as_ref().unwrap();
     assert_eq!(login.username, "probe@shop.example");
@@ -206,7 +214,12 @@ fn smtp_only_keys_are_refused_for_imap_and_pop3() {
         "[[site.check]]\nid = \"m\"\nkind = \"pop3\"\nhost = \"mx.example\"\nehlo = \"me.example\"\nauth_mechanism = \"plain\"\n",
     ));
     let text = p.to_string();
-    assert!(text.contains("keepup.toml:7:8: site[0].check[0].ehlo: `ehlo` only applies to kind = \"smtp\""), "{text}");
+    assert!(
+        text.contains(
+            "keepup.toml:7:8: site[0].check[0].ehlo: `ehlo` only applies to kind = \"smtp\""
+        ),
+        "{text}"
+    );
     assert!(text.contains("keepup.toml:8:18: site[0].check[0].auth_mechanism: `auth_mechanism` only applies to kind = \"smtp\""), "{text}");
 }
 
@@ -226,14 +239,19 @@ fn the_account_needs_both_halves_and_a_readable_secret() {
     let p = only_problem(&site(
         "[[site.check]]\nid = \"m\"\nkind = \"smtp\"\nhost = \"mx.example\"\nusername = \"probe\"\n",
     ));
-    assert!(p.contains("site[0].check[0].password: missing password"), "{p}");
+    assert!(
+        p.contains("site[0].check[0].password: missing password"),
+        "{p}"
+    );
     assert!(p.contains("password_env"), "{p}");
 
     let p = only_problem(&site(
         "[[site.check]]\nid = \"m\"\nkind = \"smtp\"\nhost = \"mx.example\"\npassword_env = \"HOME\"\n",
     ));
     assert!(
-        p.starts_with("keepup.toml:7:16: site[0].check[0].username: a password was given without `username`"),
+        p.starts_with(
+            "keepup.toml:7:16: site[0].check[0].username: a password was given without `username`"
+        ),
         "{p}"
     );
 
@@ -261,7 +279,9 @@ fn a_mechanism_without_an_account_is_refused() {
         "[[site.check]]\nid = \"m\"\nkind = \"smtp\"\nhost = \"mx.example\"\nauth_mechanism = \"plain\"\n",
     ));
     assert!(
-        p.starts_with("keepup.toml:7:18: site[0].check[0].auth_mechanism: auth_mechanism needs a test account"),
+        p.starts_with(
+            "keepup.toml:7:18: site[0].check[0].auth_mechanism: auth_mechanism needs a test account"
+        ),
         "{p}"
     );
 }

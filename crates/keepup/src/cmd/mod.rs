@@ -86,6 +86,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } => bench::scheduler(checks, interval, duration, target, concurrency),
             BenchCommand::Target { listen } => bench::target(listen),
             BenchCommand::Alerting { checks, per_site } => bench::alerting(checks, per_site),
+            BenchCommand::Mail {
+                runs,
+                rounds,
+                plugins,
+            } => bench::mail(runs, rounds, &plugins),
         },
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "keepup", &mut std::io::stdout());
