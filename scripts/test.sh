@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests need. Later issues add DNS, mail, database and
 # backup servers here.
-PACKAGES=(ca-certificates openssl)
+PACKAGES=(ca-certificates openssl
+  # mail checks: private Postfix and Dovecot instances (crates/testkit/src/mail.rs)
+  postfix dovecot-imapd dovecot-pop3d)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

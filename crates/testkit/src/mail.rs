@@ -97,6 +97,18 @@ impl ProcessGroup {
     }
 }
 
+impl ProcessGroup {
+    /// Whether the group leader still runs (a server that failed to start
+    /// exits at once; no need to wait for it).
+    fn alive(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            // SAFETY: signal 0 only checks that the process exists.
+            None => unsafe { libc::kill(self.pgid, 0) == 0 },
+        }
+    }
+}
+
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
         if let Some((mut child, mut stdin)) = self.watchdog.take() {
@@ -193,12 +205,18 @@ fn log_tail(path: &Path) -> String {
 /// Waits until `addr` accepts connections and, when `first_line` is given,
 /// until its first line satisfies it.
 fn wait_ready(
+    group: &mut ProcessGroup,
     addr: SocketAddr,
     first_line: Option<&dyn Fn(&str) -> bool>,
     until: Instant,
 ) -> io::Result<()> {
     let mut last = String::from("not tried");
     while Instant::now() < until {
+        if !group.alive() {
+            return Err(io::Error::other(format!(
+                "the server exited before {addr} was ready"
+            )));
+        }
         match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
             Ok(stream) => {
                 let Some(check) = first_line else {
@@ -224,19 +242,11 @@ fn wait_ready(
 }
 
 /// How to configure a [`Dovecot`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DovecotOptions {
     /// Allow plain-text logins before TLS (`disable_plaintext_auth = no`):
     /// a misconfigured server. Default false.
     pub plaintext_auth: bool,
-}
-
-impl Default for DovecotOptions {
-    fn default() -> Self {
-        Self {
-            plaintext_auth: false,
-        }
-    }
 }
 
 /// A private Dovecot (IMAP, IMAPS, POP3, POP3S) on `127.0.0.x`.
@@ -386,15 +396,20 @@ service auth {{
             .process_group(0)
             .spawn()?;
         let pgid = i32::try_from(child.id()).map_err(io::Error::other)?;
-        let group = ProcessGroup::new(pgid, Some(child), d);
+        let mut group = ProcessGroup::new(pgid, Some(child), d);
         let until = Instant::now() + READY_TIMEOUT;
         // The first greetings after start may say "Waiting for
         // authentication process to respond": wait for the real ones.
         let ready = |line: &str| !line.contains("Waiting");
-        let waited = wait_ready(SocketAddr::from((ip, ports[0])), Some(&ready), until)
-            .and_then(|()| wait_ready(SocketAddr::from((ip, ports[2])), Some(&ready), until))
-            .and_then(|()| wait_ready(SocketAddr::from((ip, ports[1])), None, until))
-            .and_then(|()| wait_ready(SocketAddr::from((ip, ports[3])), None, until));
+        let checks: [(u16, Option<&dyn Fn(&str) -> bool>); 4] = [
+            (ports[0], Some(&ready)),
+            (ports[2], Some(&ready)),
+            (ports[1], None),
+            (ports[3], None),
+        ];
+        let waited = checks.into_iter().try_for_each(|(port, check)| {
+            wait_ready(&mut group, SocketAddr::from((ip, port)), check, until)
+        });
         if let Err(e) = waited {
             return Err(io::Error::new(
                 e.kind(),
@@ -623,7 +638,7 @@ smtputf8_enable = no
             )));
         };
         // The master is a session leader: its pid is its group.
-        let group = ProcessGroup::new(pid, None, d);
+        let mut group = ProcessGroup::new(pid, None, d);
         let until = Instant::now() + READY_TIMEOUT;
         let greets = |line: &str| line.starts_with("220 ");
         for (kind, port) in POSTFIX_PORTS.iter().zip(&ports) {
@@ -631,7 +646,7 @@ smtputf8_enable = no
                 PostfixPort::Submissions => None,
                 _ => Some(&greets),
             };
-            if let Err(e) = wait_ready(SocketAddr::from((ip, *port)), check, until) {
+            if let Err(e) = wait_ready(&mut group, SocketAddr::from((ip, *port)), check, until) {
                 return Err(io::Error::new(
                     e.kind(),
                     format!("{e}\n{}", log_tail(&d.join("maillog"))),

@@ -458,6 +458,7 @@ pub fn mail(runs: usize, rounds: usize, plugins: &std::path::Path) -> anyhow::Re
         vec![Vec::new(); n],
     );
     let mut failures = vec![(0usize, 0usize); n];
+    let mut phases = vec![String::new(); n];
     for round in 0..rounds {
         eprintln!("round {}/{rounds}…", round + 1);
         for (i, pair) in pairs.iter().enumerate() {
@@ -466,6 +467,9 @@ pub fn mail(runs: usize, rounds: usize, plugins: &std::path::Path) -> anyhow::Re
                     let t = Instant::now();
                     let o = keepup_probe::run(&checks[i], &ctx).await;
                     ours[i].push(t.elapsed().as_secs_f64() * 1000.0);
+                    if let Some(p) = o.evidence.details.get("phases_ms") {
+                        phases[i] = p.to_string();
+                    }
                     if o.status != Status::Up {
                         if failures[i].0 == 0 {
                             eprintln!("keepup {}: {} {}", pair.name, o.status, o.message);
@@ -533,6 +537,12 @@ pub fn mail(runs: usize, rounds: usize, plugins: &std::path::Path) -> anyhow::Re
         "ratio = plugin median / keepup median (above 1: keepup is faster); failures keepup/plugin: {:?}",
         failures
     );
+    for (pair, phases) in pairs.iter().zip(&phases) {
+        println!(
+            "keepup phases of the last {} check (ms): {phases}",
+            pair.name
+        );
+    }
     drop((postfix, dovecot));
     Ok(ExitCode::SUCCESS)
 }
