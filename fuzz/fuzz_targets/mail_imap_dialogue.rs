@@ -18,7 +18,12 @@ fuzz_target!(|data: &[u8]| {
         let line = line.as_str().unwrap_or_default();
         if line.starts_with("C: ") {
             // The fuzz account's password is "secret".
-            assert!(!line.contains("secret") && !line.contains("c2VjcmV0") && !line.contains("AHNlY3JldA"), "{line}");
+            assert!(
+                !line.contains("secret")
+                    && !line.contains("c2VjcmV0")
+                    && !line.contains("AHNlY3JldA"),
+                "{line}"
+            );
         }
     }
     assert!(transcript.and_then(|t| t.as_array()).map_or(0, Vec::len) <= 201);

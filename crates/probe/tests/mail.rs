@@ -795,3 +795,38 @@ async fn a_server_closing_mid_dialogue_is_connection_closed() {
         o.message
     );
 }
+
+#[tokio::test]
+async fn a_wrong_tls_mode_says_which_one_to_use() {
+    let f = fixture();
+    // Implicit TLS against a port that greets in plain text.
+    let s = trusting(
+        f,
+        MailProtocol::Smtp,
+        f.postfix.port(PostfixPort::Smtp),
+        MailTls::Implicit,
+    );
+    let o = mail::probe(&s, &ctx(f)).await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), vec![c::TLS_HANDSHAKE_FAILED]);
+    assert!(
+        o.findings[0].text.contains("set tls = \"starttls\""),
+        "{:?}",
+        o.findings
+    );
+    // Plain text against a port that waits for a TLS handshake.
+    let s = trusting(
+        f,
+        MailProtocol::Imap,
+        f.dovecot.imaps_port(),
+        MailTls::StartTls,
+    );
+    let o = run(&check(CheckSpec::Mail(s), Duration::from_secs(1)), &ctx(f)).await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), vec![c::PROBE_TIMEOUT]);
+    assert!(
+        o.findings[0].text.contains("set tls = \"implicit\""),
+        "{:?}",
+        o.findings
+    );
+}

@@ -165,7 +165,7 @@ async fn capability(s: &mut Session<'_>, phase: &'static str) -> Result<Vec<Stri
 /// The IMAP dialogue up to (not including) LOGOUT.
 pub(crate) async fn dialogue(s: &mut Session<'_>) -> Result<(), Stop> {
     let since = Instant::now();
-    let greeting = s.read_line("waiting for the greeting").await?;
+    let greeting = s.read_line(super::GREETING).await?;
     s.phase_done("banner", since);
     s.check_banner(&greeting);
     let (word, _) = first_word(greeting.strip_prefix("* ").unwrap_or(""));

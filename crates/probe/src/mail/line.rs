@@ -180,6 +180,11 @@ impl LineReader {
         self.transcript.push(format!("{prefix}{shown}"));
     }
 
+    /// How many bytes the server sent so far.
+    pub(crate) fn received(&self) -> usize {
+        self.received
+    }
+
     /// Adds a line to the transcript that is neither sent nor received
     /// (e.g. `-- TLS established`).
     pub(crate) fn note_event(&mut self, text: &str) {

@@ -37,6 +37,9 @@ use crate::context::ProbeContext;
 use crate::tls::analysis::CertSummary;
 use crate::util::{connect_first, failed, finish, ms};
 
+/// The phase of waiting for the greeting, in every protocol.
+pub(crate) const GREETING: &str = "waiting for the greeting";
+
 /// The polite goodbye (QUIT/LOGOUT) waits at most this long for its reply.
 const GOODBYE_WAIT: Duration = Duration::from_secs(1);
 
@@ -202,12 +205,27 @@ impl<'a> Session<'a> {
                     finding.text.push_str(&format!(
                         "; the server had sent \"{partial}\" without ending the line"
                     ));
+                } else if phase == GREETING && !self.tls_active && self.lines.received() == 0 {
+                    // A TLS server waits for our handshake in silence.
+                    finding.text.push_str(
+                        "; nothing arrived: if this port speaks TLS from the start, set tls = \"implicit\"",
+                    );
                 }
                 self.outcome.push(finding);
             }
             Stop::Problem {
-                finding, message, ..
+                mut finding,
+                message,
+                ..
             } => {
+                if finding.code == codes::TLS_HANDSHAKE_FAILED
+                    && self.spec.tls == MailTls::Implicit
+                    && !self.tls_active
+                {
+                    finding.text.push_str(
+                        "; if this port starts in plain text, set tls = \"starttls\" (or \"none\")",
+                    );
+                }
                 if finding.code == codes::PROBE_INTERNAL_ERROR {
                     self.outcome.worsen(Status::Unknown);
                 }

@@ -128,7 +128,7 @@ fn shown(text: &str) -> String {
 /// The POP3 dialogue up to (not including) QUIT.
 pub(crate) async fn dialogue(s: &mut Session<'_>) -> Result<(), Stop> {
     let since = Instant::now();
-    let greeting = s.read_line("waiting for the greeting").await?;
+    let greeting = s.read_line(super::GREETING).await?;
     s.phase_done("banner", since);
     s.check_banner(&greeting);
     match parse_status(&greeting) {

@@ -145,7 +145,7 @@ async fn ehlo(s: &mut Session<'_>, phase: &'static str) -> Result<Extensions, St
 /// The SMTP dialogue up to (not including) QUIT.
 pub(crate) async fn dialogue(s: &mut Session<'_>) -> Result<(), Stop> {
     let since = Instant::now();
-    let greeting = read_reply(s, "waiting for the greeting").await?;
+    let greeting = read_reply(s, super::GREETING).await?;
     s.phase_done("banner", since);
     let banner: Vec<String> = greeting
         .lines
