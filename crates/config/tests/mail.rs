@@ -115,8 +115,7 @@ fn a_full_submission_check_loads_with_its_account_and_certificate_options() {
         "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     )
     .unwrap();
-    let src = format!(
-        r#"
+    let src = r#"
 [defaults.tls]
 warn_days = 21
 
@@ -139,9 +138,8 @@ timeout = "5s"
 ca_file = "ca.pem"
 verify = false
 crit_days = 3
-"#
-    );
-    let config = load_str(&src, &dir.path().join("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+"#;
+    let config = load_str(src, &dir.path().join("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
     let check = config.checks().next().unwrap();
     let CheckSpec::Mail(m) = &check.spec else {
         panic!("{:?}", check.spec)

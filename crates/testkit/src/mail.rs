@@ -204,10 +204,13 @@ fn log_tail(path: &Path) -> String {
 
 /// Waits until `addr` accepts connections and, when `first_line` is given,
 /// until its first line satisfies it.
+/// A test on a server's first line.
+type FirstLine = dyn Fn(&str) -> bool;
+
 fn wait_ready(
     group: &mut ProcessGroup,
     addr: SocketAddr,
-    first_line: Option<&dyn Fn(&str) -> bool>,
+    first_line: Option<&FirstLine>,
     until: Instant,
 ) -> io::Result<()> {
     let mut last = String::from("not tried");
@@ -401,7 +404,7 @@ service auth {{
         // The first greetings after start may say "Waiting for
         // authentication process to respond": wait for the real ones.
         let ready = |line: &str| !line.contains("Waiting");
-        let checks: [(u16, Option<&dyn Fn(&str) -> bool>); 4] = [
+        let checks: [(u16, Option<&FirstLine>); 4] = [
             (ports[0], Some(&ready)),
             (ports[2], Some(&ready)),
             (ports[1], None),
@@ -642,7 +645,7 @@ smtputf8_enable = no
         let until = Instant::now() + READY_TIMEOUT;
         let greets = |line: &str| line.starts_with("220 ");
         for (kind, port) in POSTFIX_PORTS.iter().zip(&ports) {
-            let check: Option<&dyn Fn(&str) -> bool> = match kind {
+            let check: Option<&FirstLine> = match kind {
                 PostfixPort::Submissions => None,
                 _ => Some(&greets),
             };

@@ -395,7 +395,7 @@ pub fn mail(runs: usize, rounds: usize, plugins: &std::path::Path) -> anyhow::Re
         a.extend(extra.iter().map(|s| (*s).to_owned()));
         a
     };
-    let pairs = vec![
+    let pairs = [
         MailPair {
             name: "smtp STARTTLS",
             keepup: check("smtp", "smtp.bench.test", smtp_port, "starttls"),
