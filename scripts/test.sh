@@ -10,9 +10,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests need: knot (Knot DNS: knotd serves the test DNS
 # hierarchy and blacklist zones), iproute2 and util-linux (network
-# namespaces and setpriv for the ICMP socket tests). Later issues add
-# database and backup servers here.
-PACKAGES=(ca-certificates openssl knot iproute2 util-linux)
+# namespaces and setpriv for the ICMP socket tests), Postfix and Dovecot
+# (private instances for the mail checks, crates/testkit/src/mail.rs).
+# Later issues add database and backup servers here.
+PACKAGES=(ca-certificates openssl knot iproute2 util-linux
+  postfix dovecot-imapd dovecot-pop3d)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -20,6 +20,8 @@ pub use dns::{DelegationSpec, DnsSettings, DnsSpec, DnsblSpec};
 mod diag;
 mod implicit;
 mod load;
+pub mod mail;
+pub use mail::{MailLogin, MailProtocol, MailSpec, MailTls, SmtpAuthMechanism};
 pub mod maintenance;
 pub mod pages;
 pub use pages::{AddressFamily, ChainSpec, PageSpec, PingSpec, SecurityTxtSpec, StatusPageSpec};

@@ -701,6 +701,9 @@ impl Loader<'_> {
                 .deserialize::<RawTlsCheck>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.tls_check(r, path, defaults))
                 .map(CheckSpec::Tls),
+            "smtp" | "imap" | "pop3" => self
+                .mail(kind, specific, path, &defaults.tls)
+                .map(CheckSpec::Mail),
             "heartbeat" => self
                 .deserialize::<RawHeartbeat>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.heartbeat(r, path))
@@ -1070,7 +1073,7 @@ impl Loader<'_> {
                 expect,
             }));
         }
-        let tls = self.tls_options(raw.tls.as_ref(), &defaults.tls, path)?;
+        let tls = self.tls_options(raw.tls.as_ref(), &defaults.tls, &format!("{path}.tls"))?;
         if let (Some(d), Some(c)) = (raw.degraded_latency, raw.down_latency)
             && d.0 > c.0
         {
@@ -1138,7 +1141,7 @@ impl Loader<'_> {
             None => 443,
         };
         let host = self.host(&raw.host, path)?;
-        let tls = self.tls_options(raw.tls.as_ref(), &defaults.tls, path)?;
+        let tls = self.tls_options(raw.tls.as_ref(), &defaults.tls, &format!("{path}.tls"))?;
         Some(TlsSpec {
             host,
             port,
@@ -1191,11 +1194,13 @@ impl Loader<'_> {
         })
     }
 
+    /// Certificate options of the table `table` (e.g. `site[0].check[1].tls`)
+    /// over `[defaults.tls]`.
     pub(crate) fn tls_options(
         &mut self,
         raw: Option<&RawTls>,
         defaults: &RawTls,
-        path: &str,
+        table: &str,
     ) -> Option<TlsOptions> {
         let pick = |f: fn(&RawTls) -> Option<&Spanned<f64>>| {
             raw.and_then(f).or_else(|| f(defaults)).cloned()
@@ -1209,7 +1214,7 @@ impl Loader<'_> {
                 Some(v) => {
                     this.rep.report(
                         v.span(),
-                        &format!("{path}.tls.{key}"),
+                        &format!("{table}.{key}"),
                         format!("must be between 0 and {max}"),
                         None,
                     );
@@ -1253,7 +1258,7 @@ impl Loader<'_> {
         let ca_file = match ca {
             None => None,
             Some(f) => {
-                let p = self.ca_file(f, &format!("{path}.tls.ca_file"));
+                let p = self.ca_file(f, &format!("{table}.ca_file"));
                 ok &= p.is_some();
                 p
             }

@@ -151,6 +151,9 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "page",
     "security_txt",
     "chain",
+    "smtp",
+    "imap",
+    "pop3",
 ];
 
 #[derive(Debug, Deserialize)]

@@ -206,6 +206,8 @@ pub enum CheckSpec {
     SecurityTxt(crate::pages::SecurityTxtSpec),
     /// `kind = "chain"`
     Chain(crate::pages::ChainSpec),
+    /// `kind = "smtp"`, `"imap"` or `"pop3"`
+    Mail(crate::mail::MailSpec),
     /// keepup's own health (added by `[self_monitoring]`).
     SelfHealth(SelfHealthSpec),
 }
@@ -226,6 +228,7 @@ impl CheckSpec {
             CheckSpec::Page(_) => "page",
             CheckSpec::SecurityTxt(_) => "security_txt",
             CheckSpec::Chain(_) => "chain",
+            CheckSpec::Mail(m) => m.protocol.kind(),
             CheckSpec::SelfHealth(_) => "self",
         }
     }
@@ -243,6 +246,7 @@ impl CheckSpec {
             CheckSpec::Page(p) => p.http.url.host(),
             CheckSpec::SecurityTxt(s) => s.http.url.host(),
             CheckSpec::Chain(c) => c.http.url.host(),
+            CheckSpec::Mail(m) => Some(&m.host),
             CheckSpec::Domain(_)
             | CheckSpec::Delegation(_)
             | CheckSpec::Dnsbl(_)
@@ -266,6 +270,7 @@ impl CheckSpec {
             | CheckSpec::Page(_)
             | CheckSpec::SecurityTxt(_)
             | CheckSpec::Chain(_)
+            | CheckSpec::Mail(_)
             | CheckSpec::Heartbeat(_)
             | CheckSpec::SelfHealth(_) => None,
         }

@@ -52,7 +52,8 @@ pub enum Command {
     /// 2 CRITICAL, 3 UNKNOWN).
     ///
     /// TARGET is a URL (http://, https://), tcp://HOST:PORT,
-    /// tls://HOST[:PORT] or ping://HOST; or use --check with a check id
+    /// tls://HOST[:PORT], ping://HOST, or a mail server: smtp[s]://,
+    /// imap[s]://, pop3[s]://HOST[:PORT]; or use --check with a check id
     /// from the configuration.
     Check {
         /// What to check.
@@ -278,6 +279,20 @@ pub enum BenchCommand {
         /// starting Knot.
         #[arg(long)]
         resolver: Option<SocketAddr>,
+    },
+    /// Mail checks against a private Postfix and Dovecot, side by side
+    /// with monitoring-plugins' check_smtp -S, check_imap, check_simap,
+    /// check_pop and check_spop on the same servers: time per check.
+    Mail {
+        /// Checks per side, per pair and per round.
+        #[arg(long, default_value = "200")]
+        runs: usize,
+        /// Rounds (each runs every pair, keepup then the plugin).
+        #[arg(long, default_value = "3")]
+        rounds: usize,
+        /// Where the monitoring plugins are.
+        #[arg(long, default_value = "/usr/lib/nagios/plugins")]
+        plugins: PathBuf,
     },
     /// (internal) Serve a minimal HTTP target for the scheduler benchmark.
     #[command(hide = true)]

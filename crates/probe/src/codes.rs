@@ -511,22 +511,87 @@ pub const ALL_PING_PAGES_CHAIN: &[&str] = &[
     CHAIN_STATUSPAGE_UNREADABLE,
 ];
 
+// ---- MAIL_*, SMTP_*, IMAP_*, POP3_*: mail service checks -----------------
+//
+// The certificate presented after STARTTLS or on an implicit-TLS port is
+// reported with the TLS_* codes above, like HTTPS.
+
+/// The server closed the connection (or it failed) in the middle of the
+/// dialogue (Down).
+pub const MAIL_CONNECTION_CLOSED: &str = "MAIL_CONNECTION_CLOSED";
+/// The server's reply is not valid for the protocol, or exceeds a limit
+/// (line length, lines per reply, bytes per session) (Down).
+pub const MAIL_PROTOCOL_ERROR: &str = "MAIL_PROTOCOL_ERROR";
+/// The greeting refuses service (SMTP 554/421, IMAP `* BYE`, POP3 `-ERR`)
+/// or is not the ready greeting (Down).
+pub const MAIL_GREETING_REJECTED: &str = "MAIL_GREETING_REJECTED";
+/// The greeting does not match `expect_banner` (Down).
+pub const MAIL_BANNER_MISMATCH: &str = "MAIL_BANNER_MISMATCH";
+/// The server refused a basic command of the dialogue (EHLO, CAPABILITY)
+/// (Down).
+pub const MAIL_COMMAND_FAILED: &str = "MAIL_COMMAND_FAILED";
+/// STARTTLS (STLS for POP3) is not offered: Down when required (the
+/// default), Info otherwise.
+pub const MAIL_STARTTLS_MISSING: &str = "MAIL_STARTTLS_MISSING";
+/// The server refused the STARTTLS command (Down).
+pub const MAIL_STARTTLS_REFUSED: &str = "MAIL_STARTTLS_REFUSED";
+/// The server sent plain-text data after agreeing to STARTTLS and before
+/// the handshake (Down).
+pub const MAIL_STARTTLS_INJECTION: &str = "MAIL_STARTTLS_INJECTION";
+/// The test account was refused (Down).
+pub const MAIL_AUTH_FAILED: &str = "MAIL_AUTH_FAILED";
+/// No usable login method is offered over TLS (no AUTH PLAIN/LOGIN, or
+/// IMAP LOGINDISABLED after STARTTLS) (Down).
+pub const MAIL_AUTH_UNAVAILABLE: &str = "MAIL_AUTH_UNAVAILABLE";
+/// The login was not attempted, so that the password never travels
+/// unprotected: no TLS (Warning), or a certificate that failed
+/// verification (Info; the certificate finding says why).
+pub const MAIL_AUTH_SKIPPED: &str = "MAIL_AUTH_SKIPPED";
+/// SMTP AUTH is advertised before STARTTLS: clients may send passwords in
+/// clear text (Degraded).
+pub const SMTP_AUTH_BEFORE_TLS: &str = "SMTP_AUTH_BEFORE_TLS";
+/// IMAP does not announce LOGINDISABLED before STARTTLS: clients may log in
+/// in clear text (Degraded).
+pub const IMAP_LOGIN_BEFORE_TLS: &str = "IMAP_LOGIN_BEFORE_TLS";
+/// POP3 offers USER or SASL PLAIN/LOGIN before STLS: clients may log in in
+/// clear text (Degraded).
+pub const POP3_LOGIN_BEFORE_TLS: &str = "POP3_LOGIN_BEFORE_TLS";
+
+/// Every mail code, for documentation and tests.
+pub const MAIL_ALL: &[&str] = &[
+    MAIL_CONNECTION_CLOSED,
+    MAIL_PROTOCOL_ERROR,
+    MAIL_GREETING_REJECTED,
+    MAIL_BANNER_MISMATCH,
+    MAIL_COMMAND_FAILED,
+    MAIL_STARTTLS_MISSING,
+    MAIL_STARTTLS_REFUSED,
+    MAIL_STARTTLS_INJECTION,
+    MAIL_AUTH_FAILED,
+    MAIL_AUTH_UNAVAILABLE,
+    MAIL_AUTH_SKIPPED,
+    SMTP_AUTH_BEFORE_TLS,
+    IMAP_LOGIN_BEFORE_TLS,
+    POP3_LOGIN_BEFORE_TLS,
+];
+
 #[cfg(test)]
 mod section_tests {
-    use super::{ALL, ALL_DOMAIN, ALL_PING_PAGES_CHAIN, DNS_ALL};
+    use super::{ALL, ALL_DOMAIN, ALL_PING_PAGES_CHAIN, DNS_ALL, MAIL_ALL};
 
     /// Every section's codes are unique across all sections, upper snake
     /// case and carry their section's prefix.
     #[test]
     fn section_codes_are_unique_upper_snake_and_prefixed() {
         let mut seen: std::collections::HashSet<&str> = ALL.iter().copied().collect();
-        let sections: [(&[&str], &[&str]); 3] = [
+        let sections: [(&[&str], &[&str]); 4] = [
             (ALL_DOMAIN, &["DOMAIN_"]),
             (DNS_ALL, &["DNS_", "DNSBL_"]),
             (
                 ALL_PING_PAGES_CHAIN,
                 &["PING_", "PAGE_", "SECURITY_TXT_", "CHAIN_"],
             ),
+            (MAIL_ALL, &["MAIL_", "SMTP_", "IMAP_", "POP3_"]),
         ];
         for (codes, prefixes) in sections {
             for code in codes {

@@ -25,6 +25,8 @@
 //! - [`security_txt`]: RFC 9116 `/.well-known/security.txt`;
 //! - [`chain`]: an external dependency checked link by link (DNS, TLS,
 //!   HTTP), with its vendor's [`statuspage`].
+//! - [`mail`]: SMTP, IMAP and POP3 dialogues with STARTTLS or implicit TLS,
+//!   the same certificate analysis as HTTPS, and an optional login.
 //!
 //! Conventions every probe follows:
 //!
@@ -48,6 +50,7 @@ pub mod dnsbl;
 pub mod domain;
 pub mod http;
 pub mod icmp;
+pub mod mail;
 pub mod page;
 pub mod security_txt;
 pub mod statuspage;
@@ -88,6 +91,7 @@ pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
             CheckSpec::Page(spec) => page::probe(spec, &ctx).await,
             CheckSpec::SecurityTxt(spec) => security_txt::probe(spec, &ctx).await,
             CheckSpec::Chain(spec) => chain::probe(spec, &ctx).await,
+            CheckSpec::Mail(spec) => mail::probe(spec, &ctx).await,
             CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) => {
                 Outcome::new(Status::Unknown, "evaluated by the monitor, not probed")
             }

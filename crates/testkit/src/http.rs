@@ -149,7 +149,7 @@ impl ServerTls {
         }
     }
 
-    fn acceptor(&self) -> io::Result<TlsAcceptor> {
+    pub(crate) fn acceptor(&self) -> io::Result<TlsAcceptor> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

@@ -22,6 +22,9 @@
 //! - [`dns`]: Knot DNS (`knotd`) serving a test DNS hierarchy with broken
 //!   zones and DNSBL zones on 127.53.0.0/16, a UDP-only name server and
 //!   hostile name servers.
+//! - [`mail`]: private Postfix and Dovecot instances (Debian packages) on
+//!   `127.0.0.x` with STARTTLS, implicit TLS and a test account, and a
+//!   scripted fake mail server for protocol abuse.
 //!
 //! What it is not: a general-purpose web server or a production CA. Servers
 //! refuse to bind anything but a loopback address.
@@ -42,6 +45,7 @@
 pub mod dns;
 pub mod hostile;
 pub mod http;
+pub mod mail;
 pub mod pki;
 mod runner;
 pub mod whois;

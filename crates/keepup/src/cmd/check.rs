@@ -94,9 +94,24 @@ pub(crate) fn ad_hoc(target: &str, timeout: Duration) -> anyhow::Result<Check> {
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
         format!("kind = \"ping\"\nhost = {}\n", toml_str(host))
+    } else if let Some((kind, implicit, rest)) = mail_scheme(target) {
+        let default_port = match (kind, implicit) {
+            ("smtp", false) => 25,
+            ("smtp", true) => 465,
+            ("imap", false) => 143,
+            ("imap", true) => 993,
+            (_, false) => 110,
+            (_, true) => 995,
+        };
+        let (host, port) = split_host_port(rest, Some(default_port))?;
+        let tls = if implicit { "tls = \"implicit\"\n" } else { "" };
+        format!(
+            "kind = \"{kind}\"\nhost = {}\nport = {port}\n{tls}",
+            toml_str(&host)
+        )
     } else {
         bail!(
-            "cannot tell what {target:?} is: use http://, https://, tcp://HOST:PORT, tls://HOST[:PORT] or ping://HOST"
+            "cannot tell what {target:?} is: use http://, https://, tcp://HOST:PORT, tls://HOST[:PORT], ping://HOST, smtp[s]://, imap[s]:// or pop3[s]://HOST[:PORT]"
         );
     };
     let src = format!(
@@ -114,6 +129,22 @@ pub(crate) fn ad_hoc(target: &str, timeout: Duration) -> anyhow::Result<Check> {
             bail!("invalid target {target:?}: {}", msgs.join("; "))
         }
     }
+}
+
+/// `smtp://`, `smtps://`, `imap://`, `imaps://`, `pop3://`, `pop3s://`:
+/// the check kind, whether TLS is implicit, and the rest of the target.
+fn mail_scheme(target: &str) -> Option<(&'static str, bool, &str)> {
+    let (scheme, rest) = target.split_once("://")?;
+    let (kind, implicit) = match scheme {
+        "smtp" => ("smtp", false),
+        "smtps" => ("smtp", true),
+        "imap" => ("imap", false),
+        "imaps" => ("imap", true),
+        "pop3" => ("pop3", false),
+        "pop3s" => ("pop3", true),
+        _ => return None,
+    };
+    Some((kind, implicit, rest))
 }
 
 fn split_host_port(s: &str, default_port: Option<u16>) -> anyhow::Result<(String, u16)> {
@@ -274,6 +305,24 @@ mod tests {
         assert!(ad_hoc("ping://host", Duration::from_millis(500)).is_err());
         assert!(ad_hoc("tcp://host", Duration::from_secs(5)).is_err());
         assert!(ad_hoc("ftp://x", Duration::from_secs(5)).is_err());
+    }
+
+    #[test]
+    fn mail_targets_become_mail_checks() {
+        let c = ad_hoc("smtp://mail.shop.example:587", Duration::from_secs(5)).unwrap();
+        let keepup_config::CheckSpec::Mail(m) = &c.spec else {
+            panic!()
+        };
+        assert_eq!((c.spec.kind(), m.port), ("smtp", 587));
+        assert_eq!(m.tls, keepup_config::MailTls::StartTls);
+        let c = ad_hoc("imaps://mail.shop.example", Duration::from_secs(5)).unwrap();
+        let keepup_config::CheckSpec::Mail(m) = &c.spec else {
+            panic!()
+        };
+        assert_eq!((c.spec.kind(), m.port), ("imap", 993));
+        assert_eq!(m.tls, keepup_config::MailTls::Implicit);
+        let c = ad_hoc("pop3://[::1]", Duration::from_secs(5)).unwrap();
+        assert_eq!(c.spec.kind(), "pop3");
     }
 
     #[test]

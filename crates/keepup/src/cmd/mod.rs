@@ -98,6 +98,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 duration,
                 resolver,
             } => bench::dnsbl(ips, concurrency, duration, resolver),
+            BenchCommand::Mail {
+                runs,
+                rounds,
+                plugins,
+            } => bench::mail(runs, rounds, &plugins),
         },
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "keepup", &mut std::io::stdout());
