@@ -151,6 +151,30 @@ pub enum Command {
     /// Measure probe throughput or scheduler overhead.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Explore a shop's domain (DNS from the root, mail and web ports,
+    /// policy pages) and write a commented starter configuration for it:
+    /// registration, delegation, certificates, web, mail, blacklists,
+    /// policy pages. The output always validates.
+    Discover {
+        /// The shop's registered domain, e.g. shop.example.
+        domain: String,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Overwrite the output file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Start the walk at these name servers (ip[:port]) instead of the
+        /// root servers: for private or test hierarchies. Repeatable.
+        #[arg(long = "root-hint", value_name = "IP[:PORT]", value_parser = parse_hint)]
+        root_hints: Vec<SocketAddr>,
+        /// Port of the name servers found on the way (with --root-hint).
+        #[arg(long = "dns-port")]
+        dns_port: Option<u16>,
+        /// Only ask the DNS: connect to no mail or web port.
+        #[arg(long)]
+        dns_only: bool,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -301,4 +325,14 @@ pub enum BenchCommand {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+}
+
+/// `ip` or `ip:port` (port 53 when left out).
+fn parse_hint(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .or_else(|_| {
+            s.parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 53))
+        })
+        .map_err(|_| format!("{s:?} is not an address (ip or ip:port)"))
 }

@@ -275,6 +275,14 @@ pub const ZONE_GLUE: &str = "glue.test";
 pub const ZONE_SERIAL: &str = "serial.test";
 /// The parent lists `ns1`, `ns2`; the zone lists `ns1`, `ns3`.
 pub const ZONE_NSDIFF: &str = "nsdiff.test";
+/// Healthy, with its mail exchanger and web server on loopback addresses
+/// ([`LOOPSHOP_MX`], [`LOOPSHOP_WEB`]) where tests may listen: for what
+/// connects to the hosts it finds (`keepup discover`).
+pub const ZONE_LOOPSHOP: &str = "loopshop.test";
+/// The address of `mx.loopshop.test`.
+pub const LOOPSHOP_MX: Ipv4Addr = Ipv4Addr::new(127, 53, 99, 25);
+/// The address of `loopshop.test` and `www.loopshop.test`.
+pub const LOOPSHOP_WEB: Ipv4Addr = Ipv4Addr::new(127, 53, 99, 80);
 /// The MX points at a CNAME.
 pub const ZONE_MXCNAME: &str = "mxcname.test";
 /// `ns2` answers over UDP only.
@@ -384,6 +392,11 @@ fn tld_zone() -> String {
     );
     deleg(
         &mut z,
+        "loopshop",
+        &[("ns1.loopshop", Some(s1)), ("ns2.loopshop", Some(s2))],
+    );
+    deleg(
+        &mut z,
         "hosted",
         &[("ns1.dns-hoster", None), ("ns2.dns-hoster", None)],
     );
@@ -466,6 +479,12 @@ fn shop_zones() -> Vec<(String, String)> {
             2026010101,
             &[("ns1", s1), ("ns2", s2)],
             "@ MX 10 mx1\n@ MX 20 mx2\nmx1 A 192.0.2.25\nmx2 A 192.0.2.26\n@ A 192.0.2.10\n@ AAAA 2001:db8::10\nwww A 192.0.2.10\nalias CNAME www\n@ TXT \"v=spf1 mx -all\"\n@ CAA 0 issue \"letsencrypt.org\"\n",
+        ),
+        child(
+            ZONE_LOOPSHOP,
+            1,
+            &[("ns1", s1), ("ns2", s2)],
+            &format!("@ MX 10 mx\nmx A {LOOPSHOP_MX}\n@ A {LOOPSHOP_WEB}\nwww A {LOOPSHOP_WEB}\n"),
         ),
         child(
             "hosted.test",

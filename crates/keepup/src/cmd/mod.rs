@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod daemon;
 mod demo;
+mod discover;
 mod incidents;
 mod maintenance;
 mod notifications;
@@ -104,6 +105,21 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 plugins,
             } => bench::mail(runs, rounds, &plugins),
         },
+        Command::Discover {
+            domain,
+            output,
+            force,
+            root_hints,
+            dns_port,
+            dns_only,
+        } => discover::run(discover::Options {
+            domain,
+            output,
+            force,
+            root_hints,
+            dns_port,
+            dns_only,
+        }),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "keepup", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -17,6 +17,7 @@
 //! carries addresses and never ports.
 
 pub mod delegation;
+mod lookup;
 pub mod records;
 pub(crate) mod roots;
 pub(crate) mod stub;
@@ -24,6 +25,7 @@ pub(crate) mod walk;
 pub(crate) mod wire;
 
 pub use delegation::probe as probe_delegation;
+pub use lookup::{Looked, lookup};
 pub use records::probe as probe_records;
 
 use keepup_model::{Finding, Severity};
