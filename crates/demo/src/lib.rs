@@ -12,6 +12,8 @@
 
 mod faults;
 mod shop;
+mod web;
 
 pub use faults::{CYCLE, Fault, FaultPlan};
 pub use shop::{DemoShop, Inbox, bench_target};
+pub use web::DOMAIN;

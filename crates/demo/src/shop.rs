@@ -157,6 +157,9 @@ timeout = "4s"
 [defaults.tls]
 ca_file = "{ca}"   # the demo shop's own certificate authority
 
+[domain]
+refresh = false   # never fetch IANA's RDAP bootstrap; the demo domain's registry is given below
+
 [[site]]
 id = "shop"
 name = "Demo shop"
@@ -217,6 +220,42 @@ token = "{token}"
 period = "6s"
 grace = "4s"
 
+[[site.check]]
+id = "ping"
+name = "Shop host answers ping"
+kind = "ping"
+host = "127.0.0.1"
+count = 3
+
+[[site.check]]
+id = "domain"
+name = "Domain registration (RDAP)"
+kind = "domain"
+domain = "{domain}"
+rdap_url = "http://127.0.0.1:{http_port}/rdap/"   # the demo registry's RDAP service
+
+[[site.check]]
+id = "privacy"
+name = "Privacy policy page"
+kind = "page"
+url = "https://127.0.0.1:{https_port}/privacy"
+phrases = ["Privacy policy", "data controller"]
+detect_changes = false
+
+[[site.check]]
+id = "security-txt"
+name = "security.txt"
+kind = "security_txt"
+url = "https://127.0.0.1:{https_port}/.well-known/security.txt"
+
+[[site.check]]
+id = "payment-vendor"
+name = "Payment vendor (API and status page)"
+kind = "chain"
+url = "http://127.0.0.1:{http_port}/vendor/v1/payments/health"
+status_page = "http://127.0.0.1:{http_port}/vendor/status/"
+components = ["{payments}"]
+
 # Notifications go to the demo shop's inbox (a webhook); keepup demo prints them.
 [[channel]]
 id = "demo-inbox"
@@ -236,6 +275,8 @@ notify = ["channel:demo-inbox"]
             store = store.display(),
             http_port = http.port(),
             https_port = https.port(),
+            domain = crate::web::DOMAIN,
+            payments = crate::web::PAYMENT_COMPONENT,
         )
     }
 }
@@ -272,6 +313,7 @@ fn shop_router(faults: FaultPlan) -> Router {
         .route("/product/42", get(product))
         .route("/checkout", get(checkout))
         .route("/api/health", get(api_health))
+        .merge(crate::web::router())
         .with_state(faults)
 }
 
