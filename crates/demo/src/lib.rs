@@ -10,10 +10,12 @@
 //! It also provides [`bench_target`], the trivial HTTP server the scheduler
 //! benchmark runs in a child process. Nothing here is used by `keepup run`.
 
+mod dns;
 mod faults;
 mod shop;
 mod web;
 
+pub use dns::DemoDns;
 pub use faults::{CYCLE, Fault, FaultPlan};
 pub use shop::{DemoShop, Inbox, bench_target};
 pub use web::DOMAIN;

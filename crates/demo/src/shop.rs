@@ -29,6 +29,8 @@ pub struct DemoShop {
     pub faults: FaultPlan,
     /// Notifications keepup sent to the shop's demo inbox (a webhook).
     pub inbox: Inbox,
+    /// The shop's DNS world (root, TLD, shop zone, test blacklist).
+    pub dns: crate::dns::DemoDns,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -106,6 +108,7 @@ impl DemoShop {
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
 
+        let dns = crate::dns::DemoDns::start(crate::web::DOMAIN).await?;
         let tasks = vec![
             tokio::spawn(serve(http_listener, router.clone(), None)),
             tokio::spawn(serve(https_listener, router, Some(acceptor))),
@@ -116,6 +119,7 @@ impl DemoShop {
             ca_file,
             faults,
             inbox: inbox_state,
+            dns,
             tasks,
         })
     }
@@ -156,6 +160,11 @@ timeout = "4s"
 
 [defaults.tls]
 ca_file = "{ca}"   # the demo shop's own certificate authority
+
+[dns]
+# The demo's own DNS hierarchy on loopback: a root, the test. TLD, the shop's zone.
+root_hints = ["{dns_root}:{dns_port}"]
+port = {dns_port}
 
 [domain]
 refresh = false   # never fetch IANA's RDAP bootstrap; the demo domain's registry is given below
@@ -256,6 +265,28 @@ url = "http://127.0.0.1:{http_port}/vendor/v1/payments/health"
 status_page = "http://127.0.0.1:{http_port}/vendor/status/"
 components = ["{payments}"]
 
+[[site.check]]
+id = "delegation"
+name = "DNS delegation of {domain}"
+kind = "delegation"
+zone = "{domain}"
+
+[[site.check]]
+id = "dns-www"
+name = "www address in DNS"
+kind = "dns"
+record = "www.{domain}"
+type = "A"
+equals = ["127.0.0.1"]
+
+[[site.check]]
+id = "blacklists"
+name = "Shop address on spam blacklists"
+kind = "dnsbl"
+ips = ["127.0.0.1"]
+zones = [{{ zone = "{blocklist}", ipv4 = true }}]
+resolver = ["{dns_resolver}:{dns_port}"]   # the demo resolver holding a test blacklist
+
 # Notifications go to the demo shop's inbox (a webhook); keepup demo prints them.
 [[channel]]
 id = "demo-inbox"
@@ -276,6 +307,10 @@ notify = ["channel:demo-inbox"]
             http_port = http.port(),
             https_port = https.port(),
             domain = crate::web::DOMAIN,
+            dns_root = crate::dns::ROOT,
+            dns_resolver = crate::dns::RESOLVER,
+            dns_port = self.dns.port,
+            blocklist = crate::dns::BLOCKLIST,
             payments = crate::web::PAYMENT_COMPONENT,
         )
     }

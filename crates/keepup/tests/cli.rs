@@ -364,6 +364,9 @@ fn the_demo_shows_state_changes_within_a_hundred_seconds() {
         "privacy",
         "security-txt",
         "payment-vendor",
+        "delegation",
+        "dns-www",
+        "blacklists",
     ] {
         assert!(
             quiet.lines().any(|l| l.starts_with(&format!("shop/{id} "))
