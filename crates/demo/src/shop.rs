@@ -23,6 +23,8 @@ pub struct DemoShop {
     pub http: SocketAddr,
     /// HTTPS address.
     pub https: SocketAddr,
+    /// SMTP address (STARTTLS with the shop's certificate).
+    pub smtp: SocketAddr,
     /// The demo CA's certificate, which the generated config trusts.
     pub ca_file: PathBuf,
     /// The fault timeline.
@@ -101,21 +103,37 @@ impl DemoShop {
             expired: certified(&expired, &provider)?,
             faults,
         });
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_cert_resolver(resolver);
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        // The mail server always presents the good certificate: the
+        // expired-certificate fault is about HTTPS.
+        let mail_tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(GoodCert(certified(&good, &provider)?)));
+        let smtp_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let smtp = smtp_listener.local_addr()?;
 
         let dns = crate::dns::DemoDns::start(crate::web::DOMAIN).await?;
         let tasks = vec![
             tokio::spawn(serve(http_listener, router.clone(), None)),
             tokio::spawn(serve(https_listener, router, Some(acceptor))),
+            tokio::spawn(crate::mail::serve(
+                smtp_listener,
+                tokio_rustls::TlsAcceptor::from(Arc::new(mail_tls)),
+                crate::web::DOMAIN.to_owned(),
+            )),
         ];
         Ok(DemoShop {
             http,
             https,
+            smtp,
             ca_file,
             faults,
             inbox: inbox_state,
@@ -266,6 +284,16 @@ status_page = "http://127.0.0.1:{http_port}/vendor/status/"
 components = ["{payments}"]
 
 [[site.check]]
+id = "mail"
+name = "Mail server (SMTP with STARTTLS)"
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "starttls"
+ehlo = "monitor.{domain}"
+expect_banner = '^220 .*ESMTP'
+
+[[site.check]]
 id = "delegation"
 name = "DNS delegation of {domain}"
 kind = "delegation"
@@ -306,6 +334,7 @@ notify = ["channel:demo-inbox"]
             store = store.display(),
             http_port = http.port(),
             https_port = https.port(),
+            smtp_port = self.smtp.port(),
             domain = crate::web::DOMAIN,
             dns_root = crate::dns::ROOT,
             dns_resolver = crate::dns::RESOLVER,
@@ -330,6 +359,16 @@ struct FaultyCert {
     good: Arc<CertifiedKey>,
     expired: Arc<CertifiedKey>,
     faults: FaultPlan,
+}
+
+/// Always the good certificate.
+#[derive(Debug)]
+struct GoodCert(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for GoodCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
 }
 
 impl ResolvesServerCert for FaultyCert {

@@ -367,6 +367,7 @@ fn the_demo_shows_state_changes_within_a_hundred_seconds() {
         "delegation",
         "dns-www",
         "blacklists",
+        "mail",
     ] {
         assert!(
             quiet.lines().any(|l| l.starts_with(&format!("shop/{id} "))
