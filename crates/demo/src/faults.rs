@@ -18,6 +18,10 @@ pub enum Fault {
     ExpiredCertificate,
     /// The nightly job stops pinging its heartbeat (Down after period + grace).
     MissingHeartbeat,
+    /// The payment vendor's status page reports a major outage of the
+    /// payments API while the API itself still answers (Degraded with
+    /// CHAIN_VENDOR_OUTAGE).
+    VendorOutage,
 }
 
 impl Fault {
@@ -29,17 +33,21 @@ impl Fault {
             Fault::CheckoutError => "checkout answers 500: shop/checkout turns DOWN",
             Fault::ExpiredCertificate => "expired certificate: the HTTPS checks turn DOWN",
             Fault::MissingHeartbeat => "nightly job stopped pinging: shop/nightly-job turns DOWN",
+            Fault::VendorOutage => {
+                "payment vendor reports an outage: shop/payment-vendor turns DEGRADED"
+            }
         }
     }
 }
 
-/// The schedule: quiet for 20 s, then each fault for about 15–20 s.
+/// The schedule: quiet for 20 s, then each fault for 15–20 s.
 const PLAN: &[(u64, Fault)] = &[
     (0, Fault::None),
     (20, Fault::SlowProductPage),
     (35, Fault::CheckoutError),
     (50, Fault::ExpiredCertificate),
     (65, Fault::MissingHeartbeat),
+    (80, Fault::VendorOutage),
 ];
 
 /// Faults as a function of time since the demo started.
@@ -83,7 +91,8 @@ mod tests {
         assert_eq!(fault_at(s(25)), Fault::SlowProductPage);
         assert_eq!(fault_at(s(40)), Fault::CheckoutError);
         assert_eq!(fault_at(s(55)), Fault::ExpiredCertificate);
-        assert_eq!(fault_at(s(80)), Fault::MissingHeartbeat);
+        assert_eq!(fault_at(s(70)), Fault::MissingHeartbeat);
+        assert_eq!(fault_at(s(85)), Fault::VendorOutage);
         assert_eq!(fault_at(CYCLE + s(25)), Fault::SlowProductPage);
     }
 }

@@ -2,16 +2,26 @@
 //!
 //! A small shop on loopback, served over HTTP and over HTTPS with its own
 //! certificate authority: a home page, a product page, a checkout and a JSON
-//! health endpoint, plus a "nightly job" that pings keepup's heartbeat URL.
+//! health endpoint, plus a "nightly job" that pings keepup's heartbeat URL;
+//! for the newer check kinds a privacy page, `security.txt`, an RDAP
+//! registry, a payment vendor with a status page (`web`), an SMTP server
+//! with STARTTLS (`mail`) and a DNS hierarchy with a test blacklist
+//! (`dns`), all in process on loopback.
 //! Every [`CYCLE`] it injects faults in turn (a slow product page, a failing
-//! checkout, an expired certificate, a job that stops pinging) so that a
+//! checkout, an expired certificate, a job that stops pinging, a payment
+//! vendor outage) so that a
 //! newcomer sees checks change state within a minute.
 //!
 //! It also provides [`bench_target`], the trivial HTTP server the scheduler
 //! benchmark runs in a child process. Nothing here is used by `keepup run`.
 
+mod dns;
 mod faults;
+mod mail;
 mod shop;
+mod web;
 
+pub use dns::DemoDns;
 pub use faults::{CYCLE, Fault, FaultPlan};
 pub use shop::{DemoShop, Inbox, bench_target};
+pub use web::DOMAIN;

@@ -23,12 +23,16 @@ pub struct DemoShop {
     pub http: SocketAddr,
     /// HTTPS address.
     pub https: SocketAddr,
+    /// SMTP address (STARTTLS with the shop's certificate).
+    pub smtp: SocketAddr,
     /// The demo CA's certificate, which the generated config trusts.
     pub ca_file: PathBuf,
     /// The fault timeline.
     pub faults: FaultPlan,
     /// Notifications keepup sent to the shop's demo inbox (a webhook).
     pub inbox: Inbox,
+    /// The shop's DNS world (root, TLD, shop zone, test blacklist).
+    pub dns: crate::dns::DemoDns,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -99,23 +103,41 @@ impl DemoShop {
             expired: certified(&expired, &provider)?,
             faults,
         });
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_cert_resolver(resolver);
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        // The mail server always presents the good certificate: the
+        // expired-certificate fault is about HTTPS.
+        let mail_tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(GoodCert(certified(&good, &provider)?)));
+        let smtp_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let smtp = smtp_listener.local_addr()?;
 
+        let dns = crate::dns::DemoDns::start(crate::web::DOMAIN).await?;
         let tasks = vec![
             tokio::spawn(serve(http_listener, router.clone(), None)),
             tokio::spawn(serve(https_listener, router, Some(acceptor))),
+            tokio::spawn(crate::mail::serve(
+                smtp_listener,
+                tokio_rustls::TlsAcceptor::from(Arc::new(mail_tls)),
+                crate::web::DOMAIN.to_owned(),
+            )),
         ];
         Ok(DemoShop {
             http,
             https,
+            smtp,
             ca_file,
             faults,
             inbox: inbox_state,
+            dns,
             tasks,
         })
     }
@@ -156,6 +178,14 @@ timeout = "4s"
 
 [defaults.tls]
 ca_file = "{ca}"   # the demo shop's own certificate authority
+
+[dns]
+# The demo's own DNS hierarchy on loopback: a root, the test. TLD, the shop's zone.
+root_hints = ["{dns_root}:{dns_port}"]
+port = {dns_port}
+
+[domain]
+refresh = false   # never fetch IANA's RDAP bootstrap; the demo domain's registry is given below
 
 [[site]]
 id = "shop"
@@ -217,6 +247,74 @@ token = "{token}"
 period = "6s"
 grace = "4s"
 
+[[site.check]]
+id = "ping"
+name = "Shop host answers ping"
+kind = "ping"
+host = "127.0.0.1"
+count = 3
+
+[[site.check]]
+id = "domain"
+name = "Domain registration (RDAP)"
+kind = "domain"
+domain = "{domain}"
+rdap_url = "http://127.0.0.1:{http_port}/rdap/"   # the demo registry's RDAP service
+
+[[site.check]]
+id = "privacy"
+name = "Privacy policy page"
+kind = "page"
+url = "https://127.0.0.1:{https_port}/privacy"
+phrases = ["Privacy policy", "data controller"]
+detect_changes = false
+
+[[site.check]]
+id = "security-txt"
+name = "security.txt"
+kind = "security_txt"
+url = "https://127.0.0.1:{https_port}/.well-known/security.txt"
+
+[[site.check]]
+id = "payment-vendor"
+name = "Payment vendor (API and status page)"
+kind = "chain"
+url = "http://127.0.0.1:{http_port}/vendor/v1/payments/health"
+status_page = "http://127.0.0.1:{http_port}/vendor/status/"
+components = ["{payments}"]
+
+[[site.check]]
+id = "mail"
+name = "Mail server (SMTP with STARTTLS)"
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "starttls"
+ehlo = "monitor.{domain}"
+expect_banner = '^220 .*ESMTP'
+
+[[site.check]]
+id = "delegation"
+name = "DNS delegation of {domain}"
+kind = "delegation"
+zone = "{domain}"
+
+[[site.check]]
+id = "dns-www"
+name = "www address in DNS"
+kind = "dns"
+record = "www.{domain}"
+type = "A"
+equals = ["127.0.0.1"]
+
+[[site.check]]
+id = "blacklists"
+name = "Shop address on spam blacklists"
+kind = "dnsbl"
+ips = ["127.0.0.1"]
+zones = [{{ zone = "{blocklist}", ipv4 = true }}]
+resolver = ["{dns_resolver}:{dns_port}"]   # the demo resolver holding a test blacklist
+
 # Notifications go to the demo shop's inbox (a webhook); keepup demo prints them.
 [[channel]]
 id = "demo-inbox"
@@ -236,6 +334,13 @@ notify = ["channel:demo-inbox"]
             store = store.display(),
             http_port = http.port(),
             https_port = https.port(),
+            smtp_port = self.smtp.port(),
+            domain = crate::web::DOMAIN,
+            dns_root = crate::dns::ROOT,
+            dns_resolver = crate::dns::RESOLVER,
+            dns_port = self.dns.port,
+            blocklist = crate::dns::BLOCKLIST,
+            payments = crate::web::PAYMENT_COMPONENT,
         )
     }
 }
@@ -256,6 +361,16 @@ struct FaultyCert {
     faults: FaultPlan,
 }
 
+/// Always the good certificate.
+#[derive(Debug)]
+struct GoodCert(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for GoodCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
 impl ResolvesServerCert for FaultyCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(if self.faults.current() == Fault::ExpiredCertificate {
@@ -272,6 +387,7 @@ fn shop_router(faults: FaultPlan) -> Router {
         .route("/product/42", get(product))
         .route("/checkout", get(checkout))
         .route("/api/health", get(api_health))
+        .merge(crate::web::router())
         .with_state(faults)
 }
 

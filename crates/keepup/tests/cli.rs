@@ -310,7 +310,7 @@ fn completions_are_generated() {
 }
 
 #[test]
-fn the_demo_shows_state_changes_within_ninety_seconds() {
+fn the_demo_shows_state_changes_within_a_hundred_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let d: PathBuf = dir.path().join("demo");
     let o = keepup()
@@ -319,7 +319,7 @@ fn the_demo_shows_state_changes_within_ninety_seconds() {
             "--dir",
             d.to_str().unwrap(),
             "--for",
-            "90s",
+            "100s",
             "--every",
             "5",
         ])
@@ -351,6 +351,35 @@ fn the_demo_shows_state_changes_within_ninety_seconds() {
         out.lines()
             .any(|l| l.starts_with("shop/nightly-job") && l.contains("DOWN")),
         "missing heartbeat not seen:\n{out}"
+    );
+    // The newer kinds run against the shop's loopback services and are Up
+    // before the faults start (ping may lack the raw socket when not root).
+    let quiet: String = out
+        .split("t+")
+        .filter(|table| table.contains("injected fault: none"))
+        .collect();
+    for id in [
+        "ping",
+        "domain",
+        "privacy",
+        "security-txt",
+        "payment-vendor",
+        "delegation",
+        "dns-www",
+        "blacklists",
+        "mail",
+    ] {
+        assert!(
+            quiet.lines().any(|l| l.starts_with(&format!("shop/{id} "))
+                && (l.contains(" UP ") || l.contains("PING_NOT_PERMITTED"))),
+            "shop/{id} not up at start:\n{out}"
+        );
+    }
+    assert!(
+        out.lines().any(|l| l.starts_with("shop/payment-vendor")
+            && l.contains("DEGRADED")
+            && l.contains("CHAIN_VENDOR_OUTAGE")),
+        "vendor outage not seen:\n{out}"
     );
     // Incidents became notifications in the demo inbox (a webhook channel).
     assert!(
