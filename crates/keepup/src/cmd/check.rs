@@ -173,7 +173,8 @@ fn split_host_port(s: &str, default_port: Option<u16>) -> anyhow::Result<(String
     }
 }
 
-fn toml_str(s: &str) -> String {
+/// `s` as a TOML basic string (JSON's string syntax is a subset of it).
+pub(crate) fn toml_str(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 

@@ -10,6 +10,7 @@
 //! pages. It is validated with the real loader before it is written, so
 //! what `discover` prints always loads.
 
+use super::check::toml_str;
 use anyhow::{Context, bail};
 use keepup_config::dns::{RecordKind, RecordValue};
 use keepup_probe::ProbeContext;
@@ -306,7 +307,7 @@ async fn privacy_page(host: &str, https: bool, addrs: &[IpAddr]) -> Option<Strin
         let url = format!("{scheme}://{host}{path}");
         let src = format!(
             "[[site]]\nid = \"d\"\n[[site.check]]\nid = \"p\"\nkind = \"http\"\nurl = {}\ntimeout = \"5s\"\nexpect_status = [200]\n[site.check.tls]\nverify = false\n",
-            toml_string(&url)
+            toml_str(&url)
         );
         let Ok(config) = keepup_config::load_str(&src, Path::new("<discover>")) else {
             continue;
@@ -320,10 +321,6 @@ async fn privacy_page(host: &str, https: bool, addrs: &[IpAddr]) -> Option<Strin
         }
     }
     None
-}
-
-fn toml_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
 /// A check id from a host name (`mx1.shop.example` → `mx1`).
@@ -383,35 +380,35 @@ fn render(domain: &str, dns_section: &str, f: &Found) -> String {
     let _ = writeln!(
         t,
         "[[site]]\nid = {}\nname = {}\n",
-        toml_string(&site),
-        toml_string(domain)
+        toml_str(&site),
+        toml_str(domain)
     );
 
     t.push_str("# The registration: expiry over RDAP (WHOIS for ccTLDs without RDAP).\n");
     let _ = writeln!(
         t,
         "[[site.check]]\nid = \"registration\"\nkind = \"domain\"\ndomain = {}\ninterval = \"6h\"\nwarn_days = 30\ncritical_days = 7\n",
-        toml_string(domain)
+        toml_str(domain)
     );
 
     t.push_str("# The delegation from the root down, every name server over UDP and TCP,\n# glue, SOA, MX. It is an implicit parent of the checks below.\n");
     let _ = writeln!(
         t,
         "[[site.check]]\nid = \"delegation\"\nkind = \"delegation\"\nzone = {}\ninterval = \"5m\"\nexpect_mx = {}",
-        toml_string(domain),
+        toml_str(domain),
         !f.mx.is_empty()
     );
     let v4: Vec<String> = f
         .www
         .iter()
         .filter(|ip| ip.is_ipv4())
-        .map(|ip| toml_string(&ip.to_string()))
+        .map(|ip| toml_str(&ip.to_string()))
         .collect();
     let v6: Vec<String> = f
         .www
         .iter()
         .filter(|ip| ip.is_ipv6())
-        .map(|ip| toml_string(&ip.to_string()))
+        .map(|ip| toml_str(&ip.to_string()))
         .collect();
     for (kind, values) in [("A", v4), ("AAAA", v6)] {
         if !values.is_empty() {
@@ -431,7 +428,7 @@ fn render(domain: &str, dns_section: &str, f: &Found) -> String {
             let _ = writeln!(
                 t,
                 "[[site.check]]\nid = \"certificate\"\nkind = \"tls\"\nhost = {}\ninterval = \"1h\"\n",
-                toml_string(host)
+                toml_str(host)
             );
         } else {
             t.push_str("# Note: the web host does not answer on 443: the shop has no HTTPS?\n");
@@ -442,7 +439,7 @@ fn render(domain: &str, dns_section: &str, f: &Found) -> String {
         let _ = writeln!(
             t,
             "[[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = {}\ninterval = \"1m\"\ndegraded_latency = \"2s\"\n",
-            toml_string(&format!("{scheme}://{host}/"))
+            toml_str(&format!("{scheme}://{host}/"))
         );
         match &f.privacy_url {
             Some(url) => {
@@ -450,7 +447,7 @@ fn render(domain: &str, dns_section: &str, f: &Found) -> String {
                 let _ = writeln!(
                     t,
                     "[[site.check]]\nid = \"privacy\"\nkind = \"page\"\nurl = {}\ninterval = \"1h\"\n",
-                    toml_string(url)
+                    toml_str(url)
                 );
             }
             None => {
@@ -470,7 +467,7 @@ fn render(domain: &str, dns_section: &str, f: &Found) -> String {
             let _ = writeln!(
                 t,
                 "[[site.check]]\nid = \"security-txt\"\nkind = \"security_txt\"\ndomain = {}\ninterval = \"1d\"\n",
-                toml_string(host)
+                toml_str(host)
             );
         }
     } else {
@@ -497,7 +494,7 @@ fn render(domain: &str, dns_section: &str, f: &Found) -> String {
             let _ = writeln!(
                 t,
                 "[[site.check]]\nid = \"{id}-{kind}-{port}\"\nkind = \"{kind}\"\nhost = {}\nport = {port}\ntls = \"{tls}\"\ninterval = \"5m\"\n",
-                toml_string(host)
+                toml_str(host)
             );
         }
     }
@@ -518,7 +515,7 @@ fn render(domain: &str, dns_section: &str, f: &Found) -> String {
     let _ = writeln!(
         t,
         "[[site.check]]\nid = \"blacklists\"\nkind = \"dnsbl\"\ndomain = {}\ninterval = \"30m\"\n",
-        toml_string(domain)
+        toml_str(domain)
     );
 
     t.push_str("# A cron job or backup that calls http://<keepup>/ping/<token> when done:\n# [[site.check]]\n# id = \"nightly-backup\"\n# kind = \"heartbeat\"\n# token_env = \"BACKUP_PING_TOKEN\"\n# period = \"1d\"\n");
