@@ -267,6 +267,9 @@ pub enum BenchCommand {
         /// Checks per site (grouping is per site).
         #[arg(long, default_value = "100")]
         per_site: usize,
+        /// Runs, each on a fresh store; the figures are their medians.
+        #[arg(long, default_value = "5")]
+        runs: usize,
     },
     /// Full delegation walks (root → TLD → zone, every name server over UDP
     /// and TCP, glue, SOA, MX) one after another, against Knot DNS serving

@@ -263,15 +263,58 @@ type AlertingRun = (Vec<f64>, usize, Duration, (Duration, Duration));
 /// `keepup bench alerting`: the incident engine and the alerter, driven
 /// with N simultaneous failures, against a real SQLite store. Reports the
 /// latency from the state change to the outbox rows (p50/p99/max) without
-/// grouping, and the message count with and without grouping.
-pub fn alerting(checks: usize, per_site: usize) -> anyhow::Result<ExitCode> {
-    use keepup_model::{Clock, Outcome};
-    use keepup_monitor::alerting::Alerter;
-    use keepup_monitor::incidents::{IncidentEngine, IncidentEvent};
-    if checks == 0 || per_site == 0 {
-        bail!("--checks and --per-site must be at least 1");
+/// grouping, and the message count with and without grouping. Each run
+/// starts on a fresh store; the figures are medians over the runs.
+pub fn alerting(checks: usize, per_site: usize, runs: usize) -> anyhow::Result<ExitCode> {
+    if checks == 0 || per_site == 0 || runs == 0 {
+        bail!("--checks, --per-site and --runs must be at least 1");
     }
-    let run = |group_window: &str| -> anyhow::Result<AlertingRun> {
+    let ungrouped = AlertingBench::new(checks, per_site, "0s")?;
+    let mut p50s = Vec::new();
+    let mut p99s = Vec::new();
+    let mut engine_ms = Vec::new();
+    let mut alerter_ms = Vec::new();
+    let mut messages_ungrouped = 0;
+    for run in 0..runs {
+        let (lat, messages, _total, (engine_t, alerter_t)) = ungrouped.run(run)?;
+        let (p50, _, p99) = percentiles(lat);
+        p50s.push(p50);
+        p99s.push(p99);
+        engine_ms.push(engine_t.as_secs_f64() * 1000.0);
+        alerter_ms.push(alerter_t.as_secs_f64() * 1000.0);
+        messages_ungrouped = messages;
+    }
+    let (_, messages_grouped, _, _) = AlertingBench::new(checks, per_site, "1s")?.run(0)?;
+    let median = |v: &[f64]| percentiles(v.to_vec()).0;
+    let range = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(0.0, f64::max);
+        format!("{lo:.1}..{hi:.1}")
+    };
+    println!(
+        "checks={checks} sites={} runs={runs} change_to_outbox_ms p50={:.1} p99={:.1} (p99 over runs {}) incidents_ms={:.0} alerter_ms={:.0} messages_without_grouping={messages_ungrouped} messages_with_grouping={messages_grouped} peak_rss={:.1}MB",
+        checks.div_ceil(per_site),
+        median(&p50s),
+        median(&p99s),
+        range(&p99s),
+        median(&engine_ms),
+        median(&alerter_ms),
+        peak_rss_mb()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One configuration of the alerting bench, parsed once and run on fresh
+/// stores.
+struct AlertingBench {
+    config: Arc<Config>,
+    checks: Vec<Arc<keepup_config::Check>>,
+    dir: PathBuf,
+    group_window: String,
+}
+
+impl AlertingBench {
+    fn new(checks: usize, per_site: usize, group_window: &str) -> anyhow::Result<Self> {
         let dir = tempfile_dir()?.join(format!("alerting-{group_window}"));
         std::fs::create_dir_all(&dir)?;
         let mut src = format!(
@@ -292,26 +335,39 @@ pub fn alerting(checks: usize, per_site: usize) -> anyhow::Result<ExitCode> {
             keepup_config::load_str(&src, &dir.join("a.toml"))
                 .map_err(|p| anyhow::anyhow!("{p}"))?,
         );
-        let store = Store::open(&config.store.path)?;
-        let arcs: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+        let checks = config.checks().cloned().map(Arc::new).collect();
+        Ok(Self {
+            config,
+            checks,
+            dir,
+            group_window: group_window.to_owned(),
+        })
+    }
+
+    fn run(&self, run: usize) -> anyhow::Result<AlertingRun> {
+        use keepup_model::{Clock, Outcome};
+        use keepup_monitor::alerting::Alerter;
+        use keepup_monitor::incidents::{IncidentEngine, IncidentEvent};
+        let db = self.dir.join(format!("run{run}.db"));
+        let store = Store::open(&db)?;
         // As the daemon does when it starts.
-        store.register_checks(&keepup_monitor::check_metas(&arcs))?;
-        let mut engine = IncidentEngine::resume(store.clone(), &arcs)?;
+        store.register_checks(&keepup_monitor::check_metas(&self.checks))?;
+        let mut engine = IncidentEngine::resume(store.clone(), &self.checks)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let alerter = Alerter::new(
             store.clone(),
             clock.clone(),
-            config.clone(),
+            self.config.clone(),
             keepup_notify::HttpClientContext::new(),
         );
         let down = Outcome::new(Status::Down, "connection refused");
         let now = clock.now_ms();
         let start = Instant::now();
-        let mut latencies = Vec::with_capacity(checks);
+        let mut latencies = Vec::with_capacity(self.checks.len());
         // Time in the incident engine and in the alerter.
         let mut split = (Duration::ZERO, Duration::ZERO);
         // As the recorder does: batches of up to 2,000 results.
-        for chunk in arcs.chunks(2_000) {
+        for chunk in self.checks.chunks(2_000) {
             let items: Vec<_> = chunk.iter().map(|c| (&**c, now, &down)).collect();
             let t0 = Instant::now();
             let observed = engine.observe_batch(&items)?;
@@ -329,28 +385,26 @@ pub fn alerting(checks: usize, per_site: usize) -> anyhow::Result<ExitCode> {
         }
         // Let any group window pass, then flush the groups.
         std::thread::sleep(Duration::from_millis(50));
-        if group_window != "0s" {
-            std::thread::sleep(humantime::parse_duration(group_window)?);
+        if self.group_window != "0s" {
+            std::thread::sleep(humantime::parse_duration(&self.group_window)?);
         }
         alerter.tick()?;
         let total = start.elapsed();
-        let messages = store.outbox(checks * 2)?.len();
-        let _ = std::fs::remove_dir_all(&dir);
+        let messages = store.outbox(self.checks.len() * 2)?.len();
+        drop(alerter);
+        drop(engine);
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
         Ok((latencies, messages, total, split))
-    };
-    let (lat, messages_ungrouped, total, (engine_t, alerter_t)) = run("0s")?;
-    let (p50, _, p99) = percentiles(lat.clone());
-    let max = lat.iter().copied().fold(0.0, f64::max);
-    let (_, messages_grouped, _, _) = run("1s")?;
-    println!(
-        "checks={checks} sites={} change_to_outbox_ms p50={p50:.1} p99={p99:.1} max={max:.1} total={:.0}ms incidents_ms={:.0} alerter_ms={:.0} messages_without_grouping={messages_ungrouped} messages_with_grouping={messages_grouped} peak_rss={:.1}MB",
-        checks.div_ceil(per_site),
-        total.as_secs_f64() * 1000.0,
-        engine_t.as_secs_f64() * 1000.0,
-        alerter_t.as_secs_f64() * 1000.0,
-        peak_rss_mb()
-    );
-    Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl Drop for AlertingBench {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// The test DNS hierarchy (Knot DNS on 127.53.0.0/16), unless the caller

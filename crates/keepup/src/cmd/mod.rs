@@ -86,7 +86,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 concurrency,
             } => bench::scheduler(checks, interval, duration, target, concurrency),
             BenchCommand::Target { listen } => bench::target(listen),
-            BenchCommand::Alerting { checks, per_site } => bench::alerting(checks, per_site),
+            BenchCommand::Alerting {
+                checks,
+                per_site,
+                runs,
+            } => bench::alerting(checks, per_site, runs),
             BenchCommand::Delegation {
                 zone,
                 runs,
