@@ -157,13 +157,13 @@ impl IncidentEngine {
 
     /// The root open incident among the check's ancestors, if any.
     fn root_cause(&self, id: &CheckId) -> Option<i64> {
+        let parents = self.checks.get(id).map(|c| &c.depends_on)?;
+        if parents.is_empty() {
+            return None;
+        }
         let mut best: Option<&Incident> = None;
         let mut seen = std::collections::HashSet::new();
-        let mut stack: Vec<CheckId> = self
-            .checks
-            .get(id)
-            .map(|c| c.depends_on.clone())
-            .unwrap_or_default();
+        let mut stack: Vec<CheckId> = parents.clone();
         while let Some(parent) = stack.pop() {
             if !seen.insert(parent.clone()) {
                 continue;
@@ -281,8 +281,7 @@ impl IncidentEngine {
         //    parent failing in the same batch counts).
         if !opens.is_empty() {
             let (positions, news): (Vec<usize>, Vec<NewIncident>) = opens.into_iter().unzip();
-            let stored = self.store.open_incidents_batch(&news)?;
-            drop(news);
+            let stored = self.store.open_incidents_batch(news)?;
             for inc in &stored {
                 self.open.insert(inc.check.clone(), inc.clone());
             }

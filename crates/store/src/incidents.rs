@@ -104,7 +104,7 @@ impl Store {
     /// Opens an incident and returns its number. A check has at most one
     /// open incident: if one is open already, its number is returned.
     pub fn open_incident(&self, new: &NewIncident) -> Result<i64, StoreError> {
-        let opened = self.open_incidents_batch(std::slice::from_ref(new))?;
+        let opened = self.open_incidents_batch(vec![new.clone()])?;
         opened
             .first()
             .map(|i| i.id)
@@ -118,7 +118,10 @@ impl Store {
     /// Opens many incidents in one transaction (a whole batch of results);
     /// returns them as stored, in the same order. A check that already has
     /// an open incident gets that one back.
-    pub fn open_incidents_batch(&self, news: &[NewIncident]) -> Result<Vec<Incident>, StoreError> {
+    pub fn open_incidents_batch(
+        &self,
+        news: Vec<NewIncident>,
+    ) -> Result<Vec<Incident>, StoreError> {
         self.with_state("open incidents", |st| {
             let tx = st.conn.transaction()?;
             let mut out = Vec::with_capacity(news.len());
@@ -153,9 +156,10 @@ impl Store {
                     }
                     continue;
                 }
+                // The row is written: its fields move into the result.
                 out.push(Incident {
                     id: tx.last_insert_rowid(),
-                    check: new.check.clone(),
+                    check: new.check,
                     status: new.status,
                     opened_at: new.opened_at,
                     detected_at: new.detected_at,
@@ -165,8 +169,8 @@ impl Store {
                     cause: new.cause,
                     suppressed: new.suppressed,
                     maintenance: new.maintenance,
-                    message: new.message.clone(),
-                    findings: new.findings.clone(),
+                    message: new.message,
+                    findings: new.findings,
                 });
             }
             tx.commit()?;
