@@ -1,0 +1,1 @@
+//! Repository storage: where the restic-format files of a target live.
