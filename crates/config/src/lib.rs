@@ -9,6 +9,8 @@
 mod spec;
 pub use spec::*;
 
+pub mod backup;
+pub use backup::BackupPlan;
 pub mod channels;
 pub use channels::ChannelSpec;
 

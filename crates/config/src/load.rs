@@ -34,6 +34,7 @@ const TOP_KEYS: &[&str] = &[
     "self_monitoring",
     "domain",
     "dns",
+    "backup",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
@@ -82,6 +83,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
         base_dir,
         pending_deps: Vec::new(),
         dns: crate::dns::DnsSettings::default(),
+        warnings: Vec::new(),
     };
     let config = loader.config(root.into_inner(), path);
     if loader.rep.has_problems() {
@@ -120,6 +122,9 @@ pub(crate) struct Loader<'a> {
     pending_deps: Vec<(CheckId, String, Vec<Spanned<String>>)>,
     /// `[dns]`, read before the sites: the DNS checks carry a copy.
     pub(crate) dns: crate::dns::DnsSettings,
+    /// Advice that does not fail the load (e.g. a backup without an
+    /// off-site copy).
+    pub(crate) warnings: Vec<crate::Problem>,
 }
 
 impl Loader<'_> {
@@ -290,6 +295,10 @@ impl Loader<'_> {
             &channel_ids,
             &site_ids,
         );
+        let backups = root
+            .remove("backup")
+            .map(|v| self.backups(v, &site_ids))
+            .unwrap_or_default();
         let mut seen = HashSet::new();
         for s in &sites {
             if !seen.insert(s.id.clone()) {
@@ -328,6 +337,8 @@ impl Loader<'_> {
             maintenance,
             routing,
             dns: self.dns.clone(),
+            backups,
+            warnings: std::mem::take(&mut self.warnings),
             index: HashMap::new(),
         }
         .indexed()

@@ -32,6 +32,10 @@ pub struct Config {
     pub routing: crate::routing::Routing,
     /// `[dns]`: root hints, resolvers and timeouts of the DNS checks.
     pub dns: crate::dns::DnsSettings,
+    /// `[[backup]]`: backup plans.
+    pub backups: Vec<crate::backup::BackupPlan>,
+    /// Advice found at load that does not make the configuration invalid.
+    pub warnings: Vec<crate::Problem>,
     /// `site/check` → (site, check) positions, for constant-time lookups.
     pub(crate) index: std::collections::HashMap<String, (usize, usize)>,
 }

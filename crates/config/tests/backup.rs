@@ -1,0 +1,663 @@
+//! Backup plan configuration (`[[backup]]`): a full plan with every kind of
+//! source and target, the defaults, the "two places, one off-site"
+//! warning, and each mistake reported at its file:line:col.
+
+use std::path::Path;
+use std::time::Duration;
+
+use keepup_config::backup::{BackupSource, DatabaseKind, DumpFormat, ReadData, parse_read_data};
+use keepup_config::{BackupPlan, Config, Problems, load_str};
+
+fn load(src: &str) -> Config {
+    load_str(src, Path::new("/etc/keepup/keepup.toml")).unwrap_or_else(|p| panic!("{p}"))
+}
+
+fn plans(src: &str) -> Vec<BackupPlan> {
+    load(src).backups
+}
+
+fn problems(src: &str) -> Problems {
+    match load_str(src, Path::new("keepup.toml")) {
+        Ok(_) => panic!("expected problems for:\n{src}"),
+        Err(p) => p,
+    }
+}
+
+/// The single problem, rendered; panics if there is not exactly one.
+fn only_problem(src: &str) -> String {
+    let p = problems(src);
+    assert_eq!(p.0.len(), 1, "{p}");
+    p.0[0].to_string()
+}
+
+/// A valid plan with the given extra plan keys (inserted after `id`) and
+/// tables (appended).
+fn plan(keys: &str, tables: &str) -> String {
+    format!(
+        r#"
+[[backup]]
+id = "files"
+password_env = "KEEPUP_TEST_BACKUP_PASSWORD"
+{keys}
+[[backup.source]]
+kind = "paths"
+paths = ["/srv/shop"]
+
+[[backup.target]]
+id = "local"
+repository = "/srv/backup"
+
+[[backup.target]]
+id = "offsite"
+repository = "sftp:backup@203.0.113.7:/srv/restic"
+offsite = true
+{tables}"#
+    )
+}
+
+fn set_password() {
+    // SAFETY: every test sets the same value; nothing reads it concurrently
+    // with a different expectation.
+    unsafe { std::env::set_var("KEEPUP_TEST_BACKUP_PASSWORD", "correct horse") };
+}
+
+#[test]
+fn a_full_plan_is_read_with_every_source_and_target() {
+    set_password();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id_ed25519");
+    std::fs::write(&key, "not really a key").unwrap();
+    let known = dir.path().join("known_hosts");
+    std::fs::write(&known, "").unwrap();
+    let pass = dir.path().join("offsite.pass");
+    std::fs::write(&pass, "offsite secret\n").unwrap();
+    let src = format!(
+        r#"
+[[site]]
+id = "shop"
+
+[[backup]]
+id = "shop-db"
+name = "Shop database"
+site = "shop"
+schedule = "0 */2 * * *"
+timezone = "Europe/Berlin"
+rpo = "2h"
+password_env = "KEEPUP_TEST_BACKUP_PASSWORD"
+hostname = "shop-prod"
+tags = ["db", "shop"]
+
+[[backup.source]]
+kind = "paths"
+paths = ["/srv/shop/media", "/etc/nginx"]
+exclude = ["*.tmp", "/srv/shop/media/cache", "**/thumbs"]
+
+[[backup.source]]
+kind = "command"
+command = ["sh", "-c", "redis-cli --rdb -"]
+filename = "redis.rdb"
+
+[[backup.source]]
+kind = "postgres"
+host = "127.0.0.1"
+user = "backup"
+dbname = "shop"
+password_env = "KEEPUP_TEST_BACKUP_PASSWORD"
+format = "custom"
+args = ["--exclude-table=sessions"]
+
+[[backup.source]]
+kind = "mysql"
+host = "db.shop.example"
+port = 3307
+user = "backup"
+dbname = "legacy"
+
+[[backup.target]]
+id = "local"
+repository = "backups/shop"
+
+[[backup.target]]
+id = "offsite"
+repository = "sftp:backup@backup.example.net:/srv/restic/shop"
+offsite = true
+ssh_identity_file = "{key}"
+ssh_known_hosts_file = "{known}"
+ssh_args = ["-o", "Compression=yes"]
+password_file = "{pass}"
+
+[[backup.target]]
+id = "rest"
+repository = "rest:https://backup@rest.example.net:8000/shop/"
+rest_password_env = "KEEPUP_TEST_BACKUP_PASSWORD"
+
+[backup.retention]
+keep_last = 3
+keep_daily = 7
+keep_weekly = 5
+keep_monthly = 12
+keep_within = "2d"
+schedule = "30 4 * * *"
+
+[backup.verify]
+schedule = "0 5 * * *"
+read_data_subset = "*/30"
+
+[backup.restore_test]
+schedule = "0 6 * * sun"
+sample_files = 5
+query = "SELECT count(*) FROM orders"
+min_rows = 1000
+[backup.restore_test.database]
+kind = "postgres"
+host = "127.0.0.1"
+port = 5433
+user = "postgres"
+password_env = "KEEPUP_TEST_BACKUP_PASSWORD"
+"#,
+        key = key.display(),
+        known = known.display(),
+        pass = pass.display(),
+    );
+    let config = load(&src);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let [p] = config.backups.as_slice() else {
+        panic!("one plan expected")
+    };
+    assert_eq!(p.id, "shop-db");
+    assert_eq!(p.name, "Shop database");
+    assert_eq!(p.site.as_deref(), Some("shop"));
+    assert_eq!(p.schedule.as_ref().unwrap().cron.as_str(), "0 */2 * * *");
+    assert_eq!(p.timezone.name, "Europe/Berlin");
+    assert_eq!(p.rpo, Duration::from_secs(7200));
+    assert_eq!(p.hostname.as_deref(), Some("shop-prod"));
+    assert_eq!(p.tags, ["db", "shop"]);
+    assert!(!p.alternate_targets);
+
+    assert_eq!(p.sources.len(), 4);
+    let BackupSource::Paths(paths) = &p.sources[0] else {
+        panic!("paths first")
+    };
+    // Sorted, so that the snapshot's tree is built in order.
+    assert_eq!(
+        paths.paths,
+        [Path::new("/etc/nginx"), Path::new("/srv/shop/media")]
+    );
+    assert_eq!(paths.exclude.len(), 3);
+    let BackupSource::Command(cmd) = &p.sources[1] else {
+        panic!("command second")
+    };
+    assert_eq!(cmd.command, ["sh", "-c", "redis-cli --rdb -"]);
+    assert_eq!(cmd.filename, "redis.rdb");
+    let BackupSource::Database(pg) = &p.sources[2] else {
+        panic!("postgres third")
+    };
+    assert_eq!(pg.kind, DatabaseKind::Postgres);
+    assert_eq!(pg.port, 5432);
+    assert_eq!(pg.format, DumpFormat::Custom);
+    assert_eq!(pg.filename, "shop.dump");
+    assert_eq!(pg.password.as_ref().unwrap().expose(), "correct horse");
+    assert_eq!(pg.args, ["--exclude-table=sessions"]);
+    let BackupSource::Database(my) = &p.sources[3] else {
+        panic!("mysql fourth")
+    };
+    assert_eq!(my.kind, DatabaseKind::Mysql);
+    assert_eq!(my.port, 3307);
+    assert_eq!(my.filename, "legacy.sql");
+    assert!(my.password.is_none());
+
+    assert_eq!(p.targets.len(), 3);
+    let local = p.target("local").unwrap();
+    assert_eq!(
+        local.repository, "/etc/keepup/backups/shop",
+        "relative to the config"
+    );
+    assert!(!local.offsite);
+    assert_eq!(
+        local.password.expose(),
+        "correct horse",
+        "the plan's password"
+    );
+    let offsite = p.target("offsite").unwrap();
+    assert!(offsite.offsite);
+    assert_eq!(
+        offsite.password.expose(),
+        "offsite secret",
+        "its own password"
+    );
+    assert_eq!(offsite.ssh_identity_file.as_deref(), Some(key.as_path()));
+    assert_eq!(offsite.ssh_args, ["-o", "Compression=yes"]);
+    let rest = p.target("rest").unwrap();
+    assert_eq!(
+        rest.repository,
+        "rest:https://backup@rest.example.net:8000/shop/"
+    );
+    assert!(rest.rest_password.is_some());
+    // Secrets never show in debug output.
+    assert!(!format!("{p:?}").contains("correct horse"));
+
+    let r = p.retention.as_ref().unwrap();
+    assert_eq!(
+        (r.keep_last, r.keep_daily, r.keep_weekly, r.keep_monthly),
+        (Some(3), Some(7), Some(5), Some(12))
+    );
+    assert_eq!(r.keep_hourly, None);
+    assert_eq!(r.keep_within, Some(Duration::from_secs(2 * 86_400)));
+    assert!(r.schedule.is_some());
+    let v = p.verify.as_ref().unwrap();
+    assert_eq!(v.read_data, ReadData::Rotating { m: 30 });
+    let t = p.restore_test.as_ref().unwrap();
+    assert_eq!(t.sample_files, 5);
+    assert_eq!(
+        t.dump.as_deref(),
+        Some("shop.dump"),
+        "the only postgres dump"
+    );
+    assert_eq!(t.min_rows, 1000);
+    let db = t.database.as_ref().unwrap();
+    assert_eq!((db.kind, db.port), (DatabaseKind::Postgres, 5433));
+}
+
+#[test]
+fn defaults_are_sensible() {
+    set_password();
+    let p = &plans(&plan("", ""))[0];
+    assert_eq!(p.name, "files");
+    assert!(p.schedule.is_none());
+    assert_eq!(p.timezone.name, "UTC");
+    assert_eq!(p.rpo, Duration::from_secs(26 * 3600), "daily plus slack");
+    assert!(p.hostname.is_none());
+    assert!(p.retention.is_none() && p.verify.is_none() && p.restore_test.is_none());
+
+    // The RPO follows the schedule: twice its longest gap.
+    let p = &plans(&plan("schedule = \"0 */2 * * *\"", ""))[0];
+    assert_eq!(p.rpo, Duration::from_secs(4 * 3600));
+    let p = &plans(&plan("schedule = \"0 3 * * *\"\ntimezone = \"UTC\"", ""))[0];
+    assert_eq!(p.rpo, Duration::from_secs(2 * 86_400));
+
+    let p = &plans(&plan("", "[backup.verify]\n[backup.restore_test]\n"))[0];
+    assert_eq!(p.verify.as_ref().unwrap().read_data, ReadData::Percent(5.0));
+    let t = p.restore_test.as_ref().unwrap();
+    assert_eq!((t.sample_files, t.min_rows), (20, 1));
+    assert!(t.database.is_none() && t.dump.is_none());
+}
+
+#[test]
+fn one_place_or_no_offsite_copy_is_a_warning_unless_allowed() {
+    set_password();
+    let single = r#"
+[[backup]]
+id = "single"
+password_env = "KEEPUP_TEST_BACKUP_PASSWORD"
+[[backup.source]]
+kind = "paths"
+paths = ["/srv/shop"]
+[[backup.target]]
+id = "local"
+repository = "/srv/backup"
+"#;
+    let config = load(single);
+    assert_eq!(config.backups.len(), 1, "a warning does not fail the load");
+    let [w] = config.warnings.as_slice() else {
+        panic!("one warning expected: {:?}", config.warnings)
+    };
+    let text = w.to_string();
+    assert!(
+        text.starts_with("/etc/keepup/keepup.toml:3:6: backup[0]: "),
+        "{text}"
+    );
+    assert!(text.contains("single target"), "{text}");
+    assert!(text.contains("off-site"), "{text}");
+    assert!(text.contains("allow_single_target"), "{text}");
+
+    let no_offsite =
+        single.to_owned() + "[[backup.target]]\nid = \"usb\"\nrepository = \"/mnt/usb\"\n";
+    let config = load(&no_offsite);
+    assert_eq!(config.warnings.len(), 1);
+    assert!(config.warnings[0].message.contains("offsite = true"));
+
+    let allowed = single.replace(
+        "id = \"single\"",
+        "id = \"single\"\nallow_single_target = true",
+    );
+    assert!(load(&allowed).warnings.is_empty());
+    assert!(load(&plan("", "")).warnings.is_empty());
+}
+
+#[test]
+fn read_data_subsets_parse_like_restic() {
+    assert_eq!(parse_read_data("all"), Ok(ReadData::All));
+    assert_eq!(parse_read_data("none"), Ok(ReadData::None));
+    assert_eq!(parse_read_data("5%"), Ok(ReadData::Percent(5.0)));
+    assert_eq!(parse_read_data("2.5%"), Ok(ReadData::Percent(2.5)));
+    assert_eq!(parse_read_data("1/20"), Ok(ReadData::Part { n: 1, m: 20 }));
+    assert_eq!(parse_read_data("*/30"), Ok(ReadData::Rotating { m: 30 }));
+    for bad in ["0%", "101%", "x%", "0/20", "21/20", "1/0", "half", ""] {
+        assert!(parse_read_data(bad).is_err(), "{bad}");
+    }
+}
+
+/// Each mistake, at its position, one at a time.
+#[test]
+fn mistakes_are_reported_where_they_are() {
+    set_password();
+    let cases: &[(&str, &str, &str)] = &[
+        // (plan keys, tables, expected "line:col: key: message" fragment)
+        (
+            "colour = \"red\"",
+            "",
+            "5:1: backup[0].colour: unknown key `colour`",
+        ),
+        (
+            "schedule = \"0 25 * * *\"",
+            "",
+            "5:12: backup[0].schedule: invalid cron expression: hour",
+        ),
+        (
+            "timezone = \"Mars/Olympus\"",
+            "",
+            "5:12: backup[0].timezone: unknown time zone",
+        ),
+        (
+            "rpo = \"0s\"",
+            "",
+            "5:7: backup[0].rpo: must be longer than zero",
+        ),
+        (
+            "site = \"nope\"",
+            "",
+            "5:8: backup[0].site: no site \"nope\"",
+        ),
+        ("tags = [\"a,b\"]", "", "5:9: backup[0].tags: invalid tag"),
+        (
+            "hostname = \"bad host\"",
+            "",
+            "5:12: backup[0].host: \"bad host\" is neither",
+        ),
+        (
+            "",
+            "[backup.retention]\nschedule = \"0 4 * * *\"\n",
+            "18:1: backup[0].retention: a retention without any keep_* rule",
+        ),
+        (
+            "",
+            "[backup.retention]\nkeep_daily = 0\n",
+            "19:14: backup[0].retention.keep_daily: `keep_daily` must be a positive count",
+        ),
+        (
+            "",
+            "[backup.retention]\nkeep_dayly = 7\nkeep_last = 1\n",
+            "19:1: backup[0].retention.keep_dayly: unknown key `keep_dayly` (hint: did you mean `keep_daily`?)",
+        ),
+        (
+            "",
+            "[backup.verify]\nread_data_subset = \"150%\"\n",
+            "19:20: backup[0].verify.read_data_subset: invalid read_data_subset",
+        ),
+        (
+            "",
+            "[backup.restore_test]\nquery = \"SELECT 1\"\n",
+            "backup[0].restore_test.database: a dump restore test needs a scratch database",
+        ),
+        (
+            "",
+            "[backup.restore_test]\ndump = \"nope.sql\"\n",
+            "19:8: backup[0].restore_test.dump: the plan has no database source stored as \"nope.sql\"",
+        ),
+        (
+            "alternate_targets = \"yes\"",
+            "",
+            "5:21: backup[0].alternate_targets: invalid type",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (keys, tables, want) in cases {
+        let got = only_problem(&plan(keys, tables));
+        if !got.contains(want) {
+            wrong.push(format!("want {want:?}\n got {got}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn source_mistakes_are_reported_where_they_are() {
+    set_password();
+    let with_source = |source: &str| {
+        format!(
+            r#"[[backup]]
+id = "p"
+password_env = "KEEPUP_TEST_BACKUP_PASSWORD"
+allow_single_target = true
+[[backup.target]]
+id = "local"
+repository = "/srv/backup"
+[[backup.source]]
+{source}"#
+        )
+    };
+    let cases: &[(&str, &str)] = &[
+        (
+            "kind = \"pathz\"\npaths = [\"/a\"]",
+            "9:8: backup[0].source[0].kind: unknown source kind \"pathz\" (hint: did you mean \"paths\"?",
+        ),
+        (
+            "paths = [\"/a\"]",
+            "backup[0].source[0].kind: missing key `kind`",
+        ),
+        (
+            "kind = \"paths\"\npaths = [\"srv/shop\"]",
+            "10:10: backup[0].source[0].paths: \"srv/shop\" is not an absolute, normalised path",
+        ),
+        (
+            "kind = \"paths\"\npaths = [\"/srv/../etc\"]",
+            "10:10: backup[0].source[0].paths: \"/srv/../etc\" is not an absolute",
+        ),
+        (
+            "kind = \"paths\"\npaths = [\"/srv\", \"/srv/shop\"]",
+            "10:18: backup[0].source[0].paths: /srv/shop overlaps /srv",
+        ),
+        (
+            "kind = \"paths\"\npaths = []",
+            "10:9: backup[0].source[0].paths: no paths given",
+        ),
+        (
+            "kind = \"paths\"\npaths = [\"/p/x\"]",
+            "10:10: backup[0].source[0].paths: /p/x is where this plan stores its command and dump outputs",
+        ),
+        (
+            "kind = \"paths\"\npaths = [\"/a\"]\nexclude = [\"!*.log\"]",
+            "11:12: backup[0].source[0].exclude: invalid exclude pattern \"!*.log\": a leading '!'",
+        ),
+        (
+            "kind = \"paths\"\npaths = [\"/a\"]\nexclude = [\"[a-\"]",
+            "11:12: backup[0].source[0].exclude: invalid exclude pattern \"[a-\"",
+        ),
+        (
+            "kind = \"paths\"\npaths = [\"/a\"]\ncommand = [\"ls\"]",
+            "11:1: backup[0].source[0].command: unknown key `command`",
+        ),
+        (
+            "kind = \"command\"\ncommand = []\nfilename = \"x\"",
+            "10:11: backup[0].source[0].command: the command is empty",
+        ),
+        (
+            "kind = \"command\"\ncommand = [\"ls\"]\nfilename = \"a/b\"",
+            "11:12: backup[0].source[0].filename: \"a/b\" is not a plain file name",
+        ),
+        (
+            "kind = \"command\"\ncommand = [\"ls\"]",
+            "backup[0].source[0].filename: missing key `filename`",
+        ),
+        (
+            "kind = \"postgres\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"d\"\nport = 70000",
+            "13:8: backup[0].source[0].port: invalid port 70000",
+        ),
+        (
+            "kind = \"postgres\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"d\"\nformat = \"tar\"",
+            "13:10: backup[0].source[0].format: unknown dump format \"tar\"",
+        ),
+        (
+            "kind = \"mysql\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"d\"\nformat = \"custom\"",
+            "13:10: backup[0].source[0].format: mysqldump writes SQL only",
+        ),
+        (
+            "kind = \"mysql\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"d\"\nargs = [\"-psecret\"]",
+            "10:8: backup[0].source[0].args: a password on the command line",
+        ),
+        (
+            "kind = \"postgres\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"d\"\npassword_env = \"KEEPUP_TEST_UNSET_VARIABLE\"",
+            "13:16: backup[0].source[0].password_env: environment variable KEEPUP_TEST_UNSET_VARIABLE is not set",
+        ),
+        (
+            "kind = \"postgres\"\nhost = \"db\"\nuser = \"u\"",
+            "backup[0].source[0].dbname: missing key `dbname`",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (source, want) in cases {
+        let got = only_problem(&with_source(source));
+        if !got.contains(want) {
+            wrong.push(format!("want {want:?}\n got {got}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn plan_level_mistakes() {
+    set_password();
+    // No source, no target.
+    let p =
+        problems("[[backup]]\nid = \"empty\"\npassword_env = \"KEEPUP_TEST_BACKUP_PASSWORD\"\n");
+    let text = p.to_string();
+    assert!(
+        text.contains("keepup.toml:2:6: backup[0].source: backup plan \"empty\" has no source"),
+        "{text}"
+    );
+    assert!(
+        text.contains("keepup.toml:2:6: backup[0].target: backup plan \"empty\" has no target"),
+        "{text}"
+    );
+
+    // Ids: invalid, duplicate plan, duplicate target, same repository twice.
+    let got = only_problem(&plan("", "").replace("id = \"files\"", "id = \"Files!\""));
+    assert!(
+        got.contains("3:6: backup[0].id: invalid id \"Files!\""),
+        "{got}"
+    );
+    let twice = plan("", "") + &plan("", "");
+    let got = only_problem(&twice);
+    assert!(
+        got.contains("20:6: backup[1].id: backup plan id \"files\" is used twice"),
+        "{got}"
+    );
+    let got = only_problem(&plan(
+        "",
+        "[[backup.target]]\nid = \"local\"\nrepository = \"/elsewhere\"\n",
+    ));
+    assert!(
+        got.contains("backup[0].target[2].id: target id \"local\" is used twice"),
+        "{got}"
+    );
+    let got = only_problem(&plan(
+        "",
+        "[[backup.target]]\nid = \"again\"\nrepository = \"/srv/backup\"\n",
+    ));
+    assert!(got.contains("backup[0].target[2].repository: targets \"local\" and \"again\" are the same repository"), "{got}");
+
+    // Two streamed sources under one name.
+    let got = only_problem(&plan(
+        "",
+        "[[backup.source]]\nkind = \"command\"\ncommand = [\"a\"]\nfilename = \"x\"\n[[backup.source]]\nkind = \"command\"\ncommand = [\"b\"]\nfilename = \"x\"\n",
+    ));
+    assert!(
+        got.contains(
+            "backup[0].source[2].filename: two sources of plan \"files\" are stored as \"x\""
+        ),
+        "{got}"
+    );
+
+    // Paths of two sources overlapping.
+    let got = only_problem(&plan(
+        "",
+        "[[backup.source]]\nkind = \"paths\"\npaths = [\"/srv/shop/media\"]\n",
+    ));
+    assert!(
+        got.contains("2:1: backup[0].source: paths /srv/shop and /srv/shop/media overlap"),
+        "{got}"
+    );
+
+    // No password anywhere.
+    let p = problems(&plan("", "").replace("password_env = \"KEEPUP_TEST_BACKUP_PASSWORD\"\n", ""));
+    assert_eq!(p.0.len(), 2, "one per target: {p}");
+    assert!(
+        p.0[0]
+            .to_string()
+            .contains("backup[0].target[0].password: no repository password for this target"),
+        "{p}"
+    );
+
+    // Unsupported repository, target keys for the wrong kind of repository.
+    let got = only_problem(&plan("", "").replace("/srv/backup", "s3:bucket/x"));
+    assert!(
+        got.contains(
+            "12:14: backup[0].target[0].repository: unsupported repository \"s3:bucket/x\""
+        ),
+        "{got}"
+    );
+    let got = only_problem(&plan("", "").replace(
+        "repository = \"/srv/backup\"",
+        "repository = \"/srv/backup\"\nssh_args = [\"-v\"]",
+    ));
+    assert!(
+        got.contains("backup[0].target[0].ssh_args: `ssh_args` is for sftp: repositories"),
+        "{got}"
+    );
+    let got = only_problem(&plan("", "").replace(
+        "repository = \"/srv/backup\"",
+        "repository = \"/srv/backup\"\nssh_identity_file = \"/nonexistent/key\"",
+    ));
+    assert!(
+        got.contains("backup[0].target[0].ssh_identity_file: cannot read /nonexistent/key"),
+        "{got}"
+    );
+
+    // Alternating needs two targets.
+    let p = problems(
+        r#"[[backup]]
+id = "alt"
+password_env = "KEEPUP_TEST_BACKUP_PASSWORD"
+alternate_targets = true
+allow_single_target = true
+[[backup.source]]
+kind = "paths"
+paths = ["/a"]
+[[backup.target]]
+id = "one"
+repository = "/b"
+"#,
+    );
+    assert!(
+        p.to_string()
+            .contains("backup[0].alternate_targets: alternating needs at least two targets"),
+        "{p}"
+    );
+
+    // Several dumps: the restore test must say which.
+    let got = only_problem(&plan(
+        "",
+        "[[backup.source]]\nkind = \"postgres\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"a\"\n[[backup.source]]\nkind = \"postgres\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"b\"\n[backup.restore_test]\n[backup.restore_test.database]\nkind = \"postgres\"\nhost = \"127.0.0.1\"\nuser = \"postgres\"\n",
+    ));
+    assert!(
+        got.contains("backup[0].restore_test.dump: the plan has several dumps: say which one"),
+        "{got}"
+    );
+
+    // `backup` must be an array of tables.
+    let got = only_problem("backup = 3\n");
+    assert!(
+        got.contains("1:10: backup: `backup` must be an array of tables"),
+        "{got}"
+    );
+}
