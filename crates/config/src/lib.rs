@@ -11,6 +11,8 @@ pub use spec::*;
 
 pub mod backup;
 pub use backup::BackupPlan;
+pub mod backup_checks;
+pub use backup_checks::{BackupCheckSpec, BackupJob, backup_check_id};
 pub mod channels;
 pub use channels::ChannelSpec;
 

@@ -299,6 +299,14 @@ impl Loader<'_> {
             .remove("backup")
             .map(|v| self.backups(v, &site_ids))
             .unwrap_or_default();
+        for clash in crate::backup_checks::add_backup_checks(&mut sites, &backups) {
+            self.rep.report(
+                0..0,
+                "backup",
+                format!("check id {:?} is taken by a configured check; backup plans add checks of that name", clash.as_str()),
+                Some("rename the configured check".into()),
+            );
+        }
         let mut seen = HashSet::new();
         for s in &sites {
             if !seen.insert(s.id.clone()) {

@@ -214,6 +214,9 @@ pub enum CheckSpec {
     Mail(crate::mail::MailSpec),
     /// keepup's own health (added by `[self_monitoring]`).
     SelfHealth(SelfHealthSpec),
+    /// A backup plan's run, freshness, integrity check or restore test
+    /// (added by `[[backup]]`).
+    Backup(crate::backup_checks::BackupCheckSpec),
 }
 
 impl CheckSpec {
@@ -234,6 +237,7 @@ impl CheckSpec {
             CheckSpec::Chain(_) => "chain",
             CheckSpec::Mail(m) => m.protocol.kind(),
             CheckSpec::SelfHealth(_) => "self",
+            CheckSpec::Backup(_) => "backup",
         }
     }
 
@@ -255,7 +259,8 @@ impl CheckSpec {
             | CheckSpec::Delegation(_)
             | CheckSpec::Dnsbl(_)
             | CheckSpec::Heartbeat(_)
-            | CheckSpec::SelfHealth(_) => None,
+            | CheckSpec::SelfHealth(_)
+            | CheckSpec::Backup(_) => None,
         }
     }
 
@@ -276,7 +281,8 @@ impl CheckSpec {
             | CheckSpec::Chain(_)
             | CheckSpec::Mail(_)
             | CheckSpec::Heartbeat(_)
-            | CheckSpec::SelfHealth(_) => None,
+            | CheckSpec::SelfHealth(_)
+            | CheckSpec::Backup(_) => None,
         }
     }
 }

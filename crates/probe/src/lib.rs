@@ -92,7 +92,7 @@ pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
             CheckSpec::SecurityTxt(spec) => security_txt::probe(spec, &ctx).await,
             CheckSpec::Chain(spec) => chain::probe(spec, &ctx).await,
             CheckSpec::Mail(spec) => mail::probe(spec, &ctx).await,
-            CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) => {
+            CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) | CheckSpec::Backup(_) => {
                 Outcome::new(Status::Unknown, "evaluated by the monitor, not probed")
             }
         }
