@@ -330,6 +330,19 @@ pub(crate) fn plan_inputs(plan: &BackupPlan) -> Result<Inputs, BackupError> {
             BackupSource::Database(d) => streams.push((d.filename.clone(), database_command(d)?)),
         }
     }
+    // The repository passwords may come from keepup's environment
+    // (`password_env`): the commands do not inherit them.
+    for (name, value) in std::env::vars_os() {
+        if plan
+            .targets
+            .iter()
+            .any(|t| !t.password.expose().is_empty() && value == *t.password.expose())
+        {
+            for (_, cmd) in &mut streams {
+                cmd.env_remove(&name);
+            }
+        }
+    }
     paths.sort();
     Ok(Inputs {
         paths,

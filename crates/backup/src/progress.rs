@@ -23,6 +23,11 @@ pub trait Progress: Send + Sync {
     fn advance(&self, bytes: u64);
     /// The piece of work ended.
     fn finish(&self);
+    /// Whether anyone looks: when not, rustic skips the extra walk of the
+    /// source tree that only serves to estimate the total.
+    fn is_shown(&self) -> bool {
+        true
+    }
 }
 
 /// Reports nothing.
@@ -33,6 +38,9 @@ impl Progress for NoProgress {
     fn begin(&self, _what: &str, _total_bytes: Option<u64>) {}
     fn advance(&self, _bytes: u64) {}
     fn finish(&self) {}
+    fn is_shown(&self) -> bool {
+        false
+    }
 }
 
 /// rustic_core's progress bars, forwarding byte progress to a [`Progress`].
@@ -58,14 +66,14 @@ impl std::fmt::Debug for Bars {
 impl ProgressBars for Bars {
     fn progress(&self, progress_type: ProgressType, prefix: &str) -> rustic_core::Progress {
         match progress_type {
-            ProgressType::Bytes => {
+            ProgressType::Bytes if self.sink.is_shown() => {
                 let what = format!("{}: {}", self.context, prefix.trim_end_matches("..."));
                 self.sink.begin(&what, None);
                 rustic_core::Progress::new(Bar {
                     sink: self.sink.clone(),
                 })
             }
-            ProgressType::Counter | ProgressType::Spinner => rustic_core::Progress::hidden(),
+            _ => rustic_core::Progress::hidden(),
         }
     }
 }

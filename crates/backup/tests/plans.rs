@@ -592,3 +592,100 @@ fn alternating_plans_write_to_one_target_a_day() {
     let f = freshness(&plan, "a", &at("2026-01-04T12:00:00+01:00[Europe/Berlin]")).unwrap();
     assert_eq!(f.limit, plan.rpo * 2);
 }
+
+#[test]
+fn commands_do_not_see_the_repository_password() {
+    let fx = Fixture::new();
+    let repo = fx.repo_dir("repo");
+    // SAFETY: a variable only this test uses.
+    unsafe { std::env::set_var("KEEPUP_TEST_ENV_REPO_PASSWORD", "s3cret-repo-pw") };
+    let src = format!(
+        r#"[[backup]]
+id = "env"
+allow_single_target = true
+password_env = "KEEPUP_TEST_ENV_REPO_PASSWORD"
+[[backup.source]]
+kind = "command"
+command = ["sh", "-c", "echo \"seen=$KEEPUP_TEST_ENV_REPO_PASSWORD\""]
+filename = "env.txt"
+[[backup.target]]
+id = "local"
+repository = "{}"
+"#,
+        repo.display()
+    );
+    let path = fx.path("env.toml");
+    std::fs::write(&path, src).unwrap();
+    let plan = keepup_config::load(&path).unwrap().backups.remove(0);
+    keepup_backup::init(&plan, "local").unwrap();
+    assert!(run_plan_with(&plan, None, &quick(), progress()).ok());
+    let mut out = Vec::new();
+    restore(
+        &plan,
+        "local",
+        &SnapshotRef::Latest,
+        RestoreTo::File {
+            path: "/env/env.txt".into(),
+            writer: &mut out,
+        },
+        progress(),
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "seen=\n");
+}
+
+/// Records what a progress display would get.
+#[derive(Default)]
+struct Recorder {
+    begun: std::sync::Mutex<Vec<String>>,
+    total: std::sync::atomic::AtomicU64,
+    advanced: std::sync::atomic::AtomicU64,
+    finished: std::sync::atomic::AtomicU64,
+}
+
+impl keepup_backup::Progress for Recorder {
+    fn begin(&self, what: &str, _total: Option<u64>) {
+        self.begun.lock().unwrap().push(what.to_owned());
+    }
+    fn set_total(&self, total: u64) {
+        self.total.store(total, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn advance(&self, bytes: u64) {
+        self.advanced
+            .fetch_add(bytes, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn finish(&self) {
+        self.finished
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn progress_reports_bytes_with_a_total() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let fx = Fixture::new();
+    let src = fx.path("src");
+    generate_tree(&src, 21, 40, 200_000);
+    let plan = two_target_plan(&fx, "", "");
+    let rec = std::sync::Arc::new(Recorder::default());
+    let report = run_plan_with(&plan, Some("b"), &quick(), rec.clone());
+    assert!(report.ok(), "{report:#?}");
+    let bytes = report.targets[0].bytes_total;
+    assert!(
+        rec.begun
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|w| w == "b: backing up"),
+        "{:?}",
+        rec.begun.lock().unwrap()
+    );
+    // The estimate also counts symlinks (their target's length).
+    let total = rec.total.load(SeqCst);
+    assert!(
+        (bytes..bytes + 100).contains(&total),
+        "the source was measured: {total} vs {bytes}"
+    );
+    assert_eq!(rec.advanced.load(SeqCst), bytes);
+    assert!(rec.finished.load(SeqCst) >= 1);
+}
