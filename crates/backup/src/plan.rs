@@ -150,9 +150,14 @@ impl PlanReport {
                     codes::SOURCE_INCOMPLETE,
                     Severity::Warning,
                     format!(
-                        "target {}: {} entries could not be read and are missing from the snapshot (first: {})",
+                        "target {}: could not read {} {}, missing from the snapshot (first: {})",
                         t.target,
                         t.skipped.len(),
+                        if t.skipped.len() == 1 {
+                            "entry"
+                        } else {
+                            "entries"
+                        },
                         t.skipped[0]
                     ),
                 ));

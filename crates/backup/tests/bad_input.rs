@@ -406,3 +406,57 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
         ],
     );
 }
+
+/// A file bind-mounted from `/proc/1/mem`: listed as a regular file, but
+/// opening it is refused even to root.
+struct UnreadableFile(PathBuf);
+
+impl UnreadableFile {
+    fn at(path: &Path) -> Self {
+        std::fs::write(path, b"").unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["--bind", "/proc/1/mem"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(st.success(), "bind mount (tests run as root)");
+        Self(path.to_owned())
+    }
+}
+
+impl Drop for UnreadableFile {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_unreadable_file_makes_the_snapshot_incomplete_not_silently_good() {
+    let fx = Fixture::new();
+    small_source(&fx);
+    let repo = fx.repo_dir("repo");
+    let plan = plan_with(&fx, &repo, "");
+    let victim = fx.path("src/customers.csv");
+    let _mount = UnreadableFile::at(&victim);
+    let r = run_plan_with(&plan, None, &quick(), progress());
+    let t = &r.targets[0];
+    assert!(
+        t.error.is_none() && t.snapshot.is_some(),
+        "the rest is backed up: {t:?}"
+    );
+    assert_eq!(t.skipped.len(), 1, "{t:?}");
+    assert!(t.skipped[0].contains(victim.to_str().unwrap()), "{t:?}");
+    let o = r.outcome();
+    assert_eq!(o.status, Status::Degraded, "{o:?}");
+    let f = o
+        .findings
+        .iter()
+        .find(|f| f.code == codes::SOURCE_INCOMPLETE)
+        .unwrap();
+    assert!(
+        f.text
+            .contains("could not read 1 entry, missing from the snapshot"),
+        "{f:?}"
+    );
+    fx.restic_check(&repo);
+}
