@@ -13,5 +13,81 @@
 //!
 //! `rustic_core` is synchronous; callers on an async runtime run this
 //! crate's functions with `spawn_blocking` or on a thread of their own.
+//!
+//! Public entry points, all synchronous:
+//! - [`init`]: create the repository of a target;
+//! - [`run_plan`] / [`run_plan_with`]: back up, one snapshot per target;
+//! - [`list`]: a plan's snapshots on a target;
+//! - [`forget_and_prune`]: apply the retention rules;
+//! - [`check`]: verify a repository, reading a share of its data;
+//! - [`restore`]: restore a snapshot to a directory, or one file to a writer;
+//! - [`restore_test_files`]: restore a sample and compare it;
+//! - [`freshness`]: the age of the last good snapshot against the RPO.
 
 pub mod backend;
+pub mod error;
+pub mod freshness;
+pub mod plan;
+pub mod progress;
+mod repo;
+pub mod restore;
+pub mod retention;
+pub mod snapshots;
+mod source;
+mod treefix;
+pub mod verify;
+
+pub use error::BackupError;
+pub use freshness::{Freshness, freshness};
+pub use plan::{PlanReport, RunOptions, TargetReport, plan_tag, run_plan, run_plan_with};
+pub use progress::{NoProgress, Progress};
+pub use restore::{
+    RestoreReport, RestoreTestReport, RestoreTo, SnapshotRef, restore, restore_test_files,
+};
+pub use retention::{ForgetReport, forget_and_prune};
+pub use snapshots::{SnapshotInfo, list};
+pub use verify::{CheckReport, check};
+
+use keepup_config::BackupPlan;
+use keepup_config::backup::BackupTarget;
+
+/// Stable finding codes of backup outcomes.
+pub mod codes {
+    /// A run stored no snapshot at all, or could not start.
+    pub const FAILED: &str = "backup.failed";
+    /// One target did not get its snapshot (others may have).
+    pub const TARGET_FAILED: &str = "backup.target_failed";
+    /// Files could not be read and are missing from the snapshot.
+    pub const SOURCE_INCOMPLETE: &str = "backup.source_incomplete";
+    /// The last good snapshot is older than the RPO.
+    pub const STALE: &str = "backup.stale";
+    /// The plan has no snapshot on the target.
+    pub const NO_SNAPSHOT: &str = "backup.no_snapshot";
+    /// The repository cannot be opened (unreachable, wrong password...).
+    pub const UNAVAILABLE: &str = "backup.unavailable";
+    /// The repository check found errors (damaged or missing data).
+    pub const CHECK_FAILED: &str = "backup.check_failed";
+    /// The repository check found something odd that does not affect
+    /// integrity (e.g. unused data that a prune will remove).
+    pub const CHECK_WARNING: &str = "backup.check_warning";
+    /// Restored content differs from what the snapshot recorded or from the
+    /// unchanged source.
+    pub const RESTORE_MISMATCH: &str = "backup.restore_mismatch";
+    /// The restore test could not restore.
+    pub const RESTORE_FAILED: &str = "backup.restore_failed";
+}
+
+/// The plan's target with this id.
+pub(crate) fn target<'a>(plan: &'a BackupPlan, id: &str) -> Result<&'a BackupTarget, BackupError> {
+    plan.target(id).ok_or_else(|| BackupError::NoSuchTarget {
+        plan: plan.id.clone(),
+        target: id.to_owned(),
+    })
+}
+
+/// Creates the repository of `target` (for a local target its directory
+/// must exist: an unmounted disk is not silently replaced by a directory on
+/// the root filesystem). Fails if a repository is already there.
+pub fn init(plan: &BackupPlan, target: &str) -> Result<(), BackupError> {
+    repo::init(crate::target(plan, target)?)
+}

@@ -1,0 +1,452 @@
+//! Restoring: a whole snapshot to a directory, one file to a writer, and
+//! the restore test — a sample of files of the latest snapshot restored to
+//! a temporary directory and compared, blob by blob, with the content ids
+//! the snapshot recorded at backup time, and byte for byte with the source
+//! file when that is still unchanged on this machine.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use keepup_config::BackupPlan;
+use keepup_model::{Finding, Outcome, Severity, Status};
+use rand::RngExt;
+use rustic_core::repofile::{Node, SnapshotFile};
+use rustic_core::{IndexedFull, LocalDestination, LsOptions, Repository, RestoreOptions};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::codes;
+use crate::error::BackupError;
+use crate::progress::{NoProgress, Progress};
+use crate::snapshots::{SnapshotInfo, plan_snapshots};
+
+/// Which snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotRef {
+    /// The plan's newest on the target.
+    Latest,
+    /// By id or unique id prefix (e.g. restic's 8-digit short id).
+    Id(String),
+}
+
+/// Where a restore goes.
+pub enum RestoreTo<'a> {
+    /// The whole snapshot, under this directory (created if missing), with
+    /// its absolute paths as relative ones (`/srv/shop` → `DIR/srv/shop`).
+    Dir(PathBuf),
+    /// One file of the snapshot (its path in the snapshot, e.g.
+    /// `/shop-db/shop.sql`), written to `writer` (stdout, a pipe into
+    /// `psql`...).
+    File {
+        /// The path in the snapshot.
+        path: String,
+        /// Where the content goes.
+        writer: &'a mut dyn Write,
+    },
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    /// The snapshot restored from.
+    pub snapshot: SnapshotInfo,
+    /// Files restored.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Restores `snapshot` of the plan from `target` to `to`.
+pub fn restore(
+    plan: &BackupPlan,
+    target: &str,
+    snapshot: &SnapshotRef,
+    to: RestoreTo<'_>,
+    progress: Arc<dyn Progress>,
+) -> Result<RestoreReport, BackupError> {
+    let t = crate::target(plan, target)?;
+    let repo = crate::repo::open(t, progress)?
+        .repo
+        .to_indexed()
+        .map_err(|e| BackupError::repo(target, "reading the index", &e))?;
+    let snap = find_snapshot(&repo, plan, target, snapshot)?;
+    let info = SnapshotInfo::from(&snap);
+    match to {
+        RestoreTo::Dir(dir) => {
+            std::fs::create_dir_all(&dir).map_err(|e| BackupError::Io {
+                what: format!("creating {}", dir.display()),
+                source: e,
+            })?;
+            let root = repo
+                .node_from_snapshot_and_path(&snap, "")
+                .map_err(|e| BackupError::repo(target, "reading the snapshot", &e))?;
+            let ls = repo
+                .ls(&root, &LsOptions::default())
+                .map_err(|e| BackupError::repo(target, "reading the snapshot", &e))?;
+            let dest = LocalDestination::new(&dir.to_string_lossy(), true, false)
+                .map_err(|e| BackupError::repo(target, "preparing the destination", &e))?;
+            let opts = RestoreOptions::default();
+            let prepared = repo
+                .prepare_restore(&opts, ls.clone(), &dest, false)
+                .map_err(|e| BackupError::repo(target, "planning the restore", &e))?;
+            repo.restore(prepared, &opts, ls, &dest)
+                .map_err(|e| BackupError::repo(target, "restoring", &e))?;
+            Ok(RestoreReport {
+                files: info.files,
+                bytes: info.bytes,
+                snapshot: info,
+            })
+        }
+        RestoreTo::File { path, writer } => {
+            let node = repo
+                .node_from_snapshot_and_path(&snap, &path)
+                .map_err(|e| BackupError::NoSnapshot {
+                    target: target.to_owned(),
+                    what: format!(
+                        "snapshot {} has no file {path}: {}",
+                        info.short_id,
+                        crate::error::one_line(&e)
+                    ),
+                })?;
+            if !node.is_file() {
+                return Err(BackupError::NoSnapshot {
+                    target: target.to_owned(),
+                    what: format!("{path} in snapshot {} is not a file", info.short_id),
+                });
+            }
+            let mut counting = Counting {
+                inner: writer,
+                n: 0,
+            };
+            repo.dump(&node, &mut counting)
+                .map_err(|e| BackupError::repo(target, "restoring", &e))?;
+            counting.flush().map_err(|e| BackupError::Io {
+                what: "writing the restored file".into(),
+                source: e,
+            })?;
+            Ok(RestoreReport {
+                snapshot: info,
+                files: 1,
+                bytes: counting.n,
+            })
+        }
+    }
+}
+
+struct Counting<'a> {
+    inner: &'a mut dyn Write,
+    n: u64,
+}
+
+impl Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The snapshot `r` of the plan.
+fn find_snapshot<S: rustic_core::Open>(
+    repo: &Repository<S>,
+    plan: &BackupPlan,
+    target: &str,
+    r: &SnapshotRef,
+) -> Result<SnapshotFile, BackupError> {
+    let mut snaps = plan_snapshots(repo, plan, target)?;
+    match r {
+        SnapshotRef::Latest => snaps.pop().ok_or_else(|| BackupError::NoSnapshot {
+            target: target.to_owned(),
+            what: format!("plan {} has no snapshot here", plan.id),
+        }),
+        SnapshotRef::Id(prefix) => {
+            let prefix = prefix.to_ascii_lowercase();
+            let mut matching = snaps
+                .into_iter()
+                .filter(|s| s.id.to_hex().starts_with(prefix.as_str()));
+            match (matching.next(), matching.next()) {
+                (Some(s), None) if !prefix.is_empty() => Ok(s),
+                (Some(_), Some(_)) => Err(BackupError::NoSnapshot {
+                    target: target.to_owned(),
+                    what: format!("snapshot id {prefix:?} is ambiguous"),
+                }),
+                _ => Err(BackupError::NoSnapshot {
+                    target: target.to_owned(),
+                    what: format!("plan {} has no snapshot {prefix:?}", plan.id),
+                }),
+            }
+        }
+    }
+}
+
+/// What a restore test found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreTestReport {
+    /// The plan.
+    pub plan: String,
+    /// The target.
+    pub target: String,
+    /// The snapshot tested.
+    pub snapshot: SnapshotInfo,
+    /// Files restored and compared.
+    pub files_checked: u64,
+    /// Their bytes.
+    pub bytes_checked: u64,
+    /// Of them, compared byte for byte with the unchanged source too.
+    pub compared_with_source: u64,
+    /// Files whose restored content differs.
+    pub mismatches: Vec<String>,
+    /// Files that could not be restored.
+    pub errors: Vec<String>,
+}
+
+/// Restores up to `sample` files (chosen at random) of the plan's latest
+/// snapshot on `target` into a temporary directory and compares each with
+/// the snapshot's recorded content ids, and with the source when unchanged.
+pub fn restore_test_files(
+    plan: &BackupPlan,
+    target: &str,
+    sample: u32,
+) -> Result<RestoreTestReport, BackupError> {
+    let t = crate::target(plan, target)?;
+    let repo = crate::repo::open(t, Arc::new(NoProgress))?
+        .repo
+        .to_indexed()
+        .map_err(|e| BackupError::repo(target, "reading the index", &e))?;
+    let snap = find_snapshot(&repo, plan, target, &SnapshotRef::Latest)?;
+    let root = repo
+        .node_from_snapshot_and_path(&snap, "")
+        .map_err(|e| BackupError::repo(target, "reading the snapshot", &e))?;
+    // Reservoir sampling: one pass, memory bounded by the sample size.
+    let mut rng = rand::rng();
+    let mut chosen: Vec<(PathBuf, Node)> = Vec::new();
+    let mut seen = 0u64;
+    let mut errors = Vec::new();
+    for item in repo
+        .ls(&root, &LsOptions::default())
+        .map_err(|e| BackupError::repo(target, "reading the snapshot", &e))?
+    {
+        let (path, node) = match item {
+            Ok(x) => x,
+            Err(e) => {
+                errors.push(format!(
+                    "reading the snapshot: {}",
+                    crate::error::one_line(&e)
+                ));
+                continue;
+            }
+        };
+        if !node.is_file() || sample == 0 {
+            continue;
+        }
+        seen += 1;
+        if chosen.len() < sample as usize {
+            chosen.push((path, node));
+        } else {
+            let j = rng.random_range(0..seen);
+            if j < u64::from(sample) {
+                chosen[j as usize] = (path, node);
+            }
+        }
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("keepup-restore-test-")
+        .tempdir()
+        .map_err(|e| BackupError::Io {
+            what: "creating a temporary directory".into(),
+            source: e,
+        })?;
+    let mut report = RestoreTestReport {
+        plan: plan.id.clone(),
+        target: target.to_owned(),
+        snapshot: SnapshotInfo::from(&snap),
+        files_checked: 0,
+        bytes_checked: 0,
+        compared_with_source: 0,
+        mismatches: Vec::new(),
+        errors,
+    };
+    for (i, (path, node)) in chosen.iter().enumerate() {
+        // `ls` gives paths relative to the root: the snapshot's are absolute.
+        let shown = Path::new("/").join(path);
+        let restored = dir.path().join(format!("{i}"));
+        match test_one(&repo, node, &restored, &shown) {
+            Ok(Checked { bytes, source }) => {
+                report.files_checked += 1;
+                report.bytes_checked += bytes;
+                match source {
+                    SourceCompare::Same => report.compared_with_source += 1,
+                    SourceCompare::Differs => report.mismatches.push(format!(
+                        "{}: the restored file differs from the unchanged source",
+                        shown.display()
+                    )),
+                    SourceCompare::NotComparable => {}
+                }
+            }
+            Err(Failure::Mismatch(why)) => report
+                .mismatches
+                .push(format!("{}: {why}", shown.display())),
+            Err(Failure::Error(why)) => report.errors.push(format!("{}: {why}", shown.display())),
+        }
+        let _ = std::fs::remove_file(&restored);
+    }
+    Ok(report)
+}
+
+struct Checked {
+    bytes: u64,
+    source: SourceCompare,
+}
+
+enum SourceCompare {
+    Same,
+    Differs,
+    NotComparable,
+}
+
+enum Failure {
+    Mismatch(String),
+    Error(String),
+}
+
+fn test_one<S: IndexedFull>(
+    repo: &Repository<S>,
+    node: &Node,
+    restored: &Path,
+    original: &Path,
+) -> Result<Checked, Failure> {
+    let mut file = File::create(restored)
+        .map_err(|e| Failure::Error(format!("cannot create the restored copy: {e}")))?;
+    repo.dump(node, &mut file)
+        .map_err(|e| Failure::Error(format!("restore failed: {}", crate::error::one_line(&e))))?;
+    file.sync_all()
+        .map_err(|e| Failure::Error(format!("cannot write the restored copy: {e}")))?;
+    drop(file);
+    let len = std::fs::metadata(restored)
+        .map_err(|e| Failure::Error(format!("restored copy vanished: {e}")))?
+        .len();
+    if len != node.meta.size {
+        return Err(Failure::Mismatch(format!(
+            "restored {len} bytes, the snapshot records {}",
+            node.meta.size
+        )));
+    }
+    // Blob by blob against the ids recorded at backup time: the restored
+    // bytes are exactly what was read then.
+    let mut reader = BufReader::new(
+        File::open(restored).map_err(|e| Failure::Error(format!("cannot reopen: {e}")))?,
+    );
+    for (k, blob) in node.content.iter().flatten().enumerate() {
+        let entry = repo.get_index_entry(blob).map_err(|e| {
+            Failure::Error(format!(
+                "blob {k} not in the index: {}",
+                crate::error::one_line(&e)
+            ))
+        })?;
+        let length = entry
+            .location
+            .uncompressed_length
+            .map_or(u64::from(entry.location.length).saturating_sub(32), |n| {
+                u64::from(n.get())
+            });
+        if !blob.blob_matches_reader(length, &mut reader) {
+            return Err(Failure::Mismatch(format!(
+                "content block {k} does not match its recorded hash"
+            )));
+        }
+    }
+    let mut rest = [0u8; 1];
+    if reader
+        .read(&mut rest)
+        .map_err(|e| Failure::Error(e.to_string()))?
+        != 0
+    {
+        return Err(Failure::Mismatch("more content than recorded".into()));
+    }
+    Ok(Checked {
+        bytes: len,
+        source: compare_with_source(node, restored, original),
+    })
+}
+
+/// Byte comparison with the source file, if it still has the size and
+/// modification time recorded (i.e. it did not change since the backup).
+fn compare_with_source(node: &Node, restored: &Path, original: &Path) -> SourceCompare {
+    let Ok(meta) = std::fs::symlink_metadata(original) else {
+        return SourceCompare::NotComparable;
+    };
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| jiff::Timestamp::try_from(t).ok());
+    if !meta.is_file() || meta.len() != node.meta.size || mtime != node.meta.mtime {
+        return SourceCompare::NotComparable;
+    }
+    match (hash_file(original), hash_file(restored)) {
+        (Some(a), Some(b)) if a == b => SourceCompare::Same,
+        (Some(_), Some(_)) => SourceCompare::Differs,
+        _ => SourceCompare::NotComparable,
+    }
+}
+
+fn hash_file(p: &Path) -> Option<Vec<u8>> {
+    let mut f = File::open(p).ok()?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Some(h.finalize().to_vec())
+}
+
+impl RestoreTestReport {
+    /// Down on any mismatch or failed restore; Up otherwise.
+    pub fn outcome(&self) -> Outcome {
+        let mut o = if self.mismatches.is_empty() && self.errors.is_empty() {
+            Outcome::new(
+                Status::Up,
+                format!(
+                    "backup {} on {}: restore test passed",
+                    self.plan, self.target
+                ),
+            )
+        } else {
+            Outcome::new(
+                Status::Down,
+                format!(
+                    "backup {} on {}: restore test failed",
+                    self.plan, self.target
+                ),
+            )
+        };
+        for m in self.mismatches.iter().take(20) {
+            o.push(Finding::new(
+                codes::RESTORE_MISMATCH,
+                Severity::Critical,
+                m.clone(),
+            ));
+        }
+        for e in self.errors.iter().take(20) {
+            o.push(Finding::new(
+                codes::RESTORE_FAILED,
+                Severity::Critical,
+                e.clone(),
+            ));
+        }
+        o.evidence.insert("snapshot", self.snapshot.id.clone());
+        o.evidence.insert("files_checked", self.files_checked);
+        o.evidence.insert("bytes_checked", self.bytes_checked);
+        o.evidence
+            .insert("compared_with_source", self.compared_with_source);
+        o
+    }
+}

@@ -1,0 +1,212 @@
+//! Recording the real size of streamed files.
+//!
+//! rustic_core stores a file read from a stream (stdin, a command) with
+//! the size its tree node had before the stream was read: 0. Its content
+//! blobs are right, but `restic restore` (and rustic's own restore) treat a
+//! file whose recorded size is 0 as empty and restore nothing — a dump that
+//! restic cannot restore is no backup. The size is only known once the
+//! stream ended, and rustic offers no way to change a node afterwards, so
+//! after the archive this module rewrites the two small tree blobs on the
+//! way to the streamed files (the plan's directory and the root), with the
+//! sizes counted while streaming, into a pack and index of their own, in
+//! restic's repository format:
+//!
+//! - a blob is `IV ‖ AES-256-CTR(plaintext) ‖ Poly1305-AES MAC`, with the
+//!   repository's master key (`aes256ctr_poly1305aes`, the crate
+//!   rustic_core uses);
+//! - a pack is its encrypted blobs, then the encrypted header (per blob:
+//!   type byte 1 = tree, u32 LE encrypted length, 32-byte id), then the
+//!   header's length as u32 LE; its id is the SHA-256 of the whole file;
+//! - the index file is encrypted JSON (`{"packs":[{"id","blobs":[...]}]}`,
+//!   uncompressed, which both restic and rustic accept); its id is the
+//!   SHA-256 of the encrypted file.
+//!
+//! The snapshot then points at the new root tree. Nothing else changes;
+//! the old tree blobs stay unreferenced until the next prune.
+
+use std::collections::HashMap;
+
+use aes256ctr_poly1305aes::Aes256CtrPoly1305Aes;
+use aes256ctr_poly1305aes::aead::AeadInPlace;
+use rand::Rng;
+use rustic_core::repofile::{MasterKey, SnapshotFile, Tree};
+use rustic_core::{FileType, Id, IndexedTree, Repository};
+use sha2::{Digest, Sha256};
+
+use crate::error::BackupError;
+use crate::repo::Guard;
+
+/// Sets the sizes of the streamed files `sizes` (file name → bytes) in the
+/// directory `/<dir>` of `snap`'s tree, and points `snap` at the new root.
+/// Returns whether anything changed.
+pub(crate) fn fix_stream_sizes<S: IndexedTree>(
+    repo: &Repository<S>,
+    guard: &Guard,
+    target: &str,
+    snap: &mut SnapshotFile,
+    dir: &str,
+    sizes: &HashMap<String, u64>,
+) -> Result<bool, BackupError> {
+    let err = |op: &'static str, e: &rustic_core::RusticError| BackupError::repo(target, op, e);
+    let mut root = repo
+        .get_tree(&snap.tree)
+        .map_err(|e| err("reading the snapshot's tree", &e))?;
+    let Some(dir_node) = root
+        .nodes
+        .iter_mut()
+        .find(|n| n.is_dir() && n.name() == std::ffi::OsStr::new(dir))
+    else {
+        return Err(BackupError::Repository {
+            target: target.to_owned(),
+            op: "recording the streamed files",
+            reason: format!("the snapshot has no directory /{dir}"),
+        });
+    };
+    let Some(sub_id) = dir_node.subtree else {
+        return Err(BackupError::Repository {
+            target: target.to_owned(),
+            op: "recording the streamed files",
+            reason: format!("/{dir} has no tree"),
+        });
+    };
+    let mut sub = repo
+        .get_tree(&sub_id)
+        .map_err(|e| err("reading the snapshot's tree", &e))?;
+    let mut changed = false;
+    for node in &mut sub.nodes {
+        if !node.is_file() {
+            continue;
+        }
+        if let Some(&size) = node.name().to_str().and_then(|n| sizes.get(n))
+            && node.meta.size != size
+        {
+            node.meta.size = size;
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(false);
+    }
+    let (sub_chunk, new_sub) = serialize(&sub, target)?;
+    dir_node.subtree = Some(new_sub.into());
+    let (root_chunk, new_root) = serialize(&root, target)?;
+
+    let key = Cipher::new(&repo.key());
+    write_tree_pack(
+        guard,
+        &key,
+        &[(new_sub, &sub_chunk), (new_root, &root_chunk)],
+    )
+    .map_err(|e| BackupError::repo(target, "writing the corrected trees", &e))?;
+    snap.tree = new_root.into();
+    Ok(true)
+}
+
+fn serialize(tree: &Tree, target: &str) -> Result<(Vec<u8>, Id), BackupError> {
+    let (chunk, id) = tree.serialize().map_err(|e| BackupError::Repository {
+        target: target.to_owned(),
+        op: "serialising a tree",
+        reason: e.to_string(),
+    })?;
+    Ok((chunk, *id))
+}
+
+/// restic's authenticated encryption with a repository's master key.
+struct Cipher(Aes256CtrPoly1305Aes);
+
+impl Cipher {
+    fn new(master: &MasterKey) -> Self {
+        // The 64-byte key: AES-256 key, then Poly1305's k and r.
+        let mut key = [0u8; 64];
+        key[..32].copy_from_slice(&master.encrypt[..32.min(master.encrypt.len())]);
+        key[32..48].copy_from_slice(&master.mac.k[..16.min(master.mac.k.len())]);
+        key[48..].copy_from_slice(&master.mac.r[..16.min(master.mac.r.len())]);
+        Self(Aes256CtrPoly1305Aes::new(&key.into()))
+    }
+
+    /// `IV ‖ ciphertext ‖ MAC`.
+    fn encrypt(&self, plain: &[u8]) -> Result<Vec<u8>, Box<rustic_core::RusticError>> {
+        let mut iv = [0u8; 16];
+        rand::rng().fill_bytes(&mut iv);
+        let mut out = Vec::with_capacity(plain.len() + 32);
+        out.extend_from_slice(&iv);
+        out.extend_from_slice(plain);
+        let tag = self
+            .0
+            .encrypt_in_place_detached(&iv.into(), &[], &mut out[16..])
+            .map_err(|_| {
+                rustic_core::RusticError::new(
+                    rustic_core::ErrorKind::Cryptography,
+                    "encryption failed",
+                )
+            })?;
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+}
+
+fn id_of(data: &[u8]) -> Result<Id, Box<rustic_core::RusticError>> {
+    let digest = Sha256::digest(data);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    hex.parse()
+}
+
+/// Writes tree blobs `(id, plaintext)` as one pack plus an index file.
+fn write_tree_pack(
+    guard: &Guard,
+    key: &Cipher,
+    blobs: &[(Id, &Vec<u8>)],
+) -> Result<(), Box<rustic_core::RusticError>> {
+    let mut pack = Vec::new();
+    let mut header = Vec::new();
+    let mut entries = Vec::new();
+    for (id, plain) in blobs {
+        let enc = key.encrypt(plain)?;
+        let offset = pack.len();
+        let length = u32::try_from(enc.len()).map_err(|_| {
+            rustic_core::RusticError::new(rustic_core::ErrorKind::Internal, "tree too large")
+        })?;
+        header.push(1u8); // an uncompressed tree blob
+        header.extend_from_slice(&length.to_le_bytes());
+        header.extend_from_slice(&hex_to_bytes(&id.to_hex()));
+        entries.push(serde_json::json!({
+            "id": id.to_hex().as_str(),
+            "type": "tree",
+            "offset": offset,
+            "length": length,
+        }));
+        pack.extend_from_slice(&enc);
+    }
+    let enc_header = key.encrypt(&header)?;
+    let header_len = u32::try_from(enc_header.len()).unwrap_or(u32::MAX);
+    pack.extend_from_slice(&enc_header);
+    pack.extend_from_slice(&header_len.to_le_bytes());
+    let pack_id = id_of(&pack)?;
+    let pack_size = pack.len();
+    guard.write_through(FileType::Pack, &pack_id, false, pack.into())?;
+
+    let index = serde_json::json!({
+        "packs": [{
+            "id": pack_id.to_hex().as_str(),
+            "time": jiff::Timestamp::now().to_string(),
+            "size": pack_size,
+            "blobs": entries,
+        }]
+    });
+    let json = serde_json::to_vec(&index).map_err(|e| {
+        rustic_core::RusticError::with_source(
+            rustic_core::ErrorKind::Internal,
+            "index serialisation failed",
+            e,
+        )
+    })?;
+    let enc = key.encrypt(&json)?;
+    let index_id = id_of(&enc)?;
+    guard.write_through(FileType::Index, &index_id, true, enc.into())
+}
+
+fn hex_to_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
