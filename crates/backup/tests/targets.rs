@@ -13,8 +13,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keepup_backup::backend::{Location, Secret, TargetOptions, open_backend};
+use keepup_backup::backend::{Location, Secret, SftpBackend, TargetOptions, open_backend};
+use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::rclone::RcloneRestServer;
+use keepup_testkit::sshd::Sshd;
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, FileType, KeyOptions,
     LocalDestination, LsOptions, PathList, Repository, RepositoryBackends, RepositoryOptions,
@@ -323,4 +325,143 @@ fn rest_unreachable_is_a_clear_error_in_bounded_time() {
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert!(err.contains("after 2 attempts"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+// ---------------------------------------------------------------- SFTP
+
+fn sftp_opts(sshd: &Sshd) -> TargetOptions {
+    TargetOptions {
+        ssh_identity_file: Some(sshd.identity_file()),
+        ssh_known_hosts_file: Some(sshd.known_hosts_file()),
+        ..TargetOptions::default()
+    }
+}
+
+#[test]
+fn sftp_target_is_read_by_restic() {
+    let sshd = Sshd::start().unwrap();
+    let (work, src) = work_dirs();
+    let loc = Location::parse(&sshd.location("shop")).unwrap();
+    let be = open_backend(&loc, &sftp_opts(&sshd)).unwrap();
+    let id = init_and_backup(be, &src);
+    let repo_dir = sshd.storage_dir().join("shop");
+    // restic's layout, and no temporary file left behind.
+    for d in ["keys", "snapshots", "index", "locks", "data/00", "data/ff"] {
+        assert!(repo_dir.join(d).is_dir(), "{d}");
+    }
+    let leftovers: Vec<_> = walk_names(&repo_dir)
+        .into_iter()
+        .filter(|n| n.contains("-tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let repo = format!("sftp:{}@127.0.0.1:{}", sshd.user(), repo_dir.display());
+    let extra = vec![
+        "-o".to_owned(),
+        format!("sftp.command={}", sshd.sftp_command()),
+    ];
+    restic_verifies(&repo, &extra, &id, &src, work.path());
+}
+
+fn walk_names(dir: &Path) -> Vec<String> {
+    read_tree(dir)
+        .keys()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn sftp_reconnects_after_the_connection_dies() {
+    let sshd = Sshd::start().unwrap();
+    let (work, src) = work_dirs();
+    let loc = Location::parse(&sshd.location("shop")).unwrap();
+    let sftp = Arc::new(SftpBackend::new(&loc, &sftp_opts(&sshd)).unwrap());
+    init_and_backup(sftp.clone(), &src);
+    sftp.kill_connection();
+    let dest = work.path().join("restore");
+    assert_eq!(open_check_restore(sftp, &dest), 1);
+    assert_same_tree(&src, &dest.join(src.strip_prefix("/").unwrap()));
+}
+
+/// The error of a first operation on `loc`, and how long it took.
+fn first_error(loc: &str, opts: &TargetOptions) -> (String, Duration) {
+    let be = open_backend(&Location::parse(loc).unwrap(), opts).unwrap();
+    let started = Instant::now();
+    let err = be.list(FileType::Snapshot).unwrap_err().to_string();
+    (err, started.elapsed())
+}
+
+#[test]
+fn sftp_wrong_port_is_a_clear_error_in_bounded_time() {
+    let sshd = Sshd::start().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let opts = TargetOptions {
+        attempts: 2,
+        ..sftp_opts(&sshd)
+    };
+    let (err, took) = first_error(
+        &format!("sftp://{}@127.0.0.1:{port}//srv/r", sshd.user()),
+        &opts,
+    );
+    assert!(
+        err.contains(&format!("ssh to {}@127.0.0.1:{port} failed", sshd.user())),
+        "{err}"
+    );
+    assert!(
+        err.contains("Connection refused"),
+        "ssh's stderr is quoted: {err}"
+    );
+    assert!(err.contains("after 2 attempts"), "{err}");
+    assert!(took < Duration::from_secs(60), "{took:?}");
+}
+
+#[test]
+fn sftp_silent_host_is_a_clear_error_in_bounded_time() {
+    // Accepts TCP, never sends the SSH banner.
+    let silent = HostileServer::start_background(Behaviour::Silent).unwrap();
+    let opts = TargetOptions {
+        attempts: 1,
+        connect_timeout: Duration::from_secs(2),
+        ..TargetOptions::default()
+    };
+    let (err, took) = first_error(
+        &format!("sftp://backup@127.0.0.1:{}//srv/r", silent.port()),
+        &opts,
+    );
+    assert!(
+        err.contains(&format!("ssh to backup@127.0.0.1:{}", silent.port())),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+}
+
+#[test]
+fn sftp_unknown_host_key_is_refused() {
+    let sshd = Sshd::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let empty = work.path().join("known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    let opts = TargetOptions {
+        ssh_known_hosts_file: Some(empty),
+        attempts: 1,
+        ..sftp_opts(&sshd)
+    };
+    let (err, _) = first_error(&sshd.location("shop"), &opts);
+    assert!(err.contains("Host key verification failed"), "{err}");
+}
+
+#[test]
+fn sftp_wrong_key_is_refused() {
+    let sshd = Sshd::start().unwrap();
+    let other = Sshd::start().unwrap();
+    let opts = TargetOptions {
+        // A key the server does not know.
+        ssh_identity_file: Some(other.identity_file()),
+        attempts: 1,
+        ..sftp_opts(&sshd)
+    };
+    let (err, _) = first_error(&sshd.location("shop"), &opts);
+    assert!(err.contains("Permission denied"), "{err}");
 }

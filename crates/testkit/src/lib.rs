@@ -28,6 +28,8 @@
 //!
 //! - [`rclone`]: `rclone serve restic`, a restic REST server (Debian
 //!   `rclone`) on a temporary directory.
+//! - [`sshd`]: a private OpenSSH server with generated host and client
+//!   keys, the SFTP target of the backup tests.
 //!
 //! What it is not: a general-purpose web server or a production CA. Servers
 //! refuse to bind anything but a loopback address.
@@ -52,6 +54,7 @@ pub mod mail;
 pub mod pki;
 pub mod rclone;
 mod runner;
+pub mod sshd;
 pub mod whois;
 
 pub use http::{ServerTls, TestServer};

@@ -146,14 +146,7 @@ pub fn open_backend(
     Ok(match loc {
         Location::Local { path } => Arc::new(LocalTarget::new(path)?),
         Location::Rest { .. } => Arc::new(RestBackend::new(loc, opts)?),
-        Location::Sftp { .. } => {
-            return Err(SftpBackend::new(loc, opts)
-                .err()
-                .unwrap_or(BackendError::Options {
-                    target: loc.to_string(),
-                    reason: "todo".into(),
-                }));
-        }
+        Location::Sftp { .. } => Arc::new(SftpBackend::new(loc, opts)?),
     })
 }
 
