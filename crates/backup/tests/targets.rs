@@ -17,6 +17,7 @@ use keepup_backup::backend::{Location, Secret, SftpBackend, TargetOptions, open_
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::rclone::RcloneRestServer;
 use keepup_testkit::sshd::Sshd;
+use keepup_testkit::{CertAuthority, TestServer};
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, FileType, KeyOptions,
     LocalDestination, LsOptions, PathList, Repository, RepositoryBackends, RepositoryOptions,
@@ -230,8 +231,7 @@ fn missing_local_target_is_a_clear_error() {
     let err = Repository::new(&RepositoryOptions::default(), &backends)
         .unwrap()
         .open(&Credentials::Password(PASSWORD.into()))
-        .err()
-        .expect("opening a missing directory fails");
+        .expect_err("opening a missing directory fails");
     let text = error_text(&err);
     assert!(text.contains("does not exist"), "{text}");
     assert!(text.contains(repo_dir.to_str().unwrap()), "{text}");
@@ -249,8 +249,7 @@ fn wrong_password_is_a_clear_error() {
     let err = Repository::new(&RepositoryOptions::default(), &backends)
         .unwrap()
         .open(&Credentials::Password("wrong password".into()))
-        .err()
-        .expect("a wrong password fails");
+        .expect_err("a wrong password fails");
     assert!(err.is_incorrect_password(), "{err}");
     assert!(!err.to_string().contains("wrong password"), "{err}");
 }
@@ -464,4 +463,253 @@ fn sftp_wrong_key_is_refused() {
     };
     let (err, _) = first_error(&sshd.location("shop"), &opts);
     assert!(err.contains("Permission denied"), "{err}");
+}
+
+// ---------------------------------------------------------------- REST over TLS
+
+#[test]
+fn rest_over_https_trusts_the_ca_file_only() {
+    let ca = CertAuthority::new("keepup test root").unwrap();
+    let leaf = ca
+        .issue(&["127.0.0.1"], keepup_testkit::pki::validity::current())
+        .unwrap();
+    let (_pem_dir, pem) = leaf.write_to_temp_dir().unwrap();
+    let ca_file = ca.root_pem_file().unwrap();
+    let server = RcloneRestServer::start_with(None, Some((&pem.chain, &pem.key))).unwrap();
+    let (work, src) = work_dirs();
+    let loc = Location::parse(&server.location("tls")).unwrap();
+    assert!(loc.to_string().starts_with("rest:https://"));
+
+    // Without the CA: a certificate error, not retried.
+    let be = open_backend(
+        &loc,
+        &TargetOptions {
+            attempts: 3,
+            ..TargetOptions::default()
+        },
+    )
+    .unwrap();
+    let err = be.create().unwrap_err().to_string();
+    assert!(err.contains("TLS handshake with 127.0.0.1 failed"), "{err}");
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(
+        !err.contains("attempts"),
+        "certificate errors are not retried: {err}"
+    );
+
+    // With it: a repository restic (trusting the same CA) reads.
+    let opts = TargetOptions {
+        ca_file: Some(ca_file.path().to_owned()),
+        ..TargetOptions::default()
+    };
+    let id = init_and_backup(open_backend(&loc, &opts).unwrap(), &src);
+    let extra = vec!["--cacert".to_owned(), ca_file.path().display().to_string()];
+    restic_verifies(&server.location("tls"), &extra, &id, &src, work.path());
+}
+
+#[test]
+fn rest_bad_ca_file_is_refused_at_setup() {
+    let work = tempfile::tempdir().unwrap();
+    let loc = Location::parse("rest:https://127.0.0.1:1/r/").unwrap();
+    let not_pem = work.path().join("ca.pem");
+    std::fs::write(&not_pem, "this is no certificate").unwrap();
+    for (path, want) in [
+        (not_pem, "no certificate in the file"),
+        (work.path().join("missing.pem"), "No such file"),
+    ] {
+        let err = open_backend(
+            &loc,
+            &TargetOptions {
+                ca_file: Some(path),
+                ..TargetOptions::default()
+            },
+        )
+        .expect_err("a bad CA file is refused")
+        .to_string();
+        assert!(err.contains(want), "{err}");
+    }
+}
+
+// ---------------------------------------------------------------- hostile REST servers
+
+fn quick_opts(attempts: u32) -> TargetOptions {
+    TargetOptions {
+        attempts,
+        connect_timeout: Duration::from_secs(2),
+        io_timeout: Duration::from_secs(2),
+        ..TargetOptions::default()
+    }
+}
+
+#[test]
+fn rest_server_errors_are_retried_then_reported() {
+    let server = TestServer::start_background(|_req| async {
+        keepup_testkit::http::text(503, "backend storage offline")
+    })
+    .unwrap();
+    let loc = Location::parse(&format!("rest:http://{}/repo/", server.addr())).unwrap();
+    let be = open_backend(&loc, &quick_opts(3)).unwrap();
+    let err = be.list(FileType::Snapshot).unwrap_err().to_string();
+    assert!(err.contains("HTTP 503"), "{err}");
+    assert!(err.contains("backend storage offline"), "{err}");
+    assert!(err.contains("after 3 attempts"), "{err}");
+    assert_eq!(server.requests(), 3, "5xx is retried");
+}
+
+#[test]
+fn rest_client_errors_are_not_retried() {
+    let server = TestServer::start_background(|_req| async {
+        keepup_testkit::http::text(403, "forbidden\u{1b}[31m")
+    })
+    .unwrap();
+    let loc = Location::parse(&format!("rest:http://{}/repo/", server.addr())).unwrap();
+    let be = open_backend(&loc, &quick_opts(3)).unwrap();
+    let err = be.list(FileType::Index).unwrap_err().to_string();
+    assert!(err.contains("HTTP 403"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "control characters are dropped: {err:?}"
+    );
+    assert_eq!(server.requests(), 1, "4xx is not retried");
+}
+
+#[test]
+fn rest_garbage_listing_is_a_clear_error() {
+    let server = TestServer::start_background(|_req| async {
+        keepup_testkit::http::json(200, "<html>surprise</html>")
+    })
+    .unwrap();
+    let loc = Location::parse(&format!("rest:http://{}/repo/", server.addr())).unwrap();
+    let be = open_backend(&loc, &quick_opts(1)).unwrap();
+    let err = be.list(FileType::Snapshot).unwrap_err().to_string();
+    assert!(err.contains("not a restic REST v2 listing"), "{err}");
+    assert!(err.contains("surprise"), "{err}");
+}
+
+#[test]
+fn rest_short_ranged_read_is_an_error() {
+    // Answers every ranged read with fewer bytes than asked.
+    let server =
+        TestServer::start_background(|_req| async { keepup_testkit::http::text(206, "abc") })
+            .unwrap();
+    let loc = Location::parse(&format!("rest:http://{}/repo/", server.addr())).unwrap();
+    let be = open_backend(&loc, &quick_opts(1)).unwrap();
+    let id = rustic_core::Id::default();
+    let err = be
+        .read_partial(FileType::Pack, &id, false, 10, 100)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("asked for 100 bytes at offset 10, got 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rest_hostile_peers_fail_in_bounded_time() {
+    for (behaviour, want) in [
+        (Behaviour::Silent, "no answer within"),
+        (Behaviour::Garbage, "request failed"),
+        (Behaviour::CloseImmediately, "request failed"),
+        (Behaviour::EndlessHeaders, "request failed"),
+        // A head in byte steps: never complete in time.
+        (
+            Behaviour::Trickle {
+                interval: Duration::from_millis(300),
+            },
+            "no answer within",
+        ),
+        // A quick head, then a body at 100 bytes/s.
+        (
+            Behaviour::Trickle {
+                interval: Duration::from_millis(10),
+            },
+            "response body too slow",
+        ),
+    ] {
+        let server = HostileServer::start_background(behaviour.clone()).unwrap();
+        let loc = Location::parse(&format!("rest:http://{}/repo/", server.addr())).unwrap();
+        let be = open_backend(&loc, &quick_opts(2)).unwrap();
+        let started = Instant::now();
+        let err = be.list(FileType::Snapshot).unwrap_err().to_string();
+        assert!(err.contains(want), "{behaviour:?}: {err}");
+        assert!(err.contains("after 2 attempts"), "{behaviour:?}: {err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{behaviour:?}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+// ---------------------------------------------------------------- read-only local target
+
+/// A read-only bind mount of a directory over itself, undone on drop.
+struct ReadOnlyMount(PathBuf);
+
+impl ReadOnlyMount {
+    fn new(dir: &Path) -> Self {
+        let out = Command::new("mount")
+            .args(["--bind", "-o", "ro"])
+            .arg(dir)
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "read-only bind mount (needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self(dir.to_owned())
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn read_only_local_target_fails_clearly_and_keeps_the_repository() {
+    let (work, src) = work_dirs();
+    let repo_dir = work.path().join("repo");
+    let loc = Location::parse(repo_dir.to_str().unwrap()).unwrap();
+    let id = init_and_backup(open_backend(&loc, &TargetOptions::default()).unwrap(), &src);
+    std::fs::write(src.join("new-file.txt"), "written after the first backup").unwrap();
+    {
+        let _ro = ReadOnlyMount::new(&repo_dir);
+        let backends =
+            RepositoryBackends::new(open_backend(&loc, &TargetOptions::default()).unwrap(), None);
+        let repo = Repository::new(&RepositoryOptions::default(), &backends)
+            .unwrap()
+            .open(&Credentials::Password(PASSWORD.into()))
+            .unwrap()
+            .to_indexed_ids()
+            .unwrap();
+        let source = PathList::from_string(src.to_str().unwrap())
+            .unwrap()
+            .sanitize()
+            .unwrap();
+        let err = repo
+            .backup(
+                &BackupOptions::default(),
+                &source,
+                SnapshotOptions::default().to_snapshot().unwrap(),
+            )
+            .expect_err("a backup into a read-only target fails")
+            .to_string();
+        assert!(err.contains("Read-only file system"), "{err}");
+        assert!(err.contains(repo_dir.to_str().unwrap()), "{err}");
+    }
+    // The earlier snapshot is intact and the repository consistent.
+    let list = restic(
+        repo_dir.to_str().unwrap(),
+        &[],
+        &["snapshots", "--json"],
+        work.path(),
+    );
+    assert!(list.contains(&id), "{list}");
+    let check = restic(repo_dir.to_str().unwrap(), &[], &["check"], work.path());
+    assert!(check.contains("no errors were found"), "{check}");
 }

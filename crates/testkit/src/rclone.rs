@@ -18,12 +18,19 @@ pub struct RcloneRestServer {
     addr: SocketAddr,
     dir: tempfile::TempDir,
     user: Option<String>,
+    scheme: &'static str,
 }
 
 impl RcloneRestServer {
     /// Starts the server on 127.0.0.1 and a free port; with `auth` =
     /// `Some((user, password))` every request needs basic auth.
     pub fn start(auth: Option<(&str, &str)>) -> io::Result<Self> {
+        Self::start_with(auth, None)
+    }
+
+    /// Like [`start`](Self::start), serving HTTPS when `tls` gives
+    /// `(certificate chain PEM file, key PEM file)`.
+    pub fn start_with(auth: Option<(&str, &str)>, tls: Option<(&Path, &Path)>) -> io::Result<Self> {
         let dir = tempfile::tempdir()?;
         let root = dir.path().join("served");
         std::fs::create_dir(&root)?;
@@ -40,6 +47,9 @@ impl RcloneRestServer {
             .arg(dir.path().join("cache"));
         if let Some((u, p)) = auth {
             cmd.arg("--user").arg(u).arg("--pass").arg(p);
+        }
+        if let Some((cert, key)) = tls {
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
         }
         cmd.arg(&root)
             .stdin(Stdio::null())
@@ -59,6 +69,7 @@ impl RcloneRestServer {
             addr,
             dir,
             user: auth.map(|(u, _)| u.to_owned()),
+            scheme: if tls.is_some() { "https" } else { "http" },
         };
         let log = server.dir.path().join("rclone.log");
         wait_listening(&mut server.child, addr, &log, Duration::from_secs(30))?;
@@ -71,21 +82,25 @@ impl RcloneRestServer {
     }
 
     /// The restic location of repository `name`, e.g.
-    /// `rest:http://user@127.0.0.1:PORT/name/` (no password).
+    /// `rest:http://user@127.0.0.1:PORT/name/` (no password; `https` when
+    /// serving TLS).
     pub fn location(&self, name: &str) -> String {
         let user = self
             .user
             .as_deref()
             .map(|u| format!("{u}@"))
             .unwrap_or_default();
-        format!("rest:http://{user}{}/{name}/", self.addr)
+        format!("rest:{}://{user}{}/{name}/", self.scheme, self.addr)
     }
 
     /// The same location with the password in it, for the `restic` tool
     /// (`-r`), which takes it there.
     pub fn location_with_password(&self, name: &str, password: &str) -> String {
         match &self.user {
-            Some(u) => format!("rest:http://{u}:{password}@{}/{name}/", self.addr),
+            Some(u) => format!(
+                "rest:{}://{u}:{password}@{}/{name}/",
+                self.scheme, self.addr
+            ),
             None => self.location(name),
         }
     }

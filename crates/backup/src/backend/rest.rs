@@ -145,6 +145,21 @@ impl Body for ChunkBody {
     }
 }
 
+/// One logical request of [`Inner::call`].
+struct Call<'a> {
+    /// What we were doing, for messages ("reading", "listing", ...).
+    op: &'a str,
+    method: Method,
+    path: &'a str,
+    /// A `Range` header value.
+    range: Option<String>,
+    body: Vec<Bytes>,
+    /// Largest response body accepted.
+    limit: usize,
+    /// Statuses the caller handles itself; others are errors.
+    ok: &'a [StatusCode],
+}
+
 #[derive(Deserialize)]
 struct ListEntry {
     name: String,
@@ -544,16 +559,16 @@ impl Inner {
     /// A request with retries; `ok` lists the statuses the caller handles
     /// itself (anything else is an error). 5xx and transport failures are
     /// retried, 4xx never.
-    async fn call(
-        &self,
-        op: &str,
-        method: Method,
-        path: &str,
-        range: Option<String>,
-        body: Vec<Bytes>,
-        limit: usize,
-        ok: &[StatusCode],
-    ) -> RusticResult<(StatusCode, http::HeaderMap, Bytes)> {
+    async fn call(&self, call: Call<'_>) -> RusticResult<(StatusCode, http::HeaderMap, Bytes)> {
+        let Call {
+            op,
+            method,
+            path,
+            range,
+            body,
+            limit,
+            ok,
+        } = call;
         let attempts = self.opts.attempts.max(1);
         let mut last = String::new();
         for attempt in 1..=attempts {
@@ -598,15 +613,15 @@ impl Inner {
         if tpe == FileType::Config {
             let path = self.file_path(tpe, &Id::default());
             let (status, headers, _) = self
-                .call(
-                    "checking",
-                    Method::HEAD,
-                    &path,
-                    None,
-                    Vec::new(),
-                    0,
-                    &[StatusCode::OK, StatusCode::NOT_FOUND],
-                )
+                .call(Call {
+                    op: "checking",
+                    method: Method::HEAD,
+                    path: &path,
+                    range: None,
+                    body: Vec::new(),
+                    limit: 0,
+                    ok: &[StatusCode::OK, StatusCode::NOT_FOUND],
+                })
                 .await?;
             if status == StatusCode::NOT_FOUND {
                 return Ok(Vec::new());
@@ -620,15 +635,15 @@ impl Inner {
         }
         let path = format!("{}{}/", self.base, tpe.dirname());
         let (status, _, body) = self
-            .call(
-                "listing",
-                Method::GET,
-                &path,
-                None,
-                Vec::new(),
-                LIST_LIMIT,
-                &[StatusCode::OK, StatusCode::NOT_FOUND],
-            )
+            .call(Call {
+                op: "listing",
+                method: Method::GET,
+                path: &path,
+                range: None,
+                body: Vec::new(),
+                limit: LIST_LIMIT,
+                ok: &[StatusCode::OK, StatusCode::NOT_FOUND],
+            })
             .await?;
         if status == StatusCode::NOT_FOUND {
             // A directory that was never written to (as restic).
@@ -672,15 +687,15 @@ impl ReadBackend for RestBackend {
         let path = inner.file_path(tpe, id);
         self.block_on(async move {
             let (_, _, body) = inner
-                .call(
-                    "reading",
-                    Method::GET,
-                    &path,
-                    None,
-                    Vec::new(),
-                    read_limit(tpe),
-                    &[StatusCode::OK],
-                )
+                .call(Call {
+                    op: "reading",
+                    method: Method::GET,
+                    path: &path,
+                    range: None,
+                    body: Vec::new(),
+                    limit: read_limit(tpe),
+                    ok: &[StatusCode::OK],
+                })
                 .await?;
             Ok(body)
         })
@@ -704,16 +719,16 @@ impl ReadBackend for RestBackend {
         self.block_on(async move {
             let want = length as usize;
             let (status, _, body) = inner
-                .call(
-                    "reading",
-                    Method::GET,
-                    &path,
-                    Some(range),
-                    Vec::new(),
+                .call(Call {
+                    op: "reading",
+                    method: Method::GET,
+                    path: &path,
+                    range: Some(range),
+                    body: Vec::new(),
                     // A server ignoring Range sends the whole file.
-                    want.max(read_limit(tpe).min(offset as usize + want)),
-                    &[StatusCode::PARTIAL_CONTENT, StatusCode::OK],
-                )
+                    limit: want.max(read_limit(tpe).min(offset as usize + want)),
+                    ok: &[StatusCode::PARTIAL_CONTENT, StatusCode::OK],
+                })
                 .await?;
             let body = if status == StatusCode::OK {
                 let start = offset as usize;
@@ -747,15 +762,15 @@ impl WriteBackend for RestBackend {
         self.block_on(async move {
             let path = format!("{}?create=true", inner.base);
             inner
-                .call(
-                    "creating the repository",
-                    Method::POST,
-                    &path,
-                    None,
-                    Vec::new(),
-                    ERROR_BODY_LIMIT,
-                    &[StatusCode::OK, StatusCode::CREATED],
-                )
+                .call(Call {
+                    op: "creating the repository",
+                    method: Method::POST,
+                    path: &path,
+                    range: None,
+                    body: Vec::new(),
+                    limit: ERROR_BODY_LIMIT,
+                    ok: &[StatusCode::OK, StatusCode::CREATED],
+                })
                 .await?;
             Ok(())
         })
@@ -772,15 +787,15 @@ impl WriteBackend for RestBackend {
         let path = inner.file_path(tpe, id);
         self.block_on(async move {
             inner
-                .call(
-                    "writing",
-                    Method::POST,
-                    &path,
-                    None,
-                    content.into_vec(),
-                    ERROR_BODY_LIMIT,
-                    &[StatusCode::OK, StatusCode::CREATED, StatusCode::NO_CONTENT],
-                )
+                .call(Call {
+                    op: "writing",
+                    method: Method::POST,
+                    path: &path,
+                    range: None,
+                    body: content.into_vec(),
+                    limit: ERROR_BODY_LIMIT,
+                    ok: &[StatusCode::OK, StatusCode::CREATED, StatusCode::NO_CONTENT],
+                })
                 .await?;
             Ok(())
         })
@@ -791,15 +806,15 @@ impl WriteBackend for RestBackend {
         let path = inner.file_path(tpe, id);
         self.block_on(async move {
             inner
-                .call(
-                    "removing",
-                    Method::DELETE,
-                    &path,
-                    None,
-                    Vec::new(),
-                    ERROR_BODY_LIMIT,
-                    &[StatusCode::OK, StatusCode::NO_CONTENT],
-                )
+                .call(Call {
+                    op: "removing",
+                    method: Method::DELETE,
+                    path: &path,
+                    range: None,
+                    body: Vec::new(),
+                    limit: ERROR_BODY_LIMIT,
+                    ok: &[StatusCode::OK, StatusCode::NO_CONTENT],
+                })
                 .await?;
             Ok(())
         })
