@@ -713,3 +713,26 @@ fn read_only_local_target_fails_clearly_and_keeps_the_repository() {
     let check = restic(repo_dir.to_str().unwrap(), &[], &["check"], work.path());
     assert!(check.contains("no errors were found"), "{check}");
 }
+
+#[test]
+fn rest_server_ignoring_range_still_reads_the_right_bytes() {
+    let whole: Vec<u8> = (0..=255u8).collect();
+    let body = whole.clone();
+    let server = TestServer::start_background(move |_req| {
+        let body = body.clone();
+        async move { keepup_testkit::http::text(200, body) }
+    })
+    .unwrap();
+    let loc = Location::parse(&format!("rest:http://{}/repo/", server.addr())).unwrap();
+    let be = open_backend(&loc, &quick_opts(1)).unwrap();
+    let got = be
+        .read_partial(FileType::Pack, &rustic_core::Id::default(), false, 10, 100)
+        .unwrap();
+    assert_eq!(&got[..], &whole[10..110]);
+    let ranges: Vec<_> = server
+        .received()
+        .iter()
+        .filter_map(|r| r.headers.get("range").cloned())
+        .collect();
+    assert_eq!(ranges, ["bytes=10-109"]);
+}

@@ -161,6 +161,30 @@ pub fn repository_backends(
     ))
 }
 
+/// Runs `fut` on a backend's own runtime and waits for it on this thread.
+/// The future runs on the runtime's workers, never on the caller's thread,
+/// so this works from any thread (rayon's, a `spawn_blocking` one, even a
+/// tokio worker, which it then blocks) without tokio's "runtime inside a
+/// runtime" panic.
+pub(crate) fn run_blocking<T: Send + 'static>(
+    rt: Option<&tokio::runtime::Runtime>,
+    target: &str,
+    fut: impl std::future::Future<Output = rustic_core::RusticResult<T>> + Send + 'static,
+) -> rustic_core::RusticResult<T> {
+    let Some(rt) = rt else {
+        return Err(rustic_error(format!("{target}: backend shut down")));
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    rt.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv().unwrap_or_else(|_| {
+        Err(rustic_error(format!(
+            "{target}: backend task ended unexpectedly"
+        )))
+    })
+}
+
 /// A backend failure for rustic_core: `what` (one line: the target, the
 /// operation, the cause) as the message. Braces are escaped because
 /// rustic_core fills `{name}` placeholders from its context.

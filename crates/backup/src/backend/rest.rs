@@ -37,7 +37,7 @@ use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
-use super::{BackendError, Location, TargetOptions, bounded, rustic_error};
+use super::{BackendError, Location, TargetOptions, bounded, run_blocking, rustic_error};
 
 /// The listing format we ask for.
 const V2: &str = "application/vnd.x.restic.rest.v2";
@@ -151,8 +151,8 @@ struct Call<'a> {
     op: &'a str,
     method: Method,
     path: &'a str,
-    /// A `Range` header value.
-    range: Option<String>,
+    /// A ranged read: `(offset, length)`, length > 0.
+    range: Option<(u32, u32)>,
     body: Vec<Bytes>,
     /// Largest response body accepted.
     limit: usize,
@@ -246,17 +246,11 @@ impl RestBackend {
         })
     }
 
-    fn block_on<T>(
+    fn block_on<T: Send + 'static>(
         &self,
-        fut: impl std::future::Future<Output = RusticResult<T>>,
+        fut: impl std::future::Future<Output = RusticResult<T>> + Send + 'static,
     ) -> RusticResult<T> {
-        match &self.rt {
-            Some(rt) => rt.block_on(fut),
-            None => Err(rustic_error(format!(
-                "{}: backend shut down",
-                self.inner.target
-            ))),
-        }
+        run_blocking(self.rt.as_ref(), &self.inner.target, fut)
     }
 }
 
@@ -349,7 +343,6 @@ fn status_text(status: StatusCode, body: &[u8]) -> String {
                 " (authentication failed: check the user in the location and the REST password)",
             );
         }
-        StatusCode::NOT_FOUND => s.push_str(" (not found)"),
         _ => {}
     }
     let text = String::from_utf8_lossy(body);
@@ -456,7 +449,7 @@ impl Inner {
         &self,
         method: &Method,
         path: &str,
-        range: Option<&str>,
+        range: Option<(u32, u32)>,
         body: &[Bytes],
         limit: usize,
     ) -> Result<(StatusCode, http::HeaderMap, Bytes), Failure> {
@@ -469,8 +462,9 @@ impl Inner {
         if let Some(auth) = &self.authorization {
             req = req.header(AUTHORIZATION, auth.clone());
         }
-        if let Some(r) = range {
-            req = req.header(RANGE, r);
+        if let Some((offset, length)) = range {
+            let end = u64::from(offset) + u64::from(length.max(1)) - 1;
+            req = req.header(RANGE, format!("bytes={offset}-{end}"));
         }
         let body = ChunkBody::new(body.to_vec());
         let upload = body.len;
@@ -487,15 +481,18 @@ impl Inner {
             .map_err(|e| Failure::Transient(format!("request failed: {e}")))?;
         let status = resp.status();
         let (parts, incoming) = resp.into_parts();
-        // Error bodies are only quoted: read little of them.
-        let limit = if status.is_success() {
-            limit
-        } else {
-            ERROR_BODY_LIMIT
+        // Error bodies are only quoted: read little of them. A partial
+        // answer is exactly what was asked for (a server ignoring the
+        // range answers 200 with the whole file, up to `limit`).
+        let limit = match (status, range) {
+            (StatusCode::PARTIAL_CONTENT, Some((_, length))) => length as usize,
+            (s, _) if s.is_success() => limit,
+            _ => ERROR_BODY_LIMIT,
         };
         let bytes = match self.read_body(incoming, limit).await {
             Ok(b) => b,
-            Err(_) if !status.is_success() => Bytes::new(),
+            // The connection is not reusable (body not drained): dropped.
+            Err(_) if !status.is_success() => return Ok((status, parts.headers, Bytes::new())),
             Err(e) => return Err(e),
         };
         if !sender.is_closed()
@@ -575,10 +572,7 @@ impl Inner {
             if attempt > 1 {
                 tokio::time::sleep(TargetOptions::backoff(attempt)).await;
             }
-            match self
-                .once(&method, path, range.as_deref(), &body, limit)
-                .await
-            {
+            match self.once(&method, path, range, &body, limit).await {
                 Ok((status, headers, bytes)) if ok.contains(&status) => {
                     return Ok((status, headers, bytes));
                 }
@@ -714,8 +708,6 @@ impl ReadBackend for RestBackend {
         }
         let inner = Arc::clone(&self.inner);
         let path = inner.file_path(tpe, id);
-        let end = u64::from(offset) + u64::from(length) - 1;
-        let range = format!("bytes={offset}-{end}");
         self.block_on(async move {
             let want = length as usize;
             let (status, _, body) = inner
@@ -723,10 +715,9 @@ impl ReadBackend for RestBackend {
                     op: "reading",
                     method: Method::GET,
                     path: &path,
-                    range: Some(range),
+                    range: Some((offset, length)),
                     body: Vec::new(),
-                    // A server ignoring Range sends the whole file.
-                    limit: want.max(read_limit(tpe).min(offset as usize + want)),
+                    limit: read_limit(tpe),
                     ok: &[StatusCode::PARTIAL_CONTENT, StatusCode::OK],
                 })
                 .await?;

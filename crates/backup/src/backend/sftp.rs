@@ -30,7 +30,7 @@ use tokio::process::{Child, Command};
 use tokio::runtime::Runtime;
 use tokio::sync::Mutex as AsyncMutex;
 
-use super::{BackendError, Location, TargetOptions, bounded, rustic_error};
+use super::{BackendError, Location, TargetOptions, bounded, run_blocking, rustic_error};
 
 /// How much of ssh's stderr is kept for messages.
 const STDERR_KEEP: usize = 2048;
@@ -104,8 +104,13 @@ impl std::fmt::Debug for SftpBackend {
 
 impl Drop for SftpBackend {
     fn drop(&mut self) {
+        // Stop ssh now rather than whenever the last handle goes.
+        if let Ok(slot) = self.inner.conn.try_lock()
+            && let Some(c) = slot.as_ref()
+        {
+            c.kill();
+        }
         if let Some(rt) = self.rt.take() {
-            // The ssh child is killed when its handle drops (kill_on_drop).
             rt.shutdown_background();
         }
     }
@@ -183,14 +188,11 @@ impl SftpBackend {
         })
     }
 
-    fn block_on<T>(&self, fut: impl Future<Output = RusticResult<T>>) -> RusticResult<T> {
-        match &self.rt {
-            Some(rt) => rt.block_on(fut),
-            None => Err(rustic_error(format!(
-                "{}: backend shut down",
-                self.inner.target
-            ))),
-        }
+    fn block_on<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = RusticResult<T>> + Send + 'static,
+    ) -> RusticResult<T> {
+        run_blocking(self.rt.as_ref(), &self.inner.target, fut)
     }
 
     /// Kills the current ssh process, as if the connection had dropped
@@ -198,16 +200,12 @@ impl SftpBackend {
     #[doc(hidden)]
     pub fn kill_connection(&self) {
         let inner = Arc::clone(&self.inner);
-        if let Some(rt) = &self.rt {
-            rt.block_on(async move {
-                if let Some(c) = inner.conn.lock().await.as_ref() {
-                    c.kill();
-                    if let Ok(mut child) = c.child.lock() {
-                        let _ = child.try_wait();
-                    }
-                }
-            });
-        }
+        let _ = self.block_on(async move {
+            if let Some(c) = inner.conn.lock().await.as_ref() {
+                c.kill();
+            }
+            Ok(())
+        });
     }
 }
 
