@@ -12,9 +12,12 @@ cd "$(dirname "$0")/.."
 # hierarchy and blacklist zones), iproute2 and util-linux (network
 # namespaces and setpriv for the ICMP socket tests), Postfix and Dovecot
 # (private instances for the mail checks, crates/testkit/src/mail.rs).
-# Later issues add database and backup servers here.
+# restic (the standalone tool must read what keepup's backups wrote),
+# rclone (`rclone serve restic`: the REST target) and OpenSSH (a private
+# sshd: the SFTP target; crates/testkit/src/{rclone,sshd}.rs).
 PACKAGES=(ca-certificates openssl knot iproute2 util-linux
-  postfix dovecot-imapd dovecot-pop3d)
+  postfix dovecot-imapd dovecot-pop3d
+  restic rclone openssh-server openssh-client)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

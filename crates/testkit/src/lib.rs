@@ -26,6 +26,11 @@
 //!   `127.0.0.x` with STARTTLS, implicit TLS and a test account, and a
 //!   scripted fake mail server for protocol abuse.
 //!
+//! - [`rclone`]: `rclone serve restic`, a restic REST server (Debian
+//!   `rclone`) on a temporary directory.
+//! - [`sshd`]: a private OpenSSH server with generated host and client
+//!   keys, the SFTP target of the backup tests.
+//!
 //! What it is not: a general-purpose web server or a production CA. Servers
 //! refuse to bind anything but a loopback address.
 //!
@@ -47,7 +52,9 @@ pub mod hostile;
 pub mod http;
 pub mod mail;
 pub mod pki;
+pub mod rclone;
 mod runner;
+pub mod sshd;
 pub mod whois;
 
 pub use http::{ServerTls, TestServer};
