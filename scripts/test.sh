@@ -11,10 +11,13 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests need: knot (Knot DNS: knotd serves the test DNS
 # hierarchy and blacklist zones), iproute2 and util-linux (network
 # namespaces and setpriv for the ICMP socket tests), Postfix and Dovecot
-# (private instances for the mail checks, crates/testkit/src/mail.rs).
-# Later issues add database and backup servers here.
+# (private instances for the mail checks, crates/testkit/src/mail.rs),
+# PostgreSQL and MariaDB servers and clients (private servers for the
+# backup dump and restore tests, crates/testkit/src/{postgres,mariadb}.rs).
+# Later issues add backup servers here.
 PACKAGES=(ca-certificates openssl knot iproute2 util-linux
-  postfix dovecot-imapd dovecot-pop3d)
+  postfix dovecot-imapd dovecot-pop3d
+  postgresql postgresql-client mariadb-server mariadb-client)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -26,6 +26,13 @@
 //!   `127.0.0.x` with STARTTLS, implicit TLS and a test account, and a
 //!   scripted fake mail server for protocol abuse.
 //!
+//! - [`postgres`]: a private PostgreSQL server (Debian `postgresql`) on
+//!   `127.0.0.1` with a password-authenticated superuser.
+//! - [`mariadb`]: a private MariaDB server (Debian `mariadb-server`) on
+//!   `127.0.0.1` with a password-authenticated user.
+//! - [`shopdata`]: generated shop data (customers, products, orders, order
+//!   items) of any size, deterministic from a seed, for both servers.
+//!
 //! What it is not: a general-purpose web server or a production CA. Servers
 //! refuse to bind anything but a loopback address.
 //!
@@ -42,12 +49,15 @@
 //!   such as the demo or a benchmark. Dropping the value signals the thread
 //!   and joins it (bounded by a short grace period).
 
+mod dbproc;
 pub mod dns;
 pub mod hostile;
 pub mod http;
 pub mod mail;
 pub mod pki;
+pub mod postgres;
 mod runner;
+pub mod shopdata;
 pub mod whois;
 
 pub use http::{ServerTls, TestServer};

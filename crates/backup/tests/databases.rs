@@ -1,0 +1,14 @@
+//! Database dumps and restores against real PostgreSQL and MariaDB servers
+//! (testkit), filled with generated shop data.
+
+use keepup_testkit::postgres::Postgres;
+use keepup_testkit::shopdata::ShopSize;
+
+#[test]
+fn postgres_starts_and_loads_shop_data() {
+    let pg = Postgres::start().expect("start postgres");
+    let counts = pg.load_shop("shop", &ShopSize::tiny(), 1).expect("load");
+    assert_eq!(counts.orders, 300);
+    assert_eq!(pg.shop_counts("shop").expect("counts"), counts);
+    assert_eq!(pg.psql("SELECT 1 + 1").expect("psql").trim(), "2");
+}
