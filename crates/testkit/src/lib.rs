@@ -54,6 +54,7 @@ pub mod dns;
 pub mod hostile;
 pub mod http;
 pub mod mail;
+pub mod mariadb;
 pub mod pki;
 pub mod postgres;
 mod runner;

@@ -113,7 +113,12 @@ impl Postgres {
         let initdb = dbproc::run_as(&mut Command::new(bin.join("initdb")), account)
             .arg("-D")
             .arg(&data)
-            .args(["-U", PG_USER, "--auth-local=trust", "--auth-host=scram-sha-256"])
+            .args([
+                "-U",
+                PG_USER,
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
             .arg(format!("--pwfile={}", d.join("pwfile").display()))
             .args(["-E", "UTF8", "--no-locale", "--no-sync"])
             .current_dir(d)
@@ -180,10 +185,7 @@ impl Postgres {
             if Instant::now() > until {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!(
-                        "postgres did not become ready:\n{}",
-                        dbproc::log_tail(&log)
-                    ),
+                    format!("postgres did not become ready:\n{}", dbproc::log_tail(&log)),
                 ));
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -149,9 +149,32 @@ const FIRST: &[&str] = &[
     "Wei", "Xenia", "Yusuf", "Zoë",
 ];
 const LAST: &[&str] = &[
-    "Andersen", "Bauer", "Costa", "Dubois", "Evans", "Fischer", "García", "Hansen", "Ivanova",
-    "Jensen", "Kowalski", "Lefèvre", "Müller", "Nowak", "O'Brien", "Petrov", "Quinn", "Rossi",
-    "Schmidt", "Tanaka", "Újvári", "Vargas", "Weber", "Xu", "Yilmaz", "Zieliński",
+    "Andersen",
+    "Bauer",
+    "Costa",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "García",
+    "Hansen",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Lefèvre",
+    "Müller",
+    "Nowak",
+    "O'Brien",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Újvári",
+    "Vargas",
+    "Weber",
+    "Xu",
+    "Yilmaz",
+    "Zieliński",
 ];
 const CITIES: &[(&str, &str)] = &[
     ("Berlin", "DE"),
@@ -168,17 +191,61 @@ const CITIES: &[(&str, &str)] = &[
     ("Göteborg", "SE"),
 ];
 const ADJECTIVES: &[&str] = &[
-    "classic", "organic", "handmade", "compact", "deluxe", "rugged", "vintage", "smart", "quiet",
-    "recycled", "bright", "heavy-duty",
+    "classic",
+    "organic",
+    "handmade",
+    "compact",
+    "deluxe",
+    "rugged",
+    "vintage",
+    "smart",
+    "quiet",
+    "recycled",
+    "bright",
+    "heavy-duty",
 ];
 const NOUNS: &[&str] = &[
-    "teapot", "backpack", "lamp", "notebook", "chair", "kettle", "scarf", "bicycle bell", "mug",
-    "headphones", "umbrella", "candle",
+    "teapot",
+    "backpack",
+    "lamp",
+    "notebook",
+    "chair",
+    "kettle",
+    "scarf",
+    "bicycle bell",
+    "mug",
+    "headphones",
+    "umbrella",
+    "candle",
 ];
 const WORDS: &[&str] = &[
-    "ships", "within", "two", "days", "made", "from", "sustainably", "sourced", "materials",
-    "with", "a", "lifetime", "warranty", "the", "customer's", "favourite", "for", "every", "season",
-    "café-tested", "naïve", "über", "sturdy", "\"premium\"", "50%", "off", "C:\\shop\\catalog",
+    "ships",
+    "within",
+    "two",
+    "days",
+    "made",
+    "from",
+    "sustainably",
+    "sourced",
+    "materials",
+    "with",
+    "a",
+    "lifetime",
+    "warranty",
+    "the",
+    "customer's",
+    "favourite",
+    "for",
+    "every",
+    "season",
+    "café-tested",
+    "naïve",
+    "über",
+    "sturdy",
+    "\"premium\"",
+    "50%",
+    "off",
+    "C:\\shop\\catalog",
 ];
 const STATUSES: &[&str] = &[
     "pending",
@@ -191,8 +258,8 @@ const STATUSES: &[&str] = &[
 
 /// Dates the generated rows fall on: 2023-01-01 and the 1095 days after.
 fn dates() -> Vec<String> {
-    let start = time::Date::from_calendar_date(2023, time::Month::January, 1)
-        .unwrap_or(time::Date::MIN);
+    let start =
+        time::Date::from_calendar_date(2023, time::Month::January, 1).unwrap_or(time::Date::MIN);
     (0..1096)
         .filter_map(|d| start.checked_add(time::Duration::days(d)))
         .map(|d| format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day()))
@@ -425,11 +492,13 @@ pub fn write_sql(
     };
     let dates = dates();
     let mut rng = Rng::new(seed);
-    w.write_all(match dialect {
-        Dialect::Postgres => POSTGRES_SCHEMA,
-        Dialect::MariaDb => MARIADB_SCHEMA,
-    }
-    .as_bytes())?;
+    w.write_all(
+        match dialect {
+            Dialect::Postgres => POSTGRES_SCHEMA,
+            Dialect::MariaDb => MARIADB_SCHEMA,
+        }
+        .as_bytes(),
+    )?;
 
     let mut t = TableWriter::new(
         w,
@@ -531,11 +600,13 @@ pub fn write_sql(
     }
     let order_items = t.finish()?;
 
-    w.write_all(match dialect {
-        Dialect::Postgres => POSTGRES_CONSTRAINTS,
-        Dialect::MariaDb => MARIADB_END,
-    }
-    .as_bytes())?;
+    w.write_all(
+        match dialect {
+            Dialect::Postgres => POSTGRES_CONSTRAINTS,
+            Dialect::MariaDb => MARIADB_END,
+        }
+        .as_bytes(),
+    )?;
     Ok(ShopCounts {
         customers,
         products,
