@@ -15,3 +15,4 @@
 //! crate's functions with `spawn_blocking` or on a thread of their own.
 
 pub mod backend;
+pub mod dump;
