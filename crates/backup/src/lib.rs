@@ -15,4 +15,5 @@
 //! crate's functions with `spawn_blocking` or on a thread of their own.
 
 pub mod backend;
+pub mod dbrestore;
 pub mod dump;
