@@ -11,13 +11,16 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests need: knot (Knot DNS: knotd serves the test DNS
 # hierarchy and blacklist zones), iproute2 and util-linux (network
 # namespaces and setpriv for the ICMP socket tests), Postfix and Dovecot
-# (private instances for the mail checks, crates/testkit/src/mail.rs).
-# restic (the standalone tool must read what keepup's backups wrote),
-# rclone (`rclone serve restic`: the REST target) and OpenSSH (a private
-# sshd: the SFTP target; crates/testkit/src/{rclone,sshd}.rs).
+# (private instances for the mail checks, crates/testkit/src/mail.rs);
+# for the backups: restic (the standalone tool must read what keepup
+# wrote), rclone (`rclone serve restic`: the REST target), OpenSSH (a
+# private sshd: the SFTP target; crates/testkit/src/{rclone,sshd}.rs), and
+# PostgreSQL and MariaDB servers and clients (private servers for the dump
+# and restore tests, crates/testkit/src/{postgres,mariadb}.rs).
 PACKAGES=(ca-certificates openssl knot iproute2 util-linux
   postfix dovecot-imapd dovecot-pop3d
-  restic rclone openssh-server openssh-client)
+  restic rclone openssh-server openssh-client
+  postgresql postgresql-client mariadb-server mariadb-client)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

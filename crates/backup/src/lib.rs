@@ -25,6 +25,8 @@
 //! - [`freshness`]: the age of the last good snapshot against the RPO.
 
 pub mod backend;
+pub mod dbrestore;
+pub mod dump;
 pub mod error;
 pub mod freshness;
 pub mod plan;

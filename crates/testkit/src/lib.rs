@@ -30,6 +30,12 @@
 //!   `rclone`) on a temporary directory.
 //! - [`sshd`]: a private OpenSSH server with generated host and client
 //!   keys, the SFTP target of the backup tests.
+//! - [`postgres`]: a private PostgreSQL server (Debian `postgresql`) on
+//!   `127.0.0.1` with a password-authenticated superuser.
+//! - [`mariadb`]: a private MariaDB server (Debian `mariadb-server`) on
+//!   `127.0.0.1` with a password-authenticated user.
+//! - [`shopdata`]: generated shop data (customers, products, orders, order
+//!   items) of any size, deterministic from a seed, for both servers.
 //!
 //! What it is not: a general-purpose web server or a production CA. Servers
 //! refuse to bind anything but a loopback address.
@@ -47,13 +53,17 @@
 //!   such as the demo or a benchmark. Dropping the value signals the thread
 //!   and joins it (bounded by a short grace period).
 
+mod dbproc;
 pub mod dns;
 pub mod hostile;
 pub mod http;
 pub mod mail;
+pub mod mariadb;
 pub mod pki;
+pub mod postgres;
 pub mod rclone;
 mod runner;
+pub mod shopdata;
 pub mod sshd;
 pub mod whois;
 

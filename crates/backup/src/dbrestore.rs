@@ -1,0 +1,885 @@
+//! Restoring database dumps: the scheduled restore test, which proves a
+//! dump restores (into a scratch database, checked by validation queries,
+//! then dropped), and the operator's restore into a named database
+//! (`keepup backup restore --into-db URL`).
+//!
+//! The dump arrives as a [`Read`] (from the repository) and is streamed
+//! into `psql` (plain SQL), `pg_restore` (custom format) or `mysql`: never
+//! staged on disk. Every client stops at the first error. A plain dump
+//! without its completion line (a truncated stream) fails even when what
+//! was restored passes the validation queries.
+//!
+//! Credentials work as for dumps ([`crate::dump`]): a password from an
+//! environment variable, a file or the URL, passed to the clients through
+//! their environment, never on a command line or in a message.
+
+use std::collections::hash_map::RandomState;
+use std::ffi::OsString;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::dump::{self, DbKind, DumpError, DumpFormat, Secret};
+
+/// The prefix of scratch databases: `keepup_restore_test_<16 hex digits>`.
+pub const SCRATCH_PREFIX: &str = "keepup_restore_test_";
+
+/// How much of a client's stderr is kept (its end).
+const STDERR_TAIL: usize = 8 * 1024;
+/// How much of the end of the dump is kept to look for its completion line.
+const DUMP_TAIL: usize = 1024;
+/// Size of the copy buffer between the dump stream and the client.
+const COPY_BUFFER: usize = 256 * 1024;
+
+/// A database server to restore into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreTarget {
+    /// PostgreSQL or MySQL/MariaDB.
+    pub kind: DbKind,
+    /// Host name or address; a path (starting with `/`) is a Unix socket.
+    /// `None`: the client's default.
+    pub host: Option<String>,
+    /// TCP port; `None`: the client's default.
+    pub port: Option<u16>,
+    /// User name (needs the right to create and drop databases); `None`:
+    /// the client's default.
+    pub user: Option<String>,
+    /// Name of the environment variable that holds the password.
+    pub password_env: Option<String>,
+    /// File whose content is the password (one trailing newline ignored).
+    pub password_file: Option<PathBuf>,
+    /// The password itself (from a URL); used when neither
+    /// `password_env` nor `password_file` is set.
+    pub password: Option<Secret>,
+    /// PostgreSQL: the database to connect to for `CREATE DATABASE` and
+    /// `DROP DATABASE` (default `postgres`). Unused for MySQL.
+    pub maintenance_db: Option<String>,
+    /// Directory of the clients (`psql`, `pg_restore`, `mysql`); `None`:
+    /// found on `PATH`.
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl RestoreTarget {
+    /// A target with the clients' defaults.
+    pub fn new(kind: DbKind) -> Self {
+        Self {
+            kind,
+            host: None,
+            port: None,
+            user: None,
+            password_env: None,
+            password_file: None,
+            password: None,
+            maintenance_db: None,
+            bin_dir: None,
+        }
+    }
+
+    /// Parses `postgres://[user[:password]@]host[:port]/dbname` (also
+    /// `postgresql://`) or `mysql://...` (also `mariadb://`); returns the
+    /// target and the database name. Percent-escapes are decoded (a Unix
+    /// socket directory is written `%2Frun%2Fpostgresql`); IPv6 addresses
+    /// go in brackets. Query parameters are refused.
+    pub fn from_url(url: &str) -> Result<(Self, String), RestoreError> {
+        parse_url(url)
+    }
+
+    /// `what`: `PostgreSQL on host:port`, for messages.
+    pub fn describe(&self) -> String {
+        let name = match self.kind {
+            DbKind::Postgres => "PostgreSQL",
+            DbKind::Mysql => "MySQL",
+        };
+        format!(
+            "{name}{}",
+            dump::describe_server(self.host.as_deref(), self.port)
+        )
+    }
+
+    fn password(&self) -> Result<Option<Secret>, RestoreError> {
+        let resolved =
+            dump::resolve_password(self.password_env.as_deref(), self.password_file.as_deref())?;
+        Ok(resolved.or_else(|| self.password.clone()))
+    }
+
+    fn program(&self, name: &str) -> PathBuf {
+        match &self.bin_dir {
+            Some(dir) => dir.join(name),
+            None => PathBuf::from(name),
+        }
+    }
+}
+
+/// A query whose single integer result must be at least `min` (e.g.
+/// `SELECT count(*) FROM orders` ≥ 1000).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    /// One SQL query returning one integer.
+    pub query: String,
+    /// The smallest acceptable result.
+    pub min: i64,
+}
+
+impl Validation {
+    /// `query` must return at least `min`.
+    pub fn new(query: impl Into<String>, min: i64) -> Self {
+        Self {
+            query: query.into(),
+            min,
+        }
+    }
+
+    /// `SELECT count(*) FROM <table>` must be at least `min` (`table` is
+    /// taken as written: a plain or schema-qualified table name).
+    pub fn row_count(table: &str, min: i64) -> Self {
+        Self::new(format!("SELECT count(*) FROM {table}"), min)
+    }
+}
+
+/// A validation query's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationResult {
+    /// The query.
+    pub query: String,
+    /// The smallest acceptable result.
+    pub min: i64,
+    /// What it returned.
+    pub value: i64,
+}
+
+impl ValidationResult {
+    /// Whether `value >= min`.
+    pub fn passed(&self) -> bool {
+        self.value >= self.min
+    }
+}
+
+/// How to restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// The dump's format (custom: PostgreSQL only, restored with
+    /// `pg_restore`).
+    pub format: DumpFormat,
+    /// Queries run after the restore; any result below its minimum fails
+    /// the restore.
+    pub validations: Vec<Validation>,
+    /// Scratch restores: keep the scratch database afterwards (for a look
+    /// at a failure). Default false: it is dropped, failed or not.
+    pub keep: bool,
+    /// Fail a plain dump that lacks its program's completion line
+    /// (default true). Turn off for dumps made with `--skip-comments` or
+    /// `--compact` (mysqldump), which write none.
+    pub require_complete: bool,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        Self {
+            format: DumpFormat::Plain,
+            validations: Vec::new(),
+            keep: false,
+            require_complete: true,
+        }
+    }
+}
+
+/// What a successful restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// The database restored into.
+    pub database: String,
+    /// Whether it still exists (restore into a named database, or a kept
+    /// scratch database).
+    pub kept: bool,
+    /// Bytes of dump read.
+    pub bytes: u64,
+    /// Time spent restoring (the client's run).
+    pub restore_duration: Duration,
+    /// Everything: creating, restoring, validating, dropping.
+    pub duration: Duration,
+    /// The validation queries' results (all passed).
+    pub validations: Vec<ValidationResult>,
+}
+
+/// Why a restore failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The password could not be read.
+    #[error(transparent)]
+    Password(#[from] DumpError),
+    /// The target or the options cannot work.
+    #[error("invalid restore target: {0}")]
+    Invalid(String),
+    /// A client could not be started.
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// A statement (creating or dropping the database, a validation
+    /// query) failed.
+    #[error("{what} failed ({status}){}", suffix(.stderr))]
+    Sql {
+        /// What was attempted.
+        what: String,
+        /// The client's exit status.
+        status: String,
+        /// The end of its stderr, scrubbed of the password.
+        stderr: String,
+    },
+    /// The client restoring the dump failed (the dump does not restore).
+    #[error("restoring the dump into {database} failed ({status}){}", suffix(.stderr))]
+    Restore {
+        /// The database.
+        database: String,
+        /// The client's exit status.
+        status: String,
+        /// The end of its stderr, scrubbed of the password.
+        stderr: String,
+    },
+    /// Reading the dump stream failed.
+    #[error("reading the dump: {0}")]
+    Read(io::Error),
+    /// A validation query returned something that is not one integer.
+    #[error("validation query `{query}` did not return one integer but {output:?}")]
+    BadValidationOutput {
+        /// The query.
+        query: String,
+        /// What it printed (shortened).
+        output: String,
+    },
+    /// Validation queries returned less than their minimum.
+    #[error("validation failed in {database}: {}", failures(.results))]
+    Validation {
+        /// The database.
+        database: String,
+        /// Every validation's result (passed ones too).
+        results: Vec<ValidationResult>,
+    },
+    /// The restore and validations passed but the plain dump lacks its
+    /// completion line: it is truncated.
+    #[error(
+        "the dump restored into {database} is incomplete: it does not end with the dump's completion line"
+    )]
+    Incomplete {
+        /// The database.
+        database: String,
+    },
+}
+
+fn suffix(stderr: &str) -> String {
+    if stderr.trim().is_empty() {
+        String::new()
+    } else {
+        format!(": {}", stderr.trim())
+    }
+}
+
+fn failures(results: &[ValidationResult]) -> String {
+    results
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| format!("`{}` = {} < {}", r.query, r.value, r.min))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The restore test: creates a scratch database
+/// (`keepup_restore_test_<random>`), restores `dump` into it, runs the
+/// validation queries, and drops it again (unless `options.keep`) — also
+/// when the restore failed.
+pub fn restore_test(
+    target: &RestoreTarget,
+    dump: &mut dyn Read,
+    options: &RestoreOptions,
+) -> Result<RestoreReport, RestoreError> {
+    let started = Instant::now();
+    let session = Session::new(target)?;
+    check_format(target, options)?;
+    let database = scratch_name();
+    session.create_database(&database)?;
+    let restored = session.restore(&database, dump, options, true);
+    let dropped = if options.keep {
+        Ok(())
+    } else {
+        session.drop_database(&database)
+    };
+    let mut report = restored?;
+    dropped?;
+    report.kept = options.keep;
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// Restores `dump` into database `database` on `target`, creating it when
+/// it does not exist, then runs the validation queries. An existing
+/// database is restored into as it is (a plain dump then fails on the
+/// first object that already exists).
+pub fn restore_into(
+    target: &RestoreTarget,
+    database: &str,
+    dump: &mut dyn Read,
+    options: &RestoreOptions,
+) -> Result<RestoreReport, RestoreError> {
+    let started = Instant::now();
+    let session = Session::new(target)?;
+    check_format(target, options)?;
+    check_name(database)?;
+    session.create_database_if_missing(database)?;
+    let mut report = session.restore(database, dump, options, false)?;
+    report.kept = true;
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+fn check_format(target: &RestoreTarget, options: &RestoreOptions) -> Result<(), RestoreError> {
+    if target.kind == DbKind::Mysql && options.format == DumpFormat::Custom {
+        return Err(RestoreError::Invalid(
+            "the custom format is PostgreSQL's; MySQL dumps are plain SQL".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Database names we quote ourselves: no control characters, no
+/// backslash, not empty.
+fn check_name(name: &str) -> Result<(), RestoreError> {
+    if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(RestoreError::Invalid(format!(
+            "database name {name:?}: 1 to 64 characters, no control characters or backslashes"
+        )));
+    }
+    if name.starts_with('-') {
+        return Err(RestoreError::Invalid(format!(
+            "database name {name:?} starts with '-'"
+        )));
+    }
+    Ok(())
+}
+
+/// `keepup_restore_test_` and 16 random hex digits.
+fn scratch_name() -> String {
+    // RandomState is seeded from the OS's randomness.
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.write_u32(std::process::id());
+    format!("{SCRATCH_PREFIX}{:016x}", h.finish())
+}
+
+/// The quoted identifier.
+fn ident(kind: DbKind, name: &str) -> String {
+    match kind {
+        DbKind::Postgres => format!("\"{}\"", name.replace('"', "\"\"")),
+        DbKind::Mysql => format!("`{}`", name.replace('`', "``")),
+    }
+}
+
+/// A target with its password resolved once.
+struct Session<'a> {
+    target: &'a RestoreTarget,
+    password: Option<Secret>,
+}
+
+impl<'a> Session<'a> {
+    fn new(target: &'a RestoreTarget) -> Result<Self, RestoreError> {
+        if let Some(h) = &target.host
+            && h.starts_with('-')
+        {
+            return Err(RestoreError::Invalid(format!("host {h:?} starts with '-'")));
+        }
+        Ok(Self {
+            target,
+            password: target.password()?,
+        })
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        match &self.password {
+            Some(p) => p.scrub(text),
+            None => text.to_owned(),
+        }
+    }
+
+    /// `psql`/`mysql` connected to `database` (`None`: the maintenance
+    /// database / none).
+    fn client(&self, database: Option<&str>) -> Command {
+        let t = self.target;
+        let (program, mut args): (&str, Vec<OsString>) = match t.kind {
+            DbKind::Postgres => ("psql", vec!["-X".into(), "-q".into()]),
+            DbKind::Mysql => ("mysql", vec!["--batch".into()]),
+        };
+        args.extend(dump::connection_args(
+            t.kind,
+            t.host.as_deref(),
+            t.port,
+            t.user.as_deref(),
+        ));
+        match t.kind {
+            DbKind::Postgres => {
+                args.push("--set=ON_ERROR_STOP=1".into());
+                let db = database
+                    .or(t.maintenance_db.as_deref())
+                    .unwrap_or("postgres");
+                args.push(format!("--dbname={db}").into());
+            }
+            DbKind::Mysql => {
+                if let Some(db) = database {
+                    args.push(format!("--database={db}").into());
+                }
+            }
+        }
+        let mut cmd = Command::new(t.program(program));
+        cmd.args(args);
+        dump::apply_env(&mut cmd, t.kind, self.password.as_ref());
+        cmd
+    }
+
+    /// Runs one statement, returns its output (tuples only, unaligned).
+    fn sql(&self, database: Option<&str>, sql: &str, what: &str) -> Result<String, RestoreError> {
+        let mut cmd = self.client(database);
+        match self.target.kind {
+            DbKind::Postgres => cmd.args(["--tuples-only", "--no-align", "--command", sql]),
+            DbKind::Mysql => cmd.args(["--skip-column-names", "--execute", sql]),
+        };
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| RestoreError::Spawn { program, source })?;
+        if !out.status.success() {
+            return Err(RestoreError::Sql {
+                what: what.to_owned(),
+                status: out.status.to_string(),
+                stderr: self.scrub(&tail_text(&out.stderr)),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn create_database(&self, database: &str) -> Result<(), RestoreError> {
+        let kind = self.target.kind;
+        self.sql(
+            None,
+            &format!("CREATE DATABASE {}", ident(kind, database)),
+            &format!("creating database {database} on {}", self.target.describe()),
+        )
+        .map(drop)
+    }
+
+    fn create_database_if_missing(&self, database: &str) -> Result<(), RestoreError> {
+        let kind = self.target.kind;
+        let what = format!("creating database {database} on {}", self.target.describe());
+        match kind {
+            DbKind::Postgres => {
+                let literal = format!("'{}'", database.replace('\'', "''"));
+                let exists = self.sql(
+                    None,
+                    &format!("SELECT 1 FROM pg_database WHERE datname = {literal}"),
+                    &what,
+                )?;
+                if exists.trim() == "1" {
+                    return Ok(());
+                }
+                self.create_database(database)
+            }
+            DbKind::Mysql => self
+                .sql(
+                    None,
+                    &format!("CREATE DATABASE IF NOT EXISTS {}", ident(kind, database)),
+                    &what,
+                )
+                .map(drop),
+        }
+    }
+
+    fn drop_database(&self, database: &str) -> Result<(), RestoreError> {
+        self.sql(
+            None,
+            &format!(
+                "DROP DATABASE IF EXISTS {}",
+                ident(self.target.kind, database)
+            ),
+            &format!("dropping database {database} on {}", self.target.describe()),
+        )
+        .map(drop)
+    }
+
+    /// Streams `dump` into the right client, then validates.
+    fn restore(
+        &self,
+        database: &str,
+        dump: &mut dyn Read,
+        options: &RestoreOptions,
+        scratch: bool,
+    ) -> Result<RestoreReport, RestoreError> {
+        let t = self.target;
+        let mut cmd = match (t.kind, options.format) {
+            (DbKind::Postgres, DumpFormat::Custom) => {
+                let mut cmd = Command::new(t.program("pg_restore"));
+                cmd.args(dump::connection_args(
+                    t.kind,
+                    t.host.as_deref(),
+                    t.port,
+                    t.user.as_deref(),
+                ))
+                .arg("--exit-on-error");
+                if scratch {
+                    // A scratch server need not have the dump's roles.
+                    cmd.args(["--no-owner", "--no-acl"]);
+                }
+                cmd.arg(format!("--dbname={database}"));
+                dump::apply_env(&mut cmd, t.kind, self.password.as_ref());
+                cmd
+            }
+            _ => self.client(Some(database)),
+        };
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        let started = Instant::now();
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            // psql prints the results of the dump's SELECTs: not wanted.
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| RestoreError::Spawn { program, source })?;
+        let stderr = drain_stderr(&mut child);
+        let fed = feed(&mut child, dump);
+        let status = child.wait();
+        let stderr = self.scrub(&tail_text(
+            &stderr.and_then(|h| h.join().ok()).unwrap_or_default(),
+        ));
+        let restore_duration = started.elapsed();
+        let status = status.map_err(RestoreError::Read)?;
+        let fed = match fed {
+            Ok(fed) => fed,
+            // The client's own failure explains a broken pipe better.
+            Err(FeedError::Write(_)) if !status.success() => Fed::default(),
+            Err(FeedError::Write(e)) => return Err(RestoreError::Read(e)),
+            Err(FeedError::Read(e)) => return Err(RestoreError::Read(e)),
+        };
+        if !status.success() {
+            return Err(RestoreError::Restore {
+                database: database.to_owned(),
+                status: status_text(status),
+                stderr,
+            });
+        }
+        let mut results = Vec::new();
+        for v in &options.validations {
+            let out = self.sql(
+                Some(database),
+                &v.query,
+                &format!("validation query `{}` in {database}", v.query),
+            )?;
+            let value = out
+                .lines()
+                .next()
+                .and_then(|l| l.trim().parse::<i64>().ok())
+                .filter(|_| out.trim().lines().count() == 1)
+                .ok_or_else(|| RestoreError::BadValidationOutput {
+                    query: v.query.clone(),
+                    output: out.chars().take(200).collect(),
+                })?;
+            results.push(ValidationResult {
+                query: v.query.clone(),
+                min: v.min,
+                value,
+            });
+        }
+        if results.iter().any(|r| !r.passed()) {
+            return Err(RestoreError::Validation {
+                database: database.to_owned(),
+                results,
+            });
+        }
+        if options.require_complete
+            && let Some(marker) = marker(t.kind, options.format)
+            && !contains(&fed.tail, marker)
+        {
+            return Err(RestoreError::Incomplete {
+                database: database.to_owned(),
+            });
+        }
+        Ok(RestoreReport {
+            database: database.to_owned(),
+            kept: !scratch,
+            bytes: fed.bytes,
+            restore_duration,
+            duration: started.elapsed(),
+            validations: results,
+        })
+    }
+}
+
+/// The completion line of a plain dump.
+fn marker(kind: DbKind, format: DumpFormat) -> Option<&'static [u8]> {
+    match (kind, format) {
+        (DbKind::Postgres, DumpFormat::Plain) => Some(b"-- PostgreSQL database dump complete"),
+        (DbKind::Postgres, DumpFormat::Custom) => None,
+        (DbKind::Mysql, _) => Some(b"-- Dump completed"),
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What was fed to the client.
+#[derive(Default)]
+struct Fed {
+    bytes: u64,
+    tail: Vec<u8>,
+}
+
+enum FeedError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Copies `dump` into the child's stdin, keeping its end; closes stdin.
+fn feed(child: &mut Child, dump: &mut dyn Read) -> Result<Fed, FeedError> {
+    let Some(mut stdin) = child.stdin.take() else {
+        return Err(FeedError::Write(io::Error::other("no pipe to the client")));
+    };
+    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut fed = Fed::default();
+    loop {
+        let n = match dump.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // The client must not take a half-read dump for a whole
+                // one: kill it before closing its input.
+                let _ = child.kill();
+                return Err(FeedError::Read(e));
+            }
+        };
+        stdin.write_all(&buf[..n]).map_err(FeedError::Write)?;
+        fed.bytes += n as u64;
+        let data = &buf[..n];
+        if data.len() >= DUMP_TAIL {
+            fed.tail.clear();
+            fed.tail.extend_from_slice(&data[data.len() - DUMP_TAIL..]);
+        } else {
+            fed.tail.extend_from_slice(data);
+            let excess = fed.tail.len().saturating_sub(DUMP_TAIL);
+            fed.tail.drain(..excess);
+        }
+    }
+    drop(stdin);
+    Ok(fed)
+}
+
+/// Reads the child's stderr on a thread, keeping its end.
+fn drain_stderr(child: &mut Child) -> Option<JoinHandle<Vec<u8>>> {
+    let mut stderr = child.stderr.take()?;
+    std::thread::Builder::new()
+        .name("restore-stderr".into())
+        .spawn(move || {
+            let mut tail = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                tail.extend_from_slice(&buf[..n]);
+                let excess = tail.len().saturating_sub(STDERR_TAIL);
+                tail.drain(..excess);
+            }
+            tail
+        })
+        .ok()
+}
+
+/// The end of a client's stderr as text.
+fn tail_text(raw: &[u8]) -> String {
+    let raw = &raw[raw.len().saturating_sub(STDERR_TAIL)..];
+    String::from_utf8_lossy(raw).trim().to_owned()
+}
+
+fn status_text(status: ExitStatus) -> String {
+    status.to_string()
+}
+
+/// Decodes `%XX` escapes.
+fn percent_decode(s: &str) -> Result<String, RestoreError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| RestoreError::Invalid("bad %-escape in the URL".into()))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| RestoreError::Invalid("the URL is not UTF-8".into()))
+}
+
+fn parse_url(url: &str) -> Result<(RestoreTarget, String), RestoreError> {
+    // Errors never repeat the URL: it may hold a password.
+    let bad = |msg: &str| RestoreError::Invalid(format!("database URL: {msg}"));
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("expected postgres://... or mysql://..."))?;
+    let kind = match scheme.to_ascii_lowercase().as_str() {
+        "postgres" | "postgresql" => DbKind::Postgres,
+        "mysql" | "mariadb" => DbKind::Mysql,
+        _ => {
+            return Err(bad(
+                "the scheme must be postgres, postgresql, mysql or mariadb",
+            ));
+        }
+    };
+    if rest.contains(['?', '#']) {
+        return Err(bad("query parameters are not supported"));
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let mut target = RestoreTarget::new(kind);
+    if let Some(userinfo) = userinfo {
+        let (user, password) = match userinfo.split_once(':') {
+            Some((u, p)) => (u, Some(p)),
+            None => (userinfo, None),
+        };
+        if !user.is_empty() {
+            target.user = Some(percent_decode(user)?);
+        }
+        if let Some(p) = password {
+            target.password = Some(Secret::new(percent_decode(p)?));
+        }
+    }
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("unclosed '[' in the host"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err(bad("unexpected text after the IPv6 address")),
+        };
+        (h.to_owned(), port)
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (percent_decode(h)?, Some(p)),
+            None => (percent_decode(hostport)?, None),
+        }
+    };
+    if !host.is_empty() {
+        target.host = Some(host);
+    }
+    if let Some(p) = port {
+        target.port = Some(p.parse().map_err(|_| bad("the port is not a number"))?);
+    }
+    let database = percent_decode(path)?;
+    if database.is_empty() {
+        return Err(bad("no database name (postgres://host/DBNAME)"));
+    }
+    check_name(&database)?;
+    Ok((target, database))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        let (t, db) =
+            RestoreTarget::from_url("postgres://app:p%40ss:w@db.example:5433/shop").unwrap();
+        assert_eq!(t.kind, DbKind::Postgres);
+        assert_eq!(t.user.as_deref(), Some("app"));
+        assert_eq!(t.password.as_ref().map(Secret::expose), Some("p@ss:w"));
+        assert_eq!(t.host.as_deref(), Some("db.example"));
+        assert_eq!(t.port, Some(5433));
+        assert_eq!(db, "shop");
+
+        let (t, db) = RestoreTarget::from_url("mariadb://[::1]:3306/shop_restored").unwrap();
+        assert_eq!(t.kind, DbKind::Mysql);
+        assert_eq!(t.host.as_deref(), Some("::1"));
+        assert_eq!(t.port, Some(3306));
+        assert_eq!(t.user, None);
+        assert_eq!(db, "shop_restored");
+
+        let (t, _) =
+            RestoreTarget::from_url("postgresql://backup@%2Frun%2Fpostgresql/shop").unwrap();
+        assert_eq!(t.host.as_deref(), Some("/run/postgresql"));
+        assert_eq!(t.port, None);
+    }
+
+    #[test]
+    fn refuses_bad_urls_without_repeating_them() {
+        for url in [
+            "http://u:secretpw@h/db",
+            "postgres://u:secretpw@h:port/db",
+            "postgres://u:secretpw@h/",
+            "postgres://u:secretpw@h/db?sslmode=require",
+            "postgres://u:secretpw@h/d%zz",
+            "postgres://u:secretpw@h/-db",
+            "postgres://u:secretpw@h",
+        ] {
+            let err = RestoreTarget::from_url(url).unwrap_err();
+            assert!(matches!(err, RestoreError::Invalid(_)), "{url}: {err}");
+            assert!(!err.to_string().contains("secretpw"), "{err}");
+        }
+    }
+
+    #[test]
+    fn scratch_names_differ() {
+        let a = scratch_name();
+        let b = scratch_name();
+        assert_ne!(a, b);
+        assert!(a.starts_with(SCRATCH_PREFIX));
+        assert_eq!(a.len(), SCRATCH_PREFIX.len() + 16);
+    }
+
+    #[test]
+    fn quotes_identifiers() {
+        assert_eq!(ident(DbKind::Postgres, "a\"b"), "\"a\"\"b\"");
+        assert_eq!(ident(DbKind::Mysql, "a`b"), "`a``b`");
+    }
+
+    #[test]
+    fn validation_message_lists_failures() {
+        let err = RestoreError::Validation {
+            database: "x".into(),
+            results: vec![
+                ValidationResult {
+                    query: "SELECT count(*) FROM orders".into(),
+                    min: 10,
+                    value: 3,
+                },
+                ValidationResult {
+                    query: "SELECT 1".into(),
+                    min: 1,
+                    value: 1,
+                },
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "validation failed in x: `SELECT count(*) FROM orders` = 3 < 10"
+        );
+    }
+}

@@ -1,0 +1,495 @@
+//! `keepup backup ...`: a plan's jobs run by hand, in this process, the same
+//! engine the daemon schedules. Progress bars (bytes, throughput, ETA) on a
+//! terminal; `--quiet` and `--json` for scripts.
+
+use crate::cli::{BackupCommand, BackupOutput};
+use crate::cmd::load_config;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use keepup_backup::{self as backup, Progress, SnapshotRef};
+use keepup_config::backup::{BackupPlan, ReadData, parse_read_data};
+use keepup_config::Config;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+/// Runs one `keepup backup` subcommand.
+pub fn run(cmd: BackupCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BackupCommand::Run {
+            plan,
+            target,
+            config,
+            output,
+        } => with_plans(&config.config, Some(&plan), |config| {
+            run_plan(config, &plan, target.as_deref(), &output)
+        }),
+        BackupCommand::Init {
+            plan,
+            target,
+            config,
+            output,
+        } => with_plans(&config.config, Some(&plan), |config| {
+            init(config, &plan, target.as_deref(), &output)
+        }),
+        BackupCommand::List {
+            plan,
+            target,
+            config,
+            output,
+        } => with_plans(&config.config, plan.as_deref(), |config| {
+            list(config, plan.as_deref(), target.as_deref(), &output)
+        }),
+        BackupCommand::Check {
+            plan,
+            target,
+            read_data,
+            config,
+            output,
+        } => with_plans(&config.config, plan.as_deref(), |config| {
+            check(config, plan.as_deref(), target.as_deref(), read_data.as_deref(), &output)
+        }),
+        BackupCommand::Restore {
+            plan,
+            target,
+            snapshot,
+            to,
+            file,
+            config,
+            output,
+        } => with_plans(&config.config, Some(&plan), |config| {
+            restore(config, &plan, target.as_deref(), &snapshot, to, file, &output)
+        }),
+        BackupCommand::Forget {
+            plan,
+            target,
+            config,
+            output,
+        } => with_plans(&config.config, plan.as_deref(), |config| {
+            forget(config, plan.as_deref(), target.as_deref(), &output)
+        }),
+    }
+}
+
+/// Loads the configuration and checks that the named plan exists.
+fn with_plans(
+    path: &std::path::Path,
+    plan: Option<&str>,
+    f: impl FnOnce(&Config) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    if let Some(id) = plan
+        && !config.backups.iter().any(|p| p.id == id)
+    {
+        let known: Vec<&str> = config.backups.iter().map(|p| p.id.as_str()).collect();
+        eprintln!(
+            "keepup: no backup plan {id:?} in {} (plans: {})",
+            path.display(),
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        );
+        return Ok(ExitCode::from(2));
+    }
+    f(&config)
+}
+
+fn plan<'a>(config: &'a Config, id: &str) -> &'a BackupPlan {
+    // `with_plans` checked it exists.
+    config
+        .backups
+        .iter()
+        .find(|p| p.id == id)
+        .unwrap_or(&config.backups[0])
+}
+
+fn plans<'a>(config: &'a Config, id: Option<&str>) -> Vec<&'a BackupPlan> {
+    config
+        .backups
+        .iter()
+        .filter(|p| id.is_none_or(|id| p.id == id))
+        .collect()
+}
+
+/// The target ids of `plan`, or the one asked for (an unknown one is an
+/// error naming the known ones).
+fn targets(plan: &BackupPlan, only: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let all: Vec<String> = plan.targets.iter().map(|t| t.id.clone()).collect();
+    match only {
+        None => Ok(all),
+        Some(t) if all.iter().any(|a| a == t) => Ok(vec![t.to_owned()]),
+        Some(t) => anyhow::bail!(
+            "plan {} has no target {t:?} (targets: {})",
+            plan.id,
+            all.join(", ")
+        ),
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn exit(ok: bool) -> ExitCode {
+    if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn run_plan(
+    config: &Config,
+    id: &str,
+    target: Option<&str>,
+    output: &BackupOutput,
+) -> anyhow::Result<ExitCode> {
+    let plan = plan(config, id);
+    targets(plan, target)?;
+    let report = backup::run_plan(plan, target, bars(output));
+    if output.json {
+        print_json(&report)?;
+    } else {
+        if let Some(e) = &report.error {
+            eprintln!("keepup: backup {}: {e}", plan.id);
+        }
+        for t in &report.targets {
+            match (&t.snapshot, &t.error) {
+                (Some(s), _) if !output.quiet => println!(
+                    "{} {:<12} snapshot {}  {} files ({} new, {} changed), {} added ({} stored), {:.1} s",
+                    "ok  ",
+                    t.target,
+                    &s[..s.len().min(8)],
+                    t.files_total,
+                    t.files_new,
+                    t.files_changed,
+                    bytes(t.bytes_added),
+                    bytes(t.bytes_added_stored),
+                    t.duration.as_secs_f64()
+                ),
+                (_, Some(e)) => eprintln!("FAIL {:<12} {e}", t.target),
+                _ => {}
+            }
+            for s in &t.skipped {
+                eprintln!("     {:<12} skipped: {s}", t.target);
+            }
+        }
+        if !output.quiet {
+            for t in &report.not_due {
+                println!("skip {t:<12} not due (alternating targets)");
+            }
+        }
+    }
+    Ok(exit(report.ok()))
+}
+
+fn init(
+    config: &Config,
+    id: &str,
+    target: Option<&str>,
+    output: &BackupOutput,
+) -> anyhow::Result<ExitCode> {
+    let plan = plan(config, id);
+    let mut ok = true;
+    let mut results = Vec::new();
+    for t in targets(plan, target)? {
+        let r = backup::init(plan, &t);
+        match &r {
+            Ok(()) if !output.quiet && !output.json => println!("ok   {t:<12} repository created"),
+            Err(e) if !output.json => eprintln!("FAIL {t:<12} {e}"),
+            _ => {}
+        }
+        ok &= r.is_ok();
+        results.push(serde_json::json!({"target": t, "error": r.err().map(|e| e.to_string())}));
+    }
+    if output.json {
+        print_json(&results)?;
+    }
+    Ok(exit(ok))
+}
+
+fn list(
+    config: &Config,
+    id: Option<&str>,
+    target: Option<&str>,
+    output: &BackupOutput,
+) -> anyhow::Result<ExitCode> {
+    let mut ok = true;
+    let mut all = Vec::new();
+    for plan in plans(config, id) {
+        for t in targets(plan, target)? {
+            match backup::list(plan, &t) {
+                Ok(snaps) => {
+                    if !output.json && !output.quiet {
+                        println!("{} on {t} ({} snapshots)", plan.id, snaps.len());
+                        for s in &snaps {
+                            println!(
+                                "  {}  {}  {:<16} {:>8} files {:>10}  {}",
+                                s.short_id,
+                                s.time,
+                                s.hostname,
+                                s.files,
+                                bytes(s.bytes),
+                                s.paths.join(" ")
+                            );
+                        }
+                    }
+                    all.push(serde_json::json!({"plan": plan.id, "target": t, "snapshots": snaps}));
+                }
+                Err(e) => {
+                    ok = false;
+                    if !output.json {
+                        eprintln!("FAIL {} on {t}: {e}", plan.id);
+                    }
+                    all.push(serde_json::json!({"plan": plan.id, "target": t, "error": e.to_string()}));
+                }
+            }
+        }
+    }
+    if output.json {
+        print_json(&all)?;
+    }
+    Ok(exit(ok))
+}
+
+fn check(
+    config: &Config,
+    id: Option<&str>,
+    target: Option<&str>,
+    read_data: Option<&str>,
+    output: &BackupOutput,
+) -> anyhow::Result<ExitCode> {
+    let explicit = match read_data.map(parse_read_data).transpose() {
+        Ok(r) => r,
+        Err(e) => anyhow::bail!("--read-data: {e}"),
+    };
+    let now = jiff::Zoned::now();
+    let mut ok = true;
+    let mut all = Vec::new();
+    for plan in plans(config, id) {
+        let read: ReadData = explicit
+            .clone()
+            .or_else(|| plan.verify.as_ref().map(|v| v.read_data.clone()))
+            .unwrap_or(ReadData::None);
+        for t in targets(plan, target)? {
+            match backup::check(plan, &t, read.clone(), &now, bars(output)) {
+                Ok(r) => {
+                    ok &= r.errors.is_empty();
+                    if !output.json {
+                        if r.errors.is_empty() {
+                            if !output.quiet {
+                                println!("ok   {} on {t}: no errors ({})", plan.id, r.read);
+                            }
+                        } else {
+                            eprintln!("FAIL {} on {t}: {} error(s) ({})", plan.id, r.errors.len(), r.read);
+                            for e in &r.errors {
+                                eprintln!("     {e}");
+                            }
+                        }
+                        if !output.quiet {
+                            for w in &r.warnings {
+                                println!("     warning: {w}");
+                            }
+                        }
+                    }
+                    all.push(serde_json::to_value(&r)?);
+                }
+                Err(e) => {
+                    ok = false;
+                    if !output.json {
+                        eprintln!("FAIL {} on {t}: {e}", plan.id);
+                    }
+                    all.push(serde_json::json!({"plan": plan.id, "target": t, "error": e.to_string()}));
+                }
+            }
+        }
+    }
+    if output.json {
+        print_json(&all)?;
+    }
+    Ok(exit(ok))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn restore(
+    config: &Config,
+    id: &str,
+    target: Option<&str>,
+    snapshot: &str,
+    to: Option<std::path::PathBuf>,
+    file: Option<String>,
+    output: &BackupOutput,
+) -> anyhow::Result<ExitCode> {
+    let plan = plan(config, id);
+    let snapshot = if snapshot == "latest" {
+        SnapshotRef::Latest
+    } else {
+        SnapshotRef::Id(snapshot.to_owned())
+    };
+    // Without --target, the first target that answers: the point of a
+    // second copy is that the first may be gone.
+    let mut errors = Vec::new();
+    for t in targets(plan, target)? {
+        let result = match (&to, &file) {
+            (Some(dir), _) => backup::restore(
+                plan,
+                &t,
+                &snapshot,
+                backup::RestoreTo::Dir(dir.clone()),
+                bars(output),
+            ),
+            (None, Some(path)) => {
+                let mut stdout = std::io::stdout().lock();
+                backup::restore(
+                    plan,
+                    &t,
+                    &snapshot,
+                    backup::RestoreTo::File {
+                        path: path.clone(),
+                        writer: &mut stdout,
+                    },
+                    // stdout carries the data: no bars on it, none needed.
+                    Arc::new(backup::NoProgress),
+                )
+            }
+            (None, None) => anyhow::bail!("give --to DIR or --file PATH"),
+        };
+        match result {
+            Ok(r) => {
+                if output.json && file.is_none() {
+                    print_json(&serde_json::json!({"target": t, "restore": r}))?;
+                } else if !output.quiet {
+                    eprintln!(
+                        "restored snapshot {} ({}) from {t}: {} files, {}",
+                        r.snapshot.short_id,
+                        r.snapshot.time,
+                        r.files,
+                        bytes(r.bytes)
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => {
+                eprintln!("keepup: restore from {t} failed: {e}");
+                errors.push(serde_json::json!({"target": t, "error": e.to_string()}));
+                // A half-written single file on stdout cannot be retried.
+                if file.is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    if output.json && file.is_none() {
+        print_json(&errors)?;
+    }
+    Ok(ExitCode::from(1))
+}
+
+fn forget(
+    config: &Config,
+    id: Option<&str>,
+    target: Option<&str>,
+    output: &BackupOutput,
+) -> anyhow::Result<ExitCode> {
+    let mut ok = true;
+    let mut all = Vec::new();
+    let chosen: Vec<&BackupPlan> = plans(config, id)
+        .into_iter()
+        .filter(|p| p.retention.is_some() || id.is_some())
+        .collect();
+    for plan in chosen {
+        for t in targets(plan, target)? {
+            match backup::forget_and_prune(plan, &t) {
+                Ok(r) => {
+                    if !output.json && !output.quiet {
+                        println!(
+                            "ok   {} on {t}: kept {}, forgot {}, pruned {} packs ({})",
+                            plan.id,
+                            r.kept.len(),
+                            r.removed.len(),
+                            r.packs_removed,
+                            bytes(r.bytes_removed)
+                        );
+                    }
+                    all.push(serde_json::json!({"plan": plan.id, "target": t, "report": r}));
+                }
+                Err(e) => {
+                    ok = false;
+                    if !output.json {
+                        eprintln!("FAIL {} on {t}: {e}", plan.id);
+                    }
+                    all.push(serde_json::json!({"plan": plan.id, "target": t, "error": e.to_string()}));
+                }
+            }
+        }
+    }
+    if output.json {
+        print_json(&all)?;
+    }
+    Ok(exit(ok))
+}
+
+/// Bytes for humans (binary units, as restic prints them).
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
+/// Progress bars on stderr, or nothing for `--quiet`/`--json` (and, by
+/// indicatif, when stderr is not a terminal).
+fn bars(output: &BackupOutput) -> Arc<dyn Progress> {
+    if output.quiet || output.json {
+        Arc::new(backup::NoProgress)
+    } else {
+        Arc::new(Bars::default())
+    }
+}
+
+/// One bar at a time: the work in progress.
+#[derive(Default)]
+struct Bars {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Progress for Bars {
+    fn begin(&self, what: &str, total_bytes: Option<u64>) {
+        let bar = match total_bytes {
+            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr())
+                .with_style(
+                    ProgressStyle::with_template(
+                        "{msg:24} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                ),
+            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+                ProgressStyle::with_template("{msg:24} {spinner} {bytes} {binary_bytes_per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ),
+        };
+        bar.set_message(what.to_owned());
+        if let Some(old) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).replace(bar) {
+            old.finish_and_clear();
+        }
+    }
+
+    fn set_total(&self, total_bytes: u64) {
+        if let Some(b) = &*self.bar.lock().unwrap_or_else(|p| p.into_inner()) {
+            b.set_length(total_bytes);
+        }
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(b) = &*self.bar.lock().unwrap_or_else(|p| p.into_inner()) {
+            b.inc(bytes);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Backup plans in the daemon.
+//!
+//! The [`BackupRunner`] wakes every minute and runs what the plans'
+//! cron schedules say is due: the backup itself, retention (forget and
+//! prune), the integrity check and the restore test. Jobs run one at a
+//! time, off the async runtime (`rustic_core` is synchronous and heavy on
+//! the disk; one at a time also keeps the shop's own server responsive).
+//!
+//! Each job's result lands in the [`BackupBook`], and the scheduler is
+//! asked to evaluate the plan's check at once: the passive backup checks
+//! (`backup-<plan>`, `-verify`, `-restore`) show the book's latest entry,
+//! so a failed job goes through the state machine, incidents and alerting
+//! like any check. Freshness (`-fresh`) is active: every few minutes it
+//! reads the newest snapshot of each target from the repository itself.
+
+use crate::scheduler::SchedulerHandle;
+use keepup_backup as backup;
+use keepup_config::backup::BackupPlan;
+use keepup_config::{BackupCheckSpec, BackupJob, Check, Config, backup_check_id};
+use keepup_model::{CheckId, Clock, Finding, Outcome, Severity, Status, Timestamp};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The latest result of each passive backup check, and the plans in force.
+#[derive(Default)]
+pub struct BackupBook {
+    latest: Mutex<HashMap<CheckId, Outcome>>,
+    plans: Mutex<Arc<Vec<BackupPlan>>>,
+}
+
+impl BackupBook {
+    /// Takes the plans of a (re)loaded configuration; results of checks
+    /// that still exist are kept.
+    pub fn configure(&self, config: &Config) {
+        let keep: std::collections::HashSet<CheckId> = config.checks().map(|c| c.id.clone()).collect();
+        lock(&self.latest).retain(|id, _| keep.contains(id));
+        *lock(&self.plans) = Arc::new(config.backups.clone());
+    }
+
+    /// Seeds a passive check's result from the store (its last recorded
+    /// outcome), so a restart does not turn a failed backup into "unknown".
+    pub fn seed(&self, id: CheckId, outcome: Outcome) {
+        lock(&self.latest).entry(id).or_insert(outcome);
+    }
+
+    /// The plans in force.
+    pub fn plans(&self) -> Arc<Vec<BackupPlan>> {
+        lock(&self.plans).clone()
+    }
+
+    fn plan(&self, id: &str) -> Option<BackupPlan> {
+        self.plans().iter().find(|p| p.id == id).cloned()
+    }
+
+    /// Records a job's result for check `id`.
+    pub fn record(&self, id: CheckId, outcome: Outcome) {
+        lock(&self.latest).insert(id, outcome);
+    }
+
+    /// The outcome of a backup check: the book's entry for passive checks,
+    /// a fresh read of the repositories for freshness.
+    pub async fn evaluate(self: Arc<Self>, check: Arc<Check>, spec: BackupCheckSpec) -> Outcome {
+        if spec.job != BackupJob::Freshness {
+            return lock(&self.latest).get(&check.id).cloned().unwrap_or_else(|| {
+                Outcome::new(
+                    Status::Unknown,
+                    format!("no {} of backup {} yet", job_words(spec.job), spec.plan),
+                )
+            });
+        }
+        let Some(plan) = self.plan(&spec.plan) else {
+            return Outcome::new(Status::Unknown, format!("backup plan {} is not configured", spec.plan));
+        };
+        let started = Instant::now();
+        match tokio::task::spawn_blocking(move || freshness(&plan)).await {
+            Ok(o) => o.with_latency(started.elapsed()),
+            Err(e) => Outcome::new(Status::Unknown, format!("the freshness check stopped: {e}")),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn job_words(job: BackupJob) -> &'static str {
+    match job {
+        BackupJob::Run => "run",
+        BackupJob::Freshness => "freshness check",
+        BackupJob::Verify => "integrity check",
+        BackupJob::RestoreTest => "restore test",
+    }
+}
+
+/// The age of the newest snapshot on every target, as one outcome.
+pub fn freshness(plan: &BackupPlan) -> Outcome {
+    let now = jiff::Zoned::now();
+    let per_target = plan
+        .targets
+        .iter()
+        .map(|t| match backup::freshness(plan, &t.id, &now) {
+            Ok(f) => f.outcome(),
+            Err(e) => backup::unavailable_outcome(plan, &t.id, &e),
+        })
+        .collect();
+    combine(
+        per_target,
+        format!("backup {} is fresh on every target", plan.id),
+    )
+}
+
+/// One outcome from per-target ones: the worst status; the message of the
+/// first target in that status (or `all_good` when all are Up); every
+/// finding.
+pub fn combine(parts: Vec<Outcome>, all_good: String) -> Outcome {
+    let rank = |s: Status| match s {
+        Status::Up => 0,
+        Status::Unknown => 1,
+        Status::Degraded => 2,
+        Status::Down => 3,
+    };
+    let worst = parts.iter().map(|o| o.status).max_by_key(|s| rank(*s)).unwrap_or(Status::Unknown);
+    let message = if worst == Status::Up {
+        all_good
+    } else {
+        parts
+            .iter()
+            .find(|o| o.status == worst)
+            .map(|o| o.message.clone())
+            .unwrap_or_else(|| "no targets".into())
+    };
+    let mut out = Outcome::new(worst, message);
+    for p in parts {
+        out.findings.extend(p.findings);
+        for (k, v) in p.evidence.details {
+            out.evidence.details.entry(k).or_insert(v);
+        }
+    }
+    out
+}
+
+/// A job the runner can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// Snapshots to every (due) target.
+    Backup,
+    /// Forget and prune by the retention rules.
+    Retention,
+    /// The integrity check.
+    Verify,
+    /// The restore test.
+    RestoreTest,
+}
+
+/// The scheduled jobs of a plan, with their cron schedules.
+fn scheduled_jobs(plan: &BackupPlan) -> Vec<(Job, &keepup_config::backup::Schedule)> {
+    let mut jobs = Vec::new();
+    if let Some(s) = &plan.schedule {
+        jobs.push((Job::Backup, s));
+    }
+    if let Some(s) = plan.retention.as_ref().and_then(|r| r.schedule.as_ref()) {
+        jobs.push((Job::Retention, s));
+    }
+    if let Some(s) = plan.verify.as_ref().and_then(|v| v.schedule.as_ref()) {
+        jobs.push((Job::Verify, s));
+    }
+    if let Some(s) = plan.restore_test.as_ref().and_then(|r| r.schedule.as_ref()) {
+        jobs.push((Job::RestoreTest, s));
+    }
+    jobs
+}
+
+/// Runs one job of a plan (blocking) and returns the check it reports to
+/// with its outcome.
+pub fn run_job(plan: &BackupPlan, job: Job) -> (CheckId, Outcome) {
+    let started = Instant::now();
+    let progress: Arc<dyn backup::Progress> = Arc::new(backup::NoProgress);
+    let (check, outcome) = match job {
+        Job::Backup => {
+            let report = backup::run_plan(plan, None, progress);
+            let mut o = report.outcome();
+            // Retention without a schedule of its own follows each run.
+            if plan.retention.as_ref().is_some_and(|r| r.schedule.is_none()) {
+                if let Some(f) = retention_findings(plan) {
+                    if o.status == Status::Up {
+                        o.status = Status::Degraded;
+                        o.message = format!("backup {}: retention failed", plan.id);
+                    }
+                    o.findings.extend(f);
+                }
+            }
+            (BackupJob::Run, o)
+        }
+        Job::Retention => {
+            // Reported on the run check: a repository that grows without
+            // bound fills the disk, which the next run then fails on.
+            let o = match retention_findings(plan) {
+                None => return (backup_check_id(plan, BackupJob::Run), Outcome::new(Status::Up, "retention applied")),
+                Some(f) => {
+                    let mut o = Outcome::new(Status::Degraded, format!("backup {}: retention failed", plan.id));
+                    o.findings = f;
+                    o
+                }
+            };
+            (BackupJob::Run, o)
+        }
+        Job::Verify => {
+            let read = plan
+                .verify
+                .as_ref()
+                .map_or(keepup_config::backup::ReadData::None, |v| v.read_data.clone());
+            let now = jiff::Zoned::now();
+            let parts = plan
+                .targets
+                .iter()
+                .map(|t| {
+                    match backup::check(plan, &t.id, read.clone(), &now, Arc::new(backup::NoProgress)) {
+                        Ok(r) => r.outcome(),
+                        Err(e) => backup::unavailable_outcome(plan, &t.id, &e),
+                    }
+                })
+                .collect();
+            (
+                BackupJob::Verify,
+                combine(parts, format!("backup {}: every target is intact", plan.id)),
+            )
+        }
+        Job::RestoreTest => {
+            let sample = plan.restore_test.as_ref().map_or(20, |r| r.sample_files);
+            let parts = plan
+                .targets
+                .iter()
+                .map(|t| match backup::restore_test_files(plan, &t.id, sample) {
+                    Ok(r) => r.outcome(),
+                    Err(e) => backup::unavailable_outcome(plan, &t.id, &e),
+                })
+                .collect();
+            (
+                BackupJob::RestoreTest,
+                combine(parts, format!("backup {}: the latest snapshots restore", plan.id)),
+            )
+        }
+    };
+    (backup_check_id(plan, check), outcome.with_latency(started.elapsed()))
+}
+
+/// Forget and prune on every target; the findings of those that failed.
+fn retention_findings(plan: &BackupPlan) -> Option<Vec<Finding>> {
+    let failed: Vec<Finding> = plan
+        .targets
+        .iter()
+        .filter_map(|t| backup::forget_and_prune(plan, &t.id).err().map(|e| (t, e)))
+        .map(|(t, e)| {
+            Finding::new(
+                "backup.retention_failed",
+                Severity::Warning,
+                format!("forget and prune on {} failed: {e}", t.id),
+            )
+        })
+        .collect();
+    (!failed.is_empty()).then_some(failed)
+}
+
+/// Runs the plans' scheduled jobs.
+pub struct BackupRunner;
+
+impl BackupRunner {
+    /// The runner's loop: every minute, the jobs whose schedule fired since
+    /// the last look, one at a time.
+    pub async fn run(book: Arc<BackupBook>, scheduler: SchedulerHandle, clock: Arc<dyn Clock>) {
+        let mut looked_at = clock.now_ms();
+        loop {
+            let now = clock.now_ms();
+            let next_minute = (now.div_euclid(60_000) + 1) * 60_000;
+            tokio::time::sleep(Duration::from_millis((next_minute - now).max(0) as u64 + 50)).await;
+            let now = clock.now_ms();
+            for (plan, job) in due_jobs(&book.plans(), looked_at, now) {
+                tracing::info!(plan = %plan.id, job = ?job, "backup job starts");
+                let p = plan.clone();
+                match tokio::task::spawn_blocking(move || run_job(&p, job)).await {
+                    Ok((id, outcome)) => {
+                        tracing::info!(plan = %plan.id, job = ?job, status = outcome.status.as_str(), message = %outcome.message, "backup job finished");
+                        book.record(id.clone(), outcome);
+                        scheduler.run_now(id);
+                    }
+                    Err(e) => tracing::error!(plan = %plan.id, job = ?job, error = %e, "backup job stopped"),
+                }
+            }
+            looked_at = now;
+        }
+    }
+}
+
+/// The jobs whose cron schedule has an occurrence in `(after, now]`, in
+/// plan order (each once, even if several occurrences passed while an
+/// earlier job ran).
+pub fn due_jobs(plans: &[BackupPlan], after: Timestamp, now: Timestamp) -> Vec<(BackupPlan, Job)> {
+    let mut due = Vec::new();
+    for plan in plans {
+        for (job, schedule) in scheduled_jobs(plan) {
+            // Bounded: after a long suspend, only the last day is looked at.
+            let window = ((now - after).max(0) / 60_000 + 2).min(1440) as u32;
+            if let Some(at) = schedule.cron.last_at_or_before(now, &plan.timezone.tz, window)
+                && at > after
+            {
+                due.push((plan.clone(), job));
+            }
+        }
+    }
+    due
+}

@@ -1,0 +1,305 @@
+//! A private PostgreSQL server (the Debian `postgresql` package's binaries
+//! in `/usr/lib/postgresql/<version>/bin`) for the backup tests and
+//! benchmarks.
+//!
+//! [`Postgres::start`] runs `initdb` into a temporary directory and starts
+//! `postgres` on `127.0.0.1` and a free port, as the `postgres` system user
+//! when the tests run as root (PostgreSQL refuses root). Durability is
+//! switched off (`fsync`, `full_page_writes`, `synchronous_commit`; WAL
+//! level minimal) for speed: a test server holds nothing worth keeping.
+//!
+//! Authentication is as in production: TCP connections from 127.0.0.1
+//! need the superuser [`PG_USER`]'s password ([`PG_PASSWORD`], SCRAM), so
+//! clients under test must pass it through their environment. The helpers
+//! here ([`Postgres::psql`], [`Postgres::load_shop`]) use the Unix socket
+//! in the server's directory, where local connections are trusted.
+//!
+//! The server stops (immediate shutdown) when the value is dropped, and a
+//! watchdog stops it if the test process dies first. A missing package is
+//! an error, not a skip.
+
+use std::fs;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::dbproc::{self, ServerProcess};
+use crate::shopdata::{self, Dialect, ShopCounts, ShopSize};
+
+/// The superuser of every [`Postgres`].
+pub const PG_USER: &str = "keepup";
+/// Its password (a space and quotes, so that quoting is exercised).
+pub const PG_PASSWORD: &str = "Sh0p pa'ss\"wd";
+
+/// How long the server may take to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A private PostgreSQL server on `127.0.0.1`.
+pub struct Postgres {
+    port: u16,
+    bin: PathBuf,
+    socket_dir: PathBuf,
+    // Dropped first: the server goes before its directory.
+    process: ServerProcess,
+    dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("port", &self.port)
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The newest `/usr/lib/postgresql/<version>/bin` with a server in it.
+fn bin_dir() -> io::Result<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("postgres").exists().then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "PostgreSQL server not found in /usr/lib/postgresql/<version>/bin: \
+             install the Debian packages postgresql and postgresql-client (scripts/test.sh does)",
+        )
+    })
+}
+
+impl Postgres {
+    /// Creates a cluster and starts the server; returns when it accepts
+    /// connections. Blocking; takes about a second.
+    pub fn start() -> io::Result<Self> {
+        let bin = bin_dir()?;
+        for program in ["initdb", "postgres", "psql", "pg_isready"] {
+            dbproc::require(&[&bin], program, "postgresql")?;
+        }
+        let mut last = None;
+        // The port is free when chosen but may be taken before the server
+        // binds it: try again with another.
+        for _ in 0..3 {
+            match Self::try_start(&bin) {
+                Ok(pg) => return Ok(pg),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("PostgreSQL did not start")))
+    }
+
+    fn try_start(bin: &Path) -> io::Result<Self> {
+        let account = dbproc::server_account(&["postgres", "nobody"])?;
+        let dir = tempfile::Builder::new().prefix("keepup-pg-").tempdir()?;
+        let d = dir.path();
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755))?;
+        let data = d.join("data");
+        let socket_dir = d.join("sock");
+        fs::create_dir(&socket_dir)?;
+        fs::write(d.join("pwfile"), format!("{PG_PASSWORD}\n"))?;
+        fs::set_permissions(d.join("pwfile"), fs::Permissions::from_mode(0o600))?;
+        dbproc::chown_tree(d, account)?;
+
+        let initdb = dbproc::run_as(&mut Command::new(bin.join("initdb")), account)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                PG_USER,
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
+            .arg(format!("--pwfile={}", d.join("pwfile").display()))
+            .args(["-E", "UTF8", "--no-locale", "--no-sync"])
+            .current_dir(d)
+            .output()?;
+        if !initdb.status.success() {
+            return Err(io::Error::other(format!(
+                "initdb failed ({}): {}",
+                initdb.status,
+                String::from_utf8_lossy(&initdb.stderr).trim()
+            )));
+        }
+        fs::remove_file(d.join("pwfile"))?;
+
+        let port = dbproc::free_port(Ipv4Addr::LOCALHOST)?;
+        let log = d.join("postgres.log");
+        let mut cmd = Command::new(bin.join("postgres"));
+        dbproc::run_as(&mut cmd, account)
+            .arg("-D")
+            .arg(&data)
+            .arg("-k")
+            .arg(&socket_dir)
+            .args(["-p", &port.to_string()])
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            // Speed over durability: nothing here is worth keeping.
+            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+            .args(["-c", "synchronous_commit=off"])
+            .args(["-c", "wal_level=minimal", "-c", "max_wal_senders=0"])
+            .args(["-c", "max_wal_size=4GB", "-c", "checkpoint_timeout=1h"])
+            // File-backed dynamic shared memory lives in the data
+            // directory, so a killed server leaves nothing in /dev/shm.
+            .args(["-c", "dynamic_shared_memory_type=mmap"])
+            .current_dir(d)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log)?);
+        // SIGQUIT: immediate shutdown (the server still removes its shared
+        // memory, which a SIGKILL would leave behind).
+        let mut process = ServerProcess::spawn(&mut cmd, libc::SIGQUIT, d)?;
+
+        let until = Instant::now() + READY_TIMEOUT;
+        loop {
+            if !process.alive() {
+                return Err(io::Error::other(format!(
+                    "postgres exited at start:\n{}",
+                    dbproc::log_tail(&log)
+                )));
+            }
+            let ready = Command::new(bin.join("pg_isready"))
+                .arg("-q")
+                .arg("-h")
+                .arg(&socket_dir)
+                .args(["-p", &port.to_string(), "-U", PG_USER, "-d", "postgres"])
+                .stdin(Stdio::null())
+                .status()?;
+            // The TCP side must answer too (it is what clients use).
+            if ready.success()
+                && TcpStream::connect_timeout(
+                    &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                    Duration::from_secs(1),
+                )
+                .is_ok()
+            {
+                break;
+            }
+            if Instant::now() > until {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("postgres did not become ready:\n{}", dbproc::log_tail(&log)),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self {
+            port,
+            bin: bin.to_path_buf(),
+            socket_dir,
+            process,
+            dir,
+        })
+    }
+
+    /// The address it listens on: `127.0.0.1`.
+    pub fn host(&self) -> Ipv4Addr {
+        Ipv4Addr::LOCALHOST
+    }
+
+    /// Its TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The superuser's name ([`PG_USER`]).
+    pub fn user(&self) -> &'static str {
+        PG_USER
+    }
+
+    /// The superuser's password ([`PG_PASSWORD`]).
+    pub fn password(&self) -> &'static str {
+        PG_PASSWORD
+    }
+
+    /// The directory of its Unix socket (trusted local connections).
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// The directory of the server's and its clients' binaries (`psql`,
+    /// `pg_dump`, `pg_restore` of the same version).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+
+    /// `postgres://keepup@127.0.0.1:<port>/postgres`, without the password.
+    pub fn url(&self) -> String {
+        self.url_for("postgres")
+    }
+
+    /// The URL of database `db`, without the password.
+    pub fn url_for(&self, db: &str) -> String {
+        format!("postgres://{PG_USER}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Runs `sql` (any number of statements) in database `postgres` with
+    /// `psql` and returns its unaligned, tuples-only output
+    /// (`a|b\n` per row). Fails on the first error.
+    pub fn psql(&self, sql: &str) -> io::Result<String> {
+        self.psql_in("postgres", sql)
+    }
+
+    /// [`Self::psql`] in database `db`.
+    pub fn psql_in(&self, db: &str, sql: &str) -> io::Result<String> {
+        dbproc::run_capture(&mut self.psql_command(db, true), sql.as_bytes())
+    }
+
+    /// `psql` on the socket, reading statements from stdin, stopping at the
+    /// first error; `output`: unaligned tuples-only output on stdout.
+    fn psql_command(&self, db: &str, output: bool) -> Command {
+        let mut cmd = Command::new(self.bin.join("psql"));
+        cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password"])
+            .arg("-h")
+            .arg(&self.socket_dir)
+            .args(["-p", &self.port.to_string(), "-U", PG_USER, "-d", db])
+            .env("PGCLIENTENCODING", "UTF8");
+        if output {
+            cmd.args(["-A", "-t"]);
+        }
+        cmd
+    }
+
+    /// Creates database `db` (a plain identifier).
+    pub fn create_database(&self, db: &str) -> io::Result<()> {
+        self.psql(&format!("CREATE DATABASE \"{}\";", db.replace('"', "\"\"")))
+            .map(drop)
+    }
+
+    /// Creates database `db` and fills it with the generated shop
+    /// ([`shopdata`]), streamed into `psql`; returns the row counts.
+    pub fn load_shop(&self, db: &str, size: &ShopSize, seed: u64) -> io::Result<ShopCounts> {
+        self.create_database(db)?;
+        let mut counts = ShopCounts::default();
+        let mut cmd = self.psql_command(db, false);
+        dbproc::run_streaming(&mut cmd, |w| {
+            counts = shopdata::write_sql(w, Dialect::Postgres, size, seed)?;
+            Ok(())
+        })?;
+        Ok(counts)
+    }
+
+    /// The row counts of the shop tables in `db`.
+    pub fn shop_counts(&self, db: &str) -> io::Result<ShopCounts> {
+        ShopCounts::parse(&self.psql_in(db, ShopCounts::QUERY)?)
+    }
+
+    /// Stops the server abruptly (immediate shutdown: every connection is
+    /// cut at once), as a crash would; the value stays usable for its
+    /// accessors.
+    pub fn kill(&mut self) {
+        self.process.stop_with(libc::SIGQUIT);
+    }
+
+    /// The server's log, for debugging a test.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+    }
+}
