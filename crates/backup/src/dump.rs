@@ -408,6 +408,18 @@ pub fn dump_command(spec: &DumpSpec) -> Result<Command, DumpError> {
     Ok(build_command(spec, password.as_ref()))
 }
 
+/// [`dump_command`] with a password the caller already holds (the
+/// configuration reads `password_env`/`password_file` at load) instead of
+/// the spec's own `password_env`/`password_file`.
+pub fn dump_command_with_password(
+    spec: &DumpSpec,
+    password: Option<&str>,
+) -> Result<Command, DumpError> {
+    validate(spec)?;
+    let password = password.map(Secret::new);
+    Ok(build_command(spec, password.as_ref()))
+}
+
 fn build_command(spec: &DumpSpec, password: Option<&Secret>) -> Command {
     let program = spec
         .program

@@ -26,6 +26,7 @@
 
 pub mod backend;
 pub mod dbrestore;
+pub mod dbtest;
 pub mod dump;
 pub mod error;
 pub mod freshness;

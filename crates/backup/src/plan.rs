@@ -295,17 +295,36 @@ struct Done {
     skipped: Vec<String>,
 }
 
-/// The command that produces a database dump on stdout.
-// The dump module provides the pg_dump/mysqldump builders
-// (`crate::dump::dump_command`); this is where the lead plugs them in.
+/// The command that produces a database dump on stdout (`pg_dump` or
+/// `mysqldump --single-transaction`, see [`crate::dump`]); the password is
+/// in the child's environment only.
 fn database_command(db: &DatabaseSource) -> Result<Command, BackupError> {
-    Err(BackupError::Unsupported {
-        filename: db.filename.clone(),
-        reason: format!(
-            "{} dumps are not wired into this build yet",
-            db.kind.as_str()
-        ),
-    })
+    use crate::dump::{DbKind, DumpFormat, DumpSpec};
+    use keepup_config::backup::{DatabaseKind, DumpFormat as ConfigFormat};
+    let kind = match db.kind {
+        DatabaseKind::Postgres => DbKind::Postgres,
+        DatabaseKind::Mysql => DbKind::Mysql,
+    };
+    let spec = DumpSpec {
+        kind,
+        host: Some(db.host.clone()),
+        port: Some(db.port),
+        user: Some(db.user.clone()),
+        dbname: db.dbname.clone(),
+        password_env: None,
+        password_file: None,
+        format: match db.format {
+            ConfigFormat::Plain => DumpFormat::Plain,
+            ConfigFormat::Custom => DumpFormat::Custom,
+        },
+        args: db.args.clone(),
+        program: None,
+    };
+    crate::dump::dump_command_with_password(&spec, db.password.as_ref().map(|p| p.expose()))
+        .map_err(|e| BackupError::Unsupported {
+            filename: db.filename.clone(),
+            reason: e.to_string(),
+        })
 }
 
 /// What a run reads: the plan's paths and excludes (all `paths` sources

@@ -19,52 +19,51 @@ use rustic_core::{
     Repository, RepositoryBackends, RepositoryOptions, RusticResult, WriteBackend,
 };
 
+use crate::backend::{Location, TargetOptions, open_backend};
 use crate::error::{BackupError, one_line};
 use crate::progress::{Bars, Progress};
 
-/// The storage of a target. Until the network backends are wired in, this
-/// opens local directories with `rustic_backend::LocalBackend`.
-// The lead points this at `crate::backend::open_backend(&Location::parse(..)?, &TargetOptions{..})`.
+/// The storage of a target: a local directory, an SFTP server or a REST
+/// server (see [`crate::backend`]).
 fn open_target(target: &BackupTarget) -> Result<Arc<dyn WriteBackend>, BackupError> {
-    let repo = &target.repository;
-    let path = repo.strip_prefix("local:").unwrap_or(repo);
-    if repo.starts_with("sftp:") || repo.starts_with("rest:") {
-        return Err(BackupError::Unavailable {
-            target: target.id.clone(),
-            reason: format!("{repo}: this build only opens local repositories"),
-        });
-    }
-    // A backup disk that is not mounted must fail, not fill an empty mount
-    // point on the root filesystem.
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(BackupError::Unavailable {
-                target: target.id.clone(),
-                reason: format!("{path} is not a directory"),
-            });
-        }
-        Err(e) => {
-            return Err(BackupError::Unavailable {
-                target: target.id.clone(),
-                reason: format!(
-                    "{path}: {}",
+    let unavailable = |reason: String| BackupError::Unavailable {
+        target: target.id.clone(),
+        reason,
+    };
+    let location = Location::parse(&target.repository).map_err(|e| unavailable(e.to_string()))?;
+    if let Location::Local { path } = &location {
+        // A backup disk that is not mounted must fail, not fill an empty
+        // mount point on the root filesystem.
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(unavailable(format!(
+                    "{} is not a directory",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(unavailable(format!(
+                    "{}: {}",
+                    path.display(),
                     if e.kind() == std::io::ErrorKind::NotFound {
                         "the repository directory does not exist (is the disk mounted?)".to_owned()
                     } else {
                         e.to_string()
                     }
-                ),
-            });
+                )));
+            }
         }
     }
-    let be = rustic_backend::LocalBackend::new(path, Vec::new()).map_err(|e| {
-        BackupError::Unavailable {
-            target: target.id.clone(),
-            reason: one_line(&e),
-        }
-    })?;
-    Ok(Arc::new(be))
+    let options = TargetOptions {
+        ssh_identity_file: target.ssh_identity_file.clone(),
+        ssh_known_hosts_file: target.ssh_known_hosts_file.clone(),
+        ssh_command: target.ssh_args.clone(),
+        ca_file: target.ca_file.clone(),
+        rest_password: target.rest_password.clone(),
+        ..TargetOptions::default()
+    };
+    open_backend(&location, &options).map_err(|e| unavailable(e.to_string()))
 }
 
 /// A repository opened for a target, with its guard.

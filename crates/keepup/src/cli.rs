@@ -112,6 +112,11 @@ pub enum Command {
     /// marked for SLA accounting.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// Backups: run a plan, list snapshots, check repositories, restore,
+    /// apply retention. Plans are `[[backup]]` in the configuration; the
+    /// repositories are restic's format.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Notifications in the outbox: what was sent, what is retrying, what failed.
     Notifications {
         #[command(flatten)]
@@ -338,4 +343,112 @@ fn parse_hint(s: &str) -> Result<SocketAddr, String> {
                 .map(|ip| SocketAddr::new(ip, 53))
         })
         .map_err(|_| format!("{s:?} is not an address (ip or ip:port)"))
+}
+
+/// How a backup command reports.
+#[derive(Debug, Args, Clone)]
+pub struct BackupOutput {
+    /// Print the report as JSON on stdout (no progress bars).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars and no report on success; errors still go to stderr.
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
+}
+
+/// `keepup backup ...`
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Back up a plan now: one snapshot on each of its targets (or on one).
+    Run {
+        /// The plan id.
+        plan: String,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        output: BackupOutput,
+    },
+    /// Create the repository of each target of a plan (or of one).
+    Init {
+        /// The plan id.
+        plan: String,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        output: BackupOutput,
+    },
+    /// List the snapshots of every plan (or of one) on each target.
+    List {
+        /// The plan id (default: all plans).
+        plan: Option<String>,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        output: BackupOutput,
+    },
+    /// Check the integrity of the repositories, reading a share of the data
+    /// (`[backup.verify] read_data` by default).
+    Check {
+        /// The plan id (default: all plans).
+        plan: Option<String>,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+        /// How much pack data to read: "all", "none", "5%", "1/20".
+        #[arg(long)]
+        read_data: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        output: BackupOutput,
+    },
+    /// Restore a snapshot: the whole of it under a directory, or one file
+    /// to stdout.
+    Restore {
+        /// The plan id.
+        plan: String,
+        /// The target to restore from (default: the first that answers).
+        #[arg(long)]
+        target: Option<String>,
+        /// Snapshot id (or unique prefix), or "latest".
+        #[arg(long, default_value = "latest")]
+        snapshot: String,
+        /// Restore the whole snapshot under this directory.
+        #[arg(long, conflicts_with_all = ["file", "into_db"], required_unless_present_any = ["file", "into_db"])]
+        to: Option<PathBuf>,
+        /// One file of the snapshot (e.g. /shop-db/shop.sql): to stdout, or
+        /// with --into-db the dump to load.
+        #[arg(long)]
+        file: Option<String>,
+        /// Load the plan's database dump into this database
+        /// (postgres://user@host:port/db or mysql://user@host:port/db; the
+        /// password from PGPASSWORD/MYSQL_PWD, never on the command line).
+        #[arg(long)]
+        into_db: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        output: BackupOutput,
+    },
+    /// Apply the retention rules: forget old snapshots and prune their data.
+    Forget {
+        /// The plan id (default: all plans with retention rules).
+        plan: Option<String>,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        output: BackupOutput,
+    },
 }

@@ -33,7 +33,8 @@ impl BackupBook {
     /// Takes the plans of a (re)loaded configuration; results of checks
     /// that still exist are kept.
     pub fn configure(&self, config: &Config) {
-        let keep: std::collections::HashSet<CheckId> = config.checks().map(|c| c.id.clone()).collect();
+        let keep: std::collections::HashSet<CheckId> =
+            config.checks().map(|c| c.id.clone()).collect();
         lock(&self.latest).retain(|id, _| keep.contains(id));
         *lock(&self.plans) = Arc::new(config.backups.clone());
     }
@@ -62,15 +63,21 @@ impl BackupBook {
     /// a fresh read of the repositories for freshness.
     pub async fn evaluate(self: Arc<Self>, check: Arc<Check>, spec: BackupCheckSpec) -> Outcome {
         if spec.job != BackupJob::Freshness {
-            return lock(&self.latest).get(&check.id).cloned().unwrap_or_else(|| {
-                Outcome::new(
-                    Status::Unknown,
-                    format!("no {} of backup {} yet", job_words(spec.job), spec.plan),
-                )
-            });
+            return lock(&self.latest)
+                .get(&check.id)
+                .cloned()
+                .unwrap_or_else(|| {
+                    Outcome::new(
+                        Status::Unknown,
+                        format!("no {} of backup {} yet", job_words(spec.job), spec.plan),
+                    )
+                });
         }
         let Some(plan) = self.plan(&spec.plan) else {
-            return Outcome::new(Status::Unknown, format!("backup plan {} is not configured", spec.plan));
+            return Outcome::new(
+                Status::Unknown,
+                format!("backup plan {} is not configured", spec.plan),
+            );
         };
         let started = Instant::now();
         match tokio::task::spawn_blocking(move || freshness(&plan)).await {
@@ -101,7 +108,7 @@ pub fn freshness(plan: &BackupPlan) -> Outcome {
         .iter()
         .map(|t| match backup::freshness(plan, &t.id, &now) {
             Ok(f) => f.outcome(),
-            Err(e) => backup::unavailable_outcome(plan, &t.id, &e),
+            Err(e) => backup::freshness::unavailable_outcome(plan, &t.id, &e),
         })
         .collect();
     combine(
@@ -120,7 +127,11 @@ pub fn combine(parts: Vec<Outcome>, all_good: String) -> Outcome {
         Status::Degraded => 2,
         Status::Down => 3,
     };
-    let worst = parts.iter().map(|o| o.status).max_by_key(|s| rank(*s)).unwrap_or(Status::Unknown);
+    let worst = parts
+        .iter()
+        .map(|o| o.status)
+        .max_by_key(|s| rank(*s))
+        .unwrap_or(Status::Unknown);
     let message = if worst == Status::Up {
         all_good
     } else {
@@ -181,14 +192,17 @@ pub fn run_job(plan: &BackupPlan, job: Job) -> (CheckId, Outcome) {
             let report = backup::run_plan(plan, None, progress);
             let mut o = report.outcome();
             // Retention without a schedule of its own follows each run.
-            if plan.retention.as_ref().is_some_and(|r| r.schedule.is_none()) {
-                if let Some(f) = retention_findings(plan) {
-                    if o.status == Status::Up {
-                        o.status = Status::Degraded;
-                        o.message = format!("backup {}: retention failed", plan.id);
-                    }
-                    o.findings.extend(f);
+            if plan
+                .retention
+                .as_ref()
+                .is_some_and(|r| r.schedule.is_none())
+                && let Some(f) = retention_findings(plan)
+            {
+                if o.status == Status::Up {
+                    o.status = Status::Degraded;
+                    o.message = format!("backup {}: retention failed", plan.id);
                 }
+                o.findings.extend(f);
             }
             (BackupJob::Run, o)
         }
@@ -196,9 +210,17 @@ pub fn run_job(plan: &BackupPlan, job: Job) -> (CheckId, Outcome) {
             // Reported on the run check: a repository that grows without
             // bound fills the disk, which the next run then fails on.
             let o = match retention_findings(plan) {
-                None => return (backup_check_id(plan, BackupJob::Run), Outcome::new(Status::Up, "retention applied")),
+                None => {
+                    return (
+                        backup_check_id(plan, BackupJob::Run),
+                        Outcome::new(Status::Up, "retention applied"),
+                    );
+                }
                 Some(f) => {
-                    let mut o = Outcome::new(Status::Degraded, format!("backup {}: retention failed", plan.id));
+                    let mut o = Outcome::new(
+                        Status::Degraded,
+                        format!("backup {}: retention failed", plan.id),
+                    );
                     o.findings = f;
                     o
                 }
@@ -209,15 +231,15 @@ pub fn run_job(plan: &BackupPlan, job: Job) -> (CheckId, Outcome) {
             let read = plan
                 .verify
                 .as_ref()
-                .map_or(keepup_config::backup::ReadData::None, |v| v.read_data.clone());
+                .map_or(keepup_config::backup::ReadData::None, |v| v.read_data);
             let now = jiff::Zoned::now();
             let parts = plan
                 .targets
                 .iter()
                 .map(|t| {
-                    match backup::check(plan, &t.id, read.clone(), &now, Arc::new(backup::NoProgress)) {
+                    match backup::check(plan, &t.id, read, &now, Arc::new(backup::NoProgress)) {
                         Ok(r) => r.outcome(),
-                        Err(e) => backup::unavailable_outcome(plan, &t.id, &e),
+                        Err(e) => backup::freshness::unavailable_outcome(plan, &t.id, &e),
                     }
                 })
                 .collect();
@@ -228,21 +250,32 @@ pub fn run_job(plan: &BackupPlan, job: Job) -> (CheckId, Outcome) {
         }
         Job::RestoreTest => {
             let sample = plan.restore_test.as_ref().map_or(20, |r| r.sample_files);
-            let parts = plan
-                .targets
-                .iter()
-                .map(|t| match backup::restore_test_files(plan, &t.id, sample) {
-                    Ok(r) => r.outcome(),
-                    Err(e) => backup::unavailable_outcome(plan, &t.id, &e),
-                })
-                .collect();
+            let mut parts = Vec::new();
+            for t in &plan.targets {
+                if sample > 0 {
+                    parts.push(match backup::restore_test_files(plan, &t.id, sample) {
+                        Ok(r) => r.outcome(),
+                        Err(e) => backup::freshness::unavailable_outcome(plan, &t.id, &e),
+                    });
+                }
+                // The latest dump into a scratch database, queried.
+                if let Some(r) = backup::dbtest::restore_test_database(plan, &t.id) {
+                    parts.push(r.outcome());
+                }
+            }
             (
                 BackupJob::RestoreTest,
-                combine(parts, format!("backup {}: the latest snapshots restore", plan.id)),
+                combine(
+                    parts,
+                    format!("backup {}: the latest snapshots restore", plan.id),
+                ),
             )
         }
     };
-    (backup_check_id(plan, check), outcome.with_latency(started.elapsed()))
+    (
+        backup_check_id(plan, check),
+        outcome.with_latency(started.elapsed()),
+    )
 }
 
 /// Forget and prune on every target; the findings of those that failed.
@@ -273,7 +306,10 @@ impl BackupRunner {
         loop {
             let now = clock.now_ms();
             let next_minute = (now.div_euclid(60_000) + 1) * 60_000;
-            tokio::time::sleep(Duration::from_millis((next_minute - now).max(0) as u64 + 50)).await;
+            tokio::time::sleep(Duration::from_millis(
+                (next_minute - now).max(0) as u64 + 50,
+            ))
+            .await;
             let now = clock.now_ms();
             for (plan, job) in due_jobs(&book.plans(), looked_at, now) {
                 tracing::info!(plan = %plan.id, job = ?job, "backup job starts");
@@ -284,7 +320,9 @@ impl BackupRunner {
                         book.record(id.clone(), outcome);
                         scheduler.run_now(id);
                     }
-                    Err(e) => tracing::error!(plan = %plan.id, job = ?job, error = %e, "backup job stopped"),
+                    Err(e) => {
+                        tracing::error!(plan = %plan.id, job = ?job, error = %e, "backup job stopped")
+                    }
                 }
             }
             looked_at = now;
@@ -301,7 +339,9 @@ pub fn due_jobs(plans: &[BackupPlan], after: Timestamp, now: Timestamp) -> Vec<(
         for (job, schedule) in scheduled_jobs(plan) {
             // Bounded: after a long suspend, only the last day is looked at.
             let window = ((now - after).max(0) / 60_000 + 2).min(1440) as u32;
-            if let Some(at) = schedule.cron.last_at_or_before(now, &plan.timezone.tz, window)
+            if let Some(at) = schedule
+                .cron
+                .last_at_or_before(now, &plan.timezone.tz, window)
                 && at > after
             {
                 due.push((plan.clone(), job));

@@ -9,6 +9,7 @@
 //! on the results it produces; they are not here yet.
 
 pub mod alerting;
+pub mod backup;
 pub mod clock;
 pub mod heartbeat;
 pub mod incidents;
@@ -84,6 +85,8 @@ pub struct Monitor {
     scheduler: SchedulerHandle,
     recorder: Arc<Recorder>,
     heartbeats: Arc<HeartbeatBook>,
+    backups: Arc<backup::BackupBook>,
+    backup_task: tokio::task::JoinHandle<()>,
     store: Store,
     clock: Arc<dyn Clock>,
     flush: mpsc::UnboundedSender<recorder::FlushRequest>,
@@ -113,6 +116,15 @@ impl Monitor {
             s.latest()
         })
         .await??;
+        let backups = Arc::new(backup::BackupBook::default());
+        backups.configure(&config);
+        for l in &latest {
+            if let Some(c) = config.find_check(l.meta.id.as_str())
+                && matches!(&c.spec, CheckSpec::Backup(b) if b.job != keepup_config::BackupJob::Freshness)
+            {
+                backups.seed(l.meta.id.clone(), l.outcome.clone());
+            }
+        }
         let recorder = Arc::new(Recorder::default());
         recorder.expect_references(references(&config));
         recorder.seed(latest.into_iter().map(|l| {
@@ -132,6 +144,7 @@ impl Monitor {
         let executor = Arc::new(CheckExecutor {
             probes,
             heartbeats: heartbeats.clone(),
+            backups: backups.clone(),
             clock: clock.clone(),
             recorder: recorder.clone(),
             scheduler_stats: scheduler_stats.clone(),
@@ -167,6 +180,11 @@ impl Monitor {
         );
         let _ = scheduler_stats.set(scheduler.stats().clone());
         let deadman_task = tokio::spawn(dead_mans_switch(config.clone(), recorder.clone()));
+        let backup_task = tokio::spawn(backup::BackupRunner::run(
+            backups.clone(),
+            scheduler.clone(),
+            clock.clone(),
+        ));
         let downstream = recorder::Downstream {
             engine: engine.clone(),
             scheduler: scheduler.clone(),
@@ -189,6 +207,8 @@ impl Monitor {
             scheduler,
             recorder,
             heartbeats,
+            backups,
+            backup_task,
             store,
             clock,
             flush,
@@ -226,6 +246,7 @@ impl Monitor {
         tokio::task::spawn_blocking(move || s.register_checks(&metas)).await??;
         self.heartbeats
             .configure(&checks, &self.store, self.clock.now_ms());
+        self.backups.configure(&new);
         if let Ok(mut e) = self.engine.lock() {
             e.configure(&checks, new.maintenance.clone());
         }
@@ -260,6 +281,19 @@ impl Monitor {
             .map_err(|e| PingError::Store(e.to_string()))??;
         self.scheduler.run_now(id.clone());
         Ok(id)
+    }
+
+    /// Runs a backup job of `plan` now (as its schedule would), records
+    /// the result and has its check evaluated. None if there is no such
+    /// plan.
+    pub async fn run_backup_job(&self, plan: &str, job: backup::Job) -> Option<Outcome> {
+        let plan = self.backups.plans().iter().find(|p| p.id == plan)?.clone();
+        let (id, outcome) = tokio::task::spawn_blocking(move || backup::run_job(&plan, job))
+            .await
+            .ok()?;
+        self.backups.record(id.clone(), outcome.clone());
+        self.scheduler.run_now(id);
+        Some(outcome)
     }
 
     /// Current state of every check that has run.
@@ -317,6 +351,8 @@ impl Monitor {
         self.compactor_task.abort();
         self.alerting_task.abort();
         self.deadman_task.abort();
+        // A backup job already running finishes on its blocking thread.
+        self.backup_task.abort();
         self.flush().await;
         let task = self.recorder_task.lock().ok().and_then(|mut t| t.take());
         if let Some(t) = task {
@@ -329,6 +365,7 @@ impl Monitor {
 struct CheckExecutor {
     probes: ProbeContext,
     heartbeats: Arc<HeartbeatBook>,
+    backups: Arc<backup::BackupBook>,
     clock: Arc<dyn Clock>,
     recorder: Arc<Recorder>,
     scheduler_stats: Arc<std::sync::OnceLock<Arc<scheduler::SchedulerStats>>>,
@@ -394,6 +431,10 @@ impl Executor for CheckExecutor {
         }
         if let CheckSpec::SelfHealth(spec) = &check.spec {
             return Box::pin(std::future::ready(self.self_health(spec)));
+        }
+        if let CheckSpec::Backup(spec) = &check.spec {
+            let spec = spec.clone();
+            return Box::pin(self.backups.clone().evaluate(check, spec));
         }
         let probes = self.probes.clone();
         Box::pin(async move { keepup_probe::run(&check, &probes).await })

@@ -6,8 +6,8 @@ use crate::cli::{BackupCommand, BackupOutput};
 use crate::cmd::load_config;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use keepup_backup::{self as backup, Progress, SnapshotRef};
-use keepup_config::backup::{BackupPlan, ReadData, parse_read_data};
 use keepup_config::Config;
+use keepup_config::backup::{BackupPlan, ReadData, parse_read_data};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
@@ -45,7 +45,13 @@ pub fn run(cmd: BackupCommand) -> anyhow::Result<ExitCode> {
             config,
             output,
         } => with_plans(&config.config, plan.as_deref(), |config| {
-            check(config, plan.as_deref(), target.as_deref(), read_data.as_deref(), &output)
+            check(
+                config,
+                plan.as_deref(),
+                target.as_deref(),
+                read_data.as_deref(),
+                &output,
+            )
         }),
         BackupCommand::Restore {
             plan,
@@ -53,10 +59,28 @@ pub fn run(cmd: BackupCommand) -> anyhow::Result<ExitCode> {
             snapshot,
             to,
             file,
+            into_db,
             config,
             output,
-        } => with_plans(&config.config, Some(&plan), |config| {
-            restore(config, &plan, target.as_deref(), &snapshot, to, file, &output)
+        } => with_plans(&config.config, Some(&plan), |config| match into_db {
+            Some(url) => restore_into_db(
+                config,
+                &plan,
+                target.as_deref(),
+                &snapshot,
+                file,
+                &url,
+                &output,
+            ),
+            None => restore(
+                config,
+                &plan,
+                target.as_deref(),
+                &snapshot,
+                to,
+                file,
+                &output,
+            ),
         }),
         BackupCommand::Forget {
             plan,
@@ -86,7 +110,11 @@ fn with_plans(
         eprintln!(
             "keepup: no backup plan {id:?} in {} (plans: {})",
             path.display(),
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         );
         return Ok(ExitCode::from(2));
     }
@@ -125,13 +153,17 @@ fn targets(plan: &BackupPlan, only: Option<&str>) -> anyhow::Result<Vec<String>>
     }
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 fn exit(ok: bool) -> ExitCode {
-    if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn run_plan(
@@ -152,8 +184,7 @@ fn run_plan(
         for t in &report.targets {
             match (&t.snapshot, &t.error) {
                 (Some(s), _) if !output.quiet => println!(
-                    "{} {:<12} snapshot {}  {} files ({} new, {} changed), {} added ({} stored), {:.1} s",
-                    "ok  ",
+                    "ok   {:<12} snapshot {}  {} files ({} new, {} changed), {} added ({} stored), {:.1} s",
                     t.target,
                     &s[..s.len().min(8)],
                     t.files_total,
@@ -237,7 +268,9 @@ fn list(
                     if !output.json {
                         eprintln!("FAIL {} on {t}: {e}", plan.id);
                     }
-                    all.push(serde_json::json!({"plan": plan.id, "target": t, "error": e.to_string()}));
+                    all.push(
+                        serde_json::json!({"plan": plan.id, "target": t, "error": e.to_string()}),
+                    );
                 }
             }
         }
@@ -264,11 +297,10 @@ fn check(
     let mut all = Vec::new();
     for plan in plans(config, id) {
         let read: ReadData = explicit
-            .clone()
-            .or_else(|| plan.verify.as_ref().map(|v| v.read_data.clone()))
+            .or_else(|| plan.verify.as_ref().map(|v| v.read_data))
             .unwrap_or(ReadData::None);
         for t in targets(plan, target)? {
-            match backup::check(plan, &t, read.clone(), &now, bars(output)) {
+            match backup::check(plan, &t, read, &now, bars(output)) {
                 Ok(r) => {
                     ok &= r.errors.is_empty();
                     if !output.json {
@@ -277,7 +309,12 @@ fn check(
                                 println!("ok   {} on {t}: no errors ({})", plan.id, r.read);
                             }
                         } else {
-                            eprintln!("FAIL {} on {t}: {} error(s) ({})", plan.id, r.errors.len(), r.read);
+                            eprintln!(
+                                "FAIL {} on {t}: {} error(s) ({})",
+                                plan.id,
+                                r.errors.len(),
+                                r.read
+                            );
                             for e in &r.errors {
                                 eprintln!("     {e}");
                             }
@@ -295,7 +332,9 @@ fn check(
                     if !output.json {
                         eprintln!("FAIL {} on {t}: {e}", plan.id);
                     }
-                    all.push(serde_json::json!({"plan": plan.id, "target": t, "error": e.to_string()}));
+                    all.push(
+                        serde_json::json!({"plan": plan.id, "target": t, "error": e.to_string()}),
+                    );
                 }
             }
         }
@@ -381,6 +420,94 @@ fn restore(
     Ok(ExitCode::from(1))
 }
 
+/// `restore --into-db`: the plan's dump (or `--file`) loaded into a
+/// database, from the first target that has it.
+fn restore_into_db(
+    config: &Config,
+    id: &str,
+    target: Option<&str>,
+    snapshot: &str,
+    file: Option<String>,
+    url: &str,
+    output: &BackupOutput,
+) -> anyhow::Result<ExitCode> {
+    let plan = plan(config, id);
+    let dump = match file {
+        Some(f) => f,
+        None => match backup::dbtest::dump_paths(plan).as_slice() {
+            [one] => one.clone(),
+            [] => anyhow::bail!("plan {} stores no database dump; give --file", plan.id),
+            many => anyhow::bail!(
+                "plan {} stores several dumps ({}); choose one with --file",
+                plan.id,
+                many.join(", ")
+            ),
+        },
+    };
+    // The password comes from the environment, as the clients take it.
+    let url = with_env_password(url)?;
+    let snapshot = if snapshot == "latest" {
+        SnapshotRef::Latest
+    } else {
+        SnapshotRef::Id(snapshot.to_owned())
+    };
+    for t in targets(plan, target)? {
+        match backup::dbtest::restore_dump_into(plan, &t, &snapshot, &dump, &url) {
+            Ok(r) => {
+                if output.json {
+                    print_json(&serde_json::json!({
+                        "target": t, "dump": dump, "database": r.database,
+                        "bytes": r.bytes, "seconds": r.duration.as_secs_f64(),
+                    }))?;
+                } else if !output.quiet {
+                    println!(
+                        "restored {dump} from {t} into database {} ({}, {:.1} s)",
+                        r.database,
+                        bytes(r.bytes),
+                        r.duration.as_secs_f64()
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => eprintln!("keepup: restoring {dump} from {t} failed: {e}"),
+        }
+    }
+    Ok(ExitCode::from(1))
+}
+
+/// `url` with the password from PGPASSWORD (postgres) or MYSQL_PWD (mysql)
+/// added, if the URL has none: passwords stay off the command line.
+fn with_env_password(url: &str) -> anyhow::Result<String> {
+    let var = if url.starts_with("postgres") {
+        "PGPASSWORD"
+    } else {
+        "MYSQL_PWD"
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        anyhow::bail!("--into-db: not a URL: expected postgres://user@host:port/db or mysql://...");
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return Ok(url.to_owned());
+    };
+    // A password on the command line is visible to every local user (ps).
+    if userinfo.contains(':') {
+        anyhow::bail!("--into-db: put the password in {var}, not in the URL");
+    }
+    let Ok(password) = std::env::var(var) else {
+        return Ok(url.to_owned());
+    };
+    let escaped: String = password
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    Ok(format!("{scheme}://{userinfo}:{escaped}@{host}"))
+}
+
 fn forget(
     config: &Config,
     id: Option<&str>,
@@ -414,7 +541,9 @@ fn forget(
                     if !output.json {
                         eprintln!("FAIL {} on {t}: {e}", plan.id);
                     }
-                    all.push(serde_json::json!({"plan": plan.id, "target": t, "error": e.to_string()}));
+                    all.push(
+                        serde_json::json!({"plan": plan.id, "target": t, "error": e.to_string()}),
+                    );
                 }
             }
         }
@@ -434,7 +563,11 @@ fn bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 /// Progress bars on stderr, or nothing for `--quiet`/`--json` (and, by
@@ -458,19 +591,24 @@ impl Progress for Bars {
         let bar = match total_bytes {
             Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr())
                 .with_style(
-                    ProgressStyle::with_template(
-                        "{msg:24} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                ),
+                ProgressStyle::with_template(
+                    "{msg:24} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            ),
             None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
                 ProgressStyle::with_template("{msg:24} {spinner} {bytes} {binary_bytes_per_sec}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             ),
         };
         bar.set_message(what.to_owned());
-        if let Some(old) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).replace(bar) {
+        if let Some(old) = self
+            .bar
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(bar)
+        {
             old.finish_and_clear();
         }
     }

@@ -1,5 +1,6 @@
 //! One module per subcommand; [`dispatch`] picks one.
 
+mod backup;
 mod bench;
 mod check;
 mod daemon;
@@ -50,6 +51,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notify(NotifyCommand::Test { channel, config }) => {
             notifications::test(&config.config, &channel)
         }
+        Command::Backup(b) => backup::run(b),
         Command::Maintenance(m) => match m {
             MaintenanceCommand::Start {
                 target,

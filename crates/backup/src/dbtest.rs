@@ -1,0 +1,251 @@
+//! The database half of a restore test: the plan's latest dump is streamed
+//! out of the repository (never staged on disk) into a scratch database on
+//! the configured server, a validation query is run, and the scratch
+//! database is dropped. It proves what matters at 3 a.m.: that the dump
+//! loads and holds the data, not only that its bytes are intact.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use keepup_config::BackupPlan;
+use keepup_config::backup::{BackupSource, DatabaseKind, DumpFormat as ConfigFormat};
+use keepup_model::{Finding, Outcome, Severity, Status};
+use serde::Serialize;
+
+use crate::dbrestore::{self, RestoreOptions, RestoreTarget, Validation};
+use crate::dump::{DbKind, DumpFormat, Secret};
+use crate::restore::{RestoreTo, SnapshotRef, restore};
+use crate::{NoProgress, codes};
+
+/// What a database restore test did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DbRestoreTestReport {
+    /// The plan.
+    pub plan: String,
+    /// The target the dump came from.
+    pub target: String,
+    /// The dump's path in the snapshot.
+    pub dump: String,
+    /// Bytes of dump restored.
+    pub bytes: u64,
+    /// The validation query and its result, if one is configured.
+    pub validation: Option<(String, i64, i64)>,
+    /// Seconds spent.
+    pub seconds: f64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+impl DbRestoreTestReport {
+    /// Up when the dump restored and the query returned enough; Down
+    /// otherwise.
+    pub fn outcome(&self) -> Outcome {
+        match &self.error {
+            None => Outcome::new(
+                Status::Up,
+                format!(
+                    "backup {}: {} restores on {}",
+                    self.plan, self.dump, self.target
+                ),
+            ),
+            Some(e) => {
+                let mut o = Outcome::new(
+                    Status::Down,
+                    format!(
+                        "backup {}: {} does not restore from {}",
+                        self.plan, self.dump, self.target
+                    ),
+                );
+                o.push(Finding::new(
+                    codes::RESTORE_FAILED,
+                    Severity::Critical,
+                    e.clone(),
+                ));
+                o
+            }
+        }
+    }
+}
+
+/// The dump a restore test loads: its file name and format. `None` when
+/// the plan has no database source of the scratch server's kind (or the
+/// configured `dump` is not one).
+fn chosen_dump(plan: &BackupPlan, kind: DatabaseKind) -> Option<(String, ConfigFormat)> {
+    let wanted = plan.restore_test.as_ref()?.dump.as_deref();
+    plan.sources.iter().find_map(|s| match s {
+        BackupSource::Database(db)
+            if db.kind == kind && wanted.is_none_or(|w| w == db.filename) =>
+        {
+            Some((db.filename.clone(), db.format))
+        }
+        _ => None,
+    })
+}
+
+/// The restore test of the plan's dump on `target`, if the plan has
+/// `[backup.restore_test.database]`; `None` otherwise.
+pub fn restore_test_database(plan: &BackupPlan, target: &str) -> Option<DbRestoreTestReport> {
+    let test = plan.restore_test.as_ref()?;
+    let scratch = test.database.as_ref()?;
+    let started = std::time::Instant::now();
+    let mut report = DbRestoreTestReport {
+        plan: plan.id.clone(),
+        target: target.to_owned(),
+        dump: String::new(),
+        bytes: 0,
+        validation: None,
+        seconds: 0.0,
+        error: None,
+    };
+    let Some((filename, format)) = chosen_dump(plan, scratch.kind) else {
+        report.error = Some(format!(
+            "the plan has no {} dump to restore",
+            scratch.kind.as_str()
+        ));
+        return Some(report);
+    };
+    report.dump = format!("/{}/{}", plan.id, filename);
+    let server = RestoreTarget {
+        kind: db_kind(scratch.kind),
+        host: Some(scratch.host.clone()),
+        port: Some(scratch.port),
+        user: Some(scratch.user.clone()),
+        password_env: None,
+        password_file: None,
+        password: scratch.password.as_ref().map(|p| Secret::new(p.expose())),
+        maintenance_db: scratch.dbname.clone(),
+        bin_dir: None,
+    };
+    let options = RestoreOptions {
+        format: match format {
+            ConfigFormat::Plain => DumpFormat::Plain,
+            ConfigFormat::Custom => DumpFormat::Custom,
+        },
+        validations: test
+            .query
+            .as_ref()
+            .map(|q| vec![Validation::new(q.clone(), test.min_rows)])
+            .unwrap_or_default(),
+        keep: false,
+        require_complete: true,
+    };
+    match stream_into(plan, target, &report.dump, |dump| {
+        dbrestore::restore_test(&server, dump, &options)
+    }) {
+        Ok(r) => {
+            report.bytes = r.bytes;
+            report.validation = r
+                .validations
+                .first()
+                .map(|v| (v.query.clone(), v.value, v.min));
+        }
+        Err(e) => report.error = Some(e),
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Some(report)
+}
+
+/// Restores the plan's dump `dump_path` (latest snapshot on `target`) into
+/// database `database` of the server at `url` (`postgres://...` or
+/// `mysql://...`), creating it if needed: `keepup backup restore
+/// --into-db`.
+pub fn restore_dump_into(
+    plan: &BackupPlan,
+    target: &str,
+    snapshot: &SnapshotRef,
+    dump_path: &str,
+    url: &str,
+) -> Result<dbrestore::RestoreReport, String> {
+    let (server, database) = RestoreTarget::from_url(url).map_err(|e| e.to_string())?;
+    let format = plan
+        .sources
+        .iter()
+        .find_map(|s| match s {
+            BackupSource::Database(db) if dump_path.ends_with(&format!("/{}", db.filename)) => {
+                Some(db.format)
+            }
+            _ => None,
+        })
+        .unwrap_or(ConfigFormat::Plain);
+    let options = RestoreOptions {
+        format: match format {
+            ConfigFormat::Plain => DumpFormat::Plain,
+            ConfigFormat::Custom => DumpFormat::Custom,
+        },
+        ..RestoreOptions::default()
+    };
+    stream_from(plan, target, snapshot, dump_path, |dump| {
+        dbrestore::restore_into(&server, &database, dump, &options)
+    })
+}
+
+/// The database dumps a plan stores, as their paths in its snapshots.
+pub fn dump_paths(plan: &BackupPlan) -> Vec<String> {
+    plan.sources
+        .iter()
+        .filter_map(|s| match s {
+            BackupSource::Database(db) => Some(format!("/{}/{}", plan.id, db.filename)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn db_kind(kind: DatabaseKind) -> DbKind {
+    match kind {
+        DatabaseKind::Postgres => DbKind::Postgres,
+        DatabaseKind::Mysql => DbKind::Mysql,
+    }
+}
+
+fn stream_into<T>(
+    plan: &BackupPlan,
+    target: &str,
+    path: &str,
+    load: impl FnOnce(&mut dyn std::io::Read) -> Result<T, dbrestore::RestoreError>,
+) -> Result<T, String> {
+    stream_from(plan, target, &SnapshotRef::Latest, path, load)
+}
+
+/// Runs `load` on a pipe that a second thread fills with file `path` of
+/// the snapshot: the dump flows from the repository into the database
+/// client without touching the disk.
+fn stream_from<T>(
+    plan: &BackupPlan,
+    target: &str,
+    snapshot: &SnapshotRef,
+    path: &str,
+    load: impl FnOnce(&mut dyn std::io::Read) -> Result<T, dbrestore::RestoreError>,
+) -> Result<T, String> {
+    let (mut reader, writer) = std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+    std::thread::scope(|scope| {
+        let feeder = scope.spawn(move || {
+            let mut writer = writer;
+            let r = restore(
+                plan,
+                target,
+                snapshot,
+                RestoreTo::File {
+                    path: path.to_owned(),
+                    writer: &mut writer,
+                },
+                Arc::new(NoProgress),
+            );
+            let _ = writer.flush();
+            // Dropping the writer ends the reader's stream.
+            drop(writer);
+            r
+        });
+        let loaded = load(&mut reader);
+        // A loader that stopped early leaves the feeder blocked on a full
+        // pipe: closing the read end lets it fail and finish.
+        drop(reader);
+        let fed = feeder
+            .join()
+            .map_err(|_| "the restore thread panicked".to_owned())?;
+        match (fed, loaded) {
+            (Err(e), _) => Err(format!("reading {path} from {target}: {e}")),
+            (Ok(_), Err(e)) => Err(e.to_string()),
+            (Ok(_), Ok(v)) => Ok(v),
+        }
+    })
+}
