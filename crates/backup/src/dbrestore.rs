@@ -309,6 +309,11 @@ pub fn restore_test(
     } else {
         session.drop_database(&database)
     };
+    if let (Err(_), Err(e)) = (&restored, &dropped) {
+        // The restore's error is the one returned; this one must not be
+        // lost silently (a scratch database is left behind).
+        tracing::warn!("{e}");
+    }
     let mut report = restored?;
     dropped?;
     report.kept = options.keep;
@@ -346,12 +351,18 @@ fn check_format(target: &RestoreTarget, options: &RestoreOptions) -> Result<(), 
     Ok(())
 }
 
-/// Database names we quote ourselves: no control characters, no
-/// backslash, not empty.
+/// Database names we quote ourselves: not empty, no control characters,
+/// no backslash (quoting), no `=` (psql would take the name for a
+/// connection string).
 fn check_name(name: &str) -> Result<(), RestoreError> {
-    if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control() || c == '\\') {
+    if name.is_empty()
+        || name.len() > 64
+        || name
+            .chars()
+            .any(|c| c.is_control() || c == '\\' || c == '=')
+    {
         return Err(RestoreError::Invalid(format!(
-            "database name {name:?}: 1 to 64 characters, no control characters or backslashes"
+            "database name {name:?}: 1 to 64 characters, no control characters, backslashes or '='"
         )));
     }
     if name.starts_with('-') {
@@ -837,6 +848,7 @@ mod tests {
             "postgres://u:secretpw@h/db?sslmode=require",
             "postgres://u:secretpw@h/d%zz",
             "postgres://u:secretpw@h/-db",
+            "postgres://u:secretpw@h/a=b",
             "postgres://u:secretpw@h",
         ] {
             let err = RestoreTarget::from_url(url).unwrap_err();

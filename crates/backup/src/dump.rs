@@ -907,6 +907,14 @@ mod tests {
     }
 
     #[test]
+    fn the_reader_can_move_to_the_repository_writer() {
+        // rustic_core's ReadSourceOpen wants Read + Send + 'static.
+        fn sendable<T: Read + Send + 'static>() {}
+        sendable::<DumpReader>();
+        sendable::<DumpSource>();
+    }
+
+    #[test]
     fn secret_is_redacted() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "Secret(***)");
