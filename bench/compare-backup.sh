@@ -3,19 +3,27 @@
 # on the same generated data and the same kind of target (a local
 # repository on the same disk).
 #
-#   bash bench/compare-backup.sh [FILES_GB] [DUMP_MB] [WORKDIR]
+#   bash bench/compare-backup.sh [FILES_GB] [DUMP_MB] [WORKDIR] [ROUNDS]
 #
 # The dataset is generated once (deterministic): FILES_GB of files of mixed
 # sizes (many small, some medium, a few large; half random, half text) and a
 # DUMP_MB SQL dump of generated shop data. Each tool then makes a first
 # backup (files and dump: the dump through stdin, as a streamed database
 # dump is), an incremental backup of the unchanged tree, and a full restore
-# of the files. Wall time, throughput and peak RSS (GNU time) per step.
+# (files and dump), checked identical to the source. Wall time, throughput,
+# CPU and peak RSS (GNU time) per step; the order of the tools alternates
+# from round to round and every step starts after a `sync`, so that neither
+# pays for the other's write-back. The dataset is all in the page cache for
+# both (it is read once before round 1): the figures are the tools' own.
+# Medians over the rounds and the ratios are printed at the end. The
+# generated data is kept in WORKDIR for the next run (rm -rf it when done);
+# the repositories and restores are deleted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES_GB=${1:-2}
 DUMP_MB=${2:-500}
 WORK=${3:-/var/tmp/keepup-bench-backup}
+ROUNDS=${4:-2}
 
 need=()
 for p in restic time; do
@@ -74,21 +82,36 @@ PY
   touch "$WORK/.generated-$FILES_GB-$DUMP_MB"
 fi
 du -sh "$DATA" "$DUMP"
+# Warm the page cache for both tools alike.
+tar -cf - -C "$DATA" . | cat >/dev/null
+cat "$DUMP" >/dev/null
 
 export RESTIC_PASSWORD=bench-password KEEPUP_BENCH_PASSWORD=bench-password
-# Both read the same files; drop nothing from the page cache (no root
-# needed for that), but run each tool's first backup after the other's
-# so that neither gets only a cold cache.
-measure() { # name, command...
-  local name=$1; shift
-  local t0 t1 rss
+export RESTIC_CACHE_DIR=$WORK/restic-cache
+FILE_BYTES=$(du -sb --apparent-size "$DATA" | cut -f1)
+DUMP_BYTES=$(stat -c %s "$DUMP")
+ALL_BYTES=$((FILE_BYTES + DUMP_BYTES))
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+
+# measure ROUND TOOL STEP BYTES command...: one line of figures, and a row
+# in results.tsv (round, tool, step, seconds, MB/s, peak RSS MB, CPU s).
+measure() {
+  local round=$1 tool=$2 step=$3 bytes=$4; shift 4
+  local t0 t1 secs rss cpu
+  sync
   t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$WORK/rss" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || { echo "$name failed:"; tail -5 "$WORK/$name.err"; exit 1; }
+  /usr/bin/time -f "%M %U %S" -o "$WORK/time" "$@" >"$WORK/$tool-$step.out" 2>"$WORK/$tool-$step.err" \
+    || { echo "$tool $step failed:"; tail -5 "$WORK/$tool-$step.err"; exit 1; }
   t1=$(date +%s.%N)
-  rss=$(tail -1 "$WORK/rss")
-  printf '%-28s %8.2f s  %8.1f MB/s  peak RSS %6.0f MB\n' "$name" "$(echo "$t1 - $t0" | bc)" "$(echo "$BYTES / 1048576 / ($t1 - $t0)" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+  secs=$(echo "$t1 - $t0" | bc -l)
+  read -r rss usr sys < <(tail -1 "$WORK/time")
+  cpu=$(echo "$usr + $sys" | bc -l)
+  printf '%s\t%s\t%s\t%.2f\t%.1f\t%.0f\t%.1f\n' "$round" "$tool" "$step" "$secs" \
+    "$(echo "$bytes / 1048576 / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$cpu" >>"$RESULTS"
+  printf '  %-7s %-12s %8.2f s %8.1f MB/s  peak RSS %5.0f MB  CPU %6.1f s\n' "$tool" "$step" "$secs" \
+    "$(echo "$bytes / 1048576 / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$cpu"
 }
-BYTES=$(( $(du -sb "$DATA" | cut -f1) + $(stat -c %s "$DUMP") ))
 
 cat >"$WORK/keepup.toml" <<TOML
 [store]
@@ -122,19 +145,63 @@ id = "local"
 repository = "$WORK/repo-keepup"
 TOML
 
-for round in 1 2; do
-  rm -rf "$WORK/repo-restic" "$WORK/repo-keepup" "$WORK/restore-restic" "$WORK/restore-keepup"
-  restic init -q -r "$WORK/repo-restic"
-  echo "round $round"
-  measure "restic first backup" sh -c "restic -q -r '$WORK/repo-restic' backup '$DATA' && restic -q -r '$WORK/repo-restic' backup --stdin --stdin-filename dump.sql < '$DUMP'"
-  measure "keepup first backup" sh -c "'$KEEPUP' backup run files -c '$WORK/keepup.toml' --quiet && '$KEEPUP' backup run dump -c '$WORK/keepup.toml' --quiet"
-  measure "restic incremental" sh -c "restic -q -r '$WORK/repo-restic' backup '$DATA'"
-  measure "keepup incremental" "$KEEPUP" backup run files -c "$WORK/keepup.toml" --quiet
-  BYTES=$(du -sb "$DATA" | cut -f1)
-  measure "restic restore" restic -q -r "$WORK/repo-restic" restore latest --path "$DATA" --target "$WORK/restore-restic"
-  measure "keepup restore" "$KEEPUP" backup restore files -c "$WORK/keepup.toml" --to "$WORK/restore-keepup" --quiet
-  BYTES=$(( $(du -sb "$DATA" | cut -f1) + $(stat -c %s "$DUMP") ))
-  diff -rq "$DATA" "$WORK/restore-restic$DATA" >/dev/null && echo "restic restore identical"
-  diff -rq "$DATA" "$WORK/restore-keepup$DATA" >/dev/null && echo "keepup restore identical"
+R=$WORK/repo-restic
+K=$WORK/keepup.toml
+step_restic() { # round step
+  case $2 in
+    first) measure "$1" restic first "$ALL_BYTES" sh -c "restic -q -r '$R' backup '$DATA' && restic -q -r '$R' backup --stdin --stdin-filename dump.sql <'$DUMP'" ;;
+    incremental) measure "$1" restic incremental "$FILE_BYTES" restic -q -r "$R" backup "$DATA" ;;
+    restore)
+      measure "$1" restic restore "$ALL_BYTES" sh -c "restic -q -r '$R' restore latest --path '$DATA' --target '$WORK/restore-restic' && restic -q -r '$R' restore latest --path /dump.sql --target '$WORK/restore-restic'"
+      diff -rq "$DATA" "$WORK/restore-restic$DATA" && cmp "$DUMP" "$WORK/restore-restic/dump.sql" \
+        || { echo "restic restore differs from the source"; exit 1; }
+      rm -rf "$WORK/restore-restic" ;;
+  esac
+}
+step_keepup() { # round step
+  case $2 in
+    first) measure "$1" keepup first "$ALL_BYTES" sh -c "'$KEEPUP' backup run files -c '$K' --quiet && '$KEEPUP' backup run dump -c '$K' --quiet" ;;
+    incremental) measure "$1" keepup incremental "$FILE_BYTES" "$KEEPUP" backup run files -c "$K" --quiet ;;
+    restore)
+      measure "$1" keepup restore "$ALL_BYTES" sh -c "'$KEEPUP' backup restore files -c '$K' --to '$WORK/restore-keepup' --quiet && '$KEEPUP' backup restore dump -c '$K' --to '$WORK/restore-keepup' --quiet"
+      diff -rq "$DATA" "$WORK/restore-keepup$DATA" && cmp "$DUMP" "$WORK/restore-keepup/dump/dump.sql" \
+        || { echo "keepup restore differs from the source"; exit 1; }
+      rm -rf "$WORK/restore-keepup" ;;
+  esac
+}
+
+echo "files: $FILE_BYTES bytes, dump: $DUMP_BYTES bytes; restic: $(restic version | cut -d' ' -f1-2); keepup: $("$KEEPUP" --version)"
+for round in $(seq 1 "$ROUNDS"); do
+  rm -rf "$R" "$WORK/repo-keepup" "$WORK/restore-restic" "$WORK/restore-keepup" "$RESTIC_CACHE_DIR" "$WORK/keepup.db"*
+  restic init -q -r "$R"
+  mkdir -p "$WORK/repo-keepup"
+  "$KEEPUP" backup init files -c "$K" --quiet
+  if ((round % 2)); then order="restic keepup"; else order="keepup restic"; fi
+  echo "round $round ($order)"
+  for step in first incremental restore; do
+    for tool in $order; do "step_$tool" "$round" "$step"; done
+  done
+  echo "  repositories: restic $(du -sh "$R" | cut -f1), keepup $(du -sh "$WORK/repo-keepup" | cut -f1)"
 done
-du -sh "$WORK/repo-restic" "$WORK/repo-keepup"
+rm -rf "$R" "$WORK/repo-keepup" "$RESTIC_CACHE_DIR" "$WORK/keepup.db"*
+
+# Medians over the rounds, and keepup / restic.
+python3 - "$RESULTS" <<'PY'
+import csv, statistics, sys
+rows = list(csv.reader(open(sys.argv[1]), delimiter="\t"))
+med = {}
+for step in ("first", "incremental", "restore"):
+    for tool in ("restic", "keepup"):
+        r = [x for x in rows if x[1] == tool and x[2] == step]
+        med[tool, step] = [statistics.median(float(x[i]) for x in r) for i in (3, 4, 5, 6)]
+print(f"\nmedians over {len(rows) // 6} rounds")
+print(f"{'step':<12} {'tool':<7} {'seconds':>8} {'MB/s':>8} {'RSS MB':>7} {'CPU s':>7}")
+for step in ("first", "incremental", "restore"):
+    for tool in ("restic", "keepup"):
+        s, mbs, rss, cpu = med[tool, step]
+        print(f"{step:<12} {tool:<7} {s:8.2f} {mbs:8.1f} {rss:7.0f} {cpu:7.1f}")
+    k, r = med["keepup", step], med["restic", step]
+    print(f"{step:<12} {'k/r':<7} {k[0] / r[0]:8.2f} {k[1] / r[1]:8.2f} {k[2] / r[2]:7.2f} {k[3] / r[3]:7.2f}")
+for tool in ("restic", "keepup"):
+    print(f"{tool}: incremental = {100 * med[tool, 'incremental'][0] / med[tool, 'first'][0]:.1f} % of the first backup's time")
+PY
