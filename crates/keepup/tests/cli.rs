@@ -61,7 +61,7 @@ fn validate_reports_every_problem_and_exits_1() {
     .unwrap();
     let o = run(&["validate", "-c", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("OK (1 site(s), 1 check(s))"));
+    assert!(stdout(&o).contains("OK (1 site(s), 1 check(s), 0 backup plan(s))"));
 }
 
 #[test]

@@ -121,17 +121,13 @@ pub fn freshness(plan: &BackupPlan) -> Outcome {
 /// first target in that status (or `all_good` when all are Up); every
 /// finding.
 pub fn combine(parts: Vec<Outcome>, all_good: String) -> Outcome {
-    let rank = |s: Status| match s {
-        Status::Up => 0,
-        Status::Unknown => 1,
-        Status::Degraded => 2,
-        Status::Down => 3,
+    let worst = if parts.is_empty() {
+        Status::Unknown
+    } else {
+        parts
+            .iter()
+            .fold(Status::Up, |w, o| keepup_model::worse(w, o.status))
     };
-    let worst = parts
-        .iter()
-        .map(|o| o.status)
-        .max_by_key(|s| rank(*s))
-        .unwrap_or(Status::Unknown);
     let message = if worst == Status::Up {
         all_good
     } else {
@@ -319,6 +315,10 @@ impl BackupRunner {
                         tracing::info!(plan = %plan.id, job = ?job, status = outcome.status.as_str(), message = %outcome.message, "backup job finished");
                         book.record(id.clone(), outcome);
                         scheduler.run_now(id);
+                        if job == Job::Backup {
+                            // A new snapshot changes the freshness at once.
+                            scheduler.run_now(backup_check_id(&plan, BackupJob::Freshness));
+                        }
                     }
                     Err(e) => {
                         tracing::error!(plan = %plan.id, job = ?job, error = %e, "backup job stopped")
@@ -349,4 +349,46 @@ pub fn due_jobs(plans: &[BackupPlan], after: Timestamp, now: Timestamp) -> Vec<(
         }
     }
     due
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(status: Status, message: &str, code: &str) -> Outcome {
+        let mut o = Outcome::new(status, message);
+        // Pushed directly: the status is the test's to choose.
+        o.findings
+            .push(Finding::new(code, Severity::Warning, message));
+        o
+    }
+
+    #[test]
+    fn combining_targets_keeps_the_worst_status_and_every_finding() {
+        let all_up = combine(
+            vec![
+                outcome(Status::Up, "a fine", "x.a"),
+                outcome(Status::Up, "b fine", "x.b"),
+            ],
+            "all good".into(),
+        );
+        assert_eq!(all_up.status, Status::Up);
+        assert_eq!(all_up.message, "all good");
+        assert_eq!(all_up.findings.len(), 2);
+
+        let mixed = combine(
+            vec![
+                outcome(Status::Up, "local fine", "x.a"),
+                outcome(Status::Down, "offsite unreachable", "backup.unavailable"),
+                outcome(Status::Degraded, "odd", "x.c"),
+            ],
+            "all good".into(),
+        );
+        assert_eq!(mixed.status, Status::Down);
+        assert_eq!(mixed.message, "offsite unreachable");
+        assert_eq!(mixed.findings.len(), 3);
+
+        let nothing = combine(Vec::new(), "all good".into());
+        assert_eq!(nothing.status, Status::Unknown);
+    }
 }

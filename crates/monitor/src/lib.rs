@@ -288,11 +288,15 @@ impl Monitor {
     /// plan.
     pub async fn run_backup_job(&self, plan: &str, job: backup::Job) -> Option<Outcome> {
         let plan = self.backups.plans().iter().find(|p| p.id == plan)?.clone();
+        let fresh = keepup_config::backup_check_id(&plan, keepup_config::BackupJob::Freshness);
         let (id, outcome) = tokio::task::spawn_blocking(move || backup::run_job(&plan, job))
             .await
             .ok()?;
         self.backups.record(id.clone(), outcome.clone());
         self.scheduler.run_now(id);
+        if job == backup::Job::Backup {
+            self.scheduler.run_now(fresh);
+        }
         Some(outcome)
     }
 

@@ -44,8 +44,11 @@ pub fn run(
             .local_addr()?;
         let token = random_token()?;
         let config_path = dir.join("keepup.toml");
-        std::fs::write(&config_path, shop.config(&dir.join("keepup.db"), listen, &token))?;
+        let mut toml = shop.config(&dir.join("keepup.db"), listen, &token);
+        toml.push_str(&demo_backup(&dir)?);
+        std::fs::write(&config_path, toml)?;
         let config = super::load_config(&config_path).map_err(|_| anyhow::anyhow!("the generated demo configuration is invalid"))?;
+        init_demo_repositories(&config).await?;
         let daemon = Daemon::start(config, ProbeContext::new()).await?;
         shop.start_job(daemon.listen, format!("/ping/{token}"), Duration::from_secs(3));
 
@@ -148,4 +151,83 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The demo's backup plan: the shop's media files and a generated catalogue
+/// export (a command's output, as a database dump would be) to two
+/// repositories in the demo directory, one standing in for the off-site
+/// copy (in production: `sftp:` or `rest:`). Backed up every minute,
+/// verified and restore-tested every two.
+fn demo_backup(dir: &std::path::Path) -> anyhow::Result<String> {
+    let media = dir.join("shop-media");
+    std::fs::create_dir_all(&media)?;
+    for i in 0..20 {
+        let body: String = (0..200)
+            .map(|l| format!("product {i} image line {l}\n"))
+            .collect();
+        std::fs::write(media.join(format!("product-{i}.txt")), body)?;
+    }
+    for t in ["backup-local", "backup-offsite"] {
+        std::fs::create_dir_all(dir.join(t))?;
+    }
+    let password = dir.join("backup.pass");
+    if !password.exists() {
+        std::fs::write(&password, format!("{}\n", random_token()?))?;
+        std::fs::set_permissions(
+            &password,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )?;
+    }
+    Ok(format!(
+        r#"
+# Backups of the demo shop (try: keepup backup list -c {dir}/keepup.toml)
+[[backup]]
+id = "shop"
+site = "shop"
+schedule = "* * * * *"
+rpo = "5m"
+password_file = "{dir}/backup.pass"
+[[backup.source]]
+kind = "paths"
+paths = ["{dir}/shop-media"]
+[[backup.source]]
+kind = "command"
+command = ["sh", "-c", "for i in $(seq 1 500); do echo \"$i;product $i;$((i * 3)).99\"; done"]
+filename = "catalogue.csv"
+[[backup.target]]
+id = "local"
+repository = "{dir}/backup-local"
+[[backup.target]]
+id = "offsite"
+repository = "{dir}/backup-offsite"   # in production: sftp:user@host:/path or rest:https://...
+offsite = true
+[backup.retention]
+keep_last = 5
+[backup.verify]
+schedule = "*/2 * * * *"
+read_data_subset = "20%"
+[backup.restore_test]
+schedule = "1-59/2 * * * *"
+sample_files = 5
+"#,
+        dir = dir.display()
+    ))
+}
+
+/// Creates the demo's repositories (kept from an earlier run with --dir).
+async fn init_demo_repositories(config: &keepup_config::Config) -> anyhow::Result<()> {
+    let plans = config.backups.clone();
+    tokio::task::spawn_blocking(move || {
+        for plan in &plans {
+            for t in &plan.targets {
+                if keepup_backup::list(plan, &t.id).is_err() {
+                    keepup_backup::init(plan, &t.id).map_err(|e| {
+                        anyhow::anyhow!("cannot create the demo repository {}: {e}", t.id)
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    })
+    .await?
 }

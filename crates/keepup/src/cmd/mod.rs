@@ -142,7 +142,15 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Loads the configuration, printing every problem to stderr on failure.
 pub(crate) fn load_config(path: &std::path::Path) -> Result<keepup_config::Config, ExitCode> {
-    keepup_config::load(path).map_err(|problems| {
+    let loaded = keepup_config::load(path);
+    // Advice that does not stop keepup (e.g. a backup without an off-site
+    // copy), shown by every command that reads the configuration.
+    if let Ok(config) = &loaded {
+        for w in &config.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    loaded.map_err(|problems| {
         for p in &problems.0 {
             eprintln!("{p}");
         }

@@ -10,10 +10,15 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         Ok(config) => {
             let checks = config.checks().count();
             println!(
-                "{}: OK ({} site(s), {} check(s))",
+                "{}: OK ({} site(s), {} check(s), {} backup plan(s){})",
                 path.display(),
                 config.sites.len(),
-                checks
+                checks,
+                config.backups.len(),
+                match config.warnings.len() {
+                    0 => String::new(),
+                    n => format!(", {n} warning(s)"),
+                }
             );
             Ok(ExitCode::SUCCESS)
         }
