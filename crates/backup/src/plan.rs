@@ -408,7 +408,7 @@ fn backup_to_target(
         .to_indexed_ids()
         .map_err(|e| BackupError::repo(tid, "reading the index", &e))?;
 
-    let source = PlanSource::new(&plan.id, &paths, &excludes, streams)?;
+    let source = PlanSource::new(&plan.id, &paths, &excludes, streams, plan.command_timeout)?;
     let snapshot_paths = source.snapshot_paths(&paths);
     let snap = snapshot_template(plan, time)
         .map_err(|e| BackupError::repo(tid, "preparing the snapshot", &e))?;

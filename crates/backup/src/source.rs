@@ -24,6 +24,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rustic_core::repofile::{Metadata, Node, NodeType};
 use rustic_core::{
@@ -74,11 +75,17 @@ pub(crate) struct StreamState {
     stderr_thread: Mutex<Option<JoinHandle<()>>>,
     bytes: AtomicU64,
     result: Mutex<Option<Result<(), String>>>,
+    /// How long the command may run.
+    timeout: Duration,
+    /// Dropped when the command has been reaped: stops its watchdog.
+    watchdog: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 impl StreamState {
-    fn new(filename: String, command: Command) -> Self {
+    fn new(filename: String, command: Command, timeout: Duration) -> Self {
         Self {
+            timeout,
+            watchdog: Mutex::new(None),
             filename,
             command: Mutex::new(Some(command)),
             child: Mutex::new(None),
@@ -110,6 +117,9 @@ impl StreamState {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // Its own process group, so that a timeout also stops what it
+        // started (a grandchild holding stderr open would block the run).
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("could not be started ({:?}): {e}", cmd.get_program()))?;
@@ -133,8 +143,43 @@ impl StreamState {
             });
             *self.stderr_thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         }
+        self.start_watchdog(child.id());
         *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
         Ok(stdout)
+    }
+
+    /// Kills the command's process group if it runs longer than the
+    /// timeout; the verdict then says so.
+    fn start_watchdog(self: &Arc<Self>, pid: u32) {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        *self.watchdog.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        let state = Arc::downgrade(self);
+        let timeout = self.timeout;
+        std::thread::spawn(move || {
+            if rx.recv_timeout(timeout) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                return;
+            }
+            if let Some(s) = state.upgrade() {
+                s.set_result(Err(format!(
+                    "ran longer than the plan's command_timeout ({}) and was stopped",
+                    humantime::format_duration(timeout)
+                )));
+            }
+            let Ok(pgid) = i32::try_from(pid) else { return };
+            // SAFETY: kill(2) with a negative pid signals the process group
+            // the command leads; it reads no memory of ours.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        });
+    }
+
+    /// The command was reaped: its watchdog stands down.
+    fn stop_watchdog(&self) {
+        self.watchdog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     /// The command's stdout ended: its exit status decides.
@@ -145,6 +190,7 @@ impl StreamState {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .map(|mut c| c.wait());
+        self.stop_watchdog();
         self.join_stderr();
         match status {
             Some(Ok(s)) if s.success() => self.set_result(Ok(())),
@@ -168,6 +214,7 @@ impl StreamState {
         if let Some(mut c) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = c.kill();
             let _ = c.wait();
+            self.stop_watchdog();
             self.join_stderr();
             self.set_result(Err(self.with_stderr(why.to_owned())));
         }
@@ -344,6 +391,7 @@ impl PlanSource {
         paths: &[PathBuf],
         excludes: &[String],
         streams: Vec<(String, Command)>,
+        command_timeout: Duration,
     ) -> Result<Self, BackupError> {
         let local = if paths.is_empty() {
             None
@@ -368,7 +416,7 @@ impl PlanSource {
             .into_iter()
             .map(|(filename, cmd)| Stream {
                 path: Path::new("/").join(plan_id).join(&filename),
-                state: Arc::new(StreamState::new(filename, cmd)),
+                state: Arc::new(StreamState::new(filename, cmd, command_timeout)),
             })
             .collect();
         streams.sort_by(|a, b| a.path.cmp(&b.path));

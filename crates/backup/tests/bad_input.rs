@@ -164,6 +164,48 @@ filename = "dump.sql"
 }
 
 #[test]
+fn a_hung_dump_is_stopped_by_the_command_timeout() {
+    let fx = Fixture::new();
+    small_source(&fx);
+    let repo = fx.repo_dir("repo");
+    let good = plan_with(&fx, &repo, "");
+    let id = first_snapshot(&good);
+    // One keeps writing nothing with stdout open; the other closes stdout
+    // and leaves a grandchild holding stderr: both would block forever.
+    for script in [
+        "echo part; sleep 600",
+        "echo part; exec >&-; sleep 600 & wait",
+    ] {
+        let mut plan = plan_with(
+            &fx,
+            &repo,
+            &format!(
+                r#"
+[[backup.source]]
+kind = "command"
+command = ["sh", "-c", "{script}"]
+filename = "dump.sql"
+"#
+            ),
+        );
+        plan.command_timeout = Duration::from_secs(2);
+        let started = Instant::now();
+        let r = run_plan_with(&plan, None, &quick(), progress());
+        let err = r.targets[0].error.as_deref().unwrap();
+        assert!(
+            err.contains("ran longer than the plan's command_timeout (2s)"),
+            "{script}: {err}"
+        );
+        assert!(r.targets[0].snapshot.is_none());
+        // Not a timed assertion on speed: only that it did not hang for
+        // the command's 600 s.
+        assert!(started.elapsed() < Duration::from_secs(300), "{script}");
+        only(&fx, &repo, &good, &id);
+    }
+    fx.restic_check(&repo);
+}
+
+#[test]
 fn a_command_that_cannot_start_is_reported() {
     let fx = Fixture::new();
     small_source(&fx);

@@ -12,6 +12,7 @@
 //! schedule = "0 */2 * * *"      # cron, in `timezone` (default UTC)
 //! timezone = "Europe/Berlin"
 //! rpo = "2h"                    # freshness limit (default: twice the longest gap of the schedule)
+//! command_timeout = "6h"        # a command or dump running longer is killed; the run fails
 //! password_env = "KEEPUP_REPO_PASSWORD"   # or password_file; a target may override
 //! hostname = "shop-prod"        # the snapshots' host (default: this machine's name)
 //! tags = ["db"]
@@ -108,6 +109,10 @@ pub struct BackupPlan {
     pub timezone: Zone,
     /// The age above which the last good snapshot of a target is stale.
     pub rpo: Duration,
+    /// How long a command or dump source may run before it is killed (with
+    /// its process group) and the run fails (default 6 h): a hung dump
+    /// must not stop every later backup.
+    pub command_timeout: Duration,
     /// The host name recorded in snapshots (default: this machine's).
     pub hostname: Option<String>,
     /// Extra snapshot tags (besides `keepup:<id>`).
@@ -385,6 +390,7 @@ struct RawBackup {
     schedule: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
     rpo: Option<Spanned<Dur>>,
+    command_timeout: Option<Spanned<Dur>>,
     password_env: Option<Spanned<String>>,
     password_file: Option<Spanned<String>>,
     hostname: Option<Spanned<String>>,
@@ -492,6 +498,9 @@ struct RawScratchDb {
 }
 
 const SOURCE_KINDS: &[&str] = &["paths", "command", "postgres", "mysql"];
+
+/// How long a command source may run by default.
+const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
 /// Without a schedule and without `rpo`, a backup older than this is stale.
 const DEFAULT_RPO: Duration = Duration::from_secs(26 * 3600);
@@ -634,6 +643,10 @@ impl Loader<'_> {
                 .and_then(|s| longest_gap(&s.cron, &timezone.tz))
                 .map(|gap| gap * 2)
                 .unwrap_or(DEFAULT_RPO),
+        };
+        let command_timeout = match &raw.command_timeout {
+            Some(d) => self.positive(d, &format!("{path}.command_timeout")),
+            None => DEFAULT_COMMAND_TIMEOUT,
         };
         let password = self.optional_secret(
             raw.password_env.as_ref(),
@@ -873,6 +886,7 @@ impl Loader<'_> {
             schedule,
             timezone,
             rpo,
+            command_timeout,
             hostname,
             tags,
             alternate_targets: raw.alternate_targets,
