@@ -861,7 +861,7 @@ repository = "{repo}"
         pg.port()
     );
     let o = run(&["restore", "shop-db", "--into-db", &bad], None);
-    assert_ne!(o.status.code(), Some(0));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("put the password in PGPASSWORD"), "{err}");
     assert!(
