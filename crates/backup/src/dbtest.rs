@@ -243,9 +243,20 @@ fn stream_from<T>(
             .join()
             .map_err(|_| "the restore thread panicked".to_owned())?;
         match (fed, loaded) {
+            // When the database client fails (wrong password, bad SQL),
+            // the feeder only sees the pipe close: the client's error is
+            // the cause.
+            (Err(e), Err(l)) if is_broken_pipe(&e.to_string()) => Err(l.to_string()),
+            // Otherwise the repository's error is (the client then only
+            // saw a dump cut short).
             (Err(e), _) => Err(format!("reading {path} from {target}: {e}")),
             (Ok(_), Err(e)) => Err(e.to_string()),
             (Ok(_), Ok(v)) => Ok(v),
         }
     })
+}
+
+/// Whether an error text is a write into a closed pipe (EPIPE).
+fn is_broken_pipe(text: &str) -> bool {
+    text.contains("os error 32") || text.contains("Broken pipe") || text.contains("broken pipe")
 }

@@ -138,6 +138,9 @@ pub(crate) fn add_backup_checks(sites: &mut Vec<Site>, plans: &[BackupPlan]) -> 
                     // second look a minute later would only delay the page.
                     failure_threshold: 1,
                     retry_interval: interval,
+                    // A run that reached only some targets (Degraded) has
+                    // lost a copy: that is worth a page, not a colour.
+                    incident_on_degraded: job == BackupJob::Run,
                     ..Alerting::default()
                 },
                 spec: CheckSpec::Backup(BackupCheckSpec {

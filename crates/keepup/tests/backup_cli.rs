@@ -880,13 +880,14 @@ repository = "{repo}"
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
-    // The server's refusal itself is not in the message yet: the restore
-    // thread's "Broken pipe" (a consequence) is reported in its place
-    // (keepup-backup dbtest::stream_from prefers the feeder's error).
+    // The server's refusal is the cause shown, not the restore thread's
+    // "Broken pipe" that follows from it.
     assert!(
         err.contains("keepup: restoring /shop-db/shop.sql from local failed"),
         "{err}"
     );
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(!err.contains("Broken pipe"), "{err}");
     assert!(!err.contains("wrong-pg-pw-99"), "{err}");
     assert!(!err.contains(pg.password()), "{err}");
     let exists = pg

@@ -393,7 +393,6 @@ async fn runs_verify_restore_and_a_lost_target_is_reported() {
 /// run check (`failure_threshold = 1`), not only, minutes later, on its
 /// freshness check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "backup checks never open incidents on Degraded: crates/config/src/backup_checks.rs builds their Alerting with incident_on_degraded = false"]
 async fn a_run_that_loses_a_target_opens_an_incident() {
     let fx = Fixture::new();
     let (monitor, mut events) = fx.monitor(fx.config(&fx.files_plan("media"))).await;
