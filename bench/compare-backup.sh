@@ -13,8 +13,10 @@
 # (files and dump), checked identical to the source. Wall time, throughput,
 # CPU and peak RSS (GNU time) per step; the order of the tools alternates
 # from round to round and every step starts after a `sync`, so that neither
-# pays for the other's write-back. The dataset is all in the page cache for
-# both (it is read once before round 1): the figures are the tools' own.
+# pays for the other's write-back; both restores of a round are kept until
+# the round ends (see the ext4 note below). The dataset is all in the page
+# cache for both (it is read once before round 1): the figures are the
+# tools' own.
 # Medians over the rounds and the ratios are printed at the end. The
 # generated data is kept in WORKDIR for the next run (rm -rf it when done);
 # the repositories and restores are deleted.
@@ -32,8 +34,8 @@ done
 if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-[ -n "${SKIP_BUILD:-}" ] || cargo build --release -p keepup -q
-KEEPUP=$PWD/target/release/keepup
+[ -n "${SKIP_BUILD:-}${KEEPUP:-}" ] || cargo build --release -p keepup -q
+KEEPUP=${KEEPUP:-$PWD/target/release/keepup}   # KEEPUP=/path/to/keepup: another build
 
 mkdir -p "$WORK"
 DATA=$WORK/data
@@ -154,8 +156,7 @@ step_restic() { # round step
     restore)
       measure "$1" restic restore "$ALL_BYTES" sh -c "restic -q -r '$R' restore latest --path '$DATA' --target '$WORK/restore-restic' && restic -q -r '$R' restore latest --path /dump.sql --target '$WORK/restore-restic'"
       diff -rq "$DATA" "$WORK/restore-restic$DATA" && cmp "$DUMP" "$WORK/restore-restic/dump.sql" \
-        || { echo "restic restore differs from the source"; exit 1; }
-      rm -rf "$WORK/restore-restic" ;;
+        || { echo "restic restore differs from the source"; exit 1; } ;;
   esac
 }
 step_keepup() { # round step
@@ -165,14 +166,17 @@ step_keepup() { # round step
     restore)
       measure "$1" keepup restore "$ALL_BYTES" sh -c "'$KEEPUP' backup restore files -c '$K' --to '$WORK/restore-keepup' --quiet && '$KEEPUP' backup restore dump -c '$K' --to '$WORK/restore-keepup' --quiet"
       diff -rq "$DATA" "$WORK/restore-keepup$DATA" && cmp "$DUMP" "$WORK/restore-keepup/dump/dump.sql" \
-        || { echo "keepup restore differs from the source"; exit 1; }
-      rm -rf "$WORK/restore-keepup" ;;
+        || { echo "keepup restore differs from the source"; exit 1; } ;;
   esac
 }
 
 echo "files: $FILE_BYTES bytes, dump: $DUMP_BYTES bytes; restic: $(restic version | cut -d' ' -f1-2); keepup: $("$KEEPUP" --version)"
 for round in $(seq 1 "$ROUNDS"); do
   rm -rf "$R" "$WORK/repo-keepup" "$WORK/restore-restic" "$WORK/restore-keepup" "$RESTIC_CACHE_DIR" "$WORK/keepup.db"*
+  # ext4 skips inodes freed in the last 5-10 s when it allocates new ones,
+  # and that scan is slow: a restore right after deleting the previous
+  # one's ~20 000 files pays for it. Let the deletions age first.
+  sync; sleep 12
   restic init -q -r "$R"
   mkdir -p "$WORK/repo-keepup"
   "$KEEPUP" backup init files -c "$K" --quiet
@@ -183,7 +187,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
   echo "  repositories: restic $(du -sh "$R" | cut -f1), keepup $(du -sh "$WORK/repo-keepup" | cut -f1)"
 done
-rm -rf "$R" "$WORK/repo-keepup" "$RESTIC_CACHE_DIR" "$WORK/keepup.db"*
+rm -rf "$R" "$WORK/repo-keepup" "$WORK/restore-restic" "$WORK/restore-keepup" "$RESTIC_CACHE_DIR" "$WORK/keepup.db"*
 
 # Medians over the rounds, and keepup / restic.
 python3 - "$RESULTS" <<'PY'
