@@ -150,11 +150,18 @@ impl fmt::Display for Location {
                 // The URL form says everything; the short one cannot carry a
                 // port or an IPv6 address.
                 let user = user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
-                if port.is_some() || host.contains(':') {
+                let short = format!("sftp:{user}{host}:{path}");
+                // The short form only when it reads back as the same
+                // location (odd characters in a user or host name can make
+                // it ambiguous; found by fuzzing).
+                if port.is_none()
+                    && !host.contains(':')
+                    && Location::parse(&short).is_ok_and(|l| l == *self)
+                {
+                    write!(f, "{short}")
+                } else {
                     let port = port.map(|p| format!(":{p}")).unwrap_or_default();
                     write!(f, "sftp://{user}{}{port}/{path}", bracket(host))
-                } else {
-                    write!(f, "sftp:{user}{host}:{path}")
                 }
             }
             Location::Rest {
