@@ -262,7 +262,25 @@ pub(crate) struct StreamReader {
 }
 
 impl Read for StreamReader {
+    // rustic_core's Rabin chunker shrinks its 4 KiB read buffer to the
+    // length of a short read and never grows it back, so one short read
+    // from the pipe would leave every later read a few bytes long. Fill
+    // the whole buffer unless the stream ends.
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.read_some(&mut buf[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        Ok(filled)
+    }
+}
+
+impl StreamReader {
+    /// One read from the pipe, counted, with the end and errors recorded.
+    fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             match self.stdout.read(buf) {
                 Ok(0) => {
