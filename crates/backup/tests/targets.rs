@@ -221,6 +221,56 @@ fn local_target_is_read_by_restic() {
     restic_verifies(repo_dir.to_str().unwrap(), &[], &id, &src, work.path());
 }
 
+/// keepup's chunker (rustic_core on our `rustic_cdc` drop-in, crates/rabin)
+/// cuts files exactly where restic's does: after keepup backed a tree up,
+/// restic re-reading every file (`--force`) into the same repository finds
+/// no data blob it does not already have.
+#[test]
+fn chunk_boundaries_are_restics() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("media");
+    std::fs::create_dir_all(&src).unwrap();
+    let mut seed = 0x2545_F491_4F6C_DD1D_u64;
+    let mut bytes = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed >> 32) as u8
+            })
+            .collect()
+    };
+    // Several chunks each (the minimum chunk is 512 KiB, the mean 1 MiB),
+    // and small files, each chunked by a fresh hash.
+    std::fs::write(src.join("video.bin"), bytes(9 << 20)).unwrap();
+    std::fs::write(src.join("catalogue.bin"), bytes(3 << 20)).unwrap();
+    for i in 0..20 {
+        std::fs::write(src.join(format!("thumb-{i}.bin")), bytes(1000 + i * 700)).unwrap();
+    }
+    let repo_dir = work.path().join("repo");
+    let loc = Location::parse(repo_dir.to_str().unwrap()).unwrap();
+    let be = open_backend(&loc, &TargetOptions::default()).unwrap();
+    init_and_backup(be, &src);
+
+    let out = restic(
+        repo_dir.to_str().unwrap(),
+        &[],
+        &["backup", "--force", "--json", src.to_str().unwrap()],
+        work.path(),
+    );
+    let summary: serde_json::Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message_type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary from restic backup: {out}"));
+    assert_eq!(summary["total_files_processed"], 22, "{summary}");
+    assert_eq!(
+        summary["data_blobs"], 0,
+        "restic chunked differently and stored new blobs: {summary}"
+    );
+}
+
 #[test]
 fn missing_local_target_is_a_clear_error() {
     let work = tempfile::tempdir().unwrap();
