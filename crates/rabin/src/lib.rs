@@ -243,7 +243,7 @@ mod tests {
     use super::*;
 
     /// restic's default test polynomial (irreducible, degree 53).
-    const POLYNOM: Polynom64 = 0x3DA3358B4DC173;
+    const POLYNOM: Polynom64 = 0x003D_A335_8B4D_C173;
 
     /// The fingerprint by its definition: the bytes as one polynomial,
     /// reduced modulo P.
@@ -309,7 +309,7 @@ mod tests {
         let a = Rabin64::new_with_polynom(6, &POLYNOM);
         let b = Rabin64::new_with_polynom(6, &POLYNOM);
         assert!(Arc::ptr_eq(&a.tables, &b.tables));
-        let other = Rabin64::new_with_polynom(6, &0x3B0B_D2A0_AC66_9D);
+        let other = Rabin64::new_with_polynom(6, &0x003B_0BD2_A0AC_669D);
         assert!(!Arc::ptr_eq(&a.tables, &other.tables));
         assert_ne!(a.tables.out, other.tables.out);
     }
