@@ -90,7 +90,8 @@ pub(crate) fn target<'a>(plan: &'a BackupPlan, id: &str) -> Result<&'a BackupTar
 
 /// Creates the repository of `target` (for a local target its directory
 /// must exist: an unmounted disk is not silently replaced by a directory on
-/// the root filesystem). Fails if a repository is already there.
+/// the root filesystem). Fails if a repository is already there. The
+/// plan's `verify_uploads` is written into the new repository's config.
 pub fn init(plan: &BackupPlan, target: &str) -> Result<(), BackupError> {
-    repo::init(crate::target(plan, target)?)
+    repo::init(crate::target(plan, target)?, plan.verify_uploads)
 }

@@ -108,8 +108,11 @@ pub(crate) fn open(
 }
 
 /// Creates a new repository at the target (its directory must exist for a
-/// local target). Fails if there already is one.
-pub(crate) fn init(target: &BackupTarget) -> Result<(), BackupError> {
+/// local target). Fails if there already is one. `verify_uploads: false`
+/// is stored in its config (rustic's `extra_verify`, which restic ignores),
+/// so that blobs are no longer decrypted and decompressed again before they
+/// are stored.
+pub(crate) fn init(target: &BackupTarget, verify_uploads: bool) -> Result<(), BackupError> {
     let (repo, guard) = unopened(target, Arc::new(crate::progress::NoProgress))?;
     if let Ok(Some(_)) = repo.config_id() {
         return Err(BackupError::Repository {
@@ -124,7 +127,8 @@ pub(crate) fn init(target: &BackupTarget) -> Result<(), BackupError> {
     repo.init(
         &Credentials::password(target.password.expose()),
         &KeyOptions::default(),
-        &ConfigOptions::default(),
+        // Left unset (rustic's default: verify) unless turned off.
+        &ConfigOptions::default().set_extra_verify((!verify_uploads).then_some(false)),
     )
     .map_err(|e| BackupError::repo(&target.id, "initialising", &e))?;
     Ok(())

@@ -689,3 +689,61 @@ fn progress_reports_bytes_with_a_total() {
     assert_eq!(rec.advanced.load(SeqCst), bytes);
     assert!(rec.finished.load(SeqCst) >= 1);
 }
+
+/// `verify_uploads = false` is written into the repositories `init`
+/// creates (rustic's `extra_verify`), the default leaves verification on,
+/// and restic still reads, checks and restores such a repository.
+#[test]
+fn verify_uploads_is_stored_in_new_repositories() {
+    use rustic_core::{Credentials, Repository, RepositoryBackends, RepositoryOptions};
+
+    fn stored_extra_verify(repo: &Path) -> bool {
+        let loc = keepup_backup::backend::Location::parse(repo.to_str().unwrap()).unwrap();
+        let be = keepup_backup::backend::open_backend(&loc, &Default::default()).unwrap();
+        let repo = Repository::new(
+            &RepositoryOptions::default(),
+            &RepositoryBackends::new(be, None),
+        )
+        .unwrap()
+        .open(&Credentials::password("test repo password"))
+        .unwrap();
+        repo.config().extra_verify()
+    }
+
+    let fx = Fixture::new();
+    let src = fx.path("src");
+    generate_tree(&src, 11, 30, 400_000);
+    let plan_text = |id: &str, extra: &str| {
+        let repo = fx.repo_dir(&format!("repo-{id}"));
+        format!(
+            "[[backup]]\nid = \"{id}\"\nallow_single_target = true\n{extra}\n\
+             [[backup.source]]\nkind = \"paths\"\npaths = [\"{}\"]\n\
+             [[backup.target]]\nid = \"local\"\nrepository = \"{}\"\n",
+            src.display(),
+            repo.display()
+        )
+    };
+    let checked = fx.plan(&plan_text("checked", ""));
+    assert!(checked.verify_uploads, "verification is on by default");
+    let fast = fx.plan(&plan_text("fast", "verify_uploads = false"));
+    assert!(!fast.verify_uploads);
+    for plan in [&checked, &fast] {
+        keepup_backup::init(plan, "local").unwrap();
+        let report = run_plan_with(plan, None, &quick(), progress());
+        assert!(report.ok(), "{report:#?}");
+    }
+    assert!(stored_extra_verify(&fx.path("repo-checked")));
+    assert!(!stored_extra_verify(&fx.path("repo-fast")));
+
+    let repo = fx.path("repo-fast");
+    fx.restic_check(&repo);
+    let out = fx.path("restored-fast");
+    fx.restic_ok(
+        &repo,
+        &["restore", "latest", "--target", out.to_str().unwrap()],
+    );
+    assert_eq!(
+        digest(&out.join(src.strip_prefix("/").unwrap())),
+        digest(&src)
+    );
+}
