@@ -13,19 +13,25 @@
 # (files and dump), checked identical to the source. Wall time, throughput,
 # CPU and peak RSS (GNU time) per step; the order of the tools alternates
 # from round to round and every step starts after a `sync`, so that neither
-# pays for the other's write-back; both restores of a round are kept until
-# the round ends (see the ext4 note below). The dataset is all in the page
-# cache for both (it is read once before round 1): the figures are the
-# tools' own.
+# pays for the other's write-back; a round's restores are deleted at the
+# start of the next and the restores wait for that deletion to age (see the
+# ext4 note below). The dataset is all in the page cache for both (it is
+# read once before round 1): the figures are the tools' own.
 # Medians over the rounds and the ratios are printed at the end. The
 # generated data is kept in WORKDIR for the next run (rm -rf it when done);
 # the repositories and restores are deleted.
+#
+# keepup's repository is created with `verify_uploads = $VERIFY_UPLOADS`
+# (default false here): restic 0.14 does not decrypt and decompress each
+# blob again before storing it, keepup does by default (as restic 0.17+
+# does). VERIFY_UPLOADS=true measures keepup's default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES_GB=${1:-2}
 DUMP_MB=${2:-500}
 WORK=${3:-/var/tmp/keepup-bench-backup}
 ROUNDS=${4:-2}
+VERIFY_UPLOADS=${VERIFY_UPLOADS:-false}
 
 need=()
 for p in restic time; do
@@ -126,6 +132,7 @@ site = "bench"
 schedule = "0 3 * * *"
 password_env = "KEEPUP_BENCH_PASSWORD"
 allow_single_target = true
+verify_uploads = $VERIFY_UPLOADS
 [[backup.source]]
 kind = "paths"
 paths = ["$DATA"]
@@ -138,6 +145,7 @@ site = "bench"
 schedule = "0 */2 * * *"
 password_env = "KEEPUP_BENCH_PASSWORD"
 allow_single_target = true
+verify_uploads = $VERIFY_UPLOADS
 [[backup.source]]
 kind = "command"
 command = ["cat", "$DUMP"]
@@ -170,24 +178,42 @@ step_keepup() { # round step
   esac
 }
 
-echo "files: $FILE_BYTES bytes, dump: $DUMP_BYTES bytes; restic: $(restic version | cut -d' ' -f1-2); keepup: $("$KEEPUP" --version)"
+# On ext4 without a journal (as on this project's VMs), an inode freed less
+# than 60 s ago (300 s while its inode table block is dirty, which a restore
+# makes it) is skipped when a new one is allocated, and that scan is slow:
+# the first restore after deleting the previous round's ~20 000 files took
+# twice as long, whichever tool it was. So the restores wait until the
+# deletion is SETTLE seconds old (untimed).
+SETTLE=${SETTLE:-305}
+LAST_RM=$(cat "$WORK/.restores-deleted" 2>/dev/null || echo 0)
+settle() {
+  local wait=$((LAST_RM + SETTLE - $(date +%s)))
+  if ((wait > 0)); then
+    echo "  (waiting ${wait} s for the deleted restores' inodes to age)"
+    sleep "$wait"
+  fi
+}
+
+echo "files: $FILE_BYTES bytes, dump: $DUMP_BYTES bytes; restic: $(restic version | cut -d' ' -f1-2); keepup: $("$KEEPUP" --version), verify_uploads = $VERIFY_UPLOADS"
 for round in $(seq 1 "$ROUNDS"); do
-  rm -rf "$R" "$WORK/repo-keepup" "$WORK/restore-restic" "$WORK/restore-keepup" "$RESTIC_CACHE_DIR" "$WORK/keepup.db"*
-  # ext4 skips inodes freed in the last 5-10 s when it allocates new ones,
-  # and that scan is slow: a restore right after deleting the previous
-  # one's ~20 000 files pays for it. Let the deletions age first.
-  sync; sleep 12
+  if [ -e "$WORK/restore-restic" ] || [ -e "$WORK/restore-keepup" ]; then
+    rm -rf "$WORK/restore-restic" "$WORK/restore-keepup"
+    LAST_RM=$(date +%s)
+  fi
+  rm -rf "$R" "$WORK/repo-keepup" "$RESTIC_CACHE_DIR" "$WORK/keepup.db"*
   restic init -q -r "$R"
   mkdir -p "$WORK/repo-keepup"
   "$KEEPUP" backup init files -c "$K" --quiet
   if ((round % 2)); then order="restic keepup"; else order="keepup restic"; fi
   echo "round $round ($order)"
   for step in first incremental restore; do
+    [ "$step" = restore ] && settle
     for tool in $order; do "step_$tool" "$round" "$step"; done
   done
   echo "  repositories: restic $(du -sh "$R" | cut -f1), keepup $(du -sh "$WORK/repo-keepup" | cut -f1)"
 done
 rm -rf "$R" "$WORK/repo-keepup" "$WORK/restore-restic" "$WORK/restore-keepup" "$RESTIC_CACHE_DIR" "$WORK/keepup.db"*
+date +%s >"$WORK/.restores-deleted"
 
 # Medians over the rounds, and keepup / restic.
 python3 - "$RESULTS" <<'PY'
