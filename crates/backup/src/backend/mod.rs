@@ -23,6 +23,9 @@
 //! Errors reaching rustic_core are [`rustic_core::RusticError`]s whose text
 //! names the target (never a password) and what failed.
 
+// The types in it are `pub` only to be nameable in the public aliases
+// `RestBackend` and `S3Backend`; the module is private.
+mod http;
 mod local;
 mod location;
 mod rest;
