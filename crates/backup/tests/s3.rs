@@ -755,3 +755,44 @@ fn credentials_in_the_location_are_refused() {
     assert!(err.contains("credentials"), "{err}");
     assert!(!err.contains("s3cr3t"), "{err}");
 }
+
+#[test]
+fn https_endpoints_trust_the_ca_file_only() {
+    let ca = keepup_testkit::CertAuthority::new("keepup s3 test root").unwrap();
+    let leaf = ca
+        .issue(&["127.0.0.1"], keepup_testkit::pki::validity::current())
+        .unwrap();
+    let ca_file = ca.root_pem_file().unwrap();
+    let server = TestServer::builder()
+        .tls(keepup_testkit::ServerTls::new(&leaf))
+        .start_background(|_req| async {
+            keepup_testkit::http::text(
+                200,
+                "<ListBucketResult><Contents><Key>r/keys/0000000000000000000000000000000000000000000000000000000000000001</Key><Size>7</Size></Contents></ListBucketResult>",
+            )
+        })
+        .unwrap();
+    let loc = format!("s3:https://{}/bucket/r", server.addr());
+
+    // Without the CA: a certificate error, not retried.
+    let err = backend(&loc, &quick_opts(3))
+        .list_with_size(FileType::Key)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("TLS handshake with 127.0.0.1 failed"), "{err}");
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(!err.contains("attempts"), "{err}");
+
+    let opts = TargetOptions {
+        ca_file: Some(ca_file.path().to_owned()),
+        ..quick_opts(1)
+    };
+    let keys = backend(&loc, &opts).list_with_size(FileType::Key).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].1, 7);
+    let got = server.received();
+    assert_eq!(
+        got.last().unwrap().uri.to_string(),
+        "/bucket?list-type=2&max-keys=1000&prefix=r%2Fkeys%2F"
+    );
+}
