@@ -34,9 +34,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # Python packages the tests start as real servers: aiosmtpd (the SMTP server
-# of the e-mail channel tests).
+# of the e-mail channel tests), moto's server (the S3 target of the backup
+# tests, crates/testkit/src/s3.rs).
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --user --quiet aiosmtpd \
   || python3 -m pip install --user --quiet --break-system-packages aiosmtpd
+python3 -c "import moto.server, boto3, flask, werkzeug" 2>/dev/null \
+  || python3 -m pip install --user --quiet 'moto[server]' \
+  || python3 -m pip install --user --quiet --break-system-packages 'moto[server]'
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 cargo test --workspace --locked "$@"

@@ -61,6 +61,10 @@ fn open_target(target: &BackupTarget) -> Result<Arc<dyn WriteBackend>, BackupErr
         ssh_command: target.ssh_args.clone(),
         ca_file: target.ca_file.clone(),
         rest_password: target.rest_password.clone(),
+        s3_access_key_id: target.s3_access_key_id.clone(),
+        s3_secret_access_key: target.s3_secret_access_key.clone(),
+        s3_session_token: target.s3_session_token.clone(),
+        s3_region: target.s3_region.clone(),
         ..TargetOptions::default()
     };
     open_backend(&location, &options).map_err(|e| unavailable(e.to_string()))

@@ -44,7 +44,7 @@
 //!
 //! [[backup.target]]
 //! id = "local"
-//! repository = "/srv/backup/shop"          # or "sftp:user@host:/path", "rest:https://host/path/"
+//! repository = "/srv/backup/shop"          # or "sftp:user@host:/path", "rest:https://host/path/", "s3:https://host/bucket/prefix"
 //!
 //! [[backup.target]]
 //! id = "offsite"
@@ -55,6 +55,17 @@
 //! ssh_args = ["-o", "Compression=yes"]
 //! password_file = "/etc/keepup/offsite.pass"   # overrides the plan's
 //! # ca_file = "..."; rest_password_env / rest_password_file for rest: targets
+//!
+//! [[backup.target]]
+//! id = "s3"
+//! repository = "s3:https://s3.eu-central-1.amazonaws.com/shop-backups/db"
+//! offsite = true
+//! s3_access_key_id_env = "SHOP_S3_KEY_ID"            # or s3_access_key_id_file
+//! s3_secret_access_key_file = "/etc/keepup/s3.secret"  # or s3_secret_access_key_env
+//! # s3_session_token_env = "..."                     # temporary credentials
+//! s3_region = "eu-central-1"    # default: AWS_DEFAULT_REGION, else us-east-1
+//! # without s3_access_key_id_*/s3_secret_access_key_*: AWS_ACCESS_KEY_ID,
+//! # AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) from keepup's environment
 //!
 //! [backup.retention]
 //! keep_last = 3
@@ -285,10 +296,21 @@ pub struct BackupTarget {
     pub ssh_known_hosts_file: Option<PathBuf>,
     /// SFTP: extra `ssh` arguments.
     pub ssh_args: Vec<String>,
-    /// REST over https: CA certificates to trust.
+    /// REST or S3 over https: CA certificates to trust.
     pub ca_file: Option<PathBuf>,
     /// REST: the basic-auth password (user in the URL).
     pub rest_password: Option<Secret>,
+    /// S3: the access key id (with the secret access key; both `None`:
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` from the environment
+    /// at run time).
+    pub s3_access_key_id: Option<Secret>,
+    /// S3: the secret access key.
+    pub s3_secret_access_key: Option<Secret>,
+    /// S3: a session token (temporary credentials).
+    pub s3_session_token: Option<Secret>,
+    /// S3: the region requests are signed for (`None`: `AWS_DEFAULT_REGION`,
+    /// else `us-east-1`).
+    pub s3_region: Option<String>,
 }
 
 /// `[backup.retention]`: what `forget` keeps (restic's `--keep-*`).
@@ -464,6 +486,21 @@ struct RawTarget {
     ca_file: Option<Spanned<String>>,
     rest_password_env: Option<Spanned<String>>,
     rest_password_file: Option<Spanned<String>>,
+    s3_access_key_id_env: Option<Spanned<String>>,
+    s3_access_key_id_file: Option<Spanned<String>>,
+    s3_secret_access_key_env: Option<Spanned<String>>,
+    s3_secret_access_key_file: Option<Spanned<String>>,
+    s3_session_token_env: Option<Spanned<String>>,
+    s3_session_token_file: Option<Spanned<String>>,
+    s3_region: Option<Spanned<String>>,
+}
+
+/// A target's S3 settings, validated.
+struct S3Options {
+    access_key_id: Option<Secret>,
+    secret_access_key: Option<Secret>,
+    session_token: Option<Secret>,
+    region: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1367,24 +1404,38 @@ impl Loader<'_> {
             "rest_password",
             &mut ok,
         );
+        let s3 = self.s3_options(&raw, path, &mut ok);
         let scheme = scheme_of(&repository);
-        let misplaced = [
-            (ssh_identity_file.is_some(), "ssh_identity_file", "sftp"),
+        let misplaced: [(bool, &str, &[&str]); 9] = [
+            (ssh_identity_file.is_some(), "ssh_identity_file", &["sftp"]),
             (
                 ssh_known_hosts_file.is_some(),
                 "ssh_known_hosts_file",
-                "sftp",
+                &["sftp"],
             ),
-            (!raw.ssh_args.is_empty(), "ssh_args", "sftp"),
-            (ca_file.is_some(), "ca_file", "rest"),
-            (rest_password.is_some(), "rest_password", "rest"),
+            (!raw.ssh_args.is_empty(), "ssh_args", &["sftp"]),
+            (ca_file.is_some(), "ca_file", &["rest", "s3"]),
+            (rest_password.is_some(), "rest_password", &["rest"]),
+            (s3.access_key_id.is_some(), "s3_access_key_id", &["s3"]),
+            (
+                s3.secret_access_key.is_some(),
+                "s3_secret_access_key",
+                &["s3"],
+            ),
+            (s3.session_token.is_some(), "s3_session_token", &["s3"]),
+            (raw.s3_region.is_some(), "s3_region", &["s3"]),
         ];
         for (given, key, wanted) in misplaced {
-            if given && scheme != wanted {
+            if given && !wanted.contains(&scheme) {
+                let wanted = wanted
+                    .iter()
+                    .map(|w| format!("{w}:"))
+                    .collect::<Vec<_>>()
+                    .join(" and ");
                 self.rep.report(
                     raw.repository.span(),
                     &format!("{path}.{key}"),
-                    format!("`{key}` is for {wanted}: repositories"),
+                    format!("`{key}` is for {wanted} repositories"),
                     None,
                 );
                 ok = false;
@@ -1400,7 +1451,103 @@ impl Loader<'_> {
             ssh_args: raw.ssh_args,
             ca_file,
             rest_password,
+            s3_access_key_id: s3.access_key_id,
+            s3_secret_access_key: s3.secret_access_key,
+            s3_session_token: s3.session_token,
+            s3_region: s3.region,
         })
+    }
+
+    /// A target's S3 credentials (by reference) and region. The key id and
+    /// the secret come together or not at all (then the `AWS_*`
+    /// environment is read at run time), a session token only with them.
+    fn s3_options(&mut self, raw: &RawTarget, path: &str, ok: &mut bool) -> S3Options {
+        let mut secret = |this: &mut Self,
+                          env: &Option<Spanned<String>>,
+                          file: &Option<Spanned<String>>,
+                          what: &str| {
+            this.optional_secret(env.as_ref(), file.as_ref(), path, what, ok)
+        };
+        let access_key_id = secret(
+            self,
+            &raw.s3_access_key_id_env,
+            &raw.s3_access_key_id_file,
+            "s3_access_key_id",
+        );
+        let secret_access_key = secret(
+            self,
+            &raw.s3_secret_access_key_env,
+            &raw.s3_secret_access_key_file,
+            "s3_secret_access_key",
+        );
+        let session_token = secret(
+            self,
+            &raw.s3_session_token_env,
+            &raw.s3_session_token_file,
+            "s3_session_token",
+        );
+        let given = |env: &Option<Spanned<String>>, file: &Option<Spanned<String>>| {
+            env.as_ref().or(file.as_ref()).map(|s| s.span())
+        };
+        let id_span = given(&raw.s3_access_key_id_env, &raw.s3_access_key_id_file);
+        let secret_span = given(
+            &raw.s3_secret_access_key_env,
+            &raw.s3_secret_access_key_file,
+        );
+        let token_span = given(&raw.s3_session_token_env, &raw.s3_session_token_file);
+        match (&id_span, &secret_span) {
+            (Some(span), None) => {
+                self.rep.report(
+                    span.clone(),
+                    &format!("{path}.s3_secret_access_key"),
+                    "an S3 access key id without its secret access key",
+                    Some("give s3_secret_access_key_env or s3_secret_access_key_file too (or neither, to use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".into()),
+                );
+                *ok = false;
+            }
+            (None, Some(span)) => {
+                self.rep.report(
+                    span.clone(),
+                    &format!("{path}.s3_access_key_id"),
+                    "an S3 secret access key without its access key id",
+                    Some("give s3_access_key_id_env or s3_access_key_id_file too (or neither, to use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".into()),
+                );
+                *ok = false;
+            }
+            _ => {}
+        }
+        if let (Some(span), None) = (token_span, &id_span) {
+            self.rep.report(
+                span,
+                &format!("{path}.s3_session_token"),
+                "an S3 session token belongs with the access key id and secret access key it was issued with",
+                Some("give s3_access_key_id_* and s3_secret_access_key_* too, or leave all three to the AWS_* environment".into()),
+            );
+            *ok = false;
+        }
+        let region = raw.s3_region.as_ref().and_then(|r| {
+            let text = r.get_ref().trim();
+            let valid = !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                self.rep.report(
+                    r.span(),
+                    &format!("{path}.s3_region"),
+                    format!("invalid S3 region {:?}", r.get_ref()),
+                    Some("a region name like \"us-east-1\" or \"eu-central-1\" (MinIO: \"us-east-1\" unless configured otherwise)".into()),
+                );
+                *ok = false;
+            }
+            valid.then(|| text.to_owned())
+        });
+        S3Options {
+            access_key_id,
+            secret_access_key,
+            session_token,
+            region,
+        }
     }
 
     /// The repository string: kept as written for `sftp:`/`rest:`; a local
@@ -1409,7 +1556,7 @@ impl Loader<'_> {
         let text = r.get_ref().trim();
         let key = format!("{path}.repository");
         let hint = || {
-            Some("a directory (\"/srv/backup/shop\"), \"sftp:user@host:/path\" or \"rest:https://host:8000/path/\"".to_owned())
+            Some("a directory (\"/srv/backup/shop\"), \"sftp:user@host:/path\", \"rest:https://host:8000/path/\" or \"s3:https://host/bucket/prefix\"".to_owned())
         };
         if text.is_empty() {
             self.rep
@@ -1422,7 +1569,18 @@ impl Loader<'_> {
             && scheme.len() > 1
         {
             match scheme {
-                "sftp" | "rest" if !rest.is_empty() => return text.to_owned(),
+                "s3" if rest.contains('@') => {
+                    // Never echoed: it may hold a secret key.
+                    self.rep.report(
+                        r.span(),
+                        &key,
+                        "an s3: repository must not contain credentials ('@')",
+                        Some("give them by reference: s3_access_key_id_env/_file and s3_secret_access_key_env/_file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into()),
+                    );
+                    *ok = false;
+                    return String::new();
+                }
+                "sftp" | "rest" | "s3" if !rest.is_empty() => return text.to_owned(),
                 "local" if !rest.is_empty() => {
                     return format!("local:{}", self.resolve_path(rest).display());
                 }
@@ -1732,6 +1890,7 @@ fn scheme_of(repository: &str) -> &str {
     match repository.split_once(':') {
         Some(("sftp", _)) => "sftp",
         Some(("rest", _)) => "rest",
+        Some(("s3", _)) => "s3",
         _ => "local",
     }
 }

@@ -1,6 +1,7 @@
 //! Backup plan configuration (`[[backup]]`): a full plan with every kind of
 //! source and target, the defaults, the "two places, one off-site"
-//! warning, and each mistake reported at its file:line:col.
+//! warning, and each mistake reported at its file:line:col; S3 targets'
+//! credentials by reference, never echoed.
 
 use std::path::Path;
 use std::time::Duration;
@@ -599,10 +600,10 @@ fn plan_level_mistakes() {
     );
 
     // Unsupported repository, target keys for the wrong kind of repository.
-    let got = only_problem(&plan("", "").replace("/srv/backup", "s3:bucket/x"));
+    let got = only_problem(&plan("", "").replace("/srv/backup", "b2:bucket/x"));
     assert!(
         got.contains(
-            "12:14: backup[0].target[0].repository: unsupported repository \"s3:bucket/x\""
+            "12:14: backup[0].target[0].repository: unsupported repository \"b2:bucket/x\""
         ),
         "{got}"
     );
@@ -660,4 +661,200 @@ repository = "/b"
         got.contains("1:10: backup: `backup` must be an array of tables"),
         "{got}"
     );
+}
+
+// ---------------------------------------------------------------- S3 targets
+
+/// A plan with a local target and an S3 target whose extra keys are
+/// `s3_keys` (its `repository` is on line 15, the keys start on line 16).
+fn s3_plan(repository: &str, s3_keys: &str) -> String {
+    format!(
+        r#"
+[[backup]]
+id = "files"
+password_env = "KEEPUP_TEST_S3_REPO_PASSWORD"
+
+[[backup.source]]
+kind = "paths"
+paths = ["/srv/shop"]
+
+[[backup.target]]
+id = "local"
+repository = "/srv/backup"
+[[backup.target]]
+id = "s3"
+repository = "{repository}"
+{s3_keys}
+"#
+    )
+}
+
+const S3_REPO: &str = "s3:https://s3.eu-central-1.amazonaws.com/shop-backups/files";
+
+fn set_s3_env() {
+    // SAFETY: every test sets the same values; nothing reads them
+    // concurrently with another expectation.
+    unsafe {
+        std::env::set_var("KEEPUP_TEST_S3_REPO_PASSWORD", "correct horse");
+        std::env::set_var("KEEPUP_TEST_S3_KEY_ID", "AKIAEXAMPLEKEYID");
+        std::env::set_var(
+            "KEEPUP_TEST_S3_SECRET",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        );
+        std::env::set_var("KEEPUP_TEST_S3_TOKEN", "FwoGZXIvYXdzEXAMPLE");
+    }
+}
+
+#[test]
+fn s3_targets_take_credentials_by_reference() {
+    set_s3_env();
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("s3.secret");
+    std::fs::write(&secret_file, "from-a-file\n").unwrap();
+    let src = s3_plan(
+        S3_REPO,
+        &format!(
+            r#"offsite = true
+s3_access_key_id_env = "KEEPUP_TEST_S3_KEY_ID"
+s3_secret_access_key_file = "{}"
+s3_session_token_env = "KEEPUP_TEST_S3_TOKEN"
+s3_region = "eu-central-1""#,
+            secret_file.display()
+        ),
+    );
+    let p = &plans(&src)[0];
+    let t = p.target("s3").unwrap();
+    assert_eq!(t.repository, S3_REPO, "kept as written");
+    assert!(t.offsite);
+    assert_eq!(
+        t.s3_access_key_id.as_ref().unwrap().expose(),
+        "AKIAEXAMPLEKEYID"
+    );
+    assert_eq!(
+        t.s3_secret_access_key.as_ref().unwrap().expose(),
+        "from-a-file"
+    );
+    assert_eq!(
+        t.s3_session_token.as_ref().unwrap().expose(),
+        "FwoGZXIvYXdzEXAMPLE"
+    );
+    assert_eq!(t.s3_region.as_deref(), Some("eu-central-1"));
+    // Secrets never show in debug output.
+    let debug = format!("{p:?}");
+    assert!(!debug.contains("from-a-file"), "{debug}");
+    assert!(!debug.contains("FwoGZXIvYXdzEXAMPLE"), "{debug}");
+
+    // Nothing given: the AWS_* environment is read when the target opens.
+    let p = &plans(&s3_plan("s3:http://127.0.0.1:9000/bucket", ""))[0];
+    let t = p.target("s3").unwrap();
+    assert!(t.s3_access_key_id.is_none() && t.s3_secret_access_key.is_none());
+    assert!(t.s3_session_token.is_none() && t.s3_region.is_none());
+
+    // A CA file is for https S3 endpoints too (a private MinIO).
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let p = &plans(&s3_plan(
+        "s3:https://minio.internal:9000/backups",
+        &format!("ca_file = \"{}\"", ca.display()),
+    ))[0];
+    assert_eq!(
+        p.target("s3").unwrap().ca_file.as_deref(),
+        Some(ca.as_path())
+    );
+}
+
+#[test]
+fn s3_mistakes_are_reported_where_they_are() {
+    set_s3_env();
+    let cases: &[(&str, &str, &str)] = &[
+        // (repository, extra S3 target keys, expected fragment)
+        (
+            S3_REPO,
+            "s3_access_key_id_env = \"KEEPUP_TEST_S3_KEY_ID\"",
+            "16:24: backup[0].target[1].s3_secret_access_key: an S3 access key id without its secret access key",
+        ),
+        (
+            S3_REPO,
+            "s3_secret_access_key_env = \"KEEPUP_TEST_S3_SECRET\"",
+            "16:28: backup[0].target[1].s3_access_key_id: an S3 secret access key without its access key id",
+        ),
+        (
+            S3_REPO,
+            "s3_access_key_id_env = \"KEEPUP_TEST_S3_UNSET_VARIABLE\"\ns3_secret_access_key_env = \"KEEPUP_TEST_S3_SECRET\"",
+            "16:24: backup[0].target[1].s3_access_key_id_env: environment variable KEEPUP_TEST_S3_UNSET_VARIABLE is not set or empty",
+        ),
+        (
+            S3_REPO,
+            "s3_access_key_id_env = \"KEEPUP_TEST_S3_KEY_ID\"\ns3_secret_access_key_file = \"/nonexistent/s3.secret\"",
+            "17:29: backup[0].target[1].s3_secret_access_key_file: cannot read /nonexistent/s3.secret",
+        ),
+        (
+            S3_REPO,
+            "s3_access_key_id_env = \"KEEPUP_TEST_S3_KEY_ID\"\ns3_secret_access_key_env = \"KEEPUP_TEST_S3_SECRET\"\ns3_secret_access_key_file = \"/etc/hostname\"",
+            "17:28: backup[0].target[1].s3_secret_access_key: give the s3_secret_access_key one way only",
+        ),
+        (
+            S3_REPO,
+            "s3_session_token_env = \"KEEPUP_TEST_S3_TOKEN\"",
+            "16:24: backup[0].target[1].s3_session_token: an S3 session token belongs with the access key id and secret access key",
+        ),
+        (
+            S3_REPO,
+            "s3_region = \"eu central 1\"",
+            "16:13: backup[0].target[1].s3_region: invalid S3 region \"eu central 1\"",
+        ),
+        (
+            S3_REPO,
+            "s3_secret_key_env = \"KEEPUP_TEST_S3_SECRET\"",
+            "16:1: backup[0].target[1].s3_secret_key_env: unknown key `s3_secret_key_env` (hint: did you mean `s3_secret_access_key_env`?)",
+        ),
+        (
+            S3_REPO,
+            "rest_password_env = \"KEEPUP_TEST_S3_SECRET\"",
+            "15:14: backup[0].target[1].rest_password: `rest_password` is for rest: repositories",
+        ),
+        (
+            "/srv/other",
+            "s3_region = \"eu-central-1\"",
+            "15:14: backup[0].target[1].s3_region: `s3_region` is for s3: repositories",
+        ),
+        (
+            "sftp:backup@host:/srv/r",
+            "s3_access_key_id_env = \"KEEPUP_TEST_S3_KEY_ID\"\ns3_secret_access_key_env = \"KEEPUP_TEST_S3_SECRET\"",
+            "15:14: backup[0].target[1].s3_access_key_id: `s3_access_key_id` is for s3: repositories",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (repository, keys, want) in cases {
+        let p = problems(&s3_plan(repository, keys));
+        let got = p.to_string();
+        if !got.contains(want) {
+            wrong.push(format!("want {want:?}\n got {got}"));
+        }
+        for secret in ["AKIAEXAMPLEKEYID", "wJalrXUtnFEMI", "FwoGZXIvYXdz"] {
+            assert!(!got.contains(secret), "a secret in a message: {got}");
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn credentials_in_an_s3_url_are_refused_without_echo() {
+    set_s3_env();
+    let got = only_problem(&s3_plan(
+        "s3:https://AKIAEXAMPLEKEYID:wJalrXUtnFEMI/K7MDENG@minio.example/bucket",
+        "",
+    ));
+    assert!(
+        got.contains(
+            "15:14: backup[0].target[1].repository: an s3: repository must not contain credentials"
+        ),
+        "{got}"
+    );
+    assert!(!got.contains("wJalrXUtnFEMI"), "{got}");
+    assert!(!got.contains("AKIAEXAMPLEKEYID"), "{got}");
 }

@@ -28,6 +28,8 @@
 //!
 //! - [`rclone`]: `rclone serve restic`, a restic REST server (Debian
 //!   `rclone`) on a temporary directory.
+//! - [`s3`]: moto's S3 server (PyPI `moto[server]`) with signature
+//!   checks and a generated access key: the S3 target of the backup tests.
 //! - [`sshd`]: a private OpenSSH server with generated host and client
 //!   keys, the SFTP target of the backup tests.
 //! - [`postgres`]: a private PostgreSQL server (Debian `postgresql`) on
@@ -63,6 +65,7 @@ pub mod pki;
 pub mod postgres;
 pub mod rclone;
 mod runner;
+pub mod s3;
 pub mod shopdata;
 pub mod sshd;
 pub mod whois;

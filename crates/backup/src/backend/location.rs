@@ -10,10 +10,13 @@
 //! | `sftp://user@host:2222/restic` | URL form, relative path |
 //! | `rest:http://host:8000/repo/` | restic REST server protocol v2 |
 //! | `rest:https://user@host:8000/repo/` | same over TLS, basic auth user |
+//! | `s3:https://host[:port]/bucket[/prefix]` | S3-compatible storage (path-style) |
+//! | `s3:http://127.0.0.1:9000/bucket/prefix` | same without TLS (MinIO on loopback) |
+//! | `s3:s3.amazonaws.com/bucket/prefix`, `s3://host/bucket` | restic's short forms: https |
 //!
 //! Passwords never appear in a location: `rest:https://user:pw@...` is
 //! refused (the REST password comes from the target's options, resolved from
-//! env or a file). Host and user names that could be read by `ssh` as an
+//! env or a file), and so are S3 credentials (`s3:https://KEY:SECRET@...`). Host and user names that could be read by `ssh` as an
 //! option (a leading `-`) or that carry control characters are refused.
 
 use std::fmt;
@@ -54,6 +57,21 @@ pub enum Location {
         /// Base path, starting and ending with `/`.
         path: String,
     },
+    /// A bucket (and key prefix) on S3-compatible storage, addressed
+    /// path-style (`host/bucket/key`).
+    S3 {
+        /// `https` (true) or `http`.
+        tls: bool,
+        /// Host name or IP address of the endpoint (without brackets).
+        host: String,
+        /// Port as written; `None` = 443 / 80.
+        port: Option<u16>,
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix of the repository's objects, without leading or
+        /// trailing `/` (restic's `path.Clean`); empty = the bucket's root.
+        prefix: String,
+    },
 }
 
 /// Why a location string was refused.
@@ -64,7 +82,7 @@ pub enum LocationError {
     Empty,
     /// A restic backend keepup does not speak.
     #[error(
-        "unsupported repository type {0:?}: keepup supports local paths, sftp: and rest: locations"
+        "unsupported repository type {0:?}: keepup supports local paths, sftp:, rest: and s3: locations"
     )]
     Unsupported(String),
     /// The sftp location is malformed.
@@ -73,6 +91,14 @@ pub enum LocationError {
     /// The REST location is malformed.
     #[error("invalid rest location: {0}")]
     Rest(String),
+    /// The S3 location is malformed.
+    #[error("invalid s3 location: {0}")]
+    S3(String),
+    /// Credentials were written into an S3 location.
+    #[error(
+        "the s3 location contains '@' (credentials?): give credentials by reference (the target's s3_access_key_id_env/_file and s3_secret_access_key_env/_file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), not in the URL"
+    )]
+    CredentialsInUrl,
     /// A password was written into the location.
     #[error(
         "the rest location contains a password: put the password in the target's password_env or password_file, not in the URL"
@@ -84,9 +110,9 @@ pub enum LocationError {
 }
 
 /// restic backends that exist but that keepup does not implement: named so
-/// that `s3:...` is refused instead of becoming a local directory `s3:...`.
+/// that `b2:...` is refused instead of becoming a local directory `b2:...`.
 const UNSUPPORTED: &[&str] = &[
-    "s3", "b2", "azure", "gs", "swift", "rclone", "opendal", "webdav", "ftp",
+    "b2", "azure", "gs", "swift", "rclone", "opendal", "webdav", "ftp",
 ];
 
 impl Location {
@@ -109,6 +135,9 @@ impl Location {
         if let Some(rest) = s.strip_prefix("rest:") {
             return parse_rest(rest);
         }
+        if let Some(rest) = s.strip_prefix("s3:") {
+            return parse_s3(rest);
+        }
         if let Some(rest) = s.strip_prefix("local:") {
             if rest.is_empty() {
                 return Err(LocationError::Local("no path after \"local:\"".into()));
@@ -127,12 +156,13 @@ impl Location {
         })
     }
 
-    /// A short kind name: `local`, `sftp` or `rest`.
+    /// A short kind name: `local`, `sftp`, `rest` or `s3`.
     pub fn kind(&self) -> &'static str {
         match self {
             Location::Local { .. } => "local",
             Location::Sftp { .. } => "sftp",
             Location::Rest { .. } => "rest",
+            Location::S3 { .. } => "s3",
         }
     }
 }
@@ -174,6 +204,22 @@ impl fmt::Display for Location {
                 let scheme = if *tls { "https" } else { "http" };
                 let user = user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
                 write!(f, "rest:{scheme}://{user}{}:{port}{path}", bracket(host))
+            }
+            Location::S3 {
+                tls,
+                host,
+                port,
+                bucket,
+                prefix,
+            } => {
+                let scheme = if *tls { "https" } else { "http" };
+                let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+                let prefix = if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{prefix}")
+                };
+                write!(f, "s3:{scheme}://{}{port}/{bucket}{prefix}", bracket(host))
             }
         }
     }
@@ -399,6 +445,91 @@ fn parse_rest(s: &str) -> Result<Location, LocationError> {
     })
 }
 
+/// `s3:http(s)://host[:port]/bucket[/prefix]`, or restic's short forms
+/// `s3://host/bucket[/prefix]` and `s3:host/bucket[/prefix]` (https).
+fn parse_s3(s: &str) -> Result<Location, LocationError> {
+    let (tls, rest) = if let Some(r) = s.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = s.strip_prefix("http://") {
+        (false, r)
+    } else if let Some(r) = s.strip_prefix("//") {
+        (true, r)
+    } else {
+        (true, s)
+    };
+    // Before anything that could quote a part in a message: a secret key
+    // may contain '/', so the authority cannot be told from the path.
+    if rest.contains('@') {
+        return Err(LocationError::CredentialsInUrl);
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, ""),
+    };
+    if authority.contains(['?', '#']) || path.contains(['?', '#']) {
+        return Err(LocationError::S3(
+            "query strings and fragments are not allowed".into(),
+        ));
+    }
+    if path
+        .chars()
+        .any(|c| c.is_whitespace() || c == '%' || c == '\\')
+    {
+        return Err(LocationError::S3(
+            "the bucket or prefix contains a space, a '%' or a '\\'".into(),
+        ));
+    }
+    let (host, port) = split_host_port(authority, LocationError::S3)?;
+    let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+    check_bucket(bucket)?;
+    Ok(Location::S3 {
+        tls,
+        host,
+        port,
+        bucket: bucket.to_owned(),
+        prefix: clean_prefix(prefix)?,
+    })
+}
+
+/// A bucket name S3-compatible servers accept and that needs no escaping
+/// in a path: letters, digits, `.`, `-`, `_` (AWS itself is stricter).
+fn check_bucket(bucket: &str) -> Result<(), LocationError> {
+    if bucket.is_empty() {
+        return Err(LocationError::S3(
+            "no bucket: expected s3:https://host/bucket/prefix".into(),
+        ));
+    }
+    if bucket.len() > 255
+        || bucket.starts_with(['-', '.'])
+        || !bucket
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(LocationError::S3(format!(
+            "invalid bucket name {bucket:?} (letters, digits, '.', '-' and '_')"
+        )));
+    }
+    Ok(())
+}
+
+/// The prefix as restic's `path.Clean` leaves it, without the leading and
+/// trailing `/`: empty and `.` segments dropped; `..` refused.
+fn clean_prefix(prefix: &str) -> Result<String, LocationError> {
+    let mut parts = Vec::new();
+    for seg in prefix.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                return Err(LocationError::S3(
+                    "'..' is not allowed in the prefix".into(),
+                ));
+            }
+            s => parts.push(s),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,8 +569,8 @@ mod tests {
         );
         assert_eq!(Location::parse("  ").unwrap_err(), LocationError::Empty);
         assert!(matches!(
-            Location::parse("s3:s3.amazonaws.com/bucket"),
-            Err(LocationError::Unsupported(s)) if s == "s3"
+            Location::parse("b2:bucket:path"),
+            Err(LocationError::Unsupported(s)) if s == "b2"
         ));
         assert!(Location::parse("/srv/a\nb").is_err());
     }
@@ -570,6 +701,92 @@ mod tests {
         }
     }
 
+    fn s3(tls: bool, host: &str, port: Option<u16>, bucket: &str, prefix: &str) -> Location {
+        Location::S3 {
+            tls,
+            host: host.into(),
+            port,
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        }
+    }
+
+    #[test]
+    fn s3_forms() {
+        for (text, want) in [
+            (
+                "s3:http://127.0.0.1:9000/bucket/prefix",
+                s3(false, "127.0.0.1", Some(9000), "bucket", "prefix"),
+            ),
+            (
+                "s3:https://minio.example/backups",
+                s3(true, "minio.example", None, "backups", ""),
+            ),
+            (
+                "s3:https://minio.example/backups/",
+                s3(true, "minio.example", None, "backups", ""),
+            ),
+            (
+                "s3:https://[::1]:9000/b/shop/db//./x/",
+                s3(true, "::1", Some(9000), "b", "shop/db/x"),
+            ),
+            // restic's short forms mean https.
+            (
+                "s3:s3.amazonaws.com/bucket/restic",
+                s3(true, "s3.amazonaws.com", None, "bucket", "restic"),
+            ),
+            (
+                "s3://s3.eu-central-1.amazonaws.com:443/my_bucket",
+                s3(
+                    true,
+                    "s3.eu-central-1.amazonaws.com",
+                    Some(443),
+                    "my_bucket",
+                    "",
+                ),
+            ),
+        ] {
+            assert_eq!(Location::parse(text).unwrap(), want, "{text}");
+        }
+        for bad in [
+            "s3:",
+            "s3:http://",
+            "s3:http://host",
+            "s3:http://host/",
+            "s3:http://host:0/b",
+            "s3:http://host:x/b",
+            "s3:http://-host/b",
+            "s3:http://host/-b",
+            "s3:http://host/b%20c",
+            "s3:http://host/b/p?x=1",
+            "s3:http://host/b/a b",
+            "s3:http://host/b/../x",
+            "s3:http://host/B!",
+        ] {
+            assert!(
+                matches!(Location::parse(bad), Err(LocationError::S3(_))),
+                "{bad}: {:?}",
+                Location::parse(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn s3_credentials_in_the_url_are_refused_without_echo() {
+        for bad in [
+            "s3:https://AKIAEXAMPLE:wJalrXUtnFEMI@host/bucket",
+            "s3:http://AKIAEXAMPLE@127.0.0.1:9000/bucket",
+            "s3:AKIAEXAMPLE:wJalrXUtnFEMI@host/bucket",
+            "s3:https://AKIAEXAMPLE:wJalr/XUtnFEMI@host/bucket",
+        ] {
+            let err = Location::parse(bad).unwrap_err();
+            assert_eq!(err, LocationError::CredentialsInUrl, "{bad}");
+            let msg = err.to_string();
+            assert!(!msg.contains("wJalrXUtnFEMI"), "{msg}");
+            assert!(!msg.contains("AKIAEXAMPLE"), "{msg}");
+        }
+    }
+
     #[test]
     fn display_round_trips() {
         for s in [
@@ -580,6 +797,9 @@ mod tests {
             "sftp://u@[::1]//r",
             "rest:http://127.0.0.1:8000/repo/",
             "rest:https://bob@[::1]:443/",
+            "s3:http://127.0.0.1:9000/bucket/prefix",
+            "s3:https://s3.amazonaws.com/bucket",
+            "s3:https://[::1]:9000/b/a/b/c",
         ] {
             let loc = Location::parse(s).unwrap();
             assert_eq!(loc.to_string(), s);

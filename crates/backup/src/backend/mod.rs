@@ -1,9 +1,10 @@
 //! Repository storage: where the restic-format files of a target live.
 //!
 //! A target is a [`Location`] in restic's syntax (a local directory,
-//! `sftp:user@host:/path`, `rest:https://host/path/`) plus
-//! [`TargetOptions`] (SSH identity and known hosts, a CA file, the REST
-//! password, timeouts). [`open_backend`] turns them into the
+//! `sftp:user@host:/path`, `rest:https://host/path/`,
+//! `s3:https://host/bucket/prefix`) plus [`TargetOptions`] (SSH identity
+//! and known hosts, a CA file, the REST password, S3 credentials and
+//! region, timeouts). [`open_backend`] turns them into the
 //! [`rustic_core::WriteBackend`] that `rustic_core::Repository` stores its
 //! files through:
 //!
@@ -11,6 +12,8 @@
 //!   directory exists (an unmounted disk is an error, not a fresh empty
 //!   directory on the root filesystem);
 //! - REST: restic's REST protocol v2 over hyper, TLS by rustls (aws-lc-rs);
+//! - S3: S3-compatible storage in restic's layout, signed with AWS
+//!   Signature Version 4, over the same HTTP client as REST;
 //! - SFTP: the system's `ssh` running the `sftp` subsystem, as restic does,
 //!   spoken to with `russh-sftp`.
 //!
@@ -23,9 +26,13 @@
 //! Errors reaching rustic_core are [`rustic_core::RusticError`]s whose text
 //! names the target (never a password) and what failed.
 
+// The types in it are `pub` only to be nameable in the public aliases
+// `RestBackend` and `S3Backend`; the module is private.
+mod http;
 mod local;
 mod location;
 mod rest;
+mod s3;
 mod sftp;
 
 use std::path::PathBuf;
@@ -38,7 +45,15 @@ use rustic_core::{ErrorKind, RusticError, WriteBackend};
 
 pub use local::LocalTarget;
 pub use rest::RestBackend;
+pub use s3::S3Backend;
 pub use sftp::SftpBackend;
+
+/// The parsers of untrusted server answers, for the fuzz targets.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// S3: a ListObjectsV2 page and an error document.
+    pub use super::s3::xml::{Page as S3Page, error as s3_error, list_page as s3_list_page};
+}
 
 /// Per-target settings beyond the location; a plain struct that the
 /// configuration fills. `Default` gives no SSH/TLS extras and the default
@@ -55,11 +70,22 @@ pub struct TargetOptions {
     /// Extra arguments passed to `ssh` before the destination, e.g.
     /// `["-o", "Compression=yes"]`.
     pub ssh_command: Vec<String>,
-    /// PEM file of the CA(s) to trust for an https REST target instead of
-    /// the system's roots.
+    /// PEM file of the CA(s) to trust for an https REST or S3 target
+    /// instead of the system's roots.
     pub ca_file: Option<PathBuf>,
     /// Basic-auth password of a REST target (user from the location).
     pub rest_password: Option<Secret>,
+    /// S3 access key id; with [`TargetOptions::s3_secret_access_key`].
+    /// Both `None`: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and
+    /// `AWS_SESSION_TOKEN`) from the environment when the backend opens.
+    pub s3_access_key_id: Option<Secret>,
+    /// S3 secret access key.
+    pub s3_secret_access_key: Option<Secret>,
+    /// S3 session token (temporary credentials).
+    pub s3_session_token: Option<Secret>,
+    /// S3 region signed for; `None`: `AWS_DEFAULT_REGION`, else
+    /// `us-east-1`.
+    pub s3_region: Option<String>,
     /// Time allowed to establish a connection (TCP + TLS, or the ssh login
     /// and SFTP handshake).
     pub connect_timeout: Duration,
@@ -82,6 +108,10 @@ impl Default for TargetOptions {
             ssh_command: Vec::new(),
             ca_file: None,
             rest_password: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_session_token: None,
+            s3_region: None,
             connect_timeout: Duration::from_secs(15),
             io_timeout: Duration::from_secs(60),
             min_throughput: 64 * 1024,
@@ -137,8 +167,9 @@ pub enum BackendError {
 /// The storage backend for `loc`. Nothing is contacted yet.
 ///
 /// To create a new repository call [`WriteBackend::create`] on the result
-/// first (it makes the directories; a local target refuses to work in a
-/// directory that does not exist), then `rustic_core::Repository::init`.
+/// first (it makes the directories, or the bucket of an S3 target; a local
+/// target refuses to work in a directory that does not exist), then
+/// `rustic_core::Repository::init`.
 pub fn open_backend(
     loc: &Location,
     opts: &TargetOptions,
@@ -147,6 +178,7 @@ pub fn open_backend(
         Location::Local { path } => Arc::new(LocalTarget::new(path)?),
         Location::Rest { .. } => Arc::new(RestBackend::new(loc, opts)?),
         Location::Sftp { .. } => Arc::new(SftpBackend::new(loc, opts)?),
+        Location::S3 { .. } => Arc::new(S3Backend::new(loc, opts)?),
     })
 }
 
