@@ -38,9 +38,11 @@ fi
 # tests, crates/testkit/src/s3.rs).
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --user --quiet aiosmtpd \
   || python3 -m pip install --user --quiet --break-system-packages aiosmtpd
-python3 -c "import moto.server, boto3, flask, werkzeug" 2>/dev/null \
-  || python3 -m pip install --user --quiet 'moto[server]' \
-  || python3 -m pip install --user --quiet --break-system-packages 'moto[server]'
+# moto is pinned: the launcher's bootstrap hooks into moto's request
+# checks, which are internals.
+python3 -c "import moto.server, boto3, flask, werkzeug, moto; assert moto.__version__ == '5.2.1'" 2>/dev/null \
+  || python3 -m pip install --user --quiet 'moto[server]==5.2.1' \
+  || python3 -m pip install --user --quiet --break-system-packages 'moto[server]==5.2.1'
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 cargo test --workspace --locked "$@"
