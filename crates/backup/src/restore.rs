@@ -91,8 +91,26 @@ pub fn restore(
             let prepared = repo
                 .prepare_restore(&opts, ls.clone(), &dest, false)
                 .map_err(|e| BackupError::repo(target, "planning the restore", &e))?;
-            repo.restore(prepared, &opts, ls, &dest)
-                .map_err(|e| BackupError::repo(target, "restoring", &e))?;
+            // rustic_core's restorer unwraps read and decrypt failures in
+            // its worker threads (a damaged pack, a lost connection): the
+            // panic is caught here and becomes this target's error.
+            let restored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                repo.restore(prepared, &opts, ls, &dest)
+            }));
+            match restored {
+                Ok(result) => result.map_err(|e| BackupError::repo(target, "restoring", &e))?,
+                Err(panic) => {
+                    return Err(BackupError::Repository {
+                        target: target.to_owned(),
+                        op: "restoring",
+                        reason: format!(
+                            "data could not be read or decrypted ({}); the files restored so far are incomplete. \
+                             Run `keepup backup check` on this target and restore from another one",
+                            panic_text(panic.as_ref())
+                        ),
+                    });
+                }
+            }
             Ok(RestoreReport {
                 files: info.files,
                 bytes: info.bytes,
@@ -449,4 +467,21 @@ impl RestoreTestReport {
             .insert("compared_with_source", self.compared_with_source);
         o
     }
+}
+
+/// The message of a caught panic, on one line and bounded.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown failure");
+    // rustic's errors arrive as their Debug form; its guidance field is
+    // the sentence meant for people.
+    let text = text
+        .split_once("guidance: \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or(text, |(guidance, _)| guidance);
+    let line = text.lines().next().unwrap_or_default();
+    line.chars().take(300).collect()
 }

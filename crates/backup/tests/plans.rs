@@ -438,6 +438,20 @@ fn corruption_in_a_pack_is_found_by_the_check_and_is_down() {
             .status
             .success()
     );
+    // Restoring from the damaged target is a clear error, not a crash.
+    let err = restore(
+        &plan,
+        "a",
+        &SnapshotRef::Latest,
+        RestoreTo::Dir(fx.path("restored-damaged")),
+        progress(),
+    )
+    .expect_err("a damaged pack cannot restore");
+    let text = err.to_string();
+    assert!(
+        text.contains("\"a\"") && text.contains("restore from another"),
+        "{text}"
+    );
     // The other target is untouched.
     let other =
         keepup_backup::check(&plan, "b", ReadData::Percent(100.0), &now, progress()).unwrap();

@@ -542,6 +542,44 @@ fn disaster_the_offsite_copy_restores_everything() {
     assert_same(&expected, &read_tree(&restored_source(&dest, &s.source())));
 }
 
+/// A damaged pack in the local repository: the restore from it fails with
+/// one clear line (rustic's worker panic is caught, not dumped), and the
+/// restore goes on from the off-site copy.
+#[test]
+fn a_damaged_pack_fails_over_to_the_offsite_copy_without_a_crash() {
+    let s = Setup::new();
+    s.init_and_run();
+    let expected = expected_tree(&s.source());
+    let mut packs: Vec<PathBuf> = std::fs::read_dir(s.primary().join("data"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| {
+            std::fs::read_dir(d.path())
+                .unwrap()
+                .flatten()
+                .map(|f| f.path())
+        })
+        .collect();
+    packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let biggest = packs.last().expect("a pack");
+    let mut data = std::fs::read(biggest).unwrap();
+    let mid = data.len() / 2;
+    data[mid..mid + 16].iter_mut().for_each(|b| *b ^= 0xff);
+    std::fs::write(biggest, &data).unwrap();
+
+    let dest = s.path("after-damage");
+    let o = s.keepup_ok(&["restore", "files", "--to", dest.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert!(err.contains("keepup: restore from local failed:"), "{err}");
+    assert!(err.contains("restore from another"), "{err}");
+    assert!(err.contains("from offsite"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE") && err.len() < 4000,
+        "no panic dump: {err}"
+    );
+    assert_same(&expected, &read_tree(&restored_source(&dest, &s.source())));
+}
+
 /// `forget` applies `keep_last = 2` after four runs, on both targets, and
 /// restic sees the same two snapshots.
 #[test]
