@@ -498,8 +498,11 @@ fn maintenance_windows_are_started_listed_and_stopped() {
         .lines()
         .find(|l| l.starts_with("patch"))
         .unwrap_or_else(|| panic!("{list}"));
+    // The weekly window is listed with its next start, or as open when the
+    // test happens to run on a Sunday between 02:00 and 04:00 in Berlin.
     assert!(
-        configured.contains("[0 2 * * sun Europe/Berlin]") && configured.contains("next"),
+        configured.contains("[0 2 * * sun Europe/Berlin]")
+            && (configured.contains("next") || configured.contains("OPEN")),
         "{configured}"
     );
     let adhoc = list
