@@ -136,7 +136,7 @@ pub struct BackupPlan {
     /// Whether the repositories this plan creates check every blob after
     /// compressing and encrypting it, before it is stored (catches memory
     /// or library faults at backup time rather than at the next `check`;
-    /// costs about a sixth of the backup CPU). Stored in the repository's
+    /// costs about a quarter of the backup CPU). Stored in the repository's
     /// config by `keepup backup init` (restic ignores it); a repository
     /// keeps the setting it was created with.
     pub verify_uploads: bool,
