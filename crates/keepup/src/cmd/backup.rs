@@ -241,44 +241,27 @@ fn list(
     target: Option<&str>,
     output: &BackupOutput,
 ) -> anyhow::Result<ExitCode> {
-    let mut ok = true;
-    let mut all = Vec::new();
-    for plan in plans(config, id) {
-        for t in targets(plan, target)? {
-            match backup::list(plan, &t) {
-                Ok(snaps) => {
-                    if !output.json && !output.quiet {
-                        println!("{} on {t} ({} snapshots)", plan.id, snaps.len());
-                        for s in &snaps {
-                            println!(
-                                "  {}  {}  {:<16} {:>8} files {:>10}  {}",
-                                s.short_id,
-                                s.time,
-                                s.hostname,
-                                s.files,
-                                bytes(s.bytes),
-                                s.paths.join(" ")
-                            );
-                        }
-                    }
-                    all.push(serde_json::json!({"plan": plan.id, "target": t, "snapshots": snaps}));
-                }
-                Err(e) => {
-                    ok = false;
-                    if !output.json {
-                        eprintln!("FAIL {} on {t}: {e}", plan.id);
-                    }
-                    all.push(
-                        serde_json::json!({"plan": plan.id, "target": t, "error": e.to_string()}),
-                    );
-                }
+    each_target(plans(config, id), target, output, |plan, t| {
+        let snaps = backup::list(plan, t)?;
+        if !output.json && !output.quiet {
+            println!("{} on {t} ({} snapshots)", plan.id, snaps.len());
+            for s in &snaps {
+                println!(
+                    "  {}  {}  {:<16} {:>8} files {:>10}  {}",
+                    s.short_id,
+                    s.time,
+                    s.hostname,
+                    s.files,
+                    bytes(s.bytes),
+                    s.paths.join(" ")
+                );
             }
         }
-    }
-    if output.json {
-        print_json(&all)?;
-    }
-    Ok(exit(ok))
+        Ok((
+            serde_json::json!({"plan": plan.id, "target": t, "snapshots": snaps}),
+            true,
+        ))
+    })
 }
 
 fn check(
@@ -293,39 +276,55 @@ fn check(
         Err(e) => anyhow::bail!("--read-data: {e}"),
     };
     let now = jiff::Zoned::now();
-    let mut ok = true;
-    let mut all = Vec::new();
-    for plan in plans(config, id) {
+    each_target(plans(config, id), target, output, |plan, t| {
         let read: ReadData = explicit
             .or_else(|| plan.verify.as_ref().map(|v| v.read_data))
             .unwrap_or(ReadData::None);
+        let r = backup::check(plan, t, read, &now, bars(output))?;
+        if !output.json {
+            if r.errors.is_empty() {
+                if !output.quiet {
+                    println!("ok   {} on {t}: no errors ({})", plan.id, r.read);
+                }
+            } else {
+                eprintln!(
+                    "FAIL {} on {t}: {} error(s) ({})",
+                    plan.id,
+                    r.errors.len(),
+                    r.read
+                );
+                for e in &r.errors {
+                    eprintln!("     {e}");
+                }
+            }
+            if !output.quiet {
+                for w in &r.warnings {
+                    println!("     warning: {w}");
+                }
+            }
+        }
+        Ok((serde_json::to_value(&r)?, r.errors.is_empty()))
+    })
+}
+
+/// Runs `step` on each chosen target of each plan. `step` prints its own
+/// human output and returns its JSON entry and whether it passed; an error
+/// is printed (or put in the JSON) here, and the other targets go on. The
+/// exit code is 1 when any target failed.
+fn each_target<'a>(
+    plans: impl IntoIterator<Item = &'a BackupPlan>,
+    target: Option<&str>,
+    output: &BackupOutput,
+    mut step: impl FnMut(&BackupPlan, &str) -> anyhow::Result<(serde_json::Value, bool)>,
+) -> anyhow::Result<ExitCode> {
+    let mut ok = true;
+    let mut all = Vec::new();
+    for plan in plans {
         for t in targets(plan, target)? {
-            match backup::check(plan, &t, read, &now, bars(output)) {
-                Ok(r) => {
-                    ok &= r.errors.is_empty();
-                    if !output.json {
-                        if r.errors.is_empty() {
-                            if !output.quiet {
-                                println!("ok   {} on {t}: no errors ({})", plan.id, r.read);
-                            }
-                        } else {
-                            eprintln!(
-                                "FAIL {} on {t}: {} error(s) ({})",
-                                plan.id,
-                                r.errors.len(),
-                                r.read
-                            );
-                            for e in &r.errors {
-                                eprintln!("     {e}");
-                            }
-                        }
-                        if !output.quiet {
-                            for w in &r.warnings {
-                                println!("     warning: {w}");
-                            }
-                        }
-                    }
-                    all.push(serde_json::to_value(&r)?);
+            match step(plan, &t) {
+                Ok((entry, passed)) => {
+                    ok &= passed;
+                    all.push(entry);
                 }
                 Err(e) => {
                     ok = false;
@@ -514,44 +513,26 @@ fn forget(
     target: Option<&str>,
     output: &BackupOutput,
 ) -> anyhow::Result<ExitCode> {
-    let mut ok = true;
-    let mut all = Vec::new();
-    let chosen: Vec<&BackupPlan> = plans(config, id)
+    let chosen = plans(config, id)
         .into_iter()
-        .filter(|p| p.retention.is_some() || id.is_some())
-        .collect();
-    for plan in chosen {
-        for t in targets(plan, target)? {
-            match backup::forget_and_prune(plan, &t) {
-                Ok(r) => {
-                    if !output.json && !output.quiet {
-                        println!(
-                            "ok   {} on {t}: kept {}, forgot {}, pruned {} packs ({})",
-                            plan.id,
-                            r.kept.len(),
-                            r.removed.len(),
-                            r.packs_removed,
-                            bytes(r.bytes_removed)
-                        );
-                    }
-                    all.push(serde_json::json!({"plan": plan.id, "target": t, "report": r}));
-                }
-                Err(e) => {
-                    ok = false;
-                    if !output.json {
-                        eprintln!("FAIL {} on {t}: {e}", plan.id);
-                    }
-                    all.push(
-                        serde_json::json!({"plan": plan.id, "target": t, "error": e.to_string()}),
-                    );
-                }
-            }
+        .filter(|p| p.retention.is_some() || id.is_some());
+    each_target(chosen, target, output, |plan, t| {
+        let r = backup::forget_and_prune(plan, t)?;
+        if !output.json && !output.quiet {
+            println!(
+                "ok   {} on {t}: kept {}, forgot {}, pruned {} packs ({})",
+                plan.id,
+                r.kept.len(),
+                r.removed.len(),
+                r.packs_removed,
+                bytes(r.bytes_removed)
+            );
         }
-    }
-    if output.json {
-        print_json(&all)?;
-    }
-    Ok(exit(ok))
+        Ok((
+            serde_json::json!({"plan": plan.id, "target": t, "report": r}),
+            true,
+        ))
+    })
 }
 
 /// Bytes for humans (binary units, as restic prints them).
