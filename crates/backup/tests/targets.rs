@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use keepup_backup::backend::{Location, Secret, SftpBackend, TargetOptions, open_backend};
 use keepup_testkit::hostile::{Behaviour, HostileServer};
+use keepup_testkit::random;
 use keepup_testkit::rclone::RcloneRestServer;
 use keepup_testkit::sshd::Sshd;
 use keepup_testkit::{CertAuthority, TestServer};
@@ -44,16 +45,8 @@ fn make_tree(root: &Path) {
         )
         .unwrap();
     }
-    // 3 MiB of pseudo-random bytes (xorshift): several chunks, no dedup.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut big = Vec::with_capacity(3 << 20);
-    while big.len() < 3 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        big.extend_from_slice(&x.to_le_bytes());
-    }
-    std::fs::write(root.join("images.bin"), &big).unwrap();
+    // 3 MiB of pseudo-random bytes: several chunks, no dedup.
+    std::fs::write(root.join("images.bin"), random::bytes(1, 3 << 20)).unwrap();
 }
 
 /// Relative path → content of every regular file under `root`, and the
@@ -230,23 +223,13 @@ fn chunk_boundaries_are_restics() {
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("media");
     std::fs::create_dir_all(&src).unwrap();
-    let mut seed = 0x2545_F491_4F6C_DD1D_u64;
-    let mut bytes = |len: usize| -> Vec<u8> {
-        (0..len)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                (seed >> 32) as u8
-            })
-            .collect()
-    };
     // Several chunks each (the minimum chunk is 512 KiB, the mean 1 MiB),
     // and small files, each chunked by a fresh hash.
-    std::fs::write(src.join("video.bin"), bytes(9 << 20)).unwrap();
-    std::fs::write(src.join("catalogue.bin"), bytes(3 << 20)).unwrap();
+    std::fs::write(src.join("video.bin"), random::bytes(1, 9 << 20)).unwrap();
+    std::fs::write(src.join("catalogue.bin"), random::bytes(2, 3 << 20)).unwrap();
     for i in 0..20 {
-        std::fs::write(src.join(format!("thumb-{i}.bin")), bytes(1000 + i * 700)).unwrap();
+        let thumb = random::bytes(100 + i, 1000 + i as usize * 700);
+        std::fs::write(src.join(format!("thumb-{i}.bin")), thumb).unwrap();
     }
     let repo_dir = work.path().join("repo");
     let loc = Location::parse(repo_dir.to_str().unwrap()).unwrap();

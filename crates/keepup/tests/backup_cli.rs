@@ -283,15 +283,11 @@ fn make_tree(root: &Path) {
         .unwrap();
     }
     // 3 MiB of pseudo-random bytes: several chunks, nothing to deduplicate.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut big = Vec::with_capacity(3 << 20);
-    while big.len() < 3 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        big.extend_from_slice(&x.to_le_bytes());
-    }
-    std::fs::write(sub.join("catalogue.bin"), &big).unwrap();
+    std::fs::write(
+        sub.join("catalogue.bin"),
+        keepup_testkit::random::bytes(1, 3 << 20),
+    )
+    .unwrap();
     std::os::unix::fs::symlink("media/2024/product-001.json", root.join("featured")).unwrap();
 }
 

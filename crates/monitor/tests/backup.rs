@@ -45,7 +45,7 @@ impl Fixture {
         for i in 0..12 {
             std::fs::write(
                 src.join(format!("media/2024/img-{i:02}.bin")),
-                pseudo_random(i, 40_000 + 5_000 * i as usize),
+                keepup_testkit::random::bytes(i, 40_000 + 5_000 * i as usize),
             )
             .unwrap();
         }
@@ -125,19 +125,6 @@ sample_files = 5
         let events = monitor.subscribe();
         (monitor, events)
     }
-}
-
-fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 fn id(s: &str) -> CheckId {

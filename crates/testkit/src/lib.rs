@@ -63,6 +63,7 @@ pub mod mail;
 pub mod mariadb;
 pub mod pki;
 pub mod postgres;
+pub mod random;
 pub mod rclone;
 mod runner;
 pub mod s3;

@@ -9,6 +9,7 @@
 //! The values exercise what dumps and restores get wrong: non-ASCII text,
 //! quotes, backslashes, NULLs, a view and a trigger.
 
+use crate::random::Rng;
 use std::io::{self, Write};
 
 /// The SQL dialect to write.
@@ -116,29 +117,6 @@ impl ShopCounts {
             ("orders", self.orders),
             ("order_items", self.order_items),
         ]
-    }
-}
-
-/// A small, fast, deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (n > 0; the tiny modulo bias does not matter).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
     }
 }
 
