@@ -59,6 +59,32 @@ impl BackupBook {
         lock(&self.latest).insert(id, outcome);
     }
 
+    /// Records what `job` reported on check `id` and returns the check's
+    /// outcome now. Retention reports on the run check without standing in
+    /// for the last run: a success leaves that run's verdict as it is (a
+    /// failed backup stays failed), a failure adds its findings to it and
+    /// makes an otherwise good run Degraded.
+    pub fn record_job(&self, job: Job, id: CheckId, outcome: Outcome) -> Outcome {
+        let mut latest = lock(&self.latest);
+        let merged = match latest.get(&id) {
+            Some(run) if job == Job::Retention => {
+                let mut merged = run.clone();
+                merged.findings.retain(|f| f.code != RETENTION_FAILED);
+                if outcome.status != Status::Up {
+                    merged.findings.extend(outcome.findings);
+                    if merged.status == Status::Up {
+                        merged.status = outcome.status;
+                        merged.message = outcome.message;
+                    }
+                }
+                merged
+            }
+            _ => outcome,
+        };
+        latest.insert(id, merged.clone());
+        merged
+    }
+
     /// The outcome of a backup check: the book's entry for passive checks,
     /// a fresh read of the repositories for freshness.
     pub async fn evaluate(self: Arc<Self>, check: Arc<Check>, spec: BackupCheckSpec) -> Outcome {
@@ -275,6 +301,9 @@ pub fn run_job(plan: &BackupPlan, job: Job) -> (CheckId, Outcome) {
 }
 
 /// Forget and prune on every target; the findings of those that failed.
+/// The finding of a failed forget and prune.
+const RETENTION_FAILED: &str = "backup.retention_failed";
+
 fn retention_findings(plan: &BackupPlan) -> Option<Vec<Finding>> {
     let failed: Vec<Finding> = plan
         .targets
@@ -282,7 +311,7 @@ fn retention_findings(plan: &BackupPlan) -> Option<Vec<Finding>> {
         .filter_map(|t| backup::forget_and_prune(plan, &t.id).err().map(|e| (t, e)))
         .map(|(t, e)| {
             Finding::new(
-                "backup.retention_failed",
+                RETENTION_FAILED,
                 Severity::Warning,
                 format!("forget and prune on {} failed: {e}", t.id),
             )
@@ -313,7 +342,7 @@ impl BackupRunner {
                 match tokio::task::spawn_blocking(move || run_job(&p, job)).await {
                     Ok((id, outcome)) => {
                         tracing::info!(plan = %plan.id, job = ?job, status = outcome.status.as_str(), message = %outcome.message, "backup job finished");
-                        book.record(id.clone(), outcome);
+                        book.record_job(job, id.clone(), outcome);
                         scheduler.run_now(id);
                         if job == Job::Backup {
                             // A new snapshot changes the freshness at once.

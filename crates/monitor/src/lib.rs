@@ -292,7 +292,7 @@ impl Monitor {
         let (id, outcome) = tokio::task::spawn_blocking(move || backup::run_job(&plan, job))
             .await
             .ok()?;
-        self.backups.record(id.clone(), outcome.clone());
+        let outcome = self.backups.record_job(job, id.clone(), outcome);
         self.scheduler.run_now(id);
         if job == backup::Job::Backup {
             self.scheduler.run_now(fresh);

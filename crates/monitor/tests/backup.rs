@@ -376,6 +376,49 @@ async fn runs_verify_restore_and_a_lost_target_is_reported() {
     monitor.shutdown().await;
 }
 
+/// Retention on its own schedule reports on the run check without hiding
+/// the last run: after a run that lost a target, a successful retention
+/// leaves the check Degraded; the failure of a retention is added to a
+/// good run and is replaced, not repeated, by the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_does_not_hide_a_failed_run() {
+    let fx = Fixture::new();
+    let plan =
+        fx.files_plan("media") + "\n[backup.retention]\nkeep_last = 3\nschedule = \"30 4 * * *\"\n";
+    let (monitor, _events) = fx.monitor(fx.config(&plan)).await;
+    std::fs::remove_dir_all(fx.path("media-primary")).unwrap();
+    let o = monitor.run_backup_job("media", Job::Backup).await.unwrap();
+    assert_eq!(o.status, Status::Degraded, "{o:?}");
+    // The primary comes back empty: retention succeeds on both targets.
+    std::fs::create_dir_all(fx.path("media-primary")).unwrap();
+    keepup_backup::init(&monitor.config().backups[0], "primary").unwrap();
+    let after = monitor
+        .run_backup_job("media", Job::Retention)
+        .await
+        .unwrap();
+    assert_eq!(after.status, Status::Degraded, "{after:?}");
+    assert_eq!(after.message, o.message);
+
+    let good = monitor.run_backup_job("media", Job::Backup).await.unwrap();
+    assert_eq!(good.status, Status::Up, "{good:?}");
+    std::fs::remove_dir_all(fx.path("media-second")).unwrap();
+    for _ in 0..2 {
+        let o = monitor
+            .run_backup_job("media", Job::Retention)
+            .await
+            .unwrap();
+        assert_eq!(o.status, Status::Degraded, "{o:?}");
+        let failed: Vec<_> = o
+            .findings
+            .iter()
+            .filter(|f| f.code == "backup.retention_failed")
+            .collect();
+        assert_eq!(failed.len(), 1, "{o:?}");
+        assert!(failed[0].text.contains("second"), "{o:?}");
+    }
+    monitor.shutdown().await;
+}
+
 /// A run that loses one of two targets opens an incident on the plan's
 /// run check (`failure_threshold = 1`), not only, minutes later, on its
 /// freshness check.
