@@ -165,12 +165,7 @@ impl StreamState {
                     humantime::format_duration(timeout)
                 )));
             }
-            let Ok(pgid) = i32::try_from(pid) else { return };
-            // SAFETY: kill(2) with a negative pid signals the process group
-            // the command leads; it reads no memory of ours.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
+            kill_group(pid);
         });
     }
 
@@ -212,7 +207,9 @@ impl StreamState {
     /// the end: the archive failed).
     fn abort(&self, why: &str) {
         if let Some(mut c) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = c.kill();
+            // The whole group: in `sh -c "pg_dump | gzip"` the pipeline's
+            // other processes would otherwise hold stderr open.
+            kill_group(c.id());
             let _ = c.wait();
             self.stop_watchdog();
             self.join_stderr();
@@ -575,5 +572,16 @@ impl ReadSource for PlanSource {
             skipped: self.skipped.clone(),
             stamp: self.stamp,
         }
+    }
+}
+
+/// SIGKILL to the process group that the command `pid` leads (commands are
+/// started in their own group).
+fn kill_group(pid: u32) {
+    let Ok(pgid) = i32::try_from(pid) else { return };
+    // SAFETY: kill(2) with a negative pid signals the process group the
+    // command leads; it reads no memory of ours.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
     }
 }
