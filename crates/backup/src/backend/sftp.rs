@@ -259,6 +259,10 @@ impl Inner {
         a.extend([
             "-o".into(),
             "BatchMode=yes".into(),
+            // Before the operator's ssh_args and ssh_config (the first
+            // value wins): an unknown host key is refused, never learnt.
+            "-o".into(),
+            "StrictHostKeyChecking=yes".into(),
             "-o".into(),
             format!("ConnectTimeout={connect_secs}"),
             "-o".into(),
