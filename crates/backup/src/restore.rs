@@ -469,8 +469,9 @@ impl RestoreTestReport {
     }
 }
 
-/// The message of a caught panic, on one line and bounded.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+/// The message of a panic (caught, or seen by a panic hook), on one line
+/// and bounded; rustic's errors are reduced to their guidance sentence.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     let text = panic
         .downcast_ref::<String>()
         .map(String::as_str)

@@ -30,35 +30,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// A panic inside a dependency (rustic_core's restorer unwraps read and
-/// decrypt failures in its worker threads) is caught by the crate that
-/// called it and reported as a clear error; the default hook would first
-/// print kilobytes of debug output with a backtrace. Such panics are logged
-/// as one bounded line instead. keepup's own panics keep the default hook:
-/// they are bugs and want every detail.
+/// rustic_core's restorer unwraps read and decrypt failures in its worker
+/// threads; `keepup_backup` catches that panic and reports a clear error,
+/// but the default hook would first print kilobytes of debug output with a
+/// backtrace. Panics located in rustic_core's source are therefore logged
+/// as one bounded line; every other panic keeps the default hook.
 fn quiet_dependency_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let location = info.location();
-        if !location.is_some_and(|l| l.file().contains("/.cargo/registry/")) {
+        let Some(at) = info.location().filter(|l| l.file().contains("rustic_core")) else {
             return default(info);
-        }
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("(no message)");
-        let first_line: String = message
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect();
-        let at = location
-            .map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        tracing::warn!(at = %at, "a library thread failed: {first_line}");
+        };
+        let text = keepup_backup::restore::panic_text(info.payload());
+        tracing::warn!(at = %format!("{}:{}", at.file(), at.line()), "rustic_core failed: {text}");
     }));
 }

@@ -554,7 +554,10 @@ fn bytes(n: u64) -> String {
 /// Progress bars on stderr, or nothing for `--quiet`/`--json` (and, by
 /// indicatif, when stderr is not a terminal).
 fn bars(output: &BackupOutput) -> Arc<dyn Progress> {
-    if output.quiet || output.json {
+    // Without a terminal nobody sees bars, and rustic would walk the whole
+    // source once more only to size them.
+    use std::io::IsTerminal;
+    if output.quiet || output.json || !std::io::stderr().is_terminal() {
         Arc::new(backup::NoProgress)
     } else {
         Arc::new(Bars::default())
