@@ -337,6 +337,11 @@ fn parse_sftp_short(s: &str) -> Result<Location, LocationError> {
         ));
     };
     let (user_host, path) = (&s[..colon], &s[colon + 1..]);
+    // `user:password@host:/path` splits at the password's ':'; refuse it
+    // before any part of it can be quoted in a message.
+    if path.rfind('@').is_some_and(|at| path[at..].contains(':')) {
+        return Err(sftp_password());
+    }
     let (user, host) = match user_host.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
         None => (None, user_host),
@@ -360,6 +365,14 @@ fn parse_sftp_short(s: &str) -> Result<Location, LocationError> {
     })
 }
 
+/// The error for a password written into an sftp location (it is never
+/// quoted).
+fn sftp_password() -> LocationError {
+    LocationError::Sftp(
+        "a password in the location is not supported: use an SSH key (ssh_identity_file)".into(),
+    )
+}
+
 /// `sftp://[user@]host[:port]/path` (after the `sftp://`): the path is what
 /// follows the first '/', so `//abs` is absolute and `/rel` relative.
 fn parse_sftp_url(s: &str) -> Result<Location, LocationError> {
@@ -368,6 +381,11 @@ fn parse_sftp_url(s: &str) -> Result<Location, LocationError> {
             "no directory: expected sftp://user@host:port//absolute/path".into(),
         ));
     };
+    // A password with a '/' moves the '@' into the path: refuse before any
+    // part of it can be quoted in a message.
+    if authority.contains(':') && path.contains('@') {
+        return Err(sftp_password());
+    }
     if authority.contains(['?', '#']) || path.contains(['?', '#']) {
         return Err(LocationError::Sftp(
             "query strings and fragments are not allowed".into(),
@@ -376,10 +394,7 @@ fn parse_sftp_url(s: &str) -> Result<Location, LocationError> {
     let (user, hp) = match authority.rsplit_once('@') {
         Some((u, hp)) => {
             if u.contains(':') {
-                return Err(LocationError::Sftp(
-                    "a password in the URL is not supported: use an SSH key (ssh_identity_file)"
-                        .into(),
-                ));
+                return Err(sftp_password());
             }
             check_user(u, LocationError::Sftp)?;
             (Some(u.to_owned()), hp)
@@ -411,6 +426,11 @@ fn parse_rest(s: &str) -> Result<Location, LocationError> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
+    // A password with a '/' moves the '@' into the path (and could pass for
+    // a host and port): refuse before any part of it can be quoted.
+    if path.contains('@') {
+        return Err(LocationError::PasswordInUrl);
+    }
     if path.contains(['?', '#']) || authority.contains(['?', '#']) {
         return Err(LocationError::Rest(
             "query strings and fragments are not allowed".into(),
@@ -686,6 +706,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!msg.contains("secret"));
+        // Nor a password with a '/' in it, which moves the '@' past the
+        // first '/' (and once parsed as host "bob", port 1234).
+        for (loc, secret) in [
+            ("rest:https://bob:pw9x/cret@h/", "pw9x"),
+            ("rest:https://bob:1234/x@h/", "1234"),
+            ("sftp://bob:pw9x/cret@h//srv", "pw9x"),
+            ("sftp:bob:pw9x/cret@h:/srv", "pw9x"),
+            ("sftp:bob:pw9xcret@h:/srv", "pw9x"),
+        ] {
+            let err = Location::parse(loc).expect_err(loc);
+            assert!(!err.to_string().contains(secret), "{loc}: {err}");
+        }
         for bad in [
             "rest:ftp://h/",
             "rest:h:8000/",

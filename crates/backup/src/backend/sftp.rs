@@ -829,7 +829,7 @@ mod tests {
             },
         );
         let args = b.inner.ssh_args().join(" ");
-        assert!(args.starts_with("-p 2222 -i /k/id -o IdentitiesOnly=yes -o UserKnownHostsFile=/k/known -o BatchMode=yes -o ConnectTimeout=15"), "{args}");
+        assert!(args.starts_with("-p 2222 -i /k/id -o IdentitiesOnly=yes -o UserKnownHostsFile=/k/known -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=15"), "{args}");
         assert!(
             args.ends_with("-l bob -o Compression=yes -s -- host.example sftp"),
             "{args}"
