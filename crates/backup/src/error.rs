@@ -26,6 +26,18 @@ pub enum BackupError {
         /// Why.
         reason: String,
     },
+    /// A local target's directory is missing (a backup disk that is not
+    /// mounted). Not retried: a disk does not come back within a run.
+    #[error(
+        "target {target:?}: the repository directory {} does not exist (is the disk mounted?)",
+        path.display()
+    )]
+    DiskMissing {
+        /// The target id.
+        target: String,
+        /// The directory.
+        path: PathBuf,
+    },
     /// There is no repository at the target yet.
     #[error(
         "target {target:?}: no restic repository at {location} (initialise it first: `keepup backup init`)"

@@ -42,17 +42,13 @@ fn open_target(target: &BackupTarget) -> Result<Arc<dyn WriteBackend>, BackupErr
                     path.display()
                 )));
             }
-            Err(e) => {
-                return Err(unavailable(format!(
-                    "{}: {}",
-                    path.display(),
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        "the repository directory does not exist (is the disk mounted?)".to_owned()
-                    } else {
-                        e.to_string()
-                    }
-                )));
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BackupError::DiskMissing {
+                    target: target.id.clone(),
+                    path: path.clone(),
+                });
             }
+            Err(e) => return Err(unavailable(format!("{}: {e}", path.display()))),
         }
     }
     let options = TargetOptions {
