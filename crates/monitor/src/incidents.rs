@@ -15,8 +15,10 @@ use crate::state::{CheckState, FlapEvent, Policy};
 use keepup_config::Check;
 use keepup_config::maintenance::Maintenance;
 use keepup_model::{CheckId, Outcome, Status, Timestamp};
-use keepup_store::{AdhocMaintenance, Incident, NewIncident, Store, StoreError};
-use std::collections::HashMap;
+use keepup_store::{
+    AdhocMaintenance, Incident, IncidentChanges, IncidentRef, NewIncident, Store, StoreError,
+};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Something the notification pipeline may want to tell people.
@@ -155,39 +157,6 @@ impl IncidentEngine {
         status == Status::Up || (status == Status::Degraded && !check.alerting.incident_on_degraded)
     }
 
-    /// The root open incident among the check's ancestors, if any.
-    fn root_cause(&self, id: &CheckId) -> Option<i64> {
-        let parents = self.checks.get(id).map(|c| &c.depends_on)?;
-        if parents.is_empty() {
-            return None;
-        }
-        let mut best: Option<&Incident> = None;
-        let mut seen = std::collections::HashSet::new();
-        let mut stack: Vec<CheckId> = parents.clone();
-        while let Some(parent) = stack.pop() {
-            if !seen.insert(parent.clone()) {
-                continue;
-            }
-            if let Some(inc) = self.open.get(&parent) {
-                // Prefer the incident that has no cause itself (the root),
-                // then the earliest.
-                let better = match best {
-                    None => true,
-                    Some(b) => {
-                        (inc.cause.is_none(), -inc.opened_at) > (b.cause.is_none(), -b.opened_at)
-                    }
-                };
-                if better {
-                    best = Some(inc);
-                }
-            }
-            if let Some(c) = self.checks.get(&parent) {
-                stack.extend(c.depends_on.iter().cloned());
-            }
-        }
-        best.map(|i| i.cause.unwrap_or(i.id))
-    }
-
     /// Feeds one result of `check`, started at `at`.
     pub fn observe(
         &mut self,
@@ -201,23 +170,32 @@ impl IncidentEngine {
             .unwrap_or_default())
     }
 
-    /// Feeds a batch of results (in order); incidents they open or resolve
-    /// are written in one transaction each, so thousands of simultaneous
-    /// failures cost a few commits, not thousands. Returns one [`Observed`]
-    /// per result, in order.
+    /// Feeds a batch of results (in order); the incidents they open,
+    /// resolve or release are written in one transaction, so thousands of
+    /// simultaneous failures cost one commit, not thousands. Returns one
+    /// [`Observed`] per result, in order.
+    ///
+    /// The batch is atomic: state machines and open incidents change only
+    /// once the store has committed. If the store fails, the engine is as
+    /// it was before the call and the same batch can be fed again (the
+    /// recorder does so) to open exactly the incidents that are due.
     pub fn observe_batch(
         &mut self,
         items: &[(&Check, Timestamp, &Outcome)],
     ) -> Result<Vec<Observed>, StoreError> {
         let mut out: Vec<Observed> = Vec::with_capacity(items.len());
+        // Working copies of the states this batch touches.
+        let mut states: HashMap<CheckId, CheckState> = HashMap::new();
         let mut resolves: Vec<(usize, Incident, Timestamp)> = Vec::new();
         let mut opens: Vec<(usize, NewIncident)> = Vec::new();
-        let mut opening: std::collections::HashSet<CheckId> = std::collections::HashSet::new();
+        let mut changed: HashSet<CheckId> = HashSet::new();
         // 1. State machines.
         for (i, (check, at, outcome)) in items.iter().enumerate() {
             let mut o = Observed::default();
             let policy = policy(check);
-            let state = self.states.entry(check.id.clone()).or_default();
+            let state = states
+                .entry(check.id.clone())
+                .or_insert_with(|| self.states.get(&check.id).cloned().unwrap_or_default());
             let step = state.observe(outcome.status, *at, &policy);
             let flapping = state.flapping();
             if step.retry_soon {
@@ -231,15 +209,19 @@ impl IncidentEngine {
             }
             out.push(o);
             let Some(change) = step.change else { continue };
-            let pending_open = opening.contains(&check.id);
+            // One incident change per check and batch: the next batch
+            // sees this one's result.
+            if changed.contains(&check.id) {
+                continue;
+            }
             match self.open.get(&check.id) {
-                None if !pending_open && Self::opens_incident(check, change.to) => {
+                None if Self::opens_incident(check, change.to) => {
                     // Maintenance mutes alerts; the incident is still
                     // recorded, marked so that SLA accounting can exclude it.
                     self.refresh_adhoc(*at)?;
                     let maintenance = self.in_maintenance(&check.id, change.since)
                         || self.in_maintenance(&check.id, *at);
-                    opening.insert(check.id.clone());
+                    changed.insert(check.id.clone());
                     opens.push((
                         i,
                         NewIncident {
@@ -256,95 +238,164 @@ impl IncidentEngine {
                     ));
                 }
                 Some(inc) if Self::resolves_incident(check, change.to) => {
+                    changed.insert(check.id.clone());
                     resolves.push((i, inc.clone(), change.since));
                 }
                 _ => {}
             }
         }
-        // 2. Recoveries, then the children they release.
-        if !resolves.is_empty() {
-            let rows: Vec<(i64, Timestamp)> =
-                resolves.iter().map(|(_, inc, at)| (inc.id, *at)).collect();
-            self.store.resolve_incidents_batch(&rows)?;
-            for (i, mut inc, at) in resolves {
-                self.open.remove(&inc.check);
-                inc.resolved_at = Some(at);
-                out[i].events.push(IncidentEvent::Resolved {
-                    notify: !inc.suppressed,
-                    incident: inc.clone(),
-                });
-                let released = self.release_children(inc.id)?;
-                out[i].events.extend(released);
+        if resolves.is_empty() && opens.is_empty() {
+            self.states.extend(states);
+            return Ok(out);
+        }
+        // 2. What the batch does to incidents, decided on a copy of the
+        //    open incidents. New incidents carry placeholder ids (-1, -2,
+        //    ...) until the store assigns theirs.
+        let mut open = self.open.clone();
+        let mut changes = IncidentChanges::default();
+        // (position of the resolving result, released child)
+        let mut released: Vec<(usize, CheckId)> = Vec::new();
+        for (_, inc, at) in &resolves {
+            open.remove(&inc.check);
+            changes.resolve.push((inc.id, *at));
+        }
+        for (i, inc, _) in &resolves {
+            // Children it suppressed that still fail become incidents of
+            // their own (unless another ancestor is still down).
+            let children: Vec<CheckId> = open
+                .iter()
+                .filter(|(_, c)| c.cause == Some(inc.id))
+                .map(|(c, _)| c.clone())
+                .collect();
+            for child in children {
+                let other = root_cause(&self.checks, &open, &child).filter(|c| *c != inc.id);
+                let flapping = states
+                    .get(&child)
+                    .or_else(|| self.states.get(&child))
+                    .is_some_and(CheckState::flapping);
+                let Some(c) = open.get_mut(&child) else {
+                    continue;
+                };
+                c.cause = other.or(c.cause);
+                c.suppressed = other.is_some() || flapping || c.maintenance;
+                changes.causes.push((
+                    IncidentRef::Stored(c.id),
+                    c.cause.map(IncidentRef::Stored),
+                    c.suppressed,
+                ));
+                released.push((*i, child));
             }
         }
-        // 3. New incidents: stored first, then attributed to causes (a
-        //    parent failing in the same batch counts).
-        if !opens.is_empty() {
-            let (positions, news): (Vec<usize>, Vec<NewIncident>) = opens.into_iter().unzip();
-            let stored = self.store.open_incidents_batch(news)?;
-            for inc in &stored {
-                self.open.insert(inc.check.clone(), inc.clone());
+        let placeholder = |k: usize| -(k as i64) - 1;
+        let as_ref = |id: i64| {
+            if id < 0 {
+                IncidentRef::New((-id - 1) as usize)
+            } else {
+                IncidentRef::Stored(id)
             }
-            // (`stored` is consumed below, after causes are known.)
-            let mut causes = Vec::new();
-            for inc in &stored {
-                if let Some(cause) = self.root_cause(&inc.check).filter(|c| *c != inc.id) {
-                    causes.push((inc.id, Some(cause), true));
-                }
+        };
+        for (k, (_, new)) in opens.iter().enumerate() {
+            open.insert(new.check.clone(), provisional(placeholder(k), new));
+        }
+        // A parent failing in the same batch counts as a cause.
+        for (k, (_, new)) in opens.iter().enumerate() {
+            if let Some(cause) =
+                root_cause(&self.checks, &open, &new.check).filter(|c| *c != placeholder(k))
+            {
+                changes
+                    .causes
+                    .push((IncidentRef::New(k), Some(as_ref(cause)), true));
             }
-            let mut cause_of: HashMap<i64, Option<i64>> = HashMap::new();
-            if !causes.is_empty() {
-                self.store.set_incident_causes_batch(&causes)?;
-                cause_of = causes.iter().map(|(id, cause, _)| (*id, *cause)).collect();
+        }
+        let (positions, news): (Vec<usize>, Vec<NewIncident>) = opens.into_iter().unzip();
+        changes.open = news;
+        // 3. One commit; only then does the engine move on.
+        let stored = self.store.apply_incident_changes(changes)?;
+        self.states.extend(states);
+        for (i, mut inc, at) in resolves {
+            self.open.remove(&inc.check);
+            inc.resolved_at = Some(at);
+            out[i].events.push(IncidentEvent::Resolved {
+                notify: !inc.suppressed,
+                incident: inc,
+            });
+        }
+        for (i, child) in released {
+            let Some(updated) = open.get(&child) else {
+                continue;
+            };
+            self.open.insert(child, updated.clone());
+            if !updated.suppressed {
+                out[i].events.push(IncidentEvent::Released {
+                    incident: updated.clone(),
+                });
             }
-            for (i, mut incident) in positions.into_iter().zip(stored) {
-                if let Some(cause) = cause_of.get(&incident.id) {
-                    incident.cause = *cause;
-                    incident.suppressed = true;
-                    if let Some(open) = self.open.get_mut(&incident.check) {
-                        open.cause = *cause;
-                        open.suppressed = true;
-                    }
-                }
-                let notify = !incident.suppressed;
-                out[i]
-                    .events
-                    .push(IncidentEvent::Opened { incident, notify });
-            }
+        }
+        for (i, incident) in positions.into_iter().zip(stored) {
+            self.open.insert(incident.check.clone(), incident.clone());
+            let notify = !incident.suppressed;
+            out[i]
+                .events
+                .push(IncidentEvent::Opened { incident, notify });
         }
         Ok(out)
     }
+}
 
-    /// After incident `cause` resolved: children it suppressed that are
-    /// still failing become incidents of their own.
-    fn release_children(&mut self, cause: i64) -> Result<Vec<IncidentEvent>, StoreError> {
-        let mut events = Vec::new();
-        let children: Vec<CheckId> = self
-            .open
-            .iter()
-            .filter(|(_, i)| i.cause == Some(cause))
-            .map(|(c, _)| c.clone())
-            .collect();
-        for child in children {
-            // A child may have another ancestor still down.
-            let other = self.root_cause(&child).filter(|c| *c != cause);
-            let flapping = self.states.get(&child).is_some_and(CheckState::flapping);
-            let Some(inc) = self.open.get_mut(&child) else {
-                continue;
+/// An incident about to be opened, as the engine sees it until the store
+/// has given it its number.
+fn provisional(id: i64, new: &NewIncident) -> Incident {
+    Incident {
+        id,
+        check: new.check.clone(),
+        status: new.status,
+        opened_at: new.opened_at,
+        detected_at: new.detected_at,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        resolved_at: None,
+        cause: new.cause,
+        suppressed: new.suppressed,
+        maintenance: new.maintenance,
+        message: String::new(),
+        findings: Vec::new(),
+    }
+}
+
+/// The root open incident among the ancestors of `id` (through
+/// `depends_on`), if any.
+fn root_cause(
+    checks: &HashMap<CheckId, Arc<Check>>,
+    open: &HashMap<CheckId, Incident>,
+    id: &CheckId,
+) -> Option<i64> {
+    let parents = checks.get(id).map(|c| &c.depends_on)?;
+    if parents.is_empty() {
+        return None;
+    }
+    let mut best: Option<&Incident> = None;
+    let mut seen = HashSet::new();
+    let mut stack: Vec<CheckId> = parents.clone();
+    while let Some(parent) = stack.pop() {
+        if !seen.insert(parent.clone()) {
+            continue;
+        }
+        if let Some(inc) = open.get(&parent) {
+            // Prefer the incident that has no cause itself (the root),
+            // then the earliest.
+            let better = match best {
+                None => true,
+                Some(b) => {
+                    (inc.cause.is_none(), -inc.opened_at) > (b.cause.is_none(), -b.opened_at)
+                }
             };
-            self.store.set_incident_cause(
-                inc.id,
-                other.or(inc.cause),
-                other.is_some() || flapping || inc.maintenance,
-            )?;
-            inc.cause = other.or(inc.cause);
-            inc.suppressed = other.is_some() || flapping || inc.maintenance;
-            if !inc.suppressed {
-                events.push(IncidentEvent::Released {
-                    incident: inc.clone(),
-                });
+            if better {
+                best = Some(inc);
             }
         }
-        Ok(events)
+        if let Some(c) = checks.get(&parent) {
+            stack.extend(c.depends_on.iter().cloned());
+        }
     }
+    best.map(|i| i.cause.unwrap_or(i.id))
 }

@@ -183,7 +183,7 @@ pub(crate) async fn run(
     mut flush: mpsc::UnboundedReceiver<FlushRequest>,
     downstream: Downstream,
 ) {
-    let mut pending: Vec<Completed> = Vec::new();
+    let mut batches = Batches::default();
     let mut tick = tokio::time::interval(BATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut open = true;
@@ -194,8 +194,8 @@ pub(crate) async fn run(
                 Some(mut c) => {
                     recorder.apply_connectivity(&mut c);
                     recorder.observe(&c);
-                    pending.push(c);
-                    if pending.len() < BATCH_MAX {
+                    batches.pending.push(c);
+                    if batches.pending.len() < BATCH_MAX {
                         continue;
                     }
                 }
@@ -204,31 +204,53 @@ pub(crate) async fn run(
             f = flush.recv() => waiter = f,
             _ = tick.tick() => {}
         }
-        if !pending.is_empty() {
-            write(&recorder, &store, &mut pending, &downstream).await;
+        if !batches.is_empty() {
+            write(&recorder, &store, &mut batches, &downstream).await;
         }
         if let Some(w) = waiter {
             let _ = w.send(());
         }
     }
-    if !pending.is_empty() {
-        write(&recorder, &store, &mut pending, &downstream).await;
+    if !batches.is_empty() {
+        write(&recorder, &store, &mut batches, &downstream).await;
     }
+}
+
+/// Results waiting for the store.
+#[derive(Default)]
+struct Batches {
+    /// Not yet written.
+    pending: Vec<Completed>,
+    /// Written, but the incidents they call for could not be: fed to the
+    /// incident engine again (it did not move) before newer results.
+    unobserved: Vec<Completed>,
+}
+
+impl Batches {
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.unobserved.is_empty()
+    }
+}
+
+/// How writing a batch ended.
+enum Written {
+    /// Results and incidents committed.
+    Done(Vec<(CheckId, crate::incidents::Observed)>),
+    /// Results not written: all of them wait.
+    ResultsFailed(String, Batches),
+    /// Results written, incidents not: they wait to be observed again.
+    IncidentsFailed(String, Batches),
 }
 
 /// Commits a batch, then feeds it to the incident engine (results first:
 /// an incident never refers to a result that was not stored).
-async fn write(
-    recorder: &Recorder,
-    store: &Store,
-    pending: &mut Vec<Completed>,
-    downstream: &Downstream,
-) {
-    let batch = std::mem::take(pending);
+async fn write(recorder: &Recorder, store: &Store, batches: &mut Batches, downstream: &Downstream) {
+    let mut taken = std::mem::take(batches);
     let s = store.clone();
     let engine = downstream.engine.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let records: Vec<ResultRecord> = batch
+        let records: Vec<ResultRecord> = taken
+            .pending
             .iter()
             .map(|c| ResultRecord {
                 check: c.check.id.clone(),
@@ -236,30 +258,42 @@ async fn write(
                 outcome: c.outcome.clone(),
             })
             .collect();
-        if let Err(e) = s.record(&records) {
-            return Err((e.to_string(), batch));
+        if !records.is_empty()
+            && let Err(e) = s.record(&records)
+        {
+            return Written::ResultsFailed(e.to_string(), taken);
         }
-        let mut outputs = Vec::new();
+        let mut observe = std::mem::take(&mut taken.unobserved);
+        observe.append(&mut taken.pending);
         let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
         let items: Vec<(
             &keepup_config::Check,
             keepup_model::Timestamp,
             &keepup_model::Outcome,
-        )> = batch
+        )> = observe
             .iter()
             .map(|c| (&*c.check, c.started, &c.outcome))
             .collect();
         match engine.observe_batch(&items) {
-            Ok(observed) => {
-                outputs.extend(batch.iter().map(|c| c.check.id.clone()).zip(observed));
-            }
-            Err(e) => tracing::error!(results = batch.len(), error = %e, "cannot record incidents"),
+            Ok(observed) => Written::Done(
+                observe
+                    .iter()
+                    .map(|c| c.check.id.clone())
+                    .zip(observed)
+                    .collect(),
+            ),
+            Err(e) => Written::IncidentsFailed(
+                e.to_string(),
+                Batches {
+                    pending: Vec::new(),
+                    unobserved: observe,
+                },
+            ),
         }
-        Ok(outputs)
     })
     .await;
-    match result {
-        Ok(Ok(outputs)) => {
+    let failed = match result {
+        Ok(Written::Done(outputs)) => {
             for (id, o) in outputs {
                 if let Some(at) = o.retry_at {
                     downstream.scheduler.run_at(id, at);
@@ -274,22 +308,34 @@ async fn write(
             {
                 tracing::info!("store writes recovered");
             }
+            return;
         }
-        Ok(Err((err, batch))) => {
-            tracing::error!(error = %err, results = batch.len(), "cannot write results to the store; keeping them for retry");
-            if let Ok(mut e) = recorder.store_error.lock() {
-                *e = Some(err);
-            }
-            *pending = batch;
-            if pending.len() > MAX_PENDING {
-                let excess = pending.len() - MAX_PENDING;
-                pending.drain(..excess);
-                recorder
-                    .dropped
-                    .fetch_add(excess as u64, std::sync::atomic::Ordering::Relaxed);
-            }
+        Ok(Written::ResultsFailed(err, kept)) => {
+            tracing::error!(error = %err, results = kept.pending.len(), "cannot write results to the store; keeping them for retry");
+            (err, kept)
         }
-        Err(join) => tracing::error!(error = %join, "store writer task failed"),
+        Ok(Written::IncidentsFailed(err, kept)) => {
+            tracing::error!(error = %err, results = kept.unobserved.len(), "cannot record incidents; the results are fed again with the next batch");
+            (err, kept)
+        }
+        Err(join) => {
+            tracing::error!(error = %join, "store writer task failed");
+            return;
+        }
+    };
+    let (err, kept) = failed;
+    if let Ok(mut e) = recorder.store_error.lock() {
+        *e = Some(err);
+    }
+    *batches = kept;
+    for queue in [&mut batches.unobserved, &mut batches.pending] {
+        if queue.len() > MAX_PENDING {
+            let excess = queue.len() - MAX_PENDING;
+            queue.drain(..excess);
+            recorder
+                .dropped
+                .fetch_add(excess as u64, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use keepup_monitor::incidents::IncidentEvent;
 use keepup_probe::ProbeContext;
 use keepup_store::Store;
 use keepup_testkit::http::{TestServer, text};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -381,4 +382,133 @@ fn a_parent_failing_in_the_same_batch_still_causes_its_children() {
         Some(dns_inc.id),
         "stored too"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_mid_batch_leaves_nothing_half_done_and_recovery_opens_what_is_due() {
+    let (api, api_failing) = toggled().await;
+    let (dns, dns_failing) = toggled().await;
+    let (web, web_failing) = toggled().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let src = format!(
+        "[defaults]\ninterval = \"1s\"\ntimeout = \"2s\"\nfailure_threshold = 2\nretry_interval = \"1s\"\n[[site]]\nid = \"shop\"\n\
+         [[site.check]]\nid = \"api\"\nkind = \"http\"\nurl = \"{}\"\n\
+         [[site.check]]\nid = \"dns\"\nkind = \"http\"\nurl = \"{}\"\n\
+         [[site.check]]\nid = \"web\"\nkind = \"http\"\nurl = \"{}\"\ndepends_on = [\"dns\"]\n",
+        api.url("/"),
+        dns.url("/"),
+        web.url("/")
+    );
+    let config = keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap();
+    let store = Store::open(&db).unwrap();
+    api_failing.store(true, Ordering::SeqCst);
+    let monitor = Monitor::start(
+        Arc::new(config),
+        store.clone(),
+        ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let mut events = monitor.subscribe();
+    let IncidentEvent::Opened {
+        incident: api_inc, ..
+    } = next_event(&mut events, "the api incident", is_opened("shop/api")).await
+    else {
+        unreachable!()
+    };
+
+    // The store starts refusing incident writes (as a full disk would
+    // refuse the pages they need) while results still go in; then, in one
+    // breath, the api recovers and dns fails, taking web with it.
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other
+        .execute_batch(
+            "CREATE TRIGGER refuse_new_incidents BEFORE INSERT ON incident
+             BEGIN SELECT RAISE(ABORT, 'injected failure: database or disk is full'); END;
+             CREATE TRIGGER refuse_incident_changes BEFORE UPDATE ON incident
+             BEGIN SELECT RAISE(ABORT, 'injected failure: database or disk is full'); END;",
+        )
+        .unwrap();
+    let failing_since = keepup_model::Clock::now_ms(&SystemClock);
+    api_failing.store(false, Ordering::SeqCst);
+    dns_failing.store(true, Ordering::SeqCst);
+    web_failing.store(true, Ordering::SeqCst);
+    common::wait_until("the incident write to fail", 30, || {
+        monitor.health().store_error.is_some()
+    })
+    .await;
+    // Several more results go by while the store refuses.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        monitor.health().store_error.is_some(),
+        "the store still refuses"
+    );
+    let open: Vec<String> = store
+        .open_incidents()
+        .unwrap()
+        .iter()
+        .map(|i| i.check.to_string())
+        .collect();
+    assert_eq!(
+        open,
+        ["shop/api"],
+        "nothing of the failed batch is stored: the api's resolution neither"
+    );
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            matches!(e, IncidentEvent::Flapping { .. }),
+            "no event while the store refuses: {e:?}"
+        );
+    }
+
+    // The store recovers: the incidents that are due open, once, timed
+    // from the first failed probe.
+    other
+        .execute_batch("DROP TRIGGER refuse_new_incidents; DROP TRIGGER refuse_incident_changes")
+        .unwrap();
+    let mut resolved = None;
+    let mut opened = HashMap::new();
+    while resolved.is_none() || opened.len() < 2 {
+        match next_event(&mut events, "the due incidents", |_| true).await {
+            IncidentEvent::Resolved { incident, notify } => {
+                assert!(resolved.is_none(), "resolved twice");
+                assert!(notify);
+                resolved = Some(incident);
+            }
+            IncidentEvent::Opened { incident, notify } => {
+                let check = incident.check.to_string();
+                assert!(
+                    opened.insert(check, (incident, notify)).is_none(),
+                    "opened twice"
+                );
+            }
+            IncidentEvent::Released { incident } => panic!("nothing to release: {incident:?}"),
+            IncidentEvent::Flapping { .. } => {}
+        }
+    }
+    assert_eq!(resolved.unwrap().id, api_inc.id);
+    let (dns_inc, dns_notify) = &opened["shop/dns"];
+    let (web_inc, web_notify) = &opened["shop/web"];
+    assert!(*dns_notify && !*web_notify, "one page: the cause");
+    assert_eq!(web_inc.cause, Some(dns_inc.id));
+    assert!(
+        dns_inc.opened_at >= failing_since && web_inc.opened_at >= failing_since,
+        "timed from the first failed probe"
+    );
+    assert!(
+        dns_inc.opened_at < dns_inc.detected_at,
+        "confirmed by a second failure"
+    );
+    monitor.flush().await;
+    let all = store.incidents(0, i64::MAX, 100).unwrap();
+    assert_eq!(all.len(), 3, "api, dns and web, each once: {all:?}");
+    let stored_web = store.incident(web_inc.id).unwrap().unwrap();
+    assert_eq!(
+        (stored_web.cause, stored_web.suppressed),
+        (Some(dns_inc.id), true)
+    );
+    assert!(monitor.health().store_error.is_none(), "recovered");
+    monitor.shutdown().await;
 }

@@ -74,6 +74,96 @@ pub struct NewIncident {
     pub findings: Vec<Finding>,
 }
 
+/// An incident named in [`IncidentChanges`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentRef {
+    /// One already in the store.
+    Stored(i64),
+    /// The one opened by `IncidentChanges::open[i]`.
+    New(usize),
+}
+
+/// Everything one batch of results does to incidents, written as one
+/// transaction by [`Store::apply_incident_changes`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IncidentChanges {
+    /// Incidents to resolve, and when.
+    pub resolve: Vec<(i64, Timestamp)>,
+    /// Incidents to open (a check with an open incident keeps that one).
+    pub open: Vec<NewIncident>,
+    /// Root causes to record: (incident, its cause, suppressed).
+    pub causes: Vec<(IncidentRef, Option<IncidentRef>, bool)>,
+}
+
+impl IncidentChanges {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.resolve.is_empty() && self.open.is_empty() && self.causes.is_empty()
+    }
+}
+
+/// Opens one incident inside the caller's transaction; a check that has
+/// an open incident already gets that one back.
+fn insert_open(
+    tx: &rusqlite::Transaction<'_>,
+    check_ids: &mut std::collections::HashMap<String, i64>,
+    new: NewIncident,
+) -> Result<Incident, Fail> {
+    let cid = check_id(tx, check_ids, &new.check)?;
+    let findings = if new.findings.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&new.findings)?)
+    };
+    // The unique partial index keeps one open incident per check; a
+    // conflict means one is open already.
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO incident (check_id, status, opened_at, detected_at, cause_incident, suppressed, maintenance, message, findings)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (check_id) WHERE resolved_at IS NULL DO NOTHING",
+        )?
+        .execute(params![
+            cid,
+            status_code(new.status),
+            new.opened_at,
+            new.detected_at,
+            new.cause,
+            new.suppressed as i64,
+            new.maintenance as i64,
+            new.message,
+            findings
+        ])?;
+    if inserted == 0 {
+        let mut stmt = tx.prepare_cached(&format!(
+            "{SELECT} WHERE i.check_id = ?1 AND i.resolved_at IS NULL"
+        ))?;
+        let mut rows = stmt.query(params![cid])?;
+        return match rows.next()? {
+            Some(r) => from_row(r),
+            None => Err(Fail::Corrupt(
+                "an open incident conflicts but cannot be read".into(),
+            )),
+        };
+    }
+    // The row is written: its fields move into the result.
+    Ok(Incident {
+        id: tx.last_insert_rowid(),
+        check: new.check,
+        status: new.status,
+        opened_at: new.opened_at,
+        detected_at: new.detected_at,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        resolved_at: None,
+        cause: new.cause,
+        suppressed: new.suppressed,
+        maintenance: new.maintenance,
+        message: new.message,
+        findings: new.findings,
+    })
+}
+
 const SELECT: &str = "SELECT i.id, c.key, i.status, i.opened_at, i.detected_at, i.acknowledged_at,
     i.acknowledged_by, i.resolved_at, i.cause_incident, i.suppressed, i.maintenance, i.message, i.findings
     FROM incident i JOIN checks c ON c.id = i.check_id";
@@ -126,88 +216,64 @@ impl Store {
             let tx = st.conn.transaction()?;
             let mut out = Vec::with_capacity(news.len());
             for new in news {
-                let cid = check_id(&tx, &mut st.check_ids, &new.check)?;
-                let findings = if new.findings.is_empty() { None } else { Some(serde_json::to_string(&new.findings)?) };
-                // The unique partial index keeps one open incident per
-                // check; a conflict means one is open already.
-                let inserted = tx
-                    .prepare_cached(
-                        "INSERT INTO incident (check_id, status, opened_at, detected_at, cause_incident, suppressed, maintenance, message, findings)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                         ON CONFLICT (check_id) WHERE resolved_at IS NULL DO NOTHING",
-                    )?
-                    .execute(params![
-                        cid,
-                        status_code(new.status),
-                        new.opened_at,
-                        new.detected_at,
-                        new.cause,
-                        new.suppressed as i64,
-                        new.maintenance as i64,
-                        new.message,
-                        findings
-                    ])?;
-                if inserted == 0 {
-                    let mut stmt = tx.prepare_cached(&format!("{SELECT} WHERE i.check_id = ?1 AND i.resolved_at IS NULL"))?;
-                    let mut rows = stmt.query(params![cid])?;
-                    match rows.next()? {
-                        Some(r) => out.push(from_row(r)?),
-                        None => return Err(Fail::Corrupt("an open incident conflicts but cannot be read".into())),
-                    }
-                    continue;
-                }
-                // The row is written: its fields move into the result.
-                out.push(Incident {
-                    id: tx.last_insert_rowid(),
-                    check: new.check,
-                    status: new.status,
-                    opened_at: new.opened_at,
-                    detected_at: new.detected_at,
-                    acknowledged_at: None,
-                    acknowledged_by: None,
-                    resolved_at: None,
-                    cause: new.cause,
-                    suppressed: new.suppressed,
-                    maintenance: new.maintenance,
-                    message: new.message,
-                    findings: new.findings,
-                });
+                out.push(insert_open(&tx, &mut st.check_ids, new)?);
             }
             tx.commit()?;
             Ok(out)
         })
     }
 
-    /// Resolves many incidents in one transaction.
-    pub fn resolve_incidents_batch(&self, items: &[(i64, Timestamp)]) -> Result<(), StoreError> {
-        self.with_state("resolve incidents", |st| {
+    /// Applies what one batch of results did to incidents in one
+    /// transaction: resolutions, openings, then causes (which may name an
+    /// incident this batch opens). Either all of it is stored or none, so
+    /// a failing store never leaves half a batch behind. Returns the
+    /// opened incidents as stored, in order, causes included.
+    pub fn apply_incident_changes(
+        &self,
+        changes: IncidentChanges,
+    ) -> Result<Vec<Incident>, StoreError> {
+        self.with_state("record incident changes", |st| {
             let tx = st.conn.transaction()?;
-            for (id, at) in items {
+            for (id, at) in &changes.resolve {
                 tx.prepare_cached(
                     "UPDATE incident SET resolved_at = ?2 WHERE id = ?1 AND resolved_at IS NULL",
                 )?
                 .execute(params![id, at])?;
             }
-            tx.commit()?;
-            Ok(())
-        })
-    }
-
-    /// Sets the cause and suppression of many incidents in one transaction.
-    pub fn set_incident_causes_batch(
-        &self,
-        items: &[(i64, Option<i64>, bool)],
-    ) -> Result<(), StoreError> {
-        self.with_state("set incident causes", |st| {
-            let tx = st.conn.transaction()?;
-            for (id, cause, suppressed) in items {
+            let mut opened = Vec::with_capacity(changes.open.len());
+            for new in changes.open {
+                opened.push(insert_open(&tx, &mut st.check_ids, new)?);
+            }
+            let resolve = |r: &IncidentRef| -> Result<i64, Fail> {
+                match r {
+                    IncidentRef::Stored(id) => Ok(*id),
+                    IncidentRef::New(i) => opened.get(*i).map(|inc| inc.id).ok_or_else(|| {
+                        Fail::Corrupt(format!(
+                            "cause refers to new incident {i} of {}",
+                            opened.len()
+                        ))
+                    }),
+                }
+            };
+            let mut set = Vec::with_capacity(changes.causes.len());
+            for (target, cause, suppressed) in &changes.causes {
+                let cause = cause.as_ref().map(&resolve).transpose()?;
+                set.push((resolve(target)?, cause, *suppressed));
+            }
+            for (id, cause, suppressed) in &set {
                 tx.prepare_cached(
                     "UPDATE incident SET cause_incident = ?2, suppressed = ?3 WHERE id = ?1",
                 )?
                 .execute(params![id, cause, *suppressed as i64])?;
             }
             tx.commit()?;
-            Ok(())
+            for (id, cause, suppressed) in set {
+                if let Some(inc) = opened.iter_mut().find(|i| i.id == id) {
+                    inc.cause = cause;
+                    inc.suppressed = suppressed;
+                }
+            }
+            Ok(opened)
         })
     }
 

@@ -52,6 +52,7 @@ mod content;
 mod error;
 mod incidents;
 mod maintenance;
+mod memo;
 mod outbox;
 mod schema;
 mod store;
@@ -61,8 +62,9 @@ use std::time::Duration;
 use keepup_model::{CheckId, Outcome, Timestamp};
 
 pub use error::StoreError;
-pub use incidents::{Incident, NewIncident};
+pub use incidents::{Incident, IncidentChanges, IncidentRef, NewIncident};
 pub use maintenance::AdhocMaintenance;
+pub use memo::MemoChange;
 pub use outbox::{OutboxEntry, OutboxState, Outgoing};
 pub use schema::SCHEMA_VERSION;
 pub use store::Store;

@@ -114,22 +114,37 @@ fn from_row(r: &Row<'_>) -> Result<OutboxEntry, Fail> {
     })
 }
 
+/// Inserts notifications inside the caller's transaction; returns their ids.
+pub(crate) fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    now: Timestamp,
+    items: &[Outgoing],
+) -> Result<Vec<i64>, Fail> {
+    let mut ids = Vec::with_capacity(items.len());
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO outbox (created_at, dedup_key, channel, incident_id, payload, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for o in items {
+        stmt.execute(params![
+            now,
+            o.dedup_key,
+            o.channel,
+            o.incident,
+            o.payload,
+            o.not_before.max(now)
+        ])?;
+        ids.push(tx.last_insert_rowid());
+    }
+    Ok(ids)
+}
+
 impl Store {
     /// Enqueues notifications in one transaction; returns their ids.
     pub fn enqueue(&self, now: Timestamp, items: &[Outgoing]) -> Result<Vec<i64>, StoreError> {
         self.with_state("enqueue notifications", |st| {
             let tx = st.conn.transaction()?;
-            let mut ids = Vec::with_capacity(items.len());
-            {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO outbox (created_at, dedup_key, channel, incident_id, payload, next_attempt_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?;
-                for o in items {
-                    stmt.execute(params![now, o.dedup_key, o.channel, o.incident, o.payload, o.not_before.max(now)])?;
-                    ids.push(tx.last_insert_rowid());
-                }
-            }
+            let ids = insert(&tx, now, items)?;
             tx.commit()?;
             Ok(ids)
         })

@@ -7,7 +7,8 @@
 //! in one transaction, so a crash mid-migration leaves the old version.
 //! Steps are never edited once released; a change is a new step.
 //!
-//! # Tables (version 1; version 2 adds `incident`, see the `incidents` module)
+//! # Tables (version 1; version 2 adds `incident`, see the `incidents` module;
+//! version 6 adds `memo`, see the `memo` module)
 //!
 //! * `checks`: `CheckId` text to a small integer id used everywhere else,
 //!   plus site, name and kind. Rows are never deleted: a check removed from
@@ -216,6 +217,17 @@ CREATE INDEX maintenance_by_end ON maintenance(ends_at);
     // write for the sake of a daily retention scan, which reads the table.
     r#"
 DROP INDEX outbox_by_created;
+"#,
+    // 5 -> 6: state that used to live only in memory and must survive a
+    // restart (see the `memo` module).
+    r#"
+CREATE TABLE memo (
+    kind       TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
 "#,
 ];
 
