@@ -686,3 +686,95 @@ fn a_notification_written_but_not_sent_survives_kill_9() {
         || got.lock().unwrap().iter().any(|v| v["event"] == "trigger"),
     );
 }
+
+/// The `last_run` and `status` of one check, from `keepup status --json`.
+fn run_and_status(cfg: &Path, id: &str) -> Option<(String, String)> {
+    let doc = status_json(cfg);
+    let row = doc.as_array()?.iter().find(|r| r["check"] == id)?;
+    Some((
+        row["last_run"].as_str()?.to_owned(),
+        row["status"].as_str()?.to_owned(),
+    ))
+}
+
+#[test]
+fn a_never_pinged_heartbeat_gets_its_grace_once_not_after_every_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    let port = free_port();
+    std::fs::write(&cfg, format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[defaults]\ninterval = \"1s\"\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"job\"\nkind = \"heartbeat\"\ntoken = \"tok-never-pinged\"\nperiod = \"4s\"\ngrace = \"1s\"\n",
+    )).unwrap();
+    let mut daemon = start_daemon(&cfg);
+    wait_for("the heartbeat watched", Duration::from_secs(10), || {
+        run_and_status(&cfg, "shop/job").is_some_and(|(_, s)| s == "unknown")
+    });
+    // Killed before the grace ran out, down for longer than the grace.
+    daemon.0.kill().unwrap();
+    let _ = daemon.0.wait();
+    drop(daemon);
+    let (before, status) = run_and_status(&cfg, "shop/job").unwrap();
+    assert_eq!(status, "unknown", "killed within the grace");
+    std::thread::sleep(Duration::from_secs(6));
+    let _daemon = start_daemon(&cfg);
+    let mut first = None;
+    wait_for("a run after the restart", Duration::from_secs(10), || {
+        first = run_and_status(&cfg, "shop/job").filter(|(at, _)| *at != before);
+        first.is_some()
+    });
+    let (_, status) = first.unwrap();
+    assert_eq!(
+        status, "down",
+        "no second grace after a restart: the job never pinged within period + grace"
+    );
+}
+
+/// A receiver that counts requests.
+fn counting_receiver() -> (TestServer, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    let server = TestServer::start_background(move |_req| {
+        let h = h.clone();
+        async move {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            text(200, "OK")
+        }
+    })
+    .unwrap();
+    (server, hits)
+}
+
+#[test]
+fn a_reload_moves_the_dead_mans_switch_to_its_new_url() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (old, old_hits) = counting_receiver();
+    let (new, new_hits) = counting_receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    let port = free_port();
+    let config = |url: String| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[self_monitoring]\nheartbeat_url = \"{url}\"\nheartbeat_every = \"1s\"\ninterval = \"1s\"\nmax_lag = \"5s\"\n"
+        )
+    };
+    std::fs::write(&cfg, config(old.url("/ping/old"))).unwrap();
+    let _daemon = start_daemon(&cfg);
+    wait_for("pings to the old URL", Duration::from_secs(10), || {
+        old_hits.load(SeqCst) >= 1
+    });
+    std::fs::write(&cfg, config(new.url("/ping/new"))).unwrap();
+    let o = run(&["reload", "-c", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_for("pings to the new URL", Duration::from_secs(10), || {
+        new_hits.load(SeqCst) >= 1
+    });
+    let old_count = old_hits.load(SeqCst);
+    wait_for("more pings to the new URL", Duration::from_secs(10), || {
+        new_hits.load(SeqCst) >= 3
+    });
+    assert_eq!(
+        old_hits.load(SeqCst),
+        old_count,
+        "the old URL is no longer called"
+    );
+}

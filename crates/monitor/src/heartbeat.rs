@@ -8,7 +8,7 @@
 
 use keepup_config::{Check, CheckSpec, HeartbeatSpec};
 use keepup_model::{CheckId, Finding, Outcome, Severity, Status, Timestamp, format_rfc3339};
-use keepup_store::{PingKind, Store};
+use keepup_store::{MemoChange, PingKind, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,13 +36,33 @@ pub enum PingError {
 impl HeartbeatBook {
     /// Rebuilds the token map from the configured checks, loading the last
     /// ping of newly seen heartbeat checks from the store.
+    ///
+    /// Since when a heartbeat is watched is kept in the store too: a
+    /// heartbeat that never pinged gets its grace once, not again after
+    /// every restart.
     pub fn configure(&self, checks: &[Arc<Check>], store: &Store, now: Timestamp) {
         let mut tokens = HashMap::new();
+        let mut remembered: Option<HashMap<String, Timestamp>> = None;
+        let mut first_seen = Vec::new();
         for c in checks {
             if let CheckSpec::Heartbeat(h) = &c.spec {
                 tokens.insert(h.token.expose().to_owned(), c.id.clone());
-                if let Ok(mut since) = self.watched_since.lock() {
-                    since.entry(c.id.clone()).or_insert(now);
+                if let Ok(mut since) = self.watched_since.lock()
+                    && !since.contains_key(&c.id)
+                {
+                    let stored = remembered.get_or_insert_with(|| watched_since(store));
+                    let at = match stored.get(c.id.as_str()) {
+                        Some(at) => *at,
+                        None => {
+                            first_seen.push(MemoChange::put(
+                                WATCHED_SINCE,
+                                c.id.as_str(),
+                                now.to_string(),
+                            ));
+                            now
+                        }
+                    };
+                    since.insert(c.id.clone(), at);
                 }
                 let known = self
                     .last
@@ -63,6 +83,9 @@ impl HeartbeatBook {
                     }
                 }
             }
+        }
+        if let Err(e) = store.write_memos(now, &first_seen) {
+            tracing::warn!(error = %e, "cannot record since when heartbeats are watched; a restart gives them their grace again");
         }
         if let Ok(mut t) = self.tokens.lock() {
             *t = tokens;
@@ -156,6 +179,24 @@ impl HeartbeatBook {
         o.evidence.insert("period_s", spec.period.as_secs());
         o.evidence.insert("grace_s", spec.grace.as_secs());
         o
+    }
+}
+
+/// The memo kind of since when each heartbeat is watched (ms, by check id).
+const WATCHED_SINCE: &str = "heartbeat_watched_since";
+
+/// Since when each heartbeat has been watched, as stored; unreadable
+/// entries are skipped (the heartbeat starts being watched now).
+fn watched_since(store: &Store) -> HashMap<String, Timestamp> {
+    match store.memos(WATCHED_SINCE) {
+        Ok(rows) => rows
+            .into_iter()
+            .filter_map(|(id, at)| Some((id, at.parse().ok()?)))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read since when heartbeats are watched");
+            HashMap::new()
+        }
     }
 }
 

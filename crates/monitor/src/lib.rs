@@ -96,7 +96,8 @@ pub struct Monitor {
     events: tokio::sync::broadcast::Sender<IncidentEvent>,
     alerter: Arc<alerting::Alerter>,
     alerting_task: tokio::task::JoinHandle<()>,
-    deadman_task: tokio::task::JoinHandle<()>,
+    /// Replaced on reload, so a changed URL or period applies at once.
+    deadman_task: Mutex<tokio::task::JoinHandle<()>>,
 }
 
 impl Monitor {
@@ -218,7 +219,7 @@ impl Monitor {
             events,
             alerter,
             alerting_task,
-            deadman_task,
+            deadman_task: Mutex::new(deadman_task),
         })
     }
 
@@ -251,6 +252,11 @@ impl Monitor {
             e.configure(&checks, new.maintenance.clone());
         }
         self.alerter.configure(new.clone());
+        {
+            let mut deadman = self.deadman_task.lock().unwrap_or_else(|p| p.into_inner());
+            deadman.abort();
+            *deadman = tokio::spawn(dead_mans_switch(new.clone(), self.recorder.clone()));
+        }
         let ids: std::collections::HashSet<CheckId> = checks.iter().map(|c| c.id.clone()).collect();
         self.recorder.retain(|id| ids.contains(id));
         self.recorder.expect_references(references(&new));
@@ -354,7 +360,10 @@ impl Monitor {
         self.scheduler.shutdown().await;
         self.compactor_task.abort();
         self.alerting_task.abort();
-        self.deadman_task.abort();
+        self.deadman_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .abort();
         // A backup job already running finishes on its blocking thread.
         self.backup_task.abort();
         self.flush().await;
