@@ -5,10 +5,36 @@
 //! `*/n` and `a-b/n`; month and weekday names (`jan`, `mon`); weekday 7 is
 //! Sunday like 0. As in Vixie cron, when both day-of-month and day-of-week
 //! are restricted a day matches if either does.
+//!
+//! Daylight saving time follows cronie (Vixie cron), which people expect
+//! of a schedule written as local time. Like cronie, a job is *wildcard*
+//! when its minute or hour field is written with `*` (`*/15 * * * *`,
+//! `0 * * * *`, `5 */2 * * *`) and *fixed-time* otherwise (`30 2 * * *`,
+//! `0 9-17 * * 1-5`, `0 1-23/2 * * *`):
+//! - a fixed-time job whose local time does not exist (spring forward:
+//!   02:30 in Berlin on the last Sunday of March) runs once at the jump,
+//!   the first instant after the gap (03:00 summer time); several skipped
+//!   times of the same gap make one run;
+//! - a fixed-time job whose local time occurs twice (fall back) runs at
+//!   the first occurrence only;
+//! - a wildcard job runs by real time: at every instant the clock shows a
+//!   matching time, so in a repeated hour it runs in both passes and a
+//!   wholly skipped hour has no run; an hourly job thus runs every 60 real
+//!   minutes, never twice in a UTC hour, wherever offsets change by whole
+//!   hours. One addition to cronie: when a jump lands inside the hour of a
+//!   skipped time (Australia/Lord_Howe moves by 30 minutes: 02:00 becomes
+//!   02:30), that time runs at the jump, so a local hour that partly exists
+//!   keeps its run. There `45 * * * *` runs at 01:45 and 02:45 on the
+//!   spring day, 30 real minutes apart in one UTC hour: both times exist,
+//!   and skipping either would lose a local hour.
+//!
+//! Runs are found by walking UTC minutes and asking one rule (`fires`) of
+//! each, so that [`Cron::next_after`] and [`Cron::last_at_or_before`] (and
+//! through them the backup runner and maintenance windows) agree.
 
 use jiff::Timestamp as JiffTimestamp;
 use jiff::civil::DateTime;
-use jiff::tz::TimeZone;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 
 /// A parsed cron expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +47,13 @@ pub struct Cron {
     weekdays: u8,
     days_restricted: bool,
     weekdays_restricted: bool,
+    /// Minute and hour both written without `*` (cronie's fixed-time job).
+    fixed_time: bool,
 }
+
+/// The longest gap whose skipped times are looked at (real offset changes
+/// are at most a day: Pacific/Apia skipped 30 December 2011).
+const MAX_GAP_MINUTES: i64 = 26 * 60;
 
 const MONTHS: [&str; 12] = [
     "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
@@ -97,6 +129,7 @@ impl Cron {
         let (days, days_restricted) = field(fields[2], 1, 31, &[], "day of month")?;
         let (months, _) = field(fields[3], 1, 12, &MONTHS, "month")?;
         let (weekdays, weekdays_restricted) = field(fields[4], 0, 7, &WEEKDAYS, "day of week")?;
+        let starred = |f: &str| f.split(',').any(|part| part.starts_with('*'));
         Ok(Cron {
             text: text.to_owned(),
             minutes,
@@ -106,6 +139,7 @@ impl Cron {
             weekdays: (weekdays as u8) & 0x7f,
             days_restricted,
             weekdays_restricted,
+            fixed_time: !starred(fields[0]) && !starred(fields[1]),
         })
     }
 
@@ -128,32 +162,78 @@ impl Cron {
         minute_ok && hour_ok && month_ok && day_ok
     }
 
-    /// The latest matching minute at or before `at` (ms since the epoch),
-    /// looking back at most `horizon_minutes`; in `tz`.
+    /// Whether the job runs in the minute starting at `minute_start` (ms
+    /// since the epoch), given the civil times the clock shows then and a
+    /// minute earlier (see the module doc for the rules).
+    fn fires(
+        &self,
+        minute_start: i64,
+        civil: DateTime,
+        civil_before: DateTime,
+        tz: &TimeZone,
+    ) -> bool {
+        if self.matches(civil) && (!self.fixed_time || self.first_pass(minute_start, civil, tz)) {
+            return true;
+        }
+        // The clock jumped over the minutes strictly between the two.
+        let jumped = civil_before.duration_until(civil).as_mins();
+        if jumped <= 1 || jumped > MAX_GAP_MINUTES {
+            return false;
+        }
+        (1..jumped)
+            .filter_map(|m| {
+                civil_before
+                    .checked_add(jiff::SignedDuration::from_mins(m))
+                    .ok()
+            })
+            .any(|skipped| {
+                self.matches(skipped)
+                    && (self.fixed_time
+                        || (skipped.date() == civil.date() && skipped.hour() == civil.hour()))
+            })
+    }
+
+    /// Whether `minute_start` is the first instant showing `civil` (false
+    /// in the second pass of a repeated hour).
+    fn first_pass(&self, minute_start: i64, civil: DateTime, tz: &TimeZone) -> bool {
+        match tz.to_ambiguous_timestamp(civil).offset() {
+            AmbiguousOffset::Fold { before, .. } => JiffTimestamp::from_millisecond(minute_start)
+                .is_ok_and(|t| tz.to_offset(t) == before),
+            _ => true,
+        }
+    }
+
+    /// The latest minute the job runs at or before `at` (ms since the
+    /// epoch), looking back at most `horizon_minutes`; in `tz`.
     pub fn last_at_or_before(&self, at: i64, tz: &TimeZone, horizon_minutes: u32) -> Option<i64> {
+        let civil_at = |ms: i64| JiffTimestamp::from_millisecond(ms).map(|t| tz.to_datetime(t));
         // Start from the top of the current minute.
         let mut minute_start = at - at.rem_euclid(60_000);
+        let mut civil = civil_at(minute_start).ok()?;
         for _ in 0..=horizon_minutes {
-            let t = JiffTimestamp::from_millisecond(minute_start).ok()?;
-            let civil = tz.to_datetime(t);
-            if self.matches(civil) {
+            let civil_before = civil_at(minute_start - 60_000).ok()?;
+            if self.fires(minute_start, civil, civil_before, tz) {
                 return Some(minute_start);
             }
             minute_start -= 60_000;
+            civil = civil_before;
         }
         None
     }
 
-    /// The first matching minute strictly after `at`, looking ahead at most
-    /// `horizon_minutes`.
+    /// The first minute the job runs strictly after `at`, looking ahead at
+    /// most `horizon_minutes`.
     pub fn next_after(&self, at: i64, tz: &TimeZone, horizon_minutes: u32) -> Option<i64> {
-        let mut minute_start = at - at.rem_euclid(60_000) + 60_000;
+        let civil_at = |ms: i64| JiffTimestamp::from_millisecond(ms).map(|t| tz.to_datetime(t));
+        let mut minute_start = at - at.rem_euclid(60_000);
+        let mut civil_before = civil_at(minute_start).ok()?;
         for _ in 0..horizon_minutes {
-            let t = JiffTimestamp::from_millisecond(minute_start).ok()?;
-            if self.matches(tz.to_datetime(t)) {
+            minute_start += 60_000;
+            let civil = civil_at(minute_start).ok()?;
+            if self.fires(minute_start, civil, civil_before, tz) {
                 return Some(minute_start);
             }
-            minute_start += 60_000;
+            civil_before = civil;
         }
         None
     }

@@ -39,7 +39,10 @@ pub enum Window {
         /// End (exclusive).
         end: Timestamp,
     },
-    /// Every time `cron` matches in `timezone`, for `duration`.
+    /// Every time `cron` fires in `timezone` (across daylight saving
+    /// changes as the `cron` module says: a start that does not exist opens
+    /// at the jump, one that repeats opens once), for `duration` of real
+    /// time.
     Recurring {
         /// Schedule.
         cron: Cron,
