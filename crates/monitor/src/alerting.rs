@@ -11,7 +11,11 @@
 //!    acknowledge too); the resolution is announced with the outage
 //!    duration.
 //! 3. **Outbox**: every notification is written to the store before any
-//!    attempt (see `keepup_store::outbox`), one row per channel.
+//!    attempt (see `keepup_store::outbox`), one row per channel, in the
+//!    same transaction as the escalation progress it moves (groups waiting
+//!    out their window, levels sent, reminders, channels told), so that a
+//!    restart resumes each escalation where it was: a level that fell due
+//!    while keepup was down goes out, a group stays one message.
 //! 4. **Deliver**: due rows are claimed and sent concurrently, each under
 //!    its channel's timeout; failures are retried with exponential backoff
 //!    (or the provider's Retry-After); after [`FALLBACK_AFTER`] failed
@@ -24,8 +28,9 @@ use keepup_config::Config;
 use keepup_config::routing::Policy;
 use keepup_model::{Clock, Severity, Status, Timestamp};
 use keepup_notify::{Channel, CheckSummary, Event, HttpClientContext, Notification};
+use keepup_store::MemoChange;
 use keepup_store::{Incident, OutboxEntry, Outgoing, Store, StoreError};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -69,6 +74,52 @@ impl Progress {
     }
 }
 
+/// The memo kind of escalations in progress (by leader incident id).
+const ESCALATION: &str = "escalation";
+/// The memo kind of groups waiting out their window (by site and policy).
+const ESCALATION_GROUP: &str = "escalation_group";
+
+/// [`Progress`] as stored: incidents by number, read back at resume.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedProgress {
+    members: Vec<i64>,
+    resolved: Vec<i64>,
+    policy: String,
+    levels_sent: usize,
+    reminders: u32,
+    last_sent: Timestamp,
+    told: Vec<String>,
+    acknowledged: bool,
+}
+
+impl From<&Progress> for SavedProgress {
+    fn from(p: &Progress) -> Self {
+        Self {
+            members: p.members.iter().map(|m| m.id).collect(),
+            resolved: p.resolved.clone(),
+            policy: p.policy.clone(),
+            levels_sent: p.levels_sent,
+            reminders: p.reminders,
+            last_sent: p.last_sent,
+            told: p.told.clone(),
+            acknowledged: p.acknowledged,
+        }
+    }
+}
+
+/// [`Pending`] as stored.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedPending {
+    site: String,
+    members: Vec<i64>,
+    policy: String,
+    deadline: Timestamp,
+}
+
+fn group_key(site: &str, policy: &str) -> String {
+    format!("{site}\n{policy}")
+}
+
 /// Incidents waiting out the group window before the first message.
 #[derive(Debug, Clone)]
 struct Pending {
@@ -91,6 +142,9 @@ pub struct Alerter {
     in_flight: Arc<tokio::sync::Semaphore>,
     /// Notifications decided but not yet written (flushed per batch).
     outgoing: Mutex<Vec<Outgoing>>,
+    /// Escalations (by leader) and groups changed since the last write.
+    dirty_progress: Mutex<HashSet<i64>>,
+    dirty_pending: Mutex<HashSet<(String, String)>>,
 }
 
 fn severity_of(status: Status) -> Severity {
@@ -128,6 +182,8 @@ impl Alerter {
             pending: Mutex::new(HashMap::new()),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             outgoing: Mutex::new(Vec::new()),
+            dirty_progress: Mutex::new(HashSet::new()),
+            dirty_pending: Mutex::new(HashSet::new()),
         });
         a.configure(config);
         a
@@ -159,9 +215,70 @@ impl Alerter {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Resumes escalation of open, notified incidents after a restart:
-    /// levels already due are taken as sent (they were enqueued durably).
-    /// Groups are not rebuilt: each incident continues on its own.
+    /// Marks an escalation as changed: written with the next flush.
+    fn touch_progress(&self, leader: i64) {
+        self.dirty_progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(leader);
+    }
+
+    fn touch_pending(&self, key: &(String, String)) {
+        self.dirty_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone());
+    }
+
+    /// The memos of what changed since the last write (taken).
+    fn memo_changes(&self) -> (Vec<MemoChange>, HashSet<i64>, HashSet<(String, String)>) {
+        let leaders = std::mem::take(
+            &mut *self
+                .dirty_progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        let groups =
+            std::mem::take(&mut *self.dirty_pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut changes = Vec::with_capacity(leaders.len() + groups.len());
+        {
+            let progress = self.lock_progress();
+            for leader in &leaders {
+                let saved = progress
+                    .get(leader)
+                    .and_then(|p| serde_json::to_string(&SavedProgress::from(p)).ok());
+                changes.push(match saved {
+                    Some(json) => MemoChange::put(ESCALATION, leader.to_string(), json),
+                    None => MemoChange::delete(ESCALATION, leader.to_string()),
+                });
+            }
+        }
+        let pending = self.lock_pending();
+        for key in &groups {
+            let saved = pending.get(key).and_then(|g| {
+                serde_json::to_string(&SavedPending {
+                    site: key.0.clone(),
+                    members: g.members.iter().map(|m| m.id).collect(),
+                    policy: g.policy.clone(),
+                    deadline: g.deadline,
+                })
+                .ok()
+            });
+            let memo_key = group_key(&key.0, &key.1);
+            changes.push(match saved {
+                Some(json) => MemoChange::put(ESCALATION_GROUP, memo_key, json),
+                None => MemoChange::delete(ESCALATION_GROUP, memo_key),
+            });
+        }
+        (changes, leaders, groups)
+    }
+
+    /// Resumes after a restart: escalations and groups where they were
+    /// (as stored with the notifications they sent), the resolution notice
+    /// of a group whose last incident resolved while nobody listened, and
+    /// open incidents no escalation knows about: told now if nothing was
+    /// ever queued for them, else (stores written before escalations were
+    /// kept) with the levels their age makes due taken as sent.
     pub fn resume(&self) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
         let requeued = self.store.requeue_in_flight(now)?;
@@ -171,13 +288,113 @@ impl Alerter {
                 "notifications whose delivery was not confirmed before the last stop are sent again"
             );
         }
+        let open: HashMap<i64, Incident> = self
+            .store
+            .open_incidents()?
+            .into_iter()
+            .map(|i| (i.id, i))
+            .collect();
+        let mut covered: HashSet<i64> = HashSet::new();
+        let mut unreadable = Vec::new();
+        for (key, json) in self.store.memos(ESCALATION)? {
+            let saved: SavedProgress = match serde_json::from_str(&json) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(leader = %key, error = %e, "an escalation's stored progress is unreadable; dropped");
+                    unreadable.push(MemoChange::delete(ESCALATION, key));
+                    continue;
+                }
+            };
+            let mut members = Vec::with_capacity(saved.members.len());
+            for id in &saved.members {
+                match open.get(id) {
+                    Some(i) => members.push(i.clone()),
+                    None => members.extend(self.store.incident(*id)?),
+                }
+            }
+            if members.is_empty() {
+                unreadable.push(MemoChange::delete(ESCALATION, key));
+                continue;
+            }
+            covered.extend(members.iter().map(|m| m.id));
+            let mut p = Progress {
+                members,
+                resolved: saved.resolved,
+                policy: saved.policy,
+                levels_sent: saved.levels_sent,
+                reminders: saved.reminders,
+                last_sent: saved.last_sent,
+                told: saved.told,
+                acknowledged: saved.acknowledged,
+            };
+            let leader = p.leader().id;
+            // Resolved between the incident's commit and its notice.
+            let missed: Vec<i64> = p
+                .members
+                .iter()
+                .filter(|m| m.resolved_at.is_some() && !p.resolved.contains(&m.id))
+                .map(|m| m.id)
+                .collect();
+            if !missed.is_empty() {
+                p.resolved.extend(missed);
+                self.touch_progress(leader);
+            }
+            if p.resolved.len() >= p.members.len() {
+                self.enqueue(&p, Event::Resolve, &p.told, 0)?;
+                self.touch_progress(leader);
+                continue;
+            }
+            self.lock_progress().insert(leader, p);
+        }
+        for (key, json) in self.store.memos(ESCALATION_GROUP)? {
+            let saved: SavedPending = match serde_json::from_str(&json) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(group = %key, error = %e, "a waiting group is unreadable; dropped");
+                    unreadable.push(MemoChange::delete(ESCALATION_GROUP, key));
+                    continue;
+                }
+            };
+            // Resolved before the group was told: nothing to say.
+            let members: Vec<Incident> = saved
+                .members
+                .iter()
+                .filter_map(|id| open.get(id).cloned())
+                .collect();
+            let k = (saved.site, saved.policy.clone());
+            self.touch_pending(&k);
+            if members.is_empty() {
+                continue;
+            }
+            covered.extend(members.iter().map(|m| m.id));
+            self.lock_pending().insert(
+                k,
+                Pending {
+                    members,
+                    policy: saved.policy,
+                    deadline: saved.deadline,
+                },
+            );
+        }
+        self.store.write_memos(now, &unreadable)?;
+        let notified = self.store.incidents_in_outbox()?;
+        let mut unknown: Vec<&Incident> = open
+            .values()
+            .filter(|i| !i.suppressed && !covered.contains(&i.id))
+            .collect();
+        unknown.sort_by_key(|i| (i.opened_at, i.id));
         let config = self.config();
-        for incident in self.store.open_incidents()? {
-            if incident.suppressed {
+        for incident in unknown {
+            if !notified.contains(&incident.id) {
+                tracing::warn!(incident = incident.id, check = %incident.check, "an open incident was never told: telling it now");
+                self.handle_one(&IncidentEvent::Opened {
+                    incident: incident.clone(),
+                    notify: true,
+                })?;
                 continue;
             }
             let severity = severity_of(incident.status);
-            let Some(policy) = config.routing.policy_for(site_of(&incident), severity) else {
+            let Some(policy) = config.routing.policy_for(site_of(incident), severity) else {
                 continue;
             };
             let elapsed = now - incident.detected_at;
@@ -196,7 +413,7 @@ impl Alerter {
                     })
                 })
                 .collect();
-            let acknowledged = incident.acknowledged_at.is_some();
+            self.touch_progress(incident.id);
             self.lock_progress().insert(
                 incident.id,
                 Progress {
@@ -205,13 +422,13 @@ impl Alerter {
                     reminders: 0,
                     last_sent: now,
                     told,
-                    acknowledged,
-                    members: vec![incident],
+                    acknowledged: incident.acknowledged_at.is_some(),
+                    members: vec![incident.clone()],
                     resolved: Vec::new(),
                 },
             );
         }
-        Ok(())
+        self.flush_outgoing()
     }
 
     /// Handles one incident event (enqueues what it calls for).
@@ -227,13 +444,30 @@ impl Alerter {
         result.and(flushed)
     }
 
-    /// Writes the buffered notifications to the outbox.
+    /// Writes the buffered notifications to the outbox, with the
+    /// escalation progress that decided them, in one transaction. On
+    /// failure both are kept for the next flush.
     fn flush_outgoing(&self) -> Result<(), StoreError> {
         let items = std::mem::take(&mut *self.outgoing.lock().unwrap_or_else(|p| p.into_inner()));
-        if !items.is_empty() {
-            self.store.enqueue(self.clock.now_ms(), &items)?;
+        let (changes, leaders, groups) = self.memo_changes();
+        let written = self
+            .store
+            .enqueue_with_memos(self.clock.now_ms(), &items, &changes);
+        if written.is_err() {
+            let mut outgoing = self.outgoing.lock().unwrap_or_else(|p| p.into_inner());
+            let newer = std::mem::replace(&mut *outgoing, items);
+            outgoing.extend(newer);
+            drop(outgoing);
+            self.dirty_progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(leaders);
+            self.dirty_pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(groups);
         }
-        Ok(())
+        written
     }
 
     fn handle_one(&self, event: &IncidentEvent) -> Result<(), StoreError> {
@@ -254,6 +488,7 @@ impl Alerter {
                 let key = (site_of(incident).to_owned(), policy.id.clone());
                 let now = self.clock.now_ms();
                 let deadline = now + policy.group_window.as_millis() as i64;
+                self.touch_pending(&key);
                 self.lock_pending()
                     .entry(key)
                     .or_insert_with(|| Pending {
@@ -272,14 +507,19 @@ impl Alerter {
                 notify: true,
             } => {
                 // Resolved before its group was told: nothing to say.
-                let mut told_nothing = false;
-                self.lock_pending().retain(|_, g| {
+                let mut told_nothing = Vec::new();
+                self.lock_pending().retain(|key, g| {
                     let before = g.members.len();
                     g.members.retain(|m| m.id != incident.id);
-                    told_nothing |= g.members.len() != before;
+                    if g.members.len() != before {
+                        told_nothing.push(key.clone());
+                    }
                     !g.members.is_empty()
                 });
-                if told_nothing {
+                if !told_nothing.is_empty() {
+                    for key in &told_nothing {
+                        self.touch_pending(key);
+                    }
                     return Ok(());
                 }
                 let leader = self
@@ -288,6 +528,7 @@ impl Alerter {
                     .find(|(_, p)| p.members.iter().any(|m| m.id == incident.id))
                     .map(|(k, _)| *k);
                 let Some(leader) = leader else { return Ok(()) };
+                self.touch_progress(leader);
                 let done = {
                     let mut all = self.lock_progress();
                     let Some(p) = all.get_mut(&leader) else {
@@ -318,6 +559,9 @@ impl Alerter {
                 .filter(|(_, g)| g.deadline <= now)
                 .map(|(k, _)| k.clone())
                 .collect();
+            for k in &keys {
+                self.touch_pending(k);
+            }
             keys.into_iter()
                 .filter_map(|k| pending.remove(&k))
                 .collect()
@@ -337,6 +581,7 @@ impl Alerter {
                 acknowledged: false,
             };
             self.escalate(&mut p, policy, config)?;
+            self.touch_progress(p.leader().id);
             self.lock_progress().insert(p.leader().id, p);
         }
         Ok(())
@@ -417,6 +662,7 @@ impl Alerter {
                     *m = current;
                 }
                 self.enqueue(&p, Event::Acknowledge, &p.told, 0)?;
+                self.touch_progress(id);
                 self.lock_progress().insert(id, p);
                 continue;
             }
@@ -433,6 +679,9 @@ impl Alerter {
                 self.enqueue(&p, Event::Reminder, &p.told, 0)?;
                 p.reminders += 1;
                 p.last_sent = now;
+            }
+            if p.levels_sent != before || p.last_sent == now {
+                self.touch_progress(id);
             }
             self.lock_progress().insert(id, p);
         }

@@ -483,3 +483,95 @@ async fn mail_down_ten_minutes_goes_to_the_fallback_then_by_mail_once_back() {
     assert_eq!(smtp.messages(), 1, "the e-mail arrives once");
     assert_eq!(clock.now_ms(), t0 + 700_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_resumes_where_it_was_after_a_restart() {
+    let (shop, failing) = toggled().await;
+    failing.store(true, Ordering::SeqCst);
+    let (ops, ops_got) = receiver(200).await;
+    let (boss, boss_got) = receiver(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut src = format!(
+        "[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 1\n[[site]]\nid = \"shop\"\n\
+         [[channel]]\nid = \"ops-hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\
+         [[channel]]\nid = \"boss-hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\
+         [[policy]]\nid = \"all\"\ngroup_window = \"1s\"\n\
+         [[policy.level]]\nnotify = [\"channel:ops-hook\"]\n\
+         [[policy.level]]\nafter = \"4s\"\nnotify = [\"channel:boss-hook\"]\n",
+        ops.url("/hook"),
+        boss.url("/hook")
+    );
+    for page in ["home", "checkout"] {
+        src.push_str(&format!(
+            "[[site.check]]\nid = \"{page}\"\nkind = \"http\"\nurl = \"{}\"\n",
+            shop.url(&format!("/{page}"))
+        ));
+    }
+    let config = Arc::new(
+        keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}")),
+    );
+    let db = dir.path().join("k.db");
+    let start = || async {
+        Monitor::start(
+            config.clone(),
+            Store::open(&db).unwrap(),
+            ProbeContext::new(),
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap()
+    };
+    let monitor = start().await;
+    wait_until("level 1, grouped", 20, || {
+        events(&ops_got).contains(&"trigger".to_owned())
+    })
+    .await;
+    let first = ops_got.lock().unwrap()[0].clone();
+    assert_eq!(first["checks"].as_array().map(Vec::len), Some(2), "{first}");
+    monitor.shutdown().await;
+    drop(monitor);
+    assert!(
+        boss_got.lock().unwrap().is_empty(),
+        "stopped before level 2"
+    );
+
+    // Level 2 falls due while keepup is down: it goes out after the
+    // restart, for the same group, and level 1 is not sent again.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let monitor = start().await;
+    wait_until("level 2 after the restart", 15, || {
+        events(&boss_got).contains(&"trigger".to_owned())
+    })
+    .await;
+    let escalated = boss_got.lock().unwrap()[0].clone();
+    assert_eq!(escalated["dedup_key"], first["dedup_key"], "{escalated}");
+    assert_eq!(
+        escalated["checks"].as_array().map(Vec::len),
+        Some(2),
+        "{escalated}"
+    );
+    assert_eq!(
+        events(&ops_got).iter().filter(|e| *e == "trigger").count(),
+        1,
+        "level 1 is not repeated"
+    );
+
+    // The group resolves as one, for everyone told before and after.
+    failing.store(false, Ordering::SeqCst);
+    wait_until("the grouped resolve", 20, || {
+        events(&ops_got).contains(&"resolve".to_owned())
+            && events(&boss_got).contains(&"resolve".to_owned())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let resolves: Vec<_> = ops_got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|v| v["event"] == "resolve")
+        .cloned()
+        .collect();
+    assert_eq!(resolves.len(), 1, "{resolves:#?}");
+    assert_eq!(resolves[0]["dedup_key"], first["dedup_key"]);
+    monitor.shutdown().await;
+}
