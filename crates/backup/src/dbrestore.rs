@@ -9,12 +9,16 @@
 //! without its completion line (a truncated stream) fails even when what
 //! was restored passes the validation queries.
 //!
-//! Credentials work as for dumps ([`crate::dump`]): a password from an
-//! environment variable, a file or the URL, passed to the clients through
-//! their environment, never on a command line or in a message.
+//! Credentials work as for dumps ([`crate::dump`]): the password (from the
+//! configuration or the URL) reaches the clients through their
+//! environment, never a command line or a message, and the clients get
+//! nothing else of keepup's environment ([`crate::child`]).
+//!
+//! Every client has a deadline ([`RestoreOptions::timeout`]): when it
+//! passes, its process group is killed and the restore fails saying so;
+//! connecting is bounded by [`RestoreTarget::connect_timeout`].
 
 use std::collections::hash_map::RandomState;
-use std::ffi::OsString;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -22,15 +26,20 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::dump::{self, DbKind, DumpError, DumpFormat, Secret};
+use keepup_config::Secret;
+use keepup_config::backup::{DatabaseKind, DumpFormat};
+
+use crate::child::Deadline;
+use crate::dump::{self, Server};
 
 /// The prefix of scratch databases: `keepup_restore_test_<16 hex digits>`.
 pub const SCRATCH_PREFIX: &str = "keepup_restore_test_";
 
 /// How much of a client's stderr is kept (its end).
 const STDERR_TAIL: usize = 8 * 1024;
-/// How much of the end of the dump is kept to look for its completion line.
-const DUMP_TAIL: usize = 1024;
+/// How much of a statement's output is kept (validation queries print one
+/// number).
+const OUTPUT_LIMIT: u64 = 64 * 1024;
 /// Size of the copy buffer between the dump stream and the client.
 const COPY_BUFFER: usize = 256 * 1024;
 
@@ -38,7 +47,7 @@ const COPY_BUFFER: usize = 256 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreTarget {
     /// PostgreSQL or MySQL/MariaDB.
-    pub kind: DbKind,
+    pub kind: DatabaseKind,
     /// Host name or address; a path (starting with `/`) is a Unix socket.
     /// `None`: the client's default.
     pub host: Option<String>,
@@ -47,13 +56,10 @@ pub struct RestoreTarget {
     /// User name (needs the right to create and drop databases); `None`:
     /// the client's default.
     pub user: Option<String>,
-    /// Name of the environment variable that holds the password.
-    pub password_env: Option<String>,
-    /// File whose content is the password (one trailing newline ignored).
-    pub password_file: Option<PathBuf>,
-    /// The password itself (from a URL); used when neither
-    /// `password_env` nor `password_file` is set.
+    /// The password (from the configuration or a URL).
     pub password: Option<Secret>,
+    /// Connecting (TCP and login) must not take longer (default 30 s).
+    pub connect_timeout: Duration,
     /// PostgreSQL: the database to connect to for `CREATE DATABASE` and
     /// `DROP DATABASE` (default `postgres`). Unused for MySQL.
     pub maintenance_db: Option<String>,
@@ -64,15 +70,14 @@ pub struct RestoreTarget {
 
 impl RestoreTarget {
     /// A target with the clients' defaults.
-    pub fn new(kind: DbKind) -> Self {
+    pub fn new(kind: DatabaseKind) -> Self {
         Self {
             kind,
             host: None,
             port: None,
             user: None,
-            password_env: None,
-            password_file: None,
             password: None,
+            connect_timeout: dump::CONNECT_TIMEOUT,
             maintenance_db: None,
             bin_dir: None,
         }
@@ -90,8 +95,8 @@ impl RestoreTarget {
     /// `what`: `PostgreSQL on host:port`, for messages.
     pub fn describe(&self) -> String {
         let name = match self.kind {
-            DbKind::Postgres => "PostgreSQL",
-            DbKind::Mysql => "MySQL",
+            DatabaseKind::Postgres => "PostgreSQL",
+            DatabaseKind::Mysql => "MySQL",
         };
         format!(
             "{name}{}",
@@ -99,10 +104,16 @@ impl RestoreTarget {
         )
     }
 
-    fn password(&self) -> Result<Option<Secret>, RestoreError> {
-        let resolved =
-            dump::resolve_password(self.password_env.as_deref(), self.password_file.as_deref())?;
-        Ok(resolved.or_else(|| self.password.clone()))
+    /// How its clients connect.
+    fn server(&self) -> Server<'_> {
+        Server {
+            kind: self.kind,
+            host: self.host.as_deref(),
+            port: self.port,
+            user: self.user.as_deref(),
+            password: self.password.as_ref(),
+            connect_timeout: self.connect_timeout,
+        }
     }
 
     fn program(&self, name: &str) -> PathBuf {
@@ -173,6 +184,10 @@ pub struct RestoreOptions {
     /// (default true). Turn off for dumps made with `--skip-comments` or
     /// `--compact` (mysqldump), which write none.
     pub require_complete: bool,
+    /// How long any one client (a statement, the restore itself) may run
+    /// before its process group is killed (default 6 h, the default
+    /// `command_timeout` of the dump).
+    pub timeout: Duration,
 }
 
 impl Default for RestoreOptions {
@@ -182,6 +197,7 @@ impl Default for RestoreOptions {
             validations: Vec::new(),
             keep: false,
             require_complete: true,
+            timeout: Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -207,9 +223,16 @@ pub struct RestoreReport {
 /// Why a restore failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    /// The password could not be read.
-    #[error(transparent)]
-    Password(#[from] DumpError),
+    /// A client ran past its deadline and was killed.
+    #[error("{what} did not finish within {limit} and was stopped{}", suffix(.stderr))]
+    TimedOut {
+        /// What was attempted.
+        what: String,
+        /// The deadline, e.g. `2s`.
+        limit: String,
+        /// The end of its stderr, scrubbed of the password.
+        stderr: String,
+    },
     /// The target or the options cannot work.
     #[error("invalid restore target: {0}")]
     Invalid(String),
@@ -299,7 +322,7 @@ pub fn restore_test(
     options: &RestoreOptions,
 ) -> Result<RestoreReport, RestoreError> {
     let started = Instant::now();
-    let session = Session::new(target)?;
+    let session = Session::new(target, options.timeout)?;
     check_format(target, options)?;
     let database = scratch_name();
     session.create_database(&database)?;
@@ -332,7 +355,7 @@ pub fn restore_into(
     options: &RestoreOptions,
 ) -> Result<RestoreReport, RestoreError> {
     let started = Instant::now();
-    let session = Session::new(target)?;
+    let session = Session::new(target, options.timeout)?;
     check_format(target, options)?;
     check_name(database)?;
     session.create_database_if_missing(database)?;
@@ -343,7 +366,7 @@ pub fn restore_into(
 }
 
 fn check_format(target: &RestoreTarget, options: &RestoreOptions) -> Result<(), RestoreError> {
-    if target.kind == DbKind::Mysql && options.format == DumpFormat::Custom {
+    if target.kind == DatabaseKind::Mysql && options.format == DumpFormat::Custom {
         return Err(RestoreError::Invalid(
             "the custom format is PostgreSQL's; MySQL dumps are plain SQL".into(),
         ));
@@ -388,36 +411,34 @@ fn scratch_name() -> String {
 }
 
 /// The quoted identifier.
-fn ident(kind: DbKind, name: &str) -> String {
+fn ident(kind: DatabaseKind, name: &str) -> String {
     match kind {
-        DbKind::Postgres => format!("\"{}\"", name.replace('"', "\"\"")),
-        DbKind::Mysql => format!("`{}`", name.replace('`', "``")),
+        DatabaseKind::Postgres => format!("\"{}\"", name.replace('"', "\"\"")),
+        DatabaseKind::Mysql => format!("`{}`", name.replace('`', "``")),
     }
 }
 
-/// A target with its password resolved once.
+/// A target and the deadline of its clients.
 struct Session<'a> {
     target: &'a RestoreTarget,
-    password: Option<Secret>,
+    timeout: Duration,
 }
 
 impl<'a> Session<'a> {
-    fn new(target: &'a RestoreTarget) -> Result<Self, RestoreError> {
+    fn new(target: &'a RestoreTarget, timeout: Duration) -> Result<Self, RestoreError> {
         if let Some(h) = &target.host
             && h.starts_with('-')
         {
             return Err(RestoreError::Invalid(format!("host {h:?} starts with '-'")));
         }
-        Ok(Self {
-            target,
-            password: target.password()?,
-        })
+        Ok(Self { target, timeout })
     }
 
+    /// `text` with the password replaced by `***`.
     fn scrub(&self, text: &str) -> String {
-        match &self.password {
-            Some(p) => p.scrub(text),
-            None => text.to_owned(),
+        match &self.target.password {
+            Some(p) if !p.expose().is_empty() => text.replace(p.expose(), "***"),
+            _ => text.to_owned(),
         }
     }
 
@@ -425,33 +446,27 @@ impl<'a> Session<'a> {
     /// database / none).
     fn client(&self, database: Option<&str>) -> Command {
         let t = self.target;
-        let (program, mut args): (&str, Vec<OsString>) = match t.kind {
-            DbKind::Postgres => ("psql", vec!["-X".into(), "-q".into()]),
-            DbKind::Mysql => ("mysql", vec!["--batch".into()]),
+        let program = match t.kind {
+            DatabaseKind::Postgres => "psql",
+            DatabaseKind::Mysql => "mysql",
         };
-        args.extend(dump::connection_args(
-            t.kind,
-            t.host.as_deref(),
-            t.port,
-            t.user.as_deref(),
-        ));
+        let mut cmd = dump::client_command(t.program(program), &t.server());
         match t.kind {
-            DbKind::Postgres => {
-                args.push("--set=ON_ERROR_STOP=1".into());
+            DatabaseKind::Postgres => {
                 let db = database
                     .or(t.maintenance_db.as_deref())
                     .unwrap_or("postgres");
-                args.push(format!("--dbname={db}").into());
+                cmd.args(["-X", "-q", "--set=ON_ERROR_STOP=1"])
+                    .arg(format!("--dbname={db}"));
             }
-            DbKind::Mysql => {
+            DatabaseKind::Mysql => {
+                let secs = t.connect_timeout.as_secs().max(1);
+                cmd.arg(format!("--connect-timeout={secs}")).arg("--batch");
                 if let Some(db) = database {
-                    args.push(format!("--database={db}").into());
+                    cmd.arg(format!("--database={db}"));
                 }
             }
         }
-        let mut cmd = Command::new(t.program(program));
-        cmd.args(args);
-        dump::apply_env(&mut cmd, t.kind, self.password.as_ref());
         cmd
     }
 
@@ -459,22 +474,44 @@ impl<'a> Session<'a> {
     fn sql(&self, database: Option<&str>, sql: &str, what: &str) -> Result<String, RestoreError> {
         let mut cmd = self.client(database);
         match self.target.kind {
-            DbKind::Postgres => cmd.args(["--tuples-only", "--no-align", "--command", sql]),
-            DbKind::Mysql => cmd.args(["--skip-column-names", "--execute", sql]),
+            DatabaseKind::Postgres => cmd.args(["--tuples-only", "--no-align", "--command", sql]),
+            DatabaseKind::Mysql => cmd.args(["--skip-column-names", "--execute", sql]),
         };
         let program = cmd.get_program().to_string_lossy().into_owned();
-        let out = cmd
+        let mut child = crate::child::own_group(&mut cmd)
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .map_err(|source| RestoreError::Spawn { program, source })?;
-        if !out.status.success() {
-            return Err(RestoreError::Sql {
+        let deadline = Deadline::start(child.id(), self.timeout);
+        let stderr = drain_stderr(&mut child);
+        let mut stdout = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            // Bounded; the rest is drained so that the client can finish.
+            let mut out = out;
+            let _ = (&mut out).take(OUTPUT_LIMIT).read_to_end(&mut stdout);
+            let _ = io::copy(&mut out, &mut io::sink());
+        }
+        let status = child.wait().map_err(RestoreError::Read)?;
+        let stderr = self.scrub(&tail_text(
+            &stderr.and_then(|h| h.join().ok()).unwrap_or_default(),
+        ));
+        if deadline.passed() {
+            return Err(RestoreError::TimedOut {
                 what: what.to_owned(),
-                status: out.status.to_string(),
-                stderr: self.scrub(&tail_text(&out.stderr)),
+                limit: humantime::format_duration(deadline.limit()).to_string(),
+                stderr,
             });
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        if !status.success() {
+            return Err(RestoreError::Sql {
+                what: what.to_owned(),
+                status: status.to_string(),
+                stderr,
+            });
+        }
+        Ok(String::from_utf8_lossy(&stdout).into_owned())
     }
 
     fn create_database(&self, database: &str) -> Result<(), RestoreError> {
@@ -491,7 +528,7 @@ impl<'a> Session<'a> {
         let kind = self.target.kind;
         let what = format!("creating database {database} on {}", self.target.describe());
         match kind {
-            DbKind::Postgres => {
+            DatabaseKind::Postgres => {
                 let literal = format!("'{}'", database.replace('\'', "''"));
                 let exists = self.sql(
                     None,
@@ -503,7 +540,7 @@ impl<'a> Session<'a> {
                 }
                 self.create_database(database)
             }
-            DbKind::Mysql => self
+            DatabaseKind::Mysql => self
                 .sql(
                     None,
                     &format!("CREATE DATABASE IF NOT EXISTS {}", ident(kind, database)),
@@ -513,11 +550,18 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Drops a scratch database; on PostgreSQL also when a session of a
+    /// killed client still uses it (its server process only notices the
+    /// lost client when it next writes).
     fn drop_database(&self, database: &str) -> Result<(), RestoreError> {
+        let force = match self.target.kind {
+            DatabaseKind::Postgres => " WITH (FORCE)",
+            DatabaseKind::Mysql => "",
+        };
         self.sql(
             None,
             &format!(
-                "DROP DATABASE IF EXISTS {}",
+                "DROP DATABASE IF EXISTS {}{force}",
                 ident(self.target.kind, database)
             ),
             &format!("dropping database {database} on {}", self.target.describe()),
@@ -534,35 +578,29 @@ impl<'a> Session<'a> {
         scratch: bool,
     ) -> Result<RestoreReport, RestoreError> {
         let t = self.target;
-        let mut cmd = match (t.kind, options.format) {
-            (DbKind::Postgres, DumpFormat::Custom) => {
-                let mut cmd = Command::new(t.program("pg_restore"));
-                cmd.args(dump::connection_args(
-                    t.kind,
-                    t.host.as_deref(),
-                    t.port,
-                    t.user.as_deref(),
-                ))
-                .arg("--exit-on-error");
+        let mut cmd: Command = match (t.kind, options.format) {
+            (DatabaseKind::Postgres, DumpFormat::Custom) => {
+                let mut cmd = dump::client_command(t.program("pg_restore"), &t.server());
+                cmd.arg("--exit-on-error");
                 if scratch {
                     // A scratch server need not have the dump's roles.
                     cmd.args(["--no-owner", "--no-acl"]);
                 }
                 cmd.arg(format!("--dbname={database}"));
-                dump::apply_env(&mut cmd, t.kind, self.password.as_ref());
                 cmd
             }
             _ => self.client(Some(database)),
         };
         let program = cmd.get_program().to_string_lossy().into_owned();
         let started = Instant::now();
-        let mut child = cmd
+        let mut child = crate::child::own_group(&mut cmd)
             .stdin(Stdio::piped())
             // psql prints the results of the dump's SELECTs: not wanted.
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|source| RestoreError::Spawn { program, source })?;
+        let deadline = Deadline::start(child.id(), self.timeout);
         let stderr = drain_stderr(&mut child);
         let fed = feed(&mut child, dump);
         let status = child.wait();
@@ -571,6 +609,13 @@ impl<'a> Session<'a> {
         ));
         let restore_duration = started.elapsed();
         let status = status.map_err(RestoreError::Read)?;
+        if deadline.passed() {
+            return Err(RestoreError::TimedOut {
+                what: format!("restoring the dump into {database}"),
+                limit: humantime::format_duration(deadline.limit()).to_string(),
+                stderr,
+            });
+        }
         let fed = match fed {
             Ok(fed) => fed,
             // The client's own failure explains a broken pipe better.
@@ -614,8 +659,8 @@ impl<'a> Session<'a> {
             });
         }
         if options.require_complete
-            && let Some(marker) = marker(t.kind, options.format)
-            && !contains(&fed.tail, marker)
+            && let Some(line) = dump::completion_line(t.kind, options.format, &[])
+            && !dump::contains(&fed.tail, line)
         {
             return Err(RestoreError::Incomplete {
                 database: database.to_owned(),
@@ -630,19 +675,6 @@ impl<'a> Session<'a> {
             validations: results,
         })
     }
-}
-
-/// The completion line of a plain dump.
-fn marker(kind: DbKind, format: DumpFormat) -> Option<&'static [u8]> {
-    match (kind, format) {
-        (DbKind::Postgres, DumpFormat::Plain) => Some(b"-- PostgreSQL database dump complete"),
-        (DbKind::Postgres, DumpFormat::Custom) => None,
-        (DbKind::Mysql, _) => Some(b"-- Dump completed"),
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// What was fed to the client.
@@ -678,15 +710,7 @@ fn feed(child: &mut Child, dump: &mut dyn Read) -> Result<Fed, FeedError> {
         };
         stdin.write_all(&buf[..n]).map_err(FeedError::Write)?;
         fed.bytes += n as u64;
-        let data = &buf[..n];
-        if data.len() >= DUMP_TAIL {
-            fed.tail.clear();
-            fed.tail.extend_from_slice(&data[data.len() - DUMP_TAIL..]);
-        } else {
-            fed.tail.extend_from_slice(data);
-            let excess = fed.tail.len().saturating_sub(DUMP_TAIL);
-            fed.tail.drain(..excess);
-        }
+        dump::keep_tail(&mut fed.tail, &buf[..n]);
     }
     drop(stdin);
     Ok(fed)
@@ -752,8 +776,8 @@ fn parse_url(url: &str) -> Result<(RestoreTarget, String), RestoreError> {
         .split_once("://")
         .ok_or_else(|| bad("expected postgres://... or mysql://..."))?;
     let kind = match scheme.to_ascii_lowercase().as_str() {
-        "postgres" | "postgresql" => DbKind::Postgres,
-        "mysql" | "mariadb" => DbKind::Mysql,
+        "postgres" | "postgresql" => DatabaseKind::Postgres,
+        "mysql" | "mariadb" => DatabaseKind::Mysql,
         _ => {
             return Err(bad(
                 "the scheme must be postgres, postgresql, mysql or mariadb",
@@ -819,7 +843,7 @@ mod tests {
     fn parses_urls() {
         let (t, db) =
             RestoreTarget::from_url("postgres://app:p%40ss:w@db.example:5433/shop").unwrap();
-        assert_eq!(t.kind, DbKind::Postgres);
+        assert_eq!(t.kind, DatabaseKind::Postgres);
         assert_eq!(t.user.as_deref(), Some("app"));
         assert_eq!(t.password.as_ref().map(Secret::expose), Some("p@ss:w"));
         assert_eq!(t.host.as_deref(), Some("db.example"));
@@ -827,7 +851,7 @@ mod tests {
         assert_eq!(db, "shop");
 
         let (t, db) = RestoreTarget::from_url("mariadb://[::1]:3306/shop_restored").unwrap();
-        assert_eq!(t.kind, DbKind::Mysql);
+        assert_eq!(t.kind, DatabaseKind::Mysql);
         assert_eq!(t.host.as_deref(), Some("::1"));
         assert_eq!(t.port, Some(3306));
         assert_eq!(t.user, None);
@@ -868,8 +892,8 @@ mod tests {
 
     #[test]
     fn quotes_identifiers() {
-        assert_eq!(ident(DbKind::Postgres, "a\"b"), "\"a\"\"b\"");
-        assert_eq!(ident(DbKind::Mysql, "a`b"), "`a``b`");
+        assert_eq!(ident(DatabaseKind::Postgres, "a\"b"), "\"a\"\"b\"");
+        assert_eq!(ident(DatabaseKind::Mysql, "a`b"), "`a``b`");
     }
 
     #[test]

@@ -8,12 +8,11 @@ use std::io::Write;
 use std::sync::Arc;
 
 use keepup_config::BackupPlan;
-use keepup_config::backup::{BackupSource, DatabaseKind, DumpFormat as ConfigFormat};
+use keepup_config::backup::{BackupSource, DatabaseKind, DatabaseSource, DumpFormat};
 use keepup_model::{Finding, Outcome, Severity, Status};
 use serde::Serialize;
 
 use crate::dbrestore::{self, RestoreOptions, RestoreTarget, Validation};
-use crate::dump::{DbKind, DumpFormat, Secret};
 use crate::restore::{RestoreTo, SnapshotRef, restore};
 use crate::{NoProgress, codes};
 
@@ -70,13 +69,13 @@ impl DbRestoreTestReport {
 /// The dump a restore test loads: its file name and format. `None` when
 /// the plan has no database source of the scratch server's kind (or the
 /// configured `dump` is not one).
-fn chosen_dump(plan: &BackupPlan, kind: DatabaseKind) -> Option<(String, ConfigFormat)> {
+fn chosen_dump(plan: &BackupPlan, kind: DatabaseKind) -> Option<&DatabaseSource> {
     let wanted = plan.restore_test.as_ref()?.dump.as_deref();
     plan.sources.iter().find_map(|s| match s {
         BackupSource::Database(db)
             if db.kind == kind && wanted.is_none_or(|w| w == db.filename) =>
         {
-            Some((db.filename.clone(), db.format))
+            Some(db)
         }
         _ => None,
     })
@@ -97,37 +96,34 @@ pub fn restore_test_database(plan: &BackupPlan, target: &str) -> Option<DbRestor
         seconds: 0.0,
         error: None,
     };
-    let Some((filename, format)) = chosen_dump(plan, scratch.kind) else {
+    let Some(source) = chosen_dump(plan, scratch.kind) else {
         report.error = Some(format!(
             "the plan has no {} dump to restore",
             scratch.kind.as_str()
         ));
         return Some(report);
     };
-    report.dump = format!("/{}/{}", plan.id, filename);
+    report.dump = format!("/{}/{}", plan.id, source.filename);
     let server = RestoreTarget {
-        kind: db_kind(scratch.kind),
         host: Some(scratch.host.clone()),
         port: Some(scratch.port),
         user: Some(scratch.user.clone()),
-        password_env: None,
-        password_file: None,
-        password: scratch.password.as_ref().map(|p| Secret::new(p.expose())),
+        password: scratch.password.clone(),
         maintenance_db: scratch.dbname.clone(),
-        bin_dir: None,
+        ..RestoreTarget::new(scratch.kind)
     };
     let options = RestoreOptions {
-        format: match format {
-            ConfigFormat::Plain => DumpFormat::Plain,
-            ConfigFormat::Custom => DumpFormat::Custom,
-        },
+        format: source.format,
         validations: test
             .query
             .as_ref()
             .map(|q| vec![Validation::new(q.clone(), test.min_rows)])
             .unwrap_or_default(),
         keep: false,
-        require_complete: true,
+        // mysqldump --skip-comments writes no completion line.
+        require_complete: crate::dump::dump_completion_line(source).is_some(),
+        // A restore may take as long as the dump was allowed to.
+        timeout: plan.command_timeout,
     };
     match stream_into(plan, target, &report.dump, |dump| {
         dbrestore::restore_test(&server, dump, &options)
@@ -166,12 +162,10 @@ pub fn restore_dump_into(
             }
             _ => None,
         })
-        .unwrap_or(ConfigFormat::Plain);
+        .unwrap_or(DumpFormat::Plain);
     let options = RestoreOptions {
-        format: match format {
-            ConfigFormat::Plain => DumpFormat::Plain,
-            ConfigFormat::Custom => DumpFormat::Custom,
-        },
+        format,
+        timeout: plan.command_timeout,
         ..RestoreOptions::default()
     };
     stream_from(plan, target, snapshot, dump_path, |dump| {
@@ -188,13 +182,6 @@ pub fn dump_paths(plan: &BackupPlan) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-fn db_kind(kind: DatabaseKind) -> DbKind {
-    match kind {
-        DatabaseKind::Postgres => DbKind::Postgres,
-        DatabaseKind::Mysql => DbKind::Mysql,
-    }
 }
 
 fn stream_into<T>(

@@ -2,7 +2,7 @@
 //!
 //! A backup plan (from `[[backup]]` in the configuration) copies sources
 //! (paths, database dumps streamed from `pg_dump`/`mysqldump`, any
-//! command's output) into two or more restic-format repositories through
+//! command's output; children start with a clean environment) into two or more restic-format repositories through
 //! `rustic_core`, applies retention, verifies the repositories by reading a
 //! share of their data, and restore-tests the latest snapshot. Every run,
 //! check and restore test ends in an [`keepup_model::Outcome`], so a failed
@@ -25,9 +25,10 @@
 //! - [`freshness`]: the age of the last good snapshot against the RPO.
 
 pub mod backend;
+mod child;
 pub mod dbrestore;
 pub mod dbtest;
-pub mod dump;
+mod dump;
 pub mod error;
 pub mod freshness;
 pub mod plan;

@@ -8,13 +8,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Zoned;
 use keepup_config::BackupPlan;
-use keepup_config::backup::{BackupSource, BackupTarget, DatabaseSource};
+use keepup_config::backup::{BackupSource, BackupTarget};
 use keepup_model::{Finding, Outcome, Severity, Status};
 use rustic_core::repofile::SnapshotFile;
 use rustic_core::{BackupOptions, FileType, SnapshotOptions};
@@ -24,7 +23,7 @@ use crate::codes;
 use crate::error::BackupError;
 use crate::progress::Progress;
 use crate::repo;
-use crate::source::PlanSource;
+use crate::source::{PlanSource, StreamSpec};
 
 /// How a run behaves beyond the plan.
 #[derive(Debug, Clone)]
@@ -295,44 +294,12 @@ struct Done {
     skipped: Vec<String>,
 }
 
-/// The command that produces a database dump on stdout (`pg_dump` or
-/// `mysqldump --single-transaction`, see [`crate::dump`]); the password is
-/// in the child's environment only.
-fn database_command(db: &DatabaseSource) -> Result<Command, BackupError> {
-    use crate::dump::{DbKind, DumpFormat, DumpSpec};
-    use keepup_config::backup::{DatabaseKind, DumpFormat as ConfigFormat};
-    let kind = match db.kind {
-        DatabaseKind::Postgres => DbKind::Postgres,
-        DatabaseKind::Mysql => DbKind::Mysql,
-    };
-    let spec = DumpSpec {
-        kind,
-        host: Some(db.host.clone()),
-        port: Some(db.port),
-        user: Some(db.user.clone()),
-        dbname: db.dbname.clone(),
-        password_env: None,
-        password_file: None,
-        format: match db.format {
-            ConfigFormat::Plain => DumpFormat::Plain,
-            ConfigFormat::Custom => DumpFormat::Custom,
-        },
-        args: db.args.clone(),
-        program: None,
-    };
-    crate::dump::dump_command_with_password(&spec, db.password.as_ref().map(|p| p.expose()))
-        .map_err(|e| BackupError::Unsupported {
-            filename: db.filename.clone(),
-            reason: e.to_string(),
-        })
-}
-
 /// What a run reads: the plan's paths and excludes (all `paths` sources
 /// together) and its streamed sources as commands.
 pub(crate) struct Inputs {
     pub(crate) paths: Vec<PathBuf>,
     pub(crate) excludes: Vec<String>,
-    pub(crate) streams: Vec<(String, Command)>,
+    pub(crate) streams: Vec<StreamSpec>,
 }
 
 /// The [`Inputs`] of a plan.
@@ -347,24 +314,26 @@ pub(crate) fn plan_inputs(plan: &BackupPlan) -> Result<Inputs, BackupError> {
                 excludes.extend(p.exclude.iter().cloned());
             }
             BackupSource::Command(c) => {
-                let mut cmd = Command::new(&c.command[0]);
-                cmd.args(&c.command[1..]);
-                streams.push((c.filename.clone(), cmd));
+                // keepup's environment (repository and database passwords,
+                // storage keys) stays out: see crate::child.
+                let mut command = crate::child::command(&c.command[0], &[]);
+                command.args(&c.command[1..]);
+                streams.push(StreamSpec {
+                    filename: c.filename.clone(),
+                    command,
+                    completion_line: None,
+                });
             }
-            BackupSource::Database(d) => streams.push((d.filename.clone(), database_command(d)?)),
-        }
-    }
-    // The repository passwords may come from keepup's environment
-    // (`password_env`): the commands do not inherit them.
-    for (name, value) in std::env::vars_os() {
-        if plan
-            .targets
-            .iter()
-            .any(|t| !t.password.expose().is_empty() && value == *t.password.expose())
-        {
-            for (_, cmd) in &mut streams {
-                cmd.env_remove(&name);
-            }
+            BackupSource::Database(d) => streams.push(StreamSpec {
+                filename: d.filename.clone(),
+                command: crate::dump::dump_command(d).map_err(|reason| {
+                    BackupError::Unsupported {
+                        filename: d.filename.clone(),
+                        reason,
+                    }
+                })?,
+                completion_line: crate::dump::dump_completion_line(d),
+            }),
         }
     }
     paths.sort();

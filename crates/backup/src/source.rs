@@ -9,7 +9,11 @@
 //! Entries are merged in path order (the order rustic's tree builder
 //! needs). A command's exit status is only known once its output ended;
 //! the run asks [`PlanSource::stream_results`] after the archive and
-//! records the snapshot only if every command succeeded.
+//! records the snapshot only if every command succeeded: it exited with
+//! status 0 within the plan's `command_timeout` and, for a plain database
+//! dump, its output ends with the dump's completion line
+//! ([`crate::dump::completion_line`]) — a dump cut short behind a wrapper
+//! or a pipeline that hid the exit status is a failed run too.
 //!
 //! Errors rustic would only log and skip (a file that vanished or cannot
 //! be read) are collected here, so that the run reports the snapshot as
@@ -32,6 +36,7 @@ use rustic_core::{
     ReadSourceEntry, ReadSourceOpen, RusticError, RusticResult,
 };
 
+use crate::child::{Deadline, kill_group};
 use crate::error::BackupError;
 
 type LocalOpen = <LocalSource as ReadSource>::Open;
@@ -58,6 +63,18 @@ impl Skipped {
     }
 }
 
+/// A streamed source as the plan gives it.
+pub(crate) struct StreamSpec {
+    /// The stored file name.
+    pub(crate) filename: String,
+    /// The command writing the content to stdout (environment already
+    /// set, see [`crate::child`]).
+    pub(crate) command: Command,
+    /// The line a complete output contains near its end (plain database
+    /// dumps), checked after a successful exit.
+    pub(crate) completion_line: Option<&'static [u8]>,
+}
+
 /// One streamed source (a command or a dump) of one run.
 pub(crate) struct Stream {
     /// Where it is stored in the snapshot.
@@ -77,17 +94,19 @@ pub(crate) struct StreamState {
     result: Mutex<Option<Result<(), String>>>,
     /// How long the command may run.
     timeout: Duration,
-    /// Dropped when the command has been reaped: stops its watchdog.
-    watchdog: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    /// Kills the command when it runs too long; dropped once it is reaped.
+    deadline: Mutex<Option<Deadline>>,
+    completion_line: Option<&'static [u8]>,
 }
 
 impl StreamState {
-    fn new(filename: String, command: Command, timeout: Duration) -> Self {
+    fn new(spec: StreamSpec, timeout: Duration) -> Self {
         Self {
             timeout,
-            watchdog: Mutex::new(None),
-            filename,
-            command: Mutex::new(Some(command)),
+            deadline: Mutex::new(None),
+            completion_line: spec.completion_line,
+            filename: spec.filename,
+            command: Mutex::new(Some(spec.command)),
             child: Mutex::new(None),
             stderr: Arc::new(Mutex::new(VecDeque::new())),
             stderr_thread: Mutex::new(None),
@@ -117,9 +136,9 @@ impl StreamState {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // Its own process group, so that a timeout also stops what it
-        // started (a grandchild holding stderr open would block the run).
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        // A timeout also stops what it started (a grandchild holding
+        // stderr open would block the run).
+        crate::child::own_group(&mut cmd);
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("could not be started ({:?}): {e}", cmd.get_program()))?;
@@ -143,52 +162,51 @@ impl StreamState {
             });
             *self.stderr_thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         }
-        self.start_watchdog(child.id());
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Deadline::start(child.id(), self.timeout));
         *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
         Ok(stdout)
     }
 
-    /// Kills the command's process group if it runs longer than the
-    /// timeout; the verdict then says so.
-    fn start_watchdog(self: &Arc<Self>, pid: u32) {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        *self.watchdog.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        let state = Arc::downgrade(self);
-        let timeout = self.timeout;
-        std::thread::spawn(move || {
-            if rx.recv_timeout(timeout) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-                return;
-            }
-            if let Some(s) = state.upgrade() {
-                s.set_result(Err(format!(
-                    "ran longer than the plan's command_timeout ({}) and was stopped",
-                    humantime::format_duration(timeout)
-                )));
-            }
-            kill_group(pid);
-        });
-    }
-
-    /// The command was reaped: its watchdog stands down.
-    fn stop_watchdog(&self) {
-        self.watchdog
+    /// The command was reaped: its watchdog stands down. If it had fired,
+    /// the verdict says so (before whatever the kill caused).
+    fn stop_deadline(&self) {
+        let deadline = self
+            .deadline
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
+        if let Some(d) = deadline
+            && d.passed()
+        {
+            self.set_result(Err(format!(
+                "ran longer than the plan's command_timeout ({}) and was stopped",
+                humantime::format_duration(d.limit())
+            )));
+        }
     }
 
-    /// The command's stdout ended: its exit status decides.
-    fn finished(&self) {
+    /// The command's stdout ended (`tail`: its last bytes): its exit status
+    /// decides, and the completion line for a plain dump.
+    fn finished(&self, tail: &[u8]) {
         let status = self
             .child
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .map(|mut c| c.wait());
-        self.stop_watchdog();
+        self.stop_deadline();
         self.join_stderr();
         match status {
-            Some(Ok(s)) if s.success() => self.set_result(Ok(())),
+            Some(Ok(s)) if s.success() => match self.completion_line {
+                Some(line) if !crate::dump::contains(tail, line) => {
+                    self.set_result(Err(self.with_stderr(format!(
+                        "exited with status 0 but its output does not end with the dump's completion line {:?}: the dump is incomplete",
+                        String::from_utf8_lossy(line)
+                    ))));
+                }
+                _ => self.set_result(Ok(())),
+            },
             Some(Ok(s)) => {
                 use std::os::unix::process::ExitStatusExt;
                 let how = match (s.code(), s.signal()) {
@@ -211,7 +229,7 @@ impl StreamState {
             // other processes would otherwise hold stderr open.
             kill_group(c.id());
             let _ = c.wait();
-            self.stop_watchdog();
+            self.stop_deadline();
             self.join_stderr();
             self.set_result(Err(self.with_stderr(why.to_owned())));
         }
@@ -256,6 +274,8 @@ pub(crate) struct StreamReader {
     stdout: ChildStdout,
     state: Arc<StreamState>,
     done: bool,
+    /// The last bytes read, when there is a completion line to look for.
+    tail: Vec<u8>,
 }
 
 impl Read for StreamReader {
@@ -283,12 +303,15 @@ impl StreamReader {
                 Ok(0) => {
                     if !self.done {
                         self.done = true;
-                        self.state.finished();
+                        self.state.finished(&self.tail);
                     }
                     return Ok(0);
                 }
                 Ok(n) => {
                     self.state.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    if self.state.completion_line.is_some() {
+                        crate::dump::keep_tail(&mut self.tail, &buf[..n]);
+                    }
                     return Ok(n);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -375,6 +398,7 @@ impl ReadSourceOpen for SourceOpen {
                     stdout,
                     state,
                     done: false,
+                    tail: Vec::new(),
                 })),
                 Err(why) => {
                     state.set_result(Err(why.clone()));
@@ -400,12 +424,12 @@ pub(crate) struct PlanSource {
 
 impl PlanSource {
     /// `paths`: every path of the plan (sorted, not nested); `excludes`:
-    /// gitignore-style globs; `streams`: (file name, command) pairs.
+    /// gitignore-style globs; `streams`: the commands and dumps.
     pub(crate) fn new(
         plan_id: &str,
         paths: &[PathBuf],
         excludes: &[String],
-        streams: Vec<(String, Command)>,
+        streams: Vec<StreamSpec>,
         command_timeout: Duration,
     ) -> Result<Self, BackupError> {
         let local = if paths.is_empty() {
@@ -429,9 +453,9 @@ impl PlanSource {
         };
         let mut streams: Vec<Stream> = streams
             .into_iter()
-            .map(|(filename, cmd)| Stream {
-                path: Path::new("/").join(plan_id).join(&filename),
-                state: Arc::new(StreamState::new(filename, cmd, command_timeout)),
+            .map(|spec| Stream {
+                path: Path::new("/").join(plan_id).join(&spec.filename),
+                state: Arc::new(StreamState::new(spec, command_timeout)),
             })
             .collect();
         streams.sort_by(|a, b| a.path.cmp(&b.path));
@@ -572,16 +596,5 @@ impl ReadSource for PlanSource {
             skipped: self.skipped.clone(),
             stamp: self.stamp,
         }
-    }
-}
-
-/// SIGKILL to the process group that the command `pid` leads (commands are
-/// started in their own group).
-fn kill_group(pid: u32) {
-    let Ok(pgid) = i32::try_from(pid) else { return };
-    // SAFETY: kill(2) with a negative pid signals the process group the
-    // command leads; it reads no memory of ours.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
     }
 }

@@ -1,18 +1,31 @@
 //! Database dumps and restores against real PostgreSQL and MariaDB servers
-//! (testkit), filled with generated shop data: dumps are streamed from
-//! `pg_dump` / `mysqldump` into memory (no file), failures are reported as
-//! failures, and passwords never show up in messages.
+//! (testkit), filled with generated shop data. Dumps are made the way
+//! production makes them: `run_plan` streams `pg_dump` / `mysqldump` into
+//! the repository (no file) and records a snapshot only for a complete
+//! dump; a `pg_dump` killed mid-stream fails the run. The restore tests
+//! load dumps read back from the repository; failures are reported as
+//! failures, clients have deadlines, and passwords never show up in
+//! messages.
 
-use std::io::Read;
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use keepup_backup::dbrestore::{
     self, RestoreError, RestoreOptions, RestoreTarget, SCRATCH_PREFIX, Validation,
 };
-use keepup_backup::dump::{DbKind, DumpError, DumpFormat, DumpSource, DumpSpec};
+use keepup_backup::{RestoreTo, SnapshotRef, list, restore, run_plan_with};
+use keepup_config::Secret;
+use keepup_config::backup::{DatabaseKind, DumpFormat};
 use keepup_testkit::mariadb::MariaDb;
 use keepup_testkit::postgres::Postgres;
 use keepup_testkit::shopdata::{ShopCounts, ShopSize};
+use support::*;
 
 /// A file holding `password`, in `dir`.
 fn password_file(dir: &Path, password: &str) -> std::path::PathBuf {
@@ -22,31 +35,69 @@ fn password_file(dir: &Path, password: &str) -> std::path::PathBuf {
     path
 }
 
-fn pg_spec(pg: &Postgres, db: &str, password_file: &Path) -> DumpSpec {
-    let mut spec = DumpSpec::new(DbKind::Postgres, db);
-    spec.host = Some(pg.host().to_string());
-    spec.port = Some(pg.port());
-    spec.user = Some(pg.user().to_owned());
-    spec.password_file = Some(password_file.to_path_buf());
-    spec
+/// A `[[backup.source]]` of a database on 127.0.0.1:`port`.
+fn db_source(
+    kind: &str,
+    port: u16,
+    user: &str,
+    dbname: &str,
+    password_file: &Path,
+    extra: &str,
+) -> String {
+    format!(
+        "[[backup.source]]\nkind = \"{kind}\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+         user = \"{user}\"\ndbname = \"{dbname}\"\npassword_file = \"{}\"\n{extra}\n",
+        password_file.display()
+    )
 }
 
-fn mariadb_spec(db: &MariaDb, name: &str, password_file: &Path) -> DumpSpec {
-    let mut spec = DumpSpec::new(DbKind::Mysql, name);
-    spec.host = Some(db.host().to_string());
-    spec.port = Some(db.port());
-    spec.user = Some(db.user().to_owned());
-    spec.password_file = Some(password_file.to_path_buf());
-    spec
+/// A plan `db` with `sources` and one initialised local target.
+fn db_plan(fx: &Fixture, sources: &str) -> keepup_config::BackupPlan {
+    let repo = fx.repo_dir("repo");
+    let plan = fx.plan(&format!(
+        "[[backup]]\nid = \"db\"\nallow_single_target = true\n{sources}\n\
+         [[backup.target]]\nid = \"local\"\nrepository = \"{}\"\n",
+        repo.display()
+    ));
+    if !repo.join("config").exists() {
+        keepup_backup::init(&plan, "local").expect("init");
+    }
+    plan
 }
 
-/// Runs the dump to its end into memory; returns the bytes and the verdict.
-fn dump_all(spec: &DumpSpec) -> (Vec<u8>, Result<u64, DumpError>) {
-    let mut source = DumpSource::spawn(spec).expect("spawn dump");
+/// Runs the plan; returns the error of its one target (`None`: a snapshot
+/// was recorded).
+fn run(plan: &keepup_config::BackupPlan) -> Option<String> {
+    let report = run_plan_with(plan, None, &quick(), progress());
+    let t = &report.targets[0];
+    assert_eq!(t.error.is_none(), t.snapshot.is_some(), "{report:#?}");
+    t.error.clone()
+}
+
+/// The stored file `filename` of the plan's latest snapshot.
+fn stored(plan: &keepup_config::BackupPlan, filename: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    source.read_to_end(&mut out).expect("read dump");
-    let verdict = source.finish().map(|r| r.bytes);
-    (out, verdict)
+    restore(
+        plan,
+        "local",
+        &SnapshotRef::Latest,
+        RestoreTo::File {
+            path: format!("/{}/{filename}", plan.id),
+            writer: &mut out,
+        },
+        progress(),
+    )
+    .expect("restore the dump");
+    out
+}
+
+/// Backs up one database source and returns the dump as stored.
+fn dump_via_plan(fx: &Fixture, source: &str, filename: &str) -> Vec<u8> {
+    let plan = db_plan(fx, source);
+    if let Some(e) = run(&plan) {
+        panic!("the dump failed: {e}");
+    }
+    stored(&plan, filename)
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -73,149 +124,233 @@ fn mariadb_starts_and_loads_shop_data() {
     assert_eq!(db.sql("SELECT 1 + 1;").expect("sql").trim(), "2");
 }
 
+/// One run, both formats: each dump is a file of the snapshot.
 #[test]
-fn postgres_dumps_stream_in_both_formats() {
+fn postgres_dumps_are_backed_up_in_both_formats() {
     let pg = Postgres::start().expect("start postgres");
     pg.load_shop("shop", &ShopSize::tiny(), 2).expect("load");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut spec = pg_spec(&pg, "shop", &password_file(dir.path(), pg.password()));
-    let (plain, verdict) = dump_all(&spec);
-    assert_eq!(verdict.expect("plain dump"), plain.len() as u64);
+    let fx = Fixture::new();
+    let pw = password_file(&fx.path("pg"), pg.password());
+    let sources = db_source("postgres", pg.port(), pg.user(), "shop", &pw, "")
+        + &db_source(
+            "postgres",
+            pg.port(),
+            pg.user(),
+            "shop",
+            &pw,
+            "format = \"custom\"\nfilename = \"shop.dump\"",
+        );
+    let plan = db_plan(&fx, &sources);
+    assert_eq!(run(&plan), None);
+    let plain = stored(&plan, "shop.sql");
     assert!(contains(&plain, "COPY public.order_items"));
     assert!(contains(&plain, "O'Brien") || contains(&plain, "Müller"));
     assert!(contains(&plain, "CREATE TRIGGER products_stock_check"));
-
-    spec.format = DumpFormat::Custom;
-    let (custom, verdict) = dump_all(&spec);
-    assert_eq!(verdict.expect("custom dump"), custom.len() as u64);
-    assert!(custom.starts_with(b"PGDMP"));
+    assert!(contains(&plain, "-- PostgreSQL database dump complete"));
+    assert!(stored(&plan, "shop.dump").starts_with(b"PGDMP"));
 }
 
+/// mysqldump, also with `--skip-comments` (no completion line to check:
+/// its exit status decides).
 #[test]
-fn mariadb_dump_streams() {
+fn mariadb_dumps_are_backed_up() {
     let db = MariaDb::start().expect("start mariadb");
     db.load_shop("shop", &ShopSize::tiny(), 2).expect("load");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let spec = mariadb_spec(&db, "shop", &password_file(dir.path(), db.password()));
-    let (dump, verdict) = dump_all(&spec);
-    assert_eq!(verdict.expect("dump"), dump.len() as u64);
+    let fx = Fixture::new();
+    let pw = password_file(&fx.path("my"), db.password());
+    let sources = db_source("mysql", db.port(), db.user(), "shop", &pw, "")
+        + &db_source(
+            "mysql",
+            db.port(),
+            db.user(),
+            "shop",
+            &pw,
+            "args = [\"--skip-comments\"]\nfilename = \"quiet.sql\"",
+        );
+    let plan = db_plan(&fx, &sources);
+    assert_eq!(run(&plan), None);
+    let dump = stored(&plan, "shop.sql");
     assert!(contains(&dump, "INSERT INTO `order_items` VALUES"));
     assert!(contains(&dump, "products_stock_check"));
     assert!(contains(&dump, "-- Dump completed"));
+    let quiet = stored(&plan, "quiet.sql");
+    assert!(contains(&quiet, "INSERT INTO `order_items` VALUES"));
+    assert!(!contains(&quiet, "-- Dump completed"));
 }
 
-/// A wrong password fails with the server's refusal in the message, and
-/// the message never contains the password.
+/// A wrong password fails the run with the server's refusal in the
+/// message, records no snapshot, and the message never contains the
+/// password.
 #[test]
-fn wrong_password_fails_clearly_without_leaking_it() {
+fn wrong_password_fails_the_run_clearly_without_leaking_it() {
     const WRONG: &str = "wr0ng-Passw0rd-xyz";
     let pg = Postgres::start().expect("start postgres");
     let db = MariaDb::start().expect("start mariadb");
     db.create_database("shop").expect("create");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wrong = password_file(dir.path(), WRONG);
-    for (spec, refusal) in [
+    let fx = Fixture::new();
+    let wrong = password_file(&fx.path("pw"), WRONG);
+    for (source, refusal) in [
         (
-            pg_spec(&pg, "postgres", &wrong),
+            db_source("postgres", pg.port(), pg.user(), "postgres", &wrong, ""),
             "password authentication failed",
         ),
-        (mariadb_spec(&db, "shop", &wrong), "Access denied"),
+        (
+            db_source("mysql", db.port(), db.user(), "shop", &wrong, ""),
+            "Access denied",
+        ),
     ] {
-        let (out, verdict) = dump_all(&spec);
-        assert!(out.is_empty());
-        let err = verdict.expect_err("a wrong password must fail");
-        let msg = err.to_string();
-        eprintln!("{msg}");
-        assert!(matches!(err, DumpError::Failed { .. }), "{msg}");
-        assert!(msg.contains(refusal), "{msg}");
-        assert!(!msg.contains(WRONG), "{msg}");
-        assert!(!format!("{err:?}").contains(WRONG), "{err:?}");
+        let plan = db_plan(&fx, &source);
+        let err = run(&plan).expect("a wrong password must fail the run");
+        eprintln!("{err}");
+        assert!(err.contains(refusal), "{err}");
+        assert!(err.contains("no snapshot was recorded"), "{err}");
+        assert!(!err.contains(WRONG), "{err}");
+        assert!(list(&plan, "local").expect("list").is_empty());
     }
 }
 
-/// Reads the first bytes of a dump, lets `interrupt` break it, reads on to
-/// EOF (which must come) and returns the verdict.
-fn interrupted(spec: &DumpSpec, interrupt: impl FnOnce(&mut DumpSource)) -> DumpError {
-    let mut source = DumpSource::spawn(spec).expect("spawn dump");
-    let mut first = [0u8; 1024];
-    source.read_exact(&mut first).expect("first bytes");
-    interrupt(&mut source);
-    let mut rest = Vec::new();
-    // An error while reading is a failure too; the verdict must say so.
-    let _ = source.read_to_end(&mut rest);
-    source
-        .finish()
-        .expect_err("an interrupted dump must be reported as failed")
+/// A TCP relay to `upstream` that passes at most `limit` bytes from the
+/// server to the client, then stops relaying (the connection stays open):
+/// a dump program reading from it is stuck mid-stream.
+struct Relay {
+    port: u16,
+    relayed: Arc<AtomicU64>,
 }
 
-#[test]
-fn postgres_killed_halfway_is_reported_failed() {
-    let mut pg = Postgres::start().expect("start postgres");
-    // Large enough that pg_dump is still at work, blocked on its full
-    // pipe, after the first kilobyte has been read.
-    pg.load_shop("shop", &ShopSize::small(), 3).expect("load");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let spec = pg_spec(&pg, "shop", &password_file(dir.path(), pg.password()));
+impl Relay {
+    fn start(upstream: u16, limit: u64) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
+        let port = listener.local_addr().expect("relay address").port();
+        let relayed = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&relayed);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                let (Ok(mut c_read), Ok(mut s_write)) = (client.try_clone(), server.try_clone())
+                else {
+                    return;
+                };
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_read, &mut s_write);
+                });
+                let counter = Arc::clone(&counter);
+                let (mut s_read, mut c_write) = (server, client);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    loop {
+                        let done = counter.load(Ordering::SeqCst);
+                        let room = limit.saturating_sub(done).min(buf.len() as u64) as usize;
+                        if room == 0 {
+                            // Stuck: hold both ends open, relay nothing.
+                            std::thread::park();
+                            continue;
+                        }
+                        match s_read.read(&mut buf[..room]) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => {
+                                if c_write.write_all(&buf[..n]).is_err() {
+                                    return;
+                                }
+                                counter.fetch_add(n as u64, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Self { port, relayed }
+    }
 
-    let err = interrupted(&spec, |source| source.kill());
-    assert!(matches!(err, DumpError::Failed { .. }), "{err}");
-    assert!(err.to_string().contains("signal: 9"), "{err}");
-
-    let err = interrupted(&spec, |_| pg.kill());
-    let msg = err.to_string();
-    eprintln!("{msg}");
-    assert!(matches!(err, DumpError::Failed { .. }), "{msg}");
-    assert!(msg.contains("exit status"), "{msg}");
-    assert!(msg.contains(&spec.describe()), "{msg}");
+    fn relayed(&self) -> u64 {
+        self.relayed.load(Ordering::SeqCst)
+    }
 }
 
-#[test]
-fn mariadb_killed_halfway_is_reported_failed() {
-    let mut db = MariaDb::start().expect("start mariadb");
-    db.load_shop("shop", &ShopSize::small(), 3).expect("load");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let spec = mariadb_spec(&db, "shop", &password_file(dir.path(), db.password()));
-
-    let err = interrupted(&spec, |source| source.kill());
-    assert!(matches!(err, DumpError::Failed { .. }), "{err}");
-
-    let err = interrupted(&spec, |_| db.kill());
-    let msg = err.to_string();
-    eprintln!("{msg}");
-    assert!(matches!(err, DumpError::Failed { .. }), "{msg}");
-    assert!(msg.contains("exit status"), "{msg}");
+/// The pid of the `pg_dump` connected to `port`, if one runs.
+fn pg_dump_pid(port: u16) -> Option<i32> {
+    let wanted = format!("--port={port}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        let is_dump = args.first()?.ends_with(b"pg_dump");
+        (is_dump && args.contains(&wanted.as_bytes())).then_some(pid)
+    })
 }
 
-/// A consumer that stops reading (the backup was aborted) gets a failure,
-/// and the dump program does not linger.
+/// `pg_dump` killed while it streams: the run fails, names the signal, and
+/// records no snapshot; the earlier snapshot stays the latest.
 #[test]
-fn a_dump_not_read_to_its_end_is_not_good() {
+fn pg_dump_killed_mid_stream_fails_the_run() {
     let pg = Postgres::start().expect("start postgres");
-    pg.load_shop("shop", &ShopSize::small(), 4).expect("load");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let spec = pg_spec(&pg, "shop", &password_file(dir.path(), pg.password()));
-    let mut source = DumpSource::spawn(&spec).expect("spawn");
-    let mut first = [0u8; 1024];
-    source.read_exact(&mut first).expect("first bytes");
-    let err = source.finish().expect_err("not read to its end");
-    assert!(matches!(err, DumpError::NotReadToEnd { .. }), "{err}");
+    pg.load_shop("shop", &ShopSize::small(), 3).expect("load");
+    let fx = Fixture::new();
+    let pw = password_file(&fx.path("pg"), pg.password());
+
+    // Through a relay without a limit: the whole dump, and its size.
+    let open = Relay::start(pg.port(), u64::MAX);
+    let plan = db_plan(
+        &fx,
+        &db_source("postgres", open.port, pg.user(), "shop", &pw, ""),
+    );
+    assert_eq!(run(&plan), None);
+    let whole = open.relayed();
+    let first = list(&plan, "local").expect("list");
+    assert_eq!(first.len(), 1);
+
+    // Half of the server's answer, then silence: pg_dump is mid-stream.
+    let stuck = Relay::start(pg.port(), whole / 2);
+    let plan = db_plan(
+        &fx,
+        &db_source("postgres", stuck.port, pg.user(), "shop", &pw, ""),
+    );
+    let runner = std::thread::spawn(move || {
+        let e = run(&plan);
+        (plan, e)
+    });
+    let pid = loop {
+        if stuck.relayed() >= whole / 2
+            && let Some(pid) = pg_dump_pid(stuck.port)
+        {
+            break pid;
+        }
+        assert!(
+            !runner.is_finished(),
+            "the run ended before pg_dump was stuck"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SAFETY: kill(2) on the pg_dump this test found.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let (plan, err) = runner.join().expect("run thread");
+    let err = err.expect("a killed dump must fail the run");
+    eprintln!("{err}");
+    assert!(err.contains("shop.sql"), "{err}");
+    assert!(err.contains("killed by signal 9"), "{err}");
+    assert!(err.contains("no snapshot was recorded"), "{err}");
+    let after = list(&plan, "local").expect("list");
+    assert_eq!(after.len(), 1, "no snapshot for the killed dump");
+    assert_eq!(after[0].id, first[0].id);
 }
 
-fn pg_target(pg: &Postgres, password_file: &Path) -> RestoreTarget {
-    let mut t = RestoreTarget::new(DbKind::Postgres);
+fn pg_target(pg: &Postgres) -> RestoreTarget {
+    let mut t = RestoreTarget::new(DatabaseKind::Postgres);
     t.host = Some(pg.host().to_string());
     t.port = Some(pg.port());
     t.user = Some(pg.user().to_owned());
-    t.password_file = Some(password_file.to_path_buf());
+    t.password = Some(Secret::new(pg.password().to_owned()));
     t
 }
 
-fn mariadb_target(db: &MariaDb, password_file: &Path) -> RestoreTarget {
-    let mut t = RestoreTarget::new(DbKind::Mysql);
+fn mariadb_target(db: &MariaDb) -> RestoreTarget {
+    let mut t = RestoreTarget::new(DatabaseKind::Mysql);
     t.host = Some(db.host().to_string());
     t.port = Some(db.port());
     t.user = Some(db.user().to_owned());
-    t.password_file = Some(password_file.to_path_buf());
+    t.password = Some(Secret::new(db.password().to_owned()));
     t
 }
 
@@ -272,14 +407,25 @@ fn cut_before(dump: &[u8], needle: &str) -> Vec<u8> {
 fn postgres_dump_restores_into_a_scratch_database() {
     let pg = Postgres::start().expect("start postgres");
     let counts = pg.load_shop("shop", &ShopSize::tiny(), 5).expect("load");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pw = password_file(dir.path(), pg.password());
-    let mut spec = pg_spec(&pg, "shop", &pw);
-    let target = pg_target(&pg, &pw);
-    for format in [DumpFormat::Plain, DumpFormat::Custom] {
-        spec.format = format;
-        let (dump, verdict) = dump_all(&spec);
-        verdict.expect("dump");
+    let fx = Fixture::new();
+    let pw = password_file(&fx.path("pg"), pg.password());
+    let plain = db_source("postgres", pg.port(), pg.user(), "shop", &pw, "");
+    let custom = db_source(
+        "postgres",
+        pg.port(),
+        pg.user(),
+        "shop",
+        &pw,
+        "format = \"custom\"\nfilename = \"shop.dump\"",
+    );
+    let plan = db_plan(&fx, &(plain + &custom));
+    assert_eq!(run(&plan), None);
+    let target = pg_target(&pg);
+    for (format, file) in [
+        (DumpFormat::Plain, "shop.sql"),
+        (DumpFormat::Custom, "shop.dump"),
+    ] {
+        let dump = stored(&plan, file);
         let options = RestoreOptions {
             format,
             ..validations(&counts)
@@ -298,12 +444,7 @@ fn postgres_dump_restores_into_a_scratch_database() {
     }
 
     // Kept on request, with the data in it.
-    let (dump, verdict) = dump_all(&{
-        let mut s = spec.clone();
-        s.format = DumpFormat::Plain;
-        s
-    });
-    verdict.expect("dump");
+    let dump = stored(&plan, "shop.sql");
     let options = RestoreOptions {
         keep: true,
         ..validations(&counts)
@@ -317,11 +458,14 @@ fn postgres_dump_restores_into_a_scratch_database() {
 fn mariadb_dump_restores_into_a_scratch_database() {
     let db = MariaDb::start().expect("start mariadb");
     let counts = db.load_shop("shop", &ShopSize::tiny(), 5).expect("load");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pw = password_file(dir.path(), db.password());
-    let (dump, verdict) = dump_all(&mariadb_spec(&db, "shop", &pw));
-    verdict.expect("dump");
-    let target = mariadb_target(&db, &pw);
+    let fx = Fixture::new();
+    let pw = password_file(&fx.path("my"), db.password());
+    let dump = dump_via_plan(
+        &fx,
+        &db_source("mysql", db.port(), db.user(), "shop", &pw, ""),
+        "shop.sql",
+    );
+    let target = mariadb_target(&db);
     let report = dbrestore::restore_test(&target, &mut dump.as_slice(), &validations(&counts))
         .expect("restore");
     assert_counts_equal(&report, &counts);
@@ -348,11 +492,14 @@ fn mariadb_dump_restores_into_a_scratch_database() {
 fn postgres_truncated_dump_fails_the_restore_test() {
     let pg = Postgres::start().expect("start postgres");
     let counts = pg.load_shop("shop", &ShopSize::tiny(), 6).expect("load");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pw = password_file(dir.path(), pg.password());
-    let (dump, verdict) = dump_all(&pg_spec(&pg, "shop", &pw));
-    verdict.expect("dump");
-    let target = pg_target(&pg, &pw);
+    let fx = Fixture::new();
+    let pw = password_file(&fx.path("pg"), pg.password());
+    let dump = dump_via_plan(
+        &fx,
+        &db_source("postgres", pg.port(), pg.user(), "shop", &pw, ""),
+        "shop.sql",
+    );
+    let target = pg_target(&pg);
 
     // In the middle of the order_items rows.
     let start = cut_before(&dump, "COPY public.order_items").len();
@@ -403,11 +550,14 @@ fn postgres_truncated_dump_fails_the_restore_test() {
 fn mariadb_truncated_dump_fails_the_restore_test() {
     let db = MariaDb::start().expect("start mariadb");
     let counts = db.load_shop("shop", &ShopSize::tiny(), 6).expect("load");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pw = password_file(dir.path(), db.password());
-    let (dump, verdict) = dump_all(&mariadb_spec(&db, "shop", &pw));
-    verdict.expect("dump");
-    let target = mariadb_target(&db, &pw);
+    let fx = Fixture::new();
+    let pw = password_file(&fx.path("my"), db.password());
+    let dump = dump_via_plan(
+        &fx,
+        &db_source("mysql", db.port(), db.user(), "shop", &pw, ""),
+        "shop.sql",
+    );
+    let target = mariadb_target(&db);
 
     // Every table exists, the products' rows are missing.
     let truncated = cut_before(&dump, "INSERT INTO `products`");
@@ -441,17 +591,23 @@ fn restore_into_a_named_database_from_a_url() {
     let db = MariaDb::start().expect("start mariadb");
     let pg_counts = pg.load_shop("shop", &ShopSize::tiny(), 7).expect("load");
     let my_counts = db.load_shop("shop", &ShopSize::tiny(), 8).expect("load");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pg_pw = password_file(&dir.path().join("pg"), pg.password());
-    let (pg_dump, verdict) = dump_all(&pg_spec(&pg, "shop", &pg_pw));
-    verdict.expect("dump");
-    let my_pw_dir = dir.path().join("my");
-    let my_pw = password_file(&my_pw_dir, db.password());
-    let (my_dump, verdict) = dump_all(&mariadb_spec(&db, "shop", &my_pw));
-    verdict.expect("dump");
+    let pg_fx = Fixture::new();
+    let pg_pw = password_file(&pg_fx.path("pg"), pg.password());
+    let pg_dump = dump_via_plan(
+        &pg_fx,
+        &db_source("postgres", pg.port(), pg.user(), "shop", &pg_pw, ""),
+        "shop.sql",
+    );
+    let my_fx = Fixture::new();
+    let my_pw = password_file(&my_fx.path("my"), db.password());
+    let my_dump = dump_via_plan(
+        &my_fx,
+        &db_source("mysql", db.port(), db.user(), "shop", &my_pw, ""),
+        "shop.sql",
+    );
 
     let (mut target, name) = RestoreTarget::from_url(&pg.url_for("shop_restored")).expect("url");
-    target.password_file = Some(pg_pw.clone());
+    target.password = Some(Secret::new(pg.password().to_owned()));
     let report = dbrestore::restore_into(
         &target,
         &name,
@@ -473,7 +629,7 @@ fn restore_into_a_named_database_from_a_url() {
     assert!(err.to_string().contains("already exists"), "{err}");
 
     let (mut target, name) = RestoreTarget::from_url(&db.url_for("shop_restored")).expect("url");
-    target.password_file = Some(my_pw.clone());
+    target.password = Some(Secret::new(db.password().to_owned()));
     let report = dbrestore::restore_into(
         &target,
         &name,
@@ -492,9 +648,11 @@ fn restore_with_a_wrong_password_fails_clearly() {
     const WRONG: &str = "wr0ng-Passw0rd-xyz";
     let pg = Postgres::start().expect("start postgres");
     let db = MariaDb::start().expect("start mariadb");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wrong = password_file(dir.path(), WRONG);
-    for target in [pg_target(&pg, &wrong), mariadb_target(&db, &wrong)] {
+    let wrong = |mut t: RestoreTarget| {
+        t.password = Some(Secret::new(WRONG.to_owned()));
+        t
+    };
+    for target in [wrong(pg_target(&pg)), wrong(mariadb_target(&db))] {
         let err = dbrestore::restore_test(&target, &mut &b""[..], &RestoreOptions::default())
             .expect_err("a wrong password must fail");
         let msg = err.to_string();
@@ -513,4 +671,54 @@ fn restore_with_a_wrong_password_fails_clearly() {
     let err = dbrestore::restore_test(&target, &mut &b""[..], &RestoreOptions::default())
         .expect_err("a wrong password must fail");
     assert!(!err.to_string().contains(WRONG), "{err}");
+}
+
+/// A client past its deadline is killed and the restore says so: a
+/// validation query that never returns, a MySQL "server" that accepts
+/// connections and never answers (also bounded by the connect timeout).
+#[test]
+fn restore_clients_have_deadlines() {
+    let pg = Postgres::start().expect("start postgres");
+    let options = RestoreOptions {
+        validations: vec![Validation::new("SELECT count(*) FROM pg_sleep(3600)", 0)],
+        timeout: Duration::from_secs(3),
+        ..RestoreOptions::default()
+    };
+    let dump = b"CREATE TABLE t (x int);\n--\n-- PostgreSQL database dump complete\n--\n";
+    let err = dbrestore::restore_test(&pg_target(&pg), &mut &dump[..], &options)
+        .expect_err("a query that never returns must fail");
+    eprintln!("{err}");
+    assert!(matches!(err, RestoreError::TimedOut { .. }), "{err}");
+    assert!(err.to_string().contains("pg_sleep(3600)"), "{err}");
+    assert!(
+        err.to_string().contains("did not finish within 3s"),
+        "{err}"
+    );
+    // The scratch database was dropped all the same.
+    assert_eq!(pg_scratch_databases(&pg), "");
+
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        // Accepts and holds the connections, never says a word.
+        let mut open = Vec::new();
+        for c in silent.incoming() {
+            open.push(c);
+        }
+    });
+    let mut target = RestoreTarget::new(DatabaseKind::Mysql);
+    target.host = Some("127.0.0.1".into());
+    target.port = Some(port);
+    target.user = Some("keepup".into());
+    target.connect_timeout = Duration::from_secs(2);
+    let options = RestoreOptions {
+        timeout: Duration::from_secs(20),
+        ..RestoreOptions::default()
+    };
+    let err = dbrestore::restore_test(&target, &mut &b""[..], &options)
+        .expect_err("a silent server must fail");
+    eprintln!("{err}");
+    // The client's own connect timeout ended it, before the deadline.
+    assert!(matches!(err, RestoreError::Sql { .. }), "{err}");
+    assert!(err.to_string().contains("creating database"), "{err}");
 }

@@ -609,47 +609,6 @@ fn alternating_plans_write_to_one_target_a_day() {
     assert_eq!(f.limit, plan.rpo * 2);
 }
 
-#[test]
-fn commands_do_not_see_the_repository_password() {
-    let fx = Fixture::new();
-    let repo = fx.repo_dir("repo");
-    // SAFETY: a variable only this test uses.
-    unsafe { std::env::set_var("KEEPUP_TEST_ENV_REPO_PASSWORD", "s3cret-repo-pw") };
-    let src = format!(
-        r#"[[backup]]
-id = "env"
-allow_single_target = true
-password_env = "KEEPUP_TEST_ENV_REPO_PASSWORD"
-[[backup.source]]
-kind = "command"
-command = ["sh", "-c", "echo \"seen=$KEEPUP_TEST_ENV_REPO_PASSWORD\""]
-filename = "env.txt"
-[[backup.target]]
-id = "local"
-repository = "{}"
-"#,
-        repo.display()
-    );
-    let path = fx.path("env.toml");
-    std::fs::write(&path, src).unwrap();
-    let plan = keepup_config::load(&path).unwrap().backups.remove(0);
-    keepup_backup::init(&plan, "local").unwrap();
-    assert!(run_plan_with(&plan, None, &quick(), progress()).ok());
-    let mut out = Vec::new();
-    restore(
-        &plan,
-        "local",
-        &SnapshotRef::Latest,
-        RestoreTo::File {
-            path: "/env/env.txt".into(),
-            writer: &mut out,
-        },
-        progress(),
-    )
-    .unwrap();
-    assert_eq!(String::from_utf8(out).unwrap(), "seen=\n");
-}
-
 /// Records what a progress display would get.
 #[derive(Default)]
 struct Recorder {

@@ -12,7 +12,12 @@
 //! multiplexes them); when it dies, the next operation starts a new one.
 //! Logins never prompt (`BatchMode=yes`); connecting is bounded by the
 //! connect timeout, every SFTP request by the I/O timeout, and a failure
-//! reports the host and the tail of ssh's stderr.
+//! reports the host and the tail of ssh's stderr. A request that times out
+//! (a server that stopped answering) marks the connection broken: the
+//! operation is retried on a new one. A whole-file read believes the size
+//! the server announces only up to [`READ_FULL_LIMIT`] and fails when the
+//! file ends before it. `ssh` starts with keepup's environment allow-list
+//! plus `SSH_AUTH_SOCK` ([`crate::child`]).
 
 use std::future::Future;
 use std::process::Stdio;
@@ -34,6 +39,14 @@ use super::{BackendError, Location, TargetOptions, bounded, run_blocking, rustic
 
 /// How much of ssh's stderr is kept for messages.
 const STDERR_KEEP: usize = 2048;
+/// The largest file read whole (config, keys, snapshots, indexes, packs):
+/// restic's packs stay below 128 MiB, its other files far below that, so
+/// a larger size announced by the server is refused instead of being
+/// allocated and read.
+pub(crate) const READ_FULL_LIMIT: u64 = 1 << 30;
+/// Memory reserved up front for a whole-file read; beyond it the buffer
+/// grows with the bytes that really arrive.
+const READ_FULL_RESERVE: u64 = 8 << 20;
 /// Directories under the repository (besides `data/xx`).
 const DIRS: [&str; 5] = ["keys", "snapshots", "index", "locks", "data"];
 
@@ -122,6 +135,31 @@ enum Fail {
     Transport(String),
     /// The server refused (no such file, permission denied, disk full...).
     Refused(String),
+}
+
+/// A request the server did not answer in time.
+fn timed_out(e: &SftpError) -> bool {
+    matches!(e, SftpError::Timeout)
+}
+
+/// An I/O error from a file handle that is a request timeout.
+fn io_timed_out(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::TimedOut
+}
+
+/// A failed request in a batch ([`all_of`]).
+struct JobError {
+    text: String,
+    timed_out: bool,
+}
+
+impl JobError {
+    fn new(text: String, e: &SftpError) -> Self {
+        Self {
+            text,
+            timed_out: timed_out(e),
+        }
+    }
 }
 
 /// A file that does not exist (for listing and mkdir decisions).
@@ -296,7 +334,9 @@ impl Inner {
     }
 
     async fn connect(&self) -> Result<Conn, Fail> {
-        let mut cmd = Command::new("ssh");
+        // No password or key of keepup's environment reaches ssh (or a
+        // ProxyCommand it runs); the agent socket does.
+        let mut cmd = Command::from(crate::child::command("ssh", &["SSH_AUTH_SOCK"]));
         cmd.args(self.ssh_args())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -386,7 +426,9 @@ impl Inner {
         }
     }
 
-    /// Classifies a failed request on `conn`.
+    /// Classifies a failed request on `conn`: a timeout or a dead
+    /// connection is a transport failure (the connection is dropped and the
+    /// operation retried), anything else the server's refusal.
     fn fail(&self, conn: &Conn, e: impl std::fmt::Display, timed_out: bool) -> Fail {
         if timed_out || !conn.alive() {
             conn.kill();
@@ -445,7 +487,11 @@ impl Inner {
             Ok(()) => Ok(()),
             Err(e) => match c.sftp.metadata(path).await {
                 Ok(m) if m.is_dir() => Ok(()),
-                _ => Err(self.fail(c, format!("cannot create directory {path}: {e}"), false)),
+                _ => Err(self.fail(
+                    c,
+                    format!("cannot create directory {path}: {e}"),
+                    timed_out(&e),
+                )),
             },
         }
     }
@@ -475,12 +521,17 @@ impl Inner {
                     Ok(()) => Ok(()),
                     Err(e) => match c.sftp.metadata(path.as_str()).await {
                         Ok(m) if m.is_dir() => Ok(()),
-                        _ => Err(format!("cannot create directory {path}: {e}")),
+                        _ => Err(JobError::new(
+                            format!("cannot create directory {path}: {e}"),
+                            &e,
+                        )),
                     },
                 }
             }
         });
-        all_of(jobs).await.map_err(|e| self.fail(&c, e, false))?;
+        all_of(jobs)
+            .await
+            .map_err(|e| self.fail(&c, e.text, e.timed_out))?;
         Ok(())
     }
 
@@ -489,7 +540,10 @@ impl Inner {
             return match c.sftp.metadata(self.join("config")).await {
                 Ok(m) => Ok(vec![(Id::default(), u32::try_from(m.len()).unwrap_or(0))]),
                 Err(e) if is_no_such_file(&e) => Ok(Vec::new()),
-                Err(e) => Err(self.fail(&c, e, false)),
+                Err(e) => {
+                    let t = timed_out(&e);
+                    Err(self.fail(&c, e, t))
+                }
             };
         }
         let dir = self.join(tpe.dirname());
@@ -497,7 +551,7 @@ impl Inner {
             Ok(d) => d,
             // Not created (yet): nothing there, as restic sees it.
             Err(e) if is_no_such_file(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(self.fail(&c, format!("listing {dir}: {e}"), false)),
+            Err(e) => return Err(self.fail(&c, format!("listing {dir}: {e}"), timed_out(&e))),
         };
         let mut out = Vec::new();
         if tpe != FileType::Pack {
@@ -514,10 +568,13 @@ impl Inner {
                 async move {
                     let r = c.sftp.read_dir(sub.as_str()).await;
                     r.map(|d| d.map(|e| (e.file_name(), e.metadata())).collect::<Vec<_>>())
-                        .map_err(|e| format!("listing {sub}: {e}"))
+                        .map_err(|e| JobError::new(format!("listing {sub}: {e}"), &e))
                 }
             });
-        for files in all_of(jobs).await.map_err(|e| self.fail(&c, e, false))? {
+        let listed = all_of(jobs)
+            .await
+            .map_err(|e| self.fail(&c, e.text, e.timed_out))?;
+        for files in listed {
             for (name, meta) in files {
                 collect_entry(&mut out, &name, &meta, tpe);
             }
@@ -531,62 +588,71 @@ impl Inner {
         path: &str,
         range: Option<(u32, u32)>,
     ) -> Result<Bytes, Fail> {
-        let mut file = c
-            .sftp
-            .open(path)
-            .await
-            .map_err(|e| self.fail(&c, e, false))?;
+        let mut file = c.sftp.open(path).await.map_err(|e| {
+            let t = timed_out(&e);
+            self.fail(&c, e, t)
+        })?;
         match range {
             Some((offset, length)) => {
                 file.seek(std::io::SeekFrom::Start(u64::from(offset)))
                     .await
-                    .map_err(|e| self.fail(&c, e, false))?;
+                    .map_err(|e| {
+                        let t = io_timed_out(&e);
+                        self.fail(&c, e, t)
+                    })?;
                 let mut buf = vec![0u8; length as usize];
                 file.read_exact(&mut buf).await.map_err(|e| {
-                    let timed_out = e.kind() == std::io::ErrorKind::TimedOut;
                     if e.kind() == std::io::ErrorKind::UnexpectedEof {
                         Fail::Refused(format!(
                             "file shorter than {length} bytes at offset {offset}"
                         ))
                     } else {
-                        self.fail(&c, e, timed_out)
+                        let t = io_timed_out(&e);
+                        self.fail(&c, e, t)
                     }
                 })?;
                 let _ = file.close().await;
                 Ok(Bytes::from(buf))
             }
             None => {
-                let size = file
-                    .metadata()
-                    .await
-                    .map(|m| m.len())
-                    .map_err(|e| self.fail(&c, e, false))?;
-                if size > u64::from(u32::MAX) {
+                let size = file.metadata().await.map(|m| m.len()).map_err(|e| {
+                    let t = timed_out(&e);
+                    self.fail(&c, e, t)
+                })?;
+                if size > READ_FULL_LIMIT {
                     return Err(Fail::Refused(format!(
-                        "file of {size} bytes is too large for the repository format"
+                        "the server reports {size} bytes, more than any repository file may have ({READ_FULL_LIMIT} bytes)"
                     )));
                 }
-                let mut buf = Vec::with_capacity(size as usize);
+                // The announced size is not trusted with memory: the
+                // buffer grows with what arrives.
+                let mut buf = Vec::with_capacity(size.min(READ_FULL_RESERVE) as usize);
                 // A file growing while we read is cut at the size we saw.
                 (&mut file)
                     .take(size)
                     .read_to_end(&mut buf)
                     .await
                     .map_err(|e| {
-                        let timed_out = e.kind() == std::io::ErrorKind::TimedOut;
-                        self.fail(&c, e, timed_out)
+                        let t = io_timed_out(&e);
+                        self.fail(&c, e, t)
                     })?;
                 let _ = file.close().await;
+                if buf.len() as u64 != size {
+                    return Err(Fail::Refused(format!(
+                        "the file ended after {} of the {size} bytes the server reported",
+                        buf.len()
+                    )));
+                }
                 Ok(Bytes::from(buf))
             }
         }
     }
 
     async fn remove(&self, c: Arc<Conn>, path: &str) -> Result<(), Fail> {
-        c.sftp
-            .remove_file(path)
-            .await
-            .map_err(|e| self.fail(&c, e, false))
+        c.sftp.remove_file(path).await.map_err(|e| {
+            let t = timed_out(&e);
+            self.fail(&c, e, t)
+        })
     }
 
     async fn write(
@@ -617,9 +683,11 @@ impl Inner {
                 c.sftp
                     .open_with_flags_and_attributes(tmp.as_str(), flags, attrs)
                     .await
-                    .map_err(|e| self.fail(&c, format!("creating {tmp}: {e}"), false))?
+                    .map_err(|e| self.fail(&c, format!("creating {tmp}: {e}"), timed_out(&e)))?
             }
-            Err(e) => return Err(self.fail(&c, format!("creating {tmp}: {e}"), false)),
+            Err(e) => {
+                return Err(self.fail(&c, format!("creating {tmp}: {e}"), timed_out(&e)));
+            }
         };
         let written = async {
             let mut file = file;
@@ -631,8 +699,7 @@ impl Inner {
         }
         .await;
         if let Err(e) = written {
-            let timed_out = e.kind() == std::io::ErrorKind::TimedOut;
-            let f = self.fail(&c, format!("writing {tmp}: {e}"), timed_out);
+            let f = self.fail(&c, format!("writing {tmp}: {e}"), io_timed_out(&e));
             if c.alive() {
                 let _ = c.sftp.remove_file(tmp.as_str()).await;
             }
@@ -654,7 +721,7 @@ impl Inner {
                 return Ok(());
             }
             if !replaced {
-                let f = self.fail(&c, format!("renaming {tmp} to {path}: {e}"), false);
+                let f = self.fail(&c, format!("renaming {tmp} to {path}: {e}"), timed_out(&e));
                 let _ = c.sftp.remove_file(tmp.as_str()).await;
                 return Err(f);
             }
@@ -669,20 +736,23 @@ const PARALLEL: usize = 16;
 
 /// Runs `jobs` on the current runtime, [`PARALLEL`] at a time; the first
 /// error wins.
-async fn all_of<T, F>(jobs: impl Iterator<Item = F>) -> Result<Vec<T>, String>
+async fn all_of<T, F>(jobs: impl Iterator<Item = F>) -> Result<Vec<T>, JobError>
 where
     T: Send + 'static,
-    F: Future<Output = Result<T, String>> + Send + 'static,
+    F: Future<Output = Result<T, JobError>> + Send + 'static,
 {
     let mut set = tokio::task::JoinSet::new();
     let mut out = Vec::new();
-    let mut collect = |r: Result<Result<T, String>, tokio::task::JoinError>| match r {
+    let mut collect = |r: Result<Result<T, JobError>, tokio::task::JoinError>| match r {
         Ok(Ok(v)) => {
             out.push(v);
             Ok(())
         }
         Ok(Err(e)) => Err(e),
-        Err(e) => Err(format!("internal task failed: {e}")),
+        Err(e) => Err(JobError {
+            text: format!("internal task failed: {e}"),
+            timed_out: false,
+        }),
     };
     for job in jobs {
         if set.len() >= PARALLEL
