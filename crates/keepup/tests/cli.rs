@@ -778,3 +778,54 @@ fn a_reload_moves_the_dead_mans_switch_to_its_new_url() {
         "the old URL is no longer called"
     );
 }
+
+#[test]
+fn a_page_changed_while_keepup_was_down_is_reported_after_the_restart() {
+    let text = std::sync::Arc::new(std::sync::Mutex::new(
+        "<h1>Privacy</h1><p>We keep your data for ten years.</p>".to_owned(),
+    ));
+    let t = text.clone();
+    let server = TestServer::start_background(move |_req| {
+        let body = t.lock().unwrap().clone();
+        async move { html(200, body) }
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    let port = free_port();
+    std::fs::write(&cfg, format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[defaults]\ninterval = \"1s\"\ntimeout = \"2s\"\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"privacy\"\nkind = \"page\"\nurl = \"{}\"\nsoft_404 = false\ndetect_changes = true\nchange_hold = \"1h\"\n",
+        server.url("/privacy")
+    )).unwrap();
+    let mut daemon = start_daemon(&cfg);
+    wait_for("the baseline", Duration::from_secs(15), || {
+        run_and_status(&cfg, "shop/privacy").is_some_and(|(_, s)| s == "up")
+    });
+    daemon.0.kill().unwrap();
+    let _ = daemon.0.wait();
+    drop(daemon);
+    let (before, _) = run_and_status(&cfg, "shop/privacy").unwrap();
+
+    // The policy changes while keepup is down.
+    *text.lock().unwrap() = "<h1>Privacy</h1><p>We keep your data forever.</p>".to_owned();
+    let _daemon = start_daemon(&cfg);
+    let mut doc = serde_json::Value::Null;
+    wait_for("a run after the restart", Duration::from_secs(15), || {
+        doc = status_json(&cfg);
+        doc.as_array()
+            .and_then(|rows| rows.iter().find(|r| r["check"] == "shop/privacy"))
+            .is_some_and(|r| r["last_run"] != before.as_str())
+    });
+    let row = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "shop/privacy")
+        .unwrap();
+    assert!(
+        row["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["code"] == "PAGE_CHANGED")),
+        "the change made during the restart is reported: {row}"
+    );
+}

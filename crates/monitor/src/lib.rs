@@ -140,6 +140,10 @@ impl Monitor {
         }));
         let heartbeats = Arc::new(HeartbeatBook::default());
         heartbeats.configure(&checks, &store, clock.now_ms());
+        probes.remember_in(Arc::new(StoreMemory {
+            store: store.clone(),
+            clock: clock.clone(),
+        }));
 
         let scheduler_stats = Arc::new(std::sync::OnceLock::new());
         let executor = Arc::new(CheckExecutor {
@@ -370,6 +374,30 @@ impl Monitor {
         let task = self.recorder_task.lock().ok().and_then(|mut t| t.take());
         if let Some(t) = task {
             t.abort();
+        }
+    }
+}
+
+/// The probes' durable memory (page baselines): memos in the store.
+struct StoreMemory {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl keepup_probe::ProbeMemory for StoreMemory {
+    fn recall(&self, kind: &'static str, key: &str) -> Option<String> {
+        self.store
+            .memo(kind, key)
+            .inspect_err(
+                |e| tracing::warn!(kind, error = %e, "cannot read what a probe remembered"),
+            )
+            .ok()
+            .flatten()
+    }
+
+    fn remember(&self, kind: &'static str, key: &str, value: String) {
+        if let Err(e) = self.store.put_memo(kind, key, &value, self.clock.now_ms()) {
+            tracing::warn!(kind, error = %e, "cannot store what a probe learned; a restart forgets it");
         }
     }
 }

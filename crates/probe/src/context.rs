@@ -60,9 +60,11 @@ struct Shared {
     provider: Arc<CryptoProvider>,
     /// Domain checks: cached registry answers, server spacing, bootstrap.
     domain: crate::domain::DomainState,
-    /// Page baselines for change detection, by URL. In memory for now: a
-    /// restart starts new baselines.
+    /// Page baselines for change detection, by URL (and kept in
+    /// `memory` when there is one).
     page_baselines: Mutex<HashMap<String, crate::page::Baseline>>,
+    /// Durable memory, set once by the daemon.
+    memory: std::sync::OnceLock<Arc<dyn crate::ProbeMemory>>,
 }
 
 struct SystemRoots {
@@ -132,6 +134,7 @@ impl ProbeContextBuilder {
                 provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
                 domain: Default::default(),
                 page_baselines: Mutex::new(HashMap::new()),
+                memory: std::sync::OnceLock::new(),
             }),
             budget: None,
         }
@@ -412,6 +415,33 @@ impl ProbeContext {
             },
         );
         Ok(store)
+    }
+
+    /// Gives probes a durable memory (the daemon's store), so that what
+    /// they learn survives a restart. Set once; false if one was set
+    /// already.
+    pub fn remember_in(&self, memory: Arc<dyn crate::ProbeMemory>) -> bool {
+        self.shared.memory.set(memory).is_ok()
+    }
+
+    /// What the durable memory holds under `kind`/`key` (read off the
+    /// async runtime); nothing without a memory.
+    pub(crate) async fn recall(&self, kind: &'static str, key: &str) -> Option<String> {
+        let memory = self.shared.memory.get()?.clone();
+        let key = key.to_owned();
+        tokio::task::spawn_blocking(move || memory.recall(kind, &key))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Writes to the durable memory (off the async runtime), if any.
+    pub(crate) async fn remember(&self, kind: &'static str, key: &str, value: String) {
+        let Some(memory) = self.shared.memory.get().cloned() else {
+            return;
+        };
+        let key = key.to_owned();
+        let _ = tokio::task::spawn_blocking(move || memory.remember(kind, &key, value)).await;
     }
 
     /// The page baselines (see [`crate::page`]), locked.

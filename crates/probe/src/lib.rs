@@ -51,6 +51,7 @@ pub mod domain;
 pub mod http;
 pub mod icmp;
 pub mod mail;
+mod memory;
 pub mod page;
 pub mod security_txt;
 pub mod statuspage;
@@ -59,6 +60,7 @@ pub mod tls;
 mod util;
 
 pub use context::{DEFAULT_TIMEOUT, ProbeContext, ProbeContextBuilder};
+pub use memory::ProbeMemory;
 
 use keepup_config::{Check, CheckSpec};
 use keepup_model::{Finding, Outcome, Severity, Status};

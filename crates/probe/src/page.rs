@@ -19,7 +19,9 @@
 //!   (SHA-256). The first run sets the baseline; a different hash later is
 //!   [`codes::PAGE_CHANGED`], reported for `change_hold` with an excerpt of
 //!   what changed, and becomes the new baseline. Baselines live in the
-//!   [`ProbeContext`] (memory): a restart starts new ones.
+//!   [`ProbeContext`] and, in the daemon, in its store (through
+//!   [`crate::ProbeMemory`]), so a change made while keepup was down is
+//!   reported after the restart.
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -99,7 +101,7 @@ pub async fn probe(spec: &PageSpec, ctx: &ProbeContext) -> Outcome {
         soft_404 = check_soft_404(spec, &ctx, &clean, &url, &mut outcome).await;
     }
     if spec.detect_changes && !soft_404 {
-        detect_change(spec, &ctx, clean, &url, &mut outcome);
+        detect_change(spec, &ctx, clean, &url, &mut outcome).await;
     }
     let ok_message = if spec.phrases.is_empty() {
         format!("{url} is available")
@@ -204,7 +206,41 @@ async fn check_soft_404(
     }
 }
 
-fn detect_change(
+/// The memory kind of page baselines (by URL and ignore patterns).
+const BASELINE: &str = "page_baseline";
+
+impl Baseline {
+    fn to_json(&self) -> String {
+        json!({
+            "hash": self.hash,
+            "text": self.text,
+            "since_ms": unix_ms(self.since),
+            "change": self.change.as_ref().map(|(at, excerpt)| json!({"at_ms": unix_ms(*at), "excerpt": excerpt})),
+        })
+        .to_string()
+    }
+
+    /// A remembered baseline; `None` (a new baseline is set) when the text
+    /// is not one.
+    fn from_json(text: &str) -> Option<Baseline> {
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        let time = |ms: &serde_json::Value| {
+            SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(ms.as_u64()?))
+        };
+        let change = match &v["change"] {
+            serde_json::Value::Null => None,
+            c => Some((time(&c["at_ms"])?, c["excerpt"].clone())),
+        };
+        Some(Baseline {
+            hash: v["hash"].as_str()?.to_owned(),
+            text: v["text"].as_str()?.to_owned(),
+            since: time(&v["since_ms"])?,
+            change,
+        })
+    }
+}
+
+async fn detect_change(
     spec: &PageSpec,
     ctx: &ProbeContext,
     clean: String,
@@ -220,34 +256,43 @@ fn detect_change(
     let now = SystemTime::now();
     let evidence = &mut outcome.evidence;
     evidence.insert("content_sha256", hash.clone());
-    let mut baselines = ctx.page_baselines();
-    let baseline = match baselines.get_mut(&key) {
-        None => {
-            evidence.insert("baseline", "established");
-            baselines.insert(
-                key,
-                Baseline {
-                    hash,
-                    text: clean,
-                    since: now,
-                    change: None,
-                },
-            );
-            return;
-        }
-        Some(b) => b,
+    let known = ctx.page_baselines().get(&key).cloned();
+    let known = match known {
+        Some(b) => Some(b),
+        // Not seen since the start: the baseline from before, if any.
+        None => ctx
+            .recall(BASELINE, &key)
+            .await
+            .and_then(|text| Baseline::from_json(&text)),
+    };
+    let Some(mut baseline) = known else {
+        evidence.insert("baseline", "established");
+        let baseline = Baseline {
+            hash,
+            text: clean,
+            since: now,
+            change: None,
+        };
+        ctx.remember(BASELINE, &key, baseline.to_json()).await;
+        ctx.page_baselines().insert(key, baseline);
+        return;
     };
     if baseline.hash == hash {
         evidence.insert("baseline", "unchanged");
+        ctx.page_baselines()
+            .entry(key)
+            .or_insert_with(|| baseline.clone());
     } else {
         evidence.insert("baseline", "changed");
         let excerpt = change_excerpt(&baseline.text, &clean);
-        *baseline = Baseline {
+        baseline = Baseline {
             hash,
             text: clean,
             since: now,
             change: Some((now, excerpt)),
         };
+        ctx.remember(BASELINE, &key, baseline.to_json()).await;
+        ctx.page_baselines().insert(key, baseline.clone());
     }
     evidence.insert("baseline_since", format_rfc3339(unix_ms(baseline.since)));
     if let Some((at, excerpt)) = &baseline.change {
