@@ -829,3 +829,69 @@ fn a_page_changed_while_keepup_was_down_is_reported_after_the_restart() {
         "the change made during the restart is reported: {row}"
     );
 }
+
+#[test]
+fn registry_answers_and_the_bootstrap_are_not_fetched_again_after_a_restart() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let bootstrap_hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let rdap_hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (b, r) = (bootstrap_hits.clone(), rdap_hits.clone());
+    let port = free_port();
+    let registry_port = free_port();
+    let base = format!("http://127.0.0.1:{registry_port}");
+    let rdap_base = format!("{base}/rdap/");
+    let _registry = TestServer::builder()
+        .bind(format!("127.0.0.1:{registry_port}").parse().unwrap())
+        .start_background(move |req| {
+            let (b, r, rdap_base) = (b.clone(), r.clone(), rdap_base.clone());
+            async move {
+                if req.uri().path() == "/dns.json" {
+                    b.fetch_add(1, SeqCst);
+                    let body = serde_json::json!({
+                        "version": "1.0", "publication": "2026-11-01T18:00:02Z",
+                        "services": [[["com"], [rdap_base]]]
+                    });
+                    return text(200, body.to_string());
+                }
+                r.fetch_add(1, SeqCst);
+                let body = serde_json::json!({
+                    "objectClassName": "domain", "ldhName": "KEEPUP-SHOP.COM",
+                    "status": ["active"],
+                    "events": [{"eventAction": "expiration", "eventDate": "2099-08-13T04:00:00Z"}],
+                    "nameservers": [{"objectClassName": "nameserver", "ldhName": "NS1.KEEPUP-SHOP.COM"}]
+                });
+                text(200, body.to_string())
+            }
+        })
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    std::fs::write(&cfg, format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[domain]\nbootstrap_url = \"{base}/dns.json\"\nrefresh = true\nrefresh_interval = \"1d\"\ncache = \"12h\"\n[defaults]\ninterval = \"1s\"\ntimeout = \"5s\"\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"registration\"\nkind = \"domain\"\ndomain = \"keepup-shop.com\"\n",
+    )).unwrap();
+    let mut daemon = start_daemon(&cfg);
+    wait_for("the registration checked", Duration::from_secs(15), || {
+        run_and_status(&cfg, "shop/registration").is_some_and(|(_, s)| s == "up")
+    });
+    assert_eq!(
+        (bootstrap_hits.load(SeqCst), rdap_hits.load(SeqCst)),
+        (1, 1)
+    );
+    daemon.0.kill().unwrap();
+    let _ = daemon.0.wait();
+    drop(daemon);
+    let (before, _) = run_and_status(&cfg, "shop/registration").unwrap();
+
+    let _daemon = start_daemon(&cfg);
+    let mut after = None;
+    wait_for("a run after the restart", Duration::from_secs(15), || {
+        after = run_and_status(&cfg, "shop/registration").filter(|(at, _)| *at != before);
+        after.is_some()
+    });
+    assert_eq!(after.unwrap().1, "up");
+    assert_eq!(
+        (bootstrap_hits.load(SeqCst), rdap_hits.load(SeqCst)),
+        (1, 1),
+        "the restart reuses the kept bootstrap and answer"
+    );
+}

@@ -378,7 +378,8 @@ impl Monitor {
     }
 }
 
-/// The probes' durable memory (page baselines): memos in the store.
+/// The probes' durable memory (page baselines, registry answers, the
+/// RDAP bootstrap): memos in the store.
 struct StoreMemory {
     store: Store,
     clock: Arc<dyn Clock>,

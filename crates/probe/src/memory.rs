@@ -1,7 +1,9 @@
 //! Where probes keep what they learned and must not forget at a restart:
 //! a page's change baseline (a change made while keepup was down is still
-//! a change). The daemon backs it with its store; without one (`keepup
-//! check`, tests that want a clean slate) probes remember in memory only.
+//! a change), registry answers and the refreshed RDAP bootstrap (a restart
+//! storm must not ask every registry again). The daemon backs it with its
+//! store; without one (`keepup check`, tests that want a clean slate)
+//! probes remember in memory only.
 //!
 //! The trait is synchronous and small on purpose: an entry is a JSON text
 //! under a kind and a key, and the probe owning the kind decides what it

@@ -5,7 +5,8 @@
 //! the file is fetched again from `bootstrap_url` once per
 //! `refresh_interval` (an hour after a failure), with at most a third of
 //! the run's time budget, and the bundled copy stays in use while that
-//! fails.
+//! fails. A fetched copy is kept in the durable memory when there is
+//! one, so a restart neither loses it nor fetches it again before due.
 //!
 //! Lookups take the longest suffix of the domain that the file lists
 //! (`shop.com.br` tries `com.br`, then `br`), and prefer an `https` URL.
@@ -19,6 +20,7 @@ use keepup_model::{Finding, Severity};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::persist;
 use crate::codes;
 use crate::context::ProbeContext;
 
@@ -165,19 +167,41 @@ pub(crate) async fn current(
         return (bundled(), None);
     };
     let now = Instant::now();
-    let slot = slots.entry(url.clone()).or_insert(Slot {
-        data: None,
-        next_try: now,
-        error: None,
-    });
+    if !slots.contains_key(&url) {
+        // The copy fetched before a restart, due again when it would have
+        // been.
+        let kept = ctx
+            .recall(persist::BOOTSTRAP, &url)
+            .await
+            .and_then(|text| persist::bootstrap_from_text(&text))
+            .and_then(|(body, age)| Some((Bootstrap::parse(body.as_bytes(), &url).ok()?, age)));
+        let slot = match kept {
+            Some((data, age)) => Slot {
+                data: Some(Arc::new(data)),
+                next_try: now + settings.refresh_interval.saturating_sub(age),
+                error: None,
+            },
+            None => Slot {
+                data: None,
+                next_try: now,
+                error: None,
+            },
+        };
+        slots.insert(url.clone(), slot);
+    }
+    let Some(slot) = slots.get_mut(&url) else {
+        return (bundled(), None);
+    };
     if now >= slot.next_try {
         let share = (ctx.remaining() / 3).min(MAX_REFRESH_TIME);
         let sub = ctx.with_deadline(ctx.deadline_within(share), share);
         match fetch(&sub, &settings.bootstrap_url).await {
-            Ok(data) => {
+            Ok((data, body)) => {
                 slot.data = Some(Arc::new(data));
                 slot.error = None;
                 slot.next_try = Instant::now() + settings.refresh_interval;
+                let kept = persist::bootstrap_to_text(&body, persist::unix_now());
+                ctx.remember(persist::BOOTSTRAP, &url, kept).await;
             }
             Err(why) => {
                 slot.error = Some(why);
@@ -200,7 +224,8 @@ pub(crate) async fn current(
     (slot.data.clone().unwrap_or_else(bundled), stale)
 }
 
-async fn fetch(ctx: &ProbeContext, url: &http::Uri) -> Result<Bootstrap, String> {
+/// The parsed file and its text.
+async fn fetch(ctx: &ProbeContext, url: &http::Uri) -> Result<(Bootstrap, String), String> {
     let spec = super::rdap::request(url.clone(), "application/json", MAX_BOOTSTRAP_BYTES);
     let (outcome, page) = crate::http::fetch(&spec, ctx).await;
     let Some(page) = page else {
@@ -222,7 +247,8 @@ async fn fetch(ctx: &ProbeContext, url: &http::Uri) -> Result<Bootstrap, String>
             MAX_BOOTSTRAP_BYTES >> 20
         ));
     }
-    Bootstrap::parse(&page.body, &url.to_string())
+    let parsed = Bootstrap::parse(&page.body, &url.to_string())?;
+    Ok((parsed, String::from_utf8_lossy(&page.body).into_owned()))
 }
 
 #[cfg(test)]

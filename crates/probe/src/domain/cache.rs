@@ -57,6 +57,9 @@ pub(crate) struct Lookup {
     /// Whether it may be reused (a query deferred by keepup's own spacing
     /// is not).
     pub(crate) cacheable: bool,
+    /// Its age when it was read back from the durable memory (zero for a
+    /// lookup this process made): `at` is then the time it was read.
+    pub(crate) age_before: Duration,
 }
 
 impl Lookup {
@@ -64,10 +67,15 @@ impl Lookup {
         matches!(self.found, Found::Answer(_))
     }
 
+    /// How old it is at `now`.
+    fn age(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.at) + self.age_before
+    }
+
     /// Whether it may still be used instead of asking again, for a check
     /// whose answers live for `ttl`.
     fn fresh(&self, ttl: Duration, now: Instant) -> bool {
-        let age = now.saturating_duration_since(self.at);
+        let age = self.age(now);
         match &self.found {
             Found::Answer(_) => age < ttl,
             Found::RateLimited { until, .. } => now < *until,
@@ -111,6 +119,8 @@ pub(crate) struct DomainState {
     entries: Mutex<HashMap<String, Entry>>,
     servers: Mutex<HashMap<String, ServerState>>,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Keys already looked for in the durable memory.
+    recalled: Mutex<std::collections::HashSet<String>>,
     pub(crate) bootstrap: BootstrapCache,
 }
 
@@ -137,7 +147,7 @@ impl DomainState {
         lock(&self.entries)
             .get(key)
             .and_then(|e| e.last_answer.clone())
-            .filter(|l| now.saturating_duration_since(l.at) < STALE_LIMIT)
+            .filter(|l| l.age(now) < STALE_LIMIT)
     }
 
     /// Remembers a lookup (if it may be reused).
@@ -158,6 +168,12 @@ impl DomainState {
                 last_answer,
             },
         );
+    }
+
+    /// Whether `key` is to be looked for in the durable memory: once per
+    /// key and process.
+    pub(crate) fn first_recall(&self, key: &str) -> bool {
+        lock(&self.recalled).insert(key.to_owned())
     }
 
     /// The lock that makes concurrent lookups of `key` wait for each
@@ -233,6 +249,7 @@ mod tests {
             at: Instant::now(),
             wall: 0,
             cacheable: true,
+            age_before: Duration::ZERO,
         }
     }
 

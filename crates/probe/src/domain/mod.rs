@@ -32,6 +32,7 @@ mod bootstrap;
 mod cache;
 mod dates;
 mod parsers;
+mod persist;
 mod rdap;
 mod whois;
 
@@ -295,8 +296,25 @@ async fn lookup(ctx: &ProbeContext, spec: &DomainSpec, method: &Method) -> (Look
     if let Some(hit) = state.fresh(&key, spec.cache) {
         return (hit, true);
     }
+    // The answer from before a restart, if it is still fresh.
+    if state.first_recall(&key)
+        && let Some(kept) = ctx
+            .recall(persist::ANSWER, &key)
+            .await
+            .and_then(|text| persist::lookup_from_text(&text))
+    {
+        state.store(&key, &kept);
+        if let Some(hit) = state.fresh(&key, spec.cache) {
+            return (hit, true);
+        }
+    }
     let lookup = query(ctx, spec, method).await;
     state.store(&key, &lookup);
+    if lookup.cacheable
+        && let Some(text) = persist::lookup_to_text(&lookup)
+    {
+        ctx.remember(persist::ANSWER, &key, text).await;
+    }
     (lookup, false)
 }
 
@@ -305,15 +323,10 @@ fn made(source: Source, found: Found, cacheable: bool) -> Lookup {
         found,
         source,
         at: Instant::now(),
-        wall: unix_now(),
+        wall: persist::unix_now(),
         cacheable,
+        age_before: std::time::Duration::ZERO,
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Waits for a query slot of `server`; `Err` when there is none (back-off,
@@ -588,7 +601,7 @@ fn registration(
     outcome: &mut Outcome,
 ) -> String {
     let domain = &spec.domain;
-    let now = unix_now();
+    let now = persist::unix_now();
     let evidence = &mut outcome.evidence;
     let opt_date =
         |t: Option<i64>| t.map_or(Value::Null, |t| Value::String(format_rfc3339(t * 1000)));
