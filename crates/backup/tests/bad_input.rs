@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use keepup_backup::{BackupError, codes, list, run_plan_with};
 use keepup_model::Status;
+use keepup_testkit::disk::Tmpfs;
 use support::*;
 
 /// A plan over `src` (paths) plus the given sources, one target `local`
@@ -382,28 +383,6 @@ fn a_backup_killed_with_sigkill_is_followed_by_a_good_run() {
         digest(&out.join(big.strip_prefix("/").unwrap())),
         digest(&big)
     );
-}
-
-/// A tmpfs of `size` mounted at `path` until dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(path: &Path, size: &str) -> Self {
-        std::fs::create_dir_all(path).unwrap();
-        let st = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(st.success(), "mount tmpfs (tests run as root)");
-        Self(path.to_owned())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
 }
 
 #[test]

@@ -512,3 +512,61 @@ async fn a_store_failure_mid_batch_leaves_nothing_half_done_and_recovery_opens_w
     assert!(monitor.health().store_error.is_none(), "recovered");
     monitor.shutdown().await;
 }
+
+#[test]
+fn a_full_disk_mid_batch_changes_nothing_and_the_same_batch_applies_once_there_is_room() {
+    use keepup_model::{Outcome, Status};
+    use keepup_monitor::incidents::IncidentEngine;
+    let dir = tempfile::tempdir().unwrap();
+    let disk = keepup_testkit::disk::Tmpfs::mount(&dir.path().join("disk"), "2m");
+    let src = "[defaults]\nfailure_threshold = 1\n[[site]]\nid = \"s\"\n\
+               [[site.check]]\nid = \"api\"\nkind = \"tcp\"\nhost = \"h\"\nport = 81\n\
+               [[site.check]]\nid = \"dns\"\nkind = \"tcp\"\nhost = \"h\"\nport = 53\n\
+               [[site.check]]\nid = \"web\"\nkind = \"tcp\"\nhost = \"h\"\nport = 80\ndepends_on = [\"dns\"]\n";
+    let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+    let (api, dns, web) = (&*checks[0], &*checks[1], &*checks[2]);
+    let store = Store::open(&dir.path().join("disk/k.db")).unwrap();
+    let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+    let up = Outcome::new(Status::Up, "fine");
+    let down = Outcome::new(Status::Down, "refused");
+    engine
+        .observe_batch(&[(api, 1_000, &down), (dns, 1_000, &up), (web, 1_000, &up)])
+        .unwrap();
+    let api_incident = store.open_incidents().unwrap()[0].clone();
+
+    // The disk fills up; then the api recovers while dns (and with it web)
+    // fails, all in one batch.
+    let filler = disk.fill("filler");
+    let batch = [(api, 2_000, &up), (dns, 2_000, &down), (web, 2_000, &down)];
+    let err = engine.observe_batch(&batch).unwrap_err();
+    assert!(err.to_string().contains("full"), "{err}");
+    assert_eq!(
+        store.open_incidents().unwrap(),
+        std::slice::from_ref(&api_incident),
+        "nothing of the batch is stored"
+    );
+
+    // Room again: the same batch (the recorder feeds it again) opens and
+    // resolves exactly what is due, once.
+    std::fs::remove_file(filler).unwrap();
+    let out = engine.observe_batch(&batch).unwrap();
+    let events: Vec<&IncidentEvent> = out.iter().flat_map(|o| &o.events).collect();
+    assert!(
+        matches!(events[..], [
+            IncidentEvent::Resolved { incident: a, notify: true },
+            IncidentEvent::Opened { incident: d, notify: true },
+            IncidentEvent::Opened { incident: w, notify: false },
+        ] if a.id == api_incident.id && d.check.as_str() == "s/dns" && w.cause == Some(d.id)),
+        "{events:#?}"
+    );
+    let all = store.incidents(0, i64::MAX, 10).unwrap();
+    assert_eq!(all.len(), 3, "{all:#?}");
+    // And nothing more when the next results say the same.
+    let out = engine
+        .observe_batch(&[(api, 3_000, &up), (dns, 3_000, &down), (web, 3_000, &down)])
+        .unwrap();
+    assert!(out.iter().all(|o| o.events.is_empty()));
+    drop(store);
+    drop(engine);
+}

@@ -56,6 +56,7 @@
 //!   and joins it (bounded by a short grace period).
 
 mod dbproc;
+pub mod disk;
 pub mod dns;
 pub mod hostile;
 pub mod http;
