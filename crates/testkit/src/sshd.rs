@@ -106,6 +106,12 @@ impl Sshd {
         self.port
     }
 
+    /// The listener's process id (its session processes are its
+    /// descendants: a test stops them to make the server silent).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The user allowed to log in (the current user).
     pub fn user(&self) -> &str {
         &self.user
