@@ -5,9 +5,10 @@
 //! results, kept a week by default), a per-check current state (status,
 //! since when, the latest outcome), per-minute/hour/day [`Rollup`]s with
 //! status counts and exact latency percentiles (kept two years by default),
-//! and heartbeat pings. Everything goes through the small synchronous
-//! [`Store`] handle, which is cheap to clone and safe to share between
-//! threads.
+//! heartbeat pings, and memos: small pieces of other crates' working
+//! state that must survive a restart. Everything goes through the small
+//! synchronous [`Store`] handle, which is cheap to clone and safe to share
+//! between threads.
 //!
 //! It is not for deciding anything: state machines, incidents, SLA
 //! arithmetic and alerting live in other crates and only read and write
