@@ -322,6 +322,7 @@ pub(crate) fn plan_inputs(plan: &BackupPlan) -> Result<Inputs, BackupError> {
                     filename: c.filename.clone(),
                     command,
                     completion_line: None,
+                    password: None,
                 });
             }
             BackupSource::Database(d) => streams.push(StreamSpec {
@@ -333,6 +334,7 @@ pub(crate) fn plan_inputs(plan: &BackupPlan) -> Result<Inputs, BackupError> {
                     }
                 })?,
                 completion_line: crate::dump::dump_completion_line(d),
+                password: d.password.clone(),
             }),
         }
     }

@@ -73,6 +73,9 @@ pub(crate) struct StreamSpec {
     /// The line a complete output contains near its end (plain database
     /// dumps), checked after a successful exit.
     pub(crate) completion_line: Option<&'static [u8]>,
+    /// The password the command was given (a dump's), blanked out of its
+    /// stderr before that goes into a message.
+    pub(crate) password: Option<keepup_config::Secret>,
 }
 
 /// One streamed source (a command or a dump) of one run.
@@ -97,6 +100,7 @@ pub(crate) struct StreamState {
     /// Kills the command when it runs too long; dropped once it is reaped.
     deadline: Mutex<Option<Deadline>>,
     completion_line: Option<&'static [u8]>,
+    password: Option<keepup_config::Secret>,
 }
 
 impl StreamState {
@@ -105,6 +109,7 @@ impl StreamState {
             timeout,
             deadline: Mutex::new(None),
             completion_line: spec.completion_line,
+            password: spec.password,
             filename: spec.filename,
             command: Mutex::new(Some(spec.command)),
             child: Mutex::new(None),
@@ -249,7 +254,12 @@ impl StreamState {
     fn with_stderr(&self, how: String) -> String {
         let tail = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
         let (a, b) = tail.as_slices();
-        let text = String::from_utf8_lossy(&[a, b].concat()).trim().to_owned();
+        let mut text = String::from_utf8_lossy(&[a, b].concat()).trim().to_owned();
+        if let Some(p) = &self.password
+            && !p.expose().is_empty()
+        {
+            text = text.replace(p.expose(), "***");
+        }
         if text.is_empty() {
             how
         } else {

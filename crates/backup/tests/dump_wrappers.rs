@@ -3,7 +3,8 @@
 //! program through `head -c LIMIT`, so the dump ends early while the
 //! script exits with status 0. The run must still fail, because the
 //! stored dump lacks the program's completion line, and record no
-//! snapshot.
+//! snapshot. The message quotes the wrapper's stderr with the database
+//! password blanked out.
 //!
 //! It changes `PATH` (`set_var`), so it is the only test of this binary:
 //! no other thread reads the environment meanwhile.
@@ -63,9 +64,11 @@ fn dumps_cut_short_behind_a_wrapper_fail_the_run() {
         std::fs::write(
             &wrapper,
             format!(
-                "#!/bin/sh\n\"{}\" \"$@\" | head -c \"$(cat {})\"\n",
+                "#!/bin/sh\n[ -x {bin}/echo-password ] && {bin}/echo-password\n\
+                 \"{}\" \"$@\" | head -c \"$(cat {})\"\n",
                 real.display(),
-                limit.display()
+                limit.display(),
+                bin = bin.display()
             ),
         )
         .unwrap();
@@ -132,5 +135,22 @@ fn dumps_cut_short_behind_a_wrapper_fail_the_run() {
         let after = list(&plan, "local").unwrap();
         assert_eq!(after.len(), 1, "{kind}: no snapshot for the cut dump");
         assert_eq!(after[0].id, before[0].id);
+
+        // A limit that is not a number: head complains and the pipeline
+        // fails. The wrapper also echoes the password it was given to
+        // stderr: the message shows it blanked out.
+        std::fs::write(&limit, "not-a-number").unwrap();
+        let echo = bin.join("echo-password");
+        std::fs::write(
+            &echo,
+            "#!/bin/sh\necho \"password is ${PGPASSWORD}${MYSQL_PWD}\" >&2\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&echo, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (err, _) = run(&plan, "shop.sql");
+        let err = err.unwrap_or_else(|| panic!("{kind}: an empty dump was recorded"));
+        eprintln!("{err}");
+        assert!(err.contains("password is ***"), "{err}");
+        assert!(!err.contains(password), "{err}");
     }
 }
