@@ -295,7 +295,8 @@ impl IncidentEngine {
             }
         };
         for (k, (_, new)) in opens.iter().enumerate() {
-            open.insert(new.check.clone(), provisional(placeholder(k), new));
+            // As the engine sees it until the store has given it its number.
+            open.insert(new.check.clone(), new.clone().opened_as(placeholder(k)));
         }
         // A parent failing in the same batch counts as a cause.
         for (k, (_, new)) in opens.iter().enumerate() {
@@ -339,26 +340,6 @@ impl IncidentEngine {
                 .push(IncidentEvent::Opened { incident, notify });
         }
         Ok(out)
-    }
-}
-
-/// An incident about to be opened, as the engine sees it until the store
-/// has given it its number.
-fn provisional(id: i64, new: &NewIncident) -> Incident {
-    Incident {
-        id,
-        check: new.check.clone(),
-        status: new.status,
-        opened_at: new.opened_at,
-        detected_at: new.detected_at,
-        acknowledged_at: None,
-        acknowledged_by: None,
-        resolved_at: None,
-        cause: new.cause,
-        suppressed: new.suppressed,
-        maintenance: new.maintenance,
-        message: String::new(),
-        findings: Vec::new(),
     }
 }
 

@@ -147,21 +147,28 @@ fn insert_open(
         };
     }
     // The row is written: its fields move into the result.
-    Ok(Incident {
-        id: tx.last_insert_rowid(),
-        check: new.check,
-        status: new.status,
-        opened_at: new.opened_at,
-        detected_at: new.detected_at,
-        acknowledged_at: None,
-        acknowledged_by: None,
-        resolved_at: None,
-        cause: new.cause,
-        suppressed: new.suppressed,
-        maintenance: new.maintenance,
-        message: new.message,
-        findings: new.findings,
-    })
+    Ok(new.opened_as(tx.last_insert_rowid()))
+}
+
+impl NewIncident {
+    /// The incident it becomes once opened as number `id`.
+    pub fn opened_as(self, id: i64) -> Incident {
+        Incident {
+            id,
+            check: self.check,
+            status: self.status,
+            opened_at: self.opened_at,
+            detected_at: self.detected_at,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+            cause: self.cause,
+            suppressed: self.suppressed,
+            maintenance: self.maintenance,
+            message: self.message,
+            findings: self.findings,
+        }
+    }
 }
 
 const SELECT: &str = "SELECT i.id, c.key, i.status, i.opened_at, i.detected_at, i.acknowledged_at,
@@ -345,17 +352,10 @@ impl Store {
     /// The ids of open incidents that someone acknowledged (one query, for
     /// the escalation clock).
     pub fn open_acknowledged(&self) -> Result<std::collections::HashSet<i64>, StoreError> {
-        self.with_state("list acknowledged incidents", |st| {
-            let mut stmt = st.conn.prepare_cached(
-                "SELECT id FROM incident WHERE resolved_at IS NULL AND acknowledged_at IS NOT NULL",
-            )?;
-            let mut rows = stmt.query([])?;
-            let mut out = std::collections::HashSet::new();
-            while let Some(r) = rows.next()? {
-                out.insert(r.get(0)?);
-            }
-            Ok(out)
-        })
+        self.id_set(
+            "list acknowledged incidents",
+            "SELECT id FROM incident WHERE resolved_at IS NULL AND acknowledged_at IS NOT NULL",
+        )
     }
 
     /// Every open incident, oldest first.

@@ -239,17 +239,10 @@ impl Store {
     /// The incidents some notification was queued for (as the leader of
     /// its group), within the outbox's retention.
     pub fn incidents_in_outbox(&self) -> Result<std::collections::HashSet<i64>, StoreError> {
-        self.with_state("list notified incidents", |st| {
-            let mut stmt = st.conn.prepare_cached(
-                "SELECT DISTINCT incident_id FROM outbox WHERE incident_id IS NOT NULL",
-            )?;
-            let mut rows = stmt.query([])?;
-            let mut out = std::collections::HashSet::new();
-            while let Some(r) = rows.next()? {
-                out.insert(r.get(0)?);
-            }
-            Ok(out)
-        })
+        self.id_set(
+            "list notified incidents",
+            "SELECT DISTINCT incident_id FROM outbox WHERE incident_id IS NOT NULL",
+        )
     }
 
     /// The most recent entries, newest first.

@@ -288,6 +288,23 @@ impl Store {
         })
     }
 
+    /// The integers the one-column query `sql` returns.
+    pub(crate) fn id_set(
+        &self,
+        op: &'static str,
+        sql: &str,
+    ) -> Result<std::collections::HashSet<i64>, StoreError> {
+        self.with_state(op, |st| {
+            let mut stmt = st.conn.prepare_cached(sql)?;
+            let mut rows = stmt.query([])?;
+            let mut out = std::collections::HashSet::new();
+            while let Some(r) = rows.next()? {
+                out.insert(r.get(0)?);
+            }
+            Ok(out)
+        })
+    }
+
     /// The path shown in messages (`:memory:` for in-memory stores).
     pub fn path(&self) -> &str {
         &self.inner.path
