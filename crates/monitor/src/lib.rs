@@ -4,9 +4,16 @@
 //! [`Monitor`] wires the parts: the [`scheduler`] (slots, concurrency,
 //! no overlap), the probe executor, the [`recorder`] (current states, batched
 //! writes to the store), [`heartbeat`]s (push checks) and periodic
-//! compaction of the store (rollups, retention). It is what `keepup run`
-//! and `keepup demo` start. The state machine, incidents and alerting build
-//! on the results it produces; they are not here yet.
+//! compaction of the store (rollups, retention), the [`state`] machine and
+//! [`incidents`], and [`alerting`]. It is what `keepup run` and `keepup
+//! demo` start.
+//!
+//! What it learns is kept in the store, so that a restart (`kill -9`, a
+//! reboot) carries on rather than starting over: current states and open
+//! incidents, since when each heartbeat is watched, escalations and the
+//! groups waiting out their window, and (through the probes' durable
+//! memory, set once per `ProbeContext` by [`Monitor::start`]) page
+//! baselines, registry answers and the RDAP bootstrap.
 
 pub mod alerting;
 pub mod backup;
