@@ -11,6 +11,7 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use keepup_backup::backend::{Location, TargetOptions, open_backend};
@@ -37,15 +38,19 @@ fn script(path: &Path, body: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
-/// Waits for the pid a child wrote to `file`, reads its environment, lets
-/// it go on (creates `go`).
-fn environ_of_waiting_child(file: &Path, go: &Path) -> String {
+/// Waits for the pid a child of `run` wrote to `file`, reads its
+/// environment, lets it go on (creates `go`).
+fn environ_of_waiting_child<T>(run: &JoinHandle<T>, file: &Path, go: &Path) -> String {
     let pid = loop {
         if let Ok(text) = std::fs::read_to_string(file)
             && let Ok(pid) = text.trim().parse::<u32>()
         {
             break pid;
         }
+        assert!(
+            !run.is_finished(),
+            "the run ended before {file:?} was written"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("read environ");
@@ -150,9 +155,9 @@ rest_password_env = "KEEPUP_T_REST_PW"
     keepup_backup::init(&plan, "local").expect("init");
 
     let runner = std::thread::spawn(move || run_plan_with(&plan, None, &quick(), progress()));
-    let command = environ_of_waiting_child(&dir.join("cmd.pid"), &dir.join("go-cmd"));
+    let command = environ_of_waiting_child(&runner, &dir.join("cmd.pid"), &dir.join("go-cmd"));
     assert_clean("the backup command", &command, None);
-    let dump = environ_of_waiting_child(&dir.join("dump.pid"), &dir.join("go-dump"));
+    let dump = environ_of_waiting_child(&runner, &dir.join("dump.pid"), &dir.join("go-dump"));
     assert_clean("pg_dump", &dump, Some("PGPASSWORD=sentinel-own-db-77"));
     let report = runner.join().expect("run");
     assert!(report.ok(), "{report:#?}");

@@ -15,7 +15,7 @@ fn opts(sshd: &Sshd) -> TargetOptions {
     TargetOptions {
         ssh_identity_file: Some(sshd.identity_file()),
         ssh_known_hosts_file: Some(sshd.known_hosts_file()),
-        io_timeout: Duration::from_secs(1),
+        io_timeout: Duration::from_secs(2),
         attempts: 3,
         ..TargetOptions::default()
     }
