@@ -179,6 +179,10 @@ impl IncidentEngine {
     /// once the store has committed. If the store fails, the engine is as
     /// it was before the call and the same batch can be fed again (the
     /// recorder does so) to open exactly the incidents that are due.
+    ///
+    /// A check should appear at most once per call: a second confirmed
+    /// change of the same check within one call is not acted on (the
+    /// recorder splits its batches into rounds for this).
     pub fn observe_batch(
         &mut self,
         items: &[(&Check, Timestamp, &Outcome)],
@@ -209,8 +213,8 @@ impl IncidentEngine {
             }
             out.push(o);
             let Some(change) = step.change else { continue };
-            // One incident change per check and batch: the next batch
-            // sees this one's result.
+            // One incident change per check and call: the recorder feeds
+            // a check seen twice in a batch in two rounds.
             if changed.contains(&check.id) {
                 continue;
             }

@@ -238,8 +238,27 @@ enum Written {
     Done(Vec<(CheckId, crate::incidents::Observed)>),
     /// Results not written: all of them wait.
     ResultsFailed(String, Batches),
-    /// Results written, incidents not: they wait to be observed again.
-    IncidentsFailed(String, Batches),
+    /// Results written, the incidents of some not: those wait to be
+    /// observed again (the others' outputs are done).
+    IncidentsFailed(String, Vec<(CheckId, crate::incidents::Observed)>, Batches),
+}
+
+/// Splits results into rounds in which each check appears at most once,
+/// each check's results in order: the incident engine decides one change
+/// per check and call, so a check that went down and up again within one
+/// batch is two rounds (its incident opened, then resolved).
+fn rounds(results: Vec<Completed>) -> Vec<Vec<Completed>> {
+    let mut seen: HashMap<CheckId, usize> = HashMap::new();
+    let mut out: Vec<Vec<Completed>> = Vec::new();
+    for c in results {
+        let n = seen.entry(c.check.id.clone()).or_insert(0);
+        if out.len() <= *n {
+            out.push(Vec::new());
+        }
+        out[*n].push(c);
+        *n += 1;
+    }
+    out
 }
 
 /// Commits a batch, then feeds it to the incident engine (results first:
@@ -266,43 +285,52 @@ async fn write(recorder: &Recorder, store: &Store, batches: &mut Batches, downst
         let mut observe = std::mem::take(&mut taken.unobserved);
         observe.append(&mut taken.pending);
         let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-        let items: Vec<(
-            &keepup_config::Check,
-            keepup_model::Timestamp,
-            &keepup_model::Outcome,
-        )> = observe
-            .iter()
-            .map(|c| (&*c.check, c.started, &c.outcome))
-            .collect();
-        match engine.observe_batch(&items) {
-            Ok(observed) => Written::Done(
-                observe
-                    .iter()
-                    .map(|c| c.check.id.clone())
-                    .zip(observed)
-                    .collect(),
-            ),
-            Err(e) => Written::IncidentsFailed(
-                e.to_string(),
-                Batches {
-                    pending: Vec::new(),
-                    unobserved: observe,
-                },
-            ),
-        }
-    })
-    .await;
-    let failed = match result {
-        Ok(Written::Done(outputs)) => {
-            for (id, o) in outputs {
-                if let Some(at) = o.retry_at {
-                    downstream.scheduler.run_at(id, at);
+        let mut outputs = Vec::with_capacity(observe.len());
+        let mut rounds = rounds(observe).into_iter();
+        while let Some(round) = rounds.next() {
+            let items: Vec<(
+                &keepup_config::Check,
+                keepup_model::Timestamp,
+                &keepup_model::Outcome,
+            )> = round
+                .iter()
+                .map(|c| (&*c.check, c.started, &c.outcome))
+                .collect();
+            match engine.observe_batch(&items) {
+                Ok(observed) => {
+                    outputs.extend(round.iter().map(|c| c.check.id.clone()).zip(observed));
                 }
-                for event in o.events {
-                    log_event(&event);
-                    let _ = downstream.events.send(event);
+                Err(e) => {
+                    let mut unobserved = round;
+                    unobserved.extend(rounds.flatten());
+                    return Written::IncidentsFailed(
+                        e.to_string(),
+                        outputs,
+                        Batches {
+                            pending: Vec::new(),
+                            unobserved,
+                        },
+                    );
                 }
             }
+        }
+        Written::Done(outputs)
+    })
+    .await;
+    let emit = |outputs: Vec<(CheckId, crate::incidents::Observed)>| {
+        for (id, o) in outputs {
+            if let Some(at) = o.retry_at {
+                downstream.scheduler.run_at(id, at);
+            }
+            for event in o.events {
+                log_event(&event);
+                let _ = downstream.events.send(event);
+            }
+        }
+    };
+    let failed = match result {
+        Ok(Written::Done(outputs)) => {
+            emit(outputs);
             if let Ok(mut e) = recorder.store_error.lock()
                 && e.take().is_some()
             {
@@ -314,7 +342,8 @@ async fn write(recorder: &Recorder, store: &Store, batches: &mut Batches, downst
             tracing::error!(error = %err, results = kept.pending.len(), "cannot write results to the store; keeping them for retry");
             (err, kept)
         }
-        Ok(Written::IncidentsFailed(err, kept)) => {
+        Ok(Written::IncidentsFailed(err, done, kept)) => {
+            emit(done);
             tracing::error!(error = %err, results = kept.unobserved.len(), "cannot record incidents; the results are fed again with the next batch");
             (err, kept)
         }
@@ -361,4 +390,41 @@ fn log_event(event: &IncidentEvent) {
 /// The status a check's state shows to humans: `Unknown` until a first run.
 pub fn status_of(state: Option<&CurrentState>) -> Status {
     state.map(|s| s.outcome.status).unwrap_or(Status::Unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_seen_twice_in_a_batch_is_observed_in_two_rounds_in_order() {
+        let src = "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\n[[site.check]]\nid = \"b\"\nkind = \"tcp\"\nhost = \"h\"\nport = 2\n";
+        let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
+        let checks: Vec<Arc<keepup_config::Check>> =
+            config.checks().cloned().map(Arc::new).collect();
+        let run = |i: usize, at: Timestamp| Completed {
+            check: checks[i].clone(),
+            due: at,
+            started: at,
+            outcome: Outcome::new(Status::Up, "ok"),
+        };
+        let got: Vec<Vec<(String, Timestamp)>> =
+            rounds(vec![run(0, 1), run(0, 2), run(1, 3), run(0, 4)])
+                .into_iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|c| (c.check.id.to_string(), c.started))
+                        .collect()
+                })
+                .collect();
+        let s = |id: &str, at| (id.to_owned(), at);
+        assert_eq!(
+            got,
+            [
+                vec![s("s/a", 1), s("s/b", 3)],
+                vec![s("s/a", 2)],
+                vec![s("s/a", 4)]
+            ]
+        );
+    }
 }
