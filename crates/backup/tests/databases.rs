@@ -19,7 +19,7 @@ use std::time::Duration;
 use keepup_backup::dbrestore::{
     self, RestoreError, RestoreOptions, RestoreTarget, SCRATCH_PREFIX, Validation,
 };
-use keepup_backup::{RestoreTo, SnapshotRef, list, restore, run_plan_with};
+use keepup_backup::list;
 use keepup_config::Secret;
 use keepup_config::backup::{DatabaseKind, DumpFormat};
 use keepup_testkit::mariadb::MariaDb;
@@ -65,39 +65,13 @@ fn db_plan(fx: &Fixture, sources: &str) -> keepup_config::BackupPlan {
     plan
 }
 
-/// Runs the plan; returns the error of its one target (`None`: a snapshot
-/// was recorded).
-fn run(plan: &keepup_config::BackupPlan) -> Option<String> {
-    let report = run_plan_with(plan, None, &quick(), progress());
-    let t = &report.targets[0];
-    assert_eq!(t.error.is_none(), t.snapshot.is_some(), "{report:#?}");
-    t.error.clone()
-}
-
-/// The stored file `filename` of the plan's latest snapshot.
-fn stored(plan: &keepup_config::BackupPlan, filename: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    restore(
-        plan,
-        "local",
-        &SnapshotRef::Latest,
-        RestoreTo::File {
-            path: format!("/{}/{filename}", plan.id),
-            writer: &mut out,
-        },
-        progress(),
-    )
-    .expect("restore the dump");
-    out
-}
-
 /// Backs up one database source and returns the dump as stored.
 fn dump_via_plan(fx: &Fixture, source: &str, filename: &str) -> Vec<u8> {
     let plan = db_plan(fx, source);
-    if let Some(e) = run(&plan) {
+    if let Some(e) = run_one_target(&plan) {
         panic!("the dump failed: {e}");
     }
-    stored(&plan, filename)
+    stored_stream(&plan, filename)
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -141,13 +115,13 @@ fn postgres_dumps_are_backed_up_in_both_formats() {
             "format = \"custom\"\nfilename = \"shop.dump\"",
         );
     let plan = db_plan(&fx, &sources);
-    assert_eq!(run(&plan), None);
-    let plain = stored(&plan, "shop.sql");
+    assert_eq!(run_one_target(&plan), None);
+    let plain = stored_stream(&plan, "shop.sql");
     assert!(contains(&plain, "COPY public.order_items"));
     assert!(contains(&plain, "O'Brien") || contains(&plain, "Müller"));
     assert!(contains(&plain, "CREATE TRIGGER products_stock_check"));
     assert!(contains(&plain, "-- PostgreSQL database dump complete"));
-    assert!(stored(&plan, "shop.dump").starts_with(b"PGDMP"));
+    assert!(stored_stream(&plan, "shop.dump").starts_with(b"PGDMP"));
 }
 
 /// mysqldump, also with `--skip-comments` (no completion line to check:
@@ -168,12 +142,12 @@ fn mariadb_dumps_are_backed_up() {
             "args = [\"--skip-comments\"]\nfilename = \"quiet.sql\"",
         );
     let plan = db_plan(&fx, &sources);
-    assert_eq!(run(&plan), None);
-    let dump = stored(&plan, "shop.sql");
+    assert_eq!(run_one_target(&plan), None);
+    let dump = stored_stream(&plan, "shop.sql");
     assert!(contains(&dump, "INSERT INTO `order_items` VALUES"));
     assert!(contains(&dump, "products_stock_check"));
     assert!(contains(&dump, "-- Dump completed"));
-    let quiet = stored(&plan, "quiet.sql");
+    let quiet = stored_stream(&plan, "quiet.sql");
     assert!(contains(&quiet, "INSERT INTO `order_items` VALUES"));
     assert!(!contains(&quiet, "-- Dump completed"));
 }
@@ -200,7 +174,7 @@ fn wrong_password_fails_the_run_clearly_without_leaking_it() {
         ),
     ] {
         let plan = db_plan(&fx, &source);
-        let err = run(&plan).expect("a wrong password must fail the run");
+        let err = run_one_target(&plan).expect("a wrong password must fail the run");
         eprintln!("{err}");
         assert!(err.contains(refusal), "{err}");
         assert!(err.contains("no snapshot was recorded"), "{err}");
@@ -296,7 +270,7 @@ fn pg_dump_killed_mid_stream_fails_the_run() {
         &fx,
         &db_source("postgres", open.port, pg.user(), "shop", &pw, ""),
     );
-    assert_eq!(run(&plan), None);
+    assert_eq!(run_one_target(&plan), None);
     let whole = open.relayed();
     let first = list(&plan, "local").expect("list");
     assert_eq!(first.len(), 1);
@@ -308,7 +282,7 @@ fn pg_dump_killed_mid_stream_fails_the_run() {
         &db_source("postgres", stuck.port, pg.user(), "shop", &pw, ""),
     );
     let runner = std::thread::spawn(move || {
-        let e = run(&plan);
+        let e = run_one_target(&plan);
         (plan, e)
     });
     let pid = loop {
@@ -419,13 +393,13 @@ fn postgres_dump_restores_into_a_scratch_database() {
         "format = \"custom\"\nfilename = \"shop.dump\"",
     );
     let plan = db_plan(&fx, &(plain + &custom));
-    assert_eq!(run(&plan), None);
+    assert_eq!(run_one_target(&plan), None);
     let target = pg_target(&pg);
     for (format, file) in [
         (DumpFormat::Plain, "shop.sql"),
         (DumpFormat::Custom, "shop.dump"),
     ] {
-        let dump = stored(&plan, file);
+        let dump = stored_stream(&plan, file);
         let options = RestoreOptions {
             format,
             ..validations(&counts)
@@ -444,7 +418,7 @@ fn postgres_dump_restores_into_a_scratch_database() {
     }
 
     // Kept on request, with the data in it.
-    let dump = stored(&plan, "shop.sql");
+    let dump = stored_stream(&plan, "shop.sql");
     let options = RestoreOptions {
         keep: true,
         ..validations(&counts)

@@ -14,7 +14,7 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use keepup_backup::{RestoreTo, SnapshotRef, list, restore, run_plan_with};
+use keepup_backup::list;
 use keepup_testkit::mariadb::MariaDb;
 use keepup_testkit::postgres::Postgres;
 use keepup_testkit::shopdata::ShopSize;
@@ -28,28 +28,6 @@ fn which(name: &str) -> PathBuf {
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("{name} is not installed"))
-}
-
-/// Backs up the plan's one database source; `(error, stored dump)`.
-fn run(plan: &keepup_config::BackupPlan, filename: &str) -> (Option<String>, Vec<u8>) {
-    let report = run_plan_with(plan, None, &quick(), progress());
-    let t = &report.targets[0];
-    assert_eq!(t.error.is_none(), t.snapshot.is_some(), "{report:#?}");
-    let mut out = Vec::new();
-    if t.error.is_none() {
-        restore(
-            plan,
-            "local",
-            &SnapshotRef::Latest,
-            RestoreTo::File {
-                path: format!("/{}/{filename}", plan.id),
-                writer: &mut out,
-            },
-            progress(),
-        )
-        .expect("restore");
-    }
-    (t.error.clone(), out)
 }
 
 #[test]
@@ -117,16 +95,16 @@ fn dumps_cut_short_behind_a_wrapper_fail_the_run() {
 
         // Through the wrapper, uncut: a good snapshot.
         std::fs::write(&limit, "1000000000").unwrap();
-        let (err, whole) = run(&plan, "shop.sql");
-        assert_eq!(err, None, "{kind}");
+        assert_eq!(run_one_target(&plan), None, "{kind}");
+        let whole = stored_stream(&plan, "shop.sql");
         assert!(String::from_utf8_lossy(&whole).contains(line), "{kind}");
         let before = list(&plan, "local").unwrap();
         assert_eq!(before.len(), 1);
 
         // Cut in the middle, exit status 0: a failed run, no snapshot.
         std::fs::write(&limit, (whole.len() / 2).to_string()).unwrap();
-        let (err, _) = run(&plan, "shop.sql");
-        let err = err.unwrap_or_else(|| panic!("{kind}: a cut dump was recorded"));
+        let err =
+            run_one_target(&plan).unwrap_or_else(|| panic!("{kind}: a cut dump was recorded"));
         eprintln!("{err}");
         assert!(err.contains("shop.sql"), "{err}");
         assert!(err.contains("exited with status 0"), "{err}");
@@ -147,8 +125,8 @@ fn dumps_cut_short_behind_a_wrapper_fail_the_run() {
         )
         .unwrap();
         std::fs::set_permissions(&echo, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let (err, _) = run(&plan, "shop.sql");
-        let err = err.unwrap_or_else(|| panic!("{kind}: an empty dump was recorded"));
+        let err =
+            run_one_target(&plan).unwrap_or_else(|| panic!("{kind}: an empty dump was recorded"));
         eprintln!("{err}");
         assert!(err.contains("password is ***"), "{err}");
         assert!(!err.contains(password), "{err}");

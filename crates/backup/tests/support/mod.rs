@@ -114,6 +114,33 @@ pub fn quick() -> RunOptions {
     }
 }
 
+/// Runs a plan with one target (`quick()`); its error, `None` when a
+/// snapshot was recorded.
+pub fn run_one_target(plan: &BackupPlan) -> Option<String> {
+    let report = keepup_backup::run_plan_with(plan, None, &quick(), progress());
+    let t = &report.targets[0];
+    assert_eq!(t.error.is_none(), t.snapshot.is_some(), "{report:#?}");
+    t.error.clone()
+}
+
+/// The file `/<plan id>/<filename>` of the latest snapshot on target
+/// `local` (a command's or dump's output).
+pub fn stored_stream(plan: &BackupPlan, filename: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    keepup_backup::restore(
+        plan,
+        "local",
+        &keepup_backup::SnapshotRef::Latest,
+        keepup_backup::RestoreTo::File {
+            path: format!("/{}/{filename}", plan.id),
+            writer: &mut out,
+        },
+        progress(),
+    )
+    .expect("restore the stored file");
+    out
+}
+
 pub use keepup_testkit::random::Rng;
 
 /// A shop-like tree: nested directories, files of mixed sizes (empty,
