@@ -4,13 +4,17 @@
 # repository on the same disk).
 #
 #   bash bench/compare-backup.sh [FILES_GB] [DUMP_MB] [WORKDIR] [ROUNDS]
+#   STEPS="first restore file" bash bench/compare-backup.sh ...   # a subset
 #
 # The dataset is generated once (deterministic): FILES_GB of files of mixed
 # sizes (many small, some medium, a few large; half random, half text) and a
 # DUMP_MB SQL dump of generated shop data. Each tool then makes a first
 # backup (files and dump: the dump through stdin, as a streamed database
 # dump is), an incremental backup of the unchanged tree, and a full restore
-# (files and dump), checked identical to the source. Wall time, throughput,
+# (files and dump), checked identical to the source; then the dump alone
+# to stdout (`restic dump` / `keepup backup restore --file`) and keepup's
+# restore test of a sample of 1000 files (`keepup backup test`; restic has
+# none: only keepup's row). Wall time, throughput,
 # CPU and peak RSS (GNU time) per step; the order of the tools alternates
 # from round to round and every step starts after a `sync`, so that neither
 # pays for the other's write-back; a round's restores are deleted at the
@@ -32,6 +36,7 @@ DUMP_MB=${2:-500}
 WORK=${3:-/var/tmp/keepup-bench-backup}
 ROUNDS=${4:-2}
 VERIFY_UPLOADS=${VERIFY_UPLOADS:-false}
+STEPS=${STEPS:-first incremental restore file test}
 
 need=()
 for p in restic time; do
@@ -165,6 +170,11 @@ step_restic() { # round step
       measure "$1" restic restore "$ALL_BYTES" sh -c "restic -q -r '$R' restore latest --path '$DATA' --target '$WORK/restore-restic' && restic -q -r '$R' restore latest --path /dump.sql --target '$WORK/restore-restic'"
       diff -rq "$DATA" "$WORK/restore-restic$DATA" && cmp "$DUMP" "$WORK/restore-restic/dump.sql" \
         || { echo "restic restore differs from the source"; exit 1; } ;;
+    file)
+      measure "$1" restic file "$DUMP_BYTES" sh -c "restic -q -r '$R' dump latest /dump.sql >'$WORK/dump-restic.sql'"
+      cmp "$DUMP" "$WORK/dump-restic.sql" || { echo "restic dump differs from the source"; exit 1; }
+      rm -f "$WORK/dump-restic.sql" ;;
+    test) ;;
   esac
 }
 step_keepup() { # round step
@@ -175,6 +185,13 @@ step_keepup() { # round step
       measure "$1" keepup restore "$ALL_BYTES" sh -c "'$KEEPUP' backup restore files -c '$K' --to '$WORK/restore-keepup' --quiet && '$KEEPUP' backup restore dump -c '$K' --to '$WORK/restore-keepup' --quiet"
       diff -rq "$DATA" "$WORK/restore-keepup$DATA" && cmp "$DUMP" "$WORK/restore-keepup/dump/dump.sql" \
         || { echo "keepup restore differs from the source"; exit 1; } ;;
+    file)
+      measure "$1" keepup file "$DUMP_BYTES" sh -c "'$KEEPUP' backup restore dump -c '$K' --file /dump/dump.sql --quiet >'$WORK/dump-keepup.sql'"
+      cmp "$DUMP" "$WORK/dump-keepup.sql" || { echo "keepup --file differs from the source"; exit 1; }
+      rm -f "$WORK/dump-keepup.sql" ;;
+    test)
+      # bytes 0: the sample's size varies, so no MB/s for this row.
+      measure "$1" keepup test 0 "$KEEPUP" backup test files -c "$K" --sample 1000 --quiet ;;
   esac
 }
 
@@ -206,7 +223,7 @@ for round in $(seq 1 "$ROUNDS"); do
   "$KEEPUP" backup init files -c "$K" --quiet
   if ((round % 2)); then order="restic keepup"; else order="keepup restic"; fi
   echo "round $round ($order)"
-  for step in first incremental restore; do
+  for step in $STEPS; do
     [ "$step" = restore ] && settle
     for tool in $order; do "step_$tool" "$round" "$step"; done
   done
@@ -220,18 +237,23 @@ python3 - "$RESULTS" <<'PY'
 import csv, statistics, sys
 rows = list(csv.reader(open(sys.argv[1]), delimiter="\t"))
 med = {}
-for step in ("first", "incremental", "restore"):
+steps = [s for s in ("first", "incremental", "restore", "file", "test") if any(x[2] == s for x in rows)]
+for step in steps:
     for tool in ("restic", "keepup"):
         r = [x for x in rows if x[1] == tool and x[2] == step]
-        med[tool, step] = [statistics.median(float(x[i]) for x in r) for i in (3, 4, 5, 6)]
-print(f"\nmedians over {len(rows) // 6} rounds")
+        if r:
+            med[tool, step] = [statistics.median(float(x[i]) for x in r) for i in (3, 4, 5, 6)]
+print(f"\nmedians over {len({x[0] for x in rows})} rounds")
 print(f"{'step':<12} {'tool':<7} {'seconds':>8} {'MB/s':>8} {'RSS MB':>7} {'CPU s':>7}")
-for step in ("first", "incremental", "restore"):
+for step in steps:
     for tool in ("restic", "keepup"):
-        s, mbs, rss, cpu = med[tool, step]
-        print(f"{step:<12} {tool:<7} {s:8.2f} {mbs:8.1f} {rss:7.0f} {cpu:7.1f}")
-    k, r = med["keepup", step], med["restic", step]
-    print(f"{step:<12} {'k/r':<7} {k[0] / r[0]:8.2f} {k[1] / r[1]:8.2f} {k[2] / r[2]:7.2f} {k[3] / r[3]:7.2f}")
-for tool in ("restic", "keepup"):
-    print(f"{tool}: incremental = {100 * med[tool, 'incremental'][0] / med[tool, 'first'][0]:.1f} % of the first backup's time")
+        if (tool, step) in med:
+            s, mbs, rss, cpu = med[tool, step]
+            print(f"{step:<12} {tool:<7} {s:8.2f} {mbs:8.1f} {rss:7.0f} {cpu:7.1f}")
+    if ("restic", step) in med and ("keepup", step) in med:
+        k, r = med["keepup", step], med["restic", step]
+        print(f"{step:<12} {'k/r':<7} {k[0] / r[0]:8.2f} {k[1] / r[1]:8.2f} {k[2] / r[2]:7.2f} {k[3] / r[3]:7.2f}")
+if "incremental" in steps:
+    for tool in ("restic", "keepup"):
+        print(f"{tool}: incremental = {100 * med[tool, 'incremental'][0] / med[tool, 'first'][0]:.1f} % of the first backup's time")
 PY

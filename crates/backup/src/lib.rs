@@ -25,6 +25,7 @@
 //! - [`freshness`]: the age of the last good snapshot against the RPO.
 
 pub mod backend;
+mod blob;
 mod child;
 pub mod dbrestore;
 pub mod dbtest;

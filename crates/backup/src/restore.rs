@@ -1,6 +1,7 @@
-//! Restoring: a whole snapshot to a directory, one file to a writer, and
-//! the restore test — a sample of files of the latest snapshot restored to
-//! a temporary directory and compared, blob by blob, with the content ids
+//! Restoring: a whole snapshot to a directory (contents by our bounded
+//! restorer, `contents.rs`; metadata by rustic_core), one file to a writer,
+//! and the restore test — a sample of files of the latest snapshot streamed
+//! out of the repository and compared, blob by blob, with the content ids
 //! the snapshot recorded at backup time, and byte for byte with the source
 //! file when that is still unchanged on this machine.
 
@@ -13,14 +14,18 @@ use keepup_config::BackupPlan;
 use keepup_model::{Finding, Outcome, Severity, Status};
 use rand::RngExt;
 use rustic_core::repofile::{Node, SnapshotFile};
-use rustic_core::{IndexedFull, LocalDestination, LsOptions, Repository, RestoreOptions};
+use rustic_core::{
+    FileType, IndexedFull, LocalDestination, LsOptions, ReadBackend, Repository, RestoreOptions,
+};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use crate::blob::{BlobError, Cipher, Opener};
 use crate::codes;
 use crate::error::BackupError;
 use crate::progress::{NoProgress, Progress};
 use crate::snapshots::{SnapshotInfo, plan_snapshots};
+
+mod contents;
 
 /// Which snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +72,8 @@ pub fn restore(
     progress: Arc<dyn Progress>,
 ) -> Result<RestoreReport, BackupError> {
     let t = crate::target(plan, target)?;
-    let repo = crate::repo::open(t, progress)?
+    let opened = crate::repo::open(t, progress.clone())?;
+    let repo = opened
         .repo
         .to_indexed()
         .map_err(|e| BackupError::repo(target, "reading the index", &e))?;
@@ -82,6 +88,11 @@ pub fn restore(
             let root = repo
                 .node_from_snapshot_and_path(&snap, "")
                 .map_err(|e| BackupError::repo(target, "reading the snapshot", &e))?;
+            // The contents first, by our bounded restorer...
+            contents::restore_contents(&repo, &*opened.guard, &root, &dir, target, &*progress)?;
+            // ...then rustic_core's restore finds them in place (size and
+            // time match) and sets up the rest: links, special files,
+            // owners, permissions, times.
             let ls = repo
                 .ls(&root, &LsOptions::default())
                 .map_err(|e| BackupError::repo(target, "reading the snapshot", &e))?;
@@ -91,9 +102,18 @@ pub fn restore(
             let prepared = repo
                 .prepare_restore(&opts, ls.clone(), &dest, false)
                 .map_err(|e| BackupError::repo(target, "planning the restore", &e))?;
+            if prepared.restore_size > 0 {
+                // Files whose time could not be set (no recorded time, a
+                // file system without the precision): rustic rewrites them.
+                tracing::debug!(
+                    target = target,
+                    bytes = prepared.restore_size,
+                    "contents left to rustic_core's restorer"
+                );
+            }
             // rustic_core's restorer unwraps read and decrypt failures in
-            // its worker threads (a damaged pack, a lost connection): the
-            // panic is caught here and becomes this target's error.
+            // its worker threads: the panic is caught here and becomes this
+            // target's error.
             let restored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 repo.restore(prepared, &opts, ls, &dest)
             }));
@@ -224,15 +244,18 @@ pub struct RestoreTestReport {
 }
 
 /// Restores up to `sample` files (chosen at random) of the plan's latest
-/// snapshot on `target` into a temporary directory and compares each with
-/// the snapshot's recorded content ids, and with the source when unchanged.
+/// snapshot on `target` and compares each, as it streams out of the
+/// repository, with the snapshot's recorded content ids and size, and with
+/// the source file when that is unchanged. Nothing is staged on disk, and
+/// the memory is one blob at a time.
 pub fn restore_test_files(
     plan: &BackupPlan,
     target: &str,
     sample: u32,
 ) -> Result<RestoreTestReport, BackupError> {
     let t = crate::target(plan, target)?;
-    let repo = crate::repo::open(t, Arc::new(NoProgress))?
+    let opened = crate::repo::open(t, Arc::new(NoProgress))?;
+    let repo = opened
         .repo
         .to_indexed()
         .map_err(|e| BackupError::repo(target, "reading the index", &e))?;
@@ -272,13 +295,6 @@ pub fn restore_test_files(
             }
         }
     }
-    let dir = tempfile::Builder::new()
-        .prefix("keepup-restore-test-")
-        .tempdir()
-        .map_err(|e| BackupError::Io {
-            what: "creating a temporary directory".into(),
-            source: e,
-        })?;
     let mut report = RestoreTestReport {
         plan: plan.id.clone(),
         target: target.to_owned(),
@@ -289,11 +305,24 @@ pub fn restore_test_files(
         mismatches: Vec::new(),
         errors,
     };
-    for (i, (path, node)) in chosen.iter().enumerate() {
+    let cipher = Cipher::new(&repo.key());
+    let mut opener = Opener::new(&cipher).map_err(|e| BackupError::Repository {
+        target: target.to_owned(),
+        op: "restore test",
+        reason: e.to_string(),
+    })?;
+    let mut source_buf = Vec::new();
+    for (path, node) in &chosen {
         // `ls` gives paths relative to the root: the snapshot's are absolute.
         let shown = Path::new("/").join(path);
-        let restored = dir.path().join(format!("{i}"));
-        match test_one(&repo, node, &restored, &shown) {
+        match test_one(
+            &repo,
+            &*opened.guard,
+            &mut opener,
+            node,
+            &shown,
+            &mut source_buf,
+        ) {
             Ok(Checked { bytes, source }) => {
                 report.files_checked += 1;
                 report.bytes_checked += bytes;
@@ -311,7 +340,6 @@ pub fn restore_test_files(
                 .push(format!("{}: {why}", shown.display())),
             Err(Failure::Error(why)) => report.errors.push(format!("{}: {why}", shown.display())),
         }
-        let _ = std::fs::remove_file(&restored);
     }
     Ok(report)
 }
@@ -332,98 +360,90 @@ enum Failure {
     Error(String),
 }
 
+/// Streams one file out of the repository, blob by blob: each blob is
+/// checked against its recorded id (by [`Opener`]) and compared with the
+/// same bytes of the source while that is unchanged since the backup.
 fn test_one<S: IndexedFull>(
     repo: &Repository<S>,
+    backend: &dyn ReadBackend,
+    opener: &mut Opener<'_>,
     node: &Node,
-    restored: &Path,
     original: &Path,
+    source_buf: &mut Vec<u8>,
 ) -> Result<Checked, Failure> {
-    let mut file = File::create(restored)
-        .map_err(|e| Failure::Error(format!("cannot create the restored copy: {e}")))?;
-    repo.dump(node, &mut file)
-        .map_err(|e| Failure::Error(format!("restore failed: {}", crate::error::one_line(&e))))?;
-    file.sync_all()
-        .map_err(|e| Failure::Error(format!("cannot write the restored copy: {e}")))?;
-    drop(file);
-    let len = std::fs::metadata(restored)
-        .map_err(|e| Failure::Error(format!("restored copy vanished: {e}")))?
-        .len();
+    let mut source = unchanged_source(node, original);
+    let mut same = source.is_some();
+    let mut len = 0u64;
+    for (k, blob) in node.content.iter().flatten().enumerate() {
+        let entry = repo.get_index_entry(blob).map_err(|e| {
+            Failure::Error(format!(
+                "content block {k} is not in the index: {}",
+                crate::error::one_line(&e)
+            ))
+        })?;
+        let location = entry.location;
+        let sealed = backend
+            .read_partial(
+                FileType::Pack,
+                &entry.pack,
+                false,
+                location.offset,
+                location.length,
+            )
+            .map_err(|e| {
+                Failure::Error(format!(
+                    "restore failed: content block {k}: {}",
+                    crate::error::one_line(&e)
+                ))
+            })?;
+        let plain = opener
+            .open(&sealed, location.uncompressed_length, blob)
+            .map_err(|e| match e {
+                BlobError::Hash => Failure::Mismatch(format!(
+                    "content block {k} does not match its recorded hash"
+                )),
+                other => Failure::Error(format!("restore failed: content block {k}: {other}")),
+            })?;
+        len += plain.len() as u64;
+        if let Some(src) = source.as_mut().filter(|_| same) {
+            source_buf.resize(plain.len(), 0);
+            same = src.read_exact(source_buf).is_ok() && source_buf[..] == plain[..];
+        }
+    }
     if len != node.meta.size {
         return Err(Failure::Mismatch(format!(
             "restored {len} bytes, the snapshot records {}",
             node.meta.size
         )));
     }
-    // Blob by blob against the ids recorded at backup time: the restored
-    // bytes are exactly what was read then.
-    let mut reader = BufReader::new(
-        File::open(restored).map_err(|e| Failure::Error(format!("cannot reopen: {e}")))?,
-    );
-    for (k, blob) in node.content.iter().flatten().enumerate() {
-        let entry = repo.get_index_entry(blob).map_err(|e| {
-            Failure::Error(format!(
-                "blob {k} not in the index: {}",
-                crate::error::one_line(&e)
-            ))
-        })?;
-        let length = entry
-            .location
-            .uncompressed_length
-            .map_or(u64::from(entry.location.length).saturating_sub(32), |n| {
-                u64::from(n.get())
-            });
-        if !blob.blob_matches_reader(length, &mut reader) {
-            return Err(Failure::Mismatch(format!(
-                "content block {k} does not match its recorded hash"
-            )));
+    let source = match source {
+        None => SourceCompare::NotComparable,
+        Some(mut src) => {
+            let mut rest = [0u8; 1];
+            if same && matches!(src.read(&mut rest), Ok(0)) {
+                SourceCompare::Same
+            } else {
+                SourceCompare::Differs
+            }
         }
-    }
-    let mut rest = [0u8; 1];
-    if reader
-        .read(&mut rest)
-        .map_err(|e| Failure::Error(e.to_string()))?
-        != 0
-    {
-        return Err(Failure::Mismatch("more content than recorded".into()));
-    }
-    Ok(Checked {
-        bytes: len,
-        source: compare_with_source(node, restored, original),
-    })
+    };
+    Ok(Checked { bytes: len, source })
 }
 
-/// Byte comparison with the source file, if it still has the size and
-/// modification time recorded (i.e. it did not change since the backup).
-fn compare_with_source(node: &Node, restored: &Path, original: &Path) -> SourceCompare {
-    let Ok(meta) = std::fs::symlink_metadata(original) else {
-        return SourceCompare::NotComparable;
-    };
+/// The source file, if it still has the size and modification time
+/// recorded (i.e. it did not change since the backup).
+fn unchanged_source(node: &Node, original: &Path) -> Option<BufReader<File>> {
+    let meta = std::fs::symlink_metadata(original).ok()?;
     let mtime = meta
         .modified()
         .ok()
         .and_then(|t| jiff::Timestamp::try_from(t).ok());
     if !meta.is_file() || meta.len() != node.meta.size || mtime != node.meta.mtime {
-        return SourceCompare::NotComparable;
+        return None;
     }
-    match (hash_file(original), hash_file(restored)) {
-        (Some(a), Some(b)) if a == b => SourceCompare::Same,
-        (Some(_), Some(_)) => SourceCompare::Differs,
-        _ => SourceCompare::NotComparable,
-    }
-}
-
-fn hash_file(p: &Path) -> Option<Vec<u8>> {
-    let mut f = File::open(p).ok()?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).ok()?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Some(h.finalize().to_vec())
+    File::open(original)
+        .ok()
+        .map(|f| BufReader::with_capacity(1 << 16, f))
 }
 
 impl RestoreTestReport {

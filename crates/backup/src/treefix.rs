@@ -11,7 +11,8 @@
 //! sizes counted while streaming, into a pack and index of their own, in
 //! restic's repository format:
 //!
-//! - a blob is `IV ‖ AES-256-CTR(plaintext) ‖ Poly1305-AES MAC`, with the
+//! - a blob is `IV ‖ AES-256-CTR(plaintext) ‖ Poly1305-AES MAC` (see
+//!   `blob.rs`), with the
 //!   repository's master key (`aes256ctr_poly1305aes`, the crate
 //!   rustic_core uses);
 //! - a pack is its encrypted blobs, then the encrypted header (per blob:
@@ -26,12 +27,10 @@
 
 use std::collections::HashMap;
 
-use aes256ctr_poly1305aes::Aes256CtrPoly1305Aes;
-use aes256ctr_poly1305aes::aead::AeadInPlace;
-use rand::Rng;
-use rustic_core::repofile::{MasterKey, SnapshotFile, Tree};
+use rustic_core::repofile::{SnapshotFile, Tree};
 use rustic_core::{FileType, Id, IndexedTree, Repository};
-use sha2::{Digest, Sha256};
+
+use crate::blob::{Cipher, id_of};
 
 use crate::error::BackupError;
 use crate::repo::Guard;
@@ -111,46 +110,6 @@ fn serialize(tree: &Tree, target: &str) -> Result<(Vec<u8>, Id), BackupError> {
     Ok((chunk, *id))
 }
 
-/// restic's authenticated encryption with a repository's master key.
-struct Cipher(Aes256CtrPoly1305Aes);
-
-impl Cipher {
-    fn new(master: &MasterKey) -> Self {
-        // The 64-byte key: AES-256 key, then Poly1305's k and r.
-        let mut key = [0u8; 64];
-        key[..32].copy_from_slice(&master.encrypt[..32.min(master.encrypt.len())]);
-        key[32..48].copy_from_slice(&master.mac.k[..16.min(master.mac.k.len())]);
-        key[48..].copy_from_slice(&master.mac.r[..16.min(master.mac.r.len())]);
-        Self(Aes256CtrPoly1305Aes::new(&key.into()))
-    }
-
-    /// `IV ‖ ciphertext ‖ MAC`.
-    fn encrypt(&self, plain: &[u8]) -> Result<Vec<u8>, Box<rustic_core::RusticError>> {
-        let mut iv = [0u8; 16];
-        rand::rng().fill_bytes(&mut iv);
-        let mut out = Vec::with_capacity(plain.len() + 32);
-        out.extend_from_slice(&iv);
-        out.extend_from_slice(plain);
-        let tag = self
-            .0
-            .encrypt_in_place_detached(&iv.into(), &[], &mut out[16..])
-            .map_err(|_| {
-                rustic_core::RusticError::new(
-                    rustic_core::ErrorKind::Cryptography,
-                    "encryption failed",
-                )
-            })?;
-        out.extend_from_slice(&tag);
-        Ok(out)
-    }
-}
-
-fn id_of(data: &[u8]) -> Result<Id, Box<rustic_core::RusticError>> {
-    let digest = Sha256::digest(data);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    hex.parse()
-}
-
 /// Writes tree blobs `(id, plaintext)` as one pack plus an index file.
 fn write_tree_pack(
     guard: &Guard,
@@ -161,7 +120,7 @@ fn write_tree_pack(
     let mut header = Vec::new();
     let mut entries = Vec::new();
     for (id, plain) in blobs {
-        let enc = key.encrypt(plain)?;
+        let enc = key.seal(plain)?;
         let offset = pack.len();
         let length = u32::try_from(enc.len()).map_err(|_| {
             rustic_core::RusticError::new(rustic_core::ErrorKind::Internal, "tree too large")
@@ -177,11 +136,11 @@ fn write_tree_pack(
         }));
         pack.extend_from_slice(&enc);
     }
-    let enc_header = key.encrypt(&header)?;
+    let enc_header = key.seal(&header)?;
     let header_len = u32::try_from(enc_header.len()).unwrap_or(u32::MAX);
     pack.extend_from_slice(&enc_header);
     pack.extend_from_slice(&header_len.to_le_bytes());
-    let pack_id = id_of(&pack)?;
+    let pack_id = id_of(&pack);
     let pack_size = pack.len();
     guard.write_through(FileType::Pack, &pack_id, false, pack.into())?;
 
@@ -200,8 +159,8 @@ fn write_tree_pack(
             e,
         )
     })?;
-    let enc = key.encrypt(&json)?;
-    let index_id = id_of(&enc)?;
+    let enc = key.seal(&json)?;
+    let index_id = id_of(&enc);
     guard.write_through(FileType::Index, &index_id, true, enc.into())
 }
 

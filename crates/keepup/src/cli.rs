@@ -411,6 +411,26 @@ pub enum BackupCommand {
         #[command(flatten)]
         output: BackupOutput,
     },
+    /// Restore-test the latest snapshots now, as the daemon does on
+    /// `[backup.restore_test] schedule`: a random sample of files streamed
+    /// out of each repository and compared with their recorded hashes and
+    /// the unchanged source, and the plan's dump loaded into a scratch
+    /// database when `[backup.restore_test.database]` is set.
+    Test {
+        /// The plan id (default: all plans).
+        plan: Option<String>,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+        /// Files to compare (default: `[backup.restore_test] sample_files`,
+        /// else 20).
+        #[arg(long)]
+        sample: Option<u32>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        output: BackupOutput,
+    },
     /// Restore a snapshot: the whole of it under a directory, or one file
     /// to stdout.
     Restore {

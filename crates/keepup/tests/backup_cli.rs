@@ -546,6 +546,17 @@ fn a_damaged_pack_fails_over_to_the_offsite_copy_without_a_crash() {
     let s = Setup::new();
     s.init_and_run();
     let expected = expected_tree(&s.source());
+    // The restore test on demand passes on both targets (local and SFTP).
+    let o = s.keepup_ok(&["test", "files", "--sample", "1000", "--json"]);
+    let tests: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for t in tests.as_array().unwrap() {
+        assert!(t["files"]["files_checked"].as_u64().unwrap() >= 5, "{t}");
+        assert!(
+            t["files"]["compared_with_source"].as_u64().unwrap() >= 5,
+            "{t}"
+        );
+        assert_eq!(t["files"]["mismatches"].as_array().unwrap().len(), 0, "{t}");
+    }
     let mut packs: Vec<PathBuf> = std::fs::read_dir(s.primary().join("data"))
         .unwrap()
         .flatten()
@@ -562,6 +573,20 @@ fn a_damaged_pack_fails_over_to_the_offsite_copy_without_a_crash() {
     let mid = data.len() / 2;
     data[mid..mid + 16].iter_mut().for_each(|b| *b ^= 0xff);
     std::fs::write(biggest, &data).unwrap();
+
+    // Now the restore test fails on the local target only, naming a file.
+    let o = s.keepup(&["test", "files", "--sample", "1000"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(
+        err.contains("FAIL backup files on local: restore test failed"),
+        "{err}"
+    );
+    assert!(err.contains("authentication code"), "{err}");
+    assert!(
+        out.contains("ok   backup files on offsite: restore test passed"),
+        "{out}"
+    );
 
     let dest = s.path("after-damage");
     let o = s.keepup_ok(&["restore", "files", "--to", dest.to_str().unwrap()]);

@@ -53,6 +53,15 @@ pub fn run(cmd: BackupCommand) -> anyhow::Result<ExitCode> {
                 &output,
             )
         }),
+        BackupCommand::Test {
+            plan,
+            target,
+            sample,
+            config,
+            output,
+        } => with_plans(&config.config, plan.as_deref(), |config| {
+            restore_test(config, plan.as_deref(), target.as_deref(), sample, &output)
+        }),
         BackupCommand::Restore {
             plan,
             target,
@@ -304,6 +313,51 @@ fn check(
             }
         }
         Ok((serde_json::to_value(&r)?, r.errors.is_empty()))
+    })
+}
+
+fn restore_test(
+    config: &Config,
+    id: Option<&str>,
+    target: Option<&str>,
+    sample: Option<u32>,
+    output: &BackupOutput,
+) -> anyhow::Result<ExitCode> {
+    each_target(plans(config, id), target, output, |plan, t| {
+        let sample = sample
+            .or_else(|| plan.restore_test.as_ref().map(|r| r.sample_files))
+            .unwrap_or(20);
+        let files = backup::restore_test_files(plan, t, sample)?;
+        let database = backup::dbtest::restore_test_database(plan, t);
+        let mut outcomes = vec![files.outcome()];
+        outcomes.extend(database.as_ref().map(|d| d.outcome()));
+        let passed = outcomes
+            .iter()
+            .all(|o| o.status == keepup_model::Status::Up);
+        if !output.json {
+            for o in &outcomes {
+                if o.status == keepup_model::Status::Up {
+                    if !output.quiet {
+                        println!("ok   {}", o.message);
+                    }
+                } else {
+                    eprintln!("FAIL {}", o.message);
+                }
+                for f in &o.findings {
+                    eprintln!("     {}", f.message);
+                }
+            }
+            if !output.quiet {
+                println!(
+                    "     {} file(s), {} byte(s) compared with their recorded hashes, {} also with the unchanged source",
+                    files.files_checked, files.bytes_checked, files.compared_with_source
+                );
+            }
+        }
+        Ok((
+            serde_json::json!({"plan": plan.id, "target": t, "files": files, "database": database}),
+            passed,
+        ))
     })
 }
 

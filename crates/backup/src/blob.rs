@@ -1,0 +1,158 @@
+//! restic's blob format with a repository's master key, for the blobs keepup
+//! handles itself rather than through rustic_core: the tree blobs it writes
+//! (`treefix.rs`) and the data blobs its restorer reads (`restore/`).
+//!
+//! A stored blob is `IV ‖ AES-256-CTR(data) ‖ Poly1305-AES MAC`; the data is
+//! zstd-compressed when the index records an uncompressed length, and the
+//! blob's id is the SHA-256 of the plain data. Opening checks all three, so
+//! a damaged or substituted blob is an error, never wrong bytes in a
+//! restored file.
+
+use std::num::NonZeroU32;
+
+use aes256ctr_poly1305aes::Aes256CtrPoly1305Aes;
+use aes256ctr_poly1305aes::aead::AeadInPlace;
+use rand::Rng;
+use rustic_core::Id;
+use rustic_core::repofile::MasterKey;
+use sha2::{Digest, Sha256};
+
+/// Bytes of the IV in front of and of the MAC behind the ciphertext.
+const IV_LEN: usize = 16;
+const MAC_LEN: usize = 16;
+
+/// Why a blob could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BlobError {
+    /// Shorter than an IV and a MAC.
+    #[error("a stored blob of {0} bytes is too short to be one")]
+    TooShort(usize),
+    /// The MAC does not match: damaged, or written with another key.
+    #[error("its authentication code does not match (damaged data, or another repository's)")]
+    Mac,
+    /// The zstd stream is damaged.
+    #[error("its compressed data is damaged: {0}")]
+    Decompress(std::io::Error),
+    /// Decompressed to another size than the index records.
+    #[error("it decompressed to {actual} bytes, the index records {expected}")]
+    Length {
+        /// From the index.
+        expected: u32,
+        /// Decompressed.
+        actual: usize,
+    },
+    /// The plain data is not what the blob's id promises.
+    #[error("its content does not match its id (SHA-256)")]
+    Hash,
+}
+
+/// restic's authenticated encryption with a repository's master key.
+pub(crate) struct Cipher(Aes256CtrPoly1305Aes);
+
+impl Cipher {
+    pub(crate) fn new(master: &MasterKey) -> Self {
+        // The 64-byte key: AES-256 key, then Poly1305's k and r.
+        let mut key = [0u8; 64];
+        key[..32].copy_from_slice(&master.encrypt[..32.min(master.encrypt.len())]);
+        key[32..48].copy_from_slice(&master.mac.k[..16.min(master.mac.k.len())]);
+        key[48..].copy_from_slice(&master.mac.r[..16.min(master.mac.r.len())]);
+        Self(Aes256CtrPoly1305Aes::new(&key.into()))
+    }
+
+    /// `IV ‖ ciphertext ‖ MAC`.
+    pub(crate) fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, Box<rustic_core::RusticError>> {
+        let mut iv = [0u8; IV_LEN];
+        rand::rng().fill_bytes(&mut iv);
+        let mut out = Vec::with_capacity(plain.len() + IV_LEN + MAC_LEN);
+        out.extend_from_slice(&iv);
+        out.extend_from_slice(plain);
+        let tag = self
+            .0
+            .encrypt_in_place_detached(&iv.into(), &[], &mut out[IV_LEN..])
+            .map_err(|_| {
+                rustic_core::RusticError::new(
+                    rustic_core::ErrorKind::Cryptography,
+                    "encryption failed",
+                )
+            })?;
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    /// Checks the MAC of `sealed` and decrypts it into `out` (replacing
+    /// its content).
+    fn unseal_into(&self, sealed: &[u8], out: &mut Vec<u8>) -> Result<(), BlobError> {
+        if sealed.len() < IV_LEN + MAC_LEN {
+            return Err(BlobError::TooShort(sealed.len()));
+        }
+        let (iv, rest) = sealed.split_at(IV_LEN);
+        let (ciphertext, mac) = rest.split_at(rest.len() - MAC_LEN);
+        out.clear();
+        out.extend_from_slice(ciphertext);
+        let iv: [u8; IV_LEN] = iv.try_into().map_err(|_| BlobError::Mac)?;
+        let mac: [u8; MAC_LEN] = mac.try_into().map_err(|_| BlobError::Mac)?;
+        self.0
+            .decrypt_in_place_detached(&iv.into(), &[], out, &mac.into())
+            .map_err(|_| BlobError::Mac)
+    }
+}
+
+/// Opens data blobs one at a time into buffers it reuses, so that a worker
+/// holds at most one blob's sealed and plain bytes however many it opens.
+pub(crate) struct Opener<'k> {
+    cipher: &'k Cipher,
+    decompressor: zstd::bulk::Decompressor<'static>,
+    sealed_plain: Vec<u8>,
+    plain: Vec<u8>,
+}
+
+impl<'k> Opener<'k> {
+    pub(crate) fn new(cipher: &'k Cipher) -> Result<Self, BlobError> {
+        Ok(Self {
+            cipher,
+            decompressor: zstd::bulk::Decompressor::new().map_err(BlobError::Decompress)?,
+            sealed_plain: Vec::new(),
+            plain: Vec::new(),
+        })
+    }
+
+    /// The plain data of the stored blob `sealed`, checked against `id`.
+    /// `uncompressed`: the length the index records for a compressed blob.
+    pub(crate) fn open(
+        &mut self,
+        sealed: &[u8],
+        uncompressed: Option<NonZeroU32>,
+        id: &Id,
+    ) -> Result<&[u8], BlobError> {
+        self.cipher.unseal_into(sealed, &mut self.sealed_plain)?;
+        let plain = match uncompressed {
+            Some(expected) => {
+                self.plain.clear();
+                // Sized up front: zstd writes into the reserved capacity
+                // and the buffer never grows while a blob decompresses.
+                self.plain.reserve(expected.get() as usize);
+                let n = self
+                    .decompressor
+                    .decompress_to_buffer(&self.sealed_plain, &mut self.plain)
+                    .map_err(BlobError::Decompress)?;
+                if n != expected.get() as usize {
+                    return Err(BlobError::Length {
+                        expected: expected.get(),
+                        actual: n,
+                    });
+                }
+                &self.plain
+            }
+            None => &self.sealed_plain,
+        };
+        if id_of(plain) != *id {
+            return Err(BlobError::Hash);
+        }
+        Ok(plain)
+    }
+}
+
+/// A blob's or a repository file's id: the SHA-256 of its bytes.
+pub(crate) fn id_of(data: &[u8]) -> Id {
+    Id::new(Sha256::digest(data).into())
+}
