@@ -37,6 +37,10 @@ WORK=${3:-/var/tmp/keepup-bench-backup}
 ROUNDS=${4:-2}
 VERIFY_UPLOADS=${VERIFY_UPLOADS:-false}
 STEPS=${STEPS:-first incremental restore file test}
+# DELETE_RESTORES=1: each restore is deleted once checked, and the next one
+# waits for the deletion to age (SETTLE), so that only one restore is on the
+# disk at a time (8 GB runs on a small disk).
+DELETE_RESTORES=${DELETE_RESTORES:-}
 
 need=()
 for p in restic time; do
@@ -225,7 +229,14 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "round $round ($order)"
   for step in $STEPS; do
     [ "$step" = restore ] && settle
-    for tool in $order; do "step_$tool" "$round" "$step"; done
+    for tool in $order; do
+      "step_$tool" "$round" "$step"
+      if [ "$step" = restore ] && [ -n "$DELETE_RESTORES" ]; then
+        rm -rf "$WORK/restore-$tool"
+        LAST_RM=$(date +%s)
+        [ "$tool" = "${order##* }" ] || settle
+      fi
+    done
   done
   echo "  repositories: restic $(du -sh "$R" | cut -f1), keepup $(du -sh "$WORK/repo-keepup" | cut -f1)"
 done

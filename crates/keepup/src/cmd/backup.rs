@@ -344,7 +344,7 @@ fn restore_test(
                     eprintln!("FAIL {}", o.message);
                 }
                 for f in &o.findings {
-                    eprintln!("     {}", f.message);
+                    eprintln!("     {}", f.text);
                 }
             }
             if !output.quiet {
