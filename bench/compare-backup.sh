@@ -175,7 +175,7 @@ step_restic() { # round step
       diff -rq "$DATA" "$WORK/restore-restic$DATA" && cmp "$DUMP" "$WORK/restore-restic/dump.sql" \
         || { echo "restic restore differs from the source"; exit 1; } ;;
     file)
-      measure "$1" restic file "$DUMP_BYTES" sh -c "restic -q -r '$R' dump latest /dump.sql >'$WORK/dump-restic.sql'"
+      measure "$1" restic file "$DUMP_BYTES" sh -c "restic -q -r '$R' dump --path /dump.sql latest /dump.sql >'$WORK/dump-restic.sql'"
       cmp "$DUMP" "$WORK/dump-restic.sql" || { echo "restic dump differs from the source"; exit 1; }
       rm -f "$WORK/dump-restic.sql" ;;
     test) ;;

@@ -1,6 +1,7 @@
 //! restic's blob format with a repository's master key, for the blobs keepup
 //! handles itself rather than through rustic_core: the tree blobs it writes
-//! (`treefix.rs`) and the data blobs its restorer reads (`restore/`).
+//! (`treefix.rs`) and the data blobs its restorer reads (`restore/`); and
+//! the key file of a new repository (see [`key_file`]).
 //!
 //! A stored blob is `IV ‖ AES-256-CTR(data) ‖ Poly1305-AES MAC`; the data is
 //! zstd-compressed when the index records an uncompressed length, and the
@@ -56,6 +57,11 @@ impl Cipher {
         key[..32].copy_from_slice(&master.encrypt[..32.min(master.encrypt.len())]);
         key[32..48].copy_from_slice(&master.mac.k[..16.min(master.mac.k.len())]);
         key[48..].copy_from_slice(&master.mac.r[..16.min(master.mac.r.len())]);
+        Self::from_bytes(key)
+    }
+
+    /// From the 64 bytes in restic's order (a key derived from a password).
+    fn from_bytes(key: [u8; 64]) -> Self {
         Self(Aes256CtrPoly1305Aes::new(&key.into()))
     }
 
@@ -79,30 +85,30 @@ impl Cipher {
         Ok(out)
     }
 
-    /// Checks the MAC of `sealed` and decrypts it into `out` (replacing
-    /// its content).
-    fn unseal_into(&self, sealed: &[u8], out: &mut Vec<u8>) -> Result<(), BlobError> {
-        if sealed.len() < IV_LEN + MAC_LEN {
-            return Err(BlobError::TooShort(sealed.len()));
+    /// Checks the MAC of `sealed` and decrypts it in place; the plain
+    /// bytes are the returned part of it.
+    fn unseal<'b>(&self, sealed: &'b mut [u8]) -> Result<&'b mut [u8], BlobError> {
+        let len = sealed.len();
+        if len < IV_LEN + MAC_LEN {
+            return Err(BlobError::TooShort(len));
         }
-        let (iv, rest) = sealed.split_at(IV_LEN);
-        let (ciphertext, mac) = rest.split_at(rest.len() - MAC_LEN);
-        out.clear();
-        out.extend_from_slice(ciphertext);
-        let iv: [u8; IV_LEN] = iv.try_into().map_err(|_| BlobError::Mac)?;
-        let mac: [u8; MAC_LEN] = mac.try_into().map_err(|_| BlobError::Mac)?;
+        let (iv, rest) = sealed.split_at_mut(IV_LEN);
+        let (ciphertext, mac) = rest.split_at_mut(len - IV_LEN - MAC_LEN);
+        let iv: [u8; IV_LEN] = (&*iv).try_into().map_err(|_| BlobError::Mac)?;
+        let mac: [u8; MAC_LEN] = (&*mac).try_into().map_err(|_| BlobError::Mac)?;
         self.0
-            .decrypt_in_place_detached(&iv.into(), &[], out, &mac.into())
-            .map_err(|_| BlobError::Mac)
+            .decrypt_in_place_detached(&iv.into(), &[], ciphertext, &mac.into())
+            .map_err(|_| BlobError::Mac)?;
+        Ok(ciphertext)
     }
 }
 
-/// Opens data blobs one at a time into buffers it reuses, so that a worker
-/// holds at most one blob's sealed and plain bytes however many it opens.
+/// Opens data blobs one at a time, decrypting in the buffer they were read
+/// into and decompressing into one buffer it reuses: a worker holds what it
+/// read and at most one blob's plain bytes however many it opens.
 pub(crate) struct Opener<'k> {
     cipher: &'k Cipher,
     decompressor: zstd::bulk::Decompressor<'static>,
-    sealed_plain: Vec<u8>,
     plain: Vec<u8>,
 }
 
@@ -111,21 +117,21 @@ impl<'k> Opener<'k> {
         Ok(Self {
             cipher,
             decompressor: zstd::bulk::Decompressor::new().map_err(BlobError::Decompress)?,
-            sealed_plain: Vec::new(),
             plain: Vec::new(),
         })
     }
 
-    /// The plain data of the stored blob `sealed`, checked against `id`.
-    /// `uncompressed`: the length the index records for a compressed blob.
-    pub(crate) fn open(
-        &mut self,
-        sealed: &[u8],
+    /// The plain data of the stored blob `sealed` (decrypted in place, so
+    /// its bytes are spent), checked against `id`. `uncompressed`: the
+    /// length the index records for a compressed blob.
+    pub(crate) fn open<'a>(
+        &'a mut self,
+        sealed: &'a mut [u8],
         uncompressed: Option<NonZeroU32>,
         id: &Id,
-    ) -> Result<&[u8], BlobError> {
-        self.cipher.unseal_into(sealed, &mut self.sealed_plain)?;
-        let plain = match uncompressed {
+    ) -> Result<&'a [u8], BlobError> {
+        let decrypted = self.cipher.unseal(sealed)?;
+        let plain: &[u8] = match uncompressed {
             Some(expected) => {
                 self.plain.clear();
                 // Sized up front: zstd writes into the reserved capacity
@@ -133,7 +139,7 @@ impl<'k> Opener<'k> {
                 self.plain.reserve(expected.get() as usize);
                 let n = self
                     .decompressor
-                    .decompress_to_buffer(&self.sealed_plain, &mut self.plain)
+                    .decompress_to_buffer(&*decrypted, &mut self.plain)
                     .map_err(BlobError::Decompress)?;
                 if n != expected.get() as usize {
                     return Err(BlobError::Length {
@@ -143,7 +149,7 @@ impl<'k> Opener<'k> {
                 }
                 &self.plain
             }
-            None => &self.sealed_plain,
+            None => decrypted,
         };
         if id_of(plain) != *id {
             return Err(BlobError::Hash);
@@ -155,4 +161,45 @@ impl<'k> Opener<'k> {
 /// A blob's or a repository file's id: the SHA-256 of its bytes.
 pub(crate) fn id_of(data: &[u8]) -> Id {
     Id::new(Sha256::digest(data).into())
+}
+
+/// scrypt's cost for the key files of new repositories: N = 2^16, r = 8,
+/// p = 1, i.e. 64 MiB and about a quarter of a second. rustic_core's
+/// default (2^17, 128 MiB) made every `keepup backup` command, a restore
+/// on a small standby server included, peak at 128 MiB before it read a
+/// byte of data; restic calibrates its own to at most 60 MiB.
+pub(crate) const KDF_LOG_N: u8 = 16;
+const KDF_R: u32 = 8;
+const KDF_P: u32 = 1;
+
+/// A restic key file (JSON) that opens `master` with `password`, with
+/// scrypt at [`KDF_LOG_N`].
+pub(crate) fn key_file(
+    master: &MasterKey,
+    password: &str,
+) -> Result<Vec<u8>, Box<rustic_core::RusticError>> {
+    let failed =
+        |what: &'static str| rustic_core::RusticError::new(rustic_core::ErrorKind::Key, what);
+    let params = scrypt::Params::new(KDF_LOG_N, KDF_R, KDF_P)
+        .map_err(|_| failed("invalid scrypt parameters"))?;
+    let mut salt = vec![0u8; 64];
+    rand::rng().fill_bytes(&mut salt);
+    let mut derived = [0u8; 64];
+    scrypt::scrypt(password.as_bytes(), &salt, &params, &mut derived)
+        .map_err(|_| failed("scrypt failed"))?;
+    let plain =
+        serde_json::to_vec(master).map_err(|_| failed("the master key does not serialise"))?;
+    let data = Cipher::from_bytes(derived).seal(&plain)?;
+    let file = rustic_core::repofile::KeyFile {
+        hostname: None,
+        username: None,
+        created: Some(jiff::Zoned::now()),
+        kdf: "scrypt".to_owned(),
+        n: 1 << KDF_LOG_N,
+        r: KDF_R,
+        p: KDF_P,
+        data,
+        salt,
+    };
+    serde_json::to_vec(&file).map_err(|_| failed("the key file does not serialise"))
 }

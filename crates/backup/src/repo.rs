@@ -124,13 +124,32 @@ pub(crate) fn init(target: &BackupTarget, verify_uploads: bool) -> Result<(), Ba
     guard
         .create()
         .map_err(|e| BackupError::repo(&target.id, "creating the repository layout", &e))?;
-    repo.init(
-        &Credentials::password(target.password.expose()),
-        &KeyOptions::default(),
-        // Left unset (rustic's default: verify) unless turned off.
-        &ConfigOptions::default().set_extra_verify((!verify_uploads).then_some(false)),
-    )
-    .map_err(|e| BackupError::repo(&target.id, "initialising", &e))?;
+    let repo = repo
+        .init(
+            &Credentials::password(target.password.expose()),
+            &KeyOptions::default(),
+            // Left unset (rustic's default: verify) unless turned off.
+            &ConfigOptions::default().set_extra_verify((!verify_uploads).then_some(false)),
+        )
+        .map_err(|e| BackupError::repo(&target.id, "initialising", &e))?;
+    // rustic_core's key costs 128 MiB to open; it is replaced by one of
+    // restic's size (see blob::KDF_LOG_N). Written before the old one is
+    // removed, so that the repository always has a key.
+    let err =
+        |e: Box<rustic_core::RusticError>| BackupError::repo(&target.id, "writing the key", &e);
+    let rustic_keys = guard.list(FileType::Key).map_err(err)?;
+    let file = crate::blob::key_file(&repo.key(), target.password.expose()).map_err(err)?;
+    guard
+        .write_through(
+            FileType::Key,
+            &crate::blob::id_of(&file),
+            false,
+            file.into(),
+        )
+        .map_err(err)?;
+    for id in rustic_keys {
+        guard.remove(FileType::Key, &id, false).map_err(err)?;
+    }
     Ok(())
 }
 

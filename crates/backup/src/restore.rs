@@ -396,8 +396,11 @@ fn test_one<S: IndexedFull>(
                     crate::error::one_line(&e)
                 ))
             })?;
+        let mut sealed = sealed
+            .try_into_mut()
+            .unwrap_or_else(|shared| bytes::BytesMut::from(&shared[..]));
         let plain = opener
-            .open(&sealed, location.uncompressed_length, blob)
+            .open(&mut sealed, location.uncompressed_length, blob)
             .map_err(|e| match e {
                 BlobError::Hash => Failure::Mismatch(format!(
                     "content block {k} does not match its recorded hash"

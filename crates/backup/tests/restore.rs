@@ -218,3 +218,38 @@ fn a_damaged_pack_fails_the_restore_test_and_the_restore() {
         "{err}"
     );
 }
+
+/// A new repository has one key, of restic's scrypt cost (64 MiB rather
+/// than rustic_core's 128 MiB, which every restore paid before reading a
+/// byte), that restic and keepup open with the password and nothing else.
+#[test]
+fn a_new_repository_has_one_key_of_restics_cost_that_both_open() {
+    let fx = Fixture::new();
+    let src = fx.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), b"a").unwrap();
+    let plan = plan(&fx, &src);
+    let keys: Vec<_> = std::fs::read_dir(fx.path("repo/keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let key: serde_json::Value = serde_json::from_slice(&std::fs::read(&keys[0]).unwrap()).unwrap();
+    assert_eq!(key["kdf"], "scrypt");
+    assert_eq!(key["N"], 65536, "{key}");
+    assert_eq!(key["r"], 8, "{key}");
+    assert_eq!(key["p"], 1, "{key}");
+    // The file's name is its SHA-256, as restic requires.
+    assert_eq!(
+        keys[0].file_name().unwrap().to_str().unwrap(),
+        sha256_file(&keys[0])
+    );
+
+    assert!(run_plan_with(&plan, None, &quick(), progress()).ok());
+    assert_eq!(fx.restic_snapshots(&fx.path("repo")).len(), 1);
+    fx.restic_check(&fx.path("repo"));
+    let wrong = fx.path("wrong.pass");
+    std::fs::write(&wrong, "not the password\n").unwrap();
+    let out = restic(&fx.path("repo"), &wrong, &["snapshots"]);
+    assert!(!out.status.success(), "restic refuses a wrong password");
+}

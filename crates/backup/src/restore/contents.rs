@@ -6,10 +6,10 @@
 //! server (the disaster case) would be killed. This one plans the same work
 //! (each data blob of each file, grouped by pack and ordered by offset,
 //! neighbouring blobs read in one request of at most [`READ_MAX`] bytes)
-//! and runs it on [`WORKERS`] threads that each read one range, then open,
-//! check and write its blobs one at a time. In flight at any moment:
-//! `WORKERS × (READ_MAX + the largest blob, twice)`, whatever the size of
-//! the snapshot. What grows with the snapshot is the plan: a few dozen
+//! and runs it on [`WORKERS`] threads that each read one range, then
+//! decrypt in place, decompress, check and write its blobs one at a time.
+//! In flight at any moment: `WORKERS × (READ_MAX + the largest blob)`,
+//! whatever the size of the snapshot. What grows with the snapshot is the plan: a few dozen
 //! bytes per blob and a path per file, as in restic's restorer.
 //!
 //! Every blob is checked against its id before it is written (see
@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
+use bytes::BytesMut;
 use rustic_core::repofile::{Node, PackId};
 use rustic_core::{FileType, Id, IndexedFull, LsOptions, ReadBackend, Repository};
 
@@ -34,9 +35,11 @@ use crate::blob::{Cipher, Opener};
 use crate::error::{BackupError, one_line};
 use crate::progress::Progress;
 
-/// Reader threads. Enough to keep two cores busy decrypting and a remote
-/// target's round trips overlapped; restic 0.14 uses 8 as well.
-pub(crate) const WORKERS: usize = 8;
+/// Reader threads: enough to keep two cores busy and a remote target's
+/// round trips overlapped. Each holds one read (up to [`READ_MAX`], or one
+/// larger blob) and one decompressed blob (up to 8 MiB, the chunker's
+/// largest), so at most about 4 × 16 MiB are in flight.
+pub(crate) const WORKERS: usize = 4;
 
 /// The most bytes one request reads (more only for a single larger blob).
 pub(crate) const READ_MAX: u32 = 4 << 20;
@@ -279,6 +282,11 @@ fn work(
         let data = backend
             .read_partial(FileType::Pack, pack, false, read.offset, read.length)
             .map_err(|e| damaged(pack, one_line(&e)))?;
+        // Blobs are decrypted where they were read (no copy when the
+        // backend hands over its only reference, as the local one does).
+        let mut data = data
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
         if data.len() != read.length as usize {
             return Err(damaged(
                 pack,
@@ -292,7 +300,7 @@ fn work(
         }
         for blob in &blobs[read.first..read.end] {
             let start = (blob.offset - read.offset) as usize;
-            let sealed = &data[start..start + blob.length as usize];
+            let sealed = &mut data[start..start + blob.length as usize];
             let plain = opener
                 .open(sealed, blob.uncompressed, &blob.id)
                 .map_err(|e| damaged(pack, format!("blob {}: {e}", blob.id.to_hex().as_str())))?;
