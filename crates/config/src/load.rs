@@ -321,6 +321,28 @@ impl Loader<'_> {
             }
         }
 
+        let rollup_retention = store
+            .rollup_retention
+            .map(|d| d.0)
+            .unwrap_or(Duration::from_secs(730 * 86_400));
+        let minute_retention = match &store.minute_retention {
+            Some(d) => {
+                let kept = self.positive(d, "store.minute_retention");
+                if kept > rollup_retention {
+                    self.rep.report(
+                        d.span(),
+                        "store.minute_retention",
+                        "minute rollups cannot be kept longer than hour and day rollups (rollup_retention)",
+                        Some(format!(
+                            "at most {}",
+                            humantime::format_duration(rollup_retention)
+                        )),
+                    );
+                }
+                kept
+            }
+            None => Duration::from_secs(2 * 86_400),
+        };
         Config {
             source: path.to_path_buf(),
             server: ServerConfig {
@@ -334,10 +356,8 @@ impl Loader<'_> {
                     .raw_retention
                     .map(|d| d.0)
                     .unwrap_or(Duration::from_secs(7 * 86_400)),
-                rollup_retention: store
-                    .rollup_retention
-                    .map(|d| d.0)
-                    .unwrap_or(Duration::from_secs(730 * 86_400)),
+                minute_retention,
+                rollup_retention,
             },
             scheduler: SchedulerConfig { concurrency },
             sites,

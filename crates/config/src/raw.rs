@@ -60,6 +60,7 @@ pub(crate) struct RawServer {
 pub(crate) struct RawStore {
     pub path: Option<String>,
     pub raw_retention: Option<Dur>,
+    pub minute_retention: Option<Spanned<Dur>>,
     pub rollup_retention: Option<Dur>,
 }
 

@@ -93,7 +93,9 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// How long raw results are kept (default 7 days).
     pub raw_retention: Duration,
-    /// How long minute/hour/day rollups are kept (default 2 years).
+    /// How long minute rollups are kept (default 2 days).
+    pub minute_retention: Duration,
+    /// How long hour and day rollups are kept (default 2 years).
     pub rollup_retention: Duration,
 }
 

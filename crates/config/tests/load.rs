@@ -76,6 +76,7 @@ fn a_good_config_loads_with_defaults_applied() {
     let c = load_str(GOOD, Path::new("/etc/keepup/keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
     assert_eq!(c.server.listen.port(), 9999);
     assert_eq!(c.store.path, Path::new("/etc/keepup/keepup.db"));
+    assert_eq!(c.store.minute_retention, Duration::from_secs(2 * 86_400));
     let site = &c.sites[0];
     assert_eq!(site.name, "Demo shop");
     assert_eq!(site.checks.len(), 4);
@@ -171,6 +172,32 @@ equals = 1
     let pointer = at_line(&p, 27);
     assert!(pointer.contains("invalid JSON pointer"), "{pointer}");
     assert_eq!(p.0.len(), 6, "exactly the six mistakes:\n{p}");
+}
+
+#[test]
+fn minute_retention_is_read_and_checked_against_the_rollup_retention() {
+    let site = "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"tcp\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n";
+    let good = format!("[store]\nminute_retention = \"14d\"\n{site}");
+    let c = load_str(&good, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(c.store.minute_retention, Duration::from_secs(14 * 86_400));
+
+    let p = problems(&format!(
+        "[store]\nrollup_retention = \"30d\"\nminute_retention = \"60d\"\n{site}"
+    ));
+    let long = at_line(&p, 3);
+    assert!(
+        long.starts_with(
+            "keepup.toml:3:20: store.minute_retention: minute rollups cannot be kept longer"
+        ),
+        "{long}"
+    );
+    assert!(long.contains("at most 30days"), "{long}");
+    let p = problems(&format!("[store]\nminute_retention = \"0s\"\n{site}"));
+    assert!(at_line(&p, 2).contains("must be longer than zero"), "{p}");
+    let p = problems(&format!(
+        "[store]\nminute_retention = \"two weeks\"\n{site}"
+    ));
+    assert!(at_line(&p, 2).contains("invalid duration"), "{p}");
 }
 
 #[test]

@@ -556,6 +556,7 @@ pub fn check_metas(checks: &[Arc<Check>]) -> Vec<CheckMeta> {
 fn retention(config: &Config) -> Retention {
     Retention {
         raw: config.store.raw_retention,
+        minute: config.store.minute_retention,
         hour: config.store.rollup_retention,
         day: config.store.rollup_retention,
         ..Retention::default()

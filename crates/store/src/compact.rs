@@ -8,6 +8,11 @@
 //! transaction as the rows it wrote. Running it again finds nothing to do.
 //! A result recorded after its bucket was rolled up stays in the raw
 //! results but is not added to the rollup.
+//!
+//! Minute and hour buckets are packed (the `packed` module), a row per
+//! check per hour and per check per day: writing a chunk merges its
+//! buckets into the rows they belong to, and retention deletes a row once
+//! every bucket in it is older than the tier's retention.
 
 use std::time::Duration;
 
@@ -16,14 +21,31 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::content::{self, LAST_USED_GRANULARITY_MS};
 use crate::error::Fail;
+use crate::packed::{self, Bucket};
 use crate::store::State;
 use crate::{CompactReport, Resolution, Retention, Rollup, Store, StoreError};
 
-fn table(res: Resolution) -> &'static str {
+/// Where a tier's buckets live.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// One row per bucket (`check_id, bucket, up, ...`).
+    Rows(&'static str),
+    /// One row per check and period (`check_id, period, buckets`) holding
+    /// `slots` buckets in a blob.
+    Packed { table: &'static str, slots: i64 },
+}
+
+fn layout(res: Resolution) -> Layout {
     match res {
-        Resolution::Minute => "rollup_minute",
-        Resolution::Hour => "rollup_hour",
-        Resolution::Day => "rollup_day",
+        Resolution::Minute => Layout::Packed {
+            table: "rollup_minute_by_hour",
+            slots: 60,
+        },
+        Resolution::Hour => Layout::Packed {
+            table: "rollup_hour_by_day",
+            slots: 24,
+        },
+        Resolution::Day => Layout::Rows("rollup_day"),
     }
 }
 
@@ -95,40 +117,112 @@ impl Store {
         to: Timestamp,
     ) -> Result<Vec<Rollup>, StoreError> {
         let width = res.width_ms();
+        let (first, end) = (ceil_div(from, width), ceil_div(to, width));
         self.with_state("rollups", |st| {
-            let mut stmt = st.conn.prepare_cached(&format!(
-                "SELECT bucket, up, degraded, down, unknown, lat_min, lat_p50, lat_p95, lat_p99, lat_max, lat_mean
-                 FROM {} WHERE check_id = (SELECT id FROM checks WHERE key = ?1) AND bucket >= ?2 AND bucket < ?3
-                 ORDER BY bucket",
-                table(res)
-            ))?;
-            let mut rows = stmt.query(params![check.as_str(), ceil_div(from, width), ceil_div(to, width)])?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                let count = |i: usize| -> Result<u32, Fail> {
-                    let n: i64 = row.get(i)?;
-                    u32::try_from(n).map_err(|_| Fail::Corrupt(format!("rollup count {n}")))
-                };
-                let lat = |i: usize| -> Result<f64, Fail> {
-                    Ok(row.get::<_, i64>(i)? as f64 / (1000 / ROLLUP_UNIT_US) as f64)
-                };
-                out.push(Rollup {
-                    bucket_start: row.get::<_, i64>(0)?.saturating_mul(width),
-                    up: count(1)?,
-                    degraded: count(2)?,
-                    down: count(3)?,
-                    unknown: count(4)?,
-                    latency_min_ms: lat(5)?,
-                    latency_p50_ms: lat(6)?,
-                    latency_p95_ms: lat(7)?,
-                    latency_p99_ms: lat(8)?,
-                    latency_max_ms: lat(9)?,
-                    latency_mean_ms: lat(10)?,
-                });
-            }
-            Ok(out)
+            let buckets = match layout(res) {
+                Layout::Rows(table) => read_rows(st, table, check, first, end)?,
+                Layout::Packed { table, slots } => {
+                    read_packed(st, table, slots, check, first, end)?
+                }
+            };
+            Ok(buckets
+                .into_iter()
+                .map(|(bucket, counts, latency)| {
+                    let ms = |units: i64| units as f64 / (1000 / ROLLUP_UNIT_US) as f64;
+                    let [up, degraded, down, unknown] = counts;
+                    Rollup {
+                        bucket_start: bucket.saturating_mul(width),
+                        up,
+                        degraded,
+                        down,
+                        unknown,
+                        latency_min_ms: ms(latency[0]),
+                        latency_p50_ms: ms(latency[1]),
+                        latency_p95_ms: ms(latency[2]),
+                        latency_p99_ms: ms(latency[3]),
+                        latency_max_ms: ms(latency[4]),
+                        latency_mean_ms: ms(latency[5]),
+                    }
+                })
+                .collect())
         })
     }
+}
+
+/// A bucket number with its counts and latency figures (rollup units).
+type BucketFigures = (i64, [u32; 4], [i64; 6]);
+
+/// Buckets `[first, end)` of `check` from a one-row-per-bucket table.
+fn read_rows(
+    st: &mut State,
+    table: &str,
+    check: &CheckId,
+    first: i64,
+    end: i64,
+) -> Result<Vec<BucketFigures>, Fail> {
+    let mut stmt = st.conn.prepare_cached(&format!(
+        "SELECT bucket, up, degraded, down, unknown, lat_min, lat_p50, lat_p95, lat_p99, lat_max, lat_mean
+         FROM {table} WHERE check_id = (SELECT id FROM checks WHERE key = ?1) AND bucket >= ?2 AND bucket < ?3
+         ORDER BY bucket"
+    ))?;
+    let mut rows = stmt.query(params![check.as_str(), first, end])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut counts = [0u32; 4];
+        for (i, c) in counts.iter_mut().enumerate() {
+            let n: i64 = row.get(1 + i)?;
+            *c = u32::try_from(n).map_err(|_| Fail::Corrupt(format!("rollup count {n}")))?;
+        }
+        let mut latency = [0i64; 6];
+        for (i, l) in latency.iter_mut().enumerate() {
+            *l = row.get(5 + i)?;
+        }
+        out.push((row.get(0)?, counts, latency));
+    }
+    Ok(out)
+}
+
+/// Buckets `[first, end)` of `check` from a packed table: the rows of the
+/// periods that overlap the range, decoded and trimmed to it.
+fn read_packed(
+    st: &mut State,
+    table: &str,
+    slots: i64,
+    check: &CheckId,
+    first: i64,
+    end: i64,
+) -> Result<Vec<BucketFigures>, Fail> {
+    let mut stmt = st.conn.prepare_cached(&format!(
+        "SELECT period, buckets FROM {table}
+         WHERE check_id = (SELECT id FROM checks WHERE key = ?1) AND period >= ?2 AND period < ?3
+         ORDER BY period"
+    ))?;
+    let mut rows = stmt.query(params![
+        check.as_str(),
+        floor_div(first, slots),
+        ceil_div(end, slots)
+    ])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let period: i64 = row.get(0)?;
+        let blob: Vec<u8> = row.get(1)?;
+        for b in decode_row(&blob, slots, period)? {
+            let bucket = period.saturating_mul(slots) + i64::from(b.slot);
+            if (first..end).contains(&bucket) {
+                out.push((bucket, b.counts, b.latency));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes one packed row, saying which row a damaged blob belongs to.
+fn decode_row(blob: &[u8], slots: i64, period: i64) -> Result<Vec<Bucket>, Fail> {
+    let slots = u32::try_from(slots).unwrap_or(u32::MAX);
+    packed::decode(blob, slots).map_err(|e| match e {
+        Fail::Corrupt(what) => Fail::Corrupt(format!("{what} (period {period})")),
+        other => other,
+    })
 }
 
 /// The watermark of `res`, if it was ever set.
@@ -202,35 +296,91 @@ fn roll_up_chunk(st: &mut State, res: Resolution, now: Timestamp) -> Result<Opti
         let mut read = tx.prepare_cached(
             "SELECT ts, status, latency_us FROM result WHERE check_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
         )?;
-        let mut write = tx.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO {}
-               (check_id, bucket, up, degraded, down, unknown, lat_min, lat_p50, lat_p95, lat_p99, lat_max, lat_mean)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            table(res)
-        ))?;
         let mut acc = Accumulator::default();
+        let mut buckets: Vec<BucketFigures> = Vec::new();
         for check in check_ids(&tx)? {
             let mut rows = read.query(params![check, start, end])?;
             let mut bucket = None;
+            buckets.clear();
             while let Some(row) = rows.next()? {
                 let ts: i64 = row.get(0)?;
                 let b = floor_div(ts, width);
                 if bucket != Some(b) {
                     if let Some(done) = bucket {
-                        written += acc.flush(&mut write, check, done)?;
+                        buckets.extend(acc.finish(done)?);
                     }
                     bucket = Some(b);
                 }
                 acc.add(row.get(1)?, row.get(2)?)?;
             }
             if let Some(done) = bucket {
-                written += acc.flush(&mut write, check, done)?;
+                buckets.extend(acc.finish(done)?);
             }
+            written += write_buckets(&tx, res, check, &buckets)?;
         }
     }
     set_watermark(&tx, res, end)?;
     tx.commit()?;
     Ok(Some(written))
+}
+
+/// Writes the rolled-up `buckets` (ascending) of `check`, replacing stored
+/// ones with the same number. Returns how many were written.
+fn write_buckets(
+    tx: &Transaction<'_>,
+    res: Resolution,
+    check: i64,
+    buckets: &[BucketFigures],
+) -> Result<u64, Fail> {
+    match layout(res) {
+        Layout::Rows(table) => {
+            let mut write = tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {table}
+                   (check_id, bucket, up, degraded, down, unknown, lat_min, lat_p50, lat_p95, lat_p99, lat_max, lat_mean)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ))?;
+            for &(bucket, [up, degraded, down, unknown], l) in buckets {
+                write.execute(params![
+                    check, bucket, up, degraded, down, unknown, l[0], l[1], l[2], l[3], l[4], l[5]
+                ])?;
+            }
+        }
+        Layout::Packed { table, slots } => {
+            let mut load = tx.prepare_cached(&format!(
+                "SELECT buckets FROM {table} WHERE check_id = ?1 AND period = ?2"
+            ))?;
+            let mut store = tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {table} (check_id, period, buckets) VALUES (?1, ?2, ?3)"
+            ))?;
+            for same_period in
+                buckets.chunk_by(|a, b| floor_div(a.0, slots) == floor_div(b.0, slots))
+            {
+                let period = floor_div(same_period[0].0, slots);
+                let new: Vec<Bucket> = same_period
+                    .iter()
+                    .map(|&(bucket, counts, latency)| Bucket {
+                        // In 0..slots, so it fits.
+                        slot: bucket.rem_euclid(slots) as u32,
+                        counts,
+                        latency,
+                    })
+                    .collect();
+                let old = match load
+                    .query_row(params![check, period], |r| r.get::<_, Vec<u8>>(0))
+                    .optional()?
+                {
+                    Some(blob) => decode_row(&blob, slots, period)?,
+                    None => Vec::new(),
+                };
+                store.execute(params![
+                    check,
+                    period,
+                    packed::encode(&packed::merge(old, &new))
+                ])?;
+            }
+        }
+    }
+    Ok(buckets.len() as u64)
 }
 
 /// Status counts and latencies of one bucket being rolled up.
@@ -251,24 +401,20 @@ impl Accumulator {
         Ok(())
     }
 
-    /// Writes the bucket's row and resets for the next bucket.
-    fn flush(
-        &mut self,
-        write: &mut rusqlite::CachedStatement<'_>,
-        check: i64,
-        bucket: i64,
-    ) -> Result<u64, Fail> {
-        let Some(stats) = latency_stats(&mut self.latencies) else {
-            return Ok(0);
+    /// The figures of bucket `bucket` (none if it is empty), and resets
+    /// for the next bucket.
+    fn finish(&mut self, bucket: i64) -> Result<Option<BucketFigures>, Fail> {
+        let Some(latency) = latency_stats(&mut self.latencies) else {
+            return Ok(None);
         };
-        let [up, degraded, down, unknown] = self.counts;
-        write.execute(params![
-            check, bucket, up, degraded, down, unknown, stats[0], stats[1], stats[2], stats[3],
-            stats[4], stats[5]
-        ])?;
+        let mut counts = [0u32; 4];
+        for (c, &n) in counts.iter_mut().zip(&self.counts) {
+            *c = u32::try_from(n)
+                .map_err(|_| Fail::Corrupt(format!("{n} results in one bucket")))?;
+        }
         self.counts = [0; 4];
         self.latencies.clear();
-        Ok(1)
+        Ok(Some((bucket, counts, latency)))
     }
 }
 
@@ -339,12 +485,31 @@ fn prune(
         let cutoff = now.saturating_sub(duration_ms(retention.of(res)));
         // Buckets that ended at or before the cutoff.
         let before_bucket = floor_div(cutoff, res.width_ms());
-        let mut delete = tx.prepare_cached(&format!(
-            "DELETE FROM {} WHERE check_id = ?1 AND bucket < ?2",
-            table(res)
-        ))?;
-        for &check in &checks {
-            report.rollups_deleted += delete.execute(params![check, before_bucket])? as u64;
+        match layout(res) {
+            Layout::Rows(table) => {
+                let mut delete = tx.prepare_cached(&format!(
+                    "DELETE FROM {table} WHERE check_id = ?1 AND bucket < ?2"
+                ))?;
+                for &check in &checks {
+                    report.rollups_deleted += delete.execute(params![check, before_bucket])? as u64;
+                }
+            }
+            Layout::Packed { table, slots } => {
+                // Rows whose every bucket is before the cutoff; the buckets
+                // they held are counted (a damaged row is deleted all the
+                // same, counting none: it must not hold retention up).
+                let mut delete = tx.prepare_cached(&format!(
+                    "DELETE FROM {table} WHERE check_id = ?1 AND period < ?2 RETURNING period, buckets"
+                ))?;
+                for &check in &checks {
+                    let mut rows = delete.query(params![check, floor_div(before_bucket, slots)])?;
+                    while let Some(row) = rows.next()? {
+                        let blob: Vec<u8> = row.get(1)?;
+                        report.rollups_deleted +=
+                            decode_row(&blob, slots, row.get(0)?).map_or(0, |b| b.len() as u64);
+                    }
+                }
+            }
         }
     }
     // Finished notifications only: one still pending or being sent is

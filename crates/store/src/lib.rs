@@ -55,6 +55,7 @@ mod incidents;
 mod maintenance;
 mod memo;
 mod outbox;
+mod packed;
 mod schema;
 mod store;
 
@@ -215,19 +216,20 @@ impl Rollup {
 ///   incident, and every rollup tier is computed from them, so rollups of
 ///   any complete bucket are exact. 1,000 checks at 60 s make 10 M rows a
 ///   week, the largest table.
-/// * `minute`: 2 days. Minute buckets feed the "last 24 h" charts at full
-///   resolution, and two days let today be compared with yesterday. Beyond
-///   that, hour buckets are what a chart of a week or more can show anyway,
-///   and the raw results (7 days) still hold every run for an
-///   investigation. Minute buckets cost as many rows per day as raw results
-///   at a 60 s interval (1.44 M a day for 1,000 checks, about 40 MB), so
-///   keeping them long would dominate the file: a year of them is 525 M
-///   rows.
+/// * `minute`: 2 days (`[store] minute_retention`). Minute buckets feed
+///   the "last 24 h" charts at full resolution, and two days let today be
+///   compared with yesterday. Beyond that, hour buckets are what a chart of
+///   a week or more can show anyway, and the raw results (7 days) still
+///   hold every run for an investigation. Packed an hour per row, a minute
+///   bucket of a 60 s check costs about 5 bytes (7 MB a day for 1,000
+///   checks), so a longer retention is affordable where it is wanted.
 /// * `hour` and `day`: 730 days, so that two years of charts, monthly SLA
 ///   reports and year-over-year comparisons stay available.
 ///
 /// Raw results are never deleted before every rollup tier has covered
-/// them, whatever `raw` says.
+/// them, whatever `raw` says. Minute and hour rollups are deleted a packed
+/// row at a time (an hour of minutes, a day of hours), once the newest
+/// bucket in it is older than the retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retention {
     /// Raw results.

@@ -415,8 +415,13 @@ fn compaction_is_idempotent_and_incremental() {
         .compact(T0 + HOUR + 30 * MIN, &Retention::default())
         .unwrap();
     assert_eq!(again.rollups_written(), 0);
-    assert_eq!(count(&s, "rollup_minute"), 90);
-    assert_eq!(count(&s, "rollup_hour"), 1);
+    let stored = |res| {
+        s.rollups(&id("s/a"), res, i64::MIN, i64::MAX)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(stored(Resolution::Minute), 90);
+    assert_eq!(stored(Resolution::Hour), 1);
 
     // Later: only the new buckets are written.
     let later = s.compact(T0 + 2 * HOUR, &Retention::default()).unwrap();
@@ -651,5 +656,176 @@ fn a_batch_is_one_transaction() {
     assert_eq!(
         s.latest_for(&id("s/b")).unwrap().unwrap().outcome.message,
         "y"
+    );
+}
+
+/// Rollup figures as the version 6 tables held them: bucket number, counts
+/// and latencies in 0.1 ms.
+type OldRow = (i64, [u32; 4], [i64; 6]);
+
+/// Old rows of one check: buckets with gaps, sorted latency figures and
+/// counts from 0 to large.
+fn old_rows(rng: &mut Lcg, first: i64, n: usize) -> Vec<OldRow> {
+    let mut bucket = first;
+    (0..n)
+        .map(|_| {
+            bucket += 1 + (rng.next() % 3) as i64 * (rng.next() % 2) as i64;
+            let mut lat: Vec<i64> = (0..5).map(|_| (rng.next() % 40_000) as i64).collect();
+            lat.sort();
+            let mean = lat[0] + (rng.next() % (lat[4] - lat[0] + 1) as u64) as i64;
+            let counts = [
+                (rng.next() % 70_000) as u32,
+                (rng.next() % 2) as u32,
+                (rng.next() % 3) as u32 * 300,
+                0,
+            ];
+            (
+                bucket,
+                counts,
+                [lat[0], lat[1], lat[2], lat[3], lat[4], mean],
+            )
+        })
+        .collect()
+}
+
+fn as_rollup(width: i64, (bucket, [up, degraded, down, unknown], l): OldRow) -> crate::Rollup {
+    let ms = |units: i64| units as f64 / 10.0;
+    crate::Rollup {
+        bucket_start: bucket * width,
+        up,
+        degraded,
+        down,
+        unknown,
+        latency_min_ms: ms(l[0]),
+        latency_p50_ms: ms(l[1]),
+        latency_p95_ms: ms(l[2]),
+        latency_p99_ms: ms(l[3]),
+        latency_max_ms: ms(l[4]),
+        latency_mean_ms: ms(l[5]),
+    }
+}
+
+#[test]
+fn a_version_6_store_is_migrated_without_changing_a_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keepup.db");
+    let mut rng = Lcg(11);
+    let tables = [
+        (Resolution::Minute, "rollup_minute", T0 / MIN - 7, 500),
+        (Resolution::Hour, "rollup_hour", T0 / HOUR - 5, 200),
+        (Resolution::Day, "rollup_day", T0 / DAY - 3, 20),
+    ];
+    let mut written = Vec::new();
+    {
+        // The schema of version 6, filled as that version's compaction did.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for step in &crate::schema::MIGRATIONS[..6] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        conn.pragma_update(None, "application_id", crate::schema::APPLICATION_ID)
+            .unwrap();
+        for check in ["s/a", "s/b"] {
+            let (site, name) = check.split_once('/').unwrap();
+            conn.execute(
+                "INSERT INTO checks (key, site, name, kind) VALUES (?1, ?2, ?3, 'http')",
+                [check, site, name],
+            )
+            .unwrap();
+            let check_id = conn.last_insert_rowid();
+            for (res, table, first, n) in tables {
+                let rows = old_rows(&mut rng, first, n);
+                for &(bucket, c, l) in &rows {
+                    conn.execute(
+                        &format!(
+                            "INSERT INTO {table} (check_id, bucket, up, degraded, down, unknown,
+                               lat_min, lat_p50, lat_p95, lat_p99, lat_max, lat_mean)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                        ),
+                        rusqlite::params![
+                            check_id, bucket, c[0], c[1], c[2], c[3], l[0], l[1], l[2], l[3], l[4],
+                            l[5]
+                        ],
+                    )
+                    .unwrap();
+                }
+                written.push((check, res, rows));
+            }
+        }
+    }
+
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), crate::SCHEMA_VERSION);
+    for (check, res, rows) in &written {
+        let w = res.width_ms();
+        let expect: Vec<_> = rows.iter().map(|&r| as_rollup(w, r)).collect();
+        let got = s.rollups(&id(check), *res, i64::MIN, i64::MAX).unwrap();
+        assert_eq!(got, expect, "{check} {res:?}");
+        // A range starting and ending inside packed rows (mid-hour,
+        // mid-day) holds exactly the buckets that start in it.
+        let (from, to) = (rows[3].0 * w - 1, rows[rows.len() - 4].0 * w + 1);
+        let inside: Vec<_> = expect
+            .iter()
+            .filter(|r| r.bucket_start >= from && r.bucket_start < to)
+            .cloned()
+            .collect();
+        assert_eq!(
+            s.rollups(&id(check), *res, from, to).unwrap(),
+            inside,
+            "{check} {res:?} [{from}, {to})"
+        );
+    }
+    for old in ["rollup_minute", "rollup_hour"] {
+        assert_eq!(count(&s, &format!("sqlite_schema WHERE name = '{old}'")), 0);
+    }
+}
+
+#[test]
+fn compaction_merges_into_packed_rows_and_ranges_cut_through_them() {
+    let s = Store::open_in_memory().unwrap();
+    let c = "s/web";
+    // Three days every 5 minutes, latency growing with time.
+    let batch: Vec<_> = (0..3 * 288)
+        .map(|i| rec(c, T0 + i * 5 * MIN, Status::Up, 1.0 + i as f64, "ok"))
+        .collect();
+    // Rolled up in pieces that end mid-hour and mid-day, so rows are
+    // written, then extended.
+    let keep = Retention {
+        minute: Duration::from_secs(7 * 86_400),
+        ..Retention::default()
+    };
+    s.record(&batch[..100]).unwrap();
+    s.compact(T0 + 100 * 5 * MIN + 7 * MIN, &keep).unwrap();
+    s.record(&batch[100..]).unwrap();
+    let report = s.compact(T0 + 3 * DAY, &keep).unwrap();
+    assert_eq!(report.day_rollups, 3);
+
+    // From 10:30 on the first day to 13:30 on the third.
+    let (from, to) = (
+        T0 + 10 * HOUR + 30 * MIN,
+        T0 + 2 * DAY + 13 * HOUR + 30 * MIN,
+    );
+    let hours = s.rollups(&id(c), Resolution::Hour, from, to).unwrap();
+    assert_eq!(hours.len(), 13 + 24 + 14);
+    assert_eq!(hours[0].bucket_start, T0 + 11 * HOUR);
+    assert_eq!(hours.last().unwrap().bucket_start, T0 + 2 * DAY + 13 * HOUR);
+    for h in &hours {
+        let first = (h.bucket_start - T0) / (5 * MIN);
+        assert_eq!(h.up, 12);
+        assert_eq!(h.latency_min_ms, 1.0 + first as f64);
+        assert_eq!(h.latency_max_ms, 1.0 + first as f64 + 11.0);
+    }
+    let minutes = s.rollups(&id(c), Resolution::Minute, from, to).unwrap();
+    // 10:30 to 10:55, the hours in between, 13:00 to 13:25.
+    assert_eq!(minutes.len(), 6 + (hours.len() - 1) * 12 + 6);
+    assert!(
+        minutes
+            .windows(2)
+            .all(|w| w[0].bucket_start < w[1].bucket_start)
+    );
+    assert_eq!(minutes[0].bucket_start, from);
+    assert_eq!(
+        minutes.iter().map(|m| m.total()).sum::<u32>() as usize,
+        minutes.len()
     );
 }
