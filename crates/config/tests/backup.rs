@@ -3,6 +3,15 @@
 //! warning, and each mistake reported at its file:line:col; S3 targets'
 //! credentials by reference, never echoed.
 
+mod support;
+support::env_before_main! {
+    "KEEPUP_TEST_BACKUP_PASSWORD" => "correct horse",
+    "KEEPUP_TEST_S3_REPO_PASSWORD" => "correct horse",
+    "KEEPUP_TEST_S3_KEY_ID" => "AKIAEXAMPLEKEYID",
+    "KEEPUP_TEST_S3_SECRET" => "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "KEEPUP_TEST_S3_TOKEN" => "FwoGZXIvYXdzEXAMPLE",
+}
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -56,15 +65,8 @@ offsite = true
     )
 }
 
-fn set_password() {
-    // SAFETY: every test sets the same value; nothing reads it concurrently
-    // with a different expectation.
-    unsafe { std::env::set_var("KEEPUP_TEST_BACKUP_PASSWORD", "correct horse") };
-}
-
 #[test]
 fn a_full_plan_is_read_with_every_source_and_target() {
-    set_password();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("id_ed25519");
     std::fs::write(&key, "not really a key").unwrap();
@@ -261,7 +263,6 @@ password_env = "KEEPUP_TEST_BACKUP_PASSWORD"
 
 #[test]
 fn defaults_are_sensible() {
-    set_password();
     let p = &plans(&plan("", ""))[0];
     assert_eq!(p.name, "files");
     assert!(p.schedule.is_none());
@@ -285,7 +286,6 @@ fn defaults_are_sensible() {
 
 #[test]
 fn one_place_or_no_offsite_copy_is_a_warning_unless_allowed() {
-    set_password();
     let single = r#"
 [[backup]]
 id = "single"
@@ -341,7 +341,6 @@ fn read_data_subsets_parse_like_restic() {
 /// Each mistake, at its position, one at a time.
 #[test]
 fn mistakes_are_reported_where_they_are() {
-    set_password();
     let cases: &[(&str, &str, &str)] = &[
         // (plan keys, tables, expected "line:col: key: message" fragment)
         (
@@ -423,7 +422,6 @@ fn mistakes_are_reported_where_they_are() {
 
 #[test]
 fn source_mistakes_are_reported_where_they_are() {
-    set_password();
     let with_source = |source: &str| {
         format!(
             r#"[[backup]]
@@ -527,7 +525,6 @@ repository = "/srv/backup"
 
 #[test]
 fn plan_level_mistakes() {
-    set_password();
     // No source, no target.
     let p =
         problems("[[backup]]\nid = \"empty\"\npassword_env = \"KEEPUP_TEST_BACKUP_PASSWORD\"\n");
@@ -691,23 +688,8 @@ repository = "{repository}"
 
 const S3_REPO: &str = "s3:https://s3.eu-central-1.amazonaws.com/shop-backups/files";
 
-fn set_s3_env() {
-    // SAFETY: every test sets the same values; nothing reads them
-    // concurrently with another expectation.
-    unsafe {
-        std::env::set_var("KEEPUP_TEST_S3_REPO_PASSWORD", "correct horse");
-        std::env::set_var("KEEPUP_TEST_S3_KEY_ID", "AKIAEXAMPLEKEYID");
-        std::env::set_var(
-            "KEEPUP_TEST_S3_SECRET",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        );
-        std::env::set_var("KEEPUP_TEST_S3_TOKEN", "FwoGZXIvYXdzEXAMPLE");
-    }
-}
-
 #[test]
 fn s3_targets_take_credentials_by_reference() {
-    set_s3_env();
     let dir = tempfile::tempdir().unwrap();
     let secret_file = dir.path().join("s3.secret");
     std::fs::write(&secret_file, "from-a-file\n").unwrap();
@@ -769,7 +751,6 @@ s3_region = "eu-central-1""#,
 
 #[test]
 fn s3_mistakes_are_reported_where_they_are() {
-    set_s3_env();
     let cases: &[(&str, &str, &str)] = &[
         // (repository, extra S3 target keys, expected fragment)
         (
@@ -844,7 +825,6 @@ fn s3_mistakes_are_reported_where_they_are() {
 
 #[test]
 fn credentials_in_an_s3_url_are_refused_without_echo() {
-    set_s3_env();
     let got = only_problem(&s3_plan(
         "s3:https://AKIAEXAMPLEKEYID:wJalrXUtnFEMI/K7MDENG@minio.example/bucket",
         "",

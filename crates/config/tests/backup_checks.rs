@@ -1,13 +1,16 @@
 //! The checks a backup plan adds: their ids, kinds, schedules and site.
 
+mod support;
+support::env_before_main! {
+    "KEEPUP_TEST_BACKUP_CHECKS_PASSWORD" => "x",
+}
+
 use std::path::Path;
 
 use keepup_config::{BackupJob, CheckSpec, Config, load_str};
 use keepup_model::CheckId;
 
 fn config(src: &str) -> Result<Config, String> {
-    // SAFETY: every test sets the same value.
-    unsafe { std::env::set_var("KEEPUP_TEST_BACKUP_CHECKS_PASSWORD", "x") };
     load_str(src, Path::new("keepup.toml")).map_err(|p| p.to_string())
 }
 

@@ -1,6 +1,11 @@
 //! `[[channel]]`: a configuration with every kind loads with its defaults;
 //! every mistake is reported at its line with a useful message.
 
+mod support;
+support::env_before_main! {
+    "KEEPUP_TEST_CHANNELS_TEAMS_URL" => "https://example.webhook.office.com/x",
+}
+
 use keepup_config::channels::{ChannelSpec, HeaderValueSpec, ResponderKind, SmtpTls};
 use keepup_config::{Problems, load_str};
 use std::path::Path;
@@ -46,13 +51,6 @@ fn every_kind_loads_with_defaults_applied() {
     .unwrap();
     let ca = keepup_testkit_free_ca();
     std::fs::write(dir.path().join("ca.pem"), ca).unwrap();
-    // SAFETY: a variable only this test reads, set before anything reads it.
-    unsafe {
-        std::env::set_var(
-            "KEEPUP_TEST_CHANNELS_TEAMS_URL",
-            "https://example.webhook.office.com/x",
-        )
-    };
 
     let src = r#"
 [[channel]]

@@ -2,6 +2,11 @@
 //! by port and mode, the test account from env or file, certificate
 //! options, and each mistake reported at its file:line:col.
 
+mod support;
+support::env_before_main! {
+    "KEEPUP_TEST_IMAP_PW" => "from-env",
+}
+
 use std::path::Path;
 
 use keepup_config::{
@@ -169,8 +174,6 @@ crit_days = 3
 
 #[test]
 fn the_password_comes_from_the_environment() {
-    // SAFETY: this test binary sets no other variable of that name.
-    unsafe { std::env::set_var("KEEPUP_TEST_IMAP_PW", "from-env") };
     let s = specs(&site(
         r#"
 [[site.check]]
