@@ -18,6 +18,10 @@ use rustic_core::Id;
 use rustic_core::repofile::MasterKey;
 use sha2::{Digest, Sha256};
 
+/// The largest plain blob accepted (restic's chunker stops at 8 MiB; tree
+/// blobs of huge directories are read by rustic_core, not here).
+const MAX_BLOB: u32 = 64 << 20;
+
 /// Bytes of the IV in front of and of the MAC behind the ciphertext.
 const IV_LEN: usize = 16;
 const MAC_LEN: usize = 16;
@@ -132,6 +136,14 @@ impl<'k> Opener<'k> {
     ) -> Result<&'a [u8], BlobError> {
         let decrypted = self.cipher.unseal(sealed)?;
         let plain: &[u8] = match uncompressed {
+            // restic and rustic cut data into chunks of at most 8 MiB: a
+            // larger size is a damaged index, not a reason to reserve GBs.
+            Some(expected) if expected.get() > MAX_BLOB => {
+                return Err(BlobError::Length {
+                    expected: expected.get(),
+                    actual: 0,
+                });
+            }
             Some(expected) => {
                 self.plain.clear();
                 // Sized up front: zstd writes into the reserved capacity

@@ -153,18 +153,15 @@ pub fn restore_dump_into(
     url: &str,
 ) -> Result<dbrestore::RestoreReport, String> {
     let (server, database) = RestoreTarget::from_url(url).map_err(|e| e.to_string())?;
-    let format = plan
-        .sources
-        .iter()
-        .find_map(|s| match s {
-            BackupSource::Database(db) if dump_path.ends_with(&format!("/{}", db.filename)) => {
-                Some(db.format)
-            }
-            _ => None,
-        })
-        .unwrap_or(DumpFormat::Plain);
+    let source = plan.sources.iter().find_map(|s| match s {
+        BackupSource::Database(db) if dump_path.ends_with(&format!("/{}", db.filename)) => Some(db),
+        _ => None,
+    });
     let options = RestoreOptions {
-        format,
+        format: source.map_or(DumpFormat::Plain, |db| db.format),
+        // A dump made without its completion line (mysqldump
+        // --skip-comments) is judged by its exit status at backup time.
+        require_complete: source.is_none_or(|db| crate::dump::dump_completion_line(db).is_some()),
         timeout: plan.command_timeout,
         ..RestoreOptions::default()
     };

@@ -153,12 +153,16 @@ pub(crate) fn dump_command(db: &DatabaseSource) -> Result<Command, String> {
         }
         DatabaseKind::Mysql => {
             // A consistent snapshot without locking InnoDB tables, rows
-            // streamed rather than buffered, and the schema's code too.
+            // streamed rather than buffered, and the schema's code too;
+            // `--comments` so that an option file's skip-comments cannot
+            // drop the completion line (the plan's own arguments, after
+            // these, still can: see completion_line).
             cmd.args([
                 "--single-transaction",
                 "--quick",
                 "--routines",
                 "--triggers",
+                "--comments",
             ]);
         }
     }
@@ -191,10 +195,25 @@ pub(crate) fn completion_line(
         }
         (DatabaseKind::Postgres, DumpFormat::Custom) => None,
         (DatabaseKind::Mysql, _) => {
-            let quiet = args
-                .iter()
-                .any(|a| a == "--skip-comments" || a == "--compact" || a == "--comments=0");
-            (!quiet).then_some(b"-- Dump completed".as_slice())
+            // The last word on comments wins, in any of the spellings
+            // MySQL's option parser accepts.
+            let mut comments = true;
+            for arg in args {
+                let arg = arg.replace('_', "-").to_ascii_lowercase();
+                let arg = arg
+                    .strip_prefix("--loose-")
+                    .map_or(arg.clone(), |a| format!("--{a}"));
+                match arg.as_str() {
+                    "--skip-comments" | "--compact" | "--disable-comments" => comments = false,
+                    "--comments" | "--enable-comments" => comments = true,
+                    _ => {
+                        if let Some(v) = arg.strip_prefix("--comments=") {
+                            comments = !matches!(v, "0" | "off" | "false" | "no");
+                        }
+                    }
+                }
+            }
+            comments.then_some(b"-- Dump completed".as_slice())
         }
     }
 }
@@ -355,6 +374,7 @@ mod tests {
                 "--quick",
                 "--routines",
                 "--triggers",
+                "--comments",
                 "shop"
             ]
         );
@@ -398,10 +418,24 @@ mod tests {
     fn completion_lines() {
         let mut db = source(DatabaseKind::Mysql);
         assert_eq!(dump_completion_line(&db), Some(&b"-- Dump completed"[..]));
-        for quiet in ["--skip-comments", "--compact", "--comments=0"] {
+        for quiet in [
+            "--skip-comments",
+            "--compact",
+            "--comments=0",
+            "--skip_comments",
+            "--loose-skip-comments",
+            "--comments=OFF",
+            "--comments=false",
+            "--disable-comments",
+        ] {
             db.args = vec![quiet.into()];
             assert_eq!(dump_completion_line(&db), None, "{quiet}");
         }
+        // The last one wins.
+        db.args = vec!["--skip-comments".into(), "--comments".into()];
+        assert_eq!(dump_completion_line(&db), Some(&b"-- Dump completed"[..]));
+        db.args = vec!["--comments=1".into()];
+        assert_eq!(dump_completion_line(&db), Some(&b"-- Dump completed"[..]));
         let db = source(DatabaseKind::Postgres);
         assert_eq!(
             dump_completion_line(&db),

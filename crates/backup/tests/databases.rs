@@ -150,6 +150,26 @@ fn mariadb_dumps_are_backed_up() {
     let quiet = stored_stream(&plan, "quiet.sql");
     assert!(contains(&quiet, "INSERT INTO `order_items` VALUES"));
     assert!(!contains(&quiet, "-- Dump completed"));
+    // It loads with `--into-db` too: no completion line is demanded of a
+    // dump made without one.
+    let url = format!(
+        "mysql://{}:{}@127.0.0.1:{}/quiet_copy",
+        db.user(),
+        db.password(),
+        db.port()
+    );
+    keepup_backup::dbtest::restore_dump_into(
+        &plan,
+        "local",
+        &keepup_backup::SnapshotRef::Latest,
+        "/db/quiet.sql",
+        &url,
+    )
+    .expect("the quiet dump loads");
+    let rows = db
+        .sql_in("quiet_copy", "SELECT COUNT(*) FROM order_items")
+        .unwrap();
+    assert!(rows.trim().parse::<u64>().unwrap() > 0, "{rows}");
 }
 
 /// A wrong password fails the run with the server's refusal in the

@@ -133,23 +133,29 @@ fn a_restore_brings_back_contents_links_modes_and_times() {
     assert_eq!(metadata(&restored), want_meta);
 }
 
-/// A link planted where a restored file goes (a compromised server, an old
-/// restore) is replaced, never written through.
+/// A link planted where a restored file or directory goes (a compromised
+/// server, an old restore) is replaced, never written through.
 #[test]
 fn a_restore_replaces_a_planted_link_instead_of_writing_through_it() {
     let fx = Fixture::new();
     let src = fx.path("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("config.php"), b"restored content").unwrap();
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::fs::write(src.join("etc/app.ini"), b"[app]").unwrap();
     let plan = plan(&fx, &src);
     assert!(run_plan_with(&plan, None, &quick(), progress()).ok());
 
     let outside = fx.path("outside.txt");
     std::fs::write(&outside, b"must stay").unwrap();
+    let outside_dir = fx.path("outside-dir");
+    std::fs::create_dir_all(&outside_dir).unwrap();
     let out = fx.path("restored");
     let restored = out.join(src.strip_prefix("/").unwrap());
     std::fs::create_dir_all(&restored).unwrap();
     std::os::unix::fs::symlink(&outside, restored.join("config.php")).unwrap();
+    // A link in place of a directory on the way to a file, too.
+    std::os::unix::fs::symlink(&outside_dir, restored.join("etc")).unwrap();
 
     restore(
         &plan,
@@ -165,6 +171,16 @@ fn a_restore_replaces_a_planted_link_instead_of_writing_through_it() {
     assert_eq!(
         std::fs::read(restored.join("config.php")).unwrap(),
         b"restored content"
+    );
+    assert_eq!(std::fs::read_dir(&outside_dir).unwrap().count(), 0);
+    assert!(
+        std::fs::symlink_metadata(restored.join("etc"))
+            .unwrap()
+            .is_dir()
+    );
+    assert_eq!(
+        std::fs::read(restored.join("etc/app.ini")).unwrap(),
+        b"[app]"
     );
 }
 

@@ -165,6 +165,10 @@ fn plan<S: IndexedFull>(
         let (path, node) = item.map_err(|e| repo_err("reading the snapshot", &e))?;
         let out = dir.join(&path);
         if node.is_dir() {
+            // Directories come before their contents, so every directory
+            // on the way to a file was made a real one here: a link
+            // planted in its place is replaced, never followed out.
+            replace_non_dir(&out)?;
             std::fs::create_dir_all(&out)
                 .map_err(|e| io(format!("creating {}", out.display()), e))?;
             continue;
@@ -230,13 +234,17 @@ fn coalesce(blobs: &[PlannedBlob]) -> Vec<PlannedRead> {
     for (i, b) in blobs.iter().enumerate() {
         if let Some(last) = reads.last_mut() {
             let prev = &blobs[last.end - 1];
-            let end = last.offset + last.length;
+            // In u64: the index's offsets and lengths are not trusted to
+            // stay clear of u32's end.
+            let end = u64::from(last.offset) + u64::from(last.length);
+            let b_end = u64::from(b.offset) + u64::from(b.length);
             if prev.pack == b.pack
-                && b.offset >= end
-                && b.offset - end <= GAP_MAX
-                && b.offset + b.length - last.offset <= READ_MAX
+                && u64::from(b.offset) >= end
+                && u64::from(b.offset) - end <= u64::from(GAP_MAX)
+                && b_end - u64::from(last.offset) <= u64::from(READ_MAX)
             {
-                last.length = b.offset + b.length - last.offset;
+                // At most READ_MAX, so it fits.
+                last.length = (b_end - u64::from(last.offset)) as u32;
                 last.end = i + 1;
                 continue;
             }
@@ -300,7 +308,13 @@ fn work(
         }
         for blob in &blobs[read.first..read.end] {
             let start = (blob.offset - read.offset) as usize;
-            let sealed = &mut data[start..start + blob.length as usize];
+            // Inside the read by construction (coalesce).
+            let Some(sealed) = data.get_mut(start..start + blob.length as usize) else {
+                return Err(damaged(
+                    pack,
+                    "the index places a blob outside its pack".into(),
+                ));
+            };
             let plain = opener
                 .open(sealed, blob.uncompressed, &blob.id)
                 .map_err(|e| damaged(pack, format!("blob {}: {e}", blob.id.to_hex().as_str())))?;
@@ -330,8 +344,21 @@ fn write_at(file: &PlannedFile, data: &[u8], at: u64) -> Result<(), BackupError>
     Ok(())
 }
 
+/// Removes what is at `path` unless it is a real directory (a link, a
+/// file), so that a directory can be made there.
+fn replace_non_dir(path: &Path) -> Result<(), BackupError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_dir() => {
+            std::fs::remove_file(path).map_err(|e| io(format!("replacing {}", path.display()), e))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A new, empty file of `length` bytes at `path`; whatever was there (a
-/// file, or a link that must not be followed) is replaced.
+/// file, or a link that must not be followed) is replaced. Readable by the
+/// owner only until rustic_core sets the recorded mode: a snapshot's
+/// private files (keys, `.pgpass`) are never open to others meanwhile.
 fn create(path: &Path, length: u64) -> Result<File, BackupError> {
     if let Ok(meta) = std::fs::symlink_metadata(path)
         && !meta.is_file()
@@ -343,6 +370,7 @@ fn create(path: &Path, length: u64) -> Result<File, BackupError> {
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| io(format!("creating {}", path.display()), e))?;
@@ -418,6 +446,13 @@ mod tests {
             b"hello"
         );
         assert_eq!(std::fs::read(restored.join("empty")).unwrap(), b"");
+        // Private until rustic_core sets the recorded modes.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(restored.join("big.bin"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
 
         let ls = repo.ls(&root, &LsOptions::default()).unwrap();
         let dest = LocalDestination::new(&out.to_string_lossy(), true, false).unwrap();

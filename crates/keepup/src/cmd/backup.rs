@@ -531,23 +531,53 @@ fn restore_into_db(
 /// `url` with the password from PGPASSWORD (postgres) or MYSQL_PWD (mysql)
 /// added, if the URL has none: passwords stay off the command line.
 fn with_env_password(url: &str) -> anyhow::Result<String> {
-    let var = if url.starts_with("postgres") {
+    let var = password_var(url);
+    let login = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok();
+    with_password(url, std::env::var(var).ok(), login)
+}
+
+/// The variable psql (PGPASSWORD) or mysql (MYSQL_PWD) reads a password
+/// from.
+fn password_var(url: &str) -> &'static str {
+    if url.starts_with("postgres") {
         "PGPASSWORD"
     } else {
         "MYSQL_PWD"
-    };
+    }
+}
+
+/// `url` with `password` (from the client's variable) added; the user
+/// defaults to `login`, as psql and mysql would take it.
+fn with_password(
+    url: &str,
+    password: Option<String>,
+    login: Option<String>,
+) -> anyhow::Result<String> {
+    let var = password_var(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         anyhow::bail!("--into-db: not a URL: expected postgres://user@host:port/db or mysql://...");
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return Ok(url.to_owned());
+    let (userinfo, host) = match rest.split_once('@') {
+        Some((userinfo, host)) => (userinfo.to_owned(), host),
+        None => (String::new(), rest),
     };
     // A password on the command line is visible to every local user (ps).
     if userinfo.contains(':') {
         anyhow::bail!("--into-db: put the password in {var}, not in the URL");
     }
-    let Ok(password) = std::env::var(var) else {
+    let Some(password) = password else {
         return Ok(url.to_owned());
+    };
+    // The clients start with a clean environment, so the password travels
+    // in the URL, which needs a user.
+    let userinfo = match (userinfo.is_empty(), login) {
+        (false, _) => userinfo,
+        (true, Some(login)) if !login.is_empty() => login,
+        (true, _) => anyhow::bail!(
+            "--into-db: {var} is set but the URL names no user and the login name is unknown: write it as {scheme}://USER@{host}"
+        ),
     };
     let escaped: String = password
         .bytes()
@@ -667,5 +697,32 @@ impl Progress for Bars {
         if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_password;
+
+    #[test]
+    fn the_password_from_the_environment_travels_in_the_url() {
+        let url = |u: &str, pw: Option<&str>, login: Option<&str>| {
+            with_password(u, pw.map(str::to_owned), login.map(str::to_owned))
+        };
+        assert_eq!(
+            url("postgres://shop@db:5432/x", Some("p@ss w"), Some("root")).unwrap(),
+            "postgres://shop:p%40ss%20w@db:5432/x"
+        );
+        // No user in the URL: the login name, as psql would use.
+        assert_eq!(
+            url("postgres://db:5432/x", Some("pw"), Some("ops")).unwrap(),
+            "postgres://ops:pw@db:5432/x"
+        );
+        assert!(url("mysql://db/x", Some("pw"), None).is_err());
+        // Nothing to add.
+        assert_eq!(url("mysql://db/x", None, None).unwrap(), "mysql://db/x");
+        // Never on the command line.
+        let err = url("postgres://shop:secret@db/x", Some("pw"), None).unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
     }
 }
