@@ -437,8 +437,8 @@ impl<'a> Session<'a> {
     /// `text` with the password replaced by `***`.
     fn scrub(&self, text: &str) -> String {
         match &self.target.password {
-            Some(p) if !p.expose().is_empty() => text.replace(p.expose(), "***"),
-            _ => text.to_owned(),
+            Some(p) => p.scrub(text),
+            None => text.to_owned(),
         }
     }
 

@@ -255,10 +255,8 @@ impl StreamState {
         let tail = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
         let (a, b) = tail.as_slices();
         let mut text = String::from_utf8_lossy(&[a, b].concat()).trim().to_owned();
-        if let Some(p) = &self.password
-            && !p.expose().is_empty()
-        {
-            text = text.replace(p.expose(), "***");
+        if let Some(p) = &self.password {
+            text = p.scrub(&text);
         }
         if text.is_empty() {
             how

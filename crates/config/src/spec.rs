@@ -303,6 +303,15 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// `text` (a child's stderr, a server's answer) with every occurrence
+    /// of the secret replaced by `***`, before it goes into a message.
+    pub fn scrub(&self, text: &str) -> String {
+        if self.0.is_empty() {
+            text.to_owned()
+        } else {
+            text.replace(&self.0, "***")
+        }
+    }
 }
 
 impl fmt::Debug for Secret {

@@ -182,6 +182,14 @@ pub(crate) fn failed(ctx: &ProbeContext, fail: Fail, started: Instant) -> Outcom
     finish(outcome, String::new(), started)
 }
 
+/// Seconds since the Unix epoch by the wall clock (0 if it is set before
+/// 1970): for certificate validity and for how old kept answers are.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,7 +200,7 @@ pub(crate) async fn current(
                 slot.data = Some(Arc::new(data));
                 slot.error = None;
                 slot.next_try = Instant::now() + settings.refresh_interval;
-                let kept = persist::bootstrap_to_text(&body, persist::unix_now());
+                let kept = persist::bootstrap_to_text(&body, crate::util::unix_now());
                 ctx.remember(persist::BOOTSTRAP, &url, kept).await;
             }
             Err(why) => {

@@ -323,7 +323,7 @@ fn made(source: Source, found: Found, cacheable: bool) -> Lookup {
         found,
         source,
         at: Instant::now(),
-        wall: persist::unix_now(),
+        wall: crate::util::unix_now(),
         cacheable,
         age_before: std::time::Duration::ZERO,
     }
@@ -601,7 +601,7 @@ fn registration(
     outcome: &mut Outcome,
 ) -> String {
     let domain = &spec.domain;
-    let now = persist::unix_now();
+    let now = crate::util::unix_now();
     let evidence = &mut outcome.evidence;
     let opt_date =
         |t: Option<i64>| t.map_or(Value::Null, |t| Value::String(format_rfc3339(t * 1000)));

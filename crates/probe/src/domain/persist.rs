@@ -21,17 +21,10 @@ pub(super) const ANSWER: &str = "domain_answer";
 /// The memory kind of refreshed bootstraps (by URL).
 pub(super) const BOOTSTRAP: &str = "rdap_bootstrap";
 
-/// Seconds since the Unix epoch.
-pub(super) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// How long ago `wall` (Unix seconds) was; a time in the future (the
 /// clock was set back) counts as now.
 pub(super) fn age_of(wall: i64) -> Duration {
-    Duration::from_secs(unix_now().saturating_sub(wall).max(0) as u64)
+    Duration::from_secs(crate::util::unix_now().saturating_sub(wall).max(0) as u64)
 }
 
 /// A lookup worth keeping, as text; `None` for what is not.
@@ -177,7 +170,7 @@ mod tests {
                 found,
                 source,
                 at: Instant::now(),
-                wall: unix_now() - 3600,
+                wall: crate::util::unix_now() - 3600,
                 cacheable: true,
                 age_before: Duration::ZERO,
             };

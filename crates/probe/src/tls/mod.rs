@@ -186,7 +186,7 @@ pub(crate) fn judge(
 ) -> Judged {
     let input = AnalysisInput {
         host,
-        now: unix_now(),
+        now: crate::util::unix_now(),
         thresholds: options.thresholds,
         trust: captured.trust.clone(),
         verifier_error: captured.verdict.as_ref().err().map(describe_error),
@@ -219,13 +219,6 @@ pub(crate) fn judge(
         analysis,
         verification,
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// The result of checking one address.
