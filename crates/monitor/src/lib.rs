@@ -238,7 +238,7 @@ impl Monitor {
     /// unchanged checks.
     pub async fn reload(&self, new: Arc<Config>) -> Result<ReloadSummary, MonitorError> {
         let old = self.config();
-        let old_fp: HashMap<&CheckId, String> =
+        let old_fp: HashMap<&CheckId, u64> =
             old.checks().map(|c| (&c.id, c.fingerprint())).collect();
         let mut summary = ReloadSummary::default();
         for c in new.checks() {

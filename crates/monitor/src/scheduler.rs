@@ -139,7 +139,7 @@ impl SchedulerHandle {
 
 struct Entry {
     check: Arc<Check>,
-    fingerprint: String,
+    fingerprint: u64,
     offset: i64,
     next_due: Timestamp,
     running: bool,

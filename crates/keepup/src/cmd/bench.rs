@@ -193,11 +193,14 @@ fn run_scheduler(
         let cpu = cpu_time() - cpu0;
         let runs = monitor.scheduler().stats().runs() - runs0;
         let lag = monitor.scheduler().stats().lag_percentiles();
+        // Read before `health()`, which copies every check's latest
+        // outcome only to count statuses for this report.
+        let peak_rss = peak_rss_mb();
         let health = monitor.health();
         monitor.shutdown().await;
-        anyhow::Ok((runs, wall, cpu, lag, health))
+        anyhow::Ok((runs, wall, cpu, lag, peak_rss, health))
     })?;
-    let (runs, wall, cpu, lag, health) = report;
+    let (runs, wall, cpu, lag, peak_rss, health) = report;
     let expected = checks as f64 / interval.as_secs_f64();
     let (p50, p99, max) = lag.unwrap_or_default();
     println!(
@@ -206,7 +209,7 @@ fn run_scheduler(
         wall.as_secs_f64(),
         runs as f64 / wall.as_secs_f64(),
         cpu.as_secs_f64() / wall.as_secs_f64() * 100.0,
-        peak_rss_mb(),
+        peak_rss,
         health.by_status,
     );
     let _ = std::fs::remove_dir_all(&dir);
