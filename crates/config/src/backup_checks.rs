@@ -121,7 +121,7 @@ pub(crate) fn add_backup_checks(sites: &mut Vec<Site>, plans: &[BackupPlan]) -> 
             };
             let mut tags = plan.tags.clone();
             tags.push("backup".into());
-            site.checks.push(Check {
+            site.checks.push(std::sync::Arc::new(Check {
                 short_id: id
                     .as_str()
                     .split_once('/')
@@ -147,7 +147,7 @@ pub(crate) fn add_backup_checks(sites: &mut Vec<Site>, plans: &[BackupPlan]) -> 
                     plan: plan.id.clone(),
                     job,
                 }),
-            });
+            }));
         }
     }
     clashes

@@ -42,6 +42,8 @@ pub(crate) fn add_implicit_dependencies(sites: &mut [Site]) {
             .filter_map(|c| Some((c.id.clone(), normalise(c.spec.target_host()?))))
             .collect();
         for check in &mut site.checks {
+            // Still the only handle while the configuration loads.
+            let check = std::sync::Arc::make_mut(check);
             if check.spec.zone().is_some() || matches!(check.spec, CheckSpec::Ping(_)) {
                 continue;
             }

@@ -259,7 +259,7 @@ impl Loader<'_> {
                 checks: Vec::new(),
             })
             .checks
-            .push(check);
+            .push(std::sync::Arc::new(check));
         }
         if let Some(site) = own {
             if sites.iter().any(|s| s.id == SELF_SITE) {
@@ -587,7 +587,7 @@ impl Loader<'_> {
                                     None,
                                 );
                             }
-                            checks.push(check);
+                            checks.push(std::sync::Arc::new(check));
                         }
                     }
                 }
@@ -930,7 +930,8 @@ impl Loader<'_> {
         for site in sites.iter_mut() {
             for check in &mut site.checks {
                 if let Some(deps) = resolved.get(&check.id) {
-                    check.depends_on = deps.iter().map(|(d, _)| d.clone()).collect();
+                    std::sync::Arc::make_mut(check).depends_on =
+                        deps.iter().map(|(d, _)| d.clone()).collect();
                 }
             }
         }

@@ -158,7 +158,10 @@ impl Loader<'_> {
             );
             return Vec::new();
         };
-        let all: Vec<&Check> = sites.iter().flat_map(|s| s.checks.iter()).collect();
+        let all: Vec<&Check> = sites
+            .iter()
+            .flat_map(|s| s.checks.iter().map(|c| &**c))
+            .collect();
         let mut out: Vec<(Maintenance, std::ops::Range<usize>)> = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
             let path = format!("maintenance[{i}]");

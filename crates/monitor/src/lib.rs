@@ -531,7 +531,7 @@ fn references(config: &Config) -> usize {
 }
 
 fn arc_checks(config: &Config) -> Vec<Arc<Check>> {
-    config.checks().cloned().map(Arc::new).collect()
+    config.shared_checks().cloned().collect()
 }
 
 /// The store's metadata of `checks`, as registered when the monitor starts.

@@ -64,7 +64,7 @@ fn configured(keys: &str, timeout: &str) -> Check {
     );
     let mut config = keepup_config::load_str(&src, Path::new("test.toml"))
         .unwrap_or_else(|p| panic!("{p}\n{src}"));
-    config.sites.remove(0).checks.remove(0)
+    std::sync::Arc::unwrap_or_clone(config.sites.remove(0).checks.remove(0))
 }
 
 fn chain_keys(url: &str, pki: &Pki) -> String {

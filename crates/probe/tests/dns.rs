@@ -23,7 +23,7 @@ fn check_with(dns: &str, body: &str) -> Check {
     );
     let mut config = load_str(&src, std::path::Path::new("test.toml"))
         .unwrap_or_else(|p| panic!("invalid test config:\n{p}\n{src}"));
-    config.sites.remove(0).checks.remove(0)
+    std::sync::Arc::unwrap_or_clone(config.sites.remove(0).checks.remove(0))
 }
 
 async fn delegation(world: &DnsWorld, zone: &str, extra: &str) -> Outcome {

@@ -20,7 +20,7 @@ fn check(body: &str, resolver: std::net::SocketAddr) -> Check {
     );
     let mut config = load_str(&src, std::path::Path::new("test.toml"))
         .unwrap_or_else(|p| panic!("invalid test config:\n{p}\n{src}"));
-    config.sites.remove(0).checks.remove(0)
+    std::sync::Arc::unwrap_or_clone(config.sites.remove(0).checks.remove(0))
 }
 
 fn with_code<'a>(o: &'a Outcome, code: &str) -> Vec<&'a str> {

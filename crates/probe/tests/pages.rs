@@ -321,7 +321,7 @@ fn configured_with_timeout(kind_keys: &str, timeout: &str) -> Check {
     );
     let mut config = keepup_config::load_str(&src, Path::new("test.toml"))
         .unwrap_or_else(|p| panic!("{p}\n{src}"));
-    config.sites.remove(0).checks.remove(0)
+    std::sync::Arc::unwrap_or_clone(config.sites.remove(0).checks.remove(0))
 }
 
 fn security_check(server: &TestServer, tls: &Tls) -> Check {

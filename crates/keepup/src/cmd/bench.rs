@@ -432,6 +432,7 @@ fn dns_check(dns: &str, kind_body: &str) -> anyhow::Result<keepup_config::Check>
         .sites
         .pop()
         .and_then(|mut s| s.checks.pop())
+        .map(std::sync::Arc::unwrap_or_clone)
         .context("no check built")
 }
 

@@ -123,6 +123,7 @@ pub(crate) fn ad_hoc(target: &str, timeout: Duration) -> anyhow::Result<Check> {
             .sites
             .pop()
             .and_then(|mut s| s.checks.pop())
+            .map(std::sync::Arc::unwrap_or_clone)
             .ok_or_else(|| anyhow::anyhow!("no check built")),
         Err(problems) => {
             let msgs: Vec<String> = problems.0.iter().map(|p| p.message.clone()).collect();
