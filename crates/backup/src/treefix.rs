@@ -11,10 +11,8 @@
 //! sizes counted while streaming, into a pack and index of their own, in
 //! restic's repository format:
 //!
-//! - a blob is `IV ‖ AES-256-CTR(plaintext) ‖ Poly1305-AES MAC` (see
-//!   `blob.rs`), with the
-//!   repository's master key (`aes256ctr_poly1305aes`, the crate
-//!   rustic_core uses);
+//! - a blob is `IV ‖ AES-256-CTR(plaintext) ‖ Poly1305-AES MAC` with the
+//!   repository's master key (sealed by `blob.rs`);
 //! - a pack is its encrypted blobs, then the encrypted header (per blob:
 //!   type byte 1 = tree, u32 LE encrypted length, 32-byte id), then the
 //!   header's length as u32 LE; its id is the SHA-256 of the whole file;

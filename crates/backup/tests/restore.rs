@@ -35,6 +35,20 @@ repository = "{repo}"
     plan
 }
 
+/// The plan's latest snapshot on its one target, restored under `dir`.
+fn restore_latest(
+    plan: &keepup_config::BackupPlan,
+    dir: &Path,
+) -> Result<keepup_backup::RestoreReport, keepup_backup::BackupError> {
+    restore(
+        plan,
+        "local",
+        &SnapshotRef::Latest,
+        RestoreTo::Dir(dir.to_path_buf()),
+        progress(),
+    )
+}
+
 /// A tree with what a shop's files hold, and metadata worth keeping.
 fn shop_tree(fx: &Fixture) -> std::path::PathBuf {
     let src = fx.path("src");
@@ -104,14 +118,7 @@ fn a_restore_brings_back_contents_links_modes_and_times() {
     let want_meta = metadata(&src);
 
     let out = fx.path("restored");
-    let r = restore(
-        &plan,
-        "local",
-        &SnapshotRef::Latest,
-        RestoreTo::Dir(out.clone()),
-        progress(),
-    )
-    .expect("restore");
+    let r = restore_latest(&plan, &out).expect("restore");
     assert!(r.files > 200, "{r:?}");
     let restored = out.join(src.strip_prefix("/").unwrap());
     assert_eq!(digest(&restored), want_content);
@@ -121,14 +128,7 @@ fn a_restore_brings_back_contents_links_modes_and_times() {
     assert_eq!(a.ino(), b.ino(), "hard links stay one file");
 
     // Restoring again over the first restore changes nothing.
-    restore(
-        &plan,
-        "local",
-        &SnapshotRef::Latest,
-        RestoreTo::Dir(out.clone()),
-        progress(),
-    )
-    .expect("restore over a restore");
+    restore_latest(&plan, &out).expect("restore over a restore");
     assert_eq!(digest(&restored), want_content);
     assert_eq!(metadata(&restored), want_meta);
 }
@@ -157,14 +157,7 @@ fn a_restore_replaces_a_planted_link_instead_of_writing_through_it() {
     // A link in place of a directory on the way to a file, too.
     std::os::unix::fs::symlink(&outside_dir, restored.join("etc")).unwrap();
 
-    restore(
-        &plan,
-        "local",
-        &SnapshotRef::Latest,
-        RestoreTo::Dir(out.clone()),
-        progress(),
-    )
-    .expect("restore");
+    restore_latest(&plan, &out).expect("restore");
     assert_eq!(std::fs::read(&outside).unwrap(), b"must stay");
     let m = std::fs::symlink_metadata(restored.join("config.php")).unwrap();
     assert!(m.is_file(), "{m:?}");
@@ -220,15 +213,9 @@ fn a_damaged_pack_fails_the_restore_test_and_the_restore() {
     assert_eq!(o.status, Status::Down);
     assert_eq!(o.findings[0].code, codes::RESTORE_FAILED);
 
-    let err = restore(
-        &plan,
-        "local",
-        &SnapshotRef::Latest,
-        RestoreTo::Dir(fx.path("restored")),
-        progress(),
-    )
-    .expect_err("a damaged pack does not restore")
-    .to_string();
+    let err = restore_latest(&plan, &fx.path("restored"))
+        .expect_err("a damaged pack does not restore")
+        .to_string();
     assert!(
         err.contains("\"local\"") && err.contains("restore from another one"),
         "{err}"
