@@ -185,6 +185,15 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the manual page keepup(1) in roff; with --dir, write it and a
+    /// page per subcommand (keepup-run(1), ...) there instead. The Debian
+    /// package's pages come from here (packaging/deb.sh).
+    #[command(hide = true)]
+    Man {
+        /// Directory to write every page into.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -397,6 +397,50 @@ fn the_demo_shows_state_changes_within_a_hundred_seconds() {
 }
 
 #[test]
+fn the_man_pages_come_from_the_command_line_definition() {
+    let o = run(&["man"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = stdout(&o);
+    assert!(page.starts_with(".ie"), "roff expected: {page}");
+    assert!(page.contains(".TH keepup 1"), "{page}");
+    assert!(page.contains("keepup\\-run(1)"), "{page}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&["man", "--dir", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for page in ["keepup.1", "keepup-run.1", "keepup-backup-restore.1"] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap_or_default();
+        assert!(text.contains(".SH SYNOPSIS"), "{page}: {text}");
+    }
+    // Hidden commands are internal: no page of their own.
+    assert!(!dir.path().join("keepup-man.1").exists());
+}
+
+#[test]
+fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    let port = free_port();
+    std::fs::write(&cfg, format!("[server]\nlisten = \"127.0.0.1:{port}\"\n")).unwrap();
+    let mut child = keepup()
+        .args(["run", "-c", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let line = BufReader::new(err)
+        .lines()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("keepup is monitoring"), "{line}");
+    assert!(!line.contains('\x1b'), "escape codes in {line:?}");
+}
+
+#[test]
 fn logs_can_be_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("keepup.toml");

@@ -14,6 +14,7 @@ mod status;
 mod validate;
 
 use crate::cli::{BenchCommand, Cli, Command, MaintenanceCommand, NotifyCommand};
+use anyhow::Context;
 use clap::CommandFactory;
 use std::process::ExitCode;
 
@@ -128,6 +129,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "keepup", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => {
+            match dir {
+                Some(dir) => clap_mangen::generate_to(Cli::command(), &dir)
+                    .with_context(|| format!("cannot write manual pages to {}", dir.display()))?,
+                None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?,
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
