@@ -412,6 +412,9 @@ fn the_man_pages_come_from_the_command_line_definition() {
         let text = std::fs::read_to_string(dir.path().join(page)).unwrap_or_default();
         assert!(text.contains(".SH SYNOPSIS"), "{page}: {text}");
     }
+    // The page on stdout is the one written to the directory.
+    let written = std::fs::read_to_string(dir.path().join("keepup.1")).unwrap_or_default();
+    assert_eq!(written, page);
     // Hidden commands are internal: no page of their own.
     assert!(!dir.path().join("keepup-man.1").exists());
 }

@@ -132,10 +132,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Man { dir } => {
+            // `help` is clap's, not a command with a page of its own
+            // (generate_to leaves it out the same way).
+            let command = Cli::command().disable_help_subcommand(true);
             match dir {
-                Some(dir) => clap_mangen::generate_to(Cli::command(), &dir)
+                Some(dir) => clap_mangen::generate_to(command, &dir)
                     .with_context(|| format!("cannot write manual pages to {}", dir.display()))?,
-                None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?,
+                None => clap_mangen::Man::new(command).render(&mut std::io::stdout())?,
             }
             Ok(ExitCode::SUCCESS)
         }
