@@ -16,11 +16,16 @@ cd "$(dirname "$0")/.."
 # wrote), rclone (`rclone serve restic`: the REST target), OpenSSH (a
 # private sshd: the SFTP target; crates/testkit/src/{rclone,sshd}.rs), and
 # PostgreSQL and MariaDB servers and clients (private servers for the dump
-# and restore tests, crates/testkit/src/{postgres,mariadb}.rs).
+# and restore tests, crates/testkit/src/{postgres,mariadb}.rs); for the
+# Debian package's test (packaging/test.sh): dpkg-dev and binutils
+# (cargo-deb's dependency scan and debug-info split), systemd
+# (systemd-analyze verify, systemd-sysusers), man-db (the unit's
+# Documentation= page, looked up by systemd-analyze verify).
 PACKAGES=(ca-certificates openssl knot iproute2 util-linux
   postfix dovecot-imapd dovecot-pop3d
   restic rclone openssh-server openssh-client
-  postgresql postgresql-client mariadb-server mariadb-client)
+  postgresql postgresql-client mariadb-server mariadb-client
+  dpkg-dev binutils systemd man-db)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -44,9 +49,13 @@ python3 -c "import moto.server, boto3, flask, werkzeug, moto; assert moto.__vers
   || python3 -m pip install --user --quiet 'moto[server]==5.2.1' \
   || python3 -m pip install --user --quiet --break-system-packages 'moto[server]==5.2.1'
 
+# cargo-deb builds the Debian package (packaging/deb.sh).
+command -v cargo-deb >/dev/null || cargo install --locked cargo-deb --version 3.8.0
+
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 cargo test --workspace --locked "$@"
 if [ $# -eq 0 ]; then
+  bash packaging/test.sh --no-build
   cargo fmt --all --check
   cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
