@@ -84,6 +84,12 @@ MANPATH=$root/usr/share/man systemd-analyze verify "$work/keepup.service" >"$wor
 [ ! -s "$work/verify.log" ] || { cat "$work/verify.log" >&2; fail "systemd-analyze verify warns"; }
 ok "systemd-analyze verify accepts keepup.service"
 
+# The sandbox as systemd rates it (0 safe .. 10 unsafe, without hardening
+# about 9.6): at most 3.0, so hardening does not get lost on the way.
+systemd-analyze security --offline=true --threshold=30 "$work/keepup.service" >"$work/security.log" 2>&1 \
+  || { cat "$work/security.log" >&2; fail "keepup.service is exposed"; }
+ok "$(grep -o 'Overall exposure level.*' "$work/security.log")"
+
 # ExecStart's binary and configuration are the installed ones.
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 read -r bin _ _ config <<<"$exec_start"
