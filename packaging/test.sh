@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The Debian package's test: builds the package with packaging/deb.sh from
-# the dev-profile binary, unpacks it into a scratch root and checks what an
-# installation gets: the files, the conffile, the maintainer scripts, the
-# keepup user (made by systemd-sysusers in the scratch root, as the
-# postinst does), the unit (systemd-analyze verify), the debug info split
-# off into the -dbgsym package, and that the installed binary validates the
-# installed default configuration and prints the installed man page.
+# The Debian package's test: builds the packages with packaging/deb.sh from
+# the dev-profile binary and installs them with dpkg into a scratch root
+# (maintainer scripts included), then checks what an installation gets: the
+# files, the keepup user and the enabled unit from the postinst, the unit
+# (systemd-analyze verify and security), the installed binary validating
+# the installed default configuration and printing the installed man page,
+# the debug info split off into the -dbgsym package, and the configuration
+# kept as a conffile through reinstall and removal, gone with purge.
 # scripts/test.sh passes --no-build: its cargo test built the binary, and a
 # `cargo build -p keepup` could unify features differently and rebuild.
 #
@@ -32,40 +33,38 @@ debs=("$work"/keepup_*.deb)
 ddebs=("$work"/keepup-dbgsym_*.ddeb)
 [ -f "${debs[0]}" ] || fail "no keepup_*.deb in $work: $(ls "$work")"
 [ -f "${ddebs[0]}" ] || fail "no keepup-dbgsym_*.ddeb in $work: $(ls "$work")"
-root=$work/root
-dpkg-deb -x "${debs[0]}" "$root"
-dpkg-deb -e "${debs[0]}" "$work/control"
-dpkg-deb -x "${ddebs[0]}" "$work/dbgsym"
-ok "built and unpacked $(basename "${debs[0]}") and $(basename "${ddebs[0]}")"
+ok "built $(basename "${debs[0]}") and $(basename "${ddebs[0]}")"
 
-unit=$(find "$root" -name keepup.service -path '*/systemd/system/*')
+# dpkg installs both into an empty root of its own and runs the maintainer
+# scripts outside it with DPKG_ROOT set, as for a bootstrap; the root has
+# no libc6 or systemd package, hence --force-depends.
+root=$work/root
+mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/etc"
+touch "$root/var/lib/dpkg/status"
+dpkg_root() {
+  dpkg --root="$root" --force-script-chrootless --force-depends --log=/dev/null "$@" \
+    >>"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg $*"; }
+}
+dpkg_root -i "${debs[0]}" "${ddebs[0]}"
+ok "dpkg installs both packages"
+
+unit=$root/usr/lib/systemd/system/keepup.service
 for f in usr/bin/keepup etc/keepup/keepup.toml usr/lib/sysusers.d/keepup.conf \
+  usr/lib/systemd/system/keepup.service \
   usr/share/man/man1/keepup.1.gz usr/share/man/man1/keepup-run.1.gz; do
-  [ -f "$root/$f" ] || fail "/$f is not in the package"
+  [ -f "$root/$f" ] || fail "/$f is not installed"
 done
-[ -n "$unit" ] || fail "keepup.service is not in the package"
 ok "binary, unit, sysusers.d entry, default configuration and man pages are installed"
 
-grep -qx /etc/keepup/keepup.toml "$work/control/conffiles" \
-  || fail "/etc/keepup/keepup.toml is not a conffile: $(cat "$work/control/conffiles" 2>&1)"
-ok "the default configuration is a conffile"
-
-for script in postinst prerm postrm; do
-  [ -f "$work/control/$script" ] || fail "no $script"
-  sh -n "$work/control/$script" || fail "$script is not valid sh"
-done
-grep -q 'systemd-sysusers.*keepup.conf' "$work/control/postinst" || fail "postinst does not create the keepup user"
-grep -q 'deb-systemd-helper.*keepup.service' "$work/control/postinst" || fail "postinst does not enable keepup.service"
-ok "maintainer scripts create the user and enable the unit"
-
-# What the postinst runs, in the scratch root: the keepup system user, its
-# home the state directory, no login shell.
-systemd-sysusers --root="$root" keepup.conf
-user=$(grep '^keepup:' "$root/etc/passwd") || fail "systemd-sysusers made no keepup user"
+# The postinst: the keepup system user, its home the state directory, no
+# login shell (systemd-sysusers); the unit enabled (deb-systemd-helper).
+user=$(grep '^keepup:' "$root/etc/passwd") || fail "the postinst made no keepup user"
 IFS=: read -r _ _ uid _ _ home shell <<<"$user"
 [ "$uid" -lt 1000 ] && [ "$home" = /var/lib/keepup ] && [ "${shell##*/}" = nologin ] \
   || fail "keepup user is not a system user with home /var/lib/keepup: $user"
-ok "sysusers.d makes the system user keepup ($user)"
+[ -L "$root/etc/systemd/system/multi-user.target.wants/keepup.service" ] \
+  || fail "the postinst did not enable keepup.service"
+ok "the postinst makes the system user ($user) and enables keepup.service"
 
 # The unit as installed, hardening included. systemd-analyze verify checks
 # it on this machine's systemd (sysinit.target, /bin/kill) with the
@@ -112,10 +111,26 @@ sections=$(readelf -S --wide "$root/usr/bin/keepup")
   || fail "usr/bin/keepup still carries debug info"
 build_id=$(readelf -n "$root/usr/bin/keepup" | sed -n 's/.*Build ID: //p')
 [ -n "$build_id" ] || fail "usr/bin/keepup has no build id"
-debug_file=$work/dbgsym/usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug
-[ -f "$debug_file" ] || fail "no $debug_file in the -dbgsym package: $(find "$work/dbgsym" -type f)"
+debug_file=$root/usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug
+[ -f "$debug_file" ] || fail "the -dbgsym package has no ${debug_file#"$root"}"
 # (a debug file has no program interpreter, which readelf remarks on)
 readelf -S --wide "$debug_file" 2>/dev/null | grep -q '\.debug_line' || fail "the debug file has no line tables"
 ok "debug info is split off into the -dbgsym package ($(du -h "$root/usr/bin/keepup" | cut -f1) binary, $(du -h "$debug_file" | cut -f1) debug file)"
+
+# The default configuration is a conffile: reinstalling (as an upgrade
+# does) keeps the local version, a removal too; only a purge takes it, and
+# the unit's link.
+grep -qx /etc/keepup/keepup.toml "$root/var/lib/dpkg/info/keepup.conffiles" \
+  || fail "/etc/keepup/keepup.toml is not a conffile"
+echo '# edited here' >>"$root/etc/keepup/keepup.toml"
+dpkg_root -i "${debs[0]}"
+grep -q '^# edited here' "$root/etc/keepup/keepup.toml" || fail "reinstalling replaced the edited configuration"
+dpkg_root -r keepup-dbgsym keepup
+[ ! -e "$root/usr/bin/keepup" ] || fail "removal left /usr/bin/keepup"
+grep -q '^# edited here' "$root/etc/keepup/keepup.toml" || fail "removal took the configuration"
+dpkg_root -P keepup
+[ ! -e "$root/etc/keepup/keepup.toml" ] || fail "purge left /etc/keepup/keepup.toml"
+[ ! -e "$root/etc/systemd/system/multi-user.target.wants/keepup.service" ] || fail "purge left the unit enabled"
+ok "the configuration survives reinstall and removal, and goes with purge"
 
 echo "package: $passed passed, 0 failed"
