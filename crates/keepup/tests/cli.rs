@@ -419,38 +419,20 @@ fn the_man_pages_come_from_the_command_line_definition() {
     assert!(!dir.path().join("keepup-man.1").exists());
 }
 
-#[test]
-fn text_logs_to_a_pipe_carry_no_colour_codes() {
+/// Starts the daemon on a configuration (its listener on a free port) with
+/// `log_args` before `run`, and returns its first log line from stderr.
+fn first_log_line(log_args: &[&str], checks: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("keepup.toml");
     let port = free_port();
-    std::fs::write(&cfg, format!("[server]\nlisten = \"127.0.0.1:{port}\"\n")).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{checks}"),
+    )
+    .unwrap();
     let mut child = keepup()
+        .args(log_args)
         .args(["run", "-c", cfg.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = child.stderr.take().unwrap();
-    let line = BufReader::new(err)
-        .lines()
-        .next()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(line.contains("keepup is monitoring"), "{line}");
-    assert!(!line.contains('\x1b'), "escape codes in {line:?}");
-}
-
-#[test]
-fn logs_can_be_json_lines() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("keepup.toml");
-    let port = free_port();
-    std::fs::write(&cfg, format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[[site]]\nid = \"s\"\n[[site.check]]\nid = \"hb\"\nkind = \"heartbeat\"\ntoken = \"secret-token-777\"\nperiod = \"1h\"\n")).unwrap();
-    let mut child = keepup()
-        .args(["--log-format", "json", "run", "-c", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -460,6 +442,22 @@ fn logs_can_be_json_lines() {
     let line = lines.next().and_then(Result::ok).unwrap_or_default();
     let _ = child.kill();
     let _ = child.wait();
+    line
+}
+
+#[test]
+fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    let line = first_log_line(&[], "");
+    assert!(line.contains("keepup is monitoring"), "{line}");
+    assert!(!line.contains('\x1b'), "escape codes in {line:?}");
+}
+
+#[test]
+fn logs_can_be_json_lines() {
+    let line = first_log_line(
+        &["--log-format", "json"],
+        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"hb\"\nkind = \"heartbeat\"\ntoken = \"secret-token-777\"\nperiod = \"1h\"\n",
+    );
     let doc: serde_json::Value =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     assert_eq!(doc["message"], "keepup is monitoring", "{doc}");
