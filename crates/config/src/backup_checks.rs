@@ -20,12 +20,19 @@ use crate::spec::{Alerting, Check, CheckSpec, Site};
 use keepup_model::CheckId;
 use std::time::Duration;
 
-/// Which result of a plan a backup check reports.
+/// A job of a backup plan: what the monitor's runner runs on a schedule
+/// (or on demand) and what a backup check reports. Every job but
+/// [`BackupJob::Retention`] has a check of its own; retention reports on
+/// the run's check ([`BackupJob::reported_on`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BackupJob {
-    /// The last scheduled run (passive: the monitor's backup runner
-    /// records it).
+    /// A snapshot to every target; its check shows the last run (passive:
+    /// the monitor's backup runner records it).
     Run,
+    /// Forget and prune by the retention rules; a failure shows on the
+    /// run's check (a repository that grows without bound fills the disk
+    /// the next run needs).
+    Retention,
     /// The age of the newest good snapshot per target (active).
     Freshness,
     /// The last integrity check (passive).
@@ -35,10 +42,19 @@ pub enum BackupJob {
 }
 
 impl BackupJob {
+    /// The job whose check shows this job's result: itself, except for
+    /// retention, which shows on the run's check.
+    pub fn reported_on(self) -> BackupJob {
+        match self {
+            BackupJob::Retention => BackupJob::Run,
+            job => job,
+        }
+    }
+
     /// Suffix of the check id after `backup-<plan>`.
     pub fn suffix(self) -> &'static str {
-        match self {
-            BackupJob::Run => "",
+        match self.reported_on() {
+            BackupJob::Run | BackupJob::Retention => "",
             BackupJob::Freshness => "-fresh",
             BackupJob::Verify => "-verify",
             BackupJob::RestoreTest => "-restore",
@@ -49,6 +65,7 @@ impl BackupJob {
     fn words(self) -> &'static str {
         match self {
             BackupJob::Run => "last run",
+            BackupJob::Retention => "retention",
             BackupJob::Freshness => "freshness",
             BackupJob::Verify => "integrity check",
             BackupJob::RestoreTest => "restore test",
@@ -71,7 +88,7 @@ const FRESHNESS_INTERVAL: Duration = Duration::from_secs(300);
 /// in-memory read).
 const PASSIVE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// The check id of `job` of `plan`.
+/// The check id that shows `job` of `plan`.
 pub fn backup_check_id(plan: &BackupPlan, job: BackupJob) -> CheckId {
     CheckId::new(
         plan.site.as_deref().unwrap_or(SELF_SITE),

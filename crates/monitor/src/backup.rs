@@ -64,10 +64,10 @@ impl BackupBook {
     /// for the last run: a success leaves that run's verdict as it is (a
     /// failed backup stays failed), a failure adds its findings to it and
     /// makes an otherwise good run Degraded.
-    pub fn record_job(&self, job: Job, id: CheckId, outcome: Outcome) -> Outcome {
+    pub fn record_job(&self, job: BackupJob, id: CheckId, outcome: Outcome) -> Outcome {
         let mut latest = lock(&self.latest);
         let merged = match latest.get(&id) {
-            Some(run) if job == Job::Retention => {
+            Some(run) if job == BackupJob::Retention => {
                 let mut merged = run.clone();
                 merged.findings.retain(|f| f.code != RETENTION_FAILED);
                 if outcome.status != Status::Up {
@@ -120,6 +120,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn job_words(job: BackupJob) -> &'static str {
     match job {
         BackupJob::Run => "run",
+        BackupJob::Retention => "retention",
         BackupJob::Freshness => "freshness check",
         BackupJob::Verify => "integrity check",
         BackupJob::RestoreTest => "restore test",
@@ -173,44 +174,31 @@ pub fn combine(parts: Vec<Outcome>, all_good: String) -> Outcome {
     out
 }
 
-/// A job the runner can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Job {
-    /// Snapshots to every (due) target.
-    Backup,
-    /// Forget and prune by the retention rules.
-    Retention,
-    /// The integrity check.
-    Verify,
-    /// The restore test.
-    RestoreTest,
-}
-
 /// The scheduled jobs of a plan, with their cron schedules.
-fn scheduled_jobs(plan: &BackupPlan) -> Vec<(Job, &keepup_config::backup::Schedule)> {
+fn scheduled_jobs(plan: &BackupPlan) -> Vec<(BackupJob, &keepup_config::backup::Schedule)> {
     let mut jobs = Vec::new();
     if let Some(s) = &plan.schedule {
-        jobs.push((Job::Backup, s));
+        jobs.push((BackupJob::Run, s));
     }
     if let Some(s) = plan.retention.as_ref().and_then(|r| r.schedule.as_ref()) {
-        jobs.push((Job::Retention, s));
+        jobs.push((BackupJob::Retention, s));
     }
     if let Some(s) = plan.verify.as_ref().and_then(|v| v.schedule.as_ref()) {
-        jobs.push((Job::Verify, s));
+        jobs.push((BackupJob::Verify, s));
     }
     if let Some(s) = plan.restore_test.as_ref().and_then(|r| r.schedule.as_ref()) {
-        jobs.push((Job::RestoreTest, s));
+        jobs.push((BackupJob::RestoreTest, s));
     }
     jobs
 }
 
 /// Runs one job of a plan (blocking) and returns the check it reports to
-/// with its outcome.
-pub fn run_job(plan: &BackupPlan, job: Job) -> (CheckId, Outcome) {
+/// with its outcome. Freshness is the read its active check makes.
+pub fn run_job(plan: &BackupPlan, job: BackupJob) -> (CheckId, Outcome) {
     let started = Instant::now();
     let progress: Arc<dyn backup::Progress> = Arc::new(backup::NoProgress);
     let (check, outcome) = match job {
-        Job::Backup => {
+        BackupJob::Run => {
             let report = backup::run_plan(plan, None, progress);
             let mut o = report.outcome();
             // Retention without a schedule of its own follows each run.
@@ -228,7 +216,7 @@ pub fn run_job(plan: &BackupPlan, job: Job) -> (CheckId, Outcome) {
             }
             (BackupJob::Run, o)
         }
-        Job::Retention => {
+        BackupJob::Retention => {
             // Reported on the run check: a repository that grows without
             // bound fills the disk, which the next run then fails on.
             let o = match retention_findings(plan) {
@@ -249,7 +237,8 @@ pub fn run_job(plan: &BackupPlan, job: Job) -> (CheckId, Outcome) {
             };
             (BackupJob::Run, o)
         }
-        Job::Verify => {
+        BackupJob::Freshness => (BackupJob::Freshness, freshness(plan)),
+        BackupJob::Verify => {
             let read = plan
                 .verify
                 .as_ref()
@@ -270,7 +259,7 @@ pub fn run_job(plan: &BackupPlan, job: Job) -> (CheckId, Outcome) {
                 combine(parts, format!("backup {}: every target is intact", plan.id)),
             )
         }
-        Job::RestoreTest => {
+        BackupJob::RestoreTest => {
             let sample = plan.restore_test.as_ref().map_or(20, |r| r.sample_files);
             let mut parts = Vec::new();
             for t in &plan.targets {
@@ -344,7 +333,7 @@ impl BackupRunner {
                         tracing::info!(plan = %plan.id, job = ?job, status = outcome.status.as_str(), message = %outcome.message, "backup job finished");
                         book.record_job(job, id.clone(), outcome);
                         scheduler.run_now(id);
-                        if job == Job::Backup {
+                        if job == BackupJob::Run {
                             // A new snapshot changes the freshness at once.
                             scheduler.run_now(backup_check_id(&plan, BackupJob::Freshness));
                         }
@@ -362,7 +351,11 @@ impl BackupRunner {
 /// The jobs whose cron schedule has an occurrence in `(after, now]`, in
 /// plan order (each once, even if several occurrences passed while an
 /// earlier job ran).
-pub fn due_jobs(plans: &[BackupPlan], after: Timestamp, now: Timestamp) -> Vec<(BackupPlan, Job)> {
+pub fn due_jobs(
+    plans: &[BackupPlan],
+    after: Timestamp,
+    now: Timestamp,
+) -> Vec<(BackupPlan, BackupJob)> {
     let mut due = Vec::new();
     for plan in plans {
         for (job, schedule) in scheduled_jobs(plan) {

@@ -303,7 +303,11 @@ impl Monitor {
     /// Runs a backup job of `plan` now (as its schedule would), records
     /// the result and has its check evaluated. None if there is no such
     /// plan.
-    pub async fn run_backup_job(&self, plan: &str, job: backup::Job) -> Option<Outcome> {
+    pub async fn run_backup_job(
+        &self,
+        plan: &str,
+        job: keepup_config::BackupJob,
+    ) -> Option<Outcome> {
         let plan = self.backups.plans().iter().find(|p| p.id == plan)?.clone();
         let fresh = keepup_config::backup_check_id(&plan, keepup_config::BackupJob::Freshness);
         let (id, outcome) = tokio::task::spawn_blocking(move || backup::run_job(&plan, job))
@@ -311,7 +315,7 @@ impl Monitor {
             .ok()?;
         let outcome = self.backups.record_job(job, id.clone(), outcome);
         self.scheduler.run_now(id);
-        if job == backup::Job::Backup {
+        if job == keepup_config::BackupJob::Run {
             self.scheduler.run_now(fresh);
         }
         Some(outcome)

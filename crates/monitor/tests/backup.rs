@@ -6,10 +6,10 @@
 //! restores (or does not) into a scratch database on a real PostgreSQL.
 //! And the scheduling rule of backup jobs (`due_jobs`) at the unit level.
 
-use keepup_config::Config;
+use keepup_config::{BackupJob, Config};
 use keepup_model::{CheckId, Outcome, Status, SystemClock};
 use keepup_monitor::Monitor;
-use keepup_monitor::backup::{Job, due_jobs};
+use keepup_monitor::backup::due_jobs;
 use keepup_monitor::incidents::IncidentEvent;
 use keepup_monitor::recorder::CurrentState;
 use keepup_probe::ProbeContext;
@@ -299,7 +299,10 @@ async fn runs_verify_restore_and_a_lost_target_is_reported() {
     );
 
     // A backup: Up, on both targets.
-    let o = monitor.run_backup_job("media", Job::Backup).await.unwrap();
+    let o = monitor
+        .run_backup_job("media", BackupJob::Run)
+        .await
+        .unwrap();
     assert_eq!(o.status, Status::Up, "{o:?}");
     assert_eq!(o.message, "backup media stored on 2 of 2 targets");
     assert!(o.findings.is_empty(), "{o:?}");
@@ -322,7 +325,10 @@ async fn runs_verify_restore_and_a_lost_target_is_reported() {
     assert_eq!(done.id, stale.id);
 
     // Every pack read on both targets: intact.
-    let o = monitor.run_backup_job("media", Job::Verify).await.unwrap();
+    let o = monitor
+        .run_backup_job("media", BackupJob::Verify)
+        .await
+        .unwrap();
     assert_eq!(o.status, Status::Up, "{o:?}");
     assert_eq!(o.message, "backup media: every target is intact");
     wait_state(&monitor, "shop/backup-media-verify", "Up", |s| {
@@ -332,7 +338,7 @@ async fn runs_verify_restore_and_a_lost_target_is_reported() {
 
     // A sample of files restored from both targets and compared.
     let o = monitor
-        .run_backup_job("media", Job::RestoreTest)
+        .run_backup_job("media", BackupJob::RestoreTest)
         .await
         .unwrap();
     assert_eq!(o.status, Status::Up, "{o:?}");
@@ -345,7 +351,10 @@ async fn runs_verify_restore_and_a_lost_target_is_reported() {
     // The primary target disappears (a disk unmounted, a directory
     // deleted): the run still stores on the second one, Degraded.
     std::fs::remove_dir_all(fx.path("media-primary")).unwrap();
-    let o = monitor.run_backup_job("media", Job::Backup).await.unwrap();
+    let o = monitor
+        .run_backup_job("media", BackupJob::Run)
+        .await
+        .unwrap();
     assert_eq!(o.status, Status::Degraded, "{o:?}");
     assert_eq!(o.message, "backup media stored on 1 of 2 targets");
     assert_eq!(codes(&o), ["backup.target_failed"], "{o:?}");
@@ -387,24 +396,30 @@ async fn retention_does_not_hide_a_failed_run() {
         fx.files_plan("media") + "\n[backup.retention]\nkeep_last = 3\nschedule = \"30 4 * * *\"\n";
     let (monitor, _events) = fx.monitor(fx.config(&plan)).await;
     std::fs::remove_dir_all(fx.path("media-primary")).unwrap();
-    let o = monitor.run_backup_job("media", Job::Backup).await.unwrap();
+    let o = monitor
+        .run_backup_job("media", BackupJob::Run)
+        .await
+        .unwrap();
     assert_eq!(o.status, Status::Degraded, "{o:?}");
     // The primary comes back empty: retention succeeds on both targets.
     std::fs::create_dir_all(fx.path("media-primary")).unwrap();
     keepup_backup::init(&monitor.config().backups[0], "primary").unwrap();
     let after = monitor
-        .run_backup_job("media", Job::Retention)
+        .run_backup_job("media", BackupJob::Retention)
         .await
         .unwrap();
     assert_eq!(after.status, Status::Degraded, "{after:?}");
     assert_eq!(after.message, o.message);
 
-    let good = monitor.run_backup_job("media", Job::Backup).await.unwrap();
+    let good = monitor
+        .run_backup_job("media", BackupJob::Run)
+        .await
+        .unwrap();
     assert_eq!(good.status, Status::Up, "{good:?}");
     std::fs::remove_dir_all(fx.path("media-second")).unwrap();
     for _ in 0..2 {
         let o = monitor
-            .run_backup_job("media", Job::Retention)
+            .run_backup_job("media", BackupJob::Retention)
             .await
             .unwrap();
         assert_eq!(o.status, Status::Degraded, "{o:?}");
@@ -426,10 +441,16 @@ async fn retention_does_not_hide_a_failed_run() {
 async fn a_run_that_loses_a_target_opens_an_incident() {
     let fx = Fixture::new();
     let (monitor, mut events) = fx.monitor(fx.config(&fx.files_plan("media"))).await;
-    let o = monitor.run_backup_job("media", Job::Backup).await.unwrap();
+    let o = monitor
+        .run_backup_job("media", BackupJob::Run)
+        .await
+        .unwrap();
     assert_eq!(o.status, Status::Up, "{o:?}");
     std::fs::remove_dir_all(fx.path("media-primary")).unwrap();
-    let o = monitor.run_backup_job("media", Job::Backup).await.unwrap();
+    let o = monitor
+        .run_backup_job("media", BackupJob::Run)
+        .await
+        .unwrap();
     assert_eq!(o.status, Status::Degraded, "{o:?}");
     let incident = opened(&mut events, "shop/backup-media").await;
     assert_eq!(incident.status, Status::Degraded);
@@ -437,7 +458,10 @@ async fn a_run_that_loses_a_target_opens_an_incident() {
     std::fs::create_dir_all(fx.path("media-primary")).unwrap();
     let plan = monitor.config().backups[0].clone();
     keepup_backup::init(&plan, "primary").unwrap();
-    let o = monitor.run_backup_job("media", Job::Backup).await.unwrap();
+    let o = monitor
+        .run_backup_job("media", BackupJob::Run)
+        .await
+        .unwrap();
     assert_eq!(o.status, Status::Up, "{o:?}");
     assert_eq!(
         resolved(&mut events, "shop/backup-media").await.id,
@@ -452,9 +476,15 @@ async fn a_run_that_loses_a_target_opens_an_incident() {
 async fn a_corrupted_pack_file_opens_an_incident_on_the_integrity_check() {
     let fx = Fixture::new();
     let (monitor, mut events) = fx.monitor(fx.config(&fx.files_plan("media"))).await;
-    let o = monitor.run_backup_job("media", Job::Backup).await.unwrap();
+    let o = monitor
+        .run_backup_job("media", BackupJob::Run)
+        .await
+        .unwrap();
     assert_eq!(o.status, Status::Up, "{o:?}");
-    let o = monitor.run_backup_job("media", Job::Verify).await.unwrap();
+    let o = monitor
+        .run_backup_job("media", BackupJob::Verify)
+        .await
+        .unwrap();
     assert_eq!(o.status, Status::Up, "{o:?}");
 
     // Flip bytes in the middle of the largest pack (file data) of the
@@ -469,7 +499,10 @@ async fn a_corrupted_pack_file_opens_an_incident_on_the_integrity_check() {
     std::fs::set_permissions(&pack, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     std::fs::write(&pack, &data).unwrap();
 
-    let o = monitor.run_backup_job("media", Job::Verify).await.unwrap();
+    let o = monitor
+        .run_backup_job("media", BackupJob::Verify)
+        .await
+        .unwrap();
     assert_eq!(o.status, Status::Down, "{o:?}");
     assert_eq!(
         o.message,
@@ -584,7 +617,7 @@ password_file = "{pg_pass}"
 
     // No dump yet: Down on both targets, an incident.
     let o = monitor
-        .run_backup_job("db", Job::RestoreTest)
+        .run_backup_job("db", BackupJob::RestoreTest)
         .await
         .unwrap();
     assert_eq!(o.status, Status::Down, "{o:?}");
@@ -600,11 +633,11 @@ password_file = "{pg_pass}"
     // A backup of the dump; the restore test is Up and the incident
     // resolves.
     for p in ["db", "db-strict"] {
-        let o = monitor.run_backup_job(p, Job::Backup).await.unwrap();
+        let o = monitor.run_backup_job(p, BackupJob::Run).await.unwrap();
         assert_eq!(o.status, Status::Up, "{p}: {o:?}");
     }
     let o = monitor
-        .run_backup_job("db", Job::RestoreTest)
+        .run_backup_job("db", BackupJob::RestoreTest)
         .await
         .unwrap();
     assert_eq!(o.status, Status::Up, "{o:?}");
@@ -622,7 +655,7 @@ password_file = "{pg_pass}"
     // The same dump with a minimum above the real count: Down, the value
     // and the minimum said, an incident.
     let o = monitor
-        .run_backup_job("db-strict", Job::RestoreTest)
+        .run_backup_job("db-strict", BackupJob::RestoreTest)
         .await
         .unwrap();
     assert_eq!(o.status, Status::Down, "{o:?}");
@@ -712,11 +745,11 @@ fn ms(z: &jiff::Zoned) -> i64 {
 
 /// Whether `job` of `plan` is scheduled at the civil minute `t` (written
 /// here by hand, independently of the cron code).
-fn scheduled_at(plan: &str, job: Job, t: &jiff::Zoned) -> bool {
+fn scheduled_at(plan: &str, job: BackupJob, t: &jiff::Zoned) -> bool {
     let berlin = t.with_time_zone(jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
     let utc = t.with_time_zone(jiff::tz::TimeZone::UTC);
     match (plan, job) {
-        ("files", Job::Backup) => {
+        ("files", BackupJob::Run) => {
             // Daily at 02:30, as cronie runs it: on the spring day, when
             // 02:30 does not exist, at the jump (03:00 summer time); on
             // the autumn day at the first 02:30 (summer time) only.
@@ -727,16 +760,16 @@ fn scheduled_at(plan: &str, job: Job, t: &jiff::Zoned) -> bool {
                 && berlin.offset() == jiff::tz::Offset::constant(1);
             (berlin.hour() == 2 && berlin.minute() == 30 && !second_pass) || spring_jump
         }
-        ("files", Job::Retention) => berlin.hour() % 6 == 0 && berlin.minute() == 0,
-        ("files", Job::Verify) => {
+        ("files", BackupJob::Retention) => berlin.hour() % 6 == 0 && berlin.minute() == 0,
+        ("files", BackupJob::Verify) => {
             berlin.weekday() == jiff::civil::Weekday::Sunday
                 && berlin.hour() == 4
                 && berlin.minute() == 15
         }
-        ("files", Job::RestoreTest) => {
+        ("files", BackupJob::RestoreTest) => {
             berlin.day() == 1 && berlin.hour() == 5 && berlin.minute() == 45
         }
-        ("db", Job::Backup) => utc.minute() % 20 == 0,
+        ("db", BackupJob::Run) => utc.minute() % 20 == 0,
         _ => false,
     }
 }
@@ -749,10 +782,10 @@ fn scheduled_at(plan: &str, job: Job, t: &jiff::Zoned) -> bool {
 fn simulate_runner(
     plans: &[keepup_config::backup::BackupPlan],
     start: &str,
-) -> Vec<((String, Job), u32)> {
+) -> Vec<((String, BackupJob), u32)> {
     let start: jiff::Zoned = start.parse().unwrap();
     let minutes = 6 * 24 * 60;
-    let mut due_count: Vec<((String, Job), u32)> = Vec::new();
+    let mut due_count: Vec<((String, BackupJob), u32)> = Vec::new();
     let mut looked = ms(&start);
     for m in 1..=minutes {
         let now_z = start
@@ -762,17 +795,17 @@ fn simulate_runner(
         let minute_z = now_z
             .checked_sub(jiff::SignedDuration::from_millis(50))
             .unwrap();
-        let due: Vec<(String, Job)> = due_jobs(plans, looked, now)
+        let due: Vec<(String, BackupJob)> = due_jobs(plans, looked, now)
             .into_iter()
             .map(|(p, j)| (p.id, j))
             .collect();
         let mut expected = Vec::new();
         for (plan, job) in [
-            ("files", Job::Backup),
-            ("files", Job::Retention),
-            ("files", Job::Verify),
-            ("files", Job::RestoreTest),
-            ("db", Job::Backup),
+            ("files", BackupJob::Run),
+            ("files", BackupJob::Retention),
+            ("files", BackupJob::Verify),
+            ("files", BackupJob::RestoreTest),
+            ("db", BackupJob::Run),
         ] {
             if scheduled_at(plan, job, &minute_z) {
                 expected.push((plan.to_owned(), job));
@@ -806,19 +839,19 @@ fn due_jobs_fire_once_per_occurrence_and_never_outside() {
     // The totals, to be sure the simulation covered what was meant: the
     // daily backup on each of the 6 days, retention at 00, 06, 12 and 18
     // every day, one Sunday, database backups every 20 minutes (UTC).
-    let count = |due: &[((String, Job), u32)], p: &str, j: Job| {
+    let count = |due: &[((String, BackupJob), u32)], p: &str, j: BackupJob| {
         due.iter()
             .find(|((plan, job), _)| plan == p && *job == j)
             .map_or(0, |(_, n)| *n)
     };
     for due in [&spring, &autumn] {
-        assert_eq!(count(due, "files", Job::Backup), 6);
-        assert_eq!(count(due, "files", Job::Retention), 6 * 4);
-        assert_eq!(count(due, "files", Job::Verify), 1);
-        assert_eq!(count(due, "db", Job::Backup), 6 * 24 * 3);
+        assert_eq!(count(due, "files", BackupJob::Run), 6);
+        assert_eq!(count(due, "files", BackupJob::Retention), 6 * 4);
+        assert_eq!(count(due, "files", BackupJob::Verify), 1);
+        assert_eq!(count(due, "db", BackupJob::Run), 6 * 24 * 3);
     }
-    assert_eq!(count(&spring, "files", Job::RestoreTest), 1);
-    assert_eq!(count(&autumn, "files", Job::RestoreTest), 0);
+    assert_eq!(count(&spring, "files", BackupJob::RestoreTest), 1);
+    assert_eq!(count(&autumn, "files", BackupJob::RestoreTest), 0);
 }
 
 /// Looks that are not once a minute: an occurrence exactly at `now` is
@@ -829,14 +862,14 @@ fn due_jobs_windows_are_half_open_and_a_long_pause_runs_each_job_once() {
     let config = scheduled_plans();
     let plans = &config.backups;
     let at = |s: &str| -> i64 { ms(&s.parse::<jiff::Zoned>().unwrap()) };
-    let ids = |v: Vec<(keepup_config::backup::BackupPlan, Job)>| -> Vec<(String, Job)> {
+    let ids = |v: Vec<(keepup_config::backup::BackupPlan, BackupJob)>| -> Vec<(String, BackupJob)> {
         v.into_iter().map(|(p, j)| (p.id, j)).collect()
     };
     // 02:30 Berlin (summer time) = 00:30 UTC; the db job at :20 and :40.
     let occurrence = at("2026-06-10T00:30:00+00:00[UTC]");
     assert_eq!(
         ids(due_jobs(plans, occurrence - 1, occurrence)),
-        [("files".to_owned(), Job::Backup)]
+        [("files".to_owned(), BackupJob::Run)]
     );
     assert!(due_jobs(plans, occurrence, occurrence + 59_999).is_empty());
     assert!(due_jobs(plans, occurrence + 1, occurrence + 9 * 60_000).is_empty());
@@ -855,9 +888,9 @@ fn due_jobs_windows_are_half_open_and_a_long_pause_runs_each_job_once() {
     assert_eq!(
         due,
         [
-            ("files".to_owned(), Job::Backup),
-            ("files".to_owned(), Job::Retention),
-            ("db".to_owned(), Job::Backup),
+            ("files".to_owned(), BackupJob::Run),
+            ("files".to_owned(), BackupJob::Retention),
+            ("db".to_owned(), BackupJob::Run),
         ]
     );
 }
