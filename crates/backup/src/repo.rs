@@ -30,8 +30,8 @@ fn open_target(target: &BackupTarget) -> Result<Arc<dyn WriteBackend>, BackupErr
         target: target.id.clone(),
         reason,
     };
-    let location = Location::parse(&target.repository).map_err(|e| unavailable(e.to_string()))?;
-    if let Location::Local { path } = &location {
+    let location = &target.repository;
+    if let Location::Local { path } = location {
         // A backup disk that is not mounted must fail, not fill an empty
         // mount point on the root filesystem.
         match std::fs::metadata(path) {
@@ -63,7 +63,7 @@ fn open_target(target: &BackupTarget) -> Result<Arc<dyn WriteBackend>, BackupErr
         s3_region: target.s3_region.clone(),
         ..TargetOptions::default()
     };
-    open_backend(&location, &options).map_err(|e| unavailable(e.to_string()))
+    open_backend(location, &options).map_err(|e| unavailable(e.to_string()))
 }
 
 /// A repository opened for a target, with its guard.
@@ -83,7 +83,7 @@ pub(crate) fn open(
         Ok(None) => {
             return Err(BackupError::NotInitialised {
                 target: target.id.clone(),
-                location: target.repository.clone(),
+                location: target.repository.to_string(),
             });
         }
         Err(e) => {

@@ -106,6 +106,9 @@ use crate::load::{Loader, valid_id};
 use crate::raw::Dur;
 use crate::spec::Secret;
 
+pub mod location;
+pub use location::{Location, LocationError};
+
 /// A backup plan: what to copy, where to, when, and how it is verified.
 #[derive(Debug, Clone)]
 pub struct BackupPlan {
@@ -283,9 +286,10 @@ pub struct DatabaseSource {
 pub struct BackupTarget {
     /// Id, unique in the plan.
     pub id: String,
-    /// The repository in restic's syntax, as written (a relative local path
-    /// is made absolute against the configuration's directory).
-    pub repository: String,
+    /// Where the repository is, parsed at load from restic's syntax (a
+    /// relative local path is made absolute against the configuration's
+    /// directory); its `Display` is restic's syntax again.
+    pub repository: Location,
     /// Whether it is off-site.
     pub offsite: bool,
     /// The repository password (the target's own, else the plan's).
@@ -1333,7 +1337,8 @@ impl Loader<'_> {
             );
             ok = false;
         }
-        let repository = self.repository(&raw.repository, path, &mut ok);
+        let repository = self.repository(&raw.repository, path);
+        ok &= repository.is_some();
         let own = self.optional_secret(
             raw.password_env.as_ref(),
             raw.password_file.as_ref(),
@@ -1405,7 +1410,8 @@ impl Loader<'_> {
             &mut ok,
         );
         let s3 = self.s3_options(&raw, path, &mut ok);
-        let scheme = scheme_of(&repository);
+        // Unknown for a refused location: then only that is reported.
+        let scheme = repository.as_ref().map(Location::kind);
         let misplaced: [(bool, &str, &[&str]); 9] = [
             (ssh_identity_file.is_some(), "ssh_identity_file", &["sftp"]),
             (
@@ -1426,7 +1432,7 @@ impl Loader<'_> {
             (raw.s3_region.is_some(), "s3_region", &["s3"]),
         ];
         for (given, key, wanted) in misplaced {
-            if given && !wanted.contains(&scheme) {
+            if given && scheme.is_some_and(|s| !wanted.contains(&s)) {
                 let wanted = wanted
                     .iter()
                     .map(|w| format!("{w}:"))
@@ -1441,7 +1447,8 @@ impl Loader<'_> {
                 ok = false;
             }
         }
-        ok.then(|| BackupTarget {
+        let repository = repository.filter(|_| ok)?;
+        Some(BackupTarget {
             id: raw.id.into_inner(),
             repository,
             offsite: raw.offsite,
@@ -1550,53 +1557,27 @@ impl Loader<'_> {
         }
     }
 
-    /// The repository string: kept as written for `sftp:`/`rest:`; a local
-    /// path is made absolute against the configuration's directory.
-    fn repository(&mut self, r: &Spanned<String>, path: &str, ok: &mut bool) -> String {
-        let text = r.get_ref().trim();
-        let key = format!("{path}.repository");
-        let hint = || {
-            Some("a directory (\"/srv/backup/shop\"), \"sftp:user@host:/path\", \"rest:https://host:8000/path/\" or \"s3:https://host/bucket/prefix\"".to_owned())
-        };
-        if text.is_empty() {
-            self.rep
-                .report(r.span(), &key, "the repository is empty", hint());
-            *ok = false;
-            return String::new();
-        }
-        if let Some((scheme, rest)) = text.split_once(':')
-            && !scheme.contains('/')
-            && scheme.len() > 1
-        {
-            match scheme {
-                "s3" if rest.contains('@') => {
-                    // Never echoed: it may hold a secret key.
-                    self.rep.report(
-                        r.span(),
-                        &key,
-                        "an s3: repository must not contain credentials ('@')",
-                        Some("give them by reference: s3_access_key_id_env/_file and s3_secret_access_key_env/_file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into()),
-                    );
-                    *ok = false;
-                    return String::new();
-                }
-                "sftp" | "rest" | "s3" if !rest.is_empty() => return text.to_owned(),
-                "local" if !rest.is_empty() => {
-                    return format!("local:{}", self.resolve_path(rest).display());
-                }
-                _ => {
-                    self.rep.report(
-                        r.span(),
-                        &key,
-                        format!("unsupported repository {text:?}"),
-                        hint(),
-                    );
-                    *ok = false;
-                    return String::new();
-                }
+    /// The repository's location, parsed as the backup run will open it; a
+    /// local path is made absolute against the configuration's directory.
+    fn repository(&mut self, r: &Spanned<String>, path: &str) -> Option<Location> {
+        match Location::parse(r.get_ref().trim()) {
+            Ok(Location::Local { path }) => Some(Location::Local {
+                path: self.resolve_path(&path.to_string_lossy()),
+            }),
+            Ok(location) => Some(location),
+            Err(e) => {
+                // Credentials are never quoted, and their message says
+                // where they belong instead.
+                let credentials = matches!(
+                    e,
+                    LocationError::CredentialsInUrl | LocationError::PasswordInUrl
+                );
+                let hint = (!credentials).then(|| "a directory (\"/srv/backup/shop\"), \"sftp:user@host:/path\", \"rest:https://host:8000/path/\" or \"s3:https://host/bucket/prefix\"".to_owned());
+                self.rep
+                    .report(r.span(), &format!("{path}.repository"), e.to_string(), hint);
+                None
             }
         }
-        self.resolve_path(text).display().to_string()
     }
 
     fn retention(
@@ -1882,16 +1863,6 @@ fn sources_of(
                 _ => Err(span),
             }
         }
-    }
-}
-
-/// `sftp`, `rest` or `local` (a plain path).
-fn scheme_of(repository: &str) -> &str {
-    match repository.split_once(':') {
-        Some(("sftp", _)) => "sftp",
-        Some(("rest", _)) => "rest",
-        Some(("s3", _)) => "s3",
-        _ => "local",
     }
 }
 

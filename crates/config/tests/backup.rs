@@ -15,7 +15,9 @@ support::env_before_main! {
 use std::path::Path;
 use std::time::Duration;
 
-use keepup_config::backup::{BackupSource, DatabaseKind, DumpFormat, ReadData, parse_read_data};
+use keepup_config::backup::{
+    BackupSource, DatabaseKind, DumpFormat, Location, ReadData, parse_read_data,
+};
 use keepup_config::{BackupPlan, Config, Problems, load_str};
 
 fn load(src: &str) -> Config {
@@ -212,7 +214,10 @@ password_env = "KEEPUP_TEST_BACKUP_PASSWORD"
     assert_eq!(p.targets.len(), 3);
     let local = p.target("local").unwrap();
     assert_eq!(
-        local.repository, "/etc/keepup/backups/shop",
+        local.repository,
+        Location::Local {
+            path: "/etc/keepup/backups/shop".into()
+        },
         "relative to the config"
     );
     assert!(!local.offsite);
@@ -232,7 +237,7 @@ password_env = "KEEPUP_TEST_BACKUP_PASSWORD"
     assert_eq!(offsite.ssh_args, ["-o", "Compression=yes"]);
     let rest = p.target("rest").unwrap();
     assert_eq!(
-        rest.repository,
+        rest.repository.to_string(),
         "rest:https://backup@rest.example.net:8000/shop/"
     );
     assert!(rest.rest_password.is_some());
@@ -600,7 +605,7 @@ fn plan_level_mistakes() {
     let got = only_problem(&plan("", "").replace("/srv/backup", "b2:bucket/x"));
     assert!(
         got.contains(
-            "12:14: backup[0].target[0].repository: unsupported repository \"b2:bucket/x\""
+            "12:14: backup[0].target[0].repository: unsupported repository type \"b2\": keepup supports local paths, sftp:, rest: and s3: locations"
         ),
         "{got}"
     );
@@ -706,7 +711,7 @@ s3_region = "eu-central-1""#,
     );
     let p = &plans(&src)[0];
     let t = p.target("s3").unwrap();
-    assert_eq!(t.repository, S3_REPO, "kept as written");
+    assert_eq!(t.repository.to_string(), S3_REPO, "read back as written");
     assert!(t.offsite);
     assert_eq!(
         t.s3_access_key_id.as_ref().unwrap().expose(),
@@ -837,4 +842,130 @@ fn credentials_in_an_s3_url_are_refused_without_echo() {
     );
     assert!(!got.contains("wJalrXUtnFEMI"), "{got}");
     assert!(!got.contains("AKIAEXAMPLEKEYID"), "{got}");
+}
+
+/// The hint of a refused location: the forms keepup reads.
+const LOCATION_FORMS: &str = r#"(hint: a directory ("/srv/backup/shop"), "sftp:user@host:/path", "rest:https://host:8000/path/" or "s3:https://host/bucket/prefix")"#;
+
+#[test]
+fn repository_locations_are_parsed_at_load_and_each_refused_form_is_reported_where_written() {
+    // Each was accepted by `keepup validate` until the first backup run
+    // refused it. (location, message, whether the forms are hinted)
+    let cases: &[(&str, &str, bool)] = &[
+        ("", "the repository is empty", true),
+        (
+            "local:",
+            "invalid local location: no path after \"local:\"",
+            true,
+        ),
+        (
+            "sfpt:backup@host:/srv/r",
+            "unsupported repository type \"sfpt\": keepup supports local paths, sftp:, rest: and s3: locations",
+            true,
+        ),
+        (
+            "sftp:backup@host",
+            "invalid sftp location: expected sftp:user@host:/path (host and path separated by ':')",
+            true,
+        ),
+        (
+            "sftp:backup@host:~/restic",
+            "invalid sftp location: the path starts with '~', which SFTP servers do not expand; use a relative path (relative to the login directory)",
+            true,
+        ),
+        (
+            "sftp:-oProxyCommand=evil:/r",
+            "invalid sftp location: host \"-oProxyCommand=evil\" starts with '-'",
+            true,
+        ),
+        (
+            "sftp://backup@host:99999//srv/r",
+            "invalid sftp location: invalid port \"99999\"",
+            true,
+        ),
+        (
+            "sftp://backup:hunter2@host//srv/r",
+            "invalid sftp location: a password in the location is not supported: use an SSH key (ssh_identity_file)",
+            true,
+        ),
+        (
+            "rest:ftp://host/repo/",
+            "invalid rest location: expected rest:http://host:port/path/ or rest:https://...",
+            true,
+        ),
+        (
+            "rest:http://host/a b/",
+            "invalid rest location: path \"/a b/\" contains a space or a '%'",
+            true,
+        ),
+        (
+            "rest:https://bob:hunter2@host/repo/",
+            "the rest location contains a password: put the password in the target's rest_password_env or rest_password_file, not in the URL",
+            false,
+        ),
+        (
+            "s3:https://minio.example",
+            "invalid s3 location: no bucket: expected s3:https://host/bucket/prefix",
+            true,
+        ),
+        (
+            "s3:https://minio.example/Bad!Bucket",
+            "invalid s3 location: invalid bucket name \"Bad!Bucket\" (letters, digits, '.', '-' and '_')",
+            true,
+        ),
+        (
+            "s3:https://minio.example/bucket/../other",
+            "invalid s3 location: '..' is not allowed in the prefix",
+            true,
+        ),
+        (
+            "s3:https://AKIAEXAMPLEKEYID:hunter2@minio.example/bucket",
+            "an s3: repository must not contain credentials ('@'): give them by reference (the target's s3_access_key_id_env/_file and s3_secret_access_key_env/_file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+            false,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (location, message, hinted) in cases {
+        let got = only_problem(&s3_plan(location, ""));
+        let mut want = format!("keepup.toml:15:14: backup[0].target[1].repository: {message}");
+        if *hinted {
+            want = format!("{want} {LOCATION_FORMS}");
+        }
+        if got != want {
+            wrong.push(format!("{location:?}\nwant {want}\n got {got}"));
+        }
+        assert!(!got.contains("hunter2"), "a password in a message: {got}");
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn repository_locations_are_kept_parsed_with_local_paths_made_absolute() {
+    let src = s3_plan("local:backups/shop", "").replace(
+        "repository = \"/srv/backup\"",
+        "repository = \"sftp://backup@[::1]:2222//srv/restic\"",
+    );
+    let p = &plans(&src)[0];
+    assert_eq!(
+        p.target("s3").unwrap().repository,
+        Location::Local {
+            path: "/etc/keepup/backups/shop".into()
+        }
+    );
+    assert_eq!(
+        p.target("local").unwrap().repository,
+        Location::Sftp {
+            user: Some("backup".into()),
+            host: "::1".into(),
+            port: Some(2222),
+            path: "/srv/restic".into()
+        }
+    );
+    // The same place written twice is one repository, not two.
+    let src = s3_plan("local:/srv/backup", "");
+    let got = only_problem(&src);
+    assert!(
+        got.contains("13:1: backup[0].target[1].repository: targets \"local\" and \"s3\" are the same repository"),
+        "{got}"
+    );
 }

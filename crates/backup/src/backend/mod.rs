@@ -30,7 +30,6 @@
 // `RestBackend` and `S3Backend`; the module is private.
 mod http;
 mod local;
-mod location;
 mod rest;
 mod s3;
 mod sftp;
@@ -40,7 +39,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use keepup_config::Secret;
-pub use location::{Location, LocationError};
+// The location is parsed by the configuration, at load.
+pub use keepup_config::backup::{Location, LocationError};
 use rustic_core::{ErrorKind, RusticError, WriteBackend};
 
 pub use local::LocalTarget;

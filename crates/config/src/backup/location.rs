@@ -1,5 +1,8 @@
 //! Where a repository lives, written the way restic writes it, so that an
-//! operator can paste the same string into `restic -r`.
+//! operator can paste the same string into `restic -r`. Parsed when the
+//! configuration is loaded (a target's `repository`), so `keepup validate`
+//! refuses what a backup run would; the backup crate's storage backends
+//! take the parsed [`Location`].
 //!
 //! | form | meaning |
 //! |------|---------|
@@ -16,8 +19,11 @@
 //!
 //! Passwords never appear in a location: `rest:https://user:pw@...` is
 //! refused (the REST password comes from the target's options, resolved from
-//! env or a file), and so are S3 credentials (`s3:https://KEY:SECRET@...`). Host and user names that could be read by `ssh` as an
-//! option (a leading `-`) or that carry control characters are refused.
+//! env or a file), and so are S3 credentials (`s3:https://KEY:SECRET@...`);
+//! neither is quoted in the error. Host and user names that could be read
+//! by `ssh` as an option (a leading `-`) or that carry control characters
+//! are refused, and so is any other `scheme:` (restic's `b2:`, `azure:`...,
+//! or a typo), rather than taken for a local directory of that name.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -78,9 +84,10 @@ pub enum Location {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LocationError {
     /// Nothing given.
-    #[error("empty repository location")]
+    #[error("the repository is empty")]
     Empty,
-    /// A restic backend keepup does not speak.
+    /// A restic backend keepup does not speak, or a typo in the scheme
+    /// (only the scheme is quoted: the rest may hold credentials).
     #[error(
         "unsupported repository type {0:?}: keepup supports local paths, sftp:, rest: and s3: locations"
     )]
@@ -96,24 +103,18 @@ pub enum LocationError {
     S3(String),
     /// Credentials were written into an S3 location.
     #[error(
-        "the s3 location contains '@' (credentials?): give credentials by reference (the target's s3_access_key_id_env/_file and s3_secret_access_key_env/_file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), not in the URL"
+        "an s3: repository must not contain credentials ('@'): give them by reference (the target's s3_access_key_id_env/_file and s3_secret_access_key_env/_file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
     )]
     CredentialsInUrl,
     /// A password was written into the location.
     #[error(
-        "the rest location contains a password: put the password in the target's password_env or password_file, not in the URL"
+        "the rest location contains a password: put the password in the target's rest_password_env or rest_password_file, not in the URL"
     )]
     PasswordInUrl,
     /// The local path is malformed.
     #[error("invalid local location: {0}")]
     Local(String),
 }
-
-/// restic backends that exist but that keepup does not implement: named so
-/// that `b2:...` is refused instead of becoming a local directory `b2:...`.
-const UNSUPPORTED: &[&str] = &[
-    "b2", "azure", "gs", "swift", "rclone", "opendal", "webdav", "ftp",
-];
 
 impl Location {
     /// Parses a location in restic's syntax (see the module documentation).
@@ -146,8 +147,11 @@ impl Location {
                 path: PathBuf::from(rest),
             });
         }
+        // restic's other backends (`b2:`, `azure:`, `rclone:`...) and
+        // misspelt schemes; a one-letter prefix is left to be a path.
         if let Some((scheme, _)) = s.split_once(':')
-            && UNSUPPORTED.contains(&scheme.to_ascii_lowercase().as_str())
+            && scheme.len() > 1
+            && !scheme.contains('/')
         {
             return Err(LocationError::Unsupported(scheme.to_owned()));
         }
@@ -588,10 +592,19 @@ mod tests {
             LocationError::Local("no path after \"local:\"".into())
         );
         assert_eq!(Location::parse("  ").unwrap_err(), LocationError::Empty);
-        assert!(matches!(
-            Location::parse("b2:bucket:path"),
-            Err(LocationError::Unsupported(s)) if s == "b2"
-        ));
+        for (text, scheme) in [("b2:bucket:path", "b2"), ("sfpt:host:/r", "sfpt")] {
+            assert!(
+                matches!(Location::parse(text), Err(LocationError::Unsupported(ref s)) if s == scheme),
+                "{text}"
+            );
+        }
+        // A one-letter prefix is a path, not a scheme.
+        assert_eq!(
+            Location::parse("c:/x").unwrap(),
+            Location::Local {
+                path: "c:/x".into()
+            }
+        );
         assert!(Location::parse("/srv/a\nb").is_err());
     }
 
