@@ -52,15 +52,7 @@ fn open_target(target: &BackupTarget) -> Result<Arc<dyn WriteBackend>, BackupErr
         }
     }
     let options = TargetOptions {
-        ssh_identity_file: target.ssh_identity_file.clone(),
-        ssh_known_hosts_file: target.ssh_known_hosts_file.clone(),
-        ssh_command: target.ssh_args.clone(),
-        ca_file: target.ca_file.clone(),
-        rest_password: target.rest_password.clone(),
-        s3_access_key_id: target.s3_access_key_id.clone(),
-        s3_secret_access_key: target.s3_secret_access_key.clone(),
-        s3_session_token: target.s3_session_token.clone(),
-        s3_region: target.s3_region.clone(),
+        access: target.access.clone(),
         ..TargetOptions::default()
     };
     open_backend(location, &options).map_err(|e| unavailable(e.to_string()))

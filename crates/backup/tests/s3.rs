@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use keepup_backup::backend::{Location, Secret, TargetOptions, open_backend};
+use keepup_backup::backend::{Location, Secret, TargetAccess, TargetOptions, open_backend};
 use keepup_backup::{RestoreTo, SnapshotRef, codes, freshness, list, restore, run_plan_with};
 use keepup_config::backup::ReadData;
 use keepup_model::Status;
@@ -103,8 +103,11 @@ fn restic_s3(fx: &Fixture, moto: &MotoS3, repo: &str, args: &[&str]) -> String {
 /// Backend options with the test user's keys.
 fn s3_opts(moto: &MotoS3) -> TargetOptions {
     TargetOptions {
-        s3_access_key_id: Some(Secret::new(moto.access_key_id().to_owned())),
-        s3_secret_access_key: Some(Secret::new(moto.secret_access_key().to_owned())),
+        access: TargetAccess {
+            s3_access_key_id: Some(Secret::new(moto.access_key_id().to_owned())),
+            s3_secret_access_key: Some(Secret::new(moto.secret_access_key().to_owned())),
+            ..TargetAccess::default()
+        },
         ..TargetOptions::default()
     }
 }
@@ -112,8 +115,11 @@ fn s3_opts(moto: &MotoS3) -> TargetOptions {
 /// Options that give up quickly, with any credentials.
 fn quick_opts(attempts: u32) -> TargetOptions {
     TargetOptions {
-        s3_access_key_id: Some(Secret::new("AKIAQUICKTEST".into())),
-        s3_secret_access_key: Some(Secret::new("quick-test-secret".into())),
+        access: TargetAccess {
+            s3_access_key_id: Some(Secret::new("AKIAQUICKTEST".into())),
+            s3_secret_access_key: Some(Secret::new("quick-test-secret".into())),
+            ..TargetAccess::default()
+        },
         attempts,
         connect_timeout: Duration::from_secs(2),
         io_timeout: Duration::from_secs(2),
@@ -425,10 +431,13 @@ fn another_region_and_a_session_token_are_signed() {
     let loc = moto.location("eu-bucket", "r");
     let temporary = moto.temporary_credentials();
     let opts = TargetOptions {
-        s3_region: Some("eu-central-1".into()),
-        s3_access_key_id: Some(Secret::new(temporary.access_key_id.clone())),
-        s3_secret_access_key: Some(Secret::new(temporary.secret_access_key.clone())),
-        s3_session_token: Some(Secret::new(temporary.session_token.clone())),
+        access: TargetAccess {
+            s3_region: Some("eu-central-1".into()),
+            s3_access_key_id: Some(Secret::new(temporary.access_key_id.clone())),
+            s3_secret_access_key: Some(Secret::new(temporary.secret_access_key.clone())),
+            s3_session_token: Some(Secret::new(temporary.session_token.clone())),
+            ..TargetAccess::default()
+        },
         ..TargetOptions::default()
     };
     let be = backend(&loc, &opts);
@@ -454,18 +463,20 @@ fn another_region_and_a_session_token_are_signed() {
     assert!(be.list_with_size(FileType::Key).unwrap().is_empty());
 
     // Without its token (or with another) the temporary key is refused.
-    let tokenless = TargetOptions {
-        s3_session_token: None,
-        ..opts.clone()
+    let tokenless = {
+        let mut opts = opts.clone();
+        opts.access.s3_session_token = None;
+        opts
     };
     let err = backend(&loc, &tokenless)
         .list_with_size(FileType::Key)
         .unwrap_err()
         .to_string();
     assert!(err.contains("HTTP 403"), "{err}");
-    let forged = TargetOptions {
-        s3_session_token: Some(Secret::new("forged-token".into())),
-        ..opts
+    let forged = {
+        let mut opts = opts;
+        opts.access.s3_session_token = Some(Secret::new("forged-token".into()));
+        opts
     };
     let err = backend(&loc, &forged)
         .list_with_size(FileType::Key)
@@ -505,9 +516,10 @@ fn a_wrong_secret_or_unknown_key_is_a_clear_error_without_the_secret() {
         "a refused signature is not retried: {err}"
     );
 
-    let unknown = TargetOptions {
-        s3_access_key_id: Some(Secret::new("AKIAUNKNOWNKEY000000".into())),
-        ..s3_opts(&moto)
+    let unknown = {
+        let mut opts = s3_opts(&moto);
+        opts.access.s3_access_key_id = Some(Secret::new("AKIAUNKNOWNKEY000000".into()));
+        opts
     };
     let err = backend(&loc, &unknown)
         .list_with_size(FileType::Snapshot)
@@ -783,9 +795,10 @@ fn https_endpoints_trust_the_ca_file_only() {
     assert!(err.contains("UnknownIssuer"), "{err}");
     assert!(!err.contains("attempts"), "{err}");
 
-    let opts = TargetOptions {
-        ca_file: Some(ca_file.path().to_owned()),
-        ..quick_opts(1)
+    let opts = {
+        let mut opts = quick_opts(1);
+        opts.access.ca_file = Some(ca_file.path().to_owned());
+        opts
     };
     let keys = backend(&loc, &opts).list_with_size(FileType::Key).unwrap();
     assert_eq!(keys.len(), 1);

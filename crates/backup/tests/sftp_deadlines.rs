@@ -7,14 +7,17 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use keepup_backup::backend::{Location, TargetOptions, open_backend};
+use keepup_backup::backend::{Location, TargetAccess, TargetOptions, open_backend};
 use keepup_testkit::sshd::Sshd;
 use rustic_core::{FileType, Id};
 
 fn opts(sshd: &Sshd) -> TargetOptions {
     TargetOptions {
-        ssh_identity_file: Some(sshd.identity_file()),
-        ssh_known_hosts_file: Some(sshd.known_hosts_file()),
+        access: TargetAccess {
+            ssh_identity_file: Some(sshd.identity_file()),
+            ssh_known_hosts_file: Some(sshd.known_hosts_file()),
+            ..TargetAccess::default()
+        },
         io_timeout: Duration::from_secs(2),
         attempts: 3,
         ..TargetOptions::default()

@@ -13,7 +13,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keepup_backup::backend::{Location, Secret, SftpBackend, TargetOptions, open_backend};
+use keepup_backup::backend::{
+    Location, Secret, SftpBackend, TargetAccess, TargetOptions, open_backend,
+};
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::random;
 use keepup_testkit::rclone::RcloneRestServer;
@@ -291,7 +293,10 @@ fn wrong_password_is_a_clear_error() {
 
 fn rest_opts(password: Option<&str>) -> TargetOptions {
     TargetOptions {
-        rest_password: password.map(|p| Secret::new(p.to_owned())),
+        access: TargetAccess {
+            rest_password: password.map(|p| Secret::new(p.to_owned())),
+            ..TargetAccess::default()
+        },
         ..TargetOptions::default()
     }
 }
@@ -363,8 +368,11 @@ fn rest_unreachable_is_a_clear_error_in_bounded_time() {
 
 fn sftp_opts(sshd: &Sshd) -> TargetOptions {
     TargetOptions {
-        ssh_identity_file: Some(sshd.identity_file()),
-        ssh_known_hosts_file: Some(sshd.known_hosts_file()),
+        access: TargetAccess {
+            ssh_identity_file: Some(sshd.identity_file()),
+            ssh_known_hosts_file: Some(sshd.known_hosts_file()),
+            ..TargetAccess::default()
+        },
         ..TargetOptions::default()
     }
 }
@@ -475,10 +483,11 @@ fn sftp_unknown_host_key_is_refused() {
     let work = tempfile::tempdir().unwrap();
     let empty = work.path().join("known_hosts");
     std::fs::write(&empty, "").unwrap();
-    let opts = TargetOptions {
-        ssh_known_hosts_file: Some(empty),
-        attempts: 1,
-        ..sftp_opts(&sshd)
+    let opts = {
+        let mut opts = sftp_opts(&sshd);
+        opts.access.ssh_known_hosts_file = Some(empty);
+        opts.attempts = 1;
+        opts
     };
     let (err, _) = first_error(&sshd.location("shop"), &opts);
     assert!(err.contains("Host key verification failed"), "{err}");
@@ -488,12 +497,10 @@ fn sftp_unknown_host_key_is_refused() {
 fn sftp_wrong_key_is_refused() {
     let sshd = Sshd::start().unwrap();
     let other = Sshd::start().unwrap();
-    let opts = TargetOptions {
-        // A key the server does not know.
-        ssh_identity_file: Some(other.identity_file()),
-        attempts: 1,
-        ..sftp_opts(&sshd)
-    };
+    let mut opts = sftp_opts(&sshd);
+    // A key the server does not know.
+    opts.access.ssh_identity_file = Some(other.identity_file());
+    opts.attempts = 1;
     let (err, _) = first_error(&sshd.location("shop"), &opts);
     assert!(err.contains("Permission denied"), "{err}");
 }
@@ -532,7 +539,10 @@ fn rest_over_https_trusts_the_ca_file_only() {
 
     // With it: a repository restic (trusting the same CA) reads.
     let opts = TargetOptions {
-        ca_file: Some(ca_file.path().to_owned()),
+        access: TargetAccess {
+            ca_file: Some(ca_file.path().to_owned()),
+            ..TargetAccess::default()
+        },
         ..TargetOptions::default()
     };
     let id = init_and_backup(open_backend(&loc, &opts).unwrap(), &src);
@@ -553,7 +563,10 @@ fn rest_bad_ca_file_is_refused_at_setup() {
         let err = open_backend(
             &loc,
             &TargetOptions {
-                ca_file: Some(path),
+                access: TargetAccess {
+                    ca_file: Some(path),
+                    ..TargetAccess::default()
+                },
                 ..TargetOptions::default()
             },
         )

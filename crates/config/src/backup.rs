@@ -294,19 +294,31 @@ pub struct BackupTarget {
     pub offsite: bool,
     /// The repository password (the target's own, else the plan's).
     pub password: Secret,
-    /// SFTP: `ssh -i`.
+    /// How its storage is reached: SSH, TLS trust, REST and S3 credentials.
+    pub access: TargetAccess,
+}
+
+/// How a target's storage is reached beyond its location. Each setting is
+/// checked at load to belong to the location's kind (`ssh_*` to `sftp:`,
+/// `ca_file` to `rest:` and `s3:`, ...); `Default` is none of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetAccess {
+    /// SFTP: `ssh -i FILE`, the private key.
     pub ssh_identity_file: Option<PathBuf>,
-    /// SFTP: `ssh -o UserKnownHostsFile=`.
+    /// SFTP: `ssh -o UserKnownHostsFile=FILE` (host keys are always
+    /// checked: `BatchMode=yes` never asks).
     pub ssh_known_hosts_file: Option<PathBuf>,
-    /// SFTP: extra `ssh` arguments.
+    /// SFTP: extra `ssh` arguments before the destination, e.g.
+    /// `["-o", "Compression=yes"]`.
     pub ssh_args: Vec<String>,
-    /// REST or S3 over https: CA certificates to trust.
+    /// REST or S3 over https: a PEM file of the CA(s) to trust instead of
+    /// the system's roots.
     pub ca_file: Option<PathBuf>,
     /// REST: the basic-auth password (user in the URL).
     pub rest_password: Option<Secret>,
     /// S3: the access key id (with the secret access key; both `None`:
-    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` from the environment
-    /// at run time).
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and
+    /// `AWS_SESSION_TOKEN`) from the environment when the backend opens).
     pub s3_access_key_id: Option<Secret>,
     /// S3: the secret access key.
     pub s3_secret_access_key: Option<Secret>,
@@ -1453,15 +1465,17 @@ impl Loader<'_> {
             repository,
             offsite: raw.offsite,
             password: password.unwrap_or_else(|| Secret::new(String::new())),
-            ssh_identity_file,
-            ssh_known_hosts_file,
-            ssh_args: raw.ssh_args,
-            ca_file,
-            rest_password,
-            s3_access_key_id: s3.access_key_id,
-            s3_secret_access_key: s3.secret_access_key,
-            s3_session_token: s3.session_token,
-            s3_region: s3.region,
+            access: TargetAccess {
+                ssh_identity_file,
+                ssh_known_hosts_file,
+                ssh_args: raw.ssh_args,
+                ca_file,
+                rest_password,
+                s3_access_key_id: s3.access_key_id,
+                s3_secret_access_key: s3.secret_access_key,
+                s3_session_token: s3.session_token,
+                s3_region: s3.region,
+            },
         })
     }
 

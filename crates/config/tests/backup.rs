@@ -233,14 +233,17 @@ password_env = "KEEPUP_TEST_BACKUP_PASSWORD"
         "offsite secret",
         "its own password"
     );
-    assert_eq!(offsite.ssh_identity_file.as_deref(), Some(key.as_path()));
-    assert_eq!(offsite.ssh_args, ["-o", "Compression=yes"]);
+    assert_eq!(
+        offsite.access.ssh_identity_file.as_deref(),
+        Some(key.as_path())
+    );
+    assert_eq!(offsite.access.ssh_args, ["-o", "Compression=yes"]);
     let rest = p.target("rest").unwrap();
     assert_eq!(
         rest.repository.to_string(),
         "rest:https://backup@rest.example.net:8000/shop/"
     );
-    assert!(rest.rest_password.is_some());
+    assert!(rest.access.rest_password.is_some());
     // Secrets never show in debug output.
     assert!(!format!("{p:?}").contains("correct horse"));
 
@@ -714,18 +717,18 @@ s3_region = "eu-central-1""#,
     assert_eq!(t.repository.to_string(), S3_REPO, "read back as written");
     assert!(t.offsite);
     assert_eq!(
-        t.s3_access_key_id.as_ref().unwrap().expose(),
+        t.access.s3_access_key_id.as_ref().unwrap().expose(),
         "AKIAEXAMPLEKEYID"
     );
     assert_eq!(
-        t.s3_secret_access_key.as_ref().unwrap().expose(),
+        t.access.s3_secret_access_key.as_ref().unwrap().expose(),
         "from-a-file"
     );
     assert_eq!(
-        t.s3_session_token.as_ref().unwrap().expose(),
+        t.access.s3_session_token.as_ref().unwrap().expose(),
         "FwoGZXIvYXdzEXAMPLE"
     );
-    assert_eq!(t.s3_region.as_deref(), Some("eu-central-1"));
+    assert_eq!(t.access.s3_region.as_deref(), Some("eu-central-1"));
     // Secrets never show in debug output.
     let debug = format!("{p:?}");
     assert!(!debug.contains("from-a-file"), "{debug}");
@@ -734,8 +737,8 @@ s3_region = "eu-central-1""#,
     // Nothing given: the AWS_* environment is read when the target opens.
     let p = &plans(&s3_plan("s3:http://127.0.0.1:9000/bucket", ""))[0];
     let t = p.target("s3").unwrap();
-    assert!(t.s3_access_key_id.is_none() && t.s3_secret_access_key.is_none());
-    assert!(t.s3_session_token.is_none() && t.s3_region.is_none());
+    assert!(t.access.s3_access_key_id.is_none() && t.access.s3_secret_access_key.is_none());
+    assert!(t.access.s3_session_token.is_none() && t.access.s3_region.is_none());
 
     // A CA file is for https S3 endpoints too (a private MinIO).
     let ca = dir.path().join("ca.pem");
@@ -749,7 +752,7 @@ s3_region = "eu-central-1""#,
         &format!("ca_file = \"{}\"", ca.display()),
     ))[0];
     assert_eq!(
-        p.target("s3").unwrap().ca_file.as_deref(),
+        p.target("s3").unwrap().access.ca_file.as_deref(),
         Some(ca.as_path())
     );
 }

@@ -664,7 +664,7 @@ fn client_config(
     opts: &TargetOptions,
 ) -> Result<Arc<rustls::ClientConfig>, BackendError> {
     let mut roots = RootCertStore::empty();
-    if let Some(path) = &opts.ca_file {
+    if let Some(path) = &opts.access.ca_file {
         let ca_err = |reason: String| BackendError::CaFile {
             target: target.to_owned(),
             path: path.clone(),

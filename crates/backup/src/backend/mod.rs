@@ -2,9 +2,10 @@
 //!
 //! A target is a [`Location`] in restic's syntax (a local directory,
 //! `sftp:user@host:/path`, `rest:https://host/path/`,
-//! `s3:https://host/bucket/prefix`) plus [`TargetOptions`] (SSH identity
-//! and known hosts, a CA file, the REST password, S3 credentials and
-//! region, timeouts). [`open_backend`] turns them into the
+//! `s3:https://host/bucket/prefix`) plus [`TargetOptions`]: the target's
+//! [`TargetAccess`] from the configuration (SSH identity and known hosts,
+//! a CA file, the REST password, S3 credentials and region) and the
+//! timeouts. [`open_backend`] turns them into the
 //! [`rustic_core::WriteBackend`] that `rustic_core::Repository` stores its
 //! files through:
 //!
@@ -39,8 +40,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use keepup_config::Secret;
-// The location is parsed by the configuration, at load.
-pub use keepup_config::backup::{Location, LocationError};
+// The location is parsed, and the access settings checked, by the
+// configuration at load.
+pub use keepup_config::backup::{Location, LocationError, TargetAccess};
 use rustic_core::{ErrorKind, RusticError, WriteBackend};
 
 pub use local::LocalTarget;
@@ -55,37 +57,16 @@ pub mod fuzzing {
     pub use super::s3::xml::{Page as S3Page, error as s3_error, list_page as s3_list_page};
 }
 
-/// Per-target settings beyond the location; a plain struct that the
-/// configuration fills. `Default` gives no SSH/TLS extras and the default
-/// timeouts.
+/// How a backend reaches its storage: the target's configured access
+/// (SSH, TLS trust, credentials: [`TargetAccess`]) and the transport's
+/// limits, which are not configurable. `Default` gives no access settings
+/// and the default timeouts.
 #[derive(Debug, Clone)]
 pub struct TargetOptions {
-    /// `ssh -i FILE`: the private key for SFTP targets.
-    pub ssh_identity_file: Option<PathBuf>,
-    /// `ssh -o UserKnownHostsFile=FILE`: the known hosts for SFTP targets
-    /// (host keys are always checked: `BatchMode=yes` never asks).
-    pub ssh_known_hosts_file: Option<PathBuf>,
+    /// From the target's configuration.
+    pub access: TargetAccess,
     /// `ssh -p PORT` when the location does not give one.
     pub ssh_port: Option<u16>,
-    /// Extra arguments passed to `ssh` before the destination, e.g.
-    /// `["-o", "Compression=yes"]`.
-    pub ssh_command: Vec<String>,
-    /// PEM file of the CA(s) to trust for an https REST or S3 target
-    /// instead of the system's roots.
-    pub ca_file: Option<PathBuf>,
-    /// Basic-auth password of a REST target (user from the location).
-    pub rest_password: Option<Secret>,
-    /// S3 access key id; with [`TargetOptions::s3_secret_access_key`].
-    /// Both `None`: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and
-    /// `AWS_SESSION_TOKEN`) from the environment when the backend opens.
-    pub s3_access_key_id: Option<Secret>,
-    /// S3 secret access key.
-    pub s3_secret_access_key: Option<Secret>,
-    /// S3 session token (temporary credentials).
-    pub s3_session_token: Option<Secret>,
-    /// S3 region signed for; `None`: `AWS_DEFAULT_REGION`, else
-    /// `us-east-1`.
-    pub s3_region: Option<String>,
     /// Time allowed to establish a connection (TCP + TLS, or the ssh login
     /// and SFTP handshake).
     pub connect_timeout: Duration,
@@ -102,16 +83,8 @@ pub struct TargetOptions {
 impl Default for TargetOptions {
     fn default() -> Self {
         Self {
-            ssh_identity_file: None,
-            ssh_known_hosts_file: None,
+            access: TargetAccess::default(),
             ssh_port: None,
-            ssh_command: Vec::new(),
-            ca_file: None,
-            rest_password: None,
-            s3_access_key_id: None,
-            s3_secret_access_key: None,
-            s3_session_token: None,
-            s3_region: None,
             connect_timeout: Duration::from_secs(15),
             io_timeout: Duration::from_secs(60),
             min_throughput: 64 * 1024,

@@ -63,7 +63,7 @@ impl HttpBackend<Rest> {
             });
         };
         let target = loc.to_string();
-        let authorization = match (user, &opts.rest_password) {
+        let authorization = match (user, &opts.access.rest_password) {
             (Some(u), p) => {
                 let pw = p.as_ref().map(|p| p.expose()).unwrap_or("");
                 let mut v = HeaderValue::from_str(&format!(

@@ -82,15 +82,20 @@ fn resolve(
 ) -> Result<Resolved, BackendError> {
     let var = |name: &str| env(name).filter(|v| !v.is_empty());
     let (access_key_id, secret_access_key, session_token) = match (
-        &opts.s3_access_key_id,
-        &opts.s3_secret_access_key,
+        &opts.access.s3_access_key_id,
+        &opts.access.s3_secret_access_key,
     ) {
-        (Some(id), Some(secret)) => (id.clone(), secret.clone(), opts.s3_session_token.clone()),
+        (Some(id), Some(secret)) => (
+            id.clone(),
+            secret.clone(),
+            opts.access.s3_session_token.clone(),
+        ),
         (None, None) => match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
             (Some(id), Some(secret)) => (
                 Secret::new(id),
                 Secret::new(secret),
-                opts.s3_session_token
+                opts.access
+                    .s3_session_token
                     .clone()
                     .or_else(|| var("AWS_SESSION_TOKEN").map(Secret::new)),
             ),
@@ -126,6 +131,7 @@ fn resolve(
         });
     }
     let region = opts
+        .access
         .s3_region
         .clone()
         .or_else(|| var("AWS_DEFAULT_REGION"))
@@ -900,6 +906,7 @@ pub(crate) mod xml {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::TargetAccess;
 
     fn signer(region: &str, host: &str) -> Signer {
         Signer {
@@ -1009,8 +1016,11 @@ mod tests {
             .unwrap();
         let loc = Location::parse("s3:http://127.0.0.1:9000/b/shop/db").unwrap();
         let opts = TargetOptions {
-            s3_access_key_id: Some(Secret::new("id".into())),
-            s3_secret_access_key: Some(Secret::new("secret".into())),
+            access: TargetAccess {
+                s3_access_key_id: Some(Secret::new("id".into())),
+                s3_secret_access_key: Some(Secret::new("secret".into())),
+                ..TargetAccess::default()
+            },
             ..TargetOptions::default()
         };
         let be = S3Backend::new(&loc, &opts).unwrap();
@@ -1053,9 +1063,12 @@ mod tests {
         assert_eq!(s.region, "eu-central-1");
 
         let opts = TargetOptions {
-            s3_access_key_id: Some(Secret::new("CFGID".into())),
-            s3_secret_access_key: Some(Secret::new("cfg-secret".into())),
-            s3_region: Some("us-west-2".into()),
+            access: TargetAccess {
+                s3_access_key_id: Some(Secret::new("CFGID".into())),
+                s3_secret_access_key: Some(Secret::new("cfg-secret".into())),
+                s3_region: Some("us-west-2".into()),
+                ..TargetAccess::default()
+            },
             ..TargetOptions::default()
         };
         let be = S3Backend::with_env(&loc, &opts, &env).unwrap();
@@ -1070,7 +1083,10 @@ mod tests {
         let be = S3Backend::with_env(
             &loc,
             &TargetOptions {
-                s3_region: None,
+                access: TargetAccess {
+                    s3_region: None,
+                    ..opts.access
+                },
                 ..opts
             },
             &|_| None,
@@ -1085,7 +1101,10 @@ mod tests {
         assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
         assert!(err.contains("s3:http://127.0.0.1:9000/b"), "{err}");
         let half = TargetOptions {
-            s3_access_key_id: Some(Secret::new("CFGID".into())),
+            access: TargetAccess {
+                s3_access_key_id: Some(Secret::new("CFGID".into())),
+                ..TargetAccess::default()
+            },
             ..TargetOptions::default()
         };
         assert!(S3Backend::with_env(&loc, &half, &env).is_err());
@@ -1095,9 +1114,12 @@ mod tests {
     fn debug_output_has_no_secret() {
         let loc = Location::parse("s3:http://127.0.0.1:9000/b").unwrap();
         let opts = TargetOptions {
-            s3_access_key_id: Some(Secret::new("AKIAVISIBLE".into())),
-            s3_secret_access_key: Some(Secret::new("very-secret-key".into())),
-            s3_session_token: Some(Secret::new("very-secret-token".into())),
+            access: TargetAccess {
+                s3_access_key_id: Some(Secret::new("AKIAVISIBLE".into())),
+                s3_secret_access_key: Some(Secret::new("very-secret-key".into())),
+                s3_session_token: Some(Secret::new("very-secret-token".into())),
+                ..TargetAccess::default()
+            },
             ..TargetOptions::default()
         };
         let be = S3Backend::new(&loc, &opts).unwrap();

@@ -183,7 +183,7 @@ impl SftpBackend {
             });
         };
         let target = loc.to_string();
-        for a in &opts.ssh_command {
+        for a in &opts.access.ssh_args {
             if a.chars().any(char::is_control) {
                 return Err(BackendError::Options {
                     target,
@@ -282,7 +282,7 @@ impl Inner {
         if let Some(p) = self.port {
             a.extend(["-p".into(), p.to_string()]);
         }
-        if let Some(id) = &self.opts.ssh_identity_file {
+        if let Some(id) = &self.opts.access.ssh_identity_file {
             a.extend([
                 "-i".into(),
                 id.display().to_string(),
@@ -290,7 +290,7 @@ impl Inner {
                 "IdentitiesOnly=yes".into(),
             ]);
         }
-        if let Some(kh) = &self.opts.ssh_known_hosts_file {
+        if let Some(kh) = &self.opts.access.ssh_known_hosts_file {
             a.extend(["-o".into(), format!("UserKnownHostsFile={}", kh.display())]);
         }
         let connect_secs = self.opts.connect_timeout.as_secs().max(1);
@@ -311,7 +311,7 @@ impl Inner {
         if let Some(u) = &self.user {
             a.extend(["-l".into(), u.clone()]);
         }
-        a.extend(self.opts.ssh_command.iter().cloned());
+        a.extend(self.opts.access.ssh_args.iter().cloned());
         // `--`: the host can never be taken for an option.
         a.extend(["-s".into(), "--".into(), self.host.clone(), "sftp".into()]);
         a
@@ -881,6 +881,7 @@ impl WriteBackend for SftpBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::TargetAccess;
     use std::path::Path;
 
     fn backend(s: &str, opts: TargetOptions) -> SftpBackend {
@@ -892,9 +893,12 @@ mod tests {
         let b = backend(
             "sftp://bob@host.example:2222//srv/repo/",
             TargetOptions {
-                ssh_identity_file: Some("/k/id".into()),
-                ssh_known_hosts_file: Some("/k/known".into()),
-                ssh_command: vec!["-o".into(), "Compression=yes".into()],
+                access: TargetAccess {
+                    ssh_identity_file: Some("/k/id".into()),
+                    ssh_known_hosts_file: Some("/k/known".into()),
+                    ssh_args: vec!["-o".into(), "Compression=yes".into()],
+                    ..TargetAccess::default()
+                },
                 ..TargetOptions::default()
             },
         );
