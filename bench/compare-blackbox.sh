@@ -21,7 +21,7 @@ done
 if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-[ -n "${SKIP_BUILD:-}" ] || cargo build --release -p keepup -q
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -p keepup --features bench -q
 KEEPUP=target/release/keepup
 
 W=$(mktemp -d)

@@ -22,5 +22,5 @@ done
 if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-[ -n "${SKIP_BUILD:-}" ] || cargo build --release -p keepup -q
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -p keepup --features bench -q
 target/release/keepup bench mail --runs "$RUNS" --rounds "$ROUNDS"

@@ -33,4 +33,4 @@ mod raw;
 pub mod routing;
 
 pub use diag::{Problem, Problems};
-pub use load::{CONNECTIVITY_TAG, SELF_SITE, load, load_str};
+pub use load::{CONNECTIVITY_TAG, SELF_SITE, load, load_str, toml_string};

@@ -61,6 +61,12 @@ pub fn load(path: &Path) -> Result<Config, Problems> {
     }
 }
 
+/// `s` as a TOML basic string, for configuration text written by keepup
+/// itself (JSON's string syntax is a subset of TOML's).
+pub fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
 /// Validates configuration text; `path` names it in messages and anchors
 /// relative paths (store, CA files, secret files).
 pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
@@ -386,7 +392,7 @@ impl Loader<'_> {
         let mut src = format!("[[site]]\nid = \"{SELF_SITE}\"\nname = \"keepup itself\"\n");
         for (i, t) in raw.targets.iter().enumerate() {
             let target = t.get_ref();
-            let quoted = serde_json::to_string(target).unwrap_or_default();
+            let quoted = toml_string(target);
             let body = if target.starts_with("http://") || target.starts_with("https://") {
                 format!("kind = \"http\"\nurl = {quoted}\nexpect_status = [\"100-599\"]\n")
             } else if let Some(hp) = target.strip_prefix("tcp://") {
@@ -396,10 +402,9 @@ impl Loader<'_> {
                         p.parse::<u16>(),
                     )
                 }) {
-                    Some((h, Ok(p))) if !h.is_empty() => format!(
-                        "kind = \"tcp\"\nhost = {}\nport = {p}\n",
-                        serde_json::to_string(h).unwrap_or_default()
-                    ),
+                    Some((h, Ok(p))) if !h.is_empty() => {
+                        format!("kind = \"tcp\"\nhost = {}\nport = {p}\n", toml_string(h))
+                    }
                     _ => {
                         self.rep.report(
                             t.span(),

@@ -940,3 +940,31 @@ fn registry_answers_and_the_bootstrap_are_not_fetched_again_after_a_restart() {
         "the restart reuses the kept bootstrap and answer"
     );
 }
+
+/// The default build carries no benches (they link the test kit): `keepup
+/// bench` says so and how to build them, instead of failing obscurely.
+#[cfg(not(feature = "bench"))]
+#[test]
+fn bench_without_the_feature_says_how_to_build_it() {
+    let out = run(&["bench", "alerting", "--checks", "5", "--runs", "1"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("--features bench"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// With the `bench` feature the subcommand runs a bench and prints its
+/// report line.
+#[cfg(feature = "bench")]
+#[test]
+fn bench_with_the_feature_prints_a_report() {
+    let out = run(&["bench", "alerting", "--checks", "5", "--runs", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("messages_without_grouping=5"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -27,6 +27,9 @@
 //!   HTTP), with its vendor's [`statuspage`].
 //! - [`mail`]: SMTP, IMAP and POP3 dialogues with STARTTLS or implicit TLS,
 //!   the same certificate analysis as HTTPS, and an optional login.
+//! - [`discover`]: not a probe but their first user: explores a shop's
+//!   domain (DNS, open mail and web ports, policy pages) and writes a
+//!   starter configuration, for `keepup discover`.
 //!
 //! Conventions every probe follows:
 //!
@@ -45,6 +48,7 @@
 pub mod chain;
 pub mod codes;
 mod context;
+pub mod discover;
 pub mod dns;
 pub mod dnsbl;
 pub mod domain;

@@ -5,7 +5,7 @@
 //! ones.
 
 use anyhow::bail;
-use keepup_config::{Check, Config};
+use keepup_config::{Check, Config, toml_string as toml_str};
 use keepup_model::{Outcome, Severity, Status};
 use keepup_probe::ProbeContext;
 use std::path::Path;
@@ -172,11 +172,6 @@ fn split_host_port(s: &str, default_port: Option<u16>) -> anyhow::Result<(String
             default_port.ok_or_else(|| anyhow::anyhow!("{s:?} needs a port, e.g. {s}:25"))?,
         )),
     }
-}
-
-/// `s` as a TOML basic string (JSON's string syntax is a subset of it).
-pub(crate) fn toml_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
 /// `KIND STATE - message[; worst finding] | perfdata`

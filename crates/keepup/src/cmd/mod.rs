@@ -13,7 +13,7 @@ mod reload;
 mod status;
 mod validate;
 
-use crate::cli::{BenchCommand, Cli, Command, MaintenanceCommand, NotifyCommand};
+use crate::cli::{Cli, Command, MaintenanceCommand, NotifyCommand};
 use anyhow::Context;
 use clap::CommandFactory;
 use std::process::ExitCode;
@@ -74,44 +74,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             run_for,
             every,
         } => demo::run(dir, listen, run_for, every),
-        Command::Bench(b) => match b {
-            BenchCommand::Probe {
-                target,
-                concurrency,
-                duration,
-                ca_file,
-            } => bench::probe(&target, concurrency, duration, ca_file),
-            BenchCommand::Scheduler {
-                checks,
-                interval,
-                duration,
-                target,
-                concurrency,
-            } => bench::scheduler(checks, interval, duration, target, concurrency),
-            BenchCommand::Target { listen } => bench::target(listen),
-            BenchCommand::Alerting {
-                checks,
-                per_site,
-                runs,
-            } => bench::alerting(checks, per_site, runs),
-            BenchCommand::Delegation {
-                zone,
-                runs,
-                root,
-                port,
-            } => bench::delegation(&zone, runs, root, port),
-            BenchCommand::Dnsbl {
-                ips,
-                concurrency,
-                duration,
-                resolver,
-            } => bench::dnsbl(ips, concurrency, duration, resolver),
-            BenchCommand::Mail {
-                runs,
-                rounds,
-                plugins,
-            } => bench::mail(runs, rounds, &plugins),
-        },
+        Command::Bench(b) => bench::run(b),
         Command::Discover {
             domain,
             output,
@@ -119,14 +82,16 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             root_hints,
             dns_port,
             dns_only,
-        } => discover::run(discover::Options {
-            domain,
+        } => discover::run(
+            keepup_probe::discover::Options {
+                domain,
+                root_hints,
+                dns_port,
+                dns_only,
+            },
             output,
             force,
-            root_hints,
-            dns_port,
-            dns_only,
-        }),
+        ),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "keepup", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,130 @@
+//! keepup's benchmarks, behind `keepup bench`: speed and memory figures
+//! measured on the production code, never on copies of it.
+//!
+//! - [`probe`]: hammers one target with the real probe at a fixed
+//!   concurrency (compare with blackbox_exporter via
+//!   `bench/compare-blackbox.sh`);
+//! - [`scheduler`]: runs the real monitor (scheduler, probes, SQLite store)
+//!   with N checks against a target served by a child process
+//!   ([`scheduler::serve_target`]), so the CPU and memory reported are
+//!   keepup's alone;
+//! - [`alerting`]: the incident engine and the alerter with N simultaneous
+//!   failures against a real store;
+//! - [`dns`]: the delegation walk and DNSBL lookups against Knot DNS
+//!   serving the test hierarchy on loopback;
+//! - [`mail`]: the mail checks beside monitoring-plugins against private
+//!   Postfix and Dovecot.
+//!
+//! Every bench is a function taking its parameters and returning a report
+//! whose `Display` is the line (or table) `keepup bench` prints; progress
+//! goes to stderr. A new bench is a module here, a function, and a
+//! subcommand in the CLI's `BenchCommand`.
+//!
+//! The DNS and mail benches start their servers with the test kit's
+//! launchers (`keepup-testkit`), which is why the binary links this crate
+//! only when built with its `bench` feature: the shipped binary carries no
+//! test harness.
+
+pub mod alerting;
+pub mod dns;
+pub mod mail;
+pub mod probe;
+pub mod scheduler;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A parameter out of range, or a tool missing, said in a sentence.
+    #[error("{0}")]
+    Usage(String),
+    /// The configuration a bench generates does not load.
+    #[error("{0}")]
+    Config(#[from] keepup_config::Problems),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] keepup_store::StoreError),
+    #[error("monitor: {0}")]
+    Monitor(#[from] keepup_monitor::MonitorError),
+    /// A server the bench needs did not start.
+    #[error("cannot start {what}: {reason}")]
+    Server { what: &'static str, reason: String },
+    /// The target process of the scheduler bench misbehaved.
+    #[error("{0}")]
+    Target(String),
+}
+
+impl BenchError {
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BenchError {
+        let what = what.into();
+        move |source| BenchError::Io { what, source }
+    }
+
+    fn server(what: &'static str) -> impl FnOnce(std::io::Error) -> BenchError {
+        move |e| BenchError::Server {
+            what,
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// The multi-threaded runtime every bench measures on (as the daemon's).
+fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(BenchError::io("cannot start the tokio runtime"))
+}
+
+/// A scratch directory of this process for stores and configurations.
+fn scratch_dir() -> Result<PathBuf, BenchError> {
+    let dir = std::env::temp_dir().join(format!("keepup-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(BenchError::io(format!("cannot create {}", dir.display())))?;
+    Ok(dir)
+}
+
+/// The median, 90th and 99th percentiles of `v` (zeros if empty).
+fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    v.sort_by(f64::total_cmp);
+    let p = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (p(0.5), p(0.9), p(0.99))
+}
+
+/// User + system CPU time of this process.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Peak resident set size (VmHWM) of this process, in MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,27 @@
+//! The benches run end to end on small inputs and report what happened:
+//! smoke tests of the code behind `keepup bench` (the figures themselves
+//! are for the README, never asserted).
+
+use keepup_bench::{alerting, dns};
+
+#[test]
+fn alerting_counts_one_message_per_check_and_one_per_site_when_grouped() {
+    let report = alerting::alerting(30, 10, 2).expect("the alerting bench runs");
+    assert_eq!(report.sites, 3);
+    assert_eq!(report.messages_without_grouping, 30);
+    assert_eq!(report.messages_with_grouping, 3);
+    assert!(report.to_string().contains("messages_with_grouping=3"));
+}
+
+#[test]
+fn alerting_refuses_zero_checks_with_a_sentence() {
+    let err = alerting::alerting(0, 10, 1).unwrap_err();
+    assert!(err.to_string().contains("at least 1"), "{err}");
+}
+
+#[test]
+fn delegation_walks_the_test_hierarchy_it_starts() {
+    let report = dns::delegation("shop.test", 3, None, 53).expect("Knot DNS starts");
+    assert!(report.contains("walks=3"), "{report}");
+    assert!(report.contains("up=3 "), "{report}");
+}
