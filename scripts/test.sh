@@ -56,6 +56,12 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 cargo test --workspace --locked "$@"
 if [ $# -eq 0 ]; then
   bash packaging/test.sh --no-build
+  # `keepup bench` is behind the binary's `bench` feature (it links the test
+  # kit's launchers, which the default build must not): its CLI test and
+  # lints run with the feature on, after the package's test
+  # (which packages the default build of the binary).
+  cargo test -p keepup --features bench --locked --test cli bench
+  cargo clippy -p keepup --features bench --all-targets --locked -- -D warnings
   cargo fmt --all --check
   cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
