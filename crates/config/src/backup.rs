@@ -329,6 +329,40 @@ pub struct TargetAccess {
     pub s3_region: Option<String>,
 }
 
+/// A REST password goes out as basic auth with the location's user: with
+/// no user in the location it could not be sent. Refused at load and by
+/// the REST backend.
+pub const REST_PASSWORD_WITHOUT_USER: &str =
+    "a REST password is set but the location names no user (write rest:https://USER@host/...)";
+
+/// Why S3 credentials cannot be used. Checked at load for the configured
+/// ones and by the S3 backend for those it ends up with (the `AWS_*`
+/// environment's included); never quotes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum S3CredentialsError {
+    /// The key id and the secret are signed and sent as they are.
+    #[error(
+        "the S3 access key id or secret access key is empty or contains spaces or non-ASCII characters"
+    )]
+    UnusableKey,
+    /// The session token is sent in a header.
+    #[error("the S3 session token contains characters HTTP cannot carry")]
+    UnusableToken,
+}
+
+/// An S3 access key id or secret access key: visible ASCII, not empty.
+pub fn check_s3_key(key: &str) -> Result<(), S3CredentialsError> {
+    let usable = !key.is_empty() && key.chars().all(|c| c.is_ascii_graphic());
+    usable.then_some(()).ok_or(S3CredentialsError::UnusableKey)
+}
+
+/// An S3 session token: what an HTTP header value can carry.
+pub fn check_s3_session_token(token: &str) -> Result<(), S3CredentialsError> {
+    http::HeaderValue::from_str(token)
+        .map(|_| ())
+        .map_err(|_| S3CredentialsError::UnusableToken)
+}
+
 /// `[backup.retention]`: what `forget` keeps (restic's `--keep-*`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retention {
@@ -1421,6 +1455,18 @@ impl Loader<'_> {
             "rest_password",
             &mut ok,
         );
+        if rest_password.is_some()
+            && let Some(Location::Rest { user: None, .. }) = &repository
+        {
+            let span = given_span(&raw.rest_password_env, &raw.rest_password_file);
+            self.rep.report(
+                span.unwrap_or_else(|| raw.repository.span()),
+                &format!("{path}.rest_password"),
+                REST_PASSWORD_WITHOUT_USER,
+                None,
+            );
+            ok = false;
+        }
         let s3 = self.s3_options(&raw, path, &mut ok);
         // Unknown for a refused location: then only that is reported.
         let scheme = repository.as_ref().map(Location::kind);
@@ -1507,15 +1553,42 @@ impl Loader<'_> {
             &raw.s3_session_token_file,
             "s3_session_token",
         );
-        let given = |env: &Option<Spanned<String>>, file: &Option<Spanned<String>>| {
-            env.as_ref().or(file.as_ref()).map(|s| s.span())
-        };
-        let id_span = given(&raw.s3_access_key_id_env, &raw.s3_access_key_id_file);
-        let secret_span = given(
+        let id_span = given_span(&raw.s3_access_key_id_env, &raw.s3_access_key_id_file);
+        let secret_span = given_span(
             &raw.s3_secret_access_key_env,
             &raw.s3_secret_access_key_file,
         );
-        let token_span = given(&raw.s3_session_token_env, &raw.s3_session_token_file);
+        let token_span = given_span(&raw.s3_session_token_env, &raw.s3_session_token_file);
+        // What the S3 backend would refuse to sign or send.
+        let usable = [
+            (
+                &access_key_id,
+                &id_span,
+                "s3_access_key_id",
+                check_s3_key as fn(&str) -> _,
+            ),
+            (
+                &secret_access_key,
+                &secret_span,
+                "s3_secret_access_key",
+                check_s3_key,
+            ),
+            (
+                &session_token,
+                &token_span,
+                "s3_session_token",
+                check_s3_session_token,
+            ),
+        ];
+        for (secret, span, key, check) in usable {
+            if let (Some(secret), Some(span)) = (secret, span)
+                && let Err(e) = check(secret.expose())
+            {
+                self.rep
+                    .report(span.clone(), &format!("{path}.{key}"), e.to_string(), None);
+                *ok = false;
+            }
+        }
         match (&id_span, &secret_span) {
             (Some(span), None) => {
                 self.rep.report(
@@ -1878,6 +1951,14 @@ fn sources_of(
             }
         }
     }
+}
+
+/// The span of a secret given by `_env` or `_file`, if it is given.
+fn given_span(
+    env: &Option<Spanned<String>>,
+    file: &Option<Spanned<String>>,
+) -> Option<Range<usize>> {
+    env.as_ref().or(file.as_ref()).map(|s| s.span())
 }
 
 /// Parses `read_data_subset`.

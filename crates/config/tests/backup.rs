@@ -972,3 +972,58 @@ fn repository_locations_are_kept_parsed_with_local_paths_made_absolute() {
         "{got}"
     );
 }
+
+#[test]
+fn credentials_the_backend_could_not_send_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let spaced_key = file("spaced.key", "AKIA EXAMPLE hunter2\n");
+    let spaced_secret = file("spaced.secret", "wJalr hunter2\n");
+    let broken_token = file("broken.token", "Fwo\u{1}hunter2\n");
+    let cases = [
+        (
+            "rest:https://rest.example.net/shop/".to_owned(),
+            "rest_password_env = \"KEEPUP_TEST_BACKUP_PASSWORD\"".to_owned(),
+            "keepup.toml:16:21: backup[0].target[1].rest_password: a REST password is set but the location names no user (write rest:https://USER@host/...)",
+        ),
+        (
+            S3_REPO.to_owned(),
+            format!(
+                "s3_access_key_id_file = \"{spaced_key}\"\ns3_secret_access_key_env = \"KEEPUP_TEST_S3_SECRET\""
+            ),
+            "keepup.toml:16:25: backup[0].target[1].s3_access_key_id: the S3 access key id or secret access key is empty or contains spaces or non-ASCII characters",
+        ),
+        (
+            S3_REPO.to_owned(),
+            format!(
+                "s3_access_key_id_env = \"KEEPUP_TEST_S3_KEY_ID\"\ns3_secret_access_key_file = \"{spaced_secret}\""
+            ),
+            "keepup.toml:17:29: backup[0].target[1].s3_secret_access_key: the S3 access key id or secret access key is empty or contains spaces or non-ASCII characters",
+        ),
+        (
+            S3_REPO.to_owned(),
+            format!(
+                "s3_access_key_id_env = \"KEEPUP_TEST_S3_KEY_ID\"\ns3_secret_access_key_env = \"KEEPUP_TEST_S3_SECRET\"\ns3_session_token_file = \"{broken_token}\""
+            ),
+            "keepup.toml:18:25: backup[0].target[1].s3_session_token: the S3 session token contains characters HTTP cannot carry",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (repository, keys, want) in &cases {
+        let got = only_problem(&s3_plan(repository, keys));
+        if got != *want {
+            wrong.push(format!("want {want}\n got {got}"));
+        }
+        assert!(!got.contains("hunter2"), "a secret in a message: {got}");
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // With a user the same password is fine.
+    plans(&s3_plan(
+        "rest:https://backup@rest.example.net/shop/",
+        "rest_password_env = \"KEEPUP_TEST_BACKUP_PASSWORD\"",
+    ));
+}

@@ -13,6 +13,7 @@
 
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use keepup_config::backup::REST_PASSWORD_WITHOUT_USER;
 use rustic_core::{FileType, Id, RusticResult};
 use serde::Deserialize;
 
@@ -81,7 +82,7 @@ impl HttpBackend<Rest> {
             (None, Some(_)) => {
                 return Err(BackendError::Options {
                     target,
-                    reason: "a REST password is set but the location names no user (write rest:https://USER@host/...)".into(),
+                    reason: REST_PASSWORD_WITHOUT_USER.into(),
                 });
             }
             (None, None) => None,

@@ -31,6 +31,7 @@ use aws_lc_rs::{digest, hmac};
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use keepup_config::backup::{check_s3_key, check_s3_session_token};
 use rustic_core::{FileType, Id, RusticResult};
 
 use super::http::{
@@ -114,22 +115,17 @@ fn resolve(
             });
         }
     };
-    let printable = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic());
-    if !printable(access_key_id.expose()) || !printable(secret_access_key.expose()) {
-        return Err(BackendError::Options {
+    check_s3_key(access_key_id.expose())
+        .and_then(|()| check_s3_key(secret_access_key.expose()))
+        .and_then(|()| {
+            session_token
+                .as_ref()
+                .map_or(Ok(()), |t| check_s3_session_token(t.expose()))
+        })
+        .map_err(|e| BackendError::Options {
             target: target.to_owned(),
-            reason: "the S3 access key id or secret access key is empty or contains spaces or non-ASCII characters".into(),
-        });
-    }
-    if session_token
-        .as_ref()
-        .is_some_and(|t| HeaderValue::from_str(t.expose()).is_err())
-    {
-        return Err(BackendError::Options {
-            target: target.to_owned(),
-            reason: "the S3 session token contains characters HTTP cannot carry".into(),
-        });
-    }
+            reason: e.to_string(),
+        })?;
     let region = opts
         .access
         .s3_region
