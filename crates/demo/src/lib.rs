@@ -14,6 +14,8 @@
 //!
 //! It also provides [`bench_target`], the trivial HTTP server the scheduler
 //! benchmark runs in a child process. Nothing here is used by `keepup run`.
+//! Its certificates come from `keepup-pki`; it links nothing of the test
+//! kit, which the binary must not carry.
 
 mod dns;
 mod faults;

@@ -1,14 +1,17 @@
-//! Real servers on loopback for keepup's tests and for the bundled demo shop.
+//! Real servers on loopback for keepup's tests and benchmarks.
 //!
 //! keepup's probes talk to real sockets, so they are tested against real
 //! servers: this crate starts them in-process, on `127.0.0.1` (or `::1`) and a
-//! free port, and stops them when they are dropped. It is not test-only code:
-//! the demo shop is built from the same pieces, so everything here is
-//! documented and free of panics on network input.
+//! free port, and stops them when they are dropped. It is a dev-dependency
+//! of every crate but `keepup-bench` (which the binary links only with its
+//! `bench` feature): the shipped binary does not carry it. Everything here
+//! is still documented and free of panics on network input.
 //!
-//! - [`pki`]: a small certificate authority (root, intermediates, leaves with
-//!   DNS and IP names, expired or not-yet-valid on request) built with rcgen,
-//!   plus helpers that write the PEMs into temporary files.
+//! - [`pki`]: the crate `keepup-pki`, re-exported: a small certificate
+//!   authority (root, intermediates, leaves with DNS and IP names, expired or
+//!   not-yet-valid on request) built with rcgen, plus helpers that write the
+//!   PEMs into temporary files. It is its own crate because the demo shop
+//!   uses it at run time.
 //! - [`http`]: [`TestServer`](http::TestServer), an HTTP/1.1 server (hyper)
 //!   with optional TLS (rustls, aws-lc-rs) whose handler is an async closure,
 //!   with a request counter and a log of what it received.
@@ -52,7 +55,7 @@
 //!   down, so nothing here can keep a test process alive.
 //! - `start_background(..)` (no `.await`) runs the server on a dedicated
 //!   thread with its own single-threaded runtime, for synchronous callers
-//!   such as the demo or a benchmark. Dropping the value signals the thread
+//!   such as a benchmark. Dropping the value signals the thread
 //!   and joins it (bounded by a short grace period).
 
 mod dbproc;
@@ -62,7 +65,7 @@ pub mod hostile;
 pub mod http;
 pub mod mail;
 pub mod mariadb;
-pub mod pki;
+pub use keepup_pki as pki;
 pub mod postgres;
 pub mod random;
 pub mod rclone;

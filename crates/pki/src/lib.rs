@@ -1,4 +1,6 @@
-//! A test and demo certificate authority built with rcgen.
+//! A test and demo certificate authority built with rcgen: its own crate
+//! because the demo shop needs it at run time (the test kit re-exports it as
+//! `keepup_testkit::pki`, and the binary must not link the test kit).
 //!
 //! [`CertAuthority::new`] makes a self-signed root; [`CertAuthority::intermediate`]
 //! makes a CA signed by another one, so chains of depth 3 (root →
@@ -12,12 +14,12 @@
 //! keys live in memory and in temporary files.
 //!
 //! ```no_run
-//! use keepup_testkit::pki::{CertAuthority, validity};
+//! use keepup_pki::{CertAuthority, validity};
 //! let root = CertAuthority::new("Demo Root CA")?;
 //! let inter = root.intermediate("Demo Issuing CA")?;
 //! let leaf = inter.issue(&["shop.test", "127.0.0.1"], validity::days_around(-1, 90))?;
 //! assert_eq!(leaf.chain.len(), 3); // leaf, intermediate, root
-//! # Ok::<(), keepup_testkit::pki::PkiError>(())
+//! # Ok::<(), keepup_pki::PkiError>(())
 //! ```
 
 use std::fs;
