@@ -12,9 +12,10 @@ use keepup_config::backup::{BackupSource, DatabaseKind, DatabaseSource, DumpForm
 use keepup_model::{Finding, Outcome, Severity, Status};
 use serde::Serialize;
 
+use crate::NoProgress;
 use crate::dbrestore::{self, RestoreOptions, RestoreTarget, Validation};
 use crate::restore::{RestoreTo, SnapshotRef, restore};
-use crate::{NoProgress, codes};
+use keepup_model::codes;
 
 /// What a database restore test did.
 #[derive(Debug, Clone, Serialize)]
@@ -56,7 +57,7 @@ impl DbRestoreTestReport {
                     ),
                 );
                 o.push(Finding::new(
-                    codes::RESTORE_FAILED,
+                    codes::BACKUP_RESTORE_FAILED,
                     Severity::Critical,
                     e.clone(),
                 ));

@@ -9,9 +9,9 @@ use keepup_config::BackupPlan;
 use keepup_model::{Finding, Outcome, Severity, Status};
 use serde::Serialize;
 
-use crate::codes;
 use crate::error::BackupError;
 use crate::snapshots::{SnapshotInfo, open_plain, plan_snapshots};
+use keepup_model::codes;
 
 /// How old a target's last good snapshot is.
 #[derive(Debug, Clone, Serialize)]
@@ -71,7 +71,7 @@ impl Freshness {
                     format!("backup {} on {} is stale", self.plan, self.target),
                 );
                 o.push(Finding::new(
-                    codes::STALE,
+                    codes::BACKUP_STALE,
                     Severity::Critical,
                     format!(
                         "the last good snapshot ({}, {}) is {} old, more than the {} allowed",
@@ -90,7 +90,7 @@ impl Freshness {
                     format!("backup {} has no snapshot on {}", self.plan, self.target),
                 );
                 o.push(Finding::new(
-                    codes::NO_SNAPSHOT,
+                    codes::BACKUP_NO_SNAPSHOT,
                     Severity::Critical,
                     format!(
                         "no snapshot of plan {} on target {}",
@@ -115,7 +115,7 @@ pub fn unavailable_outcome(plan: &BackupPlan, target: &str, err: &BackupError) -
         format!("backup {} target {} is unavailable", plan.id, target),
     );
     o.push(Finding::new(
-        codes::UNAVAILABLE,
+        codes::BACKUP_UNAVAILABLE,
         Severity::Critical,
         err.to_string(),
     ));

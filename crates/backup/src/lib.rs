@@ -56,32 +56,6 @@ pub use verify::{CheckReport, check};
 use keepup_config::BackupPlan;
 use keepup_config::backup::BackupTarget;
 
-/// Stable finding codes of backup outcomes.
-pub mod codes {
-    /// A run stored no snapshot at all, or could not start.
-    pub const FAILED: &str = "backup.failed";
-    /// One target did not get its snapshot (others may have).
-    pub const TARGET_FAILED: &str = "backup.target_failed";
-    /// Files could not be read and are missing from the snapshot.
-    pub const SOURCE_INCOMPLETE: &str = "backup.source_incomplete";
-    /// The last good snapshot is older than the RPO.
-    pub const STALE: &str = "backup.stale";
-    /// The plan has no snapshot on the target.
-    pub const NO_SNAPSHOT: &str = "backup.no_snapshot";
-    /// The repository cannot be opened (unreachable, wrong password...).
-    pub const UNAVAILABLE: &str = "backup.unavailable";
-    /// The repository check found errors (damaged or missing data).
-    pub const CHECK_FAILED: &str = "backup.check_failed";
-    /// The repository check found something odd that does not affect
-    /// integrity (e.g. unused data that a prune will remove).
-    pub const CHECK_WARNING: &str = "backup.check_warning";
-    /// Restored content differs from what the snapshot recorded or from the
-    /// unchanged source.
-    pub const RESTORE_MISMATCH: &str = "backup.restore_mismatch";
-    /// The restore test could not restore.
-    pub const RESTORE_FAILED: &str = "backup.restore_failed";
-}
-
 /// The plan's target with this id.
 pub(crate) fn target<'a>(plan: &'a BackupPlan, id: &str) -> Result<&'a BackupTarget, BackupError> {
     plan.target(id).ok_or_else(|| BackupError::NoSuchTarget {

@@ -19,11 +19,11 @@ use rustic_core::repofile::SnapshotFile;
 use rustic_core::{BackupOptions, FileType, SnapshotOptions};
 use serde::Serialize;
 
-use crate::codes;
 use crate::error::BackupError;
 use crate::progress::Progress;
 use crate::repo;
 use crate::source::{PlanSource, StreamSpec};
+use keepup_model::codes;
 
 /// How a run behaves beyond the plan.
 #[derive(Debug, Clone)]
@@ -113,7 +113,11 @@ impl PlanReport {
         let total = self.targets.len();
         let mut o = if let Some(e) = &self.error {
             let mut o = Outcome::new(Status::Down, format!("backup {}: {e}", self.plan));
-            o.push(Finding::new(codes::FAILED, Severity::Critical, e.clone()));
+            o.push(Finding::new(
+                codes::BACKUP_FAILED,
+                Severity::Critical,
+                e.clone(),
+            ));
             o
         } else if good == total {
             Outcome::new(
@@ -139,14 +143,14 @@ impl PlanReport {
                     Severity::Warning
                 };
                 o.push(Finding::new(
-                    codes::TARGET_FAILED,
+                    codes::BACKUP_TARGET_FAILED,
                     severity,
                     format!("target {}: {e}", t.target),
                 ));
             }
             if !t.skipped.is_empty() {
                 o.push(Finding::new(
-                    codes::SOURCE_INCOMPLETE,
+                    codes::BACKUP_SOURCE_INCOMPLETE,
                     Severity::Warning,
                     format!(
                         "target {}: could not read {} {}, missing from the snapshot (first: {})",

@@ -20,10 +20,10 @@ use rustic_core::{
 use serde::Serialize;
 
 use crate::blob::{BlobError, Cipher, Opener};
-use crate::codes;
 use crate::error::BackupError;
 use crate::progress::{NoProgress, Progress};
 use crate::snapshots::{SnapshotInfo, plan_snapshots};
+use keepup_model::codes;
 
 mod contents;
 
@@ -471,14 +471,14 @@ impl RestoreTestReport {
         };
         for m in self.mismatches.iter().take(20) {
             o.push(Finding::new(
-                codes::RESTORE_MISMATCH,
+                codes::BACKUP_RESTORE_MISMATCH,
                 Severity::Critical,
                 m.clone(),
             ));
         }
         for e in self.errors.iter().take(20) {
             o.push(Finding::new(
-                codes::RESTORE_FAILED,
+                codes::BACKUP_RESTORE_FAILED,
                 Severity::Critical,
                 e.clone(),
             ));

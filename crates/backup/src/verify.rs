@@ -11,9 +11,9 @@ use keepup_model::{Finding, Outcome, Severity, Status};
 use rustic_core::{CheckOptions, ReadSubsetOption};
 use serde::Serialize;
 
-use crate::codes;
 use crate::error::BackupError;
 use crate::progress::Progress;
+use keepup_model::codes;
 
 /// What a check found.
 #[derive(Debug, Clone, Serialize)]
@@ -113,21 +113,21 @@ impl CheckReport {
         };
         for e in self.errors.iter().take(20) {
             o.push(Finding::new(
-                codes::CHECK_FAILED,
+                codes::BACKUP_CHECK_FAILED,
                 Severity::Critical,
                 e.clone(),
             ));
         }
         if self.errors.len() > 20 {
             o.push(Finding::new(
-                codes::CHECK_FAILED,
+                codes::BACKUP_CHECK_FAILED,
                 Severity::Critical,
                 format!("... and {} more errors", self.errors.len() - 20),
             ));
         }
         for w in self.warnings.iter().take(5) {
             o.push(Finding::new(
-                codes::CHECK_WARNING,
+                codes::BACKUP_CHECK_WARNING,
                 Severity::Info,
                 w.clone(),
             ));

@@ -10,8 +10,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use keepup_backup::{BackupError, codes, list, run_plan_with};
+use keepup_backup::{BackupError, list, run_plan_with};
 use keepup_model::Status;
+use keepup_model::codes;
 use keepup_testkit::disk::Tmpfs;
 use support::*;
 
@@ -127,7 +128,11 @@ filename = "shop.sql"
     assert_eq!(t.attempts, 1, "a failing command is not retried");
     let o = r.outcome();
     assert_eq!(o.status, Status::Down);
-    assert!(o.findings.iter().any(|f| f.code == codes::TARGET_FAILED));
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.code == codes::BACKUP_TARGET_FAILED)
+    );
 
     only(&fx, &repo, &good, &id);
     fx.restic_check(&repo);
@@ -289,7 +294,7 @@ repository = "{}"
     );
     let o = r.outcome();
     assert_eq!(o.status, Status::Down);
-    assert_eq!(o.findings[0].code, codes::FAILED);
+    assert_eq!(o.findings[0].code, codes::BACKUP_FAILED);
     // init refuses to overwrite an existing repository.
     keepup_backup::init(&plan, "new-disk").unwrap();
     let again = keepup_backup::init(&plan, "new-disk").unwrap_err();
@@ -472,7 +477,7 @@ fn an_unreadable_file_makes_the_snapshot_incomplete_not_silently_good() {
     let f = o
         .findings
         .iter()
-        .find(|f| f.code == codes::SOURCE_INCOMPLETE)
+        .find(|f| f.code == codes::BACKUP_SOURCE_INCOMPLETE)
         .unwrap();
     assert!(
         f.text

@@ -10,11 +10,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use keepup_backup::{
-    RestoreTo, RunOptions, SnapshotRef, codes, freshness, list, restore, restore_test_files,
-    run_plan_with,
+    RestoreTo, RunOptions, SnapshotRef, freshness, list, restore, restore_test_files, run_plan_with,
 };
 use keepup_config::backup::ReadData;
 use keepup_model::Status;
+use keepup_model::codes;
 use support::*;
 
 /// A plan with a `paths` source over `src` and two targets `a` and
@@ -286,7 +286,7 @@ fn a_missing_or_read_only_target_does_not_block_the_others() {
     assert!(
         o.findings
             .iter()
-            .any(|f| f.code == codes::TARGET_FAILED && f.text.contains("target a:")),
+            .any(|f| f.code == codes::BACKUP_TARGET_FAILED && f.text.contains("target a:")),
         "{o:?}"
     );
     fx.restic_check(&fx.path("repo-b"));
@@ -431,7 +431,9 @@ fn corruption_in_a_pack_is_found_by_the_check_and_is_down() {
     let o = report.outcome();
     assert_eq!(o.status, Status::Down);
     assert!(
-        o.findings.iter().any(|f| f.code == codes::CHECK_FAILED),
+        o.findings
+            .iter()
+            .any(|f| f.code == codes::BACKUP_CHECK_FAILED),
         "{o:?}"
     );
     // restic agrees that the repository is damaged.
@@ -475,7 +477,7 @@ fn after_losing_the_primary_everything_is_restored_from_the_offsite_copy() {
     let err = freshness(&plan, "a", &now).unwrap_err();
     let o = keepup_backup::freshness::unavailable_outcome(&plan, "a", &err);
     assert_eq!(o.status, Status::Down);
-    assert_eq!(o.findings[0].code, codes::UNAVAILABLE);
+    assert_eq!(o.findings[0].code, codes::BACKUP_UNAVAILABLE);
 
     let out = fx.path("disaster");
     let r = restore(
@@ -541,7 +543,7 @@ filename = "dump.sql"
     assert!(r.mismatches[0].contains(victim.to_str().unwrap()), "{r:?}");
     let o = r.outcome();
     assert_eq!(o.status, Status::Down);
-    assert_eq!(o.findings[0].code, codes::RESTORE_MISMATCH);
+    assert_eq!(o.findings[0].code, codes::BACKUP_RESTORE_MISMATCH);
 }
 
 #[test]
@@ -554,7 +556,7 @@ fn freshness_is_measured_against_the_rpo() {
     let none = freshness(&plan, "a", &t0).unwrap();
     let o = none.outcome();
     assert_eq!(o.status, Status::Down);
-    assert_eq!(o.findings[0].code, codes::NO_SNAPSHOT);
+    assert_eq!(o.findings[0].code, codes::BACKUP_NO_SNAPSHOT);
 
     let opts = RunOptions {
         time: Some(t0.clone()),
@@ -571,7 +573,7 @@ fn freshness_is_measured_against_the_rpo() {
         .outcome();
     assert_eq!(stale.status, Status::Down);
     assert_eq!(stale.message, "backup files on a is stale");
-    assert_eq!(stale.findings[0].code, codes::STALE);
+    assert_eq!(stale.findings[0].code, codes::BACKUP_STALE);
 }
 
 #[test]

@@ -12,8 +12,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use keepup_backup::{RestoreTo, SnapshotRef, codes, restore, restore_test_files, run_plan_with};
+use keepup_backup::{RestoreTo, SnapshotRef, restore, restore_test_files, run_plan_with};
 use keepup_model::Status;
+use keepup_model::codes;
 use support::*;
 
 fn plan(fx: &Fixture, src: &Path) -> keepup_config::BackupPlan {
@@ -211,7 +212,7 @@ fn a_damaged_pack_fails_the_restore_test_and_the_restore() {
     );
     let o = r.outcome();
     assert_eq!(o.status, Status::Down);
-    assert_eq!(o.findings[0].code, codes::RESTORE_FAILED);
+    assert_eq!(o.findings[0].code, codes::BACKUP_RESTORE_FAILED);
 
     let err = restore_latest(&plan, &fx.path("restored"))
         .expect_err("a damaged pack does not restore")

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use keepup_backup::backend::{Location, Secret, TargetAccess, TargetOptions, open_backend};
-use keepup_backup::{RestoreTo, SnapshotRef, codes, freshness, list, restore, run_plan_with};
+use keepup_backup::{RestoreTo, SnapshotRef, freshness, list, restore, run_plan_with};
 use keepup_config::backup::ReadData;
 use keepup_model::Status;
+use keepup_model::codes;
 use keepup_testkit::TestServer;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::s3::MotoS3;
@@ -384,7 +385,7 @@ fn verify_and_freshness_work_on_s3_and_find_a_damaged_pack() {
     let now = jiff::Zoned::now();
     keepup_backup::init(&plan, "s3").unwrap();
     let none = freshness(&plan, "s3", &now).unwrap().outcome();
-    assert_eq!(none.findings[0].code, codes::NO_SNAPSHOT);
+    assert_eq!(none.findings[0].code, codes::BACKUP_NO_SNAPSHOT);
     assert!(run_plan_with(&plan, None, &quick(), progress()).ok());
     let fresh = freshness(&plan, "s3", &jiff::Zoned::now())
         .unwrap()
@@ -420,7 +421,9 @@ fn verify_and_freshness_work_on_s3_and_find_a_damaged_pack() {
     let o = r.outcome();
     assert_eq!(o.status, Status::Down);
     assert!(
-        o.findings.iter().any(|f| f.code == codes::CHECK_FAILED),
+        o.findings
+            .iter()
+            .any(|f| f.code == codes::BACKUP_CHECK_FAILED),
         "{o:?}"
     );
 }
@@ -549,7 +552,7 @@ fn a_missing_bucket_is_a_clear_error() {
     let err = freshness(&plan, "s3", &jiff::Zoned::now()).unwrap_err();
     let o = keepup_backup::freshness::unavailable_outcome(&plan, "s3", &err);
     assert_eq!(o.status, Status::Down);
-    assert_eq!(o.findings[0].code, codes::UNAVAILABLE);
+    assert_eq!(o.findings[0].code, codes::BACKUP_UNAVAILABLE);
     // Listing a type directly says the same.
     let err = backend(&loc, &s3_opts(&moto))
         .list_with_size(FileType::Index)

@@ -76,6 +76,16 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Print the catalogue of finding codes: code, default severity and
+    /// meaning, so that alerts can be routed by code.
+    Codes {
+        /// Print JSON instead of a table.
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// Print Markdown tables, as in the README.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Show the current state of every check, from the store.
     Status {
         #[command(flatten)]

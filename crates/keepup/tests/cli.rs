@@ -968,3 +968,37 @@ fn bench_with_the_feature_prints_a_report() {
         stdout(&out)
     );
 }
+
+/// The README's catalogue of finding codes is `keepup codes --markdown`
+/// word for word, so it cannot drift from the codes keepup produces.
+#[test]
+fn the_readme_lists_the_code_catalogue_as_keepup_codes_prints_it() {
+    let printed = run(&["codes", "--markdown"]);
+    assert!(printed.status.success(), "{}", stderr(&printed));
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("the README is readable");
+    let begin = "<!-- codes:begin -->\n";
+    let start = readme
+        .find(begin)
+        .expect("the README has the codes:begin marker")
+        + begin.len();
+    let end = readme[start..]
+        .find("<!-- codes:end -->")
+        .expect("the README has the codes:end marker");
+    assert_eq!(
+        &readme[start..start + end],
+        format!("\n{}\n", stdout(&printed)),
+        "regenerate the README section with `keepup codes --markdown`"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["codes", "--json"]).stdout).expect("codes --json is JSON");
+    let timeout = json
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["code"] == "PROBE_TIMEOUT"))
+        .expect("PROBE_TIMEOUT is listed");
+    assert_eq!(timeout["severity"], "critical");
+    let table = stdout(&run(&["codes"]));
+    assert!(table.starts_with("CODE"), "{table}");
+    assert!(table.contains("BACKUP_FAILED"), "{table}");
+}

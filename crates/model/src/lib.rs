@@ -9,6 +9,7 @@
 //!
 //! It deliberately has no I/O and almost no dependencies.
 
+pub mod codes;
 mod clock;
 mod outcome;
 

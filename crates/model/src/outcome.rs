@@ -106,6 +106,15 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Stable lowercase name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
     /// The status a finding of this severity implies on its own.
     pub fn implied_status(self) -> Status {
         match self {

@@ -17,7 +17,7 @@ use crate::scheduler::SchedulerHandle;
 use keepup_backup as backup;
 use keepup_config::backup::BackupPlan;
 use keepup_config::{BackupCheckSpec, BackupJob, Check, Config, backup_check_id};
-use keepup_model::{CheckId, Clock, Finding, Outcome, Severity, Status, Timestamp};
+use keepup_model::{CheckId, Clock, Finding, Outcome, Severity, Status, Timestamp, codes};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,7 +69,9 @@ impl BackupBook {
         let merged = match latest.get(&id) {
             Some(run) if job == BackupJob::Retention => {
                 let mut merged = run.clone();
-                merged.findings.retain(|f| f.code != RETENTION_FAILED);
+                merged
+                    .findings
+                    .retain(|f| f.code != codes::BACKUP_RETENTION_FAILED);
                 if outcome.status != Status::Up {
                     merged.findings.extend(outcome.findings);
                     if merged.status == Status::Up {
@@ -290,9 +292,6 @@ pub fn run_job(plan: &BackupPlan, job: BackupJob) -> (CheckId, Outcome) {
 }
 
 /// Forget and prune on every target; the findings of those that failed.
-/// The finding of a failed forget and prune.
-const RETENTION_FAILED: &str = "backup.retention_failed";
-
 fn retention_findings(plan: &BackupPlan) -> Option<Vec<Finding>> {
     let failed: Vec<Finding> = plan
         .targets
@@ -300,7 +299,7 @@ fn retention_findings(plan: &BackupPlan) -> Option<Vec<Finding>> {
         .filter_map(|t| backup::forget_and_prune(plan, &t.id).err().map(|e| (t, e)))
         .map(|(t, e)| {
             Finding::new(
-                RETENTION_FAILED,
+                codes::BACKUP_RETENTION_FAILED,
                 Severity::Warning,
                 format!("forget and prune on {} failed: {e}", t.id),
             )
@@ -401,7 +400,11 @@ mod tests {
         let mixed = combine(
             vec![
                 outcome(Status::Up, "local fine", "x.a"),
-                outcome(Status::Down, "offsite unreachable", "backup.unavailable"),
+                outcome(
+                    Status::Down,
+                    "offsite unreachable",
+                    codes::BACKUP_UNAVAILABLE,
+                ),
                 outcome(Status::Degraded, "odd", "x.c"),
             ],
             "all good".into(),

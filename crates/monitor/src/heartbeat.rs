@@ -7,7 +7,7 @@
 //! ping triggers one at once, so state changes show immediately.
 
 use keepup_config::{Check, CheckSpec, HeartbeatSpec};
-use keepup_model::{CheckId, Finding, Outcome, Severity, Status, Timestamp, format_rfc3339};
+use keepup_model::{CheckId, Finding, Outcome, Severity, Status, Timestamp, codes, format_rfc3339};
 use keepup_store::{MemoChange, PingKind, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -124,7 +124,7 @@ impl HeartbeatBook {
             Some((at, PingKind::Fail)) => {
                 let mut o = Outcome::new(Status::Down, "the job reported failure");
                 o.push(Finding::new(
-                    "HEARTBEAT_FAILED",
+                    codes::HEARTBEAT_FAILED,
                     Severity::Critical,
                     format!("the last ping, at {}, was a /fail ping", format_rfc3339(at)),
                 ));
@@ -133,7 +133,7 @@ impl HeartbeatBook {
             Some((at, PingKind::Success)) if now - at > allowed_ms => {
                 let mut o = Outcome::new(Status::Down, "heartbeat missing");
                 o.push(Finding::new(
-                    "HEARTBEAT_MISSING",
+                    codes::HEARTBEAT_MISSING,
                     Severity::Critical,
                     format!(
                         "last ping at {}, {} ago; expected every {} (+{} grace)",
@@ -156,7 +156,7 @@ impl HeartbeatBook {
                 if now - since > allowed_ms {
                     let mut o = Outcome::new(Status::Down, "heartbeat never received");
                     o.push(Finding::new(
-                        "HEARTBEAT_NEVER_RECEIVED",
+                        codes::HEARTBEAT_NEVER_RECEIVED,
                         Severity::Critical,
                         format!(
                             "no ping since monitoring began at {}; expected every {} (+{} grace)",

@@ -432,7 +432,7 @@ impl CheckExecutor {
         if let Some(err) = self.recorder.store_error() {
             o.message = "keepup cannot write to its store".into();
             o.push(Finding::new(
-                "SELF_STORE_FAILING",
+                keepup_model::codes::SELF_STORE_FAILING,
                 Severity::Critical,
                 format!("writing results fails: {err}"),
             ));
@@ -440,7 +440,7 @@ impl CheckExecutor {
         let dropped = self.recorder.dropped();
         if dropped > 0 {
             o.push(Finding::new(
-                "SELF_RESULTS_DROPPED",
+                keepup_model::codes::SELF_RESULTS_DROPPED,
                 Severity::Critical,
                 format!("{dropped} results were dropped because the store failed for too long"),
             ));
@@ -456,7 +456,7 @@ impl CheckExecutor {
                         o.message = "keepup's scheduler is late".into();
                     }
                     o.push(Finding::new(
-                        "SELF_SCHEDULER_LAG",
+                        keepup_model::codes::SELF_SCHEDULER_LAG,
                         Severity::Warning,
                         format!("checks start {:.0} ms late (p99), more than the allowed {} ms: too many checks for this machine, or it is overloaded", p99, spec.max_lag.as_millis()),
                     ));
@@ -465,7 +465,7 @@ impl CheckExecutor {
         }
         if self.recorder.offline() {
             o.push(Finding::new(
-                "SELF_OFFLINE",
+                keepup_model::codes::SELF_OFFLINE,
                 Severity::Warning,
                 "keepup cannot reach any of its connectivity references",
             ));

@@ -154,7 +154,7 @@ impl Recorder {
             c.outcome.status = Status::Unknown;
             c.outcome.message = "unknown: keepup's own network is down".into();
             c.outcome.findings.push(keepup_model::Finding::new(
-                "MONITOR_OFFLINE",
+                keepup_model::codes::MONITOR_OFFLINE,
                 keepup_model::Severity::Info,
                 "keepup could not reach any of its connectivity references, so this failure may be keepup's own; it is recorded as Unknown",
             ));

@@ -388,7 +388,7 @@ fn timed_out(limit: Duration) -> Outcome {
         format!("no result within {}", humantime_short(limit)),
     );
     o.push(Finding::new(
-        "PROBE_TIMEOUT",
+        keepup_model::codes::PROBE_TIMEOUT,
         Severity::Critical,
         format!("the check did not finish within {}", humantime_short(limit)),
     ));

@@ -7,7 +7,7 @@
 //! And the scheduling rule of backup jobs (`due_jobs`) at the unit level.
 
 use keepup_config::{BackupJob, Config};
-use keepup_model::{CheckId, Outcome, Status, SystemClock};
+use keepup_model::{CheckId, Outcome, Status, SystemClock, codes};
 use keepup_monitor::Monitor;
 use keepup_monitor::backup::due_jobs;
 use keepup_monitor::incidents::IncidentEvent;
@@ -282,7 +282,7 @@ async fn runs_verify_restore_and_a_lost_target_is_reported() {
     assert_eq!(fresh.outcome.status, Status::Down, "{:?}", fresh.outcome);
     assert_eq!(
         codes(&fresh.outcome),
-        ["backup.no_snapshot", "backup.no_snapshot"],
+        [codes::BACKUP_NO_SNAPSHOT, codes::BACKUP_NO_SNAPSHOT],
         "one finding per target: {:?}",
         fresh.outcome
     );
@@ -357,7 +357,7 @@ async fn runs_verify_restore_and_a_lost_target_is_reported() {
         .unwrap();
     assert_eq!(o.status, Status::Degraded, "{o:?}");
     assert_eq!(o.message, "backup media stored on 1 of 2 targets");
-    assert_eq!(codes(&o), ["backup.target_failed"], "{o:?}");
+    assert_eq!(codes(&o), [codes::BACKUP_TARGET_FAILED], "{o:?}");
     assert!(
         o.findings[0].text.starts_with("target primary: ")
             && o.findings[0].text.contains("does not exist"),
@@ -368,12 +368,12 @@ async fn runs_verify_restore_and_a_lost_target_is_reported() {
         s.outcome.status == Status::Degraded
     })
     .await;
-    assert_eq!(codes(&state.outcome), ["backup.target_failed"]);
+    assert_eq!(codes(&state.outcome), [codes::BACKUP_TARGET_FAILED]);
 
     // The lost target makes the plan's freshness Down: an incident.
     let fresh = evaluate_now(&monitor, "shop/backup-media-fresh", "evaluated", |_| true).await;
     assert_eq!(fresh.outcome.status, Status::Down, "{:?}", fresh.outcome);
-    assert_eq!(codes(&fresh.outcome), ["backup.unavailable"]);
+    assert_eq!(codes(&fresh.outcome), [codes::BACKUP_UNAVAILABLE]);
     assert_eq!(
         fresh.outcome.message,
         "backup media target primary is unavailable"
@@ -426,7 +426,7 @@ async fn retention_does_not_hide_a_failed_run() {
         let failed: Vec<_> = o
             .findings
             .iter()
-            .filter(|f| f.code == "backup.retention_failed")
+            .filter(|f| f.code == codes::BACKUP_RETENTION_FAILED)
             .collect();
         assert_eq!(failed.len(), 1, "{o:?}");
         assert!(failed[0].text.contains("second"), "{o:?}");
@@ -510,7 +510,9 @@ async fn a_corrupted_pack_file_opens_an_incident_on_the_integrity_check() {
     );
     assert!(!o.findings.is_empty());
     assert!(
-        o.findings.iter().all(|f| f.code == "backup.check_failed"),
+        o.findings
+            .iter()
+            .all(|f| f.code == codes::BACKUP_CHECK_FAILED),
         "{o:?}"
     );
     let pack_id = pack.file_name().unwrap().to_string_lossy().into_owned();
@@ -624,7 +626,7 @@ password_file = "{pg_pass}"
     assert_eq!(o.message, "backup db: /db/shop.sql does not restore from a");
     assert_eq!(
         codes(&o),
-        ["backup.restore_failed", "backup.restore_failed"],
+        [codes::BACKUP_RESTORE_FAILED, codes::BACKUP_RESTORE_FAILED],
         "{o:?}"
     );
     assert!(o.findings[0].text.contains("no snapshot"), "{o:?}");
@@ -661,7 +663,7 @@ password_file = "{pg_pass}"
     assert_eq!(o.status, Status::Down, "{o:?}");
     assert_eq!(
         codes(&o),
-        ["backup.restore_failed", "backup.restore_failed"]
+        [codes::BACKUP_RESTORE_FAILED, codes::BACKUP_RESTORE_FAILED]
     );
     assert!(
         o.findings[0]

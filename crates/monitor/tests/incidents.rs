@@ -271,7 +271,7 @@ async fn when_keepup_itself_is_offline_failures_are_unknown_not_incidents() {
         web.outcome
             .findings
             .iter()
-            .any(|f| f.code == "MONITOR_OFFLINE")
+            .any(|f| f.code == keepup_model::codes::MONITOR_OFFLINE)
     );
     // keepup's own problem is an incident of its own; the shop's is not.
     let open = store.open_incidents().unwrap();

@@ -46,7 +46,7 @@
 //! passive checks: heartbeats are evaluated by the monitor.
 
 pub mod chain;
-pub mod codes;
+use keepup_model::codes;
 mod context;
 pub mod discover;
 pub mod dns;

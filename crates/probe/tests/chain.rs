@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use common::{closed_port, codes, has};
 use keepup_config::Check;
+use keepup_model::codes as c;
 use keepup_model::{Outcome, Severity, Status};
-use keepup_probe::{ProbeContext, codes as c, run};
+use keepup_probe::{ProbeContext, run};
 use keepup_testkit::hostile::{BadCert, Behaviour, HostileServer, bad_tls_server};
 use keepup_testkit::http::{ServerTls, TestServer, json, text};
 use keepup_testkit::pki::{CertAuthority, TempPem, validity};

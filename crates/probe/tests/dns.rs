@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use keepup_config::{Check, load_str};
+use keepup_model::codes;
 use keepup_model::{Outcome, Severity, Status};
-use keepup_probe::{ProbeContext, codes, run};
+use keepup_probe::{ProbeContext, run};
 use keepup_testkit::dns::{self, DnsBehaviour, DnsWorld, HostileDns};
 
 fn world() -> Arc<DnsWorld> {

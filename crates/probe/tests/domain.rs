@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use common::{check, closed_port, codes, has};
 use keepup_config::{CheckSpec, DomainSettings, DomainSpec, WhoisServer};
+use keepup_model::codes as c;
 use keepup_model::{Outcome, Severity, Status};
-use keepup_probe::{ProbeContext, codes as c, run};
+use keepup_probe::{ProbeContext, run};
 use keepup_testkit::http::{Request, Response, TestServer, redirect, text};
 use keepup_testkit::whois::{Reply, WhoisResponder, samples};
 use serde_json::json;

@@ -9,7 +9,8 @@ use std::time::Duration;
 use common::{check, closed_port, codes, ctx, http_spec};
 use keepup_config::CheckSpec;
 use keepup_model::Status;
-use keepup_probe::{codes as c, http, run};
+use keepup_model::codes as c;
+use keepup_probe::{http, run};
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 
 const TIMEOUT: Duration = Duration::from_millis(1500);

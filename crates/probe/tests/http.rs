@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use common::{codes, ctx, has, http_spec};
 use keepup_config::{BasicAuth, BodyAssertion, JsonAssertion, JsonExpect, Secret, StatusRange};
+use keepup_model::codes as c;
 use keepup_model::{Severity, Status};
-use keepup_probe::{codes as c, http};
+use keepup_probe::http;
 use keepup_testkit::http::{TestServer, json, redirect, text};
 use regex::Regex;
 use serde_json::json as j;

@@ -5,7 +5,8 @@ mod common;
 
 use common::{codes, ctx, has, http_spec, only_info};
 use keepup_model::Status;
-use keepup_probe::{codes as c, http};
+use keepup_model::codes as c;
+use keepup_probe::http;
 use keepup_testkit::hostile::{BadCert, bad_tls_server};
 use keepup_testkit::http::{ServerTls, TestServer, text};
 use keepup_testkit::pki::{CertAuthority, TempPem, validity};

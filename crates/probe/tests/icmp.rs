@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use common::{check, codes};
 use keepup_config::{AddressFamily, CheckSpec, PingSpec};
+use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
-use keepup_probe::{ProbeContext, codes as c, run};
+use keepup_probe::{ProbeContext, run};
 
 /// Set for the inner tests run inside a namespace.
 const INNER: &str = "KEEPUP_ICMP_INNER";

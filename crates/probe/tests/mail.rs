@@ -14,8 +14,9 @@ use common::{check, codes, has};
 use keepup_config::{
     CheckSpec, MailLogin, MailProtocol, MailSpec, MailTls, Secret, SmtpAuthMechanism, TlsOptions,
 };
+use keepup_model::codes as c;
 use keepup_model::{Outcome, Severity, Status};
-use keepup_probe::{ProbeContext, codes as c, mail, run};
+use keepup_probe::{ProbeContext, mail, run};
 use keepup_testkit::http::ServerTls;
 use keepup_testkit::mail::{
     Action, Dovecot, DovecotOptions, Postfix, PostfixOptions, PostfixPort, ScriptedMailServer,

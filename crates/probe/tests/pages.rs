@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use common::{codes, ctx, has, http_spec};
 use keepup_config::{Check, CheckSpec, PageSpec};
+use keepup_model::codes as c;
 use keepup_model::{Outcome, Severity, Status};
-use keepup_probe::{ProbeContext, codes as c, run};
+use keepup_probe::{ProbeContext, run};
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::http::{Response, ServerTls, TestServer, html, text};
 use keepup_testkit::pki::{CertAuthority, TempPem, validity};

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use common::{check, closed_port, codes, has, only_info, tcp_spec, tls_spec};
 use keepup_config::CheckSpec;
+use keepup_model::codes as c;
 use keepup_model::{Severity, Status};
-use keepup_probe::{ProbeContext, codes as c, run, tcp, tls};
+use keepup_probe::{ProbeContext, run, tcp, tls};
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::http::{ServerTls, TestServer, text};
 use keepup_testkit::pki::{self, CertAuthority, Issued, TempPem, validity};

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use keepup_model::{Evidence, Outcome, Status, Timestamp, TimingBreakdown};
+use keepup_model::{Evidence, Finding, Outcome, Status, Timestamp, TimingBreakdown, codes};
 use rusqlite::{Connection, params};
 
 use crate::error::Fail;
@@ -241,7 +241,7 @@ pub(crate) fn decode(
         ));
     };
     let findings = match findings {
-        Some(json) => serde_json::from_str(&json)?,
+        Some(json) => findings_from_json(&json)?,
         None => Vec::new(),
     };
     let details = match details {
@@ -258,6 +258,18 @@ pub(crate) fn decode(
             details,
         },
     })
+}
+
+/// Stored findings, with codes stored under an older name mapped to their
+/// current name, so that history keeps its meaning after a rename.
+pub(crate) fn findings_from_json(json: &str) -> Result<Vec<Finding>, Fail> {
+    let mut findings: Vec<Finding> = serde_json::from_str(json)?;
+    for f in &mut findings {
+        if let Some(current) = codes::current(&f.code) {
+            f.code = current.to_owned();
+        }
+    }
+    Ok(findings)
 }
 
 /// Content ids referenced from `current` are never garbage: a check that

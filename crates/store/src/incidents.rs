@@ -7,7 +7,7 @@
 //! resolve or attribute them to a cause.
 
 use crate::StoreError;
-use crate::content::{status_code, status_from_code};
+use crate::content::{findings_from_json, status_code, status_from_code};
 use crate::error::Fail;
 use crate::store::{Store, check_id};
 use keepup_model::{CheckId, Finding, Status, Timestamp};
@@ -191,7 +191,7 @@ fn from_row(row: &Row<'_>) -> Result<Incident, Fail> {
         maintenance: row.get::<_, i64>(10)? != 0,
         message: row.get(11)?,
         findings: match findings {
-            Some(f) => serde_json::from_str(&f)?,
+            Some(f) => findings_from_json(&f)?,
             None => Vec::new(),
         },
     })

@@ -829,3 +829,62 @@ fn compaction_merges_into_packed_rows_and_ranges_cut_through_them() {
         minutes.len()
     );
 }
+
+/// Backups stored `backup.failed`-style codes before every code followed
+/// one convention: results and incidents written then read back under the
+/// current code, so history still matches rules on today's codes.
+#[test]
+fn codes_stored_under_an_older_name_read_back_under_the_current_one() {
+    let s = Store::open_in_memory().unwrap();
+    let mut o = outcome(Status::Down, 0.0, "backup failed");
+    o.push(Finding::new(
+        "backup.failed",
+        Severity::Critical,
+        "no snapshot",
+    ));
+    o.push(Finding::new(
+        "TLS_CERT_EXPIRING",
+        Severity::Warning,
+        "9 days",
+    ));
+    s.record(&[ResultRecord {
+        check: id("shop/backup"),
+        at: T0,
+        outcome: o.clone(),
+    }])
+    .unwrap();
+    let codes_of = |o: &Outcome| {
+        o.findings
+            .iter()
+            .map(|f| f.code.clone())
+            .collect::<Vec<_>>()
+    };
+    let expected = ["BACKUP_FAILED", "TLS_CERT_EXPIRING"];
+    let latest = s.latest_for(&id("shop/backup")).unwrap().unwrap();
+    assert_eq!(codes_of(&latest.outcome), expected);
+    let history = s.results(&id("shop/backup"), T0, T0 + 1, 10).unwrap();
+    assert_eq!(codes_of(&history[0].outcome), expected);
+
+    let incident = s
+        .open_incident(&crate::NewIncident {
+            check: id("shop/backup"),
+            status: Status::Down,
+            opened_at: T0,
+            detected_at: T0,
+            cause: None,
+            suppressed: false,
+            maintenance: false,
+            message: o.message.clone(),
+            findings: o.findings.clone(),
+        })
+        .unwrap();
+    let stored = s.incident(incident).unwrap().unwrap();
+    assert_eq!(
+        stored
+            .findings
+            .iter()
+            .map(|f| f.code.as_str())
+            .collect::<Vec<_>>(),
+        expected
+    );
+}

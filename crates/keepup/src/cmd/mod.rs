@@ -3,6 +3,7 @@
 mod backup;
 mod bench;
 mod check;
+mod codes;
 mod daemon;
 mod demo;
 mod discover;
@@ -36,6 +37,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         ),
         Command::Validate { config } => validate::run(&config.config),
+        Command::Codes { json, markdown } => codes::run(json, markdown),
         Command::Status { config, json } => status::run(&config.config, json),
         Command::Reload { config } => reload::run(&config.config),
         Command::Incidents {

@@ -1,0 +1,601 @@
+//! The finding-code catalogue: every code keepup produces, one place.
+//!
+//! A code never changes meaning once released: alert rules, reports and the
+//! store key on it. Codes are upper snake case, prefixed by the family that
+//! produces them. Each entry carries its doc line (what happened, and the
+//! status it leads to in brackets) and its default severity; `keepup codes`
+//! prints this catalogue and the README lists it.
+//!
+//! Codes renamed since they were first stored are in [`RENAMED`];
+//! [`current`] maps them, so that history read back keeps its meaning.
+
+use crate::Severity;
+
+/// One code of the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeInfo {
+    /// The code itself, e.g. `TLS_CERT_EXPIRING`.
+    pub code: &'static str,
+    /// The severity the code is usually reported with; some codes are
+    /// reported more or less severely depending on the case (the doc line
+    /// says when).
+    pub severity: Severity,
+    /// The family the code belongs to, as a heading.
+    pub section: &'static str,
+    doc: &'static str,
+}
+
+impl CodeInfo {
+    /// What the code means, in one line.
+    pub fn doc(&self) -> &'static str {
+        self.doc.trim()
+    }
+}
+
+/// Declares each code as a constant (named like its value, documented by
+/// its doc comment) and lists it in [`CATALOGUE`] with the same doc text.
+macro_rules! catalogue {
+    ($(section $title:literal { $( $(#[doc = $doc:literal])* $name:ident: $severity:ident; )* })*) => {
+        $($(
+            $(#[doc = $doc])*
+            pub const $name: &str = stringify!($name);
+        )*)*
+
+        /// Every code, grouped by section, in the order they are documented.
+        pub const CATALOGUE: &[CodeInfo] = &[$($(
+            CodeInfo {
+                code: $name,
+                severity: Severity::$severity,
+                section: $title,
+                doc: concat!($($doc),*),
+            },
+        )*)*];
+    };
+}
+
+catalogue! {
+    section "PROBE_*: the probe machinery itself" {
+        /// The check did not finish within its timeout (Down).
+        PROBE_TIMEOUT: Critical;
+        /// The specification cannot be probed as written, e.g. a URL without a host
+        /// or a scheme other than http/https (Unknown).
+        PROBE_INVALID_TARGET: Warning;
+        /// A part of the probe failed unexpectedly (a bug in keepup, not a problem
+        /// of the target) (Unknown).
+        PROBE_INTERNAL_ERROR: Warning;
+    }
+    section "DNS_*: name resolution as seen by the probes" {
+        /// The target name does not resolve (Down).
+        DNS_RESOLUTION_FAILED: Critical;
+    }
+    section "TCP_*: TCP connections" {
+        /// No address of the target accepted a TCP connection (Down).
+        TCP_CONNECT_FAILED: Critical;
+        /// Sending the configured text failed (Down).
+        TCP_SEND_FAILED: Critical;
+        /// The first bytes received do not match `expect_banner` (Down).
+        TCP_BANNER_MISMATCH: Critical;
+        /// Nothing was received although a banner was expected (Down).
+        TCP_NO_BANNER: Critical;
+    }
+    section "TLS_*: handshakes and certificates" {
+        /// The TLS handshake failed (alert, protocol error, not a TLS server) (Down).
+        TLS_HANDSHAKE_FAILED: Critical;
+        /// The certificate's validity has ended (Down).
+        TLS_CERT_EXPIRED: Critical;
+        /// The certificate's validity has not started yet (Down).
+        TLS_CERT_NOT_YET_VALID: Critical;
+        /// The certificate expires within the warning (Degraded) or critical (Down)
+        /// threshold.
+        TLS_CERT_EXPIRING: Warning;
+        /// The chain does not lead to a trusted root (Down when verifying).
+        TLS_CHAIN_UNTRUSTED: Critical;
+        /// The issuer of the top presented certificate was not sent and is not a
+        /// trusted root: typically a missing intermediate (Down when verifying).
+        TLS_CHAIN_INCOMPLETE: Critical;
+        /// The certificate is not valid for the name that was asked for (Down when
+        /// verifying).
+        TLS_HOSTNAME_MISMATCH: Critical;
+        /// An intermediate certificate expires within the thresholds.
+        TLS_INTERMEDIATE_EXPIRING: Warning;
+        /// An intermediate certificate has expired (Down).
+        TLS_INTERMEDIATE_EXPIRED: Critical;
+        /// A key in the chain is too small (RSA < 2048 bits, EC < 256 bits)
+        /// (Degraded).
+        TLS_WEAK_KEY: Warning;
+        /// A certificate in the chain is signed with SHA-1 or MD5 (Degraded).
+        TLS_WEAK_SIGNATURE: Warning;
+        /// A presented certificate could not be parsed (Down).
+        TLS_CERT_UNPARSEABLE: Critical;
+        /// One address behind the name presents a different certificate than the
+        /// others (Info).
+        TLS_CERT_DIFFERS: Info;
+        /// The configured `ca_file` cannot be read or holds no certificate
+        /// (Unknown).
+        TLS_CA_FILE_INVALID: Warning;
+        /// The system's trusted roots could not be loaded; only `ca_file` is
+        /// trusted (Warning, Info when a `ca_file` is configured).
+        TLS_SYSTEM_ROOTS_UNAVAILABLE: Warning;
+    }
+    section "HTTP_*: requests, redirects and content" {
+        /// The final status code is not in `expect_status` (Down).
+        HTTP_STATUS_UNEXPECTED: Critical;
+        /// The response is not valid HTTP/1.x (Down).
+        HTTP_PROTOCOL_ERROR: Critical;
+        /// The server closed the connection before a complete response (Down).
+        HTTP_CONNECTION_CLOSED: Critical;
+        /// The body is larger than `max_body_bytes`; only the first part was read
+        /// and checked (Degraded).
+        HTTP_BODY_TOO_LARGE: Warning;
+        /// Reading the body failed after the response head (Down).
+        HTTP_BODY_INCOMPLETE: Critical;
+        /// A redirect leads back to a URL already visited (Down).
+        HTTP_REDIRECT_LOOP: Critical;
+        /// More redirects than `max_redirects` (Down).
+        HTTP_TOO_MANY_REDIRECTS: Critical;
+        /// A redirect without a usable `Location` (Down).
+        HTTP_REDIRECT_INVALID: Critical;
+        /// A `contains` text is missing from the body (Down).
+        HTTP_KEYWORD_MISSING: Critical;
+        /// A `not_contains` text is present in the body (Down).
+        HTTP_KEYWORD_PRESENT: Critical;
+        /// A `matches` regex does not match the body (Down).
+        HTTP_REGEX_NO_MATCH: Critical;
+        /// A `not_matches` regex matches the body (Down).
+        HTTP_REGEX_MATCHED: Critical;
+        /// A JSON assertion was made but the body is not JSON (Down).
+        HTTP_JSON_INVALID: Critical;
+        /// A JSON pointer assertion does not hold (Down).
+        HTTP_JSON_MISMATCH: Critical;
+        /// Slower than `down_latency` (Down).
+        HTTP_LATENCY_CRITICAL: Critical;
+        /// Slower than `degraded_latency` (Degraded).
+        HTTP_LATENCY_HIGH: Warning;
+    }
+    section "DOMAIN_*: registration expiry (RDAP, WHOIS)" {
+        /// The registration expires within `critical_days` (Down) or `warn_days`
+        /// (Degraded).
+        DOMAIN_EXPIRING: Critical;
+        /// The registration's expiry date has passed (Down).
+        DOMAIN_EXPIRED: Critical;
+        /// The registry has no registration for the domain (Down).
+        DOMAIN_NOT_FOUND: Critical;
+        /// The registry put the domain on hold (`clientHold`, `serverHold`, .be
+        /// "out of service", .se "deactivated"): it is not published in DNS (Down).
+        DOMAIN_ON_HOLD: Critical;
+        /// The domain is about to be deleted (`pendingDelete`) (Down).
+        DOMAIN_PENDING_DELETE: Critical;
+        /// The domain was deleted and can only be restored during the redemption
+        /// period (`redemptionPeriod`, .be "quarantine") (Down).
+        DOMAIN_REDEMPTION_PERIOD: Critical;
+        /// The registry publishes no expiry date (.de, .eu, .at, .ch, .be, some
+        /// RDAP servers); what it does publish is in the evidence (Unknown).
+        DOMAIN_NO_EXPIRY: Warning;
+        /// Neither the RDAP bootstrap nor keepup's WHOIS table knows the domain's
+        /// registry (Unknown).
+        DOMAIN_UNSUPPORTED: Warning;
+        /// The registry refused to answer because of its rate limit (HTTP 429 or a
+        /// WHOIS "limit exceeded" text), or keepup holds back to respect it
+        /// (Unknown; Info while an earlier answer is still used).
+        DOMAIN_RATE_LIMITED: Warning;
+        /// The registry could not be asked: connection, timeout, TLS, HTTP error
+        /// status, access refused (Unknown; Info while an earlier answer is still
+        /// used).
+        DOMAIN_LOOKUP_FAILED: Warning;
+        /// The registry's answer cannot be understood: invalid or oversized JSON,
+        /// no events, an unknown WHOIS layout, a date that is not a date
+        /// (Unknown; Info while an earlier answer is still used).
+        DOMAIN_BAD_RESPONSE: Warning;
+        /// The RDAP bootstrap could not be refreshed; the copy built into keepup
+        /// is used (Info).
+        DOMAIN_BOOTSTRAP_STALE: Info;
+    }
+    section "DNS_* (delegation and records) and DNSBL_*" {
+        //
+        // Delegation codes follow Zonemaster's test cases, named in each line;
+        // Zonemaster's levels map onto ours: what leaves the zone resolvable is
+        // Warning (or Info for its NOTICE level), what makes it unresolvable is
+        // Critical.
+        /// BASIC01: the parent's servers say the zone does not exist (NXDOMAIN),
+        /// or the name is not delegated (no NS records at the parent), or is an
+        /// alias (Critical).
+        DNS_DELEGATION_NOT_FOUND: Critical;
+        /// BASIC01: no root hint answered; keepup's own network or `root_hints`
+        /// may be at fault (Unknown).
+        DNS_ROOT_UNREACHABLE: Warning;
+        /// BASIC01/BASIC02: no server of a zone on the way down (the TLD, the
+        /// parent) gave a usable answer (Critical).
+        DNS_PARENT_UNREACHABLE: Critical;
+        /// BASIC01: the walk went in circles or too deep (Critical).
+        DNS_WALK_FAILED: Critical;
+        /// BASIC01 (B01_INCONSISTENT_DELEGATION): the parent's servers give
+        /// different delegations (Warning).
+        DNS_PARENT_INCONSISTENT: Warning;
+        /// DELEGATION01: fewer than two name servers at the parent or in the zone
+        /// (Warning).
+        DNS_NS_TOO_FEW: Warning;
+        /// DELEGATION02: name servers share an address (Warning).
+        DNS_NS_SAME_ADDRESS: Warning;
+        /// DELEGATION04: a name server answers, but not authoritatively (lame
+        /// delegation) (Warning; Critical when no server is authoritative).
+        DNS_NS_LAME: Warning;
+        /// DELEGATION05: a name server name is an alias (CNAME) (Warning).
+        DNS_NS_IS_CNAME: Warning;
+        /// DELEGATION07: the parent and the zone list different name servers
+        /// (Warning).
+        DNS_NS_SET_MISMATCH: Warning;
+        /// CONSISTENCY04: the zone's servers give different NS sets (Warning).
+        DNS_NS_CHILD_INCONSISTENT: Warning;
+        /// NAMESERVER06: a name server name has no address (Warning; Critical when
+        /// no name server has one).
+        DNS_NS_NO_ADDRESS: Warning;
+        /// CONNECTIVITY01/02: a name server answers neither over UDP nor over TCP
+        /// (Warning; Critical when none answers).
+        DNS_NS_UNREACHABLE: Warning;
+        /// CONNECTIVITY01: a name server answers over TCP but not over UDP
+        /// (Warning).
+        DNS_NS_UDP_UNREACHABLE: Warning;
+        /// CONNECTIVITY02: a name server answers over UDP but not over TCP
+        /// (Warning).
+        DNS_NS_TCP_UNREACHABLE: Warning;
+        /// CONSISTENCY05: the parent's glue differs from the name server's own
+        /// A/AAAA records (Warning).
+        DNS_GLUE_MISMATCH: Warning;
+        /// CONSISTENCY05: a name server inside the zone has no glue at the parent
+        /// (Warning).
+        DNS_GLUE_MISSING: Warning;
+        /// CONSISTENCY01: the zone's servers serve different SOA serials
+        /// (Warning).
+        DNS_SOA_SERIAL_MISMATCH: Warning;
+        /// ZONE02: SOA refresh below 14400 s (Info).
+        DNS_SOA_REFRESH_LOW: Info;
+        /// ZONE03: SOA retry not below refresh (Warning).
+        DNS_SOA_RETRY_NOT_BELOW_REFRESH: Warning;
+        /// ZONE04: SOA retry below 3600 s (Info).
+        DNS_SOA_RETRY_LOW: Info;
+        /// ZONE05: SOA expire below one week (Info).
+        DNS_SOA_EXPIRE_LOW: Info;
+        /// ZONE05: SOA expire below refresh (Warning).
+        DNS_SOA_EXPIRE_BELOW_REFRESH: Warning;
+        /// ZONE06: SOA minimum (negative caching TTL) outside 300–86400 s (Info).
+        DNS_SOA_MINIMUM_OUT_OF_RANGE: Info;
+        /// ZONE09: the zone has no MX record, or it cannot be read (Warning, with
+        /// `expect_mx`).
+        DNS_MX_MISSING: Warning;
+        /// ZONE09: the zone has a null MX (RFC 7505): it accepts no mail (Info).
+        DNS_MX_NULL: Info;
+        /// ZONE08: a mail exchanger is an alias (CNAME) (Warning).
+        DNS_MX_IS_CNAME: Warning;
+        /// ZONE09: a mail exchanger has no address (Warning).
+        DNS_MX_NO_ADDRESS: Warning;
+        /// A record set differs from `equals` (Critical).
+        DNS_RECORD_MISMATCH: Critical;
+        /// Expected records are missing (`contains`, or no records) (Critical).
+        DNS_RECORD_MISSING: Critical;
+        /// The name does not exist although records are expected (Critical).
+        DNS_RECORD_NXDOMAIN: Critical;
+        /// The name exists although `nxdomain = true` (Critical).
+        DNS_RECORD_EXISTS: Critical;
+        /// The authoritative servers give different answers (Warning).
+        DNS_RECORD_INCONSISTENT: Warning;
+        /// No server or resolver answered the question (Unknown).
+        DNS_QUERY_FAILED: Warning;
+        /// An address or domain is on a blacklist (Critical, or Warning for
+        /// policy and reputation lists such as Spamhaus PBL).
+        DNSBL_LISTED: Critical;
+        /// A blacklist zone failed its sanity check (its test entry is not
+        /// listed, or 127.0.0.1 is): its answers are not trusted (Unknown).
+        DNSBL_ZONE_UNUSABLE: Warning;
+        /// A blacklist answered with an error code (e.g. Spamhaus 127.255.255.254:
+        /// queries through public resolvers are refused): not a listing (Unknown).
+        DNSBL_REFUSED: Warning;
+        /// A blacklist lookup got no answer (Unknown).
+        DNSBL_LOOKUP_FAILED: Warning;
+        /// A blacklist answered outside 127.0.0.0/8 (typically a resolver that
+        /// rewrites NXDOMAIN): not a listing (Unknown).
+        DNSBL_ANSWER_INVALID: Warning;
+        /// There is nothing to look up: `domain` has no MX, A or AAAA address
+        /// (Unknown).
+        DNSBL_NO_TARGETS: Warning;
+    }
+    section "PING_*, PAGE_*, SECURITY_TXT_*, CHAIN_*: ICMP ping, policy pages, security.txt and dependency chains" {
+        /// No echo request was answered (Down).
+        PING_NO_REPLY: Critical;
+        /// Packet loss at or above `down_loss` (Down).
+        PING_LOSS_CRITICAL: Critical;
+        /// Packet loss at or above `degraded_loss` (Degraded).
+        PING_LOSS_HIGH: Warning;
+        /// Average round trip above `down_rtt` (Down).
+        PING_RTT_CRITICAL: Critical;
+        /// Average round trip above `degraded_rtt` (Degraded).
+        PING_RTT_HIGH: Warning;
+        /// Neither an unprivileged ICMP socket (`net.ipv4.ping_group_range`) nor a
+        /// raw socket (`CAP_NET_RAW`) may be opened; a TCP check is the way out
+        /// (Unknown).
+        PING_NOT_PERMITTED: Warning;
+        /// An ICMP socket could not be opened for another reason, e.g. IPv6
+        /// disabled on this host (Unknown).
+        PING_SOCKET_FAILED: Warning;
+        /// No echo request could be sent, e.g. no route to the address (Down).
+        PING_SEND_FAILED: Critical;
+        /// The name has no address of the requested family (Down).
+        PING_NO_ADDRESS: Critical;
+        /// The page answers like a non-existent page of the same site does: a
+        /// "soft 404" (Down).
+        PAGE_SOFT_404: Critical;
+        /// The site answers 2xx for non-existent paths (with other content), so
+        /// only the comparison tells real pages from error pages (Info).
+        PAGE_NO_404: Info;
+        /// A required phrase is missing from the page's text (Down).
+        PAGE_PHRASE_MISSING: Critical;
+        /// The page has no visible text (Down).
+        PAGE_EMPTY: Critical;
+        /// The page's normalised text changed; reported for `change_hold` after
+        /// the change was seen (Degraded).
+        PAGE_CHANGED: Warning;
+        /// No security.txt was found (Down).
+        SECURITY_TXT_MISSING: Critical;
+        /// The answer is an HTML page or binary data, not a security.txt (Down).
+        SECURITY_TXT_NOT_TEXT: Critical;
+        /// Served with a Content-Type other than `text/plain; charset=utf-8`
+        /// (Degraded).
+        SECURITY_TXT_CONTENT_TYPE: Warning;
+        /// Served over plain HTTP; RFC 9116 requires HTTPS (Down).
+        SECURITY_TXT_NOT_HTTPS: Critical;
+        /// Only the legacy location `/security.txt` has the file (Degraded).
+        SECURITY_TXT_LEGACY_LOCATION: Warning;
+        /// No `Contact` field (Down).
+        SECURITY_TXT_NO_CONTACT: Critical;
+        /// A `Contact` is not a URI, or a web URI that is not https (Degraded).
+        SECURITY_TXT_CONTACT_INVALID: Warning;
+        /// No `Expires` field (Down).
+        SECURITY_TXT_NO_EXPIRES: Critical;
+        /// `Expires` is not an RFC 3339 date-time (Down).
+        SECURITY_TXT_EXPIRES_INVALID: Critical;
+        /// The file has expired (Down).
+        SECURITY_TXT_EXPIRED: Critical;
+        /// The file expires within `warn_days` (Degraded).
+        SECURITY_TXT_EXPIRING: Warning;
+        /// `Expires` is more than a year ahead; RFC 9116 recommends less (Degraded).
+        SECURITY_TXT_EXPIRES_TOO_FAR: Warning;
+        /// A field that may appear once appears several times (Degraded).
+        SECURITY_TXT_FIELD_REPEATED: Warning;
+        /// Lines that are neither fields nor comments, invalid UTF-8, or a broken
+        /// PGP signature block (Degraded).
+        SECURITY_TXT_SYNTAX: Warning;
+        /// No `Canonical` URI names the URL the file was fetched from (Degraded).
+        SECURITY_TXT_CANONICAL_MISMATCH: Warning;
+        /// The chain's first link failed: the endpoint's name does not resolve
+        /// (Down).
+        CHAIN_DNS_FAILED: Critical;
+        /// The chain's TLS link failed: handshake or certificate (Down).
+        CHAIN_TLS_FAILED: Critical;
+        /// The chain's HTTP link failed: connection, status or body (Down).
+        CHAIN_HTTP_FAILED: Critical;
+        /// The vendor's status page reports an outage of a watched component (or
+        /// overall, without components) (Degraded).
+        CHAIN_VENDOR_OUTAGE: Warning;
+        /// The vendor's status page reports degraded performance or maintenance of
+        /// a watched component (or overall) (Degraded).
+        CHAIN_VENDOR_DEGRADED: Warning;
+        /// A configured component is not on the vendor's status page (Degraded).
+        CHAIN_VENDOR_COMPONENT_MISSING: Warning;
+        /// The vendor's status page could not be read or is not a Statuspage
+        /// summary; the chain itself is judged without it (Degraded).
+        CHAIN_STATUSPAGE_UNREADABLE: Warning;
+    }
+    section "MAIL_*, SMTP_*, IMAP_*, POP3_*: mail service checks" {
+        //
+        // The certificate presented after STARTTLS or on an implicit-TLS port is
+        // reported with the TLS_* codes above, like HTTPS.
+        /// The server closed the connection (or it failed) in the middle of the
+        /// dialogue (Down).
+        MAIL_CONNECTION_CLOSED: Critical;
+        /// The server's reply is not valid for the protocol, or exceeds a limit
+        /// (line length, lines per reply, bytes per session) (Down).
+        MAIL_PROTOCOL_ERROR: Critical;
+        /// The greeting refuses service (SMTP 554/421, IMAP `* BYE`, POP3 `-ERR`)
+        /// or is not the ready greeting (Down).
+        MAIL_GREETING_REJECTED: Critical;
+        /// The greeting does not match `expect_banner` (Down).
+        MAIL_BANNER_MISMATCH: Critical;
+        /// The server refused a basic command of the dialogue (EHLO, CAPABILITY)
+        /// (Down).
+        MAIL_COMMAND_FAILED: Critical;
+        /// STARTTLS (STLS for POP3) is not offered: Down when required (the
+        /// default), Info otherwise.
+        MAIL_STARTTLS_MISSING: Critical;
+        /// The server refused the STARTTLS command (Down).
+        MAIL_STARTTLS_REFUSED: Critical;
+        /// The server sent plain-text data after agreeing to STARTTLS and before
+        /// the handshake (Down).
+        MAIL_STARTTLS_INJECTION: Critical;
+        /// The test account was refused (Down).
+        MAIL_AUTH_FAILED: Critical;
+        /// No usable login method is offered over TLS (no AUTH PLAIN/LOGIN, or
+        /// IMAP LOGINDISABLED after STARTTLS) (Down).
+        MAIL_AUTH_UNAVAILABLE: Critical;
+        /// The login was not attempted, so that the password never travels
+        /// unprotected: no TLS (Warning), or a certificate that failed
+        /// verification (Info; the certificate finding says why).
+        MAIL_AUTH_SKIPPED: Warning;
+        /// SMTP AUTH is advertised before STARTTLS: clients may send passwords in
+        /// clear text (Degraded).
+        SMTP_AUTH_BEFORE_TLS: Warning;
+        /// IMAP does not announce LOGINDISABLED before STARTTLS: clients may log in
+        /// in clear text (Degraded).
+        IMAP_LOGIN_BEFORE_TLS: Warning;
+        /// POP3 offers USER or SASL PLAIN/LOGIN before STLS: clients may log in in
+        /// clear text (Degraded).
+        POP3_LOGIN_BEFORE_TLS: Warning;
+    }
+    section "HEARTBEAT_*: pings from jobs (passive checks)" {
+        /// The job's last ping was a `/fail` ping (Down).
+        HEARTBEAT_FAILED: Critical;
+        /// The last ping is older than the period plus the grace time (Down).
+        HEARTBEAT_MISSING: Critical;
+        /// No ping arrived since monitoring began, for longer than the period
+        /// plus the grace time (Down).
+        HEARTBEAT_NEVER_RECEIVED: Critical;
+    }
+    section "BACKUP_*: backup runs, freshness, repository checks and restore tests" {
+        /// A run stored no snapshot at all, or could not start (Down).
+        BACKUP_FAILED: Critical;
+        /// One target did not get its snapshot (Degraded while another target
+        /// got it, Down when none did).
+        BACKUP_TARGET_FAILED: Warning;
+        /// Files could not be read and are missing from the snapshot
+        /// (Degraded).
+        BACKUP_SOURCE_INCOMPLETE: Warning;
+        /// The last good snapshot is older than the RPO (Down).
+        BACKUP_STALE: Critical;
+        /// The plan has no snapshot on the target (Down).
+        BACKUP_NO_SNAPSHOT: Critical;
+        /// The repository cannot be opened: unreachable, wrong password...
+        /// (Down).
+        BACKUP_UNAVAILABLE: Critical;
+        /// The repository check found errors: damaged or missing data (Down).
+        BACKUP_CHECK_FAILED: Critical;
+        /// The repository check found something odd that does not affect
+        /// integrity, e.g. unused data that a prune will remove (Info).
+        BACKUP_CHECK_WARNING: Info;
+        /// Restored content differs from what the snapshot recorded or from
+        /// the unchanged source (Down).
+        BACKUP_RESTORE_MISMATCH: Critical;
+        /// The restore test could not restore (Down).
+        BACKUP_RESTORE_FAILED: Critical;
+        /// Forget and prune failed on a target after a run (Degraded).
+        BACKUP_RETENTION_FAILED: Warning;
+    }
+    section "SELF_*, MONITOR_*: keepup watching itself" {
+        /// keepup cannot write results to its store (Down).
+        SELF_STORE_FAILING: Critical;
+        /// Results were dropped because the store failed for too long (Down).
+        SELF_RESULTS_DROPPED: Critical;
+        /// Checks start later than the allowed scheduler lag (p99): too many
+        /// checks for the machine, or it is overloaded (Degraded).
+        SELF_SCHEDULER_LAG: Warning;
+        /// keepup cannot reach any of its connectivity references (Degraded).
+        SELF_OFFLINE: Warning;
+        /// A failure was recorded as Unknown because keepup could not reach
+        /// any of its connectivity references, so it may be keepup's own
+        /// (Info).
+        MONITOR_OFFLINE: Info;
+    }
+}
+
+/// Codes stored under an older name, and the code that replaced each.
+/// Backups used dotted lower-case codes (`backup.failed`) before every code
+/// followed one convention.
+pub const RENAMED: &[(&str, &str)] = &[
+    ("backup.failed", BACKUP_FAILED),
+    ("backup.target_failed", BACKUP_TARGET_FAILED),
+    ("backup.source_incomplete", BACKUP_SOURCE_INCOMPLETE),
+    ("backup.stale", BACKUP_STALE),
+    ("backup.no_snapshot", BACKUP_NO_SNAPSHOT),
+    ("backup.unavailable", BACKUP_UNAVAILABLE),
+    ("backup.check_failed", BACKUP_CHECK_FAILED),
+    ("backup.check_warning", BACKUP_CHECK_WARNING),
+    ("backup.restore_mismatch", BACKUP_RESTORE_MISMATCH),
+    ("backup.restore_failed", BACKUP_RESTORE_FAILED),
+    ("backup.retention_failed", BACKUP_RETENTION_FAILED),
+];
+
+/// The current name of a code read back from storage: renamed codes map to
+/// their new name, every other code is returned as it is.
+pub fn current(code: &str) -> Option<&'static str> {
+    RENAMED
+        .iter()
+        .find(|(old, _)| *old == code)
+        .map(|(_, new)| *new)
+}
+
+/// The catalogue entry of `code`, if it is a current code.
+pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
+    CATALOGUE.iter().find(|c| c.code == code)
+}
+
+/// The catalogue as a Markdown section body: one table per section, as
+/// `keepup codes --markdown` prints it and the README holds it.
+pub fn markdown() -> String {
+    let mut out = String::new();
+    let mut section = "";
+    for c in CATALOGUE {
+        if c.section != section {
+            section = c.section;
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!(
+                "#### {}\n\n| Code | Severity | Meaning |\n|---|---|---|\n",
+                section
+            ));
+        }
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            c.code,
+            c.severity.as_str(),
+            c.doc().replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_upper_snake_and_carry_their_section_prefix() {
+        let mut seen = std::collections::HashSet::new();
+        for c in CATALOGUE {
+            assert!(seen.insert(c.code), "duplicate {}", c.code);
+            assert!(
+                c.code
+                    .chars()
+                    .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_'),
+                "{}",
+                c.code
+            );
+            let prefixes: Vec<&str> = c
+                .section
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .split([',', ' '])
+                .filter_map(|p| p.strip_suffix('*'))
+                .collect();
+            assert!(
+                prefixes.iter().any(|p| c.code.starts_with(p)),
+                "{} is not in {}",
+                c.code,
+                c.section
+            );
+            assert!(!c.doc().is_empty(), "{} has no doc line", c.code);
+        }
+    }
+
+    #[test]
+    fn renamed_codes_map_to_catalogue_codes_and_others_stay() {
+        for (old, new) in RENAMED {
+            assert!(lookup(old).is_none(), "{old} is still current");
+            assert_eq!(current(old), Some(*new));
+            assert!(lookup(new).is_some(), "{new} is not in the catalogue");
+        }
+        assert_eq!(current("TLS_CERT_EXPIRING"), None);
+        assert_eq!(
+            lookup(TLS_CERT_EXPIRING).map(|c| c.severity),
+            Some(Severity::Warning)
+        );
+    }
+
+    #[test]
+    fn the_doc_line_joins_the_comment_lines() {
+        let c = lookup(TLS_CHAIN_INCOMPLETE).unwrap();
+        assert_eq!(
+            c.doc(),
+            "The issuer of the top presented certificate was not sent and is not a \
+             trusted root: typically a missing intermediate (Down when verifying)."
+        );
+    }
+}
