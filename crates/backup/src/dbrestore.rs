@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use keepup_config::Secret;
 use keepup_config::backup::{DatabaseKind, DumpFormat};
+use keepup_model::text::PercentDecodeError;
 
 use crate::child::Deadline;
 use crate::dump::{self, Server};
@@ -747,26 +748,17 @@ fn status_text(status: ExitStatus) -> String {
     status.to_string()
 }
 
-/// Decodes `%XX` escapes.
+/// Decodes the `%XX` escapes of one part of a database URL.
 fn percent_decode(s: &str) -> Result<String, RestoreError> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| RestoreError::Invalid("bad %-escape in the URL".into()))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| RestoreError::Invalid("the URL is not UTF-8".into()))
+    keepup_model::text::percent_decode(s).map_err(|e| {
+        RestoreError::Invalid(
+            match e {
+                PercentDecodeError::BadEscape => "bad %-escape in the URL",
+                PercentDecodeError::NotUtf8 => "the URL is not UTF-8",
+            }
+            .into(),
+        )
+    })
 }
 
 fn parse_url(url: &str) -> Result<(RestoreTarget, String), RestoreError> {

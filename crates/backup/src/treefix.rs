@@ -25,6 +25,7 @@
 
 use std::collections::HashMap;
 
+use keepup_model::text::unhex;
 use rustic_core::repofile::{SnapshotFile, Tree};
 use rustic_core::{FileType, Id, IndexedTree, Repository};
 
@@ -125,7 +126,11 @@ fn write_tree_pack(
         })?;
         header.push(1u8); // an uncompressed tree blob
         header.extend_from_slice(&length.to_le_bytes());
-        header.extend_from_slice(&hex_to_bytes(&id.to_hex()));
+        // An id is 64 hex digits by construction.
+        let raw_id = unhex(&id.to_hex()).ok_or_else(|| {
+            rustic_core::RusticError::new(rustic_core::ErrorKind::Internal, "a blob id is not hex")
+        })?;
+        header.extend_from_slice(&raw_id);
         entries.push(serde_json::json!({
             "id": id.to_hex().as_str(),
             "type": "tree",
@@ -160,10 +165,4 @@ fn write_tree_pack(
     let enc = key.seal(&json)?;
     let index_id = id_of(&enc);
     guard.write_through(FileType::Index, &index_id, true, enc.into())
-}
-
-fn hex_to_bytes(hex: &str) -> Vec<u8> {
-    (0..hex.len() / 2)
-        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect()
 }

@@ -1158,8 +1158,8 @@ impl Loader<'_> {
         };
         let smtp_port = match &raw.smtp_port {
             Some(p) => self.port(p, path),
-            None if tls == Some(SmtpTls::Implicit) => Some(465),
-            None => Some(587),
+            None if tls == Some(SmtpTls::Implicit) => Some(crate::mail::ports::SUBMISSIONS),
+            None => Some(crate::mail::ports::SUBMISSION),
         };
         let password_given =
             raw.password.is_some() || raw.password_env.is_some() || raw.password_file.is_some();

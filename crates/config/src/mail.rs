@@ -48,6 +48,25 @@ pub enum MailProtocol {
     Pop3,
 }
 
+/// The well-known mail ports (IANA): the one home of these numbers for
+/// mail checks, the email channel and the CLI.
+pub mod ports {
+    /// SMTP between servers (STARTTLS).
+    pub const SMTP: u16 = 25;
+    /// Message submission (STARTTLS).
+    pub const SUBMISSION: u16 = 587;
+    /// Message submission over implicit TLS.
+    pub const SUBMISSIONS: u16 = 465;
+    /// IMAP (STARTTLS).
+    pub const IMAP: u16 = 143;
+    /// IMAP over implicit TLS.
+    pub const IMAPS: u16 = 993;
+    /// POP3 (STLS).
+    pub const POP3: u16 = 110;
+    /// POP3 over implicit TLS.
+    pub const POP3S: u16 = 995;
+}
+
 impl MailProtocol {
     /// The `kind` as written in the configuration.
     pub fn kind(self) -> &'static str {
@@ -70,12 +89,12 @@ impl MailProtocol {
     /// The standard port for a TLS mode: 25/465, 143/993, 110/995.
     pub fn default_port(self, tls: MailTls) -> u16 {
         match (self, tls == MailTls::Implicit) {
-            (MailProtocol::Smtp, false) => 25,
-            (MailProtocol::Smtp, true) => 465,
-            (MailProtocol::Imap, false) => 143,
-            (MailProtocol::Imap, true) => 993,
-            (MailProtocol::Pop3, false) => 110,
-            (MailProtocol::Pop3, true) => 995,
+            (MailProtocol::Smtp, false) => ports::SMTP,
+            (MailProtocol::Smtp, true) => ports::SUBMISSIONS,
+            (MailProtocol::Imap, false) => ports::IMAP,
+            (MailProtocol::Imap, true) => ports::IMAPS,
+            (MailProtocol::Pop3, false) => ports::POP3,
+            (MailProtocol::Pop3, true) => ports::POP3S,
         }
     }
 }
@@ -105,7 +124,7 @@ impl MailTls {
     /// ports that have it (465, 993, 995), STARTTLS elsewhere.
     pub fn default_for_port(port: u16) -> Self {
         match port {
-            465 | 993 | 995 => MailTls::Implicit,
+            ports::SUBMISSIONS | ports::IMAPS | ports::POP3S => MailTls::Implicit,
             _ => MailTls::StartTls,
         }
     }

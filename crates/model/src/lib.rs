@@ -9,9 +9,10 @@
 //!
 //! It deliberately has no I/O and almost no dependencies.
 
-pub mod codes;
 mod clock;
+pub mod codes;
 mod outcome;
+pub mod text;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, format_rfc3339};
 pub use outcome::{CheckId, Evidence, Finding, Outcome, Severity, Status, TimingBreakdown, worse};

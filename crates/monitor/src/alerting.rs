@@ -26,6 +26,7 @@
 use crate::incidents::IncidentEvent;
 use keepup_config::Config;
 use keepup_config::routing::Policy;
+use keepup_model::text::duration_compact;
 use keepup_model::{Clock, Severity, Status, Timestamp};
 use keepup_notify::{Channel, CheckSummary, Event, HttpClientContext, Notification};
 use keepup_store::MemoChange;
@@ -743,7 +744,7 @@ impl Alerter {
         let (title, text) = match event {
             Event::Resolve => (
                 format!("{subject} {verb} back UP"),
-                format!("Recovered after {}.", human(duration_ms)),
+                format!("Recovered after {}.", incident_duration(duration_ms)),
             ),
             Event::Acknowledge => {
                 let who = p
@@ -755,7 +756,11 @@ impl Alerter {
             }
             Event::Reminder => (
                 format!("{subject} {verb} still {status_word}"),
-                format!("Failing for {}: {}", human(duration_ms), leader.message),
+                format!(
+                    "Failing for {}: {}",
+                    incident_duration(duration_ms),
+                    leader.message
+                ),
             ),
             _ => (
                 format!("{subject} {verb} {status_word}"),
@@ -946,13 +951,9 @@ pub fn ack_link(config: &Config, incident: &Incident) -> Option<String> {
     ))
 }
 
-fn human(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    match s {
-        0..=59 => format!("{s} s"),
-        60..=3599 => format!("{} min {} s", s / 60, s % 60),
-        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-    }
+/// How long an incident has lasted, in notification style ("1h 2m 3s").
+fn incident_duration(ms: i64) -> String {
+    duration_compact(Duration::from_secs(u64::try_from(ms / 1000).unwrap_or(0)))
 }
 
 /// Runs the alerting loops until the event stream closes: events handled

@@ -385,21 +385,19 @@ fn interval_ms(check: &Check) -> i64 {
 fn timed_out(limit: Duration) -> Outcome {
     let mut o = Outcome::new(
         Status::Down,
-        format!("no result within {}", humantime_short(limit)),
+        format!(
+            "no result within {}",
+            keepup_model::text::duration_words(limit)
+        ),
     );
     o.push(Finding::new(
         keepup_model::codes::PROBE_TIMEOUT,
         Severity::Critical,
-        format!("the check did not finish within {}", humantime_short(limit)),
+        format!(
+            "the check did not finish within {}",
+            keepup_model::text::duration_words(limit)
+        ),
     ));
     o.latency_ms = limit.as_secs_f64() * 1000.0;
     o
-}
-
-fn humantime_short(d: Duration) -> String {
-    if d.as_millis().is_multiple_of(1000) {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
 }

@@ -10,13 +10,14 @@ use http::{Method, Uri};
 use keepup_config::channels::{
     Channel as ChannelConfig, ChatWebhookSpec, MatrixSpec, NtfySpec, TelegramSpec,
 };
+use keepup_model::text::{duration_compact, html_escape};
 use keepup_model::{Severity, SystemClock, format_rfc3339};
 use serde_json::{Value, json};
 
 use crate::http::{
     HttpClientContext, Request, Response, encode_segment, join_url, redact, redact_error,
 };
-use crate::render::{DEFAULT_TEXT, DEFAULT_TITLE, Rendered, Templates, html_escape};
+use crate::render::{DEFAULT_TEXT, DEFAULT_TITLE, Rendered, Templates};
 use crate::{Channel, Delivered, Event, Notification, SendError, SendFuture, truncate_chars};
 
 /// What every HTTP channel has.
@@ -242,7 +243,7 @@ pub(crate) fn teams_payload(n: &Notification, r: &Rendered) -> Value {
         facts.push(json!({"title": "Started", "value": format_rfc3339(started)}));
     }
     if let Some(d) = n.duration_s {
-        facts.push(json!({"title": "Duration", "value": crate::human_duration(d)}));
+        facts.push(json!({"title": "Duration", "value": duration_compact(Duration::from_secs(d))}));
     }
     body.push(json!({"type": "FactSet", "facts": facts}));
     let mut card = json!({

@@ -10,10 +10,11 @@
 //! machine-readable facts; `Auto-Submitted: auto-generated` keeps
 //! vacation responders quiet.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use keepup_config::channels::{Channel as ChannelConfig, EmailSpec, SmtpTls};
+use keepup_model::text::{duration_compact, html_escape};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -21,11 +22,10 @@ use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsPar
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use tokio::sync::OnceCell;
 
 use crate::http::{HttpClientContext, redact};
-use crate::render::{DEFAULT_TEXT, EMAIL_TITLE, Rendered, Templates, html_escape};
+use crate::render::{DEFAULT_TEXT, EMAIL_TITLE, Rendered, Templates};
 use crate::{Channel, Delivered, Notification, SendError, SendFuture};
 
 pub(crate) struct EmailChannel {
@@ -166,7 +166,7 @@ impl EmailChannel {
             Err(_) => Err(SendError::retryable(format!(
                 "{}: no answer within {}",
                 self.server(),
-                crate::human_timeout(self.timeout)
+                duration_compact(self.timeout)
             ))),
             Ok(Ok(response)) => {
                 let reply = response.message().collect::<Vec<_>>().join(" ");
@@ -258,17 +258,12 @@ fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
     )
 }
 
-async fn read_ca_file(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = tokio::fs::read(path)
+async fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || keepup_trust::read_ca_file(&owned))
         .await
-        .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-        .filter_map(Result::ok)
-        .collect();
-    if certs.is_empty() {
-        return Err(format!("{} holds no PEM certificate", path.display()));
-    }
-    Ok(certs)
+        .map_err(|e| format!("reading the CA file {} failed: {e}", path.display()))?
+        .map_err(|e| format!("the CA file {} cannot be used: {e}", path.display()))
 }
 
 /// `<keepup.n<id>.<hash of dedup key>@domain>`: stable per notification.

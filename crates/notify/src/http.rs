@@ -22,7 +22,6 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -31,6 +30,7 @@ use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 
 use crate::SendError;
+use keepup_model::text::{base64, duration_compact, percent_decode};
 
 /// Response bodies are read up to this many bytes, never more.
 pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
@@ -77,6 +77,14 @@ impl Default for HttpClientContext {
     }
 }
 
+/// A CA file problem as the I/O error the builder returns.
+fn ca_error(e: keepup_trust::CaFileError) -> std::io::Error {
+    match e {
+        keepup_trust::CaFileError::Read(io) => io,
+        other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+    }
+}
+
 /// Builds an [`HttpClientContext`].
 #[derive(Debug, Clone)]
 pub struct HttpClientContextBuilder {
@@ -94,23 +102,16 @@ impl HttpClientContextBuilder {
 
     /// Also trusts the CA certificates in this PEM text.
     pub fn ca_pem(mut self, pem: &[u8]) -> std::io::Result<Self> {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
-            .filter_map(Result::ok)
-            .collect();
-        if certs.is_empty() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "no PEM certificate found",
-            ));
-        }
+        let certs = keepup_trust::certs_from_pem(pem).map_err(ca_error)?;
         self.extra.extend(certs);
         Ok(self)
     }
 
     /// Also trusts the CA certificates in this PEM file.
-    pub fn ca_file(self, path: &Path) -> std::io::Result<Self> {
-        let pem = std::fs::read(path)?;
-        self.ca_pem(&pem)
+    pub fn ca_file(mut self, path: &Path) -> std::io::Result<Self> {
+        let certs = keepup_trust::read_ca_file(path).map_err(ca_error)?;
+        self.extra.extend(certs);
+        Ok(self)
     }
 
     /// The `User-Agent` sent (default `keepup/<version>`).
@@ -168,14 +169,10 @@ impl HttpClientContext {
             .get_or_init(|| async move {
                 let mut candidates = extra;
                 if use_system {
-                    match tokio::task::spawn_blocking(rustls_native_certs::load_native_certs).await
-                    {
+                    match tokio::task::spawn_blocking(keepup_trust::load_system_roots).await {
                         Ok(loaded) => {
-                            if loaded.certs.is_empty() {
-                                tracing::warn!(
-                                    errors = loaded.errors.len(),
-                                    "no system root certificates could be loaded"
-                                );
+                            if let Some(why) = &loaded.unavailable {
+                                tracing::warn!(why, "no system root certificates could be loaded");
                             }
                             candidates.extend(loaded.certs);
                         }
@@ -208,7 +205,7 @@ impl HttpClientContext {
         let timed_out = |phase: &str| {
             SendError::retryable(format!(
                 "{label}: no answer within {} ({phase})",
-                crate::human_timeout(req.timeout)
+                duration_compact(req.timeout)
             ))
         };
 
@@ -502,7 +499,8 @@ impl Target {
             .as_str()
             .rsplit_once('@')
             .map(|(userinfo, _)| {
-                let decoded = percent_decode(userinfo);
+                let decoded =
+                    percent_decode(userinfo).map_err(|_| "invalid credentials in the URL")?;
                 let mut v = HeaderValue::from_str(&format!("Basic {}", base64(decoded.as_bytes())))
                     .map_err(|_| "invalid credentials in the URL")?;
                 v.set_sensitive(true);
@@ -524,50 +522,6 @@ impl Target {
             basic_auth,
         })
     }
-}
-
-/// `%XX` decoding (userinfo in URLs).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
-}
-
-/// Standard base64 with padding.
-pub(crate) fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Percent-encodes one URL path segment (everything but RFC 3986
@@ -669,12 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn base64_and_segments() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    fn path_segments_are_percent_encoded() {
         assert_eq!(encode_segment("!room:example.org"), "%21room%3Aexample.org");
         assert_eq!(encode_segment("shop/checkout"), "shop%2Fcheckout");
     }

@@ -290,34 +290,6 @@ pub fn test_notification(site: &str) -> Notification {
     }
 }
 
-/// `"1h 2m 3s"`, `"45s"`.
-pub(crate) fn human_duration(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    let mut parts = Vec::new();
-    if d > 0 {
-        parts.push(format!("{d}d"));
-    }
-    if h > 0 {
-        parts.push(format!("{h}h"));
-    }
-    if m > 0 {
-        parts.push(format!("{m}m"));
-    }
-    if s > 0 || parts.is_empty() {
-        parts.push(format!("{s}s"));
-    }
-    parts.join(" ")
-}
-
-/// A timeout for messages: `"300 ms"`, `"10s"`, `"1m 30s"`.
-pub(crate) fn human_timeout(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        human_duration(d.as_secs())
-    }
-}
-
 /// At most `max` characters of `s`, with `…` when cut.
 pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -358,14 +330,6 @@ pub async fn ping_url(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_like_a_human_wrote_them() {
-        assert_eq!(human_duration(0), "0s");
-        assert_eq!(human_duration(45), "45s");
-        assert_eq!(human_duration(3723), "1h 2m 3s");
-        assert_eq!(human_duration(90_000), "1d 1h");
-    }
 
     #[test]
     fn truncation_counts_characters() {

@@ -11,6 +11,7 @@ use keepup_config::channels::{
     Channel as ChannelConfig, describe_template_error, template_environment,
 };
 use keepup_model::format_rfc3339;
+use keepup_model::text::duration_compact;
 use minijinja::Environment;
 
 use crate::{Notification, SendError};
@@ -136,7 +137,10 @@ pub fn template_context(n: &Notification) -> serde_json::Value {
         map.insert("resolved".into(), json!(n.resolved_at.map(format_rfc3339)));
         map.insert(
             "duration".into(),
-            json!(n.duration_s.map(crate::human_duration)),
+            json!(
+                n.duration_s
+                    .map(|s| duration_compact(std::time::Duration::from_secs(s)))
+            ),
         );
         map.insert("to".into(), Value::Null);
         map.insert("message".into(), Value::Null);
@@ -157,21 +161,6 @@ pub fn template_context(n: &Notification) -> serde_json::Value {
 /// A JSON context as a template value.
 pub(crate) fn context_value(v: serde_json::Value) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(v))
-}
-
-/// Escapes `&`, `<`, `>` and `"` for HTML text and attributes.
-pub(crate) fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -275,13 +264,5 @@ mod tests {
         };
         assert_eq!(keys(&ours), keys(&sample));
         assert_eq!(keys(&ours["checks"][0]), keys(&sample["checks"][0]));
-    }
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            html_escape("<a href=\"x\">&</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
-        );
     }
 }

@@ -11,21 +11,16 @@ use std::time::{Duration, SystemTime};
 use keepup_model::{Finding, Severity};
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::codes;
-use crate::util::{Fail, fmt_duration};
+use crate::util::Fail;
+use keepup_model::text::duration_words;
 
 /// The time a probe may take when it is called without a budget (directly,
 /// not through [`crate::run`]).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A CA file larger than this is refused (a bundle of every public root is
-/// about 250 KiB).
-const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Shared, cached, cheap-to-clone state for probes.
 ///
@@ -244,7 +239,7 @@ impl ProbeContext {
             Severity::Critical,
             format!(
                 "no result within the {} timeout (while {phase})",
-                fmt_duration(self.budget().timeout)
+                duration_words(self.budget().timeout)
             ),
         )
     }
@@ -380,11 +375,6 @@ impl ProbeContext {
         let meta = tokio::fs::metadata(path)
             .await
             .map_err(|e| invalid(e.to_string()))?;
-        if meta.len() > MAX_CA_FILE_BYTES {
-            return Err(invalid(format!(
-                "it is larger than {MAX_CA_FILE_BYTES} bytes"
-            )));
-        }
         let stamp = (meta.modified().ok(), meta.len());
         if let Some(hit) = self.lock_ca_files().get_mut(path)
             && hit.stamp == stamp
@@ -392,12 +382,11 @@ impl ProbeContext {
             hit.checked = std::time::Instant::now();
             return Ok(Arc::clone(&hit.store));
         }
-        let pem = tokio::fs::read(path)
+        let owned = path.to_owned();
+        let certs = tokio::task::spawn_blocking(move || keepup_trust::read_ca_file(&owned))
             .await
+            .map_err(|e| invalid(format!("the reader failed: {e}")))?
             .map_err(|e| invalid(e.to_string()))?;
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-            .filter_map(Result::ok)
-            .collect();
         let mut store = RootCertStore {
             roots: system.roots.clone(),
         };
@@ -465,23 +454,12 @@ impl ProbeContext {
 }
 
 fn load_system_roots() -> SystemRoots {
-    let loaded = rustls_native_certs::load_native_certs();
+    let loaded = keepup_trust::load_system_roots();
     let mut store = RootCertStore::empty();
     let (added, _ignored) = store.add_parsable_certificates(loaded.certs);
-    if !loaded.errors.is_empty() {
-        tracing::warn!(
-            errors = loaded.errors.len(),
-            first = %loaded.errors[0],
-            added,
-            "some system root certificates could not be loaded"
-        );
-    }
-    let unavailable = if added > 0 {
-        None
-    } else if let Some(first) = loaded.errors.first() {
-        Some(first.to_string())
-    } else {
-        Some("no root certificates found".to_owned())
+    let unavailable = match loaded.unavailable {
+        None if added == 0 => Some("no usable root certificate found".to_owned()),
+        other => other,
     };
     SystemRoots {
         store: Arc::new(store),

@@ -37,7 +37,8 @@ use tokio::time::Instant;
 use crate::codes;
 use crate::context::{ProbeContext, normalize_host};
 use crate::tls::{self, Purpose};
-use crate::util::{Fail, connect_first, display_url, finish, fmt_bytes, fmt_duration, ms};
+use crate::util::{Fail, connect_first, display_url, finish, fmt_bytes, ms};
+use keepup_model::text::{base64, duration_words};
 
 /// The response head (status line and headers) may not exceed this.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -545,7 +546,7 @@ impl Run<'_> {
                 Severity::Critical,
                 format!(
                     "the response took longer than the {} down threshold",
-                    fmt_duration(limit)
+                    duration_words(limit)
                 ),
             ));
         } else if let Some(limit) = spec.degraded_latency.filter(|limit| total > *limit) {
@@ -554,7 +555,7 @@ impl Run<'_> {
                 Severity::Warning,
                 format!(
                     "the response took longer than the {} degraded threshold",
-                    fmt_duration(limit)
+                    duration_words(limit)
                 ),
             ));
         }
@@ -897,28 +898,6 @@ fn percent_encode_unsafe(s: &str) -> String {
     out
 }
 
-/// Standard base64 with padding (for the basic-auth header).
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -949,21 +928,6 @@ mod tests {
         }
         assert!(resolve_location(&base, "").is_err());
         assert!(resolve_location(&base, "ftp://files.test/").is_err());
-    }
-
-    #[test]
-    fn base64_matches_rfc_4648_vectors() {
-        for (input, output) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(input.as_bytes()), output);
-        }
     }
 
     #[test]

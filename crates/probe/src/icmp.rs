@@ -40,7 +40,8 @@ use tokio::time::Instant;
 
 use crate::codes;
 use crate::context::ProbeContext;
-use crate::util::{failed, finish, fmt_duration, ms};
+use crate::util::{failed, finish, ms};
+use keepup_model::text::duration_words;
 
 /// Bytes after the 8-byte ICMP header: a 16-byte token, the sequence
 /// number, then a fixed pattern (56 bytes like iputils' default).
@@ -688,7 +689,7 @@ fn judge(spec: &PingSpec, target: &str, tally: &Tally) -> Outcome {
                 Severity::Critical,
                 format!(
                     "the average round trip to {target} is above the {} down threshold",
-                    fmt_duration(limit)
+                    duration_words(limit)
                 ),
             ));
         } else if let Some(limit) = spec.degraded_rtt.filter(|l| avg > *l) {
@@ -697,7 +698,7 @@ fn judge(spec: &PingSpec, target: &str, tally: &Tally) -> Outcome {
                 Severity::Warning,
                 format!(
                     "the average round trip to {target} is above the {} degraded threshold",
-                    fmt_duration(limit)
+                    duration_words(limit)
                 ),
             ));
         }

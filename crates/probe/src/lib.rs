@@ -70,7 +70,7 @@ use keepup_config::{Check, CheckSpec};
 use keepup_model::{Finding, Outcome, Severity, Status};
 use tokio::time::Instant;
 
-use crate::util::fmt_duration;
+use keepup_model::text::duration_words;
 
 /// Runs `check` once, bounded by `check.timeout`.
 ///
@@ -106,7 +106,7 @@ pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
     match tokio::time::timeout_at(deadline, probe).await {
         Ok(outcome) => outcome,
         Err(_) => {
-            let after = fmt_duration(check.timeout);
+            let after = duration_words(check.timeout);
             let mut outcome = Outcome::new(Status::Down, format!("timed out after {after}"));
             outcome.push(Finding::new(
                 codes::PROBE_TIMEOUT,

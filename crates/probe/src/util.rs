@@ -93,21 +93,6 @@ pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// `"500 ms"`, `"2 s"`, `"1.5 s"`, `"2 min"`: for thresholds and timeouts in
-/// human sentences.
-pub(crate) fn fmt_duration(d: Duration) -> String {
-    let millis = d.as_millis();
-    if millis < 1000 {
-        format!("{millis} ms")
-    } else if millis.is_multiple_of(60_000) {
-        format!("{} min", millis / 60_000)
-    } else if millis.is_multiple_of(1000) {
-        format!("{} s", millis / 1000)
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
-}
-
 /// `"1 MiB"`, `"64 KiB"`, `"1000 bytes"`: for size limits in sentences.
 pub(crate) fn fmt_bytes(n: u64) -> String {
     const KIB: u64 = 1024;
@@ -193,14 +178,6 @@ pub(crate) fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(fmt_duration(Duration::from_millis(250)), "250 ms");
-        assert_eq!(fmt_duration(Duration::from_secs(2)), "2 s");
-        assert_eq!(fmt_duration(Duration::from_millis(1500)), "1.5 s");
-        assert_eq!(fmt_duration(Duration::from_secs(120)), "2 min");
-    }
 
     #[test]
     fn sizes_and_urls_read_well() {

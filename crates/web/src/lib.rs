@@ -16,6 +16,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use keepup_model::text::html_escape;
 use keepup_monitor::Monitor;
 use keepup_monitor::heartbeat::PingError;
 use keepup_store::PingKind;
@@ -140,13 +141,6 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         .into_response()
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The link from a notification: shows the incident and a button. A GET
 /// never acknowledges (mail scanners follow links).
 async fn ack_page(
@@ -173,18 +167,18 @@ async fn ack_page(
     let state = if i.resolved_at.is_some() {
         "<p>It is already resolved.</p>".to_owned()
     } else if let Some(by) = &i.acknowledged_by {
-        format!("<p>Already acknowledged by {}.</p>", escape(by))
+        format!("<p>Already acknowledged by {}.</p>", html_escape(by))
     } else {
         format!(
             "<form method=post action=\"/ack/{incident}?e={}&amp;s={}\"><p>Taking it stops escalation and reminders.</p><button>Acknowledge</button></form>",
             q.e,
-            escape(&q.s)
+            html_escape(&q.s)
         )
     };
     page(
         StatusCode::OK,
-        &format!("Incident #{incident}: {}", escape(i.check.as_str())),
-        &format!("<p>{}</p>{state}", escape(&i.message)),
+        &format!("Incident #{incident}: {}", html_escape(i.check.as_str())),
+        &format!("<p>{}</p>{state}", html_escape(&i.message)),
     )
 }
 

@@ -35,8 +35,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use rustic_core::{BytesList, FileType, Id, ReadBackend, RusticResult, WriteBackend};
 use rustls::RootCertStore;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
@@ -670,21 +669,14 @@ fn client_config(
             path: path.clone(),
             reason,
         };
-        let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| ca_err(format!("not PEM certificates: {e}")))?;
-        if certs.is_empty() {
-            return Err(ca_err("no certificate in the file".into()));
-        }
+        let certs = keepup_trust::read_ca_file(path).map_err(|e| ca_err(e.to_string()))?;
         for c in certs {
             roots
                 .add(c)
                 .map_err(|e| ca_err(format!("unusable certificate: {e}")))?;
         }
     } else {
-        let loaded = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(loaded.certs);
+        roots.add_parsable_certificates(keepup_trust::load_system_roots().certs);
         if roots.is_empty() {
             return Err(BackendError::Options {
                 target: target.to_owned(),

@@ -14,6 +14,7 @@
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use keepup_config::backup::REST_PASSWORD_WITHOUT_USER;
+use keepup_model::text::base64;
 use rustic_core::{FileType, Id, RusticResult};
 use serde::Deserialize;
 
@@ -103,28 +104,6 @@ impl HttpBackend<Rest> {
             rt,
         ))
     }
-}
-
-/// Standard base64 with padding, for the basic-auth header.
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// REST answers: 5xx is retried, anything else reported with the body.
@@ -247,21 +226,6 @@ impl Store for Rest {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
-    }
 
     #[test]
     fn timeouts_grow_with_size() {

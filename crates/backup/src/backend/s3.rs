@@ -32,6 +32,7 @@ use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use keepup_config::backup::{check_s3_key, check_s3_session_token};
+use keepup_model::text::hex;
 use rustic_core::{FileType, Id, RusticResult};
 
 use super::http::{
@@ -276,14 +277,6 @@ impl Signer {
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
     hmac::sign(&key, data).as_ref().to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// The SHA-256 of a body given in chunks, in hex.

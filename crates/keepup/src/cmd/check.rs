@@ -5,7 +5,7 @@
 //! ones.
 
 use anyhow::bail;
-use keepup_config::{Check, Config, toml_string as toml_str};
+use keepup_config::{Check, Config, MailProtocol, MailTls, toml_string as toml_str};
 use keepup_model::{Outcome, Severity, Status};
 use keepup_probe::ProbeContext;
 use std::path::Path;
@@ -95,15 +95,14 @@ pub(crate) fn ad_hoc(target: &str, timeout: Duration) -> anyhow::Result<Check> {
             .unwrap_or(host);
         format!("kind = \"ping\"\nhost = {}\n", toml_str(host))
     } else if let Some((kind, implicit, rest)) = mail_scheme(target) {
-        let default_port = match (kind, implicit) {
-            ("smtp", false) => 25,
-            ("smtp", true) => 465,
-            ("imap", false) => 143,
-            ("imap", true) => 993,
-            (_, false) => 110,
-            (_, true) => 995,
+        let tls_mode = if implicit {
+            MailTls::Implicit
+        } else {
+            MailTls::StartTls
         };
+        let default_port = kind.default_port(tls_mode);
         let (host, port) = split_host_port(rest, Some(default_port))?;
+        let kind = kind.kind();
         let tls = if implicit { "tls = \"implicit\"\n" } else { "" };
         format!(
             "kind = \"{kind}\"\nhost = {}\nport = {port}\n{tls}",
@@ -134,15 +133,15 @@ pub(crate) fn ad_hoc(target: &str, timeout: Duration) -> anyhow::Result<Check> {
 
 /// `smtp://`, `smtps://`, `imap://`, `imaps://`, `pop3://`, `pop3s://`:
 /// the check kind, whether TLS is implicit, and the rest of the target.
-fn mail_scheme(target: &str) -> Option<(&'static str, bool, &str)> {
+fn mail_scheme(target: &str) -> Option<(MailProtocol, bool, &str)> {
     let (scheme, rest) = target.split_once("://")?;
     let (kind, implicit) = match scheme {
-        "smtp" => ("smtp", false),
-        "smtps" => ("smtp", true),
-        "imap" => ("imap", false),
-        "imaps" => ("imap", true),
-        "pop3" => ("pop3", false),
-        "pop3s" => ("pop3", true),
+        "smtp" => (MailProtocol::Smtp, false),
+        "smtps" => (MailProtocol::Smtp, true),
+        "imap" => (MailProtocol::Imap, false),
+        "imaps" => (MailProtocol::Imap, true),
+        "pop3" => (MailProtocol::Pop3, false),
+        "pop3s" => (MailProtocol::Pop3, true),
         _ => return None,
     };
     Some((kind, implicit, rest))

@@ -4,9 +4,10 @@
 //! a status table as faults come and go.
 
 use super::daemon::Daemon;
-use super::status::{ago, render};
+use super::status::render;
 use anyhow::Context;
 use keepup_demo::DemoShop;
+use keepup_model::text::ago;
 use keepup_model::{Clock, SystemClock};
 use keepup_probe::ProbeContext;
 use std::io::Read;

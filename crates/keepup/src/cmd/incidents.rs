@@ -1,7 +1,8 @@
 //! `keepup incidents` and `keepup ack`: incidents from the store.
 
-use super::status::{ago, render};
+use super::status::render;
 use anyhow::Context;
+use keepup_model::text::{ago, duration_table};
 use keepup_model::{Clock, SystemClock, format_rfc3339};
 use keepup_store::{Incident, Store};
 use std::path::Path;
@@ -63,7 +64,7 @@ pub fn list(path: &Path, only_open: bool, limit: usize, json: bool) -> anyhow::R
                 format!("OPEN ({})", i.status.as_str())
             },
             ago(now, i.opened_at),
-            duration(i.duration_ms(now)),
+            duration_table(i.duration_ms(now)),
             i.acknowledged_by.clone().unwrap_or_else(|| "-".into()),
             i.cause
                 .map(|c| format!("#{c}"))
@@ -100,15 +101,6 @@ pub fn ack(path: &Path, id: i64, by: Option<String>) -> anyhow::Result<ExitCode>
         ),
     }
     Ok(ExitCode::from(1))
-}
-
-fn duration(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
 }
 
 fn to_json(i: &Incident, now: i64) -> serde_json::Value {

@@ -1,6 +1,7 @@
 //! `keepup notifications` (the outbox) and `keepup notify test CHANNEL`.
 
-use super::status::{ago, render};
+use super::status::render;
+use keepup_model::text::ago;
 use keepup_model::{Clock, SystemClock, format_rfc3339};
 use std::path::Path;
 use std::process::ExitCode;

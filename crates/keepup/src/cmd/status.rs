@@ -2,7 +2,8 @@
 //! (works whether or not the daemon is running).
 
 use anyhow::Context;
-use keepup_model::{Timestamp, format_rfc3339};
+use keepup_model::format_rfc3339;
+use keepup_model::text::ago;
 use keepup_store::Store;
 use std::path::Path;
 use std::process::ExitCode;
@@ -75,17 +76,6 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     }
     print!("{}", render(&table));
     Ok(ExitCode::SUCCESS)
-}
-
-/// "42s ago", "3m ago", "2h ago", "5d ago".
-pub fn ago(now: Timestamp, at: Timestamp) -> String {
-    let s = ((now - at) / 1000).max(0);
-    match s {
-        0..=119 => format!("{s}s ago"),
-        120..=7199 => format!("{}m ago", s / 60),
-        7200..=172_799 => format!("{}h ago", s / 3600),
-        _ => format!("{}d ago", s / 86_400),
-    }
 }
 
 /// Left-aligned columns separated by two spaces; the last column unpadded.

@@ -22,7 +22,8 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
 use crate::context::ProbeContext;
-use crate::util::{fmt_duration, io_reason, ms};
+use crate::util::{io_reason, ms};
+use keepup_model::text::duration_words;
 
 /// The EDNS buffer size keepup advertises (the DNS flag day 2020 value:
 /// no fragmentation on any path).
@@ -72,7 +73,7 @@ pub(crate) enum WireError {
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WireError::Timeout(d) => write!(f, "no answer within {}", fmt_duration(*d)),
+            WireError::Timeout(d) => write!(f, "no answer within {}", duration_words(*d)),
             WireError::Refused => f.write_str("connection refused (nothing listens there)"),
             WireError::Unreachable(why) => write!(f, "unreachable: {why}"),
             WireError::Io(why) => f.write_str(why),

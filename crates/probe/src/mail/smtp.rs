@@ -6,6 +6,7 @@
 //! [`MAX_REPLY_LINES`] of them.
 
 use keepup_config::{MailLogin, MailTls, SmtpAuthMechanism};
+use keepup_model::text::base64;
 use keepup_model::{Finding, Severity};
 use tokio::time::Instant;
 
@@ -303,28 +304,6 @@ pub(crate) async fn quit(s: &mut Session<'_>) -> Result<(), Stop> {
     Ok(())
 }
 
-/// Standard base64 with padding (RFC 4648), for SASL.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,21 +346,5 @@ mod tests {
         assert_eq!(ext.keywords, vec!["SIZE", "STARTTLS", "AUTH"]);
         assert_eq!(ext.auth, vec!["PLAIN", "LOGIN", "CRAM-MD5"]);
         assert!(ext.has("STARTTLS"));
-    }
-
-    #[test]
-    fn base64_matches_rfc_4648_vectors() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
-        assert_eq!(base64(b"\0user\0pass"), "AHVzZXIAcGFzcw==");
     }
 }

@@ -1,0 +1,263 @@
+//! The text toolbox: how keepup writes durations for people, and the small
+//! encodings every protocol needs (base64, hex, percent-decoding, HTML
+//! escaping). One home each, so that a message reads the same whichever
+//! crate wrote it.
+//!
+//! Durations have a few styles on purpose, each named for where it is used:
+//! [`duration_words`] in sentences about thresholds and timeouts ("2 s"),
+//! [`duration_compact`] in notifications ("1h 2m 3s"), [`duration_table`]
+//! and [`ago`] in the CLI's tables ("1m05s", "3m ago"). Durations the user
+//! wrote in the configuration are echoed with `humantime` instead, as they
+//! were written.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::Timestamp;
+
+/// `"500 ms"`, `"2 s"`, `"1.5 s"`, `"2 min"`: for thresholds and timeouts in
+/// sentences.
+pub fn duration_words(d: Duration) -> String {
+    let millis = d.as_millis();
+    if millis < 1000 {
+        format!("{millis} ms")
+    } else if millis.is_multiple_of(60_000) {
+        format!("{} min", millis / 60_000)
+    } else if millis.is_multiple_of(1000) {
+        format!("{} s", millis / 1000)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// `"1d 1h"`, `"1h 2m 3s"`, `"45s"`, `"0s"`, and `"300 ms"` below a
+/// second: for notifications. Whole seconds otherwise, zero parts left out.
+pub fn duration_compact(d: Duration) -> String {
+    if d < Duration::from_secs(1) && !d.is_zero() {
+        return format!("{} ms", d.as_millis());
+    }
+    let secs = d.as_secs();
+    let (days, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let mut parts = Vec::new();
+    for (n, unit) in [(days, "d"), (h, "h"), (m, "m")] {
+        if n > 0 {
+            parts.push(format!("{n}{unit}"));
+        }
+    }
+    if s > 0 || parts.is_empty() {
+        parts.push(format!("{s}s"));
+    }
+    parts.join(" ")
+}
+
+/// `"45s"`, `"1m05s"`, `"1h05m"`: a table column of milliseconds, two
+/// units at most so the column stays narrow. Negative counts as zero.
+pub fn duration_table(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// `"42s ago"`, `"3m ago"`, `"2h ago"`, `"5d ago"`: how long before `now`
+/// something happened, one unit, for tables.
+pub fn ago(now: Timestamp, at: Timestamp) -> String {
+    let s = ((now - at) / 1000).max(0);
+    match s {
+        0..=119 => format!("{s}s ago"),
+        120..=7199 => format!("{}m ago", s / 60),
+        7200..=172_799 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86_400),
+    }
+}
+
+/// Standard base64 with padding (RFC 4648 section 4): basic-auth headers,
+/// SASL.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Lower-case hex, two digits per byte.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+/// The bytes of a hex string (either case); `None` if its length is odd or
+/// it holds anything but hex digits.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    let digits = s.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| Some(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?))
+        .collect()
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    char::from(c).to_digit(16).map(|d| d as u8)
+}
+
+/// Why a percent-encoded text could not be decoded. Never holds the text:
+/// it is often part of a URL with a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PercentDecodeError {
+    /// A `%` not followed by two hex digits.
+    BadEscape,
+    /// The decoded bytes are not UTF-8.
+    NotUtf8,
+}
+
+impl fmt::Display for PercentDecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PercentDecodeError::BadEscape => "bad %-escape",
+            PercentDecodeError::NotUtf8 => "not UTF-8 once %-escapes are decoded",
+        })
+    }
+}
+
+impl std::error::Error for PercentDecodeError {}
+
+/// Decodes the `%XX` escapes of a URL part (user names, passwords, paths).
+pub fn percent_decode(s: &str) -> Result<String, PercentDecodeError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let byte = bytes
+                .get(i + 1..i + 3)
+                .and_then(|pair| Some(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?))
+                .ok_or(PercentDecodeError::BadEscape)?;
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| PercentDecodeError::NotUtf8)
+}
+
+/// Escapes `&`, `<`, `>` and `"` for HTML text and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_words_name_the_unit() {
+        assert_eq!(duration_words(Duration::from_millis(250)), "250 ms");
+        assert_eq!(duration_words(Duration::from_secs(2)), "2 s");
+        assert_eq!(duration_words(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(duration_words(Duration::from_secs(120)), "2 min");
+        assert_eq!(duration_words(Duration::from_secs(90)), "90 s");
+    }
+
+    #[test]
+    fn compact_durations_read_like_a_human_wrote_them() {
+        let secs = Duration::from_secs;
+        assert_eq!(duration_compact(secs(0)), "0s");
+        assert_eq!(duration_compact(secs(45)), "45s");
+        assert_eq!(duration_compact(secs(3723)), "1h 2m 3s");
+        assert_eq!(duration_compact(secs(90_000)), "1d 1h");
+        assert_eq!(duration_compact(Duration::from_millis(300)), "300 ms");
+        assert_eq!(duration_compact(Duration::from_millis(90_500)), "1m 30s");
+    }
+
+    #[test]
+    fn table_durations_and_ages_stay_narrow() {
+        assert_eq!(duration_table(-5), "0s");
+        assert_eq!(duration_table(45_000), "45s");
+        assert_eq!(duration_table(65_000), "1m05s");
+        assert_eq!(duration_table(3_900_000), "1h05m");
+        assert_eq!(ago(200_000, 158_000), "42s ago");
+        assert_eq!(ago(0, 1_000), "0s ago");
+        assert_eq!(ago(180_000, 0), "3m ago");
+        assert_eq!(ago(7_200_000, 0), "2h ago");
+        assert_eq!(ago(5 * 86_400_000, 0), "5d ago");
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        let vectors = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in vectors {
+            assert_eq!(base64(plain.as_bytes()), encoded, "{plain}");
+        }
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+    }
+
+    #[test]
+    fn hex_round_trips_and_rejects_what_is_not_hex() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(unhex("000fA5ff"), Some(vec![0x00, 0x0f, 0xa5, 0xff]));
+        assert_eq!(unhex(""), Some(vec![]));
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("+1"), None);
+    }
+
+    #[test]
+    fn percent_decoding_is_strict() {
+        assert_eq!(percent_decode("p%40ss%3Aw%2fd").as_deref(), Ok("p@ss:w/d"));
+        assert_eq!(percent_decode("caf%C3%A9").as_deref(), Ok("café"));
+        assert_eq!(percent_decode("plain"), Ok("plain".to_owned()));
+        assert_eq!(percent_decode("50%"), Err(PercentDecodeError::BadEscape));
+        assert_eq!(percent_decode("%zz"), Err(PercentDecodeError::BadEscape));
+        assert_eq!(percent_decode("%ff"), Err(PercentDecodeError::NotUtf8));
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            html_escape(r#"<a href="x">Tom & Jerry</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&lt;/a&gt;"
+        );
+    }
+}
