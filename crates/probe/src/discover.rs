@@ -14,6 +14,7 @@
 use crate::ProbeContext;
 use crate::dns::{Looked, lookup};
 use keepup_config::dns::{RecordKind, RecordValue};
+use keepup_config::mail::ports;
 use keepup_config::toml_string as toml_str;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -29,13 +30,23 @@ const MAX_MX: usize = 3;
 
 /// Mail ports and what a check of each is.
 const MAIL_PORTS: &[(u16, &str, &str, &str)] = &[
-    (25, "smtp", "starttls", "SMTP, mail from other servers"),
-    (587, "smtp", "starttls", "SMTP submission"),
-    (465, "smtp", "implicit", "SMTP submission over TLS"),
-    (993, "imap", "implicit", "IMAP over TLS"),
-    (143, "imap", "starttls", "IMAP"),
-    (995, "pop3", "implicit", "POP3 over TLS"),
-    (110, "pop3", "starttls", "POP3"),
+    (
+        ports::SMTP,
+        "smtp",
+        "starttls",
+        "SMTP, mail from other servers",
+    ),
+    (ports::SUBMISSION, "smtp", "starttls", "SMTP submission"),
+    (
+        ports::SUBMISSIONS,
+        "smtp",
+        "implicit",
+        "SMTP submission over TLS",
+    ),
+    (ports::IMAPS, "imap", "implicit", "IMAP over TLS"),
+    (ports::IMAP, "imap", "starttls", "IMAP"),
+    (ports::POP3S, "pop3", "implicit", "POP3 over TLS"),
+    (ports::POP3, "pop3", "starttls", "POP3"),
 ];
 
 /// Paths where shops keep their privacy policy, most common first.
