@@ -29,6 +29,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use keepup_config::{HttpSpec, PageSpec, StatusRange};
+use keepup_model::text::hex;
 use keepup_model::{Finding, Outcome, Severity, Status, format_rfc3339};
 use regex::Regex;
 use serde_json::json;
@@ -134,7 +135,7 @@ async fn check_soft_404(
             .try_into()
             .unwrap_or([7; 8]);
     }
-    let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let name = hex(&random);
     let name = format!("keepup-404-{name}");
     let Some(sibling_url) = sibling(&spec.http.url, &name) else {
         return false;
@@ -324,14 +325,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
     else {
         return String::new();
     };
-    suite
-        .common
-        .hash_provider
-        .hash(bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(suite.common.hash_provider.hash(bytes).as_ref())
 }
 
 /// The text around the first difference between `before` and `after`.

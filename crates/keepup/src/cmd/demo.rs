@@ -142,7 +142,7 @@ fn print_table(daemon: &Daemon, shop: &DemoShop, elapsed: Duration) {
 fn random_token() -> anyhow::Result<String> {
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(keepup_model::text::hex(&bytes))
 }
 
 /// Removes the demo's temporary directory at the end.
