@@ -218,6 +218,15 @@ impl Loader<'_> {
                 key
             }
         };
+        let limits = self.listener_limits(
+            crate::listener::RawListenerLimits {
+                max_connections: server.max_connections.as_ref(),
+                max_connections_per_address: server.max_connections_per_address.as_ref(),
+                request_head_timeout: server.request_head_timeout.as_ref(),
+                trusted_proxies: server.trusted_proxies.as_ref(),
+            },
+            crate::descriptors::hard_limit(),
+        );
         let concurrency = match &scheduler.concurrency {
             Some(c) if *c.get_ref() == 0 => {
                 self.rep.report(
@@ -355,6 +364,7 @@ impl Loader<'_> {
                 listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8585))),
                 public_url,
                 ack_key,
+                limits,
             },
             store: StoreConfig {
                 path: self.resolve_path(store.path.as_deref().unwrap_or("keepup.db")),

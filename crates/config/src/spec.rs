@@ -95,6 +95,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Key that signs acknowledgement links (with `public_url`).
     pub ack_key: Option<Secret>,
+    /// Connection limits, deadlines and trusted proxies.
+    pub limits: crate::listener::ListenerLimits,
 }
 
 /// `[store]`

@@ -473,3 +473,59 @@ timezone = "Europe/Berlin"
         "{p}"
     );
 }
+
+#[test]
+fn listener_limits_load_and_bad_ones_are_located() {
+    let hard = keepup_config::descriptors::hard_limit().expect("a finite descriptor limit");
+    let c = load_str(
+        "[server]\nmax_connections = 900\nmax_connections_per_address = 30\nrequest_head_timeout = \"2s\"\ntrusted_proxies = [\"127.0.0.9\", \"10.0.0.0/8\", \"::1\"]\n",
+        Path::new("keepup.toml"),
+    )
+    .unwrap_or_else(|p| panic!("{p}"));
+    let limits = &c.server.limits;
+    assert_eq!(limits.connection_cap(hard), 900);
+    assert_eq!(limits.max_connections_per_address, 30);
+    assert_eq!(limits.request_head_timeout, Duration::from_secs(2));
+    assert!(limits.is_trusted_proxy("10.20.30.40".parse().unwrap()));
+    assert!(limits.is_trusted_proxy("::ffff:127.0.0.9".parse().unwrap()));
+    assert!(!limits.is_trusted_proxy("127.0.0.1".parse().unwrap()));
+    let defaults = load_str("", Path::new("keepup.toml")).unwrap();
+    assert_eq!(defaults.server.limits.max_connections_per_address, 64);
+    assert_eq!(
+        defaults.server.limits.request_head_timeout,
+        Duration::from_secs(5)
+    );
+    assert_eq!(defaults.server.limits.connection_cap(1024), 512);
+
+    let p = problems(&format!(
+        "[server]\nmax_connections = {}\nmax_connections_per_address = 0\nrequest_head_timeout = \"0s\"\ntrusted_proxies = [\"10.0.0.0/40\", \"proxy.lan\"]\n",
+        hard + 1
+    ));
+    let s = at_line(&p, 2);
+    assert!(
+        s.contains("keepup.toml:2:19")
+            && s.contains("server.max_connections")
+            && s.contains(&format!("at most {hard} file descriptors")),
+        "{s}"
+    );
+    assert!(at_line(&p, 3).contains("must be at least 1"), "{p}");
+    assert!(at_line(&p, 4).contains("must be longer than zero"), "{p}");
+    let proxies: Vec<_> =
+        p.0.iter()
+            .filter(|x| x.line == 5)
+            .map(|x| x.to_string())
+            .collect();
+    assert!(
+        proxies.len() == 2
+            && proxies[0].contains("prefix length")
+            && proxies[1].contains("not an IP address"),
+        "{proxies:?}"
+    );
+    let p = problems("[server]\nmax_connections = 10\nmax_connections_per_address = 11\n");
+    assert!(
+        at_line(&p, 3).contains("cannot hold more than all of them"),
+        "{p}"
+    );
+    let p = problems("[server]\nmax_connections = 0\n");
+    assert!(at_line(&p, 2).contains("must be at least 1"), "{p}");
+}
