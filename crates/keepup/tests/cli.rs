@@ -422,6 +422,11 @@ fn the_man_pages_come_from_the_command_line_definition() {
 /// Starts the daemon on a configuration (its listener on a free port) with
 /// `log_args` before `run`, and returns its first log line from stderr.
 fn first_log_line(log_args: &[&str], checks: &str) -> String {
+    first_log_line_of(keepup(), log_args, checks)
+}
+
+/// The first stderr line of `keepup run` started by `command`.
+fn first_log_line_of(mut command: Command, log_args: &[&str], checks: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("keepup.toml");
     let port = free_port();
@@ -430,7 +435,7 @@ fn first_log_line(log_args: &[&str], checks: &str) -> String {
         format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{checks}"),
     )
     .unwrap();
-    let mut child = keepup()
+    let mut child = command
         .args(log_args)
         .args(["run", "-c", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -450,6 +455,22 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
     let line = first_log_line(&[], "");
     assert!(line.contains("keepup is monitoring"), "{line}");
     assert!(!line.contains('\x1b'), "escape codes in {line:?}");
+}
+
+#[test]
+fn the_descriptor_limit_is_raised_to_the_hard_limit_at_start() {
+    // util-linux's prlimit starts keepup with a soft limit of 256 under a
+    // hard limit of 4096; the start line says what keepup got.
+    let mut command = Command::new("prlimit");
+    command
+        .args(["--nofile=256:4096", "--", env!("CARGO_BIN_EXE_keepup")])
+        .env_remove("KEEPUP_CONFIG")
+        .env("KEEPUP_LOG", "info");
+    let line = first_log_line_of(command, &["--log-format", "json"], "");
+    let doc: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    assert_eq!(doc["message"], "keepup is monitoring", "{doc}");
+    assert_eq!(doc["descriptors"], 4096, "{doc}");
 }
 
 #[test]

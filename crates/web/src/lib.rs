@@ -8,30 +8,36 @@
 //!
 //! The server is hardened for the open Internet (heartbeats arrive from
 //! other machines): request heads must arrive within a deadline, bodies are
-//! capped, connections are capped, and a ping is acknowledged only after it
-//! is stored.
+//! capped, connections are capped per source address and in all
+//! ([`admission`]: a flood from one address is refused early, not queued,
+//! so everyone else's pings keep working), and a ping is acknowledged only
+//! after it is stored.
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use hyper::body::Incoming;
+use hyper::service::Service as _;
+use keepup_config::ListenerLimits;
 use keepup_model::text::html_escape;
 use keepup_monitor::Monitor;
 use keepup_monitor::heartbeat::PingError;
 use keepup_store::PingKind;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+
+mod admission;
+pub use admission::ClientAddr;
+use admission::{Admission, Refusal};
 
 /// Largest request body accepted (a ping may carry a short log excerpt).
 const MAX_BODY: usize = 64 * 1024;
-/// A client must send its request head within this time.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; more wait in the accept queue.
-const MAX_CONNECTIONS: usize = 1024;
 
 /// The routes, bound to a running monitor.
 pub fn router(monitor: Arc<Monitor>) -> Router {
@@ -220,15 +226,22 @@ async fn ack_submit(
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+/// Serves `router` on `listener` until `shutdown` completes, within
+/// `limits`: each source address holds at most its share of the
+/// connection cap (more are refused at once, 429), the cap itself is
+/// answered 503, and a request head must be complete within the deadline,
+/// which also closes idle keep-alive connections.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: &ListenerLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let descriptors = keepup_config::descriptors::soft_limit().unwrap_or(1024);
+    let admission = Admission::new(limits, descriptors);
+    let head_timeout = limits.request_head_timeout;
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => return,
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => return,
             a = listener.accept() => match a {
@@ -241,13 +254,48 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
                 }
             },
         };
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let peer_ip = peer.ip().to_canonical();
+        let proxy = admission.is_trusted_proxy(peer_ip);
+        let slot = match admission.admit_connection(peer_ip, proxy) {
+            Ok(slot) => slot,
+            Err(why) => {
+                refuse(&stream, why);
+                admission.note_refusal(peer_ip, why);
+                continue;
+            }
+        };
+        let app = hyper_util::service::TowerToHyperService::new(router.clone());
+        let admission = admission.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            let admission = admission.clone();
+            let app = app.clone();
+            async move {
+                let client = if proxy {
+                    admission::forwarded_client(request.headers(), peer_ip, &admission)
+                } else {
+                    peer_ip
+                };
+                let _forwarded = if proxy {
+                    match admission.admit_forwarded(client) {
+                        Ok(slot) => Some(slot),
+                        Err(why) => {
+                            admission.note_refusal(client, why);
+                            return Ok(too_many_from(client));
+                        }
+                    }
+                } else {
+                    None
+                };
+                request.extensions_mut().insert(ClientAddr(client));
+                app.call(request).await
+            }
+        });
         tokio::spawn(async move {
-            let _permit = permit;
+            let _slot = slot;
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
+                .header_read_timeout(head_timeout)
                 .max_buf_size(64 * 1024);
             let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             if let Err(e) = conn.await {
@@ -255,4 +303,23 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
             }
         });
     }
+}
+
+/// Answers a refused connection and closes it, without waiting: what the
+/// client sent so far is read and discarded first, so that closing ends
+/// the connection cleanly rather than resetting it over the answer.
+fn refuse(stream: &TcpStream, why: Refusal) {
+    let mut discard = [0u8; 2048];
+    let _ = stream.try_read(&mut discard);
+    let _ = stream.try_write(why.answer());
+}
+
+/// The answer to a forwarded request whose client is over its share.
+fn too_many_from(client: IpAddr) -> Response {
+    tracing::debug!(%client, "forwarded request refused: the client is over its share");
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many connections from your address\n",
+    )
+        .into_response()
 }

@@ -27,6 +27,7 @@ impl Daemon {
     /// Opens the store, starts the monitor and the listener.
     pub async fn start(config: Config, probes: ProbeContext) -> anyhow::Result<Daemon> {
         let config = Arc::new(config);
+        let descriptors = raise_descriptor_limit(&config);
         let store_path = config.store.path.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&store_path)).await??;
         let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -39,11 +40,16 @@ impl Daemon {
             Arc::new(Monitor::start(config.clone(), store, probes, Arc::new(SystemClock)).await?);
         let (stop, mut stopped) = watch::channel(false);
         let router = keepup_web::router(monitor.clone());
-        let web = tokio::spawn(keepup_web::serve(listener, router, async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }));
+        let limits = config.server.limits.clone();
+        let web = tokio::spawn(async move {
+            keepup_web::serve(listener, router, &limits, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+        });
         tracing::info!(
             %listen,
+            descriptors,
             checks = config.checks().count(),
             store = %config.store.path.display(),
             "keepup is monitoring"
@@ -62,6 +68,34 @@ impl Daemon {
         let _ = self.web.await;
         self.monitor.shutdown().await;
     }
+}
+
+/// Raises the file-descriptor limit to the hard limit (the listener's
+/// connections and the probes waiting on sockets are bounded by it) and
+/// returns the limit in force, warning when it is lower than the hard limit
+/// or than what `[server] max_connections` asks for.
+fn raise_descriptor_limit(config: &Config) -> u64 {
+    let Some(limit) = keepup_config::descriptors::raise_to_hard_limit() else {
+        tracing::warn!("cannot read the file-descriptor limit; assuming 1024");
+        return 1024;
+    };
+    if !limit.at_hard_limit() {
+        tracing::warn!(
+            descriptors = limit.soft,
+            hard_limit = limit.hard,
+            "cannot raise the file-descriptor limit to the hard limit"
+        );
+    }
+    if let Some(max) = config.server.limits.max_connections
+        && max as u64 > limit.soft
+    {
+        tracing::warn!(
+            max_connections = max,
+            descriptors = limit.soft,
+            "server.max_connections is more than the file descriptors keepup got; connections beyond them will fail to be accepted"
+        );
+    }
+    limit.soft
 }
 
 /// `keepup run`.
