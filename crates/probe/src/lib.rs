@@ -6,7 +6,7 @@
 //! error: whatever happens on the wire (a name that does not resolve, a
 //! refused connection, an expired certificate, a server that trickles bytes
 //! or sends garbage) ends as an `Outcome` with a status, findings with
-//! stable codes ([`codes`]), and evidence (timings, certificate summaries).
+//! stable codes ([`keepup_model::codes`]), and evidence (timings, certificate summaries).
 //!
 //! - [`http`]: HTTP/HTTPS requests with status, body, JSON and latency
 //!   assertions, redirects, bounded reads;
@@ -75,7 +75,7 @@ use keepup_model::text::duration_words;
 /// Runs `check` once, bounded by `check.timeout`.
 ///
 /// A run that does not finish in time is Down with a
-/// [`codes::PROBE_TIMEOUT`] finding. Heartbeat checks are passive and are
+/// [`keepup_model::codes::PROBE_TIMEOUT`] finding. Heartbeat checks are passive and are
 /// not probed: they come back Unknown, to be evaluated by the monitor.
 pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
     let started = Instant::now();
