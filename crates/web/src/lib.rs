@@ -226,6 +226,24 @@ async fn ack_submit(
     }
 }
 
+/// Connections the kernel queues for `accept` (capped by
+/// `net.core.somaxconn`, 4096 by default): a flood reconnecting in bursts
+/// overflows a short queue, and an overflow drops everyone's connection
+/// attempts alike (a client retries after a second).
+const ACCEPT_QUEUE: u32 = 4096;
+
+/// Binds the listener's socket at `addr` with a long accept queue.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_QUEUE)
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, within
 /// `limits`: each source address holds at most its share of the
 /// connection cap (more are refused at once, 429), the cap itself is

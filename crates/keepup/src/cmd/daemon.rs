@@ -30,11 +30,9 @@ impl Daemon {
         let descriptors = raise_descriptor_limit(&config);
         let store_path = config.store.path.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&store_path)).await??;
-        let listener = tokio::net::TcpListener::bind(config.server.listen)
-            .await
-            .with_context(|| {
-                format!("cannot listen on {} (server.listen)", config.server.listen)
-            })?;
+        let listener = keepup_web::bind(config.server.listen).with_context(|| {
+            format!("cannot listen on {} (server.listen)", config.server.listen)
+        })?;
         let listen = listener.local_addr()?;
         let monitor =
             Arc::new(Monitor::start(config.clone(), store, probes, Arc::new(SystemClock)).await?);
