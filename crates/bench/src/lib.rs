@@ -13,7 +13,9 @@
 //! - [`dns`]: the delegation walk and DNSBL lookups against Knot DNS
 //!   serving the test hierarchy on loopback;
 //! - [`mail`]: the mail checks beside monitoring-plugins against private
-//!   Postfix and Dovecot.
+//!   Postfix and Dovecot;
+//! - [`listener`]: heartbeat pings from well-behaved addresses while one
+//!   loopback address floods the listener with slowloris connections.
 //!
 //! Every bench is a function taking its parameters and returning a report
 //! whose `Display` is the line (or table) `keepup bench` prints; progress
@@ -27,6 +29,7 @@
 
 pub mod alerting;
 pub mod dns;
+pub mod listener;
 pub mod mail;
 pub mod probe;
 pub mod scheduler;

@@ -25,3 +25,13 @@ fn delegation_walks_the_test_hierarchy_it_starts() {
     assert!(report.contains("walks=3"), "{report}");
     assert!(report.contains("up=3 "), "{report}");
 }
+
+#[test]
+fn pings_from_other_addresses_are_answered_while_one_address_floods_the_listener() {
+    let report = keepup_bench::listener::listener(200, 2, std::time::Duration::from_secs(3))
+        .expect("the listener bench runs");
+    assert!(report.pings > 0, "{report}");
+    assert_eq!(report.ok, report.pings, "{report}");
+    assert!(report.flood_refused > 0, "{report}");
+    assert!(report.flood_held <= 64, "{report}");
+}

@@ -345,6 +345,20 @@ pub enum BenchCommand {
         #[arg(long, default_value = "/usr/lib/nagios/plugins")]
         plugins: PathBuf,
     },
+    /// One loopback address floods the listener with slowloris connections
+    /// (a header line every 2 s) while clients on other addresses ping a
+    /// heartbeat: their success rate and latency.
+    Listener {
+        /// Slow connections from 127.0.0.2.
+        #[arg(long, default_value = "5000")]
+        slow: usize,
+        /// Pinging clients, one loopback address each (127.0.0.10 and up).
+        #[arg(long, default_value = "10")]
+        pingers: usize,
+        /// How long the pingers ping (after the flood is up).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+        duration: Duration,
+    },
     /// (internal) Serve a minimal HTTP target for the scheduler benchmark.
     #[command(hide = true)]
     Target {

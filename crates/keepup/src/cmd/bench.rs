@@ -83,6 +83,14 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             rounds,
             plugins,
         } => println!("{}", keepup_bench::mail::mail(runs, rounds, &plugins)?),
+        BenchCommand::Listener {
+            slow,
+            pingers,
+            duration,
+        } => println!(
+            "{}",
+            keepup_bench::listener::listener(slow, pingers, duration)?
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
