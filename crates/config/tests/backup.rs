@@ -4,6 +4,7 @@
 //! credentials by reference, never echoed.
 
 mod support;
+use support::{only_problem, problems};
 support::env_before_main! {
     "KEEPUP_TEST_BACKUP_PASSWORD" => "correct horse",
     "KEEPUP_TEST_S3_REPO_PASSWORD" => "correct horse",
@@ -18,7 +19,7 @@ use std::time::Duration;
 use keepup_config::backup::{
     BackupSource, DatabaseKind, DumpFormat, Location, ReadData, parse_read_data,
 };
-use keepup_config::{BackupPlan, Config, Problems, load_str};
+use keepup_config::{BackupPlan, Config, load_str};
 
 fn load(src: &str) -> Config {
     load_str(src, Path::new("/etc/keepup/keepup.toml")).unwrap_or_else(|p| panic!("{p}"))
@@ -26,20 +27,6 @@ fn load(src: &str) -> Config {
 
 fn plans(src: &str) -> Vec<BackupPlan> {
     load(src).backups
-}
-
-fn problems(src: &str) -> Problems {
-    match load_str(src, Path::new("keepup.toml")) {
-        Ok(_) => panic!("expected problems for:\n{src}"),
-        Err(p) => p,
-    }
-}
-
-/// The single problem, rendered; panics if there is not exactly one.
-fn only_problem(src: &str) -> String {
-    let p = problems(src);
-    assert_eq!(p.0.len(), 1, "{p}");
-    p.0[0].to_string()
 }
 
 /// A valid plan with the given extra plan keys (inserted after `id`) and

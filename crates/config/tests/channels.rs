@@ -2,37 +2,15 @@
 //! every mistake is reported at its line with a useful message.
 
 mod support;
+use support::{at_line, line_of, problems};
 support::env_before_main! {
     "KEEPUP_TEST_CHANNELS_TEAMS_URL" => "https://example.webhook.office.com/x",
 }
 
 use keepup_config::channels::{ChannelSpec, HeaderValueSpec, ResponderKind, SmtpTls};
-use keepup_config::{Problems, load_str};
+use keepup_config::load_str;
 use std::path::Path;
 use std::time::Duration;
-
-fn problems(src: &str) -> Problems {
-    match load_str(src, Path::new("keepup.toml")) {
-        Ok(_) => panic!("expected problems for:\n{src}"),
-        Err(p) => p,
-    }
-}
-
-/// The rendering of the problem on `line`.
-fn at_line(p: &Problems, line: usize) -> String {
-    p.0.iter()
-        .find(|x| x.line == line)
-        .map(|x| x.to_string())
-        .unwrap_or_else(|| panic!("no problem on line {line}; got:\n{p}"))
-}
-
-/// The 1-based line of the first line of `src` containing `needle`.
-fn line_of(src: &str, needle: &str) -> usize {
-    src.lines()
-        .position(|l| l.contains(needle))
-        .map(|i| i + 1)
-        .unwrap_or_else(|| panic!("{needle:?} not in the source"))
-}
 
 const SECRET: &str = "s3cr3t-Value_that-must-never-show";
 

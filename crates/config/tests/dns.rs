@@ -2,27 +2,15 @@
 //! a configuration that uses every key loads with the values normalised,
 //! and every mistake is reported at its line with a hint.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
+use support::{at_line, problems};
 
 use keepup_config::dns::{RecordExpect, RecordKind, RecordSource, RecordValue};
-use keepup_config::{CheckSpec, Problems, load_str};
-
-fn problems(src: &str) -> Problems {
-    match load_str(src, Path::new("keepup.toml")) {
-        Ok(_) => panic!("expected problems for:\n{src}"),
-        Err(p) => p,
-    }
-}
-
-/// The rendering of the problem at `line`.
-fn at_line(p: &Problems, line: usize) -> String {
-    p.0.iter()
-        .find(|x| x.line == line)
-        .map(|x| x.to_string())
-        .unwrap_or_else(|| panic!("no problem on line {line}; got:\n{p}"))
-}
+use keepup_config::{CheckSpec, load_str};
 
 const GOOD: &str = r#"
 [dns]

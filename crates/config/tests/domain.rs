@@ -2,16 +2,12 @@
 //! defaults and the global settings copied into each check; every mistake
 //! is reported at its line and column with the key and a useful message.
 
+mod support;
+
 use keepup_config::{CheckSpec, DomainSpec, IANA_DNS_BOOTSTRAP, Problems, load_str};
 use std::path::Path;
 use std::time::Duration;
-
-fn problems(src: &str) -> Problems {
-    match load_str(src, Path::new("keepup.toml")) {
-        Ok(_) => panic!("expected problems for:\n{src}"),
-        Err(p) => p,
-    }
-}
+use support::problems;
 
 /// The 1-based line and column of the first occurrence of `needle`.
 fn position(src: &str, needle: &str) -> (usize, usize) {

@@ -1,24 +1,12 @@
 //! Loading real configuration text: the happy path and every kind of
 //! mistake an operator makes, each located at file:line:col.
 
-use keepup_config::{BodyAssertion, CheckSpec, JsonExpect, Problems, load, load_str};
+mod support;
+
+use keepup_config::{BodyAssertion, CheckSpec, JsonExpect, load, load_str};
 use std::path::Path;
 use std::time::Duration;
-
-fn problems(src: &str) -> Problems {
-    match load_str(src, Path::new("keepup.toml")) {
-        Ok(_) => panic!("expected problems for:\n{src}"),
-        Err(p) => p,
-    }
-}
-
-/// Finds the problem at `line` and returns its rendering.
-fn at_line(p: &Problems, line: usize) -> String {
-    p.0.iter()
-        .find(|x| x.line == line)
-        .map(|x| x.to_string())
-        .unwrap_or_else(|| panic!("no problem on line {line}; got:\n{p}"))
-}
+use support::{at_line, problems};
 
 const GOOD: &str = r#"
 [server]

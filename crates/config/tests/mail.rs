@@ -3,29 +3,14 @@
 //! options, and each mistake reported at its file:line:col.
 
 mod support;
+use support::{only_problem, problems};
 support::env_before_main! {
     "KEEPUP_TEST_IMAP_PW" => "from-env",
 }
 
 use std::path::Path;
 
-use keepup_config::{
-    CheckSpec, MailProtocol, MailSpec, MailTls, Problems, SmtpAuthMechanism, load_str,
-};
-
-fn problems(src: &str) -> Problems {
-    match load_str(src, Path::new("keepup.toml")) {
-        Ok(_) => panic!("expected problems for:\n{src}"),
-        Err(p) => p,
-    }
-}
-
-/// The single problem, rendered; panics if there is not exactly one.
-fn only_problem(src: &str) -> String {
-    let p = problems(src);
-    assert_eq!(p.0.len(), 1, "{p}");
-    p.0[0].to_string()
-}
+use keepup_config::{CheckSpec, MailProtocol, MailSpec, MailTls, SmtpAuthMechanism, load_str};
 
 fn specs(src: &str) -> Vec<MailSpec> {
     let config =

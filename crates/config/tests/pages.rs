@@ -2,27 +2,15 @@
 //! configuration with its defaults applied, and each mistake reported at
 //! its file:line:col.
 
+mod support;
+
 use keepup_config::{AddressFamily, CheckSpec, Config, Problems, load_str};
 use std::path::Path;
 use std::time::Duration;
+use support::{line_of, problems};
 
 fn load(src: &str) -> Config {
     load_str(src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"))
-}
-
-fn problems(src: &str) -> Problems {
-    match load_str(src, Path::new("keepup.toml")) {
-        Ok(_) => panic!("expected problems for:\n{src}"),
-        Err(p) => p,
-    }
-}
-
-/// The 1-based line of the first line containing `marker`.
-fn line_of(src: &str, marker: &str) -> usize {
-    src.lines()
-        .position(|l| l.contains(marker))
-        .unwrap_or_else(|| panic!("{marker:?} not in the source"))
-        + 1
 }
 
 /// The rendering of the problem on the line of `marker`.
