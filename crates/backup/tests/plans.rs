@@ -411,17 +411,7 @@ fn corruption_in_a_pack_is_found_by_the_check_and_is_down() {
     assert_eq!(clean.outcome().status, Status::Up);
 
     // Flip bytes in the middle of the biggest pack.
-    let packs = pack_files(&fx.path("repo-a"));
-    let biggest = packs
-        .iter()
-        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
-        .unwrap();
-    let mut data = std::fs::read(biggest).unwrap();
-    let mid = data.len() / 2;
-    for b in &mut data[mid..mid + 16] {
-        *b ^= 0xff;
-    }
-    std::fs::write(biggest, &data).unwrap();
+    keepup_testkit::restic::damage_largest_pack(&fx.path("repo-a")).unwrap();
 
     let report = keepup_backup::check(&plan, "a", ReadData::All, &now, progress()).unwrap();
     assert!(

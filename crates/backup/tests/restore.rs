@@ -194,14 +194,7 @@ fn a_damaged_pack_fails_the_restore_test_and_the_restore() {
     assert_eq!(clean.compared_with_source, 1, "{clean:?}");
     assert_eq!(clean.outcome().status, Status::Up);
 
-    let biggest = pack_files(&fx.path("repo"))
-        .into_iter()
-        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
-        .unwrap();
-    let mut data = std::fs::read(&biggest).unwrap();
-    let mid = data.len() / 2;
-    data[mid..mid + 16].iter_mut().for_each(|b| *b ^= 0xff);
-    std::fs::write(&biggest, &data).unwrap();
+    keepup_testkit::restic::damage_largest_pack(&fx.path("repo")).unwrap();
 
     let r = restore_test_files(&plan, "local", 10).unwrap();
     assert_eq!(r.files_checked, 0, "{r:?}");

@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,29 +75,14 @@ filename = "numbers.txt"
 /// The Debian `restic` on an S3 repository with the test user's keys in
 /// its environment, as restic users give them. Must succeed.
 fn restic_s3(fx: &Fixture, moto: &MotoS3, repo: &str, args: &[&str]) -> String {
-    let out = Command::new("restic")
-        .arg("-r")
-        .arg(repo)
-        .arg("--password-file")
-        .arg(&fx.password_file)
-        .arg("--no-cache")
-        .args(args)
-        .env_remove("RESTIC_PASSWORD")
-        .env_remove("RESTIC_REPOSITORY")
+    let mut restic = keepup_testkit::restic::command(repo, &fx.password_file);
+    restic
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_DEFAULT_REGION")
         .env("AWS_ACCESS_KEY_ID", moto.access_key_id())
         .env("AWS_SECRET_ACCESS_KEY", moto.secret_access_key())
-        .output()
-        .expect("the Debian `restic` package must be installed (scripts/test.sh installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "restic {args:?} failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+        .args(args);
+    keepup_testkit::restic::run(&mut restic).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Backend options with the test user's keys.

@@ -7,7 +7,6 @@
 //! read-only local targets. Everything on loopback, in temporary
 //! directories.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -19,7 +18,9 @@ use keepup_backup::backend::{
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::random;
 use keepup_testkit::rclone::RcloneRestServer;
+use keepup_testkit::restic;
 use keepup_testkit::sshd::Sshd;
+use keepup_testkit::tree::{self, make_shop_tree, read_tree};
 use keepup_testkit::{CertAuthority, TestServer};
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, FileType, KeyOptions,
@@ -31,58 +32,9 @@ const PASSWORD: &str = "correct horse battery staple";
 
 // ---------------------------------------------------------------- helpers
 
-/// A small tree with the shapes that matter: nested directories, an empty
-/// file, a file larger than a chunk, a name with spaces and non-ASCII.
-fn make_tree(root: &Path) {
-    let sub = root.join("orders").join("2024");
-    std::fs::create_dir_all(&sub).unwrap();
-    std::fs::create_dir_all(root.join("empty-dir")).unwrap();
-    std::fs::write(root.join("README.txt"), "the shop's files\n").unwrap();
-    std::fs::write(root.join("empty"), "").unwrap();
-    std::fs::write(root.join("prüfung mit leerzeichen.csv"), "a;b\n1;2\n").unwrap();
-    for i in 0..20 {
-        std::fs::write(
-            sub.join(format!("order-{i:03}.json")),
-            format!("{{\"id\":{i},\"total\":{}}}\n", i * 17),
-        )
-        .unwrap();
-    }
-    // 3 MiB of pseudo-random bytes: several chunks, no dedup.
-    std::fs::write(root.join("images.bin"), random::bytes(1, 3 << 20)).unwrap();
-}
-
-/// Relative path → content of every regular file under `root`, and the
-/// directories (content `None`).
-fn read_tree(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().to_owned();
-            if e.file_type().unwrap().is_dir() {
-                out.insert(rel, None);
-                walk(root, &p, out);
-            } else {
-                out.insert(rel, Some(std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
+/// The trees of `expected` and `got` are the same.
 fn assert_same_tree(expected: &Path, got: &Path) {
-    let a = read_tree(expected);
-    let b = read_tree(got);
-    assert_eq!(
-        a.keys().collect::<Vec<_>>(),
-        b.keys().collect::<Vec<_>>(),
-        "restored tree lists other files"
-    );
-    for (k, v) in &a {
-        assert!(b[k] == *v, "{} differs after restore", k.display());
-    }
+    tree::assert_same_tree(&read_tree(expected).unwrap(), &read_tree(got).unwrap());
 }
 
 /// Initialises a repository through `be` and backs up `src`; returns the
@@ -145,26 +97,7 @@ fn open_check_restore(be: Arc<dyn WriteBackend>, dest: &Path) -> usize {
 fn restic(repo: &str, extra: &[String], args: &[&str], work: &Path) -> String {
     let pw = work.join("restic-password");
     std::fs::write(&pw, PASSWORD).unwrap();
-    let out = Command::new("restic")
-        .arg("-r")
-        .arg(repo)
-        .arg("--password-file")
-        .arg(&pw)
-        .arg("--no-cache")
-        .args(extra)
-        .args(args)
-        .env_remove("RESTIC_PASSWORD")
-        .env_remove("RESTIC_REPOSITORY")
-        .output()
-        .expect("run restic (Debian package restic)");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "restic {args:?} failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    restic::run(restic::command(repo, &pw).args(extra).args(args)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// restic lists snapshot `id`, checks every pack, restores files identical
@@ -196,7 +129,7 @@ fn restic_verifies(repo: &str, extra: &[String], id: &str, src: &Path, work: &Pa
 fn work_dirs() -> (tempfile::TempDir, PathBuf) {
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("shop-files");
-    make_tree(&src);
+    make_shop_tree(&src).unwrap();
     (work, src)
 }
 
@@ -404,6 +337,7 @@ fn sftp_target_is_read_by_restic() {
 
 fn walk_names(dir: &Path) -> Vec<String> {
     read_tree(dir)
+        .unwrap()
         .keys()
         .map(|p| p.to_string_lossy().into_owned())
         .collect()

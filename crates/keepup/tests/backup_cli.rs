@@ -7,8 +7,10 @@
 //! failure, quiet), and a PostgreSQL dump restored into a new database.
 
 use keepup_testkit::postgres::Postgres;
+use keepup_testkit::restic;
 use keepup_testkit::shopdata::ShopSize;
 use keepup_testkit::sshd::Sshd;
+use keepup_testkit::tree::{Entry, assert_same_tree, make_shop_tree, read_tree};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -47,7 +49,7 @@ impl Setup {
             dir,
             sshd,
         };
-        make_tree(&s.source());
+        make_shop_tree(&s.source()).unwrap();
         std::fs::write(s.path("orders.csv"), ORDERS_CSV).unwrap();
         std::fs::create_dir_all(s.primary()).unwrap();
         let config = format!(
@@ -229,26 +231,7 @@ fn stderr(o: &Output) -> String {
 fn restic(repo: &str, extra: &[String], args: &[&str], work: &Path) -> String {
     let pw = work.join("restic-password");
     std::fs::write(&pw, PASSWORD).unwrap();
-    let out = Command::new("restic")
-        .arg("-r")
-        .arg(repo)
-        .arg("--password-file")
-        .arg(&pw)
-        .arg("--no-cache")
-        .args(extra)
-        .args(args)
-        .env_remove("RESTIC_PASSWORD")
-        .env_remove("RESTIC_REPOSITORY")
-        .output()
-        .expect("run restic (Debian package restic)");
-    assert!(
-        out.status.success(),
-        "restic {args:?} failed: {}\n{}\n{}",
-        out.status,
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
+    restic::run(restic::command(repo, &pw).args(extra).args(args)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The ids of `restic snapshots --json` output, sorted.
@@ -264,75 +247,17 @@ fn restic_ids(json: &str) -> Vec<String> {
     ids
 }
 
-/// A small shop-like tree: nested directories, an empty file, a file of
-/// several chunks, a non-ASCII name with a space, a symlink, an empty
-/// directory, and a `*.tmp` file the plan excludes.
-fn make_tree(root: &Path) {
-    let sub = root.join("media").join("2024");
-    std::fs::create_dir_all(&sub).unwrap();
-    std::fs::create_dir_all(root.join("empty-dir")).unwrap();
-    std::fs::write(root.join("README.txt"), "the shop's files\n").unwrap();
-    std::fs::write(root.join("empty"), "").unwrap();
-    std::fs::write(root.join("prüfung mit leerzeichen.csv"), "a;b\n1;2\n").unwrap();
-    std::fs::write(root.join("upload.tmp"), "half an upload").unwrap();
-    for i in 0..15 {
-        std::fs::write(
-            sub.join(format!("product-{i:03}.json")),
-            format!("{{\"id\":{i},\"price\":{}}}\n", i * 17),
-        )
-        .unwrap();
-    }
-    // 3 MiB of pseudo-random bytes: several chunks, nothing to deduplicate.
-    std::fs::write(
-        sub.join("catalogue.bin"),
-        keepup_testkit::random::bytes(1, 3 << 20),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink("media/2024/product-001.json", root.join("featured")).unwrap();
-}
-
-/// Relative path → what is there: file content, `link:<target>`, or `dir`.
-fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let meta = std::fs::symlink_metadata(&p).unwrap();
-            if meta.file_type().is_symlink() {
-                let target = std::fs::read_link(&p).unwrap();
-                out.insert(rel, format!("link:{}", target.display()).into_bytes());
-            } else if meta.is_dir() {
-                out.insert(rel, b"dir".to_vec());
-                walk(root, &p, out);
-            } else {
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
 /// The source tree as a restore must give it back: everything but the
 /// excluded `*.tmp`.
-fn expected_tree(source: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut t = read_tree(source);
-    assert!(t.remove("upload.tmp").is_some());
+fn expected_tree(source: &Path) -> BTreeMap<PathBuf, Entry> {
+    let mut t = read_tree(source).unwrap();
+    assert!(t.remove(Path::new("upload.tmp")).is_some());
     t
 }
 
-/// Asserts that `got` holds exactly `expected` (names first, then each
-/// content, so a failure says which file).
-fn assert_same(expected: &BTreeMap<String, Vec<u8>>, got: &BTreeMap<String, Vec<u8>>) {
-    assert_eq!(
-        expected.keys().collect::<Vec<_>>(),
-        got.keys().collect::<Vec<_>>(),
-        "the restored tree lists other entries"
-    );
-    for (k, v) in expected {
-        assert!(got[k] == *v, "{k} differs after the restore");
-    }
+/// The tree restored under `dir`.
+fn restored_tree(dir: &Path, source: &Path) -> BTreeMap<PathBuf, Entry> {
+    read_tree(&restored_source(dir, source)).unwrap()
 }
 
 /// Where a whole-snapshot restore under `dir` puts the source tree.
@@ -421,7 +346,7 @@ fn two_targets_back_up_list_check_and_restic_restores_them() {
         assert!(check.contains("no errors were found"), "{check}");
         let dest = s.path(&format!("restic-restore-{which}"));
         restic_on(&["restore", "latest", "--target", dest.to_str().unwrap()]);
-        assert_same(&expected, &read_tree(&restored_source(&dest, &s.source())));
+        assert_same_tree(&expected, &restored_tree(&dest, &s.source()));
         assert_eq!(
             std::fs::read_to_string(dest.join("files/orders.csv")).unwrap(),
             ORDERS_CSV
@@ -433,7 +358,7 @@ fn two_targets_back_up_list_check_and_restic_restores_them() {
     let o = s.keepup_ok(&["restore", "files", "--to", dest.to_str().unwrap()]);
     let err = stderr(&o);
     assert!(err.contains("from local"), "the first target: {err}");
-    assert_same(&expected, &read_tree(&restored_source(&dest, &s.source())));
+    assert_same_tree(&expected, &restored_tree(&dest, &s.source()));
     assert_eq!(
         std::fs::read_to_string(dest.join("files/orders.csv")).unwrap(),
         ORDERS_CSV
@@ -523,7 +448,7 @@ fn disaster_the_offsite_copy_restores_everything() {
         dest.to_str().unwrap(),
     ]);
     assert!(stderr(&o).contains("from offsite"), "{}", stderr(&o));
-    assert_same(&expected, &read_tree(&restored_source(&dest, &s.source())));
+    assert_same_tree(&expected, &restored_tree(&dest, &s.source()));
     assert_eq!(
         std::fs::read_to_string(dest.join("files/orders.csv")).unwrap(),
         ORDERS_CSV
@@ -535,7 +460,7 @@ fn disaster_the_offsite_copy_restores_everything() {
     let err = stderr(&o);
     assert!(err.contains("keepup: restore from local failed:"), "{err}");
     assert!(err.contains("from offsite"), "{err}");
-    assert_same(&expected, &read_tree(&restored_source(&dest, &s.source())));
+    assert_same_tree(&expected, &restored_tree(&dest, &s.source()));
 }
 
 /// A damaged pack in the local repository: the restore from it fails with
@@ -557,22 +482,7 @@ fn a_damaged_pack_fails_over_to_the_offsite_copy_without_a_crash() {
         );
         assert_eq!(t["files"]["mismatches"].as_array().unwrap().len(), 0, "{t}");
     }
-    let mut packs: Vec<PathBuf> = std::fs::read_dir(s.primary().join("data"))
-        .unwrap()
-        .flatten()
-        .flat_map(|d| {
-            std::fs::read_dir(d.path())
-                .unwrap()
-                .flatten()
-                .map(|f| f.path())
-        })
-        .collect();
-    packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
-    let biggest = packs.last().expect("a pack");
-    let mut data = std::fs::read(biggest).unwrap();
-    let mid = data.len() / 2;
-    data[mid..mid + 16].iter_mut().for_each(|b| *b ^= 0xff);
-    std::fs::write(biggest, &data).unwrap();
+    restic::damage_largest_pack(&s.primary()).unwrap();
 
     // Now the restore test fails on the local target only, naming a file.
     let o = s.keepup(&["test", "files", "--sample", "1000"]);
@@ -598,7 +508,7 @@ fn a_damaged_pack_fails_over_to_the_offsite_copy_without_a_crash() {
         !err.contains("panicked") && !err.contains("RUST_BACKTRACE") && err.len() < 4000,
         "no panic dump: {err}"
     );
-    assert_same(&expected, &read_tree(&restored_source(&dest, &s.source())));
+    assert_same_tree(&expected, &restored_tree(&dest, &s.source()));
 }
 
 /// `forget` applies `keep_last = 2` after four runs, on both targets, and

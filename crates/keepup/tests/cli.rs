@@ -118,11 +118,7 @@ impl Drop for Daemon {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    keepup_testkit::ports::free_port(std::net::Ipv4Addr::LOCALHOST).unwrap()
 }
 
 fn start_daemon(cfg: &Path) -> Daemon {

@@ -16,7 +16,7 @@ use keepup_probe::ProbeContext;
 use keepup_store::Store;
 use keepup_testkit::postgres::Postgres;
 use keepup_testkit::shopdata::ShopSize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -253,18 +253,6 @@ async fn next<T>(
     }
 }
 
-/// Pack files of a local repository, largest first.
-fn packs(repo: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<(u64, PathBuf)> = Vec::new();
-    for d in std::fs::read_dir(repo.join("data")).unwrap().flatten() {
-        for f in std::fs::read_dir(d.path()).unwrap().flatten() {
-            out.push((f.metadata().unwrap().len(), f.path()));
-        }
-    }
-    out.sort();
-    out.into_iter().rev().map(|(_, p)| p).collect()
-}
-
 // ------------------------------------------------------------------ tests
 
 /// Before the first run the plan is not fresh; a run is Up on both
@@ -489,15 +477,7 @@ async fn a_corrupted_pack_file_opens_an_incident_on_the_integrity_check() {
 
     // Flip bytes in the middle of the largest pack (file data) of the
     // second target.
-    let pack = packs(&fx.path("media-second"))[0].clone();
-    let mut data = std::fs::read(&pack).unwrap();
-    let mid = data.len() / 2;
-    for b in &mut data[mid..mid + 16] {
-        *b ^= 0xA5;
-    }
-    // Packs are written read-only.
-    std::fs::set_permissions(&pack, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    std::fs::write(&pack, &data).unwrap();
+    let pack = keepup_testkit::restic::damage_largest_pack(&fx.path("media-second")).unwrap();
 
     let o = monitor
         .run_backup_job("media", BackupJob::Verify)

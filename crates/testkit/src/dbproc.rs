@@ -1,12 +1,13 @@
 //! Process plumbing shared by the database launchers ([`crate::postgres`],
-//! [`crate::mariadb`]): finding the Debian-packaged binaries, dropping root
-//! for the server (PostgreSQL refuses to run as root, MariaDB dislikes it),
-//! free ports, and a server process that is stopped when dropped — and by a
-//! watchdog when the test process dies without dropping it.
+//! [`crate::mariadb`]), and in part by the mail launchers: finding the
+//! Debian-packaged binaries, dropping root for the server (PostgreSQL
+//! refuses to run as root, MariaDB dislikes it), the tail of a server's
+//! log, and a server process that is stopped when dropped — and by a
+//! watchdog when the test process dies without dropping it. Free ports are
+//! [`crate::ports`]'s.
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -72,12 +73,6 @@ pub(crate) fn chown_tree(path: &Path, account: Option<(u32, u32)>) -> io::Result
     Ok(())
 }
 
-/// A port that is free on `ip` right now (the server may lose it to
-/// someone else before binding it: callers retry).
-pub(crate) fn free_port(ip: Ipv4Addr) -> io::Result<u16> {
-    Ok(TcpListener::bind((ip, 0))?.local_addr()?.port())
-}
-
 /// `program` in the first of `dirs` that has it, or an error naming the
 /// Debian package to install.
 pub(crate) fn require(dirs: &[&Path], program: &str, package: &str) -> io::Result<PathBuf> {
@@ -97,7 +92,8 @@ pub(crate) fn require(dirs: &[&Path], program: &str, package: &str) -> io::Resul
 /// The standard binary directories.
 pub(crate) const SYSTEM_BIN: [&str; 4] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
-/// The last lines of a log file, for error messages.
+/// The last lines of a log file, for the error of a server that did not
+/// start (every launcher's).
 pub(crate) fn log_tail(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();

@@ -39,6 +39,12 @@
 //!   `127.0.0.1` with a password-authenticated superuser.
 //! - [`mariadb`]: a private MariaDB server (Debian `mariadb-server`) on
 //!   `127.0.0.1` with a password-authenticated user.
+//! - [`restic`]: the Debian `restic` as the independent reader of the
+//!   repositories keepup writes, and damage to a repository's packs.
+//! - [`tree`]: a small shop-like file tree and a snapshot of any tree, to
+//!   compare restores with their source.
+//! - [`ports`]: free ports on a loopback address, for the launchers and
+//!   for tests that need an address nobody listens on.
 //! - [`shopdata`]: generated shop data (customers, products, orders, order
 //!   items) of any size, deterministic from a seed, for both servers.
 //!
@@ -66,13 +72,16 @@ pub mod http;
 pub mod mail;
 pub mod mariadb;
 pub use keepup_pki as pki;
+pub mod ports;
 pub mod postgres;
 pub mod random;
 pub mod rclone;
+pub mod restic;
 mod runner;
 pub mod s3;
 pub mod shopdata;
 pub mod sshd;
+pub mod tree;
 pub mod whois;
 
 pub use http::{ServerTls, TestServer};

@@ -28,7 +28,7 @@
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -39,8 +39,10 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::dbproc::{SYSTEM_BIN, log_tail};
 use crate::http::ServerTls;
 use crate::pki::Issued;
+use crate::ports::free_ports;
 use crate::runner::{self, ConnHandler, Running};
 
 /// The test account every [`Dovecot`] knows (and Postfix, through it).
@@ -136,18 +138,6 @@ fn loopback_address() -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, 2 + (n % 253) as u8)
 }
 
-/// `n` ports that are free on `ip` right now.
-fn free_ports(ip: Ipv4Addr, n: usize) -> io::Result<Vec<u16>> {
-    // Held together so that the same port is not handed out twice.
-    let listeners = (0..n)
-        .map(|_| TcpListener::bind((ip, 0)))
-        .collect::<io::Result<Vec<_>>>()?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect()
-}
-
 fn is_root() -> bool {
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
@@ -174,18 +164,11 @@ fn system_user(name: &str) -> io::Result<(u32, u32)> {
         })
 }
 
-/// Finds a program or says which package provides it.
+/// Finds a program in the system's binary directories or says which
+/// package provides it.
 fn require(program: &str, package: &str) -> io::Result<PathBuf> {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
-        let path = Path::new(dir).join(program);
-        if path.exists() {
-            return Ok(path);
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{program} not found: install the Debian package {package} (scripts/test.sh does)"),
-    ))
+    let dirs: Vec<&Path> = SYSTEM_BIN.iter().map(Path::new).collect();
+    crate::dbproc::require(&dirs, program, package)
 }
 
 /// A temporary directory that the servers' unprivileged users can enter.
@@ -193,13 +176,6 @@ fn server_dir(prefix: &str) -> io::Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
     Ok(dir)
-}
-
-/// The last lines of a log file, for error messages.
-fn log_tail(path: &Path) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 /// Waits until `addr` accepts connections and, when `first_line` is given,

@@ -113,7 +113,7 @@ impl MariaDb {
             )));
         }
 
-        let port = dbproc::free_port(Ipv4Addr::LOCALHOST)?;
+        let port = crate::ports::free_port(Ipv4Addr::LOCALHOST)?;
         let socket = d.join("mariadb.sock");
         let log = d.join("mariadb.log");
         let mut cmd = Command::new(server);

@@ -132,7 +132,7 @@ impl Postgres {
         }
         fs::remove_file(d.join("pwfile"))?;
 
-        let port = dbproc::free_port(Ipv4Addr::LOCALHOST)?;
+        let port = crate::ports::free_port(Ipv4Addr::LOCALHOST)?;
         let log = d.join("postgres.log");
         let mut cmd = Command::new(bin.join("postgres"));
         dbproc::run_as(&mut cmd, account)

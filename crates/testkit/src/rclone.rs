@@ -6,7 +6,7 @@
 //! kernel if the test process dies first (parent-death signal).
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -34,7 +34,7 @@ impl RcloneRestServer {
         let dir = tempfile::tempdir()?;
         let root = dir.path().join("served");
         std::fs::create_dir(&root)?;
-        let port = free_port()?;
+        let port = crate::ports::free_port(Ipv4Addr::LOCALHOST)?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let mut cmd = Command::new("rclone");
         cmd.arg("serve")
@@ -126,12 +126,6 @@ impl Drop for RcloneRestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port free on 127.0.0.1 right now.
-pub(crate) fn free_port() -> io::Result<u16> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(l.local_addr()?.port())
 }
 
 /// Whether something accepts connections on `addr`.

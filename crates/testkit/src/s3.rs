@@ -28,7 +28,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::rclone::{free_port, kill_with_parent};
+use crate::ports::free_port;
+use crate::rclone::kill_with_parent;
 
 /// The bootstrap: argv = host, port, credentials file.
 const BOOTSTRAP: &str = r#"
@@ -174,7 +175,7 @@ impl MotoS3 {
         std::fs::write(&script, BOOTSTRAP)?;
         let creds = dir.path().join("credentials");
         let log = dir.path().join("moto.log");
-        let port = free_port()?;
+        let port = free_port(std::net::Ipv4Addr::LOCALHOST)?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let mut cmd = Command::new("python3");
         cmd.arg(&script)

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::rclone::{free_port, kill_with_parent, wait_listening};
+use crate::ports::free_port;
+use crate::rclone::{kill_with_parent, wait_listening};
 
 /// A running private `sshd`.
 pub struct Sshd {
@@ -37,7 +38,7 @@ impl Sshd {
         std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys"))?;
         std::fs::create_dir(d.join("storage"))?;
         let user = current_user()?;
-        let port = free_port()?;
+        let port = free_port(std::net::Ipv4Addr::LOCALHOST)?;
         let host_pub = std::fs::read_to_string(d.join("host_key.pub"))?;
         let mut host_pub = host_pub.split_whitespace();
         let (kind, key) = (

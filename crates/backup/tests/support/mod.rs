@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use keepup_backup::{NoProgress, Progress, RunOptions};
@@ -65,14 +65,10 @@ impl Fixture {
 
     /// Like [`Fixture::restic`], and it must succeed.
     pub fn restic_ok(&self, repo: &Path, args: &[&str]) -> String {
-        let out = self.restic(repo, args);
-        assert!(
-            out.status.success(),
-            "restic {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        keepup_testkit::restic::run(
+            keepup_testkit::restic::command(repo, &self.password_file).args(args),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `restic check --read-data` passes.
@@ -88,15 +84,8 @@ impl Fixture {
 }
 
 pub fn restic(repo: &Path, password_file: &Path, args: &[&str]) -> Output {
-    Command::new("restic")
-        .arg("-r")
-        .arg(repo)
-        .arg("--password-file")
-        .arg(password_file)
-        .arg("--no-cache")
+    keepup_testkit::restic::command(repo, password_file)
         .args(args)
-        .env_remove("RESTIC_PASSWORD")
-        .env_remove("RESTIC_REPOSITORY")
         .output()
         .expect("the Debian `restic` package must be installed (scripts/test.sh installs it)")
 }
@@ -232,16 +221,7 @@ pub fn sha256(data: &[u8]) -> String {
         .collect()
 }
 
-/// Files under `data/` of a repository.
+/// Files under `data/` of a repository (none if it has no `data/`).
 pub fn pack_files(repo: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(dirs) = std::fs::read_dir(repo.join("data")) {
-        for d in dirs.flatten() {
-            if let Ok(files) = std::fs::read_dir(d.path()) {
-                out.extend(files.flatten().map(|f| f.path()));
-            }
-        }
-    }
-    out.sort();
-    out
+    keepup_testkit::restic::pack_files(repo).unwrap_or_default()
 }
