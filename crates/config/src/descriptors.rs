@@ -17,7 +17,9 @@ pub fn hard_limit() -> Option<u64> {
 /// The soft descriptor limit in force now (what this process may hold
 /// open), or `None` when unlimited or unknown.
 pub fn soft_limit() -> Option<u64> {
-    read().map(|l| l.rlim_cur).filter(|&c| c != libc::RLIM_INFINITY)
+    read()
+        .map(|l| l.rlim_cur)
+        .filter(|&c| c != libc::RLIM_INFINITY)
 }
 
 /// What [`raise_to_hard_limit`] achieved.
