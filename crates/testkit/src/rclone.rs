@@ -159,11 +159,7 @@ pub(crate) fn wait_listening(
         if is_listening(addr) {
             return Ok(());
         }
-        let tail = || {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            let start = text.len().saturating_sub(2000);
-            text.get(start..).unwrap_or_default().to_owned()
-        };
+        let tail = || crate::dbproc::log_tail(log);
         if let Some(status) = child.try_wait()? {
             return Err(io::Error::other(format!(
                 "server exited ({status}) before listening on {addr}: {}",
