@@ -1,6 +1,8 @@
 //! [`ProbeContext`]: the state shared by all probe runs (trusted roots, CA
-//! file cache, resolver overrides) plus the time budget of one run.
+//! file cache, resolver overrides, each kind's own state) plus the time
+//! budget of one run.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -32,6 +34,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// - the resolver seam: static overrides `host → addresses` consulted before
 ///   the system resolver, so tests and the demo can point `shop.test` at
 ///   `127.0.0.1` without touching DNS;
+/// - each probe kind's own state (a domain check's registry answers, a page
+///   check's baselines), one value per type, created on first use
+///   ([`kind_state`](Self::kind_state)): the context does not know which
+///   kinds keep state;
 /// - the time budget of the current run ([`with_timeout`](Self::with_timeout)).
 ///
 /// Clones share everything but the budget.
@@ -53,14 +59,14 @@ struct Shared {
     system_roots: OnceCell<SystemRoots>,
     ca_files: Mutex<HashMap<PathBuf, CachedCaFile>>,
     provider: Arc<CryptoProvider>,
-    /// Domain checks: cached registry answers, server spacing, bootstrap.
-    domain: crate::domain::DomainState,
-    /// Page baselines for change detection, by URL (and kept in
-    /// `memory` when there is one).
-    page_baselines: Mutex<HashMap<String, crate::page::Baseline>>,
+    /// Per-kind state by its type, see [`ProbeContext::kind_state`].
+    kind_states: Mutex<HashMap<TypeId, KindState>>,
     /// Durable memory, set once by the daemon.
     memory: std::sync::OnceLock<Arc<dyn crate::ProbeMemory>>,
 }
+
+/// One probe kind's state, shared by every run of that kind.
+type KindState = Arc<dyn Any + Send + Sync>;
 
 struct SystemRoots {
     store: Arc<RootCertStore>,
@@ -127,8 +133,7 @@ impl ProbeContextBuilder {
                 system_roots: OnceCell::new(),
                 ca_files: Mutex::new(HashMap::new()),
                 provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-                domain: Default::default(),
-                page_baselines: Mutex::new(HashMap::new()),
+                kind_states: Mutex::new(HashMap::new()),
                 memory: std::sync::OnceLock::new(),
             }),
             budget: None,
@@ -244,9 +249,25 @@ impl ProbeContext {
         )
     }
 
-    /// State shared by domain checks (see [`crate::domain`]).
-    pub(crate) fn domain_state(&self) -> &crate::domain::DomainState {
-        &self.shared.domain
+    /// The state a probe kind shares between its runs (and between clones
+    /// of this context), by its type: created with `Default` on first use.
+    /// Each kind owns its state type, so adding one touches only its module.
+    pub(crate) fn kind_state<S: Default + Send + Sync + 'static>(&self) -> Arc<S> {
+        // Entries are only ever inserted whole, so a poisoned lock is usable.
+        let mut states = self
+            .shared
+            .kind_states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = states
+            .entry(TypeId::of::<S>())
+            .or_insert_with(|| Arc::new(S::default()))
+            .clone();
+        drop(states);
+        // The entry under S's TypeId was created as an S.
+        state
+            .downcast::<S>()
+            .unwrap_or_else(|_| Arc::new(S::default()))
     }
 
     /// The crypto provider every TLS connection uses (aws-lc-rs, always
@@ -431,17 +452,6 @@ impl ProbeContext {
         };
         let key = key.to_owned();
         let _ = tokio::task::spawn_blocking(move || memory.remember(kind, &key, value)).await;
-    }
-
-    /// The page baselines (see [`crate::page`]), locked.
-    pub(crate) fn page_baselines(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, crate::page::Baseline>> {
-        // Entries are replaced whole, so a poisoned lock is usable.
-        self.shared
-            .page_baselines
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_ca_files(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, CachedCaFile>> {

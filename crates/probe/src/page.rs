@@ -48,9 +48,24 @@ pub const SOFT_404_SIMILARITY: f64 = 0.95;
 /// Characters of context on each side of a change in the evidence.
 const EXCERPT_CHARS: usize = 120;
 
+/// The baselines of every page checked since the start, by URL and ignore
+/// patterns (the durable memory keeps them across restarts): the page
+/// kind's state in the [`ProbeContext`].
+#[derive(Default)]
+struct Baselines(std::sync::Mutex<std::collections::HashMap<String, Baseline>>);
+
+impl Baselines {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Baseline>> {
+        // Entries are replaced whole, so a poisoned lock is usable.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// What change detection remembers about one page.
 #[derive(Debug, Clone)]
-pub(crate) struct Baseline {
+struct Baseline {
     hash: String,
     /// The noise-free text the hash was taken of (for the change excerpt).
     text: String,
@@ -257,7 +272,7 @@ async fn detect_change(
     let now = SystemTime::now();
     let evidence = &mut outcome.evidence;
     evidence.insert("content_sha256", hash.clone());
-    let known = ctx.page_baselines().get(&key).cloned();
+    let known = ctx.kind_state::<Baselines>().lock().get(&key).cloned();
     let known = match known {
         Some(b) => Some(b),
         // Not seen since the start: the baseline from before, if any.
@@ -275,12 +290,13 @@ async fn detect_change(
             change: None,
         };
         ctx.remember(BASELINE, &key, baseline.to_json()).await;
-        ctx.page_baselines().insert(key, baseline);
+        ctx.kind_state::<Baselines>().lock().insert(key, baseline);
         return;
     };
     if baseline.hash == hash {
         evidence.insert("baseline", "unchanged");
-        ctx.page_baselines()
+        ctx.kind_state::<Baselines>()
+            .lock()
             .entry(key)
             .or_insert_with(|| baseline.clone());
     } else {
@@ -293,7 +309,9 @@ async fn detect_change(
             change: Some((now, excerpt)),
         };
         ctx.remember(BASELINE, &key, baseline.to_json()).await;
-        ctx.page_baselines().insert(key, baseline.clone());
+        ctx.kind_state::<Baselines>()
+            .lock()
+            .insert(key, baseline.clone());
     }
     evidence.insert("baseline_since", format_rfc3339(unix_ms(baseline.since)));
     if let Some((at, excerpt)) = &baseline.change {

@@ -158,7 +158,8 @@ pub(crate) async fn current(
         return (bundled(), None);
     }
     let url = settings.bootstrap_url.to_string();
-    let cache = &ctx.domain_state().bootstrap;
+    let state = ctx.kind_state::<super::DomainState>();
+    let cache = &state.bootstrap;
     // One refresh at a time; the others wait for it (within their budget).
     let Ok(mut slots) = ctx
         .within("waiting for the RDAP bootstrap", cache.slots.lock())

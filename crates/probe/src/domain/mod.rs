@@ -267,7 +267,7 @@ async fn plan(spec: &DomainSpec, ctx: &ProbeContext, outcome: &mut Outcome) -> V
 /// A lookup through the cache: a fresh cached result (`true`), or one
 /// query (only one at a time per domain and source).
 async fn lookup(ctx: &ProbeContext, spec: &DomainSpec, method: &Method) -> (Lookup, bool) {
-    let state = ctx.domain_state();
+    let state = ctx.kind_state::<DomainState>();
     let key = method.cache_key(&spec.domain);
     if let Some(hit) = state.fresh(&key, spec.cache) {
         return (hit, true);
@@ -339,7 +339,7 @@ async fn gate(
 ) -> Result<(), Lookup> {
     let deadline = ctx.budget().deadline;
     match ctx
-        .domain_state()
+        .kind_state::<DomainState>()
         .reserve(server, spec.settings.query_spacing, deadline)
     {
         Gate::At(at) => {
@@ -374,7 +374,7 @@ async fn query(ctx: &ProbeContext, spec: &DomainSpec, method: &Method) -> Lookup
     }
     match method {
         Method::Rdap { base } => {
-            let state = ctx.domain_state();
+            let state = ctx.kind_state::<DomainState>();
             let mut source = source;
             let found = match rdap::lookup(ctx, base, &spec.domain).await {
                 rdap::Reply::Answer(answer, answered_by) => {
@@ -414,7 +414,7 @@ async fn ask_whois(
     layout: Layout,
     server_key: &str,
 ) -> Found {
-    let state = ctx.domain_state();
+    let state = ctx.kind_state::<DomainState>();
     let source = Source::Whois {
         server: whois::server_name(target),
         layout,
@@ -521,7 +521,7 @@ fn judge(
     };
     if let Some((code, text)) = failure {
         let earlier = ctx
-            .domain_state()
+            .kind_state::<DomainState>()
             .last_answer(&method.cache_key(&spec.domain));
         match earlier {
             Some(earlier) => {
