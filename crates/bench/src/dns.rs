@@ -20,18 +20,21 @@ fn dns_world(needed: bool) -> Result<Option<DnsWorld>, BenchError> {
         .map_err(BenchError::server("Knot DNS (Debian package `knot`)"))
 }
 
-/// One check of `kind_body` under a `[dns]` section.
-fn dns_check(dns: &str, kind_body: &str) -> Result<keepup_config::Check, BenchError> {
+/// The probe of one check of `kind_body` under a `[dns]` section.
+fn dns_check(
+    dns: &str,
+    kind_body: &str,
+) -> Result<(keepup_config::ProbeSpec, Duration), BenchError> {
     let src = format!(
         "{dns}\n[[site]]\nid = \"bench\"\n[[site.check]]\nid = \"c\"\ninterval = \"60s\"\ntimeout = \"30s\"\n{kind_body}\n"
     );
     let mut config = keepup_config::load_str(&src, std::path::Path::new("<bench>"))?;
-    config
+    let check = config
         .sites
         .pop()
         .and_then(|mut s| s.checks.pop())
-        .map(std::sync::Arc::unwrap_or_clone)
-        .ok_or_else(|| BenchError::Usage("the bench's configuration has no check".into()))
+        .ok_or_else(|| BenchError::Usage("the bench's configuration has no check".into()))?;
+    crate::probe_of(&check)
 }
 
 /// `keepup bench delegation`: walks one after another; latency per walk.
@@ -57,7 +60,7 @@ pub fn delegation(
         (None, Some(r)) => format!("[dns]\nroot_hints = [\"{r}\"]\nport = {port}\n"),
         (None, None) => return Err(BenchError::Usage("no hierarchy to walk".into())),
     };
-    let check = dns_check(
+    let (probe, timeout) = dns_check(
         &dns,
         &format!(
             "kind = \"delegation\"\nzone = {}",
@@ -67,16 +70,16 @@ pub fn delegation(
     let rt = runtime()?;
     let (latencies, statuses, queries, first) = rt.block_on(async {
         let ctx = ProbeContext::new();
-        let first = keepup_probe::run(&check, &ctx).await;
+        let first = keepup_probe::run(&probe, timeout, &ctx).await;
         for _ in 0..4 {
-            keepup_probe::run(&check, &ctx).await;
+            keepup_probe::run(&probe, timeout, &ctx).await;
         }
         let mut latencies = Vec::with_capacity(runs);
         let mut statuses = [0u64; 4];
         let mut queries = 0;
         for _ in 0..runs.max(1) {
             let t = Instant::now();
-            let o = keepup_probe::run(&check, &ctx).await;
+            let o = keepup_probe::run(&probe, timeout, &ctx).await;
             latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             statuses[o.status as usize] += 1;
             queries = o
@@ -122,7 +125,7 @@ pub fn dnsbl(
     let list: Vec<String> = (0..ips.max(1))
         .map(|i| format!("\"198.18.{}.{}\"", (i / 250) % 256, i % 250 + 1))
         .collect();
-    let check = dns_check(
+    let (probe, timeout) = dns_check(
         &format!("[dns]\nresolver = [\"{resolver}\"]\n"),
         &format!(
             "kind = \"dnsbl\"\nips = [{}]\nconcurrency = {}",
@@ -133,14 +136,14 @@ pub fn dnsbl(
     let rt = runtime()?;
     let (lookups, checks, wall, statuses, first) = rt.block_on(async {
         let ctx = ProbeContext::new();
-        let first = keepup_probe::run(&check, &ctx).await;
+        let first = keepup_probe::run(&probe, timeout, &ctx).await;
         let deadline = Instant::now() + duration;
         let start = Instant::now();
         let mut lookups = 0u64;
         let mut checks = 0u64;
         let mut statuses = [0u64; 4];
         while Instant::now() < deadline {
-            let o = keepup_probe::run(&check, &ctx).await;
+            let o = keepup_probe::run(&probe, timeout, &ctx).await;
             lookups += o
                 .evidence
                 .details

@@ -79,6 +79,16 @@ impl BenchError {
 }
 
 /// The multi-threaded runtime every bench measures on (as the daemon's).
+/// What a bench runs: the probe of `check` and its timeout.
+fn probe_of(
+    check: &keepup_config::Check,
+) -> Result<(keepup_config::ProbeSpec, Duration), BenchError> {
+    let probe = check.probe().cloned().ok_or_else(|| {
+        BenchError::Usage(format!("{} is a passive check: nothing to probe", check.id))
+    })?;
+    Ok((probe, check.timeout))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -10,7 +10,7 @@ use keepup_testkit::pki::{CertAuthority, validity};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One side-by-side comparison of `keepup bench mail`.
 struct MailPair {
@@ -129,7 +129,10 @@ pub fn mail(runs: usize, rounds: usize, plugins: &Path) -> Result<String, BenchE
         );
     }
     let config = keepup_config::load_str(&src, Path::new("bench-mail.toml"))?;
-    let checks: Vec<keepup_config::Check> = config.checks().cloned().collect();
+    let probes: Vec<(keepup_config::ProbeSpec, Duration)> = config
+        .checks()
+        .map(crate::probe_of)
+        .collect::<Result<_, _>>()?;
     let ctx = ProbeContext::builder()
         .system_roots(false)
         .resolve_override("smtp.bench.test", [std::net::IpAddr::V4(postfix.ip())])
@@ -150,7 +153,8 @@ pub fn mail(runs: usize, rounds: usize, plugins: &Path) -> Result<String, BenchE
             rt.block_on(async {
                 for _ in 0..runs {
                     let t = Instant::now();
-                    let o = keepup_probe::run(&checks[i], &ctx).await;
+                    let (probe, timeout) = &probes[i];
+                    let o = keepup_probe::run(probe, *timeout, &ctx).await;
                     ours[i].push(t.elapsed().as_secs_f64() * 1000.0);
                     if let Some(p) = o.evidence.details.get("phases_ms") {
                         phases[i] = p.to_string();

@@ -1,7 +1,7 @@
 //! `keepup bench probe`: one target probed back to back by N workers with
 //! the real probe; probes per second and latency percentiles.
 
-use crate::{BenchError, percentiles, runtime};
+use crate::{BenchError, percentiles, probe_of, runtime};
 use keepup_config::Check;
 use keepup_model::Status;
 use keepup_probe::ProbeContext;
@@ -49,11 +49,12 @@ pub fn probe(
     concurrency: usize,
     duration: Duration,
 ) -> Result<ProbeReport, BenchError> {
-    let check = Arc::new(check);
+    let (probe, timeout) = probe_of(&check)?;
+    let probe = Arc::new(probe);
     let (latencies, statuses, wall) = runtime()?.block_on(async move {
         let ctx = ProbeContext::new();
         // One probe first, so a broken target is reported instead of measured.
-        let first = keepup_probe::run(&check, &ctx).await;
+        let first = keepup_probe::run(&probe, timeout, &ctx).await;
         if first.status != Status::Up {
             eprintln!(
                 "warning: first probe was {}: {}",
@@ -64,13 +65,13 @@ pub fn probe(
         let start = Instant::now();
         let mut workers = Vec::new();
         for _ in 0..concurrency.max(1) {
-            let (check, ctx) = (check.clone(), ctx.clone());
+            let (probe, ctx) = (probe.clone(), ctx.clone());
             workers.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 let mut st = [0u64; 4];
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let o = keepup_probe::run(&check, &ctx).await;
+                    let o = keepup_probe::run(&probe, timeout, &ctx).await;
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
                     st[o.status as usize] += 1;
                 }

@@ -16,7 +16,7 @@
 
 use crate::backup::BackupPlan;
 use crate::load::SELF_SITE;
-use crate::spec::{Alerting, Check, CheckSpec, Site};
+use crate::spec::{Alerting, Check, CheckSpec, PassiveSpec, Site};
 use keepup_model::CheckId;
 use std::time::Duration;
 
@@ -73,7 +73,7 @@ impl BackupJob {
     }
 }
 
-/// `CheckSpec::Backup`: a check about backup plan `plan`.
+/// `CheckSpec::Passive(PassiveSpec::Backup)`: a check about backup plan `plan`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackupCheckSpec {
     /// The plan's id.
@@ -160,10 +160,10 @@ pub(crate) fn add_backup_checks(sites: &mut Vec<Site>, plans: &[BackupPlan]) -> 
                     incident_on_degraded: job == BackupJob::Run,
                     ..Alerting::default()
                 },
-                spec: CheckSpec::Backup(BackupCheckSpec {
+                spec: CheckSpec::Passive(PassiveSpec::Backup(BackupCheckSpec {
                     plan: plan.id.clone(),
                     job,
-                }),
+                })),
             }));
         }
     }

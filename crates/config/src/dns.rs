@@ -18,7 +18,7 @@ use toml::de::DeValue;
 
 use crate::load::Loader;
 use crate::raw::{COMMON_CHECK_KEYS, Dur};
-use crate::spec::CheckSpec;
+use crate::spec::{CheckSpec, ProbeSpec};
 
 /// Default port of DNS servers.
 pub const DNS_PORT: u16 = 53;
@@ -433,15 +433,15 @@ impl Loader<'_> {
             "delegation" => self
                 .deserialize::<RawDelegation>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.delegation(r, path))
-                .map(CheckSpec::Delegation),
+                .map(|s| CheckSpec::Probe(ProbeSpec::Delegation(Box::new(s)))),
             "dns" => self
                 .deserialize::<RawDns>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.dns_records(r, path))
-                .map(CheckSpec::Dns),
+                .map(|s| CheckSpec::Probe(ProbeSpec::Dns(Box::new(s)))),
             _ => self
                 .deserialize::<RawDnsbl>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.dnsbl(r, path, span))
-                .map(CheckSpec::Dnsbl),
+                .map(|s| CheckSpec::Probe(ProbeSpec::Dnsbl(Box::new(s)))),
         }
     }
 

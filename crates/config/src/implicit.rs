@@ -16,7 +16,7 @@
 //! or not, on the child (so an explicit choice always wins and no cycle is
 //! ever created), and where it is written explicitly already.
 
-use crate::spec::{Check, CheckSpec, Site};
+use crate::spec::{Check, CheckSpec, ProbeSpec, Site};
 use keepup_model::CheckId;
 use std::collections::HashMap;
 
@@ -38,13 +38,15 @@ pub(crate) fn add_implicit_dependencies(sites: &mut [Site]) {
         let pings: Vec<(CheckId, String)> = site
             .checks
             .iter()
-            .filter(|c| matches!(c.spec, CheckSpec::Ping(_)))
+            .filter(|c| matches!(c.spec, CheckSpec::Probe(ProbeSpec::Ping(_))))
             .filter_map(|c| Some((c.id.clone(), normalise(c.spec.target_host()?))))
             .collect();
         for check in &mut site.checks {
             // Still the only handle while the configuration loads.
             let check = std::sync::Arc::make_mut(check);
-            if check.spec.zone().is_some() || matches!(check.spec, CheckSpec::Ping(_)) {
+            if check.spec.zone().is_some()
+                || matches!(check.spec, CheckSpec::Probe(ProbeSpec::Ping(_)))
+            {
                 continue;
             }
             let Some(host) = check.spec.target_host().map(normalise) else {

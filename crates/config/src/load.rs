@@ -7,8 +7,11 @@
 //! of its bad keys are reported in one go.
 
 use crate::diag::{Problems, Reporter, closest};
+use crate::http::RawHttp;
 use crate::raw::*;
 use crate::spec::*;
+use crate::tcp::RawTcp;
+use crate::tls::RawTlsCheck;
 use keepup_model::CheckId;
 use serde::de::DeserializeOwned;
 use std::collections::{HashMap, HashSet};
@@ -521,11 +524,11 @@ impl Loader<'_> {
                 failure_threshold: 2,
                 ..Alerting::default()
             },
-            spec: CheckSpec::SelfHealth(SelfHealthSpec {
+            spec: CheckSpec::Passive(PassiveSpec::SelfHealth(SelfHealthSpec {
                 max_lag,
                 heartbeat_url,
                 heartbeat_every,
-            }),
+            })),
         })
     }
 
@@ -746,26 +749,26 @@ impl Loader<'_> {
             "http" => self
                 .deserialize::<RawHttp>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.http(r, path, defaults))
-                .map(CheckSpec::Http),
+                .map(|s| CheckSpec::Probe(ProbeSpec::Http(Box::new(s)))),
             "tcp" => self
                 .deserialize::<RawTcp>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.tcp(r, path))
-                .map(CheckSpec::Tcp),
+                .map(|s| CheckSpec::Probe(ProbeSpec::Tcp(s))),
             "tls" => self
                 .deserialize::<RawTlsCheck>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.tls_check(r, path, defaults))
-                .map(CheckSpec::Tls),
+                .map(|s| CheckSpec::Probe(ProbeSpec::Tls(s))),
             "smtp" | "imap" | "pop3" => self
                 .mail(kind, specific, path, &defaults.tls)
-                .map(CheckSpec::Mail),
+                .map(|s| CheckSpec::Probe(ProbeSpec::Mail(Box::new(s)))),
             "heartbeat" => self
                 .deserialize::<RawHeartbeat>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.heartbeat(r, path))
-                .map(CheckSpec::Heartbeat),
+                .map(|s| CheckSpec::Passive(PassiveSpec::Heartbeat(s))),
             "domain" => self
                 .deserialize::<crate::domain::RawDomainCheck>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.domain_check(r, path, &defaults.domain))
-                .map(CheckSpec::Domain),
+                .map(|s| CheckSpec::Probe(ProbeSpec::Domain(Box::new(s)))),
             "delegation" | "dns" | "dnsbl" => self.dns_check(kind, specific, path),
             k if crate::pages::KINDS.contains(&k) => {
                 self.pages_check(k, specific, path, defaults, timeout)
@@ -952,259 +955,6 @@ impl Loader<'_> {
         }
     }
 
-    pub(crate) fn http(
-        &mut self,
-        raw: RawHttp,
-        path: &str,
-        defaults: &Defaults,
-    ) -> Option<HttpSpec> {
-        let mut ok = true;
-        let url = match raw.url.get_ref().parse::<http::Uri>() {
-            Ok(u)
-                if matches!(u.scheme_str(), Some("http" | "https"))
-                    && u.host().is_some_and(|h| !h.is_empty()) =>
-            {
-                Some(u)
-            }
-            Ok(_) => {
-                self.rep.report(
-                    raw.url.span(),
-                    &format!("{path}.url"),
-                    format!(
-                        "{:?} is not an absolute http:// or https:// URL",
-                        raw.url.get_ref()
-                    ),
-                    Some("write e.g. \"https://shop.example/\"".into()),
-                );
-                None
-            }
-            Err(e) => {
-                self.rep.report(
-                    raw.url.span(),
-                    &format!("{path}.url"),
-                    format!("invalid URL {:?}: {e}", raw.url.get_ref()),
-                    None,
-                );
-                None
-            }
-        };
-        let method = match &raw.method {
-            None => http::Method::GET,
-            Some(m) => {
-                match http::Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes()) {
-                    Ok(m) => m,
-                    Err(_) => {
-                        self.rep.report(
-                            m.span(),
-                            &format!("{path}.method"),
-                            format!("invalid HTTP method {:?}", m.get_ref()),
-                            None,
-                        );
-                        ok = false;
-                        http::Method::GET
-                    }
-                }
-            }
-        };
-        let mut headers = Vec::new();
-        let header_table = raw
-            .headers
-            .unwrap_or_else(|| Spanned::new(0..0, toml::Table::new()));
-        for (name, value) in header_table.get_ref() {
-            let parsed_name = http::HeaderName::from_bytes(name.as_bytes());
-            let parsed_value = value.as_str().map(http::HeaderValue::from_str);
-            match (parsed_name, parsed_value) {
-                (Ok(n), Some(Ok(v))) => headers.push((n, v)),
-                _ => {
-                    self.rep.report(
-                        header_table.span(),
-                        &format!("{path}.headers.{name}"),
-                        "invalid header: names are tokens and values printable strings",
-                        None,
-                    );
-                    ok = false;
-                }
-            }
-        }
-        let basic_auth = match raw.basic_auth {
-            None => None,
-            Some(b) => {
-                let span = b.span();
-                let b = b.into_inner();
-                let secret = self.secret(
-                    None,
-                    b.password_env.as_deref(),
-                    b.password_file.as_deref(),
-                    span,
-                    &format!("{path}.basic_auth"),
-                    "password",
-                );
-                match secret {
-                    Some(password) => Some(BasicAuth {
-                        username: b.username,
-                        password,
-                    }),
-                    None => {
-                        ok = false;
-                        None
-                    }
-                }
-            }
-        };
-        let expect_status = match &raw.expect_status {
-            None => vec![StatusRange {
-                low: 200,
-                high: 299,
-            }],
-            Some(list) => {
-                let mut ranges = Vec::new();
-                for s in list.get_ref() {
-                    match parse_status(s) {
-                        Some(r) => ranges.push(r),
-                        None => {
-                            self.rep.report(
-                                list.span(),
-                                &format!("{path}.expect_status"),
-                                format!("invalid status {s:?}"),
-                                Some("write codes like 200, \"2xx\" or \"200-204\"".into()),
-                            );
-                            ok = false;
-                        }
-                    }
-                }
-                ranges
-            }
-        };
-        let mut assertions = Vec::new();
-        assertions.extend(raw.contains.into_iter().map(BodyAssertion::Contains));
-        assertions.extend(raw.not_contains.into_iter().map(BodyAssertion::NotContains));
-        for (key, list, negate) in [
-            ("matches", raw.matches, false),
-            ("not_matches", raw.not_matches, true),
-        ] {
-            for r in list {
-                match regex::RegexBuilder::new(r.get_ref())
-                    .size_limit(1 << 20)
-                    .build()
-                {
-                    Ok(re) => assertions.push(if negate {
-                        BodyAssertion::NotMatches(re)
-                    } else {
-                        BodyAssertion::Matches(re)
-                    }),
-                    Err(e) => {
-                        self.rep.report(
-                            r.span(),
-                            &format!("{path}.{key}"),
-                            format!("invalid regex: {}", first_line(&e.to_string())),
-                            None,
-                        );
-                        ok = false;
-                    }
-                }
-            }
-        }
-        for j in raw.json {
-            let span = j.span();
-            let j = j.into_inner();
-            let pointer = j.pointer.get_ref();
-            if !valid_json_pointer(pointer) {
-                self.rep.report(j.pointer.span(), &format!("{path}.json.pointer"), format!("invalid JSON pointer {pointer:?}"), Some("an RFC 6901 pointer starts with '/', e.g. \"/status\" or \"/items/0/id\"; escape '~' as ~0 and '/' as ~1".into()));
-                ok = false;
-                continue;
-            }
-            let expect = match (j.equals, j.present, j.absent) {
-                (Some(v), None, None) => JsonExpect::Equals(toml_to_json(v)),
-                (None, Some(true), None) => JsonExpect::Present,
-                (None, None, Some(true)) => JsonExpect::Absent,
-                _ => {
-                    self.rep.report(span, &format!("{path}.json"), "a JSON assertion needs exactly one of `equals = ...`, `present = true` or `absent = true`", None);
-                    ok = false;
-                    continue;
-                }
-            };
-            assertions.push(BodyAssertion::Json(JsonAssertion {
-                pointer: pointer.clone(),
-                expect,
-            }));
-        }
-        let tls = self.tls_options(raw.tls.as_ref(), &defaults.tls, &format!("{path}.tls"))?;
-        if let (Some(d), Some(c)) = (raw.degraded_latency, raw.down_latency)
-            && d.0 > c.0
-        {
-            self.rep.report(
-                raw.url.span(),
-                &format!("{path}.degraded_latency"),
-                "degraded_latency is above down_latency",
-                None,
-            );
-            ok = false;
-        }
-        let url = url?;
-        ok.then_some(HttpSpec {
-            url,
-            method,
-            headers,
-            body: raw.body,
-            basic_auth,
-            expect_status,
-            assertions,
-            degraded_latency: raw.degraded_latency.map(|d| d.0),
-            down_latency: raw.down_latency.map(|d| d.0),
-            follow_redirects: raw.follow_redirects.unwrap_or(true),
-            max_redirects: raw.max_redirects.unwrap_or(defaults.max_redirects),
-            max_body_bytes: raw.max_body_bytes.unwrap_or(defaults.max_body_bytes),
-            tls,
-            user_agent: raw
-                .user_agent
-                .unwrap_or_else(|| defaults.user_agent.clone()),
-        })
-    }
-
-    fn tcp(&mut self, raw: RawTcp, path: &str) -> Option<TcpSpec> {
-        let port = self.port(&raw.port, path)?;
-        let host = self.host(&raw.host, path)?;
-        let expect_banner = match &raw.expect_banner {
-            None => None,
-            Some(r) => match regex::RegexBuilder::new(r.get_ref())
-                .size_limit(1 << 20)
-                .build()
-            {
-                Ok(re) => Some(re),
-                Err(e) => {
-                    self.rep.report(
-                        r.span(),
-                        &format!("{path}.expect_banner"),
-                        format!("invalid regex: {}", first_line(&e.to_string())),
-                        None,
-                    );
-                    return None;
-                }
-            },
-        };
-        Some(TcpSpec {
-            host,
-            port,
-            send: raw.send,
-            expect_banner,
-        })
-    }
-
-    fn tls_check(&mut self, raw: RawTlsCheck, path: &str, defaults: &Defaults) -> Option<TlsSpec> {
-        let port = match &raw.port {
-            Some(p) => self.port(p, path)?,
-            None => 443,
-        };
-        let host = self.host(&raw.host, path)?;
-        let tls = self.tls_options(raw.tls.as_ref(), &defaults.tls, &format!("{path}.tls"))?;
-        Some(TlsSpec {
-            host,
-            port,
-            all_addresses: raw.all_addresses.unwrap_or(true),
-            tls,
-        })
-    }
-
     fn heartbeat(&mut self, raw: RawHeartbeat, path: &str) -> Option<HeartbeatSpec> {
         let period = self.positive(&raw.period, &format!("{path}.period"));
         let span = raw.period.span();
@@ -1247,113 +997,6 @@ impl Loader<'_> {
             period,
             grace: raw.grace.map(|g| g.0).unwrap_or(period / 5),
         })
-    }
-
-    /// Certificate options of the table `table` (e.g. `site[0].check[1].tls`)
-    /// over `[defaults.tls]`.
-    pub(crate) fn tls_options(
-        &mut self,
-        raw: Option<&RawTls>,
-        defaults: &RawTls,
-        table: &str,
-    ) -> Option<TlsOptions> {
-        let pick = |f: fn(&RawTls) -> Option<&Spanned<f64>>| {
-            raw.and_then(f).or_else(|| f(defaults)).cloned()
-        };
-        let base = CertThresholds::default();
-        let mut ok = true;
-        let mut value =
-            |s: Option<Spanned<f64>>, default: f64, max: f64, key: &str, this: &mut Self| match s {
-                None => default,
-                Some(v) if *v.get_ref() >= 0.0 && *v.get_ref() <= max => *v.get_ref(),
-                Some(v) => {
-                    this.rep.report(
-                        v.span(),
-                        &format!("{table}.{key}"),
-                        format!("must be between 0 and {max}"),
-                        None,
-                    );
-                    ok = false;
-                    default
-                }
-            };
-        let thresholds = CertThresholds {
-            warn_days: value(
-                pick(|t| t.warn_days.as_ref()),
-                base.warn_days,
-                3650.0,
-                "warn_days",
-                self,
-            ),
-            crit_days: value(
-                pick(|t| t.crit_days.as_ref()),
-                base.crit_days,
-                3650.0,
-                "crit_days",
-                self,
-            ),
-            warn_fraction: value(
-                pick(|t| t.warn_fraction.as_ref()),
-                base.warn_fraction,
-                1.0,
-                "warn_fraction",
-                self,
-            ),
-            crit_fraction: value(
-                pick(|t| t.crit_fraction.as_ref()),
-                base.crit_fraction,
-                1.0,
-                "crit_fraction",
-                self,
-            ),
-        };
-        let ca = raw
-            .and_then(|t| t.ca_file.as_ref())
-            .or(defaults.ca_file.as_ref());
-        let ca_file = match ca {
-            None => None,
-            Some(f) => {
-                let p = self.ca_file(f, &format!("{table}.ca_file"));
-                ok &= p.is_some();
-                p
-            }
-        };
-        let verify = raw
-            .and_then(|t| t.verify)
-            .or(defaults.verify)
-            .unwrap_or(true);
-        ok.then_some(TlsOptions {
-            ca_file,
-            verify,
-            thresholds,
-        })
-    }
-
-    /// A readable PEM file of CA certificates, resolved against the config's
-    /// directory; a problem is reported at `key`.
-    pub(crate) fn ca_file(&mut self, f: &Spanned<String>, key: &str) -> Option<PathBuf> {
-        let p = self.resolve_path(f.get_ref());
-        match std::fs::read_to_string(&p) {
-            Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => Some(p),
-            Ok(_) => {
-                self.rep.report(
-                    f.span(),
-                    key,
-                    format!("{} holds no PEM certificate", p.display()),
-                    None,
-                );
-                None
-            }
-            Err(e) => {
-                self.rep.report(
-                    f.span(),
-                    key,
-                    format!("cannot read {}: {e}", p.display()),
-                    None,
-                );
-                None
-            }
-        }
     }
 
     /// An IANA time zone; an unknown name is reported at `key`.
@@ -1651,70 +1294,6 @@ pub(crate) fn valid_id(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-fn parse_status(s: &RawStatus) -> Option<StatusRange> {
-    let range = match s {
-        RawStatus::Code(c) => {
-            let c = u16::try_from(*c).ok()?;
-            StatusRange { low: c, high: c }
-        }
-        RawStatus::Text(t) => {
-            let t = t.trim();
-            if let Some(class) = t.strip_suffix("xx").or_else(|| t.strip_suffix("XX")) {
-                let d: u16 = class.parse().ok()?;
-                StatusRange {
-                    low: d * 100,
-                    high: d * 100 + 99,
-                }
-            } else if let Some((a, b)) = t.split_once('-') {
-                StatusRange {
-                    low: a.trim().parse().ok()?,
-                    high: b.trim().parse().ok()?,
-                }
-            } else {
-                let c = t.parse().ok()?;
-                StatusRange { low: c, high: c }
-            }
-        }
-    };
-    ((100..=599).contains(&range.low)
-        && (100..=599).contains(&range.high)
-        && range.low <= range.high)
-        .then_some(range)
-}
-
-/// RFC 6901: empty (whole document) or `/`-separated tokens where `~` is
-/// only followed by `0` or `1`.
-fn valid_json_pointer(p: &str) -> bool {
-    if p.is_empty() {
-        return true;
-    }
-    if !p.starts_with('/') {
-        return false;
-    }
-    let b = p.as_bytes();
-    b.iter()
-        .enumerate()
-        .all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
-}
-
-fn toml_to_json(v: toml::Value) -> serde_json::Value {
-    match v {
-        toml::Value::String(s) => serde_json::Value::String(s),
-        toml::Value::Integer(i) => serde_json::Value::from(i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(f)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null),
-        toml::Value::Boolean(b) => serde_json::Value::Bool(b),
-        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
-        toml::Value::Array(a) => {
-            serde_json::Value::Array(a.into_iter().map(toml_to_json).collect())
-        }
-        toml::Value::Table(t) => {
-            serde_json::Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
-        }
-    }
-}
-
-fn first_line(s: &str) -> &str {
+pub(crate) fn first_line(s: &str) -> &str {
     s.lines().last().unwrap_or(s).trim()
 }

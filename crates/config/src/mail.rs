@@ -35,7 +35,8 @@ use toml::de::DeValue;
 
 use crate::load::Loader;
 use crate::raw::{COMMON_CHECK_KEYS, RawTls};
-use crate::spec::{Secret, TlsOptions};
+use crate::spec::Secret;
+use crate::tls::TlsOptions;
 
 /// The protocol a mail check speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,9 +14,11 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::http::{HttpSpec, RawHttp, StatusRange};
 use crate::load::{Defaults, Loader};
-use crate::raw::{COMMON_CHECK_KEYS, Dur, RawHttp, RawTls};
-use crate::spec::{CheckSpec, HttpSpec, StatusRange, TlsOptions};
+use crate::raw::{COMMON_CHECK_KEYS, Dur, RawTls};
+use crate::spec::{CheckSpec, ProbeSpec};
+use crate::tls::TlsOptions;
 
 /// The kinds defined in this module.
 pub(crate) const KINDS: &[&str] = &["ping", "page", "security_txt", "chain"];
@@ -189,15 +191,19 @@ impl Loader<'_> {
             "ping" => self
                 .deserialize::<RawPing>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|raw| self.ping(raw, path, timeout))
-                .map(CheckSpec::Ping),
-            "page" => self.page(specific, path, defaults).map(CheckSpec::Page),
+                .map(|s| CheckSpec::Probe(ProbeSpec::Ping(s))),
+            "page" => self
+                .page(specific, path, defaults)
+                .map(|s| CheckSpec::Probe(ProbeSpec::Page(Box::new(s)))),
             "security_txt" => {
                 let span = specific.span();
                 self.deserialize::<RawSecurityTxt>(specific, path, COMMON_CHECK_KEYS)
                     .and_then(|raw| self.security_txt(raw, path, defaults, span))
-                    .map(CheckSpec::SecurityTxt)
+                    .map(|s| CheckSpec::Probe(ProbeSpec::SecurityTxt(Box::new(s))))
             }
-            _ => self.chain(specific, path, defaults).map(CheckSpec::Chain),
+            _ => self
+                .chain(specific, path, defaults)
+                .map(|s| CheckSpec::Probe(ProbeSpec::Chain(Box::new(s)))),
         }
     }
 

@@ -5,7 +5,6 @@
 //! configuration mistake.
 
 use keepup_model::CheckId;
-use regex::Regex;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -190,6 +189,14 @@ impl Default for Alerting {
 }
 
 impl Check {
+    /// What a probe runs for this check; None for a passive check.
+    pub fn probe(&self) -> Option<&ProbeSpec> {
+        match &self.spec {
+            CheckSpec::Probe(spec) => Some(spec),
+            CheckSpec::Passive(_) => None,
+        }
+    }
+
     /// A fingerprint of everything that affects probing; a reload keeps the
     /// running state of a check whose fingerprint did not change.
     ///
@@ -214,37 +221,52 @@ impl Check {
     }
 }
 
-/// The kind-specific part of a check.
-// Built once per load and never moved in hot paths: boxing would only add noise.
-#[allow(clippy::large_enum_variant)]
+/// The kind-specific part of a check: a probe keepup runs, or a passive
+/// check the monitor evaluates from what it is told or already knows. The
+/// split is in the type so that each side dispatches only its own kinds.
 #[derive(Debug, Clone)]
 pub enum CheckSpec {
+    /// keepup goes and looks (`keepup_probe::run`).
+    Probe(ProbeSpec),
+    /// Nothing goes out: the monitor evaluates it.
+    Passive(PassiveSpec),
+}
+
+/// The kinds a probe runs. The large specs are boxed so that a check of a
+/// small kind does not carry the size of the largest.
+#[derive(Debug, Clone)]
+pub enum ProbeSpec {
     /// `kind = "http"`
-    Http(HttpSpec),
+    Http(Box<crate::http::HttpSpec>),
     /// `kind = "tcp"`
-    Tcp(TcpSpec),
+    Tcp(crate::tcp::TcpSpec),
     /// `kind = "tls"`
-    Tls(TlsSpec),
-    /// `kind = "heartbeat"`
-    Heartbeat(HeartbeatSpec),
+    Tls(crate::tls::TlsSpec),
     /// `kind = "domain"`
-    Domain(crate::domain::DomainSpec),
+    Domain(Box<crate::domain::DomainSpec>),
     /// `kind = "delegation"`
-    Delegation(crate::dns::DelegationSpec),
+    Delegation(Box<crate::dns::DelegationSpec>),
     /// `kind = "dns"`
-    Dns(crate::dns::DnsSpec),
+    Dns(Box<crate::dns::DnsSpec>),
     /// `kind = "dnsbl"`
-    Dnsbl(crate::dns::DnsblSpec),
+    Dnsbl(Box<crate::dns::DnsblSpec>),
     /// `kind = "ping"`
     Ping(crate::pages::PingSpec),
     /// `kind = "page"`
-    Page(crate::pages::PageSpec),
+    Page(Box<crate::pages::PageSpec>),
     /// `kind = "security_txt"`
-    SecurityTxt(crate::pages::SecurityTxtSpec),
+    SecurityTxt(Box<crate::pages::SecurityTxtSpec>),
     /// `kind = "chain"`
-    Chain(crate::pages::ChainSpec),
+    Chain(Box<crate::pages::ChainSpec>),
     /// `kind = "smtp"`, `"imap"` or `"pop3"`
-    Mail(crate::mail::MailSpec),
+    Mail(Box<crate::mail::MailSpec>),
+}
+
+/// The kinds the monitor evaluates without probing.
+#[derive(Debug, Clone)]
+pub enum PassiveSpec {
+    /// `kind = "heartbeat"`: pings to `/ping/<token>`.
+    Heartbeat(HeartbeatSpec),
     /// keepup's own health (added by `[self_monitoring]`).
     SelfHealth(SelfHealthSpec),
     /// A backup plan's run, freshness, integrity check or restore test
@@ -256,21 +278,10 @@ impl CheckSpec {
     /// The `kind` name as written in the configuration.
     pub fn kind(&self) -> &'static str {
         match self {
-            CheckSpec::Http(_) => "http",
-            CheckSpec::Tcp(_) => "tcp",
-            CheckSpec::Tls(_) => "tls",
-            CheckSpec::Heartbeat(_) => "heartbeat",
-            CheckSpec::Domain(_) => "domain",
-            CheckSpec::Delegation(_) => "delegation",
-            CheckSpec::Dns(_) => "dns",
-            CheckSpec::Dnsbl(_) => "dnsbl",
-            CheckSpec::Ping(_) => "ping",
-            CheckSpec::Page(_) => "page",
-            CheckSpec::SecurityTxt(_) => "security_txt",
-            CheckSpec::Chain(_) => "chain",
-            CheckSpec::Mail(m) => m.protocol.kind(),
-            CheckSpec::SelfHealth(_) => "self",
-            CheckSpec::Backup(_) => "backup",
+            CheckSpec::Probe(p) => p.kind(),
+            CheckSpec::Passive(PassiveSpec::Heartbeat(_)) => "heartbeat",
+            CheckSpec::Passive(PassiveSpec::SelfHealth(_)) => "self",
+            CheckSpec::Passive(PassiveSpec::Backup(_)) => "backup",
         }
     }
 
@@ -279,21 +290,8 @@ impl CheckSpec {
     /// delegation are found through it).
     pub fn target_host(&self) -> Option<&str> {
         match self {
-            CheckSpec::Http(h) => h.url.host(),
-            CheckSpec::Tcp(t) => Some(&t.host),
-            CheckSpec::Tls(t) => Some(&t.host),
-            CheckSpec::Dns(d) => Some(&d.expectation.name),
-            CheckSpec::Ping(p) => Some(&p.host),
-            CheckSpec::Page(p) => p.http.url.host(),
-            CheckSpec::SecurityTxt(s) => s.http.url.host(),
-            CheckSpec::Chain(c) => c.http.url.host(),
-            CheckSpec::Mail(m) => Some(&m.host),
-            CheckSpec::Domain(_)
-            | CheckSpec::Delegation(_)
-            | CheckSpec::Dnsbl(_)
-            | CheckSpec::Heartbeat(_)
-            | CheckSpec::SelfHealth(_)
-            | CheckSpec::Backup(_) => None,
+            CheckSpec::Probe(p) => p.target_host(),
+            CheckSpec::Passive(_) => None,
         }
     }
 
@@ -301,21 +299,62 @@ impl CheckSpec {
     /// about: it is an implicit parent of the site's checks of names in it.
     pub fn zone(&self) -> Option<&str> {
         match self {
-            CheckSpec::Domain(d) => Some(&d.domain),
-            CheckSpec::Delegation(d) => Some(&d.zone),
-            CheckSpec::Http(_)
-            | CheckSpec::Tcp(_)
-            | CheckSpec::Tls(_)
-            | CheckSpec::Dns(_)
-            | CheckSpec::Dnsbl(_)
-            | CheckSpec::Ping(_)
-            | CheckSpec::Page(_)
-            | CheckSpec::SecurityTxt(_)
-            | CheckSpec::Chain(_)
-            | CheckSpec::Mail(_)
-            | CheckSpec::Heartbeat(_)
-            | CheckSpec::SelfHealth(_)
-            | CheckSpec::Backup(_) => None,
+            CheckSpec::Probe(p) => p.zone(),
+            CheckSpec::Passive(_) => None,
+        }
+    }
+}
+
+impl ProbeSpec {
+    /// The `kind` name as written in the configuration.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeSpec::Http(_) => "http",
+            ProbeSpec::Tcp(_) => "tcp",
+            ProbeSpec::Tls(_) => "tls",
+            ProbeSpec::Domain(_) => "domain",
+            ProbeSpec::Delegation(_) => "delegation",
+            ProbeSpec::Dns(_) => "dns",
+            ProbeSpec::Dnsbl(_) => "dnsbl",
+            ProbeSpec::Ping(_) => "ping",
+            ProbeSpec::Page(_) => "page",
+            ProbeSpec::SecurityTxt(_) => "security_txt",
+            ProbeSpec::Chain(_) => "chain",
+            ProbeSpec::Mail(m) => m.protocol.kind(),
+        }
+    }
+
+    /// See [`CheckSpec::target_host`].
+    pub fn target_host(&self) -> Option<&str> {
+        match self {
+            ProbeSpec::Http(h) => h.url.host(),
+            ProbeSpec::Tcp(t) => Some(&t.host),
+            ProbeSpec::Tls(t) => Some(&t.host),
+            ProbeSpec::Dns(d) => Some(&d.expectation.name),
+            ProbeSpec::Ping(p) => Some(&p.host),
+            ProbeSpec::Page(p) => p.http.url.host(),
+            ProbeSpec::SecurityTxt(s) => s.http.url.host(),
+            ProbeSpec::Chain(c) => c.http.url.host(),
+            ProbeSpec::Mail(m) => Some(&m.host),
+            ProbeSpec::Domain(_) | ProbeSpec::Delegation(_) | ProbeSpec::Dnsbl(_) => None,
+        }
+    }
+
+    /// See [`CheckSpec::zone`].
+    pub fn zone(&self) -> Option<&str> {
+        match self {
+            ProbeSpec::Domain(d) => Some(&d.domain),
+            ProbeSpec::Delegation(d) => Some(&d.zone),
+            ProbeSpec::Http(_)
+            | ProbeSpec::Tcp(_)
+            | ProbeSpec::Tls(_)
+            | ProbeSpec::Dns(_)
+            | ProbeSpec::Dnsbl(_)
+            | ProbeSpec::Ping(_)
+            | ProbeSpec::Page(_)
+            | ProbeSpec::SecurityTxt(_)
+            | ProbeSpec::Chain(_)
+            | ProbeSpec::Mail(_) => None,
         }
     }
 }
@@ -355,174 +394,6 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }
-}
-
-/// Certificate expiry thresholds. A certificate warns when its remaining
-/// validity is below `min(warn_days, warn_fraction × lifetime)`, and is
-/// critical below `min(crit_days, crit_fraction × lifetime)`: whichever is
-/// stricter, so a 47-day certificate does not warn for most of its life.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CertThresholds {
-    /// Warn when fewer days remain (default 30).
-    pub warn_days: f64,
-    /// Critical when fewer days remain (default 7).
-    pub crit_days: f64,
-    /// Warn when less than this fraction of the lifetime remains (default 1/3).
-    pub warn_fraction: f64,
-    /// Critical when less than this fraction remains (default 0.1).
-    pub crit_fraction: f64,
-}
-
-impl Default for CertThresholds {
-    fn default() -> Self {
-        Self {
-            warn_days: 30.0,
-            crit_days: 7.0,
-            warn_fraction: 1.0 / 3.0,
-            crit_fraction: 0.1,
-        }
-    }
-}
-
-/// How a TLS peer is verified.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TlsOptions {
-    /// Extra trusted CA certificates (PEM), in addition to the system roots.
-    pub ca_file: Option<PathBuf>,
-    /// Whether chain/hostname problems fail the check (default true).
-    pub verify: bool,
-    /// Expiry thresholds.
-    pub thresholds: CertThresholds,
-}
-
-impl Default for TlsOptions {
-    fn default() -> Self {
-        Self {
-            ca_file: None,
-            verify: true,
-            thresholds: CertThresholds::default(),
-        }
-    }
-}
-
-/// An accepted range of HTTP status codes, inclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StatusRange {
-    /// Lowest accepted code.
-    pub low: u16,
-    /// Highest accepted code.
-    pub high: u16,
-}
-
-impl StatusRange {
-    /// Whether `code` is in range.
-    pub fn contains(&self, code: u16) -> bool {
-        (self.low..=self.high).contains(&code)
-    }
-}
-
-/// One assertion on a response body.
-#[derive(Debug, Clone)]
-pub enum BodyAssertion {
-    /// The text appears (`contains`).
-    Contains(String),
-    /// The text does not appear (`not_contains`).
-    NotContains(String),
-    /// The regex matches (`matches`).
-    Matches(Regex),
-    /// The regex does not match (`not_matches`).
-    NotMatches(Regex),
-    /// A JSON pointer (RFC 6901) into the body (`[[site.check.json]]`).
-    Json(JsonAssertion),
-}
-
-/// `[[site.check.json]]`: `pointer` plus one of `equals`, `present`, `absent`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JsonAssertion {
-    /// RFC 6901 pointer, validated at load.
-    pub pointer: String,
-    /// What must hold there.
-    pub expect: JsonExpect,
-}
-
-/// What a JSON assertion expects at its pointer.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JsonExpect {
-    /// A value exists.
-    Present,
-    /// No value exists.
-    Absent,
-    /// The value equals this JSON value (a TOML string also matches a JSON
-    /// number or bool with the same text, since shop APIs are inconsistent).
-    Equals(serde_json::Value),
-}
-
-/// Basic authentication for an HTTP check.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BasicAuth {
-    /// User name.
-    pub username: String,
-    /// Password, from env or file.
-    pub password: Secret,
-}
-
-/// `kind = "http"`
-#[derive(Debug, Clone)]
-pub struct HttpSpec {
-    /// The URL as written.
-    pub url: http::Uri,
-    /// Request method (default GET).
-    pub method: http::Method,
-    /// Extra request headers.
-    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
-    /// Request body.
-    pub body: Option<String>,
-    /// Optional basic auth.
-    pub basic_auth: Option<BasicAuth>,
-    /// Accepted final status codes (default 200–299).
-    pub expect_status: Vec<StatusRange>,
-    /// Body assertions, all must hold.
-    pub assertions: Vec<BodyAssertion>,
-    /// Slower than this is Degraded.
-    pub degraded_latency: Option<Duration>,
-    /// Slower than this is Down.
-    pub down_latency: Option<Duration>,
-    /// Follow redirects (default true).
-    pub follow_redirects: bool,
-    /// Maximum redirects followed (default 5).
-    pub max_redirects: u32,
-    /// Body bytes read at most (default 1 MiB); more is a finding, not a hang.
-    pub max_body_bytes: u64,
-    /// TLS verification and certificate thresholds for https URLs.
-    pub tls: TlsOptions,
-    /// User-Agent header.
-    pub user_agent: String,
-}
-
-/// `kind = "tcp"`
-#[derive(Debug, Clone)]
-pub struct TcpSpec {
-    /// Host name or IP.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// Text sent after connecting (e.g. `"QUIT\r\n"`), optional.
-    pub send: Option<String>,
-    /// Regex the first bytes from the server must match, optional.
-    pub expect_banner: Option<Regex>,
-}
-
-/// `kind = "tls"`
-#[derive(Debug, Clone)]
-pub struct TlsSpec {
-    /// Host name (also the SNI and the name the certificate must match).
-    pub host: String,
-    /// Port (default 443).
-    pub port: u16,
-    /// Check every A/AAAA address behind the name (default true).
-    pub all_addresses: bool,
-    /// Verification options and thresholds.
-    pub tls: TlsOptions,
 }
 
 /// keepup's own health: Down when the store fails or results are dropped,

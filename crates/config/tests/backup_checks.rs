@@ -7,7 +7,7 @@ support::env_before_main! {
 
 use std::path::Path;
 
-use keepup_config::{BackupJob, CheckSpec, Config, load_str};
+use keepup_config::{BackupJob, CheckSpec, Config, PassiveSpec, load_str};
 use keepup_model::CheckId;
 
 fn config(src: &str) -> Result<Config, String> {
@@ -37,7 +37,7 @@ fn plan(site: &str, extra: &str) -> String {
 fn backup_checks(c: &Config) -> Vec<(String, BackupJob, u64)> {
     c.checks()
         .filter_map(|ch| match &ch.spec {
-            CheckSpec::Backup(b) => {
+            CheckSpec::Passive(PassiveSpec::Backup(b)) => {
                 assert_eq!(b.plan, "db");
                 Some((ch.id.to_string(), b.job, ch.interval.as_secs()))
             }

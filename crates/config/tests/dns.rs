@@ -10,7 +10,7 @@ use std::time::Duration;
 use support::{at_line, problems};
 
 use keepup_config::dns::{RecordExpect, RecordKind, RecordSource, RecordValue};
-use keepup_config::{CheckSpec, load_str};
+use keepup_config::{CheckSpec, ProbeSpec, load_str};
 
 const GOOD: &str = r#"
 [dns]
@@ -87,7 +87,8 @@ fn every_key_loads_normalised() {
     assert_eq!(c.dns.query_timeout, Duration::from_millis(1500));
     assert!(!c.dns.ipv6);
 
-    let CheckSpec::Delegation(d) = &c.find_check("delegation").unwrap().spec else {
+    let CheckSpec::Probe(ProbeSpec::Delegation(d)) = &c.find_check("delegation").unwrap().spec
+    else {
         panic!("delegation expected")
     };
     assert_eq!(d.zone, "shop.example.");
@@ -117,7 +118,7 @@ fn every_key_loads_normalised() {
     assert_eq!(d.records[2].expect, RecordExpect::NxDomain);
     assert_eq!(d.records[2].name, "old.shop.example.");
 
-    let CheckSpec::Dns(caa) = &c.find_check("caa").unwrap().spec else {
+    let CheckSpec::Probe(ProbeSpec::Dns(caa)) = &c.find_check("caa").unwrap().spec else {
         panic!()
     };
     assert_eq!(caa.source, RecordSource::Authoritative);
@@ -136,14 +137,14 @@ fn every_key_loads_normalised() {
             },
         ])
     );
-    let CheckSpec::Dns(spf) = &c.find_check("spf").unwrap().spec else {
+    let CheckSpec::Probe(ProbeSpec::Dns(spf)) = &c.find_check("spf").unwrap().spec else {
         panic!()
     };
     assert_eq!(spf.source, RecordSource::Resolver, "a resolver implies it");
     assert_eq!(spf.dns.resolver, Some(vec![addr("192.0.2.53:53")]));
     assert_eq!(spf.dns.root_hints, c.dns.root_hints);
 
-    let CheckSpec::Dnsbl(bl) = &c.find_check("blacklists").unwrap().spec else {
+    let CheckSpec::Probe(ProbeSpec::Dnsbl(bl)) = &c.find_check("blacklists").unwrap().spec else {
         panic!()
     };
     assert_eq!(bl.domain.as_deref(), Some("shop.example"));
@@ -155,7 +156,8 @@ fn every_key_loads_normalised() {
     assert!(lists.ipv4 && lists.ipv6 && !lists.domain);
     assert_eq!(bl.exclude_zones, vec!["bl.spamcop.net".to_owned()]);
     assert_eq!(bl.concurrency, 8);
-    let CheckSpec::Dnsbl(ips) = &c.find_check("blacklists-ips").unwrap().spec else {
+    let CheckSpec::Probe(ProbeSpec::Dnsbl(ips)) = &c.find_check("blacklists-ips").unwrap().spec
+    else {
         panic!()
     };
     assert_eq!(ips.ips.len(), 2);
@@ -175,7 +177,7 @@ fn without_a_dns_section_the_defaults_apply() {
     assert_eq!(c.dns.port, 53);
     assert_eq!(c.dns.query_timeout, Duration::from_secs(2));
     assert!(c.dns.ipv6);
-    let CheckSpec::Delegation(d) = &c.sites[0].checks[0].spec else {
+    let CheckSpec::Probe(ProbeSpec::Delegation(d)) = &c.sites[0].checks[0].spec else {
         panic!()
     };
     assert!(d.expect_mx);

@@ -4,7 +4,7 @@
 
 mod support;
 
-use keepup_config::{CheckSpec, DomainSpec, IANA_DNS_BOOTSTRAP, Problems, load_str};
+use keepup_config::{CheckSpec, DomainSpec, IANA_DNS_BOOTSTRAP, ProbeSpec, Problems, load_str};
 use std::path::Path;
 use std::time::Duration;
 use support::problems;
@@ -36,7 +36,7 @@ fn domain_specs(src: &str) -> Vec<DomainSpec> {
     config
         .checks()
         .filter_map(|c| match &c.spec {
-            CheckSpec::Domain(d) => Some(d.clone()),
+            CheckSpec::Probe(ProbeSpec::Domain(d)) => Some(DomainSpec::clone(d)),
             _ => None,
         })
         .collect()

@@ -3,7 +3,7 @@
 
 mod support;
 
-use keepup_config::{BodyAssertion, CheckSpec, JsonExpect, load, load_str};
+use keepup_config::{BodyAssertion, CheckSpec, JsonExpect, PassiveSpec, ProbeSpec, load, load_str};
 use std::path::Path;
 use std::time::Duration;
 use support::{at_line, problems};
@@ -71,7 +71,7 @@ fn a_good_config_loads_with_defaults_applied() {
     let home = c.find_check("shop/home").unwrap();
     assert_eq!(home.interval, Duration::from_secs(30));
     assert_eq!(home.timeout, Duration::from_secs(5));
-    let CheckSpec::Http(h) = &home.spec else {
+    let CheckSpec::Probe(ProbeSpec::Http(h)) = &home.spec else {
         panic!("http expected")
     };
     assert_eq!(h.expect_status.len(), 2);
@@ -91,13 +91,15 @@ fn a_good_config_loads_with_defaults_applied() {
     ));
     let smtp = c.find_check("smtp").unwrap();
     assert_eq!(smtp.interval, Duration::from_secs(120));
-    let CheckSpec::Tls(t) = &c.find_check("cert").unwrap().spec else {
+    let CheckSpec::Probe(ProbeSpec::Tls(t)) = &c.find_check("cert").unwrap().spec else {
         panic!()
     };
     assert_eq!(t.port, 443);
     assert_eq!(t.tls.thresholds.warn_fraction, 0.25);
     assert_eq!(t.tls.thresholds.warn_days, 21.0);
-    let CheckSpec::Heartbeat(hb) = &c.find_check("nightly-backup").unwrap().spec else {
+    let CheckSpec::Passive(PassiveSpec::Heartbeat(hb)) =
+        &c.find_check("nightly-backup").unwrap().spec
+    else {
         panic!()
     };
     assert_eq!(hb.period, Duration::from_secs(86_400));
@@ -227,7 +229,7 @@ fn secrets_come_from_env_or_file_and_are_checked() {
         file.display()
     );
     let c = load_str(&src, Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
-    let CheckSpec::Http(h) = &c.sites[0].checks[0].spec else {
+    let CheckSpec::Probe(ProbeSpec::Http(h)) = &c.sites[0].checks[0].spec else {
         panic!()
     };
     assert_eq!(h.basic_auth.as_ref().unwrap().password.expose(), "s3cret");

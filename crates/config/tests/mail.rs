@@ -10,7 +10,9 @@ support::env_before_main! {
 
 use std::path::Path;
 
-use keepup_config::{CheckSpec, MailProtocol, MailSpec, MailTls, SmtpAuthMechanism, load_str};
+use keepup_config::{
+    CheckSpec, MailProtocol, MailSpec, MailTls, ProbeSpec, SmtpAuthMechanism, load_str,
+};
 
 fn specs(src: &str) -> Vec<MailSpec> {
     let config =
@@ -18,9 +20,9 @@ fn specs(src: &str) -> Vec<MailSpec> {
     config
         .checks()
         .map(|c| match &c.spec {
-            CheckSpec::Mail(m) => {
+            CheckSpec::Probe(ProbeSpec::Mail(m)) => {
                 assert_eq!(c.spec.kind(), m.protocol.kind());
-                m.clone()
+                MailSpec::clone(m)
             }
             other => panic!("not a mail check: {other:?}"),
         })
@@ -131,7 +133,7 @@ crit_days = 3
 "#;
     let config = load_str(src, &dir.path().join("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
     let check = config.checks().next().unwrap();
-    let CheckSpec::Mail(m) = &check.spec else {
+    let CheckSpec::Probe(ProbeSpec::Mail(m)) = &check.spec else {
         panic!("{:?}", check.spec)
     };
     assert_eq!(check.spec.kind(), "smtp");

@@ -4,7 +4,7 @@
 
 mod support;
 
-use keepup_config::{AddressFamily, CheckSpec, Config, Problems, load_str};
+use keepup_config::{AddressFamily, CheckSpec, Config, ProbeSpec, Problems, load_str};
 use std::path::Path;
 use std::time::Duration;
 use support::{line_of, problems};
@@ -101,7 +101,7 @@ fn a_good_configuration_loads_with_defaults_applied() {
     let c = load(GOOD);
     let spec = |id: &str| &c.find_check(id).unwrap().spec;
 
-    let CheckSpec::Ping(p) = spec("ping") else {
+    let CheckSpec::Probe(ProbeSpec::Ping(p)) = spec("ping") else {
         panic!()
     };
     assert_eq!(p.host, "shop.example");
@@ -110,7 +110,7 @@ fn a_good_configuration_loads_with_defaults_applied() {
     assert_eq!(p.reply_timeout, Duration::from_secs(1));
     assert_eq!((p.degraded_loss, p.down_loss), (20.0, 100.0));
     assert_eq!((p.degraded_rtt, p.down_rtt), (None, None));
-    let CheckSpec::Ping(p) = spec("ping6") else {
+    let CheckSpec::Probe(ProbeSpec::Ping(p)) = spec("ping6") else {
         panic!()
     };
     assert_eq!(
@@ -121,7 +121,7 @@ fn a_good_configuration_loads_with_defaults_applied() {
     assert_eq!((p.degraded_loss, p.down_loss), (10.0, 50.5));
     assert_eq!(p.down_rtt, Some(Duration::from_millis(300)));
 
-    let CheckSpec::Page(p) = spec("privacy") else {
+    let CheckSpec::Probe(ProbeSpec::Page(p)) = spec("privacy") else {
         panic!()
     };
     assert_eq!(p.http.url.to_string(), "https://shop.example/datenschutz");
@@ -135,13 +135,13 @@ fn a_good_configuration_loads_with_defaults_applied() {
     assert_eq!(p.http.headers.len(), 1);
     assert_eq!(p.http.user_agent, "keepup-test");
     assert_eq!(p.http.max_body_bytes, 200_000);
-    let CheckSpec::Page(p) = spec("imprint") else {
+    let CheckSpec::Probe(ProbeSpec::Page(p)) = spec("imprint") else {
         panic!()
     };
     assert!(!p.soft_404 && !p.detect_changes);
     assert_eq!(p.change_hold, Duration::from_secs(86_400));
 
-    let CheckSpec::SecurityTxt(s) = spec("security") else {
+    let CheckSpec::Probe(ProbeSpec::SecurityTxt(s)) = spec("security") else {
         panic!()
     };
     assert_eq!(
@@ -152,7 +152,7 @@ fn a_good_configuration_loads_with_defaults_applied() {
     assert_eq!(s.warn_days, 30);
     assert_eq!(s.http.max_body_bytes, 64 * 1024);
     assert_eq!(s.http.user_agent, "keepup-test");
-    let CheckSpec::SecurityTxt(s) = spec("security-url") else {
+    let CheckSpec::Probe(ProbeSpec::SecurityTxt(s)) = spec("security-url") else {
         panic!()
     };
     assert_eq!(
@@ -160,7 +160,7 @@ fn a_good_configuration_loads_with_defaults_applied() {
         "https://shop.example/.well-known/security.txt"
     );
     assert_eq!(s.warn_days, 14);
-    let CheckSpec::SecurityTxt(s) = spec("security-file") else {
+    let CheckSpec::Probe(ProbeSpec::SecurityTxt(s)) = spec("security-file") else {
         panic!()
     };
     assert_eq!(
@@ -169,7 +169,7 @@ fn a_good_configuration_loads_with_defaults_applied() {
     );
     assert!(!s.derived);
 
-    let CheckSpec::Chain(ch) = spec("gateway") else {
+    let CheckSpec::Probe(ProbeSpec::Chain(ch)) = spec("gateway") else {
         panic!()
     };
     assert_eq!(ch.http.expect_status.len(), 2);
@@ -180,7 +180,7 @@ fn a_good_configuration_loads_with_defaults_applied() {
     );
     assert_eq!(page.components, vec!["API", "Checkout"]);
     assert_eq!(page.http.max_body_bytes, 200_000);
-    let CheckSpec::Chain(ch) = spec("partner") else {
+    let CheckSpec::Probe(ProbeSpec::Chain(ch)) = spec("partner") else {
         panic!()
     };
     let page = ch.status_page.as_ref().unwrap();

@@ -3,7 +3,7 @@
 //! web ports that tests open on the loopback addresses the zone names;
 //! what it writes must load and hold the checks the shop needs.
 
-use keepup_config::{CheckSpec, Config};
+use keepup_config::{CheckSpec, Config, ProbeSpec};
 use keepup_testkit::dns::{DnsWorld, LOOPSHOP_MX, LOOPSHOP_WEB, ZONE_LOOPSHOP, ZONE_SHOP};
 use keepup_testkit::http::{TestServer, html, text};
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -82,14 +82,15 @@ fn a_shop_with_mail_and_web_on_loopback_gets_every_check_it_needs() {
         "587 is closed"
     );
     let page = config.find_check("privacy").unwrap();
-    let CheckSpec::Page(p) = &page.spec else {
+    let CheckSpec::Probe(ProbeSpec::Page(p)) = &page.spec else {
         panic!()
     };
     assert_eq!(
         p.http.url.to_string(),
         "http://www.loopshop.test/datenschutz"
     );
-    let CheckSpec::Delegation(d) = &config.find_check("delegation").unwrap().spec else {
+    let CheckSpec::Probe(ProbeSpec::Delegation(d)) = &config.find_check("delegation").unwrap().spec
+    else {
         panic!()
     };
     assert_eq!(d.zone.trim_end_matches('.'), ZONE_LOOPSHOP);

@@ -6,7 +6,7 @@
 //! with 200 survives a crash. Evaluation is an ordinary scheduled run, and a
 //! ping triggers one at once, so state changes show immediately.
 
-use keepup_config::{Check, CheckSpec, HeartbeatSpec};
+use keepup_config::{Check, CheckSpec, HeartbeatSpec, PassiveSpec};
 use keepup_model::{CheckId, Finding, Outcome, Severity, Status, Timestamp, codes, format_rfc3339};
 use keepup_store::{MemoChange, PingKind, Store};
 use std::collections::HashMap;
@@ -45,7 +45,7 @@ impl HeartbeatBook {
         let mut remembered: Option<HashMap<String, Timestamp>> = None;
         let mut first_seen = Vec::new();
         for c in checks {
-            if let CheckSpec::Heartbeat(h) = &c.spec {
+            if let CheckSpec::Passive(PassiveSpec::Heartbeat(h)) = &c.spec {
                 tokens.insert(h.token.expose().to_owned(), c.id.clone());
                 if let Ok(mut since) = self.watched_since.lock()
                     && !since.contains_key(&c.id)

@@ -27,7 +27,7 @@ pub mod state;
 
 use heartbeat::{HeartbeatBook, PingError};
 use incidents::{IncidentEngine, IncidentEvent};
-use keepup_config::{Check, CheckSpec, Config};
+use keepup_config::{Check, CheckSpec, Config, PassiveSpec};
 use keepup_model::{CheckId, Clock, Outcome, Status, Timestamp};
 use keepup_probe::ProbeContext;
 use keepup_store::{CheckMeta, PingKind, Retention, Store};
@@ -128,7 +128,7 @@ impl Monitor {
         backups.configure(&config);
         for l in &latest {
             if let Some(c) = config.find_check(l.meta.id.as_str())
-                && matches!(&c.spec, CheckSpec::Backup(b) if b.job != keepup_config::BackupJob::Freshness)
+                && matches!(&c.spec, CheckSpec::Passive(PassiveSpec::Backup(b)) if b.job != keepup_config::BackupJob::Freshness)
             {
                 backups.seed(l.meta.id.clone(), l.outcome.clone());
             }
@@ -414,7 +414,9 @@ impl keepup_probe::ProbeMemory for StoreMemory {
     }
 }
 
-/// Runs probes for active checks and evaluates heartbeats.
+/// Runs probes and evaluates passive checks (cheap to clone: each run
+/// holds a copy).
+#[derive(Clone)]
 struct CheckExecutor {
     probes: ProbeContext,
     heartbeats: Arc<HeartbeatBook>,
@@ -475,22 +477,28 @@ impl CheckExecutor {
 }
 
 impl Executor for CheckExecutor {
+    /// The one dispatch of check kinds: probes to `keepup_probe::run`,
+    /// passive kinds to what evaluates them. Each run is bounded by the
+    /// check's timeout (`run` bounds probes; of the passive kinds only a
+    /// backup's freshness does work that can take time).
     fn execute(&self, check: Arc<Check>) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
-        if let CheckSpec::Heartbeat(spec) = &check.spec {
-            let outcome = self
-                .heartbeats
-                .evaluate(&check.id, spec, self.clock.now_ms());
-            return Box::pin(std::future::ready(outcome));
-        }
-        if let CheckSpec::SelfHealth(spec) = &check.spec {
-            return Box::pin(std::future::ready(self.self_health(spec)));
-        }
-        if let CheckSpec::Backup(spec) = &check.spec {
-            let spec = spec.clone();
-            return Box::pin(self.backups.clone().evaluate(check, spec));
-        }
-        let probes = self.probes.clone();
-        Box::pin(async move { keepup_probe::run(&check, &probes).await })
+        let this = self.clone();
+        Box::pin(async move {
+            match &check.spec {
+                CheckSpec::Probe(spec) => {
+                    keepup_probe::run(spec, check.timeout, &this.probes).await
+                }
+                CheckSpec::Passive(PassiveSpec::Heartbeat(spec)) => {
+                    this.heartbeats
+                        .evaluate(&check.id, spec, this.clock.now_ms())
+                }
+                CheckSpec::Passive(PassiveSpec::SelfHealth(spec)) => this.self_health(spec),
+                CheckSpec::Passive(PassiveSpec::Backup(spec)) => {
+                    let evaluation = this.backups.clone().evaluate(check.clone(), spec.clone());
+                    keepup_probe::within_timeout(check.timeout, evaluation).await
+                }
+            }
+        })
     }
 }
 
@@ -498,7 +506,7 @@ impl Executor for CheckExecutor {
 /// its death (or sickness) is noticed by someone else.
 async fn dead_mans_switch(config: Arc<Config>, recorder: Arc<Recorder>) {
     let Some((id, spec)) = config.checks().find_map(|c| match &c.spec {
-        CheckSpec::SelfHealth(s) => Some((c.id.clone(), s.clone())),
+        CheckSpec::Passive(PassiveSpec::SelfHealth(s)) => Some((c.id.clone(), s.clone())),
         _ => None,
     }) else {
         return;

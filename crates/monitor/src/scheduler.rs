@@ -3,13 +3,13 @@
 //!
 //! One driver task owns all schedule state (a min-heap of due times), so
 //! 10,000 checks cost one timer, not 10,000. Each due run is a short-lived
-//! task that waits for a concurrency permit, runs the executor under the
-//! check's timeout, and reports back. Lag (start − due) is sampled for the
+//! task that waits for a concurrency permit, runs the executor (which
+//! bounds the run by the check's timeout), and reports back. Lag (start − due) is sampled for the
 //! health endpoint and the benchmark.
 
 use crate::slots::{next_slot_after, offset_ms};
 use keepup_config::Check;
-use keepup_model::{CheckId, Clock, Finding, Outcome, Severity, Status, Timestamp};
+use keepup_model::{CheckId, Clock, Outcome, Timestamp};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
@@ -19,10 +19,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-/// Runs one check once. Implemented by the probe dispatcher in production.
+/// Runs one check once. Implemented by the monitor's dispatch of check
+/// kinds in production.
 pub trait Executor: Send + Sync + 'static {
-    /// Runs `check` and returns its outcome. The scheduler applies the
-    /// check's timeout around it as a last line of defence.
+    /// Runs `check` and returns its outcome within the check's timeout
+    /// (production bounds runs with `keepup_probe::within_timeout`, the
+    /// one place a timeout becomes a finding; the scheduler adds none).
     fn execute(&self, check: Arc<Check>) -> Pin<Box<dyn Future<Output = Outcome> + Send>>;
 }
 
@@ -330,14 +332,7 @@ impl Driver {
                 let _permit = permits.acquire_owned().await.ok();
                 let started = clock.now_ms();
                 stats.record_lag((started - due).max(0) as f64);
-                // The probe applies the timeout itself; this margin only
-                // catches an executor that ignores it.
-                let limit = check.timeout + Duration::from_secs(1);
-                let outcome =
-                    match tokio::time::timeout(limit, executor.execute(check.clone())).await {
-                        Ok(o) => o,
-                        Err(_) => timed_out(limit),
-                    };
+                let outcome = executor.execute(check.clone()).await;
                 let id = check.id.clone();
                 let _ = sink
                     .send(Completed {
@@ -380,24 +375,4 @@ impl Driver {
 
 fn interval_ms(check: &Check) -> i64 {
     check.interval.as_millis().clamp(1, i64::MAX as u128) as i64
-}
-
-fn timed_out(limit: Duration) -> Outcome {
-    let mut o = Outcome::new(
-        Status::Down,
-        format!(
-            "no result within {}",
-            keepup_model::text::duration_words(limit)
-        ),
-    );
-    o.push(Finding::new(
-        keepup_model::codes::PROBE_TIMEOUT,
-        Severity::Critical,
-        format!(
-            "the check did not finish within {}",
-            keepup_model::text::duration_words(limit)
-        ),
-    ));
-    o.latency_ms = limit.as_secs_f64() * 1000.0;
-    o
 }

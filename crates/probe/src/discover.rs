@@ -311,7 +311,10 @@ async fn privacy_page(host: &str, https: bool, addrs: &[IpAddr]) -> Option<Strin
         let Some(check) = config.checks().next() else {
             continue;
         };
-        let outcome = crate::run(check, &ctx).await;
+        let Some(probe) = check.probe() else {
+            continue;
+        };
+        let outcome = crate::run(probe, check.timeout, &ctx).await;
         if outcome.status == keepup_model::Status::Up {
             return Some(url);
         }

@@ -1,8 +1,8 @@
 //! keepup's probes: one module per protocol, each ending in an [`Outcome`].
 //!
 //! Every probe has the same shape, `async fn probe(&Spec, &ProbeContext) ->
-//! Outcome`, and [`run`] dispatches a configured [`Check`] to the right one
-//! under the check's timeout. A probe never panics and never returns an
+//! Outcome`, and [`run`] dispatches a configured [`ProbeSpec`] to the right
+//! one under the check's timeout. A probe never panics and never returns an
 //! error: whatever happens on the wire (a name that does not resolve, a
 //! refused connection, an expired certificate, a server that trickles bytes
 //! or sends garbage) ends as an `Outcome` with a status, findings with
@@ -43,7 +43,8 @@
 //!   time per run is bounded by the check's timeout, in every phase.
 //!
 //! What this crate is not: a scheduler (see keepup-monitor) or a place for
-//! passive checks: heartbeats are evaluated by the monitor.
+//! passive checks: heartbeats, keepup's own health and backup checks are
+//! `keepup_config::PassiveSpec`s, evaluated by the monitor.
 
 pub mod chain;
 use keepup_model::codes;
@@ -66,47 +67,57 @@ mod util;
 pub use context::{DEFAULT_TIMEOUT, ProbeContext, ProbeContextBuilder};
 pub use memory::ProbeMemory;
 
-use keepup_config::{Check, CheckSpec};
+use std::future::Future;
+use std::time::Duration;
+
+use keepup_config::ProbeSpec;
 use keepup_model::{Finding, Outcome, Severity, Status};
 use tokio::time::Instant;
 
 use keepup_model::text::duration_words;
 
-/// Runs `check` once, bounded by `check.timeout`.
+/// Runs the probe of `spec` once, bounded by `timeout`: the one dispatch
+/// of probe kinds. Passive kinds (heartbeats, keepup's own health, backup
+/// checks) are not [`ProbeSpec`]s: the monitor evaluates them.
 ///
 /// A run that does not finish in time is Down with a
-/// [`keepup_model::codes::PROBE_TIMEOUT`] finding. Heartbeat checks are passive and are
-/// not probed: they come back Unknown, to be evaluated by the monitor.
-pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
-    let started = Instant::now();
-    // One deadline for the probe's inner timers and for this outer guard;
+/// [`keepup_model::codes::PROBE_TIMEOUT`] finding (see [`within_timeout`]).
+pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Outcome {
+    // One deadline for the probe's inner timers and for the outer guard;
     // the inner ones are polled first, so a probe that notices the deadline
     // itself reports which phase it was in.
-    let deadline = started + check.timeout;
-    let ctx = ctx.with_deadline(deadline, check.timeout);
-    let probe = async {
-        match &check.spec {
-            CheckSpec::Http(spec) => http::probe(spec, &ctx).await,
-            CheckSpec::Tcp(spec) => tcp::probe(spec, &ctx).await,
-            CheckSpec::Tls(spec) => tls::probe(spec, &ctx).await,
-            CheckSpec::Domain(spec) => domain::probe(spec, &ctx).await,
-            CheckSpec::Delegation(spec) => dns::probe_delegation(spec, &ctx).await,
-            CheckSpec::Dns(spec) => dns::probe_records(spec, &ctx).await,
-            CheckSpec::Dnsbl(spec) => dnsbl::probe(spec, &ctx).await,
-            CheckSpec::Ping(spec) => icmp::probe(spec, &ctx).await,
-            CheckSpec::Page(spec) => page::probe(spec, &ctx).await,
-            CheckSpec::SecurityTxt(spec) => security_txt::probe(spec, &ctx).await,
-            CheckSpec::Chain(spec) => chain::probe(spec, &ctx).await,
-            CheckSpec::Mail(spec) => mail::probe(spec, &ctx).await,
-            CheckSpec::Heartbeat(_) | CheckSpec::SelfHealth(_) | CheckSpec::Backup(_) => {
-                Outcome::new(Status::Unknown, "evaluated by the monitor, not probed")
-            }
+    let deadline = Instant::now() + timeout;
+    let ctx = ctx.with_deadline(deadline, timeout);
+    within_timeout(timeout, async {
+        match spec {
+            ProbeSpec::Http(spec) => http::probe(spec, &ctx).await,
+            ProbeSpec::Tcp(spec) => tcp::probe(spec, &ctx).await,
+            ProbeSpec::Tls(spec) => tls::probe(spec, &ctx).await,
+            ProbeSpec::Domain(spec) => domain::probe(spec, &ctx).await,
+            ProbeSpec::Delegation(spec) => dns::probe_delegation(spec, &ctx).await,
+            ProbeSpec::Dns(spec) => dns::probe_records(spec, &ctx).await,
+            ProbeSpec::Dnsbl(spec) => dnsbl::probe(spec, &ctx).await,
+            ProbeSpec::Ping(spec) => icmp::probe(spec, &ctx).await,
+            ProbeSpec::Page(spec) => page::probe(spec, &ctx).await,
+            ProbeSpec::SecurityTxt(spec) => security_txt::probe(spec, &ctx).await,
+            ProbeSpec::Chain(spec) => chain::probe(spec, &ctx).await,
+            ProbeSpec::Mail(spec) => mail::probe(spec, &ctx).await,
         }
-    };
-    match tokio::time::timeout_at(deadline, probe).await {
+    })
+    .await
+}
+
+/// Waits for `work` at most `timeout` from now: the one place a check's
+/// timeout is enforced and its [`keepup_model::codes::PROBE_TIMEOUT`] finding made. A run
+/// that does not finish in time is Down, with the timeout as its latency.
+/// [`run`] applies it to every probe; the monitor to passive checks that do
+/// work (a backup's freshness lists the repositories' snapshots).
+pub async fn within_timeout(timeout: Duration, work: impl Future<Output = Outcome>) -> Outcome {
+    let started = Instant::now();
+    match tokio::time::timeout_at(started + timeout, work).await {
         Ok(outcome) => outcome,
         Err(_) => {
-            let after = duration_words(check.timeout);
+            let after = duration_words(timeout);
             let mut outcome = Outcome::new(Status::Down, format!("timed out after {after}"));
             outcome.push(Finding::new(
                 codes::PROBE_TIMEOUT,
@@ -121,29 +132,18 @@ pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keepup_config::{HeartbeatSpec, Secret};
-    use keepup_model::CheckId;
-    use std::time::Duration;
 
-    #[tokio::test]
-    async fn heartbeats_are_not_probed() {
-        let check = Check {
-            id: CheckId::new("shop", "cron"),
-            short_id: "cron".into(),
-            name: "cron".into(),
-            interval: Duration::from_secs(60),
-            timeout: Duration::from_secs(1),
-            tags: Vec::new(),
-            depends_on: Vec::new(),
-            alerting: keepup_config::Alerting::default(),
-            spec: CheckSpec::Heartbeat(HeartbeatSpec {
-                token: Secret::new("t".into()),
-                period: Duration::from_secs(60),
-                grace: Duration::from_secs(10),
-            }),
-        };
-        let outcome = run(&check, &ProbeContext::new()).await;
-        assert_eq!(outcome.status, Status::Unknown);
-        assert!(outcome.message.contains("monitor"));
+    #[tokio::test(start_paused = true)]
+    async fn work_past_the_timeout_is_down_with_a_timeout_finding() {
+        let never = std::future::pending::<Outcome>();
+        let outcome = within_timeout(Duration::from_secs(3), never).await;
+        assert_eq!(outcome.status, Status::Down);
+        let after = duration_words(Duration::from_secs(3));
+        assert_eq!(outcome.message, format!("timed out after {after}"));
+        let codes: Vec<&str> = outcome.findings.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(codes, vec![codes::PROBE_TIMEOUT]);
+        let quick = async { Outcome::new(Status::Up, "fine") };
+        let outcome = within_timeout(Duration::from_secs(3), quick).await;
+        assert_eq!(outcome.status, Status::Up);
     }
 }

@@ -8,11 +8,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
 
+use common::run;
 use common::{closed_port, codes, has};
 use keepup_config::Check;
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Severity, Status};
-use keepup_probe::{ProbeContext, run};
+use keepup_probe::ProbeContext;
 use keepup_testkit::hostile::{BadCert, Behaviour, HostileServer, bad_tls_server};
 use keepup_testkit::http::{ServerTls, TestServer, json, text};
 use keepup_testkit::pki::{CertAuthority, TempPem, validity};

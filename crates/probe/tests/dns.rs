@@ -4,12 +4,15 @@
 //! configuration text, so the `[dns]` section and validation are on the
 //! path too.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::run;
 use keepup_config::{Check, load_str};
 use keepup_model::codes;
 use keepup_model::{Outcome, Severity, Status};
-use keepup_probe::{ProbeContext, run};
+use keepup_probe::ProbeContext;
 use keepup_testkit::dns::{self, DnsBehaviour, DnsWorld, HostileDns};
 
 fn world() -> Arc<DnsWorld> {

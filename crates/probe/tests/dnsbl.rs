@@ -3,12 +3,15 @@
 //! as lists that refuse, died, list everything or sit behind a resolver
 //! that rewrites NXDOMAIN; and against hostile resolvers.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::run;
 use keepup_config::{Check, load_str};
 use keepup_model::codes;
 use keepup_model::{Outcome, Severity, Status};
-use keepup_probe::{ProbeContext, run};
+use keepup_probe::ProbeContext;
 use keepup_testkit::dns::{self, DnsBehaviour, DnsWorld, HostileDns};
 
 fn world() -> Arc<DnsWorld> {

@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use common::run;
 use common::{check, closed_port, codes, has};
-use keepup_config::{CheckSpec, DomainSettings, DomainSpec, WhoisServer};
+use keepup_config::{CheckSpec, DomainSettings, DomainSpec, ProbeSpec, WhoisServer};
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Severity, Status};
-use keepup_probe::{ProbeContext, run};
+use keepup_probe::ProbeContext;
 use keepup_testkit::http::{Request, Response, TestServer, redirect, text};
 use keepup_testkit::whois::{Reply, WhoisResponder, samples};
 use serde_json::json;
@@ -76,7 +77,14 @@ async fn probe(spec: &DomainSpec, ctx: &ProbeContext) -> Outcome {
 }
 
 async fn probe_within(spec: &DomainSpec, ctx: &ProbeContext, timeout: Duration) -> Outcome {
-    run(&check(CheckSpec::Domain(spec.clone()), timeout), ctx).await
+    run(
+        &check(
+            CheckSpec::Probe(ProbeSpec::Domain(Box::new(spec.clone()))),
+            timeout,
+        ),
+        ctx,
+    )
+    .await
 }
 
 fn later(days: i64) -> OffsetDateTime {

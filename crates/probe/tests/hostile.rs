@@ -6,11 +6,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::run;
 use common::{check, closed_port, codes, ctx, http_spec};
-use keepup_config::CheckSpec;
+use keepup_config::{CheckSpec, ProbeSpec};
 use keepup_model::Status;
 use keepup_model::codes as c;
-use keepup_probe::{http, run};
+use keepup_probe::http;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 
 const TIMEOUT: Duration = Duration::from_millis(1500);
@@ -18,7 +19,11 @@ const TIMEOUT: Duration = Duration::from_millis(1500);
 async fn probe_hostile(behaviour: Behaviour) -> keepup_model::Outcome {
     let server = HostileServer::start(behaviour).await.unwrap();
     let spec = http_spec(&server.url("/"));
-    run(&check(CheckSpec::Http(spec), TIMEOUT), &ctx()).await
+    run(
+        &check(CheckSpec::Probe(ProbeSpec::Http(Box::new(spec))), TIMEOUT),
+        &ctx(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -28,7 +33,10 @@ async fn endless_body_is_capped() {
     spec.max_body_bytes = 100_000;
     spec.assertions = vec![keepup_config::BodyAssertion::Contains("xxx".into())];
     let outcome = run(
-        &check(CheckSpec::Http(spec), Duration::from_secs(20)),
+        &check(
+            CheckSpec::Probe(ProbeSpec::Http(Box::new(spec))),
+            Duration::from_secs(20),
+        ),
         &ctx(),
     )
     .await;

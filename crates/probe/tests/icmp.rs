@@ -20,11 +20,12 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use common::run;
 use common::{check, codes};
-use keepup_config::{AddressFamily, CheckSpec, PingSpec};
+use keepup_config::{AddressFamily, CheckSpec, PingSpec, ProbeSpec};
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
-use keepup_probe::{ProbeContext, run};
+use keepup_probe::ProbeContext;
 
 /// Set for the inner tests run inside a namespace.
 const INNER: &str = "KEEPUP_ICMP_INNER";
@@ -44,7 +45,14 @@ fn spec(host: &str) -> PingSpec {
 }
 
 async fn ping_with(spec: PingSpec, ctx: &ProbeContext) -> Outcome {
-    run(&check(CheckSpec::Ping(spec), Duration::from_secs(5)), ctx).await
+    run(
+        &check(
+            CheckSpec::Probe(ProbeSpec::Ping(spec)),
+            Duration::from_secs(5),
+        ),
+        ctx,
+    )
+    .await
 }
 
 async fn ping(host: &str) -> Outcome {

@@ -10,13 +10,15 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::run;
 use common::{check, codes, has};
 use keepup_config::{
-    CheckSpec, MailLogin, MailProtocol, MailSpec, MailTls, Secret, SmtpAuthMechanism, TlsOptions,
+    CheckSpec, MailLogin, MailProtocol, MailSpec, MailTls, ProbeSpec, Secret, SmtpAuthMechanism,
+    TlsOptions,
 };
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Severity, Status};
-use keepup_probe::{ProbeContext, mail, run};
+use keepup_probe::{ProbeContext, mail};
 use keepup_testkit::http::ServerTls;
 use keepup_testkit::mail::{
     Action, Dovecot, DovecotOptions, Postfix, PostfixOptions, PostfixPort, ScriptedMailServer,
@@ -360,7 +362,14 @@ async fn configured_checks_run_through_the_dispatcher() {
         MailTls::StartTls,
     );
     s.login = login(TEST_USER, TEST_PASSWORD);
-    let o = run(&check(CheckSpec::Mail(s), Duration::from_secs(10)), &ctx(f)).await;
+    let o = run(
+        &check(
+            CheckSpec::Probe(ProbeSpec::Mail(Box::new(s))),
+            Duration::from_secs(10),
+        ),
+        &ctx(f),
+    )
+    .await;
     assert_up(&o);
     assert!(
         o.message.starts_with("IMAP imap.shop.test:"),
@@ -530,7 +539,14 @@ async fn fake_probe(s: &MailSpec, timeout: Duration) -> Outcome {
             [IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)],
         )
         .build();
-    run(&check(CheckSpec::Mail(s.clone()), timeout), &ctx).await
+    run(
+        &check(
+            CheckSpec::Probe(ProbeSpec::Mail(Box::new(s.clone()))),
+            timeout,
+        ),
+        &ctx,
+    )
+    .await
 }
 
 fn smtp_ehlo(starttls: Action) -> impl Fn(&str) -> Action + Send + Sync + 'static {
@@ -822,7 +838,14 @@ async fn a_wrong_tls_mode_says_which_one_to_use() {
         f.dovecot.imaps_port(),
         MailTls::StartTls,
     );
-    let o = run(&check(CheckSpec::Mail(s), Duration::from_secs(1)), &ctx(f)).await;
+    let o = run(
+        &check(
+            CheckSpec::Probe(ProbeSpec::Mail(Box::new(s))),
+            Duration::from_secs(1),
+        ),
+        &ctx(f),
+    )
+    .await;
     assert_eq!(o.status, Status::Down);
     assert_eq!(codes(&o), vec![c::PROBE_TIMEOUT]);
     assert!(

@@ -7,11 +7,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::run;
 use common::{codes, ctx, has, http_spec};
-use keepup_config::{Check, CheckSpec, PageSpec};
+use keepup_config::{Check, CheckSpec, PageSpec, ProbeSpec};
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Severity, Status};
-use keepup_probe::{ProbeContext, run};
+use keepup_probe::ProbeContext;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::http::{Response, ServerTls, TestServer, html, text};
 use keepup_testkit::pki::{CertAuthority, TempPem, validity};
@@ -42,7 +43,11 @@ fn page_spec(url: &str) -> PageSpec {
 }
 
 async fn check_page(spec: PageSpec, ctx: &ProbeContext) -> Outcome {
-    run(&common::check(CheckSpec::Page(spec), TIMEOUT), ctx).await
+    run(
+        &common::check(CheckSpec::Probe(ProbeSpec::Page(Box::new(spec))), TIMEOUT),
+        ctx,
+    )
+    .await
 }
 
 /// A shop whose `/privacy` is `privacy` and whose other paths are a real
@@ -260,7 +265,9 @@ async fn hostile_page_servers_end_cleanly() {
     let silent = HostileServer::start(Behaviour::Silent).await.unwrap();
     let o = run(
         &common::check(
-            CheckSpec::Page(page_spec(&silent.url("/privacy"))),
+            CheckSpec::Probe(ProbeSpec::Page(Box::new(page_spec(
+                &silent.url("/privacy"),
+            )))),
             Duration::from_millis(800),
         ),
         &ctx(),

@@ -5,11 +5,12 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use common::run;
 use common::{check, closed_port, codes, has, only_info, tcp_spec, tls_spec};
-use keepup_config::CheckSpec;
+use keepup_config::{CheckSpec, ProbeSpec};
 use keepup_model::codes as c;
 use keepup_model::{Severity, Status};
-use keepup_probe::{ProbeContext, run, tcp, tls};
+use keepup_probe::{ProbeContext, tcp, tls};
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::http::{ServerTls, TestServer, text};
 use keepup_testkit::pki::{self, CertAuthority, Issued, TempPem, validity};
@@ -228,7 +229,10 @@ async fn tls_probe_through_the_dispatcher_and_a_refused_port() {
     let mut spec = tls_spec("127.0.0.1", closed_port());
     spec.all_addresses = false;
     let outcome = run(
-        &check(CheckSpec::Tls(spec), Duration::from_secs(5)),
+        &check(
+            CheckSpec::Probe(ProbeSpec::Tls(spec)),
+            Duration::from_secs(5),
+        ),
         &ctx_v4(),
     )
     .await;
@@ -307,7 +311,10 @@ async fn tcp_connect_only_refused_and_silent() {
     let mut spec = tcp_spec("127.0.0.1", server.port());
     spec.expect_banner = Some(Regex::new("^220").unwrap());
     let outcome = run(
-        &check(CheckSpec::Tcp(spec), Duration::from_millis(800)),
+        &check(
+            CheckSpec::Probe(ProbeSpec::Tcp(spec)),
+            Duration::from_millis(800),
+        ),
         &ctx_v4(),
     )
     .await;

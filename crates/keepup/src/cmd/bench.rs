@@ -11,7 +11,7 @@ use std::process::ExitCode;
 #[cfg(feature = "bench")]
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     use keepup_bench::scheduler::Target;
-    use keepup_config::CheckSpec;
+    use keepup_config::{CheckSpec, ProbeSpec};
     use std::time::Duration;
     match command {
         BenchCommand::Probe {
@@ -21,7 +21,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             ca_file,
         } => {
             let mut check = super::check::ad_hoc(&target, Duration::from_secs(10))?;
-            if let (CheckSpec::Http(h), Some(ca)) = (&mut check.spec, ca_file) {
+            if let (CheckSpec::Probe(ProbeSpec::Http(h)), Some(ca)) = (&mut check.spec, ca_file) {
                 h.tls.ca_file = Some(ca);
             }
             let report = keepup_bench::probe::probe(&target, check, concurrency, duration)?;

@@ -46,11 +46,18 @@ pub fn run(
         }
         (None, None) => bail!("give a TARGET or --check ID"),
     };
-    if matches!(check.spec, keepup_config::CheckSpec::Heartbeat(_)) {
-        println!("UNKNOWN - heartbeat checks are passive; see `keepup status`");
+    let Some(probe) = check.probe() else {
+        println!(
+            "UNKNOWN - {} checks are passive; see `keepup status`",
+            check.spec.kind()
+        );
         return Ok(ExitCode::from(3));
-    }
-    let outcome = super::runtime()?.block_on(keepup_probe::run(&check, &ProbeContext::new()));
+    };
+    let outcome = super::runtime()?.block_on(keepup_probe::run(
+        probe,
+        check.timeout,
+        &ProbeContext::new(),
+    ));
     if json {
         let doc =
             serde_json::json!({ "check": check.id, "kind": check.spec.kind(), "outcome": outcome });
@@ -201,7 +208,9 @@ pub fn nagios_line(check: &Check, o: &Outcome) -> String {
 fn perfdata(check: &Check, o: &Outcome) -> String {
     let mut parts = Vec::new();
     let (warn, crit) = match &check.spec {
-        keepup_config::CheckSpec::Http(h) => (h.degraded_latency, h.down_latency),
+        keepup_config::CheckSpec::Probe(keepup_config::ProbeSpec::Http(h)) => {
+            (h.degraded_latency, h.down_latency)
+        }
         _ => (None, None),
     };
     let secs = |d: Option<Duration>| {
@@ -236,7 +245,7 @@ fn perfdata(check: &Check, o: &Outcome) -> String {
     }
     // Ping: round trip and loss, as check_ping reports them.
     let ping = match &check.spec {
-        keepup_config::CheckSpec::Ping(p) => Some(p),
+        keepup_config::CheckSpec::Probe(keepup_config::ProbeSpec::Ping(p)) => Some(p),
         _ => None,
     };
     if let Some(avg) = o
@@ -289,12 +298,12 @@ mod tests {
         let c = ad_hoc("tcp://127.0.0.1:25", Duration::from_secs(5)).unwrap();
         assert_eq!(c.spec.kind(), "tcp");
         let c = ad_hoc("tls://[::1]", Duration::from_secs(5)).unwrap();
-        let keepup_config::CheckSpec::Tls(t) = &c.spec else {
+        let keepup_config::CheckSpec::Probe(keepup_config::ProbeSpec::Tls(t)) = &c.spec else {
             panic!()
         };
         assert_eq!((t.host.as_str(), t.port), ("::1", 443));
         let c = ad_hoc("ping://[::1]", Duration::from_secs(5)).unwrap();
-        let keepup_config::CheckSpec::Ping(p) = &c.spec else {
+        let keepup_config::CheckSpec::Probe(keepup_config::ProbeSpec::Ping(p)) = &c.spec else {
             panic!()
         };
         assert_eq!(p.host, "::1");
@@ -306,13 +315,13 @@ mod tests {
     #[test]
     fn mail_targets_become_mail_checks() {
         let c = ad_hoc("smtp://mail.shop.example:587", Duration::from_secs(5)).unwrap();
-        let keepup_config::CheckSpec::Mail(m) = &c.spec else {
+        let keepup_config::CheckSpec::Probe(keepup_config::ProbeSpec::Mail(m)) = &c.spec else {
             panic!()
         };
         assert_eq!((c.spec.kind(), m.port), ("smtp", 587));
         assert_eq!(m.tls, keepup_config::MailTls::StartTls);
         let c = ad_hoc("imaps://mail.shop.example", Duration::from_secs(5)).unwrap();
-        let keepup_config::CheckSpec::Mail(m) = &c.spec else {
+        let keepup_config::CheckSpec::Probe(keepup_config::ProbeSpec::Mail(m)) = &c.spec else {
             panic!()
         };
         assert_eq!((c.spec.kind(), m.port), ("imap", 993));

@@ -76,6 +76,13 @@ pub fn check(spec: CheckSpec, timeout: Duration) -> Check {
     }
 }
 
+/// Runs a configured probe check the way the monitor does: its probe
+/// under its timeout.
+pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
+    let probe = check.probe().expect("a probe check");
+    keepup_probe::run(probe, check.timeout, ctx).await
+}
+
 /// The finding codes of an outcome.
 pub fn codes(outcome: &Outcome) -> Vec<&str> {
     outcome.findings.iter().map(|f| f.code.as_str()).collect()
