@@ -373,16 +373,12 @@ pub struct MatrixSpec {
 /// `kind = "sms"`: one HTTP request per recipient to an SMS provider.
 #[derive(Debug, Clone)]
 pub struct SmsSpec {
-    /// Provider endpoint (kept secret: it often embeds a key).
-    pub url: Secret,
+    /// The provider's request, written with the keys of a webhook (`url`,
+    /// `method`, `headers`, `body_template`); the default body is
+    /// `{"to": "<number>", "text": "<short text>"}`.
+    pub request: WebhookSpec,
     /// Phone numbers, `+` and digits.
     pub to: Vec<String>,
-    /// Request method (default POST).
-    pub method: http::Method,
-    /// Extra headers.
-    pub headers: Vec<HeaderSpec>,
-    /// Request body; default `{"to": "<number>", "text": "<short text>"}`.
-    pub body_template: Option<Template>,
 }
 
 // ---------------------------------------------------------------------------
@@ -611,17 +607,15 @@ struct RawMatrix {
     access_token_file: Option<Spanned<String>>,
 }
 
+/// An SMS channel's own key; the rest of its table is a [`RawWebhook`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSms {
-    url: Option<Spanned<String>>,
-    url_env: Option<Spanned<String>>,
-    url_file: Option<Spanned<String>>,
+struct RawSmsRecipients {
     to: Spanned<Vec<Spanned<String>>>,
-    method: Option<Spanned<String>>,
-    headers: Option<Spanned<toml::Table>>,
-    body_template: Option<Spanned<String>>,
 }
+
+/// The keys an SMS channel has beside those of a webhook.
+const SMS_KEYS: &[&str] = &["to"];
 
 /// A secret given as `KEY`, `KEY_env` or `KEY_file`.
 struct SecretKeys<'r> {
@@ -629,6 +623,23 @@ struct SecretKeys<'r> {
     inline: Option<&'r Spanned<String>>,
     env: Option<&'r Spanned<String>>,
     file: Option<&'r Spanned<String>>,
+}
+
+impl<'r> SecretKeys<'r> {
+    /// The keys `what`, `what_env` and `what_file` of one table.
+    fn new(
+        what: &'static str,
+        inline: &'r Option<Spanned<String>>,
+        env: &'r Option<Spanned<String>>,
+        file: &'r Option<Spanned<String>>,
+    ) -> Self {
+        Self {
+            what,
+            inline: inline.as_ref(),
+            env: env.as_ref(),
+            file: file.as_ref(),
+        }
+    }
 }
 
 /// What a channel looked like before the fallback references were checked.
@@ -646,40 +657,14 @@ struct Pending {
 impl Loader<'_> {
     /// Validates `[[channel]]` (the value of the root key `channel`).
     pub(crate) fn channels(&mut self, value: Spanned<DeValue<'_>>) -> Vec<Channel> {
-        let span = value.span();
-        let DeValue::Array(items) = value.into_inner() else {
-            self.rep.report(
-                span,
-                "channel",
-                "`channel` must be an array of tables",
-                Some("write each channel as [[channel]]".into()),
-            );
-            return Vec::new();
-        };
+        let items = self.array_of_tables_with_ids(
+            value,
+            "channel",
+            "write each channel as [[channel]]",
+            "channel",
+        );
         let mut pending: Vec<Pending> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        for (i, item) in items.into_iter().enumerate() {
-            let path = format!("channel[{i}]");
-            // Ids are compared as written, so that a duplicate is found even
-            // when one of the two has other problems.
-            let id = match item.get_ref() {
-                DeValue::Table(t) => t.get("id").and_then(|v| match v.get_ref() {
-                    DeValue::String(s) => Some((s.to_string(), v.span())),
-                    _ => None,
-                }),
-                _ => None,
-            };
-            if let Some((id, span)) = id
-                && !seen.insert(id.clone())
-            {
-                self.rep.report(
-                    span,
-                    &format!("{path}.id"),
-                    format!("channel id {id:?} is used twice"),
-                    None,
-                );
-                continue;
-            }
+        for (path, item) in items {
             if let Some(p) = self.channel(item, &path) {
                 pending.push(p);
             }
@@ -825,12 +810,12 @@ impl Loader<'_> {
             kind @ ("slack" | "teams" | "discord") => self
                 .deserialize::<RawChatWebhook>(specific, path, siblings)
                 .and_then(|r| {
-                    let keys = SecretKeys {
-                        what: "webhook_url",
-                        inline: r.webhook_url.as_ref(),
-                        env: r.webhook_url_env.as_ref(),
-                        file: r.webhook_url_file.as_ref(),
-                    };
+                    let keys = SecretKeys::new(
+                        "webhook_url",
+                        &r.webhook_url,
+                        &r.webhook_url_env,
+                        &r.webhook_url_file,
+                    );
                     self.secret_url(&keys, path, span.clone())
                 })
                 .map(|webhook_url| {
@@ -861,10 +846,7 @@ impl Loader<'_> {
                 .deserialize::<RawMatrix>(specific, path, siblings)
                 .and_then(|r| self.matrix(r, path, span.clone()))
                 .map(ChannelSpec::Matrix),
-            "sms" => self
-                .deserialize::<RawSms>(specific, path, siblings)
-                .and_then(|r| self.sms(r, path, span.clone()))
-                .map(ChannelSpec::Sms),
+            "sms" => self.sms(specific, path, span.clone()).map(ChannelSpec::Sms),
             other => {
                 let hint = match crate::diag::closest(other, CHANNEL_KINDS.iter().copied()) {
                     Some(k) => format!(
@@ -1166,12 +1148,12 @@ impl Loader<'_> {
         let auth = match (&raw.username, password_given) {
             (None, false) => None,
             (Some(user), true) => {
-                let keys = SecretKeys {
-                    what: "password",
-                    inline: raw.password.as_ref(),
-                    env: raw.password_env.as_ref(),
-                    file: raw.password_file.as_ref(),
-                };
+                let keys = SecretKeys::new(
+                    "password",
+                    &raw.password,
+                    &raw.password_env,
+                    &raw.password_file,
+                );
                 match self.credential(&keys, path, span.clone()) {
                     Some(password) => Some(SmtpAuth {
                         username: user.get_ref().clone(),
@@ -1275,12 +1257,7 @@ impl Loader<'_> {
     }
 
     fn webhook(&mut self, raw: RawWebhook, path: &str, span: Range<usize>) -> Option<WebhookSpec> {
-        let keys = SecretKeys {
-            what: "url",
-            inline: raw.url.as_ref(),
-            env: raw.url_env.as_ref(),
-            file: raw.url_file.as_ref(),
-        };
+        let keys = SecretKeys::new("url", &raw.url, &raw.url_env, &raw.url_file);
         let url = self.secret_url(&keys, path, span);
         let method = self.method(raw.method.as_ref(), path);
         let headers = self.headers(raw.headers.as_ref(), path);
@@ -1301,12 +1278,12 @@ impl Loader<'_> {
         path: &str,
         span: Range<usize>,
     ) -> Option<TelegramSpec> {
-        let keys = SecretKeys {
-            what: "bot_token",
-            inline: raw.bot_token.as_ref(),
-            env: raw.bot_token_env.as_ref(),
-            file: raw.bot_token_file.as_ref(),
-        };
+        let keys = SecretKeys::new(
+            "bot_token",
+            &raw.bot_token,
+            &raw.bot_token_env,
+            &raw.bot_token_file,
+        );
         let bot_token = self.credential(&keys, path, span.clone());
         let bot_token = bot_token.and_then(|t| {
             let valid = !t.expose().is_empty()
@@ -1367,12 +1344,12 @@ impl Loader<'_> {
         path: &str,
         span: Range<usize>,
     ) -> Option<PagerDutySpec> {
-        let keys = SecretKeys {
-            what: "routing_key",
-            inline: raw.routing_key.as_ref(),
-            env: raw.routing_key_env.as_ref(),
-            file: raw.routing_key_file.as_ref(),
-        };
+        let keys = SecretKeys::new(
+            "routing_key",
+            &raw.routing_key,
+            &raw.routing_key_env,
+            &raw.routing_key_file,
+        );
         let routing_key = self.credential(&keys, path, span);
         let events_url = self.plain_url(
             raw.events_url.as_ref(),
@@ -1392,12 +1369,7 @@ impl Loader<'_> {
         path: &str,
         span: Range<usize>,
     ) -> Option<OpsgenieSpec> {
-        let keys = SecretKeys {
-            what: "api_key",
-            inline: raw.api_key.as_ref(),
-            env: raw.api_key_env.as_ref(),
-            file: raw.api_key_file.as_ref(),
-        };
+        let keys = SecretKeys::new("api_key", &raw.api_key, &raw.api_key_env, &raw.api_key_file);
         let api_key = self.credential(&keys, path, span);
         let api_url = self.plain_url(raw.api_url.as_ref(), DEFAULT_OPSGENIE_API, path, "api_url");
         let mut ok = true;
@@ -1460,12 +1432,7 @@ impl Loader<'_> {
             );
         }
         let token = if raw.token.is_some() || raw.token_env.is_some() || raw.token_file.is_some() {
-            let keys = SecretKeys {
-                what: "token",
-                inline: raw.token.as_ref(),
-                env: raw.token_env.as_ref(),
-                file: raw.token_file.as_ref(),
-            };
+            let keys = SecretKeys::new("token", &raw.token, &raw.token_env, &raw.token_file);
             Some(self.credential(&keys, path, raw.topic.span())?)
         } else {
             None
@@ -1539,12 +1506,12 @@ impl Loader<'_> {
                 Some("a room id looks like \"!AbCdEf:matrix.example.org\" (Room settings → Advanced); aliases (#room:server) are not accepted".into()),
             );
         }
-        let keys = SecretKeys {
-            what: "access_token",
-            inline: raw.access_token.as_ref(),
-            env: raw.access_token_env.as_ref(),
-            file: raw.access_token_file.as_ref(),
-        };
+        let keys = SecretKeys::new(
+            "access_token",
+            &raw.access_token,
+            &raw.access_token_env,
+            &raw.access_token_file,
+        );
         let access_token = self.credential(&keys, path, span);
         let (homeserver_url, access_token) = (homeserver_url?, access_token?);
         room_ok.then(|| MatrixSpec {
@@ -1554,19 +1521,38 @@ impl Loader<'_> {
         })
     }
 
-    fn sms(&mut self, raw: RawSms, path: &str, span: Range<usize>) -> Option<SmsSpec> {
-        let keys = SecretKeys {
-            what: "url",
-            inline: raw.url.as_ref(),
-            env: raw.url_env.as_ref(),
-            file: raw.url_file.as_ref(),
+    /// An SMS channel: a webhook request (the same keys, checked the same
+    /// way) plus its recipients.
+    fn sms(
+        &mut self,
+        table: Spanned<DeValue<'_>>,
+        path: &str,
+        span: Range<usize>,
+    ) -> Option<SmsSpec> {
+        let table_span = table.span();
+        let DeValue::Table(table) = table.into_inner() else {
+            return None;
         };
-        let url = self.secret_url(&keys, path, span);
-        let method = self.method(raw.method.as_ref(), path);
-        let headers = self.headers(raw.headers.as_ref(), path);
-        let body_template = self
-            .template(raw.body_template.as_ref(), path, "body_template", false)
-            .ok();
+        let (own, request): (DeTable<'_>, DeTable<'_>) = table
+            .into_iter()
+            .partition(|(k, _)| SMS_KEYS.contains(&k.get_ref().as_ref()));
+        let request_keys: Vec<&str> = COMMON_CHANNEL_KEYS
+            .iter()
+            .chain(SMS_KEYS)
+            .copied()
+            .collect();
+        let request = self
+            .deserialize::<RawWebhook>(
+                Spanned::new(table_span.clone(), DeValue::Table(request)),
+                path,
+                &request_keys,
+            )
+            .and_then(|r| self.webhook(r, path, span));
+        let raw = self.deserialize::<RawSmsRecipients>(
+            Spanned::new(table_span, DeValue::Table(own)),
+            path,
+            COMMON_CHANNEL_KEYS,
+        )?;
         let mut ok = true;
         if raw.to.get_ref().is_empty() {
             self.rep.report(
@@ -1588,18 +1574,15 @@ impl Loader<'_> {
                 ok = false;
             }
         }
-        let (url, method, headers, body_template) = (url?, method?, headers?, body_template?);
+        let request = request?;
         ok.then(|| SmsSpec {
-            url,
+            request,
             to: raw
                 .to
                 .into_inner()
                 .into_iter()
                 .map(Spanned::into_inner)
                 .collect(),
-            method,
-            headers,
-            body_template,
         })
     }
 }

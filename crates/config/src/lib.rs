@@ -36,6 +36,7 @@ pub mod pages;
 pub use pages::{AddressFamily, ChainSpec, PageSpec, PingSpec, SecurityTxtSpec, StatusPageSpec};
 mod raw;
 pub mod routing;
+mod tables;
 pub mod tcp;
 pub use tcp::TcpSpec;
 pub mod tls;

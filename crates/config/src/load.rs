@@ -249,21 +249,11 @@ impl Loader<'_> {
 
         let mut sites = Vec::new();
         if let Some(site_values) = root.remove("site") {
-            let span = site_values.span();
-            match site_values.into_inner() {
-                DeValue::Array(items) => {
-                    for (i, item) in items.into_iter().enumerate() {
-                        if let Some(site) = self.site(item, i, &defaults) {
-                            sites.push(site);
-                        }
-                    }
+            let items = self.array_of_tables(site_values, "site", "write each shop as [[site]]");
+            for (i, (_, item)) in items.into_iter().enumerate() {
+                if let Some(site) = self.site(item, i, &defaults) {
+                    sites.push(site);
                 }
-                _ => self.rep.report(
-                    span,
-                    "site",
-                    "`site` must be an array of tables",
-                    Some("write each shop as [[site]]".into()),
-                ),
             }
         }
         let mut own = self.connectivity(connectivity);

@@ -148,23 +148,14 @@ impl Loader<'_> {
         sites: &[Site],
         now: Timestamp,
     ) -> Vec<Maintenance> {
-        let span = value.span();
-        let DeValue::Array(items) = value.into_inner() else {
-            self.rep.report(
-                span,
-                "maintenance",
-                "`maintenance` must be an array of tables",
-                Some("write each window as [[maintenance]]".into()),
-            );
-            return Vec::new();
-        };
+        let items =
+            self.array_of_tables(value, "maintenance", "write each window as [[maintenance]]");
         let all: Vec<&Check> = sites
             .iter()
             .flat_map(|s| s.checks.iter().map(|c| &**c))
             .collect();
         let mut out: Vec<(Maintenance, std::ops::Range<usize>)> = Vec::new();
-        for (i, item) in items.into_iter().enumerate() {
-            let path = format!("maintenance[{i}]");
+        for (path, item) in items {
             let item_span = item.span();
             let Some(raw) = self.deserialize::<RawMaintenance>(item, &path, &[]) else {
                 continue;

@@ -559,20 +559,10 @@ impl Loader<'_> {
         let Some(value) = value else {
             return Vec::new();
         };
-        let span = value.span();
-        let DeValue::Array(items) = value.into_inner() else {
-            self.rep.report(
-                span,
-                key,
-                format!("`{key}` must be an array of tables"),
-                Some(format!("write each as [[{key}]]")),
-            );
-            return Vec::new();
-        };
-        items
+        let hint = format!("write each as [[{key}]]");
+        self.array_of_tables(value, key, &hint)
             .into_iter()
-            .enumerate()
-            .filter_map(|(i, item)| self.deserialize::<T>(item, &format!("{key}[{i}]"), &[]))
+            .filter_map(|(path, item)| self.deserialize::<T>(item, &path, &[]))
             .collect()
     }
 }

@@ -196,7 +196,7 @@ headers = { "Content-Type" = "application/json" }
     let ChannelSpec::Sms(s) = &c.channel("sms").unwrap().spec else {
         panic!()
     };
-    assert_eq!(s.method, http::Method::POST);
+    assert_eq!(s.request.method, http::Method::POST);
 
     let debug = format!("{:?}", c.channels);
     assert!(!debug.contains(SECRET), "a secret shows in Debug output");

@@ -31,14 +31,10 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    fn new(
-        url: &keepup_config::Secret,
-        method: &Method,
-        headers: &[HeaderSpec],
-        body_template: Option<&keepup_config::channels::Template>,
-        templates: &mut Templates,
-    ) -> Result<Self, String> {
-        let url_secret = url.expose().trim().to_owned();
+    fn new(spec: &WebhookSpec, templates: &mut Templates) -> Result<Self, String> {
+        let (method, headers) = (&spec.method, &spec.headers);
+        let body_template = spec.body_template.as_ref();
+        let url_secret = spec.url.expose().trim().to_owned();
         let parsed = url_secret
             .parse()
             .map_err(|_| "the URL is not a valid URL".to_owned())?;
@@ -168,13 +164,7 @@ impl WebhookChannel {
         ctx: &HttpClientContext,
     ) -> Result<Self, String> {
         let mut base = Base::new(cfg, ctx)?;
-        let endpoint = Endpoint::new(
-            &spec.url,
-            &spec.method,
-            &spec.headers,
-            spec.body_template.as_ref(),
-            &mut base.templates,
-        )?;
+        let endpoint = Endpoint::new(spec, &mut base.templates)?;
         Ok(Self { base, endpoint })
     }
 
@@ -218,13 +208,7 @@ impl SmsChannel {
     ) -> Result<Self, String> {
         let mut base = Base::new(cfg, ctx)?;
         base.templates = Templates::standard(cfg, DEFAULT_TITLE, SMS_TEXT)?;
-        let endpoint = Endpoint::new(
-            &spec.url,
-            &spec.method,
-            &spec.headers,
-            spec.body_template.as_ref(),
-            &mut base.templates,
-        )?;
+        let endpoint = Endpoint::new(&spec.request, &mut base.templates)?;
         Ok(Self {
             base,
             endpoint,
