@@ -615,45 +615,16 @@ impl Loader<'_> {
         value: Spanned<DeValue<'_>>,
         site_ids: &HashSet<String>,
     ) -> Vec<BackupPlan> {
-        let span = value.span();
-        let DeValue::Array(items) = value.into_inner() else {
-            self.rep.report(
-                span,
-                "backup",
-                "`backup` must be an array of tables",
-                Some("write each plan as [[backup]]".into()),
-            );
-            return Vec::new();
-        };
-        let mut plans: Vec<BackupPlan> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        for (i, item) in items.into_iter().enumerate() {
-            let path = format!("backup[{i}]");
-            // Ids are compared as written, so that a duplicate is found even
-            // when one of the two has other problems.
-            let id = match item.get_ref() {
-                DeValue::Table(t) => t.get("id").and_then(|v| match v.get_ref() {
-                    DeValue::String(s) => Some((s.to_string(), v.span())),
-                    _ => None,
-                }),
-                _ => None,
-            };
-            if let Some((id, span)) = id
-                && !seen.insert(id.clone())
-            {
-                self.rep.report(
-                    span,
-                    &format!("{path}.id"),
-                    format!("backup plan id {id:?} is used twice"),
-                    None,
-                );
-                continue;
-            }
-            if let Some(plan) = self.backup_plan(item, &path, site_ids) {
-                plans.push(plan);
-            }
-        }
-        plans
+        let items = self.array_of_tables_with_ids(
+            value,
+            "backup",
+            "write each plan as [[backup]]",
+            "backup plan",
+        );
+        items
+            .into_iter()
+            .filter_map(|(path, item)| self.backup_plan(item, &path, site_ids))
+            .collect()
     }
 
     /// A warning: reported like a problem (same position and format), but
