@@ -230,19 +230,10 @@ impl Loader<'_> {
             },
             crate::descriptors::hard_limit(),
         );
-        let concurrency = match &scheduler.concurrency {
-            Some(c) if *c.get_ref() == 0 => {
-                self.rep.report(
-                    c.span(),
-                    "scheduler.concurrency",
-                    "must be at least 1",
-                    None,
-                );
-                1
-            }
-            Some(c) => *c.get_ref(),
-            None => 256,
-        };
+        let concurrency = scheduler
+            .concurrency
+            .as_ref()
+            .and_then(|c| self.scheduler_concurrency(c, crate::descriptors::hard_limit()));
         let mut defaults = self.defaults(defaults);
         defaults.domain = self.domain_section(root.remove("domain"));
         self.dns = self.dns_section(root.remove("dns"));
@@ -544,6 +535,33 @@ impl Loader<'_> {
             tls: raw.tls.unwrap_or_default(),
             domain: Default::default(),
         }
+    }
+
+    /// `[scheduler] concurrency`: at least 1 and, since every probe in
+    /// flight may hold a socket, at most `descriptors` (the hard
+    /// descriptor limit; `None`: unlimited).
+    fn scheduler_concurrency(
+        &mut self,
+        value: &Spanned<usize>,
+        descriptors: Option<u64>,
+    ) -> Option<usize> {
+        let n = *value.get_ref();
+        let key = "scheduler.concurrency";
+        if n == 0 {
+            self.rep
+                .report(value.span(), key, "must be at least 1", None);
+            return None;
+        }
+        if let Some(fds) = descriptors.filter(|&fds| n as u64 > fds) {
+            self.rep.report(
+                value.span(),
+                key,
+                format!("{n} probes in flight cannot each hold a socket: keepup may open at most {fds} file descriptors (the hard limit, `ulimit -Hn`)"),
+                Some(format!("write at most {fds}, or leave it out (a quarter of the descriptor limit), or raise the hard limit (LimitNOFILE= in the systemd unit)")),
+            );
+            return None;
+        }
+        Some(n)
     }
 
     pub(crate) fn positive(&mut self, d: &Spanned<Dur>, key: &str) -> Duration {

@@ -112,10 +112,27 @@ pub struct StoreConfig {
 }
 
 /// `[scheduler]`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SchedulerConfig {
-    /// Maximum probes in flight at once (default 256).
-    pub concurrency: usize,
+    /// Probes in flight at once, as configured; `None`: derived from the
+    /// descriptor limit (see [`SchedulerConfig::in_flight_cap`]).
+    pub concurrency: Option<usize>,
+}
+
+impl SchedulerConfig {
+    /// Probes in flight at once with `descriptors` file descriptors
+    /// available: the configured number, or a quarter of them (a probe
+    /// waiting on a socket holds one; the listener's default takes half,
+    /// the store and backups need the rest), at least 64. Waiting probes
+    /// cost almost nothing else, so the cap is large: in a mass outage
+    /// thousands wait for their timeout without delaying other checks.
+    pub fn in_flight_cap(&self, descriptors: u64) -> usize {
+        self.concurrency.unwrap_or_else(|| {
+            usize::try_from(descriptors / 4)
+                .unwrap_or(usize::MAX)
+                .max(64)
+        })
+    }
 }
 
 /// `[[site]]`: one shop and what it depends on.

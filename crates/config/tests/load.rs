@@ -519,3 +519,34 @@ fn listener_limits_load_and_bad_ones_are_located() {
     let p = problems("[server]\nmax_connections = 0\n");
     assert!(at_line(&p, 2).contains("must be at least 1"), "{p}");
 }
+
+#[test]
+fn scheduler_limits_load_and_bad_ones_are_located() {
+    let hard = keepup_config::descriptors::hard_limit().expect("a finite descriptor limit");
+    let c = load_str(
+        "[scheduler]\nconcurrency = 3000\n",
+        Path::new("keepup.toml"),
+    )
+    .unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(c.scheduler.in_flight_cap(hard), 3000);
+    let defaults = load_str("", Path::new("keepup.toml")).unwrap();
+    assert_eq!(defaults.scheduler.in_flight_cap(20_000), 5_000);
+    assert_eq!(defaults.scheduler.in_flight_cap(1_024), 256);
+
+    let p = problems("[scheduler]\nconcurrency = 0\n");
+    let s = at_line(&p, 2);
+    assert!(
+        s.contains("keepup.toml:2:15")
+            && s.contains("scheduler.concurrency")
+            && s.contains("must be at least 1"),
+        "{s}"
+    );
+    let p = problems(&format!("[scheduler]\nconcurrency = {}\n", hard + 1));
+    let s = at_line(&p, 2);
+    assert!(
+        s.contains("keepup.toml:2:15")
+            && s.contains("scheduler.concurrency")
+            && s.contains(&format!("at most {hard} file descriptors")),
+        "{s}"
+    );
+}

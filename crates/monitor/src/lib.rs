@@ -188,7 +188,10 @@ impl Monitor {
             executor,
             sink,
             clock.clone(),
-            config.scheduler.concurrency,
+            // The daemon raised the soft limit to the hard one before this.
+            config
+                .scheduler
+                .in_flight_cap(keepup_config::descriptors::soft_limit().unwrap_or(1024)),
         );
         let _ = scheduler_stats.set(scheduler.stats().clone());
         let deadman_task = tokio::spawn(dead_mans_switch(config.clone(), recorder.clone()));
@@ -457,10 +460,25 @@ impl CheckExecutor {
                     if o.status == Status::Up {
                         o.message = "keepup's scheduler is late".into();
                     }
+                    // Name the checks that waited longest, so the operator
+                    // sees which runs were late and by how much.
+                    let waited: Vec<String> = stats
+                        .most_delayed()
+                        .iter()
+                        .map(|(id, lag)| format!("{id} ({:.1} s)", lag / 1000.0))
+                        .collect();
+                    if !waited.is_empty() {
+                        o.evidence.insert("most_delayed", waited.join(", "));
+                    }
+                    let longest = if waited.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; waited longest: {}", waited.join(", "))
+                    };
                     o.push(Finding::new(
                         keepup_model::codes::SELF_SCHEDULER_LAG,
                         Severity::Warning,
-                        format!("checks start {:.0} ms late (p99), more than the allowed {} ms: too many checks for this machine, or it is overloaded", p99, spec.max_lag.as_millis()),
+                        format!("checks start {:.0} ms late (p99, up to {:.0} ms), more than the allowed {} ms: too many checks for this machine, or it is overloaded{longest}", p99, max, spec.max_lag.as_millis()),
                     ));
                 }
             }

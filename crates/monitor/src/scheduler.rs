@@ -1,23 +1,36 @@
 //! The scheduler: runs every check on its slots, never overlapping itself,
-//! within a global concurrency limit, and hands results to a sink.
+//! within a limit on runs in flight, and hands results to a sink.
 //!
 //! One driver task owns all schedule state (a min-heap of due times), so
-//! 10,000 checks cost one timer, not 10,000. Each due run is a short-lived
-//! task that waits for a concurrency permit, runs the executor (which
-//! bounds the run by the check's timeout), and reports back. Lag (start − due) is sampled for the
-//! health endpoint and the benchmark.
+//! 10,000 checks cost one timer, not 10,000. A due run is admitted by the
+//! driver when fewer than the limit are in flight, and becomes a
+//! short-lived task that runs the executor (which bounds the run by the
+//! check's timeout) and reports back. Runs in flight mostly wait on
+//! sockets and timers, which cost a file descriptor and a few kilobytes
+//! each, so the limit is large
+//! (derived from the descriptor limit, see
+//! `keepup_config::SchedulerConfig::in_flight_cap`).
+//!
+//! When the limit is reached anyway (a mass outage: thousands of probes
+//! waiting for their timeout), due runs queue in two lanes: slot runs and
+//! runs asked for now (a heartbeat ping) go before the quick re-checks of
+//! unconfirmed failures ([`SchedulerHandle::run_at`]), so retries of the
+//! failing checks never delay the first runs of the others.
+//!
+//! Lag (start − due) is sampled for the health endpoint and the benchmark,
+//! with the checks that waited longest, so `keepup/self` can name them.
 
 use crate::slots::{next_slot_after, offset_ms};
 use keepup_config::Check;
 use keepup_model::{CheckId, Clock, Outcome, Timestamp};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 /// Runs one check once. Implemented by the monitor's dispatch of check
 /// kinds in production.
@@ -35,7 +48,7 @@ pub struct Completed {
     pub check: Arc<Check>,
     /// When the run was due.
     pub due: Timestamp,
-    /// When it actually started (after waiting for a permit).
+    /// When it actually started (after waiting for its turn).
     pub started: Timestamp,
     /// Its outcome.
     pub outcome: Outcome,
@@ -52,12 +65,18 @@ pub struct SchedulerStats {
 struct LagWindow {
     samples: Vec<f64>,
     next: usize,
+    /// The runs that started latest (at most [`MOST_DELAYED`], a check at
+    /// most once), largest lag first.
+    most_delayed: Vec<(CheckId, f64)>,
 }
 
 const LAG_WINDOW: usize = 1 << 16;
+/// How many of the most-delayed checks are remembered (and named by
+/// `keepup/self`).
+pub const MOST_DELAYED: usize = 5;
 
 impl SchedulerStats {
-    fn record_lag(&self, lag_ms: f64) {
+    fn record_lag(&self, id: &CheckId, lag_ms: f64) {
         self.runs.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut w) = self.lags.lock() {
             if w.samples.len() < LAG_WINDOW {
@@ -67,7 +86,18 @@ impl SchedulerStats {
                 w.samples[i] = lag_ms;
                 w.next = (i + 1) % LAG_WINDOW;
             }
+            note_delay(&mut w.most_delayed, id, lag_ms);
         }
+    }
+
+    /// The checks whose runs started latest since the samples were last
+    /// reset, with their lag in ms, largest first (only runs that started
+    /// late at all).
+    pub fn most_delayed(&self) -> Vec<(CheckId, f64)> {
+        self.lags
+            .lock()
+            .map(|w| w.most_delayed.clone())
+            .unwrap_or_default()
     }
 
     /// Runs started since the scheduler began.
@@ -92,8 +122,27 @@ impl SchedulerStats {
         if let Ok(mut w) = self.lags.lock() {
             w.samples.clear();
             w.next = 0;
+            w.most_delayed.clear();
         }
     }
+}
+
+/// Keeps `list` the [`MOST_DELAYED`] largest lags, one entry per check.
+fn note_delay(list: &mut Vec<(CheckId, f64)>, id: &CheckId, lag_ms: f64) {
+    if lag_ms <= 0.0 {
+        return;
+    }
+    if let Some(i) = list.iter().position(|(c, _)| c == id) {
+        if list[i].1 >= lag_ms {
+            return;
+        }
+        list.remove(i);
+    } else if list.len() >= MOST_DELAYED && list.last().is_some_and(|(_, l)| *l >= lag_ms) {
+        return;
+    }
+    let at = list.partition_point(|(_, l)| *l >= lag_ms);
+    list.insert(at, (id.clone(), lag_ms));
+    list.truncate(MOST_DELAYED);
 }
 
 enum Command {
@@ -144,11 +193,23 @@ struct Entry {
     fingerprint: u64,
     offset: i64,
     next_due: Timestamp,
+    /// Its next run is a re-check asked for by [`SchedulerHandle::run_at`]
+    /// rather than a slot: it queues behind slot runs.
+    retry: bool,
+    /// Due and queued for admission, or in flight: not scheduled again
+    /// until it is done.
     running: bool,
     generation: u64,
 }
 
 struct Done {
+    id: CheckId,
+    generation: u64,
+    due: Timestamp,
+}
+
+/// A due run waiting for room under the in-flight limit.
+struct Queued {
     id: CheckId,
     generation: u64,
     due: Timestamp,
@@ -160,7 +221,7 @@ pub fn spawn(
     executor: Arc<dyn Executor>,
     sink: mpsc::Sender<Completed>,
     clock: Arc<dyn Clock>,
-    concurrency: usize,
+    max_in_flight: usize,
 ) -> SchedulerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(SchedulerStats::default());
@@ -170,7 +231,10 @@ pub fn spawn(
         executor,
         sink,
         clock,
-        permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        max_in_flight: max_in_flight.max(1),
+        in_flight: 0,
+        first_runs: VecDeque::new(),
+        retries: VecDeque::new(),
         stats: stats.clone(),
         generation: 0,
     };
@@ -187,7 +251,13 @@ struct Driver {
     executor: Arc<dyn Executor>,
     sink: mpsc::Sender<Completed>,
     clock: Arc<dyn Clock>,
-    permits: Arc<Semaphore>,
+    max_in_flight: usize,
+    in_flight: usize,
+    /// Due slot runs (and runs asked for now) waiting for room.
+    first_runs: VecDeque<Queued>,
+    /// Due re-checks of unconfirmed failures waiting for room: admitted
+    /// only when no first run waits.
+    retries: VecDeque<Queued>,
     stats: Arc<SchedulerStats>,
     generation: u64,
 }
@@ -221,20 +291,28 @@ impl Driver {
                         let now = self.clock.now_ms();
                         if let Some(e) = self.entries.get_mut(&id) && !e.running {
                             e.next_due = now;
+                            e.retry = false;
                             self.heap.push(Reverse((now, id)));
                         }
                     }
                     Some(Command::RunAt(id, at)) => {
                         if let Some(e) = self.entries.get_mut(&id) && !e.running && at < e.next_due {
                             e.next_due = at;
+                            e.retry = true;
                             self.heap.push(Reverse((at, id)));
                         }
                     }
                     Some(Command::Shutdown(ack)) => {
-                        // Wait for runs in flight so their results are delivered.
-                        while self.entries.values().any(|e| e.running) {
+                        // Runs still queued never start; runs in flight
+                        // finish so their results are delivered.
+                        self.first_runs.clear();
+                        self.retries.clear();
+                        while self.in_flight > 0 {
                             match done_rx.recv().await {
-                                Some(d) => self.finished(d),
+                                Some(d) => {
+                                    self.in_flight -= 1;
+                                    self.finished(d);
+                                }
                                 None => break,
                             }
                         }
@@ -243,8 +321,18 @@ impl Driver {
                     }
                     None => return,
                 },
-                Some(done) = done_rx.recv() => self.finished(done),
-                _ = tokio::time::sleep(sleep_for) => self.start_due(&done_tx),
+                Some(done) = done_rx.recv() => {
+                    self.in_flight -= 1;
+                    self.finished(done);
+                    // Runs due by now join their lanes first, so a freed
+                    // place goes to a due first run rather than a retry.
+                    self.queue_due();
+                    self.admit(&done_tx);
+                }
+                _ = tokio::time::sleep(sleep_for) => {
+                    self.queue_due();
+                    self.admit(&done_tx);
+                }
             }
         }
     }
@@ -270,6 +358,7 @@ impl Driver {
                         fingerprint,
                         offset,
                         next_due,
+                        retry: false,
                         // A changed check that is mid-run keeps its "running" mark so
                         // the new version does not overlap the old one.
                         running: old.is_some_and(|o| o.running),
@@ -298,13 +387,15 @@ impl Driver {
         self.heap.clear();
         for (id, e) in &mut self.entries {
             e.next_due = next_slot_after(now, interval_ms(&e.check), e.offset);
+            e.retry = false;
             if !e.running {
                 self.heap.push(Reverse((e.next_due, id.clone())));
             }
         }
     }
 
-    fn start_due(&mut self, done_tx: &mpsc::UnboundedSender<Done>) {
+    /// Moves the runs that are due into their admission lane.
+    fn queue_due(&mut self) {
         let now = self.clock.now_ms();
         while let Some(Reverse((due, _))) = self.heap.peek() {
             if *due > now {
@@ -320,20 +411,57 @@ impl Driver {
                 continue; // stale heap entry (rescheduled, or already running)
             }
             e.running = true;
+            let queued = Queued {
+                id,
+                generation: e.generation,
+                due,
+            };
+            if e.retry {
+                self.retries.push_back(queued);
+            } else {
+                self.first_runs.push_back(queued);
+            }
+        }
+    }
+
+    /// Starts queued runs while there is room, first runs before retries.
+    fn admit(&mut self, done_tx: &mpsc::UnboundedSender<Done>) {
+        while self.in_flight < self.max_in_flight {
+            let Some(q) = self
+                .first_runs
+                .pop_front()
+                .or_else(|| self.retries.pop_front())
+            else {
+                return;
+            };
+            let Some(e) = self.entries.get(&q.id) else {
+                continue; // removed while it waited
+            };
+            if e.generation != q.generation {
+                // Changed while it waited: the new version takes its own slot.
+                self.finished(Done {
+                    id: q.id,
+                    generation: q.generation,
+                    due: q.due,
+                });
+                continue;
+            }
+            self.in_flight += 1;
             let check = e.check.clone();
-            let generation = e.generation;
+            let Queued {
+                id,
+                generation,
+                due,
+            } = q;
             let executor = self.executor.clone();
-            let permits = self.permits.clone();
             let clock = self.clock.clone();
             let sink = self.sink.clone();
             let stats = self.stats.clone();
             let done_tx = done_tx.clone();
             tokio::spawn(async move {
-                let _permit = permits.acquire_owned().await.ok();
                 let started = clock.now_ms();
-                stats.record_lag((started - due).max(0) as f64);
+                stats.record_lag(&id, (started - due).max(0) as f64);
                 let outcome = executor.execute(check.clone()).await;
-                let id = check.id.clone();
                 let _ = sink
                     .send(Completed {
                         check,
@@ -357,6 +485,7 @@ impl Driver {
             return;
         };
         e.running = false;
+        e.retry = false;
         let interval = interval_ms(&e.check);
         if e.generation != done.generation {
             // The check changed while running; it already has its new slot.

@@ -275,3 +275,105 @@ async fn reload_keeps_unchanged_checks_and_reschedules_changed_ones() {
     assert!(after("s/c2").is_empty(), "a removed check kept running");
     let _ = done.await;
 }
+
+/// Healthy checks answer at once; `stalled/…` ones wait for their whole
+/// timeout, as against a target that accepts and never answers.
+struct StallOrAnswer {
+    clock: Arc<dyn Clock>,
+    stall: Duration,
+    starts: Arc<Mutex<Vec<(CheckId, Timestamp)>>>,
+}
+
+impl Executor for StallOrAnswer {
+    fn execute(&self, check: Arc<Check>) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
+        let (clock, stall, starts) = (self.clock.clone(), self.stall, self.starts.clone());
+        Box::pin(async move {
+            starts
+                .lock()
+                .unwrap()
+                .push((check.id.clone(), clock.now_ms()));
+            if check.id.as_str().starts_with("stalled/") {
+                tokio::time::sleep(stall).await;
+                Outcome::new(Status::Down, "no answer")
+            } else {
+                Outcome::new(Status::Up, "ok")
+            }
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_of_stalled_checks_never_start_before_a_due_first_run() {
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(0));
+    let starts = Arc::new(Mutex::new(Vec::new()));
+    let exec = StallOrAnswer {
+        clock: clock.clone(),
+        stall: Duration::from_secs(5),
+        starts: starts.clone(),
+    };
+    let mut all = checks(4, "10s", "5s");
+    let mut stalled = checks(8, "60s", "5s");
+    for (i, c) in stalled.iter_mut().enumerate() {
+        Arc::get_mut(c).unwrap().id = CheckId::new("stalled", &format!("c{i}"));
+    }
+    all.extend(stalled);
+    let (tx, mut rx) = mpsc::channel::<Completed>(1024);
+    // Four places for eight stalled checks that are re-checked as soon as
+    // they fail: retries always wait, as in a mass outage.
+    let handle = scheduler::spawn(all, Arc::new(exec), tx, clock.clone(), 4);
+    let retrier = {
+        let handle = handle.clone();
+        let clock = clock.clone();
+        tokio::spawn(async move {
+            while let Some(done) = rx.recv().await {
+                if done.outcome.status == Status::Down {
+                    // After the driver has taken the run back, as the
+                    // recorder does.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    handle.run_at(done.check.id.clone(), clock.now_ms());
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    handle.shutdown().await;
+    let lags = handle.stats().most_delayed();
+    drop(handle);
+    retrier.abort();
+
+    let starts = starts.lock().unwrap().clone();
+    let retry_starts: Vec<Timestamp> = starts
+        .iter()
+        .filter(|(c, _)| c.as_str().starts_with("stalled/"))
+        .map(|(_, t)| *t)
+        .collect();
+    assert!(
+        retry_starts.len() > 8 * 10 * 2,
+        "the stalled checks were re-checked again and again: {} runs",
+        retry_starts.len()
+    );
+    let mut waited = 0;
+    for (id, started) in starts.iter().filter(|(c, _)| c.as_str().starts_with("s/")) {
+        let offset = keepup_monitor::slots::offset_ms(id.as_str(), 10_000);
+        let due = started - (started - offset).rem_euclid(10_000);
+        if *started == due {
+            continue;
+        }
+        waited += 1;
+        let overtaken = retry_starts
+            .iter()
+            .filter(|t| (due..*started).contains(t))
+            .count();
+        assert_eq!(
+            overtaken, 0,
+            "{id} was due at {due} and started at {started}; {overtaken} retries started in between"
+        );
+    }
+    assert!(
+        waited > 0,
+        "no first run ever had to wait: the test proves nothing"
+    );
+    // keepup/self names the checks that waited longest, largest lag first.
+    assert!(!lags.is_empty() && lags.len() <= scheduler::MOST_DELAYED);
+    assert!(lags.windows(2).all(|w| w[0].1 >= w[1].1), "{lags:?}");
+}
