@@ -38,7 +38,7 @@
 //! environment or by file; they are kept as [`Secret`]s either way and never
 //! appear in messages.
 
-use crate::load::{Loader, key_hint, valid_id};
+use crate::load::{Loader, unknown_key, valid_id};
 use crate::raw::Dur;
 use crate::spec::{Config, Secret};
 use serde::Deserialize;
@@ -503,7 +503,6 @@ struct RawEmail {
     smtp_port: Option<Spanned<i64>>,
     tls: Option<Spanned<String>>,
     username: Option<Spanned<String>>,
-    password: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
     password_file: Option<Spanned<String>>,
     from: Spanned<String>,
@@ -542,7 +541,6 @@ enum RawChatId {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTelegram {
-    bot_token: Option<Spanned<String>>,
     bot_token_env: Option<Spanned<String>>,
     bot_token_file: Option<Spanned<String>>,
     chat_id: Spanned<RawChatId>,
@@ -552,7 +550,6 @@ struct RawTelegram {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPagerDuty {
-    routing_key: Option<Spanned<String>>,
     routing_key_env: Option<Spanned<String>>,
     routing_key_file: Option<Spanned<String>>,
     events_url: Option<Spanned<String>>,
@@ -561,7 +558,6 @@ struct RawPagerDuty {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOpsgenie {
-    api_key: Option<Spanned<String>>,
     api_key_env: Option<Spanned<String>>,
     api_key_file: Option<Spanned<String>>,
     api_url: Option<Spanned<String>>,
@@ -591,7 +587,6 @@ struct RawNtfyPriorities {
 struct RawNtfy {
     server_url: Option<Spanned<String>>,
     topic: Spanned<String>,
-    token: Option<Spanned<String>>,
     token_env: Option<Spanned<String>>,
     token_file: Option<Spanned<String>>,
     priority: Option<RawNtfyPriorities>,
@@ -602,7 +597,6 @@ struct RawNtfy {
 struct RawMatrix {
     homeserver_url: Spanned<String>,
     room_id: Spanned<String>,
-    access_token: Option<Spanned<String>>,
     access_token_env: Option<Spanned<String>>,
     access_token_file: Option<Spanned<String>>,
 }
@@ -617,7 +611,7 @@ struct RawSmsRecipients {
 /// The keys an SMS channel has beside those of a webhook.
 const SMS_KEYS: &[&str] = &["to"];
 
-/// A secret given as `KEY`, `KEY_env` or `KEY_file`.
+/// A secret given as `KEY_env` or `KEY_file` (or `KEY`, for URLs).
 struct SecretKeys<'r> {
     what: &'static str,
     inline: Option<&'r Spanned<String>>,
@@ -636,6 +630,21 @@ impl<'r> SecretKeys<'r> {
         Self {
             what,
             inline: inline.as_ref(),
+            env: env.as_ref(),
+            file: file.as_ref(),
+        }
+    }
+
+    /// The keys `what_env` and `what_file` of a credential, which has no
+    /// inline key.
+    fn env_or_file(
+        what: &'static str,
+        env: &'r Option<Spanned<String>>,
+        file: &'r Option<Spanned<String>>,
+    ) -> Self {
+        Self {
+            what,
+            inline: None,
             env: env.as_ref(),
             file: file.as_ref(),
         }
@@ -906,29 +915,9 @@ impl Loader<'_> {
         }
     }
 
-    /// A credential: only by environment or file.
-    fn credential(
-        &mut self,
-        keys: &SecretKeys<'_>,
-        path: &str,
-        table_span: Range<usize>,
-    ) -> Option<Secret> {
-        let what = keys.what;
-        if let Some(inline) = keys.inline {
-            self.rep.report(
-                inline.span(),
-                &format!("{path}.{what}"),
-                format!("a {} is not written in the configuration", what.replace('_', " ")),
-                Some(format!(
-                    "put it in the environment (`{what}_env = \"NAME\"`) or a file (`{what}_file = \"path\"`)"
-                )),
-            );
-            return None;
-        }
-        self.any_secret(keys, path, table_span)
-    }
-
-    /// A secret that may also be inline (URLs).
+    /// A secret from its keys; only URLs have an inline key (credentials
+    /// are [`SecretKeys::env_or_file`], and their inline key is refused by
+    /// the loader as a secret written in the file).
     fn any_secret(
         &mut self,
         keys: &SecretKeys<'_>,
@@ -1069,12 +1058,9 @@ impl Loader<'_> {
                         .filter(|k| !matches!(*k, "value_env" | "value_file"))
                         .collect();
                     if let Some(u) = unknown.first() {
-                        self.rep.report(
-                            span.clone(),
-                            &format!("{key}.{u}"),
-                            format!("unknown key `{u}`"),
-                            Some(key_hint(u, ["value_env", "value_file"])),
-                        );
+                        let (message, hint) = unknown_key(u, ["value_env", "value_file"]);
+                        self.rep
+                            .report(span.clone(), &format!("{key}.{u}"), message, Some(hint));
                         None
                     } else {
                         let secret = self.secret(
@@ -1143,18 +1129,13 @@ impl Loader<'_> {
             None if tls == Some(SmtpTls::Implicit) => Some(crate::mail::ports::SUBMISSIONS),
             None => Some(crate::mail::ports::SUBMISSION),
         };
-        let password_given =
-            raw.password.is_some() || raw.password_env.is_some() || raw.password_file.is_some();
+        let password_given = raw.password_env.is_some() || raw.password_file.is_some();
         let auth = match (&raw.username, password_given) {
             (None, false) => None,
             (Some(user), true) => {
-                let keys = SecretKeys::new(
-                    "password",
-                    &raw.password,
-                    &raw.password_env,
-                    &raw.password_file,
-                );
-                match self.credential(&keys, path, span.clone()) {
+                let keys =
+                    SecretKeys::env_or_file("password", &raw.password_env, &raw.password_file);
+                match self.any_secret(&keys, path, span.clone()) {
                     Some(password) => Some(SmtpAuth {
                         username: user.get_ref().clone(),
                         password,
@@ -1180,7 +1161,6 @@ impl Loader<'_> {
                     .password_env
                     .as_ref()
                     .or(raw.password_file.as_ref())
-                    .or(raw.password.as_ref())
                     .map(Spanned::span)
                     .unwrap_or(span.clone());
                 self.rep.report(
@@ -1278,13 +1258,8 @@ impl Loader<'_> {
         path: &str,
         span: Range<usize>,
     ) -> Option<TelegramSpec> {
-        let keys = SecretKeys::new(
-            "bot_token",
-            &raw.bot_token,
-            &raw.bot_token_env,
-            &raw.bot_token_file,
-        );
-        let bot_token = self.credential(&keys, path, span.clone());
+        let keys = SecretKeys::env_or_file("bot_token", &raw.bot_token_env, &raw.bot_token_file);
+        let bot_token = self.any_secret(&keys, path, span.clone());
         let bot_token = bot_token.and_then(|t| {
             let valid = !t.expose().is_empty()
                 && t.expose()
@@ -1344,13 +1319,9 @@ impl Loader<'_> {
         path: &str,
         span: Range<usize>,
     ) -> Option<PagerDutySpec> {
-        let keys = SecretKeys::new(
-            "routing_key",
-            &raw.routing_key,
-            &raw.routing_key_env,
-            &raw.routing_key_file,
-        );
-        let routing_key = self.credential(&keys, path, span);
+        let keys =
+            SecretKeys::env_or_file("routing_key", &raw.routing_key_env, &raw.routing_key_file);
+        let routing_key = self.any_secret(&keys, path, span);
         let events_url = self.plain_url(
             raw.events_url.as_ref(),
             DEFAULT_PAGERDUTY_EVENTS_URL,
@@ -1369,8 +1340,8 @@ impl Loader<'_> {
         path: &str,
         span: Range<usize>,
     ) -> Option<OpsgenieSpec> {
-        let keys = SecretKeys::new("api_key", &raw.api_key, &raw.api_key_env, &raw.api_key_file);
-        let api_key = self.credential(&keys, path, span);
+        let keys = SecretKeys::env_or_file("api_key", &raw.api_key_env, &raw.api_key_file);
+        let api_key = self.any_secret(&keys, path, span);
         let api_url = self.plain_url(raw.api_url.as_ref(), DEFAULT_OPSGENIE_API, path, "api_url");
         let mut ok = true;
         let mut responders = Vec::new();
@@ -1431,9 +1402,9 @@ impl Loader<'_> {
                 Some("a topic is 1 to 64 letters, digits, '-' or '_'".into()),
             );
         }
-        let token = if raw.token.is_some() || raw.token_env.is_some() || raw.token_file.is_some() {
-            let keys = SecretKeys::new("token", &raw.token, &raw.token_env, &raw.token_file);
-            Some(self.credential(&keys, path, raw.topic.span())?)
+        let token = if raw.token_env.is_some() || raw.token_file.is_some() {
+            let keys = SecretKeys::env_or_file("token", &raw.token_env, &raw.token_file);
+            Some(self.any_secret(&keys, path, raw.topic.span())?)
         } else {
             None
         };
@@ -1506,13 +1477,12 @@ impl Loader<'_> {
                 Some("a room id looks like \"!AbCdEf:matrix.example.org\" (Room settings → Advanced); aliases (#room:server) are not accepted".into()),
             );
         }
-        let keys = SecretKeys::new(
+        let keys = SecretKeys::env_or_file(
             "access_token",
-            &raw.access_token,
             &raw.access_token_env,
             &raw.access_token_file,
         );
-        let access_token = self.credential(&keys, path, span);
+        let access_token = self.any_secret(&keys, path, span);
         let (homeserver_url, access_token) = (homeserver_url?, access_token?);
         room_ok.then(|| MatrixSpec {
             homeserver_url,

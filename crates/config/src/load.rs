@@ -1157,12 +1157,9 @@ impl Loader<'_> {
         for (k, _) in table.iter() {
             let key = k.get_ref().as_ref();
             if !allowed.contains(&key) {
-                self.rep.report(
-                    k.span(),
-                    &join(path, key),
-                    format!("unknown key `{key}`"),
-                    Some(key_hint(key, allowed.iter().copied())),
-                );
+                let (message, hint) = unknown_key(key, allowed.iter().copied());
+                self.rep
+                    .report(k.span(), &join(path, key), message, Some(hint));
             }
         }
     }
@@ -1227,11 +1224,8 @@ impl Loader<'_> {
                         .iter()
                         .map(String::as_str)
                         .chain(sibling_keys.iter().copied());
-                    (
-                        format!("unknown key `{unknown}`"),
-                        Some(key_hint(&unknown, candidates)),
-                        unknown,
-                    )
+                    let (message, hint) = unknown_key(&unknown, candidates);
+                    (message, Some(hint), unknown)
                 }
                 None => (message.clone(), None, culprit.clone().unwrap_or_default()),
             };
@@ -1275,6 +1269,29 @@ fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     let unknown = parts.next()?.to_owned();
     let expected = parts.skip(1).step_by(2).map(str::to_owned).collect();
     Some((unknown, expected))
+}
+
+/// The problem and hint for `key`, which the table does not have. A key
+/// the table takes only as `key_env` / `key_file` is a secret written in
+/// the file: keepup reads secrets only from the environment or a file, and
+/// the message says so without echoing the value.
+pub(crate) fn unknown_key<'c>(
+    key: &str,
+    candidates: impl IntoIterator<Item = &'c str> + Clone,
+) -> (String, String) {
+    let env = format!("{key}_env");
+    let file = format!("{key}_file");
+    let takes = |k: &str| candidates.clone().into_iter().any(|c| c == k);
+    if takes(&env) && takes(&file) {
+        (
+            format!("`{key}` is a secret and is not written in the configuration file"),
+            format!(
+                "put it in the environment (`{env} = \"NAME\"`) or in a file (`{file} = \"path\"`)"
+            ),
+        )
+    } else {
+        (format!("unknown key `{key}`"), key_hint(key, candidates))
+    }
 }
 
 pub(crate) fn key_hint<'c>(
