@@ -1,8 +1,10 @@
 //! The command line, declared with clap.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// keepup keeps online shops up 24×7 and proves it.
@@ -39,6 +41,49 @@ pub struct ConfigArg {
         default_value = "keepup.toml"
     )]
     pub config: PathBuf,
+}
+
+/// Where the configuration file's path came from, for the advice given
+/// when there is no file there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// `-c` / `--config` on the command line.
+    Flag,
+    /// The `KEEPUP_CONFIG` environment variable.
+    Env,
+    /// Neither: `keepup.toml` in the current directory.
+    Default,
+}
+
+static CONFIG_SOURCE: OnceLock<ConfigSource> = OnceLock::new();
+
+/// Records where the chosen subcommand's configuration path came from.
+/// Only clap knows (command line, `KEEPUP_CONFIG` or the default), and the
+/// path reaches the commands as a plain `&Path`; a process-wide value saves
+/// threading it through every command for the one message that needs it.
+pub fn remember_config_source(matches: &ArgMatches) {
+    let mut m = matches;
+    while let Some((_, sub)) = m.subcommand() {
+        m = sub;
+    }
+    if !m.ids().any(|id| id == "config") {
+        return;
+    }
+    let source = match m.value_source("config") {
+        Some(ValueSource::CommandLine) => ConfigSource::Flag,
+        Some(ValueSource::EnvVariable) => ConfigSource::Env,
+        _ => ConfigSource::Default,
+    };
+    // Set once, from `main`; a second call would carry the same answer.
+    let _ = CONFIG_SOURCE.set(source);
+}
+
+/// Where the configuration path came from (the default if not recorded).
+pub fn config_source() -> ConfigSource {
+    CONFIG_SOURCE
+        .get()
+        .copied()
+        .unwrap_or(ConfigSource::Default)
 }
 
 #[derive(Debug, Subcommand)]

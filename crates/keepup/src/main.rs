@@ -8,7 +8,7 @@ mod cli;
 mod cmd;
 mod logging;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 // The daemon allocates many small, short-lived strings per result and per
@@ -18,7 +18,12 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let matches = cli::Cli::command().get_matches();
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    cli::remember_config_source(&matches);
     logging::init(&cli.log_format, cli.verbose);
     quiet_dependency_panics();
     match cmd::dispatch(cli) {

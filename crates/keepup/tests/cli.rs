@@ -64,6 +64,70 @@ fn validate_reports_every_problem_and_exits_1() {
     assert!(stdout(&o).contains("OK (1 site(s), 1 check(s), 0 backup plan(s))"));
 }
 
+/// The advice for a missing configuration file, run in `dir`.
+fn without_configuration(dir: &Path, args: &[&str], env: Option<&str>) -> String {
+    let mut c = keepup();
+    c.args(args).current_dir(dir);
+    if let Some(v) = env {
+        c.env("KEEPUP_CONFIG", v);
+    }
+    let o = c.output().expect("keepup runs");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+    assert!(!err.contains("cannot read"), "{args:?}: {err}");
+    assert!(err.contains("`keepup demo`"), "{args:?}: {err}");
+    assert!(
+        err.contains("-c/--config, else by KEEPUP_CONFIG, else ./keepup.toml"),
+        "{args:?}: {err}"
+    );
+    err
+}
+
+#[test]
+fn a_first_run_without_a_configuration_says_where_keepup_looked_and_how_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().canonicalize().unwrap();
+    for command in ["status", "run", "validate"] {
+        let err = without_configuration(&cwd, &[command], None);
+        assert!(
+            err.contains(&format!(
+                "no configuration file at keepup.toml (in {})",
+                cwd.display()
+            )),
+            "{command}: {err}"
+        );
+        assert!(
+            err.contains("here neither -c nor KEEPUP_CONFIG was given, so ./keepup.toml"),
+            "{command}: {err}"
+        );
+        assert!(
+            err.contains("`keepup discover shop.example -o keepup.toml`"),
+            "{command}: {err}"
+        );
+    }
+
+    let given = cwd.join("etc/keepup.toml");
+    let given = given.to_str().unwrap();
+    let err = without_configuration(&cwd, &["validate", "-c", given], Some("/elsewhere.toml"));
+    assert!(
+        err.contains(&format!("no configuration file at {given}\n")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("here -c {given} was given")), "{err}");
+    assert!(
+        err.contains(&format!("`keepup discover shop.example -o {given}`")),
+        "{err}"
+    );
+
+    let err = without_configuration(&cwd, &["status"], Some(given));
+    assert!(
+        err.contains(&format!(
+            "here -c was not given, and KEEPUP_CONFIG is {given}"
+        )),
+        "{err}"
+    );
+}
+
 #[test]
 fn check_follows_nagios_conventions() {
     let s = shop();

@@ -121,6 +121,10 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Loads the configuration, printing every problem to stderr on failure.
 pub(crate) fn load_config(path: &std::path::Path) -> Result<keepup_config::Config, ExitCode> {
+    if matches!(std::fs::metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+        eprint!("{}", no_config_advice(path, crate::cli::config_source()));
+        return Err(ExitCode::from(1));
+    }
     let loaded = keepup_config::load(path);
     // Advice that does not stop keepup (e.g. a backup without an off-site
     // copy), shown by every command that reads the configuration.
@@ -140,4 +144,29 @@ pub(crate) fn load_config(path: &std::path::Path) -> Result<keepup_config::Confi
         );
         ExitCode::from(1)
     })
+}
+
+/// What a first run without a configuration file is told: where keepup
+/// looked, which of `-c`, `KEEPUP_CONFIG` and ./keepup.toml applied, and
+/// how to get a file.
+fn no_config_advice(path: &std::path::Path, source: crate::cli::ConfigSource) -> String {
+    use crate::cli::ConfigSource;
+    let shown = path.display();
+    let located = match std::env::current_dir() {
+        Ok(cwd) if path.is_relative() => format!("{shown} (in {})", cwd.display()),
+        _ => shown.to_string(),
+    };
+    let which = match source {
+        ConfigSource::Flag => format!("-c {shown} was given"),
+        ConfigSource::Env => format!("-c was not given, and KEEPUP_CONFIG is {shown}"),
+        ConfigSource::Default => "neither -c nor KEEPUP_CONFIG was given, so ./keepup.toml".into(),
+    };
+    format!(
+        "keepup: there is no configuration file at {located}\n\
+         keepup reads the file given by -c/--config, else by KEEPUP_CONFIG, else ./keepup.toml; \
+         here {which}.\n\
+         To start: `keepup discover shop.example -o {shown}` writes a configuration for your shop \
+         (checks found from its DNS, web and mail servers), or `keepup demo` shows keepup \
+         watching a demo shop on this machine.\n"
+    )
 }
