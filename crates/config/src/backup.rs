@@ -102,7 +102,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use crate::cron::Cron;
-use crate::load::{Loader, valid_id};
+use crate::load::{Inline, Loader, valid_id};
 use crate::raw::Dur;
 use crate::spec::Secret;
 
@@ -1007,7 +1007,7 @@ impl Loader<'_> {
         }
         let span = env.or(file).map(|s| s.span()).unwrap_or(0..0);
         let secret = self.secret(
-            None,
+            Inline::NotAccepted,
             env.map(|s| s.get_ref().as_str()),
             file.map(|s| s.get_ref().as_str()),
             span,

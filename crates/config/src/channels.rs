@@ -38,7 +38,7 @@
 //! environment or by file; they are kept as [`Secret`]s either way and never
 //! appear in messages.
 
-use crate::load::{Loader, unknown_key, valid_id};
+use crate::load::{Inline, Loader, unknown_key, valid_id};
 use crate::raw::Dur;
 use crate::spec::{Config, Secret};
 use serde::Deserialize;
@@ -614,6 +614,8 @@ const SMS_KEYS: &[&str] = &["to"];
 /// A secret given as `KEY_env` or `KEY_file` (or `KEY`, for URLs).
 struct SecretKeys<'r> {
     what: &'static str,
+    /// Whether the table has the inline key (URLs do, credentials do not).
+    accepts_inline: bool,
     inline: Option<&'r Spanned<String>>,
     env: Option<&'r Spanned<String>>,
     file: Option<&'r Spanned<String>>,
@@ -629,6 +631,7 @@ impl<'r> SecretKeys<'r> {
     ) -> Self {
         Self {
             what,
+            accepts_inline: true,
             inline: inline.as_ref(),
             env: env.as_ref(),
             file: file.as_ref(),
@@ -644,6 +647,7 @@ impl<'r> SecretKeys<'r> {
     ) -> Self {
         Self {
             what,
+            accepts_inline: false,
             inline: None,
             env: env.as_ref(),
             file: file.as_ref(),
@@ -931,7 +935,11 @@ impl Loader<'_> {
             .map(Spanned::span)
             .unwrap_or(table_span);
         self.secret(
-            keys.inline.map(|s| s.get_ref().as_str()),
+            if keys.accepts_inline {
+                Inline::of(keys.inline)
+            } else {
+                Inline::NotAccepted
+            },
             keys.env.map(|s| s.get_ref().as_str()),
             keys.file.map(|s| s.get_ref().as_str()),
             span,
@@ -1064,7 +1072,7 @@ impl Loader<'_> {
                         None
                     } else {
                         let secret = self.secret(
-                            None,
+                            Inline::NotAccepted,
                             get("value_env"),
                             get("value_file"),
                             span.clone(),

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::time::Duration;
 use toml::Spanned;
 
-use crate::load::{Defaults, Loader, first_line};
+use crate::load::{Defaults, Inline, Loader, first_line};
 use crate::raw::{Dur, RawTls};
 use crate::spec::Secret;
 use crate::tls::TlsOptions;
@@ -249,7 +249,7 @@ impl Loader<'_> {
                 let span = b.span();
                 let b = b.into_inner();
                 let secret = self.secret(
-                    None,
+                    Inline::NotAccepted,
                     b.password_env.as_deref(),
                     b.password_file.as_deref(),
                     span,

@@ -195,7 +195,7 @@ impl Loader<'_> {
                     .map(|s| s.span())
                     .unwrap_or(0..0);
                 let key = self.secret(
-                    None,
+                    Inline::NotAccepted,
                     env.as_ref().map(|s| s.get_ref().as_str()),
                     file.as_ref().map(|s| s.get_ref().as_str()),
                     span.clone(),
@@ -472,7 +472,7 @@ impl Loader<'_> {
             None
         } else {
             let secret = self.secret(
-                raw.heartbeat_url.as_ref().map(|s| s.get_ref().as_str()),
+                Inline::of(raw.heartbeat_url.as_ref()),
                 raw.heartbeat_url_env.as_ref().map(|s| s.get_ref().as_str()),
                 raw.heartbeat_url_file
                     .as_ref()
@@ -976,7 +976,7 @@ impl Loader<'_> {
             return None;
         }
         let token = self.secret(
-            raw.token.as_ref().map(|t| t.get_ref().as_str()),
+            Inline::of(raw.token.as_ref()),
             raw.token_env.as_ref().map(|t| t.get_ref().as_str()),
             raw.token_file.as_ref().map(|t| t.get_ref().as_str()),
             span.clone(),
@@ -1066,16 +1066,22 @@ impl Loader<'_> {
         }
     }
 
-    /// Resolves a secret given inline, by environment variable or by file.
+    /// Resolves a secret given inline (where its table has an inline key),
+    /// by environment variable or by file.
     pub(crate) fn secret(
         &mut self,
-        inline: Option<&str>,
+        inline: Inline<'_>,
         env: Option<&str>,
         file: Option<&str>,
         span: Range<usize>,
         path: &str,
         what: &str,
     ) -> Option<Secret> {
+        let accepts_inline = !matches!(inline, Inline::NotAccepted);
+        let inline = match inline {
+            Inline::Given(v) => Some(v),
+            Inline::NotGiven | Inline::NotAccepted => None,
+        };
         match (inline, env, file) {
             (Some(v), None, None) => Some(Secret::new(v.to_owned())),
             (None, Some(var), None) => match std::env::var(var) {
@@ -1117,7 +1123,7 @@ impl Loader<'_> {
                 }
             }
             (None, None, None) => {
-                let hint = if inline.is_none() && what == "password" {
+                let hint = if !accepts_inline {
                     format!("give `{what}_env = \"NAME\"` or `{what}_file = \"path\"`")
                 } else {
                     format!("give `{what}`, `{what}_env = \"NAME\"` or `{what}_file = \"path\"`")
@@ -1269,6 +1275,26 @@ fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     let unknown = parts.next()?.to_owned();
     let expected = parts.skip(1).step_by(2).map(str::to_owned).collect();
     Some((unknown, expected))
+}
+
+/// A secret's inline `KEY`: URLs and the heartbeat token may be written
+/// in the file, credentials may not (the loader refuses their inline key as
+/// an unknown key, see [`unknown_key`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Inline<'a> {
+    /// The table has no inline key for this secret.
+    NotAccepted,
+    /// The table has one, and it is not written.
+    NotGiven,
+    /// The table has one, and this is its value.
+    Given(&'a str),
+}
+
+impl<'a> Inline<'a> {
+    /// The inline key of a table that has one.
+    pub(crate) fn of(value: Option<&'a Spanned<String>>) -> Self {
+        value.map_or(Self::NotGiven, |v| Self::Given(v.get_ref()))
+    }
 }
 
 /// The problem and hint for `key`, which the table does not have. A key

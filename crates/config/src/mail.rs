@@ -33,7 +33,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::DeValue;
 
-use crate::load::Loader;
+use crate::load::{Inline, Loader};
 use crate::raw::{COMMON_CHECK_KEYS, RawTls};
 use crate::spec::Secret;
 use crate::tls::TlsOptions;
@@ -422,7 +422,7 @@ impl Loader<'_> {
             .or(raw.password_file.as_ref())
             .map_or(span, Spanned::span);
         let password = self.secret(
-            None,
+            Inline::NotAccepted,
             raw.password_env.as_ref().map(|v| v.get_ref().as_str()),
             raw.password_file.as_ref().map(|v| v.get_ref().as_str()),
             secret_span.clone(),

@@ -208,3 +208,23 @@ fn an_unknown_key_that_is_no_secret_keeps_its_usual_message() {
     assert!(m.contains("unknown key `listen_on`"), "{m}");
     assert!(!m.contains("is a secret"), "{m}");
 }
+
+#[test]
+fn a_missing_credential_is_asked_for_by_env_or_file_only() {
+    let src = "\n[[channel]]\nid = \"genie\"\nkind = \"opsgenie\"\n\n[server]\n";
+    let m = problems(src).to_string();
+    assert!(m.contains("missing api_key"), "{m}");
+    assert!(
+        m.contains("give `api_key_env = \"NAME\"` or `api_key_file = \"path\"`"),
+        "{m}"
+    );
+    assert!(!m.contains("give `api_key`,"), "{m}");
+}
+
+#[test]
+fn a_missing_heartbeat_token_may_still_be_written_inline() {
+    let src = "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"hb\"\nkind = \"heartbeat\"\nperiod = \"1h\"\n";
+    let m = problems(src).to_string();
+    assert!(m.contains("missing token"), "{m}");
+    assert!(m.contains("give `token`, `token_env"), "{m}");
+}
