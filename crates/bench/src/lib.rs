@@ -14,6 +14,9 @@
 //!   serving the test hierarchy on loopback;
 //! - [`mail`]: the mail checks beside monitoring-plugins against private
 //!   Postfix and Dovecot;
+//! - [`outage`]: a mass outage (thousands of checks against a target that
+//!   never answers) beside healthy checks: the healthy checks' scheduling
+//!   lag and the peak memory;
 //! - [`listener`]: heartbeat pings from well-behaved addresses while one
 //!   loopback address floods the listener with slowloris connections.
 //!
@@ -31,6 +34,7 @@ pub mod alerting;
 pub mod dns;
 pub mod listener;
 pub mod mail;
+pub mod outage;
 pub mod probe;
 pub mod scheduler;
 

@@ -37,3 +37,16 @@ fn pings_from_other_addresses_are_answered_while_one_address_floods_the_listener
     assert!(report.flood_refused > 0, "{report}");
     assert!(report.flood_held <= 64, "{report}");
 }
+
+#[test]
+fn healthy_checks_keep_running_beside_checks_whose_target_never_answers() {
+    let report = keepup_bench::outage::outage(40, 5, true, std::time::Duration::from_secs(2), None)
+        .expect("the outage bench runs");
+    // After one interval of warm-up the stalled checks are down (those due
+    // in its last 5 s not yet: still unknown) and the healthy ones up
+    // (keepup/self may add one more); their lag is the README's figure.
+    let count = |status: &str| report.statuses.get(status).copied().unwrap_or(0);
+    assert!(count("down") > 0, "{report}");
+    assert_eq!(count("down") + count("unknown"), 40, "{report}");
+    assert!(count("up") >= 5, "{report}");
+}

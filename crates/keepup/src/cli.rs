@@ -404,6 +404,28 @@ pub enum BenchCommand {
         #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
         duration: Duration,
     },
+    /// A mass outage: checks (interval 30 s, timeout 5 s) against a
+    /// loopback target that accepts and never answers, beside healthy
+    /// checks: the healthy checks' scheduling lag and peak memory.
+    Outage {
+        /// Checks in the outage.
+        #[arg(long, default_value = "10000")]
+        checks: usize,
+        /// Healthy checks against a loopback server that answers at once.
+        #[arg(long, default_value = "1000")]
+        healthy: usize,
+        /// Point the outage's checks at a target that never answers
+        /// (without it they probe the healthy server: the baseline).
+        #[arg(long)]
+        stall: bool,
+        /// How long to measure (after one interval of warm-up).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+        duration: Duration,
+        /// `[scheduler] concurrency` (default: derived from the descriptor
+        /// limit, as the daemon's).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
     /// (internal) Serve a minimal HTTP target for the scheduler benchmark.
     #[command(hide = true)]
     Target {

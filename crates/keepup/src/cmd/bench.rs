@@ -83,6 +83,16 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             rounds,
             plugins,
         } => println!("{}", keepup_bench::mail::mail(runs, rounds, &plugins)?),
+        BenchCommand::Outage {
+            checks,
+            healthy,
+            stall,
+            duration,
+            concurrency,
+        } => println!(
+            "{}",
+            keepup_bench::outage::outage(checks, healthy, stall, duration, concurrency)?
+        ),
         BenchCommand::Listener {
             slow,
             pingers,
