@@ -473,7 +473,9 @@ catalogue! {
         /// Results were dropped because the store failed for too long (Down).
         SELF_RESULTS_DROPPED: Critical;
         /// Checks start later than the allowed scheduler lag (p99): too many
-        /// checks for the machine, or it is overloaded (Degraded).
+        /// checks for the machine, or it is overloaded (Degraded). The message
+        /// gives p99 and max and names the checks that waited longest (also in
+        /// the evidence as `most_delayed`).
         SELF_SCHEDULER_LAG: Warning;
         /// keepup cannot reach any of its connectivity references (Degraded).
         SELF_OFFLINE: Warning;
