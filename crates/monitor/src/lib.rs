@@ -384,7 +384,14 @@ impl Monitor {
             .abort();
         // A backup job already running finishes on its blocking thread.
         self.backup_task.abort();
-        self.flush().await;
+        // Bounded like the scheduler's drain: a stuck recorder must not hold
+        // the shutdown forever.
+        if tokio::time::timeout(std::time::Duration::from_secs(30), self.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the recorder did not confirm its last write at shutdown");
+        }
         let task = self.recorder_task.lock().ok().and_then(|mut t| t.take());
         if let Some(t) = task {
             t.abort();

@@ -188,6 +188,9 @@ impl SchedulerHandle {
     }
 }
 
+/// How long a shutdown waits for runs in flight to report back.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 struct Entry {
     check: Arc<Check>,
     fingerprint: u64,
@@ -307,14 +310,22 @@ impl Driver {
                         // finish so their results are delivered.
                         self.first_runs.clear();
                         self.retries.clear();
-                        while self.in_flight > 0 {
-                            match done_rx.recv().await {
-                                Some(d) => {
-                                    self.in_flight -= 1;
-                                    self.finished(d);
+                        // Bounded: a run that never reports back (its
+                        // result stuck behind a stopped recorder, a panicked
+                        // task) must not hold the shutdown forever.
+                        let drain = async {
+                            while self.in_flight > 0 {
+                                match done_rx.recv().await {
+                                    Some(d) => {
+                                        self.in_flight -= 1;
+                                        self.finished(d);
+                                    }
+                                    None => break,
                                 }
-                                None => break,
                             }
+                        };
+                        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+                            tracing::warn!(in_flight = self.in_flight, "runs still in flight at shutdown were abandoned");
                         }
                         let _ = ack.send(());
                         return;
