@@ -100,6 +100,20 @@ fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
         .map_err(BenchError::io("cannot start the tokio runtime"))
 }
 
+/// Raises the descriptor limit to the hard limit, as the daemon does at
+/// start (the default `[scheduler] concurrency` is derived from it), and
+/// says so when it cannot.
+fn raise_descriptor_limit_as_the_daemon_does() {
+    if let Some(limit) = keepup_config::descriptors::raise_to_hard_limit()
+        && !limit.at_hard_limit()
+    {
+        eprintln!(
+            "could only raise the descriptor limit to {} (hard limit {})",
+            limit.soft, limit.hard
+        );
+    }
+}
+
 /// A scratch directory of this process for stores and configurations.
 fn scratch_dir() -> Result<PathBuf, BenchError> {
     let dir = std::env::temp_dir().join(format!("keepup-bench-{}", std::process::id()));

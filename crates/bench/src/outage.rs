@@ -12,7 +12,10 @@
 //! includes the loopback connect and the request, so it slightly
 //! overstates the scheduler's lag, never understates it.
 
-use crate::{BenchError, cpu_time, peak_rss_mb, runtime, scratch_dir};
+use crate::{
+    BenchError, cpu_time, peak_rss_mb, raise_descriptor_limit_as_the_daemon_does, runtime,
+    scratch_dir,
+};
 use keepup_config::Config;
 use keepup_model::{CheckId, SystemClock};
 use keepup_monitor::Monitor;
@@ -91,14 +94,7 @@ pub fn outage(
         return Err(BenchError::Usage("--healthy must be at least 1".into()));
     }
     // Each stalled probe holds a socket at both ends, in this process.
-    if let Some(limit) = keepup_config::descriptors::raise_to_hard_limit()
-        && !limit.at_hard_limit()
-    {
-        eprintln!(
-            "could only raise the descriptor limit to {} (hard limit {})",
-            limit.soft, limit.hard
-        );
-    }
+    raise_descriptor_limit_as_the_daemon_does();
     let dir = scratch_dir()?;
     let result = runtime()?.block_on(run(stalled, healthy, stall, duration, concurrency, &dir));
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,7 +4,10 @@
 //! ([`serve_target`], `keepup bench target`) so the figures are keepup's
 //! alone.
 
-use crate::{BenchError, cpu_time, peak_rss_mb, runtime, scratch_dir};
+use crate::{
+    BenchError, cpu_time, peak_rss_mb, raise_descriptor_limit_as_the_daemon_does, runtime,
+    scratch_dir,
+};
 use keepup_config::Config;
 use keepup_model::SystemClock;
 use keepup_monitor::Monitor;
@@ -81,14 +84,18 @@ impl fmt::Display for SchedulerReport {
 }
 
 /// Schedules `checks` checks every `interval` against `target`, warms up
-/// for one interval and measures for `duration`.
+/// for one interval and measures for `duration`. `concurrency` is written
+/// as `[scheduler] concurrency` when given; left out, the limit is the
+/// daemon's default, derived from the descriptor limit raised as the
+/// daemon raises it.
 pub fn scheduler(
     checks: usize,
     interval: Duration,
     duration: Duration,
     target: Target,
-    concurrency: usize,
+    concurrency: Option<usize>,
 ) -> Result<SchedulerReport, BenchError> {
+    raise_descriptor_limit_as_the_daemon_does();
     let (url, mut child) = match target {
         Target::Url(url) => (url, None),
         Target::Spawn(command) => {
@@ -140,7 +147,7 @@ fn run_scheduler(
     interval: Duration,
     duration: Duration,
     target: &str,
-    concurrency: usize,
+    concurrency: Option<usize>,
 ) -> Result<SchedulerReport, BenchError> {
     if checks == 0 {
         return Err(BenchError::Usage("--checks must be at least 1".into()));
@@ -156,11 +163,14 @@ fn run_scheduler(
         format!("kind = \"http\"\nurl = \"{target}\"\n")
     };
     let mut src = format!(
-        "[store]\npath = \"{}\"\n[scheduler]\nconcurrency = {concurrency}\n[defaults]\ninterval = {}\ntimeout = {}\n",
+        "[store]\npath = \"{}\"\n[defaults]\ninterval = {}\ntimeout = {}\n",
         dir.join("bench.db").display(),
         interval.as_secs_f64(),
         interval.as_secs_f64().min(10.0)
     );
+    if let Some(n) = concurrency {
+        let _ = write!(src, "[scheduler]\nconcurrency = {n}\n");
+    }
     let per_site = 100;
     for i in 0..checks {
         if i % per_site == 0 {

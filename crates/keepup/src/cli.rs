@@ -323,9 +323,10 @@ pub enum BenchCommand {
         /// command starts in a child process.
         #[arg(long)]
         target: Option<String>,
-        /// Global concurrency limit.
-        #[arg(long, default_value = "256")]
-        concurrency: usize,
+        /// `[scheduler] concurrency` (default: derived from the descriptor
+        /// limit, as the daemon's).
+        #[arg(long)]
+        concurrency: Option<usize>,
     },
     /// N checks change state at once: time from the change to the
     /// notifications written to the outbox, and how many messages.
