@@ -320,6 +320,16 @@ impl CheckSpec {
             CheckSpec::Passive(_) => None,
         }
     }
+
+    /// The host and port this check makes a TLS handshake with, if it makes
+    /// one (a site's `tls` check of the same host and port is its implicit
+    /// parent).
+    pub fn tls_endpoint(&self) -> Option<(&str, u16)> {
+        match self {
+            CheckSpec::Probe(p) => p.tls_endpoint(),
+            CheckSpec::Passive(_) => None,
+        }
+    }
 }
 
 impl ProbeSpec {
@@ -354,6 +364,34 @@ impl ProbeSpec {
             ProbeSpec::Chain(c) => c.http.url.host(),
             ProbeSpec::Mail(m) => Some(&m.host),
             ProbeSpec::Domain(_) | ProbeSpec::Delegation(_) | ProbeSpec::Dnsbl(_) => None,
+        }
+    }
+
+    /// See [`CheckSpec::tls_endpoint`]: https URLs (port 443 unless the
+    /// URL says otherwise; a redirect's target is not followed here), mail
+    /// checks with STARTTLS or implicit TLS, and the `tls` check itself.
+    pub fn tls_endpoint(&self) -> Option<(&str, u16)> {
+        fn https(url: &::http::Uri) -> Option<(&str, u16)> {
+            match (url.scheme_str(), url.host()) {
+                (Some(scheme), Some(host)) if scheme.eq_ignore_ascii_case("https") => {
+                    Some((host, url.port_u16().unwrap_or(443)))
+                }
+                _ => None,
+            }
+        }
+        match self {
+            ProbeSpec::Http(h) => https(&h.url),
+            ProbeSpec::Page(p) => https(&p.http.url),
+            ProbeSpec::SecurityTxt(s) => https(&s.http.url),
+            ProbeSpec::Chain(c) => https(&c.http.url),
+            ProbeSpec::Tls(t) => Some((&t.host, t.port)),
+            ProbeSpec::Mail(m) => (m.tls != crate::MailTls::None).then_some((&*m.host, m.port)),
+            ProbeSpec::Tcp(_)
+            | ProbeSpec::Dns(_)
+            | ProbeSpec::Ping(_)
+            | ProbeSpec::Domain(_)
+            | ProbeSpec::Delegation(_)
+            | ProbeSpec::Dnsbl(_) => None,
         }
     }
 
