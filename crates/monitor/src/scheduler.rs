@@ -15,7 +15,11 @@
 //! waiting for their timeout), due runs queue in two lanes: slot runs and
 //! runs asked for now (a heartbeat ping) go before the quick re-checks of
 //! unconfirmed failures ([`SchedulerHandle::run_at`]), so retries of the
-//! failing checks never delay the first runs of the others.
+//! failing checks never delay the first runs of the others. A retry that
+//! has waited its check's `retry_interval` beyond its due time goes first
+//! (it is promoted), so a constant stream of first runs cannot starve it:
+//! it starts at most one retry interval (plus the wait for a free place)
+//! late, and the failure is still confirmed.
 //!
 //! Lag (start − due) is sampled for the health endpoint and the benchmark,
 //! with the checks that waited longest, so `keepup/self` can name them.
@@ -218,6 +222,38 @@ struct Queued {
     due: Timestamp,
 }
 
+/// A due retry waiting for room: behind first runs until `promoted_at`
+/// (its due time plus its check's retry interval), ahead of them after.
+struct WaitingRetry {
+    promoted_at: Timestamp,
+    /// Arrival order, so retries promoted at the same time keep it.
+    seq: u64,
+    run: Queued,
+}
+
+impl WaitingRetry {
+    fn key(&self) -> (Timestamp, u64) {
+        (self.promoted_at, self.seq)
+    }
+}
+
+impl PartialEq for WaitingRetry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for WaitingRetry {}
+impl PartialOrd for WaitingRetry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for WaitingRetry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
 /// Starts the scheduler on the current tokio runtime.
 pub fn spawn(
     checks: Vec<Arc<Check>>,
@@ -237,7 +273,8 @@ pub fn spawn(
         max_in_flight: max_in_flight.max(1),
         in_flight: 0,
         first_runs: VecDeque::new(),
-        retries: VecDeque::new(),
+        retries: BinaryHeap::new(),
+        retry_seq: 0,
         stats: stats.clone(),
         generation: 0,
     };
@@ -258,9 +295,11 @@ struct Driver {
     in_flight: usize,
     /// Due slot runs (and runs asked for now) waiting for room.
     first_runs: VecDeque<Queued>,
-    /// Due re-checks of unconfirmed failures waiting for room: admitted
-    /// only when no first run waits.
-    retries: VecDeque<Queued>,
+    /// Due re-checks of unconfirmed failures waiting for room, earliest
+    /// promotion first: admitted when no first run waits, or before them
+    /// once promoted.
+    retries: BinaryHeap<Reverse<WaitingRetry>>,
+    retry_seq: u64,
     stats: Arc<SchedulerStats>,
     generation: u64,
 }
@@ -428,21 +467,39 @@ impl Driver {
                 due,
             };
             if e.retry {
-                self.retries.push_back(queued);
+                let promoted_at = due.saturating_add(
+                    i64::try_from(e.check.alerting.retry_interval.as_millis()).unwrap_or(i64::MAX),
+                );
+                self.retry_seq += 1;
+                self.retries.push(Reverse(WaitingRetry {
+                    promoted_at,
+                    seq: self.retry_seq,
+                    run: queued,
+                }));
             } else {
                 self.first_runs.push_back(queued);
             }
         }
     }
 
-    /// Starts queued runs while there is room, first runs before retries.
+    /// The next run to start: a promoted retry, else the first run that
+    /// waited longest, else the retry promoted soonest.
+    fn next_queued(&mut self, now: Timestamp) -> Option<Queued> {
+        let promoted = self
+            .retries
+            .peek()
+            .is_some_and(|Reverse(r)| r.promoted_at <= now);
+        if !promoted && let Some(q) = self.first_runs.pop_front() {
+            return Some(q);
+        }
+        self.retries.pop().map(|Reverse(r)| r.run)
+    }
+
+    /// Starts queued runs while there is room (order: [`Self::next_queued`]).
     fn admit(&mut self, done_tx: &mpsc::UnboundedSender<Done>) {
+        let now = self.clock.now_ms();
         while self.in_flight < self.max_in_flight {
-            let Some(q) = self
-                .first_runs
-                .pop_front()
-                .or_else(|| self.retries.pop_front())
-            else {
+            let Some(q) = self.next_queued(now) else {
                 return;
             };
             let Some(e) = self.entries.get(&q.id) else {

@@ -4,7 +4,7 @@ use keepup_config::Check;
 use keepup_model::{CheckId, Clock, Outcome, Status, Timestamp};
 use keepup_monitor::clock::TokioClock;
 use keepup_monitor::scheduler::{self, Completed, Executor};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -376,4 +376,109 @@ async fn retries_of_stalled_checks_never_start_before_a_due_first_run() {
     // keepup/self names the checks that waited longest, largest lag first.
     assert!(!lags.is_empty() && lags.len() <= scheduler::MOST_DELAYED);
     assert!(lags.windows(2).all(|w| w[0].1 >= w[1].1), "{lags:?}");
+}
+
+/// Every run takes `work`; `flaky/…` checks fail, the others succeed.
+struct BusyOrFailing {
+    work: Duration,
+}
+
+impl Executor for BusyOrFailing {
+    fn execute(&self, check: Arc<Check>) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
+        let work = self.work;
+        Box::pin(async move {
+            tokio::time::sleep(work).await;
+            if check.id.as_str().starts_with("flaky/") {
+                Outcome::new(Status::Down, "refused")
+            } else {
+                Outcome::new(Status::Up, "ok")
+            }
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_waits_behind_first_runs_at_most_its_retry_interval() {
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(0));
+    let work = Duration::from_secs(1);
+    // 40 runs of 1 s every 10 s on 2 places: first runs always wait.
+    let mut all = checks(40, "10s", "5s");
+    let mut flaky = checks(1, "60s", "5s");
+    let retry_interval = Duration::from_secs(15);
+    for c in &mut flaky {
+        let c = Arc::get_mut(c).unwrap();
+        c.id = CheckId::new("flaky", "c0");
+        c.alerting.retry_interval = retry_interval;
+    }
+    all.extend(flaky);
+    let (tx, mut rx) = mpsc::channel::<Completed>(1024);
+    let handle = scheduler::spawn(all, Arc::new(BusyOrFailing { work }), tx, clock.clone(), 2);
+    let collector = {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let (mut runs, mut asked) = (Vec::new(), HashSet::new());
+            while let Some(done) = rx.recv().await {
+                if done.outcome.status == Status::Down {
+                    // Re-checked one retry interval after the failure, as
+                    // the recorder asks (after the driver took the run back).
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    let at = done.started + work.as_millis() as i64 + 15_000;
+                    handle.run_at(done.check.id.clone(), at);
+                    asked.insert(at);
+                }
+                runs.push((done.check.id.clone(), done.due, done.started));
+            }
+            (runs, asked)
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    handle.shutdown().await;
+    drop(handle);
+    let (runs, asked) = collector.await.unwrap();
+
+    let retry_ms = retry_interval.as_millis() as i64;
+    let work_ms = work.as_millis() as i64;
+    let first_runs: Vec<(Timestamp, Timestamp)> = runs
+        .iter()
+        .filter(|(c, _, _)| c.as_str().starts_with("s/"))
+        .map(|(_, due, started)| (*due, *started))
+        .collect();
+    let waited = first_runs
+        .iter()
+        .filter(|(due, started)| started > due)
+        .count();
+    assert!(
+        waited * 10 > first_runs.len() * 9,
+        "only {waited} of {} first runs waited: the pressure was not constant",
+        first_runs.len()
+    );
+    let retries: Vec<(Timestamp, Timestamp)> = runs
+        .iter()
+        .filter(|(c, due, _)| c.as_str().starts_with("flaky/") && asked.contains(due))
+        .map(|(_, due, started)| (*due, *started))
+        .collect();
+    assert!(
+        retries.len() >= 5,
+        "the failing check was re-checked {} times in 10 minutes: its retries starved",
+        retries.len()
+    );
+    for (due, started) in &retries {
+        // Admitted within its bound: one retry interval, plus the wait
+        // for a place to free up (one run's work).
+        assert!(
+            started - due <= retry_ms + work_ms,
+            "a retry due at {due} started at {started}"
+        );
+        // And it went before a first run that was already due only once
+        // it had waited its whole retry interval.
+        let overtaken = first_runs
+            .iter()
+            .filter(|(d, s)| d <= started && s > started)
+            .count();
+        assert!(
+            overtaken == 0 || started - due >= retry_ms,
+            "a retry due at {due} started at {started}, {} ms late, ahead of {overtaken} first runs already due",
+            started - due
+        );
+    }
 }
