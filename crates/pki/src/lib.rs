@@ -8,7 +8,11 @@
 //! certificate for DNS names (`"shop.test"`, `"localhost"`) and/or IP
 //! addresses (`"127.0.0.1"`, `"::1"`) with any validity window, including
 //! expired and not-yet-valid ones ([`validity`] has helpers). [`self_signed`]
-//! makes a leaf that is its own issuer.
+//! makes a leaf that is its own issuer. [`CertAuthority::issue_misused`]
+//! makes the certificates a verifying client must refuse for what they are
+//! rather than who issued them ([`Misuse`]), and
+//! [`CertAuthority::name_constrained`] a root that may only issue for some
+//! DNS names.
 //!
 //! All keys are ECDSA P-256. Nothing here is meant to protect anything: the
 //! keys live in memory and in temporary files.
@@ -27,8 +31,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, NameConstraints,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::OffsetDateTime;
@@ -86,6 +90,16 @@ pub mod validity {
     }
 }
 
+/// A server certificate that is wrong for what it is, whoever issued it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misuse {
+    /// Its extended key usage allows client authentication only.
+    ClientAuthOnly,
+    /// It says it is a CA (basic constraints `CA:TRUE`), as
+    /// `openssl req -x509` makes by default.
+    MarkedAsCa,
+}
+
 /// A certificate authority (root or intermediate) that can issue
 /// server certificates and further intermediates.
 pub struct CertAuthority {
@@ -128,6 +142,28 @@ impl CertAuthority {
         })
     }
 
+    /// A new root CA that may only issue for DNS names under
+    /// `permitted_dns` (an X.509 name constraint), valid for ten years.
+    pub fn name_constrained(name: &str, permitted_dns: &[&str]) -> Result<Self, PkiError> {
+        let key = KeyPair::generate()?;
+        let mut params = ca_params(name, validity::days_around(-1, 3650), false);
+        params.name_constraints = Some(NameConstraints {
+            permitted_subtrees: permitted_dns
+                .iter()
+                .map(|d| GeneralSubtree::DnsName((*d).to_owned()))
+                .collect(),
+            excluded_subtrees: Vec::new(),
+        });
+        let cert = params.self_signed(&key)?;
+        Ok(Self {
+            name: name.to_owned(),
+            cert_pem: cert.pem(),
+            cert: cert.der().clone(),
+            issuer: Issuer::new(params, key),
+            parents: Vec::new(),
+        })
+    }
+
     /// An intermediate CA called `name`, signed by this CA, valid from a day
     /// ago for five years.
     pub fn intermediate(&self, name: &str) -> Result<Self, PkiError> {
@@ -159,8 +195,29 @@ impl CertAuthority {
     /// A server certificate for `names` (DNS names or IP addresses; the first
     /// is also the common name), signed by this CA.
     pub fn issue(&self, names: &[&str], validity: Validity) -> Result<Issued, PkiError> {
+        self.sign_leaf(leaf_params(names, validity, true)?)
+    }
+
+    /// A current certificate for `names`, signed by this CA, with the
+    /// mistake `misuse`.
+    pub fn issue_misused(&self, names: &[&str], misuse: Misuse) -> Result<Issued, PkiError> {
+        let mut params = leaf_params(names, validity::current(), true)?;
+        match misuse {
+            Misuse::ClientAuthOnly => {
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            }
+            Misuse::MarkedAsCa => {
+                params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                params.key_usages.push(KeyUsagePurpose::KeyCertSign);
+            }
+        }
+        self.sign_leaf(params)
+    }
+
+    /// Signs a leaf with a new key; the chain is the leaf, this CA and the
+    /// CAs above it.
+    fn sign_leaf(&self, params: CertificateParams) -> Result<Issued, PkiError> {
         let key = KeyPair::generate()?;
-        let params = leaf_params(names, validity, true)?;
         let cert = params.signed_by(&key, &self.issuer)?;
         let mut chain = Vec::with_capacity(self.parents.len() + 2);
         chain.push(cert.der().clone());

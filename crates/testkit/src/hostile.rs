@@ -51,6 +51,10 @@ pub enum Behaviour {
     /// client leaves (a stand-in for SMTP/FTP/SSH-style servers in TCP
     /// banner tests).
     Banner(String),
+    /// Reads the client's hello and answers with a fatal TLS alert of this
+    /// description code, as nginx's `ssl_reject_handshake on` does with
+    /// unrecognized_name (112).
+    TlsAlert(u8),
 }
 
 /// A raw TCP server with a [`Behaviour`], on loopback. Stops when dropped.
@@ -181,6 +185,14 @@ async fn misbehave(mut stream: TcpStream, behaviour: Behaviour) -> io::Result<()
         Behaviour::Banner(banner) => {
             write(&mut stream, banner.as_bytes()).await?;
             drain(&mut stream).await;
+        }
+        Behaviour::TlsAlert(description) => {
+            let mut hello = [0u8; 4096];
+            let _ = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut hello)).await;
+            // An alert record: type 21, version TLS 1.2, length 2, level
+            // fatal (2), then the description.
+            write(&mut stream, &[21, 3, 3, 0, 2, 2, description]).await?;
+            let _ = tokio::time::timeout(Duration::from_secs(2), drain(&mut stream)).await;
         }
         Behaviour::Garbage => {
             read_request_head(&mut stream).await;

@@ -5,6 +5,9 @@
 //!
 //! What this crate is not: a TLS client. Callers put the certificates in
 //! their own `rustls::RootCertStore`, which says which ones it accepts.
+//! When a peer is refused, [`explain`] says why in a sentence.
+
+pub mod explain;
 
 use std::path::Path;
 

@@ -5,6 +5,7 @@
 
 use keepup_config::CertThresholds;
 use keepup_model::{Finding, Severity, format_rfc3339};
+use keepup_trust::explain::{self, Remedy};
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 use x509_parser::prelude::{GeneralName, X509Certificate, parse_x509_certificate};
@@ -23,8 +24,8 @@ pub enum ChainTrust {
     Trusted,
     /// The issuer of the top presented certificate is not a trusted root.
     UnknownIssuer,
-    /// Another reason (bad signature, unsupported algorithm, ...), as
-    /// webpki tells it.
+    /// Another reason (bad signature, unsupported algorithm, ...): the
+    /// sentence [`keepup_trust::explain`] makes of webpki's verdict.
     Untrusted(String),
     /// Could not be judged apart from expiry (e.g. the validity windows of
     /// the presented certificates do not overlap).
@@ -42,9 +43,9 @@ pub struct AnalysisInput<'a> {
     pub thresholds: CertThresholds,
     /// The trust verdict.
     pub trust: ChainTrust,
-    /// webpki's own verdict at handshake time, if it failed: a safety net
-    /// reported as [`codes::TLS_CHAIN_UNTRUSTED`] when no other rule
-    /// explains it.
+    /// webpki's own verdict at handshake time, if it failed, as a
+    /// sentence: a safety net reported as [`codes::TLS_CHAIN_UNTRUSTED`]
+    /// when no other rule explains it.
     pub verifier_error: Option<String>,
 }
 
@@ -290,10 +291,7 @@ pub fn analyse_chain(chain: &[CertificateDer<'_>], input: &AnalysisInput<'_>) ->
             codes::TLS_CHAIN_UNTRUSTED,
             Severity::Critical,
             FindingKind::Trust,
-            format!(
-                "the certificate for {} was rejected by the verifier: {reason}",
-                input.host
-            ),
+            reason.clone(),
         );
     }
     out
@@ -469,30 +467,21 @@ fn check_trust(out: &mut ChainAnalysis, parsed: &[X509Certificate<'_>], input: &
     let host = input.host;
     let (code, text) = match &input.trust {
         ChainTrust::Trusted | ChainTrust::Undetermined => return,
-        ChainTrust::Untrusted(reason) => (
-            codes::TLS_CHAIN_UNTRUSTED,
-            format!("the certificate chain for {host} is not trusted: {reason}"),
-        ),
+        ChainTrust::Untrusted(sentence) => (codes::TLS_CHAIN_UNTRUSTED, sentence.clone()),
         ChainTrust::UnknownIssuer => {
             let top = chain_top(parsed);
             if top.subject().as_raw() == top.issuer().as_raw() {
-                let what = if parsed.len() == 1 {
-                    format!("the certificate '{}' is self-signed", short_name(top))
+                let text = if parsed.len() == 1 {
+                    explain::self_signed(host, false, Remedy::CaFileOrNoVerify)
                 } else {
-                    format!(
-                        "it ends at '{}', a self-signed root that is not trusted",
-                        short_name(top)
-                    )
+                    explain::untrusted_root(host, &short_name(top), Remedy::CaFileOrNoVerify)
                 };
-                (
-                    codes::TLS_CHAIN_UNTRUSTED,
-                    format!("the certificate chain for {host} is not trusted: {what}"),
-                )
+                (codes::TLS_CHAIN_UNTRUSTED, text)
             } else {
                 (
                     codes::TLS_CHAIN_INCOMPLETE,
                     format!(
-                        "the certificate chain for {host} is incomplete or untrusted: the issuer '{}' of '{}' was not sent by the server and is not a trusted root (a missing intermediate certificate?)",
+                        "the certificate chain for {host} is incomplete or untrusted: the issuer '{}' of '{}' was not sent by the server and is not a trusted root (if it is an intermediate, make the server send it; if it is a private CA, add it with `ca_file`)",
                         issuer_short_name(top),
                         short_name(top)
                     ),
@@ -926,7 +915,7 @@ mod tests {
         let ca = CertAuthority::new("Root").unwrap();
         let ok = ca.issue(&["shop.test"], validity::current()).unwrap();
         let mut i = input("shop.test", ChainTrust::Trusted);
-        i.verifier_error = Some("something webpki disliked".into());
+        i.verifier_error = Some("the certificate for shop.test was refused by the verifier".into());
         let a = analyse_chain(&ok.served_chain(), &i);
         assert_eq!(codes_of(&a), vec![codes::TLS_CHAIN_UNTRUSTED]);
     }

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use keepup_config::TlsSpec;
 use keepup_model::{Finding, Outcome, Severity, Status, TimingBreakdown, format_rfc3339};
+use keepup_trust::explain::{self, Remedy};
 use rustls::client::Resumption;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
@@ -36,7 +37,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use self::analysis::{AnalysisInput, ChainAnalysis, FindingKind};
-use self::verifier::{Captured, CapturingVerifier, describe_error};
+use self::verifier::{Captured, CapturingVerifier};
 use crate::codes;
 use crate::context::{ProbeContext, normalize_host};
 use crate::util::{Fail, connect_first, failed, finish, ms};
@@ -98,7 +99,7 @@ pub(crate) async fn handshake(
     let stream = ctx
         .within("in the TLS handshake", connector.connect(name, tcp))
         .await?
-        .map_err(|e| handshake_failed(handshake_error(&e)))?;
+        .map_err(|e| handshake_failed(handshake_error(&e, host)))?;
     let captured = verifier
         .take()
         .ok_or_else(|| handshake_failed("the server presented no certificate".into()))?;
@@ -132,29 +133,18 @@ fn handshake_failed(text: String) -> Fail {
     ))
 }
 
-fn handshake_error(e: &std::io::Error) -> String {
-    if let Some(tls) = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
-        return match tls {
-            rustls::Error::AlertReceived(alert) => {
-                format!("the server refused the TLS handshake ({alert:?} alert)")
-            }
-            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
-                format!("the server does not speak TLS correctly: {tls}")
-            }
-            rustls::Error::PeerIncompatible(_) => {
-                format!("no TLS version or cipher suite in common with the server: {tls}")
-            }
-            other => format!("the TLS handshake failed: {other}"),
-        };
+fn handshake_error(e: &std::io::Error, host: &str) -> String {
+    if let Some(tls) = explain::find_tls_error(e) {
+        return explain::tls_error(tls, host, Remedy::CaFileOrNoVerify);
     }
     match e.kind() {
         std::io::ErrorKind::UnexpectedEof => {
-            "the server closed the connection during the TLS handshake".to_owned()
+            format!("{host} closed the connection during the TLS handshake")
         }
-        _ => format!("the TLS handshake failed: {}", crate::util::io_reason(e)),
+        _ => format!(
+            "the TLS handshake with {host} failed: {}",
+            crate::util::io_reason(e)
+        ),
     }
 }
 
@@ -189,7 +179,11 @@ pub(crate) fn judge(
         now: crate::util::unix_now(),
         thresholds: options.thresholds,
         trust: captured.trust.clone(),
-        verifier_error: captured.verdict.as_ref().err().map(describe_error),
+        verifier_error: captured
+            .verdict
+            .as_ref()
+            .err()
+            .map(|e| explain::tls_error(e, host, Remedy::CaFileOrNoVerify)),
     };
     let analysis = analysis::analyse_chain(&captured.chain, &input);
     let blocked = options.verify && analysis.blocks();
@@ -209,9 +203,10 @@ pub(crate) fn judge(
             finding
         })
         .collect();
+    // The verifier's own words, for experts reading the evidence.
     let verification = match &captured.verdict {
         Ok(()) => "ok".to_owned(),
-        Err(e) => describe_error(e),
+        Err(e) => e.to_string(),
     };
     Judged {
         findings,

@@ -11,6 +11,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use keepup_trust::explain::{self, Remedy};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -67,9 +68,10 @@ impl CapturingVerifier {
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
+        host: &str,
     ) -> ChainTrust {
         let Ok(parsed) = rustls::server::ParsedCertificate::try_from(end_entity) else {
-            return ChainTrust::Untrusted("the certificate cannot be parsed".into());
+            return ChainTrust::Untrusted(format!("the certificate for {host} cannot be parsed"));
         };
         let Some(at) = moment_all_valid(end_entity, intermediates) else {
             return ChainTrust::Undetermined;
@@ -92,9 +94,24 @@ impl CapturingVerifier {
                 | CertificateError::NotValidYet
                 | CertificateError::NotValidYetContext { .. },
             )) => ChainTrust::Undetermined,
-            Err(e) => ChainTrust::Untrusted(describe_error(&e)),
+            // A trusted certificate carries the self-signed one's name but
+            // not its key: webpki calls that a bad signature.
+            Err(rustls::Error::InvalidCertificate(c))
+                if intermediates.is_empty()
+                    && explain::is_signature_mismatch(&c)
+                    && is_self_signed(end_entity) =>
+            {
+                ChainTrust::Untrusted(explain::self_signed(host, true, Remedy::CaFileOrNoVerify))
+            }
+            Err(e) => ChainTrust::Untrusted(explain::tls_error(&e, host, Remedy::CaFileOrNoVerify)),
         }
     }
+}
+
+/// Whether the certificate names itself as its issuer.
+fn is_self_signed(der: &CertificateDer<'_>) -> bool {
+    parse_x509_certificate(der.as_ref())
+        .is_ok_and(|(_, cert)| cert.subject().as_raw() == cert.issuer().as_raw())
 }
 
 /// The latest `not_before` of the presented certificates, if every one of
@@ -119,32 +136,6 @@ fn moment_all_valid(
         .map(|secs| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs)))
 }
 
-/// A human reason for a verification error.
-pub(crate) fn describe_error(e: &rustls::Error) -> String {
-    match e {
-        rustls::Error::InvalidCertificate(c) => match c {
-            CertificateError::UnknownIssuer => "issued by an unknown certificate authority".into(),
-            CertificateError::BadSignature => "a signature in the chain is invalid".into(),
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                "not valid for the requested name".into()
-            }
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                "a certificate in the chain has expired".into()
-            }
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                "a certificate in the chain is not valid yet".into()
-            }
-            CertificateError::Revoked => "revoked".into(),
-            CertificateError::BadEncoding => "a certificate is malformed".into(),
-            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
-                "a certificate is not meant for TLS servers".into()
-            }
-            other => format!("{other:?}"),
-        },
-        other => other.to_string(),
-    }
-}
-
 impl ServerCertVerifier for CapturingVerifier {
     fn verify_server_cert(
         &self,
@@ -167,7 +158,7 @@ impl ServerCertVerifier for CapturingVerifier {
         // verification per probe on the common path).
         let trust = match &verdict {
             Ok(()) => ChainTrust::Trusted,
-            Err(_) => self.chain_trust(end_entity, intermediates),
+            Err(_) => self.chain_trust(end_entity, intermediates, &server_name.to_str()),
         };
         let mut chain = Vec::with_capacity(intermediates.len() + 1);
         chain.push(end_entity.clone().into_owned());
