@@ -16,6 +16,8 @@ pub use backup_checks::{BackupCheckSpec, BackupJob, backup_check_id};
 pub mod channels;
 pub use channels::ChannelSpec;
 
+pub mod contract;
+pub use contract::Contract;
 pub mod cron;
 pub mod domain;
 pub use domain::{DomainSettings, DomainSpec, IANA_DNS_BOOTSTRAP, WhoisServer};

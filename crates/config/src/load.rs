@@ -38,6 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "domain",
     "dns",
     "backup",
+    "contract",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
@@ -285,6 +286,10 @@ impl Loader<'_> {
             .remove("maintenance")
             .map(|v| self.maintenance(v, &sites, now))
             .unwrap_or_default();
+        let contracts = root
+            .remove("contract")
+            .map(|v| self.contracts(v, &sites))
+            .unwrap_or_default();
         let channel_ids: HashSet<String> = channels.iter().map(|c| c.id.clone()).collect();
         let site_ids: HashSet<String> = sites.iter().map(|s| s.id.clone()).collect();
         let routing = self.routing(
@@ -366,6 +371,7 @@ impl Loader<'_> {
             routing,
             dns: self.dns.clone(),
             backups,
+            contracts,
             warnings: std::mem::take(&mut self.warnings),
             index: HashMap::new(),
         }

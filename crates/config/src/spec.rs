@@ -33,6 +33,8 @@ pub struct Config {
     pub dns: crate::dns::DnsSettings,
     /// `[[backup]]`: backup plans.
     pub backups: Vec<crate::backup::BackupPlan>,
+    /// `[[contract]]`: what the hosting contracts promise.
+    pub contracts: Vec<crate::contract::Contract>,
     /// Advice found at load that does not make the configuration invalid.
     pub warnings: Vec<crate::Problem>,
     /// `site/check` → (site, check) positions, for constant-time lookups.
@@ -299,6 +301,24 @@ impl CheckSpec {
             CheckSpec::Passive(PassiveSpec::Heartbeat(_)) => "heartbeat",
             CheckSpec::Passive(PassiveSpec::SelfHealth(_)) => "self",
             CheckSpec::Passive(PassiveSpec::Backup(_)) => "backup",
+        }
+    }
+
+    /// Whether the check reports a risk or a finding rather than whether
+    /// the service answers (domain expiry, blacklists, DNS delegation
+    /// quality, policy pages, security.txt, heartbeats of jobs, backups,
+    /// keepup's own health): a contract's default service leaves these out.
+    pub fn is_informational(&self) -> bool {
+        match self {
+            CheckSpec::Probe(p) => matches!(
+                p,
+                ProbeSpec::Domain(_)
+                    | ProbeSpec::Delegation(_)
+                    | ProbeSpec::Dnsbl(_)
+                    | ProbeSpec::Page(_)
+                    | ProbeSpec::SecurityTxt(_)
+            ),
+            CheckSpec::Passive(_) => true,
         }
     }
 

@@ -1,0 +1,349 @@
+//! `[[contract]]`: a complete contract loads with its service expression,
+//! hours, repair times and credit tiers; every impossible contract is
+//! rejected at its line and column.
+
+mod support;
+
+use keepup_config::contract::{
+    Period, RepairLimit, ServiceExpr, ServiceHours, Severity, UnknownPolicy,
+};
+use keepup_config::load_str;
+use keepup_model::CheckId;
+use std::path::Path;
+use std::time::Duration;
+use support::{at_line, line_of, only_problem, problems};
+
+/// A site with two redundant web servers, a checkout, a payment gateway
+/// and a domain-expiry check (informational), followed by `contract`.
+fn with_contract(contract: &str) -> String {
+    format!(
+        r#"[[site]]
+id = "shop"
+[[site.check]]
+id = "web1"
+kind = "tcp"
+host = "127.0.0.1"
+port = 8081
+tags = ["web"]
+[[site.check]]
+id = "web2"
+kind = "tcp"
+host = "127.0.0.1"
+port = 8082
+tags = ["web"]
+[[site.check]]
+id = "checkout"
+kind = "tcp"
+host = "127.0.0.1"
+port = 8083
+[[site.check]]
+id = "payment"
+kind = "tcp"
+host = "127.0.0.1"
+port = 8084
+[[site.check]]
+id = "registration"
+kind = "domain"
+domain = "shop.example"
+
+{contract}"#
+    )
+}
+
+fn check(id: &str) -> ServiceExpr {
+    ServiceExpr::Check(CheckId::new("shop", id))
+}
+
+#[test]
+fn a_complete_contract_loads() {
+    let src = with_contract(
+        r#"[[contract]]
+id = "front"
+name = "Shop front"
+site = "shop"
+down_when = "all(web) | (checkout & payment)"
+target = 99.9
+period = "quarter"
+time_zone = "Europe/Berlin"
+service_hours = "mon-fri 08:00-18:00, sat 09:00-13:00"
+holidays = ["2026-12-25", "2026-12-26"]
+degraded = 0.5
+unknown = "down"
+maintenance_allowance = "4h"
+repair_time = { critical = "4h", major = "8 business hours", minor = "3 business days" }
+repair_breach_credit = 50.0
+credit_cap = 50
+monthly_fee = 1000.0
+currency = "EUR"
+[[contract.credit]]
+below = 99.9
+percent = 10
+[[contract.credit]]
+below = 99.5
+percent = 25
+"#,
+    );
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let c = &config.contracts[0];
+    assert_eq!(c.id, "front");
+    assert_eq!(c.name, "Shop front");
+    assert_eq!(
+        c.service,
+        ServiceExpr::Any(vec![
+            ServiceExpr::All(vec![check("web1"), check("web2")]),
+            ServiceExpr::All(vec![check("checkout"), check("payment")]),
+        ])
+    );
+    assert_eq!(c.target, 99.9);
+    assert_eq!(c.period, Period::Quarter);
+    assert_eq!(c.time_zone_name, "Europe/Berlin");
+    let ServiceHours::Weekly { rules, holidays } = &c.service_hours else {
+        panic!("weekly hours expected: {:?}", c.service_hours)
+    };
+    assert_eq!(rules.len(), 2);
+    assert_eq!((rules[0].start_minute, rules[0].end_minute), (480, 1080));
+    assert_eq!(rules[0].days, [true, true, true, true, true, false, false]);
+    assert_eq!(
+        rules[1].days,
+        [false, false, false, false, false, true, false]
+    );
+    assert_eq!(holidays.len(), 2);
+    assert_eq!(c.degraded_weight, 0.5);
+    assert_eq!(c.unknown, UnknownPolicy::Down);
+    assert_eq!(c.maintenance_allowance, Some(Duration::from_secs(4 * 3600)));
+    assert_eq!(
+        c.repair_time,
+        vec![
+            (
+                Severity::Critical,
+                RepairLimit {
+                    limit: Duration::from_secs(4 * 3600),
+                    business: false,
+                    written: "4h".into()
+                }
+            ),
+            (
+                Severity::Major,
+                RepairLimit {
+                    limit: Duration::from_secs(8 * 3600),
+                    business: true,
+                    written: "8 business hours".into()
+                }
+            ),
+            // A business day is the longest service day: 10 h on weekdays.
+            (
+                Severity::Minor,
+                RepairLimit {
+                    limit: Duration::from_secs(30 * 3600),
+                    business: true,
+                    written: "3 business days".into()
+                }
+            ),
+        ]
+    );
+    assert_eq!(c.credit.tiers.len(), 2);
+    assert_eq!(
+        (c.credit.tiers[1].below, c.credit.tiers[1].percent),
+        (99.5, 25.0)
+    );
+    assert_eq!(c.credit.per_repair_breach, 50.0);
+    assert_eq!(c.credit.cap_percent, 50.0);
+    assert_eq!(c.credit.monthly_fee, 1000.0);
+    assert_eq!(c.credit.currency, "EUR");
+}
+
+#[test]
+fn the_default_service_is_every_check_that_is_not_informational() {
+    let src = with_contract("[[contract]]\nid = \"front\"\nsite = \"shop\"\ntarget = 99.5\n");
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let c = &config.contracts[0];
+    assert_eq!(
+        c.service,
+        ServiceExpr::Any(vec![
+            check("web1"),
+            check("web2"),
+            check("checkout"),
+            check("payment")
+        ])
+    );
+    assert_eq!(c.period, Period::Month);
+    assert_eq!(c.service_hours, ServiceHours::Always);
+    assert_eq!(c.unknown, UnknownPolicy::Exclude);
+    assert_eq!(c.degraded_weight, 1.0);
+    assert_eq!(c.maintenance_allowance, None);
+}
+
+/// The single problem of a contract body, with the line it must be on.
+fn problem_at(contract: &str, needle: &str) -> String {
+    let src = with_contract(contract);
+    let p = problems(&src);
+    assert_eq!(p.0.len(), 1, "{p}");
+    at_line(&p, line_of(&src, needle))
+}
+
+#[test]
+fn targets_out_of_range_are_rejected_where_written() {
+    for target in ["100.5", "0", "-1"] {
+        let contract = format!("[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = {target}\n");
+        let p = problem_at(&contract, "target =");
+        assert!(
+            p.contains(
+                "contract[0].target: the availability target must be above 0 and at most 100"
+            ),
+            "{p}"
+        );
+        assert!(p.contains(":10: contract[0].target"), "{p}");
+    }
+}
+
+#[test]
+fn service_hours_that_never_occur_are_rejected() {
+    let p = problem_at(
+        "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99\nservice_hours = \"mon-fri 18:00-08:00\"\n",
+        "service_hours",
+    );
+    assert!(p.contains("never occurs"), "{p}");
+    let p = problem_at(
+        "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99\nservice_hours = \"mon-fri 08:00-08:00\"\n",
+        "service_hours",
+    );
+    assert!(p.contains("never occurs"), "{p}");
+    let p = problem_at(
+        "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99\nservice_hours = \"fri-mon 08:00-18:00\"\n",
+        "service_hours",
+    );
+    assert!(p.contains("days run from Monday to Sunday"), "{p}");
+    let p = problem_at(
+        "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99\nholidays = [\"2026-12-25\"]\n",
+        "holidays",
+    );
+    assert!(
+        p.contains("holidays only apply to weekly service hours"),
+        "{p}"
+    );
+}
+
+#[test]
+fn credit_tiers_out_of_order_or_above_100_percent_are_rejected() {
+    let base = "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99.9\nmonthly_fee = 100.0\ncurrency = \"EUR\"\n";
+    let p = problem_at(
+        &format!(
+            "{base}credit = [{{ below = 99.5, percent = 25 }},\n {{ below = 99.9, percent = 10 }}]\n"
+        ),
+        "below = 99.9",
+    );
+    assert!(
+        p.contains("contract[0].credit[1]: tiers are out of order"),
+        "{p}"
+    );
+    let p = problem_at(
+        &format!(
+            "{base}credit = [{{ below = 99.9, percent = 25 }},\n {{ below = 99.5, percent = 10 }}]\n"
+        ),
+        "below = 99.5",
+    );
+    assert!(p.contains("tiers are out of order"), "{p}");
+    let p = problem_at(
+        &format!("{base}credit = [{{ below = 99.9, percent = 110 }}]\n"),
+        "percent = 110",
+    );
+    assert!(
+        p.contains("`percent` must be above 0 and at most 100"),
+        "{p}"
+    );
+    let p = problem_at(
+        &format!("{base}credit = [{{ below = 100.1, percent = 10 }}]\n"),
+        "below = 100.1",
+    );
+    assert!(p.contains("`below` must be above 0 and at most 100"), "{p}");
+    let p = problem_at(
+        "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99.9\ncredit = [{ below = 99.9, percent = 10 }]\n",
+        "credit =",
+    );
+    assert!(p.contains("monthly_fee: credits need the fee"), "{p}");
+}
+
+#[test]
+fn unknown_checks_and_tags_are_rejected_at_their_column() {
+    let p = problem_at(
+        "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99\ndown_when = \"web1 | chekout\"\n",
+        "down_when",
+    );
+    // The column of `chekout` inside the string.
+    assert!(
+        p.contains(":21: contract[0].down_when: the site has no check \"chekout\""),
+        "{p}"
+    );
+    assert!(p.contains("did you mean \"checkout\"?"), "{p}");
+    let p = problem_at(
+        "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99\ndown_when = \"all(db)\"\n",
+        "down_when",
+    );
+    assert!(p.contains("no check of the site is tagged \"db\""), "{p}");
+    let p = problem_at(
+        "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99\ndown_when = \"(web1 & web2\"\n",
+        "down_when",
+    );
+    assert!(p.contains("missing `)`"), "{p}");
+    let p = problem_at(
+        "[[contract]]\nid = \"f\"\nsite = \"shp\"\ntarget = 99\n",
+        "site = \"shp\"",
+    );
+    assert!(
+        p.contains("no site \"shp\"") && p.contains("did you mean \"shop\""),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_zero_repair_time_is_rejected() {
+    for written in ["\"0s\"", "\"0 business days\"", "0"] {
+        let p = problem_at(
+            &format!(
+                "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99\nrepair_time = {{ major = {written} }}\n"
+            ),
+            "repair_time",
+        );
+        assert!(
+            p.contains("contract[0].repair_time.major: a repair time must be longer than zero"),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn a_site_without_availability_checks_needs_down_when() {
+    let p = only_problem(
+        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"reg\"\nkind = \"domain\"\ndomain = \"shop.example\"\n[[contract]]\nid = \"f\"\nsite = \"s\"\ntarget = 99\n",
+    );
+    assert!(p.contains("has no check that measures availability"), "{p}");
+}
+
+#[test]
+fn contract_ids_are_unique() {
+    let p = problem_at(
+        "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99\n[[contract]]\nid = \"f\" # again\nsite = \"shop\"\ntarget = 98\n",
+        "# again",
+    );
+    assert!(p.contains("contract id \"f\" is used twice"), "{p}");
+}
+
+/// The README's `[[contract]]` example loads, for a site with the checks
+/// it names.
+#[test]
+fn the_readme_contract_example_loads() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("the README is readable");
+    let section = readme
+        .split("\n## SLA\n")
+        .nth(1)
+        .expect("the README has an SLA section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("the SLA section has a TOML example");
+    let src = with_contract(example);
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(config.contracts[0].id, "front");
+}

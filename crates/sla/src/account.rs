@@ -1,0 +1,542 @@
+//! The accounting rules (the README's "SLA" section says them with worked
+//! examples):
+//!
+//! 1. Only service time counts: the period, up to now, within the
+//!    contract's service hours.
+//! 2. Maintenance of the service (a window covering one of its checks) is
+//!    excluded, in time order, up to the allowance per period; maintenance
+//!    beyond the allowance counts as downtime.
+//! 3. Outside maintenance the service's state decides: Down is downtime,
+//!    Degraded is downtime times the contract's weight, Unknown is excluded
+//!    from the measured time (or counted up or down, as the contract says),
+//!    Up is up.
+//! 4. Availability = (measured − downtime) / measured, where measured is the
+//!    service time less excluded maintenance and excluded unknown time. A
+//!    period without any data has no availability, never 100 %.
+//! 5. Incidents of the service's checks are listed when they overlap the
+//!    period, clipped to it; they are counted (MTTD, MTTA, MTTR, repair-time
+//!    breaches) in the period they were detected in, once. An incident
+//!    caused by another incident of the service is listed under its cause
+//!    and not counted again.
+//! 6. Repair time runs from detection to resolution (to now while open),
+//!    in wall-clock time or, for business limits, in service time.
+//! 7. Credit: the percentage of the last tier whose `below` the availability
+//!    falls under, of the period's fee, plus the fixed amount per breach,
+//!    at most the cap.
+
+use crate::input::{IncidentRecord, Input, InputError};
+use crate::service::{ServiceState, service_states};
+use crate::window::{Window, service_time, service_windows};
+use keepup_config::contract::{Contract, CreditTier, UnknownPolicy};
+use keepup_model::{CheckId, Timestamp};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+
+/// How a stretch of service time counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// The service was down.
+    Down,
+    /// Degraded, counted with the contract's weight.
+    Degraded,
+    /// No data.
+    Unknown,
+    /// Maintenance within the allowance: excluded.
+    Maintenance,
+    /// Maintenance beyond the allowance: downtime.
+    MaintenanceOverrun,
+}
+
+impl Class {
+    /// Lowercase name, as in `--explain`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Down => "down",
+            Class::Degraded => "degraded",
+            Class::Unknown => "unknown",
+            Class::Maintenance => "maintenance",
+            Class::MaintenanceOverrun => "maintenance beyond allowance",
+        }
+    }
+}
+
+/// One stretch of service time that was not plainly up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interval {
+    /// Start.
+    pub from: Timestamp,
+    /// End (exclusive).
+    pub to: Timestamp,
+    /// How it counted.
+    pub class: Class,
+    /// The checks that made it so (down ones for Down, ...), or the
+    /// maintenance windows for maintenance.
+    pub because: Vec<String>,
+}
+
+/// The error budget: the downtime the target allows in the measured time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Budget {
+    /// Downtime allowed.
+    pub allowed_ms: f64,
+    /// Downtime so far.
+    pub used_ms: f64,
+    /// Allowed minus used (negative once exceeded).
+    pub remaining_ms: f64,
+    /// Used in percent of allowed (None when nothing is allowed).
+    pub used_percent: Option<f64>,
+}
+
+/// A repair time against its limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepairFigure {
+    /// Measured (wall clock or service time, as the limit says).
+    pub measured_ms: i64,
+    /// The limit.
+    pub limit_ms: i64,
+    /// The limit as written.
+    pub limit: String,
+    /// Measured beyond the limit.
+    pub breached: bool,
+    /// Still open (measured up to now).
+    pub open: bool,
+}
+
+/// One incident of the service in the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncidentFigure {
+    /// Its number.
+    pub id: i64,
+    /// The check.
+    pub check: String,
+    /// critical, major or minor.
+    pub severity: &'static str,
+    /// What failed.
+    pub message: String,
+    /// First failure.
+    pub opened_at: Timestamp,
+    /// Confirmed.
+    pub detected_at: Timestamp,
+    /// Acknowledged.
+    pub acknowledged_at: Option<Timestamp>,
+    /// Resolved.
+    pub resolved_at: Option<Timestamp>,
+    /// Its part within the period.
+    pub in_period: (Timestamp, Timestamp),
+    /// Detected in this period (counted here) rather than carried over.
+    pub counted: bool,
+    /// The incident of the service that caused it.
+    pub caused_by: Option<i64>,
+    /// Repair time against the contract, when the contract limits this
+    /// severity and the incident counts here.
+    pub repair: Option<RepairFigure>,
+}
+
+/// The credit owed, step by step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CreditFigure {
+    /// The fee of the period (monthly fee × months).
+    pub fee: f64,
+    /// Currency.
+    pub currency: String,
+    /// The tier that applied.
+    pub tier: Option<TierFigure>,
+    /// Its share of the fee.
+    pub tier_amount: f64,
+    /// Repair-time breaches.
+    pub breaches: usize,
+    /// Their fixed amounts.
+    pub breach_amount: f64,
+    /// The cap (share of the fee).
+    pub cap: f64,
+    /// Owed: tier and breaches, at most the cap.
+    pub total: f64,
+}
+
+/// A credit tier, for output.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TierFigure {
+    /// Availability threshold.
+    pub below: f64,
+    /// Share of the fee.
+    pub percent: f64,
+}
+
+impl From<CreditTier> for TierFigure {
+    fn from(t: CreditTier) -> Self {
+        TierFigure {
+            below: t.below,
+            percent: t.percent,
+        }
+    }
+}
+
+/// The figures of one contract over one period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Figures {
+    /// Contract id.
+    pub contract: String,
+    /// Its site.
+    pub site: String,
+    /// The service expression.
+    pub service: String,
+    /// `2026-10`, ...
+    pub period: String,
+    /// Period start.
+    pub from: Timestamp,
+    /// Period end (exclusive).
+    pub to: Timestamp,
+    /// Measured up to (the end, or now within a running period).
+    pub measured_to: Timestamp,
+    /// The contract's zone.
+    pub time_zone: String,
+    /// Target in percent.
+    pub target: f64,
+    /// Service time in the measured range.
+    pub service_ms: i64,
+    /// Service time that counts: less excluded maintenance and unknown.
+    pub measured_ms: i64,
+    /// Service time down (outside maintenance).
+    pub down_ms: i64,
+    /// Service time degraded.
+    pub degraded_ms: i64,
+    /// Service time without data.
+    pub unknown_ms: i64,
+    /// Maintenance excluded (within the allowance).
+    pub maintenance_ms: i64,
+    /// Maintenance beyond the allowance (counted as downtime).
+    pub maintenance_overrun_ms: i64,
+    /// Downtime: down + overrun + weighted degraded (+ unknown if counted
+    /// down).
+    pub downtime_ms: f64,
+    /// Availability in percent; None when there was no data at all or
+    /// nothing to measure.
+    pub availability: Option<f64>,
+    /// Whether the target was met.
+    pub met: Option<bool>,
+    /// Error budget.
+    pub budget: Option<Budget>,
+    /// Incidents overlapping the period.
+    pub incidents: Vec<IncidentFigure>,
+    /// Incidents counted in this period.
+    pub incident_count: usize,
+    /// Mean time to detect (first failure → detected).
+    pub mttd_ms: Option<i64>,
+    /// Mean time to acknowledge (detected → acknowledged).
+    pub mtta_ms: Option<i64>,
+    /// Mean time to repair (detected → resolved).
+    pub mttr_ms: Option<i64>,
+    /// Repair-time breaches per severity.
+    pub breaches: BTreeMap<&'static str, usize>,
+    /// Credit.
+    pub credit: CreditFigure,
+    /// The stretches that were not plainly up, in time order.
+    pub intervals: Vec<Interval>,
+}
+
+/// The figures of `contract` over `window`, measured up to `now`.
+pub fn account(
+    contract: &Contract,
+    window: &Window,
+    now: Timestamp,
+    input: &Input,
+) -> Result<Figures, InputError> {
+    input.validate()?;
+    let tz = &contract.time_zone;
+    let until = window.to.min(now).max(window.from);
+    let service_checks: HashSet<&CheckId> = contract.service.checks().into_iter().collect();
+
+    let hours = service_windows(&contract.service_hours, tz, window.from, until);
+    let states = service_states(&contract.service, &input.timelines, window.from, until);
+    let mut maintenance: Vec<(Timestamp, Timestamp, &str)> = input
+        .maintenance
+        .iter()
+        .filter(|m| m.checks.iter().any(|c| service_checks.contains(c)))
+        .map(|m| (m.from.max(window.from), m.to.min(until), m.id.as_str()))
+        .filter(|(a, b, _)| a < b)
+        .collect();
+    maintenance.sort_unstable();
+
+    // Cut the period at every boundary of hours, states and maintenance;
+    // each piece then has one state, is in or out of service hours, and in
+    // or out of maintenance.
+    let mut points: Vec<Timestamp> = Vec::new();
+    points.extend(hours.iter().flat_map(|(a, b)| [*a, *b]));
+    points.extend(states.iter().flat_map(|s| [s.from, s.to]));
+    points.extend(maintenance.iter().flat_map(|(a, b, _)| [*a, *b]));
+    points.retain(|p| *p >= window.from && *p <= until);
+    points.sort_unstable();
+    points.dedup();
+
+    let allowance = contract.maintenance_allowance.map_or(i64::MAX, |d| {
+        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    });
+    let mut f = Tally::default();
+    let (mut h, mut s) = (0usize, 0usize);
+    for pair in points.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        while h < hours.len() && hours[h].1 <= a {
+            h += 1;
+        }
+        if hours.get(h).is_none_or(|w| w.0 > a) {
+            continue;
+        }
+        while s < states.len() && states[s].to <= a {
+            s += 1;
+        }
+        let Some(state) = states.get(s) else { continue };
+        f.service_ms += b - a;
+        let windows: Vec<String> = maintenance
+            .iter()
+            .filter(|(ma, mb, _)| *ma <= a && b <= *mb)
+            .map(|(_, _, id)| (*id).to_owned())
+            .collect();
+        if !windows.is_empty() {
+            let excluded = (allowance - f.maintenance_ms).clamp(0, b - a);
+            f.maintenance_ms += excluded;
+            f.maintenance_overrun_ms += b - a - excluded;
+            f.add(a, a + excluded, Class::Maintenance, &windows);
+            f.add(a + excluded, b, Class::MaintenanceOverrun, &windows);
+            continue;
+        }
+        let checks: Vec<String> = state.checks.iter().map(|c| c.to_string()).collect();
+        match state.state {
+            ServiceState::Up => f.up_ms += b - a,
+            ServiceState::Down => {
+                f.down_ms += b - a;
+                f.add(a, b, Class::Down, &checks);
+            }
+            ServiceState::Degraded => {
+                f.degraded_ms += b - a;
+                f.add(a, b, Class::Degraded, &checks);
+            }
+            ServiceState::Unknown => {
+                f.unknown_ms += b - a;
+                f.add(a, b, Class::Unknown, &checks);
+            }
+        }
+    }
+
+    let unknown_excluded = match contract.unknown {
+        UnknownPolicy::Exclude => f.unknown_ms,
+        UnknownPolicy::Up | UnknownPolicy::Down => 0,
+    };
+    let unknown_down = if contract.unknown == UnknownPolicy::Down {
+        f.unknown_ms
+    } else {
+        0
+    };
+    let measured_ms = f.service_ms - f.maintenance_ms - unknown_excluded;
+    let downtime_ms = (f.down_ms + f.maintenance_overrun_ms + unknown_down) as f64
+        + contract.degraded_weight * f.degraded_ms as f64;
+    let had_data = f.up_ms + f.down_ms + f.degraded_ms > 0;
+    let availability = (had_data && measured_ms > 0)
+        .then(|| 100.0 * (measured_ms as f64 - downtime_ms) / measured_ms as f64);
+    let budget = availability.map(|_| {
+        let allowed_ms = (100.0 - contract.target) / 100.0 * measured_ms as f64;
+        Budget {
+            allowed_ms,
+            used_ms: downtime_ms,
+            remaining_ms: allowed_ms - downtime_ms,
+            used_percent: (allowed_ms > 0.0).then(|| 100.0 * downtime_ms / allowed_ms),
+        }
+    });
+
+    let incidents = incidents(
+        contract,
+        window,
+        until,
+        now,
+        &input.incidents,
+        &service_checks,
+    );
+    let counted: Vec<&IncidentFigure> = incidents
+        .iter()
+        .filter(|i| i.counted && i.caused_by.is_none())
+        .collect();
+    let mean = |values: Vec<i64>| {
+        (!values.is_empty()).then(|| values.iter().sum::<i64>() / values.len() as i64)
+    };
+    let mttd_ms = mean(
+        counted
+            .iter()
+            .map(|i| i.detected_at - i.opened_at)
+            .collect(),
+    );
+    let mtta_ms = mean(
+        counted
+            .iter()
+            .filter_map(|i| i.acknowledged_at.map(|a| a - i.detected_at))
+            .collect(),
+    );
+    let mttr_ms = mean(
+        counted
+            .iter()
+            .filter_map(|i| i.resolved_at.map(|r| r - i.detected_at))
+            .collect(),
+    );
+    let mut breaches: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for i in &counted {
+        if i.repair.as_ref().is_some_and(|r| r.breached) {
+            *breaches.entry(i.severity).or_default() += 1;
+        }
+    }
+    let breach_count: usize = breaches.values().sum();
+    let credit = credit(contract, availability, breach_count);
+
+    Ok(Figures {
+        contract: contract.id.clone(),
+        site: contract.site.clone(),
+        service: contract.service.to_string(),
+        period: window.label.clone(),
+        from: window.from,
+        to: window.to,
+        measured_to: until,
+        time_zone: contract.time_zone_name.clone(),
+        target: contract.target,
+        service_ms: f.service_ms,
+        measured_ms,
+        down_ms: f.down_ms,
+        degraded_ms: f.degraded_ms,
+        unknown_ms: f.unknown_ms,
+        maintenance_ms: f.maintenance_ms,
+        maintenance_overrun_ms: f.maintenance_overrun_ms,
+        downtime_ms,
+        met: availability.map(|a| a >= contract.target),
+        availability,
+        budget,
+        incident_count: counted.len(),
+        incidents,
+        mttd_ms,
+        mtta_ms,
+        mttr_ms,
+        breaches,
+        credit,
+        intervals: f.intervals,
+    })
+}
+
+/// Running sums and the intervals behind them.
+#[derive(Default)]
+struct Tally {
+    service_ms: i64,
+    up_ms: i64,
+    down_ms: i64,
+    degraded_ms: i64,
+    unknown_ms: i64,
+    maintenance_ms: i64,
+    maintenance_overrun_ms: i64,
+    intervals: Vec<Interval>,
+}
+
+impl Tally {
+    /// Records `[a, b)` as `class`, joined to the previous interval when
+    /// it continues it.
+    fn add(&mut self, a: Timestamp, b: Timestamp, class: Class, because: &[String]) {
+        if a >= b {
+            return;
+        }
+        match self.intervals.last_mut() {
+            Some(last) if last.to == a && last.class == class && last.because == because => {
+                last.to = b
+            }
+            _ => self.intervals.push(Interval {
+                from: a,
+                to: b,
+                class,
+                because: because.to_vec(),
+            }),
+        }
+    }
+}
+
+/// The service's incidents overlapping the period, with repair times.
+fn incidents(
+    contract: &Contract,
+    window: &Window,
+    until: Timestamp,
+    now: Timestamp,
+    records: &[IncidentRecord],
+    service_checks: &HashSet<&CheckId>,
+) -> Vec<IncidentFigure> {
+    let ours: Vec<&IncidentRecord> = records
+        .iter()
+        .filter(|i| service_checks.contains(&i.check))
+        .filter(|i| i.opened_at < until && i.resolved_at.is_none_or(|r| r > window.from))
+        .collect();
+    let ids: HashSet<i64> = ours.iter().map(|i| i.id).collect();
+    let mut out: Vec<IncidentFigure> = ours
+        .into_iter()
+        .map(|i| {
+            let severity = i.severity();
+            let counted = window.from <= i.detected_at && i.detected_at < until;
+            let caused_by = i.cause.filter(|c| ids.contains(c) && *c != i.id);
+            let repair = contract
+                .repair_time
+                .iter()
+                .find(|(s, _)| *s == severity)
+                .filter(|_| counted)
+                .map(|(_, limit)| {
+                    let end = i.resolved_at.unwrap_or(now).max(i.detected_at);
+                    let measured_ms = if limit.business {
+                        service_time(
+                            &contract.service_hours,
+                            &contract.time_zone,
+                            i.detected_at,
+                            end,
+                        )
+                    } else {
+                        end - i.detected_at
+                    };
+                    let limit_ms = i64::try_from(limit.limit.as_millis()).unwrap_or(i64::MAX);
+                    RepairFigure {
+                        measured_ms,
+                        limit_ms,
+                        limit: limit.written.clone(),
+                        breached: measured_ms > limit_ms,
+                        open: i.resolved_at.is_none(),
+                    }
+                });
+            IncidentFigure {
+                id: i.id,
+                check: i.check.to_string(),
+                severity: severity.as_str(),
+                message: i.message.clone(),
+                opened_at: i.opened_at,
+                detected_at: i.detected_at,
+                acknowledged_at: i.acknowledged_at,
+                resolved_at: i.resolved_at,
+                in_period: (
+                    i.opened_at.max(window.from),
+                    i.resolved_at.unwrap_or(until).min(until),
+                ),
+                counted,
+                caused_by,
+                repair,
+            }
+        })
+        .collect();
+    out.sort_by_key(|i| (i.opened_at, i.id));
+    out
+}
+
+/// The credit for `availability` and `breaches`.
+fn credit(contract: &Contract, availability: Option<f64>, breaches: usize) -> CreditFigure {
+    let c = &contract.credit;
+    let fee = c.monthly_fee * f64::from(contract.period.months());
+    let tier = availability.and_then(|a| c.tiers.iter().rev().find(|t| a < t.below).copied());
+    let tier_amount = tier.map_or(0.0, |t| fee * t.percent / 100.0);
+    let breach_amount = breaches as f64 * c.per_repair_breach;
+    let cap = fee * c.cap_percent / 100.0;
+    CreditFigure {
+        fee,
+        currency: c.currency.clone(),
+        tier: tier.map(TierFigure::from),
+        tier_amount,
+        breaches,
+        breach_amount,
+        cap,
+        total: (tier_amount + breach_amount).min(cap),
+    }
+}

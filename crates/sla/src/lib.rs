@@ -1,0 +1,28 @@
+//! keepup's SLA accounting: what a `[[contract]]` promised against what the
+//! service's checks recorded, for one period, to the millisecond.
+//!
+//! [`account`] takes the contract, the period ([`Window`]) and plain values
+//! (each check's status timeline, the incidents, the maintenance windows;
+//! see [`Input`]) and returns [`Figures`]: availability, downtime, unknown
+//! and maintenance time, incidents with MTTD/MTTA/MTTR and repair-time
+//! breaches, error budget and credit. Every figure keeps the intervals it
+//! was summed from, and [`Figures::explain`] lists them.
+//!
+//! This crate does no I/O: the CLI reads the store and adapts its rows into
+//! [`Input`]; the rules themselves are written down in the README's "SLA"
+//! section, each worked example there being a test in `tests/`.
+//! Not here: reading the store, burn-rate alerts, report documents.
+
+mod account;
+mod input;
+mod render;
+mod service;
+mod window;
+
+pub use account::{
+    Budget, Class, CreditFigure, Figures, IncidentFigure, Interval, RepairFigure, account,
+};
+pub use input::{CheckTimeline, IncidentRecord, Input, InputError, MaintenanceSpan, Span};
+pub use render::{csv, table};
+pub use service::ServiceState;
+pub use window::{Window, WindowError, service_time, service_windows};
