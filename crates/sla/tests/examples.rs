@@ -365,3 +365,43 @@ fn example_7_no_data_is_not_100_percent() {
         assert!(rendered.contains("no data"), "{rendered}");
     }
 }
+
+/// Example 8: a business repair time runs only in service hours: detected
+/// Friday 17:00, resolved Monday 10:00 with `mon-fri 08:00-18:00` is 3
+/// business hours (1 on Friday, 2 on Monday), within "3 business hours";
+/// the 65 wall-clock hours breach a wall-clock "1d".
+#[test]
+fn example_8_business_repair_time_counts_service_hours_only() {
+    let body = |limit: &str| {
+        format!(
+            "[[contract]]\nid = \"office\"\nsite = \"shop\"\ndown_when = \"web\"\ntarget = 99\ntime_zone = \"Europe/Berlin\"\nservice_hours = \"mon-fri 08:00-18:00\"\nrepair_time = {{ major = \"{limit}\" }}\n"
+        )
+    };
+    let incident = IncidentRecord {
+        id: 1,
+        check: check("web"),
+        status: Degraded,
+        opened_at: at("2026-11-06T16:55:00+01:00"),
+        detected_at: at("2026-11-06T17:00:00+01:00"),
+        acknowledged_at: None,
+        resolved_at: Some(at("2026-11-09T10:00:00+01:00")),
+        cause: None,
+        severity: None,
+        message: "slow".into(),
+    };
+    let input = Input {
+        incidents: vec![incident],
+        ..Input::default()
+    };
+    let business = contract(&body("3 business hours"));
+    let w = Window::for_month(&business, "2026-11").unwrap();
+    let f = account(&business, &w, at(NOW), &input).unwrap();
+    let repair = f.incidents[0].repair.clone().unwrap();
+    assert_eq!(f.incidents[0].severity, "major");
+    assert_eq!((repair.measured_ms, repair.breached), (3 * HOUR, false));
+    let wall = contract(&body("1d"));
+    let f = account(&wall, &w, at(NOW), &input).unwrap();
+    let repair = f.incidents[0].repair.clone().unwrap();
+    assert_eq!((repair.measured_ms, repair.breached), (65 * HOUR, true));
+    assert_eq!(f.breaches.get("major"), Some(&1));
+}

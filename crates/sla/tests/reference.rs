@@ -375,3 +375,84 @@ proptest! {
         run(&case)?;
     }
 }
+
+/// Incidents over three consecutive months: each is counted in exactly
+/// one (the month it was detected in), and its parts in the months it is
+/// listed in add up to its duration within the three months.
+fn run_incidents(incidents: &[(u32, u16, Option<u16>, Option<u32>)]) -> Result<(), TestCaseError> {
+    use keepup_sla::IncidentRecord;
+    let c = contract(
+        "[[contract]]\nid = \"p\"\nsite = \"shop\"\ndown_when = \"web1 | web2\"\ntarget = 99\ntime_zone = \"Europe/Berlin\"\n",
+    );
+    let months: Vec<Window> = ["2026-10", "2026-11", "2026-12"]
+        .iter()
+        .map(|m| Window::for_month(&c, m).unwrap())
+        .collect();
+    let (start, end) = (months[0].from, months[2].to);
+    let origin = start - 5 * 1440 * MINUTE;
+    let records: Vec<IncidentRecord> = incidents
+        .iter()
+        .enumerate()
+        .map(|(i, &(open, detect, ack, length))| {
+            let opened_at = origin + i64::from(open) * MINUTE;
+            let detected_at = opened_at + i64::from(detect) * MINUTE;
+            IncidentRecord {
+                id: i as i64 + 1,
+                check: check(if i % 2 == 0 { "web1" } else { "web2" }),
+                status: Status::Down,
+                opened_at,
+                detected_at,
+                acknowledged_at: ack.map(|a| detected_at + i64::from(a) * MINUTE),
+                resolved_at: length.map(|l| detected_at + i64::from(l) * MINUTE),
+                cause: None,
+                severity: None,
+                message: String::new(),
+            }
+        })
+        .collect();
+    let now = end + 86_400_000;
+    let input = Input {
+        incidents: records.clone(),
+        ..Input::default()
+    };
+    let figures: Vec<_> = months
+        .iter()
+        .map(|w| account(&c, w, now, &input).unwrap())
+        .collect();
+    for r in &records {
+        let counted = figures
+            .iter()
+            .filter(|f| f.incidents.iter().any(|i| i.id == r.id && i.counted))
+            .count();
+        let detected_inside = start <= r.detected_at && r.detected_at < end;
+        prop_assert_eq!(counted, usize::from(detected_inside), "incident {}", r.id);
+        let parts: i64 = figures
+            .iter()
+            .flat_map(|f| f.incidents.iter().filter(|i| i.id == r.id))
+            .map(|i| i.in_period.1 - i.in_period.0)
+            .sum();
+        let whole = r.resolved_at.unwrap_or(end).min(end) - r.opened_at.max(start);
+        prop_assert_eq!(parts, whole.max(0), "incident {}", r.id);
+    }
+    let total: usize = figures.iter().map(|f| f.incident_count).sum();
+    let inside = records
+        .iter()
+        .filter(|r| start <= r.detected_at && r.detected_at < end)
+        .count();
+    prop_assert_eq!(total, inside);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn incidents_across_months_are_split_and_counted_once(
+        incidents in prop::collection::vec(
+            (0u32..140_000, 0u16..30, prop::option::of(0u16..120), prop::option::of(0u32..50_000)),
+            0..12,
+        )
+    ) {
+        run_incidents(&incidents)?;
+    }
+}
