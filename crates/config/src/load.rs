@@ -235,6 +235,19 @@ impl Loader<'_> {
             .concurrency
             .as_ref()
             .and_then(|c| self.scheduler_concurrency(c, crate::descriptors::hard_limit()));
+        let in_flight_cap = crate::descriptors::hard_limit()
+            .map(|fds| {
+                SchedulerConfig {
+                    concurrency,
+                    cpu_workers: None,
+                }
+                .in_flight_cap(fds)
+            })
+            .or(concurrency);
+        let cpu_workers = scheduler
+            .cpu_workers
+            .as_ref()
+            .and_then(|w| self.scheduler_cpu_workers(w, in_flight_cap));
         let mut defaults = self.defaults(defaults);
         defaults.domain = self.domain_section(root.remove("domain"));
         self.dns = self.dns_section(root.remove("dns"));
@@ -364,7 +377,10 @@ impl Loader<'_> {
                 minute_retention,
                 rollup_retention,
             },
-            scheduler: SchedulerConfig { concurrency },
+            scheduler: SchedulerConfig {
+                concurrency,
+                cpu_workers,
+            },
             sites,
             channels,
             maintenance,
@@ -564,6 +580,37 @@ impl Loader<'_> {
                 key,
                 format!("{n} probes in flight cannot each hold a socket: keepup may open at most {fds} file descriptors (the hard limit, `ulimit -Hn`)"),
                 Some(format!("write at most {fds}, or leave it out (a quarter of the descriptor limit), or raise the hard limit (LimitNOFILE= in the systemd unit)")),
+            );
+            return None;
+        }
+        Some(n)
+    }
+
+    /// `[scheduler] cpu_workers`: at least 1 and at most `in_flight` (the
+    /// probes that may run at once, when bounded): only a running probe
+    /// takes a CPU worker.
+    fn scheduler_cpu_workers(
+        &mut self,
+        value: &Spanned<usize>,
+        in_flight: Option<usize>,
+    ) -> Option<usize> {
+        let n = *value.get_ref();
+        let key = "scheduler.cpu_workers";
+        if n == 0 {
+            self.rep.report(
+                value.span(),
+                key,
+                "must be at least 1",
+                Some("leave it out for one per core".to_owned()),
+            );
+            return None;
+        }
+        if let Some(cap) = in_flight.filter(|&cap| n > cap) {
+            self.rep.report(
+                value.span(),
+                key,
+                format!("{n} CPU workers can never all be busy: at most {cap} probes run at once (scheduler.concurrency)"),
+                Some(format!("write at most {cap}, or leave it out for one per core")),
             );
             return None;
         }

@@ -72,6 +72,7 @@ pub(crate) struct RawStore {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawScheduler {
     pub concurrency: Option<Spanned<usize>>,
+    pub cpu_workers: Option<Spanned<usize>>,
 }
 
 /// `[connectivity]`: reference targets that tell keepup whether its own

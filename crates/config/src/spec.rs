@@ -119,6 +119,10 @@ pub struct SchedulerConfig {
     /// Probes in flight at once, as configured; `None`: derived from the
     /// descriptor limit (see [`SchedulerConfig::in_flight_cap`]).
     pub concurrency: Option<usize>,
+    /// Probe steps doing CPU work at once (TLS handshakes, certificate
+    /// analysis, page parsing), as configured; `None`: one per core (see
+    /// [`SchedulerConfig::cpu_pool_size`]).
+    pub cpu_workers: Option<usize>,
 }
 
 impl SchedulerConfig {
@@ -133,6 +137,18 @@ impl SchedulerConfig {
             usize::try_from(descriptors / 4)
                 .unwrap_or(usize::MAX)
                 .max(64)
+        })
+    }
+
+    /// Probe steps doing CPU work at once: the configured number, or the
+    /// cores this process may use. A small pool apart from the large
+    /// in-flight limit: thousands of probes may wait on sockets, but only
+    /// as many as there are cores can usefully compute.
+    pub fn cpu_pool_size(&self) -> usize {
+        self.cpu_workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(std::num::NonZeroUsize::get)
+                .unwrap_or(1)
         })
     }
 }

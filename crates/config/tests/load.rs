@@ -549,4 +549,31 @@ fn scheduler_limits_load_and_bad_ones_are_located() {
             && s.contains(&format!("at most {hard} file descriptors")),
         "{s}"
     );
+
+    // The CPU pool: one worker per core unless configured, at least 1, at
+    // most the probes that may run at once.
+    let c = load_str(
+        "[scheduler]\nconcurrency = 100\ncpu_workers = 3\n",
+        Path::new("keepup.toml"),
+    )
+    .unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(c.scheduler.cpu_pool_size(), 3);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(defaults.scheduler.cpu_pool_size(), cores);
+    let p = problems("[scheduler]\ncpu_workers = 0\n");
+    let s = at_line(&p, 2);
+    assert!(
+        s.contains("keepup.toml:2:15")
+            && s.contains("scheduler.cpu_workers")
+            && s.contains("must be at least 1"),
+        "{s}"
+    );
+    let p = problems("[scheduler]\nconcurrency = 100\ncpu_workers = 101\n");
+    let s = at_line(&p, 3);
+    assert!(
+        s.contains("keepup.toml:3:15")
+            && s.contains("scheduler.cpu_workers")
+            && s.contains("at most 100 probes run at once"),
+        "{s}"
+    );
 }

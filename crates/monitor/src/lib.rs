@@ -147,6 +147,9 @@ impl Monitor {
         }));
         let heartbeats = Arc::new(HeartbeatBook::default());
         heartbeats.configure(&checks, &store, clock.now_ms());
+        // Probe steps that compute share a pool sized to the cores, apart
+        // from the scheduler's large limit on probes waiting on I/O.
+        probes.limit_cpu_work(config.scheduler.cpu_pool_size());
         probes.remember_in(Arc::new(StoreMemory {
             store: store.clone(),
             clock: clock.clone(),

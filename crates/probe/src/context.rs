@@ -1,6 +1,6 @@
 //! [`ProbeContext`]: the state shared by all probe runs (trusted roots, CA
-//! file cache, resolver overrides, each kind's own state) plus the time
-//! budget of one run.
+//! file cache, resolver overrides, each kind's own state, the pool of CPU
+//! workers) plus the time budget of one run.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -17,6 +17,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::codes;
+use crate::cpu::{CpuPermit, CpuPool, OnCpu};
 use crate::util::Fail;
 use keepup_model::text::duration_words;
 
@@ -38,6 +39,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 ///   check's baselines), one value per type, created on first use
 ///   ([`kind_state`](Self::kind_state)): the context does not know which
 ///   kinds keep state;
+/// - the workers for probe steps that compute (a TLS handshake, parsing a
+///   page), one per core unless [`limit_cpu_work`](Self::limit_cpu_work)
+///   says otherwise, held only while computing (see `crate::cpu`);
 /// - the time budget of the current run ([`with_timeout`](Self::with_timeout)).
 ///
 /// Clones share everything but the budget.
@@ -63,6 +67,8 @@ struct Shared {
     kind_states: Mutex<HashMap<TypeId, KindState>>,
     /// Durable memory, set once by the daemon.
     memory: std::sync::OnceLock<Arc<dyn crate::ProbeMemory>>,
+    /// Workers for the steps that compute, see [`crate::cpu`].
+    cpu: CpuPool,
 }
 
 /// One probe kind's state, shared by every run of that kind.
@@ -106,6 +112,7 @@ impl Default for ProbeContext {
 pub struct ProbeContextBuilder {
     overrides: HashMap<String, Vec<IpAddr>>,
     use_system_roots: bool,
+    cpu_workers: Option<usize>,
 }
 
 impl ProbeContextBuilder {
@@ -124,6 +131,13 @@ impl ProbeContextBuilder {
         self
     }
 
+    /// How many probe steps may compute at once (TLS handshakes,
+    /// certificate analysis, page parsing); default one per core.
+    pub fn cpu_workers(mut self, workers: usize) -> Self {
+        self.cpu_workers = Some(workers);
+        self
+    }
+
     /// The context.
     pub fn build(self) -> ProbeContext {
         ProbeContext {
@@ -135,6 +149,9 @@ impl ProbeContextBuilder {
                 provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
                 kind_states: Mutex::new(HashMap::new()),
                 memory: std::sync::OnceLock::new(),
+                cpu: self
+                    .cpu_workers
+                    .map_or_else(CpuPool::per_core, CpuPool::new),
             }),
             budget: None,
         }
@@ -166,7 +183,31 @@ impl ProbeContext {
         ProbeContextBuilder {
             overrides: HashMap::new(),
             use_system_roots: true,
+            cpu_workers: None,
         }
+    }
+
+    /// Sets how many probe steps may compute at once, for this context and
+    /// every clone (the monitor applies `[scheduler] cpu_workers`).
+    pub fn limit_cpu_work(&self, workers: usize) {
+        self.shared.cpu.resize(workers);
+    }
+
+    /// CPU workers not taken right now.
+    pub fn idle_cpu_workers(&self) -> usize {
+        self.shared.cpu.idle()
+    }
+
+    /// Waits for a CPU worker, for a step that only computes (hold the
+    /// permit across no network wait).
+    pub(crate) async fn cpu_permit(&self) -> CpuPermit {
+        self.shared.cpu.permit().await
+    }
+
+    /// `work` holding a CPU worker only while it is polled: for a future
+    /// that computes when woken and otherwise waits on the network.
+    pub(crate) fn on_cpu<F: Future>(&self, work: F) -> OnCpu<F> {
+        self.shared.cpu.on_cpu(work)
     }
 
     /// A copy of this context whose probes give up `timeout` from now.

@@ -299,7 +299,14 @@ impl Run<'_> {
                     Err(fail) => return self.fail_none(fail),
                 };
             self.timing.tls_ms = Some(ms(hs.elapsed));
-            let judged = tls::judge(&hs.captured, &target.host, &self.spec.tls, Purpose::Request);
+            let judged = tls::judge(
+                ctx,
+                &hs.captured,
+                &target.host,
+                &self.spec.tls,
+                Purpose::Request,
+            )
+            .await;
             for finding in judged.findings {
                 self.push_once(finding);
             }
@@ -528,7 +535,13 @@ impl Run<'_> {
             ));
         }
 
-        let (findings, json_values) = check_assertions(&spec.assertions, &body);
+        // Regexes over and JSON parsing of up to max_body_bytes: CPU work.
+        let (findings, json_values) = if spec.assertions.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let _cpu = self.ctx.cpu_permit().await;
+            check_assertions(&spec.assertions, &body)
+        };
         for finding in findings {
             self.outcome.push(finding);
         }

@@ -49,6 +49,7 @@
 pub mod chain;
 use keepup_model::codes;
 mod context;
+mod cpu;
 pub mod discover;
 pub mod dns;
 pub mod dnsbl;

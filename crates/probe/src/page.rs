@@ -86,6 +86,9 @@ pub async fn probe(spec: &PageSpec, ctx: &ProbeContext) -> Outcome {
         _ => return finish(outcome, String::new(), started),
     };
     let url = display_url(&spec.http.url);
+    // Parsing, matching and cleaning the page: CPU work, on a worker
+    // (released before the soft-404 fetch waits on the network).
+    let cpu = ctx.cpu_permit().await;
     let text = visible_text(&page.body, content_type(&page));
     outcome.evidence.insert("text_chars", text.chars().count());
     if text.is_empty() {
@@ -112,6 +115,7 @@ pub async fn probe(spec: &PageSpec, ctx: &ProbeContext) -> Outcome {
     }
 
     let clean = without_noise(&text, &spec.ignore);
+    drop(cpu);
     let mut soft_404 = false;
     if spec.soft_404 {
         soft_404 = check_soft_404(spec, &ctx, &clean, &url, &mut outcome).await;
@@ -183,6 +187,7 @@ async fn check_soft_404(
             .insert("soft_404_probe", json!({ "url": shown, "status": status }));
         return false;
     }
+    let _cpu = ctx.cpu_permit().await;
     let sibling_text = visible_text(&sibling_page.body, content_type(&sibling_page));
     // A "not found" page often repeats the path it was asked for: both
     // paths are removed before comparing.
@@ -263,7 +268,10 @@ async fn detect_change(
     url: &str,
     outcome: &mut Outcome,
 ) {
-    let hash = sha256_hex(clean.as_bytes());
+    let hash = {
+        let _cpu = ctx.cpu_permit().await;
+        sha256_hex(clean.as_bytes())
+    };
     let mut key = spec.http.url.to_string();
     for re in &spec.ignore {
         key.push('\n');
@@ -301,7 +309,10 @@ async fn detect_change(
             .or_insert_with(|| baseline.clone());
     } else {
         evidence.insert("baseline", "changed");
-        let excerpt = change_excerpt(&baseline.text, &clean);
+        let excerpt = {
+            let _cpu = ctx.cpu_permit().await;
+            change_excerpt(&baseline.text, &clean)
+        };
         baseline = Baseline {
             hash,
             text: clean,

@@ -324,3 +324,55 @@ async fn tcp_connect_only_refused_and_silent() {
     let outcome = tcp::probe(&tcp_spec("mail.shop.invalid", 25), &ctx_v4()).await;
     assert_eq!(codes(&outcome), vec![c::DNS_RESOLUTION_FAILED]);
 }
+
+#[tokio::test]
+async fn handshakes_waiting_on_a_silent_server_leave_the_only_cpu_worker_free() {
+    let ctx = ProbeContext::builder()
+        .resolve_override("shop.test", [IpAddr::V4(Ipv4Addr::LOCALHOST)])
+        .cpu_workers(1)
+        .build();
+    let root = CertAuthority::new("Root").unwrap();
+    let leaf = root.issue(&["shop.test"], validity::current()).unwrap();
+    let answering = tls_server(&leaf, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let ca = root.root_pem_file().unwrap();
+    // Accepts and reads the ClientHello, never answers: the handshakes
+    // wait on their sockets until their (long) timeout.
+    let silent = HostileServer::start(Behaviour::Silent).await.unwrap();
+    let waiting: Vec<_> = (0..3)
+        .map(|_| {
+            let ctx = ctx.with_timeout(Duration::from_secs(120));
+            let spec = spec(silent.port(), &ca);
+            tokio::spawn(async move { tls::probe(&spec, &ctx).await })
+        })
+        .collect();
+    while silent.connections() < 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Let each handshake send its ClientHello and start waiting.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    // On this single-threaded runtime no handshake is being computed now:
+    // all three wait on the network, holding no worker.
+    assert_eq!(ctx.idle_cpu_workers(), 1);
+    assert!(waiting.iter().all(|w| !w.is_finished()));
+
+    // A probe of a server that answers gets the worker, computes its
+    // handshake and analysis, and finishes while the three still wait.
+    let outcome = tls::probe(
+        &spec(answering.port(), &ca),
+        &ctx.with_timeout(Duration::from_secs(30)),
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Up, "{:?}", outcome.findings);
+    assert!(
+        waiting.iter().all(|w| !w.is_finished()),
+        "the silent server's handshakes ended first"
+    );
+    assert_eq!(ctx.idle_cpu_workers(), 1);
+    for w in waiting {
+        w.abort();
+    }
+}

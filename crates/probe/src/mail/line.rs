@@ -396,7 +396,7 @@ impl LineReader {
                 } = tls::handshake(ctx, roots, host, tcp, &[]).await?;
                 // A mail client looks at the certificate like a TLS check
                 // does: without verification, expiry still counts.
-                let judged = tls::judge(&captured, host, options, Purpose::Certificate);
+                let judged = tls::judge(ctx, &captured, host, options, Purpose::Certificate).await;
                 self.note_event(&format!(
                     "TLS established ({}, certificate {})",
                     info.protocol.as_deref().unwrap_or("unknown version"),

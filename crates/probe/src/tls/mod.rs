@@ -96,8 +96,14 @@ pub(crate) async fn handshake(
     // handshake time is real.
     config.resumption = Resumption::disabled();
     let connector = TlsConnector::from(Arc::new(config));
+    // The handshake computes (key exchange, the verifier's chain checks)
+    // each time the server's bytes arrive, and waits on the socket in
+    // between: it holds a CPU worker only for the former.
     let stream = ctx
-        .within("in the TLS handshake", connector.connect(name, tcp))
+        .within(
+            "in the TLS handshake",
+            ctx.on_cpu(connector.connect(name, tcp)),
+        )
         .await?
         .map_err(|e| handshake_failed(handshake_error(&e, host)))?;
     let captured = verifier
@@ -168,12 +174,16 @@ pub(crate) struct Judged {
     pub(crate) verification: String,
 }
 
-pub(crate) fn judge(
+/// Analyses `captured` on a CPU worker (parsing every certificate of the
+/// chain) and applies the `verify` policy.
+pub(crate) async fn judge(
+    ctx: &ProbeContext,
     captured: &Captured,
     host: &str,
     options: &keepup_config::TlsOptions,
     purpose: Purpose,
 ) -> Judged {
+    let _cpu = ctx.cpu_permit().await;
     let input = AnalysisInput {
         host,
         now: crate::util::unix_now(),
@@ -348,7 +358,7 @@ async fn check_address(
     let hs = handshake(ctx, roots, host, connected.stream, &[b"http/1.1"])
         .await
         .map_err(|f| f.into_finding(ctx))?;
-    let judged = judge(&hs.captured, host, options, Purpose::Certificate);
+    let judged = judge(ctx, &hs.captured, host, options, Purpose::Certificate).await;
     // Nothing is sent over the connection; dropping it closes it.
     drop(hs.stream);
     Ok(AddressOk {
