@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use keepup_config::channels::{Channel as ChannelConfig, EmailSpec, SmtpTls};
 use keepup_model::text::{duration_compact, html_escape};
+use keepup_trust::explain::{self, Remedy};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -179,14 +180,42 @@ impl EmailChannel {
     }
 
     fn classify(&self, e: &lettre::transport::smtp::Error) -> SendError {
+        let secrets: Vec<&str> = self
+            .spec
+            .auth
+            .as_ref()
+            .map(|a| vec![a.password.expose()])
+            .unwrap_or_default();
+        if let Some(tls) = explain::find_tls_error(e) {
+            let sentence = explain::tls_error(tls, &self.spec.smtp_host, Remedy::CaFile);
+            let message = redact(
+                &format!("{} TLS failed: {sentence}", self.server()),
+                &secrets,
+            );
+            // A refused certificate stays refused until someone changes it.
+            return if explain::is_certificate_refusal(tls) {
+                SendError::permanent(message)
+            } else {
+                SendError::retryable(message)
+            };
+        }
+        if let Some(code) = e.status().filter(|_| e.is_permanent()) {
+            let reply = std::error::Error::source(e)
+                .map(|s| crate::render::one_line(&s.to_string()))
+                .unwrap_or_default();
+            let message = format!(
+                "{} {}: the server said {code} {reply}",
+                self.server(),
+                smtp_refusal(&code.to_string())
+            );
+            return SendError::permanent(redact(message.trim_end(), &secrets));
+        }
         // lettre's Display includes the direct source; add the deeper ones
-        // (the I/O or TLS reason) unless already said.
+        // (the I/O reason) unless already said.
         let mut text = e.to_string();
-        let mut untrusted = false;
         let mut source = std::error::Error::source(e);
         for depth in 0..6 {
             let Some(s) = source else { break };
-            untrusted |= is_certificate_error(s);
             let said = s.to_string();
             if depth > 0 && !text.contains(&said) {
                 text.push_str(": ");
@@ -205,20 +234,12 @@ impl EmailChannel {
             }
         }
         let text = parts.join(": ");
-        let secrets: Vec<&str> = self
-            .spec
-            .auth
-            .as_ref()
-            .map(|a| vec![a.password.expose()])
-            .unwrap_or_default();
         let text = redact(&crate::render::one_line(&text), &secrets);
-        let (retryable, what) = if e.is_permanent() {
-            (false, "refused the message")
-        } else if e.is_transient() {
+        let (retryable, what) = if e.is_transient() {
             (true, "deferred the message")
         } else if e.is_timeout() {
             (true, "timed out")
-        } else if e.is_tls() || untrusted {
+        } else if e.is_tls() {
             (false, "TLS failed")
         } else if e.is_client() {
             (false, "cannot be used as configured")
@@ -234,6 +255,20 @@ impl EmailChannel {
     }
 }
 
+/// What a permanent (5xx) SMTP reply means for the channel's settings.
+fn smtp_refusal(code: &str) -> &'static str {
+    match code {
+        "530" => "requires a login (set `username` and `password_env` or `password_file`)",
+        "534" | "535" | "538" => {
+            "refused the login (check `username` and the password in `password_env` or `password_file`)"
+        }
+        "550" | "551" | "553" => "refused an address (check `from` and `to`)",
+        "552" => "refused the message as too large",
+        "554" => "refused the message (by policy, or as spam)",
+        _ => "refused the message",
+    }
+}
+
 impl Channel for EmailChannel {
     fn id(&self) -> &str {
         &self.id
@@ -242,20 +277,6 @@ impl Channel for EmailChannel {
     fn send<'a>(&'a self, n: &'a Notification) -> SendFuture<'a> {
         Box::pin(self.deliver(n))
     }
-}
-
-/// Whether `e` is (or wraps) rustls refusing the server's certificate: a
-/// configuration problem that retrying does not fix.
-fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
-    let rustls_error = e.downcast_ref::<rustls::Error>().or_else(|| {
-        e.downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    });
-    matches!(
-        rustls_error,
-        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
-    )
 }
 
 async fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {

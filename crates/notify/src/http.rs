@@ -20,6 +20,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use keepup_trust::explain::{self, Remedy};
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -261,7 +262,7 @@ impl HttpClientContext {
             )
             .await
             .map_err(|_| timed_out("in the TLS handshake"))?
-            .map_err(|e| tls_error(&label, &e))?;
+            .map_err(|e| tls_error(&label, &target.host, &e))?;
             Box::new(tls)
         } else {
             Box::new(stream)
@@ -575,13 +576,17 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-fn tls_error(label: &str, e: &std::io::Error) -> SendError {
-    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-    match inner {
-        Some(rustls::Error::InvalidCertificate(why)) => SendError::permanent(format!(
-            "{label}: the server's certificate is not acceptable: {why:?}"
-        )),
-        Some(other) => SendError::retryable(format!("{label}: TLS handshake failed: {other}")),
+fn tls_error(label: &str, host: &str, e: &std::io::Error) -> SendError {
+    match explain::find_tls_error(e) {
+        Some(tls) => {
+            let sentence = explain::tls_error(tls, host, Remedy::SystemRoots);
+            // A refused certificate stays refused until someone changes it.
+            if explain::is_certificate_refusal(tls) {
+                SendError::permanent(format!("{label}: {sentence}"))
+            } else {
+                SendError::retryable(format!("{label}: {sentence}"))
+            }
+        }
         None => SendError::retryable(format!("{label}: TLS handshake failed: {}", io_reason(e))),
     }
 }

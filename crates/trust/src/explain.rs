@@ -14,8 +14,11 @@ use rustls::{AlertDescription, CertificateError, ExtendedKeyPurpose};
 pub enum Remedy {
     /// A `ca_file` and `verify = false` (checks).
     CaFileOrNoVerify,
-    /// A `ca_file` only (channels, backup targets: they always verify).
+    /// A `ca_file` only (e-mail channels, backup targets: they always
+    /// verify).
     CaFile,
+    /// Only the system's roots are used (HTTP notification channels).
+    SystemRoots,
 }
 
 impl Remedy {
@@ -23,6 +26,7 @@ impl Remedy {
         match self {
             Remedy::CaFileOrNoVerify => "add its CA with `ca_file`, or set `verify = false`",
             Remedy::CaFile => "add its CA with `ca_file`",
+            Remedy::SystemRoots => "add its CA to this machine's trusted certificates",
         }
     }
 }

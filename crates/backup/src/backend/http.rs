@@ -33,6 +33,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use keepup_trust::explain::{self, Remedy};
 use rustic_core::{BytesList, FileType, Id, ReadBackend, RusticResult, WriteBackend};
 use rustls::RootCertStore;
 use rustls_pki_types::ServerName;
@@ -337,14 +338,17 @@ impl HttpClient {
                 let tls = tokio_rustls::TlsConnector::from(Arc::clone(cfg))
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| {
+                    .map_err(|e| match explain::find_tls_error(&e) {
                         // A certificate problem will not go away by retrying.
-                        let text = format!("TLS handshake with {} failed: {e}", self.host);
-                        if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
-                            Failure::Permanent(text)
-                        } else {
-                            Failure::Transient(text)
-                        }
+                        Some(tls) => Failure::Permanent(format!(
+                            "TLS handshake with {} failed: {}",
+                            self.host,
+                            explain::tls_error(tls, &self.host, Remedy::CaFile)
+                        )),
+                        None => Failure::Transient(format!(
+                            "TLS handshake with {} failed: {e}",
+                            self.host
+                        )),
                     })?;
                 let (sender, conn) = builder
                     .handshake(TokioIo::new(tls))

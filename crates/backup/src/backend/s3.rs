@@ -372,8 +372,11 @@ fn judge(status: StatusCode, body: &[u8]) -> Verdict {
             "SlowDown" | "InternalError" | "RequestTimeout" | "ServiceUnavailable"
         );
     let hint = match (status, code.as_str()) {
-        (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch") => {
-            " (authentication failed: check the S3 access key id and secret access key)"
+        (_, "SignatureDoesNotMatch") => {
+            " (authentication failed: the server signs the request differently, so the secret access key is wrong; check s3_secret_access_key_env or s3_secret_access_key_file)"
+        }
+        (_, "InvalidAccessKeyId") => {
+            " (authentication failed: the server does not know this access key id; check s3_access_key_id_env or s3_access_key_id_file)"
         }
         (_, "NoSuchBucket") => " (the bucket does not exist: `keepup backup init` creates it)",
         (_, "RequestTimeTooSkewed") => " (this machine's clock is off)",

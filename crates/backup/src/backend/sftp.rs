@@ -400,7 +400,12 @@ impl Inner {
                 let _ = child.start_kill();
                 let text = stderr.lock().map(|s| s.clone()).unwrap_or_default();
                 let why = match (text.trim().is_empty(), status) {
-                    (false, _) => bounded(&text, STDERR_KEEP),
+                    (false, _) => match ssh_advice(&text) {
+                        Some(advice) => {
+                            format!("{advice} (ssh said: {})", bounded(&text, STDERR_KEEP))
+                        }
+                        None => bounded(&text, STDERR_KEEP),
+                    },
                     (true, Ok(Ok(st))) => format!("ssh exited with {st} (no message)"),
                     (true, _) => format!("SFTP handshake failed: {e}"),
                 };
@@ -783,6 +788,26 @@ fn collect_entry(
     match u32::try_from(meta.len()) {
         Ok(size) => out.push((id, size)),
         Err(_) => tracing::warn!(name, "file too large for the repository format, ignored"),
+    }
+}
+
+/// What ssh's complaint on stderr means for the target's settings, for the
+/// failures a person can fix from the configuration.
+fn ssh_advice(stderr: &str) -> Option<&'static str> {
+    if stderr.contains("Permission denied") {
+        Some(
+            "the server refused the login: check the user in the location and the key in ssh_identity_file (its public key must be in the server's authorized_keys)",
+        )
+    } else if stderr.contains("Host key verification failed") {
+        Some(
+            "the server's host key is not in ssh_known_hosts_file (or differs from the one there): add the key after checking it, e.g. with ssh-keyscan",
+        )
+    } else if stderr.contains("Connection refused") {
+        Some("nothing accepts connections on that host and port (is sshd running?)")
+    } else if stderr.contains("Could not resolve hostname") {
+        Some("the host name does not resolve")
+    } else {
+        None
     }
 }
 

@@ -5,7 +5,8 @@ It is aiosmtpd (from PyPI) with a handler that stores every accepted message
 in OUT_DIR as N.eml (the raw bytes) and N.json (what Python's standard
 e-mail parser reads in it: envelope, headers, the text/plain and text/html
 parts, whether TLS and AUTH were used). The JSON is written to a temporary
-name and renamed, so a reader never sees half a file.
+name and renamed, so a reader never sees half a file. Recipients
+nobody@<any domain> are refused with 550.
 
     smtp_sink.py --dir OUT_DIR [--mode starttls|implicit|none]
                  [--cert CHAIN.pem --key KEY.pem] [--user U --password P] [--port N]
@@ -34,6 +35,13 @@ class StoringHandler:
         self.out_dir = out_dir
         self.count = 0
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # A mailbox that does not exist, refused as Postfix refuses one.
+        if address.lower().startswith("nobody@"):
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
