@@ -119,8 +119,11 @@ impl Monitor {
         let checks = arc_checks(&config);
         let s = store.clone();
         let metas = check_metas(&checks);
+        let started = clock.now_ms();
         let latest = tokio::task::spawn_blocking(move || {
             s.register_checks(&metas)?;
+            // A crash left spans open: the time since is unknown.
+            s.end_open_spans(started)?;
             s.latest()
         })
         .await??;
@@ -395,6 +398,13 @@ impl Monitor {
         {
             tracing::warn!("the recorder did not confirm its last write at shutdown");
         }
+        // From now until the next start, no result vouches for any check.
+        let (store, stopped) = (self.store.clone(), self.clock.now_ms());
+        match tokio::task::spawn_blocking(move || store.end_open_spans(stopped)).await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot end the status spans at shutdown"),
+            Err(e) => tracing::warn!(error = %e, "cannot end the status spans at shutdown"),
+            Ok(Ok(())) => {}
+        }
         let task = self.recorder_task.lock().ok().and_then(|mut t| t.take());
         if let Some(t) = task {
             t.abort();
@@ -589,8 +599,17 @@ pub fn check_metas(checks: &[Arc<Check>]) -> Vec<CheckMeta> {
                 .to_owned(),
             name: c.name.clone(),
             kind: c.spec.kind().to_owned(),
+            max_gap: Some(max_gap(c)),
         })
         .collect()
+}
+
+/// How long a result of `check` vouches for its status in the store's
+/// status spans: a run may start up to half an interval late (scheduler
+/// lag, a retry's timing) and take its timeout before the next result is
+/// overdue; beyond that the time is unknown.
+pub fn max_gap(check: &Check) -> std::time::Duration {
+    check.interval + check.interval / 2 + check.timeout
 }
 
 fn retention(config: &Config) -> Retention {

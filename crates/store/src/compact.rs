@@ -512,6 +512,17 @@ fn prune(
             }
         }
     }
+    // Status spans live as long as day rollups: SLA reports over the
+    // same history as the charts.
+    let span_cutoff = now.saturating_sub(duration_ms(retention.day));
+    {
+        let mut delete = tx.prepare_cached(
+            "DELETE FROM span WHERE check_id = ?1 AND start_ms < ?2 AND end_ms <= ?2",
+        )?;
+        for &check in &checks {
+            report.spans_deleted += delete.execute(params![check, span_cutoff])? as u64;
+        }
+    }
     // Finished notifications only: one still pending or being sent is
     // never lost to retention, however old.
     let notifications_cutoff = now.saturating_sub(duration_ms(retention.notifications));

@@ -384,6 +384,28 @@ impl Store {
         )
     }
 
+    /// The incidents of `checks` that overlap `[from, to)` (opened before
+    /// `to`, and still open or resolved after `from`), oldest first, for SLA
+    /// accounting. Times are as stored: the caller clips them to its period.
+    pub fn incidents_overlapping(
+        &self,
+        checks: &[CheckId],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let wanted: std::collections::HashSet<&str> = checks.iter().map(|c| c.as_str()).collect();
+        let mut all = self.query_incidents(
+            "incidents overlapping",
+            &format!(
+                "{SELECT} WHERE i.opened_at < ?2 AND (i.resolved_at IS NULL OR i.resolved_at > ?1)
+                 ORDER BY i.opened_at, i.id"
+            ),
+            params![from, to],
+        )?;
+        all.retain(|i| wanted.contains(i.check.as_str()));
+        Ok(all)
+    }
+
     fn query_incidents(
         &self,
         op: &'static str,

@@ -5,7 +5,8 @@
 //! results, kept a week by default), a per-check current state (status,
 //! since when, the latest outcome), per-minute/hour/day [`Rollup`]s with
 //! status counts and exact latency percentiles (kept two years by default),
-//! heartbeat pings, and memos: small pieces of other crates' working
+//! heartbeat pings, status spans for SLA accounting (the `spans` module,
+//! kept as long as day rollups), and memos: small pieces of other crates' working
 //! state that must survive a restart. Everything goes through the small
 //! synchronous [`Store`] handle, which is cheap to clone and safe to share
 //! between threads.
@@ -57,6 +58,7 @@ mod memo;
 mod outbox;
 mod packed;
 mod schema;
+mod spans;
 mod store;
 
 use std::time::Duration;
@@ -69,6 +71,7 @@ pub use maintenance::AdhocMaintenance;
 pub use memo::MemoChange;
 pub use outbox::{OutboxEntry, OutboxState, Outgoing};
 pub use schema::SCHEMA_VERSION;
+pub use spans::{StatusSpan, StatusSpans};
 pub use store::Store;
 
 /// What the store knows about a check besides its results.
@@ -84,6 +87,11 @@ pub struct CheckMeta {
     /// first seen through a result rather than through
     /// [`Store::register_checks`].
     pub kind: String,
+    /// How long a result vouches for the check's status when no newer one
+    /// follows (the `spans` module: longer gaps are unknown time). `None`
+    /// for a check first seen through a result: its results vouch for no
+    /// time.
+    pub max_gap: Option<Duration>,
 }
 
 impl CheckMeta {
@@ -96,6 +104,7 @@ impl CheckMeta {
             site: site.to_owned(),
             name: name.to_owned(),
             kind: "unknown".to_owned(),
+            max_gap: None,
         }
     }
 }
@@ -224,7 +233,8 @@ impl Rollup {
 ///   bucket of a 60 s check costs about 5 bytes (7 MB a day for 1,000
 ///   checks), so a longer retention is affordable where it is wanted.
 /// * `hour` and `day`: 730 days, so that two years of charts, monthly SLA
-///   reports and year-over-year comparisons stay available.
+///   reports and year-over-year comparisons stay available. Status spans
+///   (the `spans` module) are kept as long as day rollups.
 ///
 /// Raw results are never deleted before every rollup tier has covered
 /// them, whatever `raw` says. Minute and hour rollups are deleted a packed
@@ -286,6 +296,8 @@ pub struct CompactReport {
     pub rollups_deleted: u64,
     /// Delivered or failed notifications deleted by retention.
     pub notifications_deleted: u64,
+    /// Status spans that ended before the day rollups' retention.
+    pub spans_deleted: u64,
     /// Stored contents (message, findings, details) no longer referenced
     /// and deleted.
     pub contents_deleted: u64,

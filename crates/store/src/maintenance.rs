@@ -80,6 +80,28 @@ impl Store {
         })
     }
 
+    /// Windows started by hand that overlap `[from, to)`, by start, for SLA
+    /// accounting. The configured (recurring) windows are not stored: they
+    /// are the configuration's `[[maintenance]]`.
+    pub fn maintenance_overlapping(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<AdhocMaintenance>, StoreError> {
+        self.with_state("maintenance overlapping", |st| {
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT id, target, starts_at, ends_at, reason, created_by FROM maintenance
+                 WHERE starts_at < ?2 AND ends_at > ?1 ORDER BY starts_at, id",
+            )?;
+            let mut rows = stmt.query(params![from, to])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
     /// Windows that end after `at` (open now or upcoming), by start.
     pub fn maintenance_after(&self, at: Timestamp) -> Result<Vec<AdhocMaintenance>, StoreError> {
         self.with_state("list maintenance", |st| {

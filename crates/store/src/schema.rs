@@ -45,6 +45,12 @@
 //! * `watermark`: per tier, the start of the first bucket not yet rolled
 //!   up, so compaction only reads new raw results.
 //! * `ping`: the last 100 heartbeat pings per check.
+//! * `span` (version 8): `WITHOUT ROWID`, primary key `(check_id,
+//!   start_ms)`: the closed status spans of a check, `[start_ms, end_ms)`
+//!   with a status code, written by `Store::record` when a status changes
+//!   or results stop; `current.span_start` is where the open one began and
+//!   `checks.max_gap_ms` how long a result vouches for its status. The
+//!   `spans` module documents the rules.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -258,13 +264,26 @@ CREATE TABLE rollup_hour_by_day (
     PRIMARY KEY (check_id, period)
 ) WITHOUT ROWID;
 "#,
+    // 7 -> 8: status spans for SLA accounting (see the `spans` module);
+    // `backfill_spans` fills them from the raw results and hour rollups.
+    r#"
+ALTER TABLE checks ADD COLUMN max_gap_ms INTEGER;
+ALTER TABLE current ADD COLUMN span_start INTEGER;
+CREATE TABLE span (
+    check_id INTEGER NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms   INTEGER NOT NULL,
+    status   INTEGER NOT NULL,
+    PRIMARY KEY (check_id, start_ms)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// A data conversion that runs after the SQL of the step reaching `.0`.
 type Conversion = (u32, fn(&Transaction<'_>) -> Result<(), Fail>);
 
 /// Conversions in Rust, by the version whose step they complete.
-const CONVERSIONS: &[Conversion] = &[(7, pack_rollups)];
+const CONVERSIONS: &[Conversion] = &[(7, pack_rollups), (8, crate::spans::backfill)];
 
 /// Version 7: moves every row of `rollup_minute` and `rollup_hour` into
 /// its period's packed row, figures unchanged, and drops the old tables.

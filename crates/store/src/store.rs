@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use crate::content::{self, Cached, Columns, Content};
 use crate::error::{Fail, StoreError};
 use crate::schema;
+use crate::spans;
 use crate::{CheckMeta, LatestState, PingKind, ResultRecord};
 
 /// Pings kept per check.
@@ -117,13 +118,17 @@ impl Store {
             let tx = st.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
                 let mut upsert = tx.prepare_cached(
-                    "INSERT INTO checks (key, site, name, kind) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (key) DO UPDATE SET site = excluded.site, name = excluded.name, kind = excluded.kind
+                    "INSERT INTO checks (key, site, name, kind, max_gap_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (key) DO UPDATE SET site = excluded.site, name = excluded.name, kind = excluded.kind,
+                       max_gap_ms = excluded.max_gap_ms
                      RETURNING id",
                 )?;
                 for c in checks {
-                    let id: i64 =
-                        upsert.query_row(params![c.id.as_str(), c.site, c.name, c.kind], |r| r.get(0))?;
+                    let max_gap = c.max_gap.map(|g| i64::try_from(g.as_millis()).unwrap_or(i64::MAX));
+                    let id: i64 = upsert.query_row(
+                        params![c.id.as_str(), c.site, c.name, c.kind, max_gap],
+                        |r| r.get(0),
+                    )?;
                     // Warm the id cache so that the first results and
                     // incidents after start do not look each check up.
                     st.check_ids.insert(c.id.as_str().to_owned(), id);
@@ -141,7 +146,8 @@ impl Store {
     /// result older than the check's current state is stored but does not
     /// change the current state. The current status's `since` moves only
     /// when the status changes (results of one check are considered in
-    /// time order, whatever their order in `results`).
+    /// time order, whatever their order in `results`). Status spans move
+    /// forward in the same transaction (see the `spans` module).
     pub fn record(&self, results: &[ResultRecord]) -> Result<(), StoreError> {
         if results.is_empty() {
             return Ok(());
@@ -314,7 +320,7 @@ impl Store {
 const LATEST_SELECT: &str = "
     SELECT c.key, c.site, c.name, c.kind, s.ts, s.since,
            s.status, s.latency_us, s.dns_us, s.connect_us, s.tls_us, s.first_byte_us, s.total_us,
-           t.message, t.findings, t.details
+           t.message, t.findings, t.details, c.max_gap_ms
     FROM current s
     JOIN checks c ON c.id = s.check_id
     LEFT JOIN content t ON t.id = s.content_id";
@@ -326,6 +332,9 @@ fn latest_from_row(row: &Row<'_>) -> Result<LatestState, Fail> {
             site: row.get(1)?,
             name: row.get(2)?,
             kind: row.get(3)?,
+            max_gap: row
+                .get::<_, Option<i64>>(16)?
+                .map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)),
         },
         at: row.get(4)?,
         since: row.get(5)?,
@@ -407,6 +416,8 @@ struct Current {
     status: i64,
     since: Timestamp,
     at: Timestamp,
+    /// Start of the open status span (`None` after the daemon stopped).
+    span_start: Option<Timestamp>,
 }
 
 fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
@@ -430,27 +441,35 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
            (check_id, ts, status, latency_us, content_id, dns_us, connect_us, tls_us, first_byte_us, total_us)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    let mut load_current =
-        tx.prepare_cached("SELECT status, since, ts FROM current WHERE check_id = ?1")?;
+    // One row per check: its allowed gap, and its current state if any.
+    let mut load_current = tx.prepare_cached(
+        "SELECT c.max_gap_ms, s.status, s.since, s.ts, s.span_start
+         FROM checks c LEFT JOIN current s ON s.check_id = c.id WHERE c.id = ?1",
+    )?;
     let mut save_current = tx.prepare_cached(
         "INSERT OR REPLACE INTO current
-           (check_id, status, since, ts, latency_us, content_id, dns_us, connect_us, tls_us, first_byte_us, total_us)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+           (check_id, status, since, ts, latency_us, content_id, dns_us, connect_us, tls_us, first_byte_us, total_us,
+            span_start)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
 
     let mut start = 0;
     while start < order.len() {
         let check = order[start].0;
         let end = start + order[start..].iter().take_while(|o| o.0 == check).count();
-        let mut current = load_current
-            .query_row(params![check], |r| {
-                Ok(Current {
-                    status: r.get(0)?,
-                    since: r.get(1)?,
-                    at: r.get(2)?,
-                })
-            })
-            .optional()?;
+        let (max_gap, mut current) = load_current.query_row(params![check], |r| {
+            let max_gap: Option<i64> = r.get(0)?;
+            let current = match r.get::<_, Option<i64>>(1)? {
+                Some(status) => Some(Current {
+                    status,
+                    since: r.get(2)?,
+                    at: r.get(3)?,
+                    span_start: r.get(4)?,
+                }),
+                None => None,
+            };
+            Ok((max_gap.unwrap_or(0), current))
+        })?;
         // The newest result of this batch that moves the current state:
         // (index into results, content id).
         let mut newest = None;
@@ -470,9 +489,16 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
                         status,
                         since: at,
                         at,
+                        span_start: Some(at),
                     })
                 }
                 Some(c) if at >= c.at => {
+                    let prev = (c.at, c.status);
+                    if let Some(closed) =
+                        spans::advance(&mut c.span_start, prev, max_gap, at, status)
+                    {
+                        spans::insert_closed(&tx, check, closed)?;
+                    }
                     if status != c.status {
                         c.since = at;
                     }
@@ -498,7 +524,8 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
                 connect,
                 tls,
                 first_byte,
-                total
+                total,
+                c.span_start
             ])?;
         }
         start = end;

@@ -132,6 +132,7 @@ fn latest_lists_checks_in_id_order_with_metadata() {
         site: "b".into(),
         name: "tls".into(),
         kind: "tls".into(),
+        max_gap: None,
     }])
     .unwrap();
     s.record(&[
@@ -145,6 +146,7 @@ fn latest_lists_checks_in_id_order_with_metadata() {
         site: "c".into(),
         name: "dns".into(),
         kind: "dns".into(),
+        max_gap: None,
     }])
     .unwrap();
     let latest = s.latest().unwrap();
@@ -166,6 +168,7 @@ fn latest_lists_checks_in_id_order_with_metadata() {
         site: "a".into(),
         name: "web".into(),
         kind: "http".into(),
+        max_gap: None,
     }])
     .unwrap();
     let l = s.latest_for(&id("a/web")).unwrap().unwrap();
@@ -886,5 +889,139 @@ fn codes_stored_under_an_older_name_read_back_under_the_current_one() {
             .map(|f| f.code.as_str())
             .collect::<Vec<_>>(),
         expected
+    );
+}
+
+#[test]
+fn a_version_7_store_gets_status_spans_from_its_raw_results_and_hour_rollups() {
+    use crate::packed::{self, Bucket};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keepup.db");
+    // Hours 0..6 after T0 are rolled up; raw results start at hour 6.
+    let raw_from = T0 + 6 * HOUR;
+    let hours: [[u32; 4]; 6] = [
+        [60, 0, 0, 0],  // up
+        [60, 0, 0, 0],  // up
+        [0, 0, 60, 0],  // down
+        [30, 0, 30, 0], // mixed: unknown
+        [10, 0, 0, 0],  // too few results to have covered the hour: unknown
+        [60, 0, 0, 0],  // up
+    ];
+    // Raw: up for 30 min, down for 10, nothing for 10, up for 20.
+    let mut raw: Vec<(i64, i64)> = Vec::new();
+    for i in 0..30 {
+        raw.push((raw_from + i * MIN, 0));
+    }
+    for i in 30..40 {
+        raw.push((raw_from + i * MIN, 2));
+    }
+    for i in 50..70 {
+        raw.push((raw_from + i * MIN, 0));
+    }
+    {
+        // The schema of version 7, filled as that version's recorder and
+        // compaction did.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for step in &crate::schema::MIGRATIONS[..7] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 7).unwrap();
+        conn.pragma_update(None, "application_id", crate::schema::APPLICATION_ID)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO content (id, hash, message, last_used) VALUES (1, 1, 'ok', 0)",
+            [],
+        )
+        .unwrap();
+        for (check, with_raw) in [("s/a", true), ("s/b", false)] {
+            let (site, name) = check.split_once('/').unwrap();
+            conn.execute(
+                "INSERT INTO checks (key, site, name, kind) VALUES (?1, ?2, ?3, 'http')",
+                [check, site, name],
+            )
+            .unwrap();
+            let check_id = conn.last_insert_rowid();
+            let buckets: Vec<Bucket> = hours
+                .iter()
+                .enumerate()
+                .map(|(slot, &counts)| Bucket {
+                    slot: slot as u32,
+                    counts,
+                    latency: [10; 6],
+                })
+                .collect();
+            conn.execute(
+                "INSERT INTO rollup_hour_by_day (check_id, period, buckets) VALUES (?1, ?2, ?3)",
+                rusqlite::params![check_id, T0 / DAY, packed::encode(&buckets)],
+            )
+            .unwrap();
+            if !with_raw {
+                continue;
+            }
+            for &(ts, status) in &raw {
+                conn.execute(
+                    "INSERT INTO result (check_id, ts, status, latency_us, content_id) VALUES (?1, ?2, ?3, 1000, 1)",
+                    rusqlite::params![check_id, ts, status],
+                )
+                .unwrap();
+            }
+            let &(last, status) = raw.last().unwrap();
+            conn.execute(
+                "INSERT INTO current (check_id, status, since, ts, latency_us, content_id) VALUES (?1, ?2, ?3, ?3, 1000, 1)",
+                rusqlite::params![check_id, status, last],
+            )
+            .unwrap();
+        }
+    }
+
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), crate::SCHEMA_VERSION);
+    let brief = |checks: &[&str], from: i64, to: i64| -> Vec<(usize, i64, i64, Option<Status>)> {
+        let ids: Vec<CheckId> = checks.iter().map(|c| id(c)).collect();
+        s.status_spans(&ids, from, to)
+            .map(|sp| {
+                let sp = sp.unwrap();
+                (sp.check, sp.from_ms - T0, sp.to_ms - T0, sp.status)
+            })
+            .collect()
+    };
+    // Estimated allowed gap: 1.5 times the median 60 s.
+    let gap = 90_000;
+    let resumed = 6 * HOUR + 50 * MIN;
+    assert_eq!(
+        brief(&["s/a"], T0 - HOUR, T0 + 8 * HOUR),
+        [
+            (0, -HOUR, 0, None),
+            (0, 0, 2 * HOUR, Some(Status::Up)),
+            (0, 2 * HOUR, 3 * HOUR, Some(Status::Down)),
+            (0, 3 * HOUR, 5 * HOUR, None),
+            (0, 5 * HOUR, 6 * HOUR + 30 * MIN, Some(Status::Up)),
+            (
+                0,
+                6 * HOUR + 30 * MIN,
+                6 * HOUR + 39 * MIN + gap,
+                Some(Status::Down)
+            ),
+            (0, 6 * HOUR + 39 * MIN + gap, resumed, None),
+            (0, resumed, 6 * HOUR + 69 * MIN + gap, Some(Status::Up)),
+            (0, 6 * HOUR + 69 * MIN + gap, 8 * HOUR, None),
+        ]
+    );
+    // Rollups only: the interval is estimated from the fullest hour.
+    assert_eq!(
+        brief(&["s/b"], T0, T0 + 6 * HOUR),
+        [
+            (0, 0, 2 * HOUR, Some(Status::Up)),
+            (0, 2 * HOUR, 3 * HOUR, Some(Status::Down)),
+            (0, 3 * HOUR, 5 * HOUR, None),
+            (0, 5 * HOUR, 6 * HOUR, Some(Status::Up)),
+        ]
+    );
+    // The open span goes on with the next result.
+    s.record(&[rec("s/a", raw_from + 70 * MIN, Status::Up, 1.0, "ok")])
+        .unwrap();
+    assert_eq!(
+        brief(&["s/a"], T0 + resumed, T0 + 6 * HOUR + 70 * MIN + gap),
+        [(0, resumed, 6 * HOUR + 70 * MIN + gap, Some(Status::Up))]
     );
 }

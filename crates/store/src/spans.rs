@@ -1,0 +1,587 @@
+//! Status spans: each check's status as a timeline of intervals, kept as
+//! long as day rollups (two years by default) so that SLA accounting over a
+//! month or a year reads a few rows per status change instead of every raw
+//! result.
+//!
+//! # How results become spans
+//!
+//! A result vouches for its check's status from its time until the next
+//! result, but for no longer than the check's *allowed gap*
+//! ([`CheckMeta::max_gap`](crate::CheckMeta::max_gap), given when the check
+//! is registered; the monitor uses the interval, plus half the interval,
+//! plus the timeout). [`Store::record`] applies it as results arrive:
+//!
+//! * results with the same status extend the open span;
+//! * a result with another status closes the open span at its own time and
+//!   opens a new one;
+//! * a result that comes more than the allowed gap after the previous one
+//!   closes the previous span at *previous + allowed gap*; the time between
+//!   that and the new result is **unknown**;
+//! * a result with status `Unknown` makes a span like any other, read back
+//!   as unknown. That is how keepup's own outages show: while every
+//!   connectivity reference fails, the monitor records failures as
+//!   `Unknown` with the finding `MONITOR_OFFLINE`;
+//! * [`Store::end_open_spans`], which the monitor calls when it starts and
+//!   when it stops, ends every open span at that time (or at its allowed
+//!   gap, if earlier): the time the daemon did not run is unknown even when
+//!   it was shorter than the allowed gap. After a crash, the open spans end
+//!   at their allowed gap;
+//! * a result older than the check's latest one (recorded late) changes no
+//!   span, and a check registered without an allowed gap (one seen only
+//!   through its results) has results that vouch for no time at all.
+//!
+//! Closed spans are rows of table `span`; the open one is
+//! `current.span_start` with the current status, and ends at the latest
+//! result plus the allowed gap (later results move that end).
+//!
+//! # Reading
+//!
+//! [`Store::status_spans`] streams the spans of several checks over
+//! `[from, to)`: for each check, spans that cover the range exactly, with no
+//! hole and no overlap, clipped to it, where every time no result vouches
+//! for is a span with status `None`; adjacent spans of one check always
+//! differ in status. The checks' spans are merged in order of start (then
+//! of the check's position in the list). Memory is bounded by a page of
+//! rows per check, and the store's lock is taken per page, so a reader over
+//! a year does not hold up the recorder.
+//!
+//! # Stores older than version 8
+//!
+//! Migration fills `span` from what is left: the raw results, with the
+//! rules above and an allowed gap estimated as one and a half times the
+//! median time between the check's results (the next registration sets the
+//! configured one); before the first raw result, from hour rollups: an hour
+//! takes the status of its results when they all share it and are numerous
+//! enough to have covered the hour without a gap longer than the estimated
+//! allowed gap. Every other hour, and all time before the hour rollups, is
+//! unknown.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use keepup_model::{CheckId, Status, Timestamp};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::StoreError;
+use crate::content::{status_code, status_from_code};
+use crate::error::Fail;
+use crate::packed;
+use crate::store::Store;
+
+/// Rows read per check and page.
+const PAGE: usize = 512;
+
+const HOUR: i64 = 3_600_000;
+
+/// How long one check had one status (or none known).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusSpan {
+    /// The check: its position in the list given to [`Store::status_spans`].
+    pub check: usize,
+    /// Start, inclusive (ms since the epoch).
+    pub from_ms: Timestamp,
+    /// End, exclusive.
+    pub to_ms: Timestamp,
+    /// The status, `None` when unknown: no result vouches for the time, the
+    /// result said `Unknown` (keepup offline: `MONITOR_OFFLINE`), or the
+    /// daemon was not running. Never `Some(Status::Unknown)`.
+    pub status: Option<Status>,
+}
+
+impl StatusSpan {
+    /// Its length in milliseconds.
+    pub fn duration_ms(&self) -> i64 {
+        self.to_ms - self.from_ms
+    }
+}
+
+/// A closed span as stored: start, end, status code.
+pub(crate) type Closed = (Timestamp, Timestamp, i64);
+
+/// Moves a check's open span forward with a result at `at` with status code
+/// `status`, the previous result having been at `prev_at` with `prev_status`.
+/// Returns the span this closes, if it is not empty.
+pub(crate) fn advance(
+    span_start: &mut Option<Timestamp>,
+    prev: (Timestamp, i64),
+    max_gap: i64,
+    at: Timestamp,
+    status: i64,
+) -> Option<Closed> {
+    let (prev_at, prev_status) = prev;
+    let Some(start) = *span_start else {
+        // Nothing open (first result, or after the daemon stopped).
+        *span_start = Some(at);
+        return None;
+    };
+    let covered_until = prev_at.saturating_add(max_gap);
+    let end = if at > covered_until {
+        covered_until
+    } else if status != prev_status {
+        at
+    } else {
+        return None;
+    };
+    *span_start = Some(at);
+    (end > start).then_some((start, end, prev_status))
+}
+
+pub(crate) fn insert_closed(tx: &Transaction<'_>, check: i64, span: Closed) -> Result<(), Fail> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO span (check_id, start_ms, end_ms, status) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![check, span.0, span.1, span.2])?;
+    Ok(())
+}
+
+impl Store {
+    /// Ends every check's open span at `at` (or at its allowed gap, if
+    /// earlier), so the time until the check's next result is unknown. The
+    /// monitor calls it when it starts and when it stops; see the `spans`
+    /// module.
+    pub fn end_open_spans(&self, at: Timestamp) -> Result<(), StoreError> {
+        self.with_state("end open spans", |st| {
+            let tx = st
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let open: Vec<(i64, Timestamp, Timestamp, i64, Option<i64>)> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT s.check_id, s.span_start, s.ts, s.status, c.max_gap_ms
+                     FROM current s JOIN checks c ON c.id = s.check_id
+                     WHERE s.span_start IS NOT NULL",
+                )?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for (check, start, last, status, max_gap) in open {
+                let end = last.saturating_add(max_gap.unwrap_or(0)).min(at);
+                if end > start {
+                    insert_closed(&tx, check, (start, end, status))?;
+                }
+            }
+            tx.execute("UPDATE current SET span_start = NULL", [])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// The status spans of `checks` over `[from, to)`, streamed: for each
+    /// check, spans covering the range with no hole (unknown time is a span
+    /// with status `None`), merged across checks in order of start. A check
+    /// the store has never seen is one unknown span. An empty or reversed
+    /// range yields nothing. See the `spans` module for the rules.
+    pub fn status_spans(&self, checks: &[CheckId], from: Timestamp, to: Timestamp) -> StatusSpans {
+        let cursors = if from < to {
+            checks
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Cursor::new(i, c.clone(), from, to))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        StatusSpans {
+            store: self.clone(),
+            cursors,
+            heads: BinaryHeap::new(),
+            primed: false,
+            failed: false,
+        }
+    }
+}
+
+/// The iterator [`Store::status_spans`] returns.
+#[derive(Debug)]
+pub struct StatusSpans {
+    store: Store,
+    cursors: Vec<Cursor>,
+    /// The next span of every check that has one, earliest first.
+    heads: BinaryHeap<Reverse<Head>>,
+    primed: bool,
+    /// After an error the iterator ends.
+    failed: bool,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Head {
+    from_ms: Timestamp,
+    check: usize,
+    span: (Timestamp, Option<u8>),
+}
+
+impl StatusSpans {
+    fn push_next(&mut self, i: usize) -> Result<(), StoreError> {
+        if let Some(span) = self.cursors[i].next(&self.store)? {
+            self.heads.push(Reverse(Head {
+                from_ms: span.from_ms,
+                check: i,
+                span: (span.to_ms, span.status.map(|s| status_code(s) as u8)),
+            }));
+        }
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<Option<StatusSpan>, StoreError> {
+        if !self.primed {
+            self.primed = true;
+            for i in 0..self.cursors.len() {
+                self.push_next(i)?;
+            }
+        }
+        let Some(Reverse(head)) = self.heads.pop() else {
+            return Ok(None);
+        };
+        self.push_next(head.check)?;
+        let status = match head.span.1 {
+            Some(code) => Some(
+                status_from_code(i64::from(code))
+                    .map_err(|e| e.at(self.store.path(), "status spans"))?,
+            ),
+            None => None,
+        };
+        Ok(Some(StatusSpan {
+            check: head.check,
+            from_ms: head.from_ms,
+            to_ms: head.span.0,
+            status,
+        }))
+    }
+}
+
+impl Iterator for StatusSpans {
+    type Item = Result<StatusSpan, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let next = self.step();
+        if next.is_err() {
+            self.failed = true;
+        }
+        next.transpose()
+    }
+}
+
+/// Where reading one check's spans stands.
+#[derive(Debug)]
+struct Cursor {
+    index: usize,
+    check: CheckId,
+    to: Timestamp,
+    /// `checks.id`, looked up with the first page; `None` before that.
+    db_id: Option<Option<i64>>,
+    /// The smallest start of the next page of stored spans (the first page
+    /// starts at the span that holds `from`).
+    next_start: Option<Timestamp>,
+    /// Start of the last stored span read.
+    last_stored: Option<Timestamp>,
+    stored_done: bool,
+    open_done: bool,
+    /// Stored spans read and not yet used: start, end, status code.
+    buffer: VecDeque<Closed>,
+    /// Time covered by what was handed out (or is pending).
+    pos: Timestamp,
+    /// The last span, held back in case the next one has the same status.
+    pending: Option<StatusSpan>,
+    /// Spans complete and ready to hand out.
+    ready: VecDeque<StatusSpan>,
+    finished: bool,
+    from: Timestamp,
+}
+
+impl Cursor {
+    fn new(index: usize, check: CheckId, from: Timestamp, to: Timestamp) -> Self {
+        Cursor {
+            index,
+            check,
+            to,
+            db_id: None,
+            next_start: None,
+            last_stored: None,
+            stored_done: false,
+            open_done: false,
+            buffer: VecDeque::new(),
+            pos: from,
+            pending: None,
+            ready: VecDeque::new(),
+            finished: false,
+            from,
+        }
+    }
+
+    fn next(&mut self, store: &Store) -> Result<Option<StatusSpan>, StoreError> {
+        loop {
+            if let Some(span) = self.ready.pop_front() {
+                return Ok(Some(span));
+            }
+            if self.finished {
+                return Ok(self.pending.take());
+            }
+            match self.next_stored(store)? {
+                Some((start, end, code)) => {
+                    let (from, to) = (start.max(self.pos), end.min(self.to));
+                    if to <= from {
+                        continue;
+                    }
+                    if from > self.pos {
+                        self.feed(self.pos, from, None);
+                    }
+                    let status = match status_from_code(code)
+                        .map_err(|e| e.at(store.path(), "status spans"))?
+                    {
+                        Status::Unknown => None,
+                        known => Some(known),
+                    };
+                    self.feed(from, to, status);
+                    self.pos = to;
+                }
+                None => {
+                    if self.pos < self.to {
+                        self.feed(self.pos, self.to, None);
+                        self.pos = self.to;
+                    }
+                    self.finished = true;
+                }
+            }
+        }
+    }
+
+    /// Appends `[from, to)` to the output, merging it into the pending span
+    /// when their statuses agree.
+    fn feed(&mut self, from: Timestamp, to: Timestamp, status: Option<Status>) {
+        if let Some(p) = &mut self.pending
+            && p.status == status
+            && p.to_ms == from
+        {
+            p.to_ms = to;
+            return;
+        }
+        let span = StatusSpan {
+            check: self.index,
+            from_ms: from,
+            to_ms: to,
+            status,
+        };
+        if let Some(done) = self.pending.replace(span) {
+            self.ready.push_back(done);
+        }
+    }
+
+    /// The next stored span (closed, then the open one), in order of start.
+    fn next_stored(&mut self, store: &Store) -> Result<Option<Closed>, StoreError> {
+        if self.buffer.is_empty() && !self.stored_done {
+            self.read_page(store)?;
+        }
+        if let Some(span) = self.buffer.pop_front() {
+            return Ok(Some(span));
+        }
+        if self.open_done {
+            return Ok(None);
+        }
+        self.open_done = true;
+        let Some(Some(id)) = self.db_id else {
+            return Ok(None);
+        };
+        let after = self.last_stored;
+        let open = store.with_state("status spans", |st| {
+            Ok(st
+                .conn
+                .prepare_cached(
+                    "SELECT s.span_start, s.ts, s.status, c.max_gap_ms
+                     FROM current s JOIN checks c ON c.id = s.check_id
+                     WHERE s.check_id = ?1 AND s.span_start IS NOT NULL",
+                )?
+                .query_row(params![id], |r| {
+                    Ok((
+                        r.get::<_, Timestamp>(0)?,
+                        r.get::<_, Timestamp>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                    ))
+                })
+                .optional()?)
+        })?;
+        Ok(open.and_then(|(start, last, status, max_gap)| {
+            // Closed meanwhile and already read as a stored span: skip.
+            let fresh = after.is_none_or(|a| start > a);
+            (fresh && start < self.to)
+                .then(|| (start, last.saturating_add(max_gap.unwrap_or(0)), status))
+        }))
+    }
+
+    fn read_page(&mut self, store: &Store) -> Result<(), StoreError> {
+        let (check, from, to) = (self.check.as_str().to_owned(), self.from, self.to);
+        let (db_id, next_start) = (self.db_id, self.next_start);
+        let (id, rows) = store.with_state("status spans", |st| {
+            let id = match db_id {
+                Some(id) => id,
+                None => st
+                    .conn
+                    .prepare_cached("SELECT id FROM checks WHERE key = ?1")?
+                    .query_row(params![check], |r| r.get::<_, i64>(0))
+                    .optional()?,
+            };
+            let Some(id) = id else {
+                return Ok((None, Vec::new()));
+            };
+            let first = match next_start {
+                Some(s) => s,
+                // The span that holds `from`, if one does.
+                None => st
+                    .conn
+                    .prepare_cached(
+                        "SELECT max(start_ms) FROM span WHERE check_id = ?1 AND start_ms <= ?2",
+                    )?
+                    .query_row(params![id, from], |r| r.get::<_, Option<i64>>(0))?
+                    .unwrap_or(from),
+            };
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT start_ms, end_ms, status FROM span
+                 WHERE check_id = ?1 AND start_ms >= ?2 AND start_ms < ?3
+                 ORDER BY start_ms LIMIT ?4",
+            )?;
+            let rows = stmt
+                .query_map(params![id, first, to, PAGE as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<Result<Vec<Closed>, _>>()?;
+            Ok((Some(id), rows))
+        })?;
+        self.db_id = Some(id);
+        self.stored_done = rows.len() < PAGE;
+        if let Some(last) = rows.last() {
+            self.next_start = Some(last.0.saturating_add(1));
+            self.last_stored = Some(last.0);
+        } else if self.next_start.is_none() {
+            self.next_start = Some(from);
+        }
+        self.buffer.extend(rows);
+        Ok(())
+    }
+}
+
+/// Migration to version 8: fills `span` and `current.span_start` from the
+/// raw results and hour rollups, and estimates each check's allowed gap
+/// (see the module doc).
+pub(crate) fn backfill(tx: &Transaction<'_>) -> Result<(), Fail> {
+    let checks: Vec<i64> = {
+        let mut stmt = tx.prepare("SELECT id FROM checks ORDER BY id")?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    for check in checks {
+        let results: Vec<(Timestamp, i64)> = {
+            let mut stmt =
+                tx.prepare_cached("SELECT ts, status FROM result WHERE check_id = ?1 ORDER BY ts")?;
+            stmt.query_map(params![check], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let estimate = match estimated_max_gap(&results) {
+            Some(gap) => Some(gap),
+            None => gap_from_hours(tx, check)?,
+        };
+        let Some(max_gap) = estimate else {
+            continue;
+        };
+        tx.execute(
+            "UPDATE checks SET max_gap_ms = ?2 WHERE id = ?1",
+            params![check, max_gap],
+        )?;
+        let first_raw = results.first().map_or(Timestamp::MAX, |r| r.0);
+        backfill_from_hours(tx, check, max_gap, first_raw)?;
+        let mut span_start = None;
+        let mut prev = None;
+        for &(at, status) in &results {
+            match prev {
+                None => span_start = Some(at),
+                Some(prev) => {
+                    if let Some(closed) = advance(&mut span_start, prev, max_gap, at, status) {
+                        insert_closed(tx, check, closed)?;
+                    }
+                }
+            }
+            prev = Some((at, status));
+        }
+        tx.execute(
+            "UPDATE current SET span_start = ?2 WHERE check_id = ?1",
+            params![check, span_start],
+        )?;
+    }
+    Ok(())
+}
+
+/// One and a half times the median time between consecutive results, or
+/// `None` with fewer than two results.
+fn estimated_max_gap(results: &[(Timestamp, i64)]) -> Option<i64> {
+    let mut gaps: Vec<i64> = results.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    let mid = gaps.len() / 2;
+    let (_, median, _) = gaps.select_nth_unstable(mid);
+    Some(median.saturating_mul(3) / 2)
+}
+
+/// One and a half times the interval that the fullest hour rollup of
+/// `check` implies, for checks without raw results.
+fn gap_from_hours(tx: &Transaction<'_>, check: i64) -> Result<Option<i64>, Fail> {
+    let mut stmt =
+        tx.prepare_cached("SELECT buckets FROM rollup_hour_by_day WHERE check_id = ?1")?;
+    let mut rows = stmt.query(params![check])?;
+    let mut fullest = 0u32;
+    while let Some(row) = rows.next()? {
+        let blob: Vec<u8> = row.get(0)?;
+        for bucket in packed::decode(&blob, 24)? {
+            fullest = fullest.max(bucket.counts.iter().sum());
+        }
+    }
+    Ok((fullest > 0).then(|| HOUR / i64::from(fullest) * 3 / 2))
+}
+
+/// Spans from the hour rollups that end by `until` (see the module doc).
+fn backfill_from_hours(
+    tx: &Transaction<'_>,
+    check: i64,
+    max_gap: i64,
+    until: Timestamp,
+) -> Result<(), Fail> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT period, buckets FROM rollup_hour_by_day WHERE check_id = ?1 ORDER BY period",
+    )?;
+    let mut rows = stmt.query(params![check])?;
+    let mut open: Option<Closed> = None;
+    while let Some(row) = rows.next()? {
+        let period: i64 = row.get(0)?;
+        let blob: Vec<u8> = row.get(1)?;
+        for bucket in packed::decode(&blob, 24)? {
+            let start = (period * 24 + i64::from(bucket.slot)) * HOUR;
+            let end = start + HOUR;
+            if end > until {
+                break;
+            }
+            let statuses: Vec<usize> = (0..4).filter(|&i| bucket.counts[i] > 0).collect();
+            let known = match statuses[..] {
+                [one] if i64::from(bucket.counts[one]).saturating_mul(max_gap) >= HOUR => {
+                    Some(one as i64)
+                }
+                _ => None,
+            };
+            match (&mut open, known) {
+                (Some(o), Some(s)) if o.1 == start && o.2 == s => o.1 = end,
+                (_, known) => {
+                    if let Some(done) = open.take() {
+                        insert_closed(tx, check, done)?;
+                    }
+                    open = known.map(|s| (start, end, s));
+                }
+            }
+        }
+    }
+    if let Some(done) = open {
+        insert_closed(tx, check, done)?;
+    }
+    Ok(())
+}
