@@ -25,4 +25,4 @@ pub use account::{
 pub use input::{CheckTimeline, IncidentRecord, Input, InputError, MaintenanceSpan, Span};
 pub use render::{csv, table};
 pub use service::ServiceState;
-pub use window::{Window, WindowError, service_time, service_windows};
+pub use window::{Bound, Window, WindowError, service_time, service_windows};

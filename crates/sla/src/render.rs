@@ -9,7 +9,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 fn dur(ms: i64) -> String {
-    duration_compact(Duration::from_millis(ms.max(0).unsigned_abs()))
+    let ms = ms.max(0);
+    // Short stretches keep their milliseconds, or "2s - 2s" would not add up.
+    if ms < 60_000 && ms % 1000 != 0 && ms > 1000 {
+        return format!("{:.3}s", ms as f64 / 1000.0);
+    }
+    duration_compact(Duration::from_millis(ms.unsigned_abs()))
 }
 
 fn dur_f(ms: f64) -> String {
@@ -30,6 +35,12 @@ impl Figures {
     /// `2026-10-04 14:03:00 CEST` in the contract's zone.
     pub fn local(&self, at: Timestamp) -> String {
         match jiff::Timestamp::from_millisecond(at) {
+            // Milliseconds only where there are some (results are timed to
+            // the millisecond; configured boundaries fall on whole minutes).
+            Ok(t) if at % 1000 != 0 => t
+                .to_zoned(self.zone())
+                .strftime("%Y-%m-%d %H:%M:%S%.3f %Z")
+                .to_string(),
             Ok(t) => t
                 .to_zoned(self.zone())
                 .strftime("%Y-%m-%d %H:%M:%S %Z")
@@ -173,6 +184,10 @@ impl Figures {
             self.mttr_ms.map_or("-".into(), dur)
         );
         let c = &self.credit;
+        if c.fee == 0.0 {
+            let _ = writeln!(o, "credit: none (the contract names no monthly_fee)");
+            return o;
+        }
         let tier = match c.tier {
             Some(t) => format!(
                 "below {} % → {} % of {:.2} = {:.2}",

@@ -86,6 +86,17 @@ impl Window {
         Window::period_containing(contract, contract.time_zone.to_datetime(ts).date())
     }
 
+    /// From `from` to `to` (exclusive), each either an instant or a local
+    /// date (its midnight in the contract's zone).
+    pub fn range(contract: &Contract, from: Bound, to: Bound) -> Result<Window, WindowError> {
+        let instant = |b: Bound| match b {
+            Bound::At(t) => Ok(t),
+            Bound::Day(d) => local_midnight(&contract.time_zone, d),
+        };
+        let label = format!("{from}..{to}");
+        Window::between(instant(from)?, instant(to)?, label)
+    }
+
     /// An explicit range.
     pub fn between(from: Timestamp, to: Timestamp, label: String) -> Result<Window, WindowError> {
         if to <= from {
@@ -102,6 +113,37 @@ impl Window {
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
         self.to <= self.from
+    }
+}
+
+/// One end of a range given by hand: an instant, or a local date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// ms since the epoch.
+    At(Timestamp),
+    /// Local midnight of this date in the contract's zone.
+    Day(Date),
+}
+
+impl std::str::FromStr for Bound {
+    type Err = String;
+    /// `2026-10-01` or an RFC 3339 instant such as `2026-10-01T08:00:00+02:00`.
+    fn from_str(s: &str) -> Result<Bound, String> {
+        if let Ok(d) = s.parse::<Date>() {
+            return Ok(Bound::Day(d));
+        }
+        s.parse::<jiff::Timestamp>()
+            .map(|t| Bound::At(t.as_millisecond()))
+            .map_err(|_| format!("{s:?} is neither a date (2026-10-01) nor an RFC 3339 time (2026-10-01T08:00:00+02:00)"))
+    }
+}
+
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bound::At(t) => f.write_str(&keepup_model::format_rfc3339(*t)),
+            Bound::Day(d) => write!(f, "{d}"),
+        }
     }
 }
 
