@@ -69,6 +69,20 @@ pub enum StoreError {
         /// The newest version this build knows.
         supported: u32,
     },
+    /// A read-only reader found an older schema, which only a writer may
+    /// bring up to date.
+    #[error(
+        "store {path}: schema version {found} is older than the {supported} this keepup reads; \
+         start `keepup run` of this version once to bring it up to date"
+    )]
+    TooOld {
+        /// The database path.
+        path: String,
+        /// The version found in the file.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
     /// The file is an SQLite database, but not one of keepup's; it is left
     /// untouched.
     #[error(

@@ -374,17 +374,31 @@ pub(crate) fn configure(conn: &Connection, file_backed: bool) -> Result<Option<S
     Ok(None)
 }
 
-/// Brings the schema to [`SCHEMA_VERSION`], refusing files that are not
-/// keepup's or are newer than this build.
-pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), Fail> {
-    // Checked again inside the write transaction: another process may be
-    // migrating the same file right now.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let application_id: i32 = tx.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-    let objects: u32 = tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+/// Sets up a read-only connection and checks that the file is keepup's
+/// with exactly this build's schema, which the queries rely on.
+pub(crate) fn check_read_only(conn: &Connection, path: &str) -> Result<(), Fail> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let version = refuse_foreign_or_newer(conn, path, false)?;
+    if version < SCHEMA_VERSION {
+        return Err(StoreError::TooOld {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Refuses a file that is not keepup's (unless `fresh_ok` and it is an
+/// empty database) or whose schema is newer than this build; returns its
+/// schema version.
+fn refuse_foreign_or_newer(conn: &Connection, path: &str, fresh_ok: bool) -> Result<u32, Fail> {
+    let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let application_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let objects: u32 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
     let fresh = application_id == 0 && version == 0 && objects == 0;
-    if application_id != APPLICATION_ID && !fresh {
+    if application_id != APPLICATION_ID && !(fresh_ok && fresh) {
         return Err(StoreError::NotKeepup {
             path: path.to_owned(),
             application_id,
@@ -401,6 +415,16 @@ pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), Fail> {
         }
         .into());
     }
+    Ok(version)
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], refusing files that are not
+/// keepup's or are newer than this build.
+pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), Fail> {
+    // Checked again inside the write transaction: another process may be
+    // migrating the same file right now.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version = refuse_foreign_or_newer(&tx, path, true)?;
     if version == SCHEMA_VERSION {
         return Ok(());
     }

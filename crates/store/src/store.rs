@@ -79,6 +79,32 @@ impl Store {
         Self::setup(conn, shown, true)
     }
 
+    /// Opens an existing database for reading only, as `keepup status
+    /// --watch` does beside a running daemon: SQLite refuses every write
+    /// through this handle, and nothing is created or migrated.
+    ///
+    /// Fails when the file is missing, is not keepup's, or has another
+    /// schema version than this build (an older one is brought up to date
+    /// by the daemon of this version at its start).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| Fail::from(e).at(&shown, "open read-only"))?;
+        schema::check_read_only(&conn, &shown).map_err(|e| e.at(&shown, "open read-only"))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: shown,
+                state: Mutex::new(State {
+                    conn,
+                    check_ids: HashMap::new(),
+                    contents: HashMap::new(),
+                }),
+            }),
+        })
+    }
+
     /// A fresh private database in memory, for tests.
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let shown = ":memory:".to_owned();

@@ -183,3 +183,43 @@ fn a_damaged_keepup_database_gives_errors_not_panics() {
         "{err}"
     );
 }
+
+#[test]
+fn a_read_only_handle_follows_the_writer_and_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keepup.db");
+    let writer = Store::open(&path).unwrap();
+    record_one(&writer, 10);
+    let reader = Store::open_read_only(&path).unwrap();
+    assert_eq!(reader.latest().unwrap()[0].at, 10);
+    record_one(&writer, 20);
+    assert_eq!(reader.latest().unwrap()[0].at, 20, "sees later commits");
+    let err = reader
+        .record(&[ResultRecord {
+            check: CheckId("s/web".into()),
+            at: 30,
+            outcome: Outcome::new(Status::Down, "no"),
+        }])
+        .unwrap_err();
+    assert!(err.to_string().contains("readonly"), "{err}");
+    assert_eq!(writer.latest().unwrap()[0].at, 20);
+}
+
+#[test]
+fn a_read_only_handle_creates_nothing_and_refuses_other_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    let err = Store::open_read_only(&missing).unwrap_err();
+    assert!(err.to_string().contains("missing.db"), "{err}");
+    assert!(!missing.exists(), "nothing was created");
+
+    let path = dir.path().join("keepup.db");
+    drop(Store::open(&path).unwrap());
+    set_pragma(&path, "user_version", i64::from(SCHEMA_VERSION) - 1);
+    let err = Store::open_read_only(&path).unwrap_err();
+    assert!(matches!(err, StoreError::TooOld { .. }), "{err:?}");
+    assert!(err.to_string().contains("keepup run"), "{err}");
+    set_pragma(&path, "user_version", i64::from(SCHEMA_VERSION) + 1);
+    let err = Store::open_read_only(&path).unwrap_err();
+    assert!(matches!(err, StoreError::TooNew { .. }), "{err:?}");
+}
