@@ -68,6 +68,30 @@ impl FaultPlan {
     pub fn current(&self) -> Fault {
         fault_at(self.start.elapsed())
     }
+
+    /// The fault that follows the current one, and how long until it starts.
+    pub fn upcoming(&self) -> (Fault, Duration) {
+        fault_after(self.start.elapsed())
+    }
+
+    /// Time since the plan started.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+/// The next fault after `elapsed` and the time until it starts (the plan
+/// wraps around at the end of the cycle).
+pub fn fault_after(elapsed: Duration) -> (Fault, Duration) {
+    let cycle = CYCLE.as_millis();
+    let into = elapsed.as_millis() % cycle;
+    let (start, fault) = PLAN
+        .iter()
+        .map(|(from, f)| (u128::from(*from) * 1000, *f))
+        .find(|(from, _)| *from > into)
+        .unwrap_or((cycle, PLAN[0].1));
+    let wait = u64::try_from(start - into).unwrap_or(u64::MAX);
+    (fault, Duration::from_millis(wait))
 }
 
 /// The fault active `elapsed` after the start.
@@ -94,5 +118,17 @@ mod tests {
         assert_eq!(fault_at(s(70)), Fault::MissingHeartbeat);
         assert_eq!(fault_at(s(85)), Fault::VendorOutage);
         assert_eq!(fault_at(CYCLE + s(25)), Fault::SlowProductPage);
+    }
+
+    #[test]
+    fn the_next_fault_is_the_following_step_and_wraps_at_the_end_of_the_cycle() {
+        let s = Duration::from_secs;
+        assert_eq!(fault_after(s(5)), (Fault::SlowProductPage, s(15)));
+        assert_eq!(fault_after(s(20)), (Fault::CheckoutError, s(15)));
+        assert_eq!(fault_after(s(90)), (Fault::None, s(10)));
+        assert_eq!(
+            fault_after(CYCLE + s(36)),
+            (Fault::ExpiredCertificate, s(14))
+        );
     }
 }
