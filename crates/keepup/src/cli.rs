@@ -136,8 +136,17 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
         /// Print JSON instead of a table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// Keep showing it: on a terminal one screen redrawn in place
+        /// (checks by site, open incidents, last notifications); otherwise
+        /// a plain report appended every interval. Reads the store
+        /// read-only, beside a running daemon. Ctrl-C stops.
+        #[arg(long)]
+        watch: bool,
+        /// Time between redraws with --watch.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "2s", requires = "watch")]
+        interval: Duration,
     },
     /// List incidents (open ones first), from the store.
     Incidents {
@@ -204,7 +213,9 @@ pub enum Command {
         /// Stop after this long (default: run until Ctrl-C).
         #[arg(long = "for", value_parser = humantime::parse_duration)]
         run_for: Option<Duration>,
-        /// Seconds between status tables on stdout (0: no tables).
+        /// Seconds between redraws of the live screen on a terminal, or
+        /// between status tables appended to stdout otherwise (0: no
+        /// tables).
         #[arg(long, default_value = "5")]
         every: u64,
     },

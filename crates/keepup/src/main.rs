@@ -24,7 +24,10 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     cli::remember_config_source(&matches);
-    logging::init(&cli.log_format, cli.verbose);
+    // The demo logs to a file in its directory, which it creates first.
+    if !matches!(cli.command, cli::Command::Demo { .. }) {
+        logging::init(&cli.log_format, cli.verbose);
+    }
     quiet_dependency_panics();
     match cmd::dispatch(cli) {
         Ok(code) => code,

@@ -362,6 +362,278 @@ fn status_table_lists_checks() {
     assert!(home.contains("http") && home.contains("UP"), "{home}");
 }
 
+/// A daemon watching one healthy page (`shop/home`), with a result.
+fn daemon_with_a_result(s: &TestServer, dir: &Path) -> (PathBuf, Daemon) {
+    let cfg = dir.join("keepup.toml");
+    let port = free_port();
+    std::fs::write(&cfg, format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"{}\"\n[[site.check]]\nid = \"a-check-with-a-rather-long-name-to-be-cut\"\nkind = \"heartbeat\"\ntoken = \"abcdefgh1234\"\nperiod = \"1h\"\n", s.url("/"))).unwrap();
+    let daemon = start_daemon(&cfg);
+    wait_for("a result", Duration::from_secs(10), || {
+        state_of(&status_json(&cfg), "shop/home").as_deref() == Some("up")
+    });
+    (cfg, daemon)
+}
+
+/// Runs `command` (a shell command line) in a pseudo-terminal of
+/// `cols`x`rows` through script(1), as a person at a terminal would;
+/// once `done` holds for what it printed so far, types Ctrl-C. Returns
+/// everything the terminal received.
+fn in_a_terminal(
+    command: &str,
+    cols: u16,
+    rows: u16,
+    env: &[(&str, &str)],
+    done: impl Fn(&str) -> bool,
+) -> String {
+    use std::io::Write;
+    let mut script = Command::new("script");
+    script
+        .args([
+            "-qfec",
+            &format!("stty cols {cols} rows {rows}; exec {command}"),
+            "/dev/null",
+        ])
+        .env_remove("KEEPUP_CONFIG")
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .env("KEEPUP_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        script.env(k, v);
+    }
+    let mut child = script.spawn().expect("script(1) runs");
+    let mut out = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let text = || String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    wait_for("the screen", Duration::from_secs(90), || {
+        done(&text()) || child.try_wait().ok().flatten().is_some()
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(b"\x03");
+    let _ = stdin.flush();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let all = text();
+    assert!(status.success(), "{status}: {all}");
+    all
+}
+
+/// The rows of each frame: a frame starts at row 1, each row is drawn
+/// as `ESC [ row ; 1 H`, `ESC [ 2K` (clear it) and its text; SGR removed.
+fn frames(screen: &str) -> Vec<Vec<(usize, String)>> {
+    // A piece's text and the row whose marker ends it (0 for none).
+    fn split_marker(piece: &str) -> (&str, usize) {
+        if let Some(head) = piece.strip_suffix(";1H")
+            && let Some(at) = head.rfind("\x1b[")
+            && let Ok(row) = head[at + 2..].parse()
+        {
+            return (&piece[..at], row);
+        }
+        (piece, 0)
+    }
+    screen
+        .split("\x1b[1;1H")
+        .skip(1)
+        .map(|frame| {
+            let frame = format!("\x1b[1;1H{frame}");
+            let pieces: Vec<&str> = frame.split("\x1b[2K").collect();
+            pieces
+                .windows(2)
+                .map(|w| (split_marker(w[0]).1, strip_sgr(split_marker(w[1]).0)))
+                .collect()
+        })
+        .collect()
+}
+
+/// Asserts that some row of a frame matches.
+fn has_row(rows: &[&str], matches: impl Fn(&str) -> bool) {
+    assert!(rows.iter().any(|r| matches(r)), "no such row in {rows:#?}");
+}
+
+/// Rows are drawn piece by piece with colour changes between; glue them.
+fn strip_sgr(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('\x1b') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let end = tail.find('m').map_or(tail.len(), |m| m + 1);
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn status_watch_redraws_one_screen_in_place_on_a_terminal() {
+    let s = shop();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, _daemon) = daemon_with_a_result(&s, dir.path());
+    let command = format!(
+        "{} status --watch --interval 300ms -c {}",
+        env!("CARGO_BIN_EXE_keepup"),
+        cfg.display()
+    );
+    let two_frames = |t: &str| t.matches("\x1b[1;1H").count() >= 3;
+    let screen = in_a_terminal(&command, 60, 14, &[], two_frames);
+    // The alternate screen, left again at Ctrl-C; in between only frames
+    // drawn from the top, so nothing scrolls.
+    let enter = screen
+        .find("\x1b[?1049h")
+        .unwrap_or_else(|| panic!("{screen:?}"));
+    let leave = screen
+        .rfind("\x1b[?1049l")
+        .unwrap_or_else(|| panic!("{screen:?}"));
+    let first = screen.find("\x1b[1;1H").unwrap();
+    assert!(enter < first && first < leave, "{screen:?}");
+    assert!(
+        !screen[enter..leave].contains('\n'),
+        "no line feeds in place: {screen:?}"
+    );
+    let frames = frames(&screen[enter..leave]);
+    assert!(frames.len() >= 2, "{screen:?}");
+    for frame in &frames {
+        assert!(
+            frame.iter().all(|(row, _)| (1..=14).contains(row)),
+            "{frame:?}"
+        );
+        for (_, text) in frame {
+            assert!(
+                text.chars().count() <= 60,
+                "wider than the terminal: {text:?}"
+            );
+        }
+        let rows: Vec<&str> = frame.iter().map(|(_, t)| t.as_str()).collect();
+        assert!(rows[0].starts_with("keepup status · "), "{rows:#?}");
+        has_row(&rows, |r| r.starts_with("shop  ") && r.contains("up"));
+        has_row(&rows, |r| r.starts_with("  home") && r.contains("UP"));
+        has_row(&rows, |r| {
+            r.starts_with("  a-check-with") && r.ends_with('…')
+        });
+    }
+    // Colour on a terminal, none with NO_COLOR.
+    assert!(screen.contains("\x1b[32mUP"), "{screen:?}");
+    let plain = in_a_terminal(&command, 60, 14, &[("NO_COLOR", "1")], two_frames);
+    assert!(!plain.contains("\x1b[32m"), "{plain:?}");
+}
+
+#[test]
+fn status_watch_without_a_terminal_appends_plain_reports() {
+    let s = shop();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, _daemon) = daemon_with_a_result(&s, dir.path());
+    let mut child = keepup()
+        .args([
+            "status",
+            "--watch",
+            "--interval",
+            "200ms",
+            "-c",
+            cfg.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while seen
+        .iter()
+        .filter(|l: &&String| l.starts_with("keepup status · "))
+        .count()
+        < 2
+    {
+        seen.push(lines.next().expect("more output").unwrap());
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    seen.extend(lines.map_while(Result::ok));
+    assert!(child.wait().unwrap().success());
+    let out = seen.join("\n");
+    assert!(!out.contains('\x1b'), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("  home") && l.contains("UP")),
+        "{out}"
+    );
+    // Nothing is cut in a pipe.
+    assert!(
+        out.contains("  a-check-with-a-rather-long-name-to-be-cut  "),
+        "{out}"
+    );
+    assert!(
+        out.contains("OPEN INCIDENTS (0)") && out.contains("LAST NOTIFICATIONS"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_demo_on_a_terminal_shows_one_screen_with_the_fault_and_logs_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("demo");
+    let command = format!(
+        "{} demo --dir {} --for 30s --every 1",
+        env!("CARGO_BIN_EXE_keepup"),
+        d.display()
+    );
+    // Runs until --for ends it (Ctrl-C only if it ends sooner).
+    let screen = in_a_terminal(&command, 80, 24, &[], |_| false);
+    let log = d.join("keepup.log");
+    let enter = screen
+        .find("\x1b[?1049h")
+        .unwrap_or_else(|| panic!("{screen:?}"));
+    let leave = screen
+        .rfind("\x1b[?1049l")
+        .unwrap_or_else(|| panic!("{screen:?}"));
+    // Before the screen: where things are, the log file among them.
+    assert!(
+        screen[..enter].contains(&format!("log:         {}", log.display())),
+        "{screen:?}"
+    );
+    assert!(screen[leave..].contains("demo stopped"), "{screen:?}");
+    let frames = frames(&screen[enter..leave]);
+    assert!(frames.len() >= 2, "{screen:?}");
+    let last: Vec<&str> = frames
+        .last()
+        .unwrap()
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect();
+    assert!(last.len() <= 24, "{last:#?}");
+    assert!(last[0].starts_with("keepup demo · "), "{last:#?}");
+    has_row(&last, |r| {
+        r.starts_with("log") && r.contains(&log.display().to_string())
+    });
+    has_row(&last, |r| {
+        r.starts_with("FAULT NOW  ") && r.contains(" turn")
+    });
+    has_row(&last, |r| {
+        r.starts_with("NEXT       in ") && r.contains(" turn")
+    });
+    has_row(&last, |r| r.starts_with("shop  "));
+    has_row(&last, |r| r.starts_with("OPEN INCIDENTS"));
+    // The log went to the file, not to the screen.
+    assert!(!screen.contains(" INFO "), "{screen:?}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("keepup is monitoring"), "{logged}");
+}
+
 #[test]
 fn completions_are_generated() {
     let o = run(&["completions", "bash"]);

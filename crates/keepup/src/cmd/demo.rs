@@ -1,27 +1,33 @@
 //! `keepup demo`: the main job on the embedded default. Starts the bundled
 //! demo shop on loopback, writes a configuration for it, and runs the real
-//! daemon (SQLite store, scheduler, probes, listener) against it, printing
-//! a status table as faults come and go.
+//! daemon (SQLite store, scheduler, probes, listener) against it. On a
+//! terminal it shows the live view of `keepup status --watch` with the
+//! injected fault; otherwise it appends a status table as faults come and
+//! go. Logs go to `keepup.log` in the demo directory.
 
 use super::daemon::Daemon;
+use super::live;
+use super::screen::{self, Screen, Tick, Ticker};
 use super::status::render;
 use anyhow::Context;
-use keepup_demo::DemoShop;
+use keepup_demo::{DemoShop, FaultPlan};
 use keepup_model::text::ago;
 use keepup_model::{Clock, SystemClock};
 use keepup_probe::ProbeContext;
+use keepup_store::Store;
+use std::io::IsTerminal;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-use tokio::signal::unix::{SignalKind, signal};
+use std::time::Duration;
 
 pub fn run(
     dir: Option<PathBuf>,
     listen: SocketAddr,
     run_for: Option<Duration>,
     every: u64,
+    (log_format, verbose): (&crate::cli::LogFormat, u8),
 ) -> anyhow::Result<ExitCode> {
     let (dir, _temp) = match dir {
         Some(d) => {
@@ -37,6 +43,12 @@ pub fn run(
     };
     let dir = dir.canonicalize()?;
     let keep = _temp.is_none();
+    // The log goes to a file, so that on a terminal the screen is the
+    // view's alone (and in a pipe the tables are not interleaved).
+    let log = dir.join("keepup.log");
+    crate::logging::init_file(log_format, verbose, &log)
+        .with_context(|| format!("cannot write the demo log {}", log.display()))?;
+    let tty = std::io::stdout().is_terminal();
     super::runtime()?.block_on(async move {
         let mut shop = DemoShop::start(&dir).await.map_err(|e| anyhow::anyhow!("cannot start the demo shop: {e}"))?;
         // Find a free port now so that the written configuration is concrete.
@@ -50,6 +62,7 @@ pub fn run(
         std::fs::write(&config_path, toml)?;
         let config = super::load_config(&config_path).map_err(|_| anyhow::anyhow!("the generated demo configuration is invalid"))?;
         init_demo_repositories(&config).await?;
+        let watched = config.clone();
         let daemon = Daemon::start(config, ProbeContext::new()).await?;
         shop.start_job(daemon.listen, format!("/ping/{token}"), Duration::from_secs(3));
 
@@ -58,36 +71,69 @@ pub fn run(
         println!("  keepup:      http://{}/healthz   heartbeat: http://{}/ping/<token>", daemon.listen, daemon.listen);
         println!("  config:      {}", config_path.display());
         println!("  store:       {} (SQLite)", dir.join("keepup.db").display());
-        println!("  try:         keepup status -c {}", config_path.display());
-        println!("  faults are injected every {}s; watch the STATUS column change. Ctrl-C stops.\n", keepup_demo::CYCLE.as_secs());
+        println!("  log:         {}", log.display());
+        println!("  try:         keepup status --watch -c {}", config_path.display());
+        println!("  a fault is injected every 15-20 s, in a round of {} s; watch the STATUS column change. Ctrl-C stops.\n", keepup_demo::CYCLE.as_secs());
 
-        let started = Instant::now();
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
-        let period = Duration::from_secs(every.max(1));
-        loop {
-            let remaining = run_for.map(|d| d.saturating_sub(started.elapsed()));
-            if remaining == Some(Duration::ZERO) {
-                break;
+        let mut ticker = Ticker::new(Duration::from_secs(every.max(1)), run_for)?;
+        if tty && every > 0 {
+            let store = Store::open_read_only(&watched.store.path).context("cannot open the demo's store")?;
+            let colour = live::colour_from_env();
+            let frame = |size| {
+                let now = SystemClock.now_ms();
+                let mut snapshot = live::snapshot_or_problem(&watched, &store, now);
+                snapshot.title = format!(
+                    "keepup demo · {} · a demo shop on this machine, with faults injected",
+                    live::clock(now)
+                );
+                snapshot.details.splice(0..0, [
+                    ("shop", format!("http://{}/  https://{}/", shop.http, shop.https)),
+                    ("config", config_path.display().to_string()),
+                    ("log", log.display().to_string()),
+                ]);
+                snapshot.hint = format!("Ctrl-C stops the demo · elsewhere: keepup status --watch -c {}", config_path.display());
+                snapshot.fault = Some(fault_panel(&shop.faults));
+                // The webhook inbox is for the plain output; here the
+                // panel reads the outbox.
+                shop.inbox.take();
+                live::render(&snapshot, size, colour)
+            };
+            let mut screen = Screen::enter()?;
+            loop {
+                let size = screen::size();
+                screen.draw(&frame(size), size)?;
+                if ticker.next().await == Tick::Stop {
+                    break;
+                }
             }
-            let wait = remaining.map_or(period, |r| r.min(period));
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = int.recv() => break,
-                _ = term.recv() => break,
-            }
-            if every > 0 {
-                print_table(&daemon, &shop, started.elapsed());
+        } else {
+            loop {
+                match ticker.next().await {
+                    Tick::Stop => break,
+                    Tick::Interval if every > 0 => print_table(&daemon, &shop, shop.faults.elapsed()),
+                    _ => {}
+                }
             }
         }
         daemon.stop().await;
         if keep {
-            println!("demo stopped; results are in {}", dir.join("keepup.db").display());
+            println!("demo stopped; results are in {}, its log in {}", dir.join("keepup.db").display(), log.display());
         } else {
             println!("demo stopped; its temporary directory is removed (use --dir DIR to keep the results)");
         }
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// What the demo breaks now and next.
+fn fault_panel(faults: &FaultPlan) -> live::FaultPanel {
+    let (next, next_in) = faults.upcoming();
+    live::FaultPanel {
+        elapsed: faults.elapsed(),
+        now: faults.current().describe().to_owned(),
+        next: next.describe().to_owned(),
+        next_in,
+    }
 }
 
 fn print_table(daemon: &Daemon, shop: &DemoShop, elapsed: Duration) {

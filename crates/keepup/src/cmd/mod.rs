@@ -8,9 +8,11 @@ mod daemon;
 mod demo;
 mod discover;
 mod incidents;
+mod live;
 mod maintenance;
 mod notifications;
 mod reload;
+mod screen;
 mod status;
 mod validate;
 
@@ -38,7 +40,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         ),
         Command::Validate { config } => validate::run(&config.config),
         Command::Codes { json, markdown } => codes::run(json, markdown),
-        Command::Status { config, json } => status::run(&config.config, json),
+        Command::Status {
+            config,
+            json,
+            watch,
+            interval,
+        } => status::run(&config.config, json, watch.then_some(interval)),
         Command::Reload { config } => reload::run(&config.config),
         Command::Incidents {
             config,
@@ -75,7 +82,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             run_for,
             every,
-        } => demo::run(dir, listen, run_for, every),
+        } => demo::run(dir, listen, run_for, every, (&cli.log_format, cli.verbose)),
         Command::Bench(b) => bench::run(b),
         Command::Discover {
             domain,

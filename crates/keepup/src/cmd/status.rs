@@ -1,14 +1,20 @@
 //! `keepup status`: the current state of every check, read from the store
-//! (works whether or not the daemon is running).
+//! (works whether or not the daemon is running); with `--watch`, the live
+//! view of [`super::live`], redrawn until Ctrl-C.
 
+use super::live;
+use super::screen::{self, Screen, Tick, Ticker};
 use anyhow::Context;
 use keepup_model::format_rfc3339;
 use keepup_model::text::ago;
+use keepup_model::{Clock, SystemClock};
 use keepup_store::Store;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
-pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(path: &Path, json: bool, watch: Option<Duration>) -> anyhow::Result<ExitCode> {
     let config = match super::load_config(path) {
         Ok(c) => c,
         Err(code) => return Ok(code),
@@ -19,6 +25,9 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             config.store.path.display(),
             path.display()
         );
+    }
+    if let Some(interval) = watch {
+        return self::watch(path, &config, interval);
     }
     let store = Store::open(&config.store.path).with_context(|| "cannot open the store")?;
     let latest = store.latest()?;
@@ -76,6 +85,68 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     }
     print!("{}", render(&table));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `keepup status --watch`: on a terminal one screen redrawn in place;
+/// otherwise the same view as plain text, appended every interval.
+fn watch(
+    path: &Path,
+    config: &keepup_config::Config,
+    interval: Duration,
+) -> anyhow::Result<ExitCode> {
+    if interval < Duration::from_millis(100) {
+        anyhow::bail!(
+            "--interval {}: must be at least 100ms",
+            humantime::format_duration(interval)
+        );
+    }
+    let store = Store::open_read_only(&config.store.path).context("cannot open the store")?;
+    let colour = live::colour_from_env();
+    let sites = config.sites.len();
+    let checks = config.checks().count();
+    let frame = |size: live::Size, colour: bool| {
+        let now = SystemClock.now_ms();
+        let mut snapshot = live::snapshot_or_problem(config, &store, now);
+        snapshot.title = format!(
+            "keepup status · {} · {checks} checks in {sites} site(s), as the daemon recorded them",
+            live::clock(now)
+        );
+        snapshot.details.splice(
+            0..0,
+            [
+                ("config", path.display().to_string()),
+                ("store", config.store.path.display().to_string()),
+            ],
+        );
+        snapshot.hint = format!(
+            "Ctrl-C quits · redrawn every {}",
+            humantime::format_duration(interval)
+        );
+        live::render(&snapshot, size, colour)
+    };
+    let tty = std::io::stdout().is_terminal();
+    super::runtime()?.block_on(async {
+        let mut ticker = Ticker::new(interval, None)?;
+        if tty {
+            let mut screen = Screen::enter()?;
+            loop {
+                let size = screen::size();
+                screen.draw(&frame(size, colour), size)?;
+                if ticker.next().await == Tick::Stop {
+                    break;
+                }
+            }
+        } else {
+            loop {
+                // No colour in a pipe, and a blank line between reports.
+                println!("{}\n", frame(live::Size::UNLIMITED, false).join("\n"));
+                if ticker.next().await == Tick::Stop {
+                    break;
+                }
+            }
+        }
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Left-aligned columns separated by two spaces; the last column unpadded.
