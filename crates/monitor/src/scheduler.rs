@@ -21,12 +21,17 @@
 //! it starts at most one retry interval (plus the wait for a free place)
 //! late, and the failure is still confirmed.
 //!
+//! A run reports back however it ends: a run that panics (a bug in a
+//! probe) is delivered as Unknown with `PROBE_INTERNAL_ERROR`, and its
+//! place and its check's schedule are given back, so one bug neither stops
+//! a check for good nor holds a place (and every shutdown) forever.
+//!
 //! Lag (start − due) is sampled for the health endpoint and the benchmark,
 //! with the checks that waited longest, so `keepup/self` can name them.
 
 use crate::slots::{next_slot_after, offset_ms};
 use keepup_config::Check;
-use keepup_model::{CheckId, Clock, Outcome, Timestamp};
+use keepup_model::{CheckId, Clock, Finding, Outcome, Severity, Status, Timestamp, codes};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::future::Future;
@@ -525,11 +530,28 @@ impl Driver {
             let clock = self.clock.clone();
             let sink = self.sink.clone();
             let stats = self.stats.clone();
-            let done_tx = done_tx.clone();
+            // Reports back however the run ends (a panic, its task dropped),
+            // so the count of runs in flight stays true and the check is
+            // scheduled again.
+            let report = ReportDone {
+                tx: done_tx.clone(),
+                done: Some(Done {
+                    id: id.clone(),
+                    generation,
+                    due,
+                }),
+            };
             tokio::spawn(async move {
+                let _report = report;
                 let started = clock.now_ms();
                 stats.record_lag(&id, (started - due).max(0) as f64);
-                let outcome = executor.execute(check.clone()).await;
+                let outcome = match CatchPanic(executor.execute(check.clone())).await {
+                    Ok(outcome) => outcome,
+                    Err(()) => {
+                        tracing::error!(check = %id, "a run of the check panicked");
+                        panicked()
+                    }
+                };
                 let _ = sink
                     .send(Completed {
                         check,
@@ -538,11 +560,6 @@ impl Driver {
                         outcome,
                     })
                     .await;
-                let _ = done_tx.send(Done {
-                    id,
-                    generation,
-                    due,
-                });
             });
         }
     }
@@ -568,6 +585,52 @@ impl Driver {
         e.next_due = next_slot_after(now.max(done.due), interval, e.offset);
         self.heap.push(Reverse((e.next_due, done.id)));
     }
+}
+
+/// Sends its [`Done`] when dropped: at the end of a run, or when the run's
+/// task is dropped or unwinds.
+struct ReportDone {
+    tx: mpsc::UnboundedSender<Done>,
+    done: Option<Done>,
+}
+
+impl Drop for ReportDone {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = self.tx.send(done);
+        }
+    }
+}
+
+/// A run's future with panics caught: `Err(())` when it panicked.
+struct CatchPanic(Pin<Box<dyn Future<Output = Outcome> + Send>>);
+
+impl Future for CatchPanic {
+    type Output = Result<Outcome, ()>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // The future is not polled again after a panic: it is dropped with
+        // this wrapper, so no broken state is observed.
+        let run = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.as_mut().poll(cx))) {
+            Ok(polled) => polled.map(Ok),
+            Err(_) => std::task::Poll::Ready(Err(())),
+        }
+    }
+}
+
+/// The outcome of a run that panicked: a bug in keepup, not the target's.
+fn panicked() -> Outcome {
+    let mut outcome = Outcome::new(Status::Unknown, "the check failed unexpectedly");
+    outcome.push(Finding::new(
+        codes::PROBE_INTERNAL_ERROR,
+        Severity::Warning,
+        "the run stopped on an internal error (a bug in keepup)",
+    ));
+    outcome
 }
 
 fn interval_ms(check: &Check) -> i64 {

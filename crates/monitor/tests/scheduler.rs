@@ -482,3 +482,55 @@ async fn a_retry_waits_behind_first_runs_at_most_its_retry_interval() {
         );
     }
 }
+
+/// Panics on the first run of every check, answers afterwards.
+struct PanicsOnce {
+    ran: Mutex<HashSet<CheckId>>,
+}
+
+impl Executor for PanicsOnce {
+    fn execute(&self, check: Arc<Check>) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
+        let first = self.ran.lock().unwrap().insert(check.id.clone());
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if first {
+                panic!("a bug in a probe (expected by this test)");
+            }
+            Outcome::new(Status::Up, "ok")
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_panics_is_reported_and_its_check_keeps_its_schedule() {
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(0));
+    let exec = PanicsOnce {
+        ran: Mutex::new(HashSet::new()),
+    };
+    let (tx, mut rx) = mpsc::channel::<Completed>(1024);
+    // One place: a run that never reported back would also block the
+    // other check.
+    let handle = scheduler::spawn(checks(2, "10s", "5s"), Arc::new(exec), tx, clock, 1);
+    let collector = tokio::spawn(async move {
+        let mut runs = Vec::new();
+        while let Some(done) = rx.recv().await {
+            runs.push((done.check.id.to_string(), done.outcome));
+        }
+        runs
+    });
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    handle.shutdown().await;
+    drop(handle);
+    let runs = collector.await.unwrap();
+    for id in ["s/c0", "s/c1"] {
+        let of: Vec<&Outcome> = runs
+            .iter()
+            .filter(|(c, _)| c == id)
+            .map(|(_, o)| o)
+            .collect();
+        assert!(of.len() >= 5, "{id} ran {} times in 60 s", of.len());
+        assert_eq!(of[0].status, Status::Unknown, "{id}: {:?}", of[0]);
+        assert_eq!(of[0].findings[0].code, "PROBE_INTERNAL_ERROR");
+        assert!(of[1..].iter().all(|o| o.status == Status::Up));
+    }
+}
