@@ -388,11 +388,24 @@ pub fn render(s: &Snapshot, size: Size, colour: bool) -> Vec<String> {
         left -= extra;
     }
     let mut shown_panels = Vec::new();
-    for (panel, rows) in panels.into_iter().zip(rows) {
+    let commands = ["keepup incidents --open", "keepup notifications"];
+    for ((panel, rows), command) in panels.into_iter().zip(rows).zip(commands) {
         // A title without a row would say nothing.
-        if rows >= 3 || rows == panel.len() + 1 {
-            shown_panels.push(Line::new());
-            shown_panels.extend(panel.into_iter().take(rows - 1));
+        if rows < 3 && rows != panel.len() + 1 {
+            continue;
+        }
+        shown_panels.push(Line::new());
+        let fits = rows - 1;
+        let total = panel.len();
+        if fits >= total {
+            shown_panels.extend(panel);
+        } else {
+            // The last row says how many are not shown and where they are.
+            shown_panels.extend(panel.into_iter().take(fits - 1));
+            shown_panels.push(Line::new().with(
+                Paint::Dim,
+                format!("  … {} more ({command} lists them)", total - fits + 1),
+            ));
         }
     }
 
@@ -761,6 +774,14 @@ mod tests {
         assert_eq!(lines.len(), 24, "{lines:#?}");
         let notes = index_of(&lines, |l| l == "LAST NOTIFICATIONS");
         assert_eq!(notes, 21, "{lines:#?}");
+        assert_eq!(
+            lines[notes - 2],
+            "  … 11 more (keepup incidents --open lists them)"
+        );
+        assert!(
+            lines[notes + 2].contains("TRIGGER"),
+            "both notifications fit"
+        );
         assert!(
             lines
                 .iter()
