@@ -172,6 +172,41 @@ pub enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// SLA figures of the configured contracts: availability, downtime,
+    /// unknown and maintenance time, incidents, MTTD/MTTA/MTTR, repair-time
+    /// breaches, error budget and credit, from the store (also while the
+    /// daemon runs).
+    Sla {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this contract (its id).
+        #[arg(long)]
+        contract: Option<String>,
+        /// Only the contracts of this site.
+        #[arg(long)]
+        site: Option<String>,
+        /// The period containing this month, e.g. 2026-10 (default: the
+        /// period running now).
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        month: Option<String>,
+        /// Start of a range instead of a period: a date (local midnight in
+        /// the contract's zone) or an RFC 3339 time.
+        #[arg(long, requires = "to")]
+        from: Option<keepup_sla::Bound>,
+        /// End of the range (exclusive), as --from.
+        #[arg(long, requires = "from")]
+        to: Option<keepup_sla::Bound>,
+        /// Print JSON (every interval included) instead of a table.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV, one row per contract.
+        #[arg(long)]
+        csv: bool,
+        /// After the table, list the intervals, incidents and credit steps
+        /// behind every figure.
+        #[arg(long)]
+        explain: bool,
+    },
     /// Maintenance windows: alerts muted, checks keep running, incidents
     /// marked for SLA accounting.
     #[command(subcommand)]

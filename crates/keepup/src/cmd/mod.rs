@@ -13,6 +13,7 @@ mod maintenance;
 mod notifications;
 mod reload;
 mod screen;
+mod sla;
 mod status;
 mod validate;
 
@@ -46,6 +47,38 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             watch,
             interval,
         } => status::run(&config.config, json, watch.then_some(interval)),
+        Command::Sla {
+            config,
+            contract,
+            site,
+            month,
+            from,
+            to,
+            json,
+            csv,
+            explain,
+        } => {
+            let period = match (month, from, to) {
+                (Some(m), _, _) => sla::PeriodArg::Month(m),
+                (None, Some(from), Some(to)) => sla::PeriodArg::Range(from, to),
+                _ => sla::PeriodArg::Current,
+            };
+            let format = if json {
+                sla::Format::Json
+            } else if csv {
+                sla::Format::Csv
+            } else {
+                sla::Format::Table
+            };
+            sla::run(
+                &config.config,
+                contract.as_deref(),
+                site.as_deref(),
+                &period,
+                format,
+                explain,
+            )
+        }
         Command::Reload { config } => reload::run(&config.config),
         Command::Incidents {
             config,

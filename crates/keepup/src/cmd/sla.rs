@@ -1,0 +1,204 @@
+//! `keepup sla`: the figures of the configured contracts over a period,
+//! from the store (also while a daemon writes to it; nothing is written).
+//! The accounting is `keepup_sla`'s; this module only adapts the store's
+//! rows and the configuration's maintenance windows into its input.
+
+use anyhow::Context;
+use keepup_config::Config;
+use keepup_config::contract::Contract;
+use keepup_model::{CheckId, Clock, SystemClock, Timestamp};
+use keepup_sla::{
+    Bound, CheckTimeline, Figures, IncidentRecord, Input, MaintenanceSpan, Span, Window,
+};
+use keepup_store::Store;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Which period to account.
+pub enum PeriodArg {
+    /// The period running now.
+    Current,
+    /// The period containing this month (`2026-10`).
+    Month(String),
+    /// From, to (exclusive).
+    Range(Bound, Bound),
+}
+
+/// How to print the figures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A table (and with `--explain`, every figure's intervals).
+    Table,
+    /// JSON, intervals included.
+    Json,
+    /// CSV, one row per contract.
+    Csv,
+}
+
+/// `keepup sla`
+pub fn run(
+    path: &Path,
+    contract: Option<&str>,
+    site: Option<&str>,
+    period: &PeriodArg,
+    format: Format,
+    explain: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let chosen: Vec<&Contract> = config
+        .contracts
+        .iter()
+        .filter(|c| contract.is_none_or(|id| c.id == id))
+        .filter(|c| site.is_none_or(|s| c.site == s))
+        .collect();
+    if chosen.is_empty() {
+        let known: Vec<&str> = config.contracts.iter().map(|c| c.id.as_str()).collect();
+        anyhow::bail!(
+            "{}: no contract matches{}{} (configured: {})",
+            path.display(),
+            contract
+                .map(|c| format!(" --contract {c}"))
+                .unwrap_or_default(),
+            site.map(|s| format!(" --site {s}")).unwrap_or_default(),
+            if known.is_empty() {
+                "none; see the README's SLA section for [[contract]]".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    if !config.store.path.exists() {
+        anyhow::bail!(
+            "no store at {} yet: start `keepup run -c {}` first",
+            config.store.path.display(),
+            path.display()
+        );
+    }
+    let store = Store::open_read_only(&config.store.path).context("cannot open the store")?;
+    let now = SystemClock.now_ms();
+    let mut all = Vec::new();
+    for c in chosen {
+        let window = match period {
+            PeriodArg::Current => Window::period_at(c, now),
+            PeriodArg::Month(m) => Window::for_month(c, m),
+            PeriodArg::Range(from, to) => Window::range(c, *from, *to),
+        }
+        .with_context(|| format!("contract {}", c.id))?;
+        let input = read_input(&store, &config, c, &window, now)
+            .with_context(|| format!("contract {}", c.id))?;
+        all.push(
+            keepup_sla::account(c, &window, now, &input)
+                .with_context(|| format!("contract {}", c.id))?,
+        );
+    }
+    print(&all, format, explain)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(all: &[Figures], format: Format, explain: bool) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(all)?),
+        Format::Csv => print!("{}", keepup_sla::csv(all)),
+        Format::Table => {
+            print!("{}", keepup_sla::table(all));
+            if explain {
+                for f in all {
+                    println!();
+                    print!("{}", f.explain());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The store's spans, incidents and hand-started maintenance, and the
+/// configured maintenance windows, for the service's checks over `window`.
+fn read_input(
+    store: &Store,
+    config: &Config,
+    contract: &Contract,
+    window: &Window,
+    now: Timestamp,
+) -> anyhow::Result<Input> {
+    let until = window.to.min(now).max(window.from);
+    let checks: Vec<CheckId> = contract.service.checks().into_iter().cloned().collect();
+    let mut timelines: Vec<CheckTimeline> = checks
+        .iter()
+        .map(|c| CheckTimeline {
+            check: c.clone(),
+            spans: Vec::new(),
+        })
+        .collect();
+    for span in store.status_spans(&checks, window.from, until) {
+        let span = span.context("cannot read the status timeline")?;
+        if let Some(t) = timelines.get_mut(span.check) {
+            t.spans.push(Span {
+                from: span.from_ms,
+                to: span.to_ms,
+                status: span.status,
+            });
+        }
+    }
+    let incidents = store
+        .incidents_overlapping(&checks, window.from, until)
+        .context("cannot read the incidents")?
+        .into_iter()
+        .map(|i| IncidentRecord {
+            id: i.id,
+            check: i.check,
+            status: i.status,
+            opened_at: i.opened_at,
+            detected_at: i.detected_at,
+            acknowledged_at: i.acknowledged_at,
+            resolved_at: i.resolved_at,
+            cause: i.cause,
+            severity: None,
+            message: i.message,
+        })
+        .collect();
+    let mut maintenance = Vec::new();
+    for m in &config.maintenance {
+        let covered: Vec<CheckId> = checks.iter().filter(|c| m.covers(c)).cloned().collect();
+        if covered.is_empty() {
+            continue;
+        }
+        // A recurring window that opened before the period may reach into it.
+        let reach = match &m.when {
+            keepup_config::maintenance::Window::Recurring { duration, .. } => {
+                i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+            }
+            keepup_config::maintenance::Window::Once { .. } => 0,
+        };
+        for (from, to) in m.occurrences(window.from.saturating_sub(reach), until, 100_000) {
+            maintenance.push(MaintenanceSpan {
+                id: m.id.clone(),
+                from,
+                to,
+                checks: covered.clone(),
+            });
+        }
+    }
+    for m in store
+        .maintenance_overlapping(window.from, until)
+        .context("cannot read the maintenance windows")?
+    {
+        let covered: Vec<CheckId> = checks.iter().filter(|c| m.covers(c)).cloned().collect();
+        if !covered.is_empty() {
+            maintenance.push(MaintenanceSpan {
+                id: format!("#{} ({})", m.id, m.reason),
+                from: m.starts_at,
+                to: m.ends_at,
+                checks: covered,
+            });
+        }
+    }
+    Ok(Input {
+        timelines,
+        incidents,
+        maintenance,
+    })
+}
