@@ -141,7 +141,7 @@ pub enum Command {
         /// Keep showing it: on a terminal one screen redrawn in place
         /// (checks by site, open incidents, last notifications); otherwise
         /// a plain report appended every interval. Reads the store
-        /// read-only, beside a running daemon. Ctrl-C stops.
+        /// read-only, beside a running daemon. `q` or Ctrl-C stops.
         #[arg(long)]
         watch: bool,
         /// Time between redraws with --watch.

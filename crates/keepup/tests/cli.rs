@@ -376,13 +376,14 @@ fn daemon_with_a_result(s: &TestServer, dir: &Path) -> (PathBuf, Daemon) {
 
 /// Runs `command` (a shell command line) in a pseudo-terminal of
 /// `cols`x`rows` through script(1), as a person at a terminal would;
-/// once `done` holds for what it printed so far, types Ctrl-C. Returns
+/// once `done` holds for what it printed so far, types `keys`. Returns
 /// everything the terminal received.
 fn in_a_terminal(
     command: &str,
     cols: u16,
     rows: u16,
     env: &[(&str, &str)],
+    keys: &[u8],
     done: impl Fn(&str) -> bool,
 ) -> String {
     use std::io::Write;
@@ -403,8 +404,10 @@ fn in_a_terminal(
     for (k, v) in env {
         script.env(k, v);
     }
-    let mut child = script.spawn().expect("script(1) runs");
-    let mut out = child.stdout.take().unwrap();
+    // Killed if the test fails before it quits (the program then gets
+    // SIGHUP from its closed terminal).
+    let mut child = Daemon(script.spawn().expect("script(1) runs"));
+    let mut out = child.0.stdout.take().unwrap();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let reader = {
         let seen = seen.clone();
@@ -420,12 +423,17 @@ fn in_a_terminal(
     };
     let text = || String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
     wait_for("the screen", Duration::from_secs(90), || {
-        done(&text()) || child.try_wait().ok().flatten().is_some()
+        done(&text()) || child.0.try_wait().ok().flatten().is_some()
     });
-    let mut stdin = child.stdin.take().unwrap();
-    let _ = stdin.write_all(b"\x03");
+    let mut stdin = child.0.stdin.take().unwrap();
+    let _ = stdin.write_all(keys);
     let _ = stdin.flush();
-    let status = child.wait().unwrap();
+    let mut status = None;
+    wait_for("the program to quit", Duration::from_secs(60), || {
+        status = child.0.try_wait().unwrap();
+        status.is_some()
+    });
+    let status = status.unwrap();
     reader.join().unwrap();
     let all = text();
     assert!(status.success(), "{status}: {all}");
@@ -489,7 +497,7 @@ fn status_watch_redraws_one_screen_in_place_on_a_terminal() {
         cfg.display()
     );
     let two_frames = |t: &str| t.matches("\x1b[1;1H").count() >= 3;
-    let screen = in_a_terminal(&command, 60, 14, &[], two_frames);
+    let screen = in_a_terminal(&command, 60, 14, &[], b"\x03", two_frames);
     // The alternate screen, left again at Ctrl-C; in between only frames
     // drawn from the top, so nothing scrolls.
     let enter = screen
@@ -525,9 +533,13 @@ fn status_watch_redraws_one_screen_in_place_on_a_terminal() {
             r.starts_with("  a-check-with") && r.ends_with('…')
         });
     }
-    // Colour on a terminal, none with NO_COLOR.
+    // Colour on a terminal, none with NO_COLOR; `q` quits as Ctrl-C does.
     assert!(screen.contains("\x1b[32mUP"), "{screen:?}");
-    let plain = in_a_terminal(&command, 60, 14, &[("NO_COLOR", "1")], two_frames);
+    let plain = in_a_terminal(&command, 60, 14, &[("NO_COLOR", "1")], b"q", two_frames);
+    assert!(
+        plain.contains("\x1b[?1049l"),
+        "the screen is restored: {plain:?}"
+    );
     assert!(!plain.contains("\x1b[32m"), "{plain:?}");
 }
 
@@ -536,19 +548,21 @@ fn status_watch_without_a_terminal_appends_plain_reports() {
     let s = shop();
     let dir = tempfile::tempdir().unwrap();
     let (cfg, _daemon) = daemon_with_a_result(&s, dir.path());
-    let mut child = keepup()
-        .args([
-            "status",
-            "--watch",
-            "--interval",
-            "200ms",
-            "-c",
-            cfg.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut child = Daemon(
+        keepup()
+            .args([
+                "status",
+                "--watch",
+                "--interval",
+                "200ms",
+                "-c",
+                cfg.to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     while seen
         .iter()
@@ -559,12 +573,12 @@ fn status_watch_without_a_terminal_appends_plain_reports() {
         seen.push(lines.next().expect("more output").unwrap());
     }
     let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(interrupted.success());
     seen.extend(lines.map_while(Result::ok));
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
     let out = seen.join("\n");
     assert!(!out.contains('\x1b'), "{out}");
     assert!(
@@ -593,7 +607,7 @@ fn the_demo_on_a_terminal_shows_one_screen_with_the_fault_and_logs_to_a_file() {
         d.display()
     );
     // Runs until --for ends it (Ctrl-C only if it ends sooner).
-    let screen = in_a_terminal(&command, 80, 24, &[], |_| false);
+    let screen = in_a_terminal(&command, 80, 24, &[], b"\x03", |_| false);
     let log = d.join("keepup.log");
     let enter = screen
         .find("\x1b[?1049h")

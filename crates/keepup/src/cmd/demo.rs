@@ -91,7 +91,7 @@ pub fn run(
                     ("config", config_path.display().to_string()),
                     ("log", log.display().to_string()),
                 ]);
-                snapshot.hint = "Ctrl-C stops the demo · the same view: keepup status --watch -c <config>".to_owned();
+                snapshot.hint = "q or Ctrl-C stops the demo · the same view: keepup status --watch -c <config>".to_owned();
                 snapshot.fault = Some(fault_panel(&shop.faults));
                 // The webhook inbox is for the plain output; here the
                 // panel reads the outbox.

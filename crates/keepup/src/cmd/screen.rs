@@ -1,7 +1,7 @@
 //! Drawing the live view on a terminal: the alternate screen, redrawn in
 //! place row by row, the terminal's size, and the ticks that ask for a
-//! redraw (the interval, a resize) or an end (Ctrl-C, SIGTERM, a time
-//! limit). [`Screen`] gives the terminal back as it found it when dropped,
+//! redraw (the interval, a resize) or an end (`q`, Ctrl-C, SIGTERM, a
+//! time limit). [`Screen`] gives the terminal back as it found it when dropped,
 //! also when the command fails or panics.
 
 use super::live::Size;
@@ -64,8 +64,8 @@ impl Drop for Screen {
     }
 }
 
-/// Turns echo off on stdin when it is a terminal; returns the settings to
-/// restore.
+/// Turns echo and line buffering off on stdin when it is a terminal;
+/// returns the settings to restore.
 fn echo_off() -> Option<libc::termios> {
     if !std::io::stdin().is_terminal() {
         return None;
@@ -76,7 +76,11 @@ fn echo_off() -> Option<libc::termios> {
         return None;
     }
     let saved = settings;
-    settings.c_lflag &= !libc::ECHO;
+    // Keys arrive one at a time (for `q`), unechoed; Ctrl-C still
+    // interrupts.
+    settings.c_lflag &= !(libc::ECHO | libc::ICANON);
+    settings.c_cc[libc::VMIN] = 1;
+    settings.c_cc[libc::VTIME] = 0;
     // SAFETY: fd 0 and a termios read from it above.
     if unsafe { libc::tcsetattr(0, libc::TCSANOW, &settings) } != 0 {
         return None;
@@ -113,7 +117,7 @@ pub enum Tick {
     Interval,
     /// The terminal was resized.
     Resized,
-    /// Ctrl-C, SIGTERM, or the time limit: stop.
+    /// `q`, Ctrl-C, SIGTERM, or the time limit: stop.
     Stop,
 }
 
@@ -124,6 +128,8 @@ pub struct Ticker {
     interrupt: Signal,
     terminate: Signal,
     resize: Signal,
+    /// `q` typed on the terminal (closed when stdin is not one).
+    quit: tokio::sync::mpsc::UnboundedReceiver<()>,
 }
 
 impl Ticker {
@@ -136,6 +142,7 @@ impl Ticker {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
             resize: signal(SignalKind::window_change())?,
+            quit: quit_key(),
         })
     }
 
@@ -155,6 +162,26 @@ impl Ticker {
             _ = self.interrupt.recv() => Tick::Stop,
             _ = self.terminate.recv() => Tick::Stop,
             _ = self.resize.recv() => Tick::Resized,
+            Some(()) = self.quit.recv() => Tick::Stop,
         }
     }
+}
+
+/// Reports `q` (or `Q`) typed on the terminal. The reading thread blocks
+/// in `read` and ends with the process.
+fn quit_key() -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    if std::io::stdin().is_terminal() {
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut key = [0u8; 1];
+            while let Ok(1) = std::io::stdin().lock().read(&mut key) {
+                if key[0].eq_ignore_ascii_case(&b'q') {
+                    let _ = tx.send(());
+                    return;
+                }
+            }
+        });
+    }
+    rx
 }

@@ -119,7 +119,7 @@ fn watch(
             ],
         );
         snapshot.hint = format!(
-            "Ctrl-C quits · redrawn every {}",
+            "q or Ctrl-C quits · redrawn every {}",
             humantime::format_duration(interval)
         );
         live::render(&snapshot, size, colour)
