@@ -227,3 +227,205 @@ repair_time = {{ critical = "1h" }}
     );
     drop(shop);
 }
+
+/// A month of the daemon's write path on a simulated clock: each minute
+/// the two checks' results go into the store and through the incident
+/// engine, as the recorder does; outages come from a fixed generator
+/// (overlapping across the checks, one across each month boundary) and
+/// the daemon is stopped for a while and resumed. `keepup sla` on that
+/// store then shows exactly the incidents the engine opened: downtime is
+/// the union of their first failure to recovery within the month, the
+/// stop is unknown time, and the incidents detected in the month are
+/// counted.
+#[test]
+fn a_simulated_month_gives_the_figures_of_the_incidents_it_opened() {
+    use keepup_model::{Outcome, Status};
+    use keepup_monitor::incidents::IncidentEngine;
+    use keepup_store::{ResultRecord, Store};
+
+    const MINUTE: i64 = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    std::fs::write(
+        &cfg,
+        r#"[defaults]
+interval = "60s"
+timeout = "10s"
+failure_threshold = 1
+flap_changes = 0
+[[site]]
+id = "shop"
+[[site.check]]
+id = "web"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+[[site.check]]
+id = "checkout"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+[[contract]]
+id = "front"
+site = "shop"
+down_when = "web | checkout"
+target = 99.5
+time_zone = "Europe/Berlin"
+"#,
+    )
+    .unwrap();
+    let config = keepup_config::load(&cfg).unwrap_or_else(|p| panic!("{p}"));
+    let checks: Vec<_> = config.shared_checks().cloned().collect();
+    // March 2026 in Berlin (the clocks go forward on the 29th).
+    let month_from = "2026-03-01T00:00:00+01:00"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond();
+    let month_to = "2026-04-01T00:00:00+02:00"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond();
+    let start = month_from - 2 * 1440 * MINUTE;
+    let end = month_to + 2 * 1440 * MINUTE;
+    let stop = (
+        month_from + 10 * 1440 * MINUTE,
+        month_from + 10 * 1440 * MINUTE + 200 * MINUTE,
+    );
+
+    // Outages per check: (from, to) on whole minutes, none during the stop.
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut outages: [Vec<(i64, i64)>; 2] = [vec![], vec![]];
+    outages[0].push((month_from - 30 * MINUTE, month_from + 45 * MINUTE));
+    outages[1].push((month_to - 20 * MINUTE, month_to + 10 * MINUTE));
+    for list in outages.iter_mut() {
+        for _ in 0..25 {
+            let from = start + (next(((end - start) / MINUTE - 400) as u64) as i64) * MINUTE;
+            let to = from + (2 + next(240) as i64) * MINUTE;
+            let clear = |a: i64, b: i64| a >= to || b <= from;
+            if clear(stop.0 - 5 * MINUTE, stop.1 + 5 * MINUTE)
+                && list.iter().all(|&(a, b)| clear(a - MINUTE, b + MINUTE))
+            {
+                list.push((from, to));
+            }
+        }
+    }
+
+    let store = Store::open(&config.store.path).unwrap();
+    store
+        .register_checks(&keepup_monitor::check_metas(&checks))
+        .unwrap();
+    let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+    let down = Outcome::new(Status::Down, "connection refused");
+    let up = Outcome::new(Status::Up, "connected");
+    let mut t = start;
+    while t < end {
+        if t == stop.0 {
+            // The daemon stops; a new one starts after the gap.
+            store.end_open_spans(t).unwrap();
+            t = stop.1;
+            engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+            store.end_open_spans(t).unwrap();
+        }
+        let outcomes: Vec<&Outcome> = outages
+            .iter()
+            .map(|list| {
+                if list.iter().any(|&(a, b)| a <= t && t < b) {
+                    &down
+                } else {
+                    &up
+                }
+            })
+            .collect();
+        let records: Vec<ResultRecord> = checks
+            .iter()
+            .zip(&outcomes)
+            .map(|(c, o)| ResultRecord {
+                check: c.id.clone(),
+                at: t,
+                outcome: (*o).clone(),
+            })
+            .collect();
+        store.record(&records).unwrap();
+        let items: Vec<_> = checks
+            .iter()
+            .zip(&outcomes)
+            .map(|(c, o)| (&**c, t, *o))
+            .collect();
+        engine.observe_batch(&items).unwrap();
+        t += MINUTE;
+    }
+    drop(engine);
+    drop(store);
+
+    let o = run(&[
+        "sla",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--month",
+        "2026-03",
+        "--json",
+    ]);
+    let figures = &json(&o)[0];
+
+    // The expectation, from the incidents the engine opened.
+    let store = Store::open_read_only(&config.store.path).unwrap();
+    let incidents = store.incidents(start, end, 10_000).unwrap();
+    assert!(incidents.len() > 20, "{} incidents", incidents.len());
+    let mut parts: Vec<(i64, i64)> = incidents
+        .iter()
+        .map(|i| {
+            (
+                i.opened_at.max(month_from),
+                i.resolved_at.expect("resolved").min(month_to),
+            )
+        })
+        .filter(|(a, b)| a < b)
+        .collect();
+    parts.sort_unstable();
+    let mut union = 0;
+    let mut reach = i64::MIN;
+    for (a, b) in parts {
+        let a = a.max(reach);
+        if b > a {
+            union += b - a;
+        }
+        reach = reach.max(b);
+    }
+    let counted = incidents
+        .iter()
+        .filter(|i| month_from <= i.detected_at && i.detected_at < month_to)
+        .count();
+    assert_eq!(figures["down_ms"].as_i64().unwrap(), union);
+    assert_eq!(
+        figures["incident_count"].as_u64().unwrap() as usize,
+        counted
+    );
+    assert_eq!(
+        figures["unknown_ms"].as_i64().unwrap(),
+        stop.1 - stop.0,
+        "{figures}"
+    );
+    assert_eq!(
+        figures["service_ms"].as_i64().unwrap(),
+        month_to - month_from
+    );
+    let measured = (month_to - month_from) - (stop.1 - stop.0);
+    let expected = 100.0 * (measured - union) as f64 / measured as f64;
+    let got = figures["availability"].as_f64().unwrap();
+    assert!((got - expected).abs() < 1e-9, "{got} vs {expected}");
+    // The outage across the start of the month is split there and counted
+    // in February, where it was detected.
+    let first = &figures["incidents"][0];
+    assert_eq!(
+        first["in_period"][0].as_i64().unwrap(),
+        month_from,
+        "{first}"
+    );
+    assert_eq!(first["counted"], false);
+}
