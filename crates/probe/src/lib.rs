@@ -69,6 +69,7 @@ pub use context::{DEFAULT_TIMEOUT, ProbeContext, ProbeContextBuilder};
 pub use memory::ProbeMemory;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use keepup_config::ProbeSpec;
@@ -89,23 +90,24 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Out
     // itself reports which phase it was in.
     let deadline = Instant::now() + timeout;
     let ctx = ctx.with_deadline(deadline, timeout);
-    within_timeout(timeout, async {
-        match spec {
-            ProbeSpec::Http(spec) => http::probe(spec, &ctx).await,
-            ProbeSpec::Tcp(spec) => tcp::probe(spec, &ctx).await,
-            ProbeSpec::Tls(spec) => tls::probe(spec, &ctx).await,
-            ProbeSpec::Domain(spec) => domain::probe(spec, &ctx).await,
-            ProbeSpec::Delegation(spec) => dns::probe_delegation(spec, &ctx).await,
-            ProbeSpec::Dns(spec) => dns::probe_records(spec, &ctx).await,
-            ProbeSpec::Dnsbl(spec) => dnsbl::probe(spec, &ctx).await,
-            ProbeSpec::Ping(spec) => icmp::probe(spec, &ctx).await,
-            ProbeSpec::Page(spec) => page::probe(spec, &ctx).await,
-            ProbeSpec::SecurityTxt(spec) => security_txt::probe(spec, &ctx).await,
-            ProbeSpec::Chain(spec) => chain::probe(spec, &ctx).await,
-            ProbeSpec::Mail(spec) => mail::probe(spec, &ctx).await,
-        }
-    })
-    .await
+    // Boxed per kind: a run holds its own kind's state, not room for the
+    // largest kind's (a chain check's is ten times an http check's), which
+    // matters when thousands wait on stalled targets at once.
+    let probe: Pin<Box<dyn Future<Output = Outcome> + Send + '_>> = match spec {
+        ProbeSpec::Http(spec) => Box::pin(http::probe(spec, &ctx)),
+        ProbeSpec::Tcp(spec) => Box::pin(tcp::probe(spec, &ctx)),
+        ProbeSpec::Tls(spec) => Box::pin(tls::probe(spec, &ctx)),
+        ProbeSpec::Domain(spec) => Box::pin(domain::probe(spec, &ctx)),
+        ProbeSpec::Delegation(spec) => Box::pin(dns::probe_delegation(spec, &ctx)),
+        ProbeSpec::Dns(spec) => Box::pin(dns::probe_records(spec, &ctx)),
+        ProbeSpec::Dnsbl(spec) => Box::pin(dnsbl::probe(spec, &ctx)),
+        ProbeSpec::Ping(spec) => Box::pin(icmp::probe(spec, &ctx)),
+        ProbeSpec::Page(spec) => Box::pin(page::probe(spec, &ctx)),
+        ProbeSpec::SecurityTxt(spec) => Box::pin(security_txt::probe(spec, &ctx)),
+        ProbeSpec::Chain(spec) => Box::pin(chain::probe(spec, &ctx)),
+        ProbeSpec::Mail(spec) => Box::pin(mail::probe(spec, &ctx)),
+    };
+    within_timeout(timeout, probe).await
 }
 
 /// Waits for `work` at most `timeout` from now: the one place a check's
@@ -146,5 +148,24 @@ mod tests {
         let quick = async { Outcome::new(Status::Up, "fine") };
         let outcome = within_timeout(Duration::from_secs(3), quick).await;
         assert_eq!(outcome.status, Status::Up);
+    }
+
+    #[test]
+    fn a_run_holds_its_kinds_state_boxed_not_room_for_the_largest_kind() {
+        let src = "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"c\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n";
+        let config = keepup_config::load_str(src, std::path::Path::new("k.toml"))
+            .unwrap_or_else(|p| panic!("{p}"));
+        let Some(spec) = config.checks().find_map(|c| c.probe()) else {
+            panic!("no probe in {src}")
+        };
+        let ctx = ProbeContext::new();
+        let run = run(spec, Duration::from_secs(1), &ctx);
+        // Thousands of runs wait at once in a mass outage: each costs this
+        // plus its own kind's future (a chain check's is several kB).
+        assert!(
+            std::mem::size_of_val(&run) < 1024,
+            "a run's future is {} bytes",
+            std::mem::size_of_val(&run)
+        );
     }
 }
