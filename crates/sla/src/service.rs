@@ -55,6 +55,8 @@ enum Node {
 impl Node {
     fn compile(expr: &ServiceExpr, checks: &[&CheckId]) -> Node {
         match expr {
+            // `checks` was collected from this very expression, so every
+            // check is found.
             ServiceExpr::Check(c) => Node::Check(checks.iter().position(|k| *k == c).unwrap_or(0)),
             ServiceExpr::Any(p) => Node::Any(p.iter().map(|e| Node::compile(e, checks)).collect()),
             ServiceExpr::All(p) => Node::All(p.iter().map(|e| Node::compile(e, checks)).collect()),
