@@ -8,6 +8,17 @@
 //! outage of one host is one page. When the cause resolves, children that
 //! are still failing are released and notify on their own.
 //!
+//! Checks run at their own slots, so a child often confirms its failure
+//! before its parent has even run again (an expired certificate fails the
+//! home page a second before the `tls` check sees it). A confirmed failure
+//! whose parents have not been heard from since it began therefore waits
+//! before opening: the stale parents are run at once ([`Observed::ask`]),
+//! and the child opens when every parent is settled: its incident open
+//! (the child is its consequence), or a result since the child began
+//! failing and no unconfirmed failure (the child is an outage of its own).
+//! A parent that does not answer within its timeouts and retries is not
+//! waited for longer.
+//!
 //! The engine says *what happened* ([`IncidentEvent`]); who is told, when
 //! and how is the notification pipeline's business.
 
@@ -59,6 +70,9 @@ pub enum IncidentEvent {
 pub struct Observed {
     /// Re-run the check at this time (an unconfirmed failure).
     pub retry_at: Option<Timestamp>,
+    /// Run these parents now: this check's confirmed failure waits for
+    /// their results before it opens an incident.
+    pub ask: Vec<CheckId>,
     /// Events, in order.
     pub events: Vec<IncidentEvent>,
 }
@@ -75,6 +89,29 @@ pub struct IncidentEngine {
     /// Windows started from the command line (read from the store, cached).
     adhoc: Vec<AdhocMaintenance>,
     adhoc_read_at: Option<Timestamp>,
+    /// Confirmed failures waiting for their parents' results.
+    awaiting: HashMap<CheckId, Awaiting>,
+    /// When each check's latest result started.
+    seen_at: HashMap<CheckId, Timestamp>,
+}
+
+/// A confirmed failure not opened yet: its parents are being heard first.
+#[derive(Debug, Clone)]
+struct Awaiting {
+    incident: NewIncident,
+    /// After this, parents that have not reported are not waited for.
+    until: Timestamp,
+}
+
+/// Whether a parent is settled for a child that began failing at some time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parent {
+    /// Its incident is open, or it reported since then without failing.
+    Settled,
+    /// Failing but unconfirmed, or waiting for its own parents.
+    Waiting,
+    /// Not heard from since then: to be run now.
+    Stale,
 }
 
 /// How long the cached command-line windows are trusted.
@@ -113,6 +150,8 @@ impl IncidentEngine {
             maintenance: Vec::new(),
             adhoc: Vec::new(),
             adhoc_read_at: None,
+            awaiting: HashMap::new(),
+            seen_at: HashMap::new(),
         };
         engine.configure(checks, Vec::new());
         Ok(engine)
@@ -122,6 +161,8 @@ impl IncidentEngine {
     pub fn configure(&mut self, checks: &[Arc<Check>], maintenance: Vec<Maintenance>) {
         self.checks = checks.iter().map(|c| (c.id.clone(), c.clone())).collect();
         self.maintenance = maintenance;
+        let known = &self.checks;
+        self.awaiting.retain(|id, _| known.contains_key(id));
     }
 
     /// Whether a maintenance window (configured or started by hand) covers
@@ -248,8 +289,19 @@ impl IncidentEngine {
                 _ => {}
             }
         }
+        // 1b. Confirmed failures wait for parents not heard from since they
+        //     began (see the module's doc).
+        let batch_seen: HashMap<CheckId, Timestamp> =
+            items.iter().fold(HashMap::new(), |mut seen, (c, at, _)| {
+                let t = seen.entry(c.id.clone()).or_insert(*at);
+                *t = (*t).max(*at);
+                seen
+            });
+        let awaiting = self.hear_parents(&mut opens, &mut out, items, &states, &batch_seen);
         if resolves.is_empty() && opens.is_empty() {
             self.states.extend(states);
+            self.seen_at.extend(batch_seen);
+            self.awaiting = awaiting;
             return Ok(out);
         }
         // 2. What the batch does to incidents, decided on a copy of the
@@ -317,6 +369,8 @@ impl IncidentEngine {
         // 3. One commit; only then does the engine move on.
         let stored = self.store.apply_incident_changes(changes)?;
         self.states.extend(states);
+        self.seen_at.extend(batch_seen);
+        self.awaiting = awaiting;
         for (i, mut inc, at) in resolves {
             self.open.remove(&inc.check);
             inc.resolved_at = Some(at);
@@ -344,6 +398,157 @@ impl IncidentEngine {
                 .push(IncidentEvent::Opened { incident, notify });
         }
         Ok(out)
+    }
+}
+
+impl IncidentEngine {
+    /// Splits the incidents due to open (`opens`, and those already
+    /// waiting) into those that open now (left in `opens`) and those that
+    /// wait for their parents (returned), asking for the stale parents' runs
+    /// in `out`.
+    fn hear_parents(
+        &self,
+        opens: &mut Vec<(usize, NewIncident)>,
+        out: &mut [Observed],
+        items: &[(&Check, Timestamp, &Outcome)],
+        states: &HashMap<CheckId, CheckState>,
+        batch_seen: &HashMap<CheckId, Timestamp>,
+    ) -> HashMap<CheckId, Awaiting> {
+        let Some(now) = items.iter().map(|(_, at, _)| *at).max() else {
+            return self.awaiting.clone();
+        };
+        let state = |id: &CheckId| states.get(id).or_else(|| self.states.get(id));
+        // Waits that are over without an incident: the check recovered or
+        // was removed.
+        let mut earlier: HashMap<CheckId, Awaiting> = self
+            .awaiting
+            .iter()
+            .filter(|(id, _)| {
+                self.checks.get(*id).is_some_and(|c| {
+                    state(id)
+                        .and_then(CheckState::confirmed)
+                        .is_some_and(|s| Self::opens_incident(c, s))
+                })
+            })
+            .map(|(id, a)| (id.clone(), a.clone()))
+            .collect();
+        let last = items.len() - 1;
+        // (position for the events, incident, deadline, newly confirmed)
+        let mut due: Vec<(usize, NewIncident, Timestamp, bool)> = opens
+            .drain(..)
+            .map(|(i, new)| {
+                let until = earlier
+                    .remove(&new.check)
+                    .map(|a| a.until)
+                    .unwrap_or_else(|| now + self.parent_bound_ms(&new.check));
+                (i, new, until, true)
+            })
+            .collect();
+        due.extend(
+            earlier
+                .into_values()
+                .map(|a| (last, a.incident, a.until, false)),
+        );
+        let due_ids: HashSet<CheckId> = due.iter().map(|(_, n, _, _)| n.check.clone()).collect();
+        // Grows until stable: a child of a waiting parent waits too.
+        let mut waiting: HashSet<CheckId> = HashSet::new();
+        loop {
+            let mut grew = false;
+            for (_, new, until, _) in &due {
+                if waiting.contains(&new.check) {
+                    continue;
+                }
+                let parents = self.checks.get(&new.check).map(|c| &c.depends_on);
+                if parents.into_iter().flatten().any(|p| {
+                    let past = now >= *until;
+                    let s = self.parent(p, new.opened_at, state(p), batch_seen, &due_ids, &waiting);
+                    s == Parent::Waiting || (s == Parent::Stale && !past)
+                }) {
+                    waiting.insert(new.check.clone());
+                    grew = true;
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+        let mut awaiting = HashMap::new();
+        for (i, new, until, fresh) in due {
+            if !waiting.contains(&new.check) {
+                opens.push((i, new));
+                continue;
+            }
+            if fresh {
+                let parents = self.checks.get(&new.check).map(|c| &c.depends_on);
+                let stale: Vec<CheckId> = parents
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| {
+                        self.parent(p, new.opened_at, state(p), batch_seen, &due_ids, &waiting)
+                            == Parent::Stale
+                    })
+                    .cloned()
+                    .collect();
+                tracing::debug!(check = %new.check, asked = ?stale, "a confirmed failure waits for its parents' results");
+                out[i].ask = stale;
+            }
+            awaiting.insert(
+                new.check.clone(),
+                Awaiting {
+                    incident: new,
+                    until,
+                },
+            );
+        }
+        opens.sort_by_key(|(i, _)| *i);
+        awaiting
+    }
+
+    /// Where parent `id` stands for a child that began failing at `since`.
+    fn parent(
+        &self,
+        id: &CheckId,
+        since: Timestamp,
+        state: Option<&CheckState>,
+        batch_seen: &HashMap<CheckId, Timestamp>,
+        due: &HashSet<CheckId>,
+        waiting: &HashSet<CheckId>,
+    ) -> Parent {
+        let Some(check) = self.checks.get(id) else {
+            return Parent::Settled;
+        };
+        if self.open.contains_key(id) {
+            return Parent::Settled;
+        }
+        if waiting.contains(id) || state.is_some_and(CheckState::failing_unconfirmed) {
+            return Parent::Waiting;
+        }
+        let seen = batch_seen.get(id).or_else(|| self.seen_at.get(id));
+        // Passive checks (heartbeats, backups) are not run on demand.
+        if due.contains(id)
+            || seen.is_some_and(|t| *t >= since)
+            || !matches!(check.spec, keepup_config::CheckSpec::Probe(_))
+        {
+            Parent::Settled
+        } else {
+            Parent::Stale
+        }
+    }
+
+    /// How long a failure of `id` waits at most for its parents to report:
+    /// the slowest parent's timeout and retries until it could confirm.
+    fn parent_bound_ms(&self, id: &CheckId) -> i64 {
+        let parents = self.checks.get(id).map(|c| &c.depends_on);
+        parents
+            .into_iter()
+            .flatten()
+            .filter_map(|p| self.checks.get(p))
+            .map(|p| {
+                let tries = p.alerting.failure_threshold.max(1);
+                (p.timeout * (tries + 1) + p.alerting.retry_interval * tries).as_millis() as i64
+            })
+            .max()
+            .unwrap_or(0)
     }
 }
 

@@ -322,6 +322,9 @@ async fn write(recorder: &Recorder, store: &Store, batches: &mut Batches, downst
             if let Some(at) = o.retry_at {
                 downstream.scheduler.run_at(id, at);
             }
+            for parent in o.ask {
+                downstream.scheduler.run_now(parent);
+            }
             for event in o.events {
                 log_event(&event);
                 let _ = downstream.events.send(event);

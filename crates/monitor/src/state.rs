@@ -114,6 +114,12 @@ impl CheckState {
         self.flapping
     }
 
+    /// Whether a failure has been seen but not yet confirmed (its retries
+    /// are due).
+    pub fn failing_unconfirmed(&self) -> bool {
+        self.candidate.is_some_and(|c| c.status != Status::Up)
+    }
+
     /// Feeds one result.
     pub fn observe(&mut self, status: Status, at: Timestamp, policy: &Policy) -> Step {
         let mut step = Step {

@@ -570,3 +570,229 @@ fn a_full_disk_mid_batch_changes_nothing_and_the_same_batch_applies_once_there_i
     drop(store);
     drop(engine);
 }
+
+#[test]
+fn a_child_that_confirms_first_waits_for_its_stale_parent_and_becomes_its_consequence() {
+    use keepup_model::{Outcome, Status};
+    use keepup_monitor::incidents::IncidentEngine;
+    let src = "[defaults]\nfailure_threshold = 1\n[[site]]\nid = \"s\"\n\
+               [[site.check]]\nid = \"cert\"\nkind = \"tls\"\nhost = \"127.0.0.1\"\nport = 8443\n\
+               [[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/\"\n\
+               [[site.check]]\nid = \"cart\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/cart\"\n";
+    let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+    let (cert, home, cart) = (&*checks[0], &*checks[1], &*checks[2]);
+    assert_eq!(
+        home.depends_on,
+        std::slice::from_ref(&cert.id),
+        "the implicit parent"
+    );
+    let store = Store::open_in_memory().unwrap();
+    let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+    let up = Outcome::new(Status::Up, "fine");
+    let expired = Outcome::new(Status::Down, "the certificate expired");
+    engine
+        .observe_batch(&[(cert, 1_000, &up), (home, 1_000, &up), (cart, 1_000, &up)])
+        .unwrap();
+
+    // The certificate expires at 1.5 s; the HTTPS checks see it first and
+    // confirm, but the tls check has not run since: they wait and ask for it.
+    let out = engine
+        .observe_batch(&[(home, 2_000, &expired), (cart, 2_100, &expired)])
+        .unwrap();
+    assert!(out.iter().all(|o| o.events.is_empty()), "{out:?}");
+    assert_eq!(out[0].ask, std::slice::from_ref(&cert.id));
+    assert_eq!(out[1].ask, std::slice::from_ref(&cert.id));
+    assert!(store.open_incidents().unwrap().is_empty());
+
+    // The tls check's run confirms the cause: one page, two consequences.
+    let out = engine.observe_batch(&[(cert, 2_200, &expired)]).unwrap();
+    let opened: Vec<(String, bool, Option<i64>, i64)> = out
+        .iter()
+        .flat_map(|o| &o.events)
+        .map(|e| match e {
+            IncidentEvent::Opened { incident, notify } => (
+                incident.check.to_string(),
+                *notify,
+                incident.cause,
+                incident.opened_at,
+            ),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let cause = store
+        .open_incidents()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.check == cert.id)
+        .unwrap();
+    let mut opened_sorted = opened.clone();
+    opened_sorted.sort();
+    assert_eq!(
+        opened_sorted,
+        [
+            ("s/cart".to_owned(), false, Some(cause.id), 2_100),
+            ("s/cert".to_owned(), true, None, 2_200),
+            ("s/home".to_owned(), false, Some(cause.id), 2_000),
+        ],
+        "timed from their first failures"
+    );
+
+    // The certificate is replaced: the consequences resolve unannounced,
+    // the cause with a notice.
+    let out = engine
+        .observe_batch(&[(home, 3_000, &up), (cart, 3_000, &up), (cert, 3_000, &up)])
+        .unwrap();
+    let resolved: Vec<(String, bool)> = out
+        .iter()
+        .flat_map(|o| &o.events)
+        .map(|e| match e {
+            IncidentEvent::Resolved { incident, notify } => (incident.check.to_string(), *notify),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        resolved,
+        [
+            ("s/home".to_owned(), false),
+            ("s/cart".to_owned(), false),
+            ("s/cert".to_owned(), true)
+        ]
+    );
+    assert!(store.open_incidents().unwrap().is_empty());
+}
+
+#[test]
+fn a_child_whose_parent_answers_well_after_its_failure_began_is_an_outage_of_its_own() {
+    use keepup_model::{Outcome, Status};
+    use keepup_monitor::incidents::IncidentEngine;
+    let src = "[defaults]\nfailure_threshold = 1\n[[site]]\nid = \"s\"\n\
+               [[site.check]]\nid = \"cert\"\nkind = \"tls\"\nhost = \"127.0.0.1\"\nport = 8443\n\
+               [[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/\"\n";
+    let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+    let (cert, home) = (&*checks[0], &*checks[1]);
+    let store = Store::open_in_memory().unwrap();
+    let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+    let up = Outcome::new(Status::Up, "fine");
+    let broken = Outcome::new(Status::Down, "500");
+    let out = engine.observe_batch(&[(home, 2_000, &broken)]).unwrap();
+    assert!(out[0].events.is_empty());
+    assert_eq!(out[0].ask, std::slice::from_ref(&cert.id));
+    // A result of the parent from before the failure settles nothing.
+    let out = engine.observe_batch(&[(cert, 1_500, &up)]).unwrap();
+    assert!(out[0].events.is_empty(), "{out:?}");
+    let out = engine.observe_batch(&[(cert, 2_300, &up)]).unwrap();
+    assert!(
+        matches!(&out[0].events[..], [IncidentEvent::Opened { incident, notify: true }]
+            if incident.check == home.id && incident.cause.is_none() && incident.opened_at == 2_000),
+        "{out:?}"
+    );
+}
+
+/// An expired certificate behind a site's `tls` check and the HTTPS checks
+/// of the same host and port (its implicit children, with a real TLS server
+/// and the real scheduler): the HTTPS checks confirm first, as they run
+/// every second and the certificate check every 20 s, yet the outage is one
+/// incident, the certificate's, and theirs are its unannounced consequences,
+/// all resolved once the certificate is replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_certificate_is_one_incident_with_the_https_checks_as_consequences() {
+    use keepup_testkit::http::{ServerTls, html};
+    use keepup_testkit::pki::{CertAuthority, validity};
+    let ca = CertAuthority::new("keepup test root").unwrap();
+    let good = ca.issue(&["127.0.0.1"], validity::current()).unwrap();
+    let old = ca.issue(&["127.0.0.1"], validity::expired()).unwrap();
+    let (tls, expired) = ServerTls::switchable(&good, &old);
+    let server = TestServer::builder()
+        .tls(tls)
+        .start(|_req| async {
+            html(
+                200,
+                "<h1>Privacy policy</h1><p>The data controller is us.</p>",
+            )
+        })
+        .await
+        .unwrap();
+    let ca_file = ca.root_pem_file().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = server.port();
+    let src = format!(
+        "[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 2\nretry_interval = \"1s\"\n\
+         [defaults.tls]\nca_file = {ca:?}\n\
+         [[site]]\nid = \"shop\"\n\
+         [[site.check]]\nid = \"certificate\"\nkind = \"tls\"\nhost = \"127.0.0.1\"\nport = {port}\ninterval = \"20s\"\ntimeout = \"2s\"\n\
+         [[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"https://127.0.0.1:{port}/\"\n\
+         [[site.check]]\nid = \"checkout\"\nkind = \"http\"\nurl = \"https://127.0.0.1:{port}/checkout\"\n\
+         [[site.check]]\nid = \"privacy\"\nkind = \"page\"\nurl = \"https://127.0.0.1:{port}/privacy\"\nphrases = [\"data controller\"]\nsoft_404 = false\ndetect_changes = false\n",
+        ca = ca_file.path().to_str().unwrap(),
+    );
+    let config = keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap();
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let monitor = Monitor::start(
+        Arc::new(config),
+        store.clone(),
+        ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let mut events = monitor.subscribe();
+    let children = ["shop/home", "shop/checkout", "shop/privacy"];
+    let all = ["certificate", "home", "checkout", "privacy"].map(|c| CheckId::new("shop", c));
+    common::wait_until("every check up", 30, || {
+        let current = monitor.current();
+        all.iter().all(|id| {
+            keepup_monitor::recorder::status_of(current.get(id)) == keepup_model::Status::Up
+        })
+    })
+    .await;
+
+    expired.store(true, Ordering::SeqCst);
+    let mut opened: HashMap<String, (i64, bool, Option<i64>)> = HashMap::new();
+    while opened.len() < 4 {
+        let IncidentEvent::Opened { incident, notify } =
+            next_event(&mut events, "the four incidents", |e| {
+                matches!(e, IncidentEvent::Opened { .. })
+            })
+            .await
+        else {
+            unreachable!()
+        };
+        opened.insert(
+            incident.check.to_string(),
+            (incident.id, notify, incident.cause),
+        );
+    }
+    let (cause, notified, its_cause) = opened["shop/certificate"];
+    assert!(notified && its_cause.is_none(), "{opened:?}");
+    for child in children {
+        let (_, notified, its_cause) = opened[child];
+        assert_eq!(
+            (notified, its_cause),
+            (false, Some(cause)),
+            "{child} is a consequence, not paged: {opened:?}"
+        );
+    }
+
+    // A new certificate: everything resolves, only the cause is announced.
+    expired.store(false, Ordering::SeqCst);
+    let mut resolved: HashMap<String, bool> = HashMap::new();
+    while resolved.len() < 4 {
+        let IncidentEvent::Resolved { incident, notify } = next_event_within(
+            &mut events,
+            "the four resolutions",
+            Duration::from_secs(45),
+            |e| matches!(e, IncidentEvent::Resolved { .. }),
+        )
+        .await
+        else {
+            unreachable!()
+        };
+        resolved.insert(incident.check.to_string(), notify);
+    }
+    assert!(resolved["shop/certificate"], "{resolved:?}");
+    assert!(children.iter().all(|c| !resolved[*c]), "{resolved:?}");
+    monitor.shutdown().await;
+    assert!(store.open_incidents().unwrap().is_empty());
+}

@@ -23,7 +23,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -103,6 +103,8 @@ pub struct ReceivedRequest {
 pub struct ServerTls {
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    /// Presented instead while the flag is set (see [`ServerTls::switchable`]).
+    instead: Option<(Box<ServerTls>, Arc<AtomicBool>)>,
 }
 
 impl Clone for ServerTls {
@@ -110,6 +112,7 @@ impl Clone for ServerTls {
         Self {
             chain: self.chain.clone(),
             key: self.key.clone_key(),
+            instead: self.instead.clone(),
         }
     }
 }
@@ -129,7 +132,20 @@ impl ServerTls {
         Self {
             chain: issued.served_chain(),
             key: issued.key_der(),
+            instead: None,
         }
+    }
+
+    /// Presents `usual` (as [`ServerTls::new`]), or `instead` while the
+    /// returned flag is set: a certificate that expires or is replaced
+    /// while the server keeps running.
+    pub fn switchable(usual: &Issued, instead: &Issued) -> (Self, Arc<AtomicBool>) {
+        let flag = Arc::new(AtomicBool::new(false));
+        let tls = Self {
+            instead: Some((Box::new(Self::new(instead)), flag.clone())),
+            ..Self::new(usual)
+        };
+        (tls, flag)
     }
 
     /// Presents only the leaf, omitting the intermediates (the classic
@@ -138,6 +154,7 @@ impl ServerTls {
         Self {
             chain: vec![issued.leaf().clone()],
             key: issued.key_der(),
+            instead: None,
         }
     }
 
@@ -146,19 +163,66 @@ impl ServerTls {
         Self {
             chain: issued.chain.clone(),
             key: issued.key_der(),
+            instead: None,
         }
     }
 
     pub(crate) fn acceptor(&self) -> io::Result<TlsAcceptor> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(io::Error::other)?
-            .with_no_client_auth()
-            .with_single_cert(self.chain.clone(), self.key.clone_key())
-            .map_err(io::Error::other)?;
+            .with_no_client_auth();
+        let mut config = match &self.instead {
+            None => builder
+                .with_single_cert(self.chain.clone(), self.key.clone_key())
+                .map_err(io::Error::other)?,
+            Some((instead, flag)) => builder.with_cert_resolver(Arc::new(Switched {
+                usual: self.certified(&provider)?,
+                instead: instead.certified(&provider)?,
+                flag: flag.clone(),
+            })),
+        };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+}
+
+impl ServerTls {
+    fn certified(
+        &self,
+        provider: &rustls::crypto::CryptoProvider,
+    ) -> io::Result<Arc<rustls::sign::CertifiedKey>> {
+        let key = provider
+            .key_provider
+            .load_private_key(self.key.clone_key())
+            .map_err(io::Error::other)?;
+        Ok(Arc::new(rustls::sign::CertifiedKey::new(
+            self.chain.clone(),
+            key,
+        )))
+    }
+}
+
+/// The certificate of a [`ServerTls::switchable`] server, chosen per
+/// handshake.
+#[derive(Debug)]
+struct Switched {
+    usual: Arc<rustls::sign::CertifiedKey>,
+    instead: Arc<rustls::sign::CertifiedKey>,
+    flag: Arc<AtomicBool>,
+}
+
+impl rustls::server::ResolvesServerCert for Switched {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(if self.flag.load(Ordering::SeqCst) {
+            self.instead.clone()
+        } else {
+            self.usual.clone()
+        })
     }
 }
 
