@@ -737,6 +737,28 @@ fn the_demo_shows_state_changes_within_a_hundred_seconds() {
         "no resolve notice seen:\n{out}"
     );
     assert!(d.join("keepup.db").exists());
+    // The expired certificate is one incident, the tls check's; the other
+    // HTTPS checks' incidents are its unannounced consequences.
+    let store = keepup_store::Store::open(&d.join("keepup.db")).unwrap();
+    let incidents = store.incidents(0, i64::MAX, 100).unwrap();
+    let certificate = incidents
+        .iter()
+        .find(|i| i.check.as_str() == "shop/certificate")
+        .unwrap_or_else(|| panic!("no certificate incident: {incidents:?}"));
+    assert!(certificate.cause.is_none() && !certificate.suppressed);
+    for child in ["shop/home", "shop/privacy", "shop/security-txt"] {
+        let theirs: Vec<_> = incidents
+            .iter()
+            .filter(|i| i.check.as_str() == child)
+            .collect();
+        assert!(
+            !theirs.is_empty()
+                && theirs
+                    .iter()
+                    .all(|i| i.cause == Some(certificate.id) && i.suppressed),
+            "{child}: {theirs:?}"
+        );
+    }
     // The generated configuration is valid on its own.
     let o = run(&["validate", "-c", d.join("keepup.toml").to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));

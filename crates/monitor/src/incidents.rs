@@ -17,7 +17,10 @@
 //! (the child is its consequence), or a result since the child began
 //! failing and no unconfirmed failure (the child is an outage of its own).
 //! A parent that does not answer within its timeouts and retries is not
-//! waited for longer.
+//! waited for longer. The same holds the other way: when a cause recovers,
+//! a child still failing by its last result, which predates the recovery,
+//! is run at once and released only if that run still fails; a success
+//! resolves it unannounced, as a consequence.
 //!
 //! The engine says *what happened* ([`IncidentEvent`]); who is told, when
 //! and how is the notification pipeline's business.
@@ -93,6 +96,9 @@ pub struct IncidentEngine {
     awaiting: HashMap<CheckId, Awaiting>,
     /// When each check's latest result started.
     seen_at: HashMap<CheckId, Timestamp>,
+    /// Children whose cause resolved before they ran again: the resolved
+    /// incident and when its check was first seen up again.
+    rechecks: HashMap<CheckId, (i64, Timestamp)>,
 }
 
 /// A confirmed failure not opened yet: its parents are being heard first.
@@ -152,6 +158,7 @@ impl IncidentEngine {
             adhoc_read_at: None,
             awaiting: HashMap::new(),
             seen_at: HashMap::new(),
+            rechecks: HashMap::new(),
         };
         engine.configure(checks, Vec::new());
         Ok(engine)
@@ -163,6 +170,7 @@ impl IncidentEngine {
         self.maintenance = maintenance;
         let known = &self.checks;
         self.awaiting.retain(|id, _| known.contains_key(id));
+        self.rechecks.retain(|id, _| known.contains_key(id));
     }
 
     /// Whether a maintenance window (configured or started by hand) covers
@@ -298,10 +306,16 @@ impl IncidentEngine {
                 seen
             });
         let awaiting = self.hear_parents(&mut opens, &mut out, items, &states, &batch_seen);
-        if resolves.is_empty() && opens.is_empty() {
+        let resolving: HashSet<CheckId> =
+            resolves.iter().map(|(_, i, _)| i.check.clone()).collect();
+        let mut rechecks = self.rechecks.clone();
+        // (position of the result, released child, the resolved cause)
+        let mut to_release = self.rechecked(items, &mut rechecks, &resolving);
+        if resolves.is_empty() && opens.is_empty() && to_release.is_empty() {
             self.states.extend(states);
             self.seen_at.extend(batch_seen);
             self.awaiting = awaiting;
+            self.rechecks = rechecks;
             return Ok(out);
         }
         // 2. What the batch does to incidents, decided on a copy of the
@@ -309,38 +323,45 @@ impl IncidentEngine {
         //    ...) until the store assigns theirs.
         let mut open = self.open.clone();
         let mut changes = IncidentChanges::default();
-        // (position of the resolving result, released child)
+        // (position of the result, released child)
         let mut released: Vec<(usize, CheckId)> = Vec::new();
         for (_, inc, at) in &resolves {
             open.remove(&inc.check);
             changes.resolve.push((inc.id, *at));
         }
-        for (i, inc, _) in &resolves {
-            // Children it suppressed that still fail become incidents of
-            // their own (unless another ancestor is still down).
-            let children: Vec<CheckId> = open
-                .iter()
-                .filter(|(_, c)| c.cause == Some(inc.id))
-                .map(|(c, _)| c.clone())
-                .collect();
-            for child in children {
-                let other = root_cause(&self.checks, &open, &child).filter(|c| *c != inc.id);
-                let flapping = states
-                    .get(&child)
-                    .or_else(|| self.states.get(&child))
-                    .is_some_and(CheckState::flapping);
-                let Some(c) = open.get_mut(&child) else {
-                    continue;
-                };
-                c.cause = other.or(c.cause);
-                c.suppressed = other.is_some() || flapping || c.maintenance;
-                changes.causes.push((
-                    IncidentRef::Stored(c.id),
-                    c.cause.map(IncidentRef::Stored),
-                    c.suppressed,
-                ));
-                released.push((*i, child));
+        let mut asked: Vec<(usize, CheckId)> = Vec::new();
+        for (i, inc, at) in &resolves {
+            // Children it suppressed that still fail after it recovered
+            // become incidents of their own (unless another ancestor is
+            // still down); their next run decides.
+            for (child, _) in open.iter().filter(|(_, c)| c.cause == Some(inc.id)) {
+                rechecks.insert(child.clone(), (inc.id, *at));
+                asked.push((*i, child.clone()));
             }
+        }
+        to_release.extend(self.rechecked(items, &mut rechecks, &resolving));
+        for (i, child) in asked {
+            if rechecks.contains_key(&child) {
+                out[i].ask.push(child);
+            }
+        }
+        for (i, child, gone) in to_release {
+            let other = root_cause(&self.checks, &open, &child).filter(|c| *c != gone);
+            let flapping = states
+                .get(&child)
+                .or_else(|| self.states.get(&child))
+                .is_some_and(CheckState::flapping);
+            let Some(c) = open.get_mut(&child) else {
+                continue;
+            };
+            c.cause = other.or(c.cause);
+            c.suppressed = other.is_some() || flapping || c.maintenance;
+            changes.causes.push((
+                IncidentRef::Stored(c.id),
+                c.cause.map(IncidentRef::Stored),
+                c.suppressed,
+            ));
+            released.push((i, child));
         }
         let placeholder = |k: usize| -(k as i64) - 1;
         let as_ref = |id: i64| {
@@ -371,6 +392,7 @@ impl IncidentEngine {
         self.states.extend(states);
         self.seen_at.extend(batch_seen);
         self.awaiting = awaiting;
+        self.rechecks = rechecks;
         for (i, mut inc, at) in resolves {
             self.open.remove(&inc.check);
             inc.resolved_at = Some(at);
@@ -502,6 +524,35 @@ impl IncidentEngine {
         }
         opens.sort_by_key(|(i, _)| *i);
         awaiting
+    }
+
+    /// The children waiting for a run since their cause recovered that got
+    /// one in `items`: those still failing are to be released (returned
+    /// with their position and the resolved cause), those resolving or no
+    /// longer open are done; both leave `rechecks`. A success not yet
+    /// confirmed, or an Unknown, waits for the next run.
+    fn rechecked(
+        &self,
+        items: &[(&Check, Timestamp, &Outcome)],
+        rechecks: &mut HashMap<CheckId, (i64, Timestamp)>,
+        resolving: &HashSet<CheckId>,
+    ) -> Vec<(usize, CheckId, i64)> {
+        let mut release = Vec::new();
+        for (i, (check, at, outcome)) in items.iter().enumerate() {
+            let Some(&(gone, since)) = rechecks.get(&check.id) else {
+                continue;
+            };
+            if *at < since {
+                continue;
+            }
+            if resolving.contains(&check.id) || !self.open.contains_key(&check.id) {
+                rechecks.remove(&check.id);
+            } else if Self::opens_incident(check, outcome.status) {
+                rechecks.remove(&check.id);
+                release.push((i, check.id.clone(), gone));
+            }
+        }
+        release
     }
 
     /// Where parent `id` stands for a child that began failing at `since`.

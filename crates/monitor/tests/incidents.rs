@@ -690,6 +690,73 @@ fn a_child_whose_parent_answers_well_after_its_failure_began_is_an_outage_of_its
     );
 }
 
+#[test]
+fn when_the_cause_recovers_first_its_children_run_again_before_they_are_released() {
+    use keepup_model::{Outcome, Status};
+    use keepup_monitor::incidents::IncidentEngine;
+    let src = "[defaults]\nfailure_threshold = 1\n[[site]]\nid = \"s\"\n\
+               [[site.check]]\nid = \"cert\"\nkind = \"tls\"\nhost = \"127.0.0.1\"\nport = 8443\n\
+               [[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/\"\n\
+               [[site.check]]\nid = \"cart\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/cart\"\n";
+    let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+    let (cert, home, cart) = (&*checks[0], &*checks[1], &*checks[2]);
+    let store = Store::open_in_memory().unwrap();
+    let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+    let up = Outcome::new(Status::Up, "fine");
+    let down = Outcome::new(Status::Down, "the certificate expired");
+    let broken = Outcome::new(Status::Down, "HTTP 500");
+    engine
+        .observe_batch(&[(cert, 1_000, &up), (home, 1_000, &up), (cart, 1_000, &up)])
+        .unwrap();
+    engine
+        .observe_batch(&[
+            (cert, 1_500, &down),
+            (home, 1_600, &down),
+            (cart, 1_600, &down),
+        ])
+        .unwrap();
+    let events = |out: &[keepup_monitor::incidents::Observed]| -> Vec<String> {
+        out.iter()
+            .flat_map(|o| &o.events)
+            .map(|e| match e {
+                IncidentEvent::Opened { incident, notify } => {
+                    format!(
+                        "opened {} notify={notify} caused={}",
+                        incident.check,
+                        incident.cause.is_some()
+                    )
+                }
+                IncidentEvent::Resolved { incident, notify } => {
+                    format!("resolved {} notify={notify}", incident.check)
+                }
+                IncidentEvent::Released { incident } => format!("released {}", incident.check),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    };
+
+    // The certificate is replaced and its check runs first: the children's
+    // last results predate that; they are run again, not released.
+    let out = engine.observe_batch(&[(cert, 3_000, &up)]).unwrap();
+    assert_eq!(events(&out), ["resolved s/cert notify=true"]);
+    let mut asked = out[0].ask.clone();
+    asked.sort();
+    assert_eq!(asked, [cart.id.clone(), home.id.clone()]);
+    // A result from before the recovery decides nothing.
+    let out = engine.observe_batch(&[(cart, 2_900, &down)]).unwrap();
+    assert!(events(&out).is_empty(), "{:?}", events(&out));
+    // The home page is fine now: a consequence resolved unannounced. The
+    // cart still fails: an outage of its own.
+    let out = engine
+        .observe_batch(&[(home, 3_100, &up), (cart, 3_100, &broken)])
+        .unwrap();
+    assert_eq!(
+        events(&out),
+        ["resolved s/home notify=false", "released s/cart"]
+    );
+}
+
 /// An expired certificate behind a site's `tls` check and the HTTPS checks
 /// of the same host and port (its implicit children, with a real TLS server
 /// and the real scheduler): the HTTPS checks confirm first, as they run
