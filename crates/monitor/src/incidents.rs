@@ -20,7 +20,9 @@
 //! waited for longer. The same holds the other way: when a cause recovers,
 //! a child still failing by its last result, which predates the recovery,
 //! is run at once and released only if that run still fails; a success
-//! resolves it unannounced, as a consequence.
+//! resolves it unannounced, as a consequence. Neither wait is lost on a
+//! restart: a confirmed failure without an incident is confirmed again,
+//! and a consequence of a resolved cause waits for its next run.
 //!
 //! The engine says *what happened* ([`IncidentEvent`]); who is told, when
 //! and how is the notification pipeline's business.
@@ -161,6 +163,35 @@ impl IncidentEngine {
             rechecks: HashMap::new(),
         };
         engine.configure(checks, Vec::new());
+        // A failure confirmed but not opened when keepup stopped (waiting
+        // for its parents, or its incident's write lost) is confirmed again
+        // from the next results, or it would never open.
+        let unopened: Vec<CheckId> = engine
+            .states
+            .iter()
+            .filter(|(id, state)| {
+                !engine.open.contains_key(*id)
+                    && engine.checks.get(*id).is_some_and(|c| {
+                        state
+                            .confirmed()
+                            .is_some_and(|s| Self::opens_incident(c, s))
+                    })
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in unopened {
+            engine.states.remove(&id);
+        }
+        // Consequences of a cause that resolved before they ran again: their
+        // next run decides, as before the stop.
+        let open_ids: HashSet<i64> = engine.open.values().map(|i| i.id).collect();
+        for inc in engine.open.values() {
+            if let Some(cause) = inc.cause.filter(|c| !open_ids.contains(c)) {
+                engine
+                    .rechecks
+                    .insert(inc.check.clone(), (cause, Timestamp::MIN));
+            }
+        }
         Ok(engine)
     }
 

@@ -757,6 +757,82 @@ fn when_the_cause_recovers_first_its_children_run_again_before_they_are_released
     );
 }
 
+#[test]
+fn a_restart_loses_neither_a_failure_waiting_for_its_parent_nor_a_release_to_decide() {
+    use keepup_model::{Outcome, Status};
+    use keepup_monitor::incidents::IncidentEngine;
+    use keepup_store::ResultRecord;
+    let src = "[defaults]\nfailure_threshold = 1\n[[site]]\nid = \"s\"\n\
+               [[site.check]]\nid = \"cert\"\nkind = \"tls\"\nhost = \"127.0.0.1\"\nport = 8443\n\
+               [[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/\"\n\
+               [[site.check]]\nid = \"cart\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/cart\"\n";
+    let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+    let (cert, home, cart) = (&*checks[0], &*checks[1], &*checks[2]);
+    let store = Store::open_in_memory().unwrap();
+    let up = Outcome::new(Status::Up, "fine");
+    let down = Outcome::new(Status::Down, "broken");
+    // As the recorder does: results stored first, then fed to the engine.
+    let feed = |engine: &mut IncidentEngine, batch: &[(&keepup_config::Check, i64, &Outcome)]| {
+        let records: Vec<ResultRecord> = batch
+            .iter()
+            .map(|(c, at, o)| ResultRecord {
+                check: c.id.clone(),
+                at: *at,
+                outcome: (*o).clone(),
+            })
+            .collect();
+        store.record(&records).unwrap();
+        engine.observe_batch(batch).unwrap()
+    };
+    let opened = |out: &[keepup_monitor::incidents::Observed]| -> Vec<(String, Option<i64>)> {
+        out.iter()
+            .flat_map(|o| &o.events)
+            .filter_map(|e| match e {
+                IncidentEvent::Opened { incident, .. } => {
+                    Some((incident.check.to_string(), incident.cause))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+    feed(
+        &mut engine,
+        &[(cert, 1_000, &up), (home, 1_000, &up), (cart, 1_000, &up)],
+    );
+    // The home page's incident is a consequence of the certificate's...
+    let out = feed(&mut engine, &[(cert, 2_000, &down), (home, 2_000, &down)]);
+    assert_eq!(opened(&out).len(), 2, "{:?}", opened(&out));
+    // ... which resolves before the home page runs again; and the cart's
+    // failure waits for the certificate check. keepup stops.
+    feed(&mut engine, &[(cert, 3_000, &up)]);
+    let out = feed(&mut engine, &[(cart, 3_500, &down)]);
+    assert!(opened(&out).is_empty());
+    drop(engine);
+
+    let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+    let events = |out: &[keepup_monitor::incidents::Observed]| -> Vec<String> {
+        out.iter()
+            .flat_map(|o| &o.events)
+            .map(|e| match e {
+                IncidentEvent::Released { incident } => format!("released {}", incident.check),
+                IncidentEvent::Opened { incident, .. } => format!("opened {}", incident.check),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    };
+    let out = feed(&mut engine, &[(home, 4_000, &down), (cart, 4_000, &down)]);
+    assert_eq!(events(&out), ["released s/home"]);
+    assert_eq!(
+        out[1].ask,
+        std::slice::from_ref(&cert.id),
+        "the cart waits again"
+    );
+    let out = feed(&mut engine, &[(cert, 4_100, &up)]);
+    assert_eq!(events(&out), ["opened s/cart"]);
+}
+
 /// An expired certificate behind a site's `tls` check and the HTTPS checks
 /// of the same host and port (its implicit children, with a real TLS server
 /// and the real scheduler): the HTTPS checks confirm first, as they run
