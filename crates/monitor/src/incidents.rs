@@ -96,8 +96,11 @@ pub struct IncidentEngine {
     adhoc_read_at: Option<Timestamp>,
     /// Confirmed failures waiting for their parents' results.
     awaiting: HashMap<CheckId, Awaiting>,
-    /// When each check's latest result started.
+    /// When each parent's latest result started (only parents: the waits
+    /// ask for nothing else, and most checks are nobody's parent).
     seen_at: HashMap<CheckId, Timestamp>,
+    /// Every check some check depends on.
+    parents: HashSet<CheckId>,
     /// Children whose cause resolved before they ran again: the resolved
     /// incident and when its check was first seen up again.
     rechecks: HashMap<CheckId, (i64, Timestamp)>,
@@ -160,6 +163,7 @@ impl IncidentEngine {
             adhoc_read_at: None,
             awaiting: HashMap::new(),
             seen_at: HashMap::new(),
+            parents: HashSet::new(),
             rechecks: HashMap::new(),
         };
         engine.configure(checks, Vec::new());
@@ -199,9 +203,15 @@ impl IncidentEngine {
     pub fn configure(&mut self, checks: &[Arc<Check>], maintenance: Vec<Maintenance>) {
         self.checks = checks.iter().map(|c| (c.id.clone(), c.clone())).collect();
         self.maintenance = maintenance;
+        self.parents = checks
+            .iter()
+            .flat_map(|c| c.depends_on.iter().cloned())
+            .collect();
         let known = &self.checks;
         self.awaiting.retain(|id, _| known.contains_key(id));
         self.rechecks.retain(|id, _| known.contains_key(id));
+        let parents = &self.parents;
+        self.seen_at.retain(|id, _| parents.contains(id));
     }
 
     /// Whether a maintenance window (configured or started by hand) covers
@@ -330,8 +340,10 @@ impl IncidentEngine {
         }
         // 1b. Confirmed failures wait for parents not heard from since they
         //     began (see the module's doc).
-        let batch_seen: HashMap<CheckId, Timestamp> =
-            items.iter().fold(HashMap::new(), |mut seen, (c, at, _)| {
+        let batch_seen: HashMap<CheckId, Timestamp> = items
+            .iter()
+            .filter(|(c, _, _)| self.parents.contains(&c.id))
+            .fold(HashMap::new(), |mut seen, (c, at, _)| {
                 let t = seen.entry(c.id.clone()).or_insert(*at);
                 *t = (*t).max(*at);
                 seen
