@@ -207,6 +207,23 @@ pub enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// The monthly SLA report of each contract: a self-contained HTML page
+    /// (charts inline, prints to A4), CSV and JSON with the same figures,
+    /// written as <contract>-<period>.{html,csv,json} into --out.
+    Report {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this contract (its id).
+        #[arg(long)]
+        contract: Option<String>,
+        /// The period containing this month, e.g. 2026-10 (default: the
+        /// period running now).
+        #[arg(long)]
+        month: Option<String>,
+        /// The directory to write into (created if missing).
+        #[arg(long, default_value = ".")]
+        out: std::path::PathBuf,
+    },
     /// Maintenance windows: alerts muted, checks keep running, incidents
     /// marked for SLA accounting.
     #[command(subcommand)]

@@ -318,21 +318,11 @@ pub fn account(
         }
     }
 
-    let unknown_excluded = match contract.unknown {
-        UnknownPolicy::Exclude => f.unknown_ms,
-        UnknownPolicy::Up | UnknownPolicy::Down => 0,
-    };
-    let unknown_down = if contract.unknown == UnknownPolicy::Down {
-        f.unknown_ms
-    } else {
-        0
-    };
-    let measured_ms = f.service_ms - f.maintenance_ms - unknown_excluded;
-    let downtime_ms = (f.down_ms + f.maintenance_overrun_ms + unknown_down) as f64
-        + contract.degraded_weight * f.degraded_ms as f64;
-    let had_data = f.up_ms + f.down_ms + f.degraded_ms > 0;
-    let availability = (had_data && measured_ms > 0)
-        .then(|| 100.0 * (measured_ms as f64 - downtime_ms) / measured_ms as f64);
+    let Measure {
+        measured_ms,
+        downtime_ms,
+        availability,
+    } = measure(contract, &f.sums());
     let budget = availability.map(|_| {
         let allowed_ms = (100.0 - contract.target) / 100.0 * measured_ms as f64;
         Budget {
@@ -417,6 +407,50 @@ pub fn account(
     })
 }
 
+/// Service time by how it counted: what availability is made of, for a
+/// period or (in the report) one of its days.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Sums {
+    pub service_ms: i64,
+    pub up_ms: i64,
+    pub down_ms: i64,
+    pub degraded_ms: i64,
+    pub unknown_ms: i64,
+    pub maintenance_ms: i64,
+    pub maintenance_overrun_ms: i64,
+}
+
+/// Measured time, downtime and availability from [`Sums`] (rule 4).
+pub(crate) struct Measure {
+    pub measured_ms: i64,
+    pub downtime_ms: f64,
+    pub availability: Option<f64>,
+}
+
+/// Applies the contract's unknown policy and degraded weight to `s`.
+pub(crate) fn measure(contract: &Contract, s: &Sums) -> Measure {
+    let unknown_excluded = match contract.unknown {
+        UnknownPolicy::Exclude => s.unknown_ms,
+        UnknownPolicy::Up | UnknownPolicy::Down => 0,
+    };
+    let unknown_down = if contract.unknown == UnknownPolicy::Down {
+        s.unknown_ms
+    } else {
+        0
+    };
+    let measured_ms = s.service_ms - s.maintenance_ms - unknown_excluded;
+    let downtime_ms = (s.down_ms + s.maintenance_overrun_ms + unknown_down) as f64
+        + contract.degraded_weight * s.degraded_ms as f64;
+    let had_data = s.up_ms + s.down_ms + s.degraded_ms > 0;
+    let availability = (had_data && measured_ms > 0)
+        .then(|| 100.0 * (measured_ms as f64 - downtime_ms) / measured_ms as f64);
+    Measure {
+        measured_ms,
+        downtime_ms,
+        availability,
+    }
+}
+
 /// Running sums and the intervals behind them.
 #[derive(Default)]
 struct Tally {
@@ -431,6 +465,18 @@ struct Tally {
 }
 
 impl Tally {
+    fn sums(&self) -> Sums {
+        Sums {
+            service_ms: self.service_ms,
+            up_ms: self.up_ms,
+            down_ms: self.down_ms,
+            degraded_ms: self.degraded_ms,
+            unknown_ms: self.unknown_ms,
+            maintenance_ms: self.maintenance_ms,
+            maintenance_overrun_ms: self.maintenance_overrun_ms,
+        }
+    }
+
     /// Records `[a, b)` as `class`, joined to the previous interval when
     /// it continues it.
     fn add(&mut self, a: Timestamp, b: Timestamp, class: Class, because: &[String]) {

@@ -11,18 +11,29 @@
 //! This crate does no I/O: the CLI reads the store and adapts its rows into
 //! [`Input`]; the rules themselves are written down in the README's "SLA"
 //! section, each worked example there being a test in `tests/`.
-//! Not here: reading the store, burn-rate alerts, report documents.
+//! [`Report`] adds what the monthly report shows beside the figures, and
+//! [`render_html`], [`render_csv`] and [`render_json`] write it.
+//! Not here: reading the store, burn-rate alerts.
 
 mod account;
+mod html;
 mod input;
 mod render;
+mod report;
 mod service;
 mod window;
 
 pub use account::{
-    Budget, Class, CreditFigure, Figures, IncidentFigure, Interval, RepairFigure, account,
+    Budget, Class, CreditFigure, Figures, IncidentFigure, Interval, RepairFigure, TierFigure,
+    account,
 };
+pub use html::render_html;
 pub use input::{CheckTimeline, IncidentRecord, Input, InputError, MaintenanceSpan, Span};
 pub use render::{csv, table};
+pub use report::{
+    BackupFigure, CreditTerms, DayFigure, Escalation, LatencyPoint, LatencySeries, MaintenanceDone,
+    NotificationSent, Report, RootCause, SecurityEvent, is_security_relevant, render_csv,
+    render_json,
+};
 pub use service::ServiceState;
 pub use window::{Bound, Window, WindowError, service_time, service_windows};

@@ -8,7 +8,7 @@ use keepup_model::text::duration_compact;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-fn dur(ms: i64) -> String {
+pub(crate) fn dur(ms: i64) -> String {
     let ms = ms.max(0);
     // Short stretches keep their milliseconds, or "2s - 2s" would not add up.
     if ms < 60_000 && ms % 1000 != 0 && ms > 1000 {
@@ -17,13 +17,13 @@ fn dur(ms: i64) -> String {
     duration_compact(Duration::from_millis(ms.unsigned_abs()))
 }
 
-fn dur_f(ms: f64) -> String {
+pub(crate) fn dur_f(ms: f64) -> String {
     // Degraded time is weighted, so downtime can have a fraction of a
     // millisecond; people read whole seconds.
     dur(ms.round() as i64)
 }
 
-fn percent(p: Option<f64>) -> String {
+pub(crate) fn percent(p: Option<f64>) -> String {
     p.map_or_else(|| "no data".to_owned(), |p| format!("{p:.3} %"))
 }
 
@@ -320,7 +320,7 @@ pub fn csv(rows: &[Figures]) -> String {
     out
 }
 
-fn csv_field(v: &str) -> String {
+pub(crate) fn csv_field(v: &str) -> String {
     if v.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", v.replace('"', "\"\""))
     } else {

@@ -140,6 +140,20 @@ pub struct LatestState {
     pub outcome: Outcome,
 }
 
+/// A finding as seen in a check's raw results over a stretch of time
+/// ([`Store::findings_between`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingSeen {
+    /// The finding.
+    pub finding: keepup_model::Finding,
+    /// The first result that had it.
+    pub first: Timestamp,
+    /// The last result that had it.
+    pub last: Timestamp,
+    /// How many results had it.
+    pub results: u64,
+}
+
 /// The width of a rollup bucket. Buckets are aligned on the Unix epoch, so
 /// days are UTC days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -245,6 +245,27 @@ impl Store {
         )
     }
 
+    /// The notifications about `incident` (including those of a group it
+    /// was sent in), oldest first, at most `limit`; within the outbox's
+    /// retention.
+    pub fn notifications_for_incident(
+        &self,
+        incident: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.with_state("list an incident's notifications", |st| {
+            let mut stmt = st.conn.prepare_cached(&format!(
+                "{SELECT} WHERE incident_id = ?1 ORDER BY id LIMIT ?2"
+            ))?;
+            let mut rows = stmt.query(params![incident, limit.min(100_000) as i64])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
     /// The most recent entries, newest first.
     pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         self.with_state("list notifications", |st| {

@@ -11,7 +11,7 @@ use crate::content::{self, Cached, Columns, Content};
 use crate::error::{Fail, StoreError};
 use crate::schema;
 use crate::spans;
-use crate::{CheckMeta, LatestState, PingKind, ResultRecord};
+use crate::{CheckMeta, FindingSeen, LatestState, PingKind, ResultRecord};
 
 /// Pings kept per check.
 const PING_HISTORY: i64 = 100;
@@ -237,6 +237,53 @@ impl Store {
                     at: row.get(0)?,
                     outcome: outcome_from_row(row, 1, 8)?,
                 });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The distinct findings of `check`'s raw results with `from <= at <
+    /// to`: each with the first and last time it was seen and in how many
+    /// results. Read a stored content at a time (results of one outcome
+    /// share it), so memory follows the distinct outcomes, not the results.
+    /// Only results younger than the raw retention exist.
+    pub fn findings_between(
+        &self,
+        check: &CheckId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<FindingSeen>, StoreError> {
+        self.with_state("findings_between", |st| {
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT t.findings, MIN(r.ts), MAX(r.ts), COUNT(*)
+                 FROM result r JOIN content t ON t.id = r.content_id
+                 WHERE r.check_id = (SELECT id FROM checks WHERE key = ?1) AND r.ts >= ?2 AND r.ts < ?3
+                   AND t.findings IS NOT NULL
+                 GROUP BY r.content_id ORDER BY MIN(r.ts)",
+            )?;
+            let mut rows = stmt.query(params![check.as_str(), from, to])?;
+            let mut out: Vec<FindingSeen> = Vec::new();
+            while let Some(row) = rows.next()? {
+                let json: String = row.get(0)?;
+                let (first, last, count): (Timestamp, Timestamp, i64) =
+                    (row.get(1)?, row.get(2)?, row.get(3)?);
+                for finding in content::findings_from_json(&json)? {
+                    // One finding in several outcomes (another message, the
+                    // same certificate warning) is one entry.
+                    match out.iter_mut().find(|s| s.finding == finding) {
+                        Some(seen) => {
+                            seen.first = seen.first.min(first);
+                            seen.last = seen.last.max(last);
+                            seen.results += count.max(0) as u64;
+                        }
+                        None => out.push(FindingSeen {
+                            finding,
+                            first,
+                            last,
+                            results: count.max(0) as u64,
+                        }),
+                    }
+                }
             }
             Ok(out)
         })

@@ -1025,3 +1025,53 @@ fn a_version_7_store_gets_status_spans_from_its_raw_results_and_hour_rollups() {
         [(0, resumed, 6 * HOUR + 70 * MIN + gap, Some(Status::Up))]
     );
 }
+
+#[test]
+fn findings_between_joins_one_finding_across_outcomes_within_the_range() {
+    let s = Store::open_in_memory().unwrap();
+    let expiring = Finding::new("TLS_CERT_EXPIRING", Severity::Warning, "expires in 9 days");
+    let with = |at: i64, message: &str, findings: Vec<Finding>| {
+        let mut r = rec("shop/tls", at, Status::Degraded, 5.0, message);
+        r.outcome.findings = findings;
+        r
+    };
+    let other = Finding::new("TLS_WEAK_KEY", Severity::Warning, "1024-bit RSA key");
+    s.record(&[
+        with(T0 - MIN, "before the range", vec![expiring.clone()]),
+        with(T0, "handshake slow", vec![expiring.clone()]),
+        with(
+            T0 + MIN,
+            "handshake ok",
+            vec![expiring.clone(), other.clone()],
+        ),
+        with(T0 + 2 * MIN, "handshake slow", vec![expiring.clone()]),
+        rec("shop/tls", T0 + 3 * MIN, Status::Up, 5.0, "fine"),
+        with(T0 + HOUR, "after the range", vec![other.clone()]),
+    ])
+    .unwrap();
+    let seen = s.findings_between(&id("shop/tls"), T0, T0 + HOUR).unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        (
+            &seen[0].finding,
+            seen[0].first,
+            seen[0].last,
+            seen[0].results
+        ),
+        (&expiring, T0, T0 + 2 * MIN, 3)
+    );
+    assert_eq!(
+        (
+            &seen[1].finding,
+            seen[1].first,
+            seen[1].last,
+            seen[1].results
+        ),
+        (&other, T0 + MIN, T0 + MIN, 1)
+    );
+    assert!(
+        s.findings_between(&id("shop/none"), T0, T0 + HOUR)
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -12,6 +12,7 @@ mod live;
 mod maintenance;
 mod notifications;
 mod reload;
+mod report;
 mod screen;
 mod sla;
 mod status;
@@ -79,6 +80,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 explain,
             )
         }
+        Command::Report {
+            config,
+            contract,
+            month,
+            out,
+        } => report::run(&config.config, contract.as_deref(), month.as_deref(), &out),
         Command::Reload { config } => reload::run(&config.config),
         Command::Incidents {
             config,

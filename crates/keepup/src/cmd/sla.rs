@@ -48,6 +48,36 @@ pub fn run(
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
+    let chosen = choose(&config, path, contract, site)?;
+    let store = open_store(&config, path)?;
+    let now = SystemClock.now_ms();
+    let mut all = Vec::new();
+    for c in chosen {
+        let window = match period {
+            PeriodArg::Current => Window::period_at(c, now),
+            PeriodArg::Month(m) => Window::for_month(c, m),
+            PeriodArg::Range(from, to) => Window::range(c, *from, *to),
+        }
+        .with_context(|| format!("contract {}", c.id))?;
+        let input = read_input(&store, &config, c, &window, now)
+            .with_context(|| format!("contract {}", c.id))?;
+        all.push(
+            keepup_sla::account(c, &window, now, &input)
+                .with_context(|| format!("contract {}", c.id))?,
+        );
+    }
+    print(&all, format, explain)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The contracts `--contract` and `--site` pick, or an error listing the
+/// configured ones.
+pub(super) fn choose<'a>(
+    config: &'a Config,
+    path: &Path,
+    contract: Option<&str>,
+    site: Option<&str>,
+) -> anyhow::Result<Vec<&'a Contract>> {
     let chosen: Vec<&Contract> = config
         .contracts
         .iter()
@@ -70,6 +100,11 @@ pub fn run(
             }
         );
     }
+    Ok(chosen)
+}
+
+/// The daemon's store, read-only.
+pub(super) fn open_store(config: &Config, path: &Path) -> anyhow::Result<Store> {
     if !config.store.path.exists() {
         anyhow::bail!(
             "no store at {} yet: start `keepup run -c {}` first",
@@ -77,25 +112,7 @@ pub fn run(
             path.display()
         );
     }
-    let store = Store::open_read_only(&config.store.path).context("cannot open the store")?;
-    let now = SystemClock.now_ms();
-    let mut all = Vec::new();
-    for c in chosen {
-        let window = match period {
-            PeriodArg::Current => Window::period_at(c, now),
-            PeriodArg::Month(m) => Window::for_month(c, m),
-            PeriodArg::Range(from, to) => Window::range(c, *from, *to),
-        }
-        .with_context(|| format!("contract {}", c.id))?;
-        let input = read_input(&store, &config, c, &window, now)
-            .with_context(|| format!("contract {}", c.id))?;
-        all.push(
-            keepup_sla::account(c, &window, now, &input)
-                .with_context(|| format!("contract {}", c.id))?,
-        );
-    }
-    print(&all, format, explain)?;
-    Ok(ExitCode::SUCCESS)
+    Store::open_read_only(&config.store.path).context("cannot open the store")
 }
 
 fn print(all: &[Figures], format: Format, explain: bool) -> anyhow::Result<()> {
@@ -117,7 +134,7 @@ fn print(all: &[Figures], format: Format, explain: bool) -> anyhow::Result<()> {
 
 /// The store's spans, incidents and hand-started maintenance, and the
 /// configured maintenance windows, for the service's checks over `window`.
-fn read_input(
+pub(super) fn read_input(
     store: &Store,
     config: &Config,
     contract: &Contract,
