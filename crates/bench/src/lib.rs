@@ -18,7 +18,10 @@
 //!   never answers) beside healthy checks: the healthy checks' scheduling
 //!   lag and the peak memory;
 //! - [`listener`]: heartbeat pings from well-behaved addresses while one
-//!   loopback address floods the listener with slowloris connections.
+//!   loopback address floods the listener with slowloris connections;
+//! - [`sla`]: reading the status spans SLA accounting takes, from a store
+//!   filled with a year of one contract's results and one with a month of
+//!   many checks' results.
 //!
 //! Every bench is a function taking its parameters and returning a report
 //! whose `Display` is the line (or table) `keepup bench` prints; progress
@@ -37,6 +40,7 @@ pub mod mail;
 pub mod outage;
 pub mod probe;
 pub mod scheduler;
+pub mod sla;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -50,3 +50,42 @@ fn healthy_checks_keep_running_beside_checks_whose_target_never_answers() {
     assert_eq!(count("down") + count("unknown"), 40, "{report}");
     assert!(count("up") >= 5, "{report}");
 }
+
+#[test]
+fn the_sla_bench_reads_hole_free_timelines_of_every_check() {
+    use keepup_bench::sla::{SlaBench, sla};
+    let bench = SlaBench {
+        contract_checks: 2,
+        contract_days: 31,
+        checks: 20,
+        days: 3,
+        interval: std::time::Duration::from_secs(60),
+        reads: 2,
+    };
+    let report = sla(&bench).expect("the sla bench runs");
+    const DAY: i64 = 86_400_000;
+    // Every check's spans cover the whole range: no hole, no overlap.
+    assert_eq!(report.contract.covered_ms, 2 * 31 * DAY, "{report}");
+    assert_eq!(report.many.covered_ms, 20 * 3 * DAY, "{report}");
+    // The simulated restart (day 30) and missed results are unknown time.
+    assert!(report.contract.unknown_spans > 0, "{report}");
+    assert!(
+        report.contract.spans > 2 * 31,
+        "outages make spans: {report}"
+    );
+    assert!(report.to_string().contains("spans="), "{report}");
+}
+
+#[test]
+fn the_sla_bench_refuses_zero_checks_with_a_sentence() {
+    let err = keepup_bench::sla::sla(&keepup_bench::sla::SlaBench {
+        contract_checks: 0,
+        contract_days: 1,
+        checks: 1,
+        days: 1,
+        interval: std::time::Duration::from_secs(60),
+        reads: 1,
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("at least 1"), "{err}");
+}

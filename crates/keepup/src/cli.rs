@@ -490,6 +490,30 @@ pub enum BenchCommand {
         #[arg(long)]
         concurrency: Option<usize>,
     },
+    /// The store side of SLA accounting: fills a store with a year of a
+    /// contract's results and another with a month of many checks' results
+    /// (through the daemon's write path), then times reading their status
+    /// spans.
+    Sla {
+        /// Checks of the contract.
+        #[arg(long, default_value = "3")]
+        contract_checks: usize,
+        /// Days of the contract's history.
+        #[arg(long, default_value = "365")]
+        contract_days: u32,
+        /// Checks of the second store.
+        #[arg(long, default_value = "1000")]
+        checks: usize,
+        /// Days of the second store's history.
+        #[arg(long, default_value = "30")]
+        days: u32,
+        /// Interval of every check.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+        interval: Duration,
+        /// Reads timed per store (the median and the slowest are reported).
+        #[arg(long, default_value = "5")]
+        reads: usize,
+    },
     /// (internal) Serve a minimal HTTP target for the scheduler benchmark.
     #[command(hide = true)]
     Target {

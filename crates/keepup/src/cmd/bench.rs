@@ -93,6 +93,24 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             "{}",
             keepup_bench::outage::outage(checks, healthy, stall, duration, concurrency)?
         ),
+        BenchCommand::Sla {
+            contract_checks,
+            contract_days,
+            checks,
+            days,
+            interval,
+            reads,
+        } => println!(
+            "{}",
+            keepup_bench::sla::sla(&keepup_bench::sla::SlaBench {
+                contract_checks,
+                contract_days,
+                checks,
+                days,
+                interval,
+                reads,
+            })?
+        ),
         BenchCommand::Listener {
             slow,
             pingers,
