@@ -63,7 +63,7 @@ use keepup_model::{CheckId, Status, Timestamp};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::StoreError;
-use crate::content::{status_code, status_from_code};
+use crate::content::status_from_code;
 use crate::error::Fail;
 use crate::packed;
 use crate::store::Store;
@@ -204,21 +204,26 @@ pub struct StatusSpans {
     failed: bool,
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Head {
-    from_ms: Timestamp,
-    check: usize,
-    span: (Timestamp, Option<u8>),
+/// A check's next span, ordered by start, then by the check's position.
+#[derive(Debug, PartialEq, Eq)]
+struct Head(StatusSpan);
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0.from_ms, self.0.check).cmp(&(other.0.from_ms, other.0.check))
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl StatusSpans {
     fn push_next(&mut self, i: usize) -> Result<(), StoreError> {
         if let Some(span) = self.cursors[i].next(&self.store)? {
-            self.heads.push(Reverse(Head {
-                from_ms: span.from_ms,
-                check: i,
-                span: (span.to_ms, span.status.map(|s| status_code(s) as u8)),
-            }));
+            self.heads.push(Reverse(Head(span)));
         }
         Ok(())
     }
@@ -230,23 +235,11 @@ impl StatusSpans {
                 self.push_next(i)?;
             }
         }
-        let Some(Reverse(head)) = self.heads.pop() else {
+        let Some(Reverse(Head(span))) = self.heads.pop() else {
             return Ok(None);
         };
-        self.push_next(head.check)?;
-        let status = match head.span.1 {
-            Some(code) => Some(
-                status_from_code(i64::from(code))
-                    .map_err(|e| e.at(self.store.path(), "status spans"))?,
-            ),
-            None => None,
-        };
-        Ok(Some(StatusSpan {
-            check: head.check,
-            from_ms: head.from_ms,
-            to_ms: head.span.0,
-            status,
-        }))
+        self.push_next(span.check)?;
+        Ok(Some(span))
     }
 }
 
