@@ -571,16 +571,42 @@ fn a_full_disk_mid_batch_changes_nothing_and_the_same_batch_applies_once_there_i
     drop(engine);
 }
 
-#[test]
-fn a_child_that_confirms_first_waits_for_its_stale_parent_and_becomes_its_consequence() {
-    use keepup_model::{Outcome, Status};
-    use keepup_monitor::incidents::IncidentEngine;
+/// A site whose `tls` check of 127.0.0.1:8443 is the implicit parent of
+/// two HTTPS checks (home, cart); a failure is confirmed at once.
+fn certificate_site() -> Vec<Arc<keepup_config::Check>> {
     let src = "[defaults]\nfailure_threshold = 1\n[[site]]\nid = \"s\"\n\
                [[site.check]]\nid = \"cert\"\nkind = \"tls\"\nhost = \"127.0.0.1\"\nport = 8443\n\
                [[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/\"\n\
                [[site.check]]\nid = \"cart\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/cart\"\n";
     let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
-    let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+    config.checks().cloned().map(Arc::new).collect()
+}
+
+/// One line per event of a batch: what happened to which check, and
+/// whether anyone is told.
+fn event_lines(out: &[keepup_monitor::incidents::Observed]) -> Vec<String> {
+    out.iter()
+        .flat_map(|o| &o.events)
+        .map(|e| match e {
+            IncidentEvent::Opened { incident, notify } => format!(
+                "opened {} notify={notify} caused={}",
+                incident.check,
+                incident.cause.is_some()
+            ),
+            IncidentEvent::Resolved { incident, notify } => {
+                format!("resolved {} notify={notify}", incident.check)
+            }
+            IncidentEvent::Released { incident } => format!("released {}", incident.check),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_child_that_confirms_first_waits_for_its_stale_parent_and_becomes_its_consequence() {
+    use keepup_model::{Outcome, Status};
+    use keepup_monitor::incidents::IncidentEngine;
+    let checks = certificate_site();
     let (cert, home, cart) = (&*checks[0], &*checks[1], &*checks[2]);
     assert_eq!(
         home.depends_on,
@@ -643,20 +669,12 @@ fn a_child_that_confirms_first_waits_for_its_stale_parent_and_becomes_its_conseq
     let out = engine
         .observe_batch(&[(home, 3_000, &up), (cart, 3_000, &up), (cert, 3_000, &up)])
         .unwrap();
-    let resolved: Vec<(String, bool)> = out
-        .iter()
-        .flat_map(|o| &o.events)
-        .map(|e| match e {
-            IncidentEvent::Resolved { incident, notify } => (incident.check.to_string(), *notify),
-            other => panic!("{other:?}"),
-        })
-        .collect();
     assert_eq!(
-        resolved,
+        event_lines(&out),
         [
-            ("s/home".to_owned(), false),
-            ("s/cart".to_owned(), false),
-            ("s/cert".to_owned(), true)
+            "resolved s/home notify=false",
+            "resolved s/cart notify=false",
+            "resolved s/cert notify=true"
         ]
     );
     assert!(store.open_incidents().unwrap().is_empty());
@@ -666,11 +684,7 @@ fn a_child_that_confirms_first_waits_for_its_stale_parent_and_becomes_its_conseq
 fn a_child_whose_parent_answers_well_after_its_failure_began_is_an_outage_of_its_own() {
     use keepup_model::{Outcome, Status};
     use keepup_monitor::incidents::IncidentEngine;
-    let src = "[defaults]\nfailure_threshold = 1\n[[site]]\nid = \"s\"\n\
-               [[site.check]]\nid = \"cert\"\nkind = \"tls\"\nhost = \"127.0.0.1\"\nport = 8443\n\
-               [[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/\"\n";
-    let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
-    let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+    let checks = certificate_site();
     let (cert, home) = (&*checks[0], &*checks[1]);
     let store = Store::open_in_memory().unwrap();
     let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
@@ -694,12 +708,7 @@ fn a_child_whose_parent_answers_well_after_its_failure_began_is_an_outage_of_its
 fn when_the_cause_recovers_first_its_children_run_again_before_they_are_released() {
     use keepup_model::{Outcome, Status};
     use keepup_monitor::incidents::IncidentEngine;
-    let src = "[defaults]\nfailure_threshold = 1\n[[site]]\nid = \"s\"\n\
-               [[site.check]]\nid = \"cert\"\nkind = \"tls\"\nhost = \"127.0.0.1\"\nport = 8443\n\
-               [[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/\"\n\
-               [[site.check]]\nid = \"cart\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/cart\"\n";
-    let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
-    let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+    let checks = certificate_site();
     let (cert, home, cart) = (&*checks[0], &*checks[1], &*checks[2]);
     let store = Store::open_in_memory().unwrap();
     let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
@@ -716,43 +725,24 @@ fn when_the_cause_recovers_first_its_children_run_again_before_they_are_released
             (cart, 1_600, &down),
         ])
         .unwrap();
-    let events = |out: &[keepup_monitor::incidents::Observed]| -> Vec<String> {
-        out.iter()
-            .flat_map(|o| &o.events)
-            .map(|e| match e {
-                IncidentEvent::Opened { incident, notify } => {
-                    format!(
-                        "opened {} notify={notify} caused={}",
-                        incident.check,
-                        incident.cause.is_some()
-                    )
-                }
-                IncidentEvent::Resolved { incident, notify } => {
-                    format!("resolved {} notify={notify}", incident.check)
-                }
-                IncidentEvent::Released { incident } => format!("released {}", incident.check),
-                other => format!("{other:?}"),
-            })
-            .collect()
-    };
 
     // The certificate is replaced and its check runs first: the children's
     // last results predate that; they are run again, not released.
     let out = engine.observe_batch(&[(cert, 3_000, &up)]).unwrap();
-    assert_eq!(events(&out), ["resolved s/cert notify=true"]);
+    assert_eq!(event_lines(&out), ["resolved s/cert notify=true"]);
     let mut asked = out[0].ask.clone();
     asked.sort();
     assert_eq!(asked, [cart.id.clone(), home.id.clone()]);
     // A result from before the recovery decides nothing.
     let out = engine.observe_batch(&[(cart, 2_900, &down)]).unwrap();
-    assert!(events(&out).is_empty(), "{:?}", events(&out));
+    assert!(event_lines(&out).is_empty(), "{:?}", event_lines(&out));
     // The home page is fine now: a consequence resolved unannounced. The
     // cart still fails: an outage of its own.
     let out = engine
         .observe_batch(&[(home, 3_100, &up), (cart, 3_100, &broken)])
         .unwrap();
     assert_eq!(
-        events(&out),
+        event_lines(&out),
         ["resolved s/home notify=false", "released s/cart"]
     );
 }
@@ -762,12 +752,7 @@ fn a_restart_loses_neither_a_failure_waiting_for_its_parent_nor_a_release_to_dec
     use keepup_model::{Outcome, Status};
     use keepup_monitor::incidents::IncidentEngine;
     use keepup_store::ResultRecord;
-    let src = "[defaults]\nfailure_threshold = 1\n[[site]]\nid = \"s\"\n\
-               [[site.check]]\nid = \"cert\"\nkind = \"tls\"\nhost = \"127.0.0.1\"\nport = 8443\n\
-               [[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/\"\n\
-               [[site.check]]\nid = \"cart\"\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/cart\"\n";
-    let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
-    let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
+    let checks = certificate_site();
     let (cert, home, cart) = (&*checks[0], &*checks[1], &*checks[2]);
     let store = Store::open_in_memory().unwrap();
     let up = Outcome::new(Status::Up, "fine");
@@ -812,25 +797,18 @@ fn a_restart_loses_neither_a_failure_waiting_for_its_parent_nor_a_release_to_dec
     drop(engine);
 
     let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
-    let events = |out: &[keepup_monitor::incidents::Observed]| -> Vec<String> {
-        out.iter()
-            .flat_map(|o| &o.events)
-            .map(|e| match e {
-                IncidentEvent::Released { incident } => format!("released {}", incident.check),
-                IncidentEvent::Opened { incident, .. } => format!("opened {}", incident.check),
-                other => format!("{other:?}"),
-            })
-            .collect()
-    };
     let out = feed(&mut engine, &[(home, 4_000, &down), (cart, 4_000, &down)]);
-    assert_eq!(events(&out), ["released s/home"]);
+    assert_eq!(event_lines(&out), ["released s/home"]);
     assert_eq!(
         out[1].ask,
         std::slice::from_ref(&cert.id),
         "the cart waits again"
     );
     let out = feed(&mut engine, &[(cert, 4_100, &up)]);
-    assert_eq!(events(&out), ["opened s/cart"]);
+    assert_eq!(
+        event_lines(&out),
+        ["opened s/cart notify=true caused=false"]
+    );
 }
 
 /// An expired certificate behind a site's `tls` check and the HTTPS checks
