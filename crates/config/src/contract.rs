@@ -62,6 +62,67 @@ pub struct Contract {
     pub repair_time: Vec<(Severity, RepairLimit)>,
     /// Credits owed when the promise is broken.
     pub credit: Credit,
+    /// Error-budget burn-rate alerts of the check `sla-<id>` (empty: no
+    /// such check).
+    pub burn: Vec<BurnRule>,
+    /// How long before an open incident's repair deadline the check
+    /// `sla-<id>-repair` warns (default 1 h).
+    pub repair_warning: Duration,
+}
+
+/// `[[contract.burn]]`: alert when the error budget burns at `factor` times
+/// the sustainable rate over both the `long` and the `short` window (the
+/// short one makes the alert stop soon after the burning does).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BurnRule {
+    /// The long window.
+    pub long: Duration,
+    /// The short window, shorter than `long`.
+    pub short: Duration,
+    /// The burn rate both windows must reach: 1 spends exactly the
+    /// period's budget over the period.
+    pub factor: f64,
+    /// Down (page) or Degraded (ticket).
+    pub severity: BurnSeverity,
+}
+
+/// How loud a burn alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BurnSeverity {
+    /// The burn check goes Down.
+    Page,
+    /// The burn check goes Degraded.
+    Ticket,
+}
+
+impl BurnSeverity {
+    /// The name as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BurnSeverity::Page => "page",
+            BurnSeverity::Ticket => "ticket",
+        }
+    }
+}
+
+impl BurnRule {
+    /// The SRE workbook's multi-window, multi-burn-rate alerts for a 30-day
+    /// budget: page at 14.4× over 1 h and 5 m or 6× over 6 h and 30 m,
+    /// ticket at 3× over 1 d and 2 h or 1× over 3 d and 6 h.
+    pub fn defaults() -> Vec<BurnRule> {
+        let rule = |long_min: u64, short_min: u64, factor: f64, severity| BurnRule {
+            long: Duration::from_secs(long_min * 60),
+            short: Duration::from_secs(short_min * 60),
+            factor,
+            severity,
+        };
+        vec![
+            rule(60, 5, 14.4, BurnSeverity::Page),
+            rule(360, 30, 6.0, BurnSeverity::Page),
+            rule(1440, 120, 3.0, BurnSeverity::Ticket),
+            rule(4320, 360, 1.0, BurnSeverity::Ticket),
+        ]
+    }
 }
 
 /// When a service is down, as a boolean over checks.
@@ -350,6 +411,17 @@ struct RawContract {
     credit_cap: Option<Spanned<f64>>,
     monthly_fee: Option<Spanned<f64>>,
     currency: Option<String>,
+    burn: Option<Vec<Spanned<RawBurn>>>,
+    repair_warning: Option<Spanned<Dur>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBurn {
+    long: Dur,
+    short: Dur,
+    factor: f64,
+    severity: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -572,6 +644,11 @@ impl Loader<'_> {
             }
         }
         let credit = self.credit(&raw, path, &mut ok);
+        let burn = self.burn_rules(&raw, path, &mut ok);
+        let repair_warning = match &raw.repair_warning {
+            Some(d) => self.positive(d, &format!("{path}.repair_warning")),
+            None => Duration::from_secs(3600),
+        };
         let service = service?;
         let id = raw.id.into_inner();
         ok.then(|| Contract {
@@ -589,7 +666,64 @@ impl Loader<'_> {
             maintenance_allowance: raw.maintenance_allowance.map(|d| d.0),
             repair_time,
             credit,
+            burn,
+            repair_warning,
         })
+    }
+
+    /// `[[contract.burn]]`, or the defaults when none is written.
+    fn burn_rules(&mut self, raw: &RawContract, path: &str, ok: &mut bool) -> Vec<BurnRule> {
+        let Some(written) = &raw.burn else {
+            return BurnRule::defaults();
+        };
+        let mut rules = Vec::new();
+        for (i, b) in written.iter().enumerate() {
+            let r = b.get_ref();
+            let severity = match r.severity.as_str() {
+                "page" => Some(BurnSeverity::Page),
+                "ticket" => Some(BurnSeverity::Ticket),
+                _ => None,
+            };
+            let problem = if r.short.0.is_zero() || r.long.0.is_zero() {
+                Some("the windows must be longer than zero".to_owned())
+            } else if r.short.0 >= r.long.0 {
+                Some(format!(
+                    "the short window ({}) must be shorter than the long one ({})",
+                    humantime::format_duration(r.short.0),
+                    humantime::format_duration(r.long.0)
+                ))
+            } else if !(r.factor.is_finite() && r.factor > 0.0) {
+                Some(format!(
+                    "the burn factor must be above 0, found {}",
+                    r.factor
+                ))
+            } else if severity.is_none() {
+                Some(format!(
+                    "unknown severity {:?}; write \"page\" or \"ticket\"",
+                    r.severity
+                ))
+            } else {
+                None
+            };
+            match (problem, severity) {
+                (None, Some(severity)) => rules.push(BurnRule {
+                    long: r.long.0,
+                    short: r.short.0,
+                    factor: r.factor,
+                    severity,
+                }),
+                (problem, _) => {
+                    self.rep.report(
+                        b.span(),
+                        &format!("{path}.burn[{i}]"),
+                        problem.unwrap_or_default(),
+                        Some("e.g. { long = \"1h\", short = \"5m\", factor = 14.4, severity = \"page\" }".into()),
+                    );
+                    *ok = false;
+                }
+            }
+        }
+        rules
     }
 
     /// The credit tiers, fee and cap, with the tiers' order checked.
@@ -680,6 +814,107 @@ impl Loader<'_> {
             currency: raw.currency.clone().unwrap_or_default(),
         }
     }
+}
+
+/// Adds each contract's checks to its site: `sla-<id>` (error-budget burn,
+/// when the contract has burn rules) and `sla-<id>-repair` (repair
+/// deadlines). They are added after the contracts' services are parsed, so
+/// no service can read them: their incidents are not outages. A check id
+/// already taken by a configured check is left to it and returned.
+pub(crate) fn add_sla_checks(sites: &mut [Site], contracts: &[Contract]) -> Vec<CheckId> {
+    let mut clashes = Vec::new();
+    for contract in contracts {
+        let Some(site) = sites.iter_mut().find(|s| s.id == contract.site) else {
+            continue;
+        };
+        let mut jobs = Vec::new();
+        if !contract.burn.is_empty() {
+            jobs.push(SlaJob::Burn);
+        }
+        if !contract.repair_time.is_empty() {
+            jobs.push(SlaJob::Repair);
+        }
+        for job in jobs {
+            let id = sla_check_id(contract, job);
+            if site.checks.iter().any(|c| c.id == id) {
+                clashes.push(id);
+                continue;
+            }
+            let interval = Duration::from_secs(60);
+            site.checks.push(std::sync::Arc::new(Check {
+                short_id: id
+                    .as_str()
+                    .split_once('/')
+                    .map_or("", |(_, c)| c)
+                    .to_owned(),
+                id,
+                name: format!("SLA {}: {}", contract.name, job.words()),
+                interval,
+                timeout: Duration::from_secs(30),
+                tags: vec!["sla".into()],
+                depends_on: Vec::new(),
+                alerting: crate::spec::Alerting {
+                    // Computed from recorded history: a second look would
+                    // read the same history.
+                    failure_threshold: 1,
+                    retry_interval: interval,
+                    // A ticket (Degraded) is an incident to route, not a
+                    // colour.
+                    incident_on_degraded: true,
+                    ..crate::spec::Alerting::default()
+                },
+                spec: crate::spec::CheckSpec::Passive(crate::spec::PassiveSpec::Sla(
+                    SlaCheckSpec {
+                        contract: contract.id.clone(),
+                        job,
+                    },
+                )),
+            }));
+        }
+    }
+    clashes
+}
+
+/// What an SLA check of a contract reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaJob {
+    /// `sla-<id>`: the error budget's burn rate.
+    Burn,
+    /// `sla-<id>-repair`: open incidents nearing their repair deadline.
+    Repair,
+}
+
+impl SlaJob {
+    fn suffix(self) -> &'static str {
+        match self {
+            SlaJob::Burn => "",
+            SlaJob::Repair => "-repair",
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            SlaJob::Burn => "error budget burn",
+            SlaJob::Repair => "repair deadlines",
+        }
+    }
+}
+
+/// `CheckSpec::Passive(PassiveSpec::Sla)`: a check about contract `contract`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaCheckSpec {
+    /// The contract's id.
+    pub contract: String,
+    /// What is reported.
+    pub job: SlaJob,
+}
+
+/// The check id that shows `job` of `contract`.
+pub fn sla_check_id(contract: &Contract, job: SlaJob) -> CheckId {
+    CheckId::new(
+        &contract.site,
+        &format!("sla-{}{}", contract.id, job.suffix()),
+    )
 }
 
 /// A mistake in `down_when`, at a byte offset inside the string.

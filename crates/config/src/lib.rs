@@ -17,7 +17,7 @@ pub mod channels;
 pub use channels::ChannelSpec;
 
 pub mod contract;
-pub use contract::Contract;
+pub use contract::{Contract, SlaCheckSpec, SlaJob, sla_check_id};
 pub mod cron;
 pub mod domain;
 pub use domain::{DomainSettings, DomainSpec, IANA_DNS_BOOTSTRAP, WhoisServer};

@@ -324,6 +324,14 @@ impl Loader<'_> {
                 Some("rename the configured check".into()),
             );
         }
+        for clash in crate::contract::add_sla_checks(&mut sites, &contracts) {
+            self.rep.report(
+                0..0,
+                "contract",
+                format!("check id {:?} is taken by a configured check; contracts add checks of that name", clash.as_str()),
+                Some("rename the configured check".into()),
+            );
+        }
         let mut seen = HashSet::new();
         for s in &sites {
             if !seen.insert(s.id.clone()) {

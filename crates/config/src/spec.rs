@@ -307,6 +307,9 @@ pub enum PassiveSpec {
     /// A backup plan's run, freshness, integrity check or restore test
     /// (added by `[[backup]]`).
     Backup(crate::backup_checks::BackupCheckSpec),
+    /// A contract's error-budget burn or repair deadlines (added by
+    /// `[[contract]]`).
+    Sla(crate::contract::SlaCheckSpec),
 }
 
 impl CheckSpec {
@@ -317,6 +320,7 @@ impl CheckSpec {
             CheckSpec::Passive(PassiveSpec::Heartbeat(_)) => "heartbeat",
             CheckSpec::Passive(PassiveSpec::SelfHealth(_)) => "self",
             CheckSpec::Passive(PassiveSpec::Backup(_)) => "backup",
+            CheckSpec::Passive(PassiveSpec::Sla(_)) => "sla",
         }
     }
 

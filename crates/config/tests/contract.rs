@@ -347,3 +347,165 @@ fn the_readme_contract_example_loads() {
     let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
     assert_eq!(config.contracts[0].id, "front");
 }
+
+/// Without `[[contract.burn]]` a contract alerts as the SRE workbook
+/// suggests; its checks `sla-<id>` and (with repair times)
+/// `sla-<id>-repair` join the site, outside every service.
+#[test]
+fn a_contract_adds_its_burn_and_repair_checks_with_default_rules() {
+    use keepup_config::contract::{BurnRule, BurnSeverity};
+    use keepup_config::{CheckSpec, PassiveSpec, SlaJob};
+    let src = with_contract(
+        "[[contract]]\nid = \"front\"\nsite = \"shop\"\ntarget = 99.9\nrepair_time = { critical = \"4h\" }\n",
+    );
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let c = &config.contracts[0];
+    assert_eq!(c.burn, BurnRule::defaults());
+    let rules: Vec<(u64, u64, f64, BurnSeverity)> = c
+        .burn
+        .iter()
+        .map(|r| (r.long.as_secs(), r.short.as_secs(), r.factor, r.severity))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            (3600, 300, 14.4, BurnSeverity::Page),
+            (6 * 3600, 1800, 6.0, BurnSeverity::Page),
+            (86_400, 2 * 3600, 3.0, BurnSeverity::Ticket),
+            (3 * 86_400, 6 * 3600, 1.0, BurnSeverity::Ticket),
+        ]
+    );
+    assert_eq!(c.repair_warning, Duration::from_secs(3600));
+    let burn = config.find_check("shop/sla-front").expect("the burn check");
+    let repair = config
+        .find_check("shop/sla-front-repair")
+        .expect("the repair check");
+    for (check, job) in [(burn, SlaJob::Burn), (repair, SlaJob::Repair)] {
+        match &check.spec {
+            CheckSpec::Passive(PassiveSpec::Sla(s)) => {
+                assert_eq!((s.contract.as_str(), s.job), ("front", job));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(check.spec.kind(), "sla");
+        assert!(check.alerting.incident_on_degraded);
+        assert!(!c.service.checks().contains(&&check.id));
+    }
+}
+
+#[test]
+fn burn_rules_and_the_warning_lead_are_configurable() {
+    use keepup_config::contract::BurnSeverity;
+    let src = with_contract(
+        r#"[[contract]]
+id = "front"
+site = "shop"
+target = 99.5
+repair_warning = "30m"
+[[contract.burn]]
+long = "2h"
+short = "10m"
+factor = 10
+severity = "page"
+[[contract.burn]]
+long = "1d"
+short = "1h"
+factor = 2.5
+severity = "ticket"
+"#,
+    );
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let c = &config.contracts[0];
+    assert_eq!(c.repair_warning, Duration::from_secs(1800));
+    assert_eq!(c.burn.len(), 2);
+    assert_eq!(
+        (
+            c.burn[0].long,
+            c.burn[0].short,
+            c.burn[0].factor,
+            c.burn[0].severity
+        ),
+        (
+            Duration::from_secs(7200),
+            Duration::from_secs(600),
+            10.0,
+            BurnSeverity::Page
+        )
+    );
+    assert_eq!(c.burn[1].severity, BurnSeverity::Ticket);
+    // No repair times: no repair check.
+    assert!(config.find_check("shop/sla-front").is_some());
+    assert!(config.find_check("shop/sla-front-repair").is_none());
+
+    // `burn = []` turns the burn alerts off, and with them the check.
+    let src =
+        with_contract("[[contract]]\nid = \"front\"\nsite = \"shop\"\ntarget = 99.5\nburn = []\n");
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    assert!(config.contracts[0].burn.is_empty());
+    assert!(config.find_check("shop/sla-front").is_none());
+}
+
+#[test]
+fn impossible_burn_rules_are_rejected_where_written() {
+    let rule = |body: &str| {
+        format!(
+            "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99.9\n[[contract.burn]]\n{body}\n"
+        )
+    };
+    for (body, expected) in [
+        (
+            "long = \"5m\"\nshort = \"1h\"\nfactor = 14.4\nseverity = \"page\"",
+            "the short window (1h) must be shorter than the long one (5m)",
+        ),
+        (
+            "long = \"1h\"\nshort = \"5m\"\nfactor = 0\nseverity = \"page\"",
+            "the burn factor must be above 0, found 0",
+        ),
+        (
+            "long = \"1h\"\nshort = \"5m\"\nfactor = 2\nseverity = \"urgent\"",
+            "unknown severity \"urgent\"; write \"page\" or \"ticket\"",
+        ),
+        (
+            "long = \"1h\"\nshort = \"0s\"\nfactor = 2\nseverity = \"page\"",
+            "the windows must be longer than zero",
+        ),
+    ] {
+        let p = problem_at(&rule(body), "[[contract.burn]]");
+        assert!(
+            p.contains(&format!("contract[0].burn[0]: {expected}")),
+            "{p}"
+        );
+    }
+    let p = problem_at(
+        "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99.9\nrepair_warning = \"0s\"\n",
+        "repair_warning",
+    );
+    assert!(
+        p.contains("contract[0].repair_warning: must be longer than zero"),
+        "{p}"
+    );
+}
+
+/// The SLA checks are added after the services are read: a service cannot
+/// name them (their incidents are alerts about the budget, not outages),
+/// and a configured check of the same id is reported.
+#[test]
+fn services_cannot_read_the_sla_checks_and_their_ids_are_reserved() {
+    let src = with_contract(
+        "[[contract]]\nid = \"a\"\nsite = \"shop\"\ntarget = 99.9\n[[contract]]\nid = \"b\"\nsite = \"shop\"\ntarget = 99.9\ndown_when = \"checkout | sla-a\"\n",
+    );
+    let p = problems(&src);
+    assert!(
+        p.to_string()
+            .contains("contract[1].down_when: the site has no check \"sla-a\""),
+        "{p}"
+    );
+    let src = with_contract("[[contract]]\nid = \"checkout\"\nsite = \"shop\"\ntarget = 99.9\n")
+        .replace("id = \"payment\"", "id = \"sla-checkout\"");
+    let p = problems(&src);
+    assert!(
+        p.to_string()
+            .contains("check id \"shop/sla-checkout\" is taken by a configured check"),
+        "{p}"
+    );
+}
