@@ -22,6 +22,7 @@ pub mod heartbeat;
 pub mod incidents;
 pub mod recorder;
 pub mod scheduler;
+pub mod sla;
 pub mod slots;
 pub mod state;
 
@@ -93,6 +94,7 @@ pub struct Monitor {
     recorder: Arc<Recorder>,
     heartbeats: Arc<HeartbeatBook>,
     backups: Arc<backup::BackupBook>,
+    sla: Arc<sla::SlaBook>,
     backup_task: tokio::task::JoinHandle<()>,
     store: Store,
     clock: Arc<dyn Clock>,
@@ -158,11 +160,13 @@ impl Monitor {
             clock: clock.clone(),
         }));
 
+        let sla = Arc::new(sla::SlaBook::new(store.clone(), config.clone()));
         let scheduler_stats = Arc::new(std::sync::OnceLock::new());
         let executor = Arc::new(CheckExecutor {
             probes,
             heartbeats: heartbeats.clone(),
             backups: backups.clone(),
+            sla: sla.clone(),
             clock: clock.clone(),
             recorder: recorder.clone(),
             scheduler_stats: scheduler_stats.clone(),
@@ -229,6 +233,7 @@ impl Monitor {
             recorder,
             heartbeats,
             backups,
+            sla,
             backup_task,
             store,
             clock,
@@ -268,6 +273,7 @@ impl Monitor {
         self.heartbeats
             .configure(&checks, &self.store, self.clock.now_ms());
         self.backups.configure(&new);
+        self.sla.configure(new.clone());
         if let Ok(mut e) = self.engine.lock() {
             e.configure(&checks, new.maintenance.clone());
         }
@@ -444,6 +450,7 @@ struct CheckExecutor {
     probes: ProbeContext,
     heartbeats: Arc<HeartbeatBook>,
     backups: Arc<backup::BackupBook>,
+    sla: Arc<sla::SlaBook>,
     clock: Arc<dyn Clock>,
     recorder: Arc<Recorder>,
     scheduler_stats: Arc<std::sync::OnceLock<Arc<scheduler::SchedulerStats>>>,
@@ -518,7 +525,8 @@ impl Executor for CheckExecutor {
     /// The one dispatch of check kinds: probes to `keepup_probe::run`,
     /// passive kinds to what evaluates them. Each run is bounded by the
     /// check's timeout (`run` bounds probes; of the passive kinds only a
-    /// backup's freshness does work that can take time).
+    /// backup's freshness and the SLA checks, which read the store, do work
+    /// that can take time).
     fn execute(&self, check: Arc<Check>) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
         let this = self.clone();
         Box::pin(async move {
@@ -534,6 +542,22 @@ impl Executor for CheckExecutor {
                 CheckSpec::Passive(PassiveSpec::Backup(spec)) => {
                     let evaluation = this.backups.clone().evaluate(check.clone(), spec.clone());
                     keepup_probe::within_timeout(check.timeout, evaluation).await
+                }
+                CheckSpec::Passive(PassiveSpec::Sla(spec)) => {
+                    let (book, spec, now) = (this.sla.clone(), spec.clone(), this.clock.now_ms());
+                    let evaluation = tokio::task::spawn_blocking(move || book.evaluate(&spec, now));
+                    // A slow store is not a burning budget: Unknown, not
+                    // the Down a probe's timeout means.
+                    match tokio::time::timeout(check.timeout, evaluation).await {
+                        Ok(Ok(outcome)) => outcome,
+                        Ok(Err(e)) => {
+                            Outcome::new(Status::Unknown, format!("the SLA evaluation failed: {e}"))
+                        }
+                        Err(_) => Outcome::new(
+                            Status::Unknown,
+                            "reading the store for the SLA took too long",
+                        ),
+                    }
                 }
             }
         })

@@ -13,9 +13,13 @@
 //! section, each worked example there being a test in `tests/`.
 //! [`Report`] adds what the monthly report shows beside the figures, and
 //! [`render_html`], [`render_csv`] and [`render_json`] write it.
-//! Not here: reading the store, burn-rate alerts.
+//! [`burn`] and [`repair_deadlines`] are what the daemon's SLA checks
+//! report: the error budget's burn rates and open incidents' repair
+//! deadlines, from the same input and the same accounting.
+//! Not here: reading the store.
 
 mod account;
+mod burn;
 mod html;
 mod input;
 mod render;
@@ -26,6 +30,9 @@ mod window;
 pub use account::{
     Budget, Class, CreditFigure, Figures, IncidentFigure, Interval, RepairFigure, TierFigure,
     account,
+};
+pub use burn::{
+    Burn, Deadline, RuleBurn, WindowBurn, burn, burn_reach, repair_deadline, repair_deadlines,
 };
 pub use html::render_html;
 pub use input::{CheckTimeline, IncidentRecord, Input, InputError, MaintenanceSpan, Span};

@@ -1,15 +1,13 @@
 //! `keepup sla`: the figures of the configured contracts over a period,
 //! from the store (also while a daemon writes to it; nothing is written).
-//! The accounting is `keepup_sla`'s; this module only adapts the store's
-//! rows and the configuration's maintenance windows into its input.
+//! The accounting is `keepup_sla`'s, its input is read by
+//! `keepup_monitor::sla::read_input` (shared with the daemon's SLA checks).
 
 use anyhow::Context;
 use keepup_config::Config;
 use keepup_config::contract::Contract;
-use keepup_model::{CheckId, Clock, SystemClock, Timestamp};
-use keepup_sla::{
-    Bound, CheckTimeline, Figures, IncidentRecord, Input, MaintenanceSpan, Span, Window,
-};
+use keepup_model::{Clock, SystemClock, Timestamp};
+use keepup_sla::{Bound, Figures, Input, Window};
 use keepup_store::Store;
 use std::path::Path;
 use std::process::ExitCode;
@@ -132,8 +130,8 @@ fn print(all: &[Figures], format: Format, explain: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The store's spans, incidents and hand-started maintenance, and the
-/// configured maintenance windows, for the service's checks over `window`.
+/// `keepup_monitor::sla::read_input` (what the daemon's SLA checks read
+/// too) over `window`, up to now.
 pub(super) fn read_input(
     store: &Store,
     config: &Config,
@@ -142,80 +140,11 @@ pub(super) fn read_input(
     now: Timestamp,
 ) -> anyhow::Result<Input> {
     let until = window.to.min(now).max(window.from);
-    let checks: Vec<CheckId> = contract.service.checks().into_iter().cloned().collect();
-    let mut timelines: Vec<CheckTimeline> = checks
-        .iter()
-        .map(|c| CheckTimeline {
-            check: c.clone(),
-            spans: Vec::new(),
-        })
-        .collect();
-    for span in store.status_spans(&checks, window.from, until) {
-        let span = span.context("cannot read the status timeline")?;
-        if let Some(t) = timelines.get_mut(span.check) {
-            t.spans.push(Span {
-                from: span.from_ms,
-                to: span.to_ms,
-                status: span.status,
-            });
-        }
-    }
-    let incidents = store
-        .incidents_overlapping(&checks, window.from, until)
-        .context("cannot read the incidents")?
-        .into_iter()
-        .map(|i| IncidentRecord {
-            id: i.id,
-            check: i.check,
-            status: i.status,
-            opened_at: i.opened_at,
-            detected_at: i.detected_at,
-            acknowledged_at: i.acknowledged_at,
-            resolved_at: i.resolved_at,
-            cause: i.cause,
-            severity: None,
-            message: i.message,
-        })
-        .collect();
-    let mut maintenance = Vec::new();
-    for m in &config.maintenance {
-        let covered: Vec<CheckId> = checks.iter().filter(|c| m.covers(c)).cloned().collect();
-        if covered.is_empty() {
-            continue;
-        }
-        // A recurring window that opened before the period may reach into it.
-        let reach = match &m.when {
-            keepup_config::maintenance::Window::Recurring { duration, .. } => {
-                i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-            }
-            keepup_config::maintenance::Window::Once { .. } => 0,
-        };
-        for (from, to) in m.occurrences(window.from.saturating_sub(reach), until, 100_000) {
-            maintenance.push(MaintenanceSpan {
-                id: m.id.clone(),
-                from,
-                to,
-                checks: covered.clone(),
-            });
-        }
-    }
-    for m in store
-        .maintenance_overlapping(window.from, until)
-        .context("cannot read the maintenance windows")?
-    {
-        let covered: Vec<CheckId> = checks.iter().filter(|c| m.covers(c)).cloned().collect();
-        if !covered.is_empty() {
-            maintenance.push(MaintenanceSpan {
-                id: format!("#{} ({})", m.id, m.reason),
-                from: m.starts_at,
-                to: m.ends_at,
-                checks: covered,
-            });
-        }
-    }
-    Ok(Input {
-        timelines,
-        incidents,
-        maintenance,
-    })
+    Ok(keepup_monitor::sla::read_input(
+        store,
+        config,
+        contract,
+        window.from,
+        until,
+    )?)
 }
