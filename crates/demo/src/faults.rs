@@ -31,7 +31,9 @@ impl Fault {
             Fault::None => "none: everything should turn or stay UP",
             Fault::SlowProductPage => "slow product page: shop/product turns DEGRADED",
             Fault::CheckoutError => "checkout answers 500: shop/checkout turns DOWN",
-            Fault::ExpiredCertificate => "expired certificate: the HTTPS checks turn DOWN",
+            Fault::ExpiredCertificate => {
+                "expired certificate: shop/certificate turns DOWN, HTTPS checks with it"
+            }
             Fault::MissingHeartbeat => "nightly job stopped pinging: shop/nightly-job turns DOWN",
             Fault::VendorOutage => {
                 "payment vendor reports an outage: shop/payment-vendor turns DEGRADED"
