@@ -4,7 +4,8 @@
 //! evaluated the way the monitor's executor does (`keepup_monitor::sla`,
 //! reading that store) and their results take the same path. A fast burn
 //! pages, a slow one tickets, recovery resolves, and an open incident's
-//! repair deadline is announced one hour before.
+//! repair deadline is announced one hour before. And a running monitor
+//! dispatches the contract's checks like any other kind.
 
 use keepup_config::{Check, CheckSpec, Config, PassiveSpec};
 use keepup_model::{CheckId, Outcome, Status, Timestamp};
@@ -12,6 +13,8 @@ use keepup_monitor::incidents::{IncidentEngine, IncidentEvent};
 use keepup_store::{Incident, ResultRecord, Store};
 use std::path::Path;
 use std::sync::Arc;
+
+mod common;
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
@@ -327,4 +330,68 @@ burn = []
         )
     );
     assert_eq!(warning[0].resolved_at, Some(repaired));
+}
+
+/// The real monitor (scheduler, executor, recorder, incident engine) runs
+/// the burn check through its one dispatch: with the shop's only check
+/// failing against a loopback server since it started, the whole of every
+/// window is down and the check pages with an incident of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_monitor_dispatches_the_burn_check_and_opens_its_page() {
+    use keepup_model::SystemClock;
+    use std::sync::atomic::Ordering;
+    let (server, failing) = common::toggled().await;
+    failing.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!(
+        "[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 1\n\
+         [[site]]\nid = \"shop\"\n\
+         [[site.check]]\nid = \"web\"\nkind = \"http\"\nurl = \"{}\"\n\
+         [[contract]]\nid = \"front\"\nsite = \"shop\"\ntarget = 99.9\n",
+        server.url("/")
+    );
+    let config = Arc::new(keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap());
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let monitor = keepup_monitor::Monitor::start(
+        config,
+        store.clone(),
+        keepup_probe::ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let web = CheckId::new("shop", "web");
+    let burn = CheckId::new("shop", "sla-front");
+    let latest = |id: &CheckId| store.latest_for(id).unwrap().map(|l| l.outcome);
+    common::wait_until("two failed results of web", 20, || {
+        monitor.current().get(&web).is_some()
+            && latest(&web).is_some_and(|o| o.status == Status::Down)
+            && store
+                .status_spans(std::slice::from_ref(&web), 0, i64::MAX / 2)
+                .filter_map(Result::ok)
+                .any(|s| s.status == Some(Status::Down) && s.duration_ms() >= 1000)
+    })
+    .await;
+    monitor.scheduler().run_now(burn.clone());
+    common::wait_until("a page from the burn check", 20, || {
+        latest(&burn).is_some_and(|o| o.status == Status::Down)
+    })
+    .await;
+    let page = latest(&burn).unwrap();
+    assert!(
+        page.message.starts_with(
+            "the error budget burns at 1000.0× over 1h and 1000.0× over 5m (page at 14.4×)"
+        ),
+        "{page:?}"
+    );
+    monitor.flush().await;
+    common::wait_until("the burn check's incident", 20, || {
+        store
+            .incidents(0, i64::MAX / 2, 100)
+            .unwrap()
+            .iter()
+            .any(|i| i.check == burn && i.resolved_at.is_none())
+    })
+    .await;
+    monitor.shutdown().await;
 }
