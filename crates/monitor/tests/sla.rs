@@ -364,7 +364,7 @@ async fn the_running_monitor_dispatches_the_burn_check_and_opens_its_page() {
     let burn = CheckId::new("shop", "sla-front");
     let latest = |id: &CheckId| store.latest_for(id).unwrap().map(|l| l.outcome);
     common::wait_until("two failed results of web", 20, || {
-        monitor.current().get(&web).is_some()
+        monitor.current().contains_key(&web)
             && latest(&web).is_some_and(|o| o.status == Status::Down)
             && store
                 .status_spans(std::slice::from_ref(&web), 0, i64::MAX / 2)
