@@ -11,7 +11,7 @@ use crate::{BenchError, peak_rss_mb, scratch_dir};
 use keepup_model::{CheckId, Outcome, Status, Timestamp};
 use keepup_store::{Retention, Store};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,6 +94,10 @@ pub struct SlaBench {
     pub interval: Duration,
     /// Reads timed per store.
     pub reads: usize,
+    /// Keep the contract's store here (`keepup.db`) with a configuration
+    /// naming it and a contract over its checks (`keepup.toml`), for
+    /// timing `keepup sla` on it.
+    pub keep: Option<PathBuf>,
 }
 
 /// Runs the bench in a scratch directory it removes afterwards.
@@ -116,9 +120,24 @@ pub fn sla(bench: &SlaBench) -> Result<SlaReport, BenchError> {
     let dir = scratch_dir()?.join("sla");
     std::fs::create_dir_all(&dir)
         .map_err(BenchError::io(format!("cannot create {}", dir.display())))?;
+    let contract_db = match &bench.keep {
+        Some(keep) => {
+            std::fs::create_dir_all(keep)
+                .map_err(BenchError::io(format!("cannot create {}", keep.display())))?;
+            let db = keep.join("keepup.db");
+            if db.exists() {
+                return Err(BenchError::Usage(format!(
+                    "{} exists already: --keep wants a directory without a store",
+                    db.display()
+                )));
+            }
+            db
+        }
+        None => dir.join("contract.db"),
+    };
     let result = (|| {
         let contract = measure(
-            &dir.join("contract.db"),
+            &contract_db,
             bench.contract_checks,
             bench.contract_days,
             bench.interval,
@@ -207,7 +226,23 @@ fn register(
             "[[site.check]]\nid = \"c{i}\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/\"\n"
         ));
     }
-    let config = keepup_config::load_str(&src, &path.with_extension("toml"))?;
+    // A contract over every check, as `keepup sla` reads it (and a check
+    // that the bench's configuration is one keepup loads).
+    let db = path
+        .to_str()
+        .filter(|p| !p.contains(['\'', '\n']))
+        .ok_or_else(|| {
+            BenchError::Usage(format!("{}: the bench needs a plain path", path.display()))
+        })?;
+    src.push_str(&format!(
+        "[store]\npath = '{db}'\n[[contract]]\nid = \"bench\"\nsite = \"shop\"\ntarget = 99.9\n"
+    ));
+    let config_path = path.with_extension("toml");
+    let config = keepup_config::load_str(&src, &config_path)?;
+    std::fs::write(&config_path, &src).map_err(BenchError::io(format!(
+        "cannot write {}",
+        config_path.display()
+    )))?;
     let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
     store.register_checks(&keepup_monitor::check_metas(&checks))?;
     Ok(checks.iter().map(|c| c.id.clone()).collect())

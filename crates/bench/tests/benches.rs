@@ -61,6 +61,7 @@ fn the_sla_bench_reads_hole_free_timelines_of_every_check() {
         days: 3,
         interval: std::time::Duration::from_secs(60),
         reads: 2,
+        keep: None,
     };
     let report = sla(&bench).expect("the sla bench runs");
     const DAY: i64 = 86_400_000;
@@ -85,6 +86,7 @@ fn the_sla_bench_refuses_zero_checks_with_a_sentence() {
         days: 1,
         interval: std::time::Duration::from_secs(60),
         reads: 1,
+        keep: None,
     })
     .unwrap_err();
     assert!(err.to_string().contains("at least 1"), "{err}");

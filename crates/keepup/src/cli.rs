@@ -513,6 +513,11 @@ pub enum BenchCommand {
         /// Reads timed per store (the median and the slowest are reported).
         #[arg(long, default_value = "5")]
         reads: usize,
+        /// Keep the contract's store in this directory, with a
+        /// keepup.toml defining a contract over its checks, to time
+        /// `keepup sla -c DIR/keepup.toml` on it.
+        #[arg(long)]
+        keep: Option<PathBuf>,
     },
     /// (internal) Serve a minimal HTTP target for the scheduler benchmark.
     #[command(hide = true)]

@@ -100,6 +100,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             days,
             interval,
             reads,
+            keep,
         } => println!(
             "{}",
             keepup_bench::sla::sla(&keepup_bench::sla::SlaBench {
@@ -109,6 +110,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 days,
                 interval,
                 reads,
+                keep,
             })?
         ),
         BenchCommand::Listener {
