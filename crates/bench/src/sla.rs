@@ -245,7 +245,13 @@ fn register(
     )))?;
     let checks: Vec<Arc<keepup_config::Check>> = config.checks().cloned().map(Arc::new).collect();
     store.register_checks(&keepup_monitor::check_metas(&checks))?;
-    Ok(checks.iter().map(|c| c.id.clone()).collect())
+    // The generated HTTP checks; the contract adds a passive check of its
+    // own (its burn rate), which has no results here.
+    Ok(checks
+        .iter()
+        .filter(|c| c.probe().is_some())
+        .map(|c| c.id.clone())
+        .collect())
 }
 
 /// Reads the spans of `ids` into one timeline per check, as the SLA
