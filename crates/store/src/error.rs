@@ -24,7 +24,7 @@ pub enum StoreError {
     },
     /// SQLite refused an operation (locked, corrupt, not a database, disk
     /// full, ...).
-    #[error("store {path}: {op}: {source}")]
+    #[error("store {path}: {op}: {}", sqlite_reason(source))]
     Sqlite {
         /// The database path.
         path: String,
@@ -108,6 +108,34 @@ pub enum StoreError {
         /// The mode SQLite reported.
         mode: String,
     },
+}
+
+/// SQLite's complaint as a sentence with what to do for the failures a
+/// person can fix, SQLite's own words after it.
+fn sqlite_reason(e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode as C;
+    let advice = match e.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => {
+            "the database is locked by another process (is a second keepup using the same store?)"
+        }
+        Some(C::NotADatabase) => {
+            "the file is not an SQLite database (is the store path right? keepup does not overwrite it)"
+        }
+        Some(C::DatabaseCorrupt) => {
+            "the database file is corrupt (restore a copy, or move it aside to start an empty store)"
+        }
+        Some(C::DiskFull) => "the disk is full (free some space)",
+        Some(C::ReadOnly) => {
+            "the database is read-only (check the permissions of the file and its directory)"
+        }
+        Some(C::CannotOpen) => {
+            "the database file cannot be opened (check that its directory exists and keepup may write there)"
+        }
+        Some(C::PermissionDenied) => "permission denied (check the file's owner and mode)",
+        Some(C::SystemIoFailure) => "the disk reported an I/O error",
+        _ => return e.to_string(),
+    };
+    format!("{advice} (SQLite: {e})")
 }
 
 /// Errors inside an operation, before the path and operation name are

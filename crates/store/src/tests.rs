@@ -1075,3 +1075,23 @@ fn findings_between_joins_one_finding_across_outcomes_within_the_range() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_file_that_is_not_a_database_is_named_so_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keepup.db");
+    let garbage = vec![0x5a_u8; 8192];
+    std::fs::write(&path, &garbage).unwrap();
+    let err = match Store::open(&path) {
+        Ok(_) => panic!("a file of garbage opened as a store"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        err,
+        format!(
+            "store {}: open: the file is not an SQLite database (is the store path right? keepup does not overwrite it) (SQLite: file is not a database)",
+            path.display()
+        )
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+}
