@@ -75,7 +75,7 @@ pub fn check(
     let mut warnings = Vec::new();
     for (level, err) in &results.0 {
         // rustic does not export the level type; its Debug name is stable.
-        let text = err.to_string().replace('\n', " ");
+        let text = check_error_text(err);
         if format!("{level:?}") == "Error" {
             errors.push(text);
         } else {
@@ -89,6 +89,31 @@ pub fn check(
         errors,
         warnings,
     })
+}
+
+/// One problem the check found, as one line: its own words, then the
+/// rustic error under it the way [`crate::error::one_line`] writes it
+/// (the multi-line report, with its context values and backtrace, would
+/// otherwise end up in the finding).
+fn check_error_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let text = err.to_string();
+    let inner = std::error::Error::source(err).and_then(|s| {
+        s.downcast_ref::<rustic_core::RusticError>().or_else(|| {
+            s.downcast_ref::<Box<rustic_core::RusticError>>()
+                .map(|b| &**b)
+        })
+    });
+    let Some(inner) = inner else {
+        return text.replace('\n', " ");
+    };
+    let full = inner.to_string();
+    let head = text
+        .strip_suffix(full.as_str())
+        .unwrap_or(&text)
+        .trim_end()
+        .trim_end_matches(':')
+        .trim_end();
+    format!("{head}: {}", crate::error::one_line(inner))
 }
 
 impl CheckReport {

@@ -141,10 +141,12 @@ pub struct Finding {
 impl Finding {
     /// Builds a finding.
     pub fn new(code: impl Into<String>, severity: Severity, text: impl Into<String>) -> Self {
+        let text = text.into();
+        audit_message(&text);
         Self {
             code: code.into(),
             severity,
-            text: text.into(),
+            text,
         }
     }
 }
@@ -206,10 +208,12 @@ pub struct Outcome {
 impl Outcome {
     /// An outcome with a status and message and nothing else yet.
     pub fn new(status: Status, message: impl Into<String>) -> Self {
+        let message = message.into();
+        audit_message(&message);
         Self {
             status,
             latency_ms: 0.0,
-            message: message.into(),
+            message,
             findings: Vec::new(),
             evidence: Evidence::default(),
         }
@@ -240,6 +244,20 @@ impl Outcome {
     }
 }
 
+/// With the `message-audit` feature (test builds), refuses a message that
+/// shows a debug structure instead of words; otherwise nothing.
+#[inline]
+fn audit_message(text: &str) {
+    #[cfg(feature = "message-audit")]
+    if let Some(piece) = crate::text::debug_structure(text) {
+        panic!(
+            "a message shows a debug structure ({piece:?}) instead of words: {text:?}; explain the error (keepup_trust::explain for TLS) and keep the raw form in the evidence"
+        );
+    }
+    #[cfg(not(feature = "message-audit"))]
+    let _ = text;
+}
+
 /// Combines two statuses: the worse wins, except that a definite `Down`
 /// beats `Unknown` (we know it is broken even if some part was unclear).
 pub fn worse(a: Status, b: Status) -> Status {
@@ -263,6 +281,17 @@ mod tests {
         assert_eq!(o.status, Status::Degraded);
         o.push(Finding::new("Y", Severity::Info, "i"));
         assert_eq!(o.status, Status::Degraded);
+    }
+
+    #[cfg(feature = "message-audit")]
+    #[test]
+    #[should_panic(expected = "a message shows a debug structure")]
+    fn test_builds_refuse_a_finding_that_shows_a_debug_structure() {
+        let _ = Finding::new(
+            "X",
+            Severity::Critical,
+            "not trusted: Other(OtherError(CaUsedAsEndEntity))",
+        );
     }
 
     #[test]

@@ -179,9 +179,123 @@ pub fn html_escape(s: &str) -> String {
     out
 }
 
+/// The piece of `text` that looks like a Rust debug structure rather than
+/// words (`Some(`, `Os { code: 2, .. }`, `Custom { kind: .. }`,
+/// `Other(OtherError(..))`, `[6, 8, 42, 134, ..]`), if any: what a message
+/// shows when an error was formatted with `{:?}` instead of being
+/// explained. Shapes that prose and quoted values use (`"quoted"`, a list
+/// of status codes, JSON) are not matched.
+pub fn debug_structure(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let ident_start = |end: usize| {
+        let mut start = end;
+        while start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_') {
+            start -= 1;
+        }
+        start
+    };
+    for (at, &b) in bytes.iter().enumerate() {
+        // Only ASCII bytes start a pattern, and they are char boundaries.
+        if !b.is_ascii() {
+            continue;
+        }
+        let rest = &text[at..];
+        match b {
+            // `Name { field: ` — a struct's debug form.
+            b' ' if rest.starts_with(" { ") => {
+                let start = ident_start(at);
+                let field: String = rest[3..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if start < at
+                    && bytes[start].is_ascii_uppercase()
+                    && !field.is_empty()
+                    && rest[3 + field.len()..].starts_with(": ")
+                {
+                    return Some(&text[start..(at + 5 + field.len()).min(text.len())]);
+                }
+            }
+            // `Variant(Inner`, `Some("`, `Kind(NotFound` — a tuple variant
+            // holding another debug value.
+            b'(' => {
+                let start = ident_start(at);
+                let next = bytes.get(at + 1).copied().unwrap_or(b' ');
+                if start < at
+                    && bytes[start].is_ascii_uppercase()
+                    && bytes[start..at].iter().any(u8::is_ascii_lowercase)
+                    && (next.is_ascii_uppercase() || next == b'"' || next == b'[')
+                {
+                    return Some(&text[start..at + 2]);
+                }
+                if text[start..at].eq("Some") {
+                    return Some(&text[start..at + 1]);
+                }
+            }
+            // `[6, 8, 42, 134` — bytes; HTTP status lists are 100 or more.
+            b'[' => {
+                let numbers: Vec<&str> = rest[1..]
+                    .split(", ")
+                    .take(4)
+                    .map(|n| n.trim_end_matches(']'))
+                    .collect();
+                if numbers.len() == 4
+                    && numbers.iter().all(|n| {
+                        !n.is_empty() && n.len() <= 3 && n.bytes().all(|c| c.is_ascii_digit())
+                    })
+                    && numbers.iter().any(|n| n.len() < 3)
+                {
+                    let end = at + 1 + numbers.iter().map(|n| n.len() + 2).sum::<usize>() - 2;
+                    return Some(&text[at..end.min(text.len())]);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_structures_are_found_and_prose_is_not() {
+        let debug = [
+            (
+                "the chain is not trusted: UnsupportedSignatureAlgorithmForPublicKeyContext { signature_algorithm_id: [6, 8, 42, 134, 72] }",
+                "UnsupportedSignatureAlgorithmForPublicKeyContext { signature_algorithm_id: ",
+            ),
+            ("cannot read: Os { code: 2, kind: NotFound }", "Os { code: "),
+            (
+                "not trusted: Other(OtherError(CaUsedAsEndEntity))",
+                "Other(O",
+            ),
+            ("failed: Kind(NotFound)", "Kind(N"),
+            ("the value was Some(3)", "Some("),
+            ("bytes [6, 8, 42, 134, 72]", "[6, 8, 42, 134"),
+            (
+                "io: Custom { kind: Other, error: \"x\" }",
+                "Custom { kind: ",
+            ),
+        ];
+        for (text, found) in debug {
+            assert_eq!(debug_structure(text), Some(found), "{text}");
+        }
+        let prose = [
+            "the certificate for shop.test is self-signed and not issued by a trusted CA (add its CA with `ca_file`, or set `verify = false`)",
+            "HTTP 503 Service Unavailable (expected one of [200, 201, 204, 301])",
+            "the body does not contain \"{\\\"status\\\": \\\"ok\\\"}\"",
+            "{ \"error\": \"down\" } was the answer",
+            "TLS 1.3 (TLS13_AES_256_GCM_SHA384)",
+            "ns1.shop.test (192.0.2.1) did not answer",
+            "Expires \"2026-13-01\" is not an RFC 3339 date-time",
+            "la page « Été » (café) n’a pas changé …",
+        ];
+        for text in prose {
+            assert_eq!(debug_structure(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn durations_in_words_name_the_unit() {

@@ -250,7 +250,11 @@ pub fn analyse_chain(chain: &[CertificateDer<'_>], input: &AnalysisInput<'_>) ->
                     codes::TLS_CERT_UNPARSEABLE,
                     Severity::Critical,
                     FindingKind::Trust,
-                    format!("{which} for {} cannot be parsed: {e}", input.host),
+                    format!(
+                        "{which} for {} cannot be parsed: it is not valid X.509 ({})",
+                        input.host,
+                        x509_parse_reason(&e)
+                    ),
                 );
                 if i == 0 {
                     return out;
@@ -295,6 +299,17 @@ pub fn analyse_chain(chain: &[CertificateDer<'_>], input: &AnalysisInput<'_>) ->
         );
     }
     out
+}
+
+/// x509-parser's complaint in words; its Display shows DER structures.
+fn x509_parse_reason(e: &x509_parser::nom::Err<x509_parser::error::X509Error>) -> &'static str {
+    use x509_parser::error::X509Error;
+    match e {
+        x509_parser::nom::Err::Incomplete(_) => "the data ends early",
+        x509_parser::nom::Err::Error(X509Error::Der(_))
+        | x509_parser::nom::Err::Failure(X509Error::Der(_)) => "malformed DER encoding",
+        _ => "a field holds an invalid value",
+    }
 }
 
 fn push(out: &mut ChainAnalysis, code: &str, severity: Severity, kind: FindingKind, text: String) {
