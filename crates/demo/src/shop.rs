@@ -326,6 +326,30 @@ id = "demo"
 group_window = "2s"
 [[policy.level]]
 notify = ["channel:demo-inbox"]
+
+# The hosting contract of the shop front: `keepup sla -c {store_dir}/keepup.toml`
+# shows the figures of the faults injected so far (the month before the demo
+# started is unknown time, not counted), `keepup report -c ... --out DIR`
+# writes this month's report. Repair times are demo-sized so faults breach them.
+[[contract]]
+id = "shop-front"
+name = "Demo shop: storefront and checkout"
+site = "shop"
+down_when = "home | product | checkout | api"
+target = 99.5
+time_zone = "Europe/Berlin"
+degraded = 0.5
+repair_time = {{ critical = "20s", major = "1m" }}
+repair_breach_credit = 25.0
+credit_cap = 50
+monthly_fee = 500.0
+currency = "EUR"
+[[contract.credit]]
+below = 99.5
+percent = 10
+[[contract.credit]]
+below = 99.0
+percent = 25
 "#,
             store_dir = store
                 .parent()

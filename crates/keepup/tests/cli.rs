@@ -762,6 +762,34 @@ fn the_demo_shows_state_changes_within_a_hundred_seconds() {
     // The generated configuration is valid on its own.
     let o = run(&["validate", "-c", d.join("keepup.toml").to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // Its contract measures the faults: the checkout error and the expired
+    // certificate took the storefront down, so this month has downtime and
+    // incidents; the report of the month shows them.
+    let cfg = d.join("keepup.toml");
+    let o = run(&["sla", "-c", cfg.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sla: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let front = &sla[0];
+    assert_eq!(front["contract"], "shop-front", "{front}");
+    assert!(front["down_ms"].as_i64().unwrap() > 0, "{front}");
+    assert!(front["availability"].as_f64().unwrap() < 100.0, "{front}");
+    let counted = front["incident_count"].as_u64().unwrap();
+    assert!(counted > 0, "{front}");
+    let out = d.join("report");
+    let o = run(&[
+        "report",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(out.join(format!(
+        "shop-front-{}.html",
+        front["period"].as_str().unwrap()
+    )))
+    .unwrap();
+    assert!(html.contains("shop/checkout"), "{html}");
 }
 
 #[test]

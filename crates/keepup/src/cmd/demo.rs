@@ -73,6 +73,7 @@ pub fn run(
         println!("  store:       {} (SQLite)", dir.join("keepup.db").display());
         println!("  log:         {}", log.display());
         println!("  try:         keepup status --watch -c {}", config_path.display());
+        println!("  SLA:         keepup sla -c {0}   and   keepup report -c {0} --out DIR", config_path.display());
         println!("  a fault is injected every 15-20 s, in a round of {} s; watch the STATUS column change. Ctrl-C stops.\n", keepup_demo::CYCLE.as_secs());
 
         let mut ticker = Ticker::new(Duration::from_secs(every.max(1)), run_for)?;
