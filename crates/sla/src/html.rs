@@ -330,15 +330,67 @@ fn daily_chart(r: &Report, w: &mut impl Write) -> io::Result<()> {
     )
 }
 
+/// The stretch the time charts show: the period, less unknown time at its
+/// start (a month whose monitoring began on the 5th would otherwise squeeze
+/// its data into a sliver) and anything after the measured end.
+fn chart_range(f: &crate::account::Figures) -> (Timestamp, Timestamp) {
+    let end = if f.measured_to > f.from {
+        f.measured_to
+    } else {
+        f.to
+    };
+    let start = match f.intervals.first() {
+        Some(i) if i.class == Class::Unknown && i.from == f.from && i.to < end => i.to,
+        _ => f.from,
+    };
+    (start, end.max(start + 1))
+}
+
+/// Five labelled ticks over `[a, b)`: dates over long stretches, times of
+/// day over short ones, on the contract's clock.
+fn time_ticks(f: &crate::account::Figures, a: Timestamp, b: Timestamp) -> Vec<(Timestamp, String)> {
+    let zone = f.zone();
+    let format = if b - a > 2 * 86_400_000 {
+        "%Y-%m-%d"
+    } else if b - a > 3_600_000 {
+        "%m-%d %H:%M"
+    } else {
+        "%H:%M:%S"
+    };
+    (0..5)
+        .map(|n| {
+            let at = a + (b - a) * n / 4;
+            let label = jiff::Timestamp::from_millisecond(at)
+                .map(|t| t.to_zoned(zone.clone()).strftime(format).to_string())
+                .unwrap_or_default();
+            (at, label)
+        })
+        .collect()
+}
+
+/// The last tick's label ends at the chart's edge instead of crossing it.
+fn tick_anchor(at: Timestamp, end: Timestamp) -> &'static str {
+    if at >= end { "end" } else { "middle" }
+}
+
 fn timeline(r: &Report, w: &mut impl Write) -> io::Result<()> {
     let f = &r.figures;
     writeln!(w, "<section class=\"keep\"><h2>Incident timeline</h2>")?;
+    let (start, _) = chart_range(f);
+    if start > f.from {
+        writeln!(
+            w,
+            "<p class=\"sub\">From {}, the first data of the period (before it: no data).</p>",
+            h(&f.local(start))
+        )?;
+    }
     let rows: Vec<_> = f.incidents.iter().take(MAX_TIMELINE_ROWS).collect();
     let (width, left, row_h, top) = (1000.0, 190.0, 18.0, 28.0);
     let height = top + row_h * rows.len() as f64 + 24.0;
-    let span = (f.to - f.from).max(1) as f64;
+    let (start, end) = chart_range(f);
+    let span = (end - start) as f64;
     let plot_w = width - left - 10.0;
-    let x = |t: Timestamp| left + plot_w * ((t - f.from) as f64 / span).clamp(0.0, 1.0);
+    let x = |t: Timestamp| left + plot_w * ((t - start) as f64 / span).clamp(0.0, 1.0);
     let mut s = String::new();
     let _ = write!(
         s,
@@ -381,15 +433,15 @@ fn timeline(r: &Report, w: &mut impl Write) -> io::Result<()> {
             h(&format!("{label}: {}", i.message))
         );
     }
-    // A tick at the start of each week of the period, and at its end.
     let axis_y = height - 8.0;
-    for d in r.days.iter().step_by(7) {
+    for (at, label) in time_ticks(f, start, end) {
         let _ = write!(
             s,
-            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"6\" y2=\"{1:.1}\" stroke=\"#e0e0e0\"/><text x=\"{0:.1}\" y=\"{axis_y:.1}\" text-anchor=\"middle\">{2}</text>",
-            x(d.from),
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"6\" y2=\"{1:.1}\" stroke=\"#e0e0e0\"/><text x=\"{0:.1}\" y=\"{axis_y:.1}\" text-anchor=\"{3}\">{2}</text>",
+            x(at),
             height - 20.0,
-            h(&d.date)
+            h(&label),
+            tick_anchor(at, end)
         );
     }
     s.push_str("</svg>");
@@ -437,8 +489,9 @@ fn latency(r: &Report, w: &mut impl Write) -> io::Result<()> {
         .map(|p| p.p99_ms)
         .fold(1.0_f64, f64::max)
         * 1.1;
-    let span = (f.to - f.from).max(1) as f64;
-    let x = |t: Timestamp| left + plot_w * ((t - f.from) as f64 / span).clamp(0.0, 1.0);
+    let (start, end) = chart_range(f);
+    let span = (end - start) as f64;
+    let x = |t: Timestamp| left + plot_w * ((t - start) as f64 / span).clamp(0.0, 1.0);
     let y = |v: f64| top + plot_h * (1.0 - (v / max).clamp(0.0, 1.0));
     let mut s = String::new();
     let _ = write!(
@@ -461,13 +514,14 @@ fn latency(r: &Report, w: &mut impl Write) -> io::Result<()> {
             yy = y(v)
         );
     }
-    for d in r.days.iter().step_by(7) {
+    for (at, label) in time_ticks(f, start, end) {
         let _ = write!(
             s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            x(d.from),
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{}\">{}</text>",
+            x(at),
             height - 6.0,
-            h(&d.date)
+            tick_anchor(at, end),
+            h(&label)
         );
     }
     let lines: [(&str, &str, PointValue); 3] = [

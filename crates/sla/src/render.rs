@@ -28,7 +28,7 @@ pub(crate) fn percent(p: Option<f64>) -> String {
 }
 
 impl Figures {
-    fn zone(&self) -> jiff::tz::TimeZone {
+    pub(crate) fn zone(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(&self.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
     }
 
