@@ -316,6 +316,31 @@ async fn https_receivers_are_verified_against_the_configured_ca() {
         3,
         "a request was sent over an untrusted connection"
     );
+
+    // A trusted certificate for another name: the names it holds are
+    // listed as names, not as webpki's debug forms.
+    let elsewhere = ca
+        .issue(
+            &["other.test", "192.0.2.7"],
+            keepup_testkit::pki::validity::current(),
+        )
+        .unwrap();
+    let wrong = Receiver::https(ServerTls::new(&elsewhere)).await;
+    let c = channel(
+        dir.path(),
+        &every_channel(&wrong.url("")),
+        "slack",
+        &ctx_trusting(&ca),
+    );
+    let e = c.send(&trigger("7", "k")).await.unwrap_err();
+    assert!(!e.retryable, "{e:?}");
+    assert!(
+        e.message.ends_with(
+            ": the certificate is not valid for 127.0.0.1: it is for other.test, 192.0.2.7; use a certificate that names 127.0.0.1"
+        ),
+        "{e}"
+    );
+    assert!(wrong.seen().is_empty());
 }
 
 #[tokio::test]

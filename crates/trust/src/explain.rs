@@ -108,8 +108,9 @@ pub fn certificate_error(error: &CertificateError, host: &str, remedy: Remedy) -
             format!("the certificate is not valid for {host}: use a certificate that names it")
         }
         CertificateError::NotValidForNameContext { presented, .. } => {
-            let shown: Vec<&str> = presented.iter().take(10).map(String::as_str).collect();
-            let more = if presented.len() > 10 { ", …" } else { "" };
+            let names: Vec<&str> = presented.iter().filter_map(|p| presented_name(p)).collect();
+            let shown: Vec<&str> = names.iter().take(10).copied().collect();
+            let more = if names.len() > 10 { ", …" } else { "" };
             if shown.is_empty() {
                 format!(
                     "the certificate is not valid for {host}: it names no host; use a certificate that names it"
@@ -228,6 +229,20 @@ fn webpki_error(error: &webpki::Error, host: &str, remedy: Remedy) -> String {
     }
 }
 
+/// A name from webpki's list of the names a certificate presents, which
+/// holds their debug forms (`DnsName("shop.test")`, `IpAddress(127.0.0.1)`);
+/// other kinds of names say nothing about hosts and are left out.
+fn presented_name(debug_form: &str) -> Option<&str> {
+    debug_form
+        .strip_prefix("DnsName(\"")
+        .and_then(|rest| rest.strip_suffix("\")"))
+        .or_else(|| {
+            debug_form
+                .strip_prefix("IpAddress(")
+                .and_then(|rest| rest.strip_suffix(')'))
+        })
+}
+
 fn wrong_purpose(host: &str, presented: Option<&[ExtendedKeyPurpose]>) -> String {
     let allowed = match presented {
         Some([]) => " (its extended key usage allows nothing)".to_owned(),
@@ -322,6 +337,47 @@ mod tests {
             "unrecognized_name"
         );
         assert_eq!(alert_name(AlertDescription::Unknown(200)), "unknown (200)");
+    }
+
+    #[test]
+    fn dates_and_names_from_the_verifier_are_written_for_people() {
+        use rustls::pki_types::{ServerName, UnixTime};
+        use std::time::Duration;
+        let at = |secs| UnixTime::since_unix_epoch(Duration::from_secs(secs));
+        let expired = CertificateError::ExpiredContext {
+            time: at(1_800_000_000),
+            not_after: at(1_767_225_600),
+        };
+        assert_eq!(
+            certificate_error(&expired, "shop.test", Remedy::CaFile),
+            "a certificate in the chain for shop.test expired at 2026-01-01T00:00:00Z: renew it"
+        );
+        let early = CertificateError::NotValidYetContext {
+            time: at(1_700_000_000),
+            not_before: at(1_767_225_600),
+        };
+        assert_eq!(
+            certificate_error(&early, "shop.test", Remedy::CaFile),
+            "a certificate in the chain for shop.test is not valid before 2026-01-01T00:00:00Z (check the clocks of the server and of this machine)"
+        );
+        let wrong_name = CertificateError::NotValidForNameContext {
+            expected: ServerName::try_from("shop.test").unwrap(),
+            // What webpki puts there: the names' debug forms.
+            presented: vec![
+                "DnsName(\"other.test\")".into(),
+                "IpAddress(192.0.2.7)".into(),
+                "UniformResourceIdentifier(\"https://x\")".into(),
+            ],
+        };
+        assert_eq!(
+            certificate_error(&wrong_name, "shop.test", Remedy::CaFile),
+            "the certificate is not valid for shop.test: it is for other.test, 192.0.2.7; use a certificate that names shop.test"
+        );
+        let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        assert_eq!(
+            tls_error(&unknown, "hooks.example", Remedy::SystemRoots),
+            "the certificate for hooks.example is not issued by a certificate authority keepup trusts (self-signed or from a private CA?): add its CA to this machine's trusted certificates"
+        );
     }
 
     #[test]
