@@ -130,22 +130,12 @@ impl CertAuthority {
 
     /// A new self-signed root CA with an explicit validity window.
     pub fn root_with_validity(name: &str, validity: Validity) -> Result<Self, PkiError> {
-        let key = KeyPair::generate()?;
-        let params = ca_params(name, validity, false);
-        let cert = params.self_signed(&key)?;
-        Ok(Self {
-            name: name.to_owned(),
-            cert_pem: cert.pem(),
-            cert: cert.der().clone(),
-            issuer: Issuer::new(params, key),
-            parents: Vec::new(),
-        })
+        Self::self_signed_root(name, ca_params(name, validity, false))
     }
 
     /// A new root CA that may only issue for DNS names under
     /// `permitted_dns` (an X.509 name constraint), valid for ten years.
     pub fn name_constrained(name: &str, permitted_dns: &[&str]) -> Result<Self, PkiError> {
-        let key = KeyPair::generate()?;
         let mut params = ca_params(name, validity::days_around(-1, 3650), false);
         params.name_constraints = Some(NameConstraints {
             permitted_subtrees: permitted_dns
@@ -154,6 +144,12 @@ impl CertAuthority {
                 .collect(),
             excluded_subtrees: Vec::new(),
         });
+        Self::self_signed_root(name, params)
+    }
+
+    /// A root signed with its own new key.
+    fn self_signed_root(name: &str, params: CertificateParams) -> Result<Self, PkiError> {
+        let key = KeyPair::generate()?;
         let cert = params.self_signed(&key)?;
         Ok(Self {
             name: name.to_owned(),
