@@ -772,10 +772,11 @@ impl Loader<'_> {
             |v: &Option<Spanned<f64>>, key: &str, max: Option<f64>| -> Option<f64> {
                 let v = v.as_ref()?;
                 let x = *v.get_ref();
-                if x < 0.0 || max.is_some_and(|m| x > m) {
+                // TOML has `nan` and `inf`; neither is an amount of money.
+                if !x.is_finite() || x < 0.0 || max.is_some_and(|m| x > m) {
                     let range = match max {
-                        Some(m) => format!("between 0 and {m}"),
-                        None => "0 or more".into(),
+                        Some(m) => format!("a number between 0 and {m}"),
+                        None => "a finite number, 0 or more".into(),
                     };
                     self.rep.report(
                         v.span(),

@@ -264,6 +264,52 @@ fn credit_tiers_out_of_order_or_above_100_percent_are_rejected() {
 }
 
 #[test]
+fn money_that_is_not_a_finite_number_is_rejected_where_written() {
+    let base = "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99.9\ncurrency = \"EUR\"\n";
+    for (key, value) in [
+        ("monthly_fee", "nan"),
+        ("monthly_fee", "inf"),
+        ("monthly_fee", "-inf"),
+        ("repair_breach_credit", "nan"),
+        ("credit_cap", "nan"),
+    ] {
+        let fee = if key == "monthly_fee" {
+            String::new()
+        } else {
+            "monthly_fee = 100.0\n".to_owned()
+        };
+        let p = problem_at(
+            &format!("{base}{fee}{key} = {value}\n"),
+            &format!("{key} ="),
+        );
+        assert!(p.contains(&format!("contract[0].{key}: must be")), "{p}");
+        assert!(p.contains("found"), "{p}");
+    }
+    // The other numbers were already checked with comparisons NaN fails.
+    for (line, needle) in [
+        ("target = nan\n", "target ="),
+        (
+            "credit = [{ below = nan, percent = 10 }]\nmonthly_fee = 1.0\n",
+            "below = nan",
+        ),
+        (
+            "credit = [{ below = 99.0, percent = nan }]\nmonthly_fee = 1.0\n",
+            "percent = nan",
+        ),
+    ] {
+        let src = format!(
+            "[[contract]]\nid = \"f\"\nsite = \"shop\"\ncurrency = \"EUR\"\n{}{line}",
+            if line.starts_with("target") {
+                ""
+            } else {
+                "target = 99.9\n"
+            }
+        );
+        problem_at(&src, needle);
+    }
+}
+
+#[test]
 fn unknown_checks_and_tags_are_rejected_at_their_column() {
     let p = problem_at(
         "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99\ndown_when = \"web1 | chekout\"\n",
