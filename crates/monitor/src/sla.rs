@@ -183,7 +183,11 @@ fn burn_outcome(
         } else {
             0.0
         };
-        format!("{share:.0} % of the {} error budget left", burn.period)
+        format!(
+            "{} % of the {} error budget left",
+            keepup_sla::truncated(share, 0),
+            burn.period
+        )
     });
     let left = left.unwrap_or_else(|| format!("no data yet for the {} budget", burn.period));
     let firing: Vec<String> = burn
@@ -287,11 +291,12 @@ fn repair_outcome(store: &Store, contract: &Contract, now: Timestamp) -> Result<
     Ok(o)
 }
 
-/// `14.4×`, one decimal (a page names the rate, not its noise).
+/// `14.4×`, one decimal cut, not rounded (a page names the rate, not its
+/// noise, and 14.36× must not read as the 14.4× it did not reach).
 fn rate(x: Option<f64>) -> String {
     match x {
         Some(x) if x.is_infinite() => "∞×".into(),
-        Some(x) => format!("{:.1}×", x),
+        Some(x) => format!("{}×", keepup_sla::truncated(x, 1)),
         None => "no data".into(),
     }
 }

@@ -211,12 +211,13 @@ fn a_fast_burn_pages_and_resolves_when_the_windows_clear() {
         .2;
     assert_eq!(
         page.message,
-        "the error budget burns at 16.7× over 1h and 200.0× over 5m (page at 14.4×); \
-         31 % of the 2026-10 error budget left",
+        "the error budget burns at 16.6× over 1h and 200.0× over 5m (page at 14.4×); \
+         30 % of the 2026-10 error budget left",
         "{page:?}"
     );
     // The budget so far: 0.1 % of a day and a minute measured (86.46 s),
-    // of which the first down minute used 60 s.
+    // of which the first down minute used 60 s; 30.6 % and 16.67× are cut
+    // to the digits shown, never rounded up past what was reached.
     assert_eq!(page.evidence.details["burn_rate_1h"], 16.67);
     assert_eq!(page.evidence.details["budget_allowed_ms"], 86_460);
     assert_eq!(page.evidence.details["budget_used_ms"], 60_000);

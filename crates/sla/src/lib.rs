@@ -36,7 +36,7 @@ pub use burn::{
 };
 pub use html::render_html;
 pub use input::{CheckTimeline, IncidentRecord, Input, InputError, MaintenanceSpan, Span};
-pub use render::{csv, table};
+pub use render::{csv, table, truncated};
 pub use report::{
     BackupFigure, CreditTerms, DayFigure, Escalation, LatencyPoint, LatencySeries, MaintenanceDone,
     NotificationSent, Report, RootCause, SecurityEvent, is_security_relevant, render_csv,

@@ -24,7 +24,29 @@ pub(crate) fn dur_f(ms: f64) -> String {
 }
 
 pub(crate) fn percent(p: Option<f64>) -> String {
-    p.map_or_else(|| "no data".to_owned(), |p| format!("{p:.3} %"))
+    p.map_or_else(
+        || "no data".to_owned(),
+        |p| format!("{} %", truncated(p, 3)),
+    )
+}
+
+/// `x` with `digits` decimals, cut rather than rounded: 99.8996 beside
+/// "target 99.9 % missed" must not read 99.900. Every figure shown to
+/// people against a threshold (availability, budget share, burn rate)
+/// goes through here.
+pub fn truncated(x: f64, digits: usize) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    // Nine decimals first, so that a float a hair below a decimal value
+    // (99.9 stored as 99.89999…) is not cut to the digit below it.
+    let long = format!("{x:.9}");
+    match long.split_once('.') {
+        Some(("-0", _)) if digits == 0 => "0".to_owned(),
+        Some((whole, _)) if digits == 0 => whole.to_owned(),
+        Some((whole, fraction)) => format!("{whole}.{}", &fraction[..digits.min(9)]),
+        None => long,
+    }
 }
 
 impl Figures {
@@ -104,10 +126,11 @@ impl Figures {
             Some(a) => {
                 let _ = writeln!(
                     o,
-                    "availability: ({} − {}) / {} = {a:.3} % against a target of {} %: {}",
+                    "availability: ({} − {}) / {} = {} against a target of {} %: {}",
                     dur(self.measured_ms),
                     dur_f(self.downtime_ms),
                     dur(self.measured_ms),
+                    percent(Some(a)),
                     self.target,
                     if self.met == Some(true) {
                         "met"
@@ -320,10 +343,21 @@ pub fn csv(rows: &[Figures]) -> String {
     out
 }
 
+/// One RFC 4180 field. A text starting with `=`, `+`, `-`, `@`, tab or CR
+/// would run as a formula in a spreadsheet (incident messages carry what
+/// a probed server said), so it gets a leading `'`; numbers such as a
+/// negative budget stay numbers.
 pub(crate) fn csv_field(v: &str) -> String {
+    let formula = v.starts_with(['=', '+', '-', '@', '\t', '\r'])
+        && !v.parse::<f64>().is_ok_and(f64::is_finite);
+    let v = if formula {
+        format!("'{v}")
+    } else {
+        v.to_owned()
+    };
     if v.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", v.replace('"', "\"\""))
     } else {
-        v.to_owned()
+        v
     }
 }
