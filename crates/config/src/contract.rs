@@ -238,12 +238,24 @@ impl ServiceHours {
             ServiceHours::Always => 24 * 60,
             ServiceHours::Weekly { rules, .. } => (0..7)
                 .map(|d| {
-                    rules
+                    // Rules may overlap (`mon-fri 08:00-18:00` and
+                    // `mon 12:00-20:00`): a minute covered twice is one
+                    // minute of service.
+                    let mut spans: Vec<(u16, u16)> = rules
                         .iter()
                         .filter(|r| r.days[d])
-                        .map(|r| u32::from(r.end_minute - r.start_minute))
-                        .sum::<u32>()
-                        .min(24 * 60)
+                        .map(|r| (r.start_minute, r.end_minute))
+                        .collect();
+                    spans.sort_unstable();
+                    let (mut total, mut covered_to) = (0u32, 0u16);
+                    for (start, end) in spans {
+                        let start = start.max(covered_to);
+                        if end > start {
+                            total += u32::from(end - start);
+                            covered_to = end;
+                        }
+                    }
+                    total
                 })
                 .max()
                 .unwrap_or(0),

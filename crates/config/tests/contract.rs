@@ -357,6 +357,25 @@ fn a_zero_repair_time_is_rejected() {
     }
 }
 
+/// A business day is the longest service day, each minute once: on Monday
+/// `mon-fri 08:00-18:00` and `mon 12:00-20:00` give 08:00-20:00, 12 hours,
+/// not the 18 their lengths add up to.
+#[test]
+fn a_business_day_counts_overlapping_weekly_hours_once() {
+    let src = with_contract(
+        "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99\nservice_hours = \"mon-fri 08:00-18:00, mon 12:00-20:00, tue 07:00-09:00\"\nrepair_time = { minor = \"1 business day\" }\n",
+    );
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let c = &config.contracts[0];
+    assert_eq!(c.service_hours.longest_day_minutes(), 12 * 60);
+    assert_eq!(
+        c.repair_time[0].1.limit,
+        Duration::from_secs(12 * 3600),
+        "{:?}",
+        c.repair_time
+    );
+}
+
 #[test]
 fn a_site_without_availability_checks_needs_down_when() {
     let p = only_problem(
