@@ -112,6 +112,7 @@ fn record(i: keepup_store::Incident) -> IncidentRecord {
         cause: i.cause,
         severity: None,
         message: i.message,
+        maintenance: i.maintenance,
     }
 }
 

@@ -17,7 +17,9 @@
 //!    period, clipped to it; they are counted (MTTD, MTTA, MTTR, repair-time
 //!    breaches) in the period they were detected in, once. An incident
 //!    caused by another incident of the service is listed under its cause
-//!    and not counted again.
+//!    and not counted again. An incident opened during maintenance of its
+//!    check is listed but not counted: the work was planned, so it has
+//!    no repair time to keep (its outage time follows rule 2).
 //! 6. Repair time runs from detection to resolution (to now while open),
 //!    in wall-clock time or, for business limits, in service time.
 //! 7. Credit: the percentage of the last tier whose `below` the availability
@@ -128,6 +130,8 @@ pub struct IncidentFigure {
     pub counted: bool,
     /// The incident of the service that caused it.
     pub caused_by: Option<i64>,
+    /// Opened during maintenance: listed, not counted (rule 5).
+    pub maintenance: bool,
     /// Repair time against the contract, when the contract limits this
     /// severity and the incident counts here.
     pub repair: Option<RepairFigure>,
@@ -343,7 +347,7 @@ pub fn account(
     );
     let counted: Vec<&IncidentFigure> = incidents
         .iter()
-        .filter(|i| i.counted && i.caused_by.is_none())
+        .filter(|i| i.counted && i.caused_by.is_none() && !i.maintenance)
         .collect();
     let mean = |values: Vec<i64>| {
         (!values.is_empty()).then(|| values.iter().sum::<i64>() / values.len() as i64)
@@ -522,7 +526,7 @@ fn incidents(
                 .repair_time
                 .iter()
                 .find(|(s, _)| *s == severity)
-                .filter(|_| counted)
+                .filter(|_| counted && !i.maintenance)
                 .map(|(_, limit)| {
                     let end = i.resolved_at.unwrap_or(now).max(i.detected_at);
                     let measured_ms = if limit.business {
@@ -559,6 +563,7 @@ fn incidents(
                 ),
                 counted,
                 caused_by,
+                maintenance: i.maintenance,
                 repair,
             }
         })

@@ -150,7 +150,8 @@ pub struct Deadline {
 
 /// The deadlines of the service's open incidents that the contract limits,
 /// earliest first. An incident caused by another open incident of the
-/// service is that one's repair, not a second clock.
+/// service is that one's repair, not a second clock; one opened during
+/// maintenance has no deadline (the accounting does not count it).
 pub fn repair_deadlines(contract: &Contract, incidents: &[IncidentRecord]) -> Vec<Deadline> {
     let service: HashSet<&CheckId> = contract.service.checks().into_iter().collect();
     let open: Vec<&IncidentRecord> = incidents
@@ -160,6 +161,7 @@ pub fn repair_deadlines(contract: &Contract, incidents: &[IncidentRecord]) -> Ve
     let ids: HashSet<i64> = open.iter().map(|i| i.id).collect();
     let mut out: Vec<Deadline> = open
         .iter()
+        .filter(|i| !i.maintenance)
         .filter(|i| i.cause.is_none_or(|c| c == i.id || !ids.contains(&c)))
         .filter_map(|i| {
             let severity = i.severity();

@@ -577,6 +577,7 @@ fn incidents(r: &Report, w: &mut impl Write) -> io::Result<()> {
                 rep.limit,
                 if rep.open { " (open)" } else { "" }
             ),
+            None if i.maintenance => "opened in maintenance, not counted".to_owned(),
             None if !i.counted => "counted in the period it was detected in".to_owned(),
             None if i.caused_by.is_some() => "counted under its cause".to_owned(),
             None => i

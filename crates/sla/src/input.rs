@@ -51,6 +51,9 @@ pub struct IncidentRecord {
     pub severity: Option<Severity>,
     /// What failed, in a few words.
     pub message: String,
+    /// Opened during a maintenance window of its check: listed, but its
+    /// repair time is not the contract's (rule 5).
+    pub maintenance: bool,
 }
 
 impl IncidentRecord {

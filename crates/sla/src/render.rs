@@ -183,7 +183,9 @@ impl Figures {
                 }
                 None => line.push_str(", open"),
             }
-            if let Some(c) = i.caused_by {
+            if i.maintenance {
+                line.push_str("; opened in maintenance, not counted");
+            } else if let Some(c) = i.caused_by {
                 let _ = write!(line, "; caused by #{c}, not counted again");
             } else if !i.counted {
                 line.push_str("; detected in an earlier period, counted there");

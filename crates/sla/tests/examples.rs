@@ -306,6 +306,7 @@ credit = [{ below = 99.9, percent = 10 }]
             cause: None,
             severity: None,
             message: "connection refused".into(),
+            maintenance: false,
         }],
         ..Input::default()
     };
@@ -388,6 +389,7 @@ fn example_8_business_repair_time_counts_service_hours_only() {
         cause: None,
         severity: None,
         message: "slow".into(),
+        maintenance: false,
     };
     let input = Input {
         incidents: vec![incident],

@@ -407,6 +407,7 @@ fn run_incidents(incidents: &[(u32, u16, Option<u16>, Option<u32>)]) -> Result<(
                 cause: None,
                 severity: None,
                 message: String::new(),
+                maintenance: false,
             }
         })
         .collect();
