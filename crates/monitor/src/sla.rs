@@ -242,14 +242,29 @@ fn burn_outcome(
 
 fn repair_outcome(store: &Store, contract: &Contract, now: Timestamp) -> Result<Outcome, SlaError> {
     let checks: Vec<CheckId> = contract.service.checks().into_iter().cloned().collect();
-    let open: Vec<IncidentRecord> = store
+    let mut incidents: Vec<IncidentRecord> = store
         .incidents_overlapping(&checks, now, now.saturating_add(1))?
         .into_iter()
         .filter(|i| i.resolved_at.is_none())
         .map(record)
         .collect();
+    // An open consequence keeps its resolved cause's repair running, so the
+    // causes come along (a chain is short; the bound stops a cycle).
+    let mut wanted: Vec<i64> = incidents.iter().filter_map(|i| i.cause).collect();
+    for _ in 0..64 {
+        let Some(id) = wanted.pop() else { break };
+        if incidents.iter().any(|i| i.id == id) {
+            continue;
+        }
+        if let Some(cause) = store.incident(id)?
+            && checks.contains(&cause.check)
+        {
+            wanted.extend(cause.cause);
+            incidents.push(record(cause));
+        }
+    }
     let lead = i64::try_from(contract.repair_warning.as_millis()).unwrap_or(i64::MAX);
-    let deadlines = keepup_sla::repair_deadlines(contract, &open);
+    let deadlines = keepup_sla::repair_deadlines(contract, &incidents);
     let near: Vec<&keepup_sla::Deadline> = deadlines
         .iter()
         .filter(|d| d.deadline.saturating_sub(now) <= lead)

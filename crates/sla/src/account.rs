@@ -21,12 +21,15 @@
 //!    check is listed but not counted: the work was planned, so it has
 //!    no repair time to keep (its outage time follows rule 2).
 //! 6. Repair time runs from detection to resolution (to now while open),
-//!    in wall-clock time or, for business limits, in service time.
+//!    in wall-clock time or, for business limits, in service time. An
+//!    incident's resolution is the last one among it and the incidents it
+//!    caused ([`crate::input::repair_end`]): a consequence that outlives
+//!    its cause keeps the cause's repair running.
 //! 7. Credit: the percentage of the last tier whose `below` the availability
 //!    falls under, of the period's fee, plus the fixed amount per breach,
 //!    at most the cap.
 
-use crate::input::{IncidentRecord, Input, InputError};
+use crate::input::{IncidentRecord, Input, InputError, repair_end};
 use crate::service::{ServiceState, service_states};
 use crate::window::{Window, service_time, service_windows};
 use keepup_config::contract::{Contract, CreditTier, UnknownPolicy};
@@ -124,6 +127,9 @@ pub struct IncidentFigure {
     pub acknowledged_at: Option<Timestamp>,
     /// Resolved.
     pub resolved_at: Option<Timestamp>,
+    /// Repaired: the last resolution among it and the incidents it caused
+    /// (None while one of them is open).
+    pub repaired_at: Option<Timestamp>,
     /// Its part within the period.
     pub in_period: (Timestamp, Timestamp),
     /// Detected in this period (counted here) rather than carried over.
@@ -367,7 +373,7 @@ pub fn account(
     let mttr_ms = mean(
         counted
             .iter()
-            .filter_map(|i| i.resolved_at.map(|r| r - i.detected_at))
+            .filter_map(|i| i.repaired_at.map(|r| r - i.detected_at))
             .collect(),
     );
     let mut breaches: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -517,18 +523,19 @@ fn incidents(
         .collect();
     let ids: HashSet<i64> = ours.iter().map(|i| i.id).collect();
     let mut out: Vec<IncidentFigure> = ours
-        .into_iter()
-        .map(|i| {
+        .iter()
+        .map(|&i| {
             let severity = i.severity();
             let counted = window.from <= i.detected_at && i.detected_at < until;
             let caused_by = i.cause.filter(|c| ids.contains(c) && *c != i.id);
+            let repaired_at = repair_end(i, &ours);
             let repair = contract
                 .repair_time
                 .iter()
                 .find(|(s, _)| *s == severity)
                 .filter(|_| counted && !i.maintenance)
                 .map(|(_, limit)| {
-                    let end = i.resolved_at.unwrap_or(now).max(i.detected_at);
+                    let end = repaired_at.unwrap_or(now).max(i.detected_at);
                     let measured_ms = if limit.business {
                         service_time(
                             &contract.service_hours,
@@ -545,7 +552,7 @@ fn incidents(
                         limit_ms,
                         limit: limit.written.clone(),
                         breached: measured_ms > limit_ms,
-                        open: i.resolved_at.is_none(),
+                        open: repaired_at.is_none(),
                     }
                 });
             IncidentFigure {
@@ -557,6 +564,7 @@ fn incidents(
                 detected_at: i.detected_at,
                 acknowledged_at: i.acknowledged_at,
                 resolved_at: i.resolved_at,
+                repaired_at,
                 in_period: (
                     i.opened_at.max(window.from),
                     i.resolved_at.unwrap_or(until).min(until),

@@ -4,6 +4,7 @@
 
 use keepup_config::contract::Severity;
 use keepup_model::{CheckId, Status, Timestamp};
+use std::collections::HashSet;
 
 /// A stretch of time with one status. `None` means unknown: no result,
 /// keepup not running, its own network down (`MONITOR_OFFLINE`).
@@ -65,6 +66,27 @@ impl IncidentRecord {
             Status::Up | Status::Unknown => Severity::Minor,
         })
     }
+}
+
+/// When `root`'s repair ends: the latest resolution among it and the
+/// incidents of `records` it caused, directly or through one another; None
+/// while any of them is open. A consequence that outlives its cause (the
+/// database is back, the shop still fails) keeps the cause unrepaired.
+/// The accounting's repair times and the daemon's deadline warnings both
+/// use it.
+pub(crate) fn repair_end(root: &IncidentRecord, records: &[&IncidentRecord]) -> Option<Timestamp> {
+    let mut end = root.resolved_at?;
+    let mut seen: HashSet<i64> = HashSet::from([root.id]);
+    let mut chain = vec![root.id];
+    while let Some(cause) = chain.pop() {
+        for r in records.iter().filter(|r| r.cause == Some(cause)) {
+            if seen.insert(r.id) {
+                end = end.max(r.resolved_at?);
+                chain.push(r.id);
+            }
+        }
+    }
+    Some(end)
 }
 
 /// A maintenance window as it happened (one occurrence of a recurring one).

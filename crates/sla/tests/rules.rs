@@ -70,3 +70,67 @@ fn an_incident_opened_in_maintenance_is_listed_but_not_counted() {
     };
     assert_eq!(repair_deadlines(&c, &[open]), []);
 }
+
+/// The database (web) fails and takes checkout with it; web is back after
+/// an hour, checkout only after six. The cause's repair runs to the last
+/// resolution of its chain, six hours, and breaches a 4 h limit; the
+/// deadline warning follows the same chain while checkout is open.
+#[test]
+fn a_cause_is_repaired_when_the_last_of_its_consequences_is() {
+    let c = contract(
+        "[[contract]]\nid = \"front\"\nsite = \"shop\"\ndown_when = \"web | checkout\"\ntarget = 99.9\nrepair_time = { critical = \"4h\" }\n",
+    );
+    let w = Window::for_month(&c, "2026-11").unwrap();
+    let cause = incident(
+        1,
+        "web",
+        "2026-11-03T10:00:00Z",
+        Some("2026-11-03T11:00:00Z"),
+    );
+    let consequence = IncidentRecord {
+        cause: Some(1),
+        ..incident(
+            2,
+            "checkout",
+            "2026-11-03T10:05:00Z",
+            Some("2026-11-03T16:00:00Z"),
+        )
+    };
+    let input = Input {
+        incidents: vec![cause.clone(), consequence.clone()],
+        ..Input::default()
+    };
+    let f = account(&c, &w, at("2026-12-05T00:00:00Z"), &input).unwrap();
+    assert_eq!(f.incident_count, 1);
+    let repair = f.incidents[0].repair.clone().unwrap();
+    assert_eq!((repair.measured_ms, repair.breached), (6 * HOUR, true));
+    assert_eq!(f.incidents[0].repaired_at, Some(at("2026-11-03T16:00:00Z")));
+    assert_eq!(f.breaches.get("critical"), Some(&1));
+    assert_eq!(f.mttr_ms, Some(6 * HOUR));
+
+    // At 12:00 the cause is resolved, its consequence is not: one clock,
+    // the cause's, due at 14:00.
+    let open = IncidentRecord {
+        resolved_at: None,
+        ..consequence
+    };
+    let deadlines = repair_deadlines(&c, &[cause.clone(), open.clone()]);
+    assert_eq!(deadlines.len(), 1, "{deadlines:?}");
+    assert_eq!(
+        (deadlines[0].incident, deadlines[0].deadline),
+        (1, at("2026-11-03T14:00:00Z"))
+    );
+    // Running at 12:00, the period's figures say the same.
+    let f = account(
+        &c,
+        &w,
+        at("2026-11-03T12:00:00Z"),
+        &Input {
+            incidents: vec![cause, open],
+            ..Input::default()
+        },
+    )
+    .unwrap();
+    let repair = f.incidents[0].repair.clone().unwrap();
+    assert_eq!((repair.measured_ms, repair.open), (2 * HOUR, true));
+}
