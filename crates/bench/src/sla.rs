@@ -94,9 +94,9 @@ pub struct SlaBench {
     pub interval: Duration,
     /// Reads timed per store.
     pub reads: usize,
-    /// Keep the contract's store here (`keepup.db`) with a configuration
-    /// naming it and a contract over its checks (`keepup.toml`), for
-    /// timing `keepup sla` on it.
+    /// Keep the stores here (`keepup.db`, `many/keepup.db`), each with a
+    /// configuration naming it and a contract over its checks
+    /// (`keepup.toml`), for timing `keepup sla` and `keepup report` on them.
     pub keep: Option<PathBuf>,
 }
 
@@ -120,20 +120,25 @@ pub fn sla(bench: &SlaBench) -> Result<SlaReport, BenchError> {
     let dir = scratch_dir()?.join("sla");
     std::fs::create_dir_all(&dir)
         .map_err(BenchError::io(format!("cannot create {}", dir.display())))?;
-    let contract_db = match &bench.keep {
+    // With --keep: DIR/keepup.db and DIR/many/keepup.db, each beside the
+    // keepup.toml that names it.
+    let (contract_db, many_db) = match &bench.keep {
         Some(keep) => {
-            std::fs::create_dir_all(keep)
-                .map_err(BenchError::io(format!("cannot create {}", keep.display())))?;
-            let db = keep.join("keepup.db");
-            if db.exists() {
-                return Err(BenchError::Usage(format!(
-                    "{} exists already: --keep wants a directory without a store",
-                    db.display()
-                )));
+            let many = keep.join("many");
+            std::fs::create_dir_all(&many)
+                .map_err(BenchError::io(format!("cannot create {}", many.display())))?;
+            let dbs = (keep.join("keepup.db"), many.join("keepup.db"));
+            for db in [&dbs.0, &dbs.1] {
+                if db.exists() {
+                    return Err(BenchError::Usage(format!(
+                        "{} exists already: --keep wants a directory without stores",
+                        db.display()
+                    )));
+                }
             }
-            db
+            dbs
         }
-        None => dir.join("contract.db"),
+        None => (dir.join("contract.db"), dir.join("many.db")),
     };
     let result = (|| {
         let contract = measure(
@@ -145,7 +150,7 @@ pub fn sla(bench: &SlaBench) -> Result<SlaReport, BenchError> {
             true,
         )?;
         let many = measure(
-            &dir.join("many.db"),
+            &many_db,
             bench.checks,
             bench.days,
             bench.interval,

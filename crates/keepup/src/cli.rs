@@ -513,9 +513,10 @@ pub enum BenchCommand {
         /// Reads timed per store (the median and the slowest are reported).
         #[arg(long, default_value = "5")]
         reads: usize,
-        /// Keep the contract's store in this directory, with a
-        /// keepup.toml defining a contract over its checks, to time
-        /// `keepup sla -c DIR/keepup.toml` on it.
+        /// Keep the stores in this directory (DIR/keepup.db, the
+        /// contract's; DIR/many/keepup.db), each with a keepup.toml
+        /// defining a contract over its checks, to time `keepup sla` and
+        /// `keepup report` on them.
         #[arg(long)]
         keep: Option<PathBuf>,
     },
