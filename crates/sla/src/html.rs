@@ -34,6 +34,7 @@ table { border-collapse: collapse; width: 100%; margin: 8px 0; font-size: 13px; 
 th, td { border-bottom: 1px solid #e0e0e0; padding: 4px 6px; text-align: left; vertical-align: top; }
 th { background: #fafafa; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.time { white-space: nowrap; font-variant-numeric: tabular-nums; }
 tr.breach td { background: #fdecea; }
 .muted { color: var(--muted); }
 ol.steps li { margin: 2px 0; }
@@ -549,6 +550,20 @@ fn latency(r: &Report, w: &mut impl Write) -> io::Result<()> {
     )
 }
 
+/// `03-10 09:30:00 CET`: the year is the period's (in the page's header),
+/// so the incident table's times fit a printed A4 line.
+fn short_time(f: &crate::account::Figures, at: Timestamp) -> String {
+    let format = if at % 1000 != 0 {
+        "%m-%d %H:%M:%S%.3f %Z"
+    } else {
+        "%m-%d %H:%M:%S %Z"
+    };
+    jiff::Timestamp::from_millisecond(at).map_or_else(
+        |_| f.local(at),
+        |t| t.to_zoned(f.zone()).strftime(format).to_string(),
+    )
+}
+
 fn incidents(r: &Report, w: &mut impl Write) -> io::Result<()> {
     let f = &r.figures;
     writeln!(w, "<section><h2>Incidents</h2>")?;
@@ -586,14 +601,15 @@ fn incidents(r: &Report, w: &mut impl Write) -> io::Result<()> {
         };
         writeln!(
             w,
-            "<tr class=\"incident{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<tr class=\"incident{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"time\">{}</td><td class=\"time\">{}</td><td class=\"time\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             if breached { " breach" } else { "" },
             i.id,
             h(&i.check),
             h(i.severity),
-            h(&f.local(i.opened_at)),
-            h(&f.local(i.detected_at)),
-            h(&i.resolved_at.map_or("open".to_owned(), |t| f.local(t))),
+            h(&short_time(f, i.opened_at)),
+            h(&short_time(f, i.detected_at)),
+            h(&i.resolved_at
+                .map_or("open".to_owned(), |t| short_time(f, t))),
             h(&i.message),
             h(&root),
             h(&repair),
