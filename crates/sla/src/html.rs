@@ -577,12 +577,11 @@ fn incidents(r: &Report, w: &mut impl Write) -> io::Result<()> {
         w,
         "<table class=\"incidents\"><thead><tr><th>#</th><th>Check</th><th>Severity</th><th>First failure</th><th>Detected</th><th>Resolved</th><th>Cause</th><th>Root cause</th><th class=\"num\">Repair time</th><th>Breach</th></tr></thead><tbody>"
     )?;
+    let roots = r.root_causes_by_incident();
     for i in &f.incidents {
         let breached = i.repair.as_ref().is_some_and(|r| r.breached);
-        let root = r
-            .root_causes
-            .iter()
-            .find(|c| c.incident == i.id)
+        let root = roots
+            .get(&i.id)
             .map(|c| format!("#{} {}: {}", c.root, c.check, c.message))
             .unwrap_or_else(|| "itself".to_owned());
         let repair = match &i.repair {

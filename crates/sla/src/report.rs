@@ -262,6 +262,14 @@ impl Report {
     }
 }
 
+impl Report {
+    /// Root causes by incident: a month of a thousand checks has thousands
+    /// of incidents, too many to search the list for each.
+    pub(crate) fn root_causes_by_incident(&self) -> std::collections::HashMap<i64, &RootCause> {
+        self.root_causes.iter().map(|r| (r.incident, r)).collect()
+    }
+}
+
 /// Each local day's figures, from the accounting's intervals (so the
 /// maintenance allowance is spent as it was over the whole period).
 fn days(contract: &Contract, f: &Figures) -> Vec<DayFigure> {
@@ -432,9 +440,10 @@ pub fn render_csv(report: &Report, w: &mut impl Write) -> io::Result<()> {
         let a = d.availability.map(|a| a.to_string()).unwrap_or_default();
         line("day", row, "availability", &a)?;
     }
+    let roots = report.root_causes_by_incident();
     for i in &f.incidents {
         let row = i.id.to_string();
-        let root = report.root_causes.iter().find(|r| r.incident == i.id);
+        let root = roots.get(&i.id);
         let fields = [
             ("check", i.check.clone()),
             ("severity", i.severity.to_owned()),

@@ -245,19 +245,23 @@ impl Store {
         )
     }
 
-    /// The notifications about `incident` (including those of a group it
-    /// was sent in), oldest first, at most `limit`; within the outbox's
-    /// retention.
-    pub fn notifications_for_incident(
+    /// The notifications about incidents queued in `[from, to)`, oldest
+    /// first, without their payloads (a month's report reads thousands and
+    /// needs only who was told, when and how it went). One pass over the
+    /// creation-time index, not a scan of the outbox per incident.
+    pub fn incident_notifications_between(
         &self,
-        incident: i64,
-        limit: usize,
+        from: Timestamp,
+        to: Timestamp,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.with_state("list an incident's notifications", |st| {
-            let mut stmt = st.conn.prepare_cached(&format!(
-                "{SELECT} WHERE incident_id = ?1 ORDER BY id LIMIT ?2"
-            ))?;
-            let mut rows = stmt.query(params![incident, limit.min(100_000) as i64])?;
+        self.with_state("list incidents' notifications", |st| {
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT id, created_at, dedup_key, channel, incident_id, '', state, attempts,
+                 next_attempt_at, last_error, sent_at, provider_id FROM outbox
+                 WHERE created_at >= ?1 AND created_at < ?2 AND incident_id IS NOT NULL
+                 ORDER BY created_at, id",
+            )?;
+            let mut rows = stmt.query(params![from, to])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 out.push(from_row(r)?);

@@ -15,6 +15,7 @@ use keepup_sla::{
     SecurityEvent, Window, is_security_relevant,
 };
 use keepup_store::{Resolution, Store};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -145,6 +146,32 @@ fn latency(
 /// incidents.
 fn incidents(store: &Store, report: &mut Report) -> anyhow::Result<()> {
     let ids: Vec<i64> = report.figures.incidents.iter().map(|i| i.id).collect();
+    // Escalations of the period's incidents run on after its end.
+    let from = report
+        .figures
+        .incidents
+        .iter()
+        .map(|i| i.detected_at)
+        .min()
+        .unwrap_or(report.figures.from);
+    let mut sent: HashMap<i64, Vec<NotificationSent>> = HashMap::new();
+    for n in store
+        .incident_notifications_between(from, report.generated_at.max(from) + 1)
+        .context("cannot read the notifications")?
+    {
+        let Some(incident) = n.incident else { continue };
+        let list = sent.entry(incident).or_default();
+        if list.len() < MAX_NOTIFICATIONS {
+            list.push(NotificationSent {
+                channel: n.channel,
+                state: n.state.as_str().to_owned(),
+                created_at: n.created_at,
+                sent_at: n.sent_at,
+                attempts: n.attempts,
+                error: n.last_error,
+            });
+        }
+    }
     for id in ids {
         let Some(incident) = store.incident(id).context("cannot read an incident")? else {
             continue;
@@ -169,19 +196,7 @@ fn incidents(store: &Store, report: &mut Report) -> anyhow::Result<()> {
                 message: root.message,
             });
         }
-        let notifications = store
-            .notifications_for_incident(id, MAX_NOTIFICATIONS)
-            .context("cannot read the notifications")?
-            .into_iter()
-            .map(|n| NotificationSent {
-                channel: n.channel,
-                state: n.state.as_str().to_owned(),
-                created_at: n.created_at,
-                sent_at: n.sent_at,
-                attempts: n.attempts,
-                error: n.last_error,
-            })
-            .collect();
+        let notifications = sent.remove(&id).unwrap_or_default();
         report.escalations.push(Escalation {
             incident: id,
             notifications,
