@@ -3,9 +3,13 @@
 //!
 //! 1. Only service time counts: the period, up to now, within the
 //!    contract's service hours.
-//! 2. Maintenance of the service (a window covering one of its checks) is
-//!    excluded, in time order, up to the allowance per period; maintenance
-//!    beyond the allowance counts as downtime.
+//! 2. Maintenance excuses what the maintained checks did, nothing else:
+//!    while a window covers some of the service's checks, the service is
+//!    also evaluated with those checks Up. Time the service was not Up
+//!    only because of them is maintenance, excluded in time order up to
+//!    the allowance per period and downtime beyond it; otherwise the
+//!    service counts as it would have been with them Up (an outage of
+//!    another part stays an outage).
 //! 3. Outside maintenance the service's state decides: Down is downtime,
 //!    Degraded is downtime times the contract's weight, Unknown is excluded
 //!    from the measured time (or counted up or down, as the contract says),
@@ -29,11 +33,11 @@
 //!    falls under, of the period's fee, plus the fixed amount per breach,
 //!    at most the cap.
 
-use crate::input::{IncidentRecord, Input, InputError, repair_end};
+use crate::input::{CheckTimeline, IncidentRecord, Input, InputError, Span, repair_end};
 use crate::service::{ServiceState, service_states};
 use crate::window::{Window, service_time, service_windows};
 use keepup_config::contract::{Contract, CreditTier, UnknownPolicy};
-use keepup_model::{CheckId, Timestamp};
+use keepup_model::{CheckId, Status, Timestamp};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -267,6 +271,9 @@ pub fn account(
         .filter(|(a, b, _)| a < b)
         .collect();
     maintenance.sort_unstable();
+    // The service as it would have been with the maintained checks Up.
+    let excused = maintained_up(input, &service_checks, window.from, until);
+    let states_excused = service_states(&contract.service, &excused, window.from, until);
 
     // Cut the period at every boundary of hours, states and maintenance;
     // each piece then has one state, is in or out of service hours, and in
@@ -274,6 +281,7 @@ pub fn account(
     let mut points: Vec<Timestamp> = Vec::new();
     points.extend(hours.iter().flat_map(|(a, b)| [*a, *b]));
     points.extend(states.iter().flat_map(|s| [s.from, s.to]));
+    points.extend(states_excused.iter().flat_map(|s| [s.from, s.to]));
     points.extend(maintenance.iter().flat_map(|(a, b, _)| [*a, *b]));
     points.retain(|p| *p >= window.from && *p <= until);
     points.sort_unstable();
@@ -283,7 +291,7 @@ pub fn account(
         i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
     });
     let mut f = Tally::default();
-    let (mut h, mut s) = (0usize, 0usize);
+    let (mut h, mut s, mut e) = (0usize, 0usize, 0usize);
     for pair in points.windows(2) {
         let (a, b) = (pair[0], pair[1]);
         while h < hours.len() && hours[h].1 <= a {
@@ -295,20 +303,31 @@ pub fn account(
         while s < states.len() && states[s].to <= a {
             s += 1;
         }
-        let Some(state) = states.get(s) else { continue };
+        while e < states_excused.len() && states_excused[e].to <= a {
+            e += 1;
+        }
+        let Some(mut state) = states.get(s) else {
+            continue;
+        };
         f.service_ms += b - a;
         let windows: Vec<String> = maintenance
             .iter()
             .filter(|(ma, mb, _)| *ma <= a && b <= *mb)
             .map(|(_, _, id)| (*id).to_owned())
             .collect();
-        if !windows.is_empty() {
-            let excluded = (allowance - f.maintenance_ms).clamp(0, b - a);
-            f.maintenance_ms += excluded;
-            f.maintenance_overrun_ms += b - a - excluded;
-            f.add(a, a + excluded, Class::Maintenance, &windows);
-            f.add(a + excluded, b, Class::MaintenanceOverrun, &windows);
-            continue;
+        if !windows.is_empty() && state.state != ServiceState::Up {
+            match states_excused.get(e) {
+                Some(excused) if excused.state == ServiceState::Up => {
+                    let excluded = (allowance - f.maintenance_ms).clamp(0, b - a);
+                    f.maintenance_ms += excluded;
+                    f.maintenance_overrun_ms += b - a - excluded;
+                    f.add(a, a + excluded, Class::Maintenance, &windows);
+                    f.add(a + excluded, b, Class::MaintenanceOverrun, &windows);
+                    continue;
+                }
+                Some(excused) => state = excused,
+                None => {}
+            }
         }
         let checks: Vec<String> = state.checks.iter().map(|c| c.to_string()).collect();
         match state.state {
@@ -415,6 +434,74 @@ pub fn account(
         credit,
         intervals: f.intervals,
     })
+}
+
+/// The service checks' timelines with every stretch a maintenance window
+/// covers them (within `[from, to)`) replaced by Up.
+fn maintained_up(
+    input: &Input,
+    service_checks: &HashSet<&CheckId>,
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<CheckTimeline> {
+    let mut out = Vec::new();
+    for check in service_checks {
+        let mut covered: Vec<(Timestamp, Timestamp)> = input
+            .maintenance
+            .iter()
+            .filter(|m| m.checks.contains(check))
+            .map(|m| (m.from.max(from), m.to.min(to)))
+            .filter(|(a, b)| a < b)
+            .collect();
+        covered.sort_unstable();
+        let mut merged: Vec<(Timestamp, Timestamp)> = Vec::new();
+        for (a, b) in covered {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        let original: &[Span] = input
+            .timelines
+            .iter()
+            .find(|t| &t.check == *check)
+            .map_or(&[], |t| t.spans.as_slice());
+        // Cut each span around the covered stretches, then add those as Up.
+        let mut spans: Vec<Span> = Vec::new();
+        for span in original {
+            let mut start = span.from;
+            for &(a, b) in merged
+                .iter()
+                .filter(|(a, b)| *a < span.to && *b > span.from)
+            {
+                if start < a {
+                    spans.push(Span {
+                        from: start,
+                        to: a,
+                        status: span.status,
+                    });
+                }
+                start = start.max(b);
+            }
+            if start < span.to {
+                spans.push(Span {
+                    from: start,
+                    ..*span
+                });
+            }
+        }
+        spans.extend(merged.iter().map(|&(a, b)| Span {
+            from: a,
+            to: b,
+            status: Some(Status::Up),
+        }));
+        spans.sort_unstable_by_key(|s| s.from);
+        out.push(CheckTimeline {
+            check: (*check).clone(),
+            spans,
+        });
+    }
+    out
 }
 
 /// Service time by how it counted: what availability is made of, for a

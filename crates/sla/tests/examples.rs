@@ -407,3 +407,78 @@ fn example_8_business_repair_time_counts_service_hours_only() {
     assert_eq!((repair.measured_ms, repair.breached), (65 * HOUR, true));
     assert_eq!(f.breaches.get("major"), Some(&1));
 }
+
+/// Example 9: maintenance excuses the maintained checks only. Both web
+/// servers are upgraded 02:00–04:00 on 12 November (window on web1 and
+/// web2, both down), payment fails 02:30–03:00 on its own, and web1 alone
+/// is worked on 01:00–02:00 on the 20th while web2 serves.
+#[test]
+fn example_9_maintenance_excuses_only_the_maintained_checks() {
+    let c = contract(
+        "[[contract]]\nid = \"front\"\nsite = \"shop\"\ndown_when = \"(web1 & web2) | payment\"\ntarget = 99.9\nmaintenance_allowance = \"1h\"\n",
+    );
+    let w = Window::for_month(&c, "2026-11").unwrap();
+    let upgrade = (at("2026-11-12T02:00:00Z"), at("2026-11-12T04:00:00Z"));
+    let web1_alone = (at("2026-11-20T01:00:00Z"), at("2026-11-20T02:00:00Z"));
+    let input = Input {
+        timelines: vec![
+            up_except(
+                "web1",
+                w.from,
+                w.to,
+                &[
+                    (upgrade.0, upgrade.1, Some(Down)),
+                    (web1_alone.0, web1_alone.1, Some(Down)),
+                ],
+            ),
+            up_except("web2", w.from, w.to, &[(upgrade.0, upgrade.1, Some(Down))]),
+            up_except(
+                "payment",
+                w.from,
+                w.to,
+                &[(
+                    at("2026-11-12T02:30:00Z"),
+                    at("2026-11-12T03:00:00Z"),
+                    Some(Down),
+                )],
+            ),
+        ],
+        maintenance: vec![
+            MaintenanceSpan {
+                id: "upgrade".into(),
+                from: upgrade.0,
+                to: upgrade.1,
+                checks: vec![check("web1"), check("web2")],
+            },
+            MaintenanceSpan {
+                id: "web1-disk".into(),
+                from: web1_alone.0,
+                to: web1_alone.1,
+                checks: vec![check("web1")],
+            },
+        ],
+        ..Input::default()
+    };
+    let f = account(&c, &w, at(NOW), &input).unwrap();
+    let classes: Vec<(Class, i64)> = f
+        .intervals
+        .iter()
+        .map(|i| (i.class, (i.to - i.from) / MINUTE))
+        .collect();
+    assert_eq!(
+        classes,
+        vec![
+            (Class::Maintenance, 30),
+            (Class::Down, 30),
+            (Class::Maintenance, 30),
+            (Class::MaintenanceOverrun, 30),
+        ]
+    );
+    assert_eq!(f.intervals[1].because, vec!["shop/payment"]);
+    assert_eq!(f.maintenance_ms, HOUR);
+    assert_eq!(f.maintenance_overrun_ms, 30 * MINUTE);
+    assert_eq!(f.down_ms, 30 * MINUTE);
+    assert_eq!(f.measured_ms, (43_200 - 60) * MINUTE);
+    assert!(close(f.downtime_ms, (60 * MINUTE) as f64));
+    assert_eq!(format!("{:.5}", f.availability.unwrap()), "99.86092");
+}

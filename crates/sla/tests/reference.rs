@@ -5,7 +5,8 @@
 //! overlapping outages, then every minute of the period sampled on its
 //! own: the local clock read for service hours, each check's status looked
 //! up by a linear search, the expression evaluated by rules written out
-//! here, the allowance consumed minute by minute. Every boundary is on a
+//! here, maintenance judged by evaluating it again with the maintained
+//! checks Up, the allowance consumed minute by minute. Every boundary is on a
 //! whole minute, so sampling minutes is exact.
 
 mod support;
@@ -290,10 +291,20 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     while m < until {
         if in_service(case.hours, &holiday_dates, &c.time_zone, m) {
             r.service += 1;
-            let maintained = input.maintenance.iter().any(|w| {
-                w.from <= m && m < w.to && w.checks.iter().any(|k| service_checks.contains(k))
+            // Which of the three checks a window covers this minute.
+            let maintained = [0, 1, 2].map(|k| {
+                let id = check(CHECKS[k]);
+                service_checks.contains(&id)
+                    && input
+                        .maintenance
+                        .iter()
+                        .any(|w| w.from <= m && m < w.to && w.checks.contains(&id))
             });
-            let class = if maintained {
+            let actual = [0, 1, 2].map(|k| status_at(&input.timelines[k], m));
+            let as_if_up = [0, 1, 2].map(|k| if maintained[k] { S::Up } else { actual[k] });
+            let state = evaluate(case.expression, actual);
+            let excused = evaluate(case.expression, as_if_up);
+            let class = if state != S::Up && excused == S::Up {
                 if case.allowance.is_none_or(|a| r.maintenance < i64::from(a)) {
                     r.maintenance += 1;
                     Some(Class::Maintenance)
@@ -302,8 +313,10 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
                     Some(Class::MaintenanceOverrun)
                 }
             } else {
-                let s = [0, 1, 2].map(|k| status_at(&input.timelines[k], m));
-                match evaluate(case.expression, s) {
+                // Up, or not Up for reasons of its own: what it would have
+                // been with the maintained checks Up.
+                let counted = if state == S::Up { S::Up } else { excused };
+                match counted {
                     S::Up => None,
                     S::Degraded => {
                         r.degraded += 1;
