@@ -258,6 +258,8 @@ impl Iterator for StatusSpans {
     }
 }
 
+type OpenRow = (Timestamp, Timestamp, i64, Option<i64>);
+
 /// Where reading one check's spans stands.
 #[derive(Debug)]
 struct Cursor {
@@ -273,6 +275,9 @@ struct Cursor {
     last_stored: Option<Timestamp>,
     stored_done: bool,
     open_done: bool,
+    /// The open span as `current` held it when the last page was read:
+    /// start, latest result, status code, allowed gap.
+    open: Option<OpenRow>,
     /// Stored spans read and not yet used: start, end, status code.
     buffer: VecDeque<Closed>,
     /// Time covered by what was handed out (or is pending).
@@ -296,6 +301,7 @@ impl Cursor {
             last_stored: None,
             stored_done: false,
             open_done: false,
+            open: None,
             buffer: VecDeque::new(),
             pos: from,
             pending: None,
@@ -375,29 +381,9 @@ impl Cursor {
             return Ok(None);
         }
         self.open_done = true;
-        let Some(Some(id)) = self.db_id else {
-            return Ok(None);
-        };
         let after = self.last_stored;
-        let open = store.with_state("status spans", |st| {
-            Ok(st
-                .conn
-                .prepare_cached(
-                    "SELECT s.span_start, s.ts, s.status, c.max_gap_ms
-                     FROM current s JOIN checks c ON c.id = s.check_id
-                     WHERE s.check_id = ?1 AND s.span_start IS NOT NULL",
-                )?
-                .query_row(params![id], |r| {
-                    Ok((
-                        r.get::<_, Timestamp>(0)?,
-                        r.get::<_, Timestamp>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, Option<i64>>(3)?,
-                    ))
-                })
-                .optional()?)
-        })?;
-        Ok(open.and_then(|(start, last, status, max_gap)| {
+        // Read with the last page, in its transaction (see read_page).
+        Ok(self.open.take().and_then(|(start, last, status, max_gap)| {
             // Closed meanwhile and already read as a stored span: skip.
             let fresh = after.is_none_or(|a| start > a);
             (fresh && start < self.to)
@@ -408,42 +394,59 @@ impl Cursor {
     fn read_page(&mut self, store: &Store) -> Result<(), StoreError> {
         let (check, from, to) = (self.check.as_str().to_owned(), self.from, self.to);
         let (db_id, next_start) = (self.db_id, self.next_start);
-        let (id, rows) = store.with_state("status spans", |st| {
+        let (id, rows, open) = store.with_state("status spans", |st| {
+            // One read transaction for the page and, with the last page,
+            // the open span: a span the recorder closes in between is then
+            // either both stored and gone from `current`, or neither.
+            let tx = st.conn.transaction()?;
             let id = match db_id {
                 Some(id) => id,
-                None => st
-                    .conn
+                None => tx
                     .prepare_cached("SELECT id FROM checks WHERE key = ?1")?
                     .query_row(params![check], |r| r.get::<_, i64>(0))
                     .optional()?,
             };
             let Some(id) = id else {
-                return Ok((None, Vec::new()));
+                return Ok((None, Vec::new(), None));
             };
             let first = match next_start {
                 Some(s) => s,
                 // The span that holds `from`, if one does.
-                None => st
-                    .conn
+                None => tx
                     .prepare_cached(
                         "SELECT max(start_ms) FROM span WHERE check_id = ?1 AND start_ms <= ?2",
                     )?
                     .query_row(params![id, from], |r| r.get::<_, Option<i64>>(0))?
                     .unwrap_or(from),
             };
-            let mut stmt = st.conn.prepare_cached(
-                "SELECT start_ms, end_ms, status FROM span
-                 WHERE check_id = ?1 AND start_ms >= ?2 AND start_ms < ?3
-                 ORDER BY start_ms LIMIT ?4",
-            )?;
-            let rows = stmt
+            let rows = tx
+                .prepare_cached(
+                    "SELECT start_ms, end_ms, status FROM span
+                     WHERE check_id = ?1 AND start_ms >= ?2 AND start_ms < ?3
+                     ORDER BY start_ms LIMIT ?4",
+                )?
                 .query_map(params![id, first, to, PAGE as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })?
                 .collect::<Result<Vec<Closed>, _>>()?;
-            Ok((Some(id), rows))
+            let open = if rows.len() < PAGE {
+                tx.prepare_cached(
+                    "SELECT s.span_start, s.ts, s.status, c.max_gap_ms
+                     FROM current s JOIN checks c ON c.id = s.check_id
+                     WHERE s.check_id = ?1 AND s.span_start IS NOT NULL",
+                )?
+                .query_row(params![id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()?
+            } else {
+                None
+            };
+            tx.commit()?;
+            Ok((Some(id), rows, open))
         })?;
         self.db_id = Some(id);
+        self.open = open;
         self.stored_done = rows.len() < PAGE;
         if let Some(last) = rows.last() {
             self.next_start = Some(last.0.saturating_add(1));

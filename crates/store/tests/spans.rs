@@ -362,3 +362,44 @@ fn compaction_keeps_spans_as_long_as_day_rollups() {
         ]
     );
 }
+
+/// A reader's stored spans and its open span are one snapshot: when the
+/// recorder closes the open span between the reader's first span and its
+/// last, the open span is still read as it was, not lost as unknown time.
+#[test]
+fn a_span_closed_while_a_reader_is_between_reads_is_not_lost() {
+    let (_dir, s) = store(&["shop/web"]);
+    run(
+        &s,
+        "shop/web",
+        &[
+            (0, Up),
+            (60, Up),
+            (120, Down),
+            (180, Down),
+            (240, Up),
+            (300, Down),
+            (360, Down),
+        ],
+    );
+    let mut reader = s.status_spans(&[id("shop/web")], T0, T0 + 360 * S);
+    let first = reader.next().unwrap().unwrap();
+    assert_eq!((first.from_ms, first.to_ms), (T0, T0 + 120 * S));
+    // The recorder writes between two reads: the open Down span (since
+    // 300 s) closes at 390 s and an Up one opens.
+    run(&s, "shop/web", &[(390, Up)]);
+    let rest: Vec<Brief> = reader
+        .map(|s| {
+            let s = s.unwrap();
+            (s.check, (s.from_ms - T0) / S, (s.to_ms - T0) / S, s.status)
+        })
+        .collect();
+    assert_eq!(
+        rest,
+        [
+            (0, 120, 240, Some(Down)),
+            (0, 240, 300, Some(Up)),
+            (0, 300, 360, Some(Down))
+        ]
+    );
+}
