@@ -31,12 +31,12 @@
 //!    its cause keeps the cause's repair running.
 //! 7. Credit: the percentage of the last tier whose `below` the availability
 //!    falls under, of the period's fee, plus the fixed amount per breach,
-//!    at most the cap.
+//!    at most the cap; none over a range that is not one contract period.
 
 use crate::input::{CheckTimeline, IncidentRecord, Input, InputError, Span, repair_end};
 use crate::service::{ServiceState, service_states};
 use crate::window::{Window, service_time, service_windows};
-use keepup_config::contract::{Contract, CreditTier, UnknownPolicy};
+use keepup_config::contract::{Contract, CreditTier, Period, UnknownPolicy};
 use keepup_model::{CheckId, Status, Timestamp};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -166,6 +166,9 @@ pub struct CreditFigure {
     pub cap: f64,
     /// Owed: tier and breaches, at most the cap.
     pub total: f64,
+    /// Why no credit was computed (a range that is not one contract
+    /// period: the fee, tiers and allowance are per period).
+    pub not_owed: Option<String>,
 }
 
 /// A credit tier, for output.
@@ -402,7 +405,22 @@ pub fn account(
         }
     }
     let breach_count: usize = breaches.values().sum();
-    let credit = credit(contract, availability, breach_count);
+    let whole_period = Window::period_at(contract, window.from)
+        .is_ok_and(|p| p.from == window.from && p.to == window.to);
+    let credit = if whole_period {
+        credit(contract, availability, breach_count)
+    } else {
+        CreditFigure {
+            not_owed: Some(format!(
+                "no credit: the range is not one contract period (a calendar {}), and the fee, credit tiers and maintenance allowance are per period",
+                match contract.period {
+                    Period::Month => "month",
+                    Period::Quarter => "quarter",
+                }
+            )),
+            ..credit(contract, None, 0)
+        }
+    };
 
     Ok(Figures {
         contract: contract.id.clone(),
@@ -684,5 +702,6 @@ fn credit(contract: &Contract, availability: Option<f64>, breaches: usize) -> Cr
         breach_amount,
         cap,
         total: (tier_amount + breach_amount).min(cap),
+        not_owed: None,
     }
 }

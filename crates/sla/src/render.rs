@@ -209,6 +209,10 @@ impl Figures {
             self.mttr_ms.map_or("-".into(), dur)
         );
         let c = &self.credit;
+        if let Some(why) = &c.not_owed {
+            let _ = writeln!(o, "credit: {why}");
+            return o;
+        }
         if c.fee == 0.0 {
             let _ = writeln!(o, "credit: none (the contract names no monthly_fee)");
             return o;
@@ -269,9 +273,13 @@ pub fn table(rows: &[Figures]) -> String {
                     format!("-{}", dur_f(-b.remaining_ms))
                 }
             }),
-            format!("{:.2} {}", f.credit.total, f.credit.currency)
-                .trim()
-                .to_owned(),
+            if f.credit.not_owed.is_some() {
+                "- (not a period)".to_owned()
+            } else {
+                format!("{:.2} {}", f.credit.total, f.credit.currency)
+                    .trim()
+                    .to_owned()
+            },
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
@@ -331,7 +339,11 @@ pub fn csv(rows: &[Figures]) -> String {
             f.budget
                 .map(|b| format!("{:.0}", b.remaining_ms))
                 .unwrap_or_default(),
-            format!("{:.2}", f.credit.total),
+            if f.credit.not_owed.is_some() {
+                String::new()
+            } else {
+                format!("{:.2}", f.credit.total)
+            },
             f.credit.currency.clone(),
             f.credit
                 .tier

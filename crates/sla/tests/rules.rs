@@ -134,3 +134,50 @@ fn a_cause_is_repaired_when_the_last_of_its_consequences_is() {
     let repair = f.incidents[0].repair.clone().unwrap();
     assert_eq!((repair.measured_ms, repair.open), (2 * HOUR, true));
 }
+
+/// A `--from/--to` range that is not one contract period owes no credit
+/// (the fee, tiers and allowance are per period) and says why; the same
+/// month written as a range is the period and does.
+#[test]
+fn a_range_that_is_not_a_period_has_no_credit_and_says_why() {
+    use keepup_sla::{Bound, table};
+    let c = contract(
+        "[[contract]]\nid = \"front\"\nsite = \"shop\"\ndown_when = \"web\"\ntarget = 99.9\nmonthly_fee = 1000.0\ncurrency = \"EUR\"\ncredit = [{ below = 99.9, percent = 10 }]\nrepair_time = { critical = \"10m\" }\nrepair_breach_credit = 50.0\n",
+    );
+    let month = Window::for_month(&c, "2026-11").unwrap();
+    let outage = (at("2026-11-03T10:00:00Z"), at("2026-11-03T12:00:00Z"));
+    let input = Input {
+        timelines: vec![up_except(
+            "web",
+            month.from,
+            month.to,
+            &[(outage.0, outage.1, Some(Status::Down))],
+        )],
+        incidents: vec![incident(
+            1,
+            "web",
+            "2026-11-03T10:01:00Z",
+            Some("2026-11-03T12:00:00Z"),
+        )],
+        ..Input::default()
+    };
+    let now = at("2026-12-05T00:00:00Z");
+    let day = |d: &str| Bound::Day(d.parse().unwrap());
+    let week = Window::range(&c, day("2026-11-01"), day("2026-11-08")).unwrap();
+    let f = account(&c, &week, now, &input).unwrap();
+    assert!(f.availability.is_some() && f.met == Some(false));
+    assert_eq!(f.breaches.get("critical"), Some(&1));
+    assert_eq!((f.credit.tier, f.credit.total), (None, 0.0));
+    let why = f.credit.not_owed.clone().unwrap();
+    assert!(
+        why.contains("not one contract period (a calendar month)"),
+        "{why}"
+    );
+    assert!(f.explain().contains(&format!("credit: {why}")));
+    assert!(table(std::slice::from_ref(&f)).contains("- (not a period)"));
+
+    let whole = Window::range(&c, day("2026-11-01"), day("2026-12-01")).unwrap();
+    let f = account(&c, &whole, now, &input).unwrap();
+    assert_eq!(f.credit.not_owed, None);
+    assert_eq!(f.credit.total, 150.0, "10 % of 1000 and one breach");
+}
