@@ -396,3 +396,66 @@ async fn the_running_monitor_dispatches_the_burn_check_and_opens_its_page() {
     .await;
     monitor.shutdown().await;
 }
+
+/// The repair check reads what the store says of incidents: a resolved
+/// cause (db) whose consequence (web) is still open keeps its own clock
+/// running (the warning names the cause, due four hours after it was
+/// detected), and an incident opened during maintenance gets no warning.
+#[test]
+fn the_repair_warning_follows_a_resolved_cause_and_skips_maintenance() {
+    use keepup_store::NewIncident;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::new(
+        dir.path(),
+        "[[site.check]]\nid = \"db\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n\
+         [[contract]]\nid = \"front\"\nsite = \"shop\"\ndown_when = \"web | db\"\ntarget = 99.9\nrepair_time = { critical = \"4h\" }\nburn = []\n",
+    );
+    let repair = sim.check("shop/sla-front-repair");
+    let CheckSpec::Passive(PassiveSpec::Sla(spec)) = &repair.spec else {
+        panic!("not an SLA check: {:?}", repair.spec)
+    };
+    let t0 = at("2026-10-05T10:00:00Z");
+    let new =
+        |check: &str, detected: Timestamp, cause: Option<i64>, maintenance: bool| NewIncident {
+            check: CheckId::new("shop", check),
+            status: Status::Down,
+            opened_at: detected - MINUTE,
+            detected_at: detected,
+            cause,
+            suppressed: cause.is_some(),
+            maintenance,
+            message: "refused".into(),
+            findings: Vec::new(),
+        };
+    let planned = sim
+        .store
+        .open_incident(&new("web", t0, None, true))
+        .unwrap();
+    let evaluate =
+        |now: Timestamp| keepup_monitor::sla::evaluate(&sim.store, &sim.config, spec, now);
+    let quiet = evaluate(t0 + 3 * HOUR + 30 * MINUTE);
+    assert_eq!(quiet.status, Status::Up, "{quiet:?}");
+    sim.store.resolve_incident(planned, t0 + HOUR).unwrap();
+
+    let cause = sim
+        .store
+        .open_incident(&new("db", t0 + 2 * HOUR, None, false))
+        .unwrap();
+    let consequence = sim
+        .store
+        .open_incident(&new("web", t0 + 2 * HOUR + 5 * MINUTE, Some(cause), false))
+        .unwrap();
+    sim.store.resolve_incident(cause, t0 + 3 * HOUR).unwrap();
+    let warning = evaluate(t0 + 5 * HOUR + 30 * MINUTE);
+    assert_eq!(warning.status, Status::Degraded, "{warning:?}");
+    assert_eq!(
+        warning.message,
+        format!(
+            "incident #{cause} of shop/db (critical, refused) breaches its repair time of 4h at 2026-10-05T16:00:00Z"
+        )
+    );
+    sim.store
+        .resolve_incident(consequence, t0 + 5 * HOUR + 40 * MINUTE)
+        .unwrap();
+    assert_eq!(evaluate(t0 + 5 * HOUR + 45 * MINUTE).status, Status::Up);
+}
