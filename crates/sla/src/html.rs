@@ -402,20 +402,40 @@ fn timeline(r: &Report, w: &mut impl Write) -> io::Result<()> {
         "<text x=\"{}\" y=\"16\" text-anchor=\"end\">service</text><rect x=\"{left}\" y=\"6\" width=\"{plot_w}\" height=\"14\" fill=\"#e8f5e9\"/>",
         left - 6.0
     );
-    for i in &f.intervals {
-        let (a, b) = (x(i.from), x(i.to));
+    // Stretches of one class less than a pixel apart are drawn as one: a
+    // month of a thousand flapping checks has tens of thousands of them.
+    let ms_per_pixel = span / plot_w;
+    let mut draw = |from: Timestamp, to: Timestamp, class: Class| {
+        let (a, b) = (x(from), x(to));
         let _ = write!(
             s,
             "<rect x=\"{a:.1}\" y=\"6\" width=\"{:.1}\" height=\"14\" fill=\"{}\"><title>{}</title></rect>",
             (b - a).max(1.0),
-            class_colour(i.class),
+            class_colour(class),
             h(&format!(
                 "{} {} → {}",
-                i.class.as_str(),
-                f.local(i.from),
-                f.local(i.to)
+                class.as_str(),
+                f.local(from),
+                f.local(to)
             ))
         );
+    };
+    let mut pending: Option<(Timestamp, Timestamp, Class)> = None;
+    for i in &f.intervals {
+        match pending {
+            Some((from, to, class)) if class == i.class && (i.from - to) as f64 <= ms_per_pixel => {
+                pending = Some((from, to.max(i.to), class));
+            }
+            _ => {
+                if let Some((from, to, class)) = pending {
+                    draw(from, to, class);
+                }
+                pending = Some((i.from, i.to, i.class));
+            }
+        }
+    }
+    if let Some((from, to, class)) = pending {
+        draw(from, to, class);
     }
     for (n, i) in rows.iter().enumerate() {
         let y = top + n as f64 * row_h;
@@ -825,6 +845,22 @@ fn backups(r: &Report, w: &mut impl Write) -> io::Result<()> {
     writeln!(w, "</tbody></table></section>")
 }
 
+/// The checks or windows behind an interval, the first few of them: when a
+/// thousand checks are down together, the JSON has them all.
+fn because(names: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        let _ = write!(text, " and {} more", names.len() - SHOWN);
+    }
+    text
+}
+
 fn appendix(r: &Report, w: &mut impl Write) -> io::Result<()> {
     let f = &r.figures;
     writeln!(
@@ -846,7 +882,7 @@ fn appendix(r: &Report, w: &mut impl Write) -> io::Result<()> {
             h(&f.local(i.from)),
             h(&f.local(i.to)),
             h(&dur(i.to - i.from)),
-            h(&i.because.join(", "))
+            h(&because(&i.because))
         )?;
     }
     writeln!(w, "</tbody></table>")?;
