@@ -9,6 +9,7 @@
 use crate::input::{CheckTimeline, Span};
 use keepup_config::contract::ServiceExpr;
 use keepup_model::{CheckId, Status, Timestamp};
+use std::collections::{BTreeSet, HashMap};
 
 /// The state of the service (or of one check) at a moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,38 +46,131 @@ impl ServiceState {
     }
 }
 
-/// The expression with checks replaced by their position in the input.
-enum Node {
-    Check(usize),
-    Any(Vec<Node>),
-    All(Vec<Node>),
+/// How an inner node combines its parts.
+#[derive(Clone, Copy)]
+enum Combine {
+    /// `|`: the worst part.
+    Worst,
+    /// `&`: the best part.
+    Best,
 }
 
-impl Node {
-    fn compile(expr: &ServiceExpr, checks: &[&CheckId]) -> Node {
+/// The expression as a tree that is kept evaluated while the checks'
+/// states change: each inner node counts its parts per state, so a check
+/// that changes updates only the nodes on its path to the root, and only
+/// as far as their state changes. With 1,000 checks and tens of thousands
+/// of span boundaries, evaluating the whole expression at every boundary
+/// was what made a month's report take seconds.
+struct LiveTree {
+    /// Per node: its parent (None for the root, node 0).
+    parent: Vec<Option<usize>>,
+    /// Per node: how it combines (None for a check).
+    combine: Vec<Option<Combine>>,
+    /// Per node: how many of its parts are in each state (by `rank`).
+    counts: Vec<[u32; 4]>,
+    /// Per node: its current state.
+    state: Vec<ServiceState>,
+    /// Per check (position in `ServiceExpr::checks`): its nodes (a check
+    /// may appear more than once in the expression).
+    nodes_of_check: Vec<Vec<usize>>,
+}
+
+const STATES: [ServiceState; 4] = [
+    ServiceState::Up,
+    ServiceState::Degraded,
+    ServiceState::Unknown,
+    ServiceState::Down,
+];
+
+fn rank(state: ServiceState) -> usize {
+    match state {
+        ServiceState::Up => 0,
+        ServiceState::Degraded => 1,
+        ServiceState::Unknown => 2,
+        ServiceState::Down => 3,
+    }
+}
+
+impl LiveTree {
+    /// The tree of `expr` with every check Unknown.
+    fn new(expr: &ServiceExpr, checks: &[&CheckId]) -> LiveTree {
+        let mut tree = LiveTree {
+            parent: Vec::new(),
+            combine: Vec::new(),
+            counts: Vec::new(),
+            state: Vec::new(),
+            nodes_of_check: vec![Vec::new(); checks.len()],
+        };
+        tree.add(expr, None, checks);
+        tree
+    }
+
+    /// Adds `expr` under `parent`, its state computed from its parts.
+    fn add(&mut self, expr: &ServiceExpr, parent: Option<usize>, checks: &[&CheckId]) {
+        let node = self.parent.len();
+        self.parent.push(parent);
+        self.counts.push([0; 4]);
+        self.state.push(ServiceState::Unknown);
         match expr {
-            // `checks` was collected from this very expression, so every
-            // check is found.
-            ServiceExpr::Check(c) => Node::Check(checks.iter().position(|k| *k == c).unwrap_or(0)),
-            ServiceExpr::Any(p) => Node::Any(p.iter().map(|e| Node::compile(e, checks)).collect()),
-            ServiceExpr::All(p) => Node::All(p.iter().map(|e| Node::compile(e, checks)).collect()),
+            ServiceExpr::Check(c) => {
+                self.combine.push(None);
+                // `checks` was collected from this very expression, so
+                // every check is found.
+                if let Some(i) = checks.iter().position(|k| *k == c) {
+                    self.nodes_of_check[i].push(node);
+                }
+            }
+            ServiceExpr::Any(parts) | ServiceExpr::All(parts) => {
+                self.combine.push(Some(match expr {
+                    ServiceExpr::Any(_) => Combine::Worst,
+                    _ => Combine::Best,
+                }));
+                for part in parts {
+                    let child = self.parent.len();
+                    self.add(part, Some(node), checks);
+                    self.counts[node][rank(self.state[child])] += 1;
+                }
+                self.state[node] = self.combined(node);
+            }
         }
     }
 
-    fn eval(&self, states: &[ServiceState]) -> ServiceState {
-        match self {
-            Node::Check(i) => states.get(*i).copied().unwrap_or(ServiceState::Unknown),
-            Node::Any(p) => p
-                .iter()
-                .map(|n| n.eval(states))
-                .max()
-                .unwrap_or(ServiceState::Up),
-            Node::All(p) => p
-                .iter()
-                .map(|n| n.eval(states))
-                .min()
-                .unwrap_or(ServiceState::Up),
+    /// An inner node's state from its counts; Up when it has no parts.
+    fn combined(&self, node: usize) -> ServiceState {
+        let counts = &self.counts[node];
+        let present = |s: &&ServiceState| counts[rank(**s)] > 0;
+        let found = match self.combine[node] {
+            Some(Combine::Worst) => STATES.iter().rev().find(present),
+            Some(Combine::Best) => STATES.iter().find(present),
+            None => Some(&self.state[node]),
+        };
+        found.copied().unwrap_or(ServiceState::Up)
+    }
+
+    /// Sets check `check`'s state and updates the nodes above it.
+    fn set(&mut self, check: usize, to: ServiceState) {
+        for k in 0..self.nodes_of_check[check].len() {
+            let mut node = self.nodes_of_check[check][k];
+            let mut new = to;
+            loop {
+                let old = self.state[node];
+                if old == new {
+                    break;
+                }
+                self.state[node] = new;
+                let Some(parent) = self.parent[node] else {
+                    break;
+                };
+                self.counts[parent][rank(old)] -= 1;
+                self.counts[parent][rank(new)] += 1;
+                node = parent;
+                new = self.combined(parent);
+            }
         }
+    }
+
+    fn root(&self) -> ServiceState {
+        self.state.first().copied().unwrap_or(ServiceState::Up)
     }
 }
 
@@ -92,6 +186,10 @@ pub(crate) struct StateSpan {
 
 /// The service's states covering `[from, to)` exactly, adjacent equal
 /// stretches merged.
+///
+/// Walks the span boundaries in time order and, at each, updates only the
+/// checks that have one there (`LiveTree`), so the work is proportional to
+/// the boundaries times the expression's depth, not times its checks.
 pub(crate) fn service_states(
     expr: &ServiceExpr,
     timelines: &[CheckTimeline],
@@ -99,63 +197,93 @@ pub(crate) fn service_states(
     to: Timestamp,
 ) -> Vec<StateSpan> {
     let checks = expr.checks();
-    let node = Node::compile(expr, &checks);
-    let empty: &[Span] = &[];
+    let by_check: HashMap<&CheckId, &[Span]> = timelines
+        .iter()
+        .map(|t| (&t.check, t.spans.as_slice()))
+        .collect();
     let spans: Vec<&[Span]> = checks
         .iter()
-        .map(|c| {
-            timelines
-                .iter()
-                .find(|t| &t.check == *c)
-                .map_or(empty, |t| t.spans.as_slice())
-        })
+        .map(|c| by_check.get(*c).copied().unwrap_or(&[]))
         .collect();
-    let mut points: Vec<Timestamp> = vec![from, to];
-    for s in spans.iter().flat_map(|s| s.iter()) {
-        for p in [s.from, s.to] {
-            if p > from && p < to {
-                points.push(p);
+    // Every moment in (from, to) where some check's span starts or ends,
+    // with that check; every check is looked at once at `from`.
+    let mut changes: Vec<(Timestamp, usize)> = (0..spans.len()).map(|i| (from, i)).collect();
+    for (i, s) in spans.iter().enumerate() {
+        for span in s.iter() {
+            for p in [span.from, span.to] {
+                if p > from && p < to {
+                    changes.push((p, i));
+                }
             }
         }
     }
-    points.sort_unstable();
-    points.dedup();
+    changes.sort_unstable();
+    changes.dedup();
+
+    let mut tree = LiveTree::new(expr, &checks);
     let mut cursor = vec![0usize; spans.len()];
     let mut states = vec![ServiceState::Unknown; spans.len()];
+    // The checks in each state, in the expression's order (the order the
+    // explanation lists them in).
+    let mut in_state: [BTreeSet<usize>; 4] = Default::default();
+    in_state[rank(ServiceState::Unknown)].extend(0..spans.len());
     let mut out: Vec<StateSpan> = Vec::new();
-    for pair in points.windows(2) {
-        let (a, b) = (pair[0], pair[1]);
-        for (i, s) in spans.iter().enumerate() {
+    let mut next = 0;
+    let mut a = from;
+    while a < to {
+        // Which states gained or lost a check at `a`.
+        let mut touched = [false; 4];
+        while next < changes.len() && changes[next].0 == a {
+            let i = changes[next].1;
+            next += 1;
+            let s = spans[i];
             while cursor[i] < s.len() && s[cursor[i]].to <= a {
                 cursor[i] += 1;
             }
-            states[i] = match s.get(cursor[i]) {
+            let now = match s.get(cursor[i]) {
                 Some(span) if span.from <= a => ServiceState::of(span.status),
                 _ => ServiceState::Unknown,
             };
+            let was = states[i];
+            if now != was {
+                states[i] = now;
+                in_state[rank(was)].remove(&i);
+                in_state[rank(now)].insert(i);
+                touched[rank(was)] = true;
+                touched[rank(now)] = true;
+                tree.set(i, now);
+            }
         }
-        let state = node.eval(&states);
-        let explaining: Vec<CheckId> = if state == ServiceState::Up {
-            Vec::new()
-        } else {
-            checks
-                .iter()
-                .zip(&states)
-                .filter(|(_, s)| **s == state)
-                .map(|(c, _)| (*c).clone())
-                .collect()
-        };
+        let b = changes.get(next).map_or(to, |c| c.0.min(to));
+        let state = tree.root();
         match out.last_mut() {
-            Some(last) if last.to == a && last.state == state && last.checks == explaining => {
+            // Same state, same checks in it: the stretch goes on.
+            Some(last)
+                if last.state == state && (state == ServiceState::Up || !touched[rank(state)]) =>
+            {
                 last.to = b
             }
-            _ => out.push(StateSpan {
-                from: a,
-                to: b,
-                state,
-                checks: explaining,
-            }),
+            _ => {
+                let explaining: Vec<CheckId> = if state == ServiceState::Up {
+                    Vec::new()
+                } else {
+                    in_state[rank(state)]
+                        .iter()
+                        .map(|i| checks[*i].clone())
+                        .collect()
+                };
+                match out.last_mut() {
+                    Some(last) if last.state == state && last.checks == explaining => last.to = b,
+                    _ => out.push(StateSpan {
+                        from: a,
+                        to: b,
+                        state,
+                        checks: explaining,
+                    }),
+                }
+            }
         }
+        a = b;
     }
     out
 }
