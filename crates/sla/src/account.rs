@@ -27,13 +27,13 @@
 //! 6. Repair time runs from detection to resolution (to now while open),
 //!    in wall-clock time or, for business limits, in service time. An
 //!    incident's resolution is the last one among it and the incidents it
-//!    caused ([`crate::input::repair_end`]): a consequence that outlives
+//!    caused ([`crate::input::Consequences::repair_end`]): a consequence that outlives
 //!    its cause keeps the cause's repair running.
 //! 7. Credit: the percentage of the last tier whose `below` the availability
 //!    falls under, of the period's fee, plus the fixed amount per breach,
 //!    at most the cap; none over a range that is not one contract period.
 
-use crate::input::{CheckTimeline, IncidentRecord, Input, InputError, Span, repair_end};
+use crate::input::{CheckTimeline, Consequences, IncidentRecord, Input, InputError, Span};
 use crate::service::{ServiceState, service_states};
 use crate::window::{Window, service_time, service_windows};
 use keepup_config::contract::{Contract, CreditTier, Period, UnknownPolicy};
@@ -627,13 +627,14 @@ fn incidents(
         .filter(|i| i.opened_at < until && i.resolved_at.is_none_or(|r| r > window.from))
         .collect();
     let ids: HashSet<i64> = ours.iter().map(|i| i.id).collect();
+    let consequences = Consequences::of(&ours);
     let mut out: Vec<IncidentFigure> = ours
         .iter()
         .map(|&i| {
             let severity = i.severity();
             let counted = window.from <= i.detected_at && i.detected_at < until;
             let caused_by = i.cause.filter(|c| ids.contains(c) && *c != i.id);
-            let repaired_at = repair_end(i, &ours);
+            let repaired_at = consequences.repair_end(i);
             let repair = contract
                 .repair_time
                 .iter()

@@ -11,7 +11,7 @@
 //! window does not know what the rest of the period used.
 
 use crate::account::{Budget, account};
-use crate::input::{IncidentRecord, Input, InputError, repair_end};
+use crate::input::{Consequences, IncidentRecord, Input, InputError};
 use crate::window::{Window, service_windows};
 use keepup_config::contract::{BurnSeverity, Contract, Severity};
 use keepup_model::{CheckId, Timestamp};
@@ -152,7 +152,7 @@ pub struct Deadline {
 /// limits, earliest first. `incidents` are the open ones and their causes.
 /// An incident caused by another of the service is that one's repair, not
 /// a second clock, and keeps it running while open (the accounting's rule,
-/// [`crate::input::repair_end`]); one opened during maintenance has no
+/// [`crate::input::Consequences::repair_end`]); one opened during maintenance has no
 /// deadline (the accounting does not count it).
 pub fn repair_deadlines(contract: &Contract, incidents: &[IncidentRecord]) -> Vec<Deadline> {
     let service: HashSet<&CheckId> = contract.service.checks().into_iter().collect();
@@ -161,11 +161,12 @@ pub fn repair_deadlines(contract: &Contract, incidents: &[IncidentRecord]) -> Ve
         .filter(|i| service.contains(&i.check))
         .collect();
     let ids: HashSet<i64> = ours.iter().map(|i| i.id).collect();
+    let consequences = Consequences::of(&ours);
     let mut out: Vec<Deadline> = ours
         .iter()
         .filter(|i| !i.maintenance)
         .filter(|i| i.cause.is_none_or(|c| c == i.id || !ids.contains(&c)))
-        .filter(|i| repair_end(i, &ours).is_none())
+        .filter(|i| consequences.repair_end(i).is_none())
         .filter_map(|i| {
             let severity = i.severity();
             let (limit, deadline) = repair_deadline(contract, severity, i.detected_at)?;
