@@ -287,3 +287,79 @@ pub(crate) fn service_states(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(from: Timestamp, to: Timestamp, status: Status) -> Span {
+        Span {
+            from,
+            to,
+            status: Some(status),
+        }
+    }
+
+    fn stretch(
+        from: Timestamp,
+        to: Timestamp,
+        state: ServiceState,
+        checks: &[&CheckId],
+    ) -> StateSpan {
+        StateSpan {
+            from,
+            to,
+            state,
+            checks: checks.iter().map(|c| (*c).clone()).collect(),
+        }
+    }
+
+    /// `(a | b) & (a | c)`: `a` appears twice, so its changes must reach
+    /// both of its places; the explaining checks follow the state.
+    #[test]
+    fn a_check_in_two_places_changes_both() {
+        let (a, b, c) = (
+            CheckId::new("s", "a"),
+            CheckId::new("s", "b"),
+            CheckId::new("s", "c"),
+        );
+        let any = |x: &CheckId, y: &CheckId| {
+            ServiceExpr::Any(vec![
+                ServiceExpr::Check(x.clone()),
+                ServiceExpr::Check(y.clone()),
+            ])
+        };
+        let expr = ServiceExpr::All(vec![any(&a, &b), any(&a, &c)]);
+        let timelines = vec![
+            CheckTimeline {
+                check: a.clone(),
+                spans: vec![
+                    span(0, 10, Status::Up),
+                    span(10, 20, Status::Down),
+                    span(20, 40, Status::Up),
+                ],
+            },
+            CheckTimeline {
+                check: b.clone(),
+                spans: vec![span(0, 30, Status::Up), span(30, 40, Status::Down)],
+            },
+            CheckTimeline {
+                check: c.clone(),
+                spans: vec![span(0, 25, Status::Up), span(25, 40, Status::Degraded)],
+            },
+        ];
+        use ServiceState::*;
+        assert_eq!(
+            service_states(&expr, &timelines, -5, 45),
+            vec![
+                stretch(-5, 0, Unknown, &[&a, &b, &c]),
+                stretch(0, 10, Up, &[]),
+                stretch(10, 20, Down, &[&a]),
+                // c Degraded alone leaves a | b Up, and & takes the best.
+                stretch(20, 30, Up, &[]),
+                stretch(30, 40, Degraded, &[&c]),
+                stretch(40, 45, Unknown, &[&a, &b, &c]),
+            ]
+        );
+    }
+}
