@@ -4,13 +4,19 @@
 //! and never answers (with `--stall`; without it, the same target as the
 //! healthy checks), and M healthy checks against a loopback server that
 //! answers at once. It reports the scheduling lag of the healthy checks'
-//! runs and the peak memory.
+//! runs, the CPU and the peak memory.
 //!
-//! The healthy server notes when each request arrives; the path names the
-//! check, so the lag is the arrival minus the check's slot (the slot
-//! arithmetic is the scheduler's own, `keepup_monitor::slots`). That
-//! includes the loopback connect and the request, so it slightly
-//! overstates the scheduler's lag, never understates it.
+//! Both targets run in a child process ([`serve_targets`], `keepup bench
+//! outage-targets`), so the memory and CPU reported are the monitor's
+//! alone: a stalling target holds a socket and a task for each of the
+//! thousands of connections waiting on it, which is not keepup's cost.
+//!
+//! The healthy server notes when each request arrives (a line on the
+//! child's stdout); the path names the check, so the lag is the arrival
+//! minus the check's slot (the slot arithmetic is the scheduler's own,
+//! `keepup_monitor::slots`). That includes the loopback connect and the
+//! request, so it slightly overstates the scheduler's lag, never
+//! understates it.
 
 use crate::{
     BenchError, cpu_time, peak_rss_mb, raise_descriptor_limit_as_the_daemon_does, runtime,
@@ -23,6 +29,9 @@ use keepup_monitor::slots::offset_ms;
 use keepup_probe::ProbeContext;
 use keepup_store::Store;
 use std::fmt::{self, Write as _};
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,6 +44,13 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 const PER_SITE: usize = 100;
 /// Longest request head the healthy server reads.
 const MAX_HEAD: usize = 4096;
+/// The line [`serve_targets`] starts with: `targets STALLING ANSWERING`.
+const TARGETS_LINE: &str = "targets ";
+/// The line it writes for each request the healthy server takes:
+/// `arrived CHECK UNIX_MS`.
+const ARRIVED_LINE: &str = "arrived ";
+/// How long the targets' process may take to say its addresses.
+const TARGETS_START: Duration = Duration::from_secs(30);
 
 /// What `keepup bench outage` measured.
 #[derive(Debug)]
@@ -80,7 +96,9 @@ impl fmt::Display for OutageReport {
 
 /// Runs `stalled` checks against a stalling target (or, without `stall`,
 /// against the healthy server) beside `healthy` checks, warms up for one
-/// interval and measures for `duration`. `concurrency` is written as
+/// interval and measures for `duration`. `targets` is a command that runs
+/// [`serve_targets`] (the CLI passes itself with `bench outage-targets`);
+/// it is stopped when the bench ends. `concurrency` is written as
 /// `[scheduler] concurrency` when given (to compare with a smaller limit,
 /// such as the former default of 256).
 pub fn outage(
@@ -89,16 +107,180 @@ pub fn outage(
     stall: bool,
     duration: Duration,
     concurrency: Option<usize>,
+    targets: Command,
 ) -> Result<OutageReport, BenchError> {
     if healthy == 0 {
         return Err(BenchError::Usage("--healthy must be at least 1".into()));
     }
-    // Each stalled probe holds a socket at both ends, in this process.
+    // Each stalled probe holds a socket.
     raise_descriptor_limit_as_the_daemon_does();
-    let dir = scratch_dir()?;
-    let result = runtime()?.block_on(run(stalled, healthy, stall, duration, concurrency, &dir));
-    let _ = std::fs::remove_dir_all(&dir);
+    let mut child = Targets::spawn(targets)?;
+    let result = scratch_dir().and_then(|dir| {
+        let result = runtime().and_then(|rt| {
+            rt.block_on(run(
+                stalled,
+                healthy,
+                stall,
+                duration,
+                concurrency,
+                &dir,
+                &child,
+            ))
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    });
+    child.stop();
     result
+}
+
+/// Serves the outage bench's two targets until its stdin closes (the
+/// bench holds it open; if the bench dies, so does this): a stalling one
+/// and an answering one, on loopback. Writes [`TARGETS_LINE`] with their
+/// addresses first, then an [`ARRIVED_LINE`] for every request the
+/// answering one takes.
+pub fn serve_targets() -> Result<(), BenchError> {
+    raise_descriptor_limit_as_the_daemon_does();
+    std::thread::spawn(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        std::process::exit(0);
+    });
+    runtime()?.block_on(async {
+        let bind = |what: &'static str| async move {
+            TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(BenchError::server(what))
+        };
+        let address = |listener: &TcpListener| {
+            listener
+                .local_addr()
+                .map_err(BenchError::io("no local address"))
+        };
+        let stalling = bind("the stalling target").await?;
+        let answering = bind("the healthy target").await?;
+        let line = format!(
+            "{TARGETS_LINE}{} {}",
+            address(&stalling)?,
+            address(&answering)?
+        );
+        say(&line).map_err(BenchError::io("cannot write the targets' addresses"))?;
+        tokio::spawn(serve_stalling(stalling));
+        serve_answering(answering).await;
+        Ok(())
+    })
+}
+
+/// One line on stdout, flushed at once (the bench reads it as it comes).
+fn say(line: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush())
+}
+
+/// The child process serving the targets, and what it has reported.
+struct Targets {
+    child: Child,
+    stalling: SocketAddr,
+    answering: SocketAddr,
+    /// (check number, arrival in Unix ms) of every healthy request.
+    arrivals: Arc<Mutex<Vec<(usize, i64)>>>,
+}
+
+impl Targets {
+    /// Starts `command` and waits (at most [`TARGETS_START`]) for the
+    /// targets' addresses; a thread reads its stdout and collects the
+    /// arrivals it reports.
+    fn spawn(mut command: Command) -> Result<Targets, BenchError> {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(BenchError::io("cannot start the outage targets' process"))?;
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let addresses = match child.stdout.take() {
+            Some(stdout) => {
+                let (said, addresses) = std::sync::mpsc::channel();
+                let noted = arrivals.clone();
+                std::thread::spawn(move || read_reports(BufReader::new(stdout), &said, &noted));
+                addresses.recv_timeout(TARGETS_START).unwrap_or_else(|_| {
+                    Err(BenchError::Target(format!(
+                        "the outage targets' process did not say its addresses within {}",
+                        humantime::format_duration(TARGETS_START)
+                    )))
+                })
+            }
+            None => Err(BenchError::Target(
+                "no stdout from the outage targets' process".into(),
+            )),
+        };
+        match addresses {
+            Ok((stalling, answering)) => Ok(Targets {
+                child,
+                stalling,
+                answering,
+                arrivals,
+            }),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes its stdin (which ends it) and makes sure it is gone.
+    fn stop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads the targets' process's stdout: sends the addresses of its
+/// [`TARGETS_LINE`] (text before it, such as a test harness's, is skipped),
+/// then notes every [`ARRIVED_LINE`] until the process ends.
+fn read_reports(
+    mut out: BufReader<ChildStdout>,
+    said: &std::sync::mpsc::Sender<Result<(SocketAddr, SocketAddr), BenchError>>,
+    arrivals: &Mutex<Vec<(usize, i64)>>,
+) {
+    let mut line = String::new();
+    let mut addresses_said = false;
+    loop {
+        line.clear();
+        match out.read_line(&mut line) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+        if !addresses_said {
+            if let Some((_, rest)) = line.trim().split_once(TARGETS_LINE) {
+                addresses_said = true;
+                let parsed = rest.split_once(' ').and_then(|(s, a)| {
+                    Some((s.parse::<SocketAddr>().ok()?, a.parse::<SocketAddr>().ok()?))
+                });
+                let _ = said.send(parsed.ok_or_else(|| {
+                    BenchError::Target(format!(
+                        "the outage targets' process said {:?}",
+                        line.trim()
+                    ))
+                }));
+            }
+            continue;
+        }
+        let arrival = line.trim().strip_prefix(ARRIVED_LINE).and_then(|rest| {
+            let (check, at) = rest.split_once(' ')?;
+            Some((check.parse().ok()?, at.parse().ok()?))
+        });
+        if let (Some(arrival), Ok(mut all)) = (arrival, arrivals.lock()) {
+            all.push(arrival);
+        }
+    }
+    if !addresses_said {
+        let _ = said.send(Err(BenchError::Target(
+            "the outage targets' process ended without saying its addresses".into(),
+        )));
+    }
 }
 
 async fn run(
@@ -108,25 +290,11 @@ async fn run(
     duration: Duration,
     concurrency: Option<usize>,
     dir: &std::path::Path,
+    targets: &Targets,
 ) -> Result<OutageReport, BenchError> {
-    let bind = |what: &'static str| async move {
-        TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(BenchError::server(what))
-    };
-    let answering = bind("the healthy target").await?;
-    let answering_addr = answering
-        .local_addr()
-        .map_err(BenchError::io("no local address"))?;
-    let arrivals = Arc::new(Mutex::new(Vec::new()));
-    tokio::spawn(serve_answering(answering, arrivals.clone()));
+    let answering_addr = targets.answering;
     let stalled_url = if stall {
-        let stalling = bind("the stalling target").await?;
-        let addr = stalling
-            .local_addr()
-            .map_err(BenchError::io("no local address"))?;
-        tokio::spawn(serve_stalling(stalling));
-        format!("http://{addr}/")
+        format!("http://{}/", targets.stalling)
     } else {
         format!("http://{answering_addr}/stalled")
     };
@@ -192,7 +360,8 @@ async fn run(
     monitor.shutdown().await;
 
     let interval_ms = INTERVAL.as_millis() as i64;
-    let mut lags: Vec<f64> = arrivals
+    let mut lags: Vec<f64> = targets
+        .arrivals
         .lock()
         .map(|a| a.clone())
         .unwrap_or_default()
@@ -247,15 +416,14 @@ async fn serve_stalling(listener: TcpListener) {
     }
 }
 
-/// Answers every request with a short 200 and notes the check (the number
-/// in the path) and when its request arrived.
-async fn serve_answering(listener: TcpListener, arrivals: Arc<Mutex<Vec<(usize, i64)>>>) {
+/// Answers every request with a short 200 and reports the check (the
+/// number in the path) and when its request arrived.
+async fn serve_answering(listener: TcpListener) {
     loop {
         let Ok((mut socket, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let arrivals = arrivals.clone();
         tokio::spawn(async move {
             let mut head = Vec::with_capacity(512);
             let mut buf = [0u8; 1024];
@@ -277,8 +445,9 @@ async fn serve_answering(listener: TcpListener, arrivals: Arc<Mutex<Vec<(usize, 
                 .ok()
                 .and_then(|h| h.split(' ').nth(1))
                 .and_then(|path| path.trim_start_matches('/').parse::<usize>().ok());
-            if let (Some(i), Ok(mut a)) = (check, arrivals.lock()) {
-                a.push((i, arrived));
+            if let Some(i) = check {
+                // The bench is gone if this fails; stdin's end stops us.
+                let _ = say(&format!("{ARRIVED_LINE}{i} {arrived}"));
             }
             let _ = socket
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n")

@@ -38,10 +38,39 @@ fn pings_from_other_addresses_are_answered_while_one_address_floods_the_listener
     assert!(report.flood_held <= 64, "{report}");
 }
 
+/// Set for the child run of [`outage_targets_child`].
+const SERVE_OUTAGE_TARGETS: &str = "KEEPUP_TEST_SERVE_OUTAGE_TARGETS";
+
+/// Not a test of its own: the outage bench's targets process when this
+/// binary is run again by the test below (as `keepup bench
+/// outage-targets` is by the CLI).
+#[test]
+fn outage_targets_child() {
+    if std::env::var_os(SERVE_OUTAGE_TARGETS).is_some() {
+        keepup_bench::outage::serve_targets().expect("the outage targets serve");
+    }
+}
+
 #[test]
 fn healthy_checks_keep_running_beside_checks_whose_target_never_answers() {
-    let report = keepup_bench::outage::outage(40, 5, true, std::time::Duration::from_secs(2), None)
-        .expect("the outage bench runs");
+    let mut targets = std::process::Command::new(std::env::current_exe().unwrap());
+    targets
+        .args([
+            "outage_targets_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SERVE_OUTAGE_TARGETS, "1");
+    let report = keepup_bench::outage::outage(
+        40,
+        5,
+        true,
+        std::time::Duration::from_secs(2),
+        None,
+        targets,
+    )
+    .expect("the outage bench runs");
     // After one interval of warm-up the stalled checks are down (those due
     // in its last 5 s not yet: still unknown) and the healthy ones up
     // (keepup/self may add one more); their lag is the README's figure.

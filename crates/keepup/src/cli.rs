@@ -527,6 +527,10 @@ pub enum BenchCommand {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// (internal) Serve the outage benchmark's stalling and answering
+    /// targets until stdin closes.
+    #[command(hide = true)]
+    OutageTargets,
 }
 
 /// `ip` or `ip:port` (port 53 when left out).

@@ -89,10 +89,21 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             stall,
             duration,
             concurrency,
-        } => println!(
-            "{}",
-            keepup_bench::outage::outage(checks, healthy, stall, duration, concurrency)?
-        ),
+        } => {
+            // The targets run in a child, so the figures are keepup's alone.
+            let mut targets = std::process::Command::new(std::env::current_exe()?);
+            targets.args(["bench", "outage-targets"]);
+            let report = keepup_bench::outage::outage(
+                checks,
+                healthy,
+                stall,
+                duration,
+                concurrency,
+                targets,
+            )?;
+            println!("{report}");
+        }
+        BenchCommand::OutageTargets => keepup_bench::outage::serve_targets()?,
         BenchCommand::Sla {
             contract_checks,
             contract_days,
