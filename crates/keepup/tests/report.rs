@@ -5,10 +5,12 @@
 //! the incidents and credit steps and loads nothing from anywhere, the CSV
 //! says what the JSON says, and a month without data says so.
 
+mod support;
+
 use keepup_model::codes::TLS_CERT_EXPIRED;
 use keepup_model::{Finding, Outcome, Severity, Status};
 use keepup_monitor::incidents::IncidentEngine;
-use keepup_store::{Outgoing, ResultRecord, Retention, Store};
+use keepup_store::{Outgoing, Retention, Store};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -129,22 +131,7 @@ percent = 25
                 }
             })
             .collect();
-        let records: Vec<ResultRecord> = checks
-            .iter()
-            .zip(&outcomes)
-            .map(|(c, o)| ResultRecord {
-                check: c.id.clone(),
-                at: t,
-                outcome: (*o).clone(),
-            })
-            .collect();
-        store.record(&records).unwrap();
-        let items: Vec<_> = checks
-            .iter()
-            .zip(&outcomes)
-            .map(|(c, o)| (&**c, t, *o))
-            .collect();
-        engine.observe_batch(&items).unwrap();
+        support::record_round(&store, &mut engine, &checks, &outcomes, t);
         if t == at("2026-03-03T10:05:00Z") {
             // The first incident is notified and acknowledged while open.
             let open = store.open_incidents().unwrap();

@@ -2,6 +2,8 @@
 //! loopback shop into its store, and `keepup sla` reads the figures from
 //! that store while the daemon keeps running.
 
+mod support;
+
 use keepup_testkit::http::{TestServer, html, text};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -260,7 +262,7 @@ repair_time = {{ critical = "1h" }}
 fn a_simulated_month_gives_the_figures_of_the_incidents_it_opened() {
     use keepup_model::{Outcome, Status};
     use keepup_monitor::incidents::IncidentEngine;
-    use keepup_store::{ResultRecord, Store};
+    use keepup_store::Store;
 
     const MINUTE: i64 = 60_000;
     let dir = tempfile::tempdir().unwrap();
@@ -361,22 +363,7 @@ time_zone = "Europe/Berlin"
                 }
             })
             .collect();
-        let records: Vec<ResultRecord> = checks
-            .iter()
-            .zip(&outcomes)
-            .map(|(c, o)| ResultRecord {
-                check: c.id.clone(),
-                at: t,
-                outcome: (*o).clone(),
-            })
-            .collect();
-        store.record(&records).unwrap();
-        let items: Vec<_> = checks
-            .iter()
-            .zip(&outcomes)
-            .map(|(c, o)| (&**c, t, *o))
-            .collect();
-        engine.observe_batch(&items).unwrap();
+        support::record_round(&store, &mut engine, &checks, &outcomes, t);
         t += MINUTE;
     }
     drop(engine);
