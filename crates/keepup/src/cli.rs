@@ -271,7 +271,9 @@ pub enum Command {
         #[arg(long, default_value = "5")]
         every: u64,
     },
-    /// Measure probe throughput or scheduler overhead.
+    /// Benchmarks for the README's figures: probes, scheduling, a mass
+    /// outage, alerting, DNS, mail, the listener under a flood, SLA reads
+    /// (built with the `bench` feature).
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Explore a shop's domain (DNS from the root, mail and web ports,
