@@ -118,6 +118,30 @@ fn raise_descriptor_limit_as_the_daemon_does() {
     }
 }
 
+/// Starts the monitor on a bench configuration and lets it run for one
+/// interval before the figures start (start-up spreads the first runs over
+/// the interval), then clears the lags it sampled meanwhile.
+async fn start_warmed_up(
+    config: keepup_config::Config,
+    interval: std::time::Duration,
+) -> Result<keepup_monitor::Monitor, BenchError> {
+    let store = keepup_store::Store::open(&config.store.path)?;
+    let monitor = keepup_monitor::Monitor::start(
+        std::sync::Arc::new(config),
+        store,
+        keepup_probe::ProbeContext::new(),
+        std::sync::Arc::new(keepup_model::SystemClock),
+    )
+    .await?;
+    eprintln!(
+        "warming up for one interval ({})…",
+        humantime::format_duration(interval)
+    );
+    tokio::time::sleep(interval).await;
+    monitor.scheduler().stats().reset_lags();
+    Ok(monitor)
+}
+
 /// A scratch directory of this process for stores and configurations.
 fn scratch_dir() -> Result<PathBuf, BenchError> {
     let dir = std::env::temp_dir().join(format!("keepup-bench-{}", std::process::id()));

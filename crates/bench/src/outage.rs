@@ -20,14 +20,11 @@
 
 use crate::{
     BenchError, cpu_time, peak_rss_mb, raise_descriptor_limit_as_the_daemon_does, runtime,
-    scratch_dir,
+    scratch_dir, start_warmed_up,
 };
 use keepup_config::Config;
 use keepup_model::{CheckId, SystemClock};
-use keepup_monitor::Monitor;
 use keepup_monitor::slots::offset_ms;
-use keepup_probe::ProbeContext;
-use keepup_store::Store;
 use std::fmt::{self, Write as _};
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
@@ -330,20 +327,7 @@ async fn run(
     let max_in_flight = config
         .scheduler
         .in_flight_cap(keepup_config::descriptors::soft_limit().unwrap_or(1024));
-    let store = Store::open(&config.store.path)?;
-    let monitor = Monitor::start(
-        Arc::new(config),
-        store,
-        ProbeContext::new(),
-        Arc::new(SystemClock),
-    )
-    .await?;
-    eprintln!(
-        "warming up for one interval ({})…",
-        humantime::format_duration(INTERVAL)
-    );
-    tokio::time::sleep(INTERVAL).await;
-    monitor.scheduler().stats().reset_lags();
+    let monitor = start_warmed_up(config, INTERVAL).await?;
     let from = now_ms();
     let cpu0 = cpu_time();
     let t0 = Instant::now();

@@ -6,18 +6,13 @@
 
 use crate::{
     BenchError, cpu_time, peak_rss_mb, raise_descriptor_limit_as_the_daemon_does, runtime,
-    scratch_dir,
+    scratch_dir, start_warmed_up,
 };
 use keepup_config::Config;
-use keepup_model::SystemClock;
-use keepup_monitor::Monitor;
-use keepup_probe::ProbeContext;
-use keepup_store::Store;
 use std::fmt::{self, Write as _};
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Serves the scheduler bench's target on `listen`: prints the bound
@@ -179,22 +174,8 @@ fn run_scheduler(
         let _ = write!(src, "[[site.check]]\nid = \"c{i}\"\n{kind_line}");
     }
     let config: Config = keepup_config::load_str(&src, &dir.join("bench.toml"))?;
-    let store_path = config.store.path.clone();
     let report = runtime()?.block_on(async move {
-        let store = Store::open(&store_path)?;
-        let monitor = Monitor::start(
-            Arc::new(config),
-            store,
-            ProbeContext::new(),
-            Arc::new(SystemClock),
-        )
-        .await?;
-        eprintln!(
-            "warming up for one interval ({})…",
-            humantime::format_duration(interval)
-        );
-        tokio::time::sleep(interval).await;
-        monitor.scheduler().stats().reset_lags();
+        let monitor = start_warmed_up(config, interval).await?;
         let runs0 = monitor.scheduler().stats().runs();
         let cpu0 = cpu_time();
         let t0 = Instant::now();
