@@ -39,6 +39,7 @@ const TOP_KEYS: &[&str] = &[
     "dns",
     "backup",
     "contract",
+    "status_page",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
@@ -332,6 +333,11 @@ impl Loader<'_> {
                 Some("rename the configured check".into()),
             );
         }
+        // After the backup and SLA checks exist, so a component may name them.
+        let status_pages = root
+            .remove("status_page")
+            .map(|v| self.status_pages(v, &sites))
+            .unwrap_or_default();
         let mut seen = HashSet::new();
         for s in &sites {
             if !seen.insert(s.id.clone()) {
@@ -396,6 +402,7 @@ impl Loader<'_> {
             dns: self.dns.clone(),
             backups,
             contracts,
+            status_pages,
             warnings: std::mem::take(&mut self.warnings),
             index: HashMap::new(),
         }

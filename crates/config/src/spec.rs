@@ -35,6 +35,8 @@ pub struct Config {
     pub backups: Vec<crate::backup::BackupPlan>,
     /// `[[contract]]`: what the hosting contracts promise.
     pub contracts: Vec<crate::contract::Contract>,
+    /// `[[status_page]]`: public status pages.
+    pub status_pages: Vec<crate::status_page::StatusPage>,
     /// Advice found at load that does not make the configuration invalid.
     pub warnings: Vec<crate::Problem>,
     /// `site/check` → (site, check) positions, for constant-time lookups.

@@ -172,6 +172,9 @@ pub enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// One incident: post a public update (shown on the status pages).
+    #[command(subcommand)]
+    Incident(IncidentCommand),
     /// SLA figures of the configured contracts: availability, downtime,
     /// unknown and maintenance time, incidents, MTTD/MTTA/MTTR, repair-time
     /// breaches, error budget and credit, from the store (also while the
@@ -313,6 +316,27 @@ pub enum Command {
         /// Directory to write every page into.
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Post a public update of an incident: where it stands and what the
+    /// shop's customers are told, on the status pages that show it.
+    Update {
+        /// The incident number (see `keepup incidents`).
+        incident: i64,
+        /// investigating, identified, monitoring or resolved.
+        #[arg(long)]
+        status: String,
+        /// The text the public reads.
+        #[arg(long)]
+        text: String,
+        /// Who posts it (default: $USER; not shown on the public page).
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
     },
 }
 

@@ -919,6 +919,31 @@ fn incidents_are_listed_and_acknowledged() {
     );
     let o = run(&["ack", "99999", "-c", c]);
     assert!(stderr(&o).contains("no incident #99999"), "{}", stderr(&o));
+    let update = |incident: &str, status: &str, text: &str| {
+        run(&[
+            "incident", "update", incident, "--status", status, "--text", text, "--by", "alice",
+            "-c", c,
+        ])
+    };
+    let o = update(
+        &id.to_string(),
+        "identified",
+        "The checkout page fails; a fix is under way.",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = update(&id.to_string(), "fixed", "x");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("status: \"fixed\""), "{}", stderr(&o));
+    let o = update("99999", "resolved", "x");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no incident #99999"), "{}", stderr(&o));
+    let store = keepup_store::Store::open_read_only(&dir.path().join("keepup.db")).unwrap();
+    let posted = store.status_updates_of(id).unwrap();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(
+        (posted[0].status.as_str(), posted[0].author.as_str()),
+        ("identified", "alice")
+    );
     let table = stdout(&run(&["incidents", "-c", c]));
     let line = table
         .lines()

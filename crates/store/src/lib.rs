@@ -59,6 +59,7 @@ mod outbox;
 mod packed;
 mod schema;
 mod spans;
+mod status_updates;
 mod store;
 
 use std::time::Duration;
@@ -72,6 +73,9 @@ pub use memo::MemoChange;
 pub use outbox::{OutboxEntry, OutboxState, Outgoing};
 pub use schema::SCHEMA_VERSION;
 pub use spans::{StatusSpan, StatusSpans};
+pub use status_updates::{
+    InvalidUpdate, MAX_UPDATE_AUTHOR, MAX_UPDATE_TEXT, NewStatusUpdate, StatusUpdate, UpdateStatus,
+};
 pub use store::Store;
 
 /// What the store knows about a check besides its results.

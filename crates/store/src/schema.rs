@@ -51,6 +51,9 @@
 //!   or results stop; `current.span_start` is where the open one began and
 //!   `checks.max_gap_ms` how long a result vouches for its status. The
 //!   `spans` module documents the rules.
+//! * `status_update` (version 9): public updates of incidents (status,
+//!   text, author), indexed by time and by incident; see the
+//!   `status_updates` module.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -276,6 +279,19 @@ CREATE TABLE span (
     status   INTEGER NOT NULL,
     PRIMARY KEY (check_id, start_ms)
 ) WITHOUT ROWID;
+"#,
+    // 8 -> 9: public updates of incidents (see the `status_updates` module).
+    r#"
+CREATE TABLE status_update (
+    id          INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incident(id),
+    at          INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    author      TEXT NOT NULL
+);
+CREATE INDEX status_update_by_at ON status_update(at);
+CREATE INDEX status_update_by_incident ON status_update(incident_id, at);
 "#,
 ];
 

@@ -1,10 +1,11 @@
-//! `keepup incidents` and `keepup ack`: incidents from the store.
+//! `keepup incidents`, `keepup ack` and `keepup incident update`:
+//! incidents from the store, and their public updates.
 
 use super::status::render;
 use anyhow::Context;
 use keepup_model::text::{ago, duration_table};
 use keepup_model::{Clock, SystemClock, format_rfc3339};
-use keepup_store::{Incident, Store};
+use keepup_store::{Incident, NewStatusUpdate, Store};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -101,6 +102,40 @@ pub fn ack(path: &Path, id: i64, by: Option<String>) -> anyhow::Result<ExitCode>
         ),
     }
     Ok(ExitCode::from(1))
+}
+
+/// `keepup incident update`
+pub fn update(
+    path: &Path,
+    id: i64,
+    status: &str,
+    text: &str,
+    by: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let store = match open_store(path)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let who = by
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into());
+    let update = match NewStatusUpdate::new(id, SystemClock.now_ms(), status, text, &who) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("keepup: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    match store.add_status_update(&update)? {
+        Some(n) => {
+            println!("update #{n} of incident #{id} posted ({})", status.trim());
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("keepup: no incident #{id}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 fn to_json(i: &Incident, now: i64) -> serde_json::Value {

@@ -18,7 +18,7 @@ mod sla;
 mod status;
 mod validate;
 
-use crate::cli::{Cli, Command, MaintenanceCommand, NotifyCommand};
+use crate::cli::{Cli, Command, IncidentCommand, MaintenanceCommand, NotifyCommand};
 use anyhow::Context;
 use clap::CommandFactory;
 use std::process::ExitCode;
@@ -117,6 +117,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             by,
         } => incidents::ack(&config.config, incident, by),
+        Command::Incident(IncidentCommand::Update {
+            incident,
+            status,
+            text,
+            by,
+            config,
+        }) => incidents::update(&config.config, incident, &status, &text, by),
         Command::Demo {
             dir,
             listen,
