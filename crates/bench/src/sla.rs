@@ -8,7 +8,7 @@
 //! takes them.
 
 use crate::{BenchError, peak_rss_mb, scratch_dir};
-use keepup_model::{CheckId, Outcome, Status, Timestamp};
+use keepup_model::{CheckId, Finding, Outcome, Severity, Status, Timestamp};
 use keepup_store::{Retention, Store};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -278,8 +278,9 @@ fn read(
 /// Records `days` of results of `ids` every `interval`, an hour of
 /// simulated time per batch: mostly up, outages (down or degraded) of a
 /// few minutes about every other day per check, a missed result now and
-/// then, and a daemon restart (five minutes without results) every
-/// thirty days. With `compact`, compacts once a simulated day with the
+/// then, a daemon restart (five minutes without results) every thirty
+/// days, and on every tenth check a certificate warning (a finding, for
+/// the report's security section) whose text changes daily. With `compact`, compacts once a simulated day with the
 /// default retention, so raw results older than a week are gone.
 fn fill(
     store: &Store,
@@ -343,10 +344,23 @@ fn fill(
                         Status::Degraded => "HTTP 200 in 2.4 s",
                         _ => "HTTP 503",
                     };
+                    let mut outcome = Outcome::new(status, message);
+                    if i % 10 == 0 {
+                        // A certificate warning whose days left change
+                        // daily: a new stored outcome every day. Added beside
+                        // the status (not through `push`), so the accounting
+                        // sees the same outages as without it.
+                        let left = 90 - (at - T0).div_euclid(DAY) % 60;
+                        outcome.findings.push(Finding::new(
+                            "TLS_CERT_EXPIRING",
+                            Severity::Warning,
+                            format!("the certificate expires in {left} days"),
+                        ));
+                    }
                     batch.push(keepup_store::ResultRecord {
                         check: id.clone(),
                         at,
-                        outcome: Outcome::new(status, message),
+                        outcome,
                     });
                 }
                 at += step;

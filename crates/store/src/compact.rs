@@ -21,6 +21,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::content::{self, LAST_USED_GRANULARITY_MS};
 use crate::error::Fail;
+use crate::findings;
 use crate::packed::{self, Bucket};
 use crate::store::State;
 use crate::{CompactReport, Resolution, Retention, Rollup, Store, StoreError};
@@ -523,6 +524,8 @@ fn prune(
             report.spans_deleted += delete.execute(params![check, span_cutoff])? as u64;
         }
     }
+    // So are the days findings were seen (and the contents they name).
+    report.finding_days_deleted += findings::prune(&tx, &checks, span_cutoff)?;
     // Finished notifications only: one still pending or being sent is
     // never lost to retention, however old.
     let notifications_cutoff = now.saturating_sub(duration_ms(retention.notifications));

@@ -273,10 +273,12 @@ pub(crate) fn findings_from_json(json: &str) -> Result<Vec<Finding>, Fail> {
 }
 
 /// Content ids referenced from `current` are never garbage: a check that
-/// stopped reporting keeps its latest outcome forever.
+/// stopped reporting keeps its latest outcome forever. Neither are those
+/// of `finding_day`, which outlive the raw results.
 pub(crate) fn delete_unused(conn: &Connection, older_than: Timestamp) -> Result<u64, Fail> {
     let n = conn.execute(
-        "DELETE FROM content WHERE last_used < ?1 AND id NOT IN (SELECT content_id FROM current)",
+        "DELETE FROM content WHERE last_used < ?1 AND id NOT IN (SELECT content_id FROM current)
+           AND id NOT IN (SELECT content_id FROM finding_day)",
         params![older_than],
     )?;
     Ok(n as u64)

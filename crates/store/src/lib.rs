@@ -6,7 +6,8 @@
 //! since when, the latest outcome), per-minute/hour/day [`Rollup`]s with
 //! status counts and exact latency percentiles (kept two years by default),
 //! heartbeat pings, status spans for SLA accounting (the `spans` module,
-//! kept as long as day rollups), and memos: small pieces of other crates' working
+//! kept as long as day rollups), where findings were seen per day (the
+//! `findings` module, kept as long), and memos: small pieces of other crates' working
 //! state that must survive a restart. Everything goes through the small
 //! synchronous [`Store`] handle, which is cheap to clone and safe to share
 //! between threads.
@@ -52,6 +53,7 @@
 mod compact;
 mod content;
 mod error;
+mod findings;
 mod incidents;
 mod maintenance;
 mod memo;
@@ -144,7 +146,7 @@ pub struct LatestState {
     pub outcome: Outcome,
 }
 
-/// A finding as seen in a check's raw results over a stretch of time
+/// A finding as seen in a check's results over a stretch of time
 /// ([`Store::findings_between`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FindingSeen {
@@ -316,6 +318,9 @@ pub struct CompactReport {
     pub notifications_deleted: u64,
     /// Status spans that ended before the day rollups' retention.
     pub spans_deleted: u64,
+    /// Days of findings (per check and content) that ended before the day
+    /// rollups' retention.
+    pub finding_days_deleted: u64,
     /// Stored contents (message, findings, details) no longer referenced
     /// and deleted.
     pub contents_deleted: u64,

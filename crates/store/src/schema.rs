@@ -54,6 +54,12 @@
 //! * `status_update` (version 9): public updates of incidents (status,
 //!   text, author), indexed by time and by incident; see the
 //!   `status_updates` module.
+//! * `finding_day` (version 10): `WITHOUT ROWID`, primary key `(check_id,
+//!   day, content_id)`: per check, UTC day (`ts / 86,400,000`, rounded
+//!   down) and stored content with findings, the first and last result's
+//!   time and how many results had it; written by `Store::record`,
+//!   backfilled from the raw results by the migration, kept as long as
+//!   day rollups. The `findings` module documents the rules.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -292,6 +298,26 @@ CREATE TABLE status_update (
 );
 CREATE INDEX status_update_by_at ON status_update(at);
 CREATE INDEX status_update_by_incident ON status_update(incident_id, at);
+"#,
+    // 9 -> 10: where findings were seen, per check, UTC day and content
+    // (see the `findings` module), backfilled from the raw results still
+    // kept. The day is rounded down also before 1970, as in Rust.
+    r#"
+CREATE TABLE finding_day (
+    check_id   INTEGER NOT NULL,
+    day        INTEGER NOT NULL,
+    content_id INTEGER NOT NULL,
+    first_ms   INTEGER NOT NULL,
+    last_ms    INTEGER NOT NULL,
+    results    INTEGER NOT NULL,
+    PRIMARY KEY (check_id, day, content_id)
+) WITHOUT ROWID;
+INSERT INTO finding_day (check_id, day, content_id, first_ms, last_ms, results)
+SELECT r.check_id, (r.ts - (r.ts % 86400000 + 86400000) % 86400000) / 86400000,
+       r.content_id, MIN(r.ts), MAX(r.ts), COUNT(*)
+FROM result r JOIN content t ON t.id = r.content_id
+WHERE t.findings IS NOT NULL
+GROUP BY 1, 2, 3;
 "#,
 ];
 

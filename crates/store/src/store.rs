@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 
 use crate::content::{self, Cached, Columns, Content};
 use crate::error::{Fail, StoreError};
+use crate::findings;
 use crate::schema;
 use crate::spans;
 use crate::{CheckMeta, FindingSeen, LatestState, PingKind, ResultRecord};
@@ -173,7 +174,8 @@ impl Store {
     /// change the current state. The current status's `since` moves only
     /// when the status changes (results of one check are considered in
     /// time order, whatever their order in `results`). Status spans move
-    /// forward in the same transaction (see the `spans` module).
+    /// forward in the same transaction (see the `spans` module), and so
+    /// do the days on which findings were seen (the `findings` module).
     pub fn record(&self, results: &[ResultRecord]) -> Result<(), StoreError> {
         if results.is_empty() {
             return Ok(());
@@ -242,11 +244,12 @@ impl Store {
         })
     }
 
-    /// The distinct findings of `check`'s raw results with `from <= at <
-    /// to`: each with the first and last time it was seen and in how many
-    /// results. Read a stored content at a time (results of one outcome
-    /// share it), so memory follows the distinct outcomes, not the results.
-    /// Only results younger than the raw retention exist.
+    /// The distinct findings of `check`'s results with `from <= at < to`:
+    /// each with the first and last time it was seen and in how many
+    /// results. Read from the findings recorded per day (the `findings`
+    /// module), so the cost follows the days and distinct outcomes with
+    /// findings, not the results, and days older than the raw retention
+    /// are covered as long as day rollups are kept.
     pub fn findings_between(
         &self,
         check: &CheckId,
@@ -254,38 +257,7 @@ impl Store {
         to: Timestamp,
     ) -> Result<Vec<FindingSeen>, StoreError> {
         self.with_state("findings_between", |st| {
-            let mut stmt = st.conn.prepare_cached(
-                "SELECT t.findings, MIN(r.ts), MAX(r.ts), COUNT(*)
-                 FROM result r JOIN content t ON t.id = r.content_id
-                 WHERE r.check_id = (SELECT id FROM checks WHERE key = ?1) AND r.ts >= ?2 AND r.ts < ?3
-                   AND t.findings IS NOT NULL
-                 GROUP BY r.content_id ORDER BY MIN(r.ts)",
-            )?;
-            let mut rows = stmt.query(params![check.as_str(), from, to])?;
-            let mut out: Vec<FindingSeen> = Vec::new();
-            while let Some(row) = rows.next()? {
-                let json: String = row.get(0)?;
-                let (first, last, count): (Timestamp, Timestamp, i64) =
-                    (row.get(1)?, row.get(2)?, row.get(3)?);
-                for finding in content::findings_from_json(&json)? {
-                    // One finding in several outcomes (another message, the
-                    // same certificate warning) is one entry.
-                    match out.iter_mut().find(|s| s.finding == finding) {
-                        Some(seen) => {
-                            seen.first = seen.first.min(first);
-                            seen.last = seen.last.max(last);
-                            seen.results += count.max(0) as u64;
-                        }
-                        None => out.push(FindingSeen {
-                            finding,
-                            first,
-                            last,
-                            results: count.max(0) as u64,
-                        }),
-                    }
-                }
-            }
-            Ok(out)
+            findings::between(&st.conn, check.as_str(), from, to)
         })
     }
 
@@ -526,6 +498,7 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
 
+    let mut findings = findings::Tally::default();
     let mut start = 0;
     while start < order.len() {
         let check = order[start].0;
@@ -556,6 +529,9 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
             insert.execute(params![
                 check, at, status, latency, content_id, dns, connect, tls, first_byte, total
             ])?;
+            if !outcome.findings.is_empty() {
+                findings.note(&tx, check, at, content_id)?;
+            }
             match &mut current {
                 None => {
                     current = Some(Current {
@@ -603,6 +579,7 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
         }
         start = end;
     }
+    findings.flush(&tx)?;
     drop((insert, load_current, save_current));
     tx.commit()?;
     Ok(())

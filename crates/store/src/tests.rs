@@ -1076,6 +1076,169 @@ fn findings_between_joins_one_finding_across_outcomes_within_the_range() {
     );
 }
 
+/// A Degraded result of `check` at `at` with `findings`.
+fn with_findings(check: &str, at: i64, message: &str, findings: &[Finding]) -> ResultRecord {
+    let mut r = rec(check, at, Status::Degraded, 5.0, message);
+    r.outcome.findings = findings.to_vec();
+    r
+}
+
+/// `(first, last, results)` relative to T0 of each finding seen.
+fn seen_brief(s: &Store, check: &str, from: i64, to: i64) -> Vec<(String, i64, i64, u64)> {
+    s.findings_between(&id(check), from, to)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.finding.code, f.first - T0, f.last - T0, f.results))
+        .collect()
+}
+
+#[test]
+fn a_range_cut_inside_a_day_counts_only_its_part_of_that_day() {
+    let s = Store::open_in_memory().unwrap();
+    let expiring = Finding::new("TLS_CERT_EXPIRING", Severity::Warning, "expires in 9 days");
+    // Two days every 10 minutes, one stored outcome throughout.
+    let batch: Vec<_> = (0..288)
+        .map(|i| {
+            with_findings(
+                "shop/tls",
+                T0 + i * 10 * MIN,
+                "slow",
+                std::slice::from_ref(&expiring),
+            )
+        })
+        .collect();
+    s.record(&batch).unwrap();
+    assert_eq!(count(&s, "finding_day"), 2);
+    // A month in a zone east of UTC starts and ends inside UTC days.
+    assert_eq!(
+        seen_brief(&s, "shop/tls", T0 + 3 * HOUR + 1, T0 + DAY + 5 * HOUR),
+        [(
+            "TLS_CERT_EXPIRING".to_owned(),
+            3 * HOUR + 10 * MIN,
+            DAY + 5 * HOUR - 10 * MIN,
+            125 + 30
+        )]
+    );
+    // Within one day, and a range between two results.
+    assert_eq!(
+        seen_brief(&s, "shop/tls", T0 + 5 * MIN, T0 + 25 * MIN),
+        [("TLS_CERT_EXPIRING".to_owned(), 10 * MIN, 20 * MIN, 2)]
+    );
+    assert!(seen_brief(&s, "shop/tls", T0 + MIN, T0 + 2 * MIN).is_empty());
+    assert!(seen_brief(&s, "shop/tls", T0 + MIN, T0 + MIN).is_empty());
+}
+
+#[test]
+fn findings_outlive_the_raw_results_as_long_as_day_rollups() {
+    let s = Store::open_in_memory().unwrap();
+    let expiring = Finding::new("TLS_CERT_EXPIRING", Severity::Warning, "expires in 9 days");
+    let weak = Finding::new("TLS_WEAK_KEY", Severity::Warning, "1024-bit RSA key");
+    // Three days every 10 minutes: fine until 06:00 on the first day,
+    // then the warning, from the second day with another one beside it.
+    let batch: Vec<_> = (0..3 * 144)
+        .map(|i| {
+            let at = T0 + i * 10 * MIN;
+            match at - T0 {
+                t if t < 6 * HOUR => rec("shop/tls", at, Status::Up, 5.0, "fine"),
+                t if t < DAY => {
+                    with_findings("shop/tls", at, "expiring", std::slice::from_ref(&expiring))
+                }
+                _ => with_findings("shop/tls", at, "both", &[expiring.clone(), weak.clone()]),
+            }
+        })
+        .collect();
+    s.record(&batch).unwrap();
+    let whole = seen_brief(&s, "shop/tls", T0, T0 + 3 * DAY);
+    assert_eq!(
+        whole,
+        [
+            (
+                "TLS_CERT_EXPIRING".to_owned(),
+                6 * HOUR,
+                3 * DAY - 10 * MIN,
+                108 + 288
+            ),
+            ("TLS_WEAK_KEY".to_owned(), DAY, 3 * DAY - 10 * MIN, 288)
+        ]
+    );
+    // A month later the raw results are gone, and the contents that only
+    // the findings still name are kept.
+    let report = s.compact(T0 + 30 * DAY, &Retention::default()).unwrap();
+    assert_eq!(report.raw_deleted, 3 * 144);
+    assert_eq!(count(&s, "result"), 0);
+    assert_eq!(count(&s, "content WHERE message = 'expiring'"), 1);
+    assert_eq!(seen_brief(&s, "shop/tls", T0, T0 + 3 * DAY), whole);
+    // Without the raw results, a day cut by the range is clipped to it and
+    // counted whole (the README says so).
+    assert_eq!(
+        seen_brief(&s, "shop/tls", T0 + 12 * HOUR, T0 + DAY),
+        [(
+            "TLS_CERT_EXPIRING".to_owned(),
+            12 * HOUR,
+            DAY - 10 * MIN,
+            108
+        )]
+    );
+    // Past the day rollups' retention, the days go too.
+    let report = s
+        .compact(T0 + 3 * DAY + 730 * DAY, &Retention::default())
+        .unwrap();
+    assert_eq!(report.finding_days_deleted, 3);
+    assert!(seen_brief(&s, "shop/tls", T0, T0 + 3 * DAY).is_empty());
+}
+
+#[test]
+fn migrating_a_version_9_store_backfills_the_findings_from_its_raw_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keepup.db");
+    let expiring = Finding::new("TLS_CERT_EXPIRING", Severity::Warning, "expires in 9 days");
+    let weak = Finding::new("TLS_WEAK_KEY", Severity::Warning, "1024-bit RSA key");
+    let ranges = [
+        (T0 - DAY, T0 + 3 * DAY),
+        (T0 + 3 * HOUR + 1, T0 + DAY + 5 * HOUR),
+    ];
+    let (recorded, rows) = {
+        let s = Store::open(&path).unwrap();
+        let mut rng = Lcg(3);
+        let mut batch = Vec::new();
+        for i in 0..2 * 144 {
+            let at = T0 + i * 10 * MIN;
+            for check in ["shop/a", "shop/b"] {
+                batch.push(match rng.next() % 4 {
+                    0 => rec(check, at, Status::Up, 5.0, "fine"),
+                    1 => with_findings(check, at, "expiring", std::slice::from_ref(&expiring)),
+                    2 => with_findings(check, at, "weak", std::slice::from_ref(&weak)),
+                    _ => with_findings(check, at, "both", &[weak.clone(), expiring.clone()]),
+                });
+            }
+        }
+        // In batches of an hour, as the daemon records them.
+        for chunk in batch.chunks(12) {
+            s.record(chunk).unwrap();
+        }
+        let recorded: Vec<_> = ranges
+            .iter()
+            .flat_map(|&(from, to)| ["shop/a", "shop/b"].map(|c| seen_brief(&s, c, from, to)))
+            .collect();
+        (recorded, count(&s, "finding_day"))
+    };
+    assert!(recorded.iter().all(|seen| seen.len() == 2), "{recorded:?}");
+    {
+        // The same file as version 9 left it: no findings table.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE finding_day; PRAGMA user_version = 9;")
+            .unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), crate::SCHEMA_VERSION);
+    assert_eq!(count(&s, "finding_day"), rows);
+    let migrated: Vec<_> = ranges
+        .iter()
+        .flat_map(|&(from, to)| ["shop/a", "shop/b"].map(|c| seen_brief(&s, c, from, to)))
+        .collect();
+    assert_eq!(migrated, recorded);
+}
+
 #[test]
 fn a_file_that_is_not_a_database_is_named_so_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();

@@ -208,8 +208,8 @@ fn incidents(store: &Store, report: &mut Report) -> anyhow::Result<()> {
 }
 
 /// Security-relevant findings (warning or worse) of the site's checks:
-/// from the raw results still kept and from the incidents' first outcomes,
-/// one entry per check and code.
+/// from the days their results had findings (kept as long as day rollups)
+/// and from the incidents' first outcomes, one entry per check and code.
 fn security(
     store: &Store,
     checks: &[&keepup_config::Check],
