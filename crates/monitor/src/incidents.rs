@@ -467,6 +467,59 @@ impl IncidentEngine {
 }
 
 impl IncidentEngine {
+    /// Resolves open incident `id` by hand (someone says it is over), with
+    /// who did it and their note, and forgets its check's confirmed state:
+    /// a check still failing confirms its failure again from its next
+    /// results and opens a new incident, so resolving by hand never hides
+    /// an outage. The incidents it caused wait for their checks' next runs,
+    /// as when a cause recovers. Returns the resolved incident (with its
+    /// event) and the checks to run now; None when the engine has no such
+    /// open incident.
+    pub fn resolve_by_hand(
+        &mut self,
+        id: i64,
+        at: Timestamp,
+        by: &str,
+        note: &str,
+    ) -> Result<Option<(IncidentEvent, Vec<CheckId>)>, StoreError> {
+        let Some(check) = self
+            .open
+            .iter()
+            .find(|(_, i)| i.id == id)
+            .map(|(c, _)| c.clone())
+        else {
+            return Ok(None);
+        };
+        if !self.store.resolve_incident_by_hand(id, at, by, note)? {
+            return Ok(None);
+        }
+        let Some(mut incident) = self.open.remove(&check) else {
+            return Ok(None);
+        };
+        self.states.remove(&check);
+        self.awaiting.remove(&check);
+        self.rechecks.remove(&check);
+        let children: Vec<CheckId> = self
+            .open
+            .iter()
+            .filter(|(_, c)| c.cause == Some(id))
+            .map(|(child, _)| child.clone())
+            .collect();
+        for child in &children {
+            self.rechecks.insert(child.clone(), (id, at));
+        }
+        incident.resolved_at = Some(at);
+        Ok(Some((
+            IncidentEvent::Resolved {
+                notify: !incident.suppressed,
+                incident,
+            },
+            children,
+        )))
+    }
+}
+
+impl IncidentEngine {
     /// Splits the incidents due to open (`opens`, and those already
     /// waiting) into those that open now (left in `opens`) and those that
     /// wait for their parents (returned), asking for the stale parents' runs

@@ -336,6 +336,46 @@ impl Monitor {
         Some(outcome)
     }
 
+    /// Acknowledges open incident `id` for `by`, as `keepup ack` does: the
+    /// escalation clock reads acknowledgements from the store, so the next
+    /// level and reminders stop. False when it is unknown, resolved or
+    /// acknowledged already.
+    pub async fn acknowledge_incident(&self, id: i64, by: &str) -> Result<bool, MonitorError> {
+        let store = self.store.clone();
+        let (now, by) = (self.clock.now_ms(), by.to_owned());
+        Ok(tokio::task::spawn_blocking(move || store.acknowledge_incident(id, now, &by)).await??)
+    }
+
+    /// Resolves open incident `id` by hand for `by`, with a note, through
+    /// the incident engine (which holds the open incidents): the resolution
+    /// is announced like a recovery (escalation stops, the channels told
+    /// get the resolved notice) and the incidents it caused are run again
+    /// to see whether they are outages of their own. False when there is
+    /// no such open incident.
+    pub async fn resolve_incident(
+        &self,
+        id: i64,
+        by: &str,
+        note: &str,
+    ) -> Result<bool, MonitorError> {
+        let engine = self.engine.clone();
+        let (now, by, note) = (self.clock.now_ms(), by.to_owned(), note.to_owned());
+        let resolved = tokio::task::spawn_blocking(move || {
+            let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+            engine.resolve_by_hand(id, now, &by, &note)
+        })
+        .await??;
+        let Some((event, children)) = resolved else {
+            return Ok(false);
+        };
+        tracing::info!(incident = id, "incident resolved by hand");
+        let _ = self.events.send(event);
+        for child in children {
+            self.scheduler.run_now(child);
+        }
+        Ok(true)
+    }
+
     /// Current state of every check that has run.
     pub fn current(&self) -> HashMap<CheckId, CurrentState> {
         self.recorder.current()

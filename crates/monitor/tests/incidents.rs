@@ -917,3 +917,59 @@ async fn an_expired_certificate_is_one_incident_with_the_https_checks_as_consequ
     monitor.shutdown().await;
     assert!(store.open_incidents().unwrap().is_empty());
 }
+
+#[test]
+fn resolving_by_hand_announces_the_end_releases_consequences_and_a_still_failing_check_opens_again()
+{
+    use keepup_model::{Outcome, Status};
+    use keepup_monitor::incidents::IncidentEngine;
+    let checks = certificate_site();
+    let (cert, home) = (&*checks[0], &*checks[1]);
+    let store = Store::open_in_memory().unwrap();
+    let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+    let down = Outcome::new(Status::Down, "expired");
+    engine
+        .observe_batch(&[(cert, 1_000, &down), (home, 1_000, &down)])
+        .unwrap();
+    let cause = store.open_incidents().unwrap();
+    let cert_inc = cause.iter().find(|i| i.check == cert.id).unwrap().id;
+
+    let (event, rerun) = engine
+        .resolve_by_hand(cert_inc, 5_000, "alice", "renewed by hand")
+        .unwrap()
+        .expect("it was open");
+    assert_eq!(
+        event_lines(&[keepup_monitor::incidents::Observed {
+            events: vec![event],
+            ..Default::default()
+        }]),
+        ["resolved s/cert notify=true"]
+    );
+    assert_eq!(
+        rerun,
+        std::slice::from_ref(&home.id),
+        "its consequence runs again"
+    );
+    let stored = store.incident(cert_inc).unwrap().unwrap();
+    assert_eq!(stored.resolved_at, Some(5_000));
+    assert_eq!(
+        store.incident_resolution(cert_inc).unwrap().map(|r| r.note),
+        Some("renewed by hand".to_owned())
+    );
+    assert!(
+        engine
+            .resolve_by_hand(cert_inc, 6_000, "bob", "")
+            .unwrap()
+            .is_none(),
+        "resolved once"
+    );
+    // The consequence still failing is now an outage of its own.
+    let out = engine.observe_batch(&[(home, 7_000, &down)]).unwrap();
+    assert_eq!(event_lines(&out), ["released s/home"]);
+    // The certificate still failing confirms again and opens a new incident.
+    let out = engine.observe_batch(&[(cert, 8_000, &down)]).unwrap();
+    assert_eq!(
+        event_lines(&out),
+        ["opened s/cert notify=true caused=false"]
+    );
+}

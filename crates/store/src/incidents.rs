@@ -197,6 +197,40 @@ fn from_row(row: &Row<'_>) -> Result<Incident, Fail> {
     })
 }
 
+/// Who resolved an incident by hand, and the note they left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandResolution {
+    /// The person (a dashboard user).
+    pub by: String,
+    /// What they wrote (may be empty).
+    pub note: String,
+}
+
+/// Which incidents a list shows, by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IncidentState {
+    /// Open and resolved.
+    #[default]
+    Any,
+    /// Not resolved yet.
+    Open,
+    /// Resolved.
+    Resolved,
+}
+
+/// A page of incidents: open ones first, then newest first.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentQuery {
+    /// Only this site's checks.
+    pub site: Option<String>,
+    /// Only open or only resolved ones.
+    pub state: IncidentState,
+    /// Incidents to skip (earlier pages).
+    pub offset: usize,
+    /// At most this many.
+    pub limit: usize,
+}
+
 impl Store {
     /// Opens an incident and returns its number. A check has at most one
     /// open incident: if one is open already, its number is returned.
@@ -295,6 +329,83 @@ impl Store {
                 .execute(params![id, at])?;
             Ok(n == 1)
         })
+    }
+
+    /// Resolves an open incident by hand, recording who did and their
+    /// note in the same transaction; returns false when it is unknown or
+    /// already resolved (nothing is written then).
+    pub fn resolve_incident_by_hand(
+        &self,
+        id: i64,
+        at: Timestamp,
+        by: &str,
+        note: &str,
+    ) -> Result<bool, StoreError> {
+        self.with_state("resolve incident by hand", |st| {
+            let tx = st.conn.transaction()?;
+            let n = tx
+                .prepare_cached(
+                    "UPDATE incident SET resolved_at = ?2 WHERE id = ?1 AND resolved_at IS NULL",
+                )?
+                .execute(params![id, at])?;
+            if n == 1 {
+                tx.prepare_cached(
+                    "INSERT INTO incident_resolution (incident_id, resolved_by, note) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![id, by, note])?;
+            }
+            tx.commit()?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Who resolved incident `id` by hand and their note; None when its
+    /// check's recovery resolved it (or it is open).
+    pub fn incident_resolution(&self, id: i64) -> Result<Option<HandResolution>, StoreError> {
+        self.with_state("read incident resolution", |st| {
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT resolved_by, note FROM incident_resolution WHERE incident_id = ?1",
+            )?;
+            let mut rows = stmt.query(params![id])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(HandResolution {
+                    by: r.get(0)?,
+                    note: r.get(1)?,
+                })),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// A page of incidents as `query` says: open ones first, then by
+    /// opening time, newest first.
+    pub fn incident_page(&self, query: &IncidentQuery) -> Result<Vec<Incident>, StoreError> {
+        let state = match query.state {
+            IncidentState::Any => "",
+            IncidentState::Open => " AND i.resolved_at IS NULL",
+            IncidentState::Resolved => " AND i.resolved_at IS NOT NULL",
+        };
+        self.query_incidents(
+            "list a page of incidents",
+            &format!(
+                "{SELECT} WHERE (?1 IS NULL OR c.site = ?1){state}
+                 ORDER BY i.resolved_at IS NULL DESC, i.opened_at DESC, i.id DESC LIMIT ?2 OFFSET ?3"
+            ),
+            params![
+                query.site,
+                query.limit.min(10_000) as i64,
+                query.offset.min(i64::MAX as usize) as i64
+            ],
+        )
+    }
+
+    /// The incidents recorded as caused by incident `id`, oldest first.
+    pub fn incidents_caused_by(&self, id: i64) -> Result<Vec<Incident>, StoreError> {
+        self.query_incidents(
+            "list caused incidents",
+            &format!("{SELECT} WHERE i.cause_incident = ?1 ORDER BY i.opened_at, i.id"),
+            params![id],
+        )
     }
 
     /// Acknowledges an open, unacknowledged incident; returns false when it
@@ -445,6 +556,63 @@ mod tests {
                 "refused",
             )],
         }
+    }
+
+    #[test]
+    fn a_hand_resolution_keeps_who_and_the_note_and_pages_list_open_first() {
+        let s = Store::open_in_memory().unwrap();
+        let old = s.open_incident(&new("shop/web", 1_000)).unwrap();
+        let other = s.open_incident(&new("blog/web", 2_000)).unwrap();
+        let open = s.open_incident(&new("shop/db", 500)).unwrap();
+        assert!(s.resolve_incident(old, 3_000).unwrap());
+        assert!(
+            s.resolve_incident_by_hand(other, 4_000, "alice", "rebooted")
+                .unwrap()
+        );
+        assert!(
+            !s.resolve_incident_by_hand(other, 5_000, "bob", "again")
+                .unwrap(),
+            "resolved once"
+        );
+        assert_eq!(
+            s.incident_resolution(other).unwrap(),
+            Some(HandResolution {
+                by: "alice".into(),
+                note: "rebooted".into()
+            })
+        );
+        assert_eq!(s.incident_resolution(old).unwrap(), None);
+        assert_eq!(s.incident(other).unwrap().unwrap().resolved_at, Some(4_000));
+        let page = |site: Option<&str>, state, offset, limit| {
+            s.incident_page(&IncidentQuery {
+                site: site.map(str::to_owned),
+                state,
+                offset,
+                limit,
+            })
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect::<Vec<_>>()
+        };
+        // The open one first although it is the oldest, then newest first.
+        assert_eq!(page(None, IncidentState::Any, 0, 10), [open, other, old]);
+        assert_eq!(page(None, IncidentState::Any, 1, 1), [other]);
+        assert_eq!(page(Some("shop"), IncidentState::Any, 0, 10), [open, old]);
+        assert_eq!(page(None, IncidentState::Resolved, 0, 10), [other, old]);
+        assert_eq!(
+            page(Some("blog"), IncidentState::Open, 0, 10),
+            Vec::<i64>::new()
+        );
+        s.set_incident_cause(other, Some(open), true).unwrap();
+        assert_eq!(
+            s.incidents_caused_by(open)
+                .unwrap()
+                .iter()
+                .map(|i| i.id)
+                .collect::<Vec<_>>(),
+            [other]
+        );
     }
 
     #[test]

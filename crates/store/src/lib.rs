@@ -69,10 +69,13 @@ use std::time::Duration;
 use keepup_model::{CheckId, Outcome, Timestamp};
 
 pub use error::StoreError;
-pub use incidents::{Incident, IncidentChanges, IncidentRef, NewIncident};
+pub use incidents::{
+    HandResolution, Incident, IncidentChanges, IncidentQuery, IncidentRef, IncidentState,
+    NewIncident,
+};
 pub use maintenance::AdhocMaintenance;
 pub use memo::MemoChange;
-pub use outbox::{OutboxEntry, OutboxState, Outgoing};
+pub use outbox::{ChannelHealth, OutboxEntry, OutboxQuery, OutboxState, Outgoing};
 pub use schema::SCHEMA_VERSION;
 pub use spans::{StatusSpan, StatusSpans};
 pub use status_updates::{

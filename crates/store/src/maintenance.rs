@@ -102,6 +102,27 @@ impl Store {
         })
     }
 
+    /// Windows that ended at or before `at`, the latest end first, at most
+    /// `limit`.
+    pub fn maintenance_ended(
+        &self,
+        at: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<AdhocMaintenance>, StoreError> {
+        self.with_state("list past maintenance", |st| {
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT id, target, starts_at, ends_at, reason, created_by FROM maintenance
+                 WHERE ends_at <= ?1 ORDER BY ends_at DESC, id DESC LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(params![at, limit.min(10_000) as i64])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
     /// Windows that end after `at` (open now or upcoming), by start.
     pub fn maintenance_after(&self, at: Timestamp) -> Result<Vec<AdhocMaintenance>, StoreError> {
         self.with_state("list maintenance", |st| {
@@ -135,6 +156,8 @@ mod tests {
         assert!(s.stop_maintenance(id, 5_000).unwrap());
         assert!(!s.stop_maintenance(id, 6_000).unwrap(), "already over");
         assert!(s.maintenance_after(5_000).unwrap().is_empty());
+        assert_eq!(s.maintenance_ended(5_000, 10).unwrap()[0].id, id);
+        assert!(s.maintenance_ended(4_999, 10).unwrap().is_empty());
         let all = s.start_maintenance("*", 0, 10, "", "bob").unwrap();
         assert!(
             s.maintenance_after(0)

@@ -29,6 +29,14 @@ pub enum OutboxState {
 }
 
 impl OutboxState {
+    fn code(self) -> i64 {
+        match self {
+            OutboxState::Pending => 0,
+            OutboxState::Sending => 1,
+            OutboxState::Sent => 2,
+            OutboxState::Failed => 3,
+        }
+    }
     fn from_code(c: i64) -> Result<Self, Fail> {
         Ok(match c {
             0 => OutboxState::Pending,
@@ -91,11 +99,41 @@ pub struct OutboxEntry {
     pub sent_at: Option<Timestamp>,
     /// The provider's id for the message, when it gave one.
     pub provider_id: Option<String>,
+    /// When delivery was last tried (None before the first attempt, and
+    /// for entries older than the column).
+    pub last_attempt_at: Option<Timestamp>,
+}
+
+/// A page of the outbox: newest first, optionally one channel or state.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxQuery {
+    /// Only this channel.
+    pub channel: Option<String>,
+    /// Only entries in this state.
+    pub state: Option<OutboxState>,
+    /// Only entries older than this one (the last of the previous page).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// How a channel's deliveries have gone lately.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelHealth {
+    /// The last confirmed delivery.
+    pub last_sent_at: Option<Timestamp>,
+    /// The last failed attempt, and its error.
+    pub last_failure: Option<(Timestamp, String)>,
+    /// Entries that failed (given up or waiting to retry) since the last
+    /// confirmed delivery.
+    pub failing_streak: u32,
+    /// Entries waiting for delivery.
+    pub waiting: u32,
 }
 
 const SELECT: &str =
     "SELECT id, created_at, dedup_key, channel, incident_id, payload, state, attempts,
-    next_attempt_at, last_error, sent_at, provider_id FROM outbox";
+    next_attempt_at, last_error, sent_at, provider_id, last_attempt_at FROM outbox";
 
 fn from_row(r: &Row<'_>) -> Result<OutboxEntry, Fail> {
     Ok(OutboxEntry {
@@ -111,6 +149,7 @@ fn from_row(r: &Row<'_>) -> Result<OutboxEntry, Fail> {
         last_error: r.get(9)?,
         sent_at: r.get(10)?,
         provider_id: r.get(11)?,
+        last_attempt_at: r.get(12)?,
     })
 }
 
@@ -176,8 +215,9 @@ impl Store {
                 e.attempts += 1;
                 e.state = OutboxState::Sending;
                 e.next_attempt_at = now + lease_ms;
-                tx.prepare_cached("UPDATE outbox SET state = 1, attempts = ?2, next_attempt_at = ?3 WHERE id = ?1")?
-                    .execute(params![e.id, e.attempts, e.next_attempt_at])?;
+                e.last_attempt_at = Some(now);
+                tx.prepare_cached("UPDATE outbox SET state = 1, attempts = ?2, next_attempt_at = ?3, last_attempt_at = ?4 WHERE id = ?1")?
+                    .execute(params![e.id, e.attempts, e.next_attempt_at, now])?;
             }
             tx.commit()?;
             Ok(out)
@@ -257,7 +297,7 @@ impl Store {
         self.with_state("list incidents' notifications", |st| {
             let mut stmt = st.conn.prepare_cached(
                 "SELECT id, created_at, dedup_key, channel, incident_id, '', state, attempts,
-                 next_attempt_at, last_error, sent_at, provider_id FROM outbox
+                 next_attempt_at, last_error, sent_at, provider_id, last_attempt_at FROM outbox
                  WHERE created_at >= ?1 AND created_at < ?2 AND incident_id IS NOT NULL
                  ORDER BY created_at, id",
             )?;
@@ -267,6 +307,83 @@ impl Store {
                 out.push(from_row(r)?);
             }
             Ok(out)
+        })
+    }
+
+    /// A page of entries as `query` says, newest first.
+    pub fn outbox_page(&self, query: &OutboxQuery) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.with_state("list a page of notifications", |st| {
+            let mut stmt = st.conn.prepare_cached(&format!(
+                "{SELECT} WHERE (?1 IS NULL OR channel = ?1) AND (?2 IS NULL OR state = ?2)
+                 AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4"
+            ))?;
+            let state = query.state.map(OutboxState::code);
+            let mut rows = stmt.query(params![
+                query.channel,
+                state,
+                query.before,
+                query.limit.min(10_000) as i64
+            ])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The notifications queued about incident `id` (as its group's
+    /// leader), oldest first.
+    pub fn incident_notifications(&self, id: i64) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.with_state("list an incident's notifications", |st| {
+            let mut stmt = st
+                .conn
+                .prepare_cached(&format!("{SELECT} WHERE incident_id = ?1 ORDER BY id"))?;
+            let mut rows = stmt.query(params![id])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// How `channel`'s deliveries have gone, from the entries in the
+    /// outbox (within its retention).
+    pub fn channel_health(&self, channel: &str) -> Result<ChannelHealth, StoreError> {
+        self.with_state("read channel health", |st| {
+            let mut health = ChannelHealth::default();
+            let (last_sent_id, last_sent_at): (Option<i64>, Option<Timestamp>) = st
+                .conn
+                .prepare_cached(
+                    "SELECT MAX(id), MAX(sent_at) FROM outbox WHERE channel = ?1 AND state = 2",
+                )?
+                .query_row(params![channel], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            health.last_sent_at = last_sent_at;
+            // A confirmed delivery clears the entry's error, so an error
+            // left on an entry is a failure: given up, or waiting to retry.
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT COALESCE(last_attempt_at, created_at), last_error FROM outbox
+                 WHERE channel = ?1 AND last_error IS NOT NULL
+                 ORDER BY COALESCE(last_attempt_at, created_at) DESC, id DESC LIMIT 1",
+            )?;
+            let mut rows = stmt.query(params![channel])?;
+            if let Some(r) = rows.next()? {
+                health.last_failure = Some((r.get(0)?, r.get(1)?));
+            }
+            let (streak, waiting): (i64, i64) = st
+                .conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FILTER (WHERE last_error IS NOT NULL AND id > ?2),
+                            COUNT(*) FILTER (WHERE state IN (0, 1))
+                     FROM outbox WHERE channel = ?1",
+                )?
+                .query_row(params![channel, last_sent_id.unwrap_or(0)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            health.failing_streak = streak.clamp(0, u32::MAX as i64) as u32;
+            health.waiting = waiting.clamp(0, u32::MAX as i64) as u32;
+            Ok(health)
         })
     }
 
@@ -298,6 +415,84 @@ mod tests {
             payload: "{}".into(),
             not_before: 0,
         }
+    }
+
+    #[test]
+    fn pages_filter_and_channel_health_counts_failures_since_the_last_delivery() {
+        let s = Store::open_in_memory().unwrap();
+        let incident = |check: &str| {
+            s.open_incident(&crate::NewIncident {
+                check: keepup_model::CheckId(check.into()),
+                status: keepup_model::Status::Down,
+                opened_at: 0,
+                detected_at: 0,
+                cause: None,
+                suppressed: false,
+                maintenance: false,
+                message: String::new(),
+                findings: Vec::new(),
+            })
+            .unwrap()
+        };
+        let (seven, eight) = (incident("a/x"), incident("a/y"));
+        let with_incident = |channel: &str, incident| Outgoing {
+            incident: Some(incident),
+            ..item(channel)
+        };
+        let ids = s
+            .enqueue(
+                1_000,
+                &[
+                    with_incident("mail", seven),
+                    with_incident("mail", eight),
+                    item("mail"),
+                    with_incident("sms", seven),
+                ],
+            )
+            .unwrap();
+        s.claim_due(2_000, 10, 30_000).unwrap();
+        s.mark_sent(ids[0], 2_100, None).unwrap();
+        s.mark_failed(ids[1], "HTTP 500", None).unwrap();
+        s.mark_failed(ids[2], "HTTP 502", Some(9_000)).unwrap();
+        s.mark_sent(ids[3], 2_200, None).unwrap();
+
+        let mail = s.channel_health("mail").unwrap();
+        assert_eq!(mail.last_sent_at, Some(2_100));
+        assert_eq!(mail.last_failure.as_ref().map(|f| f.0), Some(2_000));
+        assert_eq!(
+            mail.failing_streak, 2,
+            "both failures came after the delivery"
+        );
+        assert_eq!(mail.waiting, 1, "the one retrying");
+        assert_eq!(s.channel_health("sms").unwrap().failing_streak, 0);
+        assert_eq!(s.channel_health("none").unwrap(), ChannelHealth::default());
+
+        let page = |channel: Option<&str>, state, before, limit| {
+            s.outbox_page(&OutboxQuery {
+                channel: channel.map(str::to_owned),
+                state,
+                before,
+                limit,
+            })
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(page(None, None, None, 2), [ids[3], ids[2]]);
+        assert_eq!(page(None, None, Some(ids[2]), 10), [ids[1], ids[0]]);
+        assert_eq!(
+            page(Some("mail"), Some(OutboxState::Failed), None, 10),
+            [ids[1]]
+        );
+        assert_eq!(
+            s.incident_notifications(seven)
+                .unwrap()
+                .iter()
+                .map(|e| e.id)
+                .collect::<Vec<_>>(),
+            [ids[0], ids[3]]
+        );
     }
 
     #[test]

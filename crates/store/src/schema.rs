@@ -60,6 +60,11 @@
 //!   time and how many results had it; written by `Store::record`,
 //!   backfilled from the raw results by the migration, kept as long as
 //!   day rollups. The `findings` module documents the rules.
+//! * `incident_resolution` (version 11): who resolved an incident by hand
+//!   (from the dashboard) and their note, one row per such incident; an
+//!   incident its check's recovery resolved has none. Version 11 also adds
+//!   `outbox.last_attempt_at`, when delivery was last tried, so a channel's
+//!   last failure has a time.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -318,6 +323,16 @@ SELECT r.check_id, (r.ts - (r.ts % 86400000 + 86400000) % 86400000) / 86400000,
 FROM result r JOIN content t ON t.id = r.content_id
 WHERE t.findings IS NOT NULL
 GROUP BY 1, 2, 3;
+"#,
+    // 10 -> 11: incidents resolved by hand and their notes; the time of a
+    // notification's last delivery attempt (see the module's header).
+    r#"
+CREATE TABLE incident_resolution (
+    incident_id INTEGER PRIMARY KEY REFERENCES incident(id),
+    resolved_by TEXT NOT NULL,
+    note        TEXT NOT NULL
+);
+ALTER TABLE outbox ADD COLUMN last_attempt_at INTEGER;
 "#,
 ];
 
