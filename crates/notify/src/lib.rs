@@ -277,8 +277,8 @@ pub fn test_notification(site: &str) -> Notification {
         event: Event::Test,
         severity: Severity::Info,
         title: format!("keepup test notification for {site}"),
-        text: "This is a test message sent by `keepup notify test`. \
-               If you can read it, this channel works."
+        text: "This is a test message sent by keepup (`keepup notify test` or the \
+               dashboard's test button). If you can read it, this channel works."
             .to_owned(),
         site: site.to_owned(),
         checks: Vec::new(),
@@ -287,6 +287,65 @@ pub fn test_notification(site: &str) -> Notification {
         duration_s: None,
         ack_url: None,
         cause: None,
+    }
+}
+
+/// Why a test notification did not arrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestFailure {
+    /// The configuration has no channel of that id.
+    NoSuchChannel {
+        /// The channels it has.
+        known: Vec<String>,
+    },
+    /// The channel refused or failed.
+    Refused(SendError),
+    /// No answer within the channel's timeout (and a second).
+    NoAnswer(Duration),
+}
+
+impl std::fmt::Display for TestFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TestFailure::NoSuchChannel { known } if known.is_empty() => {
+                f.write_str("no such channel (none are configured)")
+            }
+            TestFailure::NoSuchChannel { known } => {
+                write!(f, "no such channel (channels: {})", known.join(", "))
+            }
+            TestFailure::Refused(e) if e.retryable => write!(f, "{e} (temporary; try again)"),
+            TestFailure::Refused(e) => write!(f, "{e}"),
+            TestFailure::NoAnswer(after) => write!(f, "no answer within {} s", after.as_secs()),
+        }
+    }
+}
+
+impl std::error::Error for TestFailure {}
+
+/// Sends [`test_notification`] (for the configuration's first site)
+/// through channel `id` once, within the channel's timeout and a second:
+/// what `keepup notify test` and the dashboard's test button do.
+pub async fn send_test(
+    config: &keepup_config::Config,
+    id: &str,
+    ctx: &HttpClientContext,
+) -> Result<Delivered, TestFailure> {
+    let Some(spec) = config.channels.iter().find(|c| c.id == id) else {
+        return Err(TestFailure::NoSuchChannel {
+            known: config.channels.iter().map(|c| c.id.clone()).collect(),
+        });
+    };
+    let site = config
+        .sites
+        .first()
+        .map(|s| s.id.clone())
+        .unwrap_or_else(|| "keepup".into());
+    let timeout = spec.timeout + Duration::from_secs(1);
+    let channel = build(spec, ctx);
+    match tokio::time::timeout(timeout, channel.send(&test_notification(&site))).await {
+        Ok(Ok(delivered)) => Ok(delivered),
+        Ok(Err(e)) => Err(TestFailure::Refused(e)),
+        Err(_) => Err(TestFailure::NoAnswer(timeout)),
     }
 }
 

@@ -5,7 +5,6 @@ use keepup_model::text::ago;
 use keepup_model::{Clock, SystemClock, format_rfc3339};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// `keepup notifications`
 pub fn list(path: &Path, limit: usize, json: bool) -> anyhow::Result<ExitCode> {
@@ -77,30 +76,13 @@ pub fn test(path: &Path, channel: &str) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let Some(spec) = config.channels.iter().find(|c| c.id == channel) else {
-        let ids: Vec<&str> = config.channels.iter().map(|c| c.id.as_str()).collect();
-        eprintln!(
-            "keepup: no channel {channel:?} (channels: {})",
-            if ids.is_empty() {
-                "none".into()
-            } else {
-                ids.join(", ")
-            }
-        );
-        return Ok(ExitCode::from(1));
-    };
-    let site = config
-        .sites
-        .first()
-        .map(|s| s.id.clone())
-        .unwrap_or_else(|| "keepup".into());
-    let timeout = spec.timeout + Duration::from_secs(1);
-    let result = super::runtime()?.block_on(async {
-        let ch = keepup_notify::build(spec, &keepup_notify::HttpClientContext::new());
-        tokio::time::timeout(timeout, ch.send(&keepup_notify::test_notification(&site))).await
-    });
+    let result = super::runtime()?.block_on(keepup_notify::send_test(
+        &config,
+        channel,
+        &keepup_notify::HttpClientContext::new(),
+    ));
     match result {
-        Ok(Ok(d)) => {
+        Ok(d) => {
             println!(
                 "test notification delivered through {channel}{}",
                 d.provider_id
@@ -109,20 +91,19 @@ pub fn test(path: &Path, channel: &str) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Ok(Err(e)) => {
+        Err(keepup_notify::TestFailure::NoSuchChannel { known }) => {
             eprintln!(
-                "keepup: {channel}: {}{}",
-                e.message,
-                if e.retryable {
-                    " (temporary; try again)"
+                "keepup: no channel {channel:?} (channels: {})",
+                if known.is_empty() {
+                    "none".into()
                 } else {
-                    ""
+                    known.join(", ")
                 }
             );
             Ok(ExitCode::from(1))
         }
-        Err(_) => {
-            eprintln!("keepup: {channel}: no answer within {}s", timeout.as_secs());
+        Err(e) => {
+            eprintln!("keepup: {channel}: {e}");
             Ok(ExitCode::from(1))
         }
     }
