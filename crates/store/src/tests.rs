@@ -1224,10 +1224,14 @@ fn migrating_a_version_9_store_backfills_the_findings_from_its_raw_results() {
     };
     assert!(recorded.iter().all(|seen| seen.len() == 2), "{recorded:?}");
     {
-        // The same file as version 9 left it: no findings table.
+        // The same file as version 9 left it: no findings table (nor what
+        // later versions add).
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE finding_day; PRAGMA user_version = 9;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE finding_day; DROP TABLE incident_resolution;
+             ALTER TABLE outbox DROP COLUMN last_attempt_at; PRAGMA user_version = 9;",
+        )
+        .unwrap();
     }
     let s = Store::open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), crate::SCHEMA_VERSION);
