@@ -350,6 +350,29 @@ percent = 10
 [[contract.credit]]
 below = 99.0
 percent = 25
+
+# The shop's public status page: http://{listen}/status/shop (its customers
+# see component names, states and the public updates posted with
+# `keepup incident update`, no hosts, addresses or messages).
+[[status_page]]
+slug = "shop"
+title = "Demo shop status"
+description = "Live status of the demo shop, its checkout, payments and mail."
+[[status_page.component]]
+name = "Storefront"
+checks = ["home", "product"]
+[[status_page.component]]
+name = "Checkout"
+checks = ["checkout", "api"]
+[[status_page.component]]
+name = "Payments"
+checks = ["payment-vendor"]
+[[status_page.component]]
+name = "E-mail"
+checks = ["mail"]
+[[status_page.component]]
+name = "Domain and DNS"
+checks = ["delegation", "dns-www", "domain"]
 "#,
             store_dir = store
                 .parent()

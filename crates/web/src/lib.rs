@@ -3,8 +3,8 @@
 //! Today it serves what the daemon needs to be useful on its own:
 //! heartbeat pings (`/ping/<token>`, `/ping/<token>/fail`, GET, POST or
 //! HEAD) for cron jobs and backup scripts, and `/healthz` for whoever
-//! watches keepup. The dashboard, status page, JSON API and Prometheus
-//! metrics will join them here.
+//! watches keepup, and the public status pages ([`status`]). The
+//! dashboard, JSON API and Prometheus metrics will join them here.
 //!
 //! The server is hardened for the open Internet (heartbeats arrive from
 //! other machines): request heads must arrive within a deadline, bodies are
@@ -34,6 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 mod admission;
 pub use admission::ClientAddr;
+pub mod status;
 use admission::{Admission, Refusal};
 
 /// Largest request body accepted (a ping may carry a short log excerpt).
@@ -41,12 +42,20 @@ const MAX_BODY: usize = 64 * 1024;
 
 /// The routes, bound to a running monitor.
 pub fn router(monitor: Arc<Monitor>) -> Router {
+    let status_pages = status::StatusPages::start(&monitor);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/ping/{token}", any(ping_ok))
         .route("/ping/{token}/fail", any(ping_fail))
         .route("/ack/{incident}", get(ack_page).post(ack_submit))
+        .merge(status::routes(status_pages.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // Last, so that a status page's own domain is served at `/`
+        // whatever else `/` is.
+        .layer(axum::middleware::from_fn_with_state(
+            status_pages,
+            status::by_host,
+        ))
         .with_state(monitor)
 }
 

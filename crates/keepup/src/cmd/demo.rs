@@ -69,6 +69,7 @@ pub fn run(
         println!("keepup demo");
         println!("  demo shop:   http://{}/  and  https://{}/  (own CA: {})", shop.http, shop.https, shop.ca_file.display());
         println!("  keepup:      http://{}/healthz   heartbeat: http://{}/ping/<token>", daemon.listen, daemon.listen);
+        println!("  status page: http://{}/status/shop", daemon.listen);
         println!("  config:      {}", config_path.display());
         println!("  store:       {} (SQLite)", dir.join("keepup.db").display());
         println!("  log:         {}", log.display());
