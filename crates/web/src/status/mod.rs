@@ -372,6 +372,15 @@ async fn render_loop(
 impl Renderer {
     async fn render(&mut self, monitor: &Monitor, pages: &StatusPages) -> Result<(), String> {
         let config = monitor.config();
+        if config.status_pages.is_empty() {
+            // Nothing to read the store for.
+            if let Ok(mut p) = pages.published.write() {
+                *p = Arc::new(Published::default());
+            }
+            pages.rendered.send_modify(|n| *n += 1);
+            self.config = Some(config);
+            return Ok(());
+        }
         let now_time = SystemTime::now();
         let now = now_time
             .duration_since(UNIX_EPOCH)
