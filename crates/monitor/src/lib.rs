@@ -407,6 +407,13 @@ impl Monitor {
         self.events.subscribe()
     }
 
+    /// Checks' status changes as the recorder sees them (before they are
+    /// stored or confirmed), for live views: a receiver that falls more
+    /// than a thousand changes behind is told it lagged.
+    pub fn subscribe_status(&self) -> tokio::sync::broadcast::Receiver<recorder::StatusChange> {
+        self.recorder.subscribe_changes()
+    }
+
     /// The scheduler (for statistics).
     pub fn scheduler(&self) -> &SchedulerHandle {
         &self.scheduler

@@ -32,10 +32,38 @@ pub struct CurrentState {
     pub outcome: Outcome,
 }
 
+/// A check's status as the recorder just saw it change (or its first
+/// result), for live views. Every result is not news: only changes are sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    /// The check.
+    pub check: CheckId,
+    /// Its new status.
+    pub status: Status,
+    /// Since when it has had it (the run that changed it).
+    pub since: Timestamp,
+    /// The outcome's message.
+    pub message: String,
+}
+
+/// Status changes buffered for a listener that has not read them yet;
+/// beyond that a slow listener loses the oldest and is told it lagged.
+const CHANGES_BUFFERED: usize = 1024;
+
+/// The sending side of the status changes, created with the recorder.
+struct Changes(tokio::sync::broadcast::Sender<StatusChange>);
+
+impl Default for Changes {
+    fn default() -> Self {
+        Self(tokio::sync::broadcast::channel(CHANGES_BUFFERED).0)
+    }
+}
+
 /// Shared view of the recorder.
 #[derive(Default)]
 pub struct Recorder {
     current: Mutex<HashMap<CheckId, CurrentState>>,
+    changes: Changes,
     /// Latest raw status of each connectivity reference.
     references: Mutex<HashMap<CheckId, Status>>,
     offline: std::sync::atomic::AtomicBool,
@@ -56,6 +84,10 @@ impl Recorder {
     pub fn current(&self) -> HashMap<CheckId, CurrentState> {
         self.current.lock().map(|c| c.clone()).unwrap_or_default()
     }
+    /// Status changes from now on (the first result of a check included).
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<StatusChange> {
+        self.changes.0.subscribe()
+    }
     /// The last store error, if writing is currently failing.
     pub fn store_error(&self) -> Option<String> {
         self.store_error.lock().ok().and_then(|e| e.clone())
@@ -67,6 +99,9 @@ impl Recorder {
 
     fn observe(&self, c: &Completed) {
         if let Ok(mut map) = self.current.lock() {
+            let changed = map
+                .get(&c.check.id)
+                .is_none_or(|prev| prev.outcome.status != c.outcome.status);
             let since = match map.get(&c.check.id) {
                 Some(prev) if prev.outcome.status == c.outcome.status => prev.since,
                 Some(prev) => {
@@ -93,6 +128,15 @@ impl Recorder {
                     outcome: c.outcome.clone(),
                 },
             );
+            if changed {
+                // Nobody listening is not an error.
+                let _ = self.changes.0.send(StatusChange {
+                    check: c.check.id.clone(),
+                    status: c.outcome.status,
+                    since,
+                    message: c.outcome.message.clone(),
+                });
+            }
         }
     }
 
@@ -427,6 +471,40 @@ mod tests {
                 vec![s("s/a", 1), s("s/b", 3)],
                 vec![s("s/a", 2)],
                 vec![s("s/a", 4)]
+            ]
+        );
+    }
+
+    #[test]
+    fn only_a_first_result_and_a_change_of_status_are_sent_to_live_views() {
+        let src = "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\n";
+        let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
+        let check: Arc<keepup_config::Check> =
+            config.checks().cloned().map(Arc::new).next().unwrap();
+        let recorder = Recorder::default();
+        let mut changes = recorder.subscribe_changes();
+        for (at, status) in [
+            (1, Status::Up),
+            (2, Status::Up),
+            (3, Status::Down),
+            (4, Status::Down),
+        ] {
+            recorder.observe(&Completed {
+                check: check.clone(),
+                due: at,
+                started: at,
+                outcome: Outcome::new(status, status.as_str()),
+            });
+        }
+        let mut got = Vec::new();
+        while let Ok(c) = changes.try_recv() {
+            got.push((c.check.to_string(), c.status, c.since));
+        }
+        assert_eq!(
+            got,
+            [
+                ("s/a".to_owned(), Status::Up, 1),
+                ("s/a".to_owned(), Status::Down, 3)
             ]
         );
     }
