@@ -544,18 +544,41 @@ pub(crate) struct Measure {
 
 /// Applies the contract's unknown policy and degraded weight to `s`.
 pub(crate) fn measure(contract: &Contract, s: &Sums) -> Measure {
-    let unknown_excluded = match contract.unknown {
+    measure_by(contract.unknown, contract.degraded_weight, s)
+}
+
+/// The availability of one check on its own over its status spans
+/// (status and length in ms; `None` is unknown time): rule 4 with a
+/// contract's defaults, Degraded counted as down and unknown time
+/// excluded, every moment service time. What the dashboard shows beside a
+/// check; `None` without any known time.
+pub fn check_availability(spans: impl IntoIterator<Item = (Option<Status>, i64)>) -> Option<f64> {
+    let mut s = Sums::default();
+    for (status, ms) in spans {
+        s.service_ms += ms;
+        match status {
+            Some(Status::Up) => s.up_ms += ms,
+            Some(Status::Degraded) => s.degraded_ms += ms,
+            Some(Status::Down) => s.down_ms += ms,
+            Some(Status::Unknown) | None => s.unknown_ms += ms,
+        }
+    }
+    measure_by(UnknownPolicy::Exclude, 1.0, &s).availability
+}
+
+fn measure_by(unknown: UnknownPolicy, degraded_weight: f64, s: &Sums) -> Measure {
+    let unknown_excluded = match unknown {
         UnknownPolicy::Exclude => s.unknown_ms,
         UnknownPolicy::Up | UnknownPolicy::Down => 0,
     };
-    let unknown_down = if contract.unknown == UnknownPolicy::Down {
+    let unknown_down = if unknown == UnknownPolicy::Down {
         s.unknown_ms
     } else {
         0
     };
     let measured_ms = s.service_ms - s.maintenance_ms - unknown_excluded;
     let downtime_ms = (s.down_ms + s.maintenance_overrun_ms + unknown_down) as f64
-        + contract.degraded_weight * s.degraded_ms as f64;
+        + degraded_weight * s.degraded_ms as f64;
     let had_data = s.up_ms + s.down_ms + s.degraded_ms > 0;
     let availability = (had_data && measured_ms > 0)
         .then(|| 100.0 * (measured_ms as f64 - downtime_ms) / measured_ms as f64);

@@ -29,7 +29,7 @@ mod window;
 
 pub use account::{
     Budget, Class, CreditFigure, Figures, IncidentFigure, Interval, RepairFigure, TierFigure,
-    account,
+    account, check_availability,
 };
 pub use burn::{
     Burn, Deadline, RuleBurn, WindowBurn, burn, burn_reach, repair_deadline, repair_deadlines,

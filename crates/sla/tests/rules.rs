@@ -181,3 +181,19 @@ fn a_range_that_is_not_a_period_has_no_credit_and_says_why() {
     assert_eq!(f.credit.not_owed, None);
     assert_eq!(f.credit.total, 150.0, "10 % of 1000 and one breach");
 }
+
+/// A check on its own (the dashboard's figure): rule 4 with the defaults,
+/// Degraded is down and unknown time is left out; no known time, no figure.
+#[test]
+fn a_single_checks_availability_counts_degraded_as_down_and_leaves_unknown_out() {
+    let spans = [
+        (Some(Status::Up), 7_000),
+        (Some(Status::Degraded), 1_000),
+        (None, 5_000),
+        (Some(Status::Down), 2_000),
+    ];
+    let a = keepup_sla::check_availability(spans).unwrap();
+    assert!((a - 70.0).abs() < 1e-9, "{a}");
+    assert_eq!(keepup_sla::check_availability([(None, 5_000)]), None);
+    assert_eq!(keepup_sla::check_availability([]), None);
+}
