@@ -44,6 +44,11 @@ async fn start(dir: &Path) -> Setup {
     })
     .await
     .unwrap();
+    std::fs::write(
+        dir.join("logo.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 1 1\"><script>alert(1)</script></svg>",
+    )
+    .unwrap();
     let src = format!(
         r#"
 [defaults]
@@ -64,6 +69,7 @@ url = "{url}"
 [[status_page]]
 slug = "shop"
 title = "Shop {EVIL} status"
+logo = "logo.svg"
 domain = "status.shop.test"
 [[status_page.component]]
 name = "Storefront {EVIL}"
@@ -465,6 +471,23 @@ async fn a_page_is_served_at_its_domain_and_revalidated_with_304() {
     )
     .await;
     assert_eq!(both.code, 200);
+
+    // The logo is read at load and served with a policy that keeps a
+    // script in an SVG from running when the logo is opened on its own.
+    assert!(
+        page.body.contains("src=\"/status/shop/logo\""),
+        "{}",
+        page.body
+    );
+    let logo = fetch(addr, "/status/shop/logo", &[]).await;
+    assert_eq!(logo.code, 200);
+    assert_eq!(logo.header("content-type"), Some("image/svg+xml"));
+    assert!(
+        logo.header("content-security-policy")
+            .is_some_and(|p| p.contains("sandbox") && p.contains("default-src 'none'")),
+        "{:?}",
+        logo.headers
+    );
 
     let css = fetch(addr, "/status/assets/status.css", &[]).await;
     assert_eq!(css.code, 200);
