@@ -5,8 +5,9 @@
 //! So nothing a visitor asks for touches the store. A background task
 //! renders every page, its JSON document, its Atom feed and its badges
 //! into memory when something they show may have changed: an incident
-//! opened or resolved (at once, with a short pause to gather a burst), a
-//! public update posted ([`StatusPages::refresh`]), and every
+//! opened or resolved or a check's status changed (at once, with a short
+//! pause to gather a burst), a public update posted
+//! ([`StatusPages::refresh`]), and every
 //! [`RECHECK`] for what has no event (a new day, maintenance starting, a
 //! reload, an update posted from the command line). A rendering that
 //! produces the same bytes keeps its ETag and Last-Modified, so clients
@@ -39,8 +40,9 @@ use view::{DAY_MS, Day, Facts};
 
 /// How often pages are rendered again without an event.
 const RECHECK: Duration = Duration::from_secs(15);
-/// After an incident event, how long to wait for the rest of its burst.
-const GATHER: Duration = Duration::from_millis(200);
+/// After an event, how long to wait for the rest of its burst (also the
+/// shortest time between two renderings caused by events).
+const GATHER: Duration = Duration::from_millis(500);
 /// How long a request waits for the very first rendering.
 const FIRST_RENDER_WAIT: Duration = Duration::from_secs(10);
 
@@ -176,10 +178,12 @@ impl StatusPages {
             css: Rendered::new(CSS, "text/css; charset=utf-8", SystemTime::now()),
         });
         let events = monitor.subscribe();
+        let changes = monitor.subscribe_status();
         tokio::spawn(render_loop(
             Arc::downgrade(monitor),
             Arc::downgrade(&pages),
             events,
+            changes,
         ));
         pages
     }
@@ -344,7 +348,9 @@ async fn render_loop(
     monitor: Weak<Monitor>,
     pages: Weak<StatusPages>,
     mut events: tokio::sync::broadcast::Receiver<keepup_monitor::incidents::IncidentEvent>,
+    mut changes: tokio::sync::broadcast::Receiver<keepup_monitor::recorder::StatusChange>,
 ) {
+    use tokio::sync::broadcast::error::RecvError;
     let mut renderer = Renderer::default();
     loop {
         let (Some(m), Some(p)) = (monitor.upgrade(), pages.upgrade()) else {
@@ -357,15 +363,25 @@ async fn render_loop(
         drop(m);
         tokio::select! {
             event = events.recv() => {
-                if matches!(event, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                if matches!(event, Err(RecvError::Closed)) {
                     return;
                 }
-                tokio::time::sleep(GATHER).await;
-                while events.try_recv().is_ok() {}
+            }
+            change = changes.recv() => {
+                if matches!(change, Err(RecvError::Closed)) {
+                    return;
+                }
             }
             _ = p.refresh.notified() => {}
-            _ = tokio::time::sleep(RECHECK) => {}
+            _ = tokio::time::sleep(RECHECK) => {
+                continue;
+            }
         }
+        // The rest of a burst (an outage opens many incidents, a recovery
+        // changes many statuses) is one rendering.
+        tokio::time::sleep(GATHER).await;
+        while events.try_recv().is_ok() {}
+        while changes.try_recv().is_ok() {}
     }
 }
 
