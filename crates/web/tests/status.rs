@@ -291,25 +291,39 @@ async fn a_component_follows_its_check_and_the_public_sees_nothing_internal() {
     // their next rendering.
     let update = format!("We are on it {EVIL} & more.");
     let store = setup.monitor.store().clone();
-    let u = NewStatusUpdate::new(
-        id,
-        keepup_model::Clock::now_ms(&SystemClock),
-        "identified",
-        &update,
-        "alice",
-    )
+    let now = keepup_model::Clock::now_ms(&SystemClock);
+    let u = NewStatusUpdate::new(id, now, "identified", &update, "alice").unwrap();
+    // And maintenance announced from the command line, whose reason is
+    // internal.
+    let hour = 3_600_000;
+    let at = now;
+    tokio::task::spawn_blocking(move || {
+        store.add_status_update(&u).unwrap().unwrap();
+        store
+            .start_maintenance(
+                "shop/checkout",
+                at + hour,
+                at + 2 * hour,
+                "db01 upgrade",
+                "alice",
+            )
+            .unwrap();
+    })
+    .await
     .unwrap();
-    tokio::task::spawn_blocking(move || store.add_status_update(&u))
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
     let doc = wait_json(addr, "the update", Duration::from_secs(40), |d| {
         d["incidents"]
             .as_array()
             .is_some_and(|a| a.iter().any(|i| i["status"] == "identified"))
     })
     .await;
+    let maintenance = doc["maintenance"].as_array().unwrap();
+    assert_eq!(maintenance.len(), 1, "{doc:#}");
+    assert_eq!(
+        maintenance[0]["components"],
+        serde_json::json!(["Checkout"])
+    );
+    assert!(maintenance[0].get("reason").is_none());
     let with_update = doc["incidents"]
         .as_array()
         .unwrap()
