@@ -175,28 +175,30 @@ impl Store {
     /// The public updates posted at or after `since`, oldest first (a
     /// status page reads its window of history in one query).
     pub fn status_updates_since(&self, since: Timestamp) -> Result<Vec<StatusUpdate>, StoreError> {
-        self.with_state("list status updates", |st| {
-            let mut stmt = st.conn.prepare_cached(
-                "SELECT id, incident_id, at, status, text, author FROM status_update
-                 WHERE at >= ?1 ORDER BY at, id",
-            )?;
-            let mut rows = stmt.query(params![since])?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                out.push(from_row(r)?);
-            }
-            Ok(out)
-        })
+        self.query_updates("list status updates", "at >= ?1", since)
     }
 
     /// The public updates of one incident, oldest first.
     pub fn status_updates_of(&self, incident: i64) -> Result<Vec<StatusUpdate>, StoreError> {
-        self.with_state("list an incident's status updates", |st| {
-            let mut stmt = st.conn.prepare_cached(
+        self.query_updates(
+            "list an incident's status updates",
+            "incident_id = ?1",
+            incident,
+        )
+    }
+
+    fn query_updates(
+        &self,
+        op: &'static str,
+        condition: &str,
+        arg: i64,
+    ) -> Result<Vec<StatusUpdate>, StoreError> {
+        self.with_state(op, |st| {
+            let mut stmt = st.conn.prepare_cached(&format!(
                 "SELECT id, incident_id, at, status, text, author FROM status_update
-                 WHERE incident_id = ?1 ORDER BY at, id",
-            )?;
-            let mut rows = stmt.query(params![incident])?;
+                 WHERE {condition} ORDER BY at, id"
+            ))?;
+            let mut rows = stmt.query(params![arg])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 out.push(from_row(r)?);
