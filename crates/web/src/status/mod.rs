@@ -165,6 +165,8 @@ pub struct StatusPages {
     rendered: tokio::sync::watch::Sender<u64>,
     refresh: tokio::sync::Notify,
     css: Rendered,
+    /// Some page has a `domain`: only then does `/` wait for a rendering.
+    domains: std::sync::atomic::AtomicBool,
 }
 
 impl StatusPages {
@@ -176,6 +178,7 @@ impl StatusPages {
             rendered: tokio::sync::watch::channel(0).0,
             refresh: tokio::sync::Notify::new(),
             css: Rendered::new(CSS, "text/css; charset=utf-8", SystemTime::now()),
+            domains: std::sync::atomic::AtomicBool::new(has_domains(&monitor.config())),
         });
         let events = monitor.subscribe();
         let changes = monitor.subscribe_status();
@@ -230,7 +233,7 @@ pub async fn by_host(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path() == "/" {
+    if request.uri().path() == "/" && pages.domains.load(std::sync::atomic::Ordering::Relaxed) {
         let host = request
             .headers()
             .get(header::HOST)
@@ -248,6 +251,10 @@ pub async fn by_host(
         }
     }
     next.run(request).await
+}
+
+fn has_domains(config: &Config) -> bool {
+    config.status_pages.iter().any(|p| p.domain.is_some())
 }
 
 fn host_without_port(host: &str) -> &str {
@@ -388,6 +395,9 @@ async fn render_loop(
 impl Renderer {
     async fn render(&mut self, monitor: &Monitor, pages: &StatusPages) -> Result<(), String> {
         let config = monitor.config();
+        pages
+            .domains
+            .store(has_domains(&config), std::sync::atomic::Ordering::Relaxed);
         if config.status_pages.is_empty() {
             // Nothing to read the store for.
             if let Ok(mut p) = pages.published.write() {
