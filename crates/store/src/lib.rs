@@ -7,8 +7,9 @@
 //! status counts and exact latency percentiles (kept two years by default),
 //! heartbeat pings, status spans for SLA accounting (the `spans` module,
 //! kept as long as day rollups), where findings were seen per day (the
-//! `findings` module, kept as long), and memos: small pieces of other crates' working
-//! state that must survive a restart. Everything goes through the small
+//! `findings` module, kept as long), the SLA reports kept when their
+//! period closed (the `reports` module), and memos: small pieces of other
+//! crates' working state that must survive a restart. Everything goes through the small
 //! synchronous [`Store`] handle, which is cheap to clone and safe to share
 //! between threads.
 //!
@@ -59,6 +60,7 @@ mod maintenance;
 mod memo;
 mod outbox;
 mod packed;
+mod reports;
 mod schema;
 mod spans;
 mod status_updates;
@@ -76,6 +78,7 @@ pub use incidents::{
 pub use maintenance::AdhocMaintenance;
 pub use memo::MemoChange;
 pub use outbox::{ChannelHealth, OutboxEntry, OutboxQuery, OutboxState, Outgoing};
+pub use reports::{KeptReport, NewReport, ReportFiles};
 pub use schema::SCHEMA_VERSION;
 pub use spans::{StatusSpan, StatusSpans};
 pub use status_updates::{

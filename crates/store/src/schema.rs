@@ -65,6 +65,10 @@
 //!   incident its check's recovery resolved has none. Version 11 also adds
 //!   `outbox.last_attempt_at`, when delivery was last tried, so a channel's
 //!   last failure has a time.
+//! * `sla_report`, `sla_report_mail`, `sla_contract` (version 12): the
+//!   monthly SLA reports kept when their period closed, which outbox
+//!   entries mail them, and since when the daemon knows each contract;
+//!   the `reports` module documents them.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -333,6 +337,32 @@ CREATE TABLE incident_resolution (
     note        TEXT NOT NULL
 );
 ALTER TABLE outbox ADD COLUMN last_attempt_at INTEGER;
+"#,
+    // 11 -> 12: SLA reports the daemon kept when their period closed (see
+    // the `reports` module): the files zstd-compressed, one row per
+    // contract and period; which outbox entries mail which report; and
+    // since when the daemon has known each contract.
+    r#"
+CREATE TABLE sla_report (
+    id           INTEGER PRIMARY KEY,
+    contract     TEXT NOT NULL,
+    period       TEXT NOT NULL,
+    from_ms      INTEGER NOT NULL,
+    to_ms        INTEGER NOT NULL,
+    generated_at INTEGER NOT NULL,
+    html         BLOB NOT NULL,
+    csv          BLOB NOT NULL,
+    json         BLOB NOT NULL,
+    UNIQUE (contract, period)
+);
+CREATE TABLE sla_report_mail (
+    outbox_id INTEGER PRIMARY KEY,
+    report_id INTEGER NOT NULL REFERENCES sla_report(id)
+);
+CREATE TABLE sla_contract (
+    contract   TEXT PRIMARY KEY,
+    first_seen INTEGER NOT NULL
+) WITHOUT ROWID;
 "#,
 ];
 
