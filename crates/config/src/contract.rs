@@ -17,6 +17,7 @@
 //! the service is every check of the site that is not informational
 //! ([`crate::CheckSpec::is_informational`]), down when any of them is.
 
+use crate::channels::{Channel, ChannelSpec};
 use crate::load::Loader;
 use crate::raw::Dur;
 use crate::spec::{Check, Site};
@@ -68,6 +69,12 @@ pub struct Contract {
     /// How long before an open incident's repair deadline the check
     /// `sla-<id>-repair` warns (default 1 h).
     pub repair_warning: Duration,
+    /// The e-mail channels the daemon sends each closed period's report to
+    /// (empty: the report is kept, not sent).
+    pub report_to: Vec<String>,
+    /// How long after its period closed the report is built, so results of
+    /// the period's last minutes are in (default 1 h).
+    pub report_delay: Duration,
 }
 
 /// `[[contract.burn]]`: alert when the error budget burns at `factor` times
@@ -425,6 +432,9 @@ struct RawContract {
     currency: Option<String>,
     burn: Option<Vec<Spanned<RawBurn>>>,
     repair_warning: Option<Spanned<Dur>>,
+    #[serde(default)]
+    report_to: Vec<Spanned<String>>,
+    report_delay: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -457,6 +467,7 @@ impl Loader<'_> {
         &mut self,
         value: Spanned<DeValue<'_>>,
         sites: &[Site],
+        channels: &[Channel],
     ) -> Vec<Contract> {
         let items = self.array_of_tables_with_ids(
             value,
@@ -470,7 +481,7 @@ impl Loader<'_> {
             let Some(raw) = self.deserialize::<RawContract>(item, &path, &[]) else {
                 continue;
             };
-            if let Some(c) = self.one_contract(raw, &path, span, sites) {
+            if let Some(c) = self.one_contract(raw, &path, span, sites, channels) {
                 out.push(c);
             }
         }
@@ -483,6 +494,7 @@ impl Loader<'_> {
         path: &str,
         span: Range<usize>,
         sites: &[Site],
+        channels: &[Channel],
     ) -> Option<Contract> {
         let mut ok = true;
         let Some(site) = sites.iter().find(|s| &s.id == raw.site.get_ref()) else {
@@ -661,6 +673,11 @@ impl Loader<'_> {
             Some(d) => self.positive(d, &format!("{path}.repair_warning")),
             None => Duration::from_secs(3600),
         };
+        let report_to = self.report_to(&raw.report_to, channels, path, &mut ok);
+        let report_delay = match &raw.report_delay {
+            Some(d) => d.get_ref().0,
+            None => Duration::from_secs(3600),
+        };
         let service = service?;
         let id = raw.id.into_inner();
         ok.then(|| Contract {
@@ -680,7 +697,57 @@ impl Loader<'_> {
             credit,
             burn,
             repair_warning,
+            report_to,
+            report_delay,
         })
+    }
+
+    /// `report_to`: configured e-mail channels, each named once.
+    fn report_to(
+        &mut self,
+        written: &[Spanned<String>],
+        channels: &[Channel],
+        path: &str,
+        ok: &mut bool,
+    ) -> Vec<String> {
+        let key = format!("{path}.report_to");
+        let mut out: Vec<String> = Vec::new();
+        for name in written {
+            let id = name.get_ref();
+            match channels.iter().find(|c| &c.id == id) {
+                None => {
+                    let hint = crate::diag::closest(id, channels.iter().map(|c| c.id.as_str()))
+                        .map(|h| format!("did you mean \"{h}\"?"))
+                        .or_else(|| Some("name the id of an e-mail [[channel]]".into()));
+                    self.rep
+                        .report(name.span(), &key, format!("no channel {id:?}"), hint);
+                    *ok = false;
+                }
+                Some(c) if !matches!(c.spec, ChannelSpec::Email(_)) => {
+                    self.rep.report(
+                        name.span(),
+                        &key,
+                        format!(
+                            "channel {id:?} is a {} channel; reports are sent by e-mail only",
+                            c.kind()
+                        ),
+                        Some("name an e-mail channel (kind = \"email\")".into()),
+                    );
+                    *ok = false;
+                }
+                Some(_) if out.contains(id) => {
+                    self.rep.report(
+                        name.span(),
+                        &key,
+                        format!("channel {id:?} is named twice"),
+                        None,
+                    );
+                    *ok = false;
+                }
+                Some(_) => out.push(id.clone()),
+            }
+        }
+        out
     }
 
     /// `[[contract.burn]]`, or the defaults when none is written.

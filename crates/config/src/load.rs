@@ -302,7 +302,7 @@ impl Loader<'_> {
             .unwrap_or_default();
         let contracts = root
             .remove("contract")
-            .map(|v| self.contracts(v, &sites))
+            .map(|v| self.contracts(v, &sites, &channels))
             .unwrap_or_default();
         let channel_ids: HashSet<String> = channels.iter().map(|c| c.id.clone()).collect();
         let site_ids: HashSet<String> = sites.iter().map(|s| s.id.clone()).collect();

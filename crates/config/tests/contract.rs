@@ -408,9 +408,11 @@ fn the_readme_contract_example_loads() {
         .nth(1)
         .and_then(|s| s.split("```").next())
         .expect("the SLA section has a TOML example");
-    let src = with_contract(example);
+    // Its `report_to` names the e-mail channel `owner-mail`.
+    let src = with_contract(&with_channels(example));
     let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
     assert_eq!(config.contracts[0].id, "front");
+    assert_eq!(config.contracts[0].report_to, ["owner-mail"]);
 }
 
 /// Without `[[contract.burn]]` a contract alerts as the SRE workbook
@@ -573,4 +575,60 @@ fn services_cannot_read_the_sla_checks_and_their_ids_are_reserved() {
             .contains("check id \"shop/sla-checkout\" is taken by a configured check"),
         "{p}"
     );
+}
+
+/// An e-mail and a webhook channel, then `contract`.
+fn with_channels(contract: &str) -> String {
+    format!(
+        r#"[[channel]]
+id = "owner-mail"
+kind = "email"
+smtp_host = "127.0.0.1"
+from = "keepup@shop.example"
+to = ["owner@shop.example"]
+[[channel]]
+id = "ops-hook"
+kind = "webhook"
+url = "http://127.0.0.1:9/hook"
+{contract}"#
+    )
+}
+
+#[test]
+fn reports_go_to_e_mail_channels_after_a_delay() {
+    let base = "[[contract]]\nid = \"f\"\nsite = \"shop\"\ntarget = 99.9\n";
+    let src = with_contract(&with_channels(&format!(
+        "{base}report_to = [\"owner-mail\"]\nreport_delay = \"2h\"\n"
+    )));
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let c = &config.contracts[0];
+    assert_eq!(c.report_to, ["owner-mail"]);
+    assert_eq!(c.report_delay, Duration::from_secs(7200));
+
+    let src = with_contract(&with_channels(base));
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let c = &config.contracts[0];
+    assert!(c.report_to.is_empty(), "kept, not sent, by default");
+    assert_eq!(c.report_delay, Duration::from_secs(3600));
+
+    for (written, says) in [
+        (
+            "[\"owner-mial\"]",
+            "contract[0].report_to: no channel \"owner-mial\" (hint: did you mean \"owner-mail\"?)",
+        ),
+        (
+            "[\"ops-hook\"]",
+            "contract[0].report_to: channel \"ops-hook\" is a webhook channel; reports are sent by e-mail only",
+        ),
+        (
+            "[\"owner-mail\", \"owner-mail\"]",
+            "contract[0].report_to: channel \"owner-mail\" is named twice",
+        ),
+    ] {
+        let src = with_contract(&with_channels(&format!("{base}report_to = {written}\n")));
+        let p = problems(&src);
+        assert_eq!(p.0.len(), 1, "{p}");
+        let p = at_line(&p, line_of(&src, "report_to"));
+        assert!(p.contains(says), "{p}");
+    }
 }
