@@ -226,6 +226,13 @@ pub enum Command {
         /// The directory to write into (created if missing).
         #[arg(long, default_value = ".")]
         out: std::path::PathBuf,
+        /// Write the report the daemon kept when the period closed, instead
+        /// of building one from the store's data now.
+        #[arg(long, conflicts_with = "list")]
+        from_store: bool,
+        /// List the reports the daemon kept (and mailed to `report_to`).
+        #[arg(long)]
+        list: bool,
     },
     /// Maintenance windows: alerts muted, checks keep running, incidents
     /// marked for SLA accounting.

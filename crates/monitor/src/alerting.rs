@@ -799,6 +799,7 @@ impl Alerter {
                 _ => None,
             },
             cause: leader.cause.map(|c| format!("caused by incident #{c}")),
+            attachments: Vec::new(),
         }
     }
 
@@ -874,16 +875,24 @@ impl Alerter {
             .unwrap_or_else(|p| p.into_inner())
             .get(&entry.channel)
             .cloned();
-        let result = match (
-            &channel,
-            serde_json::from_str::<Notification>(&entry.payload),
-        ) {
+        let mut parsed =
+            serde_json::from_str::<Notification>(&entry.payload).map_err(Unsendable::Unreadable);
+        if let Ok(n) = &mut parsed
+            && n.event == Event::Report
+            && let Err(e) = self.attach_report(entry.id, n).await
+        {
+            parsed = Err(e);
+        }
+        let result = match (&channel, parsed) {
             (None, _) => Err(keepup_notify::SendError::permanent(format!(
                 "channel {:?} is no longer configured",
                 entry.channel
             ))),
-            (_, Err(e)) => Err(keepup_notify::SendError::permanent(format!(
-                "unreadable notification: {e}"
+            (_, Err(Unsendable::Unreadable(e))) => Err(keepup_notify::SendError::permanent(
+                format!("unreadable notification: {e}"),
+            )),
+            (_, Err(Unsendable::Store(e))) => Err(keepup_notify::SendError::retryable(format!(
+                "cannot read the report to attach: {e}"
             ))),
             (Some(ch), Ok(n)) => {
                 let timeout = self
@@ -931,6 +940,31 @@ impl Alerter {
             Ok(Err(e)) => tracing::error!(error = %e, "cannot record a delivery result"),
             Err(e) => tracing::error!(error = %e, "delivery bookkeeping failed"),
         }
+    }
+}
+
+/// Why an outbox entry cannot be sent as it is.
+#[derive(Debug)]
+enum Unsendable {
+    /// Its payload is not a notification.
+    Unreadable(serde_json::Error),
+    /// What it carries could not be read (may work later).
+    Store(StoreError),
+}
+
+impl Alerter {
+    /// Attaches the kept SLA report that outbox entry `outbox_id` mails
+    /// (a copy sent to a fallback channel has none and goes as text).
+    async fn attach_report(&self, outbox_id: i64, n: &mut Notification) -> Result<(), Unsendable> {
+        let store = self.store.clone();
+        let kept = tokio::task::spawn_blocking(move || store.report_of_notification(outbox_id))
+            .await
+            .map_err(|e| Unsendable::Store(StoreError::Task(e.to_string())))?
+            .map_err(Unsendable::Store)?;
+        if let Some((kept, files)) = kept {
+            crate::reports::attach(n, &kept, files);
+        }
+        Ok(())
     }
 }
 

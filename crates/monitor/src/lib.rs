@@ -5,7 +5,8 @@
 //! no overlap), the probe executor, the [`recorder`] (current states, batched
 //! writes to the store), [`heartbeat`]s (push checks) and periodic
 //! compaction of the store (rollups, retention), the [`state`] machine and
-//! [`incidents`], and [`alerting`]. It is what `keepup run` and `keepup
+//! [`incidents`], [`alerting`], and the SLA [`reports`] kept and mailed
+//! when a contract's period closes. It is what `keepup run` and `keepup
 //! demo` start.
 //!
 //! What it learns is kept in the store, so that a restart (`kill -9`, a
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod heartbeat;
 pub mod incidents;
 pub mod recorder;
+pub mod reports;
 pub mod scheduler;
 pub mod sla;
 pub mod slots;
@@ -43,6 +45,9 @@ use tokio::sync::mpsc;
 
 /// How often the store is compacted (rollups built, old rows deleted).
 const COMPACT_EVERY: Duration = Duration::from_secs(300);
+/// How often closed SLA periods are looked for (a report goes out within
+/// a minute of its period's end plus `report_delay`).
+const CLOSE_PERIODS_EVERY: Duration = Duration::from_secs(60);
 
 /// Failures that prevent the monitor from starting.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +106,7 @@ pub struct Monitor {
     flush: mpsc::UnboundedSender<recorder::FlushRequest>,
     recorder_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     compactor_task: tokio::task::JoinHandle<()>,
+    report_task: tokio::task::JoinHandle<()>,
     engine: Arc<Mutex<IncidentEngine>>,
     events: tokio::sync::broadcast::Sender<IncidentEvent>,
     alerter: Arc<alerting::Alerter>,
@@ -227,6 +233,7 @@ impl Monitor {
             clock.clone(),
             retention(&config),
         ));
+        let report_task = tokio::spawn(report_loop(store.clone(), clock.clone(), sla.clone()));
         Ok(Monitor {
             config: Mutex::new(config),
             scheduler,
@@ -240,6 +247,7 @@ impl Monitor {
             flush,
             recorder_task: Mutex::new(Some(recorder_task)),
             compactor_task,
+            report_task,
             engine,
             events,
             alerter,
@@ -436,6 +444,7 @@ impl Monitor {
     pub async fn shutdown(&self) {
         self.scheduler.shutdown().await;
         self.compactor_task.abort();
+        self.report_task.abort();
         self.alerting_task.abort();
         self.deadman_task
             .lock()
@@ -690,6 +699,27 @@ fn retention(config: &Config) -> Retention {
         hour: config.store.rollup_retention,
         day: config.store.rollup_retention,
         ..Retention::default()
+    }
+}
+
+/// Keeps and queues the reports of SLA periods that closed
+/// ([`reports::close_periods`]), with the configuration in force.
+async fn report_loop(store: Store, clock: Arc<dyn Clock>, sla: Arc<sla::SlaBook>) {
+    let mut tick = tokio::time::interval(CLOSE_PERIODS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let config = sla.config();
+        if config.contracts.is_empty() {
+            continue;
+        }
+        let s = store.clone();
+        let now: Timestamp = clock.now_ms();
+        match tokio::task::spawn_blocking(move || reports::close_periods(&s, &config, now)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot close the SLA periods"),
+            Err(e) => tracing::error!(error = %e, "the SLA report task failed"),
+        }
     }
 }
 

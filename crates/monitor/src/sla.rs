@@ -98,6 +98,19 @@ pub fn read_input(
     })
 }
 
+/// [`read_input`] over `window`, up to `now` (a period still running is
+/// read up to now): what `keepup sla` and the reports account.
+pub fn read_window(
+    store: &Store,
+    config: &Config,
+    contract: &Contract,
+    window: &keepup_sla::Window,
+    now: Timestamp,
+) -> Result<Input, SlaError> {
+    let until = window.to.min(now).max(window.from);
+    read_input(store, config, contract, window.from, until)
+}
+
 /// The accounting's view of a stored incident (the store records no
 /// severity: it follows from the status).
 fn record(i: keepup_store::Incident) -> IncidentRecord {
@@ -132,6 +145,14 @@ impl SlaBook {
         }
     }
 
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Takes a reloaded configuration.
     pub fn configure(&self, config: Arc<Config>) {
         *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
@@ -139,12 +160,7 @@ impl SlaBook {
 
     /// The check's outcome at `now` (blocking: reads the store).
     pub fn evaluate(&self, spec: &SlaCheckSpec, now: Timestamp) -> Outcome {
-        let config = self
-            .config
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        evaluate(&self.store, &config, spec, now)
+        evaluate(&self.store, &self.config(), spec, now)
     }
 }
 

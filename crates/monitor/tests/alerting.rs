@@ -9,6 +9,7 @@ use keepup_monitor::Monitor;
 use keepup_probe::ProbeContext;
 use keepup_store::{OutboxState, Store};
 use keepup_testkit::http::{TestServer, text};
+use keepup_testkit::smtp::{SmtpMode, SmtpOptions, SmtpSink};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -325,58 +326,6 @@ async fn a_slow_channel_does_not_hold_up_other_notifications() {
     monitor.shutdown().await;
 }
 
-/// A real SMTP server (aiosmtpd, from PyPI) on a chosen port, started late.
-struct Smtp(std::process::Child, tempfile::TempDir);
-
-impl Smtp {
-    fn start(port: u16) -> Smtp {
-        use std::io::BufRead;
-        let dir = tempfile::tempdir().unwrap();
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../notify/tests/support/smtp_sink.py"
-        );
-        let mut child = std::process::Command::new("python3")
-            .args([
-                script,
-                "--dir",
-                dir.path().to_str().unwrap(),
-                "--mode",
-                "none",
-                "--port",
-                &port.to_string(),
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 with aiosmtpd (scripts/test.sh installs it)");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("READY"), "smtp sink said {line:?}");
-        Smtp(child, dir)
-    }
-    fn messages(&self) -> usize {
-        std::fs::read_dir(self.1.path())
-            .map(|d| {
-                d.filter(|e| {
-                    e.as_ref()
-                        .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
-                })
-                .count()
-            })
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The scenario in simulated time: the SMTP server is down for ten
 /// minutes when the incident opens. The network is real (connections to
 /// the closed port are refused, the webhook and aiosmtpd are real
@@ -451,7 +400,16 @@ async fn mail_down_ten_minutes_goes_to_the_fallback_then_by_mail_once_back() {
     for second in 0..=700 {
         clock.set(t0 + second * 1000);
         if second == 600 {
-            smtp = Some(Smtp::start(smtp_port));
+            smtp = Some(
+                SmtpSink::start(
+                    SmtpMode::None,
+                    SmtpOptions {
+                        port: Some(smtp_port),
+                        ..SmtpOptions::default()
+                    },
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
+            );
         }
         pass().await;
         if fallback_at.is_none() && events(&hook_got).contains(&"trigger".to_owned()) {
@@ -480,7 +438,7 @@ async fn mail_down_ten_minutes_goes_to_the_fallback_then_by_mail_once_back() {
     assert_eq!(row.attempts, 8);
     assert_eq!(row.sent_at, Some(t0 + 615_000));
     let smtp = smtp.unwrap();
-    assert_eq!(smtp.messages(), 1, "the e-mail arrives once");
+    assert_eq!(smtp.messages().len(), 1, "the e-mail arrives once");
     assert_eq!(clock.now_ms(), t0 + 700_000);
 }
 

@@ -9,6 +9,11 @@
 //! incident together. `X-Keepup-Dedup-Key` and `X-Keepup-Event` carry the
 //! machine-readable facts; `Auto-Submitted: auto-generated` keeps
 //! vacation responders quiet.
+//!
+//! A notification with attachments (an SLA report) is `multipart/mixed`:
+//! first the text and HTML alternative, the HTML being the attached HTML
+//! page when there is one (the report reads inline), then each file as an
+//! attachment.
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,8 +21,8 @@ use std::time::Duration;
 use keepup_config::channels::{Channel as ChannelConfig, EmailSpec, SmtpTls};
 use keepup_model::text::{duration_compact, html_escape};
 use keepup_trust::explain::{self, Remedy};
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
@@ -118,12 +123,44 @@ impl EmailChannel {
         for to in &self.to {
             builder = builder.to(to.clone());
         }
-        let html = html_body(r, n.ack_url.as_deref());
+        // An attached HTML page (an SLA report) is also the HTML the mail
+        // client shows; otherwise a minimal rendering of the text.
+        let html = n
+            .attachments
+            .iter()
+            .find(|a| a.content_type.starts_with("text/html"))
+            .map(|a| String::from_utf8_lossy(&a.data).into_owned())
+            .unwrap_or_else(|| html_body(r, n.ack_url.as_deref()));
+        let alternative = MultiPart::alternative_plain_html(r.text.clone() + "\n", html);
+        let body = if n.attachments.is_empty() {
+            alternative
+        } else {
+            let mut mixed = MultiPart::mixed().multipart(alternative);
+            for a in &n.attachments {
+                let content_type = ContentType::parse(&a.content_type).map_err(|e| {
+                    SendError::permanent(format!(
+                        "the attachment {} has an invalid content type {:?}: {e}",
+                        a.filename, a.content_type
+                    ))
+                })?;
+                // Base64 whatever the bytes: they arrive unchanged (no line
+                // ending rewritten), and a file of short LF-ended lines is
+                // never sent as 7bit, where SMTP would read it as one line.
+                let body = Body::new_with_encoding(a.data.clone(), ContentTransferEncoding::Base64)
+                    .map_err(|_| {
+                        SendError::permanent(format!(
+                            "the attachment {} cannot be encoded",
+                            a.filename
+                        ))
+                    })?;
+                mixed = mixed.singlepart(
+                    lettre::message::Attachment::new(a.filename.clone()).body(body, content_type),
+                );
+            }
+            mixed
+        };
         let mut message = builder
-            .multipart(MultiPart::alternative_plain_html(
-                r.text.clone() + "\n",
-                html,
-            ))
+            .multipart(body)
             .map_err(|e| SendError::permanent(format!("the message cannot be built: {e}")))?;
         let headers = message.headers_mut();
         for (name, value) in [

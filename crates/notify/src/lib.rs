@@ -9,7 +9,7 @@
 //!
 //! | kind | protocol |
 //! |---|---|
-//! | `email` | SMTP (lettre; STARTTLS, implicit TLS or none; optional AUTH), text plus HTML alternative, threaded per incident |
+//! | `email` | SMTP (lettre; STARTTLS, implicit TLS or none; optional AUTH), text plus HTML alternative, threaded per incident; attachments (SLA reports) |
 //! | `webhook` | any HTTP request; body and headers from minijinja templates, default body the notification as JSON |
 //! | `slack` | incoming webhook, `text` plus Block Kit `blocks` |
 //! | `teams` | Workflows webhook, an Adaptive Card in a `message` |
@@ -64,6 +64,9 @@ pub enum Event {
     Reminder,
     /// `keepup notify test`: proves that the channel works.
     Test,
+    /// A contract's SLA report of a closed period (with the report's files
+    /// as [`Notification::attachments`]).
+    Report,
 }
 
 impl Event {
@@ -75,6 +78,7 @@ impl Event {
             Event::Resolve => "resolve",
             Event::Reminder => "reminder",
             Event::Test => "test",
+            Event::Report => "report",
         }
     }
 
@@ -86,6 +90,7 @@ impl Event {
             Event::Resolve => "RESOLVED",
             Event::Reminder => "STILL FAILING",
             Event::Test => "TEST",
+            Event::Report => "SLA REPORT",
         }
     }
 }
@@ -140,6 +145,23 @@ pub struct Notification {
     pub ack_url: Option<String>,
     /// Root cause text, e.g. `caused by shop/dns`.
     pub cause: Option<String>,
+    /// Files sent along (an SLA report's HTML, CSV and JSON). Never part
+    /// of the serialised notification (the outbox payload, templates): the
+    /// sender attaches them from where they are kept when it sends. Only
+    /// e-mail carries them; the other channels send the text alone.
+    #[serde(skip)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file sent with a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The file name the recipient sees (`front-2026-10.html`).
+    pub filename: String,
+    /// Its MIME type (`text/html; charset=utf-8`).
+    pub content_type: String,
+    /// Its bytes.
+    pub data: Vec<u8>,
 }
 
 /// A successful delivery.
@@ -287,6 +309,7 @@ pub fn test_notification(site: &str) -> Notification {
         duration_s: None,
         ack_url: None,
         cause: None,
+        attachments: Vec::new(),
     }
 }
 

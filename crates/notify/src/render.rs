@@ -198,6 +198,7 @@ mod tests {
             resolved_at: None,
             duration_s: None,
             ack_url: Some("https://keepup.example/ack/x".into()),
+            attachments: Vec::new(),
             cause: Some("caused by shop/dns".into()),
         }
     }

@@ -4,9 +4,9 @@
 
 mod support;
 
-use keepup_notify::{Event, HttpClientContext};
+use keepup_notify::{Attachment, Event, HttpClientContext};
 use support::{
-    SmtpMode, SmtpSink, channel, closed_port, ctx_trusting, pki, resolve, secret_file, trigger,
+    SmtpMode, channel, closed_port, ctx_trusting, pki, resolve, secret_file, smtp_sink, trigger,
 };
 
 const PASSWORD: &str = "correct-horse-battery-staple-42";
@@ -42,7 +42,7 @@ timeout = "5s"
 #[tokio::test]
 async fn starttls_with_auth_delivers_a_threaded_message() {
     let (ca, leaf) = pki();
-    let sink = SmtpSink::start(SmtpMode::StartTls, Some(&leaf), Some(("keepup", PASSWORD)));
+    let sink = smtp_sink(SmtpMode::StartTls, Some(&leaf), Some(("keepup", PASSWORD)));
     let dir = tempfile::tempdir().unwrap();
     secret_file(dir.path(), "smtp-password", PASSWORD);
     let mail = channel(
@@ -133,7 +133,7 @@ async fn implicit_tls_and_plain_smtp_deliver() {
     let ctx = ctx_trusting(&ca);
     let dir = tempfile::tempdir().unwrap();
 
-    let smtps = SmtpSink::start(SmtpMode::Implicit, Some(&leaf), None);
+    let smtps = smtp_sink(SmtpMode::Implicit, Some(&leaf), None);
     let mail = channel(
         dir.path(),
         &email_toml(smtps.port, "implicit", false),
@@ -148,7 +148,7 @@ async fn implicit_tls_and_plain_smtp_deliver() {
     assert_eq!(header(&m[0], "X-Keepup-Event"), Event::Test.as_str());
     assert!(header(&m[0], "Subject").contains("keepup test notification for shop"));
 
-    let plain = SmtpSink::start(SmtpMode::None, None, None);
+    let plain = smtp_sink(SmtpMode::None, None, None);
     let mail = channel(
         dir.path(),
         &email_toml(plain.port, "none", false),
@@ -164,9 +164,91 @@ async fn implicit_tls_and_plain_smtp_deliver() {
 }
 
 #[tokio::test]
+async fn attachments_make_a_mixed_message_with_the_html_inline() {
+    let sink = smtp_sink(SmtpMode::None, None, None);
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, _) = pki();
+    let mail = channel(
+        dir.path(),
+        &email_toml(sink.port, "none", false),
+        "mail",
+        &ctx_trusting(&ca),
+    );
+    let mut n = keepup_notify::test_notification("shop");
+    n.id = "9".into();
+    n.event = Event::Report;
+    n.text = "Availability 99.95 %".into();
+    let page = "<!DOCTYPE html><html><body><h1>Shop front, 2026-03</h1></body></html>";
+    let json = "{\"figures\":{\"availability\":99.95}}";
+    // Short lines ending in LF only, more than SMTP's 1,000 bytes in all.
+    let csv = "section,row,field,value\nday,2026-03-01,availability,100\n".repeat(40);
+    for (filename, content_type, data) in [
+        ("front-2026-03.html", "text/html; charset=utf-8", page),
+        ("front-2026-03.csv", "text/csv; charset=utf-8", csv.as_str()),
+        ("front-2026-03.json", "application/json", json),
+    ] {
+        n.attachments.push(Attachment {
+            filename: filename.into(),
+            content_type: content_type.into(),
+            data: data.as_bytes().to_vec(),
+        });
+    }
+    mail.send(&n).await.unwrap_or_else(|e| panic!("{e}"));
+    let m = &sink.wait_for(1)[0];
+    assert_eq!(m["content_type"], "multipart/mixed");
+    assert_eq!(header(m, "X-Keepup-Event"), "report");
+    assert_eq!(
+        m["text"].as_str().map(str::trim_end),
+        Some("Availability 99.95 %")
+    );
+    assert_eq!(
+        m["html"].as_str().map(str::trim_end),
+        Some(page),
+        "the page reads inline"
+    );
+    // (content type, disposition, file name, content) of each leaf part.
+    type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+    let parts: Vec<Part<'_>> = m["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["content_type"].as_str().unwrap(),
+                p["disposition"].as_str(),
+                p["filename"].as_str(),
+                p["content"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(parts.len(), 5, "{parts:?}");
+    assert_eq!(&parts[0].0, &"text/plain");
+    assert_eq!(&parts[1].0, &"text/html");
+    assert_eq!(parts[1].1, None, "the inline HTML is not an attachment");
+    assert_eq!(
+        parts[2..]
+            .iter()
+            .map(|p| (p.0, p.1.unwrap_or_default(), p.2.unwrap_or_default()))
+            .collect::<Vec<_>>(),
+        [
+            ("text/html", "attachment", "front-2026-03.html"),
+            ("text/csv", "attachment", "front-2026-03.csv"),
+            ("application/json", "attachment", "front-2026-03.json"),
+        ]
+    );
+    assert_eq!(parts[2].3, Some(page));
+    assert_eq!(
+        parts[3].3,
+        Some(csv.as_str()),
+        "line endings arrive unchanged"
+    );
+    assert_eq!(parts[4].3, Some(json), "bytes arrive unchanged");
+}
+
+#[tokio::test]
 async fn a_wrong_password_is_not_retryable_and_never_shown() {
     let (ca, leaf) = pki();
-    let sink = SmtpSink::start(SmtpMode::StartTls, Some(&leaf), Some(("keepup", PASSWORD)));
+    let sink = smtp_sink(SmtpMode::StartTls, Some(&leaf), Some(("keepup", PASSWORD)));
     let dir = tempfile::tempdir().unwrap();
     let wrong = "wrong-password-that-must-not-leak";
     secret_file(dir.path(), "smtp-password", wrong);
@@ -208,7 +290,7 @@ async fn a_server_that_is_down_is_retryable() {
 #[tokio::test]
 async fn an_untrusted_server_certificate_is_not_retryable() {
     let (_ca, leaf) = pki();
-    let sink = SmtpSink::start(SmtpMode::StartTls, Some(&leaf), Some(("keepup", PASSWORD)));
+    let sink = smtp_sink(SmtpMode::StartTls, Some(&leaf), Some(("keepup", PASSWORD)));
     let dir = tempfile::tempdir().unwrap();
     secret_file(dir.path(), "smtp-password", PASSWORD);
     let other = keepup_testkit::pki::CertAuthority::new("someone else").unwrap();
@@ -233,7 +315,7 @@ async fn an_untrusted_server_certificate_is_not_retryable() {
 #[tokio::test]
 async fn a_refused_recipient_says_to_check_the_addresses_with_the_server_reply() {
     let (ca, leaf) = pki();
-    let sink = SmtpSink::start(SmtpMode::StartTls, Some(&leaf), None);
+    let sink = smtp_sink(SmtpMode::StartTls, Some(&leaf), None);
     let dir = tempfile::tempdir().unwrap();
     let toml = email_toml(sink.port, "starttls", false).replace(
         r#"to = ["ops@example.com", "Night Shift <night@example.org>"]"#,
@@ -255,7 +337,7 @@ async fn a_refused_recipient_says_to_check_the_addresses_with_the_server_reply()
 #[tokio::test]
 async fn the_channel_ca_file_is_trusted_on_top_of_the_context() {
     let (ca, leaf) = pki();
-    let sink = SmtpSink::start(SmtpMode::StartTls, Some(&leaf), None);
+    let sink = smtp_sink(SmtpMode::StartTls, Some(&leaf), None);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("smtp-ca.pem"), ca.root_pem()).unwrap();
     let toml = email_toml(sink.port, "starttls", false) + "ca_file = \"smtp-ca.pem\"\n";

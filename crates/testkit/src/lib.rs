@@ -43,6 +43,9 @@
 //!   repositories keepup writes, and damage to a repository's packs.
 //! - [`tree`]: a small shop-like file tree and a snapshot of any tree, to
 //!   compare restores with their source.
+//! - [`smtp`]: [`SmtpSink`](smtp::SmtpSink), aiosmtpd (PyPI) keeping every
+//!   message it accepts, parsed by Python's e-mail parser, for the tests of
+//!   keepup's e-mail notifications and mailed reports.
 //! - [`ports`]: free ports on a loopback address, for the launchers and
 //!   for tests that need an address nobody listens on.
 //! - [`shopdata`]: generated shop data (customers, products, orders, order
@@ -80,6 +83,7 @@ pub mod restic;
 mod runner;
 pub mod s3;
 pub mod shopdata;
+pub mod smtp;
 pub mod sshd;
 pub mod tree;
 pub mod whois;

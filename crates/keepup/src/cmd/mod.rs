@@ -85,7 +85,18 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             contract,
             month,
             out,
-        } => report::run(&config.config, contract.as_deref(), month.as_deref(), &out),
+            from_store,
+            list,
+        } => report::run(
+            &config.config,
+            &report::ReportArgs {
+                contract: contract.as_deref(),
+                month: month.as_deref(),
+                out: &out,
+                from_store,
+                list,
+            },
+        ),
         Command::Reload { config } => reload::run(&config.config),
         Command::Incidents {
             config,

@@ -1,13 +1,14 @@
 //! `keepup sla`: the figures of the configured contracts over a period,
 //! from the store (also while a daemon writes to it; nothing is written).
 //! The accounting is `keepup_sla`'s, its input is read by
-//! `keepup_monitor::sla::read_input` (shared with the daemon's SLA checks).
+//! `keepup_monitor::sla::read_window` (shared with the daemon's SLA checks
+//! and reports).
 
 use anyhow::Context;
 use keepup_config::Config;
 use keepup_config::contract::Contract;
-use keepup_model::{Clock, SystemClock, Timestamp};
-use keepup_sla::{Bound, Figures, Input, Window};
+use keepup_model::{Clock, SystemClock};
+use keepup_sla::{Bound, Figures, Window};
 use keepup_store::Store;
 use std::path::Path;
 use std::process::ExitCode;
@@ -57,7 +58,7 @@ pub fn run(
             PeriodArg::Range(from, to) => Window::range(c, *from, *to),
         }
         .with_context(|| format!("contract {}", c.id))?;
-        let input = read_input(&store, &config, c, &window, now)
+        let input = keepup_monitor::sla::read_window(&store, &config, c, &window, now)
             .with_context(|| format!("contract {}", c.id))?;
         all.push(
             keepup_sla::account(c, &window, now, &input)
@@ -128,23 +129,4 @@ fn print(all: &[Figures], format: Format, explain: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `keepup_monitor::sla::read_input` (what the daemon's SLA checks read
-/// too) over `window`, up to now.
-pub(super) fn read_input(
-    store: &Store,
-    config: &Config,
-    contract: &Contract,
-    window: &Window,
-    now: Timestamp,
-) -> anyhow::Result<Input> {
-    let until = window.to.min(now).max(window.from);
-    Ok(keepup_monitor::sla::read_input(
-        store,
-        config,
-        contract,
-        window.from,
-        until,
-    )?)
 }

@@ -1,20 +1,17 @@
 //! Shared pieces of the channel tests: channels built from real
 //! configuration text, a certificate authority, a real SMTP server
-//! (aiosmtpd) and an HTTP receiver that validates provider payloads.
+//! (testkit's aiosmtpd sink) and an HTTP receiver that validates provider payloads.
 
 #![allow(dead_code)]
 
 pub mod providers;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use keepup_model::{Severity, Status};
 use keepup_notify::{CheckSummary, Event, HttpClientContext, Notification};
 use keepup_testkit::pki::{CertAuthority, Issued, validity};
+pub use keepup_testkit::smtp::{SmtpMode, SmtpOptions, SmtpSink};
 
 /// Loads `toml` (relative `*_file` paths resolve in `dir`) and returns its
 /// channels, panicking with every problem when it does not load.
@@ -85,6 +82,7 @@ pub fn trigger(id: &str, dedup_key: &str) -> Notification {
         duration_s: None,
         ack_url: Some("https://keepup.example/ack/7?sig=abc".into()),
         cause: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -101,150 +99,18 @@ pub fn resolve(id: &str, dedup_key: &str) -> Notification {
     n
 }
 
-// ---------------------------------------------------------------------------
-// aiosmtpd
-// ---------------------------------------------------------------------------
-
-/// Makes sure `python3` can import aiosmtpd, installing it from PyPI for
-/// the user if needed (scripts/test.sh does the same up front).
-pub fn ensure_aiosmtpd() {
-    static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| {
-        let importable = || {
-            Command::new("python3")
-                .args(["-c", "import aiosmtpd"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !importable() {
-            // Debian's own Python refuses --user installs without the
-            // second flag (PEP 668); other Pythons accept the first form.
-            for extra in [&[][..], &["--break-system-packages"][..]] {
-                let status = Command::new("python3")
-                    .args(["-m", "pip", "install", "--user", "--quiet", "aiosmtpd"])
-                    .args(extra)
-                    .status()
-                    .expect("python3 is needed for the SMTP tests");
-                if status.success() {
-                    break;
-                }
-            }
-            assert!(
-                importable(),
-                "aiosmtpd cannot be installed (python3 -m pip install --user aiosmtpd)"
-            );
-        }
-    });
-}
-
-/// How the SMTP sink protects its connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpMode {
-    StartTls,
-    Implicit,
-    None,
-}
-
-/// A running aiosmtpd; killed when dropped.
-pub struct SmtpSink {
-    child: Child,
-    pub port: u16,
-    dir: tempfile::TempDir,
-    _pem: Option<(tempfile::TempDir, keepup_testkit::pki::PemPaths)>,
-}
-
-impl SmtpSink {
-    /// Starts the sink with `leaf` as its certificate (unless `mode` is
-    /// `None`) and, when given, requiring AUTH with `user`/`password`.
-    pub fn start(mode: SmtpMode, leaf: Option<&Issued>, auth: Option<(&str, &str)>) -> Self {
-        ensure_aiosmtpd();
-        let dir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
-        let mut cmd = Command::new("python3");
-        cmd.arg(&script).arg("--dir").arg(dir.path());
-        cmd.arg("--mode").arg(match mode {
-            SmtpMode::StartTls => "starttls",
-            SmtpMode::Implicit => "implicit",
-            SmtpMode::None => "none",
-        });
-        let pem = leaf.map(|l| l.write_to_temp_dir().unwrap());
-        if let Some((_, paths)) = &pem {
-            cmd.arg("--cert")
-                .arg(&paths.chain)
-                .arg("--key")
-                .arg(&paths.key);
-        }
-        if let Some((user, password)) = auth {
-            cmd.args(["--user", user, "--password", password]);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot start python3");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("READY ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("the SMTP sink did not start: {line:?}")
-            });
-        Self {
-            child,
-            port,
-            dir,
-            _pem: pem,
-        }
-    }
-
-    /// The messages received so far (as Python's e-mail parser read
-    /// them), oldest first.
-    pub fn messages(&self) -> Vec<serde_json::Value> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        files.sort_by_key(|p| {
-            p.file_stem()
-                .and_then(|s| s.to_str())
-                .and_then(|s| s.parse::<u32>().ok())
-                .unwrap_or(0)
-        });
-        files
-            .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-            .collect()
-    }
-
-    /// Waits (a little) until `n` messages arrived.
-    pub fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
-        let until = Instant::now() + Duration::from_secs(5);
-        loop {
-            let m = self.messages();
-            if m.len() >= n || Instant::now() > until {
-                return m;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        if let Some(mut stdin) = self.child.stdin.take() {
-            let _ = stdin.flush();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A real SMTP server (testkit's aiosmtpd sink) in `mode`, with `cert`
+/// and, when given, requiring AUTH.
+pub fn smtp_sink(mode: SmtpMode, cert: Option<&Issued>, auth: Option<(&str, &str)>) -> SmtpSink {
+    SmtpSink::start(
+        mode,
+        SmtpOptions {
+            cert,
+            auth,
+            port: None,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A loopback port nothing listens on (bound, then released).

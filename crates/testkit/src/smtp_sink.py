@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""A real SMTP server on loopback for keepup-notify's e-mail tests.
+"""A real SMTP server on loopback for keepup's e-mail tests (started by
+keepup-testkit's `smtp::SmtpSink`).
 
 It is aiosmtpd (from PyPI) with a handler that stores every accepted message
 in OUT_DIR as N.eml (the raw bytes) and N.json (what Python's standard
 e-mail parser reads in it: envelope, headers, the text/plain and text/html
-parts, whether TLS and AUTH were used). The JSON is written to a temporary
+bodies, every leaf MIME part with its content type, disposition, file name
+and decoded content, whether TLS and AUTH were used). The JSON is written to a temporary
 name and renamed, so a reader never sees half a file. Recipients
 nobody@<any domain> are refused with 550.
 
@@ -56,6 +58,24 @@ class StoringHandler:
             headers.setdefault(name.lower(), []).append(str(value))
         plain = msg.get_body(preferencelist=("plain",))
         html = msg.get_body(preferencelist=("html",))
+        parts = []
+        for part in msg.walk():
+            if part.is_multipart():
+                continue
+            payload = part.get_payload(decode=True) or b""
+            try:
+                content = payload.decode(part.get_content_charset() or "utf-8")
+            except (LookupError, UnicodeDecodeError):
+                content = None
+            parts.append(
+                {
+                    "content_type": part.get_content_type(),
+                    "disposition": part.get_content_disposition(),
+                    "filename": part.get_filename(),
+                    "size": len(payload),
+                    "content": content,
+                }
+            )
         auth = session.auth_data
         doc = {
             "mail_from": envelope.mail_from,
@@ -64,6 +84,7 @@ class StoringHandler:
             "content_type": msg.get_content_type(),
             "text": plain.get_content() if plain is not None else None,
             "html": html.get_content() if html is not None else None,
+            "parts": parts,
             "tls": session.ssl is not None
             or server.transport.get_extra_info("ssl_object") is not None,
             "authenticated": bool(session.authenticated),

@@ -1,0 +1,467 @@
+//! SLA reports: the monthly report of a contract built from the store
+//! ([`build`], what `keepup report` writes), and the daemon's closing of
+//! periods ([`close_periods`]): once a contract's period has closed (plus
+//! its `report_delay`, so the period's last results are in), the report is
+//! built, kept in the store and, in the same transaction, queued in the
+//! outbox once per `report_to` channel; the delivery loop attaches the
+//! kept files when it sends ([`attach`]). A crash before the transaction
+//! closes the period again after the restart; after it, the outbox sends
+//! what was queued and the kept report stops it being built twice.
+//!
+//! Which periods: from the one running when the daemon first saw the
+//! contract (`Store::contract_known_since`) on, oldest first, so a daemon
+//! that was down over a month's end catches up on every period it missed,
+//! and a contract added to an old store is not reported for periods before
+//! it was configured (`keepup report --month` writes those by hand).
+
+use keepup_config::Config;
+use keepup_config::contract::Contract;
+use keepup_model::{CheckId, Severity, Status, Timestamp};
+use keepup_notify::{Attachment, Event, Notification};
+use keepup_sla::{
+    BackupFigure, Escalation, LatencyPoint, LatencySeries, NotificationSent, Report, RootCause,
+    SecurityEvent, Window, is_security_relevant,
+};
+use keepup_store::{KeptReport, NewReport, Outgoing, ReportFiles, Resolution, Store, StoreError};
+use std::collections::{HashMap, HashSet};
+
+/// Cause chains longer than this are cut (the store never makes loops,
+/// but a report must not spin if one did).
+const MAX_CAUSE_HOPS: usize = 32;
+/// Notifications listed per incident at most.
+const MAX_NOTIFICATIONS: usize = 200;
+/// A kept file larger than this is replaced by a note saying so (the
+/// JSON of a month of thousands of checks is tens of MB; the store keeps
+/// reports bounded).
+const MAX_KEPT_FILE_BYTES: usize = 64 << 20;
+/// Attachments of one report mail at most; files that do not fit are left
+/// out and the mail says how to get them (mail servers commonly refuse
+/// messages over 25 MB, and base64 adds a third).
+const MAX_MAIL_ATTACHMENT_BYTES: usize = 15 << 20;
+
+/// Why a report cannot be built or kept.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The store failed.
+    #[error("cannot read or write the store: {0}")]
+    Store(#[from] StoreError),
+    /// The accounting refused its input.
+    #[error(transparent)]
+    Input(#[from] keepup_sla::InputError),
+    /// The store's input could not be read.
+    #[error(transparent)]
+    Sla(#[from] crate::sla::SlaError),
+    /// The period cannot be computed.
+    #[error(transparent)]
+    Window(#[from] keepup_sla::WindowError),
+    /// Rendering failed.
+    #[error("cannot render the report: {0}")]
+    Render(#[from] std::io::Error),
+}
+
+/// The report of `contract` over `window`, measured up to `now`, from the
+/// store.
+pub fn build(
+    store: &Store,
+    config: &Config,
+    contract: &Contract,
+    window: &Window,
+    now: Timestamp,
+) -> Result<Report, ReportError> {
+    let input = crate::sla::read_window(store, config, contract, window, now)?;
+    let figures = keepup_sla::account(contract, window, now, &input)?;
+    let until = figures.measured_to;
+    let mut report = Report::new(contract, &input, figures, now);
+    report.latency = latency(store, contract, window.from, until)?;
+    incidents(store, &mut report)?;
+    let site_checks: Vec<&keepup_config::Check> = config
+        .sites
+        .iter()
+        .filter(|s| s.id == contract.site)
+        .flat_map(|s| s.checks.iter().map(|c| &**c))
+        .collect();
+    report.security = security(store, &site_checks, window.from, until)?;
+    report.backups = backups(store, &site_checks, window.from, until)?;
+    Ok(report)
+}
+
+/// The file name of a report's rendering: `<contract>-<period>.<ext>`.
+pub fn file_name(contract: &str, period: &str, ext: &str) -> String {
+    format!("{contract}-{period}.{ext}")
+}
+
+/// The report's HTML, CSV and JSON.
+pub fn render(report: &Report) -> Result<ReportFiles, ReportError> {
+    let mut files = ReportFiles::default();
+    keepup_sla::render_html(report, &mut files.html)?;
+    keepup_sla::render_csv(report, &mut files.csv)?;
+    keepup_sla::render_json(report, &mut files.json)?;
+    Ok(files)
+}
+
+/// What [`close_periods`] did for one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// The contract.
+    pub contract: String,
+    /// The period's name.
+    pub period: String,
+    /// The kept report's number.
+    pub report: i64,
+    /// Mails queued.
+    pub mails: usize,
+}
+
+/// Keeps (and queues the mails of) the report of every period of every
+/// contract that closed `report_delay` or longer before `now` and has no
+/// kept report yet, oldest first. Called by the daemon every minute.
+pub fn close_periods(
+    store: &Store,
+    config: &Config,
+    now: Timestamp,
+) -> Result<Vec<Closed>, ReportError> {
+    let kept: HashSet<(String, String)> = store
+        .kept_reports()?
+        .into_iter()
+        .map(|k| (k.contract, k.period))
+        .collect();
+    let mut closed = Vec::new();
+    for contract in &config.contracts {
+        let known = store.contract_known_since(&contract.id, now)?;
+        let delay = i64::try_from(contract.report_delay.as_millis()).unwrap_or(i64::MAX);
+        let mut period = Window::period_at(contract, known)?;
+        while period.to.saturating_add(delay) <= now {
+            if !kept.contains(&(contract.id.clone(), period.label.clone())) {
+                closed.extend(close(store, config, contract, &period, now)?);
+            }
+            period = Window::period_at(contract, period.to)?;
+        }
+    }
+    Ok(closed)
+}
+
+/// Builds, keeps and queues the report of one closed period.
+fn close(
+    store: &Store,
+    config: &Config,
+    contract: &Contract,
+    period: &Window,
+    now: Timestamp,
+) -> Result<Option<Closed>, ReportError> {
+    let report = build(store, config, contract, period, now)?;
+    let mut files = render(&report)?;
+    for (data, what) in [
+        (&mut files.html, "HTML"),
+        (&mut files.csv, "CSV"),
+        (&mut files.json, "JSON"),
+    ] {
+        if data.len() > MAX_KEPT_FILE_BYTES {
+            *data = format!(
+                "The report's {what} was {} bytes, more than the {} kept; \
+                 `keepup report --contract {} --month {}` writes it from the store's data.\n",
+                data.len(),
+                MAX_KEPT_FILE_BYTES,
+                contract.id,
+                period.label
+            )
+            .into_bytes();
+        }
+    }
+    let mail: Vec<Outgoing> = contract
+        .report_to
+        .iter()
+        .map(|channel| Outgoing {
+            dedup_key: format!("sla-report/{}/{}", contract.id, period.label),
+            channel: channel.clone(),
+            incident: None,
+            payload: serde_json::to_string(&notification(contract, &report, channel))
+                .unwrap_or_default(),
+            not_before: now,
+        })
+        .collect();
+    let kept = store.keep_report(
+        &NewReport {
+            contract: &contract.id,
+            period: &period.label,
+            from: period.from,
+            to: period.to,
+            generated_at: now,
+            files: &files,
+        },
+        &mail,
+    )?;
+    let Some(id) = kept else { return Ok(None) };
+    tracing::info!(contract = %contract.id, period = %period.label, report = id, mails = mail.len(), "SLA report kept");
+    Ok(Some(Closed {
+        contract: contract.id.clone(),
+        period: period.label.clone(),
+        report: id,
+        mails: mail.len(),
+    }))
+}
+
+/// The mail of a report to `channel`: the figures as a table in the text
+/// (what a channel without attachments shows), the files attached when
+/// it is sent.
+fn notification(contract: &Contract, report: &Report, channel: &str) -> Notification {
+    let f = &report.figures;
+    let achieved = match f.availability {
+        Some(a) => format!("{} %", keepup_sla::truncated(a, 3)),
+        None => "no data".to_owned(),
+    };
+    let text = format!(
+        "The SLA report of {} for {} (target {} %, achieved {achieved}); \
+         the full report is attached as HTML, CSV and JSON.\n\n{}",
+        contract.name,
+        f.period,
+        f.target,
+        keepup_sla::table(std::slice::from_ref(f))
+    );
+    Notification {
+        id: format!("report-{}-{}-{channel}", contract.id, f.period),
+        dedup_key: format!("sla-report/{}/{}", contract.id, f.period),
+        event: Event::Report,
+        severity: Severity::Info,
+        title: format!("SLA report {} {}: {achieved}", contract.name, f.period),
+        text,
+        site: contract.site.clone(),
+        checks: Vec::new(),
+        started_at: Some(f.from),
+        resolved_at: None,
+        duration_s: None,
+        ack_url: None,
+        cause: None,
+        attachments: Vec::new(),
+    }
+}
+
+/// Attaches the kept report's files to its mail, as many as fit in
+/// [`MAX_MAIL_ATTACHMENT_BYTES`] (HTML first); the text names any left out
+/// and the command that writes them.
+pub fn attach(n: &mut Notification, kept: &KeptReport, files: ReportFiles) {
+    let mut room = MAX_MAIL_ATTACHMENT_BYTES;
+    let mut left_out = Vec::new();
+    for (ext, content_type, data) in [
+        ("html", "text/html; charset=utf-8", files.html),
+        ("csv", "text/csv; charset=utf-8", files.csv),
+        ("json", "application/json", files.json),
+    ] {
+        let filename = file_name(&kept.contract, &kept.period, ext);
+        if data.len() > room {
+            left_out.push(filename);
+            continue;
+        }
+        room -= data.len();
+        n.attachments.push(Attachment {
+            filename,
+            content_type: content_type.to_owned(),
+            data,
+        });
+    }
+    if !left_out.is_empty() {
+        n.text.push_str(&format!(
+            "\n{} did not fit in this mail; `keepup report --from-store --contract {} --month {} --out DIR` writes them.\n",
+            left_out.join(", "),
+            kept.contract,
+            kept.period
+        ));
+    }
+}
+
+/// Percentiles of the service's first check from the hour rollups; a
+/// period too young for any finishes its chart with minute rollups.
+fn latency(
+    store: &Store,
+    contract: &Contract,
+    from: Timestamp,
+    until: Timestamp,
+) -> Result<Option<LatencySeries>, StoreError> {
+    let Some(main) = contract.service.checks().first().copied() else {
+        return Ok(None);
+    };
+    let mut resolution = Resolution::Hour;
+    let mut rollups = store.rollups(main, resolution, from, until)?;
+    if rollups.is_empty() {
+        resolution = Resolution::Minute;
+        rollups = store.rollups(main, resolution, from, until)?;
+    }
+    Ok(Some(LatencySeries {
+        check: main.to_string(),
+        resolution: resolution.as_str().to_owned(),
+        points: rollups
+            .iter()
+            .map(|r| LatencyPoint {
+                at: r.bucket_start,
+                p50_ms: r.latency_p50_ms,
+                p95_ms: r.latency_p95_ms,
+                p99_ms: r.latency_p99_ms,
+            })
+            .collect(),
+    }))
+}
+
+/// Root causes (the first incident of each cause chain) and escalations
+/// (notifications from the outbox, acknowledgements) of the report's
+/// incidents.
+fn incidents(store: &Store, report: &mut Report) -> Result<(), StoreError> {
+    let ids: Vec<i64> = report.figures.incidents.iter().map(|i| i.id).collect();
+    // Escalations of the period's incidents run on after its end.
+    let from = report
+        .figures
+        .incidents
+        .iter()
+        .map(|i| i.detected_at)
+        .min()
+        .unwrap_or(report.figures.from);
+    let mut sent: HashMap<i64, Vec<NotificationSent>> = HashMap::new();
+    for n in store.incident_notifications_between(from, report.generated_at.max(from) + 1)? {
+        let Some(incident) = n.incident else { continue };
+        let list = sent.entry(incident).or_default();
+        if list.len() < MAX_NOTIFICATIONS {
+            list.push(NotificationSent {
+                channel: n.channel,
+                state: n.state.as_str().to_owned(),
+                created_at: n.created_at,
+                sent_at: n.sent_at,
+                attempts: n.attempts,
+                error: n.last_error,
+            });
+        }
+    }
+    for id in ids {
+        let Some(incident) = store.incident(id)? else {
+            continue;
+        };
+        let mut cause = incident.cause;
+        let mut root = None;
+        for _ in 0..MAX_CAUSE_HOPS {
+            let Some(next) = cause else { break };
+            match store.incident(next)? {
+                Some(parent) => {
+                    cause = parent.cause.filter(|c| *c != parent.id);
+                    root = Some(parent);
+                }
+                None => break,
+            }
+        }
+        if let Some(root) = root {
+            report.root_causes.push(RootCause {
+                incident: id,
+                root: root.id,
+                check: root.check.to_string(),
+                message: root.message,
+            });
+        }
+        let notifications = sent.remove(&id).unwrap_or_default();
+        report.escalations.push(Escalation {
+            incident: id,
+            notifications,
+            acknowledged_at: incident.acknowledged_at,
+            acknowledged_by: incident.acknowledged_by,
+        });
+    }
+    Ok(())
+}
+
+/// Security-relevant findings (warning or worse) of the site's checks:
+/// from the days their results had findings (kept as long as day rollups)
+/// and from the incidents' first outcomes, one entry per check and code.
+fn security(
+    store: &Store,
+    checks: &[&keepup_config::Check],
+    from: Timestamp,
+    until: Timestamp,
+) -> Result<Vec<SecurityEvent>, StoreError> {
+    let mut events: Vec<SecurityEvent> = Vec::new();
+    let mut note = |check: &CheckId,
+                    finding: &keepup_model::Finding,
+                    first: Timestamp,
+                    last: Timestamp,
+                    results: u64| {
+        if finding.severity == Severity::Info || !is_security_relevant(&finding.code) {
+            return;
+        }
+        match events
+            .iter_mut()
+            .find(|e| e.check == check.as_str() && e.code == finding.code)
+        {
+            Some(e) => {
+                if last >= e.last {
+                    e.text.clone_from(&finding.text);
+                    e.severity = finding.severity.as_str().to_owned();
+                }
+                e.first = e.first.min(first);
+                e.last = e.last.max(last);
+                e.results += results;
+            }
+            None => events.push(SecurityEvent {
+                check: check.to_string(),
+                code: finding.code.clone(),
+                severity: finding.severity.as_str().to_owned(),
+                text: finding.text.clone(),
+                first,
+                last,
+                results,
+            }),
+        }
+    };
+    let ids: Vec<CheckId> = checks.iter().map(|c| c.id.clone()).collect();
+    for incident in store.incidents_overlapping(&ids, from, until)? {
+        let last = incident.resolved_at.unwrap_or(until).min(until);
+        for finding in &incident.findings {
+            note(
+                &incident.check,
+                finding,
+                incident.opened_at.max(from),
+                last,
+                0,
+            );
+        }
+    }
+    for id in &ids {
+        for seen in store.findings_between(id, from, until)? {
+            note(id, &seen.finding, seen.first, seen.last, seen.results);
+        }
+    }
+    events.sort_by(|a, b| (a.first, &a.check, &a.code).cmp(&(b.first, &b.check, &b.code)));
+    Ok(events)
+}
+
+/// The site's backup checks over the period: time failing and up from
+/// their status spans, and their last result before the period's end.
+fn backups(
+    store: &Store,
+    checks: &[&keepup_config::Check],
+    from: Timestamp,
+    until: Timestamp,
+) -> Result<Vec<BackupFigure>, StoreError> {
+    let mut out = Vec::new();
+    for check in checks.iter().filter(|c| c.spec.kind() == "backup") {
+        let (mut failing_ms, mut up_ms) = (0, 0);
+        for span in store.status_spans(std::slice::from_ref(&check.id), from, until) {
+            let span = span?;
+            match span.status {
+                Some(Status::Down | Status::Degraded) => failing_ms += span.duration_ms(),
+                Some(Status::Up) => up_ms += span.duration_ms(),
+                _ => {}
+            }
+        }
+        let last = match store.results(&check.id, from, until, 1)?.pop() {
+            Some(r) => Some((r.at, r.outcome)),
+            None => store
+                .latest_for(&check.id)?
+                .filter(|l| l.at < until && l.at >= from)
+                .map(|l| (l.at, l.outcome)),
+        };
+        out.push(BackupFigure {
+            check: check.id.to_string(),
+            name: check.name.clone(),
+            status: last.as_ref().map(|(_, o)| o.status.as_str().to_owned()),
+            last_at: last.as_ref().map(|(at, _)| *at),
+            message: last.map(|(_, o)| o.message).unwrap_or_default(),
+            failing_ms,
+            up_ms,
+        });
+    }
+    Ok(out)
+}

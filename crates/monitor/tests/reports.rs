@@ -1,0 +1,93 @@
+//! The daemon's closing of SLA periods (`keepup_monitor::reports::
+//! close_periods`, what its report loop calls every minute) over months and
+//! quarters in Berlin: nothing before a period's end plus `report_delay`,
+//! every period missed while the daemon was down caught up oldest first,
+//! each kept once, and nothing for periods before the daemon first saw the
+//! contract.
+
+use keepup_monitor::reports::{Closed, close_periods};
+use keepup_store::Store;
+use std::path::Path;
+use std::sync::Arc;
+
+fn at(rfc3339: &str) -> i64 {
+    rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+}
+
+fn config(dir: &Path, contracts: &[(&str, &str)]) -> keepup_config::Config {
+    let mut src = String::from(
+        "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"web\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n",
+    );
+    for (id, period) in contracts {
+        src.push_str(&format!(
+            "[[contract]]\nid = \"{id}\"\nsite = \"shop\"\ntarget = 99.9\nperiod = \"{period}\"\n\
+             time_zone = \"Europe/Berlin\"\nreport_delay = \"30m\"\n"
+        ));
+    }
+    keepup_config::load_str(&src, &dir.join("keepup.toml")).unwrap_or_else(|p| panic!("{p}"))
+}
+
+fn periods(closed: &[Closed]) -> Vec<(&str, &str)> {
+    closed
+        .iter()
+        .map(|c| (c.contract.as_str(), c.period.as_str()))
+        .collect()
+}
+
+#[test]
+fn missed_periods_are_closed_oldest_first_once_and_none_before_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = config(dir.path(), &[("front", "month"), ("quarterly", "quarter")]);
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = one.shared_checks().cloned().collect();
+    store
+        .register_checks(&keepup_monitor::check_metas(&checks))
+        .unwrap();
+
+    // First seen in mid-January.
+    assert_eq!(close_periods(&store, &one, at("2026-01-15T12:00:00Z")).unwrap(), []);
+    // January ends in Berlin at 23:00 UTC; due half an hour later.
+    assert_eq!(close_periods(&store, &one, at("2026-01-31T23:29:00Z")).unwrap(), []);
+    assert_eq!(
+        periods(&close_periods(&store, &one, at("2026-01-31T23:30:00Z")).unwrap()),
+        [("front", "2026-01")]
+    );
+    // Down from February to April: March (ending at 22:00 UTC, summer
+    // time) and the first quarter are caught up, oldest first.
+    assert_eq!(
+        periods(&close_periods(&store, &one, at("2026-04-02T08:00:00Z")).unwrap()),
+        [("front", "2026-02"), ("front", "2026-03"), ("quarterly", "2026-Q1")]
+    );
+    assert_eq!(
+        close_periods(&store, &one, at("2026-04-02T08:01:00Z")).unwrap(),
+        [],
+        "each period once"
+    );
+
+    // A contract configured in April gets no report of the months before.
+    let two = config(
+        dir.path(),
+        &[("front", "month"), ("quarterly", "quarter"), ("checkout", "month")],
+    );
+    assert_eq!(close_periods(&store, &two, at("2026-04-10T00:00:00Z")).unwrap(), []);
+    assert_eq!(
+        periods(&close_periods(&store, &two, at("2026-05-01T00:00:00Z")).unwrap()),
+        [("front", "2026-04"), ("checkout", "2026-04")]
+    );
+    let kept: Vec<(String, String)> = store
+        .kept_reports()
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.contract, k.period))
+        .collect();
+    assert_eq!(kept.len(), 6, "{kept:?}");
+    assert_eq!(store.outbox(10).unwrap(), [], "no report_to: kept, not mailed");
+    let (_, files) = store.kept_report("front", "2026-03").unwrap().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&files.json).unwrap();
+    assert_eq!(json["figures"]["period"], "2026-03");
+    assert_eq!(
+        json["figures"]["to"],
+        at("2026-03-31T22:00:00Z"),
+        "the period ends at midnight in Berlin"
+    );
+}
