@@ -45,9 +45,15 @@ fn missed_periods_are_closed_oldest_first_once_and_none_before_the_contract() {
         .unwrap();
 
     // First seen in mid-January.
-    assert_eq!(close_periods(&store, &one, at("2026-01-15T12:00:00Z")).unwrap(), []);
+    assert_eq!(
+        close_periods(&store, &one, at("2026-01-15T12:00:00Z")).unwrap(),
+        []
+    );
     // January ends in Berlin at 23:00 UTC; due half an hour later.
-    assert_eq!(close_periods(&store, &one, at("2026-01-31T23:29:00Z")).unwrap(), []);
+    assert_eq!(
+        close_periods(&store, &one, at("2026-01-31T23:29:00Z")).unwrap(),
+        []
+    );
     assert_eq!(
         periods(&close_periods(&store, &one, at("2026-01-31T23:30:00Z")).unwrap()),
         [("front", "2026-01")]
@@ -56,7 +62,11 @@ fn missed_periods_are_closed_oldest_first_once_and_none_before_the_contract() {
     // time) and the first quarter are caught up, oldest first.
     assert_eq!(
         periods(&close_periods(&store, &one, at("2026-04-02T08:00:00Z")).unwrap()),
-        [("front", "2026-02"), ("front", "2026-03"), ("quarterly", "2026-Q1")]
+        [
+            ("front", "2026-02"),
+            ("front", "2026-03"),
+            ("quarterly", "2026-Q1")
+        ]
     );
     assert_eq!(
         close_periods(&store, &one, at("2026-04-02T08:01:00Z")).unwrap(),
@@ -67,9 +77,16 @@ fn missed_periods_are_closed_oldest_first_once_and_none_before_the_contract() {
     // A contract configured in April gets no report of the months before.
     let two = config(
         dir.path(),
-        &[("front", "month"), ("quarterly", "quarter"), ("checkout", "month")],
+        &[
+            ("front", "month"),
+            ("quarterly", "quarter"),
+            ("checkout", "month"),
+        ],
     );
-    assert_eq!(close_periods(&store, &two, at("2026-04-10T00:00:00Z")).unwrap(), []);
+    assert_eq!(
+        close_periods(&store, &two, at("2026-04-10T00:00:00Z")).unwrap(),
+        []
+    );
     assert_eq!(
         periods(&close_periods(&store, &two, at("2026-05-01T00:00:00Z")).unwrap()),
         [("front", "2026-04"), ("checkout", "2026-04")]
@@ -81,7 +98,11 @@ fn missed_periods_are_closed_oldest_first_once_and_none_before_the_contract() {
         .map(|k| (k.contract, k.period))
         .collect();
     assert_eq!(kept.len(), 6, "{kept:?}");
-    assert_eq!(store.outbox(10).unwrap(), [], "no report_to: kept, not mailed");
+    assert_eq!(
+        store.outbox(10).unwrap(),
+        [],
+        "no report_to: kept, not mailed"
+    );
     let (_, files) = store.kept_report("front", "2026-03").unwrap().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&files.json).unwrap();
     assert_eq!(json["figures"]["period"], "2026-03");

@@ -1229,7 +1229,9 @@ fn migrating_a_version_9_store_backfills_the_findings_from_its_raw_results() {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP TABLE finding_day; DROP TABLE incident_resolution;
-             ALTER TABLE outbox DROP COLUMN last_attempt_at; PRAGMA user_version = 9;",
+             ALTER TABLE outbox DROP COLUMN last_attempt_at;
+             DROP TABLE sla_report_mail; DROP TABLE sla_report; DROP TABLE sla_contract;
+             PRAGMA user_version = 9;",
         )
         .unwrap();
     }
