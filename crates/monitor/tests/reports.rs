@@ -3,12 +3,17 @@
 //! quarters in Berlin: nothing before a period's end plus `report_delay`,
 //! every period missed while the daemon was down caught up oldest first,
 //! each kept once, and nothing for periods before the daemon first saw the
-//! contract.
+//! contract. And a running monitor closes them by itself.
 
+use keepup_model::ManualClock;
+use keepup_monitor::Monitor;
 use keepup_monitor::reports::{Closed, close_periods};
+use keepup_probe::ProbeContext;
 use keepup_store::Store;
 use std::path::Path;
 use std::sync::Arc;
+
+mod common;
 
 fn at(rfc3339: &str) -> i64 {
     rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond()
@@ -111,4 +116,33 @@ fn missed_periods_are_closed_oldest_first_once_and_none_before_the_contract() {
         at("2026-03-31T22:00:00Z"),
         "the period ends at midnight in Berlin"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_monitor_keeps_the_report_of_a_period_that_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Arc::new(config(dir.path(), &[("front", "month")]));
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+    // A daemon saw the contract in January, then stopped.
+    let checks: Vec<Arc<keepup_config::Check>> = config.shared_checks().cloned().collect();
+    store
+        .register_checks(&keepup_monitor::check_metas(&checks))
+        .unwrap();
+    assert_eq!(
+        close_periods(&store, &config, at("2026-01-15T12:00:00Z")).unwrap(),
+        []
+    );
+    // Started again in February, the monitor's report loop catches up.
+    let clock = Arc::new(ManualClock::new(at("2026-02-03T08:00:00Z")));
+    let monitor = Monitor::start(config.clone(), store.clone(), ProbeContext::new(), clock)
+        .await
+        .unwrap();
+    common::wait_until("January's report kept", 20, || {
+        store
+            .kept_report("front", "2026-01")
+            .is_ok_and(|k| k.is_some())
+    })
+    .await;
+    monitor.shutdown().await;
+    assert_eq!(store.kept_reports().unwrap().len(), 1);
 }
