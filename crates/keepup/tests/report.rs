@@ -7,32 +7,14 @@
 
 mod support;
 
+use support::{MINUTE, at, keepup, ok};
+
 use keepup_model::codes::TLS_CERT_EXPIRED;
 use keepup_model::{Finding, Outcome, Severity, Status};
 use keepup_monitor::incidents::IncidentEngine;
 use keepup_store::{Outgoing, Retention, Store};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
-
-const MINUTE: i64 = 60_000;
-
-fn keepup(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keepup"))
-        .env_remove("KEEPUP_CONFIG")
-        .args(args)
-        .output()
-        .expect("keepup runs")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn at(rfc3339: &str) -> i64 {
-    rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond()
-}
 
 /// March 2026 (UTC) every 5 minutes: `web` down 20 min on the 3rd and
 /// 90 min on the 20th; `cert` (a TLS check outside the service) down with

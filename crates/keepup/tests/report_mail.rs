@@ -12,34 +12,16 @@
 
 mod support;
 
+use support::{MINUTE, at, keepup, ok};
+
 use keepup_model::{Outcome, Status, SystemClock};
 use keepup_monitor::alerting::Alerter;
 use keepup_monitor::incidents::IncidentEngine;
 use keepup_monitor::reports::close_periods;
 use keepup_store::{OutboxState, Store};
 use keepup_testkit::smtp::{SmtpMode, SmtpOptions, SmtpSink};
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const MINUTE: i64 = 60_000;
-
-fn keepup(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keepup"))
-        .env_remove("KEEPUP_CONFIG")
-        .args(args)
-        .output()
-        .expect("keepup runs")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn at(rfc3339: &str) -> i64 {
-    rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond()
-}
 
 fn config_text(smtp_port: u16) -> String {
     let mut src = String::from(
