@@ -143,6 +143,23 @@ impl fmt::Display for PercentDecodeError {
 
 impl std::error::Error for PercentDecodeError {}
 
+/// Escapes every byte of `s` but the URL-unreserved ones (`A-Z a-z 0-9 -
+/// . _ ~`) as `%XX`, so that it can stand as one query value.
+pub fn percent_encode(s: &str) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(DIGITS[usize::from(b >> 4)]));
+            out.push(char::from(DIGITS[usize::from(b & 15)]));
+        }
+    }
+    out
+}
+
 /// Decodes the `%XX` escapes of a URL part (user names, passwords, paths).
 pub fn percent_decode(s: &str) -> Result<String, PercentDecodeError> {
     let bytes = s.as_bytes();
@@ -365,6 +382,14 @@ mod tests {
         assert_eq!(percent_decode("50%"), Err(PercentDecodeError::BadEscape));
         assert_eq!(percent_decode("%zz"), Err(PercentDecodeError::BadEscape));
         assert_eq!(percent_decode("%ff"), Err(PercentDecodeError::NotUtf8));
+    }
+
+    #[test]
+    fn percent_encoding_round_trips_through_decoding() {
+        let odd = "/checks?q=a b&x=é/../%";
+        let encoded = percent_encode(odd);
+        assert_eq!(encoded, "%2Fchecks%3Fq%3Da%20b%26x%3D%C3%A9%2F..%2F%25");
+        assert_eq!(percent_decode(&encoded).unwrap(), odd);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! heartbeat pings, status spans for SLA accounting (the `spans` module,
 //! kept as long as day rollups), where findings were seen per day (the
 //! `findings` module, kept as long), the SLA reports kept when their
-//! period closed (the `reports` module), and memos: small pieces of other
-//! crates' working state that must survive a restart. Everything goes through the small
+//! period closed (the `reports` module), memos: small pieces of other
+//! crates' working state that must survive a restart, and the web's users,
+//! sessions, API tokens and audit log. Everything goes through the small
 //! synchronous [`Store`] handle, which is cheap to clone and safe to share
 //! between threads.
 //!
@@ -51,6 +52,7 @@
 //! stored once per distinct content and referenced by a small integer.
 //! The `store_size` example simulates 1,000 checks every 60 s for a year.
 
+mod audit;
 mod compact;
 mod content;
 mod error;
@@ -62,14 +64,18 @@ mod outbox;
 mod packed;
 mod reports;
 mod schema;
+mod sessions;
 mod spans;
 mod status_updates;
 mod store;
+mod tokens;
+mod users;
 
 use std::time::Duration;
 
 use keepup_model::{CheckId, Outcome, Timestamp};
 
+pub use audit::AuditEntry;
 pub use error::StoreError;
 pub use incidents::{
     HandResolution, Incident, IncidentChanges, IncidentQuery, IncidentRef, IncidentState,
@@ -80,11 +86,14 @@ pub use memo::MemoChange;
 pub use outbox::{ChannelHealth, OutboxEntry, OutboxQuery, OutboxState, Outgoing};
 pub use reports::{KeptReport, NewReport, ReportFiles};
 pub use schema::SCHEMA_VERSION;
+pub use sessions::SessionRecord;
 pub use spans::{StatusSpan, StatusSpans};
 pub use status_updates::{
     InvalidUpdate, MAX_UPDATE_AUTHOR, MAX_UPDATE_TEXT, NewStatusUpdate, StatusUpdate, UpdateStatus,
 };
 pub use store::Store;
+pub use tokens::{ApiToken, TokenScope};
+pub use users::{FailedLogin, Role, User};
 
 /// What the store knows about a check besides its results.
 #[derive(Debug, Clone, PartialEq, Eq)]

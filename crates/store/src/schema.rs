@@ -69,6 +69,13 @@
 //!   monthly SLA reports kept when their period closed, which outbox
 //!   entries mail them, and since when the daemon knows each contract;
 //!   the `reports` module documents them.
+//! * `web_user`, `web_session`, `api_token`, `audit` (version 13): the
+//!   dashboard's users (argon2id password hash, role, failed logins in a
+//!   row, lock), their sessions (only a SHA-256 of the cookie's id is
+//!   kept, with the session's CSRF token and its idle and absolute expiry),
+//!   API tokens (SHA-256 of the token, scope, expiry, last use) and the
+//!   audit log (who did what to what, when). The `users`, `sessions`,
+//!   `tokens` and `audit` modules document them.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -363,6 +370,46 @@ CREATE TABLE sla_contract (
     contract   TEXT PRIMARY KEY,
     first_seen INTEGER NOT NULL
 ) WITHOUT ROWID;
+"#,
+    // 12 -> 13: the web's people and machines (see the `users`, `sessions`,
+    // `tokens` and `audit` modules).
+    r#"
+CREATE TABLE web_user (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL UNIQUE,
+    password_hash   TEXT NOT NULL,
+    role            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    locked_until    INTEGER
+);
+CREATE TABLE web_session (
+    id_hash     BLOB PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES web_user(id) ON DELETE CASCADE,
+    csrf        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX web_session_by_user ON web_session(user_id);
+CREATE TABLE api_token (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    hash         BLOB NOT NULL UNIQUE,
+    scope        TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    last_used_at INTEGER
+);
+CREATE TABLE audit (
+    id     INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    actor  TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_by_time ON audit(at);
 "#,
 ];
 

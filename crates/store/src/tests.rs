@@ -1231,6 +1231,7 @@ fn migrating_a_version_9_store_backfills_the_findings_from_its_raw_results() {
             "DROP TABLE finding_day; DROP TABLE incident_resolution;
              ALTER TABLE outbox DROP COLUMN last_attempt_at;
              DROP TABLE sla_report_mail; DROP TABLE sla_report; DROP TABLE sla_contract;
+             DROP TABLE web_session; DROP TABLE api_token; DROP TABLE audit; DROP TABLE web_user;
              PRAGMA user_version = 9;",
         )
         .unwrap();
