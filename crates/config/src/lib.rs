@@ -45,6 +45,8 @@ pub mod tcp;
 pub use tcp::TcpSpec;
 pub mod tls;
 pub use tls::{CertThresholds, TlsOptions, TlsSpec};
+pub mod web;
+pub use web::WebSecurity;
 
 pub use diag::{Problem, Problems};
 pub use load::{CONNECTIVITY_TAG, SELF_SITE, load, load_str, toml_string};

@@ -232,6 +232,13 @@ impl Loader<'_> {
             },
             crate::descriptors::hard_limit(),
         );
+        let web = self.web_security(crate::web::RawWebSecurity {
+            session_idle: server.session_idle.as_ref(),
+            session_max: server.session_max.as_ref(),
+            login_attempts_per_minute: server.login_attempts_per_minute.as_ref(),
+            lockout_after: server.lockout_after.as_ref(),
+            lockout_for: server.lockout_for.as_ref(),
+        });
         let concurrency = scheduler
             .concurrency
             .as_ref()
@@ -381,6 +388,7 @@ impl Loader<'_> {
                 public_url,
                 ack_key,
                 limits,
+                web,
             },
             store: StoreConfig {
                 path: self.resolve_path(store.path.as_deref().unwrap_or("keepup.db")),

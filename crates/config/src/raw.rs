@@ -57,6 +57,11 @@ pub(crate) struct RawServer {
     pub max_connections_per_address: Option<Spanned<usize>>,
     pub request_head_timeout: Option<Spanned<Dur>>,
     pub trusted_proxies: Option<Spanned<Vec<Spanned<String>>>>,
+    pub session_idle: Option<Spanned<Dur>>,
+    pub session_max: Option<Spanned<Dur>>,
+    pub login_attempts_per_minute: Option<Spanned<u32>>,
+    pub lockout_after: Option<Spanned<u32>>,
+    pub lockout_for: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

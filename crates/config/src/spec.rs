@@ -100,6 +100,8 @@ pub struct ServerConfig {
     pub ack_key: Option<Secret>,
     /// Connection limits, deadlines and trusted proxies.
     pub limits: crate::listener::ListenerLimits,
+    /// Sessions and login limits.
+    pub web: crate::web::WebSecurity,
 }
 
 /// `[store]`

@@ -577,3 +577,39 @@ fn scheduler_limits_load_and_bad_ones_are_located() {
         "{s}"
     );
 }
+
+#[test]
+fn web_security_keys_load_and_bad_ones_are_located() {
+    let c = load_str(
+        "[server]\nsession_idle = \"1h\"\nsession_max = \"1d\"\nlogin_attempts_per_minute = 3\nlockout_after = 4\nlockout_for = \"2m\"\n",
+        Path::new("/etc/keepup/keepup.toml"),
+    )
+    .unwrap_or_else(|p| panic!("{p}"));
+    let web = &c.server.web;
+    assert_eq!(web.session_idle, Duration::from_secs(3600));
+    assert_eq!(web.session_max, Duration::from_secs(86_400));
+    assert_eq!((web.login_attempts_per_minute, web.lockout_after), (3, 4));
+    assert_eq!(web.lockout_for, Duration::from_secs(120));
+    let defaults = load_str("", Path::new("keepup.toml")).unwrap().server.web;
+    assert_eq!(defaults, keepup_config::WebSecurity::default());
+    assert_eq!(defaults.lockout_after, 5);
+
+    let p = problems(
+        "[server]\nsession_idle = \"2h\"\nsession_max = \"1h\"\nlockout_after = 0\nlogin_attempts_per_minute = 0\n",
+    );
+    let s = at_line(&p, 3);
+    assert!(
+        s.contains("keepup.toml:3:15")
+            && s.contains("server.session_max")
+            && s.contains("at least 2h"),
+        "{s}"
+    );
+    assert!(
+        at_line(&p, 4).contains("server.lockout_after") && at_line(&p, 4).contains("at least 1"),
+        "{p}"
+    );
+    assert!(
+        at_line(&p, 5).contains("server.login_attempts_per_minute"),
+        "{p}"
+    );
+}

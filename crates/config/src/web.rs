@@ -1,0 +1,100 @@
+//! `[server]`'s keys for the web's security: sessions and login limits.
+//!
+//! ```toml
+//! [server]
+//! session_idle = "12h"              # a session unused this long ends
+//! session_max = "7d"                # and every session ends this long after login
+//! login_attempts_per_minute = 10    # per client address (a burst of as many, then refilled)
+//! lockout_after = 5                 # failed logins in a row lock the account ...
+//! lockout_for = "15m"               # ... for this long
+//! ```
+
+use crate::load::Loader;
+use crate::raw::Dur;
+use std::time::Duration;
+use toml::Spanned;
+
+/// Sessions and login limits, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSecurity {
+    /// A session unused this long ends.
+    pub session_idle: Duration,
+    /// Every session ends this long after its login.
+    pub session_max: Duration,
+    /// Login attempts one client address may make per minute (and at once).
+    pub login_attempts_per_minute: u32,
+    /// Failed logins in a row that lock an account.
+    pub lockout_after: u32,
+    /// How long a locked account stays locked.
+    pub lockout_for: Duration,
+}
+
+impl Default for WebSecurity {
+    fn default() -> Self {
+        WebSecurity {
+            session_idle: Duration::from_secs(12 * 3600),
+            session_max: Duration::from_secs(7 * 86_400),
+            login_attempts_per_minute: 10,
+            lockout_after: 5,
+            lockout_for: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The `[server]` keys of [`WebSecurity`], as written.
+#[derive(Debug, Default)]
+pub(crate) struct RawWebSecurity<'a> {
+    pub session_idle: Option<&'a Spanned<Dur>>,
+    pub session_max: Option<&'a Spanned<Dur>>,
+    pub login_attempts_per_minute: Option<&'a Spanned<u32>>,
+    pub lockout_after: Option<&'a Spanned<u32>>,
+    pub lockout_for: Option<&'a Spanned<Dur>>,
+}
+
+impl Loader<'_> {
+    /// Validates the web's security keys.
+    pub(crate) fn web_security(&mut self, raw: RawWebSecurity<'_>) -> WebSecurity {
+        let mut web = WebSecurity::default();
+        if let Some(d) = raw.session_idle {
+            web.session_idle = self.positive(d, "server.session_idle");
+        }
+        if let Some(d) = raw.session_max {
+            web.session_max = self.positive(d, "server.session_max");
+            if web.session_max < web.session_idle {
+                self.rep.report(
+                    d.span(),
+                    "server.session_max",
+                    "a session cannot end before it has been idle for session_idle",
+                    Some(format!(
+                        "write at least {}",
+                        humantime::format_duration(web.session_idle)
+                    )),
+                );
+            }
+        }
+        for (value, key, field) in [
+            (
+                raw.login_attempts_per_minute,
+                "server.login_attempts_per_minute",
+                &mut web.login_attempts_per_minute,
+            ),
+            (
+                raw.lockout_after,
+                "server.lockout_after",
+                &mut web.lockout_after,
+            ),
+        ] {
+            if let Some(v) = value {
+                if *v.get_ref() == 0 {
+                    self.rep.report(v.span(), key, "must be at least 1", None);
+                } else {
+                    *field = *v.get_ref();
+                }
+            }
+        }
+        if let Some(d) = raw.lockout_for {
+            web.lockout_for = self.positive(d, "server.lockout_for");
+        }
+        web
+    }
+}
