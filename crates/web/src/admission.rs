@@ -29,15 +29,23 @@ pub(crate) enum Refusal {
     ListenerFull,
 }
 
+/// The security headers (see [`crate::security`]) as header lines, for
+/// the answers written before any request is read.
+macro_rules! refusal_headers {
+    () => {
+        "content-security-policy: default-src 'none'; frame-ancestors 'none'\r\nx-content-type-options: nosniff\r\nreferrer-policy: same-origin\r\nx-frame-options: DENY\r\n"
+    };
+}
+
 impl Refusal {
     /// The whole answer written before closing.
     pub(crate) fn answer(self) -> &'static [u8] {
         match self {
             Refusal::AddressOverShare => {
-                b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\ncontent-length: 39\r\nconnection: close\r\n\r\ntoo many connections from your address\n"
+                concat!("HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\ncontent-length: 39\r\nconnection: close\r\n", refusal_headers!(), "\r\ntoo many connections from your address\n").as_bytes()
             }
             Refusal::ListenerFull => {
-                b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 22\r\nconnection: close\r\n\r\nbusy, try again later\n"
+                concat!("HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 22\r\nconnection: close\r\n", refusal_headers!(), "\r\nbusy, try again later\n").as_bytes()
             }
         }
     }

@@ -2,9 +2,12 @@
 //!
 //! Today it serves what the daemon needs to be useful on its own:
 //! heartbeat pings (`/ping/<token>`, `/ping/<token>/fail`, GET, POST or
-//! HEAD) for cron jobs and backup scripts, and `/healthz` for whoever
-//! watches keepup, and the public status pages ([`status`]). The
-//! dashboard, JSON API and Prometheus metrics will join them here.
+//! HEAD) for cron jobs and backup scripts, `/healthz` for whoever watches
+//! keepup, the public status pages ([`status`]), and the web's foundation:
+//! login and sessions, API tokens and the audit log ([`auth`]), the page
+//! layout and embedded assets ([`ui`]), and the security headers on every
+//! answer ([`security`]). The dashboard, JSON API and Prometheus metrics
+//! join them here, each as one `.merge(...)` in [`router`].
 //!
 //! The server is hardened for the open Internet (heartbeats arrive from
 //! other machines): request heads must arrive within a deadline, bodies are
@@ -14,7 +17,7 @@
 //! after it is stored.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
 use axum::http::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +25,6 @@ use axum::routing::{any, get};
 use hyper::body::Incoming;
 use hyper::service::Service as _;
 use keepup_config::ListenerLimits;
-use keepup_model::text::html_escape;
 use keepup_monitor::Monitor;
 use keepup_monitor::heartbeat::PingError;
 use keepup_store::PingKind;
@@ -33,30 +35,63 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 mod admission;
+pub mod auth;
+pub mod security;
+pub mod ui;
 pub use admission::ClientAddr;
 pub mod status;
 use admission::{Admission, Refusal};
+use maud::html;
 
 /// Largest request body accepted (a ping may carry a short log excerpt).
 const MAX_BODY: usize = 64 * 1024;
 
+/// What every handler can reach: the monitor (store, configuration,
+/// live state) and the authentication state. Handlers take the part they
+/// need (`State<Arc<Monitor>>`, `State<Arc<Auth>>`) or the whole.
+#[derive(Clone)]
+pub struct AppState {
+    /// The running monitor.
+    pub monitor: Arc<Monitor>,
+    /// Sessions, tokens, login limits.
+    pub auth: Arc<auth::Auth>,
+}
+
+impl FromRef<AppState> for Arc<Monitor> {
+    fn from_ref(state: &AppState) -> Self {
+        state.monitor.clone()
+    }
+}
+
 /// The routes, bound to a running monitor.
 pub fn router(monitor: Arc<Monitor>) -> Router {
     let status_pages = status::StatusPages::start(&monitor);
+    let config = monitor.config();
+    let auth = Arc::new(auth::Auth::new(
+        monitor.store().clone(),
+        config.server.web.clone(),
+        config.server.public_url.as_deref(),
+    ));
+    let state = AppState { monitor, auth };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/ping/{token}", any(ping_ok))
         .route("/ping/{token}/fail", any(ping_fail))
         .route("/ack/{incident}", get(ack_page).post(ack_submit))
         .merge(status::routes(status_pages.clone()))
+        .merge(auth::routes())
+        .merge(ui::routes())
+        // Each part of the web adds its routes above this line.
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        // Last, so that a status page's own domain is served at `/`
-        // whatever else `/` is.
+        // After the routes, so that a status page's own domain is served
+        // at `/` whatever else `/` is.
         .layer(axum::middleware::from_fn_with_state(
             status_pages,
             status::by_host,
         ))
-        .with_state(monitor)
+        // Outermost: every answer gets the headers.
+        .layer(axum::middleware::from_fn(security::headers))
+        .with_state(state)
 }
 
 async fn healthz(State(monitor): State<Arc<Monitor>>) -> Response {
@@ -139,23 +174,6 @@ fn ack_verified(monitor: &Monitor, incident: i64, q: &AckQuery) -> bool {
         .verify(incident, q.e, &q.s, now_s)
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\"><title>{title}</title>\
-         <style>body{{font-family:sans-serif;max-width:36em;margin:3em auto;padding:0 1em}}button{{font-size:1.2em;padding:.5em 1.5em}}</style>\
-         <h1>{title}</h1>{body}"
-    );
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        html,
-    )
-        .into_response()
-}
-
 /// The link from a notification: shows the incident and a button. A GET
 /// never acknowledges (mail scanners follow links).
 async fn ack_page(
@@ -164,37 +182,42 @@ async fn ack_page(
     axum::extract::Query(q): axum::extract::Query<AckQuery>,
 ) -> Response {
     if !ack_verified(&m, incident, &q) {
-        return page(
+        return ui::bare_page(
             StatusCode::FORBIDDEN,
             "Link not valid",
-            "<p>This acknowledgement link is invalid or has expired. Use <code>keepup ack</code> instead.</p>",
+            html! { h1 { "Link not valid" } p { "This acknowledgement link is invalid or has expired. Use " code { "keepup ack" } " instead." } },
         );
     }
     let store = m.store().clone();
     let found = tokio::task::spawn_blocking(move || store.incident(incident)).await;
     let Ok(Ok(Some(i))) = found else {
-        return page(
+        return ui::message_page(
             StatusCode::NOT_FOUND,
             "No such incident",
-            "<p>The incident is not in the store.</p>",
+            "The incident is not in the store.",
         );
     };
-    let state = if i.resolved_at.is_some() {
-        "<p>It is already resolved.</p>".to_owned()
-    } else if let Some(by) = &i.acknowledged_by {
-        format!("<p>Already acknowledged by {}.</p>", html_escape(by))
-    } else {
-        format!(
-            "<form method=post action=\"/ack/{incident}?e={}&amp;s={}\"><p>Taking it stops escalation and reminders.</p><button>Acknowledge</button></form>",
-            q.e,
-            html_escape(&q.s)
-        )
+    let title = format!("Incident #{incident}: {}", i.check.as_str());
+    let action = format!(
+        "/ack/{incident}?e={}&s={}",
+        q.e,
+        keepup_model::text::percent_encode(&q.s)
+    );
+    let body = html! {
+        h1 { (title) }
+        p { (i.message) }
+        @if i.resolved_at.is_some() {
+            p { "It is already resolved." }
+        } @else if let Some(by) = &i.acknowledged_by {
+            p { "Already acknowledged by " (by) "." }
+        } @else {
+            form method="post" action=(action) {
+                p { "Taking it stops escalation and reminders." }
+                button type="submit" { "Acknowledge" }
+            }
+        }
     };
-    page(
-        StatusCode::OK,
-        &format!("Incident #{incident}: {}", html_escape(i.check.as_str())),
-        &format!("<p>{}</p>{state}", html_escape(&i.message)),
-    )
+    ui::bare_page(StatusCode::OK, &title, body)
 }
 
 async fn ack_submit(
@@ -203,10 +226,10 @@ async fn ack_submit(
     axum::extract::Query(q): axum::extract::Query<AckQuery>,
 ) -> Response {
     if !ack_verified(&m, incident, &q) {
-        return page(
+        return ui::message_page(
             StatusCode::FORBIDDEN,
             "Link not valid",
-            "<p>This acknowledgement link is invalid or has expired.</p>",
+            "This acknowledgement link is invalid or has expired.",
         );
     }
     let store = m.store().clone();
@@ -214,23 +237,35 @@ async fn ack_submit(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    match tokio::task::spawn_blocking(move || store.acknowledge_incident(incident, now, "link"))
-        .await
+    match tokio::task::spawn_blocking(move || {
+        let acked = store.acknowledge_incident(incident, now, "link");
+        if matches!(acked, Ok(true)) {
+            auth::audit(
+                &store,
+                "link",
+                "incident.ack",
+                &format!("#{incident}"),
+                "signed link from a notification",
+            );
+        }
+        acked
+    })
+    .await
     {
-        Ok(Ok(true)) => page(
+        Ok(Ok(true)) => ui::message_page(
             StatusCode::OK,
             "Acknowledged",
-            &format!("<p>Incident #{incident} is yours. Escalation and reminders stop.</p>"),
+            &format!("Incident #{incident} is yours. Escalation and reminders stop."),
         ),
-        Ok(Ok(false)) => page(
+        Ok(Ok(false)) => ui::message_page(
             StatusCode::CONFLICT,
             "Nothing to do",
-            "<p>The incident is resolved or was already acknowledged.</p>",
+            "The incident is resolved or was already acknowledged.",
         ),
-        _ => page(
+        _ => ui::message_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Try again",
-            "<p>The acknowledgement could not be stored.</p>",
+            "The acknowledgement could not be stored.",
         ),
     }
 }
@@ -344,9 +379,11 @@ fn refuse(stream: &TcpStream, why: Refusal) {
 /// The answer to a forwarded request whose client is over its share.
 fn too_many_from(client: IpAddr) -> Response {
     tracing::debug!(%client, "forwarded request refused: the client is over its share");
-    (
+    let mut response = (
         StatusCode::TOO_MANY_REQUESTS,
         "too many connections from your address\n",
     )
-        .into_response()
+        .into_response();
+    security::apply(response.headers_mut(), false);
+    response
 }

@@ -1,0 +1,413 @@
+//! `/login` and `/logout`.
+//!
+//! A login is refused the same way (same page, same status, the same
+//! argon2 work) whether the name is unknown, the password wrong or the
+//! account locked, so that neither the answer nor its time tells which.
+//! Each client address has a few attempts a minute (429 past them), and
+//! `[server] lockout_after` failures in a row lock the account for
+//! `lockout_for`. Failures, locks and logins are logged (never the
+//! password) and written to the audit log.
+//!
+//! The login form has no session yet, so it is protected against login
+//! CSRF by a double submit: GET sets a random `keepup_login` cookie and
+//! the form carries the same value.
+
+use super::{Auth, MaybeSession, Viewer, audit, cookie, duration_ms, now, password, secret};
+use crate::AppState;
+use crate::admission::ClientAddr;
+use crate::ui;
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use keepup_store::FailedLogin;
+use maud::html;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The login form's double-submit cookie.
+const LOGIN_COOKIE: &str = "keepup_login";
+/// Longest user name accepted.
+const MAX_NAME: usize = 64;
+/// Longest `next` accepted.
+const MAX_NEXT: usize = 2048;
+
+/// The login and logout routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct LoginForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Where to go after logging in: a path on this site, else `/` (never
+/// `//host` or an absolute URL: no open redirect).
+fn safe_next(next: &str) -> &str {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= MAX_NEXT
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    if ok { next } else { "/" }
+}
+
+fn cookie_header(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<i64>,
+    secure: bool,
+) -> HeaderValue {
+    let mut text = format!("{name}={value}; HttpOnly; SameSite=Strict; Path={path}");
+    if let Some(age) = max_age {
+        text.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        text.push_str("; Secure");
+    }
+    // Only hex, digits and fixed words: always a valid header value.
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("keepup_invalid=1"))
+}
+
+fn login_form(token: &str, next: &str, problem: Option<&str>) -> maud::Markup {
+    html! {
+        h1 { "Log in to keepup" }
+        @if let Some(problem) = problem {
+            p.problem role="alert" { (problem) }
+        }
+        form.login method="post" action="/login" {
+            input type="hidden" name="csrf" value=(token);
+            input type="hidden" name="next" value=(next);
+            label for="name" { "Name" }
+            input #name type="text" name="name" autocomplete="username" required maxlength=(MAX_NAME) autofocus;
+            label for="password" { "Password" }
+            input #password type="password" name="password" autocomplete="current-password" required maxlength=(password::MAX_LENGTH);
+            button type="submit" { "Log in" }
+        }
+    }
+}
+
+fn login_response(
+    status: StatusCode,
+    token: &str,
+    next: &str,
+    problem: Option<&str>,
+    secure: bool,
+) -> Response {
+    let mut response = ui::bare_page(status, "Log in", login_form(token, next, problem));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_header(LOGIN_COOKIE, token, "/login", None, secure),
+    );
+    response
+}
+
+async fn login_page(
+    State(auth): State<Arc<Auth>>,
+    MaybeSession(viewer): MaybeSession,
+    Query(q): Query<NextQuery>,
+    ext: Extensions,
+    headers: HeaderMap,
+) -> Response {
+    let next = safe_next(&q.next);
+    if viewer.is_some() {
+        return Redirect::to(next).into_response();
+    }
+    let secure = super::secure_cookies(&ext, &auth);
+    let token = match cookie(&headers, LOGIN_COOKIE) {
+        Some(t) if t.len() == 64 => t,
+        _ => match secret::random_hex() {
+            Some(t) => t,
+            None => return no_randomness(),
+        },
+    };
+    login_response(StatusCode::OK, &token, next, None, secure)
+}
+
+fn no_randomness() -> Response {
+    tracing::error!("no randomness from the system: cannot make a session");
+    ui::message_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again",
+        "keepup could not make a secure session right now.",
+    )
+}
+
+/// What checking a login came to.
+enum Verdict {
+    /// Logged in: the new session's id.
+    In { session_id: String },
+    /// Refused (unknown name, wrong password, locked account alike).
+    Refused,
+}
+
+/// Checks a login against the store and opens a session; blocking (argon2
+/// and the store).
+fn check_login(
+    auth: &Auth,
+    name: &str,
+    password_text: &str,
+    client: IpAddr,
+) -> Result<Verdict, keepup_store::StoreError> {
+    let store = auth.store();
+    let now = now();
+    let Some(user) = store.user(name)? else {
+        // The same work as for a known name.
+        password::verify(password_text, password::decoy());
+        tracing::warn!(%client, "login refused: unknown user");
+        audit(
+            store,
+            "anonymous",
+            "login.failure",
+            "(unknown user)",
+            &format!("from {client}"),
+        );
+        return Ok(Verdict::Refused);
+    };
+    let matches = password::verify(password_text, &user.password_hash);
+    if user.locked_at(now) {
+        tracing::warn!(user = %user.name, %client, "login refused: account locked");
+        audit(
+            store,
+            &user.name,
+            "login.failure",
+            &user.name,
+            &format!("from {client}; account locked"),
+        );
+        return Ok(Verdict::Refused);
+    }
+    if !matches {
+        let settings = &auth.settings;
+        match store.login_failed(
+            user.id,
+            now,
+            settings.lockout_after,
+            duration_ms(settings.lockout_for),
+        )? {
+            FailedLogin::Counted { attempts } => {
+                tracing::warn!(user = %user.name, %client, attempts, "login refused: wrong password");
+                audit(
+                    store,
+                    &user.name,
+                    "login.failure",
+                    &user.name,
+                    &format!("from {client}; wrong password ({attempts} in a row)"),
+                );
+            }
+            FailedLogin::Locked { until } => {
+                tracing::warn!(
+                    user = %user.name,
+                    %client,
+                    failures = settings.lockout_after,
+                    until = %keepup_model::format_rfc3339(until),
+                    "account locked after failed logins"
+                );
+                audit(
+                    store,
+                    &user.name,
+                    "login.lockout",
+                    &user.name,
+                    &format!(
+                        "from {client}; {} wrong passwords in a row; locked until {}",
+                        settings.lockout_after,
+                        keepup_model::format_rfc3339(until)
+                    ),
+                );
+            }
+        }
+        return Ok(Verdict::Refused);
+    }
+    let (Some(session_id), Some(csrf)) = (secret::random_hex(), secret::random_hex()) else {
+        return Err(keepup_store::StoreError::Task(
+            "no randomness for a session id".into(),
+        ));
+    };
+    store.login_succeeded(user.id)?;
+    let expires = now.saturating_add(duration_ms(auth.settings.session_max));
+    store.create_session(&secret::digest(&session_id), user.id, &csrf, now, expires)?;
+    let swept = store.delete_dead_sessions(now, duration_ms(auth.settings.session_idle))?;
+    tracing::info!(user = %user.name, %client, role = %user.role, swept, "logged in");
+    audit(
+        store,
+        &user.name,
+        "login.success",
+        &user.name,
+        &format!("from {client}"),
+    );
+    Ok(Verdict::In { session_id })
+}
+
+async fn login_submit(
+    State(auth): State<Arc<Auth>>,
+    ext: Extensions,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let secure = super::secure_cookies(&ext, &auth);
+    let next = safe_next(&form.next).to_owned();
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !secret::same(&form.csrf, &expected) {
+        return super::forbidden(
+            "The login form has expired or did not come from this site. Reload the page and log in again.",
+        );
+    }
+    let client = ext
+        .get::<ClientAddr>()
+        .map(|c| c.0)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    if !auth.limiter.allow(client, Instant::now()) {
+        tracing::warn!(%client, "login refused: too many attempts from this address");
+        let mut r = login_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &expected,
+            &next,
+            Some("Too many login attempts from your address. Wait a minute and try again."),
+            secure,
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return r;
+    }
+    if form.name.is_empty() || form.name.chars().count() > MAX_NAME {
+        return ui::message_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            &format!("name: 1 to {MAX_NAME} characters"),
+        );
+    }
+    if form.password.chars().count() > password::MAX_LENGTH {
+        return ui::message_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            &format!("password: at most {} characters", password::MAX_LENGTH),
+        );
+    }
+    let checking = auth.clone();
+    let verdict = tokio::task::spawn_blocking(move || {
+        check_login(&checking, &form.name, &form.password, client)
+    })
+    .await;
+    match verdict {
+        Ok(Ok(Verdict::In { session_id })) => {
+            let mut r = Redirect::to(&next).into_response();
+            let max_age = duration_ms(auth.settings.session_max) / 1000;
+            let headers = r.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                cookie_header(
+                    super::SESSION_COOKIE,
+                    &session_id,
+                    "/",
+                    Some(max_age),
+                    secure,
+                ),
+            );
+            headers.append(
+                header::SET_COOKIE,
+                cookie_header(LOGIN_COOKIE, "", "/login", Some(0), secure),
+            );
+            r
+        }
+        Ok(Ok(Verdict::Refused)) => login_response(
+            StatusCode::UNAUTHORIZED,
+            &expected,
+            &next,
+            Some("Wrong name or password, or the account is locked for a while."),
+            secure,
+        ),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "login not checked");
+            ui::message_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The login could not be checked against the store.",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "login task failed");
+            ui::message_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "The login could not be checked.",
+            )
+        }
+    }
+}
+
+async fn logout(
+    State(auth): State<Arc<Auth>>,
+    Viewer(session): Viewer,
+    ext: Extensions,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    if let Err(refused) = session.verify_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    let secure = super::secure_cookies(&ext, &auth);
+    if let Some(id) = cookie(&headers, super::SESSION_COOKIE) {
+        let store = auth.store().clone();
+        let user = session.user.clone();
+        let ended = tokio::task::spawn_blocking(move || {
+            let ended = store.delete_session(&secret::digest(&id));
+            audit(&store, &user, "logout", &user, "");
+            ended
+        })
+        .await;
+        if !matches!(ended, Ok(Ok(_))) {
+            tracing::error!(user = %session.user, "session not deleted at logout");
+        }
+    }
+    tracing::info!(user = %session.user, "logged out");
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_header(super::SESSION_COOKIE, "", "/", Some(0), secure),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next("/incidents?open=1"), "/incidents?open=1");
+        for bad in [
+            "",
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil",
+            "/a\nb",
+            "incidents",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+    }
+}

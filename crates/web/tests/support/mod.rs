@@ -1,0 +1,264 @@
+//! What the web's tests share: a daemon's listener on loopback (real
+//! store in a temporary directory, real monitor, `keepup_web::serve`) and
+//! a small browser that keeps cookies, sends requests over real sockets
+//! from a chosen 127.0.0.x address and parses the HTML it gets back.
+
+#![allow(dead_code)]
+
+use keepup_model::SystemClock;
+use keepup_monitor::Monitor;
+use keepup_probe::ProbeContext;
+use keepup_store::{Role, Store};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpSocket;
+
+/// A running listener.
+pub struct Web {
+    pub monitor: Arc<Monitor>,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Starts the listener with `server` added to the `[server]` table of a
+/// one-heartbeat configuration.
+pub async fn start(server: &str) -> Web {
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!(
+        "[server]\n{server}\n[[site]]\nid = \"s\"\n[[site.check]]\nid = \"job\"\nkind = \"heartbeat\"\ntoken = \"job-token-1234\"\nperiod = \"1h\"\n"
+    );
+    let config =
+        keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let limits = config.server.limits.clone();
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let monitor = Arc::new(
+        Monitor::start(
+            Arc::new(config),
+            store,
+            ProbeContext::new(),
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap(),
+    );
+    let listener = keepup_web::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = keepup_web::router(monitor.clone());
+    tokio::spawn(async move {
+        keepup_web::serve(listener, router, &limits, async move {
+            let _ = rx.await;
+        })
+        .await
+    });
+    Web {
+        monitor,
+        addr,
+        dir,
+        _stop: tx,
+    }
+}
+
+impl Web {
+    /// Adds a user to the store as `keepup user add` does.
+    pub fn add_user(&self, name: &str, password: &str, role: Role) {
+        let hash = keepup_web::auth::password::hash(password).unwrap();
+        assert!(self.monitor.store().add_user(name, &hash, role, 0).unwrap());
+    }
+
+    /// A browser with no cookies, connecting from 127.0.0.`host`.
+    pub fn browser(&self, host: u8) -> Browser {
+        Browser {
+            addr: self.addr,
+            host,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    /// The audit log's actions, oldest first.
+    pub fn audit_actions(&self) -> Vec<String> {
+        self.monitor
+            .store()
+            .audit_since(0, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+}
+
+/// An answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    /// The `Set-Cookie` line for cookie `name`.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+
+    /// One header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body parsed as an HTML document.
+    pub fn doc(&self) -> scraper::Html {
+        scraper::Html::parse_document(&self.body)
+    }
+
+    /// The value of the first element matching `selector`'s `attr`.
+    pub fn attr(&self, selector: &str, attr: &str) -> Option<String> {
+        let doc = self.doc();
+        let sel = scraper::Selector::parse(selector).unwrap();
+        doc.select(&sel)
+            .next()
+            .and_then(|e| e.value().attr(attr))
+            .map(str::to_owned)
+    }
+
+    /// The text of every element matching `selector`, joined by spaces.
+    pub fn text(&self, selector: &str) -> String {
+        let doc = self.doc();
+        let sel = scraper::Selector::parse(selector).unwrap();
+        doc.select(&sel)
+            .map(|e| e.text().collect::<String>())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A client that keeps the cookies it is given.
+pub struct Browser {
+    addr: SocketAddr,
+    host: u8,
+    pub cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    /// GET `path`.
+    pub async fn get(&mut self, path: &str) -> Reply {
+        self.send("GET", path, &[], String::new()).await
+    }
+
+    /// POSTs `fields` as a form.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let body = fields
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    keepup_model::text::percent_encode(k),
+                    keepup_model::text::percent_encode(v)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send(
+            "POST",
+            path,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            body,
+        )
+        .await
+    }
+
+    /// Sends one request on a fresh connection from 127.0.0.`host`,
+    /// with the kept cookies, and keeps the cookies of the answer.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> Reply {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, self.host], 0)))
+            .unwrap();
+        let stream = socket.connect(self.addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "keepup.test");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        if !self.cookies.is_empty() {
+            let jar = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            request = request.header("cookie", jar);
+        }
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::BodyExt::collect(body)
+            .await
+            .unwrap()
+            .to_bytes();
+        let reply = Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        for line in reply.headers.get_all("set-cookie") {
+            let Ok(line) = line.to_str() else { continue };
+            let pair = line.split(';').next().unwrap_or_default();
+            if let Some((k, v)) = pair.split_once('=') {
+                if v.is_empty() || line.contains("Max-Age=0") {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        reply
+    }
+
+    /// Opens the login page and submits `name` and `password` with its
+    /// CSRF token; the answer to the submission.
+    pub async fn login(&mut self, name: &str, password: &str) -> Reply {
+        let page = self.get("/login").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = page.attr("form input[name=csrf]", "value").unwrap();
+        self.post(
+            "/login",
+            &[
+                ("name", name),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/"),
+            ],
+        )
+        .await
+    }
+
+    /// The CSRF token of the session, from the logout form of a page.
+    pub async fn csrf(&mut self) -> String {
+        let page = self.get("/").await;
+        page.attr("form[action='/logout'] input[name=csrf]", "value")
+            .unwrap_or_else(|| panic!("no logout form: {} {}", page.status, page.body))
+    }
+}
