@@ -310,6 +310,23 @@ pub enum Command {
         #[arg(long)]
         dns_only: bool,
     },
+    /// The dashboard's users (roles viewer, operator, admin), in the store.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens for /api/v1 (shown once at creation, stored hashed).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit log: logins, user and token changes, operator actions.
+    Audit {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How far back.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "7d")]
+        since: Duration,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -353,6 +370,78 @@ pub enum NotifyCommand {
     Test {
         /// The channel id.
         channel: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user. The password is asked on the terminal (not echoed), or
+    /// read from --password-file, or from standard input when it is not a
+    /// terminal; never given on the command line.
+    Add {
+        /// The login name.
+        name: String,
+        /// viewer (reads), operator (also acts on incidents, maintenance,
+        /// public updates) or admin.
+        #[arg(long)]
+        role: String,
+        /// Read the password from the first line of this file.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Set a user's password (lifts a lock; logs their sessions out).
+    Passwd {
+        /// The login name.
+        name: String,
+        /// Read the password from the first line of this file.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Remove a user and their sessions.
+    Remove {
+        /// The login name.
+        name: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List the users.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (once; only its SHA-256 is kept).
+    Create {
+        /// Its name (for listing, revoking and the audit log).
+        #[arg(long)]
+        name: String,
+        /// read, or write (acts too; implies read).
+        #[arg(long)]
+        scope: String,
+        /// Stop working after this long, e.g. 90d (default: never).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires: Option<Duration>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List tokens: name, scope, created, last used, expiry (never the token).
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Revoke a token: it stops working at once.
+    Revoke {
+        /// Its name.
+        name: String,
         #[command(flatten)]
         config: ConfigArg,
     },

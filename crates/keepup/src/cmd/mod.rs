@@ -1,5 +1,6 @@
 //! One module per subcommand; [`dispatch`] picks one.
 
+mod audit;
 mod backup;
 mod bench;
 mod check;
@@ -16,6 +17,8 @@ mod report;
 mod screen;
 mod sla;
 mod status;
+mod tokens;
+mod users;
 mod validate;
 
 use crate::cli::{Cli, Command, IncidentCommand, MaintenanceCommand, NotifyCommand};
@@ -142,6 +145,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             every,
         } => demo::run(dir, listen, run_for, every, (&cli.log_format, cli.verbose)),
         Command::Bench(b) => bench::run(b),
+        Command::User(u) => users::run(u),
+        Command::Token(t) => tokens::run(t),
+        Command::Audit {
+            config,
+            since,
+            json,
+        } => audit::run(&config.config, since, json),
         Command::Discover {
             domain,
             output,
