@@ -928,7 +928,7 @@ impl Alerter {
                     let fallback = config.channels.iter().find(|c| c.id == entry.channel).and_then(|c| c.fallback.clone());
                     if fall_back && let Some(fb) = fallback {
                         tracing::warn!(outbox = entry.id, from = %entry.channel, to = %fb, "falling back to another channel");
-                        store.enqueue(now, &[Outgoing { dedup_key: entry.dedup_key, channel: fb, incident: entry.incident, payload: entry.payload, not_before: now }])?;
+                        store.enqueue_fallback(now, entry.id, &Outgoing { dedup_key: entry.dedup_key, channel: fb, incident: entry.incident, payload: entry.payload, not_before: now })?;
                     }
                     Ok(())
                 }
@@ -954,7 +954,7 @@ enum Unsendable {
 
 impl Alerter {
     /// Attaches the kept SLA report that outbox entry `outbox_id` mails
-    /// (a copy sent to a fallback channel has none and goes as text).
+    /// (its fallback copies mail it too).
     async fn attach_report(&self, outbox_id: i64, n: &mut Notification) -> Result<(), Unsendable> {
         let store = self.store.clone();
         let kept = tokio::task::spawn_blocking(move || store.report_of_notification(outbox_id))

@@ -145,6 +145,32 @@ impl Store {
         })
     }
 
+    /// Enqueues `copy`, the fallback of outbox entry `of`, in one
+    /// transaction with what `of` carries: a copy of a report's mail
+    /// mails the same report.
+    pub fn enqueue_fallback(
+        &self,
+        now: Timestamp,
+        of: i64,
+        copy: &Outgoing,
+    ) -> Result<i64, StoreError> {
+        self.with_state("enqueue a fallback notification", |st| {
+            let tx = st.conn.transaction()?;
+            let ids = insert(&tx, now, std::slice::from_ref(copy))?;
+            let id = ids
+                .first()
+                .copied()
+                .ok_or_else(|| Fail::Corrupt("no outbox id for the fallback".into()))?;
+            tx.prepare_cached(
+                "INSERT INTO sla_report_mail (outbox_id, report_id)
+                 SELECT ?2, report_id FROM sla_report_mail WHERE outbox_id = ?1",
+            )?
+            .execute(params![of, id])?;
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
     /// The kept reports, by contract, oldest period first.
     pub fn kept_reports(&self) -> Result<Vec<KeptReport>, StoreError> {
         self.with_state("list SLA reports", |st| {
@@ -286,6 +312,19 @@ mod tests {
             assert_eq!(read, march);
         }
         assert_eq!(s.report_of_notification(due[1].id + 1).unwrap(), None);
+        let copy = s
+            .enqueue_fallback(6_000, due[0].id, &mail("other-mail"))
+            .unwrap();
+        assert_eq!(
+            s.report_of_notification(copy).unwrap().map(|(k, _)| k.id),
+            Some(id),
+            "a fallback copy mails the same report"
+        );
+        let incident_copy = s.enqueue(6_000, &[mail("ops-mail")]).unwrap()[0];
+        let plain = s
+            .enqueue_fallback(6_000, incident_copy, &mail("hook"))
+            .unwrap();
+        assert_eq!(s.report_of_notification(plain).unwrap(), None);
         let list = s.kept_reports().unwrap();
         assert_eq!(list.len(), 1);
         assert!(
