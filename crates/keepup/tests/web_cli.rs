@@ -215,3 +215,85 @@ fn users_tokens_and_the_audit_log_from_the_command_line() {
     assert_eq!(seen, expected);
     assert!(!out(&audit).contains(&token) && !out(&audit).contains(password));
 }
+
+/// One HTTP/1.1 request on a fresh connection; the whole answer as text.
+fn http(addr: &str, request: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn the_demo_prints_a_dashboard_login_that_works() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_keepup"))
+        .env_remove("KEEPUP_CONFIG")
+        .args(["demo", "--for", "60s", "--every", "0", "--dir"])
+        .arg(dir.path().join("demo"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("keepup demo runs");
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let dashboard = loop {
+        let line = lines
+            .next()
+            .expect("the demo prints its dashboard")
+            .unwrap();
+        if line.trim_start().starts_with("dashboard:") {
+            break line;
+        }
+    };
+    // "  dashboard:   http://127.0.0.1:PORT/   log in as demo, password P (operator)"
+    let words: Vec<&str> = dashboard.split_whitespace().collect();
+    let url = words[1];
+    assert!(url.starts_with("http://127.0.0.1:"), "{dashboard}");
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let password = words[words.iter().position(|w| *w == "password").unwrap() + 1];
+    assert_eq!(
+        words[words.iter().position(|w| *w == "as").unwrap() + 1],
+        "demo,"
+    );
+
+    let page = http(
+        addr,
+        "GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let cookie = page
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: keepup_login="))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_else(|| panic!("{page}"))
+        .to_owned();
+    let body = format!("name=demo&password={password}&csrf={cookie}&next=%2F");
+    let login = http(
+        addr,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: x\r\nCookie: keepup_login={cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(login.starts_with("HTTP/1.1 303"), "{login}");
+    let session = login
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: keepup_session="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let home = http(
+        addr,
+        &format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nCookie: keepup_session={session}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(home.starts_with("HTTP/1.1 200"), "{home}");
+    assert!(home.contains("demo") && home.contains("operator"), "{home}");
+    let _ = demo.kill();
+    let _ = demo.wait();
+}

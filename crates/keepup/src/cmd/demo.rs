@@ -66,8 +66,11 @@ pub fn run(
         let daemon = Daemon::start(config, ProbeContext::new()).await?;
         shop.start_job(daemon.listen, format!("/ping/{token}"), Duration::from_secs(3));
 
+        let password = demo_user(daemon.monitor.store())?;
+
         println!("keepup demo");
         println!("  demo shop:   http://{}/  and  https://{}/  (own CA: {})", shop.http, shop.https, shop.ca_file.display());
+        println!("  dashboard:   http://{}/   log in as demo, password {password} (operator)", daemon.listen);
         println!("  keepup:      http://{}/healthz   heartbeat: http://{}/ping/<token>", daemon.listen, daemon.listen);
         println!("  status page: http://{}/status/shop", daemon.listen);
         println!("  config:      {}", config_path.display());
@@ -136,6 +139,29 @@ fn fault_panel(faults: &FaultPlan) -> live::FaultPanel {
         next: next.describe().to_owned(),
         next_in,
     }
+}
+
+/// Gives the dashboard's `demo` user (operator) a fresh random password,
+/// adding the user on a first run; returns the password, which the demo
+/// prints (it guards a loopback listener of a throwaway store).
+fn demo_user(store: &keepup_store::Store) -> anyhow::Result<String> {
+    let Some(random) = keepup_web::auth::secret::random_hex() else {
+        anyhow::bail!("the system gave no randomness for the demo password");
+    };
+    let password = random[..20].to_owned();
+    let hash = keepup_web::auth::password::hash(&password)?;
+    let now = keepup_web::auth::now();
+    if !store.add_user("demo", &hash, keepup_store::Role::Operator, now)? {
+        store.set_password("demo", &hash)?;
+    }
+    keepup_web::auth::audit(
+        store,
+        &super::users::cli_actor(),
+        "user.add",
+        "demo",
+        "keepup demo (operator)",
+    );
+    Ok(password)
 }
 
 fn print_table(daemon: &Daemon, shop: &DemoShop, elapsed: Duration) {
