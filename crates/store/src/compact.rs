@@ -532,6 +532,11 @@ fn prune(
     report.notifications_deleted += tx
         .prepare_cached("DELETE FROM outbox WHERE created_at < ?1 AND state IN (2, 3)")?
         .execute(params![notifications_cutoff])? as u64;
+    // The links of deleted report mails (the kept reports stay).
+    tx.prepare_cached(
+        "DELETE FROM sla_report_mail WHERE outbox_id NOT IN (SELECT id FROM outbox)",
+    )?
+    .execute([])?;
     // Every remaining result is at least `raw_cutoff` old, and its content's
     // `last_used` lags its time by at most the granularity.
     report.contents_deleted +=

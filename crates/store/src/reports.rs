@@ -325,6 +325,22 @@ mod tests {
             .enqueue_fallback(6_000, incident_copy, &mail("hook"))
             .unwrap();
         assert_eq!(s.report_of_notification(plain).unwrap(), None);
+
+        // Sent mails leave with the outbox's retention, the report stays.
+        for e in s.outbox(10).unwrap() {
+            s.mark_sent(e.id, 10_000, None).unwrap();
+        }
+        let later = 10_000 + 400 * 86_400_000;
+        s.compact(later, &crate::Retention::default()).unwrap();
+        assert!(s.outbox(10).unwrap().is_empty());
+        let links: i64 = s
+            .with_state("count links", |st| {
+                Ok(st
+                    .conn
+                    .query_row("SELECT count(*) FROM sla_report_mail", [], |r| r.get(0))?)
+            })
+            .unwrap();
+        assert_eq!(links, 0, "no link outlives its mail");
         let list = s.kept_reports().unwrap();
         assert_eq!(list.len(), 1);
         assert!(
