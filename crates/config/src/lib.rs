@@ -46,7 +46,7 @@ pub use tcp::TcpSpec;
 pub mod tls;
 pub use tls::{CertThresholds, TlsOptions, TlsSpec};
 pub mod web;
-pub use web::WebSecurity;
+pub use web::{TlsFiles, WebSecurity};
 
 pub use diag::{Problem, Problems};
 pub use load::{CONNECTIVITY_TAG, SELF_SITE, load, load_str, toml_string};

@@ -238,6 +238,8 @@ impl Loader<'_> {
             login_attempts_per_minute: server.login_attempts_per_minute.as_ref(),
             lockout_after: server.lockout_after.as_ref(),
             lockout_for: server.lockout_for.as_ref(),
+            tls_cert: server.tls_cert.as_ref(),
+            tls_key: server.tls_key.as_ref(),
         });
         let concurrency = scheduler
             .concurrency

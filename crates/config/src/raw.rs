@@ -62,6 +62,8 @@ pub(crate) struct RawServer {
     pub login_attempts_per_minute: Option<Spanned<u32>>,
     pub lockout_after: Option<Spanned<u32>>,
     pub lockout_for: Option<Spanned<Dur>>,
+    pub tls_cert: Option<Spanned<String>>,
+    pub tls_key: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -100,7 +100,7 @@ pub struct ServerConfig {
     pub ack_key: Option<Secret>,
     /// Connection limits, deadlines and trusted proxies.
     pub limits: crate::listener::ListenerLimits,
-    /// Sessions and login limits.
+    /// Sessions, login limits and the optional TLS listener.
     pub web: crate::web::WebSecurity,
 }
 

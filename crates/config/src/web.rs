@@ -1,4 +1,5 @@
-//! `[server]`'s keys for the web's security: sessions and login limits.
+//! `[server]`'s keys for the web's security: sessions, login limits and
+//! the optional TLS listener.
 //!
 //! ```toml
 //! [server]
@@ -7,14 +8,17 @@
 //! login_attempts_per_minute = 10    # per client address (a burst of as many, then refilled)
 //! lockout_after = 5                 # failed logins in a row lock the account ...
 //! lockout_for = "15m"               # ... for this long
+//! tls_cert = "/etc/keepup/tls/cert.pem"   # both: the listener speaks HTTPS only
+//! tls_key = "/etc/keepup/tls/key.pem"     # (both files read again on SIGHUP)
 //! ```
 
 use crate::load::Loader;
 use crate::raw::Dur;
+use std::path::PathBuf;
 use std::time::Duration;
 use toml::Spanned;
 
-/// Sessions and login limits, validated.
+/// Sessions, login limits and TLS, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebSecurity {
     /// A session unused this long ends.
@@ -27,6 +31,17 @@ pub struct WebSecurity {
     pub lockout_after: u32,
     /// How long a locked account stays locked.
     pub lockout_for: Duration,
+    /// The listener's certificate chain and key (PEM), when it speaks HTTPS.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Where the listener's certificate and key are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first (PEM).
+    pub cert: PathBuf,
+    /// The private key (PEM).
+    pub key: PathBuf,
 }
 
 impl Default for WebSecurity {
@@ -37,6 +52,7 @@ impl Default for WebSecurity {
             login_attempts_per_minute: 10,
             lockout_after: 5,
             lockout_for: Duration::from_secs(15 * 60),
+            tls: None,
         }
     }
 }
@@ -49,6 +65,8 @@ pub(crate) struct RawWebSecurity<'a> {
     pub login_attempts_per_minute: Option<&'a Spanned<u32>>,
     pub lockout_after: Option<&'a Spanned<u32>>,
     pub lockout_for: Option<&'a Spanned<Dur>>,
+    pub tls_cert: Option<&'a Spanned<String>>,
+    pub tls_key: Option<&'a Spanned<String>>,
 }
 
 impl Loader<'_> {
@@ -95,6 +113,27 @@ impl Loader<'_> {
         if let Some(d) = raw.lockout_for {
             web.lockout_for = self.positive(d, "server.lockout_for");
         }
+        web.tls = match (raw.tls_cert, raw.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: self.resolve_path(cert.get_ref()),
+                key: self.resolve_path(key.get_ref()),
+            }),
+            (Some(one), None) | (None, Some(one)) => {
+                let key = if raw.tls_cert.is_some() {
+                    "server.tls_cert"
+                } else {
+                    "server.tls_key"
+                };
+                self.rep.report(
+                    one.span(),
+                    key,
+                    "tls_cert and tls_key go together",
+                    Some("set both (PEM files), or neither for plain HTTP".into()),
+                );
+                None
+            }
+        };
         web
     }
 }

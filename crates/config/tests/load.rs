@@ -581,7 +581,7 @@ fn scheduler_limits_load_and_bad_ones_are_located() {
 #[test]
 fn web_security_keys_load_and_bad_ones_are_located() {
     let c = load_str(
-        "[server]\nsession_idle = \"1h\"\nsession_max = \"1d\"\nlogin_attempts_per_minute = 3\nlockout_after = 4\nlockout_for = \"2m\"\n",
+        "[server]\nsession_idle = \"1h\"\nsession_max = \"1d\"\nlogin_attempts_per_minute = 3\nlockout_after = 4\nlockout_for = \"2m\"\ntls_cert = \"tls/cert.pem\"\ntls_key = \"/abs/key.pem\"\n",
         Path::new("/etc/keepup/keepup.toml"),
     )
     .unwrap_or_else(|p| panic!("{p}"));
@@ -590,12 +590,15 @@ fn web_security_keys_load_and_bad_ones_are_located() {
     assert_eq!(web.session_max, Duration::from_secs(86_400));
     assert_eq!((web.login_attempts_per_minute, web.lockout_after), (3, 4));
     assert_eq!(web.lockout_for, Duration::from_secs(120));
+    let tls = web.tls.as_ref().unwrap();
+    assert_eq!(tls.cert, Path::new("/etc/keepup/tls/cert.pem"));
+    assert_eq!(tls.key, Path::new("/abs/key.pem"));
     let defaults = load_str("", Path::new("keepup.toml")).unwrap().server.web;
     assert_eq!(defaults, keepup_config::WebSecurity::default());
     assert_eq!(defaults.lockout_after, 5);
 
     let p = problems(
-        "[server]\nsession_idle = \"2h\"\nsession_max = \"1h\"\nlockout_after = 0\nlogin_attempts_per_minute = 0\n",
+        "[server]\nsession_idle = \"2h\"\nsession_max = \"1h\"\nlockout_after = 0\nlogin_attempts_per_minute = 0\ntls_key = \"k.pem\"\n",
     );
     let s = at_line(&p, 3);
     assert!(
@@ -610,6 +613,10 @@ fn web_security_keys_load_and_bad_ones_are_located() {
     );
     assert!(
         at_line(&p, 5).contains("server.login_attempts_per_minute"),
+        "{p}"
+    );
+    assert!(
+        at_line(&p, 6).contains("server.tls_key") && at_line(&p, 6).contains("go together"),
         "{p}"
     );
 }

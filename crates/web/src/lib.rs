@@ -37,6 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 mod admission;
 pub mod auth;
 pub mod security;
+pub mod tls;
 pub mod ui;
 pub use admission::ClientAddr;
 pub mod status;
@@ -299,6 +300,19 @@ pub async fn serve(
     limits: &ListenerLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_with(listener, router, limits, None, shutdown).await
+}
+
+/// [`serve`], speaking HTTPS only when `tls` is given: the handshake must
+/// be done within the request-head deadline, and requests carry
+/// [`auth::OverTls`] (for `Secure` cookies and HSTS).
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    limits: &ListenerLimits,
+    tls: Option<Arc<tls::ListenerTls>>,
+    shutdown: impl Future<Output = ()>,
+) {
     let descriptors = keepup_config::descriptors::soft_limit().unwrap_or(1024);
     let admission = Admission::new(limits, descriptors);
     let head_timeout = limits.request_head_timeout;
@@ -328,6 +342,7 @@ pub async fn serve(
         };
         let app = hyper_util::service::TowerToHyperService::new(router.clone());
         let admission = admission.clone();
+        let over_tls = tls.is_some();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             let admission = admission.clone();
             let app = app.clone();
@@ -349,21 +364,48 @@ pub async fn serve(
                     None
                 };
                 request.extensions_mut().insert(ClientAddr(client));
+                if over_tls {
+                    request.extensions_mut().insert(auth::OverTls);
+                }
                 app.call(request).await
             }
         });
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
         tokio::spawn(async move {
             let _slot = slot;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(head_timeout)
-                .max_buf_size(64 * 1024);
-            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let Some(acceptor) = acceptor else {
+                return serve_connection(stream, service, head_timeout, peer).await;
+            };
+            match tokio::time::timeout(head_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve_connection(stream, service, head_timeout, peer).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake not done within the deadline"),
             }
         });
+    }
+}
+
+/// Serves HTTP/1.1 on one accepted (and maybe TLS) connection.
+async fn serve_connection<I, S>(
+    io: I,
+    service: S,
+    head_timeout: Duration,
+    peer: std::net::SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming> + Send,
+    S::Future: Send + 'static,
+    S::ResBody: 'static,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(head_timeout)
+        .max_buf_size(64 * 1024);
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    if let Err(e) = conn.await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 

@@ -19,6 +19,8 @@ use tokio::sync::watch;
 pub struct Daemon {
     pub monitor: Arc<Monitor>,
     pub listen: SocketAddr,
+    /// The listener's certificate when it speaks HTTPS (`[server] tls_cert`).
+    pub tls: Option<Arc<keepup_web::tls::ListenerTls>>,
     stop: watch::Sender<bool>,
     web: tokio::task::JoinHandle<()>,
 }
@@ -34,19 +36,32 @@ impl Daemon {
             format!("cannot listen on {} (server.listen)", config.server.listen)
         })?;
         let listen = listener.local_addr()?;
+        let tls = match &config.server.web.tls {
+            None => None,
+            Some(files) => {
+                let files = files.clone();
+                let loaded =
+                    tokio::task::spawn_blocking(move || keepup_web::tls::ListenerTls::load(&files))
+                        .await?
+                        .context("cannot use [server] tls_cert and tls_key")?;
+                Some(Arc::new(loaded))
+            }
+        };
         let monitor =
             Arc::new(Monitor::start(config.clone(), store, probes, Arc::new(SystemClock)).await?);
         let (stop, mut stopped) = watch::channel(false);
         let router = keepup_web::router(monitor.clone());
         let limits = config.server.limits.clone();
+        let serving_tls = tls.clone();
         let web = tokio::spawn(async move {
-            keepup_web::serve(listener, router, &limits, async move {
+            keepup_web::serve_with(listener, router, &limits, serving_tls, async move {
                 let _ = stopped.wait_for(|s| *s).await;
             })
             .await
         });
         tracing::info!(
             %listen,
+            https = tls.is_some(),
             descriptors,
             checks = config.checks().count(),
             store = %config.store.path.display(),
@@ -55,6 +70,7 @@ impl Daemon {
         Ok(Daemon {
             monitor,
             listen,
+            tls,
             stop,
             web,
         })
@@ -111,7 +127,10 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         let mut int = signal(SignalKind::interrupt())?;
         loop {
             tokio::select! {
-                _ = hup.recv() => reload(&daemon.monitor, path).await,
+                _ = hup.recv() => {
+                    reload_tls(daemon.tls.as_deref()).await;
+                    reload(&daemon.monitor, path).await
+                }
                 _ = term.recv() => break,
                 _ = int.recv() => break,
             }
@@ -120,6 +139,19 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         daemon.stop().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Reads the listener's certificate and key again; a pair that cannot be
+/// used keeps the one in use.
+async fn reload_tls(tls: Option<&keepup_web::tls::ListenerTls>) {
+    let Some(tls) = tls else { return };
+    match tokio::task::block_in_place(|| tls.reload()) {
+        Ok(()) => tracing::info!("TLS certificate and key reloaded"),
+        Err(e) => tracing::error!(
+            error = %e,
+            "TLS certificate not reloaded; the listener keeps the one in use"
+        ),
+    }
 }
 
 /// Reloads from disk; a broken file keeps the running configuration.

@@ -25,6 +25,11 @@ pub struct Web {
 /// Starts the listener with `server` added to the `[server]` table of a
 /// one-heartbeat configuration.
 pub async fn start(server: &str) -> Web {
+    start_with_tls(server, None).await
+}
+
+/// [`start`], speaking HTTPS with `tls`.
+pub async fn start_with_tls(server: &str, tls: Option<Arc<keepup_web::tls::ListenerTls>>) -> Web {
     let dir = tempfile::tempdir().unwrap();
     let src = format!(
         "[server]\n{server}\n[[site]]\nid = \"s\"\n[[site.check]]\nid = \"job\"\nkind = \"heartbeat\"\ntoken = \"job-token-1234\"\nperiod = \"1h\"\n"
@@ -48,7 +53,7 @@ pub async fn start(server: &str) -> Web {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let router = keepup_web::router(monitor.clone());
     tokio::spawn(async move {
-        keepup_web::serve(listener, router, &limits, async move {
+        keepup_web::serve_with(listener, router, &limits, tls, async move {
             let _ = rx.await;
         })
         .await
