@@ -210,6 +210,10 @@ async fn a_flooding_address_is_refused_early_while_other_addresses_ping() {
     for _ in 0..40 {
         let refused = exchange(slow_connection(2, addr).await, "X-More: 1\r\n").await;
         assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+        assert!(
+            refused.contains("x-content-type-options: nosniff"),
+            "{refused}"
+        );
     }
     // Everyone else still gets through, each address with its own share.
     for host in 3..23 {
@@ -261,6 +265,10 @@ async fn the_connection_cap_is_answered_503() {
     }
     let full = exchange(connect_from(4, addr).await, &ping_request("")).await;
     assert!(full.starts_with("HTTP/1.1 503"), "{full}");
+    assert!(
+        full.contains("content-security-policy: default-src 'none'"),
+        "{full}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,6 +482,16 @@ async fn a_signed_link_acknowledges_its_incident_only_by_post() {
             .acknowledged_by
             .as_deref(),
         Some("link")
+    );
+    let audit = store.audit_since(0, 10).unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (
+            audit[0].actor.as_str(),
+            audit[0].action.as_str(),
+            audit[0].target.clone()
+        ),
+        ("link", "incident.ack", format!("#{id}"))
     );
     let again = tokio::task::spawn_blocking(move || {
         request(

@@ -87,15 +87,17 @@ pub fn page(session: &Session, active: Section, title: &str, body: Markup) -> Ma
                     }
                     details.user-menu {
                         summary { (session.user) }
-                        p.muted {
-                            "Role: " (session.role)
-                            @if session.role == keepup_store::Role::Admin {
-                                " · " a href="/audit" { "Audit log" }
+                        div.menu {
+                            p.muted {
+                                "Role: " (session.role)
+                                @if session.role == keepup_store::Role::Admin {
+                                    " · " a href="/audit" { "Audit log" }
+                                }
                             }
-                        }
-                        form method="post" action="/logout" {
-                            (csrf_field(session))
-                            button type="submit" { "Log out" }
+                            form method="post" action="/logout" {
+                                (csrf_field(session))
+                                button type="submit" { "Log out" }
+                            }
                         }
                     }
                 }
