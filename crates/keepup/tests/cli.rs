@@ -944,6 +944,13 @@ fn incidents_are_listed_and_acknowledged() {
         (posted[0].status.as_str(), posted[0].author.as_str()),
         ("identified", "alice")
     );
+    let audited = store.audit_since(0, 100).unwrap();
+    assert!(
+        audited
+            .iter()
+            .any(|e| e.action == "incident.public_update" && e.target == format!("incident #{id}")),
+        "{audited:?}"
+    );
     let table = stdout(&run(&["incidents", "-c", c]));
     let line = table
         .lines()

@@ -128,6 +128,13 @@ pub fn update(
     };
     match store.add_status_update(&update)? {
         Some(n) => {
+            keepup_web::auth::audit(
+                &store,
+                &super::users::cli_actor(),
+                "incident.public_update",
+                &format!("incident #{id}"),
+                status.trim(),
+            );
             println!("update #{n} of incident #{id} posted ({})", status.trim());
             Ok(ExitCode::SUCCESS)
         }

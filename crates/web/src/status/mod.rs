@@ -17,10 +17,14 @@
 //! Routes: `/status/<slug>` (HTML), `/status/<slug>.json`,
 //! `/status/<slug>/feed.atom`, `/status/<slug>/badge/<component>.svg`,
 //! `/status/<slug>/logo`, `/status/assets/status.css`, and `/` for a
-//! request whose `Host` is a page's `domain` ([`by_host`]).
+//! request whose `Host` is a page's `domain` ([`by_host`]); for operators,
+//! `POST /incidents/<id>/updates` (the `updates` module).
 
 mod render;
+mod updates;
 mod view;
+
+pub use updates::update_form;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -215,15 +219,22 @@ impl StatusPages {
     }
 }
 
-/// The routes under `/status`.
-pub fn routes<S: Clone + Send + Sync + 'static>(pages: Arc<StatusPages>) -> Router<S> {
-    Router::new()
+/// The public routes under `/status`, and the operators' form target
+/// `POST /incidents/<id>/updates`.
+pub fn routes<S>(pages: Arc<StatusPages>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Arc<crate::auth::Auth>: axum::extract::FromRef<S>,
+    Arc<Monitor>: axum::extract::FromRef<S>,
+{
+    let public = Router::new()
         .route("/status/assets/status.css", get(css))
         .route("/status/{file}", get(page_or_json))
         .route("/status/{slug}/feed.atom", get(feed))
         .route("/status/{slug}/logo", get(logo))
         .route("/status/{slug}/badge/{file}", get(badge))
-        .with_state(pages)
+        .with_state(pages.clone());
+    public.merge(updates::routes(pages))
 }
 
 /// Serves a page at `/` when the request's `Host` is its `domain`; every
