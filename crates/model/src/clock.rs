@@ -66,6 +66,15 @@ pub fn format_rfc3339(ts: Timestamp) -> String {
         .unwrap_or_else(|| ts.to_string())
 }
 
+/// Parses an RFC 3339 time (`2026-12-05T20:00:00Z`, any offset) into a
+/// timestamp; `None` when it is not one or lies outside the timestamps'
+/// range.
+pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    Timestamp::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +90,16 @@ mod tests {
     #[test]
     fn rfc3339_of_epoch() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn rfc3339_reads_back_what_it_writes() {
+        let at = 1_764_964_800_123;
+        assert_eq!(parse_rfc3339(&format_rfc3339(at)), Some(at));
+        assert_eq!(
+            parse_rfc3339("2026-12-05T21:00:00+01:00"),
+            Some(1_796_500_800_000)
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }

@@ -14,5 +14,5 @@ pub mod codes;
 mod outcome;
 pub mod text;
 
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp, format_rfc3339};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp, format_rfc3339, parse_rfc3339};
 pub use outcome::{CheckId, Evidence, Finding, Outcome, Severity, Status, TimingBreakdown, worse};

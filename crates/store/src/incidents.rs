@@ -206,6 +206,17 @@ pub struct HandResolution {
     pub note: String,
 }
 
+/// Which incidents [`Store::incidents_before`] lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentFilter {
+    /// Only this site's checks.
+    pub site: Option<String>,
+    /// Only this check.
+    pub check: Option<CheckId>,
+    /// Only open or only resolved ones.
+    pub state: IncidentState,
+}
+
 /// Which incidents a list shows, by state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IncidentState {
@@ -395,6 +406,41 @@ impl Store {
                 query.site,
                 query.limit.min(10_000) as i64,
                 query.offset.min(i64::MAX as usize) as i64
+            ],
+        )
+    }
+
+    /// Incidents as `filter` says, newest first (by opening time, then
+    /// number), at most `limit`, older than `before` (the opening time and
+    /// number of the last incident of the previous page). Unlike
+    /// [`Store::incident_page`]'s offsets, such a position does not move
+    /// when incidents open between two pages, so a client walking the list
+    /// (the JSON API) neither skips nor repeats one.
+    pub fn incidents_before(
+        &self,
+        filter: &IncidentFilter,
+        before: Option<(Timestamp, i64)>,
+        limit: usize,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let (before_at, before_id) = before.unwrap_or((i64::MAX, i64::MAX));
+        let state = match filter.state {
+            IncidentState::Any => "",
+            IncidentState::Open => " AND i.resolved_at IS NULL",
+            IncidentState::Resolved => " AND i.resolved_at IS NOT NULL",
+        };
+        self.query_incidents(
+            "list incidents before a position",
+            &format!(
+                "{SELECT} WHERE (i.opened_at < ?1 OR (i.opened_at = ?1 AND i.id < ?2))
+                   AND (?3 IS NULL OR c.site = ?3) AND (?4 IS NULL OR c.key = ?4){state}
+                 ORDER BY i.opened_at DESC, i.id DESC LIMIT ?5"
+            ),
+            params![
+                before_at,
+                before_id,
+                filter.site,
+                filter.check.as_ref().map(|c| c.as_str()),
+                limit.min(10_000) as i64
             ],
         )
     }
@@ -672,5 +718,42 @@ mod tests {
             "the open child overlaps any later range"
         );
         assert!(s.incident(999).unwrap().is_none());
+    }
+
+    #[test]
+    fn incidents_before_a_position_follow_the_filter_and_do_not_shift() {
+        let s = Store::open_in_memory().unwrap();
+        // Two incidents open at the same millisecond: the number breaks the tie.
+        let a = s.open_incident(&new("shop/web", 1_000)).unwrap();
+        let b = s.open_incident(&new("shop/db", 1_000)).unwrap();
+        let c = s.open_incident(&new("blog/web", 2_000)).unwrap();
+        s.resolve_incident(a, 3_000).unwrap();
+        let ids = |v: Vec<Incident>| v.iter().map(|i| i.id).collect::<Vec<_>>();
+        let all = IncidentFilter::default();
+        let first = s.incidents_before(&all, None, 2).unwrap();
+        let last = first.last().map(|i| (i.opened_at, i.id));
+        assert_eq!(ids(first), [c, b]);
+        // An incident opening between two pages does not shift the next one.
+        s.open_incident(&new("blog/db", 4_000)).unwrap();
+        assert_eq!(ids(s.incidents_before(&all, last, 2).unwrap()), [a]);
+        let shop = IncidentFilter {
+            site: Some("shop".into()),
+            ..IncidentFilter::default()
+        };
+        assert_eq!(ids(s.incidents_before(&shop, None, 10).unwrap()), [b, a]);
+        let open_shop = IncidentFilter {
+            state: IncidentState::Open,
+            ..shop
+        };
+        assert_eq!(ids(s.incidents_before(&open_shop, None, 10).unwrap()), [b]);
+        let resolved_web = IncidentFilter {
+            check: Some(CheckId("shop/web".into())),
+            state: IncidentState::Resolved,
+            ..IncidentFilter::default()
+        };
+        assert_eq!(
+            ids(s.incidents_before(&resolved_web, None, 10).unwrap()),
+            [a]
+        );
     }
 }

@@ -78,8 +78,8 @@ use keepup_model::{CheckId, Outcome, Timestamp};
 pub use audit::AuditEntry;
 pub use error::StoreError;
 pub use incidents::{
-    HandResolution, Incident, IncidentChanges, IncidentQuery, IncidentRef, IncidentState,
-    NewIncident,
+    HandResolution, Incident, IncidentChanges, IncidentFilter, IncidentQuery, IncidentRef,
+    IncidentState, NewIncident,
 };
 pub use maintenance::AdhocMaintenance;
 pub use memo::MemoChange;

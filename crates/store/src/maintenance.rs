@@ -102,6 +102,20 @@ impl Store {
         })
     }
 
+    /// One window started by hand, whatever its state.
+    pub fn maintenance_window(&self, id: i64) -> Result<Option<AdhocMaintenance>, StoreError> {
+        self.with_state("read maintenance", |st| {
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT id, target, starts_at, ends_at, reason, created_by FROM maintenance WHERE id = ?1",
+            )?;
+            let mut rows = stmt.query(params![id])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(from_row(r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
     /// Windows that ended at or before `at`, the latest end first, at most
     /// `limit`.
     pub fn maintenance_ended(
@@ -155,6 +169,11 @@ mod tests {
         assert!(w.open_at(2_000) && !w.open_at(3_600_000));
         assert!(s.stop_maintenance(id, 5_000).unwrap());
         assert!(!s.stop_maintenance(id, 6_000).unwrap(), "already over");
+        assert_eq!(
+            s.maintenance_window(id).unwrap().map(|w| w.ends_at),
+            Some(5_000)
+        );
+        assert!(s.maintenance_window(id + 100).unwrap().is_none());
         assert!(s.maintenance_after(5_000).unwrap().is_empty());
         assert_eq!(s.maintenance_ended(5_000, 10).unwrap()[0].id, id);
         assert!(s.maintenance_ended(4_999, 10).unwrap().is_empty());
