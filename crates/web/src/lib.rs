@@ -6,8 +6,9 @@
 //! keepup, the public status pages ([`status`]), and the web's foundation:
 //! login and sessions, API tokens and the audit log ([`auth`]), the page
 //! layout and embedded assets ([`ui`]), and the security headers on every
-//! answer ([`security`]). The dashboard, JSON API and Prometheus metrics
-//! join them here, each as one `.merge(...)` in [`router`].
+//! answer ([`security`]), and the JSON API under `/api/v1` with its
+//! OpenAPI document ([`api`]). The dashboard and Prometheus metrics join
+//! them here, each as one `.merge(...)` in [`router`].
 //!
 //! The server is hardened for the open Internet (heartbeats arrive from
 //! other machines): request heads must arrive within a deadline, bodies are
@@ -35,6 +36,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 mod admission;
+pub mod api;
 pub mod auth;
 pub mod security;
 pub mod tls;
@@ -82,6 +84,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         .merge(status::routes(status_pages.clone()))
         .merge(auth::routes())
         .merge(ui::routes())
+        .merge(api::routes())
         // Each part of the web adds its routes above this line.
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // After the routes, so that a status page's own domain is served
