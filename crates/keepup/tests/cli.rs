@@ -634,6 +634,11 @@ fn the_demo_on_a_terminal_shows_one_screen_with_the_fault_and_logs_to_a_file() {
     has_row(&last, |r| {
         r.starts_with("log") && r.contains(&log.display().to_string())
     });
+    // The dashboard's login stays in sight (the lines printed before the
+    // screen are hidden by it).
+    has_row(&last, |r| {
+        r.starts_with("web") && r.contains("login demo, password ")
+    });
     has_row(&last, |r| {
         r.starts_with("FAULT NOW  ") && r.contains(" turn")
     });

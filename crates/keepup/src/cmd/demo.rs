@@ -93,6 +93,7 @@ pub fn run(
                 );
                 snapshot.details.splice(0..0, [
                     ("shop", format!("http://{}/  https://{}/", shop.http, shop.https)),
+                    ("web", format!("http://{}/  login demo, password {password}", daemon.listen)),
                     ("config", config_path.display().to_string()),
                     ("log", log.display().to_string()),
                 ]);
