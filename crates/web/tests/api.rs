@@ -7,20 +7,20 @@
 //! repeat, check ids sent percent-encoded, and bad input answered 400
 //! naming the parameter or field.
 
-use keepup_config::{BackupJob, ListenerLimits};
+use keepup_config::BackupJob;
 use keepup_model::SystemClock;
 use keepup_monitor::Monitor;
-use keepup_probe::ProbeContext;
-use keepup_store::{Store, TokenScope};
+use keepup_store::TokenScope;
 use keepup_testkit::http::{TestServer, text};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+mod support;
 
 struct Setup {
     monitor: Arc<Monitor>,
@@ -30,12 +30,14 @@ struct Setup {
     /// A token that may act.
     writer: String,
     _target: TestServer,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _web: support::Web,
 }
 
 /// A shop whose `web` check fails (an incident), a healthy `home`, a blog
 /// with a heartbeat under maintenance, and a backup plan that has run.
-async fn start(dir: &Path) -> Setup {
+async fn start() -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_owned();
     let broken = Arc::new(AtomicBool::new(true));
     let flag = broken.clone();
     let target = TestServer::start(move |req| {
@@ -104,34 +106,13 @@ offsite = true
         home = target.url("/home"),
         dir = dir.display(),
     );
-    let config =
-        keepup_config::load_str(&src, &dir.join("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
-    for plan in &config.backups {
+    let web = support::start_in(tmp, &src, None).await;
+    let (monitor, addr) = (web.monitor.clone(), web.addr);
+    for plan in &monitor.config().backups {
         for t in &plan.targets {
             keepup_backup::init(plan, &t.id).unwrap();
         }
     }
-    let store = Store::open(&dir.join("keepup.db")).unwrap();
-    let monitor = Arc::new(
-        Monitor::start(
-            Arc::new(config),
-            store,
-            ProbeContext::new(),
-            Arc::new(SystemClock),
-        )
-        .await
-        .unwrap(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let router = keepup_web::router(monitor.clone());
-    tokio::spawn(async move {
-        keepup_web::serve(listener, router, &ListenerLimits::default(), async move {
-            let _ = stopped.await;
-        })
-        .await
-    });
     // The outage's incident, a backup run, a maintenance window (as
     // `keepup maintenance start` makes it).
     let store = monitor.store().clone();
@@ -159,7 +140,7 @@ offsite = true
         monitor,
         addr,
         _target: target,
-        _stop: stop,
+        _web: web,
     }
 }
 
@@ -304,8 +285,7 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_operation_answers_what_the_document_says() {
-    let dir = tempfile::tempdir().unwrap();
-    let setup = start(dir.path()).await;
+    let setup = start().await;
     let addr = setup.addr;
 
     let doc_answer = call(addr, None, "GET", "/api/v1/openapi.json", None).await;
@@ -469,8 +449,7 @@ async fn every_documented_operation_answers_what_the_document_says() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_neither_skip_nor_repeat_and_ids_travel_percent_encoded() {
-    let dir = tempfile::tempdir().unwrap();
-    let setup = start(dir.path()).await;
+    let setup = start().await;
     let addr = setup.addr;
 
     // Checks a page at a time add up to the whole list, in id order.
@@ -667,8 +646,7 @@ async fn pages_neither_skip_nor_repeat_and_ids_travel_percent_encoded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_answered_400_naming_the_parameter_or_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let setup = start(dir.path()).await;
+    let setup = start().await;
     let addr = setup.addr;
     let incident = setup
         .monitor
@@ -808,8 +786,7 @@ async fn bad_input_is_answered_400_naming_the_parameter_or_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_reads_or_acts_as_its_scope_says_and_actions_are_audited() {
-    let dir = tempfile::tempdir().unwrap();
-    let setup = start(dir.path()).await;
+    let setup = start().await;
     let addr = setup.addr;
     let store = setup.monitor.store().clone();
     let incident = store

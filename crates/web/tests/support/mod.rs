@@ -30,12 +30,21 @@ pub async fn start(server: &str) -> Web {
 
 /// [`start`], speaking HTTPS with `tls`.
 pub async fn start_with_tls(server: &str, tls: Option<Arc<keepup_web::tls::ListenerTls>>) -> Web {
-    let dir = tempfile::tempdir().unwrap();
     let src = format!(
         "[server]\n{server}\n[[site]]\nid = \"s\"\n[[site.check]]\nid = \"job\"\nkind = \"heartbeat\"\ntoken = \"job-token-1234\"\nperiod = \"1h\"\n"
     );
+    start_in(tempfile::tempdir().unwrap(), &src, tls).await
+}
+
+/// Starts the listener on configuration `src`, read as a file in `dir`
+/// (relative paths in it are relative to `dir`; the store goes there too).
+pub async fn start_in(
+    dir: tempfile::TempDir,
+    src: &str,
+    tls: Option<Arc<keepup_web::tls::ListenerTls>>,
+) -> Web {
     let config =
-        keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+        keepup_config::load_str(src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
     let limits = config.server.limits.clone();
     let store = Store::open(&dir.path().join("k.db")).unwrap();
     let monitor = Arc::new(
