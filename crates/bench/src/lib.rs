@@ -21,7 +21,9 @@
 //!   loopback address floods the listener with slowloris connections;
 //! - [`sla`]: reading the status spans SLA accounting takes, from a store
 //!   filled with a year of one contract's results and one with a month of
-//!   many checks' results.
+//!   many checks' results;
+//! - [`web`]: `keepup run` in a child process serving the dashboard,
+//!   status page and API from a store of many checks' months, under wrk.
 //!
 //! Every bench is a function taking its parameters and returning a report
 //! whose `Display` is the line (or table) `keepup bench` prints; progress
@@ -41,6 +43,7 @@ pub mod outage;
 pub mod probe;
 pub mod scheduler;
 pub mod sla;
+pub mod web;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -175,7 +175,7 @@ fn measure(
     let store = Store::open(path)?;
     let ids = register(&store, path, checks, interval)?;
     let started = Instant::now();
-    let results = fill(&store, &ids, days, interval, compact)?;
+    let results = fill(&store, &ids, T0, days, interval, compact)?;
     let fill = started.elapsed();
     let (from, to) = (T0, T0 + i64::from(days) * DAY);
     let mut times = Vec::with_capacity(reads);
@@ -214,34 +214,15 @@ fn measure(
 }
 
 /// Registers `checks` HTTP checks with `interval` as the monitor does
-/// (their allowed gap comes from the configuration).
-fn register(
+/// (their allowed gap comes from the configuration), and writes the
+/// configuration beside the store (`path` with `.toml`).
+pub(crate) fn register(
     store: &Store,
     path: &Path,
     checks: usize,
     interval: Duration,
 ) -> Result<Vec<CheckId>, BenchError> {
-    let mut src = format!(
-        "[defaults]\ninterval = \"{}s\"\ntimeout = \"{}s\"\n[[site]]\nid = \"shop\"\n",
-        interval.as_secs(),
-        interval.as_secs().min(10)
-    );
-    for i in 0..checks {
-        src.push_str(&format!(
-            "[[site.check]]\nid = \"c{i}\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/\"\n"
-        ));
-    }
-    // A contract over every check, as `keepup sla` reads it (and a check
-    // that the bench's configuration is one keepup loads).
-    let db = path
-        .to_str()
-        .filter(|p| !p.contains(['\'', '\n']))
-        .ok_or_else(|| {
-            BenchError::Usage(format!("{}: the bench needs a plain path", path.display()))
-        })?;
-    src.push_str(&format!(
-        "[store]\npath = '{db}'\n[[contract]]\nid = \"bench\"\nsite = \"shop\"\ntarget = 99.9\n"
-    ));
+    let src = config_source(path, checks, interval, "http://127.0.0.1:9/")?;
     let config_path = path.with_extension("toml");
     let config = keepup_config::load_str(&src, &config_path)?;
     std::fs::write(&config_path, &src).map_err(BenchError::io(format!(
@@ -257,6 +238,38 @@ fn register(
         .filter(|c| c.probe().is_some())
         .map(|c| c.id.clone())
         .collect())
+}
+
+/// The bench's configuration: `checks` HTTP checks `shop/c0`… probing
+/// `url` every `interval`, the store at `path` and a contract over them.
+pub(crate) fn config_source(
+    path: &Path,
+    checks: usize,
+    interval: Duration,
+    url: &str,
+) -> Result<String, BenchError> {
+    let mut src = format!(
+        "[defaults]\ninterval = \"{}s\"\ntimeout = \"{}s\"\n[[site]]\nid = \"shop\"\n",
+        interval.as_secs(),
+        interval.as_secs().min(10)
+    );
+    for i in 0..checks {
+        src.push_str(&format!(
+            "[[site.check]]\nid = \"c{i}\"\nkind = \"http\"\nurl = \"{url}\"\n"
+        ));
+    }
+    // A contract over every check, as `keepup sla` reads it (and a check
+    // that the bench's configuration is one keepup loads).
+    let db = path
+        .to_str()
+        .filter(|p| !p.contains(['\'', '\n']))
+        .ok_or_else(|| {
+            BenchError::Usage(format!("{}: the bench needs a plain path", path.display()))
+        })?;
+    src.push_str(&format!(
+        "[store]\npath = '{db}'\n[[contract]]\nid = \"bench\"\nsite = \"shop\"\ntarget = 99.9\n"
+    ));
+    Ok(src)
 }
 
 /// Reads the spans of `ids` into one timeline per check, as the SLA
@@ -275,22 +288,23 @@ fn read(
     Ok(timelines)
 }
 
-/// Records `days` of results of `ids` every `interval`, an hour of
-/// simulated time per batch: mostly up, outages (down or degraded) of a
+/// Records `days` of results of `ids` every `interval` from `start` (a
+/// whole hour), an hour of simulated time per batch: mostly up, outages (down or degraded) of a
 /// few minutes about every other day per check, a missed result now and
 /// then, a daemon restart (five minutes without results) every thirty
 /// days, and on every tenth check a certificate warning (a finding, for
 /// the report's security section) whose text changes daily. With `compact`, compacts once a simulated day with the
 /// default retention, so raw results older than a week are gone.
-fn fill(
+pub(crate) fn fill(
     store: &Store,
     ids: &[CheckId],
+    start: Timestamp,
     days: u32,
     interval: Duration,
     compact: bool,
 ) -> Result<u64, BenchError> {
     let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
-    let end = T0 + i64::from(days) * DAY;
+    let end = start + i64::from(days) * DAY;
     let retention = Retention::default();
     let mut rng = Lcg(7);
     // Per check: remaining results of the current outage and its status.
@@ -299,12 +313,12 @@ fn fill(
     // one of them: about one every two days.
     let per_day = (DAY / step).max(1) as u64;
     let mut results = 0u64;
-    let mut hour_start = T0;
+    let mut hour_start = start;
     let mut batch = Vec::new();
     while hour_start < end {
         let hour_end = (hour_start + DAY / 24).min(end);
         // A restart at the start of every thirtieth day.
-        let restart = (hour_start - T0) % (30 * DAY) == 0 && hour_start > T0;
+        let restart = (hour_start - start) % (30 * DAY) == 0 && hour_start > start;
         if restart {
             store.end_open_spans(hour_start)?;
         }
@@ -318,7 +332,7 @@ fn fill(
         for (i, id) in ids.iter().enumerate() {
             // Each check on its own slot within the interval.
             let offset = (i as i64 * 7_919) % step;
-            let mut at = hour_start - (hour_start - T0) % step + offset;
+            let mut at = hour_start - (hour_start - start) % step + offset;
             if at < hour_start {
                 at += step;
             }
@@ -350,7 +364,7 @@ fn fill(
                         // daily: a new stored outcome every day. Added beside
                         // the status (not through `push`), so the accounting
                         // sees the same outages as without it.
-                        let left = 90 - (at - T0).div_euclid(DAY) % 60;
+                        let left = 90 - (at - start).div_euclid(DAY) % 60;
                         outcome.findings.push(Finding::new(
                             "TLS_CERT_EXPIRING",
                             Severity::Warning,
@@ -369,7 +383,7 @@ fn fill(
         results += batch.len() as u64;
         store.record(&batch)?;
         hour_start = hour_end;
-        if compact && (hour_start - T0) % DAY == 0 {
+        if compact && (hour_start - start) % DAY == 0 {
             store.compact(hour_start, &retention)?;
         }
     }

@@ -642,6 +642,37 @@ pub enum BenchCommand {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+    /// The web under load: fills a store with many checks' results ending
+    /// now, runs `keepup run` on it and loads the status page, the API
+    /// lists and the dashboard with wrk (needs `apt-get install wrk`):
+    /// requests/s, latency percentiles and the daemon's peak RSS.
+    Web {
+        /// Checks in the store.
+        #[arg(long, default_value = "1000")]
+        checks: usize,
+        /// Days of history.
+        #[arg(long, default_value = "90")]
+        days: u32,
+        /// Interval of every check.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+        interval: Duration,
+        /// wrk's concurrent connections.
+        #[arg(long, default_value = "50")]
+        connections: usize,
+        /// wrk's threads.
+        #[arg(long, default_value = "2")]
+        threads: usize,
+        /// How long each URL is loaded.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        duration: Duration,
+        /// Runs, each with a fresh daemon (medians are reported).
+        #[arg(long, default_value = "3")]
+        runs: usize,
+        /// Keep the filled store in this directory, and reuse it when it
+        /// is there already.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
     /// (internal) Serve a minimal HTTP target for the scheduler benchmark.
     #[command(hide = true)]
     Target {

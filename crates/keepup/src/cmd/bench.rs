@@ -124,6 +124,29 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 keep,
             })?
         ),
+        BenchCommand::Web {
+            checks,
+            days,
+            interval,
+            connections,
+            threads,
+            duration,
+            runs,
+            keep,
+        } => println!(
+            "{}",
+            keepup_bench::web::web(&keepup_bench::web::WebBench {
+                checks,
+                days,
+                interval,
+                connections,
+                threads,
+                duration,
+                runs,
+                keep,
+                keepup: std::env::current_exe()?,
+            })?
+        ),
         BenchCommand::Listener {
             slow,
             pingers,
