@@ -17,7 +17,7 @@ use support::{MINUTE, at, keepup, ok};
 use keepup_model::{Outcome, Status, SystemClock};
 use keepup_monitor::alerting::Alerter;
 use keepup_monitor::incidents::IncidentEngine;
-use keepup_monitor::reports::close_periods;
+use keepup_monitor::reports::{PeriodRetries, close_periods};
 use keepup_store::{OutboxState, Store};
 use keepup_testkit::smtp::{SmtpMode, SmtpOptions, SmtpSink};
 use std::sync::Arc;
@@ -97,6 +97,7 @@ async fn a_closed_period_is_reported_once_by_mail_with_its_files_attached() {
         .register_checks(&keepup_monitor::check_metas(&checks))
         .unwrap();
     let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+    let mut retries = PeriodRetries::default();
 
     // March ends in Berlin at 2026-03-31T22:00Z (CEST since the 29th); the
     // report is due an hour later (report_delay's default).
@@ -116,7 +117,7 @@ async fn a_closed_period_is_reported_once_by_mail_with_its_files_attached() {
         };
         support::record_round(&store, &mut engine, &checks, &[web, &up], t);
         if t % (15 * MINUTE) == 0 {
-            let closed = close_periods(&store, &config, t).unwrap();
+            let closed = close_periods(&store, &config, t, &mut retries).unwrap();
             match t.cmp(&closes) {
                 std::cmp::Ordering::Less => assert_eq!(closed, [], "at {t}"),
                 std::cmp::Ordering::Equal => {
@@ -220,7 +221,7 @@ async fn a_closed_period_is_reported_once_by_mail_with_its_files_attached() {
     // Restarted again after the period closed: nothing is built or mailed
     // again.
     assert_eq!(
-        close_periods(&store, &config, to + 60 * MINUTE).unwrap(),
+        close_periods(&store, &config, to + 60 * MINUTE, &mut retries).unwrap(),
         []
     );
     let again = Alerter::new(

@@ -707,6 +707,7 @@ fn retention(config: &Config) -> Retention {
 async fn report_loop(store: Store, clock: Arc<dyn Clock>, sla: Arc<sla::SlaBook>) {
     let mut tick = tokio::time::interval(CLOSE_PERIODS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let retries = Arc::new(Mutex::new(reports::PeriodRetries::default()));
     loop {
         tick.tick().await;
         let config = sla.config();
@@ -715,7 +716,14 @@ async fn report_loop(store: Store, clock: Arc<dyn Clock>, sla: Arc<sla::SlaBook>
         }
         let s = store.clone();
         let now: Timestamp = clock.now_ms();
-        match tokio::task::spawn_blocking(move || reports::close_periods(&s, &config, now)).await {
+        let retries = retries.clone();
+        let close = move || {
+            // Only this loop takes the lock, one tick at a time; a panic
+            // in an earlier tick leaves usable retry times behind.
+            let mut retries = retries.lock().unwrap_or_else(|p| p.into_inner());
+            reports::close_periods(&s, &config, now, &mut retries)
+        };
+        match tokio::task::spawn_blocking(close).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "cannot close the SLA periods"),
             Err(e) => tracing::error!(error = %e, "the SLA report task failed"),

@@ -23,7 +23,7 @@ use keepup_sla::{
     SecurityEvent, Window, is_security_relevant,
 };
 use keepup_store::{KeptReport, NewReport, Outgoing, ReportFiles, Resolution, Store, StoreError};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Cause chains longer than this are cut (the store never makes loops,
 /// but a report must not spin if one did).
@@ -112,32 +112,106 @@ pub struct Closed {
     pub mails: usize,
 }
 
+/// How long a period whose report could not be built or kept waits
+/// before the next try: building a month's report reads the whole month,
+/// too much to repeat every minute for a failure that needs a person.
+pub const RETRY_FAILED_PERIOD_AFTER_MS: i64 = 60 * 60 * 1000;
+
+/// The periods whose report failed, and when each is tried again. Kept in
+/// memory by the report loop: a restart tries them all at once.
+#[derive(Debug, Default)]
+pub struct PeriodRetries {
+    not_before: HashMap<(String, String), Timestamp>,
+}
+
+impl PeriodRetries {
+    /// When the report of `contract`'s `period` is tried again, if it failed.
+    pub fn retry_at(&self, contract: &str, period: &str) -> Option<Timestamp> {
+        self.not_before
+            .get(&(contract.to_owned(), period.to_owned()))
+            .copied()
+    }
+}
+
 /// Keeps (and queues the mails of) the report of every period of every
 /// contract that closed `report_delay` or longer before `now` and has no
 /// kept report yet, oldest first. Called by the daemon every minute.
+///
+/// A period that fails is logged at error level with its cause and left
+/// for [`RETRY_FAILED_PERIOD_AFTER_MS`] (in `retries`); the other periods
+/// and contracts go on. A period overlapping one already kept for the
+/// contract under another name (its `period` changed from month to
+/// quarter) is skipped: its months were reported already.
 pub fn close_periods(
     store: &Store,
     config: &Config,
     now: Timestamp,
+    retries: &mut PeriodRetries,
 ) -> Result<Vec<Closed>, ReportError> {
-    let kept: HashSet<(String, String)> = store
-        .kept_reports()?
-        .into_iter()
-        .map(|k| (k.contract, k.period))
-        .collect();
+    let mut kept: HashMap<String, Vec<KeptReport>> = HashMap::new();
+    for k in store.kept_reports()? {
+        kept.entry(k.contract.clone()).or_default().push(k);
+    }
+    retries.not_before.retain(|_, at| *at > now);
     let mut closed = Vec::new();
     for contract in &config.contracts {
-        let known = store.contract_known_since(&contract.id, now)?;
-        let delay = i64::try_from(contract.report_delay.as_millis()).unwrap_or(i64::MAX);
-        let mut period = Window::period_at(contract, known)?;
-        while period.to.saturating_add(delay) <= now {
-            if !kept.contains(&(contract.id.clone(), period.label.clone())) {
-                closed.extend(close(store, config, contract, &period, now)?);
+        let kept = kept
+            .get(&contract.id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let periods = match due_periods(store, contract, now) {
+            Ok(periods) => periods,
+            Err(e) => {
+                tracing::error!(contract = %contract.id, error = %e, "cannot tell the contract's closed SLA periods");
+                continue;
             }
-            period = Window::period_at(contract, period.to)?;
+        };
+        for period in periods {
+            let overlapping = kept
+                .iter()
+                .find(|k| k.period == period.label || (k.from < period.to && period.from < k.to));
+            if let Some(k) = overlapping {
+                if k.period != period.label {
+                    tracing::debug!(contract = %contract.id, period = %period.label, kept = %k.period,
+                        "SLA period not reported: it overlaps a report kept already");
+                }
+                continue;
+            }
+            let key = (contract.id.clone(), period.label.clone());
+            if retries.not_before.contains_key(&key) {
+                continue;
+            }
+            match close(store, config, contract, &period, now) {
+                Ok(done) => closed.extend(done),
+                Err(e) => {
+                    let retry_at = now.saturating_add(RETRY_FAILED_PERIOD_AFTER_MS);
+                    tracing::error!(contract = %contract.id, period = %period.label, error = %e, retry_at,
+                        "cannot build or keep the SLA report; trying again in an hour");
+                    retries.not_before.insert(key, retry_at);
+                }
+            }
         }
     }
     Ok(closed)
+}
+
+/// `contract`'s periods from the one running when the daemon first saw it
+/// to the last that closed `report_delay` or longer before `now`.
+fn due_periods(
+    store: &Store,
+    contract: &Contract,
+    now: Timestamp,
+) -> Result<Vec<Window>, ReportError> {
+    let known = store.contract_known_since(&contract.id, now)?;
+    let delay = i64::try_from(contract.report_delay.as_millis()).unwrap_or(i64::MAX);
+    let mut periods = Vec::new();
+    let mut period = Window::period_at(contract, known)?;
+    while period.to.saturating_add(delay) <= now {
+        let next = Window::period_at(contract, period.to)?;
+        periods.push(period);
+        period = next;
+    }
+    Ok(periods)
 }
 
 /// Builds, keeps and queues the report of one closed period.

@@ -7,7 +7,7 @@
 
 use keepup_model::ManualClock;
 use keepup_monitor::Monitor;
-use keepup_monitor::reports::{Closed, close_periods};
+use keepup_monitor::reports::{Closed, PeriodRetries, close_periods};
 use keepup_probe::ProbeContext;
 use keepup_store::Store;
 use std::path::Path;
@@ -44,6 +44,7 @@ fn missed_periods_are_closed_oldest_first_once_and_none_before_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let one = config(dir.path(), &[("front", "month"), ("quarterly", "quarter")]);
     let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+    let mut retries = PeriodRetries::default();
     let checks: Vec<Arc<keepup_config::Check>> = one.shared_checks().cloned().collect();
     store
         .register_checks(&keepup_monitor::check_metas(&checks))
@@ -51,22 +52,22 @@ fn missed_periods_are_closed_oldest_first_once_and_none_before_the_contract() {
 
     // First seen in mid-January.
     assert_eq!(
-        close_periods(&store, &one, at("2026-01-15T12:00:00Z")).unwrap(),
+        close_periods(&store, &one, at("2026-01-15T12:00:00Z"), &mut retries).unwrap(),
         []
     );
     // January ends in Berlin at 23:00 UTC; due half an hour later.
     assert_eq!(
-        close_periods(&store, &one, at("2026-01-31T23:29:00Z")).unwrap(),
+        close_periods(&store, &one, at("2026-01-31T23:29:00Z"), &mut retries).unwrap(),
         []
     );
     assert_eq!(
-        periods(&close_periods(&store, &one, at("2026-01-31T23:30:00Z")).unwrap()),
+        periods(&close_periods(&store, &one, at("2026-01-31T23:30:00Z"), &mut retries).unwrap()),
         [("front", "2026-01")]
     );
     // Down from February to April: March (ending at 22:00 UTC, summer
     // time) and the first quarter are caught up, oldest first.
     assert_eq!(
-        periods(&close_periods(&store, &one, at("2026-04-02T08:00:00Z")).unwrap()),
+        periods(&close_periods(&store, &one, at("2026-04-02T08:00:00Z"), &mut retries).unwrap()),
         [
             ("front", "2026-02"),
             ("front", "2026-03"),
@@ -74,7 +75,7 @@ fn missed_periods_are_closed_oldest_first_once_and_none_before_the_contract() {
         ]
     );
     assert_eq!(
-        close_periods(&store, &one, at("2026-04-02T08:01:00Z")).unwrap(),
+        close_periods(&store, &one, at("2026-04-02T08:01:00Z"), &mut retries).unwrap(),
         [],
         "each period once"
     );
@@ -89,11 +90,11 @@ fn missed_periods_are_closed_oldest_first_once_and_none_before_the_contract() {
         ],
     );
     assert_eq!(
-        close_periods(&store, &two, at("2026-04-10T00:00:00Z")).unwrap(),
+        close_periods(&store, &two, at("2026-04-10T00:00:00Z"), &mut retries).unwrap(),
         []
     );
     assert_eq!(
-        periods(&close_periods(&store, &two, at("2026-05-01T00:00:00Z")).unwrap()),
+        periods(&close_periods(&store, &two, at("2026-05-01T00:00:00Z"), &mut retries).unwrap()),
         [("front", "2026-04"), ("checkout", "2026-04")]
     );
     let kept: Vec<(String, String)> = store
@@ -124,12 +125,13 @@ async fn a_running_monitor_keeps_the_report_of_a_period_that_closed() {
     let config = Arc::new(config(dir.path(), &[("front", "month")]));
     let store = Store::open(&dir.path().join("keepup.db")).unwrap();
     // A daemon saw the contract in January, then stopped.
+    let mut retries = PeriodRetries::default();
     let checks: Vec<Arc<keepup_config::Check>> = config.shared_checks().cloned().collect();
     store
         .register_checks(&keepup_monitor::check_metas(&checks))
         .unwrap();
     assert_eq!(
-        close_periods(&store, &config, at("2026-01-15T12:00:00Z")).unwrap(),
+        close_periods(&store, &config, at("2026-01-15T12:00:00Z"), &mut retries).unwrap(),
         []
     );
     // Started again in February, the monitor's report loop catches up.
@@ -145,4 +147,93 @@ async fn a_running_monitor_keeps_the_report_of_a_period_that_closed() {
     .await;
     monitor.shutdown().await;
     assert_eq!(store.kept_reports().unwrap().len(), 1);
+}
+
+#[test]
+fn a_failing_period_blocks_no_other_and_is_tried_again_an_hour_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &[("front", "month"), ("back", "month")]);
+    let db = dir.path().join("keepup.db");
+    let store = Store::open(&db).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = config.shared_checks().cloned().collect();
+    store
+        .register_checks(&keepup_monitor::check_metas(&checks))
+        .unwrap();
+    let mut retries = PeriodRetries::default();
+    assert_eq!(
+        close_periods(&store, &config, at("2026-01-15T12:00:00Z"), &mut retries).unwrap(),
+        []
+    );
+    // The store refuses front's report (as a full disk would).
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other
+        .execute_batch(
+            "CREATE TRIGGER refuse_front BEFORE INSERT ON sla_report WHEN NEW.contract = 'front'
+             BEGIN SELECT RAISE(ABORT, 'injected failure: database or disk is full'); END;",
+        )
+        .unwrap();
+    let due = at("2026-01-31T23:30:00Z");
+    assert_eq!(
+        periods(&close_periods(&store, &config, due, &mut retries).unwrap()),
+        [("back", "2026-01")],
+        "front's failure does not hold back"
+    );
+    assert_eq!(
+        retries.retry_at("front", "2026-01"),
+        Some(due + 60 * 60 * 1000)
+    );
+    other.execute_batch("DROP TRIGGER refuse_front;").unwrap();
+    // Not built again every minute...
+    assert_eq!(
+        close_periods(&store, &config, due + 60_000, &mut retries).unwrap(),
+        []
+    );
+    // ...but an hour later.
+    assert_eq!(
+        periods(&close_periods(&store, &config, due + 60 * 60 * 1000, &mut retries).unwrap()),
+        [("front", "2026-01")]
+    );
+    assert_eq!(retries.retry_at("front", "2026-01"), None);
+}
+
+#[test]
+fn a_contract_changed_from_month_to_quarter_reports_no_month_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let monthly = config(dir.path(), &[("front", "month")]);
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = monthly.shared_checks().cloned().collect();
+    store
+        .register_checks(&keepup_monitor::check_metas(&checks))
+        .unwrap();
+    let mut retries = PeriodRetries::default();
+    assert_eq!(
+        close_periods(&store, &monthly, at("2026-01-15T12:00:00Z"), &mut retries).unwrap(),
+        []
+    );
+    assert_eq!(
+        periods(
+            &close_periods(&store, &monthly, at("2026-03-01T00:00:00Z"), &mut retries).unwrap()
+        ),
+        [("front", "2026-01"), ("front", "2026-02")]
+    );
+    // From March on quarterly: the first quarter's January and February
+    // were reported, so it is not; the second quarter is.
+    let quarterly = config(dir.path(), &[("front", "quarter")]);
+    assert_eq!(
+        close_periods(&store, &quarterly, at("2026-04-02T00:00:00Z"), &mut retries).unwrap(),
+        []
+    );
+    assert_eq!(
+        periods(
+            &close_periods(&store, &quarterly, at("2026-07-01T00:00:00Z"), &mut retries).unwrap()
+        ),
+        [("front", "2026-Q2")]
+    );
+    let kept: Vec<String> = store
+        .kept_reports()
+        .unwrap()
+        .into_iter()
+        .map(|k| k.period)
+        .collect();
+    assert_eq!(kept, ["2026-01", "2026-02", "2026-Q2"]);
 }
