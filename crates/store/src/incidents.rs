@@ -541,6 +541,40 @@ impl Store {
         )
     }
 
+    /// The incidents of `checks` for a status page: every open one,
+    /// however old, and the `limit` newest of those that opened in `[from,
+    /// to)` and are resolved, newest first. Both reads use an index of the
+    /// named checks, so neither other checks' incidents nor older history
+    /// are walked, and a flood of recent incidents never hides an open one.
+    pub fn incidents_of_checks(
+        &self,
+        checks: &[CheckId],
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Incident>, StoreError> {
+        // One parameter whatever the number of checks: a JSON array.
+        let keys = serde_json::Value::from(checks.iter().map(|c| c.as_str()).collect::<Vec<_>>())
+            .to_string();
+        let in_checks = "c.key IN (SELECT value FROM json_each(?1))";
+        let mut out = self.query_incidents(
+            "list open incidents of checks",
+            &format!("{SELECT} WHERE {in_checks} AND i.resolved_at IS NULL"),
+            params![keys],
+        )?;
+        out.extend(self.query_incidents(
+            "list recent incidents of checks",
+            &format!(
+                "{SELECT} WHERE {in_checks} AND i.opened_at >= ?2 AND i.opened_at < ?3
+                   AND i.resolved_at IS NOT NULL
+                 ORDER BY i.opened_at DESC, i.id DESC LIMIT ?4"
+            ),
+            params![keys, from, to, limit.min(i64::MAX as usize) as i64],
+        )?);
+        out.sort_by(|a, b| (b.opened_at, b.id).cmp(&(a.opened_at, a.id)));
+        Ok(out)
+    }
+
     /// The incidents of `checks` that overlap `[from, to)` (opened before
     /// `to`, and still open or resolved after `from`), oldest first, for SLA
     /// accounting. Times are as stored: the caller clips them to its period.

@@ -76,6 +76,8 @@
 //!   API tokens (SHA-256 of the token, scope, expiry, last use) and the
 //!   audit log (who did what to what, when). The `users`, `sessions`,
 //!   `tokens` and `audit` modules document them.
+//! * Version 14 indexes `incident` by `(check_id, opened_at)`: the status
+//!   pages read only their checks' incidents of the last 90 days.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -410,6 +412,10 @@ CREATE TABLE audit (
     detail TEXT NOT NULL
 );
 CREATE INDEX audit_by_time ON audit(at);
+"#,
+    // 13 -> 14: a check's incidents by opening time, for the status pages.
+    r#"
+CREATE INDEX incident_by_check ON incident(check_id, opened_at);
 "#,
 ];
 

@@ -27,7 +27,8 @@ pub(crate) const DAYS: i64 = 90;
 const MAINTENANCE_AHEAD_MS: i64 = 30 * DAY_MS;
 /// Most maintenance windows listed.
 const MAX_MAINTENANCE: usize = 20;
-/// Most incidents read for a page's 90 days.
+/// Most resolved incidents read for the pages' 90 days (open ones are
+/// always read).
 const MAX_INCIDENTS: usize = 5_000;
 
 /// A component's (or a check's) state as the public sees it, from best to
@@ -225,7 +226,8 @@ pub(crate) struct PageView {
 pub(crate) struct Facts {
     /// Now.
     pub now: Timestamp,
-    /// Incidents overlapping the last [`DAYS`] days.
+    /// The pages' checks' open incidents, and those that opened in the
+    /// last [`DAYS`] days.
     pub incidents: Vec<Incident>,
     /// Public updates posted in that time.
     pub updates: Vec<StatusUpdate>,
@@ -258,9 +260,17 @@ impl Facts {
         now: Timestamp,
     ) -> Result<Facts, keepup_store::StoreError> {
         let from = first_day(now);
+        let checks: Vec<CheckId> = config
+            .status_pages
+            .iter()
+            .flat_map(|p| p.checks())
+            .cloned()
+            .collect::<HashSet<CheckId>>()
+            .into_iter()
+            .collect();
         Ok(Facts {
             now,
-            incidents: store.incidents(from, now + 1, MAX_INCIDENTS)?,
+            incidents: store.incidents_of_checks(&checks, from, now + 1, MAX_INCIDENTS)?,
             updates: store.status_updates_since(from)?,
             adhoc: store.maintenance_after(now)?,
             windows: config.maintenance.clone(),
@@ -649,6 +659,64 @@ mod tests {
             "no data is never green"
         );
         assert_eq!(days[1].uptime(), None);
+    }
+
+    /// A flood of newer incidents (other checks, or the page's own older
+    /// ones) must not hide a check's open incident: the page would say
+    /// "Operational" during a confirmed outage.
+    #[test]
+    fn an_old_open_incident_stays_an_outage_behind_a_flood_of_newer_ones() {
+        use keepup_store::NewIncident;
+        let dir = tempfile::tempdir().unwrap();
+        let config = keepup_config::load_str(
+            r#"
+[[site]]
+id = "shop"
+[[site.check]]
+id = "db"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+[[status_page]]
+slug = "shop"
+title = "Shop"
+[[status_page.component]]
+name = "Database"
+checks = ["shop/db"]
+"#,
+            &dir.path().join("keepup.toml"),
+        )
+        .unwrap();
+        let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+        let now = 200 * DAY_MS;
+        let incident = |check: String, opened_at: Timestamp| NewIncident {
+            check: CheckId(check),
+            status: Status::Down,
+            opened_at,
+            detected_at: opened_at,
+            cause: None,
+            suppressed: false,
+            maintenance: false,
+            message: "connection refused".into(),
+            findings: Vec::new(),
+        };
+        let db = CheckId("shop/db".into());
+        store
+            .open_incident(&incident(db.to_string(), now - 10 * DAY_MS))
+            .unwrap();
+        let flood = (0..MAX_INCIDENTS)
+            .map(|n| incident(format!("other/c{n}"), now - DAY_MS + n as i64))
+            .collect();
+        store.open_incidents_batch(flood).unwrap();
+        let current = HashMap::from([(db.clone(), (Status::Down, "refused".to_owned()))]);
+        let facts = Facts::read(&store, &config, current, now).unwrap();
+        assert!(
+            facts.incidents.iter().all(|i| i.check == db),
+            "only the page's checks are read"
+        );
+        let page = &config.status_pages[0];
+        let view = page_view(page, &facts, &[], &[]);
+        assert_eq!(view.components[0].state, PublicState::Down);
     }
 
     #[test]
