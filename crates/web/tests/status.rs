@@ -507,3 +507,30 @@ async fn a_page_is_served_at_its_domain_and_revalidated_with_304() {
     assert_eq!(css.code, 200);
     assert!(css.body.contains("prefers-color-scheme: dark"));
 }
+
+/// When the first rendering fails (here: the store lacks a table the
+/// pages read), requests stop waiting for one: the page's domain and its
+/// routes answer 503 with Retry-After, and other hosts go on to the
+/// dashboard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_first_rendering_answers_503_and_lets_other_hosts_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keepup.db");
+    drop(Store::open(&db).unwrap());
+    let dropped = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("DROP TABLE status_update;")
+        .status()
+        .unwrap();
+    assert!(dropped.success());
+    let setup = start(dir.path()).await;
+    let addr = setup.addr;
+
+    let page = fetch(addr, "/", &[("Host", "status.shop.test")]).await;
+    assert_eq!(page.code, 503, "{}", page.body);
+    assert_eq!(page.header("retry-after"), Some("15"));
+    let json = fetch(addr, "/status/shop.json", &[]).await;
+    assert_eq!(json.code, 503, "{}", json.body);
+    let other = fetch(addr, "/", &[("Host", "dashboard.shop.test")]).await;
+    assert!(other.code != 503 && other.code < 500, "{}", other.body);
+}

@@ -75,25 +75,28 @@ impl Rendered {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let modified = UNIX_EPOCH + Duration::from_secs(secs);
-        let last_modified = HeaderValue::from_str(&httpdate::fmt_http_date(modified))
-            .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"));
         Rendered {
             body,
             content_type,
             etag,
             modified,
-            last_modified,
+            last_modified: http_date(modified),
         }
     }
 
     /// `fresh`, unless it has the same bytes as `self`: then `self`, whose
-    /// validators stay as they were.
-    fn or_same(self: &Arc<Self>, fresh: Rendered) -> Arc<Rendered> {
+    /// validators stay as they were. New bytes get a later Last-Modified
+    /// than `self` even within the same second (the next second then), so
+    /// `If-Modified-Since` never matches content older than what it names.
+    fn or_same(self: &Arc<Self>, mut fresh: Rendered) -> Arc<Rendered> {
         if self.body == fresh.body {
-            self.clone()
-        } else {
-            Arc::new(fresh)
+            return self.clone();
         }
+        if fresh.modified <= self.modified {
+            fresh.modified = self.modified + Duration::from_secs(1);
+            fresh.last_modified = http_date(fresh.modified);
+        }
+        Arc::new(fresh)
     }
 
     /// The response to a request with `headers`: 304 when the client's copy
@@ -143,6 +146,12 @@ impl Rendered {
     }
 }
 
+/// `at` as an HTTP date header value.
+fn http_date(at: SystemTime) -> HeaderValue {
+    HeaderValue::from_str(&httpdate::fmt_http_date(at))
+        .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
+}
+
 /// A page's rendered parts.
 #[derive(Debug)]
 struct PageCache {
@@ -171,6 +180,9 @@ pub struct StatusPages {
     css: Rendered,
     /// Some page has a `domain`: only then does `/` wait for a rendering.
     domains: std::sync::atomic::AtomicBool,
+    /// The first rendering failed: requests stop waiting for one (pages
+    /// answer 503 until a rendering succeeds).
+    first_failed: std::sync::atomic::AtomicBool,
 }
 
 impl StatusPages {
@@ -183,6 +195,7 @@ impl StatusPages {
             refresh: tokio::sync::Notify::new(),
             css: Rendered::new(CSS, "text/css; charset=utf-8", SystemTime::now()),
             domains: std::sync::atomic::AtomicBool::new(has_domains(&monitor.config())),
+            first_failed: std::sync::atomic::AtomicBool::new(false),
         });
         let events = monitor.subscribe();
         let changes = monitor.subscribe_status();
@@ -207,16 +220,62 @@ impl StatusPages {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    /// The published pages, after waiting for the first rendering.
+    /// The published pages, after waiting for the first rendering (unless
+    /// it failed).
     async fn ready(&self) -> Arc<Published> {
         let mut rx = self.rendered.subscribe();
-        let _ = tokio::time::timeout(FIRST_RENDER_WAIT, rx.wait_for(|n| *n > 0)).await;
+        let failed = &self.first_failed;
+        let _ = tokio::time::timeout(
+            FIRST_RENDER_WAIT,
+            rx.wait_for(|n| *n > 0 || failed.load(std::sync::atomic::Ordering::Relaxed)),
+        )
+        .await;
         self.published()
     }
 
-    async fn page(&self, slug: &str) -> Option<Arc<PageCache>> {
-        self.ready().await.pages.get(slug).cloned()
+    /// Records that the first rendering failed and wakes the requests
+    /// waiting for it; the configured domains are published, without
+    /// pages, so their requests are told to come back.
+    fn first_rendering_failed(&self, config: &Config) {
+        if *self.rendered.borrow() > 0 {
+            return;
+        }
+        let published = Published {
+            pages: HashMap::new(),
+            domains: config
+                .status_pages
+                .iter()
+                .filter_map(|p| Some((p.domain.clone()?, p.slug.clone())))
+                .collect(),
+        };
+        if let Ok(mut p) = self.published.write() {
+            *p = Arc::new(published);
+        }
+        self.first_failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.rendered.send_modify(|_| {});
     }
+
+    /// A page by slug: 404 when there is no such page, 503 while no
+    /// rendering succeeded.
+    async fn page(&self, slug: &str) -> Result<Arc<PageCache>, Response> {
+        let published = self.ready().await;
+        match published.pages.get(slug) {
+            Some(p) => Ok(p.clone()),
+            None if *self.rendered.borrow() == 0 => Err(unavailable()),
+            None => Err(not_found()),
+        }
+    }
+}
+
+/// The answer while no rendering has succeeded yet.
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, HeaderValue::from_static("15"))],
+        "status page not rendered yet\n",
+    )
+        .into_response()
 }
 
 /// The public routes under `/status`, and the operators' form target
@@ -252,12 +311,11 @@ pub async fn by_host(
             .map(|h| host_without_port(h).to_ascii_lowercase());
         if let Some(host) = host {
             let published = pages.ready().await;
-            if let Some(page) = published
-                .domains
-                .get(&host)
-                .and_then(|slug| published.pages.get(slug))
-            {
-                return page.html.respond(request.headers());
+            if let Some(slug) = published.domains.get(&host) {
+                match published.pages.get(slug) {
+                    Some(page) => return page.html.respond(request.headers()),
+                    None => return unavailable(),
+                }
             }
         }
     }
@@ -294,9 +352,9 @@ async fn page_or_json(
         None => (file.as_str(), false),
     };
     match pages.page(slug).await {
-        Some(p) if json => p.json.respond(&headers),
-        Some(p) => p.html.respond(&headers),
-        None => not_found(),
+        Ok(p) if json => p.json.respond(&headers),
+        Ok(p) => p.html.respond(&headers),
+        Err(answer) => answer,
     }
 }
 
@@ -306,8 +364,8 @@ async fn feed(
     headers: HeaderMap,
 ) -> Response {
     match pages.page(&slug).await {
-        Some(p) => p.atom.respond(&headers),
-        None => not_found(),
+        Ok(p) => p.atom.respond(&headers),
+        Err(answer) => answer,
     }
 }
 
@@ -316,7 +374,11 @@ async fn logo(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match pages.page(&slug).await.and_then(|p| p.logo.clone()) {
+    let page = match pages.page(&slug).await {
+        Ok(p) => p,
+        Err(answer) => return answer,
+    };
+    match page.logo.clone() {
         Some(logo) => {
             let mut r = logo.respond(&headers);
             // An SVG opened on its own must not run anything it carries.
@@ -338,13 +400,12 @@ async fn badge(
     let Some(key) = file.strip_suffix(".svg") else {
         return not_found();
     };
-    match pages
-        .page(&slug)
-        .await
-        .and_then(|p| p.badges.get(key).cloned())
-    {
-        Some(b) => b.respond(&headers),
-        None => not_found(),
+    match pages.page(&slug).await {
+        Ok(p) => match p.badges.get(key) {
+            Some(b) => b.respond(&headers),
+            None => not_found(),
+        },
+        Err(answer) => answer,
     }
 }
 
@@ -376,6 +437,7 @@ async fn render_loop(
         };
         if let Err(e) = renderer.render(&m, &p).await {
             tracing::warn!(error = %e, "status pages not rendered; serving the previous rendering");
+            p.first_rendering_failed(&m.config());
         }
         // A rendering in progress must not keep the monitor alive.
         drop(m);
@@ -583,5 +645,40 @@ fn keep_unchanged(old: &PageCache, fresh: PageCache) -> PageCache {
             (Some(o), Some(n)) => Some(keep(o, n)),
             (_, n) => n,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client holding a version rendered in the same second as a newer
+    /// one (and no ETag) must get the newer one, not 304.
+    #[test]
+    fn new_content_in_the_same_second_is_not_answered_304() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_100);
+        let old = Arc::new(Rendered::new("old", "text/plain", at));
+        let new = old.or_same(Rendered::new(
+            "new",
+            "text/plain",
+            at + Duration::from_millis(500),
+        ));
+        assert!(new.modified > old.modified);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_MODIFIED_SINCE, old.last_modified.clone());
+        let answer = new.respond(&headers);
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_ne!(answer.headers()[header::LAST_MODIFIED], old.last_modified);
+        headers.insert(header::IF_MODIFIED_SINCE, new.last_modified.clone());
+        assert_eq!(new.respond(&headers).status(), StatusCode::NOT_MODIFIED);
+        let same = new.or_same(Rendered::new(
+            "new",
+            "text/plain",
+            at + Duration::from_secs(9),
+        ));
+        assert!(
+            Arc::ptr_eq(&same, &new),
+            "unchanged bytes keep their validators"
+        );
     }
 }
