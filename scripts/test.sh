@@ -20,12 +20,14 @@ cd "$(dirname "$0")/.."
 # Debian package's test (packaging/test.sh): dpkg-dev and binutils
 # (cargo-deb's dependency scan and debug-info split), systemd
 # (systemd-analyze verify, systemd-sysusers), man-db (the unit's
-# Documentation= page, looked up by systemd-analyze verify).
+# Documentation= page, looked up by systemd-analyze verify); chromium and
+# chromium-driver (the web dashboard's end-to-end tests drive the browser
+# through chromedriver).
 PACKAGES=(ca-certificates openssl knot iproute2 util-linux
   postfix dovecot-imapd dovecot-pop3d
   restic rclone openssh-server openssh-client
   postgresql postgresql-client mariadb-server mariadb-client
-  dpkg-dev binutils systemd man-db)
+  dpkg-dev binutils systemd man-db chromium chromium-driver)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

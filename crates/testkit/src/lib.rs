@@ -46,6 +46,9 @@
 //! - [`smtp`]: [`SmtpSink`](smtp::SmtpSink), aiosmtpd (PyPI) keeping every
 //!   message it accepts, parsed by Python's e-mail parser, for the tests of
 //!   keepup's e-mail notifications and mailed reports.
+//! - [`chromedriver`]: chromedriver (Debian `chromium-driver`) driving
+//!   Debian's headless Chromium on a temporary profile, for the web
+//!   dashboard's end-to-end tests.
 //! - [`ports`]: free ports on a loopback address, for the launchers and
 //!   for tests that need an address nobody listens on.
 //! - [`shopdata`]: generated shop data (customers, products, orders, order
@@ -67,6 +70,7 @@
 //!   such as a benchmark. Dropping the value signals the thread
 //!   and joins it (bounded by a short grace period).
 
+pub mod chromedriver;
 mod dbproc;
 pub mod disk;
 pub mod dns;
