@@ -38,6 +38,7 @@ use tokio::net::{TcpListener, TcpStream};
 mod admission;
 pub mod api;
 pub mod auth;
+mod dashboard;
 pub mod security;
 pub mod tls;
 pub mod ui;
@@ -85,6 +86,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         .merge(auth::routes())
         .merge(ui::routes())
         .merge(api::routes())
+        .merge(dashboard::routes())
         // Each part of the web adds its routes above this line.
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // After the routes, so that a status page's own domain is served

@@ -8,7 +8,6 @@
 //! `unknown`, `maintenance`).
 
 pub mod assets;
-mod home;
 
 use crate::AppState;
 use crate::auth::{Session, csrf_field};
@@ -43,9 +42,10 @@ const NAV: [(Section, &str, &str); 5] = [
     (Section::Notifications, "/notifications", "Notifications"),
 ];
 
-/// The page routes of this module (the landing page and the assets).
+/// The page routes of this module (the assets; `/` is the dashboard's
+/// overview).
 pub fn routes() -> Router<AppState> {
-    home::routes().merge(assets::routes())
+    assets::routes()
 }
 
 fn head(title: &str) -> Markup {

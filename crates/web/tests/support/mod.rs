@@ -36,6 +36,11 @@ pub async fn start_with_tls(server: &str, tls: Option<Arc<keepup_web::tls::Liste
     start_in(tempfile::tempdir().unwrap(), &src, tls).await
 }
 
+/// Starts the listener on the configuration `src` (a whole keepup.toml).
+pub async fn start_config(src: &str) -> Web {
+    start_in(tempfile::tempdir().unwrap(), src, None).await
+}
+
 /// Starts the listener on configuration `src`, read as a file in `dir`
 /// (relative paths in it are relative to `dir`; the store goes there too).
 pub async fn start_in(
@@ -274,5 +279,151 @@ impl Browser {
         let page = self.get("/").await;
         page.attr("form[action='/logout'] input[name=csrf]", "value")
             .unwrap_or_else(|| panic!("no logout form: {} {}", page.status, page.body))
+    }
+}
+
+/// An HTTP target on loopback for checks: 200 with a small page until it
+/// is broken, then 500.
+pub struct Target {
+    pub server: keepup_testkit::http::TestServer,
+    broken: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Target {
+    /// Starts the target on the current runtime.
+    pub async fn start() -> Target {
+        let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let b = broken.clone();
+        let server = keepup_testkit::http::TestServer::start(move |_req| {
+            let b = b.clone();
+            async move {
+                if b.load(std::sync::atomic::Ordering::SeqCst) {
+                    keepup_testkit::http::text(500, "broken")
+                } else {
+                    keepup_testkit::http::html(200, "<h1>shop</h1>")
+                }
+            }
+        })
+        .await
+        .unwrap();
+        Target { server, broken }
+    }
+
+    /// The URL of its page.
+    pub fn url(&self) -> String {
+        self.server.url("/")
+    }
+
+    /// From now on it answers 500.
+    pub fn break_down(&self) {
+        self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Web {
+    /// Waits (at most a minute) until `ready` holds for the monitor.
+    pub async fn wait_for(&self, ready: impl Fn(&Monitor) -> bool) {
+        for _ in 0..600 {
+            if ready(&self.monitor) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the monitor did not get there within a minute");
+    }
+
+    /// Waits (at most a minute) until `check` is in `status`.
+    pub async fn wait_for_status(&self, check: &str, status: keepup_model::Status) {
+        let id = keepup_model::CheckId(check.to_owned());
+        self.wait_for(|m| {
+            m.current()
+                .get(&id)
+                .is_some_and(|s| s.outcome.status == status)
+        })
+        .await;
+    }
+
+    /// Waits (at most a minute) until `check` has an open incident.
+    pub async fn wait_for_incident(&self, check: &str) {
+        for _ in 0..600 {
+            let open = self.monitor.store().open_incidents().unwrap();
+            if open.iter().any(|i| i.check.as_str() == check) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no incident of {check} within a minute");
+    }
+}
+
+impl Browser {
+    /// Opens the server-sent events at `path` with the kept cookies
+    /// (HTTP/1.0, so the stream is the bare body); fails unless 200.
+    pub async fn events(&mut self, path: &str) -> Events {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let socket = TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, self.host], 0)))
+            .unwrap();
+        let mut stream = socket.connect(self.addr).await.unwrap();
+        let jar = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.0\r\nHost: keepup.test\r\nAccept: text/event-stream\r\nCookie: {jar}\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        assert!(line.contains(" 200 "), "{line}");
+        loop {
+            line.clear();
+            reader.read_line(&mut line).await.unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+        }
+        Events { reader }
+    }
+}
+
+/// A server-sent event stream.
+pub struct Events {
+    reader: tokio::io::BufReader<tokio::net::TcpStream>,
+}
+
+impl Events {
+    /// The next event's name and data (comments skipped), within a minute.
+    pub async fn next(&mut self) -> (String, String) {
+        use tokio::io::AsyncBufReadExt;
+        let read = async {
+            let (mut name, mut data) = (String::new(), String::new());
+            let mut line = String::new();
+            loop {
+                line.clear();
+                let n = self.reader.read_line(&mut line).await.unwrap();
+                assert!(n > 0, "the event stream ended");
+                let l = line.trim_end_matches(['\r', '\n']);
+                if l.is_empty() {
+                    if !data.is_empty() || !name.is_empty() {
+                        return (name, data);
+                    }
+                } else if let Some(v) = l.strip_prefix("event:") {
+                    name = v.trim().to_owned();
+                } else if let Some(v) = l.strip_prefix("data:") {
+                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), read)
+            .await
+            .expect("an event within a minute")
     }
 }

@@ -1,0 +1,253 @@
+//! Charts as inline SVG, drawn on the server: a latency sparkline, a status
+//! band and a latency percentile chart. Colours come from classes the
+//! stylesheet defines (the CSP forbids `style` attributes), geometry from
+//! attributes; every chart has a text alternative for screen readers.
+
+use keepup_model::{Status, Timestamp};
+use keepup_store::{Rollup, StatusSpan};
+use maud::{Markup, html};
+
+/// Width of the sparkline in SVG units.
+const SPARK_W: f64 = 120.0;
+/// Height of the sparkline.
+const SPARK_H: f64 = 24.0;
+
+/// A small line of latencies (`None` where there is no data, a gap),
+/// scaled to its own maximum.
+pub fn sparkline(points: &[Option<f64>], label: &str) -> Markup {
+    let max = points.iter().flatten().copied().fold(0.0_f64, f64::max);
+    let n = points.len();
+    let segments = if n < 2 || max <= 0.0 {
+        Vec::new()
+    } else {
+        let step = SPARK_W / (n - 1) as f64;
+        let y = |v: f64| SPARK_H - 1.0 - (v / max) * (SPARK_H - 2.0);
+        segments(points, |i, v| (i as f64 * step, y(v)))
+    };
+    html! {
+        svg.spark viewBox=(format!("0 0 {SPARK_W} {SPARK_H}")) width=(SPARK_W) height=(SPARK_H)
+            role="img" aria-label=(label) {
+            title { (label) }
+            @for points in &segments {
+                polyline points=(points) {}
+            }
+        }
+    }
+}
+
+/// Consecutive points with data as SVG `points` lists, one per unbroken
+/// run (a lone point is drawn as a tiny segment so it stays visible).
+fn segments(values: &[Option<f64>], at: impl Fn(usize, f64) -> (f64, f64)) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Vec<(f64, f64)> = Vec::new();
+    let mut flush = |run: &mut Vec<(f64, f64)>| {
+        if let [only] = run.as_slice() {
+            run.push((only.0 + 0.5, only.1));
+        }
+        if !run.is_empty() {
+            out.push(
+                run.iter()
+                    .map(|(x, y)| format!("{x:.1},{y:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
+        }
+        run.clear();
+    };
+    for (i, v) in values.iter().enumerate() {
+        match v {
+            Some(v) => current.push(at(i, *v)),
+            None => flush(&mut current),
+        }
+    }
+    flush(&mut current);
+    out
+}
+
+/// The CSS class of a status (shared by badges, cells and chart parts).
+pub fn status_class(status: Option<Status>) -> &'static str {
+    match status {
+        Some(Status::Up) => "up",
+        Some(Status::Degraded) => "degraded",
+        Some(Status::Down) => "down",
+        Some(Status::Unknown) => "unknown",
+        None => "nodata",
+    }
+}
+
+/// Columns of the status band: one per SVG unit, so a thousand spans in a
+/// day cost at most this many rectangles.
+const BAND_COLUMNS: usize = 600;
+const BAND_H: f64 = 28.0;
+
+/// How bad a status is, to pick what a column shows when several statuses
+/// share it (an outage of seconds stays visible in a 90-day band, and a
+/// column with any result is not shown as one without data).
+fn badness(status: Option<Status>) -> u8 {
+    match status {
+        None => 0,
+        Some(Status::Up) => 1,
+        Some(Status::Unknown) => 2,
+        Some(Status::Degraded) => 3,
+        Some(Status::Down) => 4,
+    }
+}
+
+/// A horizontal band of a check's status over `[from, to)` from its status
+/// spans: each column shows the worst status in it, and runs of one status
+/// are one rectangle with a tooltip.
+pub fn status_band(spans: &[StatusSpan], from: Timestamp, to: Timestamp, label: &str) -> Markup {
+    let range = (to - from).max(1) as f64;
+    let mut columns: Vec<Option<Option<Status>>> = vec![None; BAND_COLUMNS];
+    for span in spans {
+        let first = (((span.from_ms - from).max(0) as f64 / range) * BAND_COLUMNS as f64) as usize;
+        let last = ((((span.to_ms - from).max(0) as f64 / range) * BAND_COLUMNS as f64).ceil()
+            as usize)
+            .min(BAND_COLUMNS);
+        for column in columns.iter_mut().take(last).skip(first) {
+            let worse = match column {
+                Some(seen) => badness(span.status) > badness(*seen),
+                None => true,
+            };
+            if worse {
+                *column = Some(span.status);
+            }
+        }
+    }
+    let mut runs: Vec<(usize, usize, Option<Status>)> = Vec::new();
+    for (i, c) in columns.iter().enumerate() {
+        let status = c.unwrap_or(None);
+        match runs.last_mut() {
+            Some((_, end, s)) if *s == status && *end == i => *end = i + 1,
+            _ => runs.push((i, i + 1, status)),
+        }
+    }
+    let at = |column: usize| from + (range * column as f64 / BAND_COLUMNS as f64) as i64;
+    html! {
+        svg.band viewBox=(format!("0 0 {BAND_COLUMNS} {BAND_H}")) preserveAspectRatio="none"
+            role="img" aria-label=(label) {
+            @for (start, end, status) in &runs {
+                rect class=(status_class(*status)) x=(start) y="0" width=(end - start) height=(BAND_H) {
+                    title {
+                        (status.map_or("no data", |s| s.as_str())) ": "
+                        (keepup_model::format_rfc3339(at(*start))) " – " (keepup_model::format_rfc3339(at(*end)))
+                    }
+                }
+            }
+        }
+    }
+}
+
+const CHART_W: f64 = 800.0;
+const CHART_H: f64 = 220.0;
+/// Room left of the plot for the axis labels, and below for the dates.
+const CHART_LEFT: f64 = 56.0;
+const CHART_BOTTOM: f64 = 20.0;
+
+/// Latency percentiles (p50, p95, p99) of rollups over `[from, to)`, one
+/// line each, on a shared scale with its maximum and half labelled.
+pub fn percentiles(rollups: &[Rollup], from: Timestamp, to: Timestamp, width_ms: i64) -> Markup {
+    let max = rollups
+        .iter()
+        .map(|r| r.latency_p99_ms)
+        .fold(0.0_f64, f64::max)
+        .max(1.0);
+    let plot_w = CHART_W - CHART_LEFT;
+    let plot_h = CHART_H - CHART_BOTTOM;
+    let range = (to - from).max(1) as f64;
+    // One value per bucket in the range, None where there is no rollup, so
+    // a gap in the data is a gap in the line.
+    let buckets = ((to - from) / width_ms.max(1)).max(1) as usize;
+    let mut series: [Vec<Option<f64>>; 3] = std::array::from_fn(|_| vec![None; buckets]);
+    for r in rollups {
+        let i = ((r.bucket_start - from) / width_ms.max(1)) as usize;
+        if i < buckets {
+            series[0][i] = Some(r.latency_p50_ms);
+            series[1][i] = Some(r.latency_p95_ms);
+            series[2][i] = Some(r.latency_p99_ms);
+        }
+    }
+    let x = |i: usize| CHART_LEFT + plot_w * (i as f64 * width_ms as f64) / range;
+    let y = |v: f64| plot_h - (v / max) * (plot_h - 4.0);
+    let label = format!(
+        "Latency percentiles from {} to {}, at most {max:.1} ms",
+        keepup_model::format_rfc3339(from),
+        keepup_model::format_rfc3339(to),
+    );
+    let names = ["p50", "p95", "p99"];
+    let ms = |v: f64| {
+        if max < 10.0 {
+            format!("{v:.1} ms")
+        } else {
+            format!("{v:.0} ms")
+        }
+    };
+    html! {
+        figure.chart {
+            svg.percentiles viewBox=(format!("0 0 {CHART_W} {CHART_H}")) role="img" aria-label=(label) {
+                title { (label) }
+                line.axis x1=(CHART_LEFT) y1=(plot_h) x2=(CHART_W) y2=(plot_h) {}
+                line.grid x1=(CHART_LEFT) y1=(y(max / 2.0)) x2=(CHART_W) y2=(y(max / 2.0)) {}
+                line.grid x1=(CHART_LEFT) y1=(y(max)) x2=(CHART_W) y2=(y(max)) {}
+                @if !rollups.is_empty() {
+                    text.tick x=(CHART_LEFT - 4.0) y=(y(max) + 4.0) text-anchor="end" { (ms(max)) }
+                    text.tick x=(CHART_LEFT - 4.0) y=(y(max / 2.0) + 4.0) text-anchor="end" { (ms(max / 2.0)) }
+                }
+                text.tick x=(CHART_LEFT - 4.0) y=(plot_h + 4.0) text-anchor="end" { "0" }
+                text.tick x=(CHART_LEFT) y=(CHART_H - 4.0) { (short_time(from)) }
+                text.tick x=(CHART_W) y=(CHART_H - 4.0) text-anchor="end" { (short_time(to)) }
+                @for (name, values) in names.iter().zip(&series) {
+                    @for points in segments(values, |i, v| (x(i), y(v))) {
+                        polyline class=(name) points=(points) {}
+                    }
+                }
+            }
+            figcaption {
+                @for name in names {
+                    span class=(format!("key {name}")) { (name) }
+                    " "
+                }
+                @if rollups.is_empty() { "No rollups in this range yet (they are built every 5 minutes)." }
+            }
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) for chart edges.
+fn short_time(at: Timestamp) -> String {
+    let full = keepup_model::format_rfc3339(at);
+    full.get(..16).unwrap_or(&full).replace('T', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_split_the_line_and_a_lone_point_stays_visible() {
+        let got = segments(&[Some(1.0), Some(2.0), None, Some(3.0)], |i, v| {
+            (i as f64, v)
+        });
+        assert_eq!(got, ["0.0,1.0 1.0,2.0", "3.0,3.0 3.5,3.0"]);
+    }
+
+    #[test]
+    fn a_short_outage_stays_visible_in_a_long_band() {
+        let span = |from_ms, to_ms, status| StatusSpan {
+            check: 0,
+            from_ms,
+            to_ms,
+            status,
+        };
+        // One second down in a day of up.
+        let day = 86_400_000;
+        let spans = [
+            span(0, 40_000_000, Some(Status::Up)),
+            span(40_000_000, 40_001_000, Some(Status::Down)),
+            span(40_001_000, day, Some(Status::Up)),
+        ];
+        let svg = status_band(&spans, 0, day, "band").into_string();
+        assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
+        assert!(svg.contains("class=\"down\""), "{svg}");
+    }
+}

@@ -1,0 +1,342 @@
+//! A check's page at `/checks/<site>/<check>`: its state, the status
+//! timeline and latency percentiles over a range (24 h from minute
+//! rollups, 7 d from hour rollups, 90 d from day rollups), the last run's
+//! findings and evidence, its incidents, its dependencies and its recent
+//! results, paged back in time with `before`.
+
+use super::overview::{check_href, percent, since_cell, state_badge};
+use super::{DashboardError, Now, chart, evidence, layout};
+use crate::auth::Viewer;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use keepup_config::{Check, Config};
+use keepup_model::{CheckId, Status, Timestamp, format_rfc3339};
+use keepup_monitor::Monitor;
+use keepup_monitor::recorder::CurrentState;
+use keepup_store::{Incident, Resolution, ResultRecord, Rollup, StatusSpan, Store};
+use maud::{Markup, html};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Results on one page of the recent results.
+const RESULTS_PAGE: usize = 50;
+/// Incidents listed (newest first).
+const INCIDENTS_SHOWN: usize = 50;
+const DAY_MS: i64 = 86_400_000;
+
+/// The range the charts cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Range {
+    Day,
+    Week,
+    Quarter,
+}
+
+impl Range {
+    const ALL: [Range; 3] = [Range::Day, Range::Week, Range::Quarter];
+
+    fn parse(s: Option<&str>) -> Result<Range, DashboardError> {
+        match s.map(str::trim) {
+            None | Some("") | Some("24h") => Ok(Range::Day),
+            Some("7d") => Ok(Range::Week),
+            Some("90d") => Ok(Range::Quarter),
+            Some(_) => Err(DashboardError::BadParameter {
+                field: "range",
+                why: "one of 24h, 7d, 90d".into(),
+            }),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Range::Day => "24h",
+            Range::Week => "7d",
+            Range::Quarter => "90d",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Range::Day => "24 hours",
+            Range::Week => "7 days",
+            Range::Quarter => "90 days",
+        }
+    }
+
+    fn ms(self) -> i64 {
+        match self {
+            Range::Day => DAY_MS,
+            Range::Week => 7 * DAY_MS,
+            Range::Quarter => 90 * DAY_MS,
+        }
+    }
+
+    /// The rollups that give a chart of this range a few hundred points.
+    fn resolution(self) -> Resolution {
+        match self {
+            Range::Day => Resolution::Minute,
+            Range::Week => Resolution::Hour,
+            Range::Quarter => Resolution::Day,
+        }
+    }
+}
+
+/// The check page's query as it arrives.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct RawQuery {
+    range: Option<String>,
+    before: Option<String>,
+}
+
+/// A check this one depends on, or one that depends on it.
+struct Related {
+    id: CheckId,
+    status: Option<Status>,
+}
+
+/// What a check's page shows.
+struct CheckView {
+    check: Check,
+    site: String,
+    state: Option<CurrentState>,
+    range: Range,
+    from: Timestamp,
+    to: Timestamp,
+    spans: Vec<StatusSpan>,
+    rollups: Vec<Rollup>,
+    results: Vec<ResultRecord>,
+    /// Where the next (older) page of results starts, if there is one.
+    older: Option<Timestamp>,
+    incidents: Vec<Incident>,
+    parents: Vec<Related>,
+    children: Vec<Related>,
+}
+
+pub async fn page(
+    Viewer(session): Viewer,
+    State(monitor): State<Arc<Monitor>>,
+    Path(id): Path<String>,
+    Query(q): Query<RawQuery>,
+) -> Result<Response, DashboardError> {
+    let range = Range::parse(q.range.as_deref())?;
+    let before = match q.before.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+        None => None,
+        Some(b) => Some(
+            b.parse::<Timestamp>()
+                .map_err(|_| DashboardError::BadParameter {
+                    field: "before",
+                    why: "a time in milliseconds since the epoch".into(),
+                })?,
+        ),
+    };
+    let now = Now::wall();
+    let config = monitor.config();
+    let Some(check) = config.find_check(&id).cloned() else {
+        return Err(DashboardError::NoSuchCheck(super::bounded_for_message(&id)));
+    };
+    let current = monitor.current();
+    let store = monitor.store().clone();
+    let view = tokio::task::spawn_blocking(move || {
+        read(&config, &current, &store, check, range, before, now.0)
+    })
+    .await??;
+    Ok(layout(&session, view.check.id.as_str(), render(&view, now)))
+}
+
+fn read(
+    config: &Config,
+    current: &HashMap<CheckId, CurrentState>,
+    store: &Store,
+    check: Check,
+    range: Range,
+    before: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<CheckView, DashboardError> {
+    let to = now;
+    let from = to - range.ms();
+    let ids = [check.id.clone()];
+    let spans = store
+        .status_spans(&ids, from, to)
+        .collect::<Result<Vec<_>, _>>()?;
+    let rollups = store.rollups(&check.id, range.resolution(), from, to)?;
+    let mut results = store.results(&check.id, 0, before.unwrap_or(now + 1), RESULTS_PAGE + 1)?;
+    let older = (results.len() > RESULTS_PAGE).then(|| {
+        results.truncate(RESULTS_PAGE);
+        results.last().map_or(0, |r| r.at)
+    });
+    let mut incidents = store.incidents_overlapping(&ids, now - 90 * DAY_MS, now + 1)?;
+    incidents.reverse();
+    incidents.truncate(INCIDENTS_SHOWN);
+    let status = |id: &CheckId| current.get(id).map(|s| s.outcome.status);
+    let parents = check
+        .depends_on
+        .iter()
+        .map(|id| Related {
+            id: id.clone(),
+            status: status(id),
+        })
+        .collect();
+    let children = config
+        .checks()
+        .filter(|c| c.depends_on.contains(&check.id))
+        .map(|c| Related {
+            id: c.id.clone(),
+            status: status(&c.id),
+        })
+        .collect();
+    let site = config
+        .sites
+        .iter()
+        .find(|s| s.checks.iter().any(|c| c.id == check.id))
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
+    Ok(CheckView {
+        state: current.get(&check.id).cloned(),
+        check,
+        site,
+        range,
+        from,
+        to,
+        spans,
+        rollups,
+        results,
+        older,
+        incidents,
+        parents,
+        children,
+    })
+}
+
+fn render(v: &CheckView, now: Now) -> Markup {
+    let id = &v.check.id;
+    let status = v.state.as_ref().map(|s| s.outcome.status);
+    let availability =
+        keepup_sla::check_availability(v.spans.iter().map(|s| (s.status, s.duration_ms())));
+    let href = check_href(id);
+    html! {
+        h1 { (id.as_str()) " " (state_badge(id, status)) }
+        p.lead {
+            @if v.check.name != id.as_str() { (v.check.name) " · " }
+            (v.check.spec.kind()) " check of " (v.site) ", every " (humantime_secs(v.check.interval.as_secs()))
+            @if !v.check.tags.is_empty() { " · tags: " (v.check.tags.join(", ")) }
+        }
+        p {
+            "Since " (since_cell(id, v.state.as_ref().map(|s| s.since), now)) ": "
+            span data-check=(id.as_str()) data-field="message" { @if let Some(s) = &v.state { (s.outcome.message) } @else { "no result yet" } }
+        }
+        nav.ranges aria-label="Range" {
+            @for r in Range::ALL {
+                @if r == v.range {
+                    a aria-current="page" href=(format!("{href}?range={}", r.as_str())) { (r.label()) }
+                } @else {
+                    a href=(format!("{href}?range={}", r.as_str())) { (r.label()) }
+                }
+                " "
+            }
+        }
+        section {
+            h2 { "Status over " (v.range.label()) }
+            p { "Availability " strong { (percent(availability)) } " (Degraded counts as down; time without data is left out)." }
+            (chart::status_band(&v.spans, v.from, v.to, &format!("Status of {} over {}", id.as_str(), v.range.label())))
+            p.legend {
+                @for (class, name) in [("up", "up"), ("degraded", "degraded"), ("down", "down"), ("nodata", "no data")] {
+                    span class=(format!("key {class}")) { (name) } " "
+                }
+            }
+        }
+        section {
+            h2 { "Latency over " (v.range.label()) }
+            (chart::percentiles(&v.rollups, v.from, v.to, v.range.resolution().width_ms()))
+        }
+        section {
+            h2 { "Last run" }
+            @match &v.state {
+                None => p { "The check has not run yet." },
+                Some(s) => {
+                    p { (format_rfc3339(s.at)) ", " (format!("{:.1} ms", s.outcome.latency_ms)) ": " (s.outcome.message) }
+                    @if !s.outcome.findings.is_empty() {
+                        ul.findings {
+                            @for f in &s.outcome.findings {
+                                li {
+                                    span class=(format!("sev {}", f.severity.as_str())) { (f.severity.as_str()) } " "
+                                    code { (f.code) } ": " (f.text)
+                                }
+                            }
+                        }
+                    }
+                    (evidence::render(&s.outcome.evidence))
+                }
+            }
+        }
+        section {
+            h2 { "Incidents" }
+            @if v.incidents.is_empty() { p { "None in the last 90 days." } } @else {
+                div.table-wrap { table.incidents {
+                    thead { tr {
+                        th scope="col" { "Incident" } th scope="col" { "Status" } th scope="col" { "Opened" }
+                        th scope="col" { "Acknowledged" } th scope="col" { "Resolved" } th scope="col" { "Duration" } th scope="col" { "Message" }
+                    } }
+                    tbody {
+                        @for i in &v.incidents {
+                            tr {
+                                th scope="row" { a href=(format!("/incidents/{}", i.id)) { "#" (i.id) } }
+                                td { span class=(format!("badge {}", chart::status_class(Some(i.status)))) { (i.status.as_str().to_uppercase()) } }
+                                td { (format_rfc3339(i.opened_at)) }
+                                td { @if let Some(by) = &i.acknowledged_by { (by) } @else { "–" } }
+                                td { @if let Some(r) = i.resolved_at { (format_rfc3339(r)) } @else { strong { "open" } } }
+                                td.num { (keepup_model::text::duration_table(i.duration_ms(now.0))) }
+                                td { (i.message) }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+        section {
+            h2 { "Dependencies" }
+            (related("Depends on", &v.parents))
+            (related("Depended on by", &v.children))
+        }
+        section {
+            h2 { "Recent results" }
+            @if v.results.is_empty() { p { "No raw results kept (they are kept 7 days)." } } @else {
+                div.table-wrap { table.results {
+                    thead { tr { th scope="col" { "Time" } th scope="col" { "Status" } th scope="col" { "Latency" } th scope="col" { "Message" } } }
+                    tbody {
+                        @for r in &v.results {
+                            tr {
+                                td { (format_rfc3339(r.at)) }
+                                td { span class=(format!("badge {}", chart::status_class(Some(r.outcome.status)))) { (r.outcome.status.as_str().to_uppercase()) } }
+                                td.num { (format!("{:.1} ms", r.outcome.latency_ms)) }
+                                td { (r.outcome.message) }
+                            }
+                        }
+                    }
+                } }
+                nav.pages aria-label="Results pages" {
+                    @if let Some(older) = v.older {
+                        a rel="next" href=(format!("{href}?range={}&before={older}", v.range.as_str())) { "older results →" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn related(title: &str, checks: &[Related]) -> Markup {
+    html! {
+        h3 { (title) }
+        @if checks.is_empty() { p { "none" } } @else {
+            ul.related {
+                @for r in checks {
+                    li { (state_badge(&r.id, r.status)) " " a href=(check_href(&r.id)) { (r.id.as_str()) } }
+                }
+            }
+        }
+    }
+}
+
+/// `60 s`, `5 min`, `2 h`.
+fn humantime_secs(s: u64) -> String {
+    keepup_model::text::duration_words(std::time::Duration::from_secs(s))
+}

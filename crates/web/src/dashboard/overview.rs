@@ -1,0 +1,308 @@
+//! The overview at `/`: every configured check with its state, since when,
+//! a latency sparkline of the last 24 hours and its availability over 24
+//! hours and 30 days; checks with an open incident first.
+//!
+//! Filters (site, tag, state, text) and the page number are GET query
+//! parameters, applied on the server, so the page works without
+//! JavaScript and a link shares a view. Only the page shown (at most
+//! [`PAGE_SIZE`] checks) reads the store: the current states come from the
+//! running monitor, so a thousand checks cost a thousand map lookups and a
+//! hundred rollup and span reads.
+
+use super::chart;
+use super::{DashboardError, Filters, Now};
+use keepup_config::Config;
+use keepup_model::{CheckId, Status, Timestamp};
+use keepup_monitor::recorder::CurrentState;
+use keepup_store::{Resolution, Store};
+use maud::{Markup, html};
+use std::collections::{HashMap, HashSet};
+
+/// Checks on one page of the overview.
+pub const PAGE_SIZE: usize = 100;
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+/// Points of the 24-hour sparkline: a quarter of an hour each.
+const SPARK_POINTS: usize = 96;
+
+/// One check's line.
+pub struct Row {
+    pub id: CheckId,
+    pub name: String,
+    pub kind: &'static str,
+    pub status: Option<Status>,
+    pub since: Option<Timestamp>,
+    pub message: String,
+    /// Its open incident, if it has one.
+    pub incident: Option<i64>,
+    pub spark: Vec<Option<f64>>,
+    pub availability_24h: Option<f64>,
+    pub availability_30d: Option<f64>,
+}
+
+/// What the overview shows.
+pub struct Overview {
+    /// How many configured checks are in each state (before filtering).
+    pub counts: Vec<(&'static str, usize)>,
+    /// Checks that pass the filters.
+    pub matching: usize,
+    pub rows: Vec<Row>,
+    pub sites: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+/// The state filter's name of a check's status: `pending` before a first
+/// result.
+pub fn state_name(status: Option<Status>) -> &'static str {
+    status.map_or("pending", |s| s.as_str())
+}
+
+/// The states the filter accepts.
+pub const STATES: [&str; 5] = ["up", "degraded", "down", "unknown", "pending"];
+
+/// Reads what the overview shows (blocking: run it off the async runtime).
+pub fn read(
+    config: &Config,
+    current: &HashMap<CheckId, CurrentState>,
+    store: &Store,
+    filters: &Filters,
+    now: Timestamp,
+) -> Result<Overview, DashboardError> {
+    let open: HashMap<CheckId, i64> = store
+        .open_incidents()?
+        .into_iter()
+        .map(|i| (i.check, i.id))
+        .collect();
+    let mut counts: Vec<(&'static str, usize)> = STATES.iter().map(|s| (*s, 0)).collect();
+    let mut sites = Vec::new();
+    let mut tags: HashSet<&str> = HashSet::new();
+    let needle = filters.q.as_deref().map(str::to_lowercase);
+    let mut matching: Vec<(bool, usize, Row)> = Vec::new();
+    for (order, (site, check)) in config
+        .sites
+        .iter()
+        .flat_map(|s| s.checks.iter().map(move |c| (s, c)))
+        .enumerate()
+    {
+        if sites.last() != Some(&site.id) {
+            sites.push(site.id.clone());
+        }
+        tags.extend(site.tags.iter().chain(&check.tags).map(String::as_str));
+        let state = current.get(&check.id);
+        let status = state.map(|s| s.outcome.status);
+        if let Some(c) = counts.iter_mut().find(|(s, _)| *s == state_name(status)) {
+            c.1 += 1;
+        }
+        let keep = filters.site.as_ref().is_none_or(|s| *s == site.id)
+            && filters
+                .tag
+                .as_ref()
+                .is_none_or(|t| check.tags.contains(t) || site.tags.contains(t))
+            && filters
+                .state
+                .as_deref()
+                .is_none_or(|s| s == state_name(status))
+            && needle.as_ref().is_none_or(|n| {
+                check.id.as_str().to_lowercase().contains(n)
+                    || check.name.to_lowercase().contains(n)
+                    || state.is_some_and(|s| s.outcome.message.to_lowercase().contains(n))
+            });
+        if !keep {
+            continue;
+        }
+        let incident = open.get(&check.id).copied();
+        matching.push((
+            incident.is_none(),
+            order,
+            Row {
+                id: check.id.clone(),
+                name: check.name.clone(),
+                kind: check.spec.kind(),
+                status,
+                since: state.map(|s| s.since),
+                message: state.map(|s| s.outcome.message.clone()).unwrap_or_default(),
+                incident,
+                spark: Vec::new(),
+                availability_24h: None,
+                availability_30d: None,
+            },
+        ));
+    }
+    // Open incidents first, then the configuration's order.
+    matching.sort_by_key(|(calm, order, _)| (*calm, *order));
+    let total = matching.len();
+    let mut rows: Vec<Row> = matching
+        .into_iter()
+        .skip(filters.page.saturating_sub(1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .map(|(_, _, row)| row)
+        .collect();
+    fill_history(store, &mut rows, now)?;
+    let mut tags: Vec<String> = tags.into_iter().map(str::to_owned).collect();
+    tags.sort();
+    Ok(Overview {
+        counts,
+        matching: total,
+        rows,
+        sites,
+        tags,
+    })
+}
+
+/// Sparklines and availabilities of the rows shown.
+fn fill_history(store: &Store, rows: &mut [Row], now: Timestamp) -> Result<(), DashboardError> {
+    let day_ago = now - DAY_MS;
+    let step = DAY_MS / SPARK_POINTS as i64;
+    for row in rows.iter_mut() {
+        let mut sums = vec![(0.0, 0u32); SPARK_POINTS];
+        for r in store.rollups(&row.id, Resolution::Minute, day_ago, now)? {
+            let i = ((r.bucket_start - day_ago) / step) as usize;
+            if let Some(slot) = sums.get_mut(i) {
+                slot.0 += r.latency_mean_ms * r.total() as f64;
+                slot.1 += r.total();
+            }
+        }
+        row.spark = sums
+            .into_iter()
+            .map(|(sum, n)| (n > 0).then(|| sum / n as f64))
+            .collect();
+    }
+    let ids: Vec<CheckId> = rows.iter().map(|r| r.id.clone()).collect();
+    let month_ago = now - 30 * DAY_MS;
+    let mut month: Vec<Vec<(Option<Status>, i64)>> = vec![Vec::new(); rows.len()];
+    let mut day: Vec<Vec<(Option<Status>, i64)>> = vec![Vec::new(); rows.len()];
+    for span in store.status_spans(&ids, month_ago, now) {
+        let span = span?;
+        month[span.check].push((span.status, span.duration_ms()));
+        let in_day = span.to_ms.min(now) - span.from_ms.max(day_ago);
+        if in_day > 0 {
+            day[span.check].push((span.status, in_day));
+        }
+    }
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.availability_30d = keepup_sla::check_availability(std::mem::take(&mut month[i]));
+        row.availability_24h = keepup_sla::check_availability(std::mem::take(&mut day[i]));
+    }
+    Ok(())
+}
+
+/// `99.95 %` (a no-break space before the sign), or a dash without data;
+/// never rounded up to 100 % while anything was down.
+pub fn percent(a: Option<f64>) -> String {
+    match a {
+        Some(a) if (99.995..100.0).contains(&a) => "99.99\u{a0}%".into(),
+        Some(a) => format!("{a:.2}\u{a0}%"),
+        None => "–".into(),
+    }
+}
+
+/// The overview's HTML body.
+pub fn render(o: &Overview, filters: &Filters, now: Now) -> Markup {
+    let pages = o.matching.div_ceil(PAGE_SIZE).max(1);
+    html! {
+        h1 { "Overview" }
+        ul.counts aria-label="Checks by state" {
+            @for (state, n) in &o.counts {
+                @if *n > 0 {
+                    li { a class=(format!("badge {}", state_class(state))) href=(filters.with_state(state).query()) { (state.to_uppercase()) " " (n) } }
+                }
+            }
+        }
+        form.filters method="get" action="/" role="search" {
+            label { "Text " input #search type="search" name="q" value=[filters.q.as_deref()] maxlength="200" placeholder="check, name or message"; }
+            label { "Site "
+                select name="site" {
+                    option value="" { "all" }
+                    @for s in &o.sites { option value=(s) selected[filters.site.as_deref() == Some(s)] { (s) } }
+                }
+            }
+            label { "Tag "
+                select name="tag" {
+                    option value="" { "all" }
+                    @for t in &o.tags { option value=(t) selected[filters.tag.as_deref() == Some(t)] { (t) } }
+                }
+            }
+            label { "State "
+                select name="state" {
+                    option value="" { "all" }
+                    @for s in STATES { option value=(s) selected[filters.state.as_deref() == Some(s)] { (s) } }
+                }
+            }
+            button type="submit" { "Filter" }
+            @if !filters.is_empty() { " " a href="/" { "Clear" } }
+        }
+        p.summary { (o.matching) " checks" @if pages > 1 { ", page " (filters.page) " of " (pages) } }
+        div.table-wrap { table.checks {
+            thead { tr {
+                th scope="col" { "State" }
+                th scope="col" { "Check" }
+                th scope="col" .wide { "Since" }
+                th scope="col" .wide { "Latency 24 h" }
+                th scope="col" { "24 h" }
+                th scope="col" .wide { "30 d" }
+                th scope="col" .wide { "Message" }
+            } }
+            tbody {
+                @for r in &o.rows {
+                    tr {
+                        td { (state_badge(&r.id, r.status)) }
+                        th scope="row" {
+                            a href=(check_href(&r.id)) { (r.id.as_str()) }
+                            @if r.name != r.id.as_str() && !r.name.is_empty() { br; span.name { (r.name) } }
+                            " " span.kind { "· " (r.kind) }
+                            @if let Some(i) = r.incident { " " a.incident href=(format!("/incidents/{i}")) { "incident #" (i) } }
+                        }
+                        td.wide { (since_cell(&r.id, r.since, now)) }
+                        td.wide { (chart::sparkline(&r.spark, &format!("Mean latency of {} over 24 hours", r.id.as_str()))) }
+                        td.num { (percent(r.availability_24h)) }
+                        td.num.wide { (percent(r.availability_30d)) }
+                        td.wide.message data-check=(r.id.as_str()) data-field="message" { (r.message) }
+                    }
+                }
+            }
+        } }
+        @if pages > 1 {
+            nav.pages aria-label="Pages" {
+                @if filters.page > 1 { a rel="prev" href=(filters.with_page(filters.page - 1).query()) { "← previous" } " " }
+                @if filters.page < pages { a rel="next" href=(filters.with_page(filters.page + 1).query()) { "next →" } }
+            }
+        }
+    }
+}
+
+/// The link to a check's page.
+pub fn check_href(id: &CheckId) -> String {
+    format!("/checks/{}", id.as_str())
+}
+
+fn state_class(state: &str) -> &'static str {
+    match state {
+        "up" => "up",
+        "degraded" => "degraded",
+        "down" => "down",
+        "unknown" => "unknown",
+        _ => "nodata",
+    }
+}
+
+/// A check's state as a badge the live updates can find and change.
+pub fn state_badge(id: &CheckId, status: Option<Status>) -> Markup {
+    html! {
+        span class=(format!("badge {}", chart::status_class(status))) data-check=(id.as_str()) data-field="state" {
+            (state_name(status).to_uppercase())
+        }
+    }
+}
+
+/// Since when, as a `time` element the live updates can change.
+pub fn since_cell(id: &CheckId, since: Option<Timestamp>, now: Now) -> Markup {
+    html! {
+        @match since {
+            Some(at) => time data-check=(id.as_str()) data-field="since" datetime=(keepup_model::format_rfc3339(at)) {
+                (keepup_model::text::ago(now.0, at))
+            },
+            None => time data-check=(id.as_str()) data-field="since" { "–" },
+        }
+    }
+}
