@@ -571,7 +571,7 @@ impl Store {
             ),
             params![keys, from, to, limit.min(i64::MAX as usize) as i64],
         )?);
-        out.sort_by(|a, b| (b.opened_at, b.id).cmp(&(a.opened_at, a.id)));
+        out.sort_by_key(|i| std::cmp::Reverse((i.opened_at, i.id)));
         Ok(out)
     }
 
