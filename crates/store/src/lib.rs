@@ -93,7 +93,7 @@ pub use status_updates::{
 };
 pub use store::Store;
 pub use tokens::{ApiToken, TokenScope};
-pub use users::{FailedLogin, Role, User};
+pub use users::{LoginAttempt, Role, User};
 
 /// What the store knows about a check besides its results.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -70,14 +70,17 @@
 //!   entries mail them, and since when the daemon knows each contract;
 //!   the `reports` module documents them.
 //! * `web_user`, `web_session`, `api_token`, `audit` (version 13): the
-//!   dashboard's users (argon2id password hash, role, failed logins in a
-//!   row, lock), their sessions (only a SHA-256 of the cookie's id is
-//!   kept, with the session's CSRF token and its idle and absolute expiry),
+//!   dashboard's users (argon2id password hash, role), their sessions
+//!   (only a SHA-256 of the cookie's id is kept, with the session's CSRF token and its idle and absolute expiry),
 //!   API tokens (SHA-256 of the token, scope, expiry, last use) and the
 //!   audit log (who did what to what, when). The `users`, `sessions`,
 //!   `tokens` and `audit` modules document them.
 //! * Version 14 indexes `incident` by `(check_id, opened_at)`: the status
 //!   pages read only their checks' incidents of the last 90 days.
+//! * `web_login_lock` (version 15): failed logins in a row and the lock
+//!   per user and source network (IPv4 /24, IPv6 /64), replacing the
+//!   per-user count and lock of version 13; the `users` module documents
+//!   it.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -416,6 +419,21 @@ CREATE INDEX audit_by_time ON audit(at);
     // 13 -> 14: a check's incidents by opening time, for the status pages.
     r#"
 CREATE INDEX incident_by_check ON incident(check_id, opened_at);
+"#,
+    // 14 -> 15: the account lock moves from the user to the pair of user
+    // and source network, so a guesser elsewhere cannot lock the owner
+    // out (see the `users` module).
+    r#"
+CREATE TABLE web_login_lock (
+    user_id         INTEGER NOT NULL REFERENCES web_user(id) ON DELETE CASCADE,
+    source          TEXT NOT NULL,
+    failed_attempts INTEGER NOT NULL,
+    last_attempt    INTEGER NOT NULL,
+    locked_until    INTEGER,
+    PRIMARY KEY (user_id, source)
+) WITHOUT ROWID;
+ALTER TABLE web_user DROP COLUMN failed_attempts;
+ALTER TABLE web_user DROP COLUMN locked_until;
 "#,
 ];
 

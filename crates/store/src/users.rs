@@ -1,7 +1,12 @@
 //! The dashboard's users: a name, an argon2id password hash (made and
 //! checked by the web crate; the store only keeps the PHC string), a role,
-//! and the account lock that stops guessing: failed logins in a row and
-//! the time the account is locked until.
+//! and the lock that stops guessing. The lock is kept per user and source
+//! network (the web crate names it), so a guesser somewhere else can
+//! neither lock the owner out nor get more tries by guessing faster: an
+//! attempt is reserved before its password is checked, in the statement
+//! that checks the lock, and the attempt that makes `lock_after` in a row
+//! locks that pair at once (failures older than the lock's length are
+//! forgotten).
 
 use crate::StoreError;
 use crate::error::Fail;
@@ -58,10 +63,6 @@ pub struct User {
     pub role: Role,
     /// When the user was added.
     pub created_at: Timestamp,
-    /// Failed logins since the last success or lock.
-    pub failed_attempts: u32,
-    /// Logins are refused until then.
-    pub locked_until: Option<Timestamp>,
 }
 
 // The hash is not a password, but it is what a guesser would want: kept out
@@ -73,36 +74,21 @@ impl std::fmt::Debug for User {
             .field("name", &self.name)
             .field("role", &self.role)
             .field("created_at", &self.created_at)
-            .field("failed_attempts", &self.failed_attempts)
-            .field("locked_until", &self.locked_until)
             .finish_non_exhaustive()
     }
 }
 
-impl User {
-    /// Whether logins are refused at `at`.
-    pub fn locked_at(&self, at: Timestamp) -> bool {
-        self.locked_until.is_some_and(|until| at < until)
-    }
-}
-
-/// What a failed login did to the account.
+/// A login attempt reserved for a user from a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailedLogin {
-    /// Counted; `attempts` failures in a row now.
-    Counted {
-        /// Failures in a row.
-        attempts: u32,
-    },
-    /// This failure locked the account until the given time.
-    Locked {
-        /// End of the lock.
-        until: Timestamp,
-    },
+pub struct LoginAttempt {
+    /// Attempts in a row from this source, this one included.
+    pub attempts: u32,
+    /// Set when this attempt was the last one allowed: unless it succeeds,
+    /// the pair stays locked until then.
+    pub locks_until: Option<Timestamp>,
 }
 
-const USER_COLUMNS: &str =
-    "id, name, password_hash, role, created_at, failed_attempts, locked_until";
+const USER_COLUMNS: &str = "id, name, password_hash, role, created_at";
 
 fn user_from_row(r: &Row<'_>) -> Result<User, Fail> {
     let role: String = r.get(3)?;
@@ -112,8 +98,6 @@ fn user_from_row(r: &Row<'_>) -> Result<User, Fail> {
         password_hash: r.get(2)?,
         role: Role::parse(&role).ok_or_else(|| Fail::Corrupt(format!("unknown role {role:?}")))?,
         created_at: r.get(4)?,
-        failed_attempts: u32::try_from(r.get::<_, i64>(5)?).unwrap_or(u32::MAX),
-        locked_until: r.get(6)?,
     })
 }
 
@@ -146,14 +130,14 @@ impl Store {
             let tx = st.conn.transaction()?;
             let id: Option<i64> = tx
                 .query_row(
-                    "UPDATE web_user SET password_hash = ?2, failed_attempts = 0, locked_until = NULL
-                     WHERE name = ?1 RETURNING id",
+                    "UPDATE web_user SET password_hash = ?2 WHERE name = ?1 RETURNING id",
                     params![name, password_hash],
                     |r| r.get(0),
                 )
                 .optional()?;
             let Some(id) = id else { return Ok(false) };
             tx.execute("DELETE FROM web_session WHERE user_id = ?1", [id])?;
+            tx.execute("DELETE FROM web_login_lock WHERE user_id = ?1", [id])?;
             tx.commit()?;
             Ok(true)
         })
@@ -196,52 +180,88 @@ impl Store {
         })
     }
 
-    /// Counts a failed login of user `id` at `at`; the failure that makes
-    /// `lock_after` in a row locks the account until `at + lock_for_ms`
-    /// and starts the count again.
-    pub fn login_failed(
+    /// Reserves a login attempt of user `id` from `source` at `at`,
+    /// before its password is checked; `None` while that pair is locked.
+    /// The attempt that makes `lock_after` in a row locks the pair until
+    /// `at + lock_for_ms` right away, so attempts in flight cannot add
+    /// more; [`Store::login_succeeded`] lifts it again.
+    pub fn reserve_login(
         &self,
         id: i64,
+        source: &str,
         at: Timestamp,
         lock_after: u32,
         lock_for_ms: i64,
-    ) -> Result<FailedLogin, StoreError> {
-        self.with_state("count failed login", |st| {
+    ) -> Result<Option<LoginAttempt>, StoreError> {
+        self.with_state("reserve login attempt", |st| {
             let tx = st.conn.transaction()?;
-            let attempts: i64 = tx
+            tx.execute(
+                "INSERT INTO web_login_lock (user_id, source, failed_attempts, last_attempt)
+                 VALUES (?1, ?2, 0, ?3) ON CONFLICT DO NOTHING",
+                params![id, source, at],
+            )?;
+            // A count goes on while unlocked and recent; after a lock or a
+            // quiet spell as long as one, it starts again.
+            let reserved: Option<(i64, Option<Timestamp>)> = tx
                 .query_row(
-                    "UPDATE web_user SET failed_attempts = failed_attempts + 1 WHERE id = ?1
-                     RETURNING failed_attempts",
-                    [id],
-                    |r| r.get(0),
+                    "UPDATE web_login_lock SET
+                        failed_attempts = next.attempts,
+                        last_attempt = ?3,
+                        locked_until = CASE WHEN next.attempts >= ?4 THEN ?3 + ?5 END
+                     FROM (SELECT CASE
+                             WHEN locked_until IS NULL AND last_attempt > ?3 - ?5
+                             THEN failed_attempts + 1 ELSE 1 END AS attempts
+                           FROM web_login_lock WHERE user_id = ?1 AND source = ?2) AS next
+                     WHERE user_id = ?1 AND source = ?2
+                       AND (locked_until IS NULL OR locked_until <= ?3)
+                     RETURNING failed_attempts, locked_until",
+                    params![id, source, at, lock_after, lock_for_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .optional()?
-                .unwrap_or(0);
-            let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-            let outcome = if attempts >= lock_after {
-                let until = at.saturating_add(lock_for_ms);
-                tx.execute(
-                    "UPDATE web_user SET failed_attempts = 0, locked_until = ?2 WHERE id = ?1",
-                    params![id, until],
-                )?;
-                FailedLogin::Locked { until }
-            } else {
-                FailedLogin::Counted { attempts }
-            };
+                .optional()?;
             tx.commit()?;
-            Ok(outcome)
+            Ok(reserved.map(|(attempts, locks_until)| LoginAttempt {
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                locks_until,
+            }))
         })
     }
 
-    /// A successful login of user `id`: the failure count starts again.
-    pub fn login_succeeded(&self, id: i64) -> Result<(), StoreError> {
+    /// A successful login of user `id` from `source`: its count and lock
+    /// end; other sources' entries that are neither locked nor recent
+    /// (older than `forget_ms`) are dropped.
+    pub fn login_succeeded(
+        &self,
+        id: i64,
+        source: &str,
+        at: Timestamp,
+        forget_ms: i64,
+    ) -> Result<(), StoreError> {
         self.with_state("count successful login", |st| {
             st.conn
                 .prepare_cached(
-                    "UPDATE web_user SET failed_attempts = 0 WHERE id = ?1 AND failed_attempts != 0",
+                    "DELETE FROM web_login_lock WHERE (user_id = ?1 AND source = ?2)
+                     OR (last_attempt <= ?3 - ?4 AND (locked_until IS NULL OR locked_until <= ?3))",
                 )?
-                .execute([id])?;
+                .execute(params![id, source, at, forget_ms])?;
             Ok(())
+        })
+    }
+
+    /// Until when user `id` is locked from some source at `at`, the
+    /// latest such end; `None` when no source is locked.
+    pub fn user_locked_until(
+        &self,
+        id: i64,
+        at: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        self.with_state("read login locks", |st| {
+            Ok(st
+                .conn
+                .prepare_cached(
+                    "SELECT max(locked_until) FROM web_login_lock WHERE user_id = ?1 AND locked_until > ?2",
+                )?
+                .query_row(params![id, at], |r| r.get(0))?)
         })
     }
 }
@@ -251,33 +271,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn users_are_added_once_locked_after_failures_and_unlocked_by_a_new_password() {
+    fn users_are_added_once_and_locked_per_source_after_attempts_in_a_row() {
         let s = Store::open_in_memory().unwrap();
         assert!(s.add_user("ann", "$argon2id$x", Role::Operator, 5).unwrap());
         assert!(!s.add_user("ann", "$argon2id$y", Role::Admin, 6).unwrap());
         let ann = s.user("ann").unwrap().unwrap();
         assert_eq!((ann.role, ann.created_at), (Role::Operator, 5));
+        let reserve =
+            |source: &str, at: i64| s.reserve_login(ann.id, source, at, 3, 1_000).unwrap();
+        let counted = |attempts| {
+            Some(LoginAttempt {
+                attempts,
+                locks_until: None,
+            })
+        };
+        assert_eq!(reserve("a", 100), counted(1));
+        s.login_succeeded(ann.id, "a", 100, 1_000).unwrap();
+        // Reserved before any answer: three in flight at once lock the
+        // pair with the third, and a fourth is refused.
+        assert_eq!(reserve("a", 100), counted(1));
+        assert_eq!(reserve("a", 100), counted(2));
         assert_eq!(
-            s.login_failed(ann.id, 100, 3, 1_000).unwrap(),
-            FailedLogin::Counted { attempts: 1 }
+            reserve("a", 100),
+            Some(LoginAttempt {
+                attempts: 3,
+                locks_until: Some(1_100)
+            })
         );
-        s.login_succeeded(ann.id).unwrap();
-        for attempts in 1..3 {
-            assert_eq!(
-                s.login_failed(ann.id, 100, 3, 1_000).unwrap(),
-                FailedLogin::Counted { attempts }
-            );
-        }
-        assert_eq!(
-            s.login_failed(ann.id, 100, 3, 1_000).unwrap(),
-            FailedLogin::Locked { until: 1_100 }
-        );
-        let ann = s.user("ann").unwrap().unwrap();
-        assert!(ann.locked_at(1_099) && !ann.locked_at(1_100));
-        assert_eq!(ann.failed_attempts, 0);
+        assert_eq!(reserve("a", 200), None);
+        assert_eq!(s.user_locked_until(ann.id, 200).unwrap(), Some(1_100));
+        // Another source is not locked out.
+        assert_eq!(reserve("b", 200), counted(1));
+        // The lock ends and the count starts again.
+        assert_eq!(reserve("a", 1_100), counted(1));
+        assert_eq!(s.user_locked_until(ann.id, 1_100).unwrap(), None);
+        // Failures older than a lock's length are forgotten.
+        assert_eq!(reserve("a", 1_101), counted(2));
+        assert_eq!(reserve("a", 2_101), counted(1));
+        s.reserve_login(ann.id, "c", 2_200, 1, 1_000).unwrap();
+        assert_eq!(s.user_locked_until(ann.id, 2_300).unwrap(), Some(3_200));
         assert!(s.set_password("ann", "$argon2id$z").unwrap());
+        assert_eq!(s.user_locked_until(ann.id, 2_300).unwrap(), None);
         let ann = s.user("ann").unwrap().unwrap();
-        assert_eq!(ann.locked_until, None);
         assert_eq!(ann.password_hash, "$argon2id$z");
         assert!(!format!("{ann:?}").contains("argon2id"));
         assert!(!s.set_password("bob", "h").unwrap());

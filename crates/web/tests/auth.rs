@@ -5,6 +5,7 @@
 mod support;
 
 use keepup_store::Role;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 use support::start;
 
@@ -184,8 +185,19 @@ async fn failures_in_a_row_lock_the_account_until_the_lock_ends() {
     assert!(locked.set_cookie("keepup_session").is_none());
     // Unknown name, wrong password and locked account look the same.
     assert_eq!(locked.body, unknown.body);
-    let user = web.monitor.store().user("ann").unwrap().unwrap();
-    assert!(user.locked_until.is_some());
+    let store = web.monitor.store();
+    let user = store.user("ann").unwrap().unwrap();
+    assert!(
+        store
+            .user_locked_until(user.id, keepup_web::auth::now())
+            .unwrap()
+            .is_some()
+    );
+    // The lock holds for the guesser's network only: the owner logs in
+    // from another /24 at once.
+    let mut owner = web.browser_from(Ipv4Addr::new(127, 0, 9, 1));
+    let elsewhere = owner.login("ann", ANN_PASSWORD).await;
+    assert_eq!(elsewhere.status, 303, "{}", elsewhere.body);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let ok = b.login("ann", ANN_PASSWORD).await;
     assert_eq!(ok.status, 303, "the lock has ended: {}", ok.body);
@@ -198,6 +210,7 @@ async fn failures_in_a_row_lock_the_account_until_the_lock_ends() {
             "login.failure",
             "login.lockout",
             "login.failure",
+            "login.success",
             "login.success"
         ],
     );
@@ -211,6 +224,49 @@ async fn failures_in_a_row_lock_the_account_until_the_lock_ends() {
         entries[0].target, "(unknown user)",
         "a mistyped name is not kept: it may be a password"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_in_flight_at_once_get_no_more_tries_than_the_lock_allows() {
+    let web =
+        start("lockout_after = 3\nlockout_for = \"1h\"\nlogin_attempts_per_minute = 100").await;
+    web.add_user("ann", ANN_PASSWORD, Role::Viewer);
+    // Every form is fetched first, then all guesses are sent together,
+    // so that many are past the lock check while others are checked.
+    let mut ready = Vec::new();
+    for host in 1..=12 {
+        let mut b = web.browser(host);
+        let csrf = b
+            .get("/login")
+            .await
+            .attr("form input[name=csrf]", "value")
+            .unwrap();
+        ready.push((b, csrf));
+    }
+    let mut guesses = tokio::task::JoinSet::new();
+    for (mut b, csrf) in ready {
+        guesses.spawn(async move {
+            let form = [
+                ("name", "ann"),
+                ("password", "a wrong guess!"),
+                ("csrf", csrf.as_str()),
+            ];
+            b.post("/login", &form).await.status
+        });
+    }
+    while let Some(status) = guesses.join_next().await {
+        assert_eq!(status.unwrap(), 401);
+    }
+    let entries = web.monitor.store().audit_since(0, 100).unwrap();
+    let checked = entries
+        .iter()
+        .filter(|e| e.detail.contains("wrong password"))
+        .count();
+    assert_eq!(checked, 3, "{entries:#?}");
+    assert_eq!(entries.len(), 12);
+    // The right password is refused from this network now.
+    let mut owner = web.browser(13);
+    assert_eq!(owner.login("ann", ANN_PASSWORD).await.status, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

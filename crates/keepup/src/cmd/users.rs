@@ -194,9 +194,9 @@ fn list(path: &Path) -> anyhow::Result<ExitCode> {
             u.name.clone(),
             u.role.to_string(),
             format_rfc3339(u.created_at),
-            match u.locked_until {
-                Some(until) if u.locked_at(now) => format_rfc3339(until),
-                _ => "-".into(),
+            match store.user_locked_until(u.id, now)? {
+                Some(until) => format_rfc3339(until),
+                None => "-".into(),
             },
         ]);
     }

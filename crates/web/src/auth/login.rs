@@ -3,10 +3,15 @@
 //! A login is refused the same way (same page, same status, the same
 //! argon2 work) whether the name is unknown, the password wrong or the
 //! account locked, so that neither the answer nor its time tells which.
-//! Each client address has a few attempts a minute (429 past them), and
-//! `[server] lockout_after` failures in a row lock the account for
-//! `lockout_for`. Failures, locks and logins are logged (never the
-//! password) and written to the audit log.
+//! Each client address has a few attempts a minute (429 past them), at
+//! most one argon2 check per core runs at once (503 past that, so a spray
+//! of guesses cannot take the memory), and `[server] lockout_after`
+//! attempts in a row from one source network (IPv4 /24, IPv6 /64) lock
+//! the account for that network only, for `lockout_for`: the owner
+//! logging in from elsewhere is not locked out by a guesser. The attempt
+//! is counted before its password is checked, so guesses in flight at
+//! once cannot pass the limit. Failures, locks and logins are logged
+//! (never the password) and written to the audit log.
 //!
 //! The login form has no session yet, so it is protected against login
 //! CSRF by a double submit: GET sets a random `keepup_login` cookie and
@@ -21,7 +26,6 @@ use axum::extract::{Form, Query, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use keepup_store::FailedLogin;
 use maud::html;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -166,6 +170,14 @@ enum Verdict {
     Refused,
 }
 
+/// The source network a login lock applies to, as stored: the IPv4 /24 or
+/// the IPv6 /64 of `client` (one subscriber or one small network).
+fn lock_source(client: IpAddr) -> String {
+    let client = client.to_canonical();
+    let prefix = if client.is_ipv4() { 24 } else { 64 };
+    format!("{}/{prefix}", keepup_config::listener::mask(client, prefix))
+}
+
 /// Checks a login against the store and opens a session; blocking (argon2
 /// and the store).
 fn check_login(
@@ -189,27 +201,28 @@ fn check_login(
         );
         return Ok(Verdict::Refused);
     };
-    let matches = password::verify(password_text, &user.password_hash);
-    if user.locked_at(now) {
-        tracing::warn!(user = %user.name, %client, "login refused: account locked");
+    let settings = &auth.settings;
+    let source = lock_source(client);
+    let lock_for = duration_ms(settings.lockout_for);
+    let Some(attempt) =
+        store.reserve_login(user.id, &source, now, settings.lockout_after, lock_for)?
+    else {
+        // The same work as for an open account.
+        password::verify(password_text, password::decoy());
+        tracing::warn!(user = %user.name, %client, "login refused: account locked for this source");
         audit(
             store,
             &user.name,
             "login.failure",
             &user.name,
-            &format!("from {client}; account locked"),
+            &format!("from {client}; account locked for {source}"),
         );
         return Ok(Verdict::Refused);
-    }
-    if !matches {
-        let settings = &auth.settings;
-        match store.login_failed(
-            user.id,
-            now,
-            settings.lockout_after,
-            duration_ms(settings.lockout_for),
-        )? {
-            FailedLogin::Counted { attempts } => {
+    };
+    if !password::verify(password_text, &user.password_hash) {
+        match attempt.locks_until {
+            None => {
+                let attempts = attempt.attempts;
                 tracing::warn!(user = %user.name, %client, attempts, "login refused: wrong password");
                 audit(
                     store,
@@ -219,13 +232,14 @@ fn check_login(
                     &format!("from {client}; wrong password ({attempts} in a row)"),
                 );
             }
-            FailedLogin::Locked { until } => {
+            Some(until) => {
                 tracing::warn!(
                     user = %user.name,
                     %client,
+                    %source,
                     failures = settings.lockout_after,
                     until = %keepup_model::format_rfc3339(until),
-                    "account locked after failed logins"
+                    "account locked for a source after failed logins"
                 );
                 audit(
                     store,
@@ -233,7 +247,7 @@ fn check_login(
                     "login.lockout",
                     &user.name,
                     &format!(
-                        "from {client}; {} wrong passwords in a row; locked until {}",
+                        "from {client}; {} wrong passwords in a row; locked for {source} until {}",
                         settings.lockout_after,
                         keepup_model::format_rfc3339(until)
                     ),
@@ -247,7 +261,7 @@ fn check_login(
             "no randomness for a session id".into(),
         ));
     };
-    store.login_succeeded(user.id)?;
+    store.login_succeeded(user.id, &source, now, lock_for)?;
     let expires = now.saturating_add(duration_ms(auth.settings.session_max));
     store.create_session(&secret::digest(&session_id), user.id, &csrf, now, expires)?;
     let swept = store.delete_dead_sessions(now, duration_ms(auth.settings.session_idle))?;

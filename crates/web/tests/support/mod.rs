@@ -89,9 +89,15 @@ impl Web {
 
     /// A browser with no cookies, connecting from 127.0.0.`host`.
     pub fn browser(&self, host: u8) -> Browser {
+        self.browser_from(std::net::Ipv4Addr::new(127, 0, 0, host))
+    }
+
+    /// A browser with no cookies, connecting from `from` (a loopback
+    /// address, another /24 of 127/8 for another source network).
+    pub fn browser_from(&self, from: std::net::Ipv4Addr) -> Browser {
         Browser {
             addr: self.addr,
-            host,
+            from,
             cookies: BTreeMap::new(),
         }
     }
@@ -161,7 +167,7 @@ impl Reply {
 /// A client that keeps the cookies it is given.
 pub struct Browser {
     addr: SocketAddr,
-    host: u8,
+    from: std::net::Ipv4Addr,
     pub cookies: BTreeMap<String, String>,
 }
 
@@ -193,7 +199,7 @@ impl Browser {
         .await
     }
 
-    /// Sends one request on a fresh connection from 127.0.0.`host`,
+    /// Sends one request on a fresh connection from the browser's address,
     /// with the kept cookies, and keeps the cookies of the answer.
     pub async fn send(
         &mut self,
@@ -203,9 +209,7 @@ impl Browser {
         body: String,
     ) -> Reply {
         let socket = TcpSocket::new_v4().unwrap();
-        socket
-            .bind(SocketAddr::from(([127, 0, 0, self.host], 0)))
-            .unwrap();
+        socket.bind(SocketAddr::from((self.from, 0))).unwrap();
         let stream = socket.connect(self.addr).await.unwrap();
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
