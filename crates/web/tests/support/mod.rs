@@ -366,9 +366,7 @@ impl Browser {
     pub async fn events(&mut self, path: &str) -> Events {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
         let socket = TcpSocket::new_v4().unwrap();
-        socket
-            .bind(SocketAddr::from(([127, 0, 0, self.host], 0)))
-            .unwrap();
+        socket.bind(SocketAddr::from((self.from, 0))).unwrap();
         let mut stream = socket.connect(self.addr).await.unwrap();
         let jar = self
             .cookies
