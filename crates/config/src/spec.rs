@@ -71,6 +71,14 @@ impl Config {
         self
     }
 
+    /// Whether a maintenance window started by hand may cover `target`:
+    /// `*`, a site's id, or a check's full id (`site/check`).
+    pub fn is_maintenance_target(&self, target: &str) -> bool {
+        target == "*"
+            || self.sites.iter().any(|s| s.id == target)
+            || self.index.contains_key(target)
+    }
+
     /// Finds a check by its full id (`site/check`) or, if unambiguous, by its
     /// short id.
     pub fn find_check(&self, id: &str) -> Option<&Check> {

@@ -129,21 +129,41 @@ fn job_words(job: BackupJob) -> &'static str {
     }
 }
 
-/// The age of the newest snapshot on every target, as one outcome.
+/// The age of the newest snapshot on every target, as one outcome. Its
+/// evidence `targets` lists each target's status, newest snapshot (id and
+/// time), age and limit in seconds, for the dashboard's backups page.
 pub fn freshness(plan: &BackupPlan) -> Outcome {
     let now = jiff::Zoned::now();
+    let mut targets = Vec::with_capacity(plan.targets.len());
     let per_target = plan
         .targets
         .iter()
-        .map(|t| match backup::freshness(plan, &t.id, &now) {
-            Ok(f) => f.outcome(),
-            Err(e) => backup::freshness::unavailable_outcome(plan, &t.id, &e),
+        .map(|t| {
+            let (outcome, snapshot) = match backup::freshness(plan, &t.id, &now) {
+                Ok(f) => (f.outcome(), f.last),
+                Err(e) => (
+                    backup::freshness::unavailable_outcome(plan, &t.id, &e),
+                    None,
+                ),
+            };
+            let details = &outcome.evidence.details;
+            targets.push(serde_json::json!({
+                "target": t.id,
+                "status": outcome.status.as_str(),
+                "last_snapshot": snapshot.as_ref().map(|s| &s.short_id),
+                "snapshot_time": snapshot.as_ref().map(|s| &s.time),
+                "age_seconds": details.get("age_seconds"),
+                "limit_seconds": details.get("limit_seconds"),
+            }));
+            outcome
         })
         .collect();
-    combine(
+    let mut out = combine(
         per_target,
         format!("backup {} is fresh on every target", plan.id),
-    )
+    );
+    out.evidence.insert("targets", targets);
+    out
 }
 
 /// One outcome from per-target ones: the worst status; the message of the

@@ -18,12 +18,7 @@ pub fn start(
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let known = target == "*"
-        || config.sites.iter().any(|s| s.id == target)
-        || config
-            .find_check(target)
-            .is_some_and(|c| c.id.as_str() == target);
-    if !known {
+    if !config.is_maintenance_target(target) {
         eprintln!("keepup: {target:?} is neither a check (site/check), a site, nor `*`");
         return Ok(ExitCode::from(1));
     }
