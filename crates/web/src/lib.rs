@@ -39,6 +39,7 @@ mod admission;
 pub mod api;
 pub mod auth;
 mod dashboard;
+mod ops;
 pub mod security;
 pub mod tls;
 pub mod ui;
@@ -87,6 +88,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         .merge(ui::routes())
         .merge(api::routes())
         .merge(dashboard::routes())
+        .merge(ops::routes())
         // Each part of the web adds its routes above this line.
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // After the routes, so that a status page's own domain is served
