@@ -34,9 +34,10 @@ const MAX_NOTIFICATIONS: usize = 200;
 /// JSON of a month of thousands of checks is tens of MB; the store keeps
 /// reports bounded).
 const MAX_KEPT_FILE_BYTES: usize = 64 << 20;
-/// Attachments of one report mail at most; files that do not fit are left
-/// out and the mail says how to get them (mail servers commonly refuse
-/// messages over 25 MB, and base64 adds a third).
+/// Attachments of one report mail at most, with the HTML page's inline
+/// copy when the mail has one; files that do not fit are left out and the
+/// mail says how to get them (mail servers commonly refuse messages over
+/// 25 MB, and base64 adds a third).
 const MAX_MAIL_ATTACHMENT_BYTES: usize = 15 << 20;
 
 /// Why a report cannot be built or kept.
@@ -310,10 +311,15 @@ fn notification(contract: &Contract, report: &Report, channel: &str) -> Notifica
 }
 
 /// Attaches the kept report's files to its mail, as many as fit in
-/// [`MAX_MAIL_ATTACHMENT_BYTES`] (HTML first); the text names any left out
-/// and the command that writes them.
+/// [`MAX_MAIL_ATTACHMENT_BYTES`] (HTML first, its inline copy counted);
+/// the text names any left out and the command that writes them.
 pub fn attach(n: &mut Notification, kept: &KeptReport, files: ReportFiles) {
-    let mut room = MAX_MAIL_ATTACHMENT_BYTES;
+    let inline_html = if files.html.len() <= keepup_notify::MAX_INLINE_HTML_BYTES {
+        files.html.len()
+    } else {
+        0
+    };
+    let mut room = MAX_MAIL_ATTACHMENT_BYTES.saturating_sub(inline_html);
     let mut left_out = Vec::new();
     for (ext, content_type, data) in [
         ("html", "text/html; charset=utf-8", files.html),

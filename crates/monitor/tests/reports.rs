@@ -7,7 +7,7 @@
 
 use keepup_model::ManualClock;
 use keepup_monitor::Monitor;
-use keepup_monitor::reports::{Closed, PeriodRetries, close_periods};
+use keepup_monitor::reports::{Closed, PeriodRetries, attach, close_periods};
 use keepup_probe::ProbeContext;
 use keepup_store::Store;
 use std::path::Path;
@@ -236,4 +236,32 @@ fn a_contract_changed_from_month_to_quarter_reports_no_month_twice() {
         .map(|k| k.period)
         .collect();
     assert_eq!(kept, ["2026-01", "2026-02", "2026-Q2"]);
+}
+
+#[test]
+fn a_report_mail_counts_the_inline_copy_of_its_html_page() {
+    let kept = keepup_store::KeptReport {
+        id: 1,
+        contract: "front".into(),
+        period: "2026-01".into(),
+        from: at("2025-12-31T23:00:00Z"),
+        to: at("2026-01-31T23:00:00Z"),
+        generated_at: at("2026-02-01T00:00:00Z"),
+        stored_bytes: 0,
+    };
+    // A page sent inline and attached (1 MB twice) leaves 13 of the 15 MB.
+    let files = keepup_store::ReportFiles {
+        html: vec![b'h'; keepup_notify::MAX_INLINE_HTML_BYTES],
+        csv: vec![b'c'; 13 << 20 | 1],
+        json: vec![b'j'; 1000],
+    };
+    let mut n = keepup_notify::test_notification("shop");
+    attach(&mut n, &kept, files);
+    let names: Vec<&str> = n.attachments.iter().map(|a| a.filename.as_str()).collect();
+    assert_eq!(names, ["front-2026-01.html", "front-2026-01.json"]);
+    assert!(
+        n.text.contains("front-2026-01.csv did not fit"),
+        "{}",
+        n.text
+    );
 }

@@ -12,8 +12,13 @@
 //!
 //! A notification with attachments (an SLA report) is `multipart/mixed`:
 //! first the text and HTML alternative, the HTML being the attached HTML
-//! page when there is one (the report reads inline), then each file as an
-//! attachment.
+//! page when there is one of at most [`crate::MAX_INLINE_HTML_BYTES`] (the
+//! report reads inline), then each file as an attachment.
+//!
+//! The channel's `timeout` bounds a small message; a larger one gets one
+//! more second per [`MIN_SEND_BYTES_PER_SEC`] of its size
+//! ([`send_timeout`]), so a report of megabytes is not cut off on a slow
+//! link after the server may have taken it (a retry would mail it twice).
 
 use std::path::Path;
 use std::time::Duration;
@@ -33,6 +38,16 @@ use tokio::sync::OnceCell;
 use crate::http::{HttpClientContext, redact};
 use crate::render::{DEFAULT_TEXT, EMAIL_TITLE, Rendered, Templates};
 use crate::{Channel, Delivered, Notification, SendError, SendFuture};
+
+/// The slowest upload a message's send timeout allows for (128 KiB/s).
+pub(crate) const MIN_SEND_BYTES_PER_SEC: u64 = 128 << 10;
+
+/// How long sending a message of `message_bytes` may take: the channel's
+/// `timeout` plus the time to upload it at [`MIN_SEND_BYTES_PER_SEC`].
+pub(crate) fn send_timeout(timeout: Duration, message_bytes: usize) -> Duration {
+    let bytes = u64::try_from(message_bytes).unwrap_or(u64::MAX);
+    timeout.saturating_add(Duration::from_secs(bytes / MIN_SEND_BYTES_PER_SEC))
+}
 
 pub(crate) struct EmailChannel {
     id: String,
@@ -123,12 +138,14 @@ impl EmailChannel {
         for to in &self.to {
             builder = builder.to(to.clone());
         }
-        // An attached HTML page (an SLA report) is also the HTML the mail
-        // client shows; otherwise a minimal rendering of the text.
+        // An attached HTML page (an SLA report) of a size to send twice is
+        // also the HTML the mail client shows; otherwise a minimal
+        // rendering of the text.
         let html = n
             .attachments
             .iter()
             .find(|a| a.content_type.starts_with("text/html"))
+            .filter(|a| a.data.len() <= crate::MAX_INLINE_HTML_BYTES)
             .map(|a| String::from_utf8_lossy(&a.data).into_owned())
             .unwrap_or_else(|| html_body(r, n.ack_url.as_deref()));
         let alternative = MultiPart::alternative_plain_html(r.text.clone() + "\n", html);
@@ -179,6 +196,7 @@ impl EmailChannel {
     async fn deliver(&self, n: &Notification) -> Result<Delivered, SendError> {
         let rendered = self.templates.title_and_text(n)?;
         let message = self.message(n, &rendered)?;
+        let timeout = send_timeout(self.timeout, message.formatted().len());
         let tls = match self.spec.tls {
             SmtpTls::None => Tls::None,
             SmtpTls::StartTls => Tls::Required(self.tls_parameters().await?),
@@ -188,7 +206,7 @@ impl EmailChannel {
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.spec.smtp_host.clone())
                 .port(self.spec.smtp_port)
                 .tls(tls)
-                .timeout(Some(self.timeout));
+                .timeout(Some(timeout));
         if let Some(auth) = &self.spec.auth {
             transport = transport.credentials(Credentials::new(
                 auth.username.clone(),
@@ -199,12 +217,12 @@ impl EmailChannel {
             transport = transport.hello_name(ClientId::Domain(helo.clone()));
         }
         let transport = transport.build();
-        let sent = tokio::time::timeout(self.timeout, transport.send(message)).await;
+        let sent = tokio::time::timeout(timeout, transport.send(message)).await;
         match sent {
             Err(_) => Err(SendError::retryable(format!(
                 "{}: no answer within {}",
                 self.server(),
-                duration_compact(self.timeout)
+                duration_compact(timeout)
             ))),
             Ok(Ok(response)) => {
                 let reply = response.message().collect::<Vec<_>>().join(" ");
@@ -409,5 +427,14 @@ mod tests {
         );
         assert_ne!(thread_id("a", "x"), thread_id("b", "x"));
         assert_eq!(id_atoms("a/b c"), "a_b_c");
+    }
+
+    #[test]
+    fn a_large_message_has_time_to_be_uploaded() {
+        let base = Duration::from_secs(10);
+        assert_eq!(send_timeout(base, 2_000), base, "a short alert");
+        // A 15 MB report, base64-encoded: 20 MB at 128 KiB/s.
+        assert_eq!(send_timeout(base, 20 << 20), Duration::from_secs(10 + 160));
+        assert_eq!(send_timeout(Duration::MAX, 1 << 30), Duration::MAX);
     }
 }

@@ -153,6 +153,11 @@ pub struct Notification {
     pub attachments: Vec<Attachment>,
 }
 
+/// An attached HTML page larger than this is not also the mail's inline
+/// HTML (a short rendering of the text is): the inline copy doubles the
+/// page in the message, and whoever sizes the attachments counts it.
+pub const MAX_INLINE_HTML_BYTES: usize = 1 << 20;
+
 /// A file sent with a notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {

@@ -246,6 +246,49 @@ async fn attachments_make_a_mixed_message_with_the_html_inline() {
 }
 
 #[tokio::test]
+async fn a_large_html_page_is_attached_but_not_sent_inline_again() {
+    let sink = smtp_sink(SmtpMode::None, None, None);
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, _) = pki();
+    let mail = channel(
+        dir.path(),
+        &email_toml(sink.port, "none", false),
+        "mail",
+        &ctx_trusting(&ca),
+    );
+    let mut n = keepup_notify::test_notification("shop");
+    n.event = Event::Report;
+    n.text = "Availability 99.95 %".into();
+    // Just over the inline limit: sent once, as the attachment.
+    let row = "<tr><td>2026-03-01</td><td>100 %</td></tr>\n";
+    let page = format!(
+        "<!DOCTYPE html><html><body><table>{}</table></body></html>",
+        row.repeat(keepup_notify::MAX_INLINE_HTML_BYTES / row.len() + 1)
+    );
+    n.attachments.push(Attachment {
+        filename: "front-2026-03.html".into(),
+        content_type: "text/html; charset=utf-8".into(),
+        data: page.as_bytes().to_vec(),
+    });
+    mail.send(&n).await.unwrap_or_else(|e| panic!("{e}"));
+    let m = &sink.wait_for(1)[0];
+    let html = m["html"].as_str().unwrap();
+    assert!(
+        html.contains("Availability 99.95 %") && !html.contains("<table>"),
+        "the short rendering of the text is inline: {}",
+        &html[..html.len().min(300)]
+    );
+    let attached: Vec<&str> = m["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["disposition"] == "attachment")
+        .filter_map(|p| p["content"].as_str())
+        .collect();
+    assert_eq!(attached, [page.as_str()]);
+}
+
+#[tokio::test]
 async fn a_wrong_password_is_not_retryable_and_never_shown() {
     let (ca, leaf) = pki();
     let sink = smtp_sink(SmtpMode::StartTls, Some(&leaf), Some(("keepup", PASSWORD)));
