@@ -143,17 +143,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 
 /// Records an action of `client` in the audit log (in its token's name).
 async fn audit(monitor: &Monitor, client: &ApiClient, action: &str, target: &str, detail: &str) {
-    let store = monitor.store().clone();
-    let (actor, action, target, detail) = (
-        client.actor(),
-        action.to_owned(),
-        target.to_owned(),
-        detail.to_owned(),
-    );
-    let _ = tokio::task::spawn_blocking(move || {
-        crate::auth::audit(&store, &actor, &action, &target, &detail)
-    })
-    .await;
+    crate::auth::audit_off_thread(monitor.store(), &client.actor(), action, target, detail).await;
 }
 
 /// The bearer token scheme every operation but the document uses.

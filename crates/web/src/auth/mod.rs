@@ -79,6 +79,26 @@ impl Auth {
     }
 }
 
+/// [`audit`] from an async handler: the store write runs on the blocking
+/// pool, and the handler waits for it so the entry exists when it answers.
+pub async fn audit_off_thread(
+    store: &Store,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) {
+    let store = store.clone();
+    let (actor, action, target, detail) = (
+        actor.to_owned(),
+        action.to_owned(),
+        target.to_owned(),
+        detail.to_owned(),
+    );
+    let _ =
+        tokio::task::spawn_blocking(move || audit(&store, &actor, &action, &target, &detail)).await;
+}
+
 /// Writes an audit entry stamped now; a store failure is logged, since the
 /// action it records has already happened.
 pub fn audit(store: &Store, actor: &str, action: &str, target: &str, detail: &str) {

@@ -6,7 +6,7 @@ use super::{
     Fields, PAGE_ROWS, bad_field, blocking, encode, event_of, may_act, now_ms, number_param,
     see_other, when, when_or_dash,
 };
-use crate::auth::{Operator, Viewer, audit, csrf_field};
+use crate::auth::{Operator, Viewer, audit_off_thread, csrf_field};
 use crate::ui::{self, Section, state_class};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
@@ -374,16 +374,13 @@ pub(super) async fn acknowledge(
             &format!("Incident #{id} is unknown, resolved, or acknowledged already."),
         ));
     }
-    let (store, actor) = (monitor.store().clone(), session.actor().to_owned());
-    let _ = tokio::task::spawn_blocking(move || {
-        audit(
-            &store,
-            &actor,
-            "incident.acknowledge",
-            &format!("incident/{id}"),
-            "",
-        )
-    })
+    audit_off_thread(
+        monitor.store(),
+        session.actor(),
+        "incident.acknowledge",
+        &format!("incident/{id}"),
+        "",
+    )
     .await;
     Ok(see_other(&format!("/incidents/{id}")))
 }
@@ -409,16 +406,13 @@ pub(super) async fn resolve(
             &format!("Incident #{id} is unknown or resolved already."),
         ));
     }
-    let (store, actor) = (monitor.store().clone(), session.actor().to_owned());
-    let _ = tokio::task::spawn_blocking(move || {
-        audit(
-            &store,
-            &actor,
-            "incident.resolve",
-            &format!("incident/{id}"),
-            &note,
-        )
-    })
+    audit_off_thread(
+        monitor.store(),
+        session.actor(),
+        "incident.resolve",
+        &format!("incident/{id}"),
+        &note,
+    )
     .await;
     Ok(see_other(&format!("/incidents/{id}")))
 }
