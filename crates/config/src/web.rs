@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [server]
-//! session_idle = "12h"              # a session unused this long ends
+//! session_idle = "12h"              # a session unused this long ends (at least 1m)
 //! session_max = "7d"                # and every session ends this long after login
 //! login_attempts_per_minute = 10    # per client address (a burst of as many, then refilled)
 //! lockout_after = 5                 # failed logins in a row lock the account ...
@@ -17,6 +17,10 @@ use crate::raw::Dur;
 use std::path::PathBuf;
 use std::time::Duration;
 use toml::Spanned;
+
+/// Shortest `session_idle` accepted: a session's last use is recorded at
+/// most once a minute (store `sessions.rs`).
+pub const MIN_SESSION_IDLE: Duration = Duration::from_secs(60);
 
 /// Sessions, login limits and TLS, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,19 +79,43 @@ impl Loader<'_> {
         let mut web = WebSecurity::default();
         if let Some(d) = raw.session_idle {
             web.session_idle = self.positive(d, "server.session_idle");
+            // A session's last use is written at most once a minute, so a
+            // shorter idle time would end sessions in active use.
+            if web.session_idle < MIN_SESSION_IDLE {
+                self.rep.report(
+                    d.span(),
+                    "server.session_idle",
+                    "must be at least 1m (a session's use is recorded once a minute)",
+                    Some("write \"1m\" or more".into()),
+                );
+            }
         }
         if let Some(d) = raw.session_max {
             web.session_max = self.positive(d, "server.session_max");
-            if web.session_max < web.session_idle {
-                self.rep.report(
-                    d.span(),
+        }
+        // Compared whichever of the two is written (the other's default
+        // counts too): a session cannot end before it could go idle.
+        if web.session_max < web.session_idle {
+            match (raw.session_max, raw.session_idle) {
+                (Some(max), _) => self.rep.report(
+                    max.span(),
                     "server.session_max",
                     "a session cannot end before it has been idle for session_idle",
                     Some(format!(
                         "write at least {}",
                         humantime::format_duration(web.session_idle)
                     )),
-                );
+                ),
+                (None, Some(idle)) => self.rep.report(
+                    idle.span(),
+                    "server.session_idle",
+                    "longer than session_max (every session ends that long after login)",
+                    Some(format!(
+                        "write at most {}, or raise session_max",
+                        humantime::format_duration(web.session_max)
+                    )),
+                ),
+                (None, None) => {}
             }
         }
         for (value, key, field) in [

@@ -619,4 +619,21 @@ fn web_security_keys_load_and_bad_ones_are_located() {
         at_line(&p, 6).contains("server.tls_key") && at_line(&p, 6).contains("go together"),
         "{p}"
     );
+
+    // The last use is written once a minute: a shorter idle time is refused.
+    let p = problems("[server]\nsession_idle = \"30s\"\n");
+    let s = at_line(&p, 2);
+    assert!(
+        s.contains("keepup.toml:2:16") && s.contains("server.session_idle") && s.contains("1m"),
+        "{p}"
+    );
+    // Without session_max, its default (7 days) still bounds session_idle.
+    let p = problems("[server]\nsession_idle = \"8d\"\n");
+    let s = at_line(&p, 2);
+    assert!(
+        s.contains("keepup.toml:2:16")
+            && s.contains("server.session_idle")
+            && s.contains("at most 7days"),
+        "{p}"
+    );
 }

@@ -11,7 +11,9 @@ use keepup_model::Timestamp;
 use rusqlite::params;
 
 /// How often `last_seen` is written at most: a page that loads many
-/// resources does not write the store for each.
+/// resources does not write the store for each. A short idle time gets a
+/// quarter of itself, so a session in use never looks idle for longer
+/// than a quarter of its idle time.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// A live session and whose it is.
@@ -95,7 +97,7 @@ impl Store {
                     .execute([id_hash])?;
                 return Ok(None);
             }
-            if at - last_seen >= TOUCH_EVERY_MS {
+            if at - last_seen >= TOUCH_EVERY_MS.min(idle_ms / 4) {
                 st.conn
                     .prepare_cached("UPDATE web_session SET last_seen = ?2 WHERE id_hash = ?1")?
                     .execute(params![id_hash, at])?;
@@ -145,10 +147,10 @@ mod tests {
             (live.user.as_str(), live.role, live.csrf.as_str()),
             ("ann", Role::Viewer, "csrf1")
         );
-        // Used at 70 s (touched), so still live at 160 s, idle since 70 s.
-        assert!(s.session(b"one", 70_000, 100_000).unwrap().is_some());
-        assert!(s.session(b"one", 160_000, 100_000).unwrap().is_some());
-        assert!(s.session(b"other", 160_000, 100_000).unwrap().is_none());
+        // Used at 80 s (touched), so still live at 170 s, idle since 80 s.
+        assert!(s.session(b"one", 80_000, 100_000).unwrap().is_some());
+        assert!(s.session(b"one", 170_000, 100_000).unwrap().is_some());
+        assert!(s.session(b"other", 170_000, 100_000).unwrap().is_none());
         // Absolute expiry, whatever the use.
         s.create_session(b"two", ann.id, "csrf2", 0, 200_000)
             .unwrap();
@@ -173,5 +175,22 @@ mod tests {
         assert!(s.remove_user("ann").unwrap());
         assert!(s.session(b"five", 1, 100_000).unwrap().is_none());
         assert_eq!(s.delete_dead_sessions(10, 1).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_session_in_use_outlives_a_one_minute_idle_time() {
+        let s = Store::open_in_memory().unwrap();
+        s.add_user("ann", "h", Role::Viewer, 0).unwrap();
+        let ann = s.user("ann").unwrap().unwrap();
+        s.create_session(b"one", ann.id, "c", 0, 10_000_000)
+            .unwrap();
+        // A page every 20 s, for five minutes, with session_idle = 1m.
+        for at in (20_000..=300_000).step_by(20_000) {
+            assert!(
+                s.session(b"one", at, 60_000).unwrap().is_some(),
+                "used every 20 s, ended at {at} ms"
+            );
+        }
+        assert!(s.session(b"one", 360_000, 60_000).unwrap().is_none());
     }
 }
