@@ -22,6 +22,15 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The database file could not be created.
+    #[error("store {path}: cannot create the file: {source}")]
+    CreateFile {
+        /// The database path.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// SQLite refused an operation (locked, corrupt, not a database, disk
     /// full, ...).
     #[error("store {path}: {op}: {}", sqlite_reason(source))]

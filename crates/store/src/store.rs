@@ -14,6 +14,57 @@ use crate::schema;
 use crate::spans;
 use crate::{CheckMeta, FindingSeen, LatestState, PingKind, ResultRecord};
 
+/// Makes the database at `path` and its WAL companions readable and
+/// writable by their owner only: a new file is created 0600 before SQLite
+/// opens it (SQLite gives `-wal` and `-shm` the database's mode), and an
+/// existing one with group or other bits loses them, with a warning.
+fn owner_only(path: &Path, shown: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(source) => {
+            return Err(StoreError::CreateFile {
+                path: shown.to_owned(),
+                source,
+            });
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = Path::new(&file);
+        let Ok(meta) = std::fs::metadata(file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 == 0 {
+            continue;
+        }
+        let tightened = mode & !0o077;
+        match std::fs::set_permissions(file, std::fs::Permissions::from_mode(tightened)) {
+            Ok(()) => tracing::warn!(
+                file = %file.display(),
+                was = format_args!("{mode:04o}"),
+                now = format_args!("{tightened:04o}"),
+                "the store was readable by other users; now by its owner only"
+            ),
+            Err(e) => tracing::warn!(
+                file = %file.display(),
+                mode = format_args!("{mode:04o}"),
+                error = %e,
+                "the store is readable by other users and its mode cannot be changed"
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// Pings kept per check.
 const PING_HISTORY: i64 = 100;
 
@@ -61,7 +112,9 @@ impl State {
 impl Store {
     /// Opens (creating if needed) the database at `path`, creating its
     /// directory if missing, switching it to WAL and bringing its schema up
-    /// to date.
+    /// to date. The file is created readable by its owner only (it holds
+    /// password hashes and session digests), and an existing one readable
+    /// by others is tightened, with a warning.
     ///
     /// Fails, without modifying the file, when it is not an SQLite database,
     /// is another application's database, or was written by a newer keepup.
@@ -76,6 +129,7 @@ impl Store {
                 source,
             })?;
         }
+        owner_only(path, &shown)?;
         let conn = Connection::open(path).map_err(|e| Fail::from(e).at(&shown, "open"))?;
         Self::setup(conn, shown, true)
     }

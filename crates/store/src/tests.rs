@@ -68,6 +68,41 @@ fn fresh_store_is_at_latest_schema() {
     assert!(s.latest().unwrap().is_empty());
 }
 
+/// The permission bits of `path`.
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn the_store_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keepup.db");
+    let files = |p: &std::path::Path| {
+        ["", "-wal", "-shm"].map(|s| std::path::PathBuf::from(format!("{}{s}", p.display())))
+    };
+    {
+        let s = Store::open(&path).unwrap();
+        s.record(&[rec("a/b", T0, Status::Up, 1.0, "ok")]).unwrap();
+        for f in files(&path) {
+            assert_eq!(mode_of(&f), 0o600, "{}", f.display());
+        }
+    }
+    // A file someone made readable to all is tightened at the next open.
+    for f in files(&path) {
+        if f.exists() {
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let s = Store::open(&path).unwrap();
+    s.record(&[rec("a/b", T0 + MIN, Status::Up, 1.0, "ok")])
+        .unwrap();
+    for f in files(&path) {
+        assert_eq!(mode_of(&f), 0o600, "{}", f.display());
+    }
+}
+
 #[test]
 fn since_moves_only_when_status_changes() {
     let s = Store::open_in_memory().unwrap();
