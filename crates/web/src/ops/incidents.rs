@@ -14,7 +14,9 @@ use axum::response::Response;
 use keepup_model::Timestamp;
 use keepup_model::text::duration_table;
 use keepup_monitor::Monitor;
-use keepup_store::{HandResolution, Incident, IncidentQuery, IncidentState, OutboxEntry};
+use keepup_store::{
+    HandResolution, Incident, IncidentQuery, IncidentState, OutboxEntry, StatusUpdate,
+};
 use maud::{Markup, html};
 
 use std::sync::Arc;
@@ -156,6 +158,8 @@ struct Detail {
     caused: Vec<Incident>,
     notifications: Vec<OutboxEntry>,
     resolution: Option<HandResolution>,
+    /// What the status pages were told, oldest first.
+    updates: Vec<StatusUpdate>,
 }
 
 /// `GET /incidents/<id>`
@@ -178,6 +182,7 @@ pub(super) async fn detail(
             caused: store.incidents_caused_by(id)?,
             notifications: store.incident_notifications(id)?,
             resolution: store.incident_resolution(id)?,
+            updates: store.status_updates_of(id)?,
             incident,
         }))
     })
@@ -301,6 +306,7 @@ fn render_detail(session: &crate::auth::Session, d: &Detail, now: Timestamp) -> 
                 }
             }
         }
+        (public_updates(session, d, now))
         @if let Some(r) = &d.resolution && !r.note.is_empty() {
             h2 { "Resolution note" }
             p.note { (r.note) }
@@ -350,6 +356,30 @@ fn render_detail(session: &crate::auth::Session, d: &Detail, now: Timestamp) -> 
                     }
                 } }
             } }
+        }
+    }
+}
+
+/// The updates the status pages show for the incident, and the form that
+/// posts one (operators; also after the incident is resolved, for the
+/// closing word).
+fn public_updates(session: &crate::auth::Session, d: &Detail, now: Timestamp) -> Markup {
+    html! {
+        h2 { "Public updates" }
+        @if d.updates.is_empty() {
+            p.muted { "None yet: status pages show only the incident's impact." }
+        } @else {
+            ol.timeline {
+                @for u in &d.updates {
+                    li {
+                        (when(now, u.at)) " " strong { (u.status.as_str()) } " "
+                        span.muted { "by " (u.author) } p.note { (u.text) }
+                    }
+                }
+            }
+        }
+        @if may_act(session) {
+            (crate::status::update_form(session, d.incident.id))
         }
     }
 }

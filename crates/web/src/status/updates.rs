@@ -97,7 +97,7 @@ async fn post_update(
 /// The form an incident's page embeds to post a public update.
 pub fn update_form(session: &crate::auth::Session, incident: i64) -> Markup {
     html! {
-        form method="post" action={ "/incidents/" (incident) "/updates" } class="public-update" {
+        form method="post" action={ "/incidents/" (incident) "/updates" } class="stacked public-update" {
             (csrf_field(session))
             label for="update-status" { "Public status" }
             select id="update-status" name="status" {
