@@ -506,6 +506,28 @@ async fn a_page_is_served_at_its_domain_and_revalidated_with_304() {
     let css = fetch(addr, "/status/assets/status.css", &[]).await;
     assert_eq!(css.code, 200);
     assert!(css.body.contains("prefers-color-scheme: dark"));
+
+    // Pages, logos, badges and the stylesheet come from memory by name:
+    // no path reaches the configuration or the logo's file beside it.
+    for path in [
+        "/status/..%2fkeepup.toml",
+        "/status/%2e%2e%2fkeepup.toml",
+        "/status/shop/..%2f..%2fkeepup.toml",
+        "/status/shop/logo/..%2flogo.svg",
+        "/status/shop/badge/..%2f..%2fkeepup.toml",
+        "/status/shop/badge/%2e%2e%2flogo.svg",
+        "/status/assets/..%2f..%2fkeepup.toml",
+        "/status/assets/status.css%00",
+        "/status/logo.svg",
+    ] {
+        let r = fetch(addr, path, &[]).await;
+        assert_eq!(r.code, 404, "{path}: {}", r.body);
+        assert!(
+            !r.body.contains("[[site]]") && !r.body.contains("<svg"),
+            "{path}: {}",
+            r.body
+        );
+    }
 }
 
 /// When the first rendering fails (here: the store lacks a table the
