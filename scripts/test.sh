@@ -22,12 +22,13 @@ cd "$(dirname "$0")/.."
 # (systemd-analyze verify, systemd-sysusers), man-db (the unit's
 # Documentation= page, looked up by systemd-analyze verify); chromium and
 # chromium-driver (the web dashboard's end-to-end tests drive the browser
-# through chromedriver).
+# through chromedriver); prometheus (promtool checks /metrics,
+# crates/web/tests/metrics.rs).
 PACKAGES=(ca-certificates openssl knot iproute2 util-linux
   postfix dovecot-imapd dovecot-pop3d
   restic rclone openssh-server openssh-client
   postgresql postgresql-client mariadb-server mariadb-client
-  dpkg-dev binutils systemd man-db chromium chromium-driver)
+  dpkg-dev binutils systemd man-db chromium chromium-driver prometheus)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -223,6 +223,16 @@ impl Loader<'_> {
                 key
             }
         };
+        let metrics_token = server.metrics_token_file.as_ref().and_then(|file| {
+            self.secret(
+                Inline::NotAccepted,
+                None,
+                Some(file.get_ref().as_str()),
+                file.span(),
+                "server",
+                "metrics_token",
+            )
+        });
         let limits = self.listener_limits(
             crate::listener::RawListenerLimits {
                 max_connections: server.max_connections.as_ref(),
@@ -389,6 +399,7 @@ impl Loader<'_> {
                 listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8585))),
                 public_url,
                 ack_key,
+                metrics_token,
                 limits,
                 web,
             },

@@ -106,6 +106,9 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Key that signs acknowledgement links (with `public_url`).
     pub ack_key: Option<Secret>,
+    /// Bearer token `/metrics` wants (`metrics_token_file`); without one,
+    /// the metrics are served to anyone who reaches the listener.
+    pub metrics_token: Option<Secret>,
     /// Connection limits, deadlines and trusted proxies.
     pub limits: crate::listener::ListenerLimits,
     /// Sessions, login limits and the optional TLS listener.

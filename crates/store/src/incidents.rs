@@ -515,6 +515,17 @@ impl Store {
         )
     }
 
+    /// How many incidents were ever opened (incidents are never deleted).
+    pub fn incident_count(&self) -> Result<u64, StoreError> {
+        self.with_state("count incidents", |st| {
+            let n: i64 = st
+                .conn
+                .prepare_cached("SELECT count(*) FROM incident")?
+                .query_row([], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+    }
+
     /// Every open incident, oldest first.
     pub fn open_incidents(&self) -> Result<Vec<Incident>, StoreError> {
         self.query_incidents(

@@ -276,6 +276,23 @@ impl Store {
         })
     }
 
+    /// How many notifications are in each state, within the outbox's
+    /// retention (for `/metrics`); states without any are left out.
+    pub fn outbox_states(&self) -> Result<Vec<(OutboxState, u64)>, StoreError> {
+        self.with_state("count notifications", |st| {
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT state, count(*) FROM outbox GROUP BY state ORDER BY state",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let n: i64 = row.get(1)?;
+                out.push((OutboxState::from_code(row.get(0)?)?, n.max(0) as u64));
+            }
+            Ok(out)
+        })
+    }
+
     /// The incidents some notification was queued for (as the leader of
     /// its group), within the outbox's retention.
     pub fn incidents_in_outbox(&self) -> Result<std::collections::HashSet<i64>, StoreError> {

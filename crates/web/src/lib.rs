@@ -7,8 +7,9 @@
 //! login and sessions, API tokens and the audit log ([`auth`]), the page
 //! layout and embedded assets ([`ui`]), and the security headers on every
 //! answer ([`security`]), and the JSON API under `/api/v1` with its
-//! OpenAPI document ([`api`]). The dashboard and Prometheus metrics join
-//! them here, each as one `.merge(...)` in [`router`].
+//! OpenAPI document ([`api`]). The dashboard, the operations pages and
+//! Prometheus metrics (`/metrics`, its own bearer token rather than a
+//! login) join them here, each as one `.merge(...)` in [`router`].
 //!
 //! The server is hardened for the open Internet (heartbeats arrive from
 //! other machines): request heads must arrive within a deadline, bodies are
@@ -39,6 +40,7 @@ mod admission;
 pub mod api;
 pub mod auth;
 mod dashboard;
+mod metrics;
 mod ops;
 pub mod security;
 pub mod tls;
@@ -89,6 +91,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         .merge(api::routes())
         .merge(dashboard::routes())
         .merge(ops::routes())
+        .merge(metrics::routes())
         // Each part of the web adds its routes above this line.
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // After the routes, so that a status page's own domain is served
