@@ -4,59 +4,61 @@
 //! guesser gets a few tries a minute. Addresses are counted as the
 //! listener counts connections (an IPv6 /64 is one address).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Buckets kept at most; past it, full ones (idle a minute) are dropped
-/// first, so that a spray of addresses cannot grow the map without bound.
+/// Buckets kept at most; past it, the least recently used one is dropped,
+/// so that a spray of addresses cannot grow the memory, and a newcomer is
+/// never refused because the table is full. (Dropping a bucket in use
+/// gives that address a fresh one; with this many addresses at once the
+/// global login rate is what holds.)
 const MAX_BUCKETS: usize = 100_000;
 
 /// The per-address login limiter.
 pub struct LoginLimiter {
     per_minute: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    table: Mutex<Table>,
+}
+
+/// The buckets and their order of use. `used` holds an entry per use,
+/// oldest first; an entry whose stamp is no longer its bucket's is stale
+/// and skipped, so finding the least recently used bucket is amortised
+/// O(1).
+#[derive(Default)]
+struct Table {
+    buckets: HashMap<IpAddr, Bucket>,
+    used: VecDeque<(IpAddr, u64)>,
+    next_stamp: u64,
 }
 
 #[derive(Clone, Copy)]
 struct Bucket {
     tokens: f64,
     updated: Instant,
+    /// Which entry of `used` is this bucket's latest use.
+    stamp: u64,
 }
 
-impl LoginLimiter {
-    /// A limiter allowing `per_minute` attempts per address per minute.
-    pub fn new(per_minute: u32) -> Self {
-        LoginLimiter {
-            per_minute: f64::from(per_minute.max(1)),
-            buckets: Mutex::new(HashMap::new()),
+impl Bucket {
+    /// A full bucket of `per_minute` attempts at `now`.
+    fn full(per_minute: f64, now: Instant, stamp: u64) -> Self {
+        Bucket {
+            tokens: per_minute,
+            updated: now,
+            stamp,
         }
     }
 
-    /// Takes one attempt for `client` at `now`; false when it has none
-    /// left.
-    pub fn allow(&self, client: IpAddr, now: Instant) -> bool {
-        let source = crate::admission::source_of(client);
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&source) {
-            let full = Duration::from_secs(60);
-            buckets.retain(|_, b| now.saturating_duration_since(b.updated) < full);
-            if buckets.len() >= MAX_BUCKETS {
-                // Every bucket is in use: a spray from this many addresses
-                // is refused rather than let grow the memory.
-                return false;
-            }
-        }
-        let bucket = buckets.entry(source).or_insert(Bucket {
-            tokens: self.per_minute,
-            updated: now,
-        });
-        let refill = now.saturating_duration_since(bucket.updated).as_secs_f64() / 60.0;
-        bucket.tokens = (bucket.tokens + refill * self.per_minute).min(self.per_minute);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+    /// Refills for the time since the last take, then takes one attempt;
+    /// false when there is none.
+    fn take(&mut self, per_minute: f64, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.updated).as_secs_f64() / 60.0;
+        self.tokens = (self.tokens + refill * per_minute).min(per_minute);
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
             true
         } else {
             false
@@ -64,9 +66,74 @@ impl LoginLimiter {
     }
 }
 
+impl Table {
+    /// Drops the least recently used bucket; false when there is none.
+    fn evict_one(&mut self) -> bool {
+        while let Some((source, stamp)) = self.used.pop_front() {
+            if self.buckets.get(&source).is_some_and(|b| b.stamp == stamp) {
+                self.buckets.remove(&source);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Records a use of `source`'s bucket (already stamped `stamp`); stale
+    /// entries are dropped once they outnumber the live ones, so `used`
+    /// stays within about twice the table and each sweep is paid for by
+    /// the uses that made it.
+    fn record_use(&mut self, source: IpAddr, stamp: u64) {
+        self.used.push_back((source, stamp));
+        if self.used.len() > 2 * self.buckets.len() + 64 {
+            let buckets = &self.buckets;
+            self.used
+                .retain(|(s, st)| buckets.get(s).is_some_and(|b| b.stamp == *st));
+        }
+    }
+}
+
+impl LoginLimiter {
+    /// A limiter allowing `per_minute` attempts per address per minute.
+    pub fn new(per_minute: u32) -> Self {
+        LoginLimiter {
+            per_minute: f64::from(per_minute.max(1)),
+            table: Mutex::new(Table::default()),
+        }
+    }
+
+    /// Takes one attempt for `client` at `now`; false when it has none
+    /// left.
+    pub fn allow(&self, client: IpAddr, now: Instant) -> bool {
+        let source = crate::admission::source_of(client);
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if !table.buckets.contains_key(&source) {
+            while table.buckets.len() >= MAX_BUCKETS && table.evict_one() {}
+        }
+        let stamp = table.next_stamp;
+        table.next_stamp += 1;
+        let per_minute = self.per_minute;
+        let bucket = table
+            .buckets
+            .entry(source)
+            .or_insert(Bucket::full(per_minute, now, stamp));
+        bucket.stamp = stamp;
+        let allowed = bucket.take(per_minute, now);
+        table.record_use(source, stamp);
+        allowed
+    }
+
+    /// Buckets held now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        table.buckets.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn each_address_gets_its_burst_then_the_refill_rate() {
@@ -86,5 +153,36 @@ mod tests {
         let v6b: IpAddr = "2001:db8::2".parse().unwrap();
         assert!((0..3).all(|_| limiter.allow(v6a, t0)));
         assert!(!limiter.allow(v6b, t0), "one /64 is one address");
+    }
+
+    #[test]
+    fn a_full_table_drops_the_least_recently_used_address_not_the_newcomer() {
+        let limiter = LoginLimiter::new(2);
+        let t0 = Instant::now();
+        let address = |i: usize| IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+        let first = address(0);
+        // The first address spends its attempts, then the table fills
+        // with others, all within the same second.
+        assert!(limiter.allow(first, t0) && limiter.allow(first, t0));
+        assert!(!limiter.allow(first, t0));
+        for i in 1..MAX_BUCKETS {
+            assert!(limiter.allow(address(i), t0), "address {i}");
+        }
+        // A bucket used again is the newest: not the one dropped.
+        assert!(limiter.allow(address(1), t0));
+        assert_eq!(limiter.len(), MAX_BUCKETS);
+        // A newcomer to the full table gets its attempts at once; the
+        // least recently used (the first) was dropped for it.
+        let newcomer = IpAddr::from([192, 0, 2, 7]);
+        assert!(limiter.allow(newcomer, t0));
+        assert_eq!(limiter.len(), MAX_BUCKETS);
+        assert!(
+            !limiter.allow(address(1), t0),
+            "address 1 kept its bucket (spent)"
+        );
+        assert!(
+            limiter.allow(first, t0),
+            "the first address was dropped, so it starts afresh"
+        );
     }
 }
