@@ -270,6 +270,62 @@ async fn guesses_in_flight_at_once_get_no_more_tries_than_the_lock_allows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spray_of_logins_past_the_password_checks_at_once_gets_503_and_the_daemon_stays_up() {
+    let web = start("lockout_after = 1000\nlogin_attempts_per_minute = 1000").await;
+    web.add_user("ann", ANN_PASSWORD, Role::Viewer);
+    // 200 guesses from ten addresses, forms fetched first and sent at
+    // once: far more than the cores' checks and their waiting line.
+    let mut ready = Vec::new();
+    for i in 0..200u8 {
+        let mut b = web.browser(20 + i % 10);
+        let csrf = b
+            .get("/login")
+            .await
+            .attr("form input[name=csrf]", "value")
+            .unwrap();
+        ready.push((b, csrf));
+    }
+    let mut guesses = tokio::task::JoinSet::new();
+    for (mut b, csrf) in ready {
+        guesses.spawn(async move {
+            let form = [
+                ("name", "ann"),
+                ("password", "a wrong guess!"),
+                ("csrf", csrf.as_str()),
+            ];
+            let reply = b.post("/login", &form).await;
+            (reply.status, reply.header("retry-after").map(str::to_owned))
+        });
+    }
+    let (mut checked, mut busy) = (0, 0);
+    while let Some(answer) = guesses.join_next().await {
+        match answer.unwrap() {
+            (401, _) => checked += 1,
+            (503, Some(_)) => busy += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(
+        checked > 0 && busy > 0,
+        "{checked} checked, {busy} turned away"
+    );
+    // Every check that ran was counted; none of the turned-away ones.
+    let failures = web
+        .monitor
+        .store()
+        .audit_since(0, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "login.failure")
+        .count();
+    assert_eq!(failures, checked);
+    // The daemon is up and the owner logs in.
+    let mut owner = web.browser(40);
+    assert_eq!(owner.get("/healthz").await.status, 200);
+    assert_eq!(owner.login("ann", ANN_PASSWORD).await.status, 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_attempts_are_limited_per_client_address() {
     let web = start("login_attempts_per_minute = 3").await;
     web.add_user("ann", ANN_PASSWORD, Role::Viewer);

@@ -2,7 +2,9 @@
 //! bucket holds as many attempts as are allowed per minute and refills at
 //! that rate, so a person who mistypes twice is never slowed while a
 //! guesser gets a few tries a minute. Addresses are counted as the
-//! listener counts connections (an IPv6 /64 is one address).
+//! listener counts connections (an IPv6 /64 is one address). One more
+//! bucket, [`GlobalLoginRate`], holds every address together: a spray
+//! from many addresses cannot keep the cores hashing passwords.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -63,6 +65,30 @@ impl Bucket {
         } else {
             false
         }
+    }
+}
+
+/// Logins from all addresses together: a bucket of `per_minute` attempts
+/// refilled at that rate.
+pub struct GlobalLoginRate {
+    per_minute: f64,
+    bucket: Mutex<Bucket>,
+}
+
+impl GlobalLoginRate {
+    /// A rate of `per_minute` logins a minute, in all.
+    pub fn new(per_minute: u32) -> Self {
+        let per_minute = f64::from(per_minute.max(1));
+        GlobalLoginRate {
+            per_minute,
+            bucket: Mutex::new(Bucket::full(per_minute, Instant::now(), 0)),
+        }
+    }
+
+    /// Takes one attempt at `now`; false when none is left.
+    pub fn allow(&self, now: Instant) -> bool {
+        let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        bucket.take(self.per_minute, now)
     }
 }
 
@@ -183,6 +209,19 @@ mod tests {
         assert!(
             limiter.allow(first, t0),
             "the first address was dropped, so it starts afresh"
+        );
+    }
+
+    #[test]
+    fn the_global_rate_holds_all_addresses_together() {
+        let rate = GlobalLoginRate::new(4);
+        let t0 = Instant::now();
+        assert!((0..4).all(|_| rate.allow(t0)));
+        assert!(!rate.allow(t0));
+        assert!(!rate.allow(t0 + Duration::from_secs(14)));
+        assert!(
+            rate.allow(t0 + Duration::from_secs(16)),
+            "one back every 15 s"
         );
     }
 }

@@ -3,9 +3,10 @@
 //! A login is refused the same way (same page, same status, the same
 //! argon2 work) whether the name is unknown, the password wrong or the
 //! account locked, so that neither the answer nor its time tells which.
-//! Each client address has a few attempts a minute (429 past them), at
-//! most one argon2 check per core runs at once (503 past that, so a spray
-//! of guesses cannot take the memory), and `[server] lockout_after`
+//! Each client address has a few attempts a minute (429 past them), all
+//! addresses together [`super::GLOBAL_LOGINS_PER_MINUTE`], at most one
+//! argon2 check per core runs at once with a few waiting (503 past that,
+//! so a spray of guesses cannot take the memory: the `gate` module), and `[server] lockout_after`
 //! attempts in a row from one source network (IPv4 /24, IPv6 /64) lock
 //! the account for that network only, for `lockout_for`: the owner
 //! logging in from elsewhere is not locked out by a guesser. The attempt
@@ -321,8 +322,17 @@ async fn login_submit(
             &format!("password: at most {} characters", password::MAX_LENGTH),
         );
     }
+    if !auth.global_rate.allow(Instant::now()) {
+        tracing::warn!(%client, "login refused: too many logins from all addresses");
+        return busy(&expected, &next, secure, "60");
+    }
+    let Some(turn) = auth.gate.turn().await else {
+        tracing::warn!(%client, "login refused: too many password checks at once");
+        return busy(&expected, &next, secure, "5");
+    };
     let checking = auth.clone();
     let verdict = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         check_login(&checking, &form.name, &form.password, client)
     })
     .await;
@@ -371,6 +381,21 @@ async fn login_submit(
             )
         }
     }
+}
+
+/// The login form again with 503 and `Retry-After`: the server has no
+/// room for another password check now (the address is not to blame).
+fn busy(token: &str, next: &str, secure: bool, retry_after: &'static str) -> Response {
+    let mut r = login_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        token,
+        next,
+        Some("Too many logins at once. Try again in a few seconds."),
+        secure,
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));
+    r
 }
 
 async fn logout(

@@ -20,6 +20,7 @@
 //! address and locked per account (the `login` module).
 
 mod audit_page;
+mod gate;
 mod limiter;
 mod login;
 pub mod password;
@@ -36,7 +37,13 @@ use keepup_store::{AuditEntry, Role, Store, TokenScope};
 use maud::{Markup, html};
 use std::sync::Arc;
 
-pub use limiter::LoginLimiter;
+pub use gate::PasswordGate;
+pub use limiter::{GlobalLoginRate, LoginLimiter};
+
+/// Logins a minute from all addresses together (and at once): enough for
+/// any team, while a spray from many addresses keeps at most a fraction
+/// of a core busy hashing.
+pub const GLOBAL_LOGINS_PER_MINUTE: u32 = 600;
 
 /// The routes of this module: login, logout, the audit log page.
 pub fn routes() -> axum::Router<AppState> {
@@ -54,6 +61,10 @@ pub struct Auth {
     /// ends at a proxy in front of keepup.
     public_https: bool,
     limiter: LoginLimiter,
+    /// Logins from every address together.
+    global_rate: GlobalLoginRate,
+    /// Password checks running and waiting.
+    gate: PasswordGate,
 }
 
 impl Auth {
@@ -61,6 +72,8 @@ impl Auth {
     pub fn new(store: Store, settings: WebSecurity, public_url: Option<&str>) -> Self {
         Auth {
             limiter: LoginLimiter::new(settings.login_attempts_per_minute),
+            global_rate: GlobalLoginRate::new(GLOBAL_LOGINS_PER_MINUTE),
+            gate: PasswordGate::for_this_machine(),
             store,
             settings,
             public_https: public_url.is_some_and(|u| u.starts_with("https://")),
