@@ -79,6 +79,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         config.server.web.clone(),
         config.server.public_url.as_deref(),
     ));
+    let public_https = security::PublicHttps::of(config.server.public_url.as_deref());
     let state = AppState { monitor, auth };
     Router::new()
         .route("/healthz", get(healthz))
@@ -101,7 +102,10 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
             status::by_host,
         ))
         // Outermost: every answer gets the headers.
-        .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn_with_state(
+            public_https,
+            security::headers,
+        ))
         .with_state(state)
 }
 

@@ -151,7 +151,7 @@ async fn a_login_form_from_elsewhere_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cookies_are_secure_behind_an_https_public_url() {
+async fn cookies_are_secure_and_hsts_sent_behind_an_https_public_url() {
     let web = start("public_url = \"https://keepup.example\"").await;
     web.add_user("ann", ANN_PASSWORD, Role::Viewer);
     let mut b = web.browser(1);
@@ -162,8 +162,24 @@ async fn cookies_are_secure_behind_an_https_public_url() {
             .unwrap()
             .contains("; Secure")
     );
-    // HSTS only where keepup itself speaks TLS.
-    assert!(ok.header("strict-transport-security").is_none());
+    // People come over https (TLS ends at a proxy): HSTS too, on every
+    // answer.
+    assert_eq!(
+        ok.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
+    let missing = b.get("/no/such/page").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        missing.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
+    // Plain HTTP without an https public_url: no HSTS (a browser would
+    // ignore it, and it would promise https nobody serves).
+    let plain = start("public_url = \"http://keepup.example\"").await;
+    let reply = plain.browser(1).get("/login").await;
+    assert!(reply.header("strict-transport-security").is_none());
+    assert!(!reply.set_cookie("keepup_login").unwrap().contains("Secure"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,7 +76,7 @@ impl Auth {
             gate: PasswordGate::for_this_machine(),
             store,
             settings,
-            public_https: public_url.is_some_and(|u| u.starts_with("https://")),
+            public_https: crate::security::PublicHttps::of(public_url).0,
         }
     }
 
