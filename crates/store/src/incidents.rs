@@ -175,6 +175,17 @@ const SELECT: &str = "SELECT i.id, c.key, i.status, i.opened_at, i.detected_at, 
     i.acknowledged_by, i.resolved_at, i.cause_incident, i.suppressed, i.maintenance, i.message, i.findings
     FROM incident i JOIN checks c ON c.id = i.check_id";
 
+/// The condition "the incident's check is one of the JSON array of keys in
+/// the parameter `param`" (see [`check_keys`]).
+fn in_checks(param: &str) -> String {
+    format!("c.key IN (SELECT value FROM json_each({param}))")
+}
+
+/// `checks` as one parameter, whatever their number: a JSON array of keys.
+fn check_keys(checks: &[CheckId]) -> String {
+    serde_json::Value::from(checks.iter().map(|c| c.as_str()).collect::<Vec<_>>()).to_string()
+}
+
 fn from_row(row: &Row<'_>) -> Result<Incident, Fail> {
     let findings: Option<String> = row.get(12)?;
     Ok(Incident {
@@ -412,37 +423,56 @@ impl Store {
 
     /// Incidents as `filter` says, newest first (by opening time, then
     /// number), at most `limit`, older than `before` (the opening time and
-    /// number of the last incident of the previous page). Unlike
-    /// [`Store::incident_page`]'s offsets, such a position does not move
-    /// when incidents open between two pages, so a client walking the list
-    /// (the JSON API) neither skips nor repeats one.
+    /// number of the last incident of the previous page), each with who
+    /// resolved it by hand, if someone did (read in the same query, not
+    /// one more per row). Unlike [`Store::incident_page`]'s offsets, such a
+    /// position does not move when incidents open between two pages, so a
+    /// client walking the list (the JSON API) neither skips nor repeats one.
     pub fn incidents_before(
         &self,
         filter: &IncidentFilter,
         before: Option<(Timestamp, i64)>,
         limit: usize,
-    ) -> Result<Vec<Incident>, StoreError> {
+    ) -> Result<Vec<(Incident, Option<HandResolution>)>, StoreError> {
         let (before_at, before_id) = before.unwrap_or((i64::MAX, i64::MAX));
         let state = match filter.state {
             IncidentState::Any => "",
             IncidentState::Open => " AND i.resolved_at IS NULL",
             IncidentState::Resolved => " AND i.resolved_at IS NOT NULL",
         };
-        self.query_incidents(
-            "list incidents before a position",
-            &format!(
-                "{SELECT} WHERE (i.opened_at < ?1 OR (i.opened_at = ?1 AND i.id < ?2))
-                   AND (?3 IS NULL OR c.site = ?3) AND (?4 IS NULL OR c.key = ?4){state}
-                 ORDER BY i.opened_at DESC, i.id DESC LIMIT ?5"
-            ),
-            params![
+        // The page first, then its resolutions joined to it: the columns
+        // of `from_row` stay in place and the hand resolution follows them.
+        let sql = format!(
+            "SELECT p.*, r.resolved_by, r.note FROM (
+               {SELECT} WHERE (i.opened_at < ?1 OR (i.opened_at = ?1 AND i.id < ?2))
+                 AND (?3 IS NULL OR c.site = ?3) AND (?4 IS NULL OR c.key = ?4){state}
+               ORDER BY i.opened_at DESC, i.id DESC LIMIT ?5) p
+             LEFT JOIN incident_resolution r ON r.incident_id = p.id
+             ORDER BY p.opened_at DESC, p.id DESC"
+        );
+        self.with_state("list incidents before a position", |st| {
+            let mut stmt = st.conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params![
                 before_at,
                 before_id,
                 filter.site,
                 filter.check.as_ref().map(|c| c.as_str()),
                 limit.min(10_000) as i64
-            ],
-        )
+            ])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let by: Option<String> = r.get(13)?;
+                let by_hand = match by {
+                    Some(by) => Some(HandResolution {
+                        by,
+                        note: r.get(14)?,
+                    }),
+                    None => None,
+                };
+                out.push((from_row(r)?, by_hand));
+            }
+            Ok(out)
+        })
     }
 
     /// The incidents recorded as caused by incident `id`, oldest first.
@@ -564,10 +594,8 @@ impl Store {
         to: Timestamp,
         limit: usize,
     ) -> Result<Vec<Incident>, StoreError> {
-        // One parameter whatever the number of checks: a JSON array.
-        let keys = serde_json::Value::from(checks.iter().map(|c| c.as_str()).collect::<Vec<_>>())
-            .to_string();
-        let in_checks = "c.key IN (SELECT value FROM json_each(?1))";
+        let keys = check_keys(checks);
+        let in_checks = in_checks("?1");
         let mut out = self.query_incidents(
             "list open incidents of checks",
             &format!("{SELECT} WHERE {in_checks} AND i.resolved_at IS NULL"),
@@ -595,17 +623,19 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Incident>, StoreError> {
-        let wanted: std::collections::HashSet<&str> = checks.iter().map(|c| c.as_str()).collect();
-        let mut all = self.query_incidents(
+        // The named checks' incidents through `incident_by_check`, not
+        // every incident opened before `to` filtered afterwards: a check
+        // page or a contract reads its own few among thousands.
+        self.query_incidents(
             "incidents overlapping",
             &format!(
-                "{SELECT} WHERE i.opened_at < ?2 AND (i.resolved_at IS NULL OR i.resolved_at > ?1)
-                 ORDER BY i.opened_at, i.id"
+                "{SELECT} WHERE {} AND i.opened_at < ?2
+                   AND (i.resolved_at IS NULL OR i.resolved_at > ?1)
+                 ORDER BY i.opened_at, i.id",
+                in_checks("?3")
             ),
-            params![from, to],
-        )?;
-        all.retain(|i| wanted.contains(i.check.as_str()));
-        Ok(all)
+            params![from, to, check_keys(checks)],
+        )
     }
 
     fn query_incidents(
@@ -772,11 +802,16 @@ mod tests {
         let a = s.open_incident(&new("shop/web", 1_000)).unwrap();
         let b = s.open_incident(&new("shop/db", 1_000)).unwrap();
         let c = s.open_incident(&new("blog/web", 2_000)).unwrap();
-        s.resolve_incident(a, 3_000).unwrap();
-        let ids = |v: Vec<Incident>| v.iter().map(|i| i.id).collect::<Vec<_>>();
+        assert!(
+            s.resolve_incident_by_hand(a, 3_000, "alice", "fixed")
+                .unwrap()
+        );
+        let ids = |v: Vec<(Incident, Option<HandResolution>)>| {
+            v.iter().map(|(i, _)| i.id).collect::<Vec<_>>()
+        };
         let all = IncidentFilter::default();
         let first = s.incidents_before(&all, None, 2).unwrap();
-        let last = first.last().map(|i| (i.opened_at, i.id));
+        let last = first.last().map(|(i, _)| (i.opened_at, i.id));
         assert_eq!(ids(first), [c, b]);
         // An incident opening between two pages does not shift the next one.
         s.open_incident(&new("blog/db", 4_000)).unwrap();
@@ -796,9 +831,17 @@ mod tests {
             state: IncidentState::Resolved,
             ..IncidentFilter::default()
         };
+        let resolved = s.incidents_before(&resolved_web, None, 10).unwrap();
         assert_eq!(
-            ids(s.incidents_before(&resolved_web, None, 10).unwrap()),
-            [a]
+            resolved[0].1,
+            Some(HandResolution {
+                by: "alice".into(),
+                note: "fixed".into()
+            }),
+            "each row carries who resolved it by hand"
         );
+        assert_eq!(ids(resolved), [a]);
+        let open_first = s.incidents_before(&all, None, 1).unwrap();
+        assert_eq!(open_first[0].1, None, "an open incident has no resolution");
     }
 }

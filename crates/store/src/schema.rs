@@ -81,6 +81,8 @@
 //!   per user and source network (IPv4 /24, IPv6 /64), replacing the
 //!   per-user count and lock of version 13; the `users` module documents
 //!   it.
+//! * Version 16 indexes `outbox` by `incident_id`: an incident's page
+//!   lists the notifications sent for it.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -434,6 +436,11 @@ CREATE TABLE web_login_lock (
 ) WITHOUT ROWID;
 ALTER TABLE web_user DROP COLUMN failed_attempts;
 ALTER TABLE web_user DROP COLUMN locked_until;
+"#,
+    // 15 -> 16: an incident's notifications, for its page, without a scan
+    // of the whole outbox.
+    r#"
+CREATE INDEX outbox_by_incident ON outbox(incident_id) WHERE incident_id IS NOT NULL;
 "#,
 ];
 

@@ -168,21 +168,17 @@ pub async fn list(
     };
     q.done()?;
     let rows = blocking(&m, "listing incidents", move |s| {
-        let mut rows = s.incidents_before(&filter, after, limit + 1)?;
-        rows.truncate(limit + 1);
-        rows.into_iter()
-            .map(|i| Ok((s.incident_resolution(i.id)?, i)))
-            .collect::<Result<Vec<_>, _>>()
+        s.incidents_before(&filter, after, limit + 1)
     })
     .await?;
-    let (rows, next_cursor) = paging::page(rows, limit, List::Incidents, |(_, last)| {
+    let (rows, next_cursor) = paging::page(rows, limit, List::Incidents, |(last, _)| {
         format!("{}:{}", last.opened_at, last.id)
     });
     let now = now();
     Ok(Json(IncidentPage {
         items: rows
             .into_iter()
-            .map(|(by_hand, i)| IncidentView::of(&i, by_hand, now))
+            .map(|(i, by_hand)| IncidentView::of(&i, by_hand, now))
             .collect(),
         next_cursor,
     }))
