@@ -69,8 +69,7 @@ pub fn build(
     window: &Window,
     now: Timestamp,
 ) -> Result<Report, ReportError> {
-    let input = crate::sla::read_window(store, config, contract, window, now)?;
-    let figures = keepup_sla::account(contract, window, now, &input)?;
+    let (input, figures) = crate::sla::account_window(store, config, contract, window, now)?;
     let until = figures.measured_to;
     let mut report = Report::new(contract, &input, figures, now);
     report.latency = latency(store, contract, window.from, until)?;

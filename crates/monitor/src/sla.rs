@@ -111,6 +111,21 @@ pub fn read_window(
     read_input(store, config, contract, window.from, until)
 }
 
+/// The figures of `contract` over `window`, measured up to `now`, and the
+/// input they were accounted from: what `keepup sla`, the reports and the
+/// dashboard's SLA pages show, read and computed one way.
+pub fn account_window(
+    store: &Store,
+    config: &Config,
+    contract: &Contract,
+    window: &keepup_sla::Window,
+    now: Timestamp,
+) -> Result<(Input, keepup_sla::Figures), SlaError> {
+    let input = read_window(store, config, contract, window, now)?;
+    let figures = keepup_sla::account(contract, window, now, &input)?;
+    Ok((input, figures))
+}
+
 /// The accounting's view of a stored incident (the store records no
 /// severity: it follows from the status).
 fn record(i: keepup_store::Incident) -> IncidentRecord {

@@ -28,8 +28,8 @@ mod service;
 mod window;
 
 pub use account::{
-    Budget, Class, CreditFigure, Figures, IncidentFigure, Interval, RepairFigure, TierFigure,
-    account, check_availability,
+    Budget, CheckFigure, Class, CreditFigure, Figures, IncidentFigure, Interval, RepairFigure,
+    TierFigure, account, check_availability, check_figures,
 };
 pub use burn::{
     Burn, Deadline, RuleBurn, WindowBurn, burn, burn_reach, repair_deadline, repair_deadlines,

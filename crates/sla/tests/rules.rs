@@ -197,3 +197,77 @@ fn a_single_checks_availability_counts_degraded_as_down_and_leaves_unknown_out()
     assert_eq!(keepup_sla::check_availability([(None, 5_000)]), None);
     assert_eq!(keepup_sla::check_availability([]), None);
 }
+
+/// Each component on its own (the dashboard's SLA page): only service
+/// hours count, Degraded weighs as the contract says, time without data
+/// is left out, and maintenance excuses the service, not the check.
+#[test]
+fn a_components_own_figure_counts_service_hours_and_the_contracts_weights() {
+    let c = contract(
+        "[[contract]]\nid = \"front\"\nsite = \"shop\"\ndown_when = \"web | checkout\"\ntarget = 99.9\n\
+         service_hours = \"mon-fri 08:00-18:00\"\ndegraded = 0.5\n",
+    );
+    // Monday 2 November 2026, UTC: ten hours of service.
+    let window = Window::between(
+        at("2026-11-02T00:00:00Z"),
+        at("2026-11-03T00:00:00Z"),
+        "day".into(),
+    )
+    .unwrap();
+    let (from, to) = (window.from, window.to);
+    let input = Input {
+        timelines: vec![
+            // Down 07:00-09:00 (one hour of it in service), Degraded
+            // 12:00-14:00, no data 16:00-17:00.
+            up_except(
+                "web",
+                from,
+                to,
+                &[
+                    (
+                        at("2026-11-02T07:00:00Z"),
+                        at("2026-11-02T09:00:00Z"),
+                        Some(Status::Down),
+                    ),
+                    (
+                        at("2026-11-02T12:00:00Z"),
+                        at("2026-11-02T14:00:00Z"),
+                        Some(Status::Degraded),
+                    ),
+                    (at("2026-11-02T16:00:00Z"), at("2026-11-02T17:00:00Z"), None),
+                ],
+            ),
+            // Down all evening, outside service hours.
+            up_except(
+                "checkout",
+                from,
+                to,
+                &[(at("2026-11-02T18:00:00Z"), to, Some(Status::Down))],
+            ),
+        ],
+        incidents: Vec::new(),
+        maintenance: vec![keepup_sla::MaintenanceSpan {
+            id: "patching".into(),
+            from: at("2026-11-02T08:00:00Z"),
+            to: at("2026-11-02T09:00:00Z"),
+            checks: vec![check("web")],
+        }],
+    };
+    let got = keepup_sla::check_figures(&c, &window, to, &input);
+    assert_eq!(got.len(), 2);
+    let web = &got[0];
+    assert_eq!(web.check, "shop/web");
+    assert_eq!(
+        (web.down_ms, web.degraded_ms, web.unknown_ms),
+        (HOUR, 2 * HOUR, HOUR)
+    );
+    // One hour down and two degraded at half weight over nine measured.
+    assert_eq!(web.downtime_ms, 2.0 * HOUR as f64);
+    let a = web.availability.unwrap();
+    assert!((a - 100.0 * 7.0 / 9.0).abs() < 1e-9, "{a}");
+    let checkout = &got[1];
+    assert_eq!((checkout.down_ms, checkout.availability), (0, Some(100.0)));
+    // Measured up to now: half the day, nothing of it in service.
+    let early = keepup_sla::check_figures(&c, &window, at("2026-11-02T07:30:00Z"), &input);
+    assert_eq!(early[0].availability, None);
+}

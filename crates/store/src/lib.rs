@@ -84,7 +84,7 @@ pub use incidents::{
 pub use maintenance::AdhocMaintenance;
 pub use memo::MemoChange;
 pub use outbox::{ChannelHealth, OutboxEntry, OutboxQuery, OutboxState, Outgoing};
-pub use reports::{KeptReport, NewReport, ReportFiles};
+pub use reports::{KeptReport, NewReport, ReportFiles, ReportFormat};
 pub use schema::SCHEMA_VERSION;
 pub use sessions::SessionRecord;
 pub use spans::{StatusSpan, StatusSpans};

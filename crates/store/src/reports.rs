@@ -38,6 +38,36 @@ pub struct ReportFiles {
     pub json: Vec<u8>,
 }
 
+/// One of a kept report's three renderings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// The self-contained HTML page.
+    Html,
+    /// `section,row,field,value` lines.
+    Csv,
+    /// The report as JSON.
+    Json,
+}
+
+impl ReportFormat {
+    /// Every format, in the order the report lists them.
+    pub const ALL: [ReportFormat; 3] = [ReportFormat::Html, ReportFormat::Csv, ReportFormat::Json];
+
+    /// Its file name extension: `html`, `csv`, `json`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Html => "html",
+            ReportFormat::Csv => "csv",
+            ReportFormat::Json => "json",
+        }
+    }
+
+    /// The format whose extension is `ext`.
+    pub fn from_extension(ext: &str) -> Option<ReportFormat> {
+        ReportFormat::ALL.into_iter().find(|f| f.extension() == ext)
+    }
+}
+
 /// A report to keep.
 #[derive(Debug, Clone, Copy)]
 pub struct NewReport<'a> {
@@ -195,6 +225,31 @@ impl Store {
         )
     }
 
+    /// One rendering of the kept report of `contract` for `period`: only
+    /// that file is read and decompressed (a download needs no other).
+    pub fn kept_report_file(
+        &self,
+        contract: &str,
+        period: &str,
+        format: ReportFormat,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        // The column is one of three fixed names, never input.
+        let column = format.extension();
+        self.with_state("read an SLA report file", |st| {
+            let found = st
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {column} FROM sla_report WHERE contract = ?1 AND period = ?2"
+                ))?
+                .query_row(params![contract, period], |r| r.get::<_, Vec<u8>>(0))
+                .optional()?;
+            Ok(match found {
+                Some(data) => Some(decompress(&data, column)?),
+                None => None,
+            })
+        })
+    }
+
     /// The report the outbox entry `outbox_id` mails, if it mails one.
     pub fn report_of_notification(
         &self,
@@ -349,6 +404,24 @@ mod tests {
             list[0].stored_bytes
         );
         assert_eq!(s.kept_report("front", "2026-03").unwrap().unwrap().1, march);
+        for (format, file) in
+            ReportFormat::ALL
+                .into_iter()
+                .zip([&march.html, &march.csv, &march.json])
+        {
+            assert_eq!(
+                s.kept_report_file("front", "2026-03", format)
+                    .unwrap()
+                    .as_ref(),
+                Some(file),
+                "{format:?} read alone"
+            );
+        }
+        assert_eq!(
+            s.kept_report_file("front", "2026-04", ReportFormat::Csv)
+                .unwrap(),
+            None
+        );
         assert_eq!(s.kept_report("front", "2026-04").unwrap(), None);
     }
 

@@ -43,6 +43,7 @@ mod dashboard;
 mod metrics;
 mod ops;
 pub mod security;
+mod sla;
 pub mod tls;
 pub mod ui;
 pub use admission::ClientAddr;
@@ -93,6 +94,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         .merge(dashboard::routes())
         .merge(ops::routes())
         .merge(metrics::routes())
+        .merge(sla::routes())
         // Each part of the web adds its routes above this line.
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // After the routes, so that a status page's own domain is served

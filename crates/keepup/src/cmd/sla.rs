@@ -1,8 +1,8 @@
 //! `keepup sla`: the figures of the configured contracts over a period,
 //! from the store (also while a daemon writes to it; nothing is written).
-//! The accounting is `keepup_sla`'s, its input is read by
-//! `keepup_monitor::sla::read_window` (shared with the daemon's SLA checks
-//! and reports).
+//! The accounting is `keepup_sla`'s over the input
+//! `keepup_monitor::sla::account_window` reads (shared with the daemon's
+//! SLA checks and reports, and the dashboard's SLA pages).
 
 use anyhow::Context;
 use keepup_config::Config;
@@ -58,12 +58,9 @@ pub fn run(
             PeriodArg::Range(from, to) => Window::range(c, *from, *to),
         }
         .with_context(|| format!("contract {}", c.id))?;
-        let input = keepup_monitor::sla::read_window(&store, &config, c, &window, now)
+        let (_, figures) = keepup_monitor::sla::account_window(&store, &config, c, &window, now)
             .with_context(|| format!("contract {}", c.id))?;
-        all.push(
-            keepup_sla::account(c, &window, now, &input)
-                .with_context(|| format!("contract {}", c.id))?,
-        );
+        all.push(figures);
     }
     print(&all, format, explain)?;
     Ok(ExitCode::SUCCESS)

@@ -213,6 +213,97 @@ pub fn percentiles(rollups: &[Rollup], from: Timestamp, to: Timestamp, width_ms:
     }
 }
 
+/// Width and height of the error budget bar.
+const BUDGET_W: f64 = 100.0;
+const BUDGET_H: f64 = 8.0;
+
+/// The error budget as a bar: the share used (`used_percent`, at most the
+/// whole bar; `degraded` colour up to 100 %, `down` beyond) and what is left
+/// (`up`); without a budget, an empty bar.
+pub fn budget_bar(used_percent: Option<f64>, label: &str) -> Markup {
+    let used = used_percent.map(|u| u.clamp(0.0, 100.0));
+    let spent = used_percent.is_some_and(|u| u >= 100.0);
+    html! {
+        svg.budget viewBox=(format!("0 0 {BUDGET_W} {BUDGET_H}")) preserveAspectRatio="none"
+            role="img" aria-label=(label) {
+            title { (label) }
+            @match used {
+                Some(used) => {
+                    rect.up x=(used) y="0" width=(BUDGET_W - used) height=(BUDGET_H) {}
+                    rect class=(if spent { "down" } else { "degraded" }) x="0" y="0" width=(used) height=(BUDGET_H) {}
+                }
+                None => rect.nodata x="0" y="0" width=(BUDGET_W) height=(BUDGET_H) {},
+            }
+        }
+    }
+}
+
+const DAYS_W: f64 = 800.0;
+const DAYS_H: f64 = 180.0;
+
+/// One bar per day of a percentage (availability) against `target`: a
+/// bar at or above the target is `up`, one below it `down`, a day without
+/// data a pale full bar (`nodata`). The scale runs from 100 % down to a
+/// floor below both the target and the worst day, so a day just under a
+/// 99.9 % target is visibly short. Each bar's tooltip says its day and
+/// value (`shown` formats it).
+pub fn day_bars(
+    days: &[(String, Option<f64>)],
+    target: f64,
+    label: &str,
+    shown: impl Fn(Option<f64>) -> String,
+) -> Markup {
+    let lowest = days
+        .iter()
+        .filter_map(|(_, v)| *v)
+        .fold(target, f64::min)
+        .clamp(0.0, 100.0);
+    // Half as much again below the lowest value, down to a tenth of a
+    // percent, and never a flat scale.
+    let floor = ((100.0 - (100.0 - lowest) * 1.5) * 10.0)
+        .floor()
+        .clamp(0.0, 990.0)
+        / 10.0;
+    let plot_w = DAYS_W - CHART_LEFT;
+    let plot_h = DAYS_H - CHART_BOTTOM;
+    let y = |v: f64| plot_h - ((v - floor) / (100.0 - floor)).clamp(0.0, 1.0) * (plot_h - 4.0);
+    let step = plot_w / days.len().max(1) as f64;
+    let bar_w = (step * 0.8).max(0.5);
+    html! {
+        figure.chart {
+            svg.days viewBox=(format!("0 0 {DAYS_W} {DAYS_H}")) role="img" aria-label=(label) {
+                title { (label) }
+                line.axis x1=(CHART_LEFT) y1=(plot_h) x2=(DAYS_W) y2=(plot_h) {}
+                text.tick x=(CHART_LEFT - 4.0) y=(y(100.0) + 4.0) text-anchor="end" { "100 %" }
+                text.tick x=(CHART_LEFT - 4.0) y=(plot_h + 4.0) text-anchor="end" { (floor) " %" }
+                @for (i, (day, value)) in days.iter().enumerate() {
+                    @let x = CHART_LEFT + i as f64 * step + (step - bar_w) / 2.0;
+                    @let (class, top) = match value {
+                        Some(v) if *v >= target => ("up", y(*v)),
+                        Some(v) => ("down", y(*v)),
+                        None => ("nodata", y(100.0)),
+                    };
+                    // A day at the floor still shows a sliver.
+                    @let top = top.min(plot_h - 1.0);
+                    rect class=(class) x=(format!("{x:.1}")) y=(format!("{top:.1}")) width=(format!("{bar_w:.1}")) height=(format!("{:.1}", plot_h - top)) {
+                        title { (day) ": " (shown(*value)) }
+                    }
+                }
+                line.target x1=(CHART_LEFT) y1=(y(target)) x2=(DAYS_W) y2=(y(target)) {}
+                @if let (Some((first, _)), Some((last, _))) = (days.first(), days.last()) {
+                    text.tick x=(CHART_LEFT) y=(DAYS_H - 4.0) { (first) }
+                    text.tick x=(DAYS_W) y=(DAYS_H - 4.0) text-anchor="end" { (last) }
+                }
+            }
+            figcaption {
+                span.key.up { "target met" } " "
+                span.key.down { "below target" } " "
+                span.key.nodata { "no data" } " · dashed line: the target, " (target) "\u{a0}%"
+            }
+        }
+    }
+}
+
 /// `YYYY-MM-DD HH:MM` (UTC) for chart edges.
 fn short_time(at: Timestamp) -> String {
     let full = keepup_model::format_rfc3339(at);

@@ -7,11 +7,11 @@
 //! Query parameters are checked before anything is read: a bad one is a
 //! 400 that names it.
 
-mod chart;
+pub(crate) mod chart;
 mod check;
 mod events;
 mod evidence;
-mod overview;
+pub(crate) mod overview;
 
 use crate::AppState;
 use crate::auth::{Session, Viewer};

@@ -11,7 +11,7 @@
 
 use super::chart;
 use super::{DashboardError, Filters, Now};
-use keepup_config::Config;
+use keepup_config::{CheckSpec, Config, PassiveSpec};
 use keepup_model::{CheckId, Status, Timestamp};
 use keepup_monitor::recorder::CurrentState;
 use keepup_store::{Resolution, Store};
@@ -36,6 +36,8 @@ pub struct Row {
     pub message: String,
     /// Its open incident, if it has one.
     pub incident: Option<i64>,
+    /// The contract an SLA check (`sla-<contract>`, `-repair`) is about.
+    pub contract: Option<String>,
     pub spark: Vec<Option<f64>>,
     pub availability_24h: Option<f64>,
     pub availability_30d: Option<f64>,
@@ -123,6 +125,10 @@ pub fn read(
                 since: state.map(|s| s.since),
                 message: state.map(|s| s.outcome.message.clone()).unwrap_or_default(),
                 incident,
+                contract: match &check.spec {
+                    CheckSpec::Passive(PassiveSpec::Sla(sla)) => Some(sla.contract.clone()),
+                    _ => None,
+                },
                 spark: Vec::new(),
                 availability_24h: None,
                 availability_30d: None,
@@ -252,6 +258,7 @@ pub fn render(o: &Overview, filters: &Filters, now: Now) -> Markup {
                             @if r.name != r.id.as_str() && !r.name.is_empty() { br; span.name { (r.name) } }
                             " " span.kind { "· " (r.kind) }
                             @if let Some(i) = r.incident { " " a.incident href=(format!("/incidents/{i}")) { "incident #" (i) } }
+                            @if let Some(c) = &r.contract { " " a.contract href=(format!("/sla/{c}")) { "SLA " (c) } }
                         }
                         td.wide { (since_cell(&r.id, r.since, now)) }
                         td.wide { (chart::sparkline(&r.spark, &format!("Mean latency of {} over 24 hours", r.id.as_str()))) }

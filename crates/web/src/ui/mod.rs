@@ -30,16 +30,19 @@ pub enum Section {
     Backups,
     /// `/notifications`
     Notifications,
+    /// `/sla`
+    Sla,
     /// None of them (a page outside the navigation).
     Other,
 }
 
-const NAV: [(Section, &str, &str); 5] = [
+const NAV: [(Section, &str, &str); 6] = [
     (Section::Overview, "/", "Overview"),
     (Section::Incidents, "/incidents", "Incidents"),
     (Section::Maintenance, "/maintenance", "Maintenance"),
     (Section::Backups, "/backups", "Backups"),
     (Section::Notifications, "/notifications", "Notifications"),
+    (Section::Sla, "/sla", "SLA"),
 ];
 
 /// The page routes of this module (the assets; `/` is the dashboard's

@@ -1,0 +1,296 @@
+//! The dashboard's SLA pages, behind a [`Viewer`](crate::auth::Viewer):
+//!
+//! * `/sla`: every contract's period so far (availability against the
+//!   target, the error budget left, repair-time breaches, MTTD/MTTA/MTTR,
+//!   the credit tier reached, the `sla-<contract>` burn-rate check's
+//!   state) and the previous period's final figure;
+//! * `/sla/<contract>?period=2026-10`: one period in detail (each
+//!   component's own availability, incidents with their time in the
+//!   period and whether they count, repair times against the limits,
+//!   availability per day as a chart), a period selector, and the reports
+//!   the daemon kept;
+//! * `/sla/<contract>/reports/<period>.html|csv|json`: a kept report's
+//!   file as the store holds it ([`files`]).
+//!
+//! Every figure is `keepup sla`'s: the store is read and accounted by
+//! `keepup_monitor::sla::account_window` and `keepup_sla`, never by a
+//! copy of the rules here. The JSON API's `/api/v1/sla` reads the same
+//! [`summaries`] and [`detail`].
+
+mod files;
+mod pages;
+
+use crate::AppState;
+use crate::ui;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use keepup_config::contract::{Contract, Period};
+use keepup_config::{Config, SlaJob};
+use keepup_model::{CheckId, Status, Timestamp};
+use keepup_monitor::recorder::CurrentState;
+use keepup_sla::{CheckFigure, Figures, Report, Window};
+use keepup_store::{KeptReport, Store};
+use std::collections::HashMap;
+
+/// Periods offered by the period selector, the running one included.
+const PERIODS_OFFERED: usize = 13;
+/// Longest contract id or period accepted from a request (ids are short;
+/// anything longer is not one).
+const MAX_NAME: usize = 100;
+
+/// The SLA pages' routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sla", get(pages::list))
+        .route("/sla/{contract}", get(pages::detail))
+        .route("/sla/{contract}/reports/{file}", get(files::download))
+}
+
+/// Why an SLA page or figure could not be given.
+#[derive(Debug, thiserror::Error)]
+pub enum SlaPageError {
+    /// A query parameter is not acceptable.
+    #[error("{field}: {why}")]
+    BadParameter {
+        /// The parameter's name.
+        field: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// No such contract is configured.
+    #[error("no contract {0:?} is configured")]
+    NoSuchContract(String),
+    /// No such report is kept.
+    #[error("no report {0:?} of this contract is kept")]
+    NoSuchReport(String),
+    /// The store could not be read or accounted.
+    #[error(transparent)]
+    Sla(#[from] keepup_monitor::sla::SlaError),
+    /// The store could not be read.
+    #[error("cannot read the store: {0}")]
+    Store(#[from] keepup_store::StoreError),
+    /// A period cannot be computed.
+    #[error(transparent)]
+    Window(#[from] keepup_sla::WindowError),
+    /// A blocking read failed to finish.
+    #[error("store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl SlaPageError {
+    /// The HTTP status it is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            SlaPageError::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            SlaPageError::NoSuchContract(_) | SlaPageError::NoSuchReport(_) => {
+                StatusCode::NOT_FOUND
+            }
+            SlaPageError::Sla(_)
+            | SlaPageError::Store(_)
+            | SlaPageError::Window(_)
+            | SlaPageError::Task(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for SlaPageError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = %self, "SLA page failed");
+            return ui::message_page(
+                status,
+                "Try again",
+                "The store could not be read. The error is in keepup's log.",
+            );
+        }
+        let title = match status {
+            StatusCode::BAD_REQUEST => "Bad request",
+            _ => "Not found",
+        };
+        ui::message_page(status, title, &self.to_string())
+    }
+}
+
+/// User-supplied text quoted in an error message, cut to a sane length.
+fn bounded(s: &str) -> String {
+    let mut out: String = s.chars().take(MAX_NAME).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// The contract `id` names.
+pub(crate) fn find<'a>(config: &'a Config, id: &str) -> Result<&'a Contract, SlaPageError> {
+    config
+        .contracts
+        .iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| SlaPageError::NoSuchContract(bounded(id)))
+}
+
+/// The state of a contract's burn-rate check `sla-<contract>`.
+#[derive(Debug, Clone)]
+pub(crate) struct BurnState {
+    /// The check.
+    pub check: CheckId,
+    /// Its status; None before its first run.
+    pub status: Option<Status>,
+    /// What it said.
+    pub message: String,
+}
+
+/// One contract's period so far, and the one before.
+pub(crate) struct Summary {
+    /// The contract's display name.
+    pub name: String,
+    /// The period running now, measured up to now.
+    pub current: Figures,
+    /// The previous period, whole.
+    pub previous: Figures,
+    /// The burn-rate check, when the contract has burn rules.
+    pub burn: Option<BurnState>,
+}
+
+/// The previous period of `window`'s contract.
+fn previous(contract: &Contract, window: &Window) -> Result<Window, SlaPageError> {
+    Ok(Window::period_at(contract, window.from - 1)?)
+}
+
+/// Every contract's running and previous periods at `now` (blocking:
+/// reads the store).
+pub(crate) fn summaries(
+    store: &Store,
+    config: &Config,
+    current: &HashMap<CheckId, CurrentState>,
+    now: Timestamp,
+) -> Result<Vec<Summary>, SlaPageError> {
+    let mut out = Vec::with_capacity(config.contracts.len());
+    for contract in &config.contracts {
+        let running = Window::period_at(contract, now)?;
+        let before = previous(contract, &running)?;
+        let account = |w: &Window| {
+            keepup_monitor::sla::account_window(store, config, contract, w, now).map(|(_, f)| f)
+        };
+        let burn = (!contract.burn.is_empty()).then(|| {
+            let check = keepup_config::sla_check_id(contract, SlaJob::Burn);
+            let state = current.get(&check);
+            BurnState {
+                status: state.map(|s| s.outcome.status),
+                message: state.map(|s| s.outcome.message.clone()).unwrap_or_default(),
+                check,
+            }
+        });
+        out.push(Summary {
+            name: contract.name.clone(),
+            current: account(&running)?,
+            previous: account(&before)?,
+            burn,
+        });
+    }
+    Ok(out)
+}
+
+/// The period of `contract` a `period` parameter names (`2026-10` for a
+/// monthly contract, `2026-Q4` for a quarterly one), or the running one;
+/// a period that has not begun yet is refused.
+pub(crate) fn period_window(
+    contract: &Contract,
+    period: Option<&str>,
+    now: Timestamp,
+) -> Result<Window, SlaPageError> {
+    let running = Window::period_at(contract, now)?;
+    let Some(text) = period.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(running);
+    };
+    let example = match contract.period {
+        Period::Month => "a month such as 2026-10",
+        Period::Quarter => "a quarter such as 2026-Q4",
+    };
+    let bad = |why: String| SlaPageError::BadParameter {
+        field: "period",
+        why,
+    };
+    // A quarter is read as its first month.
+    let month = match text.split_once("-Q") {
+        Some((year, q)) => match q.parse::<u8>() {
+            Ok(q @ 1..=4) => format!("{year}-{:02}", (q - 1) * 3 + 1),
+            _ => return Err(bad(format!("{:?} is not {example}", bounded(text)))),
+        },
+        None => text.to_owned(),
+    };
+    let window = Window::for_month(contract, &month)
+        .map_err(|_| bad(format!("{:?} is not {example}", bounded(text))))?;
+    if window.label != text {
+        return Err(bad(format!(
+            "contract {} is measured by {}: write {example}",
+            contract.id,
+            match contract.period {
+                Period::Month => "month",
+                Period::Quarter => "quarter",
+            }
+        )));
+    }
+    if window.from > running.from {
+        return Err(bad(format!("{text} has not begun yet")));
+    }
+    Ok(window)
+}
+
+/// One period of one contract in detail.
+pub(crate) struct Detail {
+    /// The figures, the days and the maintenance done (the report's
+    /// first part, as `keepup report` starts it).
+    pub report: Report,
+    /// Each of the service's checks on its own.
+    pub checks: Vec<CheckFigure>,
+    /// The periods the selector offers, newest first (the running one
+    /// first).
+    pub periods: Vec<String>,
+    /// The contract's kept reports, newest first.
+    pub kept: Vec<KeptReport>,
+}
+
+/// `contract` over `window`, measured up to `now` (blocking: reads the
+/// store).
+pub(crate) fn detail(
+    store: &Store,
+    config: &Config,
+    contract: &Contract,
+    window: &Window,
+    now: Timestamp,
+) -> Result<Detail, SlaPageError> {
+    let (input, figures) =
+        keepup_monitor::sla::account_window(store, config, contract, window, now)?;
+    let checks = keepup_sla::check_figures(contract, window, now, &input);
+    let report = Report::new(contract, &input, figures, now);
+    let mut periods = Vec::with_capacity(PERIODS_OFFERED);
+    let mut w = Window::period_at(contract, now)?;
+    for _ in 0..PERIODS_OFFERED {
+        let before = previous(contract, &w)?;
+        periods.push(std::mem::replace(&mut w, before).label);
+    }
+    let mut kept: Vec<KeptReport> = store
+        .kept_reports()?
+        .into_iter()
+        .filter(|k| k.contract == contract.id)
+        .collect();
+    kept.reverse();
+    Ok(Detail {
+        report,
+        checks,
+        periods,
+        kept,
+    })
+}
+
+/// The link to a contract's page, for one period or the running one.
+pub(crate) fn contract_href(contract: &str, period: Option<&str>) -> String {
+    match period {
+        Some(p) => format!("/sla/{contract}?period={p}"),
+        None => format!("/sla/{contract}"),
+    }
+}
