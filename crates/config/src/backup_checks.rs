@@ -149,6 +149,7 @@ pub(crate) fn add_backup_checks(sites: &mut Vec<Site>, plans: &[BackupPlan]) -> 
                 interval,
                 timeout,
                 tags,
+                site_tags: site.tags.clone(),
                 depends_on: Vec::new(),
                 alerting: Alerting {
                     // A finished job's result is already confirmed; a

@@ -932,6 +932,7 @@ pub(crate) fn add_sla_checks(sites: &mut [Site], contracts: &[Contract]) -> Vec<
                 interval,
                 timeout: Duration::from_secs(30),
                 tags: vec!["sla".into()],
+                site_tags: site.tags.clone(),
                 depends_on: Vec::new(),
                 alerting: crate::spec::Alerting {
                     // Computed from recorded history: a second look would

@@ -558,6 +558,7 @@ impl Loader<'_> {
             interval,
             timeout: interval.min(Duration::from_secs(10)),
             tags: Vec::new(),
+            site_tags: Vec::new(),
             depends_on: Vec::new(),
             alerting: Alerting {
                 failure_threshold: 2,
@@ -688,9 +689,10 @@ impl Loader<'_> {
                     let mut seen = HashSet::new();
                     for (i, c) in items.into_iter().enumerate() {
                         let cpath = format!("{path}.check[{i}]");
-                        if let Some(check) =
+                        if let Some(mut check) =
                             self.check(c, &cpath, id.as_deref().unwrap_or("?"), defaults)
                         {
+                            check.site_tags = tags.clone();
                             if !seen.insert(check.short_id.clone()) {
                                 self.rep.report(
                                     cspan.clone(),
@@ -901,6 +903,8 @@ impl Loader<'_> {
             interval,
             timeout,
             tags: common.tags,
+            // The site fills these in once its own are read.
+            site_tags: Vec::new(),
             depends_on: Vec::new(),
             alerting,
             spec,

@@ -9,9 +9,9 @@ use crate::cron::Cron;
 use crate::load::Loader;
 use crate::raw::Dur;
 use crate::spec::{Check, Site};
-use keepup_model::{CheckId, Timestamp};
+use keepup_model::{CheckId, MaintenanceScope, Timestamp};
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 use toml::Spanned;
 use toml::de::DeValue;
@@ -129,7 +129,7 @@ struct RawMaintenance {
     #[serde(default)]
     checks: Vec<Spanned<String>>,
     #[serde(default)]
-    tags: Vec<String>,
+    tags: Vec<Spanned<String>>,
     start: Option<Spanned<String>>,
     end: Option<Spanned<String>>,
     cron: Option<Spanned<String>>,
@@ -202,12 +202,11 @@ impl Loader<'_> {
         all: &[&Check],
     ) -> Option<Maintenance> {
         let mut ok = true;
-        let site_tags: HashMap<&str, &[String]> = sites
-            .iter()
-            .map(|s| (s.id.as_str(), s.tags.as_slice()))
-            .collect();
+        let mut scopes = Vec::new();
         for s in &raw.sites {
-            if !site_tags.contains_key(s.get_ref().as_str()) {
+            if sites.iter().any(|site| site.id == *s.get_ref()) {
+                scopes.push(MaintenanceScope::Site(s.get_ref().clone()));
+            } else {
                 self.rep.report(
                     s.span(),
                     &format!("{path}.sites"),
@@ -217,11 +216,10 @@ impl Loader<'_> {
                 ok = false;
             }
         }
-        let mut wanted_checks = HashSet::new();
         for c in &raw.checks {
             let id = CheckId(c.get_ref().clone());
             if all.iter().any(|k| k.id == id) {
-                wanted_checks.insert(id);
+                scopes.push(MaintenanceScope::Check(id));
             } else {
                 let hint = crate::diag::closest(c.get_ref(), all.iter().map(|k| k.id.as_str()))
                     .map(|h| format!("did you mean \"{h}\"? (write site/check)"));
@@ -234,17 +232,44 @@ impl Loader<'_> {
                 ok = false;
             }
         }
-        let everything = raw.sites.is_empty() && raw.checks.is_empty() && raw.tags.is_empty();
+        for t in &raw.tags {
+            if all.iter().any(|k| k.carries_tag(t.get_ref())) {
+                scopes.push(MaintenanceScope::Tag(t.get_ref().clone()));
+            } else {
+                // Every tag is in the configuration, so a tag no check or
+                // site carries is a typo, not a tag yet to come.
+                let known: BTreeSet<&str> = all
+                    .iter()
+                    .flat_map(|k| k.tags.iter().chain(&k.site_tags))
+                    .map(String::as_str)
+                    .collect();
+                let hint = crate::diag::closest(t.get_ref(), known.iter().copied())
+                    .map(|h| format!("did you mean \"{h}\"?"))
+                    .or_else(|| {
+                        Some(format!(
+                            "tags on checks and sites: {}",
+                            known.iter().copied().collect::<Vec<_>>().join(", ")
+                        ))
+                        .filter(|_| !known.is_empty())
+                    });
+                self.rep.report(
+                    t.span(),
+                    &format!("{path}.tags"),
+                    format!("no check or site carries the tag {:?}", t.get_ref()),
+                    hint,
+                );
+                ok = false;
+            }
+        }
+        if scopes.is_empty() {
+            scopes.push(MaintenanceScope::Everything);
+        }
         let checks: HashSet<CheckId> = all
             .iter()
             .filter(|c| {
-                let site = c.id.as_str().split('/').next().unwrap_or_default();
-                everything
-                    || wanted_checks.contains(&c.id)
-                    || raw.sites.iter().any(|s| s.get_ref() == site)
-                    || raw.tags.iter().any(|t| {
-                        c.tags.contains(t) || site_tags.get(site).is_some_and(|st| st.contains(t))
-                    })
+                scopes
+                    .iter()
+                    .any(|s| s.covers(&c.id, |tag| c.carries_tag(tag)))
             })
             .map(|c| c.id.clone())
             .collect();

@@ -4,7 +4,7 @@
 //! parsed, secrets resolved, defaults applied. A probe never has to fail on a
 //! configuration mistake.
 
-use keepup_model::CheckId;
+use keepup_model::{CheckId, MaintenanceScope};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,23 +71,50 @@ impl Config {
         self
     }
 
-    /// Whether a maintenance window started by hand may cover `target`:
-    /// `*`, a site's id, or a check's full id (`site/check`).
+    /// Whether a maintenance window started by hand may cover `target`
+    /// (read by [`MaintenanceScope::parse`]): `*`, a site's id, a check's
+    /// full id (`site/check`), or `tag:NAME` for a tag some check or site
+    /// carries.
     pub fn is_maintenance_target(&self, target: &str) -> bool {
-        target == "*"
-            || self.sites.iter().any(|s| s.id == target)
-            || self.index.contains_key(target)
+        match MaintenanceScope::parse(target) {
+            MaintenanceScope::Everything => true,
+            MaintenanceScope::Site(site) => self.sites.iter().any(|s| s.id == site),
+            MaintenanceScope::Check(id) => self.index.contains_key(id.as_str()),
+            MaintenanceScope::Tag(tag) => self.checks().any(|c| c.carries_tag(&tag)),
+        }
+    }
+
+    /// Whether a window over `scope` covers `check` (false for a check
+    /// this configuration does not have, when the scope is a tag).
+    pub fn maintenance_covers(&self, scope: &MaintenanceScope, check: &CheckId) -> bool {
+        scope.covers(check, |tag| {
+            self.check_by_full_id(check.as_str())
+                .is_some_and(|c| c.carries_tag(tag))
+        })
+    }
+
+    /// Every tag a check or site carries, sorted, once each.
+    pub fn tags(&self) -> Vec<&str> {
+        let tags: std::collections::BTreeSet<&str> = self
+            .sites
+            .iter()
+            .flat_map(|s| s.tags.iter().chain(s.checks.iter().flat_map(|c| &c.tags)))
+            .map(String::as_str)
+            .collect();
+        tags.into_iter().collect()
+    }
+
+    /// The check with this full id (`site/check`).
+    fn check_by_full_id(&self, id: &str) -> Option<&Check> {
+        let &(s, c) = self.index.get(id)?;
+        self.sites.get(s)?.checks.get(c).map(|c| &**c)
     }
 
     /// Finds a check by its full id (`site/check`) or, if unambiguous, by its
     /// short id.
     pub fn find_check(&self, id: &str) -> Option<&Check> {
-        if let Some(&(s, c)) = self.index.get(id) {
-            return self
-                .sites
-                .get(s)
-                .and_then(|site| site.checks.get(c))
-                .map(|c| &**c);
+        if let Some(check) = self.check_by_full_id(id) {
+            return Some(check);
         }
         let mut short = self.checks().filter(|c| c.short_id == id);
         match (short.next(), short.next()) {
@@ -197,6 +224,9 @@ pub struct Check {
     pub timeout: Duration,
     /// Free tags.
     pub tags: Vec<String>,
+    /// Its site's tags, copied here so that the check alone answers
+    /// [`Check::carries_tag`] (the incident engine holds checks, not sites).
+    pub site_tags: Vec<String>,
     /// Checks this one depends on: while one of them is down, this check's
     /// incidents are attributed to it and not notified.
     pub depends_on: Vec<CheckId>,
@@ -239,6 +269,11 @@ impl Default for Alerting {
 }
 
 impl Check {
+    /// Whether the check or its site carries `tag` (what a tag selects in
+    /// maintenance windows and the overview's filter).
+    pub fn carries_tag(&self, tag: &str) -> bool {
+        self.tags.iter().chain(&self.site_tags).any(|t| t == tag)
+    }
     /// What a probe runs for this check; None for a passive check.
     pub fn probe(&self) -> Option<&ProbeSpec> {
         match &self.spec {

@@ -6,7 +6,7 @@ mod support;
 use keepup_config::{BodyAssertion, CheckSpec, JsonExpect, PassiveSpec, ProbeSpec, load, load_str};
 use std::path::Path;
 use std::time::Duration;
-use support::{at_line, problems};
+use support::{at_line, line_of, problems};
 
 const GOOD: &str = r#"
 [server]
@@ -330,6 +330,43 @@ fn maintenance_windows_load_and_answer_when_they_are_open() {
         .unwrap()
         .as_millisecond();
     assert_eq!(mv.open_at(inside).map(|(s, e)| e - s), Some(4 * 3_600_000));
+}
+
+#[test]
+fn maintenance_tags_cover_checks_carrying_them_and_unknown_tags_are_rejected() {
+    let src = format!(
+        "{TWO_CHECKS}[[maintenance]]\nid = \"region\"\ntags = [\"eu\"]\nstart = \"2026-12-01T22:00:00+01:00\"\nend = \"2026-12-02T02:00:00+01:00\"\n\
+         [[maintenance]]\nid = \"db\"\ntags = [\"db\"]\nstart = \"2026-12-03T22:00:00+01:00\"\nend = \"2026-12-04T02:00:00+01:00\"\n"
+    );
+    let c = load_str(&src, Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let (web, db) = (
+        keepup_model::CheckId::new("shop", "web"),
+        keepup_model::CheckId::new("shop", "db"),
+    );
+    let region = &c.maintenance[0];
+    assert!(
+        region.covers(&web) && region.covers(&db),
+        "the site's tag covers all its checks"
+    );
+    let db_window = &c.maintenance[1];
+    assert!(
+        db_window.covers(&db) && !db_window.covers(&web),
+        "the check's tag covers that check"
+    );
+    let typo = src.replace(
+        "id = \"db\"\ntags = [\"db\"]",
+        "id = \"db\"\ntags = [\"db\", \"dbs\"]",
+    );
+    let line = line_of(&typo, "\"dbs\"");
+    let p = problems(&typo);
+    let problem = at_line(&p, line);
+    assert!(
+        problem.contains(&format!(
+            "keepup.toml:{line}:15: maintenance[1].tags: no check or site carries the tag \"dbs\""
+        )) && problem.contains("did you mean \"db\""),
+        "{p}"
+    );
+    assert_eq!(p.0.len(), 1, "{p}");
 }
 
 #[test]

@@ -451,8 +451,14 @@ pub enum TokenCommand {
 pub enum MaintenanceCommand {
     /// Start a window now.
     Start {
-        /// What it covers: a check (`site/check`), a site, or `*` for everything.
-        target: String,
+        /// What it covers: a check (`site/check`), a site, `tag:NAME`, or `*`
+        /// for everything.
+        #[arg(required_unless_present = "tag")]
+        target: Option<String>,
+        /// Cover every check carrying this tag, itself or through its site
+        /// (instead of TARGET).
+        #[arg(long, conflicts_with = "target")]
+        tag: Option<String>,
         /// How long.
         #[arg(long = "for", value_parser = humantime::parse_duration)]
         duration: Duration,

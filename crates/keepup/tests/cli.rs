@@ -971,7 +971,7 @@ fn incidents_are_listed_and_acknowledged() {
 fn maintenance_windows_are_started_listed_and_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("keepup.toml");
-    std::fs::write(&cfg, "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"web\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n[[maintenance]]\nid = \"patch\"\nname = \"Weekly patching\"\ncron = \"0 2 * * sun\"\nduration = \"2h\"\ntimezone = \"Europe/Berlin\"\n").unwrap();
+    std::fs::write(&cfg, "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"web\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\ntags = [\"db\"]\n[[maintenance]]\nid = \"patch\"\nname = \"Weekly patching\"\ncron = \"0 2 * * sun\"\nduration = \"2h\"\ntimezone = \"Europe/Berlin\"\n").unwrap();
     let c = cfg.to_str().unwrap();
     let o = run(&[
         "maintenance",
@@ -986,12 +986,56 @@ fn maintenance_windows_are_started_listed_and_stopped() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).starts_with("maintenance #1 on shop until"),
+        stdout(&o).starts_with("maintenance #1 on site shop until"),
         "{}",
         stdout(&o)
     );
     let o = run(&["maintenance", "start", "nope", "--for", "1h", "-c", c]);
     assert_eq!(o.status.code(), Some(1));
+    let o = run(&[
+        "maintenance",
+        "start",
+        "--tag",
+        "db",
+        "--for",
+        "1h",
+        "-c",
+        c,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("maintenance #2 on checks tagged db until"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&[
+        "maintenance",
+        "start",
+        "--tag",
+        "dbs",
+        "--for",
+        "1h",
+        "-c",
+        c,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no check or site carries the tag \"dbs\" (tags in use: db)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "maintenance",
+        "start",
+        "shop",
+        "--tag",
+        "db",
+        "--for",
+        "1h",
+        "-c",
+        c,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "TARGET or --tag, not both");
     let list = stdout(&run(&["maintenance", "list", "-c", c]));
     let configured = list
         .lines()
@@ -1012,6 +1056,11 @@ fn maintenance_windows_are_started_listed_and_stopped() {
         adhoc.contains("db upgrade") && adhoc.contains("OPEN"),
         "{adhoc}"
     );
+    let tagged = list
+        .lines()
+        .find(|l| l.starts_with("#2"))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(tagged.contains("checks tagged db"), "{tagged}");
     assert!(run(&["maintenance", "stop", "1", "-c", c]).status.success());
     assert_eq!(
         run(&["maintenance", "stop", "1", "-c", c]).status.code(),

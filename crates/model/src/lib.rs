@@ -11,8 +11,10 @@
 
 mod clock;
 pub mod codes;
+mod maintenance;
 mod outcome;
 pub mod text;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, format_rfc3339, parse_rfc3339};
+pub use maintenance::{MaintenanceScope, TAG_PREFIX};
 pub use outcome::{CheckId, Evidence, Finding, Outcome, Severity, Status, TimingBreakdown, worse};

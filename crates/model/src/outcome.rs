@@ -19,6 +19,10 @@ impl CheckId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// The id of its site (the text before the first `/`).
+    pub fn site(&self) -> &str {
+        self.0.split('/').next().unwrap_or_default()
+    }
 }
 
 impl fmt::Display for CheckId {

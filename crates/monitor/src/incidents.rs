@@ -220,7 +220,12 @@ impl IncidentEngine {
         self.maintenance
             .iter()
             .any(|m| m.covers(check) && m.open_at(at).is_some())
-            || self.adhoc.iter().any(|m| m.covers(check) && m.open_at(at))
+            || self.adhoc.iter().any(|m| {
+                m.open_at(at)
+                    && m.covers(check, |tag| {
+                        self.checks.get(check).is_some_and(|c| c.carries_tag(tag))
+                    })
+            })
     }
 
     fn refresh_adhoc(&mut self, now: Timestamp) -> Result<(), StoreError> {

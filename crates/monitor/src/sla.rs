@@ -81,7 +81,12 @@ pub fn read_input(
         }
     }
     for m in store.maintenance_overlapping(from, until)? {
-        let covered: Vec<CheckId> = checks.iter().filter(|c| m.covers(c)).cloned().collect();
+        let scope = m.scope();
+        let covered: Vec<CheckId> = checks
+            .iter()
+            .filter(|c| config.maintenance_covers(&scope, c))
+            .cloned()
+            .collect();
         if !covered.is_empty() {
             maintenance.push(MaintenanceSpan {
                 id: format!("#{} ({})", m.id, m.reason),

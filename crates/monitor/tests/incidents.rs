@@ -384,6 +384,65 @@ fn a_parent_failing_in_the_same_batch_still_causes_its_children() {
     );
 }
 
+#[test]
+fn a_tag_window_mutes_the_checks_carrying_the_tag_and_no_other() {
+    use keepup_monitor::incidents::IncidentEngine;
+    let tcp = "kind = \"tcp\"\nhost = \"h\"\nport = 80\n";
+    let src = format!(
+        "[defaults]\nfailure_threshold = 1\n\
+         [[site]]\nid = \"shop\"\n\
+         [[site.check]]\nid = \"db\"\ntags = [\"db\"]\n{tcp}\
+         [[site.check]]\nid = \"web\"\ntags = [\"front\"]\n{tcp}\
+         [[site.check]]\nid = \"cache\"\ntags = [\"cache\"]\n{tcp}\
+         [[site]]\nid = \"pg\"\ntags = [\"db\"]\n\
+         [[site.check]]\nid = \"primary\"\n{tcp}\
+         [[maintenance]]\nid = \"flush\"\ntags = [\"cache\"]\nstart = \"2026-11-10T02:00:00Z\"\nend = \"2026-11-10T03:00:00Z\"\n"
+    );
+    let config = keepup_config::load_str(&src, std::path::Path::new("k.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    let checks: Vec<Arc<keepup_config::Check>> = config.shared_checks().cloned().collect();
+    let store = Store::open_in_memory().unwrap();
+    let mut engine = IncidentEngine::resume(store.clone(), &checks).unwrap();
+    engine.configure(&checks, config.maintenance.clone());
+    // 2026-11-10 02:00 UTC, simulated: the engine takes the time it is given.
+    let t0 = keepup_model::parse_rfc3339("2026-11-10T02:00:00Z").unwrap();
+    // `keepup maintenance start --tag db --for 1h` did this:
+    store
+        .start_maintenance("tag:db", t0, t0 + 3_600_000, "db upgrade", "alice")
+        .unwrap();
+    let down = keepup_model::Outcome::new(keepup_model::Status::Down, "refused");
+    let batch: Vec<_> = checks.iter().map(|c| (&**c, t0 + 60_000, &down)).collect();
+    let observed = engine.observe_batch(&batch).unwrap();
+    let opened: HashMap<String, (bool, bool)> = observed
+        .iter()
+        .flat_map(|o| &o.events)
+        .filter_map(|e| match e {
+            IncidentEvent::Opened { incident, notify } => {
+                Some((incident.check.to_string(), (incident.maintenance, *notify)))
+            }
+            _ => None,
+        })
+        .collect();
+    let muted = (true, false);
+    let paged = (false, true);
+    assert_eq!(opened["shop/db"], muted, "the check carries the tag");
+    assert_eq!(opened["pg/primary"], muted, "its site carries the tag");
+    assert_eq!(opened["shop/cache"], muted, "the configured tag window");
+    assert_eq!(opened["shop/web"], paged, "no window covers it");
+    assert_eq!(opened.len(), 4, "{opened:?}");
+    // After both windows a new failure of the tagged check pages.
+    let later = t0 + 2 * 3_600_000;
+    let up = keepup_model::Outcome::new(keepup_model::Status::Up, "fine");
+    let db = checks.iter().find(|c| c.id.as_str() == "shop/db").unwrap();
+    engine.observe(db, later, &up).unwrap();
+    let again = engine.observe(db, later + 60_000, &down).unwrap();
+    assert!(
+        matches!(&again.events[..], [IncidentEvent::Opened { incident, notify: true }] if !incident.maintenance),
+        "{:?}",
+        again.events
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_failure_mid_batch_leaves_nothing_half_done_and_recovery_opens_what_is_due() {
     let (api, api_failing) = toggled().await;

@@ -244,6 +244,72 @@ fn a_fast_burn_pages_and_resolves_when_the_windows_clear() {
     assert_eq!(counted, ["shop/web"]);
 }
 
+/// A window started by hand for a tag (`keepup maintenance start --tag
+/// db`) reaches the accounting through `read_input`, the path of `keepup
+/// sla`, the reports and the burn checks: the outage of the tagged check
+/// during it is maintenance, the same outage of an untagged check is
+/// downtime.
+#[test]
+fn a_tag_window_is_excluded_for_the_tagged_checks_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = "[defaults]\ninterval = \"60s\"\n\
+               [[site]]\nid = \"shop\"\n\
+               [[site.check]]\nid = \"db\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\ntags = [\"db\"]\n\
+               [[site.check]]\nid = \"web\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n\
+               [[contract]]\nid = \"data\"\nsite = \"shop\"\ndown_when = \"db\"\ntarget = 99.9\n\
+               [[contract]]\nid = \"front\"\nsite = \"shop\"\ndown_when = \"web\"\ntarget = 99.9\n";
+    let config = keepup_config::load_str(src, &dir.path().join("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    let checks: Vec<Arc<Check>> = config.shared_checks().cloned().collect();
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+    store
+        .register_checks(&keepup_monitor::check_metas(&checks))
+        .unwrap();
+    let start = at("2026-11-02T00:00:00Z");
+    let outage = (start + 2 * HOUR, start + 2 * HOUR + 30 * MINUTE);
+    let mut t = start;
+    while t < start + 4 * HOUR {
+        let status = if outage.0 <= t && t < outage.1 {
+            Status::Down
+        } else {
+            Status::Up
+        };
+        for check in ["shop/db", "shop/web"] {
+            store
+                .record(&[ResultRecord {
+                    check: CheckId(check.into()),
+                    at: t,
+                    outcome: Outcome::new(status, status.as_str()),
+                }])
+                .unwrap();
+        }
+        t += MINUTE;
+    }
+    store
+        .start_maintenance("tag:db", outage.0, outage.0 + HOUR, "db upgrade", "alice")
+        .unwrap();
+    let now = start + 4 * HOUR;
+    let figures = |id: &str| {
+        let contract = config.contracts.iter().find(|c| c.id == id).unwrap();
+        let window = keepup_sla::Window::period_at(contract, now).unwrap();
+        let input =
+            keepup_monitor::sla::read_input(&store, &config, contract, window.from, now).unwrap();
+        keepup_sla::account(contract, &window, now, &input).unwrap()
+    };
+    let data = figures("data");
+    assert_eq!(
+        (data.down_ms, data.maintenance_ms),
+        (0, 30 * MINUTE),
+        "the tagged check's outage is maintenance"
+    );
+    let front = figures("front");
+    assert_eq!(
+        (front.down_ms, front.maintenance_ms),
+        (30 * MINUTE, 0),
+        "the untagged check's outage is downtime"
+    );
+}
+
 /// Degraded for one minute in every two hours, at half weight, is a
 /// steady 4.2× burn: below the page factors (14.4× over 1 h, 6× over 6 h)
 /// at every minute, and once a day of it has spent enough of the budget,

@@ -1,11 +1,12 @@
 //! Maintenance windows started by hand (`keepup maintenance start`), next
 //! to the configured ones. A target is a check id (`site/check`), a site id,
-//! or `*` for everything.
+//! `tag:NAME` for the checks carrying a tag, or `*` for everything: the text
+//! form of [`MaintenanceScope`].
 
 use crate::StoreError;
 use crate::error::Fail;
 use crate::store::Store;
-use keepup_model::{CheckId, Timestamp};
+use keepup_model::{CheckId, MaintenanceScope, Timestamp};
 use rusqlite::{Row, params};
 
 /// A window started from the command line.
@@ -13,7 +14,7 @@ use rusqlite::{Row, params};
 pub struct AdhocMaintenance {
     /// Its number.
     pub id: i64,
-    /// `site/check`, `site`, or `*`.
+    /// `site/check`, `site`, `tag:NAME` or `*`.
     pub target: String,
     /// Start.
     pub starts_at: Timestamp,
@@ -26,11 +27,14 @@ pub struct AdhocMaintenance {
 }
 
 impl AdhocMaintenance {
-    /// Whether it covers `check`.
-    pub fn covers(&self, check: &CheckId) -> bool {
-        self.target == "*"
-            || self.target == check.as_str()
-            || check.as_str().split('/').next() == Some(self.target.as_str())
+    /// What it covers, read from `target`.
+    pub fn scope(&self) -> MaintenanceScope {
+        MaintenanceScope::parse(&self.target)
+    }
+    /// Whether it covers `check`; `carries_tag` answers whether the check
+    /// or its site carries a tag (the configuration knows).
+    pub fn covers(&self, check: &CheckId, carries_tag: impl FnOnce(&str) -> bool) -> bool {
+        self.scope().covers(check, carries_tag)
     }
     /// Whether it is open at `at`.
     pub fn open_at(&self, at: Timestamp) -> bool {
@@ -164,8 +168,8 @@ mod tests {
             .start_maintenance("shop", 1_000, 3_600_000, "db upgrade", "alice")
             .unwrap();
         let w = &s.maintenance_after(2_000).unwrap()[0];
-        assert!(w.covers(&CheckId::new("shop", "web")));
-        assert!(!w.covers(&CheckId::new("shopx", "web")));
+        assert!(w.covers(&CheckId::new("shop", "web"), |_| false));
+        assert!(!w.covers(&CheckId::new("shopx", "web"), |_| true));
         assert!(w.open_at(2_000) && !w.open_at(3_600_000));
         assert!(s.stop_maintenance(id, 5_000).unwrap());
         assert!(!s.stop_maintenance(id, 6_000).unwrap(), "already over");
@@ -182,7 +186,7 @@ mod tests {
             s.maintenance_after(0)
                 .unwrap()
                 .iter()
-                .any(|w| w.id == all && w.covers(&CheckId::new("x", "y")))
+                .any(|w| w.id == all && w.covers(&CheckId::new("x", "y"), |_| false))
         );
     }
 }

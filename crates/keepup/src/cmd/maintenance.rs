@@ -2,12 +2,13 @@
 
 use super::status::render;
 use keepup_config::maintenance::Window;
-use keepup_model::{Clock, SystemClock, format_rfc3339};
+use keepup_model::{Clock, MaintenanceScope, SystemClock, format_rfc3339};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// `keepup maintenance start TARGET --for D`
+/// `keepup maintenance start TARGET|--tag T --for D` (`target` is the text
+/// form of a [`MaintenanceScope`]; `--tag db` arrives as `tag:db`)
 pub fn start(
     path: &Path,
     target: &str,
@@ -19,7 +20,15 @@ pub fn start(
         Err(code) => return Ok(code),
     };
     if !config.is_maintenance_target(target) {
-        eprintln!("keepup: {target:?} is neither a check (site/check), a site, nor `*`");
+        match MaintenanceScope::parse(target) {
+            MaintenanceScope::Tag(tag) => eprintln!(
+                "keepup: no check or site carries the tag {tag:?} (tags in use: {})",
+                config.tags().join(", ")
+            ),
+            _ => eprintln!(
+                "keepup: {target:?} is neither a check (site/check), a site, tag:NAME, nor `*`"
+            ),
+        }
         return Ok(ExitCode::from(1));
     }
     if duration.is_zero() {
@@ -33,7 +42,8 @@ pub fn start(
     let who = std::env::var("USER").unwrap_or_else(|_| "cli".into());
     let id = store.start_maintenance(target, now, end, reason, &who)?;
     println!(
-        "maintenance #{id} on {target} until {} (alerts muted; checks keep running)",
+        "maintenance #{id} on {} until {} (alerts muted; checks keep running)",
+        MaintenanceScope::parse(target).describe(),
         format_rfc3339(end)
     );
     Ok(ExitCode::SUCCESS)
@@ -107,7 +117,7 @@ pub fn list(path: &Path) -> anyhow::Result<ExitCode> {
                 } else {
                     format!("{} (by {})", m.reason, m.created_by)
                 },
-                m.target.clone(),
+                m.scope().describe(),
                 if m.open_at(now) {
                     "OPEN".into()
                 } else {

@@ -119,10 +119,17 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Maintenance(m) => match m {
             MaintenanceCommand::Start {
                 target,
+                tag,
                 duration,
                 reason,
                 config,
-            } => maintenance::start(&config.config, &target, duration, &reason),
+            } => {
+                let target = match tag {
+                    Some(tag) => keepup_model::MaintenanceScope::Tag(tag).to_string(),
+                    None => target.unwrap_or_default(),
+                };
+                maintenance::start(&config.config, &target, duration, &reason)
+            }
             MaintenanceCommand::Stop { id, config } => maintenance::stop(&config.config, id),
             MaintenanceCommand::List { config } => maintenance::list(&config.config),
         },

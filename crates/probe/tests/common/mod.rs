@@ -70,6 +70,7 @@ pub fn check(spec: CheckSpec, timeout: Duration) -> Check {
         interval: Duration::from_secs(60),
         timeout,
         tags: Vec::new(),
+        site_tags: Vec::new(),
         depends_on: Vec::new(),
         alerting: keepup_config::Alerting::default(),
         spec,

@@ -231,8 +231,10 @@ pub(crate) struct Facts {
     pub incidents: Vec<Incident>,
     /// Public updates posted in that time.
     pub updates: Vec<StatusUpdate>,
-    /// Windows started by hand that end after now.
-    pub adhoc: Vec<AdhocMaintenance>,
+    /// Windows started by hand that end after now, each with the pages'
+    /// checks it covers (decided here, where the configuration knows the
+    /// checks' tags).
+    pub adhoc: Vec<(AdhocMaintenance, HashSet<CheckId>)>,
     /// The configured windows.
     pub windows: Vec<Maintenance>,
     /// Each check's latest status and message.
@@ -272,7 +274,19 @@ impl Facts {
             now,
             incidents: store.incidents_of_checks(&checks, from, now + 1, MAX_INCIDENTS)?,
             updates: store.status_updates_since(from)?,
-            adhoc: store.maintenance_after(now)?,
+            adhoc: store
+                .maintenance_after(now)?
+                .into_iter()
+                .map(|w| {
+                    let scope = w.scope();
+                    let covered = checks
+                        .iter()
+                        .filter(|c| config.maintenance_covers(&scope, c))
+                        .cloned()
+                        .collect();
+                    (w, covered)
+                })
+                .collect(),
             windows: config.maintenance.clone(),
             current,
             names: config
@@ -289,7 +303,7 @@ impl Facts {
             || self
                 .adhoc
                 .iter()
-                .any(|w| w.covers(check) && w.open_at(self.now))
+                .any(|(w, covered)| covered.contains(check) && w.open_at(self.now))
     }
 
     /// A check's public state now.
@@ -503,8 +517,8 @@ fn maintenance(page: &StatusPage, facts: &Facts) -> Vec<MaintenanceView> {
             });
         }
     }
-    for w in facts.adhoc.iter().filter(|w| w.starts_at < horizon) {
-        let components = covered(&|c| w.covers(c));
+    for (w, checks) in facts.adhoc.iter().filter(|(w, _)| w.starts_at < horizon) {
+        let components = covered(&|c| checks.contains(c));
         if components.is_empty() {
             continue;
         }
