@@ -13,7 +13,8 @@
 //! * Markup in every field people or peers control (configured names,
 //!   notes, reasons, public updates, user and token names, the text a
 //!   notification channel answered, the target's answer) reaches each
-//!   page as text: in the browser's DOM no script but the `/assets/` ones,
+//!   page (overview, check, incidents, maintenance, notifications, SLA,
+//!   audit, status page) as text: in the DOM no script but the `/assets/` ones,
 //!   no `on*` attribute anywhere, `window.__pwned` never set; over-long
 //!   fields are a 400 naming the field.
 //!
@@ -526,6 +527,12 @@ cron = "0 3 * * *"
 duration = "1h"
 timezone = "UTC"
 sites = ["shop"]
+[[contract]]
+id = "front"
+name = {contract}
+site = "shop"
+down_when = "web"
+target = 99.9
 [[status_page]]
 slug = "shop"
 title = {title}
@@ -538,6 +545,7 @@ checks = ["shop/web"]
         site = toml_str(&hostile("site name")),
         check = toml_str(&hostile("check name")),
         maintenance = toml_str(&hostile("window name")),
+        contract = toml_str(&hostile("contract name")),
         title = toml_str(&hostile("page title")),
         description = toml_str(&hostile("page description")),
         component = toml_str(&hostile("component name")),
@@ -690,6 +698,8 @@ checks = ["shop/web"]
             vec!["form reason", "api reason", "window name"],
         ),
         ("/notifications".into(), vec!["channel answer"]),
+        ("/sla".into(), vec!["contract name"]),
+        ("/sla/front".into(), vec!["contract name"]),
         (
             "/audit".into(),
             vec!["form reason", "api reason", "resolution note"],
