@@ -393,6 +393,10 @@ impl Loader<'_> {
             }
             None => Duration::from_secs(2 * 86_400),
         };
+        let audit_retention = match &store.audit_retention {
+            Some(d) => self.positive(d, "store.audit_retention"),
+            None => Duration::from_secs(400 * 86_400),
+        };
         Config {
             source: path.to_path_buf(),
             server: ServerConfig {
@@ -411,6 +415,7 @@ impl Loader<'_> {
                     .unwrap_or(Duration::from_secs(7 * 86_400)),
                 minute_retention,
                 rollup_retention,
+                audit_retention,
             },
             scheduler: SchedulerConfig {
                 concurrency,

@@ -74,6 +74,7 @@ pub(crate) struct RawStore {
     pub raw_retention: Option<Dur>,
     pub minute_retention: Option<Spanned<Dur>>,
     pub rollup_retention: Option<Dur>,
+    pub audit_retention: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -153,6 +153,8 @@ pub struct StoreConfig {
     pub minute_retention: Duration,
     /// How long hour and day rollups are kept (default 2 years).
     pub rollup_retention: Duration,
+    /// How long audit log entries are kept (default 400 days).
+    pub audit_retention: Duration,
 }
 
 /// `[scheduler]`

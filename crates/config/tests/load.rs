@@ -191,6 +191,22 @@ fn minute_retention_is_read_and_checked_against_the_rollup_retention() {
 }
 
 #[test]
+fn audit_retention_is_read_with_a_default_of_400_days() {
+    let site = "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"tcp\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n";
+    let c = load_str(site, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(c.store.audit_retention, Duration::from_secs(400 * 86_400));
+    let set = format!("[store]\naudit_retention = \"90d\"\n{site}");
+    let c = load_str(&set, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(c.store.audit_retention, Duration::from_secs(90 * 86_400));
+    let p = problems(&format!("[store]\naudit_retention = \"0s\"\n{site}"));
+    let zero = at_line(&p, 2);
+    assert!(
+        zero.starts_with("keepup.toml:2:19: store.audit_retention: must be longer than zero"),
+        "{zero}"
+    );
+}
+
+#[test]
 fn wrong_types_and_syntax_errors_are_located() {
     let p = problems("[scheduler]\nconcurrency = \"lots\"\n");
     let s = at_line(&p, 2);

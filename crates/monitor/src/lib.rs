@@ -698,6 +698,8 @@ fn retention(config: &Config) -> Retention {
         minute: config.store.minute_retention,
         hour: config.store.rollup_retention,
         day: config.store.rollup_retention,
+        audit: config.store.audit_retention,
+        session_idle: config.server.web.session_idle,
         ..Retention::default()
     }
 }

@@ -1,7 +1,13 @@
 //! The audit log: who did what to what, and when. Written for every
 //! login, user and token change and every operator action (acknowledge,
 //! resolve, maintenance, public updates), from the dashboard, the API and
-//! the command line alike. Entries are only ever added.
+//! the command line alike. Entries are added, never changed, with one
+//! exception: events that anyone on the network can cause (failed logins)
+//! are written with their source, and the same event from the same source
+//! within a window is counted on the entry already there
+//! ([`Store::audit_repeated`]: `repeats`, `last_at`), so a guesser adds a
+//! row a window, not a row a guess. Retention (`[store] audit_retention`)
+//! deletes entries by age at compaction.
 
 use crate::StoreError;
 use crate::store::Store;
@@ -19,8 +25,42 @@ pub struct AuditEntry {
     pub action: String,
     /// To what: a user, a token, an incident number, a check.
     pub target: String,
-    /// More, in words (never a secret).
+    /// More, in words (never a secret); for a repeated entry, the latest
+    /// repeat's.
     pub detail: String,
+    /// How many times it happened: 1, or more for an entry counted by
+    /// [`Store::audit_repeated`].
+    pub repeats: u32,
+    /// When it last happened, for an entry that repeated.
+    pub last_at: Option<Timestamp>,
+}
+
+impl AuditEntry {
+    /// A new entry that happened once.
+    pub fn new(at: Timestamp, actor: &str, action: &str, target: &str, detail: &str) -> Self {
+        AuditEntry {
+            at,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail: detail.to_owned(),
+            repeats: 1,
+            last_at: None,
+        }
+    }
+
+    /// The detail with the repeats, as shown: `… (37 times, the last at
+    /// 2026-01-02T03:04:05Z)`.
+    pub fn detail_shown(&self) -> String {
+        match (self.repeats, self.last_at) {
+            (n, Some(last)) if n > 1 => format!(
+                "{} ({n} times, the last at {})",
+                self.detail,
+                keepup_model::format_rfc3339(last)
+            ),
+            _ => self.detail.clone(),
+        }
+    }
 }
 
 impl Store {
@@ -42,6 +82,53 @@ impl Store {
         })
     }
 
+    /// Writes `entry`, caused from `source`, unless an entry of the same
+    /// action and target from the same source was written within
+    /// `window_ms` before it: then that one counts it (`repeats` grows by
+    /// one, `last_at` and `detail` become this one's). True when a new
+    /// entry was written.
+    pub fn audit_repeated(
+        &self,
+        entry: &AuditEntry,
+        source: &str,
+        window_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.with_state("write audit log", |st| {
+            let tx = st.conn.transaction()?;
+            let counted = tx
+                .prepare_cached(
+                    "UPDATE audit SET repeats = repeats + 1, last_at = ?5, detail = ?6
+                     WHERE id = (SELECT id FROM audit
+                                 WHERE source = ?1 AND action = ?2 AND target = ?3 AND at > ?4
+                                 ORDER BY at DESC, id DESC LIMIT 1)",
+                )?
+                .execute(params![
+                    source,
+                    entry.action,
+                    entry.target,
+                    entry.at.saturating_sub(window_ms),
+                    entry.at,
+                    entry.detail
+                ])?;
+            if counted == 0 {
+                tx.prepare_cached(
+                    "INSERT INTO audit (at, actor, action, target, detail, source)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    entry.at,
+                    entry.actor,
+                    entry.action,
+                    entry.target,
+                    entry.detail,
+                    source
+                ])?;
+            }
+            tx.commit()?;
+            Ok(counted == 0)
+        })
+    }
+
     /// The entries from `since` on, oldest first, at most the newest `limit`.
     pub fn audit_since(
         &self,
@@ -50,9 +137,9 @@ impl Store {
     ) -> Result<Vec<AuditEntry>, StoreError> {
         self.with_state("read audit log", |st| {
             let mut stmt = st.conn.prepare_cached(
-                "SELECT at, actor, action, target, detail FROM
-                   (SELECT id, at, actor, action, target, detail FROM audit WHERE at >= ?1
-                    ORDER BY at DESC, id DESC LIMIT ?2)
+                "SELECT at, actor, action, target, detail, repeats, last_at FROM
+                   (SELECT id, at, actor, action, target, detail, repeats, last_at FROM audit
+                    WHERE at >= ?1 ORDER BY at DESC, id DESC LIMIT ?2)
                  ORDER BY at, id",
             )?;
             let mut rows = stmt.query(params![since, i64::try_from(limit).unwrap_or(i64::MAX)])?;
@@ -64,6 +151,8 @@ impl Store {
                     action: r.get(2)?,
                     target: r.get(3)?,
                     detail: r.get(4)?,
+                    repeats: u32::try_from(r.get::<_, i64>(5)?).unwrap_or(u32::MAX),
+                    last_at: r.get(6)?,
                 });
             }
             Ok(out)
@@ -76,13 +165,7 @@ mod tests {
     use super::*;
 
     fn entry(at: Timestamp, action: &str) -> AuditEntry {
-        AuditEntry {
-            at,
-            actor: "cli:ann".into(),
-            action: action.into(),
-            target: "bob".into(),
-            detail: String::new(),
-        }
+        AuditEntry::new(at, "cli:ann", action, "bob", "")
     }
 
     #[test]
@@ -99,5 +182,45 @@ mod tests {
             .collect();
         assert_eq!(read, ["user.passwd", "user.remove"]);
         assert_eq!(s.audit_since(0, 1).unwrap(), [entry(30, "user.remove")]);
+    }
+
+    #[test]
+    fn repeats_from_one_source_within_the_window_are_one_entry() {
+        let s = Store::open_in_memory().unwrap();
+        let failure = |at, target: &str, detail: &str| {
+            AuditEntry::new(at, "anonymous", "login.failure", target, detail)
+        };
+        // A guess a second for two windows of 100 s from one network.
+        let mut written = 0;
+        for at in 0..200 {
+            let e = failure(at * 1000, "ann", &format!("from 192.0.2.{}", at % 7));
+            written += usize::from(s.audit_repeated(&e, "192.0.2.0/24", 100_000).unwrap());
+        }
+        assert_eq!(written, 2);
+        // Another source, another target: entries of their own.
+        assert!(
+            s.audit_repeated(&failure(5_000, "ann", "x"), "198.51.100.0/24", 100_000)
+                .unwrap()
+        );
+        assert!(
+            s.audit_repeated(&failure(5_000, "bob", "x"), "192.0.2.0/24", 100_000)
+                .unwrap()
+        );
+        let read = s.audit_since(0, 100).unwrap();
+        let ann: Vec<_> = read
+            .iter()
+            .filter(|e| e.target == "ann" && e.detail.starts_with("from 192.0.2."))
+            .map(|e| (e.at, e.repeats, e.last_at))
+            .collect();
+        assert_eq!(ann, [(0, 100, Some(99_000)), (100_000, 100, Some(199_000))]);
+        let first = read.iter().find(|e| e.at == 0).unwrap();
+        assert_eq!(
+            first.detail_shown(),
+            "from 192.0.2.1 (100 times, the last at 1970-01-01T00:01:39Z)"
+        );
+        // Plain entries are never counted together.
+        s.audit(&entry(1, "user.add")).unwrap();
+        s.audit(&entry(1, "user.add")).unwrap();
+        assert_eq!(s.audit_since(0, 100).unwrap().len(), 6);
     }
 }

@@ -80,8 +80,9 @@ impl Store {
     /// Rolls up every complete bucket (bucket end `<= now`) not rolled up
     /// yet, then applies `retention`: deletes raw results older than
     /// `now - retention.raw` (never ones a tier has not rolled up yet),
-    /// rollups whose bucket ended before their tier's retention, and stored
-    /// contents no remaining result uses. Idempotent and incremental.
+    /// rollups whose bucket ended before their tier's retention, stored
+    /// contents no remaining result uses, audit entries past their
+    /// retention and ended sessions. Idempotent and incremental.
     ///
     /// Meant to run every few minutes to an hour; it takes the store's lock
     /// once per hour of backlog, so recording goes on meanwhile.
@@ -537,6 +538,12 @@ fn prune(
         "DELETE FROM sla_report_mail WHERE outbox_id NOT IN (SELECT id FROM outbox)",
     )?
     .execute([])?;
+    report.audit_deleted +=
+        tx.prepare_cached("DELETE FROM audit WHERE at < ?1")?
+            .execute(params![now.saturating_sub(duration_ms(retention.audit))])? as u64;
+    // Ended sessions were otherwise only swept at the next login.
+    report.sessions_deleted +=
+        crate::sessions::delete_dead(&tx, now, duration_ms(retention.session_idle))? as u64;
     // Every remaining result is at least `raw_cutoff` old, and its content's
     // `last_used` lags its time by at most the granularity.
     report.contents_deleted +=

@@ -289,6 +289,11 @@ pub struct Retention {
     /// history shown by `keepup notifications`). Pending ones are never
     /// deleted.
     pub notifications: Duration,
+    /// Audit log entries.
+    pub audit: Duration,
+    /// Dashboard sessions unused this long (`[server] session_idle`) are
+    /// deleted, as are those past their absolute expiry.
+    pub session_idle: Duration,
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -301,6 +306,8 @@ impl Default for Retention {
             hour: DAY * 730,
             day: DAY * 730,
             notifications: DAY * 30,
+            audit: DAY * 400,
+            session_idle: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -339,6 +346,10 @@ pub struct CompactReport {
     /// Stored contents (message, findings, details) no longer referenced
     /// and deleted.
     pub contents_deleted: u64,
+    /// Audit log entries older than their retention.
+    pub audit_deleted: u64,
+    /// Dashboard sessions that had ended (idle or expired).
+    pub sessions_deleted: u64,
 }
 
 impl CompactReport {

@@ -83,6 +83,9 @@
 //!   it.
 //! * Version 16 indexes `outbox` by `incident_id`: an incident's page
 //!   lists the notifications sent for it.
+//! * Version 17 gives `audit` a `source`, `repeats` and `last_at`: failed
+//!   logins repeated from one source network within a window are counted
+//!   on one entry; the `audit` module documents it.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -441,6 +444,14 @@ ALTER TABLE web_user DROP COLUMN locked_until;
     // of the whole outbox.
     r#"
 CREATE INDEX outbox_by_incident ON outbox(incident_id) WHERE incident_id IS NOT NULL;
+"#,
+    // 16 -> 17: repeated failed logins from one source network are one
+    // audit entry with a count (see the `audit` module).
+    r#"
+ALTER TABLE audit ADD COLUMN source TEXT;
+ALTER TABLE audit ADD COLUMN repeats INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE audit ADD COLUMN last_at INTEGER;
+CREATE INDEX audit_by_source ON audit(source, action, target, at) WHERE source IS NOT NULL;
 "#,
 ];
 

@@ -121,14 +121,19 @@ impl Store {
     /// idle for `idle_ms`); returns how many.
     pub fn delete_dead_sessions(&self, at: Timestamp, idle_ms: i64) -> Result<usize, StoreError> {
         self.with_state("delete dead sessions", |st| {
-            Ok(st
-                .conn
-                .prepare_cached(
-                    "DELETE FROM web_session WHERE expires_at <= ?1 OR last_seen <= ?1 - ?2",
-                )?
-                .execute(params![at, idle_ms])?)
+            Ok(delete_dead(&st.conn, at, idle_ms)?)
         })
     }
+}
+
+/// Deletes the sessions dead at `at`; how many (also run by compaction).
+pub(crate) fn delete_dead(
+    conn: &rusqlite::Connection,
+    at: Timestamp,
+    idle_ms: i64,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached("DELETE FROM web_session WHERE expires_at <= ?1 OR last_seen <= ?1 - ?2")?
+        .execute(params![at, idle_ms])
 }
 
 #[cfg(test)]

@@ -577,6 +577,40 @@ fn retention_deletes_old_rows_and_keeps_new_ones() {
 }
 
 #[test]
+fn compaction_deletes_old_audit_entries_and_ended_sessions() {
+    let s = Store::open_in_memory().unwrap();
+    let now = T0 + 500 * DAY;
+    for (age_days, action) in [(401, "old"), (399, "kept")] {
+        let at = now - age_days * DAY;
+        s.audit(&crate::AuditEntry::new(at, "cli:ann", action, "x", ""))
+            .unwrap();
+    }
+    s.add_user("ann", "h", crate::Role::Viewer, 0).unwrap();
+    let ann = s.user("ann").unwrap().unwrap().id;
+    s.create_session(b"idle", ann, "c", now - 2 * HOUR, now + DAY)
+        .unwrap();
+    s.create_session(b"expired", ann, "c", now - 10 * MIN, now - MIN)
+        .unwrap();
+    s.create_session(b"live", ann, "c", now - 10 * MIN, now + DAY)
+        .unwrap();
+    let retention = Retention {
+        session_idle: Duration::from_secs(3600),
+        ..Retention::default()
+    };
+    let r = s.compact(now, &retention).unwrap();
+    assert_eq!((r.audit_deleted, r.sessions_deleted), (1, 2));
+    let kept: Vec<_> = s
+        .audit_since(0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(kept, ["kept"]);
+    assert_eq!(count(&s, "web_session"), 1);
+    assert!(s.session(b"live", now, HOUR).unwrap().is_some());
+}
+
+#[test]
 fn raw_results_wait_for_their_rollups() {
     let s = Store::open_in_memory().unwrap();
     s.record(&[rec("s/a", T0 + HOUR, Status::Up, 1.0, "ok")])

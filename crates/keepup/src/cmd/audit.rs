@@ -28,12 +28,13 @@ pub fn run(path: &Path, since: Duration, json: bool) -> anyhow::Result<ExitCode>
             .to_vec(),
     ];
     for e in entries {
+        let detail = e.detail_shown();
         rows.push(vec![
             format_rfc3339(e.at),
             e.actor,
             e.action,
             e.target,
-            e.detail,
+            detail,
         ]);
     }
     print!("{}", super::status::render(&rows));

@@ -65,7 +65,7 @@ async fn audit_page(
                             td { (e.actor) }
                             td { (e.action) }
                             td { (e.target) }
-                            td { (e.detail) }
+                            td { (e.detail_shown()) }
                         }
                     }
                 }

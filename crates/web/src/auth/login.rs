@@ -12,13 +12,17 @@
 //! logging in from elsewhere is not locked out by a guesser. The attempt
 //! is counted before its password is checked, so guesses in flight at
 //! once cannot pass the limit. Failures, locks and logins are logged
-//! (never the password) and written to the audit log.
+//! (never the password) and written to the audit log; failures repeated
+//! from one source network within ten minutes are counted on one entry
+//! and logged once, so a guesser cannot fill the disk or the log.
 //!
 //! The login form has no session yet, so it is protected against login
 //! CSRF by a double submit: GET sets a random `keepup_login` cookie and
 //! the form carries the same value.
 
-use super::{Auth, MaybeSession, Viewer, audit, cookie, duration_ms, now, password, secret};
+use super::{
+    Auth, MaybeSession, Viewer, audit, audit_repeated, cookie, duration_ms, now, password, secret,
+};
 use crate::AppState;
 use crate::admission::ClientAddr;
 use crate::ui;
@@ -189,49 +193,61 @@ fn check_login(
 ) -> Result<Verdict, keepup_store::StoreError> {
     let store = auth.store();
     let now = now();
+    let source = lock_source(client);
     let Some(user) = store.user(name)? else {
         // The same work as for a known name.
         password::verify(password_text, password::decoy());
-        tracing::warn!(%client, "login refused: unknown user");
-        audit(
+        if audit_repeated(
             store,
+            &source,
             "anonymous",
             "login.failure",
             "(unknown user)",
             &format!("from {client}"),
-        );
+        ) {
+            tracing::warn!(%client, "login refused: unknown user");
+        } else {
+            tracing::debug!(%client, "login refused: unknown user (repeat)");
+        }
         return Ok(Verdict::Refused);
     };
     let settings = &auth.settings;
-    let source = lock_source(client);
     let lock_for = duration_ms(settings.lockout_for);
     let Some(attempt) =
         store.reserve_login(user.id, &source, now, settings.lockout_after, lock_for)?
     else {
         // The same work as for an open account.
         password::verify(password_text, password::decoy());
-        tracing::warn!(user = %user.name, %client, "login refused: account locked for this source");
-        audit(
+        if audit_repeated(
             store,
+            &source,
             &user.name,
-            "login.failure",
+            "login.locked",
             &user.name,
             &format!("from {client}; account locked for {source}"),
-        );
+        ) {
+            tracing::warn!(user = %user.name, %client, "login refused: account locked for this source");
+        } else {
+            tracing::debug!(user = %user.name, %client, "login refused: account locked (repeat)");
+        }
         return Ok(Verdict::Refused);
     };
     if !password::verify(password_text, &user.password_hash) {
         match attempt.locks_until {
             None => {
                 let attempts = attempt.attempts;
-                tracing::warn!(user = %user.name, %client, attempts, "login refused: wrong password");
-                audit(
+                if audit_repeated(
                     store,
+                    &source,
                     &user.name,
                     "login.failure",
                     &user.name,
                     &format!("from {client}; wrong password ({attempts} in a row)"),
-                );
+                ) {
+                    tracing::warn!(user = %user.name, %client, attempts, "login refused: wrong password");
+                } else {
+                    tracing::debug!(user = %user.name, %client, attempts, "login refused: wrong password (repeat)");
+                }
             }
             Some(until) => {
                 tracing::warn!(

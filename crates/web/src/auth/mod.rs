@@ -115,16 +115,36 @@ pub async fn audit_off_thread(
 /// Writes an audit entry stamped now; a store failure is logged, since the
 /// action it records has already happened.
 pub fn audit(store: &Store, actor: &str, action: &str, target: &str, detail: &str) {
-    let entry = AuditEntry {
-        at: now(),
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        detail: detail.to_owned(),
-    };
+    let entry = AuditEntry::new(now(), actor, action, target, detail);
     if let Err(e) = store.audit(&entry) {
         tracing::error!(error = %e, action, target, "audit entry not written");
     }
+}
+
+/// How long repeats of an event anyone can cause (a failed login) from
+/// one source network count on one audit entry.
+pub const REPEATS_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Writes an audit entry for an event anyone on the network can cause,
+/// from `source`: repeats within [`REPEATS_WINDOW`] are counted on the
+/// first one ([`Store::audit_repeated`]). True when a new entry was
+/// written (the caller logs a warning for it, and only for it, so the log
+/// does not grow a line a guess either); a store failure counts as new.
+pub fn audit_repeated(
+    store: &Store,
+    source: &str,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> bool {
+    let entry = AuditEntry::new(now(), actor, action, target, detail);
+    store
+        .audit_repeated(&entry, source, duration_ms(REPEATS_WINDOW))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, action, target, "audit entry not written");
+            true
+        })
 }
 
 /// Wall-clock time in ms since the epoch.
