@@ -87,6 +87,13 @@ kind = "heartbeat"
 token = "api-test-heartbeat-1"
 period = "1h"
 
+[[contract]]
+id = "front"
+site = "shop"
+down_when = "home"
+target = 99.9
+burn = []
+
 [[backup]]
 id = "files"
 site = "shop"
@@ -335,6 +342,7 @@ async fn every_documented_operation_answers_what_the_document_says() {
             ("{id}", "/api/v1/incidents/"),
             ("{id}", "/api/v1/maintenance/"),
             ("{plan}", "/api/v1/backups/"),
+            ("{contract}", "/api/v1/sla/"),
         ] {
             if template.starts_with(prefix) && template.contains(param) {
                 let value = known
@@ -396,6 +404,9 @@ async fn every_documented_operation_answers_what_the_document_says() {
                     .map(|i| i["id"].to_string())
                     .unwrap();
                 known.insert("/api/v1/incidents/", web);
+            }
+            ("GET", "/api/v1/sla") => {
+                known.insert("/api/v1/sla/", first["id"].as_str().unwrap().to_owned());
             }
             ("GET", "/api/v1/backups") => {
                 known.insert("/api/v1/backups/", first["id"].as_str().unwrap().to_owned());

@@ -376,6 +376,66 @@ async fn the_sla_pages_show_keepup_slas_figures_and_serve_the_kept_report() {
         assert_eq!(browser.get(&missing).await.status, 404, "{missing}");
     }
 
+    // The API gives the same figures (a read token; seconds and RFC 3339).
+    let token = keepup_web::auth::secret::new_token().unwrap();
+    assert!(
+        store
+            .create_token(
+                "sla-reader",
+                &keepup_web::auth::secret::digest(&token),
+                keepup_store::TokenScope::Read,
+                SystemClock.now_ms(),
+                None
+            )
+            .unwrap()
+    );
+    let bearer = format!("Bearer {token}");
+    let mut api = web.browser(3);
+    let mut call = async |path: &str| {
+        let r = api
+            .send("GET", path, &[("authorization", &bearer)], String::new())
+            .await;
+        (
+            r.status,
+            serde_json::from_str::<serde_json::Value>(&r.body).unwrap_or_default(),
+        )
+    };
+    let (code, detail) = call(&format!("/api/v1/sla/front?period={}", month.label)).await;
+    assert_eq!(code, 200, "{detail}");
+    let f = &detail["figures"];
+    assert_eq!(f["period"], month.label.as_str());
+    assert_eq!(f["availability"].as_f64(), figures.availability);
+    assert_eq!(f["downtime_s"].as_f64(), Some(43.0 * 60.0));
+    assert!(
+        (f["budget"]["remaining_s"].as_f64().unwrap() - 12.0).abs() < 1e-6,
+        "{f}"
+    );
+    assert_eq!(f["credit"]["total"].as_f64(), Some(150.0));
+    assert_eq!(f["breaches"]["critical"], 1);
+    assert_eq!(
+        detail["incidents"][0]["in_period_s"].as_f64(),
+        Some(43.0 * 60.0)
+    );
+    assert_eq!(detail["incidents"][0]["counted"], true);
+    assert_eq!(detail["days"].as_array().map(Vec::len), Some(30));
+    assert_eq!(
+        detail["checks"][0]["availability"].as_f64(),
+        components[0].availability
+    );
+    assert_eq!(detail["kept_reports"][0], month.label.as_str());
+    let (code, all) = call("/api/v1/sla").await;
+    assert_eq!(code, 200, "{all}");
+    assert_eq!(all["items"][0]["id"], "front");
+    assert_eq!(all["items"][0]["previous"]["period"], before.label.as_str());
+    assert_eq!(all["items"][0]["burn"]["check"], "shop/sla-front");
+    let (code, bad) = call("/api/v1/sla/front?period=2026-13").await;
+    assert_eq!(
+        (code, &bad["error"]["field"]),
+        (400, &serde_json::json!("period"))
+    );
+    let (code, _) = call("/api/v1/sla/nope").await;
+    assert_eq!(code, 404);
+
     // Bad input: a 400 naming the parameter, a 404 quoting the name as
     // text.
     for bad in ["2026-13", "2026-Q1", "%3Cb%3Ex%3C%2Fb%3E", "9999-01"] {

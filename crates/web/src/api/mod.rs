@@ -28,6 +28,7 @@ mod incidents;
 mod maintenance;
 mod notifications;
 mod paging;
+mod sla;
 
 use crate::AppState;
 use crate::auth::ApiClient;
@@ -171,7 +172,7 @@ impl Modify for BearerScheme {
 /// answer; [`Routes::add`] fills in the operations.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "keepup API", description = "Sites, checks, results, incidents, maintenance, backups and notifications of a keepup daemon."),
+    info(title = "keepup API", description = "Sites, checks, results, incidents, maintenance, backups, notifications and SLA figures of a keepup daemon."),
     modifiers(&BearerScheme),
     components(schemas(
         error::ErrorBody, error::ErrorDetail, StatusName, FindingView,
@@ -183,6 +184,9 @@ impl Modify for BearerScheme {
         maintenance::ConfiguredWindowView, maintenance::MaintenanceRequest,
         backups::PlanList, backups::PlanView, backups::TargetView, backups::JobView,
         notifications::NotificationPage, notifications::NotificationView,
+        sla::SlaList, sla::SlaContractView, sla::SlaFigures, sla::BudgetView, sla::CreditView,
+        sla::BurnView, sla::SlaPeriodView, sla::SlaCheckView, sla::SlaIncidentView,
+        sla::RepairView, sla::SlaDayView,
     )),
     tags(
         (name = "checks", description = "Sites, checks and their results"),
@@ -190,6 +194,7 @@ impl Modify for BearerScheme {
         (name = "maintenance", description = "Windows that mute alerts"),
         (name = "backups", description = "Backup plans and their runs"),
         (name = "notifications", description = "The notification outbox"),
+        (name = "sla", description = "Contracts and their SLA figures"),
         (name = "document", description = "This document"),
     )
 )]
@@ -258,6 +263,8 @@ fn build() -> Routes {
     .add::<backups::__path_plans, _, _>(backups::plans)
     .add::<backups::__path_runs, _, _>(backups::runs)
     .add::<notifications::__path_list, _, _>(notifications::list)
+    .add::<sla::__path_list, _, _>(sla::list)
+    .add::<sla::__path_period, _, _>(sla::period)
 }
 
 /// The API's routes. Anything else under `/api/v1/` is a JSON 404.
