@@ -225,14 +225,21 @@ pub(crate) fn period_window(
     let window = Window::for_month(contract, &month)
         .map_err(|_| bad(format!("{:?} is not {example}", bounded(text))))?;
     if window.label != text {
-        return Err(bad(format!(
-            "contract {} is measured by {}: write {example}",
-            contract.id,
-            match contract.period {
-                Period::Month => "month",
-                Period::Quarter => "quarter",
-            }
-        )));
+        // `2026-1` names 2026-01 of a monthly contract; `2026-Q4` or
+        // `2026-10` the wrong kind of period.
+        let same_kind = text.contains("-Q") == (contract.period == Period::Quarter);
+        return Err(bad(if same_kind {
+            format!("write {:?} as {}", bounded(text), window.label)
+        } else {
+            format!(
+                "contract {} is measured by {}: write {example}",
+                contract.id,
+                match contract.period {
+                    Period::Month => "month",
+                    Period::Quarter => "quarter",
+                }
+            )
+        }));
     }
     if window.from > running.from {
         return Err(bad(format!("{text} has not begun yet")));
@@ -292,5 +299,64 @@ pub(crate) fn contract_href(contract: &str, period: Option<&str>) -> String {
     match period {
         Some(p) => format!("/sla/{contract}?period={p}"),
         None => format!("/sla/{contract}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contract(period: &str) -> Contract {
+        let src = format!(
+            "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"web\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n\
+             [[contract]]\nid = \"front\"\nsite = \"shop\"\ntarget = 99.9\nperiod = \"{period}\"\n"
+        );
+        keepup_config::load_str(&src, std::path::Path::new("k.toml"))
+            .unwrap_or_else(|p| panic!("{p}"))
+            .contracts
+            .remove(0)
+    }
+
+    fn refusal(c: &Contract, period: &str, now: Timestamp) -> String {
+        match period_window(c, Some(period), now) {
+            Err(SlaPageError::BadParameter { field, why }) => format!("{field}: {why}"),
+            other => panic!("{period}: {:?}", other.map(|w| w.label)),
+        }
+    }
+
+    #[test]
+    fn a_period_is_named_as_the_contract_measures_it_and_has_begun() {
+        // 2026-12-05T12:00:00Z.
+        let now = 1_796_472_000_000;
+        let month = contract("month");
+        assert_eq!(period_window(&month, None, now).unwrap().label, "2026-12");
+        assert_eq!(
+            period_window(&month, Some("2026-10"), now).unwrap().label,
+            "2026-10"
+        );
+        assert_eq!(
+            refusal(&month, "2026-1", now),
+            "period: write \"2026-1\" as 2026-01"
+        );
+        assert_eq!(
+            refusal(&month, "2026-Q4", now),
+            "period: contract front is measured by month: write a month such as 2026-10"
+        );
+        assert_eq!(
+            refusal(&month, "2027-01", now),
+            "period: 2027-01 has not begun yet"
+        );
+        assert!(refusal(&month, "<b>", now).starts_with("period: \"<b>\" is not a month"));
+        let quarter = contract("quarter");
+        assert_eq!(period_window(&quarter, None, now).unwrap().label, "2026-Q4");
+        assert_eq!(
+            period_window(&quarter, Some("2026-Q1"), now).unwrap().label,
+            "2026-Q1"
+        );
+        assert_eq!(
+            refusal(&quarter, "2026-10", now),
+            "period: contract front is measured by quarter: write a quarter such as 2026-Q4"
+        );
+        assert!(refusal(&quarter, "2026-Q5", now).contains("is not a quarter"));
     }
 }
