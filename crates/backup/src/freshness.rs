@@ -24,8 +24,7 @@ pub struct Freshness {
     pub last: Option<SnapshotInfo>,
     /// Its age at the time asked (zero if it is in the future).
     pub age: Option<Duration>,
-    /// The limit applied: the plan's RPO, times the number of targets for
-    /// an alternating plan (each target gets every n-th run).
+    /// The limit applied ([`limit`]).
     pub limit: Duration,
 }
 
@@ -38,18 +37,25 @@ pub fn freshness(plan: &BackupPlan, target: &str, now: &Zoned) -> Result<Freshne
         let ms = now.timestamp().as_millisecond() - s.time_ms;
         Duration::from_millis(u64::try_from(ms).unwrap_or(0))
     });
-    let factor = if plan.alternate_targets {
-        u32::try_from(plan.targets.len()).unwrap_or(1).max(1)
-    } else {
-        1
-    };
     Ok(Freshness {
         plan: plan.id.clone(),
         target: target.to_owned(),
         last,
         age,
-        limit: plan.rpo.saturating_mul(factor),
+        limit: limit(plan),
     })
+}
+
+/// The age above which a target's newest snapshot is stale: the plan's
+/// RPO, times the number of targets for an alternating plan (each target
+/// gets every n-th run).
+pub fn limit(plan: &BackupPlan) -> Duration {
+    let factor = if plan.alternate_targets {
+        u32::try_from(plan.targets.len()).unwrap_or(1).max(1)
+    } else {
+        1
+    };
+    plan.rpo.saturating_mul(factor)
 }
 
 impl Freshness {

@@ -130,8 +130,10 @@ fn job_words(job: BackupJob) -> &'static str {
 }
 
 /// The age of the newest snapshot on every target, as one outcome. Its
-/// evidence `targets` lists each target's status, newest snapshot (id and
-/// time), age and limit in seconds, for the dashboard's backups page.
+/// evidence `targets` lists each target's status, newest snapshot (id,
+/// time, the same in milliseconds since the epoch, and the bytes of data
+/// in it), age and limit in seconds, for the dashboard's backups page and
+/// `/metrics`.
 pub fn freshness(plan: &BackupPlan) -> Outcome {
     let now = jiff::Zoned::now();
     let mut targets = Vec::with_capacity(plan.targets.len());
@@ -152,8 +154,12 @@ pub fn freshness(plan: &BackupPlan) -> Outcome {
                 "status": outcome.status.as_str(),
                 "last_snapshot": snapshot.as_ref().map(|s| &s.short_id),
                 "snapshot_time": snapshot.as_ref().map(|s| &s.time),
+                "snapshot_time_ms": snapshot.as_ref().map(|s| s.time_ms),
+                "snapshot_bytes": snapshot.as_ref().map(|s| s.bytes),
                 "age_seconds": details.get("age_seconds"),
-                "limit_seconds": details.get("limit_seconds"),
+                // Also for a target that cannot be read: alert rules compare
+                // the snapshot time with it.
+                "limit_seconds": backup::freshness::limit(plan).as_secs(),
             }));
             outcome
         })

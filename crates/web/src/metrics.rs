@@ -1,19 +1,21 @@
 //! Prometheus metrics at `/metrics`: every check's state and latency, the
-//! certificate and domain expiry the checks saw, incident counts, and
-//! keepup's own health (scheduler lag, runs, dropped results, outbox,
-//! store size).
+//! certificate and domain expiry the checks saw, incident counts, each
+//! backup target's newest snapshot (time and size), and keepup's own
+//! health (scheduler lag, runs, dropped results, outbox, store size).
 //!
 //! Collected on each scrape from what the monitor holds in memory (current
-//! states, scheduler statistics) and three small store queries (open
-//! incidents, the incident count, notifications per state), into a fresh
-//! registry that is encoded and dropped: no second bookkeeping beside the
-//! monitor's, and a scrape costs a pass over the checks, however many.
+//! states with their evidence, scheduler statistics) and three aggregate
+//! store queries (open incidents, the incident count, notifications per
+//! state), into a fresh registry that is encoded and dropped: no second
+//! bookkeeping beside the monitor's, and a scrape costs a pass over the
+//! checks, however many, never a query per check or a repository read.
 //!
 //! With `[server] metrics_token_file`, a scrape must carry
 //! `Authorization: Bearer <token>` (compared in constant time); otherwise
 //! it is answered 401 with no detail. The Prometheus text format (0.0.4)
 //! is the default; OpenMetrics when the scraper's `Accept` asks for it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -22,8 +24,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use keepup_model::Status;
+use keepup_config::{BackupJob, backup_check_id};
+use keepup_model::{CheckId, Status, Timestamp, parse_rfc3339};
 use keepup_monitor::Monitor;
+use keepup_monitor::recorder::CurrentState;
 use keepup_store::OutboxState;
 use prometheus_client::encoding::{prometheus_text, text};
 use prometheus_client::metrics::counter::Counter;
@@ -38,7 +42,8 @@ use crate::AppState;
 /// The OpenMetrics text format's content type.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Labels of a per-check metric: few values each (check id, site, kind).
+/// Labels of a metric: few values each (check id, site, kind; plan and
+/// target), never free text.
 type Labels = Vec<(&'static str, String)>;
 type GaugeFamily = Family<Labels, Gauge<f64, AtomicU64>>;
 
@@ -141,15 +146,15 @@ fn collect(monitor: &Monitor) -> Registry {
         "keepup_check_latency_seconds",
         "How long the check's last run took",
     );
-    let cert_days = gauge_family(
+    let cert_expiry = gauge_family(
         &mut registry,
-        "keepup_certificate_expiry_days",
-        "Days until the earliest certificate the check saw expires",
+        "keepup_certificate_expiry_timestamp_seconds",
+        "When the earliest-expiring leaf certificate the check saw expires",
     );
-    let domain_days = gauge_family(
+    let domain_expiry = gauge_family(
         &mut registry,
-        "keepup_domain_expiry_days",
-        "Days until the domain's registration expires",
+        "keepup_domain_expiry_timestamp_seconds",
+        "When the domain's registration expires",
     );
     for check in config.checks() {
         let labels: Labels = vec![
@@ -178,15 +183,19 @@ fn collect(monitor: &Monitor) -> Registry {
             .get_or_create(&labels)
             .set(state.outcome.latency_ms / 1000.0);
         let evidence = &state.outcome.evidence.details;
-        if let Some(days) = certificate_days_left(evidence) {
-            cert_days.get_or_create(&labels).set(days);
+        if let Some(at) = certificate_expiry(evidence) {
+            cert_expiry.get_or_create(&labels).set(seconds(at));
         }
         if check.spec.kind() == "domain"
-            && let Some(days) = evidence.get("days_left").and_then(Value::as_f64)
+            && let Some(at) = evidence
+                .get("expires")
+                .and_then(Value::as_str)
+                .and_then(parse_rfc3339)
         {
-            domain_days.get_or_create(&labels).set(days);
+            domain_expiry.get_or_create(&labels).set(seconds(at));
         }
     }
+    backups(&mut registry, &config, &current);
 
     let store = monitor.store();
     match store.open_incidents() {
@@ -242,12 +251,13 @@ fn collect(monitor: &Monitor) -> Registry {
     );
     match store.outbox_states() {
         Ok(states) => {
+            // Summed as integers: an empty f64 sum is -0, which reads oddly.
             let count = |wanted: &[OutboxState]| -> f64 {
                 states
                     .iter()
                     .filter(|(s, _)| wanted.contains(s))
-                    .map(|(_, n)| *n as f64)
-                    .sum()
+                    .map(|(_, n)| *n)
+                    .sum::<u64>() as f64
             };
             gauge(
                 &mut registry,
@@ -282,18 +292,94 @@ fn collect(monitor: &Monitor) -> Registry {
     registry
 }
 
-/// The days left of the earliest-expiring certificate in a check's
-/// evidence: a TLS check's `addresses[].certificates[0]` (the leaf of each
-/// address) or a mail check's `cert_days_left`.
-fn certificate_days_left(evidence: &serde_json::Map<String, Value>) -> Option<f64> {
-    let leaves = evidence
+/// Each backup target's newest snapshot, as the plan's freshness check
+/// last read it from the repository (its evidence `targets`): keepup
+/// records a snapshot only when every source succeeded, so the newest is
+/// the last successful backup. Targets without a snapshot, and plans whose
+/// freshness check has not run yet, have no samples.
+fn backups(
+    registry: &mut Registry,
+    config: &keepup_config::Config,
+    current: &HashMap<CheckId, CurrentState>,
+) {
+    let last_success = gauge_family(
+        registry,
+        "keepup_backup_last_success_timestamp_seconds",
+        "When the newest snapshot on the backup target was taken",
+    );
+    let size = gauge_family(
+        registry,
+        "keepup_backup_last_snapshot_size_bytes",
+        "Bytes of source data in the newest snapshot on the backup target (before deduplication and compression)",
+    );
+    let max_age = gauge_family(
+        registry,
+        "keepup_backup_max_age_seconds",
+        "The age above which the target's newest snapshot is stale (the plan's RPO, times the targets of an alternating plan)",
+    );
+    let fresh_target = gauge_family(
+        registry,
+        "keepup_backup_fresh",
+        "1 when the backup target's newest snapshot is younger than its maximum age, 0 when it is older, missing or the repository cannot be read",
+    );
+    for plan in &config.backups {
+        let fresh = backup_check_id(plan, BackupJob::Freshness);
+        let Some(targets) = current
+            .get(&fresh)
+            .and_then(|s| s.outcome.evidence.details.get("targets"))
+            .and_then(Value::as_array)
+        else {
+            continue;
+        };
+        for t in targets {
+            // Only targets the plan still has: the evidence may predate a reload.
+            let Some(target) = t
+                .get("target")
+                .and_then(Value::as_str)
+                .filter(|id| plan.targets.iter().any(|pt| pt.id == *id))
+            else {
+                continue;
+            };
+            let labels: Labels = vec![("plan", plan.id.clone()), ("target", target.to_owned())];
+            let fresh = t.get("status").and_then(Value::as_str) == Some(Status::Up.as_str());
+            fresh_target
+                .get_or_create(&labels)
+                .set(f64::from(u8::from(fresh)));
+            if let Some(limit) = t.get("limit_seconds").and_then(Value::as_f64) {
+                max_age.get_or_create(&labels).set(limit);
+            }
+            if let Some(at) = t.get("snapshot_time_ms").and_then(Value::as_i64) {
+                last_success.get_or_create(&labels).set(seconds(at));
+            }
+            if let Some(bytes) = t.get("snapshot_bytes").and_then(Value::as_f64) {
+                size.get_or_create(&labels).set(bytes);
+            }
+        }
+    }
+}
+
+/// When the earliest-expiring leaf certificate in a check's evidence
+/// expires: the first of `certificates` (HTTPS and mail checks) or of each
+/// address's `certificates` (TLS checks), by its `not_after`.
+fn certificate_expiry(evidence: &serde_json::Map<String, Value>) -> Option<Timestamp> {
+    let per_address = evidence
         .get("addresses")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|a| a.get("certificates")?.get(0)?.get("days_left")?.as_f64());
-    let mail = evidence.get("cert_days_left").and_then(Value::as_f64);
-    leaves.chain(mail).reduce(f64::min)
+        .filter_map(|a| a.get("certificates"));
+    evidence
+        .get("certificates")
+        .into_iter()
+        .chain(per_address)
+        .filter_map(|certs| certs.get(0)?.get("not_after")?.as_str())
+        .filter_map(parse_rfc3339)
+        .min()
+}
+
+/// Milliseconds since the epoch as Prometheus' seconds.
+fn seconds(ms: Timestamp) -> f64 {
+    ms as f64 / 1000.0
 }
 
 /// The site part of a `site/check` id.

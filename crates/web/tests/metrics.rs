@@ -1,7 +1,9 @@
 //! `/metrics` of a running monitor over real HTTP: the bearer token is
 //! required when configured, Prometheus' own `promtool check metrics`
 //! accepts the output with no lint problem, and the values say what the
-//! checks and the store say (a Down check has `up` 0).
+//! checks and the store say (a Down check has `up` 0), what a real backup
+//! run wrote (each target's newest snapshot: time and size) and when a
+//! real server's certificate expires.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -125,6 +127,8 @@ async fn metrics_need_the_token_pass_promtool_and_say_which_check_is_down() {
     );
     let (ok, problems) = promtool(body);
     assert!(ok && problems.trim().is_empty(), "{problems}\n{body}");
+    // An empty outbox is 0, not the -0 an empty float sum gives.
+    assert!(!body.contains(" -0"), "{body}");
 
     let labels = |check: &str| format!("{{check=\"s/{check}\",site=\"s\",kind=");
     assert_eq!(
@@ -193,4 +197,182 @@ async fn metrics_need_the_token_pass_promtool_and_say_which_check_is_down() {
     );
     assert!(body.ends_with("# EOF\n"), "{body}");
     drop(open);
+}
+
+/// Milliseconds since the epoch now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_each_backup_targets_last_snapshot_and_certificate_expiry() {
+    use keepup_config::BackupJob;
+    use keepup_testkit::http::{ServerTls, TestServer, html};
+    use keepup_testkit::pki::{CertAuthority, validity};
+
+    // An HTTPS server whose certificate expires in 40 days.
+    let ca = CertAuthority::new("keepup test root").unwrap();
+    let (not_before, not_after) = validity::days_around(-1, 40);
+    let cert = ca.issue(&["127.0.0.1"], (not_before, not_after)).unwrap();
+    let shop = TestServer::builder()
+        .tls(ServerTls::new(&cert))
+        .start(|_req| async { html(200, "<h1>shop</h1>") })
+        .await
+        .unwrap();
+    let ca_file = ca.root_pem_file().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = |rel: &str| dir.path().join(rel);
+    std::fs::create_dir_all(path("files")).unwrap();
+    std::fs::write(path("files/index.html"), "hello").unwrap();
+    std::fs::write(path("files/catalogue.csv"), vec![b'x'; 10_000]).unwrap();
+    std::fs::write(path("repo.pass"), "a repository password").unwrap();
+    std::fs::create_dir_all(path("primary")).unwrap();
+    let port = shop.port();
+    let src = format!(
+        r#"[defaults.tls]
+ca_file = "{ca}"
+
+[[site]]
+id = "shop"
+
+[[site.check]]
+id = "home"
+kind = "http"
+url = "https://127.0.0.1:{port}/"
+
+[[site.check]]
+id = "certificate"
+kind = "tls"
+host = "127.0.0.1"
+port = {port}
+
+[[backup]]
+id = "files"
+site = "shop"
+password_file = "{pass}"
+rpo = "1d"
+
+[[backup.source]]
+kind = "paths"
+paths = ["{files}"]
+
+[[backup.target]]
+id = "primary"
+repository = "{primary}"
+
+[[backup.target]]
+id = "away"
+repository = "{away}"
+offsite = true
+"#,
+        ca = ca_file.path().display(),
+        pass = path("repo.pass").display(),
+        files = path("files").display(),
+        primary = path("primary").display(),
+        away = path("away-never-created").display(),
+    );
+    let web = support::start_in(dir, &src, None).await;
+    let plan = web.monitor.config().backups[0].clone();
+    keepup_backup::init(&plan, "primary").unwrap();
+    let before = now_ms();
+    let run = web
+        .monitor
+        .run_backup_job("files", BackupJob::Run)
+        .await
+        .unwrap();
+    let after = now_ms();
+    // Stored on the primary, not on the target that does not exist.
+    assert_eq!(run.status, keepup_model::Status::Degraded, "{run:?}");
+    let fresh = keepup_config::backup_check_id(&plan, BackupJob::Freshness);
+    let checks = [
+        fresh,
+        keepup_model::CheckId::new("shop", "home"),
+        keepup_model::CheckId::new("shop", "certificate"),
+    ];
+    web.wait_for(|m| {
+        let current = m.current();
+        checks.iter().all(|id| {
+            current
+                .get(id)
+                .is_some_and(|s| !s.outcome.evidence.details.is_empty())
+        })
+    })
+    .await;
+
+    // No token configured: anyone who reaches the listener may scrape.
+    let addr = web.addr;
+    let response = tokio::task::spawn_blocking(move || get(addr, "/metrics", ""))
+        .await
+        .unwrap();
+    let (head, body) = split(&response);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (ok, problems) = promtool(body);
+    assert!(ok && problems.trim().is_empty(), "{problems}\n{body}");
+
+    let primary = "{plan=\"files\",target=\"primary\"} ";
+    let away = "{plan=\"files\",target=\"away\"} ";
+    let taken = sample(
+        body,
+        &format!("keepup_backup_last_success_timestamp_seconds{primary}"),
+    )
+    .unwrap_or_else(|| panic!("no snapshot time of the primary:\n{body}"));
+    assert!(
+        (before / 1000) as f64 <= taken && taken <= (after / 1000 + 1) as f64,
+        "the snapshot was taken at {taken}, the run lasted from {before} to {after} ms"
+    );
+    // The bytes of the two files backed up.
+    assert_eq!(
+        sample(
+            body,
+            &format!("keepup_backup_last_snapshot_size_bytes{primary}")
+        ),
+        Some(10_005.0),
+        "{body}"
+    );
+    // The target that never got a snapshot has none to report, but its
+    // limit is there for an alert rule.
+    assert_eq!(
+        sample(
+            body,
+            &format!("keepup_backup_last_success_timestamp_seconds{away}")
+        ),
+        None,
+        "{body}"
+    );
+    for target in [primary, away] {
+        assert_eq!(
+            sample(body, &format!("keepup_backup_max_age_seconds{target}")),
+            Some(86_400.0),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        sample(body, &format!("keepup_backup_fresh{primary}")),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(body, &format!("keepup_backup_fresh{away}")),
+        Some(0.0),
+        "{body}"
+    );
+
+    // The certificate's notAfter, as the HTTPS and the TLS check saw it.
+    let expires = not_after.unix_timestamp() as f64;
+    for (check, kind) in [("home", "http"), ("certificate", "tls")] {
+        assert_eq!(
+            sample(
+                body,
+                &format!(
+                    "keepup_certificate_expiry_timestamp_seconds{{check=\"shop/{check}\",site=\"shop\",kind=\"{kind}\"}} "
+                )
+            ),
+            Some(expires),
+            "{body}"
+        );
+    }
 }
