@@ -281,7 +281,7 @@ fn order((method, path): &(String, String)) -> (u8, String) {
 fn request_body(method: &str, path: &str) -> Option<Value> {
     match (method, path) {
         ("POST", "/api/v1/maintenance") => Some(json!({
-            "target": "shop/home", "duration": "30m", "reason": "contract test <b>window</b>"
+            "tag": "front", "duration": "30m", "reason": "contract test <b>window</b>"
         })),
         ("POST", "/api/v1/incidents/{id}/resolve") => {
             Some(json!({"note": "fixed by the contract test"}))
@@ -412,6 +412,10 @@ async fn every_documented_operation_answers_what_the_document_says() {
                 known.insert("/api/v1/backups/", first["id"].as_str().unwrap().to_owned());
             }
             ("POST", "/api/v1/maintenance") => {
+                assert_eq!(
+                    (&answer.body["target"], &answer.body["covers"]),
+                    (&json!("tag:front"), &json!("checks tagged front"))
+                );
                 known.insert("/api/v1/maintenance/", answer.body["id"].to_string());
             }
             _ => {}
@@ -451,7 +455,7 @@ async fn every_documented_operation_answers_what_the_document_says() {
     );
     let window: i64 = known["/api/v1/maintenance/"].parse().unwrap();
     let w = store.maintenance_window(window).unwrap().unwrap();
-    assert_eq!(w.target, "shop/home");
+    assert_eq!(w.target, "tag:front");
     assert!(
         w.ends_at <= keepup_model::Clock::now_ms(&SystemClock),
         "ended"
@@ -731,6 +735,16 @@ async fn bad_input_is_answered_400_naming_the_parameter_or_field() {
             "target",
         ),
         ("/api/v1/maintenance", r#"{"duration": "1h"}"#, "target"),
+        (
+            "/api/v1/maintenance",
+            r#"{"tag": "nobody", "duration": "1h"}"#,
+            "tag",
+        ),
+        (
+            "/api/v1/maintenance",
+            r#"{"target": "shop", "tag": "prod", "duration": "1h"}"#,
+            "tag",
+        ),
     ] {
         let a = call(addr, Some(&setup.writer), "POST", path, Some(body)).await;
         assert_eq!(a.code, 400, "{path} {body}: {}", a.raw);

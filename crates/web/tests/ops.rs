@@ -437,6 +437,102 @@ async fn maintenance_started_on_the_dashboard_mutes_the_monitor_until_it_is_ende
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_window_from_the_dashboard_mutes_the_tagged_checks_only() {
+    let (shop, failing) = toggled().await;
+    let (ops, _) = receiver(200).await;
+    let (boss, _) = receiver(200).await;
+    let (refusing, _) = receiver(200).await;
+    // Three checks of the same failing server: one tagged db, one on a
+    // site tagged db, one with no tag.
+    let config = shop_config(&shop, &ops, &boss, &refusing).replace(
+        "[[channel]]\nid = \"ops-hook\"",
+        &format!(
+            "[[site.check]]\nid = \"db\"\nkind = \"http\"\nurl = \"{url}\"\ntags = [\"db\", \"{SCRIPT}\"]\n\
+             [[site]]\nid = \"pg\"\ntags = [\"db\"]\n\
+             [[site.check]]\nid = \"primary\"\nkind = \"http\"\nurl = \"{url}\"\n\n\
+             [[channel]]\nid = \"ops-hook\"",
+            url = shop.url("/")
+        ),
+    );
+    let web = support::start_config(&config).await;
+    let mut operator = logged_in(&web, "olga", Role::Operator, 2).await;
+
+    // The form offers each tag in use once, escaped.
+    let page = operator.get("/maintenance").await;
+    let doc = page.doc();
+    let options = scraper::Selector::parse("select#target option").unwrap();
+    let tag_values: Vec<String> = doc
+        .select(&options)
+        .filter_map(|o| o.value().attr("value"))
+        .filter(|v| v.starts_with("tag:"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        tag_values,
+        [&format!("tag:{SCRIPT}"), "tag:db"],
+        "sorted: {}",
+        page.body
+    );
+    shown_not_run(&page, &format!("tagged {SCRIPT}"));
+    let csrf = csrf_of(&page);
+    let form = |target: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("target".to_owned(), target.to_owned()),
+            ("duration".to_owned(), "2h".to_owned()),
+            ("reason".to_owned(), "db upgrade".to_owned()),
+        ]
+    };
+    let refused = post_form(&mut operator, form("tag:nobody")).await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.text("main").contains("target:"), "{}", refused.body);
+    let started = post_form(&mut operator, form("tag:db")).await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let windows = web
+        .monitor
+        .store()
+        .maintenance_after(keepup_web::auth::now())
+        .unwrap();
+    assert_eq!(
+        windows
+            .iter()
+            .map(|w| w.target.as_str())
+            .collect::<Vec<_>>(),
+        ["tag:db"]
+    );
+    let page = operator.get("/maintenance").await;
+    assert!(
+        page.text("main").contains("checks tagged db"),
+        "{}",
+        page.body
+    );
+
+    // The monitor mutes the tagged checks' incidents, not the other's.
+    failing.store(true, Ordering::SeqCst);
+    wait_until("three incidents", 20, || {
+        web.monitor.store().open_incidents().unwrap().len() == 3
+    })
+    .await;
+    let muted: std::collections::BTreeMap<String, bool> = web
+        .monitor
+        .store()
+        .open_incidents()
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.check.to_string(), i.maintenance && i.suppressed))
+        .collect();
+    assert_eq!(
+        muted,
+        [
+            ("pg/primary".to_owned(), true),
+            ("shop/db".to_owned(), true),
+            ("shop/web".to_owned(), false),
+        ]
+        .into(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_test_from_the_dashboard_goes_through_the_channel() {
     let (shop, _) = toggled().await;
     let (ops, ops_got) = receiver(200).await;

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use keepup_model::{Clock, SystemClock};
+use keepup_model::{Clock, MaintenanceScope, SystemClock};
 use keepup_monitor::Monitor;
 use keepup_store::AdhocMaintenance;
 use serde::Serialize;
@@ -25,8 +25,13 @@ const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 8
 pub struct WindowView {
     /// Its number.
     pub id: i64,
-    /// What it covers: a check (`site/check`), a site, or `*` (everything).
+    /// What it covers: a check (`site/check`), a site, `tag:NAME` (every
+    /// check carrying the tag, itself or through its site), or `*`
+    /// (everything).
     pub target: String,
+    /// The same in words: "shop/web", "site shop", "checks tagged db",
+    /// "everything".
+    pub covers: String,
     /// Start.
     pub starts_at: String,
     /// End (exclusive); ending it early moves it.
@@ -44,6 +49,7 @@ impl WindowView {
         Self {
             id: w.id,
             target: w.target.clone(),
+            covers: w.scope().describe(),
             starts_at: rfc3339(w.starts_at),
             ends_at: rfc3339(w.ends_at),
             reason: w.reason.clone(),
@@ -79,12 +85,15 @@ pub struct MaintenanceList {
     pub configured: Vec<ConfiguredWindowView>,
 }
 
-/// What starting a window takes.
+/// What starting a window takes: `target` or `tag`, not both.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Documents the body; `Body` reads it.
 pub struct MaintenanceRequest {
-    /// A check (`site/check`), a site id, or `*` for everything.
-    target: String,
+    /// A check (`site/check`), a site id, `tag:NAME`, or `*` for everything.
+    target: Option<String>,
+    /// A tag: the window covers every check carrying it, itself or through
+    /// its site (the same as `target` `tag:NAME`).
+    tag: Option<String>,
     /// How long from now: `90m`, `2h`, `1h 30m` (at most a year).
     duration: String,
     /// Why (up to 500 characters).
@@ -142,18 +151,31 @@ pub async fn start(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<WindowView>), ApiError> {
     let mut body = Body::parse(&super::body_bytes(body)?)?;
-    let target = body.required_text("target", 256)?;
+    let target = body.text("target", 256)?;
+    let tag = body.text("tag", 256)?;
     let duration = body.required_text("duration", 64)?;
     let reason = body.text("reason", MAX_REASON)?.unwrap_or_default();
     body.done()?;
     let config = m.config();
-    let known = target == "*"
-        || config.sites.iter().any(|s| s.id == target)
-        || config.checks().any(|c| c.id.as_str() == target);
-    if !known {
+    let (field, target) = match (target, tag) {
+        (Some(target), None) => ("target", target),
+        (None, Some(tag)) => ("tag", MaintenanceScope::Tag(tag).to_string()),
+        (Some(_), Some(_)) => return Err(ApiError::bad("tag", "give target or tag, not both")),
+        (None, None) => {
+            return Err(ApiError::bad(
+                "target",
+                "is required (or give tag): a check (site/check), a site, or *",
+            ));
+        }
+    };
+    if !config.is_maintenance_target(&target) {
         return Err(ApiError::bad(
-            "target",
-            "neither a check (site/check), a site, nor *",
+            field,
+            if field == "tag" {
+                "no check or site carries this tag"
+            } else {
+                "neither a check (site/check), a site, tag:NAME of a tag in use, nor *"
+            },
         ));
     }
     let duration = humantime::parse_duration(&duration)

@@ -1,8 +1,8 @@
 //! `/maintenance`: the windows open now, those scheduled (configured ones,
 //! recurring ones at their next occurrences, and those started by hand
 //! that have not begun) and past ones; starting a window (as `keepup
-//! maintenance start`: a site, a check or everything, for a duration, with
-//! a reason) and ending one early (as `keepup maintenance stop`). The
+//! maintenance start`: a site, a check, the checks carrying a tag or
+//! everything, for a duration, with a reason) and ending one early (as `keepup maintenance stop`). The
 //! incident engine reads windows started by hand from the store within
 //! seconds, so alerts are muted from then on.
 
@@ -13,7 +13,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use keepup_config::maintenance::Window;
-use keepup_model::Timestamp;
+use keepup_model::{MaintenanceScope, Timestamp};
 use keepup_monitor::Monitor;
 use keepup_store::AdhocMaintenance;
 use maud::{Markup, html};
@@ -49,17 +49,9 @@ fn adhoc_row(m: &AdhocMaintenance) -> Row {
         } else {
             m.reason.clone()
         },
-        covers: covers_words(&m.target),
+        covers: m.scope().describe(),
         by: m.created_by.clone(),
         adhoc: Some(m.id),
-    }
-}
-
-fn covers_words(target: &str) -> String {
-    if target == "*" {
-        "everything".into()
-    } else {
-        target.to_owned()
     }
 }
 
@@ -133,6 +125,11 @@ pub(super) async fn page(
                         optgroup label="Checks" {
                             @for c in config.checks() { option value=(c.id.as_str()) { (c.id.as_str()) } }
                         }
+                        optgroup label="Tags (every check carrying it, or whose site does)" {
+                            @for t in config.tags() {
+                                option value=(MaintenanceScope::Tag(t.to_owned()).to_string()) { "tagged " (t) }
+                            }
+                        }
                     }
                     label for="duration" { "For (e.g. 30m, 2h, 1d)" }
                     input #duration type="text" name="duration" required maxlength="32" value="1h";
@@ -202,7 +199,7 @@ pub(super) async fn start(
     if !config.is_maintenance_target(&target) {
         return Err(bad_field(
             "target",
-            "neither a check (site/check), a site, nor * (everything)",
+            "neither a check (site/check), a site, tag:NAME of a tag in use, nor * (everything)",
         )
         .into());
     }

@@ -733,6 +733,71 @@ checks = ["shop/db"]
         assert_eq!(view.components[0].state, PublicState::Down);
     }
 
+    /// A window started by hand for a tag is announced for the components
+    /// whose checks carry the tag (themselves or through their site), and
+    /// puts a covered check in maintenance.
+    #[test]
+    fn a_tag_window_is_announced_for_the_components_it_covers() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = keepup_config::load_str(
+            r#"
+[[site]]
+id = "shop"
+[[site.check]]
+id = "web"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+[[site.check]]
+id = "db"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+tags = ["db"]
+[[site]]
+id = "pg"
+tags = ["db"]
+[[site.check]]
+id = "primary"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+[[status_page]]
+slug = "shop"
+title = "Shop"
+[[status_page.component]]
+name = "Storefront"
+checks = ["shop/web"]
+[[status_page.component]]
+name = "Database"
+checks = ["shop/db"]
+[[status_page.component]]
+name = "Replica"
+checks = ["pg/primary"]
+"#,
+            &dir.path().join("keepup.toml"),
+        )
+        .unwrap_or_else(|p| panic!("{p}"));
+        let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+        let now = 200 * DAY_MS;
+        store
+            .start_maintenance("tag:db", now - 1_000, now + 3_600_000, "upgrade", "alice")
+            .unwrap();
+        let facts = Facts::read(&store, &config, HashMap::new(), now).unwrap();
+        let view = page_view(&config.status_pages[0], &facts, &[], &[]);
+        assert_eq!(view.maintenance.len(), 1, "{:?}", view.maintenance);
+        assert_eq!(view.maintenance[0].components, ["Database", "Replica"]);
+        let states: Vec<PublicState> = view.components.iter().map(|c| c.state).collect();
+        assert_eq!(
+            states,
+            [
+                PublicState::NoData,
+                PublicState::Maintenance,
+                PublicState::Maintenance
+            ]
+        );
+    }
+
     #[test]
     fn no_data_is_never_worse_than_a_known_state() {
         use PublicState::*;
