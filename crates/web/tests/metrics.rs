@@ -243,12 +243,14 @@ id = "shop"
 id = "home"
 kind = "http"
 url = "https://127.0.0.1:{port}/"
+interval = "2s"
 
 [[site.check]]
 id = "certificate"
 kind = "tls"
 host = "127.0.0.1"
 port = {port}
+interval = "2s"
 
 [[backup]]
 id = "files"
@@ -293,13 +295,21 @@ offsite = true
         keepup_model::CheckId::new("shop", "home"),
         keepup_model::CheckId::new("shop", "certificate"),
     ];
+    // Until the freshness check has read the new snapshot (its first
+    // read, at start, may have found none) and both certificate checks ran.
     web.wait_for(|m| {
         let current = m.current();
-        checks.iter().all(|id| {
-            current
-                .get(id)
-                .is_some_and(|s| !s.outcome.evidence.details.is_empty())
-        })
+        let read_snapshot = current
+            .get(&checks[0])
+            .and_then(|s| s.outcome.evidence.details.get("targets"))
+            .and_then(|t| t.as_array())
+            .is_some_and(|t| t.iter().any(|t| t["snapshot_time_ms"].is_i64()));
+        read_snapshot
+            && checks[1..].iter().all(|id| {
+                current
+                    .get(id)
+                    .is_some_and(|s| !s.outcome.evidence.details.is_empty())
+            })
     })
     .await;
 
