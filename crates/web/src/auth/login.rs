@@ -14,7 +14,9 @@
 //! once cannot pass the limit. Failures, locks and logins are logged
 //! (never the password) and written to the audit log; failures repeated
 //! from one source network within ten minutes are counted on one entry
-//! and logged once, so a guesser cannot fill the disk or the log.
+//! and logged once, and refusals for a rate or a full gate are warned
+//! about once a minute with a count, so a guesser cannot fill the disk or
+//! the log.
 //!
 //! The login form has no session yet, so it is protected against login
 //! CSRF by a double submit: GET sets a random `keepup_login` cookie and
@@ -34,6 +36,7 @@ use axum::routing::{get, post};
 use maud::html;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// The login form's double-submit cookie.
@@ -175,6 +178,54 @@ enum Verdict {
     Refused,
 }
 
+/// Warnings of one kind of refusal, at most one a minute: the refusals in
+/// between are counted and the next warning says how many (`skipped`), so
+/// a flood of refused logins does not flood the log.
+struct QuietWarning {
+    /// When the next warning may be written (ms since the epoch).
+    next_at: AtomicI64,
+    /// Refusals not warned about since the last warning.
+    skipped: AtomicU64,
+}
+
+impl QuietWarning {
+    const fn new() -> Self {
+        QuietWarning {
+            next_at: AtomicI64::new(i64::MIN),
+            skipped: AtomicU64::new(0),
+        }
+    }
+
+    /// Notes a refusal at `now_ms`; the refusals skipped since the last
+    /// warning when one is due now, `None` when this one is only counted.
+    fn due(&self, now_ms: i64) -> Option<u64> {
+        let next = self.next_at.load(Ordering::Relaxed);
+        if now_ms >= next
+            && self
+                .next_at
+                .compare_exchange(
+                    next,
+                    now_ms.saturating_add(60_000),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            Some(self.skipped.swap(0, Ordering::Relaxed))
+        } else {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// Logins over their address's rate.
+static OVER_ADDRESS: QuietWarning = QuietWarning::new();
+/// Logins over the rate of all addresses together.
+static OVER_GLOBAL: QuietWarning = QuietWarning::new();
+/// Logins turned away with every password check busy.
+static GATE_FULL: QuietWarning = QuietWarning::new();
+
 /// The source network a login lock applies to, as stored: the IPv4 /24 or
 /// the IPv6 /64 of `client` (one subscriber or one small network).
 fn lock_source(client: IpAddr) -> String {
@@ -312,7 +363,9 @@ async fn login_submit(
         .map(|c| c.0)
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     if !auth.limiter.allow(client, Instant::now()) {
-        tracing::warn!(%client, "login refused: too many attempts from this address");
+        if let Some(skipped) = OVER_ADDRESS.due(now()) {
+            tracing::warn!(%client, skipped, "login refused: too many attempts from this address");
+        }
         let mut r = login_response(
             StatusCode::TOO_MANY_REQUESTS,
             &expected,
@@ -339,11 +392,15 @@ async fn login_submit(
         );
     }
     if !auth.global_rate.allow(Instant::now()) {
-        tracing::warn!(%client, "login refused: too many logins from all addresses");
+        if let Some(skipped) = OVER_GLOBAL.due(now()) {
+            tracing::warn!(%client, skipped, "login refused: too many logins from all addresses");
+        }
         return busy(&expected, &next, secure, "60");
     }
     let Some(turn) = auth.gate.turn().await else {
-        tracing::warn!(%client, "login refused: too many password checks at once");
+        if let Some(skipped) = GATE_FULL.due(now()) {
+            tracing::warn!(%client, skipped, "login refused: too many password checks at once");
+        }
         return busy(&expected, &next, secure, "5");
     };
     let checking = auth.clone();
@@ -450,6 +507,18 @@ async fn logout(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_refusals_is_one_warning_a_minute_counting_the_rest() {
+        let quiet = QuietWarning::new();
+        assert_eq!(quiet.due(1_000), Some(0));
+        for t in 1..=500 {
+            assert_eq!(quiet.due(1_000 + t * 100), None);
+        }
+        assert_eq!(quiet.due(61_000), Some(500));
+        assert_eq!(quiet.due(61_001), None);
+        assert_eq!(quiet.due(121_000), Some(1));
+    }
 
     #[test]
     fn next_stays_on_this_site() {
