@@ -6,7 +6,8 @@
 //! then starts `keepup run` on it as a child process (so the memory read
 //! is the daemon's alone; its checks probe the daemon's own `/healthz`),
 //! adds a user and a read token with the real CLI, logs in over HTTP, and
-//! runs `wrk` with C connections against each page and API list in turn.
+//! runs `wrk` with C connections against each page, API list and
+//! `/metrics` in turn.
 //!
 //! Per URL it reports requests/s, p50/p95/p99 latency (from wrk's own
 //! histogram, through a Lua `done` hook) and the daemon's peak RSS while
@@ -145,6 +146,7 @@ fn targets() -> Vec<(&'static str, String, Auth)> {
         ("API incidents", "/api/v1/incidents".into(), Auth::Token),
         ("overview", "/".into(), Auth::Session),
         ("check page", "/checks/shop/c1".into(), Auth::Session),
+        ("metrics", "/metrics".into(), Auth::None),
     ]
 }
 
