@@ -96,6 +96,12 @@ impl<'a> Reporter<'a> {
         !self.problems.is_empty()
     }
 
+    /// How many problems were reported so far (a section compares it
+    /// before and after to know whether it added any).
+    pub(crate) fn count(&self) -> usize {
+        self.problems.len()
+    }
+
     /// The problems in file order, each reported once.
     pub(crate) fn finish(mut self) -> Problems {
         self.problems.sort_by_key(|(pos, _)| *pos);

@@ -37,6 +37,8 @@ pub mod maintenance;
 pub mod pages;
 pub use pages::{AddressFamily, ChainSpec, PageSpec, PingSpec, SecurityTxtSpec, StatusPageSpec};
 mod raw;
+pub mod recovery;
+pub use recovery::RecoveryPlan;
 pub mod status_page;
 pub use status_page::StatusPage;
 pub mod routing;

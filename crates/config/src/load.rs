@@ -40,6 +40,7 @@ const TOP_KEYS: &[&str] = &[
     "backup",
     "contract",
     "status_page",
+    "recovery",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
@@ -352,6 +353,11 @@ impl Loader<'_> {
                 Some("rename the configured check".into()),
             );
         }
+        // After the backup and SLA checks exist, so a verify step may name them.
+        let recovery = root
+            .remove("recovery")
+            .map(|v| self.recovery_plans(v, &sites, &backups, &channels))
+            .unwrap_or_default();
         // After the backup and SLA checks exist, so a component may name them.
         let status_pages = root
             .remove("status_page")
@@ -428,6 +434,7 @@ impl Loader<'_> {
             dns: self.dns.clone(),
             backups,
             contracts,
+            recovery,
             status_pages,
             warnings: std::mem::take(&mut self.warnings),
             index: HashMap::new(),

@@ -35,6 +35,8 @@ pub struct Config {
     pub backups: Vec<crate::backup::BackupPlan>,
     /// `[[contract]]`: what the hosting contracts promise.
     pub contracts: Vec<crate::contract::Contract>,
+    /// `[[recovery]]`: disaster-recovery plans.
+    pub recovery: Vec<crate::recovery::RecoveryPlan>,
     /// `[[status_page]]`: public status pages.
     pub status_pages: Vec<crate::status_page::StatusPage>,
     /// Advice found at load that does not make the configuration invalid.
@@ -54,6 +56,10 @@ impl Config {
     /// handles the monitor keeps.
     pub fn shared_checks(&self) -> impl Iterator<Item = &std::sync::Arc<Check>> {
         self.sites.iter().flat_map(|s| s.checks.iter())
+    }
+    /// The recovery plan with this id.
+    pub fn recovery_plan(&self, id: &str) -> Option<&crate::recovery::RecoveryPlan> {
+        self.recovery.iter().find(|p| p.id == id)
     }
     /// Builds the id index (after the sites are final).
     pub(crate) fn indexed(mut self) -> Self {

@@ -1,0 +1,315 @@
+//! `[[recovery]]`: a plan with every step kind loads with its defaults, and
+//! each reference to something that does not exist (site, backup plan,
+//! check, host, channel, TSIG key) is rejected at its file:line:col.
+
+mod support;
+
+use keepup_config::load_str;
+use keepup_config::recovery::{MaintenanceAction, StepAction, TsigAlgorithm};
+use keepup_model::CheckId;
+use std::path::Path;
+use std::time::Duration;
+use support::{line_of, only_problem};
+support::env_before_main! {
+    "KEEPUP_TEST_DR_BACKUP_PASSWORD" => "correct horse",
+    "KEEPUP_TEST_DR_TSIG" => "c2VjcmV0LXRzaWcta2V5LWZvci10ZXN0cw==",
+    "KEEPUP_TEST_DR_DB_PASSWORD" => "standby-db-password",
+}
+
+/// A site, a files and a database backup plan, a channel, and `plan`.
+fn with_plan(plan: &str) -> String {
+    format!(
+        r#"[[site]]
+id = "shop"
+[[site.check]]
+id = "home"
+kind = "tcp"
+host = "127.0.0.1"
+port = 8081
+[[site.check]]
+id = "checkout"
+kind = "tcp"
+host = "127.0.0.1"
+port = 8082
+
+[[channel]]
+id = "ops-hook"
+kind = "webhook"
+url = "http://127.0.0.1:9/hook"
+
+[[backup]]
+id = "files"
+password_env = "KEEPUP_TEST_DR_BACKUP_PASSWORD"
+[[backup.source]]
+kind = "paths"
+paths = ["/srv/shop"]
+[[backup.target]]
+id = "local"
+repository = "/srv/backup"
+[[backup.target]]
+id = "second"
+repository = "/srv/backup2"
+
+[[backup]]
+id = "db"
+password_env = "KEEPUP_TEST_DR_BACKUP_PASSWORD"
+[[backup.source]]
+kind = "postgres"
+host = "127.0.0.1"
+user = "backup"
+dbname = "shop"
+[[backup.target]]
+id = "local"
+repository = "/srv/backup-db"
+[[backup.target]]
+id = "second"
+repository = "/srv/backup-db2"
+
+{plan}"#
+    )
+}
+
+const FULL: &str = r#"[[recovery]]
+id = "shop-dr"
+site = "shop"
+rto = "4h"
+rpo = "2h"
+rpo_query = "SELECT max(created_at) FROM orders"
+
+[recovery.production]
+addresses = ["127.0.0.10"]
+[[recovery.production.host]]
+name = "web"
+ssh = "deploy@127.0.0.10"
+
+[recovery.standby]
+addresses = ["127.0.0.20", "::1"]
+[[recovery.standby.host]]
+name = "web"
+ssh = "deploy@127.0.0.20"
+ssh_port = 2222
+ssh_identity_file = "/etc/keepup/dr_ed25519"
+ssh_known_hosts_file = "/etc/keepup/known_hosts"
+
+[[recovery.tsig_key]]
+id = "shop-key"
+name = "keepup-update"
+algorithm = "hmac-sha256"
+secret_env = "KEEPUP_TEST_DR_TSIG"
+
+[[recovery.activate]]
+kind = "confirm"
+
+[[recovery.activate]]
+kind = "restore_files"
+name = "files"
+backup = "files"
+paths = ["/srv/shop/media"]
+to = "/srv/standby"
+host = "web"
+owner = "www-data:www-data"
+
+[[recovery.activate]]
+kind = "restore_database"
+name = "database"
+backup = "db"
+db_host = "127.0.0.1"
+db_user = "shop"
+database = "shop"
+password_env = "KEEPUP_TEST_DR_DB_PASSWORD"
+check_query = "SELECT 1 FROM orders LIMIT 1"
+
+[[recovery.activate]]
+kind = "command"
+name = "start"
+host = "web"
+run = ["systemctl", "start", "shop"]
+timeout = "30s"
+expect_exit = 0
+
+[[recovery.activate]]
+kind = "dns"
+name = "switch"
+zone = "shop.example."
+names = ["www.shop.example"]
+server = "127.0.0.53:53"
+key = "shop-key"
+lower_ttl_first = 30
+
+[[recovery.activate]]
+kind = "verify"
+checks = ["home"]
+deadline = "2m"
+
+[[recovery.activate]]
+kind = "notify"
+channels = ["ops-hook"]
+message = "DR activated"
+
+[[recovery.return]]
+kind = "maintenance"
+action = "start"
+duration = "1h"
+
+[[recovery.return]]
+kind = "maintenance"
+action = "end"
+"#;
+
+#[test]
+fn a_plan_with_every_step_kind_loads() {
+    let config = load_str(&with_plan(FULL), Path::new("keepup.toml")).unwrap();
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    assert_eq!(plan.site, "shop");
+    assert_eq!(plan.rto, Duration::from_secs(4 * 3600));
+    assert_eq!(plan.rpo, Duration::from_secs(2 * 3600));
+    assert_eq!(plan.drill_max_age, Duration::from_secs(90 * 86_400));
+    assert_eq!(plan.standby.addresses.len(), 2);
+    let web = plan.standby.host("web").unwrap();
+    assert_eq!(web.ssh_port, Some(2222));
+    assert_eq!(plan.tsig_keys[0].algorithm, TsigAlgorithm::HmacSha256);
+    // The secret is resolved and never shown.
+    assert!(!format!("{plan:?}").contains("c2VjcmV0"));
+    assert!(!format!("{plan:?}").contains("standby-db-password"));
+    let kinds: Vec<&str> = plan.activate.iter().map(|s| s.action.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "confirm",
+            "restore_files",
+            "restore_database",
+            "command",
+            "dns",
+            "verify",
+            "notify"
+        ]
+    );
+    assert_eq!(plan.activate[0].name, "confirm #1");
+    let StepAction::RestoreDatabase(db) = &plan.activate[2].action else {
+        panic!("a database step")
+    };
+    assert_eq!(db.dump, "shop.sql");
+    assert_eq!(db.db_port, 5432);
+    let StepAction::Dns(dns) = &plan.activate[4].action else {
+        panic!("a dns step")
+    };
+    assert_eq!((dns.zone.as_str(), dns.ttl), ("shop.example", 60));
+    let StepAction::Verify(v) = &plan.activate[5].action else {
+        panic!("a verify step")
+    };
+    assert_eq!(v.checks, [CheckId::new("shop", "home")]);
+    assert_eq!(v.interval, Duration::from_secs(5));
+    let StepAction::Maintenance(m) = &plan.return_steps[0].action else {
+        panic!("a maintenance step")
+    };
+    assert_eq!(
+        m.action,
+        MaintenanceAction::Start(Duration::from_secs(3600))
+    );
+    assert_eq!(m.target, "shop");
+}
+
+/// `FULL` with `from` replaced by `to`: its one problem, which must be on
+/// the line of `to`'s first line and name `key`.
+fn rejected(from: &str, to: &str, key: &str, says: &str) {
+    assert!(FULL.contains(from), "{from:?} not in the plan");
+    let src = with_plan(&FULL.replacen(from, to, 1));
+    let line = line_of(&src, to.lines().next().unwrap_or(to));
+    let p = only_problem(&src);
+    assert!(
+        p.starts_with(&format!("keepup.toml:{line}:")),
+        "expected line {line}: {p}"
+    );
+    assert!(p.contains(key), "expected key {key}: {p}");
+    assert!(p.contains(says), "expected {says:?}: {p}");
+}
+
+#[test]
+fn unknown_references_are_rejected_where_they_are_written() {
+    rejected(
+        "site = \"shop\"",
+        "site = \"shpo\"",
+        "recovery[0].site",
+        "did you mean \"shop\"",
+    );
+    rejected(
+        "backup = \"files\"",
+        "backup = \"filez\"",
+        "recovery[0].activate[1].backup",
+        "no backup plan \"filez\"",
+    );
+    rejected(
+        "checks = [\"home\"]",
+        "checks = [\"hom\"]",
+        "recovery[0].activate[5].checks",
+        "site \"shop\" has no check \"hom\"",
+    );
+    rejected(
+        "host = \"web\"\nrun",
+        "host = \"db\"\nrun",
+        "recovery[0].activate[3].host",
+        "no host \"db\" in the standby environment",
+    );
+    rejected(
+        "channels = [\"ops-hook\"]",
+        "channels = [\"ops\"]",
+        "recovery[0].activate[6].channels",
+        "no channel \"ops\"",
+    );
+    rejected(
+        "key = \"shop-key\"",
+        "key = \"other-key\"",
+        "recovery[0].activate[4].key",
+        "no TSIG key \"other-key\"",
+    );
+    rejected(
+        "kind = \"confirm\"",
+        "kind = \"confirmation\"",
+        "recovery[0].activate[0].kind",
+        "did you mean \"confirm\"",
+    );
+    rejected(
+        "timeout = \"30s\"",
+        "deadline = \"30s\"",
+        "recovery[0].activate[3].deadline",
+        "a command step has no key `deadline`",
+    );
+    rejected(
+        "algorithm = \"hmac-sha256\"",
+        "algorithm = \"hmac-md5\"",
+        "recovery[0].tsig_key[0].algorithm",
+        "unknown TSIG algorithm",
+    );
+    rejected(
+        "names = [\"www.shop.example\"]",
+        "names = [\"www.other.example\"]",
+        "recovery[0].activate[4].names",
+        "not in the zone",
+    );
+}
+
+#[test]
+fn a_return_step_names_a_production_host() {
+    // "web" exists on the standby only in this variant.
+    let src = with_plan(&FULL.replace(
+        "[[recovery.production.host]]\nname = \"web\"",
+        "[[recovery.production.host]]\nname = \"app\"",
+    )) + "\n[[recovery.return]]\nkind = \"command\"\nhost = \"web\"\nrun = [\"true\"]\n";
+    let p = only_problem(&src);
+    assert!(p.contains("recovery[0].return[2].host"), "{p}");
+    assert!(
+        p.contains("no host \"web\" in the production environment"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_tsig_secret_cannot_be_written_inline() {
+    let src = with_plan(&FULL.replace(
+        "secret_env = \"KEEPUP_TEST_DR_TSIG\"",
+        "secret = \"c2VjcmV0\"",
+    ));
+    let p = only_problem(&src);
+    assert!(p.contains("secret"), "{p}");
+    assert!(!p.contains("c2VjcmV0"), "the secret is echoed: {p}");
+}
