@@ -185,7 +185,7 @@ async fn cookies_are_secure_and_hsts_sent_behind_an_https_public_url() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_in_a_row_lock_the_account_until_the_lock_ends() {
     let web =
-        start("lockout_after = 3\nlockout_for = \"2s\"\nlogin_attempts_per_minute = 100").await;
+        start("lockout_after = 3\nlockout_for = \"6s\"\nlogin_attempts_per_minute = 100").await;
     web.add_user("ann", ANN_PASSWORD, Role::Viewer);
     let mut b = web.browser(1);
     let unknown = b.login("nobody", ANN_PASSWORD).await;
@@ -214,7 +214,7 @@ async fn failures_in_a_row_lock_the_account_until_the_lock_ends() {
     let mut owner = web.browser_from(Ipv4Addr::new(127, 0, 9, 1));
     let elsewhere = owner.login("ann", ANN_PASSWORD).await;
     assert_eq!(elsewhere.status, 303, "{}", elsewhere.body);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(6100)).await;
     let ok = b.login("ann", ANN_PASSWORD).await;
     assert_eq!(ok.status, 303, "the lock has ended: {}", ok.body);
     let entries = web.monitor.store().audit_since(0, 100).unwrap();
@@ -245,15 +245,14 @@ async fn failures_in_a_row_lock_the_account_until_the_lock_ends() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn guesses_in_flight_at_once_get_no_more_tries_than_the_lock_allows() {
-    let web =
-        start("lockout_after = 3\nlockout_for = \"1h\"\nlogin_attempts_per_minute = 100").await;
-    web.add_user("ann", ANN_PASSWORD, Role::Viewer);
-    // Every form is fetched first, then all guesses are sent together,
-    // so that many are past the lock check while others are checked.
+/// A wrong guess for ann from each of `hosts` (127.0.0.host) sent at once,
+/// every form fetched first; each answer's status and `Retry-After`.
+async fn guesses_at_once(
+    web: &support::Web,
+    hosts: impl Iterator<Item = u8>,
+) -> Vec<(u16, Option<String>)> {
     let mut ready = Vec::new();
-    for host in 1..=12 {
+    for host in hosts {
         let mut b = web.browser(host);
         let csrf = b
             .get("/login")
@@ -270,11 +269,22 @@ async fn guesses_in_flight_at_once_get_no_more_tries_than_the_lock_allows() {
                 ("password", "a wrong guess!"),
                 ("csrf", csrf.as_str()),
             ];
-            b.post("/login", &form).await.status
+            let reply = b.post("/login", &form).await;
+            (reply.status, reply.header("retry-after").map(str::to_owned))
         });
     }
-    while let Some(status) = guesses.join_next().await {
-        assert_eq!(status.unwrap(), 401);
+    guesses.join_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_in_flight_at_once_get_no_more_tries_than_the_lock_allows() {
+    let web =
+        start("lockout_after = 3\nlockout_for = \"1h\"\nlogin_attempts_per_minute = 100").await;
+    web.add_user("ann", ANN_PASSWORD, Role::Viewer);
+    // Every form is fetched first, then all guesses are sent together,
+    // so that many are past the lock check while others are checked.
+    for (status, _) in guesses_at_once(&web, 1..=12).await {
+        assert_eq!(status, 401);
     }
     // Two wrong passwords, the lockout, and nine refused as locked: every
     // guess is counted, on three entries (repeats from one network within
@@ -299,31 +309,10 @@ async fn a_spray_of_logins_past_the_password_checks_at_once_gets_503_and_the_dae
     web.add_user("ann", ANN_PASSWORD, Role::Viewer);
     // 200 guesses from ten addresses, forms fetched first and sent at
     // once: far more than the cores' checks and their waiting line.
-    let mut ready = Vec::new();
-    for i in 0..200u8 {
-        let mut b = web.browser(20 + i % 10);
-        let csrf = b
-            .get("/login")
-            .await
-            .attr("form input[name=csrf]", "value")
-            .unwrap();
-        ready.push((b, csrf));
-    }
-    let mut guesses = tokio::task::JoinSet::new();
-    for (mut b, csrf) in ready {
-        guesses.spawn(async move {
-            let form = [
-                ("name", "ann"),
-                ("password", "a wrong guess!"),
-                ("csrf", csrf.as_str()),
-            ];
-            let reply = b.post("/login", &form).await;
-            (reply.status, reply.header("retry-after").map(str::to_owned))
-        });
-    }
+    let answers = guesses_at_once(&web, (0..200u8).map(|i| 20 + i % 10)).await;
     let (mut checked, mut busy) = (0u32, 0);
-    while let Some(answer) = guesses.join_next().await {
-        match answer.unwrap() {
+    for answer in answers {
+        match answer {
             (401, _) => checked += 1,
             (503, Some(_)) => busy += 1,
             other => panic!("unexpected answer {other:?}"),
