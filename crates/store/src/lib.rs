@@ -62,6 +62,7 @@ mod maintenance;
 mod memo;
 mod outbox;
 mod packed;
+mod recovery;
 mod reports;
 mod schema;
 mod sessions;
@@ -84,6 +85,9 @@ pub use incidents::{
 pub use maintenance::AdhocMaintenance;
 pub use memo::MemoChange;
 pub use outbox::{ChannelHealth, OutboxEntry, OutboxQuery, OutboxState, Outgoing};
+pub use recovery::{
+    DrLockHeld, DrRun, DrRunKind, DrRunState, DrStep, DrStepOutcome, MAX_STEP_OUTPUT,
+};
 pub use reports::{KeptReport, NewReport, ReportFiles, ReportFormat};
 pub use schema::SCHEMA_VERSION;
 pub use sessions::SessionRecord;

@@ -12,7 +12,8 @@
 //!
 //! # Tables (version 1; version 2 adds `incident`, see the `incidents` module;
 //! version 6 adds `memo`, see the `memo` module; version 7 packs minute and
-//! hour rollups)
+//! hour rollups; version 18 adds the disaster-recovery journal, see the
+//! `recovery` module)
 //!
 //! * `checks`: `CheckId` text to a small integer id used everywhere else,
 //!   plus site, name and kind. Rows are never deleted: a check removed from
@@ -452,6 +453,41 @@ ALTER TABLE audit ADD COLUMN source TEXT;
 ALTER TABLE audit ADD COLUMN repeats INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE audit ADD COLUMN last_at INTEGER;
 CREATE INDEX audit_by_source ON audit(source, action, target, at) WHERE source IS NOT NULL;
+"#,
+    // 17 -> 18: the journal of disaster-recovery runs and the one-run-per-
+    // plan lock (see the `recovery` module).
+    r#"
+CREATE TABLE dr_run (
+    id          INTEGER PRIMARY KEY,
+    plan        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    ended_at    INTEGER,
+    state       TEXT NOT NULL,
+    started_by  TEXT NOT NULL,
+    message     TEXT NOT NULL DEFAULT '',
+    rto_ms      INTEGER,
+    rpo_ms      INTEGER
+);
+CREATE INDEX dr_run_by_plan ON dr_run(plan, started_at);
+CREATE TABLE dr_step (
+    run_id      INTEGER NOT NULL REFERENCES dr_run(id) ON DELETE CASCADE,
+    idx         INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    ended_at    INTEGER,
+    outcome     TEXT NOT NULL,
+    output      TEXT NOT NULL DEFAULT '',
+    attempts    INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (run_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE dr_lock (
+    plan        TEXT PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES dr_run(id),
+    holder_pid  INTEGER NOT NULL,
+    taken_at    INTEGER NOT NULL
+) WITHOUT ROWID;
 "#,
 ];
 
