@@ -125,9 +125,10 @@ pub(super) async fn page(
                         optgroup label="Checks" {
                             @for c in config.checks() { option value=(c.id.as_str()) { (c.id.as_str()) } }
                         }
-                        optgroup label="Tags (every check carrying it, or whose site does)" {
-                            @for t in config.tags() {
-                                option value=(MaintenanceScope::Tag(t.to_owned()).to_string()) { "tagged " (t) }
+                        // A tag covers the checks carrying it or whose site does.
+                        optgroup label="Tags" {
+                            @for scope in config.tags().into_iter().map(|t| MaintenanceScope::Tag(t.to_owned())) {
+                                option value=(scope.to_string()) { (scope.describe()) }
                             }
                         }
                     }
