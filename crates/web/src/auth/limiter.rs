@@ -5,11 +5,13 @@
 //! listener counts connections (an IPv6 /64 is one address). One more
 //! bucket, [`GlobalLoginRate`], holds every address together: a spray
 //! from many addresses cannot keep the cores hashing passwords.
+//! [`KnownNetworks`] remembers the networks people logged in from, which
+//! skip the global bucket, so that such a spray cannot lock the owner out.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Buckets kept at most; past it, the least recently used one is dropped,
 /// so that a spray of addresses cannot grow the memory, and a newcomer is
@@ -92,6 +94,61 @@ impl GlobalLoginRate {
     }
 }
 
+/// How long a network that logged in stays known.
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 86_400);
+
+/// Networks remembered at most; past it, the one whose last login is
+/// oldest is forgotten. Only successful logins add one, so filling it
+/// takes that many logins with a right password.
+const MAX_KNOWN: usize = 4096;
+
+/// The source networks (IPv4 /24, IPv6 /64) of successful logins in the
+/// last [`KNOWN_FOR`], in memory: their logins skip the global rate and
+/// have a password check of their own at the gate.
+#[derive(Default)]
+pub struct KnownNetworks {
+    /// Each network's latest successful login.
+    last_login: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+impl KnownNetworks {
+    /// Remembers `client`'s network as having logged in at `now`.
+    pub fn remember(&self, client: IpAddr, now: Instant) {
+        let network = network_of(client);
+        let mut table = self
+            .last_login
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !table.contains_key(&network) && table.len() >= MAX_KNOWN {
+            // A scan, but only on a successful login with a full table.
+            let oldest = table.iter().min_by_key(|(_, at)| **at).map(|(n, _)| *n);
+            if let Some(oldest) = oldest {
+                table.remove(&oldest);
+            }
+        }
+        table.insert(network, now);
+    }
+
+    /// Whether someone logged in from `client`'s network within
+    /// [`KNOWN_FOR`] before `now`.
+    pub fn knows(&self, client: IpAddr, now: Instant) -> bool {
+        let table = self
+            .last_login
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        table
+            .get(&network_of(client))
+            .is_some_and(|at| now.saturating_duration_since(*at) < KNOWN_FOR)
+    }
+}
+
+/// The IPv4 /24 or IPv6 /64 of `client`.
+fn network_of(client: IpAddr) -> IpAddr {
+    let client = client.to_canonical();
+    let prefix = if client.is_ipv4() { 24 } else { 64 };
+    keepup_config::listener::mask(client, prefix)
+}
+
 impl Table {
     /// Drops the least recently used bucket; false when there is none.
     fn evict_one(&mut self) -> bool {
@@ -148,6 +205,18 @@ impl LoginLimiter {
         allowed
     }
 
+    /// Gives back the attempt `client` took at [`Self::allow`], for a
+    /// login turned away before its password was checked (the server was
+    /// busy: not the address's doing).
+    pub fn give_back(&self, client: IpAddr) {
+        let source = crate::admission::source_of(client);
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let per_minute = self.per_minute;
+        if let Some(bucket) = table.buckets.get_mut(&source) {
+            bucket.tokens = (bucket.tokens + 1.0).min(per_minute);
+        }
+    }
+
     /// Buckets held now.
     #[cfg(test)]
     fn len(&self) -> usize {
@@ -159,7 +228,6 @@ impl LoginLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn each_address_gets_its_burst_then_the_refill_rate() {
@@ -223,5 +291,26 @@ mod tests {
             rate.allow(t0 + Duration::from_secs(16)),
             "one back every 15 s"
         );
+    }
+
+    #[test]
+    fn a_network_that_logged_in_is_known_for_a_while() {
+        let known = KnownNetworks::default();
+        let t0 = Instant::now();
+        known.remember("192.0.2.10".parse().unwrap(), t0);
+        known.remember("2001:db8:1:2::5".parse().unwrap(), t0);
+        assert!(known.knows("192.0.2.200".parse().unwrap(), t0));
+        assert!(known.knows("2001:db8:1:2::9".parse().unwrap(), t0));
+        assert!(!known.knows("192.0.3.10".parse().unwrap(), t0));
+        assert!(!known.knows("2001:db8:1:3::5".parse().unwrap(), t0));
+        assert!(!known.knows("192.0.2.10".parse().unwrap(), t0 + KNOWN_FOR));
+        // A full table forgets the oldest login, not the newcomer.
+        for i in 0..MAX_KNOWN {
+            let network = IpAddr::from([10, (i >> 8) as u8, i as u8, 1]);
+            known.remember(network, t0 + Duration::from_secs(1 + i as u64));
+        }
+        assert!(!known.knows("192.0.2.10".parse().unwrap(), t0));
+        assert!(known.knows(IpAddr::from([10, 0, 0, 1]), t0));
+        assert!(known.knows(IpAddr::from([10, 15, 255, 1]), t0));
     }
 }

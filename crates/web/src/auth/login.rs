@@ -6,7 +6,11 @@
 //! Each client address has a few attempts a minute (429 past them), all
 //! addresses together [`super::GLOBAL_LOGINS_PER_MINUTE`], at most one
 //! argon2 check per core runs at once with a few waiting (503 past that,
-//! so a spray of guesses cannot take the memory: the `gate` module), and `[server] lockout_after`
+//! so a spray of guesses cannot take the memory: the `gate` module). A
+//! network someone logged in from in the last 30 days skips the global
+//! rate and has a check of its own at the gate, so a spray from many
+//! addresses cannot keep the owner out; an address's attempt taken for a
+//! login then turned away busy is given back. `[server] lockout_after`
 //! attempts in a row from one source network (IPv4 /24, IPv6 /64) lock
 //! the account for that network only, for `lockout_for`: the owner
 //! logging in from elsewhere is not locked out by a guesser. The attempt
@@ -23,7 +27,8 @@
 //! the form carries the same value.
 
 use super::{
-    Auth, MaybeSession, Viewer, audit, audit_repeated, cookie, duration_ms, now, password, secret,
+    Auth, MaybeSession, Viewer, audit, audit_repeated, cookie, duration_ms, gate, now, password,
+    secret,
 };
 use crate::AppState;
 use crate::admission::ClientAddr;
@@ -330,6 +335,7 @@ fn check_login(
         ));
     };
     store.login_succeeded(user.id, &source, now, lock_for)?;
+    auth.known.remember(client, Instant::now());
     let expires = now.saturating_add(duration_ms(auth.settings.session_max));
     store.create_session(&secret::digest(&session_id), user.id, &csrf, now, expires)?;
     let swept = store.delete_dead_sessions(now, duration_ms(auth.settings.session_idle))?;
@@ -362,21 +368,6 @@ async fn login_submit(
         .get::<ClientAddr>()
         .map(|c| c.0)
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    if !auth.limiter.allow(client, Instant::now()) {
-        if let Some(skipped) = OVER_ADDRESS.due(now()) {
-            tracing::warn!(%client, skipped, "login refused: too many attempts from this address");
-        }
-        let mut r = login_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &expected,
-            &next,
-            Some("Too many login attempts from your address. Wait a minute and try again."),
-            secure,
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        return r;
-    }
     if form.name.is_empty() || form.name.chars().count() > MAX_NAME {
         return ui::message_page(
             StatusCode::BAD_REQUEST,
@@ -391,17 +382,35 @@ async fn login_submit(
             &format!("password: at most {} characters", password::MAX_LENGTH),
         );
     }
-    if !auth.global_rate.allow(Instant::now()) {
-        if let Some(skipped) = OVER_GLOBAL.due(now()) {
-            tracing::warn!(%client, skipped, "login refused: too many logins from all addresses");
+    let turn = match admit(&auth, client).await {
+        Ok(turn) => turn,
+        Err(Refusal::OverAddress) => {
+            if let Some(skipped) = OVER_ADDRESS.due(now()) {
+                tracing::warn!(%client, skipped, "login refused: too many attempts from this address");
+            }
+            let mut r = login_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &expected,
+                &next,
+                Some("Too many login attempts from your address. Wait a minute and try again."),
+                secure,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return r;
         }
-        return busy(&expected, &next, secure, "60");
-    }
-    let Some(turn) = auth.gate.turn().await else {
-        if let Some(skipped) = GATE_FULL.due(now()) {
-            tracing::warn!(%client, skipped, "login refused: too many password checks at once");
+        Err(Refusal::OverGlobal) => {
+            if let Some(skipped) = OVER_GLOBAL.due(now()) {
+                tracing::warn!(%client, skipped, "login refused: too many logins from all addresses");
+            }
+            return busy(&expected, &next, secure, "60");
         }
-        return busy(&expected, &next, secure, "5");
+        Err(Refusal::GateFull) => {
+            if let Some(skipped) = GATE_FULL.due(now()) {
+                tracing::warn!(%client, skipped, "login refused: too many password checks at once");
+            }
+            return busy(&expected, &next, secure, "5");
+        }
     };
     let checking = auth.clone();
     let verdict = tokio::task::spawn_blocking(move || {
@@ -452,6 +461,41 @@ async fn login_submit(
                 "Try again",
                 "The login could not be checked.",
             )
+        }
+    }
+}
+
+/// Why a login was turned away before its password was checked.
+#[derive(Debug, PartialEq)]
+enum Refusal {
+    /// The address has no attempt left this minute (429).
+    OverAddress,
+    /// All addresses together have none left (503).
+    OverGlobal,
+    /// Every password check is running or waiting (503).
+    GateFull,
+}
+
+/// Lets a login from `client` have its password checked: an attempt of
+/// its address, one of all addresses together unless its network logged
+/// in lately, and a turn at the gate (the known networks' lane for those).
+/// Turned away for the global rate or the gate, the address's attempt is
+/// given back: the server was busy, the address did nothing.
+async fn admit(auth: &Auth, client: IpAddr) -> Result<gate::Turn, Refusal> {
+    let now = Instant::now();
+    if !auth.limiter.allow(client, now) {
+        return Err(Refusal::OverAddress);
+    }
+    let known = auth.known.knows(client, now);
+    if !known && !auth.global_rate.allow(now) {
+        auth.limiter.give_back(client);
+        return Err(Refusal::OverGlobal);
+    }
+    match auth.gate.turn(known).await {
+        Some(turn) => Ok(turn),
+        None => {
+            auth.limiter.give_back(client);
+            Err(Refusal::GateFull)
         }
     }
 }
@@ -518,6 +562,45 @@ mod tests {
         assert_eq!(quiet.due(61_000), Some(500));
         assert_eq!(quiet.due(61_001), None);
         assert_eq!(quiet.due(121_000), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_network_that_logged_in_before_logs_in_through_a_spray() {
+        let store = keepup_store::Store::open_in_memory().unwrap();
+        let hash = password::hash("owner's password").unwrap();
+        store
+            .add_user("ann", &hash, keepup_store::Role::Admin, 0)
+            .unwrap();
+        let mut auth = Auth::new(store, keepup_config::WebSecurity::default(), None);
+        auth.global_rate = super::super::GlobalLoginRate::new(5);
+        auth.gate = gate::PasswordGate::new(8);
+        // The owner logged in from the office once, through the real check.
+        let office: IpAddr = "192.0.2.10".parse().unwrap();
+        let verdict = check_login(&auth, "ann", "owner's password", office).unwrap();
+        assert!(matches!(verdict, Verdict::In { .. }));
+        // A spray from many networks spends the global rate.
+        let mut turns = Vec::new();
+        for i in 0..5 {
+            let sprayer = IpAddr::from([198, 51, i, 1]);
+            turns.push(admit(&auth, sprayer).await.expect("within the rate"));
+        }
+        let sprayer = IpAddr::from([198, 51, 9, 1]);
+        assert_eq!(admit(&auth, sprayer).await.err(), Some(Refusal::OverGlobal));
+        // Another address of the office's /24 still gets its turn; a
+        // newcomer does not, and keeps its own attempts.
+        assert!(admit(&auth, "192.0.2.77".parse().unwrap()).await.is_ok());
+        let newcomer: IpAddr = "203.0.113.5".parse().unwrap();
+        for _ in 0..20 {
+            assert_eq!(
+                admit(&auth, newcomer).await.err(),
+                Some(Refusal::OverGlobal)
+            );
+        }
+        let per_minute = keepup_config::WebSecurity::default().login_attempts_per_minute;
+        assert!(
+            (0..per_minute).all(|_| auth.limiter.allow(newcomer, Instant::now())),
+            "the busy refusals took none of the newcomer's attempts"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ use maud::{Markup, html};
 use std::sync::Arc;
 
 pub use gate::PasswordGate;
-pub use limiter::{GlobalLoginRate, LoginLimiter};
+pub use limiter::{GlobalLoginRate, KnownNetworks, LoginLimiter};
 
 /// Logins a minute from all addresses together (and at once): enough for
 /// any team, while a spray from many addresses keeps at most a fraction
@@ -65,6 +65,8 @@ pub struct Auth {
     global_rate: GlobalLoginRate,
     /// Password checks running and waiting.
     gate: PasswordGate,
+    /// Networks people logged in from lately: they skip `global_rate`.
+    known: KnownNetworks,
 }
 
 impl Auth {
@@ -74,6 +76,7 @@ impl Auth {
             limiter: LoginLimiter::new(settings.login_attempts_per_minute),
             global_rate: GlobalLoginRate::new(GLOBAL_LOGINS_PER_MINUTE),
             gate: PasswordGate::for_this_machine(),
+            known: KnownNetworks::default(),
             store,
             settings,
             public_https: crate::security::PublicHttps::of(public_url).0,
