@@ -185,22 +185,35 @@ impl Loader<'_> {
             limits.request_head_timeout = self.positive(d, "server.request_head_timeout");
         }
         if let Some(list) = raw.trusted_proxies {
-            for entry in list.get_ref() {
-                match IpNetwork::parse(entry.get_ref()) {
-                    Ok(net) => limits.trusted_proxies.push(net),
-                    Err(why) => self.rep.report(
-                        entry.span(),
-                        "server.trusted_proxies",
-                        why,
-                        Some(
-                            "write an address or a network, e.g. \"127.0.0.1\" or \"10.0.0.0/8\""
-                                .into(),
-                        ),
-                    ),
-                }
-            }
+            limits.trusted_proxies = self.networks(list, "server.trusted_proxies");
         }
         limits
+    }
+
+    /// A list of addresses and networks (`trusted_proxies`,
+    /// `metrics_allow`), each entry that does not parse reported where it
+    /// is written.
+    pub(crate) fn networks(
+        &mut self,
+        list: &Spanned<Vec<Spanned<String>>>,
+        key: &str,
+    ) -> Vec<IpNetwork> {
+        let mut networks = Vec::new();
+        for entry in list.get_ref() {
+            match IpNetwork::parse(entry.get_ref()) {
+                Ok(net) => networks.push(net),
+                Err(why) => self.rep.report(
+                    entry.span(),
+                    key,
+                    why,
+                    Some(
+                        "write an address or a network, e.g. \"127.0.0.1\" or \"10.0.0.0/8\""
+                            .into(),
+                    ),
+                ),
+            }
+        }
+        networks
     }
 }
 

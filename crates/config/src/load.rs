@@ -234,6 +234,10 @@ impl Loader<'_> {
                 "metrics_token",
             )
         });
+        let metrics_allow = match &server.metrics_allow {
+            Some(list) => self.networks(list, "server.metrics_allow"),
+            None => Vec::new(),
+        };
         let limits = self.listener_limits(
             crate::listener::RawListenerLimits {
                 max_connections: server.max_connections.as_ref(),
@@ -410,6 +414,7 @@ impl Loader<'_> {
                 public_url,
                 ack_key,
                 metrics_token,
+                metrics_allow,
                 limits,
                 web,
             },

@@ -54,6 +54,7 @@ pub(crate) struct RawServer {
     pub ack_key_env: Option<Spanned<String>>,
     pub ack_key_file: Option<Spanned<String>>,
     pub metrics_token_file: Option<Spanned<String>>,
+    pub metrics_allow: Option<Spanned<Vec<Spanned<String>>>>,
     pub max_connections: Option<Spanned<usize>>,
     pub max_connections_per_address: Option<Spanned<usize>>,
     pub request_head_timeout: Option<Spanned<Dur>>,

@@ -140,8 +140,12 @@ pub struct ServerConfig {
     /// Key that signs acknowledgement links (with `public_url`).
     pub ack_key: Option<Secret>,
     /// Bearer token `/metrics` wants (`metrics_token_file`); without one,
-    /// the metrics are served to anyone who reaches the listener.
+    /// the metrics are served to loopback clients and `metrics_allow` only.
     pub metrics_token: Option<Secret>,
+    /// Networks besides loopback whose clients may scrape `/metrics`
+    /// (`metrics_allow`); when given, a token holder must come from one
+    /// of them (or loopback) too.
+    pub metrics_allow: Vec<crate::listener::IpNetwork>,
     /// Connection limits, deadlines and trusted proxies.
     pub limits: crate::listener::ListenerLimits,
     /// Sessions, login limits and the optional TLS listener.

@@ -574,6 +574,42 @@ fn listener_limits_load_and_bad_ones_are_located() {
 }
 
 #[test]
+fn metrics_allow_loads_and_an_entry_that_is_no_network_is_located() {
+    let c = load_str(
+        "[server]\nmetrics_allow = [\"10.0.0.0/8\", \"2001:db8::/32\"]\n",
+        Path::new("keepup.toml"),
+    )
+    .unwrap_or_else(|p| panic!("{p}"));
+    let allow = &c.server.metrics_allow;
+    assert!(
+        allow
+            .iter()
+            .any(|n| n.contains("10.9.8.7".parse().unwrap()))
+    );
+    assert!(
+        !allow
+            .iter()
+            .any(|n| n.contains("11.0.0.1".parse().unwrap()))
+    );
+    assert!(
+        load_str("", Path::new("keepup.toml"))
+            .unwrap()
+            .server
+            .metrics_allow
+            .is_empty()
+    );
+
+    let p = problems("[server]\nmetrics_allow = [\"10.0.0.0/8\", \"scraper.lan\"]\n");
+    let s = at_line(&p, 2);
+    assert!(
+        s.contains("keepup.toml:2:32")
+            && s.contains("server.metrics_allow")
+            && s.contains("not an IP address"),
+        "{s}"
+    );
+}
+
+#[test]
 fn scheduler_limits_load_and_bad_ones_are_located() {
     let hard = keepup_config::descriptors::hard_limit().expect("a finite descriptor limit");
     let c = load_str(

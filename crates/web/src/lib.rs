@@ -8,8 +8,8 @@
 //! layout and embedded assets ([`ui`]), and the security headers on every
 //! answer ([`security`]), and the JSON API under `/api/v1` with its
 //! OpenAPI document ([`api`]). The dashboard, the operations pages and
-//! Prometheus metrics (`/metrics`, its own bearer token rather than a
-//! login) join them here, each as one `.merge(...)` in [`router`].
+//! Prometheus metrics (`/metrics`, loopback or `metrics_allow` clients and
+//! its own bearer token rather than a login) join them here, each as one `.merge(...)` in [`router`].
 //!
 //! The server is hardened for the open Internet (heartbeats arrive from
 //! other machines): request heads must arrive within a deadline, bodies are

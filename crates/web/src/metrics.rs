@@ -10,21 +10,27 @@
 //! bookkeeping beside the monitor's, and a scrape costs a pass over the
 //! checks, however many, never a query per check or a repository read.
 //!
-//! With `[server] metrics_token_file`, a scrape must carry
-//! `Authorization: Bearer <token>` (compared in constant time); otherwise
-//! it is answered 401 with no detail. The Prometheus text format (0.0.4)
-//! is the default; OpenMetrics when the scraper's `Accept` asks for it.
+//! The ids, backup plans and expiry dates are not for the Internet: a
+//! scrape is answered only to a client (the peer the listener accepted, or
+//! the client a trusted proxy names) on loopback or in `[server]
+//! metrics_allow`, else 403. With `[server] metrics_token_file`, it must
+//! also carry `Authorization: Bearer <token>` (compared in constant time),
+//! else 401, and then any client may scrape unless `metrics_allow` is
+//! given. A status page's own domain never answers `/metrics` (404, see
+//! `status::by_host`). The Prometheus text format (0.0.4) is the default;
+//! OpenMetrics when the scraper's `Accept` asks for it.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use keepup_config::{BackupJob, backup_check_id};
+use keepup_config::{BackupJob, ServerConfig, backup_check_id};
 use keepup_model::{CheckId, Status, Timestamp, parse_rfc3339};
 use keepup_monitor::Monitor;
 use keepup_monitor::recorder::CurrentState;
@@ -38,6 +44,7 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use crate::admission::ClientAddr;
 
 /// The OpenMetrics text format's content type.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -52,14 +59,26 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape))
 }
 
-async fn scrape(State(monitor): State<Arc<Monitor>>, headers: HeaderMap) -> Response {
-    if !authorized(&monitor, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "unauthorized\n",
-        )
-            .into_response();
+async fn scrape(
+    State(monitor): State<Arc<Monitor>>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+) -> Response {
+    let client = client.map(|Extension(ClientAddr(ip))| ip);
+    match access(&monitor.config().server, client, &headers) {
+        Access::Granted => {}
+        Access::NotFromHere => {
+            tracing::debug!(client = ?client, "metrics scrape refused: not from an allowed network");
+            return (StatusCode::FORBIDDEN, "forbidden\n").into_response();
+        }
+        Access::NoToken => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "unauthorized\n",
+            )
+                .into_response();
+        }
     }
     let openmetrics = headers
         .get(header::ACCEPT)
@@ -90,20 +109,41 @@ async fn scrape(State(monitor): State<Arc<Monitor>>, headers: HeaderMap) -> Resp
     (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-/// Whether the request may read the metrics: always without a configured
-/// token, otherwise only with that bearer token.
-fn authorized(monitor: &Monitor, headers: &HeaderMap) -> bool {
-    let config = monitor.config();
-    let Some(token) = &config.server.metrics_token else {
-        return true;
+/// Whether a scrape is answered.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Yes.
+    Granted,
+    /// The client is neither on loopback nor in `metrics_allow` (403).
+    NotFromHere,
+    /// A token is configured and the request lacks it (401).
+    NoToken,
+}
+
+/// Whether `client` (the listener's [`ClientAddr`]; `None` when the router
+/// runs without the listener, which is refused) may read the metrics.
+pub(crate) fn access(server: &ServerConfig, client: Option<IpAddr>, headers: &HeaderMap) -> Access {
+    let Some(client) = client.map(|ip| ip.to_canonical()) else {
+        return Access::NotFromHere;
     };
-    let Some(given) = headers
+    let listed = server.metrics_allow.iter().any(|n| n.contains(client));
+    let from_here = client.is_loopback()
+        || listed
+        // A token holder may scrape from anywhere unless a list is given.
+        || (server.metrics_token.is_some() && server.metrics_allow.is_empty());
+    if !from_here {
+        return Access::NotFromHere;
+    }
+    let Some(token) = &server.metrics_token else {
+        return Access::Granted;
+    };
+    let given = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-    else {
-        return false;
-    };
-    given.ct_eq(token.expose().as_bytes()).into()
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    match given {
+        Some(given) if bool::from(given.ct_eq(token.expose().as_bytes())) => Access::Granted,
+        _ => Access::NoToken,
+    }
 }
 
 fn gauge_family(registry: &mut Registry, name: &str, help: &str) -> GaugeFamily {

@@ -1,5 +1,7 @@
-//! `/metrics` of a running monitor over real HTTP: the bearer token is
-//! required when configured, Prometheus' own `promtool check metrics`
+//! `/metrics` of a running monitor over real HTTP: only loopback clients
+//! and `metrics_allow` may scrape (a client named by a trusted proxy
+//! counts, not the proxy), never on a status page's own domain, the bearer
+//! token is required when configured, Prometheus' own `promtool check metrics`
 //! accepts the output with no lint problem, and the values say what the
 //! checks and the store say (a Down check has `up` 0), what a real backup
 //! run wrote (each target's newest snapshot: time and size) and when a
@@ -16,7 +18,12 @@ const TOKEN: &str = "scrape-token-0123456789";
 fn get(addr: SocketAddr, path: &str, headers: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let raw = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n");
+    let host = if headers.to_ascii_lowercase().contains("host:") {
+        ""
+    } else {
+        "Host: x\r\n"
+    };
+    let raw = format!("GET {path} HTTP/1.1\r\n{host}{headers}Connection: close\r\n\r\n");
     s.write_all(raw.as_bytes()).unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
@@ -313,7 +320,7 @@ offsite = true
     })
     .await;
 
-    // No token configured: anyone who reaches the listener may scrape.
+    // No token configured: a loopback client may scrape.
     let addr = web.addr;
     let response = tokio::task::spawn_blocking(move || get(addr, "/metrics", ""))
         .await
@@ -385,4 +392,90 @@ offsite = true
             "{body}"
         );
     }
+}
+
+/// The status code of a response.
+fn code(response: &str) -> &str {
+    response.split(' ').nth(1).unwrap_or(response)
+}
+
+/// A scrape of `addr` with extra request `headers`, off the async workers.
+async fn scrape(addr: SocketAddr, headers: &str) -> String {
+    let headers = headers.to_owned();
+    tokio::task::spawn_blocking(move || get(addr, "/metrics", &headers))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_loopback_and_allowed_networks_may_scrape_and_never_on_a_status_domain() {
+    const CHECK: &str = "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"job\"\nkind = \"heartbeat\"\ntoken = \"job-token-1234\"\nperiod = \"1h\"\n";
+    const PAGE: &str = "[[status_page]]\nslug = \"shop\"\ntitle = \"Shop\"\ndomain = \"status.shop.test\"\n[[status_page.component]]\nname = \"Job\"\nchecks = [\"s/job\"]\n";
+    let outside = "X-Forwarded-For: 203.0.113.5\r\n";
+    let elsewhere = "X-Forwarded-For: 198.51.100.7\r\n";
+
+    // The listener trusts the loopback proxy, so the client it names is
+    // who asks: outside, refused; the proxy host itself, answered.
+    let web = support::start_config(&format!(
+        "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n{CHECK}{PAGE}"
+    ))
+    .await;
+    let refused = scrape(web.addr, outside).await;
+    assert_eq!(code(&refused), "403", "{refused}");
+    assert!(!refused.contains("keepup_"), "{refused}");
+    let local = scrape(web.addr, "").await;
+    assert_eq!(code(&local), "200", "{local}");
+    assert!(local.contains("keepup_check_runs_total"), "{local}");
+    // A status page's own domain: no metrics, even for loopback.
+    let on_domain = scrape(web.addr, "Host: Status.Shop.test\r\n").await;
+    assert_eq!(code(&on_domain), "404", "{on_domain}");
+    assert!(!on_domain.contains("keepup_"), "{on_domain}");
+    drop(web);
+
+    // An allowed network is answered; others still are not.
+    let web = support::start_config(&format!(
+        "[server]\ntrusted_proxies = [\"127.0.0.1\"]\nmetrics_allow = [\"203.0.113.0/24\"]\n{CHECK}"
+    ))
+    .await;
+    assert_eq!(code(&scrape(web.addr, outside).await), "200");
+    assert_eq!(code(&scrape(web.addr, elsewhere).await), "403");
+    drop(web);
+
+    // With a token, a client anywhere needs the token; with a token and a
+    // list, the token and the list.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("metrics.token"), TOKEN).unwrap();
+    let web = support::start_in(
+        dir,
+        &format!(
+            "[server]\ntrusted_proxies = [\"127.0.0.1\"]\nmetrics_token_file = \"metrics.token\"\n{CHECK}"
+        ),
+        None,
+    )
+    .await;
+    let bearer = format!("Authorization: Bearer {TOKEN}\r\n");
+    assert_eq!(code(&scrape(web.addr, outside).await), "401");
+    assert_eq!(
+        code(&scrape(web.addr, &format!("{outside}{bearer}")).await),
+        "200"
+    );
+    drop(web);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("metrics.token"), TOKEN).unwrap();
+    let web = support::start_in(
+        dir,
+        &format!(
+            "[server]\ntrusted_proxies = [\"127.0.0.1\"]\nmetrics_token_file = \"metrics.token\"\nmetrics_allow = [\"203.0.113.0/24\"]\n{CHECK}"
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        code(&scrape(web.addr, &format!("{outside}{bearer}")).await),
+        "200"
+    );
+    assert_eq!(
+        code(&scrape(web.addr, &format!("{elsewhere}{bearer}")).await),
+        "403"
+    );
 }

@@ -296,14 +296,17 @@ where
     public.merge(updates::routes(pages))
 }
 
-/// Serves a page at `/` when the request's `Host` is its `domain`; every
-/// other request goes on.
+/// Serves a page at `/` when the request's `Host` is its `domain`, and
+/// refuses `/metrics` there (404: the operators' ids and dates are not for
+/// the public domain); every other request goes on.
 pub async fn by_host(
     State(pages): State<Arc<StatusPages>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path() == "/" && pages.domains.load(std::sync::atomic::Ordering::Relaxed) {
+    let path = request.uri().path();
+    let metrics = path == "/metrics";
+    if (path == "/" || metrics) && pages.domains.load(std::sync::atomic::Ordering::Relaxed) {
         let host = request
             .headers()
             .get(header::HOST)
@@ -312,6 +315,9 @@ pub async fn by_host(
         if let Some(host) = host {
             let published = pages.ready().await;
             if let Some(slug) = published.domains.get(&host) {
+                if metrics {
+                    return (StatusCode::NOT_FOUND, "not found\n").into_response();
+                }
                 match published.pages.get(slug) {
                     Some(page) => return page.html.respond(request.headers()),
                     None => return unavailable(),
