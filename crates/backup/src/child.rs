@@ -21,7 +21,7 @@ const ALLOWED: &[&str] = &["PATH", "HOME", "LANG", "TZ", "USER", "LOGNAME", "TMP
 /// `program` with an empty environment plus [`ALLOWED`], the `LC_*`
 /// locale variables and `extra` (names), each copied from keepup's
 /// environment when set.
-pub(crate) fn command(program: impl AsRef<OsStr>, extra: &[&str]) -> Command {
+pub fn command(program: impl AsRef<OsStr>, extra: &[&str]) -> Command {
     let mut cmd = Command::new(program);
     cmd.env_clear();
     for (name, value) in std::env::vars_os() {

@@ -366,6 +366,46 @@ pub fn restore_into(
     Ok(report)
 }
 
+/// Restores `dump` into a new, empty database `database` on `target`:
+/// an existing one is dropped first (on PostgreSQL also while sessions
+/// use it), so that running it again ends in the same state. For a
+/// standby's database, which nothing may keep in a half-restored mix.
+pub fn replace_database(
+    target: &RestoreTarget,
+    database: &str,
+    dump: &mut dyn Read,
+    options: &RestoreOptions,
+) -> Result<RestoreReport, RestoreError> {
+    let started = Instant::now();
+    let session = Session::new(target, options.timeout)?;
+    check_format(target, options)?;
+    check_name(database)?;
+    session.drop_database(database)?;
+    session.create_database(database)?;
+    let mut report = session.restore(database, dump, options, false)?;
+    report.kept = true;
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// Runs `sql` in `database` on `target` and returns its rows, one line
+/// each (columns tab-separated), at most 64 KiB of output.
+pub fn query_rows(
+    target: &RestoreTarget,
+    database: &str,
+    sql: &str,
+    timeout: Duration,
+) -> Result<Vec<String>, RestoreError> {
+    let session = Session::new(target, timeout)?;
+    check_name(database)?;
+    let out = session.sql(Some(database), sql, &format!("query `{sql}` in {database}"))?;
+    Ok(out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
 fn check_format(target: &RestoreTarget, options: &RestoreOptions) -> Result<(), RestoreError> {
     if target.kind == DatabaseKind::Mysql && options.format == DumpFormat::Custom {
         return Err(RestoreError::Invalid(

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::NoProgress;
 use crate::dbrestore::{self, RestoreOptions, RestoreTarget, Validation};
 use crate::restore::{RestoreTo, SnapshotRef, restore};
+use crate::snapshots::SnapshotInfo;
 use keepup_model::codes;
 
 /// What a database restore test did.
@@ -154,21 +155,46 @@ pub fn restore_dump_into(
     url: &str,
 ) -> Result<dbrestore::RestoreReport, String> {
     let (server, database) = RestoreTarget::from_url(url).map_err(|e| e.to_string())?;
+    let options = dump_options(plan, dump_path);
+    stream_from(plan, target, snapshot, dump_path, |dump| {
+        dbrestore::restore_into(&server, &database, dump, &options)
+    })
+    .map(|(report, _)| report)
+}
+
+/// Restores the plan's dump `dump_path` of `snapshot` on `target` into a
+/// fresh database `database` on `server`, dropping what was there
+/// ([`dbrestore::replace_database`]): a disaster recovery's import.
+/// Returns the import and the snapshot it came from.
+pub fn replace_with_dump(
+    plan: &BackupPlan,
+    target: &str,
+    snapshot: &SnapshotRef,
+    dump_path: &str,
+    server: &RestoreTarget,
+    database: &str,
+) -> Result<(dbrestore::RestoreReport, SnapshotInfo), String> {
+    let options = dump_options(plan, dump_path);
+    stream_from(plan, target, snapshot, dump_path, |dump| {
+        dbrestore::replace_database(server, database, dump, &options)
+    })
+}
+
+/// How the dump at `dump_path` restores: its source's format and whether
+/// it ends with a completion line.
+fn dump_options(plan: &BackupPlan, dump_path: &str) -> RestoreOptions {
     let source = plan.sources.iter().find_map(|s| match s {
         BackupSource::Database(db) if dump_path.ends_with(&format!("/{}", db.filename)) => Some(db),
         _ => None,
     });
-    let options = RestoreOptions {
+    RestoreOptions {
         format: source.map_or(DumpFormat::Plain, |db| db.format),
         // A dump made without its completion line (mysqldump
         // --skip-comments) is judged by its exit status at backup time.
         require_complete: source.is_none_or(|db| crate::dump::dump_completion_line(db).is_some()),
         timeout: plan.command_timeout,
         ..RestoreOptions::default()
-    };
-    stream_from(plan, target, snapshot, dump_path, |dump| {
-        dbrestore::restore_into(&server, &database, dump, &options)
-    })
+    }
 }
 
 /// The database dumps a plan stores, as their paths in its snapshots.
@@ -188,19 +214,20 @@ fn stream_into<T>(
     path: &str,
     load: impl FnOnce(&mut dyn std::io::Read) -> Result<T, dbrestore::RestoreError>,
 ) -> Result<T, String> {
-    stream_from(plan, target, &SnapshotRef::Latest, path, load)
+    stream_from(plan, target, &SnapshotRef::Latest, path, load).map(|(v, _)| v)
 }
 
 /// Runs `load` on a pipe that a second thread fills with file `path` of
 /// the snapshot: the dump flows from the repository into the database
-/// client without touching the disk.
+/// client without touching the disk. Returns `load`'s result and the
+/// snapshot the file came from.
 fn stream_from<T>(
     plan: &BackupPlan,
     target: &str,
     snapshot: &SnapshotRef,
     path: &str,
     load: impl FnOnce(&mut dyn std::io::Read) -> Result<T, dbrestore::RestoreError>,
-) -> Result<T, String> {
+) -> Result<(T, SnapshotInfo), String> {
     let (mut reader, writer) = std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
     std::thread::scope(|scope| {
         let feeder = scope.spawn(move || {
@@ -236,7 +263,7 @@ fn stream_from<T>(
             // saw a dump cut short).
             (Err(e), _) => Err(format!("reading {path} from {target}: {e}")),
             (Ok(_), Err(e)) => Err(e.to_string()),
-            (Ok(_), Ok(v)) => Ok(v),
+            (Ok(fed), Ok(v)) => Ok((v, fed.snapshot)),
         }
     })
 }

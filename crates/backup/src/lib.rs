@@ -26,7 +26,7 @@
 
 pub mod backend;
 mod blob;
-mod child;
+pub mod child;
 pub mod dbrestore;
 pub mod dbtest;
 mod dump;

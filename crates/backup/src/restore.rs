@@ -41,6 +41,15 @@ pub enum RestoreTo<'a> {
     /// The whole snapshot, under this directory (created if missing), with
     /// its absolute paths as relative ones (`/srv/shop` → `DIR/srv/shop`).
     Dir(PathBuf),
+    /// Only these paths of the snapshot (absolute, as backed up; a file or
+    /// a directory with everything under it), each under this directory
+    /// as in [`RestoreTo::Dir`] (`/srv/shop/media` → `DIR/srv/shop/media`).
+    Paths {
+        /// Where they go (created if missing).
+        dir: PathBuf,
+        /// The paths in the snapshot.
+        paths: Vec<String>,
+    },
     /// One file of the snapshot (its path in the snapshot, e.g.
     /// `/shop-db/shop.sql`), written to `writer` (stdout, a pipe into
     /// `psql`...).
@@ -81,61 +90,51 @@ pub fn restore(
     let info = SnapshotInfo::from(&snap);
     match to {
         RestoreTo::Dir(dir) => {
-            std::fs::create_dir_all(&dir).map_err(|e| BackupError::Io {
-                what: format!("creating {}", dir.display()),
-                source: e,
-            })?;
             let root = repo
                 .node_from_snapshot_and_path(&snap, "")
                 .map_err(|e| BackupError::repo(target, "reading the snapshot", &e))?;
-            // The contents first, by our bounded restorer...
-            contents::restore_contents(&repo, &*opened.guard, &root, &dir, target, &*progress)?;
-            // ...then rustic_core's restore finds them in place (size and
-            // time match) and sets up the rest: links, special files,
-            // owners, permissions, times.
-            let ls = repo
-                .ls(&root, &LsOptions::default())
-                .map_err(|e| BackupError::repo(target, "reading the snapshot", &e))?;
-            let dest = LocalDestination::new(&dir.to_string_lossy(), true, false)
-                .map_err(|e| BackupError::repo(target, "preparing the destination", &e))?;
-            let opts = RestoreOptions::default();
-            let prepared = repo
-                .prepare_restore(&opts, ls.clone(), &dest, false)
-                .map_err(|e| BackupError::repo(target, "planning the restore", &e))?;
-            if prepared.restore_size > 0 {
-                // Files whose time could not be set (no recorded time, a
-                // file system without the precision): rustic rewrites them.
-                tracing::debug!(
-                    target = target,
-                    bytes = prepared.restore_size,
-                    "contents left to rustic_core's restorer"
-                );
-            }
-            // rustic_core's restorer unwraps read and decrypt failures in
-            // its worker threads: the panic is caught here and becomes this
-            // target's error.
-            let restored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                repo.restore(prepared, &opts, ls, &dest)
-            }));
-            match restored {
-                Ok(result) => result.map_err(|e| BackupError::repo(target, "restoring", &e))?,
-                Err(panic) => {
-                    return Err(BackupError::Repository {
-                        target: target.to_owned(),
-                        op: "restoring",
-                        reason: format!(
-                            "data could not be read or decrypted ({}); the files restored so far are incomplete. \
-                             Run `keepup backup check` on this target and restore from another one",
-                            panic_text(panic.as_ref())
-                        ),
-                    });
-                }
-            }
+            restore_node(&repo, &*opened.guard, &root, &dir, target, &progress)?;
             Ok(RestoreReport {
                 files: info.files,
                 bytes: info.bytes,
                 snapshot: info,
             })
+        }
+        RestoreTo::Paths { dir, paths } => {
+            let mut report = RestoreReport {
+                snapshot: info,
+                files: 0,
+                bytes: 0,
+            };
+            for path in &paths {
+                let node = repo.node_from_snapshot_and_path(&snap, path).map_err(|e| {
+                    BackupError::NoSnapshot {
+                        target: target.to_owned(),
+                        what: format!(
+                            "snapshot {} has no {path}: {}",
+                            report.snapshot.short_id,
+                            crate::error::one_line(&e)
+                        ),
+                    }
+                })?;
+                let relative = Path::new(path.trim_start_matches('/'));
+                // A directory's entries are listed relative to it; a
+                // file is listed under its own name, so it goes into its
+                // parent.
+                let (dest, top) = if node.is_dir() {
+                    (dir.join(relative), Some(dir.join(relative)))
+                } else {
+                    (dir.join(relative.parent().unwrap_or(Path::new(""))), None)
+                };
+                let (files, bytes) =
+                    restore_node(&repo, &*opened.guard, &node, &dest, target, &progress)?;
+                if let Some(top) = top {
+                    set_top_metadata(&top, &node, target)?;
+                }
+                report.files += files;
+                report.bytes += bytes;
+            }
+            Ok(report)
         }
         RestoreTo::File { path, writer } => {
             let node = repo
@@ -171,6 +170,96 @@ pub fn restore(
             })
         }
     }
+}
+
+/// Restores everything `node` lists (a directory's entries, or the file
+/// itself) under `dir`: the contents by our bounded restorer, then the
+/// rest by rustic_core's. Returns the files and bytes of contents.
+fn restore_node<S: IndexedFull>(
+    repo: &Repository<S>,
+    backend: &dyn ReadBackend,
+    node: &Node,
+    dir: &Path,
+    target: &str,
+    progress: &Arc<dyn Progress>,
+) -> Result<(u64, u64), BackupError> {
+    std::fs::create_dir_all(dir).map_err(|e| BackupError::Io {
+        what: format!("creating {}", dir.display()),
+        source: e,
+    })?;
+    // The contents first, by our bounded restorer...
+    let restored = contents::restore_contents(repo, backend, node, dir, target, &**progress)?;
+    // ...then rustic_core's restore finds them in place (size and time
+    // match) and sets up the rest: links, special files, owners,
+    // permissions, times.
+    let ls = repo
+        .ls(node, &LsOptions::default())
+        .map_err(|e| BackupError::repo(target, "reading the snapshot", &e))?;
+    let dest = LocalDestination::new(&dir.to_string_lossy(), true, false)
+        .map_err(|e| BackupError::repo(target, "preparing the destination", &e))?;
+    let opts = RestoreOptions::default();
+    let prepared = repo
+        .prepare_restore(&opts, ls.clone(), &dest, false)
+        .map_err(|e| BackupError::repo(target, "planning the restore", &e))?;
+    if prepared.restore_size > 0 {
+        // Files whose time could not be set (no recorded time, a file
+        // system without the precision): rustic rewrites them.
+        tracing::debug!(
+            target = target,
+            bytes = prepared.restore_size,
+            "contents left to rustic_core's restorer"
+        );
+    }
+    // rustic_core's restorer unwraps read and decrypt failures in its
+    // worker threads: the panic is caught here and becomes this target's
+    // error.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        repo.restore(prepared, &opts, ls, &dest)
+    }));
+    match result {
+        Ok(result) => result.map_err(|e| BackupError::repo(target, "restoring", &e))?,
+        Err(panic) => {
+            return Err(BackupError::Repository {
+                target: target.to_owned(),
+                op: "restoring",
+                reason: format!(
+                    "data could not be read or decrypted ({}); the files restored so far are incomplete. \
+                     Run `keepup backup check` on this target and restore from another one",
+                    panic_text(panic.as_ref())
+                ),
+            });
+        }
+    }
+    Ok(restored)
+}
+
+/// Gives a restored directory the permissions, owner (when we are root)
+/// and time its node recorded: rustic_core sets those of the entries it
+/// lists, and a directory's listing does not hold the directory itself.
+fn set_top_metadata(dir: &Path, node: &Node, target: &str) -> Result<(), BackupError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |what: &str, e: std::io::Error| BackupError::Io {
+        what: format!("{what} of {} (from {target})", dir.display()),
+        source: e,
+    };
+    if let Some(mode) = node.meta.mode {
+        // restic records Go's file mode: the permission bits are the
+        // same as Unix's.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o777))
+            .map_err(|e| io("setting the permissions", e))?;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(dir, node.meta.uid, node.meta.gid)
+            .map_err(|e| io("setting the owner", e))?;
+    }
+    if let Some(mtime) = node.meta.mtime {
+        let time = std::time::SystemTime::from(mtime);
+        File::open(dir)
+            .and_then(|f| f.set_modified(time))
+            .map_err(|e| io("setting the time", e))?;
+    }
+    Ok(())
 }
 
 struct Counting<'a> {

@@ -12,3 +12,5 @@
 //!
 //! Not here: the configuration's schema and validation (`keepup-config`),
 //! the journal's tables (`keepup-store`), the command line (`keepup`).
+
+pub mod restore;

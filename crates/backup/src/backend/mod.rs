@@ -48,7 +48,7 @@ use rustic_core::{ErrorKind, RusticError, WriteBackend};
 pub use local::LocalTarget;
 pub use rest::RestBackend;
 pub use s3::S3Backend;
-pub use sftp::SftpBackend;
+pub use sftp::{SftpBackend, ssh_options};
 
 /// The parsers of untrusted server answers, for the fuzz targets.
 #[doc(hidden)]

@@ -278,36 +278,12 @@ impl Inner {
 
     /// The ssh command line (without the program name).
     fn ssh_args(&self) -> Vec<String> {
-        let mut a: Vec<String> = Vec::new();
-        if let Some(p) = self.port {
-            a.extend(["-p".into(), p.to_string()]);
-        }
-        if let Some(id) = &self.opts.access.ssh_identity_file {
-            a.extend([
-                "-i".into(),
-                id.display().to_string(),
-                "-o".into(),
-                "IdentitiesOnly=yes".into(),
-            ]);
-        }
-        if let Some(kh) = &self.opts.access.ssh_known_hosts_file {
-            a.extend(["-o".into(), format!("UserKnownHostsFile={}", kh.display())]);
-        }
-        let connect_secs = self.opts.connect_timeout.as_secs().max(1);
-        a.extend([
-            "-o".into(),
-            "BatchMode=yes".into(),
-            // Before the operator's ssh_args and ssh_config (the first
-            // value wins): an unknown host key is refused, never learnt.
-            "-o".into(),
-            "StrictHostKeyChecking=yes".into(),
-            "-o".into(),
-            format!("ConnectTimeout={connect_secs}"),
-            "-o".into(),
-            "ServerAliveInterval=15".into(),
-            "-o".into(),
-            "ServerAliveCountMax=3".into(),
-        ]);
+        let mut a = ssh_options(
+            self.port,
+            self.opts.access.ssh_identity_file.as_deref(),
+            self.opts.access.ssh_known_hosts_file.as_deref(),
+            self.opts.connect_timeout,
+        );
         if let Some(u) = &self.user {
             a.extend(["-l".into(), u.clone()]);
         }
@@ -901,6 +877,49 @@ impl WriteBackend for SftpBackend {
                 .await
         })
     }
+}
+
+/// The options keepup's `ssh` runs always get, before the operator's own
+/// (`ssh_args`, ssh_config: the first value wins): the port, the identity
+/// (only that one), the known hosts file, never a prompt, an unknown host
+/// key refused (never learnt), connecting bounded by `connect_timeout` and
+/// a dead connection noticed within 45 s. Also the SSH steps of disaster
+/// recovery use them.
+pub fn ssh_options(
+    port: Option<u16>,
+    identity_file: Option<&std::path::Path>,
+    known_hosts_file: Option<&std::path::Path>,
+    connect_timeout: Duration,
+) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    if let Some(p) = port {
+        a.extend(["-p".into(), p.to_string()]);
+    }
+    if let Some(id) = identity_file {
+        a.extend([
+            "-i".into(),
+            id.display().to_string(),
+            "-o".into(),
+            "IdentitiesOnly=yes".into(),
+        ]);
+    }
+    if let Some(kh) = known_hosts_file {
+        a.extend(["-o".into(), format!("UserKnownHostsFile={}", kh.display())]);
+    }
+    let connect_secs = connect_timeout.as_secs().max(1);
+    a.extend([
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        "StrictHostKeyChecking=yes".into(),
+        "-o".into(),
+        format!("ConnectTimeout={connect_secs}"),
+        "-o".into(),
+        "ServerAliveInterval=15".into(),
+        "-o".into(),
+        "ServerAliveCountMax=3".into(),
+    ]);
+    a
 }
 
 #[cfg(test)]

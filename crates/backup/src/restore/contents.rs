@@ -80,7 +80,7 @@ struct PlannedRead {
 
 /// Restores the contents of every regular file under `root` into `dir`,
 /// creating the directories on the way; `target` names the repository in
-/// errors.
+/// errors. Returns the files and bytes written.
 pub(crate) fn restore_contents<S: IndexedFull>(
     repo: &Repository<S>,
     backend: &dyn ReadBackend,
@@ -88,7 +88,7 @@ pub(crate) fn restore_contents<S: IndexedFull>(
     dir: &Path,
     target: &str,
     progress: &dyn Progress,
-) -> Result<(), BackupError> {
+) -> Result<(u64, u64), BackupError> {
     let (files, blobs, bytes) = plan(repo, root, dir, target)?;
     let reads = coalesce(&blobs);
     progress.begin(&format!("{target}: restoring file contents"), Some(bytes));
@@ -138,7 +138,7 @@ pub(crate) fn restore_contents<S: IndexedFull>(
         bytes,
         "file contents restored"
     );
-    Ok(())
+    Ok((files.len() as u64, bytes))
 }
 
 /// Walks the snapshot: creates its directories and (empty, sized) files,
