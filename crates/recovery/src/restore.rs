@@ -32,7 +32,7 @@ use keepup_backup::snapshots::SnapshotInfo;
 use keepup_backup::{NoProgress, RestoreTo, SnapshotRef};
 use keepup_config::BackupPlan;
 use keepup_config::backup::BackupSource;
-use keepup_config::recovery::Host;
+use keepup_config::recovery::{Environment, Host, RestoreDatabaseStep, RestoreFilesStep};
 use serde::Serialize;
 
 /// rsync gives up when no data moves for this long.
@@ -62,6 +62,32 @@ pub struct FilesRestore<'a> {
     /// Where the staging copy of a restore onto a host goes; `None`: the
     /// system's temporary directory.
     pub staging_dir: Option<PathBuf>,
+}
+
+impl<'a> FilesRestore<'a> {
+    /// The configured step `step` of a plan run on `environment` (whose
+    /// host the step names), restoring from `plan` (the backup plan the
+    /// step names: `step.backup`). `None` when the host is not the
+    /// environment's (the configuration's loader rejects such a plan).
+    pub fn from_step(
+        step: &RestoreFilesStep,
+        plan: &'a BackupPlan,
+        environment: &'a Environment,
+    ) -> Option<Self> {
+        let host = match &step.host {
+            Some(name) => Some(environment.host(name)?),
+            None => None,
+        };
+        Some(Self {
+            plan,
+            snapshot: snapshot_ref(step.snapshot.as_deref()),
+            paths: step.paths.clone(),
+            to: step.to.clone(),
+            host,
+            owner: step.owner.clone(),
+            staging_dir: None,
+        })
+    }
 }
 
 /// What `restore_files` did.
@@ -96,6 +122,33 @@ pub struct DatabaseRestore<'a> {
     /// Its first row's first value is returned as the newest restored
     /// data (e.g. `SELECT max(created_at) FROM orders`).
     pub rpo_query: Option<String>,
+}
+
+impl<'a> DatabaseRestore<'a> {
+    /// The configured step `step`, restoring from `plan` (the backup plan
+    /// it names: `step.backup`), the recovery plan's `rpo_query` run after
+    /// the check.
+    pub fn from_step(
+        step: &RestoreDatabaseStep,
+        plan: &'a BackupPlan,
+        rpo_query: Option<&str>,
+    ) -> Self {
+        Self {
+            plan,
+            snapshot: SnapshotRef::Latest,
+            dump: step.dump.clone(),
+            server: RestoreTarget {
+                host: Some(step.db_host.clone()),
+                port: Some(step.db_port),
+                user: Some(step.db_user.clone()),
+                password: step.password.clone(),
+                ..RestoreTarget::new(step.kind)
+            },
+            database: step.database.clone(),
+            check_query: step.check_query.clone(),
+            rpo_query: rpo_query.map(str::to_owned),
+        }
+    }
 }
 
 /// What `restore_database` did.
@@ -260,6 +313,11 @@ pub fn restore_database(step: &DatabaseRestore<'_>) -> Result<DatabaseRestored, 
         check_rows: rows.len(),
         rpo_value,
     })
+}
+
+/// A configured snapshot id, or the latest.
+fn snapshot_ref(id: Option<&str>) -> SnapshotRef {
+    id.map_or(SnapshotRef::Latest, |id| SnapshotRef::Id(id.to_owned()))
 }
 
 /// `path` as restorable text: absolute, no `..`, UTF-8 (snapshot paths

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use keepup_backup::dbrestore::RestoreTarget;
 use keepup_backup::{NoProgress, SnapshotRef};
 use keepup_config::backup::DatabaseKind;
-use keepup_config::recovery::Host;
+use keepup_config::recovery::{Host, StepAction};
 use keepup_config::{BackupPlan, Secret};
 use keepup_recovery::restore::{
     DatabaseRestore, FilesRestore, RestoreError, restore_database, restore_files,
@@ -436,5 +436,118 @@ fn an_unknown_dump_or_a_check_query_without_rows_fails_clearly() {
     assert!(
         e.to_string().contains("returned no rows in shop_standby"),
         "{e}"
+    );
+}
+
+/// The steps as the configuration declares them: `from_step` makes the
+/// functions' parameters, and the files step restores onto the standby.
+#[test]
+fn configured_steps_become_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("prod");
+    shop_tree(&src);
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(dir.path().join("repo.pass"), "repo password\n").unwrap();
+    std::fs::write(dir.path().join("db.pass"), "standby-db-password\n").unwrap();
+    let standby = dir.path().join("standby");
+    let config = dir.path().join("keepup.toml");
+    let d = dir.path().display();
+    std::fs::write(
+        &config,
+        format!(
+            r#"[[site]]
+id = "shop"
+[[site.check]]
+id = "home"
+kind = "tcp"
+host = "127.0.0.1"
+port = 8081
+
+[[backup]]
+id = "files"
+allow_single_target = true
+password_file = "{d}/repo.pass"
+[[backup.source]]
+kind = "paths"
+paths = ["{src}"]
+[[backup.source]]
+kind = "postgres"
+host = "127.0.0.1"
+user = "backup"
+dbname = "shop"
+[[backup.target]]
+id = "local"
+repository = "{repo}"
+
+[[recovery]]
+id = "shop-dr"
+site = "shop"
+rto = "4h"
+rpo = "2h"
+rpo_query = "SELECT max(created_at) FROM orders"
+[recovery.standby]
+addresses = ["127.0.0.20"]
+
+[[recovery.activate]]
+kind = "restore_files"
+backup = "files"
+paths = ["{src}/www"]
+to = "{standby}"
+
+[[recovery.activate]]
+kind = "restore_database"
+backup = "files"
+db_host = "127.0.0.21"
+db_port = 5433
+db_user = "shop"
+database = "shop_standby"
+password_file = "{d}/db.pass"
+check_query = "SELECT 1 FROM orders LIMIT 1"
+"#,
+            src = src.display(),
+            repo = repo.display(),
+            standby = standby.display(),
+        ),
+    )
+    .unwrap();
+    let config = keepup_config::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    let plan = &config.backups[0];
+    let recovery = &config.recovery[0];
+    // Only the files are backed up here: the dump's server is not running.
+    let files_only = BackupPlan {
+        sources: plan.sources[..1].to_vec(),
+        ..plan.clone()
+    };
+    keepup_backup::init(&files_only, "local").expect("init");
+    let report = keepup_backup::run_plan(&files_only, None, Arc::new(NoProgress));
+    assert!(report.targets[0].error.is_none(), "{report:#?}");
+
+    let StepAction::RestoreFiles(files) = &recovery.activate[0].action else {
+        panic!("{:?}", recovery.activate[0]);
+    };
+    let step = FilesRestore::from_step(files, &files_only, &recovery.standby).expect("no host");
+    restore_files(&step).expect("restore");
+    assert_eq!(
+        tree(&under(&standby, &src.join("www"))),
+        tree(&src.join("www"))
+    );
+
+    let StepAction::RestoreDatabase(database) = &recovery.activate[1].action else {
+        panic!("{:?}", recovery.activate[1]);
+    };
+    let step = DatabaseRestore::from_step(database, plan, recovery.rpo_query.as_deref());
+    assert_eq!(step.dump, "shop.sql");
+    assert_eq!(step.database, "shop_standby");
+    assert_eq!(
+        step.server,
+        RestoreTarget {
+            host: Some("127.0.0.21".into()),
+            ..standby_target(DatabaseKind::Postgres, 5433, "shop", "standby-db-password")
+        }
+    );
+    assert_eq!(
+        step.rpo_query.as_deref(),
+        Some("SELECT max(created_at) FROM orders")
     );
 }
