@@ -6,13 +6,29 @@
 //! are written with their source, and the same event from the same source
 //! within a window is counted on the entry already there
 //! ([`Store::audit_repeated`]: `repeats`, `last_at`), so a guesser adds a
-//! row a window, not a row a guess. Retention (`[store] audit_retention`)
+//! row a window, not a row a guess. A guesser who changes network each
+//! guess is bounded too: past [`MAX_SOURCES`] sources of the same action
+//! and target within the window, further ones are counted on one entry
+//! of source [`MANY_SOURCES`]. Retention (`[store] audit_retention`)
 //! deletes entries by age at compaction.
 
 use crate::StoreError;
 use crate::store::Store;
 use keepup_model::Timestamp;
 use rusqlite::params;
+
+/// The longest window repeats are counted in ([`Store::audit_repeated`]
+/// takes no longer one): [`Store::audit_since`] looks this far back for
+/// entries that began earlier and still repeat.
+pub const AUDIT_REPEATS_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Sources kept apart per action and target within a repeat window; the
+/// ones after them are counted together on one entry.
+pub const MAX_SOURCES: i64 = 20;
+
+/// The source of the entry counting the events from sources past
+/// [`MAX_SOURCES`].
+pub const MANY_SOURCES: &str = "(many networks)";
 
 /// One entry.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -85,31 +101,45 @@ impl Store {
     /// Writes `entry`, caused from `source`, unless an entry of the same
     /// action and target from the same source was written within
     /// `window_ms` before it: then that one counts it (`repeats` grows by
-    /// one, `last_at` and `detail` become this one's). True when a new
-    /// entry was written.
+    /// one, `last_at` and `detail` become this one's). When [`MAX_SOURCES`]
+    /// other sources already have entries of that action and target in the
+    /// window, it is counted on the entry of source [`MANY_SOURCES`]
+    /// instead, its detail saying so. A window longer than
+    /// [`AUDIT_REPEATS_WINDOW`] is taken as that. True when a new entry was
+    /// written.
     pub fn audit_repeated(
         &self,
         entry: &AuditEntry,
         source: &str,
         window_ms: i64,
     ) -> Result<bool, StoreError> {
+        let window_ms = window_ms.min(repeats_window_ms());
+        let since = entry.at.saturating_sub(window_ms);
         self.with_state("write audit log", |st| {
             let tx = st.conn.transaction()?;
-            let counted = tx
-                .prepare_cached(
-                    "UPDATE audit SET repeats = repeats + 1, last_at = ?5, detail = ?6
-                     WHERE id = (SELECT id FROM audit
-                                 WHERE source = ?1 AND action = ?2 AND target = ?3 AND at > ?4
-                                 ORDER BY at DESC, id DESC LIMIT 1)",
-                )?
-                .execute(params![
-                    source,
-                    entry.action,
-                    entry.target,
-                    entry.at.saturating_sub(window_ms),
-                    entry.at,
-                    entry.detail
-                ])?;
+            let mut source = source;
+            let mut detail = entry.detail.clone();
+            let mut counted = count_repeat(&tx, entry, source, &detail, since)?;
+            if counted == 0 {
+                let sources: i64 = tx
+                    .prepare_cached(
+                        "SELECT count(DISTINCT source) FROM audit
+                         WHERE at > ?1 AND action = ?2 AND target = ?3
+                           AND source IS NOT NULL AND source != ?4",
+                    )?
+                    .query_row(
+                        params![since, entry.action, entry.target, MANY_SOURCES],
+                        |r| r.get(0),
+                    )?;
+                if sources >= MAX_SOURCES {
+                    source = MANY_SOURCES;
+                    detail = format!(
+                        "from more than {MAX_SOURCES} networks; the latest {}",
+                        entry.detail
+                    );
+                    counted = count_repeat(&tx, entry, source, &detail, since)?;
+                }
+            }
             if counted == 0 {
                 tx.prepare_cached(
                     "INSERT INTO audit (at, actor, action, target, detail, source)
@@ -120,7 +150,7 @@ impl Store {
                     entry.actor,
                     entry.action,
                     entry.target,
-                    entry.detail,
+                    detail,
                     source
                 ])?;
             }
@@ -129,7 +159,9 @@ impl Store {
         })
     }
 
-    /// The entries from `since` on, oldest first, at most the newest `limit`.
+    /// The entries from `since` on, oldest first, at most the newest `limit`:
+    /// those that began then or later, and those that began earlier and
+    /// were repeated since (an ongoing spray counted on an older entry).
     pub fn audit_since(
         &self,
         since: Timestamp,
@@ -139,10 +171,15 @@ impl Store {
             let mut stmt = st.conn.prepare_cached(
                 "SELECT at, actor, action, target, detail, repeats, last_at FROM
                    (SELECT id, at, actor, action, target, detail, repeats, last_at FROM audit
-                    WHERE at >= ?1 ORDER BY at DESC, id DESC LIMIT ?2)
+                    WHERE at >= ?3 AND coalesce(last_at, at) >= ?1
+                    ORDER BY at DESC, id DESC LIMIT ?2)
                  ORDER BY at, id",
             )?;
-            let mut rows = stmt.query(params![since, i64::try_from(limit).unwrap_or(i64::MAX)])?;
+            let mut rows = stmt.query(params![
+                since,
+                i64::try_from(limit).unwrap_or(i64::MAX),
+                since.saturating_sub(repeats_window_ms())
+            ])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 out.push(AuditEntry {
@@ -158,6 +195,36 @@ impl Store {
             Ok(out)
         })
     }
+}
+
+/// [`AUDIT_REPEATS_WINDOW`] in ms.
+fn repeats_window_ms() -> i64 {
+    i64::try_from(AUDIT_REPEATS_WINDOW.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Counts `entry` on the newest entry of its action and target from
+/// `source` since `since`, with `detail`; the rows changed (0 or 1).
+fn count_repeat(
+    tx: &rusqlite::Transaction<'_>,
+    entry: &AuditEntry,
+    source: &str,
+    detail: &str,
+    since: Timestamp,
+) -> Result<usize, rusqlite::Error> {
+    tx.prepare_cached(
+        "UPDATE audit SET repeats = repeats + 1, last_at = ?5, detail = ?6
+         WHERE id = (SELECT id FROM audit
+                     WHERE source = ?1 AND action = ?2 AND target = ?3 AND at > ?4
+                     ORDER BY at DESC, id DESC LIMIT 1)",
+    )?
+    .execute(params![
+        source,
+        entry.action,
+        entry.target,
+        since,
+        entry.at,
+        detail
+    ])
 }
 
 #[cfg(test)]
@@ -222,5 +289,66 @@ mod tests {
         s.audit(&entry(1, "user.add")).unwrap();
         s.audit(&entry(1, "user.add")).unwrap();
         assert_eq!(s.audit_since(0, 100).unwrap().len(), 6);
+    }
+
+    #[test]
+    fn guesses_from_ever_new_networks_stop_adding_entries_past_the_limit() {
+        let s = Store::open_in_memory().unwrap();
+        let mut written = 0;
+        for i in 0..200 {
+            let e = AuditEntry::new(
+                1000 + i,
+                "anonymous",
+                "login.failure",
+                "ann",
+                &format!("from 10.{i}.0.1"),
+            );
+            let source = format!("10.{i}.0.0/24");
+            written += usize::from(s.audit_repeated(&e, &source, 600_000).unwrap());
+        }
+        let read = s.audit_since(0, 1000).unwrap();
+        assert_eq!(read.len(), MAX_SOURCES as usize + 1, "{read:#?}");
+        assert_eq!(written, read.len());
+        assert_eq!(read.iter().map(|e| e.repeats).sum::<u32>(), 200);
+        let many = read.last().unwrap();
+        assert_eq!(many.repeats, 200 - MAX_SOURCES as u32);
+        assert_eq!(
+            many.detail,
+            "from more than 20 networks; the latest from 10.199.0.1"
+        );
+        // A source already kept apart still counts on its own entry, and
+        // another target is not affected.
+        let e = AuditEntry::new(2000, "anonymous", "login.failure", "ann", "from 10.3.0.9");
+        assert!(!s.audit_repeated(&e, "10.3.0.0/24", 600_000).unwrap());
+        let e = AuditEntry::new(2000, "anonymous", "login.failure", "bob", "x");
+        assert!(s.audit_repeated(&e, "10.150.0.0/24", 600_000).unwrap());
+        let read = s.audit_since(0, 1000).unwrap();
+        assert_eq!(
+            read.iter()
+                .find(|e| e.detail == "from 10.3.0.9")
+                .unwrap()
+                .repeats,
+            2
+        );
+    }
+
+    #[test]
+    fn an_entry_still_repeating_is_read_from_a_point_after_it_began() {
+        let s = Store::open_in_memory().unwrap();
+        let failure = |at| AuditEntry::new(at, "anonymous", "login.failure", "ann", "x");
+        // A guess every 10 s from one network for 5 minutes: one entry
+        // that began at 0 and repeats up to 300 s.
+        for at in (0..=300_000).step_by(10_000) {
+            s.audit_repeated(&failure(at), "192.0.2.0/24", 600_000)
+                .unwrap();
+        }
+        s.audit(&entry(100_000, "user.add")).unwrap();
+        let read = s.audit_since(200_000, 10).unwrap();
+        let actions: Vec<_> = read
+            .iter()
+            .map(|e| (e.action.as_str(), e.repeats))
+            .collect();
+        assert_eq!(actions, [("login.failure", 31)], "{read:#?}");
+        assert!(s.audit_since(300_001, 10).unwrap().is_empty());
     }
 }

@@ -76,7 +76,7 @@ use std::time::Duration;
 
 use keepup_model::{CheckId, Outcome, Timestamp};
 
-pub use audit::AuditEntry;
+pub use audit::{AUDIT_REPEATS_WINDOW, AuditEntry};
 pub use error::StoreError;
 pub use incidents::{
     HandResolution, Incident, IncidentChanges, IncidentFilter, IncidentQuery, IncidentRef,

@@ -18,7 +18,8 @@
 //! once cannot pass the limit. Failures, locks and logins are logged
 //! (never the password) and written to the audit log; failures repeated
 //! from one source network within ten minutes are counted on one entry
-//! and logged once, and refusals for a rate or a full gate are warned
+//! (past 20 networks, on one entry for them all) and logged once, their
+//! warnings at most one a minute per kind, and refusals for a rate or a full gate are warned
 //! about once a minute with a count, so a guesser cannot fill the disk or
 //! the log.
 //!
@@ -230,6 +231,12 @@ static OVER_ADDRESS: QuietWarning = QuietWarning::new();
 static OVER_GLOBAL: QuietWarning = QuietWarning::new();
 /// Logins turned away with every password check busy.
 static GATE_FULL: QuietWarning = QuietWarning::new();
+/// Logins refused for a name that is not a user (first from a network).
+static UNKNOWN_USER: QuietWarning = QuietWarning::new();
+/// Logins refused for a wrong password (first from a network).
+static WRONG_PASSWORD: QuietWarning = QuietWarning::new();
+/// Logins refused for an account locked for their network (first from it).
+static LOCKED: QuietWarning = QuietWarning::new();
 
 /// The source network a login lock applies to, as stored: the IPv4 /24 or
 /// the IPv6 /64 of `client` (one subscriber or one small network).
@@ -260,8 +267,9 @@ fn check_login(
             "login.failure",
             "(unknown user)",
             &format!("from {client}"),
-        ) {
-            tracing::warn!(%client, "login refused: unknown user");
+        ) && let Some(skipped) = UNKNOWN_USER.due(now)
+        {
+            tracing::warn!(%client, skipped, "login refused: unknown user");
         } else {
             tracing::debug!(%client, "login refused: unknown user (repeat)");
         }
@@ -281,8 +289,9 @@ fn check_login(
             "login.locked",
             &user.name,
             &format!("from {client}; account locked for {source}"),
-        ) {
-            tracing::warn!(user = %user.name, %client, "login refused: account locked for this source");
+        ) && let Some(skipped) = LOCKED.due(now)
+        {
+            tracing::warn!(user = %user.name, %client, skipped, "login refused: account locked for this source");
         } else {
             tracing::debug!(user = %user.name, %client, "login refused: account locked (repeat)");
         }
@@ -299,8 +308,9 @@ fn check_login(
                     "login.failure",
                     &user.name,
                     &format!("from {client}; wrong password ({attempts} in a row)"),
-                ) {
-                    tracing::warn!(user = %user.name, %client, attempts, "login refused: wrong password");
+                ) && let Some(skipped) = WRONG_PASSWORD.due(now)
+                {
+                    tracing::warn!(user = %user.name, %client, attempts, skipped, "login refused: wrong password");
                 } else {
                     tracing::debug!(user = %user.name, %client, attempts, "login refused: wrong password (repeat)");
                 }

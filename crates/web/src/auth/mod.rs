@@ -126,7 +126,7 @@ pub fn audit(store: &Store, actor: &str, action: &str, target: &str, detail: &st
 
 /// How long repeats of an event anyone can cause (a failed login) from
 /// one source network count on one audit entry.
-pub const REPEATS_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+pub const REPEATS_WINDOW: std::time::Duration = keepup_store::AUDIT_REPEATS_WINDOW;
 
 /// Writes an audit entry for an event anyone on the network can cause,
 /// from `source`: repeats within [`REPEATS_WINDOW`] are counted on the
