@@ -14,11 +14,12 @@ use crate::schema;
 use crate::spans;
 use crate::{CheckMeta, FindingSeen, LatestState, PingKind, ResultRecord};
 
-/// Makes the database at `path` and its WAL companions readable and
-/// writable by their owner only: a new file is created 0600 before SQLite
-/// opens it (SQLite gives `-wal` and `-shm` the database's mode), and an
-/// existing one with group or other bits loses them, with a warning.
-fn owner_only(path: &Path, shown: &str) -> Result<(), StoreError> {
+/// Keeps the database at `path` and its WAL companions from other users:
+/// a new file is created 0600 before SQLite opens it (SQLite gives `-wal`
+/// and `-shm` the database's mode), and an existing one with bits for
+/// others loses them, with a warning. Group bits stay: an admin who gave
+/// the group access (a backup user, say) meant it.
+fn closed_to_others(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     match std::fs::OpenOptions::new()
         .write(true)
@@ -43,16 +44,16 @@ fn owner_only(path: &Path, shown: &str) -> Result<(), StoreError> {
             continue;
         };
         let mode = meta.permissions().mode() & 0o7777;
-        if mode & 0o077 == 0 {
+        if mode & 0o007 == 0 {
             continue;
         }
-        let tightened = mode & !0o077;
+        let tightened = mode & !0o007;
         match std::fs::set_permissions(file, std::fs::Permissions::from_mode(tightened)) {
             Ok(()) => tracing::warn!(
                 file = %file.display(),
                 was = format_args!("{mode:04o}"),
                 now = format_args!("{tightened:04o}"),
-                "the store was readable by other users; now by its owner only"
+                "the store was readable by other users; no longer"
             ),
             Err(e) => tracing::warn!(
                 file = %file.display(),
@@ -114,7 +115,7 @@ impl Store {
     /// directory if missing, switching it to WAL and bringing its schema up
     /// to date. The file is created readable by its owner only (it holds
     /// password hashes and session digests), and an existing one readable
-    /// by others is tightened, with a warning.
+    /// by others loses the others' bits, with a warning (the group's stay).
     ///
     /// Fails, without modifying the file, when it is not an SQLite database,
     /// is another application's database, or was written by a newer keepup.
@@ -129,7 +130,7 @@ impl Store {
                 source,
             })?;
         }
-        owner_only(path, &shown)?;
+        closed_to_others(path, &shown)?;
         let conn = Connection::open(path).map_err(|e| Fail::from(e).at(&shown, "open"))?;
         Self::setup(conn, shown, true)
     }
