@@ -16,8 +16,9 @@ cd "$(dirname "$0")/.."
 # wrote), rclone (`rclone serve restic`: the REST target), OpenSSH (a
 # private sshd: the SFTP target; crates/testkit/src/{rclone,sshd}.rs), and
 # PostgreSQL and MariaDB servers and clients (private servers for the dump
-# and restore tests, crates/testkit/src/{postgres,mariadb}.rs); for the
-# Debian package's test (packaging/test.sh): dpkg-dev and binutils
+# and restore tests, crates/testkit/src/{postgres,mariadb}.rs); rsync
+# (disaster recovery's restore_files onto a host over ssh,
+# crates/recovery/tests/restore.rs); for the Debian package's test (packaging/test.sh): dpkg-dev and binutils
 # (cargo-deb's dependency scan and debug-info split), systemd
 # (systemd-analyze verify, systemd-sysusers), man-db (the unit's
 # Documentation= page, looked up by systemd-analyze verify); chromium and
@@ -26,7 +27,7 @@ cd "$(dirname "$0")/.."
 # crates/web/tests/metrics.rs).
 PACKAGES=(ca-certificates openssl knot iproute2 util-linux
   postfix dovecot-imapd dovecot-pop3d
-  restic rclone openssh-server openssh-client
+  restic rclone openssh-server openssh-client rsync
   postgresql postgresql-client mariadb-server mariadb-client
   dpkg-dev binutils systemd man-db chromium chromium-driver prometheus)
 
