@@ -18,6 +18,7 @@ use keepup_backup as backup;
 use keepup_config::backup::BackupPlan;
 use keepup_config::{BackupCheckSpec, BackupJob, Check, Config, backup_check_id};
 use keepup_model::{CheckId, Clock, Finding, Outcome, Severity, Status, Timestamp, codes};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -129,38 +130,73 @@ fn job_words(job: BackupJob) -> &'static str {
     }
 }
 
-/// The age of the newest snapshot on every target, as one outcome. Its
-/// evidence `targets` lists each target's status, newest snapshot (id,
-/// time, the same in milliseconds since the epoch, and the bytes of data
-/// in it), age and limit in seconds, for the dashboard's backups page and
-/// `/metrics`.
+/// One target's entry in the freshness check's evidence `targets`: written
+/// by [`freshness`], read by the dashboard's backups page and `/metrics`
+/// (through [`freshness_targets`]), so the keys are defined once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FreshnessTarget {
+    /// The target's id in its plan.
+    pub target: String,
+    /// Up while its newest snapshot is younger than the limit.
+    pub status: Status,
+    /// The newest snapshot's short id.
+    pub last_snapshot: Option<String>,
+    /// When it was taken (RFC 3339 with offset).
+    pub snapshot_time: Option<String>,
+    /// The same in milliseconds since the epoch.
+    pub snapshot_time_ms: Option<i64>,
+    /// Bytes of source data in it.
+    pub snapshot_bytes: Option<u64>,
+    /// Its age when read, in seconds.
+    pub age_seconds: Option<u64>,
+    /// The age above which it is stale, in seconds; also for a target that
+    /// cannot be read, since alert rules compare the snapshot time with it.
+    pub limit_seconds: u64,
+}
+
+/// The freshness check's evidence key holding the [`FreshnessTarget`]s.
+const TARGETS: &str = "targets";
+
+/// The per-target entries of a freshness check's outcome; none when it has
+/// none or they do not read (evidence recorded by an older keepup).
+pub fn freshness_targets(outcome: &Outcome) -> Vec<FreshnessTarget> {
+    let Some(targets) = outcome.evidence.details.get(TARGETS) else {
+        return Vec::new();
+    };
+    serde_json::from_value(targets.clone()).unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "freshness evidence does not read");
+        Vec::new()
+    })
+}
+
+/// The age of the newest snapshot on every target, as one outcome, with
+/// each target's [`FreshnessTarget`] in its evidence `targets`.
 pub fn freshness(plan: &BackupPlan) -> Outcome {
     let now = jiff::Zoned::now();
+    let limit_seconds = backup::freshness::limit(plan).as_secs();
     let mut targets = Vec::with_capacity(plan.targets.len());
     let per_target = plan
         .targets
         .iter()
         .map(|t| {
-            let (outcome, snapshot) = match backup::freshness(plan, &t.id, &now) {
-                Ok(f) => (f.outcome(), f.last),
+            let (outcome, snapshot, age) = match backup::freshness(plan, &t.id, &now) {
+                Ok(f) => (f.outcome(), f.last, f.age),
                 Err(e) => (
                     backup::freshness::unavailable_outcome(plan, &t.id, &e),
                     None,
+                    None,
                 ),
             };
-            let details = &outcome.evidence.details;
-            targets.push(serde_json::json!({
-                "target": t.id,
-                "status": outcome.status.as_str(),
-                "last_snapshot": snapshot.as_ref().map(|s| &s.short_id),
-                "snapshot_time": snapshot.as_ref().map(|s| &s.time),
-                "snapshot_time_ms": snapshot.as_ref().map(|s| s.time_ms),
-                "snapshot_bytes": snapshot.as_ref().map(|s| s.bytes),
-                "age_seconds": details.get("age_seconds"),
-                // Also for a target that cannot be read: alert rules compare
-                // the snapshot time with it.
-                "limit_seconds": backup::freshness::limit(plan).as_secs(),
-            }));
+            targets.push(FreshnessTarget {
+                target: t.id.clone(),
+                status: outcome.status,
+                last_snapshot: snapshot.as_ref().map(|s| s.short_id.clone()),
+                snapshot_time: snapshot.as_ref().map(|s| s.time.clone()),
+                snapshot_time_ms: snapshot.as_ref().map(|s| s.time_ms),
+                snapshot_bytes: snapshot.as_ref().map(|s| s.bytes),
+                age_seconds: age.map(|a| a.as_secs()),
+                limit_seconds,
+            });
             outcome
         })
         .collect();
@@ -168,7 +204,11 @@ pub fn freshness(plan: &BackupPlan) -> Outcome {
         per_target,
         format!("backup {} is fresh on every target", plan.id),
     );
-    out.evidence.insert("targets", targets);
+    match serde_json::to_value(&targets) {
+        Ok(targets) => out.evidence.insert(TARGETS, targets),
+        // Strings and numbers only: cannot fail, but never panic on it.
+        Err(e) => tracing::error!(plan = %plan.id, error = %e, "freshness evidence not written"),
+    }
     out
 }
 

@@ -9,7 +9,7 @@
 use keepup_config::{BackupJob, Config};
 use keepup_model::{CheckId, Outcome, Status, SystemClock, codes};
 use keepup_monitor::Monitor;
-use keepup_monitor::backup::due_jobs;
+use keepup_monitor::backup::{due_jobs, freshness_targets};
 use keepup_monitor::incidents::IncidentEvent;
 use keepup_monitor::recorder::CurrentState;
 use keepup_probe::ProbeContext;
@@ -311,6 +311,18 @@ async fn runs_verify_restore_and_a_lost_target_is_reported() {
     );
     let done = resolved(&mut events, "shop/backup-media-fresh").await;
     assert_eq!(done.id, stale.id);
+    // Each target's entry reads back as the readers (dashboard, /metrics) see it.
+    let targets = freshness_targets(&fresh.outcome);
+    assert_eq!(targets.len(), 2, "{:?}", fresh.outcome);
+    for t in &targets {
+        assert_eq!(t.status, Status::Up, "{t:?}");
+        assert!(
+            t.snapshot_time_ms.is_some() && t.last_snapshot.is_some(),
+            "{t:?}"
+        );
+        assert!(t.snapshot_bytes.is_some_and(|b| b > 0), "{t:?}");
+        assert!(t.age_seconds.is_some_and(|a| a <= t.limit_seconds), "{t:?}");
+    }
 
     // Every pack read on both targets: intact.
     let o = monitor

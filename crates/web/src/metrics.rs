@@ -33,6 +33,7 @@ use axum::routing::get;
 use keepup_config::{BackupJob, ServerConfig, backup_check_id};
 use keepup_model::{CheckId, Status, Timestamp, parse_rfc3339};
 use keepup_monitor::Monitor;
+use keepup_monitor::backup::freshness_targets;
 use keepup_monitor::recorder::CurrentState;
 use keepup_store::OutboxState;
 use prometheus_client::encoding::{prometheus_text, text};
@@ -364,35 +365,25 @@ fn backups(
     );
     for plan in &config.backups {
         let fresh = backup_check_id(plan, BackupJob::Freshness);
-        let Some(targets) = current
-            .get(&fresh)
-            .and_then(|s| s.outcome.evidence.details.get("targets"))
-            .and_then(Value::as_array)
-        else {
+        let Some(state) = current.get(&fresh) else {
             continue;
         };
-        for t in targets {
+        for t in freshness_targets(&state.outcome) {
             // Only targets the plan still has: the evidence may predate a reload.
-            let Some(target) = t
-                .get("target")
-                .and_then(Value::as_str)
-                .filter(|id| plan.targets.iter().any(|pt| pt.id == *id))
-            else {
+            if !plan.targets.iter().any(|pt| pt.id == t.target) {
                 continue;
-            };
-            let labels: Labels = vec![("plan", plan.id.clone()), ("target", target.to_owned())];
-            let fresh = t.get("status").and_then(Value::as_str) == Some(Status::Up.as_str());
+            }
+            let labels: Labels = vec![("plan", plan.id.clone()), ("target", t.target)];
+            let fresh = t.status == Status::Up;
             fresh_target
                 .get_or_create(&labels)
                 .set(f64::from(u8::from(fresh)));
-            if let Some(limit) = t.get("limit_seconds").and_then(Value::as_f64) {
-                max_age.get_or_create(&labels).set(limit);
-            }
-            if let Some(at) = t.get("snapshot_time_ms").and_then(Value::as_i64) {
+            max_age.get_or_create(&labels).set(t.limit_seconds as f64);
+            if let Some(at) = t.snapshot_time_ms {
                 last_success.get_or_create(&labels).set(seconds(at));
             }
-            if let Some(bytes) = t.get("snapshot_bytes").and_then(Value::as_f64) {
-                size.get_or_create(&labels).set(bytes);
+            if let Some(bytes) = t.snapshot_bytes {
+                size.get_or_create(&labels).set(bytes as f64);
             }
         }
     }

@@ -17,8 +17,9 @@ use axum::response::Response;
 use keepup_config::BackupJob;
 use keepup_config::backup::BackupPlan;
 use keepup_model::text::{duration_table, duration_words};
-use keepup_model::{CheckId, Timestamp};
+use keepup_model::{CheckId, Status, Timestamp};
 use keepup_monitor::Monitor;
+use keepup_monitor::backup::freshness_targets;
 use keepup_monitor::recorder::CurrentState;
 use keepup_store::ResultRecord;
 use maud::{Markup, html};
@@ -91,16 +92,9 @@ fn plan_section(
         .collect();
     let fresh = current.get(&check(BackupJob::Freshness));
     let per_target = fresh
-        .and_then(|s| s.outcome.evidence.details.get("targets"))
-        .and_then(|t| t.as_array());
-    let target_fact = |target: &str, key: &str| {
-        per_target
-            .into_iter()
-            .flatten()
-            .find(|t| t["target"] == target)
-            .map(|t| t[key].clone())
-            .unwrap_or(serde_json::Value::Null)
-    };
+        .map(|s| freshness_targets(&s.outcome))
+        .unwrap_or_default();
+    let target_facts = |target: &str| per_target.iter().find(|t| t.target == target);
     let log = logs.get(&check(BackupJob::Run));
     html! {
         section.plan aria-labelledby={"plan-" (plan.id)} {
@@ -117,15 +111,15 @@ fn plan_section(
                     th scope="col" { "Taken" } th scope="col" { "Age" } th scope="col" { "Allowed" } th scope="col" { "Freshness" }
                 } }
                 tbody { @for t in &plan.targets {
-                    @let status = target_fact(&t.id, "status");
-                    @let status = status.as_str().unwrap_or("unknown");
+                    @let facts = target_facts(&t.id);
+                    @let status = facts.map_or(Status::Unknown, |f| f.status).as_str();
                     tr {
                         th scope="row" { (t.id) @if t.offsite { " " span.badge { "off-site" } } }
                         td { (t.repository.kind()) }
-                        td { @match target_fact(&t.id, "last_snapshot").as_str() { Some(s) => code { (s) }, None => "–" } }
-                        td { (target_fact(&t.id, "snapshot_time").as_str().unwrap_or("–")) }
-                        td { (seconds(&target_fact(&t.id, "age_seconds"))) }
-                        td { (seconds(&target_fact(&t.id, "limit_seconds"))) }
+                        td { @match facts.and_then(|f| f.last_snapshot.as_deref()) { Some(s) => code { (s) }, None => "–" } }
+                        td { (facts.and_then(|f| f.snapshot_time.as_deref()).unwrap_or("–")) }
+                        td { (seconds(facts.and_then(|f| f.age_seconds))) }
+                        td { (seconds(facts.map(|f| f.limit_seconds))) }
                         td { span.badge.(status) { (if fresh.is_some() { status } else { "not checked yet" }) } }
                     }
                 } }
@@ -184,9 +178,8 @@ fn plan_section(
 }
 
 /// A number of seconds from the evidence, as words.
-fn seconds(v: &serde_json::Value) -> String {
-    v.as_u64()
-        .map(|s| duration_words(Duration::from_secs(s)))
+fn seconds(v: Option<u64>) -> String {
+    v.map(|s| duration_words(Duration::from_secs(s)))
         .unwrap_or_else(|| "–".into())
 }
 
