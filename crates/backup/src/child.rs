@@ -38,12 +38,12 @@ pub fn command(program: impl AsRef<OsStr>, extra: &[&str]) -> Command {
 /// `cmd` will lead a process group of its own, so that [`kill_group`]
 /// also stops what it starts (a pipeline's other processes would hold its
 /// pipes open).
-pub(crate) fn own_group(cmd: &mut Command) -> &mut Command {
+pub fn own_group(cmd: &mut Command) -> &mut Command {
     std::os::unix::process::CommandExt::process_group(cmd, 0)
 }
 
 /// SIGKILL to the process group that `pid` leads ([`own_group`]).
-pub(crate) fn kill_group(pid: u32) {
+pub fn kill_group(pid: u32) {
     let Ok(pgid) = i32::try_from(pid) else { return };
     // SAFETY: kill(2) with a negative pid signals the process group the
     // child leads; it reads no memory of ours.
@@ -55,7 +55,7 @@ pub(crate) fn kill_group(pid: u32) {
 /// A watchdog: kills the process group of a child (started with
 /// [`own_group`]) that runs longer than its limit. Drop it once the child
 /// has been waited for.
-pub(crate) struct Deadline {
+pub struct Deadline {
     limit: Duration,
     passed: Arc<AtomicBool>,
     /// Dropped to stand the watchdog down.
@@ -64,7 +64,7 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     /// Starts watching the child `pid`.
-    pub(crate) fn start(pid: u32, limit: Duration) -> Self {
+    pub fn start(pid: u32, limit: Duration) -> Self {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let passed = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&passed);
@@ -82,12 +82,12 @@ impl Deadline {
     }
 
     /// Whether the limit passed and the child was killed.
-    pub(crate) fn passed(&self) -> bool {
+    pub fn passed(&self) -> bool {
         self.passed.load(Ordering::SeqCst)
     }
 
     /// The limit, for messages.
-    pub(crate) fn limit(&self) -> Duration {
+    pub fn limit(&self) -> Duration {
         self.limit
     }
 }

@@ -548,6 +548,7 @@ pub(crate) fn ntfy_payload(spec: &NtfySpec, n: &Notification, r: &Rendered) -> V
         (Event::Acknowledge, _) => (p.resolve, "eyes"),
         (Event::Test, _) => (p.info, "test_tube"),
         (Event::Report, _) => (p.info, "bar_chart"),
+        (Event::Recovery, _) => (p.warning, "rotating_light"),
         (_, Severity::Critical) => (p.critical, "rotating_light"),
         (_, Severity::Warning) => (p.warning, "warning"),
         (_, Severity::Info) => (p.info, "information_source"),

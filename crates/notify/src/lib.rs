@@ -67,6 +67,9 @@ pub enum Event {
     /// A contract's SLA report of a closed period (with the report's files
     /// as [`Notification::attachments`]).
     Report,
+    /// A disaster-recovery run's milestone (the plan's `notify` steps: DR
+    /// activated, finalised, returned to production), with its figures.
+    Recovery,
 }
 
 impl Event {
@@ -79,6 +82,7 @@ impl Event {
             Event::Reminder => "reminder",
             Event::Test => "test",
             Event::Report => "report",
+            Event::Recovery => "recovery",
         }
     }
 
@@ -91,6 +95,7 @@ impl Event {
             Event::Reminder => "STILL FAILING",
             Event::Test => "TEST",
             Event::Report => "SLA REPORT",
+            Event::Recovery => "DISASTER RECOVERY",
         }
     }
 }

@@ -102,7 +102,9 @@ pub(crate) fn pagerduty_payload(key: &str, n: &Notification, r: &Rendered) -> Va
     let action = match n.event {
         Event::Acknowledge => "acknowledge",
         Event::Resolve => "resolve",
-        Event::Trigger | Event::Reminder | Event::Test | Event::Report => "trigger",
+        Event::Trigger | Event::Reminder | Event::Test | Event::Report | Event::Recovery => {
+            "trigger"
+        }
     };
     let mut v = json!({
         "routing_key": key,
@@ -183,7 +185,7 @@ impl OpsgenieChannel {
         let r = self.base.templates.title_and_text(n)?;
         let alias = og_alias(&n.dedup_key);
         let (url, body) = match n.event {
-            Event::Trigger | Event::Reminder | Event::Test | Event::Report => (
+            Event::Trigger | Event::Reminder | Event::Test | Event::Report | Event::Recovery => (
                 join_url(&self.spec.api_url, "/v2/alerts", None),
                 opsgenie_create(&self.spec, n, &r),
             ),
@@ -244,6 +246,7 @@ fn og_alias(key: &str) -> String {
 pub(crate) fn opsgenie_create(spec: &OpsgenieSpec, n: &Notification, r: &Rendered) -> Value {
     let priority = match (n.event, n.severity) {
         (Event::Test | Event::Report, _) => "P5",
+        (Event::Recovery, _) => "P3",
         (_, Severity::Critical) => "P1",
         (_, Severity::Warning) => "P3",
         (_, Severity::Info) => "P5",

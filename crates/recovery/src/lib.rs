@@ -13,4 +13,12 @@
 //! Not here: the configuration's schema and validation (`keepup-config`),
 //! the journal's tables (`keepup-store`), the command line (`keepup`).
 
+pub mod clock;
+pub mod engine;
+pub mod journal;
 pub mod restore;
+pub mod steps;
+
+pub use clock::{Clock, RealClock, SimulatedClock};
+pub use engine::{EngineError, Observer, Quiet, RunReport, Runner, abort, describe, resume, start};
+pub use steps::Confirmation;

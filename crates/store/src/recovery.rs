@@ -397,6 +397,22 @@ impl Store {
         })
     }
 
+    /// The channels the outbox holds a notification with this dedup key
+    /// for, whatever its state (a recovery step run again queues none twice).
+    pub fn notified_channels(&self, dedup_key: &str) -> Result<Vec<String>, StoreError> {
+        self.with_state("list a notification's channels", |st| {
+            let mut stmt = st
+                .conn
+                .prepare_cached("SELECT DISTINCT channel FROM outbox WHERE dedup_key = ?1")?;
+            let mut rows = stmt.query(params![dedup_key])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(r.get(0)?);
+            }
+            Ok(out)
+        })
+    }
+
     /// The steps of a run journaled so far, in plan order.
     pub fn dr_steps(&self, run: i64) -> Result<Vec<DrStep>, StoreError> {
         self.with_state("read a recovery run's steps", |st| {

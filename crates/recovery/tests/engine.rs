@@ -1,0 +1,492 @@
+//! The runbook engine against a real SQLite journal: a failed step stops
+//! the run, a resume runs the failed step again and skips the finished
+//! ones, a second run of the plan is refused while one holds the lock,
+//! abort releases it, confirmation gates refuse without a person, verify
+//! measures the RTO, maintenance and notify are idempotent, secrets never
+//! reach the journal, and a remote command runs through a private sshd.
+
+use keepup_config::load_str;
+use keepup_recovery::{
+    Confirmation, EngineError, Quiet, Runner, SimulatedClock, abort, resume, start,
+};
+use keepup_store::{DrRunKind, DrRunState, DrStepOutcome, OutboxQuery, Store};
+use std::path::Path;
+
+const START: i64 = 1_780_000_000_000;
+const TSIG: &str = "dHNpZy1zZWNyZXQtZm9yLXRoZS1lbmdpbmUtdGVzdA==";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: Store,
+    clock: SimulatedClock,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+        Self {
+            dir,
+            store,
+            clock: SimulatedClock::new(START),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// The configuration: a site with a TCP check on `port`, a webhook
+    /// channel, a TSIG key file, the standby host `hosts`, and `steps`
+    /// (`[[recovery.activate]]`/`[[recovery.return]]` tables).
+    fn config(&self, port: u16, hosts: &str, steps: &str) -> keepup_config::Config {
+        let key = self.dir.path().join("tsig.key");
+        std::fs::write(&key, TSIG).unwrap();
+        let src = format!(
+            r#"[store]
+path = "keepup.db"
+
+[[site]]
+id = "shop"
+[[site.check]]
+id = "home"
+kind = "tcp"
+host = "127.0.0.1"
+port = {port}
+timeout = "2s"
+
+[[channel]]
+id = "ops-hook"
+kind = "webhook"
+url = "http://127.0.0.1:9/hook"
+
+[[recovery]]
+id = "shop-dr"
+site = "shop"
+rto = "1h"
+rpo = "2h"
+[recovery.standby]
+addresses = ["127.0.0.20"]
+{hosts}
+[[recovery.tsig_key]]
+id = "k"
+name = "update"
+algorithm = "hmac-sha256"
+secret_file = "{key}"
+
+{steps}"#,
+            key = key.display()
+        );
+        load_str(&src, &self.dir.path().join("keepup.toml")).unwrap_or_else(|p| panic!("{p}"))
+    }
+
+    fn runner<'a>(
+        &'a self,
+        config: &'a keepup_config::Config,
+        confirm: &'a Confirmation,
+    ) -> Runner<'a> {
+        Runner {
+            config,
+            store: &self.store,
+            clock: &self.clock,
+            confirm,
+            observer: &Quiet,
+            who: "test",
+        }
+    }
+}
+
+fn command(name: &str, script: &str) -> String {
+    format!(
+        "[[recovery.activate]]\nkind = \"command\"\nname = \"{name}\"\nrun = [\"sh\", \"-c\", {}]\n",
+        keepup_config::toml_string(script)
+    )
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn a_failed_step_stops_the_run_and_resume_skips_the_finished_steps() {
+    let f = Fixture::new();
+    let log = f.path("log");
+    let flag = f.path("flag");
+    let steps = [
+        command("first", &format!("echo first >> {log}")),
+        command(
+            "needs the flag",
+            &format!("echo second >> {log}; echo 'no flag yet' >&2; test -e {flag}"),
+        ),
+        command("third", &format!("echo third >> {log}")),
+    ]
+    .concat();
+    let config = f.config(9, "", &steps);
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let yes = Confirmation::AssumeYes;
+    let runner = f.runner(&config, &yes);
+
+    let report = start(&runner, plan, DrRunKind::Activate).unwrap();
+    assert_eq!(report.state, DrRunState::Failed);
+    assert_eq!(report.steps_run, 2);
+    for said in [
+        "step 2 of 3 \"needs the flag\" (command) failed: exited with 1, expected 0",
+        &format!("keepup dr resume {}", report.run),
+        &format!("keepup dr abort {}", report.run),
+        "to do this step by hand: sh -c",
+    ] {
+        assert!(
+            report.message.contains(said),
+            "{said:?} in {}",
+            report.message
+        );
+    }
+    assert_eq!(
+        read(&log),
+        "first\nsecond\n",
+        "nothing after the failure ran"
+    );
+    let steps = f.store.dr_steps(report.run).unwrap();
+    assert_eq!(
+        steps.iter().map(|s| s.outcome).collect::<Vec<_>>(),
+        [DrStepOutcome::Succeeded, DrStepOutcome::Failed]
+    );
+    assert!(
+        steps[1].output.contains("stderr: no flag yet"),
+        "{}",
+        steps[1].output
+    );
+    let run = f.store.dr_run(report.run).unwrap().unwrap();
+    assert_eq!(run.state, DrRunState::Failed);
+    assert!(
+        run.holder_pid.is_some(),
+        "a failed run keeps the plan's lock"
+    );
+
+    // A second run of the plan is refused while this one holds the lock.
+    match start(&runner, plan, DrRunKind::Activate) {
+        Err(EngineError::Locked { run, .. }) => assert_eq!(run, report.run),
+        other => panic!("expected the lock to refuse it: {other:?}"),
+    }
+
+    std::fs::write(&flag, "").unwrap();
+    let resumed = resume(&runner, report.run).unwrap();
+    assert_eq!(resumed.state, DrRunState::Completed, "{}", resumed.message);
+    assert_eq!(resumed.steps_run, 2, "the first step is not run again");
+    assert_eq!(read(&log), "first\nsecond\nsecond\nthird\n");
+    let steps = f.store.dr_steps(report.run).unwrap();
+    assert_eq!(
+        steps.iter().map(|s| s.attempts).collect::<Vec<_>>(),
+        [1, 2, 1]
+    );
+    assert!(steps.iter().all(|s| s.outcome == DrStepOutcome::Succeeded));
+    // Completed: the lock is free, and the run cannot be resumed again.
+    assert!(matches!(
+        resume(&runner, report.run),
+        Err(EngineError::Finished { .. })
+    ));
+    let next = start(&runner, plan, DrRunKind::Activate).unwrap();
+    assert_eq!(next.state, DrRunState::Completed);
+}
+
+#[test]
+fn abort_releases_the_lock_without_undoing_anything() {
+    let f = Fixture::new();
+    let log = f.path("log");
+    let steps = [
+        command("first", &format!("echo first >> {log}")),
+        command("fails", "exit 3"),
+    ]
+    .concat();
+    let config = f.config(9, "", &steps);
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let yes = Confirmation::AssumeYes;
+    let runner = f.runner(&config, &yes);
+    let failed = start(&runner, plan, DrRunKind::Activate).unwrap();
+    assert_eq!(failed.state, DrRunState::Failed);
+    assert!(start(&runner, plan, DrRunKind::Activate).is_err());
+    abort(&config, &f.store, failed.run, START + 1, "test").unwrap();
+    let run = f.store.dr_run(failed.run).unwrap().unwrap();
+    assert_eq!((run.state, run.holder_pid), (DrRunState::Aborted, None));
+    assert!(matches!(
+        resume(&runner, failed.run),
+        Err(EngineError::Finished { .. })
+    ));
+    assert!(matches!(
+        abort(&config, &f.store, failed.run, START + 2, "test"),
+        Err(EngineError::Finished { .. })
+    ));
+    // A new run may start; it fails at the same step, having run the first again.
+    let again = start(&runner, plan, DrRunKind::Activate).unwrap();
+    assert_ne!(again.run, failed.run);
+    assert_eq!(read(&log), "first\nfirst\n");
+}
+
+#[test]
+fn a_confirmation_gate_needs_a_person_or_yes() {
+    let f = Fixture::new();
+    let log = f.path("log");
+    let steps = format!(
+        "[[recovery.activate]]\nkind = \"confirm\"\nprompt = \"Is production really lost?\"\n{}",
+        command("after", &format!("echo after >> {log}"))
+    );
+    let config = f.config(9, "", &steps);
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let nobody = Confirmation::Nobody;
+    let report = start(&f.runner(&config, &nobody), plan, DrRunKind::Activate).unwrap();
+    assert_eq!(report.state, DrRunState::Failed);
+    assert!(report.message.contains("--yes"), "{}", report.message);
+    assert_eq!(read(&log), "", "nothing ran past the gate");
+    let yes = Confirmation::AssumeYes;
+    let resumed = resume(&f.runner(&config, &yes), report.run).unwrap();
+    assert_eq!(resumed.state, DrRunState::Completed);
+    let steps = f.store.dr_steps(report.run).unwrap();
+    assert!(
+        steps[0].output.contains("yes (--yes)"),
+        "{}",
+        steps[0].output
+    );
+}
+
+#[test]
+fn verify_measures_the_rto_and_maintenance_and_notify_run_once() {
+    let f = Fixture::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let steps = format!(
+        r#"[[recovery.activate]]
+kind = "maintenance"
+action = "start"
+duration = "2h"
+{slow}
+[[recovery.activate]]
+kind = "verify"
+deadline = "1m"
+[[recovery.activate]]
+kind = "notify"
+channels = ["ops-hook"]
+message = "DR activated"
+{fail}
+[[recovery.return]]
+kind = "maintenance"
+action = "end"
+"#,
+        // Simulated time passes while the restore would run.
+        slow = command("restore", "true"),
+        fail = command("last", "exit 1"),
+    );
+    let config = f.config(port, "", &steps);
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let yes = Confirmation::AssumeYes;
+    let runner = f.runner(&config, &yes);
+    let report = start(&runner, plan, DrRunKind::Activate).unwrap();
+    assert_eq!(report.state, DrRunState::Failed);
+    let run = f.store.dr_run(report.run).unwrap().unwrap();
+    assert_eq!(run.rto_ms, Some(0), "verified Up at once in simulated time");
+    let outbox = || {
+        f.store
+            .outbox_page(&OutboxQuery {
+                channel: None,
+                state: None,
+                before: None,
+                limit: 10,
+            })
+            .unwrap()
+    };
+    let queued = outbox();
+    assert_eq!(queued.len(), 1);
+    assert!(
+        queued[0].payload.contains("\"event\":\"recovery\""),
+        "{}",
+        queued[0].payload
+    );
+    assert!(
+        queued[0].payload.contains("shop: DR activated"),
+        "{}",
+        queued[0].payload
+    );
+    assert!(
+        queued[0].payload.contains("Measured RTO: 0s (target 1h)"),
+        "{}",
+        queued[0].payload
+    );
+    assert_eq!(f.store.maintenance_after(START).unwrap().len(), 1);
+
+    // A crash after the maintenance and notify steps did their work but
+    // before their end was journaled: resume runs them again.
+    for i in [0, 3] {
+        let s = &plan.activate[i];
+        f.store
+            .dr_step_started(report.run, i, &s.name, s.action.kind(), START)
+            .unwrap();
+    }
+    let resumed = resume(&runner, report.run).unwrap();
+    assert_eq!(resumed.state, DrRunState::Failed);
+    assert_eq!(resumed.steps_run, 5, "{}", resumed.message);
+    assert_eq!(
+        f.store.maintenance_after(START).unwrap().len(),
+        1,
+        "no second window"
+    );
+    assert_eq!(outbox().len(), 1, "no second notification");
+    let attempts: Vec<u32> = f
+        .store
+        .dr_steps(report.run)
+        .unwrap()
+        .iter()
+        .map(|s| s.attempts)
+        .collect();
+    // The simulated crash journaled a start of steps 1 and 4 too.
+    assert_eq!(attempts, [3, 2, 2, 3, 2]);
+    abort(&config, &f.store, report.run, START, "test").unwrap();
+
+    // The return ends the window the activation opened.
+    let back = start(&runner, plan, DrRunKind::Return).unwrap();
+    assert_eq!(back.state, DrRunState::Completed, "{}", back.message);
+    let now = keepup_recovery::Clock::now_ms(&f.clock);
+    assert!(f.store.maintenance_after(now).unwrap().is_empty());
+    drop(listener);
+}
+
+#[test]
+fn verify_gives_up_at_its_deadline_in_simulated_time() {
+    let f = Fixture::new();
+    // A port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let steps =
+        "[[recovery.activate]]\nkind = \"verify\"\ndeadline = \"10m\"\ninterval = \"30s\"\n";
+    let config = f.config(port, "", steps);
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let yes = Confirmation::AssumeYes;
+    let report = start(&f.runner(&config, &yes), plan, DrRunKind::Activate).unwrap();
+    assert_eq!(report.state, DrRunState::Failed);
+    assert!(
+        report
+            .message
+            .contains("not all Up after 10m (21 rounds): shop/home"),
+        "{}",
+        report.message
+    );
+    assert!(
+        report.message.contains("keepup check --check shop/home"),
+        "{}",
+        report.message
+    );
+    assert_eq!(f.store.dr_run(report.run).unwrap().unwrap().rto_ms, None);
+}
+
+#[test]
+fn secrets_never_reach_the_journal() {
+    let f = Fixture::new();
+    let steps = command("leaky", &format!("echo the key is {TSIG}; exit 2"));
+    let config = f.config(9, "", &steps);
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let yes = Confirmation::AssumeYes;
+    let report = start(&f.runner(&config, &yes), plan, DrRunKind::Activate).unwrap();
+    assert!(!report.message.contains(TSIG), "{}", report.message);
+    let steps = f.store.dr_steps(report.run).unwrap();
+    assert!(
+        steps[0].output.contains("the key is ***"),
+        "{}",
+        steps[0].output
+    );
+    assert!(!steps[0].output.contains(TSIG));
+    let run = f.store.dr_run(report.run).unwrap().unwrap();
+    assert!(!run.message.contains(TSIG), "{}", run.message);
+}
+
+#[test]
+fn a_remote_command_runs_on_a_standby_host_over_ssh() {
+    let sshd = keepup_testkit::sshd::Sshd::start().unwrap();
+    let f = Fixture::new();
+    let marker = f.path("remote-marker");
+    let host = format!(
+        "[[recovery.standby.host]]\nname = \"web\"\nssh = \"{}@127.0.0.1\"\nssh_port = {}\nssh_identity_file = \"{}\"\nssh_known_hosts_file = \"{}\"\n",
+        sshd.user(),
+        sshd.port(),
+        sshd.identity_file().display(),
+        sshd.known_hosts_file().display()
+    );
+    let steps = format!(
+        "[[recovery.activate]]\nkind = \"command\"\nname = \"remote\"\nhost = \"web\"\nrun = [\"sh\", \"-c\", \"echo \\\"it's here\\\" > {marker}; echo done\"]\n"
+    );
+    let config = f.config(9, &host, &steps);
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let yes = Confirmation::AssumeYes;
+    let report = start(&f.runner(&config, &yes), plan, DrRunKind::Activate).unwrap();
+    assert_eq!(
+        report.state,
+        DrRunState::Completed,
+        "{}\n{}",
+        report.message,
+        sshd.log()
+    );
+    assert_eq!(read(&marker), "it's here\n");
+    let steps = f.store.dr_steps(report.run).unwrap();
+    assert!(steps[0].output.contains("done"), "{}", steps[0].output);
+    assert!(sshd.log().contains("Accepted publickey"), "{}", sshd.log());
+    let _ = Path::new(&marker);
+}
+
+#[test]
+fn a_restore_step_restores_the_latest_snapshot_and_records_the_rpo() {
+    let f = Fixture::new();
+    let source = f.dir.path().join("srv");
+    std::fs::create_dir_all(source.join("media")).unwrap();
+    std::fs::write(source.join("media/logo.png"), b"the logo").unwrap();
+    let repo = f.dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(f.dir.path().join("repo.pass"), "repo password sesame\n").unwrap();
+    let restored = f.dir.path().join("standby");
+    let steps = format!(
+        r#"[[recovery.activate]]
+kind = "restore_files"
+name = "files"
+backup = "files"
+to = "{to}"
+
+[[backup]]
+id = "files"
+allow_single_target = true
+password_file = "repo.pass"
+[[backup.source]]
+kind = "paths"
+paths = ["{src}"]
+[[backup.target]]
+id = "local"
+repository = "{repo}"
+"#,
+        to = restored.display(),
+        src = source.display(),
+        repo = repo.display()
+    );
+    let config = f.config(9, "", &steps);
+    let backup = &config.backups[0];
+    keepup_backup::init(backup, "local").unwrap();
+    let made =
+        keepup_backup::run_plan(backup, None, std::sync::Arc::new(keepup_backup::NoProgress));
+    assert!(made.targets[0].error.is_none(), "{made:#?}");
+    // The activation starts an hour after the backup.
+    let now = keepup_model::Clock::now_ms(&keepup_model::SystemClock);
+    f.clock.0.set(now + 3_600_000);
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let yes = Confirmation::AssumeYes;
+    let report = start(&f.runner(&config, &yes), plan, DrRunKind::Activate).unwrap();
+    assert_eq!(report.state, DrRunState::Completed, "{}", report.message);
+    let logo = restored
+        .join(source.strip_prefix("/").unwrap())
+        .join("media/logo.png");
+    assert_eq!(std::fs::read(&logo).unwrap(), b"the logo");
+    let rpo = f.store.dr_run(report.run).unwrap().unwrap().rpo_ms.unwrap();
+    assert!((3_600_000..3_700_000).contains(&rpo), "{rpo}");
+    let steps = f.store.dr_steps(report.run).unwrap();
+    assert!(
+        steps[0].output.contains("restored 1 files"),
+        "{}",
+        steps[0].output
+    );
+    assert!(!steps[0].output.contains("sesame"));
+}
