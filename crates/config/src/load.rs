@@ -442,7 +442,7 @@ impl Loader<'_> {
             recovery,
             status_pages,
             warnings: std::mem::take(&mut self.warnings),
-            index: HashMap::new(),
+            index: Default::default(),
         }
         .indexed()
     }

@@ -41,8 +41,10 @@ pub struct Config {
     pub status_pages: Vec<crate::status_page::StatusPage>,
     /// Advice found at load that does not make the configuration invalid.
     pub warnings: Vec<crate::Problem>,
-    /// `site/check` → (site, check) positions, for constant-time lookups.
-    pub(crate) index: std::collections::HashMap<String, (usize, usize)>,
+    /// `site/check` → (site, check) positions, ordered by id: lookups
+    /// without a walk, and the checks in id order (API pages) without a
+    /// sort per request.
+    pub(crate) index: std::collections::BTreeMap<String, (usize, usize)>,
 }
 
 impl Config {
@@ -75,6 +77,16 @@ impl Config {
             })
             .collect();
         self
+    }
+
+    /// The checks ordered by id, from the first id after `after` (all of
+    /// them without it): a page of a list sorted by id.
+    pub fn checks_by_id_after(&self, after: Option<&str>) -> impl Iterator<Item = &Check> {
+        use std::ops::Bound;
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.index
+            .range::<str, _>((lower, Bound::Unbounded))
+            .filter_map(|(_, &(s, c))| self.sites.get(s)?.checks.get(c).map(|c| &**c))
     }
 
     /// Whether a maintenance window started by hand may cover `target`

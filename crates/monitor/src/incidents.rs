@@ -35,7 +35,7 @@ use keepup_store::{
     AdhocMaintenance, Incident, IncidentChanges, IncidentRef, NewIncident, Store, StoreError,
 };
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Something the notification pipeline may want to tell people.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +82,14 @@ pub struct Observed {
     pub events: Vec<IncidentEvent>,
 }
 
+/// The number of each check's open incident, as last committed.
+pub type OpenIncidents = HashMap<CheckId, i64>;
+
+/// Where the engine publishes [`OpenIncidents`] after every change, for
+/// readers (pages, API answers) that would otherwise ask the store on
+/// every request, or wait for the engine's lock during a commit.
+pub type OpenIncidentsSlot = Arc<Mutex<Arc<OpenIncidents>>>;
+
 /// Per-check states, open incidents and the dependency graph.
 pub struct IncidentEngine {
     store: Store,
@@ -89,6 +97,8 @@ pub struct IncidentEngine {
     states: HashMap<CheckId, CheckState>,
     /// Open incident per check.
     open: HashMap<CheckId, Incident>,
+    /// `open`'s numbers, published.
+    published: OpenIncidentsSlot,
     /// Configured maintenance windows.
     maintenance: Vec<Maintenance>,
     /// Windows started from the command line (read from the store, cached).
@@ -158,6 +168,7 @@ impl IncidentEngine {
             checks: HashMap::new(),
             states,
             open,
+            published: OpenIncidentsSlot::default(),
             maintenance: Vec::new(),
             adhoc: Vec::new(),
             adhoc_read_at: None,
@@ -196,7 +207,24 @@ impl IncidentEngine {
                     .insert(inc.check.clone(), (cause, Timestamp::MIN));
             }
         }
+        engine.publish();
         Ok(engine)
+    }
+
+    /// Where the open incidents' numbers are published (see
+    /// [`OpenIncidentsSlot`]).
+    pub fn published(&self) -> OpenIncidentsSlot {
+        self.published.clone()
+    }
+
+    /// Publishes `open`'s numbers; called after every change to it.
+    fn publish(&self) {
+        let numbers: OpenIncidents = self
+            .open
+            .iter()
+            .map(|(check, i)| (check.clone(), i.id))
+            .collect();
+        *self.published.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(numbers);
     }
 
     /// Replaces the configured checks (reload); states of known checks stay.
@@ -437,6 +465,7 @@ impl IncidentEngine {
         changes.open = news;
         // 3. One commit; only then does the engine move on.
         let stored = self.store.apply_incident_changes(changes)?;
+        let mut open_changed = !resolves.is_empty();
         self.states.extend(states);
         self.seen_at.extend(batch_seen);
         self.awaiting = awaiting;
@@ -461,11 +490,15 @@ impl IncidentEngine {
             }
         }
         for (i, incident) in positions.into_iter().zip(stored) {
+            open_changed = true;
             self.open.insert(incident.check.clone(), incident.clone());
             let notify = !incident.suppressed;
             out[i]
                 .events
                 .push(IncidentEvent::Opened { incident, notify });
+        }
+        if open_changed {
+            self.publish();
         }
         Ok(out)
     }
@@ -501,6 +534,7 @@ impl IncidentEngine {
         let Some(mut incident) = self.open.remove(&check) else {
             return Ok(None);
         };
+        self.publish();
         self.states.remove(&check);
         self.awaiting.remove(&check);
         self.rechecks.remove(&check);

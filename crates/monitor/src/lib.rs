@@ -108,6 +108,7 @@ pub struct Monitor {
     compactor_task: tokio::task::JoinHandle<()>,
     report_task: tokio::task::JoinHandle<()>,
     engine: Arc<Mutex<IncidentEngine>>,
+    open_incidents: incidents::OpenIncidentsSlot,
     events: tokio::sync::broadcast::Sender<IncidentEvent>,
     alerter: Arc<alerting::Alerter>,
     alerting_task: tokio::task::JoinHandle<()>,
@@ -189,6 +190,7 @@ impl Monitor {
             })
         })
         .await??;
+        let open_incidents = engine.published();
         let engine = Arc::new(Mutex::new(engine));
         let (events, _) = tokio::sync::broadcast::channel(4096);
         // Subscribed before the first check runs, so no event is missed.
@@ -249,6 +251,7 @@ impl Monitor {
             compactor_task,
             report_task,
             engine,
+            open_incidents,
             events,
             alerter,
             alerting_task,
@@ -384,18 +387,33 @@ impl Monitor {
         Ok(true)
     }
 
-    /// Current state of every check that has run.
+    /// Current state of every check that has run, as a copy of its own.
     pub fn current(&self) -> HashMap<CheckId, CurrentState> {
         self.recorder.current()
     }
 
+    /// Current state of every check that has run, shared with the
+    /// recorder: what pages and API answers read on every request.
+    pub fn current_shared(&self) -> Arc<recorder::CurrentStates> {
+        self.recorder.current_shared()
+    }
+
+    /// The number of each check's open incident, as the incident engine
+    /// last committed them (no store read).
+    pub fn open_incidents(&self) -> Arc<incidents::OpenIncidents> {
+        self.open_incidents
+            .lock()
+            .map(|o| o.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
     /// The monitor's own health.
     pub fn health(&self) -> Health {
-        let current = self.recorder.current();
+        let current = self.recorder.current_shared();
         let config = self.config();
         let mut by_status = BTreeMap::new();
         for c in config.checks() {
-            let s = recorder::status_of(current.get(&c.id));
+            let s = recorder::status_of(current.get(&c.id).map(|s| &**s));
             *by_status.entry(s.as_str().to_owned()).or_insert(0) += 1;
         }
         Health {

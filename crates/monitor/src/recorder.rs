@@ -21,6 +21,13 @@ const MAX_PENDING: usize = 200_000;
 const BATCH_EVERY: Duration = Duration::from_millis(200);
 const BATCH_MAX: usize = 2_000;
 
+/// Every check's current state as one shared map: a reader takes the map
+/// as it is (an `Arc`, nothing copied), and a new result replaces its
+/// entry, copying the map of pointers only while a reader still holds the
+/// previous one. A page or API list per request used to copy every
+/// check's outcome, evidence included.
+pub type CurrentStates = HashMap<CheckId, Arc<CurrentState>>;
+
 /// The current state of one check, as the monitor sees it.
 #[derive(Debug, Clone)]
 pub struct CurrentState {
@@ -62,7 +69,7 @@ impl Default for Changes {
 /// Shared view of the recorder.
 #[derive(Default)]
 pub struct Recorder {
-    current: Mutex<HashMap<CheckId, CurrentState>>,
+    current: Mutex<Arc<CurrentStates>>,
     changes: Changes,
     /// Latest raw status of each connectivity reference.
     references: Mutex<HashMap<CheckId, Status>>,
@@ -77,12 +84,20 @@ impl Recorder {
     /// Seeds the current states (e.g. from the store at start-up).
     pub fn seed(&self, states: impl IntoIterator<Item = (CheckId, CurrentState)>) {
         if let Ok(mut c) = self.current.lock() {
-            c.extend(states);
+            Arc::make_mut(&mut c).extend(states.into_iter().map(|(id, s)| (id, Arc::new(s))));
         }
     }
-    /// Current state of every check that has run.
-    pub fn current(&self) -> HashMap<CheckId, CurrentState> {
+    /// Current state of every check that has run, shared (see
+    /// [`CurrentStates`]).
+    pub fn current_shared(&self) -> Arc<CurrentStates> {
         self.current.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+    /// Current state of every check that has run, as a copy of its own.
+    pub fn current(&self) -> HashMap<CheckId, CurrentState> {
+        self.current_shared()
+            .iter()
+            .map(|(id, s)| (id.clone(), CurrentState::clone(s)))
+            .collect()
     }
     /// Status changes from now on (the first result of a check included).
     pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<StatusChange> {
@@ -120,13 +135,13 @@ impl Recorder {
                     c.started
                 }
             };
-            map.insert(
+            Arc::make_mut(&mut map).insert(
                 c.check.id.clone(),
-                CurrentState {
+                Arc::new(CurrentState {
                     at: c.started,
                     since,
                     outcome: c.outcome.clone(),
-                },
+                }),
             );
             if changed {
                 // Nobody listening is not an error.
@@ -143,7 +158,7 @@ impl Recorder {
     /// Forgets checks that are no longer configured.
     pub fn retain(&self, keep: impl Fn(&CheckId) -> bool) {
         if let Ok(mut map) = self.current.lock() {
-            map.retain(|id, _| keep(id));
+            Arc::make_mut(&mut map).retain(|id, _| keep(id));
         }
         if let Ok(mut map) = self.references.lock() {
             map.retain(|id, _| keep(id));

@@ -9,9 +9,9 @@ use axum::extract::{Path, RawQuery, State};
 use keepup_config::Config;
 use keepup_model::{CheckId, Status};
 use keepup_monitor::Monitor;
+use keepup_monitor::incidents::OpenIncidents;
 use keepup_monitor::recorder::CurrentState;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
@@ -177,7 +177,7 @@ fn view(
     config: &Config,
     check: &keepup_config::Check,
     current: Option<&CurrentState>,
-    open: &HashMap<String, i64>,
+    open: &OpenIncidents,
 ) -> CheckView {
     let site = check.id.as_str().split('/').next().unwrap_or("").to_owned();
     let mut tags = check.tags.clone();
@@ -196,17 +196,8 @@ fn view(
         last_run: current.map(|c| rfc3339(c.at)),
         latency_ms: current.map(|c| c.outcome.latency_ms),
         message: current.map(|c| c.outcome.message.clone()),
-        open_incident: open.get(check.id.as_str()).copied(),
+        open_incident: open.get(&check.id).copied(),
     }
-}
-
-/// Open incidents by check id.
-async fn open_incidents(monitor: &Monitor) -> Result<HashMap<String, i64>, ApiError> {
-    let open = blocking(monitor, "reading open incidents", |s| s.open_incidents()).await?;
-    Ok(open
-        .into_iter()
-        .map(|i| (i.check.to_string(), i.id))
-        .collect())
 }
 
 /// The sites and how many of their checks are in each status.
@@ -215,7 +206,7 @@ async fn open_incidents(monitor: &Monitor) -> Result<HashMap<String, i64>, ApiEr
     security(("bearer" = [])))]
 pub async fn sites(_: ApiRead, State(m): State<Arc<Monitor>>) -> Result<Json<SiteList>, ApiError> {
     let config = m.config();
-    let current = m.current();
+    let current = m.current_shared();
     let items = config
         .sites
         .iter()
@@ -264,23 +255,19 @@ pub async fn checks(
         None => None,
     };
     q.done()?;
+    // Everything from the monitor's memory: no store read per request.
     let config = m.config();
-    let current = m.current();
-    let open = open_incidents(&m).await?;
-    // The configuration's checks, ordered by id; a thousand checks sort in
-    // well under a millisecond.
-    let mut sorted: BTreeMap<&str, &keepup_config::Check> = BTreeMap::new();
-    for c in config.checks() {
-        sorted.insert(c.id.as_str(), c);
-    }
-    let lower = match &after {
-        Some(a) => std::ops::Bound::Excluded(a.as_str()),
-        None => std::ops::Bound::Unbounded,
-    };
+    let current = m.current_shared();
+    let open = m.open_incidents();
     let mut items = Vec::new();
     let mut more = false;
-    for (_, check) in sorted.range::<&str, _>((lower, std::ops::Bound::Unbounded)) {
-        let v = view(&config, check, current.get(&check.id), &open);
+    for check in config.checks_by_id_after(after.as_deref()) {
+        let v = view(
+            &config,
+            check,
+            current.get(&check.id).map(Arc::as_ref),
+            &open,
+        );
         if site.as_ref().is_some_and(|s| *s != v.site)
             || tag.as_ref().is_some_and(|t| !v.tags.contains(t))
             || state.as_ref().is_some_and(|s| s != v.status.as_str())
@@ -317,9 +304,9 @@ pub async fn check(
     let Some(check) = config.checks().find(|c| c.id == id) else {
         return Err(ApiError::not_found(format!("no check {id}")));
     };
-    let current = m.current();
-    let state = current.get(&id);
-    let open = open_incidents(&m).await?;
+    let current = m.current_shared();
+    let state = current.get(&id).map(Arc::as_ref);
+    let open = m.open_incidents();
     Ok(Json(CheckDetail {
         check: view(&config, check, state, &open),
         depends_on: check.depends_on.iter().map(|d| d.to_string()).collect(),

@@ -12,10 +12,9 @@ use axum::response::Response;
 use keepup_config::{Check, Config};
 use keepup_model::{CheckId, Status, Timestamp, format_rfc3339};
 use keepup_monitor::Monitor;
-use keepup_monitor::recorder::CurrentState;
+use keepup_monitor::recorder::{CurrentState, CurrentStates};
 use keepup_store::{Incident, Resolution, ResultRecord, Rollup, StatusSpan, Store};
 use maud::{Markup, html};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Results on one page of the recent results.
@@ -134,7 +133,7 @@ pub async fn page(
     let Some(check) = config.find_check(&id).cloned() else {
         return Err(DashboardError::NoSuchCheck(super::bounded_for_message(&id)));
     };
-    let current = monitor.current();
+    let current = monitor.current_shared();
     let store = monitor.store().clone();
     let view = tokio::task::spawn_blocking(move || {
         read(&config, &current, &store, check, range, before, now.0)
@@ -145,7 +144,7 @@ pub async fn page(
 
 fn read(
     config: &Config,
-    current: &HashMap<CheckId, CurrentState>,
+    current: &CurrentStates,
     store: &Store,
     check: Check,
     range: Range,
@@ -191,7 +190,7 @@ fn read(
         .map(|s| s.name.clone())
         .unwrap_or_default();
     Ok(CheckView {
-        state: current.get(&check.id).cloned(),
+        state: current.get(&check.id).map(|s| CurrentState::clone(s)),
         check,
         site,
         range,

@@ -222,11 +222,17 @@ async fn overview_page(
 ) -> Result<Response, DashboardError> {
     let filters = Filters::parse(raw)?;
     let now = Now::wall();
-    let (config, current, store) = (monitor.config(), monitor.current(), monitor.store().clone());
+    let (config, current, open) = (
+        monitor.config(),
+        monitor.current_shared(),
+        monitor.open_incidents(),
+    );
+    let store = monitor.store().clone();
     let f = filters.clone();
-    let o =
-        tokio::task::spawn_blocking(move || overview::read(&config, &current, &store, &f, now.0))
-            .await??;
+    let o = tokio::task::spawn_blocking(move || {
+        overview::read(&config, &current, &open, &store, &f, now.0)
+    })
+    .await??;
     Ok(layout(
         &session,
         "Overview",

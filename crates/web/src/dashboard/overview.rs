@@ -13,10 +13,11 @@ use super::chart;
 use super::{DashboardError, Filters, Now};
 use keepup_config::{CheckSpec, Config, PassiveSpec};
 use keepup_model::{CheckId, Status, Timestamp};
-use keepup_monitor::recorder::CurrentState;
+use keepup_monitor::incidents::OpenIncidents;
+use keepup_monitor::recorder::CurrentStates;
 use keepup_store::{Resolution, Store};
 use maud::{Markup, html};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// Checks on one page of the overview.
 pub const PAGE_SIZE: usize = 100;
@@ -66,16 +67,12 @@ pub const STATES: [&str; 5] = ["up", "degraded", "down", "unknown", "pending"];
 /// Reads what the overview shows (blocking: run it off the async runtime).
 pub fn read(
     config: &Config,
-    current: &HashMap<CheckId, CurrentState>,
+    current: &CurrentStates,
+    open: &OpenIncidents,
     store: &Store,
     filters: &Filters,
     now: Timestamp,
 ) -> Result<Overview, DashboardError> {
-    let open: HashMap<CheckId, i64> = store
-        .open_incidents()?
-        .into_iter()
-        .map(|i| (i.check, i.id))
-        .collect();
     let mut counts: Vec<(&'static str, usize)> = STATES.iter().map(|s| (*s, 0)).collect();
     let mut sites = Vec::new();
     let mut tags: HashSet<&str> = HashSet::new();
