@@ -114,7 +114,7 @@ pub struct KnownNetworks {
 impl KnownNetworks {
     /// Remembers `client`'s network as having logged in at `now`.
     pub fn remember(&self, client: IpAddr, now: Instant) {
-        let network = network_of(client);
+        let (network, _) = network_of(client);
         let mut table = self
             .last_login
             .lock()
@@ -137,16 +137,17 @@ impl KnownNetworks {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         table
-            .get(&network_of(client))
+            .get(&network_of(client).0)
             .is_some_and(|at| now.saturating_duration_since(*at) < KNOWN_FOR)
     }
 }
 
-/// The IPv4 /24 or IPv6 /64 of `client`.
-fn network_of(client: IpAddr) -> IpAddr {
+/// The source network of `client` that logins are judged by (known
+/// networks, account locks): its IPv4 /24 or IPv6 /64, with the prefix.
+pub(super) fn network_of(client: IpAddr) -> (IpAddr, u8) {
     let client = client.to_canonical();
     let prefix = if client.is_ipv4() { 24 } else { 64 };
-    keepup_config::listener::mask(client, prefix)
+    (keepup_config::listener::mask(client, prefix), prefix)
 }
 
 impl Table {

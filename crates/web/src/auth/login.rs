@@ -241,9 +241,8 @@ static LOCKED: QuietWarning = QuietWarning::new();
 /// The source network a login lock applies to, as stored: the IPv4 /24 or
 /// the IPv6 /64 of `client` (one subscriber or one small network).
 fn lock_source(client: IpAddr) -> String {
-    let client = client.to_canonical();
-    let prefix = if client.is_ipv4() { 24 } else { 64 };
-    format!("{}/{prefix}", keepup_config::listener::mask(client, prefix))
+    let (network, prefix) = super::limiter::network_of(client);
+    format!("{network}/{prefix}")
 }
 
 /// Checks a login against the store and opens a session; blocking (argon2
