@@ -63,6 +63,14 @@ pub struct AppState {
     pub monitor: Arc<Monitor>,
     /// Sessions, tokens, login limits.
     pub auth: Arc<auth::Auth>,
+    /// SLA figures kept for the SLA pages and API.
+    pub(crate) sla: Arc<sla::SlaCache>,
+}
+
+impl FromRef<AppState> for Arc<sla::SlaCache> {
+    fn from_ref(state: &AppState) -> Self {
+        state.sla.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<Monitor> {
@@ -81,7 +89,11 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         config.server.public_url.as_deref(),
     ));
     let public_https = security::PublicHttps::of(config.server.public_url.as_deref());
-    let state = AppState { monitor, auth };
+    let state = AppState {
+        monitor,
+        auth,
+        sla: Arc::default(),
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/ping/{token}", any(ping_ok))

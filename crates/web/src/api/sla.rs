@@ -8,7 +8,7 @@
 use super::error::{ApiError, Params};
 use super::{StatusName, rfc3339};
 use crate::auth::ApiRead;
-use crate::sla::{self as pages, SlaPageError};
+use crate::sla::{self as pages, SlaCache, SlaPageError};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use keepup_monitor::Monitor;
@@ -364,15 +364,17 @@ impl From<SlaPageError> for ApiError {
 pub async fn list(
     _: ApiRead,
     State(m): State<Arc<Monitor>>,
+    State(cache): State<Arc<SlaCache>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SlaList>, ApiError> {
     Params::parse(raw.as_deref())?.done()?;
     let now = crate::auth::now();
     let (config, current, store) = (m.config(), m.current(), m.store().clone());
     let read = config.clone();
-    let all = tokio::task::spawn_blocking(move || pages::summaries(&store, &read, &current, now))
-        .await
-        .map_err(|e| ApiError::unavailable("SLA figures", &e))??;
+    let all =
+        tokio::task::spawn_blocking(move || pages::summaries(&cache, &store, &read, &current, now))
+            .await
+            .map_err(|e| ApiError::unavailable("SLA figures", &e))??;
     let items = config
         .contracts
         .iter()
@@ -404,6 +406,7 @@ pub async fn list(
 pub async fn period(
     _: ApiRead,
     State(m): State<Arc<Monitor>>,
+    State(cache): State<Arc<SlaCache>>,
     Path(contract): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SlaPeriodView>, ApiError> {
@@ -417,7 +420,7 @@ pub async fn period(
     let (store, read, id) = (m.store().clone(), config.clone(), c.id.clone());
     let d = tokio::task::spawn_blocking(move || {
         let c = pages::find(&read, &id)?;
-        pages::detail(&store, &read, c, &window, now)
+        pages::detail(&cache, &store, &read, c, &window, now)
     })
     .await
     .map_err(|e| ApiError::unavailable("SLA figures", &e))??;

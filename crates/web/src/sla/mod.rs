@@ -14,11 +14,14 @@
 //!
 //! Every figure is `keepup sla`'s: the store is read and accounted by
 //! `keepup_monitor::sla::account_window` and `keepup_sla`, never by a
-//! copy of the rules here. The JSON API's `/api/v1/sla` reads the same
-//! [`summaries`] and [`detail`].
+//! copy of the rules here, and kept a while by [`SlaCache`]. The JSON
+//! API's `/api/v1/sla` reads the same [`summaries`] and [`detail`].
 
+mod cache;
 mod files;
 mod pages;
+
+pub use cache::SlaCache;
 
 use crate::AppState;
 use crate::ui;
@@ -33,6 +36,7 @@ use keepup_monitor::recorder::CurrentState;
 use keepup_sla::{CheckFigure, Figures, Report, Window};
 use keepup_store::{KeptReport, Store};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Periods offered by the period selector, the running one included.
 const PERIODS_OFFERED: usize = 13;
@@ -160,11 +164,12 @@ fn previous(contract: &Contract, window: &Window) -> Result<Window, SlaPageError
     Ok(Window::period_at(contract, window.from - 1)?)
 }
 
-/// Every contract's running and previous periods at `now` (blocking:
-/// reads the store).
+/// Every contract's running and previous periods at `now`, as `cache`
+/// keeps them (blocking: may read the store).
 pub(crate) fn summaries(
+    cache: &SlaCache,
     store: &Store,
-    config: &Config,
+    config: &Arc<Config>,
     current: &HashMap<CheckId, CurrentState>,
     now: Timestamp,
 ) -> Result<Vec<Summary>, SlaPageError> {
@@ -173,7 +178,9 @@ pub(crate) fn summaries(
         let running = Window::period_at(contract, now)?;
         let before = previous(contract, &running)?;
         let account = |w: &Window| {
-            keepup_monitor::sla::account_window(store, config, contract, w, now).map(|(_, f)| f)
+            cache
+                .account(store, config, contract, w, now)
+                .map(|a| a.figures)
         };
         let burn = (!contract.burn.is_empty()).then(|| {
             let check = keepup_config::sla_check_id(contract, SlaJob::Burn);
@@ -261,19 +268,21 @@ pub(crate) struct Detail {
     pub kept: Vec<KeptReport>,
 }
 
-/// `contract` over `window`, measured up to `now` (blocking: reads the
-/// store).
+/// `contract` over `window`, measured up to `now` or as `cache` kept it
+/// (blocking: may read the store).
 pub(crate) fn detail(
+    cache: &SlaCache,
     store: &Store,
-    config: &Config,
+    config: &Arc<Config>,
     contract: &Contract,
     window: &Window,
     now: Timestamp,
 ) -> Result<Detail, SlaPageError> {
-    let (input, figures) =
-        keepup_monitor::sla::account_window(store, config, contract, window, now)?;
-    let checks = keepup_sla::check_figures(contract, window, now, &input);
-    let report = Report::new(contract, &input, figures, now);
+    let accounted = cache.account(store, config, contract, window, now)?;
+    // The kept figures end when they were measured: so do the rest.
+    let measured_at = accounted.measured_at;
+    let checks = keepup_sla::check_figures(contract, window, measured_at, &accounted.input);
+    let report = Report::new(contract, &accounted.input, accounted.figures, measured_at);
     let mut periods = Vec::with_capacity(PERIODS_OFFERED);
     let mut w = Window::period_at(contract, now)?;
     for _ in 0..PERIODS_OFFERED {

@@ -2,7 +2,7 @@
 //! [`super::detail`] as pages. Figures carry `data-figure` names, so what
 //! a page says can be read back by a machine as by a person.
 
-use super::{Detail, SlaPageError, Summary, contract_href, find, period_window};
+use super::{Detail, SlaCache, SlaPageError, Summary, contract_href, find, period_window};
 use crate::auth::Viewer;
 use crate::dashboard::chart;
 use crate::dashboard::overview::check_href;
@@ -141,12 +141,14 @@ fn local_time(f: &Figures, at: i64) -> Markup {
 pub(super) async fn list(
     Viewer(session): Viewer,
     State(monitor): State<Arc<Monitor>>,
+    State(cache): State<Arc<SlaCache>>,
 ) -> Result<Response, SlaPageError> {
     let now = crate::auth::now();
     let (config, current, store) = (monitor.config(), monitor.current(), monitor.store().clone());
     let read = config.clone();
-    let all = tokio::task::spawn_blocking(move || super::summaries(&store, &read, &current, now))
-        .await??;
+    let all =
+        tokio::task::spawn_blocking(move || super::summaries(&cache, &store, &read, &current, now))
+            .await??;
     let body = html! {
         h1 { "SLA" }
         @if all.is_empty() {
@@ -219,6 +221,7 @@ pub(super) struct DetailQuery {
 pub(super) async fn detail(
     Viewer(session): Viewer,
     State(monitor): State<Arc<Monitor>>,
+    State(cache): State<Arc<SlaCache>>,
     Path(id): Path<String>,
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, SlaPageError> {
@@ -230,7 +233,7 @@ pub(super) async fn detail(
     let (read, contract_id) = (config.clone(), contract.id.clone());
     let d = tokio::task::spawn_blocking(move || {
         let contract = find(&read, &contract_id)?;
-        super::detail(&store, &read, contract, &window, now)
+        super::detail(&cache, &store, &read, contract, &window, now)
     })
     .await??;
     let title = format!("SLA: {}", contract.name);
