@@ -17,7 +17,6 @@ use keepup_monitor::incidents::OpenIncidents;
 use keepup_monitor::recorder::CurrentStates;
 use keepup_store::{Resolution, Store};
 use maud::{Markup, html};
-use std::collections::HashSet;
 
 /// Checks on one page of the overview.
 pub const PAGE_SIZE: usize = 100;
@@ -75,7 +74,6 @@ pub fn read(
 ) -> Result<Overview, DashboardError> {
     let mut counts: Vec<(&'static str, usize)> = STATES.iter().map(|s| (*s, 0)).collect();
     let mut sites = Vec::new();
-    let mut tags: HashSet<&str> = HashSet::new();
     let needle = filters.q.as_deref().map(str::to_lowercase);
     let mut matching: Vec<(bool, usize, Row)> = Vec::new();
     for (order, (site, check)) in config
@@ -87,17 +85,13 @@ pub fn read(
         if sites.last() != Some(&site.id) {
             sites.push(site.id.clone());
         }
-        tags.extend(site.tags.iter().chain(&check.tags).map(String::as_str));
         let state = current.get(&check.id);
         let status = state.map(|s| s.outcome.status);
         if let Some(c) = counts.iter_mut().find(|(s, _)| *s == state_name(status)) {
             c.1 += 1;
         }
         let keep = filters.site.as_ref().is_none_or(|s| *s == site.id)
-            && filters
-                .tag
-                .as_ref()
-                .is_none_or(|t| check.tags.contains(t) || site.tags.contains(t))
+            && filters.tag.as_ref().is_none_or(|t| check.carries_tag(t))
             && filters
                 .state
                 .as_deref()
@@ -142,8 +136,8 @@ pub fn read(
         .map(|(_, _, row)| row)
         .collect();
     fill_history(store, &mut rows, now)?;
-    let mut tags: Vec<String> = tags.into_iter().map(str::to_owned).collect();
-    tags.sort();
+    // Sorted, once each: what the maintenance form offers too.
+    let tags: Vec<String> = config.tags().into_iter().map(str::to_owned).collect();
     Ok(Overview {
         counts,
         matching: total,
