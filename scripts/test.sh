@@ -24,8 +24,10 @@ cd "$(dirname "$0")/.."
 # Documentation= page, looked up by systemd-analyze verify); chromium and
 # chromium-driver (the web dashboard's end-to-end tests drive the browser
 # through chromedriver); prometheus (promtool checks /metrics,
-# crates/web/tests/metrics.rs).
-PACKAGES=(ca-certificates openssl knot iproute2 util-linux
+# crates/web/tests/metrics.rs); bind9-dnsutils and knot-dnsutils
+# (nsupdate runs the Recovery Plan's DNS lines and kdig confirms the
+# records, crates/recovery/tests/dns.rs).
+PACKAGES=(ca-certificates openssl knot knot-dnsutils bind9-dnsutils iproute2 util-linux
   postfix dovecot-imapd dovecot-pop3d
   restic rclone openssh-server openssh-client rsync
   postgresql postgresql-client mariadb-server mariadb-client

@@ -94,6 +94,42 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// The bytes of standard base64 (RFC 4648 section 4, padding optional,
+/// whitespace ignored: TSIG secrets as key files write them); `None` if it
+/// holds anything else.
+pub fn unbase64(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    let mut acc = 0u32;
+    let mut bits = 0u32;
+    let mut padding = false;
+    for c in s.bytes().filter(|c| !c.is_ascii_whitespace()) {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => {
+                padding = true;
+                continue;
+            }
+            _ => return None,
+        };
+        if padding {
+            return None;
+        }
+        acc = (acc << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // Six leftover bits cannot end a base64 text.
+    (bits < 6).then_some(out)
+}
+
 /// Lower-case hex, two digits per byte.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -345,6 +381,20 @@ mod tests {
         assert_eq!(ago(180_000, 0), "3m ago");
         assert_eq!(ago(7_200_000, 0), "2h ago");
         assert_eq!(ago(5 * 86_400_000, 0), "5d ago");
+    }
+
+    #[test]
+    fn unbase64_reverses_base64_and_rejects_other_text() {
+        for text in ["", "f", "fo", "foo", "foob", "fooba", "foobar"] {
+            assert_eq!(
+                unbase64(&base64(text.as_bytes())).as_deref(),
+                Some(text.as_bytes())
+            );
+        }
+        assert_eq!(unbase64("Zm9v\nYg").as_deref(), Some(&b"foob"[..]));
+        assert_eq!(unbase64("Zm9v!"), None);
+        assert_eq!(unbase64("Zg==Zg=="), None);
+        assert_eq!(unbase64("Z"), None);
     }
 
     #[test]

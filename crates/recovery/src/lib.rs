@@ -14,6 +14,7 @@
 //! the journal's tables (`keepup-store`), the command line (`keepup`).
 
 pub mod clock;
+pub mod dns;
 pub mod engine;
 pub mod journal;
 pub mod restore;

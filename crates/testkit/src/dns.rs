@@ -55,13 +55,38 @@ impl Knot {
     /// address of `listen` at `port`, and waits until each address answers
     /// the first zone's SOA authoritatively.
     pub fn start(listen: &[IpAddr], port: u16, zones: &[(String, String)]) -> io::Result<Self> {
+        let zones: Vec<KnotZone> = zones
+            .iter()
+            .map(|(origin, text)| KnotZone {
+                origin: origin.clone(),
+                text: Some(text.clone()),
+                options: String::new(),
+            })
+            .collect();
+        Self::start_configured(listen, port, &zones, "", NO_JOURNAL)
+    }
+
+    /// Starts `knotd` with `sections` (`key:`, `remote:`, `acl:` blocks)
+    /// added to its configuration, `template` as the default template's
+    /// journal and zone-file lines, and `zones` with their own options;
+    /// waits until every address answers the first zone's SOA.
+    fn start_configured(
+        listen: &[IpAddr],
+        port: u16,
+        zones: &[KnotZone],
+        sections: &str,
+        template: &str,
+    ) -> io::Result<Self> {
         if let Some(ip) = listen.iter().find(|ip| !ip.is_loopback()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("keepup-testkit only binds loopback addresses, not {ip}"),
             ));
         }
-        let Some((first_zone, _)) = zones.first() else {
+        let Some(KnotZone {
+            origin: first_zone, ..
+        }) = zones.first()
+        else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "knotd needs at least one zone",
@@ -69,6 +94,8 @@ impl Knot {
         };
         let dir = tempfile::Builder::new().prefix("keepup-knot").tempdir()?;
         let root = dir.path();
+        // knotd does not create it, and a journal needs it.
+        std::fs::create_dir(root.join("db"))?;
         let mut conf = String::new();
         let listen_list: Vec<String> = listen.iter().map(|ip| format!("{ip}@{port}")).collect();
         let _ = writeln!(conf, "server:\n    rundir: \"{}\"", root.display());
@@ -89,16 +116,23 @@ impl Knot {
             "database:\n    storage: \"{}\"",
             root.join("db").display()
         );
+        conf.push_str(sections);
         let _ = writeln!(
             conf,
-            "template:\n  - id: default\n    storage: \"{}\"\n    journal-content: none\n    zonefile-sync: -1\n    semantic-checks: off",
+            "template:\n  - id: default\n    storage: \"{}\"\n{template}    semantic-checks: off",
             root.display()
         );
         let _ = writeln!(conf, "zone:");
-        for (i, (origin, text)) in zones.iter().enumerate() {
+        for (i, zone) in zones.iter().enumerate() {
             let file = format!("zone{i}.zone");
-            std::fs::write(root.join(&file), text)?;
-            let _ = writeln!(conf, "  - domain: \"{origin}\"\n    file: \"{file}\"");
+            if let Some(text) = &zone.text {
+                std::fs::write(root.join(&file), text)?;
+            }
+            let _ = writeln!(
+                conf,
+                "  - domain: \"{}\"\n    file: \"{file}\"\n{}",
+                zone.origin, zone.options
+            );
         }
         let conf_path = root.join("knot.conf");
         std::fs::write(&conf_path, conf)?;
@@ -136,6 +170,11 @@ impl Knot {
         self.port
     }
 
+    /// The text of the `i`-th zone's file as `knotd` last wrote it.
+    pub fn zone_file(&self, i: usize) -> io::Result<String> {
+        std::fs::read_to_string(self.dir.path().join(format!("zone{i}.zone")))
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("knotd.log")).unwrap_or_default()
     }
@@ -167,6 +206,18 @@ impl Knot {
         }
         Ok(())
     }
+}
+
+/// The default template's lines for servers whose zones never change:
+/// no journal, the zone file never written back.
+const NO_JOURNAL: &str = "    journal-content: none\n    zonefile-sync: -1\n";
+
+/// One zone of a `knotd`: its origin, its file's text (`None` for a
+/// secondary, which transfers it), and its own option lines.
+struct KnotZone {
+    origin: String,
+    text: Option<String>,
+    options: String,
 }
 
 impl Drop for Knot {
@@ -1137,4 +1188,222 @@ mod tests {
         assert_eq!(rev6("2001:db8::66").len(), 63);
         assert!(rev6("2001:db8::66").starts_with("6.6.0.0."));
     }
+}
+
+// ---- a zone that takes dynamic updates -----------------------------------
+
+/// The zone of an [`UpdatableZone`].
+pub const UPDATE_ZONE: &str = "drshop.test";
+/// The name of the HMAC-SHA256 key the primary accepts updates with.
+pub const UPDATE_KEY_SHA256: &str = "keepup-sha256.";
+/// The name of the HMAC-SHA512 key the primary accepts updates with.
+pub const UPDATE_KEY_SHA512: &str = "keepup-sha512.";
+/// The TTL of the zone's address records: short, so that a test can wait
+/// it out.
+pub const UPDATE_ZONE_TTL: u32 = 2;
+/// The address of `drshop.test` and `www.drshop.test` (A) before any
+/// update ("production").
+pub const UPDATE_ZONE_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+/// See [`UPDATE_ZONE_V4`] (AAAA).
+pub const UPDATE_ZONE_V6: &str = "2001:db8::10";
+
+/// What an [`UpdatableZone`]'s primary allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdatePolicy {
+    /// Whether the primary has an ACL that lets the two keys update the
+    /// zone (without it, every update is denied).
+    pub update_acl: bool,
+}
+
+impl Default for UpdatePolicy {
+    fn default() -> Self {
+        Self { update_acl: true }
+    }
+}
+
+/// [`UPDATE_ZONE`] served by a primary that accepts RFC 2136 updates
+/// signed with TSIG and a secondary fed by NOTIFY and IXFR/AXFR, under a
+/// root of their own that delegates the zone to both (so a delegation
+/// walk from [`UpdatableZone::root_hints`] finds both servers). Three
+/// `knotd` on 127.54.N.1 (root), .2 (primary, `ns1`), .3 (secondary,
+/// `ns2`), one port; killed when dropped.
+pub struct UpdatableZone {
+    port: u16,
+    addrs: [Ipv4Addr; 3],
+    secrets: [String; 2],
+    // Dropped in reverse order of start: the secondary first.
+    servers: Vec<Knot>,
+}
+
+impl std::fmt::Debug for UpdatableZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdatableZone")
+            .field("port", &self.port)
+            .field("addrs", &self.addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hands out a distinct 127.54.N.0/24 to each zone started by this process.
+static NEXT_UPDATE_NET: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl UpdatableZone {
+    /// Starts the three servers with `policy` on free loopback addresses
+    /// and a port free on all of them.
+    pub fn start(policy: UpdatePolicy) -> io::Result<Self> {
+        let mut last = None;
+        for _ in 0..5 {
+            // Other test processes may start zones too: start from a
+            // per-process offset.
+            let n = NEXT_UPDATE_NET.fetch_add(1, Ordering::SeqCst) + std::process::id();
+            let net = (n % 250) as u8 + 1;
+            let addrs = [1, 2, 3].map(|host| Ipv4Addr::new(127, 54, net, host));
+            let port = match free_port_on(&addrs) {
+                Ok(port) => port,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            match Self::start_on(policy, addrs, port) {
+                Ok(zone) => return Ok(zone),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no address")))
+    }
+
+    fn start_on(policy: UpdatePolicy, addrs: [Ipv4Addr; 3], port: u16) -> io::Result<Self> {
+        let [root_ip, primary_ip, secondary_ip] = addrs;
+        let secrets = [secret(32, port), secret(64, port.wrapping_add(1))];
+        let keys = format!(
+            "key:\n  - id: {UPDATE_KEY_SHA256}\n    algorithm: hmac-sha256\n    secret: {}\n  - id: {UPDATE_KEY_SHA512}\n    algorithm: hmac-sha512\n    secret: {}\n",
+            secrets[0], secrets[1]
+        );
+        let mut servers = Vec::with_capacity(3);
+        let root = format!(
+            "$ORIGIN .\n$TTL 3600\n. SOA a.root. hostmaster.root. 1 {TIMERS}\n. NS a.root.\na.root. A {root_ip}\n{UPDATE_ZONE}. NS ns1.{UPDATE_ZONE}.\n{UPDATE_ZONE}. NS ns2.{UPDATE_ZONE}.\nns1.{UPDATE_ZONE}. A {primary_ip}\nns2.{UPDATE_ZONE}. A {secondary_ip}\n"
+        );
+        servers.push(Knot::start(
+            &[IpAddr::V4(root_ip)],
+            port,
+            &[(".".into(), root)],
+        )?);
+        let zone_text = format!(
+            "{}@ NS ns1\n@ NS ns2\nns1 A {primary_ip}\nns2 A {secondary_ip}\n@ {UPDATE_ZONE_TTL} A {UPDATE_ZONE_V4}\n@ {UPDATE_ZONE_TTL} AAAA {UPDATE_ZONE_V6}\nwww {UPDATE_ZONE_TTL} A {UPDATE_ZONE_V4}\nwww {UPDATE_ZONE_TTL} AAAA {UPDATE_ZONE_V6}\n",
+            soa(UPDATE_ZONE, 2026120601, TIMERS)
+        );
+        let mut primary_sections = format!(
+            "{keys}remote:\n  - id: secondary\n    address: {secondary_ip}@{port}\n    via: {primary_ip}\nacl:\n  - id: transfer\n    address: {secondary_ip}\n    action: transfer\n"
+        );
+        let mut zone_acls = vec!["transfer"];
+        if policy.update_acl {
+            primary_sections.push_str(&format!(
+                "  - id: update\n    key: [ {UPDATE_KEY_SHA256}, {UPDATE_KEY_SHA512} ]\n    action: update\n"
+            ));
+            zone_acls.push("update");
+        }
+        // The zone file is written back after every change, and the
+        // journal keeps the changes for the secondary's IXFR.
+        let journal = "    journal-content: changes\n    zonefile-sync: 0\n";
+        servers.push(Knot::start_configured(
+            &[IpAddr::V4(primary_ip)],
+            port,
+            &[KnotZone {
+                origin: UPDATE_ZONE.into(),
+                text: Some(zone_text),
+                options: format!(
+                    "    notify: secondary\n    acl: [ {} ]\n",
+                    zone_acls.join(", ")
+                ),
+            }],
+            &primary_sections,
+            journal,
+        )?);
+        // Each server talks to the other from its own address (`via`), as
+        // the other's ACLs expect (loopback would pick 127.0.0.1).
+        let secondary_sections = format!(
+            "remote:\n  - id: primary\n    address: {primary_ip}@{port}\n    via: {secondary_ip}\nacl:\n  - id: notify\n    address: {primary_ip}\n    action: notify\n"
+        );
+        servers.push(Knot::start_configured(
+            &[IpAddr::V4(secondary_ip)],
+            port,
+            &[KnotZone {
+                origin: UPDATE_ZONE.into(),
+                text: None,
+                options: "    master: primary\n    acl: [ notify ]\n".into(),
+            }],
+            &secondary_sections,
+            journal,
+        )?);
+        Ok(Self {
+            port,
+            addrs,
+            secrets,
+            servers,
+        })
+    }
+
+    /// The port of all three servers.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Where a delegation walk starts: this zone's own root.
+    pub fn root_hints(&self) -> Vec<SocketAddr> {
+        vec![SocketAddr::new(IpAddr::V4(self.addrs[0]), self.port)]
+    }
+
+    /// The primary (`ns1`), which takes the updates.
+    pub fn primary(&self) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(self.addrs[1]), self.port)
+    }
+
+    /// The secondary (`ns2`).
+    pub fn secondary(&self) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(self.addrs[2]), self.port)
+    }
+
+    /// The base64 secret of [`UPDATE_KEY_SHA256`].
+    pub fn sha256_secret(&self) -> &str {
+        &self.secrets[0]
+    }
+
+    /// The base64 secret of [`UPDATE_KEY_SHA512`].
+    pub fn sha512_secret(&self) -> &str {
+        &self.secrets[1]
+    }
+
+    /// The primary's zone file as it wrote it after the last change.
+    pub fn primary_zone_file(&self) -> io::Result<String> {
+        self.servers[1].zone_file(0)
+    }
+}
+
+/// A base64 TSIG secret of `len` bytes derived from `seed` (fresh for
+/// every zone, so no two tests share a key).
+fn secret(len: usize, seed: u16) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u16(seed);
+    let bytes = crate::random::bytes(h.finish(), len);
+    keepup_model::text::base64(&bytes)
+}
+
+/// A port free for UDP and TCP on every address of `addrs`.
+fn free_port_on(addrs: &[Ipv4Addr]) -> io::Result<u16> {
+    for _ in 0..50 {
+        let port = crate::ports::free_port(addrs[0])?;
+        let free = addrs.iter().all(|ip| {
+            let addr = SocketAddr::new(IpAddr::V4(*ip), port);
+            UdpSocket::bind(addr).is_ok() && TcpListener::bind(addr).is_ok()
+        });
+        if free {
+            return Ok(port);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!("no port is free on every address of {addrs:?}"),
+    ))
 }
