@@ -53,36 +53,20 @@ const FUDGE: u16 = 300;
 /// How often the verification asks the servers again.
 const VERIFY_EVERY: Duration = Duration::from_millis(500);
 
-/// A TSIG algorithm keepup signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TsigAlgorithm {
-    /// `hmac-sha256`.
-    HmacSha256,
-    /// `hmac-sha512`.
-    HmacSha512,
+/// The TSIG algorithms keepup signs with (the configuration's).
+pub use keepup_config::recovery::TsigAlgorithm;
+
+fn wire_algorithm(a: TsigAlgorithm) -> WireAlgorithm {
+    match a {
+        TsigAlgorithm::HmacSha256 => WireAlgorithm::HmacSha256,
+        TsigAlgorithm::HmacSha512 => WireAlgorithm::HmacSha512,
+    }
 }
 
-impl TsigAlgorithm {
-    /// The name BIND and Knot use in key files (`hmac-sha256`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TsigAlgorithm::HmacSha256 => "hmac-sha256",
-            TsigAlgorithm::HmacSha512 => "hmac-sha512",
-        }
-    }
-
-    fn wire(self) -> WireAlgorithm {
-        match self {
-            TsigAlgorithm::HmacSha256 => WireAlgorithm::HmacSha256,
-            TsigAlgorithm::HmacSha512 => WireAlgorithm::HmacSha512,
-        }
-    }
-
-    fn hmac(self) -> hmac::Algorithm {
-        match self {
-            TsigAlgorithm::HmacSha256 => hmac::HMAC_SHA256,
-            TsigAlgorithm::HmacSha512 => hmac::HMAC_SHA512,
-        }
+fn hmac_algorithm(a: TsigAlgorithm) -> hmac::Algorithm {
+    match a {
+        TsigAlgorithm::HmacSha256 => hmac::HMAC_SHA256,
+        TsigAlgorithm::HmacSha512 => hmac::HMAC_SHA512,
     }
 }
 
@@ -253,7 +237,7 @@ fn prepare(p: &DnsSwitch) -> Result<Prepared, DnsError> {
         zone,
         hosts,
         key_name,
-        key: hmac::Key::new(p.key.algorithm.hmac(), &secret),
+        key: hmac::Key::new(hmac_algorithm(p.key.algorithm), &secret),
     })
 }
 
@@ -486,7 +470,7 @@ fn now_secs() -> u64 {
 /// The message with its TSIG record (RFC 8945 §4.3), and the MAC.
 fn sign(p: &DnsSwitch, prepared: &Prepared, msg: &Message) -> Result<(Vec<u8>, Vec<u8>), DnsError> {
     let unsigned = TSIG::new(
-        p.key.algorithm.wire(),
+        wire_algorithm(p.key.algorithm),
         now_secs(),
         FUDGE,
         Vec::new(),

@@ -5,6 +5,7 @@
 
 pub mod command;
 pub mod confirm;
+pub mod dns;
 pub mod maintenance;
 pub mod notify;
 pub mod restore;
@@ -81,8 +82,8 @@ impl Failed {
 /// starts, so a run never stops halfway at a step it could never do.
 pub fn unavailable(action: &StepAction) -> Option<&'static str> {
     match action {
-        StepAction::Dns(_) => Some("this build does not run this step kind yet"),
-        StepAction::RestoreFiles(_)
+        StepAction::Dns(_)
+        | StepAction::RestoreFiles(_)
         | StepAction::RestoreDatabase(_)
         | StepAction::Command(_)
         | StepAction::Maintenance(_)
@@ -102,8 +103,6 @@ pub fn run(step: &Step, index: usize, ctx: &StepContext<'_>) -> Result<Done, Fai
         StepAction::Confirm(c) => confirm::run(c, ctx),
         StepAction::RestoreFiles(r) => restore::files(r, ctx),
         StepAction::RestoreDatabase(d) => restore::database(d, ctx),
-        StepAction::Dns(_) => Err(Failed::because(
-            unavailable(&step.action).unwrap_or("this step kind cannot run"),
-        )),
+        StepAction::Dns(d) => dns::run(d, ctx),
     }
 }
