@@ -264,3 +264,93 @@ async fn the_nsupdate_lines_make_the_same_change_by_hand() {
         .expect("every authoritative server serves the manual change");
     assert_eq!(verified.len(), 4, "{verified:?}");
 }
+
+/// A configured plan whose `dns` step the runbook engine runs: the
+/// configuration's `[dns]` finds both servers, the key comes from a file,
+/// the standby's addresses are published, and the journal holds neither
+/// the secret nor anything but the step's verified lines.
+#[test]
+fn a_plans_dns_step_switches_the_zone_through_the_runbook() {
+    use keepup_recovery::{Confirmation, Quiet, Runner, SimulatedClock, start as start_run};
+    use keepup_store::{DrRunKind, DrRunState, Store};
+
+    let zone = start(UpdatePolicy::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_file = dir.path().join("tsig.key");
+    std::fs::write(&key_file, zone.sha512_secret()).expect("key file");
+    let hints: Vec<String> = zone
+        .root_hints()
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect();
+    let src = format!(
+        r#"[store]
+path = "keepup.db"
+
+[dns]
+root_hints = [{hints}]
+port = {port}
+query_timeout = "500ms"
+ipv6 = false
+
+[[site]]
+id = "shop"
+[[site.check]]
+id = "home"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+
+[[recovery]]
+id = "shop-dr"
+site = "shop"
+rto = "1h"
+rpo = "2h"
+[recovery.standby]
+addresses = ["{STANDBY_V4}", "{STANDBY_V6}"]
+[[recovery.tsig_key]]
+id = "k"
+name = "{UPDATE_KEY_SHA512}"
+algorithm = "hmac-sha512"
+secret_file = "{key}"
+
+[[recovery.activate]]
+kind = "dns"
+name = "switch"
+zone = "{UPDATE_ZONE}"
+names = ["www.{UPDATE_ZONE}"]
+server = "{primary}"
+key = "k"
+verify_timeout = "20s"
+"#,
+        hints = hints.join(", "),
+        port = zone.port(),
+        key = key_file.display(),
+        primary = zone.primary(),
+    );
+    let config = keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    let plan = config.recovery_plan("shop-dr").expect("plan");
+    let store = Store::open(&dir.path().join("keepup.db")).expect("store");
+    let clock = SimulatedClock::new(1_780_000_000_000);
+    let yes = Confirmation::AssumeYes;
+    let runner = Runner {
+        config: &config,
+        store: &store,
+        clock: &clock,
+        confirm: &yes,
+        observer: &Quiet,
+        who: "test",
+    };
+    let report = start_run(&runner, plan, DrRunKind::Activate).expect("the run starts");
+    assert_eq!(report.state, DrRunState::Completed, "{}", report.message);
+    for server in [zone.primary(), zone.secondary()] {
+        let www = format!("www.{UPDATE_ZONE}");
+        assert_eq!(kdig(server, &www, "A"), vec![STANDBY_V4.to_owned()]);
+        assert_eq!(kdig(server, &www, "AAAA"), vec![STANDBY_V6.to_owned()]);
+    }
+    let steps = store.dr_steps(report.run).expect("journal");
+    let journal = format!("{steps:?}");
+    assert!(journal.contains("every authoritative server"), "{journal}");
+    assert_not_leaking(&journal, &zone);
+}
