@@ -238,6 +238,10 @@ pub enum Command {
     /// marked for SLA accounting.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// Disaster recovery: run a `[[recovery]]` plan's steps as a journaled,
+    /// resumable runbook (production to standby and back).
+    #[command(subcommand)]
+    Dr(DrCommand),
     /// Backups: run a plan, list snapshots, check repositories, restore,
     /// apply retention. Plans are `[[backup]]` in the configuration; the
     /// repositories are restic's format.
@@ -442,6 +446,66 @@ pub enum TokenCommand {
     Revoke {
         /// Its name.
         name: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrCommand {
+    /// Print every step of a run and what it would do; changes nothing.
+    Plan {
+        /// The plan's id.
+        plan: String,
+        /// The return's steps instead of the activation's.
+        #[arg(long = "return")]
+        back: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Move the site from production to the standby: run the plan's
+    /// activate steps.
+    Activate {
+        /// The plan's id.
+        plan: String,
+        /// Do not ask: every confirmation is answered yes (automation).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Move the site back to production: run the plan's return steps.
+    Return {
+        /// The plan's id.
+        plan: String,
+        /// Do not ask: every confirmation is answered yes (automation).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Continue a failed or interrupted run at its first unfinished step.
+    Resume {
+        /// The run's number (see `keepup dr status`).
+        run: i64,
+        /// Do not ask: every confirmation is answered yes (automation).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// The latest runs, or one run's steps with their times.
+    Status {
+        /// A run's number.
+        run: Option<i64>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Give a failed or interrupted run up and release its plan's lock
+    /// (finished steps are not undone).
+    Abort {
+        /// The run's number.
+        run: i64,
         #[command(flatten)]
         config: ConfigArg,
     },

@@ -8,6 +8,7 @@ mod codes;
 mod daemon;
 mod demo;
 mod discover;
+mod dr;
 mod incidents;
 mod live;
 mod maintenance;
@@ -21,7 +22,7 @@ mod tokens;
 mod users;
 mod validate;
 
-use crate::cli::{Cli, Command, IncidentCommand, MaintenanceCommand, NotifyCommand};
+use crate::cli::{Cli, Command, DrCommand, IncidentCommand, MaintenanceCommand, NotifyCommand};
 use anyhow::Context;
 use clap::CommandFactory;
 use std::process::ExitCode;
@@ -132,6 +133,21 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             MaintenanceCommand::Stop { id, config } => maintenance::stop(&config.config, id),
             MaintenanceCommand::List { config } => maintenance::list(&config.config),
+        },
+        Command::Dr(cmd) => match cmd {
+            DrCommand::Plan { plan, back, config } => dr::plan(&config.config, &plan, back),
+            DrCommand::Activate { plan, yes, config } => dr::start(
+                &config.config,
+                &plan,
+                keepup_store::DrRunKind::Activate,
+                yes,
+            ),
+            DrCommand::Return { plan, yes, config } => {
+                dr::start(&config.config, &plan, keepup_store::DrRunKind::Return, yes)
+            }
+            DrCommand::Resume { run, yes, config } => dr::resume(&config.config, run, yes),
+            DrCommand::Status { run, config } => dr::status(&config.config, run),
+            DrCommand::Abort { run, config } => dr::abort(&config.config, run),
         },
         Command::Ack {
             incident,

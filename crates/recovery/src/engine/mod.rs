@@ -11,7 +11,7 @@ mod describe;
 mod status;
 
 pub use describe::describe;
-pub use status::{estimate_ms, render_runs, render_status};
+pub use status::{estimate_ms, render_status, run_rows};
 
 use crate::clock::Clock;
 use crate::journal::{Journal, Redactor};

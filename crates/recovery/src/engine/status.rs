@@ -16,24 +16,28 @@ pub fn estimate_ms(store: &Store, run: &DrRun) -> Result<Option<i64>, StoreError
         .find_map(|r| r.ended_at.map(|e| e - r.started_at)))
 }
 
-/// A table of runs, newest first.
-pub fn render_runs(runs: &[DrRun], now: Timestamp) -> String {
-    let mut out = String::from("RUN  PLAN  KIND  STATE  STARTED  ELAPSED  RTO  RPO\n");
+/// The rows of a table of runs (a header first), newest first.
+pub fn run_rows(runs: &[DrRun], now: Timestamp) -> Vec<Vec<String>> {
+    let mut rows = vec![
+        [
+            "RUN", "PLAN", "KIND", "STATE", "STARTED", "ELAPSED", "RTO", "RPO",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
     for r in runs {
-        let _ = writeln!(
-            out,
-            "{}  {}  {}  {}  {}  {}  {}  {}",
-            r.id,
-            r.plan,
-            r.kind.as_str(),
-            r.state.as_str(),
+        rows.push(vec![
+            r.id.to_string(),
+            r.plan.clone(),
+            r.kind.as_str().into(),
+            r.state.as_str().into(),
             format_rfc3339(r.started_at),
             human_ms(r.ended_at.unwrap_or(now) - r.started_at),
             r.rto_ms.map(human_ms).unwrap_or_else(|| "-".into()),
             r.rpo_ms.map(human_ms).unwrap_or_else(|| "-".into()),
-        );
+        ]);
     }
-    out
+    rows
 }
 
 /// One run with its steps.

@@ -1,0 +1,219 @@
+//! `keepup dr plan|activate|return|resume|status|abort`: wiring of
+//! `keepup_recovery`'s engine to the command line (progress on stderr,
+//! exit codes); the engine and the journal do the work.
+
+use keepup_config::Config;
+use keepup_config::recovery::Step;
+use keepup_model::{Clock as _, SystemClock};
+use keepup_recovery::{Confirmation, EngineError, Observer, RealClock, RunReport, Runner};
+use keepup_store::{DrRunKind, DrRunState, Store};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Prints each step as it starts and ends.
+struct Progress;
+
+impl Observer for Progress {
+    fn started(&self, index: usize, step: &Step) {
+        eprintln!("[{}] {} ({}) ...", index + 1, step.name, step.action.kind());
+    }
+    fn ended(&self, index: usize, step: &Step, ok: bool, text: &str) {
+        eprintln!(
+            "[{}] {}: {}",
+            index + 1,
+            step.name,
+            if ok { "done" } else { "FAILED" }
+        );
+        for line in text.lines().take(20) {
+            eprintln!("      {line}");
+        }
+    }
+    fn skipped(&self, index: usize, step: &Step) {
+        eprintln!("[{}] {}: done earlier, skipped", index + 1, step.name);
+    }
+}
+
+fn plan_of<'c>(config: &'c Config, id: &str) -> Option<&'c keepup_config::RecoveryPlan> {
+    let plan = config.recovery_plan(id);
+    if plan.is_none() {
+        let ids: Vec<&str> = config.recovery.iter().map(|p| p.id.as_str()).collect();
+        eprintln!(
+            "keepup: no recovery plan {id:?} (plans: {})",
+            if ids.is_empty() {
+                "none; add [[recovery]] to the configuration".to_string()
+            } else {
+                ids.join(", ")
+            }
+        );
+    }
+    plan
+}
+
+/// The store of an existing journal (a run to resume or abort is in it).
+fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if !config.store.path.exists() {
+        anyhow::bail!(
+            "no store at {}: no recovery run was ever started with this configuration",
+            config.store.path.display()
+        );
+    }
+    Ok(Store::open(&config.store.path)?)
+}
+
+/// `keepup dr plan PLAN [--return]`
+pub fn plan(path: &Path, id: &str, back: bool) -> anyhow::Result<ExitCode> {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let Some(plan) = plan_of(&config, id) else {
+        return Ok(ExitCode::from(1));
+    };
+    let kind = if back {
+        DrRunKind::Return
+    } else {
+        DrRunKind::Activate
+    };
+    match keepup_recovery::describe(&config, plan, kind) {
+        Ok(text) => {
+            print!("{text}");
+            println!("Dry run: nothing was changed.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("keepup: plan {id}: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn finish(result: Result<RunReport, EngineError>) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(report) if report.state == DrRunState::Completed => {
+            println!("run {}: completed: {}", report.run, report.message);
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(report) => {
+            eprintln!("run {}: {}", report.run, report.message);
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("keepup: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `keepup dr activate|return PLAN [--yes]`
+pub fn start(path: &Path, id: &str, kind: DrRunKind, yes: bool) -> anyhow::Result<ExitCode> {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let Some(plan) = plan_of(&config, id) else {
+        return Ok(ExitCode::from(1));
+    };
+    let confirm = Confirmation::from_cli(yes);
+    let steps = match kind {
+        DrRunKind::Return => plan.return_steps.len(),
+        _ => plan.activate.len(),
+    };
+    if let Err(reason) = confirm.gate(&format!(
+        "{} plan {} ({steps} steps; `keepup dr plan {id}` shows them)?",
+        if kind == DrRunKind::Return {
+            "Return to production with"
+        } else {
+            "Activate the standby with"
+        },
+        plan.id
+    )) {
+        eprintln!("keepup: {reason}");
+        return Ok(ExitCode::from(1));
+    }
+    let store = Store::open(&config.store.path)?;
+    let who = super::users::cli_actor();
+    let runner = Runner {
+        config: &config,
+        store: &store,
+        clock: &RealClock,
+        confirm: &confirm,
+        observer: &Progress,
+        who: &who,
+    };
+    finish(keepup_recovery::start(&runner, plan, kind))
+}
+
+/// `keepup dr resume RUN [--yes]`
+pub fn resume(path: &Path, run: i64, yes: bool) -> anyhow::Result<ExitCode> {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let store = open_store(&config)?;
+    let confirm = Confirmation::from_cli(yes);
+    let who = super::users::cli_actor();
+    let runner = Runner {
+        config: &config,
+        store: &store,
+        clock: &RealClock,
+        confirm: &confirm,
+        observer: &Progress,
+        who: &who,
+    };
+    finish(keepup_recovery::resume(&runner, run))
+}
+
+/// `keepup dr status [RUN]`
+pub fn status(path: &Path, run: Option<i64>) -> anyhow::Result<ExitCode> {
+    let store = match super::incidents::open_store(path)? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let now = SystemClock.now_ms();
+    match run {
+        None => {
+            let runs = store.dr_runs(None, 20)?;
+            if runs.is_empty() {
+                println!("no recovery runs yet");
+            } else {
+                print!(
+                    "{}",
+                    super::status::render(&keepup_recovery::engine::run_rows(&runs, now))
+                );
+            }
+        }
+        Some(id) => match store.dr_run(id)? {
+            Some(r) => print!(
+                "{}",
+                keepup_recovery::engine::render_status(&store, &r, now)?
+            ),
+            None => {
+                eprintln!("keepup: no recovery run {id}; `keepup dr status` lists them");
+                return Ok(ExitCode::from(1));
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `keepup dr abort RUN`
+pub fn abort(path: &Path, run: i64) -> anyhow::Result<ExitCode> {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let store = open_store(&config)?;
+    let who = super::users::cli_actor();
+    match keepup_recovery::abort(&config, &store, run, SystemClock.now_ms(), &who) {
+        Ok(()) => {
+            println!(
+                "run {run} aborted; the plan's lock is released (finished steps are not undone)"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("keepup: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
