@@ -27,8 +27,24 @@ pub struct Chromedriver {
 
 impl Chromedriver {
     /// Starts chromedriver on 127.0.0.1 and a free port, accepting
-    /// connections from loopback only.
+    /// connections from loopback only. A driver that exits before it
+    /// listens (the free port taken by another test in between) is started
+    /// again on another port, up to three times.
     pub fn start() -> io::Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once() {
+                Ok(driver) => return Ok(driver),
+                Err(e) if attempt < 3 => {
+                    eprintln!("chromedriver did not start (attempt {attempt}): {e}");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn start_once() -> io::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = crate::ports::free_port(Ipv4Addr::LOCALHOST)?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));

@@ -447,6 +447,14 @@ async fn a_page_is_served_at_its_domain_and_revalidated_with_304() {
     );
     let other = fetch(addr, "/", &[("Host", "dashboard.shop.test")]).await;
     assert_ne!(other.code, 200, "{}", other.body);
+    // The public domain serves the status pages and nothing of the
+    // operators' side.
+    let public = [("Host", "status.shop.test")];
+    assert_eq!(fetch(addr, "/status/shop.json", &public).await.code, 200);
+    for path in ["/login", "/api/v1/checks", "/incidents", "/metrics"] {
+        assert_eq!(fetch(addr, path, &public).await.code, 404, "{path}");
+        assert_ne!(fetch(addr, path, &[]).await.code, 404, "{path}");
+    }
     assert_eq!(fetch(addr, "/status/nope", &[]).await.code, 404);
     assert_eq!(
         fetch(addr, "/status/shop/badge/nope.svg", &[]).await.code,

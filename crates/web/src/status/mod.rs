@@ -297,16 +297,15 @@ where
 }
 
 /// Serves a page at `/` when the request's `Host` is its `domain`, and
-/// refuses `/metrics` there (404: the operators' ids and dates are not for
-/// the public domain); every other request goes on.
+/// answers 404 there to everything outside `/status/` (the dashboard, its
+/// login, the API and `/metrics` belong to the operators' hostname, not
+/// to the public one); requests for other hosts go on.
 pub async fn by_host(
     State(pages): State<Arc<StatusPages>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path();
-    let metrics = path == "/metrics";
-    if (path == "/" || metrics) && pages.domains.load(std::sync::atomic::Ordering::Relaxed) {
+    if pages.domains.load(std::sync::atomic::Ordering::Relaxed) {
         let host = request
             .headers()
             .get(header::HOST)
@@ -315,12 +314,18 @@ pub async fn by_host(
         if let Some(host) = host {
             let published = pages.ready().await;
             if let Some(slug) = published.domains.get(&host) {
-                if metrics {
-                    return (StatusCode::NOT_FOUND, "not found\n").into_response();
+                let path = request.uri().path();
+                if path == "/" {
+                    return match published.pages.get(slug) {
+                        Some(page) => page.html.respond(request.headers()),
+                        None => unavailable(),
+                    };
                 }
-                match published.pages.get(slug) {
-                    Some(page) => return page.html.respond(request.headers()),
-                    None => return unavailable(),
+                // A status page's own domain is public: it serves the
+                // status pages and nothing of the operators' side (the
+                // dashboard, its login, the API, /metrics).
+                if !path.starts_with("/status/") {
+                    return (StatusCode::NOT_FOUND, "not found\n").into_response();
                 }
             }
         }
