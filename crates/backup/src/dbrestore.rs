@@ -355,15 +355,7 @@ pub fn restore_into(
     dump: &mut dyn Read,
     options: &RestoreOptions,
 ) -> Result<RestoreReport, RestoreError> {
-    let started = Instant::now();
-    let session = Session::new(target, options.timeout)?;
-    check_format(target, options)?;
-    check_name(database)?;
-    session.create_database_if_missing(database)?;
-    let mut report = session.restore(database, dump, options, false)?;
-    report.kept = true;
-    report.duration = started.elapsed();
-    Ok(report)
+    restore_named(target, database, dump, options, false)
 }
 
 /// Restores `dump` into a new, empty database `database` on `target`:
@@ -376,12 +368,28 @@ pub fn replace_database(
     dump: &mut dyn Read,
     options: &RestoreOptions,
 ) -> Result<RestoreReport, RestoreError> {
+    restore_named(target, database, dump, options, true)
+}
+
+/// [`restore_into`] and [`replace_database`]: the database is dropped and
+/// created empty first when `replace`, else created only if missing.
+fn restore_named(
+    target: &RestoreTarget,
+    database: &str,
+    dump: &mut dyn Read,
+    options: &RestoreOptions,
+    replace: bool,
+) -> Result<RestoreReport, RestoreError> {
     let started = Instant::now();
     let session = Session::new(target, options.timeout)?;
     check_format(target, options)?;
     check_name(database)?;
-    session.drop_database(database)?;
-    session.create_database(database)?;
+    if replace {
+        session.drop_database(database)?;
+        session.create_database(database)?;
+    } else {
+        session.create_database_if_missing(database)?;
+    }
     let mut report = session.restore(database, dump, options, false)?;
     report.kept = true;
     report.duration = started.elapsed();
