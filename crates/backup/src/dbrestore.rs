@@ -396,6 +396,19 @@ fn restore_named(
     Ok(report)
 }
 
+/// Drops database `database` on `target` if it exists (on PostgreSQL also
+/// while sessions use it): a recovery drill's cleanup of its scratch
+/// database.
+pub fn drop_database(
+    target: &RestoreTarget,
+    database: &str,
+    timeout: Duration,
+) -> Result<(), RestoreError> {
+    let session = Session::new(target, timeout)?;
+    check_name(database)?;
+    session.drop_database(database)
+}
+
 /// Runs `sql` in `database` on `target` and returns its rows, one line
 /// each (columns tab-separated), at most 64 KiB of output.
 pub fn query_rows(

@@ -74,6 +74,9 @@ pub struct RecoveryPlan {
     pub activate: Vec<Step>,
     /// Standby → production.
     pub return_steps: Vec<Step>,
+    /// `[[recovery.drill_cleanup]]`: commands run on the drill environment
+    /// after a drill's own cleanup (stop what the drill started).
+    pub drill_cleanup: Vec<Step>,
 }
 
 impl RecoveryPlan {
@@ -93,6 +96,16 @@ pub struct Environment {
     pub dns_names: Vec<String>,
     /// The hosts remote steps run on.
     pub hosts: Vec<Host>,
+    /// Drill only: the directory `restore_files` steps restore under
+    /// (`<files_root>/<to>`), and the only place a drill's cleanup deletes
+    /// files in.
+    pub files_root: Option<PathBuf>,
+    /// Drill only: the database server `restore_database` steps import
+    /// into instead of the step's `db_host` (the scratch database is
+    /// `<database>_drill`).
+    pub db_host: Option<String>,
+    /// Drill only: its port instead of the step's `db_port`.
+    pub db_port: Option<u16>,
 }
 
 impl Environment {
@@ -274,6 +287,10 @@ pub struct DnsStep {
     pub cname: Option<String>,
     /// How long every authoritative server has to serve the new records.
     pub verify_timeout: Duration,
+    /// The plan places this step before a data step on purpose (`before_data
+    /// = true`); without it a `dns` step before a `restore_*` step is
+    /// refused at load, so DNS never moves before the data is restored.
+    pub before_data: bool,
 }
 
 /// `kind = "maintenance"`.
@@ -341,6 +358,8 @@ struct RawPlan {
     activate: Vec<Spanned<RawStep>>,
     #[serde(default, rename = "return")]
     return_steps: Vec<Spanned<RawStep>>,
+    #[serde(default)]
+    drill_cleanup: Vec<Spanned<RawStep>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -352,6 +371,9 @@ struct RawEnvironment {
     dns_names: Vec<Spanned<String>>,
     #[serde(default)]
     host: Vec<Spanned<RawHost>>,
+    files_root: Option<Spanned<String>>,
+    db_host: Option<Spanned<String>>,
+    db_port: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -407,6 +429,7 @@ struct RawStep {
     lower_ttl_first: Option<Spanned<i64>>,
     cname: Option<Spanned<String>>,
     verify_timeout: Option<Spanned<Dur>>,
+    before_data: Option<Spanned<bool>>,
     action: Option<Spanned<String>>,
     duration: Option<Spanned<Dur>>,
     target: Option<Spanned<String>>,
@@ -450,6 +473,7 @@ const STEP_KEYS: &[(&str, &[&str])] = &[
             "lower_ttl_first",
             "cname",
             "verify_timeout",
+            "before_data",
         ],
     ),
     ("maintenance", &["action", "duration", "target"]),
@@ -490,6 +514,7 @@ impl RawStep {
             ("lower_ttl_first", at(&self.lower_ttl_first)),
             ("cname", at(&self.cname)),
             ("verify_timeout", at(&self.verify_timeout)),
+            ("before_data", at(&self.before_data)),
             ("action", at(&self.action)),
             ("duration", at(&self.duration)),
             ("target", at(&self.target)),
@@ -507,6 +532,7 @@ impl RawStep {
 }
 
 /// What a plan's steps may refer to, for validation.
+#[derive(Clone)]
 struct Context<'c> {
     plan_id: &'c str,
     site: &'c Site,
@@ -626,11 +652,59 @@ impl Loader<'_> {
             environments: targets,
         };
         let activate = self.steps(raw.activate, &format!("{path}.activate"), &activate_ctx);
+        if let Some(d) = &drill {
+            self.drillable(&activate, d, site, &format!("{path}.activate"));
+        }
+        let drill_cleanup = match &drill {
+            Some(d) => {
+                let cleanup_ctx = Context {
+                    environments: vec![("drill", d)],
+                    ..activate_ctx.clone()
+                };
+                let steps = self.steps(
+                    raw.drill_cleanup,
+                    &format!("{path}.drill_cleanup"),
+                    &cleanup_ctx,
+                );
+                for (step, at) in &steps {
+                    if !matches!(step.action, StepAction::Command(_)) {
+                        self.rep.report(
+                            at.clone(),
+                            &format!("{path}.drill_cleanup"),
+                            format!(
+                                "a drill's cleanup runs commands only, not {} steps",
+                                step.action.kind()
+                            ),
+                            Some("write kind = \"command\"".into()),
+                        );
+                    }
+                }
+                steps
+            }
+            None => {
+                if let Some(first) = raw.drill_cleanup.first() {
+                    self.rep.report(
+                        first.span(),
+                        &format!("{path}.drill_cleanup"),
+                        "drill cleanup commands without a [recovery.drill] environment",
+                        Some("declare [recovery.drill], or remove them".into()),
+                    );
+                }
+                Vec::new()
+            }
+        };
         let return_ctx = Context {
             environments: vec![("production", &production)],
             ..activate_ctx
         };
         let return_steps = self.steps(raw.return_steps, &format!("{path}.return"), &return_ctx);
+        self.dns_after_data(&activate, &format!("{path}.activate"));
+        self.dns_after_data(&return_steps, &format!("{path}.return"));
+        let strip = |steps: Vec<(Step, Range<usize>)>| -> Vec<Step> {
+            steps.into_iter().map(|(s, _)| s).collect()
+        };
+        let (activate, return_steps, drill_cleanup) =
+            (strip(activate), strip(return_steps), strip(drill_cleanup));
         if activate.is_empty() && self.rep.count() == errors_before {
             self.rep.report(
                 span,
@@ -656,7 +730,151 @@ impl Loader<'_> {
             tsig_keys,
             activate,
             return_steps,
+            drill_cleanup,
         })
+    }
+
+    /// Refuses a `dns` step placed before a `restore_*` step of the same
+    /// list unless it says `before_data = true`: DNS must not send the
+    /// shop's visitors to an environment whose data is not restored yet.
+    fn dns_after_data(&mut self, steps: &[(Step, Range<usize>)], path: &str) {
+        for (i, (step, at)) in steps.iter().enumerate() {
+            let StepAction::Dns(d) = &step.action else {
+                continue;
+            };
+            if d.before_data {
+                continue;
+            }
+            let later_data = steps.iter().skip(i + 1).find(|(s, _)| {
+                matches!(
+                    s.action,
+                    StepAction::RestoreFiles(_) | StepAction::RestoreDatabase(_)
+                )
+            });
+            if let Some((data, _)) = later_data {
+                self.rep.report(
+                    at.clone(),
+                    path,
+                    format!(
+                        "the dns step {:?} comes before the data step {:?}: DNS would point at the environment before its data is restored",
+                        step.name, data.name
+                    ),
+                    Some("move it after the restore steps, or write before_data = true if the plan means it".into()),
+                );
+            }
+        }
+    }
+
+    /// Refuses activate steps a drill could not run without touching
+    /// production or the real standby (when `[recovery.drill]` is declared).
+    fn drillable(
+        &mut self,
+        steps: &[(Step, Range<usize>)],
+        drill: &Environment,
+        site: &Site,
+        path: &str,
+    ) {
+        let norm = |n: &str| n.trim_end_matches('.').to_ascii_lowercase();
+        let switched: Vec<String> = steps
+            .iter()
+            .filter_map(|(s, _)| match &s.action {
+                StepAction::Dns(d) => Some(d.names.iter().map(|n| norm(n))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for (step, at) in steps {
+            let refuse = |me: &mut Self, what: String, hint: &str| {
+                me.rep.report(
+                    at.clone(),
+                    path,
+                    format!("step {:?} cannot be drilled: {what}", step.name),
+                    Some(hint.to_owned()),
+                );
+            };
+            match &step.action {
+                StepAction::RestoreFiles(_) if drill.files_root.is_none() => refuse(
+                    self,
+                    "the drill environment has no files_root to restore under".into(),
+                    "add files_root = \"/srv/drill\" (a directory for drills only) to [recovery.drill]",
+                ),
+                StepAction::Dns(d) => {
+                    if drill.dns_names.is_empty() {
+                        refuse(
+                            self,
+                            "the drill environment names no dns_names: the drill would switch the shop's own names".into(),
+                            "add dns_names = [\"drill.shop.example\"] to [recovery.drill]",
+                        );
+                        continue;
+                    }
+                    if drill.addresses.is_empty() {
+                        refuse(
+                            self,
+                            "the drill environment has no addresses to publish".into(),
+                            "add addresses = [...] to [recovery.drill]",
+                        );
+                        continue;
+                    }
+                    let zone = norm(&d.zone);
+                    for n in &drill.dns_names {
+                        let n = norm(n);
+                        if switched.contains(&n) {
+                            refuse(
+                                self,
+                                format!(
+                                    "the drill name {n:?} is one of the names the plan switches"
+                                ),
+                                "give the drill names of its own (drill.shop.example)",
+                            );
+                        } else if n != zone && !n.ends_with(&format!(".{zone}")) {
+                            refuse(
+                                self,
+                                format!(
+                                    "the drill name {n:?} is not in the zone {zone:?} the step updates"
+                                ),
+                                "give drill names inside the step's zone",
+                            );
+                        }
+                    }
+                }
+                StepAction::Verify(v) => {
+                    let checks: Vec<&crate::Check> = if v.checks.is_empty() {
+                        site.checks
+                            .iter()
+                            .map(|c| &**c)
+                            .filter(|c| c.probe().is_some())
+                            .collect()
+                    } else {
+                        site.checks
+                            .iter()
+                            .map(|c| &**c)
+                            .filter(|c| v.checks.contains(&c.id))
+                            .collect()
+                    };
+                    for c in checks {
+                        let Some(host) = c.spec.target_host() else {
+                            continue;
+                        };
+                        let aimed_at_drill = host
+                            .trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .parse::<IpAddr>()
+                            .is_ok_and(|ip| drill.addresses.contains(&ip));
+                        if !aimed_at_drill && !switched.contains(&norm(host)) {
+                            refuse(
+                                self,
+                                format!(
+                                    "check {} aims at {host:?}, which no dns step of the plan switches, so a drill would probe it where it is (production)",
+                                    c.id
+                                ),
+                                "aim the check at a name a dns step switches, or name the checks to verify in `checks`",
+                            );
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     fn environment(&mut self, raw: RawEnvironment, path: &str) -> Environment {
@@ -710,10 +928,56 @@ impl Loader<'_> {
                 ssh_args: h.ssh_args,
             });
         }
+        let drill = path.ends_with(".drill");
+        for (key, at) in [
+            ("files_root", raw.files_root.as_ref().map(Spanned::span)),
+            ("db_host", raw.db_host.as_ref().map(Spanned::span)),
+            ("db_port", raw.db_port.as_ref().map(Spanned::span)),
+        ] {
+            if let (Some(at), false) = (at, drill) {
+                self.rep.report(
+                    at,
+                    &format!("{path}.{key}"),
+                    format!("`{key}` belongs to [recovery.drill]"),
+                    Some("the other environments take their places from the steps".into()),
+                );
+            }
+        }
+        let files_root = raw.files_root.as_ref().and_then(|f| {
+            let root = std::path::Path::new(f.get_ref());
+            // A drill deletes what it restored under this root: `/` or a
+            // relative path would let it delete anywhere.
+            if !root.is_absolute()
+                || root.parent().is_none()
+                || root
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir)
+            {
+                self.rep.report(
+                    f.span(),
+                    &format!("{path}.files_root"),
+                    format!("{:?} cannot be a drill's files root", f.get_ref()),
+                    Some("give an absolute directory other than /, without `..`, used by drills only".into()),
+                );
+                return None;
+            }
+            Some(root.to_path_buf())
+        });
+        let db_host = raw
+            .db_host
+            .as_ref()
+            .and_then(|h| self.host(h, &format!("{path}.db_host")));
+        let db_port = raw
+            .db_port
+            .as_ref()
+            .and_then(|p| self.port(p, &format!("{path}.db_port")));
         Environment {
             addresses,
             dns_names: raw.dns_names.into_iter().map(Spanned::into_inner).collect(),
             hosts,
+            files_root,
+            db_host,
+            db_port,
         }
     }
 
@@ -749,8 +1013,15 @@ impl Loader<'_> {
         })
     }
 
-    fn steps(&mut self, raw: Vec<Spanned<RawStep>>, path: &str, ctx: &Context<'_>) -> Vec<Step> {
-        let mut out: Vec<Step> = Vec::new();
+    /// The steps of a list, each with its table's span (for the checks
+    /// that look at the whole list).
+    fn steps(
+        &mut self,
+        raw: Vec<Spanned<RawStep>>,
+        path: &str,
+        ctx: &Context<'_>,
+    ) -> Vec<(Step, Range<usize>)> {
+        let mut out: Vec<(Step, Range<usize>)> = Vec::new();
         for (i, step) in raw.into_iter().enumerate() {
             let spath = format!("{path}[{i}]");
             let span = step.span();
@@ -790,7 +1061,7 @@ impl Loader<'_> {
                 Some(n) => n.get_ref().clone(),
                 None => format!("{kind} #{}", i + 1),
             };
-            if out.iter().any(|s| s.name == name) {
+            if out.iter().any(|(s, _)| s.name == name) {
                 self.rep.report(
                     step.name.as_ref().map_or(span.clone(), Spanned::span),
                     &format!("{spath}.name"),
@@ -802,8 +1073,8 @@ impl Loader<'_> {
             if !ok {
                 continue;
             }
-            if let Some(action) = self.step_action(step, kind, &spath, span, ctx) {
-                out.push(Step { name, action });
+            if let Some(action) = self.step_action(step, kind, &spath, span.clone(), ctx) {
+                out.push((Step { name, action }, span));
             }
         }
         out
@@ -1274,6 +1545,7 @@ impl Loader<'_> {
                     lower_ttl_first,
                     cname: s.cname.map(Spanned::into_inner),
                     verify_timeout,
+                    before_data: s.before_data.is_some_and(|b| *b.get_ref()),
                 }))
             }
             _ => None,

@@ -9,7 +9,7 @@ use keepup_config::recovery::{MaintenanceAction, StepAction, TsigAlgorithm};
 use keepup_model::CheckId;
 use std::path::Path;
 use std::time::Duration;
-use support::{line_of, only_problem};
+use support::{line_of, only_problem, problems};
 support::env_before_main! {
     "KEEPUP_TEST_DR_BACKUP_PASSWORD" => "correct horse",
     "KEEPUP_TEST_DR_TSIG" => "c2VjcmV0LXRzaWcta2V5LWZvci10ZXN0cw==",
@@ -312,4 +312,136 @@ fn a_tsig_secret_cannot_be_written_inline() {
     let p = only_problem(&src);
     assert!(p.contains("secret"), "{p}");
     assert!(!p.contains("c2VjcmV0"), "the secret is echoed: {p}");
+}
+
+#[test]
+fn a_dns_step_before_the_data_steps_is_refused_unless_it_says_so() {
+    let early = "[[recovery.activate]]\nkind = \"dns\"\nname = \"early switch\"\nzone = \"shop.example\"\nnames = [\"shop.example\"]\nserver = \"127.0.0.53\"\nkey = \"shop-key\"\n";
+    let database = "[[recovery.activate]]\nkind = \"restore_database\"";
+    let src = with_plan(&FULL.replacen(database, &format!("{early}\n{database}"), 1));
+    let p = only_problem(&src);
+    let line = line_of(&src, "name = \"early switch\"") - 2;
+    assert!(p.starts_with(&format!("keepup.toml:{line}:")), "{p}");
+    assert!(p.contains("recovery[0].activate"), "{p}");
+    assert!(
+        p.contains("\"early switch\" comes before the data step \"database\""),
+        "{p}"
+    );
+    assert!(p.contains("before_data = true"), "{p}");
+    // Said on purpose, it loads.
+    let meant = early.replace("key = ", "before_data = true\nkey = ");
+    let src = with_plan(&FULL.replacen(database, &format!("{meant}\n{database}"), 1));
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let StepAction::Dns(d) = &config.recovery[0].activate[2].action else {
+        panic!("the early dns step")
+    };
+    assert!(d.before_data);
+}
+
+/// `FULL` with a drill environment `drill` and the site's `home` check
+/// aimed at the name the plan's dns step switches.
+fn with_drill(drill: &str) -> String {
+    with_plan(&format!("{FULL}\n{drill}")).replacen(
+        "host = \"127.0.0.1\"\nport = 8081",
+        "host = \"www.shop.example\"\nport = 8081",
+        1,
+    )
+}
+
+const DRILL: &str = r#"[recovery.drill]
+addresses = ["127.0.0.30"]
+dns_names = ["drill.shop.example"]
+files_root = "/srv/drill"
+db_host = "127.0.0.31"
+db_port = 5433
+[[recovery.drill.host]]
+name = "web"
+ssh = "deploy@127.0.0.30"
+
+[[recovery.drill_cleanup]]
+kind = "command"
+name = "stop the drill shop"
+host = "web"
+run = ["systemctl", "stop", "shop"]
+"#;
+
+#[test]
+fn a_drill_environment_loads_with_its_places() {
+    let config =
+        load_str(&with_drill(DRILL), Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let drill = plan.drill.as_ref().unwrap();
+    assert_eq!(drill.files_root.as_deref(), Some(Path::new("/srv/drill")));
+    assert_eq!(drill.db_host.as_deref(), Some("127.0.0.31"));
+    assert_eq!(drill.db_port, Some(5433));
+    assert_eq!(plan.drill_cleanup.len(), 1);
+    assert_eq!(plan.drill_cleanup[0].name, "stop the drill shop");
+}
+
+#[test]
+fn steps_a_drill_cannot_run_apart_from_production_are_refused_at_load() {
+    // No files_root: the restore_files step would have nowhere of its own.
+    let src = with_drill(&DRILL.replace("files_root = \"/srv/drill\"\n", ""));
+    let p = only_problem(&src);
+    let line = line_of(&src, "name = \"files\"") - 2;
+    assert!(p.starts_with(&format!("keepup.toml:{line}:")), "{p}");
+    assert!(
+        p.contains("step \"files\" cannot be drilled: the drill environment has no files_root"),
+        "{p}"
+    );
+    // The drill's names must not be the shop's.
+    let src = with_drill(&DRILL.replace("drill.shop.example", "www.shop.example"));
+    let p = only_problem(&src);
+    let line = line_of(&src, "name = \"switch\"") - 2;
+    assert!(p.starts_with(&format!("keepup.toml:{line}:")), "{p}");
+    assert!(p.contains("is one of the names the plan switches"), "{p}");
+    // Nor outside the zone the step updates.
+    let p = only_problem(&with_drill(
+        &DRILL.replace("drill.shop.example", "drill.other.example"),
+    ));
+    assert!(p.contains("not in the zone \"shop.example\""), "{p}");
+    // A verified check the drill cannot redirect would probe production.
+    let src = with_plan(&format!("{FULL}\n{DRILL}"));
+    let p = only_problem(&src);
+    let line = line_of(&src, "checks = [\"home\"]") - 2;
+    assert!(p.starts_with(&format!("keepup.toml:{line}:")), "{p}");
+    assert!(
+        p.contains("check shop/home aims at \"127.0.0.1\", which no dns step of the plan switches"),
+        "{p}"
+    );
+    // A host the drill environment lacks.
+    let src = with_drill(&DRILL.replace("name = \"web\"", "name = \"app\""));
+    let p = support::at_line(&problems(&src), line_of(&src, "owner = \"www-data") - 1);
+    assert!(
+        p.contains("no host \"web\" in the drill environment"),
+        "{p}"
+    );
+    // The drill's own keys belong to it alone.
+    let src = with_drill(DRILL).replacen(
+        "[recovery.standby]\n",
+        "[recovery.standby]\nfiles_root = \"/srv/x\"\n",
+        1,
+    );
+    let p = only_problem(&src);
+    assert!(
+        p.contains("`files_root` belongs to [recovery.drill]"),
+        "{p}"
+    );
+    // `/` as the root would let the cleanup delete anything.
+    let src = with_drill(&DRILL.replace("\"/srv/drill\"", "\"/\""));
+    let p = support::at_line(&problems(&src), line_of(&src, "files_root = \"/\""));
+    assert!(p.contains("cannot be a drill's files root"), "{p}");
+    // The cleanup runs commands only.
+    let p = only_problem(&with_drill(
+        &DRILL
+            .replace(
+                "kind = \"command\"\nname = \"stop the drill shop\"",
+                "kind = \"confirm\"\nname = \"stop the drill shop\"",
+            )
+            .replace(
+                "host = \"web\"\nrun = [\"systemctl\", \"stop\", \"shop\"]\n",
+                "",
+            ),
+    ));
+    assert!(p.contains("a drill's cleanup runs commands only"), "{p}");
 }

@@ -484,6 +484,18 @@ pub enum DrCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Rehearse the activation: run the plan's activate steps against its
+    /// [recovery.drill] environment (never production or the standby),
+    /// record the measured RTO and RPO, then clean up.
+    Drill {
+        /// The plan's id.
+        plan: String,
+        /// Do not ask before starting (automation, cron).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Continue a failed or interrupted run at its first unfinished step.
     Resume {
         /// The run's number (see `keepup dr status`).

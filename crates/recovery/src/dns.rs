@@ -322,6 +322,42 @@ pub async fn switch(p: &DnsSwitch, ctx: &ProbeContext) -> Result<SwitchReport, D
     })
 }
 
+/// Deletes the A, AAAA and CNAME records of the hosts of `p` with one
+/// signed update (a drill's cleanup of its names; `p.target` is unused).
+/// Deleting records that are already gone succeeds.
+pub async fn remove(p: &DnsSwitch) -> Result<(), DnsError> {
+    let prepared = prepare(p)?;
+    let mut updates = Vec::new();
+    for host in &prepared.hosts {
+        for rtype in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
+            updates.push(delete_rrset(host, rtype));
+        }
+    }
+    send_update(p, &prepared, updates).await?;
+    tracing::info!(zone = %p.zone, hosts = p.hosts.len(), "dns: records deleted");
+    Ok(())
+}
+
+/// [`remove`] as `nsupdate` input, for a person to run by hand.
+pub fn nsupdate_removal(p: &DnsSwitch, key_file: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "; nsupdate -k {key_file} < this file   (key {} {}, secret kept in the key file)",
+        p.key.algorithm.as_str(),
+        p.key.name
+    );
+    let _ = writeln!(out, "server {} {}", p.primary.ip(), p.primary.port());
+    let _ = writeln!(out, "zone {}", fqdn(&p.zone));
+    for host in &p.hosts {
+        for rtype in ["A", "AAAA", "CNAME"] {
+            let _ = writeln!(out, "update delete {} {rtype}", fqdn(host));
+        }
+    }
+    out.push_str("send\n");
+    out
+}
+
 /// The deletion of `name`'s whole `rtype` set (RFC 2136 §2.5.2: class ANY,
 /// TTL 0, no data).
 fn delete_rrset(name: &Name, rtype: RecordType) -> Record {

@@ -18,8 +18,11 @@ pub mod dns;
 pub mod engine;
 pub mod journal;
 pub mod restore;
+pub mod rpo;
 pub mod steps;
 
 pub use clock::{Clock, RealClock, SimulatedClock};
-pub use engine::{EngineError, Observer, Quiet, RunReport, Runner, abort, describe, resume, start};
+pub use engine::{
+    EngineError, Observer, Quiet, RunReport, Runner, abort, describe, drill, resume, start,
+};
 pub use steps::Confirmation;

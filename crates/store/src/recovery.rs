@@ -367,6 +367,32 @@ impl Store {
         })
     }
 
+    /// Ends a run `Failed` for good and releases its plan's lock: a drill
+    /// that failed and was cleaned up is over (a new drill starts afresh),
+    /// and must not keep the plan from a real activation. False when the
+    /// run is unknown or already over.
+    pub fn dr_run_failed_for_good(
+        &self,
+        run: i64,
+        at: Timestamp,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        self.with_state("end a recovery run", |st| {
+            let tx = st
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let n = tx.execute(
+                "UPDATE dr_run SET state = 'failed', ended_at = ?2, message = ?3 WHERE id = ?1 AND state IN ('running', 'failed')",
+                params![run, at, message],
+            )?;
+            if n == 1 {
+                tx.execute("DELETE FROM dr_lock WHERE run_id = ?1", params![run])?;
+            }
+            tx.commit()?;
+            Ok(n == 1)
+        })
+    }
+
     /// One run.
     pub fn dr_run(&self, run: i64) -> Result<Option<DrRun>, StoreError> {
         self.with_state("read a recovery run", |st| {

@@ -1,4 +1,4 @@
-//! `keepup dr plan|activate|return|resume|status|abort`: wiring of
+//! `keepup dr plan|activate|return|drill|resume|status|abort`: wiring of
 //! `keepup_recovery`'s engine to the command line (progress on stderr,
 //! exit codes); the engine and the journal do the work.
 
@@ -30,6 +30,12 @@ impl Observer for Progress {
     }
     fn skipped(&self, index: usize, step: &Step) {
         eprintln!("[{}] {}: done earlier, skipped", index + 1, step.name);
+    }
+    fn cleaned(&self, name: &str, ok: bool, text: &str) {
+        eprintln!("[-] {name}: {}", if ok { "done" } else { "FAILED" });
+        for line in text.lines().take(20) {
+            eprintln!("      {line}");
+        }
     }
 }
 
@@ -141,6 +147,45 @@ pub fn start(path: &Path, id: &str, kind: DrRunKind, yes: bool) -> anyhow::Resul
         who: &who,
     };
     finish(keepup_recovery::start(&runner, plan, kind))
+}
+
+/// `keepup dr drill PLAN [--yes]`
+pub fn drill(path: &Path, id: &str, yes: bool) -> anyhow::Result<ExitCode> {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let Some(plan) = plan_of(&config, id) else {
+        return Ok(ExitCode::from(1));
+    };
+    if plan.drill.is_none() {
+        eprintln!(
+            "keepup: plan {id} declares no [recovery.drill] environment: a drill needs one of its own (addresses, dns_names, files_root, hosts), apart from production and the standby"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    // The one question of a drill: its steps ask nothing (their confirm
+    // gates pass), so cron runs it with --yes.
+    let confirm = Confirmation::from_cli(yes);
+    if let Err(reason) = confirm.gate(&format!(
+        "Drill plan {} ({} steps against the drill environment, then cleaned up; `keepup dr plan {id}` shows them)?",
+        plan.id,
+        plan.activate.len()
+    )) {
+        eprintln!("keepup: {reason}");
+        return Ok(ExitCode::from(1));
+    }
+    let store = Store::open(&config.store.path)?;
+    let who = super::users::cli_actor();
+    let runner = Runner {
+        config: &config,
+        store: &store,
+        clock: &RealClock,
+        confirm: &confirm,
+        observer: &Progress,
+        who: &who,
+    };
+    finish(keepup_recovery::drill(&runner, plan))
 }
 
 /// `keepup dr resume RUN [--yes]`

@@ -8,9 +8,11 @@
 //! Synchronous, like the backup crate: the caller decides about threads.
 
 mod describe;
+mod drill;
 mod status;
 
 pub use describe::describe;
+pub use drill::{cleanup_plan, drill};
 pub use status::{estimate_ms, render_status, run_rows};
 
 use crate::clock::Clock;
@@ -110,6 +112,8 @@ pub trait Observer {
     fn ended(&self, _index: usize, _step: &Step, _ok: bool, _text: &str) {}
     /// Step `index` was finished in an earlier attempt and is skipped.
     fn skipped(&self, _index: usize, _step: &Step) {}
+    /// A drill's cleanup step `name` ended; `ok` and its output or reason.
+    fn cleaned(&self, _name: &str, _ok: bool, _text: &str) {}
 }
 
 /// An observer that hears nothing.
@@ -189,12 +193,26 @@ fn preflight(plan: &RecoveryPlan, steps: &[Step], kind: DrRunKind) -> Result<(),
 }
 
 /// Starts a run of `kind` of `plan`: takes the plan's lock and runs every
-/// step.
+/// step (a drill also cleans up after itself: see [`drill`]).
 pub fn start(
     runner: &Runner<'_>,
     plan: &RecoveryPlan,
     kind: DrRunKind,
 ) -> Result<RunReport, EngineError> {
+    if kind == DrRunKind::Drill {
+        return drill(runner, plan);
+    }
+    let (run, now) = begin(runner, plan, kind)?;
+    execute(runner, plan, kind, run, now, 0)
+}
+
+/// Checks that `plan` can run `kind`, then journals a new run holding the
+/// plan's lock; its number and start.
+fn begin(
+    runner: &Runner<'_>,
+    plan: &RecoveryPlan,
+    kind: DrRunKind,
+) -> Result<(i64, i64), EngineError> {
     let (steps, _) = steps_of(plan, kind).map_err(|reason| EngineError::Refused {
         plan: plan.id.clone(),
         reason,
@@ -215,7 +233,7 @@ pub fn start(
         }
     };
     tracing::info!(plan = %plan.id, run, kind = kind.as_str(), "recovery run started");
-    execute(runner, plan, kind, run, now, 0)
+    Ok((run, now))
 }
 
 /// Whether process `pid` exists (another keepup still running a run).
@@ -238,6 +256,13 @@ fn claimable<'c>(
     what: &'static str,
 ) -> Result<(DrRun, &'c RecoveryPlan), EngineError> {
     let r = store.dr_run(run)?.ok_or(EngineError::NoRun(run))?;
+    if r.kind == DrRunKind::Drill && r.state == DrRunState::Failed && r.ended_at.is_some() {
+        return Err(EngineError::Finished {
+            run,
+            state: "a failed drill, cleaned up",
+            what: "start a new one with `keepup dr drill PLAN`",
+        });
+    }
     if r.state.is_final() {
         return Err(EngineError::Finished {
             run,
@@ -271,8 +296,9 @@ pub fn resume(runner: &Runner<'_>, run: i64) -> Result<RunReport, EngineError> {
     preflight(plan, steps, r.kind)?;
     let journaled = runner.store.dr_steps(run)?;
     // The journal's steps must still be the plan's: resuming a changed
-    // plan could skip a step that was never run.
-    for j in &journaled {
+    // plan could skip a step that was never run. (A drill's cleanup steps,
+    // journaled after them, all run again anyway.)
+    for j in journaled.iter().filter(|j| j.kind != drill::CLEANUP_KIND) {
         let now_named = steps.get(j.index).map(|s| s.name.as_str());
         if now_named != Some(j.name.as_str()) {
             return Err(EngineError::Refused {
@@ -302,6 +328,9 @@ pub fn resume(runner: &Runner<'_>, run: i64) -> Result<RunReport, EngineError> {
         });
     }
     tracing::info!(plan = %plan.id, run, from_step = first + 1, "recovery run resumed");
+    if r.kind == DrRunKind::Drill {
+        return drill::finish(runner, plan, run, r.started_at, first);
+    }
     execute(runner, plan, r.kind, run, r.started_at, first)
 }
 
@@ -320,7 +349,8 @@ pub fn abort(
     Ok(())
 }
 
-/// Runs steps `from..` of a run.
+/// Runs steps `from..` of a run and ends it: completed, or failed and
+/// waiting for a resume or an abort.
 fn execute(
     runner: &Runner<'_>,
     plan: &RecoveryPlan,
@@ -329,6 +359,95 @@ fn execute(
     run_started_at: i64,
     from: usize,
 ) -> Result<RunReport, EngineError> {
+    let ran = run_steps(runner, plan, kind, run, run_started_at, from)?;
+    let redactor = Redactor::for_plan(runner.config, plan);
+    let at = runner.clock.now_ms();
+    if let Some(failure) = ran.failure {
+        let mut message = format!(
+            "{}. The run stopped; nothing after it ran. Next: fix the cause, then `keepup dr resume {run}` (it runs this step again), or `keepup dr abort {run}`",
+            failure.what
+        );
+        if let Some(cmd) = &failure.by_hand {
+            message.push_str(&format!("; to do this step by hand: {cmd}"));
+        }
+        let message = redactor.redact(&message);
+        runner
+            .store
+            .dr_run_ended(run, at, DrRunState::Failed, &message)?;
+        return Ok(RunReport {
+            run,
+            state: DrRunState::Failed,
+            message,
+            steps_run: ran.steps_run,
+        });
+    }
+    let message = format!(
+        "all {} steps done in {}",
+        ran.steps_total,
+        human_ms(at.saturating_sub(run_started_at).max(0))
+    );
+    runner
+        .store
+        .dr_run_ended(run, at, DrRunState::Completed, &message)?;
+    tracing::info!(plan = %plan.id, run, "recovery run completed");
+    Ok(RunReport {
+        run,
+        state: DrRunState::Completed,
+        message,
+        steps_run: ran.steps_run,
+    })
+}
+
+/// How the steps of one invocation went.
+struct Ran {
+    /// Steps run this time.
+    steps_run: usize,
+    /// Steps in the list.
+    steps_total: usize,
+    /// The step that failed, if one did.
+    failure: Option<StepFailure>,
+}
+
+/// A failed step, for the run's message.
+struct StepFailure {
+    /// `step 2 of 5 "name" (kind) failed: reason`.
+    what: String,
+    /// How a person does the step by hand.
+    by_hand: Option<String>,
+}
+
+/// What the steps of a run work with.
+fn context<'a>(
+    runner: &'a Runner<'_>,
+    plan: &'a RecoveryPlan,
+    kind: DrRunKind,
+    target: Target<'a>,
+    run: i64,
+    run_started_at: i64,
+) -> StepContext<'a> {
+    StepContext {
+        config: runner.config,
+        plan,
+        target,
+        kind,
+        run,
+        run_started_at,
+        store: runner.store,
+        clock: runner.clock,
+        confirm: runner.confirm,
+    }
+}
+
+/// Runs steps `from..` of a run, journaled, until one fails; the run itself
+/// is left for the caller to end.
+fn run_steps(
+    runner: &Runner<'_>,
+    plan: &RecoveryPlan,
+    kind: DrRunKind,
+    run: i64,
+    run_started_at: i64,
+    from: usize,
+) -> Result<Ran, EngineError> {
     let (steps, target) = steps_of(plan, kind).map_err(|reason| EngineError::Refused {
         plan: plan.id.clone(),
         reason,
@@ -339,17 +458,7 @@ fn execute(
         run,
         redactor: &redactor,
     };
-    let ctx = StepContext {
-        config: runner.config,
-        plan,
-        target,
-        kind,
-        run,
-        run_started_at,
-        store: runner.store,
-        clock: runner.clock,
-        confirm: runner.confirm,
-    };
+    let ctx = context(runner, plan, kind, target, run, run_started_at);
     for (i, step) in steps.iter().enumerate().take(from) {
         runner.observer.skipped(i, step);
     }
@@ -376,49 +485,32 @@ fn execute(
                     format!("{}\n{}", failed.reason, failed.output)
                 };
                 journal.ended(i, at, DrStepOutcome::Failed, &output)?;
-                let mut message = format!(
-                    "step {} of {} {:?} ({}) failed: {}. The run stopped; nothing after it ran. Next: fix the cause, then `keepup dr resume {run}` (it runs this step again), or `keepup dr abort {run}`",
-                    i + 1,
-                    steps.len(),
-                    step.name,
-                    step.action.kind(),
-                    failed.reason
-                );
-                if let Some(cmd) = &failed.by_hand {
-                    message.push_str(&format!("; to do this step by hand: {cmd}"));
-                }
-                let message = redactor.redact(&message);
                 runner
                     .observer
                     .ended(i, step, false, &redactor.redact(&output));
-                runner
-                    .store
-                    .dr_run_ended(run, at, DrRunState::Failed, &message)?;
                 tracing::warn!(plan = %plan.id, run, step = %step.name, reason = %redactor.redact(&failed.reason), "recovery step failed; run stopped");
-                return Ok(RunReport {
-                    run,
-                    state: DrRunState::Failed,
-                    message,
+                return Ok(Ran {
                     steps_run,
+                    steps_total: steps.len(),
+                    failure: Some(StepFailure {
+                        what: format!(
+                            "step {} of {} {:?} ({}) failed: {}",
+                            i + 1,
+                            steps.len(),
+                            step.name,
+                            step.action.kind(),
+                            failed.reason
+                        ),
+                        by_hand: failed.by_hand,
+                    }),
                 });
             }
         }
     }
-    let at = runner.clock.now_ms();
-    let message = format!(
-        "all {} steps done in {}",
-        steps.len(),
-        human_ms(at.saturating_sub(run_started_at).max(0))
-    );
-    runner
-        .store
-        .dr_run_ended(run, at, DrRunState::Completed, &message)?;
-    tracing::info!(plan = %plan.id, run, "recovery run completed");
-    Ok(RunReport {
-        run,
-        state: DrRunState::Completed,
-        message,
+    Ok(Ran {
         steps_run,
+        steps_total: steps.len(),
+        failure: None,
     })
 }
 

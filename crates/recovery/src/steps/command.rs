@@ -3,7 +3,9 @@
 //! always checked), with a timeout that kills its process group, the exit
 //! code the plan expects, and output kept to its last 64 KiB. The child
 //! starts with an empty environment plus an allow-list, so it never
-//! inherits keepup's secrets.
+//! inherits keepup's secrets; `KEEPUP_DR_KIND` tells a local command
+//! whether it runs in an `activate`, a `return` or a `drill`. In a drill a
+//! step's `host` is the drill environment's host of that name.
 
 use super::{Done, Failed, StepContext};
 use keepup_backup::child;
@@ -32,6 +34,9 @@ pub fn run(step: &CommandStep, ctx: &StepContext<'_>) -> Result<Done, Failed> {
     let argv = argv(step, host);
     let by_hand = shell_line(&argv);
     let mut cmd = child::command(&argv[0], &["SSH_AUTH_SOCK"]);
+    // A local command can tell an activation from a drill (a remote one
+    // runs on the environment's own host, which says it).
+    cmd.env("KEEPUP_DR_KIND", ctx.kind.as_str());
     cmd.args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

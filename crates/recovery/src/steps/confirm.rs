@@ -1,6 +1,8 @@
 //! `confirm`: a person says go. On a terminal keepup asks and waits for
 //! `yes`; without one the step is refused unless the run was started with
-//! `--yes` (automation has decided beforehand).
+//! `--yes` (automation has decided beforehand). A drill passes its gates
+//! without asking: it changes nothing a person must approve, and a
+//! scheduled drill has nobody to ask.
 
 use super::{Done, Failed, StepContext};
 use keepup_config::recovery::ConfirmStep;
@@ -67,6 +69,11 @@ impl Confirm for Terminal {
 
 /// Runs a `confirm` step.
 pub fn run(step: &ConfirmStep, ctx: &StepContext<'_>) -> Result<Done, Failed> {
+    if ctx.kind == keepup_store::DrRunKind::Drill {
+        return Ok(Done {
+            output: format!("{} not asked in a drill", step.prompt),
+        });
+    }
     ctx.confirm
         .gate(&step.prompt)
         .map(|output| Done { output })

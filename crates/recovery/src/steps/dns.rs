@@ -2,6 +2,11 @@
 //! zone, primary and TSIG key and the target environment's names (its
 //! `dns_names`, else the step's) and addresses (or the step's CNAME). A
 //! failure carries the `nsupdate` lines that make the same change by hand.
+//!
+//! In a drill the environment is the drill's: its `dns_names` (required, and
+//! never one of the shop's names) point at its addresses, also when the
+//! step writes a `cname` (the alias would lead to the real standby); the
+//! drill's cleanup deletes them again ([`remove`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -76,12 +81,20 @@ pub fn switch_of(
 
 /// Runs a `dns` step.
 pub fn run(step: &DnsStep, ctx: &StepContext<'_>) -> Result<Done, Failed> {
-    let params = switch_of(
+    let mut params = switch_of(
         step,
         &ctx.plan.tsig_keys,
         ctx.environment(),
         &ctx.config.dns,
     )?;
+    if ctx.kind == keepup_store::DrRunKind::Drill {
+        if ctx.environment().dns_names.is_empty() {
+            return Err(Failed::because(
+                "the drill environment names no dns_names; a drill never switches the shop's own names",
+            ));
+        }
+        params.target = DnsTarget::Addresses(ctx.environment().addresses.clone());
+    }
     let by_hand = nsupdate_script(&params, KEY_FILE_PLACEHOLDER);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -130,6 +143,7 @@ mod tests {
             lower_ttl_first: Some(30),
             cname: None,
             verify_timeout: Duration::from_secs(120),
+            before_data: false,
         }
     }
 

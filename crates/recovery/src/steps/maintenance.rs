@@ -4,6 +4,10 @@
 //! maintenance during the return). Windows are marked with the plan's id in
 //! their reason, so a re-run opens no second window and `end` ends only
 //! the windows recovery runs opened.
+//!
+//! A drill skips it (journaled as done, saying so): the site is not in
+//! maintenance while production runs, and muting its alerts would hide a
+//! real outage during the drill.
 
 use super::{Done, Failed, StepContext};
 use keepup_config::recovery::{MaintenanceAction, MaintenanceStep};
@@ -18,6 +22,14 @@ const BY: &str = "keepup dr";
 
 /// Runs a `maintenance` step.
 pub fn run(step: &MaintenanceStep, ctx: &StepContext<'_>) -> Result<Done, Failed> {
+    if ctx.kind == keepup_store::DrRunKind::Drill {
+        return Ok(Done {
+            output: format!(
+                "skipped in a drill: production keeps running, so {} is not put into maintenance (its alerts stay on)",
+                step.target
+            ),
+        });
+    }
     let now = ctx.clock.now_ms();
     let reason = reason(&ctx.plan.id);
     let store_failed = |e: keepup_store::StoreError| Failed::because(e.to_string());

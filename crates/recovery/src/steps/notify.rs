@@ -3,6 +3,10 @@
 //! it, with retries and fallbacks), carrying the run's figures so far. The
 //! dedup key names the run and the step, so a step run again after a crash
 //! queues nothing twice.
+//!
+//! A drill sends its messages too (the channels are part of what a drill
+//! proves), marked: the title starts with `DRILL:` and the text says that
+//! production and the standby were not touched.
 
 use super::{Done, Failed, StepContext};
 use keepup_config::recovery::NotifyStep;
@@ -20,7 +24,14 @@ pub fn run(step: &NotifyStep, index: usize, ctx: &StepContext<'_>) -> Result<Don
         .dr_run(ctx.run)
         .map_err(store_failed)?
         .ok_or_else(|| Failed::because(format!("run {} is not in the journal", ctx.run)))?;
-    let mut text = format!(
+    let drill = ctx.kind == keepup_store::DrRunKind::Drill;
+    let mut text = String::new();
+    if drill {
+        text.push_str(
+            "This is a drill: it ran against the drill environment; production and the standby were not touched.\n",
+        );
+    }
+    text.push_str(&format!(
         "Recovery plan {} ({}), run {} ({}), started {} by {}.\n",
         ctx.plan.id,
         ctx.plan.name,
@@ -28,7 +39,7 @@ pub fn run(step: &NotifyStep, index: usize, ctx: &StepContext<'_>) -> Result<Don
         ctx.kind.as_str(),
         keepup_model::format_rfc3339(run.started_at),
         run.started_by
-    );
+    ));
     let elapsed = now.saturating_sub(run.started_at).max(0);
     text.push_str(&format!("Elapsed: {}.\n", crate::engine::human_ms(elapsed)));
     if let Some(rto) = run.rto_ms {
@@ -61,7 +72,11 @@ pub fn run(step: &NotifyStep, index: usize, ctx: &StepContext<'_>) -> Result<Don
             dedup_key: dedup_key.clone(),
             event: Event::Recovery,
             severity: Severity::Warning,
-            title: format!("{}: {}", ctx.plan.site, step.message),
+            title: if drill {
+                format!("{}: DRILL: {}", ctx.plan.site, step.message)
+            } else {
+                format!("{}: {}", ctx.plan.site, step.message)
+            },
             text: text.clone(),
             site: ctx.plan.site.clone(),
             checks: Vec::new(),

@@ -2,6 +2,14 @@
 //! the probes the monitor uses, round after round, until all are Up in one
 //! round or the deadline passes. The first all-Up round of an activation or
 //! a drill ends its RTO, measured from the run's start.
+//!
+//! In a drill the checks are aimed at the drill environment: every name
+//! the plan's `dns` steps switch resolves to the drill's addresses for
+//! these probes only (like `curl --resolve`: the Host header and TLS name
+//! stay the shop's), so the drill's RTO is the time until the drill's
+//! services answer as the shop would. The drill's own names were verified
+//! at every authoritative server by its `dns` step. The loader refuses a
+//! drill whose verified checks aim at anything else.
 
 use super::{Done, Failed, StepContext};
 use keepup_config::Check;
@@ -18,7 +26,7 @@ pub fn run(step: &VerifyStep, ctx: &StepContext<'_>) -> Result<Done, Failed> {
         .enable_all()
         .build()
         .map_err(|e| Failed::because(format!("cannot start the probes' runtime: {e}")))?;
-    let probe_ctx = ProbeContext::new();
+    let probe_ctx = probe_context(ctx);
     let started = ctx.clock.now_ms();
     let deadline =
         started.saturating_add(i64::try_from(step.deadline.as_millis()).unwrap_or(i64::MAX));
@@ -86,6 +94,24 @@ pub fn run(step: &VerifyStep, ctx: &StepContext<'_>) -> Result<Done, Failed> {
             Duration::from_millis(u64::try_from(deadline - now).unwrap_or(0)).min(step.interval);
         ctx.clock.sleep(wait);
     }
+}
+
+/// The probes' context: in a drill, the names the plan's `dns` steps
+/// switch resolve to the drill environment's addresses.
+fn probe_context(ctx: &StepContext<'_>) -> ProbeContext {
+    if ctx.kind != DrRunKind::Drill {
+        return ProbeContext::new();
+    }
+    let addresses = &ctx.environment().addresses;
+    let mut builder = ProbeContext::builder();
+    for step in &ctx.plan.activate {
+        if let keepup_config::recovery::StepAction::Dns(d) = &step.action {
+            for name in &d.names {
+                builder = builder.resolve_override(name, addresses.iter().copied());
+            }
+        }
+    }
+    builder.build()
 }
 
 /// The checks a step verifies: the named ones, or every check of the site

@@ -1,0 +1,409 @@
+//! Drills: the plan's `activate` steps run against its `[recovery.drill]`
+//! environment as a `drill` run (journaled, holding the plan's lock like
+//! any run), then cleaned up, whether the steps succeeded or not.
+//!
+//! What each step kind does in a drill, so that a drill never touches
+//! production or the real standby:
+//!
+//! - `restore_files`: under the drill's `files_root` (`<files_root>/<to>`),
+//!   on the drill environment's host of the same name when the step has a
+//!   `host`;
+//! - `restore_database`: into the scratch database `<database>_drill` on
+//!   the drill's `db_host`/`db_port` (default: the step's server);
+//! - `dns`: the drill's `dns_names` point at the drill's addresses;
+//! - `verify`: the checks, with the names the `dns` steps switch resolved
+//!   to the drill's addresses; the first all-Up round is the drill's RTO;
+//! - `command`: on the drill environment's host of that name (a local one
+//!   runs here, with `KEEPUP_DR_KIND=drill`);
+//! - `maintenance`: skipped (journaled, saying why);
+//! - `notify`: sent, marked `DRILL:`;
+//! - `confirm`: passes without asking.
+//!
+//! The cleanup ([`cleanup_plan`]) is journaled as further steps of the run,
+//! after the activate steps: the drill's DNS names deleted (signed RFC 2136
+//! update), the plan's `[[recovery.drill_cleanup]]` commands, the scratch
+//! databases dropped, the restored files removed (only under
+//! `files_root`). Every cleanup step runs even when an earlier one failed;
+//! a failed one fails the drill. A drill that failed is over: it ends
+//! `failed`, releases the plan's lock (a real activation must never wait
+//! for a drill) and is not resumed; a drill whose process died is resumed
+//! (`keepup dr resume RUN`) and cleans up as it ends.
+
+use super::{EngineError, Ran, RunReport, Runner, Target, context, human_ms, run_steps, steps_of};
+use crate::dns::{nsupdate_removal, remove};
+use crate::journal::{Journal, Redactor};
+use crate::steps::restore::{backup_plan, database_params, drill_database, drill_destination};
+use crate::steps::{self, Done, Failed, StepContext};
+use keepup_backup::dbrestore;
+use keepup_config::RecoveryPlan;
+use keepup_config::recovery::{
+    CommandStep, DnsStep, RestoreDatabaseStep, RestoreFilesStep, Step, StepAction,
+};
+use keepup_store::{DrRunKind, DrRunState, DrStepOutcome};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The `kind` a drill's cleanup steps are journaled with.
+pub const CLEANUP_KIND: &str = "cleanup";
+
+/// How long removing the drill's files on a host may take.
+const REMOTE_REMOVE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs a drill of `plan`: its activate steps against `[recovery.drill]`,
+/// then the cleanup, as one `drill` run. The entry point of `keepup dr
+/// drill` and of scheduled drills (which pass a [`Runner`] whose
+/// confirmation is [`crate::Confirmation::AssumeYes`] or `Nobody`: a drill's
+/// `confirm` steps pass without asking either way).
+///
+/// `Ok` with state `Completed` when every step and the cleanup succeeded,
+/// `Failed` otherwise (the plan's lock released, the figures measured so
+/// far kept); `Err` when the drill could not start (no drill environment,
+/// the plan's lock held by another run) or the journal failed.
+pub fn drill(runner: &Runner<'_>, plan: &RecoveryPlan) -> Result<RunReport, EngineError> {
+    let (run, now) = super::begin(runner, plan, DrRunKind::Drill)?;
+    finish(runner, plan, run, now, 0)
+}
+
+/// Runs a drill's steps from `from`, cleans up, and ends the run.
+pub(super) fn finish(
+    runner: &Runner<'_>,
+    plan: &RecoveryPlan,
+    run: i64,
+    started_at: i64,
+    from: usize,
+) -> Result<RunReport, EngineError> {
+    let ran: Ran = run_steps(runner, plan, DrRunKind::Drill, run, started_at, from)?;
+    let cleanup_failures = clean_up(runner, plan, run, started_at, ran.steps_total)?;
+    let redactor = Redactor::for_plan(runner.config, plan);
+    let at = runner.clock.now_ms();
+    let figures = runner
+        .store
+        .dr_run(run)?
+        .map(|r| {
+            format!(
+                "RTO {}, RPO {}",
+                r.rto_ms.map_or_else(|| "not measured".into(), human_ms),
+                r.rpo_ms.map_or_else(|| "not measured".into(), human_ms)
+            )
+        })
+        .unwrap_or_default();
+    let cleaned = if cleanup_failures.is_empty() {
+        "cleaned up".to_string()
+    } else {
+        format!(
+            "the cleanup failed: {}; remove what is left by hand (`keepup dr status {run}` shows each step's output)",
+            cleanup_failures.join("; ")
+        )
+    };
+    let (state, message) = match &ran.failure {
+        None if cleanup_failures.is_empty() => (
+            DrRunState::Completed,
+            format!(
+                "drill of all {} steps done in {} ({figures}); {cleaned}",
+                ran.steps_total,
+                human_ms(at.saturating_sub(started_at).max(0))
+            ),
+        ),
+        None => (
+            DrRunState::Failed,
+            format!(
+                "drill failed: every step succeeded ({figures}), but {cleaned}; then run `keepup dr drill {}` again",
+                plan.id
+            ),
+        ),
+        Some(f) => {
+            let mut m = format!(
+                "drill failed: {}; {cleaned}. Fix the cause and run `keepup dr drill {}` again",
+                f.what, plan.id
+            );
+            if let Some(cmd) = &f.by_hand {
+                m.push_str(&format!("; the step by hand: {cmd}"));
+            }
+            (DrRunState::Failed, m)
+        }
+    };
+    let message = redactor.redact(&message);
+    match state {
+        DrRunState::Completed => {
+            runner.store.dr_run_ended(run, at, state, &message)?;
+            tracing::info!(plan = %plan.id, run, "drill completed");
+        }
+        _ => {
+            runner.store.dr_run_failed_for_good(run, at, &message)?;
+            tracing::warn!(plan = %plan.id, run, "drill failed");
+        }
+    }
+    Ok(RunReport {
+        run,
+        state,
+        message,
+        steps_run: ran.steps_run,
+    })
+}
+
+/// One thing a drill's cleanup undoes.
+#[derive(Debug, Clone, Copy)]
+pub enum Undo<'p> {
+    /// Delete the drill's names a `dns` step published.
+    Dns(&'p DnsStep),
+    /// A `[[recovery.drill_cleanup]]` command.
+    Command(&'p CommandStep),
+    /// Drop the scratch database a `restore_database` step imported into.
+    Database(&'p RestoreDatabaseStep),
+    /// Remove the files a `restore_files` step restored.
+    Files(&'p RestoreFilesStep),
+}
+
+/// The cleanup of a drill of `plan`, in order, each with its journal name:
+/// the drill's DNS names first (nothing points at the drill any more),
+/// then the plan's cleanup commands (stop what uses the data), then the
+/// scratch databases and the restored files.
+pub fn cleanup_plan(plan: &RecoveryPlan) -> Vec<(String, Undo<'_>)> {
+    let mut out = Vec::new();
+    let of_kind = |pick: fn(&Step) -> Option<(String, Undo<'_>)>| {
+        plan.activate.iter().filter_map(pick).collect::<Vec<_>>()
+    };
+    out.extend(of_kind(|s| match &s.action {
+        StepAction::Dns(d) => Some((
+            format!("cleanup: delete the DNS names of {:?}", s.name),
+            Undo::Dns(d),
+        )),
+        _ => None,
+    }));
+    for s in &plan.drill_cleanup {
+        if let StepAction::Command(c) = &s.action {
+            out.push((format!("cleanup: {}", s.name), Undo::Command(c)));
+        }
+    }
+    out.extend(of_kind(|s| match &s.action {
+        StepAction::RestoreDatabase(d) => Some((
+            format!("cleanup: drop database {}", drill_database(&d.database)),
+            Undo::Database(d),
+        )),
+        _ => None,
+    }));
+    out.extend(of_kind(|s| match &s.action {
+        StepAction::RestoreFiles(f) => Some((
+            format!("cleanup: remove the files of {:?}", s.name),
+            Undo::Files(f),
+        )),
+        _ => None,
+    }));
+    out
+}
+
+/// Runs every cleanup step, journaled at `first_index..`; the names and
+/// reasons of those that failed.
+fn clean_up(
+    runner: &Runner<'_>,
+    plan: &RecoveryPlan,
+    run: i64,
+    started_at: i64,
+    first_index: usize,
+) -> Result<Vec<String>, EngineError> {
+    let (_, target) = steps_of(plan, DrRunKind::Drill).map_err(|reason| EngineError::Refused {
+        plan: plan.id.clone(),
+        reason,
+    })?;
+    let ctx = context(runner, plan, DrRunKind::Drill, target, run, started_at);
+    let redactor = Redactor::for_plan(runner.config, plan);
+    let journal = Journal {
+        store: runner.store,
+        run,
+        redactor: &redactor,
+    };
+    let mut failures = Vec::new();
+    for (k, (name, undo)) in cleanup_plan(plan).into_iter().enumerate() {
+        let index = first_index + k;
+        journal.started(index, &name, CLEANUP_KIND, runner.clock.now_ms())?;
+        let result = undo_one(undo, &ctx, target);
+        let at = runner.clock.now_ms();
+        match result {
+            Ok(done) => {
+                journal.ended(index, at, DrStepOutcome::Succeeded, &done.output)?;
+                runner
+                    .observer
+                    .cleaned(&name, true, &redactor.redact(&done.output));
+            }
+            Err(failed) => {
+                let mut output = failed.reason.clone();
+                if !failed.output.is_empty() {
+                    output.push('\n');
+                    output.push_str(&failed.output);
+                }
+                if let Some(cmd) = &failed.by_hand {
+                    output.push_str(&format!("\nby hand: {cmd}"));
+                }
+                journal.ended(index, at, DrStepOutcome::Failed, &output)?;
+                runner
+                    .observer
+                    .cleaned(&name, false, &redactor.redact(&output));
+                tracing::warn!(plan = %plan.id, run, step = %name, reason = %redactor.redact(&failed.reason), "drill cleanup step failed");
+                failures.push(format!("{name}: {}", failed.reason));
+            }
+        }
+    }
+    Ok(failures)
+}
+
+fn undo_one(undo: Undo<'_>, ctx: &StepContext<'_>, target: Target<'_>) -> Result<Done, Failed> {
+    match undo {
+        Undo::Dns(d) => {
+            let params =
+                steps::dns::switch_of(d, &ctx.plan.tsig_keys, target.environment, &ctx.config.dns)?;
+            if target.environment.dns_names.is_empty() {
+                // Never delete the shop's own names.
+                return Err(Failed::because(
+                    "the drill environment names no dns_names; nothing of the shop's is deleted",
+                ));
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failed::because(format!("cannot start the DNS runtime: {e}")))?;
+            match runtime.block_on(remove(&params)) {
+                Ok(()) => Ok(Done {
+                    output: format!(
+                        "deleted the A, AAAA and CNAME records of {} in {}",
+                        params.hosts.join(", "),
+                        params.zone
+                    ),
+                }),
+                Err(e) => Err(Failed {
+                    reason: e.to_string(),
+                    output: String::new(),
+                    by_hand: Some(nsupdate_removal(&params, steps::dns::KEY_FILE_PLACEHOLDER)),
+                }),
+            }
+        }
+        Undo::Command(c) => steps::command::run(c, ctx),
+        Undo::Database(d) => {
+            let plan = backup_plan(ctx, &d.backup)?;
+            let params = database_params(d, plan, ctx);
+            dbrestore::drop_database(&params.server, &params.database, plan.command_timeout)
+                .map(|()| Done {
+                    output: format!(
+                        "dropped database {} on {}",
+                        params.database,
+                        params.server.describe()
+                    ),
+                })
+                .map_err(|e| Failed::because(e.to_string()))
+        }
+        Undo::Files(f) => remove_files(f, ctx, target),
+    }
+}
+
+/// What a drill restored for step `f`: `<files_root>/<to>/<path>` for each
+/// of its paths, or `<files_root>/<to>` for all of them; with the root.
+fn restored_paths(
+    f: &RestoreFilesStep,
+    target: Target<'_>,
+) -> Result<(PathBuf, Vec<PathBuf>), Failed> {
+    let root = target
+        .environment
+        .files_root
+        .clone()
+        .ok_or_else(|| Failed::because("the drill environment has no files_root"))?;
+    let dest = drill_destination(&f.to, target.environment)
+        .ok_or_else(|| Failed::because("the drill environment has no files_root"))?;
+    let paths = if f.paths.is_empty() {
+        vec![dest]
+    } else {
+        f.paths
+            .iter()
+            .map(|p| {
+                dest.join(
+                    p.components()
+                        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+                        .collect::<PathBuf>(),
+                )
+            })
+            .collect()
+    };
+    // Only what lies under the root is ever removed.
+    if paths.iter().any(|p| !p.starts_with(&root)) {
+        return Err(Failed::because(format!(
+            "a restored path is not under the drill's files_root {}",
+            root.display()
+        )));
+    }
+    Ok((root, paths))
+}
+
+/// Removes what a drill restored for `f`, here or on the drill's host.
+fn remove_files(
+    f: &RestoreFilesStep,
+    ctx: &StepContext<'_>,
+    target: Target<'_>,
+) -> Result<Done, Failed> {
+    let (root, paths) = restored_paths(f, target)?;
+    let listed = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Some(host) = &f.host {
+        // The root itself stays (it may be a mount point): its contents go.
+        let mut run: Vec<String> = Vec::new();
+        let (whole, parts): (Vec<&PathBuf>, Vec<&PathBuf>) =
+            paths.iter().partition(|p| **p == root);
+        if !whole.is_empty() {
+            run.extend([
+                "find".into(),
+                root.display().to_string(),
+                "-mindepth".into(),
+                "1".into(),
+                "-delete".into(),
+            ]);
+        } else {
+            run.extend(["rm".into(), "-rf".into(), "--".into()]);
+            run.extend(parts.iter().map(|p| p.display().to_string()));
+        }
+        let step = CommandStep {
+            run,
+            host: Some(host.clone()),
+            timeout: REMOTE_REMOVE_TIMEOUT,
+            expect_exit: 0,
+        };
+        return steps::command::run(&step, ctx).map(|mut done| {
+            done.output = format!("removed {listed} on host {host}\n{}", done.output);
+            done
+        });
+    }
+    for p in &paths {
+        remove_local(p, &root)
+            .map_err(|e| Failed::because(format!("removing {}: {e}", p.display())))?;
+    }
+    Ok(Done {
+        output: format!("removed {listed}"),
+    })
+}
+
+/// Removes `path`, or only the contents when it is `root` (which may be a
+/// mount point); a path already gone is fine.
+fn remove_local(path: &Path, root: &Path) -> std::io::Result<()> {
+    if path != root {
+        return remove_entry(path);
+    }
+    match std::fs::read_dir(root) {
+        Ok(entries) => {
+            for entry in entries {
+                remove_entry(&entry?.path())?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes a file, a link (never followed) or a directory tree.
+fn remove_entry(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
