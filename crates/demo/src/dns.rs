@@ -5,13 +5,24 @@
 //! "resolver" address that holds a small test blacklist for the `dnsbl`
 //! check. UDP and TCP. It answers only its own zones (REFUSED otherwise),
 //! reads bounded messages and gives up on slow TCP peers.
+//!
+//! The shop's zone takes RFC 2136 dynamic updates signed with the demo's
+//! TSIG key (hmac-sha256), as a real primary would, so that a recovery
+//! plan's `dns` step can switch the shop to its standby: both shop name
+//! servers serve the one zone the update changes. An unsigned update is
+//! REFUSED; one signed with another key gets NOTAUTH with BADKEY, a wrong
+//! MAC NOTAUTH with BADSIG, a time off by more than the fudge NOTAUTH with
+//! BADTIME (RFC 8945 §5.2); a zone it does not serve NOTAUTH, a name
+//! outside it NOTZONE (RFC 2136 §3). Answers to signed updates are signed.
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::tsig::TsigError;
 use hickory_proto::rr::rdata::{A, MX, NS, SOA, TXT};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
@@ -20,8 +31,8 @@ use tokio::task::JoinHandle;
 pub const ROOT: Ipv4Addr = Ipv4Addr::new(127, 77, 0, 1);
 /// The `test.` servers.
 const TLD: [Ipv4Addr; 2] = [Ipv4Addr::new(127, 77, 0, 2), Ipv4Addr::new(127, 77, 0, 3)];
-/// The demo shop's name servers.
-const SHOP_NS: [Ipv4Addr; 2] = [Ipv4Addr::new(127, 77, 0, 4), Ipv4Addr::new(127, 77, 0, 5)];
+/// The demo shop's name servers; both take signed updates.
+pub const SHOP_NS: [Ipv4Addr; 2] = [Ipv4Addr::new(127, 77, 0, 4), Ipv4Addr::new(127, 77, 0, 5)];
 /// The "resolver" holding the test blacklist.
 pub const RESOLVER: Ipv4Addr = Ipv4Addr::new(127, 77, 0, 6);
 /// The test blacklist's zone (127.0.0.2 listed, as RFC 5782 asks).
@@ -40,6 +51,10 @@ struct Zone {
     apex: Name,
     records: Vec<Record>,
 }
+
+/// The production shop's address, which the shop's names point at until a
+/// recovery plan switches them.
+pub const PRODUCTION: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 /// The running servers (stopped when dropped).
 pub struct DemoDns {
@@ -118,7 +133,7 @@ fn zones(shop: &str) -> Vec<(Vec<Ipv4Addr>, Zone)> {
             a(&format!("ns2.{shop_apex}"), SHOP_NS[1]),
         ],
     };
-    let local = Ipv4Addr::LOCALHOST;
+    let local = PRODUCTION;
     let shop_zone = Zone {
         apex: name(&shop_apex),
         records: vec![
@@ -166,15 +181,19 @@ fn zones(shop: &str) -> Vec<(Vec<Ipv4Addr>, Zone)> {
 
 impl DemoDns {
     /// Starts the servers for the demo shop's zone `shop` (e.g.
-    /// `demo-shop.test`), on one free port shared by every address.
-    pub async fn start(shop: &str) -> std::io::Result<DemoDns> {
+    /// `demo-shop.test`), on one free port shared by every address; the
+    /// shop's zone takes updates signed with `update_key`.
+    pub async fn start(shop: &str, update_key: keepup_tsig::Key) -> std::io::Result<DemoDns> {
+        let update_key = Arc::new(update_key);
         let all = zones(shop);
         let mut last_err = None;
         for _ in 0..20 {
             match bind_all(&all).await {
                 Ok((port, sockets)) => {
-                    let by_zone: Vec<(Vec<Ipv4Addr>, Arc<Zone>)> =
-                        all.into_iter().map(|(ips, z)| (ips, Arc::new(z))).collect();
+                    let by_zone: Vec<(Vec<Ipv4Addr>, Arc<RwLock<Zone>>)> = all
+                        .into_iter()
+                        .map(|(ips, z)| (ips, Arc::new(RwLock::new(z))))
+                        .collect();
                     let mut tasks = Vec::new();
                     for (ip, udp, tcp) in sockets {
                         let zone = by_zone
@@ -183,7 +202,12 @@ impl DemoDns {
                             .map(|(_, z)| Arc::clone(z));
                         let Some(zone) = zone else { continue };
                         let resolver = ip == RESOLVER;
-                        let server = Arc::new(Server { zone, resolver });
+                        let updates = SHOP_NS.contains(&ip).then(|| Arc::clone(&update_key));
+                        let server = Arc::new(Server {
+                            zone,
+                            resolver,
+                            updates,
+                        });
                         tasks.push(tokio::spawn(serve_udp(udp, Arc::clone(&server))));
                         tasks.push(tokio::spawn(serve_tcp(tcp, server)));
                     }
@@ -221,9 +245,12 @@ async fn bind_all(all: &[(Vec<Ipv4Addr>, Zone)]) -> std::io::Result<(u16, Vec<Bo
 
 /// One address's server: one zone, authoritative.
 struct Server {
-    zone: Arc<Zone>,
+    zone: Arc<RwLock<Zone>>,
     /// Whether it poses as a recursive resolver (RA set).
     resolver: bool,
+    /// The key updates of its zone must be signed with; `None`: the zone
+    /// takes no updates.
+    updates: Option<Arc<keepup_tsig::Key>>,
 }
 
 impl Server {
@@ -232,6 +259,9 @@ impl Server {
         let query = Message::from_vec(bytes).ok()?;
         if query.metadata.message_type != MessageType::Query {
             return None;
+        }
+        if query.metadata.op_code == OpCode::Update {
+            return self.update(bytes, &query);
         }
         let mut resp = Message::response(query.metadata.id, query.metadata.op_code);
         resp.metadata.recursion_desired = query.metadata.recursion_desired;
@@ -255,7 +285,8 @@ impl Server {
     /// Fills `resp` with the zone's answer, referral, NODATA, NXDOMAIN or
     /// REFUSED.
     fn lookup(&self, qname: &Name, qtype: RecordType, resp: &mut Message) {
-        let zone = &self.zone;
+        let zone = self.zone.read().unwrap_or_else(|p| p.into_inner());
+        let zone = &*zone;
         if !zone.apex.zone_of(qname) {
             resp.metadata.response_code = ResponseCode::Refused;
             return;
@@ -274,7 +305,7 @@ impl Server {
                 .filter(|r| r.name == cut && r.record_type() == RecordType::NS)
             {
                 resp.add_authority(r.clone());
-                self.add_glue(r, resp);
+                add_glue(zone, r, resp);
             }
             return;
         }
@@ -288,7 +319,7 @@ impl Server {
         if !answers.is_empty() {
             for r in answers {
                 resp.add_answer(r.clone());
-                self.add_glue(r, resp);
+                add_glue(zone, r, resp);
             }
             return;
         }
@@ -304,22 +335,162 @@ impl Server {
             resp.add_authority(soa.clone());
         }
     }
+}
 
-    /// The addresses of an NS or MX target held in this zone.
-    fn add_glue(&self, r: &Record, resp: &mut Message) {
-        let target = match &r.data {
-            RData::NS(NS(t)) => t,
-            RData::MX(mx) => &mx.exchange,
-            _ => return,
+/// The addresses of an NS or MX target held in `zone`.
+fn add_glue(zone: &Zone, r: &Record, resp: &mut Message) {
+    let target = match &r.data {
+        RData::NS(NS(t)) => t,
+        RData::MX(mx) => &mx.exchange,
+        _ => return,
+    };
+    for g in zone
+        .records
+        .iter()
+        .filter(|g| g.name == *target && g.record_type() == RecordType::A)
+    {
+        resp.add_additional(g.clone());
+    }
+}
+
+/// Seconds since the epoch, for TSIG times.
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Why an update is not applied, as its response code.
+struct Refusal(ResponseCode);
+
+impl Server {
+    /// The answer to an RFC 2136 update: the signature first (RFC 8945
+    /// §5.2), then the zone, then each change, applied all or none.
+    fn update(&self, wire: &[u8], request: &Message) -> Option<Vec<u8>> {
+        let mut resp = Message::response(request.metadata.id, OpCode::Update);
+        resp.add_queries(request.queries.iter().cloned());
+        let signed = match keepup_tsig::signed_parts(wire, None) {
+            Ok(s) => s,
+            Err(_) => {
+                resp.metadata.response_code = ResponseCode::FormErr;
+                return resp.to_vec().ok();
+            }
         };
-        for g in self
-            .zone
-            .records
-            .iter()
-            .filter(|g| g.name == *target && g.record_type() == RecordType::A)
-        {
-            resp.add_additional(g.clone());
+        let (Some(key), Some(signed)) = (&self.updates, signed) else {
+            // A zone without updates, or an unsigned update: this server
+            // only takes changes signed with the demo's key.
+            resp.metadata.response_code = ResponseCode::Refused;
+            return resp.to_vec().ok();
+        };
+        let now = now_secs();
+        match key.verify(&signed, now) {
+            Ok(()) => {}
+            Err(keepup_tsig::Rejection::BadTime) => {
+                resp.metadata.response_code = ResponseCode::NotAuth;
+                let unsigned = resp.to_vec().ok()?;
+                let (answer, _) = key
+                    .sign(
+                        &unsigned,
+                        Some(&signed.tsig.mac),
+                        now,
+                        Some(TsigError::BadTime),
+                    )
+                    .ok()?;
+                return Some(answer);
+            }
+            Err(rejection) => {
+                // BADKEY and BADSIG answers are not signed: the key cannot
+                // be trusted (RFC 8945 §5.3.2).
+                tracing::info!(key = %signed.key_name, why = %rejection, "demo DNS: update rejected");
+                resp.metadata.response_code = ResponseCode::NotAuth;
+                let unsigned = resp.to_vec().ok()?;
+                return keepup_tsig::unsigned_error(
+                    &unsigned,
+                    &signed.key_name,
+                    signed.tsig.algorithm.clone(),
+                    now,
+                    rejection.code(),
+                )
+                .ok();
+            }
         }
+        resp.metadata.response_code = match self.apply(request) {
+            Ok(()) => ResponseCode::NoError,
+            Err(Refusal(code)) => code,
+        };
+        let unsigned = resp.to_vec().ok()?;
+        let (answer, _) = key
+            .sign(&unsigned, Some(&signed.tsig.mac), now, None)
+            .ok()?;
+        Some(answer)
+    }
+
+    /// Applies the update section to the zone (RFC 2136 §3.4.2) on a copy,
+    /// then replaces the zone with it and raises its serial.
+    fn apply(&self, request: &Message) -> Result<(), Refusal> {
+        let (Some(zone_q), 1) = (request.queries.first(), request.queries.len()) else {
+            return Err(Refusal(ResponseCode::FormErr));
+        };
+        if zone_q.query_type() != RecordType::SOA {
+            return Err(Refusal(ResponseCode::FormErr));
+        }
+        // Prerequisites (RFC 2136 §2.4) are not needed by keepup's dns step.
+        if !request.answers.is_empty() {
+            return Err(Refusal(ResponseCode::NotImp));
+        }
+        let mut zone = self.zone.write().unwrap_or_else(|p| p.into_inner());
+        if *zone_q.name() != zone.apex {
+            return Err(Refusal(ResponseCode::NotAuth));
+        }
+        let mut records = zone.records.clone();
+        for change in &request.authorities {
+            if !zone.apex.zone_of(&change.name) {
+                return Err(Refusal(ResponseCode::NotZone));
+            }
+            let rtype = change.record_type();
+            // The SOA and the delegation stay as the demo made them.
+            let refused = matches!(rtype, RecordType::SOA | RecordType::NS)
+                || (rtype == RecordType::ANY && change.dns_class != DNSClass::ANY);
+            if refused {
+                return Err(Refusal(ResponseCode::Refused));
+            }
+            match change.dns_class {
+                DNSClass::IN => {
+                    let same = |r: &Record| {
+                        r.name == change.name && r.record_type() == rtype && r.data == change.data
+                    };
+                    if !records.iter().any(same) {
+                        records.push(change.clone());
+                    }
+                    // One TTL per set: the newest.
+                    for r in records
+                        .iter_mut()
+                        .filter(|r| r.name == change.name && r.record_type() == rtype)
+                    {
+                        r.ttl = change.ttl;
+                    }
+                }
+                DNSClass::ANY if rtype == RecordType::ANY => records.retain(|r| {
+                    r.name != change.name
+                        || matches!(r.record_type(), RecordType::SOA | RecordType::NS)
+                }),
+                DNSClass::ANY => {
+                    records.retain(|r| !(r.name == change.name && r.record_type() == rtype))
+                }
+                DNSClass::NONE => records.retain(|r| {
+                    !(r.name == change.name && r.record_type() == rtype && r.data == change.data)
+                }),
+                _ => return Err(Refusal(ResponseCode::FormErr)),
+            }
+        }
+        for r in &mut records {
+            if let RData::SOA(soa) = &mut r.data {
+                soa.serial = soa.serial.wrapping_add(1);
+            }
+        }
+        zone.records = records;
+        Ok(())
     }
 }
 

@@ -23,7 +23,7 @@ mod mail;
 mod shop;
 mod web;
 
-pub use dns::DemoDns;
+pub use dns::{DemoDns, PRODUCTION, ROOT, SHOP_NS};
 pub use faults::{CYCLE, Fault, FaultPlan};
-pub use shop::{DemoShop, Inbox, bench_target};
+pub use shop::{DemoShop, Inbox, TSIG_KEY_FILE, TSIG_KEY_NAME, bench_target};
 pub use web::DOMAIN;

@@ -120,7 +120,7 @@ impl DemoShop {
         let smtp_listener = TcpListener::bind("127.0.0.1:0").await?;
         let smtp = smtp_listener.local_addr()?;
 
-        let dns = crate::dns::DemoDns::start(crate::web::DOMAIN).await?;
+        let dns = crate::dns::DemoDns::start(crate::web::DOMAIN, update_key(dir)?).await?;
         let tasks = vec![
             tokio::spawn(serve(http_listener, router.clone(), None)),
             tokio::spawn(serve(https_listener, router, Some(acceptor))),
@@ -390,6 +390,35 @@ checks = ["delegation", "dns-www", "domain"]
             payments = crate::web::PAYMENT_COMPONENT,
         )
     }
+}
+
+/// The name of the TSIG key the demo's DNS takes updates signed with.
+pub const TSIG_KEY_NAME: &str = "keepup-demo-update";
+/// The file in the demo directory that holds its secret (base64, 0600),
+/// which the demo's recovery plan reads; never printed.
+pub const TSIG_KEY_FILE: &str = "tsig.key";
+
+/// The demo DNS's update key: a new random hmac-sha256 secret, written to
+/// [`TSIG_KEY_FILE`] in `dir` for the recovery plan.
+fn update_key(dir: &Path) -> Result<keepup_tsig::Key, Error> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut secret = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut secret)?;
+    let path = dir.join(TSIG_KEY_FILE);
+    // Replaced, never rewritten in place: the file is created 0600.
+    let _ = std::fs::remove_file(&path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    writeln!(file, "{}", keepup_model::text::base64(&secret))?;
+    Ok(keepup_tsig::Key::new(
+        TSIG_KEY_NAME,
+        keepup_tsig::Algorithm::HmacSha256,
+        &secret,
+    )?)
 }
 
 fn certified(

@@ -25,14 +25,10 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::hmac;
-use hickory_proto::op::{Header, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::tsig::{
-    TSIG, TsigAlgorithm as WireAlgorithm, TsigError, make_tsig_record, message_tbs,
-};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::tsig::TsigError;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use keepup_config::DnsSpec;
 use keepup_config::Secret;
 use keepup_config::dns::{
@@ -47,26 +43,16 @@ use tokio::net::{TcpStream, UdpSocket};
 /// The largest DNS message (16-bit TCP length prefix).
 const MAX_MESSAGE: usize = 65_535;
 
-/// The clock skew a signature tolerates (RFC 8945 recommends 300 s).
-const FUDGE: u16 = 300;
-
 /// How often the verification asks the servers again.
 const VERIFY_EVERY: Duration = Duration::from_millis(500);
 
 /// The TSIG algorithms keepup signs with (the configuration's).
 pub use keepup_config::recovery::TsigAlgorithm;
 
-fn wire_algorithm(a: TsigAlgorithm) -> WireAlgorithm {
+fn tsig_algorithm(a: TsigAlgorithm) -> keepup_tsig::Algorithm {
     match a {
-        TsigAlgorithm::HmacSha256 => WireAlgorithm::HmacSha256,
-        TsigAlgorithm::HmacSha512 => WireAlgorithm::HmacSha512,
-    }
-}
-
-fn hmac_algorithm(a: TsigAlgorithm) -> hmac::Algorithm {
-    match a {
-        TsigAlgorithm::HmacSha256 => hmac::HMAC_SHA256,
-        TsigAlgorithm::HmacSha512 => hmac::HMAC_SHA512,
+        TsigAlgorithm::HmacSha256 => keepup_tsig::Algorithm::HmacSha256,
+        TsigAlgorithm::HmacSha512 => keepup_tsig::Algorithm::HmacSha512,
     }
 }
 
@@ -201,8 +187,7 @@ pub enum DnsError {
 struct Prepared {
     zone: Name,
     hosts: Vec<Name>,
-    key_name: Name,
-    key: hmac::Key,
+    key: keepup_tsig::Key,
 }
 
 fn prepare(p: &DnsSwitch) -> Result<Prepared, DnsError> {
@@ -226,19 +211,16 @@ fn prepare(p: &DnsSwitch) -> Result<Prepared, DnsError> {
         }
         DnsTarget::Addresses(_) => {}
     }
-    let key_name = absolute(&p.key.name, "TSIG key name")?;
+    absolute(&p.key.name, "TSIG key name")?;
     let Some(secret) = unbase64(p.key.secret.expose()).filter(|s| !s.is_empty()) else {
         return Err(DnsError::Invalid(format!(
             "the secret of TSIG key {} is not base64 (check the file or variable it comes from)",
             p.key.name
         )));
     };
-    Ok(Prepared {
-        zone,
-        hosts,
-        key_name,
-        key: hmac::Key::new(hmac_algorithm(p.key.algorithm), &secret),
-    })
+    let key = keepup_tsig::Key::new(&p.key.name, tsig_algorithm(p.key.algorithm), &secret)
+        .map_err(|e| DnsError::Invalid(e.to_string()))?;
+    Ok(Prepared { zone, hosts, key })
 }
 
 fn absolute(text: &str, what: &str) -> Result<Name, DnsError> {
@@ -487,7 +469,7 @@ async fn send_update(
     zone.query_class = DNSClass::IN;
     msg.add_query(zone);
     msg.add_authorities(updates);
-    let (wire, request_mac) = sign(p, prepared, &msg)?;
+    let (wire, request_mac) = sign(prepared, &msg)?;
     let answer = exchange(p.primary, &wire, msg.metadata.id, p.timeout).await?;
     check_answer(p, prepared, &answer, &request_mac)
 }
@@ -504,28 +486,14 @@ fn now_secs() -> u64 {
 }
 
 /// The message with its TSIG record (RFC 8945 §4.3), and the MAC.
-fn sign(p: &DnsSwitch, prepared: &Prepared, msg: &Message) -> Result<(Vec<u8>, Vec<u8>), DnsError> {
-    let unsigned = TSIG::new(
-        wire_algorithm(p.key.algorithm),
-        now_secs(),
-        FUDGE,
-        Vec::new(),
-        msg.metadata.id,
-        None,
-        Vec::new(),
-    );
-    let covered = message_tbs(msg, &unsigned, &prepared.key_name)
-        .map_err(|e| DnsError::Invalid(format!("cannot encode the update: {e}")))?;
-    let mac = hmac::sign(&prepared.key, &covered).as_ref().to_vec();
-    let mut signed = msg.clone();
-    signed.signature = Some(Box::new(make_tsig_record(
-        prepared.key_name.clone(),
-        unsigned.set_mac(mac.clone()),
-    )));
-    let wire = signed
+fn sign(prepared: &Prepared, msg: &Message) -> Result<(Vec<u8>, Vec<u8>), DnsError> {
+    let unsigned = msg
         .to_vec()
         .map_err(|e| DnsError::Invalid(format!("cannot encode the update: {e}")))?;
-    Ok((wire, mac))
+    prepared
+        .key
+        .sign(&unsigned, None, now_secs(), None)
+        .map_err(|e| DnsError::Invalid(format!("cannot sign the update: {e}")))
 }
 
 /// Interprets the primary's answer: its TSIG first (an error in it names
@@ -584,7 +552,7 @@ fn check_answer(
         });
     }
     match &tsig {
-        Some((name, t)) => verify_answer_mac(prepared, answer, request_mac, name, t)
+        Some(_) => verify_answer_mac(prepared, answer, request_mac)
             .map_err(|why| bad(format!("its TSIG signature does not verify: {why}")))?,
         None if rcode == ResponseCode::NotAuth => {
             return Err(DnsError::Tsig {
@@ -650,62 +618,16 @@ fn rcode_name(rcode: ResponseCode) -> String {
 }
 
 /// Checks the answer's MAC (RFC 8945 §4.3.1 and §5.3): it covers the
-/// request's MAC, the answer without its TSIG record (original ID, one
-/// record fewer), and the TSIG variables; its time must be within the
-/// fudge.
-fn verify_answer_mac(
-    prepared: &Prepared,
-    answer: &[u8],
-    request_mac: &[u8],
-    key_name: &Name,
-    tsig: &TSIG,
-) -> Result<(), String> {
-    if *key_name != prepared.key_name {
-        return Err(format!("signed with another key ({key_name})"));
-    }
-    let now = now_secs();
-    if now.abs_diff(tsig.time) > u64::from(tsig.fudge) {
-        return Err("its time is outside the allowed clock skew".into());
-    }
-    let mut decoder = BinDecoder::new(answer);
-    let mut header = Header::read(&mut decoder).map_err(|e| e.to_string())?;
-    let op = header.metadata.op_code;
-    let counts = header.counts;
-    for _ in 0..counts.queries {
-        Query::read(&mut decoder).map_err(|e| e.to_string())?;
-    }
-    Message::read_records(
-        &mut decoder,
-        usize::from(counts.answers) + usize::from(counts.authorities),
-        false,
-        op,
-    )
-    .map_err(|e| e.to_string())?;
-    Message::read_records(
-        &mut decoder,
-        usize::from(counts.additionals.saturating_sub(1)),
-        true,
-        op,
-    )
-    .map_err(|e| e.to_string())?;
-    let header_len = 12;
-    let tsig_start = answer.len() - decoder.len();
-    header.metadata.id = tsig.oid;
-    header.counts.additionals = counts.additionals.saturating_sub(1);
-    let mut covered = Vec::with_capacity(answer.len() + request_mac.len() + 64);
-    let mut encoder = BinEncoder::new(&mut covered);
-    let encode = |e: hickory_proto::ProtoError| e.to_string();
-    let mac_len = u16::try_from(request_mac.len()).map_err(|_| "request MAC too long")?;
-    encoder.emit_u16(mac_len).map_err(encode)?;
-    encoder.emit_vec(request_mac).map_err(encode)?;
-    header.emit(&mut encoder).map_err(encode)?;
-    encoder
-        .emit_vec(&answer[header_len..tsig_start])
-        .map_err(encode)?;
-    tsig.emit_tsig_for_mac(&mut encoder, key_name)
-        .map_err(encode)?;
-    hmac::verify(&prepared.key, &covered, &tsig.mac)
-        .map_err(|_| "the MAC does not match the key's".to_owned())
+/// request's MAC, the answer without its TSIG record, and the TSIG
+/// variables; its time must be within the fudge.
+fn verify_answer_mac(prepared: &Prepared, answer: &[u8], request_mac: &[u8]) -> Result<(), String> {
+    let signed = keepup_tsig::signed_parts(answer, Some(request_mac))
+        .map_err(|e| e.to_string())?
+        .ok_or("it carries no TSIG record")?;
+    prepared
+        .key
+        .verify(&signed, now_secs())
+        .map_err(|e| e.to_string())
 }
 
 /// Sends `wire` to `server` over UDP (twice if nothing comes back) and
