@@ -1,7 +1,8 @@
 //! `keepup dr` end to end with the real binary: a dry run changes nothing,
 //! `activate --yes` killed with SIGKILL in the middle of a slow `command`
 //! step leaves the plan locked (a second activation is refused), and
-//! `resume` finishes the run without repeating the finished step.
+//! `resume` finishes the run without repeating the finished step; `dr
+//! drill` runs the activate steps as a drill, cleans up, and frees the plan.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -166,5 +167,104 @@ addresses = ["127.0.0.20"]
         text(&abort).contains("run 1 is completed"),
         "{}",
         text(&abort)
+    );
+}
+
+#[test]
+fn a_drill_runs_through_the_binary_against_its_own_environment_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let config = dir.path().join("keepup.toml");
+    let log_s = log.display();
+    let drill_env = "[recovery.drill]\naddresses = [\"127.0.0.30\"]\n";
+    let src = format!(
+        r#"[store]
+path = "keepup.db"
+
+[[site]]
+id = "shop"
+[[site.check]]
+id = "home"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+
+[[recovery]]
+id = "shop-dr"
+site = "shop"
+rto = "1h"
+rpo = "2h"
+[recovery.standby]
+addresses = ["127.0.0.20"]
+{drill_env}
+[[recovery.activate]]
+kind = "confirm"
+[[recovery.activate]]
+kind = "maintenance"
+action = "start"
+{}
+[[recovery.drill_cleanup]]
+kind = "command"
+name = "stop"
+run = ["sh", "-c", "echo stopped >> {log_s}"]
+"#,
+        step(
+            "start",
+            &format!("echo \"start in $KEEPUP_DR_KIND\" >> {log_s}")
+        ),
+    );
+    // Without a drill environment the plan cannot be drilled.
+    std::fs::write(
+        &config,
+        src.replace(drill_env, "")
+            .replace("[[recovery.drill_cleanup]]", "[[recovery.activate]]"),
+    )
+    .unwrap();
+    let refused = keepup(&config, &["dr", "drill", "shop-dr", "--yes"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("declares no [recovery.drill] environment"),
+        "{}",
+        text(&refused)
+    );
+
+    std::fs::write(&config, &src).unwrap();
+    // No terminal and no --yes: refused before anything runs.
+    let asked = keepup(&config, &["dr", "drill", "shop-dr"]);
+    assert_eq!(asked.status.code(), Some(1), "{}", text(&asked));
+    assert!(text(&asked).contains("--yes"), "{}", text(&asked));
+    assert!(!log.exists());
+
+    let ran = keepup(&config, &["dr", "drill", "shop-dr", "--yes"]);
+    assert!(ran.status.success(), "{}", text(&ran));
+    let out = text(&ran);
+    assert!(
+        out.contains("run 1: completed: drill of all 3 steps"),
+        "{out}"
+    );
+    assert!(out.contains("[-] cleanup: stop: done"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "start in drill\nstopped\n"
+    );
+
+    let list = keepup(&config, &["dr", "status"]);
+    assert!(list.status.success(), "{}", text(&list));
+    assert!(text(&list).contains("drill"), "{}", text(&list));
+    let one = keepup(&config, &["dr", "status", "1"]);
+    let one = text(&one);
+    for said in [
+        "Run 1 of plan shop-dr: drill, completed",
+        "maintenance #2 (maintenance): done",
+        "4. cleanup: stop (cleanup): done",
+    ] {
+        assert!(one.contains(said), "{said:?} in {one}");
+    }
+    // A drill holds no lock once over: an activation may start at once.
+    let activated = keepup(&config, &["dr", "activate", "shop-dr", "--yes"]);
+    assert!(activated.status.success(), "{}", text(&activated));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "start in drill\nstopped\nstart in activate\n"
     );
 }
