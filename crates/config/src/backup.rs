@@ -685,25 +685,7 @@ impl Loader<'_> {
             );
             ok = false;
         }
-        let timezone = match &raw.timezone {
-            None => Zone {
-                tz: jiff::tz::TimeZone::UTC,
-                name: "UTC".into(),
-            },
-            Some(name) => match self.timezone(name, &format!("{path}.timezone")) {
-                Some(tz) => Zone {
-                    tz,
-                    name: name.get_ref().clone(),
-                },
-                None => {
-                    ok = false;
-                    Zone {
-                        tz: jiff::tz::TimeZone::UTC,
-                        name: "UTC".into(),
-                    }
-                }
-            },
-        };
+        let timezone = self.zone(raw.timezone.as_ref(), &format!("{path}.timezone"), &mut ok);
         let schedule = self.schedule(raw.schedule.as_ref(), &format!("{path}.schedule"), &mut ok);
         let rpo = match &raw.rpo {
             Some(d) => self.positive(d, &format!("{path}.rpo")),
@@ -968,7 +950,35 @@ impl Loader<'_> {
         })
     }
 
-    fn schedule(
+    /// A schedule's time zone as written (`timezone`), UTC when left out
+    /// (and, after an error, so the caller can go on reporting).
+    pub(crate) fn zone(
+        &mut self,
+        name: Option<&Spanned<String>>,
+        key: &str,
+        ok: &mut bool,
+    ) -> Zone {
+        let utc = || Zone {
+            tz: jiff::tz::TimeZone::UTC,
+            name: "UTC".into(),
+        };
+        let Some(name) = name else {
+            return utc();
+        };
+        match self.timezone(name, key) {
+            Some(tz) => Zone {
+                tz,
+                name: name.get_ref().clone(),
+            },
+            None => {
+                *ok = false;
+                utc()
+            }
+        }
+    }
+
+    /// A cron schedule as written.
+    pub(crate) fn schedule(
         &mut self,
         text: Option<&Spanned<String>>,
         key: &str,

@@ -221,6 +221,16 @@ impl Cron {
         None
     }
 
+    /// Whether the job has an occurrence in `(after, now]`: what a
+    /// scheduler that looked at `after` and looks again at `now` runs
+    /// (once, however many occurrences passed). Bounded: after a long
+    /// suspend only the last day is looked at.
+    pub fn fired_between(&self, after: i64, now: i64, tz: &TimeZone) -> bool {
+        let window = ((now - after).max(0) / 60_000 + 2).min(1440) as u32;
+        self.last_at_or_before(now, tz, window)
+            .is_some_and(|at| at > after)
+    }
+
     /// The first minute the job runs strictly after `at`, looking ahead at
     /// most `horizon_minutes`.
     pub fn next_after(&self, at: i64, tz: &TimeZone, horizon_minutes: u32) -> Option<i64> {

@@ -39,6 +39,8 @@ pub use pages::{AddressFamily, ChainSpec, PageSpec, PingSpec, SecurityTxtSpec, S
 mod raw;
 pub mod recovery;
 pub use recovery::RecoveryPlan;
+pub mod recovery_checks;
+pub use recovery_checks::{DrillCheckSpec, drill_check_id};
 pub mod status_page;
 pub use status_page::StatusPage;
 pub mod routing;

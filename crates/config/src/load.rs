@@ -362,6 +362,14 @@ impl Loader<'_> {
             .remove("recovery")
             .map(|v| self.recovery_plans(v, &sites, &backups, &channels))
             .unwrap_or_default();
+        for clash in crate::recovery_checks::add_drill_checks(&mut sites, &recovery) {
+            self.rep.report(
+                0..0,
+                "recovery",
+                format!("check id {:?} is taken by a configured check; recovery plans add checks of that name", clash.as_str()),
+                Some("rename the configured check".into()),
+            );
+        }
         // After the backup and SLA checks exist, so a component may name them.
         let status_pages = root
             .remove("status_page")

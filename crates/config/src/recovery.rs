@@ -65,6 +65,11 @@ pub struct RecoveryPlan {
     pub rpo: Duration,
     /// A drill older than this makes the plan's check Degraded (default 90 days).
     pub drill_max_age: Duration,
+    /// When the daemon drills the plan (`drill_schedule`, cron in
+    /// `timezone`); `None`: by hand only (`keepup dr drill`).
+    pub drill_schedule: Option<crate::backup::Schedule>,
+    /// The time zone of `drill_schedule` (default UTC), as backup plans have.
+    pub timezone: crate::backup::Zone,
     /// A query whose single value is the newest restored row's time (the
     /// measured RPO), e.g. `SELECT max(created_at) FROM orders`.
     pub rpo_query: Option<String>,
@@ -351,6 +356,8 @@ struct RawPlan {
     rto: Spanned<Dur>,
     rpo: Spanned<Dur>,
     drill_max_age: Option<Spanned<Dur>>,
+    drill_schedule: Option<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
     rpo_query: Option<Spanned<String>>,
     #[serde(default)]
     tsig_key: Vec<Spanned<RawTsigKey>>,
@@ -611,6 +618,27 @@ impl Loader<'_> {
             .as_ref()
             .map(|d| self.positive(d, &format!("{path}.drill_max_age")))
             .unwrap_or(Duration::from_secs(90 * 86_400));
+        let mut schedule_ok = true;
+        let timezone = self.zone(
+            raw.timezone.as_ref(),
+            &format!("{path}.timezone"),
+            &mut schedule_ok,
+        );
+        let drill_schedule = self.schedule(
+            raw.drill_schedule.as_ref(),
+            &format!("{path}.drill_schedule"),
+            &mut schedule_ok,
+        );
+        if let Some(at) = &raw.drill_schedule
+            && raw.drill.is_none()
+        {
+            self.rep.report(
+                at.span(),
+                &format!("{path}.drill_schedule"),
+                "a drill schedule needs a drill environment: drills never touch the standby",
+                Some("add [recovery.drill] with the drill's addresses, names and hosts".into()),
+            );
+        }
         let Some(standby_raw) = raw.standby else {
             self.rep.report(
                 span,
@@ -726,6 +754,8 @@ impl Loader<'_> {
             rto,
             rpo,
             drill_max_age,
+            drill_schedule,
+            timezone,
             rpo_query: raw.rpo_query.map(Spanned::into_inner),
             tsig_keys,
             activate,

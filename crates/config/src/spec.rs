@@ -384,6 +384,8 @@ pub enum PassiveSpec {
     /// A contract's error-budget burn or repair deadlines (added by
     /// `[[contract]]`).
     Sla(crate::contract::SlaCheckSpec),
+    /// A disaster-recovery plan's drills (added by `[[recovery]]`).
+    Drill(crate::recovery_checks::DrillCheckSpec),
 }
 
 impl CheckSpec {
@@ -395,13 +397,15 @@ impl CheckSpec {
             CheckSpec::Passive(PassiveSpec::SelfHealth(_)) => "self",
             CheckSpec::Passive(PassiveSpec::Backup(_)) => "backup",
             CheckSpec::Passive(PassiveSpec::Sla(_)) => "sla",
+            CheckSpec::Passive(PassiveSpec::Drill(_)) => "drill",
         }
     }
 
     /// Whether the check reports a risk or a finding rather than whether
     /// the service answers (domain expiry, blacklists, DNS delegation
     /// quality, policy pages, security.txt, heartbeats of jobs, backups,
-    /// keepup's own health): a contract's default service leaves these out.
+    /// disaster-recovery drills, keepup's own health): a contract's default
+    /// service leaves these out.
     pub fn is_informational(&self) -> bool {
         match self {
             CheckSpec::Probe(p) => matches!(

@@ -467,6 +467,22 @@ catalogue! {
         /// Forget and prune failed on a target after a run (Degraded).
         BACKUP_RETENTION_FAILED: Warning;
     }
+    section "DR_*: disaster-recovery drills (the dr-<plan> check)" {
+        /// The last finished drill of the plan failed or was aborted: the plan
+        /// is not known to work (Down).
+        DR_DRILL_FAILED: Critical;
+        /// The last successful drill is older than the plan's `drill_max_age`
+        /// (Degraded).
+        DR_DRILL_STALE: Warning;
+        /// The plan has never completed a drill (Degraded).
+        DR_NEVER_DRILLED: Warning;
+        /// The last successful drill's measured RTO exceeded the plan's `rto`
+        /// (Degraded).
+        DR_RTO_EXCEEDED: Warning;
+        /// The last successful drill's measured RPO exceeded the plan's `rpo`
+        /// (Degraded).
+        DR_RPO_EXCEEDED: Warning;
+    }
     section "SELF_*, MONITOR_*: keepup watching itself" {
         /// keepup cannot write results to its store (Down).
         SELF_STORE_FAILING: Critical;

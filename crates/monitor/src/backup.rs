@@ -424,13 +424,7 @@ pub fn due_jobs(
     let mut due = Vec::new();
     for plan in plans {
         for (job, schedule) in scheduled_jobs(plan) {
-            // Bounded: after a long suspend, only the last day is looked at.
-            let window = ((now - after).max(0) / 60_000 + 2).min(1440) as u32;
-            if let Some(at) = schedule
-                .cron
-                .last_at_or_before(now, &plan.timezone.tz, window)
-                && at > after
-            {
+            if schedule.cron.fired_between(after, now, &plan.timezone.tz) {
                 due.push((plan.clone(), job));
             }
         }

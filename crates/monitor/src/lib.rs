@@ -19,6 +19,7 @@
 pub mod alerting;
 pub mod backup;
 pub mod clock;
+pub mod drill;
 pub mod heartbeat;
 pub mod incidents;
 pub mod recorder;
@@ -100,7 +101,9 @@ pub struct Monitor {
     heartbeats: Arc<HeartbeatBook>,
     backups: Arc<backup::BackupBook>,
     sla: Arc<sla::SlaBook>,
+    drills: Arc<drill::DrillBook>,
     backup_task: tokio::task::JoinHandle<()>,
+    drill_task: tokio::task::JoinHandle<()>,
     store: Store,
     clock: Arc<dyn Clock>,
     flush: mpsc::UnboundedSender<recorder::FlushRequest>,
@@ -168,12 +171,14 @@ impl Monitor {
         }));
 
         let sla = Arc::new(sla::SlaBook::new(store.clone(), config.clone()));
+        let drills = Arc::new(drill::DrillBook::new(store.clone(), config.clone()));
         let scheduler_stats = Arc::new(std::sync::OnceLock::new());
         let executor = Arc::new(CheckExecutor {
             probes,
             heartbeats: heartbeats.clone(),
             backups: backups.clone(),
             sla: sla.clone(),
+            drills: drills.clone(),
             clock: clock.clone(),
             recorder: recorder.clone(),
             scheduler_stats: scheduler_stats.clone(),
@@ -218,6 +223,11 @@ impl Monitor {
             scheduler.clone(),
             clock.clone(),
         ));
+        let drill_task = tokio::spawn(drill::DrillRunner::run(
+            drills.clone(),
+            scheduler.clone(),
+            clock.clone(),
+        ));
         let downstream = recorder::Downstream {
             engine: engine.clone(),
             scheduler: scheduler.clone(),
@@ -243,7 +253,9 @@ impl Monitor {
             heartbeats,
             backups,
             sla,
+            drills,
             backup_task,
+            drill_task,
             store,
             clock,
             flush,
@@ -285,6 +297,7 @@ impl Monitor {
             .configure(&checks, &self.store, self.clock.now_ms());
         self.backups.configure(&new);
         self.sla.configure(new.clone());
+        self.drills.configure(new.clone());
         if let Ok(mut e) = self.engine.lock() {
             e.configure(&checks, new.maintenance.clone());
         }
@@ -345,6 +358,25 @@ impl Monitor {
             self.scheduler.run_now(fresh);
         }
         Some(outcome)
+    }
+
+    /// Runs a drill of recovery plan `plan` now, as its `drill_schedule`
+    /// would (on a blocking thread), and has its `dr-<plan>` check
+    /// evaluated when it ends. `None` when there is no such plan or this
+    /// daemon is drilling it already.
+    pub async fn run_drill(
+        &self,
+        plan: &str,
+    ) -> Option<Result<keepup_recovery::RunReport, keepup_recovery::EngineError>> {
+        let config = self.drills.config();
+        let check = keepup_config::drill_check_id(config.recovery_plan(plan)?);
+        let (book, id) = (self.drills.clone(), plan.to_owned());
+        let result = tokio::task::spawn_blocking(move || book.run_drill(&id))
+            .await
+            .ok()
+            .flatten();
+        self.scheduler.run_now(check);
+        result
     }
 
     /// Acknowledges open incident `id` for `by`, as `keepup ack` does: the
@@ -468,8 +500,10 @@ impl Monitor {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .abort();
-        // A backup job already running finishes on its blocking thread.
+        // A backup job or a drill already running finishes on its blocking
+        // thread (a drill cut short is resumed with `keepup dr resume`).
         self.backup_task.abort();
+        self.drill_task.abort();
         // Bounded like the scheduler's drain: a stuck recorder must not hold
         // the shutdown forever.
         if tokio::time::timeout(std::time::Duration::from_secs(30), self.flush())
@@ -525,6 +559,7 @@ struct CheckExecutor {
     heartbeats: Arc<HeartbeatBook>,
     backups: Arc<backup::BackupBook>,
     sla: Arc<sla::SlaBook>,
+    drills: Arc<drill::DrillBook>,
     clock: Arc<dyn Clock>,
     recorder: Arc<Recorder>,
     scheduler_stats: Arc<std::sync::OnceLock<Arc<scheduler::SchedulerStats>>>,
@@ -599,8 +634,8 @@ impl Executor for CheckExecutor {
     /// The one dispatch of check kinds: probes to `keepup_probe::run`,
     /// passive kinds to what evaluates them. Each run is bounded by the
     /// check's timeout (`run` bounds probes; of the passive kinds only a
-    /// backup's freshness and the SLA checks, which read the store, do work
-    /// that can take time).
+    /// backup's freshness and the SLA and drill checks, which read the
+    /// store, do work that can take time).
     fn execute(&self, check: Arc<Check>) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
         let this = self.clone();
         Box::pin(async move {
@@ -631,6 +666,19 @@ impl Executor for CheckExecutor {
                             Status::Unknown,
                             "reading the store for the SLA took too long",
                         ),
+                    }
+                }
+                CheckSpec::Passive(PassiveSpec::Drill(spec)) => {
+                    let (book, spec, now) =
+                        (this.drills.clone(), spec.clone(), this.clock.now_ms());
+                    let evaluation = tokio::task::spawn_blocking(move || book.evaluate(&spec, now));
+                    match tokio::time::timeout(check.timeout, evaluation).await {
+                        Ok(Ok(outcome)) => outcome,
+                        Ok(Err(e)) => Outcome::new(
+                            Status::Unknown,
+                            format!("reading the drills stopped: {e}"),
+                        ),
+                        Err(_) => Outcome::new(Status::Unknown, "reading the drills took too long"),
                     }
                 }
             }

@@ -423,6 +423,66 @@ impl Store {
         })
     }
 
+    /// The runs of `plan` of `kind` that started in `[from, until)`, newest
+    /// first, at most `limit` (the drills a report lists).
+    pub fn dr_runs_between(
+        &self,
+        plan: &str,
+        kind: DrRunKind,
+        from: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DrRun>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_state("list recovery runs of a period", |st| {
+            let mut stmt = st.conn.prepare_cached(&format!(
+                "{RUN_SELECT} WHERE r.plan = ?1 AND r.kind = ?2 AND r.started_at >= ?3 AND r.started_at < ?4
+                 ORDER BY r.started_at DESC, r.id DESC LIMIT ?5"
+            ))?;
+            let mut rows = stmt.query(params![plan, kind.as_str(), from, until, limit])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(run_from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The newest run of `plan` of `kind` that started before `until` and
+    /// is in one of `states` (the last finished drill, the last successful
+    /// one).
+    pub fn dr_last_run(
+        &self,
+        plan: &str,
+        kind: DrRunKind,
+        states: &[DrRunState],
+        until: Timestamp,
+    ) -> Result<Option<DrRun>, StoreError> {
+        let wanted: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+        // Four states at most: as many slots, unused ones never match.
+        let slot = |i: usize| wanted.get(i).copied().unwrap_or("");
+        self.with_state("read the last recovery run of a kind", |st| {
+            let mut stmt = st.conn.prepare_cached(&format!(
+                "{RUN_SELECT} WHERE r.plan = ?1 AND r.kind = ?2 AND r.started_at < ?3
+                   AND r.state IN (?4, ?5, ?6, ?7)
+                 ORDER BY r.started_at DESC, r.id DESC LIMIT 1"
+            ))?;
+            let mut rows = stmt.query(params![
+                plan,
+                kind.as_str(),
+                until,
+                slot(0),
+                slot(1),
+                slot(2),
+                slot(3)
+            ])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(run_from_row(r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
     /// The channels the outbox holds a notification with this dedup key
     /// for, whatever its state (a recovery step run again queues none twice).
     pub fn notified_channels(&self, dedup_key: &str) -> Result<Vec<String>, StoreError> {
@@ -572,5 +632,62 @@ mod tests {
         assert_eq!((r.rto_ms, r.rpo_ms), (Some(90_000), Some(3_600_000)));
         assert_eq!(s.dr_runs(Some("shop-dr"), 10).unwrap().len(), 1);
         assert!(s.dr_runs(Some("other"), 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn drills_are_found_by_period_and_by_state() {
+        let s = Store::open_in_memory().unwrap();
+        let drill = |at: i64, state: DrRunState| {
+            let run = s
+                .dr_begin("shop-dr", DrRunKind::Drill, at, "cron", 1)
+                .unwrap()
+                .unwrap();
+            s.dr_run_ended(run, at + 100, state, "").unwrap();
+            if !state.is_final() {
+                // A failed drill keeps the lock; the next one needs it.
+                s.dr_run_ended(run, at + 200, DrRunState::Aborted, "")
+                    .unwrap();
+            }
+            run
+        };
+        let ok = drill(1_000, DrRunState::Completed);
+        let failed = drill(2_000, DrRunState::Failed);
+        let later = drill(5_000, DrRunState::Completed);
+        // Other plans and kinds are not drills of this plan.
+        let activation = s
+            .dr_begin("shop-dr", DrRunKind::Activate, 3_000, "ops", 1)
+            .unwrap()
+            .unwrap();
+        s.dr_run_ended(activation, 3_100, DrRunState::Completed, "")
+            .unwrap();
+        let ids = |runs: Vec<DrRun>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(s
+                .dr_runs_between("shop-dr", DrRunKind::Drill, 0, 10_000, 10)
+                .unwrap()),
+            vec![later, failed, ok]
+        );
+        assert_eq!(
+            ids(s
+                .dr_runs_between("shop-dr", DrRunKind::Drill, 1_500, 5_000, 10)
+                .unwrap()),
+            vec![failed]
+        );
+        let done = [DrRunState::Completed];
+        let last = |until| {
+            s.dr_last_run("shop-dr", DrRunKind::Drill, &done, until)
+                .unwrap()
+                .map(|r| r.id)
+        };
+        assert_eq!(last(10_000), Some(later));
+        assert_eq!(last(4_000), Some(ok));
+        assert_eq!(last(1_000), None);
+        let over = [DrRunState::Aborted, DrRunState::Failed];
+        assert_eq!(
+            s.dr_last_run("shop-dr", DrRunKind::Drill, &over, 10_000)
+                .unwrap()
+                .map(|r| r.id),
+            Some(failed)
+        );
     }
 }
