@@ -340,11 +340,12 @@ impl DrillBook {
         }
     }
 
-    /// Runs a drill of plan `id` now (blocking), as the schedule does: the
-    /// activate steps against the drill environment, journaled as a
-    /// `drill` run; confirmation gates pass, since the plan's own
-    /// `drill_schedule` (or the caller) decided beforehand. `None` when the
-    /// plan is not configured or this daemon is drilling it already.
+    /// Runs a drill of plan `id` now (blocking), as the schedule does:
+    /// [`keepup_recovery::drill`], the activate steps against the drill
+    /// environment and the cleanup, journaled as a `drill` run;
+    /// confirmation gates pass, since the plan's own `drill_schedule` (or
+    /// the caller) decided beforehand. `None` when the plan is not
+    /// configured or this daemon is drilling it already.
     pub fn run_drill(&self, id: &str) -> Option<Result<RunReport, EngineError>> {
         let config = self.config();
         let plan = config.recovery_plan(id)?;
@@ -360,7 +361,7 @@ impl DrillBook {
             observer: &Quiet,
             who: SCHEDULED_BY,
         };
-        let result = keepup_recovery::start(&runner, plan, DrRunKind::Drill);
+        let result = keepup_recovery::drill(&runner, plan);
         lock(&self.running).remove(&plan.id);
         Some(result)
     }

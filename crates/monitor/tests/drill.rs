@@ -21,8 +21,8 @@ const DAY: i64 = 24 * HOUR;
 const T0: i64 = 1_790_000_000_000;
 
 /// Site `shop` with a TCP check on `port`, and plan `shop-dr` (RTO 4h, RPO
-/// 2h, drills at most 30 days old) with a drill environment, `extra` plan
-/// keys and `steps`.
+/// 2h, drills at most 30 days old) with a drill environment (the check's
+/// address, files under `drill-root`), `extra` plan keys and `steps`.
 fn config(dir: &Path, port: u16, extra: &str, steps: &str) -> Arc<Config> {
     let src = format!(
         r#"[store]
@@ -47,9 +47,11 @@ drill_max_age = "30d"
 [recovery.standby]
 addresses = ["127.0.0.20"]
 [recovery.drill]
-addresses = ["127.0.0.30"]
+addresses = ["127.0.0.1"]
+files_root = "{root}"
 
-{steps}"#
+{steps}"#,
+        root = dir.join("drill-root").display()
     );
     Arc::new(
         keepup_config::load_str(&src, &dir.join("keepup.toml"))
@@ -408,11 +410,12 @@ async fn a_failed_drill_opens_an_incident_and_a_good_one_resolves_it() {
 }
 
 /// The daemon path: a plan with `drill_schedule = "* * * * *"` is drilled
-/// by the monitor's runner within a minute: the latest snapshot of a real
-/// local restic repository is restored into the drill's directory, a
-/// command runs, and a verify step sees the site's check Up, measuring the
-/// RTO; the run is journaled as a drill started by the schedule, and the
-/// `dr-shop-dr` check turns Up with its figures.
+/// by the monitor's runner within a minute (`keepup_recovery::drill`): the
+/// latest snapshot of a real local restic repository is restored under the
+/// drill's files root (and removed by the cleanup), a command runs, and a
+/// verify step sees the site's check Up, measuring the RTO; the run is
+/// journaled as a drill started by the schedule, and the `dr-shop-dr`
+/// check turns Up with its figures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_runs_a_scheduled_drill_and_its_check_turns_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -429,7 +432,7 @@ async fn the_daemon_runs_a_scheduled_drill_and_its_check_turns_up() {
     std::fs::write(source.join("media/logo.png"), b"the logo").unwrap();
     std::fs::create_dir_all(root.join("repo")).unwrap();
     std::fs::write(root.join("repo.pass"), "drill repo password\n").unwrap();
-    let drilled = root.join("drill");
+    let drilled = root.join("standby");
     let marker = root.join("drill-marker");
     let steps = format!(
         r#"[[recovery.activate]]
@@ -495,10 +498,17 @@ repository = "{repo}"
         "{run:#?}"
     );
     assert!(run.rto_ms.is_some() && run.rpo_ms.is_some(), "{run:#?}");
-    let logo = drilled
+    let steps = store.dr_steps(run.id).unwrap();
+    assert!(steps[0].output.contains("restored 1 files"), "{steps:#?}");
+    let restored = root
+        .join("drill-root")
+        .join(drilled.strip_prefix("/").unwrap())
         .join(source.strip_prefix("/").unwrap())
         .join("media/logo.png");
-    assert_eq!(std::fs::read(&logo).unwrap(), b"the logo");
+    assert!(
+        !restored.exists(),
+        "the cleanup removes what the drill restored"
+    );
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "started\n");
     let ev = drill_evidence(&up).unwrap();
     assert_eq!(ev.last.as_ref().map(|l| l.run), Some(run.id));
