@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use keepup_model::{CheckId, Timestamp};
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::content::{self, LAST_USED_GRANULARITY_MS};
 use crate::error::Fail;
@@ -120,11 +120,11 @@ impl Store {
     ) -> Result<Vec<Rollup>, StoreError> {
         let width = res.width_ms();
         let (first, end) = (ceil_div(from, width), ceil_div(to, width));
-        self.with_state("rollups", |st| {
+        self.with_reader("rollups", |conn| {
             let buckets = match layout(res) {
-                Layout::Rows(table) => read_rows(st, table, check, first, end)?,
+                Layout::Rows(table) => read_rows(conn, table, check, first, end)?,
                 Layout::Packed { table, slots } => {
-                    read_packed(st, table, slots, check, first, end)?
+                    read_packed(conn, table, slots, check, first, end)?
                 }
             };
             Ok(buckets
@@ -156,13 +156,13 @@ type BucketFigures = (i64, [u32; 4], [i64; 6]);
 
 /// Buckets `[first, end)` of `check` from a one-row-per-bucket table.
 fn read_rows(
-    st: &mut State,
+    conn: &Connection,
     table: &str,
     check: &CheckId,
     first: i64,
     end: i64,
 ) -> Result<Vec<BucketFigures>, Fail> {
-    let mut stmt = st.conn.prepare_cached(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT bucket, up, degraded, down, unknown, lat_min, lat_p50, lat_p95, lat_p99, lat_max, lat_mean
          FROM {table} WHERE check_id = (SELECT id FROM checks WHERE key = ?1) AND bucket >= ?2 AND bucket < ?3
          ORDER BY bucket"
@@ -187,14 +187,14 @@ fn read_rows(
 /// Buckets `[first, end)` of `check` from a packed table: the rows of the
 /// periods that overlap the range, decoded and trimmed to it.
 fn read_packed(
-    st: &mut State,
+    conn: &Connection,
     table: &str,
     slots: i64,
     check: &CheckId,
     first: i64,
     end: i64,
 ) -> Result<Vec<BucketFigures>, Fail> {
-    let mut stmt = st.conn.prepare_cached(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT period, buckets FROM {table}
          WHERE check_id = (SELECT id FROM checks WHERE key = ?1) AND period >= ?2 AND period < ?3
          ORDER BY period"

@@ -450,8 +450,8 @@ impl Store {
              LEFT JOIN incident_resolution r ON r.incident_id = p.id
              ORDER BY p.opened_at DESC, p.id DESC"
         );
-        self.with_state("list incidents before a position", |st| {
-            let mut stmt = st.conn.prepare_cached(&sql)?;
+        self.with_reader("list incidents before a position", |conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(params![
                 before_at,
                 before_id,
@@ -644,8 +644,8 @@ impl Store {
         sql: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<Incident>, StoreError> {
-        self.with_state(op, |st| {
-            let mut stmt = st.conn.prepare_cached(sql)?;
+        self.with_reader(op, |conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
             let mut rows = stmt.query(args)?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {

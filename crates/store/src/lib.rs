@@ -62,6 +62,7 @@ mod maintenance;
 mod memo;
 mod outbox;
 mod packed;
+mod readers;
 mod recovery;
 mod reports;
 mod schema;

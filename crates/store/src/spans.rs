@@ -394,11 +394,11 @@ impl Cursor {
     fn read_page(&mut self, store: &Store) -> Result<(), StoreError> {
         let (check, from, to) = (self.check.as_str().to_owned(), self.from, self.to);
         let (db_id, next_start) = (self.db_id, self.next_start);
-        let (id, rows, open) = store.with_state("status spans", |st| {
+        let (id, rows, open) = store.with_reader("status spans", |conn| {
             // One read transaction for the page and, with the last page,
             // the open span: a span the recorder closes in between is then
             // either both stored and gone from `current`, or neither.
-            let tx = st.conn.transaction()?;
+            let tx = conn.transaction()?;
             let id = match db_id {
                 Some(id) => id,
                 None => tx

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use crate::content::{self, Cached, Columns, Content};
 use crate::error::{Fail, StoreError};
 use crate::findings;
+use crate::readers::{MAX_READERS, Readers};
 use crate::schema;
 use crate::spans;
 use crate::{CheckMeta, FindingSeen, LatestState, PingKind, ResultRecord};
@@ -70,9 +71,11 @@ fn closed_to_others(path: &Path, shown: &str) -> Result<(), StoreError> {
 const PING_HISTORY: i64 = 100;
 
 /// A handle on one keepup database. Cheap to clone; clones share one SQLite
-/// connection behind a mutex, so calls from many threads are serialized.
-/// Other processes may open the same file (WAL lets readers run beside the
-/// writer; writers wait up to 5 s for each other).
+/// connection behind a mutex, so writes from many threads are serialized,
+/// and (for a database file) a few read-only connections that history
+/// reads share (the `readers` module), so those run side by side and
+/// beside a write. Other processes may open the same file (WAL lets
+/// readers run beside the writer; writers wait up to 5 s for each other).
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -90,6 +93,10 @@ struct Inner {
     /// For error messages: the file path or `:memory:`.
     path: String,
     state: Mutex<State>,
+    /// Read-only connections for history reads; `None` for a database in
+    /// memory (private to its one connection) or a store opened read-only
+    /// (its one connection is a reader already).
+    readers: Option<Readers>,
 }
 
 /// The connection and caches that only save lookups. The caches are
@@ -132,7 +139,7 @@ impl Store {
         }
         closed_to_others(path, &shown)?;
         let conn = Connection::open(path).map_err(|e| Fail::from(e).at(&shown, "open"))?;
-        Self::setup(conn, shown, true)
+        Self::setup(conn, shown, Some(Readers::new(path, MAX_READERS)))
     }
 
     /// Opens an existing database for reading only, as `keepup status
@@ -157,6 +164,7 @@ impl Store {
                     check_ids: HashMap::new(),
                     contents: HashMap::new(),
                 }),
+                readers: None,
             }),
         })
     }
@@ -165,11 +173,17 @@ impl Store {
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let shown = ":memory:".to_owned();
         let conn = Connection::open_in_memory().map_err(|e| Fail::from(e).at(&shown, "open"))?;
-        Self::setup(conn, shown, false)
+        Self::setup(conn, shown, None)
     }
 
-    fn setup(mut conn: Connection, path: String, file_backed: bool) -> Result<Store, StoreError> {
-        let mode = schema::configure(&conn, file_backed).map_err(|e| e.at(&path, "open"))?;
+    /// Configures and migrates the read-write connection; `readers` is the
+    /// pool of a database file (`None` in memory).
+    fn setup(
+        mut conn: Connection,
+        path: String,
+        readers: Option<Readers>,
+    ) -> Result<Store, StoreError> {
+        let mode = schema::configure(&conn, readers.is_some()).map_err(|e| e.at(&path, "open"))?;
         if let Some(mode) = mode {
             return Err(StoreError::NotWal { path, mode });
         }
@@ -182,6 +196,7 @@ impl Store {
                     check_ids: HashMap::new(),
                     contents: HashMap::new(),
                 }),
+                readers,
             }),
         })
     }
@@ -277,8 +292,8 @@ impl Store {
         to: Timestamp,
         limit: usize,
     ) -> Result<Vec<ResultRecord>, StoreError> {
-        self.with_state("results", |st| {
-            let mut stmt = st.conn.prepare_cached(
+        self.with_reader("results", |conn| {
+            let mut stmt = conn.prepare_cached(
                 "SELECT r.ts, r.status, r.latency_us, r.dns_us, r.connect_us, r.tls_us, r.first_byte_us, r.total_us,
                         t.message, t.findings, t.details
                  FROM result r LEFT JOIN content t ON t.id = r.content_id
@@ -311,8 +326,8 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<FindingSeen>, StoreError> {
-        self.with_state("findings_between", |st| {
-            findings::between(&st.conn, check.as_str(), from, to)
+        self.with_reader("findings_between", |conn| {
+            findings::between(conn, check.as_str(), from, to)
         })
     }
 
@@ -392,6 +407,28 @@ impl Store {
             guard.forget_caches();
             e.at(&self.inner.path, op)
         })
+    }
+
+    /// Runs the read `f` on a read-only connection of the pool, beside
+    /// other readers and the writer (on the one connection for a store
+    /// without a pool); says where and what failed. `f` sees every
+    /// transaction committed before it starts. It must not call the store
+    /// again: a nested read could wait for a connection it holds.
+    pub(crate) fn with_reader<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut Connection) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        match &self.inner.readers {
+            Some(readers) => readers.with(f).map_err(|e| e.at(&self.inner.path, op)),
+            None => self.with_state(op, |st| f(&mut st.conn)),
+        }
+    }
+
+    /// How many read-only connections the store has open (0 without a
+    /// pool): they are opened on demand, up to a small fixed number.
+    pub fn readers_open(&self) -> usize {
+        self.inner.readers.as_ref().map_or(0, Readers::opened)
     }
 
     /// The integers the one-column query `sql` returns.

@@ -1337,3 +1337,88 @@ fn a_file_that_is_not_a_database_is_named_so_and_left_alone() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), garbage);
 }
+
+#[test]
+fn history_reads_run_while_the_writer_holds_an_open_write_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("keepup.db")).unwrap();
+    s.record(&[rec("s/a", T0, Status::Up, 1.0, "ok")]).unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (read_tx, read_rx) = std::sync::mpsc::channel::<usize>();
+    let writer = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            // The store's lock and an uncommitted write, as a long batch
+            // or a compaction holds them.
+            s.with_state("test: a long write", |st| {
+                let tx = st.conn.unchecked_transaction()?;
+                tx.execute(
+                    "INSERT INTO result (check_id, ts, status, latency_us, content_id)
+                     SELECT check_id, ts + ?1, status, latency_us, content_id FROM result",
+                    [MIN],
+                )?;
+                held_tx.send(()).ok();
+                // Long enough for any reader; a reader that needs this
+                // lock only gets it after this gives up and rolls back.
+                let seen = read_rx.recv_timeout(Duration::from_secs(30)).ok();
+                tx.rollback()?;
+                Ok(seen)
+            })
+        })
+    };
+    if held_rx.recv().is_err() {
+        panic!("the writer failed: {:?}", writer.join());
+    }
+    let read = s.results(&id("s/a"), 0, T0 + DAY, 10).unwrap();
+    read_tx.send(read.len()).ok();
+    let seen_while_held = writer.join().unwrap().unwrap();
+    assert_eq!(
+        seen_while_held,
+        Some(1),
+        "the read finished while the write was open, and saw only what was committed"
+    );
+    assert_eq!(read[0].outcome.status, Status::Up);
+}
+
+#[test]
+fn many_concurrent_readers_share_a_few_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("keepup.db")).unwrap();
+    let batch: Vec<ResultRecord> = (0..120)
+        .map(|i| rec("s/a", T0 + i * MIN, Status::Up, i as f64, "ok"))
+        .collect();
+    s.record(&batch).unwrap();
+    s.compact(T0 + 3 * HOUR, &Retention::default()).unwrap();
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                (0..20)
+                    .map(|_| {
+                        let minutes = s
+                            .rollups(&id("s/a"), Resolution::Minute, T0, T0 + DAY)
+                            .unwrap()
+                            .len();
+                        let spans = s
+                            .status_spans(&[id("s/a")], T0, T0 + 2 * HOUR)
+                            .collect::<Result<Vec<_>, _>>()
+                            .unwrap()
+                            .len();
+                        (minutes, spans)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for t in threads {
+        for got in t.join().unwrap() {
+            assert_eq!(got, (120, 1));
+        }
+    }
+    let open = s.readers_open();
+    assert!(
+        (1..=crate::readers::MAX_READERS).contains(&open),
+        "{open} readers"
+    );
+    assert_eq!(Store::open_in_memory().unwrap().readers_open(), 0);
+}
