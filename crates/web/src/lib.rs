@@ -65,6 +65,14 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     /// SLA figures kept for the SLA pages and API.
     pub(crate) sla: Arc<sla::SlaCache>,
+    /// The overview's history figures, kept for the minute.
+    pub(crate) overview: Arc<dashboard::overview::HistoryCache>,
+}
+
+impl FromRef<AppState> for Arc<dashboard::overview::HistoryCache> {
+    fn from_ref(state: &AppState) -> Self {
+        state.overview.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<sla::SlaCache> {
@@ -93,6 +101,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         monitor,
         auth,
         sla: Arc::default(),
+        overview: Arc::default(),
     };
     Router::new()
         .route("/healthz", get(healthz))

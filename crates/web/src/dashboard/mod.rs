@@ -218,6 +218,7 @@ impl Filters {
 async fn overview_page(
     Viewer(session): Viewer,
     State(monitor): State<Arc<Monitor>>,
+    State(cache): State<Arc<overview::HistoryCache>>,
     Query(raw): Query<RawFilters>,
 ) -> Result<Response, DashboardError> {
     let filters = Filters::parse(raw)?;
@@ -230,7 +231,7 @@ async fn overview_page(
     let store = monitor.store().clone();
     let f = filters.clone();
     let o = tokio::task::spawn_blocking(move || {
-        overview::read(&config, &current, &open, &store, &f, now.0)
+        overview::read(&config, &current, &open, &store, &cache, &f, now.0)
     })
     .await??;
     Ok(layout(

@@ -5,9 +5,14 @@
 //! Filters (site, tag, state, text) and the page number are GET query
 //! parameters, applied on the server, so the page works without
 //! JavaScript and a link shares a view. Only the page shown (at most
-//! [`PAGE_SIZE`] checks) reads the store: the current states come from the
-//! running monitor, so a thousand checks cost a thousand map lookups and a
-//! hundred rollup and span reads.
+//! [`PAGE_SIZE`] checks) needs history: the current states come from the
+//! running monitor, so a thousand checks cost a thousand map lookups.
+//!
+//! The history figures (sparkline, availabilities) are kept per check for
+//! the rest of the wall-clock minute they were read in ([`HistoryCache`]):
+//! they move by at most a minute's worth in that time, and fifty clients
+//! loading the overview together then read the store once, not fifty
+//! times (a hundred checks' day of minute rollups and month of spans).
 
 use super::chart;
 use super::{DashboardError, Filters, Now};
@@ -17,10 +22,13 @@ use keepup_monitor::incidents::OpenIncidents;
 use keepup_monitor::recorder::CurrentStates;
 use keepup_store::{Resolution, Store};
 use maud::{Markup, html};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Checks on one page of the overview.
 pub const PAGE_SIZE: usize = 100;
 
+const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 /// Points of the 24-hour sparkline: a quarter of an hour each.
@@ -38,9 +46,97 @@ pub struct Row {
     pub incident: Option<i64>,
     /// The contract an SLA check (`sla-<contract>`, `-repair`) is about.
     pub contract: Option<String>,
+    pub history: Arc<History>,
+}
+
+/// What a row shows of its check's history.
+#[derive(Debug, Default, PartialEq)]
+pub struct History {
+    /// Mean latency per quarter of an hour over 24 hours (`None`: no data).
     pub spark: Vec<Option<f64>>,
     pub availability_24h: Option<f64>,
     pub availability_30d: Option<f64>,
+}
+
+/// Each check's [`History`] as read in the current wall-clock minute;
+/// a new minute starts afresh. Holds at most one entry per check shown.
+#[derive(Default)]
+pub struct HistoryCache {
+    kept: Mutex<Kept>,
+    /// Held while reading the store for rows not kept: requests that
+    /// arrive together for one page wait for the first one's read and
+    /// take its figures instead of each reading the same rows.
+    reading: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Kept {
+    /// The minute (ms since the epoch / 60,000) the entries were read in.
+    minute: i64,
+    by_check: HashMap<CheckId, Arc<History>>,
+}
+
+impl HistoryCache {
+    /// The history of each of `ids` at `now`, from the store for those
+    /// not read yet in `now`'s minute (blocking).
+    pub fn histories(
+        &self,
+        store: &Store,
+        ids: &[CheckId],
+        now: Timestamp,
+    ) -> Result<Vec<Arc<History>>, DashboardError> {
+        let minute = now.div_euclid(MINUTE_MS);
+        let mut found = self.lookup(ids, minute);
+        if found.iter().all(Option::is_some) {
+            return Ok(found.into_iter().flatten().collect());
+        }
+        let _reading = relock(self.reading.lock());
+        // Another request may have read them while this one waited.
+        found = self.lookup(ids, minute);
+        let missing: Vec<CheckId> = ids
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut read = read_histories(store, &missing, now)?.into_iter();
+        {
+            let mut kept = relock(self.kept.lock());
+            for (id, slot) in ids.iter().zip(found.iter_mut()) {
+                if slot.is_none() {
+                    let history = Arc::new(read.next().unwrap_or_default());
+                    // Not into a newer minute's entries (a request that
+                    // started later may have begun them meanwhile).
+                    if kept.minute == minute {
+                        kept.by_check.insert(id.clone(), history.clone());
+                    }
+                    *slot = Some(history);
+                }
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// The kept history of each of `ids`; entries of an older minute are
+    /// dropped first.
+    fn lookup(&self, ids: &[CheckId], minute: i64) -> Vec<Option<Arc<History>>> {
+        let mut kept = relock(self.kept.lock());
+        if kept.minute < minute {
+            kept.minute = minute;
+            kept.by_check.clear();
+        }
+        ids.iter()
+            .map(|id| kept.by_check.get(id).cloned())
+            .collect()
+    }
+}
+
+/// A lock whose holder panicked: the maps under these locks are never
+/// left half changed (single inserts and clears), so go on with them.
+fn relock<'a, T>(
+    lock: Result<MutexGuard<'a, T>, std::sync::PoisonError<MutexGuard<'a, T>>>,
+) -> MutexGuard<'a, T> {
+    lock.unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What the overview shows.
@@ -69,6 +165,7 @@ pub fn read(
     current: &CurrentStates,
     open: &OpenIncidents,
     store: &Store,
+    cache: &HistoryCache,
     filters: &Filters,
     now: Timestamp,
 ) -> Result<Overview, DashboardError> {
@@ -120,9 +217,7 @@ pub fn read(
                     CheckSpec::Passive(PassiveSpec::Sla(sla)) => Some(sla.contract.clone()),
                     _ => None,
                 },
-                spark: Vec::new(),
-                availability_24h: None,
-                availability_30d: None,
+                history: Arc::default(),
             },
         ));
     }
@@ -135,7 +230,10 @@ pub fn read(
         .take(PAGE_SIZE)
         .map(|(_, _, row)| row)
         .collect();
-    fill_history(store, &mut rows, now)?;
+    let ids: Vec<CheckId> = rows.iter().map(|r| r.id.clone()).collect();
+    for (row, history) in rows.iter_mut().zip(cache.histories(store, &ids, now)?) {
+        row.history = history;
+    }
     // Sorted, once each: what the maintenance form offers too.
     let tags: Vec<String> = config.tags().into_iter().map(str::to_owned).collect();
     Ok(Overview {
@@ -147,29 +245,37 @@ pub fn read(
     })
 }
 
-/// Sparklines and availabilities of the rows shown.
-fn fill_history(store: &Store, rows: &mut [Row], now: Timestamp) -> Result<(), DashboardError> {
+/// The sparklines and availabilities of `ids` at `now`, in their order.
+fn read_histories(
+    store: &Store,
+    ids: &[CheckId],
+    now: Timestamp,
+) -> Result<Vec<History>, DashboardError> {
     let day_ago = now - DAY_MS;
     let step = DAY_MS / SPARK_POINTS as i64;
-    for row in rows.iter_mut() {
+    let mut histories = Vec::with_capacity(ids.len());
+    for id in ids {
         let mut sums = vec![(0.0, 0u32); SPARK_POINTS];
-        for r in store.rollups(&row.id, Resolution::Minute, day_ago, now)? {
+        for r in store.rollups(id, Resolution::Minute, day_ago, now)? {
             let i = ((r.bucket_start - day_ago) / step) as usize;
             if let Some(slot) = sums.get_mut(i) {
                 slot.0 += r.latency_mean_ms * r.total() as f64;
                 slot.1 += r.total();
             }
         }
-        row.spark = sums
-            .into_iter()
-            .map(|(sum, n)| (n > 0).then(|| sum / n as f64))
-            .collect();
+        histories.push(History {
+            spark: sums
+                .into_iter()
+                .map(|(sum, n)| (n > 0).then(|| sum / n as f64))
+                .collect(),
+            availability_24h: None,
+            availability_30d: None,
+        });
     }
-    let ids: Vec<CheckId> = rows.iter().map(|r| r.id.clone()).collect();
     let month_ago = now - 30 * DAY_MS;
-    let mut month: Vec<Vec<(Option<Status>, i64)>> = vec![Vec::new(); rows.len()];
-    let mut day: Vec<Vec<(Option<Status>, i64)>> = vec![Vec::new(); rows.len()];
-    for span in store.status_spans(&ids, month_ago, now) {
+    let mut month: Vec<Vec<(Option<Status>, i64)>> = vec![Vec::new(); ids.len()];
+    let mut day: Vec<Vec<(Option<Status>, i64)>> = vec![Vec::new(); ids.len()];
+    for span in store.status_spans(ids, month_ago, now) {
         let span = span?;
         month[span.check].push((span.status, span.duration_ms()));
         let in_day = span.to_ms.min(now) - span.from_ms.max(day_ago);
@@ -177,11 +283,11 @@ fn fill_history(store: &Store, rows: &mut [Row], now: Timestamp) -> Result<(), D
             day[span.check].push((span.status, in_day));
         }
     }
-    for (i, row) in rows.iter_mut().enumerate() {
-        row.availability_30d = keepup_sla::check_availability(std::mem::take(&mut month[i]));
-        row.availability_24h = keepup_sla::check_availability(std::mem::take(&mut day[i]));
+    for (i, history) in histories.iter_mut().enumerate() {
+        history.availability_30d = keepup_sla::check_availability(std::mem::take(&mut month[i]));
+        history.availability_24h = keepup_sla::check_availability(std::mem::take(&mut day[i]));
     }
-    Ok(())
+    Ok(histories)
 }
 
 /// `99.95 %` (a no-break space before the sign), or a dash without data;
@@ -252,9 +358,9 @@ pub fn render(o: &Overview, filters: &Filters, now: Now) -> Markup {
                             @if let Some(c) = &r.contract { " " a.contract href=(format!("/sla/{c}")) { "SLA " (c) } }
                         }
                         td.wide { (since_cell(&r.id, r.since, now)) }
-                        td.wide { (chart::sparkline(&r.spark, &format!("Mean latency of {} over 24 hours", r.id.as_str()))) }
-                        td.num { (percent(r.availability_24h)) }
-                        td.num.wide { (percent(r.availability_30d)) }
+                        td.wide { (chart::sparkline(&r.history.spark, &format!("Mean latency of {} over 24 hours", r.id.as_str()))) }
+                        td.num { (percent(r.history.availability_24h)) }
+                        td.num.wide { (percent(r.history.availability_30d)) }
                         td.wide.message data-check=(r.id.as_str()) data-field="message" { (r.message) }
                     }
                 }
@@ -302,5 +408,100 @@ pub fn since_cell(id: &CheckId, since: Option<Timestamp>, now: Now) -> Markup {
             },
             None => time data-check=(id.as_str()) data-field="since" { "–" },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keepup_model::Outcome;
+    use keepup_store::{CheckMeta, ResultRecord, Retention};
+
+    /// 2025-01-01T00:00:00Z, a minute boundary.
+    const T0: Timestamp = 1_735_689_600_000;
+    const SECOND_MS: i64 = 1_000;
+
+    fn results(
+        check: &CheckId,
+        status: Status,
+        times: impl Iterator<Item = i64>,
+    ) -> Vec<ResultRecord> {
+        times
+            .map(|at| ResultRecord {
+                check: check.clone(),
+                at,
+                outcome: Outcome::new(status, status.as_str()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn history_is_kept_for_its_minute_and_read_again_in_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+        let (a, b) = (CheckId::new("shop", "a"), CheckId::new("shop", "b"));
+        let meta = |id: &CheckId| CheckMeta {
+            id: id.clone(),
+            site: "shop".into(),
+            name: id.as_str().into(),
+            kind: "http".into(),
+            max_gap: Some(std::time::Duration::from_secs(30)),
+        };
+        store.register_checks(&[meta(&a), meta(&b)]).unwrap();
+        // Ten minutes of Up every 10 s, rolled up as the daemon does.
+        let up = (0..60).map(|i| T0 + i * 10 * SECOND_MS);
+        store.record(&results(&a, Status::Up, up.clone())).unwrap();
+        store.record(&results(&b, Status::Up, up)).unwrap();
+        store
+            .compact(T0 + 10 * MINUTE_MS, &Retention::default())
+            .unwrap();
+        let cache = HistoryCache::default();
+
+        let first = cache
+            .histories(
+                &store,
+                std::slice::from_ref(&a),
+                T0 + 10 * MINUTE_MS + SECOND_MS,
+            )
+            .unwrap();
+        assert_eq!(first[0].availability_24h, Some(100.0));
+        assert_eq!(
+            first[0].spark.iter().flatten().count(),
+            1,
+            "one quarter hour with data"
+        );
+
+        // Both go down within the same minute.
+        let down = || (1..=3).map(|i| T0 + 10 * MINUTE_MS + i * 5 * SECOND_MS);
+        store.record(&results(&a, Status::Down, down())).unwrap();
+        store.record(&results(&b, Status::Down, down())).unwrap();
+        let same_minute = T0 + 10 * MINUTE_MS + 30 * SECOND_MS;
+        let kept = cache
+            .histories(&store, &[a.clone(), b.clone()], same_minute)
+            .unwrap();
+        assert!(
+            Arc::ptr_eq(&kept[0], &first[0]),
+            "a's figures are kept for the minute"
+        );
+        assert_eq!(kept[0].availability_24h, Some(100.0));
+        let b_fresh = kept[1].availability_24h.unwrap();
+        assert!(
+            b_fresh < 100.0,
+            "b was not kept yet, so it is read now: {b_fresh}"
+        );
+
+        let next_minute = T0 + 11 * MINUTE_MS + SECOND_MS;
+        let again = cache
+            .histories(&store, std::slice::from_ref(&a), next_minute)
+            .unwrap();
+        let a_now = again[0].availability_24h.unwrap();
+        assert!(a_now < 100.0, "the next minute reads the outage: {a_now}");
+        // Reading the same minute again keeps what the first read found.
+        let b_later = cache.histories(&store, &[b], next_minute).unwrap();
+        assert_eq!(
+            b_later[0].availability_24h,
+            Some(a_now),
+            "a and b had the same history"
+        );
     }
 }
