@@ -9,6 +9,8 @@
 //! state), into a fresh registry that is encoded and dropped: no second
 //! bookkeeping beside the monitor's, and a scrape costs a pass over the
 //! checks, however many, never a query per check or a repository read.
+//! The checks' series are written straight into the answer as it is
+//! encoded, so a scrape's memory is its text, not a copy of every series.
 //!
 //! The ids, backup plans and expiry dates are not for the Internet: a
 //! scrape is answered only to a client (the peer the listener accepted, or
@@ -20,7 +22,6 @@
 //! `status::by_host`). The Prometheus text format (0.0.4) is the default;
 //! OpenMetrics when the scraper's `Accept` asks for it.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -30,13 +31,15 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use keepup_config::{BackupJob, ServerConfig, backup_check_id};
-use keepup_model::{CheckId, Status, Timestamp, parse_rfc3339};
+use keepup_config::{BackupJob, Check, Config, ServerConfig, backup_check_id};
+use keepup_model::{Status, Timestamp, parse_rfc3339};
 use keepup_monitor::Monitor;
 use keepup_monitor::backup::freshness_targets;
-use keepup_monitor::recorder::CurrentState;
+use keepup_monitor::recorder::{CurrentState, CurrentStates};
 use keepup_store::OutboxState;
-use prometheus_client::encoding::{prometheus_text, text};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, prometheus_text, text};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -166,76 +169,17 @@ fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
     registry.register(name, help, c);
 }
 
-/// Everything, read now.
+/// Everything, read now: the checks' series are written check by check
+/// while the registry is encoded ([`CheckSeries`]), the rest are a few
+/// single values.
 fn collect(monitor: &Monitor) -> Registry {
     let mut registry = Registry::default();
     let config = monitor.config();
-    let current = monitor.current();
-
-    let up = gauge_family(
-        &mut registry,
-        "keepup_check_up",
-        "1 when the check's last run was Up or Degraded, 0 when Down; absent while Unknown",
-    );
-    let status = gauge_family(
-        &mut registry,
-        "keepup_check_status",
-        "The check's current status: 1 for the status it is in, 0 for the others",
-    );
-    let latency = gauge_family(
-        &mut registry,
-        "keepup_check_latency_seconds",
-        "How long the check's last run took",
-    );
-    let cert_expiry = gauge_family(
-        &mut registry,
-        "keepup_certificate_expiry_timestamp_seconds",
-        "When the earliest-expiring leaf certificate the check saw expires",
-    );
-    let domain_expiry = gauge_family(
-        &mut registry,
-        "keepup_domain_expiry_timestamp_seconds",
-        "When the domain's registration expires",
-    );
-    for check in config.checks() {
-        let labels: Labels = vec![
-            ("check", check.id.to_string()),
-            ("site", site_of(check.id.as_str()).to_owned()),
-            ("kind", check.spec.kind().to_owned()),
-        ];
-        let state = current.get(&check.id);
-        let now = state.map_or(Status::Unknown, |s| s.outcome.status);
-        for s in [Status::Up, Status::Degraded, Status::Down, Status::Unknown] {
-            let mut l = labels.clone();
-            l.push(("status", s.as_str().to_owned()));
-            status.get_or_create(&l).set(f64::from(u8::from(s == now)));
-        }
-        let Some(state) = state else { continue };
-        match now {
-            Status::Up | Status::Degraded => {
-                up.get_or_create(&labels).set(1.0);
-            }
-            Status::Down => {
-                up.get_or_create(&labels).set(0.0);
-            }
-            Status::Unknown => {}
-        }
-        latency
-            .get_or_create(&labels)
-            .set(state.outcome.latency_ms / 1000.0);
-        let evidence = &state.outcome.evidence.details;
-        if let Some(at) = certificate_expiry(evidence) {
-            cert_expiry.get_or_create(&labels).set(seconds(at));
-        }
-        if check.spec.kind() == "domain"
-            && let Some(at) = evidence
-                .get("expires")
-                .and_then(Value::as_str)
-                .and_then(parse_rfc3339)
-        {
-            domain_expiry.get_or_create(&labels).set(seconds(at));
-        }
-    }
+    let current = monitor.current_shared();
+    registry.register_collector(Box::new(CheckSeries {
+        config: config.clone(),
+        current: current.clone(),
+    }));
     backups(&mut registry, &config, &current);
 
     let store = monitor.store();
@@ -333,16 +277,131 @@ fn collect(monitor: &Monitor) -> Registry {
     registry
 }
 
+/// Every check's state, latency and expiry dates, from the monitor's
+/// current states, encoded family by family and within a family check by
+/// check: a scrape holds the encoded text and one check's labels at a
+/// time, never a series per check in memory (a registry of families
+/// would hold them all, and every concurrent scrape its own copy).
+struct CheckSeries {
+    config: Arc<Config>,
+    current: Arc<CurrentStates>,
+}
+
+impl std::fmt::Debug for CheckSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckSeries")
+            .field("checks", &self.current.len())
+            .finish()
+    }
+}
+
+/// The labels every check series carries: check id, site and kind.
+type CheckLabels<'a> = [(&'static str, &'a str); 3];
+
+impl CheckSeries {
+    /// One gauge family with a sample for each check `value` gives one.
+    fn family(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: impl Fn(&Check, &CurrentState) -> Option<f64>,
+    ) -> std::fmt::Result {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for check in self.config.checks() {
+            let Some(state) = self.current.get(&check.id) else {
+                continue;
+            };
+            if let Some(v) = value(check, state) {
+                family
+                    .encode_family(&check_labels(check))?
+                    .encode_gauge(&v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_labels(check: &Check) -> CheckLabels<'_> {
+    [
+        ("check", check.id.as_str()),
+        ("site", site_of(check.id.as_str())),
+        ("kind", check.spec.kind()),
+    ]
+}
+
+impl Collector for CheckSeries {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        self.family(
+            &mut encoder,
+            "keepup_check_up",
+            "1 when the check's last run was Up or Degraded, 0 when Down; absent while Unknown",
+            |_, state| match state.outcome.status {
+                Status::Up | Status::Degraded => Some(1.0),
+                Status::Down => Some(0.0),
+                Status::Unknown => None,
+            },
+        )?;
+        {
+            // Every configured check, run or not (not run yet: Unknown).
+            let mut family = encoder.encode_descriptor(
+                "keepup_check_status",
+                "The check's current status: 1 for the status it is in, 0 for the others",
+                None,
+                MetricType::Gauge,
+            )?;
+            for check in self.config.checks() {
+                let now = self
+                    .current
+                    .get(&check.id)
+                    .map_or(Status::Unknown, |s| s.outcome.status);
+                let [c, site, kind] = check_labels(check);
+                for s in [Status::Up, Status::Degraded, Status::Down, Status::Unknown] {
+                    family
+                        .encode_family(&[c, site, kind, ("status", s.as_str())])?
+                        .encode_gauge(&f64::from(u8::from(s == now)))?;
+                }
+            }
+        }
+        self.family(
+            &mut encoder,
+            "keepup_check_latency_seconds",
+            "How long the check's last run took",
+            |_, state| Some(state.outcome.latency_ms / 1000.0),
+        )?;
+        self.family(
+            &mut encoder,
+            "keepup_certificate_expiry_timestamp_seconds",
+            "When the earliest-expiring leaf certificate the check saw expires",
+            |_, state| certificate_expiry(&state.outcome.evidence.details).map(seconds),
+        )?;
+        self.family(
+            &mut encoder,
+            "keepup_domain_expiry_timestamp_seconds",
+            "When the domain's registration expires",
+            |check, state| {
+                if check.spec.kind() != "domain" {
+                    return None;
+                }
+                state
+                    .outcome
+                    .evidence
+                    .details
+                    .get("expires")
+                    .and_then(Value::as_str)
+                    .and_then(parse_rfc3339)
+                    .map(seconds)
+            },
+        )
+    }
+}
+
 /// Each backup target's newest snapshot, as the plan's freshness check
 /// last read it from the repository (its evidence `targets`): keepup
 /// records a snapshot only when every source succeeded, so the newest is
 /// the last successful backup. Targets without a snapshot, and plans whose
 /// freshness check has not run yet, have no samples.
-fn backups(
-    registry: &mut Registry,
-    config: &keepup_config::Config,
-    current: &HashMap<CheckId, CurrentState>,
-) {
+fn backups(registry: &mut Registry, config: &Config, current: &CurrentStates) {
     let last_success = gauge_family(
         registry,
         "keepup_backup_last_success_timestamp_seconds",
