@@ -67,6 +67,14 @@ pub struct AppState {
     pub(crate) sla: Arc<sla::SlaCache>,
     /// The overview's history figures, kept for the minute.
     pub(crate) overview: Arc<dashboard::overview::HistoryCache>,
+    /// The last `/metrics` text, served again for a second.
+    pub(crate) metrics: Arc<metrics::ScrapeCache>,
+}
+
+impl FromRef<AppState> for Arc<metrics::ScrapeCache> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<dashboard::overview::HistoryCache> {
@@ -102,6 +110,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         auth,
         sla: Arc::default(),
         overview: Arc::default(),
+        metrics: Arc::default(),
     };
     Router::new()
         .route("/healthz", get(healthz))

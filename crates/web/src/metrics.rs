@@ -10,7 +10,9 @@
 //! bookkeeping beside the monitor's, and a scrape costs a pass over the
 //! checks, however many, never a query per check or a repository read.
 //! The checks' series are written straight into the answer as it is
-//! encoded, so a scrape's memory is its text, not a copy of every series.
+//! encoded, so a scrape's memory is its text, not a copy of every series,
+//! and the text is served again for a second ([`SCRAPE_REUSE_MS`]) to
+//! scrapes in the same format (access is checked for each).
 //!
 //! The ids, backup plans and expiry dates are not for the Internet: a
 //! scrape is answered only to a client (the peer the listener accepted, or
@@ -27,12 +29,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use keepup_config::{BackupJob, Check, Config, ServerConfig, backup_check_id};
-use keepup_model::{Status, Timestamp, parse_rfc3339};
+use keepup_model::{Clock, Status, SystemClock, Timestamp, parse_rfc3339};
 use keepup_monitor::Monitor;
 use keepup_monitor::backup::freshness_targets;
 use keepup_monitor::recorder::{CurrentState, CurrentStates};
@@ -65,6 +68,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn scrape(
     State(monitor): State<Arc<Monitor>>,
+    State(cache): State<Arc<ScrapeCache>>,
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
 ) -> Response {
@@ -88,29 +92,81 @@ async fn scrape(
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("application/openmetrics-text"));
-    // The store queries block: off the async workers.
-    let collected = tokio::task::spawn_blocking(move || collect(&monitor)).await;
-    let registry = match collected {
-        Ok(registry) => registry,
-        Err(e) => {
-            tracing::error!(error = %e, "collecting metrics failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "metrics unavailable\n").into_response();
+    let now = SystemClock.now_ms();
+    let body = cache
+        .get_or_encode(now, openmetrics, || async move {
+            // The store queries and the encoding of every check block:
+            // off the async workers.
+            tokio::task::spawn_blocking(move || encode(&collect(&monitor), openmetrics))
+                .await
+                .map_err(|e| format!("collecting metrics failed: {e}"))?
+        })
+        .await;
+    match body {
+        Ok(body) => {
+            let content_type = if openmetrics {
+                OPENMETRICS
+            } else {
+                prometheus_text::CONTENT_TYPE
+            };
+            (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
         }
-    };
-    let mut body = String::new();
-    let (encoded, content_type) = if openmetrics {
-        (text::encode(&mut body, &registry), OPENMETRICS)
-    } else {
-        (
-            prometheus_text::encode(&mut body, &registry),
-            prometheus_text::CONTENT_TYPE,
-        )
-    };
-    if encoded.is_err() {
-        tracing::error!("encoding metrics failed");
-        return (StatusCode::INTERNAL_SERVER_ERROR, "metrics unavailable\n").into_response();
+        Err(e) => {
+            tracing::error!(error = %e, "metrics scrape failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "metrics unavailable\n").into_response()
+        }
     }
-    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The registry as text, in the OpenMetrics format or Prometheus' 0.0.4.
+fn encode(registry: &Registry, openmetrics: bool) -> Result<Bytes, String> {
+    let mut body = String::new();
+    let encoded = if openmetrics {
+        text::encode(&mut body, registry)
+    } else {
+        prometheus_text::encode(&mut body, registry)
+    };
+    encoded.map_err(|_| "encoding metrics failed".to_owned())?;
+    Ok(Bytes::from(body))
+}
+
+/// How long a scrape's text is served again, in ms: scrapes that arrive
+/// together (a burst, the two Prometheus servers of a pair) cost one
+/// collection, and the figures are at most this old.
+pub const SCRAPE_REUSE_MS: i64 = 1_000;
+
+/// The last scrape's text in each format, with when it was collected.
+#[derive(Default)]
+pub struct ScrapeCache {
+    /// Prometheus text, then OpenMetrics. Held while a scrape collects,
+    /// so those arriving meanwhile wait for its text.
+    kept: tokio::sync::Mutex<[Option<(Timestamp, Bytes)>; 2]>,
+}
+
+impl ScrapeCache {
+    /// The text kept for `openmetrics` if collected less than
+    /// [`SCRAPE_REUSE_MS`] before `now`, else what `collect` gives (kept
+    /// if it succeeded).
+    pub async fn get_or_encode<F>(
+        &self,
+        now: Timestamp,
+        openmetrics: bool,
+        collect: impl FnOnce() -> F,
+    ) -> Result<Bytes, String>
+    where
+        F: std::future::Future<Output = Result<Bytes, String>>,
+    {
+        let mut kept = self.kept.lock().await;
+        let slot = &mut kept[usize::from(openmetrics)];
+        if let Some((at, body)) = slot.as_ref()
+            && (*at..at.saturating_add(SCRAPE_REUSE_MS)).contains(&now)
+        {
+            return Ok(body.clone());
+        }
+        let body = collect().await?;
+        *slot = Some((now, body.clone()));
+        Ok(body)
+    }
 }
 
 /// Whether a scrape is answered.
@@ -475,4 +531,46 @@ fn seconds(ms: Timestamp) -> f64 {
 /// The site part of a `site/check` id.
 fn site_of(id: &str) -> &str {
     id.split_once('/').map_or(id, |(site, _)| site)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_scrape_text_is_reused_for_a_second_per_format_and_then_collected_again() {
+        let cache = ScrapeCache::default();
+        let collected = AtomicUsize::new(0);
+        let scrape = |now: Timestamp, openmetrics: bool| {
+            let collected = &collected;
+            let cache = &cache;
+            async move {
+                cache
+                    .get_or_encode(now, openmetrics, || async move {
+                        let n = collected.fetch_add(1, Ordering::SeqCst);
+                        Ok(Bytes::from(format!("collection {n}")))
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        let t0 = 1_735_689_600_000;
+        assert_eq!(scrape(t0, false).await, "collection 0");
+        assert_eq!(scrape(t0 + 999, false).await, "collection 0");
+        assert_eq!(
+            scrape(t0 + 10, true).await,
+            "collection 1",
+            "each format its own"
+        );
+        assert_eq!(scrape(t0 + SCRAPE_REUSE_MS, false).await, "collection 2");
+        // A clock set back does not serve text from its future.
+        assert_eq!(scrape(t0, false).await, "collection 3");
+        // A failed collection is not kept.
+        let failed = cache
+            .get_or_encode(t0 + 5_000, false, || async { Err("store gone".to_owned()) })
+            .await;
+        assert_eq!(failed, Err("store gone".to_owned()));
+        assert_eq!(scrape(t0 + 5_000, false).await, "collection 4");
+    }
 }
