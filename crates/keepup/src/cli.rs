@@ -458,8 +458,12 @@ pub enum DrCommand {
         /// The plan's id.
         plan: String,
         /// The return's steps instead of the activation's.
-        #[arg(long = "return")]
+        #[arg(long = "return", conflicts_with = "drill")]
         back: bool,
+        /// What a drill does: the activation against [recovery.drill],
+        /// then its cleanup.
+        #[arg(long)]
+        drill: bool,
         #[command(flatten)]
         config: ConfigArg,
     },

@@ -229,6 +229,16 @@ run = ["sh", "-c", "echo stopped >> {log_s}"]
     );
 
     std::fs::write(&config, &src).unwrap();
+    let dry = keepup(&config, &["dr", "plan", "shop-dr", "--drill"]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    for said in [
+        "drill (3 steps) onto the drill environment",
+        "2. maintenance #2 (maintenance): skipped in a drill",
+        "4. cleanup: stop",
+        "Dry run: nothing was changed.",
+    ] {
+        assert!(text(&dry).contains(said), "{said:?} in {}", text(&dry));
+    }
     // No terminal and no --yes: refused before anything runs.
     let asked = keepup(&config, &["dr", "drill", "shop-dr"]);
     assert_eq!(asked.status.code(), Some(1), "{}", text(&asked));

@@ -490,3 +490,69 @@ repository = "{repo}"
     );
     assert!(!steps[0].output.contains("sesame"));
 }
+
+#[test]
+fn a_drill_whose_process_died_is_resumed_and_cleans_up() {
+    let f = Fixture::new();
+    let log = f.path("log");
+    let drill_env = "[recovery.drill]\naddresses = [\"127.0.0.30\"]\n";
+    let steps = [
+        command("first", &format!("echo \"first $KEEPUP_DR_KIND\" >> {log}")),
+        command("second", &format!("echo second >> {log}")),
+        format!(
+            "[[recovery.drill_cleanup]]\nkind = \"command\"\nname = \"stop\"\nrun = [\"sh\", \"-c\", \"echo stop >> {log}\"]\n"
+        ),
+    ]
+    .concat();
+    let config = f.config(9, drill_env, &steps);
+    let yes = Confirmation::AssumeYes;
+    let runner = f.runner(&config, &yes);
+    // A drill's process died during its second step: the journal says the
+    // first is done and the second started (pid 0: no such process).
+    let run = f
+        .store
+        .dr_begin("shop-dr", DrRunKind::Drill, START, "cron", 0)
+        .unwrap()
+        .unwrap();
+    f.store
+        .dr_step_started(run, 0, "first", "command", START)
+        .unwrap();
+    f.store
+        .dr_step_ended(run, 0, START, DrStepOutcome::Succeeded, "")
+        .unwrap();
+    f.store
+        .dr_step_started(run, 1, "second", "command", START)
+        .unwrap();
+    // Another drill is refused meanwhile.
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    assert!(matches!(
+        keepup_recovery::drill(&runner, plan),
+        Err(EngineError::Locked { .. })
+    ));
+
+    let report = resume(&runner, run).unwrap();
+    assert_eq!(report.state, DrRunState::Completed, "{}", report.message);
+    assert!(report.message.contains("cleaned up"), "{}", report.message);
+    assert_eq!(
+        read(&log),
+        "second\nstop\n",
+        "the first step is not repeated"
+    );
+    let steps = f.store.dr_steps(run).unwrap();
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| (s.name.as_str(), s.kind.as_str(), s.outcome))
+            .collect::<Vec<_>>(),
+        [
+            ("first", "command", DrStepOutcome::Succeeded),
+            ("second", "command", DrStepOutcome::Succeeded),
+            ("cleanup: stop", "cleanup", DrStepOutcome::Succeeded),
+        ]
+    );
+    assert_eq!(f.store.dr_run(run).unwrap().unwrap().holder_pid, None);
+    // A drill from the start runs its local commands with KEEPUP_DR_KIND.
+    let fresh = keepup_recovery::drill(&runner, plan).unwrap();
+    assert_eq!(fresh.state, DrRunState::Completed, "{}", fresh.message);
+    assert_eq!(read(&log), "second\nstop\nfirst drill\nsecond\nstop\n");
+}

@@ -66,8 +66,8 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(Store::open(&config.store.path)?)
 }
 
-/// `keepup dr plan PLAN [--return]`
-pub fn plan(path: &Path, id: &str, back: bool) -> anyhow::Result<ExitCode> {
+/// `keepup dr plan PLAN [--return | --drill]`
+pub fn plan(path: &Path, id: &str, back: bool, drill: bool) -> anyhow::Result<ExitCode> {
     let config = match super::load_config(path) {
         Ok(c) => c,
         Err(code) => return Ok(code),
@@ -77,6 +77,8 @@ pub fn plan(path: &Path, id: &str, back: bool) -> anyhow::Result<ExitCode> {
     };
     let kind = if back {
         DrRunKind::Return
+    } else if drill {
+        DrRunKind::Drill
     } else {
         DrRunKind::Activate
     };
@@ -168,7 +170,7 @@ pub fn drill(path: &Path, id: &str, yes: bool) -> anyhow::Result<ExitCode> {
     // gates pass), so cron runs it with --yes.
     let confirm = Confirmation::from_cli(yes);
     if let Err(reason) = confirm.gate(&format!(
-        "Drill plan {} ({} steps against the drill environment, then cleaned up; `keepup dr plan {id}` shows them)?",
+        "Drill plan {} ({} steps against the drill environment, then cleaned up; `keepup dr plan {id} --drill` shows them)?",
         plan.id,
         plan.activate.len()
     )) {

@@ -135,7 +135,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             MaintenanceCommand::List { config } => maintenance::list(&config.config),
         },
         Command::Dr(cmd) => match cmd {
-            DrCommand::Plan { plan, back, config } => dr::plan(&config.config, &plan, back),
+            DrCommand::Plan {
+                plan,
+                back,
+                drill,
+                config,
+            } => dr::plan(&config.config, &plan, back, drill),
             DrCommand::Activate { plan, yes, config } => dr::start(
                 &config.config,
                 &plan,

@@ -1,8 +1,11 @@
 //! `keepup dr plan PLAN`: every step of a run and what it would do, read
 //! from the configuration alone: nothing is changed, nothing is contacted.
+//! For a drill, what each step does in the drill environment, then the
+//! cleanup.
 
 use super::steps_of;
 use crate::steps::command;
+use crate::steps::restore::{drill_database, drill_destination};
 use keepup_config::recovery::{MaintenanceAction, StepAction};
 use keepup_config::{Config, RecoveryPlan};
 use keepup_store::DrRunKind;
@@ -24,8 +27,15 @@ pub fn describe(config: &Config, plan: &RecoveryPlan, kind: DrRunKind) -> Result
         humantime::format_duration(plan.rto),
         humantime::format_duration(plan.rpo)
     );
+    let drill = kind == DrRunKind::Drill;
     for (i, step) in steps.iter().enumerate() {
         let what = match &step.action {
+            StepAction::Maintenance(_) if drill => {
+                "skipped in a drill (production keeps its alerts)".to_string()
+            }
+            StepAction::Confirm(c) if drill => {
+                format!("passes without asking {:?} in a drill", c.prompt)
+            }
             StepAction::Command(c) => {
                 let host = c.host.as_deref().and_then(|h| target.environment.host(h));
                 format!(
@@ -56,20 +66,35 @@ pub fn describe(config: &Config, plan: &RecoveryPlan, kind: DrRunKind) -> Result
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
+                let aimed = if drill {
+                    format!(
+                        " with the switched names resolved to the drill's {}",
+                        target
+                            .environment
+                            .addresses
+                            .iter()
+                            .map(|a| a.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "runs {checks} every {} until all are Up, for at most {}",
+                    "runs {checks}{aimed} every {} until all are Up, for at most {}",
                     humantime::format_duration(v.interval),
                     humantime::format_duration(v.deadline)
                 )
             }
             StepAction::Notify(n) => format!(
-                "sends {:?} with the run's figures to {}",
+                "sends {}{:?} with the run's figures to {}",
+                if drill { "DRILL: " } else { "" },
                 n.message,
                 n.channels.join(", ")
             ),
             StepAction::Confirm(c) => format!("asks {:?} and waits for yes", c.prompt),
             StepAction::RestoreFiles(r) => format!(
-                "restores {} of backup plan {}'s {} snapshot into {}{}{}",
+                "restores {} of backup plan {}'s {} snapshot into {}{}{}{}",
                 if r.paths.is_empty() {
                     "everything".to_string()
                 } else {
@@ -81,7 +106,19 @@ pub fn describe(config: &Config, plan: &RecoveryPlan, kind: DrRunKind) -> Result
                 },
                 r.backup,
                 r.snapshot.as_deref().unwrap_or("latest"),
-                r.to.display(),
+                if drill {
+                    drill_destination(&r.to, target.environment)
+                        .unwrap_or_else(|| r.to.clone())
+                        .display()
+                        .to_string()
+                } else {
+                    r.to.display().to_string()
+                },
+                if drill {
+                    " (the drill's files_root)"
+                } else {
+                    ""
+                },
                 r.host
                     .as_deref()
                     .map(|h| format!(" on host {h}"))
@@ -91,17 +128,25 @@ pub fn describe(config: &Config, plan: &RecoveryPlan, kind: DrRunKind) -> Result
                     .map(|o| format!(", owned by {o}"))
                     .unwrap_or_default()
             ),
-            StepAction::RestoreDatabase(d) => format!(
-                "imports {} of backup plan {} into {} database {} at {}:{} as {}, then checks that {:?} returns rows",
-                d.dump,
-                d.backup,
-                d.kind.as_str(),
-                d.database,
-                d.db_host,
-                d.db_port,
-                d.db_user,
-                d.check_query
-            ),
+            StepAction::RestoreDatabase(d) => {
+                let (database, host, port) = if drill {
+                    (
+                        drill_database(&d.database),
+                        target.environment.db_host.as_deref().unwrap_or(&d.db_host),
+                        target.environment.db_port.unwrap_or(d.db_port),
+                    )
+                } else {
+                    (d.database.clone(), d.db_host.as_str(), d.db_port)
+                };
+                format!(
+                    "imports {} of backup plan {} into {} database {database} at {host}:{port} as {}, then checks that {:?} returns rows",
+                    d.dump,
+                    d.backup,
+                    d.kind.as_str(),
+                    d.db_user,
+                    d.check_query
+                )
+            }
             StepAction::Dns(d) => {
                 let names = if target.environment.dns_names.is_empty() {
                     &d.names
@@ -109,8 +154,8 @@ pub fn describe(config: &Config, plan: &RecoveryPlan, kind: DrRunKind) -> Result
                     &target.environment.dns_names
                 };
                 let records = match &d.cname {
-                    Some(c) => format!("a CNAME to {c}"),
-                    None => target
+                    Some(c) if !drill => format!("a CNAME to {c}"),
+                    _ => target
                         .environment
                         .addresses
                         .iter()
@@ -144,6 +189,11 @@ pub fn describe(config: &Config, plan: &RecoveryPlan, kind: DrRunKind) -> Result
             step.name,
             step.action.kind()
         );
+    }
+    if drill {
+        for (k, (name, _)) in super::cleanup_plan(plan).iter().enumerate() {
+            let _ = writeln!(out, "{:>2}. {name}", steps.len() + k + 1);
+        }
     }
     let _ = config;
     Ok(out)
