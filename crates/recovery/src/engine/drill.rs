@@ -23,8 +23,9 @@
 //! after the activate steps: the drill's DNS names deleted (signed RFC 2136
 //! update), the plan's `[[recovery.drill_cleanup]]` commands, the scratch
 //! databases dropped, the restored files removed (only under
-//! `files_root`). Every cleanup step runs even when an earlier one failed;
-//! a failed one fails the drill. A drill that failed is over: it ends
+//! `files_root`: all of `<files_root>/<to>`). Every cleanup step runs even
+//! when an earlier one failed; a failed one fails the drill. A drill that
+//! failed is over: it ends
 //! `failed`, releases the plan's lock (a real activation must never wait
 //! for a drill) and is not resumed; a drill whose process died is resumed
 //! (`keepup dr resume RUN`) and cleans up as it ends.
@@ -294,72 +295,45 @@ fn undo_one(undo: Undo<'_>, ctx: &StepContext<'_>, target: Target<'_>) -> Result
     }
 }
 
-/// What a drill restored for step `f`: `<files_root>/<to>/<path>` for each
-/// of its paths, or `<files_root>/<to>` for all of them; with the root.
-fn restored_paths(
-    f: &RestoreFilesStep,
-    target: Target<'_>,
-) -> Result<(PathBuf, Vec<PathBuf>), Failed> {
-    let root = target
-        .environment
-        .files_root
-        .clone()
-        .ok_or_else(|| Failed::because("the drill environment has no files_root"))?;
-    let dest = drill_destination(&f.to, target.environment)
-        .ok_or_else(|| Failed::because("the drill environment has no files_root"))?;
-    let paths = if f.paths.is_empty() {
-        vec![dest]
-    } else {
-        f.paths
-            .iter()
-            .map(|p| {
-                dest.join(
-                    p.components()
-                        .filter(|c| matches!(c, std::path::Component::Normal(_)))
-                        .collect::<PathBuf>(),
-                )
-            })
-            .collect()
-    };
+/// Where a drill restored step `f`: `<files_root>/<to>` (everything under
+/// it came from the drill: the root is the drill's alone); with the root.
+fn restored_dir(f: &RestoreFilesStep, target: Target<'_>) -> Result<(PathBuf, PathBuf), Failed> {
+    let no_root = || Failed::because("the drill environment has no files_root");
+    let root = target.environment.files_root.clone().ok_or_else(no_root)?;
+    let dest = drill_destination(&f.to, target.environment).ok_or_else(no_root)?;
     // Only what lies under the root is ever removed.
-    if paths.iter().any(|p| !p.starts_with(&root)) {
+    if !dest.starts_with(&root) {
         return Err(Failed::because(format!(
-            "a restored path is not under the drill's files_root {}",
+            "{} is not under the drill's files_root {}",
+            dest.display(),
             root.display()
         )));
     }
-    Ok((root, paths))
+    Ok((root, dest))
 }
 
-/// Removes what a drill restored for `f`, here or on the drill's host.
+/// Removes what a drill restored for `f`: the whole `<files_root>/<to>`,
+/// and here the directories above it up to the root when they are empty
+/// (on a host they stay). The root itself stays: it may be a mount point.
 fn remove_files(
     f: &RestoreFilesStep,
     ctx: &StepContext<'_>,
     target: Target<'_>,
 ) -> Result<Done, Failed> {
-    let (root, paths) = restored_paths(f, target)?;
-    let listed = paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let (root, dest) = restored_dir(f, target)?;
+    let shown = dest.display().to_string();
     if let Some(host) = &f.host {
-        // The root itself stays (it may be a mount point): its contents go.
-        let mut run: Vec<String> = Vec::new();
-        let (whole, parts): (Vec<&PathBuf>, Vec<&PathBuf>) =
-            paths.iter().partition(|p| **p == root);
-        if !whole.is_empty() {
-            run.extend([
+        let run: Vec<String> = if dest == root {
+            vec![
                 "find".into(),
-                root.display().to_string(),
+                shown.clone(),
                 "-mindepth".into(),
                 "1".into(),
                 "-delete".into(),
-            ]);
+            ]
         } else {
-            run.extend(["rm".into(), "-rf".into(), "--".into()]);
-            run.extend(parts.iter().map(|p| p.display().to_string()));
-        }
+            vec!["rm".into(), "-rf".into(), "--".into(), shown.clone()]
+        };
         let step = CommandStep {
             run,
             host: Some(host.clone()),
@@ -367,16 +341,19 @@ fn remove_files(
             expect_exit: 0,
         };
         return steps::command::run(&step, ctx).map(|mut done| {
-            done.output = format!("removed {listed} on host {host}\n{}", done.output);
+            done.output = format!("removed {shown} on host {host}\n{}", done.output);
             done
         });
     }
-    for p in &paths {
-        remove_local(p, &root)
-            .map_err(|e| Failed::because(format!("removing {}: {e}", p.display())))?;
+    remove_local(&dest, &root).map_err(|e| Failed::because(format!("removing {shown}: {e}")))?;
+    // The directories the restore made above it, when now empty.
+    for dir in dest.ancestors().skip(1) {
+        if dir == root || !dir.starts_with(&root) || std::fs::remove_dir(dir).is_err() {
+            break;
+        }
     }
     Ok(Done {
-        output: format!("removed {listed}"),
+        output: format!("removed {shown}"),
     })
 }
 
