@@ -468,9 +468,33 @@ fn a_drill_restores_publishes_verifies_and_cleans_up_without_touching_production
     let text = keepup_recovery::engine::render_status(&store, &next, next.started_at).unwrap();
     assert!(
         text.contains(&format!(
-            "The last completed drill took {}",
+            "The last completed drill (run {}) took {};",
+            run.id,
             keepup_recovery::engine::human_ms(took)
         )),
+        "{text}"
+    );
+    // An activation is estimated from the drill's steps, without its
+    // cleanup.
+    store
+        .dr_run_ended(next.id, next.started_at, DrRunState::Aborted, "test")
+        .unwrap();
+    let activation = store
+        .dr_begin("shop-dr", DrRunKind::Activate, next.started_at, "test", 1)
+        .unwrap()
+        .expect("the lock is free");
+    let activation = store.dr_run(activation).unwrap().unwrap();
+    let verified = steps[5].ended_at.unwrap() - run.started_at;
+    assert!(verified < took);
+    assert_eq!(
+        keepup_recovery::engine::estimate_ms(&store, &activation).unwrap(),
+        Some(verified)
+    );
+    let text =
+        keepup_recovery::engine::render_status(&store, &activation, activation.started_at).unwrap();
+    assert!(
+        text.contains("The last completed drill (run 1) took")
+            && text.contains("without its cleanup"),
         "{text}"
     );
 }

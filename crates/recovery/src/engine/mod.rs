@@ -13,7 +13,7 @@ mod status;
 
 pub use describe::describe;
 pub use drill::{cleanup_plan, drill};
-pub use status::{estimate_ms, render_status, run_rows};
+pub use status::{Estimate, estimate, estimate_ms, render_status, run_rows};
 
 use crate::clock::Clock;
 use crate::journal::{Journal, Redactor};

@@ -1,19 +1,58 @@
 //! `keepup dr status [RUN]`: runs and their progress from the journal, with
 //! elapsed times and, for a run in progress, an estimate from the last
-//! completed run of the same plan and kind.
+//! completed run of the same plan and kind, or for an activation the last
+//! completed drill when it is newer (its steps, without the cleanup).
 
 use super::human_ms;
 use keepup_model::{Timestamp, format_rfc3339};
-use keepup_store::{DrRun, DrRunState, DrStepOutcome, Store, StoreError};
+use keepup_store::{DrRun, DrRunKind, DrRunState, DrStepOutcome, Store, StoreError};
 use std::fmt::Write;
 
-/// The duration of the last completed run of `run`'s plan and kind.
+/// What a run in progress is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    /// The completed run it comes from.
+    pub run: i64,
+    /// Its kind: the same as the run's, or a drill for an activation.
+    pub kind: DrRunKind,
+    /// How long it took (a drill's steps without its cleanup, when it
+    /// stands for an activation).
+    pub ms: i64,
+}
+
+/// The newest completed run of `run`'s plan and kind, or for an
+/// activation also the newest completed drill (the same steps, rehearsed):
+/// how long `run` should take.
+pub fn estimate(store: &Store, run: &DrRun) -> Result<Option<Estimate>, StoreError> {
+    let Some(done) = store.dr_runs(Some(&run.plan), 200)?.into_iter().find(|r| {
+        r.id != run.id
+            && r.state == DrRunState::Completed
+            && (r.kind == run.kind
+                || (run.kind == DrRunKind::Activate && r.kind == DrRunKind::Drill))
+    }) else {
+        return Ok(None);
+    };
+    let ended = if done.kind == run.kind {
+        done.ended_at
+    } else {
+        // The drill's activate steps: its cleanup is no part of an activation.
+        store
+            .dr_steps(done.id)?
+            .iter()
+            .filter(|s| s.kind != super::drill::CLEANUP_KIND)
+            .filter_map(|s| s.ended_at)
+            .max()
+    };
+    Ok(ended.map(|e| Estimate {
+        run: done.id,
+        kind: done.kind,
+        ms: e - done.started_at,
+    }))
+}
+
+/// The duration of [`estimate`].
 pub fn estimate_ms(store: &Store, run: &DrRun) -> Result<Option<i64>, StoreError> {
-    Ok(store
-        .dr_runs(Some(&run.plan), 200)?
-        .into_iter()
-        .filter(|r| r.id != run.id && r.kind == run.kind && r.state == DrRunState::Completed)
-        .find_map(|r| r.ended_at.map(|e| e - r.started_at)))
+    Ok(estimate(store, run)?.map(|e| e.ms))
 }
 
 /// The rows of a table of runs (a header first), newest first.
@@ -56,14 +95,20 @@ pub fn render_status(store: &Store, run: &DrRun, now: Timestamp) -> Result<Strin
         human_ms(elapsed)
     );
     if !run.state.is_final()
-        && let Some(est) = estimate_ms(store, run)?
+        && let Some(est) = estimate(store, run)?
     {
         let _ = writeln!(
             out,
-            "The last completed {} took {}; about {} to go.",
-            run.kind.as_str(),
-            human_ms(est),
-            human_ms((est - elapsed).max(0))
+            "The last completed {} (run {}) took {}{}; about {} to go.",
+            est.kind.as_str(),
+            est.run,
+            human_ms(est.ms),
+            if est.kind == run.kind {
+                ""
+            } else {
+                " without its cleanup"
+            },
+            human_ms((est.ms - elapsed).max(0))
         );
     }
     if let Some(rto) = run.rto_ms {
