@@ -436,7 +436,9 @@ fn rsync_to_host(
     let mut cmd = keepup_backup::child::command("rsync", &["SSH_AUTH_SOCK"]);
     // -s: the remote path is not parsed by the remote shell; -R: each
     // source keeps its path after the `/./` marker.
-    cmd.args(["-aHsR", "--numeric-ids"])
+    // --mkpath: `to` may be several directories deep that do not exist
+    // yet on the host (a drill's `<files_root>/<to>`).
+    cmd.args(["-aHsR", "--numeric-ids", "--mkpath"])
         .arg(format!("--timeout={}", RSYNC_IO_TIMEOUT.as_secs()))
         .arg("-e")
         .arg(shell_words(&ssh));

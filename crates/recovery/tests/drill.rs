@@ -610,3 +610,148 @@ fn an_rpo_query_that_does_not_give_a_time_fails_naming_the_query() {
     f.assert_cleaned_up();
     f.assert_untouched();
 }
+
+#[test]
+fn a_drill_restores_onto_its_own_host_over_ssh_and_removes_it_there() {
+    let sshd = keepup_testkit::sshd::Sshd::start().expect("sshd");
+    let dir = tempfile::tempdir().unwrap();
+    let prod = dir.path().join("prod");
+    std::fs::create_dir_all(prod.join("www/media")).unwrap();
+    std::fs::write(prod.join("www/index.php"), "shop\n").unwrap();
+    std::fs::write(prod.join("www/media/logo.svg"), "<svg/>\n").unwrap();
+    std::fs::create_dir_all(prod.join("logs")).unwrap();
+    std::fs::write(prod.join("logs/access.log"), "GET /\n").unwrap();
+    std::fs::write(dir.path().join("repo.pass"), "repo password\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("repo")).unwrap();
+    // The drill's host is this machine through sshd: its root is a
+    // directory the sshd user owns.
+    let root = sshd.storage_dir().join("drill");
+    std::fs::create_dir_all(&root).unwrap();
+    let marker = sshd.storage_dir().join("stopped");
+    let src = format!(
+        r#"[store]
+path = "keepup.db"
+
+[[site]]
+id = "shop"
+[[site.check]]
+id = "home"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+
+[[backup]]
+id = "shop"
+allow_single_target = true
+password_file = "{dir}/repo.pass"
+[[backup.source]]
+kind = "paths"
+paths = ["{dir}/prod"]
+[[backup.target]]
+id = "local"
+repository = "{dir}/repo"
+
+[[recovery]]
+id = "shop-dr"
+site = "shop"
+rto = "1h"
+rpo = "2h"
+[recovery.standby]
+addresses = ["192.0.2.20"]
+[[recovery.standby.host]]
+name = "web"
+ssh = "nobody@192.0.2.20"
+[recovery.drill]
+addresses = ["127.0.0.1"]
+files_root = "{root}"
+[[recovery.drill.host]]
+name = "web"
+ssh = "{user}@127.0.0.1"
+ssh_port = {port}
+ssh_identity_file = "{identity}"
+ssh_known_hosts_file = "{known_hosts}"
+
+[[recovery.activate]]
+kind = "restore_files"
+name = "www"
+backup = "shop"
+paths = ["{dir}/prod/www"]
+to = "/srv/standby"
+host = "web"
+[[recovery.activate]]
+kind = "restore_files"
+name = "logs"
+backup = "shop"
+paths = ["{dir}/prod/logs"]
+to = "/"
+host = "web"
+
+[[recovery.drill_cleanup]]
+kind = "command"
+name = "stop"
+host = "web"
+run = ["touch", "{marker}"]
+"#,
+        dir = dir.path().display(),
+        root = root.display(),
+        user = sshd.user(),
+        port = sshd.port(),
+        identity = sshd.identity_file().display(),
+        known_hosts = sshd.known_hosts_file().display(),
+        marker = marker.display(),
+    );
+    let config = keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    keepup_backup::init(&config.backups[0], "local").expect("init");
+    let backup = keepup_backup::run_plan(&config.backups[0], None, Arc::new(NoProgress));
+    assert!(backup.targets[0].error.is_none(), "{backup:#?}");
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+
+    struct Files<'p>(&'p Path, Mutex<Vec<String>>);
+    impl Observer for Files<'_> {
+        fn ended(&self, _index: usize, step: &Step, _ok: bool, _text: &str) {
+            if step.name == "logs" {
+                *self.1.lock().unwrap() = files_under(self.0);
+            }
+        }
+    }
+    let seen = Files(&root, Mutex::new(Vec::new()));
+    let yes = Confirmation::AssumeYes;
+    let report = drill(&runner(&config, &store, &seen, &yes), plan).expect("the drill runs");
+    assert_eq!(report.state, DrRunState::Completed, "{}", report.message);
+
+    let rel = |p: &str| {
+        dir.path()
+            .join(p)
+            .strip_prefix("/")
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    assert_eq!(
+        *seen.1.lock().unwrap(),
+        [
+            format!("srv/standby/{}", rel("prod/www/index.php")),
+            format!("srv/standby/{}", rel("prod/www/media/logo.svg")),
+            rel("prod/logs/access.log"),
+        ],
+        "under the drill's root on its host, never the standby's"
+    );
+    assert!(
+        marker.exists(),
+        "the cleanup command ran on the drill's host"
+    );
+    assert_eq!(
+        std::fs::read_dir(&root).unwrap().count(),
+        0,
+        "{:?}",
+        files_under(&root)
+    );
+    assert!(root.is_dir(), "the root itself stays");
+    let steps = store.dr_steps(report.run).unwrap();
+    assert!(
+        steps[4].output.contains("removed") && steps[4].output.contains("on host web"),
+        "{steps:?}"
+    );
+}
