@@ -556,3 +556,74 @@ fn a_drill_whose_process_died_is_resumed_and_cleans_up() {
     assert_eq!(fresh.state, DrRunState::Completed, "{}", fresh.message);
     assert_eq!(read(&log), "second\nstop\nfirst drill\nsecond\nstop\n");
 }
+
+#[test]
+fn a_failed_cleanup_fails_the_drill_but_runs_the_rest_of_the_cleanup() {
+    let f = Fixture::new();
+    let log = f.path("log");
+    let drill_env = "[recovery.drill]\naddresses = [\"127.0.0.30\"]\n";
+    let cleanup = |name: &str, script: &str| {
+        format!(
+            "[[recovery.drill_cleanup]]\nkind = \"command\"\nname = \"{name}\"\nrun = [\"sh\", \"-c\", {}]\n",
+            keepup_config::toml_string(script)
+        )
+    };
+    let steps = [
+        command("start", &format!("echo start >> {log}")),
+        "[[recovery.activate]]\nkind = \"notify\"\nchannels = [\"ops-hook\"]\nmessage = \"DR activated\"\n[[recovery.activate]]\nkind = \"maintenance\"\naction = \"start\"\n".to_string(),
+        cleanup("stop", "echo 'still running' >&2; exit 4"),
+        cleanup("tidy", &format!("echo tidy >> {log}")),
+    ]
+    .concat();
+    let config = f.config(9, drill_env, &steps);
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let yes = Confirmation::AssumeYes;
+    let report = keepup_recovery::drill(&f.runner(&config, &yes), plan).unwrap();
+    assert_eq!(report.state, DrRunState::Failed);
+    for said in [
+        "drill failed: every step succeeded",
+        "the cleanup failed: cleanup: stop: exited with 4, expected 0",
+        "remove what is left by hand",
+        &format!("keepup dr status {}", report.run),
+    ] {
+        assert!(
+            report.message.contains(said),
+            "{said:?} in {}",
+            report.message
+        );
+    }
+    assert_eq!(read(&log), "start\ntidy\n", "the rest of the cleanup ran");
+    let steps = f.store.dr_steps(report.run).unwrap();
+    assert_eq!(steps[3].name, "cleanup: stop");
+    assert_eq!(steps[3].outcome, DrStepOutcome::Failed);
+    assert!(
+        steps[3].output.contains("still running"),
+        "{}",
+        steps[3].output
+    );
+    // The notification says it is a drill; no maintenance window was opened.
+    let queued = f
+        .store
+        .outbox_page(&OutboxQuery {
+            channel: None,
+            state: None,
+            before: None,
+            limit: 10,
+        })
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert!(
+        queued[0].payload.contains("shop: DRILL: DR activated")
+            && queued[0].payload.contains("This is a drill"),
+        "{}",
+        queued[0].payload
+    );
+    assert!(
+        steps[2].output.contains("skipped in a drill"),
+        "{}",
+        steps[2].output
+    );
+    assert!(f.store.maintenance_after(0).unwrap().is_empty());
+    let run = f.store.dr_run(report.run).unwrap().unwrap();
+    assert_eq!((run.state, run.holder_pid), (DrRunState::Failed, None));
+}
