@@ -52,6 +52,23 @@ pub struct DnsSettings {
     /// Whether name servers are also asked over IPv6 (default true). Turn
     /// it off on hosts without IPv6 connectivity.
     pub ipv6: bool,
+    /// Who turns the host names of every check (http, tcp, tls, mail, ...)
+    /// into addresses.
+    pub resolve_hosts: HostResolution,
+}
+
+/// `[dns] resolve_hosts`: who resolves the checks' host names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostResolution {
+    /// The system's resolver (`/etc/hosts`, `/etc/resolv.conf`, nsswitch),
+    /// as any program on the host sees the names (default).
+    #[default]
+    System,
+    /// keepup asks the recursive resolvers of `resolver` (else those of
+    /// `/etc/resolv.conf`) for A and AAAA records itself: checks follow a
+    /// resolver the operator chose (one that sees a private zone, or
+    /// caches no longer than the records' TTL), whatever the host uses.
+    Resolver,
 }
 
 impl Default for DnsSettings {
@@ -62,6 +79,7 @@ impl Default for DnsSettings {
             resolver: None,
             query_timeout: DEFAULT_QUERY_TIMEOUT,
             ipv6: true,
+            resolve_hosts: HostResolution::System,
         }
     }
 }
@@ -299,6 +317,7 @@ pub(crate) struct RawDnsSection {
     pub resolver: Option<Spanned<Vec<String>>>,
     pub query_timeout: Option<Spanned<Dur>>,
     pub ipv6: Option<bool>,
+    pub resolve_hosts: Option<Spanned<String>>,
 }
 
 /// A record value as written: text, or a bare number for nothing but
@@ -417,6 +436,18 @@ impl Loader<'_> {
         }
         if let Some(v6) = raw.ipv6 {
             settings.ipv6 = v6;
+        }
+        if let Some(r) = &raw.resolve_hosts {
+            match r.get_ref().as_str() {
+                "system" => settings.resolve_hosts = HostResolution::System,
+                "resolver" => settings.resolve_hosts = HostResolution::Resolver,
+                other => self.rep.report(
+                    r.span(),
+                    "dns.resolve_hosts",
+                    format!("unknown way to resolve host names {other:?}"),
+                    Some("write \"system\" or \"resolver\"".into()),
+                ),
+            }
         }
         settings
     }

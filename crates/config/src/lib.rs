@@ -24,7 +24,7 @@ pub use domain::{DomainSettings, DomainSpec, IANA_DNS_BOOTSTRAP, WhoisServer};
 pub mod descriptors;
 pub mod dns;
 pub mod http;
-pub use dns::{DelegationSpec, DnsSettings, DnsSpec, DnsblSpec};
+pub use dns::{DelegationSpec, DnsSettings, DnsSpec, DnsblSpec, HostResolution};
 pub use http::{BasicAuth, BodyAssertion, HttpSpec, JsonAssertion, JsonExpect, StatusRange};
 mod diag;
 mod implicit;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use support::{at_line, problems};
 
 use keepup_config::dns::{RecordExpect, RecordKind, RecordSource, RecordValue};
-use keepup_config::{CheckSpec, ProbeSpec, load_str};
+use keepup_config::{CheckSpec, HostResolution, ProbeSpec, load_str};
 
 const GOOD: &str = r#"
 [dns]
@@ -19,6 +19,7 @@ port = 5300
 resolver = ["127.0.0.53"]
 query_timeout = "1500ms"
 ipv6 = false
+resolve_hosts = "resolver"
 
 [[site]]
 id = "shop"
@@ -85,6 +86,7 @@ fn every_key_loads_normalised() {
     assert_eq!(c.dns.port, 5300);
     assert_eq!(c.dns.resolver, Some(vec![addr("127.0.0.53:53")]));
     assert_eq!(c.dns.query_timeout, Duration::from_millis(1500));
+    assert_eq!(c.dns.resolve_hosts, HostResolution::Resolver);
     assert!(!c.dns.ipv6);
 
     let CheckSpec::Probe(ProbeSpec::Delegation(d)) = &c.find_check("delegation").unwrap().spec
@@ -177,6 +179,7 @@ fn without_a_dns_section_the_defaults_apply() {
     assert_eq!(c.dns.port, 53);
     assert_eq!(c.dns.query_timeout, Duration::from_secs(2));
     assert!(c.dns.ipv6);
+    assert_eq!(c.dns.resolve_hosts, HostResolution::System);
     let CheckSpec::Probe(ProbeSpec::Delegation(d)) = &c.sites[0].checks[0].spec else {
         panic!()
     };
@@ -191,6 +194,7 @@ port = 0
 resolver = []
 query_timeout = "0s"
 ipv66 = true
+resolve_hosts = "dns"
 "#;
     let p = problems(src);
     let hints = at_line(&p, 2);
@@ -206,7 +210,13 @@ ipv66 = true
         unknown.contains("unknown key `ipv66`") && unknown.contains("did you mean `ipv6`"),
         "{unknown}"
     );
-    assert_eq!(p.0.len(), 5, "{p}");
+    let resolve = at_line(&p, 7);
+    assert!(
+        resolve.contains("dns.resolve_hosts: unknown way to resolve host names \"dns\"")
+            && resolve.contains("\"system\" or \"resolver\""),
+        "{resolve}"
+    );
+    assert_eq!(p.0.len(), 6, "{p}");
 }
 
 #[test]

@@ -43,6 +43,7 @@ fn switch_to_standby(dns: &DemoDns, key_name: &str, secret: &[u8]) -> DnsSwitch 
             resolver: None,
             query_timeout: Duration::from_millis(500),
             ipv6: false,
+            ..DnsSettings::default()
         },
         verify_within: Duration::from_secs(10),
     }

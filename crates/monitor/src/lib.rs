@@ -117,6 +117,9 @@ pub struct Monitor {
     alerting_task: tokio::task::JoinHandle<()>,
     /// Replaced on reload, so a changed URL or period applies at once.
     deadman_task: Mutex<tokio::task::JoinHandle<()>>,
+    /// The executor's probe context (its clones share the settings a
+    /// reload changes: `[dns] resolve_hosts`).
+    probes: ProbeContext,
 }
 
 impl Monitor {
@@ -165,6 +168,7 @@ impl Monitor {
         // Probe steps that compute share a pool sized to the cores, apart
         // from the scheduler's large limit on probes waiting on I/O.
         probes.limit_cpu_work(config.scheduler.cpu_pool_size());
+        probes.resolve_hosts_as(&config.dns);
         probes.remember_in(Arc::new(StoreMemory {
             store: store.clone(),
             clock: clock.clone(),
@@ -174,7 +178,7 @@ impl Monitor {
         let drills = Arc::new(drill::DrillBook::new(store.clone(), config.clone()));
         let scheduler_stats = Arc::new(std::sync::OnceLock::new());
         let executor = Arc::new(CheckExecutor {
-            probes,
+            probes: probes.clone(),
             heartbeats: heartbeats.clone(),
             backups: backups.clone(),
             sla: sla.clone(),
@@ -268,6 +272,7 @@ impl Monitor {
             alerter,
             alerting_task,
             deadman_task: Mutex::new(deadman_task),
+            probes,
         })
     }
 
@@ -302,6 +307,7 @@ impl Monitor {
             e.configure(&checks, new.maintenance.clone());
         }
         self.alerter.configure(new.clone());
+        self.probes.resolve_hosts_as(&new.dns);
         {
             let mut deadman = self.deadman_task.lock().unwrap_or_else(|p| p.into_inner());
             deadman.abort();

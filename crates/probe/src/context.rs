@@ -59,6 +59,10 @@ pub(crate) struct Budget {
 
 struct Shared {
     overrides: HashMap<String, Vec<IpAddr>>,
+    /// `[dns]` when it says keepup asks the resolvers itself
+    /// (`resolve_hosts = "resolver"`); `None`: the system resolves. Set
+    /// again on each configuration reload.
+    host_resolvers: std::sync::RwLock<Option<keepup_config::DnsSettings>>,
     use_system_roots: bool,
     system_roots: OnceCell<SystemRoots>,
     ca_files: Mutex<HashMap<PathBuf, CachedCaFile>>,
@@ -143,6 +147,7 @@ impl ProbeContextBuilder {
         ProbeContext {
             shared: Arc::new(Shared {
                 overrides: self.overrides,
+                host_resolvers: std::sync::RwLock::new(None),
                 use_system_roots: self.use_system_roots,
                 system_roots: OnceCell::new(),
                 ca_files: Mutex::new(HashMap::new()),
@@ -185,6 +190,19 @@ impl ProbeContext {
             use_system_roots: true,
             cpu_workers: None,
         }
+    }
+
+    /// Resolves the checks' host names as `dns` says (`[dns]
+    /// resolve_hosts`), for this context and every clone; the monitor
+    /// applies it at start and on every reload.
+    pub fn resolve_hosts_as(&self, dns: &keepup_config::DnsSettings) {
+        let wanted =
+            (dns.resolve_hosts == keepup_config::HostResolution::Resolver).then(|| dns.clone());
+        *self
+            .shared
+            .host_resolvers
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = wanted;
     }
 
     /// Sets how many probe steps may compute at once, for this context and
@@ -341,6 +359,22 @@ impl ProbeContext {
                 "names under .invalid never resolve (RFC 6761)",
             ));
         }
+        let configured = self
+            .shared
+            .host_resolvers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(dns) = configured {
+            let addrs = self.ask_resolvers(&dns, &name).await?;
+            return Ok(Resolution {
+                addrs: addrs
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, port))
+                    .collect(),
+                dns: Some(started.elapsed()),
+            });
+        }
         let looked_up = self
             .within(
                 "resolving the name",
@@ -365,6 +399,56 @@ impl ProbeContext {
             addrs,
             dns: Some(started.elapsed()),
         })
+    }
+
+    /// `name`'s A and AAAA records (AAAA only when `dns.ipv6`) from the
+    /// recursive resolvers of `dns` (`[dns] resolve_hosts = "resolver"`).
+    async fn ask_resolvers(
+        &self,
+        dns: &keepup_config::DnsSettings,
+        name: &str,
+    ) -> Result<Vec<IpAddr>, Fail> {
+        use crate::dns::walk::{Reply, address_of, classify};
+        use hickory_proto::rr::{Name, RecordType};
+        let fqdn = Name::from_ascii(format!("{name}."))
+            .map_err(|e| resolution_failed(name, &format!("not a DNS name: {e}")))?;
+        let resolvers = crate::dns::stub::resolvers(dns).await;
+        let mut types = vec![RecordType::A];
+        if dns.ipv6 {
+            types.push(RecordType::AAAA);
+        }
+        let mut addrs: Vec<IpAddr> = Vec::new();
+        let mut errors: Vec<String> = Vec::new();
+        for qtype in types {
+            match crate::dns::stub::lookup(self, &resolvers, &fqdn, qtype, dns.query_timeout).await
+            {
+                Ok(answer) => {
+                    match classify(&answer.exchange.msg, &fqdn, qtype, &Name::root(), false) {
+                        Reply::Answer { records, .. } => {
+                            for ip in records.iter().filter_map(address_of) {
+                                if !addrs.contains(&ip) {
+                                    addrs.push(ip);
+                                }
+                            }
+                        }
+                        Reply::Bad(why) => {
+                            errors.push(format!("{qtype} from {}: {why}", answer.resolver))
+                        }
+                        _ => {}
+                    }
+                }
+                Err(e) => errors.push(format!("{qtype}: {e}")),
+            }
+        }
+        if addrs.is_empty() {
+            let why = if errors.is_empty() {
+                "no A or AAAA records at the configured resolvers".to_owned()
+            } else {
+                errors.join("; ")
+            };
+            return Err(resolution_failed(name, &why));
+        }
+        Ok(addrs)
     }
 
     /// The roots to verify against: the system roots plus the certificates

@@ -44,6 +44,7 @@ fn params(zone: &UpdatableZone, key: TsigKey, target: DnsTarget) -> DnsSwitch {
             resolver: None,
             query_timeout: Duration::from_millis(500),
             ipv6: false,
+            ..DnsSettings::default()
         },
         verify_within: Duration::from_secs(20),
     }

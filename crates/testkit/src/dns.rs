@@ -1251,6 +1251,13 @@ impl UpdatableZone {
     /// Starts the three servers with `policy` on free loopback addresses
     /// and a port free on all of them.
     pub fn start(policy: UpdatePolicy) -> io::Result<Self> {
+        Self::start_serving(policy, UPDATE_ZONE_V4)
+    }
+
+    /// Like [`start`](Self::start), with `www` and the apex at
+    /// `production` (A only: a loopback shop a test serves itself)
+    /// instead of [`UPDATE_ZONE_V4`] and [`UPDATE_ZONE_V6`].
+    pub fn start_serving(policy: UpdatePolicy, production: Ipv4Addr) -> io::Result<Self> {
         let mut last = None;
         for _ in 0..5 {
             // Other test processes may start zones too: start from a
@@ -1265,7 +1272,7 @@ impl UpdatableZone {
                     continue;
                 }
             };
-            match Self::start_on(policy, addrs, port) {
+            match Self::start_on(policy, addrs, port, production) {
                 Ok(zone) => return Ok(zone),
                 Err(e) => last = Some(e),
             }
@@ -1273,7 +1280,12 @@ impl UpdatableZone {
         Err(last.unwrap_or_else(|| io::Error::other("no address")))
     }
 
-    fn start_on(policy: UpdatePolicy, addrs: [Ipv4Addr; 3], port: u16) -> io::Result<Self> {
+    fn start_on(
+        policy: UpdatePolicy,
+        addrs: [Ipv4Addr; 3],
+        port: u16,
+        production: Ipv4Addr,
+    ) -> io::Result<Self> {
         let [root_ip, primary_ip, secondary_ip] = addrs;
         let secrets = [secret(32, port), secret(64, port.wrapping_add(1))];
         let keys = format!(
@@ -1289,10 +1301,15 @@ impl UpdatableZone {
             port,
             &[(".".into(), root)],
         )?);
-        let zone_text = format!(
-            "{}@ NS ns1\n@ NS ns2\nns1 A {primary_ip}\nns2 A {secondary_ip}\n@ {UPDATE_ZONE_TTL} A {UPDATE_ZONE_V4}\n@ {UPDATE_ZONE_TTL} AAAA {UPDATE_ZONE_V6}\nwww {UPDATE_ZONE_TTL} A {UPDATE_ZONE_V4}\nwww {UPDATE_ZONE_TTL} AAAA {UPDATE_ZONE_V6}\n",
+        let mut zone_text = format!(
+            "{}@ NS ns1\n@ NS ns2\nns1 A {primary_ip}\nns2 A {secondary_ip}\n@ {UPDATE_ZONE_TTL} A {production}\nwww {UPDATE_ZONE_TTL} A {production}\n",
             soa(UPDATE_ZONE, 2026120601, TIMERS)
         );
+        if production == UPDATE_ZONE_V4 {
+            zone_text.push_str(&format!(
+                "@ {UPDATE_ZONE_TTL} AAAA {UPDATE_ZONE_V6}\nwww {UPDATE_ZONE_TTL} AAAA {UPDATE_ZONE_V6}\n"
+            ));
+        }
         let mut primary_sections = format!(
             "{keys}remote:\n  - id: secondary\n    address: {secondary_ip}@{port}\n    via: {primary_ip}\nacl:\n  - id: transfer\n    address: {secondary_ip}\n    action: transfer\n"
         );

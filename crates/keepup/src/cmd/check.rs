@@ -19,6 +19,7 @@ pub fn run(
     timeout: Duration,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let probes = ProbeContext::new();
     let check = match (target, check_id) {
         (Some(t), _) => match ad_hoc(t, timeout) {
             Ok(c) => c,
@@ -32,6 +33,7 @@ pub fn run(
                 Ok(c) => c,
                 Err(_) => return Ok(ExitCode::from(3)),
             };
+            probes.resolve_hosts_as(&config.dns);
             match config.find_check(id) {
                 Some(c) => c.clone(),
                 None => {
@@ -53,11 +55,7 @@ pub fn run(
         );
         return Ok(ExitCode::from(3));
     };
-    let outcome = super::runtime()?.block_on(keepup_probe::run(
-        probe,
-        check.timeout,
-        &ProbeContext::new(),
-    ));
+    let outcome = super::runtime()?.block_on(keepup_probe::run(probe, check.timeout, &probes));
     if json {
         let doc =
             serde_json::json!({ "check": check.id, "kind": check.spec.kind(), "outcome": outcome });

@@ -27,6 +27,7 @@ pub fn run(step: &VerifyStep, ctx: &StepContext<'_>) -> Result<Done, Failed> {
         .build()
         .map_err(|e| Failed::because(format!("cannot start the probes' runtime: {e}")))?;
     let probe_ctx = probe_context(ctx);
+    probe_ctx.resolve_hosts_as(&ctx.config.dns);
     let started = ctx.clock.now_ms();
     let deadline =
         started.saturating_add(i64::try_from(step.deadline.as_millis()).unwrap_or(i64::MAX));
