@@ -19,8 +19,8 @@ use keepup_config::contract::Contract;
 use keepup_model::{CheckId, Severity, Status, Timestamp};
 use keepup_notify::{Attachment, Event, Notification};
 use keepup_sla::{
-    BackupFigure, Escalation, LatencyPoint, LatencySeries, NotificationSent, Report, RootCause,
-    SecurityEvent, Window, is_security_relevant,
+    BackupFigure, DrillFigure, DrillPlanFigure, Escalation, LatencyPoint, LatencySeries,
+    NotificationSent, Report, RootCause, SecurityEvent, Window, is_security_relevant,
 };
 use keepup_store::{KeptReport, NewReport, Outgoing, ReportFiles, Resolution, Store, StoreError};
 use std::collections::HashMap;
@@ -82,6 +82,7 @@ pub fn build(
         .collect();
     report.security = security(store, &site_checks, window.from, until)?;
     report.backups = backups(store, &site_checks, window.from, until)?;
+    report.drills = drills(store, config, &contract.site, window.from, until)?;
     Ok(report)
 }
 
@@ -540,6 +541,58 @@ fn backups(
             message: last.map(|(_, o)| o.message).unwrap_or_default(),
             failing_ms,
             up_ms,
+        });
+    }
+    Ok(out)
+}
+
+/// Drills listed per plan and period at most (a plan drilled every minute
+/// by mistake must not make the report unbounded).
+const MAX_DRILLS: usize = 500;
+
+/// The drills of the site's recovery plans that started in the period,
+/// and each plan's last successful drill, whenever it was.
+fn drills(
+    store: &Store,
+    config: &Config,
+    site: &str,
+    from: Timestamp,
+    until: Timestamp,
+) -> Result<Vec<DrillPlanFigure>, StoreError> {
+    use keepup_store::{DrRun, DrRunKind, DrRunState};
+    let mut out = Vec::new();
+    for plan in config.recovery.iter().filter(|p| p.site == site) {
+        let targets = (
+            i64::try_from(plan.rto.as_millis()).unwrap_or(i64::MAX),
+            i64::try_from(plan.rpo.as_millis()).unwrap_or(i64::MAX),
+        );
+        let figure = |r: &DrRun| {
+            DrillFigure::new(
+                r.id,
+                r.started_at,
+                r.ended_at,
+                r.state.as_str(),
+                (r.rto_ms, r.rpo_ms),
+                targets,
+            )
+        };
+        let mut drills: Vec<DrillFigure> = store
+            .dr_runs_between(&plan.id, DrRunKind::Drill, from, until, MAX_DRILLS)?
+            .iter()
+            .map(figure)
+            .collect();
+        drills.reverse();
+        let last_success = store
+            .dr_last_run(&plan.id, DrRunKind::Drill, &[DrRunState::Completed], until)?
+            .as_ref()
+            .map(figure);
+        out.push(DrillPlanFigure {
+            plan: plan.id.clone(),
+            name: plan.name.clone(),
+            rto_target_ms: targets.0,
+            rpo_target_ms: targets.1,
+            drills,
+            last_success,
         });
     }
     Ok(out)

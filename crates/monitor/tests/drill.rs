@@ -519,3 +519,151 @@ repository = "{repo}"
     );
     monitor.shutdown().await;
 }
+
+/// The monthly report of a contract of the site lists the plan's drills of
+/// the month (outcome, RTO and RPO against the targets) and its last
+/// successful drill even when that was before the month, in the JSON, the
+/// CSV and the HTML, from a real store.
+#[test]
+fn the_monthly_report_lists_the_drills_of_the_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let contract = "[[contract]]\nid = \"shop-sla\"\nsite = \"shop\"\ntarget = 99.9\nperiod = \"month\"\ntime_zone = \"UTC\"\n";
+    let config = config(dir.path(), 9, "", &format!("{ECHO_STEP}\n{contract}"));
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = config.shared_checks().cloned().collect();
+    store
+        .register_checks(&keepup_monitor::check_metas(&checks))
+        .unwrap();
+    let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    // October: a good drill; November: a failed one, then one over its RTO.
+    let october = drill(
+        &store,
+        at("2026-10-20T03:00:00Z"),
+        Some(HOUR),
+        Some(HOUR),
+        DrRunState::Completed,
+        "done",
+    );
+    let failed = drill(
+        &store,
+        at("2026-11-03T03:00:00Z"),
+        None,
+        None,
+        DrRunState::Aborted,
+        "aborted",
+    );
+    let slow = drill(
+        &store,
+        at("2026-11-17T03:00:00Z"),
+        Some(5 * HOUR),
+        Some(HOUR),
+        DrRunState::Completed,
+        "done",
+    );
+    drill(
+        &store,
+        at("2026-12-01T03:00:00Z"),
+        Some(HOUR),
+        Some(HOUR),
+        DrRunState::Completed,
+        "done",
+    );
+    let contract = &config.contracts[0];
+    let window = keepup_sla::Window::for_month(contract, "2026-11").unwrap();
+    let report = keepup_monitor::reports::build(
+        &store,
+        &config,
+        contract,
+        &window,
+        at("2026-12-02T00:00:00Z"),
+    )
+    .unwrap();
+    let files = keepup_monitor::reports::render(&report).unwrap();
+
+    let json: serde_json::Value = serde_json::from_slice(&files.json).unwrap();
+    let plans = json["drills"].as_array().unwrap();
+    assert_eq!(plans.len(), 1, "{json:#}");
+    let plan = &plans[0];
+    assert_eq!(
+        (plan["plan"].as_str(), plan["rto_target_ms"].as_i64()),
+        (Some("shop-dr"), Some(4 * HOUR))
+    );
+    let listed: Vec<(i64, &str, Option<bool>)> = plan["drills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["run"].as_i64().unwrap(),
+                d["outcome"].as_str().unwrap(),
+                d["rto_met"].as_bool(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [(failed, "aborted", None), (slow, "completed", Some(false))]
+    );
+    assert_eq!(plan["last_success"]["run"].as_i64(), Some(slow));
+
+    // Before the November drill that completed, the last success is October's.
+    let early = keepup_sla::Window::between(
+        at("2026-11-01T00:00:00Z"),
+        at("2026-11-10T00:00:00Z"),
+        "early".into(),
+    )
+    .unwrap();
+    let report = keepup_monitor::reports::build(
+        &store,
+        &config,
+        contract,
+        &early,
+        at("2026-12-02T00:00:00Z"),
+    )
+    .unwrap();
+    assert_eq!(
+        report.drills[0].last_success.as_ref().map(|d| d.run),
+        Some(october)
+    );
+
+    let csv = String::from_utf8(files.csv).unwrap();
+    for line in [
+        format!("drill,shop-dr#{slow},rto_ms,{}", 5 * HOUR),
+        format!("drill,shop-dr#{slow},rto_met,false"),
+        format!("drill,shop-dr#{failed},outcome,aborted"),
+        format!("drill_plan,shop-dr,last_success_run,{slow}"),
+    ] {
+        assert!(csv.lines().any(|l| l == line), "{line} in\n{csv}");
+    }
+
+    let html = String::from_utf8(files.html).unwrap();
+    let section = html
+        .split("<h2>Disaster-recovery drills</h2>")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .expect("the report has a drills section");
+    assert!(
+        section.contains("Last successful drill: <b>2026-11-17"),
+        "{section}"
+    );
+    let rows: Vec<&str> = section.split("<tr").skip(2).collect();
+    assert_eq!(rows.len(), 2, "{section}");
+    assert!(
+        rows[0].starts_with(" class=\"breach\"")
+            && rows[0].contains(&format!(">{failed}<"))
+            && rows[0].contains("not measured (target 4h)"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1]
+            .contains("<span class=\"missed\">5h</span> <span class=\"muted\">(target 4h)</span>"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[1].contains("<span class=\"met\">1h</span> <span class=\"muted\">(target 2h)</span>"),
+        "{}",
+        rows[1]
+    );
+}

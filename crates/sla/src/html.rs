@@ -23,6 +23,7 @@ const STYLE: &str = r#"
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--ink); max-width: 1100px; margin: 24px auto; padding: 0 24px; }
 h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 2px solid #e0e0e0; padding-bottom: 4px; break-after: avoid; }
+h3 { font-size: 15px; margin: 16px 0 4px; break-after: avoid; }
 .sub { color: var(--muted); margin: 0 0 16px; }
 .nodata { border: 2px solid var(--unknown); background: #f5f5f5; padding: 12px 16px; font-weight: 600; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0; }
@@ -112,6 +113,7 @@ pub fn render_html(r: &Report, w: &mut impl Write) -> io::Result<()> {
     escalations(r, w)?;
     security(r, w)?;
     backups(r, w)?;
+    drills(r, w)?;
     appendix(r, w)?;
     writeln!(w, "</body>\n</html>")
 }
@@ -843,6 +845,84 @@ fn backups(r: &Report, w: &mut impl Write) -> io::Result<()> {
         )?;
     }
     writeln!(w, "</tbody></table></section>")
+}
+
+/// A measured figure against its target: `"12m (target 4h)"`, marked
+/// missed when over it.
+fn against(ms: Option<i64>, met: Option<bool>, target_ms: i64) -> String {
+    match (ms, met) {
+        (Some(ms), Some(met)) => format!(
+            "<span class=\"{}\">{}</span> <span class=\"muted\">(target {})</span>",
+            if met { "met" } else { "missed" },
+            h(&dur(ms)),
+            h(&dur(target_ms))
+        ),
+        _ => format!(
+            "<span class=\"muted\">not measured (target {})</span>",
+            h(&dur(target_ms))
+        ),
+    }
+}
+
+fn drills(r: &Report, w: &mut impl Write) -> io::Result<()> {
+    let f = &r.figures;
+    writeln!(w, "<section><h2>Disaster-recovery drills</h2>")?;
+    if r.drills.is_empty() {
+        return writeln!(
+            w,
+            "<p class=\"muted\">The site has no disaster-recovery plan.</p></section>"
+        );
+    }
+    writeln!(
+        w,
+        "<p class=\"sub\">Each drill restores the backups onto a separate environment, switches a drill name and verifies the shop there: RTO is the time from its start to the shop answering, RPO the age of the data it restored.</p>"
+    )?;
+    for p in &r.drills {
+        let last = p.last_success.as_ref().map_or_else(
+            || "never".to_owned(),
+            |d| {
+                format!(
+                    "{} (run {})",
+                    f.local(d.ended_at.unwrap_or(d.started_at)),
+                    d.run
+                )
+            },
+        );
+        let id = if p.name == p.plan {
+            String::new()
+        } else {
+            format!(" <span class=\"muted\">({})</span>", h(&p.plan))
+        };
+        writeln!(
+            w,
+            "<h3>{}{id}</h3><p>Last successful drill: <b>{}</b></p>",
+            h(&p.name),
+            h(&last)
+        )?;
+        if p.drills.is_empty() {
+            writeln!(w, "<p class=\"muted\">No drill in this period.</p>")?;
+            continue;
+        }
+        writeln!(
+            w,
+            "<table><thead><tr><th class=\"num\">Run</th><th>Started</th><th>Outcome</th><th>RTO</th><th>RPO</th></tr></thead><tbody>"
+        )?;
+        for d in &p.drills {
+            let failed = d.outcome == "failed" || d.outcome == "aborted";
+            writeln!(
+                w,
+                "<tr{}><td class=\"num\">{}</td><td class=\"time\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if failed { " class=\"breach\"" } else { "" },
+                d.run,
+                h(&f.local(d.started_at)),
+                h(&d.outcome),
+                against(d.rto_ms, d.rto_met, p.rto_target_ms),
+                against(d.rpo_ms, d.rpo_met, p.rpo_target_ms)
+            )?;
+        }
+        writeln!(w, "</tbody></table>")?;
+    }
+    writeln!(w, "</section>")
 }
 
 /// The checks or windows behind an interval, the first few of them: when a

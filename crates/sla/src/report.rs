@@ -1,6 +1,7 @@
 //! The monthly report of one contract: the accounting's [`Figures`] plus
 //! what the customer reads beside them (days, maintenance performed,
-//! latency, root causes, escalations, security events, backups), and its
+//! latency, root causes, escalations, security events, backups,
+//! disaster-recovery drills), and its
 //! CSV and JSON forms. The HTML form is in `html.rs`.
 //!
 //! [`Report::new`] derives what follows from the contract and the
@@ -43,6 +44,8 @@ pub struct Report {
     pub security: Vec<SecurityEvent>,
     /// The site's backup checks.
     pub backups: Vec<BackupFigure>,
+    /// The drills of the site's disaster-recovery plans.
+    pub drills: Vec<DrillPlanFigure>,
 }
 
 /// The contract's credit terms.
@@ -197,6 +200,70 @@ pub struct BackupFigure {
     pub up_ms: i64,
 }
 
+/// One disaster-recovery plan of the site: its drills in the period and
+/// its last successful drill, whenever that was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DrillPlanFigure {
+    /// The plan's id.
+    pub plan: String,
+    /// Its display name.
+    pub name: String,
+    /// Its recovery time objective.
+    pub rto_target_ms: i64,
+    /// Its recovery point objective.
+    pub rpo_target_ms: i64,
+    /// The drills that started in the period, oldest first.
+    pub drills: Vec<DrillFigure>,
+    /// The last completed drill that started before the period's end (in
+    /// the period or before it); none when the plan never completed one.
+    pub last_success: Option<DrillFigure>,
+}
+
+/// One drill of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DrillFigure {
+    /// The run's number in the journal.
+    pub run: i64,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended (none while running, or for a failed run that waits
+    /// for a resume).
+    pub ended_at: Option<Timestamp>,
+    /// `completed`, `failed`, `aborted` or `running`.
+    pub outcome: String,
+    /// Measured recovery time.
+    pub rto_ms: Option<i64>,
+    /// Measured recovery point.
+    pub rpo_ms: Option<i64>,
+    /// Whether the measured RTO was within the plan's target.
+    pub rto_met: Option<bool>,
+    /// Whether the measured RPO was within the plan's target.
+    pub rpo_met: Option<bool>,
+}
+
+impl DrillFigure {
+    /// A drill's figure against the plan's targets.
+    pub fn new(
+        run: i64,
+        started_at: Timestamp,
+        ended_at: Option<Timestamp>,
+        outcome: &str,
+        (rto_ms, rpo_ms): (Option<i64>, Option<i64>),
+        (rto_target_ms, rpo_target_ms): (i64, i64),
+    ) -> Self {
+        DrillFigure {
+            run,
+            started_at,
+            ended_at,
+            outcome: outcome.to_owned(),
+            rto_ms,
+            rpo_ms,
+            rto_met: rto_ms.map(|m| m <= rto_target_ms),
+            rpo_met: rpo_ms.map(|m| m <= rpo_target_ms),
+        }
+    }
+}
+
 /// Whether a finding code matters for security (certificates and TLS,
 /// domain registration, DNS delegation and records, blacklists,
 /// security.txt), by its section in the catalogue.
@@ -257,6 +324,7 @@ impl Report {
             escalations: Vec::new(),
             security: Vec::new(),
             backups: Vec::new(),
+            drills: Vec::new(),
             figures,
         }
     }
@@ -508,6 +576,42 @@ pub fn render_csv(report: &Report, w: &mut impl Write) -> io::Result<()> {
         line("backup", row, "last_at", &opt_t(b.last_at))?;
         line("backup", row, "message", &b.message)?;
         line("backup", row, "failing_ms", &b.failing_ms.to_string())?;
+    }
+    let met = |m: Option<bool>| m.map(|m| m.to_string()).unwrap_or_default();
+    for p in &report.drills {
+        let row = &p.plan;
+        line("drill_plan", row, "name", &p.name)?;
+        line(
+            "drill_plan",
+            row,
+            "rto_target_ms",
+            &p.rto_target_ms.to_string(),
+        )?;
+        line(
+            "drill_plan",
+            row,
+            "rpo_target_ms",
+            &p.rpo_target_ms.to_string(),
+        )?;
+        let last = p.last_success.as_ref();
+        line(
+            "drill_plan",
+            row,
+            "last_success_run",
+            &opt(last.map(|d| d.run)),
+        )?;
+        let last_at = last.map(|d| d.ended_at.unwrap_or(d.started_at));
+        line("drill_plan", row, "last_success_at", &opt_t(last_at))?;
+        for d in &p.drills {
+            let row = format!("{}#{}", p.plan, d.run);
+            line("drill", &row, "started_at", &t(d.started_at))?;
+            line("drill", &row, "ended_at", &opt_t(d.ended_at))?;
+            line("drill", &row, "outcome", &d.outcome)?;
+            line("drill", &row, "rto_ms", &opt(d.rto_ms))?;
+            line("drill", &row, "rto_met", &met(d.rto_met))?;
+            line("drill", &row, "rpo_ms", &opt(d.rpo_ms))?;
+            line("drill", &row, "rpo_met", &met(d.rpo_met))?;
+        }
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Prometheus metrics at `/metrics`: every check's state and latency, the
 //! certificate and domain expiry the checks saw, incident counts, each
-//! backup target's newest snapshot (time and size), and keepup's own
-//! health (scheduler lag, runs, dropped results, outbox, store size).
+//! backup target's newest snapshot (time and size), each recovery plan's
+//! last drill (time, success, RTO, RPO), and keepup's own health
+//! (scheduler lag, runs, dropped results, outbox, store size).
 //!
 //! Collected on each scrape from what the monitor holds in memory (current
 //! states with their evidence, scheduler statistics) and three aggregate
@@ -38,6 +39,7 @@ use keepup_config::{BackupJob, Check, Config, ServerConfig, backup_check_id};
 use keepup_model::{Clock, Status, SystemClock, Timestamp, parse_rfc3339};
 use keepup_monitor::Monitor;
 use keepup_monitor::backup::freshness_targets;
+use keepup_monitor::drill::drill_evidence;
 use keepup_monitor::recorder::{CurrentState, CurrentStates};
 use keepup_store::OutboxState;
 use prometheus_client::collector::Collector;
@@ -237,6 +239,7 @@ fn collect(monitor: &Monitor) -> Registry {
         current: current.clone(),
     }));
     backups(&mut registry, &config, &current);
+    drills(&mut registry, &config, &current);
 
     let store = monitor.store();
     match store.open_incidents() {
@@ -499,6 +502,77 @@ fn backups(registry: &mut Registry, config: &Config, current: &CurrentStates) {
             }
             if let Some(bytes) = t.snapshot_bytes {
                 size.get_or_create(&labels).set(bytes as f64);
+            }
+        }
+    }
+}
+
+/// Each recovery plan's last finished drill and last successful one, as
+/// its `dr-<plan>` check last read them from the journal (its evidence
+/// `drill`). Plans never drilled have no samples but the targets.
+fn drills(registry: &mut Registry, config: &Config, current: &CurrentStates) {
+    let last_at = gauge_family(
+        registry,
+        "keepup_dr_last_drill_timestamp_seconds",
+        "When the plan's last finished drill ended (or started, for a failed one without an end)",
+    );
+    let success = gauge_family(
+        registry,
+        "keepup_dr_last_drill_success",
+        "1 when the plan's last finished drill completed, 0 when it failed or was aborted",
+    );
+    let last_success_at = gauge_family(
+        registry,
+        "keepup_dr_last_successful_drill_timestamp_seconds",
+        "When the plan's last successful drill ended",
+    );
+    let rto = gauge_family(
+        registry,
+        "keepup_dr_last_successful_drill_rto_seconds",
+        "The recovery time the plan's last successful drill measured",
+    );
+    let rpo = gauge_family(
+        registry,
+        "keepup_dr_last_successful_drill_rpo_seconds",
+        "The recovery point (age of the restored data) the plan's last successful drill measured",
+    );
+    let rto_target = gauge_family(
+        registry,
+        "keepup_dr_rto_target_seconds",
+        "The plan's recovery time objective",
+    );
+    let rpo_target = gauge_family(
+        registry,
+        "keepup_dr_rpo_target_seconds",
+        "The plan's recovery point objective",
+    );
+    for plan in &config.recovery {
+        let labels: Labels = vec![("plan", plan.id.clone()), ("site", plan.site.clone())];
+        rto_target
+            .get_or_create(&labels)
+            .set(plan.rto.as_secs_f64());
+        rpo_target
+            .get_or_create(&labels)
+            .set(plan.rpo.as_secs_f64());
+        let check = keepup_config::drill_check_id(plan);
+        let Some(evidence) = current.get(&check).and_then(|s| drill_evidence(&s.outcome)) else {
+            continue;
+        };
+        if let Some(last) = &evidence.last {
+            last_at.get_or_create(&labels).set(seconds(last.at_ms()));
+            success
+                .get_or_create(&labels)
+                .set(f64::from(u8::from(last.succeeded())));
+        }
+        if let Some(ok) = &evidence.last_success {
+            last_success_at
+                .get_or_create(&labels)
+                .set(seconds(ok.at_ms()));
+            if let Some(s) = ok.rto_seconds {
+                rto.get_or_create(&labels).set(s);
+            }
+            if let Some(s) = ok.rpo_seconds {
+                rpo.get_or_create(&labels).set(s);
             }
         }
     }

@@ -1,5 +1,6 @@
 //! A run's evidence rendered for people: the HTTP timing breakdown as bars,
-//! the DNS walk step by step, a mail transcript as the dialogue it was,
+//! the DNS walk step by step, a mail transcript as the dialogue it was, a
+//! recovery plan's drills against its targets,
 //! lists of like records (certificate chain, blacklist listings and zones,
 //! chain links, name servers) as tables, anything else as labelled values.
 //!
@@ -7,9 +8,12 @@
 //! string in it is escaped (maud does) and its size is bounded here: long
 //! lists and deep nesting are cut with a note saying so.
 
-use keepup_model::{Evidence, TimingBreakdown};
+use keepup_model::text::duration_compact;
+use keepup_model::{Evidence, TimingBreakdown, format_rfc3339};
+use keepup_monitor::drill::{DrillEvidence, DrillRun};
 use maud::{Markup, html};
 use serde_json::{Map, Value};
+use std::time::Duration;
 
 /// Most items of one list shown.
 const MAX_ITEMS: usize = 100;
@@ -21,7 +25,8 @@ const MAX_TEXT: usize = 2_000;
 const MAX_DEPTH: usize = 3;
 
 /// Titles of the details rendered on their own, in the order shown.
-const SECTIONS: [(&str, &str); 9] = [
+const SECTIONS: [(&str, &str); 10] = [
+    ("drill", "Disaster-recovery drills"),
     ("steps", "DNS walk"),
     ("transcript", "Transcript"),
     ("certificates", "Certificate chain"),
@@ -49,6 +54,7 @@ pub fn render(evidence: &Evidence) -> Markup {
                     @match key {
                         "steps" => (steps(v)),
                         "transcript" => (transcript(v)),
+                        "drill" => (drill(v)),
                         _ => (value(v, 0)),
                     }
                 }
@@ -160,6 +166,63 @@ fn transcript(v: &Value) -> Markup {
             }
         }
         @if lines.len() > MAX_LINES { p.note { (lines.len() - MAX_LINES) " more lines not shown" } }
+    }
+}
+
+/// A `dr-<plan>` check's drills: the last one and the last successful
+/// one, each with its outcome, RTO and RPO against the plan's targets.
+fn drill(v: &Value) -> Markup {
+    let Ok(e) = serde_json::from_value::<DrillEvidence>(v.clone()) else {
+        return value(v, 0);
+    };
+    let secs = |s: f64| duration_compact(Duration::from_secs_f64(s.max(0.0)));
+    let against = |measured: Option<f64>, target: u64| -> Markup {
+        let shown = secs(target as f64);
+        match measured {
+            Some(m) if m <= target as f64 => {
+                html! { (secs(m)) " " span.note { "(target " (shown) ")" } }
+            }
+            Some(m) => {
+                html! { strong.down { (secs(m)) } " " span.note { "(over the target " (shown) ")" } }
+            }
+            None => html! { span.note { "not measured (target " (shown) ")" } },
+        }
+    };
+    let rows: Vec<(&str, &DrillRun)> = match (&e.last, &e.last_success) {
+        (Some(l), Some(ok)) if l.run == ok.run => vec![("Last drill", l)],
+        (l, ok) => [("Last drill", l.as_ref()), ("Last successful", ok.as_ref())]
+            .into_iter()
+            .filter_map(|(name, r)| r.map(|r| (name, r)))
+            .collect(),
+    };
+    html! {
+        @if rows.is_empty() { p { "No drill has completed yet." } }
+        @else {
+            div.table-wrap {
+                table.records {
+                    thead { tr {
+                        th scope="col" { "" } th scope="col" { "run" } th scope="col" { "when" }
+                        th scope="col" { "outcome" } th scope="col" { "RTO" } th scope="col" { "RPO" }
+                    } }
+                    tbody {
+                        @for (name, r) in &rows {
+                            tr {
+                                th scope="row" { (name) }
+                                td { (r.run) }
+                                td { (format_rfc3339(r.at_ms())) }
+                                td { (r.state) @if !r.succeeded() && !r.message.is_empty() { br; span.note { (bounded(r.message.clone())) } } }
+                                td { (against(r.rto_seconds, e.rto_target_seconds)) }
+                                td { (against(r.rpo_seconds, e.rpo_target_seconds)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p.note {
+            "A successful drill counts for " (secs(e.max_age_seconds as f64)) "."
+            @if let Some(run) = e.running { " Drill run " (run) " is in progress." }
+        }
     }
 }
 
@@ -284,6 +347,53 @@ mod tests {
         assert!(html.contains("<th scope=\"col\">zone</th>"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(!html.contains("<script>"), "{html}");
+    }
+
+    #[test]
+    fn a_drill_check_shows_its_last_and_last_successful_drill_against_the_targets() {
+        let mut e = Evidence::default();
+        let run = |run: i64, state: &str, rto: Option<f64>, message: &str| {
+            serde_json::json!({
+                "run": run, "state": state, "started_at": "2026-11-03T03:00:00Z",
+                "started_at_ms": 1_793_674_800_000_i64, "ended_at_ms": null,
+                "rto_seconds": rto, "rpo_seconds": 600.0, "message": message,
+            })
+        };
+        e.insert(
+            "drill",
+            serde_json::json!({
+                "plan": "shop-dr", "rto_target_seconds": 14400, "rpo_target_seconds": 7200,
+                "max_age_seconds": 7_776_000,
+                "last": run(7, "failed", None, "step 2 <b>failed</b>"),
+                "last_success": run(5, "completed", Some(18_000.0), "done"),
+                "running": null,
+            }),
+        );
+        let html = render(&e).into_string();
+        assert!(html.contains("<h3>Disaster-recovery drills</h3>"), "{html}");
+        assert!(
+            html.contains("<th scope=\"row\">Last drill</th><td>7</td>"),
+            "{html}"
+        );
+        assert!(html.contains("step 2 &lt;b&gt;failed&lt;/b&gt;"), "{html}");
+        assert!(html.contains("not measured (target 4h)"), "{html}");
+        assert!(
+            html.contains("<th scope=\"row\">Last successful</th><td>5</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<strong class=\"down\">5h</strong> <span class=\"note\">(over the target 4h)</span>"), "{html}");
+        assert!(
+            html.contains("10m <span class=\"note\">(target 2h)</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("A successful drill counts for 90d."),
+            "{html}"
+        );
+        assert!(
+            !html.contains("<dt>drill</dt>"),
+            "not also as labelled values: {html}"
+        );
     }
 
     #[test]
