@@ -270,9 +270,7 @@ pub async fn switch(p: &DnsSwitch, ctx: &ProbeContext) -> Result<SwitchReport, D
     }
     let mut updates = Vec::new();
     for host in &prepared.hosts {
-        for rtype in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
-            updates.push(delete_rrset(host, rtype));
-        }
+        updates.extend(delete_addresses(host));
         match &p.target {
             DnsTarget::Addresses(addrs) => {
                 for ip in addrs {
@@ -309,12 +307,7 @@ pub async fn switch(p: &DnsSwitch, ctx: &ProbeContext) -> Result<SwitchReport, D
 /// Deleting records that are already gone succeeds.
 pub async fn remove(p: &DnsSwitch) -> Result<(), DnsError> {
     let prepared = prepare(p)?;
-    let mut updates = Vec::new();
-    for host in &prepared.hosts {
-        for rtype in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
-            updates.push(delete_rrset(host, rtype));
-        }
-    }
+    let updates = prepared.hosts.iter().flat_map(delete_addresses).collect();
     send_update(p, &prepared, updates).await?;
     tracing::info!(zone = %p.zone, hosts = p.hosts.len(), "dns: records deleted");
     Ok(())
@@ -322,22 +315,13 @@ pub async fn remove(p: &DnsSwitch) -> Result<(), DnsError> {
 
 /// [`remove`] as `nsupdate` input, for a person to run by hand.
 pub fn nsupdate_removal(p: &DnsSwitch, key_file: &str) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "; nsupdate -k {key_file} < this file   (key {} {}, secret kept in the key file)",
-        p.key.algorithm.as_str(),
-        p.key.name
-    );
-    let _ = writeln!(out, "server {} {}", p.primary.ip(), p.primary.port());
-    let _ = writeln!(out, "zone {}", fqdn(&p.zone));
-    for host in &p.hosts {
-        for rtype in ["A", "AAAA", "CNAME"] {
-            let _ = writeln!(out, "update delete {} {rtype}", fqdn(host));
-        }
-    }
-    out.push_str("send\n");
-    out
+    nsupdate_lines(p, key_file, false)
+}
+
+/// The deletions of `name`'s A, AAAA and CNAME sets: what a switch
+/// replaces and a drill's cleanup removes.
+fn delete_addresses(name: &Name) -> [Record; 3] {
+    [RecordType::A, RecordType::AAAA, RecordType::CNAME].map(|t| delete_rrset(name, t))
 }
 
 /// The deletion of `name`'s whole `rtype` set (RFC 2136 §2.5.2: class ANY,
@@ -731,6 +715,12 @@ async fn tcp_exchange(
 /// only named in a comment). Without the TTL lowering, which a person does
 /// as a separate, earlier run if at all.
 pub fn nsupdate_script(p: &DnsSwitch, key_file: &str) -> String {
+    nsupdate_lines(p, key_file, true)
+}
+
+/// The `nsupdate` lines deleting the hosts' records, then adding the
+/// target's when `add`.
+fn nsupdate_lines(p: &DnsSwitch, key_file: &str, add: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -744,6 +734,9 @@ pub fn nsupdate_script(p: &DnsSwitch, key_file: &str) -> String {
         let host = fqdn(host);
         for rtype in ["A", "AAAA", "CNAME"] {
             let _ = writeln!(out, "update delete {host} {rtype}");
+        }
+        if !add {
+            continue;
         }
         match &p.target {
             DnsTarget::Addresses(addrs) => {

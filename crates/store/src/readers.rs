@@ -78,7 +78,9 @@ impl Readers {
     fn lock(&self) -> MutexGuard<'_, Idle> {
         // A panic while the lock was held cannot leave `Idle` half
         // changed: every change under it is a single push, pop or count.
-        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lease(&self) -> Result<Lease<'_>, Fail> {

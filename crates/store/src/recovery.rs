@@ -350,21 +350,8 @@ impl Store {
         state: DrRunState,
         message: &str,
     ) -> Result<bool, StoreError> {
-        self.with_state("end a recovery run", |st| {
-            let tx = st
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let ended_at = state.is_final().then_some(at);
-            let n = tx.execute(
-                "UPDATE dr_run SET state = ?2, ended_at = ?3, message = ?4 WHERE id = ?1 AND state IN ('running', 'failed')",
-                params![run, state.as_str(), ended_at, message],
-            )?;
-            if n == 1 && state.is_final() {
-                tx.execute("DELETE FROM dr_lock WHERE run_id = ?1", params![run])?;
-            }
-            tx.commit()?;
-            Ok(n == 1)
-        })
+        let over = state.is_final();
+        self.end_run(run, over.then_some(at), state, message, over)
     }
 
     /// Ends a run `Failed` for good and releases its plan's lock: a drill
@@ -377,15 +364,28 @@ impl Store {
         at: Timestamp,
         message: &str,
     ) -> Result<bool, StoreError> {
+        self.end_run(run, Some(at), DrRunState::Failed, message, true)
+    }
+
+    /// Sets a running or failed run's state, end and message, and releases
+    /// its lock when `release`, in one transaction.
+    fn end_run(
+        &self,
+        run: i64,
+        ended_at: Option<Timestamp>,
+        state: DrRunState,
+        message: &str,
+        release: bool,
+    ) -> Result<bool, StoreError> {
         self.with_state("end a recovery run", |st| {
             let tx = st
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let n = tx.execute(
-                "UPDATE dr_run SET state = 'failed', ended_at = ?2, message = ?3 WHERE id = ?1 AND state IN ('running', 'failed')",
-                params![run, at, message],
+                "UPDATE dr_run SET state = ?2, ended_at = ?3, message = ?4 WHERE id = ?1 AND state IN ('running', 'failed')",
+                params![run, state.as_str(), ended_at, message],
             )?;
-            if n == 1 {
+            if n == 1 && release {
                 tx.execute("DELETE FROM dr_lock WHERE run_id = ?1", params![run])?;
             }
             tx.commit()?;

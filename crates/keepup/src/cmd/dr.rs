@@ -112,7 +112,7 @@ fn finish(result: Result<RunReport, EngineError>) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `keepup dr activate|return PLAN [--yes]`
+/// `keepup dr activate|return|drill PLAN [--yes]`
 pub fn start(path: &Path, id: &str, kind: DrRunKind, yes: bool) -> anyhow::Result<ExitCode> {
     let config = match super::load_config(path) {
         Ok(c) => c,
@@ -121,18 +121,26 @@ pub fn start(path: &Path, id: &str, kind: DrRunKind, yes: bool) -> anyhow::Resul
     let Some(plan) = plan_of(&config, id) else {
         return Ok(ExitCode::from(1));
     };
+    if kind == DrRunKind::Drill && plan.drill.is_none() {
+        eprintln!(
+            "keepup: plan {id} declares no [recovery.drill] environment: a drill needs one of its own (addresses, dns_names, files_root, hosts), apart from production and the standby"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    // A drill asks only here: its confirm steps pass without asking, so
+    // cron runs it with --yes.
     let confirm = Confirmation::from_cli(yes);
     let steps = match kind {
         DrRunKind::Return => plan.return_steps.len(),
         _ => plan.activate.len(),
     };
+    let (what, shown_by) = match kind {
+        DrRunKind::Return => ("Return to production with", ""),
+        DrRunKind::Activate => ("Activate the standby with", ""),
+        DrRunKind::Drill => ("Drill (then clean up)", " --drill"),
+    };
     if let Err(reason) = confirm.gate(&format!(
-        "{} plan {} ({steps} steps; `keepup dr plan {id}` shows them)?",
-        if kind == DrRunKind::Return {
-            "Return to production with"
-        } else {
-            "Activate the standby with"
-        },
+        "{what} plan {} ({steps} steps; `keepup dr plan {id}{shown_by}` shows them)?",
         plan.id
     )) {
         eprintln!("keepup: {reason}");
@@ -149,45 +157,6 @@ pub fn start(path: &Path, id: &str, kind: DrRunKind, yes: bool) -> anyhow::Resul
         who: &who,
     };
     finish(keepup_recovery::start(&runner, plan, kind))
-}
-
-/// `keepup dr drill PLAN [--yes]`
-pub fn drill(path: &Path, id: &str, yes: bool) -> anyhow::Result<ExitCode> {
-    let config = match super::load_config(path) {
-        Ok(c) => c,
-        Err(code) => return Ok(code),
-    };
-    let Some(plan) = plan_of(&config, id) else {
-        return Ok(ExitCode::from(1));
-    };
-    if plan.drill.is_none() {
-        eprintln!(
-            "keepup: plan {id} declares no [recovery.drill] environment: a drill needs one of its own (addresses, dns_names, files_root, hosts), apart from production and the standby"
-        );
-        return Ok(ExitCode::from(1));
-    }
-    // The one question of a drill: its steps ask nothing (their confirm
-    // gates pass), so cron runs it with --yes.
-    let confirm = Confirmation::from_cli(yes);
-    if let Err(reason) = confirm.gate(&format!(
-        "Drill plan {} ({} steps against the drill environment, then cleaned up; `keepup dr plan {id} --drill` shows them)?",
-        plan.id,
-        plan.activate.len()
-    )) {
-        eprintln!("keepup: {reason}");
-        return Ok(ExitCode::from(1));
-    }
-    let store = Store::open(&config.store.path)?;
-    let who = super::users::cli_actor();
-    let runner = Runner {
-        config: &config,
-        store: &store,
-        clock: &RealClock,
-        confirm: &confirm,
-        observer: &Progress,
-        who: &who,
-    };
-    finish(keepup_recovery::drill(&runner, plan))
 }
 
 /// `keepup dr resume RUN [--yes]`

@@ -150,7 +150,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             DrCommand::Return { plan, yes, config } => {
                 dr::start(&config.config, &plan, keepup_store::DrRunKind::Return, yes)
             }
-            DrCommand::Drill { plan, yes, config } => dr::drill(&config.config, &plan, yes),
+            DrCommand::Drill { plan, yes, config } => {
+                dr::start(&config.config, &plan, keepup_store::DrRunKind::Drill, yes)
+            }
             DrCommand::Resume { run, yes, config } => dr::resume(&config.config, run, yes),
             DrCommand::Status { run, config } => dr::status(&config.config, run),
             DrCommand::Abort { run, config } => dr::abort(&config.config, run),
