@@ -10,6 +10,8 @@
 //! both name servers and the shop's name still to production; afterwards
 //! all of it is gone again, production and the standby untouched, the RTO
 //! and the RPO (from the newest order) recorded: also when a step failed.
+//! The same with MariaDB (its DATETIME read as UTC), and with the files on
+//! the drill's own host through a private sshd.
 
 use keepup_backup::NoProgress;
 use keepup_config::recovery::Step;
@@ -753,5 +755,116 @@ run = ["touch", "{marker}"]
     assert!(
         steps[4].output.contains("removed") && steps[4].output.contains("on host web"),
         "{steps:?}"
+    );
+}
+
+#[test]
+fn a_mariadb_drill_imports_into_its_scratch_database_and_reads_the_rpo_from_a_datetime() {
+    let db = keepup_testkit::mariadb::MariaDb::start().expect("mariadb");
+    db.load_shop("shop", &ShopSize::tiny(), 9)
+        .expect("shop data");
+    // MariaDB's DATETIME has no zone: read as UTC.
+    let newest_order_ms = (RealClock.now_ms() - 5 * 3_600_000) / 1000 * 1000;
+    let naive = format_rfc3339(newest_order_ms)
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_owned();
+    db.sql_in("shop", &format!("UPDATE orders SET created_at = '{naive}'"))
+        .unwrap();
+    db.create_database("shop_standby").unwrap();
+    db.sql_in(
+        "shop_standby",
+        "CREATE TABLE mark (t TEXT); INSERT INTO mark VALUES ('standby')",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("repo.pass"), "repo password\n").unwrap();
+    std::fs::write(dir.path().join("db.pass"), db.password()).unwrap();
+    std::fs::create_dir_all(dir.path().join("repo")).unwrap();
+    let src = format!(
+        r#"[store]
+path = "keepup.db"
+
+[[site]]
+id = "shop"
+[[site.check]]
+id = "home"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+
+[[backup]]
+id = "shop"
+allow_single_target = true
+password_file = "{dir}/repo.pass"
+[[backup.source]]
+kind = "mysql"
+host = "127.0.0.1"
+port = {port}
+user = "{user}"
+dbname = "shop"
+password_file = "{dir}/db.pass"
+[[backup.target]]
+id = "local"
+repository = "{dir}/repo"
+
+[[recovery]]
+id = "shop-dr"
+site = "shop"
+rto = "1h"
+rpo = "2h"
+rpo_query = "SELECT max(created_at) FROM orders"
+[recovery.standby]
+addresses = ["192.0.2.20"]
+[recovery.drill]
+addresses = ["127.0.0.1"]
+
+[[recovery.activate]]
+kind = "restore_database"
+name = "database"
+backup = "shop"
+db_host = "127.0.0.1"
+db_port = {port}
+db_user = "{user}"
+database = "shop_standby"
+password_file = "{dir}/db.pass"
+check_query = "SELECT id FROM orders LIMIT 3"
+"#,
+        dir = dir.path().display(),
+        port = db.port(),
+        user = db.user(),
+    );
+    let config = keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    keepup_backup::init(&config.backups[0], "local").expect("init");
+    let backup = keepup_backup::run_plan(&config.backups[0], None, Arc::new(NoProgress));
+    assert!(backup.targets[0].error.is_none(), "{backup:#?}");
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+
+    struct Orders<'d>(&'d keepup_testkit::mariadb::MariaDb, Mutex<String>);
+    impl Observer for Orders<'_> {
+        fn ended(&self, _index: usize, _step: &Step, _ok: bool, _text: &str) {
+            *self.1.lock().unwrap() = self
+                .0
+                .sql_in("shop_standby_drill", "SELECT count(*) FROM orders")
+                .unwrap_or_default();
+        }
+    }
+    let seen = Orders(&db, Mutex::new(String::new()));
+    let yes = Confirmation::AssumeYes;
+    let report = drill(&runner(&config, &store, &seen, &yes), plan).expect("the drill runs");
+    assert_eq!(report.state, DrRunState::Completed, "{}", report.message);
+    let orders = db.sql_in("shop", "SELECT count(*) FROM orders").unwrap();
+    assert_eq!(seen.1.lock().unwrap().trim(), orders.trim());
+    let run = store.dr_run(report.run).unwrap().unwrap();
+    assert_eq!(run.rpo_ms, Some(run.started_at - newest_order_ms));
+    let databases = db.sql("SHOW DATABASES").unwrap();
+    assert!(!databases.contains("shop_standby_drill"), "{databases}");
+    assert_eq!(
+        db.sql_in("shop_standby", "SELECT t FROM mark")
+            .unwrap()
+            .trim(),
+        "standby"
     );
 }
