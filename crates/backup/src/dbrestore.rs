@@ -358,10 +358,78 @@ pub fn restore_into(
     restore_named(target, database, dump, options, false)
 }
 
+/// What a replacement's side database is called: `<database>` and this.
+pub const SIDE_SUFFIX: &str = "_keepup_new";
+/// How often a PostgreSQL swap is tried while clients reconnect.
+const SWAP_ATTEMPTS: u32 = 5;
+/// Where a replaced database's tables go for the moment of the swap.
+const OLD_SUFFIX: &str = "_keepup_old";
+/// PostgreSQL keeps 63 bytes of an identifier (it would cut the suffix).
+const MAX_IDENTIFIER: usize = 63;
+
+/// The side database a replacement of `database` is imported into
+/// ([`import_beside`]), or why `database` leaves no room for one.
+pub fn side_name(database: &str) -> Result<String, RestoreError> {
+    check_name(database)?;
+    if database.len() + OLD_SUFFIX.len().max(SIDE_SUFFIX.len()) > MAX_IDENTIFIER {
+        return Err(RestoreError::Invalid(format!(
+            "database name {database:?}: at most {} characters, so that its replacement can be \
+             imported beside it as {database}{SIDE_SUFFIX}",
+            MAX_IDENTIFIER - SIDE_SUFFIX.len()
+        )));
+    }
+    Ok(format!("{database}{SIDE_SUFFIX}"))
+}
+
+/// The first half of replacing `database` on `target` with `dump`: the
+/// dump goes into a new, empty side database ([`side_name`]; one left by
+/// an earlier attempt is dropped first), so that `database` keeps serving
+/// whatever happens to the import. The caller checks the side database
+/// and then puts it in place with [`swap_in`] (or drops it with
+/// [`drop_database`]). A failed import drops the side database again.
+pub fn import_beside(
+    target: &RestoreTarget,
+    database: &str,
+    dump: &mut dyn Read,
+    options: &RestoreOptions,
+) -> Result<RestoreReport, RestoreError> {
+    let side = side_name(database)?;
+    let imported = restore_named(target, &side, dump, options, true);
+    if imported.is_err()
+        && let Err(e) = drop_database(target, &side, options.timeout)
+    {
+        tracing::warn!(database = %side, error = %e, "the failed import's side database was not dropped");
+    }
+    imported
+}
+
+/// The second half of a replacement on PostgreSQL: the checked side
+/// database of `database` ([`import_beside`]) takes its place, and what
+/// was there is dropped. Both `ALTER DATABASE ... RENAME` run in one
+/// transaction, after the sessions of `database` are ended (tried again
+/// when a client reconnects in between). MariaDB/MySQL cannot rename a
+/// database, nor move views or triggers to another one: there the caller
+/// imports the proven dump again with [`replace_database`].
+pub fn swap_in(
+    target: &RestoreTarget,
+    database: &str,
+    timeout: Duration,
+) -> Result<(), RestoreError> {
+    let side = side_name(database)?;
+    let old = format!("{database}{OLD_SUFFIX}");
+    let session = Session::new(target, timeout)?;
+    match target.kind {
+        DatabaseKind::Postgres => session.swap_postgres(database, &side, &old),
+        DatabaseKind::Mysql => Err(RestoreError::Invalid(
+            "MariaDB/MySQL cannot rename a database: import the dump again instead".into(),
+        )),
+    }
+}
+
 /// Restores `dump` into a new, empty database `database` on `target`:
 /// an existing one is dropped first (on PostgreSQL also while sessions
-/// use it), so that running it again ends in the same state. For a
-/// standby's database, which nothing may keep in a half-restored mix.
+/// use it). A replacement's second half on MariaDB/MySQL, once the same
+/// dump passed its checks beside ([`import_beside`]).
 pub fn replace_database(
     target: &RestoreTarget,
     database: &str,
@@ -371,7 +439,8 @@ pub fn replace_database(
     restore_named(target, database, dump, options, true)
 }
 
-/// [`restore_into`] and [`replace_database`]: the database is dropped and
+/// [`restore_into`], [`import_beside`] and [`replace_database`]: the
+/// database is dropped and
 /// created empty first when `replace`, else created only if missing.
 fn restore_named(
     target: &RestoreTarget,
@@ -610,6 +679,67 @@ impl<'a> Session<'a> {
                 )
                 .map(drop),
         }
+    }
+
+    /// [`swap_in`] on PostgreSQL.
+    fn swap_postgres(&self, database: &str, side: &str, old: &str) -> Result<(), RestoreError> {
+        let kind = DatabaseKind::Postgres;
+        let literal = |name: &str| format!("'{}'", name.replace('\'', "''"));
+        let what = format!(
+            "putting {side} in place of {database} on {}",
+            self.target.describe()
+        );
+        self.drop_database(old)?;
+        let exists = self.sql(
+            None,
+            &format!(
+                "SELECT 1 FROM pg_database WHERE datname = {}",
+                literal(database)
+            ),
+            &what,
+        )?;
+        let rename = if exists.trim() == "1" {
+            // One query string: psql sends it as one transaction.
+            format!(
+                "ALTER DATABASE {} RENAME TO {}; ALTER DATABASE {} RENAME TO {};",
+                ident(kind, database),
+                ident(kind, old),
+                ident(kind, side),
+                ident(kind, database)
+            )
+        } else {
+            format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                ident(kind, side),
+                ident(kind, database)
+            )
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            // A database in use cannot be renamed: its sessions end first.
+            self.sql(
+                None,
+                &format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname IN ({}, {}) AND pid <> pg_backend_pid()",
+                    literal(database),
+                    literal(side)
+                ),
+                &what,
+            )?;
+            match self.sql(None, &rename, &what) {
+                Ok(_) => break,
+                Err(RestoreError::Sql { stderr, .. })
+                    if attempt < SWAP_ATTEMPTS
+                        && stderr.contains("being accessed by other users") =>
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.drop_database(old)
     }
 
     /// Drops a scratch database; on PostgreSQL also when a session of a

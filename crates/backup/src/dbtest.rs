@@ -162,10 +162,28 @@ pub fn restore_dump_into(
     .map(|(report, _)| report)
 }
 
-/// Restores the plan's dump `dump_path` of `snapshot` on `target` into a
-/// fresh database `database` on `server`, dropping what was there
-/// ([`dbrestore::replace_database`]): a disaster recovery's import.
-/// Returns the import and the snapshot it came from.
+/// Restores the plan's dump `dump_path` of `snapshot` on `target` into
+/// the side database of `database` on `server`
+/// ([`dbrestore::import_beside`]; `database` is not touched): the first
+/// half of a disaster recovery's import, which [`dbrestore::swap_in`]
+/// ends. Returns the import and the snapshot it came from.
+pub fn import_dump_beside(
+    plan: &BackupPlan,
+    target: &str,
+    snapshot: &SnapshotRef,
+    dump_path: &str,
+    server: &RestoreTarget,
+    database: &str,
+) -> Result<(dbrestore::RestoreReport, SnapshotInfo), String> {
+    let options = dump_options(plan, dump_path);
+    stream_from(plan, target, snapshot, dump_path, |dump| {
+        dbrestore::import_beside(server, database, dump, &options)
+    })
+}
+
+/// Restores the dump into a fresh `database` itself, dropping what was
+/// there ([`dbrestore::replace_database`]): on MariaDB/MySQL the second
+/// import of a replacement whose first, beside it, passed the checks.
 pub fn replace_with_dump(
     plan: &BackupPlan,
     target: &str,

@@ -233,6 +233,9 @@ pub struct RestoreFilesStep {
     pub host: Option<String>,
     /// `user[:group]` the restored files get.
     pub owner: Option<String>,
+    /// How long the copy onto a `host` (rsync) may take in all; `None`:
+    /// derived from the restored size (see `keepup_recovery::restore`).
+    pub timeout: Option<Duration>,
 }
 
 /// `kind = "restore_database"`: a plan's dump into a database of the target
@@ -452,7 +455,9 @@ struct RawStep {
 const STEP_KEYS: &[(&str, &[&str])] = &[
     (
         "restore_files",
-        &["backup", "snapshot", "paths", "to", "host", "owner"],
+        &[
+            "backup", "snapshot", "paths", "to", "host", "owner", "timeout",
+        ],
     ),
     (
         "restore_database",
@@ -1420,6 +1425,10 @@ impl Loader<'_> {
                     to: PathBuf::from(to.get_ref()),
                     host,
                     owner: s.owner.map(Spanned::into_inner),
+                    timeout: s
+                        .timeout
+                        .as_ref()
+                        .map(|t| self.positive(t, &format!("{spath}.timeout"))),
                 }))
             }
             "restore_database" => {

@@ -11,15 +11,24 @@
 //!
 //! Re-running either gives the same end state, which is what a resumed run
 //! relies on: files are overwritten in place (files the snapshot does not
-//! have are left alone), and a database is dropped and restored afresh.
+//! have are left alone), and a database is replaced by a fresh import.
+//! The import goes into a side database (`<database>_keepup_new`) first;
+//! the check query and the RPO query run there, and only then does it
+//! take the database's place, so a dump that fails half way or a check
+//! that finds nothing leaves the standby's database as it was. PostgreSQL
+//! renames it into place ([`dbrestore::swap_in`]); MariaDB, which cannot
+//! rename a database nor move views and triggers to another, imports the
+//! proven dump again into the database and drops the side copy after.
 //!
 //! Onto a host, the files are restored into a local staging directory
 //! first and then copied with `rsync` over the system `ssh` (as the SFTP
 //! backup target uses it): the restorer's memory stays bounded whatever
 //! the size, rsync keeps modes, owners (numeric ids, when it runs as root
 //! on the host), times and hard links, a re-run only sends what differs,
-//! and a stalled connection fails after [`RSYNC_IO_TIMEOUT`]. The cost is
-//! local disk for the staging copy (see [`FilesRestore::staging_dir`]).
+//! a stalled connection fails after [`RSYNC_IO_TIMEOUT`], and the whole copy
+//! is stopped at the step's `timeout` (by default [`copy_deadline`] of the
+//! restored size). The cost is local disk for the staging copy (see
+//! [`FilesRestore::staging_dir`]).
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -31,12 +40,17 @@ use keepup_backup::dbrestore::{self, RestoreTarget};
 use keepup_backup::snapshots::SnapshotInfo;
 use keepup_backup::{NoProgress, RestoreTo, SnapshotRef};
 use keepup_config::BackupPlan;
-use keepup_config::backup::BackupSource;
+use keepup_config::backup::{BackupSource, DatabaseKind};
 use keepup_config::recovery::{Environment, Host, RestoreDatabaseStep, RestoreFilesStep};
 use serde::Serialize;
 
 /// rsync gives up when no data moves for this long.
 pub const RSYNC_IO_TIMEOUT: Duration = Duration::from_secs(120);
+/// The part of the default copy deadline that does not depend on size.
+pub const COPY_DEADLINE_BASE: Duration = Duration::from_secs(600);
+/// The slowest rate the default copy deadline allows for (1 MiB/s, a
+/// poor WAN link): beyond it a copy is taken for hung.
+pub const COPY_DEADLINE_RATE: u64 = 1024 * 1024;
 /// How long `ssh` may take to connect.
 const SSH_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How much of a client's error output a message keeps (its end).
@@ -62,6 +76,9 @@ pub struct FilesRestore<'a> {
     /// Where the staging copy of a restore onto a host goes; `None`: the
     /// system's temporary directory.
     pub staging_dir: Option<PathBuf>,
+    /// How long the copy onto the host (and `chown`) may take in all;
+    /// `None`: [`copy_deadline`] of the restored size.
+    pub copy_timeout: Option<Duration>,
 }
 
 impl<'a> FilesRestore<'a> {
@@ -86,6 +103,7 @@ impl<'a> FilesRestore<'a> {
             host,
             owner: step.owner.clone(),
             staging_dir: None,
+            copy_timeout: step.timeout,
         })
     }
 }
@@ -115,7 +133,7 @@ pub struct DatabaseRestore<'a> {
     /// The standby's server; the password reaches the client through its
     /// environment, never its command line.
     pub server: RestoreTarget,
-    /// The database, dropped and restored afresh.
+    /// The database, replaced by the import once the check query passed.
     pub database: String,
     /// Must return at least one row after the import.
     pub check_query: String,
@@ -212,8 +230,23 @@ pub enum RestoreError {
     /// A query after the import failed.
     #[error("{0}")]
     Query(#[from] dbrestore::RestoreError),
+    /// MariaDB/MySQL: the import into the database itself failed after
+    /// the same dump passed the checks beside it.
+    #[error(
+        "importing into {database} failed after the same dump passed the checks in {side}, which keeps that checked copy: {reason}"
+    )]
+    AfterProof {
+        /// The database.
+        database: String,
+        /// The side database holding the checked copy.
+        side: String,
+        /// Why.
+        reason: String,
+    },
     /// The check query returned nothing.
-    #[error("check query `{query}` returned no rows in {database} after the import")]
+    #[error(
+        "check query `{query}` returned no rows in the imported copy of {database}; {database} was left as it was"
+    )]
     NoRows {
         /// The query.
         query: String,
@@ -236,7 +269,10 @@ pub fn restore_files(step: &FilesRestore<'_>) -> Result<FilesRestored, RestoreEr
                 restore_paths(step, target, Path::new(&to), &paths)
             })?;
             if let Some(owner) = &step.owner {
-                chown_local(owner, Path::new(&to), &paths)?;
+                let limit = step
+                    .copy_timeout
+                    .unwrap_or_else(|| copy_deadline(restored.bytes));
+                chown_local(owner, Path::new(&to), &paths, limit)?;
             }
             Ok(restored)
         }
@@ -252,7 +288,17 @@ pub fn restore_files(step: &FilesRestore<'_>) -> Result<FilesRestored, RestoreEr
             let restored = from_first_target(step.plan, |target| {
                 restore_paths(step, target, staging.path(), &paths)
             })?;
-            rsync_to_host(host, staging.path(), &paths, &to, step.owner.as_deref())?;
+            let limit = step
+                .copy_timeout
+                .unwrap_or_else(|| copy_deadline(restored.bytes));
+            rsync_to_host(
+                host,
+                staging.path(),
+                &paths,
+                &to,
+                step.owner.as_deref(),
+                limit,
+            )?;
             Ok(restored)
         }
     }
@@ -273,8 +319,12 @@ pub fn restore_database(step: &DatabaseRestore<'_>) -> Result<DatabaseRestored, 
         });
     }
     let dump_path = format!("/{}/{}", step.plan.id, step.dump);
+    // The standby's database keeps serving until the new copy is proven:
+    // the dump goes beside it, the queries run there, and only then does
+    // it take the database's place.
+    let side = dbrestore::side_name(&step.database)?;
     let (target, (imported, snapshot)) = first_target(step.plan, |target| {
-        keepup_backup::dbtest::replace_with_dump(
+        keepup_backup::dbtest::import_dump_beside(
             step.plan,
             target,
             &step.snapshot,
@@ -284,20 +334,40 @@ pub fn restore_database(step: &DatabaseRestore<'_>) -> Result<DatabaseRestored, 
         )
     })?;
     let timeout = step.plan.command_timeout;
-    let rows = dbrestore::query_rows(&step.server, &step.database, &step.check_query, timeout)?;
-    if rows.is_empty() {
-        return Err(RestoreError::NoRows {
-            query: step.check_query.clone(),
-            database: step.database.clone(),
-        });
-    }
-    let rpo_value = match &step.rpo_query {
-        Some(q) => dbrestore::query_rows(&step.server, &step.database, q, timeout)?
-            .into_iter()
-            .next()
-            .map(|row| row.split('\t').next().unwrap_or_default().trim().to_owned()),
-        None => None,
+    let checked = check_imported(step, &side, timeout);
+    let (rows, rpo_value) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            if let Err(dropped) = dbrestore::drop_database(&step.server, &side, timeout) {
+                tracing::warn!(database = %side, error = %dropped, "the unproven import was not dropped");
+            }
+            return Err(e);
+        }
     };
+    match step.server.kind {
+        DatabaseKind::Postgres => dbrestore::swap_in(&step.server, &step.database, timeout)?,
+        DatabaseKind::Mysql => {
+            // No RENAME DATABASE, and views and triggers cannot move to
+            // another database: the proven dump (the same snapshot, from
+            // the same target) is imported again into the database itself,
+            // and the checked copy is dropped only once that passed too.
+            keepup_backup::dbtest::replace_with_dump(
+                step.plan,
+                &target,
+                &SnapshotRef::Id(snapshot.id.clone()),
+                &dump_path,
+                &step.server,
+                &step.database,
+            )
+            .map_err(|reason| RestoreError::AfterProof {
+                database: step.database.clone(),
+                side: side.clone(),
+                reason,
+            })
+            .and_then(|_| check_imported(step, &step.database, timeout))?;
+            dbrestore::drop_database(&step.server, &side, timeout)?;
+        }
+    }
     tracing::info!(
         plan = %step.plan.id,
         target = %target,
@@ -310,9 +380,33 @@ pub fn restore_database(step: &DatabaseRestore<'_>) -> Result<DatabaseRestored, 
         target,
         snapshot,
         bytes: imported.bytes,
-        check_rows: rows.len(),
+        check_rows: rows,
         rpo_value,
     })
+}
+
+/// The check query's rows (there must be some) and the RPO query's first
+/// value, asked of the imported copy in `database`.
+fn check_imported(
+    step: &DatabaseRestore<'_>,
+    database: &str,
+    timeout: Duration,
+) -> Result<(usize, Option<String>), RestoreError> {
+    let rows = dbrestore::query_rows(&step.server, database, &step.check_query, timeout)?;
+    if rows.is_empty() {
+        return Err(RestoreError::NoRows {
+            query: step.check_query.clone(),
+            database: step.database.clone(),
+        });
+    }
+    let rpo_value = match &step.rpo_query {
+        Some(q) => dbrestore::query_rows(&step.server, database, q, timeout)?
+            .into_iter()
+            .next()
+            .map(|row| row.split('\t').next().unwrap_or_default().trim().to_owned()),
+        None => None,
+    };
+    Ok((rows.len(), rpo_value))
 }
 
 /// A configured snapshot id, or the latest.
@@ -402,8 +496,21 @@ fn first_target<T>(
     })
 }
 
+/// The default deadline of copying (or `chown`ing) `bytes` restored
+/// bytes: [`COPY_DEADLINE_BASE`] plus the time at [`COPY_DEADLINE_RATE`].
+/// rsync's own `--timeout` only catches a connection where nothing moves;
+/// this also ends one that trickles or a remote side that hangs.
+pub fn copy_deadline(bytes: u64) -> Duration {
+    COPY_DEADLINE_BASE.saturating_add(Duration::from_secs(bytes / COPY_DEADLINE_RATE))
+}
+
 /// `chown -R` of the restored paths under `to` (all of `to` when none).
-fn chown_local(owner: &str, to: &Path, paths: &[String]) -> Result<(), RestoreError> {
+fn chown_local(
+    owner: &str,
+    to: &Path,
+    paths: &[String],
+    limit: Duration,
+) -> Result<(), RestoreError> {
     let mut cmd = keepup_backup::child::command("chown", &[]);
     cmd.args(["-R", "--no-dereference", "--", owner]);
     if paths.is_empty() {
@@ -414,6 +521,7 @@ fn chown_local(owner: &str, to: &Path, paths: &[String]) -> Result<(), RestoreEr
     run(
         cmd,
         &format!("setting the owner {owner} under {}", to.display()),
+        limit,
     )
 }
 
@@ -424,6 +532,7 @@ fn rsync_to_host(
     paths: &[String],
     to: &str,
     owner: Option<&str>,
+    limit: Duration,
 ) -> Result<(), RestoreError> {
     let mut ssh = vec!["ssh".to_owned()];
     ssh.extend(keepup_backup::backend::ssh_options(
@@ -465,6 +574,7 @@ fn rsync_to_host(
             "copying the restored files to {}:{to} with rsync",
             host.name
         ),
+        limit,
     )
 }
 
@@ -486,18 +596,20 @@ fn shell_words(words: &[String]) -> String {
         .join(" ")
 }
 
-/// Runs `cmd`; fails with its status and the end of its error output.
-fn run(mut cmd: std::process::Command, what: &str) -> Result<(), RestoreError> {
+/// Runs `cmd`, in a process group of its own killed after `limit`; fails
+/// with its status and the end of its error output.
+fn run(mut cmd: std::process::Command, what: &str, limit: Duration) -> Result<(), RestoreError> {
     let failed = |reason: String| RestoreError::Program {
         what: what.to_owned(),
         reason,
     };
-    let mut child = cmd
+    let mut child = keepup_backup::child::own_group(&mut cmd)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| failed(format!("cannot start {:?}: {e}", cmd.get_program())))?;
+    let deadline = keepup_backup::child::Deadline::start(child.id(), limit);
     let mut stderr = Vec::new();
     if let Some(mut err) = child.stderr.take() {
         // Keeps the end: the cause is usually the last line.
@@ -513,10 +625,17 @@ fn run(mut cmd: std::process::Command, what: &str) -> Result<(), RestoreError> {
         }
     }
     let status = child.wait().map_err(|e| failed(e.to_string()))?;
+    let tail = &stderr[stderr.len().saturating_sub(STDERR_TAIL)..];
+    if deadline.passed() {
+        return Err(failed(format!(
+            "stopped after {} (the step's `timeout`): {}",
+            humantime::format_duration(limit),
+            String::from_utf8_lossy(tail).trim()
+        )));
+    }
     if status.success() {
         return Ok(());
     }
-    let tail = &stderr[stderr.len().saturating_sub(STDERR_TAIL)..];
     Err(failed(format!(
         "{status}: {}",
         String::from_utf8_lossy(tail).trim()

@@ -122,6 +122,7 @@ fn files_step<'a>(plan: &'a BackupPlan, paths: Vec<PathBuf>, to: &Path) -> Files
         host: None,
         owner: None,
         staging_dir: None,
+        copy_timeout: None,
     }
 }
 
@@ -261,6 +262,47 @@ fn files_are_restored_onto_a_host_over_ssh_byte_for_byte_and_again() {
     assert!(e.to_string().contains("standby-web"), "{e}");
 }
 
+#[test]
+fn a_copy_onto_a_host_that_hangs_is_stopped_at_the_steps_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("prod");
+    shop_tree(&src);
+    let plan = backed_up_plan(
+        dir.path(),
+        &format!(
+            "[[backup.source]]\nkind = \"paths\"\npaths = [\"{}\"]\n",
+            src.display()
+        ),
+    );
+    // A "host" whose connection opens and then never speaks: ssh's
+    // ConnectTimeout does not cover a proxy command, and rsync's I/O
+    // timeout would wait two minutes per silence.
+    let host = Host {
+        name: "silent".into(),
+        ssh: "nobody@127.0.0.1".into(),
+        ssh_port: None,
+        ssh_identity_file: None,
+        ssh_known_hosts_file: None,
+        ssh_args: vec!["-o".into(), "ProxyCommand=sleep 600".into()],
+    };
+    let mut step = files_step(&plan, vec![src.join("www")], &dir.path().join("remote"));
+    step.host = Some(&host);
+    step.staging_dir = Some(dir.path().to_path_buf());
+    step.copy_timeout = Some(std::time::Duration::from_secs(2));
+    let e = restore_files(&step).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, RestoreError::Program { .. }), "{text}");
+    assert!(
+        text.contains("copying the restored files to silent") && text.contains("stopped after 2s"),
+        "{text}"
+    );
+    // The default grows with the size: 10 minutes, plus a second a MiB.
+    assert_eq!(
+        keepup_recovery::restore::copy_deadline(3 * 1024 * 1024 * 1024),
+        std::time::Duration::from_secs(600 + 3 * 1024)
+    );
+}
+
 /// The standby's server as a restore target.
 fn standby_target(kind: DatabaseKind, port: u16, user: &str, password: &str) -> RestoreTarget {
     RestoreTarget {
@@ -349,6 +391,60 @@ fn a_postgres_dump_is_imported_into_the_standby_server_again_and_a_wrong_passwor
     assert!(!e.contains(wrong), "{e}");
     // The failed attempt left the standby's database as it was.
     assert_eq!(standby.shop_counts("shop_standby").unwrap(), counts);
+
+    // An import whose check finds nothing never replaces the standby's
+    // database: an order taken on the standby is still there, and the
+    // unproven copy is gone.
+    standby
+        .psql_in(
+            "shop_standby",
+            "INSERT INTO orders VALUES (777777, 1, 'standby', now(), 100)",
+        )
+        .unwrap();
+    let mut failing = db_step(&plan, server.clone());
+    failing.check_query = "SELECT id FROM orders WHERE id < 0".into();
+    let e = restore_database(&failing).unwrap_err();
+    assert!(matches!(e, RestoreError::NoRows { .. }), "{e}");
+    assert!(
+        e.to_string().contains("shop_standby was left as it was"),
+        "{e}"
+    );
+    assert_eq!(
+        standby
+            .psql_in(
+                "shop_standby",
+                "SELECT count(*) FROM orders WHERE id = 777777"
+            )
+            .unwrap()
+            .trim(),
+        "1"
+    );
+    let left = standby
+        .psql("SELECT datname FROM pg_database WHERE datname LIKE 'shop_standby_%'")
+        .unwrap();
+    assert_eq!(left.trim(), "", "no side database is left");
+    // A proven import replaces it, also while a client holds a session.
+    let mut session = std::process::Command::new("psql")
+        .env("PGPASSWORD", standby.password())
+        .args(["-h", "127.0.0.1", "-p", &standby.port().to_string()])
+        .args([
+            "-U",
+            standby.user(),
+            "-d",
+            "shop_standby",
+            "-X",
+            "-c",
+            "SELECT pg_sleep(60)",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    restore_database(&db_step(&plan, server)).expect("import over a held session");
+    assert_eq!(standby.shop_counts("shop_standby").unwrap(), counts);
+    let _ = session.kill();
+    let _ = session.wait();
 }
 
 #[test]
@@ -401,6 +497,46 @@ fn a_mariadb_dump_is_imported_into_the_standby_server_again_and_a_wrong_password
     assert!(e.contains("Access denied"), "{e}");
     assert!(!e.contains(wrong), "{e}");
     assert_eq!(standby.shop_counts("shop_standby").unwrap(), counts);
+
+    // A check that finds nothing leaves the standby's tables in place.
+    standby
+        .sql_in(
+            "shop_standby",
+            "INSERT INTO orders VALUES (777777, 1, 'standby', NOW(), 100)",
+        )
+        .unwrap();
+    let server = standby_target(
+        DatabaseKind::Mysql,
+        standby.port(),
+        standby.user(),
+        standby.password(),
+    );
+    let mut failing = db_step(&plan, server.clone());
+    failing.check_query = "SELECT id FROM orders WHERE id < 0".into();
+    let e = restore_database(&failing).unwrap_err();
+    assert!(matches!(e, RestoreError::NoRows { .. }), "{e}");
+    assert_eq!(
+        standby
+            .sql_in(
+                "shop_standby",
+                "SELECT count(*) FROM orders WHERE id = 777777"
+            )
+            .unwrap()
+            .trim(),
+        "1"
+    );
+    let left = standby
+        .sql_in("shop_standby", "SHOW DATABASES LIKE 'shop_standby\\_%'")
+        .unwrap();
+    assert_eq!(left.trim(), "", "no side database is left");
+    // The proven dump (the shop's view and trigger too) is imported again
+    // into the database itself, and the side copy is dropped.
+    restore_database(&db_step(&plan, server)).expect("the second import");
+    let left = standby
+        .sql_in("shop_standby", "SHOW DATABASES LIKE 'shop_standby\\_%'")
+        .unwrap();
+    assert_eq!(left.trim(), "", "no side database is left");
+    assert_eq!(standby.shop_counts("shop_standby").unwrap(), counts);
 }
 
 #[test]
@@ -434,7 +570,8 @@ fn an_unknown_dump_or_a_check_query_without_rows_fails_clearly() {
     let e = restore_database(&step).unwrap_err();
     assert!(matches!(e, RestoreError::NoRows { .. }), "{e}");
     assert!(
-        e.to_string().contains("returned no rows in shop_standby"),
+        e.to_string()
+            .contains("returned no rows in the imported copy of shop_standby"),
         "{e}"
     );
 }
@@ -494,6 +631,7 @@ kind = "restore_files"
 backup = "files"
 paths = ["{src}/www"]
 to = "{standby}"
+timeout = "45m"
 
 [[recovery.activate]]
 kind = "restore_database"
@@ -527,6 +665,7 @@ check_query = "SELECT 1 FROM orders LIMIT 1"
         panic!("{:?}", recovery.activate[0]);
     };
     let step = FilesRestore::from_step(files, &files_only, &recovery.standby).expect("no host");
+    assert_eq!(step.copy_timeout, Some(std::time::Duration::from_secs(45 * 60)));
     restore_files(&step).expect("restore");
     assert_eq!(
         tree(&under(&standby, &src.join("www"))),
