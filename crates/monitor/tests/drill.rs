@@ -409,15 +409,16 @@ async fn a_failed_drill_opens_an_incident_and_a_good_one_resolves_it() {
     monitor.shutdown().await;
 }
 
-/// The daemon path: a plan with `drill_schedule = "* * * * *"` is drilled
-/// by the monitor's runner within a minute (`keepup_recovery::drill`): the
+/// The daemon path: a plan without a schedule is never drilled (its check
+/// says so); a reload gives it `drill_schedule = "* * * * *"` and the
+/// monitor's runner drills it within a minute (`keepup_recovery::drill`): the
 /// latest snapshot of a real local restic repository is restored under the
 /// drill's files root (and removed by the cleanup), a command runs, and a
 /// verify step sees the site's check Up, measuring the RTO; the run is
 /// journaled as a drill started by the schedule, and the `dr-shop-dr`
 /// check turns Up with its figures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_daemon_runs_a_scheduled_drill_and_its_check_turns_up() {
+async fn a_reload_schedules_drills_and_the_daemon_runs_one_and_its_check_turns_up() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -469,7 +470,8 @@ repository = "{repo}"
         src = source.display(),
         repo = root.join("repo").display()
     );
-    let config = config(root, port, "drill_schedule = \"* * * * *\"", &steps);
+    let config = config(root, port, "", &steps);
+    let scheduled = self::config(root, port, "drill_schedule = \"* * * * *\"", &steps);
     let backup = &config.backups[0];
     keepup_backup::init(backup, "local").unwrap();
     let made = keepup_backup::run_plan(backup, None, Arc::new(keepup_backup::NoProgress));
@@ -484,6 +486,13 @@ repository = "{repo}"
     )
     .await
     .unwrap();
+    let never = wait_for(&monitor, &check, "evaluated", |_| true).await;
+    assert_eq!(
+        (never.status, codes_of(&never)),
+        (Status::Degraded, vec![codes::DR_NEVER_DRILLED])
+    );
+    assert!(store.dr_runs(Some("shop-dr"), 10).unwrap().is_empty());
+    monitor.reload(scheduled).await.unwrap();
     let up = wait_for(&monitor, &check, "Up after the scheduled drill", |o| {
         o.status == Status::Up
     })
