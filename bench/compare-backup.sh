@@ -14,7 +14,10 @@
 # (files and dump), checked identical to the source; then the dump alone
 # to stdout (`restic dump` / `keepup backup restore --file`) and keepup's
 # restore test of a sample of 1000 files (`keepup backup test`; restic has
-# none: only keepup's row). Wall time, throughput,
+# none: only keepup's row). The step `dr` (not in the default STEPS) is
+# disaster recovery's path: `keepup dr activate --yes` of a plan whose one
+# step is a local `restore_files` of the files' latest snapshot, against
+# `restic restore` of the same files (STEPS="first dr"). Wall time, throughput,
 # CPU and peak RSS (GNU time) per step; the order of the tools alternates
 # from round to round and every step starts after a `sync`, so that neither
 # pays for the other's write-back; a round's restores are deleted at the
@@ -162,6 +165,17 @@ filename = "dump.sql"
 [[backup.target]]
 id = "local"
 repository = "$WORK/repo-keepup"
+[[recovery]]
+id = "bench-dr"
+site = "bench"
+rto = "4h"
+rpo = "1d"
+[recovery.standby]
+addresses = ["127.0.0.20"]
+[[recovery.activate]]
+kind = "restore_files"
+backup = "files"
+to = "$WORK/restore-keepup-dr"
 TOML
 
 R=$WORK/repo-restic
@@ -178,6 +192,9 @@ step_restic() { # round step
       measure "$1" restic file "$DUMP_BYTES" sh -c "restic -q -r '$R' dump --path /dump.sql latest /dump.sql >'$WORK/dump-restic.sql'"
       cmp "$DUMP" "$WORK/dump-restic.sql" || { echo "restic dump differs from the source"; exit 1; }
       rm -f "$WORK/dump-restic.sql" ;;
+    dr)
+      measure "$1" restic dr "$FILE_BYTES" restic -q -r "$R" restore latest --path "$DATA" --target "$WORK/restore-restic-dr"
+      diff -rq "$DATA" "$WORK/restore-restic-dr$DATA" || { echo "restic restore differs from the source"; exit 1; } ;;
     test) ;;
   esac
 }
@@ -193,6 +210,10 @@ step_keepup() { # round step
       measure "$1" keepup file "$DUMP_BYTES" sh -c "'$KEEPUP' backup restore dump -c '$K' --file /dump/dump.sql --quiet >'$WORK/dump-keepup.sql'"
       cmp "$DUMP" "$WORK/dump-keepup.sql" || { echo "keepup --file differs from the source"; exit 1; }
       rm -f "$WORK/dump-keepup.sql" ;;
+    dr)
+      # The plan's lock is released by each completed run.
+      measure "$1" keepup dr "$FILE_BYTES" "$KEEPUP" dr activate bench-dr --yes -c "$K"
+      diff -rq "$DATA" "$WORK/restore-keepup-dr$DATA" || { echo "keepup dr restore differs from the source"; exit 1; } ;;
     test)
       # bytes 0: the sample's size varies, so no MB/s for this row.
       measure "$1" keepup test 0 "$KEEPUP" backup test files -c "$K" --sample 1000 --quiet ;;
@@ -217,8 +238,9 @@ settle() {
 
 echo "files: $FILE_BYTES bytes, dump: $DUMP_BYTES bytes; restic: $(restic version | cut -d' ' -f1-2); keepup: $("$KEEPUP" --version), verify_uploads = $VERIFY_UPLOADS"
 for round in $(seq 1 "$ROUNDS"); do
-  if [ -e "$WORK/restore-restic" ] || [ -e "$WORK/restore-keepup" ]; then
-    rm -rf "$WORK/restore-restic" "$WORK/restore-keepup"
+  if [ -e "$WORK/restore-restic" ] || [ -e "$WORK/restore-keepup" ] \
+    || [ -e "$WORK/restore-restic-dr" ] || [ -e "$WORK/restore-keepup-dr" ]; then
+    rm -rf "$WORK/restore-restic" "$WORK/restore-keepup" "$WORK/restore-restic-dr" "$WORK/restore-keepup-dr"
     LAST_RM=$(date +%s)
   fi
   rm -rf "$R" "$WORK/repo-keepup" "$RESTIC_CACHE_DIR" "$WORK/keepup.db"*
@@ -228,11 +250,11 @@ for round in $(seq 1 "$ROUNDS"); do
   if ((round % 2)); then order="restic keepup"; else order="keepup restic"; fi
   echo "round $round ($order)"
   for step in $STEPS; do
-    [ "$step" = restore ] && settle
+    case $step in restore | dr) settle ;; esac
     for tool in $order; do
       "step_$tool" "$round" "$step"
-      if [ "$step" = restore ] && [ -n "$DELETE_RESTORES" ]; then
-        rm -rf "$WORK/restore-$tool"
+      if { [ "$step" = restore ] || [ "$step" = dr ]; } && [ -n "$DELETE_RESTORES" ]; then
+        rm -rf "$WORK/restore-$tool" "$WORK/restore-$tool-dr"
         LAST_RM=$(date +%s)
         [ "$tool" = "${order##* }" ] || settle
       fi
@@ -240,7 +262,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
   echo "  repositories: restic $(du -sh "$R" | cut -f1), keepup $(du -sh "$WORK/repo-keepup" | cut -f1)"
 done
-rm -rf "$R" "$WORK/repo-keepup" "$WORK/restore-restic" "$WORK/restore-keepup" "$RESTIC_CACHE_DIR" "$WORK/keepup.db"*
+rm -rf "$R" "$WORK/repo-keepup" "$WORK/restore-restic" "$WORK/restore-keepup" "$WORK/restore-restic-dr" "$WORK/restore-keepup-dr" "$RESTIC_CACHE_DIR" "$WORK/keepup.db"*
 date +%s >"$WORK/.restores-deleted"
 
 # Medians over the rounds, and keepup / restic.
@@ -248,7 +270,7 @@ python3 - "$RESULTS" <<'PY'
 import csv, statistics, sys
 rows = list(csv.reader(open(sys.argv[1]), delimiter="\t"))
 med = {}
-steps = [s for s in ("first", "incremental", "restore", "file", "test") if any(x[2] == s for x in rows)]
+steps = [s for s in ("first", "incremental", "restore", "dr", "file", "test") if any(x[2] == s for x in rows)]
 for step in steps:
     for tool in ("restic", "keepup"):
         r = [x for x in rows if x[1] == tool and x[2] == step]
