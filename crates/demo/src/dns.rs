@@ -3,7 +3,8 @@
 //! own loopback address (all on one port, since glue carries no port and the
 //! delegation walk asks every server it finds on `[dns] port`), plus a
 //! "resolver" address that holds a small test blacklist for the `dnsbl`
-//! check. UDP and TCP. It answers only its own zones (REFUSED otherwise),
+//! check and answers for the shop's zone too (the checks resolve the
+//! shop's names there, `[dns] resolve_hosts = "resolver"`). UDP and TCP. It answers only its own zones (REFUSED otherwise),
 //! reads bounded messages and gives up on slow TCP peers.
 //!
 //! The shop's zone takes RFC 2136 dynamic updates signed with the demo's
@@ -174,7 +175,7 @@ fn zones(shop: &str) -> Vec<(Vec<Ipv4Addr>, Zone)> {
     vec![
         (vec![ROOT], root),
         (TLD.to_vec(), tld),
-        (SHOP_NS.to_vec(), shop_zone),
+        (vec![SHOP_NS[0], SHOP_NS[1], RESOLVER], shop_zone),
         (vec![RESOLVER], blocklist),
     ]
 }
@@ -196,15 +197,15 @@ impl DemoDns {
                         .collect();
                     let mut tasks = Vec::new();
                     for (ip, udp, tcp) in sockets {
-                        let zone = by_zone
+                        let zones: Vec<Arc<RwLock<Zone>>> = by_zone
                             .iter()
-                            .find(|(ips, _)| ips.contains(&ip))
-                            .map(|(_, z)| Arc::clone(z));
-                        let Some(zone) = zone else { continue };
+                            .filter(|(ips, _)| ips.contains(&ip))
+                            .map(|(_, z)| Arc::clone(z))
+                            .collect();
                         let resolver = ip == RESOLVER;
                         let updates = SHOP_NS.contains(&ip).then(|| Arc::clone(&update_key));
                         let server = Arc::new(Server {
-                            zone,
+                            zones,
                             resolver,
                             updates,
                         });
@@ -224,10 +225,12 @@ type Bound = (Ipv4Addr, UdpSocket, TcpListener);
 
 /// Binds UDP and TCP on every address at one port.
 async fn bind_all(all: &[(Vec<Ipv4Addr>, Zone)]) -> std::io::Result<(u16, Vec<Bound>)> {
-    let ips: Vec<Ipv4Addr> = all
-        .iter()
-        .flat_map(|(ips, _)| ips.iter().copied())
-        .collect();
+    let mut ips: Vec<Ipv4Addr> = Vec::new();
+    for ip in all.iter().flat_map(|(ips, _)| ips.iter().copied()) {
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
     let first = UdpSocket::bind((ips[0], 0)).await?;
     let port = first.local_addr()?.port();
     let mut out = Vec::new();
@@ -243,9 +246,10 @@ async fn bind_all(all: &[(Vec<Ipv4Addr>, Zone)]) -> std::io::Result<(u16, Vec<Bo
     Ok((port, out))
 }
 
-/// One address's server: one zone, authoritative.
+/// One address's server: its zones (one, authoritative, except at the
+/// resolver).
 struct Server {
-    zone: Arc<RwLock<Zone>>,
+    zones: Vec<Arc<RwLock<Zone>>>,
     /// Whether it poses as a recursive resolver (RA set).
     resolver: bool,
     /// The key updates of its zone must be signed with; `None`: the zone
@@ -285,12 +289,23 @@ impl Server {
     /// Fills `resp` with the zone's answer, referral, NODATA, NXDOMAIN or
     /// REFUSED.
     fn lookup(&self, qname: &Name, qtype: RecordType, resp: &mut Message) {
-        let zone = self.zone.read().unwrap_or_else(|p| p.into_inner());
-        let zone = &*zone;
-        if !zone.apex.zone_of(qname) {
+        // The deepest of its zones that holds qname.
+        let mut best: Option<std::sync::RwLockReadGuard<'_, Zone>> = None;
+        for z in &self.zones {
+            let z = z.read().unwrap_or_else(|p| p.into_inner());
+            if z.apex.zone_of(qname)
+                && best
+                    .as_ref()
+                    .is_none_or(|b| z.apex.num_labels() > b.apex.num_labels())
+            {
+                best = Some(z);
+            }
+        }
+        let Some(zone) = best else {
             resp.metadata.response_code = ResponseCode::Refused;
             return;
-        }
+        };
+        let zone = &*zone;
         // A delegation (NS below the apex) on the way down to qname.
         let cut = zone
             .records
@@ -439,10 +454,14 @@ impl Server {
         if !request.answers.is_empty() {
             return Err(Refusal(ResponseCode::NotImp));
         }
-        let mut zone = self.zone.write().unwrap_or_else(|p| p.into_inner());
-        if *zone_q.name() != zone.apex {
+        let Some(zone) = self
+            .zones
+            .iter()
+            .find(|z| z.read().unwrap_or_else(|p| p.into_inner()).apex == *zone_q.name())
+        else {
             return Err(Refusal(ResponseCode::NotAuth));
-        }
+        };
+        let mut zone = zone.write().unwrap_or_else(|p| p.into_inner());
         let mut records = zone.records.clone();
         for change in &request.authorities {
             if !zone.apex.zone_of(&change.name) {

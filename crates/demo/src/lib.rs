@@ -7,7 +7,10 @@
 //! registry, a payment vendor with a status page (`web`), an SMTP server
 //! with STARTTLS (`mail`) and a DNS hierarchy with a test blacklist
 //! (`dns`), all in process on loopback.
-//! Every [`CYCLE`] it injects faults in turn (a slow product page, a failing
+//! The shop has a standby and a drill copy on other loopback addresses and
+//! a disaster-recovery plan for them ([`DemoShop::recovery_config`]);
+//! "production lost" ([`lose_production`]) stops production until the
+//! plan's return. Every [`CYCLE`] it injects faults in turn (a slow product page, a failing
 //! checkout, an expired certificate, a job that stops pinging, a payment
 //! vendor outage) so that a
 //! newcomer sees checks change state within a minute.
@@ -25,5 +28,8 @@ mod web;
 
 pub use dns::{DemoDns, PRODUCTION, ROOT, SHOP_NS};
 pub use faults::{CYCLE, Fault, FaultPlan};
-pub use shop::{DemoShop, Inbox, TSIG_KEY_FILE, TSIG_KEY_NAME, bench_target};
+pub use shop::{
+    DRILL, DemoShop, Inbox, PRODUCTION_LOST, STANDBY, TSIG_KEY_FILE, TSIG_KEY_NAME, bench_target,
+    lose_production,
+};
 pub use web::DOMAIN;

@@ -1,4 +1,14 @@
 //! The shop's HTTP and HTTPS servers and its nightly job.
+//!
+//! The shop runs as three copies on the same ports: production on
+//! [`PRODUCTION`](crate::PRODUCTION), its standby on [`STANDBY`] and a drill
+//! copy on [`DRILL`], each serving the storefront only once its own
+//! directory holds the shop's files (the standby's and the drill's are
+//! restored there from the demo's backup by the recovery plan). While the
+//! file [`PRODUCTION_LOST`] exists in the demo directory, production drops
+//! every connection, as a lost server would. The registry, the payment
+//! vendor and the notification inbox are another server (the outside
+//! world), which production's loss does not touch.
 
 use crate::faults::{Fault, FaultPlan};
 use axum::Router;
@@ -9,7 +19,7 @@ use axum::routing::get;
 use keepup_pki::{CertAuthority, Issued, validity};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,12 +27,33 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+/// The standby's address (the production's ports).
+pub const STANDBY: Ipv4Addr = Ipv4Addr::new(127, 77, 0, 20);
+/// The drill environment's address (the production's ports).
+pub const DRILL: Ipv4Addr = Ipv4Addr::new(127, 77, 0, 30);
+/// The file in the demo directory whose presence means production is lost.
+pub const PRODUCTION_LOST: &str = "production-lost";
+
+/// Loses the production of the demo shop in `dir` (see
+/// [`DemoShop::lose_production`]).
+pub fn lose_production(dir: &Path) -> std::io::Result<()> {
+    std::fs::write(
+        dir.join(PRODUCTION_LOST),
+        "production is lost while this file exists\n",
+    )
+}
+
 /// The running demo shop.
 pub struct DemoShop {
-    /// Plain HTTP address.
+    /// Production's plain HTTP address.
     pub http: SocketAddr,
-    /// HTTPS address.
+    /// Production's HTTPS address.
     pub https: SocketAddr,
+    /// The outside world: the registry's RDAP, the payment vendor and the
+    /// notification inbox.
+    pub services: SocketAddr,
+    /// The demo directory.
+    pub dir: PathBuf,
     /// SMTP address (STARTTLS with the shop's certificate).
     pub smtp: SocketAddr,
     /// The demo CA's certificate, which the generated config trusts.
@@ -80,22 +111,25 @@ impl DemoShop {
     pub async fn start(dir: &Path) -> Result<DemoShop, Error> {
         let ca = CertAuthority::new("keepup demo root CA")?;
         let issuing = ca.intermediate("keepup demo issuing CA")?;
-        let good = issuing.issue(&["localhost", "127.0.0.1"], validity::days_around(-10, 80))?;
-        let expired =
-            issuing.issue(&["localhost", "127.0.0.1"], validity::days_around(-100, -3))?;
+        let www = format!("www.{}", crate::web::DOMAIN);
+        let names = ["localhost", "127.0.0.1", crate::web::DOMAIN, &www];
+        let good = issuing.issue(&names, validity::days_around(-10, 80))?;
+        let expired = issuing.issue(&names, validity::days_around(-100, -3))?;
         let ca_file = dir.join("demo-ca.pem");
         std::fs::write(&ca_file, ca.ca_pem())?;
 
         let faults = FaultPlan::starting_now();
         let inbox_state = Inbox::default();
-        let router = shop_router(faults).merge(
+        let router = shop_router(faults);
+        let outside = crate::web::outside_services().with_state(faults).merge(
             Router::new()
                 .route("/inbox", axum::routing::post(inbox))
                 .with_state(inbox_state.clone()),
         );
-        let http_listener = TcpListener::bind("127.0.0.1:0").await?;
-        let https_listener = TcpListener::bind("127.0.0.1:0").await?;
-        let (http, https) = (http_listener.local_addr()?, https_listener.local_addr()?);
+        let services_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let services = services_listener.local_addr()?;
+        let copies = bind_copies().await?;
+        let (http, https) = (copies[0].0.local_addr()?, copies[0].1.local_addr()?);
 
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let resolver = Arc::new(FaultyCert {
@@ -121,18 +155,51 @@ impl DemoShop {
         let smtp = smtp_listener.local_addr()?;
 
         let dns = crate::dns::DemoDns::start(crate::web::DOMAIN, update_key(dir)?).await?;
-        let tasks = vec![
-            tokio::spawn(serve(http_listener, router.clone(), None)),
-            tokio::spawn(serve(https_listener, router, Some(acceptor))),
-            tokio::spawn(crate::mail::serve(
-                smtp_listener,
-                tokio_rustls::TlsAcceptor::from(Arc::new(mail_tls)),
-                crate::web::DOMAIN.to_owned(),
-            )),
+        let media = dir.join("shop-media");
+        // restore_files puts a path at `to/<path>`, and a drill's `to`
+        // under the drill's files_root.
+        let under = |root: &Path, path: &Path| root.join(path.strip_prefix("/").unwrap_or(path));
+        let standby_to = dir.join("standby");
+        let roles = [
+            Copy {
+                data: media.clone(),
+                lost_when: Some(dir.join(PRODUCTION_LOST)),
+            },
+            Copy {
+                data: under(&standby_to, &media),
+                lost_when: None,
+            },
+            Copy {
+                data: under(&under(&dir.join("drill"), &standby_to), &media),
+                lost_when: None,
+            },
         ];
+        let mut tasks = vec![tokio::spawn(serve(services_listener, outside, None, None))];
+        for ((http_l, https_l), copy) in copies.into_iter().zip(roles) {
+            let copy = Arc::new(copy);
+            tasks.push(tokio::spawn(serve(
+                http_l,
+                router.clone(),
+                None,
+                Some(Arc::clone(&copy)),
+            )));
+            tasks.push(tokio::spawn(serve(
+                https_l,
+                router.clone(),
+                Some(acceptor.clone()),
+                Some(copy),
+            )));
+        }
+        tasks.extend([tokio::spawn(crate::mail::serve(
+            smtp_listener,
+            tokio_rustls::TlsAcceptor::from(Arc::new(mail_tls)),
+            crate::web::DOMAIN.to_owned(),
+        ))]);
         Ok(DemoShop {
             http,
             https,
+            services,
+            dir: dir.to_path_buf(),
             smtp,
             ca_file,
             faults,
@@ -140,6 +207,17 @@ impl DemoShop {
             dns,
             tasks,
         })
+    }
+
+    /// Loses production: it stops answering until the file
+    /// [`PRODUCTION_LOST`] is removed (the recovery plan's return does).
+    pub fn lose_production(&self) -> std::io::Result<()> {
+        lose_production(&self.dir)
+    }
+
+    /// Whether production is lost now.
+    pub fn production_lost(&self) -> bool {
+        self.dir.join(PRODUCTION_LOST).exists()
     }
 
     /// Starts the shop's "nightly job": it pings `ping_url` (an
@@ -183,6 +261,11 @@ ca_file = "{ca}"   # the demo shop's own certificate authority
 # The demo's own DNS hierarchy on loopback: a root, the test. TLD, the shop's zone.
 root_hints = ["{dns_root}:{dns_port}"]
 port = {dns_port}
+# The checks resolve www.{domain} at the demo's resolver (the system's
+# does not know the demo's hierarchy), so they follow a DNS switch to the
+# standby at once.
+resolver = ["{dns_resolver}:{dns_port}"]
+resolve_hosts = "resolver"
 
 [domain]
 refresh = false   # never fetch IANA's RDAP bootstrap; the demo domain's registry is given below
@@ -195,7 +278,7 @@ name = "Demo shop"
 id = "home"
 name = "Home page (HTTPS)"
 kind = "http"
-url = "https://127.0.0.1:{https_port}/"
+url = "https://www.{domain}:{https_port}/"
 contains = ["Add to cart"]
 degraded_latency = "1s"
 
@@ -203,7 +286,7 @@ degraded_latency = "1s"
 id = "product"
 name = "Product page"
 kind = "http"
-url = "http://127.0.0.1:{http_port}/product/42"
+url = "http://www.{domain}:{http_port}/product/42"
 matches = ['Price: \d+\.\d\d EUR']
 degraded_latency = "1s"
 down_latency = "3s"
@@ -212,7 +295,7 @@ down_latency = "3s"
 id = "checkout"
 name = "Checkout (HTTPS)"
 kind = "http"
-url = "https://127.0.0.1:{https_port}/checkout"
+url = "https://www.{domain}:{https_port}/checkout"
 expect_status = [200]
 not_contains = ["Fatal error"]
 
@@ -220,7 +303,7 @@ not_contains = ["Fatal error"]
 id = "api"
 name = "Shop API health"
 kind = "http"
-url = "http://127.0.0.1:{http_port}/api/health"
+url = "http://www.{domain}:{http_port}/api/health"
 [[site.check.json]]
 pointer = "/status"
 equals = "ok"
@@ -229,14 +312,14 @@ equals = "ok"
 id = "certificate"
 name = "TLS certificate"
 kind = "tls"
-host = "127.0.0.1"
+host = "www.{domain}"
 port = {https_port}
 
 [[site.check]]
 id = "web-port"
 name = "Web server port"
 kind = "tcp"
-host = "127.0.0.1"
+host = "www.{domain}"
 port = {http_port}
 
 [[site.check]]
@@ -259,13 +342,13 @@ id = "domain"
 name = "Domain registration (RDAP)"
 kind = "domain"
 domain = "{domain}"
-rdap_url = "http://127.0.0.1:{http_port}/rdap/"   # the demo registry's RDAP service
+rdap_url = "http://127.0.0.1:{services_port}/rdap/"   # the demo registry's RDAP service
 
 [[site.check]]
 id = "privacy"
 name = "Privacy policy page"
 kind = "page"
-url = "https://127.0.0.1:{https_port}/privacy"
+url = "https://www.{domain}:{https_port}/privacy"
 phrases = ["Privacy policy", "data controller"]
 detect_changes = false
 
@@ -273,14 +356,14 @@ detect_changes = false
 id = "security-txt"
 name = "security.txt"
 kind = "security_txt"
-url = "https://127.0.0.1:{https_port}/.well-known/security.txt"
+url = "https://www.{domain}:{https_port}/.well-known/security.txt"
 
 [[site.check]]
 id = "payment-vendor"
 name = "Payment vendor (API and status page)"
 kind = "chain"
-url = "http://127.0.0.1:{http_port}/vendor/v1/payments/health"
-status_page = "http://127.0.0.1:{http_port}/vendor/status/"
+url = "http://127.0.0.1:{services_port}/vendor/v1/payments/health"
+status_page = "http://127.0.0.1:{services_port}/vendor/status/"
 components = ["{payments}"]
 
 [[site.check]]
@@ -301,7 +384,7 @@ zone = "{domain}"
 
 [[site.check]]
 id = "dns-www"
-name = "www address in DNS"
+name = "www address in DNS (production's)"
 kind = "dns"
 record = "www.{domain}"
 type = "A"
@@ -319,7 +402,7 @@ resolver = ["{dns_resolver}:{dns_port}"]   # the demo resolver holding a test bl
 [[channel]]
 id = "demo-inbox"
 kind = "webhook"
-url = "http://127.0.0.1:{http_port}/inbox"
+url = "http://127.0.0.1:{services_port}/inbox"
 
 [[policy]]
 id = "demo"
@@ -382,6 +465,7 @@ checks = ["delegation", "dns-www", "domain"]
             http_port = http.port(),
             https_port = https.port(),
             smtp_port = self.smtp.port(),
+            services_port = self.services.port(),
             domain = crate::web::DOMAIN,
             dns_root = crate::dns::ROOT,
             dns_resolver = crate::dns::RESOLVER,
@@ -419,6 +503,137 @@ fn update_key(dir: &Path) -> Result<keepup_tsig::Key, Error> {
         keepup_tsig::Algorithm::HmacSha256,
         &secret,
     )?)
+}
+
+impl DemoShop {
+    /// The demo's disaster-recovery plan: the standby restored from the
+    /// backup plan `shop` (its media files), the shop's names switched to
+    /// it by a TSIG-signed update of the demo DNS, the storefront
+    /// verified, the inbox told; the return brings production back the
+    /// same way. Its drill restores under `DIR/drill` and publishes
+    /// `drill.<domain>` at [`DRILL`].
+    pub fn recovery_config(&self) -> String {
+        format!(
+            r#"
+# Disaster recovery of the demo shop: when production is lost (touch
+# {dir}/{lost}, or keepup demo --lose-production-after 3m), run
+#   keepup dr activate shop-dr -c {dir}/keepup.toml --yes
+# (keepup dr plan shop-dr -c ... shows the steps first; keepup dr drill
+# shop-dr -c ... --yes rehearses them on the drill copy, keepup dr return
+# shop-dr -c ... --yes comes back).
+[[recovery]]
+id = "shop-dr"
+name = "Demo shop: production to its standby"
+site = "shop"
+rto = "2m"
+rpo = "5m"
+
+[recovery.production]
+addresses = ["{production}"]
+
+[recovery.standby]
+addresses = ["{standby}"]   # the same ports as production
+
+[recovery.drill]
+addresses = ["{drill}"]
+dns_names = ["drill.{domain}"]
+files_root = "{dir}/drill"
+
+[[recovery.tsig_key]]
+id = "demo-dns"
+name = "{key_name}"
+algorithm = "hmac-sha256"
+secret_file = "{dir}/{key_file}"   # written by keepup demo at start
+
+[[recovery.activate]]
+name = "restore the shop's files onto the standby"
+kind = "restore_files"
+backup = "shop"
+paths = ["{dir}/shop-media"]
+to = "{dir}/standby"
+
+[[recovery.activate]]
+name = "point the shop's names at the standby"
+kind = "dns"
+zone = "{domain}"
+names = ["www.{domain}", "{domain}"]
+server = "{ns1}:{dns_port}"
+key = "demo-dns"
+ttl = 60
+verify_timeout = "30s"
+
+[[recovery.activate]]
+name = "the storefront answers"
+kind = "verify"
+checks = ["home", "product", "checkout", "api"]
+deadline = "2m"
+interval = "1s"
+
+[[recovery.activate]]
+name = "tell the team"
+kind = "notify"
+channels = ["demo-inbox"]
+message = "DR activated: the demo shop runs on its standby"
+
+[[recovery.return]]
+name = "production rebuilt (in the demo: the production-lost fault ends)"
+kind = "command"
+run = ["/bin/rm", "-f", "{dir}/{lost}"]
+timeout = "10s"
+
+[[recovery.return]]
+name = "production into maintenance"
+kind = "maintenance"
+action = "start"
+duration = "10m"
+
+[[recovery.return]]
+name = "restore the shop's files onto production"
+kind = "restore_files"
+backup = "shop"
+paths = ["{dir}/shop-media"]
+to = "/"
+
+[[recovery.return]]
+name = "point the shop's names back at production"
+kind = "dns"
+zone = "{domain}"
+names = ["www.{domain}", "{domain}"]
+server = "{ns1}:{dns_port}"
+key = "demo-dns"
+ttl = 60
+verify_timeout = "30s"
+
+[[recovery.return]]
+name = "the storefront answers"
+kind = "verify"
+checks = ["home", "product", "checkout", "api"]
+deadline = "2m"
+interval = "1s"
+
+[[recovery.return]]
+name = "production out of maintenance"
+kind = "maintenance"
+action = "end"
+
+[[recovery.return]]
+name = "tell the team"
+kind = "notify"
+channels = ["demo-inbox"]
+message = "Returned to production"
+"#,
+            dir = self.dir.display(),
+            lost = PRODUCTION_LOST,
+            production = crate::dns::PRODUCTION,
+            standby = STANDBY,
+            drill = DRILL,
+            domain = crate::web::DOMAIN,
+            key_name = TSIG_KEY_NAME,
+            key_file = TSIG_KEY_FILE,
+            ns1 = crate::dns::SHOP_NS[0],
+            dns_port = self.dns.port,
+        )
+    }
 }
 
 fn certified(
@@ -463,7 +678,7 @@ fn shop_router(faults: FaultPlan) -> Router {
         .route("/product/42", get(product))
         .route("/checkout", get(checkout))
         .route("/api/health", get(api_health))
-        .merge(crate::web::router())
+        .merge(crate::web::shop_pages())
         .with_state(faults)
 }
 
@@ -503,14 +718,88 @@ async fn api_health() -> Response {
         .into_response()
 }
 
-/// Accepts connections and serves `router`, over TLS when given an acceptor.
-async fn serve(listener: TcpListener, router: Router, tls: Option<tokio_rustls::TlsAcceptor>) {
+/// One copy of the shop: where its files are, and the file whose presence
+/// means it is lost.
+struct Copy {
+    data: PathBuf,
+    lost_when: Option<PathBuf>,
+}
+
+impl Copy {
+    fn lost(&self) -> bool {
+        self.lost_when.as_ref().is_some_and(|f| f.exists())
+    }
+
+    /// Whether its directory holds the shop's files (a standby's once
+    /// restored).
+    fn has_data(&self) -> bool {
+        self.data.join("product-0.txt").is_file()
+    }
+}
+
+/// Binds production's HTTP and HTTPS on free ports, then the standby's and
+/// the drill's on the same ports at their addresses (tried again on other
+/// ports if one is taken there).
+async fn bind_copies() -> std::io::Result<Vec<(TcpListener, TcpListener)>> {
+    let mut last = None;
+    for _ in 0..20 {
+        let http = TcpListener::bind((crate::dns::PRODUCTION, 0)).await?;
+        let https = TcpListener::bind((crate::dns::PRODUCTION, 0)).await?;
+        let ports = (http.local_addr()?.port(), https.local_addr()?.port());
+        let mut copies = vec![(http, https)];
+        for ip in [STANDBY, DRILL] {
+            let pair = async {
+                let h = TcpListener::bind(SocketAddr::new(IpAddr::V4(ip), ports.0)).await?;
+                let s = TcpListener::bind(SocketAddr::new(IpAddr::V4(ip), ports.1)).await?;
+                std::io::Result::Ok((h, s))
+            };
+            match pair.await {
+                Ok(p) => copies.push(p),
+                Err(e) => {
+                    last = Some(e);
+                    break;
+                }
+            }
+        }
+        if copies.len() == 3 {
+            return Ok(copies);
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free ports for the shop's copies")))
+}
+
+/// What a copy without its files answers.
+fn not_restored() -> Router {
+    Router::new().fallback(|| async {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this copy of the demo shop has no data yet: it is restored from the backup by the recovery plan\n",
+        )
+    })
+}
+
+/// Accepts connections and serves `router`, over TLS when given an
+/// acceptor; for a copy of the shop, drops them while it is lost and
+/// answers 503 while it has no files.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    copy: Option<Arc<Copy>>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let router = router.clone();
+        let router = match &copy {
+            Some(c) if c.lost() => {
+                drop(stream);
+                continue;
+            }
+            Some(c) if !c.has_data() => not_restored(),
+            _ => router.clone(),
+        };
         let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper_util::service::TowerToHyperService::new(router);
@@ -561,5 +850,5 @@ async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<()> {
 /// The scheduler benchmark's target: answers every request with a short 200.
 pub async fn bench_target(listener: TcpListener) {
     let router = Router::new().fallback(|| async { "ok\n" });
-    serve(listener, router, None).await;
+    serve(listener, router, None, None).await;
 }

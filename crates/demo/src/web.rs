@@ -1,8 +1,9 @@
 //! The shop's web extras that the newer check kinds look at: its privacy
 //! policy, its `security.txt`, a stand-in RDAP registry for the demo
 //! domain, and a stand-in payment vendor (its API and its status page in
-//! Atlassian Statuspage's format). All served by the shop's own HTTP and
-//! HTTPS servers on loopback, so the demo never contacts anything else.
+//! Atlassian Statuspage's format). The pages are served by the shop's
+//! servers, the registry and the vendor by the demo's "outside world"
+//! server; all on loopback, so the demo never contacts anything else.
 
 use crate::faults::{Fault, FaultPlan};
 use axum::Router;
@@ -20,16 +21,23 @@ pub const DOMAIN: &str = "demo-shop.test";
 /// The payment vendor's component the shop depends on.
 pub const PAYMENT_COMPONENT: &str = "Payments API";
 
-/// The routes, over the shop's fault plan.
-pub(crate) fn router() -> Router<FaultPlan> {
+/// The shop's own pages beside its storefront, over the fault plan.
+pub(crate) fn shop_pages() -> Router<FaultPlan> {
     Router::new()
         .route("/privacy", get(privacy))
         .route("/.well-known/security.txt", get(security_txt))
+        // A real 404 for everything else, so soft-404 detection has
+        // something to compare the policy page with.
+        .fallback(not_found)
+}
+
+/// What is not the shop's server (the registry and the payment vendor),
+/// so it keeps answering when the shop's production is lost.
+pub(crate) fn outside_services() -> Router<FaultPlan> {
+    Router::new()
         .route("/rdap/domain/{name}", get(rdap))
         .route("/vendor/v1/payments/health", get(payment_api))
         .route("/vendor/status/api/v2/summary.json", get(vendor_status))
-        // A real 404 for everything else, so soft-404 detection has
-        // something to compare the policy page with.
         .fallback(not_found)
 }
 

@@ -279,6 +279,11 @@ pub enum Command {
         /// Stop after this long (default: run until Ctrl-C).
         #[arg(long = "for", value_parser = humantime::parse_duration)]
         run_for: Option<Duration>,
+        /// Lose production this long after the start (it stops answering
+        /// until the recovery plan's return); without it, `touch
+        /// DIR/production-lost` loses it.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        lose_production_after: Option<Duration>,
         /// Seconds between redraws of the live screen on a terminal, or
         /// between status tables appended to stdout otherwise (0: no
         /// tables).

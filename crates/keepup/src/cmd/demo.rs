@@ -25,7 +25,7 @@ use std::time::Duration;
 pub fn run(
     dir: Option<PathBuf>,
     listen: SocketAddr,
-    run_for: Option<Duration>,
+    (run_for, lose_production_after): (Option<Duration>, Option<Duration>),
     every: u64,
     (log_format, verbose): (&crate::cli::LogFormat, u8),
 ) -> anyhow::Result<ExitCode> {
@@ -59,6 +59,7 @@ pub fn run(
         let config_path = dir.join("keepup.toml");
         let mut toml = shop.config(&dir.join("keepup.db"), listen, &token);
         toml.push_str(&demo_backup(&dir)?);
+        toml.push_str(&shop.recovery_config());
         std::fs::write(&config_path, toml)?;
         let config = super::load_config(&config_path).map_err(|_| anyhow::anyhow!("the generated demo configuration is invalid"))?;
         init_demo_repositories(&config).await?;
@@ -67,6 +68,17 @@ pub fn run(
         shop.start_job(daemon.listen, format!("/ping/{token}"), Duration::from_secs(3));
 
         let password = demo_user(daemon.monitor.store())?;
+        // A previous run's loss (with --dir) does not carry over.
+        let _ = std::fs::remove_file(dir.join(keepup_demo::PRODUCTION_LOST));
+        if let Some(after) = lose_production_after {
+            let dir = dir.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                if let Err(e) = keepup_demo::lose_production(&dir) {
+                    tracing::warn!(error = %e, "demo: cannot lose production");
+                }
+            });
+        }
 
         println!("keepup demo");
         println!("  demo shop:   http://{}/  and  https://{}/  (own CA: {})", shop.http, shop.https, shop.ca_file.display());
@@ -78,6 +90,8 @@ pub fn run(
         println!("  log:         {}", log.display());
         println!("  try:         keepup status --watch -c {}", config_path.display());
         println!("  SLA:         keepup sla -c {0}   and   keepup report -c {0} --out DIR", config_path.display());
+        println!("  standby:     {}:{} and :{} (restored from the backup by the plan shop-dr; drill copy on {})", keepup_demo::STANDBY, shop.http.port(), shop.https.port(), keepup_demo::DRILL);
+        println!("  disaster:    touch {} loses production; then keepup dr activate shop-dr -c {} --yes", dir.join(keepup_demo::PRODUCTION_LOST).display(), config_path.display());
         println!("  a fault is injected every 15-20 s, in a round of {} s; watch the STATUS column change. Ctrl-C stops.\n", keepup_demo::CYCLE.as_secs());
 
         let mut ticker = Ticker::new(Duration::from_secs(every.max(1)), run_for)?;
@@ -99,6 +113,9 @@ pub fn run(
                 ]);
                 snapshot.hint = "q or Ctrl-C stops the demo · the same view: keepup status --watch -c <config>".to_owned();
                 snapshot.fault = Some(fault_panel(&shop.faults));
+                for line in recovery_lines(&store, &shop, &config_path) {
+                    snapshot.details.push(("recovery", line));
+                }
                 // The webhook inbox is for the plain output; here the
                 // panel reads the outbox.
                 shop.inbox.take();
@@ -116,7 +133,12 @@ pub fn run(
             loop {
                 match ticker.next().await {
                     Tick::Stop => break,
-                    Tick::Interval if every > 0 => print_table(&daemon, &shop, shop.faults.elapsed()),
+                    Tick::Interval if every > 0 => {
+                        print_table(&daemon, &shop, shop.faults.elapsed());
+                        for line in recovery_lines(daemon.monitor.store(), &shop, &config_path) {
+                            println!("recovery: {line}");
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -129,6 +151,43 @@ pub fn run(
         }
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The disaster-recovery lines of the screen: production lost and what to
+/// type, and the shop-dr plan's latest run with its measured RTO and RPO.
+fn recovery_lines(store: &Store, shop: &DemoShop, config: &std::path::Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let latest = store
+        .dr_runs(Some("shop-dr"), 1)
+        .ok()
+        .and_then(|r| r.into_iter().next());
+    if shop.production_lost() {
+        let activated = latest.as_ref().is_some_and(|r| {
+            r.kind == keepup_store::DrRunKind::Activate
+                && r.state == keepup_store::DrRunState::Completed
+        });
+        lines.push(if activated {
+            format!("PRODUCTION LOST; the shop runs on its standby. Back: keepup dr return shop-dr -c {} --yes", config.display())
+        } else {
+            format!("PRODUCTION LOST: the shop's server stopped answering. Recover: keepup dr activate shop-dr -c {} --yes", config.display())
+        });
+    }
+    if let Some(run) = latest {
+        let mut line = format!(
+            "{} run {}: {}",
+            run.kind.as_str(),
+            run.id,
+            run.state.as_str()
+        );
+        if let Some(rto) = run.rto_ms {
+            line.push_str(&format!(", RTO {}", keepup_recovery::engine::human_ms(rto)));
+        }
+        if let Some(rpo) = run.rpo_ms {
+            line.push_str(&format!(", RPO {}", keepup_recovery::engine::human_ms(rpo)));
+        }
+        lines.push(line);
+    }
+    lines
 }
 
 /// What the demo breaks now and next.

@@ -381,11 +381,20 @@ fn execute(
             steps_run: ran.steps_run,
         });
     }
-    let message = format!(
+    let mut message = format!(
         "all {} steps done in {}",
         ran.steps_total,
         human_ms(at.saturating_sub(run_started_at).max(0))
     );
+    // The figures the run measured, where the operator looks first.
+    if let Ok(Some(figures)) = runner.store.dr_run(run) {
+        if let Some(rto) = figures.rto_ms {
+            message.push_str(&format!("; RTO {}", human_ms(rto)));
+        }
+        if let Some(rpo) = figures.rpo_ms {
+            message.push_str(&format!("; RPO {}", human_ms(rpo)));
+        }
+    }
     runner
         .store
         .dr_run_ended(run, at, DrRunState::Completed, &message)?;
