@@ -56,6 +56,9 @@ const PLAN: &[(u64, Fault)] = &[
 #[derive(Debug, Clone, Copy)]
 pub struct FaultPlan {
     start: Instant,
+    /// Whether faults are injected at all (off for benchmarks, which
+    /// measure the shop, not the timeline).
+    injecting: bool,
 }
 
 impl FaultPlan {
@@ -63,16 +66,31 @@ impl FaultPlan {
     pub fn starting_now() -> Self {
         Self {
             start: Instant::now(),
+            injecting: true,
+        }
+    }
+
+    /// A plan that never injects a fault.
+    pub fn without_faults() -> Self {
+        Self {
+            start: Instant::now(),
+            injecting: false,
         }
     }
 
     /// The fault active now.
     pub fn current(&self) -> Fault {
+        if !self.injecting {
+            return Fault::None;
+        }
         fault_at(self.start.elapsed())
     }
 
     /// The fault that follows the current one, and how long until it starts.
     pub fn upcoming(&self) -> (Fault, Duration) {
+        if !self.injecting {
+            return (Fault::None, Duration::ZERO);
+        }
         fault_after(self.start.elapsed())
     }
 
@@ -120,6 +138,21 @@ mod tests {
         assert_eq!(fault_at(s(70)), Fault::MissingHeartbeat);
         assert_eq!(fault_at(s(85)), Fault::VendorOutage);
         assert_eq!(fault_at(CYCLE + s(25)), Fault::SlowProductPage);
+    }
+
+    #[test]
+    fn a_plan_without_faults_never_injects_one() {
+        let plan = FaultPlan {
+            start: Instant::now() - Duration::from_secs(40),
+            injecting: false,
+        };
+        assert_eq!(plan.current(), Fault::None);
+        assert_eq!(plan.upcoming(), (Fault::None, Duration::ZERO));
+        let injecting = FaultPlan {
+            injecting: true,
+            ..plan
+        };
+        assert_eq!(injecting.current(), Fault::CheckoutError);
     }
 
     #[test]

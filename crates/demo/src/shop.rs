@@ -107,8 +107,9 @@ impl Drop for DemoShop {
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 impl DemoShop {
-    /// Starts the shop on loopback; writes the CA certificate into `dir`.
-    pub async fn start(dir: &Path) -> Result<DemoShop, Error> {
+    /// Starts the shop on loopback with `faults` as its timeline; writes
+    /// the CA certificate into `dir`.
+    pub async fn start(dir: &Path, faults: FaultPlan) -> Result<DemoShop, Error> {
         let ca = CertAuthority::new("keepup demo root CA")?;
         let issuing = ca.intermediate("keepup demo issuing CA")?;
         let www = format!("www.{}", crate::web::DOMAIN);
@@ -118,7 +119,6 @@ impl DemoShop {
         let ca_file = dir.join("demo-ca.pem");
         std::fs::write(&ca_file, ca.ca_pem())?;
 
-        let faults = FaultPlan::starting_now();
         let inbox_state = Inbox::default();
         let router = shop_router(faults);
         let outside = crate::web::outside_services().with_state(faults).merge(

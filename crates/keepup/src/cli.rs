@@ -284,6 +284,9 @@ pub enum Command {
         /// DIR/production-lost` loses it.
         #[arg(long, value_parser = humantime::parse_duration)]
         lose_production_after: Option<Duration>,
+        /// Inject no faults (for benchmarks of the shop and its recovery).
+        #[arg(long)]
+        no_faults: bool,
         /// Seconds between redraws of the live screen on a terminal, or
         /// between status tables appended to stdout otherwise (0: no
         /// tables).

@@ -25,7 +25,7 @@ use std::time::Duration;
 pub fn run(
     dir: Option<PathBuf>,
     listen: SocketAddr,
-    (run_for, lose_production_after): (Option<Duration>, Option<Duration>),
+    (run_for, lose_production_after, inject_faults): (Option<Duration>, Option<Duration>, bool),
     every: u64,
     (log_format, verbose): (&crate::cli::LogFormat, u8),
 ) -> anyhow::Result<ExitCode> {
@@ -50,7 +50,8 @@ pub fn run(
         .with_context(|| format!("cannot write the demo log {}", log.display()))?;
     let tty = std::io::stdout().is_terminal();
     super::runtime()?.block_on(async move {
-        let mut shop = DemoShop::start(&dir).await.map_err(|e| anyhow::anyhow!("cannot start the demo shop: {e}"))?;
+        let faults = if inject_faults { FaultPlan::starting_now() } else { FaultPlan::without_faults() };
+        let mut shop = DemoShop::start(&dir, faults).await.map_err(|e| anyhow::anyhow!("cannot start the demo shop: {e}"))?;
         // Find a free port now so that the written configuration is concrete.
         let listen = std::net::TcpListener::bind(listen)
             .with_context(|| format!("cannot listen on {listen}"))?

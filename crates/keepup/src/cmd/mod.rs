@@ -174,11 +174,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             run_for,
             lose_production_after,
+            no_faults,
             every,
         } => demo::run(
             dir,
             listen,
-            (run_for, lose_production_after),
+            (run_for, lose_production_after, !no_faults),
             every,
             (&cli.log_format, cli.verbose),
         ),

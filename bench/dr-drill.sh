@@ -9,7 +9,7 @@
 # from the journal in the demo's store. Prints each run and the medians.
 #
 #   cargo build --release -p keepup
-#   bash scripts/bench-dr-drill.sh [RUNS]          # KEEPUP=path/to/keepup to choose the binary
+#   bash bench/dr-drill.sh [RUNS]          # KEEPUP=path/to/keepup to choose the binary
 set -euo pipefail
 
 runs=${1:-3}
@@ -50,10 +50,11 @@ sqlite3 -separator ' ' "$db" \
     "SELECT 'run', r.id, 'RTO_ms', r.rto_ms, 'total_ms', r.ended_at - r.started_at FROM dr_run r WHERE r.kind = 'drill' AND r.state = 'completed' ORDER BY r.id;"
 sqlite3 -separator ' | ' "$db" \
     "SELECT s.run_id, s.idx + 1, s.kind, s.ended_at - s.started_at FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' ORDER BY s.run_id, s.idx;" |
-    sed 's/^/  step: run | # | kind | ms  /'
+    sed 's/^/  run | step | kind | ms: /'
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 echo "medians (ms):"
 printf '  RTO %s\n' "$(sqlite3 "$db" "SELECT rto_ms FROM dr_run WHERE kind = 'drill' AND state = 'completed';" | median)"
-for kind in $(sqlite3 "$db" "SELECT DISTINCT s.kind FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' ORDER BY s.idx;"); do
-    printf '  %s %s\n' "$kind" "$(sqlite3 "$db" "SELECT s.ended_at - s.started_at FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' AND s.kind = '$kind';" | median)"
+for idx in $(sqlite3 "$db" "SELECT DISTINCT s.idx FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' ORDER BY s.idx;"); do
+    step=$(sqlite3 "$db" "SELECT (s.idx + 1) || '. ' || s.kind || ' (' || s.name || ')' FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' AND s.idx = $idx LIMIT 1;")
+    printf '  %s %s\n' "$step" "$(sqlite3 "$db" "SELECT s.ended_at - s.started_at FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' AND s.idx = $idx;" | median)"
 done
