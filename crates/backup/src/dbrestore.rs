@@ -541,8 +541,9 @@ fn scratch_name() -> String {
     format!("{SCRATCH_PREFIX}{:016x}", h.finish())
 }
 
-/// The quoted identifier.
-fn ident(kind: DatabaseKind, name: &str) -> String {
+/// `name` quoted as an identifier in `kind`'s SQL (also in the Recovery
+/// Plan document's by-hand lines).
+pub fn ident(kind: DatabaseKind, name: &str) -> String {
     match kind {
         DatabaseKind::Postgres => format!("\"{}\"", name.replace('"', "\"\"")),
         DatabaseKind::Mysql => format!("`{}`", name.replace('`', "``")),

@@ -1203,7 +1203,7 @@ impl Loader<'_> {
         match (inline, env, file) {
             (Some(v), None, None) => Some(Secret::new(v.to_owned())),
             (None, Some(var), None) => match std::env::var(var) {
-                Ok(v) if !v.is_empty() => Some(Secret::new(v)),
+                Ok(v) if !v.is_empty() => Some(Secret::from_env(var, v)),
                 _ => {
                     self.rep.report(
                         span,
@@ -1217,9 +1217,10 @@ impl Loader<'_> {
             (None, None, Some(f)) => {
                 let p = self.resolve_path(f);
                 match std::fs::read_to_string(&p) {
-                    Ok(v) if !v.trim().is_empty() => {
-                        Some(Secret::new(v.trim_end_matches(['\n', '\r']).to_owned()))
-                    }
+                    Ok(v) if !v.trim().is_empty() => Some(Secret::from_file(
+                        p.clone(),
+                        v.trim_end_matches(['\n', '\r']).to_owned(),
+                    )),
                     Ok(_) => {
                         self.rep.report(
                             span,

@@ -82,6 +82,16 @@ pub struct RecoveryPlan {
     /// `[[recovery.drill_cleanup]]`: commands run on the drill environment
     /// after a drill's own cleanup (stop what the drill started).
     pub drill_cleanup: Vec<Step>,
+    /// When to activate, one situation each, for the Recovery Plan
+    /// document (empty: its default list).
+    pub situations: Vec<String>,
+    /// Who decides to activate (a role or a person, as written).
+    pub decides: Option<String>,
+    /// Whom to call, one line each as written (name, role, phone).
+    pub contacts: Vec<String>,
+    /// Where the daemon writes the Recovery Plan document (`<id>.html`
+    /// and `<id>.md`) at start and on each reload; `None`: it does not.
+    pub document_dir: Option<PathBuf>,
 }
 
 impl RecoveryPlan {
@@ -370,6 +380,12 @@ struct RawPlan {
     return_steps: Vec<Spanned<RawStep>>,
     #[serde(default)]
     drill_cleanup: Vec<Spanned<RawStep>>,
+    #[serde(default)]
+    situations: Vec<String>,
+    decides: Option<String>,
+    #[serde(default)]
+    contacts: Vec<String>,
+    document_dir: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -746,6 +762,19 @@ impl Loader<'_> {
                 Some("add [[recovery.activate]] tables".into()),
             );
         }
+        let document_dir = match &raw.document_dir {
+            Some(d) if d.get_ref().trim().is_empty() => {
+                self.rep.report(
+                    d.span(),
+                    &format!("{path}.document_dir"),
+                    "empty path",
+                    Some("name the directory the Recovery Plan document is written to".into()),
+                );
+                None
+            }
+            Some(d) => Some(self.resolve_path(d.get_ref())),
+            None => None,
+        };
         if self.rep.count() != errors_before {
             return None;
         }
@@ -766,6 +795,10 @@ impl Loader<'_> {
             activate,
             return_steps,
             drill_cleanup,
+            situations: raw.situations,
+            decides: raw.decides,
+            contacts: raw.contacts,
+            document_dir,
         })
     }
 

@@ -533,26 +533,83 @@ impl ProbeSpec {
 }
 
 /// A secret value resolved from the environment or a file. Its `Debug` and
-/// `Display` never show the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// `Display` never show the value; [`Secret::origin`] says where it is kept
+/// (what the Recovery Plan document tells a person to look for). Two
+/// secrets are equal when their values are, wherever each was read.
+#[derive(Clone)]
+pub struct Secret {
+    value: String,
+    origin: SecretOrigin,
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl Eq for Secret {}
+
+/// Where a secret's value is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretOrigin {
+    /// Written in the configuration file itself (or given by code).
+    Written,
+    /// This environment variable of keepup's process.
+    Env(String),
+    /// This file.
+    File(PathBuf),
+}
+
+impl fmt::Display for SecretOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretOrigin::Written => f.write_str("the configuration file"),
+            SecretOrigin::Env(var) => {
+                write!(f, "the environment variable {var} of keepup's service")
+            }
+            SecretOrigin::File(path) => write!(f, "the file {}", path.display()),
+        }
+    }
+}
 
 impl Secret {
-    /// Wraps a value (from env or file).
+    /// Wraps a value written in the configuration (or given by code).
     pub fn new(value: String) -> Self {
-        Self(value)
+        Self {
+            value,
+            origin: SecretOrigin::Written,
+        }
+    }
+    /// Wraps a value read from the environment variable `var`.
+    pub fn from_env(var: &str, value: String) -> Self {
+        Self {
+            value,
+            origin: SecretOrigin::Env(var.to_owned()),
+        }
+    }
+    /// Wraps a value read from the file `path`.
+    pub fn from_file(path: PathBuf, value: String) -> Self {
+        Self {
+            value,
+            origin: SecretOrigin::File(path),
+        }
+    }
+    /// Where the value is kept.
+    pub fn origin(&self) -> &SecretOrigin {
+        &self.origin
     }
     /// The value, for the one place that must send it.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
     }
     /// `text` (a child's stderr, a server's answer) with every occurrence
     /// of the secret replaced by `***`, before it goes into a message.
     pub fn scrub(&self, text: &str) -> String {
-        if self.0.is_empty() {
+        if self.value.is_empty() {
             text.to_owned()
         } else {
-            text.replace(&self.0, "***")
+            text.replace(&self.value, "***")
         }
     }
 }

@@ -209,6 +209,38 @@ fn a_plan_with_every_step_kind_loads() {
     assert_eq!(m.target, "shop");
 }
 
+#[test]
+fn the_documents_keys_load_and_a_secret_says_where_it_is_kept() {
+    let config = load_str(&with_plan(FULL), Path::new("/etc/keepup/keepup.toml")).unwrap();
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    assert!(plan.situations.is_empty() && plan.decides.is_none() && plan.contacts.is_empty());
+    assert_eq!(plan.document_dir, None);
+    assert_eq!(
+        plan.tsig_keys[0].secret.origin(),
+        &keepup_config::SecretOrigin::Env("KEEPUP_TEST_DR_TSIG".into())
+    );
+    let with_keys = FULL.replace(
+        "rpo_query = ",
+        "situations = [\"fire\"]\ndecides = \"the head of operations\"\ncontacts = [\"Alice, +33 1 23 45 67 89\"]\ndocument_dir = \"plans\"\nrpo_query = ",
+    );
+    let config = load_str(&with_plan(&with_keys), Path::new("/etc/keepup/keepup.toml")).unwrap();
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    assert_eq!(plan.situations, ["fire"]);
+    assert_eq!(plan.decides.as_deref(), Some("the head of operations"));
+    assert_eq!(plan.contacts, ["Alice, +33 1 23 45 67 89"]);
+    // Relative to the configuration's directory.
+    assert_eq!(
+        plan.document_dir.as_deref(),
+        Some(Path::new("/etc/keepup/plans"))
+    );
+    rejected(
+        "rpo_query = ",
+        "document_dir = \" \"\nrpo_query = ",
+        "recovery[0].document_dir",
+        "empty path",
+    );
+}
+
 /// `FULL` with `from` replaced by `to`: its one problem, which must be on
 /// the line of `to`'s first line and name `key`.
 fn rejected(from: &str, to: &str, key: &str, says: &str) {

@@ -533,6 +533,18 @@ pub enum DrCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Write the Recovery Plan document (PLAN.html and PLAN.md) from the
+    /// configuration and the journal: situations, people, backups, every
+    /// step with the commands to run it by hand, verification, figures.
+    Document {
+        /// The plan's id (default: every plan).
+        plan: Option<String>,
+        /// The directory written to (default: each plan's `document_dir`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1293,6 +1293,49 @@ fn counting_receiver() -> (TestServer, std::sync::Arc<std::sync::atomic::AtomicU
 }
 
 #[test]
+fn the_daemon_writes_the_recovery_plan_document_at_start_and_again_on_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    let port = free_port();
+    let config = |step: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"home\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\ninterval = \"1h\"\n\
+             [[recovery]]\nid = \"shop-dr\"\nsite = \"shop\"\nrto = \"1h\"\nrpo = \"2h\"\ndocument_dir = \"plans\"\n\
+             [recovery.standby]\naddresses = [\"127.0.0.20\"]\n\
+             [[recovery.activate]]\nkind = \"command\"\nname = \"{step}\"\nrun = [\"systemctl\", \"start\", \"shop\"]\n"
+        )
+    };
+    std::fs::write(&cfg, config("start the shop")).unwrap();
+    let markdown = dir.path().join("plans/shop-dr.md");
+    let html = dir.path().join("plans/shop-dr.html");
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    let _daemon = start_daemon(&cfg);
+    wait_for("the document at start", Duration::from_secs(20), || {
+        read(&markdown).contains("Step 1: start the shop")
+    });
+    assert!(read(&html).contains("Step 1: start the shop"));
+    assert!(read(&markdown).contains("systemctl start shop"));
+
+    // A changed plan: the daemon's reload writes the document again.
+    std::fs::write(&cfg, config("start the shop again")).unwrap();
+    let o = run(&["reload", "-c", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_for(
+        "the document after the reload",
+        Duration::from_secs(20),
+        || read(&markdown).contains("Step 1: start the shop again"),
+    );
+    assert!(read(&html).contains("Step 1: start the shop again"));
+    // Written through a temporary file renamed over the old one: none is
+    // left behind.
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("plans"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
 fn a_reload_moves_the_dead_mans_switch_to_its_new_url() {
     use std::sync::atomic::Ordering::SeqCst;
     let (old, old_hits) = counting_receiver();

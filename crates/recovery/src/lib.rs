@@ -15,6 +15,7 @@
 
 pub mod clock;
 pub mod dns;
+pub mod document;
 pub mod engine;
 pub mod journal;
 pub mod restore;

@@ -534,40 +534,9 @@ fn rsync_to_host(
     owner: Option<&str>,
     limit: Duration,
 ) -> Result<(), RestoreError> {
-    let mut ssh = vec!["ssh".to_owned()];
-    ssh.extend(keepup_backup::backend::ssh_options(
-        host.ssh_port,
-        host.ssh_identity_file.as_deref(),
-        host.ssh_known_hosts_file.as_deref(),
-        SSH_CONNECT_TIMEOUT,
-    ));
-    ssh.extend(host.ssh_args.iter().cloned());
-    let mut cmd = keepup_backup::child::command("rsync", &["SSH_AUTH_SOCK"]);
-    // -s: the remote path is not parsed by the remote shell; -R: each
-    // source keeps its path after the `/./` marker.
-    // --mkpath: `to` may be several directories deep that do not exist
-    // yet on the host (a drill's `<files_root>/<to>`).
-    cmd.args(["-aHsR", "--numeric-ids", "--mkpath"])
-        .arg(format!("--timeout={}", RSYNC_IO_TIMEOUT.as_secs()))
-        .arg("-e")
-        .arg(shell_words(&ssh));
-    if let Some(owner) = owner {
-        cmd.arg(format!("--chown={owner}"));
-    }
-    cmd.arg("--");
-    if paths.is_empty() {
-        cmd.arg(staging.join("./"));
-    } else {
-        for p in paths {
-            cmd.arg(staging.join(".").join(p.trim_start_matches('/')));
-        }
-    }
-    let destination = match host.ssh.rsplit_once('@') {
-        Some((user, h)) if h.contains(':') => format!("{user}@[{h}]"),
-        None if host.ssh.contains(':') => format!("[{}]", host.ssh),
-        _ => host.ssh.clone(),
-    };
-    cmd.arg(format!("{destination}:{}/", to.trim_end_matches('/')));
+    let argv = rsync_argv(host, staging, paths, to, owner);
+    let mut cmd = keepup_backup::child::command(&argv[0], &["SSH_AUTH_SOCK"]);
+    cmd.args(&argv[1..]);
     run(
         cmd,
         &format!(
@@ -576,6 +545,63 @@ fn rsync_to_host(
         ),
         limit,
     )
+}
+
+/// The `rsync` command that copies `paths` (absolute, as backed up; all
+/// when none) restored under `staging` to `to` on `host`: what the step
+/// runs, and what the Recovery Plan document prints.
+pub fn rsync_argv(
+    host: &Host,
+    staging: &Path,
+    paths: &[String],
+    to: &str,
+    owner: Option<&str>,
+) -> Vec<String> {
+    let mut ssh = vec!["ssh".to_owned()];
+    ssh.extend(keepup_backup::backend::ssh_options(
+        host.ssh_port,
+        host.ssh_identity_file.as_deref(),
+        host.ssh_known_hosts_file.as_deref(),
+        SSH_CONNECT_TIMEOUT,
+    ));
+    ssh.extend(host.ssh_args.iter().cloned());
+    // -s: the remote path is not parsed by the remote shell; -R: each
+    // source keeps its path after the `/./` marker.
+    // --mkpath: `to` may be several directories deep that do not exist
+    // yet on the host (a drill's `<files_root>/<to>`).
+    let mut argv: Vec<String> = vec![
+        "rsync".into(),
+        "-aHsR".into(),
+        "--numeric-ids".into(),
+        "--mkpath".into(),
+        format!("--timeout={}", RSYNC_IO_TIMEOUT.as_secs()),
+        "-e".into(),
+        shell_words(&ssh),
+    ];
+    if let Some(owner) = owner {
+        argv.push(format!("--chown={owner}"));
+    }
+    argv.push("--".into());
+    if paths.is_empty() {
+        argv.push(staging.join("./").display().to_string());
+    } else {
+        for p in paths {
+            argv.push(
+                staging
+                    .join(".")
+                    .join(p.trim_start_matches('/'))
+                    .display()
+                    .to_string(),
+            );
+        }
+    }
+    let destination = match host.ssh.rsplit_once('@') {
+        Some((user, h)) if h.contains(':') => format!("{user}@[{h}]"),
+        None if host.ssh.contains(':') => format!("[{}]", host.ssh),
+        _ => host.ssh.clone(),
+    };
+    argv.push(format!("{destination}:{}/", to.trim_end_matches('/')));
+    argv
 }
 
 /// `words` as one command line for rsync's `-e` (rsync splits it like a

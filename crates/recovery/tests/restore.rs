@@ -665,7 +665,10 @@ check_query = "SELECT 1 FROM orders LIMIT 1"
         panic!("{:?}", recovery.activate[0]);
     };
     let step = FilesRestore::from_step(files, &files_only, &recovery.standby).expect("no host");
-    assert_eq!(step.copy_timeout, Some(std::time::Duration::from_secs(45 * 60)));
+    assert_eq!(
+        step.copy_timeout,
+        Some(std::time::Duration::from_secs(45 * 60))
+    );
     restore_files(&step).expect("restore");
     assert_eq!(
         tree(&under(&standby, &src.join("www"))),

@@ -121,6 +121,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let pid_path = pid_file(&config.store.path);
     super::runtime()?.block_on(async move {
         let daemon = Daemon::start(config, ProbeContext::new()).await?;
+        write_documents(&daemon.monitor);
         let _pid = PidFile::create(pid_path)?;
         let mut hup = signal(SignalKind::hangup())?;
         let mut term = signal(SignalKind::terminate())?;
@@ -180,15 +181,39 @@ async fn reload(monitor: &Monitor, path: &Path) {
         tracing::warn!("[server] and [store] changes take effect at the next restart");
     }
     match monitor.reload(Arc::new(new)).await {
-        Ok(s) => tracing::info!(
-            added = s.added,
-            changed = s.changed,
-            removed = s.removed,
-            unchanged = s.unchanged,
-            "configuration reloaded"
-        ),
+        Ok(s) => {
+            tracing::info!(
+                added = s.added,
+                changed = s.changed,
+                removed = s.removed,
+                unchanged = s.unchanged,
+                "configuration reloaded"
+            );
+            write_documents(monitor);
+        }
         Err(e) => {
             tracing::error!(error = %e, "reload failed; the running configuration stays in force")
+        }
+    }
+}
+
+/// Writes the Recovery Plan document of each plan with a `document_dir`
+/// from the configuration in force and the journal, so that the copy a
+/// person reads when keepup is down matches the last configuration it ran.
+fn write_documents(monitor: &Monitor) {
+    let config = monitor.config();
+    let now = keepup_model::Clock::now_ms(&SystemClock);
+    let written = tokio::task::block_in_place(|| {
+        keepup_recovery::document::write_configured(&config, Some(monitor.store()), now)
+    });
+    for (plan, result) in written {
+        match result {
+            Ok(w) => {
+                tracing::info!(plan = %plan, html = %w.html.display(), markdown = %w.markdown.display(), "recovery plan document written")
+            }
+            Err(e) => {
+                tracing::error!(plan = %plan, error = %e, "recovery plan document not written")
+            }
         }
     }
 }

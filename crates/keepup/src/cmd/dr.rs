@@ -1,4 +1,4 @@
-//! `keepup dr plan|activate|return|drill|resume|status|abort`: wiring of
+//! `keepup dr plan|activate|return|drill|resume|status|abort|document`: wiring of
 //! `keepup_recovery`'s engine to the command line (progress on stderr,
 //! exit codes); the engine and the journal do the work.
 
@@ -232,4 +232,56 @@ pub fn abort(path: &Path, run: i64) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// `keepup dr document [PLAN] [--out DIR]`
+pub fn document(path: &Path, id: Option<&str>, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let plans: Vec<&keepup_config::RecoveryPlan> = match id {
+        Some(id) => match plan_of(&config, id) {
+            Some(p) => vec![p],
+            None => return Ok(ExitCode::from(1)),
+        },
+        None if config.recovery.is_empty() => {
+            eprintln!("keepup: the configuration has no recovery plan; add [[recovery]]");
+            return Ok(ExitCode::from(1));
+        }
+        None => config.recovery.iter().collect(),
+    };
+    // The journal gives durations and the last drill; without a store the
+    // document is still written, without figures.
+    let store = if config.store.path.exists() {
+        Some(Store::open(&config.store.path)?)
+    } else {
+        None
+    };
+    let now = SystemClock.now_ms();
+    let mut failed = false;
+    for plan in plans {
+        let Some(dir) = out.or(plan.document_dir.as_deref()) else {
+            eprintln!(
+                "keepup: plan {}: give --out DIR, or document_dir in the plan",
+                plan.id
+            );
+            failed = true;
+            continue;
+        };
+        match keepup_recovery::document::build(&config, plan, store.as_ref(), now)
+            .and_then(|doc| keepup_recovery::document::write(dir, &doc))
+        {
+            Ok(w) => println!("{}\n{}", w.html.display(), w.markdown.display()),
+            Err(e) => {
+                eprintln!("keepup: plan {}: {e}", plan.id);
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -156,6 +156,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             DrCommand::Resume { run, yes, config } => dr::resume(&config.config, run, yes),
             DrCommand::Status { run, config } => dr::status(&config.config, run),
             DrCommand::Abort { run, config } => dr::abort(&config.config, run),
+            DrCommand::Document { plan, out, config } => {
+                dr::document(&config.config, plan.as_deref(), out.as_deref())
+            }
         },
         Command::Ack {
             incident,
