@@ -510,8 +510,9 @@ impl DemoShop {
     /// backup plan `shop` (its media files), the shop's names switched to
     /// it by a TSIG-signed update of the demo DNS, the storefront
     /// verified, the inbox told; the return brings production back the
-    /// same way. Its drill restores under `DIR/drill` and publishes
-    /// `drill.<domain>` at [`DRILL`].
+    /// same way. Its drill, which the daemon runs every five minutes,
+    /// restores under `DIR/drill` and publishes `drill.<domain>` at
+    /// [`DRILL`].
     pub fn recovery_config(&self) -> String {
         format!(
             r#"
@@ -527,6 +528,7 @@ name = "Demo shop: production to its standby"
 site = "shop"
 rto = "2m"
 rpo = "5m"
+drill_schedule = "3-59/5 * * * *"   # keepup drills the plan on the drill copy every 5 minutes (check shop/dr-shop-dr)
 
 [recovery.production]
 addresses = ["{production}"]

@@ -97,7 +97,14 @@ fn production_lost_then_dr_activate_switches_the_demo_to_its_standby_and_return_
         o.status.success() && String::from_utf8_lossy(&o.stdout).contains("\"short_id\"")
     });
     let before = Instant::now();
-    let activate = keepup(&["dr", "activate", "shop-dr", "-c", c, "--yes"]);
+    // The daemon drills the plan every five minutes; a drill in progress
+    // holds the plan for a few seconds.
+    let held = |o: &Output| String::from_utf8_lossy(&o.stderr).contains("in progress");
+    let mut activate = keepup(&["dr", "activate", "shop-dr", "-c", c, "--yes"]);
+    while held(&activate) && before.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_secs(2));
+        activate = keepup(&["dr", "activate", "shop-dr", "-c", c, "--yes"]);
+    }
     let (out, err) = (
         String::from_utf8_lossy(&activate.stdout).into_owned(),
         String::from_utf8_lossy(&activate.stderr).into_owned(),
@@ -132,7 +139,12 @@ fn production_lost_then_dr_activate_switches_the_demo_to_its_standby_and_return_
             .any(|l| l.contains("shop/home") && l.contains("UP"))
     });
 
-    let back = keepup(&["dr", "return", "shop-dr", "-c", c, "--yes"]);
+    let mut back = keepup(&["dr", "return", "shop-dr", "-c", c, "--yes"]);
+    let returning = Instant::now();
+    while held(&back) && returning.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_secs(2));
+        back = keepup(&["dr", "return", "shop-dr", "-c", c, "--yes"]);
+    }
     let back_out = String::from_utf8_lossy(&back.stdout);
     assert!(
         back.status.success(),

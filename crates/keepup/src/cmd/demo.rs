@@ -157,23 +157,24 @@ pub fn run(
 /// The disaster-recovery lines of the screen: production lost and what to
 /// type, and the shop-dr plan's latest run with its measured RTO and RPO.
 fn recovery_lines(store: &Store, shop: &DemoShop, config: &std::path::Path) -> Vec<String> {
+    use keepup_store::{DrRun, DrRunKind, DrRunState};
+    let runs = store.dr_runs(Some("shop-dr"), 50).unwrap_or_default();
+    // The newest switch (activate or return) and the newest drill: the
+    // daemon drills every few minutes, which says nothing about where the
+    // shop runs.
+    let switch = runs.iter().find(|r| r.kind != DrRunKind::Drill);
+    let drill = runs.iter().find(|r| r.kind == DrRunKind::Drill);
     let mut lines = Vec::new();
-    let latest = store
-        .dr_runs(Some("shop-dr"), 1)
-        .ok()
-        .and_then(|r| r.into_iter().next());
     if shop.production_lost() {
-        let activated = latest.as_ref().is_some_and(|r| {
-            r.kind == keepup_store::DrRunKind::Activate
-                && r.state == keepup_store::DrRunState::Completed
-        });
+        let activated = switch
+            .is_some_and(|r| r.kind == DrRunKind::Activate && r.state == DrRunState::Completed);
         lines.push(if activated {
             format!("PRODUCTION LOST; the shop runs on its standby. Back: keepup dr return shop-dr -c {} --yes", config.display())
         } else {
             format!("PRODUCTION LOST: the shop's server stopped answering. Recover: keepup dr activate shop-dr -c {} --yes", config.display())
         });
     }
-    if let Some(run) = latest {
+    let describe = |run: &DrRun| {
         let mut line = format!(
             "{} run {}: {}",
             run.kind.as_str(),
@@ -186,8 +187,9 @@ fn recovery_lines(store: &Store, shop: &DemoShop, config: &std::path::Path) -> V
         if let Some(rpo) = run.rpo_ms {
             line.push_str(&format!(", RPO {}", keepup_recovery::engine::human_ms(rpo)));
         }
-        lines.push(line);
-    }
+        line
+    };
+    lines.extend(switch.into_iter().chain(drill).map(describe));
     lines
 }
 
