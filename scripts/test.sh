@@ -26,8 +26,10 @@ cd "$(dirname "$0")/.."
 # through chromedriver); prometheus (promtool checks /metrics,
 # crates/web/tests/metrics.rs); bind9-dnsutils and knot-dnsutils
 # (nsupdate runs the Recovery Plan's DNS lines and kdig confirms the
-# records, crates/recovery/tests/dns.rs).
-PACKAGES=(ca-certificates openssl knot knot-dnsutils bind9-dnsutils iproute2 util-linux
+# records, crates/recovery/tests/dns.rs); bind9 (a private named whose zone
+# allows no update answers REFUSED, which Knot never does,
+# crates/testkit/src/dns.rs RefusingNamed).
+PACKAGES=(ca-certificates openssl knot knot-dnsutils bind9-dnsutils bind9 iproute2 util-linux
   postfix dovecot-imapd dovecot-pop3d
   restic rclone openssh-server openssh-client rsync
   postgresql postgresql-client mariadb-server mariadb-client

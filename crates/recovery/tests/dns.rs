@@ -15,7 +15,8 @@ use keepup_recovery::dns::{
     verify_switched,
 };
 use keepup_testkit::dns::{
-    UPDATE_KEY_SHA256, UPDATE_KEY_SHA512, UPDATE_ZONE, UpdatableZone, UpdatePolicy,
+    RefusingNamed, UPDATE_KEY_SHA256, UPDATE_KEY_SHA512, UPDATE_ZONE, UPDATE_ZONE_V4,
+    UpdatableZone, UpdatePolicy,
 };
 
 const STANDBY_V4: &str = "198.51.100.20";
@@ -215,6 +216,47 @@ async fn a_zone_without_an_update_acl_denies_and_a_foreign_name_is_notzone() {
         "{err:?}"
     );
     assert!(text.contains("not inside the zone"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_bind_refuses_is_named_with_the_policy_to_check() {
+    // BIND knows the key but its zone allows no update: REFUSED (Knot
+    // words every denial NOTAUTH BADKEY, above).
+    let named = RefusingNamed::start().expect("start named");
+    let p = DnsSwitch {
+        primary: named.addr(),
+        key: TsigKey {
+            name: UPDATE_KEY_SHA256.into(),
+            algorithm: TsigAlgorithm::HmacSha256,
+            secret: Secret::new(named.secret().into()),
+        },
+        zone: UPDATE_ZONE.into(),
+        hosts: vec![format!("www.{UPDATE_ZONE}")],
+        target: DnsTarget::Addresses(standby()),
+        ttl: 60,
+        lower_ttl_first: None,
+        timeout: Duration::from_secs(2),
+        // Never reached: the update is refused first.
+        dns: DnsSettings::default(),
+        verify_within: Duration::from_secs(5),
+    };
+    let err = switch(&p, &ProbeContext::new())
+        .await
+        .expect_err("the zone allows no update");
+    assert!(
+        matches!(&err, DnsError::Rejected { rcode, .. } if rcode == "REFUSED"),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    for says in ["REFUSED", "update ACL", "allow-update", UPDATE_KEY_SHA256] {
+        assert!(text.contains(says), "{says:?} in {text}");
+    }
+    assert!(!text.contains(named.secret()), "{text}");
+    // Nothing changed.
+    assert_eq!(
+        kdig(named.addr(), &format!("www.{UPDATE_ZONE}"), "A"),
+        [UPDATE_ZONE_V4.to_string()]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

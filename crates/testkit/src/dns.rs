@@ -1424,3 +1424,106 @@ fn free_port_on(addrs: &[Ipv4Addr]) -> io::Result<u16> {
         format!("no port is free on every address of {addrs:?}"),
     ))
 }
+
+/// BIND's `named` (Debian package `bind9`) serving [`UPDATE_ZONE`] as its
+/// primary with the update key declared but `allow-update { none; }`:
+/// BIND answers such an update REFUSED (Knot answers every denied update
+/// NOTAUTH BADKEY), so a test can meet the rcode a real server gives
+/// when its policy, not the key, forbids the change. Killed when dropped.
+pub struct RefusingNamed {
+    child: Child,
+    dir: tempfile::TempDir,
+    addr: SocketAddr,
+    secret: String,
+}
+
+impl RefusingNamed {
+    /// Starts it on 127.0.0.1 and a free port; waits until it answers the
+    /// zone's SOA.
+    pub fn start() -> io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("keepup-named").tempdir()?;
+        let root = dir.path();
+        let ip = Ipv4Addr::LOCALHOST;
+        let port = crate::ports::free_port(ip)?;
+        let secret = secret(32, port);
+        std::fs::write(
+            root.join("zone.db"),
+            format!(
+                "{}@ NS ns1\nns1 A {ip}\nwww {UPDATE_ZONE_TTL} A {UPDATE_ZONE_V4}\n",
+                soa(UPDATE_ZONE, 2026120601, TIMERS)
+            ),
+        )?;
+        let conf = format!(
+            "options {{\n  directory \"{d}\";\n  pid-file \"{d}/named.pid\";\n  listen-on port {port} {{ {ip}; }};\n  listen-on-v6 {{ none; }};\n  recursion no;\n  dnssec-validation no;\n}};\n\
+             key \"{UPDATE_KEY_SHA256}\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};\n\
+             zone \"{UPDATE_ZONE}\" {{ type primary; file \"{d}/zone.db\"; allow-update {{ none; }}; }};\n",
+            d = root.display()
+        );
+        let conf_path = root.join("named.conf");
+        std::fs::write(&conf_path, conf)?;
+        let log = std::fs::File::create(root.join("named.log"))?;
+        let mut cmd = Command::new("named");
+        // -g: in the foreground, logging to stderr.
+        cmd.arg("-g").arg("-c").arg(&conf_path);
+        if running_as_root() {
+            // Stays root (no `bind` user needed in a test's temp dir).
+            cmd.args(["-u", "root"]);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot start named (Debian package `bind9`): {e}"),
+                )
+            })?;
+        let mut named = Self {
+            child,
+            dir,
+            addr: SocketAddr::new(IpAddr::V4(ip), port),
+            secret,
+        };
+        let started = Instant::now();
+        while !answers_soa(named.addr, UPDATE_ZONE) {
+            let log =
+                std::fs::read_to_string(named.dir.path().join("named.log")).unwrap_or_default();
+            if let Some(status) = named.child.try_wait()? {
+                return Err(io::Error::other(format!(
+                    "named exited ({status}) before answering: {}",
+                    log.trim()
+                )));
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "named did not answer within {READY_TIMEOUT:?}: {}",
+                        log.trim()
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(named)
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base64 secret of its [`UPDATE_KEY_SHA256`] key.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl Drop for RefusingNamed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
