@@ -363,6 +363,18 @@ impl DrillBook {
         };
         let result = keepup_recovery::drill(&runner, plan);
         lock(&self.running).remove(&plan.id);
+        // The Recovery Plan document quotes the last drill and the steps'
+        // durations: written again with this one's.
+        let now = keepup_recovery::Clock::now_ms(&RealClock);
+        match keepup_recovery::document::write_plan(&config, plan, Some(&self.store), now) {
+            Some(Ok(w)) => {
+                tracing::info!(plan = %plan.id, html = %w.html.display(), "recovery plan document written")
+            }
+            Some(Err(e)) => {
+                tracing::error!(plan = %plan.id, error = %e, "recovery plan document not written")
+            }
+            None => {}
+        }
         Some(result)
     }
 }

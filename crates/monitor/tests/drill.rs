@@ -471,7 +471,15 @@ repository = "{repo}"
         repo = root.join("repo").display()
     );
     let config = config(root, port, "", &steps);
-    let scheduled = self::config(root, port, "drill_schedule = \"* * * * *\"", &steps);
+    let scheduled = self::config(
+        root,
+        port,
+        &format!(
+            "drill_schedule = \"* * * * *\"\ndocument_dir = \"{}\"",
+            root.join("plans").display()
+        ),
+        &steps,
+    );
     let backup = &config.backups[0];
     keepup_backup::init(backup, "local").unwrap();
     let made = keepup_backup::run_plan(backup, None, Arc::new(keepup_backup::NoProgress));
@@ -525,6 +533,22 @@ repository = "{repo}"
         up.message.contains(&format!("drill run {} of ", run.id)),
         "{}",
         up.message
+    );
+    // The Recovery Plan document was written again after the drill, with
+    // its figures (a later drill may have rewritten it since).
+    let document = std::fs::read_to_string(root.join("plans/shop-dr.md")).unwrap();
+    let drills: Vec<i64> = store
+        .dr_runs(Some("shop-dr"), 10)
+        .unwrap()
+        .iter()
+        .filter(|r| r.state == DrRunState::Completed)
+        .map(|r| r.id)
+        .collect();
+    assert!(
+        drills
+            .iter()
+            .any(|id| document.contains(&format!("(run {id}): took"))),
+        "{drills:?} in {document}"
     );
     monitor.shutdown().await;
 }

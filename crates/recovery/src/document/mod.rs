@@ -824,10 +824,18 @@ pub fn write_configured(
     config
         .recovery
         .iter()
-        .filter_map(|plan| {
-            let dir = plan.document_dir.as_ref()?;
-            let result = build(config, plan, store, now).and_then(|doc| write(dir, &doc));
-            Some((plan.id.clone(), result))
-        })
+        .filter_map(|plan| Some((plan.id.clone(), write_plan(config, plan, store, now)?)))
         .collect()
+}
+
+/// Writes `plan`'s document into its `document_dir`, if it has one (also
+/// after the daemon's drills, whose figures it quotes).
+pub fn write_plan(
+    config: &Config,
+    plan: &RecoveryPlan,
+    store: Option<&Store>,
+    now: Timestamp,
+) -> Option<Result<Written, DocumentError>> {
+    let dir = plan.document_dir.as_ref()?;
+    Some(build(config, plan, store, now).and_then(|doc| write(dir, &doc)))
 }
