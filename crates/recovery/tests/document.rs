@@ -358,6 +358,10 @@ fn the_document_is_written_from_the_plan_and_the_journal_and_its_commands_work_b
         "{glance}"
     );
     assert!(r.rto_ms.is_some() && r.rpo_ms.is_some(), "{r:?}");
+    assert!(
+        glance.contains("keepup dr drill shop-dr") && glance.contains("check shop/dr-shop-dr"),
+        "{glance}"
+    );
     let people = text_of(page.select(&sel("section#s3")).next().unwrap());
     for want in [
         "the head of operations",

@@ -300,6 +300,7 @@ fn summary(config: &Config, plan: &RecoveryPlan, f: &Figures, config_path: &str)
             humantime::format_duration(plan.rpo).to_string(),
         ],
         vec!["Last successful drill".into(), drill],
+        vec!["Drills".into(), drills(plan)],
         vec![
             "Steps".into(),
             format!(
@@ -339,6 +340,27 @@ fn summary(config: &Config, plan: &RecoveryPlan, f: &Figures, config_path: &str)
             }),
         ],
     }
+}
+
+/// How the plan is drilled, and what says when a drill is due.
+fn drills(plan: &RecoveryPlan) -> String {
+    if plan.drill.is_none() {
+        return "none possible: the plan declares no drill environment ([recovery.drill])".into();
+    }
+    format!(
+        "keepup dr drill {} runs the activation against the drill environment, then cleans up; {}; check {} is Degraded when the last one is older than {} or missed the targets, Down when it failed",
+        plan.id,
+        match &plan.drill_schedule {
+            Some(s) => format!(
+                "keepup run drills it on schedule {} ({})",
+                s.cron.as_str(),
+                plan.timezone.name
+            ),
+            None => "by hand only (no drill_schedule)".into(),
+        },
+        keepup_config::drill_check_id(plan),
+        humantime::format_duration(plan.drill_max_age)
+    )
 }
 
 fn situations(plan: &RecoveryPlan) -> Section {
