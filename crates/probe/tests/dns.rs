@@ -462,3 +462,54 @@ async fn a_huge_txt_answer_is_read_within_bounds() {
     assert_eq!(step["via"], "tcp");
     assert_eq!(step["truncated_over_udp"], true);
 }
+
+/// `[dns] resolve_hosts = "resolver"`: a check's host name is asked of the
+/// configured resolver (here the server of `loopshop.test`), which the
+/// system's resolver knows nothing of; a name the resolver does not have
+/// is a resolution failure that says so.
+#[tokio::test]
+async fn check_hosts_resolve_through_the_configured_resolver() {
+    let world = world();
+    let listener = std::net::TcpListener::bind((dns::LOOPSHOP_WEB, 0))
+        .expect("listen on the loopshop.test web address");
+    let port = listener.local_addr().expect("address").port();
+    let section = format!(
+        "[dns]\nresolver = [\"{}:{}\"]\nresolve_hosts = \"resolver\"\nipv6 = false\nquery_timeout = \"1s\"\n",
+        dns::SHOPS_ADDRS[0],
+        world.port()
+    );
+    let src = format!(
+        "{section}\n[[site]]\nid = \"t\"\n[[site.check]]\nid = \"web\"\nkind = \"tcp\"\nhost = \"www.{}\"\nport = {port}\ntimeout = \"10s\"\n[[site.check]]\nid = \"gone\"\nkind = \"tcp\"\nhost = \"nothing.{}\"\nport = {port}\ntimeout = \"10s\"\n",
+        dns::ZONE_LOOPSHOP,
+        dns::ZONE_LOOPSHOP
+    );
+    let config =
+        load_str(&src, std::path::Path::new("test.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let web = &config.sites[0].checks[0];
+    let gone = &config.sites[0].checks[1];
+
+    let system = ProbeContext::new();
+    assert_eq!(
+        run(web, &system).await.status,
+        Status::Down,
+        "the system does not know the name"
+    );
+
+    let ctx = ProbeContext::new();
+    ctx.resolve_hosts_as(&config.dns);
+    let up = run(web, &ctx).await;
+    assert_eq!(up.status, Status::Up, "{up:#?}");
+    let down = run(gone, &ctx).await;
+    assert_eq!(down.status, Status::Down, "{down:#?}");
+    let failed = finding(&down, codes::DNS_RESOLUTION_FAILED);
+    assert!(
+        failed
+            .text
+            .contains(&format!("nothing.{} does not resolve", dns::ZONE_LOOPSHOP))
+            && failed
+                .text
+                .contains("no A or AAAA records at the configured resolvers"),
+        "{}",
+        failed.text
+    );
+}
