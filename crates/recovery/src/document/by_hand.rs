@@ -572,22 +572,24 @@ fn restore_database(ctx: &StepContext<'_>, d: &RestoreDatabaseStep, doc: &mut St
     }
     let in_snapshot = format!("/{}/{}", backup.id, d.dump);
     let db = &d.database;
+    // psql's and pg_restore's connection options.
+    let pg = |program: &str| -> Vec<String> {
+        vec![
+            program.into(),
+            "-h".into(),
+            d.db_host.clone(),
+            "-p".into(),
+            d.db_port.to_string(),
+            "-U".into(),
+            d.db_user.clone(),
+        ]
+    };
     let (pw_var, client): (&str, Vec<String>) = match d.kind {
-        DatabaseKind::Postgres => (
-            "PGPASSWORD",
-            vec![
-                "psql".into(),
-                "-h".into(),
-                d.db_host.clone(),
-                "-p".into(),
-                d.db_port.to_string(),
-                "-U".into(),
-                d.db_user.clone(),
-                "-X".into(),
-                "-q".into(),
-                "--set=ON_ERROR_STOP=1".into(),
-            ],
-        ),
+        DatabaseKind::Postgres => {
+            let mut c = pg("psql");
+            c.extend(["-X".into(), "-q".into(), "--set=ON_ERROR_STOP=1".into()]);
+            ("PGPASSWORD", c)
+        }
         DatabaseKind::Mysql => {
             let mut c = vec!["mysql".to_owned()];
             if d.db_host.starts_with('/') {
@@ -621,17 +623,11 @@ fn restore_database(ctx: &StepContext<'_>, d: &RestoreDatabaseStep, doc: &mut St
         shell_line(&words)
     };
     let import = match (d.kind, format) {
-        (DatabaseKind::Postgres, DumpFormat::Custom) => shell_line(&[
-            "pg_restore".into(),
-            "-h".into(),
-            d.db_host.clone(),
-            "-p".into(),
-            d.db_port.to_string(),
-            "-U".into(),
-            d.db_user.clone(),
-            "--exit-on-error".into(),
-            format!("--dbname={db}"),
-        ]),
+        (DatabaseKind::Postgres, DumpFormat::Custom) => {
+            let mut w = pg("pg_restore");
+            w.extend(["--exit-on-error".into(), format!("--dbname={db}")]);
+            shell_line(&w)
+        }
         (DatabaseKind::Postgres, DumpFormat::Plain) => {
             let mut w = client.clone();
             w.push(format!("--dbname={db}"));
