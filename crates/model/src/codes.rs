@@ -482,6 +482,9 @@ catalogue! {
         /// The last successful drill's measured RPO exceeded the plan's `rpo`
         /// (Degraded).
         DR_RPO_EXCEEDED: Warning;
+        /// A drill has been running for more than twice the plan's `rto`: its
+        /// process is stuck or gone, and it holds the plan (Degraded).
+        DR_DRILL_STUCK: Warning;
     }
     section "SELF_*, MONITOR_*: keepup watching itself" {
         /// keepup cannot write results to its store (Down).

@@ -17,6 +17,13 @@
 //! hand, a failed drill waiting for a resume) holds it: the occurrence is
 //! skipped with a log line. When a drill ends, its check is evaluated at
 //! once.
+//!
+//! A drill the daemon was running when it died (a restart, SIGKILL after
+//! systemd's stop timeout) stays `running` under a dead process, holding
+//! the plan and its scratch data: when the runner starts, it resumes such
+//! drills ([`DrillBook::resume_orphaned`]), which runs their remaining steps
+//! and the cleanup. A drill running longer than twice the plan's RTO is
+//! reported stuck (Degraded).
 
 use crate::scheduler::SchedulerHandle;
 use keepup_config::{Config, DrillCheckSpec, RecoveryPlan, drill_check_id};
@@ -268,7 +275,27 @@ pub fn assess(plan: &RecoveryPlan, drills: &Drills, now: Timestamp) -> Outcome {
         ),
         (None, None) => format!("plan {} has no drill", plan.id),
     };
-    if let Some(run) = running {
+    if let Some(r) = drills.running.as_ref().filter(|r| Some(r.id) == running)
+        && now - r.started_at > ms_of(plan.rto).saturating_mul(2)
+    {
+        let stuck = Finding::new(
+            codes::DR_DRILL_STUCK,
+            Severity::Warning,
+            format!(
+                "drill run {} has been running for {}, more than twice the plan's RTO {}: its process is stuck or gone and it holds the plan; `keepup dr status {}`, then `keepup dr abort {}` (a drill still running stops before its next step and cleans up) or `keepup dr resume {}`",
+                r.id,
+                human(now - r.started_at),
+                human(ms_of(plan.rto)),
+                r.id,
+                r.id,
+                r.id
+            ),
+        );
+        if out.status != Status::Down {
+            out.message = stuck.text.clone();
+        }
+        out.push(stuck);
+    } else if let Some(run) = running {
         out.message
             .push_str(&format!("; drill run {run} is in progress"));
     }
@@ -349,10 +376,7 @@ impl DrillBook {
     pub fn run_drill(&self, id: &str) -> Option<Result<RunReport, EngineError>> {
         let config = self.config();
         let plan = config.recovery_plan(id)?;
-        if !lock(&self.running).insert(plan.id.clone()) {
-            tracing::info!(plan = %plan.id, "drill skipped: this daemon is drilling the plan already");
-            return None;
-        }
+        let _drilling = self.drilling(&plan.id)?;
         let runner = Runner {
             config: &config,
             store: &self.store,
@@ -362,11 +386,15 @@ impl DrillBook {
             who: SCHEDULED_BY,
         };
         let result = keepup_recovery::drill(&runner, plan);
-        lock(&self.running).remove(&plan.id);
-        // The Recovery Plan document quotes the last drill and the steps'
-        // durations: written again with this one's.
+        self.write_document(&config, plan);
+        Some(result)
+    }
+
+    /// Writes the plan's Recovery Plan document again: it quotes the last
+    /// drill and the steps' durations.
+    fn write_document(&self, config: &Config, plan: &RecoveryPlan) {
         let now = keepup_recovery::Clock::now_ms(&RealClock);
-        match keepup_recovery::document::write_plan(&config, plan, Some(&self.store), now) {
+        match keepup_recovery::document::write_plan(config, plan, Some(&self.store), now) {
             Some(Ok(w)) => {
                 tracing::info!(plan = %plan.id, html = %w.html.display(), "recovery plan document written")
             }
@@ -375,7 +403,81 @@ impl DrillBook {
             }
             None => {}
         }
-        Some(result)
+    }
+
+    /// Marks plan `id` as being drilled by this daemon until the guard is
+    /// dropped (a panic in the drill included); `None` when it is already.
+    fn drilling(&self, id: &str) -> Option<Drilling<'_>> {
+        if !lock(&self.running).insert(id.to_owned()) {
+            tracing::info!(plan = %id, "drill skipped: this daemon is drilling the plan already");
+            return None;
+        }
+        Some(Drilling {
+            running: &self.running,
+            plan: id.to_owned(),
+        })
+    }
+
+    /// Resumes (blocking) the drills of the configured plans left `running`
+    /// by a process that died, so that they finish and clean up instead of
+    /// holding their plans and scratch data; the plans whose drill ran.
+    pub fn resume_orphaned(&self) -> Vec<String> {
+        let config = self.config();
+        let mut resumed = Vec::new();
+        for plan in &config.recovery {
+            let left = match self.store.dr_last_run(
+                &plan.id,
+                DrRunKind::Drill,
+                &[DrRunState::Running],
+                i64::MAX,
+            ) {
+                Ok(Some(r)) if r.holder_pid.is_some() => r,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(plan = %plan.id, error = %e, "cannot look for a drill left running");
+                    continue;
+                }
+            };
+            let Some(_drilling) = self.drilling(&plan.id) else {
+                continue;
+            };
+            let runner = Runner {
+                config: &config,
+                store: &self.store,
+                clock: &RealClock,
+                confirm: &Confirmation::AssumeYes,
+                observer: &Quiet,
+                who: SCHEDULED_BY,
+            };
+            match keepup_recovery::resume(&runner, left.id) {
+                Ok(r) => {
+                    tracing::warn!(plan = %plan.id, run = r.run, state = r.state.as_str(), message = %r.message, "drill left running by a dead process resumed");
+                    self.write_document(&config, plan);
+                    resumed.push(plan.id.clone());
+                }
+                // Its process lives (another keepup runs it): not ours.
+                Err(EngineError::Alive { run, pid }) => {
+                    tracing::info!(plan = %plan.id, run, pid, "drill running in another process left alone")
+                }
+                Err(e) => {
+                    tracing::warn!(plan = %plan.id, run = left.id, error = %e, "drill left running could not be resumed")
+                }
+            }
+        }
+        resumed
+    }
+}
+
+/// This daemon drilling a plan; dropping it (a panic included) frees the
+/// plan for the next drill.
+struct Drilling<'a> {
+    running: &'a Mutex<HashSet<String>>,
+    plan: String,
+}
+
+impl Drop for Drilling<'_> {
+    fn drop(&mut self) {
+        lock(self.running).remove(&self.plan);
     }
 }
 
@@ -401,6 +503,21 @@ impl DrillRunner {
     /// since the last look, each on its own blocking thread.
     pub async fn run(book: Arc<DrillBook>, scheduler: SchedulerHandle, clock: Arc<dyn Clock>) {
         let mut looked_at = clock.now_ms();
+        {
+            let (book, scheduler) = (book.clone(), scheduler.clone());
+            tokio::spawn(async move {
+                let b = book.clone();
+                match tokio::task::spawn_blocking(move || b.resume_orphaned()).await {
+                    Ok(plans) => {
+                        let config = book.config();
+                        for plan in plans.iter().filter_map(|id| config.recovery_plan(id)) {
+                            scheduler.run_now(drill_check_id(plan));
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "resuming drills left running stopped"),
+                }
+            });
+        }
         loop {
             let now = clock.now_ms();
             let next_minute = (now.div_euclid(60_000) + 1) * 60_000;

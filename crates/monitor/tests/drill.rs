@@ -700,3 +700,74 @@ fn the_monthly_report_lists_the_drills_of_the_period() {
         rows[1]
     );
 }
+
+#[test]
+fn a_drill_running_longer_than_twice_the_rto_is_reported_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), 9, "", ECHO_STEP);
+    let (_, spec) = drill_check(&config);
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+    let book = DrillBook::new(store.clone(), config.clone());
+    drill(
+        &store,
+        T0,
+        Some(HOUR),
+        Some(HOUR),
+        DrRunState::Completed,
+        "done",
+    );
+    let next = drill(&store, T0 + DAY, None, None, DrRunState::Running, "");
+    // Twice the RTO of 4h is still a drill in progress.
+    let in_progress = book.evaluate(&spec, T0 + DAY + 8 * HOUR);
+    assert_eq!(in_progress.status, Status::Up, "{in_progress:?}");
+    let stuck = book.evaluate(&spec, T0 + DAY + 8 * HOUR + 1);
+    assert_eq!(stuck.status, Status::Degraded, "{stuck:?}");
+    assert_eq!(codes_of(&stuck), [codes::DR_DRILL_STUCK]);
+    assert!(
+        stuck.message.starts_with(&format!(
+            "drill run {next} has been running for 8h, more than twice the plan's RTO 4h"
+        )),
+        "{}",
+        stuck.message
+    );
+    assert!(
+        stuck.message.contains(&format!("keepup dr abort {next}")),
+        "{}",
+        stuck.message
+    );
+}
+
+/// A drill the daemon was running when it was killed (its process, pid 0
+/// here, is gone) is resumed when the daemon starts: its remaining step and
+/// its cleanup run, the plan is free, and the check turns Up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_left_running_by_a_dead_daemon_is_resumed_and_cleaned_up_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let steps = format!(
+        "{ECHO_STEP}[[recovery.drill_cleanup]]\nkind = \"command\"\nname = \"tidy\"\nrun = [\"sh\", \"-c\", \"echo tidy >> {}\"]\n",
+        log.display()
+    );
+    let config = config(dir.path(), 9, "", &steps);
+    let (check, _) = drill_check(&config);
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+    let now = keepup_model::Clock::now_ms(&SystemClock);
+    let run = store
+        .dr_begin("shop-dr", DrRunKind::Drill, now - HOUR, SCHEDULED_BY, 0)
+        .unwrap()
+        .unwrap();
+    let monitor = Monitor::start(
+        config,
+        store.clone(),
+        ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let up = wait_for(&monitor, &check, "Up", |o| o.status == Status::Up).await;
+    assert_eq!(drill_evidence(&up).unwrap().last.unwrap().run, run);
+    let r = store.dr_run(run).unwrap().unwrap();
+    assert_eq!((r.state, r.holder_pid), (DrRunState::Completed, None));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "tidy\n");
+    monitor.shutdown().await;
+}

@@ -627,3 +627,124 @@ fn a_failed_cleanup_fails_the_drill_but_runs_the_rest_of_the_cleanup() {
     let run = f.store.dr_run(report.run).unwrap().unwrap();
     assert_eq!((run.state, run.holder_pid), (DrRunState::Failed, None));
 }
+
+#[test]
+fn a_drill_whose_journal_fails_ends_failed_and_a_resume_cleans_up() {
+    let f = Fixture::new();
+    let log = f.path("log");
+    let db = f.path("keepup.db");
+    let marker = f.path("broken");
+    let drill_env = "[recovery.drill]\naddresses = [\"127.0.0.30\"]\n";
+    // The step takes the journal's step table away (once), so journaling
+    // its end fails: an error of the engine after the drill began.
+    let steps = [
+        command(
+            "break",
+            &format!(
+                "[ -e {marker} ] || {{ touch {marker}; sqlite3 {db} 'ALTER TABLE dr_step RENAME TO dr_step_gone'; }}"
+            ),
+        ),
+        format!(
+            "[[recovery.drill_cleanup]]\nkind = \"command\"\nname = \"stop\"\nrun = [\"sh\", \"-c\", \"echo stop >> {log}\"]\n"
+        ),
+    ]
+    .concat();
+    let config = f.config(9, drill_env, &steps);
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let yes = Confirmation::AssumeYes;
+    let runner = f.runner(&config, &yes);
+    let err = keepup_recovery::drill(&runner, plan).unwrap_err();
+    assert!(matches!(err, EngineError::Store(_)), "{err}");
+    let run = f.store.dr_runs(Some("shop-dr"), 1).unwrap().remove(0);
+    // Not left `running` under this (live) process: failed, saying why and
+    // what next, still holding the plan for the cleanup.
+    assert_eq!(run.state, DrRunState::Failed, "{}", run.message);
+    assert!(run.message.starts_with("drill stopped:"), "{}", run.message);
+    assert!(
+        run.message
+            .contains(&format!("keepup dr resume {}", run.id)),
+        "{}",
+        run.message
+    );
+    assert!(matches!(
+        keepup_recovery::drill(&runner, plan),
+        Err(EngineError::Locked { .. })
+    ));
+    let repaired = std::process::Command::new("sqlite3")
+        .args([&db, "ALTER TABLE dr_step_gone RENAME TO dr_step"])
+        .status()
+        .unwrap();
+    assert!(repaired.success());
+    let report = resume(&runner, run.id).unwrap();
+    assert_eq!(report.state, DrRunState::Completed, "{}", report.message);
+    assert_eq!(read(&log), "stop\n");
+    assert_eq!(f.store.dr_run(run.id).unwrap().unwrap().holder_pid, None);
+}
+
+#[test]
+fn a_drill_held_by_a_live_process_is_aborted_and_stops_before_its_next_step() {
+    let f = Fixture::new();
+    let log = f.path("log");
+    let started = f.path("started");
+    let go = f.path("go");
+    let drill_env = "[recovery.drill]\naddresses = [\"127.0.0.30\"]\n";
+    let steps = [
+        command(
+            "first",
+            &format!("touch {started}; while [ ! -e {go} ]; do sleep 0.05; done"),
+        ),
+        command("second", &format!("echo second >> {log}")),
+        format!(
+            "[[recovery.drill_cleanup]]\nkind = \"command\"\nname = \"stop\"\nrun = [\"sh\", \"-c\", \"echo stop >> {log}\"]\n"
+        ),
+    ]
+    .concat();
+    let config = f.config(9, drill_env, &steps);
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let yes = Confirmation::AssumeYes;
+
+    // A drill held by another live process (the daemon): abort takes it
+    // off the plan instead of refusing with "still alive".
+    let mut holder = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let held = f
+        .store
+        .dr_begin(
+            "shop-dr",
+            DrRunKind::Drill,
+            START,
+            "keepup run",
+            holder.id(),
+        )
+        .unwrap()
+        .unwrap();
+    let aborted = abort(&config, &f.store, held, START + 1, "test");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    aborted.unwrap();
+    let r = f.store.dr_run(held).unwrap().unwrap();
+    assert_eq!((r.state, r.holder_pid), (DrRunState::Aborted, None));
+
+    // A drill running here sees the abort before its next step, skips the
+    // rest and cleans up.
+    let report = std::thread::scope(|s| {
+        let drilling = s.spawn(|| keepup_recovery::drill(&f.runner(&config, &yes), plan));
+        while !Path::new(&started).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let run = f.store.dr_runs(Some("shop-dr"), 1).unwrap().remove(0);
+        abort(&config, &f.store, run.id, START + 2, "test").unwrap();
+        std::fs::write(&go, "").unwrap();
+        drilling.join().unwrap().unwrap()
+    });
+    assert_eq!(read(&log), "stop\n", "the second step never ran");
+    assert!(
+        report.message.contains("aborted by test"),
+        "{}",
+        report.message
+    );
+    let r = f.store.dr_run(report.run).unwrap().unwrap();
+    assert_eq!((r.state, r.holder_pid), (DrRunState::Aborted, None));
+}

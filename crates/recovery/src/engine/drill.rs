@@ -29,6 +29,13 @@
 //! `failed`, releases the plan's lock (a real activation must never wait
 //! for a drill) and is not resumed; a drill whose process died is resumed
 //! (`keepup dr resume RUN`) and cleans up as it ends.
+//!
+//! A drill stopped by an error of its own (the journal failing, a panic)
+//! never stays `running` under a live process ([`finish_or_stop`]): it ends
+//! `failed` holding the plan's lock, so that `keepup dr resume RUN` cleans
+//! up and `keepup dr abort RUN` gives it up. A drill aborted while it runs
+//! (`keepup dr abort RUN` from another process) stops before its next step
+//! and cleans up.
 
 use super::{EngineError, Ran, RunReport, Runner, Target, context, human_ms, run_steps, steps_of};
 use crate::dns::{nsupdate_removal, remove};
@@ -62,7 +69,59 @@ const REMOTE_REMOVE_TIMEOUT: Duration = Duration::from_secs(600);
 /// the plan's lock held by another run) or the journal failed.
 pub fn drill(runner: &Runner<'_>, plan: &RecoveryPlan) -> Result<RunReport, EngineError> {
     let (run, now) = super::begin(runner, plan, DrRunKind::Drill)?;
-    finish(runner, plan, run, now, 0)
+    finish_or_stop(runner, plan, run, now, 0)
+}
+
+/// [`finish`], but a drill that stops with an error or a panic after it
+/// began is ended `failed` with the reason, keeping the plan's lock with
+/// nobody running it: otherwise it would stay `running` under a live
+/// process (the daemon) that `keepup dr resume`/`abort` must not take it
+/// from, holding the plan against a real activation. A panic goes on
+/// unwinding once the run is ended.
+pub(super) fn finish_or_stop(
+    runner: &Runner<'_>,
+    plan: &RecoveryPlan,
+    run: i64,
+    started_at: i64,
+    from: usize,
+) -> Result<RunReport, EngineError> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        finish(runner, plan, run, started_at, from)
+    }));
+    match outcome {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(e)) => {
+            end_stopped(runner, plan, run, &e.to_string());
+            Err(e)
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            end_stopped(runner, plan, run, &format!("keepup panicked: {what}"));
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
+/// Ends a drill stopped by `why` `failed`, waiting for a resume or an abort.
+fn end_stopped(runner: &Runner<'_>, plan: &RecoveryPlan, run: i64, why: &str) {
+    let message = Redactor::for_plan(runner.config, plan).redact(&format!(
+        "drill stopped: {why}. Its cleanup may not have run: `keepup dr resume {run}` runs the rest and cleans up, `keepup dr abort {run}` gives it up"
+    ));
+    let at = runner.clock.now_ms();
+    match runner
+        .store
+        .dr_run_ended(run, at, DrRunState::Failed, &message)
+    {
+        Ok(_) => tracing::error!(plan = %plan.id, run, %message, "drill stopped"),
+        Err(e) => tracing::error!(
+            plan = %plan.id, run, error = %e, %message,
+            "drill stopped and could not be ended in the journal"
+        ),
+    }
 }
 
 /// Runs a drill's steps from `from`, cleans up, and ends the run.

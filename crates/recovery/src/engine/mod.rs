@@ -245,7 +245,12 @@ fn alive(pid: u32) -> bool {
         return false;
     }
     // SAFETY: kill(2) with signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return true;
+    }
+    // EPERM: it exists, owned by another user (the daemon under its own
+    // account) that this process may not signal.
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// The run, its plan, and a check that no live process runs it.
@@ -329,7 +334,7 @@ pub fn resume(runner: &Runner<'_>, run: i64) -> Result<RunReport, EngineError> {
     }
     tracing::info!(plan = %plan.id, run, from_step = first + 1, "recovery run resumed");
     if r.kind == DrRunKind::Drill {
-        return drill::finish(runner, plan, run, r.started_at, first);
+        return drill::finish_or_stop(runner, plan, run, r.started_at, first);
     }
     execute(runner, plan, r.kind, run, r.started_at, first)
 }
@@ -343,8 +348,22 @@ pub fn abort(
     at: i64,
     who: &str,
 ) -> Result<(), EngineError> {
-    let (r, _) = claimable(config, store, run, "nothing to abort")?;
-    store.dr_run_ended(run, at, DrRunState::Aborted, &format!("aborted by {who}"))?;
+    let r = store.dr_run(run)?.ok_or(EngineError::NoRun(run))?;
+    // A drill running in a live process (the daemon's schedule) must not
+    // keep the plan from a real activation: it is aborted in the journal,
+    // which releases the plan, and its process stops before its next step
+    // and cleans up (run_steps).
+    let live_drill = r.kind == DrRunKind::Drill
+        && r.state == DrRunState::Running
+        && r.holder_pid
+            .is_some_and(|pid| pid != std::process::id() && alive(pid));
+    let message = if live_drill {
+        format!("aborted by {who}; the drill stops before its next step and cleans up")
+    } else {
+        claimable(config, store, run, "nothing to abort")?;
+        format!("aborted by {who}")
+    };
+    store.dr_run_ended(run, at, DrRunState::Aborted, &message)?;
     tracing::warn!(plan = %r.plan, run, by = who, "recovery run aborted");
     Ok(())
 }
@@ -473,6 +492,26 @@ fn run_steps(
     }
     let mut steps_run = 0;
     for (i, step) in steps.iter().enumerate().skip(from) {
+        if kind == DrRunKind::Drill
+            && let Some(r) = runner.store.dr_run(run)?
+            && r.state == DrRunState::Aborted
+        {
+            tracing::warn!(plan = %plan.id, run, step = %step.name, "drill aborted; its remaining steps are skipped");
+            return Ok(Ran {
+                steps_run,
+                steps_total: steps.len(),
+                failure: Some(StepFailure {
+                    what: format!(
+                        "{} before step {} of {} {:?}",
+                        r.message.lines().next().unwrap_or("aborted"),
+                        i + 1,
+                        steps.len(),
+                        step.name
+                    ),
+                    by_hand: None,
+                }),
+            });
+        }
         journal.started(i, &step.name, step.action.kind(), runner.clock.now_ms())?;
         runner.observer.started(i, step);
         tracing::info!(plan = %plan.id, run, step = %step.name, kind = step.action.kind(), "recovery step started");
