@@ -782,7 +782,17 @@ impl<'a> Session<'a> {
                 cmd.arg(format!("--dbname={database}"));
                 cmd
             }
-            _ => self.client(Some(database)),
+            (DatabaseKind::Mysql, _) => {
+                // A second guard after the load's refusal of dumps that
+                // switch databases: with --one-database, statements after a
+                // `USE` of another database are skipped, never run there.
+                // It only knows the database named as the last argument
+                // (given as --database=, it skips every statement).
+                let mut cmd = self.client(None);
+                cmd.arg("--one-database").arg(database);
+                cmd
+            }
+            (DatabaseKind::Postgres, DumpFormat::Plain) => self.client(Some(database)),
         };
         let program = cmd.get_program().to_string_lossy().into_owned();
         let started = Instant::now();

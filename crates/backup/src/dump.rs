@@ -279,6 +279,8 @@ fn validate(db: &DatabaseSource) -> Result<(), String> {
                 }
             }
         };
+        let refused = refused
+            .or_else(|| keepup_config::backup::database_switching_arg(db.kind, db.format, arg));
         if let Some(why) = refused {
             // The argument itself is not repeated: it may hold a password.
             return Err(format!("an argument for {} {why}", dump_program(db.kind)));

@@ -257,6 +257,81 @@ pub enum DumpFormat {
     Custom,
 }
 
+/// A dump option refused: its long name, its short letter, why.
+type RefusedOption = (&'static str, Option<char>, &'static str);
+
+/// Why dump argument `arg` is refused because the dump would then name,
+/// create or drop databases, or `None`. A restore imports a dump into a
+/// database of its choosing (`<db>_keepup_new`, a drill's scratch
+/// database); a dump that says `USE shop`, `CREATE DATABASE` or `DROP
+/// DATABASE` would write into, or drop, the real one instead. Long options
+/// are matched by prefix, as the tools accept them (`--databa`), short ones
+/// also inside a group (`-vB`).
+pub fn database_switching_arg(
+    kind: DatabaseKind,
+    format: DumpFormat,
+    arg: &str,
+) -> Option<&'static str> {
+    // The short letters that take a value end a group.
+    let (refused, valued): (&[RefusedOption], &str) = match kind {
+        DatabaseKind::Mysql => (
+            &[
+                (
+                    "databases",
+                    Some('B'),
+                    "`--databases` (`-B`) makes the dump create and USE its databases",
+                ),
+                (
+                    "all-databases",
+                    Some('A'),
+                    "`--all-databases` (`-A`) makes the dump create and USE every database",
+                ),
+                (
+                    "add-drop-database",
+                    None,
+                    "`--add-drop-database` makes the dump drop its databases",
+                ),
+            ],
+            "#hpPrSTuw",
+        ),
+        DatabaseKind::Postgres if format == DumpFormat::Plain => (
+            &[
+                (
+                    "create",
+                    Some('C'),
+                    "`--create` (`-C`) makes the dump drop or create the database and \\connect to it",
+                ),
+                (
+                    "clean",
+                    Some('c'),
+                    "`--clean` (`-c`) makes the dump drop objects first, which fails in the fresh database a restore imports into",
+                ),
+            ],
+            "fFjZeEnNStTdhpU",
+        ),
+        DatabaseKind::Postgres => return None,
+    };
+    if let Some(long) = arg.strip_prefix("--") {
+        let name = long.split('=').next().unwrap_or_default();
+        let name = name.strip_prefix("loose-").unwrap_or(name);
+        let name = name.strip_prefix("enable-").unwrap_or(name);
+        if name.len() < 2 {
+            return None;
+        }
+        refused
+            .iter()
+            .find(|(full, _, _)| full.starts_with(name))
+            .map(|(_, _, why)| *why)
+    } else {
+        let group = arg.strip_prefix('-')?;
+        let flags: String = group.chars().take_while(|c| !valued.contains(*c)).collect();
+        refused
+            .iter()
+            .find(|(_, short, _)| short.is_some_and(|c| flags.contains(c)))
+            .map(|(_, _, why)| *why)
+    }
+}
+
 /// `kind = "postgres"` / `"mysql"`
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatabaseSource {
@@ -1308,6 +1383,17 @@ impl Loader<'_> {
                 Some("use password_env or password_file".into()),
             );
             ok = false;
+        }
+        for arg in &raw.args {
+            if let Some(why) = database_switching_arg(kind, format, arg) {
+                self.rep.report(
+                    raw.host.span(),
+                    &format!("{path}.args"),
+                    format!("an argument for the dump is refused: {why}"),
+                    Some("a restore imports the dump into the database it chooses (beside the real one, or a drill's scratch database): leave the database names out of the dump".into()),
+                );
+                ok = false;
+            }
         }
         let filename = match &raw.filename {
             Some(f) => self.stored_filename(f, path, &mut ok),

@@ -500,6 +500,26 @@ repository = "/srv/backup"
             "10:8: backup[0].source[0].args: a password on the command line",
         ),
         (
+            "kind = \"mysql\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"d\"\nargs = [\"--single-transaction\", \"--databases\"]",
+            "10:8: backup[0].source[0].args: an argument for the dump is refused: `--databases` (`-B`) makes the dump create and USE its databases",
+        ),
+        (
+            "kind = \"mysql\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"d\"\nargs = [\"-vA\"]",
+            "10:8: backup[0].source[0].args: an argument for the dump is refused: `--all-databases` (`-A`)",
+        ),
+        (
+            "kind = \"mysql\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"d\"\nargs = [\"--add-drop-data\"]",
+            "10:8: backup[0].source[0].args: an argument for the dump is refused: `--add-drop-database`",
+        ),
+        (
+            "kind = \"postgres\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"d\"\nargs = [\"--create\"]",
+            "10:8: backup[0].source[0].args: an argument for the dump is refused: `--create` (`-C`)",
+        ),
+        (
+            "kind = \"postgres\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"d\"\nargs = [\"-c\"]",
+            "10:8: backup[0].source[0].args: an argument for the dump is refused: `--clean` (`-c`)",
+        ),
+        (
             "kind = \"postgres\"\nhost = \"db\"\nuser = \"u\"\ndbname = \"d\"\npassword_env = \"KEEPUP_TEST_UNSET_VARIABLE\"",
             "13:16: backup[0].source[0].password_env: environment variable KEEPUP_TEST_UNSET_VARIABLE is not set",
         ),

@@ -245,7 +245,7 @@ pub enum RestoreError {
     },
     /// The check query returned nothing.
     #[error(
-        "check query `{query}` returned no rows in the imported copy of {database}; {database} was left as it was"
+        "check query `{query}` returned no rows in the imported copy of {database}: the dump holds no such rows, or wrote them elsewhere; the copy was not put in place of {database}"
     )]
     NoRows {
         /// The query.

@@ -406,7 +406,8 @@ fn a_postgres_dump_is_imported_into_the_standby_server_again_and_a_wrong_passwor
     let e = restore_database(&failing).unwrap_err();
     assert!(matches!(e, RestoreError::NoRows { .. }), "{e}");
     assert!(
-        e.to_string().contains("shop_standby was left as it was"),
+        e.to_string()
+            .contains("the copy was not put in place of shop_standby"),
         "{e}"
     );
     assert_eq!(
@@ -692,4 +693,93 @@ check_query = "SELECT 1 FROM orders LIMIT 1"
         step.rpo_query.as_deref(),
         Some("SELECT max(created_at) FROM orders")
     );
+}
+
+/// A dump that names its database (`mysqldump --databases shop`, which the
+/// config now refuses for a dump source: here backed up as a command's
+/// output, restored as the plan's dump) is imported with `mysql --one-database`: its `USE shop` cannot
+/// rewrite the standby's real `shop`, and the restore fails without
+/// claiming the copy was good.
+#[test]
+fn a_dump_that_switches_databases_cannot_write_into_the_real_one() {
+    let production = MariaDb::start().expect("production mariadb");
+    production
+        .load_shop("shop", &ShopSize::tiny(), 4)
+        .expect("load");
+    let standby = MariaDb::start().expect("standby mariadb");
+    let standby_counts = standby
+        .load_shop("shop", &ShopSize::tiny(), 9)
+        .expect("load the standby");
+    standby
+        .sql_in(
+            "shop",
+            "INSERT INTO orders VALUES (777777, 1, 'standby', NOW(), 100)",
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("named.sql");
+    let out = std::process::Command::new("mariadb-dump")
+        .args([
+            "--host=127.0.0.1",
+            &format!("--port={}", production.port()),
+            &format!("--user={}", production.user()),
+            "--databases",
+            "shop",
+        ])
+        .env("MYSQL_PWD", production.password())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("USE `shop`"));
+    std::fs::write(&dump, &out.stdout).unwrap();
+    let mut plan = backed_up_plan(
+        dir.path(),
+        &format!(
+            "[[backup.source]]\nkind = \"command\"\ncommand = [\"cat\", \"{}\"]\nfilename = \"shop.sql\"\n",
+            dump.display()
+        ),
+    );
+    // The plan as it read before the load refused `--databases`.
+    plan.sources = vec![keepup_config::backup::BackupSource::Database(
+        keepup_config::backup::DatabaseSource {
+            kind: DatabaseKind::Mysql,
+            host: "127.0.0.1".into(),
+            port: production.port(),
+            user: production.user().into(),
+            dbname: "shop".into(),
+            password: None,
+            args: vec!["--databases".into()],
+            format: keepup_config::backup::DumpFormat::Plain,
+            filename: "shop.sql".into(),
+        },
+    )];
+    let mut step = db_step(
+        &plan,
+        standby_target(
+            DatabaseKind::Mysql,
+            standby.port(),
+            standby.user(),
+            standby.password(),
+        ),
+    );
+    step.database = "shop_drill".into();
+    let e = restore_database(&step).unwrap_err().to_string();
+    assert!(e.contains("shop_drill"), "{e}");
+    assert!(!e.contains("left as it was"), "{e}");
+    assert_eq!(
+        standby
+            .sql_in("shop", "SELECT count(*) FROM orders WHERE id = 777777")
+            .unwrap()
+            .trim(),
+        "1",
+        "the standby's own shop database was not rewritten by the dump"
+    );
+    standby
+        .sql_in("shop", "DELETE FROM orders WHERE id = 777777")
+        .unwrap();
+    assert_eq!(standby.shop_counts("shop").unwrap(), standby_counts);
 }
