@@ -49,12 +49,12 @@ echo "keepup dr drill shop-dr on the demo, $runs runs ($(nproc) cores, $keepup)"
 sqlite3 -separator ' ' "$db" \
     "SELECT 'run', r.id, 'RTO_ms', r.rto_ms, 'total_ms', r.ended_at - r.started_at FROM dr_run r WHERE r.kind = 'drill' AND r.state = 'completed' ORDER BY r.id;"
 sqlite3 -separator ' | ' "$db" \
-    "SELECT s.run_id, s.idx + 1, s.kind, s.ended_at - s.started_at FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' ORDER BY s.run_id, s.idx;" |
+    "SELECT s.run_id, s.idx + 1, s.kind, s.ended_at - s.started_at FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' AND r.state = 'completed' ORDER BY s.run_id, s.idx;" |
     sed 's/^/  run | step | kind | ms: /'
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 echo "medians (ms):"
 printf '  RTO %s\n' "$(sqlite3 "$db" "SELECT rto_ms FROM dr_run WHERE kind = 'drill' AND state = 'completed';" | median)"
-for idx in $(sqlite3 "$db" "SELECT DISTINCT s.idx FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' ORDER BY s.idx;"); do
-    step=$(sqlite3 "$db" "SELECT (s.idx + 1) || '. ' || s.kind || ' (' || s.name || ')' FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' AND s.idx = $idx LIMIT 1;")
-    printf '  %s %s\n' "$step" "$(sqlite3 "$db" "SELECT s.ended_at - s.started_at FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' AND s.idx = $idx;" | median)"
+for idx in $(sqlite3 "$db" "SELECT DISTINCT s.idx FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' AND r.state = 'completed' ORDER BY s.idx;"); do
+    step=$(sqlite3 "$db" "SELECT (s.idx + 1) || '. ' || s.kind || ' (' || s.name || ')' FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' AND r.state = 'completed' AND s.idx = $idx LIMIT 1;")
+    printf '  %s %s\n' "$step" "$(sqlite3 "$db" "SELECT s.ended_at - s.started_at FROM dr_step s JOIN dr_run r ON r.id = s.run_id WHERE r.kind = 'drill' AND r.state = 'completed' AND s.idx = $idx;" | median)"
 done
