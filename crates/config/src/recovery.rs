@@ -283,6 +283,19 @@ pub struct CommandStep {
     pub timeout: Duration,
     /// The exit code that means success (default 0).
     pub expect_exit: i32,
+    /// What a drill does with it (`drill = "run" | "skip"`; default: run a
+    /// remote one on the drill environment's host, skip a local one, which
+    /// would run as written on this machine).
+    pub drill: DrillCommand,
+}
+
+/// What a drill does with a `command` step of `activate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrillCommand {
+    /// Runs it (a remote one on the drill environment's host of that name).
+    Run,
+    /// Skips it, journaled as skipped and why.
+    Skip,
 }
 
 /// `kind = "dns"`: RFC 2136 updates signed with TSIG that point `names`
@@ -465,6 +478,7 @@ struct RawStep {
     channels: Option<Spanned<Vec<String>>>,
     message: Option<Spanned<String>>,
     prompt: Option<Spanned<String>>,
+    drill: Option<Spanned<String>>,
 }
 
 /// The keys each step kind takes besides `kind` and `name`.
@@ -489,7 +503,10 @@ const STEP_KEYS: &[(&str, &[&str])] = &[
             "check_query",
         ],
     ),
-    ("command", &["run", "host", "timeout", "expect_exit"]),
+    (
+        "command",
+        &["run", "host", "timeout", "expect_exit", "drill"],
+    ),
     (
         "dns",
         &[
@@ -552,11 +569,48 @@ impl RawStep {
             ("channels", at(&self.channels)),
             ("message", at(&self.message)),
             ("prompt", at(&self.prompt)),
+            ("drill", at(&self.drill)),
         ]
         .into_iter()
         .filter_map(|(k, s)| s.map(|s| (k, s)))
         .collect()
     }
+}
+
+/// The scratch database a drill imports a `restore_database` step's dump
+/// into, beside `database` on the drill's server.
+pub fn drill_database(database: &str) -> String {
+    format!("{database}_drill")
+}
+
+/// The scratch databases a drill of `plan` imports into: (server, port,
+/// name).
+fn scratch_databases(plan: &RecoveryPlan) -> Vec<(String, u16, String)> {
+    let Some(drill) = &plan.drill else {
+        return Vec::new();
+    };
+    plan.activate
+        .iter()
+        .filter_map(|s| match &s.action {
+            StepAction::RestoreDatabase(d) => Some((
+                drill
+                    .db_host
+                    .as_deref()
+                    .unwrap_or(&d.db_host)
+                    .to_ascii_lowercase(),
+                drill.db_port.unwrap_or(d.db_port),
+                drill_database(&d.database),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The loaded step lists whose database servers a drill must stay off.
+#[derive(Clone, Copy)]
+struct Servers<'s> {
+    activate: &'s [(Step, Range<usize>)],
+    return_steps: &'s [(Step, Range<usize>)],
 }
 
 /// What a plan's steps may refer to, for validation.
@@ -589,17 +643,67 @@ impl Loader<'_> {
             "write each plan as [[recovery]]",
             "recovery plan",
         );
-        let mut out = Vec::new();
+        let mut out: Vec<RecoveryPlan> = Vec::new();
         for (path, item) in items {
             let span = item.span();
             let Some(raw) = self.deserialize::<RawPlan>(item, &path, &[]) else {
                 continue;
             };
-            if let Some(p) = self.recovery_plan(raw, &path, span, sites, backups, channels) {
+            if let Some(p) = self.recovery_plan(raw, &path, span.clone(), sites, backups, channels)
+            {
+                self.drills_apart(&p, &out, &path, span);
                 out.push(p);
             }
         }
         out
+    }
+
+    /// Refuses a plan whose drill shares its files or scratch databases
+    /// with an earlier plan's drill: both may drill at once (each has its
+    /// own lock), and each drill's cleanup deletes everything under its
+    /// `files_root` and drops its scratch databases.
+    fn drills_apart(
+        &mut self,
+        plan: &RecoveryPlan,
+        earlier: &[RecoveryPlan],
+        path: &str,
+        span: Range<usize>,
+    ) {
+        let Some(drill) = &plan.drill else { return };
+        for other in earlier {
+            let Some(other_drill) = &other.drill else {
+                continue;
+            };
+            if let (Some(mine), Some(theirs)) = (&drill.files_root, &other_drill.files_root)
+                && (mine.starts_with(theirs) || theirs.starts_with(mine))
+            {
+                self.rep.report(
+                    span.clone(),
+                    &format!("{path}.drill.files_root"),
+                    format!(
+                        "the drill's files_root {} overlaps plan {:?}'s {}: one drill's cleanup would delete the other's files",
+                        mine.display(),
+                        other.id,
+                        theirs.display()
+                    ),
+                    Some("give each plan's drill a directory of its own".into()),
+                );
+            }
+            let theirs = scratch_databases(other);
+            for db in scratch_databases(plan) {
+                if theirs.contains(&db) {
+                    self.rep.report(
+                        span.clone(),
+                        &format!("{path}.drill"),
+                        format!(
+                            "the drill's scratch database {} on {}:{} is also plan {:?}'s: one drill's cleanup would drop the other's",
+                            db.2, db.0, db.1, other.id
+                        ),
+                        Some("give the drills different db_host/db_port, or restore different databases".into()),
+                    );
+                }
+            }
+        }
     }
 
     fn recovery_plan(
@@ -701,9 +805,6 @@ impl Loader<'_> {
             environments: targets,
         };
         let activate = self.steps(raw.activate, &format!("{path}.activate"), &activate_ctx);
-        if let Some(d) = &drill {
-            self.drillable(&activate, d, site, &format!("{path}.activate"));
-        }
         let drill_cleanup = match &drill {
             Some(d) => {
                 let cleanup_ctx = Context {
@@ -749,6 +850,20 @@ impl Loader<'_> {
         let return_steps = self.steps(raw.return_steps, &format!("{path}.return"), &return_ctx);
         self.dns_after_data(&activate, &format!("{path}.activate"));
         self.dns_after_data(&return_steps, &format!("{path}.return"));
+        if let Some(d) = &drill {
+            self.drillable(
+                &activate,
+                &return_steps,
+                d,
+                site,
+                &format!("{path}.activate"),
+            );
+            let servers = Servers {
+                activate: &activate,
+                return_steps: &return_steps,
+            };
+            self.drill_apart(d, &standby, &production, servers, path, span.clone());
+        }
         let strip = |steps: Vec<(Step, Range<usize>)>| -> Vec<Step> {
             steps.into_iter().map(|(s, _)| s).collect()
         };
@@ -833,17 +948,98 @@ impl Loader<'_> {
         }
     }
 
+    /// Refuses a drill environment whose hosts or database server are the
+    /// standby's or production's: a drill would then restore, run commands
+    /// and drop scratch databases on the machines it must leave alone.
+    fn drill_apart(
+        &mut self,
+        drill: &Environment,
+        standby: &Environment,
+        production: &Environment,
+        servers: Servers<'_>,
+        path: &str,
+        span: Range<usize>,
+    ) {
+        // `user@host` and `host` reach the same machine.
+        let machine = |h: &Host| {
+            let host = h.ssh.rsplit('@').next().unwrap_or(&h.ssh);
+            (host.to_ascii_lowercase(), h.ssh_port.unwrap_or(22))
+        };
+        for (i, h) in drill.hosts.iter().enumerate() {
+            for (env_name, env) in [("standby", standby), ("production", production)] {
+                if let Some(same) = env.hosts.iter().find(|o| machine(o) == machine(h)) {
+                    self.rep.report(
+                        span.clone(),
+                        &format!("{path}.drill.host[{i}].ssh"),
+                        format!(
+                            "the drill host {:?} ({}) is the {env_name} host {:?}: a drill would run on it",
+                            h.name, h.ssh, same.name
+                        ),
+                        Some("give the drill a machine of its own".into()),
+                    );
+                }
+            }
+        }
+        if drill.db_host.is_none() && drill.db_port.is_none() {
+            return;
+        }
+        let server = |d: &RestoreDatabaseStep| (d.db_host.to_ascii_lowercase(), d.db_port);
+        let production_servers: Vec<(String, u16)> = servers
+            .return_steps
+            .iter()
+            .filter_map(|(s, _)| match &s.action {
+                StepAction::RestoreDatabase(d) => Some(server(d)),
+                _ => None,
+            })
+            .collect();
+        for (s, _) in servers.activate {
+            let StepAction::RestoreDatabase(d) = &s.action else {
+                continue;
+            };
+            let drilled = (
+                drill
+                    .db_host
+                    .clone()
+                    .unwrap_or_else(|| d.db_host.clone())
+                    .to_ascii_lowercase(),
+                drill.db_port.unwrap_or(d.db_port),
+            );
+            if production_servers.contains(&drilled) {
+                self.rep.report(
+                    span.clone(),
+                    &format!("{path}.drill.db_host"),
+                    format!(
+                        "the drill of step {:?} would import into {}:{}, production's database server (the return steps import there)",
+                        s.name, drilled.0, drilled.1
+                    ),
+                    Some("give the drill a database server of its own in db_host/db_port".into()),
+                );
+            }
+        }
+    }
+
     /// Refuses activate steps a drill could not run without touching
     /// production or the real standby (when `[recovery.drill]` is declared).
     fn drillable(
         &mut self,
         steps: &[(Step, Range<usize>)],
+        return_steps: &[(Step, Range<usize>)],
         drill: &Environment,
         site: &Site,
         path: &str,
     ) {
         let norm = |n: &str| n.trim_end_matches('.').to_ascii_lowercase();
         let switched: Vec<String> = steps
+            .iter()
+            .filter_map(|(s, _)| match &s.action {
+                StepAction::Dns(d) => Some(d.names.iter().map(|n| norm(n))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        // The names the return switches back (production's) are no drill's
+        // either.
+        let returned: Vec<String> = return_steps
             .iter()
             .filter_map(|(s, _)| match &s.action {
                 StepAction::Dns(d) => Some(d.names.iter().map(|n| norm(n))),
@@ -861,6 +1057,11 @@ impl Loader<'_> {
                 );
             };
             match &step.action {
+                StepAction::RestoreFiles(f) if f.to.parent().is_none() => refuse(
+                    self,
+                    "a drill restores `to = \"/\"` into the whole files_root, which its cleanup then empties".into(),
+                    "restore into a directory (to = \"/srv/shop\"), which the drill puts under files_root",
+                ),
                 StepAction::RestoreFiles(_) if drill.files_root.is_none() => refuse(
                     self,
                     "the drill environment has no files_root to restore under".into(),
@@ -886,7 +1087,15 @@ impl Loader<'_> {
                     let zone = norm(&d.zone);
                     for n in &drill.dns_names {
                         let n = norm(n);
-                        if switched.contains(&n) {
+                        if n == zone {
+                            refuse(
+                                self,
+                                format!(
+                                    "the drill name {n:?} is the zone's apex, which the shop's own records live at"
+                                ),
+                                "give the drill a name of its own below the zone (drill.shop.example)",
+                            );
+                        } else if switched.contains(&n) || returned.contains(&n) {
                             refuse(
                                 self,
                                 format!(
@@ -894,7 +1103,7 @@ impl Loader<'_> {
                                 ),
                                 "give the drill names of its own (drill.shop.example)",
                             );
-                        } else if n != zone && !n.ends_with(&format!(".{zone}")) {
+                        } else if !n.ends_with(&format!(".{zone}")) {
                             refuse(
                                 self,
                                 format!(
@@ -1259,11 +1468,29 @@ impl Loader<'_> {
                     },
                     None => 0,
                 };
+                let drill = match s.drill.as_ref().map(|d| d.get_ref().as_str()) {
+                    Some("run") => DrillCommand::Run,
+                    Some("skip") => DrillCommand::Skip,
+                    None if host.is_some() => DrillCommand::Run,
+                    // A local command would run as written on this machine,
+                    // which may be the real standby.
+                    None => DrillCommand::Skip,
+                    Some(other) => {
+                        self.rep.report(
+                            s.drill.as_ref().map_or(span.clone(), Spanned::span),
+                            &format!("{spath}.drill"),
+                            format!("unknown drill behaviour {other:?}"),
+                            Some("write \"run\" or \"skip\"".into()),
+                        );
+                        return None;
+                    }
+                };
                 Some(StepAction::Command(CommandStep {
                     run: run.get_ref().clone(),
                     host,
                     timeout,
                     expect_exit,
+                    drill,
                 }))
             }
             "maintenance" => {

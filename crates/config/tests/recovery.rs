@@ -5,7 +5,7 @@
 mod support;
 
 use keepup_config::load_str;
-use keepup_config::recovery::{MaintenanceAction, StepAction, TsigAlgorithm};
+use keepup_config::recovery::{DrillCommand, MaintenanceAction, StepAction, TsigAlgorithm};
 use keepup_model::CheckId;
 use std::path::Path;
 use std::time::Duration;
@@ -476,4 +476,140 @@ fn steps_a_drill_cannot_run_apart_from_production_are_refused_at_load() {
             ),
     ));
     assert!(p.contains("a drill's cleanup runs commands only"), "{p}");
+}
+
+#[test]
+fn a_drill_on_the_standbys_or_productions_machines_is_refused_at_load() {
+    // The same machine under another user is the standby's host.
+    let src = with_drill(&DRILL.replace(
+        "ssh = \"deploy@127.0.0.30\"",
+        "ssh = \"root@127.0.0.20\"\nssh_port = 2222",
+    ));
+    let p = only_problem(&src);
+    assert!(p.contains("recovery[0].drill.host[0].ssh"), "{p}");
+    assert!(
+        p.contains("the drill host \"web\" (root@127.0.0.20) is the standby host \"web\""),
+        "{p}"
+    );
+    // On another port it is another sshd (a container, a namespace).
+    let src = with_drill(&DRILL.replace("ssh = \"deploy@127.0.0.30\"", "ssh = \"127.0.0.20\""));
+    load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let p = only_problem(&with_drill(
+        &DRILL.replace("ssh = \"deploy@127.0.0.30\"", "ssh = \"127.0.0.10\""),
+    ));
+    assert!(p.contains("is the production host \"web\""), "{p}");
+    // The drill's database server is the one the return imports into.
+    let to_production = "[[recovery.return]]\nkind = \"restore_database\"\nname = \"db back\"\nbackup = \"db\"\ndb_host = \"127.0.0.31\"\ndb_port = 5433\ndb_user = \"shop\"\ndatabase = \"shop\"\ncheck_query = \"SELECT 1\"\n";
+    let p = only_problem(&with_drill(&format!("{DRILL}\n{to_production}")));
+    assert!(
+        p.contains("the drill of step \"database\" would import into 127.0.0.31:5433, production's database server"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_drill_skips_local_commands_unless_they_say_run() {
+    let local = "[[recovery.activate]]\nkind = \"command\"\nname = \"promote\"\nrun = [\"promote-standby-db\"]\n";
+    let config = load_str(
+        &with_drill(&format!(
+            "{DRILL}\n{local}\n{}\n{}",
+            local
+                .replace("promote", "clear caches")
+                .replace("run = [", "drill = \"run\"\nrun = ["),
+            local
+                .replace("promote", "remote")
+                .replace("run = [", "host = \"web\"\ndrill = \"skip\"\nrun = [")
+        )),
+        Path::new("keepup.toml"),
+    )
+    .unwrap_or_else(|p| panic!("{p}"));
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let drill_of = |name: &str| match &plan
+        .activate
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap()
+        .action
+    {
+        StepAction::Command(c) => c.drill,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        drill_of("start"),
+        DrillCommand::Run,
+        "a remote command runs on the drill host"
+    );
+    assert_eq!(drill_of("promote"), DrillCommand::Skip);
+    assert_eq!(drill_of("clear caches"), DrillCommand::Run);
+    assert_eq!(drill_of("remote"), DrillCommand::Skip);
+    let p = only_problem(&with_drill(&format!(
+        "{DRILL}\n{}",
+        local.replace("run = [", "drill = \"maybe\"\nrun = [")
+    )));
+    assert!(p.contains("unknown drill behaviour \"maybe\""), "{p}");
+}
+
+#[test]
+fn drills_that_would_share_files_or_scratch_databases_are_refused_at_load() {
+    // `to = "/"`: the cleanup would empty the whole files_root.
+    let src = with_drill(DRILL).replacen("to = \"/srv/standby\"", "to = \"/\"", 1);
+    let p = only_problem(&src);
+    assert!(
+        p.contains("step \"files\" cannot be drilled: a drill restores `to = \"/\"`"),
+        "{p}"
+    );
+    // A second plan whose drill root lies inside the first's, and whose
+    // drill imports the same database on the same server.
+    let first = with_drill(DRILL);
+    let second = FULL
+        .replacen("id = \"shop-dr\"", "id = \"shop-dr-2\"", 1)
+        .to_string()
+        + &DRILL
+            .replace("\"/srv/drill\"", "\"/srv/drill/two\"")
+            .replace("127.0.0.30", "127.0.0.40");
+    let problems: Vec<String> = problems(&format!("{first}\n{second}"))
+        .0
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].contains("recovery[1].drill.files_root")
+            && problems[0].contains(
+                "the drill's files_root /srv/drill/two overlaps plan \"shop-dr\"'s /srv/drill"
+            ),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains(
+            "the drill's scratch database shop_drill on 127.0.0.31:5433 is also plan \"shop-dr\"'s"
+        ),
+        "{problems:?}"
+    );
+    // Apart, both load.
+    let apart = second
+        .replace("\"/srv/drill/two\"", "\"/srv/drill-two\"")
+        .replace("db_port = 5433", "db_port = 5434");
+    load_str(&format!("{first}\n{apart}"), Path::new("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+}
+
+#[test]
+fn a_drill_name_at_the_apex_or_switched_back_by_the_return_is_refused() {
+    let p = only_problem(&with_drill(
+        &DRILL.replace("\"drill.shop.example\"", "\"shop.example.\""),
+    ));
+    assert!(
+        p.contains("the drill name \"shop.example\" is the zone's apex"),
+        "{p}"
+    );
+    let back = "[[recovery.return]]\nkind = \"dns\"\nname = \"back\"\nzone = \"shop.example\"\nnames = [\"api.shop.example\"]\nserver = \"127.0.0.53:53\"\nkey = \"shop-key\"\n";
+    let p = only_problem(&with_drill(&format!(
+        "{}\n{back}",
+        DRILL.replace("\"drill.shop.example\"", "\"API.shop.example\"")
+    )));
+    assert!(
+        p.contains("the drill name \"api.shop.example\" is one of the names the plan switches"),
+        "{p}"
+    );
 }

@@ -212,6 +212,12 @@ run = ["sh", "-c", "echo stopped >> {log_s}"]
             "start",
             &format!("echo \"start in $KEEPUP_DR_KIND\" >> {log_s}")
         ),
+    )
+    // A local command runs in drills only when it says so.
+    .replacen(
+        "name = \"start\"\n",
+        "name = \"start\"\ndrill = \"run\"\n",
+        1,
     );
     // Without a drill environment the plan cannot be drilled.
     std::fs::write(

@@ -445,6 +445,7 @@ to = "{to}"
 [[recovery.activate]]
 kind = "command"
 name = "start the shop"
+drill = "run"
 run = ["sh", "-c", "echo started > {marker}"]
 
 [[recovery.activate]]

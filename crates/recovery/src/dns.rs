@@ -271,25 +271,7 @@ pub async fn switch(p: &DnsSwitch, ctx: &ProbeContext) -> Result<SwitchReport, D
     let mut updates = Vec::new();
     for host in &prepared.hosts {
         updates.extend(delete_addresses(host));
-        match &p.target {
-            DnsTarget::Addresses(addrs) => {
-                for ip in addrs {
-                    let data = match ip {
-                        IpAddr::V4(v4) => RData::A(A(*v4)),
-                        IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),
-                    };
-                    updates.push(Record::from_rdata(host.clone(), p.ttl, data));
-                }
-            }
-            DnsTarget::Alias(target) => {
-                let target = absolute(target, "alias target")?;
-                updates.push(Record::from_rdata(
-                    host.clone(),
-                    p.ttl,
-                    RData::CNAME(CNAME(target)),
-                ));
-            }
-        }
+        updates.extend(target_records(p, host)?);
     }
     let switched_at = tokio::time::Instant::now();
     send_update(p, &prepared, updates).await?;
@@ -302,12 +284,63 @@ pub async fn switch(p: &DnsSwitch, ctx: &ProbeContext) -> Result<SwitchReport, D
     })
 }
 
-/// Deletes the A, AAAA and CNAME records of the hosts of `p` with one
-/// signed update (a drill's cleanup of its names; `p.target` is unused).
-/// Deleting records that are already gone succeeds.
+/// The records `p` publishes at `host`: its target's addresses, or the
+/// alias.
+fn target_records(p: &DnsSwitch, host: &Name) -> Result<Vec<Record>, DnsError> {
+    Ok(match &p.target {
+        DnsTarget::Addresses(addrs) => addrs
+            .iter()
+            .map(|ip| {
+                let data = match ip {
+                    IpAddr::V4(v4) => RData::A(A(*v4)),
+                    IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),
+                };
+                Record::from_rdata(host.clone(), p.ttl, data)
+            })
+            .collect(),
+        DnsTarget::Alias(target) => {
+            let target = absolute(target, "alias target")?;
+            vec![Record::from_rdata(
+                host.clone(),
+                p.ttl,
+                RData::CNAME(CNAME(target)),
+            )]
+        }
+    })
+}
+
+/// The A, AAAA and CNAME records the hosts of `p` hold now at the primary
+/// that `p` would not publish, each as `name TYPE data`: a drill publishes
+/// only names nobody else uses (its own records, from an interrupted
+/// attempt, are fine).
+pub async fn foreign_records(p: &DnsSwitch) -> Result<Vec<String>, DnsError> {
+    let prepared = prepare(p)?;
+    let mut ours = Vec::new();
+    for host in &prepared.hosts {
+        ours.extend(target_records(p, host)?);
+    }
+    Ok(current_records(p, &prepared)
+        .await?
+        .into_iter()
+        .filter(|r| !ours.iter().any(|o| o.name == r.name && o.data == r.data))
+        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+        .collect())
+}
+
+/// Deletes the records `p` published at its hosts, and only those (RFC
+/// 2136 §2.5.4: class NONE, TTL 0, with their data), with one signed
+/// update: a drill's cleanup of its names, which leaves any other record
+/// there alone. Deleting records that are already gone succeeds.
 pub async fn remove(p: &DnsSwitch) -> Result<(), DnsError> {
     let prepared = prepare(p)?;
-    let updates = prepared.hosts.iter().flat_map(delete_addresses).collect();
+    let mut updates = Vec::new();
+    for host in &prepared.hosts {
+        for mut r in target_records(p, host)? {
+            r.dns_class = DNSClass::NONE;
+            r.ttl = 0;
+            updates.push(r);
+        }
+    }
     send_update(p, &prepared, updates).await?;
     tracing::info!(zone = %p.zone, hosts = p.hosts.len(), "dns: records deleted");
     Ok(())
@@ -319,7 +352,7 @@ pub fn nsupdate_removal(p: &DnsSwitch, key_file: &str) -> String {
 }
 
 /// The deletions of `name`'s A, AAAA and CNAME sets: what a switch
-/// replaces and a drill's cleanup removes.
+/// replaces.
 fn delete_addresses(name: &Name) -> [Record; 3] {
     [RecordType::A, RecordType::AAAA, RecordType::CNAME].map(|t| delete_rrset(name, t))
 }
@@ -718,8 +751,8 @@ pub fn nsupdate_script(p: &DnsSwitch, key_file: &str) -> String {
     nsupdate_lines(p, key_file, true)
 }
 
-/// The `nsupdate` lines deleting the hosts' records, then adding the
-/// target's when `add`.
+/// The `nsupdate` lines replacing the hosts' records with the target's
+/// (`add`), or deleting only the target's.
 fn nsupdate_lines(p: &DnsSwitch, key_file: &str, add: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -732,21 +765,24 @@ fn nsupdate_lines(p: &DnsSwitch, key_file: &str, add: bool) -> String {
     let _ = writeln!(out, "zone {}", fqdn(&p.zone));
     for host in &p.hosts {
         let host = fqdn(host);
-        for rtype in ["A", "AAAA", "CNAME"] {
-            let _ = writeln!(out, "update delete {host} {rtype}");
-        }
-        if !add {
-            continue;
-        }
+        // A removal deletes only the records the switch added.
+        let (verb, ttl) = if add {
+            for rtype in ["A", "AAAA", "CNAME"] {
+                let _ = writeln!(out, "update delete {host} {rtype}");
+            }
+            ("add", format!(" {}", p.ttl))
+        } else {
+            ("delete", String::new())
+        };
         match &p.target {
             DnsTarget::Addresses(addrs) => {
                 for ip in addrs {
                     let rtype = if ip.is_ipv4() { "A" } else { "AAAA" };
-                    let _ = writeln!(out, "update add {host} {} {rtype} {ip}", p.ttl);
+                    let _ = writeln!(out, "update {verb} {host}{ttl} {rtype} {ip}");
                 }
             }
             DnsTarget::Alias(target) => {
-                let _ = writeln!(out, "update add {host} {} CNAME {}", p.ttl, fqdn(target));
+                let _ = writeln!(out, "update {verb} {host}{ttl} CNAME {}", fqdn(target));
             }
         }
     }

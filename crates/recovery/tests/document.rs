@@ -159,6 +159,7 @@ to = "{standby}"
 [[recovery.activate]]
 kind = "command"
 name = "{tricky}"
+drill = "run"
 run = ["sh", "-c", "sleep 1; echo started"]
 [[recovery.activate]]
 kind = "verify"

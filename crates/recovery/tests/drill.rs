@@ -504,8 +504,15 @@ fn a_drill_restores_publishes_verifies_and_cleans_up_without_touching_production
 #[test]
 fn a_failed_drill_is_cleaned_up_and_leaves_the_plan_free() {
     let f = Fixture::new();
+    // A local command runs in a drill only when it says so: the first one
+    // would promote "the standby" on this machine.
+    let promoted = f.path("promoted");
     let config = f.config(
-        "[[recovery.activate]]\nkind = \"command\"\nname = \"start the shop\"\nrun = [\"sh\", \"-c\", \"echo no shop >&2; exit 3\"]\n",
+        &format!(
+            "[[recovery.activate]]\nkind = \"command\"\nname = \"promote\"\nrun = [\"touch\", \"{}\"]\n\
+             [[recovery.activate]]\nkind = \"command\"\nname = \"start the shop\"\ndrill = \"run\"\nrun = [\"sh\", \"-c\", \"echo no shop >&2; exit 3\"]\n",
+            promoted.display()
+        ),
         "SELECT max(created_at) FROM orders",
     );
     let plan = config.recovery_plan("shop-dr").unwrap();
@@ -519,7 +526,7 @@ fn a_failed_drill_is_cleaned_up_and_leaves_the_plan_free() {
     let report = drill(&runner(&config, &store, &look, &yes), plan).expect("the drill runs");
     assert_eq!(report.state, DrRunState::Failed);
     for said in [
-        "drill failed: step 6 of 7 \"start the shop\" (command) failed: exited with 3, expected 0",
+        "drill failed: step 7 of 8 \"start the shop\" (command) failed: exited with 3, expected 0",
         "cleaned up",
         "keepup dr drill shop-dr",
     ] {
@@ -537,14 +544,23 @@ fn a_failed_drill_is_cleaned_up_and_leaves_the_plan_free() {
     let steps = store.dr_steps(report.run).unwrap();
     let outcomes: Vec<(&str, DrStepOutcome)> =
         steps.iter().map(|s| (s.name.as_str(), s.outcome)).collect();
-    assert_eq!(outcomes[5], ("start the shop", DrStepOutcome::Failed));
+    assert_eq!(outcomes[5], ("promote", DrStepOutcome::Succeeded));
+    assert!(
+        steps[5]
+            .output
+            .starts_with("skipped in a drill: it runs on this machine"),
+        "{}",
+        steps[5].output
+    );
+    assert!(!promoted.exists(), "a local command is not run in a drill");
+    assert_eq!(outcomes[6], ("start the shop", DrStepOutcome::Failed));
     assert!(
         !outcomes.iter().any(|(n, _)| *n == "verify"),
         "nothing after the failed step ran"
     );
-    assert_eq!(outcomes.len(), 9, "{outcomes:?}");
+    assert_eq!(outcomes.len(), 10, "{outcomes:?}");
     assert!(
-        outcomes[6..]
+        outcomes[7..]
             .iter()
             .all(|(n, o)| n.starts_with("cleanup: ") && *o == DrStepOutcome::Succeeded)
     );
@@ -685,7 +701,7 @@ kind = "restore_files"
 name = "logs"
 backup = "shop"
 paths = ["{dir}/prod/logs"]
-to = "/"
+to = "/var"
 host = "web"
 
 [[recovery.drill_cleanup]]
@@ -736,7 +752,7 @@ run = ["touch", "{marker}"]
         [
             format!("srv/standby/{}", rel("prod/www/index.php")),
             format!("srv/standby/{}", rel("prod/www/media/logo.svg")),
-            rel("prod/logs/access.log"),
+            format!("var/{}", rel("prod/logs/access.log")),
         ],
         "under the drill's root on its host, never the standby's"
     );
@@ -867,4 +883,168 @@ check_query = "SELECT id FROM orders LIMIT 3"
             .trim(),
         "standby"
     );
+}
+
+/// A symbolic link under `files_root` (left by an earlier drill, or restored
+/// by an earlier step) on the way to a step's destination: the kernel would
+/// follow it, so the restore and the cleanup would work on the real
+/// standby's directory. Both refuse, naming the link.
+#[test]
+fn a_symlink_under_the_files_root_is_never_followed_by_the_restore_or_the_cleanup() {
+    let f = Fixture::new();
+    let first = f
+        .path("standby")
+        .components()
+        .find(|c| matches!(c, std::path::Component::Normal(_)))
+        .map(|c| c.as_os_str().to_owned())
+        .unwrap();
+    // <files_root>/tmp -> /tmp: <files_root>/<to> would be the standby's
+    // own directory.
+    let link = f.path("drill").join(&first);
+    std::os::unix::fs::symlink(Path::new("/").join(&first), &link).unwrap();
+    let config = f.config("", "SELECT max(created_at) FROM orders");
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let store = Store::open(&f.path("keepup.db")).unwrap();
+    let yes = Confirmation::AssumeYes;
+    let report = drill(
+        &runner(&config, &store, &keepup_recovery::Quiet, &yes),
+        plan,
+    )
+    .unwrap();
+    assert_eq!(report.state, DrRunState::Failed);
+    let refused = format!(
+        "{} is a symbolic link under the drill's files_root",
+        link.display()
+    );
+    let steps = store.dr_steps(report.run).unwrap();
+    let outcome = |name: &str| {
+        let s = steps.iter().find(|s| s.name == name).expect(name);
+        (s.outcome, s.output.clone())
+    };
+    let (files, said) = outcome("files");
+    assert_eq!(files, DrStepOutcome::Failed);
+    assert!(said.contains(&refused), "{said}");
+    let (cleanup, said) = outcome("cleanup: remove the files of \"files\"");
+    assert_eq!(cleanup, DrStepOutcome::Failed);
+    assert!(said.contains(&refused), "{said}");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link stays for a person to look at"
+    );
+    f.assert_untouched();
+}
+
+/// An activation whose `rpo_query` gives no time: the database is in place
+/// by then, so the run goes on with the RPO not measured (said in the
+/// journal) instead of stopping before DNS; a drill fails on it instead
+/// (`an_rpo_query_that_does_not_give_a_time_fails_naming_the_query`).
+#[test]
+fn an_activation_whose_rpo_query_gives_no_time_goes_on_with_the_rpo_not_measured() {
+    let f = Fixture::new();
+    let config = f.config("", "SELECT count(*) FROM orders");
+    let mut plan = config.recovery_plan("shop-dr").unwrap().clone();
+    plan.activate.retain(|s| s.name == "database");
+    let store = Store::open(&f.path("keepup.db")).unwrap();
+    let yes = Confirmation::AssumeYes;
+    let report = keepup_recovery::engine::start(
+        &runner(&config, &store, &keepup_recovery::Quiet, &yes),
+        &plan,
+        DrRunKind::Activate,
+    )
+    .unwrap();
+    assert_eq!(report.state, DrRunState::Completed, "{}", report.message);
+    let steps = store.dr_steps(report.run).unwrap();
+    assert_eq!(steps[0].outcome, DrStepOutcome::Succeeded);
+    assert!(
+        steps[0].output.contains("data age at activation not measured; RPO not measured: the plan's rpo_query `SELECT count(*) FROM orders` returned \"")
+            && steps[0].output.contains("which is not a time"),
+        "{}",
+        steps[0].output
+    );
+    let run = store.dr_run(report.run).unwrap().unwrap();
+    assert_eq!(run.rpo_ms, None);
+    // The import is in place.
+    let orders = f.pg.psql_in("shop", "SELECT count(*) FROM orders").unwrap();
+    assert_eq!(
+        f.pg.psql_in("shop_standby", "SELECT count(*) FROM orders")
+            .unwrap()
+            .trim(),
+        orders.trim()
+    );
+}
+
+/// A drill name that already holds a record the drill did not publish:
+/// the drill fails at its dns step before publishing anything, and its
+/// cleanup deletes only what the drill would have published, so the
+/// record stays.
+#[test]
+fn a_drill_name_in_use_is_left_alone() {
+    let f = Fixture::new();
+    let name = format!("drill.{UPDATE_ZONE}");
+    let key_file = f.path("nsupdate.key");
+    std::fs::write(
+        &key_file,
+        format!(
+            "key \"{UPDATE_KEY_SHA512}\" {{\n  algorithm hmac-sha512;\n  secret \"{}\";\n}};\n",
+            f.zone.sha512_secret()
+        ),
+    )
+    .unwrap();
+    let primary = f.zone.primary();
+    let script = format!(
+        "server {} {}\nzone {UPDATE_ZONE}.\nupdate add {name}. 300 A 192.0.2.99\nsend\n",
+        primary.ip(),
+        primary.port()
+    );
+    let mut child = std::process::Command::new("nsupdate")
+        .arg("-k")
+        .arg(&key_file)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("nsupdate (Debian bind9-dnsutils) runs");
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(kdig(primary, &name), ["192.0.2.99"]);
+
+    let config = f.config("", "SELECT max(created_at) FROM orders");
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let store = Store::open(&f.path("keepup.db")).unwrap();
+    let yes = Confirmation::AssumeYes;
+    let report = drill(
+        &runner(&config, &store, &keepup_recovery::Quiet, &yes),
+        plan,
+    )
+    .unwrap();
+    assert_eq!(report.state, DrRunState::Failed);
+    assert!(
+        report.message.contains(&format!(
+            "\"switch\" (dns) failed: the drill's names already hold records the drill did not publish ({name}. A 192.0.2.99)"
+        )),
+        "{}",
+        report.message
+    );
+    let steps = store.dr_steps(report.run).unwrap();
+    let cleanup = steps
+        .iter()
+        .find(|s| s.name == "cleanup: delete the DNS names of \"switch\"")
+        .unwrap();
+    assert_eq!(
+        cleanup.outcome,
+        DrStepOutcome::Succeeded,
+        "{}",
+        cleanup.output
+    );
+    assert_eq!(kdig(primary, &name), ["192.0.2.99"], "the record stays");
+    f.assert_untouched();
 }

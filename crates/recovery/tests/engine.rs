@@ -103,6 +103,12 @@ fn command(name: &str, script: &str) -> String {
     )
 }
 
+/// A `command` step that runs in drills too (a local one is skipped there
+/// otherwise).
+fn drilled_command(name: &str, script: &str) -> String {
+    command(name, script).replace("run = [", "drill = \"run\"\nrun = [")
+}
+
 fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -497,8 +503,8 @@ fn a_drill_whose_process_died_is_resumed_and_cleans_up() {
     let log = f.path("log");
     let drill_env = "[recovery.drill]\naddresses = [\"127.0.0.30\"]\n";
     let steps = [
-        command("first", &format!("echo \"first $KEEPUP_DR_KIND\" >> {log}")),
-        command("second", &format!("echo second >> {log}")),
+        drilled_command("first", &format!("echo \"first $KEEPUP_DR_KIND\" >> {log}")),
+        drilled_command("second", &format!("echo second >> {log}")),
         format!(
             "[[recovery.drill_cleanup]]\nkind = \"command\"\nname = \"stop\"\nrun = [\"sh\", \"-c\", \"echo stop >> {log}\"]\n"
         ),
@@ -569,7 +575,7 @@ fn a_failed_cleanup_fails_the_drill_but_runs_the_rest_of_the_cleanup() {
         )
     };
     let steps = [
-        command("start", &format!("echo start >> {log}")),
+        drilled_command("start", &format!("echo start >> {log}")),
         "[[recovery.activate]]\nkind = \"notify\"\nchannels = [\"ops-hook\"]\nmessage = \"DR activated\"\n[[recovery.activate]]\nkind = \"maintenance\"\naction = \"start\"\n".to_string(),
         cleanup("stop", "echo 'still running' >&2; exit 4"),
         cleanup("tidy", &format!("echo tidy >> {log}")),
@@ -638,7 +644,7 @@ fn a_drill_whose_journal_fails_ends_failed_and_a_resume_cleans_up() {
     // The step takes the journal's step table away (once), so journaling
     // its end fails: an error of the engine after the drill began.
     let steps = [
-        command(
+        drilled_command(
             "break",
             &format!(
                 "[ -e {marker} ] || {{ touch {marker}; sqlite3 {db} 'ALTER TABLE dr_step RENAME TO dr_step_gone'; }}"
@@ -689,11 +695,11 @@ fn a_drill_held_by_a_live_process_is_aborted_and_stops_before_its_next_step() {
     let go = f.path("go");
     let drill_env = "[recovery.drill]\naddresses = [\"127.0.0.30\"]\n";
     let steps = [
-        command(
+        drilled_command(
             "first",
             &format!("touch {started}; while [ ! -e {go} ]; do sleep 0.05; done"),
         ),
-        command("second", &format!("echo second >> {log}")),
+        drilled_command("second", &format!("echo second >> {log}")),
         format!(
             "[[recovery.drill_cleanup]]\nkind = \"command\"\nname = \"stop\"\nrun = [\"sh\", \"-c\", \"echo stop >> {log}\"]\n"
         ),
@@ -747,4 +753,67 @@ fn a_drill_held_by_a_live_process_is_aborted_and_stops_before_its_next_step() {
     );
     let r = f.store.dr_run(report.run).unwrap().unwrap();
     assert_eq!((r.state, r.holder_pid), (DrRunState::Aborted, None));
+}
+
+/// A drill died during its cleanup; then the plan gained a step where the
+/// journal has a cleanup row, or a step changed kind under the same name:
+/// resuming would take the journal's rows for steps that never ran, so it
+/// is refused, saying to abort and start again.
+#[test]
+fn a_run_whose_plan_changed_is_not_resumed() {
+    let f = Fixture::new();
+    let log = f.path("log");
+    let drill_env = "[recovery.drill]\naddresses = [\"127.0.0.30\"]\n";
+    let first = drilled_command("first", &format!("echo first >> {log}"));
+    let added = drilled_command("added", &format!("echo added >> {log}"));
+    let cleanup = format!(
+        "[[recovery.drill_cleanup]]\nkind = \"command\"\nname = \"stop\"\nrun = [\"sh\", \"-c\", \"echo stop >> {log}\"]\n"
+    );
+    let run = f
+        .store
+        .dr_begin("shop-dr", DrRunKind::Drill, START, "cron", 0)
+        .unwrap()
+        .unwrap();
+    for (i, name, kind) in [(0, "first", "command"), (1, "cleanup: stop", "cleanup")] {
+        f.store.dr_step_started(run, i, name, kind, START).unwrap();
+        f.store
+            .dr_step_ended(run, i, START, DrStepOutcome::Succeeded, "")
+            .unwrap();
+    }
+    let yes = Confirmation::AssumeYes;
+    let grown = f.config(
+        9,
+        drill_env,
+        &[first.clone(), added, cleanup.clone()].concat(),
+    );
+    let e = resume(&f.runner(&grown, &yes), run)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("its steps changed since run 1 started (step 2 was the cleanup \"cleanup: stop\", is now \"added\")")
+            && e.contains("keepup dr abort 1"),
+        "{e}"
+    );
+    let rekinded = f.config(
+        9,
+        drill_env,
+        &[
+            "[[recovery.activate]]\nkind = \"confirm\"\nname = \"first\"\n".to_string(),
+            cleanup.clone(),
+        ]
+        .concat(),
+    );
+    let e = resume(&f.runner(&rekinded, &yes), run)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("step 1 was \"first\" (command), is now \"first\" (confirm)"),
+        "{e}"
+    );
+    assert_eq!(read(&log), "", "nothing ran");
+    // The same plan resumes: its cleanup runs again.
+    let same = f.config(9, drill_env, &[first, cleanup].concat());
+    let report = resume(&f.runner(&same, &yes), run).unwrap();
+    assert_eq!(report.state, DrRunState::Completed, "{}", report.message);
+    assert_eq!(read(&log), "stop\n");
 }

@@ -6,7 +6,7 @@
 use super::steps_of;
 use crate::steps::command;
 use crate::steps::restore::{drill_database, drill_destination};
-use keepup_config::recovery::{MaintenanceAction, StepAction};
+use keepup_config::recovery::{DrillCommand, MaintenanceAction, StepAction};
 use keepup_config::{Config, RecoveryPlan};
 use keepup_store::DrRunKind;
 use std::fmt::Write;
@@ -35,6 +35,9 @@ pub fn describe(config: &Config, plan: &RecoveryPlan, kind: DrRunKind) -> Result
             }
             StepAction::Confirm(c) if drill => {
                 format!("passes without asking {:?} in a drill", c.prompt)
+            }
+            StepAction::Command(c) if drill && c.drill == DrillCommand::Skip => {
+                command::skipped_in_drill(c).output
             }
             StepAction::Command(c) => {
                 let host = c.host.as_deref().and_then(|h| target.environment.host(h));

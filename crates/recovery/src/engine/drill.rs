@@ -13,17 +13,20 @@
 //! - `dns`: the drill's `dns_names` point at the drill's addresses;
 //! - `verify`: the checks, with the names the `dns` steps switch resolved
 //!   to the drill's addresses; the first all-Up round is the drill's RTO;
-//! - `command`: on the drill environment's host of that name (a local one
-//!   runs here, with `KEEPUP_DR_KIND=drill`);
+//! - `command`: on the drill environment's host of that name; a local one
+//!   is skipped (journaled, saying why) unless it says `drill = "run"`
+//!   (then it runs here, with `KEEPUP_DR_KIND=drill`), and `drill =
+//!   "skip"` skips a remote one too;
 //! - `maintenance`: skipped (journaled, saying why);
 //! - `notify`: sent, marked `DRILL:`;
 //! - `confirm`: passes without asking.
 //!
 //! The cleanup ([`cleanup_plan`]) is journaled as further steps of the run,
-//! after the activate steps: the drill's DNS names deleted (signed RFC 2136
-//! update), the plan's `[[recovery.drill_cleanup]]` commands, the scratch
-//! databases dropped, the restored files removed (only under
-//! `files_root`: all of `<files_root>/<to>`). Every cleanup step runs even
+//! after the activate steps: the records the drill published at its DNS
+//! names deleted (signed RFC 2136 update), the plan's
+//! `[[recovery.drill_cleanup]]` commands, the scratch databases dropped,
+//! the restored files removed (only under `files_root`: all of
+//! `<files_root>/<to>`, never through a symbolic link). Every cleanup step runs even
 //! when an earlier one failed; a failed one fails the drill. A drill that
 //! failed is over: it ends
 //! `failed`, releases the plan's lock (a real activation must never wait
@@ -40,12 +43,15 @@
 use super::{EngineError, Ran, RunReport, Runner, Target, context, human_ms, run_steps, steps_of};
 use crate::dns::{nsupdate_removal, remove};
 use crate::journal::{Journal, Redactor};
-use crate::steps::restore::{backup_plan, database_params, drill_database, drill_destination};
+use crate::steps::restore::{
+    backup_plan, database_params, drill_database, drill_destination, remote_symlink_check,
+    symlink_between,
+};
 use crate::steps::{self, Done, Failed, StepContext};
 use keepup_backup::dbrestore;
 use keepup_config::RecoveryPlan;
 use keepup_config::recovery::{
-    CommandStep, DnsStep, RestoreDatabaseStep, RestoreFilesStep, Step, StepAction,
+    CommandStep, DnsStep, DrillCommand, RestoreDatabaseStep, RestoreFilesStep, Step, StepAction,
 };
 use keepup_store::{DrRunKind, DrRunState, DrStepOutcome};
 use std::path::{Path, PathBuf};
@@ -309,14 +315,9 @@ fn clean_up(
 fn undo_one(undo: Undo<'_>, ctx: &StepContext<'_>, target: Target<'_>) -> Result<Done, Failed> {
     match undo {
         Undo::Dns(d) => {
-            let params =
-                steps::dns::switch_of(d, &ctx.plan.tsig_keys, target.environment, &ctx.config.dns)?;
-            if target.environment.dns_names.is_empty() {
-                // Never delete the shop's own names.
-                return Err(Failed::because(
-                    "the drill environment names no dns_names; nothing of the shop's is deleted",
-                ));
-            }
+            // Never the shop's own names: the drill's, and only the
+            // records the drill published there.
+            let params = steps::dns::drill_switch_of(d, ctx)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -324,7 +325,7 @@ fn undo_one(undo: Undo<'_>, ctx: &StepContext<'_>, target: Target<'_>) -> Result
             match runtime.block_on(remove(&params)) {
                 Ok(()) => Ok(Done {
                     output: format!(
-                        "deleted the A, AAAA and CNAME records of {} in {}",
+                        "deleted the drill's records of {} in {}",
                         params.hosts.join(", "),
                         params.zone
                     ),
@@ -372,8 +373,8 @@ fn restored_dir(f: &RestoreFilesStep, target: Target<'_>) -> Result<(PathBuf, Pa
 }
 
 /// Removes what a drill restored for `f`: the whole `<files_root>/<to>`,
-/// and here the directories above it up to the root when they are empty
-/// (on a host they stay). The root itself stays: it may be a mount point.
+/// and the directories above it up to the root when they are empty. The
+/// root itself stays: it may be a mount point.
 fn remove_files(
     f: &RestoreFilesStep,
     ctx: &StepContext<'_>,
@@ -382,27 +383,43 @@ fn remove_files(
     let (root, dest) = restored_dir(f, target)?;
     let shown = dest.display().to_string();
     if let Some(host) = &f.host {
-        let run: Vec<String> = if dest == root {
-            vec![
-                "find".into(),
-                shown.clone(),
-                "-mindepth".into(),
-                "1".into(),
-                "-delete".into(),
-            ]
+        // Neither `find -P` (the default) nor `rm -rf` follows a link
+        // below the path; the check refuses one on the way to it.
+        // Then, as here, the directories the restore made above it,
+        // while empty.
+        let remove = if dest == root {
+            r#"find -P "$2" -mindepth 1 -delete"#
         } else {
-            vec!["rm".into(), "-rf".into(), "--".into(), shown.clone()]
+            r#"rm -rf -- "$2" || exit; p=$(dirname -- "$2"); while [ "$p" != "$1" ] && rmdir -- "$p" 2>/dev/null; do p=$(dirname -- "$p"); done; exit 0"#
         };
         let step = CommandStep {
-            run,
+            run: vec![
+                "sh".into(),
+                "-c".into(),
+                remote_symlink_check(remove),
+                "sh".into(),
+                root.display().to_string(),
+                shown.clone(),
+            ],
             host: Some(host.clone()),
             timeout: REMOTE_REMOVE_TIMEOUT,
             expect_exit: 0,
+            drill: DrillCommand::Run,
         };
         return steps::command::run(&step, ctx).map(|mut done| {
             done.output = format!("removed {shown} on host {host}\n{}", done.output);
             done
         });
+    }
+    match symlink_between(&root, &dest) {
+        Ok(None) => {}
+        Ok(Some(link)) => {
+            return Err(Failed::because(format!(
+                "not removing {shown}: {} is a symbolic link under the drill's files_root (it could lead outside it); remove the link, then what is left by hand",
+                link.display()
+            )));
+        }
+        Err(e) => return Err(Failed::because(format!("removing {shown}: {e}"))),
     }
     remove_local(&dest, &root).map_err(|e| Failed::because(format!("removing {shown}: {e}")))?;
     // The directories the restore made above it, when now empty.

@@ -300,28 +300,50 @@ pub fn resume(runner: &Runner<'_>, run: i64) -> Result<RunReport, EngineError> {
     })?;
     preflight(plan, steps, r.kind)?;
     let journaled = runner.store.dr_steps(run)?;
-    // The journal's steps must still be the plan's: resuming a changed
-    // plan could skip a step that was never run. (A drill's cleanup steps,
-    // journaled after them, all run again anyway.)
-    for j in journaled.iter().filter(|j| j.kind != drill::CLEANUP_KIND) {
-        let now_named = steps.get(j.index).map(|s| s.name.as_str());
-        if now_named != Some(j.name.as_str()) {
-            return Err(EngineError::Refused {
-                plan: plan.id.clone(),
-                reason: format!(
-                    "its steps changed since run {run} started (step {} was {:?}, is now {}); abort the run (`keepup dr abort {run}`) and start a new one",
+    // The journal's steps must still be the plan's, name and kind at each
+    // place: resuming a changed plan could skip a step that was never run.
+    // A drill's cleanup steps, journaled after them, all run again; one
+    // where a step of the plan now is means the plan gained steps.
+    let changed = |what: String| EngineError::Refused {
+        plan: plan.id.clone(),
+        reason: format!(
+            "its steps changed since run {run} started ({what}); abort the run (`keepup dr abort {run}`) and start a new one"
+        ),
+    };
+    for j in &journaled {
+        let now = steps.get(j.index);
+        if j.kind == drill::CLEANUP_KIND {
+            if let Some(s) = now {
+                return Err(changed(format!(
+                    "step {} was the cleanup {:?}, is now {:?}",
                     j.index + 1,
                     j.name,
-                    now_named.map_or("gone".to_string(), |n| format!("{n:?}"))
-                ),
-            });
+                    s.name
+                )));
+            }
+            continue;
+        }
+        if now.is_none_or(|s| s.name != j.name || s.action.kind() != j.kind) {
+            return Err(changed(format!(
+                "step {} was {:?} ({}), is now {}",
+                j.index + 1,
+                j.name,
+                j.kind,
+                now.map_or("gone".to_string(), |s| format!(
+                    "{:?} ({})",
+                    s.name,
+                    s.action.kind()
+                ))
+            )));
         }
     }
     let first = (0..steps.len())
         .find(|i| {
-            !journaled
-                .iter()
-                .any(|j| j.index == *i && j.outcome == DrStepOutcome::Succeeded)
+            !journaled.iter().any(|j| {
+                j.index == *i
+                    && j.kind != drill::CLEANUP_KIND
+                    && j.outcome == DrStepOutcome::Succeeded
+            })
         })
         .unwrap_or(steps.len());
     let now = runner.clock.now_ms();

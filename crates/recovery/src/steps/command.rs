@@ -5,7 +5,9 @@
 //! starts with an empty environment plus an allow-list, so it never
 //! inherits keepup's secrets; `KEEPUP_DR_KIND` tells a local command
 //! whether it runs in an `activate`, a `return` or a `drill`. In a drill a
-//! step's `host` is the drill environment's host of that name.
+//! step's `host` is the drill environment's host of that name, and a step
+//! with `drill = "skip"` (the default of a local one, which would run on
+//! this machine as written) is skipped ([`skipped_in_drill`]).
 
 use super::{Done, Failed, StepContext};
 use keepup_backup::child;
@@ -16,6 +18,21 @@ use std::time::Duration;
 
 /// `ssh` waits this long for the connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What a drill journals for a step it skips (`drill = "skip"`).
+pub fn skipped_in_drill(step: &CommandStep) -> Done {
+    let why = if step.host.is_none() {
+        "it runs on this machine, which may be the real standby; write drill = \"run\" to run it in drills"
+    } else {
+        "the step says drill = \"skip\""
+    };
+    Done {
+        output: format!(
+            "skipped in a drill: {why} (would run {})",
+            shell_line(&step.run)
+        ),
+    }
+}
 
 /// Runs a `command` step.
 pub fn run(step: &CommandStep, ctx: &StepContext<'_>) -> Result<Done, Failed> {
@@ -190,6 +207,7 @@ mod tests {
             host: Some("web".into()),
             timeout: Duration::from_secs(5),
             expect_exit: 0,
+            drill: keepup_config::recovery::DrillCommand::Run,
         };
         let host = Host {
             name: "web".into(),

@@ -6,13 +6,15 @@
 //! In a drill the environment is the drill's: its `dns_names` (required, and
 //! never one of the shop's names) point at its addresses, also when the
 //! step writes a `cname` (the alias would lead to the real standby); the
-//! drill's cleanup deletes them again ([`remove`]).
+//! drill's cleanup deletes them again, only the records it published
+//! ([`crate::dns::remove`]). A drill name that holds other records at the
+//! primary fails the step before anything is published.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::{Done, Failed, StepContext};
-use crate::dns::{DnsSwitch, DnsTarget, TsigKey, nsupdate_script, switch};
+use crate::dns::{DnsSwitch, DnsTarget, TsigKey, foreign_records, nsupdate_script, switch};
 use keepup_config::dns::DnsSettings;
 use keepup_config::recovery::{DnsStep, Environment, TsigKey as ConfiguredKey};
 use keepup_probe::ProbeContext;
@@ -79,27 +81,52 @@ pub fn switch_of(
     })
 }
 
+/// The switch a `dns` step makes in a drill, and its cleanup deletes: the
+/// drill's `dns_names` (never the shop's) at the drill's addresses, also
+/// for a `cname` step (the alias would lead to the real standby).
+pub fn drill_switch_of(step: &DnsStep, ctx: &StepContext<'_>) -> Result<DnsSwitch, Failed> {
+    let drill = ctx.environment();
+    if drill.dns_names.is_empty() {
+        return Err(Failed::because(
+            "the drill environment names no dns_names; a drill never switches the shop's own names",
+        ));
+    }
+    let mut params = switch_of(step, &ctx.plan.tsig_keys, drill, &ctx.config.dns)?;
+    params.target = DnsTarget::Addresses(drill.addresses.clone());
+    Ok(params)
+}
+
 /// Runs a `dns` step.
 pub fn run(step: &DnsStep, ctx: &StepContext<'_>) -> Result<Done, Failed> {
-    let mut params = switch_of(
-        step,
-        &ctx.plan.tsig_keys,
-        ctx.environment(),
-        &ctx.config.dns,
-    )?;
-    if ctx.kind == keepup_store::DrRunKind::Drill {
-        if ctx.environment().dns_names.is_empty() {
-            return Err(Failed::because(
-                "the drill environment names no dns_names; a drill never switches the shop's own names",
-            ));
-        }
-        params.target = DnsTarget::Addresses(ctx.environment().addresses.clone());
-    }
+    let drill = ctx.kind == keepup_store::DrRunKind::Drill;
+    let params = if drill {
+        drill_switch_of(step, ctx)?
+    } else {
+        switch_of(
+            step,
+            &ctx.plan.tsig_keys,
+            ctx.environment(),
+            &ctx.config.dns,
+        )?
+    };
     let by_hand = nsupdate_script(&params, KEY_FILE_PLACEHOLDER);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failed::because(format!("cannot start the DNS runtime: {e}")))?;
+    if drill {
+        // The switch replaces what the names hold, and the cleanup deletes
+        // them: a name in use by anything else is not the drill's to take.
+        let foreign = runtime
+            .block_on(foreign_records(&params))
+            .map_err(|e| Failed::because(e.to_string()))?;
+        if !foreign.is_empty() {
+            return Err(Failed::because(format!(
+                "the drill's names already hold records the drill did not publish ({}); give the drill names nothing else uses",
+                foreign.join("; ")
+            )));
+        }
+    }
     match runtime.block_on(switch(&params, &ProbeContext::new())) {
         Ok(report) => {
             let mut output = String::new();

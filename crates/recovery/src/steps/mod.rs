@@ -13,7 +13,7 @@ pub mod verify;
 
 use crate::clock::Clock;
 use crate::engine::Target;
-use keepup_config::recovery::{Environment, Step, StepAction};
+use keepup_config::recovery::{DrillCommand, Environment, Step, StepAction};
 use keepup_config::{Config, RecoveryPlan};
 use keepup_model::Timestamp;
 use keepup_store::{DrRunKind, Store};
@@ -96,6 +96,9 @@ pub fn unavailable(action: &StepAction) -> Option<&'static str> {
 /// Runs one step.
 pub fn run(step: &Step, index: usize, ctx: &StepContext<'_>) -> Result<Done, Failed> {
     match &step.action {
+        StepAction::Command(c) if ctx.kind == DrRunKind::Drill && c.drill == DrillCommand::Skip => {
+            Ok(command::skipped_in_drill(c))
+        }
         StepAction::Command(c) => command::run(c, ctx),
         StepAction::Maintenance(m) => maintenance::run(m, ctx),
         StepAction::Verify(v) => verify::run(v, ctx),

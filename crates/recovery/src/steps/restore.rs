@@ -29,10 +29,44 @@ pub fn drill_destination(to: &Path, drill: &Environment) -> Option<PathBuf> {
     Some(root.join(relative))
 }
 
-/// The scratch database a drill imports a step's dump into.
-pub fn drill_database(database: &str) -> String {
-    format!("{database}_drill")
+/// The first symbolic link on the way from `root` down to `dest` (`root`
+/// itself not counted, `dest` counted): the kernel follows a link in any
+/// component, so a link under the drill's root (restored by an earlier
+/// step, or left by a failed cleanup) would lead a restore or a removal
+/// outside it. `Ok(None)` when there is none (the walk stops at the first
+/// component that does not exist yet).
+pub fn symlink_between(root: &Path, dest: &Path) -> std::io::Result<Option<PathBuf>> {
+    let Ok(below) = dest.strip_prefix(root) else {
+        return Err(std::io::Error::other(format!(
+            "{} is not under {}",
+            dest.display(),
+            root.display()
+        )));
+    };
+    let mut at = root.to_path_buf();
+    for part in below.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => return Ok(Some(at)),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
+
+/// A POSIX shell script run as `sh -c SCRIPT sh ROOT DEST` on a drill's
+/// host: exits 3 naming the first symbolic link from ROOT (not counted)
+/// down to DEST, as [`symlink_between`] does here; `then` runs after the
+/// check (`"$2"` is DEST).
+pub fn remote_symlink_check(then: &str) -> String {
+    format!(
+        r#"p=$2; while [ "$p" != "$1" ] && [ "$p" != / ]; do if [ -L "$p" ]; then echo "$p is a symbolic link under the drill's files_root: refused (it could lead outside it)" >&2; exit 3; fi; p=$(dirname -- "$p"); done; {then}"#
+    )
+}
+
+pub use keepup_config::recovery::drill_database;
 
 /// The parameters of a `restore_database` step on the run's environment:
 /// the step's own, or in a drill the scratch database on the drill's
@@ -97,6 +131,7 @@ pub fn files(step: &RestoreFilesStep, ctx: &StepContext<'_>) -> Result<Done, Fai
         params.to = drill_destination(&step.to, ctx.environment()).ok_or_else(|| {
             Failed::because("the drill environment has no files_root to restore under")
         })?;
+        no_link_on_the_way(step, &params.to, ctx)?;
     }
     let done = restore_files(&params).map_err(|e| Failed::because(e.to_string()))?;
     let rpo = record_rpo(ctx, done.snapshot.time_ms)?;
@@ -104,8 +139,8 @@ pub fn files(step: &RestoreFilesStep, ctx: &StepContext<'_>) -> Result<Done, Fai
         output: format!(
             "restored {} files ({} bytes) into {} of snapshot {} ({}) from target {}; data age at activation {}",
             done.files,
-            params.to.display(),
             done.bytes,
+            params.to.display(),
             done.snapshot.short_id,
             done.snapshot.time,
             done.target,
@@ -114,23 +149,84 @@ pub fn files(step: &RestoreFilesStep, ctx: &StepContext<'_>) -> Result<Done, Fai
     })
 }
 
+/// Refuses a drill's restore into `dest` when a symbolic link lies between
+/// the drill's `files_root` and it (here, or on the step's host).
+fn no_link_on_the_way(
+    step: &RestoreFilesStep,
+    dest: &Path,
+    ctx: &StepContext<'_>,
+) -> Result<(), Failed> {
+    let Some(root) = &ctx.environment().files_root else {
+        return Ok(());
+    };
+    if let Some(host) = &step.host {
+        let check = keepup_config::recovery::CommandStep {
+            run: vec![
+                "sh".into(),
+                "-c".into(),
+                remote_symlink_check("exit 0"),
+                "sh".into(),
+                root.display().to_string(),
+                dest.display().to_string(),
+            ],
+            host: Some(host.clone()),
+            timeout: std::time::Duration::from_secs(60),
+            expect_exit: 0,
+            drill: keepup_config::recovery::DrillCommand::Run,
+        };
+        return super::command::run(&check, ctx)
+            .map(|_| ())
+            .map_err(|f| Failed {
+                reason: format!("not restoring into {}: {}", dest.display(), f.reason),
+                ..f
+            });
+    }
+    match symlink_between(root, dest) {
+        Ok(None) => Ok(()),
+        Ok(Some(link)) => Err(Failed::because(format!(
+            "not restoring into {}: {} is a symbolic link under the drill's files_root (it could lead outside it); remove it",
+            dest.display(),
+            link.display()
+        ))),
+        Err(e) => Err(Failed::because(format!(
+            "not restoring into {}: {e}",
+            dest.display()
+        ))),
+    }
+}
+
 /// Runs a `restore_database` step.
 pub fn database(step: &RestoreDatabaseStep, ctx: &StepContext<'_>) -> Result<Done, Failed> {
     let plan = backup_plan(ctx, &step.backup)?;
     let params = database_params(step, plan, ctx);
     let done = restore_database(&params).map_err(|e| Failed::because(e.to_string()))?;
-    let mut data_ms = done.snapshot.time_ms;
+    let mut data_ms = Some(done.snapshot.time_ms);
+    let mut unmeasured = None;
     if let (Some(query), Some(value)) = (&ctx.plan.rpo_query, &done.rpo_value) {
-        let newest = crate::rpo::parse_time(value).map_err(|why| {
-            Failed::because(format!(
-                "the plan's rpo_query `{query}` returned {value:?}, which is not a time: {why}"
-            ))
-        })?;
-        data_ms = data_ms.min(newest);
+        match crate::rpo::parse_time(value) {
+            Ok(newest) => data_ms = data_ms.map(|d| d.min(newest)),
+            Err(why) => {
+                let said = format!(
+                    "the plan's rpo_query `{query}` returned {value:?}, which is not a time: {why}"
+                );
+                // The database is in place by now: an activation or a
+                // return goes on without the figure rather than stopping
+                // before DNS. A drill is the place to find out.
+                if ctx.kind == DrRunKind::Drill {
+                    return Err(Failed::because(said));
+                }
+                tracing::warn!(plan = %ctx.plan.id, run = ctx.run, "RPO not measured: the rpo_query did not give a time");
+                data_ms = None;
+                unmeasured = Some(said);
+            }
+        }
     }
-    let rpo = record_rpo(ctx, data_ms)?;
+    let age = match data_ms {
+        Some(ms) => crate::engine::human_ms(record_rpo(ctx, ms)?),
+        None => "not measured".to_string(),
+    };
     let mut output = format!(
-        "imported {} ({} bytes) of snapshot {} ({}) from target {} into {}; check query returned {} row(s); data age at activation {}",
+        "imported {} ({} bytes) of snapshot {} ({}) from target {} into {}; check query returned {} row(s); data age at activation {age}",
         step.dump,
         done.bytes,
         done.snapshot.short_id,
@@ -138,8 +234,10 @@ pub fn database(step: &RestoreDatabaseStep, ctx: &StepContext<'_>) -> Result<Don
         done.target,
         params.database,
         done.check_rows,
-        crate::engine::human_ms(rpo)
     );
+    if let Some(said) = unmeasured {
+        output.push_str(&format!("; RPO not measured: {said}"));
+    }
     if let Some(v) = &done.rpo_value {
         output.push_str(&format!("; newest row: {v}"));
     }
