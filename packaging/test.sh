@@ -74,6 +74,13 @@ for want in 'User=keepup' 'StateDirectory=keepup' 'ConfigurationDirectory=keepup
   'ExecReload=/bin/kill -HUP $MAINPID'; do
   grep -qxF "$want" "$unit" || fail "keepup.service lacks $want"
 done
+# A scheduled drill's local restore needs its files_root writable: the
+# unit says how, without opening the file system.
+grep -q '^# .*files_root.*' "$unit" && grep -q '^# .*ReadWritePaths=/srv/drill' "$unit" \
+  || fail "keepup.service does not say how to let scheduled drills write their files_root"
+if grep -q '^ReadWritePaths=' "$unit"; then
+  fail "keepup.service opens paths for writing by default"
+fi
 sed -e "s|^ExecStart=/usr/bin/keepup |ExecStart=$root/usr/bin/keepup |" \
   -e "s| /etc/keepup/keepup.toml\$| $root/etc/keepup/keepup.toml|" "$unit" >"$work/keepup.service"
 grep -q "^ExecStart=$root/usr/bin/keepup run --config $root/etc/keepup/keepup.toml\$" "$work/keepup.service" \
