@@ -173,6 +173,52 @@ const CHART_H: f64 = 220.0;
 const CHART_LEFT: f64 = 56.0;
 const CHART_BOTTOM: f64 = 20.0;
 
+/// The most points one percentile line draws: a day of minute rollups
+/// is 1,440 per line, more than the chart has pixels, and writing them
+/// was most of the check page's time.
+const MAX_LINE_POINTS: usize = 360;
+
+/// `values` in at most `columns` columns of consecutive buckets, each
+/// drawn as its minimum and maximum in the order they occur (so a spike
+/// or a dip stays on the line), or as one gap when it has no value at
+/// all. Returns the kept values with the bucket index each stands at.
+fn min_max_columns(values: &[Option<f64>], columns: usize) -> (Vec<usize>, Vec<Option<f64>>) {
+    let per_column = values.len().div_ceil(columns.max(1)).max(1);
+    let mut at = Vec::new();
+    let mut kept = Vec::new();
+    for (c, column) in values.chunks(per_column).enumerate() {
+        let start = c * per_column;
+        let with_value = column
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| (i, v)));
+        let lowest = with_value.clone().min_by(|a, b| a.1.total_cmp(&b.1));
+        let highest = with_value.max_by(|a, b| a.1.total_cmp(&b.1));
+        match (lowest, highest) {
+            (Some(low), Some(high)) if low.0 != high.0 => {
+                let (first, second) = if low.0 < high.0 {
+                    (low, high)
+                } else {
+                    (high, low)
+                };
+                for (i, v) in [first, second] {
+                    at.push(start + i);
+                    kept.push(Some(v));
+                }
+            }
+            (Some((i, v)), _) => {
+                at.push(start + i);
+                kept.push(Some(v));
+            }
+            _ => {
+                at.push(start);
+                kept.push(None);
+            }
+        }
+    }
+    (at, kept)
+}
+
 /// Latency percentiles (p50, p95, p99) of rollups over `[from, to)`, one
 /// line each, on a shared scale with its maximum and half labelled.
 pub fn percentiles(rollups: &[Rollup], from: Timestamp, to: Timestamp, width_ms: i64) -> Markup {
@@ -226,7 +272,8 @@ pub fn percentiles(rollups: &[Rollup], from: Timestamp, to: Timestamp, width_ms:
                 text.tick x=(CHART_LEFT) y=(CHART_H - 4.0) { (short_time(from)) }
                 text.tick x=(CHART_W) y=(CHART_H - 4.0) text-anchor="end" { (short_time(to)) }
                 @for (name, values) in names.iter().zip(&series) {
-                    @for points in segments(values, |i, v| (x(i), y(v))) {
+                    @let (at, values) = min_max_columns(values, MAX_LINE_POINTS / 2);
+                    @for points in segments(&values, |i, v| (x(at[i]), y(v))) {
                         polyline class=(name) points=(points) {}
                     }
                 }
@@ -359,6 +406,34 @@ mod tests {
             got,
             ["0.0,0.0 12.3,12.3 -0.3,-0.3 800.0,800.0 5.1,5.1"],
             "as {{:.1}} writes them, except halves round away from zero"
+        );
+    }
+
+    #[test]
+    fn a_day_of_minutes_is_drawn_in_at_most_360_points_keeping_spikes_and_gaps() {
+        // 1,440 minutes at 10 ms, a 900 ms spike at minute 700, a 1 ms dip
+        // at 701, and no data for minutes 1,000 to 1,099.
+        let mut day: Vec<Option<f64>> = vec![Some(10.0); 1440];
+        day[700] = Some(900.0);
+        day[701] = Some(1.0);
+        for minute in &mut day[1000..1100] {
+            *minute = None;
+        }
+        let (at, kept) = min_max_columns(&day, MAX_LINE_POINTS / 2);
+        assert!(kept.len() <= MAX_LINE_POINTS, "{} points", kept.len());
+        assert_eq!(at.len(), kept.len());
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "in time order: {at:?}");
+        let spike = at.iter().position(|&i| i == 700).map(|p| kept[p]);
+        let dip = at.iter().position(|&i| i == 701).map(|p| kept[p]);
+        assert_eq!((spike, dip), (Some(Some(900.0)), Some(Some(1.0))));
+        // The hundred missing minutes stay a gap: the line is split there.
+        let lines = segments(&kept, |i, v| (at[i] as f64, v));
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        // A short series is drawn whole.
+        let short = [Some(1.0), None, Some(3.0)];
+        assert_eq!(
+            min_max_columns(&short, 180),
+            (vec![0, 1, 2], short.to_vec())
         );
     }
 
