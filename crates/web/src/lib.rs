@@ -41,6 +41,7 @@ pub mod api;
 pub mod auth;
 mod dashboard;
 mod metrics;
+mod offload;
 mod ops;
 pub mod security;
 mod sla;
@@ -236,7 +237,7 @@ async fn ack_page(
         );
     }
     let store = m.store().clone();
-    let found = tokio::task::spawn_blocking(move || store.incident(incident)).await;
+    let found = crate::offload::spawn_blocking(move || store.incident(incident)).await;
     let Ok(Ok(Some(i))) = found else {
         return ui::message_page(
             StatusCode::NOT_FOUND,
@@ -284,7 +285,7 @@ async fn ack_submit(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    match tokio::task::spawn_blocking(move || {
+    match crate::offload::spawn_blocking(move || {
         let acked = store.acknowledge_incident(incident, now, "link");
         if matches!(acked, Ok(true)) {
             auth::audit(

@@ -99,7 +99,7 @@ async fn scrape(
         .get_or_encode(now, openmetrics, || async move {
             // The store queries and the encoding of every check block:
             // off the async workers.
-            tokio::task::spawn_blocking(move || encode(&collect(&monitor), openmetrics))
+            crate::offload::spawn_blocking(move || encode(&collect(&monitor), openmetrics))
                 .await
                 .map_err(|e| format!("collecting metrics failed: {e}"))?
         })

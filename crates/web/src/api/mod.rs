@@ -127,7 +127,7 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let store = monitor.store().clone();
-    match tokio::task::spawn_blocking(move || f(&store)).await {
+    match crate::offload::spawn_blocking(move || f(&store)).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(ApiError::unavailable(what, &e)),
         Err(e) => Err(ApiError::unavailable(what, &e)),

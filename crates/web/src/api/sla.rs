@@ -371,10 +371,11 @@ pub async fn list(
     let now = crate::auth::now();
     let (config, current, store) = (m.config(), m.current(), m.store().clone());
     let read = config.clone();
-    let all =
-        tokio::task::spawn_blocking(move || pages::summaries(&cache, &store, &read, &current, now))
-            .await
-            .map_err(|e| ApiError::unavailable("SLA figures", &e))??;
+    let all = crate::offload::spawn_blocking(move || {
+        pages::summaries(&cache, &store, &read, &current, now)
+    })
+    .await
+    .map_err(|e| ApiError::unavailable("SLA figures", &e))??;
     let items = config
         .contracts
         .iter()
@@ -418,7 +419,7 @@ pub async fn period(
     let c = pages::find(&config, &contract)?;
     let window = pages::period_window(c, period.as_deref(), now)?;
     let (store, read, id) = (m.store().clone(), config.clone(), c.id.clone());
-    let d = tokio::task::spawn_blocking(move || {
+    let d = crate::offload::spawn_blocking(move || {
         let c = pages::find(&read, &id)?;
         pages::detail(&cache, &store, &read, c, &window, now)
     })

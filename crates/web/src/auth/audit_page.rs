@@ -37,7 +37,7 @@ async fn audit_page(
     let days = q.days.clamp(1, 400);
     let since = now() - i64::from(days) * 86_400_000;
     let store = auth.store().clone();
-    let read = tokio::task::spawn_blocking(move || store.audit_since(since, LIMIT)).await;
+    let read = crate::offload::spawn_blocking(move || store.audit_since(since, LIMIT)).await;
     let Ok(Ok(mut entries)) = read else {
         return ui::message_page(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -422,7 +422,7 @@ async fn login_submit(
         }
     };
     let checking = auth.clone();
-    let verdict = tokio::task::spawn_blocking(move || {
+    let verdict = crate::offload::spawn_blocking(move || {
         let _turn = turn;
         check_login(&checking, &form.name, &form.password, client)
     })
@@ -538,7 +538,7 @@ async fn logout(
     if let Some(id) = cookie(&headers, super::SESSION_COOKIE) {
         let store = auth.store().clone();
         let user = session.user.clone();
-        let ended = tokio::task::spawn_blocking(move || {
+        let ended = crate::offload::spawn_blocking(move || {
             let ended = store.delete_session(&secret::digest(&id));
             audit(&store, &user, "logout", &user, "");
             ended

@@ -112,7 +112,8 @@ pub async fn audit_off_thread(
         detail.to_owned(),
     );
     let _ =
-        tokio::task::spawn_blocking(move || audit(&store, &actor, &action, &target, &detail)).await;
+        crate::offload::spawn_blocking(move || audit(&store, &actor, &action, &target, &detail))
+            .await;
 }
 
 /// Writes an audit entry stamped now; a store failure is logged, since the
@@ -242,7 +243,7 @@ async fn session_of(parts: &mut Parts, auth: &Arc<Auth>) -> Result<Option<Sessio
             let hash = secret::digest(&id);
             let store = auth.store.clone();
             let idle = duration_ms(auth.settings.session_idle);
-            let read = tokio::task::spawn_blocking(move || store.session(&hash, now(), idle))
+            let read = crate::offload::spawn_blocking(move || store.session(&hash, now(), idle))
                 .await
                 .map_err(|e| keepup_store::StoreError::Task(e.to_string()))
                 .and_then(|r| r);
@@ -420,7 +421,7 @@ where
     };
     let hash = secret::digest(text);
     let store = auth.store.clone();
-    let found = tokio::task::spawn_blocking(move || store.use_token(&hash, now())).await;
+    let found = crate::offload::spawn_blocking(move || store.use_token(&hash, now())).await;
     let token = match found {
         Ok(Ok(Some(t))) => t,
         Ok(Ok(None)) => return Err(unauthorized()),

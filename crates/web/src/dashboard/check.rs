@@ -135,7 +135,7 @@ pub async fn page(
     };
     let current = monitor.current_shared();
     let store = monitor.store().clone();
-    let view = tokio::task::spawn_blocking(move || {
+    let view = crate::offload::spawn_blocking(move || {
         read(&config, &current, &store, check, range, before, now.0)
     })
     .await??;

@@ -230,7 +230,7 @@ async fn overview_page(
     );
     let store = monitor.store().clone();
     let f = filters.clone();
-    let o = tokio::task::spawn_blocking(move || {
+    let o = crate::offload::spawn_blocking(move || {
         overview::read(&config, &current, &open, &store, &cache, &f, now.0)
     })
     .await??;

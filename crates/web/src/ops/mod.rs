@@ -154,7 +154,7 @@ fn store_failed(e: &dyn std::fmt::Display) -> Response {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
+    match crate::offload::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(store_failed(&e)),
         Err(e) => Err(store_failed(&e)),

@@ -248,9 +248,10 @@ pub(super) async fn test(
         Ok(_) => "delivered".to_owned(),
         Err(e) => format!("failed: {e}"),
     };
-    let _ =
-        tokio::task::spawn_blocking(move || audit(&store, &actor, "notify.test", &target, &detail))
-            .await;
+    let _ = crate::offload::spawn_blocking(move || {
+        audit(&store, &actor, "notify.test", &target, &detail)
+    })
+    .await;
     render(
         &session,
         &monitor,

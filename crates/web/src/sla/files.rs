@@ -37,7 +37,7 @@ pub(super) async fn download(
         .ok_or_else(not_kept)?;
     let store = monitor.store().clone();
     let (c, p) = (contract.clone(), period.clone());
-    let data = tokio::task::spawn_blocking(move || store.kept_report_file(&c, &p, format))
+    let data = crate::offload::spawn_blocking(move || store.kept_report_file(&c, &p, format))
         .await??
         .ok_or_else(not_kept)?;
     // Contract ids and period names are plain ASCII ([a-z0-9_-], digits,

@@ -146,9 +146,10 @@ pub(super) async fn list(
     let now = crate::auth::now();
     let (config, current, store) = (monitor.config(), monitor.current(), monitor.store().clone());
     let read = config.clone();
-    let all =
-        tokio::task::spawn_blocking(move || super::summaries(&cache, &store, &read, &current, now))
-            .await??;
+    let all = crate::offload::spawn_blocking(move || {
+        super::summaries(&cache, &store, &read, &current, now)
+    })
+    .await??;
     let body = html! {
         h1 { "SLA" }
         @if all.is_empty() {
@@ -231,7 +232,7 @@ pub(super) async fn detail(
     let window = period_window(contract, q.period.as_deref(), now)?;
     let store = monitor.store().clone();
     let (read, contract_id) = (config.clone(), contract.id.clone());
-    let d = tokio::task::spawn_blocking(move || {
+    let d = crate::offload::spawn_blocking(move || {
         let contract = find(&read, &contract_id)?;
         super::detail(&cache, &store, &read, contract, &window, now)
     })

@@ -521,7 +521,7 @@ impl Renderer {
         let store = monitor.store().clone();
         let cfg = config.clone();
         let mut history = std::mem::take(&mut self.history);
-        let read = tokio::task::spawn_blocking(move || {
+        let read = crate::offload::spawn_blocking(move || {
             let facts = Facts::read(&store, &cfg, current, now)?;
             let mut todays = HashMap::new();
             for page in &cfg.status_pages {

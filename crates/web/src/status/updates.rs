@@ -63,7 +63,7 @@ async fn post_update(
     let store = monitor.store().clone();
     let actor = session.actor().to_owned();
     let status = field("status").trim().to_owned();
-    let stored = tokio::task::spawn_blocking(move || {
+    let stored = crate::offload::spawn_blocking(move || {
         let n = store.add_status_update(&update)?;
         if n.is_some() {
             crate::auth::audit(
