@@ -436,6 +436,14 @@ fn a_drill_restores_publishes_verifies_and_cleans_up_without_touching_production
     );
     assert!(steps.iter().all(|s| s.outcome == DrStepOutcome::Succeeded));
     assert!(
+        steps[2].output.starts_with("restored 2 files (")
+            && steps[2]
+                .output
+                .contains(&format!(" bytes) into {}/", f.path("drill").display())),
+        "the count, the bytes, then where: {}",
+        steps[2].output
+    );
+    assert!(
         steps[0].output.contains("not asked in a drill"),
         "{}",
         steps[0].output
@@ -1046,5 +1054,54 @@ fn a_drill_name_in_use_is_left_alone() {
         cleanup.output
     );
     assert_eq!(kdig(primary, &name), ["192.0.2.99"], "the record stays");
+    f.assert_untouched();
+}
+
+/// A database by the scratch database's name before the drill (a staging
+/// copy): the drill fails at its restore step without replacing it, and
+/// its cleanup leaves it alone.
+#[test]
+fn a_scratch_database_that_was_there_before_the_drill_is_left_alone() {
+    let f = Fixture::new();
+    f.pg.psql("CREATE DATABASE shop_standby_drill").unwrap();
+    f.pg.psql_in(
+        "shop_standby_drill",
+        "CREATE TABLE staging (t TEXT); INSERT INTO staging VALUES ('keep me')",
+    )
+    .unwrap();
+    let config = f.config("", "SELECT max(created_at) FROM orders");
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let store = Store::open(&f.path("keepup.db")).unwrap();
+    let yes = Confirmation::AssumeYes;
+    let report = drill(
+        &runner(&config, &store, &keepup_recovery::Quiet, &yes),
+        plan,
+    )
+    .unwrap();
+    assert_eq!(report.state, DrRunState::Failed);
+    assert!(
+        report.message.contains(
+            "\"database\" (restore_database) failed: the scratch database already exists: shop_standby_drill on"
+        ) && report.message.contains("this drill did not create it"),
+        "{}",
+        report.message
+    );
+    let steps = store.dr_steps(report.run).unwrap();
+    let cleanup = steps
+        .iter()
+        .find(|s| s.name == "cleanup: drop database shop_standby_drill")
+        .unwrap();
+    assert_eq!(cleanup.outcome, DrStepOutcome::Succeeded);
+    assert!(
+        cleanup.output.contains("left shop_standby_drill alone"),
+        "{}",
+        cleanup.output
+    );
+    assert_eq!(
+        f.pg.psql_in("shop_standby_drill", "SELECT t FROM staging")
+            .unwrap()
+            .trim(),
+        "keep me"
+    );
     f.assert_untouched();
 }

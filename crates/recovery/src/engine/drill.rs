@@ -45,7 +45,7 @@ use crate::dns::{nsupdate_removal, remove};
 use crate::journal::{Journal, Redactor};
 use crate::steps::restore::{
     backup_plan, database_params, drill_database, drill_destination, remote_symlink_check,
-    symlink_between,
+    scratch_not_ours, symlink_between,
 };
 use crate::steps::{self, Done, Failed, StepContext};
 use keepup_backup::dbrestore;
@@ -341,6 +341,19 @@ fn undo_one(undo: Undo<'_>, ctx: &StepContext<'_>, target: Target<'_>) -> Result
         Undo::Database(d) => {
             let plan = backup_plan(ctx, &d.backup)?;
             let params = database_params(d, plan, ctx);
+            let index = ctx.plan.activate.iter().position(
+                |s| matches!(&s.action, StepAction::RestoreDatabase(x) if std::ptr::eq(x, d)),
+            );
+            if let Some(i) = index
+                && scratch_not_ours(ctx, i)?
+            {
+                return Ok(Done {
+                    output: format!(
+                        "left {} alone: this drill did not create it",
+                        params.database
+                    ),
+                });
+            }
             dbrestore::drop_database(&params.server, &params.database, plan.command_timeout)
                 .map(|()| Done {
                     output: format!(

@@ -105,7 +105,7 @@ pub fn run(step: &Step, index: usize, ctx: &StepContext<'_>) -> Result<Done, Fai
         StepAction::Notify(n) => notify::run(n, index, ctx),
         StepAction::Confirm(c) => confirm::run(c, ctx),
         StepAction::RestoreFiles(r) => restore::files(r, ctx),
-        StepAction::RestoreDatabase(d) => restore::database(d, ctx),
+        StepAction::RestoreDatabase(d) => restore::database(d, index, ctx),
         StepAction::Dns(d) => dns::run(d, ctx),
     }
 }

@@ -195,10 +195,83 @@ fn no_link_on_the_way(
     }
 }
 
-/// Runs a `restore_database` step.
-pub fn database(step: &RestoreDatabaseStep, ctx: &StepContext<'_>) -> Result<Done, Failed> {
+/// How a drill's `restore_database` step that found its scratch database
+/// already there begins its output; the cleanup then leaves that database
+/// alone.
+pub const SCRATCH_EXISTS: &str = "the scratch database already exists";
+
+/// Whether database `name` exists on `server` (asked of the server's own
+/// catalogue).
+fn database_exists(
+    server: &keepup_backup::dbrestore::RestoreTarget,
+    name: &str,
+    timeout: std::time::Duration,
+) -> Result<bool, String> {
+    let literal = name.replace('\'', "''");
+    let (catalogue, sql) = match server.kind {
+        keepup_config::backup::DatabaseKind::Postgres => (
+            "postgres",
+            format!("SELECT 1 FROM pg_database WHERE datname = '{literal}'"),
+        ),
+        keepup_config::backup::DatabaseKind::Mysql => (
+            "information_schema",
+            format!("SELECT 1 FROM SCHEMATA WHERE SCHEMA_NAME = '{literal}'"),
+        ),
+    };
+    keepup_backup::dbrestore::query_rows(server, catalogue, &sql, timeout)
+        .map(|rows| !rows.is_empty())
+        .map_err(|e| e.to_string())
+}
+
+/// Whether this run's journal says the drill's step `index` found its
+/// scratch database already there (or never ran): then it is not the
+/// drill's to drop.
+pub fn scratch_not_ours(ctx: &StepContext<'_>, index: usize) -> Result<bool, Failed> {
+    let steps = ctx
+        .store
+        .dr_steps(ctx.run)
+        .map_err(|e| Failed::because(e.to_string()))?;
+    Ok(steps
+        .iter()
+        .find(|s| s.index == index)
+        .is_none_or(|s| s.output.starts_with(SCRATCH_EXISTS)))
+}
+
+/// Runs a `restore_database` step (`index` in its list).
+pub fn database(
+    step: &RestoreDatabaseStep,
+    index: usize,
+    ctx: &StepContext<'_>,
+) -> Result<Done, Failed> {
     let plan = backup_plan(ctx, &step.backup)?;
     let params = database_params(step, plan, ctx);
+    // A drill replaces and then drops its scratch database: one that is
+    // there before the drill's first attempt (a staging copy, or what a
+    // failed cleanup left) is not the drill's to replace. A resumed
+    // attempt finds its own.
+    if ctx.kind == DrRunKind::Drill {
+        let first_attempt = ctx
+            .store
+            .dr_steps(ctx.run)
+            .map_err(|e| Failed::because(e.to_string()))?
+            .iter()
+            .find(|s| s.index == index)
+            .is_none_or(|s| s.attempts <= 1);
+        let exists = database_exists(&params.server, &params.database, plan.command_timeout)
+            .map_err(|why| {
+                Failed::because(format!(
+                    "cannot tell whether the scratch database {} exists: {why}",
+                    params.database
+                ))
+            })?;
+        if first_attempt && exists {
+            return Err(Failed::because(format!(
+                "{SCRATCH_EXISTS}: {} on {}, and this drill did not create it; drop or rename it (the drill leaves it alone), then drill again",
+                params.database,
+                params.server.describe()
+            )));
+        }
+    }
     let done = restore_database(&params).map_err(|e| Failed::because(e.to_string()))?;
     let mut data_ms = Some(done.snapshot.time_ms);
     let mut unmeasured = None;
