@@ -368,6 +368,9 @@ pub struct NotifyStep {
 pub struct ConfirmStep {
     /// The question asked.
     pub prompt: String,
+    /// How long a question asked from the web (no terminal) waits for an
+    /// answer before the step fails; default 30 minutes.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -524,7 +527,7 @@ const STEP_KEYS: &[(&str, &[&str])] = &[
     ("maintenance", &["action", "duration", "target"]),
     ("verify", &["checks", "deadline", "interval"]),
     ("notify", &["channels", "message"]),
-    ("confirm", &["prompt"]),
+    ("confirm", &["prompt", "timeout"]),
 ];
 
 impl RawStep {
@@ -1635,6 +1638,11 @@ impl Loader<'_> {
                     .prompt
                     .map(Spanned::into_inner)
                     .unwrap_or_else(|| format!("Continue the recovery plan {:?}?", ctx.plan_id)),
+                timeout: s
+                    .timeout
+                    .as_ref()
+                    .map(|t| self.positive(t, &format!("{spath}.timeout")))
+                    .unwrap_or(Duration::from_secs(30 * 60)),
             })),
             "restore_files" => {
                 let b = self.required(&s.backup, &span, spath, "backup", kind)?;

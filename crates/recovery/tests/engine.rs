@@ -254,6 +254,122 @@ fn a_confirmation_gate_needs_a_person_or_yes() {
     );
 }
 
+/// Simulated time during which a person answers the questions waiting on
+/// the dashboard (through the store, as the web does) after `after` of
+/// waiting; `None` never answers.
+struct AnsweringClock<'a> {
+    time: SimulatedClock,
+    store: &'a Store,
+    answer: Option<bool>,
+    after: std::time::Duration,
+    waited: std::sync::Mutex<std::time::Duration>,
+}
+
+impl keepup_recovery::Clock for AnsweringClock<'_> {
+    fn now_ms(&self) -> i64 {
+        self.time.now_ms()
+    }
+    fn sleep(&self, d: std::time::Duration) {
+        self.time.sleep(d);
+        let mut waited = self.waited.lock().unwrap();
+        *waited += d;
+        if let (Some(yes), true) = (self.answer, *waited >= self.after) {
+            for q in self.store.dr_confirmations(None).unwrap() {
+                assert!(
+                    self.store
+                        .dr_confirm_answer(q.run, q.step, yes, "alice", self.time.now_ms())
+                        .unwrap()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_confirmation_without_a_terminal_waits_for_the_dashboard() {
+    let f = Fixture::new();
+    let log = f.path("log");
+    let steps = format!(
+        "[[recovery.activate]]\nkind = \"confirm\"\nprompt = \"Is production really lost?\"\ntimeout = \"1m\"\n{}",
+        command("after", &format!("echo after >> {log}"))
+    );
+    let config = f.config(9, "", &steps);
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let web = Confirmation::Web;
+    let clock = |answer, after| AnsweringClock {
+        time: SimulatedClock::new(START),
+        store: &f.store,
+        answer,
+        after,
+        waited: Default::default(),
+    };
+    let runner = |clock| Runner {
+        config: &config,
+        store: &f.store,
+        clock,
+        confirm: &web,
+        observer: &Quiet,
+        who: "test",
+    };
+
+    // Nobody answers: the step fails at its timeout, saying what to do.
+    let silent = clock(None, std::time::Duration::ZERO);
+    let unanswered = start(&runner(&silent), plan, DrRunKind::Activate).unwrap();
+    assert_eq!(unanswered.state, DrRunState::Failed);
+    assert!(
+        unanswered
+            .message
+            .contains("not answered on the dashboard within 60s"),
+        "{}",
+        unanswered.message
+    );
+    assert_eq!(read(&log), "");
+    let asked = f.store.dr_confirmations(Some(unanswered.run)).unwrap();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].prompt, "Is production really lost?");
+    assert_eq!(asked[0].answer, None);
+    // Still pending: the dashboard lists it.
+    assert_eq!(f.store.dr_confirmations(None).unwrap(), asked);
+
+    // The resumed step asks the same question again; alice says yes after
+    // ten seconds, and the run goes on, the journal naming her.
+    let yes = clock(Some(true), std::time::Duration::from_secs(10));
+    let done = resume(&runner(&yes), unanswered.run).unwrap();
+    assert_eq!(done.state, DrRunState::Completed, "{}", done.message);
+    assert_eq!(read(&log), "after\n");
+    let steps = f.store.dr_steps(done.run).unwrap();
+    assert!(
+        steps[0]
+            .output
+            .contains("yes, answered on the dashboard by alice"),
+        "{}",
+        steps[0].output
+    );
+    let answered = f.store.dr_confirmations(Some(done.run)).unwrap();
+    assert_eq!(answered[0].answer, Some(true));
+    assert_eq!(answered[0].answered_by.as_deref(), Some("alice"));
+    assert!(f.store.dr_confirmations(None).unwrap().is_empty());
+    // An answer is given once.
+    assert!(
+        !f.store
+            .dr_confirm_answer(done.run, 0, false, "bob", START)
+            .unwrap()
+    );
+
+    // No: the step fails, naming who said no; nothing ran past the gate.
+    let no = clock(Some(false), std::time::Duration::from_secs(1));
+    let refused = start(&runner(&no), plan, DrRunKind::Activate).unwrap();
+    assert_eq!(refused.state, DrRunState::Failed);
+    assert!(
+        refused
+            .message
+            .contains("alice answered no on the dashboard"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(read(&log), "after\n");
+}
+
 #[test]
 fn verify_measures_the_rto_and_maintenance_and_notify_run_once() {
     let f = Fixture::new();

@@ -87,7 +87,8 @@ pub use maintenance::AdhocMaintenance;
 pub use memo::MemoChange;
 pub use outbox::{ChannelHealth, OutboxEntry, OutboxQuery, OutboxState, Outgoing};
 pub use recovery::{
-    DrLockHeld, DrRun, DrRunKind, DrRunState, DrStep, DrStepOutcome, MAX_STEP_OUTPUT,
+    DrConfirmation, DrLockHeld, DrRun, DrRunKind, DrRunState, DrStep, DrStepOutcome,
+    MAX_STEP_OUTPUT,
 };
 pub use reports::{KeptReport, NewReport, ReportFiles, ReportFormat};
 pub use schema::SCHEMA_VERSION;

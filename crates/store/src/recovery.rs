@@ -691,3 +691,99 @@ mod tests {
         );
     }
 }
+
+/// A `confirm` question waiting for (or given) an answer from the web.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrConfirmation {
+    /// The run.
+    pub run: i64,
+    /// The step's index in the run.
+    pub step: usize,
+    /// The question.
+    pub prompt: String,
+    /// When it was asked.
+    pub asked_at: Timestamp,
+    /// When it was answered.
+    pub answered_at: Option<Timestamp>,
+    /// Who answered.
+    pub answered_by: Option<String>,
+    /// The answer: `Some(true)` go, `Some(false)` stop, `None` not yet.
+    pub answer: Option<bool>,
+}
+
+// `dr_confirm`: the question of a `confirm` step that had no terminal to
+// ask on, one row per run and step. The engine writes it and polls it; the
+// web answers it once (a later answer is refused, so two people clicking
+// cannot flip a decision the run already acted on).
+impl Store {
+    /// Records that step `index` of `run` asks `prompt` (asking again keeps
+    /// an answer already given, so a resumed step does not ask twice).
+    pub fn dr_confirm_ask(
+        &self,
+        run: i64,
+        index: usize,
+        prompt: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let idx = i64::try_from(index).unwrap_or(i64::MAX);
+        self.with_state("record a recovery confirmation question", |st| {
+            st.conn
+                .prepare_cached(
+                    "INSERT INTO dr_confirm (run_id, idx, prompt, asked_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (run_id, idx) DO UPDATE SET prompt = excluded.prompt",
+                )?
+                .execute(params![run, idx, prompt, at])?;
+            Ok(())
+        })
+    }
+
+    /// Answers the question of step `index` of `run`; false when there is
+    /// no such question or it was answered already.
+    pub fn dr_confirm_answer(
+        &self,
+        run: i64,
+        index: usize,
+        yes: bool,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let idx = i64::try_from(index).unwrap_or(i64::MAX);
+        self.with_state("answer a recovery confirmation question", |st| {
+            let changed = st
+                .conn
+                .prepare_cached(
+                    "UPDATE dr_confirm SET answer = ?3, answered_by = ?4, answered_at = ?5
+                     WHERE run_id = ?1 AND idx = ?2 AND answer IS NULL",
+                )?
+                .execute(params![run, idx, yes, by, at])?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// The questions of `run`, or those still unanswered of every run when
+    /// `run` is `None`; oldest first.
+    pub fn dr_confirmations(&self, run: Option<i64>) -> Result<Vec<DrConfirmation>, StoreError> {
+        self.with_state("read recovery confirmation questions", |st| {
+            let mut stmt = st.conn.prepare_cached(
+                "SELECT run_id, idx, prompt, asked_at, answered_at, answered_by, answer FROM dr_confirm
+                 WHERE (?1 IS NULL AND answer IS NULL) OR run_id = ?1 ORDER BY asked_at, run_id, idx",
+            )?;
+            let mut rows = stmt.query(params![run])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let idx: i64 = r.get(1)?;
+                out.push(DrConfirmation {
+                    run: r.get(0)?,
+                    step: usize::try_from(idx)
+                        .map_err(|_| Fail::Corrupt(format!("dr_confirm: step index {idx}")))?,
+                    prompt: r.get(2)?,
+                    asked_at: r.get(3)?,
+                    answered_at: r.get(4)?,
+                    answered_by: r.get(5)?,
+                    answer: r.get(6)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+}

@@ -88,6 +88,10 @@
 //!   logins repeated from one source network within a window are counted
 //!   on one entry; the `audit` module documents it.
 //!
+//! * `dr_confirm` (version 19): a recovery run's `confirm` question
+//!   asked without a terminal, waiting for a person's yes or no from the
+//!   web, and who answered; the `recovery` module documents it.
+//!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
 //! statement journal per row cost about 30 % of recording throughput, and
@@ -487,6 +491,18 @@ CREATE TABLE dr_lock (
     run_id      INTEGER NOT NULL REFERENCES dr_run(id),
     holder_pid  INTEGER NOT NULL,
     taken_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+    r#"
+CREATE TABLE dr_confirm (
+    run_id      INTEGER NOT NULL REFERENCES dr_run(id) ON DELETE CASCADE,
+    idx         INTEGER NOT NULL,
+    prompt      TEXT NOT NULL,
+    asked_at    INTEGER NOT NULL,
+    answered_at INTEGER,
+    answered_by TEXT,
+    answer      INTEGER,
+    PRIMARY KEY (run_id, idx)
 ) WITHOUT ROWID;
 "#,
 ];

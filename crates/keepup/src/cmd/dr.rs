@@ -31,6 +31,13 @@ impl Observer for Progress {
     fn skipped(&self, index: usize, step: &Step) {
         eprintln!("[{}] {}: done earlier, skipped", index + 1, step.name);
     }
+    fn asking(&self, index: usize, prompt: &str, link: Option<&str>) {
+        eprintln!(
+            "[{}] {prompt} Waiting for an answer on the dashboard (Disaster recovery page){}",
+            index + 1,
+            link.map(|l| format!(", or at {l}")).unwrap_or_default()
+        );
+    }
     fn cleaned(&self, name: &str, ok: bool, text: &str) {
         eprintln!("[-] {name}: {}", if ok { "done" } else { "FAILED" });
         for line in text.lines().take(20) {

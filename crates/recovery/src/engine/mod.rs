@@ -114,6 +114,11 @@ pub trait Observer {
     fn skipped(&self, _index: usize, _step: &Step) {}
     /// A drill's cleanup step `name` ended; `ok` and its output or reason.
     fn cleaned(&self, _name: &str, _ok: bool, _text: &str) {}
+    /// Step `index` waits for `prompt` to be answered on the dashboard;
+    /// `link` answers it without logging in (when `[server]` has
+    /// `public_url` and an ack key). The link is a credential: show it to
+    /// the operator, never log it.
+    fn asking(&self, _index: usize, _prompt: &str, _link: Option<&str>) {}
 }
 
 /// An observer that hears nothing.
@@ -485,6 +490,7 @@ fn context<'a>(
         store: runner.store,
         clock: runner.clock,
         confirm: runner.confirm,
+        observer: runner.observer,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct StepContext<'a> {
     pub clock: &'a dyn Clock,
     /// Who answers `confirm` steps.
     pub confirm: &'a Confirmation,
+    /// Who hears of a question waiting on the dashboard.
+    pub observer: &'a dyn crate::engine::Observer,
 }
 
 impl StepContext<'_> {
@@ -103,7 +105,7 @@ pub fn run(step: &Step, index: usize, ctx: &StepContext<'_>) -> Result<Done, Fai
         StepAction::Maintenance(m) => maintenance::run(m, ctx),
         StepAction::Verify(v) => verify::run(v, ctx),
         StepAction::Notify(n) => notify::run(n, index, ctx),
-        StepAction::Confirm(c) => confirm::run(c, ctx),
+        StepAction::Confirm(c) => confirm::run(c, index, ctx),
         StepAction::RestoreFiles(r) => restore::files(r, ctx),
         StepAction::RestoreDatabase(d) => restore::database(d, index, ctx),
         StepAction::Dns(d) => dns::run(d, ctx),
