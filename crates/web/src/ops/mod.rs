@@ -11,6 +11,8 @@
 //!   integrity check and restore test, and the run log ([`backups`]).
 //! * `/notifications`: the outbox log, each channel's health, and a test
 //!   send per channel ([`notifications`]).
+//! * `/dr`: recovery runs, their journals, and the answers to their
+//!   `confirm` questions, also through signed links ([`recovery`]).
 //!
 //! Every page needs a [`Viewer`](crate::auth::Viewer); every action an
 //! [`Operator`](crate::auth::Operator), the session's CSRF token, and is
@@ -25,6 +27,7 @@ mod backups;
 mod incidents;
 mod maintenance;
 mod notifications;
+mod recovery;
 
 use crate::AppState;
 use crate::auth::{CsrfRefused, Session};
@@ -53,6 +56,13 @@ pub fn routes() -> Router<AppState> {
         .route("/backups", get(backups::page))
         .route("/notifications", get(notifications::page))
         .route("/notifications/test/{channel}", post(notifications::test))
+        .route("/dr", get(recovery::list))
+        .route("/dr/runs/{id}", get(recovery::detail))
+        .route("/dr/runs/{id}/confirm/{step}", post(recovery::confirm))
+        .route(
+            "/dr/confirm/{run}/{step}",
+            get(recovery::link_page).post(recovery::link_answer),
+        )
 }
 
 /// Rows per page of the paged lists.

@@ -32,17 +32,20 @@ pub enum Section {
     Notifications,
     /// `/sla`
     Sla,
+    /// `/dr`
+    Recovery,
     /// None of them (a page outside the navigation).
     Other,
 }
 
-const NAV: [(Section, &str, &str); 6] = [
+const NAV: [(Section, &str, &str); 7] = [
     (Section::Overview, "/", "Overview"),
     (Section::Incidents, "/incidents", "Incidents"),
     (Section::Maintenance, "/maintenance", "Maintenance"),
     (Section::Backups, "/backups", "Backups"),
     (Section::Notifications, "/notifications", "Notifications"),
     (Section::Sla, "/sla", "SLA"),
+    (Section::Recovery, "/dr", "Recovery"),
 ];
 
 /// The page routes of this module (the assets; `/` is the dashboard's
