@@ -368,6 +368,11 @@ fn a_confirmation_without_a_terminal_waits_for_the_dashboard() {
         refused.message
     );
     assert_eq!(read(&log), "after\n");
+    // A resume asks again after a no; this time the answer is yes.
+    let yes = clock(Some(true), std::time::Duration::from_secs(1));
+    let resumed = resume(&runner(&yes), refused.run).unwrap();
+    assert_eq!(resumed.state, DrRunState::Completed, "{}", resumed.message);
+    assert_eq!(read(&log), "after\nafter\n");
 }
 
 #[test]

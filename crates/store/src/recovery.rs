@@ -716,8 +716,10 @@ pub struct DrConfirmation {
 // web answers it once (a later answer is refused, so two people clicking
 // cannot flip a decision the run already acted on).
 impl Store {
-    /// Records that step `index` of `run` asks `prompt` (asking again keeps
-    /// an answer already given, so a resumed step does not ask twice).
+    /// Records that step `index` of `run` asks `prompt`. Asking again (a
+    /// resumed step) keeps a yes, so a run that crashed after it does not
+    /// ask twice, and asks anew after a no (the step's journal and the
+    /// audit log keep who said no).
     pub fn dr_confirm_ask(
         &self,
         run: i64,
@@ -730,7 +732,11 @@ impl Store {
             st.conn
                 .prepare_cached(
                     "INSERT INTO dr_confirm (run_id, idx, prompt, asked_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (run_id, idx) DO UPDATE SET prompt = excluded.prompt",
+                     ON CONFLICT (run_id, idx) DO UPDATE SET prompt = excluded.prompt,
+                        asked_at = CASE WHEN answer = 0 THEN excluded.asked_at ELSE asked_at END,
+                        answered_at = CASE WHEN answer = 0 THEN NULL ELSE answered_at END,
+                        answered_by = CASE WHEN answer = 0 THEN NULL ELSE answered_by END,
+                        answer = CASE WHEN answer = 0 THEN NULL ELSE answer END",
                 )?
                 .execute(params![run, idx, prompt, at])?;
             Ok(())
