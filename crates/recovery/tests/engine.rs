@@ -263,6 +263,8 @@ struct AnsweringClock<'a> {
     answer: Option<bool>,
     after: std::time::Duration,
     waited: std::sync::Mutex<std::time::Duration>,
+    /// What `keepup dr status` said while the run waited.
+    status: std::sync::Mutex<String>,
 }
 
 impl keepup_recovery::Clock for AnsweringClock<'_> {
@@ -271,6 +273,11 @@ impl keepup_recovery::Clock for AnsweringClock<'_> {
     }
     fn sleep(&self, d: std::time::Duration) {
         self.time.sleep(d);
+        if let Some(run) = self.store.dr_runs(None, 1).unwrap().first() {
+            *self.status.lock().unwrap() =
+                keepup_recovery::engine::render_status(self.store, run, self.time.now_ms())
+                    .unwrap();
+        }
         let mut waited = self.waited.lock().unwrap();
         *waited += d;
         if let (Some(yes), true) = (self.answer, *waited >= self.after) {
@@ -302,6 +309,7 @@ fn a_confirmation_without_a_terminal_waits_for_the_dashboard() {
         answer,
         after,
         waited: Default::default(),
+        status: Default::default(),
     };
     let runner = |clock| Runner {
         config: &config,
@@ -337,6 +345,13 @@ fn a_confirmation_without_a_terminal_waits_for_the_dashboard() {
     let done = resume(&runner(&yes), unanswered.run).unwrap();
     assert_eq!(done.state, DrRunState::Completed, "{}", done.message);
     assert_eq!(read(&log), "after\n");
+    let status = yes.status.lock().unwrap().clone();
+    assert!(
+        status.contains(
+            "Step 1 waits for an answer on the dashboard (/dr/runs/1): Is production really lost?"
+        ),
+        "{status}"
+    );
     let steps = f.store.dr_steps(done.run).unwrap();
     assert!(
         steps[0]

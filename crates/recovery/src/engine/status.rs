@@ -120,6 +120,19 @@ pub fn render_status(store: &Store, run: &DrRun, now: Timestamp) -> Result<Strin
     if let (Some(pid), DrRunState::Running) = (run.holder_pid, run.state) {
         let _ = writeln!(out, "Held by process {pid}.");
     }
+    if !run.state.is_final() {
+        for q in store.dr_confirmations(Some(run.id))? {
+            if q.answer.is_none() {
+                let _ = writeln!(
+                    out,
+                    "Step {} waits for an answer on the dashboard (/dr/runs/{}): {}",
+                    q.step + 1,
+                    run.id,
+                    q.prompt
+                );
+            }
+        }
+    }
     for s in store.dr_steps(run.id)? {
         let took = s
             .ended_at
