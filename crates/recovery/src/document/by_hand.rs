@@ -634,8 +634,10 @@ fn restore_database(ctx: &StepContext<'_>, d: &RestoreDatabaseStep, doc: &mut St
             shell_line(&w)
         }
         (DatabaseKind::Mysql, _) => {
+            // As the step imports: statements after a `USE` of another
+            // database are skipped, never run there.
             let mut w = client.clone();
-            w.push(format!("--database={db}"));
+            w.extend(["--one-database".into(), db.clone()]);
             shell_line(&w)
         }
     };
