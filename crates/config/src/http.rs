@@ -268,83 +268,26 @@ impl Loader<'_> {
                 }
             }
         };
-        let expect_status = match &raw.expect_status {
-            None => vec![StatusRange {
+        let expect_status = self.expect_status(
+            raw.expect_status.as_ref(),
+            path,
+            StatusRange {
                 low: 200,
                 high: 299,
-            }],
-            Some(list) => {
-                let mut ranges = Vec::new();
-                for s in list.get_ref() {
-                    match parse_status(s) {
-                        Some(r) => ranges.push(r),
-                        None => {
-                            self.rep.report(
-                                list.span(),
-                                &format!("{path}.expect_status"),
-                                format!("invalid status {s:?}"),
-                                Some("write codes like 200, \"2xx\" or \"200-204\"".into()),
-                            );
-                            ok = false;
-                        }
-                    }
-                }
-                ranges
-            }
-        };
-        let mut assertions = Vec::new();
-        assertions.extend(raw.contains.into_iter().map(BodyAssertion::Contains));
-        assertions.extend(raw.not_contains.into_iter().map(BodyAssertion::NotContains));
-        for (key, list, negate) in [
-            ("matches", raw.matches, false),
-            ("not_matches", raw.not_matches, true),
-        ] {
-            for r in list {
-                match regex::RegexBuilder::new(r.get_ref())
-                    .size_limit(1 << 20)
-                    .build()
-                {
-                    Ok(re) => assertions.push(if negate {
-                        BodyAssertion::NotMatches(re)
-                    } else {
-                        BodyAssertion::Matches(re)
-                    }),
-                    Err(e) => {
-                        self.rep.report(
-                            r.span(),
-                            &format!("{path}.{key}"),
-                            format!("invalid regex: {}", first_line(&e.to_string())),
-                            None,
-                        );
-                        ok = false;
-                    }
-                }
-            }
-        }
-        for j in raw.json {
-            let span = j.span();
-            let j = j.into_inner();
-            let pointer = j.pointer.get_ref();
-            if !valid_json_pointer(pointer) {
-                self.rep.report(j.pointer.span(), &format!("{path}.json.pointer"), format!("invalid JSON pointer {pointer:?}"), Some("an RFC 6901 pointer starts with '/', e.g. \"/status\" or \"/items/0/id\"; escape '~' as ~0 and '/' as ~1".into()));
-                ok = false;
-                continue;
-            }
-            let expect = match (j.equals, j.present, j.absent) {
-                (Some(v), None, None) => JsonExpect::Equals(toml_to_json(v)),
-                (None, Some(true), None) => JsonExpect::Present,
-                (None, None, Some(true)) => JsonExpect::Absent,
-                _ => {
-                    self.rep.report(span, &format!("{path}.json"), "a JSON assertion needs exactly one of `equals = ...`, `present = true` or `absent = true`", None);
-                    ok = false;
-                    continue;
-                }
-            };
-            assertions.push(BodyAssertion::Json(JsonAssertion {
-                pointer: pointer.clone(),
-                expect,
-            }));
-        }
+            },
+            &mut ok,
+        );
+        let assertions = self.body_assertions(
+            RawBodyAssertions {
+                contains: raw.contains,
+                not_contains: raw.not_contains,
+                matches: raw.matches,
+                not_matches: raw.not_matches,
+                json: raw.json,
+            },
+            path,
+            &mut ok,
+        );
         let tls = self.tls_options(raw.tls.as_ref(), &defaults.tls, &format!("{path}.tls"))?;
         if let (Some(d), Some(c)) = (raw.degraded_latency, raw.down_latency)
             && d.0 > c.0
@@ -376,6 +319,126 @@ impl Loader<'_> {
                 .user_agent
                 .unwrap_or_else(|| defaults.user_agent.clone()),
         })
+    }
+}
+
+/// The body assertion keys shared by `http` checks and scenario steps.
+pub(crate) struct RawBodyAssertions {
+    pub contains: Vec<String>,
+    pub not_contains: Vec<String>,
+    pub matches: Vec<Spanned<String>>,
+    pub not_matches: Vec<Spanned<String>>,
+    pub json: Vec<Spanned<RawJson>>,
+}
+
+impl Loader<'_> {
+    /// `expect_status` of the table at `path`, or `default` when absent;
+    /// clears `ok` on a bad code.
+    pub(crate) fn expect_status(
+        &mut self,
+        raw: Option<&Spanned<Vec<RawStatus>>>,
+        path: &str,
+        default: StatusRange,
+        ok: &mut bool,
+    ) -> Vec<StatusRange> {
+        let Some(list) = raw else {
+            return vec![default];
+        };
+        let mut ranges = Vec::new();
+        for s in list.get_ref() {
+            match parse_status(s) {
+                Some(r) => ranges.push(r),
+                None => {
+                    self.rep.report(
+                        list.span(),
+                        &format!("{path}.expect_status"),
+                        format!("invalid status {s:?}"),
+                        Some("write codes like 200, \"2xx\" or \"200-204\"".into()),
+                    );
+                    *ok = false;
+                }
+            }
+        }
+        ranges
+    }
+
+    /// The compiled body assertions of the table at `path` (regexes built,
+    /// JSON pointers checked); clears `ok` on a bad one.
+    pub(crate) fn body_assertions(
+        &mut self,
+        raw: RawBodyAssertions,
+        path: &str,
+        ok: &mut bool,
+    ) -> Vec<BodyAssertion> {
+        let mut assertions = Vec::new();
+        assertions.extend(raw.contains.into_iter().map(BodyAssertion::Contains));
+        assertions.extend(raw.not_contains.into_iter().map(BodyAssertion::NotContains));
+        for (key, list, negate) in [
+            ("matches", raw.matches, false),
+            ("not_matches", raw.not_matches, true),
+        ] {
+            for r in list {
+                if let Some(re) = self.regex(&r, &format!("{path}.{key}")) {
+                    assertions.push(if negate {
+                        BodyAssertion::NotMatches(re)
+                    } else {
+                        BodyAssertion::Matches(re)
+                    });
+                } else {
+                    *ok = false;
+                }
+            }
+        }
+        for j in raw.json {
+            let span = j.span();
+            let j = j.into_inner();
+            let Some(pointer) = self.json_pointer(&j.pointer, &format!("{path}.json.pointer"))
+            else {
+                *ok = false;
+                continue;
+            };
+            let expect = match (j.equals, j.present, j.absent) {
+                (Some(v), None, None) => JsonExpect::Equals(toml_to_json(v)),
+                (None, Some(true), None) => JsonExpect::Present,
+                (None, None, Some(true)) => JsonExpect::Absent,
+                _ => {
+                    self.rep.report(span, &format!("{path}.json"), "a JSON assertion needs exactly one of `equals = ...`, `present = true` or `absent = true`", None);
+                    *ok = false;
+                    continue;
+                }
+            };
+            assertions.push(BodyAssertion::Json(JsonAssertion { pointer, expect }));
+        }
+        assertions
+    }
+
+    /// A regex as written at `key`, compiled with a bounded size.
+    pub(crate) fn regex(&mut self, r: &Spanned<String>, key: &str) -> Option<Regex> {
+        match regex::RegexBuilder::new(r.get_ref())
+            .size_limit(1 << 20)
+            .build()
+        {
+            Ok(re) => Some(re),
+            Err(e) => {
+                self.rep.report(
+                    r.span(),
+                    key,
+                    format!("invalid regex: {}", first_line(&e.to_string())),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// An RFC 6901 JSON pointer as written at `key`, checked.
+    pub(crate) fn json_pointer(&mut self, p: &Spanned<String>, key: &str) -> Option<String> {
+        let pointer = p.get_ref();
+        if valid_json_pointer(pointer) {
+            return Some(pointer.clone());
+        }
+        self.rep.report(p.span(), key, format!("invalid JSON pointer {pointer:?}"), Some("an RFC 6901 pointer starts with '/', e.g. \"/status\" or \"/items/0/id\"; escape '~' as ~0 and '/' as ~1".into()));
+        None
     }
 }
 

@@ -44,6 +44,8 @@ pub use recovery_checks::{DrillCheckSpec, drill_check_id};
 pub mod status_page;
 pub use status_page::StatusPage;
 pub mod routing;
+pub mod scenario;
+pub use scenario::{ScenarioSpec, ScenarioStep, Template};
 mod tables;
 pub mod tcp;
 pub use tcp::TcpSpec;

@@ -894,6 +894,12 @@ impl Loader<'_> {
                 .and_then(|r| self.domain_check(r, path, &defaults.domain))
                 .map(|s| CheckSpec::Probe(ProbeSpec::Domain(Box::new(s)))),
             "delegation" | "dns" | "dnsbl" => self.dns_check(kind, specific, path),
+            "scenario" => {
+                let span = specific.span();
+                self.deserialize::<crate::scenario::RawScenario>(specific, path, COMMON_CHECK_KEYS)
+                    .and_then(|r| self.scenario(r, path, defaults, span))
+                    .map(|s| CheckSpec::Probe(ProbeSpec::Scenario(Box::new(s))))
+            }
             k if crate::pages::KINDS.contains(&k) => {
                 self.pages_check(k, specific, path, defaults, timeout)
             }

@@ -170,6 +170,8 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "smtp",
     "imap",
     "pop3",
+    "scenario",
+    "login",
 ];
 
 #[derive(Debug, Deserialize)]

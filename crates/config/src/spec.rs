@@ -369,6 +369,8 @@ pub enum ProbeSpec {
     Chain(Box<crate::pages::ChainSpec>),
     /// `kind = "smtp"`, `"imap"` or `"pop3"`
     Mail(Box<crate::mail::MailSpec>),
+    /// `kind = "scenario"`, and `kind = "login"` compiled into one
+    Scenario(Box<crate::scenario::ScenarioSpec>),
 }
 
 /// The kinds the monitor evaluates without probing.
@@ -466,6 +468,7 @@ impl ProbeSpec {
             ProbeSpec::SecurityTxt(_) => "security_txt",
             ProbeSpec::Chain(_) => "chain",
             ProbeSpec::Mail(m) => m.protocol.kind(),
+            ProbeSpec::Scenario(s) => s.kind(),
         }
     }
 
@@ -481,6 +484,7 @@ impl ProbeSpec {
             ProbeSpec::SecurityTxt(s) => s.http.url.host(),
             ProbeSpec::Chain(c) => c.http.url.host(),
             ProbeSpec::Mail(m) => Some(&m.host),
+            ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(|u| u.host()),
             ProbeSpec::Domain(_) | ProbeSpec::Delegation(_) | ProbeSpec::Dnsbl(_) => None,
         }
     }
@@ -503,6 +507,7 @@ impl ProbeSpec {
             ProbeSpec::SecurityTxt(s) => https(&s.http.url),
             ProbeSpec::Chain(c) => https(&c.http.url),
             ProbeSpec::Tls(t) => Some((&t.host, t.port)),
+            ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(https),
             ProbeSpec::Mail(m) => (m.tls != crate::MailTls::None).then_some((&*m.host, m.port)),
             ProbeSpec::Tcp(_)
             | ProbeSpec::Dns(_)
@@ -527,7 +532,8 @@ impl ProbeSpec {
             | ProbeSpec::Page(_)
             | ProbeSpec::SecurityTxt(_)
             | ProbeSpec::Chain(_)
-            | ProbeSpec::Mail(_) => None,
+            | ProbeSpec::Mail(_)
+            | ProbeSpec::Scenario(_) => None,
         }
     }
 }

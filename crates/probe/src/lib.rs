@@ -59,6 +59,7 @@ pub mod icmp;
 pub mod mail;
 mod memory;
 pub mod page;
+pub mod scenario;
 pub mod security_txt;
 pub mod statuspage;
 pub mod tcp;
@@ -106,6 +107,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Out
         ProbeSpec::SecurityTxt(spec) => Box::pin(security_txt::probe(spec, &ctx)),
         ProbeSpec::Chain(spec) => Box::pin(chain::probe(spec, &ctx)),
         ProbeSpec::Mail(spec) => Box::pin(mail::probe(spec, &ctx)),
+        ProbeSpec::Scenario(spec) => Box::pin(scenario::probe(spec, &ctx)),
     };
     within_timeout(timeout, probe).await
 }
