@@ -171,7 +171,6 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "imap",
     "pop3",
     "scenario",
-    "login",
 ];
 
 #[derive(Debug, Deserialize)]
