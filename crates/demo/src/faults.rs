@@ -22,6 +22,13 @@ pub enum Fault {
     /// payments API while the API itself still answers (Degraded with
     /// CHAIN_VENDOR_OUTAGE).
     VendorOutage,
+    /// The cart's form-key (CSRF) check rejects every key: adding to the
+    /// cart answers 400, the JSON cart API 403 (the cart scenario fails at
+    /// its add-to-cart step).
+    AddToCartBroken,
+    /// Every customer login answers "Invalid login" (the login check
+    /// fails).
+    LoginBroken,
 }
 
 impl Fault {
@@ -38,6 +45,10 @@ impl Fault {
             Fault::VendorOutage => {
                 "payment vendor reports an outage: shop/payment-vendor turns DEGRADED"
             }
+            Fault::AddToCartBroken => {
+                "add to cart broken (form key rejected): shop/cart turns DOWN at its add-to-cart step"
+            }
+            Fault::LoginBroken => "customer login broken: shop/login turns DOWN",
         }
     }
 }
@@ -59,6 +70,8 @@ pub struct FaultPlan {
     /// Whether faults are injected at all (off for benchmarks, which
     /// measure the shop, not the timeline).
     injecting: bool,
+    /// The one fault active all the time, for tests of one fault.
+    only: Option<Fault>,
 }
 
 impl FaultPlan {
@@ -67,6 +80,17 @@ impl FaultPlan {
         Self {
             start: Instant::now(),
             injecting: true,
+            only: None,
+        }
+    }
+
+    /// A plan with `fault` active all the time (tests of one fault; no
+    /// timeline to wait for).
+    pub fn only(fault: Fault) -> Self {
+        Self {
+            start: Instant::now(),
+            injecting: true,
+            only: Some(fault),
         }
     }
 
@@ -75,6 +99,7 @@ impl FaultPlan {
         Self {
             start: Instant::now(),
             injecting: false,
+            only: None,
         }
     }
 
@@ -83,6 +108,9 @@ impl FaultPlan {
         if !self.injecting {
             return Fault::None;
         }
+        if let Some(f) = self.only {
+            return f;
+        }
         fault_at(self.start.elapsed())
     }
 
@@ -90,6 +118,9 @@ impl FaultPlan {
     pub fn upcoming(&self) -> (Fault, Duration) {
         if !self.injecting {
             return (Fault::None, Duration::ZERO);
+        }
+        if let Some(f) = self.only {
+            return (f, Duration::ZERO);
         }
         fault_after(self.start.elapsed())
     }
@@ -145,6 +176,7 @@ mod tests {
         let plan = FaultPlan {
             start: Instant::now() - Duration::from_secs(40),
             injecting: false,
+            only: None,
         };
         assert_eq!(plan.current(), Fault::None);
         assert_eq!(plan.upcoming(), (Fault::None, Duration::ZERO));

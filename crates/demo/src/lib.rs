@@ -1,8 +1,11 @@
 //! The demo shop that `keepup demo` starts and monitors.
 //!
 //! A small shop on loopback, served over HTTP and over HTTPS with its own
-//! certificate authority: a home page, a product page, a checkout and a JSON
-//! health endpoint, plus a "nightly job" that pings keepup's heartbeat URL;
+//! certificate authority: a storefront (`store_front`: catalogue, a cart in
+//! a session guarded by a form key, a JavaScript quick add, customer login,
+//! an OAuth2 token endpoint, a checkout embedding the payment vendor's
+//! form) and a JSON health endpoint, plus a "nightly job" that pings
+//! keepup's heartbeat URL;
 //! for the newer check kinds a privacy page, `security.txt`, an RDAP
 //! registry, a payment vendor with a status page (`web`), an SMTP server
 //! with STARTTLS (`mail`) and a DNS hierarchy with a test blacklist
@@ -24,6 +27,7 @@ mod dns;
 mod faults;
 mod mail;
 mod shop;
+mod store_front;
 mod web;
 
 pub use dns::{DemoDns, PRODUCTION, ROOT, SHOP_NS};
@@ -31,5 +35,9 @@ pub use faults::{CYCLE, Fault, FaultPlan};
 pub use shop::{
     DRILL, DemoShop, Inbox, PRODUCTION_LOST, STANDBY, TSIG_KEY_FILE, TSIG_KEY_NAME, bench_target,
     lose_production,
+};
+pub use store_front::{
+    CUSTOMER_COOKIE, CUSTOMER_EMAIL, OAUTH_CLIENT_ID, OAUTH_SECRET_FILE, PASSWORD_FILE,
+    SESSION_COOKIE,
 };
 pub use web::DOMAIN;

@@ -14,7 +14,7 @@ use crate::faults::{Fault, FaultPlan};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use keepup_pki::{CertAuthority, Issued, validity};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -22,6 +22,7 @@ use rustls::sign::CertifiedKey;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -64,6 +65,7 @@ pub struct DemoShop {
     pub inbox: Inbox,
     /// The shop's DNS world (root, TLD, shop zone, test blacklist).
     pub dns: crate::dns::DemoDns,
+    quick_add_broken: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -120,14 +122,21 @@ impl DemoShop {
         std::fs::write(&ca_file, ca.ca_pem())?;
 
         let inbox_state = Inbox::default();
-        let router = shop_router(faults);
+        let services_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let services = services_listener.local_addr()?;
+        let quick_add_broken = Arc::new(AtomicBool::new(false));
+        let store = crate::store_front::Store::new(
+            faults,
+            crate::store_front::Credentials::create(dir)?,
+            Arc::clone(&quick_add_broken),
+            format!("http://{services}/vendor/pay/form"),
+        );
+        let router = shop_router(faults, store);
         let outside = crate::web::outside_services().with_state(faults).merge(
             Router::new()
                 .route("/inbox", axum::routing::post(inbox))
                 .with_state(inbox_state.clone()),
         );
-        let services_listener = TcpListener::bind("127.0.0.1:0").await?;
-        let services = services_listener.local_addr()?;
         let copies = bind_copies().await?;
         let (http, https) = (copies[0].0.local_addr()?, copies[0].1.local_addr()?);
 
@@ -156,6 +165,12 @@ impl DemoShop {
 
         let dns = crate::dns::DemoDns::start(crate::web::DOMAIN, update_key(dir)?).await?;
         let media = dir.join("shop-media");
+        // Production holds the shop's files from the start (keepup demo
+        // adds the rest of the media it backs up).
+        std::fs::create_dir_all(&media)?;
+        if !media.join("product-0.txt").is_file() {
+            std::fs::write(media.join("product-0.txt"), "product 0 image\n")?;
+        }
         // restore_files puts a path at `to/<path>`, and a drill's `to`
         // under the drill's files_root.
         let under = |root: &Path, path: &Path| root.join(path.strip_prefix("/").unwrap_or(path));
@@ -205,8 +220,30 @@ impl DemoShop {
             faults,
             inbox: inbox_state,
             dns,
+            quick_add_broken,
             tasks,
         })
+    }
+
+    /// The file holding the demo customer's password (customer
+    /// [`CUSTOMER_EMAIL`](crate::CUSTOMER_EMAIL)), for a config's
+    /// `password_file`.
+    pub fn customer_password_file(&self) -> PathBuf {
+        self.dir.join(crate::store_front::PASSWORD_FILE)
+    }
+
+    /// The file holding the OAuth2 client secret of client
+    /// [`OAUTH_CLIENT_ID`](crate::OAUTH_CLIENT_ID) at `/oauth/token`.
+    pub fn oauth_secret_file(&self) -> PathBuf {
+        self.dir.join(crate::store_front::OAUTH_SECRET_FILE)
+    }
+
+    /// Breaks (or mends) only the product page's JavaScript quick add:
+    /// `/static/cart.js` then throws on click while the HTML and the
+    /// cart's HTTP routes stay as they are, so an HTTP scenario still
+    /// passes and a browser scenario fails.
+    pub fn break_quick_add(&self, broken: bool) {
+        self.quick_add_broken.store(broken, Ordering::Relaxed);
     }
 
     /// Loses production: it stops answering until the file
@@ -485,24 +522,32 @@ pub const TSIG_KEY_FILE: &str = "tsig.key";
 /// The demo DNS's update key: a new random hmac-sha256 secret, written to
 /// [`TSIG_KEY_FILE`] in `dir` for the recovery plan.
 fn update_key(dir: &Path) -> Result<keepup_tsig::Key, Error> {
-    use std::io::{Read, Write};
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::io::Read;
     let mut secret = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut secret)?;
-    let path = dir.join(TSIG_KEY_FILE);
-    // Replaced, never rewritten in place: the file is created 0600.
-    let _ = std::fs::remove_file(&path);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
-    writeln!(file, "{}", keepup_model::text::base64(&secret))?;
+    write_secret_file(
+        &dir.join(TSIG_KEY_FILE),
+        &format!("{}\n", keepup_model::text::base64(&secret)),
+    )?;
     Ok(keepup_tsig::Key::new(
         TSIG_KEY_NAME,
         keepup_tsig::Algorithm::HmacSha256,
         &secret,
     )?)
+}
+
+/// Writes `contents` to a new file at `path` readable by its owner only.
+pub(crate) fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Replaced, never rewritten in place: the file is created 0600.
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
 }
 
 impl DemoShop {
@@ -674,42 +719,12 @@ impl ResolvesServerCert for FaultyCert {
     }
 }
 
-fn shop_router(faults: FaultPlan) -> Router {
+fn shop_router(faults: FaultPlan, store: crate::store_front::Store) -> Router {
     Router::new()
-        .route("/", get(home))
-        .route("/product/42", get(product))
-        .route("/checkout", get(checkout))
         .route("/api/health", get(api_health))
         .merge(crate::web::shop_pages())
         .with_state(faults)
-}
-
-const STYLE: &str = "<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}</style>";
-
-async fn home() -> Html<String> {
-    Html(format!(
-        "<!doctype html><title>Demo shop</title>{STYLE}<h1>Demo shop</h1><p><a href=\"/product/42\">Blue teapot</a> <button>Add to cart</button></p>"
-    ))
-}
-
-async fn product(State(f): State<FaultPlan>) -> Html<String> {
-    if f.current() == Fault::SlowProductPage {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-    }
-    Html(format!(
-        "<!doctype html><title>Blue teapot</title>{STYLE}<h1>Blue teapot</h1><p>Price: 24.90 EUR</p><button>Add to cart</button>"
-    ))
-}
-
-async fn checkout(State(f): State<FaultPlan>) -> Response {
-    if f.current() == Fault::CheckoutError {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Html("<h1>Fatal error</h1><p>Payment module crashed</p>"),
-        )
-            .into_response();
-    }
-    Html(format!("<!doctype html><title>Checkout</title>{STYLE}<h1>Checkout</h1><form><button>Pay</button></form>")).into_response()
+        .merge(crate::store_front::routes(store))
 }
 
 async fn api_health() -> Response {

@@ -38,10 +38,11 @@ pub(crate) fn outside_services() -> Router<FaultPlan> {
         .route("/rdap/domain/{name}", get(rdap))
         .route("/vendor/v1/payments/health", get(payment_api))
         .route("/vendor/status/api/v2/summary.json", get(vendor_status))
+        .route("/vendor/pay/form", get(payment_form))
         .fallback(not_found)
 }
 
-async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         Html("<!doctype html><title>Not found</title><h1>Not found</h1><p>No such page in the demo shop.</p>"),
@@ -113,6 +114,16 @@ async fn rdap(Path(name): Path<String>) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// The card form the shop's checkout embeds in an iframe.
+async fn payment_form() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Demo Payments</title></head><body>\
+         <h2>Demo Payments</h2><form id=\"card\" onsubmit=\"return false\">\
+         <label>Card number <input name=\"card\" autocomplete=\"cc-number\"></label>\
+         <button type=\"submit\">Pay</button></form></body></html>",
+    )
 }
 
 async fn payment_api() -> Response {

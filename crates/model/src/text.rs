@@ -217,6 +217,16 @@ pub fn percent_decode(s: &str) -> Result<String, PercentDecodeError> {
     String::from_utf8(out).map_err(|_| PercentDecodeError::NotUtf8)
 }
 
+/// The value of cookie `name` in the value of a `Cookie` request header
+/// (`a=1; b="2"`), without the quotes a value may have.
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().trim_matches('"'))
+}
+
 /// Escapes `&`, `<`, `>` and `"` for HTML text and attribute values.
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 16);
@@ -311,6 +321,17 @@ pub fn debug_structure(text: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cookie_is_found_among_others_without_its_quotes() {
+        assert_eq!(
+            cookie_value("a=1; shop_session=abc", "shop_session"),
+            Some("abc")
+        );
+        assert_eq!(cookie_value("s=\"x y\";b=2", "s"), Some("x y"));
+        assert_eq!(cookie_value("a=1; ab=2", "b"), None);
+        assert_eq!(cookie_value("", "a"), None);
+    }
 
     #[test]
     fn debug_structures_are_found_and_prose_is_not() {

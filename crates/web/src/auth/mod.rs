@@ -279,11 +279,9 @@ pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<Stri
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"').to_owned())
+        .find_map(|v| keepup_model::text::cookie_value(v, name))
         .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
 }
 
 /// Whether cookies set on this request must be `Secure`.
