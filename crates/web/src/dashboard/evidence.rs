@@ -1,5 +1,7 @@
 //! A run's evidence rendered for people: the HTTP timing breakdown as bars,
-//! the DNS walk step by step, a mail transcript as the dialogue it was, a
+//! the DNS walk step by step, a scenario's (HTTP, browser or login) steps
+//! as a table with the failing step's response and the browser's page
+//! timings and errors, a mail transcript as the dialogue it was, a
 //! recovery plan's drills against its targets,
 //! lists of like records (certificate chain, blacklist listings and zones,
 //! chain links, name servers) as tables, anything else as labelled values.
@@ -25,9 +27,12 @@ const MAX_TEXT: usize = 2_000;
 const MAX_DEPTH: usize = 3;
 
 /// Titles of the details rendered on their own, in the order shown.
-const SECTIONS: [(&str, &str); 10] = [
+const SECTIONS: [(&str, &str); 13] = [
     ("drill", "Disaster-recovery drills"),
     ("steps", "DNS walk"),
+    ("failed_step", "Response of the failing step"),
+    ("browser", "In the browser"),
+    ("screenshot", "Screenshot of the failing step"),
     ("transcript", "Transcript"),
     ("certificates", "Certificate chain"),
     ("addresses", "Addresses and their certificates"),
@@ -49,10 +54,14 @@ pub fn render(evidence: &Evidence) -> Markup {
         @if let Some(t) = &evidence.timing { (timing(t)) }
         @for (key, title) in SECTIONS {
             @if let Some(v) = evidence.details.get(key) {
+                @let scenario = key == "steps" && is_scenario(v);
                 section.evidence {
-                    h3 { (title) }
+                    h3 { (if scenario { "Steps" } else { title }) }
                     @match key {
+                        "steps" if scenario => (scenario_steps(v)),
                         "steps" => (steps(v)),
+                        "failed_step" => (failed_step(v)),
+                        "browser" => (browser(v)),
                         "transcript" => (transcript(v)),
                         "drill" => (drill(v)),
                         _ => (value(v, 0)),
@@ -149,6 +158,141 @@ fn steps(v: &Value) -> Markup {
             }
         }
         (more(list.len()))
+    }
+}
+
+/// Whether `steps` are a scenario's (each has an `action`), not a DNS walk.
+fn is_scenario(steps: &Value) -> bool {
+    steps
+        .as_array()
+        .and_then(|l| l.first())
+        .is_some_and(|s| s.get("action").is_some())
+}
+
+/// A scenario's steps, one row each: what it did, the status, the time
+/// (with the request's phases when there are), and how it ended; the
+/// failing step's row is marked, skipped and cleanup steps say so.
+fn scenario_steps(v: &Value) -> Markup {
+    let Some(list) = v.as_array() else {
+        return value(v, 0);
+    };
+    let phases = |t: &Value| -> String {
+        [
+            ("DNS", "dns_ms"),
+            ("connect", "connect_ms"),
+            ("TLS", "tls_ms"),
+            ("first byte", "first_byte_ms"),
+        ]
+        .iter()
+        .filter_map(|(name, key)| {
+            t.get(key)
+                .and_then(Value::as_f64)
+                .map(|ms| format!("{name} {ms:.1}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+    };
+    html! {
+        div.table-wrap {
+            table.records.scenario {
+                thead { tr {
+                    th scope="col" { "#" } th scope="col" { "step" } th scope="col" { "action" }
+                    th scope="col" { "status" } th scope="col" { "time" } th scope="col" { "result" }
+                } }
+                tbody {
+                    @for step in list.iter().take(MAX_ITEMS) {
+                        @let flag = |k: &str| step.get(k).and_then(Value::as_bool).unwrap_or(false);
+                        @let (skipped, cleanup, ok) = (flag("skipped"), flag("cleanup"), flag("ok"));
+                        @let class = if skipped { "skipped" } else if ok { "ok" } else { "failed" };
+                        tr class=(class) {
+                            td.num { @if let Some(i) = step.get("index").and_then(Value::as_u64) { (i + 1) } }
+                            th scope="row" {
+                                (text(step.get("name")))
+                                @if cleanup { " " span.tag { "cleanup" } }
+                            }
+                            td { code { (text(step.get("action"))) } }
+                            td.num { @if let Some(s) = step.get("status") { (text(Some(s))) } }
+                            td.num {
+                                @if let Some(ms) = step.get("ms").and_then(Value::as_f64) {
+                                    (format!("{ms:.1} ms"))
+                                    @if let Some(t) = step.get("timing") {
+                                        @let p = phases(t);
+                                        @if !p.is_empty() { br; span.note { (p) } }
+                                    }
+                                }
+                            }
+                            td {
+                                @if skipped { span.note { "skipped" } }
+                                @else if ok { "ok" }
+                                @else {
+                                    strong.down { "failed" }
+                                    @if let Some(e) = step.get("error") { ": " (text(Some(e))) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (more(list.len()))
+    }
+}
+
+/// The failing step's response: status, URL, headers (their secrets
+/// already redacted by the probe) and the start of the body as text.
+fn failed_step(v: &Value) -> Markup {
+    let response = v.get("response");
+    let field = |k: &str| response.and_then(|r| r.get(k));
+    html! {
+        p {
+            "Step " @if let Some(i) = v.get("index").and_then(Value::as_u64) { (i + 1) " " }
+            strong { (text(v.get("name"))) }
+            @if let Some(status) = field("status") { ": status " (text(Some(status))) }
+            @if let Some(url) = field("url") { " from " code { (text(Some(url))) } }
+        }
+        @if let Some(Value::Object(headers)) = field("headers") {
+            @if !headers.is_empty() {
+                dl.details.headers {
+                    @for (k, h) in headers.iter().take(MAX_ITEMS) { dt { (k) } dd { (text(Some(h))) } }
+                }
+            }
+        }
+        @if let Some(body) = field("body_excerpt") {
+            pre.body-excerpt { (text(Some(body))) }
+        }
+    }
+}
+
+/// What the browser saw: the page's load timings, console errors and
+/// failed requests.
+fn browser(v: &Value) -> Markup {
+    let nav = v.get("navigation");
+    let timings = [
+        ("first byte", nav.and_then(|n| n.get("ttfb_ms"))),
+        (
+            "DOM content loaded",
+            nav.and_then(|n| n.get("dom_content_loaded_ms")),
+        ),
+        ("load", nav.and_then(|n| n.get("load_ms"))),
+        ("largest contentful paint", v.get("lcp_ms")),
+    ];
+    let list = |k: &str| v.get(k).and_then(Value::as_array).filter(|l| !l.is_empty());
+    html! {
+        table.timing {
+            tbody {
+                @for (name, ms) in timings {
+                    @if let Some(ms) = ms.and_then(Value::as_f64) {
+                        tr { th scope="row" { (name) } td.num { (format!("{ms:.1} ms")) } }
+                    }
+                }
+            }
+        }
+        @for (key, title) in [("console_errors", "Console errors"), ("failed_requests", "Failed requests")] {
+            @if let Some(items) = list(key) {
+                h4 { (title) }
+                (value(&Value::Array(items.clone()), 1))
+            }
+        }
     }
 }
 
@@ -394,6 +538,110 @@ mod tests {
             !html.contains("<dt>drill</dt>"),
             "not also as labelled values: {html}"
         );
+    }
+
+    /// A failed add-to-cart run's evidence as the scenario probe writes it.
+    fn scenario_evidence() -> Evidence {
+        let mut e = Evidence::default();
+        e.insert(
+            "steps",
+            serde_json::json!([
+                {"index": 0, "name": "product page", "action": "GET /product/42", "status": 200,
+                 "ok": true, "ms": 12.3, "timing": {"dns_ms": 0.4, "connect_ms": 0.2, "first_byte_ms": 11.0, "total_ms": 12.3}},
+                {"index": 1, "name": "add <b>to</b> cart", "action": "POST /cart/add", "status": 400,
+                 "ok": false, "ms": 3.0, "error": "expected status 303, got 400"},
+                {"index": 2, "name": "cart", "action": "GET /cart", "ok": false, "skipped": true},
+                {"index": 3, "name": "empty cart", "action": "POST /cart/clear", "status": 303,
+                 "ok": true, "ms": 2.0, "cleanup": true},
+            ]),
+        );
+        e.insert(
+            "failed_step",
+            serde_json::json!({"index": 1, "name": "add <b>to</b> cart", "response": {
+                "status": 400, "url": "https://www.demo-shop.test/cart/add",
+                "headers": {"content-type": "text/html", "set-cookie": "[redacted]"},
+                "body_excerpt": "<h1>Invalid form key</h1><script>alert(1)</script>"}}),
+        );
+        e.insert(
+            "browser",
+            serde_json::json!({"navigation": {"ttfb_ms": 8.0, "dom_content_loaded_ms": 40.5, "load_ms": 52.0},
+                "lcp_ms": 61.2, "console_errors": ["TypeError: cart.addItem is not a function"],
+                "failed_requests": []}),
+        );
+        e
+    }
+
+    #[test]
+    fn a_scenario_shows_its_steps_the_failing_response_as_text_and_the_browser_timings() {
+        let html = render(&scenario_evidence()).into_string();
+        let doc = scraper::Html::parse_fragment(&html);
+        let texts = |sel: &str| -> Vec<String> {
+            let sel = scraper::Selector::parse(sel).expect("a selector");
+            doc.select(&sel)
+                .map(|e| e.text().collect::<String>().trim().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            texts("h3"),
+            ["Steps", "Response of the failing step", "In the browser"],
+            "{html}"
+        );
+        assert_eq!(
+            texts("table.scenario tbody th"),
+            [
+                "product page",
+                "add <b>to</b> cart",
+                "cart",
+                "empty cart cleanup"
+            ]
+        );
+        assert_eq!(
+            texts("table.scenario tbody td:last-child"),
+            [
+                "ok",
+                "failed: expected status 303, got 400",
+                "skipped",
+                "ok"
+            ]
+        );
+        assert_eq!(texts("table.scenario tr.failed td:nth-child(4)"), ["400"]);
+        assert_eq!(
+            texts("table.scenario tbody tr:first-child td:nth-child(5)"),
+            ["12.3 msDNS 0.4, connect 0.2, first byte 11.0"]
+        );
+        assert_eq!(
+            texts("pre.body-excerpt"),
+            ["<h1>Invalid form key</h1><script>alert(1)</script>"],
+            "the response is shown as text"
+        );
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>"),
+            "{html}"
+        );
+        assert_eq!(texts("dl.headers dd"), ["text/html", "[redacted]"]);
+        assert_eq!(
+            texts("table.timing th"),
+            [
+                "first byte",
+                "DOM content loaded",
+                "load",
+                "largest contentful paint"
+            ]
+        );
+        assert_eq!(texts("h4"), ["Console errors"], "no empty failed requests");
+        assert!(html.contains("TypeError: cart.addItem is not a function"));
+    }
+
+    #[test]
+    fn a_dns_walk_keeps_its_own_rendering() {
+        let mut e = Evidence::default();
+        e.insert(
+            "steps",
+            serde_json::json!([{"question": "example.test. A", "server": "127.0.0.1", "rcode": "NOERROR"}]),
+        );
+        let html = render(&e).into_string();
+        assert!(html.contains("<h3>DNS walk</h3>"), "{html}");
+        assert!(!html.contains("table"), "{html}");
     }
 
     #[test]
