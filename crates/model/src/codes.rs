@@ -152,6 +152,23 @@ catalogue! {
         /// Slower than `degraded_latency` (Degraded).
         HTTP_LATENCY_HIGH: Warning;
     }
+    section "SCENARIO_*, LOGIN_*: synthetic transactions" {
+        /// A step of a `scenario` failed; the finding names the step and what
+        /// was expected, the steps after it are skipped (Down).
+        SCENARIO_STEP_FAILED: Critical;
+        /// A step's extraction found nothing (or an empty value), so the
+        /// steps that need it were not sent (Down).
+        SCENARIO_EXTRACT_FAILED: Critical;
+        /// A cleanup step failed after the scenario (Degraded).
+        SCENARIO_CLEANUP_FAILED: Warning;
+        /// A step's redirects lead back to a URL already visited, or are
+        /// more than `max_redirects` (Down).
+        SCENARIO_REDIRECT_LOOP: Critical;
+        /// A `login` check could not log in: its step names what failed (Down).
+        LOGIN_FAILED: Critical;
+        /// The token's `expires_in` is outside the accepted range (Degraded).
+        LOGIN_TOKEN_EXPIRY: Warning;
+    }
     section "DOMAIN_*: registration expiry (RDAP, WHOIS)" {
         /// The registration expires within `critical_days` (Down) or `warn_days`
         /// (Degraded).
