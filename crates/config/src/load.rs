@@ -900,6 +900,12 @@ impl Loader<'_> {
                     .and_then(|r| self.scenario(r, path, defaults, span))
                     .map(|s| CheckSpec::Probe(ProbeSpec::Scenario(Box::new(s))))
             }
+            "login" => {
+                let span = specific.span();
+                self.deserialize::<crate::login::RawLogin>(specific, path, COMMON_CHECK_KEYS)
+                    .and_then(|r| self.login(r, path, defaults, span))
+                    .map(|s| CheckSpec::Probe(ProbeSpec::Scenario(Box::new(s))))
+            }
             k if crate::pages::KINDS.contains(&k) => {
                 self.pages_check(k, specific, path, defaults, timeout)
             }

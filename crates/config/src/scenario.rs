@@ -58,6 +58,11 @@ pub enum RenderError {
 }
 
 impl Template {
+    /// A template made of `parts` (for steps keepup writes itself).
+    pub fn from_parts(parts: Vec<TemplatePart>) -> Self {
+        Self { parts }
+    }
+
     /// A template without placeholders.
     pub fn literal(text: impl Into<String>) -> Self {
         Self {
@@ -642,6 +647,8 @@ pub struct ScenarioSpec {
     pub tls: TlsOptions,
     /// User-Agent header.
     pub user_agent: String,
+    /// Set for `kind = "login"`: its findings and token checks.
+    pub login: Option<crate::login::LoginCheck>,
 }
 
 /// One HTTP step of a scenario.
@@ -858,6 +865,7 @@ impl Loader<'_> {
             user_agent: raw
                 .user_agent
                 .unwrap_or_else(|| defaults.user_agent.clone()),
+            login: None,
         })
     }
 
@@ -1097,6 +1105,10 @@ impl Loader<'_> {
 impl ScenarioSpec {
     /// The `kind` name as written.
     pub fn kind(&self) -> &'static str {
-        "scenario"
+        if self.login.is_some() {
+            "login"
+        } else {
+            "scenario"
+        }
     }
 }

@@ -392,3 +392,56 @@ url = "/logout"
     );
     assert_eq!(paths(&server), ["GET /", "GET /stuck", "GET /logout"]);
 }
+
+#[tokio::test]
+async fn a_basic_login_sends_its_credentials_and_a_wrong_password_is_login_failed() {
+    let server = TestServer::start(|req| async move {
+        // "alice:s3cret" in base64.
+        match req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some("Basic YWxpY2U6czNjcmV0") => text(200, "private area"),
+            _ => text(401, "who are you?"),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("test server: {e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let check = |password: &str| {
+        let file = dir.path().join(format!("{password}.pw"));
+        std::fs::write(&file, password).unwrap_or_else(|e| panic!("{e}"));
+        format!(
+            "style = \"basic\"\nurl = \"{}\"\nusername = \"alice\"\npassword_file = \"{}\"\nsuccess_text = \"private\"\n",
+            server.url("/private"),
+            file.display()
+        )
+    };
+    let login = |keys: String| async move {
+        let src = format!(
+            "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"login\"\nkind = \"login\"\ntimeout = \"10s\"\n{keys}"
+        );
+        let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+        let check = config.checks().next().unwrap_or_else(|| panic!("no check"));
+        let CheckSpec::Probe(spec) = &check.spec else {
+            panic!("not a probe")
+        };
+        keepup_probe::run(spec, check.timeout, &ProbeContext::new()).await
+    };
+    let outcome = login(check("s3cret")).await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
+    assert_eq!(outcome.message, "logged in");
+    let outcome = login(check("wrong")).await;
+    assert_eq!(codes(&outcome), [c::LOGIN_FAILED]);
+    assert_eq!(
+        outcome.message,
+        "step 0 \"protected page\" failed: expected status 200-299, got 401"
+    );
+    let stored = serde_json::to_string(&outcome).unwrap_or_default();
+    // Neither the password nor the header built from it.
+    assert!(
+        !stored.contains("wrong") && !stored.contains("YWxpY2U6d3Jvbmc="),
+        "{stored}"
+    );
+}

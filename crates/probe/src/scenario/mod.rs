@@ -23,11 +23,12 @@ use std::time::Duration;
 
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
+use keepup_config::login::TokenExpiry;
 use keepup_config::scenario::{
     ExtractFrom, Extraction, RenderError, ScenarioStep, StepAssertion, StepBody,
 };
 use keepup_config::{BodyAssertion, HttpSpec, ScenarioSpec, StatusRange};
-use keepup_model::text::percent_encode;
+use keepup_model::text::{duration_words, percent_encode};
 use keepup_model::{Finding, Outcome, Severity, Status, TimingBreakdown};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
@@ -91,7 +92,13 @@ pub async fn probe(spec: &ScenarioSpec, ctx: &ProbeContext) -> Outcome {
     details.insert("steps".into(), Value::Array(records));
     if let Some((index, name, f)) = failure {
         let message = format!("step {index} {name:?} failed: {}", f.error);
-        outcome.push(Finding::new(f.code, Severity::Critical, message.clone()));
+        // A login check's failure is a failed login, whatever the step.
+        let code = if spec.login.is_some() {
+            codes::LOGIN_FAILED
+        } else {
+            f.code
+        };
+        outcome.push(Finding::new(code, Severity::Critical, message.clone()));
         outcome.worsen(Status::Down);
         outcome.message = message;
         details.insert(
@@ -110,6 +117,17 @@ pub async fn probe(spec: &ScenarioSpec, ctx: &ProbeContext) -> Outcome {
         ));
         outcome.worsen(Status::Degraded);
     }
+    let expiry = spec.login.as_ref().and_then(|l| l.token_expiry.as_ref());
+    if let (Some(expiry), Status::Up) = (expiry, outcome.status)
+        && let Some(problem) = token_expiry_problem(expiry, walk.variables.get(&expiry.var))
+    {
+        outcome.push(Finding::new(
+            codes::LOGIN_TOKEN_EXPIRY,
+            Severity::Warning,
+            problem,
+        ));
+        outcome.worsen(Status::Degraded);
+    }
     if outcome.message.is_empty() {
         outcome.message = match outcome
             .findings
@@ -117,6 +135,7 @@ pub async fn probe(spec: &ScenarioSpec, ctx: &ProbeContext) -> Outcome {
             .find(|f| f.severity > Severity::Info)
         {
             Some(f) => f.text.clone(),
+            None if spec.login.is_some() => "logged in".to_owned(),
             None => format!("{} steps passed", spec.steps.len()),
         };
     }
@@ -670,6 +689,27 @@ impl<'a> Walk<'a> {
             "body_excerpt": excerpt.trim_end_matches('\u{fffd}'),
         })
     }
+}
+
+/// What is wrong with a token's `expires_in` (seconds), if anything.
+fn token_expiry_problem(expiry: &TokenExpiry, value: Option<&String>) -> Option<String> {
+    let range = format!(
+        "between {} and {}",
+        duration_words(expiry.min),
+        duration_words(expiry.max)
+    );
+    let Some(seconds) = value.and_then(|v| v.trim().parse::<f64>().ok()) else {
+        return Some(format!(
+            "the token's expires_in is not a number of seconds; expected {range}"
+        ));
+    };
+    let lifetime = Duration::try_from_secs_f64(seconds).unwrap_or_default();
+    (lifetime < expiry.min || lifetime > expiry.max).then(|| {
+        format!(
+            "the token expires in {}, expected {range}",
+            duration_words(lifetime)
+        )
+    })
 }
 
 /// Why a step's request could not be made; nothing is sent.
