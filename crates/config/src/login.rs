@@ -14,9 +14,8 @@
 //!   answer must hold `access_token`, `token_type` and an `expires_in`
 //!   between `min_expiry` and `max_expiry`.
 //!
-//! Values the flows compute from secrets (the basic-auth header, the
-//! password as JSON text) are secrets themselves, so they are redacted like
-//! the password.
+//! The basic-auth header the flows compute from a password is a secret
+//! itself, so it is redacted like the password.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -124,7 +123,6 @@ pub(crate) struct RawLogin {
 
 /// Variable names the compiled steps use (not written by anyone).
 const PASSWORD: &str = "password";
-const PASSWORD_JSON: &str = "password_json";
 const BASIC: &str = "basic_credentials";
 const TOKEN: &str = "token";
 const CSRF: &str = "csrf_token";
@@ -300,15 +298,6 @@ impl Loader<'_> {
                 let login_url =
                     self.login_url(raw.login_url.as_ref()?, has_base, path, "login_url")?;
                 let password = secret(self, PASSWORD, &raw.password_env, &raw.password_file)?;
-                let as_json = serde_json::to_string(password.expose()).unwrap_or_default();
-                let inner = as_json
-                    .strip_prefix('"')
-                    .and_then(|s| s.strip_suffix('"'))
-                    .unwrap_or_default()
-                    .to_owned();
-                inputs
-                    .secrets
-                    .push((PASSWORD_JSON.into(), Secret::new(inner)));
                 inputs.secrets.push((PASSWORD.into(), password));
                 let user = serde_json::to_string(&username.clone()?).unwrap_or_default();
                 let user_key = serde_json::to_string(&field_name(&raw.username_field, "username"))
@@ -317,7 +306,7 @@ impl Loader<'_> {
                     .unwrap_or_default();
                 let body = vec![
                     TemplatePart::Literal(format!("{{{user_key}: {user}, {pass_key}: \"")),
-                    TemplatePart::Var(PASSWORD_JSON.into()),
+                    TemplatePart::Var(PASSWORD.into()),
                     TemplatePart::Literal("\"}".into()),
                 ];
                 let pointer = match &raw.token_pointer {

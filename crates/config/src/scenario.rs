@@ -141,6 +141,34 @@ impl Template {
     }
 }
 
+impl Template {
+    /// [`Template::render`] for a JSON text: each value is escaped as the
+    /// inside of a JSON string (quotes, backslashes, control characters),
+    /// so a value cannot break the document; digits stay digits.
+    pub fn render_json<'v>(
+        &self,
+        value: impl Fn(&str) -> Option<&'v str>,
+    ) -> Result<String, RenderError> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                TemplatePart::Literal(t) => out.push_str(t),
+                TemplatePart::Var(name) => match value(name) {
+                    Some(v) if !v.is_empty() => out.push_str(&json_string_content(v)),
+                    _ => return Err(RenderError::Missing(name.clone())),
+                },
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `text` as the inside of a JSON string literal (without the quotes).
+pub fn json_string_content(text: &str) -> String {
+    let quoted = serde_json::Value::String(text.to_owned()).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
+}
+
 impl fmt::Display for Template {
     /// As written (placeholders shown, never values).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -685,7 +713,8 @@ pub struct ScenarioStep {
 pub enum StepBody {
     /// `form = { .. }`: `application/x-www-form-urlencoded`.
     Form(Vec<(String, Template)>),
-    /// `json = '..'`: `application/json`, the text templated.
+    /// `json = '..'`: `application/json`, the text templated (values
+    /// JSON-escaped, see [`Template::render_json`]).
     Json(Template),
 }
 

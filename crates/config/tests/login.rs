@@ -56,9 +56,9 @@ fn each_style_compiles_into_steps() {
     let Some(StepBody::Json(body)) = &json.steps[0].body else {
         panic!("no JSON body")
     };
-    // The password goes in as JSON text, itself a secret.
+    // The password goes in JSON-escaped.
     let rendered = body
-        .render(|n| {
+        .render_json(|n| {
             json.inputs
                 .secrets
                 .iter()

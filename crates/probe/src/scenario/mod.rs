@@ -26,6 +26,7 @@ use http::{Method, StatusCode, Uri};
 use keepup_config::login::TokenExpiry;
 use keepup_config::scenario::{
     ExtractFrom, Extraction, RenderError, ScenarioStep, StepAssertion, StepBody,
+    json_string_content,
 };
 use keepup_config::{BodyAssertion, HttpSpec, ScenarioSpec, StatusRange};
 use keepup_model::text::{duration_words, percent_encode};
@@ -52,14 +53,21 @@ const REDACTED: &str = "[redacted]";
 pub async fn probe(spec: &ScenarioSpec, ctx: &ProbeContext) -> Outcome {
     let started = Instant::now();
     let budget = ctx.budgeted().budget();
-    let remaining = budget.deadline.saturating_duration_since(started);
+    // End a little before the run's own timeout so that the steps and the
+    // evidence come back rather than a bare timeout.
+    let margin = (budget.timeout / 50).min(Duration::from_millis(250));
+    let end = budget
+        .deadline
+        .checked_sub(margin)
+        .unwrap_or(budget.deadline);
+    let remaining = end.saturating_duration_since(started);
     let reserve = if spec.cleanup.is_empty() {
         Duration::ZERO
     } else {
         remaining / 5
     };
-    let steps_ctx = ctx.with_deadline(budget.deadline - reserve, budget.timeout);
-    let cleanup_ctx = ctx.with_deadline(budget.deadline, budget.timeout);
+    let steps_ctx = ctx.with_deadline(end - reserve, budget.timeout);
+    let cleanup_ctx = ctx.with_deadline(end, budget.timeout);
 
     let mut walk = Walk::new(spec);
     let mut records = Vec::new();
@@ -189,7 +197,13 @@ impl<'a> Walk<'a> {
             .inputs
             .secrets
             .iter()
-            .flat_map(|(_, s)| [s.expose().to_owned(), percent_encode(s.expose())])
+            .flat_map(|(_, s)| {
+                [
+                    s.expose().to_owned(),
+                    percent_encode(s.expose()),
+                    json_string_content(s.expose()),
+                ]
+            })
             .filter(|s| !s.is_empty())
             .collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -388,7 +402,9 @@ impl<'a> Walk<'a> {
                 }
                 Some((pairs.join("&"), "application/x-www-form-urlencoded"))
             }
-            Some(StepBody::Json(template)) => Some((template.render(value)?, "application/json")),
+            Some(StepBody::Json(template)) => {
+                Some((template.render_json(value)?, "application/json"))
+            }
         };
         Ok(Request {
             method: step.method.clone(),
