@@ -23,7 +23,8 @@ cd "$(dirname "$0")/.."
 # (systemd-analyze verify, systemd-sysusers), man-db (the unit's
 # Documentation= page, looked up by systemd-analyze verify); chromium and
 # chromium-driver (the web dashboard's end-to-end tests drive the browser
-# through chromedriver); prometheus (promtool checks /metrics,
+# through chromedriver; kind = "browser" drives chromium itself over the
+# DevTools pipe, crates/probe/tests/browser.rs); prometheus (promtool checks /metrics,
 # crates/web/tests/metrics.rs); bind9-dnsutils and knot-dnsutils
 # (nsupdate runs the Recovery Plan's DNS lines and kdig confirms the
 # records, crates/recovery/tests/dns.rs); bind9 (a private named whose zone

@@ -13,6 +13,8 @@ pub mod backup;
 pub use backup::BackupPlan;
 pub mod backup_checks;
 pub use backup_checks::{BackupCheckSpec, BackupJob, backup_check_id};
+pub mod browser;
+pub use browser::{BrowserSettings, BrowserSpec};
 pub mod channels;
 pub use channels::ChannelSpec;
 
@@ -29,7 +31,6 @@ pub use http::{BasicAuth, BodyAssertion, HttpSpec, JsonAssertion, JsonExpect, St
 mod diag;
 mod implicit;
 pub mod listener;
-pub mod login;
 pub use listener::{IpNetwork, ListenerLimits};
 mod load;
 pub mod mail;

@@ -41,6 +41,7 @@ const TOP_KEYS: &[&str] = &[
     "contract",
     "status_page",
     "recovery",
+    "browser",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
@@ -95,6 +96,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
         base_dir,
         pending_deps: Vec::new(),
         dns: crate::dns::DnsSettings::default(),
+        browser: crate::browser::BrowserSettings::default(),
         warnings: Vec::new(),
     };
     let config = loader.config(root.into_inner(), path);
@@ -134,6 +136,8 @@ pub(crate) struct Loader<'a> {
     pending_deps: Vec<(CheckId, String, Vec<Spanned<String>>)>,
     /// `[dns]`, read before the sites: the DNS checks carry a copy.
     pub(crate) dns: crate::dns::DnsSettings,
+    /// `[browser]`, read before the sites: the browser checks carry a copy.
+    pub(crate) browser: crate::browser::BrowserSettings,
     /// Advice that does not fail the load (e.g. a backup without an
     /// off-site copy).
     pub(crate) warnings: Vec<crate::Problem>,
@@ -276,6 +280,7 @@ impl Loader<'_> {
         let mut defaults = self.defaults(defaults);
         defaults.domain = self.domain_section(root.remove("domain"));
         self.dns = self.dns_section(root.remove("dns"));
+        self.browser = self.browser_section(root.remove("browser"));
 
         let mut sites = Vec::new();
         if let Some(site_values) = root.remove("site") {
@@ -900,11 +905,16 @@ impl Loader<'_> {
                     .and_then(|r| self.scenario(r, path, defaults, span))
                     .map(|s| CheckSpec::Probe(ProbeSpec::Scenario(Box::new(s))))
             }
-            "login" => {
+            "browser" => {
+                let settings = self.browser.clone();
                 let span = specific.span();
-                self.deserialize::<crate::login::RawLogin>(specific, path, COMMON_CHECK_KEYS)
-                    .and_then(|r| self.login(r, path, defaults, span))
-                    .map(|s| CheckSpec::Probe(ProbeSpec::Scenario(Box::new(s))))
+                self.deserialize::<crate::browser::RawBrowserCheck>(
+                    specific,
+                    path,
+                    COMMON_CHECK_KEYS,
+                )
+                .and_then(|r| self.browser_check(r, path, &settings, span))
+                .map(|s| CheckSpec::Probe(ProbeSpec::Browser(Box::new(s))))
             }
             k if crate::pages::KINDS.contains(&k) => {
                 self.pages_check(k, specific, path, defaults, timeout)

@@ -58,11 +58,6 @@ pub enum RenderError {
 }
 
 impl Template {
-    /// A template made of `parts` (for steps keepup writes itself).
-    pub fn from_parts(parts: Vec<TemplatePart>) -> Self {
-        Self { parts }
-    }
-
     /// A template without placeholders.
     pub fn literal(text: impl Into<String>) -> Self {
         Self {
@@ -139,34 +134,6 @@ impl Template {
         }
         Ok(out)
     }
-}
-
-impl Template {
-    /// [`Template::render`] for a JSON text: each value is escaped as the
-    /// inside of a JSON string (quotes, backslashes, control characters),
-    /// so a value cannot break the document; digits stay digits.
-    pub fn render_json<'v>(
-        &self,
-        value: impl Fn(&str) -> Option<&'v str>,
-    ) -> Result<String, RenderError> {
-        let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                TemplatePart::Literal(t) => out.push_str(t),
-                TemplatePart::Var(name) => match value(name) {
-                    Some(v) if !v.is_empty() => out.push_str(&json_string_content(v)),
-                    _ => return Err(RenderError::Missing(name.clone())),
-                },
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// `text` as the inside of a JSON string literal (without the quotes).
-pub fn json_string_content(text: &str) -> String {
-    let quoted = serde_json::Value::String(text.to_owned()).to_string();
-    quoted[1..quoted.len() - 1].to_owned()
 }
 
 impl fmt::Display for Template {
@@ -532,6 +499,42 @@ impl Loader<'_> {
         ok.then_some(template)
     }
 
+    /// The URL template written at `key` of the step `at`: absolute, a
+    /// variable, or a path when the check has a `base_url`.
+    pub(crate) fn step_url(
+        &mut self,
+        text: &Spanned<String>,
+        scope: &Scope,
+        at: &StepAt,
+        key: &str,
+        has_base_url: bool,
+    ) -> Option<Template> {
+        let t = self.step_template(text, scope, at, key)?;
+        let first = t.parts().first();
+        let absolute = matches!(first, Some(TemplatePart::Literal(l)) if l.starts_with("http://") || l.starts_with("https://"));
+        let relative = matches!(first, Some(TemplatePart::Literal(l)) if l.starts_with('/'));
+        let from_var = matches!(first, Some(TemplatePart::Var(_)));
+        if absolute || from_var || (relative && has_base_url) {
+            return Some(t);
+        }
+        let hint = if relative {
+            "give the check a base_url, or write an absolute http(s):// URL"
+        } else {
+            "write an absolute http(s):// URL or a path starting with '/'"
+        };
+        self.rep.report(
+            text.span(),
+            &format!("{}.{key}", at.path),
+            format!(
+                "{}: {:?} is not an absolute URL",
+                at.label(),
+                text.get_ref()
+            ),
+            Some(hint.into()),
+        );
+        None
+    }
+
     /// A CSS selector written at `key` of the step `at`.
     pub(crate) fn css_selector(
         &mut self,
@@ -675,8 +678,6 @@ pub struct ScenarioSpec {
     pub tls: TlsOptions,
     /// User-Agent header.
     pub user_agent: String,
-    /// Set for `kind = "login"`: its findings and token checks.
-    pub login: Option<crate::login::LoginCheck>,
 }
 
 /// One HTTP step of a scenario.
@@ -713,8 +714,7 @@ pub struct ScenarioStep {
 pub enum StepBody {
     /// `form = { .. }`: `application/x-www-form-urlencoded`.
     Form(Vec<(String, Template)>),
-    /// `json = '..'`: `application/json`, the text templated (values
-    /// JSON-escaped, see [`Template::render_json`]).
+    /// `json = '..'`: `application/json`, the text templated.
     Json(Template),
 }
 
@@ -894,7 +894,6 @@ impl Loader<'_> {
             user_agent: raw
                 .user_agent
                 .unwrap_or_else(|| defaults.user_agent.clone()),
-            login: None,
         })
     }
 
@@ -940,28 +939,7 @@ impl Loader<'_> {
                 );
                 None
             }
-            Some(u) => self.step_template(u, scope, &at, "url").and_then(|t| {
-                let first = t.parts().first();
-                let absolute = matches!(first, Some(TemplatePart::Literal(l)) if l.starts_with("http://") || l.starts_with("https://"));
-                let relative = matches!(first, Some(TemplatePart::Literal(l)) if l.starts_with('/'));
-                let from_var = matches!(first, Some(TemplatePart::Var(_)));
-                if absolute || from_var || (relative && has_base_url) {
-                    Some(t)
-                } else {
-                    let hint = if relative {
-                        "give the check a base_url, or write an absolute http(s):// URL"
-                    } else {
-                        "write an absolute http(s):// URL or a path starting with '/'"
-                    };
-                    self.rep.report(
-                        u.span(),
-                        &format!("{}.url", at.path),
-                        format!("{}: {:?} is not an absolute URL", at.label(), u.get_ref()),
-                        Some(hint.into()),
-                    );
-                    None
-                }
-            }),
+            Some(u) => self.step_url(u, scope, &at, "url", has_base_url),
         };
         let pairs = |table: &Option<Spanned<toml::Table>>, key: &str, this: &mut Self| {
             let mut out = Vec::new();
@@ -1134,10 +1112,6 @@ impl Loader<'_> {
 impl ScenarioSpec {
     /// The `kind` name as written.
     pub fn kind(&self) -> &'static str {
-        if self.login.is_some() {
-            "login"
-        } else {
-            "scenario"
-        }
+        "scenario"
     }
 }

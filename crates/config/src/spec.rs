@@ -371,6 +371,8 @@ pub enum ProbeSpec {
     Mail(Box<crate::mail::MailSpec>),
     /// `kind = "scenario"`, and `kind = "login"` compiled into one
     Scenario(Box<crate::scenario::ScenarioSpec>),
+    /// `kind = "browser"`
+    Browser(Box<crate::browser::BrowserSpec>),
 }
 
 /// The kinds the monitor evaluates without probing.
@@ -469,6 +471,7 @@ impl ProbeSpec {
             ProbeSpec::Chain(_) => "chain",
             ProbeSpec::Mail(m) => m.protocol.kind(),
             ProbeSpec::Scenario(s) => s.kind(),
+            ProbeSpec::Browser(_) => "browser",
         }
     }
 
@@ -485,6 +488,7 @@ impl ProbeSpec {
             ProbeSpec::Chain(c) => c.http.url.host(),
             ProbeSpec::Mail(m) => Some(&m.host),
             ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(|u| u.host()),
+            ProbeSpec::Browser(b) => b.inputs.base_url.as_ref().and_then(::http::Uri::host),
             ProbeSpec::Domain(_) | ProbeSpec::Delegation(_) | ProbeSpec::Dnsbl(_) => None,
         }
     }
@@ -506,6 +510,7 @@ impl ProbeSpec {
             ProbeSpec::Page(p) => https(&p.http.url),
             ProbeSpec::SecurityTxt(s) => https(&s.http.url),
             ProbeSpec::Chain(c) => https(&c.http.url),
+            ProbeSpec::Browser(b) => b.inputs.base_url.as_ref().and_then(https),
             ProbeSpec::Tls(t) => Some((&t.host, t.port)),
             ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(https),
             ProbeSpec::Mail(m) => (m.tls != crate::MailTls::None).then_some((&*m.host, m.port)),
@@ -533,7 +538,8 @@ impl ProbeSpec {
             | ProbeSpec::SecurityTxt(_)
             | ProbeSpec::Chain(_)
             | ProbeSpec::Mail(_)
-            | ProbeSpec::Scenario(_) => None,
+            | ProbeSpec::Scenario(_)
+            | ProbeSpec::Browser(_) => None,
         }
     }
 }

@@ -17,4 +17,6 @@ pub mod text;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, format_rfc3339, parse_rfc3339};
 pub use maintenance::{MaintenanceScope, TAG_PREFIX};
-pub use outcome::{CheckId, Evidence, Finding, Outcome, Severity, Status, TimingBreakdown, worse};
+pub use outcome::{
+    Attachment, CheckId, Evidence, Finding, Outcome, Severity, Status, TimingBreakdown, worse,
+};

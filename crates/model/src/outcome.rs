@@ -207,6 +207,29 @@ pub struct Outcome {
     /// Supporting detail.
     #[serde(default)]
     pub evidence: Evidence,
+    /// Files for the recorder to keep beside the result (a browser check's
+    /// screenshot): not part of the outcome's JSON, not deduplicated with
+    /// its text; the store records each and names it in the evidence.
+    #[serde(skip)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file a probe hands to the recorder with its outcome.
+#[derive(Clone, PartialEq)]
+pub struct Attachment {
+    /// Its media type, e.g. `image/jpeg`.
+    pub mime: String,
+    /// Its bytes, bounded by the probe that made it.
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attachment")
+            .field("mime", &self.mime)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 impl Outcome {
@@ -220,6 +243,7 @@ impl Outcome {
             message,
             findings: Vec::new(),
             evidence: Evidence::default(),
+            attachments: Vec::new(),
         }
     }
 

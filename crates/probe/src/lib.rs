@@ -27,11 +27,11 @@
 //!   HTTP), with its vendor's [`statuspage`].
 //! - [`mail`]: SMTP, IMAP and POP3 dialogues with STARTTLS or implicit TLS,
 //!   the same certificate analysis as HTTPS, and an optional login.
+//! - [`browser`]: a scenario of steps in a real headless Chromium over
+//!   the DevTools protocol (one shared browser, a context per run);
 //! - [`discover`]: not a probe but their first user: explores a shop's
 //!   domain (DNS, open mail and web ports, policy pages) and writes a
-//!   starter configuration, for `keepup discover`; [`shop_platform`]
-//!   tells Magento 2, WooCommerce, Shopware 6 and PrestaShop home pages
-//!   apart and writes a scenario skeleton for each.
+//!   starter configuration, for `keepup discover`.
 //!
 //! Conventions every probe follows:
 //!
@@ -48,6 +48,7 @@
 //! passive checks: heartbeats, keepup's own health and backup checks are
 //! `keepup_config::PassiveSpec`s, evaluated by the monitor.
 
+pub mod browser;
 pub mod chain;
 use keepup_model::codes;
 mod context;
@@ -63,7 +64,6 @@ mod memory;
 pub mod page;
 pub mod scenario;
 pub mod security_txt;
-pub mod shop_platform;
 pub mod statuspage;
 pub mod tcp;
 pub mod tls;
@@ -111,6 +111,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Out
         ProbeSpec::Chain(spec) => Box::pin(chain::probe(spec, &ctx)),
         ProbeSpec::Mail(spec) => Box::pin(mail::probe(spec, &ctx)),
         ProbeSpec::Scenario(spec) => Box::pin(scenario::probe(spec, &ctx)),
+        ProbeSpec::Browser(spec) => Box::pin(browser::probe(spec, &ctx)),
     };
     within_timeout(timeout, probe).await
 }

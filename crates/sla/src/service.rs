@@ -185,9 +185,7 @@ pub(crate) struct StateSpan {
 }
 
 /// The service's states covering `[from, to)` exactly, adjacent equal
-/// stretches merged. With `explain`, each stretch names the checks in its
-/// state; without, none (a burn window needs only the states, and with
-/// hundreds of checks in a state the lists were most of the memory).
+/// stretches merged.
 ///
 /// Walks the span boundaries in time order and, at each, updates only the
 /// checks that have one there (`LiveTree`), so the work is proportional to
@@ -197,7 +195,6 @@ pub(crate) fn service_states(
     timelines: &[CheckTimeline],
     from: Timestamp,
     to: Timestamp,
-    explain: bool,
 ) -> Vec<StateSpan> {
     let checks = expr.checks();
     let by_check: HashMap<&CheckId, &[Span]> = timelines
@@ -267,7 +264,7 @@ pub(crate) fn service_states(
                 last.to = b
             }
             _ => {
-                let explaining: Vec<CheckId> = if state == ServiceState::Up || !explain {
+                let explaining: Vec<CheckId> = if state == ServiceState::Up {
                     Vec::new()
                 } else {
                     in_state[rank(state)]
@@ -353,7 +350,7 @@ mod tests {
         ];
         use ServiceState::*;
         assert_eq!(
-            service_states(&expr, &timelines, -5, 45, true),
+            service_states(&expr, &timelines, -5, 45),
             vec![
                 stretch(-5, 0, Unknown, &[&a, &b, &c]),
                 stretch(0, 10, Up, &[]),

@@ -257,6 +257,7 @@ pub(crate) fn decode(
             timing: timing_from_columns(cols.timing),
             details,
         },
+        attachments: Vec::new(),
     })
 }
 

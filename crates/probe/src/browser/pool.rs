@@ -1,0 +1,301 @@
+//! The one Chromium all browser checks share, the limit on how many run at
+//! once, and the isolated page each run gets.
+//!
+//! The pool is the browser kind's state in the [`crate::ProbeContext`]:
+//! created on first use, it starts Chromium when a run needs it and
+//! starts it again when the last one died (crashed, killed because it
+//! stopped answering, or started from another `[browser] executable`).
+//! Each run opens its own browser context (cookies, storage and cache of
+//! its own, like a private window) with one page, and closes both at the
+//! end; a page that does not close in time takes the whole browser down
+//! with it, so a stuck renderer cannot outlive its check.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use super::cdp::{Browser, CdpError, PageEvents};
+
+/// How long closing a page may take before the browser is given up.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a browser may take to start, at most (less when the check's
+/// own deadline comes first).
+const LAUNCH_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The browser kind's shared state.
+#[derive(Default)]
+pub(crate) struct BrowserPool {
+    state: tokio::sync::Mutex<PoolState>,
+}
+
+#[derive(Default)]
+struct PoolState {
+    browser: Option<Arc<Browser>>,
+    /// The run limit and the `max_concurrent` it was made for.
+    limit: Option<(usize, Arc<Semaphore>)>,
+}
+
+impl BrowserPool {
+    /// Waits for a turn among `max_concurrent` runs, until `deadline`.
+    pub(crate) async fn turn(
+        &self,
+        max_concurrent: usize,
+        deadline: Instant,
+    ) -> Option<OwnedSemaphorePermit> {
+        let semaphore = {
+            let mut state = self.state.lock().await;
+            match &state.limit {
+                Some((n, s)) if *n == max_concurrent => Arc::clone(s),
+                _ => {
+                    // A reloaded limit: runs holding the old one finish
+                    // under it.
+                    let s = Arc::new(Semaphore::new(max_concurrent));
+                    state.limit = Some((max_concurrent, Arc::clone(&s)));
+                    s
+                }
+            }
+        };
+        tokio::time::timeout_at(deadline, semaphore.acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// The running browser, started (again) when there is none, it died,
+    /// or it was started from another executable.
+    pub(crate) async fn browser(
+        &self,
+        executable: &Path,
+        deadline: Instant,
+    ) -> Result<Arc<Browser>, CdpError> {
+        let mut state = self.state.lock().await;
+        if let Some(browser) = &state.browser
+            && browser.is_alive()
+            && browser.executable == executable
+        {
+            return Ok(Arc::clone(browser));
+        }
+        if let Some(old) = state.browser.take() {
+            tracing::info!(executable = %old.executable.display(), "starting the browser again");
+            old.kill();
+        }
+        let until = deadline.min(Instant::now() + LAUNCH_TIMEOUT);
+        let browser = Arc::new(Browser::launch(executable, until).await?);
+        tracing::info!(executable = %executable.display(), "browser started");
+        state.browser = Some(Arc::clone(&browser));
+        Ok(browser)
+    }
+}
+
+/// One run's page: its own browser context and target, attached through a
+/// flat session.
+pub(crate) struct Page {
+    pub(crate) browser: Arc<Browser>,
+    context_id: String,
+    target_id: String,
+    pub(crate) session_id: String,
+    pub(crate) events: Arc<PageEvents>,
+    closed: bool,
+}
+
+impl Page {
+    /// Opens a page of `width` x `height` CSS pixels in a new context, with
+    /// the events the run reads turned on.
+    pub(crate) async fn open(
+        browser: Arc<Browser>,
+        (width, height): (u32, u32),
+        deadline: Instant,
+    ) -> Result<Page, CdpError> {
+        let context = browser
+            .call(
+                None,
+                "Target.createBrowserContext",
+                json!({ "disposeOnDetach": true }),
+                deadline,
+            )
+            .await?;
+        let context_id = string_field(&context, "browserContextId")?;
+        let target = browser
+            .call(
+                None,
+                "Target.createTarget",
+                json!({ "url": "about:blank", "browserContextId": context_id,
+                        "width": width, "height": height }),
+                deadline,
+            )
+            .await;
+        let target_id = match target.and_then(|t| string_field(&t, "targetId")) {
+            Ok(id) => id,
+            Err(e) => {
+                dispose_context(&browser, &context_id).await;
+                return Err(e);
+            }
+        };
+        let attached = browser
+            .call(
+                None,
+                "Target.attachToTarget",
+                json!({ "targetId": target_id, "flatten": true }),
+                deadline,
+            )
+            .await
+            .and_then(|a| string_field(&a, "sessionId"));
+        let session_id = match attached {
+            Ok(id) => id,
+            Err(e) => {
+                close_target(&browser, &target_id).await;
+                dispose_context(&browser, &context_id).await;
+                return Err(e);
+            }
+        };
+        let events = browser.watch_session(&session_id, &target_id);
+        let mut page = Page {
+            browser,
+            context_id,
+            target_id,
+            session_id,
+            events,
+            closed: false,
+        };
+        for domain in [
+            "Page.enable",
+            "Runtime.enable",
+            "Network.enable",
+            "Log.enable",
+        ] {
+            if let Err(e) = page.call(domain, json!({}), deadline).await {
+                page.close().await;
+                return Err(e);
+            }
+        }
+        let metrics = json!({ "width": width, "height": height,
+                              "deviceScaleFactor": 1, "mobile": false });
+        if let Err(e) = page
+            .call("Emulation.setDeviceMetricsOverride", metrics, deadline)
+            .await
+        {
+            page.close().await;
+            return Err(e);
+        }
+        Ok(page)
+    }
+
+    /// Sends a command to this page.
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        params: Value,
+        deadline: Instant,
+    ) -> Result<Value, CdpError> {
+        self.browser
+            .call(Some(&self.session_id), method, params, deadline)
+            .await
+    }
+
+    /// Closes the page and its context. A browser that does not do so in
+    /// time is killed: the next run starts a new one.
+    pub(crate) async fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        self.browser.forget_session(&self.session_id);
+        let deadline = Instant::now() + CLOSE_TIMEOUT;
+        let closed = self
+            .browser
+            .call(
+                None,
+                "Target.closeTarget",
+                json!({ "targetId": self.target_id }),
+                deadline,
+            )
+            .await;
+        let disposed = self
+            .browser
+            .call(
+                None,
+                "Target.disposeBrowserContext",
+                json!({ "browserContextId": self.context_id }),
+                deadline,
+            )
+            .await;
+        if matches!(closed, Err(CdpError::Timeout | CdpError::Closed))
+            || matches!(disposed, Err(CdpError::Timeout | CdpError::Closed))
+        {
+            tracing::warn!("the browser did not close a page in time; stopping it");
+            self.browser.kill();
+        }
+    }
+}
+
+impl Drop for Page {
+    /// A run dropped before it closed its page (the check's outer timeout)
+    /// closes it in the background.
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        let mut rest = Page {
+            browser: Arc::clone(&self.browser),
+            context_id: std::mem::take(&mut self.context_id),
+            target_id: std::mem::take(&mut self.target_id),
+            session_id: std::mem::take(&mut self.session_id),
+            events: Arc::clone(&self.events),
+            closed: false,
+        };
+        self.closed = true;
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move { rest.close().await });
+            }
+            Err(_) => {
+                rest.closed = true;
+                rest.browser.kill();
+            }
+        }
+    }
+}
+
+async fn close_target(browser: &Browser, target_id: &str) {
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    if browser
+        .call(
+            None,
+            "Target.closeTarget",
+            json!({ "targetId": target_id }),
+            deadline,
+        )
+        .await
+        .is_err()
+    {
+        browser.kill();
+    }
+}
+
+async fn dispose_context(browser: &Browser, context_id: &str) {
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    if browser
+        .call(
+            None,
+            "Target.disposeBrowserContext",
+            json!({ "browserContextId": context_id }),
+            deadline,
+        )
+        .await
+        .is_err()
+    {
+        browser.kill();
+    }
+}
+
+fn string_field(value: &Value, field: &str) -> Result<String, CdpError> {
+    value[field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CdpError::Protocol(format!("the answer has no {field}")))
+}

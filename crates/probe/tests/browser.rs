@@ -1,0 +1,388 @@
+//! `kind = "browser"` in Debian's real headless Chromium against in-test
+//! pages: the actions, a cart that fails only in JavaScript, hostile pages
+//! (one that never finishes loading, a huge DOM, a selector that matches
+//! nothing, an endless script) and a missing executable. Assertions are on
+//! status, codes, messages and evidence, never on timing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use keepup_config::{ProbeSpec, load_str};
+use keepup_model::codes as c;
+use keepup_model::{Outcome, Status};
+use keepup_probe::ProbeContext;
+use keepup_testkit::hostile::{Behaviour, HostileServer};
+use keepup_testkit::http::{Request, Response, TestServer, html, json, text};
+
+/// The check's configuration around `steps` (TOML of the check's own keys
+/// and its `[[site.check.step]]` tables).
+fn load(check: &str) -> (ProbeSpec, Duration) {
+    let src = format!(
+        "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"walk\"\nkind = \"browser\"\ninterval = \"1m\"\n{check}"
+    );
+    let config = load_str(&src, std::path::Path::new("keepup.toml"))
+        .unwrap_or_else(|problems| panic!("{problems}\n{src}"));
+    let check = config.checks().next().expect("one check");
+    let spec = check.probe().expect("a probe").clone();
+    (spec, check.timeout)
+}
+
+async fn run(ctx: &ProbeContext, check: &str) -> Outcome {
+    let (spec, timeout) = load(check);
+    keepup_probe::run(&spec, timeout, ctx).await
+}
+
+fn codes(outcome: &Outcome) -> Vec<&str> {
+    outcome.findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+fn steps(outcome: &Outcome) -> &Vec<serde_json::Value> {
+    outcome.evidence.details["steps"]
+        .as_array()
+        .expect("steps in the evidence")
+}
+
+const CART_JS: &str = r#"
+document.getElementById('add').addEventListener('click', async () => {
+  const qty = document.getElementById('qty').value;
+  const colour = document.getElementById('colour').value;
+  const r = await fetch('/api/cart', { method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ product: 42, qty, colour }) });
+  const j = await r.json();
+  document.querySelector('#minicart .count').textContent = String(j.items);
+  document.getElementById('status').textContent = 'Added ' + qty + ' ' + colour;
+});
+"#;
+
+const BROKEN_CART_JS: &str = r#"
+document.getElementById('add').addEventListener('click', () => {
+  throw new Error('cart.js: quick add is broken');
+});
+"#;
+
+/// A small shop: a home page, a product page whose "Add to cart" works
+/// only through `cart.js` and `fetch()`, and the cart API. `broken` makes
+/// `cart.js` throw, the HTML unchanged.
+async fn shop(broken: Arc<AtomicBool>) -> TestServer {
+    TestServer::start(move |req: Request| {
+        let broken = broken.load(Ordering::SeqCst);
+        async move { shop_page(&req, broken) }
+    })
+    .await
+    .expect("shop server")
+}
+
+fn shop_page(req: &Request, broken: bool) -> Response {
+    match req.uri().path() {
+        "/" => html(
+            200,
+            "<html><head><title>Teapot shop</title></head><body><h1>Teapots</h1>\
+            <a id=\"p42\" href=\"/product/42\">Blue teapot</a></body></html>",
+        ),
+        "/product/42" => html(
+            200,
+            "<html><head><title>Blue teapot</title></head><body>\
+            <h1>Blue teapot</h1><p class=\"price\">Price: 24.90 EUR</p>\
+            <div id=\"minicart\">Cart: <span class=\"count\">0</span></div>\
+            <input type=\"hidden\" name=\"form_key\" value=\"k3y\">\
+            <input id=\"qty\" value=\"1\"><select id=\"colour\"><option value=\"blue\">Blue</option>\
+            <option value=\"green\">Green</option></select>\
+            <button id=\"add\" type=\"button\">Add to cart</button><p id=\"status\"></p>\
+            <script src=\"/static/cart.js\"></script></body></html>",
+        ),
+        "/static/cart.js" => {
+            let mut r = text(200, if broken { BROKEN_CART_JS } else { CART_JS });
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/javascript"),
+            );
+            r
+        }
+        "/api/cart" if req.method() == http::Method::POST => json(200, r#"{"ok":true,"items":1}"#),
+        _ => text(404, "not found"),
+    }
+}
+
+#[tokio::test]
+async fn a_four_step_scenario_passes_and_every_action_works() {
+    let server = shop(Arc::new(AtomicBool::new(false))).await;
+    let base = server.url("");
+    let ctx = ProbeContext::new();
+    let four = format!(
+        "timeout = \"30s\"\nbase_url = \"{base}\"\n\
+         [[site.check.step]]\nname = \"product page\"\ngoto = \"/product/42\"\n\
+         [[site.check.step]]\nname = \"quantity\"\nfill = {{ selector = \"#qty\", value = \"2\" }}\n\
+         [[site.check.step]]\nname = \"add to cart\"\nclick = \"#add\"\n\
+         [[site.check.step]]\nname = \"added\"\nwait_for_text = \"Added 2\"\n"
+    );
+    let outcome = run(&ctx, &four).await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
+    assert_eq!(outcome.message, "4 browser steps passed");
+    let walked = steps(&outcome);
+    assert_eq!(walked.len(), 4);
+    assert!(walked.iter().all(|s| s["ok"] == true), "{walked:#?}");
+    assert_eq!(walked[0]["status"], 200);
+    assert!(
+        outcome.attachments.is_empty(),
+        "no screenshot when all passed"
+    );
+    let browser = &outcome.evidence.details["browser"];
+    assert!(
+        browser["navigation"]["load_ms"].as_f64().is_some(),
+        "{browser:#?}"
+    );
+
+    // Every other action, on the same browser: a link click that navigates,
+    // select, wait_for, network idle, assert_text with a selector,
+    // evaluate with equals, and extract into a variable used later.
+    let all = format!(
+        "timeout = \"30s\"\nbase_url = \"{base}\"\nvariables = {{ colour = \"green\" }}\n\
+         [[site.check.step]]\nname = \"home\"\ngoto = \"/\"\n\
+         [[site.check.step]]\nname = \"open product\"\nclick = \"#p42\"\n\
+         [[site.check.step]]\nname = \"title\"\nevaluate = \"document.title\"\nequals = \"Blue teapot\"\n\
+         [[site.check.step]]\nname = \"price\"\nassert_text = \"24.90\"\nselector = \".price\"\n\
+         [[site.check.step.extract]]\nvar = \"key\"\ncss = \"input[name=form_key]\"\nattr = \"value\"\n\
+         [[site.check.step]]\nname = \"colour\"\nselect = {{ selector = \"#colour\", value = \"{{{{ colour }}}}\" }}\n\
+         [[site.check.step]]\nname = \"add\"\nclick = \"#add\"\n\
+         [[site.check.step]]\nname = \"minicart\"\nwait_for = \"#status:not(:empty)\"\n\
+         [[site.check.step]]\nname = \"quiet\"\nwait_for = \"network_idle\"\n\
+         [[site.check.step]]\nname = \"added green\"\nassert_text = \"Added 1 green\"\n\
+         [[site.check.step]]\nname = \"key kept\"\nevaluate = \"'{{{{ key }}}}'.length\"\nequals = \"3\"\n"
+    );
+    let outcome = run(&ctx, &all).await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
+    assert_eq!(steps(&outcome).len(), 10);
+    assert_eq!(steps(&outcome)[2]["value"], "Blue teapot");
+}
+
+#[tokio::test]
+async fn a_cart_that_fails_only_in_javascript_is_caught_by_the_browser_not_by_http() {
+    let broken = Arc::new(AtomicBool::new(true));
+    let server = shop(Arc::clone(&broken)).await;
+    let base = server.url("");
+    // What an HTTP check sees: the product page, 200, with its button.
+    let (http_spec, timeout) = {
+        let src = format!(
+            "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"page\"\nkind = \"http\"\nurl = \"{base}/product/42\"\ncontains = [\"Add to cart\"]\n"
+        );
+        let config =
+            load_str(&src, std::path::Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+        let check = config.checks().next().expect("check");
+        (check.probe().expect("probe").clone(), check.timeout)
+    };
+    let ctx = ProbeContext::new();
+    let http = keepup_probe::run(&http_spec, timeout, &ctx).await;
+    assert_eq!(http.status, Status::Up, "{http:#?}");
+
+    let check = format!(
+        "timeout = \"20s\"\nbase_url = \"{base}\"\n\
+         [[site.check.step]]\nname = \"product page\"\ngoto = \"/product/42\"\n\
+         [[site.check.step]]\nname = \"add to cart\"\nclick = \"#add\"\n\
+         [[site.check.step]]\nname = \"added\"\nwait_for_text = \"Added\"\nmax_ms = 2000\n\
+         [[site.check.step]]\nname = \"count\"\nassert_text = \"1\"\nselector = \"#minicart .count\"\n"
+    );
+    let outcome = run(&ctx, &check).await;
+    assert_eq!(outcome.status, Status::Down, "{outcome:#?}");
+    assert_eq!(
+        outcome.message,
+        "step 3 \"added\" failed: the text \"Added\" did not appear (max_ms = 2000 ran out)"
+    );
+    assert!(
+        codes(&outcome).contains(&c::SCENARIO_STEP_FAILED),
+        "{outcome:#?}"
+    );
+    assert!(
+        codes(&outcome).contains(&c::BROWSER_CONSOLE_ERROR),
+        "{outcome:#?}"
+    );
+    let console = &outcome.evidence.details["browser"]["console_errors"];
+    assert!(
+        console.to_string().contains("quick add is broken"),
+        "{console:#?}"
+    );
+    assert_eq!(steps(&outcome)[3]["skipped"], true);
+    assert_eq!(outcome.evidence.details["failed_step"]["index"], 2);
+    let shot = outcome
+        .attachments
+        .first()
+        .expect("a screenshot of the failing step");
+    assert_eq!(shot.mime, "image/jpeg");
+    assert!(shot.bytes.starts_with(&[0xff, 0xd8]), "a JPEG");
+    assert!(shot.bytes.len() <= keepup_probe::browser::MAX_SCREENSHOT_BYTES);
+
+    // Mended, the same check passes on the same browser.
+    broken.store(false, Ordering::SeqCst);
+    let outcome = run(&ctx, &check).await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
+}
+
+/// A page whose image never finishes (a server trickling one byte a
+/// second), one with a huge DOM, and one that starts an endless script.
+async fn hostile_pages(trickle: String) -> TestServer {
+    let huge: String = {
+        let mut page = String::from("<html><body>");
+        for i in 0..100_000 {
+            page.push_str(&format!("<div class=\"row\">row {i}</div>"));
+        }
+        page.push_str("</body></html>");
+        page
+    };
+    let huge = Arc::new(huge);
+    TestServer::start(move |req: Request| {
+        let trickle = trickle.clone();
+        let huge = Arc::clone(&huge);
+        async move {
+            match req.uri().path() {
+                "/stuck" => html(
+                    200,
+                    format!("<html><body><p>Loading</p><img src=\"{trickle}\"></body></html>"),
+                ),
+                "/huge" => html(200, huge.as_bytes().to_vec()),
+                "/spin" => html(
+                    200,
+                    "<html><body><p>Spinning</p>\
+                    <script>setTimeout(() => { while (true) {} }, 200);</script></body></html>",
+                ),
+                "/ok" => html(200, "<html><body><p>All good</p></body></html>"),
+                _ => text(404, "not found"),
+            }
+        }
+    })
+    .await
+    .expect("hostile pages")
+}
+
+#[tokio::test]
+async fn hostile_pages_end_within_the_timeout_and_the_browser_stays_usable() {
+    let trickle = HostileServer::start(Behaviour::Trickle {
+        interval: Duration::from_secs(1),
+    })
+    .await
+    .expect("trickle server");
+    let server = hostile_pages(trickle.url("/pixel.png")).await;
+    let base = server.url("");
+    let ctx = ProbeContext::new();
+    let still_usable = format!(
+        "timeout = \"20s\"\nbase_url = \"{base}\"\n\
+         [[site.check.step]]\nname = \"fine\"\ngoto = \"/ok\"\n\
+         [[site.check.step]]\nname = \"text\"\nassert_text = \"All good\"\n"
+    );
+
+    let stuck = format!(
+        "timeout = \"8s\"\nbase_url = \"{base}\"\n\
+         [[site.check.step]]\nname = \"open\"\ngoto = \"/stuck\"\n"
+    );
+    let outcome = run(&ctx, &stuck).await;
+    assert_eq!(outcome.status, Status::Down, "{outcome:#?}");
+    assert_eq!(codes(&outcome)[0], c::BROWSER_PAGE_TIMEOUT, "{outcome:#?}");
+    assert_eq!(
+        outcome.message,
+        format!("step 1 \"open\" failed: {base}/stuck did not finish loading")
+    );
+    assert!(!codes(&outcome).contains(&c::PROBE_TIMEOUT));
+    assert_eq!(run(&ctx, &still_usable).await.status, Status::Up);
+
+    let huge = format!(
+        "timeout = \"30s\"\nbase_url = \"{base}\"\n\
+         [[site.check.step]]\nname = \"open\"\ngoto = \"/huge\"\n\
+         [[site.check.step]]\nname = \"last row\"\nassert_text = \"row 99999\"\n\
+         [[site.check.step]]\nname = \"rows\"\nevaluate = \"document.querySelectorAll('div.row').length\"\nequals = \"100000\"\n\
+         [[site.check.step]]\nname = \"whole page\"\nevaluate = \"document.body.innerHTML\"\n"
+    );
+    let outcome = run(&ctx, &huge).await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
+    // The page's 3 MB of HTML came back cut to the kept length.
+    let value = steps(&outcome)[3]["value"].as_str().unwrap_or_default();
+    assert!(value.chars().count() <= 201, "{value}");
+
+    let missing = format!(
+        "timeout = \"8s\"\nbase_url = \"{base}\"\n\
+         [[site.check.step]]\nname = \"open\"\ngoto = \"/ok\"\n\
+         [[site.check.step]]\nname = \"add\"\nclick = \"#nope\"\n\
+         [[site.check.step]]\nname = \"after\"\nassert_text = \"All good\"\n"
+    );
+    let outcome = run(&ctx, &missing).await;
+    assert_eq!(outcome.status, Status::Down, "{outcome:#?}");
+    assert_eq!(
+        outcome.message,
+        "step 2 \"add\" failed: no visible element matches \"#nope\""
+    );
+    assert_eq!(codes(&outcome), vec![c::SCENARIO_STEP_FAILED]);
+    assert_eq!(steps(&outcome)[2]["skipped"], true);
+    assert!(!outcome.attachments.is_empty(), "a screenshot of the page");
+
+    let spin = format!(
+        "timeout = \"8s\"\nbase_url = \"{base}\"\n\
+         [[site.check.step]]\nname = \"open\"\ngoto = \"/spin\"\n\
+         [[site.check.step]]\nname = \"wait\"\nwait_for_text = \"never shown\"\n"
+    );
+    let outcome = run(&ctx, &spin).await;
+    assert_eq!(outcome.status, Status::Down, "{outcome:#?}");
+    assert_eq!(codes(&outcome)[0], c::BROWSER_PAGE_TIMEOUT, "{outcome:#?}");
+    assert_eq!(
+        outcome.message,
+        "step 2 \"wait\" failed: the page stopped answering (a script that does not end?)"
+    );
+    assert!(
+        outcome.attachments.is_empty(),
+        "no screenshot of a page that does not answer"
+    );
+    let outcome = run(&ctx, &still_usable).await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
+}
+
+#[tokio::test]
+async fn a_missing_executable_is_unknown_not_a_crash() {
+    let src = "[browser]\nexecutable = \"/nonexistent/chromium\"\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"walk\"\nkind = \"browser\"\ntimeout = \"5s\"\n[[site.check.step]]\nname = \"home\"\ngoto = \"http://127.0.0.1:9/\"\n";
+    let config = load_str(src, std::path::Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let check = config.checks().next().expect("check");
+    let spec = check.probe().expect("probe");
+    let outcome = keepup_probe::run(spec, check.timeout, &ProbeContext::new()).await;
+    assert_eq!(outcome.status, Status::Unknown, "{outcome:#?}");
+    assert_eq!(codes(&outcome), vec![c::BROWSER_UNAVAILABLE]);
+    assert!(
+        outcome.findings[0].text.contains("/nonexistent/chromium"),
+        "{outcome:#?}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_typed_into_the_page_never_reach_the_outcome() {
+    let dir = tempfile::tempdir().expect("dir");
+    let secret_file = dir.path().join("pw");
+    std::fs::write(&secret_file, "s3cret-Teapot\n").expect("secret file");
+    // The page logs what was typed and shows it: a careless shop.
+    let server = TestServer::start(|_req: Request| async move {
+        html(
+            200,
+            "<html><body><input id=\"pw\">\
+            <script>document.getElementById('pw').addEventListener('change', e => {\
+              console.error('login failed for ' + e.target.value);\
+              document.body.insertAdjacentText('beforeend', 'echo ' + e.target.value); });</script>\
+            </body></html>",
+        )
+    })
+    .await
+    .expect("server");
+    let check = format!(
+        "timeout = \"20s\"\nsecrets = {{ password = {{ file = \"{}\" }} }}\n\
+         [[site.check.step]]\nname = \"login\"\ngoto = \"{}\"\n\
+         [[site.check.step]]\nname = \"type\"\nfill = {{ selector = \"#pw\", value = \"{{{{ password }}}}\" }}\n\
+         [[site.check.step]]\nname = \"welcome\"\nassert_text = \"Welcome {{{{ password }}}}\"\n",
+        secret_file.display(),
+        server.url("/")
+    );
+    let outcome = run(&ProbeContext::new(), &check).await;
+    assert_eq!(outcome.status, Status::Down, "{outcome:#?}");
+    assert!(codes(&outcome).contains(&c::BROWSER_CONSOLE_ERROR));
+    let everything = format!(
+        "{} {} {}",
+        outcome.message,
+        serde_json::to_string(&outcome.findings).unwrap_or_default(),
+        serde_json::Value::Object(outcome.evidence.details.clone())
+    );
+    assert!(!everything.contains("s3cret-Teapot"), "{everything}");
+    assert!(everything.contains("[redacted]"), "{everything}");
+}
