@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 /// Length of one round of faults.
-pub const CYCLE: Duration = Duration::from_secs(100);
+pub const CYCLE: Duration = Duration::from_secs(140);
 
 /// A fault the demo shop can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,9 @@ impl Fault {
         match self {
             Fault::None => "none: everything should turn or stay UP",
             Fault::SlowProductPage => "slow product page: shop/product turns DEGRADED",
-            Fault::CheckoutError => "checkout answers 500: shop/checkout turns DOWN",
+            Fault::CheckoutError => {
+                "checkout answers 500: shop/checkout turns DOWN, shop/cart at its checkout step"
+            }
             Fault::ExpiredCertificate => {
                 "expired certificate: shop/certificate turns DOWN, HTTPS checks with it"
             }
@@ -46,14 +48,15 @@ impl Fault {
                 "payment vendor reports an outage: shop/payment-vendor turns DEGRADED"
             }
             Fault::AddToCartBroken => {
-                "add to cart broken (form key rejected): shop/cart turns DOWN at its add-to-cart step"
+                "add to cart broken (form key refused): shop/cart turns DOWN at step \"add to cart\""
             }
-            Fault::LoginBroken => "customer login broken: shop/login turns DOWN",
+            Fault::LoginBroken => "customer login broken: shop/login turns DOWN at step \"log in\"",
         }
     }
 }
 
-/// The schedule: quiet for 20 s, then each fault for 15–20 s.
+/// The schedule: quiet for 20 s, then each fault for 15–20 s (the cart and
+/// login checks look every 10 s, so they see their 20 s faults twice).
 const PLAN: &[(u64, Fault)] = &[
     (0, Fault::None),
     (20, Fault::SlowProductPage),
@@ -61,6 +64,8 @@ const PLAN: &[(u64, Fault)] = &[
     (50, Fault::ExpiredCertificate),
     (65, Fault::MissingHeartbeat),
     (80, Fault::VendorOutage),
+    (100, Fault::AddToCartBroken),
+    (120, Fault::LoginBroken),
 ];
 
 /// Faults as a function of time since the demo started.
@@ -168,6 +173,8 @@ mod tests {
         assert_eq!(fault_at(s(55)), Fault::ExpiredCertificate);
         assert_eq!(fault_at(s(70)), Fault::MissingHeartbeat);
         assert_eq!(fault_at(s(85)), Fault::VendorOutage);
+        assert_eq!(fault_at(s(110)), Fault::AddToCartBroken);
+        assert_eq!(fault_at(s(130)), Fault::LoginBroken);
         assert_eq!(fault_at(CYCLE + s(25)), Fault::SlowProductPage);
     }
 
@@ -192,7 +199,8 @@ mod tests {
         let s = Duration::from_secs;
         assert_eq!(fault_after(s(5)), (Fault::SlowProductPage, s(15)));
         assert_eq!(fault_after(s(20)), (Fault::CheckoutError, s(15)));
-        assert_eq!(fault_after(s(90)), (Fault::None, s(10)));
+        assert_eq!(fault_after(s(90)), (Fault::AddToCartBroken, s(10)));
+        assert_eq!(fault_after(s(125)), (Fault::None, s(15)));
         assert_eq!(
             fault_after(CYCLE + s(36)),
             (Fault::ExpiredCertificate, s(14))

@@ -15,7 +15,7 @@
 //! "production lost" ([`lose_production`]) stops production until the
 //! plan's return. Every [`CYCLE`] it injects faults in turn (a slow product page, a failing
 //! checkout, an expired certificate, a job that stops pinging, a payment
-//! vendor outage) so that a
+//! vendor outage, the cart's form key refused, every login refused) so that a
 //! newcomer sees checks change state within a minute.
 //!
 //! It also provides [`bench_target`], the trivial HTTP server the scheduler

@@ -278,7 +278,7 @@ impl DemoShop {
     pub fn config(&self, store: &Path, listen: SocketAddr, token: &str) -> String {
         let (http, https, ca) = (self.http, self.https, self.ca_file.display());
         format!(
-            r#"# keepup demo configuration, generated for a demo shop on loopback.
+            r##"# keepup demo configuration, generated for a demo shop on loopback.
 # Validate it with: keepup validate -c {store_dir}/keepup.toml
 
 [server]
@@ -335,6 +335,88 @@ kind = "http"
 url = "https://www.{domain}:{https_port}/checkout"
 expect_status = [200]
 not_contains = ["Fatal error"]
+
+# A customer's walk through the shop (a real shop runs it every minute; the
+# demo's faults last 20 s, so it looks every 10 s): browse, add a teapot to
+# the cart with the page's form key, see it in the cart, reach the checkout
+# with its payment form; the cart is emptied afterwards whatever happened.
+[[site.check]]
+id = "cart"
+name = "Add to cart and checkout"
+kind = "scenario"
+interval = "10s"
+timeout = "8s"
+failure_threshold = 1
+base_url = "http://www.{domain}:{http_port}"
+variables = {{ sku = "42" }}
+
+[[site.check.step]]
+name = "home"
+url = "/"
+contains = ["Add to cart"]
+
+[[site.check.step]]
+name = "category"
+url = "/category/teapots"
+contains = ["Blue teapot"]
+
+[[site.check.step]]
+name = "product page"
+url = "/product/{{{{ sku }}}}"
+matches = ['Price: \d+\.\d\d EUR']
+[[site.check.step.extract]]
+var = "form_key"
+css = "input[name=form_key]"
+attr = "value"
+
+[[site.check.step]]
+name = "add to cart"
+method = "POST"
+url = "/cart/add"
+form = {{ form_key = "{{{{ form_key }}}}", product = "{{{{ sku }}}}", qty = "1" }}
+expect_status = [303]
+follow_redirects = false
+
+[[site.check.step]]
+name = "cart shows the product"
+url = "/cart"
+contains = ["Blue teapot × 1"]
+[[site.check.step.css]]
+selector = "#minicart .count"
+text = "1"
+
+[[site.check.step]]
+name = "checkout"
+url = "/checkout"
+contains = ["Checkout"]
+[[site.check.step.css]]
+selector = "iframe#payment"
+
+[[site.check.cleanup]]
+name = "empty the cart"
+method = "POST"
+url = "/cart/clear"
+form = {{ form_key = "{{{{ form_key }}}}" }}
+
+# The customer login: the form with its CSRF token, the password from the
+# file keepup demo wrote, the account page's greeting, then log out.
+[[site.check]]
+id = "login"
+name = "Customer login"
+kind = "login"
+style = "form"
+interval = "10s"
+timeout = "8s"
+failure_threshold = 1
+base_url = "http://www.{domain}:{http_port}"
+login_url = "/login"
+username = "{customer}"
+username_field = "email"
+password_file = "{password_file}"
+token_field = "form_key"
+success_text = "Welcome back"
+success_cookie = "shop_customer"
+logout_url = "/logout"
 
 [[site.check]]
 id = "api"
@@ -493,7 +575,7 @@ checks = ["mail"]
 [[status_page.component]]
 name = "Domain and DNS"
 checks = ["delegation", "dns-www", "domain"]
-"#,
+"##,
             store_dir = store
                 .parent()
                 .map(|p| p.display().to_string())
@@ -509,6 +591,8 @@ checks = ["delegation", "dns-www", "domain"]
             dns_port = self.dns.port,
             blocklist = crate::dns::BLOCKLIST,
             payments = crate::web::PAYMENT_COMPONENT,
+            customer = crate::store_front::CUSTOMER_EMAIL,
+            password_file = self.customer_password_file().display(),
         )
     }
 }

@@ -719,6 +719,8 @@ fn the_demo_shows_state_changes_within_a_hundred_seconds() {
         "dns-www",
         "blacklists",
         "mail",
+        "cart",
+        "login",
     ] {
         assert!(
             quiet.lines().any(|l| l.starts_with(&format!("shop/{id} "))

@@ -1,0 +1,103 @@
+//! The demo's synthetic transactions through the real binary: the
+//! configuration `keepup demo` writes loads with its cart scenario and its
+//! customer login, both pass on the healthy shop, and each fault of theirs
+//! in the demo's cycle (add to cart broken, login broken, the checkout's
+//! 500) shows as the named failing step in `keepup check --check ... --json`.
+
+use keepup_demo::{DemoShop, Fault, FaultPlan};
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// The demo shop with `faults` and the demo's configuration written next
+/// to it.
+async fn demo(faults: FaultPlan) -> (tempfile::TempDir, DemoShop, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let shop = DemoShop::start(dir.path(), faults)
+        .await
+        .expect("the demo shop starts");
+    let listen = "127.0.0.1:1".parse().expect("an address");
+    let config = shop.config(
+        &dir.path().join("keepup.db"),
+        listen,
+        "demo-token-1234567890",
+    );
+    let path = dir.path().join("keepup.toml");
+    std::fs::write(&path, config).expect("write the config");
+    (dir, shop, path)
+}
+
+/// `keepup check -c CONFIG --check ID --json`: the outcome.
+async fn check(config: &PathBuf, id: &str) -> Value {
+    let (config, id) = (config.clone(), id.to_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_keepup"))
+            .args(["check", "-c"])
+            .arg(&config)
+            .args(["--check", &id, "--json"])
+            .output()
+            .expect("run keepup")
+    })
+    .await
+    .expect("the check ran");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    doc["outcome"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_config_loads_and_its_cart_and_login_pass_on_the_healthy_shop() {
+    let (_dir, shop, path) = demo(FaultPlan::without_faults()).await;
+    let config = keepup_config::load(&path).unwrap_or_else(|p| panic!("{p}"));
+    let kind = |id: &str| config.find_check(id).map(|c| c.spec.kind());
+    assert_eq!(kind("cart"), Some("scenario"));
+    assert_eq!(kind("login"), Some("login"));
+
+    let cart = check(&path, "shop/cart").await;
+    assert_eq!(cart["status"], "up", "{cart:#}");
+    assert_eq!(cart["message"], "6 steps passed");
+    let steps = cart["evidence"]["details"]["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 7, "six steps and the cleanup: {cart:#}");
+    assert_eq!(steps[6]["cleanup"], true);
+    assert_eq!(steps[6]["ok"], true);
+    let login = check(&path, "shop/login").await;
+    assert_eq!(login["status"], "up", "{login:#}");
+    // The password keepup demo wrote is never in the result.
+    let password = std::fs::read_to_string(shop.customer_password_file()).expect("password");
+    assert!(!login.to_string().contains(password.trim()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_of_the_cycle_shows_as_the_named_failing_step() {
+    for (fault, id, message) in [
+        (
+            Fault::AddToCartBroken,
+            "shop/cart",
+            "step 3 \"add to cart\" failed: expected status 303, got 400",
+        ),
+        (
+            Fault::LoginBroken,
+            "shop/login",
+            "step 1 \"log in\" failed: the body does not contain \"Welcome back\"",
+        ),
+        (
+            Fault::CheckoutError,
+            "shop/cart",
+            "step 5 \"checkout\" failed: expected status 200-399, got 500",
+        ),
+    ] {
+        let (_dir, _shop, path) = demo(FaultPlan::only(fault)).await;
+        let outcome = check(&path, id).await;
+        assert_eq!(outcome["status"], "down", "{fault:?}: {outcome:#}");
+        assert_eq!(outcome["message"], message, "{fault:?}: {outcome:#}");
+        assert!(
+            fault.describe().contains(id),
+            "the fault's description names {id}: {}",
+            fault.describe()
+        );
+    }
+}
