@@ -31,6 +31,7 @@ pub use http::{BasicAuth, BodyAssertion, HttpSpec, JsonAssertion, JsonExpect, St
 mod diag;
 mod implicit;
 pub mod listener;
+pub mod login;
 pub use listener::{IpNetwork, ListenerLimits};
 mod load;
 pub mod mail;

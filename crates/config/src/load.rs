@@ -905,6 +905,12 @@ impl Loader<'_> {
                     .and_then(|r| self.scenario(r, path, defaults, span))
                     .map(|s| CheckSpec::Probe(ProbeSpec::Scenario(Box::new(s))))
             }
+            "login" => {
+                let span = specific.span();
+                self.deserialize::<crate::login::RawLogin>(specific, path, COMMON_CHECK_KEYS)
+                    .and_then(|r| self.login(r, path, defaults, span))
+                    .map(|s| CheckSpec::Probe(ProbeSpec::Scenario(Box::new(s))))
+            }
             "browser" => {
                 let settings = self.browser.clone();
                 let span = specific.span();

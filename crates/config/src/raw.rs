@@ -171,6 +171,7 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "imap",
     "pop3",
     "scenario",
+    "login",
     "browser",
 ];
 

@@ -58,6 +58,11 @@ pub enum RenderError {
 }
 
 impl Template {
+    /// A template made of `parts` (for steps keepup writes itself).
+    pub fn from_parts(parts: Vec<TemplatePart>) -> Self {
+        Self { parts }
+    }
+
     /// A template without placeholders.
     pub fn literal(text: impl Into<String>) -> Self {
         Self {
@@ -134,6 +139,34 @@ impl Template {
         }
         Ok(out)
     }
+}
+
+impl Template {
+    /// [`Template::render`] for a JSON text: each value is escaped as the
+    /// inside of a JSON string (quotes, backslashes, control characters),
+    /// so a value cannot break the document; digits stay digits.
+    pub fn render_json<'v>(
+        &self,
+        value: impl Fn(&str) -> Option<&'v str>,
+    ) -> Result<String, RenderError> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                TemplatePart::Literal(t) => out.push_str(t),
+                TemplatePart::Var(name) => match value(name) {
+                    Some(v) if !v.is_empty() => out.push_str(&json_string_content(v)),
+                    _ => return Err(RenderError::Missing(name.clone())),
+                },
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `text` as the inside of a JSON string literal (without the quotes).
+pub fn json_string_content(text: &str) -> String {
+    let quoted = serde_json::Value::String(text.to_owned()).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
 }
 
 impl fmt::Display for Template {
@@ -678,6 +711,8 @@ pub struct ScenarioSpec {
     pub tls: TlsOptions,
     /// User-Agent header.
     pub user_agent: String,
+    /// Set for `kind = "login"`: its findings and token checks.
+    pub login: Option<crate::login::LoginCheck>,
 }
 
 /// One HTTP step of a scenario.
@@ -714,7 +749,8 @@ pub struct ScenarioStep {
 pub enum StepBody {
     /// `form = { .. }`: `application/x-www-form-urlencoded`.
     Form(Vec<(String, Template)>),
-    /// `json = '..'`: `application/json`, the text templated.
+    /// `json = '..'`: `application/json`, the text templated (values
+    /// JSON-escaped, see [`Template::render_json`]).
     Json(Template),
 }
 
@@ -894,6 +930,7 @@ impl Loader<'_> {
             user_agent: raw
                 .user_agent
                 .unwrap_or_else(|| defaults.user_agent.clone()),
+            login: None,
         })
     }
 
@@ -1112,6 +1149,10 @@ impl Loader<'_> {
 impl ScenarioSpec {
     /// The `kind` name as written.
     pub fn kind(&self) -> &'static str {
-        "scenario"
+        if self.login.is_some() {
+            "login"
+        } else {
+            "scenario"
+        }
     }
 }

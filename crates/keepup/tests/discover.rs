@@ -41,7 +41,19 @@ fn a_shop_with_mail_and_web_on_loopback_gets_every_check_it_needs() {
         .start_background(|req| async move {
             match req.uri().path() {
                 "/datenschutz" => html(200, "<h1>Datenschutzerklärung</h1>"),
-                "/" => html(200, "<h1>Loop shop</h1>"),
+                // A Magento 2 home page's telltales: its form_key cookie
+                // and its x-magento-init scripts.
+                "/" => {
+                    let mut page = html(
+                        200,
+                        "<h1>Loop shop</h1><script type=\"text/x-magento-init\">{}</script>",
+                    );
+                    page.headers_mut().append(
+                        "set-cookie",
+                        http::HeaderValue::from_static("form_key=abc; path=/"),
+                    );
+                    page
+                }
                 _ => text(404, "not found"),
             }
         })
@@ -101,6 +113,47 @@ fn a_shop_with_mail_and_web_on_loopback_gets_every_check_it_needs() {
         home.depends_on
             .iter()
             .any(|d| d.as_str().ends_with("/delegation"))
+    );
+    // The Magento 2 scenario is proposed commented out, and loads once
+    // uncommented.
+    let marker =
+        "# The home page looks like Magento 2 (cookie form_key, markup \"text/x-magento-init\").";
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no platform:\n{text}"));
+    assert!(
+        config.find_check("cart").is_none(),
+        "not active before a person checked it"
+    );
+    let proposed: String = text[at..]
+        .lines()
+        .skip_while(|l| !l.starts_with("# [[site.check]]"))
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            format!(
+                "{}\n",
+                l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#'))
+            )
+        })
+        .collect();
+    let uncommented = out.with_file_name("uncommented.toml");
+    std::fs::write(&uncommented, format!("{text}\n{proposed}")).unwrap();
+    let with_cart = keepup_config::load(&uncommented).unwrap_or_else(|p| panic!("{p}\n{proposed}"));
+    let cart = with_cart.find_check("cart").expect("the cart scenario");
+    let CheckSpec::Probe(ProbeSpec::Scenario(scenario)) = &cart.spec else {
+        panic!("{:?}", cart.spec)
+    };
+    let names: Vec<&str> = scenario.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "home",
+            "category",
+            "product",
+            "add to cart",
+            "cart shows the product",
+            "checkout reachable"
+        ]
     );
     // It refuses to overwrite without --force.
     let again = discover(&world, &[ZONE_LOOPSHOP, "-o", out.to_str().unwrap()]);

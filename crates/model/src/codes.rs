@@ -152,6 +152,36 @@ catalogue! {
         /// Slower than `degraded_latency` (Degraded).
         HTTP_LATENCY_HIGH: Warning;
     }
+    section "SCENARIO_*, LOGIN_*: synthetic transactions" {
+        /// A step of a `scenario` failed; the finding names the step and what
+        /// was expected, the steps after it are skipped (Down).
+        SCENARIO_STEP_FAILED: Critical;
+        /// A step's extraction found nothing (or an empty value), so the
+        /// steps that need it were not sent (Down).
+        SCENARIO_EXTRACT_FAILED: Critical;
+        /// A cleanup step failed after the scenario (Degraded).
+        SCENARIO_CLEANUP_FAILED: Warning;
+        /// A step's redirects lead back to a URL already visited, or are
+        /// more than `max_redirects` (Down).
+        SCENARIO_REDIRECT_LOOP: Critical;
+        /// A `login` check could not log in: its step names what failed (Down).
+        LOGIN_FAILED: Critical;
+        /// The token's `expires_in` is outside the accepted range (Degraded).
+        LOGIN_TOKEN_EXPIRY: Warning;
+    }
+    section "BROWSER_*: scenarios in a real headless browser" {
+        /// Chromium is not installed or did not start; the check could not run
+        /// (Unknown).
+        BROWSER_UNAVAILABLE: Warning;
+        /// The page wrote errors to its console or threw an uncaught exception,
+        /// e.g. the cart's script failing (Degraded).
+        BROWSER_CONSOLE_ERROR: Warning;
+        /// A request of the page failed or answered 4xx/5xx (Degraded).
+        BROWSER_REQUEST_FAILED: Warning;
+        /// The page did not finish loading, or stopped answering (a script
+        /// running without end), before the step's time ran out (Down).
+        BROWSER_PAGE_TIMEOUT: Critical;
+    }
     section "DOMAIN_*: registration expiry (RDAP, WHOIS)" {
         /// The registration expires within `critical_days` (Down) or `warn_days`
         /// (Degraded).
@@ -485,29 +515,6 @@ catalogue! {
         /// A drill has been running for more than twice the plan's `rto`: its
         /// process is stuck or gone, and it holds the plan (Degraded).
         DR_DRILL_STUCK: Warning;
-    }
-    section "SCENARIO_*: multi-step scenarios (HTTP and browser)" {
-        /// A step of a scenario failed; the text names the step and what was
-        /// expected (Down).
-        SCENARIO_STEP_FAILED: Critical;
-        /// A variable could not be extracted; the step that needed it failed
-        /// without sending anything with an empty value (Down).
-        SCENARIO_EXTRACT_FAILED: Critical;
-        /// A cleanup step failed (emptying the cart, logging out) (Degraded).
-        SCENARIO_CLEANUP_FAILED: Warning;
-    }
-    section "BROWSER_*: scenarios in a real headless browser" {
-        /// Chromium is not installed or did not start; the check could not run
-        /// (Unknown).
-        BROWSER_UNAVAILABLE: Warning;
-        /// The page wrote errors to its console or threw an uncaught exception,
-        /// e.g. the cart's script failing (Degraded).
-        BROWSER_CONSOLE_ERROR: Warning;
-        /// A request of the page failed or answered 4xx/5xx (Degraded).
-        BROWSER_REQUEST_FAILED: Warning;
-        /// The page did not finish loading, or stopped answering (a script
-        /// running without end), before the step's time ran out (Down).
-        BROWSER_PAGE_TIMEOUT: Critical;
     }
     section "SELF_*, MONITOR_*: keepup watching itself" {
         /// keepup cannot write results to its store (Down).

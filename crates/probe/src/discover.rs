@@ -5,10 +5,15 @@
 //! (NS, MX, A/AAAA of the apex and `www`); the mail exchangers and the web
 //! host are then asked which mail and web ports they answer on (a TCP
 //! connect, nothing sent), and the usual policy pages are looked for with
-//! the HTTP probe. The result is a commented TOML text with every check a
-//! shop needs: registration, delegation, certificates, web, mail,
-//! blacklists, policy pages. It is validated with the real loader before it
-//! is returned, so what discovery hands out always loads. Writing it
+//! the HTTP probe. The home page's cookies and markup tell a known shop
+//! platform (Magento 2, WooCommerce, Shopware 6, PrestaShop,
+//! [`crate::shop_platform`]), for which a scenario skeleton (browse, add
+//! to cart, cart, checkout) is proposed, commented out until a person has
+//! checked its selectors against the theme. The result is a commented TOML
+//! text with every check a shop needs: registration, delegation,
+//! certificates, web, mail, blacklists, policy pages. It is validated with
+//! the real loader before it is returned (the proposed scenario too, as if
+//! uncommented), so what discovery hands out always loads. Writing it
 //! somewhere is the caller's business (the CLI).
 
 use crate::ProbeContext;
@@ -72,6 +77,8 @@ struct Found {
     https: bool,
     http: bool,
     privacy_url: Option<String>,
+    /// The shop platform the home page showed.
+    platform: Option<crate::shop_platform::Recognised>,
     /// What could not be found out, for comments.
     notes: Vec<String>,
 }
@@ -127,6 +134,14 @@ pub async fn discover(options: &Options, config_path: &Path) -> Result<String, D
     let found = explore(&domain, &dns, options.dns_only).await?;
     let text = render(&domain, &dns_section, &found);
     keepup_config::load_str(&text, config_path).map_err(DiscoverError::Generated)?;
+    // The proposed scenario must load once uncommented, too.
+    if let (Some(r), Some(base)) = (&found.platform, web_base(&found)) {
+        let with_scenario = format!(
+            "{text}\n{}",
+            crate::shop_platform::skeleton(r.platform, &base)
+        );
+        keepup_config::load_str(&with_scenario, config_path).map_err(DiscoverError::Generated)?;
+    }
     Ok(text)
 }
 
@@ -233,6 +248,16 @@ async fn explore(
         found.http = accepts(&addrs, 80).await;
         if found.https || found.http {
             found.privacy_url = privacy_page(&host, found.https, &addrs).await;
+            let scheme = if found.https { "https" } else { "http" };
+            let ctx = ProbeContext::builder()
+                .resolve_override(&host, addrs.iter().copied())
+                .build();
+            match crate::shop_platform::identify(&format!("{scheme}://{host}/"), &ctx).await {
+                Ok(platform) => found.platform = platform,
+                Err(e) => found
+                    .notes
+                    .push(format!("the home page could not be read ({e})")),
+            }
         } else {
             found
                 .notes
@@ -241,6 +266,13 @@ async fn explore(
         found.web_host = Some(host);
     }
     Ok(found)
+}
+
+/// The web front's origin (`https://www.shop.example`) as the checks use it.
+fn web_base(f: &Found) -> Option<String> {
+    let host = f.web_host.as_ref()?;
+    let scheme = if f.https || !f.http { "https" } else { "http" };
+    Some(format!("{scheme}://{host}"))
 }
 
 /// The host the shop's web front most likely is.
@@ -440,6 +472,24 @@ fn render(domain: &str, dns_section: &str, f: &Found) -> String {
             "[[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = {}\ninterval = \"1m\"\ndegraded_latency = \"2s\"\n",
             toml_str(&format!("{scheme}://{host}/"))
         );
+        if let Some(r) = &f.platform {
+            let _ = writeln!(
+                t,
+                "# The home page looks like {} ({}). A scenario that walks the shop as a\n# customer does, written for the platform's default theme: check the\n# selectors (and the platform's notes) against your theme, then uncomment it.",
+                r.platform.name(),
+                r.evidence.join(", ")
+            );
+            let skeleton =
+                crate::shop_platform::skeleton(r.platform, &format!("{scheme}://{host}"));
+            for line in skeleton.lines() {
+                if line.is_empty() {
+                    t.push_str("#\n");
+                } else {
+                    let _ = writeln!(t, "# {line}");
+                }
+            }
+            t.push('\n');
+        }
         match &f.privacy_url {
             Some(url) => {
                 t.push_str("# The privacy policy: available, not a soft 404, changes reported.\n# Add `phrases = [...]` that it must always contain.\n");

@@ -579,7 +579,10 @@ impl Run<'_> {
 /// Checks the body assertions: one finding per failed assertion, and for
 /// failed JSON assertions the values found (for evidence: the finding texts
 /// leave them out so that they stay the same from run to run).
-fn check_assertions(assertions: &[BodyAssertion], body: &[u8]) -> (Vec<Finding>, Vec<Value>) {
+pub(crate) fn check_assertions(
+    assertions: &[BodyAssertion],
+    body: &[u8],
+) -> (Vec<Finding>, Vec<Value>) {
     let text = String::from_utf8_lossy(body);
     let mut json: Option<Result<Value, String>> = None;
     let mut findings = Vec::new();
@@ -688,7 +691,7 @@ fn short_json(v: &Value) -> String {
     }
 }
 
-fn describe_ranges(ranges: &[StatusRange]) -> String {
+pub(crate) fn describe_ranges(ranges: &[StatusRange]) -> String {
     ranges
         .iter()
         .map(|r| {
@@ -812,7 +815,7 @@ impl Target {
 
 /// Resolves a `Location` header against the URL that sent it (RFC 3986
 /// §5.2, without fragments).
-fn resolve_location(base: &Uri, location: &str) -> Result<Uri, String> {
+pub(crate) fn resolve_location(base: &Uri, location: &str) -> Result<Uri, String> {
     let location = percent_encode_unsafe(location.trim());
     let location = location.split('#').next().unwrap_or_default();
     if location.is_empty() {
@@ -899,7 +902,7 @@ fn remove_dot_segments(path: &str) -> String {
 
 /// Percent-encodes bytes that may not appear in a URI (non-ASCII, space,
 /// controls), as browsers do with sloppy `Location` headers.
-fn percent_encode_unsafe(s: &str) -> String {
+pub(crate) fn percent_encode_unsafe(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_graphic() {

@@ -31,7 +31,9 @@
 //!   the DevTools protocol (one shared browser, a context per run);
 //! - [`discover`]: not a probe but their first user: explores a shop's
 //!   domain (DNS, open mail and web ports, policy pages) and writes a
-//!   starter configuration, for `keepup discover`.
+//!   starter configuration, for `keepup discover`; [`shop_platform`]
+//!   tells Magento 2, WooCommerce, Shopware 6 and PrestaShop home pages
+//!   apart and writes a scenario skeleton for each.
 //!
 //! Conventions every probe follows:
 //!
@@ -64,6 +66,7 @@ mod memory;
 pub mod page;
 pub mod scenario;
 pub mod security_txt;
+pub mod shop_platform;
 pub mod statuspage;
 pub mod tcp;
 pub mod tls;

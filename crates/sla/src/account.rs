@@ -34,7 +34,7 @@
 //!    at most the cap; none over a range that is not one contract period.
 
 use crate::input::{CheckTimeline, Consequences, IncidentRecord, Input, InputError, Span};
-use crate::service::{ServiceState, service_states};
+use crate::service::{ServiceState, StateSpan, service_states};
 use crate::window::{Window, service_time, service_windows};
 use keepup_config::contract::{Contract, CreditTier, Period, UnknownPolicy};
 use keepup_model::{CheckId, Status, Timestamp};
@@ -260,110 +260,17 @@ pub fn account(
     input: &Input,
 ) -> Result<Figures, InputError> {
     input.validate()?;
-    let tz = &contract.time_zone;
     let until = window.to.min(now).max(window.from);
     let service_checks: HashSet<&CheckId> = contract.service.checks().into_iter().collect();
-
-    let hours = service_windows(&contract.service_hours, tz, window.from, until);
-    let states = service_states(&contract.service, &input.timelines, window.from, until);
-    let mut maintenance: Vec<(Timestamp, Timestamp, &str)> = input
-        .maintenance
-        .iter()
-        .filter(|m| m.checks.iter().any(|c| service_checks.contains(c)))
-        .map(|m| (m.from.max(window.from), m.to.min(until), m.id.as_str()))
-        .filter(|(a, b, _)| a < b)
-        .collect();
-    maintenance.sort_unstable();
-    // The service as it would have been with the maintained checks Up.
-    let excused = maintained_up(input, &service_checks, window.from, until);
-    let states_excused = service_states(&contract.service, &excused, window.from, until);
-
-    // Cut the period at every boundary of hours, states and maintenance;
-    // each piece then has one state, is in or out of service hours, and in
-    // or out of maintenance.
-    let mut points: Vec<Timestamp> = Vec::new();
-    points.extend(hours.iter().flat_map(|(a, b)| [*a, *b]));
-    points.extend(states.iter().flat_map(|s| [s.from, s.to]));
-    points.extend(states_excused.iter().flat_map(|s| [s.from, s.to]));
-    points.extend(maintenance.iter().flat_map(|(a, b, _)| [*a, *b]));
-    points.retain(|p| *p >= window.from && *p <= until);
-    points.sort_unstable();
-    points.dedup();
-
-    let allowance = contract.maintenance_allowance.map_or(i64::MAX, |d| {
-        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-    });
-    let mut f = Tally::default();
-    let (mut h, mut s, mut e) = (0usize, 0usize, 0usize);
-    for pair in points.windows(2) {
-        let (a, b) = (pair[0], pair[1]);
-        while h < hours.len() && hours[h].1 <= a {
-            h += 1;
-        }
-        if hours.get(h).is_none_or(|w| w.0 > a) {
-            continue;
-        }
-        while s < states.len() && states[s].to <= a {
-            s += 1;
-        }
-        while e < states_excused.len() && states_excused[e].to <= a {
-            e += 1;
-        }
-        let Some(mut state) = states.get(s) else {
-            continue;
-        };
-        f.service_ms += b - a;
-        let windows: Vec<String> = maintenance
-            .iter()
-            .filter(|(ma, mb, _)| *ma <= a && b <= *mb)
-            .map(|(_, _, id)| (*id).to_owned())
-            .collect();
-        if !windows.is_empty() && state.state != ServiceState::Up {
-            match states_excused.get(e) {
-                Some(excused) if excused.state == ServiceState::Up => {
-                    let excluded = (allowance - f.maintenance_ms).clamp(0, b - a);
-                    f.maintenance_ms += excluded;
-                    f.maintenance_overrun_ms += b - a - excluded;
-                    f.add(a, a + excluded, Class::Maintenance, &windows);
-                    f.add(a + excluded, b, Class::MaintenanceOverrun, &windows);
-                    continue;
-                }
-                Some(excused) => state = excused,
-                None => {}
-            }
-        }
-        let checks: Vec<String> = state.checks.iter().map(|c| c.to_string()).collect();
-        match state.state {
-            ServiceState::Up => f.up_ms += b - a,
-            ServiceState::Down => {
-                f.down_ms += b - a;
-                f.add(a, b, Class::Down, &checks);
-            }
-            ServiceState::Degraded => {
-                f.degraded_ms += b - a;
-                f.add(a, b, Class::Degraded, &checks);
-            }
-            ServiceState::Unknown => {
-                f.unknown_ms += b - a;
-                f.add(a, b, Class::Unknown, &checks);
-            }
-        }
-    }
-
+    let f = tally(contract, input, &[window.from], until, true)
+        .pop()
+        .unwrap_or_default();
     let Measure {
         measured_ms,
         downtime_ms,
         availability,
     } = measure(contract, &f.sums());
-    let budget = availability.map(|_| {
-        let allowed_ms = (100.0 - contract.target) / 100.0 * measured_ms as f64;
-        Budget {
-            allowed_ms,
-            used_ms: downtime_ms,
-            remaining_ms: allowed_ms - downtime_ms,
-            used_percent: (allowed_ms > 0.0).then(|| 100.0 * downtime_ms / allowed_ms),
-        }
-    });
+    let budget = budget(contract, measured_ms, downtime_ms, availability);
 
     let incidents = incidents(
         contract,
@@ -452,6 +359,161 @@ pub fn account(
         credit,
         intervals: f.intervals,
     })
+}
+
+/// The error budget of `measured_ms` and `downtime_ms` (None without
+/// availability: no data).
+pub(crate) fn budget(
+    contract: &Contract,
+    measured_ms: i64,
+    downtime_ms: f64,
+    availability: Option<f64>,
+) -> Option<Budget> {
+    availability.map(|_| {
+        let allowed_ms = (100.0 - contract.target) / 100.0 * measured_ms as f64;
+        Budget {
+            allowed_ms,
+            used_ms: downtime_ms,
+            remaining_ms: allowed_ms - downtime_ms,
+            used_percent: (allowed_ms > 0.0).then(|| 100.0 * downtime_ms / allowed_ms),
+        }
+    })
+}
+
+/// How one piece of service time counts before the allowance is applied.
+enum Piece<'a> {
+    /// Not Up only because of maintained checks: maintenance up to the
+    /// allowance, downtime beyond it.
+    Maintained,
+    /// The service state that counts (rule 3), with its checks.
+    State(&'a StateSpan),
+}
+
+/// Rules 1 to 3 over `[start, until)` for every start of `starts` (each
+/// tally in their order), in one walk over the service's states from the
+/// earliest start: every window ending at `until` is the same pieces
+/// counted from its own start, with the maintenance allowance consumed from
+/// there. With `explain`, the tallies keep the intervals and the checks
+/// behind them (the period's figures); without, sums only (burn windows),
+/// which spares a list of checks per stretch.
+pub(crate) fn tally(
+    contract: &Contract,
+    input: &Input,
+    starts: &[Timestamp],
+    until: Timestamp,
+    explain: bool,
+) -> Vec<Tally> {
+    let mut tallies: Vec<Tally> = starts.iter().map(|_| Tally::default()).collect();
+    let Some(from) = starts.iter().copied().min().filter(|f| *f < until) else {
+        return tallies;
+    };
+    let service_checks: HashSet<&CheckId> = contract.service.checks().into_iter().collect();
+    let hours = service_windows(&contract.service_hours, &contract.time_zone, from, until);
+    let states = service_states(&contract.service, &input.timelines, from, until, explain);
+    let mut maintenance: Vec<(Timestamp, Timestamp, &str)> = input
+        .maintenance
+        .iter()
+        .filter(|m| m.checks.iter().any(|c| service_checks.contains(c)))
+        .map(|m| (m.from.max(from), m.to.min(until), m.id.as_str()))
+        .filter(|(a, b, _)| a < b)
+        .collect();
+    maintenance.sort_unstable();
+    // The service as it would have been with the maintained checks Up.
+    let excused = maintained_up(input, &service_checks, from, until);
+    let states_excused = service_states(&contract.service, &excused, from, until, explain);
+
+    // Cut the range at every start and every boundary of hours, states and
+    // maintenance; each piece then lies in one window set, has one state,
+    // is in or out of service hours, and in or out of maintenance.
+    let mut points: Vec<Timestamp> = starts.to_vec();
+    points.extend(hours.iter().flat_map(|(a, b)| [*a, *b]));
+    points.extend(states.iter().flat_map(|s| [s.from, s.to]));
+    points.extend(states_excused.iter().flat_map(|s| [s.from, s.to]));
+    points.extend(maintenance.iter().flat_map(|(a, b, _)| [*a, *b]));
+    points.retain(|p| *p >= from && *p <= until);
+    points.sort_unstable();
+    points.dedup();
+
+    let allowance = contract.maintenance_allowance.map_or(i64::MAX, |d| {
+        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    });
+    let (mut h, mut s, mut e) = (0usize, 0usize, 0usize);
+    for pair in points.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        while h < hours.len() && hours[h].1 <= a {
+            h += 1;
+        }
+        if hours.get(h).is_none_or(|w| w.0 > a) {
+            continue;
+        }
+        while s < states.len() && states[s].to <= a {
+            s += 1;
+        }
+        while e < states_excused.len() && states_excused[e].to <= a {
+            e += 1;
+        }
+        let Some(state) = states.get(s) else {
+            continue;
+        };
+        let maintained = maintenance.iter().any(|(ma, mb, _)| *ma <= a && b <= *mb);
+        let piece = if maintained && state.state != ServiceState::Up {
+            match states_excused.get(e) {
+                Some(excused) if excused.state == ServiceState::Up => Piece::Maintained,
+                Some(excused) => Piece::State(excused),
+                None => Piece::State(state),
+            }
+        } else {
+            Piece::State(state)
+        };
+        let because: Vec<String> = if !explain {
+            Vec::new()
+        } else if let Piece::State(state) = piece {
+            state.checks.iter().map(|c| c.to_string()).collect()
+        } else {
+            maintenance
+                .iter()
+                .filter(|(ma, mb, _)| *ma <= a && b <= *mb)
+                .map(|(_, _, id)| (*id).to_owned())
+                .collect()
+        };
+        for (f, start) in tallies.iter_mut().zip(starts) {
+            if a < *start {
+                continue;
+            }
+            f.service_ms += b - a;
+            match piece {
+                Piece::Maintained => {
+                    let excluded = (allowance - f.maintenance_ms).clamp(0, b - a);
+                    f.maintenance_ms += excluded;
+                    f.maintenance_overrun_ms += b - a - excluded;
+                    f.add(a, a + excluded, Class::Maintenance, &because, explain);
+                    f.add(
+                        a + excluded,
+                        b,
+                        Class::MaintenanceOverrun,
+                        &because,
+                        explain,
+                    );
+                }
+                Piece::State(state) => match state.state {
+                    ServiceState::Up => f.up_ms += b - a,
+                    ServiceState::Down => {
+                        f.down_ms += b - a;
+                        f.add(a, b, Class::Down, &because, explain);
+                    }
+                    ServiceState::Degraded => {
+                        f.degraded_ms += b - a;
+                        f.add(a, b, Class::Degraded, &because, explain);
+                    }
+                    ServiceState::Unknown => {
+                        f.unknown_ms += b - a;
+                        f.add(a, b, Class::Unknown, &because, explain);
+                    }
+                },
+            }
+        }
+    }
+    tallies
 }
 
 /// The service checks' timelines with every stretch a maintenance window
@@ -671,7 +733,7 @@ fn measure_by(unknown: UnknownPolicy, degraded_weight: f64, s: &Sums) -> Measure
 
 /// Running sums and the intervals behind them.
 #[derive(Default)]
-struct Tally {
+pub(crate) struct Tally {
     service_ms: i64,
     up_ms: i64,
     down_ms: i64,
@@ -683,7 +745,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn sums(&self) -> Sums {
+    pub(crate) fn sums(&self) -> Sums {
         Sums {
             service_ms: self.service_ms,
             up_ms: self.up_ms,
@@ -696,9 +758,9 @@ impl Tally {
     }
 
     /// Records `[a, b)` as `class`, joined to the previous interval when
-    /// it continues it.
-    fn add(&mut self, a: Timestamp, b: Timestamp, class: Class, because: &[String]) {
-        if a >= b {
+    /// it continues it (only when explaining).
+    fn add(&mut self, a: Timestamp, b: Timestamp, class: Class, because: &[String], explain: bool) {
+        if a >= b || !explain {
             return;
         }
         match self.intervals.last_mut() {

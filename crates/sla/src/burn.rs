@@ -10,7 +10,7 @@
 //! a window's maintenance is excluded up to the whole allowance, since a
 //! window does not know what the rest of the period used.
 
-use crate::account::{Budget, account};
+use crate::account::{Budget, Measure, budget, measure, tally};
 use crate::input::{Consequences, IncidentRecord, Input, InputError};
 use crate::window::{Window, service_windows};
 use keepup_config::contract::{BurnSeverity, Contract, Severity};
@@ -76,13 +76,36 @@ pub fn burn_reach(contract: &Contract, now: Timestamp) -> Result<Timestamp, Inpu
 
 /// The burn rates of `contract`'s rules at `now`, from `input` covering at
 /// least [`burn_reach`] to `now`.
+///
+/// Every window and the running period end at `now`, so one walk over the
+/// service's states from the earliest start counts them all
+/// ([`crate::account`]'s rules, each window from its own start); the
+/// daemon does this every minute over all of a contract's checks, and
+/// accounting each window on its own, with its explanations, took seconds
+/// and a gigabyte at 1,000 checks.
 pub fn burn(contract: &Contract, input: &Input, now: Timestamp) -> Result<Burn, InputError> {
+    input.validate()?;
     let allowed = (100.0 - contract.target) / 100.0;
-    let window = |ms: i64| -> Result<WindowBurn, InputError> {
-        let w = Window::between(now.saturating_sub(ms), now, String::new())?;
-        let f = account(contract, &w, now, input)?;
-        let rate = (f.measured_ms > 0).then(|| {
-            let share = f.downtime_ms / f.measured_ms as f64;
+    let period = Window::period_at(contract, now)?;
+    let mut lengths: Vec<i64> = Vec::new();
+    for r in &contract.burn {
+        lengths.extend([duration_ms(r.long), duration_ms(r.short)]);
+    }
+    let mut starts: Vec<Timestamp> = Vec::with_capacity(lengths.len() + 1);
+    for &ms in &lengths {
+        starts.push(Window::between(now.saturating_sub(ms), now, String::new())?.from);
+    }
+    // The period holds `now`, so it too is measured up to `now`.
+    starts.push(period.from);
+    let tallies = tally(contract, input, &starts, now, false);
+    let measured: Vec<Measure> = tallies
+        .iter()
+        .map(|t| measure(contract, &t.sums()))
+        .collect();
+    let window = |k: usize| -> WindowBurn {
+        let m = &measured[k];
+        let rate = (m.measured_ms > 0).then(|| {
+            let share = m.downtime_ms / m.measured_ms as f64;
             if allowed > 0.0 {
                 share / allowed
             } else if share > 0.0 {
@@ -91,18 +114,18 @@ pub fn burn(contract: &Contract, input: &Input, now: Timestamp) -> Result<Burn, 
                 0.0
             }
         });
-        Ok(WindowBurn {
-            window_ms: ms,
-            downtime_ms: f.downtime_ms,
-            measured_ms: f.measured_ms,
+        WindowBurn {
+            window_ms: lengths[k],
+            downtime_ms: m.downtime_ms,
+            measured_ms: m.measured_ms,
             rate,
-        })
+        }
     };
     let mut rules = Vec::new();
     let mut alert: Option<BurnSeverity> = None;
-    for r in &contract.burn {
-        let long = window(duration_ms(r.long))?;
-        let short = window(duration_ms(r.short))?;
+    for (i, r) in contract.burn.iter().enumerate() {
+        let long = window(2 * i);
+        let short = window(2 * i + 1);
         let reaches = |w: &WindowBurn| w.rate.is_some_and(|x| x >= r.factor);
         let firing = reaches(&long) && reaches(&short);
         if firing {
@@ -119,13 +142,12 @@ pub fn burn(contract: &Contract, input: &Input, now: Timestamp) -> Result<Burn, 
             firing,
         });
     }
-    let period = Window::period_at(contract, now)?;
-    let figures = account(contract, &period, now, input)?;
+    let p = &measured[lengths.len()];
     Ok(Burn {
         rules,
         alert,
         period: period.label,
-        budget: figures.budget,
+        budget: budget(contract, p.measured_ms, p.downtime_ms, p.availability),
     })
 }
 

@@ -185,7 +185,9 @@ pub(crate) struct StateSpan {
 }
 
 /// The service's states covering `[from, to)` exactly, adjacent equal
-/// stretches merged.
+/// stretches merged. With `explain`, each stretch names the checks in its
+/// state; without, none (a burn window needs only the states, and with
+/// hundreds of checks in a state the lists were most of the memory).
 ///
 /// Walks the span boundaries in time order and, at each, updates only the
 /// checks that have one there (`LiveTree`), so the work is proportional to
@@ -195,6 +197,7 @@ pub(crate) fn service_states(
     timelines: &[CheckTimeline],
     from: Timestamp,
     to: Timestamp,
+    explain: bool,
 ) -> Vec<StateSpan> {
     let checks = expr.checks();
     let by_check: HashMap<&CheckId, &[Span]> = timelines
@@ -264,7 +267,7 @@ pub(crate) fn service_states(
                 last.to = b
             }
             _ => {
-                let explaining: Vec<CheckId> = if state == ServiceState::Up {
+                let explaining: Vec<CheckId> = if state == ServiceState::Up || !explain {
                     Vec::new()
                 } else {
                     in_state[rank(state)]
@@ -350,7 +353,7 @@ mod tests {
         ];
         use ServiceState::*;
         assert_eq!(
-            service_states(&expr, &timelines, -5, 45),
+            service_states(&expr, &timelines, -5, 45, true),
             vec![
                 stretch(-5, 0, Unknown, &[&a, &b, &c]),
                 stretch(0, 10, Up, &[]),

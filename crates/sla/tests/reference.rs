@@ -200,7 +200,16 @@ struct Totals {
     overrun: i64,
 }
 
-fn run(case: &Case) -> Result<(), TestCaseError> {
+/// A case's contract (with the default burn rules), month, input and now.
+struct Generated {
+    contract: keepup_config::contract::Contract,
+    window: Window,
+    holiday_dates: Vec<jiff::civil::Date>,
+    input: Input,
+    now: i64,
+}
+
+fn generate(case: &Case) -> Generated {
     let month = MONTHS[case.month];
     let holiday_dates: Vec<jiff::civil::Date> = case
         .holidays
@@ -274,6 +283,23 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
         incidents: Vec::new(),
         maintenance,
     };
+    Generated {
+        contract: c,
+        window,
+        holiday_dates,
+        input,
+        now,
+    }
+}
+
+fn run(case: &Case) -> Result<(), TestCaseError> {
+    let Generated {
+        contract: c,
+        window,
+        holiday_dates,
+        input,
+        now,
+    } = generate(case);
     let figures = account(&c, &window, now, &input).unwrap();
 
     // The reference, minute by minute.
@@ -386,6 +412,43 @@ proptest! {
     #[test]
     fn accounting_matches_minute_by_minute_sampling(case in case()) {
         run(&case)?;
+    }
+}
+
+/// The burn windows, counted in one walk from the earliest start, against
+/// each window and the running period accounted on their own by
+/// [`account`]: the same downtime and measured time, so the same rates
+/// and budget.
+fn run_burn(case: &Case) -> Result<(), TestCaseError> {
+    let Generated {
+        contract: c,
+        input,
+        now,
+        ..
+    } = generate(case);
+    let burn = keepup_sla::burn(&c, &input, now).unwrap();
+    prop_assert_eq!(burn.rules.len(), c.burn.len());
+    for rule in &burn.rules {
+        for w in [&rule.long, &rule.short] {
+            let alone = Window::between(now - w.window_ms, now, String::new()).unwrap();
+            let f = account(&c, &alone, now, &input).unwrap();
+            prop_assert_eq!(w.measured_ms, f.measured_ms, "{} ms window", w.window_ms);
+            prop_assert_eq!(w.downtime_ms, f.downtime_ms, "{} ms window", w.window_ms);
+        }
+    }
+    let period = Window::period_at(&c, now).unwrap();
+    let f = account(&c, &period, now, &input).unwrap();
+    prop_assert_eq!(burn.budget, f.budget);
+    prop_assert_eq!(burn.period, period.label);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn burn_windows_in_one_walk_match_each_window_accounted_alone(case in case()) {
+        run_burn(&case)?;
     }
 }
 

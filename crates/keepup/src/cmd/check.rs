@@ -62,6 +62,11 @@ pub fn run(
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         println!("{}", nagios_line(&check, &outcome));
+        // A plugin's first line is its verdict; the steps of a scenario,
+        // login or browser check follow as its long output.
+        if let Some(table) = steps_table(&outcome) {
+            print!("{table}");
+        }
     }
     Ok(ExitCode::from(outcome.status.nagios_code() as u8))
 }
@@ -282,6 +287,128 @@ fn perfdata(check: &Check, o: &Outcome) -> String {
         parts.push(format!("cert_days={days:.1};;;"));
     }
     parts.join(" ")
+}
+
+/// The steps of a scenario, login or browser run as a table a person reads
+/// at night: number, name, action, HTTP status, time with its phases, and
+/// ok, skipped or the error; then the failing step's response and the
+/// screenshot, if any. `None` for outcomes without steps.
+pub fn steps_table(o: &Outcome) -> Option<String> {
+    use serde_json::Value;
+    let steps = o.evidence.details.get("steps")?.as_array()?;
+    // A DNS walk has steps too, without actions.
+    if !steps.iter().any(|s| s.get("action").is_some()) {
+        return None;
+    }
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let cut = |s: String, max: usize| {
+        if s.chars().count() > max {
+            format!("{}…", s.chars().take(max - 1).collect::<String>())
+        } else {
+            s
+        }
+    };
+    let mut rows: Vec<[String; 7]> = vec![[
+        "STEP".into(),
+        "NAME".into(),
+        "ACTION".into(),
+        "STATUS".into(),
+        "TIME".into(),
+        "PHASES".into(),
+        "RESULT".into(),
+    ]];
+    for step in steps {
+        let cleanup = step["cleanup"].as_bool() == Some(true);
+        let number = format!("{}{}", if cleanup { "c" } else { "" }, text(&step["index"]));
+        let time = step["ms"]
+            .as_f64()
+            .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"));
+        let timing = &step["timing"];
+        let phases: Vec<String> = [
+            ("dns", "dns_ms"),
+            ("connect", "connect_ms"),
+            ("tls", "tls_ms"),
+            ("first byte", "first_byte_ms"),
+        ]
+        .iter()
+        .filter_map(|(label, key)| timing[*key].as_f64().map(|ms| format!("{label} {ms:.1}")))
+        .collect();
+        let result = if step["skipped"].as_bool() == Some(true) {
+            match step["error"].as_str() {
+                Some(why) => format!("skipped: {why}"),
+                None => "skipped".into(),
+            }
+        } else if step["ok"].as_bool() == Some(true) {
+            "ok".into()
+        } else {
+            format!("FAILED: {}", text(&step["error"]))
+        };
+        let status = match &step["status"] {
+            Value::Null => "-".into(),
+            v => text(v),
+        };
+        rows.push([
+            number,
+            cut(text(&step["name"]), 32),
+            cut(text(&step["action"]), 48),
+            status,
+            time,
+            if phases.is_empty() {
+                "-".into()
+            } else {
+                phases.join(", ")
+            },
+            result,
+        ]);
+    }
+    let mut widths = [0usize; 7];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    if let Some(failed) = o.evidence.details.get("failed_step") {
+        let response = &failed["response"];
+        if !response.is_null() {
+            out.push_str(&format!(
+                "step {} {:?} answered {} from {}\n",
+                text(&failed["index"]),
+                text(&failed["name"]),
+                text(&response["status"]),
+                text(&response["url"])
+            ));
+            let excerpt = text(&response["body_excerpt"]);
+            for line in excerpt.lines().filter(|l| !l.trim().is_empty()).take(5) {
+                out.push_str(&format!("  | {}\n", cut(line.trim().to_owned(), 120)));
+            }
+        }
+    }
+    if let Some(shot) = o.evidence.details.get("screenshot") {
+        out.push_str(&format!(
+            "screenshot {} ({} bytes, {}) on the check's page of the dashboard\n",
+            text(&shot["id"]),
+            text(&shot["bytes"]),
+            text(&shot["mime"])
+        ));
+    }
+    Some(out)
 }
 
 #[cfg(test)]

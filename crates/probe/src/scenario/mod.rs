@@ -1,0 +1,789 @@
+//! `kind = "scenario"`: a customer's walk through a shop, step by step.
+//!
+//! The steps run in order and share a cookie jar ([`cookies`]) and the
+//! variables: the given ones, the secrets and what earlier steps extracted.
+//! Each request goes through the `http` probe's machinery
+//! ([`crate::http::fetch`]: connect, TLS verification and analysis, bounded
+//! head and body, timing breakdown), one hop at a time, so that the jar
+//! sees every `Set-Cookie` of a redirect chain. Every hop shares the run's
+//! deadline; when there are cleanup steps a fifth of the time is kept for
+//! them, and they run whatever happened before.
+//!
+//! The first failing step ends the walk: its finding names it and says what
+//! was expected, its response is kept bounded (4 KiB of body) with cookies,
+//! credentials and secret values redacted, and the steps after it are
+//! marked skipped. A value that cannot be extracted fails the step that
+//! extracts it, so no later request is sent with an empty value. Secret
+//! values are replaced by `[redacted]` in everything the run returns.
+
+mod cookies;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri};
+use keepup_config::login::TokenExpiry;
+use keepup_config::scenario::{
+    ExtractFrom, Extraction, RenderError, ScenarioStep, StepAssertion, StepBody,
+    json_string_content,
+};
+use keepup_config::{BodyAssertion, HttpSpec, ScenarioSpec, StatusRange};
+use keepup_model::text::{duration_words, percent_encode};
+use keepup_model::{Finding, Outcome, Severity, Status, TimingBreakdown};
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use crate::codes;
+use crate::context::ProbeContext;
+use crate::http::{
+    Page, check_assertions, describe_ranges, percent_encode_unsafe, resolve_location,
+};
+use crate::util::{display_url, ms};
+use cookies::CookieJar;
+
+/// Body bytes of the failing step's response kept in the evidence.
+const EXCERPT_BYTES: usize = 4096;
+/// Response headers of the failing step kept in the evidence.
+const MAX_EVIDENCE_HEADERS: usize = 40;
+/// What replaces a secret or a credential wherever it would be shown.
+const REDACTED: &str = "[redacted]";
+
+/// Runs one scenario.
+pub async fn probe(spec: &ScenarioSpec, ctx: &ProbeContext) -> Outcome {
+    let started = Instant::now();
+    let budget = ctx.budgeted().budget();
+    // End a little before the run's own timeout so that the steps and the
+    // evidence come back rather than a bare timeout.
+    let margin = (budget.timeout / 50).min(Duration::from_millis(250));
+    let end = budget
+        .deadline
+        .checked_sub(margin)
+        .unwrap_or(budget.deadline);
+    let remaining = end.saturating_duration_since(started);
+    let reserve = if spec.cleanup.is_empty() {
+        Duration::ZERO
+    } else {
+        remaining / 5
+    };
+    let steps_ctx = ctx.with_deadline(end - reserve, budget.timeout);
+    let cleanup_ctx = ctx.with_deadline(end, budget.timeout);
+
+    let mut walk = Walk::new(spec);
+    let mut records = Vec::new();
+    let mut failure: Option<(usize, String, Failure)> = None;
+    for step in &spec.steps {
+        if failure.is_some() {
+            records.push(skipped(step, None));
+            continue;
+        }
+        let (record, failed) = walk.step(step, &steps_ctx, false).await;
+        records.push(record);
+        if let Some(f) = failed {
+            failure = Some((step.index, step.name.clone(), f));
+        }
+    }
+    let mut cleanup_failures = Vec::new();
+    for step in &spec.cleanup {
+        let (record, failed) = walk.step(step, &cleanup_ctx, true).await;
+        records.push(record);
+        if let Some(f) = failed {
+            cleanup_failures.push((step, f));
+        }
+    }
+
+    let mut outcome = Outcome::new(Status::Up, "");
+    for finding in walk.warnings.drain(..) {
+        outcome.push(finding);
+    }
+    let mut details = Map::new();
+    details.insert("steps".into(), Value::Array(records));
+    if let Some((index, name, f)) = failure {
+        let message = format!("step {index} {name:?} failed: {}", f.error);
+        // A login check's failure is a failed login, whatever the step.
+        let code = if spec.login.is_some() {
+            codes::LOGIN_FAILED
+        } else {
+            f.code
+        };
+        outcome.push(Finding::new(code, Severity::Critical, message.clone()));
+        outcome.worsen(Status::Down);
+        outcome.message = message;
+        details.insert(
+            "failed_step".into(),
+            json!({ "index": index, "name": name, "response": f.response }),
+        );
+    }
+    for (step, f) in cleanup_failures {
+        outcome.push(Finding::new(
+            codes::SCENARIO_CLEANUP_FAILED,
+            Severity::Warning,
+            format!(
+                "cleanup step {} {:?} failed: {}",
+                step.index, step.name, f.error
+            ),
+        ));
+        outcome.worsen(Status::Degraded);
+    }
+    let expiry = spec.login.as_ref().and_then(|l| l.token_expiry.as_ref());
+    if let (Some(expiry), Status::Up) = (expiry, outcome.status)
+        && let Some(problem) = token_expiry_problem(expiry, walk.variables.get(&expiry.var))
+    {
+        outcome.push(Finding::new(
+            codes::LOGIN_TOKEN_EXPIRY,
+            Severity::Warning,
+            problem,
+        ));
+        outcome.worsen(Status::Degraded);
+    }
+    if outcome.message.is_empty() {
+        outcome.message = match outcome
+            .findings
+            .iter()
+            .find(|f| f.severity > Severity::Info)
+        {
+            Some(f) => f.text.clone(),
+            None if spec.login.is_some() => "logged in".to_owned(),
+            None => format!("{} steps passed", spec.steps.len()),
+        };
+    }
+    outcome.evidence.details = details;
+    walk.redact_outcome(&mut outcome);
+    outcome.with_latency(started.elapsed())
+}
+
+/// Why a step failed.
+struct Failure {
+    code: &'static str,
+    /// What was expected, without per-run numbers.
+    error: String,
+    /// The response, bounded and redacted, when there was one.
+    response: Option<Value>,
+}
+
+impl Failure {
+    fn new(code: &'static str, error: impl Into<String>) -> Self {
+        Self {
+            code,
+            error: error.into(),
+            response: None,
+        }
+    }
+}
+
+/// A request ready to send.
+struct Request {
+    method: Method,
+    url: Uri,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Option<(String, &'static str)>,
+}
+
+/// One run's shared state.
+struct Walk<'a> {
+    spec: &'a ScenarioSpec,
+    variables: HashMap<String, String>,
+    jar: CookieJar,
+    /// Non-critical findings of the requests (certificate warnings, a
+    /// body over the limit), each once.
+    warnings: Vec<Finding>,
+    /// Secret values and their encoded forms, longest first.
+    secrets: Vec<String>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(spec: &'a ScenarioSpec) -> Self {
+        let mut secrets: Vec<String> = spec
+            .inputs
+            .secrets
+            .iter()
+            .flat_map(|(_, s)| {
+                [
+                    s.expose().to_owned(),
+                    percent_encode(s.expose()),
+                    json_string_content(s.expose()),
+                ]
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Self {
+            spec,
+            variables: spec.inputs.variables.iter().cloned().collect(),
+            jar: CookieJar::default(),
+            warnings: Vec::new(),
+            secrets,
+        }
+    }
+
+    fn value(&self, name: &str) -> Option<&str> {
+        self.variables.get(name).map(String::as_str).or_else(|| {
+            self.spec
+                .inputs
+                .secrets
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, s)| s.expose())
+        })
+    }
+
+    fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+        }
+        out
+    }
+
+    fn redact_value(&self, value: &mut Value) {
+        match value {
+            Value::String(s) => *s = self.redact(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_value(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.redact_value(v)),
+            _ => {}
+        }
+    }
+
+    /// Secrets out of everything the outcome shows or stores.
+    fn redact_outcome(&self, outcome: &mut Outcome) {
+        if self.secrets.is_empty() {
+            return;
+        }
+        outcome.message = self.redact(&outcome.message);
+        for finding in &mut outcome.findings {
+            finding.text = self.redact(&finding.text);
+        }
+        for value in outcome.evidence.details.values_mut() {
+            self.redact_value(value);
+        }
+    }
+
+    /// Runs `step`: its evidence record and, when it failed, why.
+    async fn step(
+        &mut self,
+        step: &ScenarioStep,
+        ctx: &ProbeContext,
+        cleanup: bool,
+    ) -> (Value, Option<Failure>) {
+        let started = Instant::now();
+        let mut record = Map::new();
+        record.insert("index".into(), step.index.into());
+        record.insert("name".into(), step.name.clone().into());
+        if cleanup {
+            record.insert("cleanup".into(), true.into());
+        }
+        let request = match self.request(step) {
+            Ok(r) => r,
+            Err(Unready::Missing(RenderError::Missing(var))) if cleanup => {
+                // An earlier failure left it unset: nothing to clean up.
+                let mut record = skipped(step, Some(cleanup));
+                if let Value::Object(map) = &mut record {
+                    map.insert(
+                        "error".into(),
+                        format!("not run: variable {var:?} has no value").into(),
+                    );
+                }
+                return (record, None);
+            }
+            Err(e) => {
+                let failure = Failure::new(
+                    codes::SCENARIO_STEP_FAILED,
+                    format!("{e}; nothing was sent"),
+                );
+                record.insert(
+                    "action".into(),
+                    format!("{} {}", step.method, step.url).into(),
+                );
+                record.insert("ok".into(), false.into());
+                record.insert("error".into(), failure.error.clone().into());
+                return (Value::Object(record), Some(failure));
+            }
+        };
+        record.insert("action".into(), self.action(step, &request).into());
+        let (result, timing) = self.send(step, request, ctx).await;
+        let failure = match result {
+            Ok((page, status)) => {
+                record.insert("status".into(), status.as_u16().into());
+                let elapsed = started.elapsed();
+                self.judge(step, &page, status, elapsed, ctx)
+                    .await
+                    .err()
+                    .map(|mut f| {
+                        f.response = Some(self.response_evidence(&page));
+                        f
+                    })
+            }
+            Err(f) => Some(f),
+        };
+        let elapsed = started.elapsed();
+        record.insert("ok".into(), failure.is_none().into());
+        record.insert("ms".into(), ms(elapsed).into());
+        let mut timing = timing.unwrap_or_default();
+        timing.total_ms = Some(ms(elapsed));
+        record.insert(
+            "timing".into(),
+            serde_json::to_value(&timing).unwrap_or(Value::Null),
+        );
+        if let Some(f) = &failure {
+            record.insert("error".into(), f.error.clone().into());
+        }
+        (Value::Object(record), failure)
+    }
+
+    /// `GET /product/42`: the method and the URL as the step wrote it,
+    /// filled in (redacted later with everything else).
+    fn action(&self, step: &ScenarioStep, request: &Request) -> String {
+        let written = step
+            .url
+            .render(|n| self.value(n))
+            .unwrap_or_else(|_| step.url.to_string());
+        let shown = if written.starts_with('/') {
+            request
+                .url
+                .path_and_query()
+                .map_or(written, |p| p.as_str().to_owned())
+        } else {
+            display_url(&request.url)
+        };
+        format!("{} {shown}", step.method)
+    }
+
+    /// The step's request with its templates filled in.
+    fn request(&self, step: &ScenarioStep) -> Result<Request, Unready> {
+        let value = |n: &str| self.value(n);
+        let mut url = step.url.render(value)?;
+        if url.starts_with('/')
+            && let Some(base) = &self.spec.inputs.base_url
+        {
+            let base = base.to_string();
+            url = format!("{}{url}", base.trim_end_matches('/'));
+        }
+        if !step.query.is_empty() {
+            let mut pairs = Vec::new();
+            for (name, template) in &step.query {
+                pairs.push(format!(
+                    "{}={}",
+                    percent_encode(name),
+                    percent_encode(&template.render(value)?)
+                ));
+            }
+            let joiner = if url.contains('?') { '&' } else { '?' };
+            url = format!("{url}{joiner}{}", pairs.join("&"));
+        }
+        // Values may hold spaces or non-ASCII text: escaped as browsers do.
+        let url: Uri = percent_encode_unsafe(&url).parse().map_err(|_| {
+            Unready::Invalid(format!(
+                "{:?} is not a valid URL once filled in",
+                step.url.to_string()
+            ))
+        })?;
+        let mut headers = Vec::new();
+        for (name, template) in &step.headers {
+            let text = template.render(value)?;
+            let mut v = HeaderValue::from_str(&text).map_err(|_| {
+                Unready::Invalid(format!("header {name} is not a valid value once filled in"))
+            })?;
+            v.set_sensitive(true);
+            headers.push((name.clone(), v));
+        }
+        let body = match &step.body {
+            None => None,
+            Some(StepBody::Form(fields)) => {
+                let mut pairs = Vec::new();
+                for (name, template) in fields {
+                    pairs.push(format!(
+                        "{}={}",
+                        percent_encode(name),
+                        percent_encode(&template.render(value)?)
+                    ));
+                }
+                Some((pairs.join("&"), "application/x-www-form-urlencoded"))
+            }
+            Some(StepBody::Json(template)) => {
+                Some((template.render_json(value)?, "application/json"))
+            }
+        };
+        Ok(Request {
+            method: step.method.clone(),
+            url,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends `request`, following redirects when the step does, one hop at
+    /// a time through the jar. The final response and its status, and the
+    /// timing of the last hop.
+    async fn send(
+        &mut self,
+        step: &ScenarioStep,
+        request: Request,
+        ctx: &ProbeContext,
+    ) -> (Result<(Page, StatusCode), Failure>, Option<TimingBreakdown>) {
+        let Request {
+            mut method,
+            mut url,
+            headers,
+            mut body,
+        } = request;
+        let origin = origin(&url);
+        let mut visited = vec![url.to_string()];
+        loop {
+            let same_origin = origin == crate::scenario::origin(&url);
+            let mut hop_headers: Vec<(HeaderName, HeaderValue)> = headers
+                .iter()
+                .filter(|(name, _)| same_origin || !is_credential(name))
+                .cloned()
+                .collect();
+            if let Some(cookie) = self.jar.header_for(&url)
+                && let Ok(mut value) = HeaderValue::from_str(&cookie)
+            {
+                value.set_sensitive(true);
+                hop_headers.push((header::COOKIE, value));
+            }
+            if let Some((_, content_type)) = &body {
+                hop_headers.push((header::CONTENT_TYPE, HeaderValue::from_static(content_type)));
+            }
+            let hop = HttpSpec {
+                url: url.clone(),
+                method: method.clone(),
+                headers: hop_headers,
+                body: body.as_ref().map(|(text, _)| text.clone()),
+                basic_auth: None,
+                expect_status: vec![StatusRange {
+                    low: 100,
+                    high: 599,
+                }],
+                assertions: Vec::new(),
+                degraded_latency: None,
+                down_latency: None,
+                follow_redirects: false,
+                max_redirects: 0,
+                max_body_bytes: self.spec.max_body_bytes,
+                tls: self.spec.tls.clone(),
+                user_agent: self.spec.user_agent.clone(),
+            };
+            let (outcome, page) = crate::http::fetch(&hop, ctx).await;
+            let timing = outcome.evidence.timing.clone();
+            for finding in outcome
+                .findings
+                .iter()
+                .filter(|f| f.severity < Severity::Critical)
+            {
+                if !self.warnings.contains(finding) {
+                    self.warnings.push(finding.clone());
+                }
+            }
+            let Some(page) = page else {
+                let why = outcome
+                    .findings
+                    .iter()
+                    .find(|f| f.severity == Severity::Critical)
+                    .map_or(outcome.message.clone(), |f| f.text.clone());
+                return (Err(Failure::new(codes::SCENARIO_STEP_FAILED, why)), timing);
+            };
+            self.jar.store(
+                &url,
+                page.headers
+                    .get_all(header::SET_COOKIE)
+                    .iter()
+                    .map(HeaderValue::as_bytes),
+            );
+            let status = page.status;
+            let location = page
+                .headers
+                .get(header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let is_redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
+            let (true, true, Some(location)) = (step.follow_redirects, is_redirect, location)
+            else {
+                return (Ok((page, status)), timing);
+            };
+            let next = match resolve_location(&url, &location) {
+                Ok(next) => next,
+                Err(why) => {
+                    let mut f = Failure::new(
+                        codes::SCENARIO_STEP_FAILED,
+                        format!("redirect to an unusable location ({why})"),
+                    );
+                    f.response = Some(self.response_evidence(&page));
+                    return (Err(f), timing);
+                }
+            };
+            let next_text = next.to_string();
+            if visited.contains(&next_text) {
+                let mut f = Failure::new(
+                    codes::SCENARIO_REDIRECT_LOOP,
+                    format!(
+                        "redirect loop: {} leads back to {}",
+                        display_url(&url),
+                        display_url(&next)
+                    ),
+                );
+                f.response = Some(self.response_evidence(&page));
+                return (Err(f), timing);
+            }
+            if visited.len() > self.spec.max_redirects as usize {
+                let mut f = Failure::new(
+                    codes::SCENARIO_REDIRECT_LOOP,
+                    format!("more than {} redirects", self.spec.max_redirects),
+                );
+                f.response = Some(self.response_evidence(&page));
+                return (Err(f), timing);
+            }
+            visited.push(next_text);
+            // What browsers do: 303 always, and 301/302 after a POST, become a GET.
+            if status == StatusCode::SEE_OTHER && method != Method::HEAD
+                || matches!(status.as_u16(), 301 | 302) && method == Method::POST
+            {
+                method = Method::GET;
+                body = None;
+            }
+            url = next;
+        }
+    }
+
+    /// The step's expectations on its final response, then its
+    /// extractions (which set variables for the steps after it).
+    async fn judge(
+        &mut self,
+        step: &ScenarioStep,
+        page: &Page,
+        status: StatusCode,
+        elapsed: Duration,
+        ctx: &ProbeContext,
+    ) -> Result<(), Failure> {
+        if !step
+            .expect_status
+            .iter()
+            .any(|r| r.contains(status.as_u16()))
+        {
+            return Err(Failure::new(
+                codes::SCENARIO_STEP_FAILED,
+                format!(
+                    "expected status {}, got {}",
+                    describe_ranges(&step.expect_status),
+                    status.as_u16()
+                ),
+            ));
+        }
+        if let Some(limit) = step.max_time.filter(|limit| elapsed > *limit) {
+            return Err(Failure::new(
+                codes::SCENARIO_STEP_FAILED,
+                format!("slower than max_ms = {}", limit.as_millis()),
+            ));
+        }
+        if step.assertions.is_empty() && step.extract.is_empty() {
+            return Ok(());
+        }
+        // Regexes, JSON and HTML parsing of up to max_body_bytes: CPU work.
+        let _cpu = ctx.cpu_permit().await;
+        let body_assertions: Vec<BodyAssertion> = step
+            .assertions
+            .iter()
+            .filter_map(|a| match a {
+                StepAssertion::Body(b) => Some(b.clone()),
+                StepAssertion::Css { .. } => None,
+            })
+            .collect();
+        let (findings, _) = check_assertions(&body_assertions, &page.body);
+        if let Some(f) = findings.into_iter().next() {
+            return Err(Failure::new(codes::SCENARIO_STEP_FAILED, f.text));
+        }
+        let needs_html = step
+            .assertions
+            .iter()
+            .any(|a| matches!(a, StepAssertion::Css { .. }))
+            || step
+                .extract
+                .iter()
+                .any(|e| matches!(e.from, ExtractFrom::Css { .. }));
+        let text = String::from_utf8_lossy(&page.body);
+        let html = needs_html.then(|| scraper::Html::parse_document(&text));
+        for assertion in &step.assertions {
+            let StepAssertion::Css {
+                selector,
+                text: want,
+            } = assertion
+            else {
+                continue;
+            };
+            let Some(html) = &html else { continue };
+            let found = html.select(selector.selector()).next();
+            match (found, want) {
+                (None, _) => {
+                    return Err(Failure::new(
+                        codes::SCENARIO_STEP_FAILED,
+                        format!("nothing matches the CSS selector {:?}", selector.as_str()),
+                    ));
+                }
+                (Some(element), Some(want)) if !element_text(&element).contains(want.as_str()) => {
+                    return Err(Failure::new(
+                        codes::SCENARIO_STEP_FAILED,
+                        format!(
+                            "the element {:?} does not contain {want:?}",
+                            selector.as_str()
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let mut json: Option<Option<Value>> = None;
+        for extraction in &step.extract {
+            let value = match &extraction.from {
+                ExtractFrom::Css { selector, attr } => html.as_ref().and_then(|html| {
+                    let element = html.select(selector.selector()).next()?;
+                    match attr {
+                        Some(attr) => element.value().attr(attr).map(str::to_owned),
+                        None => Some(element_text(&element)),
+                    }
+                }),
+                ExtractFrom::Regex(re) => re
+                    .captures(&text)
+                    .and_then(|c| c.get(1))
+                    .map(|m| m.as_str().to_owned()),
+                ExtractFrom::Json(pointer) => json
+                    .get_or_insert_with(|| serde_json::from_slice(&page.body).ok())
+                    .as_ref()
+                    .and_then(|doc| doc.pointer(pointer))
+                    .and_then(|v| match v {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Null => None,
+                        other => Some(other.to_string()),
+                    }),
+                ExtractFrom::Header(name) => page
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                ExtractFrom::Cookie(name) => self.jar.value(name).map(str::to_owned),
+            };
+            match value {
+                Some(v) if !v.trim().is_empty() => {
+                    self.variables.insert(extraction.var.clone(), v);
+                }
+                _ => return Err(extract_failed(extraction)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The response of a failing step for the evidence: status, URL,
+    /// headers with credentials redacted, the start of the body; secret
+    /// values are redacted from all of it at the end of the run.
+    fn response_evidence(&self, page: &Page) -> Value {
+        let mut headers = Map::new();
+        for (name, value) in page.headers.iter().take(MAX_EVIDENCE_HEADERS) {
+            let shown = if is_credential(name) || name == header::SET_COOKIE {
+                REDACTED.to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes())
+                    .chars()
+                    .take(200)
+                    .collect()
+            };
+            match headers.get_mut(name.as_str()) {
+                Some(Value::String(existing)) => {
+                    existing.push_str(", ");
+                    existing.push_str(&shown);
+                }
+                _ => {
+                    headers.insert(name.as_str().to_owned(), shown.into());
+                }
+            }
+        }
+        let end = page.body.len().min(EXCERPT_BYTES);
+        let excerpt = String::from_utf8_lossy(&page.body[..end]);
+        json!({
+            "status": page.status.as_u16(),
+            "url": display_url(&page.url),
+            "headers": headers,
+            "body_excerpt": excerpt.trim_end_matches('\u{fffd}'),
+        })
+    }
+}
+
+/// What is wrong with a token's `expires_in` (seconds), if anything.
+fn token_expiry_problem(expiry: &TokenExpiry, value: Option<&String>) -> Option<String> {
+    let range = format!(
+        "between {} and {}",
+        duration_words(expiry.min),
+        duration_words(expiry.max)
+    );
+    let Some(seconds) = value.and_then(|v| v.trim().parse::<f64>().ok()) else {
+        return Some(format!(
+            "the token's expires_in is not a number of seconds; expected {range}"
+        ));
+    };
+    let lifetime = Duration::try_from_secs_f64(seconds).unwrap_or_default();
+    (lifetime < expiry.min || lifetime > expiry.max).then(|| {
+        format!(
+            "the token expires in {}, expected {range}",
+            duration_words(lifetime)
+        )
+    })
+}
+
+/// Why a step's request could not be made; nothing is sent.
+#[derive(Debug, thiserror::Error)]
+enum Unready {
+    #[error(transparent)]
+    Missing(#[from] RenderError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The record of a step that did not run.
+fn skipped(step: &ScenarioStep, cleanup: Option<bool>) -> Value {
+    let mut record = json!({
+        "index": step.index,
+        "name": step.name,
+        "action": format!("{} {}", step.method, step.url),
+        "ok": false,
+        "skipped": true,
+    });
+    if let (Some(true), Value::Object(map)) = (cleanup, &mut record) {
+        map.insert("cleanup".into(), true.into());
+    }
+    record
+}
+
+fn extract_failed(extraction: &Extraction) -> Failure {
+    Failure::new(
+        codes::SCENARIO_EXTRACT_FAILED,
+        format!(
+            "could not extract {:?}: {} found nothing",
+            extraction.var, extraction.from
+        ),
+    )
+}
+
+/// An element's text, whitespace collapsed.
+fn element_text(element: &scraper::ElementRef<'_>) -> String {
+    element
+        .text()
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_credential(name: &HeaderName) -> bool {
+    name == header::AUTHORIZATION || name == header::COOKIE || name == header::PROXY_AUTHORIZATION
+}
+
+/// Scheme, lowercase host and port: where credentials may go.
+fn origin(url: &Uri) -> (Option<String>, Option<String>, Option<u16>) {
+    (
+        url.scheme_str().map(str::to_owned),
+        url.host().map(str::to_ascii_lowercase),
+        url.port_u16().or(match url.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        }),
+    )
+}

@@ -1,0 +1,447 @@
+//! `kind = "scenario"` against testkit servers on loopback, configured
+//! through the real loader: the hostile cases of issue 16 (a redirect loop
+//! mid-scenario, an extraction that finds nothing, a secret the server
+//! echoes, a failure followed by cleanup, a step that never answers) each
+//! end with the failing step named, and the server side shows what was and
+//! was not sent.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use keepup_config::{CheckSpec, ProbeSpec, load_str};
+use keepup_model::codes as c;
+use keepup_model::{Outcome, Status};
+use keepup_probe::ProbeContext;
+use keepup_testkit::http::{Request, Response, TestServer, html, redirect, text};
+use serde_json::Value;
+
+/// Loads a one-check scenario (the keys after `kind`) and runs it once
+/// within `timeout`, as the scheduler does.
+async fn run(check: &str, timeout: &str) -> Outcome {
+    let src = format!(
+        "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"walk\"\nkind = \"scenario\"\ninterval = \"1m\"\ntimeout = \"{timeout}\"\n{check}"
+    );
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let check = config.checks().next().unwrap_or_else(|| panic!("no check"));
+    let CheckSpec::Probe(spec @ ProbeSpec::Scenario(_)) = &check.spec else {
+        panic!("not a scenario")
+    };
+    keepup_probe::run(spec, check.timeout, &ProbeContext::new()).await
+}
+
+fn codes(outcome: &Outcome) -> Vec<&str> {
+    outcome.findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+fn steps(outcome: &Outcome) -> &Vec<Value> {
+    match outcome.evidence.details.get("steps") {
+        Some(Value::Array(steps)) => steps,
+        other => panic!("no steps in the evidence: {other:?}"),
+    }
+}
+
+/// The paths the server received, in order.
+fn paths(server: &TestServer) -> Vec<String> {
+    server
+        .received()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.uri.path()))
+        .collect()
+}
+
+const PRODUCT: &str = r#"<html><body><h1>Blue teapot</h1>
+<form method="post" action="/cart/add"><input type="hidden" name="form_key" value="k-123">
+<button>Add to cart</button></form><div id="minicart"><span class="count">0</span></div></body></html>"#;
+
+async fn shop(extra: impl Fn(&Request) -> Option<Response> + Send + Sync + 'static) -> TestServer {
+    let extra = Arc::new(extra);
+    TestServer::start(move |req| {
+        let extra = Arc::clone(&extra);
+        async move {
+            if let Some(response) = extra(&req) {
+                return response;
+            }
+            match req.uri().path() {
+                "/product/42" => {
+                    let mut r = html(200, PRODUCT);
+                    r.headers_mut().insert(
+                        "set-cookie",
+                        http::HeaderValue::from_static("shop_session=s-1; Path=/; HttpOnly"),
+                    );
+                    r
+                }
+                "/loop/a" => redirect(302, "/loop/b"),
+                "/loop/b" => redirect(302, "/loop/a"),
+                "/cart/clear" => redirect(303, "/cart"),
+                "/cart" => html(200, "<p>Your cart</p>"),
+                _ => text(404, "no such page"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("test server: {e}"))
+}
+
+#[tokio::test]
+async fn a_walk_shares_cookies_and_extracted_values_and_records_every_step() {
+    let server = shop(|req| {
+        (req.uri().path() == "/cart/add").then(|| {
+            let cookie = req
+                .headers()
+                .get("cookie")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let body = String::from_utf8_lossy(req.body());
+            if cookie == "shop_session=s-1" && body == "form_key=k-123&product=42&qty=1" {
+                redirect(303, "/cart")
+            } else {
+                text(400, "Invalid form key")
+            }
+        })
+    })
+    .await;
+    let outcome = run(
+        &format!(
+            r##"base_url = "{}"
+variables = {{ sku = "42" }}
+[[site.check.step]]
+name = "product page"
+url = "/product/{{{{ sku }}}}"
+contains = ["Blue teapot"]
+[[site.check.step.css]]
+selector = "#minicart .count"
+text = "0"
+[[site.check.step.extract]]
+var = "form_key"
+css = "input[name=form_key]"
+attr = "value"
+[[site.check.step]]
+name = "add to cart"
+method = "POST"
+url = "/cart/add"
+form = {{ form_key = "{{{{ form_key }}}}", product = "{{{{ sku }}}}", qty = "1" }}
+contains = ["Your cart"]
+"##,
+            server.url("")
+        ),
+        "10s",
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:?}");
+    assert_eq!(outcome.message, "2 steps passed");
+    assert_eq!(
+        paths(&server),
+        ["GET /product/42", "POST /cart/add", "GET /cart"]
+    );
+    let steps = steps(&outcome);
+    assert_eq!(steps[0]["action"], "GET /product/42");
+    assert_eq!(steps[0]["status"], 200);
+    assert_eq!(steps[0]["ok"], true);
+    assert!(steps[0]["timing"]["connect_ms"].is_number(), "{steps:?}");
+    assert_eq!(steps[1]["action"], "POST /cart/add");
+    assert_eq!(steps[1]["status"], 200);
+    assert!(outcome.evidence.details.get("failed_step").is_none());
+}
+
+#[tokio::test]
+async fn a_redirect_loop_mid_scenario_names_the_step_and_skips_the_rest() {
+    let server = shop(|_| None).await;
+    let outcome = run(
+        &format!(
+            r#"base_url = "{}"
+[[site.check.step]]
+name = "product page"
+url = "/product/42"
+[[site.check.step]]
+name = "to the cart"
+url = "/loop/a"
+[[site.check.step]]
+name = "cart"
+url = "/cart"
+"#,
+            server.url("")
+        ),
+        "10s",
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Down);
+    assert_eq!(codes(&outcome), [c::SCENARIO_REDIRECT_LOOP]);
+    assert!(
+        outcome
+            .message
+            .starts_with("step 1 \"to the cart\" failed: redirect loop: "),
+        "{}",
+        outcome.message
+    );
+    let steps = steps(&outcome);
+    assert_eq!(steps[2]["skipped"], true);
+    assert_eq!(outcome.evidence.details["failed_step"]["index"], 1);
+    assert_eq!(
+        outcome.evidence.details["failed_step"]["response"]["status"],
+        302
+    );
+    assert!(!paths(&server).contains(&"GET /cart".to_owned()));
+}
+
+#[tokio::test]
+async fn an_extraction_that_finds_nothing_fails_its_step_and_sends_no_empty_token() {
+    let server =
+        shop(|req| (req.uri().path() == "/product/42").then(|| html(200, "<p>no form here</p>")))
+            .await;
+    let outcome = run(
+        &format!(
+            r#"base_url = "{}"
+[[site.check.step]]
+name = "product page"
+url = "/product/42"
+[[site.check.step.extract]]
+var = "form_key"
+css = "input[name=form_key]"
+attr = "value"
+[[site.check.step]]
+name = "add to cart"
+method = "POST"
+url = "/cart/add"
+form = {{ form_key = "{{{{ form_key }}}}" }}
+"#,
+            server.url("")
+        ),
+        "10s",
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Down);
+    assert_eq!(codes(&outcome), [c::SCENARIO_EXTRACT_FAILED]);
+    assert_eq!(
+        outcome.message,
+        "step 0 \"product page\" failed: could not extract \"form_key\": css \"input[name=form_key]\" attribute \"value\" found nothing"
+    );
+    // The server never saw the step that needed the token.
+    assert_eq!(paths(&server), ["GET /product/42"]);
+    assert_eq!(steps(&outcome)[1]["skipped"], true);
+}
+
+#[tokio::test]
+async fn a_secret_the_server_echoes_never_reaches_the_outcome() {
+    const PASSWORD: &str = "correct horse battery";
+    let seen = Arc::new(Mutex::new(String::new()));
+    let seen_by_server = Arc::clone(&seen);
+    let server = shop(move |req| {
+        (req.uri().path() == "/login").then(|| {
+            let body = String::from_utf8_lossy(req.body()).into_owned();
+            if let Ok(mut s) = seen_by_server.lock() {
+                s.clone_from(&body);
+            }
+            let mut r = html(
+                400,
+                format!("<p>Invalid login for password {PASSWORD}, posted {body}</p>"),
+            );
+            r.headers_mut().insert(
+                "x-echo",
+                http::HeaderValue::from_static("correct horse battery"),
+            );
+            r.headers_mut().insert(
+                "set-cookie",
+                http::HeaderValue::from_static("shop_customer=c-secret-session; Path=/"),
+            );
+            r
+        })
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("shop.pw");
+    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap_or_else(|e| panic!("{e}"));
+    let outcome = run(
+        &format!(
+            r#"base_url = "{}"
+secrets = {{ password = {{ file = "{}" }} }}
+[[site.check.step]]
+name = "log in"
+method = "POST"
+url = "/login?pw={{{{ password }}}}"
+form = {{ email = "alice@demo-shop.test", password = "{{{{ password }}}}" }}
+expect_status = [303]
+"#,
+            server.url(""),
+            file.display()
+        ),
+        "10s",
+    )
+    .await;
+    // The server did get the password: the step really sent it.
+    let posted = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(
+        posted,
+        "email=alice%40demo-shop.test&password=correct%20horse%20battery"
+    );
+    assert_eq!(codes(&outcome), [c::SCENARIO_STEP_FAILED]);
+    assert_eq!(
+        outcome.message,
+        "step 0 \"log in\" failed: expected status 303, got 400"
+    );
+    let stored = serde_json::to_string(&outcome).unwrap_or_default();
+    assert!(!stored.contains(PASSWORD), "{stored}");
+    assert!(!stored.contains("correct%20horse%20battery"), "{stored}");
+    assert!(!stored.contains("c-secret-session"), "{stored}");
+    let response = &outcome.evidence.details["failed_step"]["response"];
+    assert_eq!(response["headers"]["x-echo"], "[redacted]");
+    assert_eq!(response["headers"]["set-cookie"], "[redacted]");
+    let excerpt = response["body_excerpt"].as_str().unwrap_or_default();
+    assert!(
+        excerpt.contains("Invalid login for password [redacted]"),
+        "{excerpt}"
+    );
+    assert_eq!(steps(&outcome)[0]["action"], "POST /login?pw=[redacted]");
+}
+
+#[tokio::test]
+async fn cleanup_runs_after_a_failure_and_a_failing_cleanup_is_a_warning() {
+    let server =
+        shop(|req| (req.uri().path() == "/checkout").then(|| text(500, "Fatal error"))).await;
+    let check = |cleanup_url: &str| {
+        format!(
+            r#"base_url = "{}"
+[[site.check.step]]
+name = "product page"
+url = "/product/42"
+[[site.check.step.extract]]
+var = "form_key"
+regex = 'name="form_key" value="([^"]+)"'
+[[site.check.step]]
+name = "checkout"
+url = "/checkout"
+[[site.check.cleanup]]
+name = "empty cart"
+method = "POST"
+url = "{cleanup_url}"
+form = {{ form_key = "{{{{ form_key }}}}" }}
+"#,
+            server.url("")
+        )
+    };
+    let outcome = run(&check("/cart/clear"), "10s").await;
+    assert_eq!(outcome.status, Status::Down);
+    assert_eq!(
+        outcome.message,
+        "step 1 \"checkout\" failed: expected status 200-399, got 500"
+    );
+    assert_eq!(
+        paths(&server),
+        [
+            "GET /product/42",
+            "GET /checkout",
+            "POST /cart/clear",
+            "GET /cart"
+        ]
+    );
+    let steps = steps(&outcome);
+    assert_eq!(steps[2]["cleanup"], true);
+    assert_eq!(steps[2]["ok"], true);
+
+    let outcome = run(&check("/nowhere"), "10s").await;
+    assert_eq!(
+        codes(&outcome),
+        [c::SCENARIO_STEP_FAILED, c::SCENARIO_CLEANUP_FAILED]
+    );
+    assert!(
+        outcome.findings[1]
+            .text
+            .starts_with("cleanup step 0 \"empty cart\" failed: expected status 200-399, got 404")
+    );
+}
+
+#[tokio::test]
+async fn a_step_that_never_answers_fails_by_name_within_the_timeout_and_cleanup_still_runs() {
+    let server = TestServer::start(|req| async move {
+        match req.uri().path() {
+            "/stuck" => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                text(200, "too late")
+            }
+            _ => text(200, "fine"),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("test server: {e}"));
+    let outcome = run(
+        &format!(
+            r#"base_url = "{}"
+[[site.check.step]]
+name = "home"
+url = "/"
+[[site.check.step]]
+name = "search"
+url = "/stuck"
+[[site.check.cleanup]]
+name = "log out"
+url = "/logout"
+"#,
+            server.url("")
+        ),
+        "2s",
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Down);
+    assert_eq!(codes(&outcome), [c::SCENARIO_STEP_FAILED]);
+    assert!(
+        outcome
+            .message
+            .starts_with("step 1 \"search\" failed: no result within the 2 s timeout (while waiting for the response headers)"),
+        "{}",
+        outcome.message
+    );
+    assert_eq!(paths(&server), ["GET /", "GET /stuck", "GET /logout"]);
+}
+
+#[tokio::test]
+async fn a_basic_login_sends_its_credentials_and_a_wrong_password_is_login_failed() {
+    let server = TestServer::start(|req| async move {
+        // "alice:s3cret" in base64.
+        match req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some("Basic YWxpY2U6czNjcmV0") => text(200, "private area"),
+            _ => text(401, "who are you?"),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("test server: {e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let check = |password: &str| {
+        let file = dir.path().join(format!("{password}.pw"));
+        std::fs::write(&file, password).unwrap_or_else(|e| panic!("{e}"));
+        format!(
+            "style = \"basic\"\nurl = \"{}\"\nusername = \"alice\"\npassword_file = \"{}\"\nsuccess_text = \"private\"\n",
+            server.url("/private"),
+            file.display()
+        )
+    };
+    let login = |keys: String| async move {
+        let src = format!(
+            "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"login\"\nkind = \"login\"\ntimeout = \"10s\"\n{keys}"
+        );
+        let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+        let check = config.checks().next().unwrap_or_else(|| panic!("no check"));
+        let CheckSpec::Probe(spec) = &check.spec else {
+            panic!("not a probe")
+        };
+        keepup_probe::run(spec, check.timeout, &ProbeContext::new()).await
+    };
+    let outcome = login(check("s3cret")).await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
+    assert_eq!(outcome.message, "logged in");
+    let outcome = login(check("wrong")).await;
+    assert_eq!(codes(&outcome), [c::LOGIN_FAILED]);
+    assert_eq!(
+        outcome.message,
+        "step 0 \"protected page\" failed: expected status 200-299, got 401"
+    );
+    let stored = serde_json::to_string(&outcome).unwrap_or_default();
+    // Neither the password nor the header built from it.
+    assert!(
+        !stored.contains("wrong") && !stored.contains("YWxpY2U6d3Jvbmc="),
+        "{stored}"
+    );
+}
