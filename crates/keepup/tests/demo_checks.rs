@@ -6,7 +6,7 @@
 
 use keepup_demo::{DemoShop, Fault, FaultPlan};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The demo shop with `faults` and the demo's configuration written next
 /// to it.
@@ -27,8 +27,8 @@ async fn demo(faults: FaultPlan) -> (tempfile::TempDir, DemoShop, PathBuf) {
 }
 
 /// `keepup check -c CONFIG --check ID --json`: the outcome.
-async fn check(config: &PathBuf, id: &str) -> Value {
-    let (config, id) = (config.clone(), id.to_owned());
+async fn check(config: &Path, id: &str) -> Value {
+    let (config, id) = (config.to_path_buf(), id.to_owned());
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_keepup"))
             .args(["check", "-c"])
@@ -60,7 +60,9 @@ async fn the_demo_config_loads_and_its_cart_and_login_pass_on_the_healthy_shop()
     let cart = check(&path, "shop/cart").await;
     assert_eq!(cart["status"], "up", "{cart:#}");
     assert_eq!(cart["message"], "6 steps passed");
-    let steps = cart["evidence"]["details"]["steps"].as_array().expect("steps");
+    let steps = cart["evidence"]["details"]["steps"]
+        .as_array()
+        .expect("steps");
     assert_eq!(steps.len(), 7, "six steps and the cleanup: {cart:#}");
     assert_eq!(steps[6]["cleanup"], true);
     assert_eq!(steps[6]["ok"], true);
