@@ -48,7 +48,7 @@ impl Fault {
                 "payment vendor reports an outage: shop/payment-vendor turns DEGRADED"
             }
             Fault::AddToCartBroken => {
-                "add to cart broken (form key refused): shop/cart turns DOWN at step \"add to cart\""
+                "add to cart broken (form key refused): shop/cart turns DOWN at step \"add to cart\", shop/quick-add (with Chromium) at \"added\""
             }
             Fault::LoginBroken => "customer login broken: shop/login turns DOWN at step \"log in\"",
         }

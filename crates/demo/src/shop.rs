@@ -418,7 +418,7 @@ success_text = "Welcome back"
 success_cookie = "shop_customer"
 logout_url = "/logout"
 
-[[site.check]]
+{browser}[[site.check]]
 id = "api"
 name = "Shop API health"
 kind = "http"
@@ -591,10 +591,56 @@ checks = ["delegation", "dns-www", "domain"]
             dns_port = self.dns.port,
             blocklist = crate::dns::BLOCKLIST,
             payments = crate::web::PAYMENT_COMPONENT,
+            browser = if Path::new(CHROMIUM).is_file() {
+                browser_check(http)
+            } else {
+                String::new()
+            },
             customer = crate::store_front::CUSTOMER_EMAIL,
             password_file = self.customer_password_file().display(),
         )
     }
+}
+
+/// Where Debian installs Chromium; the demo's browser check is configured
+/// only when it is there.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The quick add in a real browser: the product page's JavaScript posts to
+/// the cart API and updates the minicart, which no HTTP check sees.
+fn browser_check(http: SocketAddr) -> String {
+    format!(
+        r##"# The JavaScript quick add in headless Chromium (configured because
+# {CHROMIUM} exists). Chromium asks the system's resolver, which does not
+# know the demo's DNS, so this check goes to the address.
+[[site.check]]
+id = "quick-add"
+name = "Quick add in the browser"
+kind = "browser"
+interval = "15s"
+timeout = "12s"
+failure_threshold = 1
+base_url = "http://{http}"
+
+[[site.check.step]]
+name = "product page"
+goto = "/product/42"
+
+[[site.check.step]]
+name = "quick add"
+click = "#quick-add"
+
+[[site.check.step]]
+name = "added"
+wait_for_text = "Added to cart"
+
+[[site.check.step]]
+name = "minicart"
+assert_text = "1"
+selector = "#minicart .count"
+
+"##
+    )
 }
 
 /// The name of the TSIG key the demo's DNS takes updates signed with.

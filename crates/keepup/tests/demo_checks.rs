@@ -2,7 +2,9 @@
 //! configuration `keepup demo` writes loads with its cart scenario and its
 //! customer login, both pass on the healthy shop, and each fault of theirs
 //! in the demo's cycle (add to cart broken, login broken, the checkout's
-//! 500) shows as the named failing step in `keepup check --check ... --json`.
+//! 500) shows as the named failing step in `keepup check --check ... --json`;
+//! with Chromium installed, the quick add is checked in the browser, which
+//! sees a break of the JavaScript alone that the HTTP scenario cannot.
 
 use keepup_demo::{DemoShop, Fault, FaultPlan};
 use serde_json::Value;
@@ -102,4 +104,48 @@ async fn each_fault_of_the_cycle_shows_as_the_named_failing_step() {
             fault.describe()
         );
     }
+}
+
+/// How the browser check's failure at its "added" step ends (its step
+/// number left out: the browser counts steps from 1, the HTTP scenario
+/// from 0).
+const ADDED_FAILED: &str = "\"added\" failed: the text \"Added to cart\" did not appear";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_chromium_the_quick_add_is_checked_in_the_browser_and_a_javascript_only_break_shows() {
+    let (_dir, shop, path) = demo(FaultPlan::without_faults()).await;
+    let config = keepup_config::load(&path).unwrap_or_else(|p| panic!("{p}"));
+    let quick_add = config.find_check("quick-add").map(|c| c.spec.kind());
+    if !Path::new("/usr/bin/chromium").is_file() {
+        assert_eq!(quick_add, None, "no browser check without Chromium");
+        return;
+    }
+    assert_eq!(quick_add, Some("browser"));
+    let healthy = check(&path, "shop/quick-add").await;
+    assert_eq!(healthy["status"], "up", "{healthy:#}");
+
+    // cart.js throws, the HTML and the HTTP routes unchanged: only the
+    // browser sees it.
+    shop.break_quick_add(true);
+    let broken = check(&path, "shop/quick-add").await;
+    assert_eq!(broken["status"], "down", "{broken:#}");
+    assert!(
+        broken["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with(ADDED_FAILED)),
+        "{broken:#}"
+    );
+    let cart = check(&path, "shop/cart").await;
+    assert_eq!(cart["status"], "up", "{cart:#}");
+    shop.break_quick_add(false);
+
+    let (_dir, _shop, path) = demo(FaultPlan::only(Fault::AddToCartBroken)).await;
+    let refused = check(&path, "shop/quick-add").await;
+    assert_eq!(refused["status"], "down", "{refused:#}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with(ADDED_FAILED)),
+        "{refused:#}"
+    );
 }
