@@ -132,6 +132,8 @@ pub(crate) struct RawBasicAuth {
 pub(crate) struct RawJson {
     pub pointer: Spanned<String>,
     pub equals: Option<toml::Value>,
+    /// `exists = true` is read as `present = true`, as issue 16 wrote it.
+    #[serde(alias = "exists")]
     pub present: Option<bool>,
     pub absent: Option<bool>,
 }

@@ -899,12 +899,9 @@ impl Loader<'_> {
                 .and_then(|r| self.domain_check(r, path, &defaults.domain))
                 .map(|s| CheckSpec::Probe(ProbeSpec::Domain(Box::new(s)))),
             "delegation" | "dns" | "dnsbl" => self.dns_check(kind, specific, path),
-            "scenario" => {
-                let span = specific.span();
-                self.deserialize::<crate::scenario::RawScenario>(specific, path, COMMON_CHECK_KEYS)
-                    .and_then(|r| self.scenario(r, path, defaults, span))
-                    .map(|s| CheckSpec::Probe(ProbeSpec::Scenario(Box::new(s))))
-            }
+            "scenario" => self
+                .scenario_check(specific, path, defaults)
+                .map(|s| CheckSpec::Probe(ProbeSpec::Scenario(Box::new(s)))),
             "login" => {
                 let span = specific.span();
                 self.deserialize::<crate::login::RawLogin>(specific, path, COMMON_CHECK_KEYS)

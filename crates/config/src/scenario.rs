@@ -18,6 +18,7 @@ use std::time::Duration;
 use regex::Regex;
 use serde::Deserialize;
 use toml::Spanned;
+use toml::de::DeValue;
 
 use crate::http::{BodyAssertion, RawBodyAssertions, RawJson, RawStatus, StatusRange};
 use crate::load::{Defaults, Inline, Loader};
@@ -859,6 +860,52 @@ pub(crate) struct RawScenario {
 }
 
 impl Loader<'_> {
+    /// A `kind = "scenario"` check from its table (without the common keys).
+    pub(crate) fn scenario_check(
+        &mut self,
+        specific: Spanned<DeValue<'_>>,
+        path: &str,
+        defaults: &Defaults,
+    ) -> Option<ScenarioSpec> {
+        let span = specific.span();
+        let mut specific = specific;
+        let steps = self.take_steps::<RawStep>(&mut specific, "step", path);
+        let cleanup = self.take_steps::<RawStep>(&mut specific, "cleanup", path);
+        let mut raw =
+            self.deserialize::<RawScenario>(specific, path, crate::raw::COMMON_CHECK_KEYS)?;
+        raw.step = steps?;
+        raw.cleanup = cleanup?;
+        self.scenario(raw, path, defaults, span)
+    }
+
+    /// Takes the array of tables `key` (`[[site.check.step]]`) out of a
+    /// check's table and reads each of its tables on its own, so that a
+    /// mistake in one is reported at its path (`…step[2].contanis`) with
+    /// every other; `None` when any has a problem.
+    pub(crate) fn take_steps<T: serde::de::DeserializeOwned>(
+        &mut self,
+        specific: &mut Spanned<DeValue<'_>>,
+        key: &str,
+        path: &str,
+    ) -> Option<Vec<Spanned<T>>> {
+        let DeValue::Table(table) = specific.get_mut() else {
+            return Some(Vec::new());
+        };
+        let Some(value) = table.remove(key) else {
+            return Some(Vec::new());
+        };
+        let before = self.rep.count();
+        let mut out = Vec::new();
+        let hint = format!("write each as [[site.check.{key}]]");
+        for (item_path, item) in self.array_of_tables(value, &format!("{path}.{key}"), &hint) {
+            let span = item.span();
+            if let Some(t) = self.deserialize::<T>(item, &item_path, &[]) {
+                out.push(Spanned::new(span, t));
+            }
+        }
+        (self.rep.count() == before).then_some(out)
+    }
+
     pub(crate) fn scenario(
         &mut self,
         raw: RawScenario,

@@ -84,6 +84,9 @@ json_body = '{"a": 1}'
 [[site.check.step.json]]
 pointer = "/ok"
 equals = true
+[[site.check.step.json]]
+pointer = "/items"
+exists = true
 [[site.check.step.extract]]
 var = "total"
 regex = 'Total: (\d+)'
@@ -166,6 +169,10 @@ fn a_scenario_compiles_with_its_templates_selectors_and_defaults() {
     assert!(matches!(
         &check_step.assertions[0],
         StepAssertion::Body(BodyAssertion::Json(j)) if j.pointer == "/ok"
+    ));
+    assert!(matches!(
+        &check_step.assertions[1],
+        StepAssertion::Body(BodyAssertion::Json(j)) if j.expect == keepup_config::JsonExpect::Present
     ));
     assert!(matches!(&check_step.extract[0].from, ExtractFrom::Regex(_)));
     assert_eq!(s.cleanup[0].name, "empty cart");
@@ -339,5 +346,18 @@ fn an_extraction_takes_exactly_one_source_and_a_body_is_a_form_or_json() {
     assert!(
         text.contains("step[0].extract[0]: step 0 \"home\": an extraction takes exactly one of"),
         "{p}"
+    );
+}
+
+#[test]
+fn an_unknown_key_in_a_step_is_refused_at_its_line() {
+    let src = with(
+        "[[site.check.step]]\nname = \"home\"\nurl = \"/\"\n[[site.check.step]]\nname = \"cart\"\nurl = \"/cart\"\ncontanis = [\"x\"]\n",
+    );
+    let p = problems(&src);
+    assert_eq!(p.0.len(), 1, "{p}");
+    assert_eq!(
+        p.0[0].to_string(),
+        "keepup.toml:14:1: site[0].check[0].step[1].contanis: unknown key `contanis` (hint: did you mean `contains`?)"
     );
 }
