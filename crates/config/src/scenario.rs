@@ -374,6 +374,16 @@ impl Loader<'_> {
                         continue;
                     }
                 };
+                if text.is_empty() {
+                    // A step would refuse to send it at every run.
+                    self.rep.report(
+                        vars.span(),
+                        &key,
+                        format!("variable {name:?} is empty"),
+                        Some("give it a value, or leave it out".into()),
+                    );
+                    continue;
+                }
                 scope.add(name);
                 inputs.variables.push((name.clone(), text));
             }

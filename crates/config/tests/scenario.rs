@@ -300,6 +300,14 @@ fn variable_and_secret_names_that_are_not_identifiers_are_refused() {
     let text = p.to_string();
     assert!(text.contains(":8:13: site[0].check[0].variables.9lives: variable name \"9lives\" is not an identifier"), "{p}");
     assert!(text.contains(":9:11: site[0].check[0].secrets.pass-word: secret name \"pass-word\" is not an identifier"), "{p}");
+
+    let src =
+        with("variables = { sku = \"\" }\n[[site.check.step]]\nname = \"home\"\nurl = \"/\"\n");
+    let text = problems(&src).to_string();
+    assert!(
+        text.contains(":8:13: site[0].check[0].variables.sku: variable \"sku\" is empty"),
+        "{text}"
+    );
 }
 
 #[test]
