@@ -2,7 +2,8 @@
 //! home pages imitating each platform's markers (our own minimal HTML with
 //! the cookies and markup `keepup discover` looks for) are recognised, a
 //! plain page is not, a redirect to the home page is followed, and each
-//! platform's scenario skeleton loads with the real configuration loader.
+//! platform's scenario skeleton and the README's example for it load with the
+//! real configuration loader.
 
 use keepup_probe::ProbeContext;
 use keepup_probe::shop_platform::{Platform, identify, skeleton};
@@ -121,5 +122,51 @@ fn every_platforms_scenario_skeleton_loads() {
         let check = config.checks().next().expect("one check");
         assert_eq!(check.short_id, "cart");
         assert_eq!(check.spec.kind(), "scenario", "{}", platform.name());
+    }
+}
+
+/// The README's example walks for the four platforms load, each a scenario
+/// with the six steps of the walk and a cleanup.
+#[test]
+fn the_readmes_platform_examples_load() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("the README is readable");
+    let start = readme
+        .find("#### Shop platforms")
+        .expect("the README has the platform examples");
+    let end = start
+        + readme[start..]
+            .find("\n### ")
+            .expect("a section follows the examples");
+    let blocks: Vec<&str> = readme[start..end]
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert_eq!(blocks.len(), 4, "one example per platform");
+    for block in blocks {
+        let src = format!("[[site]]\nid = \"shop\"\n{block}");
+        let config = keepup_config::load_str(&src, Path::new("README.md"))
+            .unwrap_or_else(|p| panic!("{p}\n{block}"));
+        let check = config.checks().next().expect("a check");
+        let keepup_config::CheckSpec::Probe(keepup_config::ProbeSpec::Scenario(s)) = &check.spec
+        else {
+            panic!("{} is not a scenario", check.short_id)
+        };
+        let names: Vec<&str> = s.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "home",
+                "category",
+                "product",
+                "add to cart",
+                "cart",
+                "checkout"
+            ],
+            "{}",
+            check.short_id
+        );
+        assert_eq!(s.cleanup.len(), 1, "{}", check.short_id);
     }
 }
