@@ -445,3 +445,45 @@ async fn a_basic_login_sends_its_credentials_and_a_wrong_password_is_login_faile
         "{stored}"
     );
 }
+
+#[tokio::test]
+async fn a_huge_dom_or_one_nested_without_end_fails_the_step_by_name_and_quickly() {
+    // 200,000 elements side by side, under the 2 MB limit set below; and
+    // 100,000 nested ones, which would cost html5ever minutes.
+    let wide = format!("<html><body>{}</body></html>", "<b>x</b>".repeat(200_000));
+    let deep = format!("<html><body>{}</body></html>", "<div>".repeat(100_000));
+    let server = TestServer::start(move |req| {
+        let page = if req.uri().path() == "/deep" {
+            deep.clone()
+        } else {
+            wide.clone()
+        };
+        async move { html(200, page) }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("test server: {e}"));
+    let check = |path: &str| {
+        format!(
+            r##"base_url = "{}"
+max_body_bytes = 2000000
+[[site.check.step]]
+name = "big page"
+url = "{path}"
+[[site.check.step.css]]
+selector = "#minicart .count"
+"##,
+            server.url("")
+        )
+    };
+    let outcome = run(&check("/wide"), "20s").await;
+    assert_eq!(codes(&outcome), [c::SCENARIO_STEP_FAILED], "{outcome:#?}");
+    assert_eq!(
+        outcome.message,
+        "step 0 \"big page\" failed: nothing matches the CSS selector \"#minicart .count\""
+    );
+    let outcome = run(&check("/deep"), "20s").await;
+    assert_eq!(
+        outcome.message,
+        "step 0 \"big page\" failed: the page nests elements more than 512 deep; it was not parsed"
+    );
+}

@@ -46,6 +46,9 @@ use cookies::CookieJar;
 const EXCERPT_BYTES: usize = 4096;
 /// Response headers of the failing step kept in the evidence.
 const MAX_EVIDENCE_HEADERS: usize = 40;
+/// Elements nested deeper than this are not parsed (Chromium's parser
+/// stops nesting at 512 too).
+const MAX_DOM_DEPTH: usize = 512;
 /// What replaces a secret or a credential wherever it would be shown.
 const REDACTED: &str = "[redacted]";
 
@@ -602,6 +605,16 @@ impl<'a> Walk<'a> {
                 .iter()
                 .any(|e| matches!(e.from, ExtractFrom::Css { .. }));
         let text = String::from_utf8_lossy(&page.body);
+        if needs_html && nests_deeper_than(&text, MAX_DOM_DEPTH) {
+            // html5ever's cost grows with depth times elements: a hostile
+            // page of nested tags would hold a CPU worker for minutes.
+            return Err(Failure::new(
+                codes::SCENARIO_STEP_FAILED,
+                format!(
+                    "the page nests elements more than {MAX_DOM_DEPTH} deep; it was not parsed"
+                ),
+            ));
+        }
         let html = needs_html.then(|| scraper::Html::parse_document(&text));
         for assertion in &step.assertions {
             let StepAssertion::Css {
@@ -726,6 +739,97 @@ fn token_expiry_problem(expiry: &TokenExpiry, value: Option<&String>) -> Option<
             duration_words(lifetime)
         )
     })
+}
+
+/// Whether the elements of `html` nest deeper than `limit`, by a linear
+/// scan of its tags: void elements, self-closing tags and the elements
+/// whose end tag may be left out (`p`, `li`, table cells…) do not count,
+/// nor does the text of `script`, `style`, `textarea` and `title`.
+fn nests_deeper_than(html: &str, limit: usize) -> bool {
+    const FLAT: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "tbody",
+        "thead", "tfoot", "colgroup", "rb", "rt", "rp", "html", "head", "body",
+    ];
+    const RAW: &[&str] = &["script", "style", "textarea", "title"];
+    let bytes = html.as_bytes();
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(offset) = html[at..].find('<') {
+        let start = at + offset + 1;
+        if html[start..].starts_with("!--") {
+            at = html[start..]
+                .find("-->")
+                .map_or(html.len(), |end| start + end + 3);
+            continue;
+        }
+        let closing = bytes.get(start) == Some(&b'/');
+        let name_start = start + usize::from(closing);
+        let name_len = bytes[name_start.min(bytes.len())..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        let Some(tag_end) = html[name_start..].find('>').map(|end| name_start + end) else {
+            break;
+        };
+        at = tag_end + 1;
+        if name_len == 0 {
+            continue; // <!doctype>, <?xml?>, a stray '<'
+        }
+        let name = html[name_start..name_start + name_len].to_ascii_lowercase();
+        if FLAT.contains(&name.as_str()) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if !html[..tag_end].ends_with('/') {
+            if RAW.contains(&name.as_str()) {
+                at = end_tag(html, at, &name).unwrap_or(html.len());
+                continue;
+            }
+            depth += 1;
+            if depth > limit {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Where the end tag `</name` (any case) starts in `html` from `from`.
+fn end_tag(html: &str, from: usize, name: &str) -> Option<usize> {
+    let mut at = from;
+    while let Some(offset) = html[at..].find("</") {
+        let pos = at + offset;
+        let after = &html.as_bytes()[pos + 2..];
+        if after.len() >= name.len() && after[..name.len()].eq_ignore_ascii_case(name.as_bytes()) {
+            return Some(pos);
+        }
+        at = pos + 2;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_deep_nesting_counts_as_deep() {
+        let shop = "<!doctype html><html><head><title>a < b</title><script>for(;;){'<div><div>'}</script></head>\
+            <body><ul><li>one<li>two</ul><p>text<p>more<br><img src=x><div class=\"c\"><span/></div></body></html>";
+        assert!(!nests_deeper_than(shop, 3));
+        assert!(nests_deeper_than(&"<div>".repeat(5), 4));
+        assert!(!nests_deeper_than(&"<div></div>".repeat(1000), 4));
+        assert!(!nests_deeper_than(&"<p>".repeat(1000), 4));
+        let hidden = format!(
+            "<!-- {} --><SCRIPT>{}</Script>",
+            "<div>".repeat(10),
+            "<div>".repeat(10)
+        );
+        assert!(!nests_deeper_than(&hidden, 4));
+        assert!(!nests_deeper_than("<div", 0));
+    }
 }
 
 /// Why a step's request could not be made; nothing is sent.
