@@ -37,9 +37,7 @@ impl Fault {
         match self {
             Fault::None => "none: everything should turn or stay UP",
             Fault::SlowProductPage => "slow product page: shop/product turns DEGRADED",
-            Fault::CheckoutError => {
-                "checkout answers 500: shop/checkout turns DOWN, shop/cart at its checkout step"
-            }
+            Fault::CheckoutError => "checkout answers 500: shop/checkout and shop/cart turn DOWN",
             Fault::ExpiredCertificate => {
                 "expired certificate: shop/certificate turns DOWN, HTTPS checks with it"
             }
@@ -47,10 +45,11 @@ impl Fault {
             Fault::VendorOutage => {
                 "payment vendor reports an outage: shop/payment-vendor turns DEGRADED"
             }
+            // shop/quick-add (with Chromium) fails too, at "added".
             Fault::AddToCartBroken => {
-                "add to cart broken (form key refused): shop/cart turns DOWN at step \"add to cart\", shop/quick-add (with Chromium) at \"added\""
+                "add to cart refused: shop/cart turns DOWN at \"add to cart\""
             }
-            Fault::LoginBroken => "customer login broken: shop/login turns DOWN at step \"log in\"",
+            Fault::LoginBroken => "login broken: shop/login turns DOWN at \"log in\"",
         }
     }
 }
