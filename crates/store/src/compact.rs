@@ -514,6 +514,8 @@ fn prune(
             }
         }
     }
+    // A screenshot goes with its result.
+    report.screenshots_deleted += crate::screenshots::prune(&tx, &checks, raw_cutoff)?;
     // Status spans live as long as day rollups: SLA reports over the
     // same history as the charts.
     let span_cutoff = now.saturating_sub(duration_ms(retention.day));

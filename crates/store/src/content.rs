@@ -83,15 +83,24 @@ pub(crate) struct Content {
 
 impl Content {
     pub(crate) fn of(outcome: &Outcome) -> Result<Self, Fail> {
+        Self::with_details(outcome, &outcome.evidence.details)
+    }
+
+    /// [`Content::of`] with `details` in place of the outcome's own (the
+    /// recorder adds what it stored beside the result, a screenshot's id).
+    pub(crate) fn with_details(
+        outcome: &Outcome,
+        details: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, Fail> {
         let findings = if outcome.findings.is_empty() {
             None
         } else {
             Some(serde_json::to_string(&outcome.findings)?)
         };
-        let details = if outcome.evidence.details.is_empty() {
+        let details = if details.is_empty() {
             None
         } else {
-            Some(serde_json::to_string(&outcome.evidence.details)?)
+            Some(serde_json::to_string(details)?)
         };
         Ok(Self {
             message: outcome.message.clone(),

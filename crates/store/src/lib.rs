@@ -66,6 +66,7 @@ mod readers;
 mod recovery;
 mod reports;
 mod schema;
+mod screenshots;
 mod sessions;
 mod spans;
 mod status_updates;
@@ -92,6 +93,7 @@ pub use recovery::{
 };
 pub use reports::{KeptReport, NewReport, ReportFiles, ReportFormat};
 pub use schema::SCHEMA_VERSION;
+pub use screenshots::{KEPT_PER_CHECK as SCREENSHOTS_KEPT_PER_CHECK, Screenshot};
 pub use sessions::SessionRecord;
 pub use spans::{StatusSpan, StatusSpans};
 pub use status_updates::{
@@ -356,6 +358,8 @@ pub struct CompactReport {
     pub audit_deleted: u64,
     /// Dashboard sessions that had ended (idle or expired).
     pub sessions_deleted: u64,
+    /// Screenshots older than the raw results kept.
+    pub screenshots_deleted: u64,
 }
 
 impl CompactReport {

@@ -91,6 +91,9 @@
 //! * `dr_confirm` (version 19): a recovery run's `confirm` question
 //!   asked without a terminal, waiting for a person's yes or no from the
 //!   web, and who answered; the `recovery` module documents it.
+//! * `screenshot` (version 20): the screenshots of failing browser checks,
+//!   newest per check, as long as their results; the `screenshots` module
+//!   documents it.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -504,6 +507,18 @@ CREATE TABLE dr_confirm (
     answer      INTEGER,
     PRIMARY KEY (run_id, idx)
 ) WITHOUT ROWID;
+"#,
+    // 19 -> 20: screenshots of failing browser checks (see the
+    // `screenshots` module).
+    r#"
+CREATE TABLE screenshot (
+    id          INTEGER PRIMARY KEY,
+    check_id    INTEGER NOT NULL,
+    ts          INTEGER NOT NULL,
+    mime        TEXT NOT NULL,
+    bytes       BLOB NOT NULL
+);
+CREATE INDEX screenshot_by_check ON screenshot(check_id, ts);
 "#,
 ];
 

@@ -613,7 +613,22 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
         let mut newest = None;
         for &(_, at, i) in &order[start..end] {
             let outcome = &results[i].outcome;
-            let content_id = content::content_id(&tx, contents, check, Content::of(outcome)?, at)?;
+            let content = match outcome.attachments.first() {
+                // Stored beside the result and named in its evidence.
+                Some(shot) => match crate::screenshots::insert(&tx, check, at, shot)? {
+                    Some(id) => {
+                        let mut details = outcome.evidence.details.clone();
+                        details.insert(
+                            "screenshot".into(),
+                            serde_json::json!({ "id": id, "bytes": shot.bytes.len(), "mime": shot.mime }),
+                        );
+                        Content::with_details(outcome, &details)?
+                    }
+                    None => Content::of(outcome)?,
+                },
+                None => Content::of(outcome)?,
+            };
+            let content_id = content::content_id(&tx, contents, check, content, at)?;
             let status = content::status_code(outcome.status);
             let latency = content::ms_to_us(outcome.latency_ms);
             let [dns, connect, tls, first_byte, total] =

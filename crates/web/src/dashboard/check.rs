@@ -109,6 +109,9 @@ struct CheckView {
     incidents: Vec<Incident>,
     parents: Vec<Related>,
     children: Vec<Related>,
+    /// The last run's screenshot when the evidence kept in memory does
+    /// not name it (the store numbers it when recording the result).
+    screenshot: Option<i64>,
 }
 
 pub async fn page(
@@ -189,8 +192,19 @@ fn read(
         .find(|s| s.checks.iter().any(|c| c.id == check.id))
         .map(|s| s.name.clone())
         .unwrap_or_default();
+    let state = current.get(&check.id).map(|s| CurrentState::clone(s));
+    let screenshot = match &state {
+        Some(s)
+            if s.outcome.status != Status::Up
+                && !s.outcome.evidence.details.contains_key("screenshot") =>
+        {
+            store.screenshot_of_result(&check.id, s.at)?
+        }
+        _ => None,
+    };
     Ok(CheckView {
-        state: current.get(&check.id).map(|s| CurrentState::clone(s)),
+        state,
+        screenshot,
         check,
         site,
         range,
@@ -264,6 +278,12 @@ fn render(v: &CheckView, now: Now) -> Markup {
                         }
                     }
                     (evidence::render(&s.outcome.evidence))
+                    @if let Some(id) = v.screenshot {
+                        section.evidence {
+                            h3 { "Screenshot of the failing step" }
+                            (evidence::screenshot(id))
+                        }
+                    }
                 }
             }
         }

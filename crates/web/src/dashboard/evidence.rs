@@ -62,6 +62,10 @@ pub fn render(evidence: &Evidence) -> Markup {
                         "steps" => (steps(v)),
                         "failed_step" => (failed_step(v)),
                         "browser" => (browser(v)),
+                        "screenshot" => (match v["id"].as_i64() {
+                            Some(id) => screenshot(id),
+                            None => value(v, 0),
+                        }),
                         "transcript" => (transcript(v)),
                         "drill" => (drill(v)),
                         _ => (value(v, 0)),
@@ -259,6 +263,18 @@ fn failed_step(v: &Value) -> Markup {
         }
         @if let Some(body) = field("body_excerpt") {
             pre.body-excerpt { (text(Some(body))) }
+        }
+    }
+}
+
+/// A failing browser check's screenshot, linked to the full image.
+pub fn screenshot(id: i64) -> Markup {
+    let src = format!("/screenshots/{id}");
+    html! {
+        figure.screenshot {
+            a href=(src) {
+                img src=(src) alt="The page when the step failed" loading="lazy";
+            }
         }
     }
 }

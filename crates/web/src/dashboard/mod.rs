@@ -1,6 +1,7 @@
 //! The operator dashboard: the overview of every check at `/`, a check's
-//! page at `/checks/<site>/<check>`, and `/events`, the server-sent events
-//! that keep both up to date without reloading (`/assets/keepup.js`).
+//! page at `/checks/<site>/<check>`, `/events`, the server-sent events
+//! that keep both up to date without reloading (`/assets/keepup.js`), and
+//! `/screenshots/<id>`, a failing browser check's screenshot.
 //!
 //! Pages are rendered on the server (maud) from the running monitor's
 //! current states and the store; store reads run on blocking threads.
@@ -12,6 +13,7 @@ mod check;
 mod events;
 mod evidence;
 pub(crate) mod overview;
+mod screenshot;
 
 use crate::AppState;
 use crate::auth::{Session, Viewer};
@@ -35,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(overview_page))
         .route("/checks/{*id}", get(check::page))
         .route("/events", get(events::stream))
+        .route("/screenshots/{id}", get(screenshot::image))
 }
 
 /// Why a dashboard page could not be shown.
