@@ -61,6 +61,8 @@ pub struct WebBench {
     pub keep: Option<PathBuf>,
     /// The `keepup` binary to run as the daemon and for the CLI.
     pub keepup: PathBuf,
+    /// Load only these URLs (paths as listed); empty: all of them.
+    pub only: Vec<String>,
 }
 
 /// What one URL measured in one run.
@@ -139,15 +141,19 @@ impl fmt::Display for WebReport {
 }
 
 /// The URLs loaded, in order: (name, path, authentication).
-fn targets() -> Vec<(&'static str, String, Auth)> {
-    vec![
+/// The URLs loaded, in order: all, or those `only` names.
+fn targets(only: &[String]) -> Vec<(&'static str, String, Auth)> {
+    let all = vec![
         ("status page", "/status/shop".into(), Auth::None),
         ("API checks", "/api/v1/checks".into(), Auth::Token),
         ("API incidents", "/api/v1/incidents".into(), Auth::Token),
         ("overview", "/".into(), Auth::Session),
         ("check page", "/checks/shop/c1".into(), Auth::Session),
         ("metrics", "/metrics".into(), Auth::None),
-    ]
+    ];
+    all.into_iter()
+        .filter(|(_, path, _)| only.is_empty() || only.contains(path))
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -169,6 +175,16 @@ pub fn web(bench: &WebBench) -> Result<WebReport, BenchError> {
         return Err(BenchError::Usage(
             "--interval must be between 1s and 1d".into(),
         ));
+    }
+    if targets(&bench.only).is_empty() {
+        return Err(BenchError::Usage(format!(
+            "--only names none of the URLs: {}",
+            targets(&[])
+                .iter()
+                .map(|(_, path, _)| path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     if Command::new("wrk")
         .arg("--version")
@@ -217,7 +233,7 @@ fn run(bench: &WebBench, scratch: &Path) -> Result<WebReport, BenchError> {
         idle.push(idle_mb);
         peak.push(peak_mb);
     }
-    let urls = targets()
+    let urls = targets(&bench.only)
         .into_iter()
         .enumerate()
         .map(|(i, (name, path, _))| {
@@ -355,7 +371,7 @@ fn one_run(
         let idle = rss_kb(daemon.pid(), "VmRSS:") / 1024.0;
         let cookie = login(addr, &name, &password)?;
         let mut figures = Vec::new();
-        for (label, path, auth) in targets() {
+        for (label, path, auth) in targets(&bench.only) {
             let header = match auth {
                 Auth::None => None,
                 Auth::Token => Some(("Authorization", format!("Bearer {token}"))),

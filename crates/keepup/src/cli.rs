@@ -778,6 +778,9 @@ pub enum BenchCommand {
         /// is there already.
         #[arg(long)]
         keep: Option<PathBuf>,
+        /// Load only this URL path (repeatable), e.g. `--only /`.
+        #[arg(long)]
+        only: Vec<String>,
     },
     /// (internal) Serve a minimal HTTP target for the scheduler benchmark.
     #[command(hide = true)]

@@ -133,6 +133,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             duration,
             runs,
             keep,
+            only,
         } => println!(
             "{}",
             keepup_bench::web::web(&keepup_bench::web::WebBench {
@@ -145,6 +146,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 runs,
                 keep,
                 keepup: std::env::current_exe()?,
+                only,
             })?
         ),
         BenchCommand::Listener {

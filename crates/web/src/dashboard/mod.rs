@@ -231,12 +231,16 @@ async fn overview_page(
         monitor.current_shared(),
         monitor.open_incidents(),
     );
-    let store = monitor.store().clone();
-    let f = filters.clone();
-    let o = crate::offload::spawn_blocking(move || {
-        overview::read(&config, &current, &open, &store, &cache, &f, now.0)
-    })
-    .await??;
+    let mut o = overview::read(&config, &current, &open, &filters);
+    let ids = o.ids();
+    let histories = match cache.kept(&ids, now.0) {
+        Some(kept) => kept,
+        None => {
+            let store = monitor.store().clone();
+            crate::offload::spawn_blocking(move || cache.histories(&store, &ids, now.0)).await??
+        }
+    };
+    o.set_histories(histories);
     Ok(layout(
         &session,
         "Overview",

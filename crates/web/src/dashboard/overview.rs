@@ -13,6 +13,11 @@
 //! they move by at most a minute's worth in that time, and fifty clients
 //! loading the overview together then read the store once, not fifty
 //! times (a hundred checks' day of minute rollups and month of spans).
+//! The sparkline is kept drawn: writing a hundred SVG polylines was most
+//! of what a request cost once the history was kept. A request finding
+//! its page's histories kept never leaves the async runtime; only the
+//! first of a minute reads the store on a blocking thread (each thread
+//! that ran requests kept memory of its own allocator heap).
 
 use super::chart;
 use super::{DashboardError, Filters, Now};
@@ -21,7 +26,7 @@ use keepup_model::{CheckId, Status, Timestamp};
 use keepup_monitor::incidents::OpenIncidents;
 use keepup_monitor::recorder::CurrentStates;
 use keepup_store::{Resolution, Store};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -54,6 +59,8 @@ pub struct Row {
 pub struct History {
     /// Mean latency per quarter of an hour over 24 hours (`None`: no data).
     pub spark: Vec<Option<f64>>,
+    /// `spark` drawn: the row's SVG.
+    pub sparkline: String,
     pub availability_24h: Option<f64>,
     pub availability_30d: Option<f64>,
 }
@@ -117,6 +124,16 @@ impl HistoryCache {
         Ok(found.into_iter().flatten().collect())
     }
 
+    /// The history of each of `ids` at `now` when all were read in `now`'s
+    /// minute already; None when the store must be read
+    /// ([`HistoryCache::histories`], blocking). Most requests end here,
+    /// on the async runtime, without a blocking thread.
+    pub fn kept(&self, ids: &[CheckId], now: Timestamp) -> Option<Vec<Arc<History>>> {
+        self.lookup(ids, now.div_euclid(MINUTE_MS))
+            .into_iter()
+            .collect()
+    }
+
     /// The kept history of each of `ids`; entries of an older minute are
     /// dropped first.
     fn lookup(&self, ids: &[CheckId], minute: i64) -> Vec<Option<Arc<History>>> {
@@ -159,20 +176,20 @@ pub fn state_name(status: Option<Status>) -> &'static str {
 /// The states the filter accepts.
 pub const STATES: [&str; 5] = ["up", "degraded", "down", "unknown", "pending"];
 
-/// Reads what the overview shows (blocking: run it off the async runtime).
+/// What the overview shows, its rows' histories still empty (see
+/// [`Overview::ids`]). Reads no store: the states and incidents are the
+/// monitor's, so it runs on the async runtime. Rows are made only for the
+/// page shown.
 pub fn read(
     config: &Config,
     current: &CurrentStates,
     open: &OpenIncidents,
-    store: &Store,
-    cache: &HistoryCache,
     filters: &Filters,
-    now: Timestamp,
-) -> Result<Overview, DashboardError> {
+) -> Overview {
     let mut counts: Vec<(&'static str, usize)> = STATES.iter().map(|s| (*s, 0)).collect();
     let mut sites = Vec::new();
     let needle = filters.q.as_deref().map(str::to_lowercase);
-    let mut matching: Vec<(bool, usize, Row)> = Vec::new();
+    let mut matching = Vec::new();
     for (order, (site, check)) in config
         .sites
         .iter()
@@ -198,51 +215,57 @@ pub fn read(
                     || check.name.to_lowercase().contains(n)
                     || state.is_some_and(|s| s.outcome.message.to_lowercase().contains(n))
             });
-        if !keep {
-            continue;
+        if keep {
+            let incident = open.get(&check.id).copied();
+            matching.push((incident.is_none(), order, check, state, incident));
         }
-        let incident = open.get(&check.id).copied();
-        matching.push((
-            incident.is_none(),
-            order,
-            Row {
-                id: check.id.clone(),
-                name: check.name.clone(),
-                kind: check.spec.kind(),
-                status,
-                since: state.map(|s| s.since),
-                message: state.map(|s| s.outcome.message.clone()).unwrap_or_default(),
-                incident,
-                contract: match &check.spec {
-                    CheckSpec::Passive(PassiveSpec::Sla(sla)) => Some(sla.contract.clone()),
-                    _ => None,
-                },
-                history: Arc::default(),
-            },
-        ));
     }
     // Open incidents first, then the configuration's order.
-    matching.sort_by_key(|(calm, order, _)| (*calm, *order));
+    matching.sort_by_key(|(calm, order, ..)| (*calm, *order));
     let total = matching.len();
-    let mut rows: Vec<Row> = matching
+    let rows: Vec<Row> = matching
         .into_iter()
         .skip(filters.page.saturating_sub(1) * PAGE_SIZE)
         .take(PAGE_SIZE)
-        .map(|(_, _, row)| row)
+        .map(|(_, _, check, state, incident)| Row {
+            id: check.id.clone(),
+            name: check.name.clone(),
+            kind: check.spec.kind(),
+            status: state.map(|s| s.outcome.status),
+            since: state.map(|s| s.since),
+            message: state.map(|s| s.outcome.message.clone()).unwrap_or_default(),
+            incident,
+            contract: match &check.spec {
+                CheckSpec::Passive(PassiveSpec::Sla(sla)) => Some(sla.contract.clone()),
+                _ => None,
+            },
+            history: Arc::default(),
+        })
         .collect();
-    let ids: Vec<CheckId> = rows.iter().map(|r| r.id.clone()).collect();
-    for (row, history) in rows.iter_mut().zip(cache.histories(store, &ids, now)?) {
-        row.history = history;
-    }
     // Sorted, once each: what the maintenance form offers too.
     let tags: Vec<String> = config.tags().into_iter().map(str::to_owned).collect();
-    Ok(Overview {
+    Overview {
         counts,
         matching: total,
         rows,
         sites,
         tags,
-    })
+    }
+}
+
+impl Overview {
+    /// The checks of the rows shown, whose histories [`HistoryCache`]
+    /// gives.
+    pub fn ids(&self) -> Vec<CheckId> {
+        self.rows.iter().map(|r| r.id.clone()).collect()
+    }
+
+    /// Gives the rows their histories, in the order of [`Overview::ids`].
+    pub fn set_histories(&mut self, histories: Vec<Arc<History>>) {
+        for (row, history) in self.rows.iter_mut().zip(histories) {
+            row.history = history;
+        }
+    }
 }
 
 /// The sparklines and availabilities of `ids` at `now`, in their order.
@@ -263,11 +286,14 @@ fn read_histories(
                 slot.1 += r.total();
             }
         }
+        let spark: Vec<Option<f64>> = sums
+            .into_iter()
+            .map(|(sum, n)| (n > 0).then(|| sum / n as f64))
+            .collect();
+        let label = format!("Mean latency of {} over 24 hours", id.as_str());
         histories.push(History {
-            spark: sums
-                .into_iter()
-                .map(|(sum, n)| (n > 0).then(|| sum / n as f64))
-                .collect(),
+            sparkline: chart::sparkline(&spark, &label).into_string(),
+            spark,
             availability_24h: None,
             availability_30d: None,
         });
@@ -358,7 +384,7 @@ pub fn render(o: &Overview, filters: &Filters, now: Now) -> Markup {
                             @if let Some(c) = &r.contract { " " a.contract href=(format!("/sla/{c}")) { "SLA " (c) } }
                         }
                         td.wide { (since_cell(&r.id, r.since, now)) }
-                        td.wide { (chart::sparkline(&r.history.spark, &format!("Mean latency of {} over 24 hours", r.id.as_str()))) }
+                        td.wide { (PreEscaped(&r.history.sparkline)) }
                         td.num { (percent(r.history.availability_24h)) }
                         td.num.wide { (percent(r.history.availability_30d)) }
                         td.wide.message data-check=(r.id.as_str()) data-field="message" { (r.message) }
@@ -456,6 +482,11 @@ mod tests {
             .compact(T0 + 10 * MINUTE_MS, &Retention::default())
             .unwrap();
         let cache = HistoryCache::default();
+        let at = T0 + 10 * MINUTE_MS + SECOND_MS;
+        assert!(
+            cache.kept(std::slice::from_ref(&a), at).is_none(),
+            "nothing read yet"
+        );
 
         let first = cache
             .histories(
@@ -469,6 +500,20 @@ mod tests {
             first[0].spark.iter().flatten().count(),
             1,
             "one quarter hour with data"
+        );
+        assert!(
+            first[0].sparkline.starts_with("<svg class=\"spark\"")
+                && first[0]
+                    .sparkline
+                    .contains("<title>Mean latency of shop/a over 24 hours</title>"),
+            "the sparkline is kept drawn: {}",
+            first[0].sparkline
+        );
+        let kept = cache.kept(std::slice::from_ref(&a), at).unwrap();
+        assert!(Arc::ptr_eq(&kept[0], &first[0]), "kept without the store");
+        assert!(
+            cache.kept(&[a.clone(), b.clone()], at).is_none(),
+            "b is not read yet"
         );
 
         // Both go down within the same minute.
