@@ -67,43 +67,43 @@ impl Store {
         at: Timestamp,
         idle_ms: i64,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        self.with_state("read session", |st| {
-            let found = {
-                let mut stmt = st.conn.prepare_cached(
-                    "SELECT u.name, u.role, s.csrf, s.last_seen, s.expires_at
-                     FROM web_session s JOIN web_user u ON u.id = s.user_id WHERE s.id_hash = ?1",
-                )?;
-                let mut rows = stmt.query([id_hash])?;
-                match rows.next()? {
-                    None => None,
-                    Some(r) => {
-                        let role: String = r.get(1)?;
-                        let record = SessionRecord {
-                            user: r.get(0)?,
-                            role: Role::parse(&role)
-                                .ok_or_else(|| Fail::Corrupt(format!("unknown role {role:?}")))?,
-                            csrf: r.get(2)?,
-                        };
-                        Some((record, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?))
-                    }
-                }
-            };
-            let Some((record, last_seen, expires_at)) = found else {
+        // Read on the read pool: every dashboard request asks, and the
+        // writer is shared with the recorder's batches; the writer is
+        // taken only for the rare touch or delete.
+        let found = self.with_reader("read session", |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT u.name, u.role, s.csrf, s.last_seen, s.expires_at
+                 FROM web_session s JOIN web_user u ON u.id = s.user_id WHERE s.id_hash = ?1",
+            )?;
+            let mut rows = stmt.query([id_hash])?;
+            let Some(r) = rows.next()? else {
                 return Ok(None);
             };
-            if at >= expires_at || at.saturating_sub(last_seen) >= idle_ms {
-                st.conn
-                    .prepare_cached("DELETE FROM web_session WHERE id_hash = ?1")?
-                    .execute([id_hash])?;
-                return Ok(None);
-            }
-            if at - last_seen >= TOUCH_EVERY_MS.min(idle_ms / 4) {
+            let role: String = r.get(1)?;
+            let record = SessionRecord {
+                user: r.get(0)?,
+                role: Role::parse(&role)
+                    .ok_or_else(|| Fail::Corrupt(format!("unknown role {role:?}")))?,
+                csrf: r.get(2)?,
+            };
+            Ok(Some((record, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?)))
+        })?;
+        let Some((record, last_seen, expires_at)) = found else {
+            return Ok(None);
+        };
+        if at >= expires_at || at.saturating_sub(last_seen) >= idle_ms {
+            self.delete_session(id_hash)?;
+            return Ok(None);
+        }
+        if at - last_seen >= TOUCH_EVERY_MS.min(idle_ms / 4) {
+            self.with_state("touch session", |st| {
                 st.conn
                     .prepare_cached("UPDATE web_session SET last_seen = ?2 WHERE id_hash = ?1")?
                     .execute(params![id_hash, at])?;
-            }
-            Ok(Some(record))
-        })
+                Ok(())
+            })?;
+        }
+        Ok(Some(record))
     }
 
     /// Ends a session (logout); false when there was none.
@@ -180,6 +180,28 @@ mod tests {
         assert!(s.remove_user("ann").unwrap());
         assert!(s.session(b"five", 1, 100_000).unwrap().is_none());
         assert_eq!(s.delete_dead_sessions(10, 1).unwrap(), 0);
+    }
+
+    /// On a file store the lookup reads on the pool, and what it writes
+    /// (the touch, the delete of a dead session) still reaches the writer.
+    #[test]
+    fn a_file_store_reads_sessions_on_the_read_pool_and_still_touches_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("keepup.db")).unwrap();
+        s.add_user("ann", "h", Role::Viewer, 0).unwrap();
+        let ann = s.user("ann").unwrap().unwrap();
+        s.create_session(b"one", ann.id, "c", 0, 10_000_000)
+            .unwrap();
+        assert_eq!(s.readers_open(), 0);
+        assert!(s.session(b"one", 50_000, 100_000).unwrap().is_some());
+        assert_eq!(s.readers_open(), 1, "read on the pool");
+        // Touched at 120 s, so live at 200 s although 150 s after creation
+        // would be past the idle time without the touch.
+        assert!(s.session(b"one", 120_000, 100_000).unwrap().is_some());
+        assert!(s.session(b"one", 200_000, 100_000).unwrap().is_some());
+        // Idle: deleted, and gone even for a longer idle time.
+        assert!(s.session(b"one", 400_000, 100_000).unwrap().is_none());
+        assert!(s.session(b"one", 400_001, 10_000_000).unwrap().is_none());
     }
 
     #[test]
