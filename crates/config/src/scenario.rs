@@ -128,21 +128,9 @@ impl Template {
         &self,
         value: impl Fn(&str) -> Option<&'v str>,
     ) -> Result<String, RenderError> {
-        let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                TemplatePart::Literal(t) => out.push_str(t),
-                TemplatePart::Var(name) => match value(name) {
-                    Some(v) if !v.is_empty() => out.push_str(v),
-                    _ => return Err(RenderError::Missing(name.clone())),
-                },
-            }
-        }
-        Ok(out)
+        self.fill(value, |v, out| out.push_str(v))
     }
-}
 
-impl Template {
     /// [`Template::render`] for a JSON text: each value is escaped as the
     /// inside of a JSON string (quotes, backslashes, control characters),
     /// so a value cannot break the document; digits stay digits.
@@ -150,12 +138,21 @@ impl Template {
         &self,
         value: impl Fn(&str) -> Option<&'v str>,
     ) -> Result<String, RenderError> {
+        self.fill(value, |v, out| out.push_str(&json_string_content(v)))
+    }
+
+    /// The literals as they are and each value as `put` writes it.
+    fn fill<'v>(
+        &self,
+        value: impl Fn(&str) -> Option<&'v str>,
+        put: impl Fn(&str, &mut String),
+    ) -> Result<String, RenderError> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 TemplatePart::Literal(t) => out.push_str(t),
                 TemplatePart::Var(name) => match value(name) {
-                    Some(v) if !v.is_empty() => out.push_str(&json_string_content(v)),
+                    Some(v) if !v.is_empty() => put(v, &mut out),
                     _ => return Err(RenderError::Missing(name.clone())),
                 },
             }
