@@ -2,7 +2,9 @@
 //! configuration `keepup demo` writes loads with its cart scenario and its
 //! customer login, both pass on the healthy shop, and each fault of theirs
 //! in the demo's cycle (add to cart broken, login broken, the checkout's
-//! 500) shows as the named failing step in `keepup check --check ... --json`;
+//! 500) shows as the named failing step in `keepup check --check ... --json`
+//! with the failing response's excerpt, the cart's later steps skipped and
+//! its cleanup still run;
 //! the quick add is checked in Chromium, which sees a break of the
 //! JavaScript alone that the HTTP scenario cannot (a missing Chromium fails
 //! that test unless `KEEPUP_TEST_WITHOUT_CHROMIUM` is set).
@@ -78,21 +80,24 @@ async fn the_demo_config_loads_and_its_cart_and_login_pass_on_the_healthy_shop()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_fault_of_the_cycle_shows_as_the_named_failing_step() {
-    for (fault, id, message) in [
+    for (fault, id, message, body) in [
         (
             Fault::AddToCartBroken,
             "shop/cart",
             "step 3 \"add to cart\" failed: expected status 303, got 400",
+            "Invalid form key",
         ),
         (
             Fault::LoginBroken,
             "shop/login",
             "step 1 \"log in\" failed: the body does not contain \"Welcome back\"",
+            "Invalid login",
         ),
         (
             Fault::CheckoutError,
             "shop/cart",
             "step 5 \"checkout\" failed: expected status 200-399, got 500",
+            "Payment module crashed",
         ),
     ] {
         let (_dir, _shop, path) = demo(FaultPlan::only(fault)).await;
@@ -104,7 +109,37 @@ async fn each_fault_of_the_cycle_shows_as_the_named_failing_step() {
             "the fault's description names {id}: {}",
             fault.describe()
         );
+        let details = &outcome["evidence"]["details"];
+        assert!(
+            details["failed_step"]["response"]["body_excerpt"]
+                .as_str()
+                .is_some_and(|b| b.contains(body)),
+            "{fault:?}: the failing response's excerpt shows {body:?}: {outcome:#}"
+        );
+        if id == "shop/cart" {
+            cart_skipped_the_rest_and_emptied_the_cart(fault, details);
+        }
     }
+}
+
+/// After the cart walk's failing step the later steps were skipped and the
+/// cleanup still emptied the cart with the form key extracted before.
+fn cart_skipped_the_rest_and_emptied_the_cart(fault: Fault, details: &Value) {
+    let steps = details["steps"].as_array().expect("steps");
+    let failed = details["failed_step"]["index"]
+        .as_u64()
+        .and_then(|i| usize::try_from(i).ok())
+        .expect("the failing step's index");
+    let (walk, cleanup): (Vec<&Value>, Vec<&Value>) =
+        steps.iter().partition(|s| s["cleanup"] != true);
+    assert_eq!(walk.len(), 6, "{fault:?}: {details:#}");
+    assert!(
+        walk[failed + 1..].iter().all(|s| s["skipped"] == true),
+        "{fault:?}: the steps after the failing one are skipped: {details:#}"
+    );
+    assert_eq!(cleanup.len(), 1, "{fault:?}: {details:#}");
+    assert_eq!(cleanup[0]["name"], "empty the cart");
+    assert_eq!(cleanup[0]["ok"], true, "{fault:?}: {details:#}");
 }
 
 /// How the browser check's failure at its "added" step ends (its step
