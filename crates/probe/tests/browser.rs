@@ -124,6 +124,9 @@ async fn a_four_step_scenario_passes_and_every_action_works() {
     assert_eq!(walked.len(), 4);
     assert!(walked.iter().all(|s| s["ok"] == true), "{walked:#?}");
     assert_eq!(walked[0]["status"], 200);
+    let timing = &walked[0]["timing"];
+    assert!(timing["first_byte_ms"].as_f64().is_some(), "{timing:#?}");
+    assert!(timing["total_ms"].as_f64().is_some(), "{timing:#?}");
     assert!(
         outcome.attachments.is_empty(),
         "no screenshot when all passed"
@@ -385,4 +388,51 @@ async fn secrets_typed_into_the_page_never_reach_the_outcome() {
     );
     assert!(!everything.contains("s3cret-Teapot"), "{everything}");
     assert!(everything.contains("[redacted]"), "{everything}");
+}
+
+#[tokio::test]
+async fn a_check_waits_for_its_turn_among_max_concurrent_and_says_when_none_came() {
+    let trickle = HostileServer::start(Behaviour::Trickle {
+        interval: Duration::from_secs(1),
+    })
+    .await
+    .expect("trickle server");
+    let server = hostile_pages(trickle.url("/pixel.png")).await;
+    let base = server.url("");
+    let check = |id: &str, timeout: &str, path: &str| {
+        format!(
+            "[browser]\nmax_concurrent = 1\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"{id}\"\nkind = \"browser\"\n\
+             interval = \"1m\"\ntimeout = \"{timeout}\"\nbase_url = \"{base}\"\n\
+             [[site.check.step]]\nname = \"open\"\ngoto = \"{path}\"\n"
+        )
+    };
+    let load_full = |src: String| {
+        let config =
+            load_str(&src, std::path::Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+        let check = config.checks().next().expect("check");
+        (check.probe().expect("probe").clone(), check.timeout)
+    };
+    let ctx = ProbeContext::new();
+    let (stuck, stuck_timeout) = load_full(check("stuck", "8s", "/stuck"));
+    let holder = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move { keepup_probe::run(&stuck, stuck_timeout, &ctx).await })
+    };
+    // The stuck page was asked for: its check holds the only turn.
+    while server.requests() == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (quick, quick_timeout) = load_full(check("quick", "3s", "/ok"));
+    let waited = keepup_probe::run(&quick, quick_timeout, &ctx).await;
+    assert_eq!(waited.status, Status::Unknown, "{waited:#?}");
+    assert_eq!(codes(&waited), vec![c::BROWSER_UNAVAILABLE]);
+    assert!(
+        waited.findings[0].text.contains("max_concurrent"),
+        "{waited:#?}"
+    );
+    let stuck = holder.await.expect("the stuck check's task");
+    assert_eq!(codes(&stuck)[0], c::BROWSER_PAGE_TIMEOUT, "{stuck:#?}");
+    // Its turn ended with it.
+    let outcome = keepup_probe::run(&quick, quick_timeout, &ctx).await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
 }

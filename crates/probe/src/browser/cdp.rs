@@ -9,7 +9,8 @@
 //! every message a size limit; a browser that stops answering a
 //! browser-level command, or writes something that is not the protocol,
 //! is marked dead ([`Browser::is_alive`]) and killed, so the pool starts a
-//! new one for the next check.
+//! new one for the next check. Chromium exits by itself when its command
+//! pipe closes, so a keepup that is killed leaves no browser behind.
 //!
 //! Only what the browser check needs is here: no DOM domain, no
 //! JavaScript object handles; element work is done by evaluating small

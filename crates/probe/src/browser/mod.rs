@@ -519,11 +519,36 @@ impl<'s> Run<'s> {
             }
             other => return Err(self.lost(other)),
         }
+        if let Some(timing) = self.document_timing().await {
+            entry["timing"] = timing;
+        }
         match status {
             Some(status) if status >= 400 => {
                 Err(StepFailure::step(format!("{url} answered HTTP {status}")))
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Where the time of the page's document request went, in the fields
+    /// of the `http` probe's [`keepup_model::TimingBreakdown`] (from the
+    /// page's navigation timing; a phase that did not happen is absent).
+    async fn document_timing(&mut self) -> Option<Value> {
+        let script = "(() => { const n = performance.getEntriesByType('navigation')[0]; if (!n) return null; \
+            const d = (a, b) => (a > 0 && b >= a) ? Math.round((b - a) * 10) / 10 : null; \
+            const tls = n.secureConnectionStart > 0; \
+            return { dns_ms: d(n.domainLookupStart, n.domainLookupEnd), \
+              connect_ms: d(n.connectStart, tls ? n.secureConnectionStart : n.connectEnd), \
+              tls_ms: tls ? d(n.secureConnectionStart, n.connectEnd) : null, \
+              first_byte_ms: d(n.requestStart, n.responseStart), \
+              total_ms: n.loadEventEnd > 0 ? Math.round(n.loadEventEnd * 10) / 10 : null }; })()";
+        match self.evaluate(script, self.answer_by()).await {
+            Waited::Done(v @ Value::Object(_)) => {
+                serde_json::from_value::<keepup_model::TimingBreakdown>(v)
+                    .ok()
+                    .and_then(|t| serde_json::to_value(t).ok())
+            }
+            _ => None,
         }
     }
 
