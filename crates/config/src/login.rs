@@ -242,6 +242,7 @@ impl Loader<'_> {
                             selector,
                             attr: Some("value".into()),
                         },
+                        secret: false,
                     });
                 }
                 let mut form = Vec::new();
@@ -277,6 +278,7 @@ impl Loader<'_> {
                     post.extract.push(Extraction {
                         var: SESSION.into(),
                         from: ExtractFrom::Cookie(cookie.get_ref().clone()),
+                        secret: true,
                     });
                 }
                 steps.push(page);
@@ -318,6 +320,7 @@ impl Loader<'_> {
                 post.extract.push(Extraction {
                     var: TOKEN.into(),
                     from: ExtractFrom::Json(pointer),
+                    secret: true,
                 });
                 steps.push(post);
                 if let Some(u) = &raw.me_url {
@@ -424,10 +427,14 @@ impl Loader<'_> {
                         pointer: "/token_type".into(),
                         expect: JsonExpect::Present,
                     })));
-                for (var, pointer) in [(TOKEN, "/access_token"), (EXPIRES_IN, "/expires_in")] {
+                for (var, pointer, secret) in [
+                    (TOKEN, "/access_token", true),
+                    (EXPIRES_IN, "/expires_in", false),
+                ] {
                     post.extract.push(Extraction {
                         var: var.into(),
                         from: ExtractFrom::Json(pointer.into()),
+                        secret,
                     });
                 }
                 steps.push(post);

@@ -227,6 +227,10 @@ pub struct Extraction {
     pub var: String,
     /// Where the value comes from.
     pub from: ExtractFrom,
+    /// `secret = true`, or a credential a login takes (its token, its
+    /// session cookie): the value is redacted from the whole result from
+    /// the moment it is extracted, like a configured secret.
+    pub secret: bool,
 }
 
 /// Where an [`Extraction`] takes its value.
@@ -314,6 +318,7 @@ pub(crate) struct RawExtract {
     pub json: Option<Spanned<String>>,
     pub header: Option<Spanned<String>>,
     pub cookie: Option<Spanned<String>>,
+    pub secret: Option<bool>,
 }
 
 impl Loader<'_> {
@@ -690,6 +695,7 @@ impl Loader<'_> {
                 Some(from) => out.push(Extraction {
                     var: e.var.into_inner(),
                     from,
+                    secret: e.secret.unwrap_or(false),
                 }),
                 None => ok = false,
             }

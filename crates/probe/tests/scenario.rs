@@ -13,7 +13,7 @@ use keepup_config::{CheckSpec, ProbeSpec, load_str};
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
-use keepup_testkit::http::{Request, Response, TestServer, html, redirect, text};
+use keepup_testkit::http::{Request, Response, TestServer, html, json, redirect, text};
 use serde_json::Value;
 
 /// Loads a one-check scenario (the keys after `kind`) and runs it once
@@ -26,6 +26,20 @@ async fn run(check: &str, timeout: &str) -> Outcome {
     let check = config.checks().next().unwrap_or_else(|| panic!("no check"));
     let CheckSpec::Probe(spec @ ProbeSpec::Scenario(_)) = &check.spec else {
         panic!("not a scenario")
+    };
+    keepup_probe::run(spec, check.timeout, &ProbeContext::new()).await
+}
+
+/// Loads a one-check `kind = "login"` (the keys after `kind`) and runs it
+/// once.
+async fn run_login(keys: &str) -> Outcome {
+    let src = format!(
+        "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"login\"\nkind = \"login\"\ntimeout = \"10s\"\n{keys}"
+    );
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let check = config.checks().next().unwrap_or_else(|| panic!("no check"));
+    let CheckSpec::Probe(spec) = &check.spec else {
+        panic!("not a probe")
     };
     keepup_probe::run(spec, check.timeout, &ProbeContext::new()).await
 }
@@ -418,21 +432,10 @@ async fn a_basic_login_sends_its_credentials_and_a_wrong_password_is_login_faile
             file.display()
         )
     };
-    let login = |keys: String| async move {
-        let src = format!(
-            "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"login\"\nkind = \"login\"\ntimeout = \"10s\"\n{keys}"
-        );
-        let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
-        let check = config.checks().next().unwrap_or_else(|| panic!("no check"));
-        let CheckSpec::Probe(spec) = &check.spec else {
-            panic!("not a probe")
-        };
-        keepup_probe::run(spec, check.timeout, &ProbeContext::new()).await
-    };
-    let outcome = login(check("s3cret")).await;
+    let outcome = run_login(&check("s3cret")).await;
     assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
     assert_eq!(outcome.message, "logged in");
-    let outcome = login(check("wrong")).await;
+    let outcome = run_login(&check("wrong")).await;
     assert_eq!(codes(&outcome), [c::LOGIN_FAILED]);
     assert_eq!(
         outcome.message,
@@ -486,4 +489,109 @@ selector = "#minicart .count"
         outcome.message,
         "step 0 \"big page\" failed: the page nests elements more than 512 deep; it was not parsed"
     );
+}
+
+/// A live access token the login endpoints below hand out.
+const TOKEN: &str = "tok-live-9f8e7d6c5b";
+
+#[tokio::test]
+async fn a_token_in_a_failing_login_response_never_reaches_the_outcome() {
+    let server = TestServer::start(|req| async move {
+        match req.uri().path() {
+            // No expires_in: the token step fails after taking the token.
+            "/token/no-expiry" => json(
+                200,
+                format!(r#"{{"access_token":"{TOKEN}","token_type":"Bearer"}}"#),
+            ),
+            // No token_type: the step's assertion fails before extraction.
+            "/token/no-type" => json(
+                200,
+                format!(r#"{{"access_token":"{TOKEN}","expires_in":3600}}"#),
+            ),
+            "/api/login" => json(200, format!(r#"{{"token":"{TOKEN}"}}"#)),
+            // Answers, echoing the token, but without the success text.
+            "/api/me" => json(
+                200,
+                format!(r#"{{"email":"a@shop.test","seen":"{TOKEN}"}}"#),
+            ),
+            _ => text(404, "no such page"),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("test server: {e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("client.secret");
+    std::fs::write(&file, "client-s3cret").unwrap_or_else(|e| panic!("{e}"));
+    let oauth2 = |path: &str| {
+        format!(
+            "style = \"oauth2\"\ntoken_url = \"{}\"\nclient_id = \"monitor\"\nclient_secret_file = \"{}\"\n",
+            server.url(path),
+            file.display()
+        )
+    };
+    let json_login = format!(
+        "style = \"json\"\nlogin_url = \"{}\"\nme_url = \"{}\"\nusername = \"alice\"\npassword_file = \"{}\"\nsuccess_text = \"Welcome\"\n",
+        server.url("/api/login"),
+        server.url("/api/me"),
+        file.display()
+    );
+    for (keys, failure) in [
+        (
+            oauth2("/token/no-expiry"),
+            "could not extract \"expires_in\": json \"/expires_in\" found nothing",
+        ),
+        (oauth2("/token/no-type"), "/token_type"),
+        (json_login, "Welcome"),
+    ] {
+        let outcome = run_login(&keys).await;
+        assert_eq!(codes(&outcome), [c::LOGIN_FAILED], "{outcome:#?}");
+        assert!(outcome.message.contains(failure), "{}", outcome.message);
+        let excerpt = outcome.evidence.details["failed_step"]["response"]["body_excerpt"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(excerpt.contains("[redacted]"), "{excerpt}");
+        let stored = serde_json::to_string(&outcome).unwrap_or_default();
+        assert!(!stored.contains(TOKEN), "{stored}");
+    }
+}
+
+#[tokio::test]
+async fn a_value_extracted_as_secret_is_redacted_from_the_failing_step_after_it() {
+    let server = shop(|req| match req.uri().path() {
+        "/key" => Some(text(200, format!("api key: {TOKEN}"))),
+        "/use" => Some(text(500, format!("Fatal error using {TOKEN}"))),
+        _ => None,
+    })
+    .await;
+    let outcome = run(
+        &format!(
+            r#"base_url = "{}"
+[[site.check.step]]
+name = "key"
+url = "/key"
+[[site.check.step.extract]]
+var = "api_key"
+regex = 'api key: (\S+)'
+secret = true
+[[site.check.step]]
+name = "use"
+url = "/use?key={{{{ api_key }}}}"
+"#,
+            server.url("")
+        ),
+        "10s",
+    )
+    .await;
+    assert_eq!(codes(&outcome), [c::SCENARIO_STEP_FAILED]);
+    let paths = server
+        .received()
+        .iter()
+        .map(|r| r.uri.to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(paths, ["/key".to_owned(), format!("/use?key={TOKEN}")]);
+    let response = &outcome.evidence.details["failed_step"]["response"];
+    assert_eq!(response["body_excerpt"], "Fatal error using [redacted]");
+    assert_eq!(steps(&outcome)[1]["action"], "GET /use?key=[redacted]");
+    let stored = serde_json::to_string(&outcome).unwrap_or_default();
+    assert!(!stored.contains(TOKEN), "{stored}");
 }

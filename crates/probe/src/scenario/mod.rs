@@ -14,7 +14,8 @@
 //! credentials and secret values redacted, and the steps after it are
 //! marked skipped. A value that cannot be extracted fails the step that
 //! extracts it, so no later request is sent with an empty value. Secret
-//! values are replaced by `[redacted]` in everything the run returns.
+//! values, and credentials from the moment a step extracts them, are
+//! replaced by `[redacted]` in everything the run returns ([`Redactor`]).
 
 mod cookies;
 
@@ -151,8 +152,79 @@ pub async fn probe(spec: &ScenarioSpec, ctx: &ProbeContext) -> Outcome {
         };
     }
     outcome.evidence.details = details;
-    walk.redact_outcome(&mut outcome);
+    walk.redactor.outcome(&mut outcome);
     outcome.with_latency(started.elapsed())
+}
+
+/// Replaces secret values, and their URL- and JSON-encoded forms, by
+/// `[redacted]` in everything a run returns. The configured secrets are
+/// known from the start; credentials a run extracts (a login's token, an
+/// extraction with `secret = true`) join as soon as they are seen, so a
+/// response that fails later cannot show them.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    /// Longest first, so that a secret containing another goes whole.
+    forms: Vec<String>,
+}
+
+impl Redactor {
+    /// A redactor of these secret values.
+    pub fn new<'s>(secrets: impl IntoIterator<Item = &'s str>) -> Self {
+        let mut redactor = Self::default();
+        for secret in secrets {
+            redactor.add(secret);
+        }
+        redactor
+    }
+
+    /// Redacts `secret` too from now on.
+    pub fn add(&mut self, secret: &str) {
+        for form in [
+            secret.to_owned(),
+            percent_encode(secret),
+            json_string_content(secret),
+        ] {
+            if !form.is_empty() && !self.forms.contains(&form) {
+                self.forms.push(form);
+            }
+        }
+        self.forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    /// `text` without any secret.
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.forms {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+        }
+        out
+    }
+
+    /// Every string in `value` (object keys stay) without any secret.
+    pub fn value(&self, value: &mut Value) {
+        match value {
+            Value::String(s) => *s = self.text(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.value(v)),
+            _ => {}
+        }
+    }
+
+    /// The message, the findings and the evidence without any secret.
+    pub fn outcome(&self, outcome: &mut Outcome) {
+        if self.forms.is_empty() {
+            return;
+        }
+        outcome.message = self.text(&outcome.message);
+        for finding in &mut outcome.findings {
+            finding.text = self.text(&finding.text);
+        }
+        for value in outcome.evidence.details.values_mut() {
+            self.value(value);
+        }
+    }
 }
 
 /// Why a step failed.
@@ -190,33 +262,18 @@ struct Walk<'a> {
     /// Non-critical findings of the requests (certificate warnings, a
     /// body over the limit), each once.
     warnings: Vec<Finding>,
-    /// Secret values and their encoded forms, longest first.
-    secrets: Vec<String>,
+    /// The secrets, and the credentials extracted so far.
+    redactor: Redactor,
 }
 
 impl<'a> Walk<'a> {
     fn new(spec: &'a ScenarioSpec) -> Self {
-        let mut secrets: Vec<String> = spec
-            .inputs
-            .secrets
-            .iter()
-            .flat_map(|(_, s)| {
-                [
-                    s.expose().to_owned(),
-                    percent_encode(s.expose()),
-                    json_string_content(s.expose()),
-                ]
-            })
-            .filter(|s| !s.is_empty())
-            .collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
         Self {
             spec,
             variables: spec.inputs.variables.iter().cloned().collect(),
             jar: CookieJar::default(),
             warnings: Vec::new(),
-            secrets,
+            redactor: Redactor::new(spec.inputs.secrets.iter().map(|(_, s)| s.expose())),
         }
     }
 
@@ -229,39 +286,6 @@ impl<'a> Walk<'a> {
                 .find(|(n, _)| n == name)
                 .map(|(_, s)| s.expose())
         })
-    }
-
-    fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), REDACTED);
-            }
-        }
-        out
-    }
-
-    fn redact_value(&self, value: &mut Value) {
-        match value {
-            Value::String(s) => *s = self.redact(s),
-            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_value(v)),
-            Value::Object(map) => map.values_mut().for_each(|v| self.redact_value(v)),
-            _ => {}
-        }
-    }
-
-    /// Secrets out of everything the outcome shows or stores.
-    fn redact_outcome(&self, outcome: &mut Outcome) {
-        if self.secrets.is_empty() {
-            return;
-        }
-        outcome.message = self.redact(&outcome.message);
-        for finding in &mut outcome.findings {
-            finding.text = self.redact(&finding.text);
-        }
-        for value in outcome.evidence.details.values_mut() {
-            self.redact_value(value);
-        }
     }
 
     /// Runs `step`: its evidence record and, when it failed, why.
@@ -559,43 +583,31 @@ impl<'a> Walk<'a> {
         elapsed: Duration,
         ctx: &ProbeContext,
     ) -> Result<(), Failure> {
-        if !step
+        let wrong_status = (!step
             .expect_status
             .iter()
-            .any(|r| r.contains(status.as_u16()))
-        {
-            return Err(Failure::new(
+            .any(|r| r.contains(status.as_u16())))
+        .then(|| {
+            Failure::new(
                 codes::SCENARIO_STEP_FAILED,
                 format!(
                     "expected status {}, got {}",
                     describe_ranges(&step.expect_status),
                     status.as_u16()
                 ),
-            ));
-        }
-        if let Some(limit) = step.max_time.filter(|limit| elapsed > *limit) {
-            return Err(Failure::new(
-                codes::SCENARIO_STEP_FAILED,
-                format!("slower than max_ms = {}", limit.as_millis()),
-            ));
-        }
+            )
+        });
+        // A response that fails may still hold a credential (a token
+        // beside a missing field): those are read first, to be redacted.
+        let wrong_status = match wrong_status {
+            Some(f) if !step.extract.iter().any(|e| e.secret) => return Err(f),
+            other => other,
+        };
         if step.assertions.is_empty() && step.extract.is_empty() {
-            return Ok(());
+            return self.in_time(step, elapsed);
         }
         // Regexes, JSON and HTML parsing of up to max_body_bytes: CPU work.
         let _cpu = ctx.cpu_permit().await;
-        let body_assertions: Vec<BodyAssertion> = step
-            .assertions
-            .iter()
-            .filter_map(|a| match a {
-                StepAssertion::Body(b) => Some(b.clone()),
-                StepAssertion::Css { .. } => None,
-            })
-            .collect();
-        let (findings, _) = check_assertions(&body_assertions, &page.body);
-        if let Some(f) = findings.into_iter().next() {
-            return Err(Failure::new(codes::SCENARIO_STEP_FAILED, f.text));
-        }
         let needs_html = step
             .assertions
             .iter()
@@ -608,14 +620,43 @@ impl<'a> Walk<'a> {
         if needs_html && nests_deeper_than(&text, MAX_DOM_DEPTH) {
             // html5ever's cost grows with depth times elements: a hostile
             // page of nested tags would hold a CPU worker for minutes.
-            return Err(Failure::new(
-                codes::SCENARIO_STEP_FAILED,
-                format!(
-                    "the page nests elements more than {MAX_DOM_DEPTH} deep; it was not parsed"
-                ),
-            ));
+            return Err(wrong_status.unwrap_or_else(|| {
+                Failure::new(
+                    codes::SCENARIO_STEP_FAILED,
+                    format!(
+                        "the page nests elements more than {MAX_DOM_DEPTH} deep; it was not parsed"
+                    ),
+                )
+            }));
         }
         let html = needs_html.then(|| scraper::Html::parse_document(&text));
+        let mut json: Option<Option<Value>> = None;
+        let mut values = Vec::with_capacity(step.extract.len());
+        for extraction in &step.extract {
+            let value = self
+                .extract_value(extraction, page, html.as_ref(), &text, &mut json)
+                .filter(|v| !v.trim().is_empty());
+            if let (true, Some(v)) = (extraction.secret, &value) {
+                self.redactor.add(v);
+            }
+            values.push(value);
+        }
+        if let Some(f) = wrong_status {
+            return Err(f);
+        }
+        self.in_time(step, elapsed)?;
+        let body_assertions: Vec<BodyAssertion> = step
+            .assertions
+            .iter()
+            .filter_map(|a| match a {
+                StepAssertion::Body(b) => Some(b.clone()),
+                StepAssertion::Css { .. } => None,
+            })
+            .collect();
+        let (findings, _) = check_assertions(&body_assertions, &page.body);
+        if let Some(f) = findings.into_iter().next() {
+            return Err(Failure::new(codes::SCENARIO_STEP_FAILED, f.text));
+        }
         for assertion in &step.assertions {
             let StepAssertion::Css {
                 selector,
@@ -645,44 +686,66 @@ impl<'a> Walk<'a> {
                 _ => {}
             }
         }
-        let mut json: Option<Option<Value>> = None;
-        for extraction in &step.extract {
-            let value = match &extraction.from {
-                ExtractFrom::Css { selector, attr } => html.as_ref().and_then(|html| {
-                    let element = html.select(selector.selector()).next()?;
-                    match attr {
-                        Some(attr) => element.value().attr(attr).map(str::to_owned),
-                        None => Some(element_text(&element)),
-                    }
-                }),
-                ExtractFrom::Regex(re) => re
-                    .captures(&text)
-                    .and_then(|c| c.get(1))
-                    .map(|m| m.as_str().to_owned()),
-                ExtractFrom::Json(pointer) => json
-                    .get_or_insert_with(|| serde_json::from_slice(&page.body).ok())
-                    .as_ref()
-                    .and_then(|doc| doc.pointer(pointer))
-                    .and_then(|v| match v {
-                        Value::String(s) => Some(s.clone()),
-                        Value::Null => None,
-                        other => Some(other.to_string()),
-                    }),
-                ExtractFrom::Header(name) => page
-                    .headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                ExtractFrom::Cookie(name) => self.jar.value(name).map(str::to_owned),
-            };
+        for (extraction, value) in step.extract.iter().zip(values) {
             match value {
-                Some(v) if !v.trim().is_empty() => {
+                Some(v) => {
                     self.variables.insert(extraction.var.clone(), v);
                 }
-                _ => return Err(extract_failed(extraction)),
+                None => return Err(extract_failed(extraction)),
             }
         }
         Ok(())
+    }
+
+    /// Fails a step slower than its `max_ms`.
+    fn in_time(&self, step: &ScenarioStep, elapsed: Duration) -> Result<(), Failure> {
+        match step.max_time.filter(|limit| elapsed > *limit) {
+            Some(limit) => Err(Failure::new(
+                codes::SCENARIO_STEP_FAILED,
+                format!("slower than max_ms = {}", limit.as_millis()),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// What `extraction` finds in the response, if anything (`json` is
+    /// the body parsed once, on first need).
+    fn extract_value(
+        &self,
+        extraction: &Extraction,
+        page: &Page,
+        html: Option<&scraper::Html>,
+        text: &str,
+        json: &mut Option<Option<Value>>,
+    ) -> Option<String> {
+        match &extraction.from {
+            ExtractFrom::Css { selector, attr } => {
+                let element = html?.select(selector.selector()).next()?;
+                match attr {
+                    Some(attr) => element.value().attr(attr).map(str::to_owned),
+                    None => Some(element_text(&element)),
+                }
+            }
+            ExtractFrom::Regex(re) => re
+                .captures(text)
+                .and_then(|c| c.get(1))
+                .map(|m| m.as_str().to_owned()),
+            ExtractFrom::Json(pointer) => json
+                .get_or_insert_with(|| serde_json::from_slice(&page.body).ok())
+                .as_ref()
+                .and_then(|doc| doc.pointer(pointer))
+                .and_then(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Null => None,
+                    other => Some(other.to_string()),
+                }),
+            ExtractFrom::Header(name) => page
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            ExtractFrom::Cookie(name) => self.jar.value(name).map(str::to_owned),
+        }
     }
 
     /// The response of a failing step for the evidence: status, URL,
