@@ -2,6 +2,11 @@
 //! (host-only and domain cookies, path, expiry by `Expires`/`Max-Age`,
 //! `Secure`; `HttpOnly` is irrelevant without scripts) and bounds on the
 //! number and size of cookies, so that a hostile server cannot grow it.
+//!
+//! Without a public-suffix list, a `Domain` of a single label (`com`) or
+//! an IP address is taken only as the host's own (host-only) and refused
+//! from any other host, so no server sets cookies for a whole TLD. A
+//! cookie with a control character is dropped alone; the others are sent.
 
 use std::time::{Duration, SystemTime};
 
@@ -11,6 +16,9 @@ use http::Uri;
 const MAX_COOKIES: usize = 64;
 /// A `Set-Cookie` longer than this is ignored (browsers use 4096).
 const MAX_COOKIE_BYTES: usize = 4096;
+/// A cookie lives at most this long, whatever it asks (RFC 6265bis caps
+/// `Max-Age` and `Expires` at 400 days too).
+const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 86_400);
 
 #[derive(Debug, Clone)]
 struct Cookie {
@@ -63,10 +71,12 @@ impl CookieJar {
         self.cookies.push(cookie);
     }
 
-    /// The `Cookie` header value for a request to `url`, if any cookie
-    /// applies (longer paths first, as RFC 6265 §5.4 orders them).
-    pub(crate) fn header_for(&self, url: &Uri) -> Option<String> {
-        let host = url.host()?.to_ascii_lowercase();
+    /// The live cookies a request to `url` carries, longer paths first
+    /// (as RFC 6265 §5.4 orders them), then oldest first.
+    fn for_url(&self, url: &Uri) -> Vec<&Cookie> {
+        let Some(host) = url.host().map(|h| h.to_ascii_lowercase()) else {
+            return Vec::new();
+        };
         let https = url.scheme_str() == Some("https");
         let path = if url.path().is_empty() {
             "/"
@@ -87,10 +97,17 @@ impl CookieJar {
                     && c.expires.is_none_or(|at| at > now)
             })
             .collect();
+        matching.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
+        matching
+    }
+
+    /// The `Cookie` header value for a request to `url`, if any cookie
+    /// applies.
+    pub(crate) fn header_for(&self, url: &Uri) -> Option<String> {
+        let matching = self.for_url(url);
         if matching.is_empty() {
             return None;
         }
-        matching.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
         Some(
             matching
                 .iter()
@@ -100,12 +117,12 @@ impl CookieJar {
         )
     }
 
-    /// The value of the cookie `name` (any domain; the last one set).
-    pub(crate) fn value(&self, name: &str) -> Option<&str> {
-        self.cookies
-            .iter()
-            .rev()
-            .find(|c| c.name == name)
+    /// The value of the cookie `name` a request to `url` would carry.
+    pub(crate) fn value(&self, name: &str, url: &Uri) -> Option<&str> {
+        self.for_url(url)
+            .into_iter()
+            .filter(|c| c.name == name)
+            .max_by_key(|c| c.path.len()) // the newest of the most specific
             .map(|c| c.value.as_str())
     }
 }
@@ -116,12 +133,18 @@ fn parse(text: &str, host: &str, request_path: &str) -> Option<Cookie> {
     let mut parts = text.split(';');
     let (name, value) = parts.next()?.split_once('=')?;
     let name = name.trim();
-    if name.is_empty() {
+    let value = value.trim().trim_matches('"');
+    // Such a byte would make the whole Cookie header invalid.
+    if name.is_empty()
+        || [name, value]
+            .iter()
+            .any(|t| t.chars().any(char::is_control))
+    {
         return None;
     }
     let mut cookie = Cookie {
         name: name.to_owned(),
-        value: value.trim().trim_matches('"').to_owned(),
+        value: value.to_owned(),
         domain: host.to_owned(),
         host_only: true,
         path: default_path(request_path),
@@ -140,13 +163,23 @@ fn parse(text: &str, host: &str, request_path: &str) -> Option<Cookie> {
                 if !domain_matches(host, &domain) {
                     return None; // a host may not set cookies for another
                 }
-                cookie.domain = domain;
-                cookie.host_only = false;
+                // A single label may be a public suffix (`com`), an address
+                // has no subdomains: either is the host's own or nothing.
+                let suffix_or_address =
+                    !domain.contains('.') || domain.parse::<std::net::IpAddr>().is_ok();
+                match (suffix_or_address, domain == host) {
+                    (false, _) => {
+                        cookie.domain = domain;
+                        cookie.host_only = false;
+                    }
+                    (true, true) => {}
+                    (true, false) => return None,
+                }
             }
             "path" if val.starts_with('/') => cookie.path = val.to_owned(),
             "expires" => {
                 if let Ok(at) = httpdate::parse_http_date(val) {
-                    cookie.expires = Some(at);
+                    cookie.expires = Some(at.min(latest_expiry()));
                 }
             }
             "max-age" => max_age = val.parse::<i64>().ok(),
@@ -159,10 +192,16 @@ fn parse(text: &str, host: &str, request_path: &str) -> Option<Cookie> {
         cookie.expires = Some(if seconds <= 0 {
             SystemTime::UNIX_EPOCH
         } else {
-            SystemTime::now() + Duration::from_secs(seconds.unsigned_abs())
+            let age = Duration::from_secs(seconds.unsigned_abs()).min(MAX_COOKIE_AGE);
+            SystemTime::now() + age
         });
     }
     Some(cookie)
+}
+
+/// The furthest expiry a cookie may have.
+fn latest_expiry() -> SystemTime {
+    SystemTime::now() + MAX_COOKIE_AGE
 }
 
 /// RFC 6265 §5.1.3: the host is the domain or a subdomain of it (an IP
@@ -227,13 +266,16 @@ mod tests {
             Some("wide=1")
         );
         assert_eq!(jar.header_for(&uri("http://other.test/")), None);
-        assert_eq!(jar.value("gone"), None);
+        assert_eq!(jar.value("gone", &uri("http://www.shop.test/")), None);
         // A later Max-Age=0 deletes a cookie.
         jar.store(
             &uri("http://www.shop.test/"),
             [&b"shop_session=x; Path=/; Max-Age=0"[..]].into_iter(),
         );
-        assert_eq!(jar.value("shop_session"), None);
+        assert_eq!(
+            jar.value("shop_session", &uri("http://www.shop.test/")),
+            None
+        );
     }
 
     #[test]
@@ -246,8 +288,121 @@ mod tests {
             std::iter::once(long.as_bytes()).chain(many.iter().map(|s| s.as_bytes())),
         );
         assert_eq!(jar.cookies.len(), MAX_COOKIES);
-        assert_eq!(jar.value("big"), None);
-        assert_eq!(jar.value("c199"), Some("v"));
-        assert_eq!(jar.value("c0"), None);
+        let at = uri("http://shop.test/");
+        assert_eq!(jar.value("big", &at), None);
+        assert_eq!(jar.value("c199", &at), Some("v"));
+        assert_eq!(jar.value("c0", &at), None);
+    }
+
+    #[test]
+    fn a_huge_max_age_or_expires_keeps_the_cookie_at_most_400_days() {
+        let mut jar = CookieJar::default();
+        let set: [&[u8]; 3] = [
+            b"a=1; Max-Age=9223372036854775807",
+            b"b=2; Max-Age=18446744073709551615", // not an i64: no Max-Age
+            b"c=3; Expires=Fri, 31 Dec 9999 23:59:59 GMT",
+        ];
+        jar.store(&uri("http://shop.test/"), set.into_iter());
+        assert_eq!(
+            jar.header_for(&uri("http://shop.test/")).as_deref(),
+            Some("a=1; b=2; c=3")
+        );
+        let latest = latest_expiry();
+        let expiring: Vec<&Cookie> = jar.cookies.iter().filter(|c| c.name != "b").collect();
+        assert_eq!(expiring.len(), 2);
+        assert!(
+            expiring
+                .iter()
+                .all(|c| c.expires.is_some_and(|at| at <= latest))
+        );
+    }
+
+    #[test]
+    fn a_domain_of_one_label_or_an_address_is_only_the_hosts_own() {
+        let mut jar = CookieJar::default();
+        let set: [&[u8]; 3] = [
+            b"tld=1; Domain=test",
+            b"dot=2; Domain=.test",
+            b"own=3; Domain=shop.test",
+        ];
+        jar.store(&uri("http://www.shop.test/"), set.into_iter());
+        assert_eq!(jar.header_for(&uri("http://other.test/")), None);
+        assert_eq!(
+            jar.header_for(&uri("http://www.shop.test/")).as_deref(),
+            Some("own=3")
+        );
+        // From the single-label host itself: kept, for that host alone.
+        jar.store(
+            &uri("http://localhost/"),
+            [&b"local=4; Domain=localhost"[..]].into_iter(),
+        );
+        assert_eq!(
+            jar.header_for(&uri("http://localhost/")).as_deref(),
+            Some("local=4")
+        );
+        assert_eq!(jar.header_for(&uri("http://a.localhost/")), None);
+        // An address sets cookies for itself only; a name cannot name one.
+        let set: [&[u8]; 2] = [b"ip=5; Domain=127.0.0.1", b"other=6; Domain=0.0.1"];
+        jar.store(&uri("http://127.0.0.1/"), set.into_iter());
+        jar.store(
+            &uri("http://x.127.0.0.1.test/"),
+            [&b"name=7; Domain=127.0.0.1"[..]].into_iter(),
+        );
+        assert_eq!(
+            jar.header_for(&uri("http://127.0.0.1/")).as_deref(),
+            Some("ip=5")
+        );
+        assert_eq!(jar.header_for(&uri("http://x.127.0.0.1/")), None);
+    }
+
+    #[test]
+    fn a_value_is_the_one_the_url_would_carry() {
+        let mut jar = CookieJar::default();
+        jar.store(
+            &uri("http://www.shop.test/"),
+            [&b"session=shop; Path=/"[..], b"old=1; Max-Age=1"].into_iter(),
+        );
+        jar.store(
+            &uri("http://evil.test/"),
+            [&b"session=evil; Path=/"[..]].into_iter(),
+        );
+        jar.store(
+            &uri("http://www.shop.test/admin/x"),
+            [&b"session=admin"[..]].into_iter(),
+        );
+        assert_eq!(
+            jar.value("session", &uri("http://www.shop.test/")),
+            Some("shop")
+        );
+        assert_eq!(
+            jar.value("session", &uri("http://www.shop.test/admin/y")),
+            Some("admin")
+        );
+        assert_eq!(
+            jar.value("session", &uri("http://evil.test/")),
+            Some("evil")
+        );
+        if let Some(c) = jar.cookies.iter_mut().find(|c| c.name == "old") {
+            c.expires = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1));
+        }
+        assert_eq!(jar.value("old", &uri("http://www.shop.test/")), None);
+    }
+
+    #[test]
+    fn a_cookie_with_a_control_character_is_dropped_alone() {
+        let mut jar = CookieJar::default();
+        jar.store(
+            &uri("http://shop.test/"),
+            [
+                "bad=a\u{1}b".as_bytes(),
+                b"good=1",
+                "caf\u{e9}=cr\u{e8}me".as_bytes(),
+            ]
+            .into_iter(),
+        );
+        let header = jar
+            .header_for(&uri("http://shop.test/"))
+            .unwrap_or_default();
+        assert_eq!(header, "good=1; caf\u{e9}=cr\u{e8}me");
     }
 }

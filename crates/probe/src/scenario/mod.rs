@@ -744,7 +744,7 @@ impl<'a> Walk<'a> {
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
-            ExtractFrom::Cookie(name) => self.jar.value(name).map(str::to_owned),
+            ExtractFrom::Cookie(name) => self.jar.value(name, &page.url).map(str::to_owned),
         }
     }
 
