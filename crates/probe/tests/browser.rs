@@ -436,3 +436,63 @@ async fn a_check_waits_for_its_turn_among_max_concurrent_and_says_when_none_came
     let outcome = keepup_probe::run(&quick, quick_timeout, &ctx).await;
     assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
 }
+
+#[tokio::test]
+async fn a_browser_that_stops_answering_is_killed_and_started_again() {
+    let server = hostile_pages(String::from("/none.png")).await;
+    let dir = tempfile::tempdir().expect("dir");
+    // A launcher that says which process the browser is, so that this test
+    // stops its own browser and no other test's.
+    let launcher = dir.path().join("chromium");
+    let pid_file = dir.path().join("pid");
+    std::fs::write(
+        &launcher,
+        format!(
+            "#!/bin/sh\necho $$ > {}\nexec /usr/bin/chromium \"$@\"\n",
+            pid_file.display()
+        ),
+    )
+    .expect("launcher");
+    std::fs::set_permissions(
+        &launcher,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("executable");
+    let check = |timeout: &str| {
+        format!(
+            "[browser]\nexecutable = \"{}\"\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"walk\"\nkind = \"browser\"\n\
+             interval = \"1m\"\ntimeout = \"{timeout}\"\n\
+             [[site.check.step]]\nname = \"open\"\ngoto = \"{}\"\n",
+            launcher.display(),
+            server.url("/ok")
+        )
+    };
+    let run_src = |src: String, ctx: ProbeContext| async move {
+        let config =
+            load_str(&src, std::path::Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+        let check = config.checks().next().expect("check");
+        keepup_probe::run(check.probe().expect("probe"), check.timeout, &ctx).await
+    };
+    let ctx = ProbeContext::new();
+    assert_eq!(run_src(check("20s"), ctx.clone()).await.status, Status::Up);
+    let first: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // SAFETY: kill(2) on the browser this test started.
+    assert_eq!(unsafe { libc::kill(first, libc::SIGSTOP) }, 0);
+
+    let stuck = run_src(check("4s"), ctx.clone()).await;
+    assert_eq!(stuck.status, Status::Unknown, "{stuck:#?}");
+    assert_eq!(codes(&stuck), vec![c::BROWSER_UNAVAILABLE]);
+
+    let again = run_src(check("20s"), ctx.clone()).await;
+    assert_eq!(again.status, Status::Up, "{again:#?}");
+    let second: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert_ne!(first, second, "a new browser");
+}

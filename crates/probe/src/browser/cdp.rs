@@ -345,6 +345,9 @@ pub(crate) struct Browser {
     to_browser: tokio::sync::Mutex<pipe::Sender>,
     routes: Arc<Routes>,
     next_id: AtomicU64,
+    /// A browser-level command went unanswered: before the next run uses
+    /// this browser, the pool asks whether it still answers at all.
+    suspect: AtomicBool,
     /// The executable it was started from (a changed `[browser]
     /// executable` starts a new one).
     pub(crate) executable: PathBuf,
@@ -419,6 +422,7 @@ impl Browser {
             to_browser: tokio::sync::Mutex::new(to_browser),
             routes,
             next_id: AtomicU64::new(1),
+            suspect: AtomicBool::new(false),
             executable: executable.to_owned(),
             _profile: profile,
         };
@@ -495,9 +499,31 @@ impl Browser {
             Ok(Err(_)) => Err(CdpError::Closed),
             Err(_) => {
                 self.routes.take_pending(id);
+                if session.is_none() {
+                    self.suspect.store(true, Ordering::SeqCst);
+                }
                 Err(CdpError::Timeout)
             }
         }
+    }
+
+    /// Whether a browser-level command went unanswered since the last
+    /// [`Browser::still_answers`].
+    pub(crate) fn is_suspect(&self) -> bool {
+        self.suspect.load(Ordering::SeqCst)
+    }
+
+    /// Asks the browser for its version, until `deadline`; clears the
+    /// suspicion when it answers.
+    pub(crate) async fn still_answers(&self, deadline: Instant) -> bool {
+        let answered = self
+            .call(None, "Browser.getVersion", json!({}), deadline)
+            .await
+            .is_ok();
+        if answered {
+            self.suspect.store(false, Ordering::SeqCst);
+        }
+        answered
     }
 
     /// Starts routing the events of page session `session`, whose main

@@ -8,7 +8,9 @@
 //! Each run opens its own browser context (cookies, storage and cache of
 //! its own, like a private window) with one page, and closes both at the
 //! end; a page that does not close in time takes the whole browser down
-//! with it, so a stuck renderer cannot outlive its check.
+//! with it, so a stuck renderer cannot outlive its check. A browser that
+//! left a browser-level command unanswered must say its version before
+//! the next run may use it, or it is killed and started again.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +24,10 @@ use super::cdp::{Browser, CdpError, PageEvents};
 
 /// How long closing a page may take before the browser is given up.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a suspect browser may take to say its version before it is
+/// given up (a healthy one answers in milliseconds).
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a browser may take to start, at most (less when the check's
 /// own deadline comes first).
@@ -78,7 +84,16 @@ impl BrowserPool {
             && browser.is_alive()
             && browser.executable == executable
         {
-            return Ok(Arc::clone(browser));
+            // A browser-level command went unanswered in some run: a
+            // browser that does not even say its version is stuck.
+            if !browser.is_suspect()
+                || browser
+                    .still_answers(deadline.min(Instant::now() + PING_TIMEOUT))
+                    .await
+            {
+                return Ok(Arc::clone(browser));
+            }
+            tracing::warn!("the browser stopped answering; stopping it");
         }
         if let Some(old) = state.browser.take() {
             tracing::info!(executable = %old.executable.display(), "starting the browser again");
