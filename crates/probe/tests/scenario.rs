@@ -455,11 +455,18 @@ async fn a_huge_dom_or_one_nested_without_end_fails_the_step_by_name_and_quickly
     // 100,000 nested ones, which would cost html5ever minutes.
     let wide = format!("<html><body>{}</body></html>", "<b>x</b>".repeat(200_000));
     let deep = format!("<html><body>{}</body></html>", "<div>".repeat(100_000));
+    // The same depth for html5ever, written to slip past a simple count.
+    let self_closed = format!("<html><body>{}</body></html>", "<div/>".repeat(100_000));
+    let stray_ends = format!(
+        "<html><body>{}</body></html>",
+        "<div></span>".repeat(100_000)
+    );
     let server = TestServer::start(move |req| {
-        let page = if req.uri().path() == "/deep" {
-            deep.clone()
-        } else {
-            wide.clone()
+        let page = match req.uri().path() {
+            "/deep" => deep.clone(),
+            "/self-closed" => self_closed.clone(),
+            "/stray-ends" => stray_ends.clone(),
+            _ => wide.clone(),
         };
         async move { html(200, page) }
     })
@@ -484,11 +491,14 @@ selector = "#minicart .count"
         outcome.message,
         "step 0 \"big page\" failed: nothing matches the CSS selector \"#minicart .count\""
     );
-    let outcome = run(&check("/deep"), "20s").await;
-    assert_eq!(
-        outcome.message,
-        "step 0 \"big page\" failed: the page nests elements more than 512 deep; it was not parsed"
-    );
+    for path in ["/deep", "/self-closed", "/stray-ends"] {
+        let outcome = run(&check(path), "20s").await;
+        assert_eq!(
+            outcome.message,
+            "step 0 \"big page\" failed: the page nests elements more than 512 deep; it was not parsed",
+            "{path}"
+        );
+    }
 }
 
 /// A live access token the login endpoints below hand out.

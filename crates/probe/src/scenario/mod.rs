@@ -805,9 +805,14 @@ fn token_expiry_problem(expiry: &TokenExpiry, value: Option<&String>) -> Option<
 }
 
 /// Whether the elements of `html` nest deeper than `limit`, by a linear
-/// scan of its tags: void elements, self-closing tags and the elements
-/// whose end tag may be left out (`p`, `li`, table cells…) do not count,
-/// nor does the text of `script`, `style`, `textarea` and `title`.
+/// scan of its tags that errs on the deep side of what html5ever builds:
+/// a stack of the open elements, where void elements and those whose end
+/// tag may be left out (`p`, `li`, table cells…) never enter, `/>` closes
+/// only inside SVG or MathML (html5ever ignores it on an HTML `<div/>`),
+/// and an end tag pops only when its element is open above every special
+/// element (a stray `</span>` closes nothing), as the HTML tree builder
+/// does. Comments and the text of `script`, `style`, `textarea` and
+/// `title` are skipped.
 fn nests_deeper_than(html: &str, limit: usize) -> bool {
     const FLAT: &[&str] = &[
         "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
@@ -815,8 +820,102 @@ fn nests_deeper_than(html: &str, limit: usize) -> bool {
         "thead", "tfoot", "colgroup", "rb", "rt", "rp", "html", "head", "body",
     ];
     const RAW: &[&str] = &["script", "style", "textarea", "title"];
+    const FOREIGN: &[&str] = &["svg", "math"];
+    // HTML elements that leave SVG or MathML content: their `/>` is
+    // ignored there too.
+    const BREAKOUT: &[&str] = &[
+        "b",
+        "big",
+        "blockquote",
+        "center",
+        "code",
+        "div",
+        "dl",
+        "em",
+        "font",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "i",
+        "listing",
+        "menu",
+        "nobr",
+        "ol",
+        "pre",
+        "ruby",
+        "s",
+        "small",
+        "span",
+        "strong",
+        "strike",
+        "sub",
+        "sup",
+        "table",
+        "tt",
+        "u",
+        "ul",
+        "var",
+    ];
+    // The "special" elements an unmatched end tag does not close through
+    // (those of them that can be on the stack here).
+    const SPECIAL: &[&str] = &[
+        "address",
+        "applet",
+        "article",
+        "aside",
+        "blockquote",
+        "button",
+        "caption",
+        "center",
+        "details",
+        "dialog",
+        "dir",
+        "div",
+        "dl",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "frameset",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "iframe",
+        "listing",
+        "main",
+        "marquee",
+        "menu",
+        "nav",
+        "noembed",
+        "noframes",
+        "noscript",
+        "object",
+        "ol",
+        "plaintext",
+        "pre",
+        "search",
+        "section",
+        "select",
+        "summary",
+        "table",
+        "template",
+        "ul",
+        "xmp",
+        "svg",
+        "math",
+    ];
     let bytes = html.as_bytes();
-    let mut depth = 0usize;
+    let mut open: Vec<String> = Vec::new();
+    let mut foreign = 0usize; // svg and math elements open
     let mut at = 0;
     while let Some(offset) = html[at..].find('<') {
         let start = at + offset + 1;
@@ -844,16 +943,34 @@ fn nests_deeper_than(html: &str, limit: usize) -> bool {
             continue;
         }
         if closing {
-            depth = depth.saturating_sub(1);
-        } else if !html[..tag_end].ends_with('/') {
-            if RAW.contains(&name.as_str()) {
-                at = end_tag(html, at, &name).unwrap_or(html.len());
-                continue;
+            for i in (0..open.len()).rev() {
+                if open[i] == name {
+                    foreign -= open[i..]
+                        .iter()
+                        .filter(|n| FOREIGN.contains(&n.as_str()))
+                        .count();
+                    open.truncate(i);
+                    break;
+                }
+                if SPECIAL.contains(&open[i].as_str()) {
+                    break;
+                }
             }
-            depth += 1;
-            if depth > limit {
-                return true;
-            }
+            continue;
+        }
+        let is_foreign = FOREIGN.contains(&name.as_str());
+        let self_closes = (foreign > 0 && !BREAKOUT.contains(&name.as_str())) || is_foreign;
+        if self_closes && html[..tag_end].ends_with('/') {
+            continue;
+        }
+        if RAW.contains(&name.as_str()) {
+            at = end_tag(html, at, &name).unwrap_or(html.len());
+            continue;
+        }
+        foreign += usize::from(is_foreign);
+        open.push(name);
+        if open.len() > limit {
+            return true;
         }
     }
     false
@@ -892,6 +1009,26 @@ mod tests {
         );
         assert!(!nests_deeper_than(&hidden, 4));
         assert!(!nests_deeper_than("<div", 0));
+    }
+
+    #[test]
+    fn a_self_closed_div_or_a_stray_end_tag_still_nests() {
+        // html5ever opens a div at each "<div/>" and closes nothing at a
+        // "</span>" with no span open: both nest 1,000 deep.
+        assert!(nests_deeper_than(&"<div/>".repeat(1000), 4));
+        assert!(nests_deeper_than(&"<div></span>".repeat(1000), 4));
+        // Nor does an end tag close through a special element.
+        assert!(nests_deeper_than(&"<div><section></div>".repeat(1000), 4));
+        // An SVG's self-closing shapes do not nest, and a span left open
+        // inside a div is closed with it.
+        let icon = format!("<svg>{}</svg>", "<path d=\"M0\"/>".repeat(1000));
+        assert!(!nests_deeper_than(&icon.repeat(3), 4));
+        assert!(!nests_deeper_than(&"<div><span>x</div>".repeat(1000), 4));
+        // But an HTML element inside an SVG is HTML again.
+        assert!(nests_deeper_than(
+            &format!("<svg>{}", "<div/>".repeat(1000)),
+            4
+        ));
     }
 }
 
