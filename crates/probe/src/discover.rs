@@ -21,6 +21,7 @@ use crate::dns::{Looked, lookup};
 use keepup_config::dns::{RecordKind, RecordValue};
 use keepup_config::mail::ports;
 use keepup_config::toml_string as toml_str;
+use keepup_config::{HttpSpec, StatusRange, TlsOptions};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -333,25 +334,56 @@ async fn privacy_page(host: &str, https: bool, addrs: &[IpAddr]) -> Option<Strin
         .build();
     for path in PRIVACY_PATHS {
         let url = format!("{scheme}://{host}{path}");
-        let src = format!(
-            "[[site]]\nid = \"d\"\n[[site.check]]\nid = \"p\"\nkind = \"http\"\nurl = {}\ntimeout = \"5s\"\nexpect_status = [200]\n[site.check.tls]\nverify = false\n",
-            toml_str(&url)
+        let Ok(uri) = url.parse() else {
+            continue;
+        };
+        let spec = looking_get(
+            uri,
+            vec![StatusRange {
+                low: 200,
+                high: 200,
+            }],
+            1 << 20,
         );
-        let Ok(config) = keepup_config::load_str(&src, Path::new("<discover>")) else {
-            continue;
-        };
-        let Some(check) = config.checks().next() else {
-            continue;
-        };
-        let Some(probe) = check.probe() else {
-            continue;
-        };
-        let outcome = crate::run(probe, check.timeout, &ctx).await;
+        let ctx = ctx.with_timeout(PAGE_TIMEOUT);
+        let outcome = crate::within_timeout(PAGE_TIMEOUT, crate::http::probe(&spec, &ctx)).await;
         if outcome.status == keepup_model::Status::Up {
             return Some(url);
         }
     }
     None
+}
+
+/// How long discovery waits for one page.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A GET of `url` as discovery makes it: redirects followed, at most
+/// `max_body_bytes` read, the certificate analysed but not required to be
+/// valid (discovery only looks), `expect_status` (empty: 200-299).
+pub(crate) fn looking_get(
+    url: http::Uri,
+    expect_status: Vec<StatusRange>,
+    max_body_bytes: u64,
+) -> HttpSpec {
+    HttpSpec {
+        url,
+        method: http::Method::GET,
+        headers: Vec::new(),
+        body: None,
+        basic_auth: None,
+        expect_status,
+        assertions: Vec::new(),
+        degraded_latency: None,
+        down_latency: None,
+        follow_redirects: true,
+        max_redirects: 5,
+        max_body_bytes,
+        tls: TlsOptions {
+            verify: false,
+            ..TlsOptions::default()
+        },
+        user_agent: String::new(),
+    }
 }
 
 /// A check id from a host name (`mx1.shop.example` → `mx1`).

@@ -63,6 +63,9 @@ pub(crate) struct Page {
     pub(crate) body: Vec<u8>,
     /// The URL that answered, after redirects.
     pub(crate) url: Uri,
+    /// The `Set-Cookie` headers of the redirects that led to it (a shop
+    /// often sets its session cookie on the way to its home page).
+    pub(crate) redirect_cookies: Vec<HeaderValue>,
 }
 
 /// Runs one HTTP(S) check like [`probe`] and also returns the final
@@ -85,6 +88,7 @@ pub(crate) async fn fetch(spec: &HttpSpec, ctx: &ProbeContext) -> (Outcome, Opti
     let mut body = spec.body.clone();
     let mut visited = vec![url.to_string()];
     let mut redirects: Vec<Value> = Vec::new();
+    let mut redirect_cookies: Vec<HeaderValue> = Vec::new();
 
     let final_response = loop {
         let target = match Target::parse(&url) {
@@ -160,6 +164,7 @@ pub(crate) async fn fetch(spec: &HttpSpec, ctx: &ProbeContext) -> (Outcome, Opti
             break None;
         }
         visited.push(next_text);
+        redirect_cookies.extend(response.headers.get_all(header::SET_COOKIE).iter().cloned());
         // What browsers do: 303 always, and 301/302 after a POST, become a GET.
         let to_get = status == StatusCode::SEE_OTHER && method != Method::HEAD
             || matches!(status.as_u16(), 301 | 302) && method == Method::POST;
@@ -191,6 +196,7 @@ pub(crate) async fn fetch(spec: &HttpSpec, ctx: &ProbeContext) -> (Outcome, Opti
         headers,
         body,
         url,
+        redirect_cookies,
     });
     (finish(outcome, ok_message, started), page)
 }

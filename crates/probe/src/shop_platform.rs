@@ -11,7 +11,7 @@
 
 use crate::ProbeContext;
 use keepup_config::toml_string as toml_str;
-use std::path::Path;
+use std::time::Duration;
 
 /// A shop platform discovery recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +50,10 @@ impl Platform {
             ],
             Platform::Shopware6 => &[
                 "/widgets/checkout/info",
-                "Shopware",
-                "data-offcanvas-cart",
-                "sw-cms-",
+                "window.salesChannelId",
+                "/bundles/storefront/",
+                "data-off-canvas-cart", // 6.5 and later
+                "data-offcanvas-cart",  // 6.4 and older
             ],
             Platform::PrestaShop => &[
                 "var prestashop",
@@ -79,6 +80,16 @@ impl Platform {
                 "sw-context-token",
             ],
             Platform::PrestaShop => &["PrestaShop-*"],
+        }
+    }
+
+    /// How many markers (cookies and markup) recognise it: Shopware's are
+    /// routes, globals and attributes a theme or a plugin elsewhere may
+    /// borrow one of, so one alone is not enough.
+    fn markers_needed(self) -> usize {
+        match self {
+            Platform::Shopware6 => 2,
+            _ => 1,
         }
     }
 }
@@ -126,34 +137,32 @@ pub fn recognise(cookie_names: &[String], body: &str) -> Option<Recognised> {
             );
             Recognised { platform, evidence }
         })
-        .filter(|r| !r.evidence.is_empty())
+        .filter(|r| r.evidence.len() >= r.platform.markers_needed())
         .max_by_key(|r| r.evidence.len())
 }
 
+/// How long reading a home page may take.
+const HOME_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much of a home page is read.
+const HOME_MAX_BYTES: u64 = 2_000_000;
+
 /// Fetches `url` (a shop's home page) with keepup's HTTP probe (bounded,
 /// timed, redirects followed, certificate not verified: discovery only
-/// looks) and recognises its platform. `Err` says why the page could not
-/// be read.
+/// looks) and recognises its platform by the cookies set on the way and
+/// the page's markup. `Err` says why the page could not be read.
 pub async fn identify(url: &str, ctx: &ProbeContext) -> Result<Option<Recognised>, String> {
-    let src = format!(
-        "[[site]]\nid = \"d\"\n[[site.check]]\nid = \"home\"\nkind = \"http\"\nurl = {}\ntimeout = \"10s\"\nmax_body_bytes = 2000000\n[site.check.tls]\nverify = false\n",
-        toml_str(url)
-    );
-    let config = keepup_config::load_str(&src, Path::new("<discover>"))
-        .map_err(|p| format!("{url} is not a URL keepup can fetch: {p}"))?;
-    let Some(keepup_config::CheckSpec::Probe(keepup_config::ProbeSpec::Http(spec))) =
-        config.checks().next().map(|c| &c.spec)
-    else {
-        return Err("the home page check did not load as an http check".into());
-    };
-    let (outcome, page) = crate::http::fetch(spec, ctx).await;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("{url} is not a URL keepup can fetch: {e}"))?;
+    let spec = crate::discover::looking_get(uri, Vec::new(), HOME_MAX_BYTES);
+    let (outcome, page) = crate::http::fetch(&spec, &ctx.with_timeout(HOME_TIMEOUT)).await;
     let Some(page) = page else {
         return Err(format!("{url}: {}", outcome.message));
     };
     let cookies: Vec<String> = page
-        .headers
-        .get_all(http::header::SET_COOKIE)
+        .redirect_cookies
         .iter()
+        .chain(page.headers.get_all(http::header::SET_COOKIE))
         .filter_map(|v| v.to_str().ok())
         .filter_map(|v| v.split(';').next())
         .filter_map(|pair| pair.split_once('='))
@@ -166,243 +175,408 @@ pub async fn identify(url: &str, ctx: &ProbeContext) -> Result<Option<Recognised
 /// its URLs relative to `base_url` (`https://www.shop.example`): TOML to
 /// append after a `[[site]]`.
 pub fn skeleton(platform: Platform, base_url: &str) -> String {
-    let head = format!(
+    let walk = walk(platform);
+    let mut toml = format!(
         "[[site.check]]\nid = \"cart\"\nname = \"Add to cart ({name})\"\nkind = \"scenario\"\ninterval = \"5m\"\ntimeout = \"30s\"\nbase_url = {base}\n",
         name = platform.name(),
         base = toml_str(base_url.trim_end_matches('/')),
     );
-    let steps = match platform {
-        Platform::Magento2 => MAGENTO2,
-        Platform::WooCommerce => WOOCOMMERCE,
-        Platform::Shopware6 => SHOPWARE6,
-        Platform::PrestaShop => PRESTASHOP,
+    let (category_link, product_link) = ([walk.category_link], [walk.product_link]);
+    let home = Step {
+        extract: &category_link,
+        ..Step::get("home", "/")
     };
-    format!("{head}{steps}")
+    let category = Step {
+        extract: &product_link,
+        ..Step::get("category", "{{ category_url }}")
+    };
+    let product = Step {
+        extract: walk.product,
+        ..Step::get("product", "{{ product_url }}")
+    };
+    for step in [
+        &home,
+        &category,
+        &product,
+        &walk.add_to_cart,
+        &walk.cart,
+        &walk.checkout,
+    ] {
+        step.write("[[site.check.step]]", &mut toml);
+    }
+    walk.cleanup.write("[[site.check.cleanup]]", &mut toml);
+    toml
 }
 
-/// Luma: the first top-level category, its first product, the product
-/// form's action with the form key.
-const MAGENTO2: &str = r##"
-[[site.check.step]]
-name = "home"
-url = "/"
-[[site.check.step.extract]]
-var = "category_url"
-css = "nav.navigation a.level-top"   # the first top-level category of the menu
-attr = "href"
+/// What differs between the platforms' walks: the links followed from the
+/// home page and the category (into `category_url` and `product_url`),
+/// what the product page gives the add to cart, and the last three steps
+/// and the cleanup.
+struct Walk {
+    category_link: Extract,
+    product_link: Extract,
+    product: &'static [Extract],
+    add_to_cart: Step<'static>,
+    cart: Step<'static>,
+    checkout: Step<'static>,
+    cleanup: Step<'static>,
+}
 
-[[site.check.step]]
-name = "category"
-url = "{{ category_url }}"
-[[site.check.step.extract]]
-var = "product_url"
-css = "a.product-item-link"          # the first product of the listing
-attr = "href"
+/// One step of a skeleton, written as the configuration writes it.
+struct Step<'a> {
+    name: &'static str,
+    method: &'static str,
+    url: &'static str,
+    /// Why this URL, after it on its line ("" for nothing to say).
+    url_note: &'static str,
+    query: &'static [(&'static str, &'static str)],
+    form: &'static [(&'static str, &'static str)],
+    headers: &'static [(&'static str, &'static str)],
+    not_contains: &'static [&'static str],
+    /// An element the page must have.
+    css: Option<&'static str>,
+    /// A JSON pointer and the number it must equal.
+    json: Option<(&'static str, i64)>,
+    extract: &'a [Extract],
+    /// Comment lines after the step, for what a person may have to change.
+    note: &'static str,
+}
 
-[[site.check.step]]
-name = "product"
-url = "{{ product_url }}"
-[[site.check.step.extract]]
-var = "add_url"
-css = "#product_addtocart_form"      # /checkout/cart/add/uenc/.../product/<id>/
-attr = "action"
-[[site.check.step.extract]]
-var = "product_id"
-css = "#product_addtocart_form input[name=product]"
-attr = "value"
-# With the full-page cache on, the page's form key is the cached one and the
-# browser replaces it from the form_key cookie; then extract
-# `cookie = "form_key"` instead.
-[[site.check.step.extract]]
-var = "form_key"
-css = "#product_addtocart_form input[name=form_key]"
-attr = "value"
+impl Step<'_> {
+    const fn get(name: &'static str, url: &'static str) -> Self {
+        Step {
+            name,
+            method: "GET",
+            url,
+            url_note: "",
+            query: &[],
+            form: &[],
+            headers: &[],
+            not_contains: &[],
+            css: None,
+            json: None,
+            extract: &[],
+            note: "",
+        }
+    }
 
-[[site.check.step]]
-name = "add to cart"
-method = "POST"
-url = "{{ add_url }}"
-form = { form_key = "{{ form_key }}", product = "{{ product_id }}", qty = "1" }
+    const fn post(name: &'static str, url: &'static str) -> Self {
+        Step {
+            method: "POST",
+            ..Step::get(name, url)
+        }
+    }
 
-[[site.check.step]]
-name = "cart shows the product"
-url = "/checkout/cart/"
-[[site.check.step.css]]
-selector = "#shopping-cart-table .product-item-name"
+    fn write(&self, table: &str, toml: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(toml, "\n{table}\nname = {}", toml_str(self.name));
+        if self.method != "GET" {
+            let _ = writeln!(toml, "method = {}", toml_str(self.method));
+        }
+        let _ = writeln!(toml, "url = {}{}", toml_str(self.url), note(self.url_note));
+        for (key, pairs) in [
+            ("query", self.query),
+            ("form", self.form),
+            ("headers", self.headers),
+        ] {
+            if !pairs.is_empty() {
+                let _ = writeln!(toml, "{key} = {}", inline_table(pairs));
+            }
+        }
+        if !self.not_contains.is_empty() {
+            let quoted: Vec<String> = self.not_contains.iter().map(|s| toml_str(s)).collect();
+            let _ = writeln!(toml, "not_contains = [{}]", quoted.join(", "));
+        }
+        if let Some(selector) = self.css {
+            let _ = writeln!(
+                toml,
+                "[[site.check.step.css]]\nselector = {}",
+                toml_str(selector)
+            );
+        }
+        if let Some((pointer, equals)) = self.json {
+            let _ = writeln!(
+                toml,
+                "[[site.check.step.json]]\npointer = {}\nequals = {equals}",
+                toml_str(pointer)
+            );
+        }
+        for extract in self.extract {
+            extract.write(toml);
+        }
+        toml.push_str(self.note);
+    }
+}
 
-[[site.check.step]]
-name = "checkout reachable"
-url = "/checkout/"
-not_contains = ["There has been an error processing your request"]
+/// A variable a step takes from its response.
+#[derive(Clone, Copy)]
+struct Extract {
+    var: &'static str,
+    from: From,
+    /// What the selector or header stands for ("" for nothing to say).
+    note: &'static str,
+}
 
-[[site.check.cleanup]]
-name = "empty the cart"
-method = "POST"
-url = "/checkout/cart/updatePost/"
-form = { form_key = "{{ form_key }}", update_cart_action = "empty_cart" }
-"##;
+#[derive(Clone, Copy)]
+enum From {
+    /// An attribute of the first element the selector finds.
+    Css {
+        selector: &'static str,
+        attr: &'static str,
+    },
+    Header(&'static str),
+}
 
-/// Storefront theme: the add-to-cart form posts the product id as
+impl Extract {
+    const fn attr(var: &'static str, selector: &'static str, attr: &'static str) -> Extract {
+        Extract {
+            var,
+            from: From::Css { selector, attr },
+            note: "",
+        }
+    }
+
+    const fn noted(self, note: &'static str) -> Extract {
+        Extract { note, ..self }
+    }
+
+    fn write(&self, toml: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            toml,
+            "[[site.check.step.extract]]\nvar = {}",
+            toml_str(self.var)
+        );
+        match self.from {
+            From::Css { selector, attr } => {
+                let _ = writeln!(
+                    toml,
+                    "css = {}{}\nattr = {}",
+                    toml_str(selector),
+                    note(self.note),
+                    toml_str(attr)
+                );
+            }
+            From::Header(name) => {
+                let _ = writeln!(toml, "header = {}{}", toml_str(name), note(self.note));
+            }
+        }
+    }
+}
+
+/// `   # note` after a value, or nothing.
+fn note(note: &str) -> String {
+    if note.is_empty() {
+        String::new()
+    } else {
+        format!("   # {note}")
+    }
+}
+
+/// `{ key = "value", "lineItems[p][id]" = "…" }`.
+fn inline_table(pairs: &[(&str, &str)]) -> String {
+    let entries: Vec<String> = pairs
+        .iter()
+        .map(|(key, value)| {
+            let bare = key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let key = if bare {
+                (*key).to_owned()
+            } else {
+                toml_str(key)
+            };
+            format!("{key} = {}", toml_str(value))
+        })
+        .collect();
+    format!("{{ {} }}", entries.join(", "))
+}
+
+/// The walk through each platform's default theme.
+fn walk(platform: Platform) -> &'static Walk {
+    match platform {
+        Platform::Magento2 => &MAGENTO2,
+        Platform::WooCommerce => &WOOCOMMERCE,
+        Platform::Shopware6 => &SHOPWARE6,
+        Platform::PrestaShop => &PRESTASHOP,
+    }
+}
+
+/// Luma: the first top-level category, its first product, the
+/// product form's action with the form key.
+const MAGENTO2: Walk = Walk {
+    category_link: Extract::attr("category_url", "nav.navigation a.level-top", "href")
+        .noted("the first top-level category of the menu"),
+    product_link: Extract::attr("product_url", "a.product-item-link", "href")
+        .noted("the first product of the listing"),
+    product: &[
+        Extract::attr("add_url", "#product_addtocart_form", "action")
+            .noted("/checkout/cart/add/uenc/.../product/<id>/"),
+        Extract::attr(
+            "product_id",
+            "#product_addtocart_form input[name=product]",
+            "value",
+        ),
+        Extract::attr(
+            "form_key",
+            "#product_addtocart_form input[name=form_key]",
+            "value",
+        ),
+    ],
+    add_to_cart: Step {
+        form: &[
+            ("form_key", "{{ form_key }}"),
+            ("product", "{{ product_id }}"),
+            ("qty", "1"),
+        ],
+        note: "# With the full-page cache on, the product page's form key is the\n\
+               # cached one and the browser replaces it from the form_key cookie;\n\
+               # then extract `cookie = \"form_key\"` in the product step instead.\n",
+        ..Step::post("add to cart", "{{ add_url }}")
+    },
+    cart: Step {
+        css: Some("#shopping-cart-table .product-item-name"),
+        ..Step::get("cart shows the product", "/checkout/cart/")
+    },
+    checkout: Step {
+        not_contains: &["There has been an error processing your request"],
+        ..Step::get("checkout reachable", "/checkout/")
+    },
+    cleanup: Step {
+        form: &[
+            ("form_key", "{{ form_key }}"),
+            ("update_cart_action", "empty_cart"),
+        ],
+        ..Step::post("empty the cart", "/checkout/cart/updatePost/")
+    },
+};
+
+/// Storefront: the add-to-cart form posts the product id as
 /// `add-to-cart` (no form key); the Cart block draws the cart with
 /// JavaScript, so the cart is read from the Store API.
-const WOOCOMMERCE: &str = r##"
-[[site.check.step]]
-name = "home"
-url = "/"
-[[site.check.step.extract]]
-var = "category_url"
-css = "a[href*='/product-category/']"   # the first product category linked
-attr = "href"
-
-[[site.check.step]]
-name = "category"
-url = "{{ category_url }}"
-[[site.check.step.extract]]
-var = "product_url"
-css = "a.woocommerce-LoopProduct-link"
-attr = "href"
-
-[[site.check.step]]
-name = "product"
-url = "{{ product_url }}"
-[[site.check.step.extract]]
-var = "product_id"
-css = "form.cart button[name=add-to-cart]"   # a simple product's button
-attr = "value"
-
-[[site.check.step]]
-name = "add to cart"
-method = "POST"
-url = "{{ product_url }}"
-form = { "add-to-cart" = "{{ product_id }}", quantity = "1" }
-not_contains = ["woocommerce-error"]
-
-[[site.check.step]]
-name = "cart shows the product"
-url = "/wp-json/wc/store/v1/cart"
-[[site.check.step.json]]
-pointer = "/items_count"
-equals = 1
-[[site.check.step.extract]]
-var = "nonce"
-header = "Nonce"                     # the Store API's nonce, for the cleanup
-
-[[site.check.step]]
-name = "checkout reachable"
-url = "/checkout/"                   # the page's slug when it was renamed
-
-[[site.check.cleanup]]
-name = "empty the cart"
-method = "DELETE"
-url = "/wp-json/wc/store/v1/cart/items"
-headers = { Nonce = "{{ nonce }}" }
-"##;
+const WOOCOMMERCE: Walk = Walk {
+    category_link: Extract::attr("category_url", "a[href*='/product-category/']", "href")
+        .noted("the first product category linked"),
+    product_link: Extract::attr("product_url", "a.woocommerce-LoopProduct-link", "href"),
+    product: &[
+        Extract::attr("product_id", "form.cart button[name=add-to-cart]", "value")
+            .noted("a simple product's button"),
+    ],
+    add_to_cart: Step {
+        form: &[("add-to-cart", "{{ product_id }}"), ("quantity", "1")],
+        not_contains: &["woocommerce-error"],
+        ..Step::post("add to cart", "{{ product_url }}")
+    },
+    cart: Step {
+        json: Some(("/items_count", 1)),
+        extract: &[Extract {
+            var: "nonce",
+            from: From::Header("Nonce"),
+            note: "the Store API's nonce, for the cleanup",
+        }],
+        ..Step::get("cart shows the product", "/wp-json/wc/store/v1/cart")
+    },
+    checkout: Step {
+        url_note: "the page's slug when it was renamed",
+        ..Step::get("checkout reachable", "/checkout/")
+    },
+    cleanup: Step {
+        method: "DELETE",
+        headers: &[("Nonce", "{{ nonce }}")],
+        ..Step::get("empty the cart", "/wp-json/wc/store/v1/cart/items")
+    },
+};
 
 /// The Shopware 6 storefront: the buy form posts line items to
-/// `/checkout/line-item/add` (6.4 and older also want its `_csrf_token`).
-const SHOPWARE6: &str = r##"
-[[site.check.step]]
-name = "home"
-url = "/"
-[[site.check.step.extract]]
-var = "category_url"
-css = "a.main-navigation-link"       # the first category of the main navigation
-attr = "href"
+/// /checkout/line-item/add (6.4 and older also want its _csrf_token).
+const SHOPWARE6: Walk = Walk {
+    category_link: Extract::attr("category_url", "a.main-navigation-link", "href")
+        .noted("the first category of the main navigation"),
+    product_link: Extract::attr("product_url", "a.product-name", "href"),
+    product: &[Extract::attr(
+        "product_id",
+        "form.buy-widget input[name$='[referencedId]']",
+        "value",
+    )],
+    add_to_cart: Step {
+        form: &[
+            ("lineItems[p][id]", "{{ product_id }}"),
+            ("lineItems[p][referencedId]", "{{ product_id }}"),
+            ("lineItems[p][type]", "product"),
+            ("lineItems[p][quantity]", "1"),
+            ("lineItems[p][stackable]", "1"),
+            ("lineItems[p][removable]", "1"),
+            ("redirectTo", "frontend.checkout.cart.page"),
+        ],
+        ..Step::post("add to cart", "/checkout/line-item/add")
+    },
+    cart: Step {
+        css: Some(".line-item-label"),
+        ..Step::get("cart shows the product", "/checkout/cart")
+    },
+    checkout: Step {
+        url_note: "a guest is sent on to /checkout/register",
+        ..Step::get("checkout reachable", "/checkout/confirm")
+    },
+    cleanup: Step {
+        form: &[("redirectTo", "frontend.checkout.cart.page")],
+        ..Step::post(
+            "remove the product",
+            "/checkout/line-item/delete/{{ product_id }}",
+        )
+    },
+};
 
-[[site.check.step]]
-name = "category"
-url = "{{ category_url }}"
-[[site.check.step.extract]]
-var = "product_url"
-css = "a.product-name"
-attr = "href"
-
-[[site.check.step]]
-name = "product"
-url = "{{ product_url }}"
-[[site.check.step.extract]]
-var = "product_id"
-css = "form.buy-widget input[name$='[referencedId]']"
-attr = "value"
-
-[[site.check.step]]
-name = "add to cart"
-method = "POST"
-url = "/checkout/line-item/add"
-form = { "lineItems[p][id]" = "{{ product_id }}", "lineItems[p][referencedId]" = "{{ product_id }}", "lineItems[p][type]" = "product", "lineItems[p][quantity]" = "1", "lineItems[p][stackable]" = "1", "lineItems[p][removable]" = "1", redirectTo = "frontend.checkout.cart.page" }
-
-[[site.check.step]]
-name = "cart shows the product"
-url = "/checkout/cart"
-[[site.check.step.css]]
-selector = ".line-item-label"
-
-[[site.check.step]]
-name = "checkout reachable"
-url = "/checkout/confirm"            # a guest is sent on to /checkout/register
-
-[[site.check.cleanup]]
-name = "remove the product"
-method = "POST"
-url = "/checkout/line-item/delete/{{ product_id }}"
-form = { redirectTo = "frontend.checkout.cart.page" }
-"##;
-
-/// Classic theme: the product form carries the static token; the cart
+/// Classic: the product form carries the static token; the cart
 /// controller's URLs work with and without friendly URLs.
-const PRESTASHOP: &str = r##"
-[[site.check.step]]
-name = "home"
-url = "/"
-[[site.check.step.extract]]
-var = "category_url"
-css = "#top-menu a[data-depth='0']"  # the first category of the top menu
-attr = "href"
-
-[[site.check.step]]
-name = "category"
-url = "{{ category_url }}"
-[[site.check.step.extract]]
-var = "product_url"
-css = ".product-miniature .product-title a"
-attr = "href"
-
-[[site.check.step]]
-name = "product"
-url = "{{ product_url }}"
-[[site.check.step.extract]]
-var = "token"
-css = "#add-to-cart-or-refresh input[name=token]"
-attr = "value"
-[[site.check.step.extract]]
-var = "product_id"
-css = "#add-to-cart-or-refresh input[name=id_product]"
-attr = "value"
-
-[[site.check.step]]
-name = "add to cart"
-method = "POST"
-url = "/index.php"
-query = { controller = "cart" }
-form = { token = "{{ token }}", id_product = "{{ product_id }}", id_customization = "0", qty = "1", add = "1", action = "update" }
-
-[[site.check.step]]
-name = "cart shows the product"
-url = "/index.php"
-query = { controller = "cart", action = "show" }
-[[site.check.step.css]]
-selector = ".cart-item"
-
-[[site.check.step]]
-name = "checkout reachable"
-url = "/index.php"
-query = { controller = "order" }
-
-[[site.check.cleanup]]
-name = "remove the product"
-url = "/index.php"
-query = { controller = "cart", delete = "1", id_product = "{{ product_id }}", id_product_attribute = "0", token = "{{ token }}" }
-"##;
+const PRESTASHOP: Walk = Walk {
+    category_link: Extract::attr("category_url", "#top-menu a[data-depth='0']", "href")
+        .noted("the first category of the top menu"),
+    product_link: Extract::attr("product_url", ".product-miniature .product-title a", "href"),
+    product: &[
+        Extract::attr(
+            "token",
+            "#add-to-cart-or-refresh input[name=token]",
+            "value",
+        ),
+        Extract::attr(
+            "product_id",
+            "#add-to-cart-or-refresh input[name=id_product]",
+            "value",
+        ),
+    ],
+    add_to_cart: Step {
+        query: &[("controller", "cart")],
+        form: &[
+            ("token", "{{ token }}"),
+            ("id_product", "{{ product_id }}"),
+            ("id_customization", "0"),
+            ("qty", "1"),
+            ("add", "1"),
+            ("action", "update"),
+        ],
+        ..Step::post("add to cart", "/index.php")
+    },
+    cart: Step {
+        query: &[("controller", "cart"), ("action", "show")],
+        css: Some(".cart-item"),
+        ..Step::get("cart shows the product", "/index.php")
+    },
+    checkout: Step {
+        query: &[("controller", "order")],
+        ..Step::get("checkout reachable", "/index.php")
+    },
+    cleanup: Step {
+        query: &[
+            ("controller", "cart"),
+            ("delete", "1"),
+            ("id_product", "{{ product_id }}"),
+            ("id_product_attribute", "0"),
+            ("token", "{{ token }}"),
+        ],
+        ..Step::get("remove the product", "/index.php")
+    },
+};
 
 #[cfg(test)]
 mod tests {
