@@ -21,8 +21,7 @@ use toml::Spanned;
 
 use crate::load::Loader;
 use crate::scenario::{
-    CssSelector, ExtractFrom, Extraction, MAX_STEPS, RawExtract, ScenarioInputs, Scope, StepAt,
-    Template,
+    CssSelector, ExtractFrom, Extraction, RawExtract, ScenarioInputs, Scope, StepAt, Template,
 };
 
 /// `[browser]`: the Chromium the browser checks share.
@@ -295,22 +294,13 @@ impl Loader<'_> {
                 }
             },
         };
-        if raw.step.is_empty() {
-            self.rep.report(
-                span,
-                &format!("{path}.step"),
-                "a browser check needs at least one [[site.check.step]]",
-                None,
-            );
-            return None;
-        }
-        if raw.step.len() + raw.cleanup.len() > MAX_STEPS {
-            self.rep.report(
-                span,
-                &format!("{path}.step"),
-                format!("more than {MAX_STEPS} steps"),
-                None,
-            );
+        if !self.step_count(
+            raw.step.len(),
+            raw.cleanup.len(),
+            span,
+            path,
+            "a browser check",
+        ) {
             return None;
         }
         let has_base = inputs.base_url.is_some();

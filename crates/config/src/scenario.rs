@@ -545,6 +545,28 @@ impl Loader<'_> {
         ok.then_some(template)
     }
 
+    /// Whether a check (`what`, e.g. "a scenario") at `path` has at least
+    /// one step and at most [`MAX_STEPS`] with its cleanup.
+    pub(crate) fn step_count(
+        &mut self,
+        steps: usize,
+        cleanup: usize,
+        span: Range<usize>,
+        path: &str,
+        what: &str,
+    ) -> bool {
+        let problem = if steps == 0 {
+            format!("{what} needs at least one [[site.check.step]]")
+        } else if steps + cleanup > MAX_STEPS {
+            format!("more than {MAX_STEPS} steps")
+        } else {
+            return true;
+        };
+        self.rep
+            .report(span, &format!("{path}.step"), problem, None);
+        false
+    }
+
     /// The URL template written at `key` of the step `at`: absolute, a
     /// variable, or a path when the check has a `base_url`.
     pub(crate) fn step_url(
@@ -933,22 +955,7 @@ impl Loader<'_> {
             raw.secrets.as_ref(),
             path,
         )?;
-        if raw.step.is_empty() {
-            self.rep.report(
-                span,
-                &format!("{path}.step"),
-                "a scenario needs at least one [[site.check.step]]",
-                None,
-            );
-            return None;
-        }
-        if raw.step.len() + raw.cleanup.len() > MAX_STEPS {
-            self.rep.report(
-                span,
-                &format!("{path}.step"),
-                format!("more than {MAX_STEPS} steps"),
-                None,
-            );
+        if !self.step_count(raw.step.len(), raw.cleanup.len(), span, path, "a scenario") {
             return None;
         }
         let mut names = HashSet::new();

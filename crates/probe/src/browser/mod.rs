@@ -262,27 +262,25 @@ impl<'s> Run<'s> {
                 scrub(spec, &text),
             ));
         }
-        if console_count > 0 {
-            let first = console.first().cloned().unwrap_or_default();
-            outcome.push(Finding::new(
+        for (code, count, first, what) in [
+            (
                 codes::BROWSER_CONSOLE_ERROR,
-                Severity::Warning,
-                scrub(
-                    spec,
-                    &format!("{} console error(s), the first: {first}", console_count),
-                ),
-            ));
-        }
-        if request_count > 0 {
-            let first = requests.first().cloned().unwrap_or_default();
-            outcome.push(Finding::new(
+                console_count,
+                console.first(),
+                "console error(s)",
+            ),
+            (
                 codes::BROWSER_REQUEST_FAILED,
-                Severity::Warning,
-                scrub(
-                    spec,
-                    &format!("{} request(s) failed, the first: {first}", request_count),
-                ),
-            ));
+                request_count,
+                requests.first(),
+                "request(s) failed",
+            ),
+        ] {
+            if count > 0 {
+                let first = first.map_or("", String::as_str);
+                let text = format!("{count} {what}, the first: {first}");
+                outcome.push(Finding::new(code, Severity::Warning, scrub(spec, &text)));
+            }
         }
         let mut details = Value::Object(evidence);
         scrub_value(spec, &mut details);
