@@ -277,7 +277,7 @@ impl Loader<'_> {
                 if let Some(cookie) = &raw.success_cookie {
                     post.extract.push(Extraction {
                         var: SESSION.into(),
-                        from: ExtractFrom::Cookie(cookie.get_ref().clone()),
+                        from: ExtractFrom::CookieSet(cookie.get_ref().clone()),
                         secret: true,
                     });
                 }

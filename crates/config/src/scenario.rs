@@ -253,6 +253,10 @@ pub enum ExtractFrom {
     Header(::http::HeaderName),
     /// The cookie of this name in the jar after the response.
     Cookie(String),
+    /// The cookie of this name only when the step's own responses set it
+    /// (a login's `success_cookie`: one the login page already set does
+    /// not prove a log-in).
+    CookieSet(String),
 }
 
 impl fmt::Display for ExtractFrom {
@@ -271,6 +275,7 @@ impl fmt::Display for ExtractFrom {
             ExtractFrom::Json(p) => write!(f, "json {p:?}"),
             ExtractFrom::Header(h) => write!(f, "header {:?}", h.as_str()),
             ExtractFrom::Cookie(c) => write!(f, "cookie {c:?}"),
+            ExtractFrom::CookieSet(c) => write!(f, "the response's Set-Cookie {c:?}"),
         }
     }
 }

@@ -605,3 +605,60 @@ url = "/use?key={{{{ api_key }}}}"
     let stored = serde_json::to_string(&outcome).unwrap_or_default();
     assert!(!stored.contains(TOKEN), "{stored}");
 }
+
+#[tokio::test]
+async fn a_success_cookie_counts_only_when_the_log_in_response_sets_it() {
+    let server = TestServer::start(|req| async move {
+        let page =
+            r#"<form method="post"><input type="hidden" name="form_key" value="k-1"></form>"#;
+        match (req.method().as_str(), req.uri().path()) {
+            // The login page already opens a session, as PHP shops do.
+            ("GET", "/login") => {
+                let mut r = html(200, page);
+                r.headers_mut().insert(
+                    "set-cookie",
+                    http::HeaderValue::from_static("PHPSESSID=guest; Path=/"),
+                );
+                r
+            }
+            ("POST", "/login") => {
+                let body = String::from_utf8_lossy(req.body()).into_owned();
+                if body.contains("password=right") {
+                    let mut r = redirect(303, "/account");
+                    r.headers_mut().insert(
+                        "set-cookie",
+                        http::HeaderValue::from_static("PHPSESSID=customer; Path=/"),
+                    );
+                    r
+                } else {
+                    html(200, "<p>Invalid login</p>")
+                }
+            }
+            ("GET", "/account") => html(200, "<p>Your account</p>"),
+            _ => text(404, "no such page"),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("test server: {e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let check = |password: &str| {
+        let file = dir.path().join(format!("{password}.pw"));
+        std::fs::write(&file, password).unwrap_or_else(|e| panic!("{e}"));
+        format!(
+            "style = \"form\"\nlogin_url = \"{}\"\nusername = \"alice\"\npassword_file = \"{}\"\ntoken_field = \"form_key\"\nsuccess_cookie = \"PHPSESSID\"\n",
+            server.url("/login"),
+            file.display()
+        )
+    };
+    let outcome = run_login(&check("right")).await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
+    let outcome = run_login(&check("wrong")).await;
+    assert_eq!(codes(&outcome), [c::LOGIN_FAILED], "{outcome:#?}");
+    assert!(
+        outcome
+            .message
+            .ends_with("could not extract \"session_cookie\": the response's Set-Cookie \"PHPSESSID\" found nothing"),
+        "{}",
+        outcome.message
+    );
+}

@@ -40,10 +40,16 @@ pub(crate) struct CookieJar {
 }
 
 impl CookieJar {
-    /// Takes the `Set-Cookie` values of a response to `url`.
-    pub(crate) fn store<'h>(&mut self, url: &Uri, set_cookies: impl Iterator<Item = &'h [u8]>) {
+    /// Takes the `Set-Cookie` values of a response to `url`; the names of
+    /// the cookies it set (not those it deleted or refused).
+    pub(crate) fn store<'h>(
+        &mut self,
+        url: &Uri,
+        set_cookies: impl Iterator<Item = &'h [u8]>,
+    ) -> Vec<String> {
+        let mut set = Vec::new();
         let Some(host) = url.host().map(|h| h.to_ascii_lowercase()) else {
-            return;
+            return set;
         };
         for raw in set_cookies {
             if raw.len() > MAX_COOKIE_BYTES {
@@ -52,23 +58,30 @@ impl CookieJar {
             let Ok(text) = std::str::from_utf8(raw) else {
                 continue;
             };
-            if let Some(cookie) = parse(text, &host, url.path()) {
-                self.put(cookie);
+            if let Some(cookie) = parse(text, &host, url.path())
+                && let Some(name) = self.put(cookie)
+            {
+                set.push(name);
             }
         }
+        set
     }
 
-    fn put(&mut self, cookie: Cookie) {
+    /// Keeps `cookie`, replacing its older self; its name unless it was a
+    /// deletion.
+    fn put(&mut self, cookie: Cookie) -> Option<String> {
         self.cookies.retain(|c| {
             !(c.name == cookie.name && c.domain == cookie.domain && c.path == cookie.path)
         });
         if cookie.expires.is_some_and(|at| at <= SystemTime::now()) {
-            return; // an expiry in the past deletes it
+            return None; // an expiry in the past deletes it
         }
         if self.cookies.len() >= MAX_COOKIES {
             self.cookies.remove(0);
         }
+        let name = cookie.name.clone();
         self.cookies.push(cookie);
+        Some(name)
     }
 
     /// The live cookies a request to `url` carries, longer paths first

@@ -264,6 +264,8 @@ struct Walk<'a> {
     warnings: Vec<Finding>,
     /// The secrets, and the credentials extracted so far.
     redactor: Redactor,
+    /// The names of the cookies the current step's responses set.
+    set_by_step: Vec<String>,
 }
 
 impl<'a> Walk<'a> {
@@ -274,6 +276,7 @@ impl<'a> Walk<'a> {
             jar: CookieJar::default(),
             warnings: Vec::new(),
             redactor: Redactor::new(spec.inputs.secrets.iter().map(|(_, s)| s.expose())),
+            set_by_step: Vec::new(),
         }
     }
 
@@ -456,6 +459,7 @@ impl<'a> Walk<'a> {
             headers,
             mut body,
         } = request;
+        self.set_by_step.clear();
         let origin = origin(&url);
         let mut visited = vec![url.to_string()];
         loop {
@@ -512,13 +516,14 @@ impl<'a> Walk<'a> {
                     .map_or(outcome.message.clone(), |f| f.text.clone());
                 return (Err(Failure::new(codes::SCENARIO_STEP_FAILED, why)), timing);
             };
-            self.jar.store(
+            let set = self.jar.store(
                 &url,
                 page.headers
                     .get_all(header::SET_COOKIE)
                     .iter()
                     .map(HeaderValue::as_bytes),
             );
+            self.set_by_step.extend(set);
             let status = page.status;
             let location = page
                 .headers
@@ -745,6 +750,12 @@ impl<'a> Walk<'a> {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             ExtractFrom::Cookie(name) => self.jar.value(name, &page.url).map(str::to_owned),
+            ExtractFrom::CookieSet(name) => self
+                .set_by_step
+                .contains(name)
+                .then(|| self.jar.value(name, &page.url))
+                .flatten()
+                .map(str::to_owned),
         }
     }
 
