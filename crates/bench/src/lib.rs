@@ -41,6 +41,7 @@ pub mod listener;
 pub mod mail;
 pub mod outage;
 pub mod probe;
+pub mod scenario;
 pub mod scheduler;
 pub mod sla;
 pub mod web;

@@ -782,6 +782,25 @@ pub enum BenchCommand {
         #[arg(long)]
         only: Vec<String>,
     },
+    /// HTTP scenarios (issue 16): the demo shop's five-step cart walk run
+    /// by concurrent loops as the daemon runs a check, then bare `http`
+    /// checks of its GET pages: walks/s, p50/p95, per-step overhead, peak
+    /// RSS.
+    Scenario {
+        /// Loops running at once.
+        #[arg(long, default_value = "32")]
+        concurrency: usize,
+        /// How long each phase runs.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+        duration: Duration,
+        /// Also a four-step browser check, four at once (Debian's chromium).
+        #[arg(long)]
+        browser: bool,
+        /// Also the same browser walk in Playwright, from the
+        /// `node_modules` of this directory (`npm install playwright-core`).
+        #[arg(long)]
+        playwright: Option<PathBuf>,
+    },
     /// (internal) Serve a minimal HTTP target for the scheduler benchmark.
     #[command(hide = true)]
     Target {

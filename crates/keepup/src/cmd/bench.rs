@@ -149,6 +149,20 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 only,
             })?
         ),
+        BenchCommand::Scenario {
+            concurrency,
+            duration,
+            browser,
+            playwright,
+        } => println!(
+            "{}",
+            keepup_bench::scenario::scenario(&keepup_bench::scenario::ScenarioBench {
+                concurrency,
+                duration,
+                browser,
+                playwright,
+            })?
+        ),
         BenchCommand::Listener {
             slow,
             pingers,
