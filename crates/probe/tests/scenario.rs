@@ -662,3 +662,69 @@ async fn a_success_cookie_counts_only_when_the_log_in_response_sets_it() {
         outcome.message
     );
 }
+
+#[tokio::test]
+async fn max_ms_ends_a_slow_step_while_it_runs() {
+    let server = shop(|_| None).await;
+    let slow = TestServer::start(|_| async {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        text(200, "late")
+    })
+    .await
+    .unwrap_or_else(|e| panic!("test server: {e}"));
+    let outcome = run(
+        &format!(
+            r#"[[site.check.step]]
+name = "slow search"
+url = "{}"
+max_ms = 300
+[[site.check.step]]
+name = "cart"
+url = "{}"
+"#,
+            slow.url("/search"),
+            server.url("/cart")
+        ),
+        "30s",
+    )
+    .await;
+    assert_eq!(codes(&outcome), [c::SCENARIO_STEP_FAILED], "{outcome:#?}");
+    // Not "no result within the 30 s timeout": the step ended at its max_ms.
+    assert_eq!(
+        outcome.message,
+        "step 0 \"slow search\" failed: slower than max_ms = 300"
+    );
+    assert_eq!(steps(&outcome)[1]["skipped"], true);
+}
+
+#[tokio::test]
+async fn a_steps_timing_adds_up_its_redirect_hops() {
+    let server = shop(|req| {
+        (req.uri().path() == "/cart/add").then(|| {
+            // The POST's own answer is slow; the page it redirects to is not.
+            std::thread::sleep(Duration::from_millis(300));
+            redirect(303, "/cart")
+        })
+    })
+    .await;
+    let outcome = run(
+        &format!(
+            r#"[[site.check.step]]
+name = "add to cart"
+method = "POST"
+url = "{}"
+form = {{ product = "42" }}
+contains = ["Your cart"]
+"#,
+            server.url("/cart/add")
+        ),
+        "10s",
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
+    assert_eq!(paths(&server), ["POST /cart/add", "GET /cart"]);
+    let timing = &steps(&outcome)[0]["timing"];
+    // The POST's 300 ms wait for its head is in the step's figure.
+    let first_byte = timing["first_byte_ms"].as_f64().unwrap_or_default();
+    assert!(first_byte >= 300.0, "{timing}");
+}

@@ -333,6 +333,16 @@ impl<'a> Walk<'a> {
             }
         };
         record.insert("action".into(), self.action(step, &request).into());
+        // max_ms bounds the step while it runs, not only once it is over.
+        let bounded;
+        let ctx = match step.max_time {
+            Some(limit) => {
+                let budget = ctx.budget();
+                bounded = ctx.with_deadline((started + limit).min(budget.deadline), budget.timeout);
+                &bounded
+            }
+            None => ctx,
+        };
         let (result, timing) = self.send(step, request, ctx).await;
         let failure = match result {
             Ok((page, status)) => {
@@ -346,7 +356,11 @@ impl<'a> Walk<'a> {
                         f
                     })
             }
-            Err(f) => Some(f),
+            Err(f) => Some(match self.in_time(step, started.elapsed()) {
+                // Cut short by max_ms rather than the check's timeout.
+                Err(slow) if f.response.is_none() => slow,
+                _ => f,
+            }),
         };
         let elapsed = started.elapsed();
         record.insert("ok".into(), failure.is_none().into());
@@ -446,7 +460,8 @@ impl<'a> Walk<'a> {
 
     /// Sends `request`, following redirects when the step does, one hop at
     /// a time through the jar. The final response and its status, and the
-    /// timing of the last hop.
+    /// timing of all hops added up (a POST answered by a redirect keeps the
+    /// POST's phases).
     async fn send(
         &mut self,
         step: &ScenarioStep,
@@ -462,6 +477,7 @@ impl<'a> Walk<'a> {
         self.set_by_step.clear();
         let origin = origin(&url);
         let mut visited = vec![url.to_string()];
+        let mut timing: Option<TimingBreakdown> = None;
         loop {
             let same_origin = origin == crate::scenario::origin(&url);
             let mut hop_headers: Vec<(HeaderName, HeaderValue)> = headers
@@ -498,7 +514,9 @@ impl<'a> Walk<'a> {
                 user_agent: self.spec.user_agent.clone(),
             };
             let (outcome, page) = crate::http::fetch(&hop, ctx).await;
-            let timing = outcome.evidence.timing.clone();
+            if let Some(hop) = &outcome.evidence.timing {
+                add_timing(timing.get_or_insert_with(TimingBreakdown::default), hop);
+            }
             for finding in outcome
                 .findings
                 .iter()
@@ -791,6 +809,21 @@ impl<'a> Walk<'a> {
             "headers": headers,
             "body_excerpt": excerpt.trim_end_matches('\u{fffd}'),
         })
+    }
+}
+
+/// Adds the phases of `hop` to `total`: each phase a hop had counts.
+fn add_timing(total: &mut TimingBreakdown, hop: &TimingBreakdown) {
+    for (sum, part) in [
+        (&mut total.dns_ms, hop.dns_ms),
+        (&mut total.connect_ms, hop.connect_ms),
+        (&mut total.tls_ms, hop.tls_ms),
+        (&mut total.first_byte_ms, hop.first_byte_ms),
+        (&mut total.total_ms, hop.total_ms),
+    ] {
+        if let Some(part) = part {
+            *sum = Some(sum.unwrap_or(0.0) + part);
+        }
     }
 }
 
