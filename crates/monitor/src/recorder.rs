@@ -140,7 +140,13 @@ impl Recorder {
                 Arc::new(CurrentState {
                     at: c.started,
                     since,
-                    outcome: c.outcome.clone(),
+                    outcome: Outcome {
+                        // A screenshot goes to the store only (pages read
+                        // it from there): no half megabyte per failing
+                        // browser check held in memory.
+                        attachments: Vec::new(),
+                        ..c.outcome.clone()
+                    },
                 }),
             );
             if changed {

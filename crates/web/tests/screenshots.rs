@@ -42,6 +42,16 @@ async fn a_failing_browser_check_shows_its_screenshot_to_people_logged_in() {
         .as_i64()
         .expect("the stored evidence names the screenshot");
     let shot = web.monitor.store().screenshot(id).unwrap().expect("kept");
+    // The bytes live in the store, not in the monitor's memory.
+    let current = web.monitor.current();
+    assert!(
+        current
+            .get(&walk)
+            .expect("a state")
+            .outcome
+            .attachments
+            .is_empty()
+    );
     assert!(shot.bytes.starts_with(&[0xff, 0xd8]), "a JPEG");
 
     let src = format!("/screenshots/{id}");
