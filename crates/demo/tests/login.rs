@@ -76,7 +76,7 @@ async fn a_form_login_with_its_csrf_token_logs_in_and_out_and_login_broken_names
     assert_eq!(codes(&outcome), [c::LOGIN_FAILED]);
     assert_eq!(
         outcome.message,
-        "step 1 \"log in\" failed: the body does not contain \"Welcome back\""
+        "step 2 \"log in\" failed: the body does not contain \"Welcome back\""
     );
     let stored = serde_json::to_string(&outcome).unwrap_or_default();
     assert!(!stored.contains(&password), "{stored}");
@@ -108,7 +108,7 @@ success_text = "{CUSTOMER_EMAIL}"
     let outcome = run(&broken, &keys).await;
     assert_eq!(codes(&outcome), [c::LOGIN_FAILED]);
     assert!(
-        outcome.message.starts_with("step 0 \"log in\" failed: "),
+        outcome.message.starts_with("step 1 \"log in\" failed: "),
         "{}",
         outcome.message
     );

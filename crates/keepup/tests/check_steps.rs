@@ -75,7 +75,7 @@ form = {{ form_key = "{{{{ form_key }}}}" }}
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
         lines[0].starts_with(
-            "SCENARIO CRITICAL - step 1 \"add to cart\" failed: expected status 303, got 400 | time="
+            "SCENARIO CRITICAL - step 2 \"add to cart\" failed: expected status 303, got 400 | time="
         ),
         "{stdout}"
     );
@@ -84,7 +84,7 @@ form = {{ form_key = "{{{{ form_key }}}}" }}
         "{stdout}"
     );
     assert!(
-        lines[2].starts_with("0     product page  GET /product/42   200     "),
+        lines[2].starts_with("1     product page  GET /product/42   200     "),
         "{stdout}"
     );
     assert!(
@@ -92,7 +92,7 @@ form = {{ form_key = "{{{{ form_key }}}}" }}
         "{stdout}"
     );
     assert!(
-        lines[3].starts_with("1     add to cart   POST /cart/add    400     "),
+        lines[3].starts_with("2     add to cart   POST /cart/add    400     "),
         "{stdout}"
     );
     assert!(
@@ -100,19 +100,19 @@ form = {{ form_key = "{{{{ form_key }}}}" }}
         "{stdout}"
     );
     assert!(
-        lines[4].starts_with("2     cart          GET /cart         -       -"),
+        lines[4].starts_with("3     cart          GET /cart         -       -"),
         "{stdout}"
     );
     assert!(lines[4].ends_with("  skipped"), "{stdout}");
     assert!(
-        lines[5].starts_with("c0    empty cart    POST /cart/clear  200     "),
+        lines[5].starts_with("c1    empty cart    POST /cart/clear  200     "),
         "{stdout}"
     );
     assert!(lines[5].ends_with("  ok"), "{stdout}");
     assert_eq!(
         lines[6],
         format!(
-            "step 1 \"add to cart\" answered 400 from {}",
+            "step 2 \"add to cart\" answered 400 from {}",
             server.url("/cart/add")
         )
     );

@@ -84,19 +84,19 @@ async fn each_fault_of_the_cycle_shows_as_the_named_failing_step() {
         (
             Fault::AddToCartBroken,
             "shop/cart",
-            "step 3 \"add to cart\" failed: expected status 303, got 400",
+            "step 4 \"add to cart\" failed: expected status 303, got 400",
             "Invalid form key",
         ),
         (
             Fault::LoginBroken,
             "shop/login",
-            "step 1 \"log in\" failed: the body does not contain \"Welcome back\"",
+            "step 2 \"log in\" failed: the body does not contain \"Welcome back\"",
             "Invalid login",
         ),
         (
             Fault::CheckoutError,
             "shop/cart",
-            "step 5 \"checkout\" failed: expected status 200-399, got 500",
+            "step 6 \"checkout\" failed: expected status 200-399, got 500",
             "Payment module crashed",
         ),
     ] {
@@ -142,10 +142,9 @@ fn cart_skipped_the_rest_and_emptied_the_cart(fault: Fault, details: &Value) {
     assert_eq!(cleanup[0]["ok"], true, "{fault:?}: {details:#}");
 }
 
-/// How the browser check's failure at its "added" step ends (its step
-/// number left out: the browser counts steps from 1, the HTTP scenario
-/// from 0).
-const ADDED_FAILED: &str = "\"added\" failed: the text \"Added to cart\" did not appear";
+/// How the browser check's failure at its "added" step reads (steps are
+/// counted from 1 for people, in the browser as in the HTTP scenario).
+const ADDED_FAILED: &str = "step 3 \"added\" failed: the text \"Added to cart\" did not appear";
 
 /// Set (to anything) to let the browser test pass on a machine without
 /// Chromium; otherwise a missing Chromium fails it rather than skipping

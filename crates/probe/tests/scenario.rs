@@ -184,7 +184,7 @@ url = "/cart"
     assert!(
         outcome
             .message
-            .starts_with("step 1 \"to the cart\" failed: redirect loop: "),
+            .starts_with("step 2 \"to the cart\" failed: redirect loop: "),
         "{}",
         outcome.message
     );
@@ -228,7 +228,7 @@ form = {{ form_key = "{{{{ form_key }}}}" }}
     assert_eq!(codes(&outcome), [c::SCENARIO_EXTRACT_FAILED]);
     assert_eq!(
         outcome.message,
-        "step 0 \"product page\" failed: could not extract \"form_key\": css \"input[name=form_key]\" attribute \"value\" found nothing"
+        "step 1 \"product page\" failed: could not extract \"form_key\": css \"input[name=form_key]\" attribute \"value\" found nothing"
     );
     // The server never saw the step that needed the token.
     assert_eq!(paths(&server), ["GET /product/42"]);
@@ -291,7 +291,7 @@ expect_status = [303]
     assert_eq!(codes(&outcome), [c::SCENARIO_STEP_FAILED]);
     assert_eq!(
         outcome.message,
-        "step 0 \"log in\" failed: expected status 303, got 400"
+        "step 1 \"log in\" failed: expected status 303, got 400"
     );
     let stored = serde_json::to_string(&outcome).unwrap_or_default();
     assert!(!stored.contains(PASSWORD), "{stored}");
@@ -337,7 +337,7 @@ form = {{ form_key = "{{{{ form_key }}}}" }}
     assert_eq!(outcome.status, Status::Down);
     assert_eq!(
         outcome.message,
-        "step 1 \"checkout\" failed: expected status 200-399, got 500"
+        "step 2 \"checkout\" failed: expected status 200-399, got 500"
     );
     assert_eq!(
         paths(&server),
@@ -360,7 +360,7 @@ form = {{ form_key = "{{{{ form_key }}}}" }}
     assert!(
         outcome.findings[1]
             .text
-            .starts_with("cleanup step 0 \"empty cart\" failed: expected status 200-399, got 404")
+            .starts_with("cleanup step 1 \"empty cart\" failed: expected status 200-399, got 404")
     );
 }
 
@@ -400,7 +400,7 @@ url = "/logout"
     assert!(
         outcome
             .message
-            .starts_with("step 1 \"search\" failed: no result within the 2 s timeout (while waiting for the response headers)"),
+            .starts_with("step 2 \"search\" failed: no result within the 2 s timeout (while waiting for the response headers)"),
         "{}",
         outcome.message
     );
@@ -439,7 +439,7 @@ async fn a_basic_login_sends_its_credentials_and_a_wrong_password_is_login_faile
     assert_eq!(codes(&outcome), [c::LOGIN_FAILED]);
     assert_eq!(
         outcome.message,
-        "step 0 \"protected page\" failed: expected status 200-299, got 401"
+        "step 1 \"protected page\" failed: expected status 200-299, got 401"
     );
     let stored = serde_json::to_string(&outcome).unwrap_or_default();
     // Neither the password nor the header built from it.
@@ -489,13 +489,13 @@ selector = "#minicart .count"
     assert_eq!(codes(&outcome), [c::SCENARIO_STEP_FAILED], "{outcome:#?}");
     assert_eq!(
         outcome.message,
-        "step 0 \"big page\" failed: nothing matches the CSS selector \"#minicart .count\""
+        "step 1 \"big page\" failed: nothing matches the CSS selector \"#minicart .count\""
     );
     for path in ["/deep", "/self-closed", "/stray-ends"] {
         let outcome = run(&check(path), "20s").await;
         assert_eq!(
             outcome.message,
-            "step 0 \"big page\" failed: the page nests elements more than 512 deep; it was not parsed",
+            "step 1 \"big page\" failed: the page nests elements more than 512 deep; it was not parsed",
             "{path}"
         );
     }
@@ -692,7 +692,7 @@ url = "{}"
     // Not "no result within the 30 s timeout": the step ended at its max_ms.
     assert_eq!(
         outcome.message,
-        "step 0 \"slow search\" failed: slower than max_ms = 300"
+        "step 1 \"slow search\" failed: slower than max_ms = 300"
     );
     assert_eq!(steps(&outcome)[1]["skipped"], true);
 }

@@ -323,7 +323,11 @@ pub fn steps_table(o: &Outcome) -> Option<String> {
     ]];
     for step in steps {
         let cleanup = step["cleanup"].as_bool() == Some(true);
-        let number = format!("{}{}", if cleanup { "c" } else { "" }, text(&step["index"]));
+        let number = format!(
+            "{}{}",
+            if cleanup { "c" } else { "" },
+            step_number(&step["index"])
+        );
         let time = step["ms"]
             .as_f64()
             .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"));
@@ -389,7 +393,7 @@ pub fn steps_table(o: &Outcome) -> Option<String> {
         if !response.is_null() {
             out.push_str(&format!(
                 "step {} {:?} answered {} from {}\n",
-                text(&failed["index"]),
+                step_number(&failed["index"]),
                 text(&failed["name"]),
                 text(&response["status"]),
                 text(&response["url"])
@@ -409,6 +413,14 @@ pub fn steps_table(o: &Outcome) -> Option<String> {
         ));
     }
     Some(out)
+}
+
+/// A step's number for people, counting from 1 (the evidence's `index`
+/// counts from 0).
+fn step_number(index: &serde_json::Value) -> String {
+    index
+        .as_u64()
+        .map_or_else(|| "?".into(), |i| (i + 1).to_string())
 }
 
 #[cfg(test)]

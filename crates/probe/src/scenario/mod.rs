@@ -103,7 +103,8 @@ pub async fn probe(spec: &ScenarioSpec, ctx: &ProbeContext) -> Outcome {
     let mut details = Map::new();
     details.insert("steps".into(), Value::Array(records));
     if let Some((index, name, f)) = failure {
-        let message = format!("step {index} {name:?} failed: {}", f.error);
+        // People count steps from 1; the evidence's index stays 0-based.
+        let message = format!("step {} {name:?} failed: {}", index + 1, f.error);
         // A login check's failure is a failed login, whatever the step.
         let code = if spec.login.is_some() {
             codes::LOGIN_FAILED
@@ -124,7 +125,9 @@ pub async fn probe(spec: &ScenarioSpec, ctx: &ProbeContext) -> Outcome {
             Severity::Warning,
             format!(
                 "cleanup step {} {:?} failed: {}",
-                step.index, step.name, f.error
+                step.index + 1,
+                step.name,
+                f.error
             ),
         ));
         outcome.worsen(Status::Degraded);
