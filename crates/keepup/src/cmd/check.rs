@@ -205,7 +205,8 @@ pub fn nagios_line(check: &Check, o: &Outcome) -> String {
     }
     line.push_str(" | ");
     line.push_str(&perfdata(check, o));
-    line.replace('\n', " ")
+    // Messages quote servers: no escape sequence reaches the terminal.
+    super::live::clean(&line)
 }
 
 fn perfdata(check: &Check, o: &Outcome) -> String {
@@ -300,11 +301,14 @@ pub fn steps_table(o: &Outcome) -> Option<String> {
     if !steps.iter().any(|s| s.get("action").is_some()) {
         return None;
     }
-    let text = |v: &Value| match v {
+    // Names, actions, errors and bodies come from the configuration and
+    // from servers: control characters (escape sequences) are replaced.
+    let raw = |v: &Value| match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
     };
+    let text = |v: &Value| super::live::clean(&raw(v));
     let cut = |s: String, max: usize| {
         if s.chars().count() > max {
             format!("{}…", s.chars().take(max - 1).collect::<String>())
@@ -398,9 +402,10 @@ pub fn steps_table(o: &Outcome) -> Option<String> {
                 text(&response["status"]),
                 text(&response["url"])
             ));
-            let excerpt = text(&response["body_excerpt"]);
+            let excerpt = raw(&response["body_excerpt"]);
             for line in excerpt.lines().filter(|l| !l.trim().is_empty()).take(5) {
-                out.push_str(&format!("  | {}\n", cut(line.trim().to_owned(), 120)));
+                let line = super::live::clean(line.trim());
+                out.push_str(&format!("  | {}\n", cut(line, 120)));
             }
         }
     }
@@ -465,6 +470,39 @@ mod tests {
         assert_eq!(m.tls, keepup_config::MailTls::Implicit);
         let c = ad_hoc("pop3://[::1]", Duration::from_secs(5)).unwrap();
         assert_eq!(c.spec.kind(), "pop3");
+    }
+
+    #[test]
+    fn server_text_reaches_the_terminal_without_control_characters() {
+        let c = ad_hoc("http://127.0.0.1:1/", Duration::from_secs(5)).unwrap();
+        let mut o = Outcome::new(
+            Status::Down,
+            "step 1 \"home\" failed: redirect to \u{1b}]0;owned\u{7}",
+        );
+        o.evidence.details = serde_json::json!({
+            "steps": [{"index": 0, "name": "home\u{1b}[2J", "action": "GET /\u{9b}31m",
+                       "status": 500, "ok": false, "error": "got \u{1b}[31m500"}],
+            "failed_step": {"index": 0, "name": "home", "response": {
+                "status": 500, "url": "http://shop.test/\u{1b}[A",
+                "body_excerpt": "Fatal\u{1b}[8m error\r\nsecond line\u{8}"}}
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        let printed = format!(
+            "{}\n{}",
+            nagios_line(&c, &o),
+            steps_table(&o).unwrap_or_default()
+        );
+        assert!(
+            !printed.chars().any(|ch| ch.is_control() && ch != '\n'),
+            "{printed:?}"
+        );
+        // The body's lines stay lines.
+        assert!(
+            printed.contains("  | Fatal [8m error\n  | second line \n"),
+            "{printed:?}"
+        );
     }
 
     #[test]

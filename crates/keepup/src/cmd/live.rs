@@ -303,7 +303,7 @@ fn text_width(s: &str) -> usize {
 
 /// Text from outside (messages, titles) with control characters replaced,
 /// so that it cannot move the cursor or change colours.
-fn clean(s: &str) -> String {
+pub(super) fn clean(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
