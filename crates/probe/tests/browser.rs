@@ -249,6 +249,16 @@ async fn hostile_pages(trickle: String) -> TestServer {
                     <script>setTimeout(() => { while (true) {} }, 200);</script></body></html>",
                 ),
                 "/ok" => html(200, "<html><body><p>All good</p></body></html>"),
+                // Messages over the browser pipe's size limit: a console
+                // error of 8 MiB and a request whose data: URL is as big.
+                "/loud" => html(
+                    200,
+                    "<html><body><p>Loud</p><script>\
+                    console.error('x'.repeat(8 << 20));\
+                    const big = 'data:text/plain,' + 'y'.repeat(8 << 20);\
+                    fetch(big).catch(() => {});\
+                    </script></body></html>",
+                ),
                 _ => text(404, "not found"),
             }
         }
@@ -315,6 +325,23 @@ async fn hostile_pages_end_within_the_timeout_and_the_browser_stays_usable() {
     assert_eq!(codes(&outcome), vec![c::SCENARIO_STEP_FAILED]);
     assert_eq!(steps(&outcome)[2]["skipped"], true);
     assert!(!outcome.attachments.is_empty(), "a screenshot of the page");
+
+    // One oversized message is dropped alone: this check ends on its own
+    // terms and the browser every check shares keeps working.
+    let loud = format!(
+        "timeout = \"20s\"\nbase_url = \"{base}\"\n\
+         [[site.check.step]]\nname = \"open\"\ngoto = \"/loud\"\n\
+         [[site.check.step]]\nname = \"text\"\nassert_text = \"Loud\"\n"
+    );
+    let outcome = run(&ctx, &loud).await;
+    assert_ne!(outcome.status, Status::Unknown, "{outcome:#?}");
+    assert!(
+        !codes(&outcome).contains(&c::BROWSER_UNAVAILABLE),
+        "{outcome:#?}"
+    );
+    assert_eq!(steps(&outcome)[1]["ok"], true, "{outcome:#?}");
+    let outcome = run(&ctx, &still_usable).await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
 
     let spin = format!(
         "timeout = \"8s\"\nbase_url = \"{base}\"\n\

@@ -644,34 +644,74 @@ fn tail_line(tail: &Mutex<VecDeque<u8>>) -> Option<String> {
         .map(|l| clip(l, 200))
 }
 
-/// Reads NUL-terminated messages until the pipe closes or a message breaks
-/// the protocol, then fails everything still waiting.
+/// Reads NUL-terminated messages until the pipe closes, then fails
+/// everything still waiting. A message over [`MAX_MESSAGE_BYTES`] (a page
+/// logging a multi-megabyte string, a huge screenshot) is skipped up to its
+/// NUL: only the command it answers fails, and the browser, shared by every
+/// check, stays usable.
 async fn read_messages(mut from_browser: pipe::Receiver, routes: Arc<Routes>) {
     let mut buffer: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
-    'read: loop {
+    // The start of an oversized message being skipped, for its answer id.
+    let mut skipped_head: Option<Vec<u8>> = None;
+    loop {
         let n = match from_browser.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         let mut rest = &chunk[..n];
         while let Some(end) = rest.iter().position(|&b| b == 0) {
-            buffer.extend_from_slice(&rest[..end]);
-            rest = &rest[end + 1..];
-            if buffer.len() > MAX_MESSAGE_BYTES {
-                tracing::warn!(bytes = buffer.len(), "browser message over the size limit");
-                break 'read;
+            match skipped_head.take() {
+                Some(head) => drop_oversized(&head, &routes),
+                None if buffer.len() + end > MAX_MESSAGE_BYTES => {
+                    buffer.extend_from_slice(&rest[..end.min(OVERSIZED_HEAD_BYTES)]);
+                    drop_oversized(&buffer, &routes);
+                }
+                None => {
+                    buffer.extend_from_slice(&rest[..end]);
+                    dispatch(&buffer, &routes);
+                }
             }
-            dispatch(&buffer, &routes);
             buffer.clear();
+            rest = &rest[end + 1..];
         }
-        buffer.extend_from_slice(rest);
-        if buffer.len() > MAX_MESSAGE_BYTES {
-            tracing::warn!(bytes = buffer.len(), "browser message over the size limit");
-            break;
+        if skipped_head.is_none() {
+            buffer.extend_from_slice(rest);
+            if buffer.len() > MAX_MESSAGE_BYTES {
+                buffer.truncate(OVERSIZED_HEAD_BYTES);
+                skipped_head = Some(std::mem::take(&mut buffer));
+            }
         }
     }
     routes.fail_all();
+}
+
+/// How much of an oversized message is kept to learn which command it
+/// answers.
+const OVERSIZED_HEAD_BYTES: usize = 64;
+
+/// Forgets a message over the size limit; when it answers a command (the
+/// browser writes `{"id":N,` first), that command fails with the reason.
+fn drop_oversized(head: &[u8], routes: &Routes) {
+    tracing::warn!(
+        limit = MAX_MESSAGE_BYTES,
+        "browser message over the size limit skipped"
+    );
+    let id = head
+        .strip_prefix(b"{\"id\":")
+        .map(|r| {
+            r.iter()
+                .take_while(|b| b.is_ascii_digit())
+                .copied()
+                .collect::<Vec<u8>>()
+        })
+        .and_then(|digits| std::str::from_utf8(&digits).ok()?.parse::<u64>().ok());
+    if let Some(answer) = id.and_then(|id| routes.take_pending(id)) {
+        let _ = answer.send(Err(CdpError::Protocol(format!(
+            "the browser's answer was over the {} MiB limit",
+            MAX_MESSAGE_BYTES / (1024 * 1024)
+        ))));
+    }
 }
 
 /// Routes one message: an answer to its caller, an event to its session.

@@ -177,13 +177,18 @@ impl Page {
             events,
             closed: false,
         };
-        for domain in [
-            "Page.enable",
-            "Runtime.enable",
-            "Network.enable",
-            "Log.enable",
+        // Network keeps no bodies for us (nothing reads them) and sends no
+        // POST data in its events, so a page cannot grow the browser's
+        // buffers or our messages with them.
+        let network = json!({ "maxTotalBufferSize": 0, "maxResourceBufferSize": 0,
+                              "maxPostDataSize": 0 });
+        for (domain, params) in [
+            ("Page.enable", json!({})),
+            ("Runtime.enable", json!({})),
+            ("Network.enable", network),
+            ("Log.enable", json!({})),
         ] {
-            if let Err(e) = page.call(domain, json!({}), deadline).await {
+            if let Err(e) = page.call(domain, params, deadline).await {
                 page.close().await;
                 return Err(e);
             }
