@@ -169,8 +169,8 @@ pub(crate) struct RawBrowserSettings {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBrowserCheck {
     pub base_url: Option<Spanned<String>>,
-    pub variables: Option<Spanned<toml::Table>>,
-    pub secrets: Option<Spanned<toml::Table>>,
+    pub variables: Option<Spanned<crate::scenario::InputTable>>,
+    pub secrets: Option<Spanned<crate::scenario::InputTable>>,
     pub viewport: Option<Spanned<String>>,
     pub screenshot: Option<Spanned<String>>,
     #[serde(default)]

@@ -98,16 +98,16 @@ pub(crate) struct RawLogin {
     pub username: Option<Spanned<String>>,
     pub username_field: Option<Spanned<String>>,
     pub password_field: Option<Spanned<String>>,
-    pub password_env: Option<String>,
-    pub password_file: Option<String>,
+    pub password_env: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
     pub token_field: Option<Spanned<String>>,
     pub token_css: Option<Spanned<String>>,
     pub token_pointer: Option<Spanned<String>>,
-    pub token_env: Option<String>,
-    pub token_file: Option<String>,
+    pub token_env: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
     pub client_id: Option<Spanned<String>>,
-    pub client_secret_env: Option<String>,
-    pub client_secret_file: Option<String>,
+    pub client_secret_env: Option<Spanned<String>>,
+    pub client_secret_file: Option<Spanned<String>>,
     pub scope: Option<Spanned<String>>,
     pub fields: Option<Spanned<toml::Table>>,
     pub success_text: Option<Spanned<String>>,
@@ -160,12 +160,20 @@ impl Loader<'_> {
         }
         let (mut inputs, _) = self.scenario_inputs(raw.base_url.as_ref(), None, None, path)?;
         let has_base = inputs.base_url.is_some();
-        let secret = |this: &mut Self, name: &str, env: &Option<String>, file: &Option<String>| {
+        // Reported at the key given, or at the check when neither is.
+        let secret = |this: &mut Self,
+                      name: &str,
+                      env: &Option<Spanned<String>>,
+                      file: &Option<Spanned<String>>| {
+            let at = env
+                .as_ref()
+                .or(file.as_ref())
+                .map_or(span.clone(), Spanned::span);
             this.secret(
                 Inline::NotAccepted,
-                env.as_deref(),
-                file.as_deref(),
-                span.clone(),
+                env.as_ref().map(|e| e.get_ref().as_str()),
+                file.as_ref().map(|f| f.get_ref().as_str()),
+                at,
                 path,
                 name,
             )
@@ -489,34 +497,37 @@ impl Loader<'_> {
         path: &str,
         span: &Range<usize>,
     ) {
-        let given: [(&str, bool); 22] = [
-            ("login_url", raw.login_url.is_some()),
-            ("post_url", raw.post_url.is_some()),
-            ("url", raw.url.is_some()),
-            ("token_url", raw.token_url.is_some()),
-            ("me_url", raw.me_url.is_some()),
-            ("logout_url", raw.logout_url.is_some()),
-            ("username", raw.username.is_some()),
-            ("username_field", raw.username_field.is_some()),
-            ("password_field", raw.password_field.is_some()),
-            ("password_env", raw.password_env.is_some()),
-            ("password_file", raw.password_file.is_some()),
-            ("token_field", raw.token_field.is_some()),
-            ("token_css", raw.token_css.is_some()),
-            ("token_pointer", raw.token_pointer.is_some()),
-            ("token_env", raw.token_env.is_some()),
-            ("token_file", raw.token_file.is_some()),
-            ("client_id", raw.client_id.is_some()),
+        // Each key given with its place, for a problem at that key.
+        let at = |key: &Option<Spanned<String>>| key.as_ref().map(Spanned::span);
+        let given: [(&str, Option<Range<usize>>); 22] = [
+            ("login_url", at(&raw.login_url)),
+            ("post_url", at(&raw.post_url)),
+            ("url", at(&raw.url)),
+            ("token_url", at(&raw.token_url)),
+            ("me_url", at(&raw.me_url)),
+            ("logout_url", at(&raw.logout_url)),
+            ("username", at(&raw.username)),
+            ("username_field", at(&raw.username_field)),
+            ("password_field", at(&raw.password_field)),
+            ("password_env", at(&raw.password_env)),
+            ("password_file", at(&raw.password_file)),
+            ("token_field", at(&raw.token_field)),
+            ("token_css", at(&raw.token_css)),
+            ("token_pointer", at(&raw.token_pointer)),
+            ("token_env", at(&raw.token_env)),
+            ("token_file", at(&raw.token_file)),
+            ("client_id", at(&raw.client_id)),
             (
                 "client_secret_env",
-                raw.client_secret_env.is_some() || raw.client_secret_file.is_some(),
+                at(&raw.client_secret_env).or(at(&raw.client_secret_file)),
             ),
-            ("scope", raw.scope.is_some()),
-            ("fields", raw.fields.is_some()),
-            ("success_text", raw.success_text.is_some()),
+            ("scope", at(&raw.scope)),
+            ("fields", raw.fields.as_ref().map(Spanned::span)),
+            ("success_text", at(&raw.success_text)),
             (
                 "min_expiry",
-                raw.min_expiry.is_some() || raw.max_expiry.is_some(),
+                (raw.min_expiry.as_ref().map(Spanned::span))
+                    .or(raw.max_expiry.as_ref().map(Spanned::span)),
             ),
         ];
         let (required, optional): (&[&str], &[&str]) = match style {
@@ -557,10 +568,13 @@ impl Loader<'_> {
                 &["scope", "min_expiry"],
             ),
         };
-        for (key, is_given) in given {
-            if is_given && !required.contains(&key) && !optional.contains(&key) {
+        for (key, given_at) in given {
+            let is_given = given_at.is_some();
+            if let Some(key_at) =
+                given_at.filter(|_| !required.contains(&key) && !optional.contains(&key))
+            {
                 self.rep.report(
-                    span.clone(),
+                    key_at,
                     &format!("{path}.{key}"),
                     format!("`{key}` is not used by style = {:?}", style.as_str()),
                     None,
@@ -587,9 +601,9 @@ impl Loader<'_> {
                 None,
             );
         }
-        if style != LoginStyle::Form && raw.success_cookie.is_some() {
+        if let (false, Some(cookie)) = (style == LoginStyle::Form, &raw.success_cookie) {
             self.rep.report(
-                span.clone(),
+                cookie.span(),
                 &format!("{path}.success_cookie"),
                 format!(
                     "`success_cookie` is not used by style = {:?}",

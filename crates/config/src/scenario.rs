@@ -10,7 +10,7 @@
 //! parts). A template may only name a variable that is given, a secret, or
 //! extracted by an earlier step, so a run never meets an unknown name.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
@@ -312,6 +312,10 @@ impl StepAt {
     }
 }
 
+/// `variables` or `secrets` as written: each value with its place, so that
+/// a problem is reported at its key.
+pub(crate) type InputTable = BTreeMap<String, Spanned<toml::Value>>;
+
 /// `[[site.check.step.extract]]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -333,8 +337,8 @@ impl Loader<'_> {
     pub(crate) fn scenario_inputs(
         &mut self,
         base_url: Option<&Spanned<String>>,
-        variables: Option<&Spanned<toml::Table>>,
-        secrets: Option<&Spanned<toml::Table>>,
+        variables: Option<&Spanned<InputTable>>,
+        secrets: Option<&Spanned<InputTable>>,
         path: &str,
     ) -> Option<(ScenarioInputs, Scope)> {
         let before = self.rep.count();
@@ -361,19 +365,20 @@ impl Loader<'_> {
         }
         if let Some(vars) = variables {
             for (name, value) in vars.get_ref() {
+                let at = value.span();
                 let key = format!("{path}.variables.{name}");
                 if !is_identifier(name) {
-                    self.report_name(vars.span(), &key, "variable", name);
+                    self.report_name(at.clone(), &key, "variable", name);
                     continue;
                 }
-                let text = match value {
+                let text = match value.get_ref() {
                     toml::Value::String(s) => s.clone(),
                     toml::Value::Integer(i) => i.to_string(),
                     toml::Value::Float(f) => f.to_string(),
                     toml::Value::Boolean(b) => b.to_string(),
                     _ => {
                         self.rep.report(
-                            vars.span(),
+                            at.clone(),
                             &key,
                             "a variable's value is a string, number or boolean",
                             None,
@@ -384,7 +389,7 @@ impl Loader<'_> {
                 if text.is_empty() {
                     // A step would refuse to send it at every run.
                     self.rep.report(
-                        vars.span(),
+                        at.clone(),
                         &key,
                         format!("variable {name:?} is empty"),
                         Some("give it a value, or leave it out".into()),
@@ -397,21 +402,22 @@ impl Loader<'_> {
         }
         if let Some(list) = secrets {
             for (name, value) in list.get_ref() {
+                let at = value.span();
                 let key = format!("{path}.secrets.{name}");
                 if !is_identifier(name) {
-                    self.report_name(list.span(), &key, "secret", name);
+                    self.report_name(at.clone(), &key, "secret", name);
                     continue;
                 }
                 if scope.knows(name) {
                     self.rep.report(
-                        list.span(),
+                        at.clone(),
                         &key,
                         format!("{name:?} is both a variable and a secret"),
                         None,
                     );
                     continue;
                 }
-                let (env, file) = match value {
+                let (env, file) = match value.get_ref() {
                     toml::Value::Table(t)
                         if t.keys().all(|k| k == "env" || k == "file")
                             && t.values().all(toml::Value::is_str) =>
@@ -423,7 +429,7 @@ impl Loader<'_> {
                     }
                     toml::Value::String(_) => {
                         self.rep.report(
-                            list.span(),
+                            at.clone(),
                             &key,
                             "a secret is not written in the configuration file",
                             Some(format!(
@@ -434,7 +440,7 @@ impl Loader<'_> {
                     }
                     _ => {
                         self.rep.report(
-                            list.span(),
+                            at.clone(),
                             &key,
                             "a secret is `{ env = \"NAME\" }` or `{ file = \"path\" }`",
                             None,
@@ -446,7 +452,7 @@ impl Loader<'_> {
                     Inline::NotAccepted,
                     env,
                     file,
-                    list.span(),
+                    at.clone(),
                     &format!("{path}.secrets"),
                     name,
                 );
@@ -887,8 +893,8 @@ pub(crate) struct RawStep {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawScenario {
     pub base_url: Option<Spanned<String>>,
-    pub variables: Option<Spanned<toml::Table>>,
-    pub secrets: Option<Spanned<toml::Table>>,
+    pub variables: Option<Spanned<InputTable>>,
+    pub secrets: Option<Spanned<InputTable>>,
     #[serde(default)]
     pub step: Vec<Spanned<RawStep>>,
     #[serde(default)]

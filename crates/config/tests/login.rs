@@ -102,6 +102,22 @@ fn a_style_missing_keys_or_given_foreign_ones_is_refused() {
         "{text}"
     );
     assert!(text.contains("a form login needs `success_text`"), "{text}");
+    // A key that does not belong is shown where it is written.
+    assert!(
+        text.contains(":9:13: site[0].check[0].client_id: `client_id` is not used"),
+        "{text}"
+    );
+    let keys = "style = \"json\"\nlogin_url = \"https://shop.test/login\"\nusername = \"u\"\npassword_env = \"KEEPUP_TEST_LOGIN_UNSET\"\n";
+    let text = refused(&format!("{keys}success_cookie = \"s\"\n"));
+    assert!(
+        text.contains(":10:18: site[0].check[0].success_cookie: `success_cookie` is not used"),
+        "{text}"
+    );
+    let text = refused(keys);
+    assert!(
+        text.contains(":9:16: site[0].check[0].password_env: environment variable KEEPUP_TEST_LOGIN_UNSET is not set"),
+        "{text}"
+    );
 
     let text = refused("style = \"magic\"\n");
     assert!(

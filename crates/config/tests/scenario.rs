@@ -284,7 +284,7 @@ fn an_inline_secret_is_refused_without_echoing_it() {
     let p = problems(&src);
     let found = problem_at(&src, "secrets = ");
     assert!(
-        found.contains(":8:11: site[0].check[0].secrets.password: a secret is not written in the configuration file"),
+        found.contains(":8:24: site[0].check[0].secrets.password: a secret is not written in the configuration file"),
         "{found}"
     );
     assert!(found.contains("password = { env = \"NAME\" }"), "{found}");
@@ -298,16 +298,49 @@ fn variable_and_secret_names_that_are_not_identifiers_are_refused() {
     );
     let p = problems(&src);
     let text = p.to_string();
-    assert!(text.contains(":8:13: site[0].check[0].variables.9lives: variable name \"9lives\" is not an identifier"), "{p}");
-    assert!(text.contains(":9:11: site[0].check[0].secrets.pass-word: secret name \"pass-word\" is not an identifier"), "{p}");
+    assert!(text.contains(":8:26: site[0].check[0].variables.9lives: variable name \"9lives\" is not an identifier"), "{p}");
+    assert!(text.contains(":9:27: site[0].check[0].secrets.pass-word: secret name \"pass-word\" is not an identifier"), "{p}");
 
     let src =
         with("variables = { sku = \"\" }\n[[site.check.step]]\nname = \"home\"\nurl = \"/\"\n");
     let text = problems(&src).to_string();
     assert!(
-        text.contains(":8:13: site[0].check[0].variables.sku: variable \"sku\" is empty"),
+        text.contains(":8:21: site[0].check[0].variables.sku: variable \"sku\" is empty"),
         "{text}"
     );
+}
+
+#[test]
+fn a_bad_variable_or_secret_is_reported_at_its_own_line() {
+    let src = with(
+        "[site.check.variables]\nsku = \"42\"\nqty = \"\"\n[site.check.secrets]\nkey = { env = \"KEEPUP_TEST_SCENARIO_UNSET\" }\npassword = \"inline\"\n[[site.check.step]]\nname = \"home\"\nurl = \"/\"\n",
+    );
+    let text = problems(&src).to_string();
+    for (marker, problem) in [
+        (
+            "qty = ",
+            "site[0].check[0].variables.qty: variable \"qty\" is empty",
+        ),
+        (
+            "key = ",
+            "site[0].check[0].secrets.key_env: environment variable KEEPUP_TEST_SCENARIO_UNSET is not set",
+        ),
+        (
+            "password = ",
+            "site[0].check[0].secrets.password: a secret is not written",
+        ),
+    ] {
+        let line = line_of(&src, marker);
+        assert!(
+            text.contains(&format!("keepup.toml:{line}:")),
+            "{marker}: {text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("keepup.toml:{line}:")) && l.contains(problem)),
+            "{problem} on line {line}: {text}"
+        );
+    }
 }
 
 #[test]
