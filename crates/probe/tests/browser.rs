@@ -523,3 +523,45 @@ async fn a_browser_that_stops_answering_is_killed_and_started_again() {
         .expect("a pid");
     assert_ne!(first, second, "a new browser");
 }
+
+#[tokio::test]
+async fn cleanup_runs_after_a_step_that_waited_out_its_whole_budget() {
+    let cleaned = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&cleaned);
+    let server = TestServer::start(move |req: Request| {
+        let seen = Arc::clone(&seen);
+        async move {
+            match req.uri().path() {
+                "/" => html(200, "<html><body><p>Cart</p></body></html>"),
+                "/cart/clear" => {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    html(200, "<html><body><p>Emptied</p></body></html>")
+                }
+                _ => text(404, "not found"),
+            }
+        }
+    })
+    .await
+    .expect("server");
+    let check = format!(
+        "timeout = \"8s\"\nbase_url = \"{}\"\n\
+         [[site.check.step]]\nname = \"open\"\ngoto = \"/\"\n\
+         [[site.check.step]]\nname = \"wait\"\nwait_for_text = \"never shown\"\n\
+         [[site.check.cleanup]]\nname = \"empty the cart\"\ngoto = \"/cart/clear\"\n",
+        server.url("")
+    );
+    let outcome = run(&ProbeContext::new(), &check).await;
+    assert_eq!(outcome.status, Status::Down, "{outcome:#?}");
+    assert!(
+        !codes(&outcome).contains(&c::SCENARIO_CLEANUP_FAILED),
+        "{outcome:#?}"
+    );
+    let cleanup = &steps(&outcome)[2];
+    assert_eq!(cleanup["cleanup"], true, "{outcome:#?}");
+    assert_eq!(cleanup["ok"], true, "{outcome:#?}");
+    assert_eq!(
+        cleaned.load(Ordering::SeqCst),
+        1,
+        "the server saw the cleanup"
+    );
+}

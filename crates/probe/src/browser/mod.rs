@@ -66,11 +66,19 @@ pub async fn probe(spec: &BrowserSpec, ctx: &ProbeContext) -> Outcome {
     let started = Instant::now();
     let budget = ctx.budget();
     let reserve = (budget.timeout / 5).clamp(Duration::from_secs(1), Duration::from_secs(5));
-    let steps_deadline = budget
+    let end = budget
         .deadline
         .checked_sub(reserve)
         .filter(|d| *d > started)
         .unwrap_or(started);
+    // Cleanup keeps its own fifth, so a step that waits out its whole
+    // budget still leaves the cart to be emptied.
+    let cleanup_slice = if spec.cleanup.is_empty() {
+        Duration::ZERO
+    } else {
+        end.saturating_duration_since(started) / 5
+    };
+    let steps_deadline = end - cleanup_slice;
     let pool = ctx.kind_state::<BrowserPool>();
     let max = spec.settings.max_concurrent;
     let Some(_turn) = pool.turn(max, steps_deadline).await else {
@@ -95,8 +103,11 @@ pub async fn probe(spec: &BrowserSpec, ctx: &ProbeContext) -> Outcome {
         }
     };
     let mut run = Run::new(spec, page);
-    let outcome = run.run(steps_deadline, budget.deadline).await;
-    run.page.close().await;
+    let outcome = run.run(steps_deadline, end, budget.deadline).await;
+    // The page closes in its own task with its own timeout (killing the
+    // browser when that passes), so closing never costs this check its
+    // deadline and a close cut short cannot leave the context behind.
+    drop(run);
     outcome.with_latency(started.elapsed())
 }
 
@@ -168,7 +179,12 @@ impl<'s> Run<'s> {
         }
     }
 
-    async fn run(&mut self, steps_deadline: Instant, deadline: Instant) -> Outcome {
+    async fn run(
+        &mut self,
+        steps_deadline: Instant,
+        cleanup_deadline: Instant,
+        deadline: Instant,
+    ) -> Outcome {
         let spec = self.spec;
         self.steps_deadline = steps_deadline;
         let mut failed: Option<(usize, &BrowserStep, StepFailure)> = None;
@@ -204,8 +220,9 @@ impl<'s> Run<'s> {
         }
         let timing = self.page_timing(deadline).await;
         let mut cleanup_failed = None;
+        self.steps_deadline = cleanup_deadline;
         for (index, step) in spec.cleanup.iter().enumerate() {
-            if let Err(failure) = self.step(index, step, steps_deadline, true).await
+            if let Err(failure) = self.step(index, step, cleanup_deadline, true).await
                 && cleanup_failed.is_none()
             {
                 cleanup_failed = Some((index, step, failure));

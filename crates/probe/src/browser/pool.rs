@@ -116,6 +116,10 @@ pub(crate) struct Page {
     pub(crate) session_id: String,
     pub(crate) events: Arc<PageEvents>,
     closed: bool,
+    /// Already handed to a background close: if that task is dropped
+    /// unrun (the runtime shutting down), the browser is stopped rather
+    /// than another close spawned.
+    closing_in_background: bool,
 }
 
 impl Page {
@@ -169,13 +173,14 @@ impl Page {
             }
         };
         let events = browser.watch_session(&session_id, &target_id);
-        let mut page = Page {
+        let page = Page {
             browser,
             context_id,
             target_id,
             session_id,
             events,
             closed: false,
+            closing_in_background: false,
         };
         // Network keeps no bodies for us (nothing reads them) and sends no
         // POST data in its events, so a page cannot grow the browser's
@@ -188,20 +193,13 @@ impl Page {
             ("Network.enable", network),
             ("Log.enable", json!({})),
         ] {
-            if let Err(e) = page.call(domain, params, deadline).await {
-                page.close().await;
-                return Err(e);
-            }
+            // On an error the page drops and closes in the background.
+            page.call(domain, params, deadline).await?;
         }
         let metrics = json!({ "width": width, "height": height,
                               "deviceScaleFactor": 1, "mobile": false });
-        if let Err(e) = page
-            .call("Emulation.setDeviceMetricsOverride", metrics, deadline)
-            .await
-        {
-            page.close().await;
-            return Err(e);
-        }
+        page.call("Emulation.setDeviceMetricsOverride", metrics, deadline)
+            .await?;
         Ok(page)
     }
 
@@ -254,10 +252,15 @@ impl Page {
 }
 
 impl Drop for Page {
-    /// A run dropped before it closed its page (the check's outer timeout)
-    /// closes it in the background.
+    /// A finished run, or one dropped by the check's outer timeout, closes
+    /// its page in the background with the close's own timeout.
     fn drop(&mut self) {
         if self.closed {
+            return;
+        }
+        if self.closing_in_background {
+            self.closed = true;
+            self.browser.kill();
             return;
         }
         let mut rest = Page {
@@ -267,6 +270,7 @@ impl Drop for Page {
             session_id: std::mem::take(&mut self.session_id),
             events: Arc::clone(&self.events),
             closed: false,
+            closing_in_background: true,
         };
         self.closed = true;
         match tokio::runtime::Handle::try_current() {
