@@ -86,9 +86,9 @@ pub(crate) async fn fetch(spec: &HttpSpec, ctx: &ProbeContext) -> (Outcome, Opti
     let mut url = spec.url.clone();
     let mut method = spec.method.clone();
     let mut body = spec.body.clone();
-    let mut visited = vec![url.to_string()];
-    let mut redirects: Vec<Value> = Vec::new();
+    let mut chain = Redirects::new(&url, spec.max_redirects);
     let mut redirect_cookies: Vec<HeaderValue> = Vec::new();
+    let mut redirects: Vec<Value> = Vec::new();
 
     let final_response = loop {
         let target = match Target::parse(&url) {
@@ -111,17 +111,19 @@ pub(crate) async fn fetch(spec: &HttpSpec, ctx: &ProbeContext) -> (Outcome, Opti
             break None;
         };
         let status = response.status;
-        let location = response
-            .headers
-            .get(header::LOCATION)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let is_redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
-        let (true, true, Some(location)) = (spec.follow_redirects, is_redirect, location) else {
+        if !spec.follow_redirects {
             break Some((target, response));
+        }
+        let hop = |location: &str| {
+            json!({
+                "url": display_url(&url),
+                "status": status.as_u16(),
+                "location": location,
+            })
         };
-        let next = match resolve_location(&url, &location) {
-            Ok(next) => next,
-            Err(why) => {
+        match chain.follow(&url, &method, status, &response.headers) {
+            Hop::Final => break Some((target, response)),
+            Hop::Invalid(why) => {
                 run.outcome.push(Finding::new(
                     codes::HTTP_REDIRECT_INVALID,
                     Severity::Critical,
@@ -132,47 +134,48 @@ pub(crate) async fn fetch(spec: &HttpSpec, ctx: &ProbeContext) -> (Outcome, Opti
                 ));
                 break None;
             }
-        };
-        redirects.push(json!({
-            "url": display_url(&url),
-            "status": status.as_u16(),
-            "location": location,
-        }));
-        let next_text = next.to_string();
-        if visited.contains(&next_text) {
-            run.outcome.push(Finding::new(
-                codes::HTTP_REDIRECT_LOOP,
-                Severity::Critical,
-                format!(
-                    "redirect loop: {} leads back to {}",
-                    display_url(&url),
-                    display_url(&next)
-                ),
-            ));
-            break None;
+            Hop::Loop { next, location } => {
+                redirects.push(hop(&location));
+                run.outcome.push(Finding::new(
+                    codes::HTTP_REDIRECT_LOOP,
+                    Severity::Critical,
+                    format!(
+                        "redirect loop: {} leads back to {}",
+                        display_url(&url),
+                        display_url(&next)
+                    ),
+                ));
+                break None;
+            }
+            Hop::TooMany { location } => {
+                redirects.push(hop(&location));
+                run.outcome.push(Finding::new(
+                    codes::HTTP_TOO_MANY_REDIRECTS,
+                    Severity::Critical,
+                    format!(
+                        "more than {} redirects starting from {}",
+                        spec.max_redirects,
+                        display_url(&spec.url)
+                    ),
+                ));
+                break None;
+            }
+            Hop::Next {
+                url: next,
+                method: next_method,
+                drop_body,
+                location,
+            } => {
+                redirects.push(hop(&location));
+                redirect_cookies
+                    .extend(response.headers.get_all(header::SET_COOKIE).iter().cloned());
+                if drop_body {
+                    body = None;
+                }
+                method = next_method;
+                url = next;
+            }
         }
-        if redirects.len() > spec.max_redirects as usize {
-            run.outcome.push(Finding::new(
-                codes::HTTP_TOO_MANY_REDIRECTS,
-                Severity::Critical,
-                format!(
-                    "more than {} redirects starting from {}",
-                    spec.max_redirects,
-                    display_url(&spec.url)
-                ),
-            ));
-            break None;
-        }
-        visited.push(next_text);
-        redirect_cookies.extend(response.headers.get_all(header::SET_COOKIE).iter().cloned());
-        // What browsers do: 303 always, and 301/302 after a POST, become a GET.
-        let to_get = status == StatusCode::SEE_OTHER && method != Method::HEAD
-            || matches!(status.as_u16(), 301 | 302) && method == Method::POST;
-        if to_get {
-            method = Method::GET;
-            body = None;
-        }
-        url = next;
     };
 
     let details = &mut run.outcome.evidence.details;
@@ -816,6 +819,85 @@ impl Target {
 
     fn origin(&self) -> (bool, String, u16) {
         (self.https, normalize_host(&self.host), self.port)
+    }
+}
+
+/// The redirects of one request, followed the way browsers do: where the
+/// next hop goes and with which method, or why the chain stops. Shared by
+/// the `http` probe and the scenario's steps.
+pub(crate) struct Redirects {
+    /// Every URL requested so far, the first included.
+    visited: Vec<String>,
+    max: u32,
+}
+
+/// What [`Redirects::follow`] decided about a response.
+pub(crate) enum Hop {
+    /// Not a redirect to follow: this response is the final one.
+    Final,
+    /// Request `url` next with `method`; the body is dropped when the
+    /// method became GET.
+    Next {
+        url: Uri,
+        method: Method,
+        drop_body: bool,
+        /// The `Location` as sent.
+        location: String,
+    },
+    /// The `Location` cannot be followed, and why.
+    Invalid(String),
+    /// `url` leads back to `next`, already requested.
+    Loop { next: Uri, location: String },
+    /// More than `max` redirects.
+    TooMany { location: String },
+}
+
+impl Redirects {
+    /// The chain starting at `start`, at most `max` redirects long.
+    pub(crate) fn new(start: &Uri, max: u32) -> Self {
+        Self {
+            visited: vec![start.to_string()],
+            max,
+        }
+    }
+
+    /// What to do after a response of `status` and `headers` to `method`
+    /// `url`, when redirects are followed at all.
+    pub(crate) fn follow(
+        &mut self,
+        url: &Uri,
+        method: &Method,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Hop {
+        let is_redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
+        let location = headers
+            .get(header::LOCATION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let (true, Some(location)) = (is_redirect, location) else {
+            return Hop::Final;
+        };
+        let next = match resolve_location(url, &location) {
+            Ok(next) => next,
+            Err(why) => return Hop::Invalid(why),
+        };
+        let next_text = next.to_string();
+        if self.visited.contains(&next_text) {
+            return Hop::Loop { next, location };
+        }
+        if self.visited.len() > self.max as usize {
+            return Hop::TooMany { location };
+        }
+        self.visited.push(next_text);
+        // What browsers do: 303 always, and 301/302 after a POST, become a GET.
+        let to_get = status == StatusCode::SEE_OTHER && method != Method::HEAD
+            || matches!(status.as_u16(), 301 | 302) && method == Method::POST;
+        Hop::Next {
+            url: next,
+            method: if to_get { Method::GET } else { method.clone() },
+            drop_body: to_get,
+            location,
+        }
     }
 }
 

@@ -37,9 +37,7 @@ use tokio::time::Instant;
 
 use crate::codes;
 use crate::context::ProbeContext;
-use crate::http::{
-    Page, check_assertions, describe_ranges, percent_encode_unsafe, resolve_location,
-};
+use crate::http::{Hop, Page, Redirects, check_assertions, describe_ranges, percent_encode_unsafe};
 use crate::util::{display_url, ms};
 use cookies::CookieJar;
 
@@ -479,7 +477,7 @@ impl<'a> Walk<'a> {
         } = request;
         self.set_by_step.clear();
         let origin = origin(&url);
-        let mut visited = vec![url.to_string()];
+        let mut redirects = Redirects::new(&url, self.spec.max_redirects);
         let mut timing: Option<TimingBreakdown> = None;
         loop {
             let same_origin = origin == crate::scenario::origin(&url);
@@ -546,56 +544,53 @@ impl<'a> Walk<'a> {
             );
             self.set_by_step.extend(set);
             let status = page.status;
-            let location = page
-                .headers
-                .get(header::LOCATION)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-            let is_redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
-            let (true, true, Some(location)) = (step.follow_redirects, is_redirect, location)
-            else {
+            if !step.follow_redirects {
                 return (Ok((page, status)), timing);
+            }
+            let redirect_failure = |f: Failure, page: &Page| Failure {
+                response: Some(self.response_evidence(page)),
+                ..f
             };
-            let next = match resolve_location(&url, &location) {
-                Ok(next) => next,
-                Err(why) => {
-                    let mut f = Failure::new(
+            match redirects.follow(&url, &method, status, &page.headers) {
+                Hop::Final => return (Ok((page, status)), timing),
+                Hop::Invalid(why) => {
+                    let f = Failure::new(
                         codes::SCENARIO_STEP_FAILED,
                         format!("redirect to an unusable location ({why})"),
                     );
-                    f.response = Some(self.response_evidence(&page));
-                    return (Err(f), timing);
+                    return (Err(redirect_failure(f, &page)), timing);
                 }
-            };
-            let next_text = next.to_string();
-            if visited.contains(&next_text) {
-                let mut f = Failure::new(
-                    codes::SCENARIO_REDIRECT_LOOP,
-                    format!(
-                        "redirect loop: {} leads back to {}",
-                        display_url(&url),
-                        display_url(&next)
-                    ),
-                );
-                f.response = Some(self.response_evidence(&page));
-                return (Err(f), timing);
+                Hop::Loop { next, .. } => {
+                    let f = Failure::new(
+                        codes::SCENARIO_REDIRECT_LOOP,
+                        format!(
+                            "redirect loop: {} leads back to {}",
+                            display_url(&url),
+                            display_url(&next)
+                        ),
+                    );
+                    return (Err(redirect_failure(f, &page)), timing);
+                }
+                Hop::TooMany { .. } => {
+                    let f = Failure::new(
+                        codes::SCENARIO_REDIRECT_LOOP,
+                        format!("more than {} redirects", self.spec.max_redirects),
+                    );
+                    return (Err(redirect_failure(f, &page)), timing);
+                }
+                Hop::Next {
+                    url: next,
+                    method: next_method,
+                    drop_body,
+                    ..
+                } => {
+                    if drop_body {
+                        body = None;
+                    }
+                    method = next_method;
+                    url = next;
+                }
             }
-            if visited.len() > self.spec.max_redirects as usize {
-                let mut f = Failure::new(
-                    codes::SCENARIO_REDIRECT_LOOP,
-                    format!("more than {} redirects", self.spec.max_redirects),
-                );
-                f.response = Some(self.response_evidence(&page));
-                return (Err(f), timing);
-            }
-            visited.push(next_text);
-            // What browsers do: 303 always, and 301/302 after a POST, become a GET.
-            if status == StatusCode::SEE_OTHER && method != Method::HEAD
-                || matches!(status.as_u16(), 301 | 302) && method == Method::POST
-            {
-                method = Method::GET;
-                body = None;
-            }
-            url = next;
         }
     }
 
