@@ -27,8 +27,8 @@ use crate::http::{RawStatus, StatusRange};
 use crate::load::{Defaults, Inline, Loader};
 use crate::raw::{Dur, RawTls};
 use crate::scenario::{
-    CssSelector, ExtractFrom, Extraction, ScenarioSpec, ScenarioStep, StepAssertion, StepAt,
-    StepBody, Template, TemplatePart,
+    CssSelector, ExtractFrom, Extraction, RequestSettings, ScenarioSpec, ScenarioStep,
+    StepAssertion, StepAt, StepBody, Template, TemplatePart,
 };
 use crate::spec::Secret;
 use crate::{BodyAssertion, JsonAssertion, JsonExpect};
@@ -471,21 +471,19 @@ impl Loader<'_> {
                 });
             }
         }
-        let tls = self.tls_options(raw.tls.as_ref(), &defaults.tls, &format!("{path}.tls"))?;
-        (self.rep.count() == before).then(|| ScenarioSpec {
-            inputs,
-            steps,
-            cleanup,
-            max_redirects: raw.max_redirects.unwrap_or(defaults.max_redirects),
-            max_body_bytes: raw.max_body_bytes.unwrap_or(defaults.max_body_bytes),
-            tls,
-            user_agent: raw
-                .user_agent
-                .unwrap_or_else(|| defaults.user_agent.clone()),
+        let settings = RequestSettings {
+            max_redirects: raw.max_redirects,
+            max_body_bytes: raw.max_body_bytes,
+            user_agent: raw.user_agent,
+            tls: raw.tls,
+        };
+        let spec = self.scenario_spec(inputs, steps, cleanup, settings, defaults, path)?;
+        (self.rep.count() == before).then_some(ScenarioSpec {
             login: Some(LoginCheck {
                 style,
                 token_expiry,
             }),
+            ..spec
         })
     }
 

@@ -888,6 +888,14 @@ pub(crate) struct RawStep {
     pub extract: Vec<Spanned<RawExtract>>,
 }
 
+/// The request settings a scenario or login check may give, as written.
+pub(crate) struct RequestSettings {
+    pub max_redirects: Option<u32>,
+    pub max_body_bytes: Option<u64>,
+    pub user_agent: Option<String>,
+    pub tls: Option<RawTls>,
+}
+
 /// `kind = "scenario"` as written (besides the common check keys).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -997,15 +1005,36 @@ impl Loader<'_> {
                 cleanup.push(s);
             }
         }
-        let tls = self.tls_options(raw.tls.as_ref(), &defaults.tls, &format!("{path}.tls"))?;
-        (self.rep.count() == before).then(|| ScenarioSpec {
+        let settings = RequestSettings {
+            max_redirects: raw.max_redirects,
+            max_body_bytes: raw.max_body_bytes,
+            user_agent: raw.user_agent,
+            tls: raw.tls,
+        };
+        let spec = self.scenario_spec(inputs, steps, cleanup, settings, defaults, path)?;
+        (self.rep.count() == before).then_some(spec)
+    }
+
+    /// The [`ScenarioSpec`] of a scenario or login check: its steps and
+    /// the request settings given, or the defaults (`login` is `None`).
+    pub(crate) fn scenario_spec(
+        &mut self,
+        inputs: ScenarioInputs,
+        steps: Vec<ScenarioStep>,
+        cleanup: Vec<ScenarioStep>,
+        settings: RequestSettings,
+        defaults: &Defaults,
+        path: &str,
+    ) -> Option<ScenarioSpec> {
+        let tls = self.tls_options(settings.tls.as_ref(), &defaults.tls, &format!("{path}.tls"))?;
+        Some(ScenarioSpec {
             inputs,
             steps,
             cleanup,
-            max_redirects: raw.max_redirects.unwrap_or(defaults.max_redirects),
-            max_body_bytes: raw.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            max_redirects: settings.max_redirects.unwrap_or(defaults.max_redirects),
+            max_body_bytes: settings.max_body_bytes.unwrap_or(defaults.max_body_bytes),
             tls,
-            user_agent: raw
+            user_agent: settings
                 .user_agent
                 .unwrap_or_else(|| defaults.user_agent.clone()),
             login: None,
