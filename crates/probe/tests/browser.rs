@@ -382,7 +382,8 @@ async fn a_missing_executable_is_unknown_not_a_crash() {
 async fn secrets_typed_into_the_page_never_reach_the_outcome() {
     let dir = tempfile::tempdir().expect("dir");
     let secret_file = dir.path().join("pw");
-    std::fs::write(&secret_file, "s3cret-Teapot\n").expect("secret file");
+    // A quote, so that its percent- and JSON-encoded forms differ.
+    std::fs::write(&secret_file, "s3cret\"Teapot\n").expect("secret file");
     // The page logs what was typed and shows it: a careless shop.
     let server = TestServer::start(|_req: Request| async move {
         html(
@@ -390,6 +391,7 @@ async fn secrets_typed_into_the_page_never_reach_the_outcome() {
             "<html><body><input id=\"pw\">\
             <script>document.getElementById('pw').addEventListener('change', e => {\
               console.error('login failed for ' + e.target.value);\
+              console.error('?pw=' + encodeURIComponent(e.target.value) + ' ' + JSON.stringify(e.target.value));\
               document.body.insertAdjacentText('beforeend', 'echo ' + e.target.value); });</script>\
             </body></html>",
         )
@@ -400,6 +402,7 @@ async fn secrets_typed_into_the_page_never_reach_the_outcome() {
         "timeout = \"20s\"\nsecrets = {{ password = {{ file = \"{}\" }} }}\n\
          [[site.check.step]]\nname = \"login\"\ngoto = \"{}\"\n\
          [[site.check.step]]\nname = \"type\"\nfill = {{ selector = \"#pw\", value = \"{{{{ password }}}}\" }}\n\
+         [[site.check.step]]\nname = \"read\"\nevaluate = \"document.getElementById('pw').value\"\n\
          [[site.check.step]]\nname = \"welcome\"\nassert_text = \"Welcome {{{{ password }}}}\"\n",
         secret_file.display(),
         server.url("/")
@@ -413,8 +416,16 @@ async fn secrets_typed_into_the_page_never_reach_the_outcome() {
         serde_json::to_string(&outcome.findings).unwrap_or_default(),
         serde_json::Value::Object(outcome.evidence.details.clone())
     );
-    assert!(!everything.contains("s3cret-Teapot"), "{everything}");
+    assert!(!everything.contains("s3cret"), "{everything}");
     assert!(everything.contains("[redacted]"), "{everything}");
+    // The field shows what was typed: a screenshot would too.
+    assert!(outcome.attachments.is_empty(), "{outcome:#?}");
+    assert!(
+        outcome.evidence.details["screenshot_missing"]
+            .as_str()
+            .is_some_and(|why| why.contains("secret")),
+        "{outcome:#?}"
+    );
 }
 
 #[tokio::test]

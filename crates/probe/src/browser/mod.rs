@@ -34,6 +34,7 @@ use tokio::time::Instant;
 
 use crate::codes;
 use crate::context::ProbeContext;
+use crate::scenario::Redactor;
 use cdp::{CdpError, clip};
 use pool::{BrowserPool, Page};
 
@@ -113,7 +114,7 @@ pub async fn probe(spec: &BrowserSpec, ctx: &ProbeContext) -> Outcome {
 
 /// Unknown with `BROWSER_UNAVAILABLE`: the check could not run at all.
 fn unavailable(spec: &BrowserSpec, why: String) -> Outcome {
-    let why = scrub(spec, &why);
+    let why = redactor(spec).text(&why);
     let mut outcome = Outcome::new(Status::Unknown, "the browser is not available");
     outcome.push(Finding::new(
         codes::BROWSER_UNAVAILABLE,
@@ -165,6 +166,12 @@ struct Run<'s> {
     unresponsive: bool,
     /// When the steps must end, whatever a step's own `max_ms`.
     steps_deadline: Instant,
+    /// The scenario engine's redaction of the secrets, in their plain,
+    /// percent- and JSON-encoded forms.
+    redactor: Redactor,
+    /// A secret was typed into a field that shows it (not a password
+    /// field): a screenshot could show it, so none is taken.
+    secret_shown: bool,
 }
 
 impl<'s> Run<'s> {
@@ -176,6 +183,8 @@ impl<'s> Run<'s> {
             steps: Vec::new(),
             unresponsive: false,
             steps_deadline: Instant::now(),
+            redactor: redactor(spec),
+            secret_shown: false,
         }
     }
 
@@ -206,7 +215,12 @@ impl<'s> Run<'s> {
                 "failed_step".into(),
                 json!({ "index": index, "name": step.name, "url": url }),
             );
-            if spec.screenshot == ScreenshotPolicy::OnFailure {
+            if spec.screenshot == ScreenshotPolicy::OnFailure && self.secret_shown {
+                evidence.insert(
+                    "screenshot_missing".into(),
+                    Value::String("a step typed a secret into a field that shows it (not a password field), so no screenshot was taken".into()),
+                );
+            } else if spec.screenshot == ScreenshotPolicy::OnFailure {
                 match self.screenshot(deadline).await {
                     Ok(bytes) => attachments.push(Attachment {
                         mime: "image/jpeg".into(),
@@ -257,11 +271,11 @@ impl<'s> Run<'s> {
                     step.name,
                     failure.message
                 );
-                let mut outcome = Outcome::new(Status::Down, scrub(spec, &text));
+                let mut outcome = Outcome::new(Status::Down, self.redactor.text(&text));
                 outcome.push(Finding::new(
                     failure.code,
                     Severity::Critical,
-                    scrub(spec, &text),
+                    self.redactor.text(&text),
                 ));
                 outcome
             }
@@ -276,7 +290,7 @@ impl<'s> Run<'s> {
             outcome.push(Finding::new(
                 codes::SCENARIO_CLEANUP_FAILED,
                 Severity::Warning,
-                scrub(spec, &text),
+                self.redactor.text(&text),
             ));
         }
         for (code, count, first, what) in [
@@ -296,14 +310,15 @@ impl<'s> Run<'s> {
             if count > 0 {
                 let first = first.map_or("", String::as_str);
                 let text = format!("{count} {what}, the first: {first}");
-                outcome.push(Finding::new(code, Severity::Warning, scrub(spec, &text)));
+                outcome.push(Finding::new(
+                    code,
+                    Severity::Warning,
+                    self.redactor.text(&text),
+                ));
             }
         }
-        let mut details = Value::Object(evidence);
-        scrub_value(spec, &mut details);
-        if let Value::Object(details) = details {
-            outcome.evidence.details = details;
-        }
+        outcome.evidence.details = evidence;
+        self.redactor.outcome(&mut outcome);
         outcome.attachments = attachments;
         outcome
     }
@@ -399,7 +414,10 @@ impl<'s> Run<'s> {
             BrowserAction::Click(selector) => self.click(selector.as_str(), deadline).await,
             BrowserAction::Fill { selector, value } => {
                 let value = self.render(value)?;
-                self.fill(selector.as_str(), &value, deadline).await
+                let has_secret = self.redactor.text(&value) != value;
+                let shown = self.fill(selector.as_str(), &value, deadline).await?;
+                self.secret_shown |= has_secret && shown;
+                Ok(())
             }
             BrowserAction::Select { selector, value } => {
                 let value = self.render(value)?;
@@ -643,21 +661,23 @@ impl<'s> Run<'s> {
         selector: &str,
         value: &str,
         deadline: Instant,
-    ) -> Result<(), StepFailure> {
+    ) -> Result<bool, StepFailure> {
         self.element_centre(selector, deadline).await?;
+        // Answers whether the field shows what is typed (anything but a
+        // password field), or null when it cannot take input.
         let focus = format!(
-            "(() => {{ const e = document.querySelector({}); if (!e) return false; e.focus(); \
+            "(() => {{ const e = document.querySelector({}); if (!e) return null; e.focus(); \
              if ('value' in e) {{ e.value = ''; e.dispatchEvent(new Event('input', {{bubbles: true}})); }} \
-             return document.activeElement === e; }})()",
+             return document.activeElement === e ? e.type !== 'password' : null; }})()",
             js(selector)
         );
-        match self.evaluate(&focus, self.answer_by()).await {
-            Waited::Done(Value::Bool(true)) => {}
+        let shown = match self.evaluate(&focus, self.answer_by()).await {
+            Waited::Done(Value::Bool(shown)) => shown,
             Waited::Done(_) => {
                 return Err(StepFailure::step(format!("{selector:?} cannot take input")));
             }
             other => return Err(self.lost(other)),
-        }
+        };
         // Typed as text input, so the page's own listeners see it as a
         // person's typing.
         if let Err(e) = self
@@ -680,7 +700,7 @@ impl<'s> Run<'s> {
             js(selector)
         );
         match self.evaluate(&changed, self.answer_by()).await {
-            Waited::Done(_) => Ok(()),
+            Waited::Done(_) => Ok(shown),
             other => Err(self.lost(other)),
         }
     }
@@ -947,22 +967,7 @@ fn resolve_url(base: Option<&::http::Uri>, url: &str) -> Result<String, StepFail
     }
 }
 
-/// `text` with every secret's value replaced.
-fn scrub(spec: &BrowserSpec, text: &str) -> String {
-    spec.inputs
-        .secrets
-        .iter()
-        .map(|(_, s)| s)
-        .filter(|s| !s.expose().is_empty())
-        .fold(text.to_owned(), |t, s| t.replace(s.expose(), "[redacted]"))
-}
-
-/// Every string in `value` scrubbed.
-fn scrub_value(spec: &BrowserSpec, value: &mut Value) {
-    match value {
-        Value::String(s) => *s = scrub(spec, s),
-        Value::Array(items) => items.iter_mut().for_each(|v| scrub_value(spec, v)),
-        Value::Object(map) => map.values_mut().for_each(|v| scrub_value(spec, v)),
-        _ => {}
-    }
+/// The redaction of this check's secrets.
+fn redactor(spec: &BrowserSpec) -> Redactor {
+    Redactor::new(spec.inputs.secrets.iter().map(|(_, s)| s.expose()))
 }
