@@ -22,7 +22,7 @@
 //! it) from `/proc/PID/smaps_rollup` every 200 ms: the largest sums of
 //! PSS (shared pages divided among the processes sharing them) and RSS.
 
-use crate::{BenchError, peak_rss_mb, percentiles, runtime};
+use crate::{BenchError, cpu_time, peak_rss_mb, percentiles, runtime};
 use keepup_config::ProbeSpec;
 use keepup_model::Status;
 use keepup_probe::ProbeContext;
@@ -96,6 +96,9 @@ pub struct Phase {
     pub p99_ms: f64,
     /// VmHWM of the process during the phase (reset before it).
     pub peak_rss_mb: f64,
+    /// CPU time (user and system) of this process per run: the probes'
+    /// and the shop's answering them, whatever else the machine runs.
+    pub cpu_ms_per_run: f64,
 }
 
 /// What `keepup bench scenario` measured.
@@ -126,6 +129,16 @@ impl ScenarioReport {
         }
         100.0 * (self.scenario.p50_ms / STEPS as f64 - self.http.p50_ms) / self.http.p50_ms
     }
+
+    /// The same by CPU time per run, the walk's divided by its steps: what
+    /// a step costs the machine over a bare check, however loaded it is.
+    pub fn cpu_overhead_percent(&self) -> f64 {
+        if self.http.cpu_ms_per_run <= 0.0 {
+            return 0.0;
+        }
+        100.0 * (self.scenario.cpu_ms_per_run / STEPS as f64 - self.http.cpu_ms_per_run)
+            / self.http.cpu_ms_per_run
+    }
 }
 
 impl fmt::Display for ScenarioReport {
@@ -154,8 +167,11 @@ impl fmt::Display for ScenarioReport {
         }
         write!(
             f,
-            "per step over a bare check (medians): {:+.1} %",
-            self.overhead_percent()
+            "per step over a bare check: {:+.1} % by medians, {:+.1} % by CPU time ({:.3} ms per walk, {:.3} ms per check)",
+            self.overhead_percent(),
+            self.cpu_overhead_percent(),
+            self.scenario.cpu_ms_per_run,
+            self.http.cpu_ms_per_run
         )?;
         if let Some(m) = &self.first_failure {
             write!(f, "\nfirst failure: {m}")?;
@@ -289,6 +305,7 @@ async fn load(
 ) -> (Phase, Option<String>) {
     let probes = Arc::new(probes);
     reset_peak_rss();
+    let cpu_before = cpu_time();
     let started = Instant::now();
     let deadline = started + duration;
     let mut loops = Vec::with_capacity(concurrency);
@@ -320,7 +337,9 @@ async fn load(
             failures.extend(f);
         }
     }
-    let phase = figures(times, failures.len(), started.elapsed(), peak_rss_mb());
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    let mut phase = figures(times, failures.len(), started.elapsed(), peak_rss_mb());
+    phase.cpu_ms_per_run = cpu.as_secs_f64() * 1000.0 / phase.runs.max(1) as f64;
     (phase, failures.into_iter().next())
 }
 
@@ -336,6 +355,7 @@ fn figures(times: Vec<f64>, failed: usize, elapsed: Duration, peak_rss_mb: f64) 
         p95_ms: p95(times),
         p99_ms,
         peak_rss_mb,
+        cpu_ms_per_run: 0.0,
     }
 }
 
