@@ -66,6 +66,9 @@ pub struct DemoShop {
     /// The shop's DNS world (root, TLD, shop zone, test blacklist).
     pub dns: crate::dns::DemoDns,
     quick_add_broken: Arc<AtomicBool>,
+    /// Whether the demo checks the quick add in Chromium (configured when
+    /// Debian's Chromium is installed).
+    quick_add_in_browser: bool,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -221,8 +224,15 @@ impl DemoShop {
             inbox: inbox_state,
             dns,
             quick_add_broken,
+            quick_add_in_browser: Path::new(CHROMIUM).is_file(),
             tasks,
         })
+    }
+
+    /// What `fault` breaks, as the demo tells it (the quick add's browser
+    /// check included when there is one).
+    pub fn describe(&self, fault: Fault) -> &'static str {
+        fault.describe(self.quick_add_in_browser)
     }
 
     /// The file holding the demo customer's password (customer
@@ -591,7 +601,7 @@ checks = ["delegation", "dns-www", "domain"]
             dns_port = self.dns.port,
             blocklist = crate::dns::BLOCKLIST,
             payments = crate::web::PAYMENT_COMPONENT,
-            browser = if Path::new(CHROMIUM).is_file() {
+            browser = if self.quick_add_in_browser {
                 browser_check(http)
             } else {
                 String::new()

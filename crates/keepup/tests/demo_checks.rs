@@ -100,14 +100,14 @@ async fn each_fault_of_the_cycle_shows_as_the_named_failing_step() {
             "Payment module crashed",
         ),
     ] {
-        let (_dir, _shop, path) = demo(FaultPlan::only(fault)).await;
+        let (_dir, shop, path) = demo(FaultPlan::only(fault)).await;
         let outcome = check(&path, id).await;
         assert_eq!(outcome["status"], "down", "{fault:?}: {outcome:#}");
         assert_eq!(outcome["message"], message, "{fault:?}: {outcome:#}");
         assert!(
-            fault.describe().contains(id),
+            shop.describe(fault).contains(id),
             "the fault's description names {id}: {}",
-            fault.describe()
+            shop.describe(fault)
         );
         let details = &outcome["evidence"]["details"];
         assert!(
@@ -165,6 +165,13 @@ async fn with_chromium_the_quick_add_is_checked_in_the_browser_and_a_javascript_
         "the demo configured no browser check, so /usr/bin/chromium is missing: \
          install Debian's chromium (scripts/test.sh does), or set \
          {WITHOUT_CHROMIUM}=1 to run without the browser check's test"
+    );
+    // The demo's screen names the quick add under the fault that fails it.
+    assert!(
+        shop.describe(Fault::AddToCartBroken)
+            .contains("shop/quick-add"),
+        "{}",
+        shop.describe(Fault::AddToCartBroken)
     );
     let healthy = check(&path, "shop/quick-add").await;
     assert_eq!(healthy["status"], "up", "{healthy:#}");

@@ -113,7 +113,7 @@ pub fn run(
                     ("log", log.display().to_string()),
                 ]);
                 snapshot.hint = "q or Ctrl-C stops the demo · the same view: keepup status --watch -c <config>".to_owned();
-                snapshot.fault = Some(fault_panel(&shop.faults));
+                snapshot.fault = Some(fault_panel(&shop));
                 for line in recovery_lines(&store, &shop, &config_path) {
                     snapshot.details.push(("recovery", line));
                 }
@@ -194,12 +194,12 @@ fn recovery_lines(store: &Store, shop: &DemoShop, config: &std::path::Path) -> V
 }
 
 /// What the demo breaks now and next.
-fn fault_panel(faults: &FaultPlan) -> live::FaultPanel {
-    let (next, next_in) = faults.upcoming();
+fn fault_panel(shop: &DemoShop) -> live::FaultPanel {
+    let (next, next_in) = shop.faults.upcoming();
     live::FaultPanel {
-        elapsed: faults.elapsed(),
-        now: faults.current().describe().to_owned(),
-        next: next.describe().to_owned(),
+        elapsed: shop.faults.elapsed(),
+        now: shop.describe(shop.faults.current()).to_owned(),
+        next: shop.describe(next).to_owned(),
         next_in,
     }
 }
@@ -268,7 +268,7 @@ fn print_table(daemon: &Daemon, shop: &DemoShop, elapsed: Duration) {
     println!(
         "t+{:>3}s  injected fault: {}",
         elapsed.as_secs(),
-        shop.faults.current().describe()
+        shop.describe(shop.faults.current())
     );
     println!("{}", render(&rows));
     for line in shop.inbox.take() {
