@@ -34,20 +34,19 @@ pub enum Fault {
 impl Fault {
     /// What a newcomer should expect to see; `quick_add` says whether the
     /// demo checks the JavaScript quick add in Chromium (`shop/quick-add`),
-    /// which the add-to-cart fault fails too.
+    /// which the add-to-cart fault fails too. Each is short enough for the
+    /// demo screen's FAULT NOW line on 80 columns (keepup cmd/live.rs
+    /// every_demo_fault_fits_on_eighty_columns).
     pub fn describe(self, quick_add: bool) -> &'static str {
         match self {
             Fault::None => "none: everything should turn or stay UP",
             Fault::SlowProductPage => "slow product page: shop/product turns DEGRADED",
-            Fault::CheckoutError => "checkout answers 500: shop/checkout and shop/cart turn DOWN",
+            Fault::CheckoutError => "checkout answers 500: shop/checkout, shop/cart turn DOWN",
             Fault::ExpiredCertificate => {
-                "expired certificate: shop/certificate turns DOWN, HTTPS checks with it"
+                "expired cert: shop/certificate and HTTPS checks turn DOWN"
             }
             Fault::MissingHeartbeat => "nightly job stopped pinging: shop/nightly-job turns DOWN",
-            Fault::VendorOutage => {
-                "payment vendor reports an outage: shop/payment-vendor turns DEGRADED"
-            }
-            // Short enough for the screen's FAULT NOW line on 80 columns.
+            Fault::VendorOutage => "payment vendor outage: shop/payment-vendor turns DEGRADED",
             Fault::AddToCartBroken if quick_add => {
                 "add to cart refused: shop/cart, shop/quick-add turn DOWN"
             }

@@ -31,7 +31,7 @@ mod store_front;
 mod web;
 
 pub use dns::{DemoDns, PRODUCTION, ROOT, SHOP_NS};
-pub use faults::{CYCLE, Fault, FaultPlan};
+pub use faults::{CYCLE, Fault, FaultPlan, fault_at};
 pub use shop::{
     DRILL, DemoShop, Inbox, PRODUCTION_LOST, STANDBY, TSIG_KEY_FILE, TSIG_KEY_NAME, bench_target,
     lose_production,

@@ -819,4 +819,36 @@ mod tests {
         );
         assert!(at < index_of(&lines, |l| l.starts_with("shop  ")));
     }
+
+    /// Each fault's description, now and next, is shown whole on 80
+    /// columns, with or without the demo's browser check.
+    #[test]
+    fn every_demo_fault_fits_on_eighty_columns() {
+        let last_second = keepup_demo::CYCLE - Duration::from_secs(1);
+        let seconds = (0..keepup_demo::CYCLE.as_secs()).map(Duration::from_secs);
+        for fault in seconds.map(keepup_demo::fault_at) {
+            for quick_add in [false, true] {
+                let mut s = snapshot();
+                s.fault = Some(FaultPanel {
+                    elapsed: last_second,
+                    now: fault.describe(quick_add).into(),
+                    next: fault.describe(quick_add).into(),
+                    next_in: Duration::from_secs(20),
+                });
+                let size = Size {
+                    width: 80,
+                    height: 24,
+                };
+                let lines = render(&s, size, false);
+                let at = index_of(&lines, |l| l.starts_with("FAULT NOW"));
+                let elapsed = format!("(t+{}s)", last_second.as_secs());
+                assert!(lines[at].ends_with(&elapsed), "{}", lines[at]);
+                assert!(
+                    lines[at + 1].ends_with(fault.describe(quick_add)),
+                    "{}",
+                    lines[at + 1]
+                );
+            }
+        }
+    }
 }
