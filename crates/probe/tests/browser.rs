@@ -576,3 +576,40 @@ async fn cleanup_runs_after_a_step_that_waited_out_its_whole_budget() {
         "the server saw the cleanup"
     );
 }
+
+#[tokio::test]
+async fn a_page_firing_requests_without_end_is_tracked_up_to_a_limit_and_counted() {
+    let trickle = HostileServer::start(Behaviour::Trickle {
+        interval: Duration::from_secs(1),
+    })
+    .await
+    .expect("trickle server");
+    let hanging = trickle.url("/hang");
+    let server = TestServer::start(move |_req: Request| {
+        let hanging = hanging.clone();
+        async move {
+            html(
+                200,
+                format!(
+                    "<html><body><p>Firing</p><script>\
+                    for (let i = 0; i < 1500; i++) fetch('{hanging}?' + i).catch(() => {{}});\
+                    document.body.insertAdjacentText('beforeend', 'fired');</script></body></html>"
+                ),
+            )
+        }
+    })
+    .await
+    .expect("server");
+    let check = format!(
+        "timeout = \"20s\"\n\
+         [[site.check.step]]\nname = \"open\"\ngoto = \"{}\"\n\
+         [[site.check.step]]\nname = \"fired\"\nwait_for_text = \"fired\"\n\
+         [[site.check.step]]\nname = \"missing\"\nwait_for = \"#never\"\nmax_ms = 3000\n",
+        server.url("/")
+    );
+    let outcome = run(&ProbeContext::new(), &check).await;
+    let untracked = outcome.evidence.details["browser"]["untracked_requests"]
+        .as_u64()
+        .unwrap_or_default();
+    assert!(untracked >= 400, "{untracked} {outcome:#?}");
+}

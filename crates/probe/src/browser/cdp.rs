@@ -116,7 +116,16 @@ pub(crate) struct PageState {
     /// URLs by request id, for naming a failed request (bounded like
     /// `in_flight`: removed when the request ends).
     urls: HashMap<String, String>,
+    /// Requests not tracked because [`MAX_TRACKED_REQUESTS`] were already
+    /// open: a page firing requests without end cannot grow the maps.
+    pub(crate) untracked_requests: u64,
 }
+
+/// How many open requests a page's state follows at once.
+const MAX_TRACKED_REQUESTS: usize = 1000;
+
+/// Longest URL kept for a request (a data: URL can be megabytes).
+const MAX_URL_CHARS: usize = 500;
 
 /// One page session's events: the state and a counter that moves on every
 /// change, so a waiter re-checks its condition only when something happened.
@@ -179,15 +188,19 @@ impl PageEvents {
             }
             "Network.requestWillBeSent" => {
                 let id = text(&params["requestId"]);
-                let url = text(&params["request"]["url"]);
+                let url = clip(&text(&params["request"]["url"]), MAX_URL_CHARS);
                 self.update(|s| {
+                    s.network_changed = Some(Instant::now());
+                    if s.urls.len() >= MAX_TRACKED_REQUESTS {
+                        s.untracked_requests += 1;
+                        return;
+                    }
                     // Data URLs never touch the network and never end with
                     // loadingFinished in some versions: not in flight.
                     if !url.starts_with("data:") {
                         s.in_flight.insert(id.clone(), url.clone());
                     }
                     s.urls.insert(id, url);
-                    s.network_changed = Some(Instant::now());
                 });
             }
             "Network.responseReceived" => {

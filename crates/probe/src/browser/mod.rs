@@ -242,15 +242,20 @@ impl<'s> Run<'s> {
                 cleanup_failed = Some((index, step, failure));
             }
         }
-        let (console, console_count, requests, request_count) = self.page.events.with(|s| {
-            (
-                s.console_errors.clone(),
-                s.console_error_count,
-                s.failed_requests.clone(),
-                s.failed_request_count,
-            )
-        });
+        let (console, console_count, requests, request_count, untracked) =
+            self.page.events.with(|s| {
+                (
+                    s.console_errors.clone(),
+                    s.console_error_count,
+                    s.failed_requests.clone(),
+                    s.failed_request_count,
+                    s.untracked_requests,
+                )
+            });
         let mut browser = timing;
+        if untracked > 0 {
+            browser.insert("untracked_requests".into(), json!(untracked));
+        }
         browser.insert("console_errors".into(), json!(console));
         browser.insert("failed_requests".into(), json!(requests));
         evidence.insert("browser".into(), Value::Object(browser));

@@ -36,14 +36,16 @@ const LAUNCH_TIMEOUT: Duration = Duration::from_secs(20);
 /// The browser kind's shared state.
 #[derive(Default)]
 pub(crate) struct BrowserPool {
+    /// Held while a browser starts: only by runs that already have a turn.
     state: tokio::sync::Mutex<PoolState>,
+    /// The run limit and the `max_concurrent` it is sized for; apart from
+    /// `state` so that waiting for a turn never waits on a launch.
+    limit: std::sync::Mutex<Option<(usize, Arc<Semaphore>)>>,
 }
 
 #[derive(Default)]
 struct PoolState {
     browser: Option<Arc<Browser>>,
-    /// The run limit and the `max_concurrent` it was made for.
-    limit: Option<(usize, Arc<Semaphore>)>,
 }
 
 impl BrowserPool {
@@ -54,14 +56,19 @@ impl BrowserPool {
         deadline: Instant,
     ) -> Option<OwnedSemaphorePermit> {
         let semaphore = {
-            let mut state = self.state.lock().await;
-            match &state.limit {
-                Some((n, s)) if *n == max_concurrent => Arc::clone(s),
-                _ => {
-                    // A reloaded limit: runs holding the old one finish
-                    // under it.
+            let mut limit = match self.limit.lock() {
+                Ok(l) => l,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            match &mut *limit {
+                Some((n, s)) => {
+                    resize(s, *n, max_concurrent);
+                    *n = max_concurrent;
+                    Arc::clone(s)
+                }
+                None => {
                     let s = Arc::new(Semaphore::new(max_concurrent));
-                    state.limit = Some((max_concurrent, Arc::clone(&s)));
+                    *limit = Some((max_concurrent, Arc::clone(&s)));
                     s
                 }
             }
@@ -79,7 +86,11 @@ impl BrowserPool {
         executable: &Path,
         deadline: Instant,
     ) -> Result<Arc<Browser>, CdpError> {
-        let mut state = self.state.lock().await;
+        // Another run may be starting the browser: wait for it no longer
+        // than this run's own deadline.
+        let mut state = tokio::time::timeout_at(deadline, self.state.lock())
+            .await
+            .map_err(|_| CdpError::Timeout)?;
         if let Some(browser) = &state.browser
             && browser.is_alive()
             && browser.executable == executable
@@ -104,6 +115,27 @@ impl BrowserPool {
         tracing::info!(executable = %executable.display(), "browser started");
         state.browser = Some(Arc::clone(&browser));
         Ok(browser)
+    }
+}
+
+/// Resizes a reloaded limit in place, so runs holding turns of the old
+/// size still count: more turns are added at once, fewer are taken out of
+/// use as running checks give theirs back.
+fn resize(semaphore: &Arc<Semaphore>, from: usize, to: usize) {
+    if to > from {
+        semaphore.add_permits(to - from);
+    } else if to < from {
+        let now = semaphore.forget_permits(from - to);
+        let later = from - to - now;
+        if later > 0 {
+            let semaphore = Arc::clone(semaphore);
+            tokio::spawn(async move {
+                let count = u32::try_from(later).unwrap_or(u32::MAX);
+                if let Ok(permits) = semaphore.acquire_many_owned(count).await {
+                    permits.forget();
+                }
+            });
+        }
     }
 }
 
@@ -322,4 +354,37 @@ fn string_field(value: &Value, field: &str) -> Result<String, CdpError> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| CdpError::Protocol(format!("the answer has no {field}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reloaded_limit_resizes_the_turns_runs_hold() {
+        let pool = BrowserPool::default();
+        let far = Instant::now() + Duration::from_secs(30);
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(pool.turn(4, far).await.expect("a turn"));
+        }
+        // Lowered to 2 with 3 running: no new turn until two of them end.
+        let soon = Instant::now() + Duration::from_millis(200);
+        assert!(pool.turn(2, soon).await.is_none());
+        held.pop();
+        let soon = Instant::now() + Duration::from_millis(200);
+        assert!(pool.turn(2, soon).await.is_none());
+        held.pop();
+        held.push(pool.turn(2, far).await.expect("a turn under the new limit"));
+        let soon = Instant::now() + Duration::from_millis(200);
+        assert!(pool.turn(2, soon).await.is_none());
+        // Raised to 3: one more at once.
+        held.push(
+            pool.turn(3, far)
+                .await
+                .expect("a turn under the raised limit"),
+        );
+        let soon = Instant::now() + Duration::from_millis(200);
+        assert!(pool.turn(3, soon).await.is_none());
+    }
 }
