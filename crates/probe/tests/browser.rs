@@ -483,11 +483,14 @@ async fn a_browser_that_stops_answering_is_killed_and_started_again() {
     // stops its own browser and no other test's.
     let launcher = dir.path().join("chromium");
     let pid_file = dir.path().join("pid");
+    let args_file = dir.path().join("args");
     std::fs::write(
         &launcher,
         format!(
-            "#!/bin/sh\necho $$ > {}\nexec /usr/bin/chromium \"$@\"\n",
-            pid_file.display()
+            "#!/bin/sh\necho $$ > {}\nfor a in \"$@\"; do echo \"$a\"; done > {}\n\
+             exec /usr/bin/chromium \"$@\"\n",
+            pid_file.display(),
+            args_file.display()
         ),
     )
     .expect("launcher");
@@ -518,6 +521,15 @@ async fn a_browser_that_stops_answering_is_killed_and_started_again() {
         .trim()
         .parse()
         .expect("a pid");
+    let first_profile = std::fs::read_to_string(&args_file)
+        .expect("args file")
+        .lines()
+        .find_map(|a| {
+            a.strip_prefix("--user-data-dir=")
+                .map(std::path::PathBuf::from)
+        })
+        .expect("a profile directory");
+    assert!(first_profile.is_dir());
     // SAFETY: kill(2) on the browser this test started.
     assert_eq!(unsafe { libc::kill(first, libc::SIGSTOP) }, 0);
 
@@ -533,6 +545,18 @@ async fn a_browser_that_stops_answering_is_killed_and_started_again() {
         .parse()
         .expect("a pid");
     assert_ne!(first, second, "a new browser");
+    // The killed browser's profile goes once it has been reaped.
+    for _ in 0..100 {
+        if !first_profile.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !first_profile.exists(),
+        "{} left behind",
+        first_profile.display()
+    );
 }
 
 #[tokio::test]

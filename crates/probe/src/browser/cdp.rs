@@ -364,8 +364,9 @@ pub(crate) struct Browser {
     /// The executable it was started from (a changed `[browser]
     /// executable` starts a new one).
     pub(crate) executable: PathBuf,
-    /// The profile directory, removed with the browser.
-    _profile: tempfile::TempDir,
+    /// The profile directory, removed once the killed browser is reaped
+    /// (so a dying process cannot write into it after its removal).
+    profile: Mutex<Option<tempfile::TempDir>>,
 }
 
 impl std::fmt::Debug for Browser {
@@ -437,7 +438,7 @@ impl Browser {
             next_id: AtomicU64::new(1),
             suspect: AtomicBool::new(false),
             executable: executable.to_owned(),
-            _profile: profile,
+            profile: Mutex::new(Some(profile)),
         };
         match browser
             .call(None, "Browser.getVersion", json!({}), deadline)
@@ -579,11 +580,22 @@ impl Browser {
                 }
             }
             let _ = child.kill();
+            let profile = match self.profile.lock() {
+                Ok(mut p) => p.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
             // Reaped off the async threads: the process is already dying.
+            // Its renderers, in the same process group, got the same
+            // SIGKILL; the profile goes after the browser has exited.
             let _ = std::thread::Builder::new()
                 .name("browser-reap".into())
                 .spawn(move || {
                     let _ = child.wait();
+                    if let Some(profile) = profile
+                        && let Err(e) = profile.close()
+                    {
+                        tracing::warn!(error = %e, "cannot remove the browser's profile directory");
+                    }
                 });
         }
     }
