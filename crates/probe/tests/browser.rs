@@ -429,6 +429,39 @@ async fn secrets_typed_into_the_page_never_reach_the_outcome() {
 }
 
 #[tokio::test]
+async fn a_value_extracted_as_secret_is_redacted_from_the_outcome() {
+    // The page shows a token and logs it: once a step extracts it with
+    // `secret = true`, it is redacted like a configured secret.
+    let server = TestServer::start(|_req: Request| async move {
+        html(
+            200,
+            "<html><body><span id=\"tok\">tok-4242-abc</span>\
+            <script>console.error('session ' + document.getElementById('tok').textContent);</script>\
+            </body></html>",
+        )
+    })
+    .await
+    .expect("server");
+    let check = format!(
+        "timeout = \"20s\"\n\
+         [[site.check.step]]\nname = \"open\"\ngoto = \"{}\"\n\
+         [[site.check.step.extract]]\nvar = \"token\"\ncss = \"#tok\"\nsecret = true\n\
+         [[site.check.step]]\nname = \"read\"\nevaluate = \"document.getElementById('tok').textContent\"\nequals = \"{{{{ token }}}}x\"\n",
+        server.url("/")
+    );
+    let outcome = run(&ProbeContext::new(), &check).await;
+    assert_eq!(outcome.status, Status::Down, "{outcome:#?}");
+    let everything = format!(
+        "{} {} {}",
+        outcome.message,
+        serde_json::to_string(&outcome.findings).unwrap_or_default(),
+        serde_json::Value::Object(outcome.evidence.details.clone())
+    );
+    assert!(!everything.contains("tok-4242"), "{everything}");
+    assert!(everything.contains("[redacted]"), "{everything}");
+}
+
+#[tokio::test]
 async fn a_check_waits_for_its_turn_among_max_concurrent_and_says_when_none_came() {
     let trickle = HostileServer::start(Behaviour::Trickle {
         interval: Duration::from_secs(1),

@@ -781,6 +781,11 @@ impl<'s> Run<'s> {
             let what = format!("{} from {}", e.var, e.from);
             match self.evaluate(&script, self.answer_by()).await {
                 Waited::Done(Value::String(v)) if !v.is_empty() => {
+                    if e.secret {
+                        // From now on redacted wherever it shows up, like a
+                        // configured secret (the HTTP engine does the same).
+                        self.redactor.add(&v);
+                    }
                     self.variables.insert(e.var.clone(), v);
                 }
                 Waited::Done(_) => {
