@@ -1,7 +1,8 @@
 //! A failing browser check's screenshot on the dashboard: a real monitor
 //! runs a `kind = "browser"` check in Debian's Chromium against an
 //! in-test page where its selector matches nothing; the store keeps the
-//! screenshot beside the result; the check page shows it and
+//! screenshot beside the result; the check page shows it (and its recent
+//! results link it) and
 //! `/screenshots/<id>` serves it as a JPEG, to logged-in people only.
 
 mod support;
@@ -66,6 +67,16 @@ async fn a_failing_browser_check_shows_its_screenshot_to_people_logged_in() {
     assert_eq!(check_page.status, 200, "{}", check_page.body);
     assert_eq!(
         check_page.attr("figure.screenshot img", "src").as_deref(),
+        Some(src.as_str()),
+        "{}",
+        check_page.body
+    );
+    // The recent results link it too, so it stays viewable once the
+    // check is up again.
+    assert_eq!(
+        check_page
+            .attr("table.results a.screenshot", "href")
+            .as_deref(),
         Some(src.as_str()),
         "{}",
         check_page.body

@@ -327,7 +327,14 @@ fn render(v: &CheckView, now: Now) -> Markup {
                                 td { (format_rfc3339(r.at)) }
                                 td { span class=(format!("badge {}", chart::status_class(Some(r.outcome.status)))) { (r.outcome.status.as_str().to_uppercase()) } }
                                 td.num { (format!("{:.1} ms", r.outcome.latency_ms)) }
-                                td { (r.outcome.message) }
+                                td {
+                                    (r.outcome.message)
+                                    // A failed browser run's screenshot stays
+                                    // viewable after the check recovers.
+                                    @if let Some(id) = r.outcome.evidence.details.get("screenshot").and_then(|s| s["id"].as_i64()) {
+                                        " · " a.screenshot href=(format!("/screenshots/{id}")) { "screenshot" }
+                                    }
+                                }
                             }
                         }
                     }
