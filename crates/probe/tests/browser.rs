@@ -249,6 +249,14 @@ async fn hostile_pages(trickle: String) -> TestServer {
                     <script>setTimeout(() => { while (true) {} }, 200);</script></body></html>",
                 ),
                 "/ok" => html(200, "<html><body><p>All good</p></body></html>"),
+                // Busy 90 ms of every 100: each question waits for the
+                // script, so a wait's last look straddles its deadline.
+                "/busy" => html(
+                    200,
+                    "<html><body><p>Busy</p><script>\
+                    setInterval(() => { const t = Date.now(); while (Date.now() - t < 90) {} }, 100);\
+                    </script></body></html>",
+                ),
                 // Messages over the browser pipe's size limit: a console
                 // error of 8 MiB and a request whose data: URL is as big.
                 "/loud" => html(
@@ -325,6 +333,21 @@ async fn hostile_pages_end_within_the_timeout_and_the_browser_stays_usable() {
     assert_eq!(codes(&outcome), vec![c::SCENARIO_STEP_FAILED]);
     assert_eq!(steps(&outcome)[2]["skipped"], true);
     assert!(!outcome.attachments.is_empty(), "a screenshot of the page");
+
+    // A slow but answering page: the wait runs out on its own terms, the
+    // page is not taken for one that stopped answering.
+    let busy = format!(
+        "timeout = \"4s\"\nbase_url = \"{base}\"\n\
+         [[site.check.step]]\nname = \"open\"\ngoto = \"/busy\"\n\
+         [[site.check.step]]\nname = \"add\"\nclick = \"#nope\"\n"
+    );
+    for _ in 0..3 {
+        let outcome = run(&ctx, &busy).await;
+        assert_eq!(
+            outcome.message, "step 2 \"add\" failed: no visible element matches \"#nope\"",
+            "{outcome:#?}"
+        );
+    }
 
     // One oversized message is dropped alone: this check ends on its own
     // terms and the browser every check shares keeps working.

@@ -511,7 +511,10 @@ impl<'s> Run<'s> {
     fn lost<T>(&mut self, waited: Waited<T>) -> StepFailure {
         match waited {
             Waited::Gone => StepFailure::timeout("the page or the browser went away"),
-            _ => {
+            Waited::NotYet => {
+                StepFailure::timeout("the page did not answer before the steps' time ran out")
+            }
+            Waited::Done(_) | Waited::Unresponsive => {
                 self.unresponsive = true;
                 StepFailure::timeout("the page stopped answering (a script that does not end?)")
             }
@@ -830,6 +833,10 @@ impl<'s> Run<'s> {
             // During a navigation the old document's context is gone: the
             // caller looks again.
             Err(CdpError::Protocol(_)) => Waited::Done(Value::Null),
+            // The steps' time ran out while the page was still answering:
+            // a wait's last look that straddled the deadline, not proof
+            // that a script has taken the page over.
+            Err(CdpError::Timeout) if Instant::now() >= self.steps_deadline => Waited::NotYet,
             Err(CdpError::Timeout) => {
                 self.unresponsive = true;
                 Waited::Unresponsive
