@@ -29,12 +29,18 @@ cd "$(dirname "$0")/.."
 # (nsupdate runs the Recovery Plan's DNS lines and kdig confirms the
 # records, crates/recovery/tests/dns.rs); bind9 (a private named whose zone
 # allows no update answers REFUSED, which Knot never does,
-# crates/testkit/src/dns.rs RefusingNamed).
+# crates/testkit/src/dns.rs RefusingNamed); for server supervision
+# (issue 17): redis-server (private master and replica for the redis
+# check), prometheus-node-exporter (scraped by the prometheus check),
+# monitoring-plugins-basic (the nagios check runs real check_* plugins),
+# vsftpd (a private FTP/FTPS server for the ftp check), smartmontools
+# (the agent's smartctl --json; Unknown where no disk is readable).
 PACKAGES=(ca-certificates openssl knot knot-dnsutils bind9-dnsutils bind9 iproute2 util-linux
   postfix dovecot-imapd dovecot-pop3d
   restic rclone openssh-server openssh-client rsync
   postgresql postgresql-client mariadb-server mariadb-client
-  dpkg-dev binutils systemd man-db chromium chromium-driver prometheus)
+  dpkg-dev binutils systemd man-db chromium chromium-driver prometheus
+  redis-server prometheus-node-exporter monitoring-plugins-basic vsftpd smartmontools)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
