@@ -52,6 +52,8 @@ pub use scenario::{ScenarioSpec, ScenarioStep, Template};
 mod tables;
 pub mod tcp;
 pub use tcp::TcpSpec;
+pub mod threshold;
+pub use threshold::{Direction, Threshold, Unit};
 pub mod tls;
 pub use tls::{CertThresholds, TlsOptions, TlsSpec};
 pub mod web;
