@@ -11,6 +11,7 @@
 
 mod clock;
 pub mod codes;
+pub mod host;
 mod maintenance;
 mod outcome;
 pub mod text;

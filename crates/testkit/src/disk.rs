@@ -11,9 +11,15 @@ impl Tmpfs {
     /// Mounts a tmpfs of `size` (`mount -o size=`, e.g. `"8m"`) at `path`,
     /// creating the directory.
     pub fn mount(path: &Path, size: &str) -> Self {
+        Self::mount_with(path, &format!("size={size}"))
+    }
+
+    /// Mounts a tmpfs with these `mount -o` options (e.g.
+    /// `"size=8m,nr_inodes=64"` for one that runs out of inodes).
+    pub fn mount_with(path: &Path, options: &str) -> Self {
         std::fs::create_dir_all(path).unwrap();
         let st = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
             .arg(path)
             .status()
             .unwrap();

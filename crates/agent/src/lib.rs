@@ -1,0 +1,521 @@
+//! keepup agent: what `keepup agent` measures on the host it runs on.
+//!
+//! A [`Collector`] reads each measure from its real source (`/proc`,
+//! `/sys`, `statvfs`, `adjtimex`, an SNTP query, and `systemctl`,
+//! `smartctl`, `drbdadm`, `gluster`, `ceph` when installed), needs no root
+//! for the basics, and keeps the previous sample of what is a rate (CPU
+//! shares, swap-ins, interface errors). Each collection is a
+//! [`keepup_model::host::HostReport`]; the [`backlog`] keeps reports on
+//! disk, numbered, until the central keepup has them.
+//!
+//! Not here: sending reports or listening for the central keepup (the
+//! `keepup agent` command wires that), and judging measures against
+//! thresholds (the central configuration's `kind = "host"` checks, in the
+//! monitor). Linux only.
+
+pub mod backlog;
+pub mod command;
+pub mod procfs;
+pub mod replication;
+pub mod smart;
+pub mod sntp;
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use keepup_model::host::{
+    ClockState, DefaultRoutes, FileHandles, HOST_REPORT_VERSION, HostReport, Interface, Memory,
+    Mount, NtpOffset, SmartDisk,
+};
+use regex::Regex;
+
+/// How long one file system may take to answer `statvfs` (a hung network
+/// mount must not stop the whole collection).
+const STATVFS_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a system tool may run.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
+/// `PF_KTHREAD` in `/proc/<pid>/stat`'s flags: kernel threads are not
+/// processes anyone watches by name.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Processes counted under a name of the agent's choosing, by command line
+/// and/or user (every command name is counted anyway).
+#[derive(Debug, Clone)]
+pub struct ProcessWatch {
+    /// The name the count is reported under.
+    pub name: String,
+    /// Matches the command line (arguments joined by spaces).
+    pub cmdline: Option<Regex>,
+    /// Only processes of this user.
+    pub user: Option<String>,
+}
+
+/// What the agent measures and how.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The agent's name, as the central `[[agent]]` knows it.
+    pub name: String,
+    /// Time between collections.
+    pub interval: Duration,
+    /// NTP servers to measure the clock's offset against.
+    pub ntp_servers: Vec<String>,
+    /// How long an SNTP query may take.
+    pub ntp_timeout: Duration,
+    /// Extra process counts.
+    pub watches: Vec<ProcessWatch>,
+    /// How often SMART is read (smartctl wakes disks; not every interval).
+    pub smart_every: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            name: String::new(),
+            interval: Duration::from_secs(10),
+            ntp_servers: Vec::new(),
+            ntp_timeout: Duration::from_secs(2),
+            watches: Vec::new(),
+            smart_every: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Collects reports, keeping what a rate needs between two collections.
+pub struct Collector {
+    settings: Settings,
+    previous: Option<Previous>,
+    smart: Option<(Instant, Vec<SmartDisk>, Option<String>)>,
+}
+
+/// The counters of the previous collection.
+struct Previous {
+    at: Instant,
+    cpu: Option<procfs::CpuTimes>,
+    swap_in: Option<u64>,
+    net: BTreeMap<String, procfs::NetCounters>,
+}
+
+fn read(path: &str, problems: &mut Vec<String>) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            problems.push(format!("cannot read {path}: {e}"));
+            None
+        }
+    }
+}
+
+impl Collector {
+    /// A collector with these settings; the first report has no rates.
+    pub fn new(settings: Settings) -> Self {
+        Collector {
+            settings,
+            previous: None,
+            smart: None,
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Measures everything once; `seq` and `at` number and date the report.
+    pub async fn collect(&mut self, seq: u64, at: keepup_model::Timestamp) -> HostReport {
+        let now = Instant::now();
+        let mut problems = Vec::new();
+        let mut r = HostReport {
+            version: HOST_REPORT_VERSION,
+            agent: self.settings.name.clone(),
+            seq,
+            at,
+            interval_s: self.settings.interval.as_secs(),
+            ..HostReport::default()
+        };
+        r.hostname = read("/proc/sys/kernel/hostname", &mut problems)
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default();
+        r.boot_id = read("/proc/sys/kernel/random/boot_id", &mut problems)
+            .map(|b| b.trim().to_owned())
+            .unwrap_or_default();
+        r.uptime_s = read("/proc/uptime", &mut problems)
+            .and_then(|t| procfs::uptime(&t))
+            .unwrap_or(0.0);
+        r.load = read("/proc/loadavg", &mut problems).and_then(|t| procfs::loadavg(&t));
+        let stat = read("/proc/stat", &mut problems).and_then(|t| procfs::stat(&t));
+        r.cores = stat.map(|(_, cores)| cores).unwrap_or(0).max(1);
+        let elapsed = self
+            .previous
+            .as_ref()
+            .map(|p| now.duration_since(p.at).as_secs_f64())
+            .filter(|s| *s > 0.0);
+        if let (Some((times, _)), Some(Some(before))) =
+            (stat, self.previous.as_ref().map(|p| p.cpu))
+        {
+            r.cpu = times.shares_since(&before);
+        }
+        let vmstat = read("/proc/vmstat", &mut problems);
+        let swap_in = vmstat.as_deref().and_then(|t| procfs::vmstat(t, "pswpin"));
+        if let Some((total, available, swap_total, swap_free)) =
+            read("/proc/meminfo", &mut problems).and_then(|t| procfs::meminfo(&t))
+        {
+            let swap_in_per_s = match (
+                swap_in,
+                self.previous.as_ref().and_then(|p| p.swap_in),
+                elapsed,
+            ) {
+                (Some(now), Some(before), Some(secs)) => {
+                    Some(now.saturating_sub(before) as f64 / secs)
+                }
+                _ => None,
+            };
+            r.memory = Some(Memory {
+                total,
+                available,
+                swap_total,
+                swap_used: swap_total.saturating_sub(swap_free),
+                swap_in_per_s,
+            });
+        }
+        r.mounts = mounts(&mut problems).await;
+        r.files = read("/proc/sys/fs/file-nr", &mut problems)
+            .and_then(|t| procfs::file_nr(&t))
+            .map(|(open, max)| FileHandles { open, max });
+        let net = read("/proc/net/dev", &mut problems)
+            .map(|t| procfs::net_dev(&t))
+            .unwrap_or_default();
+        r.interfaces = interfaces(&net, self.previous.as_ref().map(|p| &p.net), elapsed);
+        r.routes = DefaultRoutes {
+            ipv4: std::fs::read_to_string("/proc/net/route")
+                .is_ok_and(|t| procfs::has_ipv4_default(&t)),
+            ipv6: std::fs::read_to_string("/proc/net/ipv6_route")
+                .is_ok_and(|t| procfs::has_ipv6_default(&t)),
+        };
+        let mut ports: Vec<u16> = ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .flat_map(|t| procfs::listening_ports(&t))
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        r.listening = ports;
+        r.processes = processes(&self.settings.watches, &mut problems);
+        r.clock = self.clock().await;
+        r.units = units(&mut problems).await;
+        r.smart = self.smart(now, &mut problems).await;
+        r.replication = replication(&mut problems).await;
+        r.problems = problems;
+        self.previous = Some(Previous {
+            at: now,
+            cpu: stat.map(|(t, _)| t),
+            swap_in,
+            net,
+        });
+        r
+    }
+
+    async fn clock(&self) -> ClockState {
+        let queries = self.settings.ntp_servers.iter().map(|server| async move {
+            match sntp::offset(server, self.settings.ntp_timeout).await {
+                Ok(offset) => NtpOffset {
+                    server: server.clone(),
+                    offset_s: Some(offset),
+                    error: None,
+                },
+                Err(e) => NtpOffset {
+                    server: server.clone(),
+                    offset_s: None,
+                    error: Some(e.to_string()),
+                },
+            }
+        });
+        let mut offsets = Vec::new();
+        for q in queries {
+            offsets.push(q.await);
+        }
+        ClockState {
+            synchronised: sntp::kernel_synchronised(),
+            offsets,
+        }
+    }
+
+    /// SMART of each disk, read again every `smart_every`.
+    async fn smart(&mut self, now: Instant, problems: &mut Vec<String>) -> Vec<SmartDisk> {
+        if let Some((at, disks, problem)) = &self.smart
+            && now.duration_since(*at) < self.settings.smart_every
+        {
+            problems.extend(problem.clone());
+            return disks.clone();
+        }
+        let (disks, problem) = match command::find("smartctl") {
+            None => (
+                Vec::new(),
+                Some("smartctl is not installed: no SMART health".to_owned()),
+            ),
+            Some(smartctl) => {
+                let mut disks = Vec::new();
+                for device in block_devices() {
+                    let out =
+                        command::run(&smartctl, &["--json", "-H", "-A", &device], TOOL_TIMEOUT)
+                            .await;
+                    disks.push(match out {
+                        Ok(out) => smart::parse(&device, &out.stdout),
+                        Err(e) => SmartDisk {
+                            device,
+                            error: Some(e),
+                            ..SmartDisk::default()
+                        },
+                    });
+                }
+                (disks, None)
+            }
+        };
+        problems.extend(problem.clone());
+        self.smart = Some((now, disks.clone(), problem));
+        disks
+    }
+}
+
+/// Whole disks under /sys/block (no loop, RAM, compressed-RAM, optical or
+/// device-mapper devices, which have no SMART).
+fn block_devices() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/sys/block") else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            !["loop", "ram", "zram", "sr", "dm-", "md", "nbd"]
+                .iter()
+                .any(|p| n.starts_with(p))
+        })
+        .map(|n| format!("/dev/{n}"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Space and inodes of every real mount, each `statvfs` bounded in time.
+async fn mounts(problems: &mut Vec<String>) -> Vec<Mount> {
+    let Some(text) = read("/proc/self/mountinfo", problems) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in procfs::mounts(&text) {
+        let path = entry.path.clone();
+        let asked = tokio::task::spawn_blocking(move || statvfs(Path::new(&path)));
+        match tokio::time::timeout(STATVFS_TIMEOUT, asked).await {
+            Ok(Ok(Ok(fs))) => out.push(Mount {
+                path: entry.path,
+                device: entry.device,
+                fstype: entry.fstype,
+                read_only: entry.read_only,
+                size: fs.0,
+                available: fs.1,
+                inodes: fs.2,
+                inodes_free: fs.3,
+            }),
+            Ok(Ok(Err(e))) => problems.push(format!("statvfs {}: {e}", entry.path)),
+            Ok(Err(e)) => problems.push(format!("statvfs {}: {e}", entry.path)),
+            Err(_) => problems.push(format!(
+                "statvfs {} gave no answer within {}s (a hung network file system?)",
+                entry.path,
+                STATVFS_TIMEOUT.as_secs()
+            )),
+        }
+    }
+    out
+}
+
+/// (size, available to users, inodes, inodes free) of the file system at
+/// `path`.
+fn statvfs(path: &Path) -> std::io::Result<(u64, u64, u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("a mount point with a NUL byte"))?;
+    // SAFETY: `c` is a valid C string; `vfs` is written by the kernel.
+    let mut vfs: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut vfs) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let block = vfs.f_frsize as u64;
+    Ok((
+        vfs.f_blocks as u64 * block,
+        vfs.f_bavail as u64 * block,
+        vfs.f_files as u64,
+        vfs.f_ffree as u64,
+    ))
+}
+
+fn interfaces(
+    net: &BTreeMap<String, procfs::NetCounters>,
+    before: Option<&BTreeMap<String, procfs::NetCounters>>,
+    elapsed: Option<f64>,
+) -> Vec<Interface> {
+    net.iter()
+        .filter(|(name, _)| name.as_str() != "lo")
+        .map(|(name, counters)| {
+            let dir = format!("/sys/class/net/{name}");
+            let operstate = std::fs::read_to_string(format!("{dir}/operstate")).unwrap_or_default();
+            let carrier = std::fs::read_to_string(format!("{dir}/carrier")).unwrap_or_default();
+            // Virtual interfaces say "unknown"; their carrier tells.
+            let up = match operstate.trim() {
+                "up" => true,
+                "unknown" => carrier.trim() == "1",
+                _ => false,
+            };
+            let rate = |now: u64, then: Option<u64>| match (then, elapsed) {
+                (Some(then), Some(secs)) => Some(now.saturating_sub(then) as f64 / secs),
+                _ => None,
+            };
+            let then = before.and_then(|b| b.get(name));
+            Interface {
+                name: name.clone(),
+                up,
+                errors_per_s: rate(counters.errors, then.map(|c| c.errors)),
+                drops_per_s: rate(counters.drops, then.map(|c| c.drops)),
+            }
+        })
+        .collect()
+}
+
+/// Every user-space process counted by command name, plus the watches.
+fn processes(watches: &[ProcessWatch], problems: &mut Vec<String>) -> BTreeMap<String, u32> {
+    let mut counts = BTreeMap::new();
+    let entries = match std::fs::read_dir("/proc") {
+        Ok(e) => e,
+        Err(e) => {
+            problems.push(format!("cannot list /proc: {e}"));
+            return counts;
+        }
+    };
+    let users = if watches.iter().any(|w| w.user.is_some()) {
+        std::fs::read_to_string("/etc/passwd")
+            .map(|t| procfs::users(&t))
+            .unwrap_or_default()
+    } else {
+        BTreeMap::new()
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        // A process may end between listing and reading: skip it.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(comm) = procfs::comm(&stat) else {
+            continue;
+        };
+        let flags = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(6))
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0);
+        if flags & PF_KTHREAD != 0 {
+            continue;
+        }
+        *counts.entry(comm.to_owned()).or_insert(0) += 1;
+        if watches.is_empty() {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|raw| procfs::cmdline(&raw))
+            .unwrap_or_default();
+        let user = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| procfs::uid(&s))
+            .map(|uid| users.get(&uid).cloned().unwrap_or_else(|| uid.to_string()));
+        for w in watches {
+            let by_cmdline = w.cmdline.as_ref().is_none_or(|re| re.is_match(&cmdline));
+            let by_user = w.user.as_ref().is_none_or(|u| user.as_ref() == Some(u));
+            if by_cmdline && by_user {
+                *counts.entry(w.name.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+    for w in watches {
+        counts.entry(w.name.clone()).or_insert(0);
+    }
+    counts
+}
+
+/// systemd units' ActiveState, all in one `systemctl list-units` call
+/// (one per unit would be a process per unit per interval).
+async fn units(problems: &mut Vec<String>) -> BTreeMap<String, String> {
+    let mut units = BTreeMap::new();
+    let Some(systemctl) = command::find("systemctl") else {
+        problems.push("systemctl is not installed: unit states unknown".into());
+        return units;
+    };
+    let args = [
+        "list-units",
+        "--all",
+        "--plain",
+        "--no-legend",
+        "--no-pager",
+        "--full",
+    ];
+    match command::run(&systemctl, &args, TOOL_TIMEOUT).await {
+        Ok(out) if out.code == Some(0) => {
+            for line in out.stdout.lines() {
+                // UNIT LOAD ACTIVE SUB DESCRIPTION
+                let mut f = line.split_whitespace();
+                if let (Some(unit), Some(_load), Some(active)) = (f.next(), f.next(), f.next()) {
+                    units.insert(unit.to_owned(), active.to_owned());
+                }
+            }
+        }
+        Ok(out) => problems.push(format!(
+            "systemctl list-units failed: {}",
+            if out.stderr_line.is_empty() {
+                "no message".into()
+            } else {
+                out.stderr_line
+            }
+        )),
+        Err(e) => problems.push(e),
+    }
+    units
+}
+
+/// DRBD, GlusterFS and Ceph, each only where it is present.
+async fn replication(problems: &mut Vec<String>) -> Vec<keepup_model::host::Replication> {
+    let mut out = Vec::new();
+    if let Ok(text) = std::fs::read_to_string("/proc/drbd")
+        && text.contains(" cs:")
+    {
+        out.extend(replication::proc_drbd(&text));
+    } else if let Some(drbdadm) = command::find("drbdadm") {
+        match command::run(&drbdadm, &["status"], TOOL_TIMEOUT).await {
+            Ok(o) if o.code == Some(0) => out.extend(replication::drbdadm_status(&o.stdout)),
+            Ok(o) => problems.push(format!("drbdadm status failed: {}", o.stderr_line)),
+            Err(e) => problems.push(e),
+        }
+    }
+    if let Some(gluster) = command::find("gluster") {
+        match command::run(&gluster, &["volume", "status", "all"], TOOL_TIMEOUT).await {
+            Ok(o) if o.code == Some(0) => out.extend(replication::gluster_volume_status(&o.stdout)),
+            Ok(o) => problems.push(format!("gluster volume status failed: {}", o.stderr_line)),
+            Err(e) => problems.push(e),
+        }
+    }
+    if let Some(ceph) = command::find("ceph") {
+        match command::run(&ceph, &["health", "--format", "json"], TOOL_TIMEOUT).await {
+            Ok(o) if o.code == Some(0) => match replication::ceph_health(&o.stdout) {
+                Ok(r) => out.push(r),
+                Err(e) => problems.push(e),
+            },
+            Ok(o) => problems.push(format!("ceph health failed: {}", o.stderr_line)),
+            Err(e) => problems.push(e),
+        }
+    }
+    out
+}

@@ -1,0 +1,202 @@
+//! Replication state readable on the host, from the tools' own output:
+//! DRBD (`/proc/drbd` of DRBD 8, `drbdadm status` of DRBD 9), GlusterFS
+//! (`gluster volume status`) and Ceph (`ceph health --format json`).
+//! None of these has a Debian package that runs in a test without a
+//! cluster, so the parsers are tested on samples written in the formats
+//! the tools' documentation shows (tests/samples, see the README's Tests).
+
+use keepup_model::host::Replication;
+
+fn entry(system: &str, name: &str, healthy: bool, state: String) -> Replication {
+    Replication {
+        system: system.to_owned(),
+        name: name.to_owned(),
+        healthy,
+        state,
+    }
+}
+
+/// `/proc/drbd` (DRBD 8.x): each minor's connection state (`cs`), roles
+/// (`ro`) and disk states (`ds`). Healthy: Connected and UpToDate on both
+/// sides.
+pub fn proc_drbd(text: &str) -> Vec<Replication> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let Some((minor, rest)) = trimmed.split_once(": cs:") else {
+            continue;
+        };
+        if minor.parse::<u32>().is_err() {
+            continue;
+        }
+        let field = |key: &str| {
+            format!("cs:{rest}")
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix(key).map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let (cs, ro, ds) = (field("cs:"), field("ro:"), field("ds:"));
+        let healthy = cs == "Connected" && ds == "UpToDate/UpToDate";
+        out.push(entry(
+            "drbd",
+            &format!("minor {minor}"),
+            healthy,
+            format!("{cs} {ro} {ds}"),
+        ));
+    }
+    out
+}
+
+/// `drbdadm status` (DRBD 9): per resource, the local disk and each peer's
+/// connection, replication and disk states. Healthy: every disk UpToDate,
+/// every peer connected and Established.
+pub fn drbdadm_status(text: &str) -> Vec<Replication> {
+    let mut out: Vec<Replication> = Vec::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let indented = line.starts_with(' ');
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if !indented {
+            // "r0 role:Primary"
+            out.push(entry("drbd", words[0], true, String::new()));
+            continue;
+        }
+        let Some(current) = out.last_mut() else {
+            continue;
+        };
+        for w in &words {
+            let Some((key, value)) = w.split_once(':') else {
+                continue;
+            };
+            let bad = match key {
+                "disk" | "peer-disk" => value != "UpToDate" && value != "Diskless",
+                "connection" => value != "Connected",
+                "replication" => value != "Established",
+                _ => false,
+            };
+            if matches!(key, "disk" | "peer-disk" | "connection" | "replication") {
+                if !current.state.is_empty() {
+                    current.state.push(' ');
+                }
+                current.state.push_str(w);
+                current.healthy &= !bad;
+            }
+        }
+    }
+    out
+}
+
+/// `gluster volume status` (all volumes): a volume is healthy when every
+/// brick and daemon line says Online `Y`.
+pub fn gluster_volume_status(text: &str) -> Vec<Replication> {
+    let mut out: Vec<Replication> = Vec::new();
+    for line in text.lines() {
+        if let Some(volume) = line.strip_prefix("Status of volume:") {
+            out.push(entry("gluster", volume.trim(), true, String::new()));
+            continue;
+        }
+        let Some(current) = out.last_mut() else {
+            continue;
+        };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        // "Brick host:/path  49152  0  Y  1234": Online is the next to last.
+        if words.len() >= 5 && (words[0] == "Brick" || line.contains(" on ")) {
+            let online = words[words.len() - 2];
+            if online == "N" {
+                current.healthy = false;
+                let what = if words[0] == "Brick" {
+                    words[1].to_owned()
+                } else {
+                    words[..words.len() - 4].join(" ")
+                };
+                if !current.state.is_empty() {
+                    current.state.push_str(", ");
+                }
+                current.state.push_str(&format!("{what} offline"));
+            }
+        }
+    }
+    for v in &mut out {
+        if v.state.is_empty() {
+            v.state = "all bricks online".into();
+        }
+    }
+    out
+}
+
+/// `ceph health --format json`: HEALTH_OK is healthy; otherwise the state
+/// lists the checks' summaries.
+pub fn ceph_health(json: &str) -> Result<Replication, String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("ceph's output is not JSON: {e}"))?;
+    let status = doc
+        .get("status")
+        .and_then(|s| s.as_str())
+        .ok_or("ceph's output has no status")?;
+    let mut state = status.to_owned();
+    if let Some(checks) = doc.get("checks").and_then(|c| c.as_object()) {
+        for (code, check) in checks {
+            let message = check
+                .pointer("/summary/message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("");
+            state.push_str(&format!("; {code}: {message}"));
+        }
+    }
+    Ok(entry("ceph", "cluster", status == "HEALTH_OK", state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_drbd_of_drbd_8() {
+        let r = proc_drbd(include_str!("../tests/samples/proc-drbd.txt"));
+        assert_eq!(r.len(), 2);
+        assert!(r[0].healthy);
+        assert_eq!(r[0].state, "Connected Primary/Secondary UpToDate/UpToDate");
+        assert!(!r[1].healthy);
+        assert_eq!(r[1].name, "minor 1");
+        assert_eq!(r[1].state, "WFConnection Primary/Unknown UpToDate/DUnknown");
+    }
+
+    #[test]
+    fn drbdadm_status_of_drbd_9() {
+        let r = drbdadm_status(include_str!("../tests/samples/drbdadm-status.txt"));
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].name, "home");
+        assert!(r[0].healthy, "{:?}", r[0]);
+        assert_eq!(r[1].name, "data");
+        assert!(!r[1].healthy);
+        assert!(
+            r[1].state.contains("connection:Connecting"),
+            "{}",
+            r[1].state
+        );
+    }
+
+    #[test]
+    fn gluster_volume_status_finds_offline_bricks() {
+        let r = gluster_volume_status(include_str!("../tests/samples/gluster-volume-status.txt"));
+        assert_eq!(r.len(), 2);
+        assert_eq!((r[0].name.as_str(), r[0].healthy), ("gv0", true));
+        assert_eq!((r[1].name.as_str(), r[1].healthy), ("gv1", false));
+        assert_eq!(r[1].state, "node2:/data/brick1/gv1 offline");
+    }
+
+    #[test]
+    fn ceph_health_json() {
+        let ok = ceph_health(r#"{"status":"HEALTH_OK","checks":{},"mutes":[]}"#).unwrap();
+        assert!(ok.healthy);
+        let warn = ceph_health(include_str!("../tests/samples/ceph-health-warn.json")).unwrap();
+        assert!(!warn.healthy);
+        assert_eq!(
+            warn.state,
+            "HEALTH_WARN; OSD_DOWN: 1 osds down; PG_DEGRADED: Degraded data redundancy: 12/360 objects degraded (3.333%), 6 pgs degraded"
+        );
+        assert!(ceph_health("not json").is_err());
+    }
+}

@@ -1,0 +1,261 @@
+//! What `keepup agent` reports about its host: one versioned wire format,
+//! made by the agent (crate `keepup-agent`), read by the central keepup
+//! (the web listener that takes pushes, the monitor that judges `kind =
+//! "host"` checks). It lives here so that the central side needs no
+//! dependency on the agent.
+//!
+//! Values are raw measures (bytes, seconds, percentages of a core's time),
+//! never judgements: thresholds are the central configuration's business.
+//! A measure the agent could not read is absent (`None`, an empty list)
+//! and explained in [`HostReport::problems`], so the central side can say
+//! Unknown rather than guess.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+/// The wire format's version; the central side refuses others.
+pub const HOST_REPORT_VERSION: u32 = 1;
+
+/// Pushed report bodies larger than this are refused (a host with
+/// hundreds of mounts, units and processes stays well under it).
+pub const MAX_HOST_REPORT_BYTES: usize = 1024 * 1024;
+
+/// One collection on one host.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostReport {
+    /// [`HOST_REPORT_VERSION`].
+    pub version: u32,
+    /// The agent's configured name (the central `[[agent]] name`).
+    pub agent: String,
+    /// Increases by one for each report the agent makes, across restarts:
+    /// the central keeps a report only if its sequence is new.
+    pub seq: u64,
+    /// When it was collected (ms since the epoch, the agent's clock).
+    pub at: Timestamp,
+    /// The agent's collection interval in seconds (silence is judged in
+    /// intervals).
+    pub interval_s: u64,
+    /// The host's name as the kernel knows it.
+    pub hostname: String,
+    /// `/proc/sys/kernel/random/boot_id`: a new one means a reboot.
+    pub boot_id: String,
+    /// Seconds since boot.
+    pub uptime_s: f64,
+    /// Online CPUs.
+    pub cores: u32,
+    /// Load averages over 1, 5 and 15 minutes (not divided by cores).
+    pub load: Option<[f64; 3]>,
+    /// CPU time shares since the previous collection (None on the first).
+    pub cpu: Option<CpuShares>,
+    /// Memory and swap.
+    pub memory: Option<Memory>,
+    /// Real file systems (pseudo ones skipped), by mount point.
+    pub mounts: Vec<Mount>,
+    /// The clock: synchronisation and offsets against NTP servers.
+    pub clock: ClockState,
+    /// Running processes by name: every command name (`comm`), plus the
+    /// agent's own watches by command line or user under their names.
+    pub processes: BTreeMap<String, u32>,
+    /// systemd units' `ActiveState` (`active`, `failed`, ...); empty where
+    /// there is no systemd (see `problems`).
+    pub units: BTreeMap<String, String>,
+    /// Open file handles system-wide, and the limit.
+    pub files: Option<FileHandles>,
+    /// Network interfaces (loopback left out).
+    pub interfaces: Vec<Interface>,
+    /// Whether a default route exists.
+    pub routes: DefaultRoutes,
+    /// TCP ports something listens on (IPv4 and IPv6).
+    pub listening: Vec<u16>,
+    /// SMART health of block devices, when `smartctl` could tell.
+    pub smart: Vec<SmartDisk>,
+    /// Replication visible on the host (DRBD, GlusterFS, Ceph).
+    pub replication: Vec<Replication>,
+    /// Measures that could not be read, and why (one line each).
+    pub problems: Vec<String>,
+}
+
+/// Percentages of all CPUs' time since the previous collection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuShares {
+    /// User time (including nice).
+    pub user: f64,
+    /// Kernel time (including interrupts).
+    pub system: f64,
+    /// Waiting for I/O.
+    pub iowait: f64,
+    /// Taken by the hypervisor for other guests.
+    pub steal: f64,
+}
+
+/// Memory and swap, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    /// Installed memory.
+    pub total: u64,
+    /// `MemAvailable`: what can be used without swapping.
+    pub available: u64,
+    /// Swap size.
+    pub swap_total: u64,
+    /// Swap in use.
+    pub swap_used: u64,
+    /// Pages swapped in per second since the previous collection.
+    pub swap_in_per_s: Option<f64>,
+}
+
+/// One mounted file system.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Mount {
+    /// Where it is mounted.
+    pub path: String,
+    /// The device or source.
+    pub device: String,
+    /// The file system type.
+    pub fstype: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+    /// Size in bytes.
+    pub size: u64,
+    /// Bytes available to unprivileged users.
+    pub available: u64,
+    /// Inodes in all (0 when the file system has no fixed number).
+    pub inodes: u64,
+    /// Inodes free.
+    pub inodes_free: u64,
+}
+
+impl Mount {
+    /// Used space in % of what users can have (as `df` counts it).
+    pub fn used_percent(&self) -> Option<f64> {
+        (self.size > 0)
+            .then(|| 100.0 * (1.0 - self.available as f64 / self.size as f64).clamp(0.0, 1.0))
+    }
+
+    /// Used inodes in %, None for file systems without an inode count.
+    pub fn inodes_used_percent(&self) -> Option<f64> {
+        (self.inodes > 0)
+            .then(|| 100.0 * (1.0 - self.inodes_free as f64 / self.inodes as f64).clamp(0.0, 1.0))
+    }
+}
+
+/// The clock as the host sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClockState {
+    /// Whether the kernel says its clock is synchronised (None: could not
+    /// ask).
+    pub synchronised: Option<bool>,
+    /// One SNTP query per configured server.
+    pub offsets: Vec<NtpOffset>,
+}
+
+/// The host clock's offset against one NTP server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NtpOffset {
+    /// The server as configured.
+    pub server: String,
+    /// Seconds the server is ahead of the host (negative: behind).
+    pub offset_s: Option<f64>,
+    /// Why there is no offset.
+    pub error: Option<String>,
+}
+
+/// System-wide file handles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileHandles {
+    /// Allocated and in use.
+    pub open: u64,
+    /// `fs.file-max`.
+    pub max: u64,
+}
+
+/// One network interface.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Interface {
+    /// Its name.
+    pub name: String,
+    /// Operationally up (`operstate` up, or unknown with carrier).
+    pub up: bool,
+    /// Receive and transmit errors per second since the previous
+    /// collection.
+    pub errors_per_s: Option<f64>,
+    /// Dropped packets per second since the previous collection.
+    pub drops_per_s: Option<f64>,
+}
+
+/// Default routes present.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DefaultRoutes {
+    /// An IPv4 default route.
+    pub ipv4: bool,
+    /// An IPv6 default route.
+    pub ipv6: bool,
+}
+
+/// SMART health of one device.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SmartDisk {
+    /// The device, e.g. `/dev/sda`.
+    pub device: String,
+    /// The overall health self-assessment passed (None: unknown).
+    pub passed: Option<bool>,
+    /// NVMe "Percentage Used" of the rated endurance.
+    pub percentage_used: Option<u32>,
+    /// Reallocated sectors (ATA attribute 5), when reported.
+    pub reallocated_sectors: Option<u64>,
+    /// Why health is unknown.
+    pub error: Option<String>,
+}
+
+/// A replicated resource's state as its tool reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Replication {
+    /// `drbd`, `gluster` or `ceph`.
+    pub system: String,
+    /// The resource, volume or cluster.
+    pub name: String,
+    /// Whether the tool says it is healthy.
+    pub healthy: bool,
+    /// Its state in the tool's own words (e.g. `Connected UpToDate/UpToDate`).
+    pub state: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn used_shares_follow_df() {
+        let m = Mount {
+            size: 1000,
+            available: 250,
+            inodes: 64,
+            inodes_free: 16,
+            ..Mount::default()
+        };
+        assert_eq!(m.used_percent(), Some(75.0));
+        assert_eq!(m.inodes_used_percent(), Some(75.0));
+        let empty = Mount::default();
+        assert_eq!(
+            (empty.used_percent(), empty.inodes_used_percent()),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn the_wire_format_round_trips() {
+        let mut r = HostReport {
+            version: HOST_REPORT_VERSION,
+            agent: "web1".into(),
+            seq: 7,
+            load: Some([0.5, 0.25, 0.1]),
+            ..HostReport::default()
+        };
+        r.processes.insert("nginx".into(), 3);
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<HostReport>(&json).unwrap(), r);
+    }
+}
