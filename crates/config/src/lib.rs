@@ -37,6 +37,8 @@ mod load;
 pub mod mail;
 pub use mail::{MailLogin, MailProtocol, MailSpec, MailTls, SmtpAuthMechanism};
 pub mod maintenance;
+pub mod nagios;
+pub use nagios::NagiosSpec;
 pub mod pages;
 pub use pages::{AddressFamily, ChainSpec, PageSpec, PingSpec, SecurityTxtSpec, StatusPageSpec};
 mod raw;

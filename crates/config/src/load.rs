@@ -919,6 +919,10 @@ impl Loader<'_> {
                 .and_then(|r| self.browser_check(r, path, &settings, span))
                 .map(|s| CheckSpec::Probe(ProbeSpec::Browser(Box::new(s))))
             }
+            "nagios" => self
+                .deserialize::<crate::nagios::RawNagios>(specific, path, COMMON_CHECK_KEYS)
+                .and_then(|r| self.nagios(r, path))
+                .map(|s| CheckSpec::Probe(ProbeSpec::Nagios(Box::new(s)))),
             k if crate::pages::KINDS.contains(&k) => {
                 self.pages_check(k, specific, path, defaults, timeout)
             }

@@ -173,6 +173,7 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "scenario",
     "login",
     "browser",
+    "nagios",
 ];
 
 #[derive(Debug, Deserialize)]

@@ -373,6 +373,8 @@ pub enum ProbeSpec {
     Scenario(Box<crate::scenario::ScenarioSpec>),
     /// `kind = "browser"`
     Browser(Box<crate::browser::BrowserSpec>),
+    /// `kind = "nagios"`
+    Nagios(Box<crate::nagios::NagiosSpec>),
 }
 
 /// The kinds the monitor evaluates without probing.
@@ -472,6 +474,7 @@ impl ProbeSpec {
             ProbeSpec::Mail(m) => m.protocol.kind(),
             ProbeSpec::Scenario(s) => s.kind(),
             ProbeSpec::Browser(_) => "browser",
+            ProbeSpec::Nagios(_) => "nagios",
         }
     }
 
@@ -489,7 +492,10 @@ impl ProbeSpec {
             ProbeSpec::Mail(m) => Some(&m.host),
             ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(|u| u.host()),
             ProbeSpec::Browser(b) => b.inputs.base_url.as_ref().and_then(::http::Uri::host),
-            ProbeSpec::Domain(_) | ProbeSpec::Delegation(_) | ProbeSpec::Dnsbl(_) => None,
+            ProbeSpec::Domain(_)
+            | ProbeSpec::Delegation(_)
+            | ProbeSpec::Dnsbl(_)
+            | ProbeSpec::Nagios(_) => None,
         }
     }
 
@@ -519,7 +525,8 @@ impl ProbeSpec {
             | ProbeSpec::Ping(_)
             | ProbeSpec::Domain(_)
             | ProbeSpec::Delegation(_)
-            | ProbeSpec::Dnsbl(_) => None,
+            | ProbeSpec::Dnsbl(_)
+            | ProbeSpec::Nagios(_) => None,
         }
     }
 
@@ -539,7 +546,8 @@ impl ProbeSpec {
             | ProbeSpec::Chain(_)
             | ProbeSpec::Mail(_)
             | ProbeSpec::Scenario(_)
-            | ProbeSpec::Browser(_) => None,
+            | ProbeSpec::Browser(_)
+            | ProbeSpec::Nagios(_) => None,
         }
     }
 }

@@ -459,6 +459,23 @@ catalogue! {
         /// clear text (Degraded).
         POP3_LOGIN_BEFORE_TLS: Warning;
     }
+    section "NAGIOS_*: Nagios and Monitoring Plugins commands" {
+        /// The plugin exited 1, WARNING; the text is its first line (Degraded).
+        NAGIOS_WARNING: Warning;
+        /// The plugin exited 2, CRITICAL; the text is its first line (Down).
+        NAGIOS_CRITICAL: Critical;
+        /// The plugin exited 3, UNKNOWN, another code, or was ended by a signal
+        /// (Unknown).
+        NAGIOS_UNKNOWN: Warning;
+        /// The command could not be started: missing, not executable (Unknown).
+        NAGIOS_NOT_RUNNABLE: Warning;
+        /// The plugin wrote more than keepup reads from a plugin; it was stopped
+        /// (Unknown).
+        NAGIOS_OUTPUT_TOO_LARGE: Warning;
+        /// A performance data item does not follow the plugin guidelines'
+        /// `'label'=value[UOM];warn;crit;min;max` and was left out (Info).
+        NAGIOS_PERFDATA_INVALID: Info;
+    }
     section "HEARTBEAT_*: pings from jobs (passive checks)" {
         /// The job's last ping was a `/fail` ping (Down).
         HEARTBEAT_FAILED: Critical;

@@ -29,6 +29,8 @@
 //!   the same certificate analysis as HTTPS, and an optional login.
 //! - [`browser`]: a scenario of steps in a real headless Chromium over
 //!   the DevTools protocol (one shared browser, a context per run);
+//! - [`nagios`]: a Nagios / Monitoring Plugins command, its exit code,
+//!   first line and performance data;
 //! - [`discover`]: not a probe but their first user: explores a shop's
 //!   domain (DNS, open mail and web ports, policy pages) and writes a
 //!   starter configuration, for `keepup discover`; [`shop_platform`]
@@ -63,6 +65,7 @@ pub mod http;
 pub mod icmp;
 pub mod mail;
 mod memory;
+pub mod nagios;
 pub mod page;
 pub mod scenario;
 pub mod security_txt;
@@ -115,6 +118,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Out
         ProbeSpec::Mail(spec) => Box::pin(mail::probe(spec, &ctx)),
         ProbeSpec::Scenario(spec) => Box::pin(scenario::probe(spec, &ctx)),
         ProbeSpec::Browser(spec) => Box::pin(browser::probe(spec, &ctx)),
+        ProbeSpec::Nagios(spec) => Box::pin(nagios::probe(spec, &ctx)),
     };
     within_timeout(timeout, probe).await
 }

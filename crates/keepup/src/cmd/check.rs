@@ -67,6 +67,7 @@ pub fn run(
         if let Some(table) = steps_table(&outcome) {
             print!("{table}");
         }
+        print!("{}", long_output(&outcome));
     }
     Ok(ExitCode::from(outcome.status.nagios_code() as u8))
 }
@@ -287,7 +288,57 @@ fn perfdata(check: &Check, o: &Outcome) -> String {
     {
         parts.push(format!("cert_days={days:.1};;;"));
     }
+    // A plugin's own performance data, as it wrote it (its time is the
+    // latency above).
+    for item in o
+        .evidence
+        .details
+        .get("perfdata")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let label = item["label"].as_str().unwrap_or_default();
+        if label == "time" {
+            continue;
+        }
+        let field = |key: &str| match &item[key] {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let value = match &item["value"] {
+            serde_json::Value::Null => "U".to_owned(),
+            v => v.to_string(),
+        };
+        let fields = [field("warn"), field("crit"), field("min"), field("max")];
+        let data = format!("{value}{};{}", field("uom"), fields.join(";"));
+        parts.push(format!(
+            "'{}'={}",
+            label.replace('\'', "''"),
+            data.trim_end_matches(';')
+        ));
+    }
     parts.join(" ")
+}
+
+/// A plugin's long output (`kind = "nagios"`), its lines after the
+/// verdict as the plugin wrote them; empty for other outcomes.
+pub fn long_output(o: &Outcome) -> String {
+    let mut out = String::new();
+    for line in o
+        .evidence
+        .details
+        .get("long_output")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str())
+    {
+        out.push_str(&super::live::clean(line));
+        out.push('\n');
+    }
+    out
 }
 
 /// The steps of a scenario, login or browser run as a table a person reads
@@ -503,6 +554,31 @@ mod tests {
             printed.contains("  | Fatal [8m error\n  | second line \n"),
             "{printed:?}"
         );
+    }
+
+    #[test]
+    fn a_plugins_perfdata_and_long_output_are_passed_on() {
+        let src = "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"disk\"\nkind = \"nagios\"\ncommand = [\"check_disk\"]\n";
+        let config = keepup_config::load_str(src, Path::new("k.toml")).unwrap();
+        let c = config.checks().next().unwrap();
+        let mut o = Outcome::new(Status::Up, "DISK OK");
+        o.latency_ms = 12.0;
+        o.evidence.details = serde_json::json!({
+            "perfdata": [
+                {"label": "time", "value": 0.012, "uom": "s"},
+                {"label": "/", "value": 2643.0, "uom": "MB", "warn": "5948", "crit": "5958", "min": 0.0, "max": 5968.0},
+                {"label": "it's", "value": null, "uom": "%"},
+            ],
+            "long_output": ["/boot 68 MB (69%);", "esc \u{1b}[2J here"],
+        })
+        .as_object()
+        .unwrap()
+        .clone();
+        assert_eq!(
+            nagios_line(c, &o),
+            "NAGIOS OK - DISK OK | time=0.012000s;;;0 '/'=2643.0MB;5948;5958;0.0;5968.0 'it''s'=U%"
+        );
+        assert_eq!(long_output(&o), "/boot 68 MB (69%);\nesc  [2J here\n");
     }
 
     #[test]
