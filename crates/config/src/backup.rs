@@ -1079,7 +1079,7 @@ impl Loader<'_> {
     }
 
     /// A secret that may be left out (`password_env` / `password_file`).
-    fn optional_secret(
+    pub(crate) fn optional_secret(
         &mut self,
         env: Option<&Spanned<String>>,
         file: Option<&Spanned<String>>,

@@ -923,6 +923,10 @@ impl Loader<'_> {
                 .deserialize::<crate::nagios::RawNagios>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.nagios(r, path))
                 .map(|s| CheckSpec::Probe(ProbeSpec::Nagios(Box::new(s)))),
+            "postgres" => self
+                .deserialize::<crate::postgres::RawPostgres>(specific, path, COMMON_CHECK_KEYS)
+                .and_then(|r| self.postgres(r, path, defaults))
+                .map(|s| CheckSpec::Probe(ProbeSpec::Postgres(Box::new(s)))),
             k if crate::pages::KINDS.contains(&k) => {
                 self.pages_check(k, specific, path, defaults, timeout)
             }

@@ -174,6 +174,7 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "login",
     "browser",
     "nagios",
+    "postgres",
 ];
 
 #[derive(Debug, Deserialize)]

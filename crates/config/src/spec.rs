@@ -375,6 +375,8 @@ pub enum ProbeSpec {
     Browser(Box<crate::browser::BrowserSpec>),
     /// `kind = "nagios"`
     Nagios(Box<crate::nagios::NagiosSpec>),
+    /// `kind = "postgres"`
+    Postgres(Box<crate::postgres::PostgresSpec>),
 }
 
 /// The kinds the monitor evaluates without probing.
@@ -475,6 +477,7 @@ impl ProbeSpec {
             ProbeSpec::Scenario(s) => s.kind(),
             ProbeSpec::Browser(_) => "browser",
             ProbeSpec::Nagios(_) => "nagios",
+            ProbeSpec::Postgres(_) => "postgres",
         }
     }
 
@@ -496,6 +499,7 @@ impl ProbeSpec {
             | ProbeSpec::Delegation(_)
             | ProbeSpec::Dnsbl(_)
             | ProbeSpec::Nagios(_) => None,
+            ProbeSpec::Postgres(p) => Some(&p.server.host),
         }
     }
 
@@ -521,6 +525,7 @@ impl ProbeSpec {
             ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(https),
             ProbeSpec::Mail(m) => (m.tls != crate::MailTls::None).then_some((&*m.host, m.port)),
             ProbeSpec::Tcp(_)
+            | ProbeSpec::Postgres(_)
             | ProbeSpec::Dns(_)
             | ProbeSpec::Ping(_)
             | ProbeSpec::Domain(_)
@@ -547,7 +552,8 @@ impl ProbeSpec {
             | ProbeSpec::Mail(_)
             | ProbeSpec::Scenario(_)
             | ProbeSpec::Browser(_)
-            | ProbeSpec::Nagios(_) => None,
+            | ProbeSpec::Nagios(_)
+            | ProbeSpec::Postgres(_) => None,
         }
     }
 }

@@ -476,6 +476,44 @@ catalogue! {
         /// `'label'=value[UOM];warn;crit;min;max` and was left out (Info).
         NAGIOS_PERFDATA_INVALID: Info;
     }
+    section "PG_*: PostgreSQL checks" {
+        //
+        // A certificate presented after SSLRequest is reported with the TLS_*
+        // codes above; an unreachable server with TCP_* and DNS_*.
+        /// The server refused the login (wrong password, unknown user, pg_hba.conf)
+        /// (Down).
+        PG_AUTH_FAILED: Critical;
+        /// The PostgreSQL session failed: closed, not PostgreSQL, or a reply past
+        /// the size limit (Down).
+        PG_CONNECTION_FAILED: Critical;
+        /// The server answered a health query or the login with an error (no such
+        /// database, too many connections, starting up) (Down).
+        PG_SERVER_ERROR: Critical;
+        /// `tls = "require"` and the server does not offer TLS (Down).
+        PG_TLS_UNAVAILABLE: Critical;
+        /// `role = "primary"` and the server is a replica in recovery (Down).
+        PG_IN_RECOVERY: Critical;
+        /// `role = "replica"` and the server is not in recovery: promoted, or
+        /// never a replica (Down).
+        PG_NOT_IN_RECOVERY: Critical;
+        /// A replica's WAL receiver does not stream (Down), or the primary sees a
+        /// replica in another state than streaming, e.g. catching up (Degraded).
+        PG_REPLICA_NOT_STREAMING: Critical;
+        /// WAL replay is paused on the replica (Degraded).
+        PG_REPLAY_PAUSED: Warning;
+        /// Replay lag in time or bytes above `lag` / `lag_bytes`: Degraded above
+        /// warn, Down above crit.
+        PG_REPLICA_LAG: Warning;
+        /// The primary has fewer streaming replicas than `replicas` (Down).
+        PG_REPLICAS_MISSING: Critical;
+        /// Client connections above `connections` (a share of
+        /// `max_connections`): Degraded above warn, Down above crit.
+        PG_CONNECTIONS_HIGH: Warning;
+        /// The configured `query` failed (Down).
+        PG_QUERY_FAILED: Critical;
+        /// The configured `query` answered something else than `expect` (Down).
+        PG_QUERY_UNEXPECTED: Critical;
+    }
     section "HEARTBEAT_*: pings from jobs (passive checks)" {
         /// The job's last ping was a `/fail` ping (Down).
         HEARTBEAT_FAILED: Critical;

@@ -27,6 +27,8 @@
 //!   HTTP), with its vendor's [`statuspage`].
 //! - [`mail`]: SMTP, IMAP and POP3 dialogues with STARTTLS or implicit TLS,
 //!   the same certificate analysis as HTTPS, and an optional login.
+//! - [`postgres`]: a PostgreSQL server's role, connections and
+//!   replication lag, over a connection kept between runs;
 //! - [`browser`]: a scenario of steps in a real headless Chromium over
 //!   the DevTools protocol (one shared browser, a context per run);
 //! - [`nagios`]: a Nagios / Monitoring Plugins command, its exit code,
@@ -57,6 +59,7 @@ pub mod chain;
 use keepup_model::codes;
 mod context;
 mod cpu;
+mod database;
 pub mod discover;
 pub mod dns;
 pub mod dnsbl;
@@ -67,6 +70,7 @@ pub mod mail;
 mod memory;
 pub mod nagios;
 pub mod page;
+pub mod postgres;
 pub mod scenario;
 pub mod security_txt;
 pub mod shop_platform;
@@ -119,6 +123,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Out
         ProbeSpec::Scenario(spec) => Box::pin(scenario::probe(spec, &ctx)),
         ProbeSpec::Browser(spec) => Box::pin(browser::probe(spec, &ctx)),
         ProbeSpec::Nagios(spec) => Box::pin(nagios::probe(spec, &ctx)),
+        ProbeSpec::Postgres(spec) => Box::pin(postgres::probe(spec, &ctx)),
     };
     within_timeout(timeout, probe).await
 }

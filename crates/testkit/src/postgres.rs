@@ -14,6 +14,10 @@
 //! here ([`Postgres::psql`], [`Postgres::load_shop`]) use the Unix socket
 //! in the server's directory, where local connections are trusted.
 //!
+//! [`Postgres::start_primary`] starts one that streams its WAL to
+//! replicas, and [`Postgres::start_replica`] a streaming replica of it,
+//! cloned with `pg_basebackup -R` (the replication checks' tests).
+//!
 //! The server stops (immediate shutdown) when the value is dropped, and a
 //! watchdog stops it if the test process dies first. A missing package is
 //! an error, not a skip.
@@ -36,6 +40,15 @@ pub const PG_PASSWORD: &str = "Sh0p pa'ss\"wd";
 
 /// How long the server may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a server's data directory comes to be.
+#[derive(Clone, Copy)]
+enum Init<'a> {
+    /// `initdb`; `replication`: WAL fit for streaming replicas.
+    Fresh { replication: bool },
+    /// `pg_basebackup -R` of this primary: a streaming replica.
+    ReplicaOf(&'a Postgres),
+}
 
 /// A private PostgreSQL server on `127.0.0.1`.
 pub struct Postgres {
@@ -82,6 +95,25 @@ impl Postgres {
     /// Creates a cluster and starts the server; returns when it accepts
     /// connections. Blocking; takes about a second.
     pub fn start() -> io::Result<Self> {
+        Self::start_with(Init::Fresh { replication: false })
+    }
+
+    /// A server whose WAL streams to replicas ([`Self::start_replica`]):
+    /// `wal_level = replica` and WAL senders; replication connections over
+    /// its Unix socket are trusted, as initdb sets up local ones.
+    pub fn start_primary() -> io::Result<Self> {
+        Self::start_with(Init::Fresh { replication: true })
+    }
+
+    /// A streaming replica of `primary` (started with
+    /// [`Self::start_primary`]), cloned with `pg_basebackup -R` over the
+    /// primary's socket and replaying in hot standby; returns when it
+    /// accepts connections.
+    pub fn start_replica(primary: &Postgres) -> io::Result<Self> {
+        Self::start_with(Init::ReplicaOf(primary))
+    }
+
+    fn start_with(init: Init<'_>) -> io::Result<Self> {
         let bin = bin_dir()?;
         for program in ["initdb", "postgres", "psql", "pg_isready"] {
             dbproc::require(&[&bin], program, "postgresql")?;
@@ -90,7 +122,7 @@ impl Postgres {
         // The port is free when chosen but may be taken before the server
         // binds it: try again with another.
         for _ in 0..3 {
-            match Self::try_start(&bin) {
+            match Self::try_start(&bin, init) {
                 Ok(pg) => return Ok(pg),
                 Err(e) => last = Some(e),
             }
@@ -98,7 +130,7 @@ impl Postgres {
         Err(last.unwrap_or_else(|| io::Error::other("PostgreSQL did not start")))
     }
 
-    fn try_start(bin: &Path) -> io::Result<Self> {
+    fn try_start(bin: &Path, init: Init<'_>) -> io::Result<Self> {
         let account = dbproc::server_account(&["postgres", "nobody"])?;
         let dir = tempfile::Builder::new().prefix("keepup-pg-").tempdir()?;
         let d = dir.path();
@@ -106,31 +138,17 @@ impl Postgres {
         let data = d.join("data");
         let socket_dir = d.join("sock");
         fs::create_dir(&socket_dir)?;
-        fs::write(d.join("pwfile"), format!("{PG_PASSWORD}\n"))?;
-        fs::set_permissions(d.join("pwfile"), fs::Permissions::from_mode(0o600))?;
         dbproc::chown_tree(d, account)?;
-
-        let initdb = dbproc::run_as(&mut Command::new(bin.join("initdb")), account)
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                PG_USER,
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-            ])
-            .arg(format!("--pwfile={}", d.join("pwfile").display()))
-            .args(["-E", "UTF8", "--no-locale", "--no-sync"])
-            .current_dir(d)
-            .output()?;
-        if !initdb.status.success() {
-            return Err(io::Error::other(format!(
-                "initdb failed ({}): {}",
-                initdb.status,
-                String::from_utf8_lossy(&initdb.stderr).trim()
-            )));
-        }
-        fs::remove_file(d.join("pwfile"))?;
+        let replication = match init {
+            Init::Fresh { replication } => {
+                Self::initdb(bin, d, &data, account)?;
+                replication
+            }
+            Init::ReplicaOf(primary) => {
+                Self::base_backup(bin, primary, d, &data, account)?;
+                true
+            }
+        };
 
         let port = crate::ports::free_port(Ipv4Addr::LOCALHOST)?;
         let log = d.join("postgres.log");
@@ -145,7 +163,11 @@ impl Postgres {
             // Speed over durability: nothing here is worth keeping.
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "synchronous_commit=off"])
-            .args(["-c", "wal_level=minimal", "-c", "max_wal_senders=0"])
+            .args(if replication {
+                ["-c", "wal_level=replica", "-c", "max_wal_senders=5"]
+            } else {
+                ["-c", "wal_level=minimal", "-c", "max_wal_senders=0"]
+            })
             .args(["-c", "max_wal_size=4GB", "-c", "checkpoint_timeout=1h"])
             // File-backed dynamic shared memory lives in the data
             // directory, so a killed server leaves nothing in /dev/shm.
@@ -197,6 +219,63 @@ impl Postgres {
             process,
             dir,
         })
+    }
+
+    /// `initdb` into `data`, with [`PG_USER`] and its password.
+    fn initdb(bin: &Path, d: &Path, data: &Path, account: Option<(u32, u32)>) -> io::Result<()> {
+        fs::write(d.join("pwfile"), format!("{PG_PASSWORD}\n"))?;
+        fs::set_permissions(d.join("pwfile"), fs::Permissions::from_mode(0o600))?;
+        dbproc::chown_tree(d, account)?;
+        let initdb = dbproc::run_as(&mut Command::new(bin.join("initdb")), account)
+            .arg("-D")
+            .arg(data)
+            .args([
+                "-U",
+                PG_USER,
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
+            .arg(format!("--pwfile={}", d.join("pwfile").display()))
+            .args(["-E", "UTF8", "--no-locale", "--no-sync"])
+            .current_dir(d)
+            .output()?;
+        if !initdb.status.success() {
+            return Err(io::Error::other(format!(
+                "initdb failed ({}): {}",
+                initdb.status,
+                String::from_utf8_lossy(&initdb.stderr).trim()
+            )));
+        }
+        fs::remove_file(d.join("pwfile"))
+    }
+
+    /// `pg_basebackup -R` of `primary` into `data`: a replica that follows
+    /// it once started.
+    fn base_backup(
+        bin: &Path,
+        primary: &Postgres,
+        d: &Path,
+        data: &Path,
+        account: Option<(u32, u32)>,
+    ) -> io::Result<()> {
+        dbproc::require(&[bin], "pg_basebackup", "postgresql")?;
+        let backup = dbproc::run_as(&mut Command::new(bin.join("pg_basebackup")), account)
+            .arg("-D")
+            .arg(data)
+            .arg("-h")
+            .arg(&primary.socket_dir)
+            .args(["-p", &primary.port.to_string(), "-U", PG_USER])
+            .args(["-R", "-X", "stream", "--no-sync", "-c", "fast"])
+            .current_dir(d)
+            .output()?;
+        if !backup.status.success() {
+            return Err(io::Error::other(format!(
+                "pg_basebackup failed ({}): {}",
+                backup.status,
+                String::from_utf8_lossy(&backup.stderr).trim()
+            )));
+        }
+        Ok(())
     }
 
     /// The address it listens on: `127.0.0.1`.

@@ -1,0 +1,245 @@
+//! What the database and cache checks (`postgres`, `mysql`, `redis`) share
+//! in their configuration: where the server is and how to log in
+//! ([`DbServer`]), how TLS is reached ([`DbTls`]), the role a server is
+//! expected to have ([`DbRole`]), an operator's query ([`CustomQuery`]),
+//! and the thresholds of what they measure (the shared
+//! [`crate::threshold`] type, alerting above their levels).
+//!
+//! Each kind's own keys live in its module (`postgres.rs`, ...); this one
+//! only reads the keys they have in common, so the three behave alike.
+
+use toml::Spanned;
+
+use crate::load::Loader;
+use crate::raw::RawTls;
+use crate::spec::Secret;
+use crate::threshold::{Accepts, Direction, RawThreshold, Threshold, Unit};
+use crate::tls::TlsOptions;
+
+/// The server a database check talks to, and who it logs in as.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbServer {
+    /// Host name or IP (also the TLS server name).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Login user, if the protocol has one.
+    pub user: Option<String>,
+    /// Password, from the environment or a file only; sent on the wire and
+    /// nowhere else.
+    pub password: Option<Secret>,
+    /// How TLS is reached.
+    pub tls: DbTls,
+    /// Certificate verification (`[site.check.certificate]`).
+    pub certificate: TlsOptions,
+}
+
+/// How a database connection reaches TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbTls {
+    /// Plain text only.
+    Disable,
+    /// TLS when the server offers it, plain text otherwise (libpq's and
+    /// the MySQL client's default).
+    Prefer,
+    /// TLS or nothing.
+    Require,
+}
+
+impl DbTls {
+    /// The value as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbTls::Disable => "disable",
+            DbTls::Prefer => "prefer",
+            DbTls::Require => "require",
+        }
+    }
+}
+
+/// The replication role a server is expected to have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbRole {
+    /// Accepts writes; replicas follow it.
+    Primary,
+    /// Follows a primary.
+    Replica,
+}
+
+impl DbRole {
+    /// The value as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbRole::Primary => "primary",
+            DbRole::Replica => "replica",
+        }
+    }
+}
+
+/// `query` and `expect`: a query of the operator's and its expected
+/// answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomQuery {
+    /// One SQL statement.
+    pub sql: String,
+    /// The first column of the first row, as text; `None`: the query must
+    /// only succeed.
+    pub expect: Option<String>,
+}
+
+/// The keys every database check has, as written.
+pub(crate) struct RawDbServer<'a> {
+    pub host: &'a Spanned<String>,
+    pub port: Option<&'a Spanned<i64>>,
+    pub user: Option<&'a Spanned<String>>,
+    pub password_env: Option<&'a Spanned<String>>,
+    pub password_file: Option<&'a Spanned<String>>,
+    pub tls: Option<&'a Spanned<String>>,
+    pub certificate: Option<&'a RawTls>,
+}
+
+impl Loader<'_> {
+    /// The server, login and TLS keys of a database check at `path`;
+    /// `tls_modes` are the modes its protocol supports.
+    pub(crate) fn db_server(
+        &mut self,
+        raw: RawDbServer<'_>,
+        path: &str,
+        default_port: u16,
+        tls_modes: &[DbTls],
+        default_tls: &RawTls,
+    ) -> Option<DbServer> {
+        let mut ok = true;
+        let host = self.host(raw.host, path);
+        let port = match raw.port {
+            Some(p) => self.port(p, path),
+            None => Some(default_port),
+        };
+        let tls = match raw.tls {
+            None => Some(if tls_modes.contains(&DbTls::Prefer) {
+                DbTls::Prefer
+            } else {
+                DbTls::Disable
+            }),
+            Some(t) => {
+                let mode = tls_modes.iter().find(|m| m.as_str() == t.get_ref());
+                if mode.is_none() {
+                    let known: Vec<String> = tls_modes
+                        .iter()
+                        .map(|m| format!("{:?}", m.as_str()))
+                        .collect();
+                    self.rep.report(
+                        t.span(),
+                        &format!("{path}.tls"),
+                        format!("unknown TLS mode {:?}", t.get_ref()),
+                        Some(format!(
+                            "use {}; certificate options go in [site.check.certificate]",
+                            known.join(", ")
+                        )),
+                    );
+                }
+                mode.copied()
+            }
+        };
+        let user = match raw.user {
+            Some(u) if u.get_ref().is_empty() || u.get_ref().contains(['\0', '\r', '\n']) => {
+                self.rep.report(
+                    u.span(),
+                    &format!("{path}.user"),
+                    "the user name must be non-empty, without line breaks or NUL",
+                    None,
+                );
+                ok = false;
+                None
+            }
+            Some(u) => Some(u.get_ref().clone()),
+            None => None,
+        };
+        let password = self.optional_secret(
+            raw.password_env,
+            raw.password_file,
+            path,
+            "password",
+            &mut ok,
+        );
+        if password
+            .as_ref()
+            .is_some_and(|p| p.expose().contains(['\0', '\r', '\n']))
+        {
+            let span = raw
+                .password_env
+                .or(raw.password_file)
+                .map_or(0..0, Spanned::span);
+            self.rep.report(
+                span,
+                &format!("{path}.password"),
+                "the password contains a line break or NUL, which the protocol cannot carry",
+                None,
+            );
+            ok = false;
+        }
+        let certificate =
+            self.tls_options(raw.certificate, default_tls, &format!("{path}.certificate"));
+        let (host, port, tls, certificate) = (host?, port?, tls?, certificate?);
+        ok.then_some(DbServer {
+            host,
+            port,
+            user,
+            password,
+            tls,
+            certificate,
+        })
+    }
+
+    /// `role = "primary" | "replica"`.
+    pub(crate) fn db_role(&mut self, raw: Option<&Spanned<String>>, path: &str) -> Option<DbRole> {
+        let r = raw?;
+        match r.get_ref().as_str() {
+            "primary" => Some(DbRole::Primary),
+            "replica" => Some(DbRole::Replica),
+            other => {
+                self.rep.report(
+                    r.span(),
+                    &format!("{path}.role"),
+                    format!("unknown role {other:?}"),
+                    Some("use \"primary\" or \"replica\", or leave it out to accept either".into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A threshold of this check at `key`, in one of `units`, alerting
+    /// above its levels; `default` when it is not written.
+    pub(crate) fn db_threshold(
+        &mut self,
+        raw: Option<&Spanned<RawThreshold>>,
+        key: &str,
+        units: &[Unit],
+        default: Threshold,
+    ) -> Option<Threshold> {
+        match raw {
+            None => Some(default),
+            Some(raw) => crate::threshold::threshold(
+                &mut self.rep,
+                raw,
+                key,
+                Accepts {
+                    units,
+                    direction: Direction::Above,
+                },
+            ),
+        }
+    }
+}
+
+/// A threshold alerting above `warn` and `crit`, in `unit`: the defaults
+/// of the database checks' measures.
+pub(crate) fn above(warn: f64, crit: f64, unit: Unit) -> Threshold {
+    Threshold {
+        warn: Some(warn),
+        crit: Some(crit),
+        unit,
+        direction: Direction::Above,
+    }
+}

@@ -1,0 +1,204 @@
+//! The check kind `postgres`: a PostgreSQL server's health and replication,
+//! from keepup itself over the PostgreSQL protocol.
+//!
+//! ```toml
+//! [[site.check]]
+//! id = "db"
+//! kind = "postgres"
+//! host = "db1.shop.example"
+//! port = 5432                         # default
+//! database = "postgres"               # default
+//! user = "keepup"                     # default "postgres"
+//! password_env = "PG_MONITOR_PASSWORD"   # or password_file; none: no password
+//! tls = "prefer"                      # "disable" | "prefer" (default) | "require"
+//! role = "primary"                    # or "replica"; left out: either
+//! replicas = 1                        # primary: streaming replicas expected (at least)
+//! connections = { warn = "80%", crit = "95%" }   # of max_connections
+//! lag = { warn = "30s", crit = "5m" }            # replay lag
+//! lag_bytes = { warn = "16MiB", crit = "1GiB" }  # WAL not yet replayed
+//! query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'Lock'"
+//! expect = "0"                        # the first column of the first row, as text
+//! [site.check.certificate]            # when TLS is used: ca_file, verify
+//! ca_file = "db-ca.pem"
+//! ```
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::database::{CustomQuery, DbRole, DbServer, DbTls, RawDbServer, above};
+use crate::load::{Defaults, Loader};
+use crate::raw::RawTls;
+use crate::threshold::{RawThreshold, Threshold, Unit};
+
+/// `kind = "postgres"`
+#[derive(Debug, Clone)]
+pub struct PostgresSpec {
+    /// Where and how to connect (user defaults to `postgres`).
+    pub server: DbServer,
+    /// The database to connect to.
+    pub database: String,
+    /// The role the server must have, if any.
+    pub role: Option<DbRole>,
+    /// On a primary: the streaming replicas expected at least.
+    pub replicas: Option<u32>,
+    /// Client connections as a percentage of `max_connections`.
+    pub connections: Threshold,
+    /// Replay lag in seconds (on a replica, and of each replica on a
+    /// primary).
+    pub lag: Threshold,
+    /// WAL received or sent but not yet replayed, in bytes.
+    pub lag_bytes: Threshold,
+    /// A query of the operator's, with its expected answer.
+    pub query: Option<CustomQuery>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPostgres {
+    host: Spanned<String>,
+    port: Option<Spanned<i64>>,
+    database: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    tls: Option<Spanned<String>>,
+    certificate: Option<RawTls>,
+    role: Option<Spanned<String>>,
+    replicas: Option<Spanned<i64>>,
+    connections: Option<Spanned<RawThreshold>>,
+    lag: Option<Spanned<RawThreshold>>,
+    lag_bytes: Option<Spanned<RawThreshold>>,
+    query: Option<Spanned<String>>,
+    expect: Option<Spanned<String>>,
+}
+
+impl Loader<'_> {
+    pub(crate) fn postgres(
+        &mut self,
+        raw: RawPostgres,
+        path: &str,
+        defaults: &Defaults,
+    ) -> Option<PostgresSpec> {
+        let mut ok = true;
+        let server = self.db_server(
+            RawDbServer {
+                host: &raw.host,
+                port: raw.port.as_ref(),
+                user: raw.user.as_ref(),
+                password_env: raw.password_env.as_ref(),
+                password_file: raw.password_file.as_ref(),
+                tls: raw.tls.as_ref(),
+                certificate: raw.certificate.as_ref(),
+            },
+            path,
+            crate::backup::DatabaseKind::Postgres.default_port(),
+            &[DbTls::Disable, DbTls::Prefer, DbTls::Require],
+            &defaults.tls,
+        );
+        let database = match &raw.database {
+            Some(d) if d.get_ref().is_empty() || d.get_ref().contains('\0') => {
+                self.rep.report(
+                    d.span(),
+                    &format!("{path}.database"),
+                    "the database name must be non-empty, without NUL",
+                    None,
+                );
+                ok = false;
+                String::new()
+            }
+            Some(d) => d.get_ref().clone(),
+            None => "postgres".to_owned(),
+        };
+        let role = self.db_role(raw.role.as_ref(), path);
+        ok &= raw.role.is_none() || role.is_some();
+        let replicas = match &raw.replicas {
+            None => None,
+            Some(n) if role == Some(DbRole::Replica) => {
+                self.rep.report(
+                    n.span(),
+                    &format!("{path}.replicas"),
+                    "a replica has no replicas of its own to count",
+                    Some("`replicas` goes with role = \"primary\"".into()),
+                );
+                ok = false;
+                None
+            }
+            Some(n) => match u32::try_from(*n.get_ref()) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    self.rep.report(
+                        n.span(),
+                        &format!("{path}.replicas"),
+                        format!("invalid replica count {}", n.get_ref()),
+                        Some("write a count of 0 or more".into()),
+                    );
+                    ok = false;
+                    None
+                }
+            },
+        };
+        let connections = self.db_threshold(
+            raw.connections.as_ref(),
+            &format!("{path}.connections"),
+            &[Unit::Percent],
+            above(80.0, 95.0, Unit::Percent),
+        );
+        let lag = self.db_threshold(
+            raw.lag.as_ref(),
+            &format!("{path}.lag"),
+            &[Unit::Seconds],
+            above(30.0, 300.0, Unit::Seconds),
+        );
+        let lag_bytes = self.db_threshold(
+            raw.lag_bytes.as_ref(),
+            &format!("{path}.lag_bytes"),
+            &[Unit::Bytes],
+            above(
+                16.0 * 1024.0 * 1024.0,
+                1024.0 * 1024.0 * 1024.0,
+                Unit::Bytes,
+            ),
+        );
+        let query = match (&raw.query, &raw.expect) {
+            (None, None) => None,
+            (None, Some(e)) => {
+                self.rep.report(
+                    e.span(),
+                    &format!("{path}.expect"),
+                    "`expect` needs a `query` to compare with",
+                    None,
+                );
+                ok = false;
+                None
+            }
+            (Some(q), expect) => {
+                let sql = q.get_ref().trim();
+                if sql.is_empty() || sql.contains('\0') {
+                    self.rep.report(
+                        q.span(),
+                        &format!("{path}.query"),
+                        "the query must be non-empty, without NUL",
+                        None,
+                    );
+                    ok = false;
+                }
+                Some(CustomQuery {
+                    sql: sql.to_owned(),
+                    expect: expect.as_ref().map(|e| e.get_ref().clone()),
+                })
+            }
+        };
+        let (mut server, connections, lag, lag_bytes) = (server?, connections?, lag?, lag_bytes?);
+        server.user.get_or_insert_with(|| "postgres".to_owned());
+        ok.then_some(PostgresSpec {
+            server,
+            database,
+            role,
+            replicas,
+            connections,
+            lag,
+            lag_bytes,
+            query,
+        })
+    }
+}

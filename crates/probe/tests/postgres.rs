@@ -1,0 +1,319 @@
+//! `kind = "postgres"` against real PostgreSQL servers from Debian's
+//! packages: a primary and a streaming replica cloned with
+//! `pg_basebackup -R` (testkit), on loopback. The checks are loaded from
+//! TOML and run through the probe dispatcher, as the daemon runs them.
+//!
+//! The read-only tests share one primary and replica; the test that pauses
+//! replay and stops the replica has a pair of its own.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use keepup_model::{Outcome, Status};
+use keepup_probe::ProbeContext;
+use keepup_testkit::hostile::{Behaviour, HostileServer};
+use keepup_testkit::postgres::Postgres;
+
+/// A primary, its streaming replica, and a directory with the password
+/// files the checks read.
+struct Pair {
+    primary: Postgres,
+    replica: Postgres,
+    dir: tempfile::TempDir,
+}
+
+impl Pair {
+    fn start() -> Pair {
+        let primary = Postgres::start_primary().expect("primary starts");
+        let replica = Postgres::start_replica(&primary).expect("replica starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("pg.pass"), primary.password()).expect("password file");
+        std::fs::write(dir.path().join("wrong.pass"), "not-the-Secret-42").expect("file");
+        // The replica streams once the primary lists it so, with the
+        // position it replayed.
+        wait_for(|| {
+            primary
+                .psql("SELECT state FROM pg_stat_replication WHERE replay_lsn IS NOT NULL")
+                .is_ok_and(|s| s.trim() == "streaming")
+        });
+        Pair {
+            primary,
+            replica,
+            dir,
+        }
+    }
+
+    /// The check `extra` describes against `server`, loaded as the daemon
+    /// loads it.
+    fn check(&self, server: &Postgres, extra: &str) -> keepup_config::Config {
+        let src = format!(
+            "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"db\"\nkind = \"postgres\"\n\
+             host = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\ntls = \"disable\"\n{extra}\n",
+            server.port(),
+            server.user(),
+        );
+        let extra_has_password = extra.contains("password_file");
+        let src = if extra_has_password {
+            src
+        } else {
+            format!("{src}password_file = \"pg.pass\"\n")
+        };
+        keepup_config::load_str(&src, &self.dir.path().join("keepup.toml"))
+            .unwrap_or_else(|p| panic!("{p}\n{src}"))
+    }
+}
+
+/// Polls `ready` every 100 ms, for at most 30 s.
+fn wait_for(mut ready: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the servers did not reach the expected state in 30 s");
+}
+
+fn shared() -> &'static Pair {
+    static PAIR: OnceLock<Pair> = OnceLock::new();
+    PAIR.get_or_init(Pair::start)
+}
+
+async fn run(config: &keepup_config::Config, ctx: &ProbeContext) -> Outcome {
+    let check = config.checks().next().expect("one check");
+    let spec = check.probe().expect("a probe");
+    keepup_probe::run(spec, Duration::from_secs(10), ctx).await
+}
+
+fn codes(o: &Outcome) -> Vec<&str> {
+    o.findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+fn pg(o: &Outcome) -> &serde_json::Value {
+    &o.evidence.details["postgres"]
+}
+
+#[tokio::test]
+async fn a_primary_and_its_streaming_replica_are_up_with_replication_measured() {
+    let pair = shared();
+    let ctx = ProbeContext::new();
+    let primary = pair.check(&pair.primary, "role = \"primary\"\nreplicas = 1");
+    let o = run(&primary, &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+    assert!(o.message.contains("PostgreSQL primary"), "{}", o.message);
+    assert_eq!(pg(&o)["role"], "primary");
+    let replicas = pg(&o)["replicas"].as_array().expect("replicas listed");
+    assert_eq!(replicas.len(), 1, "{replicas:?}");
+    assert_eq!(replicas[0]["state"], "streaming");
+    assert!(replicas[0]["lag_bytes"].is_number(), "{replicas:?}");
+    assert!(pg(&o)["connections"].as_u64().is_some_and(|n| n >= 1));
+    assert!(
+        o.evidence
+            .timing
+            .as_ref()
+            .and_then(|t| t.first_byte_ms)
+            .is_some()
+    );
+    assert_eq!(o.evidence.details["connection"], "new");
+    // The next run reuses the session.
+    let again = run(&primary, &ctx).await;
+    assert_eq!(again.status, Status::Up);
+    assert_eq!(again.evidence.details["connection"], "kept");
+
+    let replica = pair.check(&pair.replica, "role = \"replica\"");
+    let o = run(&replica, &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+    assert_eq!(pg(&o)["role"], "replica");
+    assert_eq!(pg(&o)["wal_receiver"], "streaming");
+    assert!(pg(&o)["replay_lag_seconds"].is_number(), "{o:#?}");
+    assert_eq!(pg(&o)["replay_paused"], false);
+}
+
+#[tokio::test]
+async fn a_server_in_the_wrong_role_is_down() {
+    let pair = shared();
+    let ctx = ProbeContext::new();
+    let o = run(&pair.check(&pair.primary, "role = \"replica\""), &ctx).await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), ["PG_NOT_IN_RECOVERY"]);
+    let o = run(&pair.check(&pair.replica, "role = \"primary\""), &ctx).await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), ["PG_IN_RECOVERY"]);
+    // `replicas` counts only on a primary: a replica is not missing any.
+    let o = run(&pair.check(&pair.replica, "replicas = 2"), &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_down_and_the_password_is_nowhere() {
+    let pair = shared();
+    let ctx = ProbeContext::new();
+    let o = run(
+        &pair.check(&pair.primary, "password_file = \"wrong.pass\""),
+        &ctx,
+    )
+    .await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), ["PG_AUTH_FAILED"]);
+    assert!(
+        o.message.contains("refused the login of user \"keepup\""),
+        "{}",
+        o.message
+    );
+    let all = serde_json::to_string(&o).expect("json");
+    assert!(!all.contains("not-the-Secret-42"), "{all}");
+}
+
+#[tokio::test]
+async fn the_configured_query_is_compared_with_its_expected_value() {
+    let pair = shared();
+    let ctx = ProbeContext::new();
+    let o = run(
+        &pair.check(&pair.primary, "query = \"SELECT 40 + 2\"\nexpect = \"42\""),
+        &ctx,
+    )
+    .await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+    assert_eq!(o.evidence.details["query_result"], "42");
+    let o = run(
+        &pair.check(&pair.primary, "query = \"SELECT 40 + 2\"\nexpect = \"41\""),
+        &ctx,
+    )
+    .await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), ["PG_QUERY_UNEXPECTED"]);
+    assert_eq!(
+        o.message,
+        "the configured query answered \"42\", not \"41\""
+    );
+    let o = run(
+        &pair.check(&pair.primary, "query = \"SELECT * FROM no_such_table\""),
+        &ctx,
+    )
+    .await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), ["PG_QUERY_FAILED"]);
+    assert!(o.message.contains("no_such_table"), "{}", o.message);
+}
+
+#[tokio::test]
+async fn connections_above_the_limit_degrade_the_check() {
+    let pair = shared();
+    let ctx = ProbeContext::new();
+    // One connection of 100 is 1 %: above a warning level of 0 %.
+    let o = run(
+        &pair.check(
+            &pair.primary,
+            "connections = { warn = \"0%\", crit = \"100%\" }",
+        ),
+        &ctx,
+    )
+    .await;
+    assert_eq!(o.status, Status::Degraded, "{o:#?}");
+    assert_eq!(codes(&o), ["PG_CONNECTIONS_HIGH"]);
+}
+
+#[tokio::test]
+async fn paused_replay_shows_as_lag_and_a_lost_replica_as_missing() {
+    let mut pair = tokio::task::spawn_blocking(Pair::start)
+        .await
+        .expect("start");
+    let ctx = ProbeContext::new();
+    pair.replica
+        .psql("SELECT pg_wal_replay_pause()")
+        .expect("pause replay");
+    pair.primary
+        .psql("CREATE TABLE filler AS SELECT generate_series(1, 20000) AS n")
+        .expect("write on the primary");
+    // The replica has received WAL it does not replay.
+    wait_for(|| {
+        pair.replica
+            .psql("SELECT pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()")
+            .is_ok_and(|s| s.trim() == "t")
+    });
+    // The last replayed commit is now more than a second old.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let replica = pair.check(
+        &pair.replica,
+        "role = \"replica\"\nlag = { warn = \"1s\", crit = \"1h\" }",
+    );
+    let o = run(&replica, &ctx).await;
+    assert_eq!(o.status, Status::Degraded, "{o:#?}");
+    let found = codes(&o);
+    assert!(found.contains(&"PG_REPLAY_PAUSED"), "{found:?}");
+    assert!(found.contains(&"PG_REPLICA_LAG"), "{found:?}");
+    assert!(
+        pg(&o)["replay_lag_seconds"]
+            .as_f64()
+            .is_some_and(|s| s >= 1.0),
+        "{o:#?}"
+    );
+    assert!(pg(&o)["replay_lag_bytes"].as_f64().is_some_and(|b| b > 0.0));
+
+    let primary = pair.check(
+        &pair.primary,
+        "role = \"primary\"\nreplicas = 1\nlag_bytes = { warn = \"1kB\", crit = \"1GiB\" }",
+    );
+    let o = run(&primary, &ctx).await;
+    assert_eq!(o.status, Status::Degraded, "{o:#?}");
+    assert_eq!(codes(&o), ["PG_REPLICA_LAG"]);
+    assert!(
+        o.message.contains("of WAL not yet replayed"),
+        "{}",
+        o.message
+    );
+
+    pair.replica.kill();
+    let mut o = run(&primary, &ctx).await;
+    for _ in 0..100 {
+        if codes(&o).contains(&"PG_REPLICAS_MISSING") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        o = run(&primary, &ctx).await;
+    }
+    assert_eq!(o.status, Status::Down, "{o:#?}");
+    assert_eq!(codes(&o), ["PG_REPLICAS_MISSING"]);
+    assert_eq!(
+        o.message,
+        "0 of the 1 expected replicas stream from the primary"
+    );
+    drop(pair);
+}
+
+/// A configuration whose postgres check points at `port` with `timeout`.
+fn hostile_check(dir: &Path, port: u16, timeout: &str) -> keepup_config::Config {
+    let src = format!(
+        "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"db\"\nkind = \"postgres\"\n\
+         host = \"127.0.0.1\"\nport = {port}\ntls = \"disable\"\ntimeout = \"{timeout}\"\n"
+    );
+    keepup_config::load_str(&src, &PathBuf::from(dir).join("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"))
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_or_never_stops_ends_the_run() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ctx = ProbeContext::new();
+    let silent = HostileServer::start(Behaviour::Silent)
+        .await
+        .expect("server");
+    let config = hostile_check(dir.path(), silent.port(), "2s");
+    let check = config.checks().next().expect("check");
+    let o = keepup_probe::run(check.probe().expect("probe"), check.timeout, &ctx).await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), ["PROBE_TIMEOUT"]);
+    assert!(o.message.contains("logging in"), "{}", o.message);
+
+    // Bytes without end: the session stops at the reply limit.
+    let endless = HostileServer::start(Behaviour::EndlessBody)
+        .await
+        .expect("server");
+    let config = hostile_check(dir.path(), endless.port(), "20s");
+    let check = config.checks().next().expect("check");
+    let o = keepup_probe::run(check.probe().expect("probe"), check.timeout, &ctx).await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), ["PG_CONNECTION_FAILED"]);
+    assert!(o.message.contains("more than 1 MiB"), "{}", o.message);
+}
