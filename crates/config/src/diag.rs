@@ -92,6 +92,11 @@ impl<'a> Reporter<'a> {
         ));
     }
 
+    /// The source text the spans point into.
+    pub(crate) fn source(&self) -> &'a str {
+        self.src
+    }
+
     pub(crate) fn has_problems(&self) -> bool {
         !self.problems.is_empty()
     }

@@ -45,6 +45,8 @@ pub mod pages;
 pub use pages::{AddressFamily, ChainSpec, PageSpec, PingSpec, SecurityTxtSpec, StatusPageSpec};
 pub mod postgres;
 pub use postgres::PostgresSpec;
+pub mod prometheus;
+pub use prometheus::PrometheusSpec;
 mod raw;
 pub mod recovery;
 pub use recovery::RecoveryPlan;

@@ -927,6 +927,9 @@ impl Loader<'_> {
                 .deserialize::<crate::postgres::RawPostgres>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.postgres(r, path, defaults))
                 .map(|s| CheckSpec::Probe(ProbeSpec::Postgres(Box::new(s)))),
+            "prometheus" => self
+                .prometheus(specific, path, defaults)
+                .map(|s| CheckSpec::Probe(ProbeSpec::Prometheus(Box::new(s)))),
             k if crate::pages::KINDS.contains(&k) => {
                 self.pages_check(k, specific, path, defaults, timeout)
             }

@@ -358,7 +358,7 @@ impl Loader<'_> {
     }
 
     /// Splits `extra_keys` off a check table: (the extra keys, the rest).
-    fn split_table<'de>(
+    pub(crate) fn split_table<'de>(
         specific: Spanned<DeValue<'de>>,
         extra_keys: &[&str],
     ) -> (Spanned<DeValue<'de>>, Spanned<DeValue<'de>>) {
@@ -382,7 +382,7 @@ impl Loader<'_> {
 
     /// The rest of a split table as an HTTP check; `extra_keys` are named
     /// in hints for unknown keys.
-    fn http_part(
+    pub(crate) fn http_part(
         &mut self,
         rest: Spanned<DeValue<'_>>,
         path: &str,

@@ -175,6 +175,7 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "browser",
     "nagios",
     "postgres",
+    "prometheus",
 ];
 
 #[derive(Debug, Deserialize)]

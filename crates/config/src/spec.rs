@@ -377,6 +377,8 @@ pub enum ProbeSpec {
     Nagios(Box<crate::nagios::NagiosSpec>),
     /// `kind = "postgres"`
     Postgres(Box<crate::postgres::PostgresSpec>),
+    /// `kind = "prometheus"`
+    Prometheus(Box<crate::prometheus::PrometheusSpec>),
 }
 
 /// The kinds the monitor evaluates without probing.
@@ -478,6 +480,7 @@ impl ProbeSpec {
             ProbeSpec::Browser(_) => "browser",
             ProbeSpec::Nagios(_) => "nagios",
             ProbeSpec::Postgres(_) => "postgres",
+            ProbeSpec::Prometheus(_) => "prometheus",
         }
     }
 
@@ -492,6 +495,7 @@ impl ProbeSpec {
             ProbeSpec::Page(p) => p.http.url.host(),
             ProbeSpec::SecurityTxt(s) => s.http.url.host(),
             ProbeSpec::Chain(c) => c.http.url.host(),
+            ProbeSpec::Prometheus(p) => p.http.url.host(),
             ProbeSpec::Mail(m) => Some(&m.host),
             ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(|u| u.host()),
             ProbeSpec::Browser(b) => b.inputs.base_url.as_ref().and_then(::http::Uri::host),
@@ -520,6 +524,7 @@ impl ProbeSpec {
             ProbeSpec::Page(p) => https(&p.http.url),
             ProbeSpec::SecurityTxt(s) => https(&s.http.url),
             ProbeSpec::Chain(c) => https(&c.http.url),
+            ProbeSpec::Prometheus(p) => https(&p.http.url),
             ProbeSpec::Browser(b) => b.inputs.base_url.as_ref().and_then(https),
             ProbeSpec::Tls(t) => Some((&t.host, t.port)),
             ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(https),
@@ -553,7 +558,8 @@ impl ProbeSpec {
             | ProbeSpec::Scenario(_)
             | ProbeSpec::Browser(_)
             | ProbeSpec::Nagios(_)
-            | ProbeSpec::Postgres(_) => None,
+            | ProbeSpec::Postgres(_)
+            | ProbeSpec::Prometheus(_) => None,
         }
     }
 }

@@ -514,6 +514,20 @@ catalogue! {
         /// The configured `query` answered something else than `expect` (Down).
         PG_QUERY_UNEXPECTED: Critical;
     }
+    section "PROMETHEUS_*: conditions on a scraped Prometheus endpoint" {
+        /// A `severity = "crit"` condition is met; the text names the series and
+        /// values (Down).
+        PROMETHEUS_CONDITION_CRITICAL: Critical;
+        /// A `severity = "warn"` condition is met; the text names the series and
+        /// values (Degraded).
+        PROMETHEUS_CONDITION_WARNING: Warning;
+        /// The answer is no exposition in the text format, or larger than
+        /// `max_body_bytes`: nothing was evaluated (Down).
+        PROMETHEUS_SCRAPE_INVALID: Critical;
+        /// A metric a condition selects has no series at all in the scrape, so the
+        /// condition cannot be evaluated (Degraded).
+        PROMETHEUS_METRIC_ABSENT: Warning;
+    }
     section "HEARTBEAT_*: pings from jobs (passive checks)" {
         /// The job's last ping was a `/fail` ping (Down).
         HEARTBEAT_FAILED: Critical;

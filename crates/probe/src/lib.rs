@@ -33,6 +33,8 @@
 //!   the DevTools protocol (one shared browser, a context per run);
 //! - [`nagios`]: a Nagios / Monitoring Plugins command, its exit code,
 //!   first line and performance data;
+//! - [`prometheus`]: a scraped exposition endpoint and conditions on its
+//!   samples;
 //! - [`discover`]: not a probe but their first user: explores a shop's
 //!   domain (DNS, open mail and web ports, policy pages) and writes a
 //!   starter configuration, for `keepup discover`; [`shop_platform`]
@@ -71,6 +73,7 @@ mod memory;
 pub mod nagios;
 pub mod page;
 pub mod postgres;
+pub mod prometheus;
 pub mod scenario;
 pub mod security_txt;
 pub mod shop_platform;
@@ -124,6 +127,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Out
         ProbeSpec::Browser(spec) => Box::pin(browser::probe(spec, &ctx)),
         ProbeSpec::Nagios(spec) => Box::pin(nagios::probe(spec, &ctx)),
         ProbeSpec::Postgres(spec) => Box::pin(postgres::probe(spec, &ctx)),
+        ProbeSpec::Prometheus(spec) => Box::pin(prometheus::probe(spec, &ctx)),
     };
     within_timeout(timeout, probe).await
 }

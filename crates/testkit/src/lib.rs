@@ -49,6 +49,8 @@
 //! - [`chromedriver`]: chromedriver (Debian `chromium-driver`) driving
 //!   Debian's headless Chromium on a temporary profile, for the web
 //!   dashboard's end-to-end tests.
+//! - [`node_exporter`]: Debian's `prometheus-node-exporter` on a free
+//!   loopback port, the real endpoint of the `prometheus` kind's tests.
 //! - [`ports`]: free ports on a loopback address, for the launchers and
 //!   for tests that need an address nobody listens on.
 //! - [`shopdata`]: generated shop data (customers, products, orders, order
@@ -78,6 +80,7 @@ pub mod hostile;
 pub mod http;
 pub mod mail;
 pub mod mariadb;
+pub mod node_exporter;
 pub use keepup_pki as pki;
 pub mod ports;
 pub mod postgres;

@@ -1,0 +1,591 @@
+//! Prometheus checks: scrape an exposition endpoint and evaluate the
+//! check's conditions on its samples.
+//!
+//! The scrape is an HTTP(S) request like [`crate::http`]'s (its timeouts,
+//! body limit, TLS and redirects), asking for the text format. The text is
+//! read by the `prometheus-parse` crate; histograms and summaries are seen
+//! as their `_bucket`/`_sum`/`_count` and quantile series. Conditions were
+//! compiled at load ([`keepup_config::prometheus`]): here they are only
+//! evaluated. `rate()` and `delta()` compare with the previous scrape of
+//! the same check, of which only the series they select are kept (at most
+//! [`MAX_KEPT_SERIES`] per check, for at most [`MAX_KEPT_CHECKS`] checks).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use keepup_config::prometheus::{
+    ArithOp, Comparison, Condition, Expr, Func, PrometheusSpec, Selector,
+};
+use keepup_model::{Finding, Outcome, Severity, Status};
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::codes;
+use crate::context::ProbeContext;
+use crate::http;
+use crate::util::fmt_bytes;
+
+/// At most this many series of one check are kept for `rate`/`delta`.
+pub const MAX_KEPT_SERIES: usize = 10_000;
+
+/// Previous scrapes are kept for at most this many checks.
+pub const MAX_KEPT_CHECKS: usize = 10_000;
+
+/// At most this many series are named in a finding's text.
+const SERIES_IN_TEXT: usize = 5;
+
+/// At most this many series per condition go into the evidence.
+const SERIES_IN_EVIDENCE: usize = 20;
+
+/// One series' sample: its name (dropped by arithmetic), labels and value.
+#[derive(Debug, Clone, PartialEq)]
+struct Sample {
+    name: Option<String>,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+impl Sample {
+    /// `name{a="b"}`, as Prometheus writes a series.
+    fn series(&self) -> String {
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        let name = self.name.as_deref().unwrap_or("");
+        if labels.is_empty() && !name.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{name}{{{}}}", labels.join(","))
+        }
+    }
+}
+
+/// An evaluated expression.
+enum Value {
+    Scalar(f64),
+    Vector(Vec<Sample>),
+}
+
+/// The samples of one scrape, by metric name.
+type Scrape = HashMap<String, Vec<Sample>>;
+
+/// What a check's previous scrape left for `rate`/`delta`.
+struct Previous {
+    at: Instant,
+    samples: Scrape,
+}
+
+/// The previous scrapes, by check (URL and conditions).
+#[derive(Default)]
+struct PreviousScrapes(Mutex<HashMap<String, Previous>>);
+
+impl PreviousScrapes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Previous>> {
+        // Entries are replaced whole, so a poisoned lock is usable.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Runs one Prometheus check.
+pub async fn probe(spec: &PrometheusSpec, ctx: &ProbeContext) -> Outcome {
+    let started = Instant::now();
+    let ctx = ctx.budgeted();
+    let (mut outcome, page) = http::fetch(&spec.http, &ctx).await;
+    let Some(page) = page else {
+        return outcome;
+    };
+    // Down or Unknown: no answer to evaluate (a slow one, Degraded, is
+    // still evaluated).
+    if matches!(outcome.status, Status::Down | Status::Unknown) {
+        return outcome;
+    }
+    if outcome.evidence.details.get("body_truncated") == Some(&json!(true)) {
+        // A cut exposition would be judged on some of its series only.
+        outcome
+            .findings
+            .retain(|f| f.code != codes::HTTP_BODY_TOO_LARGE);
+        let text = format!(
+            "the exposition is larger than the {} limit (max_body_bytes); it was not evaluated",
+            fmt_bytes(spec.http.max_body_bytes)
+        );
+        return invalid(outcome, text);
+    }
+    let scraped_at = Instant::now();
+    let scrape = {
+        let _cpu = ctx.cpu_permit().await;
+        parse(&page.body)
+    };
+    let count: usize = scrape.values().map(Vec::len).sum();
+    outcome.evidence.insert("samples", count);
+    if count == 0 {
+        let text = "the endpoint's answer holds no sample in the Prometheus text format";
+        return invalid(outcome, text.to_owned());
+    }
+
+    let key = check_key(spec);
+    let state = ctx.kind_state::<PreviousScrapes>();
+    let previous = state.lock().remove(&key);
+    let elapsed = previous
+        .as_ref()
+        .map(|p| scraped_at.saturating_duration_since(p.at).as_secs_f64());
+    let before = previous.as_ref().map(|p| &p.samples);
+    let mut evaluated = Vec::new();
+    let mut met = 0;
+    for condition in &spec.conditions {
+        let eval = Eval {
+            now: &scrape,
+            before,
+            elapsed,
+        };
+        let (series, absent) = eval.condition(&condition.expr);
+        evaluated.push(json!({
+            "expr": condition.text,
+            "met": !series.is_empty(),
+            "series": series.iter().take(SERIES_IN_EVIDENCE).map(|s| json!({"series": s.series(), "value": s.value})).collect::<Vec<_>>(),
+        }));
+        if !series.is_empty() {
+            met += 1;
+            outcome.push(condition_finding(condition, &series));
+        } else if let Some(metric) = absent {
+            outcome.push(Finding::new(
+                codes::PROMETHEUS_METRIC_ABSENT,
+                Severity::Warning,
+                format!(
+                    "no series of {metric} in the scrape, so `{}` cannot be evaluated",
+                    condition.text
+                ),
+            ));
+        }
+    }
+    outcome.evidence.insert("conditions", evaluated);
+    if previous.is_none() && spec.conditions.iter().any(|c| !called(&c.expr).is_empty()) {
+        outcome.evidence.insert(
+            "rate_pending",
+            "rate() and delta() start with the next scrape",
+        );
+    }
+    keep_for_rates(&state, key, spec, &scrape, scraped_at);
+    outcome.message = match met {
+        0 => format!(
+            "no condition met ({} condition{})",
+            spec.conditions.len(),
+            if spec.conditions.len() == 1 { "" } else { "s" }
+        ),
+        _ => String::new(),
+    };
+    crate::util::finish(outcome, String::new(), started)
+}
+
+/// A scrape that cannot be evaluated: Down, saying why.
+fn invalid(mut outcome: Outcome, text: String) -> Outcome {
+    outcome.push(Finding::new(
+        codes::PROMETHEUS_SCRAPE_INVALID,
+        Severity::Critical,
+        text.clone(),
+    ));
+    outcome.message = text;
+    outcome
+}
+
+/// Which check a previous scrape belongs to: its URL and conditions.
+fn check_key(spec: &PrometheusSpec) -> String {
+    let mut key = spec.http.url.to_string();
+    for c in &spec.conditions {
+        key.push('\n');
+        key.push_str(&c.text);
+    }
+    key
+}
+
+/// The selectors inside `rate`/`delta` of a condition.
+fn called(c: &Comparison) -> Vec<&Selector> {
+    let mut all = c.left.called_selectors();
+    all.extend(c.right.called_selectors());
+    all
+}
+
+/// Keeps the series `rate`/`delta` select from this scrape, bounded.
+fn keep_for_rates(
+    state: &PreviousScrapes,
+    key: String,
+    spec: &PrometheusSpec,
+    scrape: &Scrape,
+    at: Instant,
+) {
+    let mut kept: Scrape = HashMap::new();
+    let mut count = 0;
+    for selector in spec.conditions.iter().flat_map(|c| called(&c.expr)) {
+        if kept.contains_key(&selector.metric) {
+            continue;
+        }
+        let Some(samples) = scrape.get(&selector.metric) else {
+            continue;
+        };
+        let room = MAX_KEPT_SERIES.saturating_sub(count);
+        let samples: Vec<Sample> = samples.iter().take(room).cloned().collect();
+        count += samples.len();
+        kept.insert(selector.metric.clone(), samples);
+    }
+    if kept.is_empty() {
+        return;
+    }
+    let mut all = state.lock();
+    if all.len() >= MAX_KEPT_CHECKS
+        && let Some(oldest) = all.iter().min_by_key(|(_, p)| p.at).map(|(k, _)| k.clone())
+    {
+        all.remove(&oldest);
+    }
+    all.insert(key, Previous { at, samples: kept });
+}
+
+/// The finding of a condition that is met, naming its first series.
+fn condition_finding(condition: &Condition, series: &[Sample]) -> Finding {
+    let mut named: Vec<String> = series
+        .iter()
+        .take(SERIES_IN_TEXT)
+        .map(|s| format!("{} = {}", s.series(), number(s.value)))
+        .collect();
+    if series.len() > SERIES_IN_TEXT {
+        named.push(format!("and {} more", series.len() - SERIES_IN_TEXT));
+    }
+    let what = condition
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("`{}` is met", condition.text));
+    let (code, severity) = if condition.critical {
+        (codes::PROMETHEUS_CONDITION_CRITICAL, Severity::Critical)
+    } else {
+        (codes::PROMETHEUS_CONDITION_WARNING, Severity::Warning)
+    };
+    Finding::new(code, severity, format!("{what}: {}", named.join(", ")))
+}
+
+/// A sample value for people: integers without a fraction, others with
+/// up to six significant decimals.
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        let text = format!("{v:.6}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
+/// The samples of an exposition in the text format, by metric name.
+fn parse(body: &[u8]) -> Scrape {
+    let text = String::from_utf8_lossy(body);
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let Ok(parsed) = prometheus_parse::Scrape::parse(lines) else {
+        return Scrape::new();
+    };
+    let mut scrape: Scrape = HashMap::new();
+    let mut push = |name: String, labels: BTreeMap<String, String>, value: f64| {
+        scrape.entry(name.clone()).or_default().push(Sample {
+            name: Some(name),
+            labels,
+            value,
+        });
+    };
+    for s in parsed.samples {
+        let labels: BTreeMap<String, String> = s
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => push(s.metric, labels, v),
+            prometheus_parse::Value::Histogram(buckets) => {
+                for b in buckets {
+                    let mut labels = labels.clone();
+                    labels.insert("le".into(), prometheus_le(b.less_than));
+                    push(format!("{}_bucket", s.metric), labels, b.count);
+                }
+            }
+            prometheus_parse::Value::Summary(quantiles) => {
+                for q in quantiles {
+                    let mut labels = labels.clone();
+                    labels.insert("quantile".into(), number(q.quantile));
+                    push(s.metric.clone(), labels, q.count);
+                }
+            }
+        }
+    }
+    scrape
+}
+
+/// A bucket bound as Prometheus writes it (`+Inf`, `0.5`).
+fn prometheus_le(v: f64) -> String {
+    if v.is_infinite() && v > 0.0 {
+        "+Inf".into()
+    } else {
+        number(v)
+    }
+}
+
+/// Evaluation against one scrape and the one before.
+struct Eval<'a> {
+    now: &'a Scrape,
+    before: Option<&'a Scrape>,
+    elapsed: Option<f64>,
+}
+
+impl Eval<'_> {
+    /// The samples that meet the condition, and a metric it needs that the
+    /// scrape does not have (when none is met).
+    fn condition(&self, c: &Comparison) -> (Vec<Sample>, Option<String>) {
+        let absent = [&c.left, &c.right]
+            .into_iter()
+            .find_map(|e| self.absent_metric(e));
+        let left = self.expr(&c.left);
+        let right = self.expr(&c.right);
+        let met = match (left, right) {
+            (Value::Scalar(a), Value::Scalar(b)) => {
+                if c.op.holds(a, b) {
+                    vec![Sample {
+                        name: None,
+                        labels: BTreeMap::new(),
+                        value: a,
+                    }]
+                } else {
+                    Vec::new()
+                }
+            }
+            (Value::Vector(v), Value::Scalar(b)) => {
+                v.into_iter().filter(|s| c.op.holds(s.value, b)).collect()
+            }
+            (Value::Scalar(a), Value::Vector(v)) => {
+                v.into_iter().filter(|s| c.op.holds(a, s.value)).collect()
+            }
+            (Value::Vector(l), Value::Vector(r)) => l
+                .into_iter()
+                .filter(|s| {
+                    r.iter()
+                        .find(|o| o.labels == s.labels)
+                        .is_some_and(|o| c.op.holds(s.value, o.value))
+                })
+                .collect(),
+        };
+        (met, absent)
+    }
+
+    /// A metric the expression selects of which the scrape has no series
+    /// at all (a typo, or an exporter that lost it).
+    fn absent_metric(&self, e: &Expr) -> Option<String> {
+        match e {
+            Expr::Number(_) => None,
+            Expr::Select(s) | Expr::Call(_, s) => {
+                (!self.now.contains_key(&s.metric)).then(|| s.metric.clone())
+            }
+            Expr::Neg(e) => self.absent_metric(e),
+            Expr::Arith(a, _, b) => self.absent_metric(a).or_else(|| self.absent_metric(b)),
+        }
+    }
+
+    fn expr(&self, e: &Expr) -> Value {
+        match e {
+            Expr::Number(n) => Value::Scalar(*n),
+            Expr::Select(s) => Value::Vector(select(self.now, s)),
+            Expr::Call(func, s) => Value::Vector(self.call(*func, s)),
+            Expr::Neg(inner) => match self.expr(inner) {
+                Value::Scalar(n) => Value::Scalar(-n),
+                Value::Vector(v) => Value::Vector(
+                    v.into_iter()
+                        .map(|s| Sample {
+                            name: None,
+                            value: -s.value,
+                            ..s
+                        })
+                        .collect(),
+                ),
+            },
+            Expr::Arith(a, op, b) => arith(self.expr(a), *op, self.expr(b)),
+        }
+    }
+
+    /// `rate`/`delta` of the selected series against the previous scrape;
+    /// none before there is one.
+    fn call(&self, func: Func, s: &Selector) -> Vec<Sample> {
+        let (Some(before), Some(elapsed)) = (self.before, self.elapsed) else {
+            return Vec::new();
+        };
+        let earlier = select(before, s);
+        select(self.now, s)
+            .into_iter()
+            .filter_map(|now| {
+                let then = earlier.iter().find(|e| e.labels == now.labels)?;
+                let value = match func {
+                    Func::Delta => now.value - then.value,
+                    Func::Rate if elapsed <= 0.0 => return None,
+                    // A counter that went down was reset: it counted from 0.
+                    Func::Rate if now.value < then.value => now.value / elapsed,
+                    Func::Rate => (now.value - then.value) / elapsed,
+                };
+                Some(Sample {
+                    name: None,
+                    labels: now.labels,
+                    value,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The samples of `scrape` that `s` selects.
+fn select(scrape: &Scrape, s: &Selector) -> Vec<Sample> {
+    scrape
+        .get(&s.metric)
+        .map(|samples| {
+            samples
+                .iter()
+                .filter(|sample| s.matches(|label| sample.labels.get(label).map(String::as_str)))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `a op b`: between vectors, samples with equal labels (one to one);
+/// with a number, every sample. The metric name is dropped.
+fn arith(a: Value, op: ArithOp, b: Value) -> Value {
+    let unnamed = |s: Sample, value: f64| Sample {
+        name: None,
+        value,
+        ..s
+    };
+    match (a, b) {
+        (Value::Scalar(x), Value::Scalar(y)) => Value::Scalar(op.apply(x, y)),
+        (Value::Vector(v), Value::Scalar(y)) => Value::Vector(
+            v.into_iter()
+                .map(|s| {
+                    let value = op.apply(s.value, y);
+                    unnamed(s, value)
+                })
+                .collect(),
+        ),
+        (Value::Scalar(x), Value::Vector(v)) => Value::Vector(
+            v.into_iter()
+                .map(|s| {
+                    let value = op.apply(x, s.value);
+                    unnamed(s, value)
+                })
+                .collect(),
+        ),
+        (Value::Vector(l), Value::Vector(r)) => Value::Vector(
+            l.into_iter()
+                .filter_map(|s| {
+                    let other = r.iter().find(|o| o.labels == s.labels)?;
+                    let value = op.apply(s.value, other.value);
+                    Some(unnamed(s, value))
+                })
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scrape(text: &str) -> Scrape {
+        parse(text.as_bytes())
+    }
+
+    fn met(condition: &str, now: &Scrape, before: Option<(&Scrape, f64)>) -> Vec<String> {
+        let c = keepup_config::prometheus::compile(condition).unwrap();
+        let eval = Eval {
+            now,
+            before: before.map(|(b, _)| b),
+            elapsed: before.map(|(_, e)| e),
+        };
+        eval.condition(&c)
+            .0
+            .iter()
+            .map(|s| format!("{} = {}", s.series(), number(s.value)))
+            .collect()
+    }
+
+    const FS: &str = r#"# HELP node_filesystem_avail_bytes Filesystem space available.
+# TYPE node_filesystem_avail_bytes gauge
+node_filesystem_avail_bytes{device="/dev/sda1",fstype="ext4",mountpoint="/"} 5e+09
+node_filesystem_avail_bytes{device="tmpfs",fstype="tmpfs",mountpoint="/run"} 9e+08
+# TYPE node_filesystem_size_bytes gauge
+node_filesystem_size_bytes{device="/dev/sda1",fstype="ext4",mountpoint="/"} 1e+11
+node_filesystem_size_bytes{device="tmpfs",fstype="tmpfs",mountpoint="/run"} 1e+09
+# TYPE http_requests_total counter
+http_requests_total{code="200"} 1000
+http_requests_total{code="500"} 10
+"#;
+
+    #[test]
+    fn vectors_divide_on_equal_labels_and_comparisons_filter() {
+        let now = scrape(FS);
+        assert_eq!(
+            met(
+                "node_filesystem_avail_bytes / node_filesystem_size_bytes < 0.1",
+                &now,
+                None
+            ),
+            vec![r#"{device="/dev/sda1",fstype="ext4",mountpoint="/"} = 0.05"#]
+        );
+        assert_eq!(
+            met(
+                r#"node_filesystem_avail_bytes{fstype!~"tmpfs|ramfs"} < 1e10"#,
+                &now,
+                None
+            ),
+            vec![
+                r#"node_filesystem_avail_bytes{device="/dev/sda1",fstype="ext4",mountpoint="/"} = 5000000000"#
+            ]
+        );
+        assert!(met("http_requests_total{code=\"500\"} > 10", &now, None).is_empty());
+        assert_eq!(met("1 + 2 * 3 == 7", &now, None), vec!["{} = 7"]);
+        assert_eq!(
+            met("-http_requests_total{code=\"200\"} + 1 < 0", &now, None),
+            vec![r#"{code="200"} = -999"#]
+        );
+    }
+
+    #[test]
+    fn rate_and_delta_use_the_previous_scrape_and_survive_a_reset() {
+        let before = scrape(FS);
+        let now = scrape(
+            &FS.replace("} 1000\n", "} 1600\n")
+                .replace("} 10\n", "} 4\n"),
+        );
+        assert!(met("rate(http_requests_total) > 0", &now, None).is_empty());
+        let rates = met(
+            "rate(http_requests_total) >= 0",
+            &now,
+            Some((&before, 60.0)),
+        );
+        assert_eq!(
+            rates,
+            vec![r#"{code="200"} = 10"#, r#"{code="500"} = 0.066667"#]
+        );
+        assert_eq!(
+            met(
+                "delta(http_requests_total) < 0",
+                &now,
+                Some((&before, 60.0))
+            ),
+            vec![r#"{code="500"} = -6"#]
+        );
+    }
+
+    #[test]
+    fn histograms_and_summaries_are_their_series_and_garbage_is_nothing() {
+        let now = scrape(
+            "# TYPE rq histogram\nrq_bucket{le=\"0.5\"} 3\nrq_bucket{le=\"+Inf\"} 5\nrq_sum 2\nrq_count 5\n# TYPE lat summary\nlat{quantile=\"0.99\"} 0.25\n",
+        );
+        assert_eq!(met("rq_bucket{le=\"+Inf\"} == 5", &now, None).len(), 1);
+        assert_eq!(met("lat{quantile=\"0.99\"} > 0.2", &now, None).len(), 1);
+        assert!(scrape("<html>not metrics</html>\n{{{{\n").is_empty());
+        assert!(scrape("\u{0}\u{1}garbage \\ \"\n").is_empty());
+    }
+}

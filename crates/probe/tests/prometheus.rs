@@ -1,0 +1,184 @@
+//! `kind = "prometheus"` end to end: checks loaded from TOML scrape Debian's
+//! `prometheus-node-exporter` on loopback and in-process endpoints (a
+//! counter that moves between scrapes, a huge body, garbage, a response
+//! that never ends).
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::codes;
+use keepup_model::codes as c;
+use keepup_model::{Outcome, Status};
+use keepup_probe::ProbeContext;
+use keepup_testkit::hostile::{Behaviour, HostileServer};
+use keepup_testkit::http::{TestServer, text};
+use keepup_testkit::node_exporter::NodeExporter;
+
+/// A prometheus check of `url` with `conditions` (TOML of
+/// `[[site.check.condition]]` tables), loaded as a configured check.
+fn check(url: &str, extra: &str, conditions: &str) -> keepup_config::Check {
+    let src = format!(
+        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"c\"\nkind = \"prometheus\"\ninterval = \"1m\"\ntimeout = \"3s\"\nurl = \"{url}\"\n{extra}\n{conditions}"
+    );
+    let config = keepup_config::load_str(&src, Path::new("/etc/keepup/keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    config.checks().next().expect("one check").clone()
+}
+
+async fn run(check: &keepup_config::Check, ctx: &ProbeContext) -> Outcome {
+    common::run(check, ctx).await
+}
+
+#[tokio::test]
+async fn node_exporter_is_scraped_and_its_filesystem_judged() {
+    let exporter = NodeExporter::start().expect("prometheus-node-exporter");
+    let ctx = ProbeContext::new();
+    // The root filesystem is less than 100 % free: met, with its series.
+    let full = check(
+        &exporter.url(),
+        "",
+        r#"[[site.check.condition]]
+expr = 'node_filesystem_avail_bytes{mountpoint="/"} / node_filesystem_size_bytes{mountpoint="/"} < 1'
+severity = "warn"
+message = "the root filesystem is filling up"
+"#,
+    );
+    let o = run(&full, &ctx).await;
+    assert_eq!(o.status, Status::Degraded, "{o:?}\n{}", exporter.log());
+    assert_eq!(codes(&o), vec![c::PROMETHEUS_CONDITION_WARNING]);
+    let text = &o.findings[0].text;
+    assert!(
+        text.starts_with("the root filesystem is filling up: {device=")
+            && text.contains(r#"mountpoint="/"} = 0."#),
+        "{text}"
+    );
+    assert!(
+        o.evidence.details["samples"]
+            .as_u64()
+            .is_some_and(|n| n > 10)
+    );
+
+    // Nothing is met; load and memory are there too.
+    let fine = check(
+        &exporter.url(),
+        "",
+        r#"[[site.check.condition]]
+expr = 'node_filesystem_avail_bytes{mountpoint="/"} / node_filesystem_size_bytes{mountpoint="/"} < 0'
+[[site.check.condition]]
+expr = "node_load1 < 0"
+[[site.check.condition]]
+expr = "node_memory_MemAvailable_bytes > node_memory_MemTotal_bytes"
+"#,
+    );
+    let o = run(&fine, &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:?}");
+    assert_eq!(o.message, "no condition met (3 conditions)");
+    assert!(o.findings.is_empty(), "{o:?}");
+
+    // A metric the exporter does not have is said, not taken as fine.
+    let typo = check(
+        &exporter.url(),
+        "",
+        "[[site.check.condition]]\nexpr = \"node_load_one > 100\"\n",
+    );
+    let o = run(&typo, &ctx).await;
+    assert_eq!(o.status, Status::Degraded, "{o:?}");
+    assert_eq!(codes(&o), vec![c::PROMETHEUS_METRIC_ABSENT]);
+}
+
+#[tokio::test]
+async fn rate_compares_with_the_previous_scrape_of_the_same_check() {
+    let total = Arc::new(AtomicU64::new(100));
+    let served = Arc::clone(&total);
+    let server = TestServer::start(move |_req| {
+        let n = served.load(Ordering::SeqCst);
+        async move {
+            text(
+                200,
+                format!("# TYPE shop_orders_failed_total counter\nshop_orders_failed_total{{shop=\"eu\"}} {n}\n"),
+            )
+        }
+    })
+    .await
+    .expect("server");
+    let ctx = ProbeContext::new();
+    let rising = check(
+        &server.url("/metrics"),
+        "",
+        "[[site.check.condition]]\nexpr = 'delta(shop_orders_failed_total) > 5'\nmessage = \"orders fail\"\n",
+    );
+    let o = run(&rising, &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:?}");
+    assert!(o.evidence.details.contains_key("rate_pending"), "{o:?}");
+    total.store(150, Ordering::SeqCst);
+    let o = run(&rising, &ctx).await;
+    assert_eq!(o.status, Status::Down, "{o:?}");
+    assert_eq!(o.findings[0].text, "orders fail: {shop=\"eu\"} = 50");
+    let o = run(&rising, &ctx).await;
+    assert_eq!(o.status, Status::Up, "no change since: {o:?}");
+    // The request asked for the text format.
+    let accept = server
+        .received()
+        .last()
+        .and_then(|r| r.headers.get("accept").cloned());
+    assert_eq!(
+        accept.as_ref().and_then(|v| v.to_str().ok()),
+        Some("text/plain;version=0.0.4"),
+    );
+}
+
+#[tokio::test]
+async fn hostile_endpoints_end_as_findings_within_the_timeout() {
+    let ctx = ProbeContext::new();
+    let condition = "[[site.check.condition]]\nexpr = \"up == 0\"\n";
+
+    let huge = TestServer::start(|_req| async {
+        text(
+            200,
+            format!("# TYPE up gauge\n{}", "up 1\n".repeat(400_000)),
+        )
+    })
+    .await
+    .expect("server");
+    let o = run(
+        &check(&huge.url("/metrics"), "max_body_bytes = 65536", condition),
+        &ctx,
+    )
+    .await;
+    assert_eq!(o.status, Status::Down, "{o:?}");
+    assert_eq!(codes(&o), vec![c::PROMETHEUS_SCRAPE_INVALID]);
+    assert_eq!(
+        o.message,
+        "the exposition is larger than the 64 KiB limit (max_body_bytes); it was not evaluated"
+    );
+
+    let garbage = TestServer::start(|_req| async {
+        text(
+            200,
+            "<html><body>Welcome to nginx!</body></html>\n\u{0}\u{7f}{{{\n",
+        )
+    })
+    .await
+    .expect("server");
+    let o = run(&check(&garbage.url("/metrics"), "", condition), &ctx).await;
+    assert_eq!(o.status, Status::Down, "{o:?}");
+    assert_eq!(codes(&o), vec![c::PROMETHEUS_SCRAPE_INVALID]);
+
+    let raw_garbage = HostileServer::start(Behaviour::Garbage)
+        .await
+        .expect("server");
+    let o = run(&check(&raw_garbage.url("/metrics"), "", condition), &ctx).await;
+    assert_eq!(o.status, Status::Down, "{o:?}");
+
+    let endless = HostileServer::start(Behaviour::Trickle {
+        interval: std::time::Duration::from_millis(50),
+    })
+    .await
+    .expect("server");
+    let o = run(&check(&endless.url("/metrics"), "", condition), &ctx).await;
+    assert_eq!(o.status, Status::Down, "{o:?}");
+    assert_eq!(codes(&o), vec![c::PROBE_TIMEOUT]);
+}
