@@ -16,6 +16,7 @@
 pub mod backlog;
 pub mod command;
 pub mod procfs;
+pub mod push;
 pub mod replication;
 pub mod smart;
 pub mod sntp;

@@ -42,6 +42,7 @@ const TOP_KEYS: &[&str] = &[
     "status_page",
     "recovery",
     "browser",
+    "agent",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
@@ -97,6 +98,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
         pending_deps: Vec::new(),
         dns: crate::dns::DnsSettings::default(),
         browser: crate::browser::BrowserSettings::default(),
+        agent_names: HashSet::new(),
         warnings: Vec::new(),
     };
     let config = loader.config(root.into_inner(), path);
@@ -138,6 +140,8 @@ pub(crate) struct Loader<'a> {
     pub(crate) dns: crate::dns::DnsSettings,
     /// `[browser]`, read before the sites: the browser checks carry a copy.
     pub(crate) browser: crate::browser::BrowserSettings,
+    /// `[[agent]]` names, read before the sites: host checks name one.
+    pub(crate) agent_names: HashSet<String>,
     /// Advice that does not fail the load (e.g. a backup without an
     /// off-site copy).
     pub(crate) warnings: Vec<crate::Problem>,
@@ -281,6 +285,11 @@ impl Loader<'_> {
         defaults.domain = self.domain_section(root.remove("domain"));
         self.dns = self.dns_section(root.remove("dns"));
         self.browser = self.browser_section(root.remove("browser"));
+        let agents = root
+            .remove("agent")
+            .map(|v| self.agents(v))
+            .unwrap_or_default();
+        self.agent_names = agents.iter().map(|a| a.name.clone()).collect();
 
         let mut sites = Vec::new();
         if let Some(site_values) = root.remove("site") {
@@ -454,6 +463,7 @@ impl Loader<'_> {
             contracts,
             recovery,
             status_pages,
+            agents,
             warnings: std::mem::take(&mut self.warnings),
             index: Default::default(),
         }
@@ -890,6 +900,10 @@ impl Loader<'_> {
             "smtp" | "imap" | "pop3" => self
                 .mail(kind, specific, path, &defaults.tls)
                 .map(|s| CheckSpec::Probe(ProbeSpec::Mail(Box::new(s)))),
+            "host" => self
+                .deserialize::<crate::host::RawHost>(specific, path, COMMON_CHECK_KEYS)
+                .and_then(|r| self.host_check(r, path))
+                .map(|s| CheckSpec::Passive(PassiveSpec::Host(Box::new(s)))),
             "heartbeat" => self
                 .deserialize::<RawHeartbeat>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.heartbeat(r, path))

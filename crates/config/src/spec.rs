@@ -39,6 +39,8 @@ pub struct Config {
     pub recovery: Vec<crate::recovery::RecoveryPlan>,
     /// `[[status_page]]`: public status pages.
     pub status_pages: Vec<crate::status_page::StatusPage>,
+    /// `[[agent]]`: hosts reporting through `keepup agent`.
+    pub agents: Vec<crate::host::AgentSpec>,
     /// Advice found at load that does not make the configuration invalid.
     pub warnings: Vec<crate::Problem>,
     /// `site/check` → (site, check) positions, ordered by id: lookups
@@ -396,6 +398,8 @@ pub enum PassiveSpec {
     Sla(crate::contract::SlaCheckSpec),
     /// A disaster-recovery plan's drills (added by `[[recovery]]`).
     Drill(crate::recovery_checks::DrillCheckSpec),
+    /// `kind = "host"`: an agent's reports against thresholds.
+    Host(Box<crate::host::HostSpec>),
 }
 
 impl CheckSpec {
@@ -408,6 +412,7 @@ impl CheckSpec {
             CheckSpec::Passive(PassiveSpec::Backup(_)) => "backup",
             CheckSpec::Passive(PassiveSpec::Sla(_)) => "sla",
             CheckSpec::Passive(PassiveSpec::Drill(_)) => "drill",
+            CheckSpec::Passive(PassiveSpec::Host(_)) => "host",
         }
     }
 

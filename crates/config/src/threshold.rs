@@ -37,7 +37,6 @@ pub enum Unit {
 
 impl Unit {
     /// How people write it, for messages ("a percentage (\"80%\")").
-    #[allow(dead_code, reason = "the kinds that read thresholds land next")]
     fn example(self) -> &'static str {
         match self {
             Unit::Percent => "a percentage (\"80%\")",
@@ -277,7 +276,6 @@ fn size_factor(suffix: &str) -> Option<f64> {
 /// Validates a threshold as written for a measure that `accepts` these
 /// units and direction; each problem is reported at its value with the key
 /// `path` (e.g. `site[0].check[1].disk."/"`).
-#[allow(dead_code, reason = "the kinds that read thresholds land next")]
 pub(crate) fn threshold(
     rep: &mut Reporter<'_>,
     raw: &Spanned<RawThreshold>,

@@ -602,6 +602,70 @@ catalogue! {
         /// (Info).
         MONITOR_OFFLINE: Info;
     }
+    section "AGENT_*, HOST_*: servers watched through keepup agent (the host kind)" {
+        /// No report from the agent for its `silent_after` intervals, or none
+        /// since monitoring began (Down).
+        AGENT_SILENT: Critical;
+        /// keepup could not fetch a pulled agent's report (the message says
+        /// why); the agent turns silent if it lasts (Info).
+        AGENT_PULL_FAILED: Info;
+        /// A measure the check judges is missing from the agent's report (the
+        /// agent could not read it, or the mount, unit or interface does not
+        /// exist) (Degraded).
+        HOST_MEASURE_MISSING: Warning;
+        /// Used or free space of a mount point past its threshold (Degraded at
+        /// warn, Down at crit).
+        HOST_DISK_SPACE: Warning;
+        /// Used inodes of a mount point past their threshold (Degraded at warn,
+        /// Down at crit).
+        HOST_INODES: Warning;
+        /// A mount point is read-only: listed in `writable`, or remounted
+        /// read-only since an earlier report (Down).
+        HOST_MOUNT_READ_ONLY: Critical;
+        /// Load average per core past its threshold (Degraded at warn, Down at
+        /// crit).
+        HOST_LOAD: Warning;
+        /// A CPU share (user, system, iowait, steal) past its threshold
+        /// (Degraded at warn, Down at crit).
+        HOST_CPU: Warning;
+        /// Memory used past its threshold (Degraded at warn, Down at crit).
+        HOST_MEMORY: Warning;
+        /// Swap used or swap-ins per second past their threshold (Degraded at
+        /// warn, Down at crit).
+        HOST_SWAP: Warning;
+        /// The clock's offset against an NTP server past its threshold
+        /// (Degraded at warn, Down at crit).
+        HOST_CLOCK_OFFSET: Warning;
+        /// The kernel says its clock is not synchronised (Degraded).
+        HOST_CLOCK_UNSYNCHRONISED: Warning;
+        /// The host rebooted (a new boot id, or uptime within the reboot
+        /// window) (Degraded).
+        HOST_REBOOTED: Warning;
+        /// Fewer or more processes of a name than allowed (Down).
+        HOST_PROCESS_COUNT: Critical;
+        /// A systemd unit is not active, or not loaded (Down).
+        HOST_UNIT_INACTIVE: Critical;
+        /// Nothing listens on an expected TCP port (Down).
+        HOST_PORT_NOT_LISTENING: Critical;
+        /// An expected interface is down or missing (Down).
+        HOST_INTERFACE_DOWN: Critical;
+        /// Errors and drops per second on an interface past their threshold
+        /// (Degraded at warn, Down at crit).
+        HOST_INTERFACE_ERRORS: Warning;
+        /// The host has no default route (Down).
+        HOST_NO_DEFAULT_ROUTE: Critical;
+        /// Open file handles past their threshold of the system limit
+        /// (Degraded at warn, Down at crit).
+        HOST_FILE_HANDLES: Warning;
+        /// A disk failed its SMART health self-assessment (Down).
+        HOST_SMART_FAILED: Critical;
+        /// An NVMe disk used this share of its rated endurance (Degraded at
+        /// warn, Down at crit).
+        HOST_DISK_WEAR: Warning;
+        /// DRBD, GlusterFS or Ceph says a replicated resource is not healthy
+        /// (Down).
+        HOST_REPLICATION: Critical;
+    }
 }
 
 /// Codes stored under an older name, and the code that replaced each.

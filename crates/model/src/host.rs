@@ -21,7 +21,7 @@ pub const HOST_REPORT_VERSION: u32 = 1;
 
 /// Pushed report bodies larger than this are refused (a host with
 /// hundreds of mounts, units and processes stays well under it).
-pub const MAX_HOST_REPORT_BYTES: usize = 1024 * 1024;
+pub const MAX_HOST_REPORT_BYTES: usize = 256 * 1024;
 
 /// One collection on one host.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

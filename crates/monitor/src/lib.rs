@@ -21,6 +21,7 @@ pub mod backup;
 pub mod clock;
 pub mod drill;
 pub mod heartbeat;
+pub mod host;
 pub mod incidents;
 pub mod recorder;
 pub mod reports;
@@ -99,6 +100,7 @@ pub struct Monitor {
     scheduler: SchedulerHandle,
     recorder: Arc<Recorder>,
     heartbeats: Arc<HeartbeatBook>,
+    hosts: Arc<host::HostBook>,
     backups: Arc<backup::BackupBook>,
     sla: Arc<sla::SlaBook>,
     drills: Arc<drill::DrillBook>,
@@ -165,6 +167,8 @@ impl Monitor {
         }));
         let heartbeats = Arc::new(HeartbeatBook::default());
         heartbeats.configure(&checks, &store, clock.now_ms());
+        let hosts = Arc::new(host::HostBook::default());
+        hosts.configure(&config, &checks, &store, clock.now_ms());
         // Probe steps that compute share a pool sized to the cores, apart
         // from the scheduler's large limit on probes waiting on I/O.
         probes.limit_cpu_work(config.scheduler.cpu_pool_size());
@@ -180,6 +184,7 @@ impl Monitor {
         let executor = Arc::new(CheckExecutor {
             probes: probes.clone(),
             heartbeats: heartbeats.clone(),
+            hosts: hosts.clone(),
             backups: backups.clone(),
             sla: sla.clone(),
             drills: drills.clone(),
@@ -255,6 +260,7 @@ impl Monitor {
             scheduler,
             recorder,
             heartbeats,
+            hosts,
             backups,
             sla,
             drills,
@@ -300,6 +306,8 @@ impl Monitor {
         tokio::task::spawn_blocking(move || s.register_checks(&metas)).await??;
         self.heartbeats
             .configure(&checks, &self.store, self.clock.now_ms());
+        self.hosts
+            .configure(&new, &checks, &self.store, self.clock.now_ms());
         self.backups.configure(&new);
         self.sla.configure(new.clone());
         self.drills.configure(new.clone());
@@ -343,6 +351,64 @@ impl Monitor {
             .map_err(|e| PingError::Store(e.to_string()))??;
         self.scheduler.run_now(id.clone());
         Ok(id)
+    }
+
+    /// Takes a report pushed by an agent (`body`, JSON, presented with
+    /// `token`), stored before returning, and has the agent's host checks
+    /// evaluated at once.
+    pub async fn agent_report(
+        &self,
+        token: &str,
+        body: bytes::Bytes,
+    ) -> Result<host::Accepted, host::ReportError> {
+        let book = self.hosts.clone();
+        let store = self.store.clone();
+        let token = token.to_owned();
+        let now = self.clock.now_ms();
+        let accepted =
+            tokio::task::spawn_blocking(move || book.receive(&token, &body, &store, now))
+                .await
+                .map_err(|e| host::ReportError::Store(e.to_string()))??;
+        self.run_host_checks(&accepted);
+        Ok(accepted)
+    }
+
+    /// Takes a report fetched from a pulled agent.
+    pub async fn pulled_report(
+        &self,
+        agent: &keepup_config::AgentSpec,
+        report: keepup_model::host::HostReport,
+    ) -> Result<host::Accepted, host::ReportError> {
+        let book = self.hosts.clone();
+        let store = self.store.clone();
+        let agent = agent.clone();
+        let now = self.clock.now_ms();
+        let accepted =
+            tokio::task::spawn_blocking(move || book.accept(&agent, report, &store, now))
+                .await
+                .map_err(|e| host::ReportError::Store(e.to_string()))??;
+        self.run_host_checks(&accepted);
+        Ok(accepted)
+    }
+
+    /// Notes a failed pull of `agent` on its checks.
+    pub fn agent_pull_failed(&self, agent: &str, why: String) {
+        for id in self.hosts.pull_failed(agent, why) {
+            self.scheduler.run_now(id);
+        }
+    }
+
+    /// The agents' book (latest reports), for the pull loop and the web.
+    pub fn hosts(&self) -> Arc<host::HostBook> {
+        self.hosts.clone()
+    }
+
+    fn run_host_checks(&self, accepted: &host::Accepted) {
+        if let host::Accepted::New(ids) = accepted {
+            for id in ids {
+                self.scheduler.run_now(id.clone());
+            }
+        }
     }
 
     /// Runs a backup job of `plan` now (as its schedule would), records
@@ -563,6 +629,7 @@ impl keepup_probe::ProbeMemory for StoreMemory {
 struct CheckExecutor {
     probes: ProbeContext,
     heartbeats: Arc<HeartbeatBook>,
+    hosts: Arc<host::HostBook>,
     backups: Arc<backup::BackupBook>,
     sla: Arc<sla::SlaBook>,
     drills: Arc<drill::DrillBook>,
@@ -654,6 +721,9 @@ impl Executor for CheckExecutor {
                         .evaluate(&check.id, spec, this.clock.now_ms())
                 }
                 CheckSpec::Passive(PassiveSpec::SelfHealth(spec)) => this.self_health(spec),
+                CheckSpec::Passive(PassiveSpec::Host(spec)) => {
+                    this.hosts.evaluate(spec, this.clock.now_ms())
+                }
                 CheckSpec::Passive(PassiveSpec::Backup(spec)) => {
                     let evaluation = this.backups.clone().evaluate(check.clone(), spec.clone());
                     keepup_probe::within_timeout(check.timeout, evaluation).await

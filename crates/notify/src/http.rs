@@ -199,6 +199,16 @@ impl HttpClientContext {
     /// [`MAX_RESPONSE_BODY`] bytes of body). Any status is a response; only
     /// transport failures are errors.
     pub(crate) async fn send(&self, req: Request<'_>) -> Result<Response, SendError> {
+        self.send_reading(req, MAX_RESPONSE_BODY).await
+    }
+
+    /// [`HttpClientContext::send`] reading up to `max_body` bytes of the
+    /// response body.
+    pub(crate) async fn send_reading(
+        &self,
+        req: Request<'_>,
+        max_body: usize,
+    ) -> Result<Response, SendError> {
         let deadline = Instant::now() + req.timeout;
         let target = Target::parse(req.url)
             .map_err(|why| SendError::permanent(format!("{}: {why}", req.what)))?;
@@ -307,11 +317,11 @@ impl HttpClientContext {
         // The status decides; a body that breaks off or dawdles after it is
         // kept as far as it came.
         let mut collected = Vec::new();
-        while collected.len() < MAX_RESPONSE_BODY {
+        while collected.len() < max_body {
             match timeout_at(deadline, body.frame()).await {
                 Ok(Some(Ok(frame))) => {
                     if let Some(data) = frame.data_ref() {
-                        let room = MAX_RESPONSE_BODY - collected.len();
+                        let room = max_body - collected.len();
                         collected.extend_from_slice(&data[..data.len().min(room)]);
                     }
                 }

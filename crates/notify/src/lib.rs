@@ -419,6 +419,50 @@ pub async fn ping_url(
         .map_err(|e| http::redact_error(e, &[url]))
 }
 
+/// A request carrying `Authorization: Bearer <token>` (an agent pushing
+/// its report, keepup pulling one): `body` is sent as JSON when given
+/// (POST), else a GET; the answer's status and at most `max_body` bytes of
+/// its body. Only transport failures are errors; the token never appears
+/// in one.
+pub async fn bearer_request(
+    ctx: &HttpClientContext,
+    what: &str,
+    url: &str,
+    token: &str,
+    body: Option<bytes::Bytes>,
+    timeout: Duration,
+    max_body: usize,
+) -> Result<(::http::StatusCode, bytes::Bytes), SendError> {
+    let uri: ::http::Uri = url
+        .parse()
+        .map_err(|_| SendError::permanent(format!("{what}: {url:?} is not a valid URL")))?;
+    let mut headers = Vec::new();
+    let method = match body {
+        Some(_) => {
+            headers.push((
+                ::http::header::CONTENT_TYPE,
+                ::http::HeaderValue::from_static("application/json"),
+            ));
+            ::http::Method::POST
+        }
+        None => ::http::Method::GET,
+    };
+    let req = http::Request {
+        what,
+        method,
+        url: &uri,
+        headers,
+        body: body.unwrap_or_default(),
+        timeout,
+    }
+    .header(::http::header::AUTHORIZATION, &format!("Bearer {token}"));
+    let response = ctx
+        .send_reading(req, max_body)
+        .await
+        .map_err(|e| http::redact_error(e, &[token]))?;
+    Ok((response.status, response.body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

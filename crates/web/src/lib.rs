@@ -2,7 +2,8 @@
 //!
 //! Today it serves what the daemon needs to be useful on its own:
 //! heartbeat pings (`/ping/<token>`, `/ping/<token>/fail`, GET, POST or
-//! HEAD) for cron jobs and backup scripts, `/healthz` for whoever watches
+//! HEAD) for cron jobs and backup scripts, reports of `keepup agent`
+//! (`/agent/report`, [`agent`]), `/healthz` for whoever watches
 //! keepup, the public status pages ([`status`]), and the web's foundation:
 //! login and sessions, API tokens and the audit log ([`auth`]), the page
 //! layout and embedded assets ([`ui`]), and the security headers on every
@@ -37,6 +38,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 mod admission;
+mod agent;
 pub mod api;
 pub mod auth;
 mod dashboard;
@@ -126,6 +128,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         .merge(ops::routes())
         .merge(metrics::routes())
         .merge(sla::routes())
+        .merge(agent::routes())
         // Each part of the web adds its routes above this line.
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // After the routes, so that a status page's own domain is served

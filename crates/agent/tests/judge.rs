@@ -1,0 +1,161 @@
+//! This machine's real reports judged by the central side's host checks
+//! (`keepup_monitor::host`): a tmpfs filled past its thresholds, a watched
+//! process killed, a read-only remount, and an agent gone silent.
+
+use std::sync::Arc;
+
+use keepup_agent::{Collector, Settings};
+use keepup_config::{CheckSpec, Config, PassiveSpec};
+use keepup_model::{Status, codes};
+use keepup_monitor::host::{Accepted, HostBook};
+use keepup_testkit::disk::Tmpfs;
+
+fn setup(dir: &std::path::Path, mount: &str) -> (Config, HostBook, keepup_store::Store) {
+    std::fs::write(dir.join("token"), "judge-token-0123456789").unwrap();
+    let src = format!(
+        r#"
+[[agent]]
+name = "here"
+token_file = "token"
+interval = "10s"
+
+[[site]]
+id = "s"
+
+[[site.check]]
+id = "here"
+kind = "host"
+agent = "here"
+disk."{mount}" = {{ warn = "50%", crit = "80%" }}
+inodes."{mount}" = {{ warn = "90%" }}
+processes.kpagent-judged = {{ min = 1 }}
+reboot_window = "1s"
+"#
+    );
+    let config =
+        keepup_config::load_str(&src, &dir.join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let store = keepup_store::Store::open(&dir.join("k.db")).unwrap();
+    let book = HostBook::default();
+    let checks: Vec<_> = config.shared_checks().cloned().collect::<Vec<Arc<_>>>();
+    book.configure(&config, &checks, &store, 0);
+    (config, book, store)
+}
+
+fn spec(config: &Config) -> keepup_config::HostSpec {
+    match &config.find_check("s/here").unwrap().spec {
+        CheckSpec::Passive(PassiveSpec::Host(h)) => (**h).clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn codes_of(o: &keepup_model::Outcome) -> Vec<&str> {
+    o.findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_filled_tmpfs_and_a_killed_process_turn_the_host_check_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fs");
+    let fs = Tmpfs::mount_with(&path, "size=8m,nr_inodes=64");
+    let (config, book, store) = setup(dir.path(), path.to_str().unwrap());
+    let spec = spec(&config);
+    let agent = config.agents[0].clone();
+    let exe = dir.path().join("kpagent-judged");
+    std::fs::copy("/bin/sleep", &exe).unwrap();
+    let mut child = std::process::Command::new(&exe).arg("600").spawn().unwrap();
+    let mut collector = Collector::new(Settings {
+        name: "here".into(),
+        ..Settings::default()
+    });
+    let mut seq = 0;
+    let mut judge = async |now: i64| {
+        seq += 1;
+        let report = collector.collect(seq, now).await;
+        assert!(matches!(
+            book.accept(&agent, report, &store, now),
+            Ok(Accepted::New(_))
+        ));
+        book.evaluate(&spec, now)
+    };
+
+    let healthy = judge(1_000).await;
+    assert_eq!(healthy.status, Status::Up, "{healthy:?}");
+
+    std::fs::write(path.join("half"), vec![1u8; 5 * 1024 * 1024]).unwrap();
+    let warn = judge(2_000).await;
+    assert_eq!(warn.status, Status::Degraded, "{warn:?}");
+    assert_eq!(codes_of(&warn), [codes::HOST_DISK_SPACE]);
+    assert!(warn.message.contains("past warn 50%"), "{}", warn.message);
+
+    fs.fill("rest");
+    for i in 0..60 {
+        let _ = std::fs::write(path.join(format!("i{i}")), b"");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let down = judge(3_000).await;
+    assert_eq!(down.status, Status::Down, "{down:?}");
+    let found = codes_of(&down);
+    for code in [
+        codes::HOST_DISK_SPACE,
+        codes::HOST_INODES,
+        codes::HOST_PROCESS_COUNT,
+    ] {
+        assert!(found.contains(&code), "{code} in {found:?}");
+    }
+
+    std::process::Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    let ro = judge(4_000).await;
+    assert!(
+        codes_of(&ro).contains(&codes::HOST_MOUNT_READ_ONLY),
+        "{ro:?}"
+    );
+    drop(fs);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_not_heard_from_for_its_intervals_is_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, book, store) = setup(dir.path(), "/");
+    let spec = spec(&config);
+    // Watched since 0, 10 s interval, silent after 3: no report yet.
+    assert_eq!(book.evaluate(&spec, 20_000).status, Status::Unknown);
+    let never = book.evaluate(&spec, 31_000);
+    assert_eq!(codes_of(&never), [codes::AGENT_SILENT]);
+    assert_eq!(never.status, Status::Down);
+
+    let mut collector = Collector::new(Settings {
+        name: "here".into(),
+        ..Settings::default()
+    });
+    let report = collector.collect(1, 40_000).await;
+    book.accept(&config.agents[0], report, &store, 40_000)
+        .unwrap();
+    assert!(!codes_of(&book.evaluate(&spec, 69_000)).contains(&codes::AGENT_SILENT));
+    let silent = book.evaluate(&spec, 71_000);
+    assert_eq!(
+        (silent.status, codes_of(&silent)),
+        (Status::Down, vec![codes::AGENT_SILENT])
+    );
+
+    // A restarted central remembers the last report (and its sequence).
+    let again = HostBook::default();
+    let checks: Vec<_> = config.shared_checks().cloned().collect();
+    again.configure(&config, &checks, &store, 80_000);
+    assert_eq!(
+        again.latest("here").map(|(at, r)| (at, r.seq)),
+        Some((40_000, 1))
+    );
+    let mut old = collector.collect(1, 90_000).await;
+    old.hostname = "replayed".into();
+    assert_eq!(
+        again
+            .accept(&config.agents[0], old, &store, 90_000)
+            .unwrap(),
+        Accepted::Duplicate
+    );
+}

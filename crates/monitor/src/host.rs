@@ -1,0 +1,669 @@
+//! Hosts watched through `keepup agent` (passive checks of kind `host`):
+//! agents push reports to `/agent/report` (or keepup pulls them), each
+//! report is taken once (by its sequence number, persisted before it is
+//! acknowledged), and each `host` check judges the latest report of its
+//! agent against its thresholds. An agent not heard from for
+//! `silent_after` intervals is `AGENT_SILENT`.
+//!
+//! A report is identified by its token, never by what it says: the agent
+//! whose token matches (compared in constant time) is the only one whose
+//! name the report may carry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use keepup_config::{AgentSpec, Check, CheckSpec, Config, HostSpec, PassiveSpec, Threshold};
+use keepup_model::host::{HOST_REPORT_VERSION, HostReport};
+use keepup_model::{CheckId, Finding, Outcome, Severity, Status, Timestamp, codes, format_rfc3339};
+use keepup_store::{MemoChange, Store};
+use subtle::ConstantTimeEq;
+
+/// The memo kind of each agent's last report (JSON of [`Received`]).
+const LAST_REPORT: &str = "agent_last_report";
+/// The memo kind of since when each agent is watched (ms).
+const WATCHED_SINCE: &str = "agent_watched_since";
+
+/// Why a report was refused; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// No agent has this token (401).
+    #[error("no agent has this token")]
+    UnknownToken,
+    /// The report names another agent than the token's (403).
+    #[error("this token belongs to agent {token_of:?}, not to {claimed:?}")]
+    NotYourHost {
+        /// The token's agent.
+        token_of: String,
+        /// The name in the report.
+        claimed: String,
+    },
+    /// Not a report of the version this keepup reads (400).
+    #[error("not a host report: {0}")]
+    Malformed(String),
+    /// The report could not be stored; the agent should retry (503).
+    #[error("the report could not be stored: {0}")]
+    Store(String),
+}
+
+/// What happened to an accepted report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored; these checks judge it.
+    New(Vec<CheckId>),
+    /// Its sequence number was seen already: nothing stored.
+    Duplicate,
+}
+
+/// A report with when it arrived (the agent's clock is not ours).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Received {
+    at: Timestamp,
+    report: HostReport,
+    /// Mount points seen writable in an earlier report.
+    #[serde(default)]
+    were_writable: Vec<String>,
+}
+
+/// Agents, their latest reports, and which checks judge them.
+#[derive(Default)]
+pub struct HostBook {
+    agents: Mutex<Vec<AgentSpec>>,
+    checks_of: Mutex<HashMap<String, Vec<CheckId>>>,
+    latest: Mutex<HashMap<String, Arc<Received>>>,
+    watched_since: Mutex<HashMap<String, Timestamp>>,
+    pull_errors: Mutex<HashMap<String, String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl HostBook {
+    /// Takes the configured agents and host checks, loading what the store
+    /// remembers of agents not seen before.
+    pub fn configure(&self, config: &Config, checks: &[Arc<Check>], store: &Store, now: Timestamp) {
+        let mut checks_of: HashMap<String, Vec<CheckId>> = HashMap::new();
+        for c in checks {
+            if let CheckSpec::Passive(PassiveSpec::Host(h)) = &c.spec {
+                checks_of
+                    .entry(h.agent.clone())
+                    .or_default()
+                    .push(c.id.clone());
+            }
+        }
+        let mut first_seen = Vec::new();
+        {
+            let mut latest = lock(&self.latest);
+            let mut since = lock(&self.watched_since);
+            let stored_since: HashMap<String, Timestamp> = store
+                .memos(WATCHED_SINCE)
+                .map(|rows| {
+                    rows.into_iter()
+                        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for a in &config.agents {
+                if !since.contains_key(&a.name) {
+                    let at = match stored_since.get(&a.name) {
+                        Some(at) => *at,
+                        None => {
+                            first_seen.push(MemoChange::put(
+                                WATCHED_SINCE,
+                                a.name.clone(),
+                                now.to_string(),
+                            ));
+                            now
+                        }
+                    };
+                    since.insert(a.name.clone(), at);
+                }
+                if !latest.contains_key(&a.name)
+                    && let Ok(Some(json)) = store.memo(LAST_REPORT, &a.name)
+                    && let Ok(r) = serde_json::from_str::<Received>(&json)
+                {
+                    latest.insert(a.name.clone(), Arc::new(r));
+                }
+            }
+            latest.retain(|name, _| config.agents.iter().any(|a| &a.name == name));
+        }
+        if let Err(e) = store.write_memos(now, &first_seen) {
+            tracing::warn!(error = %e, "cannot record since when agents are watched");
+        }
+        *lock(&self.checks_of) = checks_of;
+        *lock(&self.agents) = config.agents.clone();
+    }
+
+    /// The agents configured.
+    pub fn agents(&self) -> Vec<AgentSpec> {
+        lock(&self.agents).clone()
+    }
+
+    /// The agent whose token this is, compared in constant time against
+    /// every agent's (so the answer's timing does not say how much of a
+    /// token was right, nor which agent it was close to).
+    pub fn agent_of_token(&self, token: &str) -> Option<AgentSpec> {
+        let agents = lock(&self.agents);
+        let mut found = None;
+        for a in agents.iter() {
+            let equal: bool = a.token.expose().as_bytes().ct_eq(token.as_bytes()).into();
+            if equal {
+                found = Some(a.clone());
+            }
+        }
+        found
+    }
+
+    /// Takes a pushed report (`body`, JSON) presented with `token`:
+    /// refused unless the token is an agent's and the report that agent's;
+    /// a sequence number seen before is acknowledged and dropped; a new
+    /// one is stored before this returns.
+    pub fn receive(
+        &self,
+        token: &str,
+        body: &[u8],
+        store: &Store,
+        now: Timestamp,
+    ) -> Result<Accepted, ReportError> {
+        let agent = self
+            .agent_of_token(token)
+            .ok_or(ReportError::UnknownToken)?;
+        let report: HostReport =
+            serde_json::from_slice(body).map_err(|e| ReportError::Malformed(e.to_string()))?;
+        self.accept(&agent, report, store, now)
+    }
+
+    /// Takes a report of `agent` (pushed with its token, or pulled).
+    pub fn accept(
+        &self,
+        agent: &AgentSpec,
+        report: HostReport,
+        store: &Store,
+        now: Timestamp,
+    ) -> Result<Accepted, ReportError> {
+        if report.version != HOST_REPORT_VERSION {
+            return Err(ReportError::Malformed(format!(
+                "report version {} (this keepup reads version {HOST_REPORT_VERSION})",
+                report.version
+            )));
+        }
+        if report.agent != agent.name {
+            return Err(ReportError::NotYourHost {
+                token_of: agent.name.clone(),
+                claimed: report.agent,
+            });
+        }
+        let previous = lock(&self.latest).get(&agent.name).cloned();
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.report.seq >= report.seq)
+        {
+            return Ok(Accepted::Duplicate);
+        }
+        let mut were_writable: Vec<String> = previous
+            .as_ref()
+            .map(|p| p.were_writable.clone())
+            .unwrap_or_default();
+        for m in report.mounts.iter().filter(|m| !m.read_only) {
+            if !were_writable.contains(&m.path) {
+                were_writable.push(m.path.clone());
+            }
+        }
+        let received = Received {
+            at: now,
+            report,
+            were_writable,
+        };
+        let json =
+            serde_json::to_string(&received).map_err(|e| ReportError::Store(e.to_string()))?;
+        store
+            .write_memos(
+                now,
+                &[MemoChange::put(LAST_REPORT, agent.name.clone(), json)],
+            )
+            .map_err(|e| ReportError::Store(e.to_string()))?;
+        lock(&self.latest).insert(agent.name.clone(), Arc::new(received));
+        lock(&self.pull_errors).remove(&agent.name);
+        Ok(Accepted::New(
+            lock(&self.checks_of)
+                .get(&agent.name)
+                .cloned()
+                .unwrap_or_default(),
+        ))
+    }
+
+    /// Notes that pulling `agent` failed (shown on its checks until a
+    /// report arrives); the checks to evaluate again.
+    pub fn pull_failed(&self, agent: &str, why: String) -> Vec<CheckId> {
+        lock(&self.pull_errors).insert(agent.to_owned(), why);
+        lock(&self.checks_of)
+            .get(agent)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The latest report of `agent`, with when it arrived.
+    pub fn latest(&self, agent: &str) -> Option<(Timestamp, HostReport)> {
+        lock(&self.latest)
+            .get(agent)
+            .map(|r| (r.at, r.report.clone()))
+    }
+
+    /// Judges a host check at `now` on its agent's latest report.
+    pub fn evaluate(&self, spec: &HostSpec, now: Timestamp) -> Outcome {
+        let agent = lock(&self.agents)
+            .iter()
+            .find(|a| a.name == spec.agent)
+            .cloned();
+        let Some(agent) = agent else {
+            return Outcome::new(
+                Status::Unknown,
+                format!("no agent {:?} is configured", spec.agent),
+            );
+        };
+        let silence_ms = agent.silence().as_millis() as i64;
+        let latest = lock(&self.latest).get(&agent.name).cloned();
+        let pull_error = lock(&self.pull_errors).get(&agent.name).cloned();
+        let mut o = match &latest {
+            None => {
+                let since = lock(&self.watched_since)
+                    .get(&agent.name)
+                    .copied()
+                    .unwrap_or(now);
+                if now - since > silence_ms {
+                    let mut o =
+                        Outcome::new(Status::Down, format!("agent {} is silent", agent.name));
+                    o.push(Finding::new(
+                        codes::AGENT_SILENT,
+                        Severity::Critical,
+                        format!(
+                            "no report from agent {} since monitoring began at {}; expected every {}",
+                            agent.name,
+                            format_rfc3339(since),
+                            humantime::format_duration(agent.interval)
+                        ),
+                    ));
+                    o
+                } else {
+                    Outcome::new(Status::Unknown, "waiting for the agent's first report")
+                }
+            }
+            Some(r) if now - r.at > silence_ms => {
+                let mut o = Outcome::new(Status::Down, format!("agent {} is silent", agent.name));
+                o.push(Finding::new(
+                    codes::AGENT_SILENT,
+                    Severity::Critical,
+                    format!(
+                        "the last report from agent {} arrived at {}; expected every {} (silent after {} missed)",
+                        agent.name,
+                        format_rfc3339(r.at),
+                        humantime::format_duration(agent.interval),
+                        agent.silent_after
+                    ),
+                ));
+                o
+            }
+            Some(r) => judge(spec, r),
+        };
+        if let Some(why) = pull_error {
+            o.push(Finding::new(
+                codes::AGENT_PULL_FAILED,
+                Severity::Info,
+                format!("fetching the report of agent {} failed: {why}", agent.name),
+            ));
+        }
+        if let Some(r) = &latest {
+            o.evidence.insert("agent", agent.name.clone());
+            o.evidence.insert("report_seq", r.report.seq);
+            o.evidence.insert("report_received", format_rfc3339(r.at));
+            o.evidence.insert("hostname", r.report.hostname.clone());
+        }
+        o
+    }
+}
+
+/// One measure's verdict against its threshold, as a finding if it is
+/// past a limit.
+fn limit(o: &mut Outcome, code: &str, what: &str, value: f64, threshold: &Threshold) {
+    let status = threshold.status(value);
+    let severity = match status {
+        Status::Down => Severity::Critical,
+        Status::Degraded => Severity::Warning,
+        _ => return,
+    };
+    let reached = threshold.reached(value).unwrap_or_default();
+    o.push(Finding::new(
+        code,
+        severity,
+        format!("{what} is {}, past {reached}", threshold.unit.format(value)),
+    ));
+}
+
+fn missing(o: &mut Outcome, what: &str) {
+    o.push(Finding::new(
+        codes::HOST_MEASURE_MISSING,
+        Severity::Warning,
+        format!("{what} is not in the agent's report"),
+    ));
+}
+
+/// The verdict of every measure `spec` names on one report.
+fn judge(spec: &HostSpec, received: &Received) -> Outcome {
+    let r = &received.report;
+    let mut o = Outcome::new(Status::Up, "all measures within their thresholds");
+    let mount = |path: &str| r.mounts.iter().find(|m| m.path == path);
+    for (path, t) in &spec.disk {
+        match mount(path) {
+            Some(m) => {
+                let (value, what) = match t.unit {
+                    keepup_config::Unit::Bytes => (
+                        m.size.saturating_sub(m.available) as f64,
+                        format!("used space on {path}"),
+                    ),
+                    _ => (
+                        m.used_percent().unwrap_or(f64::NAN),
+                        format!("used space on {path}"),
+                    ),
+                };
+                limit(&mut o, codes::HOST_DISK_SPACE, &what, value, t);
+            }
+            None => missing(&mut o, &format!("mount point {path}")),
+        }
+    }
+    for (path, t) in &spec.disk_free {
+        match mount(path) {
+            Some(m) => {
+                let value = match t.unit {
+                    keepup_config::Unit::Bytes => m.available as f64,
+                    _ => m.used_percent().map(|u| 100.0 - u).unwrap_or(f64::NAN),
+                };
+                limit(
+                    &mut o,
+                    codes::HOST_DISK_SPACE,
+                    &format!("free space on {path}"),
+                    value,
+                    t,
+                );
+            }
+            None => missing(&mut o, &format!("mount point {path}")),
+        }
+    }
+    for (path, t) in &spec.inodes {
+        match mount(path) {
+            Some(m) if m.inodes > 0 => {
+                let value = match t.unit {
+                    keepup_config::Unit::Number => m.inodes.saturating_sub(m.inodes_free) as f64,
+                    _ => m.inodes_used_percent().unwrap_or(f64::NAN),
+                };
+                limit(
+                    &mut o,
+                    codes::HOST_INODES,
+                    &format!("used inodes on {path}"),
+                    value,
+                    t,
+                );
+            }
+            Some(_) => {}
+            None => missing(&mut o, &format!("mount point {path}")),
+        }
+    }
+    for m in &r.mounts {
+        let listed = spec.writable.contains(&m.path);
+        let was_writable = received.were_writable.contains(&m.path);
+        if m.read_only && (listed || was_writable) {
+            let why = if listed {
+                "listed in writable"
+            } else {
+                "it was writable in an earlier report"
+            };
+            o.push(Finding::new(
+                codes::HOST_MOUNT_READ_ONLY,
+                Severity::Critical,
+                format!("{} ({}) is mounted read-only; {why}", m.path, m.device),
+            ));
+        }
+    }
+    for path in &spec.writable {
+        if mount(path).is_none() {
+            missing(&mut o, &format!("mount point {path}"));
+        }
+    }
+    let cores = f64::from(r.cores.max(1));
+    for (i, name, t) in [
+        (0, "1-minute", &spec.load1),
+        (1, "5-minute", &spec.load),
+        (2, "15-minute", &spec.load15),
+    ] {
+        let Some(t) = t else { continue };
+        match r.load {
+            Some(load) => limit(
+                &mut o,
+                codes::HOST_LOAD,
+                &format!("the {name} load per core"),
+                load[i] / cores,
+                t,
+            ),
+            None => missing(&mut o, "the load average"),
+        }
+    }
+    if !spec.cpu.is_empty() {
+        // The first report after an agent starts has no shares yet.
+        if let Some(cpu) = r.cpu {
+            for (share, t) in &spec.cpu {
+                let value = match share.as_str() {
+                    "user" => cpu.user,
+                    "system" => cpu.system,
+                    "iowait" => cpu.iowait,
+                    _ => cpu.steal,
+                };
+                limit(&mut o, codes::HOST_CPU, &format!("CPU {share}"), value, t);
+            }
+        }
+    }
+    match (
+        &r.memory,
+        spec.memory.is_some() || spec.swap.is_some() || spec.swap_in.is_some(),
+    ) {
+        (Some(m), _) => {
+            if let Some(t) = &spec.memory
+                && m.total > 0
+            {
+                let used = 100.0 * (1.0 - m.available as f64 / m.total as f64);
+                limit(&mut o, codes::HOST_MEMORY, "memory used", used, t);
+            }
+            if let Some(t) = &spec.swap {
+                let value = match t.unit {
+                    keepup_config::Unit::Bytes => m.swap_used as f64,
+                    _ if m.swap_total == 0 => 0.0,
+                    _ => 100.0 * m.swap_used as f64 / m.swap_total as f64,
+                };
+                limit(&mut o, codes::HOST_SWAP, "swap used", value, t);
+            }
+            if let (Some(t), Some(rate)) = (&spec.swap_in, m.swap_in_per_s) {
+                limit(
+                    &mut o,
+                    codes::HOST_SWAP,
+                    "pages swapped in per second",
+                    rate,
+                    t,
+                );
+            }
+        }
+        (None, true) => missing(&mut o, "memory"),
+        (None, false) => {}
+    }
+    if let Some(t) = &spec.clock_offset {
+        if r.clock.offsets.is_empty() {
+            missing(&mut o, "a clock offset (the agent has no --ntp server)");
+        }
+        for n in &r.clock.offsets {
+            match n.offset_s {
+                Some(offset) => limit(
+                    &mut o,
+                    codes::HOST_CLOCK_OFFSET,
+                    &format!("the clock's offset against {}", n.server),
+                    offset.abs(),
+                    t,
+                ),
+                None => missing(
+                    &mut o,
+                    &format!(
+                        "the clock's offset against {} ({})",
+                        n.server,
+                        n.error.as_deref().unwrap_or("no answer")
+                    ),
+                ),
+            }
+        }
+    }
+    if spec.clock_synchronised {
+        match r.clock.synchronised {
+            Some(true) => {}
+            Some(false) => o.push(Finding::new(
+                codes::HOST_CLOCK_UNSYNCHRONISED,
+                Severity::Warning,
+                "the kernel says the clock is not synchronised (no NTP daemon steering it?)",
+            )),
+            None => missing(&mut o, "the clock's synchronisation state"),
+        }
+    }
+    if r.uptime_s > 0.0 && r.uptime_s < spec.reboot_window.as_secs_f64() {
+        o.push(Finding::new(
+            codes::HOST_REBOOTED,
+            Severity::Warning,
+            format!(
+                "the host rebooted {} ago (boot id {})",
+                humantime::format_duration(std::time::Duration::from_secs(r.uptime_s as u64)),
+                r.boot_id
+            ),
+        ));
+    }
+    for (name, range) in &spec.processes {
+        let count = r.processes.get(name).copied().unwrap_or(0);
+        let wrong = match (range.min, range.max) {
+            (Some(min), _) if count < min => Some(format!("at least {min}")),
+            (_, Some(max)) if count > max => Some(format!("at most {max}")),
+            _ => None,
+        };
+        if let Some(allowed) = wrong {
+            o.push(Finding::new(
+                codes::HOST_PROCESS_COUNT,
+                Severity::Critical,
+                format!("{count} {name} processes run; {allowed} expected"),
+            ));
+        }
+    }
+    for unit in &spec.units {
+        match r.units.get(unit).map(String::as_str) {
+            Some("active") => {}
+            Some(state) => o.push(Finding::new(
+                codes::HOST_UNIT_INACTIVE,
+                Severity::Critical,
+                format!("{unit} is {state}"),
+            )),
+            None if r.units.is_empty() => missing(&mut o, "the systemd units"),
+            None => o.push(Finding::new(
+                codes::HOST_UNIT_INACTIVE,
+                Severity::Critical,
+                format!("{unit} is not loaded"),
+            )),
+        }
+    }
+    for port in &spec.ports {
+        if !r.listening.contains(port) {
+            o.push(Finding::new(
+                codes::HOST_PORT_NOT_LISTENING,
+                Severity::Critical,
+                format!("nothing listens on TCP port {port}"),
+            ));
+        }
+    }
+    for name in &spec.interfaces {
+        match r.interfaces.iter().find(|i| &i.name == name) {
+            Some(i) if i.up => {}
+            Some(_) => o.push(Finding::new(
+                codes::HOST_INTERFACE_DOWN,
+                Severity::Critical,
+                format!("interface {name} is down"),
+            )),
+            None => o.push(Finding::new(
+                codes::HOST_INTERFACE_DOWN,
+                Severity::Critical,
+                format!("interface {name} does not exist"),
+            )),
+        }
+    }
+    if let Some(t) = &spec.interface_errors {
+        for i in &r.interfaces {
+            let rate = i.errors_per_s.unwrap_or(0.0) + i.drops_per_s.unwrap_or(0.0);
+            limit(
+                &mut o,
+                codes::HOST_INTERFACE_ERRORS,
+                &format!("errors and drops per second on {}", i.name),
+                rate,
+                t,
+            );
+        }
+    }
+    if spec.default_route && !r.routes.ipv4 && !r.routes.ipv6 {
+        o.push(Finding::new(
+            codes::HOST_NO_DEFAULT_ROUTE,
+            Severity::Critical,
+            "the host has no default route (IPv4 or IPv6)",
+        ));
+    }
+    if let Some(t) = &spec.files {
+        match r.files {
+            Some(f) if f.max > 0 => limit(
+                &mut o,
+                codes::HOST_FILE_HANDLES,
+                "open file handles",
+                100.0 * f.open as f64 / f.max as f64,
+                t,
+            ),
+            _ => missing(&mut o, "open file handles"),
+        }
+    }
+    if spec.smart {
+        for d in &r.smart {
+            if d.passed == Some(false) {
+                o.push(Finding::new(
+                    codes::HOST_SMART_FAILED,
+                    Severity::Critical,
+                    format!("{} failed its SMART health self-assessment", d.device),
+                ));
+            }
+        }
+        if !r.smart.iter().any(|d| d.passed.is_some()) {
+            missing(&mut o, "SMART health (smartctl could read no disk)");
+        }
+    }
+    if let Some(t) = &spec.smart_wear {
+        for d in &r.smart {
+            if let Some(used) = d.percentage_used {
+                limit(
+                    &mut o,
+                    codes::HOST_DISK_WEAR,
+                    &format!("the wear of {}", d.device),
+                    f64::from(used),
+                    t,
+                );
+            }
+        }
+    }
+    if spec.replication {
+        for rep in r.replication.iter().filter(|rep| !rep.healthy) {
+            o.push(Finding::new(
+                codes::HOST_REPLICATION,
+                Severity::Critical,
+                format!("{} {}: {}", rep.system, rep.name, rep.state),
+            ));
+        }
+    }
+    if let Some(f) = o.worst_finding()
+        && o.status != Status::Up
+    {
+        o.message = f.text.clone();
+    }
+    o
+}

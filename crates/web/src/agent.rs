@@ -1,0 +1,73 @@
+//! `POST /agent/report`: reports pushed by `keepup agent`, with the
+//! agent's bearer token. 401 for a missing or unknown token, 403 for a
+//! report naming another agent than the token's, 400 for a body that is
+//! not a report, 413 past [`MAX_HOST_REPORT_BYTES`]; nothing is stored in
+//! any of these cases. 200 once stored (or already had: the agent may
+//! send a report again after a lost answer).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use keepup_model::host::MAX_HOST_REPORT_BYTES;
+use keepup_monitor::Monitor;
+use keepup_monitor::host::{Accepted, ReportError};
+
+use crate::AppState;
+
+/// The agent routes.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/agent/report",
+        post(report).layer(DefaultBodyLimit::max(MAX_HOST_REPORT_BYTES)),
+    )
+}
+
+/// The bearer token of `Authorization`, if any.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+async fn report(
+    State(monitor): State<Arc<Monitor>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let unauthorized = |text: &'static str| {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            text,
+        )
+            .into_response()
+    };
+    let Some(token) = bearer(&headers) else {
+        return unauthorized("an agent token is needed: Authorization: Bearer <token>\n");
+    };
+    match monitor.agent_report(token, body).await {
+        Ok(Accepted::New(_)) => (StatusCode::OK, "stored\n").into_response(),
+        Ok(Accepted::Duplicate) => (StatusCode::OK, "duplicate\n").into_response(),
+        // The token is never logged or echoed.
+        Err(ReportError::UnknownToken) => unauthorized("unknown agent token\n"),
+        Err(e @ ReportError::NotYourHost { .. }) => {
+            tracing::warn!(error = %e, "an agent reported for another host");
+            (StatusCode::FORBIDDEN, format!("{e}\n")).into_response()
+        }
+        Err(e @ ReportError::Malformed(_)) => {
+            (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
+        }
+        Err(e @ ReportError::Store(_)) => {
+            tracing::error!(error = %e, "agent report not stored");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "report not stored, retry\n",
+            )
+                .into_response()
+        }
+    }
+}
