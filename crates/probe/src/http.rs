@@ -2,7 +2,10 @@
 //!
 //! Every run opens a fresh connection per hop, so the timing breakdown is
 //! real: name resolution (none for an IP literal), TCP connect, TLS
-//! handshake, time to the response head, total. The body is read frame by
+//! handshake, time to the response head, total. A scenario's steps
+//! ([`fetch_keeping`]) instead keep one connection per origin open for the
+//! next step, as a browser does; a request on a kept connection has no
+//! name resolution, connect or TLS time, only the time to its head. The body is read frame by
 //! frame and never beyond `max_body_bytes`; response heads are limited by
 //! hyper's buffer limits; every phase shares the run's deadline. A peer that
 //! trickles bytes, sends headers forever or an endless body therefore costs
@@ -27,6 +30,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use keepup_config::{BodyAssertion, HttpSpec, JsonExpect, StatusRange};
 use keepup_model::{Finding, Outcome, Severity, Status, TimingBreakdown};
@@ -46,6 +50,9 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEADERS: usize = 128;
 /// hyper's read buffer limit, which also bounds a single body frame.
 const MAX_BUF_BYTES: usize = 256 * 1024;
+/// Connections a scenario run keeps open at once (one per origin; the
+/// oldest is closed to make room).
+const MAX_KEPT_CONNECTIONS: usize = 8;
 /// Used when the spec has no User-Agent.
 const DEFAULT_USER_AGENT: &str = concat!("keepup/", env!("CARGO_PKG_VERSION"));
 
@@ -71,10 +78,93 @@ pub(crate) struct Page {
 /// Runs one HTTP(S) check like [`probe`] and also returns the final
 /// response when its body was read completely or up to the limit.
 pub(crate) async fn fetch(spec: &HttpSpec, ctx: &ProbeContext) -> (Outcome, Option<Page>) {
+    fetch_on(spec, ctx, None).await
+}
+
+/// [`fetch`] sending each request on the connection `kept` holds for its
+/// origin when there is one still open, and leaving the connection there
+/// when its response was read to the end. A kept connection that the
+/// server closed meanwhile is replaced by a new one, and so is one that
+/// breaks before an answer to a request that was not sent or that is
+/// idempotent (what browsers retry).
+pub(crate) async fn fetch_keeping(
+    spec: &HttpSpec,
+    ctx: &ProbeContext,
+    kept: &mut KeptConnections,
+) -> (Outcome, Option<Page>) {
+    fetch_on(spec, ctx, Some(kept)).await
+}
+
+/// Open connections kept between the requests of one scenario run, at most
+/// one per origin (scheme, host, port) and [`MAX_KEPT_CONNECTIONS`] in all;
+/// dropping it closes them.
+#[derive(Default)]
+pub(crate) struct KeptConnections {
+    open: Vec<Connection>,
+    /// Connections opened through it so far.
+    opened: u32,
+}
+
+impl KeptConnections {
+    /// How many connections requests through it have opened so far.
+    pub(crate) fn opened(&self) -> u32 {
+        self.opened
+    }
+
+    /// The connection kept for `origin`, unless there is none or the
+    /// server has closed it.
+    fn take(&mut self, origin: &Origin) -> Option<Connection> {
+        let at = self.open.iter().position(|c| &c.origin == origin)?;
+        let connection = self.open.swap_remove(at);
+        (!connection.sender.is_closed()).then_some(connection)
+    }
+
+    fn keep(&mut self, connection: Connection) {
+        if self.open.len() >= MAX_KEPT_CONNECTIONS {
+            self.open.remove(0);
+        }
+        self.open.push(connection);
+    }
+}
+
+/// Scheme (https or not), normalized host and port.
+type Origin = (bool, String, u16);
+
+/// An open HTTP/1.1 connection: where it goes, how to send on it, and the
+/// task driving it, aborted (closing the socket) when dropped.
+struct Connection {
+    origin: Origin,
+    sender: SendRequest<Full<Bytes>>,
+    remote: SocketAddr,
+    /// The TLS handshake's evidence, on an https connection.
+    tls_evidence: Option<TlsEvidence>,
+    _driver: AbortOnDrop,
+}
+
+/// Handshake info, certificate summaries and verdict of an https hop.
+type TlsEvidence = (Value, Value, String);
+
+/// What sending a request on a connection came to.
+enum Exchange {
+    /// The response head arrived.
+    Answered(Box<Fetched>),
+    /// The failure is recorded in the outcome.
+    Failed,
+    /// A kept connection broke before answering a request that can be
+    /// sent again on a new one.
+    Lost,
+}
+
+async fn fetch_on(
+    spec: &HttpSpec,
+    ctx: &ProbeContext,
+    kept: Option<&mut KeptConnections>,
+) -> (Outcome, Option<Page>) {
     let started = Instant::now();
     let ctx = ctx.budgeted();
     let mut run = Run {
         ctx: &ctx,
+        kept,
         spec,
         outcome: Outcome::new(Status::Up, ""),
         timing: TimingBreakdown::default(),
@@ -207,6 +297,8 @@ pub(crate) async fn fetch(spec: &HttpSpec, ctx: &ProbeContext) -> (Outcome, Opti
 /// One run's mutable state.
 struct Run<'a> {
     ctx: &'a ProbeContext,
+    /// The connections a scenario run keeps between its requests.
+    kept: Option<&'a mut KeptConnections>,
     spec: &'a HttpSpec,
     outcome: Outcome,
     /// Timing of the latest hop (total covers the whole run).
@@ -215,7 +307,7 @@ struct Run<'a> {
     roots: Option<std::sync::Arc<rustls::RootCertStore>>,
     /// Handshake info, certificate summaries and verdict of the latest
     /// https hop.
-    tls_evidence: Option<(Value, Value, String)>,
+    tls_evidence: Option<TlsEvidence>,
     /// The final response's status, headers and body, once read.
     page: Option<(StatusCode, HeaderMap, Vec<u8>)>,
 }
@@ -226,9 +318,9 @@ struct Fetched {
     version: Version,
     headers: HeaderMap,
     body: Incoming,
-    /// Keeps the connection driver alive while the body is read; aborts it
-    /// on drop.
-    _connection: AbortOnDrop,
+    /// The connection it came on: alive while the body is read, closed
+    /// when dropped, or kept for the next request.
+    connection: Connection,
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -256,8 +348,9 @@ impl Run<'_> {
         }
     }
 
-    /// One hop: connect, (TLS), send, read the head. Failures are recorded
-    /// in the outcome and give `None`.
+    /// One hop: connect, (TLS), send, read the head; or send on the
+    /// connection kept for the target's origin. Failures are recorded in
+    /// the outcome and give `None`.
     async fn fetch(
         &mut self,
         target: &Target,
@@ -267,6 +360,29 @@ impl Run<'_> {
     ) -> Option<Fetched> {
         let ctx = self.ctx;
         self.timing = TimingBreakdown::default();
+        let origin = target.origin();
+        let kept = self.kept.as_deref_mut().and_then(|k| k.take(&origin));
+        if let Some(mut connection) = kept {
+            // Ready once the previous response is done, unless the server
+            // closed it meanwhile.
+            let ready = ctx
+                .within("waiting for a kept connection", connection.sender.ready())
+                .await;
+            if let Ok(Ok(())) = ready {
+                self.outcome
+                    .evidence
+                    .insert("remote_address", connection.remote.to_string());
+                self.tls_evidence.clone_from(&connection.tls_evidence);
+                match self
+                    .exchange(connection, target, method, body, trusted_origin, true)
+                    .await
+                {
+                    Exchange::Answered(fetched) => return Some(*fetched),
+                    Exchange::Failed => return None,
+                    Exchange::Lost => self.timing = TimingBreakdown::default(),
+                }
+            }
+        }
         let resolution = match ctx.resolve(&target.host, target.port).await {
             Ok(r) => r,
             Err(fail) => return self.fail_none(fail),
@@ -340,6 +456,49 @@ impl Run<'_> {
             Box::new(connected.stream)
         };
 
+        let handshake = hyper::client::conn::http1::Builder::new()
+            .max_buf_size(MAX_BUF_BYTES)
+            .max_header_size(MAX_HEAD_BYTES)
+            .max_headers(MAX_HEADERS)
+            .handshake::<_, Full<Bytes>>(TokioIo::new(io))
+            .await;
+        let (sender, connection) = match handshake {
+            Ok(pair) => pair,
+            Err(e) => return self.fail_none(Fail::Finding(hyper_failure(&e))),
+        };
+        let driver = AbortOnDrop(tokio::spawn(async move {
+            // Errors surface through `send_request` and the body.
+            let _ = connection.await;
+        }));
+        if let Some(kept) = self.kept.as_deref_mut() {
+            kept.opened += 1;
+        }
+        let connection = Connection {
+            origin,
+            sender,
+            remote,
+            tls_evidence: self.tls_evidence.clone(),
+            _driver: driver,
+        };
+        match self
+            .exchange(connection, target, method, body, trusted_origin, false)
+            .await
+        {
+            Exchange::Answered(fetched) => Some(*fetched),
+            Exchange::Failed | Exchange::Lost => None,
+        }
+    }
+
+    /// Sends the request on `connection` and waits for the response head.
+    async fn exchange(
+        &mut self,
+        mut connection: Connection,
+        target: &Target,
+        method: &Method,
+        body: Option<&str>,
+        trusted_origin: bool,
+        reused: bool,
+    ) -> Exchange {
         let request = match self.build_request(target, method, body, trusted_origin) {
             Ok(r) => r,
             Err(text) => {
@@ -349,34 +508,34 @@ impl Run<'_> {
                     text,
                 ));
                 self.outcome.worsen(Status::Unknown);
-                return None;
+                return Exchange::Failed;
             }
         };
-        let handshake = hyper::client::conn::http1::Builder::new()
-            .max_buf_size(MAX_BUF_BYTES)
-            .max_header_size(MAX_HEAD_BYTES)
-            .max_headers(MAX_HEADERS)
-            .handshake::<_, Full<Bytes>>(TokioIo::new(io))
-            .await;
-        let (mut sender, connection) = match handshake {
-            Ok(pair) => pair,
-            Err(e) => return self.fail_none(Fail::Finding(hyper_failure(&e))),
-        };
-        let driver = AbortOnDrop(tokio::spawn(async move {
-            // Errors surface through `send_request` and the body.
-            let _ = connection.await;
-        }));
         let sent = Instant::now();
-        let response = match ctx
+        let response = match self
+            .ctx
             .within(
                 "waiting for the response headers",
-                sender.send_request(request),
+                connection.sender.try_send_request(request),
             )
             .await
         {
             Ok(Ok(response)) => response,
-            Ok(Err(e)) => return self.fail_none(Fail::Finding(hyper_failure(&e))),
-            Err(fail) => return self.fail_none(fail),
+            Ok(Err(e))
+                if reused
+                    && (e.message().is_some()
+                        || (is_idempotent(method) && closed_before_answer(e.error()))) =>
+            {
+                return Exchange::Lost;
+            }
+            Ok(Err(e)) => {
+                self.fail(Fail::Finding(hyper_failure(e.error())));
+                return Exchange::Failed;
+            }
+            Err(fail) => {
+                self.fail(fail);
+                return Exchange::Failed;
+            }
         };
         self.timing.first_byte_ms = Some(ms(sent.elapsed()));
         let (parts, body) = response.into_parts();
@@ -394,13 +553,13 @@ impl Run<'_> {
         evidence.insert("status_code", parts.status.as_u16());
         evidence.insert("http_version", format!("{:?}", parts.version));
         evidence.insert("headers", Value::Object(interesting));
-        Some(Fetched {
+        Exchange::Answered(Box::new(Fetched {
             status: parts.status,
             version: parts.version,
             headers: parts.headers,
             body,
-            _connection: driver,
-        })
+            connection,
+        }))
     }
 
     fn fail_none<T>(&mut self, fail: Fail) -> Option<T> {
@@ -429,8 +588,11 @@ impl Run<'_> {
             HeaderValue::from_str(agent).map_err(|_| "the User-Agent is not a valid header")?;
         headers.insert(header::USER_AGENT, agent);
         headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
-        // One request per connection, by design.
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        if self.kept.is_none() {
+            // One request per connection, by design: the next run's
+            // timing includes its own connect and handshake.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         for (name, value) in &spec.headers {
             if !trusted_origin && is_credential_header(name) {
                 continue;
@@ -501,8 +663,17 @@ impl Run<'_> {
                 }
             }
         }
-        // Close the connection now rather than read the rest.
+        // A connection whose response was read to its end can carry the
+        // next request; otherwise close it now rather than read the rest.
         drop(response.body);
+        let server_closes = response
+            .headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        if let (false, false, Some(kept)) = (truncated, server_closes, self.kept.as_deref_mut()) {
+            kept.keep(response.connection);
+        }
         let status = response.status;
         let evidence = &mut self.outcome.evidence;
         evidence.insert("body_bytes", body.len());
@@ -714,6 +885,26 @@ pub(crate) fn describe_ranges(ranges: &[StatusRange]) -> String {
         .join(", ")
 }
 
+/// Methods a client may send again after a connection broke (RFC 9110
+/// §9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(method)
+}
+
+/// Whether `e` is the connection closing or breaking rather than a bad
+/// answer.
+fn closed_before_answer(e: &hyper::Error) -> bool {
+    e.is_incomplete_message() || e.is_canceled() || e.is_closed() || io_source(e).is_some()
+}
+
 fn is_credential_header(name: &HeaderName) -> bool {
     name == header::AUTHORIZATION || name == header::COOKIE || name == header::PROXY_AUTHORIZATION
 }
@@ -735,11 +926,7 @@ fn hyper_failure(e: &hyper::Error) -> Finding {
                 describe_hyper(e)
             ),
         )
-    } else if e.is_incomplete_message()
-        || e.is_canceled()
-        || e.is_closed()
-        || io_source(e).is_some()
-    {
+    } else if closed_before_answer(e) {
         (
             codes::HTTP_CONNECTION_CLOSED,
             "the server closed the connection without a complete response".to_owned(),
@@ -817,7 +1004,7 @@ impl Target {
         })
     }
 
-    fn origin(&self) -> (bool, String, u16) {
+    fn origin(&self) -> Origin {
         (self.https, normalize_host(&self.host), self.port)
     }
 }

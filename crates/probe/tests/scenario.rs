@@ -13,6 +13,7 @@ use keepup_config::{CheckSpec, ProbeSpec, load_str};
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
+use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::http::{Request, Response, TestServer, html, json, redirect, text};
 use serde_json::Value;
 
@@ -727,4 +728,104 @@ contains = ["Your cart"]
     // The POST's 300 ms wait for its head is in the step's figure.
     let first_byte = timing["first_byte_ms"].as_f64().unwrap_or_default();
     assert!(first_byte >= 300.0, "{timing}");
+}
+
+/// Each step's `new_connections` in the evidence.
+fn new_connections(outcome: &Outcome) -> Vec<u64> {
+    steps(outcome)
+        .iter()
+        .map(|s| s["new_connections"].as_u64().unwrap_or(u64::MAX))
+        .collect()
+}
+
+#[tokio::test]
+async fn steps_to_one_origin_share_a_connection_and_another_host_gets_its_own() {
+    let server = shop(|_| None).await;
+    let other = TestServer::builder()
+        .bind("127.0.0.2:0".parse().unwrap_or_else(|e| panic!("{e}")))
+        .start(|_| async { html(200, "<p>Other shop</p>") })
+        .await
+        .unwrap_or_else(|e| panic!("test server: {e}"));
+    let step = |name: &str, url: String| {
+        format!("[[site.check.step]]\nname = \"{name}\"\nurl = \"{url}\"\n")
+    };
+    let outcome = run(
+        &[
+            step("product", server.url("/product/42")),
+            step("cart", server.url("/cart")),
+            step("other shop", other.url("/")),
+            step("cart again", server.url("/cart")),
+            step("other again", other.url("/")),
+        ]
+        .concat(),
+        "10s",
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
+    assert_eq!(server.requests(), 3);
+    assert_eq!(server.connections(), 1, "the shop's steps share one");
+    assert_eq!(other.connections(), 1, "the other host has its own");
+    assert_eq!(new_connections(&outcome), [1, 0, 1, 0, 0]);
+    // Connect time is reported by the step that connected only.
+    let timing = |i: usize| steps(&outcome)[i]["timing"].clone();
+    assert!(timing(0)["connect_ms"].is_number(), "{}", timing(0));
+    assert!(timing(1)["connect_ms"].is_null(), "{}", timing(1));
+    assert!(timing(1)["first_byte_ms"].is_number(), "{}", timing(1));
+    // No request asks the server to close.
+    assert!(
+        server
+            .received()
+            .iter()
+            .all(|r| r.headers.get("connection").is_none()),
+        "{:?}",
+        server.received()
+    );
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closes_after_answering_is_not_reused() {
+    // Closed without a word, as at the end of a keep-alive timeout.
+    let silent = HostileServer::start(Behaviour::AnswerThenClose("fine".into()))
+        .await
+        .unwrap_or_else(|e| panic!("hostile server: {e}"));
+    let step = |name: &str| {
+        format!(
+            "[[site.check.step]]\nname = \"{name}\"\nurl = \"{}\"\ncontains = [\"fine\"]\n",
+            silent.url("/")
+        )
+    };
+    let outcome = run(&[step("one"), step("two"), step("three")].concat(), "10s").await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
+    assert_eq!(silent.connections(), 3);
+    assert_eq!(new_connections(&outcome), [1, 1, 1]);
+
+    // Nor is one whose response says `Connection: close`.
+    let closing = shop(|req| {
+        (req.uri().path() == "/bye").then(|| {
+            let mut r = html(200, "<p>bye</p>");
+            r.headers_mut()
+                .insert("connection", http::HeaderValue::from_static("close"));
+            r
+        })
+    })
+    .await;
+    let step = |name: &str, path: &str| {
+        format!(
+            "[[site.check.step]]\nname = \"{name}\"\nurl = \"{}\"\n",
+            closing.url(path)
+        )
+    };
+    let outcome = run(
+        &[
+            step("bye", "/bye"),
+            step("cart", "/cart"),
+            step("cart again", "/cart"),
+        ]
+        .concat(),
+        "10s",
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Up, "{outcome:#?}");
+    assert_eq!(closing.connections(), 2);
+    assert_eq!(new_connections(&outcome), [1, 1, 0]);
 }

@@ -45,6 +45,11 @@ pub enum Behaviour {
     HugeContentLength,
     /// Closes every connection as soon as it is accepted.
     CloseImmediately,
+    /// Reads a request, answers `200` with this body in a response that
+    /// leaves the connection open (HTTP/1.1, a `Content-Length`, no
+    /// `Connection: close`), then closes it without a word, as a server
+    /// does whose keep-alive timeout has passed.
+    AnswerThenClose(String),
     /// Reads the request, answers with bytes that are not HTTP, closes.
     Garbage,
     /// Sends `banner` as soon as a client connects, then reads until the
@@ -192,6 +197,16 @@ async fn misbehave(mut stream: TcpStream, behaviour: Behaviour) -> io::Result<()
             // An alert record: type 21, version TLS 1.2, length 2, level
             // fatal (2), then the description.
             write(&mut stream, &[21, 3, 3, 0, 2, 2, description]).await?;
+            let _ = tokio::time::timeout(Duration::from_secs(2), drain(&mut stream)).await;
+        }
+        Behaviour::AnswerThenClose(body) => {
+            read_request_head(&mut stream).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            write(&mut stream, response.as_bytes()).await?;
+            stream.shutdown().await?;
             let _ = tokio::time::timeout(Duration::from_secs(2), drain(&mut stream)).await;
         }
         Behaviour::Garbage => {

@@ -290,6 +290,7 @@ impl TestServerBuilder {
         let acceptor = self.tls.as_ref().map(ServerTls::acceptor).transpose()?;
         let shared = Arc::new(Shared {
             tls: acceptor.is_some(),
+            connections: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
         });
@@ -310,6 +311,7 @@ impl TestServerBuilder {
 
 struct Shared {
     tls: bool,
+    connections: AtomicU64,
     requests: AtomicU64,
     log: Mutex<Vec<ReceivedRequest>>,
 }
@@ -384,6 +386,12 @@ impl TestServer {
         format!("{scheme}://{host}:{}{path}", self.port())
     }
 
+    /// How many connections were accepted (a client keeping its
+    /// connection open sends several requests on one).
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
     /// How many requests reached the handler (after TLS, after parsing).
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
@@ -405,6 +413,7 @@ async fn serve_connection(
     shared: Arc<Shared>,
     mut stop: Stop,
 ) {
+    shared.connections.fetch_add(1, Ordering::SeqCst);
     let _ = stream.set_nodelay(true);
     match acceptor {
         None => serve_http(TokioIo::new(stream), handler, shared, stop).await,

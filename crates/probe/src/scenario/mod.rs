@@ -5,7 +5,10 @@
 //! Each request goes through the `http` probe's machinery
 //! ([`crate::http::fetch`]: connect, TLS verification and analysis, bounded
 //! head and body, timing breakdown), one hop at a time, so that the jar
-//! sees every `Set-Cookie` of a redirect chain. Every hop shares the run's
+//! sees every `Set-Cookie` of a redirect chain. As in a browser, a
+//! connection stays open for the run's next request to the same origin
+//! ([`KeptConnections`]): a step on a kept connection shows no connect or
+//! TLS time, and its record says how many connections it opened. Every hop shares the run's
 //! deadline; when there are cleanup steps a fifth of the time is kept for
 //! them, and they run whatever happened before.
 //!
@@ -37,7 +40,9 @@ use tokio::time::Instant;
 
 use crate::codes;
 use crate::context::ProbeContext;
-use crate::http::{Hop, Page, Redirects, check_assertions, describe_ranges, percent_encode_unsafe};
+use crate::http::{
+    Hop, KeptConnections, Page, Redirects, check_assertions, describe_ranges, percent_encode_unsafe,
+};
 use crate::util::{display_url, ms};
 use cookies::CookieJar;
 
@@ -267,6 +272,8 @@ struct Walk<'a> {
     redactor: Redactor,
     /// The names of the cookies the current step's responses set.
     set_by_step: Vec<String>,
+    /// The connections kept open for the next request to their origin.
+    connections: KeptConnections,
 }
 
 impl<'a> Walk<'a> {
@@ -278,6 +285,7 @@ impl<'a> Walk<'a> {
             warnings: Vec::new(),
             redactor: Redactor::new(spec.inputs.secrets.iter().map(|(_, s)| s.expose())),
             set_by_step: Vec::new(),
+            connections: KeptConnections::default(),
         }
     }
 
@@ -344,7 +352,12 @@ impl<'a> Walk<'a> {
             }
             None => ctx,
         };
+        let opened_before = self.connections.opened();
         let (result, timing) = self.send(step, request, ctx).await;
+        record.insert(
+            "new_connections".into(),
+            (self.connections.opened() - opened_before).into(),
+        );
         let failure = match result {
             Ok((page, status)) => {
                 record.insert("status".into(), status.as_u16().into());
@@ -514,7 +527,8 @@ impl<'a> Walk<'a> {
                 tls: self.spec.tls.clone(),
                 user_agent: self.spec.user_agent.clone(),
             };
-            let (outcome, page) = crate::http::fetch(&hop, ctx).await;
+            let (outcome, page) =
+                crate::http::fetch_keeping(&hop, ctx, &mut self.connections).await;
             if let Some(hop) = &outcome.evidence.timing {
                 add_timing(timing.get_or_insert_with(TimingBreakdown::default), hop);
             }
