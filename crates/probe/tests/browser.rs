@@ -693,3 +693,124 @@ async fn a_page_firing_requests_without_end_is_tracked_up_to_a_limit_and_counted
         .unwrap_or_default();
     assert!(untracked >= 400, "{untracked} {outcome:#?}");
 }
+
+/// The command lines of the renderer processes under `root`.
+fn renderers_under(root: i32) -> Vec<String> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut under = Vec::new();
+    let mut queue = vec![root];
+    while let Some(parent) = queue.pop() {
+        for (pid, _) in parents.iter().filter(|(_, p)| *p == parent) {
+            under.push(*pid);
+            queue.push(*pid);
+        }
+    }
+    under
+        .into_iter()
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("--type=renderer"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_run_holds_only_its_pages_renderer_and_none_is_left_between_runs() {
+    // A page that stays open for a second and a half.
+    let server = TestServer::start(|_req: Request| async {
+        html(
+            200,
+            "<html><body><p>wait</p><script>setTimeout(() => \
+             document.body.append('ready'), 1500)</script></body></html>",
+        )
+    })
+    .await
+    .expect("server");
+    let dir = tempfile::tempdir().expect("dir");
+    // A launcher that says which process the browser is, so that this test
+    // looks at its own browser and no other test's.
+    let launcher = dir.path().join("chromium");
+    let pid_file = dir.path().join("pid");
+    std::fs::write(
+        &launcher,
+        format!(
+            "#!/bin/sh\necho $$ > {}\nexec /usr/bin/chromium \"$@\"\n",
+            pid_file.display()
+        ),
+    )
+    .expect("launcher");
+    std::fs::set_permissions(
+        &launcher,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("executable");
+    let src = format!(
+        "[browser]\nexecutable = \"{}\"\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"walk\"\nkind = \"browser\"\n\
+         interval = \"1m\"\ntimeout = \"20s\"\n\
+         [[site.check.step]]\nname = \"open\"\ngoto = \"{}\"\n\
+         [[site.check.step]]\nname = \"ready\"\nwait_for_text = \"ready\"\n",
+        launcher.display(),
+        server.url("/")
+    );
+    let config = load_str(&src, std::path::Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let check = config.checks().next().expect("check");
+    let ctx = ProbeContext::new();
+    let first = keepup_probe::run(check.probe().expect("probe"), check.timeout, &ctx).await;
+    assert_eq!(first.status, Status::Up, "{first:#?}");
+    let browser: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // While a run's page is open: its renderer, and no address-bar popup
+    // preloaded in a renderer of its own (a WebUI renderer).
+    let run = tokio::spawn({
+        let ctx = ctx.clone();
+        let probe = check.probe().expect("probe").clone();
+        let timeout = check.timeout;
+        async move { keepup_probe::run(&probe, timeout, &ctx).await }
+    });
+    let mut seen = Vec::new();
+    while !run.is_finished() {
+        seen.extend(renderers_under(browser));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = run.await.expect("the run");
+    assert_eq!(second.status, Status::Up, "{second:#?}");
+    assert!(!seen.is_empty(), "the page's renderer was never seen");
+    let webui: Vec<&String> = seen
+        .iter()
+        .filter(|c| c.contains("--top-chrome-webui"))
+        .collect();
+    assert!(webui.is_empty(), "WebUI renderers: {webui:#?}");
+    // No startup page, and no address-bar popups preloaded in renderers
+    // of their own: once the runs' pages have closed (their renderers end
+    // a moment later), nothing renders.
+    let mut left = renderers_under(browser);
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = renderers_under(browser);
+    }
+    assert!(left.is_empty(), "renderers left: {left:#?}");
+}
