@@ -175,11 +175,8 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "browser",
     "nagios",
     "postgres",
-<<<<<<< HEAD
     "prometheus",
-=======
     "host",
->>>>>>> 6a51361 (The central side of keepup agent: [[agent]] (token from env or file only, push or pull, interval, silent_after) and kind = "host" checks (config host.rs: disk, disk_free, inodes, writable, load1/load/load15, cpu.*, memory, swap, swap_in, clock_offset, clock_synchronised, processes, units, ports, interfaces, interface_errors, default_route, files, smart, smart_wear, replication, reboot_window; thresholds through threshold.rs, unknown measures and wrong units refused at file:line:col); POST /agent/report (web agent.rs: bearer token compared in constant time against every agent's, 401 unknown, 403 a report naming another agent, 400 malformed or another version, 413 past 256 KiB, nothing stored in any of these); monitor host.rs HostBook: a report is taken once by its sequence number, persisted in a memo before it is acknowledged, and each host check judges the latest report (AGENT_SILENT after silent_after intervals; HOST_* codes in codes.rs); notify bearer_request, the HTTP client's bearer call with a caller-chosen body limit; agent push.rs: the backlog delivered in order, removed once taken. Tests: agent tests/push.rs (central down: three reports wait and survive an agent restart, then arrive once in order; duplicate and older reports change nothing; wrong token 401, another host's report 403, malformed and other-version 400, oversized 413, nothing stored), tests/judge.rs (a real tmpfs filled past warn then crit and out of inodes, a watched process killed, a read-only remount, a silent agent, a restarted central remembering the sequence), config tests/host.rs. README: Servers (keepup agent, kind = host) in the configuration reference, the code catalogue)
 ];
 
 #[derive(Debug, Deserialize)]
