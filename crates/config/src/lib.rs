@@ -54,6 +54,8 @@ pub mod recovery;
 pub use recovery::RecoveryPlan;
 pub mod recovery_checks;
 pub use recovery_checks::{DrillCheckSpec, drill_check_id};
+pub mod ssh;
+pub use ssh::SshSpec;
 pub mod status_page;
 pub use status_page::StatusPage;
 pub mod routing;

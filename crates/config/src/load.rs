@@ -944,6 +944,10 @@ impl Loader<'_> {
             "prometheus" => self
                 .prometheus(specific, path, defaults)
                 .map(|s| CheckSpec::Probe(ProbeSpec::Prometheus(Box::new(s)))),
+            "ssh" => self
+                .deserialize::<crate::ssh::RawSsh>(specific, path, COMMON_CHECK_KEYS)
+                .and_then(|r| self.ssh(r, path))
+                .map(|s| CheckSpec::Probe(ProbeSpec::Ssh(Box::new(s)))),
             k if crate::pages::KINDS.contains(&k) => {
                 self.pages_check(k, specific, path, defaults, timeout)
             }

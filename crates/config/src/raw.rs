@@ -177,6 +177,7 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "postgres",
     "prometheus",
     "host",
+    "ssh",
 ];
 
 #[derive(Debug, Deserialize)]

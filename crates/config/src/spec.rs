@@ -381,6 +381,8 @@ pub enum ProbeSpec {
     Postgres(Box<crate::postgres::PostgresSpec>),
     /// `kind = "prometheus"`
     Prometheus(Box<crate::prometheus::PrometheusSpec>),
+    /// `kind = "ssh"`
+    Ssh(Box<crate::ssh::SshSpec>),
 }
 
 /// The kinds the monitor evaluates without probing.
@@ -486,6 +488,7 @@ impl ProbeSpec {
             ProbeSpec::Nagios(_) => "nagios",
             ProbeSpec::Postgres(_) => "postgres",
             ProbeSpec::Prometheus(_) => "prometheus",
+            ProbeSpec::Ssh(_) => "ssh",
         }
     }
 
@@ -501,6 +504,7 @@ impl ProbeSpec {
             ProbeSpec::SecurityTxt(s) => s.http.url.host(),
             ProbeSpec::Chain(c) => c.http.url.host(),
             ProbeSpec::Prometheus(p) => p.http.url.host(),
+            ProbeSpec::Ssh(s) => Some(&s.host),
             ProbeSpec::Mail(m) => Some(&m.host),
             ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(|u| u.host()),
             ProbeSpec::Browser(b) => b.inputs.base_url.as_ref().and_then(::http::Uri::host),
@@ -541,7 +545,8 @@ impl ProbeSpec {
             | ProbeSpec::Domain(_)
             | ProbeSpec::Delegation(_)
             | ProbeSpec::Dnsbl(_)
-            | ProbeSpec::Nagios(_) => None,
+            | ProbeSpec::Nagios(_)
+            | ProbeSpec::Ssh(_) => None,
         }
     }
 
@@ -564,7 +569,8 @@ impl ProbeSpec {
             | ProbeSpec::Browser(_)
             | ProbeSpec::Nagios(_)
             | ProbeSpec::Postgres(_)
-            | ProbeSpec::Prometheus(_) => None,
+            | ProbeSpec::Prometheus(_)
+            | ProbeSpec::Ssh(_) => None,
         }
     }
 }

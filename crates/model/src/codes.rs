@@ -528,6 +528,20 @@ catalogue! {
         /// condition cannot be evaluated (Degraded).
         PROMETHEUS_METRIC_ABSENT: Warning;
     }
+    section "SSH_*: SSH servers' banners and host keys" {
+        /// The server proved a host key other than the pinned `host_key_sha256`:
+        /// a reinstalled server, or someone in between (Down).
+        SSH_HOST_KEY_CHANGED: Critical;
+        /// The server's signature of the key exchange does not verify with the
+        /// host key it sent, so the key is not proven (Down).
+        SSH_SIGNATURE_INVALID: Critical;
+        /// The server offers no key exchange or host key algorithm keepup
+        /// verifies (Down).
+        SSH_NO_COMMON_ALGORITHM: Critical;
+        /// Not an SSH server, or it broke the protocol or disconnected before
+        /// its signed key exchange reply (Down).
+        SSH_PROTOCOL_ERROR: Critical;
+    }
     section "HEARTBEAT_*: pings from jobs (passive checks)" {
         /// The job's last ping was a `/fail` ping (Down).
         HEARTBEAT_FAILED: Critical;

@@ -35,6 +35,8 @@
 //!   first line and performance data;
 //! - [`prometheus`]: a scraped exposition endpoint and conditions on its
 //!   samples;
+//! - [`ssh`]: an SSH server's banner and its host key, proven by the
+//!   signed key exchange;
 //! - [`discover`]: not a probe but their first user: explores a shop's
 //!   domain (DNS, open mail and web ports, policy pages) and writes a
 //!   starter configuration, for `keepup discover`; [`shop_platform`]
@@ -77,6 +79,7 @@ pub mod prometheus;
 pub mod scenario;
 pub mod security_txt;
 pub mod shop_platform;
+pub mod ssh;
 pub mod statuspage;
 pub mod tcp;
 pub mod tls;
@@ -128,6 +131,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Out
         ProbeSpec::Nagios(spec) => Box::pin(nagios::probe(spec, &ctx)),
         ProbeSpec::Postgres(spec) => Box::pin(postgres::probe(spec, &ctx)),
         ProbeSpec::Prometheus(spec) => Box::pin(prometheus::probe(spec, &ctx)),
+        ProbeSpec::Ssh(spec) => Box::pin(ssh::probe(spec, &ctx)),
     };
     within_timeout(timeout, probe).await
 }

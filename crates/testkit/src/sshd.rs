@@ -31,10 +31,23 @@ pub struct Sshd {
 impl Sshd {
     /// Starts the server on 127.0.0.1 and a free port.
     pub fn start() -> io::Result<Self> {
+        Self::start_with_host_keys(&[])
+    }
+
+    /// Like [`start`](Self::start), with more host keys beside the
+    /// ed25519 one: `ssh-keygen -t` types (`"ecdsa"`, `"rsa"`), each in
+    /// [`extra_host_key_file`](Self::extra_host_key_file).
+    pub fn start_with_host_keys(extra: &[&str]) -> io::Result<Self> {
         let dir = tempfile::tempdir()?;
         let d = dir.path();
         keygen(&d.join("host_key"))?;
         keygen(&d.join("client_key"))?;
+        let mut extra_keys = String::new();
+        for kind in extra {
+            let path = d.join(format!("host_key_{kind}"));
+            keygen_type(&path, kind)?;
+            extra_keys.push_str(&format!("HostKey {}\n", path.display()));
+        }
         std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys"))?;
         std::fs::create_dir(d.join("storage"))?;
         let user = current_user()?;
@@ -54,6 +67,7 @@ impl Sshd {
             format!(
                 "ListenAddress 127.0.0.1:{port}\n\
                  HostKey {host_key}\n\
+                 {extra_keys}\
                  PidFile none\n\
                  UsePAM no\n\
                  StrictModes no\n\
@@ -100,6 +114,16 @@ impl Sshd {
         let log = server.dir.path().join("sshd.log");
         wait_listening(&mut server.child, addr, &log, Duration::from_secs(30))?;
         Ok(server)
+    }
+
+    /// The public half of the ed25519 host key (`ssh-keygen -lf` reads it).
+    pub fn host_key_file(&self) -> PathBuf {
+        self.dir.path().join("host_key.pub")
+    }
+
+    /// The public half of an extra host key of `ssh-keygen -t` type `kind`.
+    pub fn extra_host_key_file(&self, kind: &str) -> PathBuf {
+        self.dir.path().join(format!("host_key_{kind}.pub"))
     }
 
     /// The port on 127.0.0.1.
@@ -174,8 +198,12 @@ impl Drop for Sshd {
 }
 
 fn keygen(path: &Path) -> io::Result<()> {
+    keygen_type(path, "ed25519")
+}
+
+fn keygen_type(path: &Path, kind: &str) -> io::Result<()> {
     let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "keepup-test", "-f"])
+        .args(["-q", "-t", kind, "-N", "", "-C", "keepup-test", "-f"])
         .arg(path)
         .stdin(Stdio::null())
         .output()
