@@ -59,7 +59,7 @@ pub enum DashboardError {
     Store(#[from] keepup_store::StoreError),
     /// A blocking read failed to finish.
     #[error("store task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
+    Task(#[from] crate::offload::TaskFailed),
 }
 
 impl IntoResponse for DashboardError {

@@ -80,7 +80,7 @@ pub enum SlaPageError {
     Window(#[from] keepup_sla::WindowError),
     /// A blocking read failed to finish.
     #[error("store task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
+    Task(#[from] crate::offload::TaskFailed),
 }
 
 impl SlaPageError {
