@@ -142,7 +142,11 @@ pub async fn page(
         read(&config, &current, &store, check, range, before, now.0)
     })
     .await??;
-    Ok(layout(&session, view.check.id.as_str(), render(&view, now)))
+    Ok(layout(
+        &session,
+        view.check.id.as_str(),
+        &render(&view, now),
+    ))
 }
 
 fn read(

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use keepup_model::Timestamp;
 use keepup_monitor::Monitor;
-use maud::Markup;
+use maud::Render;
 use std::sync::Arc;
 
 /// Longest text accepted in a filter or query parameter.
@@ -241,17 +241,15 @@ async fn overview_page(
         }
     };
     o.set_histories(histories);
-    Ok(layout(
-        &session,
-        "Overview",
-        overview::render(&o, &filters, now),
-    ))
+    let body = overview::Body {
+        overview: &o,
+        filters: &filters,
+        now,
+    };
+    Ok(layout(&session, "Overview", &body))
 }
 
 /// A dashboard page in the layout every page shares.
-fn layout(session: &Session, title: &str, body: Markup) -> Response {
-    ui::html_response(
-        StatusCode::OK,
-        ui::page(session, Section::Overview, title, body),
-    )
+fn layout(session: &Session, title: &str, body: &impl Render) -> Response {
+    ui::page_response(session, Section::Overview, title, body)
 }

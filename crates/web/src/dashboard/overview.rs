@@ -26,7 +26,7 @@ use keepup_model::{CheckId, Status, Timestamp};
 use keepup_monitor::incidents::OpenIncidents;
 use keepup_monitor::recorder::CurrentStates;
 use keepup_store::{Resolution, Store};
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, PreEscaped, Render, html};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -189,7 +189,8 @@ pub fn read(
     let mut counts: Vec<(&'static str, usize)> = STATES.iter().map(|s| (*s, 0)).collect();
     let mut sites = Vec::new();
     let needle = filters.q.as_deref().map(str::to_lowercase);
-    let mut matching = Vec::new();
+    // Sized once: grown by doubling it was copied ten times per request.
+    let mut matching = Vec::with_capacity(config.sites.iter().map(|s| s.checks.len()).sum());
     for (order, (site, check)) in config
         .sites
         .iter()
@@ -326,43 +327,58 @@ pub fn percent(a: Option<f64>) -> String {
     }
 }
 
-/// The overview's HTML body.
-pub fn render(o: &Overview, filters: &Filters, now: Now) -> Markup {
-    let pages = o.matching.div_ceil(PAGE_SIZE).max(1);
-    html! {
-        h1 { "Overview" }
-        ul.counts aria-label="Checks by state" {
-            @for (state, n) in &o.counts {
-                @if *n > 0 {
-                    li { a class=(format!("badge {}", state_class(state))) href=(filters.with_state(state).query()) { (state.to_uppercase()) " " (n) } }
+/// The overview's HTML body, written into the page's buffer part by part
+/// (see [`crate::ui::page_response`]): each row is rendered on its own, so
+/// no string of the whole table is grown beside the page.
+pub struct Body<'a> {
+    pub overview: &'a Overview,
+    pub filters: &'a Filters,
+    pub now: Now,
+}
+
+impl Render for Body<'_> {
+    fn render_to(&self, out: &mut String) {
+        let (o, filters) = (self.overview, self.filters);
+        let pages = o.matching.div_ceil(PAGE_SIZE).max(1);
+        html! {
+            h1 { "Overview" }
+            ul.counts aria-label="Checks by state" {
+                @for (state, n) in &o.counts {
+                    @if *n > 0 {
+                        li { a class=(format!("badge {}", state_class(state))) href=(filters.with_state(state).query()) { (state.to_uppercase()) " " (n) } }
+                    }
                 }
             }
+            form.filters method="get" action="/" role="search" {
+                label { "Text " input #search type="search" name="q" value=[filters.q.as_deref()] maxlength="200" placeholder="check, name or message"; }
+                label { "Site "
+                    select name="site" {
+                        option value="" { "all" }
+                        @for s in &o.sites { option value=(s) selected[filters.site.as_deref() == Some(s)] { (s) } }
+                    }
+                }
+                label { "Tag "
+                    select name="tag" {
+                        option value="" { "all" }
+                        @for t in &o.tags { option value=(t) selected[filters.tag.as_deref() == Some(t)] { (t) } }
+                    }
+                }
+                label { "State "
+                    select name="state" {
+                        option value="" { "all" }
+                        @for s in STATES { option value=(s) selected[filters.state.as_deref() == Some(s)] { (s) } }
+                    }
+                }
+                button type="submit" { "Filter" }
+                @if !filters.is_empty() { " " a href="/" { "Clear" } }
+            }
+            p.summary { (o.matching) " checks" @if pages > 1 { ", page " (filters.page) " of " (pages) } }
         }
-        form.filters method="get" action="/" role="search" {
-            label { "Text " input #search type="search" name="q" value=[filters.q.as_deref()] maxlength="200" placeholder="check, name or message"; }
-            label { "Site "
-                select name="site" {
-                    option value="" { "all" }
-                    @for s in &o.sites { option value=(s) selected[filters.site.as_deref() == Some(s)] { (s) } }
-                }
-            }
-            label { "Tag "
-                select name="tag" {
-                    option value="" { "all" }
-                    @for t in &o.tags { option value=(t) selected[filters.tag.as_deref() == Some(t)] { (t) } }
-                }
-            }
-            label { "State "
-                select name="state" {
-                    option value="" { "all" }
-                    @for s in STATES { option value=(s) selected[filters.state.as_deref() == Some(s)] { (s) } }
-                }
-            }
-            button type="submit" { "Filter" }
-            @if !filters.is_empty() { " " a href="/" { "Clear" } }
-        }
-        p.summary { (o.matching) " checks" @if pages > 1 { ", page " (filters.page) " of " (pages) } }
-        div.table-wrap { table.checks {
+        .render_to(out);
+        // The table's elements are opened and closed by hand around the
+        // rows, each written by itself.
+        out.push_str("<div class=\"table-wrap\"><table class=\"checks\">");
+        html! {
             thead { tr {
                 th scope="col" { "State" }
                 th scope="col" { "Check" }
@@ -372,31 +388,42 @@ pub fn render(o: &Overview, filters: &Filters, now: Now) -> Markup {
                 th scope="col" .wide { "30 d" }
                 th scope="col" .wide { "Message" }
             } }
-            tbody {
-                @for r in &o.rows {
-                    tr {
-                        td { (state_badge(&r.id, r.status)) }
-                        th scope="row" {
-                            a href=(check_href(&r.id)) { (r.id.as_str()) }
-                            @if r.name != r.id.as_str() && !r.name.is_empty() { br; span.name { (r.name) } }
-                            " " span.kind { "· " (r.kind) }
-                            @if let Some(i) = r.incident { " " a.incident href=(format!("/incidents/{i}")) { "incident #" (i) } }
-                            @if let Some(c) = &r.contract { " " a.contract href=(format!("/sla/{c}")) { "SLA " (c) } }
-                        }
-                        td.wide { (since_cell(&r.id, r.since, now)) }
-                        td.wide { (PreEscaped(&r.history.sparkline)) }
-                        td.num { (percent(r.history.availability_24h)) }
-                        td.num.wide { (percent(r.history.availability_30d)) }
-                        td.wide.message data-check=(r.id.as_str()) data-field="message" { (r.message) }
-                    }
+        }
+        .render_to(out);
+        out.push_str("<tbody>");
+        for r in &o.rows {
+            row(r, self.now).render_to(out);
+        }
+        out.push_str("</tbody></table></div>");
+        html! {
+            @if pages > 1 {
+                nav.pages aria-label="Pages" {
+                    @if filters.page > 1 { a rel="prev" href=(filters.with_page(filters.page - 1).query()) { "← previous" } " " }
+                    @if filters.page < pages { a rel="next" href=(filters.with_page(filters.page + 1).query()) { "next →" } }
                 }
             }
-        } }
-        @if pages > 1 {
-            nav.pages aria-label="Pages" {
-                @if filters.page > 1 { a rel="prev" href=(filters.with_page(filters.page - 1).query()) { "← previous" } " " }
-                @if filters.page < pages { a rel="next" href=(filters.with_page(filters.page + 1).query()) { "next →" } }
+        }
+        .render_to(out);
+    }
+}
+
+/// One check's line of the table.
+fn row(r: &Row, now: Now) -> Markup {
+    html! {
+        tr {
+            td { (state_badge(&r.id, r.status)) }
+            th scope="row" {
+                a href=(check_href(&r.id)) { (r.id.as_str()) }
+                @if r.name != r.id.as_str() && !r.name.is_empty() { br; span.name { (r.name) } }
+                " " span.kind { "· " (r.kind) }
+                @if let Some(i) = r.incident { " " a.incident href=(format!("/incidents/{i}")) { "incident #" (i) } }
+                @if let Some(c) = &r.contract { " " a.contract href=(format!("/sla/{c}")) { "SLA " (c) } }
             }
+            td.wide { (since_cell(&r.id, r.since, now)) }
+            td.wide { (PreEscaped(&r.history.sparkline)) }
+            td.num { (percent(r.history.availability_24h)) }
+            td.num.wide { (percent(r.history.availability_30d)) }
+            td.wide.message data-check=(r.id.as_str()) data-field="message" { (r.message) }
         }
     }
 }

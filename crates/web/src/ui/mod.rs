@@ -8,6 +8,7 @@
 //! `unknown`, `maintenance`).
 
 pub mod assets;
+pub mod buffers;
 
 use crate::AppState;
 use crate::auth::{Session, csrf_field};
@@ -15,7 +16,7 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keepup_model::Status;
-use maud::{DOCTYPE, Markup, html};
+use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 
 /// The sections of the navigation, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,47 +71,70 @@ fn head(title: &str) -> Markup {
 /// A whole page for a logged-in person: header, navigation with `active`
 /// marked, user menu, and `body` as the main content.
 pub fn page(session: &Session, active: Section, title: &str, body: Markup) -> Markup {
+    let mut out = String::new();
+    page_to(&mut out, session, active, title, &body);
+    PreEscaped(out)
+}
+
+/// [`page`] as an answer, written into a buffer kept for the next page
+/// ([`buffers`]); `body` is written straight into it.
+pub fn page_response(
+    session: &Session,
+    active: Section,
+    title: &str,
+    body: &impl Render,
+) -> Response {
+    let mut out = buffers::SPARE.take();
+    page_to(&mut out, session, active, title, body);
+    html_answer(StatusCode::OK, buffers::SPARE.into_body(out))
+}
+
+/// Writes [`page`] into `out`. The elements around the body are opened and
+/// closed by hand so that the body is written where it belongs instead of
+/// into a string of its own first.
+fn page_to(out: &mut String, session: &Session, active: Section, title: &str, body: &impl Render) {
+    DOCTYPE.render_to(out);
+    out.push_str("<html lang=\"en\">");
+    head(title).render_to(out);
+    out.push_str("<body>");
     html! {
-        (DOCTYPE)
-        html lang="en" {
-            (head(title))
-            body {
-                a.skip href="#main" { "Skip to content" }
-                header.top {
-                    a.brand href="/" { "keepup" }
-                    nav aria-label="Main" {
-                        ul {
-                            @for (section, href, label) in NAV {
-                                li {
-                                    @if section == active {
-                                        a href=(href) aria-current="page" { (label) }
-                                    } @else {
-                                        a href=(href) { (label) }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    details.user-menu {
-                        summary { (session.user) }
-                        div.menu {
-                            p.muted {
-                                "Role: " (session.role)
-                                @if session.role == keepup_store::Role::Admin {
-                                    " · " a href="/audit" { "Audit log" }
-                                }
-                            }
-                            form method="post" action="/logout" {
-                                (csrf_field(session))
-                                button type="submit" { "Log out" }
+        a.skip href="#main" { "Skip to content" }
+        header.top {
+            a.brand href="/" { "keepup" }
+            nav aria-label="Main" {
+                ul {
+                    @for (section, href, label) in NAV {
+                        li {
+                            @if section == active {
+                                a href=(href) aria-current="page" { (label) }
+                            } @else {
+                                a href=(href) { (label) }
                             }
                         }
                     }
                 }
-                main #main { (body) }
+            }
+            details.user-menu {
+                summary { (session.user) }
+                div.menu {
+                    p.muted {
+                        "Role: " (session.role)
+                        @if session.role == keepup_store::Role::Admin {
+                            " · " a href="/audit" { "Audit log" }
+                        }
+                    }
+                    form method="post" action="/logout" {
+                        (csrf_field(session))
+                        button type="submit" { "Log out" }
+                    }
+                }
             }
         }
     }
+    .render_to(out);
+    out.push_str("<main id=\"main\">");
+    body.render_to(out);
+    out.push_str("</main></body></html>");
 }
 
 /// A page without navigation (login, errors, acknowledgement links).
@@ -129,13 +153,17 @@ pub fn bare(title: &str, body: Markup) -> Markup {
 
 /// An HTML answer that no cache keeps (pages show live, per-user data).
 pub fn html_response(status: StatusCode, markup: Markup) -> Response {
+    html_answer(status, markup.into_string())
+}
+
+fn html_answer(status: StatusCode, body: impl IntoResponse) -> Response {
     (
         status,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        markup.into_string(),
+        body,
     )
         .into_response()
 }
