@@ -209,6 +209,38 @@ impl Loader<'_> {
         }
     }
 
+    /// `replicas = N`: the replicas a primary should have, at least; not
+    /// with `role = "replica"`.
+    pub(crate) fn replica_count(
+        &mut self,
+        raw: Option<&Spanned<i64>>,
+        role: Option<DbRole>,
+        path: &str,
+    ) -> Option<u32> {
+        let n = raw?;
+        if role == Some(DbRole::Replica) {
+            self.rep.report(
+                n.span(),
+                &format!("{path}.replicas"),
+                "a replica has no replicas of its own to count",
+                Some("`replicas` goes with role = \"primary\"".into()),
+            );
+            return None;
+        }
+        match u32::try_from(*n.get_ref()) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.rep.report(
+                    n.span(),
+                    &format!("{path}.replicas"),
+                    format!("invalid replica count {}", n.get_ref()),
+                    Some("write a count of 0 or more".into()),
+                );
+                None
+            }
+        }
+    }
+
     /// A threshold of this check at `key`, in one of `units`, alerting
     /// above its levels; `default` when it is not written.
     pub(crate) fn db_threshold(

@@ -49,6 +49,8 @@ pub mod postgres;
 pub use postgres::PostgresSpec;
 pub mod prometheus;
 pub use prometheus::PrometheusSpec;
+pub mod redis;
+pub use redis::RedisSpec;
 mod raw;
 pub mod recovery;
 pub use recovery::RecoveryPlan;

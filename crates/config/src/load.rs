@@ -948,6 +948,10 @@ impl Loader<'_> {
                 .deserialize::<crate::ssh::RawSsh>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.ssh(r, path))
                 .map(|s| CheckSpec::Probe(ProbeSpec::Ssh(Box::new(s)))),
+            "redis" => self
+                .deserialize::<crate::redis::RawRedis>(specific, path, COMMON_CHECK_KEYS)
+                .and_then(|r| self.redis(r, path, defaults))
+                .map(|s| CheckSpec::Probe(ProbeSpec::Redis(Box::new(s)))),
             k if crate::pages::KINDS.contains(&k) => {
                 self.pages_check(k, specific, path, defaults, timeout)
             }

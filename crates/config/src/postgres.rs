@@ -111,32 +111,8 @@ impl Loader<'_> {
         };
         let role = self.db_role(raw.role.as_ref(), path);
         ok &= raw.role.is_none() || role.is_some();
-        let replicas = match &raw.replicas {
-            None => None,
-            Some(n) if role == Some(DbRole::Replica) => {
-                self.rep.report(
-                    n.span(),
-                    &format!("{path}.replicas"),
-                    "a replica has no replicas of its own to count",
-                    Some("`replicas` goes with role = \"primary\"".into()),
-                );
-                ok = false;
-                None
-            }
-            Some(n) => match u32::try_from(*n.get_ref()) {
-                Ok(v) => Some(v),
-                Err(_) => {
-                    self.rep.report(
-                        n.span(),
-                        &format!("{path}.replicas"),
-                        format!("invalid replica count {}", n.get_ref()),
-                        Some("write a count of 0 or more".into()),
-                    );
-                    ok = false;
-                    None
-                }
-            },
-        };
+        let replicas = self.replica_count(raw.replicas.as_ref(), role, path);
+        ok &= raw.replicas.is_none() || replicas.is_some();
         let connections = self.db_threshold(
             raw.connections.as_ref(),
             &format!("{path}.connections"),

@@ -178,6 +178,7 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "prometheus",
     "host",
     "ssh",
+    "redis",
 ];
 
 #[derive(Debug, Deserialize)]

@@ -383,6 +383,8 @@ pub enum ProbeSpec {
     Prometheus(Box<crate::prometheus::PrometheusSpec>),
     /// `kind = "ssh"`
     Ssh(Box<crate::ssh::SshSpec>),
+    /// `kind = "redis"`
+    Redis(Box<crate::redis::RedisSpec>),
 }
 
 /// The kinds the monitor evaluates without probing.
@@ -489,6 +491,7 @@ impl ProbeSpec {
             ProbeSpec::Postgres(_) => "postgres",
             ProbeSpec::Prometheus(_) => "prometheus",
             ProbeSpec::Ssh(_) => "ssh",
+            ProbeSpec::Redis(_) => "redis",
         }
     }
 
@@ -513,6 +516,7 @@ impl ProbeSpec {
             | ProbeSpec::Dnsbl(_)
             | ProbeSpec::Nagios(_) => None,
             ProbeSpec::Postgres(p) => Some(&p.server.host),
+            ProbeSpec::Redis(r) => Some(&r.server.host),
         }
     }
 
@@ -540,6 +544,7 @@ impl ProbeSpec {
             ProbeSpec::Mail(m) => (m.tls != crate::MailTls::None).then_some((&*m.host, m.port)),
             ProbeSpec::Tcp(_)
             | ProbeSpec::Postgres(_)
+            | ProbeSpec::Redis(_)
             | ProbeSpec::Dns(_)
             | ProbeSpec::Ping(_)
             | ProbeSpec::Domain(_)
@@ -570,7 +575,8 @@ impl ProbeSpec {
             | ProbeSpec::Nagios(_)
             | ProbeSpec::Postgres(_)
             | ProbeSpec::Prometheus(_)
-            | ProbeSpec::Ssh(_) => None,
+            | ProbeSpec::Ssh(_)
+            | ProbeSpec::Redis(_) => None,
         }
     }
 }

@@ -216,3 +216,79 @@ fn replicas_on_a_replica_and_expect_without_query_are_refused() {
         "{p}"
     );
 }
+
+fn redis(src: &str) -> keepup_config::RedisSpec {
+    let config =
+        load_str(src, Path::new("/etc/keepup/keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let check = config.checks().next().expect("a check");
+    match &check.spec {
+        CheckSpec::Probe(ProbeSpec::Redis(r)) => keepup_config::RedisSpec::clone(r),
+        other => panic!("not a redis check: {other:?}"),
+    }
+}
+
+#[test]
+fn a_redis_check_takes_its_defaults_and_every_key() {
+    let spec = redis(&site(
+        "[[site.check]]\nid = \"cache\"\nkind = \"redis\"\nhost = \"cache.shop.example\"\n",
+    ));
+    assert_eq!(spec.server.port, 6379);
+    assert_eq!(spec.server.tls, DbTls::Disable);
+    assert_eq!(spec.server.user, None);
+    assert!(spec.server.password.is_none());
+    assert_eq!(spec.memory, above(80.0, 95.0, Unit::Percent));
+    assert_eq!(spec.lag, above(10.0, 60.0, Unit::Seconds));
+    let spec = redis(&site(
+        r#"[[site.check]]
+id = "cache"
+kind = "redis"
+host = "cache.shop.example"
+port = 6380
+user = "monitor"
+password_env = "KEEPUP_TEST_PG_PW"
+tls = "require"
+role = "replica"
+lag = { warn = "5s", crit = "30s" }
+lag_bytes = { warn = "1MB", crit = "10MB" }
+memory = { warn = "70%", crit = "90%" }
+"#,
+    ));
+    assert_eq!(spec.server.port, 6380);
+    assert_eq!(spec.server.user.as_deref(), Some("monitor"));
+    assert_eq!(spec.server.tls, DbTls::Require);
+    assert_eq!(spec.role, Some(DbRole::Replica));
+    assert_eq!(spec.lag_bytes, above(1e6, 1e7, Unit::Bytes));
+    assert_eq!(spec.memory, above(70.0, 90.0, Unit::Percent));
+}
+
+#[test]
+fn redis_mistakes_are_refused_where_written() {
+    let src = site(
+        r#"[[site.check]]
+id = "cache"
+kind = "redis"
+host = "cache"
+tls = "prefer"
+user = "monitor"
+memory = { warn = "1GiB" }
+password = "hunter2-secret"
+"#,
+    );
+    let p = problems(&src);
+    assert!(
+        at_line(&p, line_of(&src, "tls ="))
+            .contains("unknown TLS mode \"prefer\" (hint: use \"disable\", \"require\""),
+        "{p}"
+    );
+    assert!(
+        at_line(&p, line_of(&src, "user =")).contains("an ACL user logs in with a password"),
+        "{p}"
+    );
+    assert!(
+        at_line(&p, line_of(&src, "memory =")).contains("memory.warn: wrong unit"),
+        "{p}"
+    );
+    let secret = at_line(&p, line_of(&src, "password ="));
+    assert!(secret.contains("`password` is a secret"), "{secret}");
+    assert!(!p.to_string().contains("hunter2-secret"), "{p}");
+}

@@ -542,6 +542,35 @@ catalogue! {
         /// its signed key exchange reply (Down).
         SSH_PROTOCOL_ERROR: Critical;
     }
+    section "REDIS_*: Redis checks" {
+        //
+        // A certificate (tls = "require") is reported with the TLS_* codes above;
+        // an unreachable server with TCP_* and DNS_*.
+        /// The server refused the login, or wants a password and none is
+        /// configured (Down).
+        REDIS_AUTH_FAILED: Critical;
+        /// The server answered PING or INFO with an error, e.g. LOADING (Down).
+        REDIS_ERROR: Critical;
+        /// The session failed: closed, not RESP, or a reply past the size limits
+        /// (Down).
+        REDIS_PROTOCOL_ERROR: Critical;
+        /// The server's role is not the configured `role` (Down).
+        REDIS_ROLE_UNEXPECTED: Critical;
+        /// The replica's link to its master is down (`master_link_status`) (Down).
+        REDIS_MASTER_LINK_DOWN: Critical;
+        /// A replica lags beyond `lag` (seconds since the master was heard, or
+        /// since a replica acknowledged) or `lag_bytes` (offset behind the
+        /// master): Degraded at warn, Down at crit.
+        REDIS_REPLICA_LAG: Warning;
+        /// The primary has fewer online replicas than `replicas` (Down).
+        REDIS_REPLICAS_MISSING: Critical;
+        /// `used_memory` reached `memory` of `maxmemory`: Degraded at warn, Down
+        /// at crit.
+        REDIS_MEMORY_HIGH: Warning;
+        /// `rejected_connections` grew since the previous run: clients were
+        /// turned away at `maxclients` (Degraded).
+        REDIS_REJECTED_CONNECTIONS: Warning;
+    }
     section "HEARTBEAT_*: pings from jobs (passive checks)" {
         /// The job's last ping was a `/fail` ping (Down).
         HEARTBEAT_FAILED: Critical;

@@ -29,6 +29,8 @@
 //!   the same certificate analysis as HTTPS, and an optional login.
 //! - [`postgres`]: a PostgreSQL server's role, connections and
 //!   replication lag, over a connection kept between runs;
+//! - [`redis`]: a Redis server's role, memory, refused clients and
+//!   replication over a bounded RESP2 client;
 //! - [`browser`]: a scenario of steps in a real headless Chromium over
 //!   the DevTools protocol (one shared browser, a context per run);
 //! - [`nagios`]: a Nagios / Monitoring Plugins command, its exit code,
@@ -76,6 +78,7 @@ pub mod nagios;
 pub mod page;
 pub mod postgres;
 pub mod prometheus;
+pub mod redis;
 pub mod scenario;
 pub mod security_txt;
 pub mod shop_platform;
@@ -132,6 +135,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Out
         ProbeSpec::Postgres(spec) => Box::pin(postgres::probe(spec, &ctx)),
         ProbeSpec::Prometheus(spec) => Box::pin(prometheus::probe(spec, &ctx)),
         ProbeSpec::Ssh(spec) => Box::pin(ssh::probe(spec, &ctx)),
+        ProbeSpec::Redis(spec) => Box::pin(redis::probe(spec, &ctx)),
     };
     within_timeout(timeout, probe).await
 }

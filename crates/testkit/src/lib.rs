@@ -37,6 +37,8 @@
 //!   keys, the SFTP target of the backup tests.
 //! - [`postgres`]: a private PostgreSQL server (Debian `postgresql`) on
 //!   `127.0.0.1` with a password-authenticated superuser.
+//! - [`redis`]: a private Redis server (Debian `redis-server`) on
+//!   loopback with a password, and replicas of it.
 //! - [`mariadb`]: a private MariaDB server (Debian `mariadb-server`) on
 //!   `127.0.0.1` with a password-authenticated user.
 //! - [`restic`]: the Debian `restic` as the independent reader of the
@@ -86,6 +88,7 @@ pub mod ports;
 pub mod postgres;
 pub mod random;
 pub mod rclone;
+pub mod redis;
 pub mod restic;
 mod runner;
 pub mod s3;

@@ -68,6 +68,7 @@ pub fn run(
             print!("{table}");
         }
         print!("{}", long_output(&outcome));
+        print!("{}", super::check_db::replication_lines(&outcome));
     }
     Ok(ExitCode::from(outcome.status.nagios_code() as u8))
 }

@@ -4,6 +4,7 @@ mod audit;
 mod backup;
 mod bench;
 mod check;
+mod check_db;
 mod codes;
 mod daemon;
 mod demo;

@@ -1,0 +1,131 @@
+//! The check kind `redis`: a Redis server's health, memory and replication,
+//! from keepup itself over RESP.
+//!
+//! ```toml
+//! [[site.check]]
+//! id = "cache"
+//! kind = "redis"
+//! host = "cache1.shop.example"
+//! port = 6379                       # default
+//! user = "monitor"                  # an ACL user (Redis 6+); left out: the default user
+//! password_env = "REDIS_PW"         # or password_file; none: no AUTH
+//! tls = "disable"                   # "disable" (default) | "require": TLS from the first byte
+//! role = "primary"                  # or "replica"; left out: either
+//! replicas = 1                      # primary: online replicas expected (at least)
+//! lag = { warn = "10s", crit = "1m" }          # replica: since the master was last heard
+//! lag_bytes = { warn = "1MiB", crit = "64MiB" } # primary: each replica's offset behind
+//! memory = { warn = "80%", crit = "95%" }       # used_memory of maxmemory, when set
+//! ```
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::database::{DbRole, DbServer, DbTls, RawDbServer, above};
+use crate::load::{Defaults, Loader};
+use crate::raw::RawTls;
+use crate::threshold::{RawThreshold, Threshold, Unit};
+
+/// Redis's standard port.
+pub const REDIS_PORT: u16 = 6379;
+
+/// `kind = "redis"`
+#[derive(Debug, Clone)]
+pub struct RedisSpec {
+    /// Where and how to connect (no user: the default user).
+    pub server: DbServer,
+    /// The role the server must have, if any.
+    pub role: Option<DbRole>,
+    /// On a primary: the online replicas expected at least.
+    pub replicas: Option<u32>,
+    /// On a replica: seconds since the master was last heard; on a
+    /// primary: each replica's seconds since its last acknowledgement.
+    pub lag: Threshold,
+    /// On a primary: each replica's replication offset behind the
+    /// master's, in bytes.
+    pub lag_bytes: Threshold,
+    /// `used_memory` as a share of `maxmemory` (not judged without one).
+    pub memory: Threshold,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRedis {
+    host: Spanned<String>,
+    port: Option<Spanned<i64>>,
+    user: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    tls: Option<Spanned<String>>,
+    certificate: Option<RawTls>,
+    role: Option<Spanned<String>>,
+    replicas: Option<Spanned<i64>>,
+    lag: Option<Spanned<RawThreshold>>,
+    lag_bytes: Option<Spanned<RawThreshold>>,
+    memory: Option<Spanned<RawThreshold>>,
+}
+
+impl Loader<'_> {
+    pub(crate) fn redis(
+        &mut self,
+        raw: RawRedis,
+        path: &str,
+        defaults: &Defaults,
+    ) -> Option<RedisSpec> {
+        let server = self.db_server(
+            RawDbServer {
+                host: &raw.host,
+                port: raw.port.as_ref(),
+                user: raw.user.as_ref(),
+                password_env: raw.password_env.as_ref(),
+                password_file: raw.password_file.as_ref(),
+                tls: raw.tls.as_ref(),
+                certificate: raw.certificate.as_ref(),
+            },
+            path,
+            REDIS_PORT,
+            &[DbTls::Disable, DbTls::Require],
+            &defaults.tls,
+        );
+        let mut ok = true;
+        if let (Some(u), None) = (&raw.user, &server.as_ref().and_then(|s| s.password.clone())) {
+            self.rep.report(
+                u.span(),
+                &format!("{path}.user"),
+                "an ACL user logs in with a password",
+                Some("add `password_env` or `password_file`, or leave `user` out".into()),
+            );
+            ok = false;
+        }
+        let role = self.db_role(raw.role.as_ref(), path);
+        ok &= raw.role.is_none() || role.is_some();
+        let replicas = self.replica_count(raw.replicas.as_ref(), role, path);
+        ok &= raw.replicas.is_none() || replicas.is_some();
+        let lag = self.db_threshold(
+            raw.lag.as_ref(),
+            &format!("{path}.lag"),
+            &[Unit::Seconds],
+            above(10.0, 60.0, Unit::Seconds),
+        );
+        let lag_bytes = self.db_threshold(
+            raw.lag_bytes.as_ref(),
+            &format!("{path}.lag_bytes"),
+            &[Unit::Bytes],
+            above(1024.0 * 1024.0, 64.0 * 1024.0 * 1024.0, Unit::Bytes),
+        );
+        let memory = self.db_threshold(
+            raw.memory.as_ref(),
+            &format!("{path}.memory"),
+            &[Unit::Percent],
+            above(80.0, 95.0, Unit::Percent),
+        );
+        let (server, lag, lag_bytes, memory) = (server?, lag?, lag_bytes?, memory?);
+        ok.then_some(RedisSpec {
+            server,
+            role,
+            replicas,
+            lag,
+            lag_bytes,
+            memory,
+        })
+    }
+}
