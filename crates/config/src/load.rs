@@ -897,7 +897,7 @@ impl Loader<'_> {
                 .deserialize::<RawTlsCheck>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.tls_check(r, path, defaults))
                 .map(|s| CheckSpec::Probe(ProbeSpec::Tls(s))),
-            "smtp" | "imap" | "pop3" => self
+            "smtp" | "imap" | "pop3" | "ftp" => self
                 .mail(kind, specific, path, &defaults.tls)
                 .map(|s| CheckSpec::Probe(ProbeSpec::Mail(Box::new(s)))),
             "host" => self

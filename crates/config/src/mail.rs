@@ -1,6 +1,8 @@
-//! Mail service checks: `kind = "smtp"`, `"imap"` and `"pop3"`.
+//! Mail service checks: `kind = "smtp"`, `"imap"` and `"pop3"`; and
+//! `kind = "ftp"`, whose dialogue is the same shape (a greeting, TLS by a
+//! command (`AUTH TLS`) or from the first byte, an optional login).
 //!
-//! One schema for the three protocols: where the server is, how TLS is
+//! One schema for the four protocols: where the server is, how TLS is
 //! reached (`tls = "starttls" | "implicit" | "none"`, defaulting by port),
 //! whether STARTTLS is required, an optional banner regex, an optional test
 //! account, and the certificate options in `[site.check.certificate]` (the
@@ -14,7 +16,7 @@
 //! kind = "smtp"
 //! host = "mail.shop.example"
 //! port = 587                    # default 25 (465 with tls = "implicit")
-//! tls = "starttls"              # default: "implicit" on 465/993/995, else "starttls"
+//! tls = "starttls"              # default: "implicit" on 465/993/995/990, else "starttls"
 //! require_starttls = true       # default true (only with tls = "starttls")
 //! expect_banner = '^220 .*ESMTP'
 //! ehlo = "monitor.shop.example" # smtp only; default: this machine's host name
@@ -47,6 +49,8 @@ pub enum MailProtocol {
     Imap,
     /// POP3 (RFC 1939, CAPA per RFC 2449, STLS per RFC 2595).
     Pop3,
+    /// FTP's control connection (RFC 959, AUTH TLS per RFC 4217).
+    Ftp,
 }
 
 /// The well-known mail ports (IANA): the one home of these numbers for
@@ -66,6 +70,10 @@ pub mod ports {
     pub const POP3: u16 = 110;
     /// POP3 over implicit TLS.
     pub const POP3S: u16 = 995;
+    /// FTP (AUTH TLS).
+    pub const FTP: u16 = 21;
+    /// FTP over implicit TLS.
+    pub const FTPS: u16 = 990;
 }
 
 impl MailProtocol {
@@ -75,6 +83,7 @@ impl MailProtocol {
             MailProtocol::Smtp => "smtp",
             MailProtocol::Imap => "imap",
             MailProtocol::Pop3 => "pop3",
+            MailProtocol::Ftp => "ftp",
         }
     }
 
@@ -84,6 +93,7 @@ impl MailProtocol {
             MailProtocol::Smtp => "SMTP",
             MailProtocol::Imap => "IMAP",
             MailProtocol::Pop3 => "POP3",
+            MailProtocol::Ftp => "FTP",
         }
     }
 
@@ -96,6 +106,8 @@ impl MailProtocol {
             (MailProtocol::Imap, true) => ports::IMAPS,
             (MailProtocol::Pop3, false) => ports::POP3,
             (MailProtocol::Pop3, true) => ports::POP3S,
+            (MailProtocol::Ftp, false) => ports::FTP,
+            (MailProtocol::Ftp, true) => ports::FTPS,
         }
     }
 }
@@ -125,7 +137,7 @@ impl MailTls {
     /// ports that have it (465, 993, 995), STARTTLS elsewhere.
     pub fn default_for_port(port: u16) -> Self {
         match port {
-            ports::SUBMISSIONS | ports::IMAPS | ports::POP3S => MailTls::Implicit,
+            ports::SUBMISSIONS | ports::IMAPS | ports::POP3S | ports::FTPS => MailTls::Implicit,
             _ => MailTls::StartTls,
         }
     }
@@ -220,6 +232,7 @@ impl Loader<'_> {
         let protocol = match kind {
             "smtp" => MailProtocol::Smtp,
             "imap" => MailProtocol::Imap,
+            "ftp" => MailProtocol::Ftp,
             _ => MailProtocol::Pop3,
         };
         let mut ok = true;

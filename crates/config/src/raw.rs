@@ -179,6 +179,7 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "host",
     "ssh",
     "redis",
+    "ftp",
 ];
 
 #[derive(Debug, Deserialize)]

@@ -53,6 +53,8 @@
 //!   dashboard's end-to-end tests.
 //! - [`node_exporter`]: Debian's `prometheus-node-exporter` on a free
 //!   loopback port, the real endpoint of the `prometheus` kind's tests.
+//! - [`vsftpd`]: a private vsftpd (Debian `vsftpd`), plain FTP, explicit
+//!   (`AUTH TLS`) or implicit FTPS, anonymous logins only.
 //! - [`ports`]: free ports on a loopback address, for the launchers and
 //!   for tests that need an address nobody listens on.
 //! - [`shopdata`]: generated shop data (customers, products, orders, order
@@ -96,6 +98,7 @@ pub mod shopdata;
 pub mod smtp;
 pub mod sshd;
 pub mod tree;
+pub mod vsftpd;
 pub mod whois;
 
 pub use http::{ServerTls, TestServer};

@@ -1,4 +1,5 @@
-//! Mail service checks: SMTP, IMAP and POP3 dialogues.
+//! Mail service checks: SMTP, IMAP and POP3 dialogues; and FTP's control
+//! dialogue ([`ftp`]), which has the same shape.
 //!
 //! [`probe`] connects to the server, reaches TLS the configured way
 //! (STARTTLS/STLS after the capabilities, implicit TLS from the first byte,
@@ -17,6 +18,7 @@
 //! `***`), the capabilities before and after TLS, the certificate summary
 //! and the time of each phase (connect, banner, STARTTLS, TLS, auth).
 
+mod ftp;
 mod imap;
 pub mod line;
 mod pop3;
@@ -173,6 +175,7 @@ impl<'a> Session<'a> {
             MailProtocol::Smtp => smtp::dialogue(self).await,
             MailProtocol::Imap => imap::dialogue(self).await,
             MailProtocol::Pop3 => pop3::dialogue(self).await,
+            MailProtocol::Ftp => ftp::dialogue(self).await,
         }
     }
 
@@ -191,6 +194,7 @@ impl<'a> Session<'a> {
                 MailProtocol::Smtp => smtp::quit(self).await,
                 MailProtocol::Imap => imap::logout(self).await,
                 MailProtocol::Pop3 => pop3::quit(self).await,
+                MailProtocol::Ftp => ftp::quit(self).await,
             }
         })
         .await;

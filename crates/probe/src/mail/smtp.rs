@@ -24,7 +24,7 @@ pub(crate) struct Reply {
 
 impl Reply {
     /// `250 text / more text`, for findings.
-    fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         let text = self.lines.join(" / ");
         let text: String = text.chars().take(200).collect();
         format!("{} {}", self.code, text.escape_debug())
@@ -63,10 +63,14 @@ pub(crate) async fn read_reply(s: &mut Session<'_>, phase: &'static str) -> Resu
             return Err(Stop::quoting(
                 codes::MAIL_PROTOCOL_ERROR,
                 format!(
-                    "the server answered \"{}\", which is not an SMTP reply (while {phase})",
-                    shown.escape_debug()
+                    "the server answered \"{}\", which is not an {} reply (while {phase})",
+                    shown.escape_debug(),
+                    s.spec.protocol.name()
                 ),
-                format!("the server's answer is not an SMTP reply (while {phase})"),
+                format!(
+                    "the server's answer is not an {} reply (while {phase})",
+                    s.spec.protocol.name()
+                ),
                 false,
             ));
         };

@@ -753,6 +753,8 @@ pub(super) fn check_line(check: &Check) -> Option<String> {
                 MailProtocol::Smtp => "smtp",
                 MailProtocol::Imap => "imap",
                 MailProtocol::Pop3 => "pop3",
+                // openssl s_client -starttls ftp sends AUTH TLS.
+                MailProtocol::Ftp => "ftp",
             };
             let at = quote(&host_port(&m.host, m.port));
             match m.tls {
