@@ -90,6 +90,20 @@ MANPATH=$root/usr/share/man systemd-analyze verify "$work/keepup.service" >"$wor
 [ ! -s "$work/verify.log" ] || { cat "$work/verify.log" >&2; fail "systemd-analyze verify warns"; }
 ok "systemd-analyze verify accepts keepup.service"
 
+# The agent's unit: installed, not enabled, checked the same way; its
+# sandbox keeps the host's mounts in view (no ProtectSystem=).
+agent_unit=$root/usr/lib/systemd/system/keepup-agent.service
+[ -f "$agent_unit" ] || fail "keepup-agent.service is not installed"
+[ ! -e "$root/etc/systemd/system/multi-user.target.wants/keepup-agent.service" ] \
+  || fail "keepup-agent.service is enabled before it has a token"
+! grep -q '^ProtectSystem=\|^PrivateTmp=\|^DynamicUser=' "$agent_unit" \
+  || fail "keepup-agent.service hides the host's mounts from the agent"
+sed -e "s|^ExecStart=/usr/bin/keepup |ExecStart=$root/usr/bin/keepup |" "$agent_unit" >"$work/keepup-agent.service"
+MANPATH=$root/usr/share/man systemd-analyze verify "$work/keepup-agent.service" >"$work/verify-agent.log" 2>&1 \
+  || { cat "$work/verify-agent.log" >&2; fail "systemd-analyze verify rejects keepup-agent.service"; }
+[ ! -s "$work/verify-agent.log" ] || { cat "$work/verify-agent.log" >&2; fail "systemd-analyze verify warns about keepup-agent.service"; }
+ok "systemd-analyze verify accepts keepup-agent.service"
+
 # The sandbox as systemd rates it (0 safe .. 10 unsafe, without hardening
 # about 9.6): at most 3.0, so hardening does not get lost on the way.
 systemd-analyze security --offline=true --threshold=30 "$work/keepup.service" >"$work/security.log" 2>&1 \

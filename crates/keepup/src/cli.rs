@@ -266,6 +266,10 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Measure this host and report to the central keepup (push), or
+    /// serve reports for it to fetch (pull, with --listen); --once prints
+    /// one report, --print-config a ready `kind = "host"` block.
+    Agent(AgentArgs),
     /// Start a bundled demo shop on loopback and monitor it, with faults
     /// injected now and then.
     Demo {
@@ -950,4 +954,60 @@ pub enum BackupCommand {
         #[command(flatten)]
         output: BackupOutput,
     },
+}
+
+/// `keepup agent`.
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// The agent's name, as the central `[[agent]] name` (default: the
+    /// host name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The central keepup's listener, e.g. https://keepup.example:8585
+    /// (reports go to its /agent/report).
+    #[arg(long, value_name = "URL")]
+    pub central: Option<String>,
+    /// File holding the agent's token (the central's `token_file` or
+    /// `token_env` holds the same).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Time between reports.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub interval: Duration,
+    /// NTP server to measure the clock's offset against (SNTP); repeatable.
+    #[arg(long = "ntp", value_name = "HOST[:PORT]")]
+    pub ntp: Vec<String>,
+    /// Count processes under NAME: `NAME=REGEX` by command line,
+    /// `NAME@USER` by user, `NAME@USER=REGEX` both; repeatable.
+    #[arg(long = "process", value_name = "NAME[@USER][=REGEX]")]
+    pub process: Vec<String>,
+    /// Where reports wait for the central (and the sequence number is kept).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/keepup-agent")]
+    pub state_dir: PathBuf,
+    /// Reports kept while the central is unreachable; the oldest go first.
+    #[arg(long, default_value = "8640")]
+    pub backlog: usize,
+    /// A CA to trust for the central's certificate besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Pull mode: serve the latest report on this address at /report
+    /// (HTTPS with --tls-cert and --tls-key; bearer token).
+    #[arg(long, value_name = "IP:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Certificate chain (PEM) of the pull listener.
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of the pull listener.
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    pub tls_key: Option<PathBuf>,
+    /// Print one report and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: the report as JSON.
+    #[arg(long, requires = "once")]
+    pub json: bool,
+    /// Print a `[[agent]]` and a `kind = "host"` block for what this host
+    /// has (mounts, listening services, databases) and exit.
+    #[arg(long, conflicts_with = "once")]
+    pub print_config: bool,
 }

@@ -71,3 +71,43 @@ async fn report(
         }
     }
 }
+
+/// The latest report a pulled agent serves (JSON), shared with its
+/// collection loop.
+pub type LatestReport = Arc<std::sync::RwLock<Option<axum::body::Bytes>>>;
+
+/// The pull-mode agent's own listener: `GET /report` answers the latest
+/// report to a client presenting `token` (compared in constant time),
+/// 401 to anyone else, 503 before the first collection.
+pub fn pull_router(latest: LatestReport, token: String) -> Router {
+    let token = Arc::new(token);
+    Router::new().route(
+        "/report",
+        axum::routing::get(move |headers: HeaderMap| {
+            let (latest, token) = (latest.clone(), token.clone());
+            async move {
+                use subtle::ConstantTimeEq;
+                let presented = bearer(&headers).unwrap_or("");
+                let allowed: bool = presented.as_bytes().ct_eq(token.as_bytes()).into();
+                if !allowed {
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        [(header::WWW_AUTHENTICATE, "Bearer")],
+                        "the central keepup's agent token is needed\n",
+                    )
+                        .into_response();
+                }
+                let body = latest.read().ok().and_then(|l| l.clone());
+                match body {
+                    Some(b) => (
+                        StatusCode::OK,
+                        [(header::CONTENT_TYPE, "application/json")],
+                        b,
+                    )
+                        .into_response(),
+                    None => (StatusCode::SERVICE_UNAVAILABLE, "no report yet\n").into_response(),
+                }
+            }
+        }),
+    )
+}

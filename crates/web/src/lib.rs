@@ -38,7 +38,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 mod admission;
-mod agent;
+pub mod agent;
 pub mod api;
 pub mod auth;
 mod dashboard;
