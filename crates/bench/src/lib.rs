@@ -14,6 +14,8 @@
 //!   serving the test hierarchy on loopback;
 //! - [`mail`]: the mail checks beside monitoring-plugins against private
 //!   Postfix and Dovecot;
+//! - [`postgres`]: `kind = "postgres"` checks against a private primary
+//!   with a streaming replica, sessions kept and with a login per run;
 //! - [`outage`]: a mass outage (thousands of checks against a target that
 //!   never answers) beside healthy checks: the healthy checks' scheduling
 //!   lag and the peak memory;
@@ -40,6 +42,7 @@ pub mod dns;
 pub mod listener;
 pub mod mail;
 pub mod outage;
+pub mod postgres;
 pub mod probe;
 pub mod scenario;
 pub mod scheduler;

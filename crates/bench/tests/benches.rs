@@ -120,3 +120,16 @@ fn the_sla_bench_refuses_zero_checks_with_a_sentence() {
     .unwrap_err();
     assert!(err.to_string().contains("at least 1"), "{err}");
 }
+
+#[test]
+fn the_postgres_bench_runs_checks_with_kept_sessions_and_with_fresh_logins() {
+    let report = keepup_bench::postgres::postgres(2, std::time::Duration::from_millis(500))
+        .expect("the postgres bench runs");
+    assert!(report.kept.checks > 0, "{report}");
+    assert_eq!(report.kept.up, report.kept.checks, "{report}");
+    assert_eq!(report.fresh.up, report.fresh.checks, "{report}");
+    assert!(
+        report.to_string().contains("kept-session: checks="),
+        "{report}"
+    );
+}

@@ -686,6 +686,18 @@ pub enum BenchCommand {
         #[arg(long, default_value = "/usr/lib/nagios/plugins")]
         plugins: PathBuf,
     },
+    /// kind = "postgres" checks against a private PostgreSQL primary with a
+    /// streaming replica: checks per second, latency, CPU per check and
+    /// peak memory, with sessions kept (the daemon's way) and with a fresh
+    /// login per run.
+    Postgres {
+        /// Checks, each on a database of its own, run back to back.
+        #[arg(long, default_value = "8")]
+        databases: usize,
+        /// How long to measure each way.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        duration: Duration,
+    },
     /// One loopback address floods the listener with slowloris connections
     /// (a header line every 2 s) while clients on other addresses ping a
     /// heartbeat: their success rate and latency.

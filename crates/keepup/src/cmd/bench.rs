@@ -83,6 +83,10 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             rounds,
             plugins,
         } => println!("{}", keepup_bench::mail::mail(runs, rounds, &plugins)?),
+        BenchCommand::Postgres {
+            databases,
+            duration,
+        } => println!("{}", keepup_bench::postgres::postgres(databases, duration)?),
         BenchCommand::Outage {
             checks,
             healthy,
