@@ -952,6 +952,9 @@ impl Loader<'_> {
                 .deserialize::<crate::redis::RawRedis>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.redis(r, path, defaults))
                 .map(|s| CheckSpec::Probe(ProbeSpec::Redis(Box::new(s)))),
+            "elasticsearch" => self
+                .elasticsearch(specific, path, defaults)
+                .map(|s| CheckSpec::Probe(ProbeSpec::Elasticsearch(Box::new(s)))),
             k if crate::pages::KINDS.contains(&k) => {
                 self.pages_check(k, specific, path, defaults, timeout)
             }

@@ -180,6 +180,7 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "ssh",
     "redis",
     "ftp",
+    "elasticsearch",
 ];
 
 #[derive(Debug, Deserialize)]

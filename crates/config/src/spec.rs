@@ -383,6 +383,8 @@ pub enum ProbeSpec {
     Prometheus(Box<crate::prometheus::PrometheusSpec>),
     /// `kind = "ssh"`
     Ssh(Box<crate::ssh::SshSpec>),
+    /// `kind = "elasticsearch"`
+    Elasticsearch(Box<crate::elasticsearch::ElasticsearchSpec>),
     /// `kind = "redis"`
     Redis(Box<crate::redis::RedisSpec>),
 }
@@ -491,6 +493,7 @@ impl ProbeSpec {
             ProbeSpec::Postgres(_) => "postgres",
             ProbeSpec::Prometheus(_) => "prometheus",
             ProbeSpec::Ssh(_) => "ssh",
+            ProbeSpec::Elasticsearch(_) => "elasticsearch",
             ProbeSpec::Redis(_) => "redis",
         }
     }
@@ -507,6 +510,7 @@ impl ProbeSpec {
             ProbeSpec::SecurityTxt(s) => s.http.url.host(),
             ProbeSpec::Chain(c) => c.http.url.host(),
             ProbeSpec::Prometheus(p) => p.http.url.host(),
+            ProbeSpec::Elasticsearch(e) => e.http.url.host(),
             ProbeSpec::Ssh(s) => Some(&s.host),
             ProbeSpec::Mail(m) => Some(&m.host),
             ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(|u| u.host()),
@@ -538,6 +542,7 @@ impl ProbeSpec {
             ProbeSpec::SecurityTxt(s) => https(&s.http.url),
             ProbeSpec::Chain(c) => https(&c.http.url),
             ProbeSpec::Prometheus(p) => https(&p.http.url),
+            ProbeSpec::Elasticsearch(e) => https(&e.http.url),
             ProbeSpec::Browser(b) => b.inputs.base_url.as_ref().and_then(https),
             ProbeSpec::Tls(t) => Some((&t.host, t.port)),
             ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(https),
@@ -576,7 +581,8 @@ impl ProbeSpec {
             | ProbeSpec::Postgres(_)
             | ProbeSpec::Prometheus(_)
             | ProbeSpec::Ssh(_)
-            | ProbeSpec::Redis(_) => None,
+            | ProbeSpec::Redis(_)
+            | ProbeSpec::Elasticsearch(_) => None,
         }
     }
 }

@@ -571,6 +571,18 @@ catalogue! {
         /// turned away at `maxclients` (Degraded).
         REDIS_REJECTED_CONNECTIONS: Warning;
     }
+    section "ES_*: Elasticsearch and OpenSearch clusters" {
+        /// The cluster's health is yellow: every primary shard is assigned, some
+        /// replica is not (Degraded).
+        ES_CLUSTER_YELLOW: Warning;
+        /// The cluster's health is red: a primary shard is unassigned, some data
+        /// cannot be searched or written (Down).
+        ES_CLUSTER_RED: Critical;
+        /// The cluster has fewer nodes than `nodes` (Degraded).
+        ES_NODES_MISSING: Warning;
+        /// The answer is not a cluster health document (Down).
+        ES_HEALTH_INVALID: Critical;
+    }
     section "HEARTBEAT_*: pings from jobs (passive checks)" {
         /// The job's last ping was a `/fail` ping (Down).
         HEARTBEAT_FAILED: Critical;

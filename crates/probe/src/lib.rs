@@ -39,6 +39,7 @@
 //!   samples;
 //! - [`ssh`]: an SSH server's banner and its host key, proven by the
 //!   signed key exchange;
+//! - [`elasticsearch`]: an Elasticsearch or OpenSearch cluster's health;
 //! - [`discover`]: not a probe but their first user: explores a shop's
 //!   domain (DNS, open mail and web ports, policy pages) and writes a
 //!   starter configuration, for `keepup discover`; [`shop_platform`]
@@ -70,6 +71,7 @@ pub mod discover;
 pub mod dns;
 pub mod dnsbl;
 pub mod domain;
+pub mod elasticsearch;
 pub mod http;
 pub mod icmp;
 pub mod mail;
@@ -135,6 +137,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Out
         ProbeSpec::Postgres(spec) => Box::pin(postgres::probe(spec, &ctx)),
         ProbeSpec::Prometheus(spec) => Box::pin(prometheus::probe(spec, &ctx)),
         ProbeSpec::Ssh(spec) => Box::pin(ssh::probe(spec, &ctx)),
+        ProbeSpec::Elasticsearch(spec) => Box::pin(elasticsearch::probe(spec, &ctx)),
         ProbeSpec::Redis(spec) => Box::pin(redis::probe(spec, &ctx)),
     };
     within_timeout(timeout, probe).await
