@@ -193,3 +193,106 @@ reboot_window = "1s"
     }
     panic!("the host check never turned up: {last}");
 }
+
+#[test]
+fn a_pulled_agent_serves_its_reports_over_tls_to_the_daemon_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = token_file(dir.path(), 0o600);
+    let ca = keepup_pki::CertAuthority::new("agent test CA").unwrap();
+    let leaf = ca
+        .issue(&["127.0.0.1"], keepup_pki::validity::current())
+        .unwrap();
+    std::fs::write(dir.path().join("cert.pem"), &leaf.cert_pem).unwrap();
+    std::fs::write(dir.path().join("key.pem"), &leaf.key_pem).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.ca_pem()).unwrap();
+    let ports = keepup_testkit::ports::free_ports(std::net::Ipv4Addr::LOCALHOST, 2).unwrap();
+    let (agent_port, central_port) = (ports[0], ports[1]);
+    let _agent = Killed(
+        keepup()
+            .args(["agent", "--name", "pulled", "--interval", "1s"])
+            .args(["--listen", &format!("127.0.0.1:{agent_port}")])
+            .args(["--tls-cert", dir.path().join("cert.pem").to_str().unwrap()])
+            .args(["--tls-key", dir.path().join("key.pem").to_str().unwrap()])
+            .args(["--token-file", token.to_str().unwrap()])
+            .args(["--state-dir", dir.path().join("agent").to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let cfg = dir.path().join("keepup.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{central_port}"
+
+[store]
+path = "k.db"
+
+[[agent]]
+name = "pulled"
+token_file = "agent-token"
+mode = "pull"
+url = "https://127.0.0.1:{agent_port}/report"
+ca_file = "ca.pem"
+interval = "1s"
+
+[[site]]
+id = "s"
+
+[[site.check]]
+id = "pulled"
+kind = "host"
+agent = "pulled"
+disk."/" = {{ crit = "100%" }}
+reboot_window = "1s"
+"#
+        ),
+    )
+    .unwrap();
+    let _daemon = Killed(
+        keepup()
+            .args(["run", "-c", cfg.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut last = String::new();
+    let mut up = false;
+    for _ in 0..120 {
+        let out = run(&["status", "-c", cfg.to_str().unwrap(), "--json"]);
+        last = text(&out.stdout);
+        if last.contains("\"s/pulled\"") && last.contains("\"up\"") {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(up, "the pulled host check never turned up: {last}");
+
+    // Anyone without the token gets nothing from the agent.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ctx = keepup_notify::HttpClientContext::builder()
+        .ca_pem(ca.ca_pem().as_bytes())
+        .unwrap()
+        .build();
+    let url = format!("https://127.0.0.1:{agent_port}/report");
+    let (status, _) = rt
+        .block_on(keepup_notify::bearer_request(
+            &ctx,
+            "agent",
+            &url,
+            "not-the-token-000000",
+            None,
+            Duration::from_secs(10),
+            4096,
+        ))
+        .unwrap();
+    assert_eq!(status.as_u16(), 401);
+}

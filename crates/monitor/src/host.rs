@@ -667,3 +667,107 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
     }
     o
 }
+
+/// How long a pull may take at most (shorter when the agent's interval is).
+const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Fetches the reports of pulled agents (`mode = "pull"`), each on its
+/// interval, with keepup's bearer token; a report is taken as a pushed one
+/// is, a failure is noted on the agent's checks (`AGENT_PULL_FAILED`,
+/// then `AGENT_SILENT` if it lasts).
+pub(crate) async fn pull_loop(
+    book: Arc<HostBook>,
+    store: Store,
+    clock: Arc<dyn keepup_model::Clock>,
+    scheduler: crate::scheduler::SchedulerHandle,
+) {
+    let mut due: HashMap<String, Timestamp> = HashMap::new();
+    let mut clients: HashMap<String, keepup_notify::HttpClientContext> = HashMap::new();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = clock.now_ms();
+        for agent in book.agents() {
+            let keepup_config::AgentMode::Pull { url, ca_file } = &agent.mode else {
+                continue;
+            };
+            if due.get(&agent.name).is_some_and(|at| *at > now) {
+                continue;
+            }
+            due.insert(agent.name.clone(), now + agent.interval.as_millis() as i64);
+            let ctx = clients
+                .entry(agent.name.clone())
+                .or_insert_with(|| {
+                    let mut b = keepup_notify::HttpClientContext::builder();
+                    if let Some(ca) = ca_file {
+                        b = match b.ca_file(ca) {
+                            Ok(b) => b,
+                            Err(e) => {
+                                tracing::warn!(agent = %agent.name, error = %e, "cannot read the agent's CA file");
+                                keepup_notify::HttpClientContext::builder()
+                            }
+                        };
+                    }
+                    b.build()
+                })
+                .clone();
+            let (book, store, clock, scheduler, url) = (
+                book.clone(),
+                store.clone(),
+                clock.clone(),
+                scheduler.clone(),
+                url.clone(),
+            );
+            tokio::spawn(async move {
+                let timeout = PULL_TIMEOUT.min(agent.interval);
+                let answer = keepup_notify::bearer_request(
+                    &ctx,
+                    "agent",
+                    &url,
+                    agent.token.expose(),
+                    None,
+                    timeout,
+                    keepup_model::host::MAX_HOST_REPORT_BYTES,
+                )
+                .await;
+                let report = match answer {
+                    Ok((status, body)) if status.is_success() => {
+                        serde_json::from_slice::<HostReport>(&body)
+                            .map_err(|e| format!("the agent's answer is not a report: {e}"))
+                    }
+                    Ok((status, _)) => Err(format!("the agent answered HTTP {status}")),
+                    Err(e) => Err(e.message),
+                };
+                let ids = match report {
+                    Ok(report) => {
+                        let now = clock.now_ms();
+                        let name = agent.name.clone();
+                        let taken = tokio::task::spawn_blocking(move || {
+                            book.accept(&agent, report, &store, now)
+                        })
+                        .await;
+                        match taken {
+                            Ok(Ok(Accepted::New(ids))) => ids,
+                            Ok(Ok(Accepted::Duplicate)) => Vec::new(),
+                            Ok(Err(e)) => {
+                                tracing::warn!(agent = %name, error = %e, "pulled report refused");
+                                Vec::new()
+                            }
+                            Err(e) => {
+                                tracing::warn!(agent = %name, error = %e, "pulled report not taken");
+                                Vec::new()
+                            }
+                        }
+                    }
+                    Err(why) => {
+                        tracing::debug!(agent = %agent.name, reason = %why, "pulling the agent failed");
+                        book.pull_failed(&agent.name, why)
+                    }
+                };
+                for id in ids {
+                    scheduler.run_now(id);
+                }
+            });
+        }
+    }
+}

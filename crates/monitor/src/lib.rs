@@ -106,6 +106,7 @@ pub struct Monitor {
     drills: Arc<drill::DrillBook>,
     backup_task: tokio::task::JoinHandle<()>,
     drill_task: tokio::task::JoinHandle<()>,
+    pull_task: tokio::task::JoinHandle<()>,
     store: Store,
     clock: Arc<dyn Clock>,
     flush: mpsc::UnboundedSender<recorder::FlushRequest>,
@@ -255,6 +256,12 @@ impl Monitor {
             retention(&config),
         ));
         let report_task = tokio::spawn(report_loop(store.clone(), clock.clone(), sla.clone()));
+        let pull_task = tokio::spawn(host::pull_loop(
+            hosts.clone(),
+            store.clone(),
+            clock.clone(),
+            scheduler.clone(),
+        ));
         Ok(Monitor {
             config: Mutex::new(config),
             scheduler,
@@ -266,6 +273,7 @@ impl Monitor {
             drills,
             backup_task,
             drill_task,
+            pull_task,
             store,
             clock,
             flush,
@@ -576,6 +584,7 @@ impl Monitor {
         // thread (a drill cut short is resumed with `keepup dr resume`).
         self.backup_task.abort();
         self.drill_task.abort();
+        self.pull_task.abort();
         // Bounded like the scheduler's drain: a stuck recorder must not hold
         // the shutdown forever.
         if tokio::time::timeout(std::time::Duration::from_secs(30), self.flush())
