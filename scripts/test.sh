@@ -34,13 +34,16 @@ cd "$(dirname "$0")/.."
 # check), prometheus-node-exporter (scraped by the prometheus check),
 # monitoring-plugins-basic (the nagios check runs real check_* plugins),
 # vsftpd (a private FTP/FTPS server for the ftp check), smartmontools
-# (the agent's smartctl --json; Unknown where no disk is readable).
+# (the agent's smartctl --json; Unknown where no disk is readable);
+# nginx-light (a private nginx whose stub_status the nginx_status check
+# reads, crates/testkit/src/nginx.rs).
 PACKAGES=(ca-certificates openssl knot knot-dnsutils bind9-dnsutils bind9 iproute2 util-linux
   postfix dovecot-imapd dovecot-pop3d
   restic rclone openssh-server openssh-client rsync
   postgresql postgresql-client mariadb-server mariadb-client
   dpkg-dev binutils systemd man-db chromium chromium-driver prometheus
-  redis-server prometheus-node-exporter monitoring-plugins-basic vsftpd smartmontools)
+  redis-server prometheus-node-exporter monitoring-plugins-basic vsftpd smartmontools
+  nginx-light)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

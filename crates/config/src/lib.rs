@@ -73,7 +73,9 @@ pub use threshold::{Direction, Threshold, Unit};
 pub mod tls;
 pub use tls::{CertThresholds, TlsOptions, TlsSpec};
 pub mod web;
+pub mod webstatus;
 pub use web::{TlsFiles, WebSecurity};
+pub use webstatus::WebStatusSpec;
 
 pub use diag::{Problem, Problems};
 pub use load::{CONNECTIVITY_TAG, SELF_SITE, load, load_str, toml_string};

@@ -955,6 +955,9 @@ impl Loader<'_> {
             "elasticsearch" => self
                 .elasticsearch(specific, path, defaults)
                 .map(|s| CheckSpec::Probe(ProbeSpec::Elasticsearch(Box::new(s)))),
+            k if crate::webstatus::KINDS.contains(&k) => self
+                .web_status(k, specific, path, defaults)
+                .map(|s| CheckSpec::Probe(ProbeSpec::WebStatus(Box::new(s)))),
             k if crate::pages::KINDS.contains(&k) => {
                 self.pages_check(k, specific, path, defaults, timeout)
             }

@@ -181,6 +181,8 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "redis",
     "ftp",
     "elasticsearch",
+    "nginx_status",
+    "apache_status",
 ];
 
 #[derive(Debug, Deserialize)]

@@ -385,6 +385,8 @@ pub enum ProbeSpec {
     Ssh(Box<crate::ssh::SshSpec>),
     /// `kind = "elasticsearch"`
     Elasticsearch(Box<crate::elasticsearch::ElasticsearchSpec>),
+    /// `kind = "nginx_status"` or `"apache_status"`
+    WebStatus(Box<crate::webstatus::WebStatusSpec>),
     /// `kind = "redis"`
     Redis(Box<crate::redis::RedisSpec>),
 }
@@ -494,6 +496,10 @@ impl ProbeSpec {
             ProbeSpec::Prometheus(_) => "prometheus",
             ProbeSpec::Ssh(_) => "ssh",
             ProbeSpec::Elasticsearch(_) => "elasticsearch",
+            ProbeSpec::WebStatus(w) => match w.page {
+                crate::webstatus::StatusPage::Nginx => "nginx_status",
+                crate::webstatus::StatusPage::Apache => "apache_status",
+            },
             ProbeSpec::Redis(_) => "redis",
         }
     }
@@ -511,6 +517,7 @@ impl ProbeSpec {
             ProbeSpec::Chain(c) => c.http.url.host(),
             ProbeSpec::Prometheus(p) => p.http.url.host(),
             ProbeSpec::Elasticsearch(e) => e.http.url.host(),
+            ProbeSpec::WebStatus(w) => w.http.url.host(),
             ProbeSpec::Ssh(s) => Some(&s.host),
             ProbeSpec::Mail(m) => Some(&m.host),
             ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(|u| u.host()),
@@ -543,6 +550,7 @@ impl ProbeSpec {
             ProbeSpec::Chain(c) => https(&c.http.url),
             ProbeSpec::Prometheus(p) => https(&p.http.url),
             ProbeSpec::Elasticsearch(e) => https(&e.http.url),
+            ProbeSpec::WebStatus(w) => https(&w.http.url),
             ProbeSpec::Browser(b) => b.inputs.base_url.as_ref().and_then(https),
             ProbeSpec::Tls(t) => Some((&t.host, t.port)),
             ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(https),
@@ -582,7 +590,8 @@ impl ProbeSpec {
             | ProbeSpec::Prometheus(_)
             | ProbeSpec::Ssh(_)
             | ProbeSpec::Redis(_)
-            | ProbeSpec::Elasticsearch(_) => None,
+            | ProbeSpec::Elasticsearch(_)
+            | ProbeSpec::WebStatus(_) => None,
         }
     }
 }

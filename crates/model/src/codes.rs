@@ -583,6 +583,21 @@ catalogue! {
         /// The answer is not a cluster health document (Down).
         ES_HEALTH_INVALID: Critical;
     }
+    section "WEB_STATUS_*, NGINX_*, APACHE_*: web server status pages" {
+        /// The answer is not the status page the check reads (nginx
+        /// `stub_status`, Apache `server-status?auto`) (Down).
+        WEB_STATUS_INVALID: Critical;
+        /// nginx accepted connections it did not handle (`accepts` − `handled`
+        /// grew since the previous run, or is above 0 at the first):
+        /// `worker_connections` or a resource limit was reached (Degraded).
+        NGINX_CONNECTIONS_DROPPED: Warning;
+        /// nginx's active connections reached `active`'s warn (Degraded) or crit
+        /// (Down) limit.
+        NGINX_ACTIVE_HIGH: Warning;
+        /// Apache's busy workers reached `busy`'s warn (Degraded) or crit (Down)
+        /// share of its worker slots.
+        APACHE_WORKERS_BUSY: Warning;
+    }
     section "HEARTBEAT_*: pings from jobs (passive checks)" {
         /// The job's last ping was a `/fail` ping (Down).
         HEARTBEAT_FAILED: Critical;

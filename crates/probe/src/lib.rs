@@ -40,6 +40,7 @@
 //! - [`ssh`]: an SSH server's banner and its host key, proven by the
 //!   signed key exchange;
 //! - [`elasticsearch`]: an Elasticsearch or OpenSearch cluster's health;
+//! - [`webstatus`]: nginx's and Apache's own status pages;
 //! - [`discover`]: not a probe but their first user: explores a shop's
 //!   domain (DNS, open mail and web ports, policy pages) and writes a
 //!   starter configuration, for `keepup discover`; [`shop_platform`]
@@ -89,6 +90,7 @@ pub mod statuspage;
 pub mod tcp;
 pub mod tls;
 mod util;
+pub mod webstatus;
 
 pub use context::{DEFAULT_TIMEOUT, ProbeContext, ProbeContextBuilder};
 pub use memory::ProbeMemory;
@@ -138,6 +140,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Out
         ProbeSpec::Prometheus(spec) => Box::pin(prometheus::probe(spec, &ctx)),
         ProbeSpec::Ssh(spec) => Box::pin(ssh::probe(spec, &ctx)),
         ProbeSpec::Elasticsearch(spec) => Box::pin(elasticsearch::probe(spec, &ctx)),
+        ProbeSpec::WebStatus(spec) => Box::pin(webstatus::probe(spec, &ctx)),
         ProbeSpec::Redis(spec) => Box::pin(redis::probe(spec, &ctx)),
     };
     within_timeout(timeout, probe).await

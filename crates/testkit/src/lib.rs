@@ -51,6 +51,8 @@
 //! - [`chromedriver`]: chromedriver (Debian `chromium-driver`) driving
 //!   Debian's headless Chromium on a temporary profile, for the web
 //!   dashboard's end-to-end tests.
+//! - [`nginx`]: a private nginx (Debian `nginx-light`) with its
+//!   `stub_status` page, for the `nginx_status` kind.
 //! - [`node_exporter`]: Debian's `prometheus-node-exporter` on a free
 //!   loopback port, the real endpoint of the `prometheus` kind's tests.
 //! - [`vsftpd`]: a private vsftpd (Debian `vsftpd`), plain FTP, explicit
@@ -84,6 +86,7 @@ pub mod hostile;
 pub mod http;
 pub mod mail;
 pub mod mariadb;
+pub mod nginx;
 pub mod node_exporter;
 pub use keepup_pki as pki;
 pub mod ports;

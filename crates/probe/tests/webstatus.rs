@@ -1,0 +1,142 @@
+//! `kind = "nginx_status"` against a private nginx (Debian `nginx-light`)
+//! and an in-process page in stub_status's layout for dropped connections,
+//! and `kind = "apache_status"` against an in-process server answering
+//! `server-status?auto` as Apache's mod_status writes it.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::codes;
+use keepup_model::codes as c;
+use keepup_model::{Outcome, Status};
+use keepup_probe::ProbeContext;
+use keepup_testkit::http::{TestServer, text};
+use keepup_testkit::nginx::Nginx;
+
+async fn run(kind: &str, url: &str, extra: &str, ctx: &ProbeContext) -> Outcome {
+    let src = format!(
+        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"c\"\nkind = \"{kind}\"\ntimeout = \"5s\"\nurl = \"{url}\"\n{extra}"
+    );
+    let config =
+        keepup_config::load_str(&src, Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    common::run(config.checks().next().expect("one check"), ctx).await
+}
+
+#[tokio::test]
+async fn nginx_stub_status_is_read_and_judged() {
+    let nginx = Nginx::start(64).expect("nginx");
+    let ctx = ProbeContext::new();
+    let o = run("nginx_status", &nginx.url("/status"), "", &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:?}\n{}", nginx.log());
+    assert_eq!(o.message, "nginx answers its status");
+    let counters = &o.evidence.details["nginx"];
+    assert!(
+        counters["active"].as_u64().is_some_and(|n| n >= 1),
+        "{counters}"
+    );
+    assert!(
+        counters["requests"].as_u64().is_some_and(|n| n >= 1),
+        "{counters}"
+    );
+
+    // keepup's own request is an active connection: at the warn limit.
+    let o = run(
+        "nginx_status",
+        &nginx.url("/status"),
+        "active = { warn = 1, crit = 1000 }",
+        &ctx,
+    )
+    .await;
+    assert_eq!(o.status, Status::Degraded, "{o:?}");
+    assert_eq!(codes(&o), vec![c::NGINX_ACTIVE_HIGH]);
+    assert!(o.message.starts_with("nginx has "), "{}", o.message);
+
+    // The home page is not a status page.
+    let o = run("nginx_status", &nginx.url("/"), "", &ctx).await;
+    assert_eq!(o.status, Status::Down, "{o:?}");
+    assert_eq!(codes(&o), vec![c::WEB_STATUS_INVALID]);
+}
+
+#[tokio::test]
+async fn connections_nginx_accepted_but_did_not_handle_are_reported_once() {
+    // Real nginx stops accepting when its worker_connections are used up
+    // rather than accept and drop (it drops on a descriptor or memory
+    // shortage), so this is an in-process page in stub_status's layout.
+    let dropped = Arc::new(AtomicU64::new(0));
+    let served = Arc::clone(&dropped);
+    let server = TestServer::start(move |_req| {
+        let handled = 1000 - served.load(Ordering::SeqCst);
+        async move {
+            text(
+                200,
+                format!("Active connections: 3 \nserver accepts handled requests\n 1000 {handled} 2500 \nReading: 0 Writing: 1 Waiting: 2 \n"),
+            )
+        }
+    })
+    .await
+    .expect("server");
+    let ctx = ProbeContext::new();
+    let url = server.url("/status");
+    let o = run("nginx_status", &url, "", &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:?}");
+    dropped.store(7, Ordering::SeqCst);
+    let o = run("nginx_status", &url, "", &ctx).await;
+    assert_eq!(o.status, Status::Degraded, "{o:?}");
+    assert_eq!(codes(&o), vec![c::NGINX_CONNECTIONS_DROPPED]);
+    assert!(
+        o.message
+            .starts_with("nginx dropped 7 connections it accepted (7 since it started)"),
+        "{}",
+        o.message
+    );
+    let o = run("nginx_status", &url, "", &ctx).await;
+    assert_eq!(o.status, Status::Up, "no new drop: {o:?}");
+}
+
+#[tokio::test]
+async fn apache_server_status_busy_workers_against_the_limit() {
+    let server = TestServer::start(|req| async move {
+        if req.uri().query() != Some("auto") {
+            return text(200, "<html>Apache Server Status</html>");
+        }
+        text(
+            200,
+            "127.0.0.1\nServerVersion: Apache/2.4.62 (Debian)\nServerMPM: event\nTotal Accesses: 4242\nTotal kBytes: 1024\nUptime: 86400\nReqPerSec: .0490972\nBusyWorkers: 45\nIdleWorkers: 5\nProcesses: 2\nScoreboard: WWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW_____\n",
+        )
+    })
+    .await
+    .expect("server");
+    let ctx = ProbeContext::new();
+    let o = run("apache_status", &server.url("/server-status"), "", &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:?}");
+    assert_eq!(o.evidence.details["apache"]["busy_percent"], 90.0);
+    let o = run(
+        "apache_status",
+        &server.url("/server-status"),
+        "busy = { warn = \"80%\", crit = \"95%\" }",
+        &ctx,
+    )
+    .await;
+    assert_eq!(o.status, Status::Degraded, "{o:?}");
+    assert_eq!(codes(&o), vec![c::APACHE_WORKERS_BUSY]);
+    assert_eq!(
+        o.message,
+        "Apache has 45 of 50 worker slots busy (warn 80%)"
+    );
+    // A limit in the wrong unit is refused at load.
+    let src = format!(
+        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"c\"\nkind = \"apache_status\"\nurl = \"{}\"\nbusy = {{ warn = \"10 GiB\" }}\n",
+        server.url("/server-status")
+    );
+    let problems = keepup_config::load_str(&src, Path::new("k.toml"))
+        .err()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    assert!(
+        problems.contains("site[0].check[0].busy.warn"),
+        "{problems}"
+    );
+}
