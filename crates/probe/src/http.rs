@@ -759,8 +759,8 @@ impl Run<'_> {
 /// Checks the body assertions: one finding per failed assertion, and for
 /// failed JSON assertions the values found (for evidence: the finding texts
 /// leave them out so that they stay the same from run to run).
-pub(crate) fn check_assertions(
-    assertions: &[BodyAssertion],
+pub(crate) fn check_assertions<'a>(
+    assertions: impl IntoIterator<Item = &'a BodyAssertion>,
     body: &[u8],
 ) -> (Vec<Finding>, Vec<Value>) {
     let text = String::from_utf8_lossy(body);

@@ -32,7 +32,7 @@ use keepup_config::scenario::{
     ExtractFrom, Extraction, RenderError, ScenarioStep, StepAssertion, StepBody,
     json_string_content,
 };
-use keepup_config::{BodyAssertion, HttpSpec, ScenarioSpec, StatusRange};
+use keepup_config::{HttpSpec, ScenarioSpec, StatusRange};
 use keepup_model::text::{duration_words, percent_encode};
 use keepup_model::{Finding, Outcome, Severity, Status, TimingBreakdown};
 use serde_json::{Map, Value, json};
@@ -680,15 +680,13 @@ impl<'a> Walk<'a> {
             return Err(f);
         }
         self.in_time(step, elapsed)?;
-        let body_assertions: Vec<BodyAssertion> = step
-            .assertions
-            .iter()
-            .filter_map(|a| match a {
-                StepAssertion::Body(b) => Some(b.clone()),
-                StepAssertion::Css { .. } => None,
-            })
-            .collect();
-        let (findings, _) = check_assertions(&body_assertions, &page.body);
+        // Borrowed, not cloned: a cloned regex starts with an empty cache,
+        // which its first match allocates and fills again on every run.
+        let body_assertions = step.assertions.iter().filter_map(|a| match a {
+            StepAssertion::Body(b) => Some(b),
+            StepAssertion::Css { .. } => None,
+        });
+        let (findings, _) = check_assertions(body_assertions, &page.body);
         if let Some(f) = findings.into_iter().next() {
             return Err(Failure::new(codes::SCENARIO_STEP_FAILED, f.text));
         }
