@@ -3,10 +3,12 @@
 //! form key → add to cart with it → the cart shows the teapot → checkout
 //! with its payment iframe) run through `keepup_probe::run`, as the daemon
 //! runs a check, by C concurrent loops for a while; then bare `http`
-//! checks of the walk's four GET pages by the same number of loops. Each
-//! step of a walk and each bare check opens its own connection, so the
-//! difference per request is what the scenario adds: its cookie jar,
-//! templates, extraction and assertions.
+//! checks of the walk's four GET pages by the same number of loops. A
+//! walk keeps one connection to the shop for its five steps, as a
+//! browser would; each bare check opens its own, as it does in
+//! production. The difference per request is what the scenario does
+//! differently: its cookie jar, templates, extraction and assertions, and
+//! no connect or close but the first.
 //!
 //! The demo shop runs in this process on a runtime of its own, so the
 //! peak RSS is the probes' and the shop's together; the report gives the
