@@ -8,7 +8,7 @@
 //! as evidence.
 
 use keepup_config::ElasticsearchSpec;
-use keepup_model::{Finding, Outcome, Severity, Status};
+use keepup_model::{Finding, Outcome, Severity};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -37,13 +37,10 @@ const COUNTS: &[&str] = &[
 /// Runs one Elasticsearch check.
 pub async fn probe(spec: &ElasticsearchSpec, ctx: &ProbeContext) -> Outcome {
     let started = Instant::now();
-    let (mut outcome, page) = http::fetch(&spec.http, ctx).await;
-    let Some(page) = page else {
-        return outcome;
+    let (mut outcome, page) = match http::fetch_answer(&spec.http, ctx).await {
+        Ok(answer) => answer,
+        Err(outcome) => return outcome,
     };
-    if matches!(outcome.status, Status::Down | Status::Unknown) {
-        return outcome;
-    }
     let health: Option<serde_json::Map<String, Value>> = serde_json::from_slice(&page.body)
         .ok()
         .and_then(|v: Value| v.as_object().cloned());

@@ -75,6 +75,22 @@ pub(crate) struct Page {
     pub(crate) redirect_cookies: Vec<HeaderValue>,
 }
 
+/// [`fetch`] for probes that read the answer (Prometheus, Elasticsearch,
+/// status pages): the outcome so far and the page, or the outcome alone
+/// when there is nothing to read (no answer, or Down or Unknown already; a
+/// slow answer, Degraded, is still read).
+pub(crate) async fn fetch_answer(
+    spec: &HttpSpec,
+    ctx: &ProbeContext,
+) -> Result<(Outcome, Page), Outcome> {
+    match fetch(spec, ctx).await {
+        (outcome, Some(page)) if !matches!(outcome.status, Status::Down | Status::Unknown) => {
+            Ok((outcome, page))
+        }
+        (outcome, _) => Err(outcome),
+    }
+}
+
 /// Runs one HTTP(S) check like [`probe`] and also returns the final
 /// response when its body was read completely or up to the limit.
 pub(crate) async fn fetch(spec: &HttpSpec, ctx: &ProbeContext) -> (Outcome, Option<Page>) {

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use keepup_config::prometheus::{
     ArithOp, Comparison, Condition, Expr, Func, PrometheusSpec, Selector,
 };
-use keepup_model::{Finding, Outcome, Severity, Status};
+use keepup_model::{Finding, Outcome, Severity};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -94,15 +94,10 @@ impl PreviousScrapes {
 pub async fn probe(spec: &PrometheusSpec, ctx: &ProbeContext) -> Outcome {
     let started = Instant::now();
     let ctx = ctx.budgeted();
-    let (mut outcome, page) = http::fetch(&spec.http, &ctx).await;
-    let Some(page) = page else {
-        return outcome;
+    let (mut outcome, page) = match http::fetch_answer(&spec.http, &ctx).await {
+        Ok(answer) => answer,
+        Err(outcome) => return outcome,
     };
-    // Down or Unknown: no answer to evaluate (a slow one, Degraded, is
-    // still evaluated).
-    if matches!(outcome.status, Status::Down | Status::Unknown) {
-        return outcome;
-    }
     if outcome.evidence.details.get("body_truncated") == Some(&json!(true)) {
         // A cut exposition would be judged on some of its series only.
         outcome

@@ -35,13 +35,10 @@ const MAX_REMEMBERED: usize = 10_000;
 /// Runs one status page check.
 pub async fn probe(spec: &WebStatusSpec, ctx: &ProbeContext) -> Outcome {
     let started = Instant::now();
-    let (mut outcome, page) = http::fetch(&spec.http, ctx).await;
-    let Some(page) = page else {
-        return outcome;
+    let (mut outcome, page) = match http::fetch_answer(&spec.http, ctx).await {
+        Ok(answer) => answer,
+        Err(outcome) => return outcome,
     };
-    if matches!(outcome.status, Status::Down | Status::Unknown) {
-        return outcome;
-    }
     let text = String::from_utf8_lossy(&page.body);
     outcome.message = String::new();
     let ok = match spec.page {

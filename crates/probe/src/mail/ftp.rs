@@ -4,7 +4,8 @@
 //! FTP replies have SMTP's shape (`ddd-text` lines ending with
 //! `ddd text`), so they are read with [`super::smtp::read_reply`]; a
 //! multi-line reply whose middle lines carry no code (RFC 959 allows it)
-//! is refused as a protocol error. No data connection is opened.
+//! is refused as a protocol error. No data connection is opened; the
+//! goodbye is SMTP's `QUIT` ([`super::smtp::quit`]).
 
 use keepup_config::{MailLogin, MailTls};
 use tokio::time::Instant;
@@ -97,12 +98,5 @@ async fn log_in(s: &mut Session<'_>, login: &MailLogin) -> Result<(), Stop> {
     }
     s.phase_done("auth", since);
     s.notes.push("login ok");
-    Ok(())
-}
-
-/// QUIT and its reply; errors are not findings.
-pub(crate) async fn quit(s: &mut Session<'_>) -> Result<(), Stop> {
-    s.send("sending QUIT", "QUIT").await?;
-    read_reply(s, "waiting for the QUIT reply").await?;
     Ok(())
 }

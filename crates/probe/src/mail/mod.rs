@@ -194,7 +194,7 @@ impl<'a> Session<'a> {
                 MailProtocol::Smtp => smtp::quit(self).await,
                 MailProtocol::Imap => imap::logout(self).await,
                 MailProtocol::Pop3 => pop3::quit(self).await,
-                MailProtocol::Ftp => ftp::quit(self).await,
+                MailProtocol::Ftp => smtp::quit(self).await,
             }
         })
         .await;
