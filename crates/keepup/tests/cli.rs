@@ -734,6 +734,15 @@ fn the_demo_shows_state_changes_within_a_hundred_seconds() {
             && l.contains("CHAIN_VENDOR_OUTAGE")),
         "vendor outage not seen:\n{out}"
     );
+    // The demo's in-process agent reports this machine: its host check is
+    // judged (its status is the machine's own, so any but pending).
+    assert!(
+        out.lines().any(|l| l.starts_with("server/host ")
+            && [" UP ", " DEGRADED ", " DOWN "]
+                .iter()
+                .any(|s| l.contains(s))),
+        "the demo host's check was never judged:\n{out}"
+    );
     // Incidents became notifications in the demo inbox (a webhook channel).
     assert!(
         out.contains("notification received: TRIGGER"),

@@ -61,12 +61,15 @@ pub fn run(
         let mut toml = shop.config(&dir.join("keepup.db"), listen, &token);
         toml.push_str(&demo_backup(&dir)?);
         toml.push_str(&shop.recovery_config());
+        let agent_token = random_token()?;
+        toml.push_str(&demo_agent(&dir, &agent_token)?);
         std::fs::write(&config_path, toml)?;
         let config = super::load_config(&config_path).map_err(|_| anyhow::anyhow!("the generated demo configuration is invalid"))?;
         init_demo_repositories(&config).await?;
         let watched = config.clone();
         let daemon = Daemon::start(config, ProbeContext::new()).await?;
         shop.start_job(daemon.listen, format!("/ping/{token}"), Duration::from_secs(3));
+        start_demo_agent(&dir, daemon.listen, agent_token)?;
 
         let password = demo_user(daemon.monitor.store())?;
         // A previous run's loss (with --dir) does not carry over.
@@ -274,6 +277,70 @@ fn print_table(daemon: &Daemon, shop: &DemoShop, elapsed: Duration) {
     for line in shop.inbox.take() {
         println!("  notification received: {line}");
     }
+}
+
+/// The demo's own host, watched through an agent: an `[[agent]]` and a
+/// `host` check of this machine's disk, load and memory in a site of its
+/// own (so the shop's status and SLA stay the shop's).
+fn demo_agent(dir: &std::path::Path, token: &str) -> anyhow::Result<String> {
+    let file = dir.join("agent.token");
+    std::fs::write(&file, token)?;
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(format!(
+        r#"
+# This machine, through keepup agent (an in-process agent pushing every 5 s;
+# on a real server: keepup agent --central URL --name NAME --token-file F)
+[[agent]]
+name = "demo-host"
+token_file = {file}
+interval = "5s"
+
+[[site]]
+id = "server"
+name = "This machine"
+
+[[site.check]]
+id = "host"
+kind = "host"
+agent = "demo-host"
+disk."/" = {{ warn = "90%", crit = "98%" }}
+inodes."/" = {{ warn = "90%", crit = "98%" }}
+load = {{ warn = 4, crit = 8 }}
+memory = {{ warn = "90%", crit = "97%" }}
+reboot_window = "1m"
+"#,
+        file = keepup_config::toml_string(&file.display().to_string())
+    ))
+}
+
+/// The in-process agent of the demo: the same collector, backlog and push
+/// as `keepup agent`, to the demo daemon's listener.
+fn start_demo_agent(
+    dir: &std::path::Path,
+    listen: SocketAddr,
+    token: String,
+) -> anyhow::Result<()> {
+    use keepup_agent::{Collector, Settings, backlog::Backlog, push::Pusher};
+    let backlog = Backlog::open(&dir.join("agent"), 1000)?;
+    let pusher = Pusher::new(
+        keepup_notify::HttpClientContext::new(),
+        format!("http://{listen}/agent/report"),
+        token,
+        Duration::from_secs(5),
+    );
+    let collector = Collector::new(Settings {
+        name: "demo-host".into(),
+        interval: Duration::from_secs(5),
+        ..Settings::default()
+    });
+    tokio::spawn(keepup_agent::push::run(
+        collector,
+        backlog,
+        pusher,
+        &SystemClock,
+        std::future::pending(),
+    ));
+    Ok(())
 }
 
 fn random_token() -> anyhow::Result<String> {
