@@ -8,6 +8,8 @@
 //!   with N checks against a target served by a child process
 //!   ([`scheduler::serve_target`]), so the CPU and memory reported are
 //!   keepup's alone;
+//! - [`agent`]: `keepup agent` beside Debian's node_exporter, and the
+//!   central taking the reports of many simulated agents;
 //! - [`alerting`]: the incident engine and the alerter with N simultaneous
 //!   failures against a real store;
 //! - [`dns`]: the delegation walk and DNSBL lookups against Knot DNS
@@ -37,6 +39,7 @@
 //! only when built with its `bench` feature: the shipped binary carries no
 //! test harness.
 
+pub mod agent;
 pub mod alerting;
 pub mod dns;
 pub mod listener;

@@ -686,6 +686,20 @@ pub enum BenchCommand {
         #[arg(long, default_value = "/usr/lib/nagios/plugins")]
         plugins: PathBuf,
     },
+    /// keepup agent's CPU and memory beside Debian's
+    /// prometheus-node-exporter on this machine, then the central keepup
+    /// taking the reports of many simulated agents.
+    Agent {
+        /// Simulated agents pushing to the central.
+        #[arg(long, default_value = "1000")]
+        agents: usize,
+        /// Each agent's interval (and node_exporter's scrape interval).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        interval: Duration,
+        /// How long each phase is measured.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+        duration: Duration,
+    },
     /// kind = "postgres" checks against a private PostgreSQL primary with a
     /// streaming replica: checks per second, latency, CPU per check and
     /// peak memory, with sessions kept (the daemon's way) and with a fresh

@@ -83,6 +83,19 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             rounds,
             plugins,
         } => println!("{}", keepup_bench::mail::mail(runs, rounds, &plugins)?),
+        BenchCommand::Agent {
+            agents,
+            interval,
+            duration,
+        } => println!(
+            "{}",
+            keepup_bench::agent::agent(&keepup_bench::agent::AgentBench {
+                keepup: std::env::current_exe()?,
+                agents,
+                interval,
+                duration,
+            })?
+        ),
         BenchCommand::Postgres {
             databases,
             duration,
