@@ -53,6 +53,8 @@ pub mod prometheus;
 pub use prometheus::PrometheusSpec;
 pub mod redis;
 pub use redis::RedisSpec;
+pub mod mysql;
+pub use mysql::MysqlSpec;
 mod raw;
 pub mod recovery;
 pub use recovery::RecoveryPlan;

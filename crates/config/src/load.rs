@@ -958,6 +958,10 @@ impl Loader<'_> {
             k if crate::webstatus::KINDS.contains(&k) => self
                 .web_status(k, specific, path, defaults)
                 .map(|s| CheckSpec::Probe(ProbeSpec::WebStatus(Box::new(s)))),
+            "mysql" => self
+                .deserialize::<crate::mysql::RawMysql>(specific, path, COMMON_CHECK_KEYS)
+                .and_then(|r| self.mysql(r, path, defaults))
+                .map(|s| CheckSpec::Probe(ProbeSpec::Mysql(Box::new(s)))),
             k if crate::pages::KINDS.contains(&k) => {
                 self.pages_check(k, specific, path, defaults, timeout)
             }

@@ -179,6 +179,7 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "host",
     "ssh",
     "redis",
+    "mysql",
     "ftp",
     "elasticsearch",
     "nginx_status",

@@ -389,6 +389,8 @@ pub enum ProbeSpec {
     WebStatus(Box<crate::webstatus::WebStatusSpec>),
     /// `kind = "redis"`
     Redis(Box<crate::redis::RedisSpec>),
+    /// `kind = "mysql"` (MySQL and MariaDB)
+    Mysql(Box<crate::mysql::MysqlSpec>),
 }
 
 /// The kinds the monitor evaluates without probing.
@@ -501,6 +503,7 @@ impl ProbeSpec {
                 crate::webstatus::StatusPage::Apache => "apache_status",
             },
             ProbeSpec::Redis(_) => "redis",
+            ProbeSpec::Mysql(_) => "mysql",
         }
     }
 
@@ -528,6 +531,7 @@ impl ProbeSpec {
             | ProbeSpec::Nagios(_) => None,
             ProbeSpec::Postgres(p) => Some(&p.server.host),
             ProbeSpec::Redis(r) => Some(&r.server.host),
+            ProbeSpec::Mysql(m) => Some(&m.server.host),
         }
     }
 
@@ -558,6 +562,7 @@ impl ProbeSpec {
             ProbeSpec::Tcp(_)
             | ProbeSpec::Postgres(_)
             | ProbeSpec::Redis(_)
+            | ProbeSpec::Mysql(_)
             | ProbeSpec::Dns(_)
             | ProbeSpec::Ping(_)
             | ProbeSpec::Domain(_)
@@ -591,7 +596,8 @@ impl ProbeSpec {
             | ProbeSpec::Ssh(_)
             | ProbeSpec::Redis(_)
             | ProbeSpec::Elasticsearch(_)
-            | ProbeSpec::WebStatus(_) => None,
+            | ProbeSpec::WebStatus(_)
+            | ProbeSpec::Mysql(_) => None,
         }
     }
 }

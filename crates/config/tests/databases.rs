@@ -292,3 +292,45 @@ password = "hunter2-secret"
     assert!(secret.contains("`password` is a secret"), "{secret}");
     assert!(!p.to_string().contains("hunter2-secret"), "{p}");
 }
+
+#[test]
+fn a_mysql_check_takes_its_defaults_and_refuses_its_mistakes() {
+    let config = load_str(
+        &site("[[site.check]]\nid = \"db\"\nkind = \"mysql\"\nhost = \"db.shop.example\"\ncluster_size = 3\n"),
+        Path::new("/etc/keepup/keepup.toml"),
+    )
+    .unwrap_or_else(|p| panic!("{p}"));
+    let Some(ProbeSpec::Mysql(spec)) = config.checks().next().and_then(|c| c.probe()) else {
+        panic!("not a mysql check")
+    };
+    assert_eq!(spec.server.port, 3306);
+    assert_eq!(spec.server.user.as_deref(), Some("root"));
+    assert_eq!(spec.server.tls, DbTls::Prefer);
+    assert_eq!(spec.lag, above(30.0, 300.0, Unit::Seconds));
+    assert_eq!(spec.connections, above(80.0, 95.0, Unit::Percent));
+    assert_eq!(spec.cluster_size, Some(3));
+
+    let src = site(
+        r#"[[site.check]]
+id = "db"
+kind = "mysql"
+host = "db"
+cluster_size = 0
+lag = { warn = "80%" }
+replicas = 1
+"#,
+    );
+    let p = problems(&src);
+    assert!(
+        at_line(&p, line_of(&src, "cluster_size =")).contains("invalid cluster size 0"),
+        "{p}"
+    );
+    assert!(
+        at_line(&p, line_of(&src, "lag =")).contains("lag.warn: wrong unit"),
+        "{p}"
+    );
+    assert!(
+        at_line(&p, line_of(&src, "replicas =")).contains("unknown key `replicas`"),
+        "{p}"
+    );
+}

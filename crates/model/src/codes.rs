@@ -542,6 +542,40 @@ catalogue! {
         /// its signed key exchange reply (Down).
         SSH_PROTOCOL_ERROR: Critical;
     }
+    section "MYSQL_*: MySQL and MariaDB checks" {
+        //
+        // A certificate is reported with the TLS_* codes above; an unreachable
+        // server with TCP_* and DNS_*.
+        /// The server refused the login (wrong password, unknown user, host not
+        /// allowed) or wants an authentication keepup cannot give (Down).
+        MYSQL_AUTH_FAILED: Critical;
+        /// The session failed: closed, not MySQL, or a packet past the size limit
+        /// (Down).
+        MYSQL_CONNECTION_FAILED: Critical;
+        /// The server answered a health query with an error, e.g. missing the
+        /// REPLICATION CLIENT privilege (Down).
+        MYSQL_SERVER_ERROR: Critical;
+        /// `tls = "require"` and the server does not offer TLS (Down).
+        MYSQL_TLS_UNAVAILABLE: Critical;
+        /// `role = "replica"` and no replication is configured, or `"primary"`
+        /// and the server replicates from another (Down).
+        MYSQL_ROLE_UNEXPECTED: Critical;
+        /// The replica's IO thread does not run (`Slave_IO_Running` /
+        /// `Replica_IO_Running`), with its last error (Down).
+        MYSQL_REPLICA_IO_STOPPED: Critical;
+        /// The replica's SQL thread does not run, with its last error (Down).
+        MYSQL_REPLICA_SQL_STOPPED: Critical;
+        /// `Seconds_Behind_Master` / `Seconds_Behind_Source` at `lag`: Degraded at
+        /// warn, Down at crit.
+        MYSQL_REPLICA_LAG: Warning;
+        /// `Threads_connected` at `connections` of `max_connections`: Degraded at
+        /// warn, Down at crit.
+        MYSQL_CONNECTIONS_HIGH: Warning;
+        /// The Galera node's `wsrep_local_state_comment` is not Synced (Down).
+        MYSQL_GALERA_NOT_SYNCED: Critical;
+        /// `wsrep_cluster_size` below `cluster_size` (Down).
+        MYSQL_GALERA_CLUSTER_SMALL: Critical;
+    }
     section "REDIS_*: Redis checks" {
         //
         // A certificate (tls = "require") is reported with the TLS_* codes above;

@@ -29,6 +29,8 @@
 //!   the same certificate analysis as HTTPS, and an optional login.
 //! - [`postgres`]: a PostgreSQL server's role, connections and
 //!   replication lag, over a connection kept between runs;
+//! - [`mysql`]: MySQL and MariaDB: connections, replica threads and lag,
+//!   Galera state, over a bounded client of keepup's own;
 //! - [`redis`]: a Redis server's role, memory, refused clients and
 //!   replication over a bounded RESP2 client;
 //! - [`browser`]: a scenario of steps in a real headless Chromium over
@@ -77,6 +79,7 @@ pub mod http;
 pub mod icmp;
 pub mod mail;
 mod memory;
+pub mod mysql;
 pub mod nagios;
 pub mod page;
 pub mod postgres;
@@ -142,6 +145,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Out
         ProbeSpec::Elasticsearch(spec) => Box::pin(elasticsearch::probe(spec, &ctx)),
         ProbeSpec::WebStatus(spec) => Box::pin(webstatus::probe(spec, &ctx)),
         ProbeSpec::Redis(spec) => Box::pin(redis::probe(spec, &ctx)),
+        ProbeSpec::Mysql(spec) => Box::pin(mysql::probe(spec, &ctx)),
     };
     within_timeout(timeout, probe).await
 }

@@ -12,6 +12,11 @@
 //! the helpers here ([`MariaDb::sql`], [`MariaDb::load_shop`]) connect as
 //! `root` on the Unix socket in the server's directory.
 //!
+//! [`MariaDb::start_primary`] starts one that writes a binary log, and
+//! [`MariaDb::start_replica`] a replica of it (`CHANGE MASTER TO` the
+//! primary's current log position, `START SLAVE`), for the replication
+//! checks' tests.
+//!
 //! The server is killed when the value is dropped, and by a watchdog if
 //! the test process dies first. A missing package is an error, not a
 //! skip.
@@ -65,6 +70,43 @@ impl MariaDb {
     /// accepts connections and the test user exists. Blocking; takes one
     /// or two seconds.
     pub fn start() -> io::Result<Self> {
+        Self::start_with(None)
+    }
+
+    /// A server writing a binary log (server id 1) that replicas can
+    /// follow; its log starts empty once the test user exists.
+    pub fn start_primary() -> io::Result<Self> {
+        let db = Self::start_with(Some(1))?;
+        db.sql("RESET MASTER;")?;
+        Ok(db)
+    }
+
+    /// A replica (server id 2) of `primary` (from [`Self::start_primary`]):
+    /// it logs in to the primary as the test user and replicates from the
+    /// primary's current log position.
+    pub fn start_replica(primary: &MariaDb) -> io::Result<Self> {
+        let status = primary.sql("SHOW MASTER STATUS;")?;
+        let mut fields = status.split('\t');
+        let (Some(file), Some(position)) = (fields.next(), fields.next()) else {
+            return Err(io::Error::other(format!(
+                "the primary has no binary log: {status:?}"
+            )));
+        };
+        let replica = Self::start_with(Some(2))?;
+        replica.sql(&format!(
+            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER={}, \
+             MASTER_PASSWORD={}, MASTER_LOG_FILE={}, MASTER_LOG_POS={}, MASTER_USE_GTID=no; \
+             START SLAVE;",
+            primary.port,
+            literal(MARIADB_USER),
+            literal(MARIADB_PASSWORD),
+            literal(file.trim()),
+            position.trim()
+        ))?;
+        Ok(replica)
+    }
+
+    fn start_with(server_id: Option<u32>) -> io::Result<Self> {
         let dirs: Vec<&Path> = SYSTEM_BIN.iter().map(Path::new).collect();
         let install = dbproc::require(&dirs, "mariadb-install-db", "mariadb-server")?;
         let server = dbproc::require(&dirs, "mariadbd", "mariadb-server")?;
@@ -73,7 +115,7 @@ impl MariaDb {
         // The port is free when chosen but may be taken before the server
         // binds it: try again with another.
         for _ in 0..3 {
-            match Self::try_start(&install, &server, &client) {
+            match Self::try_start(&install, &server, &client, server_id) {
                 Ok(db) => return Ok(db),
                 Err(e) => last = Some(e),
             }
@@ -81,7 +123,12 @@ impl MariaDb {
         Err(last.unwrap_or_else(|| io::Error::other("MariaDB did not start")))
     }
 
-    fn try_start(install: &Path, server: &Path, client: &Path) -> io::Result<Self> {
+    fn try_start(
+        install: &Path,
+        server: &Path,
+        client: &Path,
+        server_id: Option<u32>,
+    ) -> io::Result<Self> {
         let account = dbproc::server_account(&["mysql", "nobody"])?;
         let dir = tempfile::Builder::new()
             .prefix("keepup-mariadb-")
@@ -128,7 +175,15 @@ impl MariaDb {
             .arg(format!("--tmpdir={}", tmp.display()))
             .arg("--skip-name-resolve")
             // Speed over durability: nothing here is worth keeping.
-            .args(["--skip-log-bin", "--innodb-doublewrite=0"])
+            .args(match server_id {
+                Some(id) => vec![
+                    format!("--server-id={id}"),
+                    format!("--log-bin={}", d.join("binlog").display()),
+                    "--relay-log=relay".to_owned(),
+                ],
+                None => vec!["--skip-log-bin".to_owned()],
+            })
+            .arg("--innodb-doublewrite=0")
             .arg("--innodb-flush-log-at-trx-commit=0")
             .arg("--innodb-buffer-pool-size=256M")
             .arg("--innodb-log-file-size=256M")

@@ -81,13 +81,13 @@ pub fn replication_lines(o: &Outcome) -> String {
                 text(&e["master_link_status"]),
                 seconds(&e["master_last_io_seconds_ago"])
             )),
-            _ => {
-                for (key, value) in e.as_object().into_iter().flatten() {
-                    if key != "role" && key != "version" {
-                        out.push_str(&format!("  {key}: {}\n", text(value)));
-                    }
-                }
-            }
+            _ => out.push_str(&format!(
+                "  primary {}: IO thread {}, SQL thread {}, {} behind\n",
+                text(&e["primary"]),
+                text(&e["io_running"]),
+                text(&e["sql_running"]),
+                seconds(&e["seconds_behind"])
+            )),
         }
     }
     // Evidence holds what servers say: no escape sequence reaches the
@@ -148,5 +148,16 @@ mod tests {
         assert!(lines.contains("master 10.0.0.1:6379: link down"), "{lines}");
         assert!(!lines.contains('\u{1b}'), "{lines}");
         assert_eq!(replication_lines(&Outcome::new(Status::Up, "x")), "");
+        let mut o = Outcome::new(Status::Down, "down");
+        o.evidence.insert(
+            "mysql",
+            json!({"role": "replica", "version": "10.11.19-MariaDB", "connections": 4.0,
+                   "max_connections": 151.0, "primary": "10.0.0.1:3306", "io_running": "Yes",
+                   "sql_running": "No", "seconds_behind": null}),
+        );
+        assert_eq!(
+            replication_lines(&o),
+            "mysql replica (version 10.11.19-MariaDB)\n  primary 10.0.0.1:3306: IO thread Yes, SQL thread No, ? behind\n"
+        );
     }
 }

@@ -1,0 +1,123 @@
+//! The check kind `mysql` (MySQL and MariaDB): a server's health,
+//! connections, replication and Galera cluster state, from keepup itself
+//! over the MySQL protocol.
+//!
+//! ```toml
+//! [[site.check]]
+//! id = "db"
+//! kind = "mysql"
+//! host = "db2.shop.example"
+//! port = 3306                       # default
+//! user = "keepup"                   # default "root"; needs REPLICATION CLIENT (SLAVE MONITOR on MariaDB)
+//! password_env = "MYSQL_MONITOR_PW" # or password_file; none: no password
+//! tls = "prefer"                    # "disable" | "prefer" (default) | "require"
+//! role = "replica"                  # or "primary"; left out: either
+//! lag = { warn = "30s", crit = "5m" }           # Seconds_Behind_Master (default)
+//! connections = { warn = "80%", crit = "95%" }  # Threads_connected of max_connections (default)
+//! cluster_size = 3                  # Galera: nodes expected, at least
+//! ```
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::database::{DbRole, DbServer, DbTls, RawDbServer, above};
+use crate::load::{Defaults, Loader};
+use crate::raw::RawTls;
+use crate::threshold::{RawThreshold, Threshold, Unit};
+
+/// `kind = "mysql"`
+#[derive(Debug, Clone)]
+pub struct MysqlSpec {
+    /// Where and how to connect (user defaults to `root`).
+    pub server: DbServer,
+    /// The role the server must have: a replica has replication
+    /// configured, a primary has none.
+    pub role: Option<DbRole>,
+    /// A replica's `Seconds_Behind_Master`, in seconds.
+    pub lag: Threshold,
+    /// `Threads_connected` as a percentage of `max_connections`.
+    pub connections: Threshold,
+    /// Galera: the cluster's nodes expected at least.
+    pub cluster_size: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMysql {
+    host: Spanned<String>,
+    port: Option<Spanned<i64>>,
+    user: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    tls: Option<Spanned<String>>,
+    certificate: Option<RawTls>,
+    role: Option<Spanned<String>>,
+    lag: Option<Spanned<RawThreshold>>,
+    connections: Option<Spanned<RawThreshold>>,
+    cluster_size: Option<Spanned<i64>>,
+}
+
+impl Loader<'_> {
+    pub(crate) fn mysql(
+        &mut self,
+        raw: RawMysql,
+        path: &str,
+        defaults: &Defaults,
+    ) -> Option<MysqlSpec> {
+        let server = self.db_server(
+            RawDbServer {
+                host: &raw.host,
+                port: raw.port.as_ref(),
+                user: raw.user.as_ref(),
+                password_env: raw.password_env.as_ref(),
+                password_file: raw.password_file.as_ref(),
+                tls: raw.tls.as_ref(),
+                certificate: raw.certificate.as_ref(),
+            },
+            path,
+            crate::backup::DatabaseKind::Mysql.default_port(),
+            &[DbTls::Disable, DbTls::Prefer, DbTls::Require],
+            &defaults.tls,
+        );
+        let mut ok = true;
+        let role = self.db_role(raw.role.as_ref(), path);
+        ok &= raw.role.is_none() || role.is_some();
+        let cluster_size = match &raw.cluster_size {
+            None => None,
+            Some(n) => match u32::try_from(*n.get_ref()) {
+                Ok(v) if v >= 1 => Some(v),
+                _ => {
+                    self.rep.report(
+                        n.span(),
+                        &format!("{path}.cluster_size"),
+                        format!("invalid cluster size {}", n.get_ref()),
+                        Some("write the Galera nodes expected, 1 or more".into()),
+                    );
+                    ok = false;
+                    None
+                }
+            },
+        };
+        let lag = self.db_threshold(
+            raw.lag.as_ref(),
+            &format!("{path}.lag"),
+            &[Unit::Seconds],
+            above(30.0, 300.0, Unit::Seconds),
+        );
+        let connections = self.db_threshold(
+            raw.connections.as_ref(),
+            &format!("{path}.connections"),
+            &[Unit::Percent],
+            above(80.0, 95.0, Unit::Percent),
+        );
+        let (mut server, lag, connections) = (server?, lag?, connections?);
+        server.user.get_or_insert_with(|| "root".to_owned());
+        ok.then_some(MysqlSpec {
+            server,
+            role,
+            lag,
+            connections,
+            cluster_size,
+        })
+    }
+}

@@ -1,0 +1,232 @@
+//! `kind = "mysql"` against real MariaDB servers from Debian's
+//! `mariadb-server`: a primary writing a binary log and a replica of it
+//! (`CHANGE MASTER TO`, `START SLAVE`), on loopback (testkit). The checks
+//! are loaded from TOML and run through the probe dispatcher, as the daemon
+//! runs them.
+//!
+//! The read-only tests share one pair; the test that stops the replica's
+//! SQL thread has a pair of its own.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use keepup_model::{Outcome, Status};
+use keepup_probe::ProbeContext;
+use keepup_testkit::hostile::{Behaviour, HostileServer};
+use keepup_testkit::mariadb::MariaDb;
+
+/// A primary, its replica, and a directory with the password files.
+struct Pair {
+    primary: MariaDb,
+    replica: MariaDb,
+    dir: tempfile::TempDir,
+}
+
+impl Pair {
+    fn start() -> Pair {
+        let primary = MariaDb::start_primary().expect("primary starts");
+        let replica = MariaDb::start_replica(&primary).expect("replica starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("db.pass"), primary.password()).expect("file");
+        std::fs::write(dir.path().join("wrong.pass"), "not-the-Secret-42").expect("file");
+        wait_for(|| threads(&replica) == ("Yes".into(), "Yes".into()));
+        Pair {
+            primary,
+            replica,
+            dir,
+        }
+    }
+
+    /// The check `extra` describes against `server`.
+    fn check(&self, server: &MariaDb, extra: &str) -> keepup_config::Config {
+        let password = if extra.contains("password_file") {
+            ""
+        } else {
+            "password_file = \"db.pass\"\n"
+        };
+        let src = format!(
+            "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"db\"\nkind = \"mysql\"\n\
+             host = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\n{password}{extra}\n",
+            server.port(),
+            server.user(),
+        );
+        keepup_config::load_str(&src, &self.dir.path().join("keepup.toml"))
+            .unwrap_or_else(|p| panic!("{p}\n{src}"))
+    }
+}
+
+/// The replica's IO and SQL threads as `SHOW SLAVE STATUS` says them
+/// (its 11th and 12th columns, `Slave_IO_Running` and `Slave_SQL_Running`).
+fn threads(replica: &MariaDb) -> (String, String) {
+    let status = replica.sql("SHOW SLAVE STATUS;").unwrap_or_default();
+    let fields: Vec<&str> = status.split('\t').collect();
+    let field = |i: usize| fields.get(i).map_or(String::new(), |f| f.trim().to_owned());
+    (field(10), field(11))
+}
+
+/// Polls `ready` every 100 ms, for at most 30 s.
+fn wait_for(mut ready: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the servers did not reach the expected state in 30 s");
+}
+
+fn shared() -> &'static Pair {
+    static PAIR: OnceLock<Pair> = OnceLock::new();
+    PAIR.get_or_init(Pair::start)
+}
+
+async fn run(config: &keepup_config::Config) -> Outcome {
+    let check = config.checks().next().expect("one check");
+    keepup_probe::run(
+        check.probe().expect("a probe"),
+        check.timeout,
+        &ProbeContext::new(),
+    )
+    .await
+}
+
+fn codes(o: &Outcome) -> Vec<&str> {
+    o.findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+fn mysql(o: &Outcome) -> &serde_json::Value {
+    &o.evidence.details["mysql"]
+}
+
+#[tokio::test]
+async fn a_primary_and_its_replica_are_up_with_the_threads_and_lag_read() {
+    let pair = shared();
+    let o = run(&pair.check(&pair.primary, "role = \"primary\"")).await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+    assert!(
+        o.message.starts_with("MySQL primary at 127.0.0.1:"),
+        "{}",
+        o.message
+    );
+    assert!(
+        mysql(&o)["connections"].as_f64().is_some_and(|n| n >= 1.0),
+        "{o:#?}"
+    );
+    assert!(
+        mysql(&o)["max_connections"]
+            .as_f64()
+            .is_some_and(|n| n > 1.0)
+    );
+    assert!(
+        mysql(&o)["version"]
+            .as_str()
+            .is_some_and(|v| v.contains("MariaDB"))
+    );
+
+    let o = run(&pair.check(&pair.replica, "role = \"replica\"")).await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+    assert_eq!(mysql(&o)["role"], "replica");
+    assert_eq!(mysql(&o)["io_running"], "Yes");
+    assert_eq!(mysql(&o)["sql_running"], "Yes");
+    assert!(mysql(&o)["seconds_behind"].is_number(), "{o:#?}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_the_wrong_role_are_down() {
+    let pair = shared();
+    let o = run(&pair.check(&pair.primary, "password_file = \"wrong.pass\"")).await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), ["MYSQL_AUTH_FAILED"]);
+    assert!(
+        o.message.contains("Access denied for user 'keepup'"),
+        "{}",
+        o.message
+    );
+    let all = serde_json::to_string(&o).expect("json");
+    assert!(!all.contains("not-the-Secret-42"), "{all}");
+
+    let o = run(&pair.check(&pair.primary, "role = \"replica\"")).await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), ["MYSQL_ROLE_UNEXPECTED"]);
+    let o = run(&pair.check(&pair.replica, "role = \"primary\"")).await;
+    assert_eq!(codes(&o), ["MYSQL_ROLE_UNEXPECTED"]);
+}
+
+#[tokio::test]
+async fn a_stopped_sql_thread_and_a_lost_primary_are_findings() {
+    let mut pair = tokio::task::spawn_blocking(Pair::start)
+        .await
+        .expect("start");
+    pair.replica
+        .sql("STOP SLAVE SQL_THREAD;")
+        .expect("stop the SQL thread");
+    let replica = pair.check(&pair.replica, "role = \"replica\"");
+    let o = run(&replica).await;
+    assert_eq!(o.status, Status::Down, "{o:#?}");
+    assert_eq!(codes(&o), ["MYSQL_REPLICA_SQL_STOPPED"]);
+    assert_eq!(o.message, "the replica's SQL thread is No, not running");
+
+    pair.replica.sql("START SLAVE SQL_THREAD;").expect("start");
+    wait_for(|| threads(&pair.replica).1 == "Yes");
+    // The primary goes away: the IO thread loses it and says why.
+    pair.primary.kill();
+    let mut o = run(&replica).await;
+    for _ in 0..100 {
+        if codes(&o).contains(&"MYSQL_REPLICA_IO_STOPPED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        o = run(&replica).await;
+    }
+    assert_eq!(o.status, Status::Down, "{o:#?}");
+    assert_eq!(codes(&o), ["MYSQL_REPLICA_IO_STOPPED"]);
+    assert!(
+        o.message
+            .starts_with("the replica's IO thread is Connecting, not running"),
+        "{}",
+        o.message
+    );
+}
+
+fn hostile_check(port: u16, timeout: &str) -> keepup_config::Config {
+    let src = format!(
+        "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"db\"\nkind = \"mysql\"\n\
+         host = \"127.0.0.1\"\nport = {port}\ntimeout = \"{timeout}\"\n"
+    );
+    keepup_config::load_str(&src, std::path::Path::new("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"))
+}
+
+#[tokio::test]
+async fn servers_that_never_answer_or_answer_too_much_end_the_run() {
+    let silent = HostileServer::start(Behaviour::Silent)
+        .await
+        .expect("server");
+    let o = run(&hostile_check(silent.port(), "2s")).await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), ["PROBE_TIMEOUT"]);
+    assert!(
+        o.message.contains("waiting for the greeting"),
+        "{}",
+        o.message
+    );
+
+    // A packet header announcing 8 MB is refused before it is read.
+    let huge = HostileServer::start(Behaviour::Banner("\u{7f}\u{7f}\u{7f}\u{0}".into()))
+        .await
+        .expect("server");
+    let o = run(&hostile_check(huge.port(), "5s")).await;
+    assert_eq!(codes(&o), ["MYSQL_CONNECTION_FAILED"]);
+    assert!(
+        o.message.contains("larger than the 1 MiB a run reads"),
+        "{}",
+        o.message
+    );
+
+    let http = HostileServer::start(Behaviour::Banner("HTTP/1.1 400 Bad Request\r\n\r\n".into()))
+        .await
+        .expect("server");
+    let o = run(&hostile_check(http.port(), "5s")).await;
+    assert_eq!(o.status, Status::Down);
+    assert_eq!(codes(&o), ["MYSQL_CONNECTION_FAILED"], "{o:#?}");
+}
