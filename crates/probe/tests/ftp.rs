@@ -11,6 +11,7 @@ use common::{codes, has};
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
+use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::pki::{CertAuthority, TempPem, validity};
 use keepup_testkit::vsftpd::{BANNER, FtpTls, Vsftpd};
 
@@ -164,4 +165,26 @@ async fn implicit_ftps_speaks_tls_from_the_first_byte() {
     // The same port spoken to in plain text says nothing keepup can read.
     let o = run(ftp.port(), "tls = \"none\"\n", dir.path()).await;
     assert_eq!(o.status, Status::Down, "{o:?}");
+}
+
+#[tokio::test]
+async fn a_banner_with_uncoded_middle_lines_is_one_reply() {
+    // vsftpd prefixes every banner line with `220-`; ProFTPD, IIS and
+    // wu-ftpd may send middle lines without a code (RFC 959 §4.2), so a
+    // raw TCP server sends such a banner here.
+    let server = HostileServer::start(Behaviour::Banner(
+        "220-Welcome to the shop's FTP\r\nRules: no code on this line\r\n 220 nor on this one\r\n220 ready\r\n"
+            .into(),
+    ))
+    .await
+    .expect("banner server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = run(
+        server.port(),
+        "tls = \"none\"\nexpect_banner = 'Rules: no code'\n",
+        dir.path(),
+    )
+    .await;
+    assert_eq!(o.status, Status::Up, "{o:?}");
+    assert!(codes(&o).is_empty(), "{o:?}");
 }

@@ -1,18 +1,18 @@
 //! The FTP control dialogue: greeting 220, `AUTH TLS` (RFC 4217) when TLS
 //! is explicit, `USER`/`PASS` with the test account, `QUIT` (RFC 959).
 //!
-//! FTP replies have SMTP's shape (`ddd-text` lines ending with
-//! `ddd text`), so they are read with [`super::smtp::read_reply`]; a
-//! multi-line reply whose middle lines carry no code (RFC 959 allows it)
-//! is refused as a protocol error. No data connection is opened; the
-//! goodbye is SMTP's `QUIT` ([`super::smtp::quit`]).
+//! FTP replies look like SMTP's but are looser (RFC 959 §4.2): after a
+//! first line `ddd-text`, the middle lines may carry any text, no code
+//! or another code, until a line starting with the same `ddd ` ends the
+//! reply; [`read_reply`] reads them so, bounded by
+//! [`MAX_REPLY_LINES`] and the line limit. No data connection is opened.
 
 use keepup_config::{MailLogin, MailTls};
 use tokio::time::Instant;
 
 use super::Session;
-use super::line::Stop;
-use super::smtp::{Reply, read_reply};
+use super::line::{MAX_REPLY_LINES, Stop};
+use super::smtp::{Reply, not_a_reply, parse_reply_line};
 use crate::codes;
 
 /// The FTP dialogue up to (not including) QUIT.
@@ -99,4 +99,42 @@ async fn log_in(s: &mut Session<'_>, login: &MailLogin) -> Result<(), Stop> {
     s.phase_done("auth", since);
     s.notes.push("login ok");
     Ok(())
+}
+
+/// QUIT and its reply.
+pub(crate) async fn quit(s: &mut Session<'_>) -> Result<(), Stop> {
+    s.send("sending QUIT", "QUIT").await?;
+    read_reply(s, "waiting for the QUIT reply").await?;
+    Ok(())
+}
+
+/// Reads one complete FTP reply: a single `ddd text` line, or `ddd-text`
+/// and then any lines up to one that starts with the same `ddd `.
+async fn read_reply(s: &mut Session<'_>, phase: &'static str) -> Result<Reply, Stop> {
+    let first = s.read_line(phase).await?;
+    let Some((code, last, text)) = parse_reply_line(&first) else {
+        return Err(not_a_reply(s, &first, phase));
+    };
+    let mut lines = vec![text.to_owned()];
+    let mut last = last;
+    while !last {
+        if lines.len() >= MAX_REPLY_LINES {
+            return Err(Stop::protocol(format!(
+                "one reply has more than {MAX_REPLY_LINES} lines (while {phase})"
+            )));
+        }
+        let line = s.read_line(phase).await?;
+        let text = match parse_reply_line(&line) {
+            Some((this, true, text)) if this == code => {
+                last = true;
+                text
+            }
+            // A middle line that repeats the code keeps only its text;
+            // any other middle line is text as it stands.
+            Some((this, false, text)) if this == code => text,
+            _ => line.as_str(),
+        };
+        lines.push(text.to_owned());
+    }
+    Ok(Reply { code, lines })
 }

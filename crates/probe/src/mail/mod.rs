@@ -194,7 +194,7 @@ impl<'a> Session<'a> {
                 MailProtocol::Smtp => smtp::quit(self).await,
                 MailProtocol::Imap => imap::logout(self).await,
                 MailProtocol::Pop3 => pop3::quit(self).await,
-                MailProtocol::Ftp => smtp::quit(self).await,
+                MailProtocol::Ftp => ftp::quit(self).await,
             }
         })
         .await;
@@ -522,6 +522,23 @@ mod tests {
         assert!(transcript.contains("AUTH PLAIN ***"), "{transcript}");
         assert!(!transcript.contains("c2VjcmV0"), "{transcript}");
         assert!(!transcript.contains("secret"), "{transcript}");
+    }
+
+    #[test]
+    fn ftp_replies_may_carry_uncoded_middle_lines() {
+        // RFC 959 §4.2: between `ddd-` and `ddd ` any text may stand,
+        // even a line that starts with another code or a space.
+        let o = outcome(
+            MailProtocol::Ftp,
+            "220-Welcome\r\nthis line has no code\r\n 220 not the end\r\n220 ready\r\n234 go\r\n331 password\r\n230-hello\r\n\r\n530 only text\r\n230-more\r\n230 logged in\r\n221 bye\r\n",
+        );
+        assert_eq!(o.status, Status::Up, "{:?}", o.findings);
+        assert!(o.message.contains("login ok"), "{}", o.message);
+
+        // Still bounded: a reply that never ends is a protocol error.
+        let endless = format!("220-Welcome\r\n{}", "text\r\n".repeat(300));
+        let o = outcome(MailProtocol::Ftp, &endless);
+        assert_eq!(codes_of(&o), vec![codes::MAIL_PROTOCOL_ERROR], "{o:?}");
     }
 
     #[test]

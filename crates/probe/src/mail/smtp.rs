@@ -52,6 +52,24 @@ pub(crate) fn parse_reply_line(line: &str) -> Option<(u16, bool, &str)> {
     }
 }
 
+/// The stop for a line that does not start a reply (SMTP and FTP).
+pub(crate) fn not_a_reply(s: &Session<'_>, line: &str, phase: &'static str) -> Stop {
+    let shown: String = line.chars().take(80).collect();
+    Stop::quoting(
+        codes::MAIL_PROTOCOL_ERROR,
+        format!(
+            "the server answered \"{}\", which is not an {} reply (while {phase})",
+            shown.escape_debug(),
+            s.spec.protocol.name()
+        ),
+        format!(
+            "the server's answer is not an {} reply (while {phase})",
+            s.spec.protocol.name()
+        ),
+        false,
+    )
+}
+
 /// Reads one complete (possibly multi-line) reply.
 pub(crate) async fn read_reply(s: &mut Session<'_>, phase: &'static str) -> Result<Reply, Stop> {
     let mut code = None;
@@ -59,20 +77,7 @@ pub(crate) async fn read_reply(s: &mut Session<'_>, phase: &'static str) -> Resu
     loop {
         let line = s.read_line(phase).await?;
         let Some((this, last, text)) = parse_reply_line(&line) else {
-            let shown: String = line.chars().take(80).collect();
-            return Err(Stop::quoting(
-                codes::MAIL_PROTOCOL_ERROR,
-                format!(
-                    "the server answered \"{}\", which is not an {} reply (while {phase})",
-                    shown.escape_debug(),
-                    s.spec.protocol.name()
-                ),
-                format!(
-                    "the server's answer is not an {} reply (while {phase})",
-                    s.spec.protocol.name()
-                ),
-                false,
-            ));
+            return Err(not_a_reply(s, &line, phase));
         };
         if *code.get_or_insert(this) != this {
             return Err(Stop::protocol(format!(
