@@ -557,7 +557,17 @@ fn session_error(e: &tokio_postgres::Error, spec: &PostgresSpec, budget: &ReplyB
             )
         };
     }
-    let text = scrub(&e.to_string());
+    // tokio-postgres puts the cause in the error's source, not its text.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        source = cause.source();
+    }
+    let text = scrub(&text);
     if budget.exhausted() {
         return Finding::new(
             codes::PG_CONNECTION_FAILED,

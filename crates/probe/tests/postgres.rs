@@ -317,3 +317,71 @@ async fn a_server_that_never_answers_or_never_stops_ends_the_run() {
     assert_eq!(codes(&o), ["PG_CONNECTION_FAILED"]);
     assert!(o.message.contains("more than 1 MiB"), "{}", o.message);
 }
+
+#[tokio::test]
+async fn tls_is_verified_against_the_ca_file_before_the_password_goes() {
+    use keepup_testkit::pki::{CertAuthority, validity};
+    let ca = CertAuthority::new("keepup test db CA").expect("CA");
+    let issued = ca.issue(&["pg.test"], validity::current()).expect("leaf");
+    let server = tokio::task::spawn_blocking(move || Postgres::start_with_tls(&issued))
+        .await
+        .expect("join")
+        .expect("PostgreSQL with TLS starts");
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("pg.pass"), server.password()).expect("file");
+    std::fs::write(dir.path().join("ca.pem"), ca.root_pem()).expect("file");
+    let ctx = ProbeContext::builder()
+        .system_roots(false)
+        .resolve_override("pg.test", [std::net::IpAddr::from([127, 0, 0, 1])])
+        .build();
+    let check = |extra: &str| {
+        let src = format!(
+            "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"db\"\nkind = \"postgres\"\n\
+             host = \"pg.test\"\nport = {}\nuser = \"{}\"\npassword_file = \"pg.pass\"\n\
+             tls = \"require\"\n{extra}\n",
+            server.port(),
+            server.user(),
+        );
+        keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
+            .unwrap_or_else(|p| panic!("{p}"))
+    };
+    let o = run(
+        &check("[site.check.certificate]\nca_file = \"ca.pem\""),
+        &ctx,
+    )
+    .await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+    assert!(
+        o.evidence.details["tls"]["handshake"]["protocol"].is_string(),
+        "{o:#?}"
+    );
+    assert!(o.evidence.timing.as_ref().and_then(|t| t.tls_ms).is_some());
+
+    // The same server without its CA: refused before the login.
+    let o = run(
+        &check(""),
+        &ProbeContext::builder()
+            .system_roots(false)
+            .resolve_override("pg.test", [std::net::IpAddr::from([127, 0, 0, 1])])
+            .build(),
+    )
+    .await;
+    assert_eq!(o.status, Status::Down, "{o:#?}");
+    assert!(
+        o.findings.iter().all(|f| f.code.starts_with("TLS_")),
+        "{o:#?}"
+    );
+    assert!(!o.evidence.details.contains_key("postgres"), "{o:#?}");
+
+    // A server without TLS, when TLS is required.
+    let pair = shared();
+    let src = format!(
+        "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"db\"\nkind = \"postgres\"\n\
+         host = \"127.0.0.1\"\nport = {}\npassword_file = \"pg.pass\"\ntls = \"require\"\n",
+        pair.primary.port()
+    );
+    let config = keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    let o = run(&config, &ProbeContext::new()).await;
+    assert_eq!(codes(&o), ["PG_TLS_UNAVAILABLE"], "{o:#?}");
+}

@@ -44,8 +44,12 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How a server's data directory comes to be.
 #[derive(Clone, Copy)]
 enum Init<'a> {
-    /// `initdb`; `replication`: WAL fit for streaming replicas.
-    Fresh { replication: bool },
+    /// `initdb`; `replication`: WAL fit for streaming replicas; `tls`: the
+    /// certificate and key it serves TLS with.
+    Fresh {
+        replication: bool,
+        tls: Option<&'a crate::pki::Issued>,
+    },
     /// `pg_basebackup -R` of this primary: a streaming replica.
     ReplicaOf(&'a Postgres),
 }
@@ -95,14 +99,29 @@ impl Postgres {
     /// Creates a cluster and starts the server; returns when it accepts
     /// connections. Blocking; takes about a second.
     pub fn start() -> io::Result<Self> {
-        Self::start_with(Init::Fresh { replication: false })
+        Self::start_with(Init::Fresh {
+            replication: false,
+            tls: None,
+        })
+    }
+
+    /// A server that offers TLS (`ssl = on`) with `issued`'s certificate
+    /// and key, besides plain connections.
+    pub fn start_with_tls(issued: &crate::pki::Issued) -> io::Result<Self> {
+        Self::start_with(Init::Fresh {
+            replication: false,
+            tls: Some(issued),
+        })
     }
 
     /// A server whose WAL streams to replicas ([`Self::start_replica`]):
     /// `wal_level = replica` and WAL senders; replication connections over
     /// its Unix socket are trusted, as initdb sets up local ones.
     pub fn start_primary() -> io::Result<Self> {
-        Self::start_with(Init::Fresh { replication: true })
+        Self::start_with(Init::Fresh {
+            replication: true,
+            tls: None,
+        })
     }
 
     /// A streaming replica of `primary` (started with
@@ -139,9 +158,26 @@ impl Postgres {
         let socket_dir = d.join("sock");
         fs::create_dir(&socket_dir)?;
         dbproc::chown_tree(d, account)?;
+        let mut tls_args = Vec::new();
         let replication = match init {
-            Init::Fresh { replication } => {
+            Init::Fresh { replication, tls } => {
                 Self::initdb(bin, d, &data, account)?;
+                if let Some(issued) = tls {
+                    let (cert, key) = (data.join("server.crt"), data.join("server.key"));
+                    fs::write(&cert, issued.chain_pem())?;
+                    fs::write(&key, &issued.key_pem)?;
+                    // PostgreSQL refuses a key others may read.
+                    fs::set_permissions(&key, fs::Permissions::from_mode(0o600))?;
+                    dbproc::chown_tree(&data, account)?;
+                    tls_args = vec![
+                        "-c".to_owned(),
+                        "ssl=on".to_owned(),
+                        "-c".to_owned(),
+                        format!("ssl_cert_file={}", cert.display()),
+                        "-c".to_owned(),
+                        format!("ssl_key_file={}", key.display()),
+                    ];
+                }
                 replication
             }
             Init::ReplicaOf(primary) => {
@@ -169,6 +205,7 @@ impl Postgres {
                 ["-c", "wal_level=minimal", "-c", "max_wal_senders=0"]
             })
             .args(["-c", "max_wal_size=4GB", "-c", "checkpoint_timeout=1h"])
+            .args(&tls_args)
             // File-backed dynamic shared memory lives in the data
             // directory, so a killed server leaves nothing in /dev/shm.
             .args(["-c", "dynamic_shared_memory_type=mmap"])
