@@ -230,3 +230,64 @@ async fn servers_that_never_answer_or_answer_too_much_end_the_run() {
     assert_eq!(o.status, Status::Down);
     assert_eq!(codes(&o), ["MYSQL_CONNECTION_FAILED"], "{o:#?}");
 }
+
+#[tokio::test]
+async fn tls_is_verified_against_the_ca_file_before_the_password_goes() {
+    use keepup_testkit::pki::{CertAuthority, validity};
+    let ca = CertAuthority::new("keepup test db CA").expect("CA");
+    let issued = ca.issue(&["db.test"], validity::current()).expect("leaf");
+    let server = tokio::task::spawn_blocking(move || MariaDb::start_with_tls(&issued))
+        .await
+        .expect("join")
+        .expect("MariaDB with TLS starts");
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("db.pass"), server.password()).expect("file");
+    std::fs::write(dir.path().join("ca.pem"), ca.root_pem()).expect("file");
+    let ctx = || {
+        ProbeContext::builder()
+            .system_roots(false)
+            .resolve_override("db.test", [std::net::IpAddr::from([127, 0, 0, 1])])
+            .build()
+    };
+    let check = |extra: &str| {
+        let src = format!(
+            "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"db\"\nkind = \"mysql\"\n\
+             host = \"db.test\"\nport = {}\nuser = \"{}\"\npassword_file = \"db.pass\"\n\
+             tls = \"require\"\n{extra}\n",
+            server.port(),
+            server.user(),
+        );
+        keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
+            .unwrap_or_else(|p| panic!("{p}"))
+    };
+    let config = check("[site.check.certificate]\nca_file = \"ca.pem\"");
+    let c = config.checks().next().expect("check");
+    let o = keepup_probe::run(c.probe().expect("probe"), c.timeout, &ctx()).await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+    assert!(
+        o.evidence.details["tls"]["handshake"]["protocol"].is_string(),
+        "{o:#?}"
+    );
+
+    let config = check("");
+    let c = config.checks().next().expect("check");
+    let o = keepup_probe::run(c.probe().expect("probe"), c.timeout, &ctx()).await;
+    assert_eq!(o.status, Status::Down, "{o:#?}");
+    assert!(
+        o.findings.iter().all(|f| f.code.starts_with("TLS_")),
+        "{o:#?}"
+    );
+    assert!(!o.evidence.details.contains_key("mysql"), "{o:#?}");
+
+    // A server without TLS, when TLS is required.
+    let pair = shared();
+    let src = format!(
+        "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"db\"\nkind = \"mysql\"\n\
+         host = \"127.0.0.1\"\nport = {}\npassword_file = \"db.pass\"\ntls = \"require\"\n",
+        pair.primary.port()
+    );
+    let config = keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    let o = run(&config).await;
+    assert_eq!(codes(&o), ["MYSQL_TLS_UNAVAILABLE"], "{o:#?}");
+}

@@ -70,13 +70,19 @@ impl MariaDb {
     /// accepts connections and the test user exists. Blocking; takes one
     /// or two seconds.
     pub fn start() -> io::Result<Self> {
-        Self::start_with(None)
+        Self::start_with(None, None)
+    }
+
+    /// A server that offers TLS with `issued`'s certificate and key,
+    /// besides plain connections.
+    pub fn start_with_tls(issued: &crate::pki::Issued) -> io::Result<Self> {
+        Self::start_with(None, Some(issued))
     }
 
     /// A server writing a binary log (server id 1) that replicas can
     /// follow; its log starts empty once the test user exists.
     pub fn start_primary() -> io::Result<Self> {
-        let db = Self::start_with(Some(1))?;
+        let db = Self::start_with(Some(1), None)?;
         db.sql("RESET MASTER;")?;
         Ok(db)
     }
@@ -92,7 +98,7 @@ impl MariaDb {
                 "the primary has no binary log: {status:?}"
             )));
         };
-        let replica = Self::start_with(Some(2))?;
+        let replica = Self::start_with(Some(2), None)?;
         replica.sql(&format!(
             "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER={}, \
              MASTER_PASSWORD={}, MASTER_LOG_FILE={}, MASTER_LOG_POS={}, MASTER_USE_GTID=no; \
@@ -106,7 +112,7 @@ impl MariaDb {
         Ok(replica)
     }
 
-    fn start_with(server_id: Option<u32>) -> io::Result<Self> {
+    fn start_with(server_id: Option<u32>, tls: Option<&crate::pki::Issued>) -> io::Result<Self> {
         let dirs: Vec<&Path> = SYSTEM_BIN.iter().map(Path::new).collect();
         let install = dbproc::require(&dirs, "mariadb-install-db", "mariadb-server")?;
         let server = dbproc::require(&dirs, "mariadbd", "mariadb-server")?;
@@ -115,7 +121,7 @@ impl MariaDb {
         // The port is free when chosen but may be taken before the server
         // binds it: try again with another.
         for _ in 0..3 {
-            match Self::try_start(&install, &server, &client, server_id) {
+            match Self::try_start(&install, &server, &client, server_id, tls) {
                 Ok(db) => return Ok(db),
                 Err(e) => last = Some(e),
             }
@@ -128,6 +134,7 @@ impl MariaDb {
         server: &Path,
         client: &Path,
         server_id: Option<u32>,
+        tls: Option<&crate::pki::Issued>,
     ) -> io::Result<Self> {
         let account = dbproc::server_account(&["mysql", "nobody"])?;
         let dir = tempfile::Builder::new()
@@ -160,6 +167,18 @@ impl MariaDb {
             )));
         }
 
+        let mut tls_args = Vec::new();
+        if let Some(issued) = tls {
+            let (cert, key) = (d.join("server.crt"), d.join("server.key"));
+            fs::write(&cert, issued.chain_pem())?;
+            fs::write(&key, &issued.key_pem)?;
+            fs::set_permissions(&key, fs::Permissions::from_mode(0o600))?;
+            dbproc::chown_tree(d, account)?;
+            tls_args = vec![
+                format!("--ssl-cert={}", cert.display()),
+                format!("--ssl-key={}", key.display()),
+            ];
+        }
         let port = crate::ports::free_port(Ipv4Addr::LOCALHOST)?;
         let socket = d.join("mariadb.sock");
         let log = d.join("mariadb.log");
@@ -184,6 +203,7 @@ impl MariaDb {
                 None => vec!["--skip-log-bin".to_owned()],
             })
             .arg("--innodb-doublewrite=0")
+            .args(&tls_args)
             .arg("--innodb-flush-log-at-trx-commit=0")
             .arg("--innodb-buffer-pool-size=256M")
             .arg("--innodb-log-file-size=256M")
