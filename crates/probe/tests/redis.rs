@@ -250,3 +250,52 @@ async fn servers_that_never_answer_or_answer_too_much_end_the_run() {
     assert_eq!(codes(&o), ["REDIS_PROTOCOL_ERROR"]);
     assert!(o.message.contains("not a Redis reply"), "{}", o.message);
 }
+
+#[tokio::test]
+async fn tls_is_verified_against_the_ca_file_before_the_password_goes() {
+    use keepup_testkit::pki::{CertAuthority, validity};
+    let ca = CertAuthority::new("keepup test cache CA").expect("CA");
+    let issued = ca
+        .issue(&["cache.test"], validity::current())
+        .expect("leaf");
+    let server = tokio::task::spawn_blocking(move || Redis::start_with_tls(&issued))
+        .await
+        .expect("join")
+        .expect("redis-server with TLS starts");
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("redis.pass"), server.password()).expect("file");
+    std::fs::write(dir.path().join("ca.pem"), ca.root_pem()).expect("file");
+    let ctx = || {
+        ProbeContext::builder()
+            .system_roots(false)
+            .resolve_override("cache.test", [std::net::IpAddr::from([127, 0, 0, 1])])
+            .build()
+    };
+    let check = |extra: &str| {
+        let src = format!(
+            "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"cache\"\nkind = \"redis\"\n\
+             host = \"cache.test\"\nport = {}\npassword_file = \"redis.pass\"\ntls = \"require\"\n{extra}\n",
+            server.port(),
+        );
+        keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
+            .unwrap_or_else(|p| panic!("{p}"))
+    };
+    let config = check("[site.check.certificate]\nca_file = \"ca.pem\"");
+    let c = config.checks().next().expect("check");
+    let o = keepup_probe::run(c.probe().expect("probe"), c.timeout, &ctx()).await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+    assert!(
+        o.evidence.details["tls"]["handshake"]["protocol"].is_string(),
+        "{o:#?}"
+    );
+
+    let config = check("");
+    let c = config.checks().next().expect("check");
+    let o = keepup_probe::run(c.probe().expect("probe"), c.timeout, &ctx()).await;
+    assert_eq!(o.status, Status::Down, "{o:#?}");
+    assert!(
+        o.findings.iter().all(|f| f.code.starts_with("TLS_")),
+        "{o:#?}"
+    );
+    assert!(!o.evidence.details.contains_key("redis"), "{o:#?}");
+}

@@ -4,7 +4,8 @@
 //! [`Redis::start`] writes a configuration into a temporary directory
 //! (no persistence, a password for the default user: [`REDIS_PASSWORD`])
 //! and starts `redis-server` on it; [`Redis::start_replica`] starts one
-//! that replicates another (`replicaof`, `masterauth`). [`Redis::cli`]
+//! that replicates another (`replicaof`, `masterauth`), and
+//! [`Redis::start_with_tls`] one that speaks only TLS. [`Redis::cli`]
 //! runs `redis-cli` against it with the password in its environment
 //! (`REDISCLI_AUTH`), never on its command line.
 //!
@@ -31,6 +32,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Redis {
     port: u16,
     cli: PathBuf,
+    /// The certificate and key of a TLS server.
+    tls_files: Option<tempfile::TempDir>,
     // Dropped first: the server goes before its directory.
     process: ServerProcess,
     dir: tempfile::TempDir,
@@ -53,21 +56,46 @@ fn quoted(s: &str) -> String {
 impl Redis {
     /// A master with a password; returns when it answers PING. Blocking.
     pub fn start() -> io::Result<Self> {
-        Self::start_with("")
+        Self::start_with("", false)
+    }
+
+    /// A master that speaks only TLS (from the first byte, `tls-port`),
+    /// with `issued`'s certificate and key; clients need no certificate.
+    pub fn start_with_tls(issued: &crate::pki::Issued) -> io::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("keepup-redis-tls-")
+            .tempdir()?;
+        let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+        fs::write(&cert, issued.chain_pem())?;
+        fs::write(&key, &issued.key_pem)?;
+        let mut redis = Self::start_with(
+            &format!(
+                "tls-cert-file {}\ntls-key-file {}\ntls-auth-clients no\n",
+                quoted(&cert.to_string_lossy()),
+                quoted(&key.to_string_lossy()),
+            ),
+            true,
+        )?;
+        redis.tls_files = Some(dir);
+        Ok(redis)
     }
 
     /// A replica of `master` (which it logs in to with the password);
     /// returns when it answers PING (the link to the master may come up a
     /// moment later: see `master_link_status` in its INFO).
     pub fn start_replica(master: &Redis) -> io::Result<Self> {
-        Self::start_with(&format!(
-            "replicaof 127.0.0.1 {}\nmasterauth {}\n",
-            master.port,
-            quoted(REDIS_PASSWORD)
-        ))
+        Self::start_with(
+            &format!(
+                "replicaof 127.0.0.1 {}\nmasterauth {}\n",
+                master.port,
+                quoted(REDIS_PASSWORD)
+            ),
+            false,
+        )
     }
 
-    fn start_with(extra: &str) -> io::Result<Self> {
+    /// `tls`: the server listens with TLS only, on its port.
+    fn start_with(extra: &str, tls: bool) -> io::Result<Self> {
         let dirs: Vec<&Path> = SYSTEM_BIN.iter().map(Path::new).collect();
         let server = dbproc::require(&dirs, "redis-server", "redis-server")?;
         let cli = dbproc::require(&dirs, "redis-cli", "redis-tools")?;
@@ -75,7 +103,7 @@ impl Redis {
         // The port is free when chosen but may be taken before the server
         // binds it: try again with another.
         for _ in 0..3 {
-            match Self::try_start(&server, &cli, extra) {
+            match Self::try_start(&server, &cli, extra, tls) {
                 Ok(r) => return Ok(r),
                 Err(e) => last = Some(e),
             }
@@ -83,13 +111,19 @@ impl Redis {
         Err(last.unwrap_or_else(|| io::Error::other("redis-server did not start")))
     }
 
-    fn try_start(server: &Path, cli: &Path, extra: &str) -> io::Result<Self> {
+    fn try_start(server: &Path, cli: &Path, extra: &str, tls: bool) -> io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("keepup-redis-").tempdir()?;
         let d = dir.path();
         let port = crate::ports::free_port(Ipv4Addr::LOCALHOST)?;
         let log = d.join("redis.log");
+        // A TLS server listens with TLS only, on the port it was given.
+        let listen = if tls {
+            format!("port 0\ntls-port {port}")
+        } else {
+            format!("port {port}")
+        };
         let config = format!(
-            "bind 127.0.0.1\nport {port}\nprotected-mode yes\ndir {}\nlogfile {}\n\
+            "bind 127.0.0.1\n{listen}\nprotected-mode yes\ndir {}\nlogfile {}\n\
              save \"\"\nappendonly no\ndaemonize no\nrequirepass {}\n{extra}",
             quoted(&d.to_string_lossy()),
             quoted(&log.to_string_lossy()),
@@ -111,7 +145,13 @@ impl Redis {
                     dbproc::log_tail(&log)
                 )));
             }
-            if answers_ping(port) {
+            // A TLS server is ready once it accepts (PING would need TLS).
+            let ready = if tls {
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            } else {
+                answers_ping(port)
+            };
+            if ready {
                 break;
             }
             if Instant::now() > until {
@@ -128,6 +168,7 @@ impl Redis {
         Ok(Self {
             port,
             cli: cli.to_path_buf(),
+            tls_files: None,
             process,
             dir,
         })
