@@ -174,7 +174,7 @@ fn free_port() -> Result<u16, BenchError> {
 fn central(bench: &AgentBench, dir: &Path, agents: usize) -> Result<(Killed, u16), BenchError> {
     let port = free_port()?;
     let mut cfg = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_connections_per_address = 100000\n\n[store]\npath = \"k.db\"\n\n[[site]]\nid = \"hosts\"\n"
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[store]\npath = \"k.db\"\n\n[[site]]\nid = \"hosts\"\n"
     );
     for i in 0..agents {
         write_private(&dir.join(format!("agent-{i}.token")), &token(i))?;
@@ -190,19 +190,28 @@ fn central(bench: &AgentBench, dir: &Path, agents: usize) -> Result<(Killed, u16
     }
     let path = dir.join("keepup.toml");
     write_private(&path, &cfg)?;
-    let child = Killed(
+    let log = std::fs::File::create(dir.join("keepup.log"))
+        .map_err(BenchError::io("cannot create the central's log"))?;
+    let mut child = Killed(
         Command::new(&bench.keepup)
             .args(["run", "-c"])
             .arg(&path)
             .current_dir(dir)
             .env("KEEPUP_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .map_err(BenchError::server("keepup run"))?,
     );
     let began = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            let log = std::fs::read_to_string(dir.join("keepup.log")).unwrap_or_default();
+            return Err(BenchError::Server {
+                what: "keepup run",
+                reason: format!("it exited ({status}): {}", log.trim()),
+            });
+        }
         if began.elapsed() > Duration::from_secs(120) {
             return Err(BenchError::Server {
                 what: "keepup run",
