@@ -70,6 +70,8 @@ pub struct AppState {
     pub(crate) sla: Arc<sla::SlaCache>,
     /// The overview's history figures, kept for the minute.
     pub(crate) overview: Arc<dashboard::overview::HistoryCache>,
+    /// The check pages' charts, kept for the minute.
+    pub(crate) check_charts: Arc<dashboard::check::ChartCache>,
     /// The last `/metrics` text, served again for a second.
     pub(crate) metrics: Arc<metrics::ScrapeCache>,
 }
@@ -83,6 +85,12 @@ impl FromRef<AppState> for Arc<metrics::ScrapeCache> {
 impl FromRef<AppState> for Arc<dashboard::overview::HistoryCache> {
     fn from_ref(state: &AppState) -> Self {
         state.overview.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<dashboard::check::ChartCache> {
+    fn from_ref(state: &AppState) -> Self {
+        state.check_charts.clone()
     }
 }
 
@@ -113,6 +121,7 @@ pub fn router(monitor: Arc<Monitor>) -> Router {
         auth,
         sla: Arc::default(),
         overview: Arc::default(),
+        check_charts: Arc::default(),
         metrics: Arc::default(),
     };
     Router::new()

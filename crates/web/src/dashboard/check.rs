@@ -3,6 +3,15 @@
 //! rollups, 7 d from hour rollups, 90 d from day rollups), the last run's
 //! findings and evidence, its incidents, its dependencies and its recent
 //! results, paged back in time with `before`.
+//!
+//! The charts (the status band, the availability and the latency
+//! percentiles) are kept drawn per check and range for the rest of the
+//! wall-clock minute they were drawn in ([`ChartCache`]), as the overview's
+//! histories are: fifty clients on one check's page then read its day of
+//! minute rollups and draw its 360-point lines once a minute, not once
+//! each (they were most of the page's cost). A change of state shows in
+//! them from the next minute; the state, the last run, incidents and
+//! results are read for every request.
 
 use super::overview::{check_href, percent, since_cell, state_badge};
 use super::{DashboardError, Now, chart, evidence, layout};
@@ -14,17 +23,22 @@ use keepup_model::{CheckId, Status, Timestamp, format_rfc3339};
 use keepup_monitor::Monitor;
 use keepup_monitor::recorder::{CurrentState, CurrentStates};
 use keepup_store::{Incident, Resolution, ResultRecord, Rollup, StatusSpan, Store};
-use maud::{Markup, html};
-use std::sync::Arc;
+use maud::{Markup, PreEscaped, html};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Results on one page of the recent results.
 const RESULTS_PAGE: usize = 50;
 /// Incidents listed (newest first).
 const INCIDENTS_SHOWN: usize = 50;
 const DAY_MS: i64 = 86_400_000;
+const MINUTE_MS: i64 = 60_000;
+/// Checks' charts kept at most within a minute; pages past these are
+/// drawn for each request.
+const CHARTS_KEPT: usize = 128;
 
 /// The range the charts cover.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Range {
     Day,
     Week,
@@ -99,10 +113,7 @@ struct CheckView {
     site: String,
     state: Option<CurrentState>,
     range: Range,
-    from: Timestamp,
-    to: Timestamp,
-    spans: Vec<StatusSpan>,
-    rollups: Vec<Rollup>,
+    charts: Arc<Charts>,
     results: Vec<ResultRecord>,
     /// Where the next (older) page of results starts, if there is one.
     older: Option<Timestamp>,
@@ -114,9 +125,93 @@ struct CheckView {
     screenshot: Option<i64>,
 }
 
+/// A check's charts over a range, drawn.
+#[derive(Debug, PartialEq)]
+pub struct Charts {
+    /// Over the range; Degraded counts as down, time without data is left
+    /// out.
+    availability: Option<f64>,
+    /// The status band's SVG.
+    band: String,
+    /// The latency percentiles' SVG.
+    latency: String,
+}
+
+/// Each check's [`Charts`] per range as drawn in the current wall-clock
+/// minute; a new minute starts afresh. At most [`CHARTS_KEPT`] are kept.
+#[derive(Default)]
+pub struct ChartCache {
+    kept: Mutex<KeptCharts>,
+}
+
+#[derive(Default)]
+struct KeptCharts {
+    /// The minute (ms since the epoch / 60,000) the charts were drawn in.
+    minute: i64,
+    by_check: HashMap<(CheckId, Range), Arc<Charts>>,
+}
+
+impl ChartCache {
+    /// `check`'s charts over `range` ending at `now`: the ones drawn in
+    /// `now`'s minute, else read from the store and drawn (blocking).
+    pub fn charts(
+        &self,
+        store: &Store,
+        check: &CheckId,
+        range: Range,
+        now: Timestamp,
+    ) -> Result<Arc<Charts>, DashboardError> {
+        let minute = now.div_euclid(MINUTE_MS);
+        let key = (check.clone(), range);
+        {
+            let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+            if kept.minute < minute {
+                kept.minute = minute;
+                kept.by_check.clear();
+            }
+            if let Some(charts) = kept.by_check.get(&key) {
+                return Ok(charts.clone());
+            }
+        }
+        let charts = Arc::new(draw(store, check, range, now)?);
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        // Not into a newer minute's charts (a request that started later
+        // may have begun them meanwhile).
+        if kept.minute == minute && kept.by_check.len() < CHARTS_KEPT {
+            kept.by_check.insert(key, charts.clone());
+        }
+        Ok(charts)
+    }
+}
+
+/// Reads `check`'s spans and rollups over `range` up to `now` and draws
+/// its charts.
+fn draw(
+    store: &Store,
+    check: &CheckId,
+    range: Range,
+    now: Timestamp,
+) -> Result<Charts, DashboardError> {
+    let (from, to) = (now - range.ms(), now);
+    let spans = store
+        .status_spans(std::slice::from_ref(check), from, to)
+        .collect::<Result<Vec<StatusSpan>, _>>()?;
+    let rollups: Vec<Rollup> = store.rollups(check, range.resolution(), from, to)?;
+    let label = format!("Status of {} over {}", check.as_str(), range.label());
+    Ok(Charts {
+        availability: keepup_sla::check_availability(
+            spans.iter().map(|s| (s.status, s.duration_ms())),
+        ),
+        band: chart::status_band(&spans, from, to, &label).into_string(),
+        latency: chart::percentiles(&rollups, from, to, range.resolution().width_ms())
+            .into_string(),
+    })
+}
+
 pub async fn page(
     Viewer(session): Viewer,
     State(monitor): State<Arc<Monitor>>,
+    State(charts): State<Arc<ChartCache>>,
     Path(id): Path<String>,
     Query(q): Query<RawQuery>,
 ) -> Result<Response, DashboardError> {
@@ -139,7 +234,10 @@ pub async fn page(
     let current = monitor.current_shared();
     let store = monitor.store().clone();
     let view = crate::offload::spawn_blocking(move || {
-        read(&config, &current, &store, check, range, before, now.0)
+        let charts = charts.charts(&store, &check.id, range, now.0)?;
+        read(
+            &config, &current, &store, check, range, charts, before, now.0,
+        )
     })
     .await??;
     Ok(layout(
@@ -149,22 +247,18 @@ pub async fn page(
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn read(
     config: &Config,
     current: &CurrentStates,
     store: &Store,
     check: Check,
     range: Range,
+    charts: Arc<Charts>,
     before: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<CheckView, DashboardError> {
-    let to = now;
-    let from = to - range.ms();
     let ids = [check.id.clone()];
-    let spans = store
-        .status_spans(&ids, from, to)
-        .collect::<Result<Vec<_>, _>>()?;
-    let rollups = store.rollups(&check.id, range.resolution(), from, to)?;
     let mut results = store.results(&check.id, 0, before.unwrap_or(now + 1), RESULTS_PAGE + 1)?;
     let older = (results.len() > RESULTS_PAGE).then(|| {
         results.truncate(RESULTS_PAGE);
@@ -212,10 +306,7 @@ fn read(
         check,
         site,
         range,
-        from,
-        to,
-        spans,
-        rollups,
+        charts,
         results,
         older,
         incidents,
@@ -227,8 +318,6 @@ fn read(
 fn render(v: &CheckView, now: Now) -> Markup {
     let id = &v.check.id;
     let status = v.state.as_ref().map(|s| s.outcome.status);
-    let availability =
-        keepup_sla::check_availability(v.spans.iter().map(|s| (s.status, s.duration_ms())));
     let href = check_href(id);
     html! {
         h1 { (id.as_str()) " " (state_badge(id, status)) }
@@ -253,8 +342,8 @@ fn render(v: &CheckView, now: Now) -> Markup {
         }
         section {
             h2 { "Status over " (v.range.label()) }
-            p { "Availability " strong { (percent(availability)) } " (Degraded counts as down; time without data is left out)." }
-            (chart::status_band(&v.spans, v.from, v.to, &format!("Status of {} over {}", id.as_str(), v.range.label())))
+            p { "Availability " strong { (percent(v.charts.availability)) } " (Degraded counts as down; time without data is left out)." }
+            (PreEscaped(&v.charts.band))
             p.legend {
                 @for (class, name) in [("up", "up"), ("degraded", "degraded"), ("down", "down"), ("nodata", "no data")] {
                     span class=(format!("key {class}")) { (name) } " "
@@ -263,7 +352,7 @@ fn render(v: &CheckView, now: Now) -> Markup {
         }
         section {
             h2 { "Latency over " (v.range.label()) }
-            (chart::percentiles(&v.rollups, v.from, v.to, v.range.resolution().width_ms()))
+            (PreEscaped(&v.charts.latency))
         }
         section {
             h2 { "Last run" }
@@ -369,4 +458,86 @@ fn related(title: &str, checks: &[Related]) -> Markup {
 /// `60 s`, `5 min`, `2 h`.
 fn humantime_secs(s: u64) -> String {
     keepup_model::text::duration_words(std::time::Duration::from_secs(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keepup_model::Outcome;
+    use keepup_store::{CheckMeta, Retention};
+
+    /// 2025-01-01T00:00:00Z, a minute boundary.
+    const T0: Timestamp = 1_735_689_600_000;
+    const SECOND_MS: i64 = 1_000;
+
+    fn record(store: &Store, check: &CheckId, status: Status, times: impl Iterator<Item = i64>) {
+        let results: Vec<ResultRecord> = times
+            .map(|at| ResultRecord {
+                check: check.clone(),
+                at,
+                outcome: Outcome::new(status, status.as_str()),
+            })
+            .collect();
+        store.record(&results).unwrap();
+    }
+
+    #[test]
+    fn charts_are_kept_for_their_minute_and_a_change_shows_in_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+        let web = CheckId::new("shop", "web");
+        store
+            .register_checks(&[CheckMeta {
+                id: web.clone(),
+                site: "shop".into(),
+                name: "web".into(),
+                kind: "http".into(),
+                max_gap: Some(std::time::Duration::from_secs(30)),
+            }])
+            .unwrap();
+        record(
+            &store,
+            &web,
+            Status::Up,
+            (0..60).map(|i| T0 + i * 10 * SECOND_MS),
+        );
+        store
+            .compact(T0 + 10 * MINUTE_MS, &Retention::default())
+            .unwrap();
+        let cache = ChartCache::default();
+        let at = T0 + 10 * MINUTE_MS + SECOND_MS;
+        let first = cache.charts(&store, &web, Range::Day, at).unwrap();
+        assert_eq!(first.availability, Some(100.0));
+        assert!(first.band.contains("class=\"up\"") && !first.band.contains("class=\"down\""));
+        assert!(
+            first.latency.contains("<svg class=\"percentiles\""),
+            "{}",
+            first.latency
+        );
+        assert_eq!(
+            *first,
+            draw(&store, &web, Range::Day, at).unwrap(),
+            "as drawn"
+        );
+
+        record(
+            &store,
+            &web,
+            Status::Down,
+            (1..=3).map(|i| at + i * 5 * SECOND_MS),
+        );
+        let same_minute = T0 + 10 * MINUTE_MS + 30 * SECOND_MS;
+        let kept = cache.charts(&store, &web, Range::Day, same_minute).unwrap();
+        assert!(Arc::ptr_eq(&kept, &first), "kept for the minute");
+        let week = cache
+            .charts(&store, &web, Range::Week, same_minute)
+            .unwrap();
+        assert!(!Arc::ptr_eq(&week, &first), "each range its own");
+
+        let next_minute = T0 + 11 * MINUTE_MS + SECOND_MS;
+        let again = cache.charts(&store, &web, Range::Day, next_minute).unwrap();
+        let now = again.availability.unwrap();
+        assert!(now < 100.0, "the next minute shows the outage: {now}");
+        assert!(again.band.contains("class=\"down\""), "{}", again.band);
+    }
 }

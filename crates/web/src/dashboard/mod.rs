@@ -9,7 +9,7 @@
 //! 400 that names it.
 
 pub(crate) mod chart;
-mod check;
+pub(crate) mod check;
 mod events;
 mod evidence;
 pub(crate) mod overview;
