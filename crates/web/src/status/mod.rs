@@ -512,11 +512,15 @@ impl Renderer {
             .iter()
             .flat_map(|p| p.checks())
             .collect();
-        let current: HashMap<CheckId, (Status, String)> = monitor
-            .current()
-            .into_iter()
-            .filter(|(id, _)| wanted.contains(id))
-            .map(|(id, c)| (id, (c.outcome.status, c.outcome.message)))
+        // From the shared states: copying every check's state with its
+        // evidence every 15 s took a tenth of an idle daemon's page faults.
+        let shared = monitor.current_shared();
+        let current: HashMap<CheckId, (Status, String)> = wanted
+            .iter()
+            .filter_map(|id| {
+                let c = shared.get(*id)?;
+                Some(((*id).clone(), (c.outcome.status, c.outcome.message.clone())))
+            })
             .collect();
         let store = monitor.store().clone();
         let cfg = config.clone();
