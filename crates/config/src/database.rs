@@ -40,7 +40,8 @@ pub enum DbTls {
     /// Plain text only.
     Disable,
     /// TLS when the server offers it, plain text otherwise (libpq's and
-    /// the MySQL client's default).
+    /// the MySQL client's default; with a password only towards loopback,
+    /// where it is the default, elsewhere the default is `Require`).
     Prefer,
     /// TLS or nothing.
     Require,
@@ -55,6 +56,16 @@ impl DbTls {
             DbTls::Require => "require",
         }
     }
+}
+
+/// Whether `host` names this machine (`localhost`, 127.0.0.0/8, ::1), where
+/// a password sent without TLS does not cross a network.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The replication role a server is expected to have.
@@ -180,7 +191,38 @@ impl Loader<'_> {
         }
         let certificate =
             self.tls_options(raw.certificate, default_tls, &format!("{path}.certificate"));
-        let (host, port, tls, certificate) = (host?, port?, tls?, certificate?);
+        let (host, port, mut tls, certificate) = (host?, port?, tls?, certificate?);
+        // A password goes in clear only where the operator wrote so: under
+        // `prefer` whoever answers "no TLS" (an attacker on the path too)
+        // would be sent it, as libpq and the MySQL client do.
+        if password.is_some() && !is_loopback_host(&host) {
+            match (raw.tls, tls) {
+                (None, DbTls::Prefer) => tls = DbTls::Require,
+                (None, DbTls::Disable) => {
+                    let span = raw
+                        .password_env
+                        .or(raw.password_file)
+                        .map_or(0..0, Spanned::span);
+                    self.rep.report(
+                        span,
+                        &format!("{path}.password"),
+                        "the password would cross the network in clear (tls is \"disable\" by default)",
+                        Some("write tls = \"require\", or tls = \"disable\" to send it in clear on purpose".into()),
+                    );
+                    ok = false;
+                }
+                (Some(t), DbTls::Prefer) => {
+                    self.rep.report(
+                        t.span(),
+                        &format!("{path}.tls"),
+                        "\"prefer\" sends the password in clear to a server (or anyone on the path) that declines TLS",
+                        Some("write \"require\", or \"disable\" to send it in clear on purpose".into()),
+                    );
+                    ok = false;
+                }
+                _ => {}
+            }
+        }
         ok.then_some(DbServer {
             host,
             port,

@@ -10,7 +10,7 @@
 //! port = 3306                       # default
 //! user = "keepup"                   # default "root"; needs REPLICATION CLIENT (SLAVE MONITOR on MariaDB)
 //! password_env = "MYSQL_MONITOR_PW" # or password_file; none: no password
-//! tls = "prefer"                    # "disable" | "prefer" (default) | "require"
+//! tls = "require"                   # "disable" | "prefer" | "require"; default as for postgres
 //! role = "replica"                  # or "primary"; left out: either
 //! lag = { warn = "30s", crit = "5m" }           # Seconds_Behind_Master (default)
 //! connections = { warn = "80%", crit = "95%" }  # Threads_connected of max_connections (default)

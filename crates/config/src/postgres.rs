@@ -10,7 +10,8 @@
 //! database = "postgres"               # default
 //! user = "keepup"                     # default "postgres"
 //! password_env = "PG_MONITOR_PASSWORD"   # or password_file; none: no password
-//! tls = "prefer"                      # "disable" | "prefer" (default) | "require"
+//! tls = "require"                     # "disable" | "prefer" | "require"; default "prefer",
+//!                                     # "require" with a password off loopback, where "prefer" is refused
 //! role = "primary"                    # or "replica"; left out: either
 //! replicas = 1                        # primary: streaming replicas expected (at least)
 //! connections = { warn = "80%", crit = "95%" }   # of max_connections

@@ -9,7 +9,8 @@
 //! port = 6379                       # default
 //! user = "monitor"                  # an ACL user (Redis 6+); left out: the default user
 //! password_env = "REDIS_PW"         # or password_file; none: no AUTH
-//! tls = "disable"                   # "disable" (default) | "require": TLS from the first byte
+//! tls = "require"                   # "disable" (default) | "require": TLS from the first byte;
+//!                                   # a password off loopback needs `tls` written (AUTH is plain text)
 //! role = "primary"                  # or "replica"; left out: either
 //! replicas = 1                      # primary: online replicas expected (at least)
 //! lag = { warn = "10s", crit = "1m" }          # replica: since the master was last heard

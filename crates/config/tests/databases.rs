@@ -334,3 +334,69 @@ replicas = 1
         "{p}"
     );
 }
+
+#[test]
+fn a_password_crosses_the_network_in_clear_only_where_written() {
+    let check = |kind: &str, host: &str, tls: &str| {
+        site(&format!(
+            "[[site.check]]\nid = \"db\"\nkind = \"{kind}\"\nhost = \"{host}\"\npassword_env = \"KEEPUP_TEST_PG_PW\"\n{tls}"
+        ))
+    };
+    // Postgres and MySQL with a password: TLS is required unless written otherwise.
+    assert_eq!(
+        postgres(&check("postgres", "db.shop.example", ""))
+            .server
+            .tls,
+        DbTls::Require
+    );
+    let src = check("mysql", "db.shop.example", "");
+    let config =
+        load_str(&src, Path::new("/etc/keepup/keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let Some(ProbeSpec::Mysql(spec)) = config.checks().next().and_then(|c| c.probe()) else {
+        panic!("not a mysql check")
+    };
+    assert_eq!(spec.server.tls, DbTls::Require);
+    // Written `prefer` with a password elsewhere than loopback is refused.
+    let src = check("postgres", "db.shop.example", "tls = \"prefer\"\n");
+    let p = problems(&src);
+    assert!(
+        at_line(&p, line_of(&src, "tls =")).contains("\"prefer\" sends the password in clear"),
+        "{p}"
+    );
+    // Written `disable` is the operator's choice; loopback keeps `prefer`.
+    let spec = postgres(&check("postgres", "db.shop.example", "tls = \"disable\"\n"));
+    assert_eq!(spec.server.tls, DbTls::Disable);
+    for host in ["127.0.0.1", "localhost", "::1", "[::1]"] {
+        assert_eq!(
+            postgres(&check("postgres", host, "")).server.tls,
+            DbTls::Prefer,
+            "{host}"
+        );
+        assert_eq!(
+            postgres(&check("postgres", host, "tls = \"prefer\"\n"))
+                .server
+                .tls,
+            DbTls::Prefer,
+            "{host}"
+        );
+    }
+
+    // Redis AUTH in clear: refused unless loopback or written `disable`.
+    let src = check("redis", "cache.shop.example", "");
+    let p = problems(&src);
+    assert!(
+        at_line(&p, line_of(&src, "password_env ="))
+            .contains("the password would cross the network in clear"),
+        "{p}"
+    );
+    assert!(
+        p.to_string().contains(r#"hint: write tls = "require""#),
+        "{p}"
+    );
+    let spec = redis(&check("redis", "cache.shop.example", "tls = \"disable\"\n"));
+    assert_eq!(spec.server.tls, DbTls::Disable);
+    assert_eq!(
+        redis(&check("redis", "127.0.0.2", "")).server.tls,
+        DbTls::Disable
+    );
+}
