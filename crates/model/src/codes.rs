@@ -535,6 +535,9 @@ catalogue! {
         /// The server's signature of the key exchange does not verify with the
         /// host key it sent, so the key is not proven (Down).
         SSH_SIGNATURE_INVALID: Critical;
+        /// The server's RSA host key is shorter than 2048 bits: too weak to
+        /// prove anything, so keepup does not verify with it (Down).
+        SSH_HOST_KEY_WEAK: Critical;
         /// The server offers no key exchange or host key algorithm keepup
         /// verifies (Down).
         SSH_NO_COMMON_ALGORITHM: Critical;

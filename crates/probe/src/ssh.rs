@@ -61,18 +61,112 @@ pub async fn probe(spec: &SshSpec, ctx: &ProbeContext) -> Outcome {
         dns_ms: resolution.dns.map(ms),
         ..TimingBreakdown::default()
     };
-    let connected = match connect_first(&ctx, &resolution.addrs).await {
-        Ok(c) => c,
+    let first = match attempt(&ctx, &resolution.addrs, &spec.host_key_algorithms).await {
+        Ok(a) => a,
         Err(fail) => return failed(&ctx, fail, started),
     };
-    timing.connect_ms = Some(ms(connected.elapsed));
+    timing.connect_ms = Some(ms(first.connect));
     let mut outcome = Outcome::new(Status::Up, "");
     outcome
         .evidence
-        .insert("remote_address", connected.remote.to_string());
+        .insert("remote_address", first.remote.to_string());
+    let mut proven = match first.exchange {
+        Ok(proven) => proven,
+        Err(fail) => {
+            timing.total_ms = Some(ms(started.elapsed()));
+            outcome.evidence.timing = Some(timing);
+            outcome.push(fail.into_finding(&ctx));
+            return finish(outcome, String::new(), started);
+        }
+    };
+    let mut shown = vec![proven.key()];
+    let mut unproven = Vec::new();
+    if let Some(pinned) = &spec.host_key_sha256
+        && *pinned != proven.fingerprint
+        && spec.host_key_algorithms.len() > 1
+    {
+        // A server with several host keys shows the one of the first
+        // algorithm both sides know; the pinned key may be another of
+        // its keys, each proven by a key exchange of its own.
+        let mut tried = vec![key_type_of(proven.algorithm)];
+        let others: Vec<&'static str> = spec
+            .host_key_algorithms
+            .iter()
+            .copied()
+            .filter(|a| proven.offered_host_keys.split(',').any(|o| o == *a))
+            .collect();
+        for algorithm in others {
+            if tried.contains(&key_type_of(algorithm)) {
+                continue;
+            }
+            tried.push(key_type_of(algorithm));
+            let exchange = match attempt(&ctx, &resolution.addrs, &[algorithm]).await {
+                Ok(a) => a.exchange,
+                Err(fail) => Err(fail),
+            };
+            match exchange {
+                Ok(other) if other.fingerprint == *pinned => {
+                    proven = other;
+                    break;
+                }
+                Ok(other) => shown.push(other.key()),
+                Err(fail) => {
+                    unproven.push(format!("{algorithm}: {}", fail.into_finding(&ctx).text))
+                }
+            }
+        }
+    }
+    timing.total_ms = Some(ms(started.elapsed()));
+    outcome.evidence.timing = Some(timing);
+    let evidence = &mut outcome.evidence;
+    evidence.insert("banner", proven.banner.clone());
+    evidence.insert("kex", proven.kex.clone());
+    evidence.insert("host_key_algorithm", proven.algorithm);
+    evidence.insert("host_key_sha256", format!("SHA256:{}", proven.fingerprint));
+    let key = proven.key();
+    let ok = match &spec.host_key_sha256 {
+        Some(pinned) if *pinned == proven.fingerprint => format!("host key {key} as pinned"),
+        Some(pinned) => {
+            let mut text = format!(
+                "the host key changed: the server proved {}, the pinned key is SHA256:{pinned}",
+                shown.join(" and ")
+            );
+            if !unproven.is_empty() {
+                text.push_str(&format!(" (not proven: {})", unproven.join("; ")));
+            }
+            outcome.push(Finding::new(
+                codes::SSH_HOST_KEY_CHANGED,
+                Severity::Critical,
+                text,
+            ));
+            String::new()
+        }
+        None => format!("host key {key}"),
+    };
+    finish(outcome, ok, started)
+}
+
+/// One connection and key exchange offering `host_key_algorithms`.
+struct Attempt {
+    remote: std::net::SocketAddr,
+    connect: std::time::Duration,
+    exchange: Result<Proven, Fail>,
+}
+
+/// Connects, exchanges keys and disconnects; a failed connection is the
+/// error, a failed exchange is in the [`Attempt`].
+async fn attempt(
+    ctx: &ProbeContext,
+    addrs: &[std::net::SocketAddr],
+    host_key_algorithms: &[&'static str],
+) -> Result<Attempt, Fail> {
+    let connected = connect_first(ctx, addrs).await?;
     let mut stream = BufReader::new(connected.stream);
     let exchange = match ctx
-        .within("exchanging keys", exchange(&mut stream, spec))
+        .within(
+            "exchanging keys",
+            exchange(&mut stream, host_key_algorithms),
+        )
         .await
     {
         Ok(result) => result,
@@ -84,36 +178,20 @@ pub async fn probe(spec: &SshSpec, ctx: &ProbeContext) -> Outcome {
         stream.get_mut().write_all(&disconnect()),
     )
     .await;
-    timing.total_ms = Some(ms(started.elapsed()));
-    outcome.evidence.timing = Some(timing);
-    let proven = match exchange {
-        Ok(proven) => proven,
-        Err(fail) => {
-            outcome.push(fail.into_finding(&ctx));
-            return finish(outcome, String::new(), started);
-        }
-    };
-    let evidence = &mut outcome.evidence;
-    evidence.insert("banner", proven.banner.clone());
-    evidence.insert("kex", proven.kex.clone());
-    evidence.insert("host_key_algorithm", proven.algorithm);
-    evidence.insert("host_key_sha256", format!("SHA256:{}", proven.fingerprint));
-    let key = format!("{} SHA256:{}", proven.key_type, proven.fingerprint);
-    let ok = match &spec.host_key_sha256 {
-        Some(pinned) if *pinned == proven.fingerprint => format!("host key {key} as pinned"),
-        Some(pinned) => {
-            outcome.push(Finding::new(
-                codes::SSH_HOST_KEY_CHANGED,
-                Severity::Critical,
-                format!(
-                    "the host key changed: the server proved {key}, the pinned key is SHA256:{pinned}"
-                ),
-            ));
-            String::new()
-        }
-        None => format!("host key {key}"),
-    };
-    finish(outcome, ok, started)
+    Ok(Attempt {
+        remote: connected.remote,
+        connect: connected.elapsed,
+        exchange,
+    })
+}
+
+/// The key type a host key algorithm signs with (both RSA algorithms
+/// use one `ssh-rsa` key).
+fn key_type_of(algorithm: &str) -> &str {
+    match algorithm {
+        "rsa-sha2-512" | "rsa-sha2-256" => "ssh-rsa",
+        other => other,
+    }
 }
 
 /// What the exchange proved.
@@ -123,9 +201,29 @@ struct Proven {
     algorithm: &'static str,
     key_type: String,
     fingerprint: String,
+    /// The host key algorithms the server's KEXINIT offered.
+    offered_host_keys: String,
 }
 
-async fn exchange<S>(stream: &mut BufReader<S>, spec: &SshSpec) -> Result<Proven, Fail>
+impl Proven {
+    /// `ssh-ed25519 SHA256:...`
+    fn key(&self) -> String {
+        format!("{} SHA256:{}", self.key_type, self.fingerprint)
+    }
+}
+
+/// SHA-256 over the key blob in unpadded base64, as `ssh-keygen -lf`
+/// prints it (without `SHA256:`).
+fn fingerprint(host_key: &[u8]) -> String {
+    base64(digest::digest(&digest::SHA256, host_key).as_ref())
+        .trim_end_matches('=')
+        .to_owned()
+}
+
+async fn exchange<S>(
+    stream: &mut BufReader<S>,
+    host_key_algorithms: &[&'static str],
+) -> Result<Proven, Fail>
 where
     S: AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -136,7 +234,7 @@ where
         .await
         .map_err(|e| io("sending the version", e))?;
     let banner = read_banner(stream).await?;
-    let client_kexinit = kexinit(&spec.host_key_algorithms)?;
+    let client_kexinit = kexinit(host_key_algorithms)?;
     stream
         .get_mut()
         .write_all(&packet(&client_kexinit))
@@ -154,8 +252,7 @@ where
             ),
         ))
     })?;
-    let algorithm = spec
-        .host_key_algorithms
+    let algorithm = host_key_algorithms
         .iter()
         .copied()
         .find(|a| offered.host_key.split(',').any(|o| o == *a))
@@ -166,7 +263,7 @@ where
                 format!(
                     "the server offers no host key algorithm keepup asks for (it offers {}; keepup: {})",
                     offered.host_key,
-                    spec.host_key_algorithms.join(",")
+                    host_key_algorithms.join(",")
                 ),
             ))
         })?;
@@ -208,15 +305,13 @@ where
     put_mpint(&mut hashed, &shared);
     let exchange_hash = digest::digest(&digest::SHA256, &hashed);
     let key_type = verify(algorithm, host_key, signature_blob, exchange_hash.as_ref())?;
-    let fingerprint = base64(digest::digest(&digest::SHA256, host_key).as_ref())
-        .trim_end_matches('=')
-        .to_owned();
     Ok(Proven {
         banner,
         kex: kex.to_owned(),
         algorithm,
         key_type,
-        fingerprint,
+        fingerprint: fingerprint(host_key),
+        offered_host_keys: offered.host_key,
     })
 }
 
@@ -268,6 +363,17 @@ fn verify(
         "rsa-sha2-512" | "rsa-sha2-256" if key_type == "ssh-rsa" => {
             let e = strip_zeros(key.string()?);
             let n = strip_zeros(key.string()?);
+            let bits = rsa_bits(n);
+            if bits < 2048 {
+                return Err(Fail::Finding(Finding::new(
+                    codes::SSH_HOST_KEY_WEAK,
+                    Severity::Critical,
+                    format!(
+                        "the server's RSA host key SHA256:{} has {bits} bits; keepup trusts RSA keys of 2048 bits or more",
+                        fingerprint(host_key)
+                    ),
+                )));
+            }
             let params = if algorithm == "rsa-sha2-512" {
                 &signature::RSA_PKCS1_2048_8192_SHA512
             } else {
@@ -289,6 +395,14 @@ fn verify(
         Err(invalid_signature(format!(
             "the server's {algorithm} signature of the key exchange does not verify with the {key_type} key it sent"
         )))
+    }
+}
+
+/// The length in bits of an RSA modulus without leading zero bytes.
+fn rsa_bits(n: &[u8]) -> usize {
+    match n.first() {
+        Some(top) => n.len() * 8 - top.leading_zeros() as usize,
+        None => 0,
     }
 }
 

@@ -1,8 +1,9 @@
 //! `kind = "ssh"` against a private OpenSSH server (Debian
 //! `openssh-server`): the fingerprint keepup proves is the one
 //! `ssh-keygen -lf` prints for each of the server's host keys (ed25519,
-//! ECDSA, RSA), a pinned key that differs is critical, and a peer that is
-//! not SSH ends as a protocol finding.
+//! ECDSA, RSA), a pinned key of another type is proven by its own
+//! exchange, a pinned key that differs is critical, an RSA key under 2048
+//! bits is weak, and a peer that is not SSH ends as a protocol finding.
 
 mod common;
 
@@ -92,6 +93,50 @@ async fn a_changed_host_key_is_critical() {
         o.message,
         format!(
             "the host key changed: the server proved ssh-ed25519 {now}, the pinned key is {pinned}"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_pinned_key_of_another_type_is_proven_by_its_own_exchange() {
+    // No host_key_algorithm: the server shows its ed25519 key first, and
+    // the pinned ECDSA or RSA key is asked for in further exchanges.
+    let sshd = Sshd::start_with_host_keys(&["ecdsa", "rsa"]).expect("sshd");
+    let ed25519 = keygen_fingerprint(&sshd.host_key_file());
+    let ecdsa = keygen_fingerprint(&sshd.extra_host_key_file("ecdsa"));
+    let rsa = keygen_fingerprint(&sshd.extra_host_key_file("rsa"));
+    for (pinned, algorithm) in [(&ecdsa, "ecdsa-sha2-nistp256"), (&rsa, "rsa-sha2-512")] {
+        let o = run(sshd.port(), &format!("host_key_sha256 = \"{pinned}\"\n")).await;
+        assert_eq!(o.status, Status::Up, "{o:?}\n{}", sshd.log());
+        assert_eq!(o.evidence.details["host_key_algorithm"], algorithm);
+        assert_eq!(o.evidence.details["host_key_sha256"], pinned.as_str());
+        assert!(o.message.ends_with("as pinned"), "{}", o.message);
+    }
+    // A key the server does not hold is a change, naming every key it
+    // proved (RSA once, not once per RSA algorithm).
+    let elsewhere = Sshd::start().expect("sshd");
+    let other = keygen_fingerprint(&elsewhere.host_key_file());
+    let o = run(sshd.port(), &format!("host_key_sha256 = \"{other}\"\n")).await;
+    assert_eq!(codes(&o), vec![c::SSH_HOST_KEY_CHANGED], "{o:?}");
+    assert_eq!(
+        o.message,
+        format!(
+            "the host key changed: the server proved ssh-ed25519 {ed25519} and ecdsa-sha2-nistp256 {ecdsa} and ssh-rsa {rsa}, the pinned key is {other}"
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_rsa_host_key_under_2048_bits_is_weak() {
+    let sshd = Sshd::start_with_host_keys(&["rsa-1024"]).expect("sshd");
+    let weak = keygen_fingerprint(&sshd.extra_host_key_file("rsa-1024"));
+    let o = run(sshd.port(), "host_key_algorithm = \"rsa-sha2-256\"\n").await;
+    assert_eq!(o.status, Status::Down, "{o:?}\n{}", sshd.log());
+    assert_eq!(codes(&o), vec![c::SSH_HOST_KEY_WEAK], "{o:?}");
+    assert_eq!(
+        o.message,
+        format!(
+            "the server's RSA host key {weak} has 1024 bits; keepup trusts RSA keys of 2048 bits or more"
         )
     );
 }

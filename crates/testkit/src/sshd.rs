@@ -35,7 +35,8 @@ impl Sshd {
     }
 
     /// Like [`start`](Self::start), with more host keys beside the
-    /// ed25519 one: `ssh-keygen -t` types (`"ecdsa"`, `"rsa"`), each in
+    /// ed25519 one: `ssh-keygen -t` types (`"ecdsa"`, `"rsa"`), or a type
+    /// and its bits (`"rsa-1024"`, a weak key), each in
     /// [`extra_host_key_file`](Self::extra_host_key_file).
     pub fn start_with_host_keys(extra: &[&str]) -> io::Result<Self> {
         let dir = tempfile::tempdir()?;
@@ -202,8 +203,13 @@ fn keygen(path: &Path) -> io::Result<()> {
 }
 
 fn keygen_type(path: &Path, kind: &str) -> io::Result<()> {
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", kind, "-N", "", "-C", "keepup-test", "-f"])
+    let mut keygen = Command::new("ssh-keygen");
+    match kind.split_once('-') {
+        Some((kind, bits)) => keygen.args(["-t", kind, "-b", bits]),
+        None => keygen.args(["-t", kind]),
+    };
+    let out = keygen
+        .args(["-q", "-N", "", "-C", "keepup-test", "-f"])
         .arg(path)
         .stdin(Stdio::null())
         .output()
