@@ -79,3 +79,49 @@ fn an_empty_command_an_empty_program_or_a_nul_are_refused_where_written() {
     let p = only_problem(&src);
     assert!(p.contains("site[0].check[0].command"), "{p}");
 }
+
+#[test]
+fn env_secrets_come_from_the_environment_or_a_file_never_inline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "from-file\n").expect("secret file");
+    let with_env = |env: &str| {
+        format!(
+            "{}env = {env}\n",
+            site(r#"["/usr/lib/nagios/plugins/check_pgsql", "-H", "127.0.0.1"]"#)
+        )
+    };
+    let s = spec(&with_env(&format!(
+        "{{ PGPASSWORD = {{ file = {:?} }} }}",
+        file.display().to_string()
+    )));
+    assert_eq!(s.env.len(), 1);
+    assert_eq!(s.env[0].0, "PGPASSWORD");
+    assert_eq!(s.env[0].1.expose(), "from-file");
+    // Debug never shows it.
+    assert!(!format!("{s:?}").contains("from-file"));
+
+    // Inline, where written, with a hint.
+    let src = with_env(r#"{ PGPASSWORD = "hunter2" }"#);
+    let p = only_problem(&src);
+    let line = line_of(&src, "env =");
+    assert!(
+        p.starts_with(&format!(
+            "keepup.toml:{line}:22: site[0].check[0].env.PGPASSWORD: a secret written in the configuration is refused"
+        )),
+        "{p}"
+    );
+    assert!(!p.contains("hunter2"), "{p}");
+    // Not a variable name, a variable keepup sets, a variable unset.
+    let p = only_problem(&with_env(r#"{ "PG PASSWORD" = { env = "X" } }"#));
+    assert!(p.contains("is not an environment variable name"), "{p}");
+    let p = only_problem(&with_env(r#"{ PATH = { env = "X" } }"#));
+    assert!(p.contains("PATH is set by keepup for every plugin"), "{p}");
+    let p = only_problem(&with_env(
+        r#"{ PGPASSWORD = { env = "KEEPUP_TEST_NAGIOS_UNSET_VARIABLE" } }"#,
+    ));
+    assert!(
+        p.contains("environment variable KEEPUP_TEST_NAGIOS_UNSET_VARIABLE is not set"),
+        "{p}"
+    );
+}

@@ -2,7 +2,7 @@
 //! plugins of Debian's monitoring-plugins-basic against loopback servers
 //! and this machine, and `/bin/sh` plays the plugins that misbehave (hang
 //! with a child of their own, flood their output, exit with codes that are
-//! no plugin state, show their environment).
+//! no plugin state, show their environment, echo a secret given them).
 
 mod common;
 
@@ -19,12 +19,17 @@ const PLUGINS: &str = "/usr/lib/nagios/plugins";
 /// Runs the check `command` (TOML array items) with `timeout`, loaded
 /// through the configuration as a configured check is.
 async fn run(command: &[&str], timeout: &str) -> Outcome {
+    run_with(command, timeout, "").await
+}
+
+/// [`run`] with more keys of the check (`extra`, TOML lines).
+async fn run_with(command: &[&str], timeout: &str, extra: &str) -> Outcome {
     let items: Vec<String> = command
         .iter()
         .map(|a| keepup_config::toml_string(a))
         .collect();
     let src = format!(
-        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"c\"\nkind = \"nagios\"\ninterval = \"1m\"\ntimeout = \"{timeout}\"\ncommand = [{}]\n",
+        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"c\"\nkind = \"nagios\"\ninterval = \"1m\"\ntimeout = \"{timeout}\"\ncommand = [{}]\n{extra}",
         items.join(", ")
     );
     let config = keepup_config::load_str(&src, Path::new("/etc/keepup/keepup.toml"))
@@ -255,4 +260,37 @@ async fn broken_performance_data_is_named_and_the_rest_kept() {
         "performance data bad=abc left out: the value \"\" is not a number"
     );
     assert_eq!(perf(&o, "good")["value"], 1.0);
+}
+
+#[tokio::test]
+async fn a_secret_reaches_the_plugin_only_and_never_the_outcome() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pg-password");
+    let secret = "s3cr3t-Pa55";
+    std::fs::write(&file, format!("{secret}\n")).expect("secret file");
+    // A careless plugin: the secret in its summary, long output, a
+    // performance data label and stderr; it exits 2 unless it got it.
+    let script = r#"test "$PGPASSWORD" = 's3cr3t-Pa55' || { echo "CRITICAL - no password"; exit 2; }
+echo "OK - logged in with $PGPASSWORD | '$PGPASSWORD'=1"
+echo "password was $PGPASSWORD"
+echo "debug: $PGPASSWORD" >&2"#;
+    let o = run_with(
+        &["/bin/sh", "-c", script],
+        "10s",
+        &format!(
+            "env = {{ PGPASSWORD = {{ file = {} }} }}\n",
+            keepup_config::toml_string(&file.display().to_string())
+        ),
+    )
+    .await;
+    assert_eq!(o.status, Status::Up, "{o:?}");
+    assert_eq!(o.message, "OK - logged in with [redacted]");
+    assert_eq!(
+        o.evidence.details["long_output"][0],
+        "password was [redacted]"
+    );
+    assert_eq!(o.evidence.details["stderr"][0], "debug: [redacted]");
+    assert_eq!(perf(&o, "[redacted]")["value"], 1.0);
+    let all = serde_json::to_string(&o).expect("json");
+    assert!(!all.contains(secret), "{all}");
 }

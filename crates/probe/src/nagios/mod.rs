@@ -4,7 +4,10 @@
 //! its own, with stdin closed and an environment of a fixed `PATH` and
 //! `LANG=C` only: keepup's environment holds secrets (repository and
 //! database passwords, tokens) that a plugin, or anything it starts, must
-//! never see. Its stdout is read up to [`MAX_STDOUT_BYTES`] (a plugin
+//! never see. The check's own `env` secrets are added to the plugin's
+//! environment, and scrubbed from its stdout and stderr before anything
+//! of them enters the outcome (a plugin may echo them, e.g. in an error).
+//! Its stdout is read up to [`MAX_STDOUT_BYTES`] (a plugin
 //! writing more is stopped), its stderr up to [`MAX_STDERR_BYTES`] (the
 //! rest is drained and dropped). At the check's deadline the whole
 //! process group is killed, so a hanging plugin leaves nothing behind.
@@ -28,6 +31,7 @@ use tokio::time::Instant;
 
 use crate::codes;
 use crate::context::ProbeContext;
+use crate::scenario::Redactor;
 use crate::util::{io_reason, ms};
 
 /// At most this much of a plugin's stdout is read; Nagios itself keeps
@@ -58,6 +62,11 @@ pub async fn probe(spec: &NagiosSpec, ctx: &ProbeContext) -> Outcome {
         .env_clear()
         .env("PATH", PLUGIN_PATH)
         .env("LANG", "C")
+        .envs(
+            spec.env
+                .iter()
+                .map(|(name, secret)| (name, secret.expose())),
+        )
         .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -82,7 +91,11 @@ pub async fn probe(spec: &NagiosSpec, ctx: &ProbeContext) -> Outcome {
     // child is not waited for here (the deadline has passed): tokio reaps
     // it once it is dropped.
     let group = ProcessGroup(child.id());
-    let ran = ctx.within("running the plugin", run(&mut child)).await;
+    let redactor = Redactor::new(spec.env.iter().map(|(_, secret)| secret.expose()));
+    let ran = ctx
+        .within("running the plugin", run(&mut child))
+        .await
+        .map(|ran| ran.scrubbed(&redactor));
     let mut outcome = match ran {
         Ok(Ran::Exited(status, output)) => {
             group.disarm();
@@ -135,6 +148,21 @@ enum Ran {
     Exited(ExitStatus, Output),
     /// It wrote more than [`MAX_STDOUT_BYTES`].
     TooMuch(Output),
+}
+
+impl Ran {
+    /// The same, with every secret in stdout and stderr replaced.
+    fn scrubbed(self, redactor: &Redactor) -> Self {
+        let scrub = |bytes: Vec<u8>| redactor.text(&String::from_utf8_lossy(&bytes)).into_bytes();
+        let output = |o: Output| Output {
+            stdout: scrub(o.stdout),
+            stderr: scrub(o.stderr),
+        };
+        match self {
+            Ran::Exited(status, o) => Ran::Exited(status, output(o)),
+            Ran::TooMuch(o) => Ran::TooMuch(output(o)),
+        }
+    }
 }
 
 /// Reads the child's output until both pipes close, then waits for it.
