@@ -159,3 +159,84 @@ async fn an_agent_not_heard_from_for_its_intervals_is_silent() {
         Accepted::Duplicate
     );
 }
+
+/// A host that is down (its ping fails, its agent falls silent) is one
+/// page: the host check depends on the ping check, so its incident is
+/// caused by the ping's and not notified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_host_is_one_incident_not_one_per_check() {
+    use keepup_monitor::incidents::IncidentEvent;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "judge-token-0123456789").unwrap();
+    // Nothing listens there: the host's "ping" (a TCP connect) fails.
+    let port = keepup_testkit::ports::free_port(std::net::Ipv4Addr::LOCALHOST).unwrap();
+    let src = format!(
+        r#"
+[defaults]
+interval = "1s"
+timeout = "1s"
+failure_threshold = 1
+
+[[agent]]
+name = "gone"
+token_file = "token"
+interval = "1s"
+silent_after = 1
+
+[[site]]
+id = "s"
+
+[[site.check]]
+id = "ping"
+kind = "tcp"
+host = "127.0.0.1"
+port = {port}
+
+[[site.check]]
+id = "host"
+kind = "host"
+agent = "gone"
+depends_on = ["ping"]
+load = {{ crit = 100 }}
+"#
+    );
+    let config =
+        keepup_config::load_str(&src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let store = keepup_store::Store::open(&dir.path().join("k.db")).unwrap();
+    let monitor = keepup_monitor::Monitor::start(
+        Arc::new(config),
+        store,
+        keepup_probe::ProbeContext::new(),
+        Arc::new(keepup_model::SystemClock),
+    )
+    .await
+    .unwrap();
+    let mut events = monitor.subscribe();
+    let mut parent = None;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("both incidents within a minute")
+            .unwrap();
+        if let IncidentEvent::Opened { incident, notify } = event {
+            match incident.check.as_str() {
+                "s/ping" => {
+                    assert!(notify, "the cause is paged");
+                    parent = Some(incident.id);
+                }
+                "s/host" => {
+                    assert!(
+                        !notify,
+                        "the silent agent of a host that is down is not paged again"
+                    );
+                    assert!(incident.suppressed);
+                    assert_eq!(incident.cause, parent, "caused by the ping's incident");
+                    break;
+                }
+                other => panic!("unexpected incident of {other}"),
+            }
+        }
+    }
+    monitor.shutdown().await;
+}
