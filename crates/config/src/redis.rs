@@ -13,7 +13,7 @@
 //!                                   # a password off loopback needs `tls` written (AUTH is plain text)
 //! role = "primary"                  # or "replica"; left out: either
 //! replicas = 1                      # primary: online replicas expected (at least)
-//! lag = { warn = "10s", crit = "1m" }          # replica: since the master was last heard
+//! lag = { warn = "30s", crit = "1m" }          # replica: since the master was last heard (an idle one PINGs every 10 s)
 //! lag_bytes = { warn = "1MiB", crit = "64MiB" } # primary: each replica's offset behind
 //! memory = { warn = "80%", crit = "95%" }       # used_memory of maxmemory, when set
 //! ```
@@ -38,8 +38,10 @@ pub struct RedisSpec {
     pub role: Option<DbRole>,
     /// On a primary: the online replicas expected at least.
     pub replicas: Option<u32>,
-    /// On a replica: seconds since the master was last heard; on a
-    /// primary: each replica's seconds since its last acknowledgement.
+    /// On a replica: seconds since the master was last heard (an idle
+    /// master only PINGs every `repl-ping-replica-period`, 10 s by
+    /// default); on a primary: each replica's seconds since its last
+    /// acknowledgement, judged only when its offset is behind or unknown.
     pub lag: Threshold,
     /// On a primary: each replica's replication offset behind the
     /// master's, in bytes.
@@ -105,7 +107,9 @@ impl Loader<'_> {
             raw.lag.as_ref(),
             &format!("{path}.lag"),
             &[Unit::Seconds],
-            above(10.0, 60.0, Unit::Seconds),
+            // Above the master's 10 s repl-ping-replica-period, which is
+            // how often an idle master is heard at all.
+            above(30.0, 60.0, Unit::Seconds),
         );
         let lag_bytes = self.db_threshold(
             raw.lag_bytes.as_ref(),

@@ -237,7 +237,7 @@ fn a_redis_check_takes_its_defaults_and_every_key() {
     assert_eq!(spec.server.user, None);
     assert!(spec.server.password.is_none());
     assert_eq!(spec.memory, above(80.0, 95.0, Unit::Percent));
-    assert_eq!(spec.lag, above(10.0, 60.0, Unit::Seconds));
+    assert_eq!(spec.lag, above(30.0, 60.0, Unit::Seconds));
     let spec = redis(&site(
         r#"[[site.check]]
 id = "cache"

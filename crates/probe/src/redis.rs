@@ -5,7 +5,9 @@
 //! A run connects (TLS from the first byte with `tls = "require"`, judged
 //! like an HTTPS certificate), logs in with `AUTH` when a password is
 //! configured, times a `PING`, and reads `INFO`: the role; on a replica
-//! `master_link_status` and `master_last_io_seconds_ago`; on a primary
+//! `master_link_status` and `master_last_io_seconds_ago` (an idle master
+//! is heard only at its `repl-ping-replica-period`, 10 s by default, so
+//! the default `lag` warns from 30 s); on a primary
 //! each replica's state, seconds since its last acknowledgement and
 //! offset behind `master_repl_offset`; `used_memory` against `maxmemory`;
 //! and `rejected_connections`, which is a finding when it grew since the
@@ -454,7 +456,10 @@ fn judge(
                 continue;
             }
             let who = format!("replica {}", r.address);
-            if let Some(seconds) = r.lag {
+            // A replica that holds the master's whole offset is caught up
+            // however long ago it last acknowledged; the seconds judge only
+            // one that is behind or whose offset is not listed.
+            if let Some(seconds) = r.lag.filter(|_| behind.is_none_or(|b| b > 0.0)) {
                 push(
                     outcome,
                     threshold_finding(&spec.lag, seconds, codes::REDIS_REPLICA_LAG, |level| {
@@ -604,5 +609,39 @@ mod tests {
                 .any(|f| f.code == "REDIS_REJECTED_CONNECTIONS")
         );
         assert_eq!(o.evidence.details["redis"]["rejected_since_last_run"], 2);
+    }
+
+    #[test]
+    fn an_idle_master_between_pings_is_not_lag() {
+        let src = "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"c\"\nkind = \"redis\"\nhost = \"127.0.0.1\"\n";
+        let config = keepup_config::load_str(src, std::path::Path::new("k.toml"))
+            .unwrap_or_else(|p| panic!("{p}"));
+        let Some(keepup_config::ProbeSpec::Redis(spec)) = config.checks().find_map(|c| c.probe())
+        else {
+            panic!("no redis check")
+        };
+        let judged = |info: &str| {
+            let mut o = Outcome::new(Status::Up, "");
+            judge(spec, &parse_info(info), None, &mut o);
+            o.findings.into_iter().map(|f| f.text).collect::<Vec<_>>()
+        };
+        // A replica just before the master's next PING (every 10 s by default).
+        let replica = "role:slave\r\nmaster_host:127.0.0.1\r\nmaster_port:6379\r\n\
+                       master_link_status:up\r\nmaster_last_io_seconds_ago:10\r\n";
+        assert_eq!(judged(replica), Vec::<String>::new());
+        let silent = replica.replace("io_seconds_ago:10", "io_seconds_ago:31");
+        assert_eq!(
+            judged(&silent),
+            ["the replica has not heard from its master for 30s or more"]
+        );
+        // On the master: caught up, the seconds since the last ACK do not count.
+        let master = "role:master\r\nmaster_repl_offset:300\r\n\
+                      slave0:ip=127.0.0.1,port=7000,state=online,offset=300,lag=45\r\n";
+        assert_eq!(judged(master), Vec::<String>::new());
+        let behind = master.replace("offset=300", "offset=299");
+        assert_eq!(
+            judged(&behind),
+            ["replica 127.0.0.1:7000 has not acknowledged for 30s or more"]
+        );
     }
 }

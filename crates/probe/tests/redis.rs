@@ -116,6 +116,35 @@ async fn a_master_and_its_replica_are_up_with_the_link_measured() {
     assert!(redis(&o)["master_last_io_seconds_ago"].is_number());
 }
 
+/// An idle master is heard only at its PING period (10 s by default): the
+/// replica's `master_last_io_seconds_ago` climbs to about 10 and falls
+/// back, and the default `lag` stays quiet through the whole climb.
+#[tokio::test]
+async fn an_idle_replica_stays_up_through_a_ping_period() {
+    let pair = shared();
+    let config = pair.check(pair.replica.port(), "role = \"replica\"");
+    let mut highest = 0.0_f64;
+    let mut fell_after_climbing = false;
+    // At most 300 runs 100 ms apart: more than two ping periods.
+    for _ in 0..300 {
+        let o = run(&config).await;
+        assert_eq!(o.status, Status::Up, "{o:#?}");
+        let seconds = redis(&o)["master_last_io_seconds_ago"]
+            .as_f64()
+            .expect("master_last_io_seconds_ago");
+        if highest >= 8.0 && seconds < highest {
+            fell_after_climbing = true;
+            break;
+        }
+        highest = highest.max(seconds);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        fell_after_climbing,
+        "the master's PING never showed (highest {highest} s)"
+    );
+}
+
 #[tokio::test]
 async fn a_wrong_or_missing_password_is_down_and_the_password_is_nowhere() {
     let pair = shared();
