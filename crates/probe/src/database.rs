@@ -33,6 +33,12 @@ pub(crate) const MAX_REPLY_BYTES: u64 = 1 << 20;
 /// removed or changed).
 const IDLE_CLOSE: Duration = Duration::from_secs(15 * 60);
 
+/// A kept connection older than this is closed and the next run logs in
+/// afresh, as pgbouncer's `server_lifetime` does: the certificate is
+/// judged at login only, so its expiry or its replacement on the server is
+/// seen within this time; one login an hour costs the server nothing.
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(60 * 60);
+
 /// A stream that refuses to read past a budget: the budget is refilled at
 /// the start of each run ([`ReplyBudget::refill`]), and a server sending
 /// more fails the connection instead of filling memory.
@@ -139,6 +145,7 @@ impl<C> Default for KeptConnections<C> {
 
 struct Kept<C> {
     conn: Arc<C>,
+    opened: Instant,
     last_used: Instant,
 }
 
@@ -149,11 +156,13 @@ impl<C> KeptConnections<C> {
     }
 
     /// The kept connection for `key`, if it is still `usable`; closes the
-    /// connections nobody used for a while.
+    /// connections nobody used for a while and those past [`MAX_AGE`].
     pub(crate) fn take_usable(&self, key: u64, usable: impl Fn(&C) -> bool) -> Option<Arc<C>> {
         let mut map = self.lock();
         let now = Instant::now();
-        map.retain(|_, k| now.duration_since(k.last_used) < IDLE_CLOSE);
+        map.retain(|_, k| {
+            now.duration_since(k.last_used) < IDLE_CLOSE && now.duration_since(k.opened) < MAX_AGE
+        });
         match map.get_mut(&key) {
             Some(kept) if usable(&kept.conn) => {
                 kept.last_used = now;
@@ -169,11 +178,13 @@ impl<C> KeptConnections<C> {
 
     /// Keeps `conn` for the next runs under `key`.
     pub(crate) fn keep(&self, key: u64, conn: Arc<C>) {
+        let now = Instant::now();
         self.lock().insert(
             key,
             Kept {
                 conn,
-                last_used: Instant::now(),
+                opened: now,
+                last_used: now,
             },
         );
     }
@@ -270,5 +281,24 @@ mod tests {
         let mut rest = Vec::new();
         bounded.read_to_end(&mut rest).await.unwrap();
         assert_eq!(rest.len(), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kept_connection_in_steady_use_is_closed_at_its_maximum_age() {
+        let kept = KeptConnections::<&str>::default();
+        let key = kept.key("db");
+        kept.keep(key, Arc::new("session"));
+        let every = Duration::from_secs(60);
+        let mut used = Duration::ZERO;
+        while used + every < MAX_AGE {
+            tokio::time::advance(every).await;
+            used += every;
+            assert!(
+                kept.take_usable(key, |_| true).is_some(),
+                "closed after {used:?}"
+            );
+        }
+        tokio::time::advance(every).await;
+        assert!(kept.take_usable(key, |_| true).is_none());
     }
 }

@@ -60,7 +60,8 @@ pub(crate) struct PgConnection {
     remote: SocketAddr,
     /// The certificate's findings and the handshake, when TLS is used:
     /// repeated on every run of the connection, so that an expiry warning
-    /// does not come and go with reconnections.
+    /// does not come and go with reconnections; judged again at the next
+    /// login, at the latest after [`crate::database::MAX_AGE`].
     tls: Option<(Vec<Finding>, Value)>,
     task: tokio::task::JoinHandle<()>,
 }
