@@ -114,19 +114,6 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_secs_f64(ticks as f64 / hz)
 }
 
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 /// Measures `pids` over `duration`: CPU from the first to the last
 /// reading, RSS sampled every second.
 async fn measure(pids: &[u32], duration: Duration) -> Vec<Usage> {
@@ -135,7 +122,7 @@ async fn measure(pids: &[u32], duration: Duration) -> Vec<Usage> {
     let began = Instant::now();
     while began.elapsed() < duration {
         for (i, p) in pids.iter().enumerate() {
-            rss[i] = rss[i].max(rss_mb(*p));
+            rss[i] = rss[i].max(crate::web::rss_kb(*p, "VmRSS:") / 1024.0);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

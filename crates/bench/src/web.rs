@@ -720,7 +720,7 @@ fn free_loopback_address() -> Result<SocketAddr, BenchError> {
 }
 
 /// A `kB` line of `/proc/<pid>/status` (0 when unreadable).
-fn rss_kb(pid: u32, key: &str) -> f64 {
+pub(crate) fn rss_kb(pid: u32, key: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

@@ -31,6 +31,21 @@ impl Drop for Killed {
     }
 }
 
+/// Waits (a minute at most) until `keepup status` shows `check`, the
+/// configuration's only check, up.
+fn wait_until_up(cfg: &Path, check: &str) {
+    let mut last = String::new();
+    for _ in 0..120 {
+        let out = run(&["status", "-c", cfg.to_str().unwrap(), "--json"]);
+        last = text(&out.stdout);
+        if last.contains(&format!("\"{check}\"")) && last.contains("\"up\"") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("{check} never turned up: {last}");
+}
+
 fn token_file(dir: &Path, mode: u32) -> std::path::PathBuf {
     let path = dir.join("agent-token");
     std::fs::write(&path, "agent-token-0123456789\n").unwrap();
@@ -182,16 +197,7 @@ reboot_window = "1s"
             .spawn()
             .unwrap(),
     );
-    let mut last = String::new();
-    for _ in 0..120 {
-        let out = run(&["status", "-c", cfg.to_str().unwrap(), "--json"]);
-        last = text(&out.stdout);
-        if last.contains("\"s/here\"") && last.contains("\"up\"") {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    panic!("the host check never turned up: {last}");
+    wait_until_up(&cfg, "s/here");
 }
 
 #[test]
@@ -260,18 +266,7 @@ reboot_window = "1s"
             .spawn()
             .unwrap(),
     );
-    let mut last = String::new();
-    let mut up = false;
-    for _ in 0..120 {
-        let out = run(&["status", "-c", cfg.to_str().unwrap(), "--json"]);
-        last = text(&out.stdout);
-        if last.contains("\"s/pulled\"") && last.contains("\"up\"") {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    assert!(up, "the pulled host check never turned up: {last}");
+    wait_until_up(&cfg, "s/pulled");
 
     // Anyone without the token gets nothing from the agent.
     let rt = tokio::runtime::Builder::new_current_thread()
