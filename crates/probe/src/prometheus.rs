@@ -9,7 +9,14 @@
 //! evaluated. `rate()` and `delta()` compare with the previous scrape of
 //! the same check, of which only the series they select are kept (at most
 //! [`MAX_KEPT_SERIES`] per check, for at most [`MAX_KEPT_CHECKS`] checks).
+//!
+//! Evaluation is plain computing, so it holds a CPU permit. Vectors are
+//! matched through an index by label set (one hash lookup per sample, not
+//! a search of the other side), and a selector takes at most
+//! [`MAX_SELECTED_SERIES`] series, so that a scrape of many series in one
+//! metric stays cheap.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -27,6 +34,10 @@ use crate::util::fmt_bytes;
 
 /// At most this many series of one check are kept for `rate`/`delta`.
 pub const MAX_KEPT_SERIES: usize = 10_000;
+
+/// A selector takes at most this many series of a scrape (the rest is
+/// left out, and the evidence says so).
+pub const MAX_SELECTED_SERIES: usize = 50_000;
 
 /// Previous scrapes are kept for at most this many checks.
 pub const MAX_KEPT_CHECKS: usize = 10_000;
@@ -130,12 +141,14 @@ pub async fn probe(spec: &PrometheusSpec, ctx: &ProbeContext) -> Outcome {
     let before = previous.as_ref().map(|p| &p.samples);
     let mut evaluated = Vec::new();
     let mut met = 0;
+    let _cpu = ctx.cpu_permit().await;
+    let eval = Eval {
+        now: &scrape,
+        before,
+        elapsed,
+        capped: Cell::new(false),
+    };
     for condition in &spec.conditions {
-        let eval = Eval {
-            now: &scrape,
-            before,
-            elapsed,
-        };
         let (series, absent) = eval.condition(&condition.expr);
         evaluated.push(json!({
             "expr": condition.text,
@@ -157,6 +170,12 @@ pub async fn probe(spec: &PrometheusSpec, ctx: &ProbeContext) -> Outcome {
         }
     }
     outcome.evidence.insert("conditions", evaluated);
+    if eval.capped.get() {
+        outcome.evidence.insert(
+            "series_capped",
+            format!("a selector took only its first {MAX_SELECTED_SERIES} series"),
+        );
+    }
     if previous.is_none() && spec.conditions.iter().any(|c| !called(&c.expr).is_empty()) {
         outcome.evidence.insert(
             "rate_pending",
@@ -328,6 +347,8 @@ struct Eval<'a> {
     now: &'a Scrape,
     before: Option<&'a Scrape>,
     elapsed: Option<f64>,
+    /// Whether a selector hit [`MAX_SELECTED_SERIES`].
+    capped: Cell<bool>,
 }
 
 impl Eval<'_> {
@@ -357,14 +378,15 @@ impl Eval<'_> {
             (Value::Scalar(a), Value::Vector(v)) => {
                 v.into_iter().filter(|s| c.op.holds(a, s.value)).collect()
             }
-            (Value::Vector(l), Value::Vector(r)) => l
-                .into_iter()
-                .filter(|s| {
-                    r.iter()
-                        .find(|o| o.labels == s.labels)
-                        .is_some_and(|o| c.op.holds(s.value, o.value))
-                })
-                .collect(),
+            (Value::Vector(l), Value::Vector(r)) => {
+                let r = by_labels(&r);
+                l.into_iter()
+                    .filter(|s| {
+                        r.get(&s.labels)
+                            .is_some_and(|o| c.op.holds(s.value, o.value))
+                    })
+                    .collect()
+            }
         };
         (met, absent)
     }
@@ -385,7 +407,7 @@ impl Eval<'_> {
     fn expr(&self, e: &Expr) -> Value {
         match e {
             Expr::Number(n) => Value::Scalar(*n),
-            Expr::Select(s) => Value::Vector(select(self.now, s)),
+            Expr::Select(s) => Value::Vector(self.select(self.now, s)),
             Expr::Call(func, s) => Value::Vector(self.call(*func, s)),
             Expr::Neg(inner) => match self.expr(inner) {
                 Value::Scalar(n) => Value::Scalar(-n),
@@ -409,11 +431,12 @@ impl Eval<'_> {
         let (Some(before), Some(elapsed)) = (self.before, self.elapsed) else {
             return Vec::new();
         };
-        let earlier = select(before, s);
-        select(self.now, s)
+        let earlier = self.select(before, s);
+        let earlier = by_labels(&earlier);
+        self.select(self.now, s)
             .into_iter()
             .filter_map(|now| {
-                let then = earlier.iter().find(|e| e.labels == now.labels)?;
+                let then = earlier.get(&now.labels)?;
                 let value = match func {
                     Func::Delta => now.value - then.value,
                     Func::Rate if elapsed <= 0.0 => return None,
@@ -431,18 +454,39 @@ impl Eval<'_> {
     }
 }
 
-/// The samples of `scrape` that `s` selects.
-fn select(scrape: &Scrape, s: &Selector) -> Vec<Sample> {
-    scrape
-        .get(&s.metric)
-        .map(|samples| {
-            samples
-                .iter()
-                .filter(|sample| s.matches(|label| sample.labels.get(label).map(String::as_str)))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default()
+impl Eval<'_> {
+    /// The samples of `scrape` that `s` selects, at most
+    /// [`MAX_SELECTED_SERIES`] of them.
+    fn select(&self, scrape: &Scrape, s: &Selector) -> Vec<Sample> {
+        let mut selected: Vec<Sample> = scrape
+            .get(&s.metric)
+            .map(|samples| {
+                samples
+                    .iter()
+                    .filter(|sample| {
+                        s.matches(|label| sample.labels.get(label).map(String::as_str))
+                    })
+                    .take(MAX_SELECTED_SERIES + 1)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if selected.len() > MAX_SELECTED_SERIES {
+            selected.truncate(MAX_SELECTED_SERIES);
+            self.capped.set(true);
+        }
+        selected
+    }
+}
+
+/// Samples by label set, the first of each set (a well-formed scrape has
+/// one), for matching one side of an operation to the other.
+fn by_labels(samples: &[Sample]) -> HashMap<&BTreeMap<String, String>, &Sample> {
+    let mut index = HashMap::with_capacity(samples.len());
+    for sample in samples {
+        index.entry(&sample.labels).or_insert(sample);
+    }
+    index
 }
 
 /// `a op b`: between vectors, samples with equal labels (one to one);
@@ -471,15 +515,17 @@ fn arith(a: Value, op: ArithOp, b: Value) -> Value {
                 })
                 .collect(),
         ),
-        (Value::Vector(l), Value::Vector(r)) => Value::Vector(
-            l.into_iter()
-                .filter_map(|s| {
-                    let other = r.iter().find(|o| o.labels == s.labels)?;
-                    let value = op.apply(s.value, other.value);
-                    Some(unnamed(s, value))
-                })
-                .collect(),
-        ),
+        (Value::Vector(l), Value::Vector(r)) => {
+            let r = by_labels(&r);
+            Value::Vector(
+                l.into_iter()
+                    .filter_map(|s| {
+                        let value = op.apply(s.value, r.get(&s.labels)?.value);
+                        Some(unnamed(s, value))
+                    })
+                    .collect(),
+            )
+        }
     }
 }
 
@@ -497,6 +543,7 @@ mod tests {
             now,
             before: before.map(|(b, _)| b),
             elapsed: before.map(|(_, e)| e),
+            capped: Cell::new(false),
         };
         eval.condition(&c)
             .0

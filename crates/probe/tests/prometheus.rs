@@ -182,3 +182,40 @@ async fn hostile_endpoints_end_as_findings_within_the_timeout() {
     assert_eq!(o.status, Status::Down, "{o:?}");
     assert_eq!(codes(&o), vec![c::PROBE_TIMEOUT]);
 }
+
+#[tokio::test]
+async fn many_series_in_one_metric_are_matched_by_their_labels() {
+    // 50,000 series on each side, in opposite orders: each `avail` sample
+    // meets its `size` partner through the index, not a search of the
+    // other side (before: 1.25 billion label-set comparisons).
+    const SERIES: usize = 50_000;
+    let mut body = String::from("# TYPE avail gauge\n");
+    for i in 0..SERIES {
+        let value = if i == 31_337 { 95 } else { 10 };
+        body.push_str(&format!("avail{{disk=\"d{i}\"}} {value}\n"));
+    }
+    body.push_str("# TYPE size gauge\n");
+    for i in (0..SERIES).rev() {
+        body.push_str(&format!("size{{disk=\"d{i}\"}} 100\n"));
+    }
+    let server = TestServer::start(move |_req| {
+        let body = body.clone();
+        async move { text(200, body) }
+    })
+    .await
+    .expect("server");
+    let full = check(
+        &server.url("/metrics"),
+        "max_body_bytes = 8388608",
+        "[[site.check.condition]]\nexpr = 'avail / size > 0.9'\n",
+    );
+    let o = run(&full, &ProbeContext::new()).await;
+    assert_eq!(o.status, Status::Down, "{:?}", o.findings);
+    assert_eq!(codes(&o), vec![c::PROMETHEUS_CONDITION_CRITICAL]);
+    assert_eq!(
+        o.findings[0].text,
+        "`avail / size > 0.9` is met: {disk=\"d31337\"} = 0.95"
+    );
+    assert_eq!(o.evidence.details["samples"], 2 * SERIES);
+    assert!(!o.evidence.details.contains_key("series_capped"), "{o:?}");
+}
