@@ -501,6 +501,10 @@ catalogue! {
         PG_REPLICA_NOT_STREAMING: Critical;
         /// WAL replay is paused on the replica (Degraded).
         PG_REPLAY_PAUSED: Warning;
+        /// The WAL receiver or the WAL senders are listed but their details
+        /// are hidden from the check's user, which lacks pg_monitor (or
+        /// pg_read_all_stats): streaming cannot be judged (Degraded).
+        PG_INSUFFICIENT_PRIVILEGE: Warning;
         /// Replay lag in time or bytes above `lag` / `lag_bytes`: Degraded above
         /// warn, Down above crit.
         PG_REPLICA_LAG: Warning;

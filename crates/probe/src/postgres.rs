@@ -35,7 +35,9 @@ use crate::database::{
 use crate::util::{Fail, connect_first, failed, finish, ms};
 
 /// The server's state, one row; every column NULL where it does not apply
-/// (replica columns on a primary).
+/// (replica columns on a primary). A role without pg_read_all_stats (which
+/// pg_monitor grants) sees the `pid` of the WAL receiver and of each WAL
+/// sender but NULL for their details, hence the `pid` beside them.
 const STATE_SQL: &str = "SELECT pg_is_in_recovery(), \
     current_setting('server_version'), \
     current_setting('max_connections'), \
@@ -45,12 +47,13 @@ const STATE_SQL: &str = "SELECT pg_is_in_recovery(), \
     CASE WHEN NOT pg_is_in_recovery() THEN NULL \
          WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 \
          ELSE extract(epoch FROM now() - coalesce(pg_last_xact_replay_timestamp(), pg_postmaster_start_time())) END, \
-    CASE WHEN pg_is_in_recovery() THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) END; \
+    CASE WHEN pg_is_in_recovery() THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) END, \
+    CASE WHEN pg_is_in_recovery() THEN (SELECT pid FROM pg_stat_wal_receiver LIMIT 1) END; \
     SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local'), \
-    coalesce(state, ''), coalesce(sync_state, ''), \
+    state, coalesce(sync_state, ''), \
     pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
                          ELSE pg_current_wal_lsn() END, replay_lsn), \
-    extract(epoch FROM replay_lag) \
+    extract(epoch FROM replay_lag), pid \
     FROM pg_stat_replication ORDER BY 1, 2 LIMIT 100";
 
 /// A logged-in session kept between runs.
@@ -252,6 +255,8 @@ struct State {
     connections: Option<u64>,
     replay_paused: Option<bool>,
     receiver: Option<String>,
+    /// The WAL receiver runs but its status is hidden from this role.
+    receiver_hidden: bool,
     lag_seconds: Option<f64>,
     lag_bytes: Option<f64>,
     replicas: Vec<Replica>,
@@ -266,6 +271,8 @@ struct Replica {
     sync_state: String,
     lag_bytes: Option<f64>,
     lag_seconds: Option<f64>,
+    /// Listed, but its state is hidden from this role.
+    hidden: bool,
 }
 
 impl State {
@@ -284,6 +291,7 @@ impl State {
             state.receiver = text(row, 5);
             state.lag_seconds = number(row, 6);
             state.lag_bytes = number(row, 7);
+            state.receiver_hidden = state.receiver.is_none() && text(row, 8).is_some();
         }
         if let Some(rows) = sets.get(1) {
             state.replicas = rows
@@ -295,6 +303,7 @@ impl State {
                     sync_state: text(row, 3).unwrap_or_default(),
                     lag_bytes: number(row, 4),
                     lag_seconds: number(row, 5),
+                    hidden: text(row, 2).is_none() && text(row, 6).is_some(),
                 })
                 .collect();
         }
@@ -321,6 +330,7 @@ impl State {
                     "sync_state": r.sync_state,
                     "lag_bytes": r.lag_bytes,
                     "lag_seconds": r.lag_seconds,
+                    "details_hidden": r.hidden,
                 })
             })
             .collect();
@@ -335,6 +345,7 @@ impl State {
             v["replay_lag_bytes"] = json!(self.lag_bytes);
             v["replay_paused"] = json!(self.replay_paused);
             v["wal_receiver"] = json!(self.receiver);
+            v["wal_receiver_hidden"] = json!(self.receiver_hidden);
         } else {
             v["replicas"] = Value::Array(replicas);
         }
@@ -372,8 +383,20 @@ fn judge(spec: &PostgresSpec, state: &State, outcome: &mut Outcome, target: &str
             |level| format!("{level} or more of the {max} connections are in use"),
         ));
     }
+    let user = spec.server.user.as_deref().unwrap_or("postgres");
+    let hidden = |what: &str| {
+        Finding::new(
+            codes::PG_INSUFFICIENT_PRIVILEGE,
+            Severity::Warning,
+            format!(
+                "{what} is hidden from user {user:?}: grant it pg_monitor (or pg_read_all_stats)"
+            ),
+        )
+    };
     if state.in_recovery {
-        if state.receiver.as_deref() != Some("streaming") {
+        if state.receiver_hidden {
+            outcome.push(hidden("the WAL receiver's status"));
+        } else if state.receiver.as_deref() != Some("streaming") {
             outcome.push(Finding::new(
                 codes::PG_REPLICA_NOT_STREAMING,
                 Severity::Critical,
@@ -400,7 +423,11 @@ fn judge(spec: &PostgresSpec, state: &State, outcome: &mut Outcome, target: &str
             outcome,
         );
     } else {
-        for r in &state.replicas {
+        let unseen = state.replicas.iter().filter(|r| r.hidden).count();
+        if unseen > 0 {
+            outcome.push(hidden("the replicas' replication state"));
+        }
+        for r in state.replicas.iter().filter(|r| !r.hidden) {
             let who = format!("replica {:?} at {}", r.name, r.address);
             if r.state != "streaming" {
                 outcome.push(Finding::new(
@@ -417,7 +444,7 @@ fn judge(spec: &PostgresSpec, state: &State, outcome: &mut Outcome, target: &str
             .filter(|r| r.state == "streaming")
             .count();
         if let Some(expected) = spec.replicas
-            && (streaming as u64) < u64::from(expected)
+            && ((streaming + unseen) as u64) < u64::from(expected)
         {
             outcome.push(Finding::new(
                 codes::PG_REPLICAS_MISSING,

@@ -47,11 +47,15 @@ impl Pair {
     /// The check `extra` describes against `server`, loaded as the daemon
     /// loads it.
     fn check(&self, server: &Postgres, extra: &str) -> keepup_config::Config {
+        let user = if extra.contains("user =") {
+            String::new()
+        } else {
+            format!("user = \"{}\"\n", server.user())
+        };
         let src = format!(
             "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"db\"\nkind = \"postgres\"\n\
-             host = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\ntls = \"disable\"\n{extra}\n",
+             host = \"127.0.0.1\"\nport = {}\n{user}tls = \"disable\"\n{extra}\n",
             server.port(),
-            server.user(),
         );
         let extra_has_password = extra.contains("password_file");
         let src = if extra_has_password {
@@ -128,6 +132,37 @@ async fn a_primary_and_its_streaming_replica_are_up_with_replication_measured() 
     assert_eq!(pg(&o)["wal_receiver"], "streaming");
     assert!(pg(&o)["replay_lag_seconds"].is_number(), "{o:#?}");
     assert_eq!(pg(&o)["replay_paused"], false);
+}
+
+/// A role without pg_monitor sees the WAL receiver's and the WAL senders'
+/// pid but not their state: that is a missing grant, not a broken replica.
+#[tokio::test]
+async fn a_user_without_pg_monitor_is_told_so_not_that_replication_stopped() {
+    let pair = shared();
+    pair.primary
+        .psql("CREATE ROLE plain_watcher LOGIN PASSWORD 'plain-Secret-17'")
+        .expect("role created");
+    std::fs::write(pair.dir.path().join("plain.pass"), "plain-Secret-17").expect("file");
+    wait_for(|| {
+        pair.replica
+            .psql("SELECT count(*) FROM pg_roles WHERE rolname = 'plain_watcher'")
+            .is_ok_and(|n| n.trim() == "1")
+    });
+    let extra = "user = \"plain_watcher\"\npassword_file = \"plain.pass\"";
+    let ctx = ProbeContext::new();
+    let with_user = |server: &Postgres, role: &str| pair.check(server, &format!("{extra}\n{role}"));
+    let replica = with_user(&pair.replica, "role = \"replica\"");
+    let o = run(&replica, &ctx).await;
+    assert_eq!(codes(&o), ["PG_INSUFFICIENT_PRIVILEGE"], "{o:#?}");
+    assert_eq!(o.status, Status::Degraded);
+    assert!(o.findings[0].text.contains("pg_monitor"), "{o:#?}");
+    assert!(o.findings[0].text.contains("plain_watcher"), "{o:#?}");
+    assert_eq!(pg(&o)["wal_receiver_hidden"], true);
+
+    let primary = with_user(&pair.primary, "role = \"primary\"\nreplicas = 1");
+    let o = run(&primary, &ctx).await;
+    assert_eq!(codes(&o), ["PG_INSUFFICIENT_PRIVILEGE"], "{o:#?}");
+    assert_eq!(pg(&o)["replicas"][0]["details_hidden"], true);
 }
 
 #[tokio::test]
