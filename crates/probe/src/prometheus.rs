@@ -3,8 +3,11 @@
 //!
 //! The scrape is an HTTP(S) request like [`crate::http`]'s (its timeouts,
 //! body limit, TLS and redirects), asking for the text format. The text is
-//! read by the `prometheus-parse` crate; histograms and summaries are seen
-//! as their `_bucket`/`_sum`/`_count` and quantile series. Conditions were
+//! read line by line here ([`sample_line`]): the `prometheus-parse` crate
+//! split label values at `,` and `=`, kept their escapes and skipped names
+//! with `:`, which made different series look equal. Histograms and
+//! summaries are seen as their `_bucket`/`_sum`/`_count` and quantile
+//! series. Conditions were
 //! compiled at load ([`keepup_config::prometheus`]): here they are only
 //! evaluated. `rate()` and `delta()` compare with the previous scrape of
 //! the same check, of which only the series they select are kept (at most
@@ -290,55 +293,106 @@ fn number(v: f64) -> String {
 }
 
 /// The samples of an exposition in the text format, by metric name.
+/// Comments, `# HELP`/`# TYPE` and lines that are no sample are skipped;
+/// histograms and summaries are their `_bucket`, `_sum`, `_count` and
+/// quantile series as written.
 fn parse(body: &[u8]) -> Scrape {
     let text = String::from_utf8_lossy(body);
-    let lines = text.lines().map(|l| Ok(l.to_owned()));
-    let Ok(parsed) = prometheus_parse::Scrape::parse(lines) else {
-        return Scrape::new();
-    };
     let mut scrape: Scrape = HashMap::new();
-    let mut push = |name: String, labels: BTreeMap<String, String>, value: f64| {
-        scrape.entry(name.clone()).or_default().push(Sample {
-            name: Some(name),
-            labels,
-            value,
-        });
-    };
-    for s in parsed.samples {
-        let labels: BTreeMap<String, String> = s
-            .labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => push(s.metric, labels, v),
-            prometheus_parse::Value::Histogram(buckets) => {
-                for b in buckets {
-                    let mut labels = labels.clone();
-                    labels.insert("le".into(), prometheus_le(b.less_than));
-                    push(format!("{}_bucket", s.metric), labels, b.count);
-                }
-            }
-            prometheus_parse::Value::Summary(quantiles) => {
-                for q in quantiles {
-                    let mut labels = labels.clone();
-                    labels.insert("quantile".into(), number(q.quantile));
-                    push(s.metric.clone(), labels, q.count);
-                }
-            }
+    for line in text.lines() {
+        if let Some(sample) = sample_line(line) {
+            let name = sample.name.clone().unwrap_or_default();
+            scrape.entry(name).or_default().push(sample);
         }
     }
     scrape
 }
 
-/// A bucket bound as Prometheus writes it (`+Inf`, `0.5`).
-fn prometheus_le(v: f64) -> String {
-    if v.is_infinite() && v > 0.0 {
-        "+Inf".into()
-    } else {
-        number(v)
+/// One sample line (`name{label="value",...} value [timestamp]`), as the
+/// text format defines it: names may hold `:`, label values the escapes
+/// `\\`, `\"` and `\n` and any other character, `,` `=` `}` included.
+fn sample_line(line: &str) -> Option<Sample> {
+    let line = line.trim_start();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let (name, mut rest) = name_token(line, true)?;
+    let mut labels = BTreeMap::new();
+    if let Some(after) = rest.strip_prefix('{') {
+        rest = after;
+        loop {
+            rest = rest.trim_start();
+            if let Some(after) = rest.strip_prefix('}') {
+                rest = after;
+                break;
+            }
+            let (label, after) = name_token(rest, false)?;
+            let after = after.trim_start().strip_prefix('=')?.trim_start();
+            let (value, after) = quoted(after)?;
+            labels.insert(label.to_owned(), value);
+            rest = after.trim_start();
+            if let Some(after) = rest.strip_prefix(',') {
+                rest = after;
+            } else if !rest.starts_with('}') {
+                return None;
+            }
+        }
+    }
+    let mut fields = rest.split_ascii_whitespace();
+    let value = number_token(fields.next()?)?;
+    // An optional timestamp in ms, then nothing.
+    if let Some(timestamp) = fields.next() {
+        timestamp.parse::<i64>().ok()?;
+    }
+    if fields.next().is_some() {
+        return None;
+    }
+    Some(Sample {
+        name: Some(name.to_owned()),
+        labels,
+        value,
+    })
+}
+
+/// A metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`) or, without `colon`, a
+/// label name; and what follows it.
+fn name_token(text: &str, colon: bool) -> Option<(&str, &str)> {
+    let end = text
+        .char_indices()
+        .find(|&(i, c)| {
+            !(c.is_ascii_alphabetic()
+                || c == '_'
+                || (colon && c == ':')
+                || (i > 0 && c.is_ascii_digit()))
+        })
+        .map_or(text.len(), |(i, _)| i);
+    (end > 0).then(|| text.split_at(end))
+}
+
+/// A double-quoted label value with its escapes undone; and what follows.
+fn quoted(text: &str) -> Option<(String, &str)> {
+    let mut chars = text.strip_prefix('"')?.char_indices();
+    let mut value = String::new();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((value, &text[i + 2..])),
+            '\\' => match chars.next()?.1 {
+                'n' => value.push('\n'),
+                other => value.push(other),
+            },
+            c => value.push(c),
+        }
+    }
+    None
+}
+
+/// A sample value: a float, `+Inf`, `-Inf` or `NaN`.
+fn number_token(text: &str) -> Option<f64> {
+    match text {
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        "NaN" => Some(f64::NAN),
+        _ => text.parse::<f64>().ok().filter(|v| v.is_finite()),
     }
 }
 
@@ -618,6 +672,47 @@ http_requests_total{code="500"} 10
             ),
             vec![r#"{code="500"} = -6"#]
         );
+    }
+
+    #[test]
+    fn labels_follow_the_text_format() {
+        let one = |line: &str| sample_line(line).map(|s| (s.series(), s.value));
+        // Escapes undone; `,` `=` `}` inside a value; a space after a comma.
+        let s = sample_line(r#"up{a="b", c="d=e,f}g", path="C:\\dir \"x\"\nnext"} 1"#)
+            .expect("a sample");
+        assert_eq!(s.labels["a"], "b");
+        assert_eq!(s.labels["c"], "d=e,f}g");
+        assert_eq!(s.labels["path"], "C:\\dir \"x\"\nnext");
+        assert_eq!(s.labels.len(), 3);
+        // Names with `:` (recording rules), a trailing comma, a timestamp,
+        // special values.
+        assert_eq!(
+            one("job:requests:rate5m{job=\"shop\",} 2.5 1700000000000"),
+            Some((r#"job:requests:rate5m{job="shop"}"#.to_owned(), 2.5))
+        );
+        assert_eq!(one("x +Inf").map(|(_, v)| v), Some(f64::INFINITY));
+        assert!(one("x NaN").is_some_and(|(_, v)| v.is_nan()));
+        // Not samples.
+        for bad in [
+            "# TYPE x gauge",
+            "x{a=\"b} 1",
+            "x{a=b} 1",
+            "x{1a=\"b\"} 1",
+            "x{a=\"b\" c=\"d\"} 1",
+            "x 1 2 3",
+            "x one",
+            "1x 1",
+            "x{a=\"b\\",
+        ] {
+            assert_eq!(one(bad), None, "{bad}");
+        }
+        // Series that differ only in an escaped or comma-holding value
+        // stay apart, so vector matching pairs the right ones.
+        let now = scrape(
+            "a{p=\"x,y\"} 1\na{p=\"x\"} 5\nb{p=\"x,y\"} 10\nb{p=\"x\"} 10\nok:ratio{p=\"q\"} 3\n",
+        );
+        assert_eq!(met("a / b > 0.2", &now, None), vec![r#"{p="x"} = 0.5"#]);
+        assert_eq!(met("ok:ratio > 2", &now, None).len(), 1);
     }
 
     #[test]
