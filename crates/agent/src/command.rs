@@ -1,13 +1,11 @@
 //! Running the few system tools the agent asks (`smartctl`, `systemctl`,
 //! `drbdadm`, `gluster`, `ceph`): found on a fixed search path, started
 //! with an empty environment (the agent's token stays with the agent),
-//! stopped at a timeout, output read up to a limit.
+//! stopped with all they started at a timeout or when they write more
+//! than is read (keepup-process, the runner backup and probe use too).
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
-
-use tokio::io::AsyncReadExt;
 
 /// Where tools are looked for: a service's PATH may lack the sbin
 /// directories, where smartctl and drbdadm live.
@@ -20,15 +18,18 @@ const SEARCH_PATH: &[&str] = &[
     "/bin",
 ];
 
-/// Output beyond this is not read (the child is killed).
-const MAX_OUTPUT: u64 = 1024 * 1024;
+/// Standard output beyond this stops the tool (its answer would be cut).
+const MAX_OUTPUT: usize = 1024 * 1024;
+
+/// Standard error kept for messages; the rest is drained and dropped.
+const MAX_STDERR: usize = 64 * 1024;
 
 /// What a tool said.
 #[derive(Debug)]
 pub struct Output {
     /// Its exit code (None when killed by a signal).
     pub code: Option<i32>,
-    /// Standard output, up to the limit, lossily decoded.
+    /// Standard output, lossily decoded.
     pub stdout: String,
     /// The first line of standard error, for messages.
     pub stderr_line: String,
@@ -42,55 +43,50 @@ pub fn find(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Runs `program` (a full path from [`find`]) with `args`; Err says why it
-/// gave no output at all.
+/// Runs `program` (a full path from [`find`]) with `args` through
+/// keepup-process (empty environment, own process group killed at the
+/// timeout or when it writes more than [`MAX_OUTPUT`]); Err says why it
+/// gave no usable output.
 pub async fn run(program: &PathBuf, args: &[&str], timeout: Duration) -> Result<Output, String> {
     let name = program
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .env_clear()
-        .env("PATH", SEARCH_PATH.join(":"))
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot run {name}: {e}"))?;
-    let mut stdout = child.stdout.take().ok_or("no stdout")?.take(MAX_OUTPUT);
-    let mut stderr = child.stderr.take().ok_or("no stderr")?.take(64 * 1024);
-    let work = async {
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let (a, b) = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
-        a.and(b)
-            .map_err(|e| format!("reading {name}'s output: {e}"))?;
-        let status = child
-            .wait()
-            .await
-            .map_err(|e| format!("waiting for {name}: {e}"))?;
-        Ok::<_, String>(Output {
-            code: status.code(),
-            stdout: String::from_utf8_lossy(&out).into_owned(),
-            stderr_line: String::from_utf8_lossy(&err)
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-        })
+    let mut cmd = keepup_process::bare(program);
+    // Output parsed by the agent reads the same in every locale.
+    cmd.args(args).env("LC_ALL", "C");
+    let caps = keepup_process::Caps {
+        stdout: MAX_OUTPUT,
+        stderr: MAX_STDERR,
     };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(result) => result,
-        // Dropping the child kills it (kill_on_drop).
-        Err(_) => Err(format!(
-            "{name} gave no answer within {}s",
-            timeout.as_secs()
-        )),
-    }
+    let finished = keepup_process::run(cmd, caps, Some(timeout))
+        .await
+        .map_err(|e| format!("cannot run {name}: {e}"))?;
+    let status = match finished.ended {
+        keepup_process::Ended::Exited(status) => status,
+        keepup_process::Ended::TooMuchOutput => {
+            return Err(format!(
+                "{name} wrote more than {} KiB of output and was stopped",
+                MAX_OUTPUT / 1024
+            ));
+        }
+        keepup_process::Ended::TimedOut => {
+            return Err(format!(
+                "{name} gave no answer within {}s",
+                timeout.as_secs()
+            ));
+        }
+    };
+    Ok(Output {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&finished.stdout).into_owned(),
+        stderr_line: String::from_utf8_lossy(&finished.stderr)
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -114,5 +110,57 @@ mod tests {
         assert_eq!(out.stderr_line, "oops");
         let slow = run(&sh, &["-c", "sleep 30"], Duration::from_millis(200)).await;
         assert!(slow.unwrap_err().contains("no answer within"));
+    }
+
+    /// Whether `pid` still runs (gone, or a zombie waiting for its
+    /// reaper, counts as stopped).
+    fn running(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')
+                    .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Polls until `pid` stopped; false if it still runs after 20 s
+    /// (a backgrounded `sleep 60` left behind would).
+    async fn stops(pid: u32) -> bool {
+        for _ in 0..200 {
+            if !running(pid) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn the_timeout_stops_what_the_tool_started() {
+        let sh = find("sh").expect("sh");
+        let marker = tempfile::NamedTempFile::new().unwrap();
+        let path = marker.path().to_str().unwrap().to_owned();
+        // The backgrounded sleep is a grandchild; its pid goes to a file
+        // because the tool's output is dropped at the timeout.
+        let script = format!("sleep 60 & echo $! > {path}; sleep 60");
+        let slow = run(&sh, &["-c", &script], Duration::from_millis(500)).await;
+        assert!(slow.unwrap_err().contains("no answer within"));
+        let pid: u32 = std::fs::read_to_string(&path)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(stops(pid).await, "the grandchild {pid} still runs");
+    }
+
+    #[tokio::test]
+    async fn a_tool_writing_too_much_is_stopped_and_named() {
+        let sh = find("sh").expect("sh");
+        // yes writes forever: without a kill at the cap it would block on
+        // the full pipe until the timeout and read as "no answer".
+        let loud = run(&sh, &["-c", "yes"], Duration::from_secs(30)).await;
+        let error = loud.unwrap_err();
+        assert!(error.contains("more than 1024 KiB"), "{error}");
     }
 }

@@ -26,7 +26,9 @@
 
 pub mod backend;
 mod blob;
-pub mod child;
+/// Child processes (empty environment plus an allow-list, own process
+/// group, deadline) come from keepup-process, shared with probe and agent.
+pub use keepup_process as child;
 pub mod dbrestore;
 pub mod dbtest;
 mod dump;

@@ -1,7 +1,8 @@
 //! Nagios / Monitoring Plugins checks: run a plugin and read its verdict.
 //!
-//! The plugin runs as an argument list (no shell) in a process group of
-//! its own, with stdin closed and an environment of a fixed `PATH` and
+//! The plugin runs through keepup-process as an argument list (no shell)
+//! in a process group of its own, with stdin closed and an environment of
+//! a fixed `PATH` and
 //! `LANG=C` only: keepup's environment holds secrets (repository and
 //! database passwords, tokens) that a plugin, or anything it starts, must
 //! never see. The check's own `env` secrets are added to the plugin's
@@ -21,12 +22,10 @@
 pub mod perfdata;
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 
 use keepup_config::NagiosSpec;
 use keepup_model::{Finding, Outcome, Severity, Status};
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::codes;
@@ -41,10 +40,6 @@ pub const MAX_STDOUT_BYTES: usize = 64 * 1024;
 /// At most this much of its stderr is kept.
 pub const MAX_STDERR_BYTES: usize = 4 * 1024;
 
-/// The `PATH` a plugin runs with: the usual system directories, never
-/// keepup's own.
-const PLUGIN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// At most this many lines of long output go into the evidence.
 const MAX_LONG_OUTPUT_LINES: usize = 50;
 
@@ -56,26 +51,27 @@ pub async fn probe(spec: &NagiosSpec, ctx: &ProbeContext) -> Outcome {
     let started = Instant::now();
     let ctx = ctx.budgeted();
     let program = spec.program.display().to_string();
-    let mut command = Command::new(&spec.program);
-    command
-        .args(&spec.args)
-        .env_clear()
-        .env("PATH", PLUGIN_PATH)
-        .env("LANG", "C")
-        .envs(
-            spec.env
-                .iter()
-                .map(|(name, secret)| (name, secret.expose())),
+    let mut command = keepup_process::bare(&spec.program);
+    command.args(&spec.args).envs(
+        spec.env
+            .iter()
+            .map(|(name, secret)| (name, secret.expose())),
+    );
+    let caps = keepup_process::Caps {
+        stdout: MAX_STDOUT_BYTES,
+        stderr: MAX_STDERR_BYTES,
+    };
+    // The check's deadline bounds the run: dropping it there kills the
+    // plugin's process group (keepup-process).
+    let redactor = Redactor::new(spec.env.iter().map(|(_, secret)| secret.expose()));
+    let ran = ctx
+        .within(
+            "running the plugin",
+            keepup_process::run(command, caps, None),
         )
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => {
+        .await;
+    let mut outcome = match ran {
+        Ok(Err(e)) => {
             let mut outcome = Outcome::new(Status::Unknown, format!("cannot run {program}"));
             outcome.push(Finding::new(
                 codes::NAGIOS_NOT_RUNNABLE,
@@ -85,42 +81,35 @@ pub async fn probe(spec: &NagiosSpec, ctx: &ProbeContext) -> Outcome {
             outcome.worsen(Status::Unknown);
             return outcome.with_latency(started.elapsed());
         }
-    };
-    // From here until it is reaped the child's pid names its process
-    // group: the guard kills the group if this run is abandoned. A killed
-    // child is not waited for here (the deadline has passed): tokio reaps
-    // it once it is dropped.
-    let group = ProcessGroup(child.id());
-    let redactor = Redactor::new(spec.env.iter().map(|(_, secret)| secret.expose()));
-    let ran = ctx
-        .within("running the plugin", run(&mut child))
-        .await
-        .map(|ran| ran.scrubbed(&redactor));
-    let mut outcome = match ran {
-        Ok(Ran::Exited(status, output)) => {
-            group.disarm();
-            judge(&program, status, &output)
-        }
-        Ok(Ran::TooMuch(output)) => {
-            group.kill();
-            let mut outcome = Outcome::new(
-                Status::Unknown,
-                format!("{program} wrote more output than keepup reads"),
-            );
-            outcome.push(Finding::new(
-                codes::NAGIOS_OUTPUT_TOO_LARGE,
-                Severity::Warning,
-                format!(
-                    "{program} wrote more than {} KiB to its output and was stopped",
-                    MAX_STDOUT_BYTES / 1024
-                ),
-            ));
-            outcome.worsen(Status::Unknown);
-            add_stderr(&mut outcome, &output.stderr);
-            outcome
+        Ok(Ok(finished)) => {
+            let output = Output::scrubbed(&finished, &redactor);
+            match finished.ended {
+                keepup_process::Ended::Exited(status) => judge(&program, status, &output),
+                keepup_process::Ended::TooMuchOutput => {
+                    let mut outcome = Outcome::new(
+                        Status::Unknown,
+                        format!("{program} wrote more output than keepup reads"),
+                    );
+                    outcome.push(Finding::new(
+                        codes::NAGIOS_OUTPUT_TOO_LARGE,
+                        Severity::Warning,
+                        format!(
+                            "{program} wrote more than {} KiB to its output and was stopped",
+                            MAX_STDOUT_BYTES / 1024
+                        ),
+                    ));
+                    outcome.worsen(Status::Unknown);
+                    add_stderr(&mut outcome, &output.stderr);
+                    outcome
+                }
+                // Without a timeout of its own this is a child that could
+                // not be waited for: UNKNOWN rather than a guess.
+                keepup_process::Ended::TimedOut => {
+                    judge(&program, ExitStatus::from_raw(3 << 8), &output)
+                }
+            }
         }
         Err(fail) => {
-            group.kill();
             let mut outcome = Outcome::new(Status::Up, "");
             let finding = fail.into_finding(&ctx);
             outcome.message = format!("{program} did not finish: {}", finding.text);
@@ -135,74 +124,20 @@ pub async fn probe(spec: &NagiosSpec, ctx: &ProbeContext) -> Outcome {
     outcome
 }
 
-/// What a plugin left.
-#[derive(Default)]
+/// What a plugin left, every secret in it replaced.
 struct Output {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
 }
 
-/// How a plugin's run ended.
-enum Ran {
-    /// It closed its output and exited.
-    Exited(ExitStatus, Output),
-    /// It wrote more than [`MAX_STDOUT_BYTES`].
-    TooMuch(Output),
-}
-
-impl Ran {
-    /// The same, with every secret in stdout and stderr replaced.
-    fn scrubbed(self, redactor: &Redactor) -> Self {
-        let scrub = |bytes: Vec<u8>| redactor.text(&String::from_utf8_lossy(&bytes)).into_bytes();
-        let output = |o: Output| Output {
-            stdout: scrub(o.stdout),
-            stderr: scrub(o.stderr),
-        };
-        match self {
-            Ran::Exited(status, o) => Ran::Exited(status, output(o)),
-            Ran::TooMuch(o) => Ran::TooMuch(output(o)),
+impl Output {
+    fn scrubbed(finished: &keepup_process::Finished, redactor: &Redactor) -> Self {
+        let scrub = |bytes: &[u8]| redactor.text(&String::from_utf8_lossy(bytes)).into_bytes();
+        Self {
+            stdout: scrub(&finished.stdout),
+            stderr: scrub(&finished.stderr),
         }
     }
-}
-
-/// Reads the child's output until both pipes close, then waits for it.
-async fn run(child: &mut Child) -> Ran {
-    let mut output = Output::default();
-    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Ran::Exited(ExitStatus::from_raw(3 << 8), output);
-    };
-    let (mut out_open, mut err_open) = (true, true);
-    let mut out_buf = vec![0u8; 8192];
-    let mut err_buf = vec![0u8; 8192];
-    while out_open || err_open {
-        tokio::select! {
-            read = read_some(&mut stdout, &mut out_buf), if out_open => match read {
-                0 => out_open = false,
-                n if output.stdout.len() + n > MAX_STDOUT_BYTES => return Ran::TooMuch(output),
-                n => output.stdout.extend_from_slice(&out_buf[..n]),
-            },
-            read = read_some(&mut stderr, &mut err_buf), if err_open => match read {
-                0 => err_open = false,
-                n => {
-                    // The rest is drained, so that a chatty stderr cannot
-                    // block the plugin, and dropped.
-                    let room = MAX_STDERR_BYTES.saturating_sub(output.stderr.len());
-                    output.stderr.extend_from_slice(&err_buf[..n.min(room)]);
-                }
-            },
-        }
-    }
-    match child.wait().await {
-        Ok(status) => Ran::Exited(status, output),
-        // Waiting on our own child cannot fail unless it was already
-        // reaped; say UNKNOWN rather than guess.
-        Err(_) => Ran::Exited(ExitStatus::from_raw(3 << 8), output),
-    }
-}
-
-/// Reads what is there; 0 at the end or on an error (a closed pipe).
-async fn read_some(pipe: &mut (impl AsyncRead + Unpin), buf: &mut [u8]) -> usize {
-    pipe.read(buf).await.unwrap_or(0)
 }
 
 /// The outcome of a plugin that exited: its code, first line and
@@ -312,39 +247,4 @@ fn clean(text: &str, max: usize) -> String {
         out.push('…');
     }
     out.trim().to_owned()
-}
-
-/// The process group a plugin leads (its pid), killed when the run is
-/// abandoned before the plugin was reaped.
-struct ProcessGroup(Option<u32>);
-
-impl ProcessGroup {
-    /// SIGKILL to every process of the group, once.
-    fn kill(mut self) {
-        self.signal();
-        self.0 = None;
-    }
-
-    fn signal(&self) {
-        let Some(pgid) = self.0.and_then(|p| i32::try_from(p).ok()) else {
-            return;
-        };
-        // SAFETY: kill(2) with a negative pid signals the process group
-        // the unreaped child leads (its pid cannot have been reused); it
-        // reads no memory of ours.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-    }
-
-    /// The plugin was reaped: its pid may be reused, never signal it.
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        self.signal();
-    }
 }
