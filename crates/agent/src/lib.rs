@@ -20,21 +20,17 @@ pub mod push;
 pub mod replication;
 pub mod smart;
 pub mod sntp;
+mod space;
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use keepup_model::host::{
     ClockState, DefaultRoutes, FileHandles, HOST_REPORT_VERSION, HostReport, Interface, Memory,
-    Mount, NtpOffset, SmartDisk,
+    NtpOffset, SmartDisk,
 };
 use regex::Regex;
 
-/// How long one file system may take to answer `statvfs` (a hung network
-/// mount must not stop the whole collection).
-const STATVFS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a system tool may run.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
 /// `PF_KTHREAD` in `/proc/<pid>/stat`'s flags: kernel threads are not
@@ -88,6 +84,7 @@ pub struct Collector {
     settings: Settings,
     previous: Option<Previous>,
     smart: Option<(Instant, Vec<SmartDisk>, Option<String>)>,
+    space: space::MountSpace,
 }
 
 /// The counters of the previous collection.
@@ -115,6 +112,7 @@ impl Collector {
             settings,
             previous: None,
             smart: None,
+            space: space::MountSpace::new(),
         }
     }
 
@@ -180,7 +178,9 @@ impl Collector {
                 swap_in_per_s,
             });
         }
-        r.mounts = mounts(&mut problems).await;
+        if let Some(mountinfo) = read("/proc/self/mountinfo", &mut problems) {
+            r.mounts = self.space.measure(&mountinfo, &mut problems).await;
+        }
         r.files = read("/proc/sys/fs/file-nr", &mut problems)
             .and_then(|t| procfs::file_nr(&t))
             .map(|(open, max)| FileHandles { open, max });
@@ -297,58 +297,6 @@ fn block_devices() -> Vec<String> {
         .collect();
     out.sort();
     out
-}
-
-/// Space and inodes of every real mount, each `statvfs` bounded in time.
-async fn mounts(problems: &mut Vec<String>) -> Vec<Mount> {
-    let Some(text) = read("/proc/self/mountinfo", problems) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for entry in procfs::mounts(&text) {
-        let path = entry.path.clone();
-        let asked = tokio::task::spawn_blocking(move || statvfs(Path::new(&path)));
-        match tokio::time::timeout(STATVFS_TIMEOUT, asked).await {
-            Ok(Ok(Ok(fs))) => out.push(Mount {
-                path: entry.path,
-                device: entry.device,
-                fstype: entry.fstype,
-                read_only: entry.read_only,
-                size: fs.0,
-                available: fs.1,
-                inodes: fs.2,
-                inodes_free: fs.3,
-            }),
-            Ok(Ok(Err(e))) => problems.push(format!("statvfs {}: {e}", entry.path)),
-            Ok(Err(e)) => problems.push(format!("statvfs {}: {e}", entry.path)),
-            Err(_) => problems.push(format!(
-                "statvfs {} gave no answer within {}s (a hung network file system?)",
-                entry.path,
-                STATVFS_TIMEOUT.as_secs()
-            )),
-        }
-    }
-    out
-}
-
-/// (size, available to users, inodes, inodes free) of the file system at
-/// `path`.
-fn statvfs(path: &Path) -> std::io::Result<(u64, u64, u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::other("a mount point with a NUL byte"))?;
-    // SAFETY: `c` is a valid C string; `vfs` is written by the kernel.
-    let mut vfs: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut vfs) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let block = vfs.f_frsize as u64;
-    Ok((
-        vfs.f_blocks as u64 * block,
-        vfs.f_bavail as u64 * block,
-        vfs.f_files as u64,
-        vfs.f_ffree as u64,
-    ))
 }
 
 fn interfaces(

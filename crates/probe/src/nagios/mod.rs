@@ -2,8 +2,7 @@
 //!
 //! The plugin runs through keepup-process as an argument list (no shell)
 //! in a process group of its own, with stdin closed and an environment of
-//! a fixed `PATH` and
-//! `LANG=C` only: keepup's environment holds secrets (repository and
+//! a fixed `PATH` and `LANG=C` only: keepup's environment holds secrets (repository and
 //! database passwords, tokens) that a plugin, or anything it starts, must
 //! never see. The check's own `env` secrets are added to the plugin's
 //! environment, and scrubbed from its stdout and stderr before anything
