@@ -160,6 +160,38 @@ async fn an_agent_not_heard_from_for_its_intervals_is_silent() {
     );
 }
 
+/// A report sent late from the agent's backlog is as old as its
+/// collection: it does not make a silent agent fresh, and a later one
+/// dated ahead of our clock counts as collected on arrival.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backlogged_report_counts_from_its_collection_not_its_arrival() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, book, store) = setup(dir.path(), "/");
+    let spec = spec(&config);
+    let mut collector = Collector::new(Settings {
+        name: "here".into(),
+        ..Settings::default()
+    });
+    // Collected at 40 s, held while the central was down, arriving at
+    // 75 s: 35 s old, past three 10 s intervals.
+    let late = collector.collect(1, 40_000).await;
+    book.accept(&config.agents[0], late, &store, 75_000)
+        .unwrap();
+    assert_eq!(book.latest("here").map(|(at, _)| at), Some(40_000));
+    let silent = book.evaluate(&spec, 75_000);
+    assert_eq!(codes_of(&silent), [codes::AGENT_SILENT], "{silent:?}");
+    // An agent clock 1 h ahead: taken as collected when it arrived.
+    let ahead = collector.collect(2, 3_676_000).await;
+    book.accept(&config.agents[0], ahead, &store, 76_000)
+        .unwrap();
+    assert_eq!(book.latest("here").map(|(at, _)| at), Some(76_000));
+    // One from behind the previous report's time is kept after it.
+    let behind = collector.collect(3, 10_000).await;
+    book.accept(&config.agents[0], behind, &store, 77_000)
+        .unwrap();
+    assert_eq!(book.latest("here").map(|(at, _)| at), Some(76_000));
+}
+
 /// A host that is down (its ping fails, its agent falls silent) is one
 /// page: the host check depends on the ping check, so its incident is
 /// caused by the ping's and not notified.

@@ -12,7 +12,7 @@ use keepup_agent::backlog::Backlog;
 use keepup_agent::push::Pusher;
 use keepup_agent::{Collector, Settings};
 use keepup_model::host::HostReport;
-use keepup_model::{CheckId, Status, SystemClock};
+use keepup_model::{CheckId, Clock, Status, SystemClock};
 use keepup_monitor::Monitor;
 use keepup_notify::HttpClientContext;
 
@@ -107,13 +107,13 @@ async fn reports_wait_while_the_central_is_down_and_arrive_once_in_order() {
         WEB1_TOKEN.into(),
         Duration::from_secs(5),
     );
-    // The central is down: three reports wait on disk.
+    // The central is down: three reports wait on disk. Dated now, as
+    // the central judges silence from a report's collection time.
+    let t0 = SystemClock.now_ms();
     let mut seqs = Vec::new();
     for i in 0..3 {
-        let seq = backlog.next_seq(1_000 + i).unwrap();
-        backlog
-            .push(&collector.collect(seq, 1_000 + i).await)
-            .unwrap();
+        let seq = backlog.next_seq(t0 + i).unwrap();
+        backlog.push(&collector.collect(seq, t0 + i).await).unwrap();
         let d = pusher.deliver(&mut backlog).await;
         assert_eq!(d.delivered, 0);
         assert!(
@@ -135,8 +135,9 @@ async fn reports_wait_while_the_central_is_down_and_arrive_once_in_order() {
     let d = pusher.deliver(&mut backlog).await;
     assert_eq!((d.delivered, d.refused, d.stopped), (3, 0, None));
     assert!(backlog.pending().unwrap().is_empty());
-    let (_, latest) = c.monitor.hosts().latest("web1").expect("stored");
+    let (collected, latest) = c.monitor.hosts().latest("web1").expect("stored");
     assert_eq!(latest.seq, seqs[2], "the newest report is the one kept");
+    assert_eq!(collected, t0 + 2, "dated by its collection");
 
     // The same report again (an answer lost on the way): taken, not stored twice.
     let again = serde_json::to_vec(&latest).unwrap();

@@ -54,7 +54,8 @@ pub enum Accepted {
     Duplicate,
 }
 
-/// A report with when it arrived (the agent's clock is not ours).
+/// A report with when it was collected, by our clock: the agent's time
+/// kept between the previous report's and its arrival.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Received {
     at: Timestamp,
@@ -209,8 +210,13 @@ impl HostBook {
                 were_writable.push(m.path.clone());
             }
         }
+        // Judged as of its collection, not its arrival: a report sent late
+        // from the agent's backlog must not make a silent agent look
+        // fresh. The agent's clock is not ours, so the time is kept
+        // between the previous report's and now.
+        let floor = previous.as_ref().map_or(Timestamp::MIN, |p| p.at.min(now));
         let received = Received {
-            at: now,
+            at: report.at.clamp(floor, now),
             report,
             were_writable,
         };
@@ -242,7 +248,8 @@ impl HostBook {
             .unwrap_or_default()
     }
 
-    /// The latest report of `agent`, with when it arrived.
+    /// The latest report of `agent`, with when it was collected (kept
+    /// between the previous report's time and its arrival).
     pub fn latest(&self, agent: &str) -> Option<(Timestamp, HostReport)> {
         lock(&self.latest)
             .get(agent)
@@ -294,7 +301,7 @@ impl HostBook {
                     codes::AGENT_SILENT,
                     Severity::Critical,
                     format!(
-                        "the last report from agent {} arrived at {}; expected every {} (silent after {} missed)",
+                        "the last report from agent {} was collected at {}; expected every {} (silent after {} missed)",
                         agent.name,
                         format_rfc3339(r.at),
                         humantime::format_duration(agent.interval),
