@@ -14,6 +14,7 @@
 //! monitor). Linux only.
 
 pub mod backlog;
+pub mod bound;
 pub mod command;
 pub mod procfs;
 pub mod push;
@@ -23,6 +24,8 @@ pub mod sntp;
 mod space;
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use keepup_model::host::{
@@ -82,6 +85,9 @@ impl Default for Settings {
 /// Collects reports, keeping what a rate needs between two collections.
 pub struct Collector {
     settings: Settings,
+    /// Prefixed to every `/proc`, `/sys` and `/etc` path: empty in
+    /// production, a fake host's tree in tests.
+    root: String,
     previous: Option<Previous>,
     smart: Option<(Instant, Vec<SmartDisk>, Option<String>)>,
     space: space::MountSpace,
@@ -95,8 +101,9 @@ struct Previous {
     net: BTreeMap<String, procfs::NetCounters>,
 }
 
-fn read(path: &str, problems: &mut Vec<String>) -> Option<String> {
-    match std::fs::read_to_string(path) {
+fn read(root: &str, path: &str, problems: &mut Vec<String>) -> Option<String> {
+    let path = format!("{root}{path}");
+    match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(e) => {
             problems.push(format!("cannot read {path}: {e}"));
@@ -105,11 +112,20 @@ fn read(path: &str, problems: &mut Vec<String>) -> Option<String> {
     }
 }
 
+/// Reads `path` into `buf` (cleared first, its allocation reused).
+fn read_into(path: &Path, buf: &mut String) -> bool {
+    buf.clear();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_string(buf))
+        .is_ok()
+}
+
 impl Collector {
     /// A collector with these settings; the first report has no rates.
     pub fn new(settings: Settings) -> Self {
         Collector {
             settings,
+            root: String::new(),
             previous: None,
             smart: None,
             space: space::MountSpace::new(),
@@ -125,6 +141,7 @@ impl Collector {
     pub async fn collect(&mut self, seq: u64, at: keepup_model::Timestamp) -> HostReport {
         let now = Instant::now();
         let mut problems = Vec::new();
+        let root = &self.root.clone();
         let mut r = HostReport {
             version: HOST_REPORT_VERSION,
             agent: self.settings.name.clone(),
@@ -133,17 +150,17 @@ impl Collector {
             interval_s: self.settings.interval.as_secs(),
             ..HostReport::default()
         };
-        r.hostname = read("/proc/sys/kernel/hostname", &mut problems)
+        r.hostname = read(root, "/proc/sys/kernel/hostname", &mut problems)
             .map(|h| h.trim().to_owned())
             .unwrap_or_default();
-        r.boot_id = read("/proc/sys/kernel/random/boot_id", &mut problems)
+        r.boot_id = read(root, "/proc/sys/kernel/random/boot_id", &mut problems)
             .map(|b| b.trim().to_owned())
             .unwrap_or_default();
-        r.uptime_s = read("/proc/uptime", &mut problems)
+        r.uptime_s = read(root, "/proc/uptime", &mut problems)
             .and_then(|t| procfs::uptime(&t))
             .unwrap_or(0.0);
-        r.load = read("/proc/loadavg", &mut problems).and_then(|t| procfs::loadavg(&t));
-        let stat = read("/proc/stat", &mut problems).and_then(|t| procfs::stat(&t));
+        r.load = read(root, "/proc/loadavg", &mut problems).and_then(|t| procfs::loadavg(&t));
+        let stat = read(root, "/proc/stat", &mut problems).and_then(|t| procfs::stat(&t));
         r.cores = stat.map(|(_, cores)| cores).unwrap_or(0).max(1);
         let elapsed = self
             .previous
@@ -155,10 +172,10 @@ impl Collector {
         {
             r.cpu = times.shares_since(&before);
         }
-        let vmstat = read("/proc/vmstat", &mut problems);
+        let vmstat = read(root, "/proc/vmstat", &mut problems);
         let swap_in = vmstat.as_deref().and_then(|t| procfs::vmstat(t, "pswpin"));
         if let Some((total, available, swap_total, swap_free)) =
-            read("/proc/meminfo", &mut problems).and_then(|t| procfs::meminfo(&t))
+            read(root, "/proc/meminfo", &mut problems).and_then(|t| procfs::meminfo(&t))
         {
             let swap_in_per_s = match (
                 swap_in,
@@ -178,36 +195,56 @@ impl Collector {
                 swap_in_per_s,
             });
         }
-        if let Some(mountinfo) = read("/proc/self/mountinfo", &mut problems) {
-            r.mounts = self.space.measure(&mountinfo, &mut problems).await;
+        if let Some(mountinfo) = read(root, "/proc/self/mountinfo", &mut problems) {
+            // Capped before measuring: each mount costs a blocking call.
+            let mut entries = procfs::mounts(&mountinfo);
+            bound::mounts(&mut entries, bound::MAX_MOUNTS, &mut r.cut);
+            r.mounts = self.space.measure(entries, &mut problems).await;
         }
-        r.files = read("/proc/sys/fs/file-nr", &mut problems)
+        r.files = read(root, "/proc/sys/fs/file-nr", &mut problems)
             .and_then(|t| procfs::file_nr(&t))
             .map(|(open, max)| FileHandles { open, max });
-        let net = read("/proc/net/dev", &mut problems)
+        let mut net = read(root, "/proc/net/dev", &mut problems)
             .map(|t| procfs::net_dev(&t))
             .unwrap_or_default();
-        r.interfaces = interfaces(&net, self.previous.as_ref().map(|p| &p.net), elapsed);
+        net.remove("lo");
+        // Also bounds what is kept for the next collection's rates.
+        bound::interfaces(&mut net, bound::MAX_INTERFACES, &mut r.cut);
+        r.interfaces = interfaces(root, &net, self.previous.as_ref().map(|p| &p.net), elapsed);
+        let read_ok = |path: &str| std::fs::read_to_string(format!("{root}{path}")).ok();
         r.routes = DefaultRoutes {
-            ipv4: std::fs::read_to_string("/proc/net/route")
-                .is_ok_and(|t| procfs::has_ipv4_default(&t)),
-            ipv6: std::fs::read_to_string("/proc/net/ipv6_route")
-                .is_ok_and(|t| procfs::has_ipv6_default(&t)),
+            ipv4: read_ok("/proc/net/route").is_some_and(|t| procfs::has_ipv4_default(&t)),
+            ipv6: read_ok("/proc/net/ipv6_route").is_some_and(|t| procfs::has_ipv6_default(&t)),
         };
         let mut ports: Vec<u16> = ["/proc/net/tcp", "/proc/net/tcp6"]
-            .iter()
-            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .into_iter()
+            .filter_map(read_ok)
             .flat_map(|t| procfs::listening_ports(&t))
             .collect();
         ports.sort_unstable();
         ports.dedup();
+        bound::truncate(&mut ports, bound::MAX_PORTS, "listening", &mut r.cut);
         r.listening = ports;
-        r.processes = processes(&self.settings.watches, &mut problems);
+        r.processes = processes(root, &self.settings.watches, &mut problems);
+        bound::processes(
+            &mut r.processes,
+            bound::MAX_PROCESS_NAMES,
+            &self.watched(),
+            &mut r.cut,
+        );
         r.clock = self.clock().await;
         r.units = units(&mut problems).await;
+        bound::units(&mut r.units, bound::MAX_UNITS, &mut r.cut);
         r.smart = self.smart(now, &mut problems).await;
-        r.replication = replication(&mut problems).await;
+        r.replication = replication(root, &mut problems).await;
+        bound::truncate(
+            &mut r.replication,
+            bound::MAX_DEVICES,
+            "replication",
+            &mut r.cut,
+        );
         r.problems = problems;
+        bound::fit(&mut r, &self.watched());
         self.previous = Some(Previous {
             at: now,
             cpu: stat.map(|(t, _)| t),
@@ -215,6 +252,15 @@ impl Collector {
             net,
         });
         r
+    }
+
+    /// The watches' names (kept first when the process list is cut).
+    fn watched(&self) -> Vec<&str> {
+        self.settings
+            .watches
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect()
     }
 
     async fn clock(&self) -> ClockState {
@@ -257,7 +303,11 @@ impl Collector {
             ),
             Some(smartctl) => {
                 let mut disks = Vec::new();
-                for device in block_devices() {
+                let mut devices = block_devices(&self.root);
+                // Not noted as a cut: the list is kept until the next
+                // reading; the central sees the devices it names missing.
+                devices.truncate(bound::MAX_DEVICES);
+                for device in devices {
                     let out =
                         command::run(&smartctl, &["--json", "-H", "-A", &device], TOOL_TIMEOUT)
                             .await;
@@ -281,8 +331,8 @@ impl Collector {
 
 /// Whole disks under /sys/block (no loop, RAM, compressed-RAM, optical or
 /// device-mapper devices, which have no SMART).
-fn block_devices() -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir("/sys/block") else {
+fn block_devices(root: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(format!("{root}/sys/block")) else {
         return Vec::new();
     };
     let mut out: Vec<String> = entries
@@ -300,6 +350,7 @@ fn block_devices() -> Vec<String> {
 }
 
 fn interfaces(
+    root: &str,
     net: &BTreeMap<String, procfs::NetCounters>,
     before: Option<&BTreeMap<String, procfs::NetCounters>>,
     elapsed: Option<f64>,
@@ -307,7 +358,7 @@ fn interfaces(
     net.iter()
         .filter(|(name, _)| name.as_str() != "lo")
         .map(|(name, counters)| {
-            let dir = format!("/sys/class/net/{name}");
+            let dir = format!("{root}/sys/class/net/{name}");
             let operstate = std::fs::read_to_string(format!("{dir}/operstate")).unwrap_or_default();
             let carrier = std::fs::read_to_string(format!("{dir}/carrier")).unwrap_or_default();
             // Virtual interfaces say "unknown"; their carrier tells.
@@ -332,22 +383,29 @@ fn interfaces(
 }
 
 /// Every user-space process counted by command name, plus the watches.
-fn processes(watches: &[ProcessWatch], problems: &mut Vec<String>) -> BTreeMap<String, u32> {
-    let mut counts = BTreeMap::new();
-    let entries = match std::fs::read_dir("/proc") {
+fn processes(
+    root: &str,
+    watches: &[ProcessWatch],
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, u32> {
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    let proc = PathBuf::from(format!("{root}/proc"));
+    let entries = match std::fs::read_dir(&proc) {
         Ok(e) => e,
         Err(e) => {
-            problems.push(format!("cannot list /proc: {e}"));
+            problems.push(format!("cannot list {}: {e}", proc.display()));
             return counts;
         }
     };
     let users = if watches.iter().any(|w| w.user.is_some()) {
-        std::fs::read_to_string("/etc/passwd")
+        std::fs::read_to_string(format!("{root}/etc/passwd"))
             .map(|t| procfs::users(&t))
             .unwrap_or_default()
     } else {
         BTreeMap::new()
     };
+    // One buffer each for every process's files.
+    let (mut stat, mut status) = (String::new(), String::new());
     for entry in entries.filter_map(|e| e.ok()) {
         let name = entry.file_name();
         let Some(pid) = name
@@ -357,9 +415,10 @@ fn processes(watches: &[ProcessWatch], problems: &mut Vec<String>) -> BTreeMap<S
             continue;
         };
         // A process may end between listing and reading: skip it.
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let dir = proc.join(pid);
+        if !read_into(&dir.join("stat"), &mut stat) {
             continue;
-        };
+        }
         let Some(comm) = procfs::comm(&stat) else {
             continue;
         };
@@ -371,16 +430,21 @@ fn processes(watches: &[ProcessWatch], problems: &mut Vec<String>) -> BTreeMap<S
         if flags & PF_KTHREAD != 0 {
             continue;
         }
-        *counts.entry(comm.to_owned()).or_insert(0) += 1;
+        match counts.get_mut(comm) {
+            Some(n) => *n += 1,
+            None => {
+                counts.insert(comm.to_owned(), 1);
+            }
+        }
         if watches.is_empty() {
             continue;
         }
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        let cmdline = std::fs::read(dir.join("cmdline"))
             .map(|raw| procfs::cmdline(&raw))
             .unwrap_or_default();
-        let user = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| procfs::uid(&s))
+        let user = read_into(&dir.join("status"), &mut status)
+            .then(|| procfs::uid(&status))
+            .flatten()
             .map(|uid| users.get(&uid).cloned().unwrap_or_else(|| uid.to_string()));
         for w in watches {
             let by_cmdline = w.cmdline.as_ref().is_none_or(|re| re.is_match(&cmdline));
@@ -436,9 +500,12 @@ async fn units(problems: &mut Vec<String>) -> BTreeMap<String, String> {
 }
 
 /// DRBD, GlusterFS and Ceph, each only where it is present.
-async fn replication(problems: &mut Vec<String>) -> Vec<keepup_model::host::Replication> {
+async fn replication(
+    root: &str,
+    problems: &mut Vec<String>,
+) -> Vec<keepup_model::host::Replication> {
     let mut out = Vec::new();
-    if let Ok(text) = std::fs::read_to_string("/proc/drbd")
+    if let Ok(text) = std::fs::read_to_string(format!("{root}/proc/drbd"))
         && text.contains(" cs:")
     {
         out.extend(replication::proc_drbd(&text));
@@ -467,4 +534,107 @@ async fn replication(problems: &mut Vec<String>) -> Vec<keepup_model::host::Repl
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keepup_model::host::MAX_HOST_REPORT_BYTES;
+    use std::fmt::Write as _;
+
+    fn write(root: &Path, path: &str, text: &str) {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// A host far bigger than any list cap: 6,000 processes of 6,000
+    /// names (and 3 nginx), 3,000 mounts (one of a disk), 2,000
+    /// container interfaces, 20,000 listening ports, in a fake /proc and
+    /// /sys read by the collector itself.
+    #[tokio::test]
+    async fn a_huge_host_gives_a_bounded_report_that_says_what_was_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for pid in 1..=6003 {
+            let comm = if pid > 6000 {
+                "nginx".to_owned()
+            } else {
+                format!("worker-{pid:05}")
+            };
+            write(
+                root,
+                &format!("proc/{pid}/stat"),
+                &format!("{pid} ({comm}) S 1 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0"),
+            );
+        }
+        let mut mountinfo = String::new();
+        let mounts = root.join("mnt");
+        for i in 0..3000 {
+            let path = mounts.join(format!("c{i:04}"));
+            std::fs::create_dir_all(&path).unwrap();
+            let (fstype, device) = if i == 2999 {
+                ("ext4", "/dev/sda1")
+            } else {
+                ("overlay", "overlay")
+            };
+            let _ = writeln!(
+                mountinfo,
+                "{} 1 0:{i} / {} rw,relatime - {fstype} {device} rw",
+                100 + i,
+                path.display()
+            );
+        }
+        write(root, "proc/self/mountinfo", &mountinfo);
+        let mut net = "Inter-|   Receive |  Transmit\n face |bytes packets errs drop fifo frame compressed multicast|bytes packets errs drop fifo colls carrier compressed\n".to_owned();
+        for i in 0..2000 {
+            let _ = writeln!(net, "veth{i:04}: 1 2 0 0 0 0 0 0 1 2 0 0 0 0 0 0");
+        }
+        write(root, "proc/net/dev", &net);
+        let mut tcp = "  sl  local_address rem_address   st\n".to_owned();
+        for port in 1000..21000u16 {
+            let _ = writeln!(
+                tcp,
+                "   0: 00000000:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0"
+            );
+        }
+        write(root, "proc/net/tcp", &tcp);
+
+        let mut c = Collector::new(Settings {
+            name: "big".into(),
+            ..Settings::default()
+        });
+        c.root = root.to_str().unwrap().to_owned();
+        let r = c.collect(1, 0).await;
+
+        let size = serde_json::to_vec(&r).unwrap().len();
+        assert!(size <= MAX_HOST_REPORT_BYTES, "{size} bytes");
+        let cut = |list: &str| {
+            r.cut_of(list)
+                .unwrap_or_else(|| panic!("{list} not noted as cut: {:?}", r.cut))
+                .clone()
+        };
+        assert_eq!(r.processes.get("nginx"), Some(&3), "the most numerous stay");
+        let p = cut("processes");
+        assert_eq!((p.kept, p.kept + p.left_out), (r.processes.len(), 6001));
+        assert!(r.processes.len() <= bound::MAX_PROCESS_NAMES);
+
+        assert_eq!(r.mounts.len(), bound::MAX_MOUNTS);
+        assert!(
+            r.mounts.iter().any(|m| m.device == "/dev/sda1"),
+            "the disk's mount stays"
+        );
+        assert_eq!(cut("mounts").left_out, 3000 - bound::MAX_MOUNTS);
+
+        assert_eq!(r.interfaces.len(), bound::MAX_INTERFACES);
+        assert_eq!(cut("interfaces").left_out, 2000 - bound::MAX_INTERFACES);
+        assert_eq!(r.listening.len(), bound::MAX_PORTS);
+        assert_eq!(r.listening[0], 1000, "the lowest ports stay");
+        assert_eq!(cut("listening").left_out, 20000 - bound::MAX_PORTS);
+        assert!(r.problems.len() <= bound::MAX_PROBLEMS);
+
+        // What is kept for the next collection's rates is bounded too.
+        let kept = c.previous.as_ref().map(|p| p.net.len());
+        assert_eq!(kept, Some(bound::MAX_INTERFACES));
+    }
 }

@@ -50,13 +50,17 @@ impl MountSpace {
         }
     }
 
-    /// The real mounts of a `mountinfo` text with their space; a mount
+    /// The mounts found (by [`procfs::mounts`]) with their space; a mount
     /// that fails, gives no answer in time or still has an earlier call
     /// pending is a line in `problems` instead.
-    pub(crate) async fn measure(&self, mountinfo: &str, problems: &mut Vec<String>) -> Vec<Mount> {
+    pub(crate) async fn measure(
+        &self,
+        entries: Vec<procfs::MountEntry>,
+        problems: &mut Vec<String>,
+    ) -> Vec<Mount> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let mut asked = Vec::new();
-        for entry in procfs::mounts(mountinfo) {
+        for entry in entries {
             let fresh = self
                 .pending
                 .lock()
@@ -176,14 +180,18 @@ mod tests {
         let _release = ReleaseOnDrop;
         let space = MountSpace::asking(stand_in, Duration::from_millis(200));
         let mut problems = Vec::new();
-        let mounts = space.measure(MOUNTINFO, &mut problems).await;
+        let mounts = space
+            .measure(procfs::mounts(MOUNTINFO), &mut problems)
+            .await;
         assert_eq!(mounts.len(), 1);
         assert_eq!(mounts[0].path, "/ok");
         assert!(problems[0].contains("/hung gave no answer"), "{problems:?}");
 
         // Still hung: named, but no second blocking call.
         let mut problems = Vec::new();
-        let mounts = space.measure(MOUNTINFO, &mut problems).await;
+        let mounts = space
+            .measure(procfs::mounts(MOUNTINFO), &mut problems)
+            .await;
         assert_eq!(mounts.len(), 1);
         assert!(
             problems[0].contains("/hung has still not answered"),
@@ -199,7 +207,9 @@ mod tests {
                 break;
             }
             problems.clear();
-            let mounts = space.measure(MOUNTINFO, &mut problems).await;
+            let mounts = space
+                .measure(procfs::mounts(MOUNTINFO), &mut problems)
+                .await;
             if problems.is_empty() {
                 assert_eq!(mounts.len(), 2);
             }

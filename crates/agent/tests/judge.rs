@@ -272,3 +272,47 @@ load = {{ crit = 100 }}
     }
     monitor.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_left_out_of_a_cut_list_is_unknown_not_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, book, store) = setup(dir.path(), "/");
+    let spec = spec(&config);
+    let mut collector = Collector::new(Settings {
+        name: "here".into(),
+        ..Settings::default()
+    });
+    // kpagent-judged does not run: stopped, as long as the list is whole.
+    let whole = collector.collect(1, 1_000).await;
+    let mut cut = whole.clone();
+    cut.seq = 2;
+    cut.cut.push(keepup_model::host::Cut {
+        list: "processes".into(),
+        kept: whole.processes.len(),
+        left_out: 5_000,
+    });
+    book.accept(&config.agents[0], whole, &store, 1_000)
+        .unwrap();
+    let stopped = book.evaluate(&spec, 1_000);
+    assert!(
+        codes_of(&stopped).contains(&codes::HOST_PROCESS_COUNT),
+        "{stopped:?}"
+    );
+
+    book.accept(&config.agents[0], cut, &store, 2_000).unwrap();
+    let unknown = book.evaluate(&spec, 2_000);
+    assert!(
+        !codes_of(&unknown).contains(&codes::HOST_PROCESS_COUNT),
+        "{unknown:?}"
+    );
+    let finding = unknown
+        .findings
+        .iter()
+        .find(|f| f.code == codes::HOST_MEASURE_MISSING)
+        .unwrap_or_else(|| panic!("{unknown:?}"));
+    assert!(
+        finding.text.contains("kpagent-judged") && finding.text.contains("5000 left out"),
+        "{}",
+        finding.text
+    );
+}

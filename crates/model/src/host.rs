@@ -77,6 +77,28 @@ pub struct HostReport {
     pub replication: Vec<Replication>,
     /// Measures that could not be read, and why (one line each).
     pub problems: Vec<String>,
+    /// Lists the agent cut short to keep the report under
+    /// [`MAX_HOST_REPORT_BYTES`] on a big host: an entry missing from a
+    /// cut list is unknown, not absent.
+    pub cut: Vec<Cut>,
+}
+
+/// One list of a [`HostReport`] the agent cut short.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cut {
+    /// The list's field name (`processes`, `units`, `mounts`, ...).
+    pub list: String,
+    /// Entries kept.
+    pub kept: usize,
+    /// Entries left out.
+    pub left_out: usize,
+}
+
+impl HostReport {
+    /// How `list` was cut, if it was.
+    pub fn cut_of(&self, list: &str) -> Option<&Cut> {
+        self.cut.iter().find(|c| c.list == list)
+    }
 }
 
 /// Percentages of all CPUs' time since the previous collection.

@@ -354,6 +354,24 @@ fn missing(o: &mut Outcome, what: &str) {
     ));
 }
 
+/// An entry absent from a list the agent cut short (a big host) is
+/// unknown, not absent: reported as missing, with the cut, instead of as
+/// a stopped process, unit, port or interface. False when `list` was
+/// not cut.
+fn cut_short(o: &mut Outcome, r: &HostReport, list: &str, what: &str) -> bool {
+    let Some(cut) = r.cut_of(list) else {
+        return false;
+    };
+    missing(
+        o,
+        &format!(
+            "{what} (the agent cut its {list} list to {} entries, {} left out)",
+            cut.kept, cut.left_out
+        ),
+    );
+    true
+}
+
 /// The verdict of every measure `spec` names on one report.
 fn judge(spec: &HostSpec, received: &Received) -> Outcome {
     let r = &received.report;
@@ -546,6 +564,16 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
         ));
     }
     for (name, range) in &spec.processes {
+        if !r.processes.contains_key(name)
+            && cut_short(
+                &mut o,
+                r,
+                "processes",
+                &format!("the count of {name} processes"),
+            )
+        {
+            continue;
+        }
         let count = r.processes.get(name).copied().unwrap_or(0);
         let wrong = match (range.min, range.max) {
             (Some(min), _) if count < min => Some(format!("at least {min}")),
@@ -569,6 +597,7 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
                 format!("{unit} is {state}"),
             )),
             None if r.units.is_empty() => missing(&mut o, "the systemd units"),
+            None if cut_short(&mut o, r, "units", &format!("the unit {unit}")) => {}
             None => o.push(Finding::new(
                 codes::HOST_UNIT_INACTIVE,
                 Severity::Critical,
@@ -577,7 +606,9 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
         }
     }
     for port in &spec.ports {
-        if !r.listening.contains(port) {
+        if !r.listening.contains(port)
+            && !cut_short(&mut o, r, "listening", &format!("TCP port {port}"))
+        {
             o.push(Finding::new(
                 codes::HOST_PORT_NOT_LISTENING,
                 Severity::Critical,
@@ -593,6 +624,7 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
                 Severity::Critical,
                 format!("interface {name} is down"),
             )),
+            None if cut_short(&mut o, r, "interfaces", &format!("interface {name}")) => {}
             None => o.push(Finding::new(
                 codes::HOST_INTERFACE_DOWN,
                 Severity::Critical,
