@@ -26,9 +26,15 @@
 //!   gap, if earlier): the time the daemon did not run is unknown even when
 //!   it was shorter than the allowed gap. After a crash, the open spans end
 //!   at their allowed gap;
-//! * a result older than the check's latest one (recorded late) changes no
-//!   span, and a check registered without an allowed gap (one seen only
-//!   through its results) has results that vouch for no time at all.
+//! * a result older than the check's latest one (recorded late: an agent's
+//!   backlog, delivered after the central judged newer times) takes its
+//!   place in time order: the check's spans from the result before it on
+//!   are derived again from the raw results ([`respan`]), so the timeline
+//!   and SLA read it as if it had come on time. Only the rule above on the
+//!   daemon's stops is not applied again: a stop within the rewritten time
+//!   shorter than the allowed gap is covered by the results around it;
+//! * a check registered without an allowed gap (one seen only through its
+//!   results) has results that vouch for no time at all.
 //!
 //! Closed spans are rows of table `span`; the open one is
 //! `current.span_start` with the current status, and ends at the latest
@@ -124,6 +130,91 @@ pub(crate) fn advance(
     };
     *span_start = Some(at);
     (end > start).then_some((start, end, prev_status))
+}
+
+/// What [`respan`] found the newest result to be: its status, since when
+/// the status holds (`None`: since before the rewritten time, unchanged),
+/// and the start of the open span.
+pub(crate) struct Respanned {
+    pub status: Option<i64>,
+    pub since: Option<Timestamp>,
+    pub span_start: Option<Timestamp>,
+}
+
+/// Derives `check`'s spans again from its raw results, from the result
+/// before `from` (a late result's time) on: the closed spans ending after
+/// that result are deleted and the results walked in time order with the
+/// rules of [`advance`]. `open_start` is the open span's start as stored.
+/// Reads the results since `from` once, row by row.
+pub(crate) fn respan(
+    tx: &Transaction<'_>,
+    check: i64,
+    max_gap: i64,
+    from: Timestamp,
+    open_start: Option<Timestamp>,
+) -> Result<Respanned, Fail> {
+    let before: Option<(Timestamp, i64)> = tx
+        .prepare_cached(
+            "SELECT ts, status FROM result WHERE check_id = ?1 AND ts < ?2 ORDER BY ts DESC LIMIT 1",
+        )?
+        .query_row(params![check, from], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let mut span_start = None;
+    let walk_from = match before {
+        Some((at, _)) => {
+            // The span that holds the result before: it goes on with it.
+            let holding: Option<Timestamp> = tx
+                .prepare_cached(
+                    "SELECT start_ms FROM span WHERE check_id = ?1 AND start_ms <= ?2 AND end_ms > ?2",
+                )?
+                .query_row(params![check, at], |r| r.get(0))
+                .optional()?;
+            span_start = holding.or(open_start.filter(|s| *s <= at));
+            tx.prepare_cached("DELETE FROM span WHERE check_id = ?1 AND end_ms > ?2")?
+                .execute(params![check, at])?;
+            at.saturating_add(1)
+        }
+        None => {
+            // Older than every result: spans filled from hour rollups
+            // before the first result end where it starts.
+            tx.prepare_cached(
+                "UPDATE span SET end_ms = ?2 WHERE check_id = ?1 AND start_ms < ?2 AND end_ms > ?2",
+            )?
+            .execute(params![check, from])?;
+            tx.prepare_cached("DELETE FROM span WHERE check_id = ?1 AND start_ms >= ?2")?
+                .execute(params![check, from])?;
+            from
+        }
+    };
+    let mut prev = before;
+    let mut since = None;
+    let mut read = tx.prepare_cached(
+        "SELECT ts, status FROM result WHERE check_id = ?1 AND ts >= ?2 ORDER BY ts",
+    )?;
+    let mut rows = read.query(params![check, walk_from])?;
+    while let Some(row) = rows.next()? {
+        let (at, status): (Timestamp, i64) = (row.get(0)?, row.get(1)?);
+        match prev {
+            None => {
+                span_start = Some(at);
+                since = Some(at);
+            }
+            Some(p) => {
+                if let Some(closed) = advance(&mut span_start, p, max_gap, at, status) {
+                    insert_closed(tx, check, closed)?;
+                }
+                if status != p.1 {
+                    since = Some(at);
+                }
+            }
+        }
+        prev = Some((at, status));
+    }
+    Ok(Respanned {
+        status: prev.map(|p| p.1),
+        since,
+        span_start,
+    })
 }
 
 pub(crate) fn insert_closed(tx: &Transaction<'_>, check: i64, span: Closed) -> Result<(), Fail> {

@@ -240,8 +240,10 @@ impl Store {
     /// transaction moves each check's current state forward.
     ///
     /// A check not registered yet is registered with kind `unknown`. A
-    /// result older than the check's current state is stored but does not
-    /// change the current state. The current status's `since` moves only
+    /// result older than the check's current state is stored and takes its
+    /// place in the status spans (and in `since`, when it splits the
+    /// current status's run), but the current state stays the newest
+    /// result's. The current status's `since` moves only
     /// when the status changes (results of one check are considered in
     /// time order, whatever their order in `results`). Status spans move
     /// forward in the same transaction (see the `spans` module), and so
@@ -611,6 +613,8 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
         // The newest result of this batch that moves the current state:
         // (index into results, content id).
         let mut newest = None;
+        // The oldest result older than the current state (recorded late).
+        let mut late_from: Option<Timestamp> = None;
         for &(_, at, i) in &order[start..end] {
             let outcome = &results[i].outcome;
             let content = match outcome.attachments.first() {
@@ -661,9 +665,25 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
                     c.status = status;
                     c.at = at;
                 }
-                Some(_) => continue, // late result: history only
+                Some(_) => {
+                    // Late: it takes its place in the spans below.
+                    late_from = Some(late_from.map_or(at, |l| l.min(at)));
+                    continue;
+                }
             }
             newest = Some((i, content_id));
+        }
+        if let (Some(from), Some(c)) = (late_from, &mut current) {
+            let r = spans::respan(&tx, check, max_gap, from, c.span_start)?;
+            c.status = r.status.unwrap_or(c.status);
+            c.since = r.since.unwrap_or(c.since);
+            c.span_start = r.span_start;
+            if newest.is_none() {
+                tx.prepare_cached(
+                    "UPDATE current SET status = ?2, since = ?3, span_start = ?4 WHERE check_id = ?1",
+                )?
+                .execute(params![check, c.status, c.since, c.span_start])?;
+            }
         }
         if let (Some((i, content_id)), Some(c)) = (newest, &current) {
             let outcome = &results[i].outcome;

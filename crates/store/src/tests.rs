@@ -1423,3 +1423,80 @@ fn many_concurrent_readers_share_a_few_connections() {
     );
     assert_eq!(Store::open_in_memory().unwrap().readers_open(), 0);
 }
+
+/// An agent's backlog: results recorded after newer ones take their place
+/// in the spans in time order, and `since` follows; the current state
+/// stays the newest result's.
+#[test]
+fn late_results_take_their_place_in_the_status_spans() {
+    let s = Store::open_in_memory().unwrap();
+    let c = "s/host";
+    s.register_checks(&[CheckMeta {
+        id: id(c),
+        site: "s".into(),
+        name: "host".into(),
+        kind: "host".into(),
+        max_gap: Some(Duration::from_secs(90)),
+    }])
+    .unwrap();
+    let spans = |to: i64| -> Vec<(i64, i64, Option<Status>)> {
+        s.status_spans(&[id(c)], T0, to)
+            .map(|r| {
+                let r = r.unwrap();
+                (r.from_ms - T0, r.to_ms - T0, r.status)
+            })
+            .collect()
+    };
+    // Heard at 0, then nothing the central could hear until 5 min: the
+    // time after the allowed gap is unknown.
+    s.record(&[rec(c, T0, Status::Up, 0.0, "ok")]).unwrap();
+    s.record(&[rec(c, T0 + 5 * MIN, Status::Up, 0.0, "ok")])
+        .unwrap();
+    // The backlog: every minute in between, a full disk at 2 min.
+    s.record(&[
+        rec(c, T0 + MIN, Status::Up, 0.0, "ok"),
+        rec(c, T0 + 2 * MIN, Status::Down, 0.0, "disk full"),
+    ])
+    .unwrap();
+    s.record(&[rec(c, T0 + 3 * MIN, Status::Up, 0.0, "ok")])
+        .unwrap();
+    s.record(&[rec(c, T0 + 4 * MIN, Status::Up, 0.0, "ok")])
+        .unwrap();
+    let up = Some(Status::Up);
+    assert_eq!(
+        spans(T0 + 6 * MIN),
+        [
+            (0, 2 * MIN, up),
+            (2 * MIN, 3 * MIN, Some(Status::Down)),
+            (3 * MIN, 6 * MIN, up)
+        ]
+    );
+    let l = s.latest_for(&id(c)).unwrap().unwrap();
+    assert_eq!(
+        (l.at, l.since, l.outcome.status),
+        (T0 + 5 * MIN, T0 + 3 * MIN, Status::Up)
+    );
+    // The next result on time goes on from there.
+    s.record(&[rec(c, T0 + 6 * MIN, Status::Down, 0.0, "silent")])
+        .unwrap();
+    assert_eq!(
+        spans(T0 + 7 * MIN),
+        [
+            (0, 2 * MIN, up),
+            (2 * MIN, 3 * MIN, Some(Status::Down)),
+            (3 * MIN, 6 * MIN, up),
+            (6 * MIN, 7 * MIN, Some(Status::Down))
+        ]
+    );
+    // A late result older than every other one.
+    s.record(&[rec(c, T0 - MIN, Status::Degraded, 0.0, "slow")])
+        .unwrap();
+    let first: Vec<_> = s
+        .status_spans(&[id(c)], T0 - MIN, T0 + MIN)
+        .map(|r| {
+            let r = r.unwrap();
+            (r.from_ms - T0, r.to_ms - T0, r.status)
+        })
+        .collect();
+    assert_eq!(first, [(-MIN, 0, Some(Status::Degraded)), (0, MIN, up)]);
+}

@@ -268,7 +268,7 @@ fn results_of_a_check_registered_without_an_allowed_gap_vouch_for_nothing() {
 }
 
 #[test]
-fn a_late_result_changes_no_span_and_spans_survive_reopening() {
+fn a_late_result_takes_its_place_and_spans_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keepup.db");
     {
@@ -284,7 +284,12 @@ fn a_late_result_changes_no_span_and_spans_survive_reopening() {
     let s = Store::open(&path).unwrap();
     assert_eq!(
         spans(&s, &["shop/web"], 0, 210),
-        [(0, 0, 120, Some(Up)), (0, 120, 210, Some(Down))]
+        [
+            (0, 0, 30, Some(Up)),
+            (0, 30, 60, Some(Down)),
+            (0, 60, 120, Some(Up)),
+            (0, 120, 210, Some(Down))
+        ]
     );
 }
 
