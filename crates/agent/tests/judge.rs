@@ -152,12 +152,10 @@ async fn an_agent_not_heard_from_for_its_intervals_is_silent() {
     );
     let mut old = collector.collect(1, 90_000).await;
     old.hostname = "replayed".into();
-    assert_eq!(
-        again
-            .accept(&config.agents[0], old, &store, 90_000)
-            .unwrap(),
-        Accepted::Duplicate
-    );
+    assert!(matches!(
+        again.accept(&config.agents[0], old, &store, 90_000),
+        Ok(Accepted::Duplicate)
+    ));
 }
 
 /// A report sent late from the agent's backlog is as old as its
@@ -315,4 +313,62 @@ async fn a_process_left_out_of_a_cut_list_is_unknown_not_stopped() {
         "{}",
         finding.text
     );
+}
+
+/// Pushes of one report on sixteen threads at the same moment: exactly one
+/// takes it, the others are duplicates; and of reports 1 to 16 pushed at
+/// once, the newest stays the one kept (the sequence check, the store and
+/// the update are one step).
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_pushes_take_a_report_once_and_keep_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, book, store) = setup(dir.path(), "/");
+    let book = Arc::new(book);
+    let mut collector = Collector::new(Settings {
+        name: "here".into(),
+        ..Settings::default()
+    });
+    let report = collector.collect(1, 1_000).await;
+    let at_once = |reports: Vec<keepup_model::host::HostReport>| {
+        let barrier = Arc::new(std::sync::Barrier::new(reports.len()));
+        let threads: Vec<_> = reports
+            .into_iter()
+            .map(|r| {
+                let (book, store, agent, barrier) = (
+                    book.clone(),
+                    store.clone(),
+                    config.agents[0].clone(),
+                    barrier.clone(),
+                );
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    book.accept(&agent, r, &store, 2_000).unwrap()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|a| matches!(a, Accepted::New(_)))
+            .count()
+    };
+    assert_eq!(at_once(vec![report.clone(); 16]), 1, "taken once");
+    let newer: Vec<_> = (2..18)
+        .map(|seq| {
+            let mut r = report.clone();
+            r.seq = seq;
+            r
+        })
+        .collect();
+    at_once(newer);
+    assert_eq!(book.latest("here").map(|(_, r)| r.seq), Some(17));
+    let kept: keepup_model::host::HostReport = serde_json::from_value(
+        serde_json::from_str::<serde_json::Value>(
+            &store.memo("agent_last_report", "here").unwrap().unwrap(),
+        )
+        .unwrap()["report"]
+            .clone(),
+    )
+    .unwrap();
+    assert_eq!(kept.seq, 17, "the store keeps the newest too");
 }

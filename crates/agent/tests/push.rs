@@ -1,7 +1,10 @@
 //! Push mode end to end: the agent's real collector, backlog and pusher
 //! against a real central keepup (monitor, store and web listener on
-//! loopback) that is down for a while, then up; and the central's refusals
-//! (wrong token, another host's report, malformed, oversized), after which
+//! loopback) that is down for a while, then up, each queued report judged
+//! once at its collection time; a central that cannot hear its agent for
+//! a while (silent), then gets the backlog; concurrent pushes of one
+//! report; and the central's refusals (wrong token, before any body is
+//! read; another host's report, malformed, oversized), after which
 //! nothing is stored.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -18,6 +21,30 @@ use keepup_notify::HttpClientContext;
 
 const WEB1_TOKEN: &str = "web1-token-0123456789";
 const WEB2_TOKEN: &str = "web2-token-9876543210";
+const WEB3_TOKEN: &str = "web3-token-5555555555";
+
+/// The results of `id` at `from <= at < to`, oldest first, once there
+/// are at least `n` (the recorder writes in batches).
+async fn results(
+    monitor: &Monitor,
+    id: &CheckId,
+    from: i64,
+    to: i64,
+    n: usize,
+) -> Vec<keepup_store::ResultRecord> {
+    for _ in 0..300 {
+        let got = monitor.store().results(id, from, to, 10_000).unwrap();
+        if got.len() >= n {
+            return got.into_iter().rev().collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {n} results of {id} in 30 s");
+}
+
+fn seq_of(r: &keepup_store::ResultRecord) -> Option<u64> {
+    r.outcome.evidence.details.get("report_seq")?.as_u64()
+}
 
 struct Central {
     monitor: Arc<Monitor>,
@@ -29,6 +56,7 @@ struct Central {
 async fn central(dir: &std::path::Path, port: u16) -> Central {
     std::fs::write(dir.join("web1.token"), WEB1_TOKEN).unwrap();
     std::fs::write(dir.join("web2.token"), WEB2_TOKEN).unwrap();
+    std::fs::write(dir.join("web3.token"), WEB3_TOKEN).unwrap();
     let src = r#"
 [[agent]]
 name = "web1"
@@ -37,6 +65,12 @@ token_file = "web1.token"
 [[agent]]
 name = "web2"
 token_file = "web2.token"
+
+[[agent]]
+name = "web3"
+token_file = "web3.token"
+interval = "1s"
+silent_after = 2
 
 [[site]]
 id = "s"
@@ -47,6 +81,15 @@ kind = "host"
 agent = "web1"
 disk."/" = { crit = "100%" }
 memory = { crit = "100%" }
+processes.kpagent-absent = { max = 0 }
+reboot_window = "1s"
+
+[[site.check]]
+id = "web3"
+kind = "host"
+agent = "web3"
+interval = "1s"
+failure_threshold = 1
 processes.kpagent-absent = { max = 0 }
 reboot_window = "1s"
 "#;
@@ -138,6 +181,15 @@ async fn reports_wait_while_the_central_is_down_and_arrive_once_in_order() {
     let (collected, latest) = c.monitor.hosts().latest("web1").expect("stored");
     assert_eq!(latest.seq, seqs[2], "the newest report is the one kept");
     assert_eq!(collected, t0 + 2, "dated by its collection");
+    // Each queued report is a result of the host check in the store, at
+    // its collection time, in order.
+    let id = CheckId::new("s", "web1");
+    let judged = |rs: &[keepup_store::ResultRecord]| -> Vec<(i64, Option<u64>)> {
+        rs.iter().map(|r| (r.at, seq_of(r))).collect()
+    };
+    let want: Vec<(i64, Option<u64>)> = (0..3).map(|i| (t0 + i, Some(seqs[i as usize]))).collect();
+    let got = results(&c.monitor, &id, t0, t0 + 3, 3).await;
+    assert_eq!(judged(&got), want);
 
     // The same report again (an answer lost on the way): taken, not stored twice.
     let again = serde_json::to_vec(&latest).unwrap();
@@ -159,9 +211,18 @@ async fn reports_wait_while_the_central_is_down_and_arrive_once_in_order() {
         latest.hostname,
         "an older report changes nothing"
     );
+    // Nor is any report judged twice.
+    c.monitor.flush().await;
+    let after = results(&c.monitor, &id, t0, t0 + 3, 3).await;
+    assert_eq!(judged(&after), want);
+    assert!(
+        after
+            .iter()
+            .all(|r| r.outcome.evidence.details["hostname"] == latest.hostname.as_str()),
+        "{after:?}"
+    );
 
     // The host check judged the report.
-    let id = CheckId::new("s", "web1");
     for _ in 0..600 {
         if c.monitor
             .current()
@@ -241,4 +302,198 @@ async fn bad_pushes_are_refused_and_nothing_is_stored() {
 
     assert_eq!(post(&url, WEB1_TOKEN, body).await, (200, "stored\n".into()));
     assert_eq!(c.monitor.hosts().latest("web1").unwrap().1.seq, 5);
+}
+
+/// The central cannot hear web3 for a while (the agent queues): its host
+/// check turns AGENT_SILENT; then the backlog arrives. Each report is a
+/// result at its collection time (one of them with a process that must
+/// not run: Down), what the central said meanwhile is replaced by the
+/// verdict of the report in force, so the timeline is Up, Down for that
+/// report, Up, with no silence left in it, and the check is Up again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_after_a_silence_is_judged_report_by_report_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = keepup_testkit::ports::free_port(Ipv4Addr::LOCALHOST).unwrap();
+    let url = format!("http://127.0.0.1:{port}/agent/report");
+    let c = central(dir.path(), port).await;
+    let id = CheckId::new("s", "web3");
+    let mut collector = Collector::new(Settings {
+        name: "web3".into(),
+        ..Settings::default()
+    });
+    let mut backlog = Backlog::open(&dir.path().join("backlog"), 100).unwrap();
+    let pusher = Pusher::new(
+        HttpClientContext::new(),
+        url.clone(),
+        WEB3_TOKEN.into(),
+        Duration::from_secs(5),
+    );
+    let mut sent = Vec::new();
+    let mut queue = async |backlog: &mut Backlog, bad: bool| {
+        let at = SystemClock.now_ms();
+        let seq = backlog.next_seq(at).unwrap();
+        let mut report = collector.collect(seq, at).await;
+        if bad {
+            report.processes.insert("kpagent-absent".into(), 1);
+        }
+        backlog.push(&report).unwrap();
+        sent.push((at, seq));
+    };
+    queue(&mut backlog, false).await;
+    assert_eq!(pusher.deliver(&mut backlog).await.delivered, 1);
+
+    // Not heard for a while: reports every 400 ms stay queued, the third
+    // one bad, until the check has said the agent is silent.
+    let mut silent = false;
+    for i in 0..100 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        queue(&mut backlog, i == 2).await;
+        silent = c.monitor.current().get(&id).is_some_and(|s| {
+            s.outcome
+                .findings
+                .iter()
+                .any(|f| f.code == keepup_model::codes::AGENT_SILENT)
+        });
+        if silent && i >= 4 {
+            break;
+        }
+    }
+    assert!(silent, "the check said AGENT_SILENT");
+    let d = pusher.deliver(&mut backlog).await;
+    assert_eq!((d.delivered, d.stopped), (sent.len() - 1, None));
+
+    // One result per report at its collection time, in order.
+    let (first, last) = (sent[0].0, sent[sent.len() - 1].0);
+    let want: Vec<(i64, Option<u64>)> = sent.iter().map(|(at, seq)| (*at, Some(*seq))).collect();
+    let mut all = Vec::new();
+    let mut at_reports = Vec::new();
+    // The recorder writes in batches: wait for the newest report's too.
+    for _ in 0..300 {
+        all = results(&c.monitor, &id, first, last + 1, sent.len()).await;
+        at_reports = all
+            .iter()
+            .filter(|r| sent.iter().any(|(at, _)| *at == r.at))
+            .map(|r| (r.at, seq_of(r)))
+            .collect::<Vec<_>>();
+        if at_reports.len() >= want.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(at_reports, want);
+    let bad = sent[3];
+    let verdict = all.iter().find(|r| r.at == bad.0).unwrap();
+    assert_eq!(verdict.outcome.status, Status::Down, "{verdict:?}");
+    // What the central said meanwhile now says what the reports said.
+    for _ in 0..100 {
+        let own = c
+            .monitor
+            .store()
+            .results(&id, sent[1].0, last + 1, 10_000)
+            .unwrap();
+        if own.iter().all(|r| {
+            r.outcome
+                .findings
+                .iter()
+                .all(|f| f.code != keepup_model::codes::AGENT_SILENT)
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let own = c
+        .monitor
+        .store()
+        .results(&id, sent[1].0, last + 1, 10_000)
+        .unwrap();
+    for r in &own {
+        let in_force = sent.iter().rev().find(|(at, _)| *at <= r.at).unwrap();
+        assert_eq!(seq_of(r), Some(in_force.1), "{r:?}");
+    }
+    // The timeline: Up, Down from the bad report to the next, Up.
+    let spans: Vec<(i64, i64, Option<Status>)> = c
+        .monitor
+        .store()
+        .status_spans(std::slice::from_ref(&id), first, last)
+        .map(|s| {
+            let s = s.unwrap();
+            (s.from_ms, s.to_ms, s.status)
+        })
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            (first, bad.0, Some(Status::Up)),
+            (bad.0, sent[4].0, Some(Status::Down)),
+            (sent[4].0, last, Some(Status::Up))
+        ]
+    );
+    // And the newest report drives the check: Up again.
+    for _ in 0..100 {
+        if c.monitor
+            .current()
+            .get(&id)
+            .is_some_and(|s| s.outcome.status == Status::Up)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let state = c.monitor.current().get(&id).cloned().unwrap();
+    assert_eq!(state.outcome.status, Status::Up, "{:?}", state.outcome);
+}
+
+/// Sixteen pushes of one report at once: one is stored, the others are
+/// duplicates (the sequence check and the store are one step).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pushes_of_one_report_store_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = keepup_testkit::ports::free_port(Ipv4Addr::LOCALHOST).unwrap();
+    let url = format!("http://127.0.0.1:{port}/agent/report");
+    let c = central(dir.path(), port).await;
+    let mut collector = Collector::new(Settings {
+        name: "web1".into(),
+        ..Settings::default()
+    });
+    let report = collector.collect(7, SystemClock.now_ms()).await;
+    let body = serde_json::to_vec(&report).unwrap();
+    let pushes: Vec<_> = (0..16)
+        .map(|_| {
+            let (url, body) = (url.clone(), body.clone());
+            tokio::spawn(async move { post(&url, WEB1_TOKEN, body).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for p in pushes {
+        answers.push(p.await.unwrap());
+    }
+    let stored = answers.iter().filter(|a| a.1 == "stored\n").count();
+    let duplicate = answers.iter().filter(|a| a.1 == "duplicate\n").count();
+    assert_eq!((stored, duplicate), (1, 15), "{answers:?}");
+    assert_eq!(c.monitor.hosts().latest("web1").unwrap().1.seq, 7);
+}
+
+/// A push with an unknown token is refused before its body is read: the
+/// 401 comes while the body it announced has not been sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let port = keepup_testkit::ports::free_port(Ipv4Addr::LOCALHOST).unwrap();
+    let _c = central(dir.path(), port).await;
+    let mut s = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .unwrap();
+    s.write_all(
+        b"POST /agent/report HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer not-a-token-at-all\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{\"version\":",
+    )
+    .await
+    .unwrap();
+    let mut head = [0u8; 12];
+    // Bounds a hang (the old handler waited for the whole body), not a speed.
+    tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut head))
+        .await
+        .expect("an answer before the body was sent")
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 401");
 }

@@ -1,9 +1,23 @@
 //! Hosts watched through `keepup agent` (passive checks of kind `host`):
 //! agents push reports to `/agent/report` (or keepup pulls them), each
-//! report is taken once (by its sequence number, persisted before it is
-//! acknowledged), and each `host` check judges the latest report of its
-//! agent against its thresholds. An agent not heard from for
+//! report is taken once (by its sequence number, checked and persisted
+//! under one lock before it is acknowledged), and each `host` check judges
+//! every report of its agent against its thresholds: one result per
+//! report, at its collection time ([`Verdicts`]). The scheduled runs judge
+//! the latest report at their own time; an agent not heard from for
 //! `silent_after` intervals is `AGENT_SILENT`.
+//!
+//! A backlog (reports the agent queued while it could not reach us,
+//! delivered oldest first) is judged report by report: its results are
+//! older than what the central recorded meanwhile, so they are history
+//! (stored in time order, spans included, never driving the state machine
+//! backwards). What the central recorded itself while it could not hear
+//! the agent (`AGENT_SILENT`, or an older report's verdict) is replaced,
+//! for the times a report collected within `silent_after` intervals
+//! before covers, by that report's verdict: the history shows what the
+//! reports say, and `AGENT_SILENT` only where no report was collected for
+//! that long. The incident the silence opened stays (it was real, and was
+//! notified); the report that is fresh again drives the state at once.
 //!
 //! A report is identified by its token, never by what it says: the agent
 //! whose token matches (compared in constant time) is the only one whose
@@ -13,6 +27,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use keepup_config::{AgentSpec, Check, CheckSpec, Config, HostSpec, PassiveSpec, Threshold};
+use tokio::sync::mpsc;
+
+use crate::recorder::{FlushRequest, Recorder};
+use crate::scheduler::{Completed, SchedulerHandle};
 use keepup_model::host::{HOST_REPORT_VERSION, HostReport};
 use keepup_model::{CheckId, Finding, Outcome, Severity, Status, Timestamp, codes, format_rfc3339};
 use keepup_store::{MemoChange, Store};
@@ -46,12 +64,29 @@ pub enum ReportError {
 }
 
 /// What happened to an accepted report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Accepted {
-    /// Stored; these checks judge it.
-    New(Vec<CheckId>),
+    /// Stored; the verdicts of the checks that judge it.
+    New(Judged),
     /// Its sequence number was seen already: nothing stored.
     Duplicate,
+}
+
+/// The verdicts of an agent's host checks on one report.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// When the report was collected, by our clock (kept between the
+    /// previous report's time and its arrival).
+    pub at: Timestamp,
+    /// Its sequence number.
+    pub seq: u64,
+    /// How long after its collection a report is fresh (`silent_after`
+    /// intervals).
+    pub silence_ms: i64,
+    /// Whether it was still fresh when it arrived.
+    pub fresh: bool,
+    /// Each host check of the agent with its verdict.
+    pub verdicts: Vec<(Arc<Check>, Outcome)>,
 }
 
 /// A report with when it was collected, by our clock: the agent's time
@@ -69,7 +104,10 @@ struct Received {
 #[derive(Default)]
 pub struct HostBook {
     agents: Mutex<Vec<AgentSpec>>,
-    checks_of: Mutex<HashMap<String, Vec<CheckId>>>,
+    checks_of: Mutex<HashMap<String, Vec<Arc<Check>>>>,
+    /// Held from the sequence check to the update of `latest`, so two
+    /// pushes of one agent at once cannot both take a report.
+    accepting: Mutex<()>,
     latest: Mutex<HashMap<String, Arc<Received>>>,
     watched_since: Mutex<HashMap<String, Timestamp>>,
     pull_errors: Mutex<HashMap<String, String>>,
@@ -83,13 +121,13 @@ impl HostBook {
     /// Takes the configured agents and host checks, loading what the store
     /// remembers of agents not seen before.
     pub fn configure(&self, config: &Config, checks: &[Arc<Check>], store: &Store, now: Timestamp) {
-        let mut checks_of: HashMap<String, Vec<CheckId>> = HashMap::new();
+        let mut checks_of: HashMap<String, Vec<Arc<Check>>> = HashMap::new();
         for c in checks {
             if let CheckSpec::Passive(PassiveSpec::Host(h)) = &c.spec {
                 checks_of
                     .entry(h.agent.clone())
                     .or_default()
-                    .push(c.id.clone());
+                    .push(c.clone());
             }
         }
         let mut first_seen = Vec::new();
@@ -155,23 +193,21 @@ impl HostBook {
         found
     }
 
-    /// Takes a pushed report (`body`, JSON) presented with `token`:
-    /// refused unless the token is an agent's and the report that agent's;
-    /// a sequence number seen before is acknowledged and dropped; a new
-    /// one is stored before this returns.
+    /// Takes a report (`body`, JSON) pushed by `agent` (whose token the
+    /// caller matched with [`Self::agent_of_token`] before reading the
+    /// body): refused unless the report is that agent's; a sequence
+    /// number seen before is acknowledged and dropped; a new one is
+    /// stored before this returns.
     pub fn receive(
         &self,
-        token: &str,
+        agent: &AgentSpec,
         body: &[u8],
         store: &Store,
         now: Timestamp,
     ) -> Result<Accepted, ReportError> {
-        let agent = self
-            .agent_of_token(token)
-            .ok_or(ReportError::UnknownToken)?;
         let report: HostReport =
             serde_json::from_slice(body).map_err(|e| ReportError::Malformed(e.to_string()))?;
-        self.accept(&agent, report, store, now)
+        self.accept(agent, report, store, now)
     }
 
     /// Takes a report of `agent` (pushed with its token, or pulled).
@@ -194,6 +230,9 @@ impl HostBook {
                 claimed: report.agent,
             });
         }
+        // One report at a time from here to `latest`: the sequence check,
+        // the store and the update are one step.
+        let _accepting = lock(&self.accepting);
         let previous = lock(&self.latest).get(&agent.name).cloned();
         if previous
             .as_ref()
@@ -228,14 +267,32 @@ impl HostBook {
                 &[MemoChange::put(LAST_REPORT, agent.name.clone(), json)],
             )
             .map_err(|e| ReportError::Store(e.to_string()))?;
-        lock(&self.latest).insert(agent.name.clone(), Arc::new(received));
+        let received = Arc::new(received);
+        lock(&self.latest).insert(agent.name.clone(), received.clone());
         lock(&self.pull_errors).remove(&agent.name);
-        Ok(Accepted::New(
-            lock(&self.checks_of)
-                .get(&agent.name)
-                .cloned()
-                .unwrap_or_default(),
-        ))
+        let checks = lock(&self.checks_of)
+            .get(&agent.name)
+            .cloned()
+            .unwrap_or_default();
+        let verdicts = checks
+            .into_iter()
+            .filter_map(|c| {
+                let CheckSpec::Passive(PassiveSpec::Host(spec)) = &c.spec else {
+                    return None;
+                };
+                let mut o = judge(spec, &received);
+                note_report(&mut o, &agent.name, &received);
+                Some((c, o))
+            })
+            .collect();
+        let silence_ms = i64::try_from(agent.silence().as_millis()).unwrap_or(i64::MAX);
+        Ok(Accepted::New(Judged {
+            at: received.at,
+            seq: received.report.seq,
+            silence_ms,
+            fresh: now - received.at <= silence_ms,
+            verdicts,
+        }))
     }
 
     /// Notes that pulling `agent` failed (shown on its checks until a
@@ -244,7 +301,7 @@ impl HostBook {
         lock(&self.pull_errors).insert(agent.to_owned(), why);
         lock(&self.checks_of)
             .get(agent)
-            .cloned()
+            .map(|checks| checks.iter().map(|c| c.id.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -320,12 +377,114 @@ impl HostBook {
             ));
         }
         if let Some(r) = &latest {
-            o.evidence.insert("agent", agent.name.clone());
-            o.evidence.insert("report_seq", r.report.seq);
-            o.evidence.insert("report_received", format_rfc3339(r.at));
-            o.evidence.insert("hostname", r.report.hostname.clone());
+            note_report(&mut o, &agent.name, r);
         }
         o
+    }
+}
+
+/// Names the report a verdict is on in its evidence.
+fn note_report(o: &mut Outcome, agent: &str, r: &Received) {
+    o.evidence.insert("agent", agent);
+    o.evidence.insert(REPORT_SEQ, r.report.seq);
+    o.evidence.insert("report_received", format_rfc3339(r.at));
+    o.evidence.insert("hostname", r.report.hostname.clone());
+}
+
+/// The evidence naming the report a result judged.
+const REPORT_SEQ: &str = "report_seq";
+
+/// Most results of the central's own that one late report replaces: its
+/// freshness holds `silent_after` scheduled runs and a few asked for.
+const MAX_REPLACED: usize = 1_000;
+
+/// Hands each report's verdicts to the recorder as results of their checks
+/// at the report's collection time (see the module doc for a backlog).
+#[derive(Clone)]
+pub(crate) struct Verdicts {
+    pub(crate) sink: mpsc::Sender<Completed>,
+    pub(crate) recorder: Arc<Recorder>,
+    pub(crate) store: Store,
+    pub(crate) flush: mpsc::UnboundedSender<FlushRequest>,
+    pub(crate) scheduler: SchedulerHandle,
+}
+
+impl Verdicts {
+    /// Records the verdicts of `judged`; returns when they are queued.
+    pub(crate) async fn record(&self, judged: Judged) {
+        for (check, outcome) in judged.verdicts {
+            let late = self
+                .recorder
+                .current_shared()
+                .get(&check.id)
+                .is_some_and(|s| s.at > judged.at);
+            self.send(&check, judged.at, outcome.clone()).await;
+            if !late {
+                continue;
+            }
+            // The central judged the time since without this report: what
+            // it recorded within the report's freshness judged an older
+            // report, or said the agent was silent. Replaced by this
+            // report's verdict, so the history is the reports' in order.
+            self.flushed().await;
+            let (store, id) = (self.store.clone(), check.id.clone());
+            let (from, to) = (
+                judged.at.saturating_add(1),
+                judged
+                    .at
+                    .saturating_add(judged.silence_ms)
+                    .saturating_add(1),
+            );
+            let own =
+                tokio::task::spawn_blocking(move || store.results(&id, from, to, MAX_REPLACED))
+                    .await;
+            let own = match own {
+                Ok(Ok(own)) => own,
+                Ok(Err(e)) => {
+                    tracing::warn!(check = %check.id, error = %e, "cannot read the results a backlogged report replaces");
+                    Vec::new()
+                }
+                Err(e) => {
+                    tracing::warn!(check = %check.id, error = %e, "cannot read the results a backlogged report replaces");
+                    Vec::new()
+                }
+            };
+            for r in own.into_iter().rev() {
+                let judged_seq = r
+                    .outcome
+                    .evidence
+                    .details
+                    .get(REPORT_SEQ)
+                    .and_then(serde_json::Value::as_u64);
+                if judged_seq.is_none_or(|s| s < judged.seq) {
+                    self.send(&check, r.at, outcome.clone()).await;
+                }
+            }
+            if judged.fresh {
+                // The central's state goes on from now, on this report.
+                self.scheduler.run_now(check.id.clone());
+            }
+        }
+    }
+
+    async fn send(&self, check: &Arc<Check>, at: Timestamp, outcome: Outcome) {
+        let _ = self
+            .sink
+            .send(Completed {
+                check: check.clone(),
+                due: at,
+                started: at,
+                outcome,
+            })
+            .await;
+    }
+
+    /// Waits until the results queued so far are in the store.
+    async fn flushed(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.flush.send(tx).is_ok() {
+            let _ = rx.await;
+        }
     }
 }
 
@@ -718,7 +877,7 @@ pub(crate) async fn pull_loop(
     book: Arc<HostBook>,
     store: Store,
     clock: Arc<dyn keepup_model::Clock>,
-    scheduler: crate::scheduler::SchedulerHandle,
+    verdicts: Verdicts,
 ) {
     let mut due: HashMap<String, Timestamp> = HashMap::new();
     let mut clients: HashMap<String, keepup_notify::HttpClientContext> = HashMap::new();
@@ -750,11 +909,11 @@ pub(crate) async fn pull_loop(
                     b.build()
                 })
                 .clone();
-            let (book, store, clock, scheduler, url) = (
+            let (book, store, clock, verdicts, url) = (
                 book.clone(),
                 store.clone(),
                 clock.clone(),
-                scheduler.clone(),
+                verdicts.clone(),
                 url.clone(),
             );
             tokio::spawn(async move {
@@ -777,7 +936,7 @@ pub(crate) async fn pull_loop(
                     Ok((status, _)) => Err(format!("the agent answered HTTP {status}")),
                     Err(e) => Err(e.message),
                 };
-                let ids = match report {
+                match report {
                     Ok(report) => {
                         let now = clock.now_ms();
                         let name = agent.name.clone();
@@ -786,25 +945,22 @@ pub(crate) async fn pull_loop(
                         })
                         .await;
                         match taken {
-                            Ok(Ok(Accepted::New(ids))) => ids,
-                            Ok(Ok(Accepted::Duplicate)) => Vec::new(),
+                            Ok(Ok(Accepted::New(judged))) => verdicts.record(judged).await,
+                            Ok(Ok(Accepted::Duplicate)) => {}
                             Ok(Err(e)) => {
                                 tracing::warn!(agent = %name, error = %e, "pulled report refused");
-                                Vec::new()
                             }
                             Err(e) => {
                                 tracing::warn!(agent = %name, error = %e, "pulled report not taken");
-                                Vec::new()
                             }
                         }
                     }
                     Err(why) => {
                         tracing::debug!(agent = %agent.name, reason = %why, "pulling the agent failed");
-                        book.pull_failed(&agent.name, why)
+                        for id in book.pull_failed(&agent.name, why) {
+                            verdicts.scheduler.run_now(id);
+                        }
                     }
-                };
-                for id in ids {
-                    scheduler.run_now(id);
                 }
             });
         }

@@ -101,6 +101,8 @@ pub struct Monitor {
     recorder: Arc<Recorder>,
     heartbeats: Arc<HeartbeatBook>,
     hosts: Arc<host::HostBook>,
+    /// Where agents' reports are judged into results.
+    verdicts: host::Verdicts,
     backups: Arc<backup::BackupBook>,
     sla: Arc<sla::SlaBook>,
     drills: Arc<drill::DrillBook>,
@@ -216,6 +218,7 @@ impl Monitor {
             keepup_notify::HttpClientContext::new(),
         );
         let alerting_task = tokio::spawn(alerting::run(alerter.clone(), events.subscribe()));
+        let verdict_sink = sink.clone();
         let scheduler = scheduler::spawn(
             checks,
             executor,
@@ -256,11 +259,18 @@ impl Monitor {
             retention(&config),
         ));
         let report_task = tokio::spawn(report_loop(store.clone(), clock.clone(), sla.clone()));
+        let verdicts = host::Verdicts {
+            sink: verdict_sink,
+            recorder: recorder.clone(),
+            store: store.clone(),
+            flush: flush.clone(),
+            scheduler: scheduler.clone(),
+        };
         let pull_task = tokio::spawn(host::pull_loop(
             hosts.clone(),
             store.clone(),
             clock.clone(),
-            scheduler.clone(),
+            verdicts.clone(),
         ));
         Ok(Monitor {
             config: Mutex::new(config),
@@ -268,6 +278,7 @@ impl Monitor {
             recorder,
             heartbeats,
             hosts,
+            verdicts,
             backups,
             sla,
             drills,
@@ -361,23 +372,23 @@ impl Monitor {
         Ok(id)
     }
 
-    /// Takes a report pushed by an agent (`body`, JSON, presented with
-    /// `token`), stored before returning, and has the agent's host checks
-    /// evaluated at once.
+    /// Takes a report pushed by `agent` (`body`, JSON; the caller matched
+    /// the agent's token first), stored before returning; the agent's host
+    /// checks' verdicts on it are queued as results at its collection time.
     pub async fn agent_report(
         &self,
-        token: &str,
+        agent: &keepup_config::AgentSpec,
         body: bytes::Bytes,
     ) -> Result<host::Accepted, host::ReportError> {
         let book = self.hosts.clone();
         let store = self.store.clone();
-        let token = token.to_owned();
+        let agent = agent.clone();
         let now = self.clock.now_ms();
         let accepted =
-            tokio::task::spawn_blocking(move || book.receive(&token, &body, &store, now))
+            tokio::task::spawn_blocking(move || book.receive(&agent, &body, &store, now))
                 .await
                 .map_err(|e| host::ReportError::Store(e.to_string()))??;
-        self.run_host_checks(&accepted);
+        self.record_verdicts(&accepted).await;
         Ok(accepted)
     }
 
@@ -395,7 +406,7 @@ impl Monitor {
             tokio::task::spawn_blocking(move || book.accept(&agent, report, &store, now))
                 .await
                 .map_err(|e| host::ReportError::Store(e.to_string()))??;
-        self.run_host_checks(&accepted);
+        self.record_verdicts(&accepted).await;
         Ok(accepted)
     }
 
@@ -411,11 +422,9 @@ impl Monitor {
         self.hosts.clone()
     }
 
-    fn run_host_checks(&self, accepted: &host::Accepted) {
-        if let host::Accepted::New(ids) = accepted {
-            for id in ids {
-                self.scheduler.run_now(id.clone());
-            }
+    async fn record_verdicts(&self, accepted: &host::Accepted) {
+        if let host::Accepted::New(judged) = accepted {
+            self.verdicts.record(judged.clone()).await;
         }
     }
 

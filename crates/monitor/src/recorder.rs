@@ -5,6 +5,12 @@
 //! A store failure is retried with the results kept in memory (bounded),
 //! and reported through [`Recorder::store_error`] so that keepup's own
 //! health says so.
+//!
+//! A result older than its check's current state (an agent's backlogged
+//! report, judged at its collection time after the central judged newer
+//! times) is history: stored, where it takes its place in the status
+//! spans, but it neither moves the current state back nor reaches the
+//! state machine, which sees each check's results in time order only.
 
 use crate::incidents::{IncidentEngine, IncidentEvent};
 use crate::scheduler::{Completed, SchedulerHandle};
@@ -110,6 +116,14 @@ impl Recorder {
     /// Results dropped because the store failed for too long.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether `c` is older than its check's current state (history only).
+    fn is_late(&self, c: &Completed) -> bool {
+        self.current
+            .lock()
+            .map(|map| map.get(&c.check.id).is_some_and(|s| c.started < s.at))
+            .unwrap_or(false)
     }
 
     fn observe(&self, c: &Completed) {
@@ -257,10 +271,14 @@ pub(crate) async fn run(
         tokio::select! {
             r = results.recv() => match r {
                 Some(mut c) => {
-                    recorder.apply_connectivity(&mut c);
-                    recorder.observe(&c);
-                    batches.pending.push(c);
-                    if batches.pending.len() < BATCH_MAX {
+                    if recorder.is_late(&c) {
+                        batches.history.push(c);
+                    } else {
+                        recorder.apply_connectivity(&mut c);
+                        recorder.observe(&c);
+                        batches.pending.push(c);
+                    }
+                    if batches.pending.len() + batches.history.len() < BATCH_MAX {
                         continue;
                     }
                 }
@@ -286,6 +304,9 @@ pub(crate) async fn run(
 struct Batches {
     /// Not yet written.
     pending: Vec<Completed>,
+    /// Not yet written, older than their check's current state: stored,
+    /// never observed by the incident engine.
+    history: Vec<Completed>,
     /// Written, but the incidents they call for could not be: fed to the
     /// incident engine again (it did not move) before newer results.
     unobserved: Vec<Completed>,
@@ -293,7 +314,7 @@ struct Batches {
 
 impl Batches {
     fn is_empty(&self) -> bool {
-        self.pending.is_empty() && self.unobserved.is_empty()
+        self.pending.is_empty() && self.unobserved.is_empty() && self.history.is_empty()
     }
 }
 
@@ -336,6 +357,7 @@ async fn write(recorder: &Recorder, store: &Store, batches: &mut Batches, downst
         let records: Vec<ResultRecord> = taken
             .pending
             .iter()
+            .chain(&taken.history)
             .map(|c| ResultRecord {
                 check: c.check.id.clone(),
                 at: c.started,
@@ -347,6 +369,7 @@ async fn write(recorder: &Recorder, store: &Store, batches: &mut Batches, downst
         {
             return Written::ResultsFailed(e.to_string(), taken);
         }
+        taken.history.clear();
         let mut observe = std::mem::take(&mut taken.unobserved);
         observe.append(&mut taken.pending);
         let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
@@ -373,6 +396,7 @@ async fn write(recorder: &Recorder, store: &Store, batches: &mut Batches, downst
                         outputs,
                         Batches {
                             pending: Vec::new(),
+                            history: Vec::new(),
                             unobserved,
                         },
                     );
@@ -425,7 +449,11 @@ async fn write(recorder: &Recorder, store: &Store, batches: &mut Batches, downst
         *e = Some(err);
     }
     *batches = kept;
-    for queue in [&mut batches.unobserved, &mut batches.pending] {
+    for queue in [
+        &mut batches.unobserved,
+        &mut batches.pending,
+        &mut batches.history,
+    ] {
         if queue.len() > MAX_PENDING {
             let excess = queue.len() - MAX_PENDING;
             queue.drain(..excess);

@@ -1,14 +1,15 @@
 //! `POST /agent/report`: reports pushed by `keepup agent`, with the
-//! agent's bearer token. 401 for a missing or unknown token, 403 for a
-//! report naming another agent than the token's, 400 for a body that is
-//! not a report, 413 past [`MAX_HOST_REPORT_BYTES`]; nothing is stored in
-//! any of these cases. 200 once stored (or already had: the agent may
-//! send a report again after a lost answer).
+//! agent's bearer token. 401 for a missing or unknown token, answered
+//! before any of the body is read; 403 for a report naming another agent
+//! than the token's, 400 for a body that is not a report, 413 past
+//! [`MAX_HOST_REPORT_BYTES`] (read no further); nothing is stored in any
+//! of these cases. 200 once stored (or already had: the agent may send a
+//! report again after a lost answer).
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -20,10 +21,7 @@ use crate::AppState;
 
 /// The agent routes.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/agent/report",
-        post(report).layer(DefaultBodyLimit::max(MAX_HOST_REPORT_BYTES)),
-    )
+    Router::new().route("/agent/report", post(report))
 }
 
 /// The bearer token of `Authorization`, if any.
@@ -36,7 +34,7 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
 async fn report(
     State(monitor): State<Arc<Monitor>>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let unauthorized = |text: &'static str| {
         (
@@ -49,7 +47,30 @@ async fn report(
     let Some(token) = bearer(&headers) else {
         return unauthorized("an agent token is needed: Authorization: Bearer <token>\n");
     };
-    match monitor.agent_report(token, body).await {
+    // Who it is first: a stranger's body is never read.
+    let Some(agent) = monitor.hosts().agent_of_token(token) else {
+        return unauthorized("unknown agent token\n");
+    };
+    let body = match axum::body::to_bytes(body, MAX_HOST_REPORT_BYTES).await {
+        Ok(body) => body,
+        Err(e) => {
+            let e = e.into_inner();
+            return if e.is::<http_body_util::LengthLimitError>() {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("a report is at most {MAX_HOST_REPORT_BYTES} bytes\n"),
+                )
+                    .into_response()
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("the report could not be read: {e}\n"),
+                )
+                    .into_response()
+            };
+        }
+    };
+    match monitor.agent_report(&agent, body).await {
         Ok(Accepted::New(_)) => (StatusCode::OK, "stored\n").into_response(),
         Ok(Accepted::Duplicate) => (StatusCode::OK, "duplicate\n").into_response(),
         // The token is never logged or echoed.
