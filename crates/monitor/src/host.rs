@@ -475,6 +475,7 @@ impl Verdicts {
                 due: at,
                 started: at,
                 outcome,
+                backfill: true,
             })
             .await;
     }

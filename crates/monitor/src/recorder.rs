@@ -6,11 +6,11 @@
 //! and reported through [`Recorder::store_error`] so that keepup's own
 //! health says so.
 //!
-//! A result older than its check's current state (an agent's backlogged
-//! report, judged at its collection time after the central judged newer
-//! times) is history: stored, where it takes its place in the status
-//! spans, but it neither moves the current state back nor reaches the
-//! state machine, which sees each check's results in time order only.
+//! A verdict on an agent's report older than its check's current state (a
+//! backlogged report, judged at its collection time after the central
+//! judged newer times: [`Completed::backfill`]) is history: stored, where
+//! it takes its place in the status spans, but it neither moves the
+//! current state back nor reaches the state machine.
 
 use crate::incidents::{IncidentEngine, IncidentEvent};
 use crate::scheduler::{Completed, SchedulerHandle};
@@ -271,7 +271,7 @@ pub(crate) async fn run(
         tokio::select! {
             r = results.recv() => match r {
                 Some(mut c) => {
-                    if recorder.is_late(&c) {
+                    if c.backfill && recorder.is_late(&c) {
                         batches.history.push(c);
                     } else {
                         recorder.apply_connectivity(&mut c);
@@ -503,6 +503,7 @@ mod tests {
             due: at,
             started: at,
             outcome: Outcome::new(Status::Up, "ok"),
+            backfill: false,
         };
         let got: Vec<Vec<(String, Timestamp)>> =
             rounds(vec![run(0, 1), run(0, 2), run(1, 3), run(0, 4)])
@@ -543,6 +544,7 @@ mod tests {
                 due: at,
                 started: at,
                 outcome: Outcome::new(status, status.as_str()),
+                backfill: false,
             });
         }
         let mut got = Vec::new();

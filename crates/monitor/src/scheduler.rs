@@ -57,8 +57,14 @@ pub struct Completed {
     pub check: Arc<Check>,
     /// When the run was due.
     pub due: Timestamp,
-    /// When it actually started (after waiting for its turn).
+    /// When it actually started (after waiting for its turn); for a
+    /// verdict on an agent's report, when the report was collected.
     pub started: Timestamp,
+    /// A verdict on an agent's report, judged after the time it is about:
+    /// when older than its check's current state it is history (stored,
+    /// never moving the state back). A run of the scheduler is never
+    /// history, so a wall clock stepped back does not freeze the states.
+    pub backfill: bool,
     /// Its outcome.
     pub outcome: Outcome,
 }
@@ -558,6 +564,7 @@ impl Driver {
                         due,
                         started,
                         outcome,
+                        backfill: false,
                     })
                     .await;
             });
