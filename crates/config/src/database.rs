@@ -98,6 +98,47 @@ pub struct CustomQuery {
     pub expect: Option<String>,
 }
 
+/// Declares the raw keys of a database check kind: the server, login
+/// and TLS keys every database check has (read by
+/// [`Loader::db_server`] from `server_keys()`) and `role`, then the
+/// kind's own. One list, so the three kinds accept the same keys; a macro
+/// because `serde(flatten)` loses the spans that errors point at and
+/// cannot deny unknown keys.
+macro_rules! raw_db_check {
+    ($(#[$meta:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct $name {
+            host: toml::Spanned<String>,
+            port: Option<toml::Spanned<i64>>,
+            user: Option<toml::Spanned<String>>,
+            password_env: Option<toml::Spanned<String>>,
+            password_file: Option<toml::Spanned<String>>,
+            tls: Option<toml::Spanned<String>>,
+            certificate: Option<crate::raw::RawTls>,
+            role: Option<toml::Spanned<String>>,
+            $($field: $ty,)*
+        }
+
+        impl $name {
+            /// The keys [`Loader::db_server`](crate::load::Loader) reads.
+            fn server_keys(&self) -> crate::database::RawDbServer<'_> {
+                crate::database::RawDbServer {
+                    host: &self.host,
+                    port: self.port.as_ref(),
+                    user: self.user.as_ref(),
+                    password_env: self.password_env.as_ref(),
+                    password_file: self.password_file.as_ref(),
+                    tls: self.tls.as_ref(),
+                    certificate: self.certificate.as_ref(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use raw_db_check;
+
 /// The keys every database check has, as written.
 pub(crate) struct RawDbServer<'a> {
     pub host: &'a Spanned<String>,
@@ -233,8 +274,13 @@ impl Loader<'_> {
         })
     }
 
-    /// `role = "primary" | "replica"`.
-    pub(crate) fn db_role(&mut self, raw: Option<&Spanned<String>>, path: &str) -> Option<DbRole> {
+    /// `role = "primary" | "replica"`; a value written wrong clears `ok`.
+    pub(crate) fn db_role(
+        &mut self,
+        raw: Option<&Spanned<String>>,
+        path: &str,
+        ok: &mut bool,
+    ) -> Option<DbRole> {
         let r = raw?;
         match r.get_ref().as_str() {
             "primary" => Some(DbRole::Primary),
@@ -246,6 +292,7 @@ impl Loader<'_> {
                     format!("unknown role {other:?}"),
                     Some("use \"primary\" or \"replica\", or leave it out to accept either".into()),
                 );
+                *ok = false;
                 None
             }
         }

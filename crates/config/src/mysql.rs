@@ -17,12 +17,10 @@
 //! cluster_size = 3                  # Galera: nodes expected, at least
 //! ```
 
-use serde::Deserialize;
 use toml::Spanned;
 
-use crate::database::{DbRole, DbServer, DbTls, RawDbServer, above};
+use crate::database::{DbRole, DbServer, DbTls, above};
 use crate::load::{Defaults, Loader};
-use crate::raw::RawTls;
 use crate::threshold::{RawThreshold, Threshold, Unit};
 
 /// `kind = "mysql"`
@@ -41,20 +39,13 @@ pub struct MysqlSpec {
     pub cluster_size: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawMysql {
-    host: Spanned<String>,
-    port: Option<Spanned<i64>>,
-    user: Option<Spanned<String>>,
-    password_env: Option<Spanned<String>>,
-    password_file: Option<Spanned<String>>,
-    tls: Option<Spanned<String>>,
-    certificate: Option<RawTls>,
-    role: Option<Spanned<String>>,
-    lag: Option<Spanned<RawThreshold>>,
-    connections: Option<Spanned<RawThreshold>>,
-    cluster_size: Option<Spanned<i64>>,
+crate::database::raw_db_check! {
+    /// `kind = "mysql"` as written.
+    RawMysql {
+        lag: Option<Spanned<RawThreshold>>,
+        connections: Option<Spanned<RawThreshold>>,
+        cluster_size: Option<Spanned<i64>>,
+    }
 }
 
 impl Loader<'_> {
@@ -65,23 +56,14 @@ impl Loader<'_> {
         defaults: &Defaults,
     ) -> Option<MysqlSpec> {
         let server = self.db_server(
-            RawDbServer {
-                host: &raw.host,
-                port: raw.port.as_ref(),
-                user: raw.user.as_ref(),
-                password_env: raw.password_env.as_ref(),
-                password_file: raw.password_file.as_ref(),
-                tls: raw.tls.as_ref(),
-                certificate: raw.certificate.as_ref(),
-            },
+            raw.server_keys(),
             path,
             crate::backup::DatabaseKind::Mysql.default_port(),
             &[DbTls::Disable, DbTls::Prefer, DbTls::Require],
             &defaults.tls,
         );
         let mut ok = true;
-        let role = self.db_role(raw.role.as_ref(), path);
-        ok &= raw.role.is_none() || role.is_some();
+        let role = self.db_role(raw.role.as_ref(), path, &mut ok);
         let cluster_size = match &raw.cluster_size {
             None => None,
             Some(n) => match u32::try_from(*n.get_ref()) {

@@ -23,12 +23,10 @@
 //! ca_file = "db-ca.pem"
 //! ```
 
-use serde::Deserialize;
 use toml::Spanned;
 
-use crate::database::{CustomQuery, DbRole, DbServer, DbTls, RawDbServer, above};
+use crate::database::{CustomQuery, DbRole, DbServer, DbTls, above};
 use crate::load::{Defaults, Loader};
-use crate::raw::RawTls;
 use crate::threshold::{RawThreshold, Threshold, Unit};
 
 /// `kind = "postgres"`
@@ -53,24 +51,17 @@ pub struct PostgresSpec {
     pub query: Option<CustomQuery>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawPostgres {
-    host: Spanned<String>,
-    port: Option<Spanned<i64>>,
-    database: Option<Spanned<String>>,
-    user: Option<Spanned<String>>,
-    password_env: Option<Spanned<String>>,
-    password_file: Option<Spanned<String>>,
-    tls: Option<Spanned<String>>,
-    certificate: Option<RawTls>,
-    role: Option<Spanned<String>>,
-    replicas: Option<Spanned<i64>>,
-    connections: Option<Spanned<RawThreshold>>,
-    lag: Option<Spanned<RawThreshold>>,
-    lag_bytes: Option<Spanned<RawThreshold>>,
-    query: Option<Spanned<String>>,
-    expect: Option<Spanned<String>>,
+crate::database::raw_db_check! {
+    /// `kind = "postgres"` as written.
+    RawPostgres {
+        database: Option<Spanned<String>>,
+        replicas: Option<Spanned<i64>>,
+        connections: Option<Spanned<RawThreshold>>,
+        lag: Option<Spanned<RawThreshold>>,
+        lag_bytes: Option<Spanned<RawThreshold>>,
+        query: Option<Spanned<String>>,
+        expect: Option<Spanned<String>>,
+    }
 }
 
 impl Loader<'_> {
@@ -82,15 +73,7 @@ impl Loader<'_> {
     ) -> Option<PostgresSpec> {
         let mut ok = true;
         let server = self.db_server(
-            RawDbServer {
-                host: &raw.host,
-                port: raw.port.as_ref(),
-                user: raw.user.as_ref(),
-                password_env: raw.password_env.as_ref(),
-                password_file: raw.password_file.as_ref(),
-                tls: raw.tls.as_ref(),
-                certificate: raw.certificate.as_ref(),
-            },
+            raw.server_keys(),
             path,
             crate::backup::DatabaseKind::Postgres.default_port(),
             &[DbTls::Disable, DbTls::Prefer, DbTls::Require],
@@ -110,8 +93,7 @@ impl Loader<'_> {
             Some(d) => d.get_ref().clone(),
             None => "postgres".to_owned(),
         };
-        let role = self.db_role(raw.role.as_ref(), path);
-        ok &= raw.role.is_none() || role.is_some();
+        let role = self.db_role(raw.role.as_ref(), path, &mut ok);
         let replicas = self.replica_count(raw.replicas.as_ref(), role, path);
         ok &= raw.replicas.is_none() || replicas.is_some();
         let connections = self.db_threshold(

@@ -18,12 +18,10 @@
 //! memory = { warn = "80%", crit = "95%" }       # used_memory of maxmemory, when set
 //! ```
 
-use serde::Deserialize;
 use toml::Spanned;
 
-use crate::database::{DbRole, DbServer, DbTls, RawDbServer, above};
+use crate::database::{DbRole, DbServer, DbTls, above};
 use crate::load::{Defaults, Loader};
-use crate::raw::RawTls;
 use crate::threshold::{RawThreshold, Threshold, Unit};
 
 /// Redis's standard port.
@@ -50,21 +48,14 @@ pub struct RedisSpec {
     pub memory: Threshold,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawRedis {
-    host: Spanned<String>,
-    port: Option<Spanned<i64>>,
-    user: Option<Spanned<String>>,
-    password_env: Option<Spanned<String>>,
-    password_file: Option<Spanned<String>>,
-    tls: Option<Spanned<String>>,
-    certificate: Option<RawTls>,
-    role: Option<Spanned<String>>,
-    replicas: Option<Spanned<i64>>,
-    lag: Option<Spanned<RawThreshold>>,
-    lag_bytes: Option<Spanned<RawThreshold>>,
-    memory: Option<Spanned<RawThreshold>>,
+crate::database::raw_db_check! {
+    /// `kind = "redis"` as written.
+    RawRedis {
+        replicas: Option<Spanned<i64>>,
+        lag: Option<Spanned<RawThreshold>>,
+        lag_bytes: Option<Spanned<RawThreshold>>,
+        memory: Option<Spanned<RawThreshold>>,
+    }
 }
 
 impl Loader<'_> {
@@ -75,15 +66,7 @@ impl Loader<'_> {
         defaults: &Defaults,
     ) -> Option<RedisSpec> {
         let server = self.db_server(
-            RawDbServer {
-                host: &raw.host,
-                port: raw.port.as_ref(),
-                user: raw.user.as_ref(),
-                password_env: raw.password_env.as_ref(),
-                password_file: raw.password_file.as_ref(),
-                tls: raw.tls.as_ref(),
-                certificate: raw.certificate.as_ref(),
-            },
+            raw.server_keys(),
             path,
             REDIS_PORT,
             &[DbTls::Disable, DbTls::Require],
@@ -99,8 +82,7 @@ impl Loader<'_> {
             );
             ok = false;
         }
-        let role = self.db_role(raw.role.as_ref(), path);
-        ok &= raw.role.is_none() || role.is_some();
+        let role = self.db_role(raw.role.as_ref(), path, &mut ok);
         let replicas = self.replica_count(raw.replicas.as_ref(), role, path);
         ok &= raw.replicas.is_none() || replicas.is_some();
         let lag = self.db_threshold(
