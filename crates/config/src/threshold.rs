@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use keepup_model::Status;
+use keepup_model::{Finding, Severity, Status};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -123,6 +123,30 @@ impl Threshold {
             _ => return None,
         };
         Some(format!("{name} {}", self.unit.format(limit)))
+    }
+
+    /// The finding of `value` at or past a level, if it is: `code` with
+    /// Warning at `warn`, Critical at `crit`. `describe` writes its sentence
+    /// from the level reached: its name (`"warn"`, `"crit"`) and its limit
+    /// in the unit (`"30s"`, `"10 GiB"`, `"80%"`). One function for every
+    /// kind that judges a measure (the probes, the host check), so a limit
+    /// means the same everywhere.
+    pub fn finding(
+        &self,
+        value: f64,
+        code: &str,
+        describe: impl FnOnce(&str, String) -> String,
+    ) -> Option<Finding> {
+        let (severity, name, limit) = match self.status(value) {
+            Status::Down => (Severity::Critical, "crit", self.crit?),
+            Status::Degraded => (Severity::Warning, "warn", self.warn?),
+            _ => return None,
+        };
+        Some(Finding::new(
+            code,
+            severity,
+            describe(name, self.unit.format(limit)),
+        ))
     }
 }
 
@@ -522,13 +546,24 @@ mod tests {
         assert_eq!(used.status(80.0), Status::Degraded);
         assert_eq!(used.status(95.0), Status::Down);
         assert_eq!(used.status(f64::NAN), Status::Unknown);
-        assert_eq!(used.reached(91.0).as_deref(), Some("crit 90%"));
-        assert_eq!(used.reached(50.0), None);
+        let reached = |t: &Threshold, value| {
+            t.finding(value, "X", |name, limit| format!("{name} {limit}"))
+                .map(|f| (f.severity, f.text))
+        };
+        assert_eq!(
+            reached(&used, 91.0),
+            Some((Severity::Critical, "crit 90%".into()))
+        );
+        assert_eq!(reached(&used, 50.0), None);
+        assert_eq!(reached(&used, f64::NAN), None);
         let free = parse(r#"{ warn = "10 GiB", crit = "1 GiB" }"#, FREE).unwrap();
         assert_eq!(free.status(20e9), Status::Up);
         assert_eq!(free.status(5e9), Status::Degraded);
         assert_eq!(free.status(1e9), Status::Down);
-        assert_eq!(free.reached(5e9).as_deref(), Some("warn 10 GiB"));
+        assert_eq!(
+            reached(&free, 5e9),
+            Some((Severity::Warning, "warn 10 GiB".into()))
+        );
         let only_crit = parse(r#"{ crit = "2s", direction = "above" }"#, OFFSET).unwrap();
         assert_eq!(only_crit.status(1.9), Status::Up);
         assert_eq!(only_crit.status(2.0), Status::Down);

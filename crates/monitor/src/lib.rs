@@ -732,7 +732,7 @@ impl Executor for CheckExecutor {
         Box::pin(async move {
             match &check.spec {
                 CheckSpec::Probe(spec) => {
-                    keepup_probe::run(spec, check.timeout, &this.probes).await
+                    keepup_probe::run(spec, check.timeout, &this.probes.for_check(&check.id)).await
                 }
                 CheckSpec::Passive(PassiveSpec::Heartbeat(spec)) => {
                     this.heartbeats

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use keepup_model::{Finding, Severity};
+use keepup_model::{CheckId, Finding, Severity};
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use tokio::sync::OnceCell;
@@ -42,13 +42,16 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// - the workers for probe steps that compute (a TLS handshake, parsing a
 ///   page), one per core unless [`limit_cpu_work`](Self::limit_cpu_work)
 ///   says otherwise, held only while computing (see `crate::cpu`);
-/// - the time budget of the current run ([`with_timeout`](Self::with_timeout)).
+/// - the time budget of the current run ([`with_timeout`](Self::with_timeout));
+/// - the check the current run belongs to ([`for_check`](Self::for_check)),
+///   so that what a kind keeps from one run for the next is kept per check.
 ///
-/// Clones share everything but the budget.
+/// Clones share everything but the budget and the check.
 #[derive(Clone)]
 pub struct ProbeContext {
     shared: Arc<Shared>,
     budget: Option<Budget>,
+    check: Option<CheckId>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -159,6 +162,7 @@ impl ProbeContextBuilder {
                     .map_or_else(CpuPool::per_core, CpuPool::new),
             }),
             budget: None,
+            check: None,
         }
     }
 }
@@ -241,6 +245,29 @@ impl ProbeContext {
         Self {
             shared: Arc::clone(&self.shared),
             budget: Some(Budget { deadline, timeout }),
+            check: self.check.clone(),
+        }
+    }
+
+    /// A copy of this context for a run of check `id`. A kind that keeps
+    /// something from one run for the next (Redis's rejected connections,
+    /// a Prometheus check's previous scrape) keeps it under the check's id
+    /// ([`check_key`](Self::check_key)): two checks of one target, each on
+    /// its own schedule, would otherwise each read what the other left.
+    pub fn for_check(&self, id: &CheckId) -> Self {
+        Self {
+            check: Some(id.clone()),
+            ..self.clone()
+        }
+    }
+
+    /// `target` (what a kind's kept state is about) with the id of the
+    /// check this run belongs to, if the caller named one: the key of
+    /// that state. Without a check (a one-off probe), the target alone.
+    pub(crate) fn check_key(&self, target: &str) -> String {
+        match &self.check {
+            Some(id) => format!("{}\n{target}", id.as_str()),
+            None => target.to_owned(),
         }
     }
 

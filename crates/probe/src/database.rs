@@ -1,7 +1,9 @@
 //! What the database and cache probes (`postgres`, `mysql`, `redis`) share:
-//! a byte budget on everything a server sends ([`Bounded`]), the
-//! connections a check keeps between its runs ([`KeptConnections`]), and
-//! the findings of a measure past its threshold.
+//! the shell of a run ([`run_check`]: timed, its failure a finding, its
+//! summary line), a byte budget on everything a server sends
+//! ([`Bounded`]) and the connections a check keeps between its runs
+//! ([`KeptConnections`]). A measure past its threshold is judged by the
+//! shared [`keepup_config::threshold::Threshold::finding`].
 //!
 //! A check keeps its connection between runs, as postgres_exporter and
 //! redis_exporter do: a run on a kept connection costs the server one or
@@ -20,10 +22,53 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use keepup_config::threshold::Threshold;
-use keepup_model::{Finding, Severity, Status};
+use keepup_model::{Outcome, Status, TimingBreakdown};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
+
+use crate::context::ProbeContext;
+use crate::util::{Fail, finish, ms};
+
+/// Runs one check of a database or cache server at `target`: `session`
+/// fills the outcome and the timings under the run's deadline (the context
+/// it is given is budgeted); a session that fails adds its failure as a
+/// finding, which is then the summary line, after the findings it made
+/// before failing. A healthy run is summed up from the role the session
+/// wrote in the evidence detail `key` ("PostgreSQL replica at db:5432 is
+/// healthy").
+pub(crate) async fn run_check(
+    ctx: &ProbeContext,
+    product: &str,
+    key: &str,
+    target: &str,
+    session: impl AsyncFnOnce(&ProbeContext, &mut Outcome, &mut TimingBreakdown) -> Result<(), Fail>,
+) -> Outcome {
+    let started = Instant::now();
+    let ctx = ctx.budgeted();
+    let mut timing = TimingBreakdown::default();
+    let mut outcome = Outcome::new(Status::Up, "");
+    let result = session(&ctx, &mut outcome, &mut timing).await;
+    timing.total_ms = Some(ms(started.elapsed()));
+    outcome.evidence.timing = Some(timing);
+    if let Err(fail) = result {
+        let finding = fail.into_finding(&ctx);
+        outcome.message = finding.text.clone();
+        outcome.push(finding);
+        return finish(outcome, String::new(), started);
+    }
+    let role = outcome
+        .evidence
+        .details
+        .get(key)
+        .and_then(|d| d["role"].as_str())
+        .unwrap_or("server")
+        .to_owned();
+    finish(
+        outcome,
+        format!("{product} {role} at {target} is healthy"),
+        started,
+    )
+}
 
 /// What one run may receive from a server, all replies together: the
 /// health queries' answers are a few kB; a custom query's are cut here.
@@ -238,28 +283,6 @@ impl<C> Drop for DiscardUnlessDone<'_, C> {
             self.kept.discard(self.key, &self.conn);
         }
     }
-}
-
-/// The finding for `value` at or past a level of `threshold`, if it is:
-/// `code` with Warning at `warn`, Critical at `crit`; `describe` writes the
-/// sentence from the level reached, formatted in its unit (`"30s"`,
-/// `"16 MiB"`, `"80%"`), so that it stays the same while the value moves.
-pub(crate) fn threshold_finding(
-    threshold: &Threshold,
-    value: f64,
-    code: &str,
-    describe: impl FnOnce(String) -> String,
-) -> Option<Finding> {
-    let (severity, level) = match threshold.status(value) {
-        Status::Down => (Severity::Critical, threshold.crit?),
-        Status::Degraded => (Severity::Warning, threshold.warn?),
-        _ => return None,
-    };
-    Some(Finding::new(
-        code,
-        severity,
-        describe(threshold.unit.format(level)),
-    ))
 }
 
 #[cfg(test)]

@@ -21,15 +21,15 @@ use std::collections::HashMap;
 
 use aws_lc_rs::digest;
 use keepup_config::{DbRole, DbTls, MysqlSpec};
-use keepup_model::{Finding, Outcome, Severity, Status, TimingBreakdown};
+use keepup_model::{Finding, Outcome, Severity, TimingBreakdown};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::codes;
 use crate::context::ProbeContext;
-use crate::database::{Bounded, MAX_REPLY_BYTES, ReplyBudget, threshold_finding};
-use crate::util::{Fail, connect_first, failed, finish, ms};
+use crate::database::{Bounded, MAX_REPLY_BYTES, ReplyBudget, run_check};
+use crate::util::{Fail, connect_first, ms};
 
 const CLIENT_LONG_PASSWORD: u32 = 1;
 const CLIENT_PROTOCOL_41: u32 = 0x200;
@@ -296,34 +296,15 @@ fn scramble(plugin: &str, password: &[u8], nonce: &[u8]) -> Option<Vec<u8>> {
 
 /// Runs one MySQL / MariaDB check.
 pub async fn probe(spec: &MysqlSpec, ctx: &ProbeContext) -> Outcome {
-    let started = Instant::now();
-    let ctx = ctx.budgeted();
     let target = format!("{}:{}", spec.server.host, spec.server.port);
-    let mut timing = TimingBreakdown::default();
-    let mut outcome = Outcome::new(Status::Up, "");
-    let result = run(spec, &ctx, &mut outcome, &mut timing).await;
-    timing.total_ms = Some(ms(started.elapsed()));
-    if let Err(fail) = result {
-        let mut failed_outcome = failed(&ctx, fail, started);
-        failed_outcome.findings.splice(0..0, outcome.findings);
-        failed_outcome.worsen(outcome.status);
-        failed_outcome.evidence.details = outcome.evidence.details;
-        failed_outcome.evidence.timing = Some(timing);
-        return failed_outcome;
-    }
-    outcome.evidence.timing = Some(timing);
-    let role = outcome
-        .evidence
-        .details
-        .get("mysql")
-        .and_then(|m| m["role"].as_str())
-        .unwrap_or("server")
-        .to_owned();
-    finish(
-        outcome,
-        format!("MySQL {role} at {target} is healthy"),
-        started,
+    run_check(
+        ctx,
+        "MySQL",
+        "mysql",
+        &target,
+        async |ctx, outcome, timing| run(spec, ctx, outcome, timing).await,
     )
+    .await
 }
 
 async fn run(
@@ -625,11 +606,10 @@ fn judge(
     }
     if let (Some(used), Some(max)) = (threads, max_connections)
         && max > 0.0
-        && let Some(f) = threshold_finding(
-            &spec.connections,
+        && let Some(f) = spec.connections.finding(
             used * 100.0 / max,
             codes::MYSQL_CONNECTIONS_HIGH,
-            |level| format!("{level} or more of the {max} connections are in use"),
+            |_, level| format!("{level} or more of the {max} connections are in use"),
         )
     {
         outcome.push(f);
@@ -677,8 +657,9 @@ fn judge(
             ));
         }
         if let Some(seconds) = behind.as_deref().and_then(|b| b.parse::<f64>().ok())
-            && let Some(f) =
-                threshold_finding(&spec.lag, seconds, codes::MYSQL_REPLICA_LAG, |level| {
+            && let Some(f) = spec
+                .lag
+                .finding(seconds, codes::MYSQL_REPLICA_LAG, |_, level| {
                     format!("the replica is {level} or more behind its primary")
                 })
         {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keepup_config::{DbRole, DbTls, PostgresSpec};
-use keepup_model::{Finding, Outcome, Severity, Status, TimingBreakdown};
+use keepup_model::{Finding, Outcome, Severity, TimingBreakdown};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -29,10 +29,8 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::codes;
 use crate::context::ProbeContext;
-use crate::database::{
-    Bounded, DiscardUnlessDone, KeptConnections, ReplyBudget, threshold_finding,
-};
-use crate::util::{Fail, connect_first, failed, finish, ms};
+use crate::database::{Bounded, DiscardUnlessDone, KeptConnections, ReplyBudget, run_check};
+use crate::util::{Fail, connect_first, ms};
 
 /// The server's state, one row; every column NULL where it does not apply
 /// (replica columns on a primary). A role without pg_read_all_stats (which
@@ -91,32 +89,39 @@ impl Hash for Settings<'_> {
 
 /// Runs one PostgreSQL check.
 pub async fn probe(spec: &PostgresSpec, ctx: &ProbeContext) -> Outcome {
-    let started = Instant::now();
-    let ctx = ctx.budgeted();
     let target = format!("{}:{}", spec.server.host, spec.server.port);
+    run_check(
+        ctx,
+        "PostgreSQL",
+        "postgres",
+        &target,
+        async |ctx, outcome, timing| session(spec, ctx, outcome, timing, &target).await,
+    )
+    .await
+}
+
+/// Takes the kept session or logs in, then runs the queries; a session
+/// that fails is not kept.
+async fn session(
+    spec: &PostgresSpec,
+    ctx: &ProbeContext,
+    outcome: &mut Outcome,
+    timing: &mut TimingBreakdown,
+    target: &str,
+) -> Result<(), Fail> {
     let kept = ctx.kind_state::<KeptConnections<PgConnection>>();
     let key = kept.key(Settings(spec));
-    let mut timing = TimingBreakdown::default();
-    let mut outcome = Outcome::new(Status::Up, "");
     let conn = match kept.take_usable(key, |c| !c.client.is_closed()) {
         Some(conn) => {
             outcome.evidence.insert("connection", "kept");
             conn
         }
-        None => match connect(spec, &ctx, &mut timing).await {
-            Ok(conn) => {
-                outcome.evidence.insert("connection", "new");
-                let conn = Arc::new(conn);
-                kept.keep(key, Arc::clone(&conn));
-                conn
-            }
-            Err(fail) => {
-                let mut outcome = failed(&ctx, fail, started);
-                timing.total_ms = Some(ms(started.elapsed()));
-                outcome.evidence.timing = Some(timing);
-                return outcome;
-            }
-        },
+        None => {
+            let conn = Arc::new(connect(spec, ctx, timing).await?);
+            outcome.evidence.insert("connection", "new");
+            kept.keep(key, Arc::clone(&conn));
+            conn
+        }
     };
     let guard = DiscardUnlessDone::new(&kept, key, Arc::clone(&conn));
     conn.budget.refill();
@@ -129,29 +134,12 @@ pub async fn probe(spec: &PostgresSpec, ctx: &ProbeContext) -> Outcome {
             outcome.push(f.clone());
         }
     }
-
-    let healthy = run_queries(spec, &ctx, &conn, &mut outcome, &mut timing, &target).await;
-    timing.total_ms = Some(ms(started.elapsed()));
-    outcome.evidence.timing = Some(timing);
-    if healthy {
-        guard.disarm();
-    }
-    let role = outcome
-        .evidence
-        .details
-        .get("postgres")
-        .and_then(|p| p["role"].as_str())
-        .unwrap_or("server")
-        .to_owned();
-    finish(
-        outcome,
-        format!("PostgreSQL {role} at {target} is healthy"),
-        started,
-    )
+    run_queries(spec, ctx, &conn, outcome, timing, target).await?;
+    guard.disarm();
+    Ok(())
 }
 
-/// The queries of one run; false when the session itself failed (the
-/// connection is then not kept).
+/// The queries of one run; an error when the session itself failed.
 async fn run_queries(
     spec: &PostgresSpec,
     ctx: &ProbeContext,
@@ -159,20 +147,11 @@ async fn run_queries(
     outcome: &mut Outcome,
     timing: &mut TimingBreakdown,
     target: &str,
-) -> bool {
+) -> Result<(), Fail> {
     let asked = Instant::now();
-    if let Err(fail) = query(ctx, conn, "SELECT 1", "waiting for SELECT 1", spec).await {
-        outcome.push(fail.into_finding(ctx));
-        return false;
-    }
+    query(ctx, conn, "SELECT 1", "waiting for SELECT 1", spec).await?;
     timing.first_byte_ms = Some(ms(asked.elapsed()));
-    let sets = match query(ctx, conn, STATE_SQL, "reading the server's state", spec).await {
-        Ok(sets) => sets,
-        Err(fail) => {
-            outcome.push(fail.into_finding(ctx));
-            return false;
-        }
-    };
+    let sets = query(ctx, conn, STATE_SQL, "reading the server's state", spec).await?;
     let state = State::read(&sets);
     judge(spec, &state, outcome, target);
     outcome.evidence.insert("postgres", state.to_json());
@@ -208,13 +187,10 @@ async fn run_queries(
                     format!("the configured query failed: {}", f.text),
                 ));
             }
-            Err(fail) => {
-                outcome.push(fail.into_finding(ctx));
-                return false;
-            }
+            Err(fail) => return Err(fail),
         }
     }
-    true
+    Ok(())
 }
 
 /// The text result sets of `sql` (NULL as `None`), bounded by the run's
@@ -374,13 +350,12 @@ fn judge(spec: &PostgresSpec, state: &State, outcome: &mut Outcome, target: &str
         && max > 0
     {
         let percent = used as f64 * 100.0 / max as f64;
-        outcome.extend_finding(threshold_finding(
-            &spec.connections,
+        outcome.extend_finding(spec.connections.finding(
             percent,
             codes::PG_CONNECTIONS_HIGH,
             // The level, not the count, so the message stays the same
             // while the situation does (the count is in the evidence).
-            |level| format!("{level} or more of the {max} connections are in use"),
+            |_, level| format!("{level} or more of the {max} connections are in use"),
         ));
     }
     let user = spec.server.user.as_deref().unwrap_or("postgres");
@@ -463,20 +438,17 @@ fn lag_findings(
     outcome: &mut Outcome,
 ) {
     if let Some(s) = seconds.filter(|s| s.is_finite() && *s >= 0.0) {
-        outcome.extend_finding(threshold_finding(
-            &spec.lag,
-            s,
-            codes::PG_REPLICA_LAG,
-            |level| format!("{who} replays {level} or more behind the primary"),
-        ));
+        outcome.extend_finding(spec.lag.finding(s, codes::PG_REPLICA_LAG, |_, level| {
+            format!("{who} replays {level} or more behind the primary")
+        }));
     }
     if let Some(b) = bytes.filter(|b| b.is_finite() && *b >= 0.0) {
-        outcome.extend_finding(threshold_finding(
-            &spec.lag_bytes,
-            b,
-            codes::PG_REPLICA_LAG,
-            |level| format!("{who} has {level} or more of WAL not yet replayed"),
-        ));
+        outcome.extend_finding(
+            spec.lag_bytes
+                .finding(b, codes::PG_REPLICA_LAG, |_, level| {
+                    format!("{who} has {level} or more of WAL not yet replayed")
+                }),
+        );
     }
 }
 

@@ -91,7 +91,7 @@ struct Previous {
     samples: Scrape,
 }
 
-/// The previous scrapes, by check (URL and conditions).
+/// The previous scrapes, by check (its id, URL and conditions).
 #[derive(Default)]
 struct PreviousScrapes(Mutex<HashMap<String, Previous>>);
 
@@ -135,7 +135,7 @@ pub async fn probe(spec: &PrometheusSpec, ctx: &ProbeContext) -> Outcome {
         return invalid(outcome, text.to_owned());
     }
 
-    let key = check_key(spec);
+    let key = ctx.check_key(&scrape_key(spec));
     let state = ctx.kind_state::<PreviousScrapes>();
     let previous = state.lock().remove(&key);
     let elapsed = previous
@@ -208,8 +208,9 @@ fn invalid(mut outcome: Outcome, text: String) -> Outcome {
     outcome
 }
 
-/// Which check a previous scrape belongs to: its URL and conditions.
-fn check_key(spec: &PrometheusSpec) -> String {
+/// What a previous scrape was taken for: the URL and the conditions (a
+/// check changed by a reload starts afresh).
+fn scrape_key(spec: &PrometheusSpec) -> String {
     let mut key = spec.http.url.to_string();
     for c in &spec.conditions {
         key.push('\n');

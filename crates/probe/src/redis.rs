@@ -20,15 +20,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use keepup_config::{DbRole, DbTls, RedisSpec};
-use keepup_model::{Finding, Outcome, Severity, Status, TimingBreakdown};
+use keepup_model::{Finding, Outcome, Severity, TimingBreakdown};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 
 use crate::codes;
 use crate::context::ProbeContext;
-use crate::database::{Bounded, MAX_REPLY_BYTES, ReplyBudget, threshold_finding};
-use crate::util::{Fail, connect_first, failed, finish, ms};
+use crate::database::{Bounded, MAX_REPLY_BYTES, ReplyBudget, run_check};
+use crate::util::{Fail, connect_first, ms};
 
 /// Elements of one array reply read at most.
 const MAX_ARRAY: i64 = 1024;
@@ -49,42 +49,23 @@ enum Reply {
     Array(Option<Vec<Reply>>),
 }
 
-/// `rejected_connections` as last seen, by server: growth between two runs
-/// is the finding, not the total since the server started.
+/// `rejected_connections` as last seen, by check and server
+/// ([`ProbeContext::check_key`]): growth between two runs of a check is
+/// the finding, not the total since the server started.
 #[derive(Default)]
-struct RejectedSeen(Mutex<HashMap<(String, u16), u64>>);
+struct RejectedSeen(Mutex<HashMap<String, u64>>);
 
 /// Runs one Redis check.
 pub async fn probe(spec: &RedisSpec, ctx: &ProbeContext) -> Outcome {
-    let started = Instant::now();
-    let ctx = ctx.budgeted();
-    let server = &spec.server;
-    let target = format!("{}:{}", server.host, server.port);
-    let mut timing = TimingBreakdown::default();
-    let mut outcome = Outcome::new(Status::Up, "");
-    let result = session(spec, &ctx, &mut outcome, &mut timing).await;
-    timing.total_ms = Some(ms(started.elapsed()));
-    if let Err(fail) = result {
-        let mut failed_outcome = failed(&ctx, fail, started);
-        failed_outcome.findings.splice(0..0, outcome.findings);
-        failed_outcome.worsen(outcome.status);
-        failed_outcome.evidence.details = outcome.evidence.details;
-        failed_outcome.evidence.timing = Some(timing);
-        return failed_outcome;
-    }
-    outcome.evidence.timing = Some(timing);
-    let role = outcome
-        .evidence
-        .details
-        .get("redis")
-        .and_then(|r| r["role"].as_str())
-        .unwrap_or("server")
-        .to_owned();
-    finish(
-        outcome,
-        format!("Redis {role} at {target} is healthy"),
-        started,
+    let target = format!("{}:{}", spec.server.host, spec.server.port);
+    run_check(
+        ctx,
+        "Redis",
+        "redis",
+        &target,
+        async |ctx, outcome, timing| session(spec, ctx, outcome, timing).await,
     )
+    .await
 }
 
 /// Connects, logs in, pings and judges `INFO`.
@@ -186,8 +167,11 @@ async fn session(
         .and_then(|now| {
             let seen = ctx.kind_state::<RejectedSeen>();
             let mut map = seen.0.lock().unwrap_or_else(|p| p.into_inner());
-            map.insert((server.host.clone(), server.port), now)
-                .map(|before| (before, now))
+            map.insert(
+                ctx.check_key(&format!("{}:{}", server.host, server.port)),
+                now,
+            )
+            .map(|before| (before, now))
         });
     judge(spec, &info, rejected_before, outcome);
     Ok(())
@@ -395,12 +379,10 @@ fn judge(
     {
         push(
             outcome,
-            threshold_finding(
-                &spec.memory,
-                used * 100.0 / max,
-                codes::REDIS_MEMORY_HIGH,
-                |level| format!("{level} or more of maxmemory is used"),
-            ),
+            spec.memory
+                .finding(used * 100.0 / max, codes::REDIS_MEMORY_HIGH, |_, level| {
+                    format!("{level} or more of maxmemory is used")
+                }),
         );
     }
     if let Some((before, now)) = rejected
@@ -432,9 +414,10 @@ fn judge(
         } else if let Some(seconds) = number("master_last_io_seconds_ago").filter(|s| *s >= 0.0) {
             push(
                 outcome,
-                threshold_finding(&spec.lag, seconds, codes::REDIS_REPLICA_LAG, |level| {
-                    format!("the replica has not heard from its master for {level} or more")
-                }),
+                spec.lag
+                    .finding(seconds, codes::REDIS_REPLICA_LAG, |_, level| {
+                        format!("the replica has not heard from its master for {level} or more")
+                    }),
             );
         }
     } else {
@@ -462,17 +445,19 @@ fn judge(
             if let Some(seconds) = r.lag.filter(|_| behind.is_none_or(|b| b > 0.0)) {
                 push(
                     outcome,
-                    threshold_finding(&spec.lag, seconds, codes::REDIS_REPLICA_LAG, |level| {
-                        format!("{who} has not acknowledged for {level} or more")
-                    }),
+                    spec.lag
+                        .finding(seconds, codes::REDIS_REPLICA_LAG, |_, level| {
+                            format!("{who} has not acknowledged for {level} or more")
+                        }),
                 );
             }
             if let Some(bytes) = behind {
                 push(
                     outcome,
-                    threshold_finding(&spec.lag_bytes, bytes, codes::REDIS_REPLICA_LAG, |level| {
-                        format!("{who} is {level} or more behind the master")
-                    }),
+                    spec.lag_bytes
+                        .finding(bytes, codes::REDIS_REPLICA_LAG, |_, level| {
+                            format!("{who} is {level} or more behind the master")
+                        }),
                 );
             }
         }
@@ -533,6 +518,7 @@ fn protocol_error(why: &str) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keepup_model::Status;
 
     async fn parse(bytes: &[u8]) -> Result<Reply, String> {
         let mut reader = BufReader::new(bytes);

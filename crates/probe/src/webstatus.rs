@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use keepup_config::WebStatusSpec;
 use keepup_config::threshold::Threshold;
 use keepup_config::webstatus::StatusPage;
-use keepup_model::{Finding, Outcome, Severity, Status};
+use keepup_model::{Finding, Outcome, Severity};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -25,7 +25,8 @@ use crate::context::ProbeContext;
 use crate::http;
 use crate::util::finish;
 
-/// Dropped connections seen at the previous run, by URL.
+/// Dropped connections seen at the previous run, by check and URL
+/// ([`ProbeContext::check_key`]).
 #[derive(Default)]
 struct DroppedBefore(Mutex<HashMap<String, u64>>);
 
@@ -73,13 +74,9 @@ fn limit_finding(
     code: &str,
     what: String,
 ) -> Option<Finding> {
-    let limit = limit?;
-    let reached = limit.reached(value)?;
-    let severity = match limit.status(value) {
-        Status::Down => Severity::Critical,
-        _ => Severity::Warning,
-    };
-    Some(Finding::new(code, severity, format!("{what} ({reached})")))
+    limit?.finding(value, code, |name, level| {
+        format!("{what} ({name} {level})")
+    })
 }
 
 fn nginx(
@@ -96,7 +93,7 @@ fn nginx(
         }),
     );
     let dropped = s.accepts.saturating_sub(s.handled);
-    let key = spec.http.url.to_string();
+    let key = ctx.check_key(&spec.http.url.to_string());
     let state = ctx.kind_state::<DroppedBefore>();
     let before = {
         let mut seen = state.0.lock().unwrap_or_else(|p| p.into_inner());

@@ -2,14 +2,12 @@
 //! its own CA), and vendor status pages in Atlassian Statuspage's format,
 //! including status pages that misbehave.
 
-mod common;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
 
-use common::run;
-use common::{closed_port, codes, has};
 use keepup_config::Check;
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Severity, Status};
@@ -17,6 +15,8 @@ use keepup_probe::ProbeContext;
 use keepup_testkit::hostile::{BadCert, Behaviour, HostileServer, bad_tls_server};
 use keepup_testkit::http::{ServerTls, TestServer, json, text};
 use keepup_testkit::pki::{CertAuthority, TempPem, validity};
+use support::run;
+use support::{closed_port, codes, has};
 
 fn ctx() -> ProbeContext {
     ProbeContext::builder()

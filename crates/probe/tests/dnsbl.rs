@@ -3,16 +3,16 @@
 //! as lists that refuse, died, list everything or sit behind a resolver
 //! that rewrites NXDOMAIN; and against hostile resolvers.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 
-use common::run;
 use keepup_config::{Check, load_str};
 use keepup_model::codes;
 use keepup_model::{Outcome, Severity, Status};
 use keepup_probe::ProbeContext;
 use keepup_testkit::dns::{self, DnsBehaviour, DnsWorld, HostileDns};
+use support::run;
 
 fn world() -> Arc<DnsWorld> {
     DnsWorld::shared().expect("Knot DNS (Debian package `knot`) must be installed and start")

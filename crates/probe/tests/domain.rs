@@ -8,14 +8,12 @@
 //! that loopback bootstrap. Assertions are on statuses, codes and
 //! evidence, never on timing.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::run;
-use common::{check, closed_port, codes, has};
 use keepup_config::{CheckSpec, DomainSettings, DomainSpec, ProbeSpec, WhoisServer};
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Severity, Status};
@@ -23,6 +21,8 @@ use keepup_probe::ProbeContext;
 use keepup_testkit::http::{Request, Response, TestServer, redirect, text};
 use keepup_testkit::whois::{Reply, WhoisResponder, samples};
 use serde_json::json;
+use support::run;
+use support::{check, closed_port, codes, has};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

@@ -4,16 +4,16 @@
 //! and only with the API key or basic-auth password the check reads from
 //! a file.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use common::codes;
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
 use keepup_testkit::http::{TestServer, json, text};
+use support::codes;
 
 const API_KEY: &str = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==";
 
@@ -76,7 +76,7 @@ async fn run(url: &str, extra: &str, dir: &Path) -> Outcome {
     );
     let config =
         keepup_config::load_str(&src, &dir.join("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
-    common::run(
+    support::run(
         config.checks().next().expect("one check"),
         &ProbeContext::new(),
     )

@@ -3,17 +3,17 @@
 //! judged, a login whose password comes from a file and never shows, a
 //! refused login, and no password sent without TLS.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::{codes, has};
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::pki::{CertAuthority, TempPem, validity};
 use keepup_testkit::vsftpd::{BANNER, FtpTls, Vsftpd};
+use support::{codes, has};
 
 const PASSWORD: &str = "probe@keepup.test-Pa55";
 
@@ -37,7 +37,7 @@ async fn run(port: u16, extra: &str, dir: &Path) -> Outcome {
     );
     let config =
         keepup_config::load_str(&src, &dir.join("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
-    common::run(
+    support::run(
         config.checks().next().expect("one check"),
         &ProbeContext::new(),
     )

@@ -2,17 +2,17 @@
 //! Degraded) outcome with a code, within the timeout, with bounded memory.
 //! The assertions are on status and code, never on timing.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::run;
-use common::{check, closed_port, codes, ctx, http_spec};
 use keepup_config::{CheckSpec, ProbeSpec};
 use keepup_model::Status;
 use keepup_model::codes as c;
 use keepup_probe::http;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
+use support::run;
+use support::{check, closed_port, codes, ctx, http_spec};
 
 const TIMEOUT: Duration = Duration::from_millis(1500);
 

@@ -1,11 +1,10 @@
 //! HTTP probe against well-behaved testkit servers: assertions, status,
 //! latency, redirects, credentials.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{codes, ctx, has, http_spec};
 use keepup_config::{BasicAuth, BodyAssertion, JsonAssertion, JsonExpect, Secret, StatusRange};
 use keepup_model::codes as c;
 use keepup_model::{Severity, Status};
@@ -13,6 +12,7 @@ use keepup_probe::http;
 use keepup_testkit::http::{TestServer, json, redirect, text};
 use regex::Regex;
 use serde_json::json as j;
+use support::{codes, ctx, has, http_spec};
 
 const SHOP_JSON: &str = r#"{"status":"ok","stock":3,"open":true,"items":[{"sku":"A-1"}]}"#;
 

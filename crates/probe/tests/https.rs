@@ -1,15 +1,15 @@
 //! HTTPS: certificate analysis merged into the HTTP outcome, and no request
 //! sent to a server whose certificate fails verification.
 
-mod common;
+mod support;
 
-use common::{codes, ctx, has, http_spec, only_info};
 use keepup_model::Status;
 use keepup_model::codes as c;
 use keepup_probe::http;
 use keepup_testkit::hostile::{BadCert, bad_tls_server};
 use keepup_testkit::http::{ServerTls, TestServer, text};
 use keepup_testkit::pki::{CertAuthority, TempPem, validity};
+use support::{codes, ctx, has, http_spec, only_info};
 
 struct Pki {
     root: CertAuthority,

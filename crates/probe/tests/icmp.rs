@@ -13,19 +13,19 @@
 //! Needs root (to create namespaces), iproute2 and util-linux; the tests
 //! fail, not skip, when those are missing.
 
-mod common;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::run;
-use common::{check, codes};
 use keepup_config::{AddressFamily, CheckSpec, PingSpec, ProbeSpec};
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
+use support::run;
+use support::{check, codes};
 
 /// Set for the inner tests run inside a namespace.
 const INNER: &str = "KEEPUP_ICMP_INNER";

@@ -4,14 +4,12 @@
 //! fake. `smtp.shop.test` and `imap.shop.test` resolve to the servers
 //! through the context's overrides.
 
-mod common;
+mod support;
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::run;
-use common::{check, codes, has};
 use keepup_config::{
     CheckSpec, MailLogin, MailProtocol, MailSpec, MailTls, ProbeSpec, Secret, SmtpAuthMechanism,
     TlsOptions,
@@ -26,6 +24,8 @@ use keepup_testkit::mail::{
 };
 use keepup_testkit::pki::{CertAuthority, Issued, TempPem, validity};
 use regex::Regex;
+use support::run;
+use support::{check, codes, has};
 
 /// The real servers, started once for this test binary (their watchdog
 /// stops them when the binary exits).

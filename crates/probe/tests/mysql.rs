@@ -7,6 +7,8 @@
 //! The read-only tests share one pair; the test that stops the replica's
 //! SQL thread has a pair of its own.
 
+mod support;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::mariadb::MariaDb;
+use support::{codes, load, run_only, wait_for};
 
 /// A primary, its replica, and a directory with the password files.
 struct Pair {
@@ -50,8 +53,7 @@ impl Pair {
             server.port(),
             server.user(),
         );
-        keepup_config::load_str(&src, &self.dir.path().join("keepup.toml"))
-            .unwrap_or_else(|p| panic!("{p}\n{src}"))
+        load(self.dir.path(), &src)
     }
 }
 
@@ -64,34 +66,13 @@ fn threads(replica: &MariaDb) -> (String, String) {
     (field(10), field(11))
 }
 
-/// Polls `ready` every 100 ms, for at most 30 s.
-fn wait_for(mut ready: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if ready() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the servers did not reach the expected state in 30 s");
-}
-
 fn shared() -> &'static Pair {
     static PAIR: OnceLock<Pair> = OnceLock::new();
     PAIR.get_or_init(Pair::start)
 }
 
 async fn run(config: &keepup_config::Config) -> Outcome {
-    let check = config.checks().next().expect("one check");
-    keepup_probe::run(
-        check.probe().expect("a probe"),
-        check.timeout,
-        &ProbeContext::new(),
-    )
-    .await
-}
-
-fn codes(o: &Outcome) -> Vec<&str> {
-    o.findings.iter().map(|f| f.code.as_str()).collect()
+    run_only(config, &ProbeContext::new()).await
 }
 
 fn mysql(o: &Outcome) -> &serde_json::Value {
@@ -257,12 +238,10 @@ async fn tls_is_verified_against_the_ca_file_before_the_password_goes() {
             server.port(),
             server.user(),
         );
-        keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
-            .unwrap_or_else(|p| panic!("{p}"))
+        load(dir.path(), &src)
     };
     let config = check("[site.check.certificate]\nca_file = \"ca.pem\"");
-    let c = config.checks().next().expect("check");
-    let o = keepup_probe::run(c.probe().expect("probe"), c.timeout, &ctx()).await;
+    let o = run_only(&config, &ctx()).await;
     assert_eq!(o.status, Status::Up, "{o:#?}");
     assert!(
         o.evidence.details["tls"]["handshake"]["protocol"].is_string(),
@@ -270,8 +249,7 @@ async fn tls_is_verified_against_the_ca_file_before_the_password_goes() {
     );
 
     let config = check("");
-    let c = config.checks().next().expect("check");
-    let o = keepup_probe::run(c.probe().expect("probe"), c.timeout, &ctx()).await;
+    let o = run_only(&config, &ctx()).await;
     assert_eq!(o.status, Status::Down, "{o:#?}");
     assert!(
         o.findings.iter().all(|f| f.code.starts_with("TLS_")),
@@ -286,8 +264,7 @@ async fn tls_is_verified_against_the_ca_file_before_the_password_goes() {
          host = \"127.0.0.1\"\nport = {}\npassword_file = \"db.pass\"\ntls = \"require\"\n",
         pair.primary.port()
     );
-    let config = keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
-        .unwrap_or_else(|p| panic!("{p}"));
+    let config = load(dir.path(), &src);
     let o = run(&config).await;
     assert_eq!(codes(&o), ["MYSQL_TLS_UNAVAILABLE"], "{o:#?}");
 }

@@ -4,15 +4,15 @@
 //! with a child of their own, flood their output, exit with codes that are
 //! no plugin state, show their environment, echo a secret given them).
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::codes;
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
+use support::codes;
 
 const PLUGINS: &str = "/usr/lib/nagios/plugins";
 
@@ -35,7 +35,7 @@ async fn run_with(command: &[&str], timeout: &str, extra: &str) -> Outcome {
     let config = keepup_config::load_str(&src, Path::new("/etc/keepup/keepup.toml"))
         .unwrap_or_else(|p| panic!("{p}"));
     let check = config.checks().next().expect("one check");
-    common::run(check, &ProbeContext::new()).await
+    support::run(check, &ProbeContext::new()).await
 }
 
 fn plugin(name: &str) -> String {
@@ -111,7 +111,7 @@ async fn check_tcp_against_a_loopback_listener_gives_its_time_as_latency() {
     assert!((o.latency_ms - seconds * 1000.0).abs() < 1e-6, "{o:?}");
     accept.abort();
 
-    let closed = common::closed_port().to_string();
+    let closed = support::closed_port().to_string();
     let o = run(
         &[&plugin("check_tcp"), "-H", "127.0.0.1", "-p", &closed],
         "10s",

@@ -1,14 +1,12 @@
 //! Policy pages and security.txt against real HTTP/HTTPS servers on
 //! loopback (testkit), including servers that misbehave.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::run;
-use common::{codes, ctx, has, http_spec};
 use keepup_config::{Check, CheckSpec, PageSpec, ProbeSpec};
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Severity, Status};
@@ -16,6 +14,8 @@ use keepup_probe::ProbeContext;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::http::{Response, ServerTls, TestServer, html, text};
 use keepup_testkit::pki::{CertAuthority, TempPem, validity};
+use support::run;
+use support::{codes, ctx, has, http_spec};
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -44,7 +44,7 @@ fn page_spec(url: &str) -> PageSpec {
 
 async fn check_page(spec: PageSpec, ctx: &ProbeContext) -> Outcome {
     run(
-        &common::check(CheckSpec::Probe(ProbeSpec::Page(Box::new(spec))), TIMEOUT),
+        &support::check(CheckSpec::Probe(ProbeSpec::Page(Box::new(spec))), TIMEOUT),
         ctx,
     )
     .await
@@ -264,7 +264,7 @@ async fn hostile_page_servers_end_cleanly() {
 
     let silent = HostileServer::start(Behaviour::Silent).await.unwrap();
     let o = run(
-        &common::check(
+        &support::check(
             CheckSpec::Probe(ProbeSpec::Page(Box::new(page_spec(
                 &silent.url("/privacy"),
             )))),

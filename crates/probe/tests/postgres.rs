@@ -6,7 +6,9 @@
 //! The read-only tests share one primary and replica; the test that pauses
 //! replay and stops the replica has a pair of its own.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::postgres::Postgres;
+use support::{codes, load, run_only, wait_for};
 
 /// A primary, its streaming replica, and a directory with the password
 /// files the checks read.
@@ -63,20 +66,8 @@ impl Pair {
         } else {
             format!("{src}password_file = \"pg.pass\"\n")
         };
-        keepup_config::load_str(&src, &self.dir.path().join("keepup.toml"))
-            .unwrap_or_else(|p| panic!("{p}\n{src}"))
+        load(self.dir.path(), &src)
     }
-}
-
-/// Polls `ready` every 100 ms, for at most 30 s.
-fn wait_for(mut ready: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if ready() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the servers did not reach the expected state in 30 s");
 }
 
 fn shared() -> &'static Pair {
@@ -85,13 +76,7 @@ fn shared() -> &'static Pair {
 }
 
 async fn run(config: &keepup_config::Config, ctx: &ProbeContext) -> Outcome {
-    let check = config.checks().next().expect("one check");
-    let spec = check.probe().expect("a probe");
-    keepup_probe::run(spec, Duration::from_secs(10), ctx).await
-}
-
-fn codes(o: &Outcome) -> Vec<&str> {
-    o.findings.iter().map(|f| f.code.as_str()).collect()
+    run_only(config, ctx).await
 }
 
 fn pg(o: &Outcome) -> &serde_json::Value {
@@ -323,8 +308,7 @@ fn hostile_check(dir: &Path, port: u16, timeout: &str) -> keepup_config::Config 
         "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"db\"\nkind = \"postgres\"\n\
          host = \"127.0.0.1\"\nport = {port}\ntls = \"disable\"\ntimeout = \"{timeout}\"\n"
     );
-    keepup_config::load_str(&src, &PathBuf::from(dir).join("keepup.toml"))
-        .unwrap_or_else(|p| panic!("{p}"))
+    load(dir, &src)
 }
 
 #[tokio::test]
@@ -335,8 +319,7 @@ async fn a_server_that_never_answers_or_never_stops_ends_the_run() {
         .await
         .expect("server");
     let config = hostile_check(dir.path(), silent.port(), "2s");
-    let check = config.checks().next().expect("check");
-    let o = keepup_probe::run(check.probe().expect("probe"), check.timeout, &ctx).await;
+    let o = run_only(&config, &ctx).await;
     assert_eq!(o.status, Status::Down);
     assert_eq!(codes(&o), ["PROBE_TIMEOUT"]);
     assert!(o.message.contains("logging in"), "{}", o.message);
@@ -346,8 +329,7 @@ async fn a_server_that_never_answers_or_never_stops_ends_the_run() {
         .await
         .expect("server");
     let config = hostile_check(dir.path(), endless.port(), "20s");
-    let check = config.checks().next().expect("check");
-    let o = keepup_probe::run(check.probe().expect("probe"), check.timeout, &ctx).await;
+    let o = run_only(&config, &ctx).await;
     assert_eq!(o.status, Status::Down);
     assert_eq!(codes(&o), ["PG_CONNECTION_FAILED"]);
     assert!(o.message.contains("more than 1 MiB"), "{}", o.message);
@@ -377,8 +359,7 @@ async fn tls_is_verified_against_the_ca_file_before_the_password_goes() {
             server.port(),
             server.user(),
         );
-        keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
-            .unwrap_or_else(|p| panic!("{p}"))
+        load(dir.path(), &src)
     };
     let o = run(
         &check("[site.check.certificate]\nca_file = \"ca.pem\""),
@@ -415,8 +396,7 @@ async fn tls_is_verified_against_the_ca_file_before_the_password_goes() {
          host = \"127.0.0.1\"\nport = {}\npassword_file = \"pg.pass\"\ntls = \"require\"\n",
         pair.primary.port()
     );
-    let config = keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
-        .unwrap_or_else(|p| panic!("{p}"));
+    let config = load(dir.path(), &src);
     let o = run(&config, &ProbeContext::new()).await;
     assert_eq!(codes(&o), ["PG_TLS_UNAVAILABLE"], "{o:#?}");
 }

@@ -3,25 +3,30 @@
 //! counter that moves between scrapes, a huge body, garbage, a response
 //! that never ends).
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::codes;
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::http::{TestServer, text};
 use keepup_testkit::node_exporter::NodeExporter;
+use support::codes;
 
 /// A prometheus check of `url` with `conditions` (TOML of
 /// `[[site.check.condition]]` tables), loaded as a configured check.
 fn check(url: &str, extra: &str, conditions: &str) -> keepup_config::Check {
+    check_named("c", url, extra, conditions)
+}
+
+/// [`check`] with the check's id.
+fn check_named(id: &str, url: &str, extra: &str, conditions: &str) -> keepup_config::Check {
     let src = format!(
-        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"c\"\nkind = \"prometheus\"\ninterval = \"1m\"\ntimeout = \"3s\"\nurl = \"{url}\"\n{extra}\n{conditions}"
+        "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"{id}\"\nkind = \"prometheus\"\ninterval = \"1m\"\ntimeout = \"3s\"\nurl = \"{url}\"\n{extra}\n{conditions}"
     );
     let config = keepup_config::load_str(&src, Path::new("/etc/keepup/keepup.toml"))
         .unwrap_or_else(|p| panic!("{p}"));
@@ -29,7 +34,7 @@ fn check(url: &str, extra: &str, conditions: &str) -> keepup_config::Check {
 }
 
 async fn run(check: &keepup_config::Check, ctx: &ProbeContext) -> Outcome {
-    common::run(check, ctx).await
+    support::run(check, ctx).await
 }
 
 #[tokio::test]
@@ -128,6 +133,41 @@ async fn rate_compares_with_the_previous_scrape_of_the_same_check() {
         accept.as_ref().and_then(|v| v.to_str().ok()),
         Some("text/plain;version=0.0.4"),
     );
+}
+
+#[tokio::test]
+async fn two_checks_of_one_endpoint_each_rate_against_their_own_previous_scrape() {
+    let total = Arc::new(AtomicU64::new(100));
+    let served = Arc::clone(&total);
+    let server = TestServer::start(move |_req| {
+        let n = served.load(Ordering::SeqCst);
+        async move {
+            text(
+                200,
+                format!("# TYPE shop_orders_failed_total counter\nshop_orders_failed_total {n}\n"),
+            )
+        }
+    })
+    .await
+    .expect("server");
+    let ctx = ProbeContext::new();
+    // The same URL and condition, on two schedules (say every minute and
+    // every hour): two checks, two histories.
+    let condition = "[[site.check.condition]]\nexpr = 'delta(shop_orders_failed_total) > 5'\n";
+    let often = check_named("often", &server.url("/metrics"), "", condition);
+    let seldom = check_named("seldom", &server.url("/metrics"), "", condition);
+    let o = run(&often, &ctx).await;
+    assert!(o.evidence.details.contains_key("rate_pending"), "{o:?}");
+    total.store(150, Ordering::SeqCst);
+    // The other check's first run has nothing to compare with yet (it
+    // read the first check's scrape before).
+    let o = run(&seldom, &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:?}");
+    assert!(o.evidence.details.contains_key("rate_pending"), "{o:?}");
+    // The first check still sees the growth since its own scrape.
+    let o = run(&often, &ctx).await;
+    assert_eq!(o.status, Status::Down, "{o:?}");
+    assert!(o.findings[0].text.ends_with("= 50"), "{o:?}");
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 //! The read-only tests share one master and replica; the test that cuts
 //! the replica's link and fills memory has a pair of its own.
 
+mod support;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::redis::Redis;
+use support::{codes, load, run_only, wait_for};
 
 /// A master, its replica, and a directory with the password files.
 struct Pair {
@@ -47,20 +50,8 @@ impl Pair {
             "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"cache\"\nkind = \"redis\"\n\
              host = \"127.0.0.1\"\nport = {port}\n{password}{extra}\n"
         );
-        keepup_config::load_str(&src, &self.dir.path().join("keepup.toml"))
-            .unwrap_or_else(|p| panic!("{p}\n{src}"))
+        load(self.dir.path(), &src)
     }
-}
-
-/// Polls `ready` every 100 ms, for at most 30 s.
-fn wait_for(mut ready: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if ready() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the servers did not reach the expected state in 30 s");
 }
 
 fn shared() -> &'static Pair {
@@ -69,17 +60,7 @@ fn shared() -> &'static Pair {
 }
 
 async fn run(config: &keepup_config::Config) -> Outcome {
-    let check = config.checks().next().expect("one check");
-    keepup_probe::run(
-        check.probe().expect("a probe"),
-        check.timeout,
-        &ProbeContext::new(),
-    )
-    .await
-}
-
-fn codes(o: &Outcome) -> Vec<&str> {
-    o.findings.iter().map(|f| f.code.as_str()).collect()
+    run_only(config, &ProbeContext::new()).await
 }
 
 fn redis(o: &Outcome) -> &serde_json::Value {
@@ -306,12 +287,10 @@ async fn tls_is_verified_against_the_ca_file_before_the_password_goes() {
              host = \"cache.test\"\nport = {}\npassword_file = \"redis.pass\"\ntls = \"require\"\n{extra}\n",
             server.port(),
         );
-        keepup_config::load_str(&src, &dir.path().join("keepup.toml"))
-            .unwrap_or_else(|p| panic!("{p}"))
+        load(dir.path(), &src)
     };
     let config = check("[site.check.certificate]\nca_file = \"ca.pem\"");
-    let c = config.checks().next().expect("check");
-    let o = keepup_probe::run(c.probe().expect("probe"), c.timeout, &ctx()).await;
+    let o = run_only(&config, &ctx()).await;
     assert_eq!(o.status, Status::Up, "{o:#?}");
     assert!(
         o.evidence.details["tls"]["handshake"]["protocol"].is_string(),
@@ -319,8 +298,7 @@ async fn tls_is_verified_against_the_ca_file_before_the_password_goes() {
     );
 
     let config = check("");
-    let c = config.checks().next().expect("check");
-    let o = keepup_probe::run(c.probe().expect("probe"), c.timeout, &ctx()).await;
+    let o = run_only(&config, &ctx()).await;
     assert_eq!(o.status, Status::Down, "{o:#?}");
     assert!(
         o.findings.iter().all(|f| f.code.starts_with("TLS_")),

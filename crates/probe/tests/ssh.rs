@@ -5,16 +5,16 @@
 //! exchange, a pinned key that differs is critical, an RSA key under 2048
 //! bits is weak, and a peer that is not SSH ends as a protocol finding.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::codes;
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::sshd::Sshd;
+use support::codes;
 
 async fn run(port: u16, extra: &str) -> Outcome {
     let src = format!(
@@ -22,7 +22,7 @@ async fn run(port: u16, extra: &str) -> Outcome {
     );
     let config =
         keepup_config::load_str(&src, Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
-    common::run(
+    support::run(
         config.checks().next().expect("one check"),
         &ProbeContext::new(),
     )

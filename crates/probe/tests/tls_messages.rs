@@ -4,15 +4,15 @@
 //! rustls server (or a raw peer sending a real TLS alert) on loopback,
 //! presenting certificates from the test PKI.
 
-mod common;
+mod support;
 
-use common::{ctx, tls_spec};
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
 use keepup_probe::tls;
 use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::http::{ServerTls, TestServer, text};
 use keepup_testkit::pki::{self, CertAuthority, Issued, Misuse, TempPem, validity};
+use support::{ctx, tls_spec};
 
 /// Probes `shop.test` served with `issued`, trusting `trusted` (PEM).
 async fn probe_serving(issued: &Issued, trusted: &str) -> Outcome {

@@ -1,12 +1,10 @@
 //! The standalone TLS probe (every address behind a name) and the TCP probe.
 
-mod common;
+mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use common::run;
-use common::{check, closed_port, codes, has, only_info, tcp_spec, tls_spec};
 use keepup_config::{CheckSpec, ProbeSpec};
 use keepup_model::codes as c;
 use keepup_model::{Severity, Status};
@@ -15,6 +13,8 @@ use keepup_testkit::hostile::{Behaviour, HostileServer};
 use keepup_testkit::http::{ServerTls, TestServer, text};
 use keepup_testkit::pki::{self, CertAuthority, Issued, TempPem, validity};
 use regex::Regex;
+use support::run;
+use support::{check, closed_port, codes, has, only_info, tcp_spec, tls_spec};
 
 async fn tls_server(issued: &Issued, bind: SocketAddr) -> std::io::Result<TestServer> {
     TestServer::builder()

@@ -3,18 +3,18 @@
 //! and `kind = "apache_status"` against an in-process server answering
 //! `server-status?auto` as Apache's mod_status writes it.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::codes;
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
 use keepup_probe::ProbeContext;
 use keepup_testkit::http::{TestServer, text};
 use keepup_testkit::nginx::Nginx;
+use support::codes;
 
 async fn run(kind: &str, url: &str, extra: &str, ctx: &ProbeContext) -> Outcome {
     let src = format!(
@@ -22,7 +22,7 @@ async fn run(kind: &str, url: &str, extra: &str, ctx: &ProbeContext) -> Outcome 
     );
     let config =
         keepup_config::load_str(&src, Path::new("k.toml")).unwrap_or_else(|p| panic!("{p}"));
-    common::run(config.checks().next().expect("one check"), ctx).await
+    support::run(config.checks().next().expect("one check"), ctx).await
 }
 
 #[tokio::test]

@@ -55,7 +55,11 @@ pub fn run(
         );
         return Ok(ExitCode::from(3));
     };
-    let outcome = super::runtime()?.block_on(keepup_probe::run(probe, check.timeout, &probes));
+    let outcome = super::runtime()?.block_on(keepup_probe::run(
+        probe,
+        check.timeout,
+        &probes.for_check(&check.id),
+    ));
     if json {
         let doc =
             serde_json::json!({ "check": check.id, "kind": check.spec.kind(), "outcome": outcome });

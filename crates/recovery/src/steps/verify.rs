@@ -38,7 +38,10 @@ pub fn run(step: &VerifyStep, ctx: &StepContext<'_>) -> Result<Done, Failed> {
             let mut out = Vec::with_capacity(checks.len());
             for c in &checks {
                 let Some(spec) = c.probe() else { continue };
-                out.push((*c, keepup_probe::run(spec, c.timeout, &probe_ctx).await));
+                out.push((
+                    *c,
+                    keepup_probe::run(spec, c.timeout, &probe_ctx.for_check(&c.id)).await,
+                ));
             }
             out
         });

@@ -78,10 +78,33 @@ pub fn check(spec: CheckSpec, timeout: Duration) -> Check {
 }
 
 /// Runs a configured probe check the way the monitor does: its probe
-/// under its timeout.
+/// under its timeout, on the context of its id.
 pub async fn run(check: &Check, ctx: &ProbeContext) -> Outcome {
     let probe = check.probe().expect("a probe check");
-    keepup_probe::run(probe, check.timeout, ctx).await
+    keepup_probe::run(probe, check.timeout, &ctx.for_check(&check.id)).await
+}
+
+/// Runs the one check of `config` as [`run`] does.
+pub async fn run_only(config: &keepup_config::Config, ctx: &ProbeContext) -> Outcome {
+    run(config.checks().next().expect("one check"), ctx).await
+}
+
+/// Loads `src` as the file `keepup.toml` in `dir` (where the password
+/// and CA files it names are), as the daemon loads it.
+pub fn load(dir: &std::path::Path, src: &str) -> keepup_config::Config {
+    keepup_config::load_str(src, &dir.join("keepup.toml")).unwrap_or_else(|p| panic!("{p}\n{src}"))
+}
+
+/// Polls `ready` every 100 ms, for at most 30 s: servers settling (a
+/// replica catching up, a thread restarting).
+pub fn wait_for(mut ready: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the servers did not reach the expected state in 30 s");
 }
 
 /// The finding codes of an outcome.
