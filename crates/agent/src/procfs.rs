@@ -91,14 +91,18 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        // Three octal digits up to \377 make one byte; anything else
+        // (`\777` would not fit in one) is kept as written.
+        let escaped = bytes.get(i + 1..i + 4).and_then(|digits| {
+            digits.iter().try_fold(0u16, |value, &b| {
+                (b'0'..=b'7')
+                    .contains(&b)
+                    .then(|| value * 8 + u16::from(b - b'0'))
+            })
+        });
         if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
+            && let Some(value) = escaped.and_then(|v| u8::try_from(v).ok())
         {
-            let value =
-                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
             out.push(value);
             i += 4;
         } else {
@@ -373,6 +377,18 @@ mod tests {
         assert!(m[1].read_only, "read-only super block");
         assert!(m[2].read_only, "read-only mount");
         assert_eq!(m[3].fstype, "tmpfs");
+    }
+
+    #[test]
+    fn octal_escapes_past_one_byte_are_kept_as_written() {
+        // \777 is 511: not a byte, and once an overflow (a panic in debug).
+        assert_eq!(unescape(r"/srv/a\777b"), r"/srv/a\777b");
+        assert_eq!(unescape(r"/srv/\377\400"), "/srv/\u{FFFD}\\400");
+        // An escape at the very end, and one cut short.
+        assert_eq!(unescape(r"/srv/x\040"), "/srv/x ");
+        assert_eq!(unescape(r"/srv/x\04"), r"/srv/x\04");
+        let line = r"40 27 0:50 / /mnt/odd\777 rw - tmpfs tmpfs rw";
+        assert_eq!(mounts(line)[0].path, r"/mnt/odd\777");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use keepup_config::Secret;
 use keepup_model::Clock;
 use keepup_notify::HttpClientContext;
 
@@ -16,7 +17,8 @@ use crate::backlog::Backlog;
 pub struct Pusher {
     ctx: HttpClientContext,
     url: String,
-    token: String,
+    /// Sent in the Authorization header and nowhere else.
+    token: Secret,
     timeout: Duration,
 }
 
@@ -34,7 +36,7 @@ pub struct Delivery {
 impl Pusher {
     /// Pushes to `url` (the central's `.../agent/report`) with `token`,
     /// each request bounded by `timeout`; `ctx` holds the trusted roots.
-    pub fn new(ctx: HttpClientContext, url: String, token: String, timeout: Duration) -> Self {
+    pub fn new(ctx: HttpClientContext, url: String, token: Secret, timeout: Duration) -> Self {
         Pusher {
             ctx,
             url,
@@ -66,7 +68,7 @@ impl Pusher {
                 &self.ctx,
                 "central keepup",
                 &self.url,
-                &self.token,
+                self.token.expose(),
                 Some(body),
                 self.timeout,
                 4096,

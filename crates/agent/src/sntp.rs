@@ -2,6 +2,12 @@
 //! (RFC 4330: a 48-byte client request over UDP, the server's receive and
 //! transmit times in its reply), and whether the kernel considers its
 //! clock synchronised (`adjtimex` in read-only mode, no privilege needed).
+//!
+//! Only a server-mode reply that echoes the request's transmit time is
+//! taken, and that time is 64 random bits rather than this host's clock
+//! (as chrony and RFC 9109's data minimisation do): an off-path sender
+//! cannot guess it, so cannot forge an offset; broadcast packets (mode 5)
+//! are no answer to a question.
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,17 +29,6 @@ pub enum SntpError {
     /// A reply that is not a usable server answer to our request.
     #[error("unusable reply: {0}")]
     Reply(&'static str),
-}
-
-/// A time as NTP writes it: seconds since 1900 and a binary fraction.
-fn to_ntp(t: SystemTime) -> [u8; 8] {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = (since.as_secs() + NTP_UNIX_OFFSET) as u32;
-    let fraction = ((since.subsec_nanos() as u64) << 32) / 1_000_000_000;
-    let mut out = [0; 8];
-    out[..4].copy_from_slice(&seconds.to_be_bytes());
-    out[4..].copy_from_slice(&(fraction as u32).to_be_bytes());
-    out
 }
 
 /// Seconds since the Unix epoch of an NTP timestamp (era 0; fine until
@@ -81,9 +76,13 @@ pub async fn offset(server: &str, timeout: Duration) -> Result<f64, SntpError> {
     let mut request = [0u8; 48];
     // LI 0, version 4, mode 3 (client).
     request[0] = (4 << 3) | 3;
-    let sent_at = SystemTime::now();
-    let origin = to_ntp(sent_at);
+    // The transmit time only has to come back: the offset uses the time
+    // kept here.
+    let mut origin = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut origin)
+        .map_err(|_| SntpError::Io("no randomness for the request".to_owned()))?;
     request[40..48].copy_from_slice(&origin);
+    let sent_at = SystemTime::now();
     socket
         .send(&request)
         .await
@@ -95,8 +94,8 @@ pub async fn offset(server: &str, timeout: Duration) -> Result<f64, SntpError> {
             .map_err(|_| SntpError::Timeout(timeout))?
             .map_err(|e| SntpError::Io(format!("{addr}: {e}")))?;
         let received_at = SystemTime::now();
-        // Replies to an earlier request (or spoofed ones) do not echo our
-        // transmit time; keep waiting for ours.
+        // Replies to an earlier request, broadcasts and forgeries do not
+        // echo our random transmit time; keep waiting for ours.
         if n < 48 || reply[24..32] != origin {
             continue;
         }
@@ -110,7 +109,7 @@ fn judge(reply: &[u8], sent_at: SystemTime, received_at: SystemTime) -> Result<f
     let leap = reply[0] >> 6;
     let mode = reply[0] & 7;
     let stratum = reply[1];
-    if mode != 4 && mode != 5 {
+    if mode != 4 {
         return Err(SntpError::Reply("not a server reply"));
     }
     if stratum == 0 {
@@ -152,9 +151,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ntp_time_round_trips() {
-        let t = UNIX_EPOCH + Duration::from_millis(1_780_000_000_250);
-        let back = from_ntp(&to_ntp(t));
+    fn ntp_time_reads_as_unix_seconds() {
+        let mut ntp = [0u8; 8];
+        ntp[..4].copy_from_slice(&((1_780_000_000 + NTP_UNIX_OFFSET) as u32).to_be_bytes());
+        ntp[4..].copy_from_slice(&(1u32 << 30).to_be_bytes());
+        let back = from_ntp(&ntp);
         assert!((back - 1_780_000_000.25).abs() < 1e-6, "{back}");
     }
 
@@ -170,6 +171,11 @@ mod tests {
         assert!(judge(&reply, now, now).is_err(), "unsynchronised server");
         reply[0] = (4 << 3) | 3;
         assert!(judge(&reply, now, now).is_err(), "a client packet");
+        reply[0] = (4 << 3) | 5;
+        assert!(
+            matches!(judge(&reply, now, now), Err(SntpError::Reply(m)) if m.contains("not a server")),
+            "a broadcast"
+        );
     }
 
     #[test]

@@ -147,7 +147,7 @@ async fn reports_wait_while_the_central_is_down_and_arrive_once_in_order() {
     let pusher = Pusher::new(
         HttpClientContext::new(),
         url.clone(),
-        WEB1_TOKEN.into(),
+        keepup_config::Secret::new(WEB1_TOKEN.into()),
         Duration::from_secs(5),
     );
     // The central is down: three reports wait on disk. Dated now, as
@@ -325,7 +325,7 @@ async fn a_backlog_after_a_silence_is_judged_report_by_report_in_order() {
     let pusher = Pusher::new(
         HttpClientContext::new(),
         url.clone(),
-        WEB3_TOKEN.into(),
+        keepup_config::Secret::new(WEB3_TOKEN.into()),
         Duration::from_secs(5),
     );
     let mut sent = Vec::new();

@@ -1,7 +1,9 @@
 //! The SNTP client against an in-process NTP server on loopback that
-//! answers as RFC 4330 describes, from a clock set 37.5 s ahead of ours.
+//! answers as RFC 4330 describes, from a clock set 37.5 s ahead of ours,
+//! and against servers that answer what a client must not take.
 
 use std::net::UdpSocket;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keepup_agent::sntp;
@@ -21,6 +23,12 @@ fn ntp_time(unix_seconds: f64) -> [u8; 8] {
 /// Serves one kind of reply on 127.0.0.1 from a thread; `stratum` 0 is a
 /// kiss-o'-death, `None` never answers.
 fn server(skew_s: f64, stratum: Option<u8>) -> String {
+    serve(skew_s, stratum, 4, Arc::default())
+}
+
+/// [`server`] answering in `mode`, keeping each request's transmit time in
+/// `requests`.
+fn serve(skew_s: f64, stratum: Option<u8>, mode: u8, requests: Requests) -> String {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = socket.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
@@ -30,6 +38,10 @@ fn server(skew_s: f64, stratum: Option<u8>) -> String {
             if n < 48 || buf[0] & 7 != 3 {
                 continue;
             }
+            requests
+                .lock()
+                .unwrap()
+                .push(buf[40..48].try_into().unwrap());
             let now = |skew| {
                 SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -38,7 +50,7 @@ fn server(skew_s: f64, stratum: Option<u8>) -> String {
                     + skew
             };
             let mut reply = [0u8; 48];
-            reply[0] = (4 << 3) | 4; // LI 0, version 4, server
+            reply[0] = (4 << 3) | mode; // LI 0, version 4
             reply[1] = stratum;
             reply[2] = 6;
             reply[3] = 0xEC;
@@ -52,6 +64,9 @@ fn server(skew_s: f64, stratum: Option<u8>) -> String {
     });
     addr
 }
+
+/// The transmit times of the requests a server received.
+type Requests = Arc<Mutex<Vec<[u8; 8]>>>;
 
 #[tokio::test]
 async fn the_offset_of_a_skewed_server_is_measured() {
@@ -76,4 +91,44 @@ async fn a_refusing_or_silent_server_gives_no_offset() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("no answer"), "{e}");
+}
+
+#[tokio::test]
+async fn a_broadcast_packet_is_no_answer() {
+    let broadcaster = serve(37.5, Some(2), 5, Arc::default());
+    let e = sntp::offset(&broadcaster, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not a server reply"), "{e}");
+}
+
+#[tokio::test]
+async fn the_request_carries_an_unguessable_transmit_time() {
+    let requests = Requests::default();
+    let honest = serve(0.0, Some(2), 4, Arc::clone(&requests));
+    for _ in 0..2 {
+        let offset = sntp::offset(&honest, Duration::from_secs(5)).await.unwrap();
+        assert!(
+            offset.abs() < 0.25,
+            "the offset still uses our clock: {offset}"
+        );
+    }
+    let seen = requests.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_ne!(seen[0], seen[1]);
+    // Not this host's clock, which an off-path sender could guess to the
+    // second and forge a reply for.
+    let now = ntp_time(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64(),
+    );
+    for t in &seen {
+        let seconds = |b: &[u8]| i64::from(u32::from_be_bytes(b[..4].try_into().unwrap()));
+        assert!(
+            (seconds(t) - seconds(&now)).abs() > 60,
+            "the transmit time is the clock: {t:?}"
+        );
+    }
 }

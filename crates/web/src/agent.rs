@@ -100,7 +100,7 @@ pub type LatestReport = Arc<std::sync::RwLock<Option<axum::body::Bytes>>>;
 /// The pull-mode agent's own listener: `GET /report` answers the latest
 /// report to a client presenting `token` (compared in constant time),
 /// 401 to anyone else, 503 before the first collection.
-pub fn pull_router(latest: LatestReport, token: String) -> Router {
+pub fn pull_router(latest: LatestReport, token: keepup_config::Secret) -> Router {
     let token = Arc::new(token);
     Router::new().route(
         "/report",
@@ -109,7 +109,7 @@ pub fn pull_router(latest: LatestReport, token: String) -> Router {
             async move {
                 use subtle::ConstantTimeEq;
                 let presented = bearer(&headers).unwrap_or("");
-                let allowed: bool = presented.as_bytes().ct_eq(token.as_bytes()).into();
+                let allowed: bool = presented.as_bytes().ct_eq(token.expose().as_bytes()).into();
                 if !allowed {
                     return (
                         StatusCode::UNAUTHORIZED,

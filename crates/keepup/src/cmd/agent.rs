@@ -140,7 +140,7 @@ fn process_watch(text: &str) -> anyhow::Result<ProcessWatch> {
 
 /// The token from its file: trimmed, at least 16 characters; a file
 /// others can read is refused (the token lets anyone report for this host).
-fn read_token(file: Option<&Path>) -> anyhow::Result<String> {
+fn read_token(file: Option<&Path>) -> anyhow::Result<keepup_config::Secret> {
     use std::os::unix::fs::PermissionsExt;
     let Some(file) = file else {
         bail!(
@@ -165,7 +165,7 @@ fn read_token(file: Option<&Path>) -> anyhow::Result<String> {
             file.display()
         );
     }
-    Ok(token)
+    Ok(keepup_config::Secret::from_file(file.to_owned(), token))
 }
 
 /// Pull mode: collect on the interval and serve the latest report at
@@ -174,7 +174,7 @@ async fn serve_pull(
     settings: Settings,
     listen: std::net::SocketAddr,
     args: &AgentArgs,
-    token: String,
+    token: keepup_config::Secret,
 ) -> anyhow::Result<ExitCode> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(Arc::new(

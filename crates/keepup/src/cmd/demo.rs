@@ -69,7 +69,7 @@ pub fn run(
         let watched = config.clone();
         let daemon = Daemon::start(config, ProbeContext::new()).await?;
         shop.start_job(daemon.listen, format!("/ping/{token}"), Duration::from_secs(3));
-        start_demo_agent(&dir, daemon.listen, agent_token)?;
+        start_demo_agent(&dir, daemon.listen, keepup_config::Secret::new(agent_token))?;
 
         let password = demo_user(daemon.monitor.store())?;
         // A previous run's loss (with --dir) does not carry over.
@@ -318,7 +318,7 @@ reboot_window = "1m"
 fn start_demo_agent(
     dir: &std::path::Path,
     listen: SocketAddr,
-    token: String,
+    token: keepup_config::Secret,
 ) -> anyhow::Result<()> {
     use keepup_agent::{Collector, Settings, backlog::Backlog, push::Pusher};
     let backlog = Backlog::open(&dir.join("agent"), 1000)?;
