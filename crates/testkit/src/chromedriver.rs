@@ -8,7 +8,7 @@
 //! kernel if the test process dies first (parent-death signal); the
 //! profile goes with the temporary directory.
 
-use crate::rclone::{kill_with_parent, wait_listening};
+use crate::launch::{kill_with_parent, wait_listening};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;

@@ -84,6 +84,7 @@ pub mod disk;
 pub mod dns;
 pub mod hostile;
 pub mod http;
+mod launch;
 pub mod mail;
 pub mod mariadb;
 pub mod nginx;

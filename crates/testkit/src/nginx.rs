@@ -9,14 +9,13 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use crate::rclone::{kill_with_parent, wait_listening};
+use crate::launch::Launched;
 
 /// A running private nginx.
 pub struct Nginx {
-    child: Child,
+    _process: Launched,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -40,27 +39,19 @@ impl Nginx {
                 d = d.display(),
             ),
         )?;
-        let stderr = d.join("stderr.log");
         let mut cmd = Command::new("/usr/sbin/nginx");
-        cmd.arg("-p")
-            .arg(d)
-            .arg("-c")
-            .arg(&conf)
-            .env_clear()
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&stderr)?));
-        kill_with_parent(&mut cmd);
-        let child = cmd.spawn().map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot run nginx (Debian package nginx-light): {e}"),
-            )
-        })?;
-        let mut server = Self { child, port, dir };
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        wait_listening(&mut server.child, addr, &stderr, Duration::from_secs(30))?;
-        Ok(server)
+        cmd.arg("-p").arg(d).arg("-c").arg(&conf).env_clear();
+        let process = Launched::start(
+            &mut cmd,
+            "nginx (Debian package nginx-light)",
+            &d.join("stderr.log"),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        )?;
+        Ok(Self {
+            _process: process,
+            port,
+            dir,
+        })
     }
 
     /// `http://127.0.0.1:PORT<path>`.
@@ -78,12 +69,5 @@ impl Nginx {
         let read =
             |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         format!("{}{}", read("stderr.log"), read("error.log"))
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -8,17 +8,16 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use crate::rclone::{kill_with_parent, wait_listening};
+use crate::launch::Launched;
 
 /// The collectors enabled.
 pub const COLLECTORS: &[&str] = &["filesystem", "loadavg", "meminfo", "time", "uname"];
 
 /// A running node exporter.
 pub struct NodeExporter {
-    child: Child,
+    _process: Launched,
     addr: SocketAddr,
     dir: tempfile::TempDir,
 }
@@ -29,29 +28,24 @@ impl NodeExporter {
         let dir = tempfile::tempdir()?;
         let port = crate::ports::free_port(Ipv4Addr::LOCALHOST)?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let log = dir.path().join("node_exporter.log");
         let mut cmd = Command::new("prometheus-node-exporter");
         cmd.arg(format!("--web.listen-address={addr}"))
             .arg("--collector.disable-defaults");
         for c in COLLECTORS {
             cmd.arg(format!("--collector.{c}"));
         }
-        cmd.env_clear()
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&log)?));
-        kill_with_parent(&mut cmd);
-        let child = cmd.spawn().map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot run prometheus-node-exporter (Debian package prometheus-node-exporter): {e}"
-                ),
-            )
-        })?;
-        let mut exporter = Self { child, addr, dir };
-        wait_listening(&mut exporter.child, addr, &log, Duration::from_secs(30))?;
-        Ok(exporter)
+        cmd.env_clear();
+        let process = Launched::start(
+            &mut cmd,
+            "prometheus-node-exporter (Debian package prometheus-node-exporter)",
+            &dir.path().join("node_exporter.log"),
+            addr,
+        )?;
+        Ok(Self {
+            _process: process,
+            addr,
+            dir,
+        })
     }
 
     /// Its `/metrics` URL.
@@ -62,12 +56,5 @@ impl NodeExporter {
     /// Its log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("node_exporter.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for NodeExporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

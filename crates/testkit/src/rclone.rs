@@ -6,15 +6,15 @@
 //! kernel if the test process dies first (parent-death signal).
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use crate::launch::Launched;
 
 /// A running `rclone serve restic`.
 pub struct RcloneRestServer {
-    child: Child,
+    _process: Launched,
     addr: SocketAddr,
     dir: tempfile::TempDir,
     user: Option<String>,
@@ -51,29 +51,20 @@ impl RcloneRestServer {
         if let Some((cert, key)) = tls {
             cmd.arg("--cert").arg(cert).arg("--key").arg(key);
         }
-        cmd.arg(&root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(
-                dir.path().join("rclone.log"),
-            )?));
-        kill_with_parent(&mut cmd);
-        let child = cmd.spawn().map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot run rclone (Debian package rclone): {e}"),
-            )
-        })?;
-        let mut server = Self {
-            child,
+        cmd.arg(&root);
+        let process = Launched::start(
+            &mut cmd,
+            "rclone (Debian package rclone)",
+            &dir.path().join("rclone.log"),
+            addr,
+        )?;
+        Ok(Self {
+            _process: process,
             addr,
             dir,
             user: auth.map(|(u, _)| u.to_owned()),
             scheme: if tls.is_some() { "https" } else { "http" },
-        };
-        let log = server.dir.path().join("rclone.log");
-        wait_listening(&mut server.child, addr, &log, Duration::from_secs(30))?;
-        Ok(server)
+        })
     }
 
     /// The listening address.
@@ -118,60 +109,5 @@ impl RcloneRestServer {
     /// The temporary directory holding everything.
     pub fn root(&self) -> &Path {
         self.dir.path()
-    }
-}
-
-impl Drop for RcloneRestServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether something accepts connections on `addr`.
-pub(crate) fn is_listening(addr: SocketAddr) -> bool {
-    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-}
-
-/// Makes the kernel kill the child when this process dies (tests killed
-/// mid-run do not leave servers behind).
-pub(crate) fn kill_with_parent(cmd: &mut Command) {
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork
-    // and exec here.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
-
-/// Waits until `addr` accepts connections; fails with the log's tail when
-/// the child exits first or `limit` passes.
-pub(crate) fn wait_listening(
-    child: &mut Child,
-    addr: SocketAddr,
-    log: &Path,
-    limit: Duration,
-) -> io::Result<()> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if is_listening(addr) {
-            return Ok(());
-        }
-        let tail = || crate::dbproc::log_tail(log);
-        if let Some(status) = child.try_wait()? {
-            return Err(io::Error::other(format!(
-                "server exited ({status}) before listening on {addr}: {}",
-                tail()
-            )));
-        }
-        if Instant::now() > deadline {
-            return Err(io::Error::other(format!(
-                "server not listening on {addr} after {limit:?}: {}",
-                tail()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }

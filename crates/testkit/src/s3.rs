@@ -28,8 +28,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::launch::kill_with_parent;
 use crate::ports::free_port;
-use crate::rclone::kill_with_parent;
 
 /// The bootstrap: argv = host, port, credentials file.
 const BOOTSTRAP: &str = r#"

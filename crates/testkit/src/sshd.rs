@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::launch::{kill_with_parent, wait_listening};
 use crate::ports::free_port;
-use crate::rclone::{kill_with_parent, wait_listening};
 
 /// A running private `sshd`.
 pub struct Sshd {

@@ -13,11 +13,10 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
+use crate::launch::Launched;
 use crate::pki::Issued;
-use crate::rclone::{kill_with_parent, wait_listening};
 
 /// How the server offers TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +34,7 @@ pub const BANNER: &str = "keepup test FTP";
 
 /// A running private vsftpd.
 pub struct Vsftpd {
-    child: Child,
+    _process: Launched,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -77,24 +76,19 @@ impl Vsftpd {
         }
         let conf = d.join("vsftpd.conf");
         std::fs::write(&conf, config)?;
-        let stderr = d.join("stderr.log");
         let mut cmd = Command::new("/usr/sbin/vsftpd");
-        cmd.arg(&conf)
-            .env_clear()
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&stderr)?));
-        kill_with_parent(&mut cmd);
-        let child = cmd.spawn().map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot run /usr/sbin/vsftpd (Debian package vsftpd): {e}"),
-            )
-        })?;
-        let mut server = Self { child, port, dir };
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        wait_listening(&mut server.child, addr, &stderr, Duration::from_secs(30))?;
-        Ok(server)
+        cmd.arg(&conf).env_clear();
+        let process = Launched::start(
+            &mut cmd,
+            "/usr/sbin/vsftpd (Debian package vsftpd)",
+            &d.join("stderr.log"),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        )?;
+        Ok(Self {
+            _process: process,
+            port,
+            dir,
+        })
     }
 
     /// The port on 127.0.0.1.
@@ -107,12 +101,5 @@ impl Vsftpd {
         let read =
             |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         format!("{}{}", read("stderr.log"), read("vsftpd.log"))
-    }
-}
-
-impl Drop for Vsftpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
