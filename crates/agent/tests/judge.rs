@@ -315,6 +315,72 @@ async fn a_process_left_out_of_a_cut_list_is_unknown_not_stopped() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn smart_health_smartctl_cannot_read_is_unknown_not_up_or_down() {
+    use keepup_model::host::SmartDisk;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, book, store) = setup(dir.path(), "/");
+    let mut spec = spec(&config);
+    spec.processes.clear();
+    spec.disk.clear();
+    spec.inodes.clear();
+    spec.smart = true;
+    let mut collector = Collector::new(Settings {
+        name: "here".into(),
+        ..Settings::default()
+    });
+    let disk = |device: &str, passed: Option<bool>, error: Option<&str>| SmartDisk {
+        device: device.into(),
+        passed,
+        error: error.map(Into::into),
+        ..SmartDisk::default()
+    };
+    let mut report = collector.collect(1, 1_000).await;
+    let mut judge = |seq: u64, smart: Vec<SmartDisk>| {
+        report.seq = seq;
+        report.at = seq as i64 * 1_000;
+        report.smart = smart;
+        book.accept(&config.agents[0], report.clone(), &store, report.at)
+            .unwrap();
+        book.evaluate(&spec, report.at)
+    };
+    // smartctl is not installed: no disk at all.
+    let o = judge(1, Vec::new());
+    assert_eq!(o.status, Status::Unknown, "{o:?}");
+    assert_eq!(codes_of(&o), [codes::HOST_SMART_UNKNOWN], "{o:?}");
+    // One disk passes, smartctl may not open the other: still unknown.
+    let o = judge(
+        2,
+        vec![
+            disk("/dev/sda", Some(true), None),
+            disk(
+                "/dev/sdb",
+                None,
+                Some("unknown: /dev/sdb: Permission denied"),
+            ),
+        ],
+    );
+    assert_eq!(o.status, Status::Unknown, "{o:?}");
+    assert!(
+        o.message
+            .contains("/dev/sdb: unknown: /dev/sdb: Permission denied"),
+        "{}",
+        o.message
+    );
+    // A failing disk is Down, whatever else is unknown.
+    let o = judge(
+        3,
+        vec![
+            disk("/dev/sda", Some(false), None),
+            disk("/dev/sdb", None, None),
+        ],
+    );
+    assert_eq!(o.status, Status::Down, "{o:?}");
+    // Every disk read and passing: Up.
+    let o = judge(4, vec![disk("/dev/sda", Some(true), None)]);
+    assert_eq!(o.status, Status::Up, "{o:?}");
+}
+
 /// Pushes of one report on sixteen threads at the same moment: exactly one
 /// takes it, the others are duplicates; and of reports 1 to 16 pushed at
 /// once, the newest stays the one kept (the sequence check, the store and

@@ -114,17 +114,6 @@ impl Threshold {
         }
     }
 
-    /// The limit `value` reached, for a finding's message: `"crit 90%"`,
-    /// `"warn 10 GiB"`, or `None` when the value is within both.
-    pub fn reached(&self, value: f64) -> Option<String> {
-        let (name, limit) = match self.status(value) {
-            Status::Down => ("crit", self.crit?),
-            Status::Degraded => ("warn", self.warn?),
-            _ => return None,
-        };
-        Some(format!("{name} {}", self.unit.format(limit)))
-    }
-
     /// The finding of `value` at or past a level, if it is: `code` with
     /// Warning at `warn`, Critical at `crit`. `describe` writes its sentence
     /// from the level reached: its name (`"warn"`, `"crit"`) and its limit

@@ -722,7 +722,7 @@ catalogue! {
         AGENT_PULL_FAILED: Info;
         /// A measure the check judges is missing from the agent's report (the
         /// agent could not read it, or the mount, unit or interface does not
-        /// exist) (Degraded).
+        /// exist, or the agent cut that list short on a big host) (Degraded).
         HOST_MEASURE_MISSING: Warning;
         /// Used or free space of a mount point past its threshold (Degraded at
         /// warn, Down at crit).
@@ -770,6 +770,8 @@ catalogue! {
         HOST_FILE_HANDLES: Warning;
         /// A disk failed its SMART health self-assessment (Down).
         HOST_SMART_FAILED: Critical;
+        /// SMART health could not be read (smartctl not installed or not permitted, or a device it does not know): the check is Unknown, not Up (Info).
+        HOST_SMART_UNKNOWN: Info;
         /// An NVMe disk used this share of its rated endurance (Degraded at
         /// warn, Down at crit).
         HOST_DISK_WEAR: Warning;

@@ -492,18 +492,15 @@ impl Verdicts {
 /// One measure's verdict against its threshold, as a finding if it is
 /// past a limit.
 fn limit(o: &mut Outcome, code: &str, what: &str, value: f64, threshold: &Threshold) {
-    let status = threshold.status(value);
-    let severity = match status {
-        Status::Down => Severity::Critical,
-        Status::Degraded => Severity::Warning,
-        _ => return,
-    };
-    let reached = threshold.reached(value).unwrap_or_default();
-    o.push(Finding::new(
-        code,
-        severity,
-        format!("{what} is {}, past {reached}", threshold.unit.format(value)),
-    ));
+    let finding = threshold.finding(value, code, |name, level| {
+        format!(
+            "{what} is {}, past {name} {level}",
+            threshold.unit.format(value)
+        )
+    });
+    if let Some(f) = finding {
+        o.push(f);
+    }
 }
 
 fn missing(o: &mut Outcome, what: &str) {
@@ -833,8 +830,30 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
                 ));
             }
         }
-        if !r.smart.iter().any(|d| d.passed.is_some()) {
-            missing(&mut o, "SMART health (smartctl could read no disk)");
+        // A disk smartctl cannot read (not installed, not permitted, a
+        // device it does not know) says nothing of its health: Unknown,
+        // neither a silent Up nor Down.
+        let unreadable: Vec<String> = r
+            .smart
+            .iter()
+            .filter(|d| d.passed.is_none())
+            .map(|d| match &d.error {
+                Some(why) => format!("{}: {why}", d.device),
+                None => d.device.clone(),
+            })
+            .collect();
+        if r.smart.is_empty() || !unreadable.is_empty() {
+            let why = if r.smart.is_empty() {
+                "smartctl read no disk (not installed, or no disk found)".to_owned()
+            } else {
+                unreadable.join("; ")
+            };
+            o.push(Finding::new(
+                codes::HOST_SMART_UNKNOWN,
+                Severity::Info,
+                format!("SMART health is unknown: {why}"),
+            ));
+            o.worsen(Status::Unknown);
         }
     }
     if let Some(t) = &spec.smart_wear {
