@@ -94,21 +94,27 @@ expr = "node_memory_MemAvailable_bytes > node_memory_MemTotal_bytes"
     assert_eq!(codes(&o), vec![c::PROMETHEUS_METRIC_ABSENT]);
 }
 
-#[tokio::test]
-async fn rate_compares_with_the_previous_scrape_of_the_same_check() {
-    let total = Arc::new(AtomicU64::new(100));
-    let served = Arc::clone(&total);
-    let server = TestServer::start(move |_req| {
+/// An endpoint exposing `shop_orders_failed_total` with `labels` at the
+/// value `total` holds when scraped.
+async fn counter_server(total: &Arc<AtomicU64>, labels: &'static str) -> TestServer {
+    let served = Arc::clone(total);
+    TestServer::start(move |_req| {
         let n = served.load(Ordering::SeqCst);
         async move {
             text(
                 200,
-                format!("# TYPE shop_orders_failed_total counter\nshop_orders_failed_total{{shop=\"eu\"}} {n}\n"),
+                format!("# TYPE shop_orders_failed_total counter\nshop_orders_failed_total{labels} {n}\n"),
             )
         }
     })
     .await
-    .expect("server");
+    .expect("server")
+}
+
+#[tokio::test]
+async fn rate_compares_with_the_previous_scrape_of_the_same_check() {
+    let total = Arc::new(AtomicU64::new(100));
+    let server = counter_server(&total, "{shop=\"eu\"}").await;
     let ctx = ProbeContext::new();
     let rising = check(
         &server.url("/metrics"),
@@ -138,18 +144,7 @@ async fn rate_compares_with_the_previous_scrape_of_the_same_check() {
 #[tokio::test]
 async fn two_checks_of_one_endpoint_each_rate_against_their_own_previous_scrape() {
     let total = Arc::new(AtomicU64::new(100));
-    let served = Arc::clone(&total);
-    let server = TestServer::start(move |_req| {
-        let n = served.load(Ordering::SeqCst);
-        async move {
-            text(
-                200,
-                format!("# TYPE shop_orders_failed_total counter\nshop_orders_failed_total {n}\n"),
-            )
-        }
-    })
-    .await
-    .expect("server");
+    let server = counter_server(&total, "").await;
     let ctx = ProbeContext::new();
     // The same URL and condition, on two schedules (say every minute and
     // every hour): two checks, two histories.
