@@ -5,8 +5,9 @@
 //!
 //! Every process measured is a child (`keepup agent`, `keepup run`,
 //! `prometheus-node-exporter`): its CPU is the user + system time of
-//! `/proc/PID/stat` over the measured span, its memory the largest
-//! `VmRSS` sampled every second. The simulated agents of the central's
+//! `/proc/PID/stat` over the measured span, with that of the children it
+//! waited for (the agent's `systemctl` each interval is its cost too),
+//! its memory the largest `VmRSS` sampled every second. The simulated agents of the central's
 //! phase run in this process and POST a real report of this machine
 //! (renamed, numbered) each interval, spread evenly over it.
 
@@ -94,7 +95,7 @@ impl Drop for Killed {
     }
 }
 
-/// User + system CPU time of `pid` so far.
+/// User + system CPU time of `pid` and of its waited-for children so far.
 fn cpu_time(pid: u32) -> Duration {
     // SAFETY: sysconf only reads a constant.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
@@ -104,9 +105,10 @@ fn cpu_time(pid: u32) -> Duration {
     let ticks: u64 = stat
         .rsplit_once(')')
         .map(|(_, rest)| {
+            // utime stime cutime cstime (fields 14 to 17).
             rest.split_whitespace()
                 .skip(11)
-                .take(2)
+                .take(4)
                 .filter_map(|t| t.parse::<u64>().ok())
                 .sum()
         })
