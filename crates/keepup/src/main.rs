@@ -35,7 +35,24 @@ fn return_freed_memory_promptly() {
     }
 }
 
+/// Turns transparent huge pages off for this process. mimalloc asks for
+/// them on its arenas, and a small heap then sits in whole 2 MiB pages:
+/// `keepup agent` was 17.8 MB resident with them and 13.4 MB without
+/// (its target is 20 MB, on the host it watches). The kernel's switch
+/// rather than mimalloc's option, because it also holds on hosts whose
+/// THP mode is `always` and before mimalloc's first arena; the daemon's
+/// heap is small pages too. `MIMALLOC_ALLOW_THP` set in the environment
+/// is left to mimalloc.
+fn no_transparent_huge_pages() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: sets one flag of this process; no pointers involved.
+        // An older kernel without it answers EINVAL: nothing to do.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
+}
+
 fn main() -> ExitCode {
+    no_transparent_huge_pages();
     return_freed_memory_promptly();
     let matches = cli::Cli::command().get_matches();
     let cli = match cli::Cli::from_arg_matches(&matches) {
