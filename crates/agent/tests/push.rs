@@ -497,3 +497,28 @@ async fn a_stranger_is_refused_before_its_body_is_read() {
         .unwrap();
     assert_eq!(&head, b"HTTP/1.1 401");
 }
+
+/// An agent that announces a report and stops sending it holds the
+/// connection for the body timeout (30 s), not forever: 408.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_not_sent_in_time_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let port = keepup_testkit::ports::free_port(Ipv4Addr::LOCALHOST).unwrap();
+    let c = central(dir.path(), port).await;
+    let mut s = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /agent/report HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {WEB1_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{{\"version\":"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = [0u8; 12];
+    // Bounds a hang (no body deadline before), not a speed.
+    tokio::time::timeout(Duration::from_secs(90), s.read_exact(&mut answer))
+        .await
+        .expect("an answer once the body deadline passed")
+        .unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 408");
+    assert!(c.monitor.hosts().latest("web1").is_none(), "nothing stored");
+}

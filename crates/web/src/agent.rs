@@ -19,6 +19,10 @@ use keepup_monitor::host::{Accepted, ReportError};
 
 use crate::AppState;
 
+/// How long an agent may take to send its report once its token is
+/// known (the listener bounds only the request head).
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The agent routes.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/agent/report", post(report))
@@ -51,9 +55,20 @@ async fn report(
     let Some(agent) = monitor.hosts().agent_of_token(token) else {
         return unauthorized("unknown agent token\n");
     };
-    let body = match axum::body::to_bytes(body, MAX_HOST_REPORT_BYTES).await {
-        Ok(body) => body,
-        Err(e) => {
+    let read = axum::body::to_bytes(body, MAX_HOST_REPORT_BYTES);
+    let body = match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(Ok(body)) => body,
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the report was not sent within {} s\n",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+                .into_response();
+        }
+        Ok(Err(e)) => {
             let e = e.into_inner();
             return if e.is::<http_body_util::LengthLimitError>() {
                 (
