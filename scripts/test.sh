@@ -36,14 +36,18 @@ cd "$(dirname "$0")/.."
 # vsftpd (a private FTP/FTPS server for the ftp check), smartmontools
 # (the agent's smartctl --json; Unknown where no disk is readable);
 # nginx-light (a private nginx whose stub_status the nginx_status check
-# reads, crates/testkit/src/nginx.rs).
+# reads, crates/testkit/src/nginx.rs); varnish (a private varnishd in
+# front of a test backend for the varnish check,
+# crates/testkit/src/varnish.rs); tomcat10 and tomcat10-admin (a private
+# Tomcat, its JRE included, whose manager status the tomcat_status check
+# reads, crates/testkit/src/tomcat.rs).
 PACKAGES=(ca-certificates openssl knot knot-dnsutils bind9-dnsutils bind9 iproute2 util-linux
   postfix dovecot-imapd dovecot-pop3d
   restic rclone openssh-server openssh-client rsync
   postgresql postgresql-client mariadb-server mariadb-client
   dpkg-dev binutils systemd man-db chromium chromium-driver prometheus
   redis-server prometheus-node-exporter monitoring-plugins-basic vsftpd smartmontools
-  nginx-light)
+  nginx-light varnish tomcat10 tomcat10-admin)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

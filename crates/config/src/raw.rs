@@ -184,6 +184,8 @@ pub(crate) const CHECK_KINDS: &[&str] = &[
     "elasticsearch",
     "nginx_status",
     "apache_status",
+    "tomcat_status",
+    "varnish",
 ];
 
 #[derive(Debug, Deserialize)]

@@ -385,7 +385,8 @@ pub enum ProbeSpec {
     Ssh(Box<crate::ssh::SshSpec>),
     /// `kind = "elasticsearch"`
     Elasticsearch(Box<crate::elasticsearch::ElasticsearchSpec>),
-    /// `kind = "nginx_status"` or `"apache_status"`
+    /// `kind = "nginx_status"`, `"apache_status"`, `"tomcat_status"` or
+    /// `"varnish"`
     WebStatus(Box<crate::webstatus::WebStatusSpec>),
     /// `kind = "redis"`
     Redis(Box<crate::redis::RedisSpec>),
@@ -501,6 +502,8 @@ impl ProbeSpec {
             ProbeSpec::WebStatus(w) => match w.page {
                 crate::webstatus::StatusPage::Nginx => "nginx_status",
                 crate::webstatus::StatusPage::Apache => "apache_status",
+                crate::webstatus::StatusPage::Tomcat => "tomcat_status",
+                crate::webstatus::StatusPage::Varnish => "varnish",
             },
             ProbeSpec::Redis(_) => "redis",
             ProbeSpec::Mysql(_) => "mysql",

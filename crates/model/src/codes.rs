@@ -624,9 +624,10 @@ catalogue! {
         /// The answer is not a cluster health document (Down).
         ES_HEALTH_INVALID: Critical;
     }
-    section "WEB_STATUS_*, NGINX_*, APACHE_*: web server status pages" {
+    section "WEB_STATUS_*, NGINX_*, APACHE_*, TOMCAT_*, VARNISH_*: web server status pages" {
         /// The answer is not the status page the check reads (nginx
-        /// `stub_status`, Apache `server-status?auto`) (Down).
+        /// `stub_status`, Apache `server-status?auto`, Tomcat's manager
+        /// `status?XML=true`) (Down).
         WEB_STATUS_INVALID: Critical;
         /// nginx accepted connections it did not handle (`accepts` − `handled`
         /// grew since the previous run, or is above 0 at the first):
@@ -638,6 +639,22 @@ catalogue! {
         /// Apache's busy workers reached `busy`'s warn (Degraded) or crit (Down)
         /// share of its worker slots.
         APACHE_WORKERS_BUSY: Warning;
+        /// Tomcat's JVM uses this share of its maximum heap: `memory`'s warn
+        /// (Degraded) or crit (Down) limit.
+        TOMCAT_MEMORY_HIGH: Warning;
+        /// A Tomcat connector has this share of its `maxThreads` busy:
+        /// `threads`' warn (Degraded) or crit (Down) limit; at 100% requests
+        /// queue.
+        TOMCAT_THREADS_BUSY: Warning;
+        /// The answer has no `X-Varnish` header: something else than Varnish
+        /// answered (Down).
+        VARNISH_NOT_IN_PATH: Critical;
+        /// Varnish answered a 5xx of its own ("Backend fetch failed", a
+        /// health URL's synthetic 503): its backend failed or is sick (Down).
+        VARNISH_BACKEND_FAILED: Critical;
+        /// With `cached = true`, the page was a miss twice in a row: Varnish
+        /// does not cache it (Degraded).
+        VARNISH_NOT_CACHED: Warning;
     }
     section "HEARTBEAT_*: pings from jobs (passive checks)" {
         /// The job's last ping was a `/fail` ping (Down).

@@ -1,6 +1,7 @@
-//! Web server status pages: nginx `stub_status` and Apache
-//! `server-status?auto`, fetched through [`crate::http`] and read as
-//! numbers.
+//! Web server status pages: nginx `stub_status`, Apache
+//! `server-status?auto` and Tomcat's manager `status?XML=true`, fetched
+//! through [`crate::http`] and read as numbers; and answers that must come
+//! through Varnish Cache.
 //!
 //! nginx: active connections (against `active`), reading, writing and
 //! waiting, and the counters accepts, handled and requests; connections
@@ -8,7 +9,18 @@
 //! descriptor limit reached), reported when their count grew since the
 //! check's previous run (at the first run, when there are any). Apache:
 //! busy and idle workers and the scoreboard's slots, busy workers as a
-//! share of the slots against `busy`, and the request counters.
+//! share of the slots against `busy`, and the request counters. Tomcat:
+//! the JVM's heap used of its maximum against `memory` (Zabbix's and
+//! Checkmk's first Tomcat alarm), each connector's busy threads of its
+//! `maxThreads` against `threads` (all threads busy and requests queue),
+//! and its request and error counters. Varnish: the answer must carry
+//! `X-Varnish` (else something else answered: Varnish is not in the
+//! path); a 5xx Varnish made itself (`Server: Varnish`, its "Guru
+//! Meditation" page: "Backend fetch failed", or a health URL's synthetic
+//! "Backend sick") says the backend failed; a hit (two transaction ids in
+//! `X-Varnish`) and the `Age` go into the evidence, and `cached = true`
+//! asks a missed page once more, whose second miss means Varnish does not
+//! cache it (a `Set-Cookie` or `Cache-Control: private` from the shop).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -36,6 +48,9 @@ const MAX_REMEMBERED: usize = 10_000;
 /// Runs one status page check.
 pub async fn probe(spec: &WebStatusSpec, ctx: &ProbeContext) -> Outcome {
     let started = Instant::now();
+    if spec.page == StatusPage::Varnish {
+        return varnish::probe(spec, ctx, started).await;
+    }
     let (mut outcome, page) = match http::fetch_answer(&spec.http, ctx).await {
         Ok(answer) => answer,
         Err(outcome) => return outcome,
@@ -51,9 +66,18 @@ pub async fn probe(spec: &WebStatusSpec, ctx: &ProbeContext) -> Outcome {
             Some(status) => apache(spec, &status, &mut outcome),
             None => return invalid(outcome, "Apache server-status?auto"),
         },
+        StatusPage::Tomcat => match tomcat::Status::parse(&text) {
+            Some(status) => tomcat::judge(spec, &status, &mut outcome),
+            None => return invalid(outcome, "Tomcat manager status?XML=true"),
+        },
+        // Never here: varnish::probe answered above.
+        StatusPage::Varnish => return outcome,
     };
     finish(outcome, ok, started)
 }
+
+mod tomcat;
+mod varnish;
 
 /// Not the page expected: Down, saying which was.
 fn invalid(mut outcome: Outcome, page: &str) -> Outcome {

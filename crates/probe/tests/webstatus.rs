@@ -140,3 +140,121 @@ async fn apache_server_status_busy_workers_against_the_limit() {
         "{problems}"
     );
 }
+
+#[tokio::test]
+async fn tomcat_manager_status_heap_and_busy_threads_against_their_limits() {
+    // Two request threads: keepup's own request holds one of them.
+    let tomcat = tokio::task::spawn_blocking(|| keepup_testkit::tomcat::Tomcat::start(2))
+        .await
+        .unwrap()
+        .expect("tomcat");
+    let ctx = ProbeContext::new();
+    let url = tomcat.url("/manager/status");
+    let auth = format!(
+        "basic_auth = {{ username = \"{}\", password_file = \"{}\" }}\n",
+        keepup_testkit::tomcat::USER,
+        tomcat.password_file().display()
+    );
+    let o = run("tomcat_status", &url, &auth, &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:?}\n{}", tomcat.log());
+    assert_eq!(o.message, "Tomcat answers its status");
+    let t = &o.evidence.details["tomcat"];
+    let max = t["heap_max_bytes"].as_u64().unwrap();
+    assert!(max > 0 && max <= 64 << 20, "-Xmx64m: {t}");
+    assert_eq!(t["connectors"][0]["max_threads"], 2, "{t}");
+
+    let o = run(
+        "tomcat_status",
+        &url,
+        &format!(
+            "{auth}threads = {{ warn = \"50%\", crit = \"100%\" }}\nmemory = {{ crit = \"99.9%\" }}"
+        ),
+        &ctx,
+    )
+    .await;
+    assert_eq!(o.status, Status::Degraded, "{o:?}");
+    assert_eq!(codes(&o), vec![c::TOMCAT_THREADS_BUSY]);
+    assert!(
+        o.message
+            .ends_with("has 1 of its 2 threads busy (warn 50%)"),
+        "{}",
+        o.message
+    );
+    let o = run(
+        "tomcat_status",
+        &url,
+        &format!("{auth}memory = {{ warn = \"0.1%\", crit = \"99.9%\" }}"),
+        &ctx,
+    )
+    .await;
+    assert_eq!(o.status, Status::Degraded, "{o:?}");
+    assert_eq!(codes(&o), vec![c::TOMCAT_MEMORY_HIGH]);
+    assert!(o.message.starts_with("Tomcat's JVM uses "), "{}", o.message);
+
+    // Without the manager-status user's password: refused.
+    let o = run("tomcat_status", &url, "", &ctx).await;
+    assert_eq!(o.status, Status::Down, "{o:?}");
+    assert!(o.message.contains("401"), "{}", o.message);
+}
+
+#[tokio::test]
+async fn varnish_in_front_of_a_backend_hits_misses_and_sick_backends() {
+    // A backend whose pages are cacheable (/) or not (/private).
+    let backend = TestServer::start(|req| async move {
+        let mut r = text(200, "shop page\n");
+        if req.uri().path() == "/private" {
+            r.headers_mut()
+                .insert("cache-control", "private".parse().unwrap());
+        } else {
+            r.headers_mut()
+                .insert("cache-control", "max-age=60".parse().unwrap());
+        }
+        r
+    })
+    .await
+    .expect("backend");
+    let varnish = keepup_testkit::varnish::Varnish::start(backend.addr()).expect("varnishd");
+    let ctx = ProbeContext::new();
+
+    let o = run("varnish", &varnish.url("/"), "cached = true", &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:?}\n{}", varnish.log());
+    assert_eq!(o.evidence.details["varnish"]["hit"], true, "{o:?}");
+    assert_eq!(o.message, "HTTP 200 through Varnish (a cache hit)");
+
+    let o = run("varnish", &varnish.url("/private"), "cached = true", &ctx).await;
+    assert_eq!(o.status, Status::Degraded, "{o:?}");
+    assert_eq!(codes(&o), vec![c::VARNISH_NOT_CACHED]);
+    let o = run("varnish", &varnish.url("/private"), "", &ctx).await;
+    assert_eq!(o.status, Status::Up, "a miss is fine without cached: {o:?}");
+
+    let o = run("varnish", &varnish.url("/varnish-health"), "", &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:?}");
+
+    // The backend itself answers without Varnish's headers.
+    let o = run("varnish", &backend.url("/"), "", &ctx).await;
+    assert_eq!(o.status, Status::Down, "{o:?}");
+    assert_eq!(codes(&o), vec![c::VARNISH_NOT_IN_PATH]);
+
+    // The backend gone: Varnish's probe marks it sick, its health URL and
+    // an uncached page are Varnish's own 503s.
+    drop(backend);
+    let mut health = None;
+    for _ in 0..50 {
+        let o = run("varnish", &varnish.url("/varnish-health"), "", &ctx).await;
+        if o.status == Status::Down {
+            health = Some(o);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let o = health.expect("the health URL fails once the backend is gone");
+    assert!(codes(&o).contains(&c::VARNISH_BACKEND_FAILED), "{o:?}");
+    assert!(o.message.contains("503 Backend sick"), "{}", o.message);
+    let o = run("varnish", &varnish.url("/private"), "", &ctx).await;
+    assert!(codes(&o).contains(&c::VARNISH_BACKEND_FAILED), "{o:?}");
+    assert!(
+        o.message.starts_with("Varnish answered 503 "),
+        "{}",
+        o.message
+    );
+}

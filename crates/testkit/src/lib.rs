@@ -53,6 +53,12 @@
 //!   dashboard's end-to-end tests.
 //! - [`nginx`]: a private nginx (Debian `nginx-light`) with its
 //!   `stub_status` page, for the `nginx_status` kind.
+//! - [`varnish`]: a private Varnish Cache (Debian `varnish`) in front of
+//!   a test backend, probing it and answering `/varnish-health`, for the
+//!   `varnish` kind.
+//! - [`tomcat`]: a private Tomcat 10 (Debian `tomcat10`,
+//!   `tomcat10-admin`) with its manager and a `manager-status` user, for
+//!   the `tomcat_status` kind.
 //! - [`node_exporter`]: Debian's `prometheus-node-exporter` on a free
 //!   loopback port, the real endpoint of the `prometheus` kind's tests.
 //! - [`vsftpd`]: a private vsftpd (Debian `vsftpd`), plain FTP, explicit
@@ -101,7 +107,9 @@ pub mod s3;
 pub mod shopdata;
 pub mod smtp;
 pub mod sshd;
+pub mod tomcat;
 pub mod tree;
+pub mod varnish;
 pub mod vsftpd;
 pub mod whois;
 
