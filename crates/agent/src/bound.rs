@@ -215,7 +215,9 @@ pub fn fit(r: &mut HostReport, watched: &[&str]) {
             }
             1 => {
                 let half = r.processes.len() / 2;
-                processes(&mut r.processes, half, watched, cut)
+                processes(&mut r.processes, half, watched, cut);
+                r.process_files
+                    .retain(|name, _| r.processes.contains_key(name));
             }
             2 => {
                 let half = r.mounts.len() / 2;

@@ -2,7 +2,8 @@
 //!
 //! A [`Collector`] reads each measure from its real source (`/proc`,
 //! `/sys`, `statvfs`, `adjtimex`, an SNTP query, and `systemctl`,
-//! `smartctl`, `drbdadm`, `gluster`, `ceph` when installed), needs no root
+//! `smartctl`, `drbdadm`, `gluster`, `ceph` when installed; the
+//! [`plugins`] the agent is told to run), needs no root
 //! for the basics, and keeps the previous sample of what is a rate (CPU
 //! shares, swap-ins, interface errors). Each collection is a
 //! [`keepup_model::host::HostReport`]; the [`backlog`] keeps reports on
@@ -16,6 +17,7 @@
 pub mod backlog;
 pub mod bound;
 pub mod command;
+pub mod plugins;
 pub mod procfs;
 pub mod push;
 pub mod replication;
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use keepup_model::host::{
     ClockState, DefaultRoutes, FileHandles, HOST_REPORT_VERSION, HostReport, Interface, Memory,
-    NtpOffset, SmartDisk,
+    NtpOffset, ProcessFiles, SmartDisk,
 };
 use regex::Regex;
 
@@ -67,6 +69,10 @@ pub struct Settings {
     pub watches: Vec<ProcessWatch>,
     /// How often SMART is read (smartctl wakes disks; not every interval).
     pub smart_every: Duration,
+    /// Nagios plugins run at each collection, one after another.
+    pub plugins: Vec<plugins::Plugin>,
+    /// How long a plugin may run.
+    pub plugin_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -78,6 +84,8 @@ impl Default for Settings {
             ntp_timeout: Duration::from_secs(2),
             watches: Vec::new(),
             smart_every: Duration::from_secs(600),
+            plugins: Vec::new(),
+            plugin_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -225,13 +233,15 @@ impl Collector {
         ports.dedup();
         bound::truncate(&mut ports, bound::MAX_PORTS, "listening", &mut r.cut);
         r.listening = ports;
-        r.processes = processes(root, &self.settings.watches, &mut problems);
+        (r.processes, r.process_files) = processes(root, &self.settings.watches, &mut problems);
         bound::processes(
             &mut r.processes,
             bound::MAX_PROCESS_NAMES,
             &self.watched(),
             &mut r.cut,
         );
+        r.process_files
+            .retain(|name, _| r.processes.contains_key(name));
         r.clock = self.clock().await;
         r.units = units(&mut problems).await;
         bound::units(&mut r.units, bound::MAX_UNITS, &mut r.cut);
@@ -243,6 +253,10 @@ impl Collector {
             "replication",
             &mut r.cut,
         );
+        for p in &self.settings.plugins {
+            let run = plugins::run(p, self.settings.plugin_timeout).await;
+            r.plugins.insert(p.name.clone(), run);
+        }
         r.problems = problems;
         bound::fit(&mut r, &self.watched());
         self.previous = Some(Previous {
@@ -382,19 +396,73 @@ fn interfaces(
         .collect()
 }
 
-/// Every user-space process counted by command name, plus the watches.
+/// What the agent could see of one process's open descriptors.
+#[derive(Clone, Copy)]
+enum Files {
+    /// Open descriptors and the soft limit.
+    Read(ProcessFiles),
+    /// Not ours to list (another user's process).
+    Denied,
+    /// The process ended meanwhile: not counted either way.
+    Gone,
+}
+
+/// The open descriptors of one process against its soft limit.
+fn open_files(dir: &std::path::Path) -> Files {
+    // Listing the directory is the honest count: FDSize in
+    // /proc/<pid>/status is the table's size, not what is open.
+    let open = match std::fs::read_dir(dir.join("fd")) {
+        Ok(dir) => dir.count() as u64,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Files::Denied,
+        Err(_) => return Files::Gone,
+    };
+    match std::fs::read_to_string(dir.join("limits"))
+        .ok()
+        .and_then(|t| procfs::open_files_limit(&t))
+    {
+        Some(limit) => Files::Read(ProcessFiles {
+            open,
+            limit,
+            unreadable: 0,
+        }),
+        None => Files::Gone,
+    }
+}
+
+/// Keeps, per name, the process nearest its limit, and counts those that
+/// could not be read.
+fn note_files(files: &mut BTreeMap<String, ProcessFiles>, name: &str, process: Files) {
+    let entry = files.entry(name.to_owned()).or_default();
+    match process {
+        Files::Gone => {}
+        Files::Denied => entry.unreadable += 1,
+        Files::Read(p) => {
+            // open/limit compared without division: a/b > c/d as a*d > c*b.
+            let higher = u128::from(p.open) * u128::from(entry.limit)
+                > u128::from(entry.open) * u128::from(p.limit.max(1));
+            if entry.limit == 0 || higher {
+                entry.open = p.open;
+                entry.limit = p.limit;
+            }
+        }
+    }
+}
+
+/// Every user-space process counted by command name, plus the watches;
+/// and per name the open files of the process nearest its limit.
 fn processes(
     root: &str,
     watches: &[ProcessWatch],
     problems: &mut Vec<String>,
-) -> BTreeMap<String, u32> {
+) -> (BTreeMap<String, u32>, BTreeMap<String, ProcessFiles>) {
     let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    let mut files = BTreeMap::new();
     let proc = PathBuf::from(format!("{root}/proc"));
     let entries = match std::fs::read_dir(&proc) {
         Ok(e) => e,
         Err(e) => {
             problems.push(format!("cannot list {}: {e}", proc.display()));
-            return counts;
+            return (counts, files);
         }
     };
     let users = if watches.iter().any(|w| w.user.is_some()) {
@@ -436,6 +504,8 @@ fn processes(
                 counts.insert(comm.to_owned(), 1);
             }
         }
+        let open = open_files(&dir);
+        note_files(&mut files, comm, open);
         if watches.is_empty() {
             continue;
         }
@@ -451,13 +521,14 @@ fn processes(
             let by_user = w.user.as_ref().is_none_or(|u| user.as_ref() == Some(u));
             if by_cmdline && by_user {
                 *counts.entry(w.name.clone()).or_insert(0) += 1;
+                note_files(&mut files, &w.name, open);
             }
         }
     }
     for w in watches {
         counts.entry(w.name.clone()).or_insert(0);
     }
-    counts
+    (counts, files)
 }
 
 /// systemd units' ActiveState, all in one `systemctl list-units` call

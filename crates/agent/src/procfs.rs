@@ -338,6 +338,19 @@ pub fn cmdline(raw: &[u8]) -> String {
     text.trim_end_matches('\0').replace('\0', " ")
 }
 
+/// `/proc/<pid>/limits`: the soft limit of open files (`Max open files`);
+/// None for "unlimited" (which the kernel does not allow for files) or an
+/// unreadable line.
+pub fn open_files_limit(limits: &str) -> Option<u64> {
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// `/etc/passwd`: user names by uid.
 pub fn users(passwd: &str) -> BTreeMap<u32, String> {
     passwd
@@ -433,6 +446,12 @@ mod tests {
         assert_eq!(
             cmdline(b"nginx: worker\0-g\0daemon off;\0"),
             "nginx: worker -g daemon off;"
+        );
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \nMax processes             96367                96367                processes \nMax open files            1024                 524288               files     \nMax locked memory         8388608              8388608              bytes     \n";
+        assert_eq!(open_files_limit(limits), Some(1024));
+        assert_eq!(
+            open_files_limit("Max open files  unlimited  unlimited  files\n"),
+            None
         );
         assert_eq!(
             users(

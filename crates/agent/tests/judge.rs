@@ -440,3 +440,113 @@ async fn concurrent_pushes_take_a_report_once_and_keep_the_newest() {
     .unwrap();
     assert_eq!(kept.seq, 17, "the store keeps the newest too");
 }
+
+/// Open files per process on the real /proc: a process near its own
+/// `ulimit -n` makes the host check Down (the process of the name nearest
+/// its limit is judged), and an agent that may not list another user's
+/// descriptors says Unknown, not Up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_near_its_open_file_limit_turns_the_host_check_down() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "judge-token-0123456789").unwrap();
+    let src = r#"
+[[agent]]
+name = "here"
+token_file = "token"
+interval = "10s"
+
+[[site]]
+id = "s"
+
+[[site.check]]
+id = "here"
+kind = "host"
+agent = "here"
+processes.kpagent-fds = { min = 1, fds = { warn = "50%", crit = "90%" } }
+"#;
+    let config =
+        keepup_config::load_str(src, &dir.path().join("k.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let store = keepup_store::Store::open(&dir.path().join("k.db")).unwrap();
+    let book = HostBook::default();
+    let checks: Vec<_> = config.shared_checks().cloned().collect::<Vec<Arc<_>>>();
+    book.configure(&config, &checks, &store, 0);
+    let spec = spec(&config);
+    let agent = config.agents[0].clone();
+    let exe = dir.path().join("kpagent-fds");
+    std::fs::copy("/bin/sleep", &exe).unwrap();
+    // Python lowers the limit, opens /dev/null until it is reached,
+    // closes two and becomes the copy of sleep with the rest open.
+    let start = |limit: u32, spare: u32| {
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import os, resource, sys\n\
+                 resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit}))\n\
+                 fds = []\n\
+                 try:\n    while True:\n        fd = os.open('/dev/null', os.O_RDONLY); os.set_inheritable(fd, True); fds.append(fd)\n\
+                 except OSError:\n    pass\n\
+                 for _ in range({spare}):\n    os.close(fds.pop())\n\
+                 os.execv(sys.argv[1], [sys.argv[1], '600'])\n"
+            ))
+            .arg(&exe)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut collector = Collector::new(Settings {
+        name: "here".into(),
+        ..Settings::default()
+    });
+
+    let mut calm = start(1024, 1000);
+    let report = collector.collect(1, 1_000).await;
+    let files = report.process_files["kpagent-fds"];
+    // 24 and whatever the test harness left open without close-on-exec.
+    assert!(files.open >= 24, "{files:?}");
+    assert_eq!((files.limit, files.unreadable), (1024, 0));
+    book.accept(&agent, report, &store, 1_000).unwrap();
+    let up = book.evaluate(&spec, 1_000);
+    assert_eq!(up.status, Status::Up, "{up:?}");
+
+    // 38 (or more) of 40 open: the busier of the two is judged.
+    let mut busy = start(40, 2);
+    let report = collector.collect(2, 2_000).await;
+    assert_eq!(report.processes["kpagent-fds"], 2);
+    book.accept(&agent, report, &store, 2_000).unwrap();
+    let down = book.evaluate(&spec, 2_000);
+    assert_eq!(down.status, Status::Down, "{down:?}");
+    assert_eq!(codes_of(&down), [codes::HOST_PROCESS_FILES]);
+    assert!(
+        down.message.contains("used by kpagent-fds (")
+            && down.message.contains(" of 40) is ")
+            && down.message.ends_with(", past crit 90%"),
+        "{}",
+        down.message
+    );
+
+    // The same processes seen by an agent that is not their user: this
+    // thread's file-system identity becomes nobody's, which drops root's
+    // right to list other users' /proc/<pid>/fd.
+    let report = std::thread::spawn(move || {
+        // SAFETY: setfsuid changes only the calling thread's credentials.
+        unsafe { libc::setfsuid(65534) };
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(collector.collect(3, 3_000))
+    })
+    .join()
+    .unwrap();
+    let files = report.process_files["kpagent-fds"];
+    assert_eq!((files.limit, files.unreadable), (0, 2), "{files:?}");
+    book.accept(&agent, report, &store, 3_000).unwrap();
+    let unknown = book.evaluate(&spec, 3_000);
+    assert_eq!(unknown.status, Status::Unknown, "{unknown:?}");
+    assert_eq!(codes_of(&unknown), [codes::HOST_PROCESS_FILES_UNREADABLE]);
+
+    for child in [&mut calm, &mut busy] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

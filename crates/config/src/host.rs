@@ -66,13 +66,17 @@ pub(crate) struct RawAgent {
     silent_after: Option<Spanned<u32>>,
 }
 
-/// A count's bounds (`processes.nginx = { min = 1, max = 8 }`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A count's bounds and the open files allowed
+/// (`processes.nginx = { min = 1, max = 8, fds = { warn = "80%" } }`).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CountRange {
     /// At least this many (Down below).
     pub min: Option<u32>,
     /// At most this many (Down above).
     pub max: Option<u32>,
+    /// Open file descriptors of the process nearest its limit, in % of
+    /// its soft limit.
+    pub fds: Option<Threshold>,
 }
 
 /// `kind = "host"`: measures of one agent's reports, judged on each report.
@@ -138,6 +142,7 @@ const CPU_SHARES: &[&str] = &["user", "system", "iowait", "steal"];
 pub(crate) struct RawCount {
     min: Option<u32>,
     max: Option<u32>,
+    fds: Option<Spanned<RawThreshold>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -438,7 +443,7 @@ impl Loader<'_> {
         for (name, count) in raw.processes {
             let c = count.get_ref();
             let wrong = match (c.min, c.max) {
-                (None, None) => Some("give min, max or both"),
+                (None, None) if c.fds.is_none() => Some("give min, max, fds or several"),
                 (Some(lo), Some(hi)) if lo > hi => Some("min is more than max"),
                 _ => None,
             };
@@ -451,11 +456,22 @@ impl Loader<'_> {
                 );
                 continue;
             }
+            let fds = match &c.fds {
+                Some(t) => {
+                    let key = format!("{path}.processes.{name:?}.fds");
+                    let Some(th) = threshold(&mut self.rep, t, &key, above(PERCENT)) else {
+                        continue;
+                    };
+                    Some(th)
+                }
+                None => None,
+            };
             processes.insert(
                 name,
                 CountRange {
                     min: c.min,
                     max: c.max,
+                    fds,
                 },
             );
         }

@@ -44,7 +44,7 @@ pub mod mail;
 pub use mail::{MailLogin, MailProtocol, MailSpec, MailTls, SmtpAuthMechanism};
 pub mod maintenance;
 pub mod nagios;
-pub use nagios::NagiosSpec;
+pub use nagios::{AgentPluginSpec, NagiosSpec};
 pub mod pages;
 pub use pages::{AddressFamily, ChainSpec, PageSpec, PingSpec, SecurityTxtSpec, StatusPageSpec};
 pub mod postgres;

@@ -933,10 +933,15 @@ impl Loader<'_> {
                 .and_then(|r| self.browser_check(r, path, &settings, span))
                 .map(|s| CheckSpec::Probe(ProbeSpec::Browser(Box::new(s))))
             }
-            "nagios" => self
-                .deserialize::<crate::nagios::RawNagios>(specific, path, COMMON_CHECK_KEYS)
-                .and_then(|r| self.nagios(r, path))
-                .map(|s| CheckSpec::Probe(ProbeSpec::Nagios(Box::new(s)))),
+            "nagios" => {
+                let span = specific.span();
+                let before = self.rep.count();
+                self.deserialize::<crate::nagios::RawNagios>(specific, path, COMMON_CHECK_KEYS)
+                    // A key refused as written (a string for command) is
+                    // the problem; its absence would be a second one.
+                    .filter(|_| self.rep.count() == before)
+                    .and_then(|r| self.nagios_check(r, path, span))
+            }
             "postgres" => self
                 .deserialize::<crate::postgres::RawPostgres>(specific, path, COMMON_CHECK_KEYS)
                 .and_then(|r| self.postgres(r, path, defaults))

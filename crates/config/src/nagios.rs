@@ -7,6 +7,11 @@
 //! Secrets reach the plugin through `env` (a variable of its environment
 //! filled from keepup's environment or a file), never inline: a password
 //! in an argument would show in `ps` and in the configuration.
+//!
+//! With `agent` and `plugin` instead of `command`, the check judges a
+//! plugin that agent runs on its host (`keepup agent --plugin
+//! NAME=COMMAND`): the command is the agent's configuration, never sent
+//! by the central keepup.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,18 +68,120 @@ impl NagiosSpec {
     }
 }
 
+/// `kind = "nagios"` with `agent` and `plugin`: a plugin an agent runs,
+/// judged on each of its reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentPluginSpec {
+    /// The `[[agent]]` that runs it.
+    pub agent: String,
+    /// Its name in the agent's `--plugin NAME=COMMAND`.
+    pub plugin: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNagios {
-    pub command: Spanned<Vec<Spanned<String>>>,
+    pub command: Option<Spanned<Vec<Spanned<String>>>>,
     pub env: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+    pub agent: Option<Spanned<String>>,
+    pub plugin: Option<Spanned<String>>,
 }
 
 impl Loader<'_> {
-    pub(crate) fn nagios(&mut self, raw: RawNagios, path: &str) -> Option<NagiosSpec> {
+    /// `kind = "nagios"`: a command run here (a probe), or an agent's
+    /// plugin (passive, judged on its reports).
+    pub(crate) fn nagios_check(
+        &mut self,
+        mut raw: RawNagios,
+        path: &str,
+        span: std::ops::Range<usize>,
+    ) -> Option<crate::CheckSpec> {
+        if raw.agent.is_none() && raw.plugin.is_none() {
+            return self
+                .nagios(raw, path, span)
+                .map(|s| crate::CheckSpec::Probe(crate::ProbeSpec::Nagios(Box::new(s))));
+        }
+        if let Some(command) = &raw.command {
+            self.rep.report(
+                command.span(),
+                &format!("{path}.command"),
+                "a plugin on an agent's host runs the agent's command, not one from here",
+                Some("give it to the agent: keepup agent --plugin NAME='check_disk -w 10% -c 5% -p /', and name it here with plugin = \"NAME\"".into()),
+            );
+            return None;
+        }
+        if let Some((name, _)) = raw.env.as_ref().and_then(|e| e.iter().next()) {
+            self.rep.report(
+                name.span(),
+                &format!("{path}.env"),
+                "env is for a command run here; an agent's plugin gets its environment on the agent",
+                None,
+            );
+            return None;
+        }
+        let (Some(agent), Some(plugin)) = (raw.agent.take(), raw.plugin.take()) else {
+            self.rep.report(
+                span,
+                path,
+                "a plugin on an agent's host needs both agent and plugin",
+                Some("e.g. agent = \"web1\" and plugin = \"disk\" for `keepup agent --plugin disk=...` on web1".into()),
+            );
+            return None;
+        };
+        if !self.agent_names.contains(agent.get_ref()) {
+            let hint =
+                crate::diag::closest(agent.get_ref(), self.agent_names.iter().map(String::as_str))
+                    .map(|n| format!("did you mean {n:?}?"))
+                    .unwrap_or_else(|| "declare it in an [[agent]] section".into());
+            self.rep.report(
+                agent.span(),
+                &format!("{path}.agent"),
+                format!("no [[agent]] is named {:?}", agent.get_ref()),
+                Some(hint),
+            );
+            return None;
+        }
+        let name = plugin.get_ref();
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            self.rep.report(
+                plugin.span(),
+                &format!("{path}.plugin"),
+                format!("invalid plugin name {name:?}"),
+                Some("the NAME of the agent's --plugin NAME=COMMAND: lowercase letters, digits, '-' and '_'".into()),
+            );
+            return None;
+        }
+        Some(crate::CheckSpec::Passive(crate::PassiveSpec::AgentPlugin(
+            AgentPluginSpec {
+                agent: agent.into_inner(),
+                plugin: plugin.into_inner(),
+            },
+        )))
+    }
+
+    fn nagios(
+        &mut self,
+        raw: RawNagios,
+        path: &str,
+        span: std::ops::Range<usize>,
+    ) -> Option<NagiosSpec> {
         let key = format!("{path}.command");
-        let span = raw.command.span();
-        let words = raw.command.into_inner();
+        let Some(command) = raw.command else {
+            self.rep.report(
+                span,
+                &key,
+                "a nagios check needs a command (or agent and plugin, for a plugin an agent runs)",
+                Some(r#"e.g. command = ["/usr/lib/nagios/plugins/check_disk", "-w", "20%", "-c", "10%", "-p", "/"]"#.into()),
+            );
+            return None;
+        };
+        let span = command.span();
+        let words = command.into_inner();
         let Some((program, args)) = words.split_first() else {
             self.rep.report(
                 span,

@@ -411,6 +411,8 @@ pub enum PassiveSpec {
     Drill(crate::recovery_checks::DrillCheckSpec),
     /// `kind = "host"`: an agent's reports against thresholds.
     Host(Box<crate::host::HostSpec>),
+    /// `kind = "nagios"` with `agent` and `plugin`: a plugin an agent runs.
+    AgentPlugin(crate::nagios::AgentPluginSpec),
 }
 
 impl CheckSpec {
@@ -424,6 +426,7 @@ impl CheckSpec {
             CheckSpec::Passive(PassiveSpec::Sla(_)) => "sla",
             CheckSpec::Passive(PassiveSpec::Drill(_)) => "drill",
             CheckSpec::Passive(PassiveSpec::Host(_)) => "host",
+            CheckSpec::Passive(PassiveSpec::AgentPlugin(_)) => "nagios",
         }
     }
 

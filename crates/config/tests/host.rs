@@ -62,7 +62,7 @@ swap = { crit = "1 GiB" }
 clock_offset = { warn = "500ms", crit = 2 }
 clock_synchronised = true
 processes.nginx = { min = 1 }
-processes.php-fpm = { min = 2, max = 64 }
+processes.php-fpm = { min = 2, max = 64, fds = { warn = "80%", crit = "95%" } }
 units = ["nginx.service"]
 ports = [443, 22]
 interfaces = ["eth0"]
@@ -91,6 +91,8 @@ replication = true
     assert_eq!(h.clock_offset.unwrap().crit, Some(2.0));
     assert_eq!(h.cpu["iowait"].warn, Some(20.0));
     assert_eq!(h.processes["php-fpm"].max, Some(64));
+    assert_eq!(h.processes["php-fpm"].fds.unwrap().crit, Some(95.0));
+    assert_eq!(h.processes["nginx"].fds, None);
     assert_eq!(h.ports, [443, 22]);
     assert!(h.smart && h.replication && h.default_route && h.clock_synchronised);
 }
@@ -111,6 +113,7 @@ disk."/" = { warn = "80s" }
 load = { warn = "80%" }
 cpu.idle = { warn = "10%" }
 processes.nginx = { }
+processes.php-fpm = { fds = { warn = 1000 } }
 memroy = { warn = "90%" }
 disk."var" = { warn = "80%" }
 
@@ -135,7 +138,12 @@ agent = "web2"
         "{p}"
     );
     assert!(
-        at(&p, &src, "processes.nginx").contains("give min, max or both"),
+        at(&p, &src, "processes.nginx").contains("give min, max, fds or several"),
+        "{p}"
+    );
+    assert!(
+        at(&p, &src, "processes.php-fpm")
+            .contains("site[0].check[0].processes.\"php-fpm\".fds.warn: wrong unit"),
         "{p}"
     );
     assert!(
@@ -173,4 +181,74 @@ fn agent_tokens_are_never_written_inline() {
     assert!(problems(src).to_string().contains("needs the agent's url"));
     let src = "[[agent]]\nname = \"web1\"\ntoken_env = \"KEEPUP_TEST_AGENT_TOKEN\"\n[[agent]]\nname = \"web1\"\ntoken_env = \"KEEPUP_TEST_AGENT_TOKEN\"\n";
     assert!(problems(src).to_string().contains("declared twice"));
+}
+
+#[test]
+fn a_plugin_on_an_agents_host_is_a_nagios_check_without_a_command() {
+    let src = format!(
+        "{AGENT}{}",
+        r#"
+[[site]]
+id = "shop"
+
+[[site.check]]
+id = "disk"
+kind = "nagios"
+agent = "web1"
+plugin = "disk"
+"#
+    );
+    let config = load(&src);
+    let check = config.find_check("shop/disk").unwrap();
+    assert_eq!(check.spec.kind(), "nagios");
+    let CheckSpec::Passive(PassiveSpec::AgentPlugin(p)) = &check.spec else {
+        panic!("{:?}", check.spec)
+    };
+    assert_eq!((p.agent.as_str(), p.plugin.as_str()), ("web1", "disk"));
+
+    let src = format!(
+        "{AGENT}{}",
+        r#"
+[[site]]
+id = "shop"
+
+[[site.check]]
+id = "a"
+kind = "nagios"
+agent = "web1"
+plugin = "disk"
+command = ["check_disk"]
+
+[[site.check]]
+id = "b"
+kind = "nagios"
+agent = "web9"
+plugin = "disk"
+
+[[site.check]]
+id = "c"
+kind = "nagios"
+agent = "web1"
+plugin = "Disk Space"
+
+[[site.check]]
+id = "d"
+kind = "nagios"
+agent = "web1"
+"#
+    );
+    let p = problems(&src);
+    assert!(
+        at(&p, &src, "command = [\"check_disk\"]").contains("runs the agent's command"),
+        "{p}"
+    );
+    assert!(
+        at(&p, &src, "agent = \"web9\"").contains("no [[agent]] is named \"web9\""),
+        "{p}"
+    );
+    assert!(
+        at(&p, &src, "plugin = \"Disk Space\"").contains("invalid plugin name"),
+        "{p}"
+    );
+    assert!(p.to_string().contains("needs both agent and plugin"), "{p}");
 }

@@ -1007,6 +1007,15 @@ pub struct AgentArgs {
     /// `NAME@USER` by user, `NAME@USER=REGEX` both; repeatable.
     #[arg(long = "process", value_name = "NAME[@USER][=REGEX]")]
     pub process: Vec<String>,
+    /// Run a Nagios plugin at each report, judged by the central's
+    /// `kind = "nagios"` check with `agent` and `plugin = "NAME"`: the
+    /// command split at spaces, no shell; a bare name is looked up in
+    /// /usr/lib/nagios/plugins first. Repeatable (at most 16).
+    #[arg(long = "plugin", value_name = "NAME=COMMAND")]
+    pub plugin: Vec<String>,
+    /// How long a plugin may run before its process group is killed.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub plugin_timeout: Duration,
     /// Where reports wait for the central (and the sequence number is kept).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/keepup-agent")]
     pub state_dir: PathBuf,

@@ -771,6 +771,14 @@ catalogue! {
         HOST_REBOOTED: Warning;
         /// Fewer or more processes of a name than allowed (Down).
         HOST_PROCESS_COUNT: Critical;
+        /// The process of a name nearest its limit has this share of its soft
+        /// limit of open files (`RLIMIT_NOFILE`) open (Degraded at warn, Down
+        /// at crit).
+        HOST_PROCESS_FILES: Warning;
+        /// The agent may not list the open files of any process of a name
+        /// (another user's; it needs that user or `CAP_DAC_READ_SEARCH`)
+        /// (Unknown).
+        HOST_PROCESS_FILES_UNREADABLE: Warning;
         /// A systemd unit is not active, or not loaded (Down).
         HOST_UNIT_INACTIVE: Critical;
         /// Nothing listens on an expected TCP port (Down).

@@ -60,6 +60,10 @@ pub struct HostReport {
     /// Running processes by name: every command name (`comm`), plus the
     /// agent's own watches by command line or user under their names.
     pub processes: BTreeMap<String, u32>,
+    /// Open file descriptors against their limit, under the same names as
+    /// [`HostReport::processes`]: the process of the name nearest its own
+    /// limit. Absent from reports of agents that predate it.
+    pub process_files: BTreeMap<String, ProcessFiles>,
     /// systemd units' `ActiveState` (`active`, `failed`, ...); empty where
     /// there is no systemd (see `problems`).
     pub units: BTreeMap<String, String>,
@@ -75,6 +79,9 @@ pub struct HostReport {
     pub smart: Vec<SmartDisk>,
     /// Replication visible on the host (DRBD, GlusterFS, Ceph).
     pub replication: Vec<Replication>,
+    /// The Nagios plugins the agent is configured to run (`--plugin`), by
+    /// name: each one's run of this collection.
+    pub plugins: BTreeMap<String, PluginRun>,
     /// Measures that could not be read, and why (one line each).
     pub problems: Vec<String>,
     /// Lists the agent cut short to keep the report under
@@ -192,6 +199,90 @@ pub struct FileHandles {
     pub open: u64,
     /// `fs.file-max`.
     pub max: u64,
+}
+
+/// The open file descriptors of the processes of one name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProcessFiles {
+    /// Descriptors open in the process with the highest share of its limit
+    /// (`/proc/<pid>/fd`).
+    pub open: u64,
+    /// That process's soft limit (`Max open files` in `/proc/<pid>/limits`);
+    /// 0 when no process of the name could be read.
+    pub limit: u64,
+    /// Processes of the name whose descriptors the agent may not list
+    /// (another user's, without `CAP_DAC_READ_SEARCH`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unreadable: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl ProcessFiles {
+    /// Open descriptors in % of the limit; None when none could be read.
+    pub fn used_percent(&self) -> Option<f64> {
+        (self.limit > 0).then(|| 100.0 * self.open as f64 / self.limit as f64)
+    }
+}
+
+/// At most this much of a plugin's standard output goes into a report
+/// (Nagios 3 kept 4 KiB of a plugin's output too); the agent reads up to
+/// 64 KiB, as the probe's `nagios` kind does.
+pub const MAX_PLUGIN_OUTPUT_BYTES: usize = 4 * 1024;
+
+/// At most this much of a plugin's standard error goes into a report.
+pub const MAX_PLUGIN_STDERR_BYTES: usize = 1024;
+
+/// One run of a plugin on the agent's host. Its output is the plugin's,
+/// unread: the central judges it as it judges a local `nagios` check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginRun {
+    /// The command as the agent runs it (no secrets: the agent takes none
+    /// for plugins).
+    pub command: String,
+    /// How it ended.
+    pub ended: PluginEnded,
+    /// Its standard output, at most [`MAX_PLUGIN_OUTPUT_BYTES`].
+    #[serde(default)]
+    pub output: String,
+    /// Its standard error, at most [`MAX_PLUGIN_STDERR_BYTES`].
+    #[serde(default)]
+    pub stderr: String,
+    /// How long it ran, in milliseconds.
+    #[serde(default)]
+    pub ms: f64,
+}
+
+/// How a plugin run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "how", rename_all = "snake_case")]
+pub enum PluginEnded {
+    /// It exited with this code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+    Exited {
+        /// The exit code.
+        code: i32,
+    },
+    /// A signal ended it.
+    Signalled {
+        /// The signal's number.
+        signal: i32,
+    },
+    /// It ran past the agent's plugin timeout; its process group was
+    /// killed.
+    TimedOut {
+        /// The timeout, in milliseconds.
+        after_ms: u64,
+    },
+    /// It wrote more than the agent reads; it was stopped.
+    TooMuchOutput,
+    /// It could not be started.
+    NotRunnable {
+        /// Why, as the system said.
+        reason: String,
+    },
 }
 
 /// One network interface.

@@ -4,8 +4,10 @@
 //! under one lock before it is acknowledged), and each `host` check judges
 //! every report of its agent against its thresholds: one result per
 //! report, at its collection time ([`Verdicts`]). The scheduled runs judge
-//! the latest report at their own time; an agent not heard from for
-//! `silent_after` intervals is `AGENT_SILENT`.
+//! the latest report at their own time; each `nagios` check with `agent`
+//! and `plugin` judges that plugin's run in each report as a local
+//! plugin's. An agent not heard from for `silent_after` intervals is
+//! `AGENT_SILENT`.
 //!
 //! A backlog (reports the agent queued while it could not reach us,
 //! delivered oldest first) is judged report by report: its results are
@@ -26,7 +28,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use keepup_config::{AgentSpec, Check, CheckSpec, Config, HostSpec, PassiveSpec, Threshold};
+use keepup_config::{
+    AgentPluginSpec, AgentSpec, Check, CheckSpec, Config, HostSpec, PassiveSpec, Threshold,
+};
 use tokio::sync::mpsc;
 
 use crate::recorder::{FlushRequest, Recorder};
@@ -123,12 +127,12 @@ impl HostBook {
     pub fn configure(&self, config: &Config, checks: &[Arc<Check>], store: &Store, now: Timestamp) {
         let mut checks_of: HashMap<String, Vec<Arc<Check>>> = HashMap::new();
         for c in checks {
-            if let CheckSpec::Passive(PassiveSpec::Host(h)) = &c.spec {
-                checks_of
-                    .entry(h.agent.clone())
-                    .or_default()
-                    .push(c.clone());
-            }
+            let agent = match &c.spec {
+                CheckSpec::Passive(PassiveSpec::Host(h)) => &h.agent,
+                CheckSpec::Passive(PassiveSpec::AgentPlugin(p)) => &p.agent,
+                _ => continue,
+            };
+            checks_of.entry(agent.clone()).or_default().push(c.clone());
         }
         let mut first_seen = Vec::new();
         {
@@ -277,10 +281,13 @@ impl HostBook {
         let verdicts = checks
             .into_iter()
             .filter_map(|c| {
-                let CheckSpec::Passive(PassiveSpec::Host(spec)) = &c.spec else {
-                    return None;
+                let mut o = match &c.spec {
+                    CheckSpec::Passive(PassiveSpec::Host(spec)) => judge(spec, &received),
+                    CheckSpec::Passive(PassiveSpec::AgentPlugin(spec)) => {
+                        judge_plugin(spec, &received)
+                    }
+                    _ => return None,
                 };
-                let mut o = judge(spec, &received);
                 note_report(&mut o, &agent.name, &received);
                 Some((c, o))
             })
@@ -315,15 +322,25 @@ impl HostBook {
 
     /// Judges a host check at `now` on its agent's latest report.
     pub fn evaluate(&self, spec: &HostSpec, now: Timestamp) -> Outcome {
-        let agent = lock(&self.agents)
-            .iter()
-            .find(|a| a.name == spec.agent)
-            .cloned();
-        let Some(agent) = agent else {
-            return Outcome::new(
-                Status::Unknown,
-                format!("no agent {:?} is configured", spec.agent),
-            );
+        self.evaluate_with(&spec.agent, now, |r| judge(spec, r))
+    }
+
+    /// Judges an agent's plugin at `now` on its agent's latest report, as
+    /// a local `nagios` check's run is judged.
+    pub fn evaluate_plugin(&self, spec: &AgentPluginSpec, now: Timestamp) -> Outcome {
+        self.evaluate_with(&spec.agent, now, |r| judge_plugin(spec, r))
+    }
+
+    /// `judged` of `agent`'s latest report, unless the agent is silent.
+    fn evaluate_with(
+        &self,
+        agent: &str,
+        now: Timestamp,
+        judged: impl FnOnce(&Received) -> Outcome,
+    ) -> Outcome {
+        let found = lock(&self.agents).iter().find(|a| a.name == agent).cloned();
+        let Some(agent) = found else {
+            return Outcome::new(Status::Unknown, format!("no agent {agent:?} is configured"));
         };
         let silence_ms = agent.silence().as_millis() as i64;
         let latest = lock(&self.latest).get(&agent.name).cloned();
@@ -367,7 +384,7 @@ impl HostBook {
                 ));
                 o
             }
-            Some(r) => judge(spec, r),
+            Some(r) => judged(r),
         };
         if let Some(why) = pull_error {
             o.push(Finding::new(
@@ -527,6 +544,72 @@ fn cut_short(o: &mut Outcome, r: &HostReport, list: &str, what: &str) -> bool {
         ),
     );
     true
+}
+
+/// The open files of the processes named `name` against `threshold`: the
+/// process nearest its limit is judged; none readable is Unknown.
+fn process_files(
+    o: &mut Outcome,
+    name: &str,
+    files: Option<&keepup_model::host::ProcessFiles>,
+    threshold: &Threshold,
+) {
+    let Some(f) = files else {
+        // An agent from before per-process open files.
+        missing(o, &format!("the open files of {name}"));
+        return;
+    };
+    match f.used_percent() {
+        Some(used) => limit(
+            o,
+            codes::HOST_PROCESS_FILES,
+            &format!(
+                "the share of its open-file limit used by {name} ({} of {})",
+                f.open, f.limit
+            ),
+            used,
+            threshold,
+        ),
+        None if f.unreadable > 0 => {
+            o.push(Finding::new(
+                codes::HOST_PROCESS_FILES_UNREADABLE,
+                Severity::Warning,
+                format!(
+                    "the agent may not read the open files of {name} ({} processes of another user): run it as that user or give it CAP_DAC_READ_SEARCH",
+                    f.unreadable
+                ),
+            ));
+            o.worsen(Status::Unknown);
+        }
+        // Every process of the name ended while the agent looked.
+        None => {}
+    }
+}
+
+/// The verdict of an agent's plugin on one report: its run judged as a
+/// local plugin's, or missing when the agent does not run it.
+fn judge_plugin(spec: &AgentPluginSpec, received: &Received) -> Outcome {
+    let r = &received.report;
+    if let Some(run) = r.plugins.get(&spec.plugin) {
+        return keepup_probe::nagios::agent_outcome(run);
+    }
+    let mut o = Outcome::new(Status::Up, "");
+    let runs: Vec<&str> = r.plugins.keys().map(String::as_str).collect();
+    missing(
+        &mut o,
+        &format!(
+            "plugin {:?} (agent {} runs {})",
+            spec.plugin,
+            spec.agent,
+            if runs.is_empty() {
+                "no --plugin".to_owned()
+            } else {
+                runs.join(", ")
+            }
+        ),
+    );
+    o.message = o.findings[0].text.clone();
+    o
 }
 
 /// The verdict of every measure `spec` names on one report.
@@ -743,6 +826,11 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
                 Severity::Critical,
                 format!("{count} {name} processes run; {allowed} expected"),
             ));
+        }
+        if let Some(t) = &range.fds
+            && count > 0
+        {
+            process_files(&mut o, name, r.process_files.get(name), t);
         }
     }
     for unit in &spec.units {

@@ -742,6 +742,9 @@ impl Executor for CheckExecutor {
                 CheckSpec::Passive(PassiveSpec::Host(spec)) => {
                     this.hosts.evaluate(spec, this.clock.now_ms())
                 }
+                CheckSpec::Passive(PassiveSpec::AgentPlugin(spec)) => {
+                    this.hosts.evaluate_plugin(spec, this.clock.now_ms())
+                }
                 CheckSpec::Passive(PassiveSpec::Backup(spec)) => {
                     let evaluation = this.backups.clone().evaluate(check.clone(), spec.clone());
                     keepup_probe::within_timeout(check.timeout, evaluation).await

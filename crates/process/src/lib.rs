@@ -126,6 +126,14 @@ pub struct Caps {
     pub stderr: usize,
 }
 
+/// What is kept of a Nagios plugin's output, wherever it runs (the probe's
+/// `nagios` kind, the agent's `--plugin`): Nagios itself keeps less (its
+/// long output limit is in the kilobytes).
+pub const PLUGIN_CAPS: Caps = Caps {
+    stdout: 64 * 1024,
+    stderr: 4 * 1024,
+};
+
 /// How a child run by [`run`] ended.
 #[derive(Debug)]
 pub enum Ended {

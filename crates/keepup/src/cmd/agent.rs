@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use keepup_agent::backlog::Backlog;
+use keepup_agent::plugins::Plugin;
 use keepup_agent::push::Pusher;
 use keepup_agent::{Collector, ProcessWatch, Settings};
 use keepup_model::host::HostReport;
@@ -101,11 +102,28 @@ fn settings(args: &AgentArgs) -> anyhow::Result<Settings> {
     for p in &args.process {
         watches.push(process_watch(p)?);
     }
+    let mut plugins: Vec<Plugin> = Vec::new();
+    for p in &args.plugin {
+        let plugin = Plugin::parse(p).map_err(anyhow::Error::msg)?;
+        if plugins.iter().any(|q| q.name == plugin.name) {
+            bail!("--plugin {:?} is given twice", plugin.name);
+        }
+        plugins.push(plugin);
+    }
+    if plugins.len() > keepup_agent::plugins::MAX_PLUGINS {
+        bail!(
+            "{} --plugin options; at most {} (each adds its output to every report)",
+            plugins.len(),
+            keepup_agent::plugins::MAX_PLUGINS
+        );
+    }
     Ok(Settings {
         name,
         interval: args.interval.max(Duration::from_secs(1)),
         ntp_servers: args.ntp.clone(),
         watches,
+        plugins,
+        plugin_timeout: args.plugin_timeout.max(Duration::from_secs(1)),
         ..Settings::default()
     })
 }
@@ -524,6 +542,15 @@ fn host_config(r: &HostReport) -> String {
                 "# {what} listens on {port}: watch it from keepup with its own check kind (replication, connections, lag)"
             );
         }
+    }
+    // The agent's plugins, each its own check, judged as a local one.
+    for plugin in r.plugins.keys() {
+        let _ = writeln!(
+            out,
+            "\n[[site.check]]\nid = {}\nkind = \"nagios\"\nagent = {name}\nplugin = {}",
+            keepup_config::toml_string(&format!("{}-{plugin}", r.agent)),
+            keepup_config::toml_string(plugin)
+        );
     }
     out
 }

@@ -17,6 +17,11 @@
 //! message; the performance data ([`perfdata`]) goes into the evidence as
 //! numbers, and a `time` item in s, ms or us is the latency (the run time
 //! otherwise).
+//!
+//! A plugin the agent ran on its host (`keepup agent --plugin`) arrives
+//! in its report as a [`PluginRun`]; [`agent_outcome`] judges it with the
+//! same code, so `kind = "nagios"` with `agent` and `plugin` reads as a
+//! local run does.
 
 pub mod perfdata;
 
@@ -24,6 +29,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use keepup_config::NagiosSpec;
+use keepup_model::host::{PluginEnded, PluginRun};
 use keepup_model::{Finding, Outcome, Severity, Status};
 use tokio::time::Instant;
 
@@ -32,12 +38,12 @@ use crate::context::ProbeContext;
 use crate::scenario::Redactor;
 use crate::util::{io_reason, ms};
 
-/// At most this much of a plugin's stdout is read; Nagios itself keeps
-/// less (its long output limit is in the kilobytes).
-pub const MAX_STDOUT_BYTES: usize = 64 * 1024;
+/// At most this much of a plugin's stdout is read (the agent reads as
+/// much: one cap for both, [`keepup_process::PLUGIN_CAPS`]).
+pub const MAX_STDOUT_BYTES: usize = keepup_process::PLUGIN_CAPS.stdout;
 
 /// At most this much of its stderr is kept.
-pub const MAX_STDERR_BYTES: usize = 4 * 1024;
+pub const MAX_STDERR_BYTES: usize = keepup_process::PLUGIN_CAPS.stderr;
 
 /// At most this many lines of long output go into the evidence.
 const MAX_LONG_OUTPUT_LINES: usize = 50;
@@ -56,10 +62,7 @@ pub async fn probe(spec: &NagiosSpec, ctx: &ProbeContext) -> Outcome {
             .iter()
             .map(|(name, secret)| (name, secret.expose())),
     );
-    let caps = keepup_process::Caps {
-        stdout: MAX_STDOUT_BYTES,
-        stderr: MAX_STDERR_BYTES,
-    };
+    let caps = keepup_process::PLUGIN_CAPS;
     // The check's deadline bounds the run: dropping it there kills the
     // plugin's process group (keepup-process).
     let redactor = Redactor::new(spec.env.iter().map(|(_, secret)| secret.expose()));
@@ -71,36 +74,13 @@ pub async fn probe(spec: &NagiosSpec, ctx: &ProbeContext) -> Outcome {
         .await;
     let mut outcome = match ran {
         Ok(Err(e)) => {
-            let mut outcome = Outcome::new(Status::Unknown, format!("cannot run {program}"));
-            outcome.push(Finding::new(
-                codes::NAGIOS_NOT_RUNNABLE,
-                Severity::Warning,
-                format!("cannot run {program}: {}", io_reason(&e)),
-            ));
-            outcome.worsen(Status::Unknown);
-            return outcome.with_latency(started.elapsed());
+            return not_runnable(&program, &io_reason(&e)).with_latency(started.elapsed());
         }
         Ok(Ok(finished)) => {
             let output = Output::scrubbed(&finished, &redactor);
             match finished.ended {
                 keepup_process::Ended::Exited(status) => judge(&program, status, &output),
-                keepup_process::Ended::TooMuchOutput => {
-                    let mut outcome = Outcome::new(
-                        Status::Unknown,
-                        format!("{program} wrote more output than keepup reads"),
-                    );
-                    outcome.push(Finding::new(
-                        codes::NAGIOS_OUTPUT_TOO_LARGE,
-                        Severity::Warning,
-                        format!(
-                            "{program} wrote more than {} KiB to its output and was stopped",
-                            MAX_STDOUT_BYTES / 1024
-                        ),
-                    ));
-                    outcome.worsen(Status::Unknown);
-                    add_stderr(&mut outcome, &output.stderr);
-                    outcome
-                }
+                keepup_process::Ended::TooMuchOutput => too_much_output(&program, &output),
                 // Without a timeout of its own this is a child that could
                 // not be waited for: UNKNOWN rather than a guess.
                 keepup_process::Ended::TimedOut => {
@@ -120,6 +100,85 @@ pub async fn probe(spec: &NagiosSpec, ctx: &ProbeContext) -> Outcome {
     if outcome.latency_ms == 0.0 {
         outcome.latency_ms = ms(started.elapsed());
     }
+    outcome
+}
+
+/// The outcome of a plugin run on an agent's host, judged as a local
+/// run is: the same exit codes, first line, long output and performance
+/// data; a run past the agent's timeout is Down as a local one past the
+/// check's is.
+pub fn agent_outcome(run: &PluginRun) -> Outcome {
+    let program = run
+        .command
+        .split_whitespace()
+        .next()
+        .unwrap_or("the plugin")
+        .to_owned();
+    let output = Output {
+        stdout: run.output.clone().into_bytes(),
+        stderr: run.stderr.clone().into_bytes(),
+    };
+    let mut outcome = match &run.ended {
+        PluginEnded::Exited { code } => {
+            // A wait status: the code in the second byte.
+            judge(&program, ExitStatus::from_raw((code & 0xff) << 8), &output)
+        }
+        PluginEnded::Signalled { signal } => {
+            judge(&program, ExitStatus::from_raw(signal & 0x7f), &output)
+        }
+        PluginEnded::TooMuchOutput => too_much_output(&program, &output),
+        PluginEnded::NotRunnable { reason } => not_runnable(&program, reason),
+        PluginEnded::TimedOut { after_ms } => {
+            let text = format!(
+                "{program} did not finish within {} on the agent's host; it was killed",
+                humantime_ms(*after_ms)
+            );
+            let mut outcome = Outcome::new(Status::Up, text.clone());
+            outcome.push(Finding::new(codes::PROBE_TIMEOUT, Severity::Critical, text));
+            outcome
+        }
+    };
+    outcome.evidence.insert("program", program);
+    outcome.evidence.insert("command", run.command.clone());
+    if outcome.latency_ms == 0.0 {
+        outcome.latency_ms = run.ms;
+    }
+    outcome
+}
+
+/// `2500` as "2.5s".
+fn humantime_ms(ms: u64) -> String {
+    format!("{}s", ms as f64 / 1000.0)
+}
+
+/// A plugin that could not be started: Unknown, saying why.
+fn not_runnable(program: &str, reason: &str) -> Outcome {
+    let mut outcome = Outcome::new(Status::Unknown, format!("cannot run {program}"));
+    outcome.push(Finding::new(
+        codes::NAGIOS_NOT_RUNNABLE,
+        Severity::Warning,
+        format!("cannot run {program}: {reason}"),
+    ));
+    outcome.worsen(Status::Unknown);
+    outcome
+}
+
+/// A plugin stopped for writing more than is read: Unknown.
+fn too_much_output(program: &str, output: &Output) -> Outcome {
+    let mut outcome = Outcome::new(
+        Status::Unknown,
+        format!("{program} wrote more output than keepup reads"),
+    );
+    outcome.push(Finding::new(
+        codes::NAGIOS_OUTPUT_TOO_LARGE,
+        Severity::Warning,
+        format!(
+            "{program} wrote more than {} KiB to its output and was stopped",
+            MAX_STDOUT_BYTES / 1024
+        ),
+    ));
+    outcome.worsen(Status::Unknown);
+    add_stderr(&mut outcome, &output.stderr);
     outcome
 }
 
