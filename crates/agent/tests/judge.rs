@@ -477,7 +477,7 @@ processes.kpagent-fds = { min = 1, fds = { warn = "50%", crit = "90%" } }
     // Python lowers the limit, opens /dev/null until it is reached,
     // closes two and becomes the copy of sleep with the rest open.
     let start = |limit: u32, spare: u32| {
-        std::process::Command::new("python3")
+        let child = std::process::Command::new("python3")
             .arg("-c")
             .arg(format!(
                 "import os, resource, sys\n\
@@ -491,7 +491,16 @@ processes.kpagent-fds = { min = 1, fds = { warn = "50%", crit = "90%" } }
             .arg(&exe)
             .stdin(std::process::Stdio::null())
             .spawn()
-            .unwrap()
+            .unwrap();
+        // Counted once it has become the copy of sleep.
+        let comm = format!("/proc/{}/comm", child.id());
+        for _ in 0..600 {
+            if std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() == "kpagent-fds") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child
     };
     let mut collector = Collector::new(Settings {
         name: "here".into(),

@@ -101,7 +101,7 @@ plugin = "absent"
     let pusher = Pusher::new(
         HttpClientContext::new(),
         format!("http://127.0.0.1:{port}/agent/report"),
-        TOKEN.into(),
+        keepup_config::Secret::new(TOKEN.into()),
         Duration::from_secs(5),
     );
     let now = SystemClock.now_ms();

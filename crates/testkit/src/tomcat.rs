@@ -12,10 +12,9 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use crate::rclone::{kill_with_parent, wait_listening};
+use crate::launch::Launched;
 
 /// Where Debian installs Tomcat and its manager.
 const CATALINA_HOME: &str = "/usr/share/tomcat10";
@@ -26,7 +25,7 @@ pub const USER: &str = "monitor";
 
 /// A running private Tomcat.
 pub struct Tomcat {
-    child: Child,
+    _server: Launched,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -73,7 +72,7 @@ impl Tomcat {
                 "<Context docBase=\"{MANAGER}\" privileged=\"true\">\n  <Valve className=\"org.apache.catalina.valves.RemoteCIDRValve\" allow=\"127.0.0.0/8, ::1/128\"/>\n</Context>\n"
             ),
         )?;
-        let log = d.join("catalina.out");
+        let log = d.join("catalina.log");
         let mut cmd = Command::new("/usr/bin/java");
         cmd.args(["-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
             .arg("-cp")
@@ -86,29 +85,20 @@ impl Tomcat {
             .args(["org.apache.catalina.startup.Bootstrap", "start"])
             .current_dir(d)
             .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(std::fs::File::create(&log)?))
-            .stderr(Stdio::from(std::fs::File::create(d.join("stderr.log"))?));
-        kill_with_parent(&mut cmd);
-        let child = cmd.spawn().map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot run java for Tomcat (Debian packages tomcat10, tomcat10-admin): {e}"
-                ),
-            )
-        })?;
-        let mut server = Self { child, port, dir };
+            .env("PATH", "/usr/bin:/bin");
         // The connector opens once the manager is deployed.
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        wait_listening(
-            &mut server.child,
+        let server = Launched::start(
+            &mut cmd,
+            "java for Tomcat (Debian packages tomcat10, tomcat10-admin)",
+            &log,
             addr,
-            &d_join(&server.dir, "stderr.log"),
-            Duration::from_secs(120),
         )?;
-        Ok(server)
+        Ok(Self {
+            _server: server,
+            port,
+            dir,
+        })
     }
 
     /// `http://127.0.0.1:PORT<path>`.
@@ -123,14 +113,8 @@ impl Tomcat {
 
     /// What Tomcat logged so far.
     pub fn log(&self) -> String {
-        let read =
-            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
-        format!("{}{}", read("catalina.out"), read("stderr.log"))
+        std::fs::read_to_string(self.dir.path().join("catalina.log")).unwrap_or_default()
     }
-}
-
-fn d_join(dir: &tempfile::TempDir, name: &str) -> PathBuf {
-    dir.path().join(name)
 }
 
 /// A password nobody guesses between two test runs.
@@ -140,11 +124,4 @@ fn rand_u64() -> u64 {
         let _ = io::Read::read_exact(&mut f, &mut buf);
     }
     u64::from_le_bytes(buf) ^ u64::from(std::process::id())
-}
-
-impl Drop for Tomcat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

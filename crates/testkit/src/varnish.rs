@@ -10,14 +10,13 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use crate::rclone::{kill_with_parent, wait_listening};
+use crate::launch::Launched;
 
 /// A running private varnishd.
 pub struct Varnish {
-    child: Child,
+    _server: Launched,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -56,21 +55,14 @@ impl Varnish {
             .arg("-f")
             .arg(&vcl)
             .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(std::fs::File::create(&log)?))
-            .stderr(Stdio::from(std::fs::File::create(d.join("stderr.log"))?));
-        kill_with_parent(&mut cmd);
-        let child = cmd.spawn().map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot run varnishd (Debian package varnish): {e}"),
-            )
-        })?;
-        let mut server = Self { child, port, dir };
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        wait_listening(&mut server.child, addr, &log, Duration::from_secs(30))?;
-        Ok(server)
+        let server = Launched::start(&mut cmd, "varnishd (Debian package varnish)", &log, addr)?;
+        Ok(Self {
+            _server: server,
+            port,
+            dir,
+        })
     }
 
     /// `http://127.0.0.1:PORT<path>`.
@@ -80,15 +72,6 @@ impl Varnish {
 
     /// What varnishd printed so far.
     pub fn log(&self) -> String {
-        let read =
-            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
-        format!("{}{}", read("varnishd.log"), read("stderr.log"))
-    }
-}
-
-impl Drop for Varnish {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        std::fs::read_to_string(self.dir.path().join("varnishd.log")).unwrap_or_default()
     }
 }
