@@ -16,8 +16,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long a server may take to listen.
-const START_LIMIT: Duration = Duration::from_secs(30);
+/// How long a server may take to listen: generous, since Tomcat's JVM
+/// starts in about 4 s on an idle machine but many times that while the
+/// whole suite runs on two cores; only a server that never listens waits
+/// this long.
+const START_LIMIT: Duration = Duration::from_secs(90);
 
 /// A running server process, killed on drop.
 pub(crate) struct Launched(Child);
