@@ -5,7 +5,9 @@
 //! runs them.
 //!
 //! The read-only tests share one pair; the test that stops the replica's
-//! SQL thread has a pair of its own.
+//! SQL thread has a pair of its own. A single-node Galera cluster (Debian's
+//! `galera-4` provider, bootstrapped with `gcomm://` on loopback) gives the
+//! Galera findings a real `wsrep_*` status to read.
 
 mod support;
 
@@ -42,19 +44,25 @@ impl Pair {
 
     /// The check `extra` describes against `server`.
     fn check(&self, server: &MariaDb, extra: &str) -> keepup_config::Config {
-        let password = if extra.contains("password_file") {
-            ""
-        } else {
-            "password_file = \"db.pass\"\n"
-        };
-        let src = format!(
-            "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"db\"\nkind = \"mysql\"\n\
-             host = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\n{password}{extra}\n",
-            server.port(),
-            server.user(),
-        );
-        load(self.dir.path(), &src)
+        check_in(self.dir.path(), server, extra)
     }
+}
+
+/// The check `extra` describes against `server`, its password in
+/// `dir/db.pass` unless `extra` names a file.
+fn check_in(dir: &std::path::Path, server: &MariaDb, extra: &str) -> keepup_config::Config {
+    let password = if extra.contains("password_file") {
+        ""
+    } else {
+        "password_file = \"db.pass\"\n"
+    };
+    let src = format!(
+        "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"db\"\nkind = \"mysql\"\n\
+         host = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\n{password}{extra}\n",
+        server.port(),
+        server.user(),
+    );
+    load(dir, &src)
 }
 
 /// The replica's IO and SQL threads as `SHOW SLAVE STATUS` says them
@@ -166,6 +174,42 @@ async fn a_stopped_sql_thread_and_a_lost_primary_are_findings() {
             .starts_with("the replica's IO thread is Connecting, not running"),
         "{}",
         o.message
+    );
+}
+
+#[tokio::test]
+async fn a_single_node_galera_cluster_is_synced_and_smaller_than_two() {
+    let (node, dir) = tokio::task::spawn_blocking(|| {
+        let node = MariaDb::start_galera().expect("a Galera node starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("db.pass"), node.password()).expect("file");
+        (node, dir)
+    })
+    .await
+    .expect("start");
+
+    let o = run(&check_in(dir.path(), &node, "")).await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+    assert_eq!(mysql(&o)["galera"]["cluster_size"], 1, "{o:#?}");
+    assert_eq!(mysql(&o)["galera"]["local_state"], "Synced");
+    assert_eq!(mysql(&o)["galera"]["cluster_status"], "Primary");
+
+    let o = run(&check_in(dir.path(), &node, "cluster_size = 2")).await;
+    assert_eq!(o.status, Status::Down, "{o:#?}");
+    assert_eq!(codes(&o), ["MYSQL_GALERA_CLUSTER_SMALL"]);
+    assert_eq!(
+        o.message,
+        "the Galera cluster has 1 of the 2 expected nodes"
+    );
+
+    // A desynchronised node (as while it donates a state transfer) is
+    // not Synced.
+    node.sql("SET GLOBAL wsrep_desync = ON;").expect("desync");
+    let o = run(&check_in(dir.path(), &node, "")).await;
+    assert_eq!(codes(&o), ["MYSQL_GALERA_NOT_SYNCED"], "{o:#?}");
+    assert_eq!(
+        o.message,
+        "the Galera node is \"Donor/Desynced\", not Synced"
     );
 }
 

@@ -17,6 +17,10 @@
 //! primary's current log position, `START SLAVE`), for the replication
 //! checks' tests.
 //!
+//! [`MariaDb::start_galera`] starts a single-node Galera cluster (Debian's
+//! `galera-4` provider, bootstrapped with `gcomm://`, group communication
+//! on `127.0.0.1` and a free port) for the `mysql` check's Galera tests.
+//!
 //! The server is killed when the value is dropped, and by a watchdog if
 //! the test process dies first. A missing package is an error, not a
 //! skip.
@@ -36,6 +40,9 @@ use crate::shopdata::{self, Dialect, ShopCounts, ShopSize};
 pub const MARIADB_USER: &str = "keepup";
 /// Its password (a space and quotes, so that quoting is exercised).
 pub const MARIADB_PASSWORD: &str = "Sh0p pa'ss\"wd";
+
+/// Debian's Galera provider (package `galera-4`).
+const GALERA_PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
 
 /// How long the server may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,19 +77,44 @@ impl MariaDb {
     /// accepts connections and the test user exists. Blocking; takes one
     /// or two seconds.
     pub fn start() -> io::Result<Self> {
-        Self::start_with(None, None)
+        Self::start_with(None, None, false)
+    }
+
+    /// A single-node Galera cluster: the server loads Debian's `galera-4`
+    /// provider and bootstraps a new cluster (`gcomm://`), its group
+    /// communication bound to `127.0.0.1` on a free port. Returns once the
+    /// node reports `wsrep_ready`.
+    pub fn start_galera() -> io::Result<Self> {
+        if !Path::new(GALERA_PROVIDER).is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{GALERA_PROVIDER} is missing: install Debian's galera-4"),
+            ));
+        }
+        let db = Self::start_with(None, None, true)?;
+        let until = Instant::now() + READY_TIMEOUT;
+        while db.sql("SHOW GLOBAL STATUS LIKE 'wsrep_ready';")?.trim() != "wsrep_ready\tON" {
+            if Instant::now() > until {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the Galera node did not become ready",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(db)
     }
 
     /// A server that offers TLS with `issued`'s certificate and key,
     /// besides plain connections.
     pub fn start_with_tls(issued: &crate::pki::Issued) -> io::Result<Self> {
-        Self::start_with(None, Some(issued))
+        Self::start_with(None, Some(issued), false)
     }
 
     /// A server writing a binary log (server id 1) that replicas can
     /// follow; its log starts empty once the test user exists.
     pub fn start_primary() -> io::Result<Self> {
-        let db = Self::start_with(Some(1), None)?;
+        let db = Self::start_with(Some(1), None, false)?;
         db.sql("RESET MASTER;")?;
         Ok(db)
     }
@@ -98,7 +130,7 @@ impl MariaDb {
                 "the primary has no binary log: {status:?}"
             )));
         };
-        let replica = Self::start_with(Some(2), None)?;
+        let replica = Self::start_with(Some(2), None, false)?;
         replica.sql(&format!(
             "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER={}, \
              MASTER_PASSWORD={}, MASTER_LOG_FILE={}, MASTER_LOG_POS={}, MASTER_USE_GTID=no; \
@@ -112,7 +144,11 @@ impl MariaDb {
         Ok(replica)
     }
 
-    fn start_with(server_id: Option<u32>, tls: Option<&crate::pki::Issued>) -> io::Result<Self> {
+    fn start_with(
+        server_id: Option<u32>,
+        tls: Option<&crate::pki::Issued>,
+        galera: bool,
+    ) -> io::Result<Self> {
         let dirs: Vec<&Path> = SYSTEM_BIN.iter().map(Path::new).collect();
         let install = dbproc::require(&dirs, "mariadb-install-db", "mariadb-server")?;
         let server = dbproc::require(&dirs, "mariadbd", "mariadb-server")?;
@@ -121,7 +157,7 @@ impl MariaDb {
         // The port is free when chosen but may be taken before the server
         // binds it: try again with another.
         for _ in 0..3 {
-            match Self::try_start(&install, &server, &client, server_id, tls) {
+            match Self::try_start(&install, &server, &client, server_id, tls, galera) {
                 Ok(db) => return Ok(db),
                 Err(e) => last = Some(e),
             }
@@ -135,6 +171,7 @@ impl MariaDb {
         client: &Path,
         server_id: Option<u32>,
         tls: Option<&crate::pki::Issued>,
+        galera: bool,
     ) -> io::Result<Self> {
         let account = dbproc::server_account(&["mysql", "nobody"])?;
         let dir = tempfile::Builder::new()
@@ -180,6 +217,25 @@ impl MariaDb {
             ];
         }
         let port = crate::ports::free_port(Ipv4Addr::LOCALHOST)?;
+        let mut galera_args = Vec::new();
+        if galera {
+            // Group communication on loopback only (its default is every
+            // address, port 4567); a small gcache, nothing is replicated.
+            let gport = crate::ports::free_port(Ipv4Addr::LOCALHOST)?;
+            galera_args = vec![
+                "--wsrep-on=ON".to_owned(),
+                format!("--wsrep-provider={GALERA_PROVIDER}"),
+                "--wsrep-cluster-address=gcomm://".to_owned(),
+                "--wsrep-cluster-name=keepup-test".to_owned(),
+                format!("--wsrep-node-address=127.0.0.1:{gport}"),
+                format!(
+                    "--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:{gport};\
+                     gcache.size=16M"
+                ),
+                "--binlog-format=ROW".to_owned(),
+                "--innodb-autoinc-lock-mode=2".to_owned(),
+            ];
+        }
         let socket = d.join("mariadb.sock");
         let log = d.join("mariadb.log");
         let mut cmd = Command::new(server);
@@ -204,6 +260,7 @@ impl MariaDb {
             })
             .arg("--innodb-doublewrite=0")
             .args(&tls_args)
+            .args(&galera_args)
             .arg("--innodb-flush-log-at-trx-commit=0")
             .arg("--innodb-buffer-pool-size=256M")
             .arg("--innodb-log-file-size=256M")
