@@ -40,14 +40,17 @@ cd "$(dirname "$0")/.."
 # front of a test backend for the varnish check,
 # crates/testkit/src/varnish.rs); tomcat10 and tomcat10-admin (a private
 # Tomcat, its JRE included, whose manager status the tomcat_status check
-# reads, crates/testkit/src/tomcat.rs).
+# reads, crates/testkit/src/tomcat.rs); galera-4 (a single-node Galera
+# cluster for the mysql check's Galera findings, crates/probe/tests/mysql.rs);
+# ceph-mon and ceph-common (a private one-monitor cluster whose health the
+# agent reads with the real `ceph health`, crates/agent/tests/replication.rs).
 PACKAGES=(ca-certificates openssl knot knot-dnsutils bind9-dnsutils bind9 iproute2 util-linux
   postfix dovecot-imapd dovecot-pop3d
   restic rclone openssh-server openssh-client rsync
   postgresql postgresql-client mariadb-server mariadb-client
   dpkg-dev binutils systemd man-db chromium chromium-driver prometheus
   redis-server prometheus-node-exporter monitoring-plugins-basic vsftpd smartmontools
-  nginx-light varnish tomcat10 tomcat10-admin)
+  nginx-light varnish tomcat10 tomcat10-admin galera-4 ceph-mon ceph-common)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

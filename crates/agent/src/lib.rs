@@ -73,6 +73,10 @@ pub struct Settings {
     pub plugins: Vec<plugins::Plugin>,
     /// How long a plugin may run.
     pub plugin_timeout: Duration,
+    /// The Ceph configuration `ceph health` reads (`ceph --conf`; it names
+    /// the monitors and the keyring); None: the tool's default,
+    /// /etc/ceph/ceph.conf.
+    pub ceph_conf: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -86,6 +90,7 @@ impl Default for Settings {
             smart_every: Duration::from_secs(600),
             plugins: Vec::new(),
             plugin_timeout: Duration::from_secs(10),
+            ceph_conf: None,
         }
     }
 }
@@ -246,7 +251,13 @@ impl Collector {
         r.units = units(&mut problems).await;
         bound::units(&mut r.units, bound::MAX_UNITS, &mut r.cut);
         r.smart = self.smart(now, &mut problems).await;
-        r.replication = replication(root, &r.processes, &mut problems).await;
+        r.replication = replication(
+            root,
+            &r.processes,
+            self.settings.ceph_conf.as_deref(),
+            &mut problems,
+        )
+        .await;
         bound::truncate(
             &mut r.replication,
             bound::MAX_DEVICES,
@@ -572,13 +583,14 @@ async fn units(problems: &mut Vec<String>) -> BTreeMap<String, String> {
 
 /// DRBD, GlusterFS and Ceph, each only where it runs on this host: the
 /// DRBD module loaded (`/proc/drbd`), a `glusterd` among `processes`, a
-/// Ceph configuration (`/etc/ceph/ceph.conf`). Their tools alone say
+/// Ceph configuration (`ceph_conf`, else `/etc/ceph/ceph.conf`). Their tools alone say
 /// little (clients have them too), and running `gluster` and `ceph` (a
 /// Python program) every interval where nothing is configured took the
 /// agent to 1.8 % of a core, past its 1 % budget.
 async fn replication(
     root: &str,
     processes: &BTreeMap<String, u32>,
+    ceph_conf: Option<&Path>,
     problems: &mut Vec<String>,
 ) -> Vec<keepup_model::host::Replication> {
     let mut out = Vec::new();
@@ -605,10 +617,15 @@ async fn replication(
             Err(e) => problems.push(e),
         }
     }
-    if Path::new(&format!("{root}/etc/ceph/ceph.conf")).exists()
+    // The configuration the agent was given, else ceph's own default.
+    let default_conf = format!("{root}/etc/ceph/ceph.conf");
+    let conf = ceph_conf.unwrap_or(Path::new(&default_conf));
+    if conf.exists()
         && let Some(ceph) = command::find("ceph")
     {
-        match command::run(&ceph, &["health", "--format", "json"], TOOL_TIMEOUT).await {
+        let conf = conf.to_string_lossy();
+        let args = ["health", "--format", "json", "--conf", &conf];
+        match command::run(&ceph, &args, TOOL_TIMEOUT).await {
             Ok(o) if o.code == Some(0) => match replication::ceph_health(&o.stdout) {
                 Ok(r) => out.push(r),
                 Err(e) => problems.push(e),
@@ -636,6 +653,7 @@ mod tests {
         let found = replication(
             dir.path().to_str().unwrap(),
             &BTreeMap::new(),
+            None,
             &mut problems,
         )
         .await;

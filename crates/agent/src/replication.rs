@@ -1,9 +1,12 @@
 //! Replication state readable on the host, from the tools' own output:
 //! DRBD (`/proc/drbd` of DRBD 8, `drbdadm status` of DRBD 9), GlusterFS
 //! (`gluster volume status`) and Ceph (`ceph health --format json`).
-//! None of these has a Debian package that runs in a test without a
-//! cluster, so the parsers are tested on samples written in the formats
-//! the tools' documentation shows (tests/samples, see the README's Tests).
+//! Ceph's is tested on the real tool too: tests/replication.rs runs the
+//! collector's `ceph health` against a private one-monitor cluster from
+//! Debian's ceph-mon. DRBD needs its kernel module (not loadable in the
+//! test machine) and GlusterFS refuses bricks on loopback addresses, so
+//! those parsers are tested on samples written in the formats the tools'
+//! documentation shows (tests/samples, see the README's Tests).
 
 use keepup_model::host::Replication;
 

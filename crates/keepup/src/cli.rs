@@ -1003,6 +1003,10 @@ pub struct AgentArgs {
     /// NTP server to measure the clock's offset against (SNTP); repeatable.
     #[arg(long = "ntp", value_name = "HOST[:PORT]")]
     pub ntp: Vec<String>,
+    /// The Ceph configuration `ceph health` reads (default: ceph's own,
+    /// /etc/ceph/ceph.conf).
+    #[arg(long, value_name = "FILE")]
+    pub ceph_conf: Option<PathBuf>,
     /// Count processes under NAME: `NAME=REGEX` by command line,
     /// `NAME@USER` by user, `NAME@USER=REGEX` both; repeatable.
     #[arg(long = "process", value_name = "NAME[@USER][=REGEX]")]

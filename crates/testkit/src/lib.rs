@@ -84,6 +84,7 @@
 //!   such as a benchmark. Dropping the value signals the thread
 //!   and joins it (bounded by a short grace period).
 
+pub mod ceph;
 pub mod chromedriver;
 mod dbproc;
 pub mod disk;

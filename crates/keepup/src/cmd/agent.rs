@@ -124,6 +124,7 @@ fn settings(args: &AgentArgs) -> anyhow::Result<Settings> {
         watches,
         plugins,
         plugin_timeout: args.plugin_timeout.max(Duration::from_secs(1)),
+        ceph_conf: args.ceph_conf.clone(),
         ..Settings::default()
     })
 }
