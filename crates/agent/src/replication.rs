@@ -4,7 +4,7 @@
 //! Ceph's is tested on the real tool too: tests/replication.rs runs the
 //! collector's `ceph health` against a private one-monitor cluster from
 //! Debian's ceph-mon. DRBD needs its kernel module (not loadable in the
-//! test machine) and GlusterFS refuses bricks on loopback addresses, so
+//! test machine) and a private GlusterFS volume did not start yet, so
 //! those parsers are tested on samples written in the formats the tools'
 //! documentation shows (tests/samples, see the README's Tests).
 
