@@ -183,11 +183,12 @@ async fn a_backlogged_report_counts_from_its_collection_not_its_arrival() {
     book.accept(&config.agents[0], ahead, &store, 76_000)
         .unwrap();
     assert_eq!(book.latest("here").map(|(at, _)| at), Some(76_000));
-    // One from behind the previous report's time is kept after it.
+    // One from behind the previous report's time is kept strictly after
+    // it: its verdict never takes the previous one's place in the store.
     let behind = collector.collect(3, 10_000).await;
     book.accept(&config.agents[0], behind, &store, 77_000)
         .unwrap();
-    assert_eq!(book.latest("here").map(|(at, _)| at), Some(76_000));
+    assert_eq!(book.latest("here").map(|(at, _)| at), Some(76_001));
 }
 
 /// A host that is down (its ping fails, its agent falls silent) is one
@@ -381,6 +382,43 @@ async fn smart_health_smartctl_cannot_read_is_unknown_not_up_or_down() {
     // Every disk read and passing: Up.
     let o = judge(4, vec![disk("/dev/sda", Some(true), None)]);
     assert_eq!(o.status, Status::Up, "{o:?}");
+}
+
+/// An unreadable SMART disk (a VM's virtio disk, an agent not root) must
+/// not hide a known problem: a disk at warn stays Degraded (review 31 #5).
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_smart_does_not_hide_a_disk_at_warn() {
+    use keepup_model::host::SmartDisk;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, book, store) = setup(dir.path(), "/");
+    let mut spec = spec(&config);
+    spec.processes.clear();
+    spec.inodes.clear();
+    spec.smart = true;
+    let mut collector = Collector::new(Settings {
+        name: "here".into(),
+        ..Settings::default()
+    });
+    let mut report = collector.collect(1, 1_000).await;
+    let root = report
+        .mounts
+        .iter_mut()
+        .find(|m| m.path == "/")
+        .expect("a / mount");
+    // 60 % used: past warn (50 %), below crit (80 %).
+    (root.size, root.available) = (1_000, 400);
+    report.smart = vec![SmartDisk {
+        device: "/dev/vda".into(),
+        passed: None,
+        error: Some("unknown: /dev/vda: Permission denied".into()),
+        ..SmartDisk::default()
+    }];
+    book.accept(&config.agents[0], report, &store, 1_000)
+        .unwrap();
+    let o = book.evaluate(&spec, 1_000);
+    assert_eq!(o.status, Status::Degraded, "{o:?}");
+    assert!(codes_of(&o).contains(&codes::HOST_DISK_SPACE), "{o:?}");
+    assert!(codes_of(&o).contains(&codes::HOST_SMART_UNKNOWN), "{o:?}");
 }
 
 /// Pushes of one report on sixteen threads at the same moment: exactly one

@@ -22,6 +22,7 @@ use keepup_notify::HttpClientContext;
 const WEB1_TOKEN: &str = "web1-token-0123456789";
 const WEB2_TOKEN: &str = "web2-token-9876543210";
 const WEB3_TOKEN: &str = "web3-token-5555555555";
+const WEB4_TOKEN: &str = "web4-token-4444444444";
 
 /// The results of `id` at `from <= at < to`, oldest first, once there
 /// are at least `n` (the recorder writes in batches).
@@ -57,6 +58,7 @@ async fn central(dir: &std::path::Path, port: u16) -> Central {
     std::fs::write(dir.join("web1.token"), WEB1_TOKEN).unwrap();
     std::fs::write(dir.join("web2.token"), WEB2_TOKEN).unwrap();
     std::fs::write(dir.join("web3.token"), WEB3_TOKEN).unwrap();
+    std::fs::write(dir.join("web4.token"), WEB4_TOKEN).unwrap();
     let src = r#"
 [[agent]]
 name = "web1"
@@ -70,7 +72,13 @@ token_file = "web2.token"
 name = "web3"
 token_file = "web3.token"
 interval = "1s"
-silent_after = 2
+silent_after = 3
+
+[[agent]]
+name = "web4"
+token_file = "web4.token"
+interval = "1s"
+silent_after = 10
 
 [[site]]
 id = "s"
@@ -90,6 +98,15 @@ kind = "host"
 agent = "web3"
 interval = "1s"
 failure_threshold = 1
+processes.kpagent-absent = { max = 0 }
+reboot_window = "1s"
+
+[[site.check]]
+id = "web4"
+kind = "host"
+agent = "web4"
+interval = "1s"
+failure_threshold = 2
 processes.kpagent-absent = { max = 0 }
 reboot_window = "1s"
 "#;
@@ -521,4 +538,117 @@ async fn a_report_not_sent_in_time_is_refused() {
         .unwrap();
     assert_eq!(&answer, b"HTTP/1.1 408");
     assert!(c.monitor.hosts().latest("web1").is_none(), "nothing stored");
+}
+
+/// A backlog whose second-to-last report is bad (a process briefly
+/// there), delivered while every report is still fresh: its verdict is
+/// history, and neither the results it replaces nor a run on it drive the
+/// state machine. With failure_threshold = 2 no incident opens and the
+/// status never changes (review 31 #1: the replacement and a run on the
+/// report from the middle of the backlog were two live observations).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_report_in_a_backlog_tail_drives_no_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = keepup_testkit::ports::free_port(Ipv4Addr::LOCALHOST).unwrap();
+    let url = format!("http://127.0.0.1:{port}/agent/report");
+    let c = central(dir.path(), port).await;
+    let id = CheckId::new("s", "web4");
+    let mut collector = Collector::new(Settings {
+        name: "web4".into(),
+        ..Settings::default()
+    });
+    let mut backlog = Backlog::open(&dir.path().join("backlog"), 100).unwrap();
+    let pusher = Pusher::new(
+        HttpClientContext::new(),
+        url,
+        keepup_config::Secret::new(WEB4_TOKEN.into()),
+        Duration::from_secs(5),
+    );
+    let mut sent = Vec::new();
+    let mut queue = async |backlog: &mut Backlog, bad: bool| {
+        let at = SystemClock.now_ms();
+        let seq = backlog.next_seq(at).unwrap();
+        let mut report = collector.collect(seq, at).await;
+        if bad {
+            report.processes.insert("kpagent-absent".into(), 1);
+        }
+        backlog.push(&report).unwrap();
+        sent.push((at, seq));
+    };
+    queue(&mut backlog, false).await;
+    assert_eq!(pusher.deliver(&mut backlog).await.delivered, 1);
+    let t0 = c.monitor.hosts().latest("web4").unwrap().0;
+    for _ in 0..100 {
+        if c.monitor
+            .current()
+            .get(&id)
+            .is_some_and(|s| s.outcome.status == Status::Up && s.at > t0)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut changes = c.monitor.subscribe_status();
+
+    // Four reports queued within the freshness (10 s), the third bad, and
+    // the central runs the check past the newest before they arrive.
+    for i in 0..4 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        queue(&mut backlog, i == 2).await;
+    }
+    let newest = sent[4].0;
+    for _ in 0..100 {
+        if c.monitor
+            .current()
+            .get(&id)
+            .is_some_and(|s| s.at > newest + 100)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let d = pusher.deliver(&mut backlog).await;
+    assert_eq!((d.delivered, d.stopped), (4, None));
+    let bad = sent[3].0;
+    let verdict = results(&c.monitor, &id, bad, bad + 1, 1).await;
+    assert_eq!(verdict[0].outcome.status, Status::Down, "{:?}", verdict[0]);
+    // The run asked for after the backlog, and a few more, are done.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let state = c.monitor.current().get(&id).cloned().unwrap();
+    assert_eq!(state.outcome.status, Status::Up, "{:?}", state.outcome);
+    let mut seen = Vec::new();
+    while let Ok(change) = changes.try_recv() {
+        if change.check == id {
+            seen.push((change.status, change.message));
+        }
+    }
+    assert_eq!(seen, [], "status changes of {id}");
+    let incidents = c.monitor.store().open_incidents().unwrap();
+    assert!(incidents.iter().all(|i| i.check != id), "{incidents:?}");
+}
+
+/// A push whose request is dropped once its report is taken (the agent's
+/// timeout, a closed connection) still has its verdict recorded: a
+/// re-send is a duplicate, so it would be lost for good (review 31 #4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_cancelled_after_its_report_was_taken_keeps_its_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = keepup_testkit::ports::free_port(Ipv4Addr::LOCALHOST).unwrap();
+    let c = central(dir.path(), port).await;
+    let id = CheckId::new("s", "web1");
+    let agent = c.monitor.hosts().agent_of_token(WEB1_TOKEN).unwrap();
+    let mut collector = Collector::new(Settings {
+        name: "web1".into(),
+        ..Settings::default()
+    });
+    let at = SystemClock.now_ms();
+    let report = collector.collect(1, at).await;
+    let body = serde_json::to_vec(&report).unwrap();
+    // Polled once (the report is being taken), then dropped.
+    let mut push = Box::pin(c.monitor.agent_report(&agent, body.into()));
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(push.as_mut().poll(cx))).await;
+    assert!(first.is_pending(), "the push finished at its first poll");
+    drop(push);
+    let verdict = results(&c.monitor, &id, at, at + 1, 1).await;
+    assert_eq!(seq_of(&verdict[0]), Some(1), "{:?}", verdict[0]);
 }

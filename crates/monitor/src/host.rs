@@ -25,7 +25,7 @@
 //! whose token matches (compared in constant time) is the only one whose
 //! name the report may carry.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use keepup_config::{
@@ -34,7 +34,7 @@ use keepup_config::{
 use tokio::sync::mpsc;
 
 use crate::recorder::{FlushRequest, Recorder};
-use crate::scheduler::{Completed, SchedulerHandle};
+use crate::scheduler::{Completed, Origin, SchedulerHandle};
 use keepup_model::host::{HOST_REPORT_VERSION, HostReport};
 use keepup_model::{CheckId, Finding, Outcome, Severity, Status, Timestamp, codes, format_rfc3339};
 use keepup_store::{MemoChange, Store};
@@ -256,8 +256,18 @@ impl HostBook {
         // Judged as of its collection, not its arrival: a report sent late
         // from the agent's backlog must not make a silent agent look
         // fresh. The agent's clock is not ours, so the time is kept
-        // between the previous report's and now.
-        let floor = previous.as_ref().map_or(Timestamp::MIN, |p| p.at.min(now));
+        // before now and strictly after the previous report's, so that no
+        // verdict replaces another's result (same time); a first report no
+        // older than a
+        // full default backlog, so that a clock at 1970 cannot reach back
+        // past what the store still holds raw (review 31 #3, #8).
+        let reach = i64::try_from(agent.interval.as_millis())
+            .unwrap_or(i64::MAX)
+            .saturating_mul(FIRST_REPORT_REACH);
+        let floor = match &previous {
+            Some(p) => p.at.saturating_add(1).min(now),
+            None => now.saturating_sub(reach),
+        };
         let received = Received {
             at: report.at.clamp(floor, now),
             report,
@@ -297,7 +307,7 @@ impl HostBook {
             at: received.at,
             seq: received.report.seq,
             silence_ms,
-            fresh: now - received.at <= silence_ms,
+            fresh: now.saturating_sub(received.at) <= silence_ms,
             verdicts,
         }))
     }
@@ -408,6 +418,10 @@ fn note_report(o: &mut Outcome, agent: &str, r: &Received) {
     o.evidence.insert("hostname", r.report.hostname.clone());
 }
 
+/// How many intervals back an agent's first report may be dated: the
+/// agent's default backlog (`keepup agent --backlog`, one day at 10 s).
+const FIRST_REPORT_REACH: i64 = 8_640;
+
 /// The evidence naming the report a result judged.
 const REPORT_SEQ: &str = "report_seq";
 
@@ -424,26 +438,42 @@ pub(crate) struct Verdicts {
     pub(crate) store: Store,
     pub(crate) flush: mpsc::UnboundedSender<FlushRequest>,
     pub(crate) scheduler: SchedulerHandle,
+    /// Checks with a run asked for after a backlog's fresh report, not
+    /// yet started (one run per backlog tail, see [`RUN_AFTER`]).
+    pub(crate) runs_asked: Arc<Mutex<HashSet<CheckId>>>,
 }
+
+/// How long after a backlog's fresh report its check is run: the reports
+/// still queued behind it arrive within that, so the run judges the
+/// newest report the agent has, not one from the middle of its backlog.
+const RUN_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Verdicts {
     /// Records the verdicts of `judged`; returns when they are queued.
+    /// One flush per report, whatever the number of late checks.
     pub(crate) async fn record(&self, judged: Judged) {
+        let mut late = Vec::new();
         for (check, outcome) in judged.verdicts {
-            let late = self
+            let is_late = self
                 .recorder
                 .current_shared()
                 .get(&check.id)
                 .is_some_and(|s| s.at > judged.at);
-            self.send(&check, judged.at, outcome.clone()).await;
-            if !late {
-                continue;
+            self.send(&check, judged.at, outcome.clone(), Origin::Report)
+                .await;
+            if is_late {
+                late.push((check, outcome));
             }
-            // The central judged the time since without this report: what
-            // it recorded within the report's freshness judged an older
-            // report, or said the agent was silent. Replaced by this
-            // report's verdict, so the history is the reports' in order.
-            self.flushed().await;
+        }
+        if late.is_empty() {
+            return;
+        }
+        // The central judged the time since without this report: what it
+        // recorded within the report's freshness judged an older report,
+        // or said the agent was silent. Replaced by this report's verdict
+        // (history only), so the history is the reports' in order.
+        self.flushed().await;
+        for (check, outcome) in late {
             let (store, id) = (self.store.clone(), check.id.clone());
             let (from, to) = (
                 judged.at.saturating_add(1),
@@ -474,17 +504,32 @@ impl Verdicts {
                     .get(REPORT_SEQ)
                     .and_then(serde_json::Value::as_u64);
                 if judged_seq.is_none_or(|s| s < judged.seq) {
-                    self.send(&check, r.at, outcome.clone()).await;
+                    self.send(&check, r.at, outcome.clone(), Origin::Replacement)
+                        .await;
                 }
             }
             if judged.fresh {
-                // The central's state goes on from now, on this report.
-                self.scheduler.run_now(check.id.clone());
+                // The central's state goes on from now, on the newest
+                // report: run once the rest of the backlog is in.
+                self.run_soon(check.id.clone());
             }
         }
     }
 
-    async fn send(&self, check: &Arc<Check>, at: Timestamp, outcome: Outcome) {
+    /// Runs `id` [`RUN_AFTER`] from now, unless a run is asked for already.
+    fn run_soon(&self, id: CheckId) {
+        if !lock(&self.runs_asked).insert(id.clone()) {
+            return;
+        }
+        let (scheduler, asked) = (self.scheduler.clone(), self.runs_asked.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(RUN_AFTER).await;
+            lock(&asked).remove(&id);
+            scheduler.run_now(id);
+        });
+    }
+
+    async fn send(&self, check: &Arc<Check>, at: Timestamp, outcome: Outcome, origin: Origin) {
         let _ = self
             .sink
             .send(Completed {
@@ -492,7 +537,7 @@ impl Verdicts {
                 due: at,
                 started: at,
                 outcome,
-                backfill: true,
+                origin,
             })
             .await;
     }
@@ -908,6 +953,7 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
             _ => missing(&mut o, "open file handles"),
         }
     }
+    let mut smart_unknown = false;
     if spec.smart {
         for d in &r.smart {
             if d.passed == Some(false) {
@@ -920,7 +966,8 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
         }
         // A disk smartctl cannot read (not installed, not permitted, a
         // device it does not know) says nothing of its health: Unknown,
-        // neither a silent Up nor Down.
+        // neither a silent Up nor Down, but only when nothing else is
+        // wrong (below): it must not hide a known problem.
         let unreadable: Vec<String> = r
             .smart
             .iter()
@@ -941,7 +988,7 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
                 Severity::Info,
                 format!("SMART health is unknown: {why}"),
             ));
-            o.worsen(Status::Unknown);
+            smart_unknown = true;
         }
     }
     if let Some(t) = &spec.smart_wear {
@@ -965,6 +1012,11 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
                 format!("{} {}: {}", rep.system, rep.name, rep.state),
             ));
         }
+    }
+    // Unknown SMART health only when every measure judged is Up: a disk
+    // at warn is Degraded whether or not smartctl could read the disks.
+    if smart_unknown && o.status == Status::Up {
+        o.status = Status::Unknown;
     }
     if let Some(f) = o.worst_finding()
         && o.status != Status::Up

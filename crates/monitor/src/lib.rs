@@ -265,6 +265,7 @@ impl Monitor {
             store: store.clone(),
             flush: flush.clone(),
             scheduler: scheduler.clone(),
+            runs_asked: Default::default(),
         };
         let pull_task = tokio::spawn(host::pull_loop(
             hosts.clone(),
@@ -384,12 +385,8 @@ impl Monitor {
         let store = self.store.clone();
         let agent = agent.clone();
         let now = self.clock.now_ms();
-        let accepted =
-            tokio::task::spawn_blocking(move || book.receive(&agent, &body, &store, now))
-                .await
-                .map_err(|e| host::ReportError::Store(e.to_string()))??;
-        self.record_verdicts(&accepted).await;
-        Ok(accepted)
+        self.take_report(move || book.receive(&agent, &body, &store, now))
+            .await
     }
 
     /// Takes a report fetched from a pulled agent.
@@ -402,12 +399,8 @@ impl Monitor {
         let store = self.store.clone();
         let agent = agent.clone();
         let now = self.clock.now_ms();
-        let accepted =
-            tokio::task::spawn_blocking(move || book.accept(&agent, report, &store, now))
-                .await
-                .map_err(|e| host::ReportError::Store(e.to_string()))??;
-        self.record_verdicts(&accepted).await;
-        Ok(accepted)
+        self.take_report(move || book.accept(&agent, report, &store, now))
+            .await
     }
 
     /// Notes a failed pull of `agent` on its checks.
@@ -422,10 +415,26 @@ impl Monitor {
         self.hosts.clone()
     }
 
-    async fn record_verdicts(&self, accepted: &host::Accepted) {
-        if let host::Accepted::New(judged) = accepted {
-            self.verdicts.record(judged.clone()).await;
-        }
+    /// Takes a report (`accept`, blocking) and queues its verdicts, in a
+    /// task of its own: once its sequence number is stored, cancelling
+    /// the caller (a request timed out, a client gone) must not lose its
+    /// verdicts, since a re-send is a duplicate (review 31 #4).
+    async fn take_report(
+        &self,
+        accept: impl FnOnce() -> Result<host::Accepted, host::ReportError> + Send + 'static,
+    ) -> Result<host::Accepted, host::ReportError> {
+        let verdicts = self.verdicts.clone();
+        tokio::spawn(async move {
+            let accepted = tokio::task::spawn_blocking(accept)
+                .await
+                .map_err(|e| host::ReportError::Store(e.to_string()))??;
+            if let host::Accepted::New(judged) = &accepted {
+                verdicts.record(judged.clone()).await;
+            }
+            Ok(accepted)
+        })
+        .await
+        .map_err(|e| host::ReportError::Store(e.to_string()))?
     }
 
     /// Runs a backup job of `plan` now (as its schedule would), records

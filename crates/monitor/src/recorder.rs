@@ -8,9 +8,10 @@
 //!
 //! A verdict on an agent's report older than its check's current state (a
 //! backlogged report, judged at its collection time after the central
-//! judged newer times: [`Completed::backfill`]) is history: stored, where
+//! judged newer times: [`Completed::origin`]) is history: stored, where
 //! it takes its place in the status spans, but it neither moves the
-//! current state back nor reaches the state machine.
+//! current state back nor reaches the state machine. A replacement of a
+//! result the central recorded meanwhile is always history.
 
 use crate::incidents::{IncidentEngine, IncidentEvent};
 use crate::scheduler::{Completed, SchedulerHandle};
@@ -270,21 +271,25 @@ pub(crate) async fn run(
         let mut waiter = None;
         tokio::select! {
             r = results.recv() => match r {
-                Some(mut c) => {
-                    if c.backfill && recorder.is_late(&c) {
-                        batches.history.push(c);
-                    } else {
-                        recorder.apply_connectivity(&mut c);
-                        recorder.observe(&c);
-                        batches.pending.push(c);
-                    }
+                Some(c) => {
+                    take(&recorder, &mut batches, c);
                     if batches.pending.len() + batches.history.len() < BATCH_MAX {
                         continue;
                     }
                 }
                 None => open = false,
             },
-            f = flush.recv() => waiter = f,
+            f = flush.recv() => {
+                // A barrier: what was sent before the flush was asked for
+                // is in this batch (the select is not biased).
+                for _ in 0..results.len() {
+                    match results.try_recv() {
+                        Ok(c) => take(&recorder, &mut batches, c),
+                        Err(_) => break,
+                    }
+                }
+                waiter = f;
+            }
             _ = tick.tick() => {}
         }
         if !batches.is_empty() {
@@ -296,6 +301,23 @@ pub(crate) async fn run(
     }
     if !batches.is_empty() {
         write(&recorder, &store, &mut batches, &downstream).await;
+    }
+}
+
+/// Takes one result into the batches: history, or observed.
+fn take(recorder: &Recorder, batches: &mut Batches, mut c: Completed) {
+    use crate::scheduler::Origin;
+    let history = match c.origin {
+        Origin::Run => false,
+        Origin::Report => recorder.is_late(&c),
+        Origin::Replacement => true,
+    };
+    if history {
+        batches.history.push(c);
+    } else {
+        recorder.apply_connectivity(&mut c);
+        recorder.observe(&c);
+        batches.pending.push(c);
     }
 }
 
@@ -503,7 +525,7 @@ mod tests {
             due: at,
             started: at,
             outcome: Outcome::new(Status::Up, "ok"),
-            backfill: false,
+            origin: crate::scheduler::Origin::Run,
         };
         let got: Vec<Vec<(String, Timestamp)>> =
             rounds(vec![run(0, 1), run(0, 2), run(1, 3), run(0, 4)])
@@ -544,7 +566,7 @@ mod tests {
                 due: at,
                 started: at,
                 outcome: Outcome::new(status, status.as_str()),
-                backfill: false,
+                origin: crate::scheduler::Origin::Run,
             });
         }
         let mut got = Vec::new();
@@ -558,5 +580,67 @@ mod tests {
                 ("s/a".to_owned(), Status::Down, 3)
             ]
         );
+    }
+
+    /// Never asked to run anything (the scheduler has no checks).
+    struct Idle;
+    impl crate::scheduler::Executor for Idle {
+        fn execute(
+            &self,
+            _: Arc<keepup_config::Check>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>> {
+            Box::pin(async { Outcome::new(Status::Unknown, "idle") })
+        }
+    }
+
+    /// A flush is a barrier: the results sent before it are in the store
+    /// when it is answered (review 31 #6: an unbiased select served the
+    /// flush first, and a backlog's replacements read a stale history).
+    #[tokio::test]
+    async fn a_flush_answers_once_the_results_sent_before_it_are_stored() {
+        let src = "[[site]]\nid = \"s\"\n[[site.check]]\nid = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\n";
+        let config = keepup_config::load_str(src, std::path::Path::new("k.toml")).unwrap();
+        let check: Arc<keepup_config::Check> =
+            config.checks().cloned().map(Arc::new).next().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("k.db")).unwrap();
+        let engine = IncidentEngine::resume(store.clone(), std::slice::from_ref(&check)).unwrap();
+        let (sink, results) = mpsc::channel(1_000);
+        let (flush, flushes) = mpsc::unbounded_channel();
+        let scheduler = crate::scheduler::spawn(
+            Vec::new(),
+            Arc::new(Idle),
+            sink.clone(),
+            Arc::new(keepup_model::SystemClock),
+            1,
+        );
+        for at in 1..=100 {
+            sink.send(Completed {
+                check: check.clone(),
+                due: at,
+                started: at,
+                outcome: Outcome::new(Status::Up, "ok"),
+                origin: crate::scheduler::Origin::Run,
+            })
+            .await
+            .unwrap();
+        }
+        let (tx, rx) = oneshot::channel();
+        flush.send(tx).unwrap();
+        let task = tokio::spawn(run(
+            Arc::new(Recorder::default()),
+            store.clone(),
+            results,
+            flushes,
+            Downstream {
+                engine: Arc::new(Mutex::new(engine)),
+                scheduler,
+                events: tokio::sync::broadcast::channel(16).0,
+            },
+        ));
+        rx.await.unwrap();
+        let stored = store.results(&check.id, 0, 1_000, 1_000).unwrap();
+        task.abort();
+        assert_eq!(stored.len(), 100);
     }
 }

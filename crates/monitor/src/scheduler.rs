@@ -60,13 +60,26 @@ pub struct Completed {
     /// When it actually started (after waiting for its turn); for a
     /// verdict on an agent's report, when the report was collected.
     pub started: Timestamp,
-    /// A verdict on an agent's report, judged after the time it is about:
-    /// when older than its check's current state it is history (stored,
-    /// never moving the state back). A run of the scheduler is never
-    /// history, so a wall clock stepped back does not freeze the states.
-    pub backfill: bool,
+    /// Where it comes from, which says whether it may drive the state.
+    pub origin: Origin,
     /// Its outcome.
     pub outcome: Outcome,
+}
+
+/// Where a result comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A run of the scheduler: never history, so a wall clock stepped
+    /// back does not freeze the states.
+    Run,
+    /// A verdict on an agent's report, judged after the time it is about:
+    /// when older than its check's current state it is history (stored,
+    /// never moving the state back).
+    Report,
+    /// A report's verdict put in place of a result the central recorded
+    /// meanwhile (an agent's backlog): always history, never observed, so
+    /// a report that is over never drives the state machine (review 31 #1).
+    Replacement,
 }
 
 /// Counters and lag samples, shared with whoever reports on the scheduler.
@@ -564,7 +577,7 @@ impl Driver {
                         due,
                         started,
                         outcome,
-                        backfill: false,
+                        origin: Origin::Run,
                     })
                     .await;
             });
