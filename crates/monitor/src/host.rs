@@ -109,9 +109,11 @@ struct Received {
 pub struct HostBook {
     agents: Mutex<Vec<AgentSpec>>,
     checks_of: Mutex<HashMap<String, Vec<Arc<Check>>>>,
-    /// Held from the sequence check to the update of `latest`, so two
-    /// pushes of one agent at once cannot both take a report.
-    accepting: Mutex<()>,
+    /// Each agent's lock, held from the sequence check to the update of
+    /// `latest`, so two pushes of one agent at once cannot both take a
+    /// report; one per agent so that agents never wait for each other's
+    /// store write (review 31 #10). Only configured agents get here.
+    accepting: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     latest: Mutex<HashMap<String, Arc<Received>>>,
     watched_since: Mutex<HashMap<String, Timestamp>>,
     pull_errors: Mutex<HashMap<String, String>>,
@@ -236,7 +238,11 @@ impl HostBook {
         }
         // One report at a time from here to `latest`: the sequence check,
         // the store and the update are one step.
-        let _accepting = lock(&self.accepting);
+        let agent_lock = lock(&self.accepting)
+            .entry(agent.name.clone())
+            .or_default()
+            .clone();
+        let _accepting = lock(&agent_lock);
         let previous = lock(&self.latest).get(&agent.name).cloned();
         if previous
             .as_ref()
