@@ -346,10 +346,16 @@ async fn a_backlog_after_a_silence_is_judged_report_by_report_in_order() {
         Duration::from_secs(5),
     );
     let mut sent = Vec::new();
+    // One real report of this machine, numbered and dated anew for each
+    // queued report: collecting afresh takes seconds on a loaded machine,
+    // longer than this agent's silence window, and the gaps between
+    // reports must stay well inside it for the timeline below.
+    let template = collector.collect(0, SystemClock.now_ms()).await;
     let mut queue = async |backlog: &mut Backlog, bad: bool| {
         let at = SystemClock.now_ms();
         let seq = backlog.next_seq(at).unwrap();
-        let mut report = collector.collect(seq, at).await;
+        let mut report = template.clone();
+        (report.seq, report.at) = (seq, at);
         if bad {
             report.processes.insert("kpagent-absent".into(), 1);
         }
@@ -565,10 +571,16 @@ async fn a_bad_report_in_a_backlog_tail_drives_no_state() {
         Duration::from_secs(5),
     );
     let mut sent = Vec::new();
+    // One real report of this machine, numbered and dated anew for each
+    // queued report: collecting afresh takes seconds on a loaded machine,
+    // longer than this agent's silence window, and the gaps between
+    // reports must stay well inside it for the timeline below.
+    let template = collector.collect(0, SystemClock.now_ms()).await;
     let mut queue = async |backlog: &mut Backlog, bad: bool| {
         let at = SystemClock.now_ms();
         let seq = backlog.next_seq(at).unwrap();
-        let mut report = collector.collect(seq, at).await;
+        let mut report = template.clone();
+        (report.seq, report.at) = (seq, at);
         if bad {
             report.processes.insert("kpagent-absent".into(), 1);
         }
