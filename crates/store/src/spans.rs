@@ -175,8 +175,28 @@ pub(crate) fn respan(
             at.saturating_add(1)
         }
         None => {
-            // Older than every result: spans filled from hour rollups
-            // before the first result end where it starts.
+            // Older than every result kept. Spans after it that began
+            // before the oldest result kept came from results pruned since
+            // (raw results are kept days, spans years): they cannot be
+            // derived again, so the late result stays raw history only.
+            let oldest_kept: Timestamp = tx
+                .prepare_cached("SELECT MIN(ts) FROM result WHERE check_id = ?1 AND ts > ?2")?
+                .query_row(params![check, from], |r| r.get::<_, Option<Timestamp>>(0))?
+                .unwrap_or(Timestamp::MAX);
+            let pruned_history: bool = tx
+                .prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM span WHERE check_id = ?1 AND end_ms > ?2 AND start_ms < ?3)",
+                )?
+                .query_row(params![check, from, oldest_kept], |r| r.get(0))?;
+            if pruned_history || open_start.is_some_and(|s| s < oldest_kept) {
+                return Ok(Respanned {
+                    status: None,
+                    since: None,
+                    span_start: open_start,
+                });
+            }
+            // Spans filled from hour rollups before the first result end
+            // where it starts.
             tx.prepare_cached(
                 "UPDATE span SET end_ms = ?2 WHERE check_id = ?1 AND start_ms < ?2 AND end_ms > ?2",
             )?

@@ -1500,3 +1500,52 @@ fn late_results_take_their_place_in_the_status_spans() {
         .collect();
     assert_eq!(first, [(-MIN, 0, Some(Status::Degraded)), (0, MIN, up)]);
 }
+
+/// A late result older than every raw result kept, after the raw results
+/// behind the spans were pruned: the spans stay (they cannot be derived
+/// again), the result is kept as raw history.
+#[test]
+fn a_late_result_older_than_the_raw_results_kept_leaves_the_spans_alone() {
+    let s = Store::open_in_memory().unwrap();
+    let c = "s/host";
+    s.register_checks(&[CheckMeta {
+        id: id(c),
+        site: "s".into(),
+        name: "host".into(),
+        kind: "host".into(),
+        max_gap: Some(Duration::from_secs(15 * 60)),
+    }])
+    .unwrap();
+    let spans = || -> Vec<(i64, i64, Option<Status>)> {
+        s.status_spans(&[id(c)], T0, T0 + 10 * DAY)
+            .map(|r| {
+                let r = r.unwrap();
+                (r.from_ms - T0, r.to_ms - T0, r.status)
+            })
+            .collect()
+    };
+    // Up for a minute, Down for a minute, then Up every minute for 9 days.
+    s.record(&[rec(c, T0, Status::Up, 0.0, "ok")]).unwrap();
+    s.record(&[rec(c, T0 + MIN, Status::Down, 0.0, "full")])
+        .unwrap();
+    let mut at = T0 + 2 * MIN;
+    while at <= T0 + 9 * DAY {
+        s.record(&[rec(c, at, Status::Up, 0.0, "ok")]).unwrap();
+        at += 10 * MIN;
+    }
+    let before = spans();
+    assert_eq!(before[0], (0, MIN, Some(Status::Up)));
+    assert_eq!(before[1], (MIN, 2 * MIN, Some(Status::Down)));
+    // Raw results are kept 7 days: the first two are pruned.
+    s.compact(T0 + 9 * DAY, &Retention::default()).unwrap();
+    assert!(s.results(&id(c), T0, T0 + DAY, 10).unwrap().is_empty());
+    // A report collected before all of it arrives late.
+    s.record(&[rec(c, T0 - MIN, Status::Degraded, 0.0, "slow")])
+        .unwrap();
+    assert_eq!(spans(), before, "the spans of pruned results are kept");
+    assert_eq!(
+        s.results(&id(c), T0 - MIN, T0, 10).unwrap().len(),
+        1,
+        "the late result is kept raw"
+    );
+}
