@@ -22,8 +22,9 @@ use crate::procfs;
 /// mount must not stop the whole collection).
 const STATVFS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Size, available to users, inodes, inodes free.
-pub(crate) type Space = (u64, u64, u64, u64);
+/// Size, available to users, free (with root's reserve), inodes, inodes
+/// free.
+pub(crate) type Space = (u64, u64, u64, u64, u64);
 
 /// The blocking call asked per mount: [`statvfs`] in production.
 type Ask = fn(&Path) -> std::io::Result<Space>;
@@ -95,8 +96,9 @@ impl MountSpace {
                     read_only: entry.read_only,
                     size: fs.0,
                     available: fs.1,
-                    inodes: fs.2,
-                    inodes_free: fs.3,
+                    free: Some(fs.2),
+                    inodes: fs.3,
+                    inodes_free: fs.4,
                 }),
                 Ok(Ok(Err(e))) => problems.push(format!("statvfs {}: {e}", entry.path)),
                 Ok(Err(e)) => problems.push(format!("statvfs {}: {e}", entry.path)),
@@ -111,7 +113,7 @@ impl MountSpace {
     }
 }
 
-/// (size, available to users, inodes, inodes free) of the file system at
+/// (size, available to users, free, inodes, inodes free) of the file system at
 /// `path`.
 fn statvfs(path: &Path) -> std::io::Result<Space> {
     use std::os::unix::ffi::OsStrExt;
@@ -126,6 +128,7 @@ fn statvfs(path: &Path) -> std::io::Result<Space> {
     Ok((
         vfs.f_blocks as u64 * block,
         vfs.f_bavail as u64 * block,
+        vfs.f_bfree as u64 * block,
         vfs.f_files as u64,
         vfs.f_ffree as u64,
     ))
@@ -157,7 +160,7 @@ mod tests {
                 released = freed.wait(released).unwrap();
             }
         }
-        Ok((100, 50, 10, 5))
+        Ok((100, 50, 50, 10, 5))
     }
 
     /// Lets the /hung call return, also when an assertion fails first

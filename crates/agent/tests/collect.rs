@@ -154,3 +154,34 @@ async fn the_host_measures_come_from_the_kernel() {
     assert!(second.interfaces.iter().all(|i| i.errors_per_s.is_some()));
     drop(listener);
 }
+
+/// The root file system's used share is the one `df` prints (used of
+/// used + available: root's reserved blocks are neither), so a threshold
+/// means what the admin checking with `df` sees.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_root_file_systems_use_is_dfs() {
+    let mut c = Collector::new(Settings::default());
+    let root = collect(&mut c)
+        .await
+        .mounts
+        .into_iter()
+        .find(|m| m.path == "/")
+        .expect("a / mount");
+    let out = std::process::Command::new("df")
+        .args(["--output=pcent", "/"])
+        .output()
+        .expect("df (coreutils)");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let df: f64 = text
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().strip_suffix('%'))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("df printed {text:?}"));
+    let ours = root.used_percent().unwrap();
+    // df rounds up to a whole percent; files may come and go between the two.
+    assert!(
+        (ours - df).abs() <= 1.5,
+        "keepup says {ours:.2} % used, df {df} %: {root:?}"
+    );
+}

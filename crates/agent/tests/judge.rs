@@ -406,7 +406,7 @@ async fn unreadable_smart_does_not_hide_a_disk_at_warn() {
         .find(|m| m.path == "/")
         .expect("a / mount");
     // 60 % used: past warn (50 %), below crit (80 %).
-    (root.size, root.available) = (1_000, 400);
+    (root.size, root.available, root.free) = (1_000, 400, Some(400));
     report.smart = vec![SmartDisk {
         device: "/dev/vda".into(),
         passed: None,

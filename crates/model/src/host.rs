@@ -151,6 +151,10 @@ pub struct Mount {
     pub size: u64,
     /// Bytes available to unprivileged users.
     pub available: u64,
+    /// Bytes free, counting the blocks reserved for root (None in the
+    /// reports of agents before it was sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free: Option<u64>,
     /// Inodes in all (0 when the file system has no fixed number).
     pub inodes: u64,
     /// Inodes free.
@@ -158,10 +162,20 @@ pub struct Mount {
 }
 
 impl Mount {
-    /// Used space in % of what users can have (as `df` counts it).
+    /// Used bytes (`df`'s Used: size less free, reserved blocks not
+    /// counted as used).
+    pub fn used_bytes(&self) -> u64 {
+        self.size
+            .saturating_sub(self.free.unwrap_or(self.available))
+    }
+
+    /// Used space in % of what users can have, as `df` counts it: used of
+    /// used + available, so blocks reserved for root are neither (an ext4
+    /// keeps 5 % by default; a disk at 100 % has room for root only).
     pub fn used_percent(&self) -> Option<f64> {
-        (self.size > 0)
-            .then(|| 100.0 * (1.0 - self.available as f64 / self.size as f64).clamp(0.0, 1.0))
+        let used = self.used_bytes();
+        let room = used.saturating_add(self.available);
+        (self.size > 0 && room > 0).then(|| (100.0 * used as f64 / room as f64).clamp(0.0, 100.0))
     }
 
     /// Used inodes in %, None for file systems without an inode count.
@@ -349,8 +363,30 @@ mod tests {
             inodes_free: 16,
             ..Mount::default()
         };
-        assert_eq!(m.used_percent(), Some(75.0));
+        assert_eq!(
+            m.used_percent(),
+            Some(75.0),
+            "no free count: as if none reserved"
+        );
         assert_eq!(m.inodes_used_percent(), Some(75.0));
+        // 50 blocks reserved for root: df says 700 used of 950 (73.7 %).
+        let reserved = Mount {
+            size: 1000,
+            available: 250,
+            free: Some(300),
+            ..Mount::default()
+        };
+        assert_eq!(reserved.used_bytes(), 700);
+        let pct = reserved.used_percent().unwrap();
+        assert!((pct - 100.0 * 700.0 / 950.0).abs() < 1e-9, "{pct}");
+        // Full for users, room for root only: 100 %.
+        let full = Mount {
+            size: 1000,
+            available: 0,
+            free: Some(50),
+            ..Mount::default()
+        };
+        assert_eq!(full.used_percent(), Some(100.0));
         let empty = Mount::default();
         assert_eq!(
             (empty.used_percent(), empty.inodes_used_percent()),

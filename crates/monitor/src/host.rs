@@ -672,10 +672,9 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
         match mount(path) {
             Some(m) => {
                 let (value, what) = match t.unit {
-                    keepup_config::Unit::Bytes => (
-                        m.size.saturating_sub(m.available) as f64,
-                        format!("used space on {path}"),
-                    ),
+                    keepup_config::Unit::Bytes => {
+                        (m.used_bytes() as f64, format!("used space on {path}"))
+                    }
                     _ => (
                         m.used_percent().unwrap_or(f64::NAN),
                         format!("used space on {path}"),
