@@ -151,6 +151,40 @@ async fn post(url: &str, token: &str, body: Vec<u8>) -> (u16, String) {
     (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
 }
 
+/// Reports queued on an agent's disk: one real report of this machine,
+/// numbered and dated anew for each, since collecting afresh takes seconds
+/// on a loaded machine, longer than the test agents' silence windows.
+struct Queued {
+    template: HostReport,
+    /// (collected at, sequence number) of each report queued, in order.
+    sent: Vec<(i64, u64)>,
+}
+
+impl Queued {
+    async fn of(agent: &str) -> Self {
+        let mut collector = Collector::new(Settings {
+            name: agent.into(),
+            ..Settings::default()
+        });
+        Self {
+            template: collector.collect(0, SystemClock.now_ms()).await,
+            sent: Vec::new(),
+        }
+    }
+
+    /// Queues the next report; a bad one has a process that must not run.
+    fn push(&mut self, backlog: &mut Backlog, bad: bool) {
+        let at = SystemClock.now_ms();
+        let seq = backlog.next_seq(at).unwrap();
+        let mut report = self.template.clone();
+        (report.seq, report.at) = (seq, at);
+        if bad {
+            report.processes.insert("kpagent-absent".into(), 1);
+        }
+        backlog.push(&report).unwrap();
+        self.sent.push((at, seq));
+    }
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_wait_while_the_central_is_down_and_arrive_once_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -334,10 +368,6 @@ async fn a_backlog_after_a_silence_is_judged_report_by_report_in_order() {
     let url = format!("http://127.0.0.1:{port}/agent/report");
     let c = central(dir.path(), port).await;
     let id = CheckId::new("s", "web3");
-    let mut collector = Collector::new(Settings {
-        name: "web3".into(),
-        ..Settings::default()
-    });
     let mut backlog = Backlog::open(&dir.path().join("backlog"), 100).unwrap();
     let pusher = Pusher::new(
         HttpClientContext::new(),
@@ -345,24 +375,8 @@ async fn a_backlog_after_a_silence_is_judged_report_by_report_in_order() {
         keepup_config::Secret::new(WEB3_TOKEN.into()),
         Duration::from_secs(5),
     );
-    let mut sent = Vec::new();
-    // One real report of this machine, numbered and dated anew for each
-    // queued report: collecting afresh takes seconds on a loaded machine,
-    // longer than this agent's silence window, and the gaps between
-    // reports must stay well inside it for the timeline below.
-    let template = collector.collect(0, SystemClock.now_ms()).await;
-    let mut queue = async |backlog: &mut Backlog, bad: bool| {
-        let at = SystemClock.now_ms();
-        let seq = backlog.next_seq(at).unwrap();
-        let mut report = template.clone();
-        (report.seq, report.at) = (seq, at);
-        if bad {
-            report.processes.insert("kpagent-absent".into(), 1);
-        }
-        backlog.push(&report).unwrap();
-        sent.push((at, seq));
-    };
-    queue(&mut backlog, false).await;
+    let mut queued = Queued::of("web3").await;
+    queued.push(&mut backlog, false);
     assert_eq!(pusher.deliver(&mut backlog).await.delivered, 1);
 
     // Not heard for a while: reports every 400 ms stay queued, the third
@@ -370,7 +384,7 @@ async fn a_backlog_after_a_silence_is_judged_report_by_report_in_order() {
     let mut silent = false;
     for i in 0..100 {
         tokio::time::sleep(Duration::from_millis(400)).await;
-        queue(&mut backlog, i == 2).await;
+        queued.push(&mut backlog, i == 2);
         silent = c.monitor.current().get(&id).is_some_and(|s| {
             s.outcome
                 .findings
@@ -383,19 +397,23 @@ async fn a_backlog_after_a_silence_is_judged_report_by_report_in_order() {
     }
     assert!(silent, "the check said AGENT_SILENT");
     let d = pusher.deliver(&mut backlog).await;
-    assert_eq!((d.delivered, d.stopped), (sent.len() - 1, None));
+    assert_eq!((d.delivered, d.stopped), (queued.sent.len() - 1, None));
 
     // One result per report at its collection time, in order.
-    let (first, last) = (sent[0].0, sent[sent.len() - 1].0);
-    let want: Vec<(i64, Option<u64>)> = sent.iter().map(|(at, seq)| (*at, Some(*seq))).collect();
+    let (first, last) = (queued.sent[0].0, queued.sent[queued.sent.len() - 1].0);
+    let want: Vec<(i64, Option<u64>)> = queued
+        .sent
+        .iter()
+        .map(|(at, seq)| (*at, Some(*seq)))
+        .collect();
     let mut all = Vec::new();
     let mut at_reports = Vec::new();
     // The recorder writes in batches: wait for the newest report's too.
     for _ in 0..300 {
-        all = results(&c.monitor, &id, first, last + 1, sent.len()).await;
+        all = results(&c.monitor, &id, first, last + 1, queued.sent.len()).await;
         at_reports = all
             .iter()
-            .filter(|r| sent.iter().any(|(at, _)| *at == r.at))
+            .filter(|r| queued.sent.iter().any(|(at, _)| *at == r.at))
             .map(|r| (r.at, seq_of(r)))
             .collect::<Vec<_>>();
         if at_reports.len() >= want.len() {
@@ -404,7 +422,7 @@ async fn a_backlog_after_a_silence_is_judged_report_by_report_in_order() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(at_reports, want);
-    let bad = sent[3];
+    let bad = queued.sent[3];
     let verdict = all.iter().find(|r| r.at == bad.0).unwrap();
     assert_eq!(verdict.outcome.status, Status::Down, "{verdict:?}");
     // What the central said meanwhile now says what the reports said.
@@ -412,7 +430,7 @@ async fn a_backlog_after_a_silence_is_judged_report_by_report_in_order() {
         let own = c
             .monitor
             .store()
-            .results(&id, sent[1].0, last + 1, 10_000)
+            .results(&id, queued.sent[1].0, last + 1, 10_000)
             .unwrap();
         if own.iter().all(|r| {
             r.outcome
@@ -427,10 +445,15 @@ async fn a_backlog_after_a_silence_is_judged_report_by_report_in_order() {
     let own = c
         .monitor
         .store()
-        .results(&id, sent[1].0, last + 1, 10_000)
+        .results(&id, queued.sent[1].0, last + 1, 10_000)
         .unwrap();
     for r in &own {
-        let in_force = sent.iter().rev().find(|(at, _)| *at <= r.at).unwrap();
+        let in_force = queued
+            .sent
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= r.at)
+            .unwrap();
         assert_eq!(seq_of(r), Some(in_force.1), "{r:?}");
     }
     // The timeline: Up, Down from the bad report to the next, Up.
@@ -447,8 +470,8 @@ async fn a_backlog_after_a_silence_is_judged_report_by_report_in_order() {
         spans,
         [
             (first, bad.0, Some(Status::Up)),
-            (bad.0, sent[4].0, Some(Status::Down)),
-            (sent[4].0, last, Some(Status::Up))
+            (bad.0, queued.sent[4].0, Some(Status::Down)),
+            (queued.sent[4].0, last, Some(Status::Up))
         ]
     );
     // And the newest report drives the check: Up again.
@@ -559,10 +582,6 @@ async fn a_bad_report_in_a_backlog_tail_drives_no_state() {
     let url = format!("http://127.0.0.1:{port}/agent/report");
     let c = central(dir.path(), port).await;
     let id = CheckId::new("s", "web4");
-    let mut collector = Collector::new(Settings {
-        name: "web4".into(),
-        ..Settings::default()
-    });
     let mut backlog = Backlog::open(&dir.path().join("backlog"), 100).unwrap();
     let pusher = Pusher::new(
         HttpClientContext::new(),
@@ -570,24 +589,8 @@ async fn a_bad_report_in_a_backlog_tail_drives_no_state() {
         keepup_config::Secret::new(WEB4_TOKEN.into()),
         Duration::from_secs(5),
     );
-    let mut sent = Vec::new();
-    // One real report of this machine, numbered and dated anew for each
-    // queued report: collecting afresh takes seconds on a loaded machine,
-    // longer than this agent's silence window, and the gaps between
-    // reports must stay well inside it for the timeline below.
-    let template = collector.collect(0, SystemClock.now_ms()).await;
-    let mut queue = async |backlog: &mut Backlog, bad: bool| {
-        let at = SystemClock.now_ms();
-        let seq = backlog.next_seq(at).unwrap();
-        let mut report = template.clone();
-        (report.seq, report.at) = (seq, at);
-        if bad {
-            report.processes.insert("kpagent-absent".into(), 1);
-        }
-        backlog.push(&report).unwrap();
-        sent.push((at, seq));
-    };
-    queue(&mut backlog, false).await;
+    let mut queued = Queued::of("web4").await;
+    queued.push(&mut backlog, false);
     assert_eq!(pusher.deliver(&mut backlog).await.delivered, 1);
     let t0 = c.monitor.hosts().latest("web4").unwrap().0;
     for _ in 0..100 {
@@ -606,9 +609,9 @@ async fn a_bad_report_in_a_backlog_tail_drives_no_state() {
     // the central runs the check past the newest before they arrive.
     for i in 0..4 {
         tokio::time::sleep(Duration::from_millis(400)).await;
-        queue(&mut backlog, i == 2).await;
+        queued.push(&mut backlog, i == 2);
     }
-    let newest = sent[4].0;
+    let newest = queued.sent[4].0;
     for _ in 0..100 {
         if c.monitor
             .current()
@@ -621,7 +624,7 @@ async fn a_bad_report_in_a_backlog_tail_drives_no_state() {
     }
     let d = pusher.deliver(&mut backlog).await;
     assert_eq!((d.delivered, d.stopped), (4, None));
-    let bad = sent[3].0;
+    let bad = queued.sent[3].0;
     let verdict = results(&c.monitor, &id, bad, bad + 1, 1).await;
     assert_eq!(verdict[0].outcome.status, Status::Down, "{:?}", verdict[0]);
     // The run asked for after the backlog, and a few more, are done.
