@@ -122,13 +122,17 @@ pub enum Command {
         config: ConfigArg,
     },
     /// Print the catalogue of finding codes: code, default severity and
-    /// meaning, so that alerts can be routed by code.
+    /// meaning, so that alerts can be routed by code; with a CODE, that
+    /// code's meaning and its runbook note (what it means, usual causes,
+    /// first commands to run).
     Codes {
+        /// One code to explain, e.g. TLS_CERT_EXPIRING.
+        code: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long, conflicts_with = "markdown")]
         json: bool,
         /// Print Markdown tables, as in the README.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "code")]
         markdown: bool,
     },
     /// Show the current state of every check, from the store.

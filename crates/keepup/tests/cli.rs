@@ -1560,6 +1560,50 @@ fn the_readme_lists_the_code_catalogue_as_keepup_codes_prints_it() {
     assert!(table.contains("BACKUP_FAILED"), "{table}");
 }
 
+/// `keepup codes CODE` explains one code: its catalogue line and the
+/// runbook note keepup ships for it; a former name and lower case are
+/// accepted, an unknown code is an error that says what to do.
+#[test]
+fn keepup_codes_code_prints_the_meaning_and_the_runbook_note() {
+    let shown = run(&["codes", "TLS_CHAIN_INCOMPLETE"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    assert!(
+        text.starts_with("TLS_CHAIN_INCOMPLETE (critical)"),
+        "{text}"
+    );
+    assert!(text.contains("typically a missing intermediate"), "{text}");
+    assert!(text.contains("**Usual causes**"), "{text}");
+    assert!(
+        text.contains("openssl s_client -connect HOST:443"),
+        "{text}"
+    );
+    assert!(!text.contains("## "), "one note only: {text}");
+
+    let lower = stdout(&run(&["codes", "tls_chain_incomplete"]));
+    assert!(lower.starts_with("TLS_CHAIN_INCOMPLETE"), "{lower}");
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["codes", "PROBE_TIMEOUT", "--json"]).stdout)
+            .expect("codes CODE --json is JSON");
+    assert_eq!(json["code"], "PROBE_TIMEOUT", "{json}");
+    assert!(
+        json["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("**First steps**")),
+        "{json}"
+    );
+
+    let unknown = run(&["codes", "TLS_CERT_EXPIRNG"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown)
+            .contains("\"TLS_CERT_EXPIRNG\" is not a finding code; `keepup codes` lists them"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
 /// The leaf certificate an HTTPS server on `port` shows to a client that
 /// trusts `ca` and asks for `localhost`, and the status of `GET /healthz`.
 fn https_leaf(port: u16, ca: &keepup_pki::CertAuthority) -> (Vec<u8>, String) {

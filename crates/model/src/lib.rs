@@ -14,6 +14,7 @@ pub mod codes;
 pub mod host;
 mod maintenance;
 mod outcome;
+pub mod runbook;
 pub mod text;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, format_rfc3339, parse_rfc3339};

@@ -47,7 +47,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         ),
         Command::Validate { config } => validate::run(&config.config),
-        Command::Codes { json, markdown } => codes::run(json, markdown),
+        Command::Codes {
+            code,
+            json,
+            markdown,
+        } => codes::run(code.as_deref(), json, markdown),
         Command::Status {
             config,
             json,
