@@ -65,6 +65,8 @@ pub use ssh::SshSpec;
 pub mod status_page;
 pub use status_page::StatusPage;
 pub mod routing;
+pub mod runbook;
+pub use runbook::{NoteSource, RunbookNote, Runbooks};
 pub mod scenario;
 pub use scenario::{ScenarioSpec, ScenarioStep, Template};
 mod tables;

@@ -43,13 +43,14 @@ const TOP_KEYS: &[&str] = &[
     "recovery",
     "browser",
     "agent",
+    "runbook",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
 pub const SELF_SITE: &str = "keepup";
 /// The tag of connectivity reference checks.
 pub const CONNECTIVITY_TAG: &str = "keepup:connectivity";
-const SITE_KEYS: &[&str] = &["id", "name", "tags", "check"];
+const SITE_KEYS: &[&str] = &["id", "name", "tags", "check", "runbook"];
 const DEFAULT_LISTEN: &str = "127.0.0.1:8585";
 
 /// Reads and validates the configuration file at `path`.
@@ -100,6 +101,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
         browser: crate::browser::BrowserSettings::default(),
         agent_names: HashSet::new(),
         warnings: Vec::new(),
+        runbooks: Default::default(),
     };
     let config = loader.config(root.into_inner(), path);
     if loader.rep.has_problems() {
@@ -145,6 +147,8 @@ pub(crate) struct Loader<'a> {
     /// Advice that does not fail the load (e.g. a backup without an
     /// off-site copy).
     pub(crate) warnings: Vec<crate::Problem>,
+    /// Runbook notes of checks and sites as they are read, then of codes.
+    pub(crate) runbooks: crate::runbook::RunbooksBuilder,
 }
 
 impl Loader<'_> {
@@ -326,6 +330,11 @@ impl Loader<'_> {
         }
         self.resolve_dependencies(&mut sites);
         crate::implicit::add_implicit_dependencies(&mut sites);
+        if let Some(v) = root.remove("runbook") {
+            let mut runbooks = std::mem::take(&mut self.runbooks);
+            self.code_runbooks(v, &mut runbooks);
+            self.runbooks = runbooks;
+        }
         let channels = root
             .remove("channel")
             .map(|v| self.channels(v))
@@ -464,6 +473,7 @@ impl Loader<'_> {
             recovery,
             status_pages,
             agents,
+            runbooks: std::mem::take(&mut self.runbooks).runbooks,
             warnings: std::mem::take(&mut self.warnings),
             index: Default::default(),
         }
@@ -721,6 +731,7 @@ impl Loader<'_> {
             _ => None,
         };
         let tags = self.take_string_list(&mut table, &path, "tags");
+        let runbook = self.take_runbook(&mut table, &path);
         let mut checks = Vec::new();
         if let Some(check_values) = table.remove("check") {
             let cspan = check_values.span();
@@ -757,6 +768,9 @@ impl Loader<'_> {
             }
         }
         let id = id?;
+        if let Some(note) = runbook {
+            self.runbooks.site(id.clone(), note);
+        }
         Some(Site {
             name: name.unwrap_or_else(|| id.clone()),
             id,
@@ -990,6 +1004,11 @@ impl Loader<'_> {
         let alerting = self.alerting(&common, defaults, interval, path);
         let short_id = common.id.into_inner();
         let id = CheckId::new(site, &short_id);
+        if let Some(raw) = &common.runbook
+            && let Some(note) = self.runbook_note(raw, &format!("{path}.runbook"))
+        {
+            self.runbooks.check(id.clone(), note);
+        }
         if !common.depends_on.is_empty() {
             self.pending_deps
                 .push((id.clone(), format!("{path}.depends_on"), common.depends_on));

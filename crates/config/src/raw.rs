@@ -150,6 +150,7 @@ pub(crate) const COMMON_CHECK_KEYS: &[&str] = &[
     "retry_interval",
     "incident_on_degraded",
     "flap_changes",
+    "runbook",
     "flap_window",
 ];
 
@@ -206,6 +207,7 @@ pub(crate) struct RawCommon {
     pub incident_on_degraded: Option<bool>,
     pub flap_changes: Option<u32>,
     pub flap_window: Option<Spanned<Dur>>,
+    pub runbook: Option<Spanned<crate::runbook::RawNote>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -41,6 +41,8 @@ pub struct Config {
     pub status_pages: Vec<crate::status_page::StatusPage>,
     /// `[[agent]]`: hosts reporting through `keepup agent`.
     pub agents: Vec<crate::host::AgentSpec>,
+    /// Runbook notes of checks, sites and finding codes.
+    pub runbooks: crate::runbook::Runbooks,
     /// Advice found at load that does not make the configuration invalid.
     pub warnings: Vec<crate::Problem>,
     /// `site/check` → (site, check) positions, ordered by id: lookups
