@@ -22,7 +22,26 @@ const FILES: &[(&str, &str)] = &[
     ("dns.md", include_str!("../runbooks/dns.md")),
     ("tcp.md", include_str!("../runbooks/tcp.md")),
     ("tls.md", include_str!("../runbooks/tls.md")),
+    ("http.md", include_str!("../runbooks/http.md")),
+    ("scenario.md", include_str!("../runbooks/scenario.md")),
+    ("browser.md", include_str!("../runbooks/browser.md")),
+    ("domain.md", include_str!("../runbooks/domain.md")),
+    ("delegation.md", include_str!("../runbooks/delegation.md")),
+    ("ping.md", include_str!("../runbooks/ping.md")),
+    ("mail.md", include_str!("../runbooks/mail.md")),
+    ("nagios.md", include_str!("../runbooks/nagios.md")),
+    ("pg.md", include_str!("../runbooks/pg.md")),
+    ("prometheus.md", include_str!("../runbooks/prometheus.md")),
+    ("ssh.md", include_str!("../runbooks/ssh.md")),
+    ("mysql.md", include_str!("../runbooks/mysql.md")),
+    ("redis.md", include_str!("../runbooks/redis.md")),
+    ("es.md", include_str!("../runbooks/es.md")),
+    ("webstatus.md", include_str!("../runbooks/webstatus.md")),
+    ("heartbeat.md", include_str!("../runbooks/heartbeat.md")),
     ("backup.md", include_str!("../runbooks/backup.md")),
+    ("dr.md", include_str!("../runbooks/dr.md")),
+    ("self.md", include_str!("../runbooks/self.md")),
+    ("host.md", include_str!("../runbooks/host.md")),
 ];
 
 /// Code → note, parsed on first use. A code with two notes keeps the first
@@ -121,6 +140,19 @@ mod tests {
             }
         }
         None
+    }
+
+    #[test]
+    fn every_catalogue_code_has_a_note() {
+        let missing: Vec<&str> = codes::CATALOGUE
+            .iter()
+            .map(|c| c.code)
+            .filter(|code| default_note(code).is_none())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "add a `## CODE` note to the section's file in crates/model/runbooks/ for {missing:?}"
+        );
     }
 
     #[test]
