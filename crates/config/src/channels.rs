@@ -447,6 +447,13 @@ pub fn sample_template_context() -> serde_json::Value {
         "duration": null,
         "ack_url": "https://keepup.example/ack/abc",
         "cause": null,
+        "runbook": [{
+            "source": "check",
+            "about": "shop/checkout",
+            "text": "Restart php-fpm: `systemctl restart php-fpm`",
+        }],
+        "runbook_excerpt": "shop/checkout: Restart php-fpm: systemctl restart php-fpm",
+        "page_url": "https://keepup.example/incidents/1",
         "to": "+4915100000000",
         "message": "PROBLEM shop/checkout is DOWN",
     })

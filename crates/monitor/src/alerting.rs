@@ -799,6 +799,11 @@ impl Alerter {
                 _ => None,
             },
             cause: leader.cause.map(|c| format!("caused by incident #{c}")),
+            runbook: match event {
+                Event::Trigger | Event::Reminder => runbook_notes(config, &p.members),
+                _ => Vec::new(),
+            },
+            page_url: incident_page_link(config, leader),
             attachments: Vec::new(),
         }
     }
@@ -983,6 +988,42 @@ pub fn ack_link(config: &Config, incident: &Incident) -> Option<String> {
         incident.id,
         incident.detected_at / 1000 + ACK_LINK_VALIDITY_S,
     ))
+}
+
+/// The incident's page on the dashboard, when `server.public_url` is set.
+pub fn incident_page_link(config: &Config, incident: &Incident) -> Option<String> {
+    let url = config.server.public_url.as_ref()?;
+    Some(format!("{url}/incidents/{}", incident.id))
+}
+
+/// The most runbook text one notification carries: the outbox keeps every
+/// notification until it is sent, and the incident page has every note.
+pub const MAX_NOTIFICATION_RUNBOOK_BYTES: usize = 64 * 1024;
+
+/// The runbook notes of a group's incidents (the leader's first, see
+/// `keepup_config::Runbooks::notes_for`), each note once, at most
+/// [`MAX_NOTIFICATION_RUNBOOK_BYTES`] of text in all (a note that would
+/// pass it is left out, never cut in the middle of its Markdown).
+fn runbook_notes(config: &Config, members: &[Incident]) -> Vec<keepup_config::RunbookNote> {
+    let mut notes: Vec<keepup_config::RunbookNote> = Vec::new();
+    let mut bytes = 0;
+    for incident in members {
+        let codes = incident.findings.iter().map(|f| f.code.as_str());
+        for note in config.runbooks.notes_for(&incident.check, codes) {
+            if notes
+                .iter()
+                .any(|n| n.source == note.source && n.about == note.about)
+            {
+                continue;
+            }
+            if bytes + note.text.len() > MAX_NOTIFICATION_RUNBOOK_BYTES {
+                continue;
+            }
+            bytes += note.text.len();
+            notes.push(note);
+        }
+    }
+    notes
 }
 
 /// How long an incident has lasted, in notification style ("1h 2m 3s").

@@ -306,6 +306,8 @@ fn notification(contract: &Contract, report: &Report, channel: &str) -> Notifica
         duration_s: None,
         ack_url: None,
         cause: None,
+        runbook: Vec::new(),
+        page_url: None,
         attachments: Vec::new(),
     }
 }

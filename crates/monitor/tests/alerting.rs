@@ -26,17 +26,26 @@ async fn an_outage_is_paged_escalated_acknowledged_and_resolved() {
     let (broken, broken_got) = receiver(400).await;
     let dir = tempfile::tempdir().unwrap();
     let src = format!(
-        r#"[defaults]
+        r#"[server]
+public_url = "https://keepup.example"
+
+[defaults]
 interval = "1s"
 timeout = "1s"
 failure_threshold = 1
 
 [[site]]
 id = "shop"
+runbook = "Call the shop's owner."
 [[site.check]]
 id = "web"
 kind = "http"
 url = "{shop}"
+runbook = "Restart **nginx**."
+
+[[runbook]]
+codes = ["HTTP_STATUS_UNEXPECTED"]
+text = "Read the application's error log."
 
 [[channel]]
 id = "ops-hook"
@@ -109,6 +118,35 @@ notify = ["boss"]
         Some(true),
         "{first}"
     );
+    // The runbook notes go along, most specific first, with the incident's page.
+    let notes: Vec<(String, String, String)> = first["runbook"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no runbook: {first}"))
+        .iter()
+        .map(|n| {
+            let s = |k: &str| n[k].as_str().unwrap_or_default().to_owned();
+            (s("source"), s("about"), s("text"))
+        })
+        .collect();
+    let owned = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+    assert_eq!(
+        notes,
+        [
+            owned("check", "shop/web", "Restart **nginx**."),
+            owned(
+                "code",
+                "HTTP_STATUS_UNEXPECTED",
+                "Read the application's error log."
+            ),
+            owned("site", "shop", "Call the shop's owner."),
+        ],
+        "{first}"
+    );
+    let opened = store.open_incidents().unwrap().remove(0);
+    assert_eq!(
+        first["page_url"],
+        format!("https://keepup.example/incidents/{}", opened.id)
+    );
 
     // Level 2 after 3 s without acknowledgement.
     wait_until("escalation to boss", 10, || {
@@ -159,6 +197,11 @@ notify = ["boss"]
     assert!(
         resolve["duration_s"].as_u64().is_some_and(|d| d >= 5),
         "{resolve}"
+    );
+    assert_eq!(
+        resolve["runbook"],
+        serde_json::json!([]),
+        "notes go with failures only"
     );
     monitor.shutdown().await;
 

@@ -252,10 +252,19 @@ pub(crate) fn teams_payload(n: &Notification, r: &Rendered) -> Value {
         "version": "1.4",
         "body": body,
     });
+    let mut actions = Vec::new();
     if wants_ack(n)
         && let Some(url) = &n.ack_url
     {
-        card["actions"] = json!([{"type": "Action.OpenUrl", "title": "Acknowledge", "url": url}]);
+        actions.push(json!({"type": "Action.OpenUrl", "title": "Acknowledge", "url": url}));
+    }
+    if let Some(url) = &n.page_url {
+        actions.push(
+            json!({"type": "Action.OpenUrl", "title": "Incident page and runbook", "url": url}),
+        );
+    }
+    if !actions.is_empty() {
+        card["actions"] = json!(actions);
     }
     json!({
         "type": "message",

@@ -146,8 +146,16 @@ impl EmailChannel {
             .iter()
             .find(|a| a.content_type.starts_with("text/html"))
             .filter(|a| a.data.len() <= crate::MAX_INLINE_HTML_BYTES)
-            .map(|a| String::from_utf8_lossy(&a.data).into_owned())
-            .unwrap_or_else(|| html_body(r, n.ack_url.as_deref()));
+            .map(|a| String::from_utf8_lossy(&a.data).into_owned());
+        let html = match html {
+            Some(html) => html,
+            // The notes rendered from their Markdown, not as the text's excerpt.
+            None if !n.runbook.is_empty() => {
+                let without_excerpt = self.templates.title_and_text_with(n, 0)?;
+                html_body(&without_excerpt, n)
+            }
+            None => html_body(r, n),
+        };
         let alternative = MultiPart::alternative_plain_html(r.text.clone() + "\n", html);
         let body = if n.attachments.is_empty() {
             alternative
@@ -385,8 +393,10 @@ fn one_header_line(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).collect()
 }
 
-/// A minimal HTML alternative of the rendered text.
-fn html_body(r: &Rendered, ack_url: Option<&str>) -> String {
+/// A minimal HTML alternative of the rendered text, with the runbook notes
+/// rendered safely (see [`runbook_html`]).
+fn html_body(r: &Rendered, n: &Notification) -> String {
+    let ack_url = n.ack_url.as_deref();
     let mut html =
         String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n");
     html.push_str(&format!("<h3>{}</h3>\n", html_escape(&r.title)));
@@ -400,7 +410,32 @@ fn html_body(r: &Rendered, ack_url: Option<&str>) -> String {
             html_escape(url)
         ));
     }
+    html.push_str(&runbook_html(n));
     html.push_str("</body></html>\n");
+    html
+}
+
+/// The notification's runbook notes as HTML (raw HTML in them escaped,
+/// script links refused; see `crate::markdown`), each under its heading,
+/// and the incident page's link; empty without notes.
+fn runbook_html(n: &Notification) -> String {
+    if n.runbook.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from("<h3>Runbook</h3>\n");
+    if let Some(url) = &n.page_url {
+        html.push_str(&format!(
+            "<p><a href=\"{}\">Incident page</a></p>\n",
+            html_escape(url)
+        ));
+    }
+    for note in &n.runbook {
+        html.push_str(&format!(
+            "<h4>{}</h4>\n<div>{}</div>\n",
+            html_escape(&note.heading()),
+            crate::markdown::safe_html(&note.text)
+        ));
+    }
     html
 }
 

@@ -42,6 +42,7 @@ pub mod ack;
 mod chat;
 mod email;
 mod http;
+pub mod markdown;
 mod paging;
 mod render;
 mod webhook;
@@ -150,6 +151,15 @@ pub struct Notification {
     pub ack_url: Option<String>,
     /// Root cause text, e.g. `caused by shop/dns`.
     pub cause: Option<String>,
+    /// Runbook notes that go with a failure, most specific first (see
+    /// `keepup_config::Runbooks::notes_for`); each channel shows an excerpt
+    /// within its own limits. Empty for other events.
+    #[serde(default)]
+    pub runbook: Vec<keepup_config::RunbookNote>,
+    /// The incident's page on the dashboard (with the notes in full), when
+    /// `server.public_url` is set.
+    #[serde(default)]
+    pub page_url: Option<String>,
     /// Files sent along (an SLA report's HTML, CSV and JSON). Never part
     /// of the serialised notification (the outbox payload, templates): the
     /// sender attaches them from where they are kept when it sends. Only
@@ -319,6 +329,8 @@ pub fn test_notification(site: &str) -> Notification {
         duration_s: None,
         ack_url: None,
         cause: None,
+        runbook: Vec::new(),
+        page_url: None,
         attachments: Vec::new(),
     }
 }

@@ -151,9 +151,16 @@ pub(crate) fn pagerduty_payload(key: &str, n: &Notification, r: &Rendered) -> Va
     }
     v["payload"] = payload;
     v["client"] = json!("keepup");
+    let mut links = Vec::new();
     if let Some(url) = &n.ack_url {
         v["client_url"] = json!(url);
-        v["links"] = json!([{"href": url, "text": "Acknowledge in keepup"}]);
+        links.push(json!({"href": url, "text": "Acknowledge in keepup"}));
+    }
+    if let Some(url) = &n.page_url {
+        links.push(json!({"href": url, "text": "Incident page and runbook"}));
+    }
+    if !links.is_empty() {
+        v["links"] = json!(links);
     }
     v
 }

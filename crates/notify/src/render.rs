@@ -7,8 +7,9 @@
 //! The environment is `keepup_config::channels::template_environment`, the
 //! same one the configuration was validated with.
 
+use keepup_config::RunbookNote;
 use keepup_config::channels::{
-    Channel as ChannelConfig, describe_template_error, template_environment,
+    Channel as ChannelConfig, ChannelSpec, describe_template_error, template_environment,
 };
 use keepup_model::format_rfc3339;
 use keepup_model::text::duration_compact;
@@ -41,17 +42,83 @@ Outage duration: {{ duration }}
 {% if ack_url and event in ["trigger", "reminder"] %}
 Acknowledge: {{ ack_url }}
 {% endif %}
+{% if page_url %}
+Incident page: {{ page_url }}
+{% endif %}
+{% if runbook_excerpt %}
+Runbook:
+{{ runbook_excerpt }}
+{% endif %}
 "#;
 
 /// The default SMS text (cut to [`SMS_MAX_CHARS`] after rendering).
-pub(crate) const SMS_TEXT: &str = "{{ event_word }}: {{ title }}{{ ' (' ~ cause ~ ')' if cause }}";
+pub(crate) const SMS_TEXT: &str = "{{ event_word }}: {{ title }}{{ ' (' ~ cause ~ ')' if cause }}{{ ' Runbook: ' ~ runbook_excerpt if runbook_excerpt }}";
 
 /// One SMS segment of GSM characters.
 pub(crate) const SMS_MAX_CHARS: usize = 160;
 
+/// How many characters of the runbook notes a channel shows in its text
+/// (`runbook_excerpt`), chosen within the provider's own message limit so
+/// that the rest of the message still fits; the excerpt comes last, so a
+/// cut at the provider's limit takes from it, not from the links.
+pub(crate) fn excerpt_chars(spec: &ChannelSpec) -> usize {
+    match spec {
+        // No limit worth the name: the notes in full (they are at most
+        // 64 KiB each); the HTML part renders them.
+        ChannelSpec::Email(_) => 16_000,
+        // Templates also see every note in full (`runbook`).
+        ChannelSpec::Webhook(_) => WEBHOOK_EXCERPT_CHARS,
+        // A section block holds 3,000 characters.
+        ChannelSpec::Slack(_) => 1_200,
+        // An Adaptive Card must stay under about 28 KB.
+        ChannelSpec::Teams(_) => 1_500,
+        // An embed's description holds 4,096 characters.
+        ChannelSpec::Discord(_) => 1_500,
+        // A message holds 4,096 characters (keepup cuts the text at 3,500).
+        ChannelSpec::Telegram(_) => 1_500,
+        // An event holds 64 KiB; a room reads short messages better.
+        ChannelSpec::Matrix(_) => 2_000,
+        // A message over 4,096 bytes becomes an attachment.
+        ChannelSpec::Ntfy(_) => 1_000,
+        // `custom_details` holds the text; the summary (1,024) holds none.
+        ChannelSpec::PagerDuty(_) => 1_500,
+        // The description holds 15,000 characters.
+        ChannelSpec::Opsgenie(_) => 2_000,
+        // What the title leaves of one 160-character segment: the
+        // rendered text is cut there.
+        ChannelSpec::Sms(_) => SMS_MAX_CHARS,
+    }
+}
+
+/// The excerpt a webhook's templates see.
+pub(crate) const WEBHOOK_EXCERPT_CHARS: usize = 2_000;
+
+/// The notes as plain text, each after its heading, cut at `max_chars`
+/// characters (on a character boundary, with `…`); `None` without notes.
+pub(crate) fn runbook_excerpt(notes: &[RunbookNote], max_chars: usize) -> Option<String> {
+    if notes.is_empty() || max_chars == 0 {
+        return None;
+    }
+    let mut text = String::new();
+    for note in notes {
+        if text.chars().count() > max_chars {
+            break;
+        }
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&note.heading());
+        text.push_str(": ");
+        text.push_str(&crate::markdown::plain_text(&note.text));
+    }
+    Some(crate::truncate_chars(&text, max_chars))
+}
+
 /// A channel's compiled templates.
 pub(crate) struct Templates {
     env: Environment<'static>,
+    /// See [`excerpt_chars`].
+    excerpt_chars: usize,
 }
 
 impl Templates {
@@ -63,6 +130,7 @@ impl Templates {
     ) -> Result<Self, String> {
         let mut t = Self {
             env: template_environment(),
+            excerpt_chars: excerpt_chars(&spec.spec),
         };
         let title = spec
             .title_template
@@ -100,7 +168,18 @@ impl Templates {
 
     /// The title (one line) and the text (trailing blank lines removed).
     pub(crate) fn title_and_text(&self, n: &Notification) -> Result<Rendered, SendError> {
-        let ctx = context_value(template_context(n));
+        self.title_and_text_with(n, self.excerpt_chars)
+    }
+
+    /// [`title_and_text`](Self::title_and_text) with an excerpt of at most
+    /// `excerpt_chars` characters (0: none, for a form that shows the
+    /// notes otherwise).
+    pub(crate) fn title_and_text_with(
+        &self,
+        n: &Notification,
+        excerpt_chars: usize,
+    ) -> Result<Rendered, SendError> {
+        let ctx = context_value(context(n, excerpt_chars));
         let title = self.render("title", &ctx)?;
         let text = self.render("text", &ctx)?;
         Ok(Rendered {
@@ -127,8 +206,14 @@ pub(crate) fn one_line(s: &str) -> String {
 /// `event_word` (`PROBLEM`, `RESOLVED`, ...), `started` / `resolved`
 /// (RFC 3339), `duration` (`"1h 5m"`), `since_rfc3339` on each check, and
 /// `to` / `message` (the number and short text of an SMS request; null
-/// elsewhere).
+/// elsewhere), and `runbook_excerpt` (the notes in `runbook` as plain text,
+/// at most 2,000 characters).
 pub fn template_context(n: &Notification) -> serde_json::Value {
+    context(n, WEBHOOK_EXCERPT_CHARS)
+}
+
+/// [`template_context`] with a runbook excerpt of `excerpt_chars`.
+fn context(n: &Notification, excerpt_chars: usize) -> serde_json::Value {
     use serde_json::{Value, json};
     let mut v = serde_json::to_value(n).unwrap_or_default();
     if let Value::Object(map) = &mut v {
@@ -141,6 +226,10 @@ pub fn template_context(n: &Notification) -> serde_json::Value {
                 n.duration_s
                     .map(|s| duration_compact(std::time::Duration::from_secs(s)))
             ),
+        );
+        map.insert(
+            "runbook_excerpt".into(),
+            json!(runbook_excerpt(&n.runbook, excerpt_chars)),
         );
         map.insert("to".into(), Value::Null);
         map.insert("message".into(), Value::Null);
@@ -200,6 +289,8 @@ mod tests {
             ack_url: Some("https://keepup.example/ack/x".into()),
             attachments: Vec::new(),
             cause: Some("caused by shop/dns".into()),
+            runbook: Vec::new(),
+            page_url: None,
         }
     }
 

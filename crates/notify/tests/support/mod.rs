@@ -82,6 +82,8 @@ pub fn trigger(id: &str, dedup_key: &str) -> Notification {
         duration_s: None,
         ack_url: Some("https://keepup.example/ack/7?sig=abc".into()),
         cause: None,
+        runbook: Vec::new(),
+        page_url: None,
         attachments: Vec::new(),
     }
 }

@@ -85,6 +85,8 @@ pub fn run(step: &NotifyStep, index: usize, ctx: &StepContext<'_>) -> Result<Don
             duration_s: None,
             ack_url: None,
             cause: None,
+            runbook: Vec::new(),
+            page_url: None,
             attachments: Vec::new(),
         };
         let payload = serde_json::to_string(&message)
