@@ -375,6 +375,7 @@ pub(crate) fn fill(
                         check: id.clone(),
                         at,
                         outcome,
+                        backfill: false,
                     });
                 }
                 at += step;

@@ -11,7 +11,10 @@
 //! judged newer times: [`Completed::origin`]) is history: stored, where
 //! it takes its place in the status spans, but it neither moves the
 //! current state back nor reaches the state machine. A replacement of a
-//! result the central recorded meanwhile is always history.
+//! result the central recorded meanwhile is always history. History goes
+//! to the store as backfill ([`ResultRecord::backfill`]); a scheduler's
+//! run older than the current state (the wall clock stepped back) is not
+//! history: it moves the state, here and in the store.
 
 use crate::incidents::{IncidentEngine, IncidentEvent};
 use crate::scheduler::{Completed, SchedulerHandle};
@@ -133,7 +136,8 @@ impl Recorder {
                 .get(&c.check.id)
                 .is_none_or(|prev| prev.outcome.status != c.outcome.status);
             let since = match map.get(&c.check.id) {
-                Some(prev) if prev.outcome.status == c.outcome.status => prev.since,
+                // Never after the run itself (a clock stepped back).
+                Some(prev) if prev.outcome.status == c.outcome.status => prev.since.min(c.started),
                 Some(prev) => {
                     tracing::info!(
                         check = %c.check.id,
@@ -376,15 +380,20 @@ async fn write(recorder: &Recorder, store: &Store, batches: &mut Batches, downst
     let s = store.clone();
     let engine = downstream.engine.clone();
     let result = tokio::task::spawn_blocking(move || {
+        // History is recorded as backfill: the store puts it in its place
+        // in the spans. Every other result moves the check's state, even
+        // when older than it (the wall clock stepped back).
+        let record = |c: &Completed, backfill| ResultRecord {
+            check: c.check.id.clone(),
+            at: c.started,
+            outcome: c.outcome.clone(),
+            backfill,
+        };
         let records: Vec<ResultRecord> = taken
             .pending
             .iter()
-            .chain(&taken.history)
-            .map(|c| ResultRecord {
-                check: c.check.id.clone(),
-                at: c.started,
-                outcome: c.outcome.clone(),
-            })
+            .map(|c| record(c, false))
+            .chain(taken.history.iter().map(|c| record(c, true)))
             .collect();
         if !records.is_empty()
             && let Err(e) = s.record(&records)

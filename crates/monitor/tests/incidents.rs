@@ -824,6 +824,7 @@ fn a_restart_loses_neither_a_failure_waiting_for_its_parent_nor_a_release_to_dec
                 check: c.id.clone(),
                 at: *at,
                 outcome: (*o).clone(),
+                backfill: false,
             })
             .collect();
         store.record(&records).unwrap();

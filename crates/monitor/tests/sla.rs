@@ -79,6 +79,7 @@ port = 9
                 check: check.id.clone(),
                 at,
                 outcome: outcome.clone(),
+                backfill: false,
             }])
             .unwrap();
         self.engine.observe(check, at, outcome).unwrap().events
@@ -280,6 +281,7 @@ fn a_tag_window_is_excluded_for_the_tagged_checks_only() {
                     check: CheckId(check.into()),
                     at: t,
                     outcome: Outcome::new(status, status.as_str()),
+                    backfill: false,
                 }])
                 .unwrap();
         }

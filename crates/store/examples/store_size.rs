@@ -168,6 +168,7 @@ impl Sim {
                     check: self.ids[c as usize].clone(),
                     at,
                     outcome,
+                    backfill: false,
                 });
             }
         }

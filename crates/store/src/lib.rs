@@ -26,7 +26,7 @@
 //!
 //! let store = Store::open_in_memory()?; // Store::open(path) in production
 //! let web = CheckId::new("shop", "web");
-//! store.record(&[ResultRecord { check: web.clone(), at: 60_000, outcome: Outcome::new(Status::Up, "HTTP 200") }])?;
+//! store.record(&[ResultRecord { check: web.clone(), at: 60_000, outcome: Outcome::new(Status::Up, "HTTP 200"), backfill: false }])?;
 //! assert_eq!(store.latest_for(&web)?.map(|l| l.since), Some(60_000));
 //! store.compact(3_600_000, &Retention::default())?; // an hour later
 //! assert_eq!(store.rollups(&web, Resolution::Hour, 0, 3_600_000)?.len(), 1);
@@ -152,6 +152,14 @@ pub struct ResultRecord {
     pub at: Timestamp,
     /// How it ended.
     pub outcome: Outcome,
+    /// Whether it is history recorded late (an agent's backlogged report,
+    /// or a report's verdict in place of a result recorded meanwhile):
+    /// older than the check's current result, it takes its place in the
+    /// status spans and leaves the current state alone. A result that is
+    /// not backfill and older than the current one means the wall clock
+    /// stepped back: it becomes the current result (the `spans` module).
+    /// Read back as `false`.
+    pub backfill: bool,
 }
 
 /// The current state of a check: its latest outcome and since when its

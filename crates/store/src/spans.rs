@@ -26,13 +26,30 @@
 //!   gap, if earlier): the time the daemon did not run is unknown even when
 //!   it was shorter than the allowed gap. After a crash, the open spans end
 //!   at their allowed gap;
-//! * a result older than the check's latest one (recorded late: an agent's
-//!   backlog, delivered after the central judged newer times) takes its
-//!   place in time order: the check's spans from the result before it on
-//!   are derived again from the raw results ([`respan`]), so the timeline
-//!   and SLA read it as if it had come on time. Only the rule above on the
-//!   daemon's stops is not applied again: a stop within the rewritten time
-//!   shorter than the allowed gap is covered by the results around it;
+//! * a result older than the check's latest one and recorded as
+//!   *backfill* ([`ResultRecord::backfill`](crate::ResultRecord::backfill):
+//!   an agent's backlog, delivered after the central judged newer times)
+//!   takes its place in time order ([`respan`]): the stretch from the
+//!   result before it to the first result after it is derived again from
+//!   the raw results, and the span that holds that next result starts
+//!   where the stretch says (earlier, when its status now runs on from
+//!   before); every later span stands. So the timeline and SLA read it as
+//!   if it had come on time, and a backlog costs each late result the rows
+//!   around it, not the time since. Only the rule above on the daemon's
+//!   stops is not applied again: a stop within the rewritten stretch
+//!   shorter than the allowed gap is covered by the results around it. A
+//!   late result older than every raw result kept, when spans of results
+//!   pruned since cover its time, is raw history only (those spans cannot
+//!   be derived again);
+//! * a result older than the check's latest one that is *not* backfill
+//!   means the wall clock stepped back (NTP, a restored VM): the timeline
+//!   follows the clock. The result becomes the current one; spans that
+//!   start at its time or later (results dated in what is now the future)
+//!   are deleted, the span that holds its time ends there, and the open
+//!   span starts at it (or goes on, when the span that held its time had
+//!   the same status). The results dated after it stay raw history, and
+//!   the next results go on from it by the rules above: spans never
+//!   overlap and no result is derived again per batch;
 //! * a check registered without an allowed gap (one seen only through its
 //!   results) has results that vouch for no time at all.
 //!
@@ -72,7 +89,7 @@ use crate::StoreError;
 use crate::content::status_from_code;
 use crate::error::Fail;
 use crate::packed;
-use crate::store::Store;
+use crate::store::{Current, Store};
 
 /// Rows read per check and page.
 const PAGE: usize = 512;
@@ -132,109 +149,246 @@ pub(crate) fn advance(
     (end > start).then_some((start, end, prev_status))
 }
 
-/// What [`respan`] found the newest result to be: its status, since when
-/// the status holds (`None`: since before the rewritten time, unchanged),
-/// and the start of the open span.
-pub(crate) struct Respanned {
-    pub status: Option<i64>,
-    pub since: Option<Timestamp>,
-    pub span_start: Option<Timestamp>,
+/// The stored span that holds `at` (`start <= at < end`): its start and
+/// end, the open span's end being `None`. One indexed lookup, whatever the
+/// number of the check's spans.
+fn holding(
+    tx: &Transaction<'_>,
+    check: i64,
+    at: Timestamp,
+    open_start: Option<Timestamp>,
+) -> Result<Option<(Timestamp, Option<Timestamp>)>, Fail> {
+    let closed: Option<(Timestamp, Timestamp)> = tx
+        .prepare_cached(
+            "SELECT start_ms, end_ms FROM span WHERE check_id = ?1 AND start_ms <= ?2
+             ORDER BY start_ms DESC LIMIT 1",
+        )?
+        .query_row(params![check, at], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match closed {
+        Some((start, end)) if end > at => Some((start, Some(end))),
+        // Closed spans all end before the open one starts.
+        _ => open_start.filter(|s| *s <= at).map(|s| (s, None)),
+    })
 }
 
-/// Derives `check`'s spans again from its raw results, from the result
-/// before `from` (a late result's time) on: the closed spans ending after
-/// that result are deleted and the results walked in time order with the
-/// rules of [`advance`]. `open_start` is the open span's start as stored.
-/// Reads the results since `from` once, row by row.
+/// Puts results recorded late (the oldest at `late.0`, the newest at
+/// `late.1`) in their place in `check`'s spans, and moves `c` (`since`;
+/// status and open span when the late results reach the current one).
+///
+/// Only the stretch the late results change is derived again: from the
+/// result before them to the first result after them (`next`), walked in
+/// time order with the rules of [`advance`]. The spans in between are
+/// replaced; of those from `next` on, only the one that holds `next` can
+/// change, and only its start (it may now begin earlier, merged with what
+/// precedes it); every later span stands. So the work follows the late
+/// results and the results between them, not the time since: a backlog
+/// delivered report by report costs each report a few rows, where
+/// deriving every span from the late result to now cost the whole backlog
+/// per report (quadratic).
 pub(crate) fn respan(
     tx: &Transaction<'_>,
     check: i64,
     max_gap: i64,
-    from: Timestamp,
-    open_start: Option<Timestamp>,
-) -> Result<Respanned, Fail> {
+    late: (Timestamp, Timestamp),
+    oldest_kept: Option<Timestamp>,
+    c: &mut Current,
+) -> Result<(), Fail> {
+    let (from, to) = late;
     let before: Option<(Timestamp, i64)> = tx
         .prepare_cached(
             "SELECT ts, status FROM result WHERE check_id = ?1 AND ts < ?2 ORDER BY ts DESC LIMIT 1",
         )?
         .query_row(params![check, from], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
+    let next: Option<(Timestamp, i64)> = tx
+        .prepare_cached(
+            "SELECT ts, status FROM result WHERE check_id = ?1 AND ts > ?2 ORDER BY ts LIMIT 1",
+        )?
+        .query_row(params![check, to], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let until = next.map_or(Timestamp::MAX, |n| n.0);
+    // The span holding `next`, looked up before anything is deleted.
+    let next_span = match next {
+        Some((at, _)) => holding(tx, check, at, c.span_start)?,
+        None => None,
+    };
     let mut span_start = None;
     let walk_from = match before {
         Some((at, _)) => {
             // The span that holds the result before: it goes on with it.
-            let holding: Option<Timestamp> = tx
-                .prepare_cached(
-                    "SELECT start_ms FROM span WHERE check_id = ?1 AND start_ms <= ?2 AND end_ms > ?2",
-                )?
-                .query_row(params![check, at], |r| r.get(0))
-                .optional()?;
-            span_start = holding.or(open_start.filter(|s| *s <= at));
-            tx.prepare_cached("DELETE FROM span WHERE check_id = ?1 AND end_ms > ?2")?
-                .execute(params![check, at])?;
+            let held = holding(tx, check, at, c.span_start)?;
+            span_start = held.map(|h| h.0);
+            tx.prepare_cached(
+                "DELETE FROM span WHERE check_id = ?1 AND start_ms >= ?2 AND start_ms <= ?3 AND end_ms > ?4",
+            )?
+            .execute(params![
+                check,
+                span_start.unwrap_or(at.saturating_add(1)),
+                until,
+                at
+            ])?;
             at.saturating_add(1)
         }
         None => {
-            // Older than every result kept. Spans after it that began
-            // before the oldest result kept came from results pruned since
-            // (raw results are kept days, spans years): they cannot be
-            // derived again, so the late result stays raw history only.
-            let oldest_kept: Timestamp = tx
-                .prepare_cached("SELECT MIN(ts) FROM result WHERE check_id = ?1 AND ts > ?2")?
-                .query_row(params![check, from], |r| r.get::<_, Option<Timestamp>>(0))?
-                .unwrap_or(Timestamp::MAX);
-            let pruned_history: bool = tx
+            // Older than every result kept (`oldest_kept`, before this
+            // batch). Spans after it that began before that came from
+            // results pruned since (raw results are kept days, spans
+            // years) or from hour rollups: they cannot be derived again,
+            // so the late result stays raw history only.
+            let oldest_kept = oldest_kept.unwrap_or(Timestamp::MAX);
+            let underived: bool = tx
                 .prepare_cached(
                     "SELECT EXISTS(SELECT 1 FROM span WHERE check_id = ?1 AND end_ms > ?2 AND start_ms < ?3)",
                 )?
                 .query_row(params![check, from, oldest_kept], |r| r.get(0))?;
-            if pruned_history || open_start.is_some_and(|s| s < oldest_kept) {
-                return Ok(Respanned {
-                    status: None,
-                    since: None,
-                    span_start: open_start,
-                });
+            if underived || c.span_start.is_some_and(|s| s < oldest_kept) {
+                return Ok(());
             }
-            // Spans filled from hour rollups before the first result end
-            // where it starts.
             tx.prepare_cached(
-                "UPDATE span SET end_ms = ?2 WHERE check_id = ?1 AND start_ms < ?2 AND end_ms > ?2",
+                "DELETE FROM span WHERE check_id = ?1 AND start_ms >= ?2 AND start_ms <= ?3",
             )?
-            .execute(params![check, from])?;
-            tx.prepare_cached("DELETE FROM span WHERE check_id = ?1 AND start_ms >= ?2")?
-                .execute(params![check, from])?;
+            .execute(params![check, from, until])?;
             from
         }
     };
     let mut prev = before;
-    let mut since = None;
+    // The last result in the walk whose status differs from the one before.
+    let mut change = None;
     let mut read = tx.prepare_cached(
-        "SELECT ts, status FROM result WHERE check_id = ?1 AND ts >= ?2 ORDER BY ts",
+        "SELECT ts, status FROM result WHERE check_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts",
     )?;
-    let mut rows = read.query(params![check, walk_from])?;
+    let mut rows = read.query(params![check, walk_from, until])?;
     while let Some(row) = rows.next()? {
         let (at, status): (Timestamp, i64) = (row.get(0)?, row.get(1)?);
         match prev {
             None => {
                 span_start = Some(at);
-                since = Some(at);
+                change = Some(at);
             }
             Some(p) => {
                 if let Some(closed) = advance(&mut span_start, p, max_gap, at, status) {
                     insert_closed(tx, check, closed)?;
                 }
                 if status != p.1 {
-                    since = Some(at);
+                    change = Some(at);
                 }
             }
         }
         prev = Some((at, status));
     }
-    Ok(Respanned {
-        status: prev.map(|p| p.1),
-        since,
-        span_start,
-    })
+    drop(rows);
+    let Some(last) = prev else {
+        return Ok(());
+    };
+    match (next, span_start) {
+        (Some((at, status)), Some(start)) => match next_span {
+            // The span holding `next` now starts where the walk says.
+            Some((_, Some(end))) => insert_closed(tx, check, (start, end, status))?,
+            Some((_, None)) => c.span_start = Some(start),
+            // `next` vouches for nothing (the daemon stopped at its time):
+            // what the walk had open ends there.
+            None if start < at => insert_closed(tx, check, (start, at, status))?,
+            None => {}
+        },
+        (Some(_), None) => {}
+        (None, _) => {
+            // The walk reached the newest result: the open span is its.
+            c.span_start = span_start;
+            if last.0 == c.at {
+                c.status = last.1;
+            }
+        }
+    }
+    // `since`: the first result of the run of the current status.
+    let run_unchanged = match next {
+        // The current run starts after the rewritten stretch.
+        Some((at, _)) => c.since > at,
+        None => false,
+    };
+    if !run_unchanged {
+        if let Some(at) = change {
+            c.since = at;
+        } else if let Some((at, status)) = before
+            && c.since > at
+        {
+            // No change of status in the stretch, and the run used to
+            // start in it (a result in place of another took another
+            // status): the run now goes on from before it.
+            c.since = run_start(tx, check, at, status)?;
+        }
+    }
+    Ok(())
+}
+
+/// The first result of the run of `status` that holds the result at `at`.
+fn run_start(
+    tx: &Transaction<'_>,
+    check: i64,
+    at: Timestamp,
+    status: i64,
+) -> Result<Timestamp, Fail> {
+    let mut read = tx.prepare_cached(
+        "SELECT ts, status FROM result WHERE check_id = ?1 AND ts <= ?2 ORDER BY ts DESC",
+    )?;
+    let mut rows = read.query(params![check, at])?;
+    let mut start = at;
+    while let Some(row) = rows.next()? {
+        if row.get::<_, i64>(1)? != status {
+            break;
+        }
+        start = row.get(0)?;
+    }
+    Ok(start)
+}
+
+/// A result that is not history, at `at` with status code `status`, older
+/// than `c`'s (the wall clock stepped back): it becomes the current
+/// result, and the timeline follows the clock. Spans that start at `at` or
+/// later (results dated in what is now the future) are deleted, the one
+/// that holds `at` ends there, and the open span starts at `at`, or goes
+/// on when the span that held `at` had the same status.
+pub(crate) fn step_back(
+    tx: &Transaction<'_>,
+    check: i64,
+    at: Timestamp,
+    status: i64,
+    c: &mut Current,
+) -> Result<(), Fail> {
+    let held = holding(tx, check, at, c.span_start)?;
+    tx.prepare_cached("DELETE FROM span WHERE check_id = ?1 AND start_ms >= ?2")?
+        .execute(params![check, at])?;
+    c.span_start = Some(at);
+    match held {
+        Some((start, end)) if start < at => {
+            let held_status = match end {
+                Some(_) => tx
+                    .prepare_cached(
+                        "SELECT status FROM span WHERE check_id = ?1 AND start_ms = ?2",
+                    )?
+                    .query_row(params![check, start], |r| r.get::<_, i64>(0))?,
+                None => c.status,
+            };
+            if end.is_some() {
+                tx.prepare_cached("DELETE FROM span WHERE check_id = ?1 AND start_ms = ?2")?
+                    .execute(params![check, start])?;
+            }
+            if held_status == status {
+                c.span_start = Some(start);
+            } else {
+                insert_closed(tx, check, (start, at, held_status))?;
+            }
+        }
+        _ => {}
+    }
+    if status != c.status {
+        c.since = at;
+    } else {
+        c.since = c.since.min(at);
+    }
+    c.status = status;
+    c.at = at;
+    Ok(())
 }
 
 pub(crate) fn insert_closed(tx: &Transaction<'_>, check: i64, span: Closed) -> Result<(), Fail> {

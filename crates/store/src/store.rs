@@ -240,10 +240,12 @@ impl Store {
     /// transaction moves each check's current state forward.
     ///
     /// A check not registered yet is registered with kind `unknown`. A
-    /// result older than the check's current state is stored and takes its
-    /// place in the status spans (and in `since`, when it splits the
-    /// current status's run), but the current state stays the newest
-    /// result's. The current status's `since` moves only
+    /// [`backfill`](ResultRecord::backfill) result older than the check's
+    /// current state is stored and takes its place in the status spans
+    /// (and in `since`, when it splits the current status's run), but the
+    /// current state stays the newest result's; one that is not backfill
+    /// means the clock stepped back and becomes the current state (the
+    /// `spans` module). The current status's `since` moves only
     /// when the status changes (results of one check are considered in
     /// time order, whatever their order in `results`). Status spans move
     /// forward in the same transaction (see the `spans` module), and so
@@ -310,6 +312,7 @@ impl Store {
                     check: check.clone(),
                     at: row.get(0)?,
                     outcome: outcome_from_row(row, 1, 8)?,
+                    backfill: false,
                 });
             }
             Ok(out)
@@ -550,13 +553,13 @@ pub(crate) fn check_id(
     Ok(id)
 }
 
-/// The part of `current` that decides `since`.
-struct Current {
-    status: i64,
-    since: Timestamp,
-    at: Timestamp,
+/// The part of `current` that decides `since` and the open span.
+pub(crate) struct Current {
+    pub(crate) status: i64,
+    pub(crate) since: Timestamp,
+    pub(crate) at: Timestamp,
     /// Start of the open status span (`None` after the daemon stopped).
-    span_start: Option<Timestamp>,
+    pub(crate) span_start: Option<Timestamp>,
 }
 
 fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
@@ -613,8 +616,20 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
         // The newest result of this batch that moves the current state:
         // (index into results, content id).
         let mut newest = None;
-        // The oldest result older than the current state (recorded late).
-        let mut late_from: Option<Timestamp> = None;
+        // The oldest and newest results recorded late (history older than
+        // the current state, or in place of the current result).
+        let mut late: Option<(Timestamp, Timestamp)> = None;
+        // The oldest result the check's spans can be derived from: the
+        // oldest kept before this batch when it has late ones (its first
+        // result, the oldest, is not newer than the current), this batch's
+        // first for a check without results.
+        let oldest_kept = match &current {
+            Some(c) if order[start].1 <= c.at => tx
+                .prepare_cached("SELECT MIN(ts) FROM result WHERE check_id = ?1")?
+                .query_row(params![check], |r| r.get::<_, Option<Timestamp>>(0))?,
+            Some(_) => None,
+            None => Some(order[start].1),
+        };
         for &(_, at, i) in &order[start..end] {
             let outcome = &results[i].outcome;
             let content = match outcome.attachments.first() {
@@ -652,7 +667,7 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
                         span_start: Some(at),
                     })
                 }
-                Some(c) if at >= c.at => {
+                Some(c) if at > c.at => {
                     let prev = (c.at, c.status);
                     if let Some(closed) =
                         spans::advance(&mut c.span_start, prev, max_gap, at, status)
@@ -665,19 +680,23 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
                     c.status = status;
                     c.at = at;
                 }
-                Some(_) => {
-                    // Late: it takes its place in the spans below.
-                    late_from = Some(late_from.map_or(at, |l| l.min(at)));
-                    continue;
+                Some(c) if at < c.at && !results[i].backfill => {
+                    // Not history, yet older: the wall clock stepped back.
+                    spans::step_back(&tx, check, at, status, c)?;
+                }
+                Some(c) => {
+                    // History (or the current result again): it takes its
+                    // place in the spans below.
+                    late = Some(late.map_or((at, at), |(lo, hi)| (lo.min(at), hi.max(at))));
+                    if at < c.at {
+                        continue;
+                    }
                 }
             }
             newest = Some((i, content_id));
         }
-        if let (Some(from), Some(c)) = (late_from, &mut current) {
-            let r = spans::respan(&tx, check, max_gap, from, c.span_start)?;
-            c.status = r.status.unwrap_or(c.status);
-            c.since = r.since.unwrap_or(c.since);
-            c.span_start = r.span_start;
+        if let (Some(late), Some(c)) = (late, &mut current) {
+            spans::respan(&tx, check, max_gap, late, oldest_kept, c)?;
             if newest.is_none() {
                 tx.prepare_cached(
                     "UPDATE current SET status = ?2, since = ?3, span_start = ?4 WHERE check_id = ?1",

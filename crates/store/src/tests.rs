@@ -28,6 +28,15 @@ fn rec(check: &str, at: i64, status: Status, latency_ms: f64, message: &str) -> 
         check: id(check),
         at,
         outcome: outcome(status, latency_ms, message),
+        backfill: false,
+    }
+}
+
+/// `r` recorded late, as history (an agent's backlog).
+fn late(r: ResultRecord) -> ResultRecord {
+    ResultRecord {
+        backfill: true,
+        ..r
     }
 }
 
@@ -144,7 +153,7 @@ fn since_moves_only_when_status_changes() {
     assert_eq!(l.outcome.latency_ms, 9.0);
 
     // A late result is history only.
-    s.record(&[rec(c, T0 + 30_000, Status::Degraded, 99.0, "late")])
+    s.record(&[late(rec(c, T0 + 30_000, Status::Degraded, 99.0, "late"))])
         .unwrap();
     let l = s.latest_for(&id(c)).unwrap().unwrap();
     assert_eq!(
@@ -235,6 +244,7 @@ fn outcomes_round_trip_with_findings_details_and_timing() {
         check: id("s/c"),
         at: T0,
         outcome: o,
+        backfill: false,
     };
     s.record(std::slice::from_ref(&r)).unwrap();
     assert_eq!(
@@ -318,6 +328,7 @@ fn identical_contents_are_stored_once() {
         check: id("s/a"),
         at: T0 + 3 * MIN,
         outcome: o,
+        backfill: false,
     }])
     .unwrap();
     assert_eq!(count(&s, "content"), 3);
@@ -487,7 +498,7 @@ fn compaction_is_idempotent_and_incremental() {
 
     // A result arriving for an already rolled-up bucket is kept raw but
     // does not change the rollup.
-    s.record(&[rec("s/a", T0 + 30_000, Status::Down, 1.0, "late")])
+    s.record(&[late(rec("s/a", T0 + 30_000, Status::Down, 1.0, "late"))])
         .unwrap();
     assert_eq!(
         s.compact(T0 + 2 * HOUR, &Retention::default())
@@ -924,6 +935,7 @@ fn codes_stored_under_an_older_name_read_back_under_the_current_one() {
         check: id("shop/backup"),
         at: T0,
         outcome: o.clone(),
+        backfill: false,
     }])
     .unwrap();
     let codes_of = |o: &Outcome| {
@@ -1454,13 +1466,13 @@ fn late_results_take_their_place_in_the_status_spans() {
         .unwrap();
     // The backlog: every minute in between, a full disk at 2 min.
     s.record(&[
-        rec(c, T0 + MIN, Status::Up, 0.0, "ok"),
-        rec(c, T0 + 2 * MIN, Status::Down, 0.0, "disk full"),
+        late(rec(c, T0 + MIN, Status::Up, 0.0, "ok")),
+        late(rec(c, T0 + 2 * MIN, Status::Down, 0.0, "disk full")),
     ])
     .unwrap();
-    s.record(&[rec(c, T0 + 3 * MIN, Status::Up, 0.0, "ok")])
+    s.record(&[late(rec(c, T0 + 3 * MIN, Status::Up, 0.0, "ok"))])
         .unwrap();
-    s.record(&[rec(c, T0 + 4 * MIN, Status::Up, 0.0, "ok")])
+    s.record(&[late(rec(c, T0 + 4 * MIN, Status::Up, 0.0, "ok"))])
         .unwrap();
     let up = Some(Status::Up);
     assert_eq!(
@@ -1489,7 +1501,7 @@ fn late_results_take_their_place_in_the_status_spans() {
         ]
     );
     // A late result older than every other one.
-    s.record(&[rec(c, T0 - MIN, Status::Degraded, 0.0, "slow")])
+    s.record(&[late(rec(c, T0 - MIN, Status::Degraded, 0.0, "slow"))])
         .unwrap();
     let first: Vec<_> = s
         .status_spans(&[id(c)], T0 - MIN, T0 + MIN)
@@ -1540,7 +1552,7 @@ fn a_late_result_older_than_the_raw_results_kept_leaves_the_spans_alone() {
     s.compact(T0 + 9 * DAY, &Retention::default()).unwrap();
     assert!(s.results(&id(c), T0, T0 + DAY, 10).unwrap().is_empty());
     // A report collected before all of it arrives late.
-    s.record(&[rec(c, T0 - MIN, Status::Degraded, 0.0, "slow")])
+    s.record(&[late(rec(c, T0 - MIN, Status::Degraded, 0.0, "slow"))])
         .unwrap();
     assert_eq!(spans(), before, "the spans of pruned results are kept");
     assert_eq!(

@@ -23,6 +23,7 @@ fn batch(n: i64) -> Vec<ResultRecord> {
             check: CheckId(format!("site/check{c:03}")),
             at: T0 + n * 60_000,
             outcome: Outcome::new(Status::Up, format!("batch {n}")),
+            backfill: false,
         })
         .collect()
 }

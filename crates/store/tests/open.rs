@@ -11,6 +11,7 @@ fn record_one(store: &Store, at: i64) {
             check: CheckId("s/web".into()),
             at,
             outcome: Outcome::new(Status::Up, "ok"),
+            backfill: false,
         }])
         .unwrap();
 }
@@ -199,6 +200,7 @@ fn a_read_only_handle_follows_the_writer_and_cannot_write() {
             check: CheckId("s/web".into()),
             at: 30,
             outcome: Outcome::new(Status::Down, "no"),
+            backfill: false,
         }])
         .unwrap_err();
     assert!(err.to_string().contains("readonly"), "{err}");

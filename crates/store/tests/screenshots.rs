@@ -38,6 +38,7 @@ fn a_screenshot_is_kept_beside_its_result_newest_first_and_goes_with_it() {
                 check: walk.clone(),
                 at,
                 outcome: failing(n),
+                backfill: false,
             }])
             .unwrap();
         let id = screenshot_id(&store, &walk).expect("the evidence names the screenshot");
@@ -64,6 +65,7 @@ fn a_screenshot_is_kept_beside_its_result_newest_first_and_goes_with_it() {
             check: walk.clone(),
             at,
             outcome: text,
+            backfill: false,
         }])
         .unwrap();
     assert_eq!(screenshot_id(&store, &walk), None);

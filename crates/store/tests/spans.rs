@@ -35,12 +35,22 @@ fn store(checks: &[&str]) -> (tempfile::TempDir, Store) {
 /// Records one result per `(seconds after T0, status)`, one batch each,
 /// as the recorder does every 200 ms.
 fn run(store: &Store, check: &str, results: &[(i64, Status)]) {
+    record(store, check, results, false);
+}
+
+/// As [`run`], as history: an agent's backlog delivered late.
+fn backlog(store: &Store, check: &str, results: &[(i64, Status)]) {
+    record(store, check, results, true);
+}
+
+fn record(store: &Store, check: &str, results: &[(i64, Status)], backfill: bool) {
     for &(at, status) in results {
         store
             .record(&[ResultRecord {
                 check: id(check),
                 at: T0 + at * S,
                 outcome: Outcome::new(status, "x"),
+                backfill,
             }])
             .unwrap();
     }
@@ -158,6 +168,7 @@ fn monitor_offline_periods_are_unknown() {
             check: id("shop/web"),
             at: T0 + at * S,
             outcome: offline.clone(),
+            backfill: false,
         }])
         .unwrap();
     }
@@ -241,6 +252,7 @@ fn a_long_history_streams_across_pages_without_holes() {
                 check: id("shop/web"),
                 at: T0 + at * S,
                 outcome: Outcome::new(status, "x"),
+                backfill: false,
             })
             .collect();
         s.record(&batch).unwrap();
@@ -279,7 +291,7 @@ fn a_late_result_takes_its_place_and_spans_survive_reopening() {
         }])
         .unwrap();
         run(&s, "shop/web", &[(0, Up), (60, Up), (120, Down)]);
-        run(&s, "shop/web", &[(30, Down)]);
+        backlog(&s, "shop/web", &[(30, Down)]);
     }
     let s = Store::open(&path).unwrap();
     assert_eq!(
@@ -405,6 +417,195 @@ fn a_span_closed_while_a_reader_is_between_reads_is_not_lost() {
             (0, 120, 240, Some(Down)),
             (0, 240, 300, Some(Up)),
             (0, 300, 360, Some(Down))
+        ]
+    );
+}
+
+/// A small deterministic generator, so every failing case has a seed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// What a check's history reads as: its spans over the whole time, and
+/// its current state (time, since, status, message).
+type Reading = (Vec<Brief>, (i64, i64, Status, String));
+
+fn reading(s: &Store, last: i64) -> Reading {
+    let l = s.latest_for(&id("s/c")).unwrap().unwrap();
+    (
+        spans(s, &["s/c"], -1_000, last + 1_000),
+        (
+            (l.at - T0) / S,
+            (l.since - T0) / S,
+            l.outcome.status,
+            l.outcome.message,
+        ),
+    )
+}
+
+fn record_one(s: &Store, batch: &[(i64, Status)], backfill: bool) {
+    let records: Vec<ResultRecord> = batch
+        .iter()
+        .map(|&(at, status)| ResultRecord {
+            check: id("s/c"),
+            at: T0 + at * S,
+            outcome: Outcome::new(status, format!("{at} {status:?}")),
+            backfill,
+        })
+        .collect();
+    s.record(&records).unwrap();
+}
+
+/// Results recorded late, in any order and batching, some first with
+/// another status and replaced (as a backlogged report replaces what the
+/// central recorded meanwhile), read back exactly as the same results
+/// recorded in time order: spans and current state. Over many seeded
+/// sequences with several statuses, gaps shorter than, equal to and
+/// longer than the allowed 90 s, late results inside closed spans, inside
+/// the open one, at their boundaries and before every other result.
+#[test]
+fn results_recorded_late_read_as_the_same_results_recorded_in_order() {
+    const STATUSES: [Status; 4] = [Up, Degraded, Down, Status::Unknown];
+    const STEPS: [i64; 9] = [1, 10, 30, 60, 89, 90, 91, 150, 600];
+    for seed in 0..400u64 {
+        let mut rng = Lcg(seed);
+        let n = 2 + rng.below(40);
+        let (mut at, mut status) = (0, Up);
+        let mut results = Vec::new();
+        for _ in 0..n {
+            at += STEPS[rng.below(STEPS.len())];
+            if rng.below(3) == 0 {
+                status = STATUSES[rng.below(4)];
+            }
+            results.push((at, status));
+        }
+        let last = at;
+
+        // The delivery order: any order (half the seeds), or in order with
+        // backlogs (stretches held back, then delivered oldest first).
+        let mut order: Vec<usize> = (0..n).collect();
+        if seed % 2 == 0 {
+            for i in (1..n).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+        } else {
+            let mut i = 0;
+            while i < n {
+                let len = 1 + rng.below(8);
+                let held = i..(i + len).min(n);
+                let after = (held.end + 1 + rng.below(4)).min(n);
+                // The results after the held stretch come first.
+                let mut part: Vec<usize> = (held.end..after).collect();
+                part.extend(held.clone());
+                order.splice(i..after, part);
+                i = after;
+            }
+        }
+        // Some results come first with another status, and are replaced.
+        let mut deliveries: Vec<(i64, Status)> = Vec::new();
+        for (k, &i) in order.iter().enumerate() {
+            let (at, status) = results[i];
+            if rng.below(5) == 0 {
+                let wrong = STATUSES
+                    [(STATUSES.iter().position(|s| *s == status).unwrap() + 1 + rng.below(3)) % 4];
+                let pos = rng.below(k + 1).min(deliveries.len());
+                deliveries.insert(pos, (at, wrong));
+            }
+            deliveries.push((at, status));
+        }
+
+        let expected = Store::open_in_memory().unwrap();
+        let late = Store::open_in_memory().unwrap();
+        for s in [&expected, &late] {
+            s.register_checks(&[CheckMeta {
+                max_gap: Some(Duration::from_secs(90)),
+                ..CheckMeta::unregistered(&id("s/c"))
+            }])
+            .unwrap();
+        }
+        for r in &results {
+            record_one(&expected, std::slice::from_ref(r), false);
+        }
+        let mut rest = &deliveries[..];
+        while !rest.is_empty() {
+            let (batch, more) = rest.split_at((1 + rng.below(4)).min(rest.len()));
+            record_one(&late, batch, true);
+            rest = more;
+        }
+        assert_eq!(
+            reading(&late, last),
+            reading(&expected, last),
+            "seed {seed}: results {results:?} delivered {deliveries:?}"
+        );
+        // And both go on alike from there.
+        for s in [&expected, &late] {
+            record_one(s, &[(last + 60, Down)], false);
+        }
+        assert_eq!(
+            reading(&late, last + 60),
+            reading(&expected, last + 60),
+            "seed {seed}, then on time: results {results:?} delivered {deliveries:?}"
+        );
+    }
+}
+
+/// The wall clock stepped back five minutes: results that are not history
+/// but older than the current one move the current state at once, the
+/// timeline follows the clock (what was dated in what is now the future
+/// no longer shows), and the next results go on from there, spans never
+/// overlapping.
+#[test]
+fn after_the_clock_steps_back_the_current_state_follows_the_new_results() {
+    let (_dir, s) = store(&["shop/web"]);
+    run(&s, "shop/web", &every(0, 660, 60, Up));
+    // The clock steps back from 600 s to 300 s; the shop is down now.
+    run(&s, "shop/web", &[(300, Down)]);
+    let l = s.latest_for(&id("shop/web")).unwrap().unwrap();
+    assert_eq!(
+        ((l.at - T0) / S, (l.since - T0) / S, l.outcome.status),
+        (300, 300, Down)
+    );
+    run(&s, "shop/web", &every(360, 600, 60, Down));
+    let l = s.latest_for(&id("shop/web")).unwrap().unwrap();
+    assert_eq!(
+        ((l.at - T0) / S, (l.since - T0) / S, l.outcome.status),
+        (540, 300, Down)
+    );
+    assert_eq!(
+        spans(&s, &["shop/web"], 0, 800),
+        [
+            (0, 0, 300, Some(Up)),
+            (0, 300, 630, Some(Down)),
+            (0, 630, 800, None),
+        ]
+    );
+    // The same status on both sides of the step: one span goes on.
+    let (_dir, s) = store(&["shop/web"]);
+    run(&s, "shop/web", &every(0, 660, 60, Up));
+    run(&s, "shop/web", &every(330, 500, 60, Up));
+    assert_eq!(
+        spans(&s, &["shop/web"], 0, 800),
+        [(0, 0, 540, Some(Up)), (0, 540, 800, None)]
+    );
+    let l = s.latest_for(&id("shop/web")).unwrap().unwrap();
+    assert_eq!(((l.at - T0) / S, (l.since - T0) / S), (450, 0));
+    // A backlog arriving after the step still takes its place.
+    backlog(&s, "shop/web", &[(420, Down)]);
+    assert_eq!(
+        spans(&s, &["shop/web"], 0, 800),
+        [
+            (0, 0, 420, Some(Up)),
+            (0, 420, 450, Some(Down)),
+            (0, 450, 540, Some(Up)),
+            (0, 540, 800, None)
         ]
     );
 }

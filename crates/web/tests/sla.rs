@@ -106,6 +106,7 @@ fn fill(dir: &Path, config: &Config, month: &Window) -> keepup_store::ReportFile
                 check: c.id.clone(),
                 at,
                 outcome: o.clone(),
+                backfill: false,
             })
             .collect();
         store.record(&records).unwrap();

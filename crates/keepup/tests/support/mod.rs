@@ -50,6 +50,7 @@ pub fn record_round(
             check: c.id.clone(),
             at,
             outcome: (*o).clone(),
+            backfill: false,
         })
         .collect();
     store.record(&records).unwrap();

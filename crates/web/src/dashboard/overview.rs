@@ -484,6 +484,7 @@ mod tests {
                 check: check.clone(),
                 at,
                 outcome: Outcome::new(status, status.as_str()),
+                backfill: false,
             })
             .collect()
     }
