@@ -2,7 +2,8 @@
 //!
 //! A [`Collector`] reads each measure from its real source (`/proc`,
 //! `/sys`, `statvfs`, `adjtimex`, an SNTP query, and `systemctl`,
-//! `smartctl`, `drbdadm`, `gluster`, `ceph` when installed; the
+//! `smartctl`, `drbdadm`, `gluster`, `ceph` when installed; the new
+//! lines of the [`access_log`]s it follows; the
 //! [`plugins`] the agent is told to run), needs no root
 //! for the basics, and keeps the previous sample of what is a rate (CPU
 //! shares, swap-ins, interface errors). Each collection is a
@@ -14,6 +15,7 @@
 //! thresholds (the central configuration's `kind = "host"` checks, in the
 //! monitor). Linux only.
 
+pub mod access_log;
 pub mod backlog;
 pub mod bound;
 pub mod command;
@@ -77,6 +79,8 @@ pub struct Settings {
     /// the monitors and the keyring); None: the tool's default,
     /// /etc/ceph/ceph.conf.
     pub ceph_conf: Option<std::path::PathBuf>,
+    /// Access logs whose new lines are counted at each collection.
+    pub access_logs: Vec<access_log::AccessLog>,
 }
 
 impl Default for Settings {
@@ -91,6 +95,7 @@ impl Default for Settings {
             plugins: Vec::new(),
             plugin_timeout: Duration::from_secs(10),
             ceph_conf: None,
+            access_logs: Vec::new(),
         }
     }
 }
@@ -104,6 +109,7 @@ pub struct Collector {
     previous: Option<Previous>,
     smart: Option<(Instant, Vec<SmartDisk>, Option<String>)>,
     space: space::MountSpace,
+    access: access_log::Counters,
 }
 
 /// The counters of the previous collection.
@@ -137,6 +143,7 @@ impl Collector {
     /// A collector with these settings; the first report has no rates.
     pub fn new(settings: Settings) -> Self {
         Collector {
+            access: access_log::Counters::new(&settings.access_logs),
             settings,
             root: String::new(),
             previous: None,
@@ -268,6 +275,7 @@ impl Collector {
             let run = plugins::run(p, self.settings.plugin_timeout).await;
             r.plugins.insert(p.name.clone(), run);
         }
+        r.access_logs = self.access.count();
         r.problems = problems;
         bound::fit(&mut r, &self.watched());
         self.previous = Some(Previous {

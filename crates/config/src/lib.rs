@@ -49,6 +49,7 @@ pub mod pages;
 pub use pages::{AddressFamily, ChainSpec, PageSpec, PingSpec, SecurityTxtSpec, StatusPageSpec};
 pub mod postgres;
 pub use postgres::PostgresSpec;
+pub mod capacity;
 pub mod prometheus;
 pub use prometheus::PrometheusSpec;
 pub mod redis;

@@ -50,7 +50,7 @@ const TOP_KEYS: &[&str] = &[
 pub const SELF_SITE: &str = "keepup";
 /// The tag of connectivity reference checks.
 pub const CONNECTIVITY_TAG: &str = "keepup:connectivity";
-const SITE_KEYS: &[&str] = &["id", "name", "tags", "check", "runbook"];
+const SITE_KEYS: &[&str] = &["id", "name", "tags", "check", "runbook", "capacity"];
 const DEFAULT_LISTEN: &str = "127.0.0.1:8585";
 
 /// Reads and validates the configuration file at `path`.
@@ -114,8 +114,8 @@ pub fn load_str(src: &str, path: &Path) -> Result<Config, Problems> {
 /// The defaults a check inherits, after `[defaults]` was applied.
 pub(crate) struct Defaults {
     alerting: RawDefaultsAlerting,
-    interval: Duration,
-    timeout: Duration,
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
     domain: crate::domain::DomainSettings,
     pub(crate) user_agent: String,
     pub(crate) max_body_bytes: u64,
@@ -765,6 +765,27 @@ impl Loader<'_> {
                     "must be an array of tables",
                     Some("write each check as [[site.check]]".into()),
                 ),
+            }
+        }
+        if let Some(capacity) = table.remove("capacity") {
+            let cspan = capacity.span();
+            if let Some(check) = self.capacity(
+                capacity,
+                &path,
+                id.as_deref().unwrap_or("?"),
+                &tags,
+                defaults,
+            ) && let Some(clash) = crate::capacity::add_capacity_check(&mut checks, check)
+            {
+                self.rep.report(
+                    cspan,
+                    &format!("{path}.capacity"),
+                    format!(
+                        "check id {:?} is taken by a configured check; [site.capacity] adds a check of that name",
+                        clash.as_str()
+                    ),
+                    Some("rename the configured check".into()),
+                );
             }
         }
         let id = id?;

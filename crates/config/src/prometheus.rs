@@ -267,6 +267,37 @@ pub fn compile(text: &str) -> Result<Comparison, ExprError> {
     Ok(Comparison { left, op, right })
 }
 
+/// Compiles an expression without a comparison, whose value is what is
+/// wanted (a measured load: `rate(http_requests_total)`), not whether it
+/// holds.
+pub fn compile_value(text: &str) -> Result<Expr, ExprError> {
+    if text.len() > MAX_EXPR_BYTES {
+        return Err(ExprError {
+            offset: MAX_EXPR_BYTES,
+            message: format!("the expression is longer than {MAX_EXPR_BYTES} bytes"),
+        });
+    }
+    let tokens = lex(text)?;
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        end: text.len(),
+        depth: 0,
+    };
+    let value = parser.additive()?;
+    match parser.peek() {
+        None => Ok(value),
+        Some((Token::Cmp(_), at)) => Err(ExprError {
+            offset: *at,
+            message: "a load is a value, not a condition: leave the comparison out".into(),
+        }),
+        Some((_, at)) => {
+            let at = *at;
+            Err(parser.unexpected(at, "an operator or the end"))
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
     Ident(String),
@@ -718,7 +749,11 @@ impl Loader<'_> {
 
     /// The position of byte `offset` of a string value in the source: exact
     /// when the value is written without escapes, its start otherwise.
-    fn span_in_string(&self, value: &Spanned<String>, offset: usize) -> std::ops::Range<usize> {
+    pub(crate) fn span_in_string(
+        &self,
+        value: &Spanned<String>,
+        offset: usize,
+    ) -> std::ops::Range<usize> {
         let span = value.span();
         let written = self.rep.source().get(span.clone()).unwrap_or_default();
         let inner = written

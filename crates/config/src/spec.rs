@@ -394,6 +394,8 @@ pub enum ProbeSpec {
     Redis(Box<crate::redis::RedisSpec>),
     /// `kind = "mysql"` (MySQL and MariaDB)
     Mysql(Box<crate::mysql::MysqlSpec>),
+    /// A site's `[site.capacity]` measured through a Prometheus endpoint.
+    Capacity(Box<crate::capacity::CapacitySpec>),
 }
 
 /// The kinds the monitor evaluates without probing.
@@ -415,6 +417,8 @@ pub enum PassiveSpec {
     Host(Box<crate::host::HostSpec>),
     /// `kind = "nagios"` with `agent` and `plugin`: a plugin an agent runs.
     AgentPlugin(crate::nagios::AgentPluginSpec),
+    /// A site's `[site.capacity]` measured through an agent's access log.
+    Capacity(Box<crate::capacity::CapacitySpec>),
 }
 
 impl CheckSpec {
@@ -429,6 +433,7 @@ impl CheckSpec {
             CheckSpec::Passive(PassiveSpec::Drill(_)) => "drill",
             CheckSpec::Passive(PassiveSpec::Host(_)) => "host",
             CheckSpec::Passive(PassiveSpec::AgentPlugin(_)) => "nagios",
+            CheckSpec::Passive(PassiveSpec::Capacity(_)) => "capacity",
         }
     }
 
@@ -446,6 +451,7 @@ impl CheckSpec {
                     | ProbeSpec::Dnsbl(_)
                     | ProbeSpec::Page(_)
                     | ProbeSpec::SecurityTxt(_)
+                    | ProbeSpec::Capacity(_)
             ),
             CheckSpec::Passive(_) => true,
         }
@@ -512,6 +518,7 @@ impl ProbeSpec {
             },
             ProbeSpec::Redis(_) => "redis",
             ProbeSpec::Mysql(_) => "mysql",
+            ProbeSpec::Capacity(_) => "capacity",
         }
     }
 
@@ -540,6 +547,10 @@ impl ProbeSpec {
             ProbeSpec::Postgres(p) => Some(&p.server.host),
             ProbeSpec::Redis(r) => Some(&r.server.host),
             ProbeSpec::Mysql(m) => Some(&m.server.host),
+            ProbeSpec::Capacity(c) => match &c.source {
+                crate::capacity::LoadSource::Prometheus { http, .. } => http.url.host(),
+                crate::capacity::LoadSource::AccessLog { .. } => None,
+            },
         }
     }
 
@@ -567,6 +578,10 @@ impl ProbeSpec {
             ProbeSpec::Tls(t) => Some((&t.host, t.port)),
             ProbeSpec::Scenario(s) => s.inputs.base_url.as_ref().and_then(https),
             ProbeSpec::Mail(m) => (m.tls != crate::MailTls::None).then_some((&*m.host, m.port)),
+            ProbeSpec::Capacity(c) => match &c.source {
+                crate::capacity::LoadSource::Prometheus { http, .. } => https(&http.url),
+                crate::capacity::LoadSource::AccessLog { .. } => None,
+            },
             ProbeSpec::Tcp(_)
             | ProbeSpec::Postgres(_)
             | ProbeSpec::Redis(_)
@@ -605,6 +620,7 @@ impl ProbeSpec {
             | ProbeSpec::Redis(_)
             | ProbeSpec::Elasticsearch(_)
             | ProbeSpec::WebStatus(_)
+            | ProbeSpec::Capacity(_)
             | ProbeSpec::Mysql(_) => None,
         }
     }

@@ -273,7 +273,7 @@ pub enum Command {
     /// Measure this host and report to the central keepup (push), or
     /// serve reports for it to fetch (pull, with --listen); --once prints
     /// one report, --print-config a ready `kind = "host"` block.
-    Agent(AgentArgs),
+    Agent(Box<AgentArgs>),
     /// Start a bundled demo shop on loopback and monitor it, with faults
     /// injected now and then.
     Demo {
@@ -1021,6 +1021,15 @@ pub struct AgentArgs {
     /// /usr/lib/nagios/plugins first. Repeatable (at most 16).
     #[arg(long = "plugin", value_name = "NAME=COMMAND")]
     pub plugin: Vec<String>,
+    /// Count the lines an access log gains between reports, for the
+    /// central's `[site.capacity]` with `source = { agent, access_log =
+    /// "NAME" }`; followed across rotation. Repeatable (at most 16).
+    #[arg(long = "access-log", value_name = "NAME=PATH")]
+    pub access_log: Vec<String>,
+    /// Lines of access log NAME matching REGEX are transactions (e.g.
+    /// `shop=POST /checkout/complete`).
+    #[arg(long = "access-log-transactions", value_name = "NAME=REGEX")]
+    pub access_log_transactions: Vec<String>,
     /// How long a plugin may run before its process group is killed.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub plugin_timeout: Duration,

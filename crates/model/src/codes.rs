@@ -532,6 +532,20 @@ catalogue! {
         /// condition cannot be evaluated (Degraded).
         PROMETHEUS_METRIC_ABSENT: Warning;
     }
+    section "CAPACITY_*: measured load against a site's design capacity ([site.capacity])" {
+        /// The load measured over the check's interval (requests per second,
+        /// transactions per hour or concurrent sessions) reached `warn_at` of the
+        /// design capacity (default 80 %); the evidence has the value, the design,
+        /// the share and the day's peak (Degraded).
+        CAPACITY_DESIGN_NEAR: Warning;
+        /// The measured load reached `crit_at` of the design capacity (default
+        /// 100 %): the shop is run past what it was built for (Down).
+        CAPACITY_DESIGN_EXCEEDED: Critical;
+        /// The load could not be measured: the source has no value for a measure
+        /// the site declares (a metric missing from the scrape, an access log the
+        /// agent does not count or cannot read) (Degraded).
+        CAPACITY_LOAD_UNMEASURED: Warning;
+    }
     section "SSH_*: SSH servers' banners and host keys" {
         /// The server proved a host key other than the pinned `host_key_sha256`:
         /// a reinstalled server, or someone in between (Down).

@@ -82,12 +82,32 @@ pub struct HostReport {
     /// The Nagios plugins the agent is configured to run (`--plugin`), by
     /// name: each one's run of this collection.
     pub plugins: BTreeMap<String, PluginRun>,
+    /// The access logs the agent counts (`--access-log`), by name: lines
+    /// written since the previous collection. Absent from reports of
+    /// agents that predate it.
+    pub access_logs: BTreeMap<String, AccessLogCount>,
     /// Measures that could not be read, and why (one line each).
     pub problems: Vec<String>,
     /// Lists the agent cut short to keep the report under
     /// [`MAX_HOST_REPORT_BYTES`] on a big host: an entry missing from a
     /// cut list is unknown, not absent.
     pub cut: Vec<Cut>,
+}
+
+/// Lines an access log gained between two collections.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccessLogCount {
+    /// Seconds since the previous count; None on the agent's first
+    /// collection, which only finds the log's end (its history is not
+    /// load of now).
+    pub over_s: Option<f64>,
+    /// Lines (requests) written in that time.
+    pub lines: u64,
+    /// Of those, lines matching the transactions regex, if one is set.
+    pub transactions: Option<u64>,
+    /// Why the log could not be read, if it could not.
+    pub problem: Option<String>,
 }
 
 /// One list of a [`HostReport`] the agent cut short.

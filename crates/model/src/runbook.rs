@@ -32,6 +32,7 @@ const FILES: &[(&str, &str)] = &[
     ("nagios.md", include_str!("../runbooks/nagios.md")),
     ("pg.md", include_str!("../runbooks/pg.md")),
     ("prometheus.md", include_str!("../runbooks/prometheus.md")),
+    ("capacity.md", include_str!("../runbooks/capacity.md")),
     ("ssh.md", include_str!("../runbooks/ssh.md")),
     ("mysql.md", include_str!("../runbooks/mysql.md")),
     ("redis.md", include_str!("../runbooks/redis.md")),

@@ -28,6 +28,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use keepup_config::capacity::{CapacitySpec, LoadSource};
 use keepup_config::{
     AgentPluginSpec, AgentSpec, Check, CheckSpec, Config, HostSpec, PassiveSpec, Threshold,
 };
@@ -132,6 +133,10 @@ impl HostBook {
             let agent = match &c.spec {
                 CheckSpec::Passive(PassiveSpec::Host(h)) => &h.agent,
                 CheckSpec::Passive(PassiveSpec::AgentPlugin(p)) => &p.agent,
+                CheckSpec::Passive(PassiveSpec::Capacity(c)) => match &c.source {
+                    LoadSource::AccessLog { agent, .. } => agent,
+                    LoadSource::Prometheus { .. } => continue,
+                },
                 _ => continue,
             };
             checks_of.entry(agent.clone()).or_default().push(c.clone());
@@ -302,6 +307,11 @@ impl HostBook {
                     CheckSpec::Passive(PassiveSpec::AgentPlugin(spec)) => {
                         judge_plugin(spec, &received)
                     }
+                    CheckSpec::Passive(PassiveSpec::Capacity(spec)) => {
+                        let mut o = judge_capacity(spec, &received);
+                        capacity_peaks(&mut o, &c.id, received.at, store);
+                        o
+                    }
                     _ => return None,
                 };
                 note_report(&mut o, &agent.name, &received);
@@ -345,6 +355,15 @@ impl HostBook {
     /// a local `nagios` check's run is judged.
     pub fn evaluate_plugin(&self, spec: &AgentPluginSpec, now: Timestamp) -> Outcome {
         self.evaluate_with(&spec.agent, now, |r| judge_plugin(spec, r))
+    }
+
+    /// Judges a site's load counted in an agent's access log at `now`, on
+    /// its agent's latest report.
+    pub fn evaluate_capacity(&self, spec: &CapacitySpec, now: Timestamp) -> Outcome {
+        let LoadSource::AccessLog { agent, .. } = &spec.source else {
+            return Outcome::new(Status::Unknown, "this site's load is scraped, not reported");
+        };
+        self.evaluate_with(agent, now, |r| judge_capacity(spec, r))
     }
 
     /// `judged` of `agent`'s latest report, unless the agent is silent.
@@ -661,6 +680,82 @@ fn judge_plugin(spec: &AgentPluginSpec, received: &Received) -> Outcome {
     );
     o.message = o.findings[0].text.clone();
     o
+}
+
+/// The load an access log's count in one report says, against the
+/// site's design: lines per second are requests, matching lines per hour
+/// transactions.
+fn judge_capacity(spec: &CapacitySpec, received: &Received) -> Outcome {
+    use keepup_config::capacity::Measure;
+    use keepup_probe::capacity::{Load, judge as judge_load};
+    let LoadSource::AccessLog { agent, log } = &spec.source else {
+        return Outcome::new(Status::Unknown, "this site's load is scraped, not reported");
+    };
+    let r = &received.report;
+    let Some(count) = r.access_logs.get(log) else {
+        let counted: Vec<&str> = r.access_logs.keys().map(String::as_str).collect();
+        let mut o = Outcome::new(Status::Up, "");
+        o.push(Finding::new(
+            codes::CAPACITY_LOAD_UNMEASURED,
+            Severity::Warning,
+            format!(
+                "agent {agent} counts no access log {log:?} (it counts {})",
+                if counted.is_empty() {
+                    "none: start it with --access-log NAME=PATH".to_owned()
+                } else {
+                    counted.join(", ")
+                }
+            ),
+        ));
+        o.message = o.findings[0].text.clone();
+        return o;
+    };
+    if let Some(problem) = &count.problem {
+        let mut o = Outcome::new(Status::Up, "");
+        o.push(Finding::new(
+            codes::CAPACITY_LOAD_UNMEASURED,
+            Severity::Warning,
+            format!("agent {agent}: {problem}"),
+        ));
+        o.message = o.findings[0].text.clone();
+        return o;
+    }
+    let over = count.over_s.filter(|s| *s > 0.0);
+    let values = spec
+        .design
+        .iter()
+        .map(|&(m, _)| {
+            let value = over.and_then(|s| match m {
+                Measure::Requests => Some(count.lines as f64 / s),
+                Measure::Transactions => count.transactions.map(|t| t as f64 / s * 3600.0),
+                Measure::Sessions => None,
+            });
+            (m, value)
+        })
+        .collect();
+    judge_load(
+        spec,
+        &Load {
+            values,
+            over_s: over,
+            pending: over
+                .is_none()
+                .then(|| format!("agent {agent} counts {log:?} from its next report on")),
+        },
+    )
+}
+
+/// Folds a capacity verdict into its check's peaks of the day (a memo,
+/// for the monthly report).
+fn capacity_peaks(o: &mut Outcome, check: &CheckId, at: Timestamp, store: &Store) {
+    use keepup_probe::capacity::{PEAK_MEMO, peak_key, track_peaks};
+    let key = peak_key(check, at);
+    let before = store.memo(PEAK_MEMO, &key).ok().flatten();
+    if let Some(text) = track_peaks(o, before.as_deref(), at)
+        && let Err(e) = store.write_memos(at, &[MemoChange::put(PEAK_MEMO, key, text)])
+    {
+        tracing::warn!(check = %check, error = %e, "cannot keep the day's peak load");
+    }
 }
 
 /// The verdict of every measure `spec` names on one report.

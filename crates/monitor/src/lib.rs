@@ -754,6 +754,9 @@ impl Executor for CheckExecutor {
                 CheckSpec::Passive(PassiveSpec::AgentPlugin(spec)) => {
                     this.hosts.evaluate_plugin(spec, this.clock.now_ms())
                 }
+                CheckSpec::Passive(PassiveSpec::Capacity(spec)) => {
+                    this.hosts.evaluate_capacity(spec, this.clock.now_ms())
+                }
                 CheckSpec::Passive(PassiveSpec::Backup(spec)) => {
                     let evaluation = this.backups.clone().evaluate(check.clone(), spec.clone());
                     keepup_probe::within_timeout(check.timeout, evaluation).await

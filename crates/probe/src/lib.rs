@@ -65,6 +65,7 @@
 //! `keepup_config::PassiveSpec`s, evaluated by the monitor.
 
 pub mod browser;
+pub mod capacity;
 pub mod chain;
 use keepup_model::codes;
 mod context;
@@ -146,6 +147,7 @@ pub async fn run(spec: &ProbeSpec, timeout: Duration, ctx: &ProbeContext) -> Out
         ProbeSpec::WebStatus(spec) => Box::pin(webstatus::probe(spec, &ctx)),
         ProbeSpec::Redis(spec) => Box::pin(redis::probe(spec, &ctx)),
         ProbeSpec::Mysql(spec) => Box::pin(mysql::probe(spec, &ctx)),
+        ProbeSpec::Capacity(spec) => Box::pin(capacity::probe(spec, &ctx)),
     };
     within_timeout(timeout, probe).await
 }

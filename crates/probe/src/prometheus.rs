@@ -104,14 +104,14 @@ impl PreviousScrapes {
     }
 }
 
-/// Runs one Prometheus check.
-pub async fn probe(spec: &PrometheusSpec, ctx: &ProbeContext) -> Outcome {
-    let started = Instant::now();
-    let ctx = ctx.budgeted();
-    let (mut outcome, page) = match http::fetch_answer(&spec.http, &ctx).await {
-        Ok(answer) => answer,
-        Err(outcome) => return outcome,
-    };
+/// Fetches and parses an exposition: the HTTP part of the outcome, the
+/// samples and when they were scraped; or the outcome of a scrape that
+/// cannot be evaluated (Down).
+async fn scrape(
+    spec: &keepup_config::HttpSpec,
+    ctx: &ProbeContext,
+) -> Result<(Outcome, Scrape, Instant), Outcome> {
+    let (mut outcome, page) = http::fetch_answer(spec, ctx).await?;
     if outcome.evidence.details.get("body_truncated") == Some(&json!(true)) {
         // A cut exposition would be judged on some of its series only.
         outcome
@@ -119,9 +119,9 @@ pub async fn probe(spec: &PrometheusSpec, ctx: &ProbeContext) -> Outcome {
             .retain(|f| f.code != codes::HTTP_BODY_TOO_LARGE);
         let text = format!(
             "the exposition is larger than the {} limit (max_body_bytes); it was not evaluated",
-            fmt_bytes(spec.http.max_body_bytes)
+            fmt_bytes(spec.max_body_bytes)
         );
-        return invalid(outcome, text);
+        return Err(invalid(outcome, text));
     }
     let scraped_at = Instant::now();
     let scrape = {
@@ -132,8 +132,74 @@ pub async fn probe(spec: &PrometheusSpec, ctx: &ProbeContext) -> Outcome {
     outcome.evidence.insert("samples", count);
     if count == 0 {
         let text = "the endpoint's answer holds no sample in the Prometheus text format";
-        return invalid(outcome, text.to_owned());
+        return Err(invalid(outcome, text.to_owned()));
     }
+    Ok((outcome, scrape, scraped_at))
+}
+
+/// What [`values`] measured: each expression's samples summed, None for
+/// one without a sample (a metric missing, or `rate()` before its second
+/// scrape).
+pub(crate) struct Values {
+    /// The HTTP part of the outcome (status, timings, evidence).
+    pub outcome: Outcome,
+    /// One per expression, in order.
+    pub sums: Vec<Option<f64>>,
+    /// Whether `rate()`/`delta()` waited for a second scrape.
+    pub rate_pending: bool,
+}
+
+/// Scrapes `spec` and evaluates `exprs` on it (and on the previous
+/// scrape kept under `target`, for `rate`/`delta`), each summed over its
+/// samples as PromQL's `sum()` would: a site's measured load.
+pub(crate) async fn values(
+    spec: &keepup_config::HttpSpec,
+    exprs: &[&Expr],
+    target: &str,
+    ctx: &ProbeContext,
+) -> Result<Values, Outcome> {
+    let (outcome, scrape, scraped_at) = scrape(spec, ctx).await?;
+    let key = ctx.check_key(target);
+    let state = ctx.kind_state::<PreviousScrapes>();
+    let previous = state.lock().remove(&key);
+    let elapsed = previous
+        .as_ref()
+        .map(|p| scraped_at.saturating_duration_since(p.at).as_secs_f64());
+    let sums = {
+        let _cpu = ctx.cpu_permit().await;
+        let eval = Eval {
+            now: &scrape,
+            before: previous.as_ref().map(|p| &p.samples),
+            elapsed,
+            capped: Cell::new(false),
+        };
+        exprs
+            .iter()
+            .map(|e| match eval.expr(e) {
+                Value::Scalar(x) => Some(x),
+                Value::Vector(v) if v.is_empty() => None,
+                Value::Vector(v) => Some(v.iter().map(|s| s.value).sum()),
+            })
+            .collect()
+    };
+    let called: Vec<&Selector> = exprs.iter().flat_map(|e| e.called_selectors()).collect();
+    let rate_pending = previous.is_none() && !called.is_empty();
+    keep_for_rates(&state, key, called.into_iter(), &scrape, scraped_at);
+    Ok(Values {
+        outcome,
+        sums,
+        rate_pending,
+    })
+}
+
+/// Runs one Prometheus check.
+pub async fn probe(spec: &PrometheusSpec, ctx: &ProbeContext) -> Outcome {
+    let started = Instant::now();
+    let ctx = ctx.budgeted();
+    let (mut outcome, scrape, scraped_at) = match scrape(&spec.http, &ctx).await {
+        Ok(scraped) => scraped,
+        Err(outcome) => return outcome,
+    };
 
     let key = ctx.check_key(&scrape_key(spec));
     let state = ctx.kind_state::<PreviousScrapes>();
@@ -185,7 +251,8 @@ pub async fn probe(spec: &PrometheusSpec, ctx: &ProbeContext) -> Outcome {
             "rate() and delta() start with the next scrape",
         );
     }
-    keep_for_rates(&state, key, spec, &scrape, scraped_at);
+    let selectors = spec.conditions.iter().flat_map(|c| called(&c.expr));
+    keep_for_rates(&state, key, selectors, &scrape, scraped_at);
     outcome.message = match met {
         0 => format!(
             "no condition met ({} condition{})",
@@ -227,16 +294,16 @@ fn called(c: &Comparison) -> Vec<&Selector> {
 }
 
 /// Keeps the series `rate`/`delta` select from this scrape, bounded.
-fn keep_for_rates(
+fn keep_for_rates<'a>(
     state: &PreviousScrapes,
     key: String,
-    spec: &PrometheusSpec,
+    selectors: impl Iterator<Item = &'a Selector>,
     scrape: &Scrape,
     at: Instant,
 ) {
     let mut kept: Scrape = HashMap::new();
     let mut count = 0;
-    for selector in spec.conditions.iter().flat_map(|c| called(&c.expr)) {
+    for selector in selectors {
         if kept.contains_key(&selector.metric) {
             continue;
         }

@@ -114,6 +114,7 @@ pub fn render_html(r: &Report, w: &mut impl Write) -> io::Result<()> {
     security(r, w)?;
     backups(r, w)?;
     drills(r, w)?;
+    crate::capacity::html(r.capacity.as_ref(), |t| r.figures.local(t), w)?;
     appendix(r, w)?;
     writeln!(w, "</body>\n</html>")
 }

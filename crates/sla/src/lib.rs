@@ -21,6 +21,7 @@
 
 mod account;
 mod burn;
+mod capacity;
 mod html;
 mod input;
 mod render;
@@ -35,6 +36,7 @@ pub use account::{
 pub use burn::{
     Burn, Deadline, RuleBurn, WindowBurn, burn, burn_reach, repair_deadline, repair_deadlines,
 };
+pub use capacity::{CapacityFigure, CapacityPeak};
 pub use html::render_html;
 pub use input::{CheckTimeline, IncidentRecord, Input, InputError, MaintenanceSpan, Span};
 pub use render::{csv, table, truncated};

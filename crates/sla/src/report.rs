@@ -46,6 +46,9 @@ pub struct Report {
     pub backups: Vec<BackupFigure>,
     /// The drills of the site's disaster-recovery plans.
     pub drills: Vec<DrillPlanFigure>,
+    /// The site's peak load against its design capacity, if it declares
+    /// one.
+    pub capacity: Option<crate::capacity::CapacityFigure>,
 }
 
 /// The contract's credit terms.
@@ -325,6 +328,7 @@ impl Report {
             security: Vec::new(),
             backups: Vec::new(),
             drills: Vec::new(),
+            capacity: None,
             figures,
         }
     }
@@ -612,6 +616,9 @@ pub fn render_csv(report: &Report, w: &mut impl Write) -> io::Result<()> {
             line("drill", &row, "rpo_ms", &opt(d.rpo_ms))?;
             line("drill", &row, "rpo_met", &met(d.rpo_met))?;
         }
+    }
+    if let Some(c) = &report.capacity {
+        crate::capacity::csv_rows(c, w)?;
     }
     Ok(())
 }

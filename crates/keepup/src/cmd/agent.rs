@@ -117,7 +117,11 @@ fn settings(args: &AgentArgs) -> anyhow::Result<Settings> {
             keepup_agent::plugins::MAX_PLUGINS
         );
     }
+    let access_logs =
+        keepup_agent::access_log::from_args(&args.access_log, &args.access_log_transactions)
+            .map_err(anyhow::Error::msg)?;
     Ok(Settings {
+        access_logs,
         name,
         interval: args.interval.max(Duration::from_secs(1)),
         ntp_servers: args.ntp.clone(),

@@ -192,7 +192,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             every,
             (&cli.log_format, cli.verbose),
         ),
-        Command::Agent(args) => agent::run(args),
+        Command::Agent(args) => agent::run(*args),
         Command::Bench(b) => bench::run(b),
         Command::User(u) => users::run(u),
         Command::Token(t) => tokens::run(t),
