@@ -217,10 +217,11 @@ time_zone = "UTC"
     // Nothing written: no load, Up; the day's peak stays in the evidence.
     let o = take(t0 + 20_000).await;
     assert_eq!(o.status, Status::Up, "{o:?}");
-    assert_eq!(
-        o.evidence.details["peak_today"]["requests_per_second"]["value"].as_f64(),
-        Some(rps)
-    );
+    // Read back from the store's JSON: equal to the last bit or two.
+    let close = |v: Option<f64>| v.is_some_and(|v| (v - rps).abs() < 1e-9);
+    assert!(close(
+        o.evidence.details["peak_today"]["requests_per_second"]["value"].as_f64()
+    ));
 
     // The monthly report's line: November's peak against the design.
     let contract = &config.contracts[0];
@@ -231,7 +232,8 @@ time_zone = "UTC"
     assert_eq!(capacity.check, "shop/capacity");
     let requests = &capacity.measures[0];
     assert_eq!(requests.measure, "requests_per_second");
-    assert_eq!((requests.design, requests.peak), (2.0, Some(rps)));
+    assert_eq!(requests.design, 2.0);
+    assert!(close(requests.peak), "{requests:?}");
     assert_eq!(requests.at, Some(t0 + 10_000));
     assert!(
         requests
