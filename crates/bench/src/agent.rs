@@ -86,7 +86,7 @@ impl fmt::Display for AgentReport {
 }
 
 /// A child that is killed when dropped.
-struct Killed(Child);
+pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -138,7 +138,7 @@ async fn measure(pids: &[u32], duration: Duration) -> Vec<Usage> {
         .collect()
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), BenchError> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), BenchError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
@@ -151,7 +151,7 @@ fn write_private(path: &Path, text: &str) -> Result<(), BenchError> {
         .map_err(BenchError::io(format!("cannot write {}", path.display())))
 }
 
-fn free_port() -> Result<u16, BenchError> {
+pub(crate) fn free_port() -> Result<u16, BenchError> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -177,12 +177,24 @@ fn central(bench: &AgentBench, dir: &Path, agents: usize) -> Result<(Killed, u16
             bench.interval.as_secs()
         ));
     }
+    Ok((spawn_central(&bench.keepup, dir, &cfg, port)?, port))
+}
+
+/// Starts `keepup run` on the configuration `cfg` (written to `dir`,
+/// where it runs, logging to `keepup.log`); returns it once its listener
+/// on loopback `port` takes connections.
+pub(crate) fn spawn_central(
+    keepup: &Path,
+    dir: &Path,
+    cfg: &str,
+    port: u16,
+) -> Result<Killed, BenchError> {
     let path = dir.join("keepup.toml");
-    write_private(&path, &cfg)?;
+    write_private(&path, cfg)?;
     let log = std::fs::File::create(dir.join("keepup.log"))
         .map_err(BenchError::io("cannot create the central's log"))?;
     let mut child = Killed(
-        Command::new(&bench.keepup)
+        Command::new(keepup)
             .args(["run", "-c"])
             .arg(&path)
             .current_dir(dir)
@@ -209,10 +221,10 @@ fn central(bench: &AgentBench, dir: &Path, agents: usize) -> Result<(Killed, u16
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok((child, port))
+    Ok(child)
 }
 
-fn token(i: usize) -> String {
+pub(crate) fn token(i: usize) -> String {
     format!("bench-agent-token-{i:08}")
 }
 

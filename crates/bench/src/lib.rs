@@ -10,6 +10,9 @@
 //!   keepup's alone;
 //! - [`agent`]: `keepup agent` beside Debian's node_exporter, and the
 //!   central taking the reports of many simulated agents;
+//! - [`backlog`]: the central draining an agent's day-long backlog after a
+//!   day of `AGENT_SILENT` (any keepup binary as the central, to compare
+//!   builds);
 //! - [`alerting`]: the incident engine and the alerter with N simultaneous
 //!   failures against a real store;
 //! - [`dns`]: the delegation walk and DNSBL lookups against Knot DNS
@@ -41,6 +44,7 @@
 
 pub mod agent;
 pub mod alerting;
+pub mod backlog;
 pub mod dns;
 pub mod listener;
 pub mod mail;

@@ -704,6 +704,24 @@ pub enum BenchCommand {
         #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
         duration: Duration,
     },
+    /// The central keepup draining an agent's backlog: a day of
+    /// AGENT_SILENT in its store, then a report per interval of that day
+    /// pushed oldest first; time to the last answer (median of the runs).
+    Backlog {
+        /// Reports in the backlog (at most 8640: one day at 10 s).
+        #[arg(long, default_value = "8640")]
+        reports: usize,
+        /// The agent's interval (and its host check's).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        interval: Duration,
+        /// Runs, each on a fresh central and store.
+        #[arg(long, default_value = "3")]
+        runs: usize,
+        /// The keepup binary the central runs (default: this one), to
+        /// compare builds side by side.
+        #[arg(long)]
+        central: Option<PathBuf>,
+    },
     /// kind = "postgres" checks against a private PostgreSQL primary with a
     /// streaming replica: checks per second, latency, CPU per check and
     /// peak memory, with sessions kept (the daemon's way) and with a fresh

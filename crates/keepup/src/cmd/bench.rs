@@ -96,6 +96,23 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 duration,
             })?
         ),
+        BenchCommand::Backlog {
+            reports,
+            interval,
+            runs,
+            central,
+        } => println!(
+            "{}",
+            keepup_bench::backlog::backlog(&keepup_bench::backlog::BacklogBench {
+                central: match central {
+                    Some(path) => path,
+                    None => std::env::current_exe()?,
+                },
+                reports,
+                interval,
+                runs,
+            })?
+        ),
         BenchCommand::Postgres {
             databases,
             duration,
