@@ -471,3 +471,80 @@ fn without_a_journal_the_document_has_no_figures_and_says_so() {
     assert!(md.contains("The journal holds no run of this plan yet"));
     assert!(!md.contains("last time"));
 }
+
+#[test]
+fn the_notes_of_the_checks_the_plan_verifies_and_of_finding_codes_are_in_the_document() {
+    let s = setup();
+    let path = s.dir.path().join("keepup.toml");
+    let src = std::fs::read_to_string(&path).unwrap();
+    write(
+        &s.dir.path().join("runbooks/shop.md"),
+        "# Shop\n\nCall Alice <b>first</b>.",
+    );
+    let src = src
+        .replacen(
+            "name = \"The Shop\"\n",
+            "name = \"The Shop\"\nrunbook = { file = \"runbooks/shop.md\" }\n",
+            1,
+        )
+        .replacen(
+            "timeout = \"2s\"\n",
+            "timeout = \"2s\"\nrunbook = \"Restart **haproxy** [x](javascript:alert(1))\"\n",
+            1,
+        )
+        .replacen(
+            "url = \"http://127.0.0.1:",
+            "runbook = \"NOT VERIFIED BY THE PLAN\"\nurl = \"http://127.0.0.1:",
+            1,
+        )
+        + "\n[[runbook]]\ncodes = [\"TCP_CONNECT_FAILED\"]\ntext = \"Is it *listening*? `ss -ltn`\"\n";
+    write(&path, &src);
+    let config = keepup_config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let plan = config.recovery_plan("shop-dr").unwrap();
+    let doc = document::build(&config, plan, None, 0).unwrap();
+
+    let html = document::render_html(&doc);
+    let page = Html::parse_document(&html);
+    let sel = Selector::parse("section").unwrap();
+    let section = page
+        .select(&sel)
+        .find(|s| s.text().collect::<String>().contains("Runbook notes"))
+        .unwrap_or_else(|| panic!("no runbook section: {html}"))
+        .html();
+    assert!(section.contains("<h3>shop/home</h3>"), "{section}");
+    assert!(
+        section.contains("Restart <strong>haproxy</strong>"),
+        "{section}"
+    );
+    assert!(!section.contains("javascript"), "{section}");
+    assert!(section.contains("<h3>site shop</h3>"), "{section}");
+    assert!(
+        section.contains("Call Alice &lt;b&gt;first&lt;/b&gt;."),
+        "{section}"
+    );
+    assert!(section.contains("<h3>TCP_CONNECT_FAILED</h3>"), "{section}");
+    assert!(section.contains("Is it <em>listening</em>?"), "{section}");
+    assert!(
+        !html.contains("NOT VERIFIED BY THE PLAN"),
+        "only the verified checks' notes"
+    );
+
+    let md = document::render_markdown(&doc);
+    assert!(
+        md.contains("### shop/home\n\n> Restart **haproxy** [x](javascript:alert(1))\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("### site shop\n\n> # Shop\n>\n> Call Alice <b>first</b>.\n"),
+        "{md}"
+    );
+    // Without notes there is no such section.
+    let plain = document::build(
+        &s.config,
+        s.config.recovery_plan("shop-dr").unwrap(),
+        None,
+        0,
+    )
+    .unwrap();
+    assert!(!plain.sections.iter().any(|x| x.title == "Runbook notes"));
+}

@@ -109,6 +109,12 @@ fn block(b: &Block) -> Markup {
         }
         Block::Commands(c) => commands(c),
         Block::Step(s) => step(s),
+        Block::Note { heading, markdown } => html! {
+            div.note {
+                h3 { (heading) }
+                (PreEscaped(keepup_notify::markdown::safe_html(markdown)))
+            }
+        },
     }
 }
 

@@ -43,6 +43,18 @@ fn block(out: &mut String, b: &Block) {
         }
         Block::Commands(c) => commands(out, c),
         Block::Step(s) => step(out, s),
+        Block::Note { heading, markdown } => {
+            let _ = writeln!(out, "### {}\n", text(heading));
+            // Quoted: the note's own headings stay inside it.
+            for line in markdown.lines() {
+                if line.is_empty() {
+                    out.push_str(">\n");
+                } else {
+                    let _ = writeln!(out, "> {line}");
+                }
+            }
+            out.push('\n');
+        }
     }
 }
 

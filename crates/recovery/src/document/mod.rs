@@ -73,6 +73,14 @@ pub enum Block {
     Commands(Commands),
     /// One step of a run.
     Step(StepDoc),
+    /// A runbook note as the operator wrote it (Markdown): rendered safely
+    /// in HTML (`keepup_notify::markdown`), quoted in Markdown.
+    Note {
+        /// What it is about (`shop/checkout`, `site shop`, a finding code).
+        heading: String,
+        /// The note.
+        markdown: String,
+    },
 }
 
 /// `s` cut into plain text (`false`) and `backquoted` code (`true`); an
@@ -256,6 +264,9 @@ pub fn build(
         ));
     }
     sections.push(verification(config, plan, &config_path));
+    if let Some(notes) = runbook_notes(config, plan) {
+        sections.push(notes);
+    }
     sections.push(journal(&figures, now));
     Ok(Document {
         plan: plan.id.clone(),
@@ -766,6 +777,74 @@ fn verification(config: &Config, plan: &RecoveryPlan, config_path: &str) -> Sect
         title: "How to verify".into(),
         blocks,
     }
+}
+
+/// The runbook notes of the checks the plan's `verify` steps wait for
+/// (each check's note, then the site's), and every `[[runbook]]` note by
+/// finding code; `None` when there are none.
+fn runbook_notes(config: &Config, plan: &RecoveryPlan) -> Option<Section> {
+    use keepup_config::recovery::StepAction;
+    let mut checks: Vec<keepup_model::CheckId> = Vec::new();
+    for step in plan.activate.iter().chain(&plan.return_steps) {
+        let StepAction::Verify(v) = &step.action else {
+            continue;
+        };
+        let named: Vec<keepup_model::CheckId> = if v.checks.is_empty() {
+            config
+                .sites
+                .iter()
+                .filter(|s| s.id == plan.site)
+                .flat_map(|s| s.checks.iter().filter(|c| c.probe().is_some()))
+                .map(|c| c.id.clone())
+                .collect()
+        } else {
+            v.checks.clone()
+        };
+        for id in named {
+            if !checks.contains(&id) {
+                checks.push(id);
+            }
+        }
+    }
+    let mut blocks = Vec::new();
+    let mut seen: Vec<(keepup_config::NoteSource, String)> = Vec::new();
+    for id in &checks {
+        for note in config.runbooks.notes_for(id, []) {
+            let key = (note.source, note.about.clone());
+            if !seen.contains(&key) {
+                seen.push(key);
+                blocks.push(Block::Note {
+                    heading: note.heading(),
+                    markdown: note.text,
+                });
+            }
+        }
+    }
+    let mut codes = config.runbooks.code_notes().peekable();
+    if codes.peek().is_some() {
+        blocks.push(Block::Paragraph(
+            "When a check fails with one of these finding codes (the dashboard and every notification name them):".into(),
+        ));
+        for (code, text) in codes {
+            blocks.push(Block::Note {
+                heading: code.to_owned(),
+                markdown: text.to_owned(),
+            });
+        }
+    }
+    if blocks.is_empty() {
+        return None;
+    }
+    blocks.insert(
+        0,
+        Block::Paragraph(
+            "What to do when a check the verification waits for fails, as the operators wrote it (`runbook` in the configuration). keepup's own notes for its finding codes are on the dashboard's check and incident pages.".into(),
+        ),
+    );
+    Some(Section {
+        title: "Runbook notes".into(),
+        blocks,
+    })
 }
 
 fn journal(f: &Figures, now: Timestamp) -> Section {

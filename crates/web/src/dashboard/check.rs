@@ -123,6 +123,8 @@ struct CheckView {
     /// The last run's screenshot when the evidence kept in memory does
     /// not name it (the store numbers it when recording the result).
     screenshot: Option<i64>,
+    /// The runbook notes of the check and its current findings' codes.
+    runbook: Vec<keepup_config::RunbookNote>,
 }
 
 /// A check's charts over a range, drawn.
@@ -300,7 +302,14 @@ fn read(
         }
         _ => None,
     };
+    let runbook = {
+        let codes = state
+            .iter()
+            .flat_map(|s| s.outcome.findings.iter().map(|f| f.code.as_str()));
+        config.runbooks.notes_for(&check.id, codes)
+    };
     Ok(CheckView {
+        runbook,
         state,
         screenshot,
         check,
@@ -330,6 +339,7 @@ fn render(v: &CheckView, now: Now) -> Markup {
             "Since " (since_cell(id, v.state.as_ref().map(|s| s.since), now)) ": "
             span data-check=(id.as_str()) data-field="message" { @if let Some(s) = &v.state { (s.outcome.message) } @else { "no result yet" } }
         }
+        (crate::ui::runbook::section(&v.runbook))
         nav.ranges aria-label="Range" {
             @for r in Range::ALL {
                 @if r == v.range {

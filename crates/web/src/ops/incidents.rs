@@ -160,6 +160,8 @@ struct Detail {
     resolution: Option<HandResolution>,
     /// What the status pages were told, oldest first.
     updates: Vec<StatusUpdate>,
+    /// The runbook notes of its check and finding codes.
+    runbook: Vec<keepup_config::RunbookNote>,
 }
 
 /// `GET /incidents/<id>`
@@ -169,10 +171,15 @@ pub(super) async fn detail(
     Path(id): Path<i64>,
 ) -> Result<Response, Response> {
     let store = monitor.store().clone();
+    let config = monitor.config();
     let found = blocking(move || {
         let Some(incident) = store.incident(id)? else {
             return Ok(None);
         };
+        let runbook = config.runbooks.notes_for(
+            &incident.check,
+            incident.findings.iter().map(|f| f.code.as_str()),
+        );
         let cause = match incident.cause {
             Some(c) => store.incident(c)?,
             None => None,
@@ -183,6 +190,7 @@ pub(super) async fn detail(
             notifications: store.incident_notifications(id)?,
             resolution: store.incident_resolution(id)?,
             updates: store.status_updates_of(id)?,
+            runbook,
             incident,
         }))
     })
@@ -277,6 +285,7 @@ fn render_detail(session: &crate::auth::Session, d: &Detail, now: Timestamp) -> 
                 dt { "Maintenance" } dd { "opened during a maintenance window" }
             }
         }
+        (crate::ui::runbook::section(&d.runbook))
         @if open && may_act(session) {
             section.actions aria-labelledby="actions" {
                 h2 #actions { "Actions" }

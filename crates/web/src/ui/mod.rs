@@ -9,6 +9,7 @@
 
 pub mod assets;
 pub mod buffers;
+pub mod runbook;
 
 use crate::AppState;
 use crate::auth::{Session, csrf_field};
