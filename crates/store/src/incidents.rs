@@ -226,6 +226,9 @@ pub struct IncidentFilter {
     pub check: Option<CheckId>,
     /// Only open or only resolved ones.
     pub state: IncidentState,
+    /// Only those whose resolution note or message contains this text
+    /// (case-insensitive for ASCII letters; `%` and `_` are literal).
+    pub search: Option<String>,
 }
 
 /// Which incidents a list shows, by state.
@@ -375,6 +378,7 @@ impl Store {
                     "INSERT INTO incident_resolution (incident_id, resolved_by, note) VALUES (?1, ?2, ?3)",
                 )?
                 .execute(params![id, by, note])?;
+                crate::resolutions::file(&tx, id)?;
             }
             tx.commit()?;
             Ok(n == 1)
@@ -446,6 +450,9 @@ impl Store {
             "SELECT p.*, r.resolved_by, r.note FROM (
                {SELECT} WHERE (i.opened_at < ?1 OR (i.opened_at = ?1 AND i.id < ?2))
                  AND (?3 IS NULL OR c.site = ?3) AND (?4 IS NULL OR c.key = ?4){state}
+                 AND (?6 IS NULL OR i.message LIKE ?6 ESCAPE '\\'
+                   OR EXISTS (SELECT 1 FROM incident_resolution s
+                              WHERE s.incident_id = i.id AND s.note LIKE ?6 ESCAPE '\\'))
                ORDER BY i.opened_at DESC, i.id DESC LIMIT ?5) p
              LEFT JOIN incident_resolution r ON r.incident_id = p.id
              ORDER BY p.opened_at DESC, p.id DESC"
@@ -457,7 +464,11 @@ impl Store {
                 before_id,
                 filter.site,
                 filter.check.as_ref().map(|c| c.as_str()),
-                limit.min(10_000) as i64
+                limit.min(10_000) as i64,
+                filter
+                    .search
+                    .as_deref()
+                    .map(crate::resolutions::like_pattern)
             ])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {

@@ -65,6 +65,7 @@ mod packed;
 mod readers;
 mod recovery;
 mod reports;
+mod resolutions;
 mod schema;
 mod screenshots;
 mod sessions;
@@ -92,6 +93,10 @@ pub use recovery::{
     MAX_STEP_OUTPUT,
 };
 pub use reports::{KeptReport, NewReport, ReportFiles, ReportFormat};
+pub use resolutions::{
+    MAX_MEMORY_KEYS, MAX_RESOLUTION_NOTE, NoteRefused, PAST_RESOLUTIONS, PastResolution,
+    resolution_note,
+};
 pub use schema::SCHEMA_VERSION;
 pub use screenshots::{KEPT_PER_CHECK as SCREENSHOTS_KEPT_PER_CHECK, Screenshot};
 pub use sessions::SessionRecord;

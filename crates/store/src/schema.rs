@@ -94,6 +94,9 @@
 //! * `screenshot` (version 20): the screenshots of failing browser checks,
 //!   newest per check, as long as their results; the `screenshots` module
 //!   documents it.
+//! * `resolution_key` (version 21): hand resolutions with a note, filed
+//!   by check and by finding code for the next outage's notification and
+//!   page; the `resolutions` module documents it.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -520,13 +523,28 @@ CREATE TABLE screenshot (
 );
 CREATE INDEX screenshot_by_check ON screenshot(check_id, ts);
 "#,
+    // 20 -> 21: hand resolutions with a note filed by check and finding
+    // code (see the `resolutions` module); the existing ones are filed by
+    // its backfill.
+    r#"
+CREATE TABLE resolution_key (
+    key         TEXT NOT NULL,
+    resolved_at INTEGER NOT NULL,
+    incident_id INTEGER NOT NULL REFERENCES incident(id),
+    PRIMARY KEY (key, resolved_at, incident_id)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// A data conversion that runs after the SQL of the step reaching `.0`.
 type Conversion = (u32, fn(&Transaction<'_>) -> Result<(), Fail>);
 
 /// Conversions in Rust, by the version whose step they complete.
-const CONVERSIONS: &[Conversion] = &[(7, pack_rollups), (8, crate::spans::backfill)];
+const CONVERSIONS: &[Conversion] = &[
+    (7, pack_rollups),
+    (8, crate::spans::backfill),
+    (21, crate::resolutions::backfill),
+];
 
 /// Version 7: moves every row of `rollup_minute` and `rollup_hour` into
 /// its period's packed row, figures unchanged, and drops the old tables.
