@@ -454,6 +454,16 @@ pub fn sample_template_context() -> serde_json::Value {
         }],
         "runbook_excerpt": "shop/checkout: Restart php-fpm: systemctl restart php-fpm",
         "page_url": "https://keepup.example/incidents/1",
+        "past_resolutions": [{
+            "incident": 41,
+            "check": "shop/checkout",
+            "resolved_at": 1_699_000_000_000_i64,
+            "resolved": "2023-11-03T08:26:40Z",
+            "repair_s": 720,
+            "by": "alice",
+            "note": "restarted php-fpm, pool exhausted by a bot",
+            "line": "2023-11-03, 12m, alice: restarted php-fpm, pool exhausted by a bot",
+        }],
         "to": "+4915100000000",
         "message": "PROBLEM shop/checkout is DOWN",
     })

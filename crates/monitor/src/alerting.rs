@@ -28,7 +28,9 @@ use keepup_config::Config;
 use keepup_config::routing::Policy;
 use keepup_model::text::duration_compact;
 use keepup_model::{Clock, Severity, Status, Timestamp};
-use keepup_notify::{Channel, CheckSummary, Event, HttpClientContext, Notification};
+use keepup_notify::{
+    Channel, CheckSummary, Event, HttpClientContext, Notification, PastResolution,
+};
 use keepup_store::MemoChange;
 use keepup_store::{Incident, OutboxEntry, Outgoing, Store, StoreError};
 use std::collections::{HashMap, HashSet};
@@ -804,6 +806,8 @@ impl Alerter {
                 _ => Vec::new(),
             },
             page_url: incident_page_link(config, leader),
+            // Filled by `enqueue`, which may read the store.
+            past_resolutions: Vec::new(),
             attachments: Vec::new(),
         }
     }
@@ -821,6 +825,9 @@ impl Alerter {
         let now = self.clock.now_ms();
         // Built once per group and event, then stamped per channel.
         let mut message = self.notification(&self.config(), p, event, level, now);
+        if matches!(event, Event::Trigger | Event::Reminder) {
+            message.past_resolutions = self.past_resolutions(p.leader());
+        }
         let base_id = std::mem::take(&mut message.id);
         let dedup_key = p.dedup_key();
         let items: Vec<Outgoing> = channels
@@ -844,6 +851,35 @@ impl Alerter {
             tracing::info!(incident = p.leader().id, incidents = p.members.len(), event = event.as_str(), channels = ?channels, "notifications queued");
         }
         Ok(())
+    }
+
+    /// What fixed the same check or the same finding codes before, for the
+    /// people asked to act. A store that cannot tell costs the memory, not
+    /// the notification.
+    fn past_resolutions(&self, incident: &Incident) -> Vec<PastResolution> {
+        let codes: Vec<&str> = incident.findings.iter().map(|f| f.code.as_str()).collect();
+        match self
+            .store
+            .past_resolutions(&incident.check, &codes, Some(incident.id), None)
+        {
+            Ok(past) => past
+                .iter()
+                .map(|r| {
+                    PastResolution::new(
+                        r.incident,
+                        r.check.as_str(),
+                        r.opened_at,
+                        r.resolved_at,
+                        &r.by,
+                        &r.note,
+                    )
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(incident = incident.id, error = %e, "earlier resolutions not read; notified without them");
+                Vec::new()
+            }
+        }
     }
 
     /// One pass of delivery: claims due rows and sends them concurrently.

@@ -531,13 +531,54 @@ impl IncidentEngine {
         if !self.store.resolve_incident_by_hand(id, at, by, note)? {
             return Ok(None);
         }
-        let Some(mut incident) = self.open.remove(&check) else {
-            return Ok(None);
-        };
+        let forgotten = self.forget_resolved(&check, at);
         self.publish();
-        self.states.remove(&check);
-        self.awaiting.remove(&check);
-        self.rechecks.remove(&check);
+        Ok(forgotten)
+    }
+
+    /// Adopts the hand resolutions another process wrote to the store
+    /// (`keepup resolve` beside the running daemon): each open incident
+    /// the store says is resolved is forgotten as [`Self::resolve_by_hand`]
+    /// forgets it. Returns their events and the checks to run now.
+    pub fn adopt_store_resolutions(
+        &mut self,
+    ) -> Result<(Vec<IncidentEvent>, Vec<CheckId>), StoreError> {
+        let ids: Vec<i64> = self.open.values().map(|i| i.id).collect();
+        let resolved = self.store.resolved_among(&ids)?;
+        let (mut events, mut checks) = (Vec::new(), Vec::new());
+        for (id, at) in resolved {
+            let Some(check) = self
+                .open
+                .iter()
+                .find(|(_, i)| i.id == id)
+                .map(|(c, _)| c.clone())
+            else {
+                continue;
+            };
+            if let Some((event, children)) = self.forget_resolved(&check, at) {
+                events.push(event);
+                checks.extend(children);
+            }
+        }
+        if !events.is_empty() {
+            self.publish();
+        }
+        Ok((events, checks))
+    }
+
+    /// Forgets `check`'s open incident, resolved by hand at `at`, and its
+    /// confirmed state: a check still failing confirms its failure again
+    /// and opens a new incident. The incidents it caused are run again.
+    fn forget_resolved(
+        &mut self,
+        check: &CheckId,
+        at: Timestamp,
+    ) -> Option<(IncidentEvent, Vec<CheckId>)> {
+        let mut incident = self.open.remove(check)?;
+        let id = incident.id;
+        self.states.remove(check);
+        self.awaiting.remove(check);
+        self.rechecks.remove(check);
         let children: Vec<CheckId> = self
             .open
             .iter()
@@ -548,13 +589,13 @@ impl IncidentEngine {
             self.rechecks.insert(child.clone(), (id, at));
         }
         incident.resolved_at = Some(at);
-        Ok(Some((
+        Some((
             IncidentEvent::Resolved {
                 notify: !incident.suppressed,
                 incident,
             },
             children,
-        )))
+        ))
     }
 }
 

@@ -517,6 +517,33 @@ impl Monitor {
         Ok(true)
     }
 
+    /// Adopts the hand resolutions `keepup resolve` wrote to the store
+    /// beside this daemon (it signals the daemon afterwards): each is
+    /// announced and its consequences run again as when resolved here.
+    /// Returns how many were adopted.
+    pub async fn adopt_store_resolutions(&self) -> Result<usize, MonitorError> {
+        let engine = self.engine.clone();
+        let (events, children) = tokio::task::spawn_blocking(move || {
+            let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+            engine.adopt_store_resolutions()
+        })
+        .await??;
+        let n = events.len();
+        for event in events {
+            if let IncidentEvent::Resolved { incident, .. } = &event {
+                tracing::info!(
+                    incident = incident.id,
+                    "incident resolved by hand from the command line"
+                );
+            }
+            let _ = self.events.send(event);
+        }
+        for child in children {
+            self.scheduler.run_now(child);
+        }
+        Ok(n)
+    }
+
     /// Current state of every check that has run, as a copy of its own.
     pub fn current(&self) -> HashMap<CheckId, CurrentState> {
         self.recorder.current()

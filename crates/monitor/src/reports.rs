@@ -368,6 +368,7 @@ fn notification(contract: &Contract, report: &Report, channel: &str) -> Notifica
         cause: None,
         runbook: Vec::new(),
         page_url: None,
+        past_resolutions: Vec::new(),
         attachments: Vec::new(),
     }
 }

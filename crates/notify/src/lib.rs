@@ -160,12 +160,73 @@ pub struct Notification {
     /// `server.public_url` is set.
     #[serde(default)]
     pub page_url: Option<String>,
+    /// What fixed the same check or the same finding codes before: the
+    /// newest hand resolutions with a note, at most three, notes cut to
+    /// [`MAX_PAST_NOTE_CHARS`] (triggers and reminders; empty otherwise).
+    #[serde(default)]
+    pub past_resolutions: Vec<PastResolution>,
     /// Files sent along (an SLA report's HTML, CSV and JSON). Never part
     /// of the serialised notification (the outbox payload, templates): the
     /// sender attaches them from where they are kept when it sends. Only
     /// e-mail carries them; the other channels send the text alone.
     #[serde(skip)]
     pub attachments: Vec<Attachment>,
+}
+
+/// A notification carries at most this much of an earlier resolution's
+/// note (the incident page shows it whole).
+pub const MAX_PAST_NOTE_CHARS: usize = 300;
+
+/// An earlier hand resolution of the same check or finding code, as a
+/// notification tells it ("2026-10-03, 12m, alice: restarted php-fpm").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastResolution {
+    /// The incident it resolved.
+    pub incident: i64,
+    /// Its check (`site/check`).
+    pub check: String,
+    /// When it was resolved.
+    pub resolved_at: Timestamp,
+    /// Time to repair, in seconds (first failed probe to resolution).
+    pub repair_s: u64,
+    /// Who resolved it.
+    pub by: String,
+    /// Their note, at most [`MAX_PAST_NOTE_CHARS`] characters.
+    pub note: String,
+}
+
+impl PastResolution {
+    /// One, with its note on one line and cut to [`MAX_PAST_NOTE_CHARS`]
+    /// (an ellipsis marks the cut), its author cut to 100 characters.
+    pub fn new(
+        incident: i64,
+        check: &str,
+        opened_at: Timestamp,
+        resolved_at: Timestamp,
+        by: &str,
+        note: &str,
+    ) -> Self {
+        Self {
+            incident,
+            check: check.to_owned(),
+            resolved_at,
+            repair_s: ((resolved_at - opened_at).max(0) / 1000) as u64,
+            by: cut(by, 100),
+            // One line: a notification lists them one per line.
+            note: cut(
+                &note.split_whitespace().collect::<Vec<_>>().join(" "),
+                MAX_PAST_NOTE_CHARS,
+            ),
+        }
+    }
+}
+
+/// `s` cut to `max` characters, an ellipsis last when cut.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max.saturating_sub(1)) {
+        Some((i, _)) if s.chars().count() > max => format!("{}…", &s[..i]),
+        _ => s.to_owned(),
+    }
 }
 
 /// An attached HTML page larger than this is not also the mail's inline
@@ -331,6 +392,7 @@ pub fn test_notification(site: &str) -> Notification {
         cause: None,
         runbook: Vec::new(),
         page_url: None,
+        past_resolutions: Vec::new(),
         attachments: Vec::new(),
     }
 }

@@ -42,6 +42,12 @@ Outage duration: {{ duration }}
 {% if ack_url and event in ["trigger", "reminder"] %}
 Acknowledge: {{ ack_url }}
 {% endif %}
+{% if past_resolutions %}
+Resolved before:
+{% for r in past_resolutions %}
+- {{ r.line }}
+{% endfor %}
+{% endif %}
 {% if page_url %}
 Incident page: {{ page_url }}
 {% endif %}
@@ -204,7 +210,8 @@ pub(crate) fn one_line(s: &str) -> String {
 
 /// The variables of every channel template: the notification's fields plus
 /// `event_word` (`PROBLEM`, `RESOLVED`, ...), `started` / `resolved`
-/// (RFC 3339), `duration` (`"1h 5m"`), `since_rfc3339` on each check, and
+/// (RFC 3339), `duration` (`"1h 5m"`), `since_rfc3339` on each check,
+/// `resolved` and `line` on each of `past_resolutions`, and
 /// `to` / `message` (the number and short text of an SMS request; null
 /// elsewhere), and `runbook_excerpt` (the notes in `runbook` as plain text,
 /// at most 2,000 characters).
@@ -233,6 +240,7 @@ fn context(n: &Notification, excerpt_chars: usize) -> serde_json::Value {
         );
         map.insert("to".into(), Value::Null);
         map.insert("message".into(), Value::Null);
+        past_resolution_lines(map, &n.past_resolutions);
         if let Some(Value::Array(checks)) = map.get_mut("checks") {
             for (c, summary) in checks.iter_mut().zip(&n.checks) {
                 if let Value::Object(c) = c {
@@ -245,6 +253,37 @@ fn context(n: &Notification, excerpt_chars: usize) -> serde_json::Value {
         }
     }
     v
+}
+
+/// Gives each earlier resolution its `resolved` time (RFC 3339) and its
+/// `line`: "2026-10-03, 12m, alice (#41 shop/web): restarted php-fpm", the
+/// date in UTC, the incident named when it was another check's.
+fn past_resolution_lines(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    past: &[crate::PastResolution],
+) {
+    use serde_json::{Value, json};
+    let own = match map.get("checks") {
+        Some(Value::Array(c)) if c.len() == 1 => c[0]["id"].as_str().map(str::to_owned),
+        _ => None,
+    };
+    let Some(Value::Array(items)) = map.get_mut("past_resolutions") else {
+        return;
+    };
+    for (v, r) in items.iter_mut().zip(past) {
+        let Value::Object(v) = v else { continue };
+        let resolved = format_rfc3339(r.resolved_at);
+        let date = resolved.get(..10).unwrap_or(&resolved);
+        let repair = duration_compact(std::time::Duration::from_secs(r.repair_s));
+        let whose = if own.as_deref() == Some(r.check.as_str()) {
+            String::new()
+        } else {
+            format!(" (#{} {})", r.incident, r.check)
+        };
+        let line = format!("{date}, {repair}, {}{whose}: {}", r.by, r.note);
+        v.insert("resolved".into(), json!(resolved));
+        v.insert("line".into(), json!(line));
+    }
 }
 
 /// A JSON context as a template value.
@@ -291,6 +330,7 @@ mod tests {
             cause: Some("caused by shop/dns".into()),
             runbook: Vec::new(),
             page_url: None,
+            past_resolutions: Vec::new(),
         }
     }
 
@@ -327,6 +367,43 @@ mod tests {
         assert_eq!(
             r.text,
             "Two checks of shop failed.\nOutage duration: 1h 2m 5s"
+        );
+    }
+
+    #[test]
+    fn earlier_resolutions_are_listed_one_line_each_cut_and_named_when_another_checks() {
+        let t = Templates::standard(&spec(), DEFAULT_TITLE, DEFAULT_TEXT).unwrap();
+        let mut n = grouped();
+        n.checks.truncate(1);
+        n.cause = None;
+        n.ack_url = None;
+        let day = 1_759_449_600_000; // 2025-10-03T00:00:00Z
+        let long = "x".repeat(crate::MAX_PAST_NOTE_CHARS + 50);
+        n.past_resolutions = vec![
+            crate::PastResolution::new(
+                7,
+                "shop/home",
+                day,
+                day + 12 * 60_000,
+                "alice",
+                "restarted php-fpm,\n pool exhausted by a bot",
+            ),
+            crate::PastResolution::new(
+                5,
+                "blog/home",
+                day - 86_400_000,
+                day - 86_400_000 + 3_600_000,
+                "bob",
+                &long,
+            ),
+        ];
+        let r = t.title_and_text(&n).unwrap();
+        let cut = format!("{}…", "x".repeat(crate::MAX_PAST_NOTE_CHARS - 1));
+        assert_eq!(
+            r.text,
+            format!(
+                "Two checks of shop failed.\nResolved before:\n- 2025-10-03, 12m, alice: restarted php-fpm, pool exhausted by a bot\n- 2025-10-02, 1h, bob (#5 blog/home): {cut}"
+            )
         );
     }
 

@@ -453,6 +453,34 @@ async fn every_documented_operation_answers_what_the_document_says() {
         store.incident_resolution(incident).unwrap().map(|r| r.note),
         Some("fixed by the contract test".to_owned())
     );
+    // The list searches the notes, case-insensitively, wildcards literal.
+    let ids = |body: &serde_json::Value| {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let found = get(
+        addr,
+        &setup.reader,
+        "/api/v1/incidents?search=BY%20THE%20Contract",
+    )
+    .await;
+    assert_eq!(
+        (found.code, ids(&found.body)),
+        (200, vec![incident]),
+        "{}",
+        found.raw
+    );
+    let none = get(
+        addr,
+        &setup.reader,
+        "/api/v1/incidents?search=by_the%25contract",
+    )
+    .await;
+    assert_eq!((none.code, ids(&none.body)), (200, vec![]), "{}", none.raw);
     let window: i64 = known["/api/v1/maintenance/"].parse().unwrap();
     let w = store.maintenance_window(window).unwrap().unwrap();
     assert_eq!(w.target, "tag:front");
@@ -714,6 +742,7 @@ async fn bad_input_is_answered_400_naming_the_parameter_or_field() {
     for (path, body, field) in [
         (resolve.as_str(), "{}", "note"),
         (resolve.as_str(), r#"{"note": ""}"#, "note"),
+        (resolve.as_str(), r#"{"note": "  \n "}"#, "note"),
         (resolve.as_str(), r#"{"note": 5}"#, "note"),
         (resolve.as_str(), long_note.as_str(), "note"),
         (resolve.as_str(), r#"{"note": "ok", "by": "mallory"}"#, "by"),

@@ -275,6 +275,19 @@ async fn acknowledging_from_the_dashboard_stops_escalation_and_resolving_keeps_t
         "names the field: {}",
         refused.body
     );
+    // A note is required: resolving asks what fixed it.
+    let blank = operator
+        .post(
+            &format!("{path}/resolve"),
+            &[("csrf", &csrf_of(&page)), ("note", "  ")],
+        )
+        .await;
+    assert_eq!(blank.status, 400);
+    assert!(
+        blank.text("main").contains("note: is required"),
+        "{}",
+        blank.body
+    );
     let note = format!("restarted php-fpm {SCRIPT}");
     let done = operator
         .post(
@@ -305,7 +318,10 @@ async fn acknowledging_from_the_dashboard_stops_escalation_and_resolving_keeps_t
     );
     let token = operator.csrf().await;
     let again = operator
-        .post(&format!("{path}/resolve"), &[("csrf", &token)])
+        .post(
+            &format!("{path}/resolve"),
+            &[("csrf", &token), ("note", "again")],
+        )
         .await;
     assert_eq!(again.status, 409);
 
@@ -319,6 +335,26 @@ async fn acknowledging_from_the_dashboard_stops_escalation_and_resolving_keeps_t
             .any(|i| i.id != incident.id)
     })
     .await;
+    // Its page to ops carries what fixed the check last time, and so does
+    // its incident page (escaped).
+    let second = web.monitor.store().open_incidents().unwrap().remove(0);
+    wait_until("the second page to ops, with the note", 20, || {
+        ops_got.lock().unwrap().iter().any(|n| {
+            n["event"] == "trigger"
+                && n["past_resolutions"][0]["note"] == note.as_str()
+                && n["past_resolutions"][0]["incident"] == incident.id
+                && n["past_resolutions"][0]["by"] == "olga"
+        })
+    })
+    .await;
+    let page = viewer.get(&format!("/incidents/{}", second.id)).await;
+    assert!(page.text("section.past").contains(&note), "{}", page.body);
+    assert_eq!(
+        page.attr("section.past a", "href"),
+        Some(path.clone()),
+        "links the earlier incident"
+    );
+    shown_not_run(&page, &note);
     let list = operator.get("/incidents").await;
     assert!(
         list.text("tbody tr:first-child").contains("open"),

@@ -84,6 +84,7 @@ pub fn trigger(id: &str, dedup_key: &str) -> Notification {
         cause: None,
         runbook: Vec::new(),
         page_url: None,
+        past_resolutions: Vec::new(),
         attachments: Vec::new(),
     }
 }

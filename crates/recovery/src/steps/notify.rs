@@ -87,6 +87,7 @@ pub fn run(step: &NotifyStep, index: usize, ctx: &StepContext<'_>) -> Result<Don
             cause: None,
             runbook: Vec::new(),
             page_url: None,
+            past_resolutions: Vec::new(),
             attachments: Vec::new(),
         };
         let payload = serde_json::to_string(&message)

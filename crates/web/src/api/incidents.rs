@@ -9,13 +9,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use keepup_model::{CheckId, Clock, SystemClock};
 use keepup_monitor::Monitor;
-use keepup_store::{HandResolution, Incident, IncidentFilter, IncidentState};
+use keepup_store::{HandResolution, Incident, IncidentFilter, IncidentState, MAX_RESOLUTION_NOTE};
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
-/// Longest resolve note accepted, in characters.
-pub const MAX_NOTE: usize = 2_000;
+/// Longest `search` text accepted, in characters.
+const MAX_SEARCH: usize = 200;
 
 /// An incident: one outage of one check.
 #[derive(Debug, Serialize, ToSchema)]
@@ -114,6 +114,9 @@ pub struct IncidentQuery {
     check: Option<String>,
     /// `open` or `resolved`.
     state: Option<String>,
+    /// Only incidents whose resolution note or message contains this text
+    /// (case-insensitive for ASCII letters; `%` and `_` are literal).
+    search: Option<String>,
     /// Page size, 1 to 500 (default 50).
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
@@ -159,6 +162,15 @@ pub async fn list(
             Some("open") => IncidentState::Open,
             Some(_) => IncidentState::Resolved,
             None => IncidentState::Any,
+        },
+        search: match q.text("search") {
+            Some(t) if t.chars().count() > MAX_SEARCH => {
+                return Err(ApiError::bad(
+                    "search",
+                    format!("at most {MAX_SEARCH} characters"),
+                ));
+            }
+            t => t.filter(|t| !t.trim().is_empty()),
         },
     };
     let limit = q.limit(50, 500)?;
@@ -261,7 +273,9 @@ pub async fn resolve(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<IncidentView>, ApiError> {
     let mut body = Body::parse(&super::body_bytes(body)?)?;
-    let note = body.required_text("note", MAX_NOTE)?;
+    let note = body.required_text("note", MAX_RESOLUTION_NOTE)?;
+    let note =
+        keepup_store::resolution_note(&note).map_err(|e| ApiError::bad("note", e.to_string()))?;
     body.done()?;
     let who = client.actor();
     let resolved = m

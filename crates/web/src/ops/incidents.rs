@@ -15,14 +15,12 @@ use keepup_model::Timestamp;
 use keepup_model::text::duration_table;
 use keepup_monitor::Monitor;
 use keepup_store::{
-    HandResolution, Incident, IncidentQuery, IncidentState, OutboxEntry, StatusUpdate,
+    HandResolution, Incident, IncidentQuery, IncidentState, MAX_RESOLUTION_NOTE, OutboxEntry,
+    PastResolution, StatusUpdate,
 };
 use maud::{Markup, html};
 
 use std::sync::Arc;
-
-/// Longest note kept with a resolution.
-const MAX_NOTE: usize = 2_000;
 
 /// The list's filters, as the query string has them.
 #[derive(serde::Deserialize, Default)]
@@ -158,6 +156,8 @@ struct Detail {
     caused: Vec<Incident>,
     notifications: Vec<OutboxEntry>,
     resolution: Option<HandResolution>,
+    /// What fixed the same check or finding codes before.
+    past: Vec<PastResolution>,
     /// What the status pages were told, oldest first.
     updates: Vec<StatusUpdate>,
     /// The runbook notes of its check and finding codes.
@@ -189,6 +189,10 @@ pub(super) async fn detail(
             caused: store.incidents_caused_by(id)?,
             notifications: store.incident_notifications(id)?,
             resolution: store.incident_resolution(id)?,
+            past: {
+                let codes: Vec<&str> = incident.findings.iter().map(|f| f.code.as_str()).collect();
+                store.past_resolutions(&incident.check, &codes, Some(id), incident.resolved_at)?
+            },
             updates: store.status_updates_of(id)?,
             runbook,
             incident,
@@ -298,9 +302,10 @@ fn render_detail(session: &crate::auth::Session, d: &Detail, now: Timestamp) -> 
                 }
                 form method="post" action={"/incidents/" (i.id) "/resolve"} {
                     (csrf_field(session))
-                    label for="note" { "Resolution note" }
-                    textarea #note name="note" rows="3" maxlength=(MAX_NOTE) {}
-                    p.muted { "A check that still fails opens a new incident after its next confirmed failure." }
+                    label for="note" { "Resolution note (required): what fixed it" }
+                    textarea #note name="note" rows="3" required maxlength=(MAX_RESOLUTION_NOTE)
+                        placeholder="e.g. restarted php-fpm, pool exhausted by a bot" {}
+                    p.muted { "The note is shown the next time this check or one of its findings fails. A check that still fails opens a new incident after its next confirmed failure." }
                     button type="submit" { "Resolve" }
                 }
             }
@@ -316,6 +321,7 @@ fn render_detail(session: &crate::auth::Session, d: &Detail, now: Timestamp) -> 
             }
         }
         (public_updates(session, d, now))
+        (past_resolutions(d))
         @if let Some(r) = &d.resolution && !r.note.is_empty() {
             h2 { "Resolution note" }
             p.note { (r.note) }
@@ -424,7 +430,35 @@ pub(super) async fn acknowledge(
     Ok(see_other(&format!("/incidents/{id}")))
 }
 
-/// `POST /incidents/<id>/resolve` with an optional `note`.
+/// "Resolved before": what fixed the same check or finding codes the last
+/// times, newest first, the notes whole (escaped like every text).
+fn past_resolutions(d: &Detail) -> Markup {
+    html! {
+        @if !d.past.is_empty() {
+            section.past aria-labelledby="past" {
+                h2 #past { "Resolved before" }
+                p.muted { "The last hand resolutions of this check or of incidents with the same findings." }
+                div.table-wrap { table {
+                    thead { tr {
+                        th scope="col" { "Resolved" } th scope="col" { "Repair" } th scope="col" { "By" }
+                        th scope="col" { "Incident" } th scope="col" { "Note" }
+                    } }
+                    tbody { @for r in &d.past {
+                        tr {
+                            td { (keepup_model::format_rfc3339(r.resolved_at).get(..10).unwrap_or_default()) }
+                            td { (duration_table(r.repair_ms())) }
+                            td { (r.by) }
+                            td { a href={"/incidents/" (r.incident)} { "#" (r.incident) } " " (r.check.as_str()) }
+                            td.wrap.note { (r.note) }
+                        }
+                    } }
+                } }
+            }
+        }
+    }
+}
+
+/// `POST /incidents/<id>/resolve` with a `note` (required).
 pub(super) async fn resolve(
     Operator(session): Operator,
     State(monitor): State<Arc<Monitor>>,
@@ -433,7 +467,8 @@ pub(super) async fn resolve(
 ) -> Result<Response, Response> {
     let fields = Fields(fields);
     fields.verify_csrf(&session)?;
-    let note = fields.text("note", MAX_NOTE)?;
+    let note = keepup_store::resolution_note(fields.get("note").unwrap_or(""))
+        .map_err(|e| bad_field("note", &e.to_string()))?;
     let done = monitor
         .resolve_incident(id, session.actor(), &note)
         .await
