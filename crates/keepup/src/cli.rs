@@ -165,6 +165,26 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only incidents whose resolution note or message contains this
+        /// text (case-insensitive), newest first.
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// Resolve an open incident by hand with a note saying what fixed it
+    /// (shown the next time the same check or finding fails). A running
+    /// daemon is told at once; a check still failing opens a new incident.
+    Resolve {
+        /// The incident number (see `keepup incidents`).
+        incident: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// What fixed it, e.g. "restarted php-fpm, pool exhausted by a
+        /// bot" (required, at most 2000 characters).
+        #[arg(long)]
+        note: String,
+        /// Who resolves (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
     },
     /// Acknowledge an open incident (stops escalation and reminders).
     Ack {

@@ -1175,6 +1175,102 @@ fn a_notification_survives_kill_9_between_send_and_confirmation() {
 }
 
 #[test]
+fn resolving_from_the_command_line_tells_the_daemon_and_the_next_page_recalls_the_note() {
+    let s = shop();
+    let (hook, got) = stalling_receiver(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keepup.toml");
+    let port = free_port();
+    std::fs::write(&cfg, format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\nfailure_threshold = 1\n[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"checkout\"\nkind = \"http\"\nurl = \"{}\"\n\
+         [[channel]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n[[policy]]\nid = \"all\"\ngroup_window = \"0s\"\n[[policy.level]]\nnotify = [\"channel:hook\"]\n",
+        s.url("/broken"), hook.url("/hook"))).unwrap();
+    let c = cfg.to_str().unwrap();
+    let _daemon = start_daemon(&cfg);
+    let events = |event: &str| -> Vec<serde_json::Value> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n["event"] == event)
+            .cloned()
+            .collect()
+    };
+    wait_for("the first page", Duration::from_secs(20), || {
+        !events("trigger").is_empty()
+    });
+    assert_eq!(
+        events("trigger")[0]["past_resolutions"],
+        serde_json::json!([])
+    );
+    let open: serde_json::Value =
+        serde_json::from_slice(&run(&["incidents", "--open", "--json", "-c", c]).stdout).unwrap();
+    let id = open[0]["id"].as_i64().unwrap();
+    let ids = id.to_string();
+
+    // Bad notes are refused before anything is written.
+    let o = run(&["resolve", &ids, "--note", "  ", "-c", c]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--note is required"), "{}", stderr(&o));
+    let long = "x".repeat(2_001);
+    let o = run(&["resolve", &ids, "--note", &long, "-c", c]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--note at most 2000 characters (this one has 2001)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["resolve", "99999", "--note", "x", "-c", c]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no incident #99999"), "{}", stderr(&o));
+
+    let note = "restarted php-fpm, pool exhausted by a bot";
+    let o = run(&["resolve", &ids, "--note", note, "--by", "alice", "-c", c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("told keepup (pid"), "{}", stdout(&o));
+    // The daemon adopted it: the end is announced, and the check, still
+    // failing, opens a new incident whose page recalls the note.
+    wait_for("the resolved notice", Duration::from_secs(20), || {
+        !events("resolve").is_empty()
+    });
+    wait_for(
+        "the second page, with the note",
+        Duration::from_secs(20),
+        || events("trigger").len() >= 2,
+    );
+    let second = events("trigger")[1]["past_resolutions"].clone();
+    assert_eq!(second[0]["incident"], id, "{second}");
+    assert_eq!(second[0]["note"], note, "{second}");
+    assert_eq!(second[0]["by"], "alice", "{second}");
+    let o = run(&["resolve", &ids, "--note", "again", "-c", c]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already resolved"), "{}", stderr(&o));
+
+    // The notes are searched, case-insensitively.
+    let found: serde_json::Value = serde_json::from_slice(
+        &run(&["incidents", "--search", "PHP-FPM", "--json", "-c", c]).stdout,
+    )
+    .unwrap();
+    let found: Vec<i64> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(found, [id]);
+    let table = stdout(&run(&["incidents", "--search", "nothing like it", "-c", c]));
+    assert_eq!(table.trim(), "no incidents");
+    let store = keepup_store::Store::open_read_only(&dir.path().join("keepup.db")).unwrap();
+    assert!(
+        store
+            .audit_since(0, 100)
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "incident.resolve" && e.target == format!("incident #{id}")),
+        "audited"
+    );
+}
+
+#[test]
 fn notify_test_sends_through_a_channel() {
     let (hook, got) = stalling_receiver(Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();

@@ -126,11 +126,18 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         let mut hup = signal(SignalKind::hangup())?;
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
+        // `keepup resolve` wrote a resolution to the store.
+        let mut usr1 = signal(SignalKind::user_defined1())?;
         loop {
             tokio::select! {
                 _ = hup.recv() => {
                     reload_tls(daemon.tls.as_deref()).await;
                     reload(&daemon.monitor, path).await
+                }
+                _ = usr1.recv() => {
+                    if let Err(e) = daemon.monitor.adopt_store_resolutions().await {
+                        tracing::error!(error = %e, "resolutions from the command line not adopted");
+                    }
                 }
                 _ = term.recv() => break,
                 _ = int.recv() => break,

@@ -1,11 +1,11 @@
-//! `keepup incidents`, `keepup ack` and `keepup incident update`:
-//! incidents from the store, and their public updates.
+//! `keepup incidents`, `keepup ack`, `keepup resolve` and `keepup incident
+//! update`: incidents from the store, and their public updates.
 
 use super::status::render;
 use anyhow::Context;
 use keepup_model::text::{ago, duration_table};
 use keepup_model::{Clock, SystemClock, format_rfc3339};
-use keepup_store::{Incident, NewStatusUpdate, Store};
+use keepup_store::{Incident, IncidentFilter, IncidentState, NewStatusUpdate, Store};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,6 +14,11 @@ pub(crate) fn open_store(path: &Path) -> anyhow::Result<Result<Store, ExitCode>>
         Ok(c) => c,
         Err(code) => return Ok(Err(code)),
     };
+    store_of(&config, path).map(Ok)
+}
+
+/// The store `config` names, which the daemon must have created.
+fn store_of(config: &keepup_config::Config, path: &Path) -> anyhow::Result<Store> {
     if !config.store.path.exists() {
         anyhow::bail!(
             "no store at {} yet: start `keepup run -c {}` first",
@@ -21,23 +26,50 @@ pub(crate) fn open_store(path: &Path) -> anyhow::Result<Result<Store, ExitCode>>
             path.display()
         );
     }
-    Ok(Ok(
-        Store::open(&config.store.path).context("cannot open the store")?
-    ))
+    Store::open(&config.store.path).context("cannot open the store")
 }
 
 /// `keepup incidents`
-pub fn list(path: &Path, only_open: bool, limit: usize, json: bool) -> anyhow::Result<ExitCode> {
+pub fn list(
+    path: &Path,
+    only_open: bool,
+    limit: usize,
+    json: bool,
+    search: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let store = match open_store(path)? {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
     let now = SystemClock.now_ms();
-    let mut incidents = store.open_incidents()?;
-    if !only_open {
-        let recent = store.incidents(0, i64::MAX, limit)?;
-        incidents.extend(recent.into_iter().filter(|i| i.resolved_at.is_some()));
-    }
+    let mut incidents = match search.filter(|s| !s.trim().is_empty()) {
+        // Matches newest first, through the store's search of notes and
+        // messages.
+        Some(text) => {
+            let filter = IncidentFilter {
+                state: if only_open {
+                    IncidentState::Open
+                } else {
+                    IncidentState::Any
+                },
+                search: Some(text.trim().to_owned()),
+                ..IncidentFilter::default()
+            };
+            store
+                .incidents_before(&filter, None, limit)?
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect()
+        }
+        None => {
+            let mut incidents = store.open_incidents()?;
+            if !only_open {
+                let recent = store.incidents(0, i64::MAX, limit)?;
+                incidents.extend(recent.into_iter().filter(|i| i.resolved_at.is_some()));
+            }
+            incidents
+        }
+    };
     incidents.truncate(limit);
     if json {
         let rows: Vec<_> = incidents.iter().map(|i| to_json(i, now)).collect();
@@ -102,6 +134,49 @@ pub fn ack(path: &Path, id: i64, by: Option<String>) -> anyhow::Result<ExitCode>
         ),
     }
     Ok(ExitCode::from(1))
+}
+
+/// `keepup resolve`: the resolution goes to the store (as `keepup ack`
+/// does), then the running daemon is signalled (SIGUSR1) to adopt it: its
+/// incident engine holds the open incidents, announces the resolution and
+/// lets a still failing check open a new incident.
+pub fn resolve(path: &Path, id: i64, note: &str, by: Option<String>) -> anyhow::Result<ExitCode> {
+    let note = match keepup_store::resolution_note(note) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("keepup: --note {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let store = store_of(&config, path)?;
+    let who = by
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into());
+    if !store.resolve_incident_by_hand(id, SystemClock.now_ms(), &who, &note)? {
+        match store.incident(id)? {
+            None => eprintln!("keepup: no incident #{id}"),
+            Some(_) => eprintln!("keepup: incident #{id} is already resolved"),
+        }
+        return Ok(ExitCode::from(1));
+    }
+    keepup_web::auth::audit(
+        &store,
+        &super::users::cli_actor(),
+        "incident.resolve",
+        &format!("incident #{id}"),
+        &note,
+    );
+    println!("incident #{id} resolved by {who}");
+    match super::reload::signal_daemon(&config.store.path, libc::SIGUSR1) {
+        Ok(pid) => println!("told keepup (pid {pid})"),
+        // Without a daemon the store is all there is: it starts from it.
+        Err(e) => println!("no running daemon told ({e:#})"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `keepup incident update`

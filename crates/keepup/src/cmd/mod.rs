@@ -113,7 +113,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             open,
             limit,
             json,
-        } => incidents::list(&config.config, open, limit, json),
+            search,
+        } => incidents::list(&config.config, open, limit, json, search),
+        Command::Resolve {
+            incident,
+            config,
+            note,
+            by,
+        } => incidents::resolve(&config.config, incident, &note, by),
         Command::Notifications {
             config,
             limit,

@@ -20,7 +20,15 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         // here, where the operator is looking.
         Err(code) => return Ok(code),
     };
-    let pid_path = pid_file(&config.store.path);
+    let pid = signal_daemon(&config.store.path, libc::SIGHUP)?;
+    println!("asked keepup (pid {pid}) to reload {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends `sig` to the daemon whose pid file sits next to the store at
+/// `store_path`; returns its pid.
+pub fn signal_daemon(store_path: &Path, sig: libc::c_int) -> anyhow::Result<i32> {
+    let pid_path = pid_file(store_path);
     let text = std::fs::read_to_string(&pid_path).with_context(|| {
         format!(
             "cannot read {} (is `keepup run` running with this configuration?)",
@@ -34,9 +42,9 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     if pid <= 1 {
         bail!("{} holds an invalid pid {pid}", pid_path.display());
     }
-    // SAFETY: kill(2) with a positive pid and SIGHUP has no memory-safety
-    // preconditions; failure is reported through errno.
-    let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
+    // SAFETY: kill(2) with a positive pid and a signal number has no
+    // memory-safety preconditions; failure is reported through errno.
+    let rc = unsafe { libc::kill(pid, sig) };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
         bail!(
@@ -44,6 +52,5 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             pid_path.display()
         );
     }
-    println!("asked keepup (pid {pid}) to reload {}", path.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(pid)
 }
