@@ -30,6 +30,7 @@ mod space;
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
 use keepup_model::host::{
@@ -40,6 +41,9 @@ use regex::Regex;
 
 /// How long a system tool may run.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one collection waits for the access logs to be counted.
+const ACCESS_LOG_TIMEOUT: Duration = Duration::from_secs(10);
 /// `PF_KTHREAD` in `/proc/<pid>/stat`'s flags: kernel threads are not
 /// processes anyone watches by name.
 const PF_KTHREAD: u64 = 0x0020_0000;
@@ -109,7 +113,9 @@ pub struct Collector {
     previous: Option<Previous>,
     smart: Option<(Instant, Vec<SmartDisk>, Option<String>)>,
     space: space::MountSpace,
-    access: access_log::Counters,
+    /// Shared with the blocking task that reads the logs, so a count still
+    /// running (a hung file system) is seen by the next collection.
+    access: Arc<Mutex<access_log::Counters>>,
 }
 
 /// The counters of the previous collection.
@@ -143,7 +149,7 @@ impl Collector {
     /// A collector with these settings; the first report has no rates.
     pub fn new(settings: Settings) -> Self {
         Collector {
-            access: access_log::Counters::new(&settings.access_logs),
+            access: Arc::new(Mutex::new(access_log::Counters::new(&settings.access_logs))),
             settings,
             root: String::new(),
             previous: None,
@@ -275,7 +281,7 @@ impl Collector {
             let run = plugins::run(p, self.settings.plugin_timeout).await;
             r.plugins.insert(p.name.clone(), run);
         }
-        r.access_logs = self.access.count();
+        r.access_logs = self.count_access_logs(&mut problems).await;
         r.problems = problems;
         bound::fit(&mut r, &self.watched());
         self.previous = Some(Previous {
@@ -285,6 +291,47 @@ impl Collector {
             net,
         });
         r
+    }
+
+    /// Each access log's lines since the previous collection. The reading
+    /// (up to [`access_log::MAX_READ_BYTES`] per log) is blocking file work:
+    /// it runs on the blocking pool, so the agent's listener and pushes go
+    /// on meanwhile, bounded by [`ACCESS_LOG_TIMEOUT`]. A count that has
+    /// not finished by then is dropped (its lines are not counted again).
+    async fn count_access_logs(
+        &self,
+        problems: &mut Vec<String>,
+    ) -> BTreeMap<String, keepup_model::host::AccessLogCount> {
+        if self.settings.access_logs.is_empty() {
+            return BTreeMap::new();
+        }
+        let counters = Arc::clone(&self.access);
+        let call = tokio::task::spawn_blocking(move || match counters.try_lock() {
+            Ok(mut c) => Some(c.count()),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner().count()),
+            Err(TryLockError::WouldBlock) => None,
+        });
+        match tokio::time::timeout(ACCESS_LOG_TIMEOUT, call).await {
+            Ok(Ok(Some(counts))) => counts,
+            Ok(Ok(None)) => {
+                problems.push(
+                    "the access logs' previous count has still not finished (a hung file system?)"
+                        .into(),
+                );
+                BTreeMap::new()
+            }
+            Ok(Err(e)) => {
+                problems.push(format!("counting the access logs failed: {e}"));
+                BTreeMap::new()
+            }
+            Err(_) => {
+                problems.push(format!(
+                    "the access logs were not counted within {}s (a hung file system, or logs written faster than they can be read)",
+                    ACCESS_LOG_TIMEOUT.as_secs()
+                ));
+                BTreeMap::new()
+            }
+        }
     }
 
     /// The watches' names (kept first when the process list is cut).
