@@ -1226,8 +1226,8 @@ fn resolving_from_the_command_line_tells_the_daemon_and_the_next_page_recalls_th
     let note = "restarted php-fpm, pool exhausted by a bot";
     let o = run(&["resolve", &ids, "--note", note, "--by", "alice", "-c", c]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("told keepup (pid"), "{}", stdout(&o));
-    // The daemon adopted it: the end is announced, and the check, still
+    assert!(stdout(&o).contains("announces it within"), "{}", stdout(&o));
+    // The daemon adopted it (its 3 s beat reads the store; no signal): the end is announced, and the check, still
     // failing, opens a new incident whose page recalls the note.
     wait_for("the resolved notice", Duration::from_secs(20), || {
         !events("resolve").is_empty()

@@ -112,6 +112,10 @@ fn raise_descriptor_limit(config: &Config) -> u64 {
     limit.soft
 }
 
+/// How often the daemon takes over the resolutions `keepup resolve`
+/// wrote to the store (one indexed query over the open incidents).
+const ADOPT_RESOLUTIONS_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// `keepup run`.
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let config = match super::load_config(path) {
@@ -122,19 +126,24 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async move {
         let daemon = Daemon::start(config, ProbeContext::new()).await?;
         write_documents(&daemon.monitor);
-        let _pid = PidFile::create(pid_path)?;
+        // Handlers first: `keepup reload` signals the pid it finds in the
+        // file, and an unhandled SIGHUP would end the daemon.
         let mut hup = signal(SignalKind::hangup())?;
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        // `keepup resolve` wrote a resolution to the store.
-        let mut usr1 = signal(SignalKind::user_defined1())?;
+        let _pid = PidFile::create(pid_path)?;
+        // `keepup resolve` writes resolutions to the store beside the
+        // daemon; they are taken over on this beat rather than on a signal,
+        // which an older daemon (mid-upgrade) would not handle and die of.
+        let mut adopt = tokio::time::interval(ADOPT_RESOLUTIONS_EVERY);
+        adopt.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = hup.recv() => {
                     reload_tls(daemon.tls.as_deref()).await;
                     reload(&daemon.monitor, path).await
                 }
-                _ = usr1.recv() => {
+                _ = adopt.tick() => {
                     if let Err(e) = daemon.monitor.adopt_store_resolutions().await {
                         tracing::error!(error = %e, "resolutions from the command line not adopted");
                     }

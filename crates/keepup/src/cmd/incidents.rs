@@ -137,9 +137,10 @@ pub fn ack(path: &Path, id: i64, by: Option<String>) -> anyhow::Result<ExitCode>
 }
 
 /// `keepup resolve`: the resolution goes to the store (as `keepup ack`
-/// does), then the running daemon is signalled (SIGUSR1) to adopt it: its
-/// incident engine holds the open incidents, announces the resolution and
-/// lets a still failing check open a new incident.
+/// does); the running daemon takes it over within seconds (its incident
+/// engine holds the open incidents, announces the resolution and lets a
+/// still failing check open a new incident), and a daemon started later
+/// reads it from the store.
 pub fn resolve(path: &Path, id: i64, note: &str, by: Option<String>) -> anyhow::Result<ExitCode> {
     let note = match keepup_store::resolution_note(note) {
         Ok(n) => n,
@@ -171,11 +172,7 @@ pub fn resolve(path: &Path, id: i64, note: &str, by: Option<String>) -> anyhow::
         &note,
     );
     println!("incident #{id} resolved by {who}");
-    match super::reload::signal_daemon(&config.store.path, libc::SIGUSR1) {
-        Ok(pid) => println!("told keepup (pid {pid})"),
-        // Without a daemon the store is all there is: it starts from it.
-        Err(e) => println!("no running daemon told ({e:#})"),
-    }
+    println!("a running keepup announces it within a few seconds (it reads the store every 3 s)");
     Ok(ExitCode::SUCCESS)
 }
 
