@@ -161,6 +161,7 @@ pub(crate) fn add_backup_checks(sites: &mut Vec<Site>, plans: &[BackupPlan]) -> 
                     incident_on_degraded: job == BackupJob::Run,
                     ..Alerting::default()
                 },
+                forecasts: Vec::new(),
                 spec: CheckSpec::Passive(PassiveSpec::Backup(BackupCheckSpec {
                     plan: plan.id.clone(),
                     job,

@@ -944,6 +944,7 @@ pub(crate) fn add_sla_checks(sites: &mut [Site], contracts: &[Contract]) -> Vec<
                     incident_on_degraded: true,
                     ..crate::spec::Alerting::default()
                 },
+                forecasts: Vec::new(),
                 spec: crate::spec::CheckSpec::Passive(crate::spec::PassiveSpec::Sla(
                     SlaCheckSpec {
                         contract: contract.id.clone(),

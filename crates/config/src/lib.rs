@@ -33,6 +33,8 @@ pub mod http;
 pub use dns::{DelegationSpec, DnsSettings, DnsSpec, DnsblSpec, HostResolution};
 pub use http::{BasicAuth, BodyAssertion, HttpSpec, JsonAssertion, JsonExpect, StatusRange};
 mod diag;
+pub mod forecast;
+pub use forecast::Forecast;
 pub mod host;
 pub use host::{AgentMode, AgentSpec, HostSpec};
 mod implicit;

@@ -614,6 +614,7 @@ impl Loader<'_> {
                 failure_threshold: 2,
                 ..Alerting::default()
             },
+            forecasts: Vec::new(),
             spec: CheckSpec::Passive(PassiveSpec::SelfHealth(SelfHealthSpec {
                 max_lag,
                 heartbeat_url,
@@ -1023,6 +1024,7 @@ impl Loader<'_> {
             }
         }?;
         let alerting = self.alerting(&common, defaults, interval, path);
+        let forecasts = self.forecasts(common.forecast, kind, &spec, interval, path);
         let short_id = common.id.into_inner();
         let id = CheckId::new(site, &short_id);
         if let Some(raw) = &common.runbook
@@ -1045,6 +1047,7 @@ impl Loader<'_> {
             site_tags: Vec::new(),
             depends_on: Vec::new(),
             alerting,
+            forecasts,
             spec,
         })
     }

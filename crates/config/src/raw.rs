@@ -152,6 +152,7 @@ pub(crate) const COMMON_CHECK_KEYS: &[&str] = &[
     "flap_changes",
     "runbook",
     "flap_window",
+    "forecast",
 ];
 
 /// The kinds known to this build.
@@ -208,6 +209,7 @@ pub(crate) struct RawCommon {
     pub flap_changes: Option<u32>,
     pub flap_window: Option<Spanned<Dur>>,
     pub runbook: Option<Spanned<crate::runbook::RawNote>>,
+    pub forecast: Option<Spanned<crate::forecast::RawForecast>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -62,6 +62,7 @@ pub(crate) fn add_drill_checks(sites: &mut [Site], plans: &[RecoveryPlan]) -> Ve
                 retry_interval: DRILL_CHECK_INTERVAL,
                 ..Alerting::default()
             },
+            forecasts: Vec::new(),
             spec: CheckSpec::Passive(PassiveSpec::Drill(DrillCheckSpec {
                 plan: plan.id.clone(),
             })),

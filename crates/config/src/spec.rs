@@ -260,6 +260,8 @@ pub struct Check {
     pub depends_on: Vec<CheckId>,
     /// How results become incidents.
     pub alerting: Alerting,
+    /// Capacity forecasts on its measures (`forecast`).
+    pub forecasts: Vec<crate::forecast::Forecast>,
     /// What to do.
     pub spec: CheckSpec,
 }

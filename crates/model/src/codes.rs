@@ -818,6 +818,13 @@ catalogue! {
         /// (Down).
         HOST_REPLICATION: Critical;
     }
+    section "CAPACITY_*: capacity forecasts" {
+        /// At the growth of its recent samples (a robust linear fit over the
+        /// forecast's window), a measure reaches its capacity or limit within
+        /// the forecast's warn time (Degraded) or crit time (Down); the
+        /// evidence has the fit and the range of days.
+        CAPACITY_EXHAUSTED_SOON: Warning;
+    }
 }
 
 /// Codes stored under an older name, and the code that replaced each.

@@ -11,6 +11,7 @@
 
 mod clock;
 pub mod codes;
+pub mod forecast;
 pub mod host;
 mod maintenance;
 mod outcome;

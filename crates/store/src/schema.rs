@@ -97,6 +97,9 @@
 //! * `resolution_key` (version 21): hand resolutions with a note, filed
 //!   by check and by finding code for the next outage's notification and
 //!   page; the `resolutions` module documents it.
+//! * `sample` (version 22): downsampled series of the measures capacity
+//!   forecasts follow, per check and measure; the `samples` module
+//!   documents it.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -532,6 +535,17 @@ CREATE TABLE resolution_key (
     resolved_at INTEGER NOT NULL,
     incident_id INTEGER NOT NULL REFERENCES incident(id),
     PRIMARY KEY (key, resolved_at, incident_id)
+) WITHOUT ROWID;
+"#,
+    // 21 -> 22: downsampled series of forecast measures (see the
+    // `samples` module).
+    r#"
+CREATE TABLE sample (
+    check_id    INTEGER NOT NULL,
+    measure     TEXT NOT NULL,
+    ts          INTEGER NOT NULL,
+    value       REAL NOT NULL,
+    PRIMARY KEY (check_id, measure, ts)
 ) WITHOUT ROWID;
 "#,
 ];

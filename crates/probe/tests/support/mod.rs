@@ -73,6 +73,7 @@ pub fn check(spec: CheckSpec, timeout: Duration) -> Check {
         site_tags: Vec::new(),
         depends_on: Vec::new(),
         alerting: keepup_config::Alerting::default(),
+        forecasts: Vec::new(),
         spec,
     }
 }
