@@ -198,18 +198,17 @@ const CATALOGUE: &[Catalogued] = &[
 /// The measures a check of `kind` can forecast besides a host's.
 fn measures_of(kind: &str) -> Vec<&'static str> {
     let mut names = vec!["latency"];
-    names.extend(
-        CATALOGUE
-            .iter()
-            .filter(|c| c.0 == kind)
-            .map(|c| c.1),
-    );
+    names.extend(CATALOGUE.iter().filter(|c| c.0 == kind).map(|c| c.1));
     names
 }
 
 fn host_measure(m: HostMeasure) -> Measure {
     let (key, what, unit) = match &m {
-        HostMeasure::Disk(p) => (format!("disk:{p}"), format!("used space on {p}"), Unit::Percent),
+        HostMeasure::Disk(p) => (
+            format!("disk:{p}"),
+            format!("used space on {p}"),
+            Unit::Percent,
+        ),
         HostMeasure::Inodes(p) => (
             format!("inodes:{p}"),
             format!("used inodes on {p}"),
@@ -218,7 +217,10 @@ fn host_measure(m: HostMeasure) -> Measure {
         HostMeasure::Memory => ("memory".into(), "memory used".into(), Unit::Percent),
         HostMeasure::Load(i) => (
             ["load1", "load", "load15"][*i].to_owned(),
-            format!("the {} load per core", ["1-minute", "5-minute", "15-minute"][*i]),
+            format!(
+                "the {} load per core",
+                ["1-minute", "5-minute", "15-minute"][*i]
+            ),
             Unit::Number,
         ),
     };
@@ -306,7 +308,11 @@ impl Loader<'_> {
                 let mounts: std::collections::BTreeSet<&String> =
                     host.disk.keys().chain(host.disk_free.keys()).collect();
                 for m in mounts {
-                    chosen.push((host_measure(HostMeasure::Disk(m.clone())), None, path.clone()));
+                    chosen.push((
+                        host_measure(HostMeasure::Disk(m.clone())),
+                        None,
+                        path.clone(),
+                    ));
                 }
                 for m in host.inodes.keys() {
                     chosen.push((
@@ -390,7 +396,10 @@ impl Loader<'_> {
                 self.rep.report(
                     name.span(),
                     &format!("{path}.measure"),
-                    format!("a {kind} check has no measure {:?} to forecast", name.get_ref()),
+                    format!(
+                        "a {kind} check has no measure {:?} to forecast",
+                        name.get_ref()
+                    ),
                     Some(format!("{hint}it can forecast: {}", known.join(", "))),
                 );
                 return Vec::new();
@@ -520,7 +529,9 @@ impl Loader<'_> {
                                 unit_name(unit)
                             ),
                             Some(match measure.unit {
-                                Unit::Percent => "write a share of its capacity, e.g. limit = \"95%\"".into(),
+                                Unit::Percent => {
+                                    "write a share of its capacity, e.g. limit = \"95%\"".into()
+                                }
                                 Unit::Seconds => "write a duration, e.g. limit = \"2s\"".into(),
                                 _ => "write a plain number, e.g. limit = 2".into(),
                             }),
@@ -534,7 +545,10 @@ impl Loader<'_> {
                 self.rep.report(
                     span.clone(),
                     &format!("{path}.limit"),
-                    format!("{} has no capacity: the forecast needs its limit", measure.what),
+                    format!(
+                        "{} has no capacity: the forecast needs its limit",
+                        measure.what
+                    ),
                     Some(match measure.unit {
                         Unit::Seconds => "e.g. limit = \"2s\"".into(),
                         _ => "e.g. limit = 2".into(),

@@ -246,9 +246,7 @@ fn limits_in_the_wrong_unit_or_missing_without_a_capacity_are_refused() {
         "{msg}"
     );
     let src = host(r#"forecast = { window = "7d" }"#);
-    assert!(
-        at(&refused(&src), &src, "forecast = {").contains("judges no capacity measure")
-    );
+    assert!(at(&refused(&src), &src, "forecast = {").contains("judges no capacity measure"));
     let src = host(r#"forecast = { memory = { limit = "120%" } }"#);
     assert!(at(&refused(&src), &src, "120%").contains("more than 100%"));
 }

@@ -201,12 +201,22 @@ mod tests {
     }
 
     /// `n` points over `days`, growing `per_day` from `start`, with noise.
-    fn series(n: usize, days: f64, start: f64, per_day: f64, sd: f64, seed: u64) -> Vec<(i64, f64)> {
+    fn series(
+        n: usize,
+        days: f64,
+        start: f64,
+        per_day: f64,
+        sd: f64,
+        seed: u64,
+    ) -> Vec<(i64, f64)> {
         let mut rng = Rng(seed);
         (0..n)
             .map(|i| {
                 let t = (i as f64 * days / (n - 1) as f64 * DAY_MS as f64) as i64;
-                (t, start + per_day * t as f64 / DAY_MS as f64 + rng.noise(sd))
+                (
+                    t,
+                    start + per_day * t as f64 / DAY_MS as f64 + rng.noise(sd),
+                )
             })
             .collect()
     }
@@ -233,7 +243,11 @@ mod tests {
                     earliest,
                     latest,
                 } => {
-                    assert!((days(seconds) - 11.0).abs() < 1.0, "seed {seed}: {}", days(seconds));
+                    assert!(
+                        (days(seconds) - 11.0).abs() < 1.0,
+                        "seed {seed}: {}",
+                        days(seconds)
+                    );
                     assert!(earliest <= seconds && latest.is_some_and(|l| l >= seconds));
                 }
                 other => panic!("seed {seed}: {other:?}"),
@@ -266,7 +280,11 @@ mod tests {
             let xs: Vec<f64> = dirty.iter().map(|p| p.0 as f64 / DAY_MS as f64).collect();
             let mx = xs.iter().sum::<f64>() / n;
             let my = dirty.iter().map(|p| p.1).sum::<f64>() / n;
-            let sxy: f64 = xs.iter().zip(&dirty).map(|(x, p)| (x - mx) * (p.1 - my)).sum();
+            let sxy: f64 = xs
+                .iter()
+                .zip(&dirty)
+                .map(|(x, p)| (x - mx) * (p.1 - my))
+                .sum();
             let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
             sxy / sxx
         };

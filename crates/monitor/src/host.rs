@@ -29,8 +29,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use keepup_config::capacity::{CapacitySpec, LoadSource};
+use keepup_config::forecast::{HostMeasure, Source};
 use keepup_config::{
-    AgentPluginSpec, AgentSpec, Check, CheckSpec, Config, HostSpec, PassiveSpec, Threshold,
+    AgentPluginSpec, AgentSpec, Check, CheckSpec, Config, Forecast, HostSpec, PassiveSpec,
+    Threshold,
 };
 use tokio::sync::mpsc;
 
@@ -303,7 +305,11 @@ impl HostBook {
             .into_iter()
             .filter_map(|c| {
                 let mut o = match &c.spec {
-                    CheckSpec::Passive(PassiveSpec::Host(spec)) => judge(spec, &received),
+                    CheckSpec::Passive(PassiveSpec::Host(spec)) => {
+                        let mut o = judge(spec, &received);
+                        note_measures(&mut o, &c.forecasts, &received);
+                        o
+                    }
                     CheckSpec::Passive(PassiveSpec::AgentPlugin(spec)) => {
                         judge_plugin(spec, &received)
                     }
@@ -349,6 +355,16 @@ impl HostBook {
     /// Judges a host check at `now` on its agent's latest report.
     pub fn evaluate(&self, spec: &HostSpec, now: Timestamp) -> Outcome {
         self.evaluate_with(&spec.agent, now, |r| judge(spec, r))
+    }
+
+    /// Judges a host check at `now` on its agent's latest report, with the
+    /// values of its forecast measures in the evidence.
+    pub fn evaluate_check(&self, check: &Check, spec: &HostSpec, now: Timestamp) -> Outcome {
+        self.evaluate_with(&spec.agent, now, |r| {
+            let mut o = judge(spec, r);
+            note_measures(&mut o, &check.forecasts, r);
+            o
+        })
     }
 
     /// Judges an agent's plugin at `now` on its agent's latest report, as
@@ -432,6 +448,41 @@ impl HostBook {
             note_report(&mut o, &agent.name, r);
         }
         o
+    }
+}
+
+/// Puts the values of the check's forecast measures in the evidence
+/// (`measures`: `at`, the report's collection time, and `values` by key),
+/// where the forecasts read them: disk and inodes in % as df counts them,
+/// memory in %, load per core. A scheduled run judges an older report at
+/// its own time: the time says when the values were measured.
+fn note_measures(o: &mut Outcome, forecasts: &[Forecast], received: &Received) {
+    let r = &received.report;
+    let mut values = serde_json::Map::new();
+    for f in forecasts {
+        let Source::Host(m) = &f.measure.source else {
+            continue;
+        };
+        let mount = |path: &str| r.mounts.iter().find(|m| m.path == path);
+        let value = match m {
+            HostMeasure::Disk(p) => mount(p).and_then(|m| m.used_percent()),
+            HostMeasure::Inodes(p) => mount(p).and_then(|m| m.inodes_used_percent()),
+            HostMeasure::Memory => r
+                .memory
+                .as_ref()
+                .filter(|m| m.total > 0)
+                .map(|m| 100.0 * (1.0 - m.available as f64 / m.total as f64)),
+            HostMeasure::Load(i) => r.load.map(|l| l[*i] / f64::from(r.cores.max(1))),
+        };
+        if let Some(v) = value.filter(|v| v.is_finite()) {
+            values.insert(f.measure.key.clone(), v.into());
+        }
+    }
+    if !values.is_empty() {
+        o.evidence.insert(
+            crate::forecast::MEASURES_KEY,
+            serde_json::json!({ "at": received.at, "values": values }),
+        );
     }
 }
 

@@ -20,6 +20,7 @@ pub mod alerting;
 pub mod backup;
 pub mod clock;
 pub mod drill;
+pub mod forecast;
 pub mod heartbeat;
 pub mod host;
 pub mod incidents;
@@ -172,6 +173,9 @@ impl Monitor {
         heartbeats.configure(&checks, &store, clock.now_ms());
         let hosts = Arc::new(host::HostBook::default());
         hosts.configure(&config, &checks, &store, clock.now_ms());
+        recorder
+            .forecasts
+            .configure(&checks, &store, clock.now_ms());
         // Probe steps that compute share a pool sized to the cores, apart
         // from the scheduler's large limit on probes waiting on I/O.
         probes.limit_cpu_work(config.scheduler.cpu_pool_size());
@@ -328,6 +332,9 @@ impl Monitor {
             .configure(&checks, &self.store, self.clock.now_ms());
         self.hosts
             .configure(&new, &checks, &self.store, self.clock.now_ms());
+        self.recorder
+            .forecasts
+            .configure(&checks, &self.store, self.clock.now_ms());
         self.backups.configure(&new);
         self.sla.configure(new.clone());
         self.drills.configure(new.clone());
@@ -776,7 +783,7 @@ impl Executor for CheckExecutor {
                 }
                 CheckSpec::Passive(PassiveSpec::SelfHealth(spec)) => this.self_health(spec),
                 CheckSpec::Passive(PassiveSpec::Host(spec)) => {
-                    this.hosts.evaluate(spec, this.clock.now_ms())
+                    this.hosts.evaluate_check(&check, spec, this.clock.now_ms())
                 }
                 CheckSpec::Passive(PassiveSpec::AgentPlugin(spec)) => {
                     this.hosts.evaluate_plugin(spec, this.clock.now_ms())

@@ -88,6 +88,8 @@ pub struct Recorder {
     expected_references: std::sync::atomic::AtomicUsize,
     store_error: Mutex<Option<String>>,
     dropped: std::sync::atomic::AtomicU64,
+    /// Capacity forecasts, judged on each result before it is observed.
+    pub forecasts: crate::forecast::Forecasts,
 }
 
 impl Recorder {
@@ -316,6 +318,10 @@ fn take(recorder: &Recorder, batches: &mut Batches, mut c: Completed) {
         Origin::Report => recorder.is_late(&c),
         Origin::Replacement => true,
     };
+    let samples = recorder
+        .forecasts
+        .apply(&c.check, c.started, &mut c.outcome, history);
+    batches.samples.extend(samples);
     if history {
         batches.history.push(c);
     } else {
@@ -336,11 +342,17 @@ struct Batches {
     /// Written, but the incidents they call for could not be: fed to the
     /// incident engine again (it did not move) before newer results.
     unobserved: Vec<Completed>,
+    /// Forecast samples, written after the results (a failure loses them:
+    /// a gap in a series, not in the history).
+    samples: Vec<keepup_store::SampleRecord>,
 }
 
 impl Batches {
     fn is_empty(&self) -> bool {
-        self.pending.is_empty() && self.unobserved.is_empty() && self.history.is_empty()
+        self.pending.is_empty()
+            && self.unobserved.is_empty()
+            && self.history.is_empty()
+            && self.samples.is_empty()
     }
 }
 
@@ -401,6 +413,9 @@ async fn write(recorder: &Recorder, store: &Store, batches: &mut Batches, downst
             return Written::ResultsFailed(e.to_string(), taken);
         }
         taken.history.clear();
+        if let Err(e) = s.record_samples(&std::mem::take(&mut taken.samples)) {
+            tracing::warn!(error = %e, "cannot write forecast samples; their series has a gap");
+        }
         let mut observe = std::mem::take(&mut taken.unobserved);
         observe.append(&mut taken.pending);
         let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
@@ -429,6 +444,7 @@ async fn write(recorder: &Recorder, store: &Store, batches: &mut Batches, downst
                             pending: Vec::new(),
                             history: Vec::new(),
                             unobserved,
+                            samples: Vec::new(),
                         },
                     );
                 }
@@ -480,6 +496,10 @@ async fn write(recorder: &Recorder, store: &Store, batches: &mut Batches, downst
         *e = Some(err);
     }
     *batches = kept;
+    if batches.samples.len() > MAX_PENDING {
+        let excess = batches.samples.len() - MAX_PENDING;
+        batches.samples.drain(..excess);
+    }
     for queue in [
         &mut batches.unobserved,
         &mut batches.pending,

@@ -19,8 +19,9 @@ use keepup_config::contract::Contract;
 use keepup_model::{CheckId, Severity, Status, Timestamp};
 use keepup_notify::{Attachment, Event, Notification};
 use keepup_sla::{
-    BackupFigure, DrillFigure, DrillPlanFigure, Escalation, LatencyPoint, LatencySeries,
-    NotificationSent, Report, RootCause, SecurityEvent, Window, is_security_relevant,
+    BackupFigure, DrillFigure, DrillPlanFigure, Escalation, ForecastFigure, LatencyPoint,
+    LatencySeries, NotificationSent, Report, RootCause, SecurityEvent, Window,
+    is_security_relevant,
 };
 use keepup_store::{KeptReport, NewReport, Outgoing, ReportFiles, Resolution, Store, StoreError};
 use std::collections::HashMap;
@@ -84,6 +85,7 @@ pub fn build(
     report.backups = backups(store, &site_checks, window.from, until)?;
     report.drills = drills(store, config, &contract.site, window.from, until)?;
     report.capacity = capacity(store, &site_checks, window.from, until)?;
+    report.forecasts = forecasts(store, &site_checks, window.from, until)?;
     Ok(report)
 }
 
@@ -606,6 +608,40 @@ fn backups(
             up_ms,
         });
     }
+    Ok(out)
+}
+
+/// The forecast measures of the site's checks that run out within the
+/// next quarter, as each check's last result of the period says (raw
+/// results are kept 7 days: a period older than that has none).
+fn forecasts(
+    store: &Store,
+    checks: &[&keepup_config::Check],
+    from: Timestamp,
+    until: Timestamp,
+) -> Result<Vec<ForecastFigure>, StoreError> {
+    let mut out = Vec::new();
+    for check in checks.iter().filter(|c| !c.forecasts.is_empty()) {
+        let last = match store.results(&check.id, from, until, 1)?.pop() {
+            Some(r) => Some((r.at, r.outcome)),
+            None => store
+                .latest_for(&check.id)?
+                .filter(|l| l.at < until && l.at >= from)
+                .map(|l| (l.at, l.outcome)),
+        };
+        let Some((at, outcome)) = last else {
+            continue;
+        };
+        if let Some(forecast) = outcome.evidence.details.get(crate::forecast::EVIDENCE_KEY) {
+            out.extend(ForecastFigure::from_evidence(
+                check.id.as_str(),
+                &check.name,
+                at,
+                forecast,
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.days_left.total_cmp(&b.days_left));
     Ok(out)
 }
 

@@ -115,6 +115,7 @@ pub fn render_html(r: &Report, w: &mut impl Write) -> io::Result<()> {
     backups(r, w)?;
     drills(r, w)?;
     crate::capacity::html(r.capacity.as_ref(), |t| r.figures.local(t), w)?;
+    forecasts(r, w)?;
     appendix(r, w)?;
     writeln!(w, "</body>\n</html>")
 }
@@ -924,6 +925,55 @@ fn drills(r: &Report, w: &mut impl Write) -> io::Result<()> {
         writeln!(w, "</tbody></table>")?;
     }
     writeln!(w, "</section>")
+}
+
+/// Days for people: one decimal under ten.
+fn days(d: f64) -> String {
+    if d < 10.0 {
+        format!("{d:.1}")
+    } else {
+        format!("{d:.0}")
+    }
+}
+
+fn forecasts(r: &Report, w: &mut impl Write) -> io::Result<()> {
+    let f = &r.figures;
+    writeln!(
+        w,
+        "<section><h2>Capacity forecasts: what runs out within the next quarter</h2>"
+    )?;
+    if r.forecasts.is_empty() {
+        return writeln!(
+            w,
+            "<p class=\"muted\">No forecast measure runs out within {} days at its current growth.</p></section>",
+            crate::report::FORECAST_HORIZON_DAYS
+        );
+    }
+    writeln!(
+        w,
+        "<p class=\"sub\">At the growth of each measure's recent samples (a robust straight line through its forecast window), as of the check's last result of the period; the range is the growth's 95 % interval.</p>"
+    )?;
+    writeln!(
+        w,
+        "<table><thead><tr><th>Check</th><th>Measure</th><th>Full at</th><th class=\"num\">Days left</th><th>Range</th><th>As of</th></tr></thead><tbody>"
+    )?;
+    for c in &r.forecasts {
+        let range = match c.days_left_high {
+            Some(high) => format!("{}–{}", days(c.days_left_low), days(high)),
+            None => format!("{} or more", days(c.days_left_low)),
+        };
+        writeln!(
+            w,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"time\">{}</td></tr>",
+            h(&c.name),
+            h(&c.what),
+            h(&c.limit),
+            h(&days(c.days_left)),
+            h(&range),
+            h(&f.local(c.at))
+        )?;
+    }
+    writeln!(w, "</tbody></table></section>")
 }
 
 /// The checks or windows behind an interval, the first few of them: when a

@@ -12,7 +12,8 @@
 //! [`Input`]; the rules themselves are written down in the README's "SLA"
 //! section, each worked example there being a test in `tests/`.
 //! [`Report`] adds what the monthly report shows beside the figures (among
-//! them the site's disaster-recovery drills), and
+//! them the site's disaster-recovery drills and the resources that run out
+//! within the next quarter), and
 //! [`render_html`], [`render_csv`] and [`render_json`] write it.
 //! [`burn`] and [`repair_deadlines`] are what the daemon's SLA checks
 //! report: the error budget's burn rates and open incidents' repair
@@ -41,9 +42,10 @@ pub use html::render_html;
 pub use input::{CheckTimeline, IncidentRecord, Input, InputError, MaintenanceSpan, Span};
 pub use render::{csv, table, truncated};
 pub use report::{
-    BackupFigure, CreditTerms, DayFigure, DrillFigure, DrillPlanFigure, Escalation, LatencyPoint,
-    LatencySeries, MaintenanceDone, NotificationSent, Report, RootCause, SecurityEvent,
-    is_security_relevant, render_csv, render_json,
+    BackupFigure, CreditTerms, DayFigure, DrillFigure, DrillPlanFigure, Escalation,
+    FORECAST_HORIZON_DAYS, ForecastFigure, LatencyPoint, LatencySeries, MaintenanceDone,
+    NotificationSent, Report, RootCause, SecurityEvent, is_security_relevant, render_csv,
+    render_json,
 };
 pub use service::ServiceState;
 pub use window::{Bound, Window, WindowError, service_time, service_windows};

@@ -49,6 +49,84 @@ pub struct Report {
     /// The site's peak load against its design capacity, if it declares
     /// one.
     pub capacity: Option<crate::capacity::CapacityFigure>,
+    /// The site's resources that run out within the next quarter at their
+    /// current growth (capacity forecasts), soonest first.
+    pub forecasts: Vec<ForecastFigure>,
+}
+
+/// How far ahead the report lists resources that run out: a quarter.
+pub const FORECAST_HORIZON_DAYS: f64 = 92.0;
+
+/// One measure that runs out within [`FORECAST_HORIZON_DAYS`] at the
+/// growth its forecast fitted, as of the check's last result of the period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForecastFigure {
+    /// The check's id.
+    pub check: String,
+    /// Its display name.
+    pub name: String,
+    /// The measure's key (`disk:/var`).
+    pub measure: String,
+    /// What it is, for people ("used space on /var").
+    pub what: String,
+    /// Where it is full ("100%", "2s").
+    pub limit: String,
+    /// Days until then at the fitted growth.
+    pub days_left: f64,
+    /// Days at the upper end of the growth's 95 % interval.
+    pub days_left_low: f64,
+    /// Days at its lower end; none when that end is no growth.
+    pub days_left_high: Option<f64>,
+    /// Growth per day, in the measure's unit.
+    pub slope_per_day: f64,
+    /// The result whose forecast this is.
+    pub at: Timestamp,
+}
+
+impl ForecastFigure {
+    /// The figures of a result's forecast evidence (`forecast` entries)
+    /// that run out within the horizon.
+    pub fn from_evidence(
+        check: &str,
+        name: &str,
+        at: Timestamp,
+        forecast: &serde_json::Value,
+    ) -> Vec<ForecastFigure> {
+        let Some(entries) = forecast.as_array() else {
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .filter_map(|e| {
+                let days_left = e.get("days_left")?.as_f64()?;
+                (days_left <= FORECAST_HORIZON_DAYS).then_some(())?;
+                let text = |k: &str| {
+                    e.get(k)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                Some(ForecastFigure {
+                    check: check.to_owned(),
+                    name: name.to_owned(),
+                    measure: text("measure"),
+                    what: text("what"),
+                    limit: text("limit"),
+                    days_left,
+                    days_left_low: e
+                        .get("days_left_low")
+                        .and_then(|v| v.as_f64())
+                        .unwrap_or(days_left),
+                    days_left_high: e.get("days_left_high").and_then(|v| v.as_f64()),
+                    slope_per_day: e
+                        .get("slope_per_day")
+                        .and_then(|v| v.as_f64())
+                        .unwrap_or_default(),
+                    at,
+                })
+            })
+            .collect()
+    }
 }
 
 /// The contract's credit terms.
@@ -329,6 +407,7 @@ impl Report {
             backups: Vec::new(),
             drills: Vec::new(),
             capacity: None,
+            forecasts: Vec::new(),
             figures,
         }
     }
@@ -619,6 +698,31 @@ pub fn render_csv(report: &Report, w: &mut impl Write) -> io::Result<()> {
     }
     if let Some(c) = &report.capacity {
         crate::capacity::csv_rows(c, w)?;
+    }
+    for c in &report.forecasts {
+        let row = format!("{}#{}", c.check, c.measure);
+        line("forecast", &row, "what", &c.what)?;
+        line("forecast", &row, "limit", &c.limit)?;
+        line("forecast", &row, "days_left", &c.days_left.to_string())?;
+        line(
+            "forecast",
+            &row,
+            "days_left_low",
+            &c.days_left_low.to_string(),
+        )?;
+        line(
+            "forecast",
+            &row,
+            "days_left_high",
+            &c.days_left_high.map(|d| d.to_string()).unwrap_or_default(),
+        )?;
+        line(
+            "forecast",
+            &row,
+            "slope_per_day",
+            &c.slope_per_day.to_string(),
+        )?;
+        line("forecast", &row, "at", &t(c.at))?;
     }
     Ok(())
 }

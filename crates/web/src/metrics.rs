@@ -422,6 +422,42 @@ impl Collector for CheckSeries {
                 }
             }
         }
+        {
+            // Each forecast measure's seconds left, as its check's last
+            // result fitted them.
+            let mut family = encoder.encode_descriptor(
+                "keepup_forecast_seconds_left",
+                "Seconds until a forecast measure reaches its capacity or limit at its fitted growth; absent while it is flat, falling or has too few samples",
+                None,
+                MetricType::Gauge,
+            )?;
+            for check in self.config.checks().filter(|c| !c.forecasts.is_empty()) {
+                let Some(entries) = self
+                    .current
+                    .get(&check.id)
+                    .and_then(|s| {
+                        s.outcome
+                            .evidence
+                            .details
+                            .get(keepup_monitor::forecast::EVIDENCE_KEY)
+                    })
+                    .and_then(Value::as_array)
+                else {
+                    continue;
+                };
+                let [c, site, kind] = check_labels(check);
+                for e in entries {
+                    let (Some(measure), Some(left)) =
+                        (e["measure"].as_str(), e["seconds_left"].as_f64())
+                    else {
+                        continue;
+                    };
+                    family
+                        .encode_family(&[c, site, kind, ("measure", measure)])?
+                        .encode_gauge(&left)?;
+                }
+            }
+        }
         self.family(
             &mut encoder,
             "keepup_check_latency_seconds",

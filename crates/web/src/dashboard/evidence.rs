@@ -27,7 +27,7 @@ const MAX_TEXT: usize = 2_000;
 const MAX_DEPTH: usize = 3;
 
 /// Titles of the details rendered on their own, in the order shown.
-const SECTIONS: [(&str, &str); 13] = [
+const SECTIONS: [(&str, &str); 14] = [
     ("drill", "Disaster-recovery drills"),
     ("steps", "DNS walk"),
     ("failed_step", "Response of the failing step"),
@@ -41,6 +41,7 @@ const SECTIONS: [(&str, &str); 13] = [
     ("links", "Chain links"),
     ("name_servers", "Name servers"),
     ("answers", "Answers"),
+    ("forecast", "Capacity forecast"),
 ];
 
 /// The evidence of one outcome.
