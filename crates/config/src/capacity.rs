@@ -325,6 +325,7 @@ impl Loader<'_> {
                 incident_on_degraded: true,
                 ..Alerting::default()
             },
+            forecasts: Vec::new(),
             spec,
         })
     }

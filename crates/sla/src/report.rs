@@ -696,9 +696,6 @@ pub fn render_csv(report: &Report, w: &mut impl Write) -> io::Result<()> {
             line("drill", &row, "rpo_met", &met(d.rpo_met))?;
         }
     }
-    if let Some(c) = &report.capacity {
-        crate::capacity::csv_rows(c, w)?;
-    }
     for c in &report.forecasts {
         let row = format!("{}#{}", c.check, c.measure);
         line("forecast", &row, "what", &c.what)?;
@@ -723,6 +720,9 @@ pub fn render_csv(report: &Report, w: &mut impl Write) -> io::Result<()> {
             &c.slope_per_day.to_string(),
         )?;
         line("forecast", &row, "at", &t(c.at))?;
+    }
+    if let Some(c) = &report.capacity {
+        crate::capacity::csv_rows(c, w)?;
     }
     Ok(())
 }
