@@ -427,10 +427,13 @@ mod tests {
             (noted, open(&s, "shop/api", 3_000, &["HTTP_STATUS"]))
         };
         {
-            // As version 20 left it: no memory table.
+            // As version 20 left it: no memory table (nor what later
+            // versions add).
             let conn = rusqlite::Connection::open(&path).unwrap();
-            conn.execute_batch("DROP TABLE resolution_key; PRAGMA user_version = 20;")
-                .unwrap();
+            conn.execute_batch(
+                "DROP TABLE resolution_key; DROP TABLE sample; PRAGMA user_version = 20;",
+            )
+            .unwrap();
         }
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), crate::SCHEMA_VERSION);
