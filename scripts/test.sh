@@ -43,14 +43,18 @@ cd "$(dirname "$0")/.."
 # reads, crates/testkit/src/tomcat.rs); galera-4 (a single-node Galera
 # cluster for the mysql check's Galera findings, crates/probe/tests/mysql.rs);
 # ceph-mon and ceph-common (a private one-monitor cluster whose health the
-# agent reads with the real `ceph health`, crates/agent/tests/replication.rs).
+# agent reads with the real `ceph health`, crates/agent/tests/replication.rs);
+# glusterfs-server (a private glusterd on 127.0.0.2:24007 and a replicated
+# volume whose state the agent reads with the real `gluster volume status`,
+# crates/testkit/src/gluster.rs; the package starts no service without
+# systemd).
 PACKAGES=(ca-certificates openssl knot knot-dnsutils bind9-dnsutils bind9 iproute2 util-linux
   postfix dovecot-imapd dovecot-pop3d
   restic rclone openssh-server openssh-client rsync
   postgresql postgresql-client mariadb-server mariadb-client
   dpkg-dev binutils systemd man-db chromium chromium-driver prometheus
   redis-server prometheus-node-exporter monitoring-plugins-basic vsftpd smartmontools
-  nginx-light varnish tomcat10 tomcat10-admin galera-4 ceph-mon ceph-common)
+  nginx-light varnish tomcat10 tomcat10-admin galera-4 ceph-mon ceph-common glusterfs-server)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

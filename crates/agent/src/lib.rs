@@ -85,6 +85,9 @@ pub struct Settings {
     pub ceph_conf: Option<std::path::PathBuf>,
     /// Access logs whose new lines are counted at each collection.
     pub access_logs: Vec<access_log::AccessLog>,
+    /// glusterd's CLI socket (`gluster --glusterd-sock`); None: the
+    /// tool's default, /var/run/glusterd.socket.
+    pub gluster_socket: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -100,6 +103,7 @@ impl Default for Settings {
             plugin_timeout: Duration::from_secs(10),
             ceph_conf: None,
             access_logs: Vec::new(),
+            gluster_socket: None,
         }
     }
 }
@@ -268,6 +272,7 @@ impl Collector {
             root,
             &r.processes,
             self.settings.ceph_conf.as_deref(),
+            self.settings.gluster_socket.as_deref(),
             &mut problems,
         )
         .await;
@@ -646,6 +651,7 @@ async fn replication(
     root: &str,
     processes: &BTreeMap<String, u32>,
     ceph_conf: Option<&Path>,
+    gluster_socket: Option<&Path>,
     problems: &mut Vec<String>,
 ) -> Vec<keepup_model::host::Replication> {
     let mut out = Vec::new();
@@ -666,11 +672,7 @@ async fn replication(
     if processes.contains_key("glusterd")
         && let Some(gluster) = command::find("gluster")
     {
-        match command::run(&gluster, &["volume", "status", "all"], TOOL_TIMEOUT).await {
-            Ok(o) if o.code == Some(0) => out.extend(replication::gluster_volume_status(&o.stdout)),
-            Ok(o) => problems.push(format!("gluster volume status failed: {}", o.stderr_line)),
-            Err(e) => problems.push(e),
-        }
+        out.extend(gluster_volumes(&gluster, gluster_socket, problems).await);
     }
     // The configuration the agent was given, else ceph's own default.
     let default_conf = format!("{root}/etc/ceph/ceph.conf");
@@ -692,6 +694,60 @@ async fn replication(
     out
 }
 
+/// Every GlusterFS volume of this host's glusterd: `gluster volume info`
+/// lists them with their status, and `gluster volume status all` (run only
+/// when one is started) says which bricks and daemons are online.
+/// `gluster_socket`: glusterd's CLI socket when not the default
+/// (`--glusterd-sock`).
+async fn gluster_volumes(
+    gluster: &PathBuf,
+    gluster_socket: Option<&Path>,
+    problems: &mut Vec<String>,
+) -> Vec<keepup_model::host::Replication> {
+    let sock = gluster_socket.map(|s| format!("--glusterd-sock={}", s.display()));
+    let run = async |words: &[&str]| -> Result<String, String> {
+        let mut args: Vec<&str> = sock.iter().map(String::as_str).collect();
+        args.extend(words);
+        match command::run(gluster, &args, TOOL_TIMEOUT).await? {
+            o if o.code == Some(0) => Ok(o.stdout),
+            // The CLI writes most of its errors to stdout.
+            o => Err(format!(
+                "gluster {} failed: {}",
+                words.join(" "),
+                if o.stderr_line.is_empty() {
+                    o.stdout
+                        .lines()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("no message")
+                        .trim()
+                        .to_owned()
+                } else {
+                    o.stderr_line
+                }
+            )),
+        }
+    };
+    let info = match run(&["volume", "info", "all"]).await {
+        Ok(text) => replication::gluster_volume_info(&text),
+        Err(e) => {
+            problems.push(e);
+            return Vec::new();
+        }
+    };
+    let status = if info.iter().any(|(_, state)| state == "Started") {
+        match run(&["volume", "status", "all"]).await {
+            Ok(text) => text,
+            Err(e) => {
+                problems.push(e);
+                return Vec::new();
+            }
+        }
+    } else {
+        String::new()
+    };
+    replication::gluster_volumes(&info, &status)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -708,6 +764,7 @@ mod tests {
         let found = replication(
             dir.path().to_str().unwrap(),
             &BTreeMap::new(),
+            None,
             None,
             &mut problems,
         )

@@ -63,6 +63,9 @@
 //!   loopback port, the real endpoint of the `prometheus` kind's tests.
 //! - [`vsftpd`]: a private vsftpd (Debian `vsftpd`), plain FTP, explicit
 //!   (`AUTH TLS`) or implicit FTPS, anonymous logins only.
+//! - [`gluster`]: a private glusterd (Debian `glusterfs-server`) on
+//!   127.0.0.2:24007, one at a time, and replicated volumes of it on
+//!   temporary directories, for the agent's `gluster volume status`.
 //! - [`ports`]: free ports on a loopback address, for the launchers and
 //!   for tests that need an address nobody listens on.
 //! - [`shopdata`]: generated shop data (customers, products, orders, order
@@ -89,6 +92,7 @@ pub mod chromedriver;
 mod dbproc;
 pub mod disk;
 pub mod dns;
+pub mod gluster;
 pub mod hostile;
 pub mod http;
 mod launch;
