@@ -97,9 +97,13 @@ pub enum Command {
     /// 2 CRITICAL, 3 UNKNOWN).
     ///
     /// TARGET is a URL (http://, https://), tcp://HOST:PORT,
-    /// tls://HOST[:PORT], ping://HOST, or a mail server: smtp[s]://,
-    /// imap[s]://, pop3[s]://HOST[:PORT]; or use --check with a check id
-    /// from the configuration.
+    /// tls://HOST[:PORT], ping://HOST, ssh://HOST[:PORT] (banner and host
+    /// key), a mail or FTP server: smtp[s]://, imap[s]://, pop3[s]://,
+    /// ftp[s]://HOST[:PORT], or a database or cache:
+    /// postgres[ql]://[USER@]HOST[:PORT][/DATABASE], mysql://[USER@]HOST[:PORT],
+    /// redis[s]://[USER@]HOST[:PORT], whose password comes from PGPASSWORD,
+    /// MYSQL_PWD or REDISCLI_AUTH (never the URL); or use --check with a
+    /// check id from the configuration.
     Check {
         /// What to check.
         #[arg(required_unless_present = "check_id", conflicts_with = "check_id")]
@@ -1049,6 +1053,10 @@ pub struct AgentArgs {
     /// /etc/ceph/ceph.conf).
     #[arg(long, value_name = "FILE")]
     pub ceph_conf: Option<PathBuf>,
+    /// glusterd's CLI socket `gluster` talks to (default: gluster's own,
+    /// /var/run/glusterd.socket).
+    #[arg(long, value_name = "FILE")]
+    pub gluster_socket: Option<PathBuf>,
     /// Count processes under NAME: `NAME=REGEX` by command line,
     /// `NAME@USER` by user, `NAME@USER=REGEX` both; repeatable.
     #[arg(long = "process", value_name = "NAME[@USER][=REGEX]")]

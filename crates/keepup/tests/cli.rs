@@ -153,7 +153,7 @@ fn check_follows_nagios_conventions() {
         "{doc}"
     );
 
-    let o = run(&["check", "ftp://example/"]);
+    let o = run(&["check", "gopher://example/"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(stdout(&o).starts_with("UNKNOWN - "));
 

@@ -129,6 +129,7 @@ fn settings(args: &AgentArgs) -> anyhow::Result<Settings> {
         plugins,
         plugin_timeout: args.plugin_timeout.max(Duration::from_secs(1)),
         ceph_conf: args.ceph_conf.clone(),
+        gluster_socket: args.gluster_socket.clone(),
         ..Settings::default()
     })
 }

@@ -86,49 +86,17 @@ fn ids(config: &Config) -> String {
     }
 }
 
+/// The schemes a TARGET may have, for messages.
+const SCHEMES: &str = "http://, https://, tcp://HOST:PORT, tls://HOST[:PORT], ping://HOST, \
+    ssh://HOST[:PORT], smtp[s]://, imap[s]://, pop3[s]://, ftp[s]://HOST[:PORT], \
+    postgres[ql]://[USER@]HOST[:PORT][/DATABASE], mysql://[USER@]HOST[:PORT], \
+    redis[s]://[USER@]HOST[:PORT]";
+
 /// Builds a check from a URL-like target.
 pub(crate) fn ad_hoc(target: &str, timeout: Duration) -> anyhow::Result<Check> {
     let timeout_s = timeout.as_secs_f64();
-    let body = if target.starts_with("http://") || target.starts_with("https://") {
-        format!("kind = \"http\"\nurl = {}\n", toml_str(target))
-    } else if let Some(rest) = target.strip_prefix("tcp://") {
-        let (host, port) = split_host_port(rest, None)?;
-        format!(
-            "kind = \"tcp\"\nhost = {}\nport = {port}\n",
-            toml_str(&host)
-        )
-    } else if let Some(rest) = target.strip_prefix("tls://") {
-        let (host, port) = split_host_port(rest, Some(443))?;
-        format!(
-            "kind = \"tls\"\nhost = {}\nport = {port}\n",
-            toml_str(&host)
-        )
-    } else if let Some(rest) = target.strip_prefix("ping://") {
-        let host = rest.trim_end_matches('/');
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        format!("kind = \"ping\"\nhost = {}\n", toml_str(host))
-    } else if let Some((kind, implicit, rest)) = mail_scheme(target) {
-        let tls_mode = if implicit {
-            MailTls::Implicit
-        } else {
-            MailTls::StartTls
-        };
-        let default_port = kind.default_port(tls_mode);
-        let (host, port) = split_host_port(rest, Some(default_port))?;
-        let kind = kind.kind();
-        let tls = if implicit { "tls = \"implicit\"\n" } else { "" };
-        format!(
-            "kind = \"{kind}\"\nhost = {}\nport = {port}\n{tls}",
-            toml_str(&host)
-        )
-    } else {
-        bail!(
-            "cannot tell what {target:?} is: use http://, https://, tcp://HOST:PORT, tls://HOST[:PORT], ping://HOST, smtp[s]://, imap[s]:// or pop3[s]://HOST[:PORT]"
-        );
-    };
+    let env_set = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    let body = check_body(target, &env_set)?;
     let src = format!(
         "[[site]]\nid = \"adhoc\"\n[[site.check]]\nid = \"target\"\ninterval = {interval}\ntimeout = {timeout_s}\n{body}",
         interval = timeout_s.max(1.0)
@@ -147,8 +115,217 @@ pub(crate) fn ad_hoc(target: &str, timeout: Duration) -> anyhow::Result<Check> {
     }
 }
 
-/// `smtp://`, `smtps://`, `imap://`, `imaps://`, `pop3://`, `pop3s://`:
-/// the check kind, whether TLS is implicit, and the rest of the target.
+/// The check's keys (`kind` and what it needs) for `target`, as TOML the
+/// configuration's own validation reads; `env_set` tells whether an
+/// environment variable is set (a database password comes from its
+/// client's usual variable).
+fn check_body(target: &str, env_set: &dyn Fn(&str) -> bool) -> anyhow::Result<String> {
+    refuse_password(target)?;
+    let body = if target.starts_with("http://") || target.starts_with("https://") {
+        format!("kind = \"http\"\nurl = {}\n", toml_str(target))
+    } else if let Some(rest) = target.strip_prefix("tcp://") {
+        let (host, port) = split_host_port(no_user(rest, "tcp")?, None)?;
+        format!(
+            "kind = \"tcp\"\nhost = {}\nport = {port}\n",
+            toml_str(&host)
+        )
+    } else if let Some(rest) = target.strip_prefix("tls://") {
+        let (host, port) = split_host_port(no_user(rest, "tls")?, Some(443))?;
+        format!(
+            "kind = \"tls\"\nhost = {}\nport = {port}\n",
+            toml_str(&host)
+        )
+    } else if let Some(rest) = target.strip_prefix("ping://") {
+        let host = no_user(rest, "ping")?.trim_end_matches('/');
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        format!("kind = \"ping\"\nhost = {}\n", toml_str(host))
+    } else if let Some(rest) = target.strip_prefix("ssh://") {
+        // The host key is shown, not compared: pin it in a configuration
+        // file (host_key_sha256) to be told when it changes.
+        let (host, port) = split_host_port(no_user(rest, "ssh")?, Some(22))?;
+        format!(
+            "kind = \"ssh\"\nhost = {}\nport = {port}\n",
+            toml_str(&host)
+        )
+    } else if let Some((kind, implicit, rest)) = mail_scheme(target) {
+        let tls_mode = if implicit {
+            MailTls::Implicit
+        } else {
+            MailTls::StartTls
+        };
+        let default_port = kind.default_port(tls_mode);
+        let (host, port) = split_host_port(no_user(rest, kind.kind())?, Some(default_port))?;
+        let kind = kind.kind();
+        let tls = if implicit { "tls = \"implicit\"\n" } else { "" };
+        format!(
+            "kind = \"{kind}\"\nhost = {}\nport = {port}\n{tls}",
+            toml_str(&host)
+        )
+    } else if let Some((db, tls, rest)) = db_scheme(target) {
+        db_body(db, tls, rest, env_set)?
+    } else {
+        bail!("cannot tell what {target:?} is: use {SCHEMES}");
+    };
+    Ok(body)
+}
+
+/// A database or cache a target names: its check kind, its default port
+/// and the variable its own client reads a password from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Db {
+    Postgres,
+    Mysql,
+    Redis,
+}
+
+impl Db {
+    fn kind(self) -> &'static str {
+        match self {
+            Db::Postgres => "postgres",
+            Db::Mysql => "mysql",
+            Db::Redis => "redis",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Db::Postgres => 5432,
+            Db::Mysql => 3306,
+            Db::Redis => 6379,
+        }
+    }
+
+    /// Where psql, mysql and redis-cli read a password from.
+    fn password_var(self) -> &'static str {
+        match self {
+            Db::Postgres => "PGPASSWORD",
+            Db::Mysql => "MYSQL_PWD",
+            Db::Redis => "REDISCLI_AUTH",
+        }
+    }
+
+    fn client(self) -> &'static str {
+        match self {
+            Db::Postgres => "psql",
+            Db::Mysql => "mysql",
+            Db::Redis => "redis-cli",
+        }
+    }
+}
+
+/// `postgres://`, `postgresql://`, `mysql://`, `redis://`, `rediss://`
+/// (Redis over TLS): the database, whether TLS is required, and the rest.
+fn db_scheme(target: &str) -> Option<(Db, bool, &str)> {
+    let (scheme, rest) = target.split_once("://")?;
+    let (db, tls) = match scheme {
+        "postgres" | "postgresql" => (Db::Postgres, false),
+        "mysql" => (Db::Mysql, false),
+        "redis" => (Db::Redis, false),
+        "rediss" => (Db::Redis, true),
+        _ => return None,
+    };
+    Some((db, tls, rest))
+}
+
+/// `[USER@]HOST[:PORT][/DATABASE]` of a database URL as a check's keys;
+/// the password from the client's own variable when it is set.
+fn db_body(
+    db: Db,
+    tls: bool,
+    rest: &str,
+    env_set: &dyn Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    let kind = db.kind();
+    if rest.contains(['?', '#']) {
+        bail!(
+            "{kind} targets take no query or fragment (sslmode, options...): write the check in a \
+             configuration file for those (see `kind = \"{kind}\"` in the README)"
+        );
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user, host_port) = match authority.rsplit_once('@') {
+        Some((user, host)) => (Some(user), host),
+        None => (None, authority),
+    };
+    let (host, port) = split_host_port(host_port, Some(db.default_port()))?;
+    let mut body = format!(
+        "kind = \"{kind}\"\nhost = {}\nport = {port}\n",
+        toml_str(&host)
+    );
+    if let Some(user) = user {
+        body.push_str(&format!("user = {}\n", toml_str(user)));
+    }
+    match (db, path) {
+        (_, "") => {}
+        (Db::Postgres, database) => {
+            body.push_str(&format!("database = {}\n", toml_str(database)));
+        }
+        (_, other) => bail!(
+            "{kind} targets name no database ({other:?} after the host): a {kind} check \
+             watches the server"
+        ),
+    }
+    if tls {
+        body.push_str("tls = \"require\"\n");
+    }
+    if env_set(db.password_var()) {
+        body.push_str(&format!("password_env = \"{}\"\n", db.password_var()));
+    }
+    Ok(body)
+}
+
+/// A password in a target would sit in the shell's history and in `ps`
+/// for every user of the host: refused, without repeating it.
+fn refuse_password(target: &str) -> anyhow::Result<()> {
+    let Some((scheme, rest)) = target.split_once("://") else {
+        return Ok(());
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return Ok(());
+    };
+    if !userinfo.contains(':') {
+        return Ok(());
+    }
+    let instead = match db_scheme(target) {
+        Some((db, _, _)) => format!(
+            "leave it out and set {var} (keepup check reads it, as {client} does), or write the \
+             check in a configuration file with password_env or password_file",
+            var = db.password_var(),
+            client = db.client()
+        ),
+        None => "write the check in a configuration file, with the password in password_env or \
+                 password_file"
+            .to_owned(),
+    };
+    bail!(
+        "the {scheme}:// target holds a password, which every user of this host can read on \
+         the command line (ps, shell history): {instead}"
+    )
+}
+
+/// The rest of a target that names no user: a `USER@` is refused rather
+/// than taken for part of the host name.
+fn no_user<'a>(rest: &'a str, kind: &str) -> anyhow::Result<&'a str> {
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.contains('@') {
+        let login = match kind {
+            "smtp" | "imap" | "pop3" | "ftp" => {
+                ": a login test is written in a configuration file (username, and password_env \
+                 or password_file)"
+            }
+            _ => ": its check does not log in",
+        };
+        bail!("{kind} targets take no USER@{login}");
+    }
+    Ok(rest)
+}
+
+/// `smtp://`, `smtps://`, `imap://`, `imaps://`, `pop3://`, `pop3s://`,
+/// `ftp://` (AUTH TLS), `ftps://` (implicit TLS): the check kind, whether TLS is implicit, and the rest of the target.
 fn mail_scheme(target: &str) -> Option<(MailProtocol, bool, &str)> {
     let (scheme, rest) = target.split_once("://")?;
     let (kind, implicit) = match scheme {
@@ -158,6 +335,8 @@ fn mail_scheme(target: &str) -> Option<(MailProtocol, bool, &str)> {
         "imaps" => (MailProtocol::Imap, true),
         "pop3" => (MailProtocol::Pop3, false),
         "pop3s" => (MailProtocol::Pop3, true),
+        "ftp" => (MailProtocol::Ftp, false),
+        "ftps" => (MailProtocol::Ftp, true),
         _ => return None,
     };
     Some((kind, implicit, rest))
@@ -507,7 +686,122 @@ mod tests {
         assert_eq!(p.host, "::1");
         assert!(ad_hoc("ping://host", Duration::from_millis(500)).is_err());
         assert!(ad_hoc("tcp://host", Duration::from_secs(5)).is_err());
-        assert!(ad_hoc("ftp://x", Duration::from_secs(5)).is_err());
+        let e = ad_hoc("gopher://x", Duration::from_secs(5)).unwrap_err();
+        assert!(e.to_string().contains("ssh://HOST[:PORT]"), "{e}");
+    }
+
+    #[test]
+    fn ssh_and_ftp_targets_become_their_checks() {
+        let c = ad_hoc("ssh://db.shop.example", Duration::from_secs(5)).unwrap();
+        let keepup_config::CheckSpec::Probe(keepup_config::ProbeSpec::Ssh(s)) = &c.spec else {
+            panic!("{:?}", c.spec)
+        };
+        assert_eq!((s.host.as_str(), s.port), ("db.shop.example", 22));
+        assert_eq!(s.host_key_sha256, None);
+        let c = ad_hoc("ssh://[::1]:2222/", Duration::from_secs(5)).unwrap();
+        assert_eq!(c.spec.target_host(), Some("::1"));
+        let e = ad_hoc("ssh://git@host", Duration::from_secs(5)).unwrap_err();
+        assert!(e.to_string().contains("ssh targets take no USER@"), "{e}");
+
+        let mail = |target: &str| {
+            let c = ad_hoc(target, Duration::from_secs(5)).unwrap();
+            match c.spec {
+                keepup_config::CheckSpec::Probe(keepup_config::ProbeSpec::Mail(m)) => m,
+                other => panic!("{other:?}"),
+            }
+        };
+        let m = mail("ftp://ftp.shop.example");
+        assert_eq!(m.protocol.kind(), "ftp");
+        assert_eq!((m.port, m.tls), (21, MailTls::StartTls));
+        assert!(m.require_starttls && m.login.is_none());
+        let m = mail("ftps://ftp.shop.example:2990");
+        assert_eq!((m.port, m.tls), (2990, MailTls::Implicit));
+        assert_eq!(mail("ftps://[::1]").port, 990);
+        let e = ad_hoc("ftp://anonymous@host", Duration::from_secs(5)).unwrap_err();
+        assert!(e.to_string().contains("password_env"), "{e}");
+    }
+
+    fn db(target: &str, env: &[&str]) -> anyhow::Result<String> {
+        check_body(target, &|var| env.contains(&var))
+    }
+
+    #[test]
+    fn database_targets_become_their_checks_through_the_configurations_validation() {
+        assert_eq!(
+            db("postgres://keepup@db1.shop.example:5433/shop", &[]).unwrap(),
+            "kind = \"postgres\"\nhost = \"db1.shop.example\"\nport = 5433\nuser = \"keepup\"\ndatabase = \"shop\"\n"
+        );
+        assert_eq!(
+            db("postgresql://[::1]", &["PGPASSWORD"]).unwrap(),
+            "kind = \"postgres\"\nhost = \"::1\"\nport = 5432\npassword_env = \"PGPASSWORD\"\n"
+        );
+        assert_eq!(
+            db("mysql://monitor@127.0.0.1/", &["MYSQL_PWD", "PGPASSWORD"]).unwrap(),
+            "kind = \"mysql\"\nhost = \"127.0.0.1\"\nport = 3306\nuser = \"monitor\"\npassword_env = \"MYSQL_PWD\"\n"
+        );
+        assert_eq!(
+            db("rediss://cache1.shop.example", &["REDISCLI_AUTH"]).unwrap(),
+            "kind = \"redis\"\nhost = \"cache1.shop.example\"\nport = 6379\ntls = \"require\"\npassword_env = \"REDISCLI_AUTH\"\n"
+        );
+        // Loaded as a configured check is.
+        let c = ad_hoc(
+            "postgres://keepup@127.0.0.1:5433/shop",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let keepup_config::CheckSpec::Probe(keepup_config::ProbeSpec::Postgres(p)) = &c.spec else {
+            panic!("{:?}", c.spec)
+        };
+        assert_eq!((p.server.port, p.database.as_str()), (5433, "shop"));
+        assert_eq!(p.server.user.as_deref(), Some("keepup"));
+        assert_eq!(
+            ad_hoc("redis://h", Duration::from_secs(5))
+                .unwrap()
+                .spec
+                .kind(),
+            "redis"
+        );
+        assert_eq!(
+            ad_hoc("mysql://h:3307", Duration::from_secs(5))
+                .unwrap()
+                .spec
+                .kind(),
+            "mysql"
+        );
+        // The configuration's own checks apply: a port out of range.
+        let e = ad_hoc("redis://h:0", Duration::from_secs(5)).unwrap_err();
+        assert!(e.to_string().contains("invalid port 0"), "{e}");
+
+        let e = db("mysql://h/shop", &[]).unwrap_err();
+        assert!(e.to_string().contains("name no database"), "{e}");
+        let e = db("postgres://h/shop?sslmode=require", &[]).unwrap_err();
+        assert!(e.to_string().contains("configuration file"), "{e}");
+    }
+
+    #[test]
+    fn a_password_on_the_command_line_is_refused_without_repeating_it() {
+        for (target, var) in [
+            ("postgres://keepup:s3cret-pw@db/shop", "PGPASSWORD"),
+            ("postgresql://keepup:s3cret-pw@db", "PGPASSWORD"),
+            ("mysql://root:s3cret-pw@127.0.0.1", "MYSQL_PWD"),
+            ("redis://:s3cret-pw@cache", "REDISCLI_AUTH"),
+            ("rediss://default:s3cret-pw@cache:6380", "REDISCLI_AUTH"),
+        ] {
+            let e = db(target, &[]).unwrap_err().to_string();
+            assert!(e.contains(&format!("set {var}")), "{e}");
+            assert!(e.contains("password_env or password_file"), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        for target in [
+            "ftp://u:s3cret-pw@host",
+            "https://u:s3cret-pw@shop.example/",
+        ] {
+            let e = db(target, &[]).unwrap_err().to_string();
+            assert!(e.contains("holds a password"), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        // An @ in a path is no password.
+        assert!(db("https://shop.example/@team:x", &[]).is_ok());
     }
 
     #[test]
