@@ -75,6 +75,10 @@ pub struct Settings {
     pub watches: Vec<ProcessWatch>,
     /// How often SMART is read (smartctl wakes disks; not every interval).
     pub smart_every: Duration,
+    /// How often replication state is read again (`/proc/drbd`,
+    /// `drbdadm`, `gluster`, `ceph`): the gluster and ceph tools start a
+    /// Python interpreter each, more than the rest of a collection costs.
+    pub replication_every: Duration,
     /// Nagios plugins run at each collection, one after another.
     pub plugins: Vec<plugins::Plugin>,
     /// How long a plugin may run.
@@ -99,6 +103,7 @@ impl Default for Settings {
             ntp_timeout: Duration::from_secs(2),
             watches: Vec::new(),
             smart_every: Duration::from_secs(600),
+            replication_every: Duration::from_secs(60),
             plugins: Vec::new(),
             plugin_timeout: Duration::from_secs(10),
             ceph_conf: None,
@@ -116,6 +121,8 @@ pub struct Collector {
     root: String,
     previous: Option<Previous>,
     smart: Option<(Instant, Vec<SmartDisk>, Option<String>)>,
+    /// The last replication reading: when, what, and its problems.
+    replication: Option<(Instant, Vec<keepup_model::host::Replication>, Vec<String>)>,
     space: space::MountSpace,
     /// Shared with the blocking task that reads the logs, so a count still
     /// running (a hung file system) is seen by the next collection.
@@ -158,6 +165,7 @@ impl Collector {
             root: String::new(),
             previous: None,
             smart: None,
+            replication: None,
             space: space::MountSpace::new(),
         }
     }
@@ -268,14 +276,7 @@ impl Collector {
         r.units = units(&mut problems).await;
         bound::units(&mut r.units, bound::MAX_UNITS, &mut r.cut);
         r.smart = self.smart(now, &mut problems).await;
-        r.replication = replication(
-            root,
-            &r.processes,
-            self.settings.ceph_conf.as_deref(),
-            self.settings.gluster_socket.as_deref(),
-            &mut problems,
-        )
-        .await;
+        r.replication = self.replication(now, &r.processes, &mut problems).await;
         bound::truncate(
             &mut r.replication,
             bound::MAX_DEVICES,
@@ -371,6 +372,33 @@ impl Collector {
             synchronised: sntp::kernel_synchronised(),
             offsets,
         }
+    }
+
+    /// The replication state, read again every `replication_every`.
+    async fn replication(
+        &mut self,
+        now: Instant,
+        processes: &BTreeMap<String, u32>,
+        problems: &mut Vec<String>,
+    ) -> Vec<keepup_model::host::Replication> {
+        if let Some((at, found, seen)) = &self.replication
+            && now.duration_since(*at) < self.settings.replication_every
+        {
+            problems.extend(seen.iter().cloned());
+            return found.clone();
+        }
+        let mut seen = Vec::new();
+        let found = replication(
+            &self.root,
+            processes,
+            self.settings.ceph_conf.as_deref(),
+            self.settings.gluster_socket.as_deref(),
+            &mut seen,
+        )
+        .await;
+        problems.extend(seen.iter().cloned());
+        self.replication = Some((now, found.clone(), seen));
+        found
     }
 
     /// SMART of each disk, read again every `smart_every`.
@@ -771,6 +799,43 @@ mod tests {
         .await;
         assert!(found.is_empty(), "{found:?}");
         assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    /// Replication tools are costly (gluster and ceph start Python): the
+    /// state is read again only every `replication_every`, and the
+    /// problems of the reading kept go with every report until then.
+    #[tokio::test]
+    async fn replication_is_read_again_only_every_replication_every() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let drbd = |state: &str| {
+            format!(
+                "version: 8.4.11\n 0: cs:{state} ro:Primary/Secondary ds:UpToDate/UpToDate C r-----\n"
+            )
+        };
+        write(root, "proc/drbd", &drbd("Connected"));
+        let state = |r: &HostReport| {
+            r.replication
+                .iter()
+                .map(|e| e.state.split(' ').next().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        };
+        for (every, expected) in [
+            (Duration::from_secs(60), "Connected"),
+            (Duration::ZERO, "WFConnection"),
+        ] {
+            write(root, "proc/drbd", &drbd("Connected"));
+            let mut c = Collector::new(Settings {
+                replication_every: every,
+                ..Settings::default()
+            });
+            c.root = root.to_str().unwrap().to_owned();
+            let first = c.collect(1, 0).await;
+            assert_eq!(state(&first), ["Connected"], "{first:?}");
+            write(root, "proc/drbd", &drbd("WFConnection"));
+            let second = c.collect(2, 10_000).await;
+            assert_eq!(state(&second), [expected], "every {every:?}");
+        }
     }
 
     fn write(root: &Path, path: &str, text: &str) {

@@ -29,6 +29,8 @@ async fn a_monitor_without_osds_is_read_through_ceph_health() {
     let mon = CephMon::start().expect("a Ceph monitor starts");
     let mut c = Collector::new(Settings {
         ceph_conf: Some(mon.conf().to_owned()),
+        // Read at every collection: the test waits for a change.
+        replication_every: Duration::ZERO,
         ..Settings::default()
     });
     // A fresh monitor says HEALTH_OK until its first health tick, then
@@ -117,6 +119,8 @@ async fn a_gluster_volume_with_a_brick_killed_or_stopped_is_judged_down() {
     let mut c = Collector::new(Settings {
         name: "here".into(),
         gluster_socket: Some(glusterd.socket().to_owned()),
+        // Read at every collection: the test waits for a change.
+        replication_every: Duration::ZERO,
         ..Settings::default()
     });
     let mut seq: u64 = 0;
