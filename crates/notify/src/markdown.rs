@@ -37,8 +37,12 @@ pub fn is_safe_url(url: &str) -> bool {
             let scheme = cleaned[..i].to_ascii_lowercase();
             matches!(scheme.as_str(), "http" | "https" | "mailto" | "tel")
         }
-        // No scheme: a relative link, within the page's own site.
-        _ => true,
+        // No scheme: a relative link, within the page's own site, unless
+        // it names another host (`//host/`, and `/\host/` or `\host`,
+        // which browsers read as `//host/`).
+        _ => {
+            !(cleaned.starts_with("//") || cleaned.starts_with("/\\") || cleaned.starts_with('\\'))
+        }
     }
 }
 
@@ -284,6 +288,9 @@ mod tests {
             "data:text/html,x",
             "vbscript:x",
             "file:///etc/passwd",
+            "//evil.example/x",
+            "/\\evil.example/x",
+            "\\\\evil.example/x",
         ] {
             assert!(!is_safe_url(bad), "{bad}");
         }
