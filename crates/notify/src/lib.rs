@@ -211,21 +211,13 @@ impl PastResolution {
             check: check.to_owned(),
             resolved_at,
             repair_s: ((resolved_at - opened_at).max(0) / 1000) as u64,
-            by: cut(by, 100),
+            by: truncate_chars(by, 100),
             // One line: a notification lists them one per line.
-            note: cut(
+            note: truncate_chars(
                 &note.split_whitespace().collect::<Vec<_>>().join(" "),
                 MAX_PAST_NOTE_CHARS,
             ),
         }
-    }
-}
-
-/// `s` cut to `max` characters, an ellipsis last when cut.
-fn cut(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max.saturating_sub(1)) {
-        Some((i, _)) if s.chars().count() > max => format!("{}…", &s[..i]),
-        _ => s.to_owned(),
     }
 }
 
