@@ -51,20 +51,7 @@ pub struct AccessLog {
 impl AccessLog {
     /// `NAME=PATH`, the path absolute.
     pub fn parse(text: &str) -> Result<AccessLog, String> {
-        let (name, path) = text
-            .split_once('=')
-            .ok_or_else(|| format!("--access-log {text:?}: write NAME=PATH"))?;
-        let name = name.trim();
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        {
-            return Err(format!(
-                "--access-log {text:?}: the name must be lowercase letters, digits, '-' and '_'"
-            ));
-        }
+        let (name, path) = crate::plugins::named_option("--access-log", text, "PATH")?;
         if !path.starts_with('/') {
             return Err(format!("--access-log {text:?}: the path must be absolute"));
         }

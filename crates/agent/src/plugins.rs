@@ -43,25 +43,38 @@ pub struct Plugin {
     pub args: Vec<String>,
 }
 
+/// Splits a `--FLAG NAME=VALUE` option of the agent's command line (a
+/// plugin, an access log) into its name, checked (lowercase letters,
+/// digits, '-' and '_', at most 64 bytes: it keys the report), and its
+/// value. `value` names the value in the error, e.g. `COMMAND`.
+pub(crate) fn named_option<'a>(
+    flag: &str,
+    text: &'a str,
+    value: &str,
+) -> Result<(&'a str, &'a str), String> {
+    let (name, rest) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{flag} {text:?}: write NAME={value}"))?;
+    let name = name.trim();
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        return Err(format!(
+            "{flag} {text:?}: the name must be lowercase letters, digits, '-' and '_'"
+        ));
+    }
+    Ok((name, rest))
+}
+
 impl Plugin {
     /// `NAME=COMMAND`: the command split at spaces (no shell, no quoting:
     /// an argument with a space has no way in), its program a path or a
     /// bare name looked up in [`PLUGIN_DIR`] first.
     pub fn parse(text: &str) -> Result<Plugin, String> {
-        let (name, command) = text
-            .split_once('=')
-            .ok_or_else(|| format!("--plugin {text:?}: write NAME=COMMAND"))?;
-        let name = name.trim();
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        {
-            return Err(format!(
-                "--plugin {text:?}: the name must be lowercase letters, digits, '-' and '_'"
-            ));
-        }
+        let (name, command) = named_option("--plugin", text, "COMMAND")?;
         if command.contains(['\'', '"', '\\', '`', '$']) {
             return Err(format!(
                 "--plugin {text:?}: the command is split at spaces and run without a shell; quotes, backslashes, ` and $ mean nothing there"
