@@ -9,6 +9,11 @@
 //! A measure the agent could not read is absent (`None`, an empty list)
 //! and explained in [`HostReport::problems`], so the central side can say
 //! Unknown rather than guess.
+//!
+//! Also the action exchange, its own versioned format: the central asks
+//! an agent to run one of the actions it was started with by name
+//! ([`ActionRequests`]), the agent answers how each ran
+//! ([`ActionOutcomes`]).
 
 use std::collections::BTreeMap;
 
@@ -370,6 +375,141 @@ pub struct Replication {
     pub state: String,
 }
 
+/// The version of the action exchange ([`ActionRequests`] from the
+/// central, [`ActionOutcomes`] from the agent); each side refuses others.
+pub const AGENT_ACTION_VERSION: u32 = 1;
+
+/// At most this many requests, or outcomes, in one exchange: the rest
+/// wait for the next.
+pub const MAX_ACTIONS_PER_EXCHANGE: usize = 16;
+
+/// At most this much of an action's output (standard output, then
+/// standard error) goes into its outcome.
+pub const MAX_ACTION_OUTPUT_BYTES: usize = 4 * 1024;
+
+/// At most this much of an outcome's `error`.
+pub const MAX_ACTION_ERROR_BYTES: usize = 512;
+
+/// Exchange bodies (either way) larger than this are refused: 16 outcomes
+/// at their bounds fit.
+pub const MAX_ACTION_EXCHANGE_BYTES: usize = 128 * 1024;
+
+/// A line of the central's answer to a pushed report saying that action
+/// requests wait for the agent (it then exchanges with `/agent/actions`).
+pub const ACTIONS_PENDING: &str = "actions pending";
+
+/// An action request's id (the idempotency key): 1 to this many bytes.
+pub const MAX_ACTION_ID_BYTES: usize = 128;
+
+/// Whether `id` may be an action request's id: 1 to
+/// [`MAX_ACTION_ID_BYTES`] ASCII letters, digits, `.`, `_`, `:` and `-`.
+pub fn valid_action_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ACTION_ID_BYTES
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// The central's request that an agent run one of the actions it was
+/// started with (`keepup agent --action NAME=COMMAND`): only a name, never
+/// a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRequest {
+    /// The idempotency key ([`valid_action_id`]): the agent runs an id at
+    /// most once and answers the same outcome when asked again.
+    pub id: String,
+    /// The action's name, as the agent's `--action NAME=...`.
+    pub action: String,
+    /// How long it may run, in ms; the agent's `--action-timeout` caps it,
+    /// 0 means the agent's.
+    #[serde(default)]
+    pub timeout_ms: u64,
+}
+
+/// How an agent's run of an action ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActionOutcome {
+    /// The request's id.
+    pub id: String,
+    /// The action's name.
+    pub action: String,
+    /// When it started (ms since the epoch, the agent's clock); when it
+    /// was refused, if it was.
+    pub started: Timestamp,
+    /// How long it ran.
+    pub duration_ms: u64,
+    /// Its exit code; None if it did not exit by itself (killed, timed
+    /// out, never started, refused).
+    pub exit_code: Option<i32>,
+    /// It ran past its timeout; its process group was killed.
+    pub timed_out: bool,
+    /// It was not run: the agent has no such action, or the request was
+    /// malformed (`error` says which).
+    pub refused: bool,
+    /// Why it was refused, did not start, or has no exit code (a signal,
+    /// too much output, an agent restart while it ran); at most
+    /// [`MAX_ACTION_ERROR_BYTES`].
+    pub error: Option<String>,
+    /// Its standard output then standard error, UTF-8 (lossy), at most
+    /// [`MAX_ACTION_OUTPUT_BYTES`].
+    pub output: String,
+}
+
+impl ActionOutcome {
+    /// It ran and exited 0.
+    pub fn succeeded(&self) -> bool {
+        !self.refused && !self.timed_out && self.exit_code == Some(0)
+    }
+
+    /// Cuts `output` and `error` to their bounds (at a character
+    /// boundary): what a central keeps whatever an agent sent.
+    pub fn fit(&mut self) {
+        cut_string(&mut self.output, MAX_ACTION_OUTPUT_BYTES);
+        if let Some(e) = &mut self.error {
+            cut_string(e, MAX_ACTION_ERROR_BYTES);
+        }
+    }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn cut_string(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+/// The central to an agent: the requests waiting for it (push mode: the
+/// answer to `POST /agent/actions`; pull mode: the body of the central's
+/// `POST /action` to the agent's listener).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActionRequests {
+    /// [`AGENT_ACTION_VERSION`].
+    pub version: u32,
+    /// At most [`MAX_ACTIONS_PER_EXCHANGE`], oldest first.
+    pub requests: Vec<ActionRequest>,
+}
+
+/// An agent to the central: outcomes of requests it was sent (push mode:
+/// the body of `POST /agent/actions`; pull mode: the answer to `POST
+/// /action`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActionOutcomes {
+    /// [`AGENT_ACTION_VERSION`].
+    pub version: u32,
+    /// The agent's name (the central refuses another than its token's).
+    pub agent: String,
+    /// At most [`MAX_ACTIONS_PER_EXCHANGE`].
+    pub outcomes: Vec<ActionOutcome>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,5 +566,47 @@ mod tests {
         r.processes.insert("nginx".into(), 3);
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<HostReport>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn action_ids_are_short_and_plain_and_outcomes_fit_their_bounds() {
+        for good in ["a", "run-17", "web1:restart.2026-12-06T03:12"] {
+            assert!(valid_action_id(good), "{good}");
+        }
+        let long = "x".repeat(MAX_ACTION_ID_BYTES + 1);
+        for bad in ["", "a b", "a/b", "ä", "a\n", long.as_str()] {
+            assert!(!valid_action_id(bad), "{bad:?}");
+        }
+        let mut o = ActionOutcome {
+            output: "é".repeat(MAX_ACTION_OUTPUT_BYTES),
+            error: Some("x".repeat(10_000)),
+            exit_code: Some(0),
+            ..ActionOutcome::default()
+        };
+        assert!(o.succeeded());
+        o.fit();
+        assert_eq!(o.output.len(), MAX_ACTION_OUTPUT_BYTES);
+        assert_eq!(
+            o.error.as_ref().map(String::len),
+            Some(MAX_ACTION_ERROR_BYTES)
+        );
+        let mut odd = ActionOutcome {
+            output: format!("a{}", "é".repeat(MAX_ACTION_OUTPUT_BYTES)),
+            ..ActionOutcome::default()
+        };
+        odd.fit();
+        assert_eq!(
+            odd.output.len(),
+            MAX_ACTION_OUTPUT_BYTES - 1,
+            "cut at a character"
+        );
+        assert!(
+            !ActionOutcome {
+                timed_out: true,
+                exit_code: Some(0),
+                ..ActionOutcome::default()
+            }
+            .succeeded()
+        );
     }
 }

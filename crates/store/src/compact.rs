@@ -535,6 +535,8 @@ fn prune(
     report.notifications_deleted += tx
         .prepare_cached("DELETE FROM outbox WHERE created_at < ?1 AND state IN (2, 3)")?
         .execute(params![notifications_cutoff])? as u64;
+    // Agent actions that ended, as long as delivered notifications.
+    crate::agent_actions::prune(&tx, notifications_cutoff)?;
     // The links of deleted report mails (the kept reports stay).
     tx.prepare_cached(
         "DELETE FROM sla_report_mail WHERE outbox_id NOT IN (SELECT id FROM outbox)",

@@ -52,6 +52,7 @@
 //! stored once per distinct content and referenced by a small integer.
 //! The `store_size` example simulates 1,000 checks every 60 s for a year.
 
+mod agent_actions;
 mod audit;
 mod compact;
 mod content;
@@ -80,6 +81,9 @@ use std::time::Duration;
 
 use keepup_model::{CheckId, Outcome, Timestamp};
 
+pub use agent_actions::{
+    AgentAction, AgentActionState, InvalidAgentAction, MAX_AGENT_ACTION_NAME, NewAgentAction,
+};
 pub use audit::{AUDIT_REPEATS_WINDOW, AuditEntry};
 pub use error::StoreError;
 pub use incidents::{

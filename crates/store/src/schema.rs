@@ -100,6 +100,8 @@
 //! * `sample` (version 22): downsampled series of the measures capacity
 //!   forecasts follow, per check and measure; the `samples` module
 //!   documents it.
+//! * `agent_action` (version 23): actions requested of agents, from filed
+//!   to the agent's outcome; the `agent_actions` module documents it.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -547,6 +549,23 @@ CREATE TABLE sample (
     value       REAL NOT NULL,
     PRIMARY KEY (check_id, measure, ts)
 ) WITHOUT ROWID;
+"#,
+    // 22 -> 23: actions requested of agents (see the `agent_actions`
+    // module).
+    r#"
+CREATE TABLE agent_action (
+    id           TEXT PRIMARY KEY,
+    agent        TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    timeout_ms   INTEGER NOT NULL,
+    requested_at INTEGER NOT NULL,
+    pickup_ms    INTEGER NOT NULL,
+    fetched_at   INTEGER,
+    ended_at     INTEGER,
+    state        TEXT NOT NULL,
+    outcome      TEXT
+) WITHOUT ROWID;
+CREATE INDEX agent_action_open ON agent_action(agent, state, requested_at);
 "#,
 ];
 
