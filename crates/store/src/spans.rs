@@ -47,9 +47,11 @@
 //!   start at its time or later (results dated in what is now the future)
 //!   are deleted, the span that holds its time ends there, and the open
 //!   span starts at it (or goes on, when the span that held its time had
-//!   the same status). The results dated after it stay raw history, and
-//!   the next results go on from it by the rules above: spans never
-//!   overlap and no result is derived again per batch;
+//!   the same status). The results dated after it are deleted with their
+//!   spans (their time was the clock's mistake; kept, a late result in
+//!   that stretch and the rollups would read them as real), and the next
+//!   results go on from it by the rules above: spans never overlap and no
+//!   result is derived again per batch;
 //! * a check registered without an allowed gap (one seen only through its
 //!   results) has results that vouch for no time at all.
 //!
@@ -345,7 +347,7 @@ fn run_start(
 /// A result that is not history, at `at` with status code `status`, older
 /// than `c`'s (the wall clock stepped back): it becomes the current
 /// result, and the timeline follows the clock. Spans that start at `at` or
-/// later (results dated in what is now the future) are deleted, the one
+/// later and results after `at` (dated in what is now the future) are deleted, the one
 /// that holds `at` ends there, and the open span starts at `at`, or goes
 /// on when the span that held `at` had the same status.
 pub(crate) fn step_back(
@@ -357,6 +359,11 @@ pub(crate) fn step_back(
 ) -> Result<(), Fail> {
     let held = holding(tx, check, at, c.span_start)?;
     tx.prepare_cached("DELETE FROM span WHERE check_id = ?1 AND start_ms >= ?2")?
+        .execute(params![check, at])?;
+    // The results stamped by the clock that was ahead go with their spans:
+    // kept, they would sit between the new results, and a late result in
+    // that stretch or the rollups would read them as real.
+    tx.prepare_cached("DELETE FROM result WHERE check_id = ?1 AND ts > ?2")?
         .execute(params![check, at])?;
     c.span_start = Some(at);
     match held {

@@ -563,6 +563,28 @@ fn results_recorded_late_read_as_the_same_results_recorded_in_order() {
 /// no longer shows), and the next results go on from there, spans never
 /// overlapping.
 #[test]
+fn after_the_clock_steps_back_results_dated_in_the_future_are_not_walked_again() {
+    // Up every minute to 600 s; the clock steps back to 330 s, the shop is
+    // down from there. The results dated 360..600 s were stamped by the
+    // clock that was ahead: a late result in that stretch re-derives its
+    // spans from the results around it, which must be the new ones.
+    let (_dir, s) = store(&["shop/web"]);
+    run(&s, "shop/web", &every(0, 660, 60, Up));
+    run(&s, "shop/web", &[(330, Down), (390, Down), (450, Down)]);
+    backlog(&s, "shop/web", &[(400, Up)]);
+    assert_eq!(
+        spans(&s, &["shop/web"], 0, 800),
+        [
+            (0, 0, 330, Some(Up)),
+            (0, 330, 400, Some(Down)),
+            (0, 400, 450, Some(Up)),
+            (0, 450, 540, Some(Down)),
+            (0, 540, 800, None),
+        ]
+    );
+}
+
+#[test]
 fn after_the_clock_steps_back_the_current_state_follows_the_new_results() {
     let (_dir, s) = store(&["shop/web"]);
     run(&s, "shop/web", &every(0, 660, 60, Up));
