@@ -158,6 +158,13 @@ pub fn gluster_volume_status(text: &str) -> Vec<Replication> {
         let Some(current) = out.last_mut() else {
             continue;
         };
+        // A wrapped name goes on in the next line's first column; a line
+        // that starts a process of its own, a separator or a blank line
+        // ends the fragment instead of being glued to it.
+        let own = line.trim_start();
+        if own.starts_with("Brick ") || own.starts_with("---") || own.is_empty() {
+            wrapped.clear();
+        }
         let line = std::mem::take(&mut wrapped) + line;
         let words: Vec<&str> = line.split_whitespace().collect();
         let process = words.first() == Some(&"Brick") || line.contains(" on ");
@@ -293,6 +300,21 @@ mod tests {
 
     /// glusterd 10.3's real output where brick names are longer than the
     /// CLI's column: each wraps onto the line with its columns.
+    #[test]
+    fn a_wrapped_fragment_is_not_glued_to_the_next_brick_line() {
+        // A fragment whose rest never came (a truncated listing): the next
+        // brick is read on its own, offline, and named as itself.
+        let text = "Status of volume: gv0\n\
+Gluster process                             TCP Port  RDMA Port  Online  Pid\n\
+------------------------------------------------------------------------------\n\
+Brick 127.0.0.2:/tmp/keepup-gluster-z77pvB/\n\
+Brick 127.0.0.2:/b2                         N/A       N/A        N       N/A\n";
+        let v = gluster_volume_status(text);
+        assert_eq!(v.len(), 1);
+        assert!(!v[0].healthy);
+        assert_eq!(v[0].state, "127.0.0.2:/b2 offline");
+    }
+
     #[test]
     fn gluster_volume_status_reads_wrapped_brick_names() {
         let r = gluster_volume_status(include_str!(
