@@ -18,7 +18,9 @@ use crate::http::{
     HttpClientContext, Request, Response, encode_segment, join_url, redact, redact_error,
 };
 use crate::render::{DEFAULT_TEXT, DEFAULT_TITLE, Rendered, Templates};
-use crate::{Channel, Delivered, Event, Notification, SendError, SendFuture, truncate_chars};
+use crate::{
+    Channel, Delivered, Event, Notification, SendError, SendFuture, Unit, truncate, truncate_chars,
+};
 
 /// What every HTTP channel has.
 pub(crate) struct Base {
@@ -372,11 +374,20 @@ impl Channel for TelegramChannel {
     }
 }
 
+/// What a Telegram message's text holds once its HTML entities are
+/// parsed: 4,096 characters as Telegram counts them, in UTF-16 code units
+/// (an emoji counts two).
+pub(crate) const TELEGRAM_MAX_UTF16: usize = 4096;
+
 /// Bot API `sendMessage` with `parse_mode = "HTML"`: the title in bold,
-/// the escaped text (at most 4096 characters in all), no link previews.
+/// the escaped text (at most [`TELEGRAM_MAX_UTF16`] in all, counted before
+/// escaping, as Telegram counts after parsing), no link previews.
 pub(crate) fn telegram_payload(chat_id: &str, r: &Rendered) -> Value {
-    let title = html_escape(&truncate_chars(&r.title, 200));
-    let text = html_escape(&truncate_chars(&r.text, 3500));
+    let title = truncate_chars(&r.title, 200);
+    // The title, a line break, then what is left for the text.
+    let room = TELEGRAM_MAX_UTF16 - Unit::Utf16.len(&title) - 1;
+    let text = html_escape(&truncate(&r.text, room, Unit::Utf16));
+    let title = html_escape(&title);
     let mut html = format!("<b>{title}</b>");
     if !text.is_empty() {
         html.push('\n');
@@ -472,16 +483,41 @@ impl Channel for MatrixChannel {
     }
 }
 
+/// The most a Matrix message's content takes as JSON, in bytes. An event
+/// may have 65,536 bytes as the homeserver signs and sends it (with ids,
+/// hashes, signatures and `unsigned` around the content); half of that
+/// leaves room for all of it.
+pub(crate) const MATRIX_MAX_CONTENT_BYTES: usize = 32 * 1024;
+
 /// `m.room.message` / `m.text` with a plain `body` and an HTML
-/// `formatted_body`.
+/// `formatted_body`, both from the same text, cut (on a character boundary,
+/// with `…`) until the content has at most [`MATRIX_MAX_CONTENT_BYTES`]:
+/// the HTML form escapes, so the text's own length does not tell.
 pub(crate) fn matrix_payload(r: &Rendered) -> Value {
-    let mut body = r.title.clone();
-    let mut html = format!("<b>{}</b>", html_escape(&r.title));
-    if !r.text.is_empty() {
+    let title = truncate_chars(&r.title, 250);
+    let mut text = r.text.clone();
+    loop {
+        let content = matrix_content(&title, &text);
+        let size = serde_json::to_vec(&content).map_or(usize::MAX, |b| b.len());
+        if size <= MATRIX_MAX_CONTENT_BYTES || text.is_empty() {
+            return content;
+        }
+        // In proportion to the excess, and by at least an eighth, so that
+        // a few rounds do (each shorter than the last).
+        let proportional = text.len() * (MATRIX_MAX_CONTENT_BYTES / 64) / (size / 64 + 1);
+        let keep = proportional.min(text.len().saturating_sub(text.len() / 8 + 4));
+        text = truncate(&text, keep, Unit::Bytes);
+    }
+}
+
+fn matrix_content(title: &str, text: &str) -> Value {
+    let mut body = title.to_owned();
+    let mut html = format!("<b>{}</b>", html_escape(title));
+    if !text.is_empty() {
         body.push_str("\n\n");
-        body.push_str(&r.text);
+        body.push_str(text);
         html.push_str("<br>");
-        html.push_str(&html_escape(&r.text).replace('\n', "<br>"));
+        html.push_str(&html_escape(text).replace('\n', "<br>"));
     }
     json!({
         "msgtype": "m.text",
@@ -548,6 +584,9 @@ impl Channel for NtfyChannel {
     }
 }
 
+/// ntfy's message size limit (`message-size-limit`, default 4 KiB).
+pub(crate) const NTFY_MAX_MESSAGE_BYTES: usize = 4096;
+
 /// ntfy JSON publishing: topic, title, message, priority (1–5), emoji
 /// tags, and the acknowledgement link as click action and view button.
 pub(crate) fn ntfy_payload(spec: &NtfySpec, n: &Notification, r: &Rendered) -> Value {
@@ -565,7 +604,12 @@ pub(crate) fn ntfy_payload(spec: &NtfySpec, n: &Notification, r: &Rendered) -> V
     let mut v = json!({
         "topic": spec.topic,
         "title": truncate_chars(&r.title, 250),
-        "message": truncate_chars(if r.text.is_empty() { &r.title } else { &r.text }, 4096),
+        // ntfy keeps 4,096 bytes (a longer message becomes an attachment).
+        "message": truncate(
+            if r.text.is_empty() { &r.title } else { &r.text },
+            NTFY_MAX_MESSAGE_BYTES,
+            Unit::Bytes,
+        ),
         "priority": priority,
         "tags": [tag, n.site],
     });

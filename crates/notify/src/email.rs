@@ -151,7 +151,7 @@ impl EmailChannel {
             Some(html) => html,
             // The notes rendered from their Markdown, not as the text's excerpt.
             None if !n.runbook.is_empty() => {
-                let without_excerpt = self.templates.title_and_text_with(n, 0)?;
+                let without_excerpt = self.templates.title_and_text_without_excerpt(n)?;
                 html_body(&without_excerpt, n)
             }
             None => html_body(r, n),

@@ -153,7 +153,9 @@ pub struct Notification {
     pub cause: Option<String>,
     /// Runbook notes that go with a failure, most specific first (see
     /// `keepup_config::Runbooks::notes_for`); each channel shows an excerpt
-    /// within its own limits. Empty for other events.
+    /// within its own notes budget. Empty for other events. In the
+    /// monitor's outbox a note is kept by key (`text` empty) and its text
+    /// read from the configuration when it is sent.
     #[serde(default)]
     pub runbook: Vec<keepup_config::RunbookNote>,
     /// The incident's page on the dashboard (with the notes in full), when
@@ -163,6 +165,7 @@ pub struct Notification {
     /// What fixed the same check or the same finding codes before: the
     /// newest hand resolutions with a note, at most three, notes cut to
     /// [`MAX_PAST_NOTE_CHARS`] (triggers and reminders; empty otherwise).
+    /// A channel's text shows them first within its notes budget.
     #[serde(default)]
     pub past_resolutions: Vec<PastResolution>,
     /// Files sent along (an SLA report's HTML, CSV and JSON). Never part
@@ -448,14 +451,67 @@ pub async fn send_test(
     }
 }
 
-/// At most `max` characters of `s`, with `…` when cut.
-pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
+/// How a provider counts a message's length: characters (Slack,
+/// Discord, ...), UTF-8 bytes (ntfy, Matrix) or UTF-16 code units
+/// (Telegram, an SMS in UCS-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unit {
+    Chars,
+    Bytes,
+    Utf16,
+}
+
+impl Unit {
+    /// What `c` counts.
+    pub(crate) fn of(self, c: char) -> usize {
+        match self {
+            Unit::Chars => 1,
+            Unit::Bytes => c.len_utf8(),
+            Unit::Utf16 => c.len_utf16(),
+        }
+    }
+
+    /// What `s` counts.
+    pub(crate) fn len(self, s: &str) -> usize {
+        match self {
+            Unit::Chars => s.chars().count(),
+            Unit::Bytes => s.len(),
+            Unit::Utf16 => s.encode_utf16().count(),
+        }
+    }
+}
+
+/// At most `max` units of `s`, cut on a character boundary; `ellipsis`
+/// (counted) marks a cut when it fits.
+pub(crate) fn truncate_with(s: &str, max: usize, unit: Unit, ellipsis: &str) -> String {
+    if unit.len(s) <= max {
         return s.to_owned();
     }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
+    let mark = unit.len(ellipsis);
+    let room = max.saturating_sub(mark);
+    let (mut used, mut end) = (0, 0);
+    for (i, c) in s.char_indices() {
+        used += unit.of(c);
+        if used > room {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    let mut out = s[..end].to_owned();
+    if mark <= max {
+        out.push_str(ellipsis);
+    }
     out
+}
+
+/// At most `max` units of `s`, with `…` when cut.
+pub(crate) fn truncate(s: &str, max: usize, unit: Unit) -> String {
+    truncate_with(s, max, unit, "…")
+}
+
+/// At most `max` characters of `s`, with `…` when cut.
+pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
+    truncate(s, max, Unit::Chars)
 }
 
 /// Calls a dead man's switch URL (a Healthchecks-style ping): GET, success
@@ -537,6 +593,20 @@ mod tests {
     fn truncation_counts_characters() {
         assert_eq!(truncate_chars("äöü", 3), "äöü");
         assert_eq!(truncate_chars("äöüß", 3), "äö…");
+    }
+
+    #[test]
+    fn cuts_count_what_the_provider_counts_and_never_split_a_character() {
+        // "é" is 2 bytes, "🙂" 4 bytes and 2 UTF-16 units; "…" 3 bytes.
+        let s = "é🙂é🙂";
+        assert_eq!(truncate(s, 12, Unit::Bytes), s);
+        assert_eq!(truncate(s, 11, Unit::Bytes), "é🙂é…");
+        assert_eq!(truncate(s, 8, Unit::Bytes), "é…");
+        assert_eq!(truncate(s, 6, Unit::Utf16), s);
+        assert_eq!(truncate(s, 5, Unit::Utf16), "é🙂é…");
+        assert_eq!(truncate(s, 4, Unit::Utf16), "é🙂…");
+        assert_eq!(truncate_with(s, 5, Unit::Bytes, "..."), "é...");
+        assert_eq!(truncate(s, 0, Unit::Bytes), "");
     }
 
     #[test]

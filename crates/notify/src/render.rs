@@ -57,17 +57,22 @@ Runbook:
 {% endif %}
 "#;
 
-/// The default SMS text (cut to [`SMS_MAX_CHARS`] after rendering).
-pub(crate) const SMS_TEXT: &str = "{{ event_word }}: {{ title }}{{ ' (' ~ cause ~ ')' if cause }}{{ ' Runbook: ' ~ runbook_excerpt if runbook_excerpt }}";
+/// The default SMS text (cut to one segment after rendering, see
+/// `webhook::sms_segment`): the newest earlier resolution before the
+/// runbook, as in every channel's budget.
+pub(crate) const SMS_TEXT: &str = "{{ event_word }}: {{ title }}{{ ' (' ~ cause ~ ')' if cause }}{% if past_resolutions %} Before: {{ past_resolutions[0].line }}{% endif %}{{ ' Runbook: ' ~ runbook_excerpt if runbook_excerpt }}";
 
 /// One SMS segment of GSM characters.
 pub(crate) const SMS_MAX_CHARS: usize = 160;
 
-/// How many characters of the runbook notes a channel shows in its text
-/// (`runbook_excerpt`), chosen within the provider's own message limit so
-/// that the rest of the message still fits; the excerpt comes last, so a
-/// cut at the provider's limit takes from it, not from the links.
-pub(crate) fn excerpt_chars(spec: &ChannelSpec) -> usize {
+/// How many characters of notes a channel shows in its text: first the
+/// earlier resolutions (`past_resolutions`, short and specific: what
+/// fixed it last time), then the runbook notes (`runbook_excerpt`) in
+/// what they leave (see [`fit_notes`]). Chosen within the provider's own
+/// message limit so that the rest of the message still fits; the notes
+/// come last, so a cut at the provider's limit takes from them, not from
+/// the links.
+pub(crate) fn notes_budget(spec: &ChannelSpec) -> usize {
     match spec {
         // No limit worth the name: the notes in full (they are at most
         // 64 KiB each); the HTML part renders them.
@@ -80,24 +85,68 @@ pub(crate) fn excerpt_chars(spec: &ChannelSpec) -> usize {
         ChannelSpec::Teams(_) => 1_500,
         // An embed's description holds 4,096 characters.
         ChannelSpec::Discord(_) => 1_500,
-        // A message holds 4,096 characters (keepup cuts the text at 3,500).
+        // A message holds 4,096 UTF-16 code units, title included.
         ChannelSpec::Telegram(_) => 1_500,
-        // An event holds 64 KiB; a room reads short messages better.
+        // An event holds 64 KiB (keepup keeps the content within 32 KiB);
+        // a room reads short messages better.
         ChannelSpec::Matrix(_) => 2_000,
-        // A message over 4,096 bytes becomes an attachment.
+        // A message over 4,096 bytes becomes an attachment (keepup cuts
+        // the text there).
         ChannelSpec::Ntfy(_) => 1_000,
         // `custom_details` holds the text; the summary (1,024) holds none.
         ChannelSpec::PagerDuty(_) => 1_500,
         // The description holds 15,000 characters.
         ChannelSpec::Opsgenie(_) => 2_000,
         // What the title leaves of one 160-character segment: the
-        // rendered text is cut there.
+        // rendered text is cut there (70 when not all GSM characters).
         ChannelSpec::Sms(_) => SMS_MAX_CHARS,
     }
 }
 
-/// The excerpt a webhook's templates see.
+/// The notes budget a webhook's templates see.
 pub(crate) const WEBHOOK_EXCERPT_CHARS: usize = 2_000;
+
+/// What the default text spends on earlier resolutions besides their
+/// lines: the heading once, a bullet and a line break per line.
+const PAST_HEADING_CHARS: usize = "Resolved before:\n".len();
+const PAST_LINE_EXTRA_CHARS: usize = "- \n".len();
+
+/// A line of notes cut shorter than this says nothing: it is left out.
+const MIN_NOTES_CHARS: usize = 40;
+
+/// Spends a channel's notes budget of `budget` characters: the earlier
+/// resolutions' `lines` first, newest first, each whole while it fits
+/// (with what the default text adds around it), the first that does not
+/// cut to the room left, the rest left out; then what remains for the
+/// runbook excerpt (0 when less than [`MIN_NOTES_CHARS`] remain).
+pub(crate) fn fit_notes(lines: Vec<String>, budget: usize) -> (Vec<String>, usize) {
+    let mut left = budget;
+    let mut kept = Vec::with_capacity(lines.len());
+    for line in lines {
+        let extra = PAST_LINE_EXTRA_CHARS
+            + if kept.is_empty() {
+                PAST_HEADING_CHARS
+            } else {
+                0
+            };
+        let room = left.saturating_sub(extra);
+        let len = line.chars().count();
+        if len <= room {
+            kept.push(line);
+            left -= len + extra;
+            continue;
+        }
+        if room >= MIN_NOTES_CHARS {
+            kept.push(crate::truncate_chars(&line, room));
+            left -= room + extra;
+        }
+        break;
+    }
+    if left < MIN_NOTES_CHARS {
+        left = 0;
+    }
+    (kept, left)
+}
 
 /// The notes as plain text, each after its heading, cut at `max_chars`
 /// characters (on a character boundary, with `…`); `None` without notes.
@@ -123,8 +172,8 @@ pub(crate) fn runbook_excerpt(notes: &[RunbookNote], max_chars: usize) -> Option
 /// A channel's compiled templates.
 pub(crate) struct Templates {
     env: Environment<'static>,
-    /// See [`excerpt_chars`].
-    excerpt_chars: usize,
+    /// See [`notes_budget`].
+    notes_budget: usize,
 }
 
 impl Templates {
@@ -136,7 +185,7 @@ impl Templates {
     ) -> Result<Self, String> {
         let mut t = Self {
             env: template_environment(),
-            excerpt_chars: excerpt_chars(&spec.spec),
+            notes_budget: notes_budget(&spec.spec),
         };
         let title = spec
             .title_template
@@ -172,20 +221,23 @@ impl Templates {
             })
     }
 
-    /// The title (one line) and the text (trailing blank lines removed).
+    /// The title (one line) and the text (trailing blank lines removed),
+    /// with the notes within the channel's budget.
     pub(crate) fn title_and_text(&self, n: &Notification) -> Result<Rendered, SendError> {
-        self.title_and_text_with(n, self.excerpt_chars)
+        self.title_and_text_with(n, true)
     }
 
-    /// [`title_and_text`](Self::title_and_text) with an excerpt of at most
-    /// `excerpt_chars` characters (0: none, for a form that shows the
-    /// notes otherwise).
-    pub(crate) fn title_and_text_with(
+    /// [`title_and_text`](Self::title_and_text) without the runbook
+    /// excerpt, for a form that shows the notes otherwise (e-mail's HTML).
+    pub(crate) fn title_and_text_without_excerpt(
         &self,
         n: &Notification,
-        excerpt_chars: usize,
     ) -> Result<Rendered, SendError> {
-        let ctx = context_value(context(n, excerpt_chars));
+        self.title_and_text_with(n, false)
+    }
+
+    fn title_and_text_with(&self, n: &Notification, excerpt: bool) -> Result<Rendered, SendError> {
+        let ctx = context_value(context(n, self.notes_budget, excerpt));
         let title = self.render("title", &ctx)?;
         let text = self.render("text", &ctx)?;
         Ok(Rendered {
@@ -213,14 +265,16 @@ pub(crate) fn one_line(s: &str) -> String {
 /// (RFC 3339), `duration` (`"1h 5m"`), `since_rfc3339` on each check,
 /// `resolved` and `line` on each of `past_resolutions`, and
 /// `to` / `message` (the number and short text of an SMS request; null
-/// elsewhere), and `runbook_excerpt` (the notes in `runbook` as plain text,
-/// at most 2,000 characters).
+/// elsewhere), and `runbook_excerpt` (the notes in `runbook` as plain text);
+/// the lines of `past_resolutions` and the excerpt share a budget of 2,000
+/// characters (see [`fit_notes`]).
 pub fn template_context(n: &Notification) -> serde_json::Value {
-    context(n, WEBHOOK_EXCERPT_CHARS)
+    context(n, WEBHOOK_EXCERPT_CHARS, true)
 }
 
-/// [`template_context`] with a runbook excerpt of `excerpt_chars`.
-fn context(n: &Notification, excerpt_chars: usize) -> serde_json::Value {
+/// [`template_context`] with a notes budget of `budget` characters, and
+/// without the runbook excerpt unless `excerpt`.
+fn context(n: &Notification, budget: usize, excerpt: bool) -> serde_json::Value {
     use serde_json::{Value, json};
     let mut v = serde_json::to_value(n).unwrap_or_default();
     if let Value::Object(map) = &mut v {
@@ -234,13 +288,14 @@ fn context(n: &Notification, excerpt_chars: usize) -> serde_json::Value {
                     .map(|s| duration_compact(std::time::Duration::from_secs(s)))
             ),
         );
+        let left = past_resolution_lines(map, &n.past_resolutions, budget);
+        let excerpt_chars = if excerpt { left } else { 0 };
         map.insert(
             "runbook_excerpt".into(),
             json!(runbook_excerpt(&n.runbook, excerpt_chars)),
         );
         map.insert("to".into(), Value::Null);
         map.insert("message".into(), Value::Null);
-        past_resolution_lines(map, &n.past_resolutions);
         if let Some(Value::Array(checks)) = map.get_mut("checks") {
             for (c, summary) in checks.iter_mut().zip(&n.checks) {
                 if let Value::Object(c) = c {
@@ -257,33 +312,44 @@ fn context(n: &Notification, excerpt_chars: usize) -> serde_json::Value {
 
 /// Gives each earlier resolution its `resolved` time (RFC 3339) and its
 /// `line`: "2026-10-03, 12m, alice (#41 shop/web): restarted php-fpm", the
-/// date in UTC, the incident named when it was another check's.
+/// date in UTC, the incident named when it was another check's; keeps
+/// those that fit in `budget` (see [`fit_notes`]) and answers what they
+/// leave of it.
 fn past_resolution_lines(
     map: &mut serde_json::Map<String, serde_json::Value>,
     past: &[crate::PastResolution],
-) {
+    budget: usize,
+) -> usize {
     use serde_json::{Value, json};
     let own = match map.get("checks") {
         Some(Value::Array(c)) if c.len() == 1 => c[0]["id"].as_str().map(str::to_owned),
         _ => None,
     };
+    let lines = past
+        .iter()
+        .map(|r| {
+            let resolved = format_rfc3339(r.resolved_at);
+            let date = resolved.get(..10).unwrap_or(&resolved);
+            let repair = duration_compact(std::time::Duration::from_secs(r.repair_s));
+            let whose = if own.as_deref() == Some(r.check.as_str()) {
+                String::new()
+            } else {
+                format!(" (#{} {})", r.incident, r.check)
+            };
+            format!("{date}, {repair}, {}{whose}: {}", r.by, r.note)
+        })
+        .collect();
+    let (lines, left) = fit_notes(lines, budget);
     let Some(Value::Array(items)) = map.get_mut("past_resolutions") else {
-        return;
+        return left;
     };
-    for (v, r) in items.iter_mut().zip(past) {
+    items.truncate(lines.len());
+    for ((v, r), line) in items.iter_mut().zip(past).zip(lines) {
         let Value::Object(v) = v else { continue };
-        let resolved = format_rfc3339(r.resolved_at);
-        let date = resolved.get(..10).unwrap_or(&resolved);
-        let repair = duration_compact(std::time::Duration::from_secs(r.repair_s));
-        let whose = if own.as_deref() == Some(r.check.as_str()) {
-            String::new()
-        } else {
-            format!(" (#{} {})", r.incident, r.check)
-        };
-        let line = format!("{date}, {repair}, {}{whose}: {}", r.by, r.note);
-        v.insert("resolved".into(), json!(resolved));
+        v.insert("resolved".into(), json!(format_rfc3339(r.resolved_at)));
         v.insert("line".into(), json!(line));
     }
+    left
 }
 
 /// A JSON context as a template value.
@@ -405,6 +471,24 @@ mod tests {
                 "Two checks of shop failed.\nResolved before:\n- 2025-10-03, 12m, alice: restarted php-fpm, pool exhausted by a bot\n- 2025-10-02, 1h, bob (#5 blog/home): {cut}"
             )
         );
+    }
+
+    #[test]
+    fn earlier_resolutions_take_the_notes_budget_first() {
+        let lines = vec!["a".repeat(50), "b".repeat(50), "c".repeat(50)];
+        // The heading and the first line take 70, the second 53; the
+        // 27 left are too few for the third and for an excerpt.
+        let (kept, left) = fit_notes(lines.clone(), 150);
+        assert_eq!(kept, vec!["a".repeat(50), "b".repeat(50)]);
+        assert_eq!(left, 0);
+        let (kept, left) = fit_notes(lines.clone(), 300);
+        assert_eq!(kept.len(), 3);
+        assert_eq!(left, 300 - 70 - 53 - 53);
+        // The first cut to the room there is.
+        let (kept, left) = fit_notes(lines, 60);
+        assert_eq!(kept, vec![format!("{}…", "a".repeat(39))]);
+        assert_eq!(left, 0);
+        assert_eq!(fit_notes(Vec::new(), 160), (Vec::new(), 160));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::http::{HttpClientContext, Request, redact};
 use crate::render::{
     DEFAULT_TITLE, SMS_MAX_CHARS, SMS_TEXT, Templates, context_value, template_context,
 };
-use crate::{Channel, Delivered, Notification, SendError, SendFuture, truncate_chars};
+use crate::{Channel, Delivered, Notification, SendError, SendFuture, Unit, truncate};
 
 /// What webhook and SMS channels share: URL, method, headers, body.
 struct Endpoint {
@@ -221,7 +221,7 @@ impl SmsChannel {
     /// to all of them again (a duplicate SMS beats a missing one).
     async fn deliver(&self, n: &Notification) -> Result<Delivered, SendError> {
         let r = self.base.templates.title_and_text(n)?;
-        let text = truncate_chars(&crate::render::one_line(&r.text), SMS_MAX_CHARS);
+        let text = sms_segment(&crate::render::one_line(&r.text));
         let mut ids = Vec::new();
         for (i, number) in self.to.iter().enumerate() {
             let mut ctx = template_context(n);
@@ -265,5 +265,74 @@ impl Channel for SmsChannel {
     }
     fn send<'a>(&'a self, n: &'a Notification) -> SendFuture<'a> {
         Box::pin(self.deliver(n))
+    }
+}
+
+/// The GSM 03.38 basic character set: an SMS of these (and of
+/// [`GSM_EXTENSION`]) is sent in 7-bit septets, 160 to a segment.
+const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+
+/// The GSM 03.38 extension table: two septets each (an escape and the
+/// character).
+const GSM_EXTENSION: &str = "\u{c}^{}\\[~]|€";
+
+/// One segment of a UCS-2 SMS, in UTF-16 code units: any character
+/// outside the GSM alphabet (an emoji, "…", a typographic quote) sends the
+/// whole message so.
+const UCS2_SEGMENT_UNITS: usize = 70;
+
+fn septets(c: char) -> Option<usize> {
+    if GSM_BASIC.contains(c) {
+        Some(1)
+    } else if GSM_EXTENSION.contains(c) {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// `text` cut to one SMS segment, as the network counts it: 160 septets
+/// when every character it keeps is in the GSM alphabet (the cut marked
+/// with `...`, since `…` is not in it and would make the message UCS-2),
+/// else 70 UTF-16 code units.
+pub(crate) fn sms_segment(text: &str) -> String {
+    let whole: Option<usize> = text.chars().map(septets).sum();
+    if whole.is_some_and(|n| n <= SMS_MAX_CHARS) {
+        return text.to_owned();
+    }
+    let (mut used, mut end) = (0, 0);
+    for (i, c) in text.char_indices() {
+        let Some(n) = septets(c) else {
+            return truncate(text, UCS2_SEGMENT_UNITS, Unit::Utf16);
+        };
+        used += n;
+        if used > SMS_MAX_CHARS - 3 {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    format!("{}...", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sms_is_one_segment_as_the_network_counts_it() {
+        // GSM: 160 septets, "é" is one, "€" two; the cut is "...".
+        let gsm = "é".repeat(200);
+        let cut = sms_segment(&gsm);
+        assert_eq!(cut, format!("{}...", "é".repeat(157)));
+        assert_eq!(sms_segment(&"é".repeat(160)), "é".repeat(160));
+        // What is cut off does not count ("…" of an earlier cut).
+        assert_eq!(sms_segment(&format!("{gsm}…")), cut);
+        let euros = sms_segment(&"€".repeat(100));
+        assert_eq!(euros, format!("{}...", "€".repeat(78)));
+        // Anything else is UCS-2: 70 UTF-16 code units, an emoji two.
+        let emoji = sms_segment(&format!("a🙂{}", "b".repeat(100)));
+        assert_eq!(emoji.encode_utf16().count(), 70, "{emoji}");
+        assert!(emoji.ends_with('…'));
+        assert_eq!(sms_segment("down…"), "down…");
     }
 }

@@ -396,7 +396,8 @@ fn discord(s: &Seen) -> Answer {
 }
 
 /// Telegram `sendMessage`: the token in the path, `chat_id` integer or
-/// string, `text` 1–4096 characters, `parse_mode` HTML with only the
+/// string, `text` 1–4096 characters after entities parsing (Telegram counts
+/// UTF-16 code units: an emoji is two), `parse_mode` HTML with only the
 /// supported tags. Answers `{"ok": true, "result": Message}`.
 fn telegram(s: &Seen) -> Answer {
     let token = s
@@ -414,9 +415,12 @@ fn telegram(s: &Seen) -> Answer {
         Some(Value::String(c)) if c.starts_with('@') => {}
         _ => return Err(bad("Bad Request: chat_id is empty or invalid")),
     }
-    let text = string(v, "text", 4096)?;
+    let text = string(v, "text", 40_000)?;
     if text.trim().is_empty() {
         return Err(bad("Bad Request: message text is empty"));
+    }
+    if v.get("parse_mode").is_some() && telegram_parsed(text).encode_utf16().count() > 4096 {
+        return Err(bad("Bad Request: message is too long"));
     }
     if let Some(mode) = opt_string(v, "parse_mode", 20)? {
         if mode != "HTML" {
@@ -457,6 +461,25 @@ fn telegram(s: &Seen) -> Answer {
         json!({"ok": true, "result": {"message_id": 4711, "date": 1_700_000_000, "chat": {"id": v["chat_id"]}, "text": text}})
             .to_string(),
     ))
+}
+
+/// An HTML-mode Telegram text as the user sees it: tags removed, the four
+/// entities Telegram supports decoded.
+pub fn telegram_parsed(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
 }
 
 /// PagerDuty Events API v2: a 32-character `routing_key`, `event_action`
@@ -604,7 +627,8 @@ fn opsgenie(s: &Seen) -> Answer {
     ))
 }
 
-/// ntfy JSON publishing: `topic` required, `message`, `title`, `priority`
+/// ntfy JSON publishing: `topic` required, `message` (at most 4,096
+/// bytes: `message-size-limit`; a longer one becomes an attachment), `title`, `priority`
 /// 1–5, `tags` strings, `click` URL, ≤ 3 `actions` of view/http/broadcast;
 /// `Authorization: Bearer` when the topic is protected. Answers the
 /// message.
@@ -618,7 +642,11 @@ fn ntfy(s: &Seen) -> Answer {
     if topic.is_empty() {
         return Err(bad("invalid topic"));
     }
-    opt_string(v, "message", 4096)?;
+    if opt_string(v, "message", 40_000)?.is_some_and(|m| m.len() > 4096) {
+        return Err(bad(
+            "`message` is longer than 4096 bytes (it would be an attachment)",
+        ));
+    }
     opt_string(v, "title", 250)?;
     if let Some(p) = v.get("priority") {
         let p = p.as_u64().ok_or_else(|| bad("invalid priority"))?;
@@ -651,8 +679,8 @@ fn ntfy(s: &Seen) -> Answer {
 
 /// Matrix `PUT /_matrix/client/v3/rooms/{roomId}/send/m.room.message/{txnId}`
 /// with `Authorization: Bearer`; `msgtype` and `body` strings,
-/// `formatted_body` with `format`. The same txnId returns the same
-/// event id (idempotent retries).
+/// `formatted_body` with `format`, the content within an event's 65,536
+/// bytes. The same txnId returns the same event id (idempotent retries).
 fn matrix(state: &mut State, s: &Seen) -> Answer {
     if header(s, "authorization") != format!("Bearer {MATRIX_TOKEN}") {
         return Err((401, "M_UNKNOWN_TOKEN".into()));
@@ -669,14 +697,17 @@ fn matrix(state: &mut State, s: &Seen) -> Answer {
     if !room.starts_with("%21") || !room.contains("%3A") {
         return Err(bad("M_INVALID_PARAM: room id must be percent-encoded"));
     }
+    if s.body.len() > 65_536 {
+        return Err((413, "M_TOO_LARGE: event too large".into()));
+    }
     let v = body(s)?;
     string(v, "msgtype", 32)?;
-    string(v, "body", 65_000)?;
+    string(v, "body", 65_536)?;
     if v.get("format").is_some() {
         if v.get("format") != Some(&json!("org.matrix.custom.html")) {
             return Err(bad("M_BAD_JSON: unknown format"));
         }
-        string(v, "formatted_body", 65_000)?;
+        string(v, "formatted_body", 65_536)?;
     }
     let next = format!("$event{}:example.org", state.matrix_txns.len() + 1);
     let event = state
@@ -695,7 +726,9 @@ fn hook(s: &Seen) -> Answer {
     Ok(text(204, ""))
 }
 
-/// The default SMS body: `{to, text ≤ 160}`.
+/// The default SMS body: `{to, text}`, the text one segment: 160
+/// septets of the GSM 03.38 alphabet (its extension table's characters two
+/// each), or else 70 UTF-16 code units (UCS-2).
 fn sms(s: &Seen) -> Answer {
     method(s, "POST")?;
     let v = body(s)?;
@@ -703,6 +736,37 @@ fn sms(s: &Seen) -> Answer {
     if !to.starts_with('+') {
         return Err(bad("`to` must be an international number"));
     }
-    string(v, "text", 160)?;
+    let text = string(v, "text", 160)?;
+    if sms_segments(text) > 1 {
+        return Err(bad("`text` is more than one segment"));
+    }
     Ok(json(200, json!({"id": format!("sms-{to}")}).to_string()))
+}
+
+/// How many segments an SMS of `text` takes (a single one: 160 septets or
+/// 70 UCS-2 units; more: 153 or 67 each).
+pub fn sms_segments(text: &str) -> usize {
+    const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+    const EXTENSION: &str = "\u{c}^{}\\[~]|€";
+    let septets: Option<usize> = text
+        .chars()
+        .map(|c| {
+            if BASIC.contains(c) {
+                Some(1)
+            } else if EXTENSION.contains(c) {
+                Some(2)
+            } else {
+                None
+            }
+        })
+        .sum();
+    let (len, single, multi) = match septets {
+        Some(n) => (n, 160, 153),
+        None => (text.encode_utf16().count(), 70, 67),
+    };
+    if len <= single {
+        1
+    } else {
+        len.div_ceil(multi)
+    }
 }
