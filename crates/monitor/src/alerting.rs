@@ -24,10 +24,10 @@
 //!    at once and goes to the fallback.
 
 use crate::incidents::IncidentEvent;
-use keepup_config::Config;
 use keepup_config::routing::Policy;
+use keepup_config::{Config, NoteSource, RunbookNote};
 use keepup_model::text::duration_compact;
-use keepup_model::{Clock, Severity, Status, Timestamp};
+use keepup_model::{CheckId, Clock, Severity, Status, Timestamp};
 use keepup_notify::{
     Channel, CheckSummary, Event, HttpClientContext, Notification, PastResolution,
 };
@@ -828,6 +828,12 @@ impl Alerter {
         if matches!(event, Event::Trigger | Event::Reminder) {
             message.past_resolutions = self.past_resolutions(p.leader());
         }
+        // The outbox keeps the notes by key, their text read when sending
+        // (see `with_note_texts`): a row per channel, level and reminder
+        // would otherwise hold up to 64 KiB of notes each.
+        for note in &mut message.runbook {
+            note.text.clear();
+        }
         let base_id = std::mem::take(&mut message.id);
         let dedup_key = p.dedup_key();
         let items: Vec<Outgoing> = channels
@@ -918,6 +924,9 @@ impl Alerter {
             .cloned();
         let mut parsed =
             serde_json::from_str::<Notification>(&entry.payload).map_err(Unsendable::Unreadable);
+        if let Ok(n) = &mut parsed {
+            n.runbook = with_note_texts(&self.config(), std::mem::take(&mut n.runbook));
+        }
         if let Ok(n) = &mut parsed
             && n.event == Event::Report
             && let Err(e) = self.attach_report(entry.id, n).await
@@ -1037,29 +1046,72 @@ pub fn incident_page_link(config: &Config, incident: &Incident) -> Option<String
 pub const MAX_NOTIFICATION_RUNBOOK_BYTES: usize = 64 * 1024;
 
 /// The runbook notes of a group's incidents (the leader's first, see
-/// `keepup_config::Runbooks::notes_for`), each note once, at most
-/// [`MAX_NOTIFICATION_RUNBOOK_BYTES`] of text in all (a note that would
-/// pass it is left out, never cut in the middle of its Markdown).
-fn runbook_notes(config: &Config, members: &[Incident]) -> Vec<keepup_config::RunbookNote> {
-    let mut notes: Vec<keepup_config::RunbookNote> = Vec::new();
-    let mut bytes = 0;
+/// `keepup_config::Runbooks::notes_for`), each note once, within
+/// [`MAX_NOTIFICATION_RUNBOOK_BYTES`] (see [`within_notes_cap`]).
+fn runbook_notes(config: &Config, members: &[Incident]) -> Vec<RunbookNote> {
+    let mut notes: Vec<RunbookNote> = Vec::new();
     for incident in members {
         let codes = incident.findings.iter().map(|f| f.code.as_str());
         for note in config.runbooks.notes_for(&incident.check, codes) {
-            if notes
+            if !notes
                 .iter()
                 .any(|n| n.source == note.source && n.about == note.about)
             {
-                continue;
+                notes.push(note);
             }
-            if bytes + note.text.len() > MAX_NOTIFICATION_RUNBOOK_BYTES {
-                continue;
-            }
-            bytes += note.text.len();
-            notes.push(note);
         }
     }
+    within_notes_cap(notes)
+}
+
+/// At most [`MAX_NOTIFICATION_RUNBOOK_BYTES`] of notes' text, in order: a
+/// note that would pass it is left out, never cut in the middle of its
+/// Markdown.
+fn within_notes_cap(notes: Vec<RunbookNote>) -> Vec<RunbookNote> {
+    let mut bytes = 0;
     notes
+        .into_iter()
+        .filter(|note| {
+            let fits = bytes + note.text.len() <= MAX_NOTIFICATION_RUNBOOK_BYTES;
+            if fits {
+                bytes += note.text.len();
+            }
+            fits
+        })
+        .collect()
+}
+
+/// The notes an outbox row names by key (source and subject, no text),
+/// with their text in `config` as it is now: a reload since they were
+/// queued shows the corrected note, a note removed meanwhile is left out
+/// (the incident page has the current ones), a code's `[[runbook]]` and
+/// keepup's default stand in for each other. A note that came with its
+/// text (a row queued before notes were kept by key) is sent as it is.
+fn with_note_texts(config: &Config, notes: Vec<RunbookNote>) -> Vec<RunbookNote> {
+    let books = &config.runbooks;
+    let resolved = notes.into_iter().filter_map(|mut note| {
+        if !note.text.is_empty() {
+            return Some(note);
+        }
+        let (source, text) = match note.source {
+            NoteSource::Check => (
+                NoteSource::Check,
+                books.check_note(&CheckId(note.about.clone()))?,
+            ),
+            NoteSource::Site => (NoteSource::Site, books.site_note(&note.about)?),
+            NoteSource::Code | NoteSource::Default => match books.code_note(&note.about) {
+                Some(text) => (NoteSource::Code, text),
+                None => (
+                    NoteSource::Default,
+                    keepup_model::runbook::default_note(&note.about)?,
+                ),
+            },
+        };
+        note.source = source;
+        note.text = text.to_owned();
+        Some(note)
+    });
+    within_notes_cap(resolved.collect())
 }
 
 /// How long an incident has lasted, in notification style ("1h 2m 3s").

@@ -576,3 +576,134 @@ async fn an_escalation_resumes_where_it_was_after_a_restart() {
     assert_eq!(resolves[0]["dedup_key"], first["dedup_key"]);
     monitor.shutdown().await;
 }
+
+/// The outbox keeps notes by key: a row stays small with a 64 KiB note,
+/// and the text sent is the configuration's when sending (a note changed
+/// by a reload is sent as changed, a removed one not at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_rows_keep_notes_by_key_and_send_the_current_text() {
+    let (shop, failing) = toggled().await;
+    failing.store(true, Ordering::SeqCst);
+    let (ops, ops_got) = receiver(200).await;
+    // A channel that is down until the configuration has changed.
+    let late_down = Arc::new(AtomicBool::new(true));
+    let late_got = Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let (ld, lg) = (late_down.clone(), late_got.clone());
+    let late = TestServer::start(move |req| {
+        let (ld, lg) = (ld.clone(), lg.clone());
+        async move {
+            if ld.load(Ordering::SeqCst) {
+                return text(503, "later");
+            }
+            lg.lock()
+                .unwrap()
+                .push(serde_json::from_slice(req.body()).unwrap_or_default());
+            text(200, "ok")
+        }
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The largest note the configuration accepts.
+    let big = "Restart **php-fpm** and look at the pool. ".repeat(2_000);
+    let big = &big[..64 * 1024];
+    std::fs::write(dir.path().join("big.md"), big).unwrap();
+    let config = |check_note: &str, site_note: &str| {
+        let src = format!(
+            r#"[defaults]
+interval = "1s"
+timeout = "1s"
+failure_threshold = 1
+
+[[site]]
+id = "shop"
+{site_note}
+[[site.check]]
+id = "web"
+kind = "http"
+url = "{shop}"
+runbook = {check_note}
+
+[[channel]]
+id = "ops-hook"
+kind = "webhook"
+url = "{ops}"
+[[channel]]
+id = "late-hook"
+kind = "webhook"
+url = "{late}"
+
+[[policy]]
+id = "default"
+group_window = "0s"
+[[policy.level]]
+notify = ["channel:ops-hook", "channel:late-hook"]
+"#,
+            shop = shop.url("/"),
+            ops = ops.url("/hook"),
+            late = late.url("/hook"),
+        );
+        Arc::new(
+            keepup_config::load_str(&src, &dir.path().join("k.toml"))
+                .unwrap_or_else(|p| panic!("{p}")),
+        )
+    };
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let monitor = Monitor::start(
+        config(
+            r#"{ file = "big.md" }"#,
+            r#"runbook = "Call the shop's owner.""#,
+        ),
+        store.clone(),
+        ProbeContext::new(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    wait_until("the trigger at ops", 20, || {
+        events(&ops_got).contains(&"trigger".to_owned())
+    })
+    .await;
+    let sent = ops_got.lock().unwrap()[0].clone();
+    assert_eq!(sent["runbook"][0]["text"], big, "the note whole");
+    // It takes the whole 64 KiB a notification carries: no other note.
+    assert_eq!(sent["runbook"].as_array().map(Vec::len), Some(1));
+
+    // Two rows, one per channel, each far below the note's size.
+    let rows = store.outbox(100).unwrap();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    for r in &rows {
+        assert!(
+            r.payload.len() < 4 * 1024,
+            "{}: {} bytes",
+            r.channel,
+            r.payload.len()
+        );
+    }
+
+    // The check's note is rewritten and the site's removed; the row
+    // waiting for the late channel is sent with the notes as they are now.
+    monitor
+        .reload(config(r#""Restart **nginx**.""#, ""))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    late_down.store(false, Ordering::SeqCst);
+    wait_until("the retried trigger at the late channel", 30, || {
+        !late_got.lock().unwrap().is_empty()
+    })
+    .await;
+    let late_sent = late_got.lock().unwrap()[0].clone();
+    assert_eq!(late_sent["event"], "trigger");
+    assert_eq!(
+        late_sent["runbook"][0],
+        serde_json::json!({"source": "check", "about": "shop/web", "text": "Restart **nginx**."}),
+        "{late_sent}"
+    );
+    assert!(
+        late_sent["runbook"]
+            .as_array()
+            .is_some_and(|notes| notes.iter().all(|n| n["source"] != "site")),
+        "{late_sent}"
+    );
+    monitor.shutdown().await;
+}
