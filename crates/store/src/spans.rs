@@ -41,8 +41,9 @@
 //!   late result older than every raw result kept, when spans of results
 //!   pruned since cover its time, is raw history only (those spans cannot
 //!   be derived again);
-//! * a result older than the check's latest one that is *not* backfill
-//!   means the wall clock stepped back (NTP, a restored VM): the timeline
+//! * a result older than the check's latest one that is *not* backfill,
+//!   by at most [`MAX_STEP_BACK_MS`] (an hour), means the wall clock
+//!   stepped back (NTP, a paused VM): the timeline
 //!   follows the clock. The result becomes the current one; spans that
 //!   start at its time or later (results dated in what is now the future)
 //!   are deleted, the span that holds its time ends there, and the open
@@ -350,6 +351,14 @@ fn run_start(
 /// later and results after `at` (dated in what is now the future) are deleted, the one
 /// that holds `at` ends there, and the open span starts at `at`, or goes
 /// on when the span that held `at` had the same status.
+/// How far back a non-history result may be dated before the latest one
+/// and still be taken for the wall clock stepping back (NTP correcting a
+/// clock that ran ahead, a paused VM): the spans and results dated after
+/// it are dropped. Further back, the clock itself is wrong (a host that
+/// boots with a stale RTC would otherwise erase the timeline since): the
+/// result is kept as history and the current state waits for the clock.
+pub(crate) const MAX_STEP_BACK_MS: i64 = 3_600_000;
+
 pub(crate) fn step_back(
     tx: &Transaction<'_>,
     check: i64,

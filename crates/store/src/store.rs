@@ -630,6 +630,7 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
             Some(_) => None,
             None => Some(order[start].1),
         };
+        let mut stepped_too_far_told = false;
         for &(_, at, i) in &order[start..end] {
             let outcome = &results[i].outcome;
             let content = match outcome.attachments.first() {
@@ -680,9 +681,27 @@ fn record_batch(st: &mut State, results: &[ResultRecord]) -> Result<(), Fail> {
                     c.status = status;
                     c.at = at;
                 }
-                Some(c) if at < c.at && !results[i].backfill => {
+                Some(c)
+                    if at < c.at
+                        && !results[i].backfill
+                        && c.at - at <= spans::MAX_STEP_BACK_MS =>
+                {
                     // Not history, yet older: the wall clock stepped back.
                     spans::step_back(&tx, check, at, status, c)?;
+                }
+                Some(c) if at < c.at && !results[i].backfill && !stepped_too_far_told => {
+                    // Further back than a clock correction goes: the clock
+                    // is wrong (a host booting with a stale RTC), and the
+                    // timeline since would be lost following it. The
+                    // result is kept as history below.
+                    stepped_too_far_told = true;
+                    tracing::error!(
+                        check_id = check,
+                        behind_s = (c.at - at) / 1000,
+                        "a result is dated far before the check's latest one: the wall clock is wrong; kept as history, the current state waits for the clock"
+                    );
+                    late = Some(late.map_or((at, at), |(lo, hi)| (lo.min(at), hi.max(at))));
+                    continue;
                 }
                 Some(c) => {
                     // History (or the current result again): it takes its

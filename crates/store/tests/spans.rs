@@ -563,6 +563,28 @@ fn results_recorded_late_read_as_the_same_results_recorded_in_order() {
 /// no longer shows), and the next results go on from there, spans never
 /// overlapping.
 #[test]
+fn a_clock_far_behind_the_store_erases_nothing() {
+    // A host booting with its RTC 400 days behind: its first results are
+    // not taken for a clock correction, which would drop every span and
+    // result since; they are history, and the timeline stands.
+    let (_dir, s) = store(&["shop/web"]);
+    run(&s, "shop/web", &every(0, 660, 60, Up));
+    let before = spans(&s, &["shop/web"], 0, 800);
+    run(
+        &s,
+        "shop/web",
+        &[(-400 * 86_400, Down), (-400 * 86_400 + 60, Down)],
+    );
+    assert_eq!(spans(&s, &["shop/web"], 0, 800), before);
+    let l = s.latest_for(&id("shop/web")).unwrap().unwrap();
+    assert_eq!(((l.at - T0) / S, l.outcome.status), (600, Up));
+    // Within an hour it is a clock correction, as before.
+    run(&s, "shop/web", &[(300, Down)]);
+    let l = s.latest_for(&id("shop/web")).unwrap().unwrap();
+    assert_eq!(((l.at - T0) / S, l.outcome.status), (300, Down));
+}
+
+#[test]
 fn after_the_clock_steps_back_results_dated_in_the_future_are_not_walked_again() {
     // Up every minute to 600 s; the clock steps back to 330 s, the shop is
     // down from there. The results dated 360..600 s were stamped by the
