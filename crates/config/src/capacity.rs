@@ -441,7 +441,7 @@ impl Loader<'_> {
         for m in Measure::ALL {
             let declared = design.iter().any(|(d, _)| *d == m);
             match (extra.expr(m), declared) {
-                (Some(text), true) => match compile_value(text.get_ref()) {
+                (Some(text), true) => match compile_value(text.get_ref(), "a load") {
                     Ok(expr) => exprs.push((
                         m,
                         LoadExpr {

@@ -9,10 +9,14 @@
 //! names measures, each inheriting the settings written beside them. On
 //! other kinds one measure: `forecast = { measure = "latency", limit =
 //! "2s" }`, `measure = "connections"` (postgres, mysql: % of
-//! max_connections), `"memory"` (redis: % of maxmemory), `"clients"`
-//! (redis). A measure with a capacity is forecast in % of it and is full
-//! at 100 % unless `limit` says less; one without (load, latency, clients)
-//! needs `limit` in its own unit.
+//! max_connections), `"size"` (postgres, mysql: the database's size in
+//! bytes), `"memory"` (redis: % of maxmemory), `"clients"` (redis), or a
+//! prometheus check's own `[[site.check.measure]]` by its name. A measure
+//! with a capacity is forecast in % of it and is full at 100 % unless
+//! `limit` says less; one without (load, latency, clients, size, a
+//! Prometheus measure) needs `limit` in its own unit (a Prometheus
+//! measure's unit is the limit's: a plain number, a size or a duration,
+//! as Prometheus counts them in bytes and seconds).
 //!
 //! Not here: the samples and the fit (store and monitor), nor the line
 //! itself (`keepup_model::forecast`).
@@ -25,6 +29,7 @@ use toml::Spanned;
 
 use crate::CheckSpec;
 use crate::PassiveSpec;
+use crate::ProbeSpec;
 use crate::load::Loader;
 use crate::raw::Dur;
 use crate::threshold::{Limit, Unit, parse_limit};
@@ -55,9 +60,9 @@ pub enum Source {
     /// `capacity` is given.
     Evidence {
         /// Pointer to the value.
-        value: &'static str,
+        value: String,
         /// Pointer to the capacity, for measures forecast in % of it.
-        capacity: Option<&'static str>,
+        capacity: Option<String>,
     },
 }
 
@@ -178,6 +183,22 @@ const CATALOGUE: &[Catalogued] = &[
         "connections in use (of max_connections)",
     ),
     (
+        "postgres",
+        "size",
+        "/postgres/database_size_bytes",
+        None,
+        Unit::Bytes,
+        "the database's size",
+    ),
+    (
+        "mysql",
+        "size",
+        "/mysql/database_size_bytes",
+        None,
+        Unit::Bytes,
+        "the databases' size",
+    ),
+    (
         "redis",
         "memory",
         "/redis/used_memory",
@@ -195,11 +216,32 @@ const CATALOGUE: &[Catalogued] = &[
     ),
 ];
 
-/// The measures a check of `kind` can forecast besides a host's.
-fn measures_of(kind: &str) -> Vec<&'static str> {
+/// The measures a check of `kind` can forecast besides a host's: the
+/// catalogue's, and a prometheus check's own.
+fn measures_of<'a>(kind: &str, spec: &'a CheckSpec) -> Vec<&'a str> {
     let mut names = vec!["latency"];
     names.extend(CATALOGUE.iter().filter(|c| c.0 == kind).map(|c| c.1));
+    if let CheckSpec::Probe(ProbeSpec::Prometheus(p)) = spec {
+        names.extend(p.measures.iter().map(|m| m.name.as_str()));
+    }
     names
+}
+
+/// A prometheus check's measure `name`, if it declares one.
+fn prometheus_measure(spec: &CheckSpec, name: &str) -> Option<Measure> {
+    let CheckSpec::Probe(ProbeSpec::Prometheus(p)) = spec else {
+        return None;
+    };
+    let m = p.measures.iter().find(|m| m.name == name)?;
+    Some(Measure {
+        key: m.name.clone(),
+        what: m.name.clone(),
+        unit: Unit::Number,
+        source: Source::Evidence {
+            value: crate::prometheus::measure_pointer(&m.name),
+            capacity: None,
+        },
+    })
 }
 
 fn host_measure(m: HostMeasure) -> Measure {
@@ -350,7 +392,7 @@ impl Loader<'_> {
                     format!("{key} is a host measure; a {kind} check forecasts one measure"),
                     Some(format!(
                         "write forecast = {{ measure = \"...\" }} with one of: {}",
-                        measures_of(kind).join(", ")
+                        measures_of(kind, spec).join(", ")
                     )),
                 );
                 return Vec::new();
@@ -362,7 +404,7 @@ impl Loader<'_> {
                     "a forecast needs the measure it follows",
                     Some(format!(
                         "a {kind} check can forecast: {}",
-                        measures_of(kind).join(", ")
+                        measures_of(kind, spec).join(", ")
                     )),
                 );
                 return Vec::new();
@@ -383,13 +425,14 @@ impl Loader<'_> {
                         what: c.5.to_owned(),
                         unit: c.4,
                         source: Source::Evidence {
-                            value: c.2,
-                            capacity: c.3,
+                            value: c.2.to_owned(),
+                            capacity: c.3.map(str::to_owned),
                         },
                     })
+                    .or_else(|| prometheus_measure(spec, name.get_ref()))
             };
             let Some(measure) = measure else {
-                let known = measures_of(kind);
+                let known = measures_of(kind, spec);
                 let hint = crate::diag::closest(name.get_ref(), known.iter().copied())
                     .map(|n| format!("did you mean {n:?}? "))
                     .unwrap_or_default();
@@ -400,16 +443,27 @@ impl Loader<'_> {
                         "a {kind} check has no measure {:?} to forecast",
                         name.get_ref()
                     ),
-                    Some(format!("{hint}it can forecast: {}", known.join(", "))),
+                    Some(format!(
+                        "{hint}it can forecast: {}{}",
+                        known.join(", "),
+                        if kind == "prometheus" {
+                            " (a prometheus check's own are its [[site.check.measure]] names)"
+                        } else {
+                            ""
+                        }
+                    )),
                 );
                 return Vec::new();
             };
             chosen.push((measure, None, path.clone()));
         }
+        // A Prometheus measure is in whatever unit its exporter counts.
+        let any_unit = kind == "prometheus";
         let mut out = Vec::new();
         for (measure, one, at) in chosen {
             let one = one.map(Spanned::into_inner).unwrap_or_default();
-            if let Some(f) = self.forecast_one(measure, top, &one, interval, &at, &span) {
+            let any_unit = any_unit && measure.key != "latency";
+            if let Some(f) = self.forecast_one(measure, top, &one, interval, &at, &span, any_unit) {
                 out.push(f);
             }
         }
@@ -417,14 +471,18 @@ impl Loader<'_> {
     }
 
     /// One measure's settings over the check-level ones over the defaults.
+    /// A measure of `any_unit` (a Prometheus value, in the exporter's base
+    /// units) takes the unit its limit is written in, except %.
+    #[allow(clippy::too_many_arguments)]
     fn forecast_one(
         &mut self,
-        measure: Measure,
+        mut measure: Measure,
         top: &RawOne,
         one: &RawOne,
         interval: Duration,
         path: &str,
         span: &std::ops::Range<usize>,
+        any_unit: bool,
     ) -> Option<Forecast> {
         let before = self.rep.count();
         let pick = |o: &Option<Spanned<Dur>>, t: &Option<Spanned<Dur>>| {
@@ -509,9 +567,19 @@ impl Loader<'_> {
                         self.rep.report(l.span(), &key, message, None);
                         None
                     }
+                    // A size or a duration: a Prometheus value counted in
+                    // bytes or seconds.
+                    Ok((n, unit @ (Unit::Bytes | Unit::Seconds))) if any_unit && n > 0.0 => {
+                        measure.unit = unit;
+                        Some(n)
+                    }
                     // A bare number in the measure's own unit, except
                     // percentages (0.8 and 80 would both be plausible).
-                    Ok((n, Unit::Number)) if measure.unit == Unit::Seconds && n > 0.0 => Some(n),
+                    Ok((n, Unit::Number))
+                        if matches!(measure.unit, Unit::Seconds | Unit::Bytes) && n > 0.0 =>
+                    {
+                        Some(n)
+                    }
                     Ok((n, unit)) if unit == measure.unit && n > 0.0 => Some(n),
                     Ok((_, unit)) if unit == measure.unit => {
                         self.rep
@@ -533,6 +601,8 @@ impl Loader<'_> {
                                     "write a share of its capacity, e.g. limit = \"95%\"".into()
                                 }
                                 Unit::Seconds => "write a duration, e.g. limit = \"2s\"".into(),
+                                Unit::Bytes => "write a size, e.g. limit = \"50GiB\"".into(),
+                                _ if any_unit => "a Prometheus measure has no capacity: write a plain number, a size (\"50GiB\") or a duration (\"2s\")".into(),
                                 _ => "write a plain number, e.g. limit = 2".into(),
                             }),
                         );
@@ -551,6 +621,12 @@ impl Loader<'_> {
                     ),
                     Some(match measure.unit {
                         Unit::Seconds => "e.g. limit = \"2s\"".into(),
+                        Unit::Bytes => {
+                            "e.g. limit = \"50GiB\" (what the disk or quota holds for it)".into()
+                        }
+                        _ if any_unit => {
+                            "e.g. limit = 10000, or a size (\"50GiB\") or a duration (\"2s\") for a value in bytes or seconds".into()
+                        }
                         _ => "e.g. limit = 2".into(),
                     }),
                 );

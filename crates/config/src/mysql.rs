@@ -11,6 +11,7 @@
 //! user = "keepup"                   # default "root"; needs REPLICATION CLIENT (SLAVE MONITOR on MariaDB)
 //! password_env = "MYSQL_MONITOR_PW" # or password_file; none: no password
 //! tls = "require"                   # "disable" | "prefer" | "require"; default as for postgres
+//! database = "shop"                # the schema logged into and sized; none: all
 //! role = "replica"                  # or "primary"; left out: either
 //! lag = { warn = "30s", crit = "5m" }           # Seconds_Behind_Master (default)
 //! connections = { warn = "80%", crit = "95%" }  # Threads_connected of max_connections (default)
@@ -28,6 +29,9 @@ use crate::threshold::{RawThreshold, Threshold, Unit};
 pub struct MysqlSpec {
     /// Where and how to connect (user defaults to `root`).
     pub server: DbServer,
+    /// The schema the session logs into, whose size is measured; none:
+    /// every schema's size.
+    pub database: Option<String>,
     /// The role the server must have: a replica has replication
     /// configured, a primary has none.
     pub role: Option<DbRole>,
@@ -42,6 +46,7 @@ pub struct MysqlSpec {
 crate::database::raw_db_check! {
     /// `kind = "mysql"` as written.
     RawMysql {
+        database: Option<Spanned<String>>,
         lag: Option<Spanned<RawThreshold>>,
         connections: Option<Spanned<RawThreshold>>,
         cluster_size: Option<Spanned<i64>>,
@@ -64,6 +69,25 @@ impl Loader<'_> {
         );
         let mut ok = true;
         let role = self.db_role(raw.role.as_ref(), path, &mut ok);
+        let database = match &raw.database {
+            // A schema name is at most 64 characters, sent NUL-terminated.
+            Some(d)
+                if d.get_ref().is_empty()
+                    || d.get_ref().contains('\0')
+                    || d.get_ref().chars().count() > 64 =>
+            {
+                self.rep.report(
+                    d.span(),
+                    &format!("{path}.database"),
+                    "the database name must be 1 to 64 characters, without NUL",
+                    None,
+                );
+                ok = false;
+                None
+            }
+            Some(d) => Some(d.get_ref().clone()),
+            None => None,
+        };
         let cluster_size = match &raw.cluster_size {
             None => None,
             Some(n) => match u32::try_from(*n.get_ref()) {
@@ -96,6 +120,7 @@ impl Loader<'_> {
         server.user.get_or_insert_with(|| "root".to_owned());
         ok.then_some(MysqlSpec {
             server,
+            database,
             role,
             lag,
             connections,

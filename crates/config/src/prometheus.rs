@@ -16,6 +16,12 @@
 //! - exactly one comparison `< <= > >= == !=` at the top: it keeps the
 //!   samples of its left side for which it holds, and the condition is
 //!   met when any sample is left.
+//!
+//! A check may also declare measures (`[[site.check.measure]] name =
+//! "orders_queue", expr = 'queue_length{queue="orders"}'`): expressions
+//! without a comparison whose value, summed over their samples as
+//! PromQL's `sum()` would (as `[site.capacity]` sums its loads), goes into
+//! the evidence under [`MEASURES_KEY`] for a capacity forecast to follow.
 
 use regex::Regex;
 use serde::Deserialize;
@@ -34,8 +40,24 @@ const MAX_EXPR_BYTES: usize = 4096;
 /// How deep parentheses and operators may nest.
 const MAX_DEPTH: usize = 32;
 
+/// At most this many measures per check.
+const MAX_MEASURES: usize = 64;
+
+/// At most this many bytes in a measure's name.
+const MAX_MEASURE_NAME: usize = 64;
+
 /// The keys of a `prometheus` check besides the HTTP ones.
-const PROMETHEUS_KEYS: &[&str] = &["condition"];
+const PROMETHEUS_KEYS: &[&str] = &["condition", "measure"];
+
+/// The evidence key under which the probe writes each measure's value:
+/// `{"measures": {"orders_queue": {"expr": ..., "value": 12, "series": 1}}}`.
+pub const MEASURES_KEY: &str = "measures";
+
+/// The JSON pointer to a measure's value in the evidence, for a forecast.
+pub fn measure_pointer(name: &str) -> String {
+    // Names are `[a-zA-Z_][a-zA-Z0-9_:]*`: nothing to escape.
+    format!("/{MEASURES_KEY}/{name}/value")
+}
 
 /// `kind = "prometheus"`
 #[derive(Debug, Clone)]
@@ -44,6 +66,19 @@ pub struct PrometheusSpec {
     pub http: HttpSpec,
     /// What must not be true of its samples.
     pub conditions: Vec<Condition>,
+    /// Values read on each scrape, for forecasts.
+    pub measures: Vec<PromMeasure>,
+}
+
+/// `[[site.check.measure]]`: a named value of the scrape.
+#[derive(Debug, Clone)]
+pub struct PromMeasure {
+    /// Its name (the forecast's `measure`, the evidence's key).
+    pub name: String,
+    /// The expression as written.
+    pub text: String,
+    /// Compiled; its samples are summed.
+    pub expr: Expr,
 }
 
 /// `[[site.check.condition]]`: an expression that, when any sample meets
@@ -269,8 +304,8 @@ pub fn compile(text: &str) -> Result<Comparison, ExprError> {
 
 /// Compiles an expression without a comparison, whose value is what is
 /// wanted (a measured load: `rate(http_requests_total)`), not whether it
-/// holds.
-pub fn compile_value(text: &str) -> Result<Expr, ExprError> {
+/// holds; `what` names it in the message of a comparison ("a load").
+pub fn compile_value(text: &str, what: &str) -> Result<Expr, ExprError> {
     if text.len() > MAX_EXPR_BYTES {
         return Err(ExprError {
             offset: MAX_EXPR_BYTES,
@@ -289,7 +324,7 @@ pub fn compile_value(text: &str) -> Result<Expr, ExprError> {
         None => Ok(value),
         Some((Token::Cmp(_), at)) => Err(ExprError {
             offset: *at,
-            message: "a load is a value, not a condition: leave the comparison out".into(),
+            message: format!("{what} is a value, not a condition: leave the comparison out"),
         }),
         Some((_, at)) => {
             let at = *at;
@@ -651,9 +686,18 @@ struct RawCondition {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawMeasure {
+    name: Spanned<String>,
+    expr: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawPrometheusExtras {
     #[serde(default)]
     condition: Vec<Spanned<RawCondition>>,
+    #[serde(default)]
+    measure: Vec<Spanned<RawMeasure>>,
 }
 
 impl Loader<'_> {
@@ -735,16 +779,102 @@ impl Loader<'_> {
                 }
             }
         }
-        if conditions.is_empty() && ok {
+        let measures = self.prometheus_measures(extra.measure, span.clone(), path, &mut ok);
+        if conditions.is_empty() && measures.is_empty() && ok {
             self.rep.report(
                 span,
                 &format!("{path}.condition"),
-                "a prometheus check needs at least one [[site.check.condition]]",
+                "a prometheus check needs at least one [[site.check.condition]] (or a [[site.check.measure]] to forecast)",
                 Some("e.g. expr = 'up == 0', severity = \"crit\"".into()),
             );
             return None;
         }
-        ok.then_some(PrometheusSpec { http, conditions })
+        ok.then_some(PrometheusSpec {
+            http,
+            conditions,
+            measures,
+        })
+    }
+
+    /// `[[site.check.measure]]`: names checked (unique, a metric-like name,
+    /// not `latency`, which is every check's own), expressions compiled.
+    fn prometheus_measures(
+        &mut self,
+        raw: Vec<Spanned<RawMeasure>>,
+        span: std::ops::Range<usize>,
+        path: &str,
+        ok: &mut bool,
+    ) -> Vec<PromMeasure> {
+        if raw.len() > MAX_MEASURES {
+            self.rep.report(
+                span,
+                &format!("{path}.measure"),
+                format!("{} measures; at most {MAX_MEASURES}", raw.len()),
+                None,
+            );
+            *ok = false;
+            return Vec::new();
+        }
+        let mut measures: Vec<PromMeasure> = Vec::new();
+        for (i, raw) in raw.into_iter().enumerate() {
+            let key = format!("{path}.measure[{i}]");
+            let raw = raw.into_inner();
+            let name = raw.name.get_ref();
+            let well_formed = !name.is_empty()
+                && name.len() <= MAX_MEASURE_NAME
+                && name.chars().enumerate().all(|(i, c)| {
+                    c.is_ascii_alphabetic()
+                        || c == '_'
+                        || (i > 0 && (c.is_ascii_digit() || c == ':'))
+                });
+            let problem = if !well_formed {
+                Some((
+                    format!("{name:?} is not a measure name"),
+                    format!(
+                        "letters, digits, _ and : (not first), at most {MAX_MEASURE_NAME} bytes, e.g. name = \"orders_queue\""
+                    ),
+                ))
+            } else if name == "latency" {
+                Some((
+                    "\"latency\" is every check's response time, not a measure of the scrape"
+                        .to_owned(),
+                    "give the measure another name".to_owned(),
+                ))
+            } else if measures.iter().any(|m| &m.name == name) {
+                Some((
+                    format!("measure {name:?} is declared twice"),
+                    "give each measure its own name".to_owned(),
+                ))
+            } else {
+                None
+            };
+            if let Some((message, hint)) = problem {
+                self.rep
+                    .report(raw.name.span(), &format!("{key}.name"), message, Some(hint));
+                *ok = false;
+                continue;
+            }
+            let text = raw.expr.get_ref();
+            match compile_value(text, "a measure") {
+                Ok(expr) => measures.push(PromMeasure {
+                    name: name.clone(),
+                    text: text.clone(),
+                    expr,
+                }),
+                Err(e) => {
+                    let span = self.span_in_string(&raw.expr, e.offset);
+                    let column = text[..e.offset.min(text.len())].chars().count() + 1;
+                    self.rep.report(
+                        span,
+                        &format!("{key}.expr"),
+                        format!("at character {column} of the expression: {}", e.message),
+                        None,
+                    );
+                    *ok = false;
+                }
+            }
+        }
+        measures
     }
 
     /// The position of byte `offset` of a string value in the source: exact

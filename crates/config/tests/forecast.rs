@@ -2,7 +2,9 @@
 //! judges, or named ones) and one measure of other kinds, with their
 //! defaults; each mistake (window shorter than the interval, warn not
 //! longer than crit, unknown measure, limit in the wrong unit, no limit
-//! where there is no capacity) reported at its file:line:col.
+//! where there is no capacity, a database size without its limit, a
+//! Prometheus measure the check does not declare) reported at its
+//! file:line:col.
 
 mod support;
 
@@ -147,8 +149,8 @@ fn other_kinds_forecast_one_catalogued_measure() {
     assert_eq!(
         f.measure.source,
         Source::Evidence {
-            value: "/redis/used_memory",
-            capacity: Some("/redis/maxmemory")
+            value: "/redis/used_memory".into(),
+            capacity: Some("/redis/maxmemory".into())
         }
     );
     assert_eq!(f.limit, 90.0);
@@ -249,4 +251,207 @@ fn limits_in_the_wrong_unit_or_missing_without_a_capacity_are_refused() {
     assert!(at(&refused(&src), &src, "forecast = {").contains("judges no capacity measure"));
     let src = host(r#"forecast = { memory = { limit = "120%" } }"#);
     assert!(at(&refused(&src), &src, "120%").contains("more than 100%"));
+}
+
+fn database(kind: &str, body: &str) -> String {
+    format!(
+        r#"
+[[site]]
+id = "shop"
+
+[[site.check]]
+id = "db"
+kind = "{kind}"
+host = "127.0.0.1"
+interval = "1m"
+{body}
+"#
+    )
+}
+
+fn prometheus(body: &str) -> String {
+    format!(
+        r#"
+[[site]]
+id = "shop"
+
+[[site.check]]
+id = "queues"
+kind = "prometheus"
+url = "http://127.0.0.1:9/metrics"
+interval = "1m"
+{body}
+"#
+    )
+}
+
+#[test]
+fn database_sizes_are_forecast_in_bytes_against_a_size_limit() {
+    for (kind, pointer) in [
+        ("postgres", "/postgres/database_size_bytes"),
+        ("mysql", "/mysql/database_size_bytes"),
+    ] {
+        let config = load(&database(
+            kind,
+            r#"forecast = { measure = "size", limit = "50GiB" }"#,
+        ));
+        let f = &config.sites[0].checks[0].forecasts[0];
+        assert_eq!(f.measure.key, "size");
+        assert_eq!(f.measure.unit, Unit::Bytes);
+        assert_eq!(
+            f.measure.source,
+            Source::Evidence {
+                value: pointer.into(),
+                capacity: None
+            }
+        );
+        assert_eq!(f.limit, 50.0 * 1024f64.powi(3));
+        // A plain number is bytes, as in a size threshold.
+        let config = load(&database(
+            kind,
+            r#"forecast = { measure = "size", limit = 1000000 }"#,
+        ));
+        assert_eq!(config.sites[0].checks[0].forecasts[0].limit, 1e6);
+    }
+    // A size has no capacity: without a limit it is refused, with a hint.
+    let src = database("postgres", r#"forecast = { measure = "size" }"#);
+    let msg = at(&refused(&src), &src, "forecast = {");
+    assert!(msg.contains("keepup.toml:"), "{msg}");
+    assert!(
+        msg.contains("the database's size has no capacity: the forecast needs its limit"),
+        "{msg}"
+    );
+    assert!(msg.contains("limit = \"50GiB\""), "{msg}");
+    // Nor in another unit than a size.
+    let src = database("mysql", r#"forecast = { measure = "size", limit = "90%" }"#);
+    let msg = at(&refused(&src), &src, "90%");
+    assert!(
+        msg.contains("wrong unit: the databases' size is forecast in bytes, not % of its capacity"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("write a size, e.g. limit = \"50GiB\""),
+        "{msg}"
+    );
+    let src = database(
+        "postgres",
+        r#"forecast = { measure = "size", limit = "2s" }"#,
+    );
+    assert!(at(&refused(&src), &src, "2s").contains("wrong unit"));
+    // Only databases have a size.
+    let src = redis(r#"forecast = { measure = "size", limit = "1GiB" }"#);
+    assert!(at(&refused(&src), &src, "\"size\"").contains("a redis check has no measure \"size\""));
+    // The mysql schema name is checked.
+    let src = database("mysql", "database = \"\"");
+    assert!(at(&refused(&src), &src, "database = ").contains("the database name must be"));
+}
+
+#[test]
+fn a_prometheus_check_forecasts_the_measures_it_declares() {
+    let config = load(&prometheus(
+        r#"forecast = { measure = "orders_queue", limit = 10000, window = "1d" }
+[[site.check.measure]]
+name = "orders_queue"
+expr = 'queue_length{queue="orders"}'
+[[site.check.measure]]
+name = "uploads"
+expr = 'node_filesystem_size_bytes - node_filesystem_avail_bytes'
+"#,
+    ));
+    let c = &config.sites[0].checks[0];
+    let f = &c.forecasts[0];
+    assert_eq!(f.measure.key, "orders_queue");
+    assert_eq!(f.measure.unit, Unit::Number);
+    assert_eq!(
+        f.measure.source,
+        Source::Evidence {
+            value: "/measures/orders_queue/value".into(),
+            capacity: None
+        }
+    );
+    assert_eq!(f.limit, 10_000.0);
+    let keepup_config::CheckSpec::Probe(keepup_config::ProbeSpec::Prometheus(p)) = &c.spec else {
+        panic!("{:?}", c.spec)
+    };
+    // Measures alone make a check: no condition needed.
+    assert!(p.conditions.is_empty());
+    assert_eq!(p.measures.len(), 2);
+    assert_eq!(p.measures[1].name, "uploads");
+    // A size or a duration gives the measure its unit.
+    let config = load(&prometheus(
+        r#"forecast = { measure = "uploads", limit = "2GiB" }
+[[site.check.measure]]
+name = "uploads"
+expr = 'node_filesystem_size_bytes - node_filesystem_avail_bytes'
+"#,
+    ));
+    let f = &config.sites[0].checks[0].forecasts[0];
+    assert_eq!(
+        (f.measure.unit, f.limit),
+        (Unit::Bytes, 2.0 * 1024f64.powi(3))
+    );
+}
+
+#[test]
+fn prometheus_measures_unknown_or_malformed_are_refused_where_they_are_written() {
+    let body = r#"[[site.check.measure]]
+name = "orders_queue"
+expr = 'queue_length{queue="orders"}'
+[[site.check.measure]]
+name = "refunds_queue"
+expr = 'queue_length{queue="refunds"}'
+"#;
+    // An unknown name: the declared ones are listed.
+    let src = prometheus(&format!(
+        "forecast = {{ measure = \"order_queue\", limit = 100 }}\n{body}"
+    ));
+    let msg = at(&refused(&src), &src, "order_queue");
+    assert!(msg.contains("keepup.toml:"), "{msg}");
+    assert!(
+        msg.contains("a prometheus check has no measure \"order_queue\" to forecast"),
+        "{msg}"
+    );
+    assert!(msg.contains("did you mean \"orders_queue\"?"), "{msg}");
+    assert!(
+        msg.contains("it can forecast: latency, orders_queue, refunds_queue"),
+        "{msg}"
+    );
+    // A % limit: a Prometheus value has no capacity.
+    let src = prometheus(&format!(
+        "forecast = {{ measure = \"orders_queue\", limit = \"80%\" }}\n{body}"
+    ));
+    let msg = at(&refused(&src), &src, "80%");
+    assert!(msg.contains("wrong unit"), "{msg}");
+    assert!(
+        msg.contains("a Prometheus measure has no capacity"),
+        "{msg}"
+    );
+    // No limit.
+    let src = prometheus(&format!(
+        "forecast = {{ measure = \"orders_queue\" }}\n{body}"
+    ));
+    let msg = at(&refused(&src), &src, "forecast = {");
+    assert!(
+        msg.contains("orders_queue has no capacity: the forecast needs its limit"),
+        "{msg}"
+    );
+    // A comparison, a bad name, `latency`, a name twice.
+    let src = prometheus("[[site.check.measure]]\nname = \"q\"\nexpr = 'queue_length > 5'\n");
+    let msg = at(&refused(&src), &src, "expr =");
+    assert!(
+        msg.contains("measure[0].expr: at character 14 of the expression: a measure is a value, not a condition"),
+        "{msg}"
+    );
+    let src = prometheus("[[site.check.measure]]\nname = \"orders-queue\"\nexpr = 'q'\n");
+    let msg = at(&refused(&src), &src, "orders-queue");
+    assert!(
+        msg.contains("measure[0].name: \"orders-queue\" is not a measure name"),
+        "{msg}"
+    );
+    let src = prometheus("[[site.check.measure]]\nname = \"latency\"\nexpr = 'q'\n");
+    assert!(at(&refused(&src), &src, "name = ").contains("every check's response time"));
+    let src = prometheus(
+        "[[site.check.measure]]\nname = \"q\"\nexpr = 'a'\n[[site.check.measure]]\nname = \"q\" # twice\nexpr = 'b'\n",
+    );
+    assert!(at(&refused(&src), &src, "# twice").contains("measure \"q\" is declared twice"));
 }

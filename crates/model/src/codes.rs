@@ -529,7 +529,8 @@ catalogue! {
         /// `max_body_bytes`: nothing was evaluated (Down).
         PROMETHEUS_SCRAPE_INVALID: Critical;
         /// A metric a condition selects has no series at all in the scrape, so the
-        /// condition cannot be evaluated (Degraded).
+        /// condition cannot be evaluated; or a measure (`[[site.check.measure]]`)
+        /// has no sample, so its forecast gets no value (Degraded).
         PROMETHEUS_METRIC_ABSENT: Warning;
     }
     section "CAPACITY_*: measured load against a site's design capacity ([site.capacity])" {

@@ -9,7 +9,10 @@
 //! times `SELECT 1`, then reads `max_connections`, the status counters
 //! (`Threads_connected`, `wsrep_*`) and `SHOW REPLICA STATUS` (`SHOW SLAVE
 //! STATUS` where the former is not known): the IO and SQL threads,
-//! `Seconds_Behind_Master` / `Seconds_Behind_Source` and the last errors.
+//! `Seconds_Behind_Master` / `Seconds_Behind_Source` and the last errors;
+//! and the size of the schema logged into (`database`), or of every schema
+//! without one: `data_length + index_length` of the tables
+//! `information_schema.tables` shows the user, for a forecast to follow.
 //!
 //! The client is keepup's own and speaks only the few packets this needs
 //! (handshake v10, the 4.1 handshake response, text result sets), every
@@ -32,6 +35,7 @@ use crate::database::{Bounded, MAX_REPLY_BYTES, ReplyBudget, run_check};
 use crate::util::{Fail, connect_first, ms};
 
 const CLIENT_LONG_PASSWORD: u32 = 1;
+const CLIENT_CONNECT_WITH_DB: u32 = 0x8;
 const CLIENT_PROTOCOL_41: u32 = 0x200;
 const CLIENT_SSL: u32 = 0x800;
 const CLIENT_TRANSACTIONS: u32 = 0x2000;
@@ -39,6 +43,14 @@ const CLIENT_SECURE_CONNECTION: u32 = 0x8000;
 const CLIENT_PLUGIN_AUTH: u32 = 0x8_0000;
 /// utf8mb4_general_ci.
 const CHARSET: u8 = 45;
+
+/// The size of the schema logged into, or of every schema when none
+/// (the virtual `information_schema` and `performance_schema` left out),
+/// and the tables counted.
+const SIZE_SQL: &str = "SELECT coalesce(sum(data_length + index_length), 0), count(*) \
+    FROM information_schema.tables \
+    WHERE table_schema NOT IN ('information_schema', 'performance_schema') \
+    AND (DATABASE() IS NULL OR table_schema = DATABASE())";
 
 /// The byte stream of a run, plain or TLS.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -337,6 +349,9 @@ async fn run(
         | CLIENT_TRANSACTIONS
         | CLIENT_SECURE_CONNECTION
         | CLIENT_PLUGIN_AUTH;
+    if spec.database.is_some() {
+        caps |= CLIENT_CONNECT_WITH_DB;
+    }
     let offers_tls = greeting.capabilities & CLIENT_SSL != 0;
     let use_tls = match (server.tls, offers_tls) {
         (DbTls::Require, false) => {
@@ -441,6 +456,20 @@ async fn run(
             .map_err(wire)?,
         Err(e) => return Err(wire(e)),
     };
+    // MySQL 8 caches information_schema's table sizes for a day unless
+    // the session asks otherwise (MariaDB's are live).
+    if mysql8_or_later(&greeting.version) {
+        let _ = ctx
+            .within(
+                "reading the database's size",
+                session.query("SET SESSION information_schema_stats_expiry = 0"),
+            )
+            .await?;
+    }
+    let size = ctx
+        .within("reading the database's size", session.query(SIZE_SQL))
+        .await?
+        .map_err(wire)?;
     let status: HashMap<String, String> = status
         .rows
         .into_iter()
@@ -461,6 +490,17 @@ async fn run(
         &replica,
         outcome,
     );
+    if let Some(serde_json::Value::Object(evidence)) = outcome.evidence.details.get_mut("mysql") {
+        evidence.insert("database".into(), json!(spec.database));
+        evidence.insert(
+            "database_size_bytes".into(),
+            json!(first(&size, 0).and_then(|v| v.parse::<f64>().ok())),
+        );
+        evidence.insert(
+            "database_tables".into(),
+            json!(first(&size, 1).and_then(|v| v.parse::<u64>().ok())),
+        );
+    }
     // A polite goodbye; the answer is not waited for.
     session.seq = 0;
     let _ = ctx.within("closing", session.write_packet(&[0x01])).await;
@@ -497,6 +537,11 @@ async fn login(
     response.push(0);
     response.push(u8::try_from(auth.len()).unwrap_or(0));
     response.extend_from_slice(&auth);
+    if let Some(db) = &spec.database {
+        // With CLIENT_CONNECT_WITH_DB (the configuration refuses a NUL).
+        response.extend_from_slice(db.as_bytes());
+        response.push(0);
+    }
     response.extend_from_slice(plugin.as_bytes());
     response.push(0);
     ctx.within("logging in", session.write_packet(&response))
@@ -694,6 +739,17 @@ fn judge(
         }
     }
     outcome.evidence.insert("mysql", evidence);
+}
+
+/// Whether a greeting's version is MySQL 8 or later (not MariaDB, whose
+/// 10.x and 11.x versions do not have the setting).
+fn mysql8_or_later(version: &str) -> bool {
+    !version.contains("MariaDB")
+        && version
+            .split('.')
+            .next()
+            .and_then(|major| major.parse::<u32>().ok())
+            .is_some_and(|major| major >= 8)
 }
 
 fn wire_finding(spec: &MysqlSpec, w: Wire) -> Finding {

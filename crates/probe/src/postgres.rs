@@ -9,7 +9,9 @@
 //! replayed, counted from the server's start while it replayed nothing
 //! yet), the WAL received but not replayed, whether replay is paused
 //! and whether the WAL receiver streams; on a primary each replica of
-//! `pg_stat_replication` with its state and lag in bytes and seconds.
+//! `pg_stat_replication` with its state and lag in bytes and seconds;
+//! and the size of the database it is logged into
+//! (`pg_database_size(current_database())`, for a forecast to follow).
 //! An optional query of the operator's is compared with its expected
 //! value. Every reply of a run counts against
 //! [`crate::database::MAX_REPLY_BYTES`].
@@ -46,7 +48,8 @@ const STATE_SQL: &str = "SELECT pg_is_in_recovery(), \
          WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 \
          ELSE extract(epoch FROM now() - coalesce(pg_last_xact_replay_timestamp(), pg_postmaster_start_time())) END, \
     CASE WHEN pg_is_in_recovery() THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) END, \
-    CASE WHEN pg_is_in_recovery() THEN (SELECT pid FROM pg_stat_wal_receiver LIMIT 1) END; \
+    CASE WHEN pg_is_in_recovery() THEN (SELECT pid FROM pg_stat_wal_receiver LIMIT 1) END, \
+    pg_database_size(current_database()); \
     SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local'), \
     state, coalesce(sync_state, ''), \
     pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
@@ -235,6 +238,8 @@ struct State {
     receiver_hidden: bool,
     lag_seconds: Option<f64>,
     lag_bytes: Option<f64>,
+    /// The size of the database logged into, bytes.
+    database_size: Option<f64>,
     replicas: Vec<Replica>,
 }
 
@@ -268,6 +273,7 @@ impl State {
             state.lag_seconds = number(row, 6);
             state.lag_bytes = number(row, 7);
             state.receiver_hidden = state.receiver.is_none() && text(row, 8).is_some();
+            state.database_size = number(row, 9);
         }
         if let Some(rows) = sets.get(1) {
             state.replicas = rows
@@ -315,6 +321,7 @@ impl State {
             "version": self.version,
             "connections": self.connections,
             "max_connections": self.max_connections,
+            "database_size_bytes": self.database_size,
         });
         if self.in_recovery {
             v["replay_lag_seconds"] = json!(self.lag_seconds);

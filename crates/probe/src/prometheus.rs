@@ -1,5 +1,7 @@
-//! Prometheus checks: scrape an exposition endpoint and evaluate the
-//! check's conditions on its samples.
+//! Prometheus checks: scrape an exposition endpoint, evaluate the
+//! check's conditions on its samples and read its measures (each
+//! expression's samples summed, in the evidence under
+//! [`keepup_config::prometheus::MEASURES_KEY`] for a forecast to follow).
 //!
 //! The scrape is an HTTP(S) request like [`crate::http`]'s (its timeouts,
 //! body limit, TLS and redirects), asking for the text format. The text is
@@ -24,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use keepup_config::prometheus::{
-    ArithOp, Comparison, Condition, Expr, Func, PrometheusSpec, Selector,
+    ArithOp, Comparison, Condition, Expr, Func, MEASURES_KEY, PrometheusSpec, Selector,
 };
 use keepup_model::{Finding, Outcome, Severity};
 use serde_json::json;
@@ -175,11 +177,7 @@ pub(crate) async fn values(
         };
         exprs
             .iter()
-            .map(|e| match eval.expr(e) {
-                Value::Scalar(x) => Some(x),
-                Value::Vector(v) if v.is_empty() => None,
-                Value::Vector(v) => Some(v.iter().map(|s| s.value).sum()),
-            })
+            .map(|e| summed(eval.expr(e)).map(|(sum, _)| sum))
             .collect()
     };
     let called: Vec<&Selector> = exprs.iter().flat_map(|e| e.called_selectors()).collect();
@@ -190,6 +188,16 @@ pub(crate) async fn values(
         sums,
         rate_pending,
     })
+}
+
+/// An expression's value summed over its samples, as PromQL's `sum()`
+/// would, with how many there were; None without a sample.
+fn summed(value: Value) -> Option<(f64, usize)> {
+    match value {
+        Value::Scalar(x) => Some((x, 1)),
+        Value::Vector(v) if v.is_empty() => None,
+        Value::Vector(v) => Some((v.iter().map(|s| s.value).sum(), v.len())),
+    }
 }
 
 /// Runs one Prometheus check.
@@ -239,26 +247,61 @@ pub async fn probe(spec: &PrometheusSpec, ctx: &ProbeContext) -> Outcome {
         }
     }
     outcome.evidence.insert("conditions", evaluated);
+    let rate_pending = previous.is_none();
+    let mut measures = serde_json::Map::new();
+    let mut read = 0;
+    for m in &spec.measures {
+        let value = summed(eval.expr(&m.expr));
+        read += usize::from(value.is_some());
+        measures.insert(
+            m.name.clone(),
+            json!({
+                "expr": m.text,
+                "value": value.map(|(sum, _)| sum),
+                "series": value.map_or(0, |(_, n)| n),
+            }),
+        );
+        let waits = rate_pending && !m.expr.called_selectors().is_empty();
+        if value.is_none() && !waits {
+            let why = match eval.absent_metric(&m.expr) {
+                Some(metric) => format!("no series of {metric} in the scrape"),
+                None => "no series matches it".to_owned(),
+            };
+            outcome.push(Finding::new(
+                codes::PROMETHEUS_METRIC_ABSENT,
+                Severity::Warning,
+                format!("measure {} (`{}`) has no value: {why}", m.name, m.text),
+            ));
+        }
+    }
+    if !spec.measures.is_empty() {
+        outcome
+            .evidence
+            .insert(MEASURES_KEY, serde_json::Value::Object(measures));
+    }
     if eval.capped.get() {
         outcome.evidence.insert(
             "series_capped",
             format!("a selector took only its first {MAX_SELECTED_SERIES} series"),
         );
     }
-    if previous.is_none() && spec.conditions.iter().any(|c| !called(&c.expr).is_empty()) {
+    let selectors: Vec<&Selector> = spec
+        .conditions
+        .iter()
+        .flat_map(|c| called(&c.expr))
+        .chain(spec.measures.iter().flat_map(|m| m.expr.called_selectors()))
+        .collect();
+    if rate_pending && !selectors.is_empty() {
         outcome.evidence.insert(
             "rate_pending",
             "rate() and delta() start with the next scrape",
         );
     }
-    let selectors = spec.conditions.iter().flat_map(|c| called(&c.expr));
-    keep_for_rates(&state, key, selectors, &scrape, scraped_at);
-    outcome.message = match met {
-        0 => format!(
-            "no condition met ({} condition{})",
-            spec.conditions.len(),
-            if spec.conditions.len() == 1 { "" } else { "s" }
-        ),
+    keep_for_rates(&state, key, selectors.into_iter(), &scrape, scraped_at);
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    outcome.message = match (met, spec.conditions.len(), spec.measures.len()) {
+        (0, 0, m) => format!("{read} of {m} measure{} read", plural(m)),
+        (0, c, _) => format!("no condition met ({c} condition{})", plural(c)),
         _ => String::new(),
     };
     crate::util::finish(outcome, String::new(), started)
@@ -275,13 +318,18 @@ fn invalid(mut outcome: Outcome, text: String) -> Outcome {
     outcome
 }
 
-/// What a previous scrape was taken for: the URL and the conditions (a
-/// check changed by a reload starts afresh).
+/// What a previous scrape was taken for: the URL, the conditions and the
+/// measures (a check changed by a reload starts afresh).
 fn scrape_key(spec: &PrometheusSpec) -> String {
     let mut key = spec.http.url.to_string();
-    for c in &spec.conditions {
+    for text in spec
+        .conditions
+        .iter()
+        .map(|c| &c.text)
+        .chain(spec.measures.iter().map(|m| &m.text))
+    {
         key.push('\n');
-        key.push_str(&c.text);
+        key.push_str(text);
     }
     key
 }

@@ -312,3 +312,55 @@ async fn tls_is_verified_against_the_ca_file_before_the_password_goes() {
     let o = run(&config).await;
     assert_eq!(codes(&o), ["MYSQL_TLS_UNAVAILABLE"], "{o:#?}");
 }
+
+/// The size `information_schema` gives the schema `db` (or every schema
+/// but the virtual ones), as the server's own client reads it.
+fn schema_size(server: &MariaDb, db: Option<&str>) -> f64 {
+    let filter = db.map_or_else(String::new, |d| format!("AND table_schema = '{d}'"));
+    server
+        .sql(&format!(
+            "SELECT coalesce(sum(data_length + index_length), 0) FROM information_schema.tables \
+             WHERE table_schema NOT IN ('information_schema', 'performance_schema') {filter};"
+        ))
+        .expect("size query")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+#[tokio::test]
+async fn the_size_of_the_schema_logged_into_or_of_all_is_measured() {
+    let pair = shared();
+    let server = &pair.primary;
+    server.create_database("sized").expect("a database");
+    // seq_1_to_5000: MariaDB's sequence engine, which wants a database.
+    server
+        .sql_in(
+            "sized",
+            "CREATE TABLE t (id INT PRIMARY KEY AUTO_INCREMENT, pad CHAR(200), KEY (pad)) ENGINE=InnoDB; \
+             INSERT INTO t (pad) SELECT REPEAT('x', 200) FROM seq_1_to_5000; \
+             ANALYZE TABLE t;",
+        )
+        .expect("a table filled");
+    let o = run(&pair.check(server, "database = \"sized\"")).await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+    let size = mysql(&o)["database_size_bytes"].as_f64().expect("a size");
+    // 5,000 rows of 200 characters and their index: more than a MiB, and
+    // what information_schema says.
+    assert!(size > 1024.0 * 1024.0, "{size}");
+    assert_eq!(size, schema_size(server, Some("sized")), "{o:#?}");
+    assert_eq!(mysql(&o)["database"], "sized");
+    assert_eq!(mysql(&o)["database_tables"], 1);
+    // Without a database: every schema's, the system schemas with it.
+    let o = run(&pair.check(server, "")).await;
+    let all = mysql(&o)["database_size_bytes"].as_f64().expect("a size");
+    assert_eq!(all, schema_size(server, None), "{o:#?}");
+    assert!(all > size, "{all} {size}");
+    // A schema that does not exist is the server's refusal, said.
+    let o = run(&pair.check(server, "database = \"no_such_db\"")).await;
+    assert_eq!(o.status, Status::Down, "{o:#?}");
+    assert!(
+        o.findings[0].text.contains("Unknown database 'no_such_db'"),
+        "{o:#?}"
+    );
+}

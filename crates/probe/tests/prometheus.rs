@@ -254,3 +254,94 @@ async fn many_series_in_one_metric_are_matched_by_their_labels() {
     assert_eq!(o.evidence.details["samples"], 2 * SERIES);
     assert!(!o.evidence.details.contains_key("series_capped"), "{o:?}");
 }
+
+#[tokio::test]
+async fn measures_are_read_summed_into_the_evidence_and_their_absence_said() {
+    let length = Arc::new(AtomicU64::new(40));
+    let served = Arc::clone(&length);
+    let server = TestServer::start(move |_req| {
+        let n = served.load(Ordering::SeqCst);
+        async move {
+            text(
+                200,
+                format!(
+                    "# TYPE queue_length gauge\nqueue_length{{queue=\"orders\",shard=\"a\"}} {n}\nqueue_length{{queue=\"orders\",shard=\"b\"}} 2\nqueue_length{{queue=\"refunds\"}} 7\n"
+                ),
+            )
+        }
+    })
+    .await
+    .expect("server");
+    let ctx = ProbeContext::new();
+    let measured = check(
+        &server.url("/metrics"),
+        "",
+        r#"[[site.check.measure]]
+name = "orders_queue"
+expr = 'queue_length{queue="orders"}'
+[[site.check.measure]]
+name = "refunds_doubled"
+expr = 'queue_length{queue="refunds"} * 2'
+[[site.check.measure]]
+name = "lost"
+expr = 'queue_length{queue="lost"}'
+[[site.check.measure]]
+name = "typo"
+expr = 'queue_lenght'
+"#,
+    );
+    let o = run(&measured, &ctx).await;
+    let measures = &o.evidence.details["measures"];
+    // Two shards of the orders queue, summed.
+    assert_eq!(measures["orders_queue"]["value"], 42.0, "{o:#?}");
+    assert_eq!(measures["orders_queue"]["series"], 2);
+    assert_eq!(
+        measures["orders_queue"]["expr"],
+        r#"queue_length{queue="orders"}"#
+    );
+    assert_eq!(measures["refunds_doubled"]["value"], 14.0);
+    assert!(measures["lost"]["value"].is_null());
+    // A measure without a value is said, with why: no forecast is fed
+    // in silence.
+    assert_eq!(o.status, Status::Degraded, "{o:#?}");
+    assert_eq!(
+        codes(&o),
+        vec![c::PROMETHEUS_METRIC_ABSENT, c::PROMETHEUS_METRIC_ABSENT]
+    );
+    assert!(
+        o.findings[0].text.starts_with(
+            "measure lost (`queue_length{queue=\"lost\"}`) has no value: no series matches it"
+        ),
+        "{}",
+        o.findings[0].text
+    );
+    assert!(
+        o.findings[1]
+            .text
+            .ends_with("no series of queue_lenght in the scrape"),
+        "{}",
+        o.findings[1].text
+    );
+    assert_eq!(o.message, "2 of 4 measures read");
+    // The next scrape reads the gauge as it is then.
+    length.store(90, Ordering::SeqCst);
+    let o = run(&measured, &ctx).await;
+    assert_eq!(
+        o.evidence.details["measures"]["orders_queue"]["value"],
+        92.0
+    );
+    // rate() waits for its second scrape without a finding.
+    let rated = check(
+        &server.url("/metrics"),
+        "",
+        "[[site.check.measure]]\nname = \"growth\"\nexpr = 'rate(queue_length{queue=\"refunds\"})'\n",
+    );
+    let o = run(&rated, &ctx).await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+    assert!(o.evidence.details["measures"]["growth"]["value"].is_null());
+    let o = run(&rated, &ctx).await;
+    assert_eq!(
+        o.evidence.details["measures"]["growth"]["value"], 0.0,
+        "{o:#?}"
+    );
+}
