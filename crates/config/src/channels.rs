@@ -530,7 +530,7 @@ struct RawEmail {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawWebhook {
+pub(crate) struct RawWebhook {
     url: Option<Spanned<String>>,
     url_env: Option<Spanned<String>>,
     url_file: Option<Spanned<String>>,
@@ -1261,7 +1261,12 @@ impl Loader<'_> {
         })
     }
 
-    fn webhook(&mut self, raw: RawWebhook, path: &str, span: Range<usize>) -> Option<WebhookSpec> {
+    pub(crate) fn webhook(
+        &mut self,
+        raw: RawWebhook,
+        path: &str,
+        span: Range<usize>,
+    ) -> Option<WebhookSpec> {
         let keys = SecretKeys::new("url", &raw.url, &raw.url_env, &raw.url_file);
         let url = self.secret_url(&keys, path, span);
         let method = self.method(raw.method.as_ref(), path);

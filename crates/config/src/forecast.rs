@@ -655,3 +655,60 @@ fn unit_name(u: Unit) -> &'static str {
         Unit::Number => "a plain number",
     }
 }
+
+/// The measure `name` of a check of this `spec`, as a forecast would
+/// follow it (one catalogue for both): for a host check `memory`,
+/// `load1`, `load`, `load15`, `disk:/MOUNT`, `inodes:/MOUNT`; for the
+/// other kinds `latency` and their catalogued measures. Err: the names
+/// it has, for the message.
+pub fn measure_named(spec: &CheckSpec, name: &str) -> Result<Measure, Vec<String>> {
+    let kind = spec.kind();
+    if let CheckSpec::Passive(PassiveSpec::Host(_)) = spec {
+        let host = match name {
+            "memory" => Some(HostMeasure::Memory),
+            "load1" => Some(HostMeasure::Load(0)),
+            "load" => Some(HostMeasure::Load(1)),
+            "load15" => Some(HostMeasure::Load(2)),
+            _ => match name.split_once(':') {
+                Some(("disk", m)) if m.starts_with('/') => Some(HostMeasure::Disk(m.to_owned())),
+                Some(("inodes", m)) if m.starts_with('/') => {
+                    Some(HostMeasure::Inodes(m.to_owned()))
+                }
+                _ => None,
+            },
+        };
+        return host.map(host_measure).ok_or_else(|| {
+            [
+                "memory",
+                "load1",
+                "load",
+                "load15",
+                "disk:/MOUNT",
+                "inodes:/MOUNT",
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        });
+    }
+    if name == "latency" {
+        return Ok(Measure {
+            key: "latency".into(),
+            what: "the response time".into(),
+            unit: Unit::Seconds,
+            source: Source::Latency,
+        });
+    }
+    CATALOGUE
+        .iter()
+        .find(|c| c.0 == kind && c.1 == name)
+        .map(|c| Measure {
+            key: c.1.to_owned(),
+            what: c.5.to_owned(),
+            unit: c.4,
+            source: Source::Evidence {
+                value: c.2,
+                capacity: c.3,
+            },
+        })
+        .ok_or_else(|| measures_of(kind).into_iter().map(str::to_owned).collect())
+}

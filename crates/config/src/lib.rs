@@ -9,6 +9,8 @@
 mod spec;
 pub use spec::*;
 
+pub mod actions;
+pub use actions::Action;
 pub mod backup;
 pub use backup::BackupPlan;
 pub mod backup_checks;

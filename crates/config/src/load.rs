@@ -44,6 +44,7 @@ const TOP_KEYS: &[&str] = &[
     "browser",
     "agent",
     "runbook",
+    "action",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
@@ -398,6 +399,12 @@ impl Loader<'_> {
             .remove("status_page")
             .map(|v| self.status_pages(v, &sites))
             .unwrap_or_default();
+        // After every check exists (the implicit ones too), so that an
+        // action may name any of them.
+        let actions = root
+            .remove("action")
+            .map(|v| self.actions(v, &sites))
+            .unwrap_or_default();
         let mut seen = HashSet::new();
         for s in &sites {
             if !seen.insert(s.id.clone()) {
@@ -473,6 +480,7 @@ impl Loader<'_> {
             recovery,
             status_pages,
             agents,
+            actions,
             runbooks: std::mem::take(&mut self.runbooks).runbooks,
             warnings: std::mem::take(&mut self.warnings),
             index: Default::default(),

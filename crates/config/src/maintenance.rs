@@ -201,78 +201,7 @@ impl Loader<'_> {
         sites: &[Site],
         all: &[&Check],
     ) -> Option<Maintenance> {
-        let mut ok = true;
-        let mut scopes = Vec::new();
-        for s in &raw.sites {
-            if sites.iter().any(|site| site.id == *s.get_ref()) {
-                scopes.push(MaintenanceScope::Site(s.get_ref().clone()));
-            } else {
-                self.rep.report(
-                    s.span(),
-                    &format!("{path}.sites"),
-                    format!("no site {:?}", s.get_ref()),
-                    None,
-                );
-                ok = false;
-            }
-        }
-        for c in &raw.checks {
-            let id = CheckId(c.get_ref().clone());
-            if all.iter().any(|k| k.id == id) {
-                scopes.push(MaintenanceScope::Check(id));
-            } else {
-                let hint = crate::diag::closest(c.get_ref(), all.iter().map(|k| k.id.as_str()))
-                    .map(|h| format!("did you mean \"{h}\"? (write site/check)"));
-                self.rep.report(
-                    c.span(),
-                    &format!("{path}.checks"),
-                    format!("no check {:?}", c.get_ref()),
-                    hint,
-                );
-                ok = false;
-            }
-        }
-        for t in &raw.tags {
-            if all.iter().any(|k| k.carries_tag(t.get_ref())) {
-                scopes.push(MaintenanceScope::Tag(t.get_ref().clone()));
-            } else {
-                // Every tag is in the configuration, so a tag no check or
-                // site carries is a typo, not a tag yet to come.
-                let known: BTreeSet<&str> = all
-                    .iter()
-                    .flat_map(|k| k.tags.iter().chain(&k.site_tags))
-                    .map(String::as_str)
-                    .collect();
-                let hint = crate::diag::closest(t.get_ref(), known.iter().copied())
-                    .map(|h| format!("did you mean \"{h}\"?"))
-                    .or_else(|| {
-                        Some(format!(
-                            "tags on checks and sites: {}",
-                            known.iter().copied().collect::<Vec<_>>().join(", ")
-                        ))
-                        .filter(|_| !known.is_empty())
-                    });
-                self.rep.report(
-                    t.span(),
-                    &format!("{path}.tags"),
-                    format!("no check or site carries the tag {:?}", t.get_ref()),
-                    hint,
-                );
-                ok = false;
-            }
-        }
-        if scopes.is_empty() {
-            scopes.push(MaintenanceScope::Everything);
-        }
-        let checks: HashSet<CheckId> = all
-            .iter()
-            .filter(|c| {
-                scopes
-                    .iter()
-                    .any(|s| s.covers(&c.id, |tag| c.carries_tag(tag)))
-            })
-            .map(|c| c.id.clone())
-            .collect();
+        let (checks, ok) = self.scoped_checks(&raw.sites, &raw.checks, &raw.tags, path, sites, all);
         let when = match (raw.start, raw.end, raw.cron, raw.duration, raw.timezone) {
             (Some(s), Some(e), None, None, None) => {
                 let start = self.instant(&s, &format!("{path}.start"));
@@ -331,6 +260,94 @@ impl Loader<'_> {
             checks,
             when,
         })
+    }
+
+    /// The checks that `sites`, `checks` and `tags` select (none of the
+    /// three: every check), each unknown name reported at `path.<key>`;
+    /// false when one was unknown. Maintenance windows and actions select
+    /// their checks this way.
+    pub(crate) fn scoped_checks(
+        &mut self,
+        raw_sites: &[Spanned<String>],
+        raw_checks: &[Spanned<String>],
+        raw_tags: &[Spanned<String>],
+        path: &str,
+        sites: &[Site],
+        all: &[&Check],
+    ) -> (HashSet<CheckId>, bool) {
+        let mut ok = true;
+        let mut scopes = Vec::new();
+        for s in raw_sites {
+            if sites.iter().any(|site| site.id == *s.get_ref()) {
+                scopes.push(MaintenanceScope::Site(s.get_ref().clone()));
+            } else {
+                self.rep.report(
+                    s.span(),
+                    &format!("{path}.sites"),
+                    format!("no site {:?}", s.get_ref()),
+                    None,
+                );
+                ok = false;
+            }
+        }
+        for c in raw_checks {
+            let id = CheckId(c.get_ref().clone());
+            if all.iter().any(|k| k.id == id) {
+                scopes.push(MaintenanceScope::Check(id));
+            } else {
+                let hint = crate::diag::closest(c.get_ref(), all.iter().map(|k| k.id.as_str()))
+                    .map(|h| format!("did you mean \"{h}\"? (write site/check)"));
+                self.rep.report(
+                    c.span(),
+                    &format!("{path}.checks"),
+                    format!("no check {:?}", c.get_ref()),
+                    hint,
+                );
+                ok = false;
+            }
+        }
+        for t in raw_tags {
+            if all.iter().any(|k| k.carries_tag(t.get_ref())) {
+                scopes.push(MaintenanceScope::Tag(t.get_ref().clone()));
+            } else {
+                // Every tag is in the configuration, so a tag no check or
+                // site carries is a typo, not a tag yet to come.
+                let known: BTreeSet<&str> = all
+                    .iter()
+                    .flat_map(|k| k.tags.iter().chain(&k.site_tags))
+                    .map(String::as_str)
+                    .collect();
+                let hint = crate::diag::closest(t.get_ref(), known.iter().copied())
+                    .map(|h| format!("did you mean \"{h}\"?"))
+                    .or_else(|| {
+                        Some(format!(
+                            "tags on checks and sites: {}",
+                            known.iter().copied().collect::<Vec<_>>().join(", ")
+                        ))
+                        .filter(|_| !known.is_empty())
+                    });
+                self.rep.report(
+                    t.span(),
+                    &format!("{path}.tags"),
+                    format!("no check or site carries the tag {:?}", t.get_ref()),
+                    hint,
+                );
+                ok = false;
+            }
+        }
+        if scopes.is_empty() {
+            scopes.push(MaintenanceScope::Everything);
+        }
+        let checks: HashSet<CheckId> = all
+            .iter()
+            .filter(|c| {
+                scopes
+                    .iter()
+                    .any(|s| s.covers(&c.id, |tag| c.carries_tag(tag)))
+            })
+            .map(|c| c.id.clone())
+            .collect();
+        (checks, ok)
     }
 
     /// An RFC 3339 instant with an offset, e.g. `2026-12-01T22:00:00+01:00`.

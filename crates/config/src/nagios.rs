@@ -240,7 +240,7 @@ impl Loader<'_> {
     /// `env = { NAME = { env = "VAR" } | { file = "path" } }`: each value
     /// a secret read from keepup's environment or a file; a value written
     /// inline is refused.
-    fn nagios_env(
+    pub(crate) fn nagios_env(
         &mut self,
         raw: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
         path: &str,

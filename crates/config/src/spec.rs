@@ -41,6 +41,8 @@ pub struct Config {
     pub status_pages: Vec<crate::status_page::StatusPage>,
     /// `[[agent]]`: hosts reporting through `keepup agent`.
     pub agents: Vec<crate::host::AgentSpec>,
+    /// `[[action]]`: what keepup may do by itself, and its guard rails.
+    pub actions: Vec<crate::actions::Action>,
     /// Runbook notes of checks, sites and finding codes.
     pub runbooks: crate::runbook::Runbooks,
     /// Advice found at load that does not make the configuration invalid.
@@ -62,6 +64,10 @@ impl Config {
     /// handles the monitor keeps.
     pub fn shared_checks(&self) -> impl Iterator<Item = &std::sync::Arc<Check>> {
         self.sites.iter().flat_map(|s| s.checks.iter())
+    }
+    /// The action named `name`.
+    pub fn action(&self, name: &str) -> Option<&crate::actions::Action> {
+        self.actions.iter().find(|a| a.name == name)
     }
     /// The recovery plan with this id.
     pub fn recovery_plan(&self, id: &str) -> Option<&crate::recovery::RecoveryPlan> {

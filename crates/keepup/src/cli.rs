@@ -371,6 +371,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Runs of `[[action]]`s with their outcome; `run NAME` runs one by
+    /// hand, `confirm RUN` answers one that waits for a confirmation.
+    Actions {
+        #[command(subcommand)]
+        command: Option<ActionsCommand>,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How far back.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "7d")]
+        since: Duration,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -574,6 +588,31 @@ pub enum DrCommand {
         /// The directory written to (default: each plan's `document_dir`).
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActionsCommand {
+    /// Run a configured action now (recorded as manual; its cooldown,
+    /// limits, maintenance and confirmation apply).
+    Run {
+        /// The action's `name` in the configuration.
+        name: String,
+        /// Only say what it would do.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Answer a run that waits for a confirmation: yes runs it now.
+    Confirm {
+        /// The run's number (see `keepup actions`).
+        run: i64,
+        /// Answer no: the run is skipped.
+        #[arg(long)]
+        no: bool,
         #[command(flatten)]
         config: ConfigArg,
     },

@@ -49,6 +49,7 @@ mod webhook;
 
 pub use http::{HttpClientContext, HttpClientContextBuilder};
 pub use render::template_context;
+pub use webhook::{WebhookAnswer, WebhookCall};
 
 /// What happened to the incident (or group of incidents) a notification is
 /// about.

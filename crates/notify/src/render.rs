@@ -200,6 +200,14 @@ impl Templates {
         Ok(t)
     }
 
+    /// No templates yet (an action's webhook adds its own).
+    pub(crate) fn empty() -> Self {
+        Self {
+            env: template_environment(),
+            excerpt_chars: 0,
+        }
+    }
+
     /// Adds (or replaces) a named template.
     pub(crate) fn add(&mut self, name: &str, source: &str) -> Result<(), String> {
         self.env

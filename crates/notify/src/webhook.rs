@@ -78,7 +78,34 @@ impl Endpoint {
         ctx: &minijinja::Value,
         default_body: impl FnOnce() -> String,
     ) -> Result<Delivered, SendError> {
-        let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
+        let resp = self
+            .exchange(base, what, templates, ctx, default_body, Vec::new())
+            .await?;
+        let secrets = self.secrets();
+        let provider_id = resp.json().and_then(|v| {
+            ["id", "message_id", "sid"]
+                .iter()
+                .find_map(|k| match v.get(*k) {
+                    Some(Value::String(s)) => Some(redact(s, &secrets)),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                })
+        });
+        Ok(Delivered { provider_id })
+    }
+
+    /// Renders and sends one request with `extra` headers; `Ok` for a 2xx
+    /// answer.
+    async fn exchange(
+        &self,
+        base: &Base,
+        what: &str,
+        templates: &Templates,
+        ctx: &minijinja::Value,
+        default_body: impl FnOnce() -> String,
+        extra: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<crate::http::Response, SendError> {
+        let mut headers: Vec<(HeaderName, HeaderValue)> = extra;
         let mut has_content_type = false;
         for h in &self.headers {
             let value = match &h.value {
@@ -125,26 +152,99 @@ impl Endpoint {
             timeout: base.timeout,
         };
         let secrets = self.secrets();
-        let resp = base
-            .exchange(req, &secrets, |resp| {
-                let text = resp.json().and_then(|v| {
-                    ["message", "error", "detail", "description"]
-                        .iter()
-                        .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_owned))
-                });
-                (text, None)
-            })
+        base.exchange(req, &secrets, |resp| {
+            let text = resp.json().and_then(|v| {
+                ["message", "error", "detail", "description"]
+                    .iter()
+                    .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_owned))
+            });
+            (text, None)
+        })
+        .await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// An action's webhook (`[[action]]` with `webhook = { ... }`)
+// ---------------------------------------------------------------------------
+
+/// A webhook an `[[action]]` calls: a webhook channel's URL, method,
+/// headers and body template, rendered with the run's variables instead
+/// of a notification's. One attempt per [`WebhookCall::send`]; the caller
+/// retries.
+pub struct WebhookCall {
+    base: Base,
+    endpoint: Endpoint,
+}
+
+/// What a webhook answered with a 2xx status.
+#[derive(Debug, Clone)]
+pub struct WebhookAnswer {
+    /// The status.
+    pub status: u16,
+    /// A printable excerpt of the body, secrets replaced.
+    pub excerpt: String,
+}
+
+impl WebhookCall {
+    /// Compiles the templates; Err: one does not compile.
+    pub fn new(
+        name: &str,
+        spec: &WebhookSpec,
+        timeout: std::time::Duration,
+        ctx: &HttpClientContext,
+    ) -> Result<Self, String> {
+        let mut templates = Templates::empty();
+        let endpoint = Endpoint::new(spec, &mut templates)?;
+        Ok(Self {
+            base: Base {
+                id: name.to_owned(),
+                timeout,
+                templates,
+                ctx: ctx.clone(),
+            },
+            endpoint,
+        })
+    }
+
+    /// Sends one request: the body template (or `default_body`) rendered
+    /// with `vars`, plus `extra` headers (e.g. `Idempotency-Key`). Errors
+    /// say whether a retry may help and carry the provider's Retry-After;
+    /// no secret of the endpoint is in them.
+    pub async fn send(
+        &self,
+        vars: serde_json::Value,
+        default_body: String,
+        extra: &[(&str, &str)],
+    ) -> Result<WebhookAnswer, SendError> {
+        let mut headers = Vec::new();
+        for (name, value) in extra {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| SendError::permanent(format!("{name:?} is not a header name")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| SendError::permanent(format!("the {name} header is not valid")))?;
+            headers.push((name, value));
+        }
+        let ctx = context_value(vars);
+        let resp = self
+            .endpoint
+            .exchange(
+                &self.base,
+                "action webhook",
+                &self.base.templates,
+                &ctx,
+                || default_body,
+                headers,
+            )
             .await?;
-        let provider_id = resp.json().and_then(|v| {
-            ["id", "message_id", "sid"]
-                .iter()
-                .find_map(|k| match v.get(*k) {
-                    Some(Value::String(s)) => Some(redact(s, &secrets)),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    _ => None,
-                })
-        });
-        Ok(Delivered { provider_id })
+        let secrets = self.endpoint.secrets();
+        Ok(WebhookAnswer {
+            status: resp.status.as_u16(),
+            excerpt: redact(
+                &String::from_utf8_lossy(&resp.body[..resp.body.len().min(1024)]),
+                &secrets,
+            ),
+        })
     }
 }
 

@@ -545,6 +545,12 @@ fn prune(
     report.audit_deleted +=
         tx.prepare_cached("DELETE FROM audit WHERE at < ?1")?
             .execute(params![now.saturating_sub(duration_ms(retention.audit))])? as u64;
+    // Action runs are kept as long as the audit log that names them.
+    tx.prepare_cached(
+        "DELETE FROM action_run WHERE started_at < ?1
+         AND outcome NOT IN ('running', 'awaiting_confirmation')",
+    )?
+    .execute(params![now.saturating_sub(duration_ms(retention.audit))])?;
     // Ended sessions were otherwise only swept at the next login.
     report.sessions_deleted +=
         crate::sessions::delete_dead(&tx, now, duration_ms(retention.session_idle))? as u64;

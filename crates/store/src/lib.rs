@@ -52,6 +52,7 @@
 //! stored once per distinct content and referenced by a small integer.
 //! The `store_size` example simulates 1,000 checks every 60 s for a year.
 
+mod action_runs;
 mod agent_actions;
 mod audit;
 mod compact;
@@ -81,6 +82,9 @@ use std::time::Duration;
 
 use keepup_model::{CheckId, Outcome, Timestamp};
 
+pub use action_runs::{
+    ActionRun, ActionUsage, MAX_RUN_OUTPUT, NewActionRun, RunEnd, RunOutcome, output_tail,
+};
 pub use agent_actions::{
     AgentAction, AgentActionState, InvalidAgentAction, MAX_AGENT_ACTION_NAME, NewAgentAction,
 };

@@ -431,7 +431,8 @@ mod tests {
             // versions add).
             let conn = rusqlite::Connection::open(&path).unwrap();
             conn.execute_batch(
-                "DROP TABLE resolution_key; DROP TABLE sample; DROP TABLE agent_action; PRAGMA user_version = 20;",
+                "DROP TABLE resolution_key; DROP TABLE sample; DROP TABLE agent_action;
+                 DROP TABLE action_run; PRAGMA user_version = 20;",
             )
             .unwrap();
         }

@@ -102,6 +102,8 @@
 //!   documents it.
 //! * `agent_action` (version 23): actions requested of agents, from filed
 //!   to the agent's outcome; the `agent_actions` module documents it.
+//! * `action_run` (version 24): the runs of `[[action]]`s, their outcome,
+//!   output and confirmation; the `action_runs` module documents it.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -566,6 +568,28 @@ CREATE TABLE agent_action (
     outcome      TEXT
 ) WITHOUT ROWID;
 CREATE INDEX agent_action_open ON agent_action(agent, state, requested_at);
+"#,
+    // 23 -> 24: runs of [[action]]s (see the `action_runs` module).
+    r#"
+CREATE TABLE action_run (
+    id              INTEGER PRIMARY KEY,
+    action          TEXT NOT NULL,
+    cause           TEXT NOT NULL,
+    cause_detail    TEXT NOT NULL DEFAULT '',
+    started_at      INTEGER NOT NULL,
+    finished_at     INTEGER,
+    outcome         TEXT NOT NULL,
+    reason          TEXT NOT NULL DEFAULT '',
+    exit_code       INTEGER,
+    output          TEXT NOT NULL DEFAULT '',
+    idempotency_key TEXT UNIQUE,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    answer          INTEGER,
+    answered_by     TEXT,
+    answered_at     INTEGER
+);
+CREATE INDEX action_run_by_action ON action_run(action, started_at);
+CREATE INDEX action_run_by_time ON action_run(started_at);
 "#,
 ];
 

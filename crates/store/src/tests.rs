@@ -1315,7 +1315,7 @@ fn migrating_a_version_9_store_backfills_the_findings_from_its_raw_results() {
              DROP TABLE sla_report_mail; DROP TABLE sla_report; DROP TABLE sla_contract;
              DROP TABLE web_session; DROP TABLE api_token; DROP TABLE audit; DROP TABLE web_login_lock;
              DROP TABLE web_user; DROP TABLE dr_confirm; DROP TABLE dr_step; DROP TABLE dr_lock; DROP TABLE dr_run;
-             DROP TABLE screenshot; DROP TABLE resolution_key; DROP TABLE sample; DROP TABLE agent_action;
+             DROP TABLE screenshot; DROP TABLE resolution_key; DROP TABLE sample; DROP TABLE agent_action; DROP TABLE action_run;
              DROP INDEX incident_by_check; DROP INDEX outbox_by_incident;
              PRAGMA user_version = 9;",
         )

@@ -1,5 +1,6 @@
 //! One module per subcommand; [`dispatch`] picks one.
 
+mod actions;
 mod agent;
 mod audit;
 mod backup;
@@ -24,7 +25,9 @@ mod tokens;
 mod users;
 mod validate;
 
-use crate::cli::{Cli, Command, DrCommand, IncidentCommand, MaintenanceCommand, NotifyCommand};
+use crate::cli::{
+    ActionsCommand, Cli, Command, DrCommand, IncidentCommand, MaintenanceCommand, NotifyCommand,
+};
 use anyhow::Context;
 use clap::CommandFactory;
 use std::process::ExitCode;
@@ -208,6 +211,25 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             json,
         } => audit::run(&config.config, since, json),
+        Command::Actions {
+            command: None,
+            config,
+            since,
+            json,
+        } => actions::list(&config.config, since, json),
+        Command::Actions {
+            command: Some(command),
+            ..
+        } => match command {
+            ActionsCommand::Run {
+                name,
+                dry_run,
+                config,
+            } => actions::run(&config.config, &name, dry_run),
+            ActionsCommand::Confirm { run, no, config } => {
+                actions::confirm(&config.config, run, no)
+            }
+        },
         Command::Discover {
             domain,
             output,

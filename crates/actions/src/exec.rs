@@ -1,0 +1,240 @@
+//! Running one recorded run: a local command, a webhook, an agent's
+//! command. Each returns how it ended; none returns an error (a run that
+//! could not start is a failed run, with the reason).
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+use keepup_config::actions::{Action, Runner};
+use keepup_model::format_rfc3339;
+use keepup_notify::{HttpClientContext, WebhookCall};
+use keepup_store::{ActionRun, RunOutcome};
+use serde_json::json;
+
+/// What a command's output is read up to: beyond its stdout cap the
+/// command is stopped (the run fails), stderr is drained past its cap.
+/// Only the last 4 KiB of both are kept with the run.
+const CAPS: keepup_process::Caps = keepup_process::Caps {
+    stdout: 256 * 1024,
+    stderr: 16 * 1024,
+};
+
+/// The first wait after a failed webhook attempt; it doubles each time.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between two attempts (a provider's Retry-After
+/// included).
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How a run ended.
+pub(crate) struct Ended {
+    pub(crate) outcome: RunOutcome,
+    pub(crate) reason: String,
+    pub(crate) exit_code: Option<i64>,
+    pub(crate) output: String,
+    pub(crate) attempts: u32,
+}
+
+impl Ended {
+    fn failed(reason: impl Into<String>) -> Self {
+        Self {
+            outcome: RunOutcome::Failed,
+            reason: reason.into(),
+            exit_code: None,
+            output: String::new(),
+            attempts: 0,
+        }
+    }
+}
+
+/// What the action runs, in words (never a secret: env values are not
+/// shown, a webhook's URL is not either).
+pub(crate) fn describe(action: &Action) -> String {
+    match &action.run {
+        Runner::Command { argv, shell: true } => {
+            format!(
+                "the shell line {:?}",
+                argv.last().map(String::as_str).unwrap_or("")
+            )
+        }
+        Runner::Command { argv, .. } => format!("the command {}", command_line(argv)),
+        Runner::Agent { agent, action } => format!("the action {action:?} of agent {agent:?}"),
+        Runner::Webhook { spec, .. } => format!("a {} webhook", spec.method),
+    }
+}
+
+/// An argument list as a person would type it.
+fn command_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,%@".contains(&b))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(crate) async fn run(action: &Action, run: &ActionRun, http: &HttpClientContext) -> Ended {
+    let mut ended = match &action.run {
+        Runner::Command { argv, .. } => command(action, argv).await,
+        Runner::Webhook { spec, retries } => webhook(action, spec, *retries, run, http).await,
+        Runner::Agent { agent, .. } => Ended::failed(format!(
+            "running an action on an agent's host ({agent}) is not available yet in this build"
+        )),
+    };
+    // A command may echo what it was given; the store, the audit and
+    // the CLI never see a secret.
+    for (_, secret) in &action.env {
+        ended.output = secret.scrub(&ended.output);
+        ended.reason = secret.scrub(&ended.reason);
+    }
+    ended.output = keepup_store::output_tail(&ended.output).to_owned();
+    ended
+}
+
+async fn command(action: &Action, argv: &[String]) -> Ended {
+    let Some((program, args)) = argv.split_first() else {
+        return Ended::failed("the command is empty");
+    };
+    let mut cmd = keepup_process::bare(program);
+    cmd.args(args).envs(
+        action
+            .env
+            .iter()
+            .map(|(name, secret)| (name, secret.expose())),
+    );
+    let finished = match keepup_process::run(cmd, CAPS, Some(action.timeout)).await {
+        Ok(f) => f,
+        Err(e) => {
+            return Ended {
+                attempts: 1,
+                ..Ended::failed(format!("{program} could not be started: {e}"))
+            };
+        }
+    };
+    let mut output = String::from_utf8_lossy(&finished.stdout).into_owned();
+    if !finished.stderr.is_empty() {
+        if !output.is_empty() && !output.ends_with('\n') {
+            output.push('\n');
+        }
+        output.push_str(&String::from_utf8_lossy(&finished.stderr));
+    }
+    let (outcome, reason, exit_code) = match finished.ended {
+        keepup_process::Ended::Exited(status) => match (status.code(), status.signal()) {
+            (Some(0), _) => (RunOutcome::Ok, String::new(), Some(0)),
+            (Some(code), _) => (
+                RunOutcome::Failed,
+                format!("{program} exited with {code}"),
+                Some(i64::from(code)),
+            ),
+            (None, Some(signal)) => (
+                RunOutcome::Failed,
+                format!("{program} was killed by signal {signal}"),
+                None,
+            ),
+            (None, None) => (RunOutcome::Failed, format!("{program} ended oddly"), None),
+        },
+        keepup_process::Ended::TooMuchOutput => (
+            RunOutcome::Failed,
+            format!(
+                "{program} wrote more than {} KiB of output; it was stopped",
+                CAPS.stdout / 1024
+            ),
+            None,
+        ),
+        keepup_process::Ended::TimedOut => (
+            RunOutcome::TimedOut,
+            format!(
+                "{program} did not finish within {}; its process group was killed",
+                humantime::format_duration(action.timeout)
+            ),
+            None,
+        ),
+    };
+    Ended {
+        outcome,
+        reason,
+        exit_code,
+        output,
+        attempts: 1,
+    }
+}
+
+async fn webhook(
+    action: &Action,
+    spec: &keepup_config::channels::WebhookSpec,
+    retries: u32,
+    run: &ActionRun,
+    http: &HttpClientContext,
+) -> Ended {
+    let call = match WebhookCall::new(&action.name, spec, action.timeout, http) {
+        Ok(c) => c,
+        Err(e) => return Ended::failed(e),
+    };
+    let vars = json!({
+        "action": action.name,
+        "run": run.id,
+        "cause": run.cause,
+        "cause_detail": run.cause_detail,
+        "started_at": format_rfc3339(run.started_at),
+        "idempotency_key": run.idempotency_key,
+    });
+    let default_body = vars.to_string();
+    let mut log = String::new();
+    let mut backoff = FIRST_BACKOFF;
+    let attempts = retries.saturating_add(1);
+    for attempt in 1..=attempts {
+        let sent = call
+            .send(
+                vars.clone(),
+                default_body.clone(),
+                &[("Idempotency-Key", &run.idempotency_key)],
+            )
+            .await;
+        match sent {
+            Ok(answer) => {
+                log.push_str(&format!(
+                    "attempt {attempt}: HTTP {} {}\n",
+                    answer.status,
+                    answer.excerpt.trim()
+                ));
+                return Ended {
+                    outcome: RunOutcome::Ok,
+                    reason: String::new(),
+                    exit_code: Some(i64::from(answer.status)),
+                    output: log,
+                    attempts: attempt,
+                };
+            }
+            Err(e) => {
+                log.push_str(&format!("attempt {attempt}: {}\n", e.message));
+                if !e.retryable || attempt == attempts {
+                    return Ended {
+                        outcome: RunOutcome::Failed,
+                        reason: if e.retryable {
+                            format!("gave up after {attempt} attempts: {}", e.message)
+                        } else {
+                            e.message
+                        },
+                        exit_code: None,
+                        output: log,
+                        attempts: attempt,
+                    };
+                }
+                let wait = e
+                    .retry_after
+                    .unwrap_or_default()
+                    .max(backoff)
+                    .min(MAX_BACKOFF);
+                tokio::time::sleep(wait).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    Ended::failed("no attempt was made")
+}

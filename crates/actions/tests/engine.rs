@@ -1,0 +1,618 @@
+//! The action engine against real processes, a real HTTP receiver and a
+//! real store file: a command action restarts a process the test started;
+//! a timeout kills the whole process group; output is bounded and the
+//! daemon's environment stays out of the child; a webhook retried through
+//! 429 and 500 scales up once; cooldowns and hourly limits hold across an
+//! engine restart; maintenance, dry runs and confirmations are recorded
+//! with their reasons, and every run is in the audit log.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use keepup_actions::{Cause, Engine, EngineError};
+use keepup_config::Config;
+use keepup_model::{CheckId, ManualClock, Status};
+use keepup_notify::HttpClientContext;
+use keepup_store::{RunOutcome, Store};
+use keepup_testkit::TestServer;
+
+// The daemon's own secret: a child must never see it. Set before main,
+// while the process has one thread (set_var with threads is undefined).
+#[used]
+#[unsafe(link_section = ".init_array")]
+static SET_ENV_BEFORE_MAIN: extern "C" fn() = {
+    extern "C" fn set() {
+        // SAFETY: runs before main, on the only thread.
+        unsafe {
+            std::env::set_var("KEEPUP_TEST_DAEMON_SECRET", "daemon-only-secret-42");
+            std::env::set_var("KEEPUP_TEST_ACTION_TOKEN", "action-token-s3cret");
+        }
+    }
+    set
+};
+
+/// 2026-12-07 10:00 UTC.
+const T0: i64 = 1_796_637_600_000;
+const MIN: i64 = 60_000;
+
+const SITE: &str = r#"
+[[site]]
+id = "shop"
+[[site.check]]
+id = "php"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+"#;
+
+fn config(dir: &Path, actions: &str) -> Config {
+    let src = format!("{SITE}\n{actions}");
+    keepup_config::load_str(&src, &dir.join("keepup.toml")).unwrap_or_else(|p| panic!("{p}"))
+}
+
+fn engine(config: &Config, store: &Store, clock: &ManualClock) -> Engine {
+    Engine::new(
+        config,
+        store.clone(),
+        Arc::new(clock.clone()),
+        HttpClientContext::builder().system_roots(false).build(),
+    )
+}
+
+fn manual() -> Cause {
+    Cause::Manual {
+        by: "cli:test".into(),
+    }
+}
+
+fn toml_str(p: &Path) -> String {
+    keepup_config::toml_string(&p.display().to_string())
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie nobody reaps (no init in a container) is dead too.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn read_pid(path: &Path) -> i32 {
+    for _ in 0..200 {
+        if let Ok(s) = std::fs::read_to_string(path)
+            && let Ok(pid) = s.trim().parse()
+        {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no pid in {}", path.display());
+}
+
+fn gone_soon(pid: i32) -> bool {
+    for _ in 0..200 {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A server process the test starts, in a session of its own so that it
+/// outlives whoever started it; killed when dropped.
+struct Service {
+    pidfile: PathBuf,
+}
+
+impl Service {
+    fn start(dir: &Path) -> Self {
+        let pidfile = dir.join("service.pid");
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "setsid sleep 600 >/dev/null 2>&1 </dev/null & echo $! > {}",
+                pidfile.display()
+            ))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Self { pidfile }
+    }
+    fn pid(&self) -> i32 {
+        read_pid(&self.pidfile)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Ok(s) = std::fs::read_to_string(&self.pidfile)
+            && let Ok(pid) = s.trim().parse::<i32>()
+        {
+            // SAFETY: signalling a pid this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_command_action_restarts_a_real_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start(dir.path());
+    let old = service.pid();
+    assert!(alive(old));
+    let pidfile = service.pidfile.display().to_string();
+    let line = format!(
+        "kill $(cat {pidfile}) && setsid sleep 600 >/dev/null 2>&1 </dev/null & echo $! > {pidfile}.new && mv {pidfile}.new {pidfile}; echo restarted"
+    );
+    let config = config(
+        dir.path(),
+        &format!(
+            "[[action]]\nname = \"restart\"\ncommand = {}\nshell = true\non = {{ checks = [\"shop/php\"] }}\n",
+            keepup_config::toml_string(&line)
+        ),
+    );
+    let store = Store::open_in_memory().unwrap();
+    let clock = ManualClock::new(T0);
+    let engine = engine(&config, &store, &clock);
+    let run = engine
+        .run(
+            "restart",
+            Cause::Check {
+                check: CheckId::new("shop", "php"),
+                status: Status::Down,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.outcome, RunOutcome::Ok, "{run:?}");
+    assert_eq!(run.exit_code, Some(0));
+    assert_eq!(run.cause, "check");
+    assert_eq!(run.cause_detail, "shop/php down");
+    assert!(run.output.contains("restarted"), "{run:?}");
+    assert!(gone_soon(old), "the old process still runs");
+    let new = service.pid();
+    assert_ne!(new, old);
+    assert!(alive(new), "the restarted process is not running");
+
+    // Recorded and audited.
+    let runs = engine.runs(0, 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].id, run.id);
+    let audit = store.audit_since(0, 10).unwrap();
+    let entry = audit
+        .iter()
+        .find(|e| e.action == "action.run")
+        .expect("an audit entry");
+    assert_eq!(entry.actor, "keepup");
+    assert_eq!(entry.target, "restart");
+    assert!(entry.detail.contains("ok, exit 0"), "{entry:?}");
+}
+
+#[tokio::test]
+async fn the_timeout_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let grandchild = dir.path().join("grandchild.pid");
+    let line = format!("sleep 600 & echo $! > {}; wait", grandchild.display());
+    let config = config(
+        dir.path(),
+        &format!(
+            "[[action]]\nname = \"hang\"\ncommand = {}\nshell = true\ntimeout = \"1s\"\n",
+            keepup_config::toml_string(&line)
+        ),
+    );
+    let store = Store::open_in_memory().unwrap();
+    let engine = engine(&config, &store, &ManualClock::new(T0));
+    let started = std::time::Instant::now();
+    let run = engine.run("hang", manual()).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(run.outcome, RunOutcome::TimedOut, "{run:?}");
+    assert!(
+        run.reason
+            .contains("did not finish within 1s; its process group was killed"),
+        "{}",
+        run.reason
+    );
+    let pid = read_pid(&grandchild);
+    assert!(gone_soon(pid), "the grandchild {pid} outlived the timeout");
+}
+
+#[tokio::test]
+async fn output_is_bounded_secrets_are_scrubbed_and_the_daemons_env_stays_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = "head -c 100000 /dev/zero | tr '\\0' x; echo; env; echo token=$TOKEN; echo END";
+    let config = config(
+        dir.path(),
+        &format!(
+            "[[action]]\nname = \"chatty\"\ncommand = {}\nshell = true\nenv = {{ TOKEN = {{ env = \"KEEPUP_TEST_ACTION_TOKEN\" }} }}\n",
+            keepup_config::toml_string(line)
+        ),
+    );
+    let store = Store::open_in_memory().unwrap();
+    let engine = engine(&config, &store, &ManualClock::new(T0));
+    let run = engine.run("chatty", manual()).await.unwrap();
+    assert_eq!(run.outcome, RunOutcome::Ok, "{run:?}");
+    assert!(
+        run.output.len() <= keepup_store::MAX_RUN_OUTPUT,
+        "{}",
+        run.output.len()
+    );
+    assert!(
+        run.output.trim_end().ends_with("END"),
+        "the end is kept: {}",
+        run.output
+    );
+    assert!(run.output.contains("token=***"), "{}", run.output);
+    assert!(!run.output.contains("action-token-s3cret"));
+    assert!(
+        !run.output.contains("KEEPUP_TEST_DAEMON_SECRET"),
+        "{}",
+        run.output
+    );
+    assert!(!run.output.contains("daemon-only-secret-42"));
+    // Nor anywhere in the store.
+    let stored = store.action_run(run.id).unwrap().unwrap();
+    assert_eq!(stored.output, run.output);
+    for e in store.audit_since(0, 10).unwrap() {
+        assert!(!e.detail.contains("action-token-s3cret"));
+    }
+}
+
+#[tokio::test]
+async fn a_failing_command_is_recorded_with_its_exit_code_and_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        "[[action]]\nname = \"bad\"\ncommand = [\"sh\", \"-c\", \"echo no such unit >&2; exit 5\"]\n\
+         [[action]]\nname = \"missing\"\ncommand = [\"/nonexistent/keepup-test-program\"]\ncooldown = \"0s\"\n",
+    );
+    let store = Store::open_in_memory().unwrap();
+    let engine = engine(&config, &store, &ManualClock::new(T0));
+    let run = engine.run("bad", manual()).await.unwrap();
+    assert_eq!(run.outcome, RunOutcome::Failed);
+    assert_eq!(run.exit_code, Some(5));
+    assert_eq!(run.reason, "sh exited with 5");
+    assert_eq!(run.output.trim(), "no such unit");
+    let run = engine.run("missing", manual()).await.unwrap();
+    assert_eq!(run.outcome, RunOutcome::Failed);
+    assert!(
+        run.reason
+            .starts_with("/nonexistent/keepup-test-program could not be started"),
+        "{}",
+        run.reason
+    );
+    // Only configured actions run.
+    match engine.run("rm-rf", manual()).await {
+        Err(EngineError::UnknownAction(name)) => assert_eq!(name, "rm-rf"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn cooldown_and_max_per_hour_hold_across_an_engine_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keepup.db");
+    let config = config(
+        dir.path(),
+        "[[action]]\nname = \"poke\"\ncommand = [\"true\"]\ncooldown = \"10m\"\nmax_per_hour = 2\nmax_per_day = 3\n",
+    );
+    let clock = ManualClock::new(T0);
+    let outcome = |run: &keepup_store::ActionRun| (run.outcome, run.reason.clone());
+    {
+        let store = Store::open(&db).unwrap();
+        let e = engine(&config, &store, &clock);
+        assert_eq!(
+            e.run("poke", manual()).await.unwrap().outcome,
+            RunOutcome::Ok
+        );
+        clock.set(T0 + MIN);
+        let (o, why) = outcome(&e.run("poke", manual()).await.unwrap());
+        assert_eq!(o, RunOutcome::Skipped);
+        assert!(why.starts_with("cooldown: it last ran at 2026-12-07T10:00:00Z, not again before 2026-12-07T10:10:00Z"), "{why}");
+    }
+    // keepup restarts: the store is all that remains.
+    let store = Store::open(&db).unwrap();
+    let e = engine(&config, &store, &clock);
+    clock.set(T0 + 5 * MIN);
+    assert_eq!(
+        e.run("poke", manual()).await.unwrap().outcome,
+        RunOutcome::Skipped
+    );
+    clock.set(T0 + 11 * MIN);
+    assert_eq!(
+        e.run("poke", manual()).await.unwrap().outcome,
+        RunOutcome::Ok
+    );
+    clock.set(T0 + 22 * MIN);
+    let (o, why) = outcome(&e.run("poke", manual()).await.unwrap());
+    assert_eq!(o, RunOutcome::Skipped);
+    assert_eq!(why, "max_per_hour: it ran 2 times in the last hour");
+    clock.set(T0 + 61 * MIN);
+    assert_eq!(
+        e.run("poke", manual()).await.unwrap().outcome,
+        RunOutcome::Ok
+    );
+    clock.set(T0 + 200 * MIN);
+    let (o, why) = outcome(&e.run("poke", manual()).await.unwrap());
+    assert_eq!(o, RunOutcome::Skipped);
+    assert_eq!(why, "max_per_day: it ran 3 times in the last day");
+    // Skipped runs do not count: three acted, four were skipped.
+    let runs = e.runs(0, 100).await.unwrap();
+    assert_eq!(
+        runs.iter().filter(|r| r.outcome == RunOutcome::Ok).count(),
+        3
+    );
+    assert_eq!(
+        runs.iter()
+            .filter(|r| r.outcome == RunOutcome::Skipped)
+            .count(),
+        4
+    );
+    let skips = store
+        .audit_since(0, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "action.skip")
+        .count();
+    assert_eq!(skips, 4);
+}
+
+#[tokio::test]
+async fn maintenance_skips_a_run_and_says_which_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let actions = format!(
+        r#"
+[[maintenance]]
+id = "db-upgrade"
+checks = ["shop/php"]
+start = "2026-12-07T09:00:00Z"
+end = "2026-12-07T11:00:00Z"
+
+[[action]]
+name = "restart"
+command = ["touch", {m}]
+on = {{ checks = ["shop/php"] }}
+
+[[action]]
+name = "restart-anyway"
+command = ["touch", {m}]
+on = {{ checks = ["shop/php"] }}
+during_maintenance = true
+"#,
+        m = toml_str(&marker)
+    );
+    let config = config(dir.path(), &actions);
+    let store = Store::open_in_memory().unwrap();
+    let e = engine(&config, &store, &ManualClock::new(T0));
+    let down = || Cause::Check {
+        check: CheckId::new("shop", "php"),
+        status: Status::Down,
+    };
+    let run = e.run("restart", down()).await.unwrap();
+    assert_eq!(run.outcome, RunOutcome::Skipped);
+    assert_eq!(
+        run.reason,
+        "maintenance window \"db-upgrade\" covers shop/php"
+    );
+    assert!(!marker.exists());
+    let run = e.run("restart-anyway", down()).await.unwrap();
+    assert_eq!(run.outcome, RunOutcome::Ok);
+    assert!(marker.exists());
+
+    // A window started by hand counts too.
+    std::fs::remove_file(&marker).unwrap();
+    let clock = ManualClock::new(T0 + 3 * 3_600_000);
+    let e = engine(&config, &store, &clock);
+    store
+        .start_maintenance(
+            "shop/php",
+            T0 + 3 * 3_600_000 - MIN,
+            T0 + 4 * 3_600_000,
+            "disk swap",
+            "cli:ops",
+        )
+        .unwrap();
+    let run = e.run("restart", down()).await.unwrap();
+    assert_eq!(run.outcome, RunOutcome::Skipped);
+    assert!(
+        run.reason.contains("(disk swap) covers shop/php"),
+        "{}",
+        run.reason
+    );
+    assert!(!marker.exists());
+}
+
+#[tokio::test]
+async fn a_dry_run_runs_nothing_and_a_confirmation_is_answered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let actions = format!(
+        "[[action]]\nname = \"wipe\"\ncommand = [\"touch\", {m}]\nconfirm = true\n\
+         [[action]]\nname = \"try\"\ncommand = [\"touch\", {m}]\ndry_run = true\n",
+        m = toml_str(&marker)
+    );
+    let config = config(dir.path(), &actions);
+    let store = Store::open_in_memory().unwrap();
+    let e = engine(&config, &store, &ManualClock::new(T0));
+
+    let run = e.run("try", manual()).await.unwrap();
+    assert_eq!(run.outcome, RunOutcome::DryRun);
+    assert!(
+        run.reason
+            .starts_with("dry run: would run the command touch "),
+        "{}",
+        run.reason
+    );
+    let run = e.dry_run("wipe", manual()).await.unwrap();
+    assert_eq!(run.outcome, RunOutcome::DryRun);
+    assert!(!marker.exists());
+
+    let asked = e.run("wipe", manual()).await.unwrap();
+    assert_eq!(asked.outcome, RunOutcome::AwaitingConfirmation);
+    assert!(!marker.exists());
+    // Nothing starts it but a yes.
+    assert!(e.tick().await.unwrap().is_empty());
+    assert!(!marker.exists());
+    let done = e.confirm(asked.id, true, "cli:ops").await.unwrap();
+    assert_eq!(done.outcome, RunOutcome::Ok, "{done:?}");
+    assert_eq!(done.answered_by.as_deref(), Some("cli:ops"));
+    assert!(marker.exists());
+    match e.confirm(asked.id, false, "cli:other").await {
+        Err(EngineError::NotAwaiting(id)) => assert_eq!(id, asked.id),
+        other => panic!("{other:?}"),
+    }
+    // A no ends it.
+    std::fs::remove_file(&marker).unwrap();
+    let e2 = engine(&config, &store, &ManualClock::new(T0 + 3_600_000));
+    let asked = e2.run("wipe", manual()).await.unwrap();
+    let declined = e2.confirm(asked.id, false, "cli:ops").await.unwrap();
+    assert_eq!(declined.outcome, RunOutcome::Skipped);
+    assert_eq!(declined.reason, "declined by cli:ops");
+    assert!(!marker.exists());
+    let actions: Vec<String> = store
+        .audit_since(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for want in [
+        "action.dry_run",
+        "action.ask",
+        "action.confirm",
+        "action.run",
+        "action.decline",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == want),
+            "{want} missing from {actions:?}"
+        );
+    }
+}
+
+/// A provider's resize API: the first request is rate limited (429,
+/// Retry-After: 1), the second fails (500), later ones are applied, once
+/// per idempotency key.
+#[derive(Default)]
+struct Provider {
+    calls: u32,
+    keys: Vec<String>,
+    applied: Vec<String>,
+    bodies: Vec<String>,
+}
+
+#[tokio::test]
+async fn a_webhook_retried_through_429_and_500_scales_up_once() {
+    let state = Arc::new(Mutex::new(Provider::default()));
+    let s = Arc::clone(&state);
+    let server = TestServer::start(move |req: keepup_testkit::http::Request| {
+        let s = Arc::clone(&s);
+        async move {
+            let mut p = s.lock().unwrap();
+            p.calls += 1;
+            let key = req
+                .headers()
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            p.keys.push(key.clone());
+            p.bodies
+                .push(String::from_utf8_lossy(req.body()).into_owned());
+            match p.calls {
+                1 => {
+                    let mut r = keepup_testkit::http::json(429, r#"{"error":"slow down"}"#);
+                    r.headers_mut()
+                        .insert("retry-after", http::HeaderValue::from_static("1"));
+                    r
+                }
+                2 => keepup_testkit::http::json(500, r#"{"error":"try again"}"#),
+                _ => {
+                    if !p.applied.contains(&key) {
+                        p.applied.push(key);
+                    }
+                    keepup_testkit::http::json(200, r#"{"id":"resize-1"}"#)
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "[[action]]\nname = \"scale-up\"\nwebhook = {{ url = {}, body_template = '{{\"size\": \"large\", \"cause\": \"{{{{ cause }}}}\"}}', retries = 3 }}\n",
+            keepup_config::toml_string(&server.url("/v1/servers/web1/resize"))
+        ),
+    );
+    let store = Store::open_in_memory().unwrap();
+    let e = engine(&config, &store, &ManualClock::new(T0));
+    let run = e
+        .run(
+            "scale-up",
+            Cause::Measure {
+                check: CheckId::new("shop", "php"),
+                measure: "load".into(),
+                value: 0.93,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.outcome, RunOutcome::Ok, "{run:?}");
+    assert_eq!(run.attempts, 3);
+    assert_eq!(run.exit_code, Some(200));
+    assert!(
+        run.output.contains("attempt 1: ") && run.output.contains("429"),
+        "{}",
+        run.output
+    );
+    assert!(
+        run.output.contains("attempt 2: ") && run.output.contains("500"),
+        "{}",
+        run.output
+    );
+    let p = state.lock().unwrap();
+    assert_eq!(p.calls, 3);
+    assert_eq!(
+        p.keys,
+        vec![run.idempotency_key.clone(); 3],
+        "one key for every attempt"
+    );
+    assert_eq!(p.applied.len(), 1, "exactly one effective scale-up");
+    assert_eq!(p.bodies[2], r#"{"size": "large", "cause": "measure"}"#);
+    assert_eq!(run.idempotency_key, format!("keepup-action-{}", run.id));
+}
+
+#[tokio::test]
+async fn a_webhook_that_keeps_failing_gives_up_after_its_retries() {
+    let server = TestServer::start(|_req: keepup_testkit::http::Request| async move {
+        keepup_testkit::http::json(503, r#"{"error":"maintenance"}"#)
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "[[action]]\nname = \"scale\"\nwebhook = {{ url = {}, retries = 1 }}\n",
+            keepup_config::toml_string(&server.url("/resize"))
+        ),
+    );
+    let store = Store::open_in_memory().unwrap();
+    let run = engine(&config, &store, &ManualClock::new(T0))
+        .run("scale", manual())
+        .await
+        .unwrap();
+    assert_eq!(run.outcome, RunOutcome::Failed);
+    assert_eq!(run.attempts, 2);
+    assert!(
+        run.reason.starts_with("gave up after 2 attempts: "),
+        "{}",
+        run.reason
+    );
+    assert_eq!(server.requests(), 2);
+}

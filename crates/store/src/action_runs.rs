@@ -1,0 +1,399 @@
+//! Runs of `[[action]]`s (version 23): one row per run, whatever became of
+//! it (ran, failed, skipped by a guard rail, dry run, waiting for a
+//! confirmation). The guard rails' counts are read from these rows, so a
+//! restart keeps cooldowns and hourly and daily limits.
+//!
+//! `action_run`: `id`, `action` (its name), `cause` (`check`, `incident`,
+//! `measure`, `schedule`, `manual`) and `cause_detail` (which check or
+//! incident, the measured value, who), `started_at`, `finished_at`,
+//! `outcome` (see [`RunOutcome`]) and `reason` (why skipped or failed),
+//! `exit_code`, `output` (at most [`MAX_RUN_OUTPUT`] bytes, the end of it,
+//! secrets scrubbed by the caller), `idempotency_key` (unique: a key given
+//! by the caller, e.g. a schedule's occurrence, runs once; otherwise
+//! `keepup-action-<id>`), `attempts` (webhook tries), and a confirmation
+//! (`answer`, `answered_by`, `answered_at`) answered once, as a recovery
+//! run's `dr_confirm` question is: a later answer is refused, so two
+//! people cannot flip a decision the engine already acted on.
+//!
+//! The rows are deleted with the audit log's retention (`[store]
+//! audit_retention`), except runs still running or waiting.
+
+use keepup_model::Timestamp;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use crate::error::{Fail, StoreError};
+use crate::store::Store;
+
+/// At most this many bytes of a run's output are kept (its end).
+pub const MAX_RUN_OUTPUT: usize = 4096;
+
+/// What became of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Started, not finished (or keepup died meanwhile).
+    Running,
+    /// Done: exit 0, a 2xx answer.
+    Ok,
+    /// Done and failed: another exit code, an error answer, not started.
+    Failed,
+    /// Killed at its timeout.
+    TimedOut,
+    /// Not run: a guard rail (cooldown, limit, maintenance) or a no.
+    Skipped,
+    /// Not run: `dry_run`, it only says what it would do.
+    DryRun,
+    /// Not run yet: waiting for `keepup actions confirm`.
+    AwaitingConfirmation,
+}
+
+impl RunOutcome {
+    /// The stored (and shown) word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Running => "running",
+            RunOutcome::Ok => "ok",
+            RunOutcome::Failed => "failed",
+            RunOutcome::TimedOut => "timed_out",
+            RunOutcome::Skipped => "skipped",
+            RunOutcome::DryRun => "dry_run",
+            RunOutcome::AwaitingConfirmation => "awaiting_confirmation",
+        }
+    }
+
+    /// The outcome stored as `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => RunOutcome::Running,
+            "ok" => RunOutcome::Ok,
+            "failed" => RunOutcome::Failed,
+            "timed_out" => RunOutcome::TimedOut,
+            "skipped" => RunOutcome::Skipped,
+            "dry_run" => RunOutcome::DryRun,
+            "awaiting_confirmation" => RunOutcome::AwaitingConfirmation,
+            _ => return None,
+        })
+    }
+
+    /// Whether the action did (or is doing) something: what cooldowns and
+    /// limits count.
+    pub fn acted(self) -> bool {
+        matches!(
+            self,
+            RunOutcome::Running | RunOutcome::Ok | RunOutcome::Failed | RunOutcome::TimedOut
+        )
+    }
+}
+
+/// A run to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewActionRun {
+    /// The action's name.
+    pub action: String,
+    /// `check`, `incident`, `measure`, `schedule`, `manual`.
+    pub cause: String,
+    /// Which check or incident, the value, who asked.
+    pub cause_detail: String,
+    /// When.
+    pub started_at: Timestamp,
+    /// How it starts: running, or already decided (skipped, dry run,
+    /// awaiting confirmation).
+    pub outcome: RunOutcome,
+    /// Why, for a run decided at once.
+    pub reason: String,
+    /// A key that makes the run happen once (a schedule's occurrence);
+    /// `None`: `keepup-action-<id>`.
+    pub idempotency_key: Option<String>,
+}
+
+/// One recorded run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ActionRun {
+    /// Its number.
+    pub id: i64,
+    /// The action's name.
+    pub action: String,
+    /// `check`, `incident`, `measure`, `schedule`, `manual`.
+    pub cause: String,
+    /// Which check or incident, the value, who asked.
+    pub cause_detail: String,
+    /// When it started (or was decided).
+    pub started_at: Timestamp,
+    /// When it finished.
+    pub finished_at: Option<Timestamp>,
+    /// What became of it.
+    pub outcome: RunOutcome,
+    /// Why skipped or failed, in words.
+    pub reason: String,
+    /// The command's exit code, the webhook's last HTTP status.
+    pub exit_code: Option<i64>,
+    /// The end of its output, at most [`MAX_RUN_OUTPUT`] bytes.
+    pub output: String,
+    /// Sent as `Idempotency-Key` on every webhook attempt.
+    pub idempotency_key: String,
+    /// Webhook attempts (1 for a command).
+    pub attempts: u32,
+    /// The confirmation: `Some(true)` go, `Some(false)` no, `None` not
+    /// answered (or none asked).
+    pub answer: Option<bool>,
+    /// Who answered.
+    pub answered_by: Option<String>,
+    /// When.
+    pub answered_at: Option<Timestamp>,
+}
+
+/// How a run ended, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEnd {
+    /// Its outcome.
+    pub outcome: RunOutcome,
+    /// Why, in words (empty when it went well).
+    pub reason: String,
+    /// Exit code or HTTP status.
+    pub exit_code: Option<i64>,
+    /// Its output; only the last [`MAX_RUN_OUTPUT`] bytes are kept.
+    pub output: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When.
+    pub finished_at: Timestamp,
+}
+
+/// What the guard rails need to know of an action's past runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ActionUsage {
+    /// When it last acted.
+    pub last_acted: Option<Timestamp>,
+    /// Runs that acted in the hour before now.
+    pub last_hour: u32,
+    /// Runs that acted in the day before now.
+    pub last_day: u32,
+}
+
+const COLUMNS: &str = "id, action, cause, cause_detail, started_at, finished_at, outcome, reason,
+    exit_code, output, idempotency_key, attempts, answer, answered_by, answered_at";
+
+const ACTED: &str = "('running', 'ok', 'failed', 'timed_out')";
+
+fn from_row(r: &rusqlite::Row<'_>) -> Result<ActionRun, Fail> {
+    let outcome: String = r.get(6)?;
+    Ok(ActionRun {
+        id: r.get(0)?,
+        action: r.get(1)?,
+        cause: r.get(2)?,
+        cause_detail: r.get(3)?,
+        started_at: r.get(4)?,
+        finished_at: r.get(5)?,
+        outcome: RunOutcome::parse(&outcome)
+            .ok_or_else(|| Fail::Corrupt(format!("action_run: outcome {outcome:?}")))?,
+        reason: r.get(7)?,
+        exit_code: r.get(8)?,
+        output: r.get(9)?,
+        idempotency_key: r.get(10)?,
+        attempts: u32::try_from(r.get::<_, i64>(11)?).unwrap_or(0),
+        answer: r.get(12)?,
+        answered_by: r.get(13)?,
+        answered_at: r.get(14)?,
+    })
+}
+
+/// The last `MAX_RUN_OUTPUT` bytes of `text`, cut at a character boundary.
+pub fn output_tail(text: &str) -> &str {
+    if text.len() <= MAX_RUN_OUTPUT {
+        return text;
+    }
+    let mut start = text.len() - MAX_RUN_OUTPUT;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+impl Store {
+    /// Records a run; `None` when its `idempotency_key` was recorded
+    /// already (that run happened, or is happening). Its number otherwise.
+    pub fn action_run_insert(&self, run: &NewActionRun) -> Result<Option<i64>, StoreError> {
+        self.with_state("record an action run", |st| {
+            let tx = st
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO action_run (action, cause, cause_detail, started_at, outcome, reason, idempotency_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (idempotency_key) DO NOTHING",
+                )?
+                .execute(params![
+                    run.action,
+                    run.cause,
+                    run.cause_detail,
+                    run.started_at,
+                    run.outcome.as_str(),
+                    run.reason,
+                    run.idempotency_key
+                ])?;
+            if inserted == 0 {
+                return Ok(None);
+            }
+            let id = tx.last_insert_rowid();
+            tx.prepare_cached(
+                "UPDATE action_run SET idempotency_key = 'keepup-action-' || id
+                 WHERE id = ?1 AND idempotency_key IS NULL",
+            )?
+            .execute(params![id])?;
+            tx.commit()?;
+            Ok(Some(id))
+        })
+    }
+
+    /// Records how run `id` ended; its output is cut to its last
+    /// [`MAX_RUN_OUTPUT`] bytes.
+    pub fn action_run_finish(&self, id: i64, end: &RunEnd) -> Result<(), StoreError> {
+        self.with_state("record the end of an action run", |st| {
+            st.conn
+                .prepare_cached(
+                    "UPDATE action_run SET outcome = ?2, reason = ?3, exit_code = ?4, output = ?5,
+                        attempts = ?6, finished_at = ?7 WHERE id = ?1",
+                )?
+                .execute(params![
+                    id,
+                    end.outcome.as_str(),
+                    end.reason,
+                    end.exit_code,
+                    output_tail(&end.output),
+                    end.attempts,
+                    end.finished_at
+                ])?;
+            Ok(())
+        })
+    }
+
+    /// Marks run `id`, decided earlier (awaiting confirmation), as
+    /// running from `at`; false when it is not waiting any more.
+    pub fn action_run_start(&self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        self.with_state("start an action run", |st| {
+            let n = st
+                .conn
+                .prepare_cached(
+                    "UPDATE action_run SET outcome = 'running', started_at = ?2
+                     WHERE id = ?1 AND outcome = 'awaiting_confirmation' AND answer = 1",
+                )?
+                .execute(params![id, at])?;
+            Ok(n == 1)
+        })
+    }
+
+    /// One run.
+    pub fn action_run(&self, id: i64) -> Result<Option<ActionRun>, StoreError> {
+        self.with_state("read an action run", |st| {
+            let sql = format!("SELECT {COLUMNS} FROM action_run WHERE id = ?1");
+            let mut stmt = st.conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params![id])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(from_row(r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Runs started at or after `since` (all actions, or one), newest
+    /// first, at most `limit`.
+    pub fn action_runs(
+        &self,
+        since: Timestamp,
+        action: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ActionRun>, StoreError> {
+        self.with_state("read action runs", |st| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM action_run WHERE started_at >= ?1 AND (?2 IS NULL OR action = ?2)
+                 ORDER BY started_at DESC, id DESC LIMIT ?3"
+            );
+            let mut stmt = st.conn.prepare_cached(&sql)?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut rows = stmt.query(params![since, action, limit])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Runs waiting for a confirmation whose answer is yes (to start) or
+    /// not given yet, oldest first.
+    pub fn action_runs_awaiting(&self) -> Result<Vec<ActionRun>, StoreError> {
+        self.with_state("read action runs awaiting confirmation", |st| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM action_run WHERE outcome = 'awaiting_confirmation'
+                 ORDER BY started_at, id"
+            );
+            let mut stmt = st.conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The guard rails' view of `action` at `now`: when it last acted,
+    /// and how often in the last hour and day.
+    pub fn action_usage(&self, action: &str, now: Timestamp) -> Result<ActionUsage, StoreError> {
+        self.with_state("read action usage", |st| {
+            let sql = format!(
+                "SELECT max(started_at),
+                        coalesce(sum(started_at > ?2 - 3600000), 0),
+                        count(*)
+                 FROM action_run WHERE action = ?1 AND outcome IN {ACTED} AND started_at > ?2 - 86400000"
+            );
+            let (last, hour, day): (Option<i64>, i64, i64) = st
+                .conn
+                .prepare_cached(&sql)?
+                .query_row(params![action, now], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+            // A cooldown may be longer than a day.
+            let last = match last {
+                Some(l) => Some(l),
+                None => st
+                    .conn
+                    .prepare_cached(&format!(
+                        "SELECT max(started_at) FROM action_run WHERE action = ?1 AND outcome IN {ACTED}"
+                    ))?
+                    .query_row(params![action], |r| r.get(0))
+                    .optional()?
+                    .flatten(),
+            };
+            Ok(ActionUsage {
+                last_acted: last,
+                last_hour: u32::try_from(hour).unwrap_or(u32::MAX),
+                last_day: u32::try_from(day).unwrap_or(u32::MAX),
+            })
+        })
+    }
+
+    /// Answers the confirmation of run `id`; false when it is not waiting
+    /// for one or was answered already. A no also ends the run (skipped).
+    pub fn action_run_answer(
+        &self,
+        id: i64,
+        yes: bool,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.with_state("answer an action run's confirmation", |st| {
+            let n = st
+                .conn
+                .prepare_cached(
+                    "UPDATE action_run SET answer = ?2, answered_by = ?3, answered_at = ?4,
+                        outcome = CASE WHEN ?2 THEN outcome ELSE 'skipped' END,
+                        reason = CASE WHEN ?2 THEN reason ELSE 'declined by ' || ?3 END,
+                        finished_at = CASE WHEN ?2 THEN finished_at ELSE ?4 END
+                     WHERE id = ?1 AND outcome = 'awaiting_confirmation' AND answer IS NULL",
+                )?
+                .execute(params![id, yes, by, at])?;
+            Ok(n == 1)
+        })
+    }
+}
