@@ -219,8 +219,9 @@ impl Store {
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO action_run (action, cause, cause_detail, started_at, outcome, reason, idempotency_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (idempotency_key) DO NOTHING",
+                    "INSERT INTO action_run (action, cause, cause_detail, started_at, outcome, reason, idempotency_key, finished_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?5 IN ('skipped', 'dry_run') THEN ?4 END)
+                     ON CONFLICT (idempotency_key) DO NOTHING",
                 )?
                 .execute(params![
                     run.action,
