@@ -409,28 +409,7 @@ impl Loader<'_> {
                 );
                 return Vec::new();
             };
-            let measure = if name.get_ref() == "latency" {
-                Some(Measure {
-                    key: "latency".into(),
-                    what: "the response time".into(),
-                    unit: Unit::Seconds,
-                    source: Source::Latency,
-                })
-            } else {
-                CATALOGUE
-                    .iter()
-                    .find(|c| c.0 == kind && c.1 == name.get_ref())
-                    .map(|c| Measure {
-                        key: c.1.to_owned(),
-                        what: c.5.to_owned(),
-                        unit: c.4,
-                        source: Source::Evidence {
-                            value: c.2.to_owned(),
-                            capacity: c.3.map(str::to_owned),
-                        },
-                    })
-                    .or_else(|| prometheus_measure(spec, name.get_ref()))
-            };
+            let measure = other_measure(spec, name.get_ref());
             let Some(measure) = measure else {
                 let known = measures_of(kind, spec);
                 let hint = crate::diag::closest(name.get_ref(), known.iter().copied())
@@ -690,14 +669,26 @@ pub fn measure_named(spec: &CheckSpec, name: &str) -> Result<Measure, Vec<String
             .to_vec()
         });
     }
+    other_measure(spec, name).ok_or_else(|| {
+        measures_of(kind, spec)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+/// The measure `name` of a check that is not a host check: `latency`,
+/// the catalogue's for its kind, a prometheus check's own.
+fn other_measure(spec: &CheckSpec, name: &str) -> Option<Measure> {
     if name == "latency" {
-        return Ok(Measure {
+        return Some(Measure {
             key: "latency".into(),
             what: "the response time".into(),
             unit: Unit::Seconds,
             source: Source::Latency,
         });
     }
+    let kind = spec.kind();
     CATALOGUE
         .iter()
         .find(|c| c.0 == kind && c.1 == name)
@@ -706,9 +697,9 @@ pub fn measure_named(spec: &CheckSpec, name: &str) -> Result<Measure, Vec<String
             what: c.5.to_owned(),
             unit: c.4,
             source: Source::Evidence {
-                value: c.2,
-                capacity: c.3,
+                value: c.2.to_owned(),
+                capacity: c.3.map(str::to_owned),
             },
         })
-        .ok_or_else(|| measures_of(kind).into_iter().map(str::to_owned).collect())
+        .or_else(|| prometheus_measure(spec, name))
 }

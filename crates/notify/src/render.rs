@@ -204,7 +204,7 @@ impl Templates {
     pub(crate) fn empty() -> Self {
         Self {
             env: template_environment(),
-            excerpt_chars: 0,
+            notes_budget: 0,
         }
     }
 
