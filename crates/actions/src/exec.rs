@@ -6,9 +6,10 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use keepup_config::actions::{Action, Runner};
+use keepup_model::Clock;
 use keepup_model::format_rfc3339;
 use keepup_notify::{HttpClientContext, WebhookCall};
-use keepup_store::{ActionRun, RunOutcome};
+use keepup_store::{ActionRun, AgentActionState, NewAgentAction, RunOutcome, Store};
 use serde_json::json;
 
 /// What a command's output is read up to: beyond its stdout cap the
@@ -79,13 +80,20 @@ fn command_line(argv: &[String]) -> String {
         .join(" ")
 }
 
-pub(crate) async fn run(action: &Action, run: &ActionRun, http: &HttpClientContext) -> Ended {
+pub(crate) async fn run(
+    action: &Action,
+    run: &ActionRun,
+    http: &HttpClientContext,
+    store: &Store,
+    clock: &dyn Clock,
+) -> Ended {
     let mut ended = match &action.run {
         Runner::Command { argv, .. } => command(action, argv).await,
         Runner::Webhook { spec, retries } => webhook(action, spec, *retries, run, http).await,
-        Runner::Agent { agent, .. } => Ended::failed(format!(
-            "running an action on an agent's host ({agent}) is not available yet in this build"
-        )),
+        Runner::Agent {
+            agent,
+            action: name,
+        } => on_agent(action, agent, name, run, store, clock).await,
     };
     // A command may echo what it was given; the store, the audit and
     // the CLI never see a secret.
@@ -237,4 +245,121 @@ async fn webhook(
         }
     }
     Ended::failed("no attempt was made")
+}
+
+/// How long an agent has to take a request (push mode: its next report;
+/// pull mode: the central's next pull), and after the timeout to answer.
+pub const AGENT_PICKUP: Duration = Duration::from_secs(120);
+/// How often the request's state is read while waiting for the agent.
+const AGENT_POLL: Duration = Duration::from_millis(500);
+
+/// Files the run as a request for `agent` (the store is the rendezvous;
+/// the agent transport carries it) and waits for its outcome.
+async fn on_agent(
+    action: &Action,
+    agent: &str,
+    name: &str,
+    run: &ActionRun,
+    store: &Store,
+    clock: &dyn Clock,
+) -> Ended {
+    let request = match NewAgentAction::new(
+        &run.idempotency_key,
+        agent,
+        name,
+        action.timeout,
+        AGENT_PICKUP,
+    ) {
+        Ok(r) => r,
+        Err(e) => return Ended::failed(format!("the request for agent {agent} is invalid: {e}")),
+    };
+    let now = clock.now_ms();
+    let s = store.clone();
+    let filed = tokio::task::spawn_blocking(move || s.request_agent_action(&request, now)).await;
+    match filed {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            return Ended::failed(format!(
+                "the request for agent {agent} could not be filed: {e}"
+            ));
+        }
+        Err(e) => {
+            return Ended::failed(format!(
+                "the request for agent {agent} could not be filed: {e}"
+            ));
+        }
+    }
+    // The store decides expiry and loss by its clock; this bounds the
+    // wait in real time whatever that clock does.
+    let deadline = tokio::time::Instant::now() + action.timeout + AGENT_PICKUP * 2 + AGENT_POLL * 4;
+    loop {
+        let (s, id, now) = (store.clone(), run.idempotency_key.clone(), clock.now_ms());
+        let state = tokio::task::spawn_blocking(move || s.agent_action(&id, now))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .map(|a| a.state);
+        let ended = match state {
+            Some(AgentActionState::Done(o)) => Some(agent_outcome(agent, name, o)),
+            Some(AgentActionState::Expired) => Some(Ended::failed(format!(
+                "agent {agent} did not take the request within {} (is it running, with --action {name}=...?)",
+                humantime::format_duration(AGENT_PICKUP)
+            ))),
+            Some(AgentActionState::Lost) => Some(Ended::failed(format!(
+                "agent {agent} took the request but never answered"
+            ))),
+            None => Some(Ended::failed(format!(
+                "the request for agent {agent} is gone from the store"
+            ))),
+            Some(AgentActionState::Waiting | AgentActionState::Fetched) => None,
+        };
+        if let Some(ended) = ended {
+            return ended;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ended::failed(format!("no outcome from agent {agent} in time"));
+        }
+        tokio::time::sleep(AGENT_POLL).await;
+    }
+}
+
+fn agent_outcome(agent: &str, name: &str, o: keepup_model::host::ActionOutcome) -> Ended {
+    let mut output = o.output.clone();
+    let (outcome, reason) = if o.refused {
+        (
+            RunOutcome::Failed,
+            format!(
+                "agent {agent} refused {name:?}: {}",
+                o.error.as_deref().unwrap_or("no reason given")
+            ),
+        )
+    } else if o.timed_out {
+        (
+            RunOutcome::TimedOut,
+            format!("{name:?} did not finish in time on {agent}; its process group was killed"),
+        )
+    } else if o.exit_code == Some(0) {
+        (RunOutcome::Ok, String::new())
+    } else {
+        let why = match (o.exit_code, &o.error) {
+            (Some(code), _) => format!("exited with {code}"),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "ended without an exit code".into(),
+        };
+        (RunOutcome::Failed, format!("{name:?} on {agent} {why}"))
+    };
+    if let (Some(e), false) = (&o.error, o.refused) {
+        if !output.is_empty() && !output.ends_with('\n') {
+            output.push('\n');
+        }
+        output.push_str(e);
+    }
+    Ended {
+        outcome,
+        reason,
+        exit_code: o.exit_code.map(i64::from),
+        output,
+        attempts: 1,
+    }
 }

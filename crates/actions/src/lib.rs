@@ -51,6 +51,8 @@
 
 mod exec;
 
+pub use exec::AGENT_PICKUP;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -306,7 +308,8 @@ impl Engine {
         }
         scheduled.sort();
         for (name, at) in scheduled {
-            let key = format!("{name}@{}", format_rfc3339(at));
+            // Also a valid agent request id (letters, digits, `.:_-`).
+            let key = format!("{name}:{}", format_rfc3339(at));
             if let Some(run) = self
                 .run_with(&name, Cause::Schedule { at }, false, Some(key))
                 .await?
@@ -582,7 +585,14 @@ impl Engine {
     ) -> Result<ActionRun, EngineError> {
         let id = run.id;
         tracing::info!(action = %action.name, run = id, kind = action.run.kind(), cause = %run.cause_detail, "running an action");
-        let ended = exec::run(action, &run, &self.inner.http).await;
+        let ended = exec::run(
+            action,
+            &run,
+            &self.inner.http,
+            &self.inner.store,
+            self.inner.clock.as_ref(),
+        )
+        .await;
         let end = RunEnd {
             outcome: ended.outcome,
             reason: ended.reason.clone(),

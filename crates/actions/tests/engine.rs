@@ -146,7 +146,7 @@ async fn a_command_action_restarts_a_real_process() {
     assert!(alive(old));
     let pidfile = service.pidfile.display().to_string();
     let line = format!(
-        "kill $(cat {pidfile}) && setsid sleep 600 >/dev/null 2>&1 </dev/null & echo $! > {pidfile}.new && mv {pidfile}.new {pidfile}; echo restarted"
+        "kill $(cat {pidfile}) || exit 1; setsid sleep 600 >/dev/null 2>&1 </dev/null & echo $! > {pidfile}.new; mv {pidfile}.new {pidfile}; echo restarted"
     );
     let config = config(
         dir.path(),
@@ -615,4 +615,76 @@ async fn a_webhook_that_keeps_failing_gives_up_after_its_retries() {
         run.reason
     );
     assert_eq!(server.requests(), 2);
+}
+
+/// An `agent = ...` action goes through the store's rendezvous: filed for
+/// its agent under the run's idempotency key, delivered by the transport
+/// (played here by what the web's and the monitor's agent routes call),
+/// and the agent's outcome ends the run.
+#[tokio::test]
+async fn an_agent_action_is_filed_for_its_agent_and_its_outcome_ends_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        "[[agent]]\nname = \"web1\"\ntoken_env = \"KEEPUP_TEST_ACTION_TOKEN\"\n\
+         [[action]]\nname = \"restart-php\"\nagent = \"web1\"\nagent_action = \"php\"\ntimeout = \"30s\"\n\
+         [[action]]\nname = \"unknown-there\"\nagent = \"web1\"\n",
+    );
+    let store = Store::open_in_memory().unwrap();
+    let clock = ManualClock::new(T0);
+    let e = engine(&config, &store, &clock);
+    // The transport: takes what waits for web1 and answers it.
+    let transport = |store: Store,
+                     answer: fn(
+        &keepup_model::host::ActionRequest,
+    ) -> keepup_model::host::ActionOutcome| {
+        tokio::task::spawn_blocking(move || {
+            for _ in 0..500 {
+                let pending = store.pending_agent_actions("web1", T0).unwrap();
+                if let Some(req) = pending.first() {
+                    let outcome = answer(req);
+                    store
+                        .record_agent_action_outcomes("web1", &[outcome], T0)
+                        .unwrap();
+                    return req.clone();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!("nothing was requested of web1");
+        })
+    };
+    let agent = transport(store.clone(), |req| keepup_model::host::ActionOutcome {
+        id: req.id.clone(),
+        action: req.action.clone(),
+        started: T0,
+        duration_ms: 120,
+        exit_code: Some(0),
+        output: "php8.2-fpm restarted".into(),
+        ..Default::default()
+    });
+    let run = e.run("restart-php", manual()).await.unwrap();
+    let req = agent.await.unwrap();
+    assert_eq!(req.action, "php");
+    assert_eq!(req.id, run.idempotency_key);
+    assert_eq!(req.timeout_ms, 30_000);
+    assert_eq!(run.outcome, RunOutcome::Ok, "{run:?}");
+    assert_eq!(run.exit_code, Some(0));
+    assert_eq!(run.output, "php8.2-fpm restarted");
+
+    // An agent that has no such action refuses it: a failed run, saying so.
+    let agent = transport(store.clone(), |req| keepup_model::host::ActionOutcome {
+        id: req.id.clone(),
+        action: req.action.clone(),
+        started: T0,
+        refused: true,
+        error: Some("no action \"unknown-there\" (this agent has: php)".into()),
+        ..Default::default()
+    });
+    let run = e.run("unknown-there", manual()).await.unwrap();
+    agent.await.unwrap();
+    assert_eq!(run.outcome, RunOutcome::Failed);
+    assert_eq!(
+        run.reason,
+        "agent web1 refused \"unknown-there\": no action \"unknown-there\" (this agent has: php)"
+    );
 }
