@@ -1773,3 +1773,91 @@ fn the_daemon_serves_https_and_takes_a_renewed_certificate_on_reload() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `keepup actions run|confirm` and the listing: only configured actions
+/// run, through their guard rails; every run is listed with its outcome
+/// and in the audit log; exit codes tell ran (0), failed (1) and skipped (2).
+#[test]
+fn actions_run_by_hand_are_listed_with_their_outcome_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let config = dir.path().join("keepup.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"keepup.db\"\n\
+             [[action]]\nname = \"touch\"\ncommand = [\"sh\", \"-c\", \"touch {m}; echo touched\"]\n\
+             [[action]]\nname = \"wipe\"\ncommand = [\"rm\", \"-f\", \"{m}\"]\nconfirm = true\n",
+            m = marker.display()
+        ),
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+
+    let o = run(&["actions", "run", "touch", "-c", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("run 1: touch ok, exit 0\ntouched"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(marker.exists());
+    // Within its cooldown: skipped, exit 2, saying why.
+    let o = run(&["actions", "run", "touch", "-c", c]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("cooldown: it last ran at"),
+        "{}",
+        stdout(&o)
+    );
+    // Nothing that is not configured.
+    let o = run(&["actions", "run", "rm", "-c", c]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no [[action]] is named \"rm\""),
+        "{}",
+        stderr(&o)
+    );
+    // A confirmation: asked, then answered once.
+    let o = run(&["actions", "run", "wipe", "-c", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("run 3: wipe awaiting_confirmation"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(marker.exists());
+    let o = run(&["actions", "confirm", "3", "-c", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("run 3: wipe ok, exit 0"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!marker.exists());
+    let o = run(&["actions", "confirm", "3", "--no", "-c", c]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not waiting for a confirmation"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = run(&["actions", "--json", "-c", c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let outcomes: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["ok", "skipped", "ok"], "{runs:#}");
+    let o = run(&["actions", "-c", c]);
+    assert!(stdout(&o).contains("manual: by cli:"), "{}", stdout(&o));
+    let o = run(&["audit", "-c", c]);
+    let audit = stdout(&o);
+    for want in ["action.run", "action.skip", "action.ask", "action.confirm"] {
+        assert!(audit.contains(want), "{want}: {audit}");
+    }
+}
