@@ -1033,6 +1033,14 @@ impl Loader<'_> {
         }?;
         let alerting = self.alerting(&common, defaults, interval, path);
         let forecasts = self.forecasts(common.forecast, kind, &spec, interval, path);
+        let mut spec = spec;
+        if forecasts.iter().any(|f| f.measure.key == "size") {
+            match &mut spec {
+                CheckSpec::Probe(ProbeSpec::Postgres(p)) => p.measure_size = true,
+                CheckSpec::Probe(ProbeSpec::Mysql(m)) => m.measure_size = true,
+                _ => {}
+            }
+        }
         let short_id = common.id.into_inner();
         let id = CheckId::new(site, &short_id);
         if let Some(raw) = &common.runbook

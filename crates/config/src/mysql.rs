@@ -41,6 +41,10 @@ pub struct MysqlSpec {
     pub connections: Threshold,
     /// Galera: the cluster's nodes expected at least.
     pub cluster_size: Option<u32>,
+    /// Whether the run measures the database's size: only when a
+    /// forecast follows it (summing `information_schema` opens every
+    /// table's statistics: not a cost to pay every run for nothing).
+    pub measure_size: bool,
 }
 
 crate::database::raw_db_check! {
@@ -125,6 +129,7 @@ impl Loader<'_> {
             lag,
             connections,
             cluster_size,
+            measure_size: false,
         })
     }
 }

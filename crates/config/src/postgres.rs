@@ -49,6 +49,10 @@ pub struct PostgresSpec {
     pub lag_bytes: Threshold,
     /// A query of the operator's, with its expected answer.
     pub query: Option<CustomQuery>,
+    /// Whether the run measures the database's size
+    /// (`pg_database_size` visits every file of the database): only when
+    /// a forecast follows it.
+    pub measure_size: bool,
 }
 
 crate::database::raw_db_check! {
@@ -158,6 +162,7 @@ impl Loader<'_> {
             lag,
             lag_bytes,
             query,
+            measure_size: false,
         })
     }
 }

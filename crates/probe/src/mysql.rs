@@ -63,6 +63,7 @@ struct Session<S> {
 }
 
 /// A result set: column names and rows (NULL as `None`).
+#[derive(Default)]
 struct Rows {
     columns: Vec<String>,
     rows: Vec<Vec<Option<String>>>,
@@ -456,20 +457,25 @@ async fn run(
             .map_err(wire)?,
         Err(e) => return Err(wire(e)),
     };
-    // MySQL 8 caches information_schema's table sizes for a day unless
-    // the session asks otherwise (MariaDB's are live).
-    if mysql8_or_later(&greeting.version) {
-        let _ = ctx
-            .within(
-                "reading the database's size",
-                session.query("SET SESSION information_schema_stats_expiry = 0"),
-            )
-            .await?;
-    }
-    let size = ctx
-        .within("reading the database's size", session.query(SIZE_SQL))
-        .await?
-        .map_err(wire)?;
+    // Only when a forecast follows it: summing information_schema reads
+    // every table's statistics.
+    let size = if spec.measure_size {
+        // MySQL 8 caches information_schema's table sizes for a day unless
+        // the session asks otherwise (MariaDB's are live).
+        if mysql8_or_later(&greeting.version) {
+            let _ = ctx
+                .within(
+                    "reading the database's size",
+                    session.query("SET SESSION information_schema_stats_expiry = 0"),
+                )
+                .await?;
+        }
+        ctx.within("reading the database's size", session.query(SIZE_SQL))
+            .await?
+            .map_err(wire)?
+    } else {
+        Rows::default()
+    };
     let status: HashMap<String, String> = status
         .rows
         .into_iter()

@@ -38,7 +38,9 @@ use crate::util::{Fail, connect_first, ms};
 /// (replica columns on a primary). A role without pg_read_all_stats (which
 /// pg_monitor grants) sees the `pid` of the WAL receiver and of each WAL
 /// sender but NULL for their details, hence the `pid` beside them.
-const STATE_SQL: &str = "SELECT pg_is_in_recovery(), \
+macro_rules! state_sql {
+    ($size:literal) => {
+        concat!("SELECT pg_is_in_recovery(), \
     current_setting('server_version'), \
     current_setting('max_connections'), \
     (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'), \
@@ -49,13 +51,18 @@ const STATE_SQL: &str = "SELECT pg_is_in_recovery(), \
          ELSE extract(epoch FROM now() - coalesce(pg_last_xact_replay_timestamp(), pg_postmaster_start_time())) END, \
     CASE WHEN pg_is_in_recovery() THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) END, \
     CASE WHEN pg_is_in_recovery() THEN (SELECT pid FROM pg_stat_wal_receiver LIMIT 1) END, \
-    pg_database_size(current_database()); \
+    ", $size, "; \
     SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local'), \
     state, coalesce(sync_state, ''), \
     pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
                          ELSE pg_current_wal_lsn() END, replay_lsn), \
     extract(epoch FROM replay_lag), pid \
-    FROM pg_stat_replication ORDER BY 1, 2 LIMIT 100";
+    FROM pg_stat_replication ORDER BY 1, 2 LIMIT 100")
+    };
+}
+const STATE_SQL: &str = state_sql!("pg_database_size(current_database())");
+/// The same without the size (no forecast follows it): NULL in its place.
+const STATE_SQL_NO_SIZE: &str = state_sql!("NULL");
 
 /// A logged-in session kept between runs.
 pub(crate) struct PgConnection {
@@ -154,7 +161,12 @@ async fn run_queries(
     let asked = Instant::now();
     query(ctx, conn, "SELECT 1", "waiting for SELECT 1", spec).await?;
     timing.first_byte_ms = Some(ms(asked.elapsed()));
-    let sets = query(ctx, conn, STATE_SQL, "reading the server's state", spec).await?;
+    let sql = if spec.measure_size {
+        STATE_SQL
+    } else {
+        STATE_SQL_NO_SIZE
+    };
+    let sets = query(ctx, conn, sql, "reading the server's state", spec).await?;
     let state = State::read(&sets);
     judge(spec, &state, outcome, target);
     outcome.evidence.insert("postgres", state.to_json());

@@ -342,7 +342,12 @@ async fn the_size_of_the_schema_logged_into_or_of_all_is_measured() {
              ANALYZE TABLE t;",
         )
         .expect("a table filled");
+    // The size is read only when a forecast follows it.
     let o = run(&pair.check(server, "database = \"sized\"")).await;
+    assert_eq!(o.status, Status::Up, "{o:#?}");
+    assert!(mysql(&o)["database_size_bytes"].is_null(), "{o:#?}");
+    const SIZED: &str = "forecast = { measure = \"size\", limit = \"1GiB\" }";
+    let o = run(&pair.check(server, &format!("database = \"sized\"\n{SIZED}"))).await;
     assert_eq!(o.status, Status::Up, "{o:#?}");
     let size = mysql(&o)["database_size_bytes"].as_f64().expect("a size");
     // 5,000 rows of 200 characters and their index: more than a MiB, and
@@ -352,7 +357,7 @@ async fn the_size_of_the_schema_logged_into_or_of_all_is_measured() {
     assert_eq!(mysql(&o)["database"], "sized");
     assert_eq!(mysql(&o)["database_tables"], 1);
     // Without a database: every schema's, the system schemas with it.
-    let o = run(&pair.check(server, "")).await;
+    let o = run(&pair.check(server, SIZED)).await;
     let all = mysql(&o)["database_size_bytes"].as_f64().expect("a size");
     assert_eq!(all, schema_size(server, None), "{o:#?}");
     assert!(all > size, "{all} {size}");

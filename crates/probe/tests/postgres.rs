@@ -105,6 +105,8 @@ async fn a_primary_and_its_streaming_replica_are_up_with_replication_measured() 
             .is_some()
     );
     assert_eq!(o.evidence.details["connection"], "new");
+    // No forecast follows the size: it is not read.
+    assert!(pg(&o)["database_size_bytes"].is_null(), "{o:#?}");
     // The next run reuses the session.
     let again = run(&primary, &ctx).await;
     assert_eq!(again.status, Status::Up);
