@@ -11,14 +11,26 @@
 //! less than a quarter of the window; none from a series that is flat or
 //! falling, nor from one whose growth the fit cannot tell from flat (its
 //! slope's 95 % interval reaches zero or below): the evidence says which.
+//! [`outlook`] says this of any series at any time: the live judge and
+//! the monthly report (the series as of its period's end, from the store)
+//! share it.
 //!
 //! Each series lives in memory (at most about 500 points, read from the
 //! store when the forecast is configured) and in the store's `sample`
-//! table, written with the results' batch. Results recorded as history (a
-//! late agent report) are not sampled: a series only grows forward.
+//! table, written with the results' batch and kept for two windows, so
+//! that a report built after its period still finds a window ending
+//! there. Results recorded as history (an agent's backlog) are sampled
+//! too, in their place in time: they are real measurements, and a day of
+//! backlog would otherwise leave a hole in the series.
+//!
+//! Locking: each series has its own lock, found under a map lock held
+//! only for the lookup; a fit (up to 125,000 slopes) runs under neither,
+//! on a copy of the points, and is kept for the points it was made from,
+//! so it is computed once per new sample and reused until the next. The
+//! recorder calls [`Forecasts::apply`] on a blocking thread.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use keepup_config::forecast::{Forecast, SAMPLES_PER_WINDOW, Source};
 use keepup_config::{Check, Unit};
@@ -36,63 +48,150 @@ pub const MEASURES_KEY: &str = "measures";
 
 const DAY_S: f64 = 86_400.0;
 
+/// Most samples a series holds in memory (a window's worth).
+const MAX_POINTS: usize = SAMPLES_PER_WINDOW as usize + 1;
+
+/// A series' key: the check and the measure's key.
+type Key = (CheckId, String);
+
 /// One measure's samples, oldest first, and their fit once computed.
 #[derive(Default)]
 struct Series {
     points: VecDeque<(Timestamp, f64)>,
-    fit: Option<Fit>,
+    /// Counts the changes of `points`: a fit is of one generation.
+    generation: u64,
+    /// The fit of a generation's points (`None` inside: they fit no line).
+    fit: Option<(u64, Option<Fit>)>,
 }
+
+impl Series {
+    /// Keeps a sample measured at `measured` in its place in time if no
+    /// kept sample is within `step` of it and it is not older than
+    /// `window` before the newest; says whether it was kept.
+    fn keep(&mut self, measured: Timestamp, value: f64, step: i64, window: i64) -> bool {
+        let pos = self.points.partition_point(|(t, _)| *t <= measured);
+        let after_prev = pos == 0 || measured >= self.points[pos - 1].0.saturating_add(step);
+        let before_next = self
+            .points
+            .get(pos)
+            .is_none_or(|(next, _)| measured.saturating_add(step) <= *next);
+        let in_window = self
+            .points
+            .back()
+            .is_none_or(|(newest, _)| measured >= newest.saturating_sub(window));
+        if !(after_prev && before_next && in_window) {
+            return false;
+        }
+        self.points.insert(pos, (measured, value));
+        let keep_from = self.newest().saturating_sub(window);
+        while self.points.front().is_some_and(|(t, _)| *t < keep_from)
+            || self.points.len() > MAX_POINTS
+        {
+            self.points.pop_front();
+        }
+        self.generation += 1;
+        true
+    }
+
+    fn newest(&self) -> Timestamp {
+        self.points.back().map_or(Timestamp::MIN, |(t, _)| *t)
+    }
+
+    fn span(&self) -> i64 {
+        match (self.points.front(), self.points.back()) {
+            (Some(a), Some(b)) => b.0 - a.0,
+            _ => 0,
+        }
+    }
+}
+
+/// Called with a series' key before its fit, in unit tests only: holds a
+/// fit in the middle to show what it does not block.
+#[cfg(test)]
+type FitGate = Arc<dyn Fn(&CheckId, &str) + Send + Sync>;
 
 /// Every forecast series of the configured checks.
 #[derive(Default)]
 pub struct Forecasts {
-    series: Mutex<HashMap<(CheckId, String), Series>>,
+    /// Held only to find or add a series, never across a fit.
+    series: Mutex<HashMap<Key, Arc<Mutex<Series>>>>,
+    #[cfg(test)]
+    before_fit: Mutex<Option<FitGate>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How long the store keeps a series' samples: two windows, so that a
+/// monthly report built up to one window and three quarters after its
+/// period's end still finds the samples of the window ending there.
+fn kept_ms(f: &Forecast) -> i64 {
+    ms(f.window).saturating_mul(2)
 }
 
 impl Forecasts {
     /// Takes the configured forecasts: a series not yet in memory is read
     /// from the store (its window, at most a window's worth of samples);
-    /// series of forecasts no longer configured are dropped, and samples
-    /// older than any window are deleted from the store.
+    /// series of forecasts no longer configured are dropped, in memory
+    /// and in the store, and the others' samples older than the store
+    /// keeps them are deleted.
     pub fn configure(&self, checks: &[Arc<Check>], store: &Store, now: Timestamp) {
-        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        let mut wanted = std::collections::HashSet::new();
-        for c in checks {
-            for f in &c.forecasts {
-                let key = (c.id.clone(), f.measure.key.clone());
-                wanted.insert(key.clone());
-                if series.contains_key(&key) {
-                    continue;
+        let mut wanted = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let series = lock(&self.series);
+            for c in checks {
+                for f in &c.forecasts {
+                    let key = (c.id.clone(), f.measure.key.clone());
+                    let kept = wanted.entry(key.clone()).or_insert(Timestamp::MAX);
+                    *kept = (*kept).min(now.saturating_sub(kept_ms(f)));
+                    if !series.contains_key(&key) {
+                        missing.push((key, now.saturating_sub(ms(f.window))));
+                    }
                 }
-                let from = now.saturating_sub(ms(f.window));
-                let cap = SAMPLES_PER_WINDOW as usize + 1;
-                let points = match store.samples(&c.id, &f.measure.key, from, cap) {
+            }
+        }
+        // Read without the map lock: results of other series go on.
+        let read: Vec<(Key, Series)> = missing
+            .into_iter()
+            .map(|(key, from)| {
+                let points = match store.samples(&key.0, &key.1, from, MAX_POINTS) {
                     Ok(points) => points,
                     Err(e) => {
-                        tracing::warn!(check = %c.id, measure = %f.measure.key, error = %e, "cannot read a forecast's samples; it starts afresh");
+                        tracing::warn!(check = %key.0, measure = %key.1, error = %e, "cannot read a forecast's samples; it starts afresh");
                         Vec::new()
                     }
                 };
-                series.insert(
-                    key,
-                    Series {
-                        points: points.into(),
-                        fit: None,
-                    },
-                );
+                let series = Series {
+                    points: points.into(),
+                    ..Series::default()
+                };
+                (key, series)
+            })
+            .collect();
+        {
+            let mut series = lock(&self.series);
+            for (key, s) in read {
+                series.entry(key).or_insert_with(|| Arc::new(Mutex::new(s)));
             }
+            series.retain(|k, _| wanted.contains_key(k));
         }
-        series.retain(|k, _| wanted.contains(k));
-        drop(series);
-        if let Err(e) = store.prune_samples(now) {
+        if let Err(e) = store.retain_samples(&wanted) {
             tracing::warn!(error = %e, "cannot delete old forecast samples");
         }
     }
 
+    fn series_of(&self, key: Key) -> Arc<Mutex<Series>> {
+        lock(&self.series).entry(key).or_default().clone()
+    }
+
     /// Reads `check`'s forecast measures from `outcome` (its result at
-    /// `at`), keeps the samples due and, unless the result is `history`,
-    /// judges each forecast into the outcome. Returns the samples to store.
-    pub(crate) fn apply(
+    /// `at`), keeps the samples due in their place in time and, unless the
+    /// result is `history`, judges each forecast into the outcome. Returns
+    /// the samples to store. CPU work (a fit per new sample): call it off
+    /// the async threads.
+    pub fn apply(
         &self,
         check: &Check,
         at: Timestamp,
@@ -104,50 +203,55 @@ impl Forecasts {
         }
         let mut samples = Vec::new();
         let mut entries = Vec::new();
-        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
         for f in &check.forecasts {
             let Some((value, measured)) = value_of(f, outcome) else {
                 continue;
             };
             let measured = measured.unwrap_or(at);
-            let s = series
-                .entry((check.id.clone(), f.measure.key.clone()))
-                .or_default();
-            let step = ms(f.step(check.interval));
-            let due = s
-                .points
-                .back()
-                .is_none_or(|(last, _)| measured >= last + step);
-            if !due && (history || s.points.back().is_some_and(|(last, _)| at < *last)) {
-                continue;
-            }
-            let keep_from = measured.saturating_sub(ms(f.window));
+            let series = self.series_of((check.id.clone(), f.measure.key.clone()));
+            let mut s = lock(&series);
+            let due = s.keep(measured, value, ms(f.step(check.interval)), ms(f.window));
             if due {
-                s.points.push_back((measured, value));
-                while s.points.front().is_some_and(|(t, _)| *t < keep_from)
-                    || s.points.len() > SAMPLES_PER_WINDOW as usize + 1
-                {
-                    s.points.pop_front();
-                }
-                s.fit = None;
                 samples.push(SampleRecord {
                     check: check.id.clone(),
                     measure: f.measure.key.clone(),
                     at: measured,
                     value,
-                    keep_from,
+                    keep_from: s.newest().saturating_sub(kept_ms(f)),
                 });
             }
-            if history {
+            if history || (!due && at < s.newest()) {
                 continue;
             }
-            let (entry, finding) = judge(f, s, at);
+            let head = Head::of(f, s.points.len(), s.span());
+            let fit = if !head.enough {
+                None
+            } else if let Some((_, fit)) = s.fit.filter(|(g, _)| *g == s.generation) {
+                fit
+            } else {
+                let (generation, points) =
+                    (s.generation, s.points.iter().copied().collect::<Vec<_>>());
+                drop(s);
+                #[cfg(test)]
+                {
+                    let gate = lock(&self.before_fit).clone();
+                    if let Some(gate) = gate {
+                        gate(&check.id, &f.measure.key);
+                    }
+                }
+                let fit = theil_sen(&points);
+                let mut s = lock(&series);
+                if s.generation == generation {
+                    s.fit = Some((generation, fit));
+                }
+                fit
+            };
+            let (entry, finding) = judge(f, head, fit, at);
             entries.push(entry);
             if let Some(finding) = finding {
                 outcome.push(finding);
             }
         }
-        drop(series);
         if !entries.is_empty() {
             outcome.evidence.insert(EVIDENCE_KEY, Value::Array(entries));
             if outcome.status != Status::Up
@@ -165,6 +269,24 @@ impl Forecasts {
         }
         samples
     }
+}
+
+/// The forecast `f` makes from `points` (a series, oldest first) at
+/// `now`: its evidence entry and its finding if the limit is near. The
+/// monthly report's judge of a series read from the store; the live one
+/// is [`Forecasts::apply`], which keeps its series' fit between samples.
+pub fn outlook(
+    f: &Forecast,
+    points: &[(Timestamp, f64)],
+    now: Timestamp,
+) -> (Value, Option<Finding>) {
+    let span = match (points.first(), points.last()) {
+        (Some(a), Some(b)) => b.0 - a.0,
+        _ => 0,
+    };
+    let head = Head::of(f, points.len(), span);
+    let fit = if head.enough { theil_sen(points) } else { None };
+    judge(f, head, fit, now)
 }
 
 fn ms(d: std::time::Duration) -> i64 {
@@ -234,14 +356,33 @@ fn days(seconds: f64) -> String {
     }
 }
 
-/// One forecast's evidence entry and its finding, if the limit is near.
-fn judge(f: &Forecast, s: &mut Series, now: Timestamp) -> (Value, Option<Finding>) {
+/// A series' size and span, and whether they are enough for a forecast.
+#[derive(Clone, Copy)]
+struct Head {
+    points: usize,
+    span: i64,
+    enough: bool,
+}
+
+impl Head {
+    fn of(f: &Forecast, points: usize, span: i64) -> Self {
+        let enough = points >= f.min_points as usize && span >= ms(f.min_span());
+        Self {
+            points,
+            span,
+            enough,
+        }
+    }
+}
+
+/// One forecast's evidence entry and its finding, if the limit is near,
+/// from its series' `head` and `fit` (computed only when `head` says it
+/// has enough points).
+fn judge(f: &Forecast, head: Head, fit: Option<Fit>, now: Timestamp) -> (Value, Option<Finding>) {
     let m = &f.measure;
-    let n = s.points.len();
-    let span = match (s.points.front(), s.points.back()) {
-        (Some(a), Some(b)) => b.0 - a.0,
-        _ => 0,
-    };
+    let Head {
+        points: n, span, ..
+    } = head;
     let mut entry = json!({
         "measure": m.key,
         "what": m.what,
@@ -251,8 +392,7 @@ fn judge(f: &Forecast, s: &mut Series, now: Timestamp) -> (Value, Option<Finding
         "min_points": f.min_points,
         "span_s": span / 1000,
     });
-    let min_span = ms(f.min_span());
-    if n < f.min_points as usize || span < min_span {
+    if !head.enough {
         entry["state"] = json!(format!(
             "no forecast yet: {n} samples over {} (it needs {} over {})",
             humantime::format_duration(std::time::Duration::from_secs((span / 1000) as u64)),
@@ -261,11 +401,7 @@ fn judge(f: &Forecast, s: &mut Series, now: Timestamp) -> (Value, Option<Finding
         ));
         return (entry, None);
     }
-    if s.fit.is_none() {
-        let points: Vec<(Timestamp, f64)> = s.points.iter().copied().collect();
-        s.fit = theil_sen(&points);
-    }
-    let Some(fit) = s.fit else {
+    let Some(fit) = fit else {
         entry["state"] = json!("no forecast: the samples fit no line");
         return (entry, None);
     };
@@ -416,5 +552,182 @@ mod tests {
                 .apply(&c, 40 * 60_000, &mut down, false)
                 .is_empty()
         );
+    }
+
+    /// A check whose latency grows (window 1h, one sample a minute), run
+    /// for 30 minutes: enough samples for a fit.
+    fn grown(forecasts: &Forecasts, c: &Check) {
+        for i in 0..=30 {
+            let mut o = up(0.1 + 0.01 * i as f64);
+            forecasts.apply(c, i * 60_000, &mut o, false);
+        }
+    }
+
+    #[test]
+    fn a_fit_in_progress_blocks_neither_another_series_nor_its_own() {
+        use std::sync::mpsc;
+        let a = check("{ measure = \"latency\", window = \"1h\", limit = \"2s\" }");
+        let mut b = Check::clone(&a);
+        b.id = CheckId::new("s", "other");
+        let forecasts = Arc::new(Forecasts::default());
+        grown(&forecasts, &a);
+        grown(&forecasts, &b);
+        // `a`'s next fit stops in the middle until released.
+        let (entered, in_fit) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let first = std::sync::atomic::AtomicBool::new(true);
+        *lock(&forecasts.before_fit) = Some(Arc::new(move |id: &CheckId, _: &str| {
+            if id.as_str() == "s/api" && first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                let _ = entered.send(());
+                let _ = lock(&released).recv();
+            }
+        }));
+        let held = {
+            let (forecasts, a) = (forecasts.clone(), a.clone());
+            std::thread::spawn(move || {
+                let mut o = up(0.5);
+                forecasts.apply(&a, 31 * 60_000, &mut o, false);
+                o
+            })
+        };
+        in_fit.recv().unwrap();
+        // While it computes: another series is sampled and fitted, and
+        // `a` itself is judged (within its step: no new sample, but a fit
+        // of its own, as the held one is not kept yet).
+        let (done, finished) = mpsc::channel();
+        {
+            let (forecasts, a, b) = (forecasts.clone(), a.clone(), b.clone());
+            std::thread::spawn(move || {
+                let mut o = up(0.5);
+                let kept = forecasts.apply(&b, 31 * 60_000, &mut o, false).len();
+                let mut same = up(0.5);
+                forecasts.apply(&a, 31 * 60_000 + 1_000, &mut same, false);
+                let _ = done.send((kept, o, same));
+            });
+        }
+        // A deadlock guard, not a timing: with one lock held across the
+        // fit this never arrives.
+        let (kept, other, same) = finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("another series' apply waited for a fit of `a`");
+        release.send(()).unwrap();
+        assert_eq!(kept, 1);
+        assert!(other.evidence.details[EVIDENCE_KEY][0]["slope_per_day"].is_number());
+        assert!(same.evidence.details[EVIDENCE_KEY][0]["slope_per_day"].is_number());
+        let o = held.join().unwrap();
+        assert!(o.evidence.details[EVIDENCE_KEY][0]["slope_per_day"].is_number());
+    }
+
+    #[test]
+    fn a_series_is_fitted_once_per_new_sample_and_the_fit_reused_between() {
+        let c = check("{ measure = \"latency\", window = \"1d\", limit = \"2s\" }");
+        let forecasts = Forecasts::default();
+        let fits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = fits.clone();
+        *lock(&forecasts.before_fit) = Some(Arc::new(move |_: &CheckId, _: &str| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }));
+        // A day of runs every minute: one sample per 172.8 s step.
+        let mut kept = 0;
+        let mut judged = 0;
+        for i in 0..=1440 {
+            let at = i * 60_000;
+            let mut o = up(0.1 + 0.1 * at as f64 / 86_400_000.0);
+            kept += forecasts.apply(&c, at, &mut o, false).len();
+            judged += usize::from(o.evidence.details[EVIDENCE_KEY][0]["slope_per_day"].is_number());
+        }
+        let fits = fits.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(kept, 481);
+        // Fits from the 6-hour span on (a quarter of the window): one per
+        // sample kept since, while every run is judged on one.
+        assert!(judged > 1000, "{judged}");
+        assert!(fits <= 481 - 120, "{fits} fits for {judged} judged results");
+        assert!(fits >= 481 - 130, "{fits}");
+    }
+
+    #[test]
+    fn a_late_backlog_fills_its_hole_in_time_order_and_is_not_judged() {
+        let c = check("{ measure = \"latency\", window = \"1d\", limit = \"2s\" }");
+        let forecasts = Forecasts::default();
+        let step = 172_800;
+        // Live results for the first 4 h and the last 2 h of 8 h.
+        let live = |i: i64| (0..=240).contains(&i) || (360..=480).contains(&i);
+        for i in (0..=480).filter(|i| live(*i)) {
+            let mut o = up(1.0 + i as f64 / 1000.0);
+            forecasts.apply(&c, i * 60_000, &mut o, false);
+        }
+        let key = (c.id.clone(), "latency".to_owned());
+        let points = |f: &Forecasts| -> Vec<Timestamp> {
+            let s = lock(&f.series)[&key].clone();
+            lock(&s).points.iter().map(|p| p.0).collect::<Vec<_>>()
+        };
+        let before = points(&forecasts);
+        // The agent's backlog of the hole arrives late, oldest first: history.
+        let mut stored = Vec::new();
+        for i in 241..360 {
+            let mut o = up(1.0 + i as f64 / 1000.0);
+            stored.extend(forecasts.apply(&c, i * 60_000, &mut o, true));
+            assert!(
+                !o.evidence.details.contains_key(EVIDENCE_KEY),
+                "history is not judged"
+            );
+        }
+        let after = points(&forecasts);
+        assert!(
+            after.windows(2).all(|w| w[1] - w[0] >= step),
+            "sorted, a step apart"
+        );
+        // About 2 h / 172.8 s of samples filled in, each between its
+        // neighbours and stored.
+        assert_eq!(after.len() - before.len(), stored.len());
+        assert!(stored.len() >= 38, "{}", stored.len());
+        assert!(
+            stored
+                .iter()
+                .all(|s| s.at > 240 * 60_000 && s.at < 360 * 60_000)
+        );
+        // Kept by the store for two windows from the newest sample.
+        assert!(
+            stored
+                .iter()
+                .all(|s| s.keep_from == after[after.len() - 1] - 2 * 86_400_000)
+        );
+        // The same backlog again adds nothing.
+        for i in 241..360 {
+            let mut o = up(1.0);
+            assert!(forecasts.apply(&c, i * 60_000, &mut o, true).is_empty());
+        }
+    }
+
+    #[test]
+    fn configure_deletes_the_samples_of_forecasts_removed_from_the_config() {
+        let c = check("{ measure = \"latency\", window = \"1h\", limit = \"2s\" }");
+        let store = Store::open_in_memory().unwrap();
+        let forecasts = Forecasts::default();
+        forecasts.configure(std::slice::from_ref(&c), &store, 0);
+        let mut samples = Vec::new();
+        for i in 0..=30 {
+            let mut o = up(1.0);
+            samples.extend(forecasts.apply(&c, i * 60_000, &mut o, false));
+        }
+        store.record_samples(&samples).unwrap();
+        // Configured again: kept; and read back by a fresh process.
+        forecasts.configure(std::slice::from_ref(&c), &store, 31 * 60_000);
+        assert_eq!(store.samples(&c.id, "latency", 0, 1_000).unwrap().len(), 31);
+        let restarted = Forecasts::default();
+        restarted.configure(std::slice::from_ref(&c), &store, 31 * 60_000);
+        assert_eq!(
+            lock(&lock(&restarted.series)[&(c.id.clone(), "latency".to_owned())])
+                .points
+                .len(),
+            31
+        );
+        // The forecast removed (here by a process started after the
+        // change): its samples are deleted at once, not after a year.
+        Forecasts::default().configure(&[], &store, 32 * 60_000);
+        assert_eq!(store.samples(&c.id, "latency", 0, 1_000).unwrap(), []);
+        forecasts.configure(&[], &store, 32 * 60_000);
+        assert!(lock(&forecasts.series).is_empty());
     }
 }

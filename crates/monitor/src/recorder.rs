@@ -278,7 +278,7 @@ pub(crate) async fn run(
         tokio::select! {
             r = results.recv() => match r {
                 Some(c) => {
-                    take(&recorder, &mut batches, c);
+                    take(&recorder, &mut batches, c).await;
                     if batches.pending.len() + batches.history.len() < BATCH_MAX {
                         continue;
                     }
@@ -290,7 +290,7 @@ pub(crate) async fn run(
                 // is in this batch (the select is not biased).
                 for _ in 0..results.len() {
                     match results.try_recv() {
-                        Ok(c) => take(&recorder, &mut batches, c),
+                        Ok(c) => take(&recorder, &mut batches, c).await,
                         Err(_) => break,
                     }
                 }
@@ -311,17 +311,42 @@ pub(crate) async fn run(
 }
 
 /// Takes one result into the batches: history, or observed.
-fn take(recorder: &Recorder, batches: &mut Batches, mut c: Completed) {
+async fn take(recorder: &Arc<Recorder>, batches: &mut Batches, mut c: Completed) {
     use crate::scheduler::Origin;
     let history = match c.origin {
         Origin::Run => false,
         Origin::Report => recorder.is_late(&c),
         Origin::Replacement => true,
     };
-    let samples = recorder
-        .forecasts
-        .apply(&c.check, c.started, &mut c.outcome, history);
-    batches.samples.extend(samples);
+    if !c.check.forecasts.is_empty() {
+        // A new sample means a fit (up to 125,000 slopes): CPU work, kept
+        // off the async threads.
+        let r = recorder.clone();
+        let (check, started) = (c.check.clone(), c.started);
+        let mut outcome = std::mem::replace(&mut c.outcome, Outcome::new(Status::Unknown, ""));
+        let judged = tokio::task::spawn_blocking(move || {
+            let samples = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                r.forecasts.apply(&check, started, &mut outcome, history)
+            }));
+            (outcome, samples)
+        })
+        .await;
+        match judged {
+            Ok((outcome, samples)) => {
+                c.outcome = outcome;
+                match samples {
+                    Ok(samples) => batches.samples.extend(samples),
+                    Err(_) => {
+                        tracing::error!(check = %c.check.id, "judging the check's forecasts panicked; the result is kept without them")
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(check = %c.check.id, error = %e, "the check's forecasts could not be judged; the result is lost");
+                return;
+            }
+        }
+    }
     if history {
         batches.history.push(c);
     } else {

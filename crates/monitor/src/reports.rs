@@ -85,7 +85,7 @@ pub fn build(
     report.backups = backups(store, &site_checks, window.from, until)?;
     report.drills = drills(store, config, &contract.site, window.from, until)?;
     report.capacity = capacity(store, &site_checks, window.from, until)?;
-    report.forecasts = forecasts(store, &site_checks, window.from, until)?;
+    report.forecasts = forecasts(store, &site_checks, until)?;
     Ok(report)
 }
 
@@ -612,34 +612,38 @@ fn backups(
 }
 
 /// The forecast measures of the site's checks that run out within the
-/// next quarter, as each check's last result of the period says (raw
-/// results are kept 7 days: a period older than that has none).
+/// next quarter as of the period's end: each forecast judged (as the live
+/// judge does, [`crate::forecast::outlook`]) on the samples of its window
+/// ending there, from the store, which keeps them for two windows (raw
+/// results are kept 7 days: a report of an older period would have none).
 fn forecasts(
     store: &Store,
     checks: &[&keepup_config::Check],
-    from: Timestamp,
     until: Timestamp,
 ) -> Result<Vec<ForecastFigure>, StoreError> {
     let mut out = Vec::new();
-    for check in checks.iter().filter(|c| !c.forecasts.is_empty()) {
-        let last = match store.results(&check.id, from, until, 1)?.pop() {
-            Some(r) => Some((r.at, r.outcome)),
-            None => store
-                .latest_for(&check.id)?
-                .filter(|l| l.at < until && l.at >= from)
-                .map(|l| (l.at, l.outcome)),
-        };
-        let Some((at, outcome)) = last else {
-            continue;
-        };
-        if let Some(forecast) = outcome.evidence.details.get(crate::forecast::EVIDENCE_KEY) {
-            out.extend(ForecastFigure::from_evidence(
-                check.id.as_str(),
-                &check.name,
-                at,
-                forecast,
-            ));
+    for check in checks {
+        let mut entries = Vec::new();
+        for f in &check.forecasts {
+            let window = i64::try_from(f.window.as_millis()).unwrap_or(i64::MAX);
+            let points = store.samples_between(
+                &check.id,
+                &f.measure.key,
+                until.saturating_sub(window),
+                until,
+                keepup_config::forecast::SAMPLES_PER_WINDOW as usize + 1,
+            )?;
+            entries.push(crate::forecast::outlook(f, &points, until).0);
         }
+        if entries.is_empty() {
+            continue;
+        }
+        out.extend(ForecastFigure::from_evidence(
+            check.id.as_str(),
+            &check.name,
+            until,
+            &serde_json::Value::Array(entries),
+        ));
     }
     out.sort_by(|a, b| a.days_left.total_cmp(&b.days_left));
     Ok(out)

@@ -265,3 +265,58 @@ fn a_report_mail_counts_the_inline_copy_of_its_html_page() {
         n.text
     );
 }
+
+#[test]
+fn a_report_of_a_month_whose_results_are_gone_lists_what_runs_out_from_the_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = "[[site]]\nid = \"shop\"\n[[site.check]]\nid = \"api\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n\
+               forecast = { measure = \"latency\", window = \"7d\", limit = \"2s\" }\n\
+               [[contract]]\nid = \"front\"\nsite = \"shop\"\ntarget = 99.9\nperiod = \"month\"\ntime_zone = \"Europe/Berlin\"\n";
+    let config = keepup_config::load_str(src, &dir.path().join("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = config.shared_checks().cloned().collect();
+    store
+        .register_checks(&keepup_monitor::check_metas(&checks))
+        .unwrap();
+    // January's last week in samples only (no raw result is left): the
+    // latency grows 0.02 s a day and is 1.14 s at the month's end in
+    // Berlin, 43 days from 2 s. A sample after the month is not its.
+    let until = at("2026-01-31T23:00:00Z");
+    let id = checks[0].id.clone();
+    let day = 86_400_000;
+    let samples: Vec<keepup_store::SampleRecord> = (0..=7 * 48 + 10)
+        .map(|k| {
+            let ts = until - 7 * day + k * 1_800_000;
+            keepup_store::SampleRecord {
+                check: id.clone(),
+                measure: "latency".into(),
+                at: ts,
+                value: if ts < until {
+                    1.0 + 0.02 * (ts - (until - 7 * day)) as f64 / day as f64
+                } else {
+                    1.9
+                },
+                keep_from: 0,
+            }
+        })
+        .collect();
+    store.record_samples(&samples).unwrap();
+    let contract = &config.contracts[0];
+    let window = keepup_sla::Window::for_month(contract, "2026-01").unwrap();
+    let report = keepup_monitor::reports::build(
+        &store,
+        &config,
+        contract,
+        &window,
+        at("2026-04-15T00:00:00Z"),
+    )
+    .unwrap();
+    assert_eq!(report.forecasts.len(), 1, "{:?}", report.forecasts);
+    let listed = &report.forecasts[0];
+    assert_eq!(listed.check, "shop/api");
+    assert_eq!(listed.measure, "latency");
+    assert!((listed.days_left - 43.0).abs() < 0.01, "{listed:?}");
+    assert!((listed.slope_per_day - 0.02).abs() < 1e-9, "{listed:?}");
+    assert_eq!(listed.at, until);
+}

@@ -106,7 +106,7 @@ pub use resolutions::{
     MAX_MEMORY_KEYS, MAX_RESOLUTION_NOTE, NoteRefused, PAST_RESOLUTIONS, PastResolution,
     resolution_note,
 };
-pub use samples::{MAX_AGE_MS as SAMPLES_MAX_AGE_MS, SampleRecord};
+pub use samples::SampleRecord;
 pub use schema::SCHEMA_VERSION;
 pub use screenshots::{KEPT_PER_CHECK as SCREENSHOTS_KEPT_PER_CHECK, Screenshot};
 pub use sessions::SessionRecord;

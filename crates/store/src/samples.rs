@@ -5,20 +5,18 @@
 //! `sample`: `WITHOUT ROWID`, primary key `(check_id, measure, ts)`, the
 //! value as a REAL. The monitor decides which results become samples (one
 //! per step of a 500th of the window, or per interval); writing one
-//! deletes that series' samples older than what its window keeps, so a
-//! series holds about 500 rows whatever its age. A series whose forecast
-//! was removed from the configuration stops growing and is deleted once
-//! older than [`MAX_AGE_MS`] by [`Store::prune_samples`].
+//! deletes that series' samples older than what the monitor keeps (see
+//! `keep_from`), so a series holds a bounded number of rows whatever its
+//! age. When the forecasts are configured, [`Store::retain_samples`]
+//! deletes the series no longer configured and prunes the others.
+
+use std::collections::HashMap;
 
 use keepup_model::{CheckId, Timestamp};
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use crate::error::StoreError;
 use crate::store::{State, Store, check_id};
-
-/// Samples older than this are deleted whatever their series (the longest
-/// forecast window, 366 days).
-pub const MAX_AGE_MS: i64 = 366 * 86_400_000;
 
 /// One sample to write.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,14 +70,28 @@ impl Store {
         from: Timestamp,
         limit: usize,
     ) -> Result<Vec<(Timestamp, f64)>, StoreError> {
+        self.samples_between(check, measure, from, Timestamp::MAX, limit)
+    }
+
+    /// The newest `limit` samples of `check`'s `measure` from `from` and
+    /// before `until`, oldest first (a report's forecast as of its
+    /// period's end).
+    pub fn samples_between(
+        &self,
+        check: &CheckId,
+        measure: &str,
+        from: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Timestamp, f64)>, StoreError> {
         self.with_reader("read samples", |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT s.ts, s.value FROM sample s JOIN checks c ON c.id = s.check_id
-                 WHERE c.key = ?1 AND s.measure = ?2 AND s.ts >= ?3
-                 ORDER BY s.ts DESC LIMIT ?4",
+                 WHERE c.key = ?1 AND s.measure = ?2 AND s.ts >= ?3 AND s.ts < ?4
+                 ORDER BY s.ts DESC LIMIT ?5",
             )?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let mut rows = stmt.query(params![check.as_str(), measure, from, limit])?;
+            let mut rows = stmt.query(params![check.as_str(), measure, from, until, limit])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 out.push((r.get(0)?, r.get(1)?));
@@ -89,15 +101,53 @@ impl Store {
         })
     }
 
-    /// Deletes every sample older than [`MAX_AGE_MS`] before `now` (the
-    /// series of forecasts no longer configured); returns how many.
-    pub fn prune_samples(&self, now: Timestamp) -> Result<u64, StoreError> {
-        self.with_state("prune samples", |st| {
-            let n = st
+    /// Deletes the samples of every series not in `keep` (forecasts no
+    /// longer configured, also those removed while keepup was stopped)
+    /// and those of the series in it before their time; returns how many.
+    /// `keep` maps (check, measure) to the oldest sample kept. Walks the
+    /// series by the table's key (one seek each), not its rows.
+    pub fn retain_samples(
+        &self,
+        keep: &HashMap<(CheckId, String), Timestamp>,
+    ) -> Result<u64, StoreError> {
+        let wanted: HashMap<(&str, &str), Timestamp> = keep
+            .iter()
+            .map(|((c, m), from)| ((c.as_str(), m.as_str()), *from))
+            .collect();
+        self.with_state("retain samples", |st| {
+            let tx = st
                 .conn
-                .prepare_cached("DELETE FROM sample WHERE ts < ?1")?
-                .execute(params![now.saturating_sub(MAX_AGE_MS)])?;
-            Ok(n as u64)
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut deleted = 0u64;
+            let mut after: (i64, String) = (i64::MIN, String::new());
+            loop {
+                let next: Option<(i64, String, Option<String>)> = tx
+                    .prepare_cached(
+                        "SELECT s.check_id, s.measure, (SELECT key FROM checks WHERE id = s.check_id)
+                         FROM sample s WHERE (s.check_id, s.measure) > (?1, ?2)
+                         ORDER BY s.check_id, s.measure LIMIT 1",
+                    )?
+                    .query_row(params![after.0, after.1], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()?;
+                let Some((id, measure, key)) = next else {
+                    break;
+                };
+                let from = key
+                    .as_deref()
+                    .and_then(|k| wanted.get(&(k, measure.as_str())))
+                    .copied()
+                    .unwrap_or(Timestamp::MAX);
+                deleted += tx
+                    .prepare_cached(
+                        "DELETE FROM sample WHERE check_id = ?1 AND measure = ?2 AND ts < ?3",
+                    )?
+                    .execute(params![id, measure, from])? as u64;
+                after = (id, measure);
+            }
+            tx.commit()?;
+            Ok(deleted)
         })
     }
 }
@@ -137,7 +187,31 @@ mod tests {
         assert_eq!(s.samples(&a, "disk:/", 8_500, 100).unwrap(), [(9_000, 9.0)]);
         assert_eq!(s.samples(&a, "memory", 0, 100).unwrap(), []);
         assert_eq!(s.samples(&b, "disk:/", 0, 100).unwrap(), [(500, 7.0)]);
-        assert_eq!(s.prune_samples(MAX_AGE_MS + 5_000).unwrap(), 2);
-        assert_eq!(s.samples(&a, "disk:/", 0, 100).unwrap().len(), 5);
+        assert_eq!(
+            s.samples_between(&a, "disk:/", 0, 6_000, 100).unwrap(),
+            [(4_000, 4.0), (5_000, 5.0)]
+        );
+    }
+
+    #[test]
+    fn retaining_deletes_the_series_not_configured_and_prunes_the_others() {
+        let s = Store::open_in_memory().unwrap();
+        let a = CheckId::new("s", "a");
+        let b = CheckId::new("s", "b");
+        let mut batch: Vec<SampleRecord> = (0..10).map(|i| sample(&a, i * 1_000, 1.0, 0)).collect();
+        batch.push(sample(&b, 500, 7.0, 0));
+        batch.push(SampleRecord {
+            measure: "memory".into(),
+            ..sample(&a, 700, 3.0, 0)
+        });
+        s.record_samples(&batch).unwrap();
+        // `a`'s disk kept from 6,000; `a`'s memory and all of `b` gone.
+        let keep = HashMap::from([((a.clone(), "disk:/".to_owned()), 6_000)]);
+        assert_eq!(s.retain_samples(&keep).unwrap(), 6 + 1 + 1);
+        assert_eq!(s.samples(&a, "disk:/", 0, 100).unwrap().len(), 4);
+        assert_eq!(s.samples(&a, "memory", 0, 100).unwrap(), []);
+        assert_eq!(s.samples(&b, "disk:/", 0, 100).unwrap(), []);
+        assert_eq!(s.retain_samples(&HashMap::new()).unwrap(), 4);
+        assert_eq!(s.retain_samples(&HashMap::new()).unwrap(), 0);
     }
 }
