@@ -29,6 +29,8 @@
 //! - [`sla`]: reading the status spans SLA accounting takes, from a store
 //!   filled with a year of one contract's results and one with a month of
 //!   many checks' results;
+//! - [`forecast`]: the capacity forecasts' judge on many hosts' full
+//!   windows: fits per second and how long an apply waits beside others;
 //! - [`web`]: `keepup run` in a child process serving the dashboard,
 //!   status page and API from a store of many checks' months, under wrk.
 //!
@@ -46,6 +48,7 @@ pub mod agent;
 pub mod alerting;
 pub mod backlog;
 pub mod dns;
+pub mod forecast;
 pub mod listener;
 pub mod mail;
 pub mod outage;

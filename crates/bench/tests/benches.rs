@@ -133,3 +133,17 @@ fn the_postgres_bench_runs_checks_with_kept_sessions_and_with_fresh_logins() {
         "{report}"
     );
 }
+
+#[test]
+fn forecast_fits_every_series_once_per_round_each_way() {
+    let report = keepup_bench::forecast::forecast(3, 2, 1).expect("the forecast bench runs");
+    assert_eq!(report.measures, 5);
+    assert_eq!(report.points, 501);
+    for way in [&report.single, &report.per_series, &report.one_lock] {
+        assert!(way.fits_per_s > 0.0, "{report}");
+    }
+    assert!(
+        report.to_string().contains("series=15 points=501"),
+        "{report}"
+    );
+}

@@ -703,6 +703,21 @@ pub enum BenchCommand {
         #[arg(long, default_value = "5")]
         runs: usize,
     },
+    /// The capacity forecasts' judge on many hosts' full windows (five
+    /// measures each, 501 samples): fits per second on one thread, and how
+    /// long an apply takes beside others with a lock per series and with
+    /// one lock for all (medians of the rounds), and the peak memory.
+    Forecast {
+        /// Host checks, five forecast measures each.
+        #[arg(long, default_value = "1000")]
+        hosts: usize,
+        /// Threads applying at once in the contention rounds.
+        #[arg(long, default_value = "4")]
+        threads: usize,
+        /// Rounds per way, each one new sample (one fit) per series.
+        #[arg(long, default_value = "5")]
+        rounds: usize,
+    },
     /// Full delegation walks (root → TLD → zone, every name server over UDP
     /// and TCP, glue, SOA, MX) one after another, against Knot DNS serving
     /// the test hierarchy on loopback (started by this command).

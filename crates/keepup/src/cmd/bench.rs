@@ -60,6 +60,14 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             "{}",
             keepup_bench::alerting::alerting(checks, per_site, runs)?
         ),
+        BenchCommand::Forecast {
+            hosts,
+            threads,
+            rounds,
+        } => println!(
+            "{}",
+            keepup_bench::forecast::forecast(hosts, threads, rounds)?
+        ),
         BenchCommand::Delegation {
             zone,
             runs,
