@@ -81,7 +81,7 @@ impl Backlog {
             Some(n) => n + 1,
             None => u64::try_from(now_ms).unwrap_or(1).max(1),
         };
-        self.write_durably(&path, next.to_string().as_bytes())?;
+        write_durably(&path, next.to_string().as_bytes())?;
         Ok(next)
     }
 
@@ -90,7 +90,7 @@ impl Backlog {
     pub fn push(&mut self, report: &HostReport) -> Result<usize, BacklogError> {
         let body = serde_json::to_vec(report)?;
         let path = self.dir.join(format!("{PREFIX}{:020}{SUFFIX}", report.seq));
-        self.write_durably(&path, &body)?;
+        write_durably(&path, &body)?;
         let pending = self.pending()?;
         let excess = pending.len().saturating_sub(self.max_reports);
         for seq in pending.iter().take(excess) {
@@ -137,19 +137,18 @@ impl Backlog {
     fn path(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("{PREFIX}{seq:020}{SUFFIX}"))
     }
+}
 
-    /// Writes `path` through a temporary file, synced, renamed, and the
-    /// directory synced, so a crash leaves the old file or the new one.
-    fn write_durably(&self, path: &Path, bytes: &[u8]) -> Result<(), BacklogError> {
-        let tmp = path.with_extension("tmp");
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        fs::rename(&tmp, path).map_err(io(path))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&self.dir))
-    }
+/// Writes `path` through a temporary file, synced, renamed, and the
+/// directory synced, so a crash leaves the old file or the new one.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), BacklogError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 #[cfg(test)]

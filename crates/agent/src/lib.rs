@@ -8,7 +8,9 @@
 //! for the basics, and keeps the previous sample of what is a rate (CPU
 //! shares, swap-ins, interface errors). Each collection is a
 //! [`keepup_model::host::HostReport`]; the [`backlog`] keeps reports on
-//! disk, numbered, until the central keepup has them.
+//! disk, numbered, until the central keepup has them. The [`actions`]
+//! runner runs the commands the agent was started with when the central
+//! asks for them by name.
 //!
 //! Not here: sending reports or listening for the central keepup (the
 //! `keepup agent` command wires that), and judging measures against
@@ -16,6 +18,7 @@
 //! monitor). Linux only.
 
 pub mod access_log;
+pub mod actions;
 pub mod backlog;
 pub mod bound;
 pub mod command;

@@ -69,21 +69,30 @@ pub(crate) fn named_option<'a>(
     Ok((name, rest))
 }
 
+/// Splits the `COMMAND` of a `--FLAG NAME=COMMAND` option (`text`, the
+/// whole option, for messages) into its words: at spaces, no shell, no
+/// quoting (an argument with a space has no way in); quotes,
+/// backslashes, ` and $ are refused rather than passed on literally.
+pub(crate) fn command_words(flag: &str, text: &str, command: &str) -> Result<Vec<String>, String> {
+    if command.contains(['\'', '"', '\\', '`', '$']) {
+        return Err(format!(
+            "{flag} {text:?}: the command is split at spaces and run without a shell; quotes, backslashes, ` and $ mean nothing there"
+        ));
+    }
+    let words: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
+    if words.is_empty() {
+        return Err(format!("{flag} {text:?}: the command is empty"));
+    }
+    Ok(words)
+}
+
 impl Plugin {
-    /// `NAME=COMMAND`: the command split at spaces (no shell, no quoting:
-    /// an argument with a space has no way in), its program a path or a
-    /// bare name looked up in [`PLUGIN_DIR`] first.
+    /// `NAME=COMMAND`: the command split by [`command_words`], its program
+    /// a path or a bare name looked up in [`PLUGIN_DIR`] first.
     pub fn parse(text: &str) -> Result<Plugin, String> {
         let (name, command) = named_option("--plugin", text, "COMMAND")?;
-        if command.contains(['\'', '"', '\\', '`', '$']) {
-            return Err(format!(
-                "--plugin {text:?}: the command is split at spaces and run without a shell; quotes, backslashes, ` and $ mean nothing there"
-            ));
-        }
-        let mut words = command.split_whitespace().map(str::to_owned);
-        let program = words
-            .next()
-            .ok_or_else(|| format!("--plugin {text:?}: the command is empty"))?;
+        let mut words = command_words("--plugin", text, command)?.into_iter();
+        let program = words.next().unwrap_or_default();
         let program = if program.contains('/') {
             PathBuf::from(program)
         } else {
@@ -150,7 +159,7 @@ pub async fn run(plugin: &Plugin, timeout: Duration) -> PluginRun {
 }
 
 /// At most `max` bytes of `bytes` as text, cut at a character boundary.
-fn cut(bytes: &[u8], max: usize) -> String {
+pub(crate) fn cut(bytes: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
     if text.len() <= max {
         return text.into_owned();

@@ -1133,6 +1133,16 @@ pub struct AgentArgs {
     /// How long a plugin may run before its process group is killed.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub plugin_timeout: Duration,
+    /// An action the central keepup may ask this agent to run by NAME
+    /// (its `[[action]]` with `agent`): the command split at spaces, no
+    /// shell, run with an empty environment. Only these run; any other
+    /// name asked for is refused. Repeatable (at most 32).
+    #[arg(long = "action", value_name = "NAME=COMMAND")]
+    pub action: Vec<String>,
+    /// The longest an action may run (a request may ask for less) before
+    /// its process group is killed.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub action_timeout: Duration,
     /// Where reports wait for the central (and the sequence number is kept).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/keepup-agent")]
     pub state_dir: PathBuf,

@@ -38,7 +38,10 @@ use tokio::sync::mpsc;
 
 use crate::recorder::{FlushRequest, Recorder};
 use crate::scheduler::{Completed, Origin, SchedulerHandle};
-use keepup_model::host::{HOST_REPORT_VERSION, HostReport};
+use keepup_model::host::{
+    AGENT_ACTION_VERSION, ActionOutcome, ActionOutcomes, ActionRequest, ActionRequests,
+    HOST_REPORT_VERSION, HostReport, MAX_ACTION_EXCHANGE_BYTES, MAX_ACTIONS_PER_EXCHANGE,
+};
 use keepup_model::{CheckId, Finding, Outcome, Severity, Status, Timestamp, codes, format_rfc3339};
 use keepup_store::{MemoChange, Store};
 use subtle::ConstantTimeEq;
@@ -1180,10 +1183,146 @@ fn judge(spec: &HostSpec, received: &Received) -> Outcome {
 /// How long a pull may take at most (shorter when the agent's interval is).
 const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A pushing agent's action exchange (`POST /agent/actions`): records the
+/// outcomes it sent for its own requests, then lists what is pending for
+/// it (sent again until answered; see `keepup_store`'s `agent_actions`).
+pub fn exchange_actions(
+    store: &Store,
+    agent: &str,
+    outcomes: &[ActionOutcome],
+    now: Timestamp,
+) -> Result<Vec<ActionRequest>, keepup_store::StoreError> {
+    let recorded = store.record_agent_action_outcomes(agent, outcomes, now)?;
+    if recorded < outcomes.len() {
+        // Answered already, or not this agent's: nothing to do.
+        tracing::debug!(
+            agent,
+            sent = outcomes.len(),
+            recorded,
+            "action outcomes not all recorded"
+        );
+    }
+    store.pending_agent_actions(agent, now)
+}
+
+/// The action URL of a pulled agent, beside its report URL
+/// (`https://web1:8586/report` → `https://web1:8586/action`).
+fn action_url(report_url: &str) -> String {
+    let url = report_url.split(['?', '#']).next().unwrap_or(report_url);
+    // The path starts at the first '/' after "scheme://".
+    let path_at = url
+        .find("://")
+        .and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j));
+    match path_at {
+        Some(at) => {
+            let (origin, path) = url.split_at(at);
+            let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            format!("{origin}{dir}/action")
+        }
+        None => format!("{url}/action"),
+    }
+}
+
+/// Pull mode's action delivery, after a pull: the requests pending for
+/// `agent` are POSTed to its `/action`, and the outcomes it answers
+/// recorded. Nothing is sent when none are pending. A failure is logged:
+/// the requests stay pending and go again with the next pull.
+async fn deliver_actions(
+    ctx: &keepup_notify::HttpClientContext,
+    agent: &AgentSpec,
+    report_url: &str,
+    store: &Store,
+    clock: &dyn keepup_model::Clock,
+) {
+    let name = agent.name.clone();
+    let now = clock.now_ms();
+    let st = store.clone();
+    let pending = match tokio::task::spawn_blocking(move || st.pending_agent_actions(&name, now))
+        .await
+    {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            tracing::warn!(agent = %agent.name, error = %e, "cannot list the agent's pending actions");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(agent = %agent.name, error = %e, "cannot list the agent's pending actions");
+            return;
+        }
+    };
+    if pending.is_empty() {
+        return;
+    }
+    let body = ActionRequests {
+        version: AGENT_ACTION_VERSION,
+        requests: pending,
+    };
+    let Ok(body) = serde_json::to_vec(&body) else {
+        return;
+    };
+    let url = action_url(report_url);
+    let answer = keepup_notify::bearer_request(
+        ctx,
+        "agent",
+        &url,
+        agent.token.expose(),
+        Some(body.into()),
+        PULL_TIMEOUT.min(agent.interval),
+        MAX_ACTION_EXCHANGE_BYTES,
+    )
+    .await;
+    let outcomes = match answer {
+        Ok((status, body)) if status.is_success() => {
+            match serde_json::from_slice::<ActionOutcomes>(&body) {
+                Ok(o) if o.version != AGENT_ACTION_VERSION => Err(format!(
+                    "the agent answers action outcomes of version {} (this keepup reads version {AGENT_ACTION_VERSION})",
+                    o.version
+                )),
+                Ok(o) if o.agent != agent.name => Err(format!(
+                    "the agent at {url} says it is {:?}, not {:?}",
+                    o.agent, agent.name
+                )),
+                Ok(o) => Ok(o.outcomes),
+                Err(e) => Err(format!("the agent's answer is not action outcomes: {e}")),
+            }
+        }
+        Ok((status, body)) => Err(format!(
+            "the agent answered HTTP {status}: {}",
+            String::from_utf8_lossy(&body).trim()
+        )),
+        Err(e) => Err(e.message),
+    };
+    let outcomes = match outcomes {
+        Ok(mut o) => {
+            o.truncate(MAX_ACTIONS_PER_EXCHANGE);
+            o
+        }
+        Err(why) => {
+            tracing::warn!(agent = %agent.name, %url, reason = %why, "delivering actions to the agent failed; they go again with the next pull");
+            return;
+        }
+    };
+    let (st, name, now) = (store.clone(), agent.name.clone(), clock.now_ms());
+    match tokio::task::spawn_blocking(move || {
+        st.record_agent_action_outcomes(&name, &outcomes, now)
+    })
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(agent = %agent.name, error = %e, "cannot record the agent's action outcomes");
+        }
+        Err(e) => {
+            tracing::warn!(agent = %agent.name, error = %e, "cannot record the agent's action outcomes");
+        }
+    }
+}
+
 /// Fetches the reports of pulled agents (`mode = "pull"`), each on its
 /// interval, with keepup's bearer token; a report is taken as a pushed one
 /// is, a failure is noted on the agent's checks (`AGENT_PULL_FAILED`,
-/// then `AGENT_SILENT` if it lasts).
+/// then `AGENT_SILENT` if it lasts). After a pull that answered, the
+/// action requests pending for the agent are delivered to it.
 pub(crate) async fn pull_loop(
     book: Arc<HostBook>,
     store: Store,
@@ -1249,6 +1388,7 @@ pub(crate) async fn pull_loop(
                 };
                 match report {
                     Ok(report) => {
+                        deliver_actions(&ctx, &agent, &url, &store, clock.as_ref()).await;
                         let now = clock.now_ms();
                         let name = agent.name.clone();
                         let taken = tokio::task::spawn_blocking(move || {
@@ -1274,6 +1414,23 @@ pub(crate) async fn pull_loop(
                     }
                 }
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::action_url;
+
+    #[test]
+    fn a_pulled_agents_action_url_is_beside_its_report_url() {
+        for (report, action) in [
+            ("https://web1:8586/report", "https://web1:8586/action"),
+            ("https://h/agent/report?x=1", "https://h/agent/action"),
+            ("http://127.0.0.1:9", "http://127.0.0.1:9/action"),
+            ("https://h/", "https://h/action"),
+        ] {
+            assert_eq!(action_url(report), action, "{report}");
         }
     }
 }

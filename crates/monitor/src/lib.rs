@@ -410,6 +410,37 @@ impl Monitor {
             .await
     }
 
+    /// Whether action requests wait for `agent` (the answer to its
+    /// report says so); a store error is logged and reads as none.
+    pub async fn agent_actions_pending(&self, agent: &str) -> bool {
+        let (store, name) = (self.store.clone(), agent.to_owned());
+        match tokio::task::spawn_blocking(move || store.agent_actions_pending(&name)).await {
+            Ok(Ok(pending)) => pending,
+            Ok(Err(e)) => {
+                tracing::warn!(agent, error = %e, "cannot look for pending agent actions");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(agent, error = %e, "cannot look for pending agent actions");
+                false
+            }
+        }
+    }
+
+    /// A pushing agent's action exchange: records the `outcomes` it sent,
+    /// then returns the requests still pending for it.
+    pub async fn exchange_agent_actions(
+        &self,
+        agent: &str,
+        outcomes: Vec<keepup_model::host::ActionOutcome>,
+    ) -> Result<Vec<keepup_model::host::ActionRequest>, keepup_store::StoreError> {
+        let (store, name) = (self.store.clone(), agent.to_owned());
+        let now = self.clock.now_ms();
+        tokio::task::spawn_blocking(move || host::exchange_actions(&store, &name, &outcomes, now))
+            .await
+            .map_err(|e| keepup_store::StoreError::Task(e.to_string()))?
+    }
+
     /// Notes a failed pull of `agent` on its checks.
     pub fn agent_pull_failed(&self, agent: &str, why: String) {
         for id in self.hosts.pull_failed(agent, why) {

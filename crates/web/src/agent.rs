@@ -4,7 +4,19 @@
 //! than the token's, 400 for a body that is not a report, 413 past
 //! [`MAX_HOST_REPORT_BYTES`] (read no further); nothing is stored in any
 //! of these cases. 200 once stored (or already had: the agent may send a
-//! report again after a lost answer).
+//! report again after a lost answer); the answer's body is `stored` or
+//! `duplicate`, and a line `actions pending` when action requests wait
+//! for the agent.
+//!
+//! `POST /agent/actions`: the agent's action exchange (push mode), with
+//! the same token and the same refusals: its body is the outcomes the
+//! agent has ([`ActionOutcomes`]), recorded for the agent's own requests;
+//! the answer is the requests still pending for it ([`ActionRequests`]).
+//! See `keepup_store`'s `agent_actions` module for a request's life.
+//!
+//! The pull-mode agent's own listener ([`pull_router`]) serves `GET
+//! /report`, and `POST /action` where the central sends it the pending
+//! requests and gets the outcomes the agent has.
 
 use std::sync::Arc;
 
@@ -13,7 +25,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use keepup_model::host::MAX_HOST_REPORT_BYTES;
+use keepup_model::host::{
+    ACTIONS_PENDING, AGENT_ACTION_VERSION, ActionOutcomes, ActionRequest, ActionRequests,
+    MAX_ACTION_EXCHANGE_BYTES, MAX_ACTIONS_PER_EXCHANGE, MAX_HOST_REPORT_BYTES,
+};
 use keepup_monitor::Monitor;
 use keepup_monitor::host::{Accepted, ReportError};
 
@@ -25,7 +40,55 @@ const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The agent routes.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/agent/report", post(report))
+    Router::new()
+        .route("/agent/report", post(report))
+        .route("/agent/actions", post(actions))
+}
+
+/// 401 with the bearer challenge.
+fn unauthorized(text: &'static str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        text,
+    )
+        .into_response()
+}
+
+/// The body, at most `max` bytes, sent within [`BODY_TIMEOUT`]; else the
+/// answer that says why (`what`: "report", "exchange").
+async fn read_body(
+    body: axum::body::Body,
+    max: usize,
+    what: &str,
+) -> Result<axum::body::Bytes, Response> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(body)) => Ok(body),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the {what} was not sent within {} s\n",
+                BODY_TIMEOUT.as_secs()
+            ),
+        )
+            .into_response()),
+        Ok(Err(e)) => {
+            let e = e.into_inner();
+            Err(if e.is::<http_body_util::LengthLimitError>() {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("a {what} is at most {max} bytes\n"),
+                )
+                    .into_response()
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("the {what} could not be read: {e}\n"),
+                )
+                    .into_response()
+            })
+        }
+    }
 }
 
 /// The bearer token of `Authorization`, if any.
@@ -40,14 +103,6 @@ async fn report(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let unauthorized = |text: &'static str| {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            text,
-        )
-            .into_response()
-    };
     let Some(token) = bearer(&headers) else {
         return unauthorized("an agent token is needed: Authorization: Bearer <token>\n");
     };
@@ -55,39 +110,23 @@ async fn report(
     let Some(agent) = monitor.hosts().agent_of_token(token) else {
         return unauthorized("unknown agent token\n");
     };
-    let read = axum::body::to_bytes(body, MAX_HOST_REPORT_BYTES);
-    let body = match tokio::time::timeout(BODY_TIMEOUT, read).await {
-        Ok(Ok(body)) => body,
-        Err(_) => {
-            return (
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "the report was not sent within {} s\n",
-                    BODY_TIMEOUT.as_secs()
-                ),
-            )
-                .into_response();
-        }
-        Ok(Err(e)) => {
-            let e = e.into_inner();
-            return if e.is::<http_body_util::LengthLimitError>() {
-                (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("a report is at most {MAX_HOST_REPORT_BYTES} bytes\n"),
-                )
-                    .into_response()
-            } else {
-                (
-                    StatusCode::BAD_REQUEST,
-                    format!("the report could not be read: {e}\n"),
-                )
-                    .into_response()
-            };
+    let body = match read_body(body, MAX_HOST_REPORT_BYTES, "report").await {
+        Ok(b) => b,
+        Err(answer) => return answer,
+    };
+    let stored = |text: &str, pending: bool| {
+        if pending {
+            (StatusCode::OK, format!("{text}\n{ACTIONS_PENDING}\n")).into_response()
+        } else {
+            (StatusCode::OK, format!("{text}\n")).into_response()
         }
     };
     match monitor.agent_report(&agent, body).await {
-        Ok(Accepted::New(_)) => (StatusCode::OK, "stored\n").into_response(),
-        Ok(Accepted::Duplicate) => (StatusCode::OK, "duplicate\n").into_response(),
+        Ok(Accepted::New(_)) => stored("stored", monitor.agent_actions_pending(&agent.name).await),
+        Ok(Accepted::Duplicate) => stored(
+            "duplicate",
+            monitor.agent_actions_pending(&agent.name).await,
+        ),
         // The token is never logged or echoed.
         Err(ReportError::UnknownToken) => unauthorized("unknown agent token\n"),
         Err(e @ ReportError::NotYourHost { .. }) => {
@@ -108,42 +147,172 @@ async fn report(
     }
 }
 
+async fn actions(
+    State(monitor): State<Arc<Monitor>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let Some(token) = bearer(&headers) else {
+        return unauthorized("an agent token is needed: Authorization: Bearer <token>\n");
+    };
+    let Some(agent) = monitor.hosts().agent_of_token(token) else {
+        return unauthorized("unknown agent token\n");
+    };
+    let body = match read_body(body, MAX_ACTION_EXCHANGE_BYTES, "action exchange").await {
+        Ok(b) => b,
+        Err(answer) => return answer,
+    };
+    let sent: ActionOutcomes = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("not an action exchange: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    if sent.version != AGENT_ACTION_VERSION {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "action exchange version {} (this keepup reads version {AGENT_ACTION_VERSION})\n",
+                sent.version
+            ),
+        )
+            .into_response();
+    }
+    if sent.agent != agent.name {
+        tracing::warn!(token_of = %agent.name, claimed = %sent.agent, "an agent sent action outcomes for another host");
+        return (
+            StatusCode::FORBIDDEN,
+            format!(
+                "this token belongs to agent {:?}, not to {:?}\n",
+                agent.name, sent.agent
+            ),
+        )
+            .into_response();
+    }
+    if sent.outcomes.len() > MAX_ACTIONS_PER_EXCHANGE {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("at most {MAX_ACTIONS_PER_EXCHANGE} outcomes in one exchange\n"),
+        )
+            .into_response();
+    }
+    match monitor
+        .exchange_agent_actions(&agent.name, sent.outcomes)
+        .await
+    {
+        Ok(requests) => axum::Json(ActionRequests {
+            version: AGENT_ACTION_VERSION,
+            requests,
+        })
+        .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, agent = %agent.name, "agent action exchange failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "actions not exchanged, retry\n",
+            )
+                .into_response()
+        }
+    }
+}
+
 /// The latest report a pulled agent serves (JSON), shared with its
 /// collection loop.
 pub type LatestReport = Arc<std::sync::RwLock<Option<axum::body::Bytes>>>;
 
+/// What a pull-mode agent does with the requests the central POSTs to
+/// its `/action`: the outcomes it has for them (the agent's action
+/// runner; it must answer at once, runs go on in the background).
+pub type ActionHandler = Arc<dyn Fn(&[ActionRequest]) -> ActionOutcomes + Send + Sync>;
+
 /// The pull-mode agent's own listener: `GET /report` answers the latest
 /// report to a client presenting `token` (compared in constant time),
-/// 401 to anyone else, 503 before the first collection.
-pub fn pull_router(latest: LatestReport, token: keepup_config::Secret) -> Router {
+/// 401 to anyone else, 503 before the first collection. `POST /action`
+/// (same token) takes [`ActionRequests`] (at most
+/// [`MAX_ACTIONS_PER_EXCHANGE`], [`MAX_ACTION_EXCHANGE_BYTES`]) and
+/// answers what `actions` says.
+pub fn pull_router(
+    latest: LatestReport,
+    token: keepup_config::Secret,
+    actions: ActionHandler,
+) -> Router {
     let token = Arc::new(token);
-    Router::new().route(
-        "/report",
-        axum::routing::get(move |headers: HeaderMap| {
-            let (latest, token) = (latest.clone(), token.clone());
-            async move {
-                use subtle::ConstantTimeEq;
-                let presented = bearer(&headers).unwrap_or("");
-                let allowed: bool = presented.as_bytes().ct_eq(token.expose().as_bytes()).into();
-                if !allowed {
-                    return (
-                        StatusCode::UNAUTHORIZED,
-                        [(header::WWW_AUTHENTICATE, "Bearer")],
-                        "the central keepup's agent token is needed\n",
-                    )
-                        .into_response();
+    let allowed = move |headers: &HeaderMap| -> bool {
+        use subtle::ConstantTimeEq;
+        let presented = bearer(headers).unwrap_or("");
+        presented.as_bytes().ct_eq(token.expose().as_bytes()).into()
+    };
+    let report_allowed = allowed.clone();
+    Router::new()
+        .route(
+            "/report",
+            axum::routing::get(move |headers: HeaderMap| {
+                let (latest, allowed) = (latest.clone(), report_allowed.clone());
+                async move {
+                    if !allowed(&headers) {
+                        return unauthorized("the central keepup's agent token is needed\n");
+                    }
+                    let body = latest.read().ok().and_then(|l| l.clone());
+                    match body {
+                        Some(b) => (
+                            StatusCode::OK,
+                            [(header::CONTENT_TYPE, "application/json")],
+                            b,
+                        )
+                            .into_response(),
+                        None => {
+                            (StatusCode::SERVICE_UNAVAILABLE, "no report yet\n").into_response()
+                        }
+                    }
                 }
-                let body = latest.read().ok().and_then(|l| l.clone());
-                match body {
-                    Some(b) => (
-                        StatusCode::OK,
-                        [(header::CONTENT_TYPE, "application/json")],
-                        b,
-                    )
-                        .into_response(),
-                    None => (StatusCode::SERVICE_UNAVAILABLE, "no report yet\n").into_response(),
+            }),
+        )
+        .route(
+            "/action",
+            post(move |headers: HeaderMap, body: axum::body::Body| {
+                let (actions, allowed) = (actions.clone(), allowed.clone());
+                async move {
+                    // Who it is first: a stranger's body is never read.
+                    if !allowed(&headers) {
+                        return unauthorized("the central keepup's agent token is needed\n");
+                    }
+                    let body = match read_body(body, MAX_ACTION_EXCHANGE_BYTES, "request").await {
+                        Ok(b) => b,
+                        Err(answer) => return answer,
+                    };
+                    let asked: ActionRequests = match serde_json::from_slice(&body) {
+                        Ok(a) => a,
+                        Err(e) => {
+                            return (
+                                StatusCode::BAD_REQUEST,
+                                format!("not action requests: {e}\n"),
+                            )
+                                .into_response();
+                        }
+                    };
+                    if asked.version != AGENT_ACTION_VERSION {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            format!(
+                                "action requests of version {} (this agent reads version {AGENT_ACTION_VERSION})\n",
+                                asked.version
+                            ),
+                        )
+                            .into_response();
+                    }
+                    if asked.requests.len() > MAX_ACTIONS_PER_EXCHANGE {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            format!("at most {MAX_ACTIONS_PER_EXCHANGE} requests at once\n"),
+                        )
+                            .into_response();
+                    }
+                    axum::Json(actions(&asked.requests)).into_response()
                 }
-            }
-        }),
-    )
+            }),
+        )
 }

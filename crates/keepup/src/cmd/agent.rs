@@ -2,7 +2,9 @@
 //! collects, queues on disk and POSTs to the central keepup; pull mode
 //! (`--listen`) serves the latest report for the central to fetch;
 //! `--once` prints one report; `--print-config` prints the central's
-//! configuration for this host. One small single-threaded runtime: the
+//! configuration for this host. In both modes the `--action`s run when
+//! the central asks for them (push: through `/agent/actions`; pull: on
+//! the listener's `/action`), remembered in the state directory. One small single-threaded runtime: the
 //! agent's footprint is part of the host it measures.
 
 use std::path::Path;
@@ -46,8 +48,16 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let token = read_token(args.token_file.as_deref())?;
+    let actions = keepup_agent::actions::from_args(&args.action).map_err(anyhow::Error::msg)?;
+    let runner = keepup_agent::actions::Runner::open(
+        actions,
+        args.action_timeout.max(Duration::from_secs(1)),
+        &args.state_dir,
+        Arc::new(SystemClock),
+    )
+    .map_err(anyhow::Error::msg)?;
     if let Some(listen) = args.listen {
-        return rt.block_on(serve_pull(settings, listen, &args, token));
+        return rt.block_on(serve_pull(settings, listen, &args, token, runner));
     }
     let Some(central) = &args.central else {
         bail!(
@@ -69,6 +79,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         Collector::new(settings),
         backlog,
         pusher,
+        Some(runner),
         &SystemClock,
         shutdown(),
     ));
@@ -199,6 +210,7 @@ async fn serve_pull(
     listen: std::net::SocketAddr,
     args: &AgentArgs,
     token: keepup_config::Secret,
+    runner: Arc<keepup_agent::actions::Runner>,
 ) -> anyhow::Result<ExitCode> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(Arc::new(
@@ -223,7 +235,14 @@ async fn serve_pull(
     let latest = keepup_web::agent::LatestReport::default();
     let listener =
         keepup_web::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
-    let router = keepup_web::agent::pull_router(latest.clone(), token);
+    let agent = settings.name.clone();
+    let actions: keepup_web::agent::ActionHandler =
+        Arc::new(move |requests| keepup_model::host::ActionOutcomes {
+            version: keepup_model::host::AGENT_ACTION_VERSION,
+            agent: agent.clone(),
+            outcomes: runner.take(requests),
+        });
+    let router = keepup_web::agent::pull_router(latest.clone(), token, actions);
     let limits = keepup_config::ListenerLimits::default();
     tokio::spawn(async move {
         keepup_web::serve_with(listener, router, &limits, tls, std::future::pending()).await

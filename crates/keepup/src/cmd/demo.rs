@@ -337,6 +337,7 @@ fn start_demo_agent(
         collector,
         backlog,
         pusher,
+        None,
         &SystemClock,
         std::future::pending(),
     ));
