@@ -66,6 +66,19 @@ pub fn format_rfc3339(ts: Timestamp) -> String {
         .unwrap_or_else(|| ts.to_string())
 }
 
+/// The UTC date of a timestamp, `2026-12-05`: the date part of
+/// [`format_rfc3339`], for lists that show days.
+pub fn format_date(ts: Timestamp) -> String {
+    let nanos = i128::from(ts) * 1_000_000;
+    match time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+        Ok(t) => {
+            let d = t.date();
+            format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+        }
+        Err(_) => ts.to_string(),
+    }
+}
+
 /// Parses an RFC 3339 time (`2026-12-05T20:00:00Z`, any offset) into a
 /// timestamp; `None` when it is not one or lies outside the timestamps'
 /// range.
@@ -90,6 +103,15 @@ mod tests {
     #[test]
     fn rfc3339_of_epoch() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn the_date_is_the_utc_day() {
+        assert_eq!(format_date(0), "1970-01-01");
+        assert_eq!(format_date(86_400_000 - 1), "1970-01-01");
+        assert_eq!(format_date(1_796_500_800_000), "2026-12-05");
+        assert_eq!(format_date(-1), "1969-12-31");
+        assert!(format_rfc3339(1_796_500_800_000).starts_with(&format_date(1_796_500_800_000)));
     }
 
     #[test]

@@ -533,7 +533,7 @@ catalogue! {
         /// has no sample, so its forecast gets no value (Degraded).
         PROMETHEUS_METRIC_ABSENT: Warning;
     }
-    section "CAPACITY_*: measured load against a site's design capacity ([site.capacity])" {
+    section "CAPACITY_*: load against a site's design capacity ([site.capacity]) and capacity forecasts" {
         /// The load measured over the check's interval (requests per second,
         /// transactions per hour or concurrent sessions) reached `warn_at` of the
         /// design capacity (default 80 %); the evidence has the value, the design,
@@ -546,6 +546,11 @@ catalogue! {
         /// the site declares (a metric missing from the scrape, an access log the
         /// agent does not count or cannot read) (Degraded).
         CAPACITY_LOAD_UNMEASURED: Warning;
+        /// At the growth of its recent samples (a robust linear fit over the
+        /// forecast's window), a measure reaches its capacity or limit within
+        /// the forecast's warn time (Degraded) or crit time (Down); the
+        /// evidence has the fit and the range of days.
+        CAPACITY_EXHAUSTED_SOON: Warning;
     }
     section "SSH_*: SSH servers' banners and host keys" {
         /// The server proved a host key other than the pinned `host_key_sha256`:
@@ -819,13 +824,6 @@ catalogue! {
         /// (Down).
         HOST_REPLICATION: Critical;
     }
-    section "CAPACITY_*: capacity forecasts" {
-        /// At the growth of its recent samples (a robust linear fit over the
-        /// forecast's window), a measure reaches its capacity or limit within
-        /// the forecast's warn time (Degraded) or crit time (Down); the
-        /// evidence has the fit and the range of days.
-        CAPACITY_EXHAUSTED_SOON: Warning;
-    }
 }
 
 /// Codes stored under an older name, and the code that replaced each.
@@ -916,6 +914,21 @@ mod tests {
                 c.section
             );
             assert!(!c.doc().is_empty(), "{} has no doc line", c.code);
+        }
+    }
+
+    /// One family, one section: `keepup codes`, the README and the runbook
+    /// files group by section, and two sections headed `CAPACITY_*` read
+    /// as one family split in two.
+    #[test]
+    fn each_family_heads_one_section_only() {
+        let mut heads: Vec<&str> = Vec::new();
+        for c in CATALOGUE {
+            let head = c.section.split(':').next().unwrap_or_default().trim();
+            if heads.last() != Some(&head) {
+                assert!(!heads.contains(&head), "two sections are headed {head}");
+                heads.push(head);
+            }
         }
     }
 

@@ -18,7 +18,9 @@ mod outcome;
 pub mod runbook;
 pub mod text;
 
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp, format_rfc3339, parse_rfc3339};
+pub use clock::{
+    Clock, ManualClock, SystemClock, Timestamp, format_date, format_rfc3339, parse_rfc3339,
+};
 pub use maintenance::{MaintenanceScope, TAG_PREFIX};
 pub use outcome::{
     Attachment, CheckId, Evidence, Finding, Outcome, Severity, Status, TimingBreakdown, worse,

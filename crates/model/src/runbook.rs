@@ -43,7 +43,6 @@ const FILES: &[(&str, &str)] = &[
     ("dr.md", include_str!("../runbooks/dr.md")),
     ("self.md", include_str!("../runbooks/self.md")),
     ("host.md", include_str!("../runbooks/host.md")),
-    ("forecast.md", include_str!("../runbooks/forecast.md")),
 ];
 
 /// Code → note, parsed on first use. A code with two notes keeps the first

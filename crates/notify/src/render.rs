@@ -336,8 +336,7 @@ fn past_resolution_lines(
     let lines = past
         .iter()
         .map(|r| {
-            let resolved = format_rfc3339(r.resolved_at);
-            let date = resolved.get(..10).unwrap_or(&resolved);
+            let date = keepup_model::format_date(r.resolved_at);
             let repair = duration_compact(std::time::Duration::from_secs(r.repair_s));
             let whose = if own.as_deref() == Some(r.check.as_str()) {
                 String::new()

@@ -445,7 +445,7 @@ fn past_resolutions(d: &Detail) -> Markup {
                     } }
                     tbody { @for r in &d.past {
                         tr {
-                            td { (keepup_model::format_rfc3339(r.resolved_at).get(..10).unwrap_or_default()) }
+                            td { (keepup_model::format_date(r.resolved_at)) }
                             td { (duration_table(r.repair_ms())) }
                             td { (r.by) }
                             td { a href={"/incidents/" (r.incident)} { "#" (r.incident) } " " (r.check.as_str()) }

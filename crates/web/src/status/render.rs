@@ -54,10 +54,6 @@ fn when(at: Timestamp) -> String {
     }
 }
 
-fn date(at: Timestamp) -> String {
-    format_rfc3339(at).get(..10).unwrap_or_default().to_owned()
-}
-
 fn percent(p: Option<f64>) -> String {
     match p {
         // Three decimals would claim more than a day of 60 s results
@@ -83,7 +79,7 @@ const BAR: i64 = 4;
 const BAR_GAP: i64 = 1;
 
 fn day_title(day: &Day, today: bool) -> String {
-    let mut t = date(day.start_ms);
+    let mut t = keepup_model::format_date(day.start_ms);
     if today {
         t.push_str(" (today so far)");
     }
@@ -368,7 +364,7 @@ pub(crate) fn page_json(
                     .days
                     .iter()
                     .map(|d| JsonDay {
-                        date: date(d.start_ms),
+                        date: keepup_model::format_date(d.start_ms),
                         state: d.state(),
                         uptime_percent: round2(d.uptime()),
                         down_seconds: d.down_ms / 1000,
