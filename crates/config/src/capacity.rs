@@ -105,6 +105,11 @@ pub struct CapacitySpec {
     pub crit_at: f64,
     /// Where the measured load comes from.
     pub source: LoadSource,
+    /// The time zones (name as written, zone) whose days the day's peak
+    /// is kept for: those the site's contracts read their periods in, so
+    /// a report's month holds exactly its local days' peaks; UTC when no
+    /// contract names the site.
+    pub peak_zones: Vec<(String, jiff::tz::TimeZone)>,
 }
 
 impl CapacitySpec {
@@ -305,6 +310,8 @@ impl Loader<'_> {
             warn_at,
             crit_at,
             source,
+            // Set from the contracts once they are read (`peak_zones`).
+            peak_zones: vec![("UTC".into(), jiff::tz::TimeZone::UTC)],
         });
         let spec = if matches!(spec.source, LoadSource::AccessLog { .. }) {
             CheckSpec::Passive(PassiveSpec::Capacity(spec))
@@ -435,7 +442,7 @@ impl Loader<'_> {
             );
             return None;
         }
-        let http = self.http_part(rest, &path, defaults, SOURCE_KEYS);
+        let http = self.scrape_http(rest, &path, defaults, SOURCE_KEYS);
         let mut exprs = Vec::new();
         let mut ok = true;
         for m in Measure::ALL {
@@ -450,17 +457,7 @@ impl Loader<'_> {
                         },
                     )),
                     Err(e) => {
-                        let at = self.span_in_string(text, e.offset);
-                        let column = text.get_ref()[..e.offset.min(text.get_ref().len())]
-                            .chars()
-                            .count()
-                            + 1;
-                        self.rep.report(
-                            at,
-                            &format!("{path}.{}", m.source_key()),
-                            format!("at character {column} of the expression: {}", e.message),
-                            None,
-                        );
+                        self.expr_error(text, &e, &format!("{path}.{}", m.source_key()));
                         ok = false;
                     }
                 },
@@ -511,6 +508,38 @@ pub(crate) fn add_capacity_check(checks: &mut Vec<Arc<Check>>, check: Check) -> 
     }
     checks.push(Arc::new(check));
     None
+}
+
+/// Gives each site's capacity check the time zones of the contracts that
+/// name the site (see [`CapacitySpec::peak_zones`]); contracts are read
+/// after the sites.
+pub(crate) fn peak_zones(sites: &mut [crate::spec::Site], contracts: &[crate::contract::Contract]) {
+    for site in sites {
+        let mut zones: Vec<(String, jiff::tz::TimeZone)> = Vec::new();
+        for c in contracts.iter().filter(|c| c.site == site.id) {
+            if !zones.iter().any(|(name, _)| *name == c.time_zone_name) {
+                zones.push((c.time_zone_name.clone(), c.time_zone.clone()));
+            }
+        }
+        if zones.is_empty() {
+            continue;
+        }
+        for check in &mut site.checks {
+            let is_capacity = matches!(
+                check.spec,
+                CheckSpec::Probe(ProbeSpec::Capacity(_))
+                    | CheckSpec::Passive(PassiveSpec::Capacity(_))
+            );
+            if !is_capacity {
+                continue;
+            }
+            if let CheckSpec::Probe(ProbeSpec::Capacity(spec))
+            | CheckSpec::Passive(PassiveSpec::Capacity(spec)) = &mut Arc::make_mut(check).spec
+            {
+                spec.peak_zones = zones.clone();
+            }
+        }
+    }
 }
 
 #[cfg(test)]

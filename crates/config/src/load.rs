@@ -333,7 +333,7 @@ impl Loader<'_> {
         crate::implicit::add_implicit_dependencies(&mut sites);
         if let Some(v) = root.remove("runbook") {
             let mut runbooks = std::mem::take(&mut self.runbooks);
-            self.code_runbooks(v, &mut runbooks);
+            self.code_runbooks(v, &mut runbooks, &sites);
             self.runbooks = runbooks;
         }
         let channels = root
@@ -352,6 +352,7 @@ impl Loader<'_> {
             .remove("contract")
             .map(|v| self.contracts(v, &sites, &channels))
             .unwrap_or_default();
+        crate::capacity::peak_zones(&mut sites, &contracts);
         let channel_ids: HashSet<String> = channels.iter().map(|c| c.id.clone()).collect();
         let site_ids: HashSet<String> = sites.iter().map(|s| s.id.clone()).collect();
         let routing = self.routing(

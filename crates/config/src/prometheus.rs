@@ -263,19 +263,7 @@ pub struct ExprError {
 
 /// Compiles a condition's expression.
 pub fn compile(text: &str) -> Result<Comparison, ExprError> {
-    if text.len() > MAX_EXPR_BYTES {
-        return Err(ExprError {
-            offset: MAX_EXPR_BYTES,
-            message: format!("the expression is longer than {MAX_EXPR_BYTES} bytes"),
-        });
-    }
-    let tokens = lex(text)?;
-    let mut parser = Parser {
-        tokens,
-        at: 0,
-        end: text.len(),
-        depth: 0,
-    };
+    let mut parser = Parser::of(text)?;
     let left = parser.additive()?;
     let (op, op_at) = match parser.peek() {
         Some((Token::Cmp(op), at)) => (*op, *at),
@@ -306,19 +294,7 @@ pub fn compile(text: &str) -> Result<Comparison, ExprError> {
 /// wanted (a measured load: `rate(http_requests_total)`), not whether it
 /// holds; `what` names it in the message of a comparison ("a load").
 pub fn compile_value(text: &str, what: &str) -> Result<Expr, ExprError> {
-    if text.len() > MAX_EXPR_BYTES {
-        return Err(ExprError {
-            offset: MAX_EXPR_BYTES,
-            message: format!("the expression is longer than {MAX_EXPR_BYTES} bytes"),
-        });
-    }
-    let tokens = lex(text)?;
-    let mut parser = Parser {
-        tokens,
-        at: 0,
-        end: text.len(),
-        depth: 0,
-    };
+    let mut parser = Parser::of(text)?;
     let value = parser.additive()?;
     match parser.peek() {
         None => Ok(value),
@@ -479,6 +455,22 @@ struct Parser {
 }
 
 impl Parser {
+    /// A parser at the start of `text`, bounded and lexed.
+    fn of(text: &str) -> Result<Self, ExprError> {
+        if text.len() > MAX_EXPR_BYTES {
+            return Err(ExprError {
+                offset: MAX_EXPR_BYTES,
+                message: format!("the expression is longer than {MAX_EXPR_BYTES} bytes"),
+            });
+        }
+        Ok(Parser {
+            tokens: lex(text)?,
+            at: 0,
+            end: text.len(),
+            depth: 0,
+        })
+    }
+
     fn peek(&self) -> Option<&(Token, usize)> {
         self.tokens.get(self.at)
     }
@@ -709,21 +701,9 @@ impl Loader<'_> {
     ) -> Option<PrometheusSpec> {
         let span = specific.span();
         let (extra, rest) = Self::split_table(specific, PROMETHEUS_KEYS);
-        let http = self.http_part(rest, path, defaults, PROMETHEUS_KEYS);
+        let http = self.scrape_http(rest, path, defaults, PROMETHEUS_KEYS);
         let extra: RawPrometheusExtras = self.deserialize(extra, path, &[])?;
-        let mut http = http?;
-        // The text format, not protobuf or OpenMetrics, unless the check
-        // asks otherwise.
-        if !http
-            .headers
-            .iter()
-            .any(|(n, _)| n == ::http::header::ACCEPT)
-        {
-            http.headers.push((
-                ::http::header::ACCEPT,
-                ::http::HeaderValue::from_static("text/plain;version=0.0.4"),
-            ));
-        }
+        let http = http?;
         if extra.condition.len() > MAX_CONDITIONS {
             self.rep.report(
                 span,
@@ -767,14 +747,7 @@ impl Loader<'_> {
                     message: raw.message,
                 }),
                 Err(e) => {
-                    let span = self.span_in_string(&raw.expr, e.offset);
-                    let column = text[..e.offset.min(text.len())].chars().count() + 1;
-                    self.rep.report(
-                        span,
-                        &format!("{key}.expr"),
-                        format!("at character {column} of the expression: {}", e.message),
-                        None,
-                    );
+                    self.expr_error(&raw.expr, &e, &format!("{key}.expr"));
                     ok = false;
                 }
             }
@@ -862,19 +835,51 @@ impl Loader<'_> {
                     expr,
                 }),
                 Err(e) => {
-                    let span = self.span_in_string(&raw.expr, e.offset);
-                    let column = text[..e.offset.min(text.len())].chars().count() + 1;
-                    self.rep.report(
-                        span,
-                        &format!("{key}.expr"),
-                        format!("at character {column} of the expression: {}", e.message),
-                        None,
-                    );
+                    self.expr_error(&raw.expr, &e, &format!("{key}.expr"));
                     *ok = false;
                 }
             }
         }
         measures
+    }
+
+    /// The HTTP keys of a scraped exposition (a prometheus check, a
+    /// capacity source): every `kind = "http"` key but `extra`, asking for
+    /// the text format (not protobuf or OpenMetrics) unless the
+    /// configuration sets its own `Accept`.
+    pub(crate) fn scrape_http(
+        &mut self,
+        rest: Spanned<DeValue<'_>>,
+        path: &str,
+        defaults: &Defaults,
+        extra: &[&str],
+    ) -> Option<HttpSpec> {
+        let mut http = self.http_part(rest, path, defaults, extra)?;
+        if !http
+            .headers
+            .iter()
+            .any(|(n, _)| n == ::http::header::ACCEPT)
+        {
+            http.headers.push((
+                ::http::header::ACCEPT,
+                ::http::HeaderValue::from_static("text/plain;version=0.0.4"),
+            ));
+        }
+        Some(http)
+    }
+
+    /// Reports `e`, a mistake in the expression written at `expr`, at its
+    /// character (`key` names the setting).
+    pub(crate) fn expr_error(&mut self, expr: &Spanned<String>, e: &ExprError, key: &str) {
+        let text = expr.get_ref();
+        let span = self.span_in_string(expr, e.offset);
+        let column = text[..e.offset.min(text.len())].chars().count() + 1;
+        self.rep.report(
+            span,
+            key,
+            format!("at character {column} of the expression: {}", e.message),
+            None,
+        );
     }
 
     /// The position of byte `offset` of a string value in the source: exact

@@ -1,6 +1,7 @@
 //! Runbook notes: what the person who is paged should do, written by the
 //! operator in Markdown on a check (`runbook = ...`), on a site, or for every
-//! finding with given codes (`[[runbook]] codes = [...]`).
+//! finding with given codes (`[[runbook]] codes = [...]`), optionally only on
+//! some sites or tagged checks (`sites = [...]`, `tags = [...]`).
 //!
 //! A note is inline text (`runbook = "..."`) or a file
 //! (`runbook = { file = "runbooks/shop.md" }`, relative to the configuration
@@ -12,9 +13,10 @@
 //! Recovery Plan document all ask it. Rendering the Markdown is not done
 //! here (see `keepup_notify::markdown`).
 
+use crate::spec::{Check, Site};
 use keepup_model::CheckId;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use toml::Spanned;
 
@@ -63,7 +65,27 @@ impl RunbookNote {
 pub struct Runbooks {
     checks: HashMap<CheckId, Arc<str>>,
     sites: HashMap<String, Arc<str>>,
-    codes: BTreeMap<String, Arc<str>>,
+    /// Per code its `[[runbook]]` notes: at most one for every check, and
+    /// narrowed ones that cover no check in common.
+    codes: BTreeMap<String, Vec<CodeNote>>,
+}
+
+/// The checks a narrowed `[[runbook]]` covers; `None`: every check.
+type Covers = Option<Arc<HashSet<CheckId>>>;
+
+/// One `[[runbook]]`'s note for one of its codes.
+#[derive(Debug, Clone)]
+struct CodeNote {
+    /// The checks its `sites` and `tags` cover (resolved at load); `None`:
+    /// every check.
+    covers: Covers,
+    text: Arc<str>,
+}
+
+impl CodeNote {
+    fn covers(&self, check: &CheckId) -> bool {
+        self.covers.as_ref().is_none_or(|c| c.contains(check))
+    }
 }
 
 impl Runbooks {
@@ -77,21 +99,40 @@ impl Runbooks {
         self.sites.get(id).map(|n| &**n)
     }
 
-    /// The `[[runbook]]` note for finding code `code`, if one names it.
-    pub fn code_note(&self, code: &str) -> Option<&str> {
-        self.codes.get(code).map(|n| &**n)
+    /// The `[[runbook]]` note for finding code `code` on check `check`, if
+    /// one names it: the one narrowed to the check's site or tags (`sites`,
+    /// `tags`) before the one for every check.
+    pub fn code_note(&self, check: &CheckId, code: &str) -> Option<&str> {
+        let notes = self.codes.get(code)?;
+        notes
+            .iter()
+            .find(|n| n.covers.is_some() && n.covers(check))
+            .or_else(|| notes.iter().find(|n| n.covers.is_none()))
+            .map(|n| &*n.text)
     }
 
-    /// Every `[[runbook]]` note, by code (sorted).
-    pub fn code_notes(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.codes.iter().map(|(c, n)| (c.as_str(), &**n))
+    /// Every `[[runbook]]` note that goes with check `check`, by code
+    /// (sorted): for each code, the note [`Runbooks::code_note`] picks.
+    pub fn code_notes_for(&self, check: &CheckId) -> Vec<RunbookNote> {
+        self.codes
+            .keys()
+            .filter_map(|code| {
+                Some(RunbookNote {
+                    source: NoteSource::Code,
+                    about: code.clone(),
+                    text: self.code_note(check, code)?.to_owned(),
+                })
+            })
+            .collect()
     }
 
     /// The notes that go with check `check` failing with findings `codes`,
     /// most specific first:
     ///
     /// 1. the check's note;
-    /// 2. the `[[runbook]]` note of each code that has one;
+    /// 2. the `[[runbook]]` note of each code that has one (the one
+    ///    narrowed to the check's site or tags first, see
+    ///    [`Runbooks::code_note`]);
     /// 3. the site's note;
     /// 4. keepup's default note of each remaining code.
     ///
@@ -121,7 +162,7 @@ impl Runbooks {
             notes.push(note(NoteSource::Check, check.as_str(), text));
         }
         for code in &seen {
-            if let Some(text) = self.code_note(code) {
+            if let Some(text) = self.code_note(check, code) {
                 notes.push(note(NoteSource::Code, code, text));
             }
         }
@@ -129,7 +170,7 @@ impl Runbooks {
             notes.push(note(NoteSource::Site, check.site(), text));
         }
         for code in &seen {
-            if self.code_note(code).is_none()
+            if self.code_note(check, code).is_none()
                 && let Some(text) = keepup_model::runbook::default_note(code)
             {
                 notes.push(note(NoteSource::Default, code, text));
@@ -178,14 +219,19 @@ pub(crate) struct RawCodeRunbook {
     pub codes: Spanned<Vec<Spanned<String>>>,
     pub text: Option<Spanned<String>>,
     pub file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub sites: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub tags: Vec<Spanned<String>>,
 }
 
-/// The notes read so far, with where each code was first named (for the
-/// message about a second `[[runbook]]` naming it).
+/// The notes read so far, with where each code was named with which
+/// scope (for the message about a second `[[runbook]]` for the same
+/// checks).
 #[derive(Default)]
 pub(crate) struct RunbooksBuilder {
     pub(crate) runbooks: Runbooks,
-    code_lines: HashMap<String, usize>,
+    code_lines: HashMap<String, Vec<(Covers, usize)>>,
 }
 
 impl crate::load::Loader<'_> {
@@ -235,18 +281,26 @@ impl crate::load::Loader<'_> {
         Some(Arc::from(text.trim_end()))
     }
 
-    /// `[[runbook]]`: notes for finding codes, each code named once.
+    /// `[[runbook]]`: notes for finding codes, on every check or on those
+    /// of some `sites` and `tags`; a code has at most one note for any
+    /// check, but a narrowed note goes before one for every check.
     pub(crate) fn code_runbooks(
         &mut self,
         value: Spanned<toml::de::DeValue<'_>>,
         builder: &mut RunbooksBuilder,
+        sites: &[Site],
     ) {
+        let all: Vec<&Check> = sites
+            .iter()
+            .flat_map(|s| s.checks.iter().map(|c| &**c))
+            .collect();
         let items = self.array_of_tables(value, "runbook", "write each note as [[runbook]]");
         for (path, item) in items {
             let span = item.span();
             let Some(raw) = self.deserialize::<RawCodeRunbook>(item, &path, &[]) else {
                 continue;
             };
+            let scope = self.note_scope(&raw, &path, sites, &all);
             let note = match (&raw.text, &raw.file) {
                 (Some(t), None) => self.runbook_note(
                     &Spanned::new(t.span(), RawNote::Text(t.get_ref().clone())),
@@ -305,26 +359,79 @@ impl crate::load::Loader<'_> {
                     );
                     continue;
                 }
+                // A scope in error was reported; its codes are still checked.
+                let Some(covers) = &scope else {
+                    continue;
+                };
                 let line = crate::diag::line_col(self.rep.source(), code.span().start).0;
-                if let Some(first) = builder.code_lines.get(name) {
-                    self.rep.report(
-                        code.span(),
-                        &key,
-                        format!("{name} already has a runbook note (line {first})"),
-                        Some("merge the two notes into one [[runbook]]".into()),
-                    );
+                let named = builder.code_lines.entry(name.clone()).or_default();
+                if let Some((first, clash)) = named
+                    .iter()
+                    .find_map(|(other, l)| Some((*l, overlap(covers, other)?)))
+                {
+                    let (message, hint) = match clash {
+                        None => (
+                            format!("{name} already has a runbook note (line {first})"),
+                            "merge the two notes into one [[runbook]], or narrow one with sites or tags",
+                        ),
+                        Some(check) => (
+                            format!("{name} already has a runbook note for {check} (line {first})"),
+                            "narrow the two with sites or tags that share no check",
+                        ),
+                    };
+                    self.rep
+                        .report(code.span(), &key, message, Some(hint.into()));
                     continue;
                 }
-                builder.code_lines.insert(name.clone(), line);
+                named.push((covers.clone(), line));
                 if let Some(note) = &note {
-                    builder.runbooks.codes.insert(name.clone(), note.clone());
+                    builder
+                        .runbooks
+                        .codes
+                        .entry(name.clone())
+                        .or_default()
+                        .push(CodeNote {
+                            covers: covers.clone(),
+                            text: note.clone(),
+                        });
                 }
             }
         }
     }
 }
 
+/// Whether two `[[runbook]]` scopes would give a check two notes for one
+/// code: `Some(None)` when both are for every check, `Some(Some(check))`
+/// naming the first check (in id order) both narrowed scopes cover. A
+/// narrowed scope beside one for every check is no clash: it goes first.
+fn overlap(a: &Covers, b: &Covers) -> Option<Option<CheckId>> {
+    match (a, b) {
+        (None, None) => Some(None),
+        (Some(a), Some(b)) => a.intersection(b).min().cloned().map(Some),
+        _ => None,
+    }
+}
+
 impl crate::load::Loader<'_> {
+    /// The checks a `[[runbook]]`'s `sites` and `tags` cover, read as a
+    /// maintenance window's (`scoped_checks`: either covers a check; a tag
+    /// covers a check carrying it or whose site does): `Some(None)` when
+    /// it names neither, `None` after reporting a site or tag that does
+    /// not exist.
+    fn note_scope(
+        &mut self,
+        raw: &RawCodeRunbook,
+        path: &str,
+        sites: &[Site],
+        all: &[&Check],
+    ) -> Option<Covers> {
+        if raw.sites.is_empty() && raw.tags.is_empty() {
+            return Some(None);
+        }
+        let (covers, ok) = self.scoped_checks(&raw.sites, &[], &raw.tags, path, sites, all);
+        ok.then(|| Some(Arc::new(covers)))
+    }
+
     /// Takes and reads a site's `runbook` key.
     pub(crate) fn take_runbook(
         &mut self,

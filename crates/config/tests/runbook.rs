@@ -65,7 +65,7 @@ fn notes_come_inline_and_from_files_and_stack_most_specific_first() {
         Some("# Shop\n\nCall Ann: +41 00 000 00 00")
     );
     assert_eq!(
-        r.code_note("TCP_CONNECT_FAILED"),
+        r.code_note(&front, "TCP_CONNECT_FAILED"),
         Some("Ask the DNS host to fix the lame server.")
     );
     assert_eq!(r.check_note(&CheckId::new("shop", "plain")), None);
@@ -265,6 +265,130 @@ file = "dns.md"
     );
 
     let src = "[[runbook]]\ncodes = [\"DNS_NS_LAME\"]\ntext = \"x\"\nsites = [\"shop\"]\n";
-    let m = problem_at(dir.path(), src, "sites");
-    assert!(m.contains("runbook[0].sites"), "{m}");
+    let m = problem_at(dir.path(), src, "\"shop\"");
+    assert!(m.contains("runbook[0].sites: no site \"shop\""), "{m}");
+}
+
+/// An agency hosts some shops differently: one note for a code on every
+/// check, and a narrowed one (`sites`, `tags`) that goes first on the
+/// checks it covers. Two notes for one code on one check are refused,
+/// as are sites and tags that do not exist.
+#[test]
+fn narrowed_code_notes_go_first_on_their_sites_and_tags_and_never_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let shops = r#"
+[[site]]
+id = "shop"
+
+[[site.check]]
+id = "web"
+kind = "tcp"
+host = "127.0.0.1"
+port = 443
+
+[[site]]
+id = "legacy"
+tags = ["own-hosting"]
+
+[[site.check]]
+id = "web"
+kind = "tcp"
+host = "127.0.0.1"
+port = 443
+
+[[site]]
+id = "edge"
+
+[[site.check]]
+id = "cdn"
+kind = "tcp"
+host = "127.0.0.1"
+port = 443
+tags = ["cdn"]
+
+[[site.check]]
+id = "web"
+kind = "tcp"
+host = "127.0.0.1"
+port = 443
+"#;
+    let src = format!(
+        "{shops}\n[[runbook]]\ncodes = [\"TLS_CERT_EXPIRING\", \"TCP_CONNECT_FAILED\"]\ntext = \"We renew: `certbot renew`.\"\n\n[[runbook]]\ncodes = [\"TLS_CERT_EXPIRING\"]\ntags = [\"own-hosting\"]\ntext = \"The shop renews its own certificates: call them.\"\n\n[[runbook]]\ncodes = [\"TLS_CERT_EXPIRING\"]\ntags = [\"cdn\"]\ntext = \"The CDN renews: open a ticket.\"\n"
+    );
+    let path = write(dir.path(), "keepup.toml", &src);
+    let config = load(&path).unwrap_or_else(|p| panic!("{p}"));
+    let r = &config.runbooks;
+    let note = |site: &str, check: &str| {
+        r.notes_for(&CheckId::new(site, check), ["TLS_CERT_EXPIRING"])
+            .into_iter()
+            .find(|n| n.source == NoteSource::Code)
+            .map(|n| n.text)
+    };
+    assert_eq!(
+        note("shop", "web").as_deref(),
+        Some("We renew: `certbot renew`.")
+    );
+    // A site's tag covers its checks; a check's tag only that check.
+    assert_eq!(
+        note("legacy", "web").as_deref(),
+        Some("The shop renews its own certificates: call them.")
+    );
+    assert_eq!(
+        note("edge", "cdn").as_deref(),
+        Some("The CDN renews: open a ticket.")
+    );
+    assert_eq!(
+        note("edge", "web").as_deref(),
+        Some("We renew: `certbot renew`.")
+    );
+    // The other code of the general note is untouched by the narrowed ones.
+    assert_eq!(
+        r.code_note(&CheckId::new("legacy", "web"), "TCP_CONNECT_FAILED"),
+        Some("We renew: `certbot renew`.")
+    );
+    let legacy: Vec<(String, String)> = r
+        .code_notes_for(&CheckId::new("legacy", "web"))
+        .into_iter()
+        .map(|n| (n.about, n.text))
+        .collect();
+    assert_eq!(
+        legacy,
+        vec![
+            (
+                "TCP_CONNECT_FAILED".into(),
+                "We renew: `certbot renew`.".into()
+            ),
+            (
+                "TLS_CERT_EXPIRING".into(),
+                "The shop renews its own certificates: call them.".into()
+            ),
+        ]
+    );
+
+    // Overlapping narrowed notes for one code: refused at the second,
+    // naming a check both cover and the first note's line.
+    let src = format!(
+        "{shops}\n[[runbook]]\ncodes = [\"TLS_CERT_EXPIRING\"]\nsites = [\"edge\"]\ntext = \"a\"\n\n[[runbook]]\ncodes = [\"TLS_CERT_EXPIRING\"] # second\ntags = [\"cdn\"]\ntext = \"b\"\n"
+    );
+    let first = line_of(&src, "sites = [\"edge\"]") - 1;
+    let m = problem_in_line(dir.path(), &src, "# second", "\"TLS_CERT_EXPIRING\"");
+    assert!(
+        m.contains(&format!(
+            "runbook[1].codes: TLS_CERT_EXPIRING already has a runbook note for edge/cdn (line {first})"
+        )) && m.contains("share no check"),
+        "{m}"
+    );
+
+    // Sites and tags that do not exist, each where it is written.
+    let src = format!(
+        "{shops}\n[[runbook]]\ncodes = [\"TLS_CERT_EXPIRING\"]\nsites = [\"shp\"]\ntags = [\"own-hostin\"]\ntext = \"a\"\n"
+    );
+    let m = problem_at(dir.path(), &src, "\"shp\"");
+    assert!(m.contains("runbook[0].sites: no site \"shp\""), "{m}");
+    let m = problem_at(dir.path(), &src, "\"own-hostin\"");
+    assert!(
+        m.contains("runbook[0].tags: no check or site carries the tag \"own-hostin\"")
+            && m.contains("did you mean \"own-hosting\"?"),
+        "{m}"
+    );
 }

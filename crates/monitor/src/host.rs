@@ -318,7 +318,7 @@ impl HostBook {
                     }
                     CheckSpec::Passive(PassiveSpec::Capacity(spec)) => {
                         let mut o = judge_capacity(spec, &received);
-                        capacity_peaks(&mut o, &c.id, received.at, store);
+                        crate::peaks::keep(&mut o, &c.id, spec, received.at, store);
                         o
                     }
                     _ => return None,
@@ -797,19 +797,6 @@ fn judge_capacity(spec: &CapacitySpec, received: &Received) -> Outcome {
                 .then(|| format!("agent {agent} counts {log:?} from its next report on")),
         },
     )
-}
-
-/// Folds a capacity verdict into its check's peaks of the day (a memo,
-/// for the monthly report).
-fn capacity_peaks(o: &mut Outcome, check: &CheckId, at: Timestamp, store: &Store) {
-    use keepup_probe::capacity::{PEAK_MEMO, peak_key, track_peaks};
-    let key = peak_key(check, at);
-    let before = store.memo(PEAK_MEMO, &key).ok().flatten();
-    if let Some(text) = track_peaks(o, before.as_deref(), at)
-        && let Err(e) = store.write_memos(at, &[MemoChange::put(PEAK_MEMO, key, text)])
-    {
-        tracing::warn!(check = %check, error = %e, "cannot keep the day's peak load");
-    }
 }
 
 /// The verdict of every measure `spec` names on one report.

@@ -24,6 +24,7 @@ pub mod forecast;
 pub mod heartbeat;
 pub mod host;
 pub mod incidents;
+pub mod peaks;
 pub mod recorder;
 pub mod reports;
 pub mod scheduler;
@@ -33,7 +34,7 @@ pub mod state;
 
 use heartbeat::{HeartbeatBook, PingError};
 use incidents::{IncidentEngine, IncidentEvent};
-use keepup_config::{Check, CheckSpec, Config, PassiveSpec};
+use keepup_config::{Check, CheckSpec, Config, PassiveSpec, ProbeSpec};
 use keepup_model::{CheckId, Clock, Outcome, Status, Timestamp};
 use keepup_probe::ProbeContext;
 use keepup_store::{CheckMeta, PingKind, Retention, Store};
@@ -198,6 +199,7 @@ impl Monitor {
             clock: clock.clone(),
             recorder: recorder.clone(),
             scheduler_stats: scheduler_stats.clone(),
+            store: store.clone(),
         });
         let (sink, results) = mpsc::channel(4096);
         let (flush, flush_rx) = mpsc::unbounded_channel();
@@ -728,6 +730,8 @@ struct CheckExecutor {
     clock: Arc<dyn Clock>,
     recorder: Arc<Recorder>,
     scheduler_stats: Arc<std::sync::OnceLock<Arc<scheduler::SchedulerStats>>>,
+    /// Where a scraped capacity check's day peaks are kept.
+    store: Store,
 }
 
 impl CheckExecutor {
@@ -805,6 +809,23 @@ impl Executor for CheckExecutor {
         let this = self.clone();
         Box::pin(async move {
             match &check.spec {
+                CheckSpec::Probe(spec @ ProbeSpec::Capacity(capacity)) => {
+                    // The peak's time is the run's on the monitor's clock.
+                    let at = this.clock.now_ms();
+                    let o =
+                        keepup_probe::run(spec, check.timeout, &this.probes.for_check(&check.id))
+                            .await;
+                    let (store, capacity, id) =
+                        (this.store.clone(), capacity.clone(), check.id.clone());
+                    let measured = o.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let mut o = o;
+                        peaks::keep(&mut o, &id, &capacity, at, &store);
+                        o
+                    })
+                    .await
+                    .unwrap_or(measured)
+                }
                 CheckSpec::Probe(spec) => {
                     keepup_probe::run(spec, check.timeout, &this.probes.for_check(&check.id)).await
                 }

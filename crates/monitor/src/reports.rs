@@ -84,22 +84,22 @@ pub fn build(
     report.security = security(store, &site_checks, window.from, until)?;
     report.backups = backups(store, &site_checks, window.from, until)?;
     report.drills = drills(store, config, &contract.site, window.from, until)?;
-    report.capacity = capacity(store, &site_checks, window.from, until)?;
+    report.capacity = capacity(store, contract, &site_checks, window.from, until)?;
     report.forecasts = forecasts(store, &site_checks, until)?;
     Ok(report)
 }
 
 /// The site's peak load of the period against its design: the highest of
-/// its capacity check's daily peaks (UTC days) that fall in the period.
+/// its capacity check's daily peaks, read from the days of the contract's
+/// time zone that the period covers.
 fn capacity(
     store: &Store,
+    contract: &Contract,
     checks: &[&keepup_config::Check],
     from: Timestamp,
     until: Timestamp,
 ) -> Result<Option<keepup_sla::CapacityFigure>, StoreError> {
     use keepup_config::{CheckSpec, PassiveSpec, ProbeSpec};
-    use keepup_probe::capacity::{DayPeaks, PEAK_MEMO, Peak, peak_key};
-    const DAY_MS: i64 = 86_400_000;
     let Some((check, spec)) = checks.iter().find_map(|c| match &c.spec {
         CheckSpec::Probe(ProbeSpec::Capacity(s)) | CheckSpec::Passive(PassiveSpec::Capacity(s)) => {
             Some((c, s))
@@ -108,23 +108,14 @@ fn capacity(
     }) else {
         return Ok(None);
     };
-    let mut highest: HashMap<String, Peak> = HashMap::new();
-    let mut day = from.div_euclid(DAY_MS) * DAY_MS;
-    while day < until {
-        if let Some(text) = store.memo(PEAK_MEMO, &peak_key(&check.id, day))?
-            && let Ok(peaks) = serde_json::from_str::<DayPeaks>(&text)
-        {
-            for (measure, p) in peaks.0 {
-                if p.at < from || p.at >= until {
-                    continue;
-                }
-                if highest.get(&measure).is_none_or(|h| p.value > h.value) {
-                    highest.insert(measure, p);
-                }
-            }
-        }
-        day += DAY_MS;
-    }
+    let highest = crate::peaks::highest(
+        store,
+        &check.id,
+        &contract.time_zone_name,
+        &contract.time_zone,
+        from,
+        until,
+    )?;
     let measures = spec
         .design
         .iter()

@@ -11,6 +11,11 @@
 //! as its text without the link; images become links (a note loads nothing
 //! by itself); headings start at `<h3>` so a note does not outrank the page
 //! it sits in.
+//!
+//! [`safe_markdown`] is the same for a note kept as Markdown (the Recovery
+//! Plan's `.md`, read through a Git forge's or a wiki's renderer): by the
+//! same rules, raw HTML becomes text, a refused link its text, an image a
+//! link.
 
 use keepup_model::text::html_escape;
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
@@ -143,6 +148,94 @@ pub fn safe_html(md: &str) -> String {
     out
 }
 
+/// The note as Markdown that another renderer shows without running or
+/// loading anything, by [`safe_html`]'s rules: raw HTML escaped (`<` as
+/// `&lt;`, so it shows as written), a link or image whose URL
+/// [`is_safe_url`] refuses replaced by its text (escaped), an image made a
+/// link, and a link reference definition with a refused URL shown as text
+/// (it then defines nothing). The rest is the note as written: each change
+/// is an edit of the source at the place the parser found it.
+pub fn safe_markdown(md: &str) -> String {
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    // A refused link or image being read: its range, its text so far,
+    // and how many links or images it holds open.
+    let mut refused: Option<(std::ops::Range<usize>, String, usize)> = None;
+    let mut events = parser(md).into_offset_iter();
+    for (event, range) in events.by_ref() {
+        if let Some((whole, text, depth)) = &mut refused {
+            match event {
+                Event::Start(Tag::Link { .. } | Tag::Image { .. }) => *depth += 1,
+                Event::End(TagEnd::Link | TagEnd::Image) if *depth > 0 => *depth -= 1,
+                Event::End(TagEnd::Link | TagEnd::Image) => {
+                    edits.push((whole.clone(), escape_markdown(text)));
+                    refused = None;
+                }
+                Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) => {
+                    text.push_str(&t);
+                }
+                Event::SoftBreak | Event::HardBreak => text.push(' '),
+                _ => {}
+            }
+            continue;
+        }
+        match event {
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. })
+                if !is_safe_url(&dest_url) =>
+            {
+                refused = Some((range, String::new(), 0));
+            }
+            Event::Start(Tag::Image { .. })
+                if md.get(range.clone()).is_some_and(|i| i.starts_with('!')) =>
+            {
+                edits.push((range.start..range.start + 1, String::new()));
+            }
+            Event::Html(h) | Event::InlineHtml(h) => {
+                let written = md.get(range.clone()).unwrap_or(&h);
+                edits.push((range, written.replace('<', "&lt;")));
+            }
+            _ => {}
+        }
+    }
+    for (_, def) in events.reference_definitions().iter() {
+        if !is_safe_url(&def.dest) && md.get(def.span.clone()).is_some_and(|d| d.starts_with('[')) {
+            edits.push((def.span.start..def.span.start, "\\".into()));
+        }
+    }
+    edits.sort_by_key(|(r, _)| r.start);
+    let mut out = String::with_capacity(md.len() + md.len() / 8);
+    let mut at = 0;
+    for (range, text) in edits {
+        // Edits never overlap (a refused link's inside is not looked at),
+        // but a stray one is skipped rather than cut a character.
+        let Some(before) = md.get(at..range.start) else {
+            continue;
+        };
+        out.push_str(before);
+        out.push_str(&text);
+        at = range.end;
+    }
+    out.push_str(md.get(at..).unwrap_or_default());
+    out
+}
+
+/// Text that Markdown shows as written: every ASCII punctuation character
+/// escaped (CommonMark allows a backslash before any), line breaks as
+/// spaces.
+fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            c if c.is_ascii_punctuation() => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `#` is `<h3>`, `##` `<h4>`, and so on down to `<h6>`.
 fn heading(level: HeadingLevel) -> u8 {
     (level as u8 + 2).min(6)
@@ -266,6 +359,45 @@ mod tests {
             text,
             "Disk full\nFree space:\n- du -sh /var/*\n- see the wiki <https://wiki.example/disk> or this\n<b>raw</b>"
         );
+    }
+
+    /// What a renderer makes of `md`: no raw HTML, no image, and only links
+    /// [`is_safe_url`] follows.
+    fn assert_harmless(md: &str) {
+        for event in parser(md) {
+            match event {
+                Event::Html(h) | Event::InlineHtml(h) => panic!("raw HTML {h:?} in {md:?}"),
+                Event::Start(Tag::Image { dest_url, .. }) => {
+                    panic!("an image of {dest_url:?} in {md:?}")
+                }
+                Event::Start(Tag::Link { dest_url, .. }) => {
+                    assert!(is_safe_url(&dest_url), "a link to {dest_url:?} in {md:?}");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn markdown_keeps_what_is_safe_and_defuses_the_rest() {
+        let md = "# Fix\n\nRun <script>alert(1)</script> **now**: `a <b> c`\n\n<img src=x onerror=alert(2)>\n\n[click *me*](javascript:alert(3)) [ok](https://wiki.example/x \"T\") ![logo](https://img.example/l.png) [far](//evil.example/x) <javascript:alert(4)> [ref][r]\n\n[r]: JavaScript:alert(5)\n\n```\n<kept> in code\n```\n";
+        let safe = safe_markdown(md);
+        assert_harmless(&safe);
+        assert!(
+            safe.starts_with("# Fix\n\nRun &lt;script>alert(1)&lt;/script> **now**: `a <b> c`"),
+            "{safe}"
+        );
+        assert!(
+            safe.contains("\n&lt;img src=x onerror=alert(2)>\n"),
+            "{safe}"
+        );
+        assert!(safe.contains("click me [ok](https://wiki.example/x \"T\") [logo](https://img.example/l.png) far javascript\\:alert\\(4\\) ref\n"), "{safe}");
+        assert!(safe.contains("\\[r]: JavaScript:alert(5)"), "{safe}");
+        assert!(safe.contains("```\n<kept> in code\n```"), "{safe}");
+        assert!(!safe.contains("](javascript"), "{safe}");
+        // What was already safe is left as written.
+        let plain = "# A\n\n- `x < y`\n- [w](https://w.example/)\n\n> quoted **b**\n";
+        assert_eq!(safe_markdown(plain), plain);
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! Load against design capacity (`[site.capacity]`): the judging of a
 //! measured load against the design, for both sources (a Prometheus
 //! endpoint scraped here, an access log an agent counts and the monitor
-//! hands over), and each day's peak kept in the probes' durable memory
-//! for the monthly report.
+//! hands over).
 //!
 //! A measure at `warn_at` of its design or more is
 //! `CAPACITY_DESIGN_NEAR` (Degraded), at `crit_at` or more
@@ -11,21 +10,15 @@
 //! waits for its second scrape (or the agent for its second count).
 //!
 //! Not here: where the agent's counts come from (`keepup_agent`'s access
-//! log counter) and the report's month line (the monitor reads the peaks
-//! back).
-
-use std::collections::BTreeMap;
+//! log counter) and each day's peak, which the monitor keeps for the
+//! report on its clock (`keepup_monitor::peaks`).
 
 use keepup_config::capacity::{CapacitySpec, LoadSource, Measure};
-use keepup_model::{CheckId, Finding, Outcome, Severity, Status, Timestamp, codes};
-use serde::{Deserialize, Serialize};
+use keepup_model::{Finding, Outcome, Severity, Status, codes};
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::context::ProbeContext;
-
-/// The memo kind of each capacity check's daily peaks ([`DayPeaks`]).
-pub const PEAK_MEMO: &str = "capacity_peak";
 
 /// A load measured over some time: per declared measure its value (None:
 /// no value), and why values are missing when that is expected.
@@ -39,30 +32,6 @@ pub struct Load {
     /// Set when missing values are expected (the first scrape of a
     /// `rate()`, the agent's first count): they are pending, not missing.
     pub pending: Option<String>,
-}
-
-/// The highest value of one measure in a day.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Peak {
-    /// The value, in the measure's unit.
-    pub value: f64,
-    /// Its share of the design then, in percent.
-    pub share: f64,
-    /// When it was measured.
-    pub at: Timestamp,
-}
-
-/// One check's peaks of one UTC day, by measure key
-/// (`requests_per_second`, ...): the memo under [`peak_key`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DayPeaks(pub BTreeMap<String, Peak>);
-
-/// The memo key of `check`'s peaks on the UTC day of `at`:
-/// `site/capacity@2026-12-06`.
-pub fn peak_key(check: &CheckId, at: Timestamp) -> String {
-    let time = keepup_model::format_rfc3339(at);
-    let day = time.get(..10).unwrap_or(&time);
-    format!("{}@{day}", check.as_str())
 }
 
 /// A number for people: integers without a fraction, others with up to
@@ -147,37 +116,6 @@ pub fn judge(spec: &CapacitySpec, load: &Load) -> Outcome {
     o
 }
 
-/// Folds the load `outcome` measured at `at` into the day's peaks
-/// (`before`, the memo's text, if any): the peaks go into the evidence as
-/// `peak_today`, and the memo's new text is returned when a peak rose.
-pub fn track_peaks(outcome: &mut Outcome, before: Option<&str>, at: Timestamp) -> Option<String> {
-    let mut peaks: DayPeaks = before
-        .and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or_default();
-    let mut rose = false;
-    if let Some(serde_json::Value::Object(load)) = outcome.evidence.details.get("load") {
-        for (key, v) in load {
-            let (Some(value), Some(share)) = (
-                v.get("value").and_then(serde_json::Value::as_f64),
-                v.get("share_percent").and_then(serde_json::Value::as_f64),
-            ) else {
-                continue;
-            };
-            if peaks.0.get(key).is_none_or(|p| value > p.value) {
-                peaks.0.insert(key.clone(), Peak { value, share, at });
-                rose = true;
-            }
-        }
-    }
-    if !peaks.0.is_empty() {
-        outcome.evidence.insert(
-            "peak_today",
-            serde_json::to_value(&peaks).unwrap_or_default(),
-        );
-    }
-    rose.then(|| serde_json::to_string(&peaks).unwrap_or_default())
-}
-
 /// Runs a capacity check whose load comes from a Prometheus endpoint.
 pub async fn probe(spec: &CapacitySpec, ctx: &ProbeContext) -> Outcome {
     let started = Instant::now();
@@ -225,16 +163,6 @@ pub async fn probe(spec: &CapacitySpec, ctx: &ProbeContext) -> Outcome {
     outcome.evidence.timing = values.outcome.evidence.timing;
     for f in values.outcome.findings {
         outcome.push(f);
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    if let Some(check) = ctx.check_id() {
-        let key = peak_key(check, now);
-        let before = ctx.recall(PEAK_MEMO, &key).await;
-        if let Some(text) = track_peaks(&mut outcome, before.as_deref(), now) {
-            ctx.remember(PEAK_MEMO, &key, text).await;
-        }
     }
     outcome.latency_ms = crate::util::ms(started.elapsed());
     outcome
@@ -296,34 +224,5 @@ mod tests {
         let o = judge(&spec, &pending);
         assert_eq!(o.status, Status::Unknown);
         assert_eq!(o.message, "waiting for the second count");
-    }
-
-    #[test]
-    fn a_day_keeps_its_highest_value_per_measure() {
-        let spec = spec();
-        let mut o = judge(&spec, &load(Some(120.0), Some(100.0)));
-        let memo = track_peaks(&mut o, None, 1_000).expect("a first peak");
-        let mut o = judge(&spec, &load(Some(90.0), Some(400.0)));
-        let memo = track_peaks(&mut o, Some(&memo), 2_000).expect("transactions rose");
-        let peaks: DayPeaks = serde_json::from_str(&memo).unwrap();
-        assert_eq!(
-            peaks.0["requests_per_second"],
-            Peak {
-                value: 120.0,
-                share: 60.0,
-                at: 1_000
-            }
-        );
-        assert_eq!(peaks.0["transactions_per_hour"].at, 2_000);
-        let mut o = judge(&spec, &load(Some(10.0), Some(10.0)));
-        assert_eq!(track_peaks(&mut o, Some(&memo), 3_000), None);
-        assert_eq!(
-            o.evidence.details["peak_today"]["requests_per_second"]["value"],
-            json!(120.0)
-        );
-        assert_eq!(
-            peak_key(&CheckId::new("s", "capacity"), 86_400_000),
-            "s/capacity@1970-01-02"
-        );
     }
 }

@@ -261,11 +261,6 @@ impl ProbeContext {
         }
     }
 
-    /// The check this run belongs to, if the caller named one.
-    pub(crate) fn check_id(&self) -> Option<&CheckId> {
-        self.check.as_ref()
-    }
-
     /// `target` (what a kind's kept state is about) with the id of the
     /// check this run belongs to, if the caller named one: the key of
     /// that state. Without a check (a one-off probe), the target alone.

@@ -1,40 +1,20 @@
 //! `[site.capacity]` with a Prometheus source end to end: the implicit
 //! check loaded from TOML scrapes an in-process HTTP endpoint whose
 //! counters the test drives up, and the measured rates are judged against
-//! the design (80 % warns, 100 % is past the design); the day's peak is
-//! kept in the probes' memory.
+//! the design (80 % warns, 100 % is past the design). The day's peak is
+//! the monitor's (`crates/monitor/tests/peaks.rs`).
 
 mod support;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use keepup_model::codes as c;
 use keepup_model::{Outcome, Status};
-use keepup_probe::{ProbeContext, ProbeMemory};
+use keepup_probe::ProbeContext;
 use keepup_testkit::http::{TestServer, text};
 use support::codes;
-
-/// A durable memory in a map, as the daemon's store is one.
-#[derive(Default)]
-struct Memory(Mutex<HashMap<(String, String), String>>);
-
-impl ProbeMemory for Memory {
-    fn recall(&self, kind: &'static str, key: &str) -> Option<String> {
-        self.0
-            .lock()
-            .ok()?
-            .get(&(kind.to_owned(), key.to_owned()))
-            .cloned()
-    }
-    fn remember(&self, kind: &'static str, key: &str, value: String) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert((kind.to_owned(), key.to_owned()), value);
-        }
-    }
-}
 
 /// The site's capacity check, loaded from a configuration.
 fn capacity_check(url: &str) -> keepup_config::Check {
@@ -128,10 +108,7 @@ fn requests(o: &Outcome) -> f64 {
 async fn a_load_driven_past_80_and_100_percent_of_the_design_is_found() {
     let (exporter, server) = exporter().await;
     let check = capacity_check(&server.url("/metrics"));
-    let memory = Arc::new(Memory::default());
-    let ctx = ProbeContext::new();
-    assert!(ctx.remember_in(memory.clone()));
-    let ctx = ctx.for_check(&check.id);
+    let ctx = ProbeContext::new().for_check(&check.id);
 
     // The first scrape has no rate yet: pending, not a finding.
     exporter.set(20.0, 20.0, 0.2);
@@ -179,26 +156,6 @@ async fn a_load_driven_past_80_and_100_percent_of_the_design_is_found() {
         .as_f64()
         .unwrap_or_default();
     assert!((118.0..132.0).contains(&share), "{o:?}");
-
-    // The day's peak is the highest rate seen, kept in the memory.
-    let peak = o.evidence.details["peak_today"]["requests_per_second"].clone();
-    assert_eq!(peak["value"].as_f64(), Some(requests(&o)));
-    let kept = memory.0.lock().map(|m| m.len()).unwrap_or_default();
-    assert_eq!(kept, 1, "one day's peaks of one check");
-
-    // Quiet again: Up, and the day's peak stays.
-    exporter.set(5.0, 5.0, 0.0);
-    a_second().await;
-    let o = run(&check, &ctx).await;
-    assert_eq!(o.status, Status::Up, "{o:?}");
-    // Read back from the memory's JSON: equal to the last bit or two.
-    let kept = &o.evidence.details["peak_today"]["requests_per_second"];
-    assert_eq!(kept["at"], peak["at"]);
-    let (a, b) = (kept["value"].as_f64(), peak["value"].as_f64());
-    assert!(
-        a.zip(b).is_some_and(|(a, b)| (a - b).abs() < 1e-9),
-        "{kept} {peak}"
-    );
 }
 
 #[tokio::test]

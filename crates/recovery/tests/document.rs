@@ -531,14 +531,14 @@ fn the_notes_of_the_checks_the_plan_verifies_and_of_finding_codes_are_in_the_doc
 
     let md = document::render_markdown(&doc);
     assert!(
-        md.contains("### shop/home\n\n> Restart **haproxy** [x](javascript:alert(1))\n"),
+        md.contains("### shop/home\n\n> Restart **haproxy** x\n"),
         "{md}"
     );
     assert!(
-        md.contains("### site shop\n\n> # Shop\n>\n> Call Alice <b>first</b>.\n"),
+        md.contains("### site shop\n\n> # Shop\n>\n> Call Alice &lt;b>first&lt;/b>.\n"),
         "{md}"
     );
-    // Without notes there is no such section.
+    // Without notes the section says so, and where keepup's own are.
     let plain = document::build(
         &s.config,
         s.config.recovery_plan("shop-dr").unwrap(),
@@ -546,5 +546,147 @@ fn the_notes_of_the_checks_the_plan_verifies_and_of_finding_codes_are_in_the_doc
         0,
     )
     .unwrap();
-    assert!(!plain.sections.iter().any(|x| x.title == "Runbook notes"));
+    let md = document::render_markdown(&plain);
+    assert!(
+        md.contains("The configuration has no note for these checks.")
+            && md.contains("`keepup codes CODE`"),
+        "{md}"
+    );
+}
+
+/// At night the plan says, per check it verifies, which notes go with it:
+/// a `[[runbook]]` narrowed to its site before the general one, and the
+/// finding codes the check had lately (from the store) with the first
+/// sentence of keepup's own note and the command that prints all of it.
+#[test]
+fn the_plan_lists_the_notes_of_its_checks_and_the_codes_they_had_with_keepups_note() {
+    use keepup_model::{CheckId, Finding, Outcome, Severity, Status, codes};
+    let s = setup();
+    let path = s.dir.path().join("keepup.toml");
+    let src = std::fs::read_to_string(&path).unwrap()
+        + "\n[[runbook]]\ncodes = [\"TLS_CERT_EXPIRING\"]\ntext = \"We renew everywhere.\"\n\n[[runbook]]\ncodes = [\"TLS_CERT_EXPIRING\"]\nsites = [\"shop\"]\ntext = \"The shop renews its own: call Alice.\"\n\n[[runbook]]\ncodes = [\"PROBE_TIMEOUT\"]\ntext = \"Look at the load balancer first.\"\n";
+    write(&path, &src);
+    let config = keepup_config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open(&s.dir.path().join("keepup.db")).unwrap();
+    let now = 1_796_500_800_000;
+    let failed = |check: &str, code: &str, days_ago: i64| {
+        let mut o = Outcome::new(Status::Down, "down");
+        o.push(Finding::new(code, Severity::Critical, "it failed"));
+        keepup_store::ResultRecord {
+            check: CheckId::new("shop", check),
+            at: now - days_ago * 86_400_000,
+            outcome: o,
+            backfill: false,
+        }
+    };
+    store
+        .record(&[
+            failed("home", codes::TCP_CONNECT_FAILED, 3),
+            failed("home", codes::PROBE_TIMEOUT, 2),
+            failed("home", codes::TCP_SEND_FAILED, 200),
+            failed("front", codes::HTTP_STATUS_UNEXPECTED, 1),
+        ])
+        .unwrap();
+    let doc = document::build(
+        &config,
+        config.recovery_plan("shop-dr").unwrap(),
+        Some(&store),
+        now,
+    )
+    .unwrap();
+    let md = document::render_markdown(&doc);
+    let section = &md[md.find("Runbook notes").unwrap_or_else(|| panic!("{md}"))..];
+
+    assert!(
+        section.contains("### TLS\\_CERT\\_EXPIRING\n\n> The shop renews its own: call Alice.\n"),
+        "{section}"
+    );
+    assert!(
+        !md.contains("We renew everywhere."),
+        "the narrowed note goes first: {section}"
+    );
+    assert!(
+        section.contains("### PROBE\\_TIMEOUT\n\n> Look at the load balancer first.\n"),
+        "{section}"
+    );
+    let tcp_first = keepup_model::runbook::default_note(codes::TCP_CONNECT_FAILED)
+        .unwrap()
+        .split(". ")
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        section.contains("| shop/home | TCP\\_CONNECT\\_FAILED | ")
+            && section.contains("keepup codes TCP\\_CONNECT\\_FAILED"),
+        "{section}"
+    );
+    assert!(section.contains(&tcp_first), "{tcp_first:?} in {section}");
+    assert!(
+        section.contains("| shop/home | PROBE\\_TIMEOUT | the \\[\\[runbook\\]\\] note above |"),
+        "{section}"
+    );
+    // Only the verified check, only the last 90 days.
+    assert!(!section.contains("HTTP\\_STATUS"), "{section}");
+    assert!(!section.contains("TCP\\_SEND\\_FAILED"), "{section}");
+}
+
+/// A note is Markdown kept as Markdown in the `.md` document, which people
+/// read through a renderer (a Git forge, a wiki): its raw HTML must arrive
+/// as text, and its script, off-site and image links must not arrive at
+/// all, as in the HTML document.
+#[test]
+fn the_markdown_document_shows_a_notes_html_as_text_and_drops_unsafe_links() {
+    let s = setup();
+    let path = s.dir.path().join("keepup.toml");
+    let note = "Restart <script>alert(1)</script> **haproxy**\n\n<img src=x onerror=alert(2)>\n\n[run this](javascript:alert(3)) or [the wiki](//evil.example/steal) or [ours](https://wiki.example/haproxy) ![graph](https://img.example/g.png)\n";
+    write(&s.dir.path().join("runbooks/home.md"), note);
+    let src = std::fs::read_to_string(&path).unwrap().replacen(
+        "timeout = \"2s\"\n",
+        "timeout = \"2s\"\nrunbook = { file = \"runbooks/home.md\" }\n",
+        1,
+    );
+    write(&path, &src);
+    let config = keepup_config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let doc = document::build(&config, config.recovery_plan("shop-dr").unwrap(), None, 0).unwrap();
+    let md = document::render_markdown(&doc);
+    let start = md.find("### shop/home").unwrap_or_else(|| panic!("{md}"));
+    let quoted = &md[start..md[start..].find("\n\n#").map_or(md.len(), |e| start + e)];
+
+    // As a renderer reads the whole file: no HTML, no image, only safe links.
+    let mut links = Vec::new();
+    for ev in Parser::new_ext(&md, pulldown_cmark::Options::ENABLE_TABLES) {
+        match ev {
+            Event::Html(h) | Event::InlineHtml(h) => panic!("raw HTML {h:?} in {quoted}"),
+            Event::Start(Tag::Image { dest_url, .. }) => panic!("image {dest_url:?} in {quoted}"),
+            Event::Start(Tag::Link { dest_url, .. }) => links.push(dest_url.to_string()),
+            _ => {}
+        }
+    }
+    assert!(
+        links
+            .iter()
+            .all(|l| l.starts_with("https://") || l.starts_with('#')),
+        "{links:?}"
+    );
+    assert!(
+        links.iter().any(|l| l == "https://wiki.example/haproxy"),
+        "{links:?}"
+    );
+    assert!(
+        links.iter().any(|l| l == "https://img.example/g.png"),
+        "the image became a link: {links:?}"
+    );
+    // What was written is still there to read, as text.
+    assert!(
+        quoted.contains("> Restart &lt;script>alert(1)&lt;/script> **haproxy**\n"),
+        "{quoted}"
+    );
+    assert!(
+        quoted.contains("> &lt;img src=x onerror=alert(2)>\n"),
+        "{quoted}"
+    );
+    assert!(quoted.contains("> run this or the wiki or [ours](https://wiki.example/haproxy) [graph](https://img.example/g.png)"), "{quoted}");
+    for gone in ["javascript:", "//evil.example"] {
+        assert!(!md.contains(gone), "{gone} in {md}");
+    }
 }

@@ -113,6 +113,22 @@ impl Store {
         })
     }
 
+    /// Deletes the memos of `kind` whose keys lie in `keys` (byte order),
+    /// for owners whose keys end in a date (`check@2026-12-06`): one
+    /// statement drops every day before a cutoff. Returns how many went.
+    pub fn delete_memos_in(
+        &self,
+        kind: &str,
+        keys: std::ops::Range<&str>,
+    ) -> Result<usize, StoreError> {
+        self.with_state("delete memos", |st| {
+            Ok(st
+                .conn
+                .prepare_cached("DELETE FROM memo WHERE kind = ?1 AND key >= ?2 AND key < ?3")?
+                .execute(params![kind, keys.start, keys.end])?)
+        })
+    }
+
     /// Every memo of `kind` as (key, text), in key order.
     pub fn memos(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
         self.with_state("read memos", |st| {

@@ -1,7 +1,8 @@
 //! The document as Markdown (CommonMark with GFM tables): text escaped so
 //! that a step or a check named with `*`, `_`, `<` or `|` reads as
 //! written, commands in fenced blocks longer than any backtick run they
-//! hold.
+//! hold, operators' notes passed through `keepup_notify::markdown::safe_markdown`
+//! (the file is read through other renderers: a Git forge, a wiki).
 
 use super::{Block, Commands, Document, StepDoc, spans};
 use std::fmt::Write;
@@ -45,8 +46,10 @@ fn block(out: &mut String, b: &Block) {
         Block::Step(s) => step(out, s),
         Block::Note { heading, markdown } => {
             let _ = writeln!(out, "### {}\n", text(heading));
-            // Quoted: the note's own headings stay inside it.
-            for line in markdown.lines() {
+            // Made safe (raw HTML as text, no script or off-site links,
+            // no images), as the HTML rendering does, then quoted: the
+            // note's own headings stay inside it.
+            for line in keepup_notify::markdown::safe_markdown(markdown).lines() {
                 if line.is_empty() {
                     out.push_str(">\n");
                 } else {

@@ -264,7 +264,7 @@ pub fn build(
         ));
     }
     sections.push(verification(config, plan, &config_path));
-    if let Some(notes) = runbook_notes(config, plan) {
+    if let Some(notes) = runbook_notes(config, plan, store, now)? {
         sections.push(notes);
     }
     sections.push(journal(&figures, now));
@@ -779,10 +779,28 @@ fn verification(config: &Config, plan: &RecoveryPlan, config_path: &str) -> Sect
     }
 }
 
-/// The runbook notes of the checks the plan's `verify` steps wait for
-/// (each check's note, then the site's), and every `[[runbook]]` note by
-/// finding code; `None` when there are none.
-fn runbook_notes(config: &Config, plan: &RecoveryPlan) -> Option<Section> {
+/// How far back the document looks for the finding codes of the checks
+/// the plan verifies.
+const FINDINGS_LOOKBACK_MS: i64 = 90 * 86_400_000;
+/// Finding codes listed per check at most (the most recent ones).
+const MAX_CODES_PER_CHECK: usize = 20;
+/// A default note's first sentence is cut here.
+const FIRST_LINE_CHARS: usize = 240;
+
+/// What to do when a check the plan's `verify` steps wait for fails: the
+/// notes the configuration has for it (its own, its site's, and each
+/// `[[runbook]]` note that goes with it, as `Runbooks` decides), then,
+/// when the journal's store is at hand, the finding codes each of those
+/// checks had in the last 90 days with the first sentence of keepup's
+/// note (`keepup codes CODE` prints all of it). `None` when the plan
+/// verifies no check.
+fn runbook_notes(
+    config: &Config,
+    plan: &RecoveryPlan,
+    store: Option<&Store>,
+    now: Timestamp,
+) -> Result<Option<Section>, StoreError> {
+    use keepup_config::NoteSource;
     use keepup_config::recovery::StepAction;
     let mut checks: Vec<keepup_model::CheckId> = Vec::new();
     for step in plan.activate.iter().chain(&plan.return_steps) {
@@ -806,45 +824,133 @@ fn runbook_notes(config: &Config, plan: &RecoveryPlan) -> Option<Section> {
             }
         }
     }
-    let mut blocks = Vec::new();
-    let mut seen: Vec<(keepup_config::NoteSource, String)> = Vec::new();
+    if checks.is_empty() {
+        return Ok(None);
+    }
+    // Each note once, with the checks it goes with.
+    let mut notes: Vec<(keepup_config::RunbookNote, Vec<&keepup_model::CheckId>)> = Vec::new();
+    let mut rows = Vec::new();
     for id in &checks {
-        for note in config.runbooks.notes_for(id, []) {
-            let key = (note.source, note.about.clone());
-            if !seen.contains(&key) {
-                seen.push(key);
-                blocks.push(Block::Note {
-                    heading: note.heading(),
-                    markdown: note.text,
-                });
+        let seen = match store {
+            Some(s) => recent_codes(s, id, now)?,
+            None => Vec::new(),
+        };
+        let mut found = config
+            .runbooks
+            .notes_for(id, seen.iter().map(String::as_str));
+        for n in config.runbooks.code_notes_for(id) {
+            if !found
+                .iter()
+                .any(|f| f.source == n.source && f.about == n.about)
+            {
+                found.push(n);
+            }
+        }
+        for note in found {
+            if note.source == NoteSource::Default {
+                rows.push(vec![
+                    id.to_string(),
+                    note.about.clone(),
+                    format!(
+                        "{} (keepup codes {})",
+                        first_sentence(&note.text),
+                        note.about
+                    ),
+                ]);
+                continue;
+            }
+            if note.source == NoteSource::Code && seen.contains(&note.about) {
+                rows.push(vec![
+                    id.to_string(),
+                    note.about.clone(),
+                    "the [[runbook]] note above".into(),
+                ]);
+            }
+            match notes.iter_mut().find(|(n, _)| *n == note) {
+                Some((_, on)) => on.push(id),
+                None => notes.push((note, vec![id])),
             }
         }
     }
-    let mut codes = config.runbooks.code_notes().peekable();
-    if codes.peek().is_some() {
+    let mut blocks = vec![Block::Paragraph(
+        "What to do when a check the verification waits for fails: the notes the operators wrote for it (`runbook` on the check or its site, `[[runbook]]` for finding codes), then the finding codes these checks had lately with keepup's own note. `keepup codes CODE` prints keepup's whole note for any code (what it means, the usual causes, the first commands); the dashboard's check and incident pages show the notes of the current findings.".into(),
+    )];
+    if notes.is_empty() {
         blocks.push(Block::Paragraph(
-            "When a check fails with one of these finding codes (the dashboard and every notification name them):".into(),
+            "The configuration has no note for these checks.".into(),
         ));
-        for (code, text) in codes {
-            blocks.push(Block::Note {
-                heading: code.to_owned(),
-                markdown: text.to_owned(),
+    }
+    for (note, on) in notes {
+        let mut heading = note.heading();
+        // A `[[runbook]]` note may go with some of the checks only (its
+        // `sites` and `tags`, or another note narrowed to the others).
+        if note.source == NoteSource::Code && on.len() < checks.len() {
+            let names: Vec<String> = on.iter().map(|c| c.to_string()).collect();
+            heading = format!("{heading}, for {}", names.join(", "));
+        }
+        blocks.push(Block::Note {
+            heading,
+            markdown: note.text,
+        });
+    }
+    if store.is_some() {
+        if rows.is_empty() {
+            blocks.push(Block::Paragraph(
+                "None of these checks had a finding in the last 90 days.".into(),
+            ));
+        } else {
+            blocks.push(Block::Paragraph(
+                "Finding codes these checks had in the last 90 days:".into(),
+            ));
+            blocks.push(Block::Table {
+                header: ["Check", "Code", "What to do"].map(String::from).to_vec(),
+                rows,
             });
         }
     }
-    if blocks.is_empty() {
-        return None;
-    }
-    blocks.insert(
-        0,
-        Block::Paragraph(
-            "What to do when a check the verification waits for fails, as the operators wrote it (`runbook` in the configuration). keepup's own notes for its finding codes are on the dashboard's check and incident pages.".into(),
-        ),
-    );
-    Some(Section {
+    Ok(Some(Section {
         title: "Runbook notes".into(),
         blocks,
-    })
+    }))
+}
+
+/// The finding codes `check` had in the last [`FINDINGS_LOOKBACK_MS`],
+/// most recent first, each once under its current name, at most
+/// [`MAX_CODES_PER_CHECK`].
+fn recent_codes(
+    store: &Store,
+    check: &keepup_model::CheckId,
+    now: Timestamp,
+) -> Result<Vec<String>, StoreError> {
+    let mut seen = store.findings_between(check, now - FINDINGS_LOOKBACK_MS, now + 1)?;
+    seen.sort_by_key(|f| std::cmp::Reverse(f.last));
+    let mut codes: Vec<String> = Vec::new();
+    for f in seen {
+        let code = keepup_model::codes::current(&f.finding.code).unwrap_or(&f.finding.code);
+        if !codes.iter().any(|c| c == code) {
+            codes.push(code.to_owned());
+        }
+        if codes.len() == MAX_CODES_PER_CHECK {
+            break;
+        }
+    }
+    Ok(codes)
+}
+
+/// The first sentence of a note's first paragraph as plain text, cut at
+/// [`FIRST_LINE_CHARS`] characters with an ellipsis.
+fn first_sentence(note: &str) -> String {
+    let first = note.split("\n\n").next().unwrap_or_default();
+    let text = keepup_notify::markdown::plain_text(first).replace('\n', " ");
+    let sentence = match text.find(". ") {
+        Some(end) => &text[..=end],
+        None => text.as_str(),
+    };
+    if sentence.chars().count() <= FIRST_LINE_CHARS {
+        return sentence.to_owned();
+    }
+    let cut: String = sentence.chars().take(FIRST_LINE_CHARS - 1).collect();
+    format!("{}…", cut.trim_end())
 }
 
 fn journal(f: &Figures, now: Timestamp) -> Section {
