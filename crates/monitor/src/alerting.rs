@@ -925,7 +925,8 @@ impl Alerter {
         let mut parsed =
             serde_json::from_str::<Notification>(&entry.payload).map_err(Unsendable::Unreadable);
         if let Ok(n) = &mut parsed {
-            n.runbook = with_note_texts(&self.config(), std::mem::take(&mut n.runbook));
+            let checks: Vec<CheckId> = n.checks.iter().map(|c| CheckId(c.id.clone())).collect();
+            n.runbook = with_note_texts(&self.config(), &checks, std::mem::take(&mut n.runbook));
         }
         if let Ok(n) = &mut parsed
             && n.event == Event::Report
@@ -1087,7 +1088,13 @@ fn within_notes_cap(notes: Vec<RunbookNote>) -> Vec<RunbookNote> {
 /// (the incident page has the current ones), a code's `[[runbook]]` and
 /// keepup's default stand in for each other. A note that came with its
 /// text (a row queued before notes were kept by key) is sent as it is.
-fn with_note_texts(config: &Config, notes: Vec<RunbookNote>) -> Vec<RunbookNote> {
+/// A code's `[[runbook]]` is the one of the first of the notification's
+/// `checks` it goes with (one narrowed to its site or tags first).
+fn with_note_texts(
+    config: &Config,
+    checks: &[CheckId],
+    notes: Vec<RunbookNote>,
+) -> Vec<RunbookNote> {
     let books = &config.runbooks;
     let resolved = notes.into_iter().filter_map(|mut note| {
         if !note.text.is_empty() {
@@ -1099,13 +1106,15 @@ fn with_note_texts(config: &Config, notes: Vec<RunbookNote>) -> Vec<RunbookNote>
                 books.check_note(&CheckId(note.about.clone()))?,
             ),
             NoteSource::Site => (NoteSource::Site, books.site_note(&note.about)?),
-            NoteSource::Code | NoteSource::Default => match books.code_note(&note.about) {
-                Some(text) => (NoteSource::Code, text),
-                None => (
-                    NoteSource::Default,
-                    keepup_model::runbook::default_note(&note.about)?,
-                ),
-            },
+            NoteSource::Code | NoteSource::Default => {
+                match checks.iter().find_map(|c| books.code_note(c, &note.about)) {
+                    Some(text) => (NoteSource::Code, text),
+                    None => (
+                        NoteSource::Default,
+                        keepup_model::runbook::default_note(&note.about)?,
+                    ),
+                }
+            }
         };
         note.source = source;
         note.text = text.to_owned();
