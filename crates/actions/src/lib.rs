@@ -268,15 +268,68 @@ impl Engine {
     /// Runs action `name` for `cause`, through its guard rails; the
     /// recorded run, whatever became of it.
     pub async fn run(&self, name: &str, cause: Cause) -> Result<ActionRun, EngineError> {
-        self.run_with(name, cause, false, None)
+        self.run_with(name, cause, false, None, None)
             .await
             .map(|r| r.expect("a run without an idempotency key is always recorded"))
+    }
+
+    /// [`Engine::run`] for incident `incident` (a remediation of its
+    /// check's confirmed failure): the run names it, so the incident's
+    /// page and notifications tell it.
+    pub async fn run_for_incident(
+        &self,
+        name: &str,
+        cause: Cause,
+        incident: i64,
+    ) -> Result<ActionRun, EngineError> {
+        self.run_with(name, cause, false, None, Some(incident))
+            .await
+            .map(|r| r.expect("a run without an idempotency key is always recorded"))
+    }
+
+    /// Records that the caller did not run action `name` for incident
+    /// `incident`, and why (the monitor's own rule: the check is
+    /// flapping), as a skipped run with its audit entry.
+    pub async fn skip_for_incident(
+        &self,
+        name: &str,
+        cause: Cause,
+        incident: i64,
+        reason: String,
+    ) -> Result<ActionRun, EngineError> {
+        if self.action(name).is_none() {
+            return Err(EngineError::UnknownAction(name.to_owned()));
+        }
+        let new = NewActionRun {
+            action: name.to_owned(),
+            cause: cause.kind().into(),
+            cause_detail: cause.detail(),
+            started_at: self.inner.clock.now_ms(),
+            outcome: RunOutcome::Skipped,
+            reason: reason.clone(),
+            idempotency_key: None,
+            incident: Some(incident),
+        };
+        let id = self
+            .db(move |s| s.action_run_insert(&new))
+            .await?
+            .ok_or(EngineError::UnknownRun(0))?;
+        self.audit(
+            &cause.actor(),
+            "action.skip",
+            name,
+            format!("run {id} ({}): {reason}", cause.detail()),
+        )
+        .await;
+        self.db(move |s| s.action_run(id))
+            .await?
+            .ok_or(EngineError::UnknownRun(id))
     }
 
     /// [`Engine::run`] that only says what it would do (`keepup actions
     /// run --dry-run`): the guard rails are applied, nothing runs.
     pub async fn dry_run(&self, name: &str, cause: Cause) -> Result<ActionRun, EngineError> {
-        self.run_with(name, cause, true, None)
+        self.run_with(name, cause, true, None, None)
             .await
             .map(|r| r.expect("a run without an idempotency key is always recorded"))
     }
@@ -311,7 +364,7 @@ impl Engine {
             // Also a valid agent request id (letters, digits, `.:_-`).
             let key = format!("{name}:{}", format_rfc3339(at));
             if let Some(run) = self
-                .run_with(&name, Cause::Schedule { at }, false, Some(key))
+                .run_with(&name, Cause::Schedule { at }, false, Some(key), None)
                 .await?
             {
                 out.push(run);
@@ -398,6 +451,7 @@ impl Engine {
         cause: Cause,
         dry_run: bool,
         key: Option<String>,
+        incident: Option<i64>,
     ) -> Result<Option<ActionRun>, EngineError> {
         let catalog = self.catalog();
         let action = catalog
@@ -417,6 +471,10 @@ impl Engine {
                 outcome,
                 reason: reason.clone(),
                 idempotency_key: key,
+                incident: incident.or(match &cause {
+                    Cause::Incident { incident, .. } => Some(*incident),
+                    _ => None,
+                }),
             };
             let Some(id) = self.db(move |s| s.action_run_insert(&new)).await? else {
                 return Ok(None);

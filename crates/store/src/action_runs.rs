@@ -15,6 +15,10 @@
 //! run's `dr_confirm` question is: a later answer is refused, so two
 //! people cannot flip a decision the engine already acted on.
 //!
+//! `incident` (version 25) names the incident a run was made for (a
+//! remediation of its check's confirmed failure, an incident still open),
+//! indexed for the incident's page.
+//!
 //! The rows are deleted with the audit log's retention (`[store]
 //! audit_retention`), except runs still running or waiting.
 
@@ -26,6 +30,10 @@ use crate::store::Store;
 
 /// At most this many bytes of a run's output are kept (its end).
 pub const MAX_RUN_OUTPUT: usize = 4096;
+
+/// At most this many runs are read for the incidents of one page or one
+/// notification (guard rails keep the real number far lower).
+pub const MAX_INCIDENT_RUNS: usize = 100;
 
 /// What became of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -104,6 +112,9 @@ pub struct NewActionRun {
     /// A key that makes the run happen once (a schedule's occurrence);
     /// `None`: `keepup-action-<id>`.
     pub idempotency_key: Option<String>,
+    /// The incident it was run for (a remediation, an incident still
+    /// open): shown on the incident's timeline (version 25).
+    pub incident: Option<i64>,
 }
 
 /// One recorded run.
@@ -140,6 +151,8 @@ pub struct ActionRun {
     pub answered_by: Option<String>,
     /// When.
     pub answered_at: Option<Timestamp>,
+    /// The incident it was run for.
+    pub incident: Option<i64>,
 }
 
 /// How a run ended, to record.
@@ -171,7 +184,7 @@ pub struct ActionUsage {
 }
 
 const COLUMNS: &str = "id, action, cause, cause_detail, started_at, finished_at, outcome, reason,
-    exit_code, output, idempotency_key, attempts, answer, answered_by, answered_at";
+    exit_code, output, idempotency_key, attempts, answer, answered_by, answered_at, incident";
 
 const ACTED: &str = "('running', 'ok', 'failed', 'timed_out')";
 
@@ -194,6 +207,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> Result<ActionRun, Fail> {
         answer: r.get(12)?,
         answered_by: r.get(13)?,
         answered_at: r.get(14)?,
+        incident: r.get(15)?,
     })
 }
 
@@ -219,8 +233,8 @@ impl Store {
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO action_run (action, cause, cause_detail, started_at, outcome, reason, idempotency_key, finished_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?5 IN ('skipped', 'dry_run') THEN ?4 END)
+                    "INSERT INTO action_run (action, cause, cause_detail, started_at, outcome, reason, idempotency_key, finished_at, incident)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?5 IN ('skipped', 'dry_run') THEN ?4 END, ?8)
                      ON CONFLICT (idempotency_key) DO NOTHING",
                 )?
                 .execute(params![
@@ -230,7 +244,8 @@ impl Store {
                     run.started_at,
                     run.outcome.as_str(),
                     run.reason,
-                    run.idempotency_key
+                    run.idempotency_key,
+                    run.incident
                 ])?;
             if inserted == 0 {
                 return Ok(None);
@@ -316,6 +331,34 @@ impl Store {
             while let Some(r) = rows.next()? {
                 out.push(from_row(r)?);
             }
+            Ok(out)
+        })
+    }
+
+    /// The runs made for these incidents (remediations, incidents still
+    /// open), oldest first, at most [`MAX_INCIDENT_RUNS`] per call: what
+    /// an incident's page and its notifications tell.
+    pub fn action_runs_of_incidents(&self, ids: &[i64]) -> Result<Vec<ActionRun>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with_state("read the action runs of incidents", |st| {
+            let mut out = Vec::new();
+            let sql = format!(
+                "SELECT {COLUMNS} FROM action_run WHERE incident = ?1 ORDER BY started_at, id LIMIT ?2"
+            );
+            let mut stmt = st.conn.prepare_cached(&sql)?;
+            for id in ids {
+                let room = MAX_INCIDENT_RUNS.saturating_sub(out.len());
+                if room == 0 {
+                    break;
+                }
+                let mut rows = stmt.query(params![id, room as i64])?;
+                while let Some(r) = rows.next()? {
+                    out.push(from_row(r)?);
+                }
+            }
+            out.sort_by_key(|r: &ActionRun| (r.started_at, r.id));
             Ok(out)
         })
     }

@@ -104,6 +104,7 @@
 //!   to the agent's outcome; the `agent_actions` module documents it.
 //! * `action_run` (version 24): the runs of `[[action]]`s, their outcome,
 //!   output and confirmation; the `action_runs` module documents it.
+//!   Version 25 adds `incident`, the incident a run was made for.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
 //! not declared on `result` and the rollups: there a parent lookup and a
@@ -590,6 +591,11 @@ CREATE TABLE action_run (
 );
 CREATE INDEX action_run_by_action ON action_run(action, started_at);
 CREATE INDEX action_run_by_time ON action_run(started_at);
+"#,
+    // 24 -> 25: the incident an action run was made for (remediation).
+    r#"
+ALTER TABLE action_run ADD COLUMN incident INTEGER;
+CREATE INDEX action_run_by_incident ON action_run(incident) WHERE incident IS NOT NULL;
 "#,
 ];
 
