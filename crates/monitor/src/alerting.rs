@@ -24,6 +24,7 @@
 //!    at once and goes to the fallback.
 
 use crate::incidents::IncidentEvent;
+use crate::remediation::{self, Held, Remedy, SavedHeld};
 use keepup_config::routing::Policy;
 use keepup_config::{Config, NoteSource, RunbookNote};
 use keepup_model::text::duration_compact;
@@ -148,6 +149,16 @@ pub struct Alerter {
     /// Escalations (by leader) and groups changed since the last write.
     dirty_progress: Mutex<HashSet<i64>>,
     dirty_pending: Mutex<HashSet<(String, String)>>,
+    /// The action engine remediations run through (none: nothing is
+    /// remediated, as for an alerter built alone).
+    actions: remediation::EngineSlot,
+    /// Pages held while their incident's remediation runs (by incident).
+    held: Mutex<HashMap<i64, Held>>,
+    dirty_held: Mutex<HashSet<i64>>,
+    /// Remediations decided, to be started by the alerting loop.
+    remedies: Mutex<Vec<Remedy>>,
+    /// Checks flapping now (from the incident engine's events).
+    flapping: Mutex<HashSet<CheckId>>,
 }
 
 fn severity_of(status: Status) -> Severity {
@@ -187,6 +198,11 @@ impl Alerter {
             outgoing: Mutex::new(Vec::new()),
             dirty_progress: Mutex::new(HashSet::new()),
             dirty_pending: Mutex::new(HashSet::new()),
+            actions: Mutex::new(None),
+            held: Mutex::new(HashMap::new()),
+            dirty_held: Mutex::new(HashSet::new()),
+            remedies: Mutex::new(Vec::new()),
+            flapping: Mutex::new(HashSet::new()),
         });
         a.configure(config);
         a
@@ -201,6 +217,147 @@ impl Alerter {
             .collect();
         *self.channels.lock().unwrap_or_else(|p| p.into_inner()) = built;
         *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    /// Runs the remediations of `[[action]]`s through `engine` (see
+    /// `remediation`); without it, incidents are paged as they open.
+    pub fn remediate_with(&self, engine: Arc<keepup_actions::Engine>) {
+        *self.actions.lock().unwrap_or_else(|p| p.into_inner()) = Some(engine);
+    }
+
+    fn engine(&self) -> Option<Arc<keepup_actions::Engine>> {
+        self.actions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn touch_held(&self, incident: i64) {
+        self.dirty_held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(incident);
+    }
+
+    /// The remediations decided since the last call (for the alerting
+    /// loop to start).
+    pub(crate) fn take_remedies(&self) -> Vec<Remedy> {
+        std::mem::take(&mut *self.remedies.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The incidents whose page is held for their remediation.
+    pub fn held_incidents(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.lock_held().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Runs a remediation and moves its held page's deadline to the end
+    /// of the runs plus the grace (at once when no run acted).
+    pub(crate) async fn remediate(&self, remedy: Remedy) {
+        let Some(engine) = self.engine() else { return };
+        let grace = remediation::run(&engine, &remedy).await;
+        if !remedy.held {
+            return;
+        }
+        let now = self.clock.now_ms();
+        let id = remedy.incident.id;
+        if let Some(h) = self.lock_held().get_mut(&id) {
+            h.deadline = now + grace.map(|g| g.as_millis() as i64).unwrap_or(0);
+            tracing::info!(
+                incident = id,
+                page_at = h.deadline,
+                "remediation ran: the page waits for the grace period"
+            );
+        } else {
+            return;
+        }
+        self.touch_held(id);
+    }
+
+    /// Whether `incident`'s page waits for a remediation (decided and
+    /// queued here); false: page it now.
+    fn remediate_first(&self, config: &Config, incident: &Incident) -> bool {
+        if self.engine().is_none() {
+            return false;
+        }
+        let actions = remediation::actions_for(config, &incident.check, incident.status);
+        if actions.is_empty() {
+            return false;
+        }
+        let flapping = self
+            .flapping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&incident.check);
+        let hold = remediation::hold_for(&actions).filter(|_| !flapping);
+        self.remedies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Remedy {
+                incident: incident.clone(),
+                actions: remediation::names(&actions),
+                flapping,
+                held: hold.is_some(),
+            });
+        let Some((runs, grace)) = hold else {
+            return false;
+        };
+        let deadline = self.clock.now_ms() + (runs + grace).as_millis() as i64;
+        self.lock_held().insert(
+            incident.id,
+            Held {
+                incident: incident.clone(),
+                deadline,
+            },
+        );
+        self.touch_held(incident.id);
+        tracing::info!(incident = incident.id, check = %incident.check, "remediating before paging");
+        true
+    }
+
+    /// Pages the held incidents whose deadline passed.
+    fn release_held(&self, now: Timestamp) -> Result<(), StoreError> {
+        let due: Vec<Held> = {
+            let mut held = self.lock_held();
+            let ids: Vec<i64> = held
+                .iter()
+                .filter(|(_, h)| h.deadline <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter().filter_map(|id| held.remove(id)).collect()
+        };
+        for h in due {
+            self.touch_held(h.incident.id);
+            tracing::info!(incident = h.incident.id, check = %h.incident.check, "the remediation did not help: paging");
+            self.page(&h.incident)?;
+        }
+        Ok(())
+    }
+
+    /// What a trigger or reminder of `p` says of its remediations.
+    fn remediation_text(&self, config: &Config, p: &Progress) -> String {
+        if config.actions.is_empty() {
+            return String::new();
+        }
+        let ids: Vec<i64> = p.members.iter().map(|m| m.id).collect();
+        let runs = match self.store.action_runs_of_incidents(&ids) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(incident = p.leader().id, error = %e, "remediation runs not read; notified without them");
+                Vec::new()
+            }
+        };
+        let flapping = self
+            .flapping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        remediation::notification_text(config, &p.members, &runs, &flapping)
     }
 
     fn config(&self) -> Arc<Config> {
@@ -234,7 +391,15 @@ impl Alerter {
     }
 
     /// The memos of what changed since the last write (taken).
-    fn memo_changes(&self) -> (Vec<MemoChange>, HashSet<i64>, HashSet<(String, String)>) {
+    #[allow(clippy::type_complexity)]
+    fn memo_changes(
+        &self,
+    ) -> (
+        Vec<MemoChange>,
+        HashSet<i64>,
+        HashSet<(String, String)>,
+        HashSet<i64>,
+    ) {
         let leaders = std::mem::take(
             &mut *self
                 .dirty_progress
@@ -256,6 +421,23 @@ impl Alerter {
                 });
             }
         }
+        let held_ids =
+            std::mem::take(&mut *self.dirty_held.lock().unwrap_or_else(|p| p.into_inner()));
+        {
+            let held = self.lock_held();
+            for id in &held_ids {
+                let saved = held.get(id).and_then(|h| {
+                    serde_json::to_string(&SavedHeld {
+                        deadline: h.deadline,
+                    })
+                    .ok()
+                });
+                changes.push(match saved {
+                    Some(json) => MemoChange::put(remediation::HELD, id.to_string(), json),
+                    None => MemoChange::delete(remediation::HELD, id.to_string()),
+                });
+            }
+        }
         let pending = self.lock_pending();
         for key in &groups {
             let saved = pending.get(key).and_then(|g| {
@@ -273,7 +455,7 @@ impl Alerter {
                 None => MemoChange::delete(ESCALATION_GROUP, memo_key),
             });
         }
-        (changes, leaders, groups)
+        (changes, leaders, groups, held_ids)
     }
 
     /// Resumes after a restart: escalations and groups where they were
@@ -379,6 +561,42 @@ impl Alerter {
                 },
             );
         }
+        // Pages held for a remediation: still held; a remediation that
+        // left no run (keepup stopped before it was recorded) runs again.
+        for (key, json) in self.store.memos(remediation::HELD)? {
+            let (Ok(id), Ok(saved)) =
+                (key.parse::<i64>(), serde_json::from_str::<SavedHeld>(&json))
+            else {
+                tracing::warn!(incident = %key, "a held page is unreadable; dropped");
+                unreadable.push(MemoChange::delete(remediation::HELD, key));
+                continue;
+            };
+            let Some(incident) = open.get(&id).cloned() else {
+                // Resolved while keepup was down: nobody is paged.
+                unreadable.push(MemoChange::delete(remediation::HELD, key));
+                continue;
+            };
+            covered.insert(id);
+            let config = self.config();
+            let actions = remediation::actions_for(&config, &incident.check, incident.status);
+            let runs = self.store.action_runs_of_incidents(&[id])?;
+            // The deadline stored first bounds runs that never ended; runs
+            // that ended say it exactly (the later write may be lost).
+            let deadline =
+                remediation::deadline_after(&runs, &actions, now).unwrap_or(saved.deadline);
+            if runs.is_empty() {
+                self.remedies
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(Remedy {
+                        incident: incident.clone(),
+                        actions: remediation::names(&actions),
+                        flapping: false,
+                        held: true,
+                    });
+            }
+            self.lock_held().insert(id, Held { incident, deadline });
+        }
         self.store.write_memos(now, &unreadable)?;
         let notified = self.store.incidents_in_outbox()?;
         let mut unknown: Vec<&Incident> = open
@@ -452,7 +670,7 @@ impl Alerter {
     /// failure both are kept for the next flush.
     fn flush_outgoing(&self) -> Result<(), StoreError> {
         let items = std::mem::take(&mut *self.outgoing.lock().unwrap_or_else(|p| p.into_inner()));
-        let (changes, leaders, groups) = self.memo_changes();
+        let (changes, leaders, groups, held) = self.memo_changes();
         let written = self
             .store
             .enqueue_with_memos(self.clock.now_ms(), &items, &changes);
@@ -469,6 +687,10 @@ impl Alerter {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .extend(groups);
+            self.dirty_held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(held);
         }
         written
     }
@@ -480,30 +702,26 @@ impl Alerter {
                 notify: true,
             }
             | IncidentEvent::Released { incident } => {
-                let config = self.config();
-                let Some(policy) = config
-                    .routing
-                    .policy_for(site_of(incident), severity_of(incident.status))
-                else {
-                    tracing::warn!(incident = incident.id, check = %incident.check, "no [[policy]] matches this incident: nobody is notified");
-                    return Ok(());
-                };
-                let key = (site_of(incident).to_owned(), policy.id.clone());
-                let now = self.clock.now_ms();
-                let deadline = now + policy.group_window.as_millis() as i64;
-                self.touch_pending(&key);
-                self.lock_pending()
-                    .entry(key)
-                    .or_insert_with(|| Pending {
-                        members: Vec::new(),
-                        policy: policy.id.clone(),
-                        deadline,
-                    })
-                    .members
-                    .push(incident.clone());
-                if policy.group_window.is_zero() {
-                    self.flush_groups(&config, now)?;
+                if !self.remediate_first(&self.config(), incident) {
+                    self.page(incident)?;
                 }
+            }
+            IncidentEvent::Flapping { check, started } => {
+                let mut flapping = self.flapping.lock().unwrap_or_else(|p| p.into_inner());
+                if *started {
+                    flapping.insert(check.clone());
+                } else {
+                    flapping.remove(check);
+                }
+            }
+            IncidentEvent::Resolved {
+                incident,
+                notify: true,
+            } if self.lock_held().remove(&incident.id).is_some() => {
+                // Recovered within the grace: the remediation helped,
+                // nobody is paged (the incident's page shows the run).
+                self.touch_held(incident.id);
+                tracing::info!(incident = incident.id, check = %incident.check, "recovered after its remediation: not paged");
             }
             IncidentEvent::Resolved {
                 incident,
@@ -549,6 +767,36 @@ impl Alerter {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Routes `incident` to its policy's group (told when the group's
+    /// window has passed).
+    fn page(&self, incident: &Incident) -> Result<(), StoreError> {
+        let config = self.config();
+        let Some(policy) = config
+            .routing
+            .policy_for(site_of(incident), severity_of(incident.status))
+        else {
+            tracing::warn!(incident = incident.id, check = %incident.check, "no [[policy]] matches this incident: nobody is notified");
+            return Ok(());
+        };
+        let key = (site_of(incident).to_owned(), policy.id.clone());
+        let now = self.clock.now_ms();
+        let deadline = now + policy.group_window.as_millis() as i64;
+        self.touch_pending(&key);
+        self.lock_pending()
+            .entry(key)
+            .or_insert_with(|| Pending {
+                members: Vec::new(),
+                policy: policy.id.clone(),
+                deadline,
+            })
+            .members
+            .push(incident.clone());
+        if policy.group_window.is_zero() {
+            self.flush_groups(&config, now)?;
         }
         Ok(())
     }
@@ -639,6 +887,7 @@ impl Alerter {
     fn tick_inner(&self) -> Result<(), StoreError> {
         let config = self.config();
         let now = self.clock.now_ms();
+        self.release_held(now)?;
         self.flush_groups(&config, now)?;
         let ids: Vec<i64> = self.lock_progress().keys().copied().collect();
         if ids.is_empty() {
@@ -827,6 +1076,9 @@ impl Alerter {
         let mut message = self.notification(&self.config(), p, event, level, now);
         if matches!(event, Event::Trigger | Event::Reminder) {
             message.past_resolutions = self.past_resolutions(p.leader());
+            message
+                .text
+                .push_str(&self.remediation_text(&self.config(), p));
         }
         // The outbox keeps the notes by key, their text read when sending
         // (see `with_note_texts`): a row per channel, level and reminder
@@ -1128,6 +1380,15 @@ fn incident_duration(ms: i64) -> String {
     duration_compact(Duration::from_secs(u64::try_from(ms / 1000).unwrap_or(0)))
 }
 
+/// Starts the remediations the alerter decided, each on a task of its own
+/// (a run takes up to its action's timeout; events keep flowing).
+fn start_remedies(alerter: &Arc<Alerter>) {
+    for remedy in alerter.take_remedies() {
+        let a = alerter.clone();
+        tokio::spawn(async move { a.remediate(remedy).await });
+    }
+}
+
 /// Runs the alerting loops until the event stream closes: events handled
 /// as they come, escalation ticks every second, delivery every 500 ms.
 pub async fn run(
@@ -1141,6 +1402,7 @@ pub async fn run(
     {
         tracing::error!(error = %e, "cannot resume escalations");
     }
+    start_remedies(&alerter);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n = 0u64;
@@ -1161,6 +1423,7 @@ pub async fn run(
                     if let Ok(Err(err)) = tokio::task::spawn_blocking(move || a.handle_batch(&batch)).await {
                         tracing::error!(error = %err, "cannot queue notifications");
                     }
+                    start_remedies(&alerter);
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(k)) => tracing::error!(missed = k, "alerting fell behind the incident stream"),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
@@ -1172,6 +1435,7 @@ pub async fn run(
                     if let Ok(Err(err)) = tokio::task::spawn_blocking(move || a.tick()).await {
                         tracing::error!(error = %err, "escalation pass failed");
                     }
+                    start_remedies(&alerter);
                 }
                 if let Err(err) = alerter.deliver_due().await {
                     tracing::error!(error = %err, "delivery pass failed");

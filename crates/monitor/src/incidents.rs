@@ -114,6 +114,10 @@ pub struct IncidentEngine {
     /// Children whose cause resolved before they ran again: the resolved
     /// incident and when its check was first seen up again.
     rechecks: HashMap<CheckId, (i64, Timestamp)>,
+    /// Checks an `[[action]]` remediates: flapping does not mute their
+    /// incidents, since the remediation stops running then and a person
+    /// must hear of it (see `alerting`).
+    remediated: HashSet<CheckId>,
 }
 
 /// A confirmed failure not opened yet: its parents are being heard first.
@@ -176,6 +180,7 @@ impl IncidentEngine {
             seen_at: HashMap::new(),
             parents: HashSet::new(),
             rechecks: HashMap::new(),
+            remediated: HashSet::new(),
         };
         engine.configure(checks, Vec::new());
         // A failure confirmed but not opened when keepup stopped (waiting
@@ -240,6 +245,17 @@ impl IncidentEngine {
         self.rechecks.retain(|id, _| known.contains_key(id));
         let parents = &self.parents;
         self.seen_at.retain(|id, _| parents.contains(id));
+    }
+
+    /// The checks `[[action]]`s remediate (their confirmed failures run
+    /// them): flapping does not mute these checks' incidents.
+    pub fn set_remediated(&mut self, checks: HashSet<CheckId>) {
+        self.remediated = checks;
+    }
+
+    /// Whether flapping mutes `check`'s incidents.
+    fn flapping_mutes(&self, check: &CheckId, flapping: bool) -> bool {
+        flapping && !self.remediated.contains(check)
     }
 
     /// Whether a maintenance window (configured or started by hand) covers
@@ -357,7 +373,7 @@ impl IncidentEngine {
                             opened_at: change.since,
                             detected_at: *at,
                             cause: None,
-                            suppressed: flapping || maintenance,
+                            suppressed: self.flapping_mutes(&check.id, flapping) || maintenance,
                             maintenance,
                             message: outcome.message.clone(),
                             findings: outcome.findings.clone(),
@@ -431,7 +447,8 @@ impl IncidentEngine {
                 continue;
             };
             c.cause = other.or(c.cause);
-            c.suppressed = other.is_some() || flapping || c.maintenance;
+            c.suppressed =
+                other.is_some() || self.flapping_mutes(&child, flapping) || c.maintenance;
             changes.causes.push((
                 IncidentRef::Stored(c.id),
                 c.cause.map(IncidentRef::Stored),

@@ -26,6 +26,7 @@ pub mod host;
 pub mod incidents;
 pub mod peaks;
 pub mod recorder;
+pub mod remediation;
 pub mod reports;
 pub mod scheduler;
 pub mod sla;
@@ -122,6 +123,10 @@ pub struct Monitor {
     events: tokio::sync::broadcast::Sender<IncidentEvent>,
     alerter: Arc<alerting::Alerter>,
     alerting_task: tokio::task::JoinHandle<()>,
+    /// Runs the `[[action]]`s: remediations (through the alerter) and
+    /// scheduled ones (ticked by `actions_task`).
+    actions: Arc<keepup_actions::Engine>,
+    actions_task: tokio::task::JoinHandle<()>,
     /// Replaced on reload, so a changed URL or period applies at once.
     deadman_task: Mutex<tokio::task::JoinHandle<()>>,
     /// The executor's probe context (its clones share the settings a
@@ -206,9 +211,11 @@ impl Monitor {
         let s = store.clone();
         let c = checks.clone();
         let maintenance = config.maintenance.clone();
+        let remediated = remediation::remediated_checks(&config);
         let engine = tokio::task::spawn_blocking(move || {
             IncidentEngine::resume(s, &c).map(|mut e| {
                 e.configure(&c, maintenance);
+                e.set_remediated(remediated);
                 e
             })
         })
@@ -223,6 +230,14 @@ impl Monitor {
             config.clone(),
             keepup_notify::HttpClientContext::new(),
         );
+        let actions = Arc::new(keepup_actions::Engine::new(
+            &config,
+            store.clone(),
+            clock.clone(),
+            keepup_notify::HttpClientContext::new(),
+        ));
+        alerter.remediate_with(actions.clone());
+        let actions_task = tokio::spawn(actions_loop(actions.clone()));
         let alerting_task = tokio::spawn(alerting::run(alerter.clone(), events.subscribe()));
         let verdict_sink = sink.clone();
         let scheduler = scheduler::spawn(
@@ -303,6 +318,8 @@ impl Monitor {
             events,
             alerter,
             alerting_task,
+            actions,
+            actions_task,
             deadman_task: Mutex::new(deadman_task),
             probes,
         })
@@ -342,7 +359,9 @@ impl Monitor {
         self.drills.configure(new.clone());
         if let Ok(mut e) = self.engine.lock() {
             e.configure(&checks, new.maintenance.clone());
+            e.set_remediated(remediation::remediated_checks(&new));
         }
+        self.actions.reconfigure(&new);
         self.alerter.configure(new.clone());
         self.probes.resolve_hosts_as(&new.dns);
         {
@@ -642,6 +661,17 @@ impl Monitor {
         &self.scheduler
     }
 
+    /// The action engine (`[[action]]`s run by hand go through it too, so
+    /// that their guard rails count every run).
+    pub fn actions(&self) -> &Arc<keepup_actions::Engine> {
+        &self.actions
+    }
+
+    /// The alerter (which incidents wait for their remediation).
+    pub fn alerter(&self) -> &Arc<alerting::Alerter> {
+        &self.alerter
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
@@ -661,6 +691,7 @@ impl Monitor {
         self.compactor_task.abort();
         self.report_task.abort();
         self.alerting_task.abort();
+        self.actions_task.abort();
         self.deadman_task
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -990,6 +1021,22 @@ async fn report_loop(store: Store, clock: Arc<dyn Clock>, sla: Arc<sla::SlaBook>
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "cannot close the SLA periods"),
             Err(e) => tracing::error!(error = %e, "the SLA report task failed"),
+        }
+    }
+}
+
+/// How often the action engine looks for scheduled runs that are due and
+/// runs confirmed by a person (a cron minute is the finest schedule).
+const ACTIONS_TICK_EVERY: Duration = Duration::from_secs(15);
+
+/// Ticks the action engine: `schedule` triggers and confirmed runs.
+async fn actions_loop(engine: Arc<keepup_actions::Engine>) {
+    let mut tick = tokio::time::interval(ACTIONS_TICK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = engine.tick().await {
+            tracing::error!(error = %e, "the action engine's pass failed");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `/incidents`: the list (open first, filtered by site and state, paged)
 //! and one incident's page (timeline, causes and consequences, findings,
-//! the notifications sent), with the acknowledge and resolve actions.
+//! the automatic actions run for it, the notifications sent), with the
+//! acknowledge and resolve actions.
 
 use super::{
     Fields, PAGE_ROWS, bad_field, blocking, encode, event_of, may_act, now_ms, number_param,
@@ -15,8 +16,8 @@ use keepup_model::Timestamp;
 use keepup_model::text::duration_table;
 use keepup_monitor::Monitor;
 use keepup_store::{
-    HandResolution, Incident, IncidentQuery, IncidentState, MAX_RESOLUTION_NOTE, OutboxEntry,
-    PastResolution, StatusUpdate,
+    ActionRun, HandResolution, Incident, IncidentQuery, IncidentState, MAX_RESOLUTION_NOTE,
+    OutboxEntry, PastResolution, StatusUpdate,
 };
 use maud::{Markup, html};
 
@@ -162,6 +163,8 @@ struct Detail {
     updates: Vec<StatusUpdate>,
     /// The runbook notes of its check and finding codes.
     runbook: Vec<keepup_config::RunbookNote>,
+    /// The `[[action]]` runs made for it (remediation), oldest first.
+    actions: Vec<ActionRun>,
 }
 
 /// `GET /incidents/<id>`
@@ -194,6 +197,7 @@ pub(super) async fn detail(
                 store.past_resolutions(&incident.check, &codes, Some(id), incident.resolved_at)?
             },
             updates: store.status_updates_of(id)?,
+            actions: store.action_runs_of_incidents(&[id])?,
             runbook,
             incident,
         }))
@@ -248,6 +252,13 @@ fn timeline(d: &Detail) -> Vec<Step> {
             detail: Some(channels.into_iter().collect::<Vec<_>>().join(", ")),
         });
     }
+    for run in &d.actions {
+        steps.push(Step {
+            at: run.started_at,
+            what: "Automatic action",
+            detail: Some(action_summary(run)),
+        });
+    }
     if let Some(at) = i.acknowledged_at {
         steps.push(Step {
             at,
@@ -267,6 +278,19 @@ fn timeline(d: &Detail) -> Vec<Step> {
     }
     steps.sort_by_key(|s| s.at);
     steps
+}
+
+/// `restart-php: ok, exit 0 (run 12)`, `restart-php: skipped: cooldown …`.
+fn action_summary(run: &ActionRun) -> String {
+    let mut s = format!("{}: {}", run.action, run.outcome.as_str());
+    if let Some(code) = run.exit_code {
+        s.push_str(&format!(", exit {code}"));
+    }
+    if !run.reason.is_empty() {
+        s.push_str(&format!(": {}", run.reason));
+    }
+    s.push_str(&format!(" (run {})", run.id));
+    s
 }
 
 fn render_detail(session: &crate::auth::Session, d: &Detail, now: Timestamp) -> Markup {
@@ -318,6 +342,15 @@ fn render_detail(session: &crate::auth::Session, d: &Detail, now: Timestamp) -> 
                     strong { (s.what) }
                     @if let Some(detail) = &s.detail { " " span.muted { (detail) } }
                 }
+            }
+        }
+        @if !d.actions.is_empty() {
+            h2 { "Automatic actions" }
+            p.muted { "Runs of [[action]]s made for this incident (see keepup actions); the end of each output as kept." }
+            @for run in &d.actions {
+                h3 { (when(now, run.started_at)) " " (action_summary(run)) }
+                p.muted { (run.cause_detail) }
+                @if !run.output.is_empty() { pre.output { (run.output) } }
             }
         }
         (public_updates(session, d, now))
