@@ -702,7 +702,9 @@ impl Alerter {
                 notify: true,
             }
             | IncidentEvent::Released { incident } => {
-                if !self.remediate_first(&self.config(), incident) {
+                // A remediation first holds the page (or runs beside it).
+                let held = self.remediate_first(&self.config(), incident);
+                if !held {
                     self.page(incident)?;
                 }
             }
