@@ -13,7 +13,12 @@
 //! 3. `dry_run` (the action's or the caller's): recorded as a dry run,
 //!    saying what it would have run;
 //! 4. `confirm = true`: recorded as awaiting confirmation; it runs when a
-//!    person answers yes ([`Engine::confirm`], `keepup actions confirm`);
+//!    person answers yes ([`Engine::confirm`], `keepup actions confirm`)
+//!    within [`CONFIRM_WITHIN`] (later it ends unconfirmed: the cause it
+//!    answered is old news), unless a maintenance window covers it by
+//!    then. A waiting run counts for the cooldown and the limits as a run
+//!    that acted, so a failing check files one question, not one per
+//!    failure;
 //! 5. otherwise it runs: a local command through `keepup_process` (an
 //!    empty environment plus the allow-list and the action's `env`
 //!    secrets, its own process group killed at the timeout, output
@@ -68,6 +73,9 @@ use keepup_store::{ActionRun, AuditEntry, NewActionRun, RunEnd, RunOutcome, Stor
 /// was down, or busy); older ones are skipped, since scaling down at
 /// 23:00 is wrong at 09:00.
 pub const SCHEDULE_CATCH_UP: Duration = Duration::from_secs(3600);
+
+/// How long a run waits for its confirmation before it ends unconfirmed.
+pub const CONFIRM_WITHIN: Duration = Duration::from_secs(3600);
 
 /// Why an action runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -371,17 +379,46 @@ impl Engine {
             }
         }
         for run in self.db(|s| s.action_runs_awaiting()).await? {
-            if run.answer == Some(true) {
+            if run.answer.is_none() && unconfirmed_too_long(&run, now) {
+                out.push(self.end_unconfirmed(run.id, now).await?);
+            } else if run.answer == Some(true) {
                 out.push(self.start_confirmed(run).await?);
             }
         }
         Ok(out)
     }
 
+    /// Ends run `id`, left unanswered past [`CONFIRM_WITHIN`], as skipped.
+    async fn end_unconfirmed(&self, id: i64, now: Timestamp) -> Result<ActionRun, EngineError> {
+        let end = RunEnd {
+            outcome: RunOutcome::Skipped,
+            reason: format!(
+                "not confirmed within {}",
+                keepup_model::text::duration_compact(CONFIRM_WITHIN)
+            ),
+            exit_code: None,
+            output: String::new(),
+            attempts: 0,
+            finished_at: now,
+        };
+        self.db(move |s| s.action_run_finish(id, &end)).await?;
+        self.db(move |s| s.action_run(id))
+            .await?
+            .ok_or(EngineError::UnknownRun(id))
+    }
+
     /// Answers the confirmation of run `id`: yes runs it now (the run as
     /// it ends), no ends it as skipped.
     pub async fn confirm(&self, id: i64, yes: bool, by: &str) -> Result<ActionRun, EngineError> {
         let now = self.inner.clock.now_ms();
+        if let Some(run) = self.db(move |s| s.action_run(id)).await?
+            && run.outcome == RunOutcome::AwaitingConfirmation
+            && run.answer.is_none()
+            && unconfirmed_too_long(&run, now)
+        {
+            self.end_unconfirmed(id, now).await?;
+            return Err(EngineError::NotAwaiting(id));
+        }
         let who = by.to_owned();
         let answered = self
             .db(move |s| s.action_run_answer(id, yes, &who, now))
@@ -430,6 +467,30 @@ impl Engine {
                 .await?
                 .ok_or(EngineError::UnknownRun(id));
         };
+        if !action.guard.during_maintenance {
+            // A window opened while the question waited.
+            let cause = Cause::Manual {
+                by: run.answered_by.clone().unwrap_or_default(),
+            };
+            if let Some(why) = self
+                .in_maintenance(&self.catalog(), &action, &cause, now)
+                .await?
+            {
+                let end = RunEnd {
+                    outcome: RunOutcome::Skipped,
+                    reason: format!("confirmed, but {why}"),
+                    exit_code: None,
+                    output: String::new(),
+                    attempts: 0,
+                    finished_at: now,
+                };
+                self.db(move |s| s.action_run_finish(id, &end)).await?;
+                return self
+                    .db(move |s| s.action_run(id))
+                    .await?
+                    .ok_or(EngineError::UnknownRun(id));
+            }
+        }
         if !self.db(move |s| s.action_run_start(id, now)).await? {
             // Another engine started it.
             return self
@@ -705,4 +766,9 @@ impl Engine {
             .map_err(|e| EngineError::Task(e.to_string()))?
             .map_err(EngineError::Store)
     }
+}
+
+/// Whether `run`, still waiting, has waited longer than [`CONFIRM_WITHIN`].
+fn unconfirmed_too_long(run: &ActionRun, now: Timestamp) -> bool {
+    now.saturating_sub(run.started_at) > CONFIRM_WITHIN.as_millis() as i64
 }

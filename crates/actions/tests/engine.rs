@@ -493,6 +493,56 @@ async fn a_dry_run_runs_nothing_and_a_confirmation_is_answered_once() {
     }
 }
 
+#[tokio::test]
+async fn a_waiting_question_is_asked_once_and_expires_unanswered() {
+    // A check failing again while its question waits files no second
+    // one; an hour later the question ends unconfirmed and a yes is
+    // refused: the failure it was about is old news.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let actions = format!(
+        "[[action]]\nname = \"wipe\"\ncommand = [\"touch\", {m}]\nconfirm = true\ncooldown = \"10m\"\n",
+        m = toml_str(&marker)
+    );
+    let config = config(dir.path(), &actions);
+    let store = Store::open_in_memory().unwrap();
+    let clock = ManualClock::new(T0);
+    let e = engine(&config, &store, &clock);
+    let asked = e.run("wipe", manual()).await.unwrap();
+    assert_eq!(asked.outcome, RunOutcome::AwaitingConfirmation);
+    clock.advance(Duration::from_secs(60));
+    let again = e.run("wipe", manual()).await.unwrap();
+    assert_eq!(again.outcome, RunOutcome::Skipped, "{again:?}");
+    assert!(again.reason.starts_with("cooldown"), "{again:?}");
+    // Still waiting within the hour.
+    clock.advance(Duration::from_secs(30 * 60));
+    assert!(e.tick().await.unwrap().is_empty());
+    clock.advance(Duration::from_secs(30 * 60));
+    let ended = e.tick().await.unwrap();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0].id, asked.id);
+    assert_eq!(ended[0].outcome, RunOutcome::Skipped);
+    assert!(
+        ended[0].reason.starts_with("not confirmed within"),
+        "{ended:?}"
+    );
+    match e.confirm(asked.id, true, "cli:late").await {
+        Err(EngineError::NotAwaiting(id)) => assert_eq!(id, asked.id),
+        other => panic!("{other:?}"),
+    }
+    assert!(!marker.exists());
+    // A question left unanswered and answered late, without a tick between.
+    clock.advance(Duration::from_secs(3600));
+    let asked = e.run("wipe", manual()).await.unwrap();
+    assert_eq!(asked.outcome, RunOutcome::AwaitingConfirmation);
+    clock.advance(Duration::from_secs(2 * 3600));
+    match e.confirm(asked.id, true, "cli:late").await {
+        Err(EngineError::NotAwaiting(id)) => assert_eq!(id, asked.id),
+        other => panic!("{other:?}"),
+    }
+    assert!(!marker.exists());
+}
+
 /// A provider's resize API: the first request is rate limited (429,
 /// Retry-After: 1), the second fails (500), later ones are applied, once
 /// per idempotency key.

@@ -186,7 +186,9 @@ pub struct ActionUsage {
 const COLUMNS: &str = "id, action, cause, cause_detail, started_at, finished_at, outcome, reason,
     exit_code, output, idempotency_key, attempts, answer, answered_by, answered_at, incident";
 
-const ACTED: &str = "('running', 'ok', 'failed', 'timed_out')";
+/// Runs that acted, or wait to: a run waiting for its confirmation counts,
+/// so that a check failing again while one waits files no second question.
+const ACTED: &str = "('running', 'ok', 'failed', 'timed_out', 'awaiting_confirmation')";
 
 fn from_row(r: &rusqlite::Row<'_>) -> Result<ActionRun, Fail> {
     let outcome: String = r.get(6)?;
