@@ -185,7 +185,10 @@ impl Runner {
             .create(state_dir)
             .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
         let path = state_dir.join(LEDGER);
+        // An agent started without actions runs nothing, so it has no
+        // ledger to honour: a damaged one must not stop its measuring.
         let entries = match std::fs::metadata(&path) {
+            _ if actions.is_empty() => Vec::new(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
             Ok(m) if m.len() > MAX_LEDGER_BYTES => {
@@ -595,6 +598,19 @@ mod tests {
             serde_json::from_slice(&std::fs::read(dir.path().join(LEDGER)).unwrap()).unwrap();
         assert_eq!(ledger.len(), REMEMBERED);
         assert_eq!(ledger[0].id, "r10", "the oldest went");
+    }
+
+    #[test]
+    fn a_damaged_ledger_stops_only_an_agent_that_runs_actions() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LEDGER), b"not json").unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(keepup_model::SystemClock);
+        let open =
+            |actions| Runner::open(actions, Duration::from_secs(1), dir.path(), clock.clone());
+        assert!(open(Vec::new()).is_ok());
+        let restart = Action::parse("restart=systemctl restart php-fpm").unwrap();
+        let err = open(vec![restart]).err().expect("a damaged ledger refused");
+        assert!(err.contains("is not an action ledger"), "{err}");
     }
 
     #[test]
