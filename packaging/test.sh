@@ -135,7 +135,10 @@ build_id=$(readelf -n "$root/usr/bin/keepup" | sed -n 's/.*Build ID: //p')
 debug_file=$root/usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug
 [ -f "$debug_file" ] || fail "the -dbgsym package has no ${debug_file#"$root"}"
 # (a debug file has no program interpreter, which readelf remarks on)
-readelf -S --wide "$debug_file" 2>/dev/null | grep -q '\.debug_line' || fail "the debug file has no line tables"
+# (read whole first: with pipefail, grep -q leaving early can end readelf
+# by SIGPIPE mid-listing, which read as "no line tables" once)
+debug_sections=$(readelf -S --wide "$debug_file" 2>/dev/null || true)
+grep -q '\.debug_line' <<<"$debug_sections" || fail "the debug file has no line tables"
 ok "debug info is split off into the -dbgsym package ($(du -h "$root/usr/bin/keepup" | cut -f1) binary, $(du -h "$debug_file" | cut -f1) debug file)"
 
 # The default configuration is a conffile: reinstalling (as an upgrade
