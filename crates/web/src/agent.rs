@@ -55,6 +55,31 @@ fn unauthorized(text: &'static str) -> Response {
         .into_response()
 }
 
+/// An action exchange's JSON body (`what` in the size and time messages,
+/// `kind` in the parse one), at most [`MAX_ACTION_EXCHANGE_BYTES`]; else
+/// the answer that says why.
+async fn read_exchange<T: serde::de::DeserializeOwned>(
+    body: axum::body::Body,
+    what: &str,
+    kind: &str,
+) -> Result<T, Response> {
+    let body = read_body(body, MAX_ACTION_EXCHANGE_BYTES, what).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("not {kind}: {e}\n")).into_response())
+}
+
+/// The answer to an action exchange of another version than
+/// [`AGENT_ACTION_VERSION`], read by `reader` ("keepup", "agent").
+fn wrong_version(version: u32, kind: &str, reader: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        format!(
+            "{kind} of version {version} (this {reader} reads version {AGENT_ACTION_VERSION})\n"
+        ),
+    )
+        .into_response()
+}
+
 /// The body, at most `max` bytes, sent within [`BODY_TIMEOUT`]; else the
 /// answer that says why (`what`: "report", "exchange").
 async fn read_body(
@@ -158,29 +183,13 @@ async fn actions(
     let Some(agent) = monitor.hosts().agent_of_token(token) else {
         return unauthorized("unknown agent token\n");
     };
-    let body = match read_body(body, MAX_ACTION_EXCHANGE_BYTES, "action exchange").await {
-        Ok(b) => b,
-        Err(answer) => return answer,
-    };
-    let sent: ActionOutcomes = match serde_json::from_slice(&body) {
-        Ok(s) => s,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("not an action exchange: {e}\n"),
-            )
-                .into_response();
-        }
-    };
+    let sent: ActionOutcomes =
+        match read_exchange(body, "action exchange", "an action exchange").await {
+            Ok(s) => s,
+            Err(answer) => return answer,
+        };
     if sent.version != AGENT_ACTION_VERSION {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!(
-                "action exchange version {} (this keepup reads version {AGENT_ACTION_VERSION})\n",
-                sent.version
-            ),
-        )
-            .into_response();
+        return wrong_version(sent.version, "an action exchange", "keepup");
     }
     if sent.agent != agent.name {
         tracing::warn!(token_of = %agent.name, claimed = %sent.agent, "an agent sent action outcomes for another host");
@@ -280,29 +289,13 @@ pub fn pull_router(
                     if !allowed(&headers) {
                         return unauthorized("the central keepup's agent token is needed\n");
                     }
-                    let body = match read_body(body, MAX_ACTION_EXCHANGE_BYTES, "request").await {
-                        Ok(b) => b,
-                        Err(answer) => return answer,
-                    };
-                    let asked: ActionRequests = match serde_json::from_slice(&body) {
-                        Ok(a) => a,
-                        Err(e) => {
-                            return (
-                                StatusCode::BAD_REQUEST,
-                                format!("not action requests: {e}\n"),
-                            )
-                                .into_response();
-                        }
-                    };
+                    let asked: ActionRequests =
+                        match read_exchange(body, "request", "action requests").await {
+                            Ok(a) => a,
+                            Err(answer) => return answer,
+                        };
                     if asked.version != AGENT_ACTION_VERSION {
-                        return (
-                            StatusCode::BAD_REQUEST,
-                            format!(
-                                "action requests of version {} (this agent reads version {AGENT_ACTION_VERSION})\n",
-                                asked.version
-                            ),
-                        )
-                            .into_response();
+                        return wrong_version(asked.version, "action requests", "agent");
                     }
                     if asked.requests.len() > MAX_ACTIONS_PER_EXCHANGE {
                         return (
