@@ -442,6 +442,7 @@ impl Loader<'_> {
             }
             None => Duration::from_secs(2 * 86_400),
         };
+        let postgres = self.postgres_store(&store);
         let audit_retention = match &store.audit_retention {
             Some(d) => self.positive(d, "store.audit_retention"),
             None => Duration::from_secs(400 * 86_400),
@@ -458,7 +459,13 @@ impl Loader<'_> {
                 web,
             },
             store: StoreConfig {
-                path: self.resolve_path(store.path.as_deref().unwrap_or("keepup.db")),
+                path: self.resolve_path(
+                    store
+                        .path
+                        .as_ref()
+                        .map_or("keepup.db", |p| p.get_ref().as_str()),
+                ),
+                postgres,
                 raw_retention: store
                     .raw_retention
                     .map(|d| d.0)

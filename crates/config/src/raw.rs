@@ -71,7 +71,12 @@ pub(crate) struct RawServer {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStore {
-    pub path: Option<String>,
+    pub path: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub password_env: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    pub tls: Option<Spanned<String>>,
+    pub ca_file: Option<Spanned<String>>,
     pub raw_retention: Option<Dur>,
     pub minute_retention: Option<Spanned<Dur>>,
     pub rollup_retention: Option<Dur>,

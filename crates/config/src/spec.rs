@@ -179,6 +179,10 @@ pub struct ServerConfig {
 pub struct StoreConfig {
     /// SQLite database file; relative paths are relative to the config file.
     pub path: PathBuf,
+    /// `url`: the PostgreSQL server holding the store instead of `path`
+    /// (refused at load, "not yet supported", until that store is
+    /// complete: issue 19).
+    pub postgres: Option<crate::store::PostgresStore>,
     /// How long raw results are kept (default 7 days).
     pub raw_retention: Duration,
     /// How long minute rollups are kept (default 2 days).
