@@ -1,5 +1,6 @@
 //! The one error type of the crate. Every message starts with the database
-//! it concerns (`store /var/lib/keepup/keepup.db: ...`) and, for operations,
+//! it concerns (`store /var/lib/keepup/keepup.db: ...`, or
+//! `store postgres://keepup@db:5432/keepup: ...`) and, for operations,
 //! says which operation failed.
 
 use std::path::PathBuf;
@@ -42,6 +43,17 @@ pub enum StoreError {
         /// SQLite's error.
         #[source]
         source: rusqlite::Error,
+    },
+    /// PostgreSQL refused an operation, or could not be reached. `path` is
+    /// `postgres://user@host:port/database` (never a password).
+    #[error("store {path}: {op}: {detail}")]
+    Postgres {
+        /// The server and database.
+        path: String,
+        /// The operation (`open`, `migrate`, ...).
+        op: &'static str,
+        /// What went wrong, with the server's SQLSTATE when it answered.
+        detail: String,
     },
     /// Findings or evidence could not be encoded to or decoded from JSON.
     #[error("store {path}: {op}: JSON: {source}")]
@@ -152,6 +164,7 @@ fn sqlite_reason(e: &rusqlite::Error) -> String {
 #[derive(Debug)]
 pub(crate) enum Fail {
     Sqlite(rusqlite::Error),
+    Postgres(String),
     Json(serde_json::Error),
     Corrupt(String),
     Store(Box<StoreError>),
@@ -187,6 +200,7 @@ impl Fail {
         let path = path.to_owned();
         match self {
             Fail::Sqlite(source) => StoreError::Sqlite { path, op, source },
+            Fail::Postgres(detail) => StoreError::Postgres { path, op, detail },
             Fail::Json(source) => StoreError::Json { path, op, source },
             Fail::Corrupt(detail) => StoreError::Corrupt { path, op, detail },
             Fail::Store(e) => *e,

@@ -64,6 +64,7 @@ mod maintenance;
 mod memo;
 mod outbox;
 mod packed;
+mod pg_schema;
 mod readers;
 mod recovery;
 mod reports;
@@ -73,6 +74,7 @@ mod schema;
 mod screenshots;
 mod sessions;
 mod spans;
+mod sql;
 mod status_updates;
 mod store;
 mod tokens;
@@ -98,6 +100,7 @@ pub use incidents::{
 pub use maintenance::AdhocMaintenance;
 pub use memo::MemoChange;
 pub use outbox::{ChannelHealth, OutboxEntry, OutboxQuery, OutboxState, Outgoing};
+pub use pg_schema::migrate_postgres;
 pub use recovery::{
     DrConfirmation, DrLockHeld, DrRun, DrRunKind, DrRunState, DrStep, DrStepOutcome,
     MAX_STEP_OUTPUT,
@@ -112,6 +115,7 @@ pub use schema::SCHEMA_VERSION;
 pub use screenshots::{KEPT_PER_CHECK as SCREENSHOTS_KEPT_PER_CHECK, Screenshot};
 pub use sessions::SessionRecord;
 pub use spans::{StatusSpan, StatusSpans};
+pub use sql::postgres::PostgresTarget;
 pub use status_updates::{
     InvalidUpdate, MAX_UPDATE_AUTHOR, MAX_UPDATE_TEXT, NewStatusUpdate, StatusUpdate, UpdateStatus,
 };

@@ -603,7 +603,7 @@ CREATE INDEX action_run_by_incident ON action_run(incident) WHERE incident IS NO
 type Conversion = (u32, fn(&Transaction<'_>) -> Result<(), Fail>);
 
 /// Conversions in Rust, by the version whose step they complete.
-const CONVERSIONS: &[Conversion] = &[
+pub(crate) const CONVERSIONS: &[Conversion] = &[
     (7, pack_rollups),
     (8, crate::spans::backfill),
     (21, crate::resolutions::backfill),
