@@ -100,7 +100,6 @@ pub use incidents::{
 pub use maintenance::AdhocMaintenance;
 pub use memo::MemoChange;
 pub use outbox::{ChannelHealth, OutboxEntry, OutboxQuery, OutboxState, Outgoing};
-pub use pg_schema::migrate_postgres;
 pub use recovery::{
     DrConfirmation, DrLockHeld, DrRun, DrRunKind, DrRunState, DrStep, DrStepOutcome,
     MAX_STEP_OUTPUT,

@@ -9,13 +9,16 @@
 //! at start-up. Writes of several memos (and, for escalations, the
 //! notifications they decided) are one transaction, so a restart sees
 //! either all of a change or none of it.
+//!
+//! Memos run on SQLite and PostgreSQL alike (the `sql` layer); writing
+//! them with notifications waits for the outbox to move there too.
 
 use crate::StoreError;
 use crate::error::Fail;
 use crate::outbox::Outgoing;
-use crate::store::{State, Store};
+use crate::sql::{Db, params};
+use crate::store::Store;
 use keepup_model::Timestamp;
-use rusqlite::params;
 
 /// One memo to write or delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,35 +51,21 @@ impl MemoChange {
     }
 }
 
-fn write(
-    tx: &rusqlite::Transaction<'_>,
-    at: Timestamp,
-    changes: &[MemoChange],
-) -> Result<(), Fail> {
+fn write(db: &Db<'_>, at: Timestamp, changes: &[MemoChange]) -> Result<(), Fail> {
     for c in changes {
         match &c.value {
-            Some(v) => tx
-                .prepare_cached(
-                    "INSERT INTO memo (kind, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                )?
-                .execute(params![c.kind, c.key, v, at])?,
-            None => tx
-                .prepare_cached("DELETE FROM memo WHERE kind = ?1 AND key = ?2")?
-                .execute(params![c.kind, c.key])?,
+            Some(v) => db.execute(
+                "INSERT INTO memo (kind, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                params![c.kind, &c.key, v, at],
+            )?,
+            None => db.execute(
+                "DELETE FROM memo WHERE kind = ?1 AND key = ?2",
+                params![c.kind, &c.key],
+            )?,
         };
     }
     Ok(())
-}
-
-fn in_tx<T>(
-    st: &mut State,
-    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Fail>,
-) -> Result<T, Fail> {
-    let tx = st.conn.transaction()?;
-    let out = f(&tx)?;
-    tx.commit()?;
-    Ok(out)
 }
 
 impl Store {
@@ -85,7 +74,7 @@ impl Store {
         if changes.is_empty() {
             return Ok(());
         }
-        self.with_state("write memos", |st| in_tx(st, |tx| write(tx, at, changes)))
+        self.with_db_tx("write memos", |db| write(db, at, changes))
     }
 
     /// Writes one memo.
@@ -101,15 +90,12 @@ impl Store {
 
     /// One memo's text, if any.
     pub fn memo(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
-        self.with_state("read memo", |st| {
-            let mut stmt = st
-                .conn
-                .prepare_cached("SELECT value FROM memo WHERE kind = ?1 AND key = ?2")?;
-            let mut rows = stmt.query(params![kind, key])?;
-            match rows.next()? {
-                Some(r) => Ok(Some(r.get(0)?)),
-                None => Ok(None),
-            }
+        self.with_db("read memo", |db| {
+            db.query_opt(
+                "SELECT value FROM memo WHERE kind = ?1 AND key = ?2",
+                params![kind, key],
+                |r| r.string(0),
+            )
         })
     }
 
@@ -121,25 +107,27 @@ impl Store {
         kind: &str,
         keys: std::ops::Range<&str>,
     ) -> Result<usize, StoreError> {
-        self.with_state("delete memos", |st| {
-            Ok(st
-                .conn
-                .prepare_cached("DELETE FROM memo WHERE kind = ?1 AND key >= ?2 AND key < ?3")?
-                .execute(params![kind, keys.start, keys.end])?)
+        self.with_db("delete memos", |db| {
+            let n = db.execute(
+                "DELETE FROM memo WHERE kind = ?1 AND key >= ?2 AND key < ?3",
+                params![kind, keys.start, keys.end],
+            )?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
         })
     }
 
     /// Every memo of `kind` as (key, text), in key order.
     pub fn memos(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
-        self.with_state("read memos", |st| {
-            let mut stmt = st
-                .conn
-                .prepare_cached("SELECT key, value FROM memo WHERE kind = ?1 ORDER BY key")?;
-            let mut rows = stmt.query(params![kind])?;
+        self.with_db("read memos", |db| {
             let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                out.push((r.get(0)?, r.get(1)?));
-            }
+            db.query(
+                "SELECT key, value FROM memo WHERE kind = ?1 ORDER BY key",
+                params![kind],
+                |r| {
+                    out.push((r.string(0)?, r.string(1)?));
+                    Ok(())
+                },
+            )?;
             Ok(out)
         })
     }
@@ -156,11 +144,13 @@ impl Store {
         if items.is_empty() && changes.is_empty() {
             return Ok(());
         }
+        // The outbox is not on the SQL layer yet: SQLite only.
         self.with_state("enqueue notifications", |st| {
-            in_tx(st, |tx| {
-                crate::outbox::insert(tx, now, items)?;
-                write(tx, now, changes)
-            })
+            let tx = st.conn.transaction()?;
+            crate::outbox::insert(&tx, now, items)?;
+            write(&Db::Sqlite(&tx), now, changes)?;
+            tx.commit()?;
+            Ok(())
         })
     }
 }
@@ -168,29 +158,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn memos_are_written_replaced_listed_and_deleted() {
-        let s = Store::open_in_memory().unwrap();
-        assert_eq!(s.memo("k", "a").unwrap(), None);
-        s.put_memo("k", "a", "1", 10).unwrap();
-        s.write_memos(
-            20,
-            &[
-                MemoChange::put("k", "b", "2".into()),
-                MemoChange::put("k", "a", "3".into()),
-                MemoChange::put("other", "a", "x".into()),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            s.memos("k").unwrap(),
-            [("a".into(), "3".into()), ("b".into(), "2".into())]
-        );
-        s.write_memos(30, &[MemoChange::delete("k", "a")]).unwrap();
-        assert_eq!(s.memo("k", "a").unwrap(), None);
-        assert_eq!(s.memo("other", "a").unwrap().as_deref(), Some("x"));
-    }
 
     #[test]
     fn notifications_and_memos_commit_together() {

@@ -20,27 +20,13 @@
 
 use crate::error::{Fail, StoreError};
 use crate::schema::{self, APPLICATION_ID, SCHEMA_VERSION};
-use crate::sql::postgres::{PgConn, PostgresTarget};
+use crate::sql::postgres::PgConn;
 use crate::sql::{Value, postgres_ddl};
 
 /// The first schema version a PostgreSQL store exists at: the version
 /// when it was introduced. Older SQLite files climb the SQLite steps.
 pub(crate) const PG_FIRST_VERSION: u32 = 25;
 const _: () = assert!(PG_FIRST_VERSION <= SCHEMA_VERSION);
-
-/// Connects to the PostgreSQL database of `target` and creates the
-/// store's schema there, or brings it up to date; returns the schema
-/// version (this build's).
-///
-/// The foundation of the PostgreSQL store (issue 19): the store's
-/// operations do not run on PostgreSQL yet, and the binary refuses a
-/// `[store] url` at load.
-pub fn migrate_postgres(target: &PostgresTarget) -> Result<u32, StoreError> {
-    let shown = target.shown();
-    let conn = PgConn::connect(target).map_err(|e| e.at(&shown, "open"))?;
-    migrate(&conn, &shown).map_err(|e| e.at(&shown, "migrate"))?;
-    Ok(SCHEMA_VERSION)
-}
 
 /// Brings the schema to [`SCHEMA_VERSION`] in one transaction.
 pub(crate) fn migrate(conn: &PgConn, shown: &str) -> Result<(), Fail> {

@@ -13,6 +13,8 @@ use crate::findings;
 use crate::readers::{MAX_READERS, Readers};
 use crate::schema;
 use crate::spans;
+use crate::sql::Db;
+use crate::sql::postgres::{PgConn, PostgresTarget};
 use crate::{CheckMeta, FindingSeen, LatestState, PingKind, ResultRecord};
 
 /// Keeps the database at `path` and its WAL companions from other users:
@@ -90,13 +92,27 @@ impl std::fmt::Debug for Store {
 }
 
 struct Inner {
-    /// For error messages: the file path or `:memory:`.
+    /// For error messages: the file path, `:memory:` or
+    /// `postgres://user@host:port/database`.
     path: String,
-    state: Mutex<State>,
-    /// Read-only connections for history reads; `None` for a database in
-    /// memory (private to its one connection) or a store opened read-only
-    /// (its one connection is a reader already).
-    readers: Option<Readers>,
+    engine: Engine,
+}
+
+/// The database under the store.
+// One per store, inside its `Arc`: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Engine {
+    Sqlite {
+        state: Mutex<State>,
+        /// Read-only connections for history reads; `None` for a database
+        /// in memory (private to its one connection) or a store opened
+        /// read-only (its one connection is a reader already).
+        readers: Option<Readers>,
+    },
+    /// A PostgreSQL session (the `sql::postgres` module). Only operations
+    /// moved onto the SQL layer (`with_db`) run on it; the others fail
+    /// "not yet supported" (issue 19).
+    Postgres(Mutex<PgConn>),
 }
 
 /// The connection and caches that only save lookups. The caches are
@@ -159,12 +175,14 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 path: shown,
-                state: Mutex::new(State {
-                    conn,
-                    check_ids: HashMap::new(),
-                    contents: HashMap::new(),
-                }),
-                readers: None,
+                engine: Engine::Sqlite {
+                    state: Mutex::new(State {
+                        conn,
+                        check_ids: HashMap::new(),
+                        contents: HashMap::new(),
+                    }),
+                    readers: None,
+                },
             }),
         })
     }
@@ -191,20 +209,52 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
-                state: Mutex::new(State {
-                    conn,
-                    check_ids: HashMap::new(),
-                    contents: HashMap::new(),
-                }),
-                readers,
+                engine: Engine::Sqlite {
+                    state: Mutex::new(State {
+                        conn,
+                        check_ids: HashMap::new(),
+                        contents: HashMap::new(),
+                    }),
+                    readers,
+                },
             }),
         })
     }
 
-    /// The schema version of the open database (`PRAGMA user_version`).
+    /// Opens the PostgreSQL store of `target`: connects (TLS as asked),
+    /// creates the schema in an empty database or brings it up to date
+    /// (the `pg_schema` module), refusing another application's database
+    /// or a newer schema, as [`Store::open`] does for a file.
+    ///
+    /// The foundation of issue 19: the memos and the schema version run
+    /// on it; every other operation fails with "not yet supported on
+    /// PostgreSQL" until its module moves onto the SQL layer, and the
+    /// binary refuses `[store] url` at load meanwhile.
+    pub fn open_postgres(target: &PostgresTarget) -> Result<Store, StoreError> {
+        let shown = target.shown();
+        let conn = PgConn::connect(target).map_err(|e| e.at(&shown, "open"))?;
+        crate::pg_schema::migrate(&conn, &shown).map_err(|e| e.at(&shown, "migrate"))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: shown,
+                engine: Engine::Postgres(Mutex::new(conn)),
+            }),
+        })
+    }
+
+    /// The schema version of the open database (`PRAGMA user_version`,
+    /// PostgreSQL's `keepup_schema`).
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        self.with_state("schema_version", |st| {
-            Ok(st.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        self.with_db("schema_version", |db| {
+            let sql = match db {
+                Db::Sqlite(_) => "PRAGMA user_version",
+                Db::Postgres(_) => "SELECT version FROM keepup_schema",
+            };
+            let version = db
+                .query_opt(sql, &[], |r| r.opt_i64(0))?
+                .flatten()
+                .ok_or_else(|| Fail::Corrupt("no schema version".into()))?;
+            u32::try_from(version).map_err(|_| Fail::Corrupt(format!("schema version {version}")))
         })
     }
 
@@ -397,12 +447,16 @@ impl Store {
         op: &'static str,
         f: impl FnOnce(&mut State) -> Result<T, Fail>,
     ) -> Result<T, StoreError> {
-        let mut guard = match self.inner.state.lock() {
+        let state = match &self.inner.engine {
+            Engine::Sqlite { state, .. } => state,
+            Engine::Postgres(_) => return Err(not_on_postgres(op).at(&self.inner.path, op)),
+        };
+        let mut guard = match state.lock() {
             Ok(guard) => guard,
             Err(poisoned) => {
                 // A panic mid-operation rolled its transaction back when
                 // the transaction was dropped; only the caches are suspect.
-                self.inner.state.clear_poison();
+                state.clear_poison();
                 let mut guard = poisoned.into_inner();
                 guard.forget_caches();
                 guard
@@ -424,16 +478,80 @@ impl Store {
         op: &'static str,
         f: impl FnOnce(&mut Connection) -> Result<T, Fail>,
     ) -> Result<T, StoreError> {
-        match &self.inner.readers {
-            Some(readers) => readers.with(f).map_err(|e| e.at(&self.inner.path, op)),
-            None => self.with_state(op, |st| f(&mut st.conn)),
+        match &self.inner.engine {
+            Engine::Sqlite {
+                readers: Some(readers),
+                ..
+            } => readers.with(f).map_err(|e| e.at(&self.inner.path, op)),
+            _ => self.with_state(op, |st| f(&mut st.conn)),
+        }
+    }
+
+    /// Runs `f` on the store's database, SQLite or PostgreSQL (the `sql`
+    /// module); says where and what failed.
+    pub(crate) fn with_db<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Db<'_>) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        match &self.inner.engine {
+            Engine::Sqlite { .. } => self.with_state(op, |st| f(&Db::Sqlite(&st.conn))),
+            Engine::Postgres(pg) => {
+                let pg = lock_postgres(pg);
+                f(&Db::Postgres(&pg)).map_err(|e| e.at(&self.inner.path, op))
+            }
+        }
+    }
+
+    /// Runs `f` in a write transaction: SQLite's `BEGIN IMMEDIATE`, or a
+    /// PostgreSQL transaction that first takes the store's advisory lock,
+    /// so writers queue in both; committed when `f` succeeds, rolled back
+    /// when it fails.
+    pub(crate) fn with_db_tx<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Db<'_>) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        match &self.inner.engine {
+            Engine::Sqlite { .. } => self.with_state(op, |st| {
+                let tx = st
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let out = f(&Db::Sqlite(&tx))?;
+                tx.commit()?;
+                Ok(out)
+            }),
+            Engine::Postgres(pg) => {
+                let pg = lock_postgres(pg);
+                let run = || {
+                    pg.batch("BEGIN")?;
+                    pg.execute(
+                        "SELECT pg_advisory_xact_lock(?1)",
+                        &[crate::sql::Value::Int(schema::APPLICATION_ID.into())],
+                    )?;
+                    let out = f(&Db::Postgres(&pg))?;
+                    pg.batch("COMMIT")?;
+                    Ok(out)
+                };
+                run().map_err(|e: Fail| {
+                    // The session may be gone; then so is the transaction.
+                    let _ = pg.batch("ROLLBACK");
+                    e.at(&self.inner.path, op)
+                })
+            }
         }
     }
 
     /// How many read-only connections the store has open (0 without a
     /// pool): they are opened on demand, up to a small fixed number.
     pub fn readers_open(&self) -> usize {
-        self.inner.readers.as_ref().map_or(0, Readers::opened)
+        match &self.inner.engine {
+            Engine::Sqlite {
+                readers: Some(readers),
+                ..
+            } => readers.opened(),
+            _ => 0,
+        }
     }
 
     /// The integers the one-column query `sql` returns.
@@ -456,6 +574,28 @@ impl Store {
     /// The path shown in messages (`:memory:` for in-memory stores).
     pub fn path(&self) -> &str {
         &self.inner.path
+    }
+}
+
+/// The error of an operation not moved onto the SQL layer yet, on a
+/// PostgreSQL store.
+fn not_on_postgres(op: &'static str) -> Fail {
+    Fail::Postgres(format!(
+        "not yet supported: `{op}` runs on SQLite only so far (issue 19)"
+    ))
+}
+
+/// The session, also after a panic while it was held: a transaction the
+/// panic left open is rolled back first.
+fn lock_postgres(pg: &Mutex<PgConn>) -> std::sync::MutexGuard<'_, PgConn> {
+    match pg.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => {
+            pg.clear_poison();
+            let guard = poisoned.into_inner();
+            let _ = guard.batch("ROLLBACK");
+            guard
+        }
     }
 }
 

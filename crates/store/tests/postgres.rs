@@ -6,33 +6,18 @@
 //! be reached or refuses the login is a clear error naming the server,
 //! never the password. TLS goes through rustls against a `ca_file`.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use keepup_store::{PostgresTarget, SCHEMA_VERSION, Store, StoreError, migrate_postgres};
+use keepup_store::{PostgresTarget, SCHEMA_VERSION, Store, StoreError};
 use keepup_testkit::postgres::Postgres;
+use support::{fresh_database, server};
 
-fn server() -> &'static Postgres {
-    static SERVER: OnceLock<Postgres> = OnceLock::new();
-    SERVER.get_or_init(|| Postgres::start().expect("PostgreSQL starts"))
-}
-
-/// A fresh database on the shared server, and the target that reaches it.
-fn fresh_database(pg: &Postgres) -> (String, PostgresTarget) {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let db = format!("store_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-    pg.create_database(&db).expect("database created");
-    let target = PostgresTarget {
-        host: pg.host().to_string(),
-        port: pg.port(),
-        user: pg.user().to_owned(),
-        database: db.clone(),
-        password: Some(pg.password().to_owned()),
-        tls: false,
-        ca_file: None,
-    };
-    (db, target)
+/// Opens the store and says its schema version, as the tests before the
+/// store ran on PostgreSQL did.
+fn migrate_postgres(target: &PostgresTarget) -> Result<u32, StoreError> {
+    Store::open_postgres(target)?.schema_version()
 }
 
 /// Table → column → type, as SQLite's `pragma_table_info` says it and
@@ -254,4 +239,35 @@ fn tls_is_verified_against_the_ca_file() {
         text.contains("open: ") && text.contains("certificate"),
         "{text}"
     );
+}
+
+#[test]
+fn an_operation_not_on_postgres_yet_says_so_and_changes_nothing() {
+    use keepup_model::{CheckId, Outcome, Status};
+    let pg = server();
+    let (db, target) = fresh_database(pg);
+    let store = Store::open_postgres(&target).expect("open");
+    let err = store
+        .record(&[keepup_store::ResultRecord {
+            check: CheckId::new("shop", "web"),
+            at: 60_000,
+            outcome: Outcome::new(Status::Up, "HTTP 200"),
+            backfill: false,
+        }])
+        .expect_err("record is SQLite only so far");
+    let text = err.to_string();
+    assert_eq!(
+        text,
+        format!(
+            "store {}: record: not yet supported: `record` runs on SQLite only so far (issue 19)",
+            target.shown()
+        )
+    );
+    let rows = pg
+        .psql_in(&db, "SELECT count(*) FROM result")
+        .expect("psql");
+    assert_eq!(rows.trim(), "0");
+    // Memos do run there.
+    store.put_memo("k", "a", "1", 5).expect("memo");
+    assert_eq!(store.memo("k", "a").expect("read").as_deref(), Some("1"));
 }

@@ -11,14 +11,202 @@
 //! translates the SQLite schema), `WITHOUT ROWID`, PRAGMAs, how a write
 //! transaction takes its lock.
 //!
-//! This is the foundation of issue 19 part 1. Today the PostgreSQL side
-//! creates and migrates the schema (the `pg_schema` module); the store's
-//! modules still call rusqlite directly and move onto this layer one by
-//! one, SQLite's behaviour unchanged at each step.
+//! A converted operation runs on a [`Db`] (`Store::with_db`, or
+//! `Store::with_db_tx` for a write transaction): [`Db::execute`] and
+//! [`Db::query`] with borrowed [`Param`]s (no copies on SQLite: rusqlite
+//! binds them in place and caches the prepared statement), rows read
+//! through [`Row`]'s typed getters. A write transaction is SQLite's
+//! `BEGIN IMMEDIATE` (the write lock taken first) or, on PostgreSQL, a
+//! transaction that first takes an advisory lock: writers queue in both,
+//! so the logic's read-then-write steps see no other writer.
+//!
+//! This is the foundation of issue 19 part 1. The PostgreSQL side creates
+//! and migrates the schema (the `pg_schema` module) and runs the modules
+//! moved onto this layer (memos, the schema version); the others still
+//! call rusqlite directly and answer "not yet supported" on a PostgreSQL
+//! store. They move one by one, SQLite's behaviour unchanged at each step.
 
 pub(crate) mod postgres;
 
 use std::borrow::Cow;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
+use crate::error::Fail;
+use postgres::PgConn;
+
+/// A connection (or open transaction) the store's logic runs on.
+pub(crate) enum Db<'a> {
+    Sqlite(&'a rusqlite::Connection),
+    Postgres(&'a PgConn),
+}
+
+/// A value bound to a statement, borrowed from the caller.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Param<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+impl From<i64> for Param<'_> {
+    fn from(v: i64) -> Self {
+        Param::Int(v)
+    }
+}
+
+impl<'a> From<&'a str> for Param<'a> {
+    fn from(v: &'a str) -> Self {
+        Param::Text(v)
+    }
+}
+
+impl<'a> From<&'a String> for Param<'a> {
+    fn from(v: &'a String) -> Self {
+        Param::Text(v)
+    }
+}
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self {
+            Param::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(v)),
+            Param::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+        })
+    }
+}
+
+impl Param<'_> {
+    fn owned(self) -> Value {
+        match self {
+            Param::Int(v) => Value::Int(v),
+            Param::Text(v) => Value::Text(v.to_owned()),
+        }
+    }
+}
+
+/// `[Param]` from a list of values of different types.
+macro_rules! params {
+    ($($v:expr),* $(,)?) => {
+        &[$($crate::sql::Param::from($v)),*] as &[$crate::sql::Param<'_>]
+    };
+}
+pub(crate) use params;
+
+/// One row of an answer, read by column index.
+pub(crate) enum Row<'r> {
+    Sqlite(&'r rusqlite::Row<'r>),
+    Postgres(&'r [Value]),
+}
+
+impl Row<'_> {
+    fn value(&self, i: usize) -> Result<&Value, Fail> {
+        match self {
+            Row::Postgres(values) => values
+                .get(i)
+                .ok_or_else(|| Fail::Corrupt(format!("no column {i}"))),
+            Row::Sqlite(_) => Err(Fail::Corrupt("an SQLite row read as PostgreSQL's".into())),
+        }
+    }
+
+    /// Column `i` as text.
+    pub(crate) fn string(&self, i: usize) -> Result<String, Fail> {
+        match self {
+            Row::Sqlite(r) => Ok(r.get(i)?),
+            Row::Postgres(_) => match self.value(i)? {
+                Value::Text(s) => Ok(s.clone()),
+                other => Err(Fail::Corrupt(format!(
+                    "column {i}: text expected, got {other:?}"
+                ))),
+            },
+        }
+    }
+
+    /// Column `i` as an integer, `None` for NULL.
+    pub(crate) fn opt_i64(&self, i: usize) -> Result<Option<i64>, Fail> {
+        match self {
+            Row::Sqlite(r) => Ok(r.get(i)?),
+            Row::Postgres(_) => match self.value(i)? {
+                Value::Int(v) => Ok(Some(*v)),
+                Value::Null => Ok(None),
+                other => Err(Fail::Corrupt(format!(
+                    "column {i}: integer expected, got {other:?}"
+                ))),
+            },
+        }
+    }
+}
+
+impl Db<'_> {
+    /// Runs one statement; how many rows it changed.
+    pub(crate) fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, Fail> {
+        match self {
+            Db::Sqlite(conn) => {
+                let n = conn
+                    .prepare_cached(sql)?
+                    .execute(rusqlite::params_from_iter(params))?;
+                Ok(n as u64)
+            }
+            Db::Postgres(pg) => {
+                let values: Vec<Value> = params.iter().map(|p| p.owned()).collect();
+                pg.execute(sql, &values)
+            }
+        }
+    }
+
+    /// Runs one query and hands each row to `each`, in order.
+    pub(crate) fn query(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        mut each: impl FnMut(&Row<'_>) -> Result<(), Fail>,
+    ) -> Result<(), Fail> {
+        match self {
+            Db::Sqlite(conn) => {
+                let mut stmt = conn.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+                while let Some(r) = rows.next()? {
+                    each(&Row::Sqlite(r))?;
+                }
+                Ok(())
+            }
+            Db::Postgres(pg) => {
+                let values: Vec<Value> = params.iter().map(|p| p.owned()).collect();
+                for row in pg.query(sql, &values)? {
+                    each(&Row::Postgres(&row))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The first row's `read`, `None` without rows (further rows are
+    /// not read on SQLite; PostgreSQL sends them all: for queries of one
+    /// row).
+    pub(crate) fn query_opt<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        read: impl FnOnce(&Row<'_>) -> Result<T, Fail>,
+    ) -> Result<Option<T>, Fail> {
+        match self {
+            Db::Sqlite(conn) => {
+                let mut stmt = conn.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+                match rows.next()? {
+                    Some(r) => Ok(Some(read(&Row::Sqlite(r))?)),
+                    None => Ok(None),
+                }
+            }
+            Db::Postgres(pg) => {
+                let values: Vec<Value> = params.iter().map(|p| p.owned()).collect();
+                match pg.query(sql, &values)?.first() {
+                    Some(row) => Ok(Some(read(&Row::Postgres(row))?)),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+}
 
 /// One value bound to a statement or read from a row; the types the
 /// store's schema uses (PostgreSQL's BIGINT, DOUBLE PRECISION, TEXT and

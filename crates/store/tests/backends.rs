@@ -1,0 +1,65 @@
+//! The store's operations that run on both backends, each test run on a
+//! fresh SQLite file and in a fresh PostgreSQL database (the testkit's,
+//! one server for this binary) through `on_both_backends!`: the same
+//! suite, not two copies. An operation joins this list when its module
+//! moves onto the SQL layer (issue 19).
+
+mod support;
+
+use keepup_store::{MemoChange, SCHEMA_VERSION, Store};
+use support::on_both_backends;
+
+on_both_backends!(
+    the_schema_is_at_this_builds_version,
+    memos_are_written_replaced_listed_and_deleted,
+    memos_are_deleted_by_key_range,
+);
+
+fn the_schema_is_at_this_builds_version(s: &Store) {
+    assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
+}
+
+fn memos_are_written_replaced_listed_and_deleted(s: &Store) {
+    assert_eq!(s.memo("k", "a").expect("read"), None);
+    s.put_memo("k", "a", "1", 10).expect("put");
+    s.write_memos(
+        20,
+        &[
+            MemoChange::put("k", "b", "2".into()),
+            MemoChange::put("k", "a", "3".into()),
+            MemoChange::put("other", "a", "x".into()),
+        ],
+    )
+    .expect("write");
+    assert_eq!(
+        s.memos("k").expect("list"),
+        [("a".into(), "3".into()), ("b".into(), "2".into())]
+    );
+    s.write_memos(30, &[MemoChange::delete("k", "a")])
+        .expect("delete");
+    assert_eq!(s.memo("k", "a").expect("read"), None);
+    assert_eq!(s.memo("other", "a").expect("read").as_deref(), Some("x"));
+    // Text survives byte for byte (quotes, non-ASCII, a NUL-free JSON).
+    let text = r#"{"note":"l'été \"chaud\"","n":1}"#;
+    s.put_memo("k", "ü", text, 40).expect("put");
+    assert_eq!(s.memo("k", "ü").expect("read").as_deref(), Some(text));
+}
+
+fn memos_are_deleted_by_key_range(s: &Store) {
+    for day in ["2026-12-01", "2026-12-02", "2026-12-03"] {
+        s.put_memo("daily", &format!("web@{day}"), "{}", 1)
+            .expect("put");
+    }
+    assert_eq!(
+        s.delete_memos_in("daily", "web@".."web@2026-12-03")
+            .expect("delete"),
+        2
+    );
+    let left: Vec<String> = s
+        .memos("daily")
+        .expect("list")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(left, ["web@2026-12-03"]);
+}
