@@ -2,12 +2,14 @@
 //! to the configured ones. A target is a check id (`site/check`), a site id,
 //! `tag:NAME` for the checks carrying a tag, or `*` for everything: the text
 //! form of [`MaintenanceScope`].
+//!
+//! Runs on SQLite and PostgreSQL alike (the `sql` layer).
 
 use crate::StoreError;
 use crate::error::Fail;
+use crate::sql::{Db, Row, params};
 use crate::store::Store;
 use keepup_model::{CheckId, MaintenanceScope, Timestamp};
-use rusqlite::{Row, params};
 
 /// A window started from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,15 +44,31 @@ impl AdhocMaintenance {
     }
 }
 
+const COLUMNS: &str = "SELECT id, target, starts_at, ends_at, reason, created_by FROM maintenance";
+
 fn from_row(r: &Row<'_>) -> Result<AdhocMaintenance, Fail> {
     Ok(AdhocMaintenance {
-        id: r.get(0)?,
-        target: r.get(1)?,
-        starts_at: r.get(2)?,
-        ends_at: r.get(3)?,
-        reason: r.get(4)?,
-        created_by: r.get(5)?,
+        id: r.i64(0)?,
+        target: r.string(1)?,
+        starts_at: r.i64(2)?,
+        ends_at: r.i64(3)?,
+        reason: r.string(4)?,
+        created_by: r.string(5)?,
     })
+}
+
+/// The windows `sql` (a `WHERE ...` after [`COLUMNS`]) selects.
+fn windows(
+    db: &Db<'_>,
+    sql: &str,
+    params: &[crate::sql::Param<'_>],
+) -> Result<Vec<AdhocMaintenance>, Fail> {
+    let mut out = Vec::new();
+    db.query(sql, params, |r| {
+        out.push(from_row(r)?);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 impl Store {
@@ -63,23 +81,24 @@ impl Store {
         reason: &str,
         by: &str,
     ) -> Result<i64, StoreError> {
-        self.with_state("start maintenance", |st| {
-            st.conn
-                .prepare_cached("INSERT INTO maintenance (target, starts_at, ends_at, reason, created_by) VALUES (?1, ?2, ?3, ?4, ?5)")?
-                .execute(params![target, starts_at, ends_at, reason, by])?;
-            Ok(st.conn.last_insert_rowid())
+        self.with_db("start maintenance", |db| {
+            db.query_opt(
+                "INSERT INTO maintenance (target, starts_at, ends_at, reason, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                params![target, starts_at, ends_at, reason, by],
+                |r| r.i64(0),
+            )?
+            .ok_or_else(|| Fail::Corrupt("INSERT ... RETURNING returned no id".into()))
         })
     }
 
     /// Ends a window now; false if unknown or already over.
     pub fn stop_maintenance(&self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
-        self.with_state("stop maintenance", |st| {
-            let n = st
-                .conn
-                .prepare_cached(
-                    "UPDATE maintenance SET ends_at = ?2 WHERE id = ?1 AND ends_at > ?2",
-                )?
-                .execute(params![id, at])?;
+        self.with_db("stop maintenance", |db| {
+            let n = db.execute(
+                "UPDATE maintenance SET ends_at = ?2 WHERE id = ?1 AND ends_at > ?2",
+                params![id, at],
+            )?;
             Ok(n == 1)
         })
     }
@@ -92,31 +111,19 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<AdhocMaintenance>, StoreError> {
-        self.with_state("maintenance overlapping", |st| {
-            let mut stmt = st.conn.prepare_cached(
-                "SELECT id, target, starts_at, ends_at, reason, created_by FROM maintenance
-                 WHERE starts_at < ?2 AND ends_at > ?1 ORDER BY starts_at, id",
-            )?;
-            let mut rows = stmt.query(params![from, to])?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                out.push(from_row(r)?);
-            }
-            Ok(out)
+        self.with_db("maintenance overlapping", |db| {
+            windows(
+                db,
+                &format!("{COLUMNS} WHERE starts_at < ?2 AND ends_at > ?1 ORDER BY starts_at, id"),
+                params![from, to],
+            )
         })
     }
 
     /// One window started by hand, whatever its state.
     pub fn maintenance_window(&self, id: i64) -> Result<Option<AdhocMaintenance>, StoreError> {
-        self.with_state("read maintenance", |st| {
-            let mut stmt = st.conn.prepare_cached(
-                "SELECT id, target, starts_at, ends_at, reason, created_by FROM maintenance WHERE id = ?1",
-            )?;
-            let mut rows = stmt.query(params![id])?;
-            match rows.next()? {
-                Some(r) => Ok(Some(from_row(r)?)),
-                None => Ok(None),
-            }
+        self.with_db("read maintenance", |db| {
+            db.query_opt(&format!("{COLUMNS} WHERE id = ?1"), params![id], from_row)
         })
     }
 
@@ -127,66 +134,23 @@ impl Store {
         at: Timestamp,
         limit: usize,
     ) -> Result<Vec<AdhocMaintenance>, StoreError> {
-        self.with_state("list past maintenance", |st| {
-            let mut stmt = st.conn.prepare_cached(
-                "SELECT id, target, starts_at, ends_at, reason, created_by FROM maintenance
-                 WHERE ends_at <= ?1 ORDER BY ends_at DESC, id DESC LIMIT ?2",
-            )?;
-            let mut rows = stmt.query(params![at, limit.min(10_000) as i64])?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                out.push(from_row(r)?);
-            }
-            Ok(out)
+        self.with_db("list past maintenance", |db| {
+            windows(
+                db,
+                &format!("{COLUMNS} WHERE ends_at <= ?1 ORDER BY ends_at DESC, id DESC LIMIT ?2"),
+                params![at, limit.min(10_000) as i64],
+            )
         })
     }
 
     /// Windows that end after `at` (open now or upcoming), by start.
     pub fn maintenance_after(&self, at: Timestamp) -> Result<Vec<AdhocMaintenance>, StoreError> {
-        self.with_state("list maintenance", |st| {
-            let mut stmt = st.conn.prepare_cached(
-                "SELECT id, target, starts_at, ends_at, reason, created_by FROM maintenance WHERE ends_at > ?1 ORDER BY starts_at, id",
-            )?;
-            let mut rows = stmt.query(params![at])?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                out.push(from_row(r)?);
-            }
-            Ok(out)
+        self.with_db("list maintenance", |db| {
+            windows(
+                db,
+                &format!("{COLUMNS} WHERE ends_at > ?1 ORDER BY starts_at, id"),
+                params![at],
+            )
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_start_cover_and_stop() {
-        let s = Store::open_in_memory().unwrap();
-        let id = s
-            .start_maintenance("shop", 1_000, 3_600_000, "db upgrade", "alice")
-            .unwrap();
-        let w = &s.maintenance_after(2_000).unwrap()[0];
-        assert!(w.covers(&CheckId::new("shop", "web"), |_| false));
-        assert!(!w.covers(&CheckId::new("shopx", "web"), |_| true));
-        assert!(w.open_at(2_000) && !w.open_at(3_600_000));
-        assert!(s.stop_maintenance(id, 5_000).unwrap());
-        assert!(!s.stop_maintenance(id, 6_000).unwrap(), "already over");
-        assert_eq!(
-            s.maintenance_window(id).unwrap().map(|w| w.ends_at),
-            Some(5_000)
-        );
-        assert!(s.maintenance_window(id + 100).unwrap().is_none());
-        assert!(s.maintenance_after(5_000).unwrap().is_empty());
-        assert_eq!(s.maintenance_ended(5_000, 10).unwrap()[0].id, id);
-        assert!(s.maintenance_ended(4_999, 10).unwrap().is_empty());
-        let all = s.start_maintenance("*", 0, 10, "", "bob").unwrap();
-        assert!(
-            s.maintenance_after(0)
-                .unwrap()
-                .iter()
-                .any(|w| w.id == all && w.covers(&CheckId::new("x", "y"), |_| false))
-        );
     }
 }

@@ -6,6 +6,7 @@
 
 mod support;
 
+use keepup_model::CheckId;
 use keepup_store::{MemoChange, SCHEMA_VERSION, Store};
 use support::on_both_backends;
 
@@ -13,6 +14,7 @@ on_both_backends!(
     the_schema_is_at_this_builds_version,
     memos_are_written_replaced_listed_and_deleted,
     memos_are_deleted_by_key_range,
+    maintenance_windows_start_cover_and_stop,
 );
 
 fn the_schema_is_at_this_builds_version(s: &Store) {
@@ -62,4 +64,46 @@ fn memos_are_deleted_by_key_range(s: &Store) {
         .map(|(k, _)| k)
         .collect();
     assert_eq!(left, ["web@2026-12-03"]);
+}
+
+fn maintenance_windows_start_cover_and_stop(s: &Store) {
+    let id = s
+        .start_maintenance("shop", 1_000, 3_600_000, "db upgrade", "alice")
+        .expect("start");
+    let w = &s.maintenance_after(2_000).expect("after")[0];
+    assert!(w.covers(&CheckId::new("shop", "web"), |_| false));
+    assert!(!w.covers(&CheckId::new("shopx", "web"), |_| true));
+    assert!(w.open_at(2_000) && !w.open_at(3_600_000));
+    assert_eq!(
+        (w.reason.as_str(), w.created_by.as_str()),
+        ("db upgrade", "alice")
+    );
+    assert!(s.stop_maintenance(id, 5_000).expect("stop"));
+    assert!(
+        !s.stop_maintenance(id, 6_000).expect("stop"),
+        "already over"
+    );
+    assert_eq!(
+        s.maintenance_window(id).expect("read").map(|w| w.ends_at),
+        Some(5_000)
+    );
+    assert!(s.maintenance_window(id + 100).expect("read").is_none());
+    assert!(s.maintenance_after(5_000).expect("after").is_empty());
+    assert_eq!(s.maintenance_ended(5_000, 10).expect("ended")[0].id, id);
+    assert!(s.maintenance_ended(4_999, 10).expect("ended").is_empty());
+    let all = s.start_maintenance("*", 0, 10, "", "bob").expect("start");
+    assert!(all > id, "numbered in order");
+    assert!(
+        s.maintenance_after(0)
+            .expect("after")
+            .iter()
+            .any(|w| w.id == all && w.covers(&CheckId::new("x", "y"), |_| false))
+    );
+    let overlapping: Vec<i64> = s
+        .maintenance_overlapping(0, 2_000)
+        .expect("overlapping")
+        .iter()
+        .map(|w| w.id)
+        .collect();
+    assert_eq!(overlapping, [all, id]);
 }

@@ -22,7 +22,7 @@
 //!
 //! This is the foundation of issue 19 part 1. The PostgreSQL side creates
 //! and migrates the schema (the `pg_schema` module) and runs the modules
-//! moved onto this layer (memos, the schema version); the others still
+//! moved onto this layer (memos, maintenance windows, the schema version); the others still
 //! call rusqlite directly and answer "not yet supported" on a PostgreSQL
 //! store. They move one by one, SQLite's behaviour unchanged at each step.
 
@@ -119,6 +119,12 @@ impl Row<'_> {
                 ))),
             },
         }
+    }
+
+    /// Column `i` as an integer.
+    pub(crate) fn i64(&self, i: usize) -> Result<i64, Fail> {
+        self.opt_i64(i)?
+            .ok_or_else(|| Fail::Corrupt(format!("column {i}: NULL where an integer belongs")))
     }
 
     /// Column `i` as an integer, `None` for NULL.
