@@ -745,21 +745,33 @@ fn refuse_foreign_or_newer(conn: &Connection, path: &str, fresh_ok: bool) -> Res
 /// Brings the schema to [`SCHEMA_VERSION`], refusing files that are not
 /// keepup's or are newer than this build.
 pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), Fail> {
+    migrate_to(conn, path, SCHEMA_VERSION)
+}
+
+/// Brings the schema to version `target` (at most [`SCHEMA_VERSION`]):
+/// [`migrate`], and the PostgreSQL schema's starting point (the
+/// `pg_schema` module).
+pub(crate) fn migrate_to(conn: &mut Connection, path: &str, target: u32) -> Result<(), Fail> {
     // Checked again inside the write transaction: another process may be
     // migrating the same file right now.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version = refuse_foreign_or_newer(&tx, path, true)?;
-    if version == SCHEMA_VERSION {
+    if version >= target {
         return Ok(());
     }
-    for (from, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (from, step) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(version as usize)
+    {
         tx.execute_batch(step)?;
         let reached = from as u32 + 1;
         for (_, convert) in CONVERSIONS.iter().filter(|(v, _)| *v == reached) {
             convert(&tx)?;
         }
     }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.pragma_update(None, "user_version", target)?;
     tx.pragma_update(None, "application_id", APPLICATION_ID)?;
     tx.commit()?;
     Ok(())
