@@ -84,6 +84,7 @@ pub fn build(
     report.security = security(store, &site_checks, window.from, until)?;
     report.backups = backups(store, &site_checks, window.from, until)?;
     report.drills = drills(store, config, &contract.site, window.from, until)?;
+    report.actions = actions(store, config, &contract.site, window.from, until)?;
     report.capacity = capacity(store, contract, &site_checks, window.from, until)?;
     report.forecasts = forecasts(store, &site_checks, until)?;
     Ok(report)
@@ -690,4 +691,70 @@ fn drills(
         });
     }
     Ok(out)
+}
+
+/// The `[[action]]` runs started in the period that concern `site`: a run
+/// made for an incident by the incident's check; any other (a check's
+/// status, a measure, a schedule, a person) by the action's checks (`on`,
+/// `measure`), listed in the report of each site they belong to. An action
+/// that names no check concerns no site in particular and is listed in
+/// every site's report (marked so); a run of an action no longer in the
+/// configuration is listed only through its incident.
+fn actions(
+    store: &Store,
+    config: &Config,
+    site: &str,
+    from: Timestamp,
+    until: Timestamp,
+) -> Result<keepup_sla::ActionsFigure, StoreError> {
+    use keepup_sla::{ActionRunFigure, ActionsFigure, MAX_REPORTED_RUNS};
+    // One more than listed says whether the period had more.
+    let mut runs = store.action_runs_between(from, until, MAX_REPORTED_RUNS + 1)?;
+    let truncated = runs.len() > MAX_REPORTED_RUNS;
+    runs.truncate(MAX_REPORTED_RUNS);
+    let mut incident_site: HashMap<i64, Option<String>> = HashMap::new();
+    let mut out = Vec::new();
+    for r in runs {
+        let by_incident = match r.incident {
+            Some(id) => match incident_site.get(&id) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = store.incident(id)?.map(|i| i.check.site().to_owned());
+                    incident_site.insert(id, s.clone());
+                    s
+                }
+            },
+            None => None,
+        };
+        let (concerns, shared) = match (
+            by_incident,
+            config.actions.iter().find(|a| a.name == r.action),
+        ) {
+            (Some(s), _) => (s == site, false),
+            (None, Some(a)) => {
+                let mut checks = a.checks().peekable();
+                if checks.peek().is_none() {
+                    (true, true)
+                } else {
+                    (checks.any(|c| c.site() == site), false)
+                }
+            }
+            (None, None) => (false, false),
+        };
+        if !concerns {
+            continue;
+        }
+        out.push(ActionRunFigure {
+            run: r.id,
+            action: r.action,
+            cause: r.cause,
+            cause_detail: r.cause_detail,
+            started_at: r.started_at,
+            outcome: r.outcome.as_str().to_owned(),
+            reason: r.reason,
+            incident: r.incident,
+            shared,
+        });
+    }
+    Ok(ActionsFigure::new(out, truncated))
 }

@@ -320,3 +320,195 @@ fn a_report_of_a_month_whose_results_are_gone_lists_what_runs_out_from_the_sampl
     assert!((listed.slope_per_day - 0.02).abs() < 1e-9, "{listed:?}");
     assert_eq!(listed.at, until);
 }
+
+/// The runs of a month, made by the real action engine, listed in the
+/// kept report (HTML, CSV and JSON) of the site they concern: a run for
+/// an incident by its check's site, a run by hand by the action's checks,
+/// a run of an action that names no check in every site's report; times
+/// in the contract's zone, counts by outcome, the incident linked; a
+/// month without runs says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_month_lists_the_actions_taken_for_its_site() {
+    use keepup_actions::{Cause, Engine};
+    use keepup_model::{CheckId, Status};
+    let dir = tempfile::tempdir().unwrap();
+    let src = r#"
+[[site]]
+id = "shop"
+[[site.check]]
+id = "web"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+[[site]]
+id = "other"
+[[site.check]]
+id = "web"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+
+[[action]]
+name = "restart-web"
+command = ["/bin/true"]
+on = { checks = ["shop/web"] }
+[[action]]
+name = "restart-other"
+command = ["/bin/true"]
+on = { checks = ["other/web"] }
+[[action]]
+name = "nightly"
+command = ["/bin/echo", "scaled down"]
+
+[[contract]]
+id = "front"
+site = "shop"
+target = 99.9
+period = "month"
+time_zone = "Europe/Berlin"
+report_delay = "30m"
+[[contract]]
+id = "back"
+site = "other"
+target = 99.9
+period = "month"
+time_zone = "Europe/Berlin"
+report_delay = "30m"
+"#;
+    let config = keepup_config::load_str(src, &dir.path().join("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = config.shared_checks().cloned().collect();
+    store
+        .register_checks(&keepup_monitor::check_metas(&checks))
+        .unwrap();
+    let mut retries = PeriodRetries::default();
+    close_periods(&store, &config, at("2026-01-01T12:00:00Z"), &mut retries).unwrap();
+    let clock = Arc::new(ManualClock::new(at("2025-12-31T22:59:00Z")));
+    let engine = Engine::new(
+        &config,
+        store.clone(),
+        clock.clone(),
+        keepup_notify::HttpClientContext::new(),
+    );
+    let web = CheckId::new("shop", "web");
+    let manual = || Cause::Manual {
+        by: "cli:ops".into(),
+    };
+    // December in Berlin: in no January report.
+    engine.run("restart-web", manual()).await.unwrap();
+    // An incident of shop/web, remediated; a second run inside the
+    // cooldown is skipped.
+    clock.set(at("2026-01-10T12:00:00Z"));
+    let incident = store
+        .open_incident(&keepup_store::NewIncident {
+            check: web.clone(),
+            status: Status::Down,
+            opened_at: at("2026-01-10T11:59:00Z"),
+            detected_at: at("2026-01-10T12:00:00Z"),
+            cause: None,
+            suppressed: false,
+            maintenance: false,
+            message: "connection refused".into(),
+            findings: Vec::new(),
+        })
+        .unwrap();
+    let cause = Cause::Check {
+        check: web.clone(),
+        status: Status::Down,
+    };
+    let fixed = engine
+        .run_for_incident("restart-web", cause.clone(), incident)
+        .await
+        .unwrap();
+    clock.set(at("2026-01-10T12:01:00Z"));
+    let skipped = engine
+        .run_for_incident("restart-web", cause, incident)
+        .await
+        .unwrap();
+    assert_eq!(skipped.outcome.as_str(), "skipped");
+    clock.set(at("2026-01-12T08:00:00Z"));
+    let other = engine.run("restart-other", manual()).await.unwrap();
+    clock.set(at("2026-01-20T22:00:00Z"));
+    let nightly = engine.run("nightly", manual()).await.unwrap();
+
+    let closed = close_periods(&store, &config, at("2026-02-01T00:00:00Z"), &mut retries).unwrap();
+    assert_eq!(
+        periods(&closed),
+        [("front", "2026-01"), ("back", "2026-01")]
+    );
+    let (_, front) = store.kept_report("front", "2026-01").unwrap().unwrap();
+    let html = String::from_utf8(front.html).unwrap();
+    let csv = String::from_utf8(front.csv).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&front.json).unwrap();
+
+    let section = html
+        .split("<h2>Automatic actions</h2>")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .unwrap_or_else(|| panic!("no actions section: {html}"));
+    assert!(section.contains("3 runs: 2 ok, 1 skipped"), "{section}");
+    assert!(
+        section.contains("2026-01-10 13:00:00 CET"),
+        "time in Berlin: {section}"
+    );
+    assert!(
+        section.contains(&format!("<a href=\"#incident-{incident}\">#{incident}</a>")),
+        "{section}"
+    );
+    assert!(
+        html.contains(&format!("<tr id=\"incident-{incident}\"")),
+        "the link's target"
+    );
+    assert!(section.contains("cooldown"), "the skip says why: {section}");
+    assert!(
+        section.contains("nightly <span class=\"muted\">(every site)</span>"),
+        "{section}"
+    );
+    assert!(
+        !section.contains("restart-other"),
+        "another site's run: {section}"
+    );
+
+    for line in [
+        format!("action,{},action,restart-web", fixed.id),
+        format!("action,{},incident,{incident}", fixed.id),
+        format!("action,{},outcome,skipped", skipped.id),
+        format!("action,{},shared,true", nightly.id),
+        format!("action,{},started_at,2026-01-20T22:00:00Z", nightly.id),
+        "action_outcome,ok,runs,2".to_owned(),
+        "action_outcome,skipped,runs,1".to_owned(),
+    ] {
+        assert!(csv.lines().any(|l| l == line), "{line} in\n{csv}");
+    }
+    assert!(!csv.contains(&format!("action,{},", other.id)), "{csv}");
+
+    let runs = json["actions"]["runs"].as_array().unwrap();
+    let listed: Vec<i64> = runs.iter().map(|r| r["run"].as_i64().unwrap()).collect();
+    assert_eq!(listed, [fixed.id, skipped.id, nightly.id]);
+    assert_eq!(json["actions"]["by_outcome"]["ok"], 2);
+    assert_eq!(runs[0]["incident"], incident);
+    assert_eq!(runs[0]["cause"], "check");
+
+    // The other site's report: its own run and the shared one.
+    let (_, back) = store.kept_report("back", "2026-01").unwrap().unwrap();
+    let back: serde_json::Value = serde_json::from_slice(&back.json).unwrap();
+    let names: Vec<&str> = back["actions"]["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["restart-other", "nightly"]);
+
+    // February: no run.
+    close_periods(&store, &config, at("2026-03-01T00:00:00Z"), &mut retries).unwrap();
+    let (_, feb) = store.kept_report("front", "2026-02").unwrap().unwrap();
+    let html = String::from_utf8(feb.html).unwrap();
+    assert!(
+        html.contains("No automatic action ran for this site in this period."),
+        "{html}"
+    );
+    let csv = String::from_utf8(feb.csv).unwrap();
+    assert!(!csv.contains("\naction"), "{csv}");
+}

@@ -114,6 +114,8 @@ pub fn render_html(r: &Report, w: &mut impl Write) -> io::Result<()> {
     security(r, w)?;
     backups(r, w)?;
     drills(r, w)?;
+    let listed: std::collections::HashSet<i64> = f.incidents.iter().map(|i| i.id).collect();
+    crate::actions::html(&r.actions, |t| f.local(t), &listed, w)?;
     crate::capacity::html(r.capacity.as_ref(), |t| r.figures.local(t), w)?;
     forecasts(r, w)?;
     appendix(r, w)?;
@@ -624,7 +626,8 @@ fn incidents(r: &Report, w: &mut impl Write) -> io::Result<()> {
         };
         writeln!(
             w,
-            "<tr class=\"incident{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"time\">{}</td><td class=\"time\">{}</td><td class=\"time\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<tr id=\"incident-{}\" class=\"incident{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"time\">{}</td><td class=\"time\">{}</td><td class=\"time\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            i.id,
             if breached { " breach" } else { "" },
             i.id,
             h(&i.check),

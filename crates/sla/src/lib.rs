@@ -12,8 +12,8 @@
 //! [`Input`]; the rules themselves are written down in the README's "SLA"
 //! section, each worked example there being a test in `tests/`.
 //! [`Report`] adds what the monthly report shows beside the figures (among
-//! them the site's disaster-recovery drills and the resources that run out
-//! within the next quarter), and
+//! them the site's disaster-recovery drills, the automatic actions taken
+//! and the resources that run out within the next quarter), and
 //! [`render_html`], [`render_csv`] and [`render_json`] write it.
 //! [`burn`] and [`repair_deadlines`] are what the daemon's SLA checks
 //! report: the error budget's burn rates and open incidents' repair
@@ -21,6 +21,7 @@
 //! Not here: reading the store.
 
 mod account;
+mod actions;
 mod burn;
 mod capacity;
 mod html;
@@ -34,6 +35,7 @@ pub use account::{
     Budget, CheckFigure, Class, CreditFigure, Figures, IncidentFigure, Interval, RepairFigure,
     TierFigure, account, check_availability, check_figures,
 };
+pub use actions::{ActionRunFigure, ActionsFigure, MAX_REPORTED_RUNS};
 pub use burn::{
     Burn, Deadline, RuleBurn, WindowBurn, burn, burn_reach, repair_deadline, repair_deadlines,
 };

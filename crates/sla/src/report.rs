@@ -1,7 +1,7 @@
 //! The monthly report of one contract: the accounting's [`Figures`] plus
 //! what the customer reads beside them (days, maintenance performed,
 //! latency, root causes, escalations, security events, backups,
-//! disaster-recovery drills), and its
+//! disaster-recovery drills, automatic actions), and its
 //! CSV and JSON forms. The HTML form is in `html.rs`.
 //!
 //! [`Report::new`] derives what follows from the contract and the
@@ -46,6 +46,8 @@ pub struct Report {
     pub backups: Vec<BackupFigure>,
     /// The drills of the site's disaster-recovery plans.
     pub drills: Vec<DrillPlanFigure>,
+    /// The `[[action]]` runs of the period that concern the site.
+    pub actions: crate::actions::ActionsFigure,
     /// The site's peak load against its design capacity, if it declares
     /// one.
     pub capacity: Option<crate::capacity::CapacityFigure>,
@@ -406,6 +408,7 @@ impl Report {
             security: Vec::new(),
             backups: Vec::new(),
             drills: Vec::new(),
+            actions: Default::default(),
             capacity: None,
             forecasts: Vec::new(),
             figures,
@@ -721,6 +724,7 @@ pub fn render_csv(report: &Report, w: &mut impl Write) -> io::Result<()> {
         )?;
         line("forecast", &row, "at", &t(c.at))?;
     }
+    crate::actions::csv_rows(&report.actions, w)?;
     if let Some(c) = &report.capacity {
         crate::capacity::csv_rows(c, w)?;
     }

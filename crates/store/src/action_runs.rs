@@ -337,6 +337,30 @@ impl Store {
         })
     }
 
+    /// Runs started in `[from, until)`, oldest first, at most `limit`:
+    /// what a period's SLA report lists.
+    pub fn action_runs_between(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ActionRun>, StoreError> {
+        self.with_state("read the action runs of a period", |st| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM action_run WHERE started_at >= ?1 AND started_at < ?2
+                 ORDER BY started_at, id LIMIT ?3"
+            );
+            let mut stmt = st.conn.prepare_cached(&sql)?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut rows = stmt.query(params![from, until, limit])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
     /// The runs made for these incidents (remediations, incidents still
     /// open), oldest first, at most [`MAX_INCIDENT_RUNS`] per call: what
     /// an incident's page and its notifications tell.
