@@ -26,6 +26,30 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// included).
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// The longest a run of `action` may take from its start to its end
+/// under this module's policy: a command's timeout; a webhook's attempts
+/// each up to the timeout plus every wait between them at its longest
+/// (a provider's Retry-After is honoured up to [`MAX_BACKOFF`]); an
+/// agent's timeout plus its pickup and answer allowances; and
+/// [`SETTLE`] for killing, reaping and recording. What a held page waits
+/// for at most before its remediation has ended (one home: it follows
+/// the retry policy here).
+pub fn longest_run(action: &Action) -> Duration {
+    let body = match &action.run {
+        Runner::Command { .. } => action.timeout,
+        Runner::Webhook { retries, .. } => {
+            action.timeout.saturating_mul(retries.saturating_add(1))
+                + MAX_BACKOFF.saturating_mul(*retries)
+        }
+        Runner::Agent { .. } => action.timeout + AGENT_PICKUP * 2 + AGENT_POLL * 4,
+    };
+    body + SETTLE
+}
+
+/// Beyond a run's own limits: its process group killed and reaped, its
+/// end recorded.
+const SETTLE: Duration = Duration::from_secs(5);
+
 /// How a run ended.
 pub(crate) struct Ended {
     pub(crate) outcome: RunOutcome,

@@ -56,7 +56,7 @@
 
 mod exec;
 
-pub use exec::AGENT_PICKUP;
+pub use exec::{AGENT_PICKUP, longest_run};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -293,6 +293,23 @@ impl Engine {
         self.run_with(name, cause, false, None, Some(incident))
             .await
             .map(|r| r.expect("a run without an idempotency key is always recorded"))
+    }
+
+    /// Runs action `name` once for incident `incident` of `check` (an
+    /// `after_open` trigger): the run's idempotency key is the action and
+    /// the incident, so a second call, a second tick or a restart runs
+    /// nothing more (`None`), whatever became of the first run.
+    pub async fn run_once_for_incident(
+        &self,
+        name: &str,
+        incident: i64,
+        check: CheckId,
+    ) -> Result<Option<ActionRun>, EngineError> {
+        // Also a valid agent request id (letters, digits, `.:_-`).
+        let key = format!("{name}:incident:{incident}");
+        let cause = Cause::Incident { incident, check };
+        self.run_with(name, cause, false, Some(key), Some(incident))
+            .await
     }
 
     /// Records that the caller did not run action `name` for incident

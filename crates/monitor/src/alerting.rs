@@ -24,7 +24,7 @@
 //!    at once and goes to the fallback.
 
 use crate::incidents::IncidentEvent;
-use crate::remediation::{self, Held, Remedy, SavedHeld};
+use crate::remediation::{self, AfterOpen, Held, Remedy, SavedHeld};
 use keepup_config::routing::Policy;
 use keepup_config::{Config, NoteSource, RunbookNote};
 use keepup_model::text::duration_compact;
@@ -159,6 +159,12 @@ pub struct Alerter {
     remedies: Mutex<Vec<Remedy>>,
     /// Checks flapping now (from the incident engine's events).
     flapping: Mutex<HashSet<CheckId>>,
+    /// `after_open` runs due, to be started by the alerting loop.
+    after_open: Mutex<Vec<AfterOpen>>,
+    /// `after_open` runs started by this process (action, incident), so a
+    /// tick does not start one again while it runs; the store's
+    /// idempotency key is what makes it once across restarts.
+    after_open_started: Mutex<HashSet<(String, i64)>>,
 }
 
 fn severity_of(status: Status) -> Severity {
@@ -203,6 +209,8 @@ impl Alerter {
             dirty_held: Mutex::new(HashSet::new()),
             remedies: Mutex::new(Vec::new()),
             flapping: Mutex::new(HashSet::new()),
+            after_open: Mutex::new(Vec::new()),
+            after_open_started: Mutex::new(HashSet::new()),
         });
         a.configure(config);
         a
@@ -249,6 +257,71 @@ impl Alerter {
         std::mem::take(&mut *self.remedies.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// The `after_open` runs found due since the last call.
+    pub(crate) fn take_after_open(&self) -> Vec<AfterOpen> {
+        std::mem::take(&mut *self.after_open.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Runs an `after_open` action for its incident (once: see
+    /// `remediation::run_after_open`).
+    pub(crate) async fn act_after_open(&self, due: AfterOpen) {
+        let Some(engine) = self.engine() else { return };
+        remediation::run_after_open(&engine, &self.store, &due).await;
+    }
+
+    /// Finds the `after_open` runs due at `now` among the open incidents
+    /// and queues those this process has not started.
+    fn find_after_open(&self, config: &Config, now: Timestamp) -> Result<(), StoreError> {
+        if self.engine().is_none() || !remediation::has_after_open(config) {
+            return Ok(());
+        }
+        let open = self.store.open_incidents()?;
+        let due = remediation::after_open_due(config, &open, now);
+        let mut started = self
+            .after_open_started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Forget incidents no longer open (bounded by the open ones).
+        let open_ids: HashSet<i64> = open.iter().map(|i| i.id).collect();
+        started.retain(|(_, id)| open_ids.contains(id));
+        let mut queue = self.after_open.lock().unwrap_or_else(|p| p.into_inner());
+        for d in due {
+            if started.insert((d.action.clone(), d.incident.id)) {
+                queue.push(d);
+            }
+        }
+        Ok(())
+    }
+
+    /// Cancels the held pages of incidents acknowledged during their
+    /// remediation or its grace: someone is on it, so nobody is paged
+    /// (the incident's page shows the acknowledgement over the runs).
+    fn cancel_acknowledged_holds(&self) -> Result<(), StoreError> {
+        if self.lock_held().is_empty() {
+            return Ok(());
+        }
+        let acknowledged = self.store.open_acknowledged()?;
+        let cancelled: Vec<i64> = {
+            let mut held = self.lock_held();
+            let ids: Vec<i64> = held
+                .keys()
+                .copied()
+                .filter(|id| acknowledged.contains(id))
+                .collect();
+            ids.into_iter()
+                .filter(|id| held.remove(id).is_some())
+                .collect()
+        };
+        for id in cancelled {
+            self.touch_held(id);
+            tracing::info!(
+                incident = id,
+                "acknowledged during its remediation: the held page is cancelled"
+            );
+        }
+        Ok(())
+    }
+
     /// The incidents whose page is held for their remediation.
     pub fn held_incidents(&self) -> Vec<i64> {
         let mut ids: Vec<i64> = self.lock_held().keys().copied().collect();
@@ -260,7 +333,7 @@ impl Alerter {
     /// of the runs plus the grace (at once when no run acted).
     pub(crate) async fn remediate(&self, remedy: Remedy) {
         let Some(engine) = self.engine() else { return };
-        let grace = remediation::run(&engine, &remedy).await;
+        let grace = remediation::run(&engine, &self.store, &remedy).await;
         if !remedy.held {
             return;
         }
@@ -889,7 +962,9 @@ impl Alerter {
     fn tick_inner(&self) -> Result<(), StoreError> {
         let config = self.config();
         let now = self.clock.now_ms();
+        self.cancel_acknowledged_holds()?;
         self.release_held(now)?;
+        self.find_after_open(&config, now)?;
         self.flush_groups(&config, now)?;
         let ids: Vec<i64> = self.lock_progress().keys().copied().collect();
         if ids.is_empty() {
@@ -1388,6 +1463,10 @@ fn start_remedies(alerter: &Arc<Alerter>) {
     for remedy in alerter.take_remedies() {
         let a = alerter.clone();
         tokio::spawn(async move { a.remediate(remedy).await });
+    }
+    for due in alerter.take_after_open() {
+        let a = alerter.clone();
+        tokio::spawn(async move { a.act_after_open(due).await });
     }
 }
 

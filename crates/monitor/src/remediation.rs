@@ -15,6 +15,22 @@
 //! confirmation) pages at once. With `page = "at_once"` the page goes out
 //! at once and the action runs beside it.
 //!
+//! The page waits at most for the runs' longest duration under the
+//! engine's policy (`keepup_actions::longest_run`: a webhook's retries
+//! and backoffs included) plus the grace; a run that ends sooner moves
+//! the deadline to its end plus the grace. Right before each action the
+//! incident is read again: resolved (the check recovered) or acknowledged
+//! (someone is on it) since the remediation was queued, the action is
+//! recorded as skipped, saying so. An acknowledgement while the page is
+//! held cancels the page.
+//!
+//! `after_open`: an action whose `on` names a check and that has
+//! `after_open` is no remediation; it runs once for each incident of
+//! those checks still open (acknowledged or not: the fault persists) that
+//! long after its first failure, the alerter's tick looking for them
+//! every second ([`after_open_due`]); the engine's idempotency key
+//! (action and incident) keeps it once across ticks and restarts.
+//!
 //! A flapping check does not run its remediation: automatic runs stop
 //! (each recorded as skipped, saying so), and the incident engine does not
 //! mute a remediated check's incidents while it flaps, so a person hears
@@ -26,7 +42,7 @@
 use keepup_config::Config;
 use keepup_config::actions::{Action, Page};
 use keepup_model::{CheckId, Status, Timestamp, format_rfc3339};
-use keepup_store::{ActionRun, Incident, RunOutcome};
+use keepup_store::{ActionRun, Incident, RunOutcome, Store};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,16 +57,18 @@ pub const NOTIFIED_OUTPUT_BYTES: usize = 1000;
 const NOTIFIED_RUNS: usize = 5;
 
 /// The actions that remediate `check` confirmed in `status`, in the
-/// configuration's order.
+/// configuration's order. An action with `after_open` is not one: its
+/// `on` only names the checks whose incidents it waits on.
 pub fn actions_for<'a>(config: &'a Config, check: &CheckId, status: Status) -> Vec<&'a Action> {
     config
         .actions
         .iter()
         .filter(|a| {
-            a.triggers
-                .on
-                .as_ref()
-                .is_some_and(|on| on.checks.contains(check) && on.status.contains(&status))
+            a.triggers.after_open.is_none()
+                && a.triggers
+                    .on
+                    .as_ref()
+                    .is_some_and(|on| on.checks.contains(check) && on.status.contains(&status))
         })
         .collect()
 }
@@ -60,6 +78,7 @@ pub fn remediated_checks(config: &Config) -> HashSet<CheckId> {
     config
         .actions
         .iter()
+        .filter(|a| a.triggers.after_open.is_none())
         .filter_map(|a| a.triggers.on.as_ref())
         .flat_map(|on| on.checks.iter().cloned())
         .collect()
@@ -67,12 +86,14 @@ pub fn remediated_checks(config: &Config) -> HashSet<CheckId> {
 
 /// How a remediation pages: `None` at once (an action asks for it, or
 /// none runs first), else the longest the page may wait before the runs
-/// end (their timeouts) and the grace after them.
+/// end (one after the other, each as long as the engine's policy lets it
+/// take: a webhook's retries and backoffs included) and the grace after
+/// them.
 pub(crate) fn hold_for(actions: &[&Action]) -> Option<(Duration, Duration)> {
     if actions.is_empty() || actions.iter().any(|a| a.page == Page::AtOnce) {
         return None;
     }
-    let runs: Duration = actions.iter().map(|a| a.timeout).sum();
+    let runs: Duration = actions.iter().map(|a| keepup_actions::longest_run(a)).sum();
     let grace = actions.iter().map(|a| a.grace).max().unwrap_or_default();
     Some((runs, grace))
 }
@@ -124,10 +145,52 @@ pub(crate) struct Remedy {
     pub(crate) held: bool,
 }
 
+/// Why a remediation of `now` (its incident as the store has it right
+/// before a run) must not start: the check recovered (or a person
+/// resolved it), or a person acknowledged it (someone is on it, and a
+/// restart under their hands is not wanted). `None`: it runs.
+pub(crate) fn not_to_remediate(now: &Incident) -> Option<String> {
+    if now.resolved_at.is_some() {
+        return Some("the check recovered before the run".into());
+    }
+    now.acknowledged_at.map(|_| {
+        format!(
+            "acknowledged{} before the run: someone is on it",
+            now.acknowledged_by
+                .as_deref()
+                .map(|by| format!(" by {by}"))
+                .unwrap_or_default()
+        )
+    })
+}
+
+/// Reads incident `id` as the store has it now (`None`: unreadable,
+/// logged; the caller goes on as if it were still open).
+async fn current(store: &Store, id: i64) -> Option<Incident> {
+    let s = store.clone();
+    match tokio::task::spawn_blocking(move || s.incident(id)).await {
+        Ok(Ok(i)) => i,
+        Ok(Err(e)) => {
+            tracing::warn!(incident = id, error = %e, "cannot re-read the incident before its action");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(incident = id, error = %e, "cannot re-read the incident before its action");
+            None
+        }
+    }
+}
+
 /// Runs `remedy`'s actions one after the other through `engine`; the
 /// grace the page waits from their end, or `None` when none acted (the
-/// page is due at once).
-pub(crate) async fn run(engine: &keepup_actions::Engine, remedy: &Remedy) -> Option<Duration> {
+/// page is due at once). Right before each action the incident is read
+/// again: one resolved or acknowledged since the remediation was queued
+/// records the run as skipped, saying why ([`not_to_remediate`]).
+pub(crate) async fn run(
+    engine: &keepup_actions::Engine,
+    store: &Store,
+    remedy: &Remedy,
+) -> Option<Duration> {
     let i = &remedy.incident;
     let cause = keepup_actions::Cause::Check {
         check: i.check.clone(),
@@ -135,20 +198,24 @@ pub(crate) async fn run(engine: &keepup_actions::Engine, remedy: &Remedy) -> Opt
     };
     let mut grace: Option<Duration> = None;
     for name in &remedy.actions {
-        let ran = if remedy.flapping {
-            engine
-                .skip_for_incident(
-                    name,
-                    cause.clone(),
-                    i.id,
-                    format!(
-                        "{} is flapping: automatic runs are suspended until it settles",
-                        i.check
-                    ),
-                )
-                .await
+        let stop = if remedy.flapping {
+            Some(format!(
+                "{} is flapping: automatic runs are suspended until it settles",
+                i.check
+            ))
         } else {
-            engine.run_for_incident(name, cause.clone(), i.id).await
+            current(store, i.id)
+                .await
+                .as_ref()
+                .and_then(not_to_remediate)
+        };
+        let ran = match stop {
+            Some(why) => {
+                engine
+                    .skip_for_incident(name, cause.clone(), i.id, why)
+                    .await
+            }
+            None => engine.run_for_incident(name, cause.clone(), i.id).await,
         };
         match ran {
             Ok(run) => {
@@ -251,6 +318,80 @@ pub(crate) fn notification_text(
 /// The actions' names.
 pub(crate) fn names(actions: &[&Action]) -> Vec<String> {
     actions.iter().map(|a| a.name.clone()).collect()
+}
+
+/// An `after_open` run to start: `action` for `incident`, still open.
+#[derive(Debug, Clone)]
+pub(crate) struct AfterOpen {
+    pub(crate) action: String,
+    pub(crate) incident: Incident,
+}
+
+/// Whether some action has an `after_open` trigger (else no pass reads
+/// the open incidents).
+pub(crate) fn has_after_open(config: &Config) -> bool {
+    config
+        .actions
+        .iter()
+        .any(|a| a.triggers.after_open.is_some())
+}
+
+/// The `after_open` runs due at `now` among the `open` incidents: an
+/// action whose `on` names the incident's check and status, the incident
+/// open (acknowledged or not: the fault persists) at least `after_open`
+/// since its first failure, and not a consequence of another incident
+/// (its cause is acted on, as remediation is). Each is run once per
+/// incident; the engine's idempotency key keeps it so.
+pub(crate) fn after_open_due(config: &Config, open: &[Incident], now: Timestamp) -> Vec<AfterOpen> {
+    let mut due = Vec::new();
+    for a in &config.actions {
+        let (Some(after), Some(on)) = (a.triggers.after_open, &a.triggers.on) else {
+            continue;
+        };
+        let after = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+        for i in open {
+            if i.resolved_at.is_none()
+                && i.cause.is_none()
+                && on.checks.contains(&i.check)
+                && on.status.contains(&i.status)
+                && now.saturating_sub(i.opened_at) >= after
+            {
+                due.push(AfterOpen {
+                    action: a.name.clone(),
+                    incident: i.clone(),
+                });
+            }
+        }
+    }
+    due
+}
+
+/// Runs `due` through `engine` once for its incident, unless the incident
+/// resolved meanwhile (read again right before).
+pub(crate) async fn run_after_open(
+    engine: &keepup_actions::Engine,
+    store: &Store,
+    due: &AfterOpen,
+) {
+    let i = &due.incident;
+    if current(store, i.id)
+        .await
+        .is_some_and(|now| now.resolved_at.is_some())
+    {
+        return;
+    }
+    match engine
+        .run_once_for_incident(&due.action, i.id, i.check.clone())
+        .await
+    {
+        Ok(Some(run)) => {
+            tracing::info!(incident = i.id, check = %i.check, action = %due.action, run = run.id, outcome = run.outcome.as_str(), "incident still open: action run")
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(incident = i.id, action = %due.action, error = %e, "an after_open action could not run")
+        }
+    }
 }
 
 /// Shared handle type of the engine the alerter runs remediations with.

@@ -4,9 +4,13 @@
 //! grace and no notification reaches the real webhook receiver; a failing
 //! remediation pages after its grace with its output; a flapping check
 //! stops automatic runs and the page says so; a restart during the grace
-//! keeps waiting and runs nothing twice.
+//! keeps waiting and runs nothing twice. A remediation's later action does
+//! not run once its incident resolved or was acknowledged, and an
+//! acknowledgement cancels the held page; a webhook's retries hold the
+//! page until the run is over; an `after_open` action runs once for an
+//! incident still open, acknowledged or not, across ticks and a restart.
 
-use keepup_model::SystemClock;
+use keepup_model::{Clock, SystemClock};
 use keepup_monitor::Monitor;
 use keepup_probe::ProbeContext;
 use keepup_store::{ActionRun, RunOutcome, Store};
@@ -54,6 +58,81 @@ group_window = "0s"
 notify = ["ops"]
 "#
     )
+}
+
+/// A shop of one HTTP check `shop/web` at `url`, checked every second and
+/// confirmed at its first failure, with `defaults` added to
+/// `[defaults]`, the `[[action]]`s `actions` and paging to `hook`.
+fn web_shop(url: &str, defaults: &str, actions: &str, hook: &str) -> String {
+    format!(
+        r#"
+[defaults]
+interval = "1s"
+timeout = "1s"
+failure_threshold = 1
+{defaults}
+
+[[site]]
+id = "shop"
+[[site.check]]
+id = "web"
+kind = "http"
+url = "{url}"
+{actions}
+{paging}"#,
+        paging = paging(hook),
+    )
+}
+
+/// A started monitor over [`web_shop`] with its failing switch, its
+/// store and the page receiver.
+struct Rig {
+    dir: tempfile::TempDir,
+    store: Store,
+    config: Arc<keepup_config::Config>,
+    monitor: Monitor,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    got: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    _servers: (
+        keepup_testkit::http::TestServer,
+        keepup_testkit::http::TestServer,
+    ),
+}
+
+impl Rig {
+    /// The shop failing from the start (`failing`) with `actions`.
+    async fn start(failing: bool, defaults: &str, actions: &str) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let (shop, switch) = toggled().await;
+        switch.store(failing, Ordering::SeqCst);
+        let (hook, got) = receiver(200).await;
+        let src = web_shop(&shop.url("/"), defaults, actions, &hook.url("/hook"));
+        let store = Store::open(&dir.path().join("k.db")).unwrap();
+        let config = config(&src, dir.path());
+        let monitor = start(config.clone(), &store).await;
+        Rig {
+            dir,
+            store,
+            config,
+            monitor,
+            failing: switch,
+            got,
+            _servers: (shop, hook),
+        }
+    }
+
+    /// The first incident, once one opened.
+    async fn first_incident(&self) -> keepup_store::Incident {
+        wait_until("an incident opens", 15, || {
+            !all_incidents(&self.store).is_empty()
+        })
+        .await;
+        all_incidents(&self.store).remove(0)
+    }
+
+    fn pages(&self) -> usize {
+        events(&self.got).iter().filter(|e| *e == "trigger").count()
+    }
 }
 
 fn runs_of(store: &Store, incident: i64) -> Vec<ActionRun> {
@@ -195,30 +274,17 @@ async fn a_failing_remediation_pages_after_its_grace_with_its_output() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let src = format!(
+    let actions = format!(
         r#"
-[defaults]
-interval = "1s"
-timeout = "1s"
-failure_threshold = 1
-
-[[site]]
-id = "shop"
-[[site.check]]
-id = "web"
-kind = "http"
-url = "{url}"
-
 [[action]]
 name = "restart-php"
 command = ["{script}"]
 on = {{ checks = ["shop/web"] }}
 grace = "3s"
-{paging}"#,
-        url = shop.url("/"),
+"#,
         script = script.display(),
-        paging = paging(&hook.url("/hook")),
     );
+    let src = web_shop(&shop.url("/"), "", &actions, &hook.url("/hook"));
     let store = Store::open(&dir.path().join("k.db")).unwrap();
     let monitor = start(config(&src, dir.path()), &store).await;
     wait_until("a page", 20, || {
@@ -254,31 +320,18 @@ async fn a_flapping_check_stops_automatic_runs_and_the_page_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (shop, failing) = toggled().await;
     let (hook, got) = receiver(200).await;
-    let src = format!(
+    let src = web_shop(
+        &shop.url("/"),
+        "flap_changes = 2\nflap_window = \"1h\"",
         r#"
-[defaults]
-interval = "1s"
-timeout = "1s"
-failure_threshold = 1
-flap_changes = 2
-flap_window = "1h"
-
-[[site]]
-id = "shop"
-[[site.check]]
-id = "web"
-kind = "http"
-url = "{url}"
-
 [[action]]
 name = "restart-php"
 command = ["/bin/true"]
-on = {{ checks = ["shop/web"] }}
+on = { checks = ["shop/web"] }
 grace = "20s"
 cooldown = "1s"
-{paging}"#,
-        url = shop.url("/"),
-        paging = paging(&hook.url("/hook")),
+"#,
+        &hook.url("/hook"),
     );
     let store = Store::open(&dir.path().join("k.db")).unwrap();
     let monitor = start(config(&src, dir.path()), &store).await;
@@ -341,28 +394,17 @@ async fn a_restart_during_the_grace_keeps_waiting_and_runs_nothing_twice() {
     let (shop, failing) = toggled().await;
     failing.store(true, Ordering::SeqCst);
     let (hook, got) = receiver(200).await;
-    let src = format!(
+    let src = web_shop(
+        &shop.url("/"),
+        "",
         r#"
-[defaults]
-interval = "1s"
-timeout = "1s"
-failure_threshold = 1
-
-[[site]]
-id = "shop"
-[[site.check]]
-id = "web"
-kind = "http"
-url = "{url}"
-
 [[action]]
 name = "restart-php"
 command = ["/bin/echo", "restarted"]
-on = {{ checks = ["shop/web"] }}
+on = { checks = ["shop/web"] }
 grace = "6s"
-{paging}"#,
-        url = shop.url("/"),
-        paging = paging(&hook.url("/hook")),
+"#,
+        &hook.url("/hook"),
     );
     let store = Store::open(&dir.path().join("k.db")).unwrap();
     let config = config(&src, dir.path());
@@ -405,4 +447,218 @@ grace = "6s"
         "paged once"
     );
     monitor.shutdown().await;
+}
+
+/// Two remediations of `shop/web`, the first taking three seconds: what
+/// happens to the incident meanwhile decides whether the second runs.
+const SLOW_THEN_SECOND: &str = r#"
+[[action]]
+name = "slow-fix"
+command = ["/bin/sleep", "3"]
+on = { checks = ["shop/web"] }
+grace = "2s"
+
+[[action]]
+name = "second-fix"
+command = ["/bin/echo", "second"]
+on = { checks = ["shop/web"] }
+grace = "2s"
+"#;
+
+/// Waits for `incident`'s two runs to be over; the second.
+async fn second_run(store: &Store, incident: i64) -> ActionRun {
+    wait_until("both runs end", 20, || {
+        let runs = runs_of(store, incident);
+        runs.len() == 2 && runs.iter().all(|r| r.finished_at.is_some())
+    })
+    .await;
+    let runs = runs_of(store, incident);
+    assert_eq!(runs[0].action, "slow-fix", "{runs:#?}");
+    assert_eq!(runs[0].outcome, RunOutcome::Ok, "{runs:#?}");
+    assert_eq!(runs[1].action, "second-fix", "{runs:#?}");
+    runs[1].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_after_the_check_recovered_is_skipped_saying_so() {
+    let rig = Rig::start(true, "", SLOW_THEN_SECOND).await;
+    let incident = rig.first_incident().await;
+    wait_until("the first run starts", 10, || {
+        !runs_of(&rig.store, incident.id).is_empty()
+    })
+    .await;
+    rig.failing.store(false, Ordering::SeqCst);
+    let second = second_run(&rig.store, incident.id).await;
+    assert!(
+        rig.store
+            .incident(incident.id)
+            .unwrap()
+            .unwrap()
+            .resolved_at
+            .is_some(),
+        "the check recovered during the first run"
+    );
+    assert_eq!(second.outcome, RunOutcome::Skipped, "{second:#?}");
+    assert_eq!(second.reason, "the check recovered before the run");
+    assert_eq!(second.exit_code, None, "it never ran");
+    assert_eq!(rig.pages(), 0);
+    rig.monitor.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledgement_during_a_remediation_skips_the_rest_and_cancels_the_page() {
+    let rig = Rig::start(true, "", SLOW_THEN_SECOND).await;
+    let incident = rig.first_incident().await;
+    wait_until("the first run starts", 10, || {
+        !runs_of(&rig.store, incident.id).is_empty()
+    })
+    .await;
+    assert!(
+        rig.monitor
+            .acknowledge_incident(incident.id, "web:ops")
+            .await
+            .unwrap()
+    );
+    let second = second_run(&rig.store, incident.id).await;
+    assert_eq!(second.outcome, RunOutcome::Skipped, "{second:#?}");
+    assert_eq!(
+        second.reason,
+        "acknowledged by web:ops before the run: someone is on it"
+    );
+    // Past the first run's grace, the check still failing: nobody paged.
+    let ended = runs_of(&rig.store, incident.id)[0].finished_at.unwrap();
+    wait_until("the grace has passed", 10, || {
+        SystemClock.now_ms() > ended + 2000 + 3000
+    })
+    .await;
+    assert_eq!(rig.pages(), 0, "{:?}", rig.got.lock().unwrap());
+    assert!(
+        rig.store
+            .incident_notifications(incident.id)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(rig.monitor.alerter().held_incidents().is_empty());
+    assert!(
+        rig.store
+            .incident(incident.id)
+            .unwrap()
+            .unwrap()
+            .resolved_at
+            .is_none()
+    );
+    rig.monitor.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_remediation_holds_the_page_through_its_retries() {
+    // The provider fails every attempt: three attempts 1 s and 2 s apart,
+    // longer than the action's timeout and grace together.
+    let (provider, calls) = receiver(503).await;
+    let actions = format!(
+        r#"
+[[action]]
+name = "resize"
+webhook = {{ url = "{url}", method = "POST", retries = 2 }}
+timeout = "1s"
+on = {{ checks = ["shop/web"] }}
+grace = "1s"
+"#,
+        url = provider.url("/resize")
+    );
+    let rig = Rig::start(true, "", &actions).await;
+    let incident = rig.first_incident().await;
+    wait_until("a page", 20, || rig.pages() > 0).await;
+    let runs = runs_of(&rig.store, incident.id);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0].outcome, RunOutcome::Failed, "{runs:#?}");
+    assert_eq!(runs[0].attempts, 3, "{runs:#?}");
+    assert_eq!(calls.lock().unwrap().len(), 3);
+    let ran = runs[0].finished_at.expect("the run ended before the page");
+    let first = rig
+        .store
+        .incident_notifications(incident.id)
+        .unwrap()
+        .iter()
+        .map(|n| n.created_at)
+        .min()
+        .unwrap();
+    assert!(
+        first >= ran + 1000,
+        "queued at {first}, the run ended at {ran}: paged mid-run"
+    );
+    rig.monitor.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_still_open_runs_its_after_open_action_once_even_acknowledged_and_restarted() {
+    let rig = Rig::start(
+        true,
+        "",
+        r#"
+[[action]]
+name = "escalate"
+command = ["/bin/echo", "escalated"]
+on = { checks = ["shop/web"] }
+after_open = "4s"
+"#,
+    )
+    .await;
+    let incident = rig.first_incident().await;
+    // Nothing holds the page and nothing runs at the confirmation.
+    wait_until("a page", 10, || rig.pages() > 0).await;
+    assert!(runs_of(&rig.store, incident.id).is_empty());
+    assert!(
+        rig.monitor
+            .acknowledge_incident(incident.id, "web:ops")
+            .await
+            .unwrap()
+    );
+    wait_until("the after_open run", 15, || {
+        runs_of(&rig.store, incident.id)
+            .iter()
+            .any(|r| r.finished_at.is_some())
+    })
+    .await;
+    let runs = runs_of(&rig.store, incident.id);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0].action, "escalate");
+    assert_eq!(runs[0].cause, "incident");
+    assert_eq!(
+        runs[0].cause_detail,
+        format!("incident {} of shop/web still open", incident.id)
+    );
+    assert_eq!(runs[0].outcome, RunOutcome::Ok, "{runs:#?}");
+    assert!(runs[0].output.contains("escalated"), "{runs:#?}");
+    assert!(
+        runs[0].started_at >= incident.opened_at + 4000,
+        "ran at {}, opened at {}",
+        runs[0].started_at,
+        incident.opened_at
+    );
+    // More ticks, then a restart with the incident still open: once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let Rig {
+        monitor,
+        store,
+        config,
+        dir,
+        _servers,
+        ..
+    } = rig;
+    monitor.shutdown().await;
+    drop(monitor);
+    let monitor = start(config, &store).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        store
+            .incident(incident.id)
+            .unwrap()
+            .unwrap()
+            .resolved_at
+            .is_none()
+    );
+    assert_eq!(runs_of(&store, incident.id).len(), 1, "run once");
+    monitor.shutdown().await;
+    drop(dir);
 }

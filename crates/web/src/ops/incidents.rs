@@ -260,10 +260,21 @@ fn timeline(d: &Detail) -> Vec<Step> {
         });
     }
     if let Some(at) = i.acknowledged_at {
+        let by = i.acknowledged_by.as_ref().map(|by| format!("by {by}"));
+        // A page held for a remediation and never queued: the
+        // acknowledgement cancelled it (see the monitor's alerting).
+        let cancelled = d.notifications.is_empty() && d.actions.iter().any(|r| r.cause == "check");
         steps.push(Step {
             at,
             what: "Acknowledged",
-            detail: i.acknowledged_by.as_ref().map(|by| format!("by {by}")),
+            detail: if cancelled {
+                Some(format!(
+                    "{}the page held for the automatic action is cancelled: someone is on it",
+                    by.map(|b| format!("{b}; ")).unwrap_or_default()
+                ))
+            } else {
+                by
+            },
         });
     }
     if let Some(at) = i.resolved_at {
