@@ -227,7 +227,7 @@ impl Store {
     /// or a newer schema, as [`Store::open`] does for a file.
     ///
     /// The foundation of issue 19: the memos, the maintenance windows
-    /// started by hand and the schema version run on it; every other operation fails with "not yet supported on
+    /// started by hand, the API tokens and the schema version run on it; every other operation fails with "not yet supported on
     /// PostgreSQL" until its module moves onto the SQL layer, and the
     /// binary refuses `[store] url` at load meanwhile.
     pub fn open_postgres(target: &PostgresTarget) -> Result<Store, StoreError> {

@@ -7,7 +7,7 @@
 mod support;
 
 use keepup_model::CheckId;
-use keepup_store::{MemoChange, SCHEMA_VERSION, Store};
+use keepup_store::{MemoChange, SCHEMA_VERSION, Store, TokenScope};
 use support::on_both_backends;
 
 on_both_backends!(
@@ -15,6 +15,7 @@ on_both_backends!(
     memos_are_written_replaced_listed_and_deleted,
     memos_are_deleted_by_key_range,
     maintenance_windows_start_cover_and_stop,
+    tokens_work_until_expiry_or_revocation_and_record_their_use,
 );
 
 fn the_schema_is_at_this_builds_version(s: &Store) {
@@ -106,4 +107,40 @@ fn maintenance_windows_start_cover_and_stop(s: &Store) {
         .map(|w| w.id)
         .collect();
     assert_eq!(overlapping, [all, id]);
+}
+
+fn tokens_work_until_expiry_or_revocation_and_record_their_use(s: &Store) {
+    assert!(
+        s.create_token("ci", b"h1", TokenScope::Read, 10, None)
+            .expect("create")
+    );
+    assert!(
+        !s.create_token("ci", b"h2", TokenScope::Write, 10, None)
+            .expect("create"),
+        "the name is taken"
+    );
+    assert!(
+        s.create_token("tmp", b"h3", TokenScope::Write, 10, Some(1_000))
+            .expect("create")
+    );
+    assert_eq!(
+        s.use_token(b"h1", 500).expect("use").map(|t| t.scope),
+        Some(TokenScope::Read)
+    );
+    assert!(s.use_token(b"h2", 500).expect("use").is_none());
+    assert!(s.use_token(b"h3", 999).expect("use").is_some());
+    assert!(s.use_token(b"h3", 1_000).expect("use").is_none(), "expired");
+    let listed = s.tokens().expect("list");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        (listed[0].name.as_str(), listed[0].last_used_at),
+        ("ci", Some(500))
+    );
+    assert_eq!(
+        (listed[1].expires_at, listed[1].created_at),
+        (Some(1_000), 10)
+    );
+    assert!(s.revoke_token("ci").expect("revoke"));
+    assert!(s.use_token(b"h1", 600).expect("use").is_none(), "revoked");
+    assert!(!s.revoke_token("ci").expect("revoke"));
 }

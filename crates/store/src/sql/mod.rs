@@ -22,7 +22,8 @@
 //!
 //! This is the foundation of issue 19 part 1. The PostgreSQL side creates
 //! and migrates the schema (the `pg_schema` module) and runs the modules
-//! moved onto this layer (memos, maintenance windows, the schema version); the others still
+//! moved onto this layer (memos, maintenance windows, API tokens, the
+//! schema version); the others still
 //! call rusqlite directly and answer "not yet supported" on a PostgreSQL
 //! store. They move one by one, SQLite's behaviour unchanged at each step.
 
@@ -44,8 +45,22 @@ pub(crate) enum Db<'a> {
 /// A value bound to a statement, borrowed from the caller.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Param<'a> {
+    Null,
     Int(i64),
     Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+impl From<Option<i64>> for Param<'_> {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Param::Null, Param::Int)
+    }
+}
+
+impl<'a> From<&'a [u8]> for Param<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        Param::Blob(v)
+    }
 }
 
 impl From<i64> for Param<'_> {
@@ -69,8 +84,10 @@ impl<'a> From<&'a String> for Param<'a> {
 impl rusqlite::ToSql for Param<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match *self {
+            Param::Null => ToSqlOutput::Borrowed(ValueRef::Null),
             Param::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(v)),
             Param::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Param::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
         })
     }
 }
@@ -78,8 +95,10 @@ impl rusqlite::ToSql for Param<'_> {
 impl Param<'_> {
     fn owned(self) -> Value {
         match self {
+            Param::Null => Value::Null,
             Param::Int(v) => Value::Int(v),
             Param::Text(v) => Value::Text(v.to_owned()),
+            Param::Blob(v) => Value::Blob(v.to_vec()),
         }
     }
 }
