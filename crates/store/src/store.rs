@@ -227,8 +227,10 @@ impl Store {
     /// or a newer schema, as [`Store::open`] does for a file.
     ///
     /// The foundation of issue 19: the memos, the maintenance windows
-    /// started by hand, the API tokens and the schema version run on it; every other operation fails with "not yet supported on
-    /// PostgreSQL" until its module moves onto the SQL layer, and the
+    /// started by hand, the API tokens, the audit log and the schema version
+    /// run on it; every other operation fails with "not yet supported:
+    /// `OP` runs on SQLite only so far" until its module moves onto the
+    /// SQL layer, and the
     /// binary refuses `[store] url` at load meanwhile.
     pub fn open_postgres(target: &PostgresTarget) -> Result<Store, StoreError> {
         let shown = target.shown();

@@ -23,7 +23,7 @@
 //! This is the foundation of issue 19 part 1. The PostgreSQL side creates
 //! and migrates the schema (the `pg_schema` module) and runs the modules
 //! moved onto this layer (memos, maintenance windows, API tokens, the
-//! schema version); the others still
+//! audit log, the schema version); the others still
 //! call rusqlite directly and answer "not yet supported" on a PostgreSQL
 //! store. They move one by one, SQLite's behaviour unchanged at each step.
 
