@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 /// Length of one round of faults.
-pub const CYCLE: Duration = Duration::from_secs(140);
+pub const CYCLE: Duration = Duration::from_secs(160);
 
 /// A fault the demo shop can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,9 +29,48 @@ pub enum Fault {
     /// Every customer login answers "Invalid login" (the login check
     /// fails).
     LoginBroken,
+    /// The shop's order worker (a process of its own) is killed with
+    /// SIGKILL as the step begins and stays dead until something starts
+    /// it again: the demo's `[[action]]` restart-worker, through the
+    /// demo agent (server/worker turns Down, then Up, and nobody is paged).
+    WorkerCrash,
 }
 
 impl Fault {
+    /// Every fault, in the timeline's order.
+    pub const ALL: [Fault; 9] = [
+        Fault::None,
+        Fault::SlowProductPage,
+        Fault::CheckoutError,
+        Fault::ExpiredCertificate,
+        Fault::MissingHeartbeat,
+        Fault::VendorOutage,
+        Fault::AddToCartBroken,
+        Fault::LoginBroken,
+        Fault::WorkerCrash,
+    ];
+
+    /// Its name on the command line (`keepup demo --fault NAME`, hidden:
+    /// one fault all the time, for tests).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::None => "none",
+            Fault::SlowProductPage => "slow-product-page",
+            Fault::CheckoutError => "checkout-error",
+            Fault::ExpiredCertificate => "expired-certificate",
+            Fault::MissingHeartbeat => "missing-heartbeat",
+            Fault::VendorOutage => "vendor-outage",
+            Fault::AddToCartBroken => "add-to-cart-broken",
+            Fault::LoginBroken => "login-broken",
+            Fault::WorkerCrash => "worker-crash",
+        }
+    }
+
+    /// The fault with this [`name`](Fault::name).
+    pub fn named(name: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
+
     /// What a newcomer should expect to see; `quick_add` says whether the
     /// demo checks the JavaScript quick add in Chromium (`shop/quick-add`),
     /// which the add-to-cart fault fails too. Each is short enough for the
@@ -54,12 +93,16 @@ impl Fault {
                 "add to cart refused: shop/cart turns DOWN at \"add to cart\""
             }
             Fault::LoginBroken => "login broken: shop/login turns DOWN at \"log in\"",
+            Fault::WorkerCrash => "worker killed: server/worker DOWN, restarted by an action",
         }
     }
 }
 
 /// The schedule: quiet for 20 s, then each fault for 15–20 s (the cart and
 /// login checks look every 10 s, so they see their 20 s faults twice).
+/// The worker's crash comes last: its repair takes an agent report, the
+/// action's run and another report, which the other faults need not wait
+/// for.
 const PLAN: &[(u64, Fault)] = &[
     (0, Fault::None),
     (20, Fault::SlowProductPage),
@@ -69,6 +112,7 @@ const PLAN: &[(u64, Fault)] = &[
     (80, Fault::VendorOutage),
     (100, Fault::AddToCartBroken),
     (120, Fault::LoginBroken),
+    (140, Fault::WorkerCrash),
 ];
 
 /// Faults as a function of time since the demo started.
@@ -178,6 +222,7 @@ mod tests {
         assert_eq!(fault_at(s(85)), Fault::VendorOutage);
         assert_eq!(fault_at(s(110)), Fault::AddToCartBroken);
         assert_eq!(fault_at(s(130)), Fault::LoginBroken);
+        assert_eq!(fault_at(s(150)), Fault::WorkerCrash);
         assert_eq!(fault_at(CYCLE + s(25)), Fault::SlowProductPage);
     }
 
@@ -203,7 +248,8 @@ mod tests {
         assert_eq!(fault_after(s(5)), (Fault::SlowProductPage, s(15)));
         assert_eq!(fault_after(s(20)), (Fault::CheckoutError, s(15)));
         assert_eq!(fault_after(s(90)), (Fault::AddToCartBroken, s(10)));
-        assert_eq!(fault_after(s(125)), (Fault::None, s(15)));
+        assert_eq!(fault_after(s(125)), (Fault::WorkerCrash, s(15)));
+        assert_eq!(fault_after(s(145)), (Fault::None, s(15)));
         assert_eq!(
             fault_after(CYCLE + s(36)),
             (Fault::ExpiredCertificate, s(14))

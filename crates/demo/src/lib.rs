@@ -13,10 +13,12 @@
 //! The shop has a standby and a drill copy on other loopback addresses and
 //! a disaster-recovery plan for them ([`DemoShop::recovery_config`]);
 //! "production lost" ([`lose_production`]) stops production until the
-//! plan's return. Every [`CYCLE`] it injects faults in turn (a slow product page, a failing
+//! plan's return. The shop's order worker is a process of its own
+//! ([`worker`]). Every [`CYCLE`] it injects faults in turn (a slow product page, a failing
 //! checkout, an expired certificate, a job that stops pinging, a payment
-//! vendor outage, the cart's form key refused, every login refused) so that a
-//! newcomer sees checks change state within a minute.
+//! vendor outage, the cart's form key refused, every login refused, the
+//! worker killed) so that a newcomer sees checks change state within a
+//! minute.
 //!
 //! It also provides [`bench_target`], the trivial HTTP server the scheduler
 //! benchmark runs in a child process. Nothing here is used by `keepup run`.
@@ -29,6 +31,7 @@ mod mail;
 mod shop;
 mod store_front;
 mod web;
+pub mod worker;
 
 pub use dns::{DemoDns, PRODUCTION, ROOT, SHOP_NS};
 pub use faults::{CYCLE, Fault, FaultPlan, fault_at};

@@ -69,6 +69,8 @@ pub struct DemoShop {
     /// Whether the demo checks the quick add in Chromium (configured when
     /// Debian's Chromium is installed).
     quick_add_in_browser: bool,
+    /// Whether this shop started the order worker (stopped with it).
+    worker_started: bool,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -104,6 +106,9 @@ impl Drop for DemoShop {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
+        }
+        if self.worker_started {
+            crate::worker::crash(&self.dir);
         }
     }
 }
@@ -225,6 +230,7 @@ impl DemoShop {
             dns,
             quick_add_broken,
             quick_add_in_browser: Path::new(CHROMIUM).is_file(),
+            worker_started: false,
             tasks,
         })
     }
@@ -282,6 +288,52 @@ impl DemoShop {
                 tokio::time::sleep(every).await;
             }
         }));
+    }
+
+    /// Starts the shop's order worker, a process of its own (`exe
+    /// demo-worker run`, see [`crate::worker`]), by running the command
+    /// that [`crate::worker::start_command`] gives (the one the demo
+    /// agent's action runs to restart it); the worker-crash step of the
+    /// fault timeline kills it with SIGKILL as the step begins. Returns
+    /// what the start printed. The worker ends with the shop (or, when
+    /// the demo process dies first, by itself).
+    pub async fn start_worker(&mut self, exe: &Path) -> Result<String, Error> {
+        let (program, args) = crate::worker::start_command(exe, &self.dir, std::process::id())?;
+        let out = tokio::process::Command::new(&program)
+            .args(&args)
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} {}: {}",
+                program.display(),
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+            .into());
+        }
+        self.worker_started = true;
+        let (faults, dir) = (self.faults, self.dir.clone());
+        self.tasks.push(tokio::spawn(async move {
+            // Killed when its step begins, once: it stays dead until
+            // something restarts it, the step's end does not.
+            let mut was = Fault::None;
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let now = faults.current();
+                if now == Fault::WorkerCrash
+                    && was != Fault::WorkerCrash
+                    && let Some(pid) = crate::worker::crash(&dir)
+                {
+                    tracing::info!(pid, "demo: the shop's order worker was killed (fault)");
+                }
+                was = now;
+            }
+        }));
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     /// The configuration `keepup demo` monitors the shop with.

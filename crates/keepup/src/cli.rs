@@ -319,6 +319,10 @@ pub enum Command {
         /// Inject no faults (for benchmarks of the shop and its recovery).
         #[arg(long)]
         no_faults: bool,
+        /// Only this fault, all the time (tests of one fault): its name as
+        /// `keepup_demo::Fault::name` gives it, e.g. worker-crash.
+        #[arg(long, hide = true, conflicts_with = "no_faults", value_parser = parse_fault)]
+        fault: Option<keepup_demo::Fault>,
         /// Seconds between redraws of the live screen on a terminal, or
         /// between status tables appended to stdout otherwise (0: no
         /// tables).
@@ -384,6 +388,21 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// (internal) The demo shop's order worker, a process of its own:
+    /// `start` starts it detached unless it runs (what `keepup demo` and
+    /// its agent's action restart-worker run), `run` is the worker.
+    #[command(hide = true)]
+    DemoWorker {
+        /// start or run.
+        #[arg(value_enum)]
+        mode: DemoWorkerMode,
+        /// The demo's directory (the worker's pid file).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The demo's process: the worker ends when it is gone.
+        #[arg(long)]
+        demo_pid: u32,
     },
     /// Print shell completions.
     Completions {
@@ -942,6 +961,23 @@ pub enum BenchCommand {
     /// targets until stdin closes.
     #[command(hide = true)]
     OutageTargets,
+}
+
+/// What `keepup demo-worker` does.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DemoWorkerMode {
+    /// Start the worker detached, unless it runs.
+    Start,
+    /// Be the worker.
+    Run,
+}
+
+/// A demo fault by its name.
+fn parse_fault(s: &str) -> Result<keepup_demo::Fault, String> {
+    keepup_demo::Fault::named(s).ok_or_else(|| {
+        let names: Vec<&str> = keepup_demo::Fault::ALL.iter().map(|f| f.name()).collect();
+        format!("{s:?} is not a demo fault; one of {}", names.join(", "))
+    })
 }
 
 /// `ip` or `ip:port` (port 53 when left out).

@@ -25,7 +25,7 @@ use std::time::Duration;
 pub fn run(
     dir: Option<PathBuf>,
     listen: SocketAddr,
-    (run_for, lose_production_after, inject_faults): (Option<Duration>, Option<Duration>, bool),
+    (run_for, lose_production_after, faults): (Option<Duration>, Option<Duration>, FaultPlan),
     every: u64,
     (log_format, verbose): (&crate::cli::LogFormat, u8),
 ) -> anyhow::Result<ExitCode> {
@@ -50,8 +50,9 @@ pub fn run(
         .with_context(|| format!("cannot write the demo log {}", log.display()))?;
     let tty = std::io::stdout().is_terminal();
     super::runtime()?.block_on(async move {
-        let faults = if inject_faults { FaultPlan::starting_now() } else { FaultPlan::without_faults() };
         let mut shop = DemoShop::start(&dir, faults).await.map_err(|e| anyhow::anyhow!("cannot start the demo shop: {e}"))?;
+        let exe = std::env::current_exe().context("cannot find keepup's own binary to start the demo's worker")?;
+        let worker = shop.start_worker(&exe).await.map_err(|e| anyhow::anyhow!("cannot start the demo shop's order worker: {e}"))?;
         // Find a free port now so that the written configuration is concrete.
         let listen = std::net::TcpListener::bind(listen)
             .with_context(|| format!("cannot listen on {listen}"))?
@@ -69,7 +70,7 @@ pub fn run(
         let watched = config.clone();
         let daemon = Daemon::start(config, ProbeContext::new()).await?;
         shop.start_job(daemon.listen, format!("/ping/{token}"), Duration::from_secs(3));
-        start_demo_agent(&dir, daemon.listen, keepup_config::Secret::new(agent_token))?;
+        start_demo_agent(&dir, &exe, daemon.listen, keepup_config::Secret::new(agent_token))?;
 
         let password = demo_user(daemon.monitor.store())?;
         // A previous run's loss (with --dir) does not carry over.
@@ -96,6 +97,7 @@ pub fn run(
         println!("  SLA:         keepup sla -c {0}   and   keepup report -c {0} --out DIR", config_path.display());
         println!("  standby:     {}:{} and :{} (restored from the backup by the plan shop-dr; drill copy on {})", keepup_demo::STANDBY, shop.http.port(), shop.https.port(), keepup_demo::DRILL);
         println!("  disaster:    touch {} loses production; then keepup dr activate shop-dr -c {} --yes", dir.join(keepup_demo::PRODUCTION_LOST).display(), config_path.display());
+        println!("  worker:      {worker}; the fault timeline kills it, the action {WORKER_ACTION} has the demo agent restart it: see http://{}/incidents", daemon.listen);
         println!("  a fault is injected every 15-20 s, in a round of {} s; watch the STATUS column change. Ctrl-C stops.\n", keepup_demo::CYCLE.as_secs());
 
         let mut ticker = Ticker::new(Duration::from_secs(every.max(1)), run_for)?;
@@ -279,9 +281,51 @@ fn print_table(daemon: &Daemon, shop: &DemoShop, elapsed: Duration) {
     }
 }
 
+/// The faults `keepup demo` injects: the timeline, none (`--no-faults`)
+/// or one all the time (`--fault NAME`, for tests).
+pub fn fault_plan(no_faults: bool, only: Option<keepup_demo::Fault>) -> FaultPlan {
+    match only {
+        Some(fault) => FaultPlan::only(fault),
+        None if no_faults => FaultPlan::without_faults(),
+        None => FaultPlan::starting_now(),
+    }
+}
+
+/// `keepup demo-worker start|run`: the demo shop's order worker
+/// ([`keepup_demo::worker`]).
+pub fn worker(
+    mode: crate::cli::DemoWorkerMode,
+    dir: &std::path::Path,
+    demo_pid: u32,
+) -> anyhow::Result<ExitCode> {
+    match mode {
+        crate::cli::DemoWorkerMode::Start => {
+            let exe = std::env::current_exe().context("cannot find keepup's own binary")?;
+            let started =
+                keepup_demo::worker::start(&exe, dir, demo_pid).map_err(anyhow::Error::msg)?;
+            println!("{started}");
+        }
+        crate::cli::DemoWorkerMode::Run => {
+            keepup_demo::worker::run(dir, demo_pid).with_context(|| {
+                format!("the demo worker cannot write its pid in {}", dir.display())
+            })?
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The demo agent's action that restarts the shop's order worker, and
+/// the `[[action]]` that asks for it.
+const WORKER_ACTION: &str = "restart-worker";
+
+/// The name the demo agent counts the order worker's processes under.
+const WORKER_PROCESS: &str = "shop-worker";
+
 /// The demo's own host, watched through an agent: an `[[agent]]` and a
 /// `host` check of this machine's disk, load and memory in a site of its
-/// own (so the shop's status and SLA stay the shop's).
+/// own (so the shop's status and SLA stay the shop's); and the shop's
+/// order worker on it, counted by the agent and restarted by an
+/// `[[action]]` through the agent before anyone is paged.
 fn demo_agent(dir: &std::path::Path, token: &str) -> anyhow::Result<String> {
     let file = dir.join("agent.token");
     std::fs::write(&file, token)?;
@@ -308,20 +352,69 @@ inodes."/" = {{ warn = "90%", crit = "98%" }}
 load = {{ warn = 4, crit = 8 }}
 memory = {{ warn = "90%", crit = "97%" }}
 reboot_window = "1m"
+
+# The shop's order worker (keepup demo-worker), a process of its own on this
+# machine, counted by the agent (its process watch {process}). The fault
+# timeline kills it; it stays dead until something starts it again.
+[[site.check]]
+id = "worker"
+name = "Order worker process"
+kind = "host"
+agent = "demo-host"
+processes.{process} = {{ min = 1 }}
+reboot_window = "1m"
+
+# Remediation: when server/worker is confirmed DOWN, the demo agent runs its
+# action {action} (on a real server: keepup agent --action
+# {action}='systemctl restart shop-worker'); nobody is paged unless the
+# worker is still down {grace} after the run. The incident's page shows the
+# run, its output and the recovery.
+[[action]]
+name = "{action}"
+agent = "demo-host"
+on = {{ checks = ["server/worker"], status = ["down"] }}
+page = "after"
+grace = "{grace}"
+timeout = "30s"
+cooldown = "1m"   # less than the fault timeline's round, so every crash is repaired
 "#,
-        file = keepup_config::toml_string(&file.display().to_string())
+        file = keepup_config::toml_string(&file.display().to_string()),
+        process = WORKER_PROCESS,
+        action = WORKER_ACTION,
+        grace = "30s",
     ))
 }
 
-/// The in-process agent of the demo: the same collector, backlog and push
-/// as `keepup agent`, to the demo daemon's listener.
+/// The in-process agent of the demo: the same collector, backlog, push
+/// and action runner as `keepup agent`, to the demo daemon's listener. It
+/// counts the shop's order worker (a process watch by its command line)
+/// and has one action, restarting it (as `keepup agent --action
+/// restart-worker='keepup demo-worker start ...'` would).
 fn start_demo_agent(
     dir: &std::path::Path,
+    exe: &std::path::Path,
     listen: SocketAddr,
     token: keepup_config::Secret,
 ) -> anyhow::Result<()> {
-    use keepup_agent::{Collector, Settings, backlog::Backlog, push::Pusher};
-    let backlog = Backlog::open(&dir.join("agent"), 1000)?;
+    use keepup_agent::actions::{Action, Runner};
+    use keepup_agent::{Collector, ProcessWatch, Settings, backlog::Backlog, push::Pusher};
+    let state = dir.join("agent");
+    let backlog = Backlog::open(&state, 1000)?;
+    let (program, args) = keepup_demo::worker::start_command(exe, dir, std::process::id())
+        .map_err(anyhow::Error::msg)?;
+    let restart = Action {
+        name: WORKER_ACTION.into(),
+        program,
+        args,
+    };
+    let runner = Runner::open(
+        vec![restart],
+        Duration::from_secs(30),
+        &state,
+        std::sync::Arc::new(SystemClock),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let worker = regex::Regex::new(&regex::escape(&keepup_demo::worker::run_command_line(dir)))?;
     let pusher = Pusher::new(
         keepup_notify::HttpClientContext::new(),
         format!("http://{listen}/agent/report"),
@@ -331,13 +424,18 @@ fn start_demo_agent(
     let collector = Collector::new(Settings {
         name: "demo-host".into(),
         interval: Duration::from_secs(5),
+        watches: vec![ProcessWatch {
+            name: WORKER_PROCESS.into(),
+            cmdline: Some(worker),
+            user: None,
+        }],
         ..Settings::default()
     });
     tokio::spawn(keepup_agent::push::run(
         collector,
         backlog,
         pusher,
-        None,
+        Some(runner),
         &SystemClock,
         std::future::pending(),
     ));

@@ -194,11 +194,16 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             run_for,
             lose_production_after,
             no_faults,
+            fault,
             every,
         } => demo::run(
             dir,
             listen,
-            (run_for, lose_production_after, !no_faults),
+            (
+                run_for,
+                lose_production_after,
+                demo::fault_plan(no_faults, fault),
+            ),
             every,
             (&cli.log_format, cli.verbose),
         ),
@@ -247,6 +252,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             force,
         ),
+        Command::DemoWorker {
+            mode,
+            dir,
+            demo_pid,
+        } => demo::worker(mode, &dir, demo_pid),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "keepup", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
