@@ -1,6 +1,8 @@
 //! The operations pages against the real listener, a real monitor and
 //! store (see `support`): incidents acknowledged and resolved from the
-//! dashboard change the incident and stop escalation; maintenance started
+//! dashboard change the incident and stop escalation (during a
+//! remediation's grace, the held page is cancelled and the timeline says
+//! so); maintenance started
 //! and ended there mutes and unmutes the monitor; a channel's test button
 //! sends through the channel (in-process webhook receivers); the backups
 //! page shows a real repository's snapshot and a failed target. Forms
@@ -367,6 +369,54 @@ async fn acknowledging_from_the_dashboard_stops_escalation_and_resolving_keeps_t
         assert!(actions.iter().any(|a| a == wanted), "{actions:?}");
     }
     assert_eq!(viewer.get("/incidents?state=sideways").await.status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledging_during_a_remediation_cancels_its_page_and_the_timeline_says_so() {
+    let (shop, failing) = toggled().await;
+    let (ops, ops_got) = receiver(200).await;
+    let (boss, boss_got) = receiver(200).await;
+    let (refusing, _) = receiver(400).await;
+    let src = format!(
+        "{}\n[[action]]\nname = \"restart-php\"\ncommand = [\"/bin/echo\", \"restarted\"]\non = {{ checks = [\"shop/web\"] }}\ngrace = \"6s\"\n",
+        shop_config(&shop, &ops, &boss, &refusing)
+    );
+    let web = support::start_config(&src).await;
+    let mut operator = logged_in(&web, "olga", Role::Operator, 2).await;
+    failing.store(true, Ordering::SeqCst);
+    let store = web.monitor.store().clone();
+    wait_until("the remediation ran", 20, || {
+        store.open_incidents().unwrap().first().is_some_and(|i| {
+            store
+                .action_runs_of_incidents(&[i.id])
+                .unwrap()
+                .iter()
+                .any(|r| r.finished_at.is_some())
+        })
+    })
+    .await;
+    let incident = store.open_incidents().unwrap().remove(0);
+    let path = format!("/incidents/{}", incident.id);
+    let page = operator.get(&path).await;
+    let ack = operator
+        .post(&format!("{path}/acknowledge"), &[("csrf", &csrf_of(&page))])
+        .await;
+    assert_eq!(ack.status, 303, "{}", ack.body);
+    // Past the grace, the check still failing: nobody paged.
+    let ran = store.action_runs_of_incidents(&[incident.id]).unwrap()[0]
+        .finished_at
+        .unwrap();
+    let due = Duration::from_millis((ran + 8_000 - keepup_web::auth::now()).max(0) as u64);
+    tokio::time::sleep(due).await;
+    assert!(events(&ops_got).is_empty(), "{:?}", events(&ops_got));
+    assert!(events(&boss_got).is_empty(), "{:?}", events(&boss_got));
+    let page = operator.get(&path).await;
+    let timeline = page.text("ol.timeline");
+    assert!(
+        timeline.contains("by olga; the page held for the automatic action is cancelled"),
+        "{timeline}"
+    );
+    assert!(timeline.contains("restart-php: ok"), "{timeline}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
