@@ -18,6 +18,7 @@
 //! # after_open = "10m"             # on an incident of those checks still open
 //! # measure = { check = "shop/web1", measure = "load", above = 2.0, for = "10m" }
 //! # schedule = { cron = "0 23 * * *", timezone = "Europe/Berlin" }
+//! # scale = { level = "web-nodes", by = 1 }   # or to = 4: moves a [[scale]] level
 //! cooldown = "10m"
 //! max_per_hour = 3
 //! max_per_day = 10
@@ -27,6 +28,12 @@
 //! page = "after"                   # remediation: page after `grace` if it did not help
 //! grace = "3m"
 //! ```
+//!
+//!
+//! A `[[scale]]` is a named capacity level with bounds, as an autoscaling
+//! group's size or an HPA's replicas: `name`, `min`, `max`, `initial`
+//! (default `min`). Scaling actions move it (`scale = { level, by }` a
+//! step, `scale = { level, to }` a size a schedule sets).
 //!
 //! Not here: running them, the guard rails' bookkeeping and the audit
 //! (`keepup_actions`), acting on failures (the monitor).
@@ -87,7 +94,51 @@ pub struct Action {
     /// How long a remediation waits for the check to recover before it
     /// pages (with [`Page::After`]).
     pub grace: Duration,
+    /// The `[[scale]]` level it moves, and how.
+    pub scale: Option<ScaleStep>,
 }
+
+/// One `[[scale]]`: a capacity level with bounds (an autoscaling group's
+/// size, an HPA's replicas) that scaling actions move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Level {
+    /// Its unique name.
+    pub name: String,
+    /// The least it may be.
+    pub min: u32,
+    /// The most it may be.
+    pub max: u32,
+    /// What it is before any action moved it.
+    pub initial: u32,
+}
+
+impl Level {
+    /// `v` within the bounds.
+    pub fn clamp(&self, v: i64) -> u32 {
+        v.clamp(i64::from(self.min), i64::from(self.max)) as u32
+    }
+}
+
+/// `scale = { level, by | to }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScaleStep {
+    /// The `[[scale]]` it moves.
+    pub level: String,
+    /// How.
+    pub change: Change,
+}
+
+/// How a scaling action moves its level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// By this many (negative: down).
+    By(i64),
+    /// To this size (a schedule's).
+    To(u32),
+}
+
+/// At most this large a level (a sanity bound, not a provider's).
+pub const MAX_LEVEL: i64 = 100_000;
 
 impl Action {
     /// The checks its triggers concern (`on`, `measure`): what its
@@ -100,9 +151,10 @@ impl Action {
             .chain(self.triggers.measure.iter().map(|m| &m.check))
     }
 
-    /// Whether it scales something (a measure or a schedule triggers it).
+    /// Whether it scales something (a measure or a schedule triggers it,
+    /// or it moves a level).
     pub fn is_scaling(&self) -> bool {
-        self.triggers.measure.is_some() || self.triggers.schedule.is_some()
+        self.triggers.measure.is_some() || self.triggers.schedule.is_some() || self.scale.is_some()
     }
 }
 
@@ -247,6 +299,24 @@ struct RawAction {
     confirm: bool,
     page: Option<Spanned<String>>,
     grace: Option<Spanned<Dur>>,
+    scale: Option<Spanned<RawScale>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScale {
+    level: Option<Spanned<String>>,
+    by: Option<Spanned<i64>>,
+    to: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLevel {
+    name: Spanned<String>,
+    min: Spanned<i64>,
+    max: Spanned<i64>,
+    initial: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,9 +350,96 @@ struct RawSchedule {
 }
 
 impl Loader<'_> {
-    /// Validates `[[action]]` against the sites (checks, tags, measures)
-    /// and the `[[agent]]`s.
-    pub(crate) fn actions(&mut self, value: Spanned<DeValue<'_>>, sites: &[Site]) -> Vec<Action> {
+    /// Validates `[[scale]]`: unique names, `min` ≤ `initial` ≤ `max`.
+    pub(crate) fn levels(&mut self, value: Spanned<DeValue<'_>>) -> Vec<Level> {
+        let items = self.array_of_tables(value, "scale", "write each level as [[scale]]");
+        let mut out: Vec<Level> = Vec::new();
+        for (path, item) in items {
+            let Some(raw) = self.deserialize::<RawLevel>(item, &path, &[]) else {
+                continue;
+            };
+            let name = raw.name.get_ref().clone();
+            if !valid_id(&name) {
+                self.rep.report(
+                    raw.name.span(),
+                    &format!("{path}.name"),
+                    format!("invalid level name {name:?}"),
+                    Some("lowercase letters, digits, '-' and '_', e.g. \"web-nodes\"".into()),
+                );
+                continue;
+            }
+            if out.iter().any(|l| l.name == name) {
+                self.rep.report(
+                    raw.name.span(),
+                    &format!("{path}.name"),
+                    format!("level name {name:?} is used twice"),
+                    None,
+                );
+                continue;
+            }
+            let bound = |v: &Spanned<i64>, key: &str, this: &mut Self| {
+                let n = *v.get_ref();
+                if (0..=MAX_LEVEL).contains(&n) {
+                    Some(n as u32)
+                } else {
+                    this.rep.report(
+                        v.span(),
+                        &format!("{path}.{key}"),
+                        format!("{n} is not a level from 0 to {MAX_LEVEL}"),
+                        None,
+                    );
+                    None
+                }
+            };
+            let (Some(min), Some(max)) = (bound(&raw.min, "min", self), bound(&raw.max, "max", self))
+            else {
+                continue;
+            };
+            if min > max {
+                self.rep.report(
+                    raw.max.span(),
+                    &format!("{path}.max"),
+                    format!("max ({max}) is below min ({min})"),
+                    None,
+                );
+                continue;
+            }
+            let initial = match &raw.initial {
+                None => min,
+                Some(i) => {
+                    let Some(v) = bound(i, "initial", self) else {
+                        continue;
+                    };
+                    if !(min..=max).contains(&v) {
+                        self.rep.report(
+                            i.span(),
+                            &format!("{path}.initial"),
+                            format!("initial ({v}) is outside min {min} .. max {max}"),
+                            None,
+                        );
+                        continue;
+                    }
+                    v
+                }
+            };
+            out.push(Level {
+                name,
+                min,
+                max,
+                initial,
+            });
+        }
+        out
+    }
+
+    /// Validates `[[action]]` against the sites (checks, tags, measures),
+    /// the `[[agent]]`s and the `[[scale]]` levels.
+    pub(crate) fn actions(
+        &mut self,
+        value: Spanned<DeValue<'_>>,
+        sites: &[Site],
+        levels: &[Level],
+    ) -> Vec<Action> {
         let items = self.array_of_tables(value, "action", "write each action as [[action]]");
         let all: Vec<&Check> = sites
             .iter()
@@ -311,7 +468,7 @@ impl Loader<'_> {
                 continue;
             }
             let measure_span = raw.measure.as_ref().map(Spanned::span);
-            if let Some(a) = self.action(raw, webhook, &path, sites, &all) {
+            if let Some(a) = self.action(raw, webhook, &path, sites, &all, levels) {
                 out.push((a, measure_span));
             }
         }
@@ -326,6 +483,7 @@ impl Loader<'_> {
         path: &str,
         sites: &[Site],
         all: &[&Check],
+        levels: &[Level],
     ) -> Option<Action> {
         let mut ok = true;
         let name = raw.name.get_ref().clone();
@@ -487,14 +645,22 @@ impl Loader<'_> {
             }
             None => None,
         };
-        let scaling = measure.is_some() || schedule.is_some();
+        let scale = match &raw.scale {
+            Some(s) => {
+                let r = self.scale_step(s, path, levels, run.as_ref());
+                ok &= r.is_some();
+                r
+            }
+            None => None,
+        };
+        let scaling = measure.is_some() || schedule.is_some() || raw.scale.is_some();
         let cooldown = match &raw.cooldown {
             Some(c) => {
                 if scaling && c.get_ref().0.is_zero() {
                     self.rep.report(
                         c.span(),
                         &format!("{path}.cooldown"),
-                        "a scaling action (measure or schedule) needs a cooldown longer than zero",
+                        "a scaling action (measure, schedule or scale) needs a cooldown longer than zero",
                         Some("without one, each new value past the threshold scales again before the last step took effect; e.g. cooldown = \"10m\"".into()),
                     );
                     ok = false;
@@ -578,6 +744,96 @@ impl Loader<'_> {
             },
             page,
             grace,
+            scale,
+        })
+    }
+
+    /// `scale = { level, by | to }`: a declared level, a step other than
+    /// zero or a size within its bounds, on an action that can be told
+    /// the size (a command or a webhook; an agent's fixed command cannot).
+    fn scale_step(
+        &mut self,
+        raw: &Spanned<RawScale>,
+        path: &str,
+        levels: &[Level],
+        run: Option<&Runner>,
+    ) -> Option<ScaleStep> {
+        let key = format!("{path}.scale");
+        let span = raw.span();
+        let raw = raw.get_ref();
+        let Some(name) = &raw.level else {
+            self.rep.report(
+                span,
+                &key,
+                "a scale step needs the level it moves",
+                Some("e.g. scale = { level = \"web-nodes\", by = 1 }, with a [[scale]] named web-nodes".into()),
+            );
+            return None;
+        };
+        let Some(level) = levels.iter().find(|l| &l.name == name.get_ref()) else {
+            let hint = crate::diag::closest(name.get_ref(), levels.iter().map(|l| l.name.as_str()))
+                .map(|n| format!("did you mean {n:?}?"))
+                .unwrap_or_else(|| "declare it: [[scale]] name = ..., min = ..., max = ...".into());
+            self.rep.report(
+                name.span(),
+                &format!("{key}.level"),
+                format!("no [[scale]] is named {:?}", name.get_ref()),
+                Some(hint),
+            );
+            return None;
+        };
+        if let Some(Runner::Agent { .. }) = run {
+            self.rep.report(
+                span,
+                &key,
+                "an agent's action cannot be told the level it scales to",
+                Some("scale with a command (KEEPUP_LEVEL in its environment) or a webhook ({{ level }} in its template)".into()),
+            );
+            return None;
+        }
+        let change = match (&raw.by, &raw.to) {
+            (Some(by), None) => {
+                let n = *by.get_ref();
+                if n == 0 || n.abs() > MAX_LEVEL {
+                    self.rep.report(
+                        by.span(),
+                        &format!("{key}.by"),
+                        format!("a step of {n} moves nothing sensible"),
+                        Some("by = 1 scales up one, by = -1 down one".into()),
+                    );
+                    return None;
+                }
+                Change::By(n)
+            }
+            (None, Some(to)) => {
+                let n = *to.get_ref();
+                if n < i64::from(level.min) || n > i64::from(level.max) {
+                    self.rep.report(
+                        to.span(),
+                        &format!("{key}.to"),
+                        format!(
+                            "{n} is outside the bounds of {:?} (min {}, max {})",
+                            level.name, level.min, level.max
+                        ),
+                        None,
+                    );
+                    return None;
+                }
+                Change::To(n as u32)
+            }
+            _ => {
+                self.rep.report(
+                    span,
+                    &key,
+                    "a scale step needs exactly one of by and to",
+                    Some("by = 1 / by = -1 moves it a step, to = 4 sets it (a schedule)".into()),
+                );
+                return None;
+            }
+        };
+        Some(ScaleStep {
+            level: level.name.clone(),
+            change,
         })
     }
 

@@ -45,6 +45,7 @@ const TOP_KEYS: &[&str] = &[
     "agent",
     "runbook",
     "action",
+    "scale",
 ];
 
 /// The site that holds keepup's own checks (connectivity references).
@@ -402,9 +403,13 @@ impl Loader<'_> {
             .unwrap_or_default();
         // After every check exists (the implicit ones too), so that an
         // action may name any of them.
+        let levels = root
+            .remove("scale")
+            .map(|v| self.levels(v))
+            .unwrap_or_default();
         let actions = root
             .remove("action")
-            .map(|v| self.actions(v, &sites))
+            .map(|v| self.actions(v, &sites, &levels))
             .unwrap_or_default();
         let mut seen = HashSet::new();
         for s in &sites {
@@ -489,6 +494,7 @@ impl Loader<'_> {
             status_pages,
             agents,
             actions,
+            levels,
             runbooks: std::mem::take(&mut self.runbooks).runbooks,
             warnings: std::mem::take(&mut self.warnings),
             index: Default::default(),

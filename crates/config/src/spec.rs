@@ -43,6 +43,8 @@ pub struct Config {
     pub agents: Vec<crate::host::AgentSpec>,
     /// `[[action]]`: what keepup may do by itself, and its guard rails.
     pub actions: Vec<crate::actions::Action>,
+    /// `[[scale]]`: capacity levels with bounds that scaling actions move.
+    pub levels: Vec<crate::actions::Level>,
     /// Runbook notes of checks, sites and finding codes.
     pub runbooks: crate::runbook::Runbooks,
     /// Advice found at load that does not make the configuration invalid.
@@ -64,6 +66,10 @@ impl Config {
     /// handles the monitor keeps.
     pub fn shared_checks(&self) -> impl Iterator<Item = &std::sync::Arc<Check>> {
         self.sites.iter().flat_map(|s| s.checks.iter())
+    }
+    /// The `[[scale]]` level named `name`.
+    pub fn level(&self, name: &str) -> Option<&crate::actions::Level> {
+        self.levels.iter().find(|l| l.name == name)
     }
     /// The action named `name`.
     pub fn action(&self, name: &str) -> Option<&crate::actions::Action> {

@@ -215,7 +215,7 @@ fn each_mistake_is_reported_where_it_is_written() {
             "cooldown = ",
             12,
             "action[0].cooldown",
-            "a scaling action (measure or schedule) needs a cooldown longer than zero",
+            "a scaling action (measure, schedule or scale) needs a cooldown longer than zero",
         ),
         (
             "[[action]]\nname = \"a\"\ncommand = [\"true\"]\ncolldown = \"5m\"\n",
@@ -367,4 +367,153 @@ fn what_runs_is_given_exactly_once() {
             .contains("shell = true takes the command as one string"),
         "{p}"
     );
+}
+
+const LEVEL: &str = "[[scale]]\nname = \"web-nodes\"\nmin = 2\nmax = 8\n";
+
+#[test]
+fn a_level_and_the_actions_that_move_it_are_read_as_written() {
+    use keepup_config::actions::Change;
+    let src = with(&format!(
+        r#"{LEVEL}
+[[scale]]
+name = "workers"
+min = 1
+max = 4
+initial = 3
+
+[[action]]
+name = "up"
+webhook = {{ url = "http://127.0.0.1:9/resize", body_template = '{{"size": {{{{ level }}}}}}' }}
+measure = {{ check = "shop/web1", measure = "load", above = 0.8, for = "10m" }}
+scale = {{ level = "web-nodes", by = 1 }}
+
+[[action]]
+name = "down"
+command = ["/usr/local/bin/resize"]
+measure = {{ check = "shop/web1", measure = "load", below = 0.3, for = "1h" }}
+scale = {{ level = "web-nodes", by = -1 }}
+
+[[action]]
+name = "morning"
+command = ["/usr/local/bin/resize"]
+schedule = {{ cron = "0 7 * * *", timezone = "Europe/Berlin" }}
+scale = {{ level = "web-nodes", to = 4 }}
+"#
+    ));
+    let config =
+        load_str(&src, Path::new("/etc/keepup/keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    let web = config.level("web-nodes").unwrap();
+    assert_eq!((web.min, web.max, web.initial), (2, 8, 2), "initial defaults to min");
+    let workers = config.level("workers").unwrap();
+    assert_eq!((workers.min, workers.max, workers.initial), (1, 4, 3));
+    let up = config.action("up").unwrap().scale.clone().unwrap();
+    assert_eq!((up.level.as_str(), up.change), ("web-nodes", Change::By(1)));
+    let down = config.action("down").unwrap().scale.clone().unwrap();
+    assert_eq!(down.change, Change::By(-1));
+    let morning = config.action("morning").unwrap();
+    assert_eq!(morning.scale.as_ref().unwrap().change, Change::To(4));
+    assert!(morning.is_scaling());
+}
+
+/// Levels and scale steps: each mistake at its file:line:col.
+#[test]
+fn each_scaling_mistake_is_reported_where_it_is_written() {
+    let act = |scale: &str| {
+        format!("{LEVEL}[[action]]\nname = \"a\"\ncommand = [\"true\"]\nscale = {scale}\n")
+    };
+    let cases: Vec<(String, &str, usize, &str, &str)> = vec![
+        (
+            "[[scale]]\nname = \"web\"\nmin = 5\nmax = 3\n".into(),
+            "max = 3",
+            7,
+            "scale[0].max",
+            "max (3) is below min (5)",
+        ),
+        (
+            "[[scale]]\nname = \"web\"\nmin = 2\nmax = 8\ninitial = 9\n".into(),
+            "initial = 9",
+            11,
+            "scale[0].initial",
+            "initial (9) is outside min 2 .. max 8",
+        ),
+        (
+            "[[scale]]\nname = \"web\"\nmin = -1\nmax = 8\n".into(),
+            "min = -1",
+            7,
+            "scale[0].min",
+            "-1 is not a level from 0 to 100000",
+        ),
+        (
+            "[[scale]]\nname = \"web\"\nmin = 1\nmax = 8\nsize = 3\n".into(),
+            "size = 3",
+            1,
+            "scale[0].size",
+            "unknown key `size`",
+        ),
+        (
+            act("{ level = \"web-node\", by = 1 }"),
+            "scale = ",
+            19,
+            "action[0].scale.level",
+            "no [[scale]] is named \"web-node\" (hint: did you mean \"web-nodes\"?)",
+        ),
+        (
+            act("{ by = 1 }"),
+            "scale = ",
+            9,
+            "action[0].scale",
+            "a scale step needs the level it moves",
+        ),
+        (
+            act("{ level = \"web-nodes\", to = 9 }"),
+            "scale = ",
+            37,
+            "action[0].scale.to",
+            "9 is outside the bounds of \"web-nodes\" (min 2, max 8)",
+        ),
+        (
+            act("{ level = \"web-nodes\", by = 0 }"),
+            "scale = ",
+            37,
+            "action[0].scale.by",
+            "a step of 0 moves nothing sensible",
+        ),
+        (
+            act("{ level = \"web-nodes\", by = 1, to = 3 }"),
+            "scale = ",
+            9,
+            "action[0].scale",
+            "a scale step needs exactly one of by and to",
+        ),
+        (
+            format!(
+                "{LEVEL}[[action]]\nname = \"a\"\nagent = \"web1\"\nscale = {{ level = \"web-nodes\", by = 1 }}\n"
+            ),
+            "scale = ",
+            9,
+            "action[0].scale",
+            "an agent's action cannot be told the level it scales to",
+        ),
+        (
+            format!(
+                "{LEVEL}[[action]]\nname = \"a\"\ncommand = [\"true\"]\nscale = {{ level = \"web-nodes\", by = 1 }}\ncooldown = \"0s\"\n"
+            ),
+            "cooldown = ",
+            12,
+            "action[0].cooldown",
+            "a scaling action (measure, schedule or scale) needs a cooldown longer than zero",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (text, needle, col, key, message) in &cases {
+        let src = with(text);
+        let p = only_problem(&src);
+        let line = line_of(&src, needle);
+        let expected = format!("keepup.toml:{line}:{col}: {key}: {message}");
+        if !p.starts_with(&expected) {
+            wrong.push(format!("expected: {expected}\n     got: {p}"));
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
 }
