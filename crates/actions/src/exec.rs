@@ -112,7 +112,7 @@ pub(crate) async fn run(
     clock: &dyn Clock,
 ) -> Ended {
     let mut ended = match &action.run {
-        Runner::Command { argv, .. } => command(action, argv).await,
+        Runner::Command { argv, .. } => command(action, argv, run).await,
         Runner::Webhook { spec, retries } => webhook(action, spec, *retries, run, http).await,
         Runner::Agent {
             agent,
@@ -129,7 +129,7 @@ pub(crate) async fn run(
     ended
 }
 
-async fn command(action: &Action, argv: &[String]) -> Ended {
+async fn command(action: &Action, argv: &[String], run: &ActionRun) -> Ended {
     let Some((program, args)) = argv.split_first() else {
         return Ended::failed("the command is empty");
     };
@@ -140,6 +140,13 @@ async fn command(action: &Action, argv: &[String]) -> Ended {
             .iter()
             .map(|(name, secret)| (name, secret.expose())),
     );
+    // A scaling run is told the size to set, as a provider's resize
+    // API wants it: absolute.
+    if let Some((name, from, to)) = crate::scale::target_of(run.decision.as_ref()) {
+        cmd.env("KEEPUP_LEVEL", to.to_string())
+            .env("KEEPUP_LEVEL_FROM", from.to_string())
+            .env("KEEPUP_LEVEL_NAME", name);
+    }
     let finished = match keepup_process::run(cmd, CAPS, Some(action.timeout)).await {
         Ok(f) => f,
         Err(e) => {
@@ -208,7 +215,7 @@ async fn webhook(
         Ok(c) => c,
         Err(e) => return Ended::failed(e),
     };
-    let vars = json!({
+    let mut vars = json!({
         "action": action.name,
         "run": run.id,
         "cause": run.cause,
@@ -216,6 +223,11 @@ async fn webhook(
         "started_at": format_rfc3339(run.started_at),
         "idempotency_key": run.idempotency_key,
     });
+    if let Some((name, from, to)) = crate::scale::target_of(run.decision.as_ref()) {
+        vars["level"] = json!(to);
+        vars["from"] = json!(from);
+        vars["level_name"] = json!(name);
+    }
     let default_body = vars.to_string();
     let mut log = String::new();
     let mut backoff = FIRST_BACKOFF;

@@ -55,14 +55,16 @@
 //! ```
 
 mod exec;
+mod scale;
 
 pub use exec::{AGENT_PICKUP, longest_run};
+pub use scale::{Decision, LEVEL_MEMO, LevelStep, MeasureInputs, Values, decision_words};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use keepup_config::actions::Action;
+use keepup_config::actions::{Action, Level};
 use keepup_config::maintenance::Maintenance;
 use keepup_config::{Check, Config};
 use keepup_model::{CheckId, Clock, Status, Timestamp, format_rfc3339};
@@ -200,6 +202,7 @@ pub enum EngineError {
 /// What the engine knows of the configuration.
 struct Catalog {
     actions: HashMap<String, Arc<Action>>,
+    levels: HashMap<String, Level>,
     maintenance: Vec<Maintenance>,
     checks: HashMap<CheckId, Arc<Check>>,
 }
@@ -211,6 +214,11 @@ impl Catalog {
                 .actions
                 .iter()
                 .map(|a| (a.name.clone(), Arc::new(a.clone())))
+                .collect(),
+            levels: config
+                .levels
+                .iter()
+                .map(|l| (l.name.clone(), l.clone()))
                 .collect(),
             maintenance: config.maintenance.clone(),
             checks: config
@@ -228,6 +236,9 @@ struct Inner {
     catalog: RwLock<Arc<Catalog>>,
     /// Guard decisions one at a time (read usage, then record).
     deciding: tokio::sync::Mutex<()>,
+    /// Levels a run is moving now, and that run: another step waits for
+    /// its end, or it would step from a value about to change.
+    moving: std::sync::Mutex<HashMap<String, i64>>,
 }
 
 /// The action engine; cheap to clone, all clones share one state.
@@ -251,6 +262,7 @@ impl Engine {
                 http,
                 catalog: RwLock::new(Arc::new(Catalog::of(config))),
                 deciding: tokio::sync::Mutex::new(()),
+                moving: std::sync::Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -276,9 +288,32 @@ impl Engine {
     /// Runs action `name` for `cause`, through its guard rails; the
     /// recorded run, whatever became of it.
     pub async fn run(&self, name: &str, cause: Cause) -> Result<ActionRun, EngineError> {
-        self.run_with(name, cause, false, None, None)
+        self.run_with(name, cause, false, None, None, None)
             .await
             .map(|r| r.expect("a run without an idempotency key is always recorded"))
+    }
+
+    /// [`Engine::run`] for a measure trigger whose window decided: the run
+    /// keeps `inputs` (the measure, threshold, window and values seen).
+    pub async fn run_measured(
+        &self,
+        name: &str,
+        cause: Cause,
+        inputs: MeasureInputs,
+    ) -> Result<ActionRun, EngineError> {
+        self.run_with(name, cause, false, None, None, Some(inputs))
+            .await
+            .map(|r| r.expect("a run without an idempotency key is always recorded"))
+    }
+
+    /// The current value of level `name` (`None`: no such `[[scale]]`).
+    pub async fn level(&self, name: &str) -> Result<Option<u32>, EngineError> {
+        let Some(level) = self.catalog().levels.get(name).cloned() else {
+            return Ok(None);
+        };
+        let key = name.to_owned();
+        let saved = self.db(move |s| s.memo(LEVEL_MEMO, &key)).await?;
+        Ok(Some(scale::current(&level, saved.as_deref())))
     }
 
     /// [`Engine::run`] for incident `incident` (a remediation of its
@@ -290,7 +325,7 @@ impl Engine {
         cause: Cause,
         incident: i64,
     ) -> Result<ActionRun, EngineError> {
-        self.run_with(name, cause, false, None, Some(incident))
+        self.run_with(name, cause, false, None, Some(incident), None)
             .await
             .map(|r| r.expect("a run without an idempotency key is always recorded"))
     }
@@ -308,7 +343,7 @@ impl Engine {
         // Also a valid agent request id (letters, digits, `.:_-`).
         let key = format!("{name}:incident:{incident}");
         let cause = Cause::Incident { incident, check };
-        self.run_with(name, cause, false, Some(key), Some(incident))
+        self.run_with(name, cause, false, Some(key), Some(incident), None)
             .await
     }
 
@@ -334,6 +369,7 @@ impl Engine {
             reason: reason.clone(),
             idempotency_key: None,
             incident: Some(incident),
+            decision: None,
         };
         let id = self
             .db(move |s| s.action_run_insert(&new))
@@ -354,7 +390,7 @@ impl Engine {
     /// [`Engine::run`] that only says what it would do (`keepup actions
     /// run --dry-run`): the guard rails are applied, nothing runs.
     pub async fn dry_run(&self, name: &str, cause: Cause) -> Result<ActionRun, EngineError> {
-        self.run_with(name, cause, true, None, None)
+        self.run_with(name, cause, true, None, None, None)
             .await
             .map(|r| r.expect("a run without an idempotency key is always recorded"))
     }
@@ -389,7 +425,7 @@ impl Engine {
             // Also a valid agent request id (letters, digits, `.:_-`).
             let key = format!("{name}:{}", format_rfc3339(at));
             if let Some(run) = self
-                .run_with(&name, Cause::Schedule { at }, false, Some(key), None)
+                .run_with(&name, Cause::Schedule { at }, false, Some(key), None, None)
                 .await?
             {
                 out.push(run);
@@ -530,6 +566,7 @@ impl Engine {
         dry_run: bool,
         key: Option<String>,
         incident: Option<i64>,
+        inputs: Option<MeasureInputs>,
     ) -> Result<Option<ActionRun>, EngineError> {
         let catalog = self.catalog();
         let action = catalog
@@ -540,7 +577,31 @@ impl Engine {
         let decided = {
             let _one_at_a_time = self.inner.deciding.lock().await;
             let now = self.inner.clock.now_ms();
-            let (outcome, reason) = self.decide(&catalog, &action, &cause, dry_run, now).await?;
+            let (mut outcome, mut reason) =
+                self.decide(&catalog, &action, &cause, dry_run, now).await?;
+            let mut decision = Decision {
+                measure: inputs,
+                level: None,
+            };
+            if outcome != RunOutcome::Skipped
+                && let Some(step) = &action.scale
+            {
+                match self.plan_level(&catalog, step).await? {
+                    Ok(planned) => {
+                        if outcome != RunOutcome::Running {
+                            reason = format!(
+                                "{reason} ({} {} → {})",
+                                planned.name, planned.from, planned.to
+                            );
+                        }
+                        decision.level = Some(planned);
+                    }
+                    Err(why) => {
+                        outcome = RunOutcome::Skipped;
+                        reason = why;
+                    }
+                }
+            }
             let new = NewActionRun {
                 action: action.name.clone(),
                 cause: cause.kind().into(),
@@ -553,10 +614,16 @@ impl Engine {
                     Cause::Incident { incident, .. } => Some(*incident),
                     _ => None,
                 }),
+                decision: decision.to_json(),
             };
             let Some(id) = self.db(move |s| s.action_run_insert(&new)).await? else {
                 return Ok(None);
             };
+            if outcome == RunOutcome::Running
+                && let Some(l) = &decision.level
+            {
+                self.moving_lock().insert(l.name.clone(), id);
+            }
             (id, outcome, reason)
         };
         let (id, outcome, reason) = decided;
@@ -594,6 +661,36 @@ impl Engine {
                 Ok(Some(run))
             }
         }
+    }
+
+    fn moving_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.inner.moving.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The step of a scaling action from its level's current value, or why
+    /// it is skipped (at a bound, at the size already, another run moving
+    /// the level now).
+    async fn plan_level(
+        &self,
+        catalog: &Catalog,
+        step: &keepup_config::actions::ScaleStep,
+    ) -> Result<Result<LevelStep, String>, EngineError> {
+        let Some(level) = catalog.levels.get(&step.level).cloned() else {
+            return Ok(Err(format!(
+                "the level {:?} is no longer in the configuration",
+                step.level
+            )));
+        };
+        if let Some(run) = self.moving_lock().get(&level.name) {
+            return Ok(Err(format!(
+                "run {run} is moving {} now; a step waits for its end",
+                level.name
+            )));
+        }
+        let key = level.name.clone();
+        let saved = self.db(move |s| s.memo(LEVEL_MEMO, &key)).await?;
+        let from = scale::current(&level, saved.as_deref());
+        Ok(scale::plan(&level, from, step.change))
     }
 
     /// Whether `action` may run now for `cause`: the outcome it starts
@@ -721,7 +818,8 @@ impl Engine {
     ) -> Result<ActionRun, EngineError> {
         let id = run.id;
         tracing::info!(action = %action.name, run = id, kind = action.run.kind(), cause = %run.cause_detail, "running an action");
-        let ended = exec::run(
+        let target = scale::target_of(run.decision.as_ref());
+        let mut ended = exec::run(
             action,
             &run,
             &self.inner.http,
@@ -729,6 +827,29 @@ impl Engine {
             self.inner.clock.as_ref(),
         )
         .await;
+        if let Some((name, from, to)) = &target {
+            let _done = MovingDone {
+                engine: self,
+                level: name,
+                run: id,
+            };
+            // The level follows only what was done.
+            if ended.outcome == RunOutcome::Ok {
+                let saved = serde_json::json!({ "level": to, "run": id }).to_string();
+                let (key, at) = (name.clone(), self.inner.clock.now_ms());
+                if let Err(e) = self
+                    .db(move |s| s.put_memo(LEVEL_MEMO, &key, &saved, at))
+                    .await
+                {
+                    tracing::error!(action = %action.name, run = id, level = %name, error = %e, "the run ended ok but its level could not be kept");
+                    ended.reason = format!("ran, but {name} could not be kept at {to}: {e}");
+                } else {
+                    tracing::info!(action = %action.name, run = id, level = %name, from, to, "level moved");
+                }
+            } else {
+                ended.reason = format!("{}; {name} stays at {from}", ended.reason);
+            }
+        }
         let end = RunEnd {
             outcome: ended.outcome,
             reason: ended.reason.clone(),
@@ -782,6 +903,23 @@ impl Engine {
             .await
             .map_err(|e| EngineError::Task(e.to_string()))?
             .map_err(EngineError::Store)
+    }
+}
+
+/// Frees a level a run was moving when the run is over (or its task was
+/// dropped mid-way), so that the next step may start.
+struct MovingDone<'a> {
+    engine: &'a Engine,
+    level: &'a str,
+    run: i64,
+}
+
+impl Drop for MovingDone<'_> {
+    fn drop(&mut self) {
+        let mut moving = self.engine.moving_lock();
+        if moving.get(self.level) == Some(&self.run) {
+            moving.remove(self.level);
+        }
     }
 }
 

@@ -19,6 +19,10 @@
 //! remediation of its check's confirmed failure, an incident still open),
 //! indexed for the incident's page.
 //!
+//! `decision` (version 26) keeps what decided a run, as JSON the action
+//! engine writes (the measure, its threshold and window and the values
+//! seen; a scaling level's step from → to): `keepup actions` shows it.
+//!
 //! The rows are deleted with the audit log's retention (`[store]
 //! audit_retention`), except runs still running or waiting.
 
@@ -115,6 +119,8 @@ pub struct NewActionRun {
     /// The incident it was run for (a remediation, an incident still
     /// open): shown on the incident's timeline (version 25).
     pub incident: Option<i64>,
+    /// What decided it, as JSON (version 26): see [`ActionRun::decision`].
+    pub decision: Option<serde_json::Value>,
 }
 
 /// One recorded run.
@@ -153,6 +159,10 @@ pub struct ActionRun {
     pub answered_at: Option<Timestamp>,
     /// The incident it was run for.
     pub incident: Option<i64>,
+    /// What decided it (the action engine's record: the measure, its
+    /// threshold, window and the values seen; a level's step from → to),
+    /// when something more than its cause did.
+    pub decision: Option<serde_json::Value>,
 }
 
 /// How a run ended, to record.
@@ -184,7 +194,7 @@ pub struct ActionUsage {
 }
 
 const COLUMNS: &str = "id, action, cause, cause_detail, started_at, finished_at, outcome, reason,
-    exit_code, output, idempotency_key, attempts, answer, answered_by, answered_at, incident";
+    exit_code, output, idempotency_key, attempts, answer, answered_by, answered_at, incident, decision";
 
 /// Runs that acted, or wait to: a run waiting for its confirmation counts,
 /// so that a check failing again while one waits files no second question.
@@ -210,6 +220,9 @@ fn from_row(r: &rusqlite::Row<'_>) -> Result<ActionRun, Fail> {
         answered_by: r.get(13)?,
         answered_at: r.get(14)?,
         incident: r.get(15)?,
+        decision: r
+            .get::<_, Option<String>>(16)?
+            .map(|d| serde_json::from_str(&d).unwrap_or(serde_json::Value::String(d))),
     })
 }
 
@@ -235,8 +248,8 @@ impl Store {
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO action_run (action, cause, cause_detail, started_at, outcome, reason, idempotency_key, finished_at, incident)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?5 IN ('skipped', 'dry_run') THEN ?4 END, ?8)
+                    "INSERT INTO action_run (action, cause, cause_detail, started_at, outcome, reason, idempotency_key, finished_at, incident, decision)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?5 IN ('skipped', 'dry_run') THEN ?4 END, ?8, ?9)
                      ON CONFLICT (idempotency_key) DO NOTHING",
                 )?
                 .execute(params![
@@ -247,7 +260,8 @@ impl Store {
                     run.outcome.as_str(),
                     run.reason,
                     run.idempotency_key,
-                    run.incident
+                    run.incident,
+                    run.decision.as_ref().map(serde_json::Value::to_string)
                 ])?;
             if inserted == 0 {
                 return Ok(None);

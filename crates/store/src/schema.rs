@@ -103,7 +103,8 @@
 //! * `agent_action` (version 23): actions requested of agents, from filed
 //!   to the agent's outcome; the `agent_actions` module documents it.
 //! * `action_run` (version 24): the runs of `[[action]]`s, their outcome,
-//!   output and confirmation; the `action_runs` module documents it.
+//!   output and confirmation (version 25 adds `incident`, version 26
+//!   `decision`); the `action_runs` module documents it.
 //!   Version 25 adds `incident`, the incident a run was made for.
 //!
 //! Foreign keys are enforced on the small tables (`current`, `ping`) but
@@ -596,6 +597,10 @@ CREATE INDEX action_run_by_time ON action_run(started_at);
     r#"
 ALTER TABLE action_run ADD COLUMN incident INTEGER;
 CREATE INDEX action_run_by_incident ON action_run(incident) WHERE incident IS NOT NULL;
+"#,
+    // 25 -> 26: what decided an action run (measure window, level step).
+    r#"
+ALTER TABLE action_run ADD COLUMN decision TEXT;
 "#,
 ];
 
