@@ -32,7 +32,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use keepup_config::forecast::{Forecast, SAMPLES_PER_WINDOW, Source};
+use keepup_config::forecast::{Forecast, Measure, SAMPLES_PER_WINDOW, Source};
 use keepup_config::{Check, Unit};
 use keepup_model::forecast::{Fit, Outlook, theil_sen};
 use keepup_model::{CheckId, Finding, Outcome, Severity, Status, Timestamp, codes, format_rfc3339};
@@ -298,13 +298,20 @@ fn ms(d: std::time::Duration) -> i64 {
 /// result's time (a host check's report); `None` when the result does not
 /// carry it.
 fn value_of(f: &Forecast, o: &Outcome) -> Option<(f64, Option<Timestamp>)> {
-    if let Source::Host(_) = &f.measure.source {
+    measure_value(&f.measure, o)
+}
+
+/// Measure `m`'s value in result `o`, as [`value_of`] reads it: the one
+/// reading of a measure from a result, for forecasts and for `[[action]]`
+/// measure triggers alike.
+pub(crate) fn measure_value(m: &Measure, o: &Outcome) -> Option<(f64, Option<Timestamp>)> {
+    if let Source::Host(_) = &m.source {
         let measures = o.evidence.details.get(MEASURES_KEY)?;
-        let v = measures.get("values")?.get(&f.measure.key)?.as_f64()?;
+        let v = measures.get("values")?.get(&m.key)?.as_f64()?;
         let at = measures.get("at").and_then(Value::as_i64);
         return v.is_finite().then_some((v, at));
     }
-    let v = match &f.measure.source {
+    let v = match &m.source {
         Source::Host(_) => return None,
         // A failed run's latency is its timeout, not the service's.
         Source::Latency => match o.status {

@@ -29,10 +29,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use keepup_config::capacity::{CapacitySpec, LoadSource};
-use keepup_config::forecast::{HostMeasure, Source};
+use keepup_config::forecast::{HostMeasure, Measure, Source};
 use keepup_config::{
-    AgentPluginSpec, AgentSpec, Check, CheckSpec, Config, Forecast, HostSpec, PassiveSpec,
-    Threshold,
+    AgentPluginSpec, AgentSpec, Check, CheckSpec, Config, HostSpec, PassiveSpec, Threshold,
 };
 use tokio::sync::mpsc;
 
@@ -123,6 +122,9 @@ pub struct HostBook {
     latest: Mutex<HashMap<String, Arc<Received>>>,
     watched_since: Mutex<HashMap<String, Timestamp>>,
     pull_errors: Mutex<HashMap<String, String>>,
+    /// Host measures `[[action]]` measure triggers read, by check: noted
+    /// in the evidence with the forecasts' (where both read them).
+    triggered: Mutex<HashMap<CheckId, Vec<Measure>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -133,6 +135,20 @@ impl HostBook {
     /// Takes the configured agents and host checks, loading what the store
     /// remembers of agents not seen before.
     pub fn configure(&self, config: &Config, checks: &[Arc<Check>], store: &Store, now: Timestamp) {
+        let mut triggered: HashMap<CheckId, Vec<Measure>> = HashMap::new();
+        for t in config
+            .actions
+            .iter()
+            .filter_map(|a| a.triggers.measure.as_ref())
+        {
+            if let Source::Host(_) = &t.measure.source {
+                triggered
+                    .entry(t.check.clone())
+                    .or_default()
+                    .push(t.measure.clone());
+            }
+        }
+        *lock(&self.triggered) = triggered;
         let mut checks_of: HashMap<String, Vec<Arc<Check>>> = HashMap::new();
         for c in checks {
             let agent = match &c.spec {
@@ -304,13 +320,15 @@ impl HostBook {
             .get(&agent.name)
             .cloned()
             .unwrap_or_default();
+        let triggered = lock(&self.triggered).clone();
         let verdicts = checks
             .into_iter()
             .filter_map(|c| {
                 let mut o = match &c.spec {
                     CheckSpec::Passive(PassiveSpec::Host(spec)) => {
                         let mut o = judge(spec, &received);
-                        note_measures(&mut o, &c.forecasts, &received);
+                        let extra = triggered.get(&c.id).map(Vec::as_slice);
+                        note_measures(&mut o, &noted(&c, extra), &received);
                         o
                     }
                     CheckSpec::Passive(PassiveSpec::AgentPlugin(spec)) => {
@@ -363,9 +381,11 @@ impl HostBook {
     /// Judges a host check at `now` on its agent's latest report, with the
     /// values of its forecast measures in the evidence.
     pub fn evaluate_check(&self, check: &Check, spec: &HostSpec, now: Timestamp) -> Outcome {
+        let triggered = lock(&self.triggered).get(&check.id).cloned();
+        let measures = noted(check, triggered.as_deref());
         self.evaluate_with(&spec.agent, now, |r| {
             let mut o = judge(spec, r);
-            note_measures(&mut o, &check.forecasts, r);
+            note_measures(&mut o, &measures, r);
             o
         })
     }
@@ -459,11 +479,11 @@ impl HostBook {
 /// where the forecasts read them: disk and inodes in % as df counts them,
 /// memory in %, load per core. A scheduled run judges an older report at
 /// its own time: the time says when the values were measured.
-fn note_measures(o: &mut Outcome, forecasts: &[Forecast], received: &Received) {
+fn note_measures(o: &mut Outcome, measures: &[&Measure], received: &Received) {
     let r = &received.report;
     let mut values = serde_json::Map::new();
-    for f in forecasts {
-        let Source::Host(m) = &f.measure.source else {
+    for measure in measures {
+        let Source::Host(m) = &measure.source else {
             continue;
         };
         let mount = |path: &str| r.mounts.iter().find(|m| m.path == path);
@@ -478,7 +498,7 @@ fn note_measures(o: &mut Outcome, forecasts: &[Forecast], received: &Received) {
             HostMeasure::Load(i) => r.load.map(|l| l[*i] / f64::from(r.cores.max(1))),
         };
         if let Some(v) = value.filter(|v| v.is_finite()) {
-            values.insert(f.measure.key.clone(), v.into());
+            values.insert(measure.key.clone(), v.into());
         }
     }
     if !values.is_empty() {
@@ -487,6 +507,17 @@ fn note_measures(o: &mut Outcome, forecasts: &[Forecast], received: &Received) {
             serde_json::json!({ "at": received.at, "values": values }),
         );
     }
+}
+
+/// The measures of `check` whose values its evidence notes: its
+/// forecasts' and those `[[action]]` measure triggers read.
+fn noted<'a>(check: &'a Check, triggered: Option<&'a [Measure]>) -> Vec<&'a Measure> {
+    check
+        .forecasts
+        .iter()
+        .map(|f| &f.measure)
+        .chain(triggered.into_iter().flatten())
+        .collect()
 }
 
 /// Names the report a verdict is on in its evidence.

@@ -24,6 +24,7 @@ pub mod forecast;
 pub mod heartbeat;
 pub mod host;
 pub mod incidents;
+mod measures;
 pub mod peaks;
 pub mod recorder;
 pub mod remediation;
@@ -237,6 +238,15 @@ impl Monitor {
             keepup_notify::HttpClientContext::new(),
         ));
         alerter.remediate_with(actions.clone());
+        {
+            let (r, c, a, s) = (
+                recorder.clone(),
+                config.clone(),
+                actions.clone(),
+                store.clone(),
+            );
+            tokio::task::spawn_blocking(move || r.measures.configure(&c, a, &s)).await?;
+        }
         let actions_task = tokio::spawn(actions_loop(actions.clone()));
         let alerting_task = tokio::spawn(alerting::run(alerter.clone(), events.subscribe()));
         let verdict_sink = sink.clone();
@@ -362,6 +372,15 @@ impl Monitor {
             e.set_remediated(remediation::remediated_checks(&new));
         }
         self.actions.reconfigure(&new);
+        {
+            let (r, c, a, s) = (
+                self.recorder.clone(),
+                new.clone(),
+                self.actions.clone(),
+                self.store.clone(),
+            );
+            tokio::task::spawn_blocking(move || r.measures.configure(&c, a, &s)).await?;
+        }
         self.alerter.configure(new.clone());
         self.probes.resolve_hosts_as(&new.dns);
         {

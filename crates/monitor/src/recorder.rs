@@ -90,6 +90,8 @@ pub struct Recorder {
     dropped: std::sync::atomic::AtomicU64,
     /// Capacity forecasts, judged on each result before it is observed.
     pub forecasts: crate::forecast::Forecasts,
+    /// `[[action]]` measure triggers, moved by each result observed.
+    pub(crate) measures: crate::measures::MeasureTriggers,
 }
 
 impl Recorder {
@@ -352,6 +354,12 @@ async fn take(recorder: &Arc<Recorder>, batches: &mut Batches, mut c: Completed)
     } else {
         recorder.apply_connectivity(&mut c);
         recorder.observe(&c);
+        if recorder.measures.watches(&c.check.id) {
+            recorder
+                .measures
+                .observe(&c.check.id, c.started, &c.outcome)
+                .await;
+        }
         batches.pending.push(c);
     }
 }

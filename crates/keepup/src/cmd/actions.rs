@@ -1,5 +1,6 @@
 //! `keepup actions [--since 7d] [--json]`: the runs of `[[action]]`s,
-//! newest first; `keepup actions run NAME [--dry-run]` runs one by hand
+//! newest first, with what decided each (a measure's window and values, a
+//! level's step); `keepup actions run NAME [--dry-run]` runs one by hand
 //! (recorded as manual, through the same guard rails; only a name the
 //! configuration has); `keepup actions confirm RUN [--no]` answers a run
 //! that waits for a confirmation (yes runs it here and now).
@@ -32,7 +33,7 @@ pub fn list(path: &Path, since: Duration, json: bool) -> anyhow::Result<ExitCode
     }
     let mut rows = vec![
         [
-            "RUN", "STARTED", "ACTION", "CAUSE", "OUTCOME", "EXIT", "DETAIL",
+            "RUN", "STARTED", "ACTION", "CAUSE", "OUTCOME", "EXIT", "DECIDED", "DETAIL",
         ]
         .map(String::from)
         .to_vec(),
@@ -45,6 +46,7 @@ pub fn list(path: &Path, since: Duration, json: bool) -> anyhow::Result<ExitCode
             format!("{}: {}", r.cause, r.cause_detail),
             r.outcome.as_str().to_owned(),
             r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+            keepup_actions::decision_words(&r),
             detail(&r),
         ]);
     }
