@@ -391,7 +391,8 @@ impl Loader<'_> {
                     None
                 }
             };
-            let (Some(min), Some(max)) = (bound(&raw.min, "min", self), bound(&raw.max, "max", self))
+            let (Some(min), Some(max)) =
+                (bound(&raw.min, "min", self), bound(&raw.max, "max", self))
             else {
                 continue;
             };

@@ -404,7 +404,11 @@ scale = {{ level = "web-nodes", to = 4 }}
     let config =
         load_str(&src, Path::new("/etc/keepup/keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
     let web = config.level("web-nodes").unwrap();
-    assert_eq!((web.min, web.max, web.initial), (2, 8, 2), "initial defaults to min");
+    assert_eq!(
+        (web.min, web.max, web.initial),
+        (2, 8, 2),
+        "initial defaults to min"
+    );
     let workers = config.level("workers").unwrap();
     assert_eq!((workers.min, workers.max, workers.initial), (1, 4, 3));
     let up = config.action("up").unwrap().scale.clone().unwrap();
