@@ -954,6 +954,9 @@ impl Loader<'_> {
                     );
                     return None;
                 }
+                if !self.no_credential(line, span.clone(), &key) {
+                    return None;
+                }
                 Some(Runner::Command {
                     argv: vec!["/bin/sh".into(), "-c".into(), line.clone()],
                     shell: true,
@@ -1014,6 +1017,9 @@ impl Loader<'_> {
                             Some("the program is empty".to_owned())
                         }
                         toml::Value::String(s) => {
+                            if !self.no_credential(s, span.clone(), &format!("{key}[{i}]")) {
+                                return None;
+                            }
                             argv.push(s.clone());
                             None
                         }
@@ -1042,6 +1048,30 @@ impl Loader<'_> {
                 None
             }
         }
+    }
+
+    /// Refuses a command word or shell line carrying a credential written
+    /// inline (it would be in the process list, and a file people copy):
+    /// false when it does, reported at the keyword in `span`.
+    fn no_credential(&mut self, text: &str, span: Range<usize>, key: &str) -> bool {
+        let Some(found) = inline_credential(text) else {
+            return true;
+        };
+        // Point at the keyword where it is written, else at the command.
+        let at = self
+            .rep
+            .source()
+            .get(span.clone())
+            .and_then(|written| written.to_ascii_lowercase().find(found))
+            .map(|i| span.start + i)
+            .unwrap_or(span.start);
+        self.rep.report(
+            at..at,
+            key,
+            format!("a credential is written into the command ({found:?} and a value)"),
+            Some("give it through env = { TOKEN = { env = \"SHOP_TOKEN\" } } (or { file = \"...\" }) and let the command read it from its environment ($TOKEN in a shell = true line, or a wrapper script)".into()),
+        );
+        false
     }
 
     /// `webhook = { url | url_env | url_file, method, headers,
@@ -1186,6 +1216,63 @@ impl Loader<'_> {
             }
         }
     }
+}
+
+/// Keywords that introduce a credential in a command word or shell line
+/// (lowercase; matched without regard to case).
+const CREDENTIAL_KEYWORDS: &[&str] = &[
+    "authorization:",
+    "bearer ",
+    "password=",
+    "passwd=",
+    "token=",
+    "secret=",
+    "apikey=",
+    "api_key=",
+    "api-key=",
+    "x-api-key:",
+    "private-token:",
+];
+
+/// The keyword of an obvious credential written inline in `text`: one
+/// followed by a value that is not a shell variable (`$TOKEN`, `"$TOKEN"`,
+/// `${TOKEN}` come from `env`, which is the point), or a URL with a
+/// password (`://user:pass@`).
+fn inline_credential(text: &str) -> Option<&'static str> {
+    let lower = text.to_ascii_lowercase();
+    for keyword in CREDENTIAL_KEYWORDS {
+        for (at, _) in lower.match_indices(keyword) {
+            let rest = lower[at + keyword.len()..].trim_start();
+            // `Authorization: Bearer x`: the value follows the scheme.
+            let rest = match keyword.ends_with(':') {
+                true => match rest.split_once(' ') {
+                    Some((scheme, value))
+                        if scheme.bytes().all(|b| b.is_ascii_alphabetic())
+                            && !scheme.is_empty() =>
+                    {
+                        value.trim_start()
+                    }
+                    _ => rest,
+                },
+                false => rest,
+            };
+            let value = rest.trim_start_matches(['"', '\'']);
+            if !value.is_empty() && !value.starts_with('$') {
+                return Some(keyword);
+            }
+        }
+    }
+    let userinfo = lower.split("://").skip(1).any(|after| {
+        let authority = after
+            .split(['/', '?', '#', ' ', '"', '\''])
+            .next()
+            .unwrap_or("");
+        authority.rsplit_once('@').is_some_and(|(user, _)| {
+            user.split_once(':')
+                .is_some_and(|(_, pass)| !pass.is_empty() && !pass.starts_with('$'))
+        })
+    });
+    userinfo.then_some("://user:password@")
 }
 
 /// The NAME of an agent's `--action NAME=COMMAND`.

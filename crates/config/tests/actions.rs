@@ -287,6 +287,29 @@ fn each_mistake_is_reported_where_it_is_written() {
             "action[0].after_open",
             "after_open needs `on`",
         ),
+        // A credential written into the command (review 33 #15): pointed
+        // at where it is written, never echoed.
+        (
+            "[[action]]\nname = \"a\"\ncommand = [\"curl\", \"-H\", \"Authorization: Bearer abc123\", \"http://127.0.0.1/\"]\n",
+            "command = ",
+            27,
+            "action[0].command[2]",
+            "a credential is written into the command (\"authorization:\" and a value) (hint: give it through env = { TOKEN = { env = \"SHOP_TOKEN\" } }",
+        ),
+        (
+            "[[action]]\nname = \"a\"\ncommand = \"mysqladmin --password=hunter2 flush-logs\"\nshell = true\n",
+            "command = ",
+            25,
+            "action[0].command",
+            "a credential is written into the command (\"password=\" and a value)",
+        ),
+        (
+            "[[action]]\nname = \"a\"\ncommand = [\"curl\", \"http://ops:pa55@127.0.0.1/restart\"]\n",
+            "command = ",
+            11,
+            "action[0].command[1]",
+            "a credential is written into the command (\"://user:password@\" and a value)",
+        ),
     ];
     let mut wrong = Vec::new();
     for (text, needle, col, key, message) in cases {
@@ -299,6 +322,37 @@ fn each_mistake_is_reported_where_it_is_written() {
         }
     }
     assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+}
+
+/// A credential taken from `env` is fine: `$TOKEN` in a shell line, and
+/// words that merely mention one.
+#[test]
+fn a_credential_read_from_the_environment_is_accepted() {
+    let src = with(
+        r#"
+[[action]]
+name = "purge"
+command = 'curl -fsS -H "Authorization: Bearer $TOKEN" -d "password=${PW}" http://127.0.0.1/purge'
+shell = true
+env = { TOKEN = { env = "KEEPUP_TEST_ACTION_SECRET" }, PW = { env = "KEEPUP_TEST_ACTION_SECRET" } }
+
+[[action]]
+name = "rotate"
+command = ["logrotate", "--force", "/etc/logrotate.d/token-cache"]
+"#,
+    );
+    let config = load_str(&src, Path::new("keepup.toml")).unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(config.actions.len(), 2);
+    for word in ["hunter2", "abc123", "pa55"] {
+        for p in [
+            "[[action]]\nname = \"a\"\ncommand = [\"curl\", \"-H\", \"Authorization: Bearer abc123\"]\n",
+            "[[action]]\nname = \"a\"\ncommand = \"mysqladmin --password=hunter2 x\"\nshell = true\n",
+            "[[action]]\nname = \"a\"\ncommand = [\"curl\", \"http://ops:pa55@127.0.0.1/\"]\n",
+        ] {
+            let shown = only_problem(&with(p));
+            assert!(!shown.contains(word), "{shown}");
+        }
+    }
 }
 
 #[test]
