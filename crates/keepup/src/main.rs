@@ -4,6 +4,9 @@
 //! crates; it holds no monitoring logic of its own. See the README for the
 //! architecture.
 
+// First: its `print!` and `println!` are the ones every module below uses.
+#[macro_use]
+mod output;
 mod cli;
 mod cmd;
 mod logging;

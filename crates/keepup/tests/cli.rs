@@ -1861,3 +1861,46 @@ fn actions_run_by_hand_are_listed_with_their_outcome_and_audited() {
         assert!(audit.contains(want), "{want}: {audit}");
     }
 }
+
+/// A reader that stops early (`keepup actions | head`) ends every listing
+/// quietly: exit 0, nothing on stderr, no panic. The pipe's read end is
+/// closed before the command writes, so every write meets a broken pipe.
+#[test]
+fn listings_end_quietly_when_the_reader_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepup.toml");
+    std::fs::write(
+        &config,
+        "[store]\npath = \"keepup.db\"\n[[action]]\nname = \"noop\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    // A store for the listings to read.
+    let o = run(&["actions", "run", "noop", "-c", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for args in [
+        &["codes"][..],
+        &["codes", "--json"],
+        &["actions", "-c", c],
+        &["actions", "--json", "-c", c],
+        &["incidents", "-c", c],
+        &["audit", "-c", c],
+        &["completions", "bash"],
+    ] {
+        let mut child = keepup()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("Broken pipe"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}

@@ -258,7 +258,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             demo_pid,
         } => demo::worker(mode, &dir, demo_pid),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "keepup", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "keepup",
+                &mut crate::output::Stdout,
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Man { dir } => {
@@ -268,7 +273,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             match dir {
                 Some(dir) => clap_mangen::generate_to(command, &dir)
                     .with_context(|| format!("cannot write manual pages to {}", dir.display()))?,
-                None => clap_mangen::Man::new(command).render(&mut std::io::stdout())?,
+                None => clap_mangen::Man::new(command).render(&mut crate::output::Stdout)?,
             }
             Ok(ExitCode::SUCCESS)
         }
