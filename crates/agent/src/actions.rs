@@ -9,18 +9,45 @@
 //! id at most once and answers the same outcome every time it is asked
 //! again (the central asks until it has the outcome, so a lost answer
 //! costs nothing). The ids and outcomes are kept on disk next to the
-//! report backlog (`actions.json`, the newest [`REMEMBERED`]), written
-//! before a run starts, so an agent restarted mid-run answers
-//! "interrupted" for it instead of running it twice.
+//! report backlog (`actions.json`), and a run starts only once its entry
+//! is there (written off the runtime thread, through `spawn_blocking`), so
+//! an agent restarted mid-run answers "interrupted" for it instead of
+//! running it twice.
+//!
+//! The ledger's rules (each bounds it; together under 5 MB on disk):
+//! * an entry whose outcome the central has not acknowledged is kept until
+//!   [`RETAIN`] (24 h) past the moment the central gives up on it
+//!   (`not_after` + the timeout; the central never sends it again after
+//!   that); acknowledged ones are kept [`RETAIN`] after they were asked
+//!   (the last run of each action is needed for `--action-min-interval`);
+//! * at most [`MAX_RUNS`] runs: past it the oldest acknowledged ones go
+//!   first, and when none may go a new request is refused (never run
+//!   without being remembered);
+//! * at most [`MAX_REFUSALS`] refusals, kept apart so a flood of refused
+//!   requests never pushes a run's outcome out; past it the oldest go
+//!   (acknowledged first). A forgotten refusal is judged again if asked
+//!   again; the central records only the first outcome of an id.
+//!
+//! The central acknowledges outcomes: push mode by its success answer to
+//! the exchange that carried them, pull mode by naming them in its next
+//! requests ([`ActionRequests::acked`]).
+//!
+//! Guard rails of the agent's own, whatever the central asks: a request
+//! for an action that ran (or was queued) less than `--action-min-interval`
+//! ago is refused ("ran 12 s ago; this agent allows one run per 60 s");
+//! a request whose start would be past its `not_after` (the central has
+//! given it up by then) is refused as too late to start, checked when it
+//! arrives and again when its turn comes.
 //!
 //! A command runs as plugins do, through keepup-process: an argument list
 //! (no shell; the same splitting rules as `--plugin`), in `/`, in a
 //! process group of its own, stdin closed, with only a fixed `PATH` and
-//! `LANG=C` of the environment (nothing of the agent's), the whole group
-//! killed at the timeout (the request's, capped by `--action-timeout`).
-//! Its output is read up to 1 MiB (beyond, it is stopped), and the first
-//! [`MAX_ACTION_OUTPUT_BYTES`] (standard output, then standard error) go
-//! into its outcome. Runs go one at a time, in the order asked.
+//! `LANG=C` of the environment (nothing of the agent's, so no token), the
+//! whole group killed at the timeout (the request's, capped by
+//! `--action-timeout`). Its output is read up to 1 MiB (beyond, it is
+//! stopped), and the first [`MAX_ACTION_OUTPUT_BYTES`] (standard output,
+//! then standard error) go into its outcome. Runs go one at a time, in the
+//! order asked.
 //!
 //! A command that leaves a daemon behind (a restart not done through
 //! systemd) must detach it from its output (`setsid`, output to a file):
@@ -35,7 +62,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keepup_model::host::{
-    ActionOutcome, ActionRequest, MAX_ACTION_ERROR_BYTES, MAX_ACTION_OUTPUT_BYTES,
+    ActionOutcome, ActionRequest, ActionRequests, MAX_ACTION_ERROR_BYTES, MAX_ACTION_OUTPUT_BYTES,
     MAX_ACTIONS_PER_EXCHANGE, valid_action_id,
 };
 use keepup_model::{Clock, Timestamp};
@@ -47,18 +74,32 @@ use crate::plugins::{command_words, cut, named_option};
 /// At most this many `--action`s.
 pub const MAX_ACTIONS: usize = 32;
 
-/// The newest this many requests are remembered (ids and outcomes).
-pub const REMEMBERED: usize = 128;
+/// How long past the central's giving up an unacknowledged entry is
+/// kept, and how long after it was asked an acknowledged one is: 24 h,
+/// well past the longest the central waits for an outcome (an
+/// `[[action]]`'s timeout, at most 6 h, plus the 2 min it gives an agent
+/// to take a request) and any clock difference worth running with.
+pub const RETAIN: Duration = Duration::from_secs(24 * 3600);
+
+/// At most this many runs are remembered (queued, running or ended).
+pub const MAX_RUNS: usize = 128;
+
+/// At most this many refusals are remembered, apart from the runs.
+pub const MAX_REFUSALS: usize = 128;
 
 /// At most this many runs queued or running at once; a request past it is
 /// left for a later exchange (the central asks again).
 pub const MAX_QUEUED: usize = 32;
 
+/// `--action-min-interval`'s default: one run of each action per minute.
+pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(60);
+
 /// The ledger's file in the state directory.
 const LEDGER: &str = "actions.json";
 
-/// A ledger larger than this is not ours: refused.
-const MAX_LEDGER_BYTES: u64 = 4 << 20;
+/// A ledger larger than this is not ours: refused. The bounds above keep
+/// it under 5 MB even with every output byte escaped in JSON (6 bytes).
+const MAX_LEDGER_BYTES: u64 = 8 << 20;
 
 /// Standard output beyond this stops the command; standard error beyond
 /// its cap is drained and dropped.
@@ -119,6 +160,17 @@ pub fn from_args(args: &[String]) -> Result<Vec<Action>, String> {
     Ok(actions)
 }
 
+/// The runner's own bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest a run may take (`--action-timeout`); a request may ask
+    /// for less.
+    pub max_timeout: Duration,
+    /// Runs of one action start at least this far apart
+    /// (`--action-min-interval`; at most [`RETAIN`], zero for none).
+    pub min_interval: Duration,
+}
+
 /// A remembered request: asked, and its outcome once it has one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
@@ -126,6 +178,36 @@ struct Entry {
     action: String,
     asked: Timestamp,
     outcome: Option<ActionOutcome>,
+    /// The request's last start (the central's clock), if it had one.
+    #[serde(default)]
+    not_after: Option<Timestamp>,
+    /// The request's timeout, ms.
+    #[serde(default)]
+    timeout_ms: u64,
+    /// The central recorded the outcome.
+    #[serde(default)]
+    acked: bool,
+}
+
+impl Entry {
+    fn refusal(&self) -> bool {
+        self.outcome.as_ref().is_some_and(|o| o.refused)
+    }
+
+    /// When it may be forgotten whatever else holds: [`RETAIN`] after it
+    /// was asked (acknowledged), or after the central gave up on it.
+    fn forget_at(&self) -> Timestamp {
+        let retain = RETAIN.as_millis() as i64;
+        if self.acked {
+            return self.asked.saturating_add(retain);
+        }
+        let timeout = i64::try_from(self.timeout_ms).unwrap_or(i64::MAX);
+        self.not_after
+            .unwrap_or(self.asked)
+            .max(self.asked)
+            .saturating_add(timeout)
+            .saturating_add(retain)
+    }
 }
 
 #[derive(Default)]
@@ -137,27 +219,67 @@ struct Ledger {
 }
 
 impl Ledger {
-    /// Forgets the oldest entries past [`REMEMBERED`], never one queued or
-    /// running.
-    fn trim(&mut self) {
-        let mut excess = self.entries.len().saturating_sub(REMEMBERED);
+    /// Applies the rules of the module doc at `now`; never forgets one
+    /// queued or running.
+    fn trim(&mut self, now: Timestamp) {
+        let running = &self.running;
+        self.entries
+            .retain(|e| running.contains(&e.id) || now <= e.forget_at());
+        let refusals = self.entries.iter().filter(|e| e.refusal()).count();
+        // Acknowledged refusals go first, then the oldest.
+        self.forget_oldest(refusals.saturating_sub(MAX_REFUSALS), |e| {
+            e.refusal() && e.acked
+        });
+        let refusals = self.entries.iter().filter(|e| e.refusal()).count();
+        self.forget_oldest(refusals.saturating_sub(MAX_REFUSALS), Entry::refusal);
+        let runs = self.entries.len() - self.entries.iter().filter(|e| e.refusal()).count();
+        self.forget_oldest(runs.saturating_sub(MAX_RUNS), |e| !e.refusal() && e.acked);
+    }
+
+    /// Forgets the `n` oldest entries that `which` picks, never one queued
+    /// or running.
+    fn forget_oldest(&mut self, mut n: usize, which: impl Fn(&Entry) -> bool) {
         let running = &self.running;
         self.entries.retain(|e| {
-            if excess > 0 && !running.contains(&e.id) {
-                excess -= 1;
+            if n > 0 && which(e) && !running.contains(&e.id) {
+                n -= 1;
                 return false;
             }
             true
         });
+    }
+
+    /// Runs remembered that may not be forgotten yet (unacknowledged).
+    fn runs_held(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| !e.refusal() && !e.acked)
+            .count()
+    }
+
+    /// The last start of `action`: (when, the id) of its latest run, or
+    /// of one queued or running (then `true`).
+    fn last_start(&self, action: &str) -> Option<(Timestamp, &str, bool)> {
+        self.entries
+            .iter()
+            .filter(|e| e.action == action && !e.refusal())
+            .map(|e| match &e.outcome {
+                Some(o) => (o.started.max(e.asked), e.id.as_str(), false),
+                None => (e.asked, e.id.as_str(), self.running.contains(&e.id)),
+            })
+            .max_by_key(|(at, _, queued)| (*queued, *at))
     }
 }
 
 /// Runs the agent's actions when asked, each id at most once.
 pub struct Runner {
     actions: Vec<Action>,
-    max_timeout: Duration,
+    limits: Limits,
     path: PathBuf,
     ledger: Mutex<Ledger>,
+    /// Held while the ledger is written: one write at a time, each of the
+    /// ledger as it stands when its turn comes.
+    saving: tokio::sync::Mutex<()>,
     /// Held by the run in progress: one at a time.
     turn: tokio::sync::Mutex<()>,
     finished: tokio::sync::Notify,
@@ -168,17 +290,42 @@ fn lock(m: &Mutex<Ledger>) -> std::sync::MutexGuard<'_, Ledger> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 impl Runner {
-    /// A runner of `actions`, each run at most `max_timeout` long,
-    /// remembering its requests in `state_dir` (created, private to the
-    /// agent's user).
+    /// A runner of `actions`, each run at most `max_timeout` long, runs of
+    /// one action [`DEFAULT_MIN_INTERVAL`] apart, remembering its requests
+    /// in `state_dir` (see [`Runner::open_with`]).
     pub fn open(
         actions: Vec<Action>,
         max_timeout: Duration,
         state_dir: &Path,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Runner>, String> {
+        let limits = Limits {
+            max_timeout,
+            min_interval: DEFAULT_MIN_INTERVAL,
+        };
+        Self::open_with(actions, limits, state_dir, clock)
+    }
+
+    /// A runner of `actions` within `limits`, remembering its requests in
+    /// `state_dir` (created, private to the agent's user).
+    pub fn open_with(
+        actions: Vec<Action>,
+        limits: Limits,
+        state_dir: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Runner>, String> {
         use std::os::unix::fs::DirBuilderExt;
+        if limits.min_interval > RETAIN {
+            return Err(format!(
+                "--action-min-interval is at most {} h (the ledger remembers runs that long)",
+                RETAIN.as_secs() / 3600
+            ));
+        }
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -209,14 +356,17 @@ impl Runner {
                 })?
             }
         };
+        let mut ledger = Ledger {
+            entries,
+            running: HashSet::new(),
+        };
+        ledger.trim(clock.now_ms());
         Ok(Arc::new(Runner {
             actions,
-            max_timeout,
+            limits,
             path,
-            ledger: Mutex::new(Ledger {
-                entries,
-                running: HashSet::new(),
-            }),
+            ledger: Mutex::new(ledger),
+            saving: tokio::sync::Mutex::new(()),
             turn: tokio::sync::Mutex::new(()),
             finished: tokio::sync::Notify::new(),
             clock,
@@ -228,12 +378,21 @@ impl Runner {
         &self.actions
     }
 
+    /// Takes an exchange from the central: its acknowledgements
+    /// ([`Runner::acknowledge`]), then its requests ([`Runner::take`]).
+    pub fn take_exchange(self: &Arc<Self>, asked: &ActionRequests) -> Vec<ActionOutcome> {
+        self.acknowledge(&asked.acked);
+        self.take(&asked.requests)
+    }
+
     /// Takes the central's requests (at most [`MAX_ACTIONS_PER_EXCHANGE`]
     /// are looked at): answers the outcome of each one that has one (run
     /// before, or refused now), and queues each new one of a configured
-    /// action, remembered on disk first; its outcome is answered when
-    /// asked again once it ran ([`Runner::finished`] says when). Must be
-    /// called on a Tokio runtime (runs are spawned on it).
+    /// action, its run started once it is remembered on disk; its outcome
+    /// is answered when asked again once it ran ([`Runner::finished`] says
+    /// when). Answers at once, from memory: the disk is written on a
+    /// blocking thread. Must be called on a Tokio runtime (the writes and
+    /// runs are spawned on it).
     pub fn take(self: &Arc<Self>, requests: &[ActionRequest]) -> Vec<ActionOutcome> {
         let now = self.clock.now_ms();
         let mut answers = Vec::new();
@@ -269,69 +428,161 @@ impl Runner {
                 }
                 continue;
             }
-            let Some(action) = self.actions.iter().find(|a| a.name == r.action) else {
-                let why = format!(
-                    "this agent has no action {:?} ({}); it runs only the actions it was started with (--action NAME=COMMAND)",
-                    r.action,
-                    if self.actions.is_empty() {
-                        "it was started with none".to_owned()
-                    } else {
-                        format!(
-                            "it has {}",
-                            self.actions
-                                .iter()
-                                .map(|a| a.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    }
-                );
-                tracing::warn!(id = %r.id, action = %r.action, "refused a request for an action this agent was not started with");
-                let o = refused(r, now, why);
-                ledger.entries.push(Entry {
-                    id: r.id.clone(),
-                    action: r.action.clone(),
-                    asked: now,
-                    outcome: Some(o.clone()),
-                });
-                answers.push(o);
-                changed = true;
-                continue;
+            let judged = match self.actions.iter().find(|a| a.name == r.action) {
+                None => Err(self.unknown(r)),
+                Some(action) => match self.guard(&ledger, r, now) {
+                    Err(why) => Err(why),
+                    Ok(()) if ledger.running.len() >= MAX_QUEUED => continue,
+                    Ok(()) => Ok(action),
+                },
             };
-            if ledger.running.len() >= MAX_QUEUED {
-                continue;
-            }
-            ledger.entries.push(Entry {
+            let mut entry = Entry {
                 id: r.id.clone(),
                 action: r.action.clone(),
                 asked: now,
                 outcome: None,
-            });
-            ledger.running.insert(r.id.clone());
-            start.push((action.clone(), r.clone()));
+                not_after: r.not_after,
+                timeout_ms: r.timeout_ms,
+                acked: false,
+            };
             changed = true;
-        }
-        if changed {
-            ledger.trim();
-            if let Err(e) = self.save(&ledger) {
-                // Not on disk: a restart could run them twice, so none
-                // starts; answered as not run (the central records it).
-                tracing::error!(error = %e, "cannot remember action requests on disk; not running them");
-                for (_, r) in start.drain(..) {
-                    ledger.running.remove(&r.id);
-                    ledger.entries.retain(|e| e.id != r.id);
-                    let why =
-                        format!("the agent cannot remember the request on disk ({e}); not run");
-                    answers.push(refused(&r, now, why));
+            match judged {
+                Err(why) => {
+                    tracing::warn!(id = %r.id, action = %r.action, reason = %why, "refused an action request");
+                    let o = refused(r, now, why);
+                    entry.outcome = Some(o.clone());
+                    ledger.entries.push(entry);
+                    answers.push(o);
+                }
+                Ok(action) => {
+                    ledger.entries.push(entry);
+                    ledger.running.insert(r.id.clone());
+                    start.push((action.clone(), r.clone()));
                 }
             }
         }
+        if changed {
+            ledger.trim(now);
+        }
         drop(ledger);
-        for (action, request) in start {
+        if changed {
             let runner = Arc::clone(self);
-            tokio::spawn(async move { runner.run(action, request).await });
+            tokio::spawn(async move {
+                let saved = runner.save().await;
+                if let Err(e) = &saved {
+                    tracing::error!(error = %e, "cannot remember action requests on disk; not running them");
+                }
+                for (action, request) in start {
+                    match &saved {
+                        Ok(()) => {
+                            let runner = Arc::clone(&runner);
+                            tokio::spawn(async move { runner.run(action, request).await });
+                        }
+                        // Not on disk: a restart could run them twice, so
+                        // none starts; answered as not run.
+                        Err(e) => {
+                            let why = format!(
+                                "the agent cannot remember the request on disk ({e}); not run"
+                            );
+                            runner
+                                .end(refused(&request, runner.clock.now_ms(), why))
+                                .await;
+                        }
+                    }
+                }
+            });
         }
         answers
+    }
+
+    /// Marks the outcomes of `ids` as recorded by the central (at most
+    /// [`MAX_ACTIONS_PER_EXCHANGE`] are looked at): they may be
+    /// forgotten by the ledger's rules. Ids without an outcome here are
+    /// ignored. Must be called on a Tokio runtime.
+    pub fn acknowledge(self: &Arc<Self>, ids: &[String]) {
+        if ids.is_empty() {
+            return;
+        }
+        let now = self.clock.now_ms();
+        let mut changed = false;
+        {
+            let mut ledger = lock(&self.ledger);
+            for id in ids.iter().take(MAX_ACTIONS_PER_EXCHANGE) {
+                if let Some(e) = ledger
+                    .entries
+                    .iter_mut()
+                    .find(|e| &e.id == id && e.outcome.is_some() && !e.acked)
+                {
+                    e.acked = true;
+                    changed = true;
+                }
+            }
+            if changed {
+                ledger.trim(now);
+            }
+        }
+        if changed {
+            let runner = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Err(e) = runner.save().await {
+                    tracing::warn!(error = %e, "cannot write the action ledger");
+                }
+            });
+        }
+    }
+
+    /// Why this agent refuses `r` for an action it has, if it does: too
+    /// late to start, too soon after the last run, too many outcomes the
+    /// central has not acknowledged.
+    fn guard(&self, ledger: &Ledger, r: &ActionRequest, now: Timestamp) -> Result<(), String> {
+        too_late(r, now)?;
+        let min = self.limits.min_interval;
+        if !min.is_zero()
+            && let Some((at, id, queued)) = ledger.last_start(&r.action)
+        {
+            if queued {
+                return Err(format!(
+                    "a run of {:?} is queued or running (request {id}); this agent allows one run per {} s",
+                    r.action,
+                    min.as_secs()
+                ));
+            }
+            let ago = now.saturating_sub(at);
+            if ago < ms(min) {
+                return Err(format!(
+                    "{:?} ran {} s ago; this agent allows one run per {} s (--action-min-interval)",
+                    r.action,
+                    ago.max(0) / 1000,
+                    min.as_secs()
+                ));
+            }
+        }
+        if ledger.runs_held() >= MAX_RUNS {
+            return Err(format!(
+                "this agent holds {MAX_RUNS} outcomes the central keepup has not acknowledged; it runs nothing more until it does"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The refusal of an action this agent was not started with.
+    fn unknown(&self, r: &ActionRequest) -> String {
+        format!(
+            "this agent has no action {:?} ({}); it runs only the actions it was started with (--action NAME=COMMAND)",
+            r.action,
+            if self.actions.is_empty() {
+                "it was started with none".to_owned()
+            } else {
+                format!(
+                    "it has {}",
+                    self.actions
+                        .iter()
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        )
     }
 
     /// Resolves when a run has finished since the last call (its outcome
@@ -347,9 +598,17 @@ impl Runner {
 
     async fn run(self: Arc<Self>, action: Action, request: ActionRequest) {
         let turn = self.turn.lock().await;
+        // Its turn may come after the central gave it up.
+        if let Err(why) = too_late(&request, self.clock.now_ms()) {
+            drop(turn);
+            tracing::warn!(id = %request.id, action = %request.action, reason = %why, "refused an action request");
+            let o = refused(&request, self.clock.now_ms(), why);
+            self.end(o).await;
+            return;
+        }
         let timeout = match request.timeout_ms {
-            0 => self.max_timeout,
-            ms => Duration::from_millis(ms).min(self.max_timeout),
+            0 => self.limits.max_timeout,
+            ms => Duration::from_millis(ms).min(self.limits.max_timeout),
         };
         let started = self.clock.now_ms();
         let clock = Instant::now();
@@ -404,24 +663,60 @@ impl Runner {
             duration_ms = o.duration_ms,
             "action ran"
         );
+        self.end(o).await;
+    }
+
+    /// Records the outcome of a queued request (in memory at once, then on
+    /// disk) and says a run finished.
+    async fn end(&self, o: ActionOutcome) {
         {
             let mut ledger = lock(&self.ledger);
             ledger.running.remove(&o.id);
             if let Some(e) = ledger.entries.iter_mut().find(|e| e.id == o.id) {
                 e.outcome = Some(o);
             }
-            ledger.trim();
-            if let Err(e) = self.save(&ledger) {
-                // Kept in memory: answered until the agent restarts.
-                tracing::error!(error = %e, "cannot write an action's outcome to disk");
-            }
+            ledger.trim(self.clock.now_ms());
+        }
+        if let Err(e) = self.save().await {
+            // Kept in memory: answered until the agent restarts.
+            tracing::error!(error = %e, "cannot write an action's outcome to disk");
         }
         self.finished.notify_one();
     }
 
-    fn save(&self, ledger: &Ledger) -> Result<(), String> {
-        let bytes = serde_json::to_vec(&ledger.entries).map_err(|e| e.to_string())?;
-        write_durably(&self.path, &bytes).map_err(|e| e.to_string())
+    /// Tests: waits until the writes spawned so far are done (on a
+    /// current-thread runtime, yielding lets each spawned task queue for
+    /// its turn first), as an agent that stops cleanly would.
+    #[cfg(test)]
+    async fn quiet(&self) {
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        drop(self.saving.lock().await);
+    }
+
+    /// Writes the ledger as it stands once this write's turn comes, on a
+    /// blocking thread (an fsync must not stall collection and answers).
+    async fn save(&self) -> Result<(), String> {
+        let _turn = self.saving.lock().await;
+        let bytes = serde_json::to_vec(&lock(&self.ledger).entries).map_err(|e| e.to_string())?;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || write_durably(&path, &bytes))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// "Too late to start" when `now` is past `r`'s `not_after`.
+fn too_late(r: &ActionRequest, now: Timestamp) -> Result<(), String> {
+    match r.not_after {
+        Some(last) if now > last => Err(format!(
+            "too late to start: the central keepup waited for a start until {}, it is {} on this agent; not run",
+            keepup_model::format_rfc3339(last),
+            keepup_model::format_rfc3339(now)
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -487,6 +782,7 @@ mod tests {
             id: id.into(),
             action: action.into(),
             timeout_ms: 0,
+            not_after: None,
         }
     }
 
@@ -556,7 +852,9 @@ mod tests {
         let bad = runner.take(&[request("a b", "count")]);
         assert!(bad[0].refused && runs() == 1, "{bad:?}");
 
-        // Restarted: the ids are remembered.
+        // Restarted once the refusals are on disk (written in the
+        // background): the ids are remembered.
+        runner.quiet().await;
         drop(runner);
         let runner = open();
         assert_eq!(runner.take(std::slice::from_ref(&a)), done);
@@ -571,6 +869,7 @@ mod tests {
         // answers "unknown" instead of running it.
         let c = request("c", "slow");
         assert_eq!(runner.take(std::slice::from_ref(&c)), []);
+        runner.quiet().await;
         let after = open();
         let lost = after.take(std::slice::from_ref(&c));
         assert!(!lost[0].refused && lost[0].exit_code.is_none(), "{lost:?}");
@@ -583,21 +882,301 @@ mod tests {
         );
     }
 
-    /// More requests than are remembered: the oldest answered ones are
-    /// forgotten, the ledger stays bounded.
-    #[tokio::test]
-    async fn the_ledger_keeps_the_newest_requests() {
-        let dir = tempfile::tempdir().unwrap();
-        let clock: Arc<dyn Clock> = Arc::new(keepup_model::SystemClock);
-        let runner = Runner::open(Vec::new(), Duration::from_secs(1), dir.path(), clock).unwrap();
-        for i in 0..REMEMBERED + 10 {
-            let o = runner.take(&[request(&format!("r{i}"), "none")]);
-            assert!(o[0].refused);
+    const T0: Timestamp = 1_800_000_000_000;
+
+    /// A runner of `actions` on a manual clock at [`T0`], runs of one
+    /// action `min_interval` apart, its ledger in `dir`.
+    fn manual(
+        dir: &Path,
+        actions: &[&str],
+        min_interval: Duration,
+    ) -> (Arc<Runner>, keepup_model::ManualClock) {
+        let clock = keepup_model::ManualClock::new(T0);
+        let actions =
+            from_args(&actions.iter().map(|a| a.to_string()).collect::<Vec<_>>()).unwrap();
+        let limits = Limits {
+            max_timeout: Duration::from_secs(10),
+            min_interval,
+        };
+        let runner = Runner::open_with(actions, limits, dir, Arc::new(clock.clone())).unwrap();
+        (runner, clock)
+    }
+
+    /// The outcome of `r` once it ran (asked again after each run ends).
+    async fn ran(runner: &Arc<Runner>, r: &ActionRequest) -> ActionOutcome {
+        loop {
+            if let Some(o) = runner.take(std::slice::from_ref(r)).pop() {
+                return o;
+            }
+            runner.finished().await;
         }
-        let ledger: Vec<Entry> =
-            serde_json::from_slice(&std::fs::read(dir.path().join(LEDGER)).unwrap()).unwrap();
-        assert_eq!(ledger.len(), REMEMBERED);
-        assert_eq!(ledger[0].id, "r10", "the oldest went");
+    }
+
+    fn on_disk(dir: &Path) -> Vec<Entry> {
+        serde_json::from_slice(&std::fs::read(dir.join(LEDGER)).unwrap()).unwrap()
+    }
+
+    /// The agent's own floor (review 33 #4): a second run of an action
+    /// inside `--action-min-interval` is refused with how long ago it ran,
+    /// and that refusal is remembered (asked again later, the same answer);
+    /// one queued or running refuses the next; past the interval it runs.
+    #[tokio::test]
+    async fn an_action_runs_at_most_once_per_min_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let (runner, clock) = manual(
+            dir.path(),
+            &["t=/bin/true", "u=/bin/true"],
+            DEFAULT_MIN_INTERVAL,
+        );
+        let first = ran(&runner, &request("t-1", "t")).await;
+        assert!(first.succeeded(), "{first:?}");
+        // Another action is not held back by it.
+        assert!(ran(&runner, &request("u-1", "u")).await.succeeded());
+
+        clock.advance(Duration::from_secs(12));
+        let soon = runner.take(&[request("t-2", "t")]);
+        assert!(soon[0].refused && soon[0].exit_code.is_none(), "{soon:?}");
+        let why = soon[0].error.clone().unwrap_or_default();
+        assert!(
+            why.contains("ran 12 s ago; this agent allows one run per 60 s"),
+            "{why}"
+        );
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(runner.take(&[request("t-2", "t")]), soon, "remembered");
+
+        // Past the interval it runs; a second request while it is queued
+        // is refused.
+        let queued = runner.take(&[request("t-3", "t"), request("t-4", "t")]);
+        assert_eq!(queued.len(), 1, "t-3 queued, t-4 refused: {queued:?}");
+        let why = queued[0].error.clone().unwrap_or_default();
+        assert!(why.contains("queued or running (request t-3)"), "{why}");
+        assert!(ran(&runner, &request("t-3", "t")).await.succeeded());
+    }
+
+    /// A request whose start would come after the central gave it up
+    /// (review 33 #6) is refused as too late to start: when it arrives
+    /// past its `not_after`, and when its turn in the queue comes past it.
+    #[tokio::test]
+    async fn a_request_past_its_not_after_is_too_late_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let touched = dir.path().join("touched");
+        let touch = format!("touch=/usr/bin/touch {}", touched.display());
+        let (runner, clock) = manual(dir.path(), &[&touch], Duration::ZERO);
+        let late = ActionRequest {
+            not_after: Some(T0 - 1),
+            ..request("late", "touch")
+        };
+        let answer = runner.take(std::slice::from_ref(&late));
+        let why = answer[0].error.clone().unwrap_or_default();
+        assert!(
+            answer[0].refused && why.starts_with("too late to start"),
+            "{answer:?}"
+        );
+
+        // Taken in time; its turn comes after not_after (the clock moves
+        // before the queued run starts).
+        let queued = ActionRequest {
+            not_after: Some(T0 + 1_000),
+            ..request("queued", "touch")
+        };
+        assert_eq!(runner.take(std::slice::from_ref(&queued)), []);
+        clock.advance(Duration::from_secs(5));
+        let o = ran(&runner, &queued).await;
+        let why = o.error.clone().unwrap_or_default();
+        assert!(o.refused && why.starts_with("too late to start"), "{o:?}");
+        assert!(!touched.exists(), "it did not run");
+        let in_time = ActionRequest {
+            not_after: Some(T0 + 60_000),
+            ..request("in-time", "touch")
+        };
+        assert!(ran(&runner, &in_time).await.succeeded());
+        assert!(touched.exists());
+    }
+
+    /// The ledger's rules (review 33 #5): refusals never push a run's
+    /// outcome out; an unacknowledged run stays until a day after the
+    /// central gave it up, an acknowledged one a day after it was asked.
+    #[tokio::test]
+    async fn the_ledger_forgets_by_age_and_keeps_runs_apart_from_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("count");
+        std::fs::write(
+            dir.path().join("count.sh"),
+            format!("echo ran >> {}\n", count.display()),
+        )
+        .unwrap();
+        let script = format!("count=/bin/sh {}/count.sh", dir.path().display());
+        let (runner, clock) = manual(dir.path(), &[&script], Duration::ZERO);
+        let runs = || {
+            std::fs::read_to_string(&count)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        // The central waits for a start until T0 + 2 min, for the outcome
+        // 1 min more.
+        let a = ActionRequest {
+            not_after: Some(T0 + 120_000),
+            timeout_ms: 60_000,
+            ..request("a", "count")
+        };
+        let b = ActionRequest {
+            id: "b".into(),
+            ..a.clone()
+        };
+        let first = ran(&runner, &a).await;
+        assert!(ran(&runner, &b).await.succeeded());
+        for i in 0..MAX_REFUSALS * 2 {
+            runner.take(&[request(&format!("r{i}"), "unknown")]);
+        }
+        runner.save().await.unwrap();
+        let kept = on_disk(dir.path());
+        assert_eq!(kept.iter().filter(|e| e.refusal()).count(), MAX_REFUSALS);
+        assert_eq!(
+            kept.iter().filter(|e| !e.refusal()).count(),
+            2,
+            "both runs kept"
+        );
+        assert_eq!(
+            runner.take(std::slice::from_ref(&a)),
+            std::slice::from_ref(&first)
+        );
+        assert_eq!(runs(), 2);
+
+        // b's outcome is acknowledged: forgotten a day after it was asked;
+        // a's is not: kept until a day after the central gave it up.
+        runner.acknowledge(&["b".to_owned()]);
+        clock.advance(RETAIN + Duration::from_secs(1));
+        runner.take(&[request("tick", "unknown")]);
+        let ids: Vec<String> = lock(&runner.ledger)
+            .entries
+            .iter()
+            .map(|e| e.id.clone())
+            .collect();
+        assert!(
+            ids.contains(&"a".to_owned()) && !ids.contains(&"b".to_owned()),
+            "{ids:?}"
+        );
+        assert_eq!(
+            runner.take(std::slice::from_ref(&a)),
+            [first],
+            "still answered"
+        );
+        clock.advance(Duration::from_secs(180));
+        runner.take(&[request("tock", "unknown")]);
+        assert!(
+            lock(&runner.ledger).entries.iter().all(|e| e.id != "a"),
+            "gone at last"
+        );
+        assert_eq!(runs(), 2, "nothing ran twice");
+    }
+
+    /// Runs the central has not acknowledged are never forgotten to make
+    /// room: at [`MAX_RUNS`] of them a new request is refused, not run
+    /// unremembered; acknowledged ones make room, oldest first.
+    #[tokio::test]
+    async fn unacknowledged_runs_are_never_pushed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let ended = |i: usize| Entry {
+            id: format!("old-{i}"),
+            action: "t".into(),
+            asked: T0 - 1_000,
+            outcome: Some(ActionOutcome {
+                id: format!("old-{i}"),
+                action: "t".into(),
+                started: T0 - 1_000,
+                exit_code: Some(0),
+                ..ActionOutcome::default()
+            }),
+            not_after: Some(T0),
+            timeout_ms: 1_000,
+            acked: false,
+        };
+        let full: Vec<Entry> = (0..MAX_RUNS).map(ended).collect();
+        std::fs::write(dir.path().join(LEDGER), serde_json::to_vec(&full).unwrap()).unwrap();
+        let (runner, _clock) = manual(dir.path(), &["t=/bin/true"], Duration::ZERO);
+        let refused = runner.take(&[request("new", "t")]);
+        let why = refused[0].error.clone().unwrap_or_default();
+        assert!(
+            refused[0].refused && why.contains("not acknowledged"),
+            "{refused:?}"
+        );
+        assert_eq!(runner.take(&[request("new", "t")]), refused, "remembered");
+        runner.acknowledge(&["old-0".to_owned(), "old-1".to_owned()]);
+        assert!(ran(&runner, &request("newer", "t")).await.succeeded());
+        let held = lock(&runner.ledger).entries.clone();
+        assert_eq!(held.iter().filter(|e| !e.refusal()).count(), MAX_RUNS);
+        assert!(
+            held.iter().all(|e| e.id != "old-0"),
+            "the oldest acknowledged went"
+        );
+        assert!(held.iter().any(|e| e.id == "old-1"));
+    }
+
+    /// The ledger at its bounds, every output and error byte one JSON
+    /// escapes as six: under the 5 MB the module doc says, well under
+    /// [`MAX_LEDGER_BYTES`] (so a full ledger is always read back).
+    #[test]
+    fn the_ledger_at_its_bounds_is_under_5_mb() {
+        let worst = |i: usize, refused: bool| Entry {
+            id: format!("{i:0>128}"),
+            action: "a".repeat(64),
+            asked: T0,
+            outcome: Some(ActionOutcome {
+                id: format!("{i:0>128}"),
+                action: "a".repeat(64),
+                refused,
+                error: Some("\u{1}".repeat(MAX_ACTION_ERROR_BYTES)),
+                output: if refused {
+                    String::new()
+                } else {
+                    "\u{1}".repeat(MAX_ACTION_OUTPUT_BYTES)
+                },
+                ..ActionOutcome::default()
+            }),
+            not_after: Some(T0),
+            timeout_ms: u64::MAX,
+            acked: false,
+        };
+        let entries: Vec<Entry> = (0..MAX_RUNS)
+            .map(|i| worst(i, false))
+            .chain((0..MAX_REFUSALS).map(|i| worst(i, true)))
+            .collect();
+        let bytes = serde_json::to_vec(&entries).unwrap().len();
+        assert!(
+            bytes < 5_000_000 && (bytes as u64) < MAX_LEDGER_BYTES,
+            "{bytes}"
+        );
+    }
+
+    /// A run starts only once the ledger holds it on disk, and the write
+    /// is not made by the caller of `take` (the agent's runtime thread,
+    /// which serves `/report` and collects): review 33 #16.
+    #[tokio::test]
+    async fn the_ledger_is_written_off_the_caller_and_before_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let (runner, _clock) = manual(dir.path(), &["t=/bin/true"], Duration::ZERO);
+        assert_eq!(runner.take(&[request("a", "t")]), []);
+        assert!(
+            !dir.path().join(LEDGER).exists(),
+            "take() wrote the ledger itself"
+        );
+        assert!(ran(&runner, &request("a", "t")).await.succeeded());
+        assert_eq!(on_disk(dir.path()).len(), 1);
+
+        // A ledger that cannot be written: nothing runs, and it says why.
+        std::fs::create_dir(dir.path().join("actions.tmp")).unwrap();
+        let touched = dir.path().join("touched");
+        drop(runner);
+        let touch = format!("touch=/usr/bin/touch {}", touched.display());
+        let (runner, _clock) = manual(dir.path(), &[&touch], Duration::ZERO);
+        let o = ran(&runner, &request("b", "touch")).await;
+        let why = o.error.clone().unwrap_or_default();
+        assert!(
+            o.refused && why.contains("cannot remember the request on disk"),
+            "{o:?}"
+        );
+        assert!(!touched.exists(), "it ran without being remembered");
     }
 
     #[test]

@@ -63,7 +63,9 @@ impl Pusher {
 
     /// Exchanges actions with the central (see the module doc): up to a
     /// few rounds of posting the outcomes `runner` has and taking the
-    /// requests the central answers. Returns how many outcomes were
+    /// requests the central answers; the central's success answer
+    /// acknowledges the outcomes it carried (the runner may forget them).
+    /// Returns how many outcomes were
     /// delivered; Err says why an exchange failed (the central keeps the
     /// requests and asks again).
     pub async fn exchange_actions(
@@ -80,6 +82,7 @@ impl Pusher {
                 agent: agent.to_owned(),
                 outcomes: outcomes.drain(..sending).collect(),
             };
+            let sent: Vec<String> = body.outcomes.iter().map(|o| o.id.clone()).collect();
             let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
             let (status, answer) = keepup_notify::bearer_request(
                 &self.ctx,
@@ -101,6 +104,7 @@ impl Pusher {
                 ));
             }
             delivered += sending;
+            runner.acknowledge(&sent);
             let requests: ActionRequests = serde_json::from_slice(&answer).map_err(|e| {
                 format!("the central keepup's action requests are not readable: {e}")
             })?;
@@ -110,7 +114,7 @@ impl Pusher {
                     requests.version
                 ));
             }
-            outcomes.extend(runner.take(&requests.requests));
+            outcomes.extend(runner.take_exchange(&requests));
             if outcomes.is_empty() {
                 break;
             }

@@ -38,6 +38,11 @@ pub struct AgentSpec {
     pub name: String,
     /// The bearer token it presents (push) or keepup presents (pull).
     pub token: Secret,
+    /// Pull mode: the token keepup presents to the agent's `/action`
+    /// (the agent's `--action-token-file`), apart from the report token so
+    /// that whoever may read reports cannot trigger actions. None: the
+    /// report token (an agent without actions).
+    pub action_token: Option<Secret>,
     /// Push or pull.
     pub mode: AgentMode,
     /// How often it reports (push) or is fetched (pull).
@@ -59,6 +64,8 @@ pub(crate) struct RawAgent {
     name: Spanned<String>,
     token_env: Option<Spanned<String>>,
     token_file: Option<Spanned<String>>,
+    action_token_env: Option<Spanned<String>>,
+    action_token_file: Option<Spanned<String>>,
     mode: Option<Spanned<String>>,
     url: Option<Spanned<String>>,
     ca_file: Option<Spanned<String>>,
@@ -335,9 +342,58 @@ impl Loader<'_> {
                 Some(n) => n.into_inner(),
                 None => 3,
             };
+            let action_span = raw
+                .action_token_env
+                .as_ref()
+                .or(raw.action_token_file.as_ref())
+                .map(|t| t.span());
+            let action_token = match action_span {
+                None => None,
+                Some(span) if mode == AgentMode::Push => {
+                    self.rep.report(
+                        span,
+                        &format!("{path}.action_token"),
+                        "action_token_env and action_token_file are for mode = \"pull\"",
+                        Some("a pushing agent takes its requests from keepup's answers; only a pulled agent's /action needs its own token".into()),
+                    );
+                    continue;
+                }
+                Some(span) => {
+                    let Some(t) = self.secret(
+                        Inline::NotAccepted,
+                        raw.action_token_env.as_ref().map(|t| t.get_ref().as_str()),
+                        raw.action_token_file.as_ref().map(|t| t.get_ref().as_str()),
+                        span.clone(),
+                        &path,
+                        "action_token",
+                    ) else {
+                        continue;
+                    };
+                    if t.expose().len() < 16 {
+                        self.rep.report(
+                            span,
+                            &format!("{path}.action_token"),
+                            "an agent's action token must be at least 16 characters",
+                            None,
+                        );
+                        continue;
+                    }
+                    if t.expose() == token.expose() {
+                        self.rep.report(
+                            span,
+                            &format!("{path}.action_token"),
+                            "the action token is the report token",
+                            Some("give the agent's --action-token-file another token than its --token-file, so that reading reports does not allow running actions".into()),
+                        );
+                        continue;
+                    }
+                    Some(t)
+                }
+            };
             agents.push(AgentSpec {
                 name: name.clone(),
                 token,
+                action_token,
                 mode,
                 interval,
                 silent_after,

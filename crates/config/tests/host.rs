@@ -11,6 +11,8 @@ use support::{env_before_main, line_of, problems};
 
 env_before_main! {
     "KEEPUP_TEST_AGENT_TOKEN" => "0123456789abcdef-web1",
+    "KEEPUP_TEST_AGENT_ACTION_TOKEN" => "actions-0123456789abcdef",
+    "KEEPUP_TEST_AGENT_SHORT_TOKEN" => "short",
 }
 
 fn load(src: &str) -> Config {
@@ -181,6 +183,43 @@ fn agent_tokens_are_never_written_inline() {
     assert!(problems(src).to_string().contains("needs the agent's url"));
     let src = "[[agent]]\nname = \"web1\"\ntoken_env = \"KEEPUP_TEST_AGENT_TOKEN\"\n[[agent]]\nname = \"web1\"\ntoken_env = \"KEEPUP_TEST_AGENT_TOKEN\"\n";
     assert!(problems(src).to_string().contains("declared twice"));
+}
+
+/// A pulled agent's action token: its own secret, from env or file, only
+/// in pull mode, not the report token.
+#[test]
+fn a_pulled_agents_action_token_is_its_own_secret() {
+    let pull = "[[agent]]\nname = \"web1\"\ntoken_env = \"KEEPUP_TEST_AGENT_TOKEN\"\nmode = \"pull\"\nurl = \"https://127.0.0.1:8586/report\"\n";
+    let c = load(&format!(
+        "{pull}action_token_env = \"KEEPUP_TEST_AGENT_ACTION_TOKEN\"\n"
+    ));
+    let token = c.agents[0].action_token.as_ref().expect("an action token");
+    assert_eq!(token.expose(), "actions-0123456789abcdef");
+    assert!(load(pull).agents[0].action_token.is_none());
+    for (extra, said) in [
+        (
+            "action_token_env = \"KEEPUP_TEST_AGENT_TOKEN\"\n",
+            "the action token is the report token",
+        ),
+        (
+            "action_token_env = \"KEEPUP_TEST_AGENT_SHORT_TOKEN\"\n",
+            "at least 16 characters",
+        ),
+        (
+            "action_token = \"inline-0123456789abcdef\"\n",
+            "is a secret",
+        ),
+    ] {
+        let src = format!("{pull}{extra}");
+        let p = problems(&src);
+        assert!(at(&p, &src, "action_token").contains(said), "{p}");
+    }
+    let src = format!("{AGENT}action_token_env = \"KEEPUP_TEST_AGENT_ACTION_TOKEN\"\n");
+    let p = problems(&src);
+    assert!(
+        at(&p, &src, "action_token_env").contains("are for mode = \"pull\""),
+        "{p}"
+    );
 }
 
 #[test]

@@ -1179,6 +1179,17 @@ pub struct AgentArgs {
     /// its process group is killed.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
     pub action_timeout: Duration,
+    /// Runs of one action start at least this far apart, whatever the
+    /// central asks: a request sooner is refused ("ran 12 s ago; this
+    /// agent allows one run per 60 s"). At most 24h; 0 for none.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub action_min_interval: Duration,
+    /// Pull mode with --action: file holding the token the central must
+    /// present to /action (its [[agent]] action_token_file or
+    /// action_token_env holds the same), another than --token-file's so
+    /// that reading reports does not allow running actions.
+    #[arg(long, value_name = "FILE")]
+    pub action_token_file: Option<PathBuf>,
     /// Where reports wait for the central (and the sequence number is kept).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/keepup-agent")]
     pub state_dir: PathBuf,

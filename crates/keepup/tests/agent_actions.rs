@@ -7,7 +7,12 @@
 //! often it is asked, across an agent restart too (pull mode, asked by
 //! hand as the central asks); a hanging action is
 //! killed at its timeout with the process it started; output is bounded;
-//! the agent's environment is not the action's.
+//! the agent's environment is not the action's. The agent's own guard
+//! rails: one run of an action per `--action-min-interval`, a request
+//! queued past its `not_after` refused as too late to start (and so
+//! recorded by the central), and in pull mode `/action` only with the
+//! action token; a pulled agent that refuses the exchange leaves the
+//! request waiting (it expires) rather than fetched (lost).
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -22,6 +27,8 @@ use keepup_model::host::{
 use keepup_store::{AgentActionState, NewAgentAction, Store};
 
 const TOKEN: &str = "agent-token-0123456789";
+/// Pull mode: what the central presents to the agent's /action.
+const ACTION_TOKEN: &str = "agent-action-token-9876543210";
 /// In the agent's environment; no action may see it.
 const SECRET: &str = "agent-env-secret-4242";
 
@@ -70,17 +77,39 @@ fn action_args(dir: &Path) -> Vec<String> {
         format!("count=/bin/sh {d}/count.sh"),
         format!("hang=/bin/sh {d}/hang.sh"),
         "loud=/usr/bin/seq 1 100000".to_owned(),
+        "wait=/bin/sleep 8".to_owned(),
+        format!("late=/usr/bin/touch {d}/late"),
     ]
     .into_iter()
     .flat_map(|a| ["--action".to_owned(), a])
     .collect()
 }
 
-fn token_file(dir: &Path) -> PathBuf {
-    let path = dir.join("agent-token");
-    std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
+/// `value` in file `name` of `dir`, private.
+fn secret_file(dir: &Path, name: &str, value: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{value}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
+}
+
+fn token_file(dir: &Path) -> PathBuf {
+    secret_file(dir, "agent-token", TOKEN)
+}
+
+/// The pulled agent's action token file (the central's config names the
+/// same file, `agent-action-token`).
+fn action_token_file(dir: &Path) -> String {
+    let path = secret_file(dir, "agent-action-token", ACTION_TOKEN);
+    path.to_str().unwrap().to_owned()
+}
+
+/// The `[[agent]]` section of a central pulling web1 on `agent_port`,
+/// presenting the action token of file `action_token` to its /action.
+fn pulling(agent_port: u16, action_token: &str) -> String {
+    format!(
+        "[[agent]]\nname = \"web1\"\ntoken_file = \"agent-token\"\naction_token_file = \"{action_token}\"\nmode = \"pull\"\nurl = \"http://127.0.0.1:{agent_port}/report\"\ninterval = \"1s\""
+    )
 }
 
 /// `keepup run` with `agent_section`, started and monitoring.
@@ -207,7 +236,7 @@ fn the_actions_run_as_configured(store: &Store, dir: &Path) {
     let why = unknown.error.unwrap_or_default();
     assert!(
         why.contains("no action \"rm-everything\"")
-            && why.contains("touch, env, count, hang, loud"),
+            && why.contains("touch, env, count, hang, loud, wait, late"),
         "{why}"
     );
 
@@ -215,7 +244,9 @@ fn the_actions_run_as_configured(store: &Store, dir: &Path) {
     assert!(env.succeeded(), "{env:?}");
     assert!(env.output.contains("PATH="), "{}", env.output);
     assert!(
-        !env.output.contains(SECRET) && !env.output.contains(TOKEN),
+        !env.output.contains(SECRET)
+            && !env.output.contains(TOKEN)
+            && !env.output.contains(ACTION_TOKEN),
         "the agent's environment leaked: {}",
         env.output
     );
@@ -281,6 +312,36 @@ fn a_pushing_agent_runs_the_actions_it_was_started_with_once_each() {
     assert!(counted.succeeded(), "{counted:?}");
     assert_eq!(runs_of_count(dir.path()), 1);
 
+    // Queued behind an 8 s run, a request the central waits only 3 s to
+    // see started is refused as too late when its turn comes, and the
+    // central records that outcome.
+    request(&store, "wait-1", "wait", Duration::from_secs(10));
+    // Taken (and started) before the next is filed.
+    for _ in 0..600 {
+        let a = store.agent_action("wait-1", now()).unwrap().expect("filed");
+        if a.state != AgentActionState::Waiting {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let late = NewAgentAction::new(
+        "late-1",
+        "web1",
+        "late",
+        Duration::from_secs(10),
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    store.request_agent_action(&late, now()).unwrap();
+    let late = outcome(&store, "late-1");
+    let why = late.error.clone().unwrap_or_default();
+    assert!(
+        late.refused && why.starts_with("too late to start"),
+        "{late:?}"
+    );
+    assert!(!dir.path().join("late").exists(), "it ran too late");
+    assert!(outcome(&store, "wait-1").succeeded());
+
     drop(pushing);
 }
 
@@ -291,13 +352,18 @@ fn a_pulled_agent_gets_its_requests_with_the_pull_and_answers_an_id_once() {
     let ports = keepup_testkit::ports::free_ports(std::net::Ipv4Addr::LOCALHOST, 2).unwrap();
     let (agent_port, central_port) = (ports[0], ports[1]);
     let listen = format!("127.0.0.1:{agent_port}");
-    let mut pulled = agent(dir.path(), &["--listen", &listen]);
+    let atf = action_token_file(dir.path());
+    let pull_args = [
+        "--listen",
+        listen.as_str(),
+        "--action-token-file",
+        atf.as_str(),
+    ];
+    let mut pulled = agent(dir.path(), &pull_args);
     let _daemon = daemon(
         dir.path(),
         central_port,
-        &format!(
-            "[[agent]]\nname = \"web1\"\ntoken_file = \"agent-token\"\nmode = \"pull\"\nurl = \"http://127.0.0.1:{agent_port}/report\"\ninterval = \"1s\""
-        ),
+        &pulling(agent_port, "agent-action-token"),
     );
     let store = Store::open(&dir.path().join("k.db")).unwrap();
 
@@ -317,7 +383,9 @@ fn a_pulled_agent_gets_its_requests_with_the_pull_and_answers_an_id_once() {
                 id: id.into(),
                 action: "count".into(),
                 timeout_ms: 10_000,
+                not_after: None,
             }],
+            acked: Vec::new(),
         })
         .unwrap();
         match rt.block_on(keepup_notify::bearer_request(
@@ -336,11 +404,16 @@ fn a_pulled_agent_gets_its_requests_with_the_pull_and_answers_an_id_once() {
     };
     let (status, _) = ask("not-the-token-000000", "count-x");
     assert_eq!(status, 401);
+    // The report token lets its holder read reports, not run actions.
+    let (status, body) = ask(TOKEN, "count-x");
+    assert_eq!(status, 401);
+    let said = String::from_utf8_lossy(&body);
+    assert!(said.contains("only with its action token"), "{said}");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(runs_of_count(dir.path()), 0, "nothing ran for a stranger");
 
     let answered = |id: &str| -> Option<ActionOutcome> {
-        let (status, body) = ask(TOKEN, id);
+        let (status, body) = ask(ACTION_TOKEN, id);
         assert_eq!(status, 200);
         let o: ActionOutcomes = serde_json::from_slice(&body).unwrap();
         assert_eq!(o.agent, "web1");
@@ -359,13 +432,21 @@ fn a_pulled_agent_gets_its_requests_with_the_pull_and_answers_an_id_once() {
     assert!(first.succeeded(), "{first:?}");
     assert_eq!(answered("count-x").as_ref(), Some(&first), "the same again");
     assert_eq!(runs_of_count(dir.path()), 1, "run once");
+    // Another id for the same action within --action-min-interval (60 s
+    // by default): refused, whatever the central asks.
+    let soon = answered("count-y").expect("refused at once");
+    let why = soon.error.clone().unwrap_or_default();
+    assert!(
+        soon.refused && why.contains("s ago; this agent allows one run per 60 s"),
+        "{soon:?}"
+    );
 
     // Restarted, it still knows the id (from its state directory).
     drop(pulled);
-    pulled = agent(dir.path(), &["--listen", &listen]);
+    pulled = agent(dir.path(), &pull_args);
     let mut up = false;
     for _ in 0..300 {
-        if ask(TOKEN, "count-x").0 == 200 {
+        if ask(ACTION_TOKEN, "count-x").0 == 200 {
             up = true;
             break;
         }
@@ -375,4 +456,61 @@ fn a_pulled_agent_gets_its_requests_with_the_pull_and_answers_an_id_once() {
     assert_eq!(answered("count-x").as_ref(), Some(&first), "remembered");
     assert_eq!(runs_of_count(dir.path()), 1, "not run again");
     drop(pulled);
+}
+
+/// A central presenting the wrong action token: the agent answers 401 to
+/// every exchange, so the request was never taken and expires at its
+/// pickup; it is not marked fetched by the send (then lost, as if the
+/// agent had taken it and never answered). Nothing runs.
+#[test]
+fn a_request_a_pulled_agent_never_took_expires_instead_of_being_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    scripts(dir.path());
+    let ports = keepup_testkit::ports::free_ports(std::net::Ipv4Addr::LOCALHOST, 2).unwrap();
+    let (agent_port, central_port) = (ports[0], ports[1]);
+    let listen = format!("127.0.0.1:{agent_port}");
+    let atf = action_token_file(dir.path());
+    let _pulled = agent(
+        dir.path(),
+        &[
+            "--listen",
+            listen.as_str(),
+            "--action-token-file",
+            atf.as_str(),
+        ],
+    );
+    secret_file(
+        dir.path(),
+        "wrong-action-token",
+        "not-the-agents-action-token",
+    );
+    let _daemon = daemon(
+        dir.path(),
+        central_port,
+        &pulling(agent_port, "wrong-action-token"),
+    );
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let r = NewAgentAction::new(
+        "touch-1",
+        "web1",
+        "touch",
+        Duration::from_secs(10),
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    store.request_agent_action(&r, now()).unwrap();
+    let mut state = AgentActionState::Waiting;
+    for _ in 0..300 {
+        state = store
+            .agent_action("touch-1", now())
+            .unwrap()
+            .expect("filed")
+            .state;
+        if !matches!(state, AgentActionState::Waiting | AgentActionState::Fetched) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(state, AgentActionState::Expired);
+    assert!(!dir.path().join("touched").exists(), "nothing ran");
 }

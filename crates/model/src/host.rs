@@ -377,7 +377,10 @@ pub struct Replication {
 
 /// The version of the action exchange ([`ActionRequests`] from the
 /// central, [`ActionOutcomes`] from the agent); each side refuses others.
-pub const AGENT_ACTION_VERSION: u32 = 1;
+/// 2: requests carry [`ActionRequest::not_after`] and the central's
+/// [`ActionRequests::acked`] (an agent of version 1 would ignore both, so
+/// it is refused rather than run a request too late).
+pub const AGENT_ACTION_VERSION: u32 = 2;
 
 /// At most this many requests, or outcomes, in one exchange: the rest
 /// wait for the next.
@@ -425,6 +428,12 @@ pub struct ActionRequest {
     /// 0 means the agent's.
     #[serde(default)]
     pub timeout_ms: u64,
+    /// The last moment (ms since the epoch, the central's clock) a run
+    /// may start: after it the central no longer waits for the outcome
+    /// (it marks the request lost), so the agent refuses it as too late
+    /// to start. None: no such limit.
+    #[serde(default)]
+    pub not_after: Option<Timestamp>,
 }
 
 /// How an agent's run of an action ended.
@@ -494,6 +503,11 @@ pub struct ActionRequests {
     pub version: u32,
     /// At most [`MAX_ACTIONS_PER_EXCHANGE`], oldest first.
     pub requests: Vec<ActionRequest>,
+    /// Pull mode: ids whose outcomes the central recorded from the
+    /// agent's previous answer, so the agent may forget them (at most
+    /// [`MAX_ACTIONS_PER_EXCHANGE`] are looked at). In push mode the
+    /// central's success answer to the outcomes acknowledges them.
+    pub acked: Vec<String>,
 }
 
 /// An agent to the central: outcomes of requests it was sent (push mode:

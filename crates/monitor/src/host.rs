@@ -1241,21 +1241,30 @@ fn action_url(report_url: &str) -> String {
     }
 }
 
+/// Per pulled agent, the ids whose outcomes were recorded from its last
+/// answer: sent with the next exchange so the agent may forget them.
+type Acks = Arc<std::sync::Mutex<HashMap<String, Vec<String>>>>;
+
 /// Pull mode's action delivery, after a pull: the requests pending for
-/// `agent` are POSTed to its `/action`, and the outcomes it answers
-/// recorded. Nothing is sent when none are pending. A failure is logged:
-/// the requests stay pending and go again with the next pull.
+/// `agent` (and the acknowledgements of outcomes recorded from its last
+/// answer) are POSTed to its `/action` with its action token (its report
+/// token when it has none), then marked fetched, with the outcomes it
+/// answers recorded, only once it answered: a request an agent never
+/// took expires instead of being lost. Nothing is sent when there is
+/// nothing to send. A failure is logged: the requests stay pending and go
+/// again with the next pull.
 async fn deliver_actions(
     ctx: &keepup_notify::HttpClientContext,
     agent: &AgentSpec,
     report_url: &str,
     store: &Store,
     clock: &dyn keepup_model::Clock,
+    acks: &Acks,
 ) {
     let name = agent.name.clone();
     let now = clock.now_ms();
     let st = store.clone();
-    let pending = match tokio::task::spawn_blocking(move || st.pending_agent_actions(&name, now))
+    let pending = match tokio::task::spawn_blocking(move || st.agent_actions_to_send(&name, now))
         .await
     {
         Ok(Ok(p)) => p,
@@ -1268,23 +1277,29 @@ async fn deliver_actions(
             return;
         }
     };
-    if pending.is_empty() {
+    let acked = acks
+        .lock()
+        .map(|mut a| a.remove(&agent.name).unwrap_or_default())
+        .unwrap_or_default();
+    if pending.is_empty() && acked.is_empty() {
         return;
     }
     let body = ActionRequests {
         version: AGENT_ACTION_VERSION,
         requests: pending,
+        acked,
     };
-    let Ok(body) = serde_json::to_vec(&body) else {
+    let Ok(bytes) = serde_json::to_vec(&body) else {
         return;
     };
     let url = action_url(report_url);
+    let token = agent.action_token.as_ref().unwrap_or(&agent.token);
     let answer = keepup_notify::bearer_request(
         ctx,
         "agent",
         &url,
-        agent.token.expose(),
-        Some(body.into()),
+        token.expose(),
+        Some(bytes.into()),
         PULL_TIMEOUT.min(agent.interval),
         MAX_ACTION_EXCHANGE_BYTES,
     )
@@ -1316,17 +1331,30 @@ async fn deliver_actions(
             o
         }
         Err(why) => {
+            // Not taken: the acknowledgements go again too.
+            if let Ok(mut a) = acks.lock() {
+                a.entry(agent.name.clone()).or_default().extend(body.acked);
+            }
             tracing::warn!(agent = %agent.name, %url, reason = %why, "delivering actions to the agent failed; they go again with the next pull");
             return;
         }
     };
     let (st, name, now) = (store.clone(), agent.name.clone(), clock.now_ms());
-    match tokio::task::spawn_blocking(move || {
-        st.record_agent_action_outcomes(&name, &outcomes, now)
-    })
-    .await
+    let sent = body.requests;
+    match tokio::task::spawn_blocking(move || st.agent_took_actions(&name, &sent, &outcomes, now))
+        .await
     {
-        Ok(Ok(_)) => {}
+        Ok(Ok(recorded)) => {
+            if !recorded.is_empty()
+                && let Ok(mut a) = acks.lock()
+            {
+                let ids = a.entry(agent.name.clone()).or_default();
+                ids.extend(recorded);
+                // Unacknowledged, the agent forgets them by age instead.
+                let excess = ids.len().saturating_sub(MAX_ACTIONS_PER_EXCHANGE);
+                ids.drain(..excess);
+            }
+        }
         Ok(Err(e)) => {
             tracing::warn!(agent = %agent.name, error = %e, "cannot record the agent's action outcomes");
         }
@@ -1349,6 +1377,7 @@ pub(crate) async fn pull_loop(
 ) {
     let mut due: HashMap<String, Timestamp> = HashMap::new();
     let mut clients: HashMap<String, keepup_notify::HttpClientContext> = HashMap::new();
+    let acks = Acks::default();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
@@ -1377,12 +1406,13 @@ pub(crate) async fn pull_loop(
                     b.build()
                 })
                 .clone();
-            let (book, store, clock, verdicts, url) = (
+            let (book, store, clock, verdicts, url, acks) = (
                 book.clone(),
                 store.clone(),
                 clock.clone(),
                 verdicts.clone(),
                 url.clone(),
+                acks.clone(),
             );
             tokio::spawn(async move {
                 let timeout = PULL_TIMEOUT.min(agent.interval);
@@ -1406,7 +1436,7 @@ pub(crate) async fn pull_loop(
                 };
                 match report {
                     Ok(report) => {
-                        deliver_actions(&ctx, &agent, &url, &store, clock.as_ref()).await;
+                        deliver_actions(&ctx, &agent, &url, &store, clock.as_ref(), &acks).await;
                         let now = clock.now_ms();
                         let name = agent.name.clone();
                         let taken = tokio::task::spawn_blocking(move || {

@@ -18,8 +18,14 @@
 //!
 //! The transport:
 //! * [`Store::pending_agent_actions`] lists what to send an agent now
-//!   (marking each fetched), oldest first, at most
-//!   [`MAX_ACTIONS_PER_EXCHANGE`].
+//!   (marking each fetched: push mode, where the answer carrying them is
+//!   the agent's taking them), oldest first, at most
+//!   [`MAX_ACTIONS_PER_EXCHANGE`], each with its `not_after` (its fetch
+//!   plus its pickup window: the last moment its run may start).
+//! * Pull mode: [`Store::agent_actions_to_send`] lists the same without
+//!   marking; [`Store::agent_took_actions`] marks them fetched once the
+//!   agent answered and records its outcomes, so a request an agent never
+//!   took expires rather than being lost.
 //! * [`Store::record_agent_action_outcomes`] takes the outcomes an agent
 //!   answered (only for its own requests; the first outcome of an id
 //!   stays).
@@ -293,6 +299,7 @@ impl Store {
     /// [`MAX_ACTIONS_PER_EXCHANGE`]: requests waiting (now fetched) and
     /// those fetched before with no outcome yet (sent again: the agent
     /// answers an id it ran with its outcome). Overdue ones end first.
+    /// Push mode: the answer carrying them is the agent's taking them.
     pub fn pending_agent_actions(
         &self,
         agent: &str,
@@ -302,32 +309,51 @@ impl Store {
             let tx = st
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            end_overdue(&tx, Some(agent), None, now)?;
-            let ids: Vec<ActionRequest> = {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT id, action, timeout_ms FROM agent_action
-                     WHERE agent = ?1 AND state IN ('waiting', 'fetched')
-                     ORDER BY requested_at, id LIMIT ?2",
-                )?;
-                let rows =
-                    stmt.query_map(params![agent, MAX_ACTIONS_PER_EXCHANGE as i64], |r| {
-                        Ok(ActionRequest {
-                            id: r.get(0)?,
-                            action: r.get(1)?,
-                            timeout_ms: r.get(2)?,
-                        })
-                    })?;
-                rows.collect::<Result<_, _>>()?
-            };
-            for r in &ids {
-                tx.prepare_cached(
-                    "UPDATE agent_action SET state = 'fetched', fetched_at = ?2
-                     WHERE id = ?1 AND state = 'waiting'",
-                )?
-                .execute(params![r.id, now])?;
-            }
+            let ids = pending(&tx, agent, now)?;
+            mark_fetched(&tx, agent, &ids, now)?;
             tx.commit()?;
             Ok(ids)
+        })
+    }
+
+    /// What to send `agent` now, as [`Store::pending_agent_actions`], but
+    /// not marked fetched: pull mode marks them with
+    /// [`Store::agent_took_actions`] once the agent answered, so a request
+    /// an agent never took expires instead of being lost.
+    pub fn agent_actions_to_send(
+        &self,
+        agent: &str,
+        now: Timestamp,
+    ) -> Result<Vec<ActionRequest>, StoreError> {
+        self.with_state("list pending agent actions", |st| {
+            let tx = st
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let ids = pending(&tx, agent, now)?;
+            tx.commit()?;
+            Ok(ids)
+        })
+    }
+
+    /// Pull mode: `agent` answered the exchange that carried `sent` (at
+    /// `now`): those still waiting are now fetched, then its `outcomes`
+    /// are recorded as [`Store::record_agent_action_outcomes`] records
+    /// them. Returns the ids recorded (the agent may forget them).
+    pub fn agent_took_actions(
+        &self,
+        agent: &str,
+        sent: &[ActionRequest],
+        outcomes: &[ActionOutcome],
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        self.with_state("record agent action outcomes", |st| {
+            let tx = st
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            mark_fetched(&tx, agent, sent, now)?;
+            let recorded = record(&tx, agent, outcomes, now)?;
+            tx.commit()?;
+            Ok(recorded)
         })
     }
 
@@ -365,23 +391,77 @@ impl Store {
             let tx = st
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut recorded = 0;
-            for o in outcomes {
-                let mut o = o.clone();
-                o.fit();
-                let json = serde_json::to_string(&o)?;
-                recorded += tx
-                    .prepare_cached(
-                        "UPDATE agent_action SET state = 'done', ended_at = ?4, outcome = ?5
-                         WHERE id = ?1 AND agent = ?2 AND action = ?3
-                           AND state IN ('fetched', 'lost')",
-                    )?
-                    .execute(params![o.id, agent, o.action, now, json])?;
-            }
+            let recorded = record(&tx, agent, outcomes, now)?;
             tx.commit()?;
-            Ok(recorded)
+            Ok(recorded.len())
         })
     }
+}
+
+/// The requests to send `agent` at `now` (overdue ones ended first),
+/// each with the last moment its run may start: its fetch (now, for one
+/// still waiting) plus its pickup window, past which the central stops
+/// waiting for an outcome.
+fn pending(tx: &Transaction<'_>, agent: &str, now: Timestamp) -> Result<Vec<ActionRequest>, Fail> {
+    end_overdue(tx, Some(agent), None, now)?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, action, timeout_ms, COALESCE(fetched_at, ?3) + pickup_ms FROM agent_action
+         WHERE agent = ?1 AND state IN ('waiting', 'fetched')
+         ORDER BY requested_at, id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![agent, MAX_ACTIONS_PER_EXCHANGE as i64, now], |r| {
+        Ok(ActionRequest {
+            id: r.get(0)?,
+            action: r.get(1)?,
+            timeout_ms: r.get(2)?,
+            not_after: Some(r.get(3)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// `sent` requests of `agent` still waiting are fetched at `now`.
+fn mark_fetched(
+    tx: &Transaction<'_>,
+    agent: &str,
+    sent: &[ActionRequest],
+    now: Timestamp,
+) -> Result<(), Fail> {
+    for r in sent {
+        tx.prepare_cached(
+            "UPDATE agent_action SET state = 'fetched', fetched_at = ?3
+             WHERE id = ?1 AND agent = ?2 AND state = 'waiting'",
+        )?
+        .execute(params![r.id, agent, now])?;
+    }
+    Ok(())
+}
+
+/// Records `outcomes` of `agent`'s requests that were sent and have none
+/// yet; returns the ids recorded.
+fn record(
+    tx: &Transaction<'_>,
+    agent: &str,
+    outcomes: &[ActionOutcome],
+    now: Timestamp,
+) -> Result<Vec<String>, Fail> {
+    let mut recorded = Vec::new();
+    for o in outcomes {
+        let mut o = o.clone();
+        o.fit();
+        let json = serde_json::to_string(&o)?;
+        let n = tx
+            .prepare_cached(
+                "UPDATE agent_action SET state = 'done', ended_at = ?4, outcome = ?5
+                 WHERE id = ?1 AND agent = ?2 AND action = ?3
+                   AND state IN ('fetched', 'lost')",
+            )?
+            .execute(params![o.id, agent, o.action, now, json])?;
+        if n > 0 {
+            recorded.push(o.id);
+        }
+    }
+    Ok(recorded)
 }
 
 /// Deletes the requests that ended before `cutoff` (compaction).
@@ -553,6 +633,54 @@ mod tests {
             .record_agent_action_outcomes("web1", &[outcome("late", "a", "?")], 200_000)
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    /// Pull mode marks a request fetched only once the agent answered the
+    /// exchange that carried it: one never taken expires (it is not lost);
+    /// each request says until when its run may start.
+    #[test]
+    fn pull_mode_marks_fetched_only_what_the_agent_took() {
+        let s = Store::open_in_memory().unwrap();
+        s.request_agent_action(&new("r1", "web1", "a"), 0).unwrap();
+        let sent = s.agent_actions_to_send("web1", 1_000).unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].not_after, Some(61_000), "now plus the pickup");
+        // The agent did not answer: still waiting, then expired.
+        assert_eq!(state(&s, "r1", 2_000), AgentActionState::Waiting);
+        assert_eq!(state(&s, "r1", 60_001), AgentActionState::Expired);
+
+        s.request_agent_action(&new("r2", "web1", "a"), 100_000)
+            .unwrap();
+        let sent = s.agent_actions_to_send("web1", 101_000).unwrap();
+        assert_eq!(
+            s.agent_took_actions("web1", &sent, &[], 102_000).unwrap(),
+            Vec::<String>::new()
+        );
+        let r2 = s.agent_action("r2", 102_000).unwrap().unwrap();
+        assert_eq!(
+            (r2.state, r2.fetched_at),
+            (AgentActionState::Fetched, Some(102_000))
+        );
+        let again = s.agent_actions_to_send("web1", 103_000).unwrap();
+        assert_eq!(
+            again[0].not_after,
+            Some(162_000),
+            "its fetch plus the pickup"
+        );
+        let recorded = s
+            .agent_took_actions("web1", &again, &[outcome("r2", "a", "ok")], 104_000)
+            .unwrap();
+        assert_eq!(recorded, ["r2"]);
+        assert!(matches!(
+            state(&s, "r2", 104_000),
+            AgentActionState::Done(_)
+        ));
+        // Push mode's listing marks at once, with the same deadline.
+        s.request_agent_action(&new("r3", "web1", "a"), 200_000)
+            .unwrap();
+        let pushed = s.pending_agent_actions("web1", 201_000).unwrap();
+        assert_eq!(pushed[0].not_after, Some(261_000));
+        assert_eq!(state(&s, "r3", 201_000), AgentActionState::Fetched);
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //!
 //! The pull-mode agent's own listener ([`pull_router`]) serves `GET
 //! /report`, and `POST /action` where the central sends it the pending
-//! requests and gets the outcomes the agent has.
+//! requests and gets the outcomes the agent has; an agent with actions
+//! takes `/action` only with its action token, never the report token
+//! (reading reports must not allow running actions).
 
 use std::sync::Arc;
 
@@ -26,7 +28,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use keepup_model::host::{
-    ACTIONS_PENDING, AGENT_ACTION_VERSION, ActionOutcomes, ActionRequest, ActionRequests,
+    ACTIONS_PENDING, AGENT_ACTION_VERSION, ActionOutcomes, ActionRequests,
     MAX_ACTION_EXCHANGE_BYTES, MAX_ACTIONS_PER_EXCHANGE, MAX_HOST_REPORT_BYTES,
 };
 use keepup_monitor::Monitor;
@@ -213,9 +215,11 @@ async fn actions(
         .exchange_agent_actions(&agent.name, sent.outcomes)
         .await
     {
+        // The outcomes sent are recorded: this answer acknowledges them.
         Ok(requests) => axum::Json(ActionRequests {
             version: AGENT_ACTION_VERSION,
             requests,
+            acked: Vec::new(),
         })
         .into_response(),
         Err(e) => {
@@ -233,36 +237,41 @@ async fn actions(
 /// collection loop.
 pub type LatestReport = Arc<std::sync::RwLock<Option<axum::body::Bytes>>>;
 
-/// What a pull-mode agent does with the requests the central POSTs to
-/// its `/action`: the outcomes it has for them (the agent's action
+/// What a pull-mode agent does with the exchange the central POSTs to
+/// its `/action`: the outcomes it has for the requests (the agent's action
 /// runner; it must answer at once, runs go on in the background).
-pub type ActionHandler = Arc<dyn Fn(&[ActionRequest]) -> ActionOutcomes + Send + Sync>;
+pub type ActionHandler = Arc<dyn Fn(&ActionRequests) -> ActionOutcomes + Send + Sync>;
+
+/// Whether `headers` present `token` (compared in constant time).
+fn presents(headers: &HeaderMap, token: &keepup_config::Secret) -> bool {
+    use subtle::ConstantTimeEq;
+    let presented = bearer(headers).unwrap_or("");
+    presented.as_bytes().ct_eq(token.expose().as_bytes()).into()
+}
 
 /// The pull-mode agent's own listener: `GET /report` answers the latest
-/// report to a client presenting `token` (compared in constant time),
-/// 401 to anyone else, 503 before the first collection. `POST /action`
-/// (same token) takes [`ActionRequests`] (at most
+/// report to a client presenting `token`, 401 to anyone else, 503 before
+/// the first collection. `POST /action` takes [`ActionRequests`] (at most
 /// [`MAX_ACTIONS_PER_EXCHANGE`], [`MAX_ACTION_EXCHANGE_BYTES`]) and
-/// answers what `actions` says.
+/// answers what `actions` says, to a client presenting `action_token`
+/// (the report token is refused there), or `token` when there is none
+/// (an agent without actions, which refuses every request).
 pub fn pull_router(
     latest: LatestReport,
     token: keepup_config::Secret,
+    action_token: Option<keepup_config::Secret>,
     actions: ActionHandler,
 ) -> Router {
     let token = Arc::new(token);
-    let allowed = move |headers: &HeaderMap| -> bool {
-        use subtle::ConstantTimeEq;
-        let presented = bearer(headers).unwrap_or("");
-        presented.as_bytes().ct_eq(token.expose().as_bytes()).into()
-    };
-    let report_allowed = allowed.clone();
+    let action_token = Arc::new(action_token);
+    let report_token = token.clone();
     Router::new()
         .route(
             "/report",
             axum::routing::get(move |headers: HeaderMap| {
-                let (latest, allowed) = (latest.clone(), report_allowed.clone());
+                let (latest, token) = (latest.clone(), report_token.clone());
                 async move {
-                    if !allowed(&headers) {
+                    if !presents(&headers, &token) {
                         return unauthorized("the central keepup's agent token is needed\n");
                     }
                     let body = latest.read().ok().and_then(|l| l.clone());
@@ -283,11 +292,22 @@ pub fn pull_router(
         .route(
             "/action",
             post(move |headers: HeaderMap, body: axum::body::Body| {
-                let (actions, allowed) = (actions.clone(), allowed.clone());
+                let (actions, token, action_token) =
+                    (actions.clone(), token.clone(), action_token.clone());
                 async move {
                     // Who it is first: a stranger's body is never read.
-                    if !allowed(&headers) {
-                        return unauthorized("the central keepup's agent token is needed\n");
+                    match action_token.as_ref() {
+                        Some(a) if !presents(&headers, a) => {
+                            return unauthorized(if presents(&headers, &token) {
+                                "this agent takes action requests only with its action token (its --action-token-file; the central's [[agent]] action_token_file or action_token_env), not the report token\n"
+                            } else {
+                                "the central keepup's action token is needed\n"
+                            });
+                        }
+                        None if !presents(&headers, &token) => {
+                            return unauthorized("the central keepup's agent token is needed\n");
+                        }
+                        _ => {}
                     }
                     let asked: ActionRequests =
                         match read_exchange(body, "request", "action requests").await {
@@ -297,14 +317,16 @@ pub fn pull_router(
                     if asked.version != AGENT_ACTION_VERSION {
                         return wrong_version(asked.version, "action requests", "agent");
                     }
-                    if asked.requests.len() > MAX_ACTIONS_PER_EXCHANGE {
+                    if asked.requests.len() > MAX_ACTIONS_PER_EXCHANGE
+                        || asked.acked.len() > MAX_ACTIONS_PER_EXCHANGE
+                    {
                         return (
                             StatusCode::BAD_REQUEST,
-                            format!("at most {MAX_ACTIONS_PER_EXCHANGE} requests at once\n"),
+                            format!("at most {MAX_ACTIONS_PER_EXCHANGE} requests and acknowledgements at once\n"),
                         )
                             .into_response();
                     }
-                    axum::Json(actions(&asked.requests)).into_response()
+                    axum::Json(actions(&asked)).into_response()
                 }
             }),
         )

@@ -49,15 +49,50 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     }
     let token = read_token(args.token_file.as_deref())?;
     let actions = keepup_agent::actions::from_args(&args.action).map_err(anyhow::Error::msg)?;
-    let runner = keepup_agent::actions::Runner::open(
+    // Pull mode: whoever may read reports must not trigger actions.
+    let action_token = match (&args.action_token_file, args.listen, actions.is_empty()) {
+        (Some(file), Some(_), _) => {
+            let t = read_secret_file(
+                file,
+                "action token",
+                "the token lets anyone trigger this agent's actions",
+            )?;
+            if t.expose() == token.expose() {
+                bail!(
+                    "the action token in {} is the report token of --token-file; give another (reading reports must not allow running actions)",
+                    file.display()
+                );
+            }
+            Some(t)
+        }
+        (Some(_), None, _) => bail!(
+            "--action-token-file is for pull mode (--listen); a pushing agent takes its requests from the central's answers"
+        ),
+        (None, Some(_), false) => bail!(
+            "--action in pull mode needs --action-token-file FILE (the central's [[agent]] action_token_file or action_token_env holds the same), apart from --token-file: reading reports must not allow running actions"
+        ),
+        (None, _, _) => None,
+    };
+    let limits = keepup_agent::actions::Limits {
+        max_timeout: args.action_timeout.max(Duration::from_secs(1)),
+        min_interval: args.action_min_interval,
+    };
+    let runner = keepup_agent::actions::Runner::open_with(
         actions,
-        args.action_timeout.max(Duration::from_secs(1)),
+        limits,
         &args.state_dir,
         Arc::new(SystemClock),
     )
     .map_err(anyhow::Error::msg)?;
     if let Some(listen) = args.listen {
-        return rt.block_on(serve_pull(settings, listen, &args, token, runner));
+        return rt.block_on(serve_pull(
+            settings,
+            listen,
+            &args,
+            token,
+            action_token,
+            runner,
+        ));
     }
     let Some(central) = &args.central else {
         bail!(
@@ -173,20 +208,25 @@ fn process_watch(text: &str) -> anyhow::Result<ProcessWatch> {
     })
 }
 
-/// The token from its file: trimmed, at least 16 characters; a file
-/// others can read is refused (the token lets anyone report for this host).
+/// The token from its file (see [`read_secret_file`]).
 fn read_token(file: Option<&Path>) -> anyhow::Result<keepup_config::Secret> {
-    use std::os::unix::fs::PermissionsExt;
     let Some(file) = file else {
         bail!(
             "give --token-file FILE (the same token as the central's [[agent]] token_file or token_env)"
         );
     };
+    read_secret_file(file, "token", "the token lets anyone report for this host")
+}
+
+/// A secret (`what`) from its file: trimmed, at least 16 characters; a
+/// file others can read is refused (`why` it matters).
+fn read_secret_file(file: &Path, what: &str, why: &str) -> anyhow::Result<keepup_config::Secret> {
+    use std::os::unix::fs::PermissionsExt;
     let meta =
         std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
         bail!(
-            "{} can be read by other users; chmod 600 it (the token lets anyone report for this host)",
+            "{} can be read by other users; chmod 600 it ({why})",
             file.display()
         );
     }
@@ -196,7 +236,7 @@ fn read_token(file: Option<&Path>) -> anyhow::Result<keepup_config::Secret> {
         .to_owned();
     if token.len() < 16 {
         bail!(
-            "the token in {} is shorter than 16 characters",
+            "the {what} in {} is shorter than 16 characters",
             file.display()
         );
     }
@@ -210,6 +250,7 @@ async fn serve_pull(
     listen: std::net::SocketAddr,
     args: &AgentArgs,
     token: keepup_config::Secret,
+    action_token: Option<keepup_config::Secret>,
     runner: Arc<keepup_agent::actions::Runner>,
 ) -> anyhow::Result<ExitCode> {
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -237,12 +278,12 @@ async fn serve_pull(
         keepup_web::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
     let agent = settings.name.clone();
     let actions: keepup_web::agent::ActionHandler =
-        Arc::new(move |requests| keepup_model::host::ActionOutcomes {
+        Arc::new(move |asked| keepup_model::host::ActionOutcomes {
             version: keepup_model::host::AGENT_ACTION_VERSION,
             agent: agent.clone(),
-            outcomes: runner.take(requests),
+            outcomes: runner.take_exchange(asked),
         });
-    let router = keepup_web::agent::pull_router(latest.clone(), token, actions);
+    let router = keepup_web::agent::pull_router(latest.clone(), token, action_token, actions);
     let limits = keepup_config::ListenerLimits::default();
     tokio::spawn(async move {
         keepup_web::serve_with(listener, router, &limits, tls, std::future::pending()).await
