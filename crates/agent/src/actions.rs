@@ -10,7 +10,8 @@
 //! again (the central asks until it has the outcome, so a lost answer
 //! costs nothing). The ids and outcomes are kept on disk next to the
 //! report backlog (`actions.json`), and a run starts only once its entry
-//! is there (written off the runtime thread, through `spawn_blocking`), so
+//! is there and its outcome is answered only once it is there too
+//! (written off the runtime thread, through `spawn_blocking`), so
 //! an agent restarted mid-run answers "interrupted" for it instead of
 //! running it twice.
 //!
@@ -408,8 +409,9 @@ impl Runner {
             let running = ledger.running.contains(&r.id);
             if let Some(e) = ledger.entries.iter_mut().find(|e| e.id == r.id) {
                 match &e.outcome {
+                    // Queued, running, or its outcome not yet on disk.
+                    _ if running => {}
                     Some(o) => answers.push(o.clone()),
-                    None if running => {}
                     None => {
                         // Remembered as started, but not by this process.
                         let o = ActionOutcome {
@@ -666,20 +668,25 @@ impl Runner {
         self.end(o).await;
     }
 
-    /// Records the outcome of a queued request (in memory at once, then on
-    /// disk) and says a run finished.
+    /// Records the outcome of a queued request, on disk before it is
+    /// answered (an agent stopped in between would answer "interrupted"
+    /// after a real outcome), and says a run finished.
     async fn end(&self, o: ActionOutcome) {
+        let id = o.id.clone();
         {
             let mut ledger = lock(&self.ledger);
-            ledger.running.remove(&o.id);
             if let Some(e) = ledger.entries.iter_mut().find(|e| e.id == o.id) {
                 e.outcome = Some(o);
             }
-            ledger.trim(self.clock.now_ms());
         }
         if let Err(e) = self.save().await {
             // Kept in memory: answered until the agent restarts.
             tracing::error!(error = %e, "cannot write an action's outcome to disk");
+        }
+        {
+            let mut ledger = lock(&self.ledger);
+            ledger.running.remove(&id);
+            ledger.trim(self.clock.now_ms());
         }
         self.finished.notify_one();
     }
