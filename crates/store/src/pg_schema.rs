@@ -33,13 +33,13 @@ const _: () = assert!(PG_FIRST_VERSION <= SCHEMA_VERSION);
 
 /// Brings the schema to [`SCHEMA_VERSION`] in one transaction.
 pub(crate) fn migrate(conn: &PgConn, shown: &str) -> Result<(), Fail> {
-    conn.batch("BEGIN")?;
+    conn.begin()?;
     match migrate_in_transaction(conn, shown) {
-        Ok(()) => conn.batch("COMMIT"),
+        Ok(()) => conn.commit(),
         Err(e) => {
             // The error says what went wrong; a failed rollback only
             // means the session is gone, which ends the transaction too.
-            let _ = conn.batch("ROLLBACK");
+            let _ = conn.rollback();
             Err(e)
         }
     }

@@ -525,21 +525,20 @@ impl Store {
             }),
             Engine::Postgres(pg) => {
                 let pg = lock_postgres(pg);
+                // Rolls back when `f` fails or panics, before the session
+                // is unlocked: the advisory lock goes with the transaction,
+                // and other instances wait on it.
+                let tx = PgTx::begin(&pg).map_err(|e| e.at(&self.inner.path, op))?;
                 let run = || {
-                    pg.batch("BEGIN")?;
                     pg.execute(
                         "SELECT pg_advisory_xact_lock(?1)",
                         &[crate::sql::Value::Int(schema::APPLICATION_ID.into())],
                     )?;
-                    let out = f(&Db::Postgres(&pg))?;
-                    pg.batch("COMMIT")?;
-                    Ok(out)
+                    f(&Db::Postgres(&pg))
                 };
-                run().map_err(|e: Fail| {
-                    // The session may be gone; then so is the transaction.
-                    let _ = pg.batch("ROLLBACK");
-                    e.at(&self.inner.path, op)
-                })
+                let out = run().map_err(|e: Fail| e.at(&self.inner.path, op))?;
+                tx.commit().map_err(|e| e.at(&self.inner.path, op))?;
+                Ok(out)
             }
         }
     }
@@ -587,16 +586,43 @@ fn not_on_postgres(op: &'static str) -> Fail {
     ))
 }
 
-/// The session, also after a panic while it was held: a transaction the
-/// panic left open is rolled back first.
+/// The session, also after a panic while it was held (the transaction
+/// the panic interrupted was rolled back by [`PgTx`]'s drop).
 fn lock_postgres(pg: &Mutex<PgConn>) -> std::sync::MutexGuard<'_, PgConn> {
     match pg.lock() {
         Ok(guard) => guard,
         Err(poisoned) => {
             pg.clear_poison();
-            let guard = poisoned.into_inner();
-            let _ = guard.batch("ROLLBACK");
-            guard
+            poisoned.into_inner()
+        }
+    }
+}
+
+/// A PostgreSQL transaction, rolled back when dropped uncommitted: on an
+/// error and on a panic alike, at once.
+struct PgTx<'a> {
+    conn: &'a PgConn,
+    open: bool,
+}
+
+impl<'a> PgTx<'a> {
+    fn begin(conn: &'a PgConn) -> Result<PgTx<'a>, Fail> {
+        conn.begin()?;
+        Ok(PgTx { conn, open: true })
+    }
+
+    fn commit(mut self) -> Result<(), Fail> {
+        self.open = false;
+        self.conn.commit()
+    }
+}
+
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A failed rollback means the session is gone, and the
+            // transaction with it.
+            let _ = self.conn.rollback();
         }
     }
 }

@@ -271,3 +271,32 @@ fn an_operation_not_on_postgres_yet_says_so_and_changes_nothing() {
     store.put_memo("k", "a", "1", 5).expect("memo");
     assert_eq!(store.memo("k", "a").expect("read").as_deref(), Some("1"));
 }
+
+/// After the server restarts (its own here: the shared one stays up) the
+/// store opens its session again: reads and write transactions work
+/// without restarting keepup.
+#[test]
+fn the_session_is_opened_again_after_the_server_restarts() {
+    use keepup_store::AuditEntry;
+    let mut pg = Postgres::start().expect("PostgreSQL starts");
+    let (_, target) = fresh_database(&pg);
+    let store = Store::open_postgres(&target).expect("open");
+    store
+        .audit(&AuditEntry::new(1_000, "admin", "login", "ui", "before"))
+        .expect("written");
+    pg.restart().expect("restarted");
+    let entries = store.audit_since(0, 10).expect("read after the restart");
+    assert_eq!(entries.len(), 1);
+    // A write transaction (advisory lock and all) on the new session.
+    assert!(
+        store
+            .audit_repeated(
+                &AuditEntry::new(2_000, "admin", "login", "ui", "after"),
+                "10.0.0.1",
+                60_000
+            )
+            .expect("written after the restart")
+    );
+    assert_eq!(store.audit_since(0, 10).expect("read").len(), 2);
+    assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
+}

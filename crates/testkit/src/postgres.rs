@@ -59,6 +59,9 @@ pub struct Postgres {
     port: u16,
     bin: PathBuf,
     socket_dir: PathBuf,
+    /// The server's command line (for [`Postgres::restart`]).
+    args: Vec<String>,
+    account: Option<(u32, u32)>,
     // Dropped first: the server goes before its directory.
     process: ServerProcess,
     dir: tempfile::TempDir,
@@ -187,31 +190,75 @@ impl Postgres {
         };
 
         let port = crate::ports::free_port(Ipv4Addr::LOCALHOST)?;
-        let log = d.join("postgres.log");
-        let mut cmd = Command::new(bin.join("postgres"));
-        dbproc::run_as(&mut cmd, account)
-            .arg("-D")
-            .arg(&data)
-            .arg("-k")
-            .arg(&socket_dir)
-            .args(["-p", &port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1"])
+        let mut args: Vec<String> = vec![
+            "-D".into(),
+            data.display().to_string(),
+            "-k".into(),
+            socket_dir.display().to_string(),
+            "-p".into(),
+            port.to_string(),
+            "-c".into(),
+            "listen_addresses=127.0.0.1".into(),
+        ];
+        let settings = [
             // Speed over durability: nothing here is worth keeping.
-            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
-            .args(["-c", "synchronous_commit=off"])
-            .args(if replication {
-                ["-c", "wal_level=replica", "-c", "max_wal_senders=5"]
+            "fsync=off",
+            "full_page_writes=off",
+            "synchronous_commit=off",
+            if replication {
+                "wal_level=replica"
             } else {
-                ["-c", "wal_level=minimal", "-c", "max_wal_senders=0"]
-            })
-            .args(["-c", "max_wal_size=4GB", "-c", "checkpoint_timeout=1h"])
-            .args(&tls_args)
+                "wal_level=minimal"
+            },
+            if replication {
+                "max_wal_senders=5"
+            } else {
+                "max_wal_senders=0"
+            },
+            "max_wal_size=4GB",
+            "checkpoint_timeout=1h",
             // File-backed dynamic shared memory lives in the data
             // directory, so a killed server leaves nothing in /dev/shm.
-            .args(["-c", "dynamic_shared_memory_type=mmap"])
+            "dynamic_shared_memory_type=mmap",
+        ];
+        for setting in settings {
+            args.extend(["-c".to_owned(), setting.to_owned()]);
+        }
+        args.extend(tls_args);
+        let process = Self::launch(bin, d, &socket_dir, port, &args, account)?;
+        Ok(Self {
+            port,
+            bin: bin.to_path_buf(),
+            socket_dir,
+            args,
+            account,
+            process,
+            dir,
+        })
+    }
+
+    /// Starts `postgres` with `args` and waits until it accepts
+    /// connections on its socket and on TCP.
+    fn launch(
+        bin: &Path,
+        d: &Path,
+        socket_dir: &Path,
+        port: u16,
+        args: &[String],
+        account: Option<(u32, u32)>,
+    ) -> io::Result<ServerProcess> {
+        let log = d.join("postgres.log");
+        // Appended: a restarted server's log follows the first's.
+        let log_file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let mut cmd = Command::new(bin.join("postgres"));
+        dbproc::run_as(&mut cmd, account)
+            .args(args)
             .current_dir(d)
             .stdout(Stdio::null())
-            .stderr(fs::File::create(&log)?);
+            .stderr(log_file);
         // SIGQUIT: immediate shutdown (the server still removes its shared
         // memory, which a SIGKILL would leave behind).
         let mut process = ServerProcess::spawn(&mut cmd, libc::SIGQUIT, d)?;
@@ -227,7 +274,7 @@ impl Postgres {
             let ready = Command::new(bin.join("pg_isready"))
                 .arg("-q")
                 .arg("-h")
-                .arg(&socket_dir)
+                .arg(socket_dir)
                 .args(["-p", &port.to_string(), "-U", PG_USER, "-d", "postgres"])
                 .stdin(Stdio::null())
                 .status()?;
@@ -239,7 +286,7 @@ impl Postgres {
                 )
                 .is_ok()
             {
-                break;
+                return Ok(process);
             }
             if Instant::now() > until {
                 return Err(io::Error::new(
@@ -249,13 +296,6 @@ impl Postgres {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(Self {
-            port,
-            bin: bin.to_path_buf(),
-            socket_dir,
-            process,
-            dir,
-        })
     }
 
     /// `initdb` into `data`, with [`PG_USER`] and its password.
@@ -412,6 +452,22 @@ impl Postgres {
     /// accessors.
     pub fn kill(&mut self) {
         self.process.stop_with(libc::SIGQUIT);
+    }
+
+    /// Restarts the server on the same port and data, as an operator's
+    /// restart does: a fast shutdown (every session is ended, the data
+    /// kept), then a start; returns when it accepts connections again.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.process.stop_with(libc::SIGINT);
+        self.process = Self::launch(
+            &self.bin,
+            self.dir.path(),
+            &self.socket_dir,
+            self.port,
+            &self.args,
+            self.account,
+        )?;
+        Ok(())
     }
 
     /// The server's log, for debugging a test.

@@ -10,9 +10,17 @@
 //!
 //! Every request has a deadline ([`STATEMENT_TIMEOUT`], also set on the
 //! server as `statement_timeout`), a query's answer is capped at
-//! [`MAX_ANSWER_BYTES`], and the connection attempt at
-//! [`CONNECT_TIMEOUT`]. Messages name the server (`user@host:port/db`),
-//! never the password, which only the login sees.
+//! [`MAX_ANSWER_BYTES`] while its rows stream in, and the connection
+//! attempt at [`CONNECT_TIMEOUT`]. Messages name the server
+//! (`user@host:port/db`), never the password, which only the login sees.
+//!
+//! A session that ends (the server restarted, the network failed, an
+//! answer over the cap was cut off) is opened again by the next request,
+//! with backoff within [`CONNECT_TIMEOUT`]; the request that met the end
+//! returns its error and is never sent again. A session lost inside a
+//! transaction refuses every request of that transaction until its
+//! ROLLBACK: its first statements are gone with the server's rollback,
+//! and the rest must not run outside any transaction.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,9 +42,15 @@ use crate::error::Fail;
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one statement may run (compactions of a large store included).
 pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(300);
-/// The most one query's rows may hold; the store reads in pages far
-/// smaller than this.
-pub(crate) const MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
+/// The most one query's rows may hold, counted as they arrive: the store
+/// reads in pages far smaller than this, so an answer this big is a bug
+/// or a page gone wrong, and several sessions at the cap at once must
+/// still fit in a small machine's memory.
+pub(crate) const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+/// The first pause between attempts to open a lost session again; it
+/// doubles up to [`MAX_BACKOFF`], all within [`CONNECT_TIMEOUT`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 256;
 
@@ -90,6 +104,16 @@ enum Request {
     Execute(String, Vec<Value>, Reply<u64>),
     /// One statement; its rows.
     Query(String, Vec<Value>, Reply<Vec<Vec<Value>>>),
+    /// BEGIN, COMMIT or ROLLBACK: the session tracks its transaction.
+    Tx(TxStep, Reply<()>),
+}
+
+/// A step of a transaction.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum TxStep {
+    Begin,
+    Commit,
+    Rollback,
 }
 
 type Reply<T> = std::sync::mpsc::SyncSender<Result<T, Fail>>;
@@ -142,6 +166,21 @@ impl PgConn {
         self.ask(|r| Request::Query(sql.to_owned(), params.to_vec(), r))
     }
 
+    /// Starts a transaction.
+    pub(crate) fn begin(&self) -> Result<(), Fail> {
+        self.ask(|r| Request::Tx(TxStep::Begin, r))
+    }
+
+    /// Commits the transaction.
+    pub(crate) fn commit(&self) -> Result<(), Fail> {
+        self.ask(|r| Request::Tx(TxStep::Commit, r))
+    }
+
+    /// Rolls the transaction back; nothing without one.
+    pub(crate) fn rollback(&self) -> Result<(), Fail> {
+        self.ask(|r| Request::Tx(TxStep::Rollback, r))
+    }
+
     /// The first column of the first row, `None` without rows.
     pub(crate) fn query_value(&self, sql: &str, params: &[Value]) -> Result<Option<Value>, Fail> {
         Ok(self
@@ -169,54 +208,294 @@ fn session_thread(
         }
     };
     runtime.block_on(async move {
-        let client = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&target)).await {
-            Ok(Ok(client)) => client,
+        let first = match tokio::time::timeout(CONNECT_TIMEOUT, Session::open(&target)).await {
+            Ok(Ok(session)) => session,
             Ok(Err(e)) => {
                 let _ = ready.send(Err(e));
                 return;
             }
             Err(_) => {
-                let _ = ready.send(Err(Fail::Postgres(format!(
-                    "no answer within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                ))));
+                let _ = ready.send(Err(no_answer(CONNECT_TIMEOUT)));
                 return;
             }
         };
         if ready.send(Ok(())).is_err() {
             return;
         }
-        let mut statements: HashMap<String, Statement> = HashMap::new();
+        let mut state = State {
+            session: Some(first),
+            in_tx: false,
+            lost_tx: false,
+        };
         while let Some(request) = requests.recv().await {
             match request {
                 Request::Batch(sql, reply) => {
-                    let done = within(client.batch_execute(&sql)).await;
+                    let done = state.run(&target, |s| Box::pin(s.batch(sql))).await;
                     let _ = reply.send(done);
                 }
                 Request::Execute(sql, params, reply) => {
-                    let done = async {
-                        let stmt = prepared(&client, &mut statements, &sql).await?;
-                        within(client.execute(&stmt, &refs(&params))).await
-                    }
-                    .await;
+                    let done = state
+                        .run(&target, |s| Box::pin(s.execute(sql, params)))
+                        .await;
                     let _ = reply.send(done);
                 }
                 Request::Query(sql, params, reply) => {
-                    let done = async {
-                        let stmt = prepared(&client, &mut statements, &sql).await?;
-                        let rows = within(client.query(&stmt, &refs(&params))).await?;
-                        rows_to_values(&rows)
-                    }
-                    .await;
+                    let done = state.run(&target, |s| Box::pin(s.query(sql, params))).await;
                     let _ = reply.send(done);
+                }
+                Request::Tx(step, reply) => {
+                    let _ = reply.send(state.tx(&target, step).await);
                 }
             }
         }
     });
 }
 
+/// The session thread's state: the live session, if any, and where its
+/// transaction stands.
+struct State {
+    session: Option<Session>,
+    /// A BEGIN was answered and no COMMIT or ROLLBACK sent since.
+    in_tx: bool,
+    /// The session ended inside a transaction not yet rolled back by
+    /// its owner: requests fail until the ROLLBACK.
+    lost_tx: bool,
+}
+
+type Step<'a, T> = Pin<Box<dyn std::future::Future<Output = Result<T, Fail>> + 'a>>;
+
+impl State {
+    /// Runs one request on the session, opening it again first if it has
+    /// ended (outside a transaction only); a session that ends during the
+    /// request is dropped, and the request's error returned.
+    async fn run<T>(
+        &mut self,
+        target: &PostgresTarget,
+        f: impl for<'a> FnOnce(&'a mut Session) -> Step<'a, T>,
+    ) -> Result<T, Fail> {
+        self.notice_end();
+        if self.lost_tx {
+            return Err(lost_in_transaction());
+        }
+        let session = self.live(target).await?;
+        let done = f(session).await;
+        if done.is_err() {
+            self.notice_end();
+        }
+        done
+    }
+
+    async fn tx(&mut self, target: &PostgresTarget, step: TxStep) -> Result<(), Fail> {
+        self.notice_end();
+        match step {
+            TxStep::Rollback if self.lost_tx => {
+                // The server rolled it back when the session ended.
+                self.lost_tx = false;
+                return Ok(());
+            }
+            TxStep::Rollback if !self.in_tx => return Ok(()),
+            TxStep::Commit if self.lost_tx => return Err(lost_in_transaction()),
+            TxStep::Begin => self.lost_tx = false,
+            _ => {}
+        }
+        let session = self.live(target).await?;
+        let sql = match step {
+            TxStep::Begin => "BEGIN",
+            TxStep::Commit => "COMMIT",
+            TxStep::Rollback => "ROLLBACK",
+        };
+        let done = within(session.client.batch_execute(sql)).await;
+        // COMMIT and ROLLBACK end the transaction, failed or not (a
+        // failed COMMIT rolls back); a failed BEGIN starts none.
+        self.in_tx = step == TxStep::Begin && done.is_ok();
+        if done.is_err() {
+            self.notice_end();
+        }
+        done
+    }
+
+    /// Drops a session that has ended; its transaction, if any, is lost.
+    fn notice_end(&mut self) {
+        if self.session.as_ref().is_some_and(|s| s.client.is_closed()) {
+            self.drop_session();
+        }
+    }
+
+    fn drop_session(&mut self) {
+        self.session = None;
+        if self.in_tx {
+            self.in_tx = false;
+            self.lost_tx = true;
+        }
+    }
+
+    /// The live session, opened again if it has ended: attempts with
+    /// growing pauses until [`CONNECT_TIMEOUT`] has passed.
+    async fn live(&mut self, target: &PostgresTarget) -> Result<&mut Session, Fail> {
+        if self.session.is_none() {
+            let until = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+            let mut pause = FIRST_BACKOFF;
+            let session = loop {
+                let left = until.saturating_duration_since(tokio::time::Instant::now());
+                let failed = match tokio::time::timeout(left, Session::open(target)).await {
+                    Ok(Ok(session)) => break session,
+                    // Connecting fails with the server's or the socket's
+                    // words only.
+                    Ok(Err(Fail::Postgres(said))) => said,
+                    Ok(Err(other)) => format!("{other:?}"),
+                    Err(_) => format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                };
+                if tokio::time::Instant::now() + pause >= until {
+                    return Err(Fail::Postgres(format!(
+                        "the session ended and opening it again failed for {} s: {failed}",
+                        CONNECT_TIMEOUT.as_secs()
+                    )));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_BACKOFF);
+            };
+            tracing::info!(server = %target.shown(), "PostgreSQL session opened again");
+            self.session = Some(session);
+        }
+        self.session
+            .as_mut()
+            .ok_or_else(|| Fail::Postgres("the session has ended".into()))
+    }
+}
+
+/// One logged-in session: the client, the task that carries its
+/// connection, and the statements prepared on it (they die with it).
+struct Session {
+    client: Client,
+    connection: tokio::task::JoinHandle<()>,
+    statements: HashMap<String, Statement>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Closes the socket at once, also mid-answer: the server stops
+        // the statement when it cannot send.
+        self.connection.abort();
+    }
+}
+
+impl Session {
+    async fn open(target: &PostgresTarget) -> Result<Session, Fail> {
+        let (client, connection) = connect(target).await?;
+        Ok(Session {
+            client,
+            connection,
+            statements: HashMap::new(),
+        })
+    }
+
+    async fn batch(&mut self, sql: String) -> Result<(), Fail> {
+        within(self.client.batch_execute(&sql)).await
+    }
+
+    async fn execute(&mut self, sql: String, params: Vec<Value>) -> Result<u64, Fail> {
+        let stmt = self.prepared(&sql).await?;
+        within(self.client.execute(&stmt, &refs(&params))).await
+    }
+
+    /// The rows of one query, read as they arrive; at [`MAX_ANSWER_BYTES`]
+    /// the session is closed (the caller drops it) and the rest never
+    /// read.
+    async fn query(&mut self, sql: String, params: Vec<Value>) -> Result<Vec<Vec<Value>>, Fail> {
+        use futures_util::TryStreamExt;
+        let stmt = self.prepared(&sql).await?;
+        // Whether the answer was left unread (then the session must end).
+        let mut cut = false;
+        let read = async {
+            let stream = self
+                .client
+                .query_raw(&stmt, refs(&params))
+                .await
+                .map_err(pg_fail)?;
+            let mut stream = std::pin::pin!(stream);
+            let mut out = Vec::new();
+            let mut bytes = 0usize;
+            while let Some(row) = stream.try_next().await.map_err(pg_fail)? {
+                let values = row_to_values(&row)?;
+                bytes = values
+                    .iter()
+                    .fold(bytes, |sum, v| sum.saturating_add(v.size()));
+                if bytes > MAX_ANSWER_BYTES {
+                    cut = true;
+                    return Err(Fail::Postgres(format!(
+                        "the answer to `{}` holds more than {} MiB; the statement was cut off",
+                        first_words(&sql),
+                        MAX_ANSWER_BYTES / (1024 * 1024)
+                    )));
+                }
+                out.push(values);
+            }
+            Ok(out)
+        };
+        let done =
+            match tokio::time::timeout(STATEMENT_TIMEOUT + Duration::from_secs(5), read).await {
+                Ok(done) => done,
+                Err(_) => {
+                    cut = true;
+                    Err(no_answer(STATEMENT_TIMEOUT))
+                }
+            };
+        if cut && !self.client.is_closed() {
+            // The rest of an answer cut off would still arrive and be
+            // read on this session: end it instead (the caller sees it
+            // closed and drops it).
+            self.connection.abort();
+            let _ = (&mut self.connection).await;
+        }
+        done
+    }
+
+    /// The prepared statement for `sql`, from the cache or prepared now.
+    async fn prepared(&mut self, sql: &str) -> Result<Statement, Fail> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        // Rewritten once, on the cache's miss: the store writes `?N`.
+        let stmt = within(self.client.prepare(&dollar_placeholders(sql))).await?;
+        if self.statements.len() >= STATEMENT_CACHE {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_owned(), stmt.clone());
+        Ok(stmt)
+    }
+}
+
+/// The first words of a statement, for messages (never its parameters,
+/// which are sent apart from it).
+fn first_words(sql: &str) -> String {
+    let words: Vec<&str> = sql.split_whitespace().take(6).collect();
+    let mut shown = words.join(" ");
+    if shown.len() > 60 {
+        let mut end = 60;
+        while !shown.is_char_boundary(end) {
+            end -= 1;
+        }
+        shown.truncate(end);
+    }
+    if sql.split_whitespace().count() > words.len() || shown.len() < words.join(" ").len() {
+        shown.push_str(" …");
+    }
+    shown
+}
+
+fn no_answer(limit: Duration) -> Fail {
+    Fail::Postgres(format!("no answer within {} s", limit.as_secs()))
+}
+
+fn lost_in_transaction() -> Fail {
+    Fail::Postgres(
+        "the session to the server ended inside this transaction, which the server rolled back"
+            .into(),
+    )
+}
+
 /// Logs in, with TLS when asked, and sets the session's statement timeout.
-async fn connect(target: &PostgresTarget) -> Result<Client, Fail> {
+async fn connect(target: &PostgresTarget) -> Result<(Client, tokio::task::JoinHandle<()>), Fail> {
     let tcp = TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|e| Fail::Postgres(format!("cannot connect: {e}")))?;
@@ -229,49 +508,31 @@ async fn connect(target: &PostgresTarget) -> Result<Client, Fail> {
     if let Some(p) = &target.password {
         config.password(p.as_bytes());
     }
-    let client = if target.tls {
+    let (client, connection) = if target.tls {
         config.ssl_mode(tokio_postgres::config::SslMode::Require);
         let tls = RustlsConnect::new(target)?;
         let (client, connection) = config.connect_raw(tcp, tls).await.map_err(pg_fail)?;
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let _ = connection.await;
         });
-        client
+        (client, task)
     } else {
         config.ssl_mode(tokio_postgres::config::SslMode::Disable);
         let (client, connection) = config
             .connect_raw(tcp, tokio_postgres::NoTls)
             .await
             .map_err(pg_fail)?;
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let _ = connection.await;
         });
-        client
+        (client, task)
     };
     within(client.batch_execute(&format!(
         "SET statement_timeout = {}; SET client_min_messages = warning",
         STATEMENT_TIMEOUT.as_millis()
     )))
     .await?;
-    Ok(client)
-}
-
-/// The prepared statement for `sql`, from the cache or prepared now.
-async fn prepared(
-    client: &Client,
-    cache: &mut HashMap<String, Statement>,
-    sql: &str,
-) -> Result<Statement, Fail> {
-    if let Some(s) = cache.get(sql) {
-        return Ok(s.clone());
-    }
-    // Rewritten once, on the cache's miss: the store writes `?N`.
-    let stmt = within(client.prepare(&dollar_placeholders(sql))).await?;
-    if cache.len() >= STATEMENT_CACHE {
-        cache.clear();
-    }
-    cache.insert(sql.to_owned(), stmt.clone());
-    Ok(stmt)
+    Ok((client, connection))
 }
 
 async fn within<T>(
@@ -279,10 +540,7 @@ async fn within<T>(
 ) -> Result<T, Fail> {
     match tokio::time::timeout(STATEMENT_TIMEOUT + Duration::from_secs(5), f).await {
         Ok(done) => done.map_err(pg_fail),
-        Err(_) => Err(Fail::Postgres(format!(
-            "no answer within {} s",
-            STATEMENT_TIMEOUT.as_secs()
-        ))),
+        Err(_) => Err(no_answer(STATEMENT_TIMEOUT)),
     }
 }
 
@@ -334,63 +592,51 @@ impl ToSql for Value {
     tokio_postgres::types::to_sql_checked!();
 }
 
-fn rows_to_values(rows: &[tokio_postgres::Row]) -> Result<Vec<Vec<Value>>, Fail> {
-    let mut out = Vec::with_capacity(rows.len());
-    let mut bytes = 0usize;
-    for row in rows {
-        let mut values = Vec::with_capacity(row.len());
-        for (i, column) in row.columns().iter().enumerate() {
-            let ty = column.type_();
-            let get =
-                |e: tokio_postgres::Error| Fail::Corrupt(format!("column {}: {e}", column.name()));
-            let v = if *ty == Type::INT8 {
-                row.try_get::<_, Option<i64>>(i)
-                    .map_err(get)?
-                    .map(Value::Int)
-            } else if *ty == Type::INT4 {
-                row.try_get::<_, Option<i32>>(i)
-                    .map_err(get)?
-                    .map(|v| Value::Int(v.into()))
-            } else if *ty == Type::INT2 {
-                row.try_get::<_, Option<i16>>(i)
-                    .map_err(get)?
-                    .map(|v| Value::Int(v.into()))
-            } else if *ty == Type::BOOL {
-                row.try_get::<_, Option<bool>>(i)
-                    .map_err(get)?
-                    .map(|v| Value::Int(v.into()))
-            } else if *ty == Type::FLOAT8 {
-                row.try_get::<_, Option<f64>>(i)
-                    .map_err(get)?
-                    .map(Value::Real)
-            } else if *ty == Type::BYTEA {
-                row.try_get::<_, Option<Vec<u8>>>(i)
-                    .map_err(get)?
-                    .map(Value::Blob)
-            } else if *ty == Type::TEXT || *ty == Type::VARCHAR || *ty == Type::NAME {
-                row.try_get::<_, Option<String>>(i)
-                    .map_err(get)?
-                    .map(Value::Text)
-            } else {
-                return Err(Fail::Corrupt(format!(
-                    "column {}: type {} is not one the store uses",
-                    column.name(),
-                    ty.name()
-                )));
-            };
-            let v = v.unwrap_or(Value::Null);
-            bytes += v.size();
-            values.push(v);
-        }
-        if bytes > MAX_ANSWER_BYTES {
-            return Err(Fail::Postgres(format!(
-                "the answer holds more than {} MiB",
-                MAX_ANSWER_BYTES / (1024 * 1024)
+/// One row's values, in the store's types.
+fn row_to_values(row: &tokio_postgres::Row) -> Result<Vec<Value>, Fail> {
+    let mut values = Vec::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let ty = column.type_();
+        let get =
+            |e: tokio_postgres::Error| Fail::Corrupt(format!("column {}: {e}", column.name()));
+        let v = if *ty == Type::INT8 {
+            row.try_get::<_, Option<i64>>(i)
+                .map_err(get)?
+                .map(Value::Int)
+        } else if *ty == Type::INT4 {
+            row.try_get::<_, Option<i32>>(i)
+                .map_err(get)?
+                .map(|v| Value::Int(v.into()))
+        } else if *ty == Type::INT2 {
+            row.try_get::<_, Option<i16>>(i)
+                .map_err(get)?
+                .map(|v| Value::Int(v.into()))
+        } else if *ty == Type::BOOL {
+            row.try_get::<_, Option<bool>>(i)
+                .map_err(get)?
+                .map(|v| Value::Int(v.into()))
+        } else if *ty == Type::FLOAT8 {
+            row.try_get::<_, Option<f64>>(i)
+                .map_err(get)?
+                .map(Value::Real)
+        } else if *ty == Type::BYTEA {
+            row.try_get::<_, Option<Vec<u8>>>(i)
+                .map_err(get)?
+                .map(Value::Blob)
+        } else if *ty == Type::TEXT || *ty == Type::VARCHAR || *ty == Type::NAME {
+            row.try_get::<_, Option<String>>(i)
+                .map_err(get)?
+                .map(Value::Text)
+        } else {
+            return Err(Fail::Corrupt(format!(
+                "column {}: type {} is not one the store uses",
+                column.name(),
+                ty.name()
             )));
-        }
-        out.push(values);
+        };
+        values.push(v.unwrap_or(Value::Null));
     }
-    Ok(out)
+    Ok(values)
 }
 
 /// TLS for the session: rustls with the aws-lc-rs provider, trusting the
@@ -485,5 +731,124 @@ impl tokio_postgres::tls::TlsConnect<TcpStream> for RustlsConnect {
             let tls = connector.connect(self.name, stream).await?;
             Ok(PgTlsStream(tls))
         })
+    }
+}
+
+/// Against a real PostgreSQL (the testkit's, on 127.0.0.1; one per test,
+/// as two of them restart it): the answer's cap, a session lost inside a
+/// transaction, and a panic inside a write transaction.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+    use crate::sql::Db;
+    use keepup_testkit::postgres::Postgres;
+
+    fn target(pg: &Postgres) -> PostgresTarget {
+        PostgresTarget {
+            host: pg.host().to_string(),
+            port: pg.port(),
+            user: pg.user().to_owned(),
+            database: "postgres".to_owned(),
+            password: Some(pg.password().to_owned()),
+            tls: false,
+            ca_file: None,
+        }
+    }
+
+    fn message(e: Fail) -> String {
+        match e {
+            Fail::Postgres(m) => m,
+            other => panic!("not a PostgreSQL error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_answer_over_the_cap_is_cut_off_as_it_streams_and_named_by_its_first_words() {
+        let pg = Postgres::start().expect("PostgreSQL starts");
+        let conn = PgConn::connect(&target(&pg)).expect("connects");
+        // 1 GiB in rows of 1 MiB, from a parameter the message must not
+        // show.
+        let secret = "s3cret-word";
+        let err = conn
+            .query(
+                "SELECT repeat(?1, 1048576 / length(?1)), generate_series(1, 1024)",
+                &[Value::Text(secret.into())],
+            )
+            .expect_err("over the cap");
+        let said = message(err);
+        assert!(
+            said.contains("`SELECT repeat(?1, 1048576 / length(?1)), generate_series(1, …`"),
+            "{said}"
+        );
+        assert!(said.contains("more than 32 MiB"), "{said}");
+        assert!(!said.contains(secret), "{said}");
+        // The server stopped the statement (its session was ended rather
+        // than the rest of the answer read), and the next request gets a
+        // new session.
+        let mut running = None;
+        for _ in 0..100 {
+            let n = conn
+                .query_value(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT repeat(%'",
+                    &[],
+                )
+                .expect("a new session answers");
+            running = Some(n.clone());
+            if n == Some(Value::Int(0)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(running, Some(Some(Value::Int(0))));
+    }
+
+    #[test]
+    fn a_session_lost_inside_a_transaction_refuses_the_rest_of_it_then_works_again() {
+        let mut pg = Postgres::start().expect("PostgreSQL starts");
+        let conn = PgConn::connect(&target(&pg)).expect("connects");
+        conn.batch("CREATE TABLE t (v BIGINT)").expect("table");
+        conn.begin().expect("begin");
+        conn.execute("INSERT INTO t VALUES (?1)", &[Value::Int(1)])
+            .expect("first insert");
+        pg.restart().expect("restarted");
+        // The rest of the transaction would run outside any: refused.
+        let said = message(
+            conn.execute("INSERT INTO t VALUES (?1)", &[Value::Int(2)])
+                .expect_err("the transaction is gone"),
+        );
+        assert!(said.contains("ended inside this transaction"), "{said}");
+        assert!(conn.commit().is_err(), "a commit of the lost transaction");
+        conn.rollback().expect("the owner's rollback");
+        // A new session, a new transaction.
+        conn.begin().expect("begin again");
+        conn.execute("INSERT INTO t VALUES (?1)", &[Value::Int(3)])
+            .expect("insert");
+        conn.commit().expect("commit");
+        let rows = conn.query("SELECT v FROM t", &[]).expect("read");
+        assert_eq!(rows, vec![vec![Value::Int(3)]]);
+    }
+
+    #[test]
+    fn a_panic_inside_a_write_transaction_releases_the_lock_at_once() {
+        let pg = Postgres::start().expect("PostgreSQL starts");
+        let first = Store::open_postgres(&target(&pg)).expect("store");
+        let second = Store::open_postgres(&target(&pg)).expect("another instance");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = first.with_db_tx("test", |_| -> Result<(), Fail> { panic!("on purpose") });
+        }));
+        assert!(panicked.is_err());
+        // `first` is not touched again: the other instance gets the lock
+        // now, not when `first` next runs something.
+        let free = second
+            .with_db("test", |db| match db {
+                Db::Postgres(conn) => conn.query_value(
+                    "SELECT pg_try_advisory_lock(?1)",
+                    &[Value::Int(crate::schema::APPLICATION_ID.into())],
+                ),
+                Db::Sqlite(_) => unreachable!("a PostgreSQL store"),
+            })
+            .expect("asked");
+        assert_eq!(free, Some(Value::Int(1)));
     }
 }
