@@ -18,6 +18,9 @@
 //! replicas, and [`Postgres::start_replica`] a streaming replica of it,
 //! cloned with `pg_basebackup -R` (the replication checks' tests).
 //!
+//! [`Postgres::restart`] restarts a server on its port and data, as an
+//! operator would (the store's reconnection test).
+//!
 //! The server stops (immediate shutdown) when the value is dropped, and a
 //! watchdog stops it if the test process dies first. A missing package is
 //! an error, not a skip.
