@@ -71,37 +71,23 @@ impl Ended {
     }
 }
 
-/// What the action runs, in words (never a secret: env values are not
-/// shown, a webhook's URL is not either).
+/// What the action runs, in words: the program and how many arguments,
+/// never the arguments themselves (a word may carry a token the loader
+/// did not recognise), nor env values, nor a webhook's URL.
 pub(crate) fn describe(action: &Action) -> String {
     match &action.run {
-        Runner::Command { argv, shell: true } => {
-            format!(
-                "the shell line {:?}",
-                argv.last().map(String::as_str).unwrap_or("")
-            )
+        Runner::Command { shell: true, .. } => "its shell line (/bin/sh -c)".into(),
+        Runner::Command { argv, .. } => {
+            let program = argv.first().map(String::as_str).unwrap_or("");
+            match argv.len().saturating_sub(1) {
+                0 => format!("{program} without arguments"),
+                1 => format!("{program} with 1 argument"),
+                n => format!("{program} with {n} arguments"),
+            }
         }
-        Runner::Command { argv, .. } => format!("the command {}", command_line(argv)),
         Runner::Agent { agent, action } => format!("the action {action:?} of agent {agent:?}"),
         Runner::Webhook { spec, .. } => format!("a {} webhook", spec.method),
     }
-}
-
-/// An argument list as a person would type it.
-fn command_line(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,%@".contains(&b))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 pub(crate) async fn run(
@@ -327,7 +313,7 @@ async fn on_agent(
     }
     // The store decides expiry and loss by its clock; this bounds the
     // wait in real time whatever that clock does.
-    let deadline = tokio::time::Instant::now() + action.timeout + AGENT_PICKUP * 2 + AGENT_POLL * 4;
+    let deadline = tokio::time::Instant::now() + longest_run(action);
     loop {
         let (s, id, now) = (store.clone(), run.idempotency_key.clone(), clock.now_ms());
         let state = tokio::task::spawn_blocking(move || s.agent_action(&id, now))

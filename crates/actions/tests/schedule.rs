@@ -3,9 +3,13 @@
 //! down at 23:00 and up at 07:00 local time, and a job at 02:30, a time
 //! that happens twice that night. Each occurrence runs exactly once,
 //! through ticks every five minutes, a tick repeated at the same instant
-//! and an engine restart in the middle of the week.
+//! and an engine restart in the middle of the week. Occurrences due
+//! together run side by side (a long one holds up no other), and one
+//! found past the catch-up is recorded as missed.
 
 use std::sync::Arc;
+
+use std::time::Duration;
 
 use keepup_actions::Engine;
 use keepup_model::{ManualClock, format_rfc3339, parse_rfc3339};
@@ -59,6 +63,8 @@ async fn each_scheduled_occurrence_runs_once_across_the_end_of_summer_time() {
             engine = new_engine();
         }
         engine.tick().await.unwrap();
+        // The runs go on tasks of their own; simulated time waits for them.
+        engine.idle().await;
         // A second tick at the same instant adds nothing.
         assert!(
             engine.tick().await.unwrap().is_empty(),
@@ -151,4 +157,97 @@ async fn an_occurrence_missed_for_longer_than_the_catch_up_is_not_run_late() {
     // UTC, 70 minutes before: left out.
     clock.set(at("2026-10-20T06:10:00Z"));
     assert!(engine.tick().await.unwrap().is_empty());
+}
+
+/// Two actions due at 23:00: one that runs until the test lets it end,
+/// one quick. The quick one is not held up by the long one (each
+/// occurrence on a task of its own), a tick while the long one runs
+/// starts it again neither now nor when the simulated clock is past its
+/// timeout; the next night keepup is "down" at 23:00 and the occurrence,
+/// found two hours later, is recorded as missed rather than dropped
+/// (review 33 #8).
+#[tokio::test]
+async fn due_occurrences_run_side_by_side_and_a_missed_one_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, quick) = (dir.path().join("stop"), dir.path().join("quick"));
+    let actions = format!(
+        r#"
+[[action]]
+name = "long"
+command = ["sh", "-c", "while [ ! -e {stop} ]; do sleep 0.05; done"]
+timeout = "1h"
+schedule = {{ cron = "0 23 * * *", timezone = "Europe/Berlin" }}
+
+[[action]]
+name = "quick"
+command = ["touch", "{quick}"]
+schedule = {{ cron = "0 23 * * *", timezone = "Europe/Berlin" }}
+"#,
+        stop = stop.display(),
+        quick = quick.display()
+    );
+    let config = keepup_config::load_str(&actions, &dir.path().join("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+    let clock = ManualClock::new(at("2026-10-19T21:00:10Z"));
+    let engine = Engine::new(
+        &config,
+        store.clone(),
+        Arc::new(clock.clone()),
+        HttpClientContext::builder().system_roots(false).build(),
+    );
+    let ran = tokio::time::timeout(Duration::from_secs(10), engine.tick())
+        .await
+        .expect("a tick does not wait for the runs it starts")
+        .unwrap();
+    let mut names: Vec<&str> = ran.iter().map(|r| r.action.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["long", "quick"]);
+    assert!(
+        ran.iter().all(|r| r.outcome == RunOutcome::Running),
+        "{ran:?}"
+    );
+    for _ in 0..200 {
+        if quick.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(quick.exists(), "the quick action waited for the long one");
+    // Still running: not started again, not taken for a dead run, even
+    // when the (simulated) clock is past its timeout.
+    assert!(engine.tick().await.unwrap().is_empty());
+    clock.set(at("2026-10-19T22:30:00Z"));
+    assert!(engine.tick().await.unwrap().is_empty());
+    std::fs::write(&stop, "").unwrap();
+    engine.idle().await;
+    let runs = store.action_runs(0, None, 10).unwrap();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert!(
+        runs.iter().all(|r| r.outcome == RunOutcome::Ok),
+        "{runs:#?}"
+    );
+
+    // The next night keepup is down at 23:00 and back at 01:00.
+    clock.set(at("2026-10-20T23:00:00Z"));
+    let missed = engine.tick().await.unwrap();
+    assert_eq!(missed.len(), 2, "{missed:#?}");
+    for r in &missed {
+        assert_eq!(r.outcome, RunOutcome::Skipped);
+        assert_eq!(r.cause_detail, "schedule at 2026-10-20T21:00:00Z");
+        assert_eq!(
+            r.reason,
+            "missed: keepup was not running or was busy at 23:00 Europe/Berlin; an occurrence is run up to 1h late"
+        );
+    }
+    // Once.
+    assert!(engine.tick().await.unwrap().is_empty());
+    let again = Engine::new(
+        &config,
+        store.clone(),
+        Arc::new(clock.clone()),
+        HttpClientContext::builder().system_roots(false).build(),
+    );
+    assert!(again.tick().await.unwrap().is_empty());
+    assert_eq!(store.action_runs(0, None, 10).unwrap().len(), 4);
 }

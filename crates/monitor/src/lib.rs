@@ -1044,18 +1044,36 @@ async fn report_loop(store: Store, clock: Arc<dyn Clock>, sla: Arc<sla::SlaBook>
     }
 }
 
-/// How often the action engine looks for scheduled runs that are due and
-/// runs confirmed by a person (a cron minute is the finest schedule).
+/// How often the action engine looks for scheduled runs that are due,
+/// questions left unanswered and runs a stopped keepup left running (a
+/// cron minute is the finest schedule).
 const ACTIONS_TICK_EVERY: Duration = Duration::from_secs(15);
 
-/// Ticks the action engine: `schedule` triggers and confirmed runs.
+/// How often it looks for runs the command line queued or confirmed
+/// (`keepup actions run` and `confirm` wait for the outcome): one indexed
+/// read of the last hours' runs.
+const ACTIONS_REQUESTS_EVERY: Duration = Duration::from_secs(1);
+
+/// Ticks the action engine: its full pass ([`keepup_actions::Engine::tick`],
+/// the first at once, which also ends the runs a stopped keepup left
+/// running) and, between, the requests of the command line.
 async fn actions_loop(engine: Arc<keepup_actions::Engine>) {
     let mut tick = tokio::time::interval(ACTIONS_TICK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut requests = tokio::time::interval(ACTIONS_REQUESTS_EVERY);
+    requests.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        if let Err(e) = engine.tick().await {
-            tracing::error!(error = %e, "the action engine's pass failed");
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = engine.tick().await {
+                    tracing::error!(error = %e, "the action engine's pass failed");
+                }
+            }
+            _ = requests.tick() => {
+                if let Err(e) = engine.take_requests().await {
+                    tracing::error!(error = %e, "the action engine could not take the command line's requests");
+                }
+            }
         }
     }
 }

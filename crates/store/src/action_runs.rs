@@ -1,4 +1,4 @@
-//! Runs of `[[action]]`s (version 23): one row per run, whatever became of
+//! Runs of `[[action]]`s (version 24): one row per run, whatever became of
 //! it (ran, failed, skipped by a guard rail, dry run, waiting for a
 //! confirmation). The guard rails' counts are read from these rows, so a
 //! restart keeps cooldowns and hourly and daily limits.
@@ -23,8 +23,14 @@
 //! engine writes (the measure, its threshold and window and the values
 //! seen; a scaling level's step from → to): `keepup actions` shows it.
 //!
+//! A run the command line files while a daemon holds the store is
+//! `queued`: the daemon takes it ([`Store::action_run_start`]) and runs
+//! it. The guard rails' decision and the insert are one `IMMEDIATE`
+//! transaction ([`Store::action_run_decide`]), so the command line and the
+//! daemon cannot both pass a cooldown.
+//!
 //! The rows are deleted with the audit log's retention (`[store]
-//! audit_retention`), except runs still running or waiting.
+//! audit_retention`), except runs still running, queued or waiting.
 
 use keepup_model::Timestamp;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -57,6 +63,8 @@ pub enum RunOutcome {
     DryRun,
     /// Not run yet: waiting for `keepup actions confirm`.
     AwaitingConfirmation,
+    /// Not run yet: filed by the command line for the daemon to run.
+    Queued,
 }
 
 impl RunOutcome {
@@ -70,6 +78,7 @@ impl RunOutcome {
             RunOutcome::Skipped => "skipped",
             RunOutcome::DryRun => "dry_run",
             RunOutcome::AwaitingConfirmation => "awaiting_confirmation",
+            RunOutcome::Queued => "queued",
         }
     }
 
@@ -83,6 +92,7 @@ impl RunOutcome {
             "skipped" => RunOutcome::Skipped,
             "dry_run" => RunOutcome::DryRun,
             "awaiting_confirmation" => RunOutcome::AwaitingConfirmation,
+            "queued" => RunOutcome::Queued,
             _ => return None,
         })
     }
@@ -197,8 +207,12 @@ const COLUMNS: &str = "id, action, cause, cause_detail, started_at, finished_at,
     exit_code, output, idempotency_key, attempts, answer, answered_by, answered_at, incident, decision";
 
 /// Runs that acted, or wait to: a run waiting for its confirmation counts,
-/// so that a check failing again while one waits files no second question.
-const ACTED: &str = "('running', 'ok', 'failed', 'timed_out', 'awaiting_confirmation')";
+/// so that a check failing again while one waits files no second question,
+/// and so does one queued for the daemon.
+const ACTED: &str = "('running', 'ok', 'failed', 'timed_out', 'awaiting_confirmation', 'queued')";
+
+/// Runs not over: running, queued for the daemon, waiting for a yes.
+const OPEN: &str = "('running', 'queued', 'awaiting_confirmation')";
 
 fn from_row(r: &rusqlite::Row<'_>) -> Result<ActionRun, Fail> {
     let outcome: String = r.get(6)?;
@@ -238,7 +252,66 @@ pub fn output_tail(text: &str) -> &str {
     &text[start..]
 }
 
+/// A run [`Store::action_run_decide`] recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    /// Its number.
+    pub id: i64,
+    /// The outcome the decision gave it.
+    pub outcome: RunOutcome,
+    /// Why.
+    pub reason: String,
+}
+
 impl Store {
+    /// Records a run whose outcome and reason `decide` gives from the
+    /// action's usage, read in the same `IMMEDIATE` transaction as the
+    /// insert: two processes (the daemon, `keepup actions run`) deciding
+    /// at once see each other's runs, so only one passes a cooldown.
+    /// `None` when `run.idempotency_key` was recorded already (`decide`
+    /// is not called) or `decide` says to record nothing; `run.outcome`
+    /// and `run.reason` are replaced, and `run.decision` too when `decide`
+    /// gives one.
+    pub fn action_run_decide(
+        &self,
+        run: &NewActionRun,
+        decide: impl FnOnce(&ActionUsage) -> Option<(RunOutcome, String, Option<serde_json::Value>)>,
+    ) -> Result<Option<Decided>, StoreError> {
+        self.with_state("decide and record an action run", |st| {
+            let tx = st
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(key) = &run.idempotency_key {
+                let seen = tx
+                    .prepare_cached("SELECT 1 FROM action_run WHERE idempotency_key = ?1")?
+                    .exists(params![key])?;
+                if seen {
+                    return Ok(None);
+                }
+            }
+            let Some((outcome, reason, decision)) =
+                decide(&usage(&tx, &run.action, run.started_at)?)
+            else {
+                return Ok(None);
+            };
+            let decided = NewActionRun {
+                outcome,
+                reason: reason.clone(),
+                decision: decision.or_else(|| run.decision.clone()),
+                ..run.clone()
+            };
+            let Some(id) = insert(&tx, &decided)? else {
+                return Ok(None);
+            };
+            tx.commit()?;
+            Ok(Some(Decided {
+                id,
+                outcome,
+                reason,
+            }))
+        })
+    }
+
     /// Records a run; `None` when its `idempotency_key` was recorded
     /// already (that run happened, or is happening). Its number otherwise.
     pub fn action_run_insert(&self, run: &NewActionRun) -> Result<Option<i64>, StoreError> {
@@ -246,34 +319,9 @@ impl Store {
             let tx = st
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT INTO action_run (action, cause, cause_detail, started_at, outcome, reason, idempotency_key, finished_at, incident, decision)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?5 IN ('skipped', 'dry_run') THEN ?4 END, ?8, ?9)
-                     ON CONFLICT (idempotency_key) DO NOTHING",
-                )?
-                .execute(params![
-                    run.action,
-                    run.cause,
-                    run.cause_detail,
-                    run.started_at,
-                    run.outcome.as_str(),
-                    run.reason,
-                    run.idempotency_key,
-                    run.incident,
-                    run.decision.as_ref().map(serde_json::Value::to_string)
-                ])?;
-            if inserted == 0 {
-                return Ok(None);
-            }
-            let id = tx.last_insert_rowid();
-            tx.prepare_cached(
-                "UPDATE action_run SET idempotency_key = 'keepup-action-' || id
-                 WHERE id = ?1 AND idempotency_key IS NULL",
-            )?
-            .execute(params![id])?;
+            let id = insert(&tx, run)?;
             tx.commit()?;
-            Ok(Some(id))
+            Ok(id)
         })
     }
 
@@ -299,17 +347,59 @@ impl Store {
         })
     }
 
-    /// Marks run `id`, decided earlier (awaiting confirmation), as
-    /// running from `at`; false when it is not waiting any more.
-    pub fn action_run_start(&self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
+    /// Marks run `id`, decided earlier (confirmed, or queued for the
+    /// daemon), as running from `at`; false when another engine took it
+    /// or it is not waiting any more.
+    /// `decision`, when given, replaces what decided it (a scaling step
+    /// planned again from the level as it is at the start).
+    pub fn action_run_start(
+        &self,
+        id: i64,
+        at: Timestamp,
+        decision: Option<&serde_json::Value>,
+    ) -> Result<bool, StoreError> {
+        let decision = decision.map(serde_json::Value::to_string);
         self.with_state("start an action run", |st| {
             let n = st
                 .conn
                 .prepare_cached(
-                    "UPDATE action_run SET outcome = 'running', started_at = ?2
-                     WHERE id = ?1 AND outcome = 'awaiting_confirmation' AND answer = 1",
+                    "UPDATE action_run SET outcome = 'running', started_at = ?2,
+                        decision = coalesce(?3, decision)
+                     WHERE id = ?1 AND (outcome = 'queued'
+                        OR (outcome = 'awaiting_confirmation' AND answer = 1))",
                 )?
-                .execute(params![id, at])?;
+                .execute(params![id, at, decision])?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Records how run `id` ended if its outcome is still `from` (a run
+    /// left running by a stopped keepup, a request the daemon never took,
+    /// a question never answered); false when something else ended or
+    /// took it meanwhile.
+    pub fn action_run_end_if(
+        &self,
+        id: i64,
+        from: RunOutcome,
+        end: &RunEnd,
+    ) -> Result<bool, StoreError> {
+        self.with_state("end an action run", |st| {
+            let n = st
+                .conn
+                .prepare_cached(
+                    "UPDATE action_run SET outcome = ?3, reason = ?4, exit_code = ?5, output = ?6,
+                        attempts = ?7, finished_at = ?8 WHERE id = ?1 AND outcome = ?2",
+                )?
+                .execute(params![
+                    id,
+                    from.as_str(),
+                    end.outcome.as_str(),
+                    end.reason,
+                    end.exit_code,
+                    output_tail(&end.output),
+                    end.attempts,
+                    end.finished_at
+                ])?;
             Ok(n == 1)
         })
     }
@@ -403,13 +493,13 @@ impl Store {
         })
     }
 
-    /// Runs waiting for a confirmation whose answer is yes (to start) or
-    /// not given yet, oldest first.
-    pub fn action_runs_awaiting(&self) -> Result<Vec<ActionRun>, StoreError> {
-        self.with_state("read action runs awaiting confirmation", |st| {
+    /// Runs not over, oldest first: running (here, elsewhere, or left so
+    /// by a keepup that stopped), queued for the daemon, waiting for a
+    /// confirmation (answered yes, to start, or not answered yet).
+    pub fn action_runs_open(&self) -> Result<Vec<ActionRun>, StoreError> {
+        self.with_state("read the action runs not over", |st| {
             let sql = format!(
-                "SELECT {COLUMNS} FROM action_run WHERE outcome = 'awaiting_confirmation'
-                 ORDER BY started_at, id"
+                "SELECT {COLUMNS} FROM action_run WHERE outcome IN {OPEN} ORDER BY started_at, id"
             );
             let mut stmt = st.conn.prepare_cached(&sql)?;
             let mut rows = stmt.query([])?;
@@ -421,40 +511,30 @@ impl Store {
         })
     }
 
+    /// Runs to start now, oldest first: queued for the daemon, or
+    /// confirmed, decided at or after `since` (the time index keeps this
+    /// cheap enough to ask every second).
+    pub fn action_runs_to_start(&self, since: Timestamp) -> Result<Vec<ActionRun>, StoreError> {
+        self.with_reader("read the action runs to start", |conn| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM action_run WHERE started_at >= ?1
+                   AND (outcome = 'queued' OR (outcome = 'awaiting_confirmation' AND answer = 1))
+                 ORDER BY started_at, id LIMIT 64"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params![since])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
     /// The guard rails' view of `action` at `now`: when it last acted,
     /// and how often in the last hour and day.
     pub fn action_usage(&self, action: &str, now: Timestamp) -> Result<ActionUsage, StoreError> {
-        self.with_state("read action usage", |st| {
-            let sql = format!(
-                "SELECT max(started_at),
-                        coalesce(sum(started_at > ?2 - 3600000), 0),
-                        count(*)
-                 FROM action_run WHERE action = ?1 AND outcome IN {ACTED} AND started_at > ?2 - 86400000"
-            );
-            let (last, hour, day): (Option<i64>, i64, i64) = st
-                .conn
-                .prepare_cached(&sql)?
-                .query_row(params![action, now], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?;
-            // A cooldown may be longer than a day.
-            let last = match last {
-                Some(l) => Some(l),
-                None => st
-                    .conn
-                    .prepare_cached(&format!(
-                        "SELECT max(started_at) FROM action_run WHERE action = ?1 AND outcome IN {ACTED}"
-                    ))?
-                    .query_row(params![action], |r| r.get(0))
-                    .optional()?
-                    .flatten(),
-            };
-            Ok(ActionUsage {
-                last_acted: last,
-                last_hour: u32::try_from(hour).unwrap_or(u32::MAX),
-                last_day: u32::try_from(day).unwrap_or(u32::MAX),
-            })
-        })
+        self.with_state("read action usage", |st| usage(&st.conn, action, now))
     }
 
     /// Answers the confirmation of run `id`; false when it is not waiting
@@ -480,4 +560,67 @@ impl Store {
             Ok(n == 1)
         })
     }
+}
+
+/// Inserts `run` (its key made `keepup-action-<id>` when it has none);
+/// `None` when its key was recorded already.
+fn insert(tx: &rusqlite::Transaction<'_>, run: &NewActionRun) -> Result<Option<i64>, Fail> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO action_run (action, cause, cause_detail, started_at, outcome, reason, idempotency_key, finished_at, incident, decision)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?5 IN ('skipped', 'dry_run') THEN ?4 END, ?8, ?9)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )?
+        .execute(params![
+            run.action,
+            run.cause,
+            run.cause_detail,
+            run.started_at,
+            run.outcome.as_str(),
+            run.reason,
+            run.idempotency_key,
+            run.incident,
+            run.decision.as_ref().map(serde_json::Value::to_string)
+        ])?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let id = tx.last_insert_rowid();
+    tx.prepare_cached(
+        "UPDATE action_run SET idempotency_key = 'keepup-action-' || id
+         WHERE id = ?1 AND idempotency_key IS NULL",
+    )?
+    .execute(params![id])?;
+    Ok(Some(id))
+}
+
+/// The guard rails' view of `action` at `now` (see [`Store::action_usage`]).
+fn usage(conn: &rusqlite::Connection, action: &str, now: Timestamp) -> Result<ActionUsage, Fail> {
+    let sql = format!(
+        "SELECT max(started_at),
+                coalesce(sum(started_at > ?2 - 3600000), 0),
+                count(*)
+         FROM action_run WHERE action = ?1 AND outcome IN {ACTED} AND started_at > ?2 - 86400000"
+    );
+    let (last, hour, day): (Option<i64>, i64, i64) = conn
+        .prepare_cached(&sql)?
+        .query_row(params![action, now], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    // A cooldown may be longer than a day.
+    let last = match last {
+        Some(l) => Some(l),
+        None => conn
+            .prepare_cached(&format!(
+                "SELECT max(started_at) FROM action_run WHERE action = ?1 AND outcome IN {ACTED}"
+            ))?
+            .query_row(params![action], |r| r.get(0))
+            .optional()?
+            .flatten(),
+    };
+    Ok(ActionUsage {
+        last_acted: last,
+        last_hour: u32::try_from(hour).unwrap_or(u32::MAX),
+        last_day: u32::try_from(day).unwrap_or(u32::MAX),
+    })
 }

@@ -548,7 +548,7 @@ fn prune(
     // Action runs are kept as long as the audit log that names them.
     tx.prepare_cached(
         "DELETE FROM action_run WHERE started_at < ?1
-         AND outcome NOT IN ('running', 'awaiting_confirmation')",
+         AND outcome NOT IN ('running', 'queued', 'awaiting_confirmation')",
     )?
     .execute(params![now.saturating_sub(duration_ms(retention.audit))])?;
     // Ended sessions were otherwise only swept at the next login.
