@@ -1904,3 +1904,69 @@ fn listings_end_quietly_when_the_reader_goes_away() {
         );
     }
 }
+
+/// Beside a running `keepup run`, `keepup actions run` and `confirm` do
+/// not run the command themselves (as whoever typed them, root under
+/// sudo): they file the request in the store, the daemon runs it (the
+/// command's parent is the daemon) and the command line prints the
+/// outcome. Without a daemon (killed: its pid file stays, unlocked) the
+/// command line runs it itself.
+#[test]
+fn actions_asked_for_beside_a_daemon_run_in_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let by = dir.path().join("run-by");
+    let cfg = dir.path().join("keepup.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\npath = \"keepup.db\"\n\
+             [[action]]\nname = \"who\"\ncommand = [\"sh\", \"-c\", \"echo $PPID > {b}; echo done\"]\ncooldown = \"0s\"\n\
+             [[action]]\nname = \"wipe\"\ncommand = [\"sh\", \"-c\", \"echo $PPID > {b}\"]\nconfirm = true\n",
+            port = free_port(),
+            b = by.display()
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let daemon = start_daemon(&cfg);
+    let daemon_pid = daemon.0.id().to_string();
+    wait_for("the daemon's pid file", Duration::from_secs(10), || {
+        dir.path().join("keepup.db.pid").exists()
+    });
+    let ran_by = || std::fs::read_to_string(&by).unwrap().trim().to_owned();
+
+    let o = run(&["actions", "run", "who", "-c", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("run 1: who ok, exit 0\ndone"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(ran_by(), daemon_pid);
+
+    let o = run(&["actions", "run", "wipe", "-c", c]);
+    assert!(
+        stdout(&o).starts_with("run 2: wipe awaiting_confirmation"),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::remove_file(&by).unwrap();
+    let o = run(&["actions", "confirm", "2", "-c", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("run 2: wipe ok, exit 0"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(ran_by(), daemon_pid);
+
+    // The daemon dies without cleaning up: the command line runs it.
+    drop(daemon);
+    assert!(dir.path().join("keepup.db.pid").exists());
+    let o = run(&["actions", "run", "who", "-c", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("run 3: who ok"), "{}", stdout(&o));
+    assert_ne!(ran_by(), daemon_pid);
+    let o = run(&["audit", "-c", c]);
+    assert!(stdout(&o).contains("action.request"), "{}", stdout(&o));
+}

@@ -3,7 +3,15 @@
 //! level's step); `keepup actions run NAME [--dry-run]` runs one by hand
 //! (recorded as manual, through the same guard rails; only a name the
 //! configuration has); `keepup actions confirm RUN [--no]` answers a run
-//! that waits for a confirmation (yes runs it here and now).
+//! that waits for a confirmation (yes runs it).
+//!
+//! While a daemon (`keepup run`) holds the store, the run is the
+//! daemon's: this command files the request (or the answer) in the store,
+//! the daemon takes it within a second and runs it as its own user, and
+//! this command waits for the outcome and prints it. Without a daemon it
+//! runs here. Either way the guard rails are decided in the store's
+//! transaction that records the run, so the two cannot both pass a
+//! cooldown.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -68,24 +76,28 @@ fn detail(r: &ActionRun) -> String {
     text.chars().take(120).collect()
 }
 
-fn engine(path: &Path) -> anyhow::Result<Result<Engine, ExitCode>> {
+/// The engine, and whether a daemon holds the store (and runs what this
+/// command asks for).
+fn engine(path: &Path) -> anyhow::Result<Result<(Engine, bool), ExitCode>> {
     let config = match super::load_config(path) {
         Ok(c) => c,
         Err(code) => return Ok(Err(code)),
     };
     // Creating the store here lets an action run before the daemon ever did.
     let store = keepup_store::Store::open(&config.store.path)?;
-    Ok(Ok(Engine::new(
+    let daemon = super::reload::daemon_holds(&config.store.path);
+    let engine = Engine::new(
         &config,
         store,
         Arc::new(SystemClock),
         keepup_notify::HttpClientContext::new(),
-    )))
+    );
+    Ok(Ok((engine, daemon)))
 }
 
 /// `keepup actions run NAME [--dry-run]`
 pub fn run(path: &Path, name: &str, dry_run: bool) -> anyhow::Result<ExitCode> {
-    let engine = match engine(path)? {
+    let (engine, daemon) = match engine(path)? {
         Ok(e) => e,
         Err(code) => return Ok(code),
     };
@@ -95,6 +107,9 @@ pub fn run(path: &Path, name: &str, dry_run: bool) -> anyhow::Result<ExitCode> {
     let ran = super::runtime()?.block_on(async {
         if dry_run {
             engine.dry_run(name, cause).await
+        } else if daemon {
+            let filed = engine.request(name, cause).await?;
+            engine.wait(filed.id).await
         } else {
             engine.run(name, cause).await
         }
@@ -104,12 +119,22 @@ pub fn run(path: &Path, name: &str, dry_run: bool) -> anyhow::Result<ExitCode> {
 
 /// `keepup actions confirm RUN [--no]`
 pub fn confirm(path: &Path, id: i64, no: bool) -> anyhow::Result<ExitCode> {
-    let engine = match engine(path)? {
+    let (engine, daemon) = match engine(path)? {
         Ok(e) => e,
         Err(code) => return Ok(code),
     };
     let by = super::users::cli_actor();
-    let ran = super::runtime()?.block_on(engine.confirm(id, !no, &by));
+    let ran = super::runtime()?.block_on(async {
+        if daemon {
+            let answered = engine.answer(id, !no, &by).await?;
+            if no {
+                return Ok(answered);
+            }
+            engine.wait(id).await
+        } else {
+            engine.confirm(id, !no, &by).await
+        }
+    });
     finish(ran)
 }
 
@@ -139,6 +164,14 @@ fn finish(ran: Result<ActionRun, EngineError>) -> anyhow::Result<ExitCode> {
     if !run.reason.is_empty() {
         println!("{}", run.reason);
     }
+    if matches!(run.outcome, RunOutcome::Running | RunOutcome::Queued)
+        || (run.outcome == RunOutcome::AwaitingConfirmation && run.answer == Some(true))
+    {
+        eprintln!(
+            "keepup: the daemon has not finished run {} yet; `keepup actions` shows how it ends",
+            run.id
+        );
+    }
     if !run.output.is_empty() {
         print!("{}", run.output);
         if !run.output.ends_with('\n') {
@@ -149,6 +182,10 @@ fn finish(ran: Result<ActionRun, EngineError>) -> anyhow::Result<ExitCode> {
         RunOutcome::Ok | RunOutcome::DryRun | RunOutcome::AwaitingConfirmation => ExitCode::SUCCESS,
         // Not run: 2, so scripts tell "refused by a guard rail" from "failed".
         RunOutcome::Skipped => ExitCode::from(2),
-        RunOutcome::Failed | RunOutcome::TimedOut | RunOutcome::Running => ExitCode::from(1),
+        // Still running or queued: the wait ended first (the daemon's
+        // budget for it passed); `keepup actions` shows how it ends.
+        RunOutcome::Failed | RunOutcome::TimedOut | RunOutcome::Running | RunOutcome::Queued => {
+            ExitCode::from(1)
+        }
     })
 }

@@ -234,14 +234,33 @@ fn write_documents(monitor: &Monitor) {
     }
 }
 
-/// The pid file, removed when the daemon exits.
-struct PidFile(PathBuf);
+/// The pid file, removed when the daemon exits. The daemon holds an
+/// exclusive lock on it while it runs: how `keepup actions run` knows a
+/// daemon holds the store (`reload::daemon_holds`), even after a crash
+/// left the file behind.
+struct PidFile(PathBuf, #[allow(dead_code)] std::fs::File);
 
 impl PidFile {
     fn create(path: PathBuf) -> anyhow::Result<PidFile> {
-        std::fs::write(&path, format!("{}\n", std::process::id()))
+        let mut file = std::fs::File::create(&path)
             .with_context(|| format!("cannot write pid file {}", path.display()))?;
-        Ok(PidFile(path))
+        std::io::Write::write_all(&mut file, format!("{}\n", std::process::id()).as_bytes())
+            .with_context(|| format!("cannot write pid file {}", path.display()))?;
+        // SAFETY: flock(2) on a descriptor `file` owns; the lock lives as
+        // long as the descriptor, and dies with the process.
+        let locked = unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        } == 0;
+        if !locked {
+            tracing::warn!(
+                pid_file = %path.display(),
+                "another keepup holds this store's pid file lock; actions asked for on the command line may run in either"
+            );
+        }
+        Ok(PidFile(path, file))
     }
 }
 

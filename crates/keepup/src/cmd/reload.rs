@@ -2,6 +2,7 @@
 //! daemon whose pid file sits next to the store.
 
 use anyhow::{Context, bail};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -11,6 +12,21 @@ pub fn pid_file(store_path: &Path) -> PathBuf {
     let mut p = store_path.as_os_str().to_owned();
     p.push(".pid");
     PathBuf::from(p)
+}
+
+/// Whether a `keepup run` holds the store at `store_path`: it keeps a lock
+/// on its pid file while it runs, which the kernel drops when it ends,
+/// however it ends (a pid file left by a `kill -9` holds no lock).
+pub fn daemon_holds(store_path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(pid_file(store_path)) else {
+        return false;
+    };
+    // SAFETY: flock(2) on a descriptor this function owns; no memory is
+    // shared. A shared lock is refused while the daemon holds its
+    // exclusive one.
+    let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+    // Closing the file drops the lock taken just now.
+    !free
 }
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
