@@ -131,15 +131,75 @@ scale = {{ level = "web", to = 3 }}
     clock.set(T0 + 60 * MIN);
     let ran = e.tick().await.unwrap();
     assert_eq!(ran.len(), 1, "{ran:#?}");
-    assert_eq!(
-        (ran[0].action.as_str(), ran[0].outcome),
-        ("morning", RunOutcome::Ok)
-    );
+    // A scheduled run goes on a task of its own.
+    e.idle().await;
+    let ran = store.action_run(ran[0].id).unwrap().unwrap();
+    assert_eq!((ran.action.as_str(), ran.outcome), ("morning", RunOutcome::Ok));
     assert_eq!(e.level("web").await.unwrap(), Some(3));
 
     let asked = std::fs::read_to_string(&asked).unwrap();
     assert_eq!(
         asked, "web 2 3\nweb 3 1\nweb 3 1\nweb 1 3\n",
         "the command was told each size"
+    );
+}
+
+/// A step waiting for its confirmation is planned again when it starts:
+/// the size it sends is absolute, and the level may have moved while the
+/// question waited (review 34 #2: it sent the size planned an hour ago).
+#[tokio::test]
+async fn a_confirmed_step_starts_from_the_level_as_it_is_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let asked = dir.path().join("asked");
+    let src = format!(
+        r#"
+[[scale]]
+name = "web"
+min = 1
+max = 5
+initial = 2
+
+[[action]]
+name = "up"
+command = ["sh", "-c", "echo \"$KEEPUP_LEVEL_FROM $KEEPUP_LEVEL\" >> {a}"]
+scale = {{ level = "web", by = 1 }}
+cooldown = "1m"
+
+[[action]]
+name = "down"
+command = ["sh", "-c", "echo \"$KEEPUP_LEVEL_FROM $KEEPUP_LEVEL\" >> {a}"]
+scale = {{ level = "web", by = -1 }}
+cooldown = "1m"
+confirm = true
+"#,
+        a = asked.display()
+    );
+    let config = config(dir.path(), &src);
+    let store = Store::open(&dir.path().join("k.db")).unwrap();
+    let clock = ManualClock::new(T0);
+    let e = engine(&config, &store, &clock);
+
+    let waiting = e.run("down", manual()).await.unwrap();
+    assert_eq!(waiting.outcome, RunOutcome::AwaitingConfirmation);
+    assert_eq!(
+        keepup_actions::decision_words(&waiting),
+        "web 2 → 1 (not yet)"
+    );
+    for minute in [1, 3] {
+        clock.set(T0 + minute * MIN);
+        let r = e.run("up", manual()).await.unwrap();
+        assert_eq!(r.outcome, RunOutcome::Ok, "{r:#?}");
+    }
+    assert_eq!(e.level("web").await.unwrap(), Some(4));
+
+    clock.set(T0 + 5 * MIN);
+    let r = e.confirm(waiting.id, true, "ops").await.unwrap();
+    assert_eq!(r.outcome, RunOutcome::Ok, "{r:#?}");
+    assert_eq!(keepup_actions::decision_words(&r), "web 4 → 3");
+    assert_eq!(e.level("web").await.unwrap(), Some(3));
+    assert_eq!(
+        std::fs::read_to_string(&asked).unwrap(),
+        "2 3\n3 4\n4 3\n",
+        "the confirmed step was told the level as it was at its start"
     );
 }

@@ -1930,10 +1930,33 @@ fn actions_asked_for_beside_a_daemon_run_in_the_daemon() {
     let c = cfg.to_str().unwrap();
     let daemon = start_daemon(&cfg);
     let daemon_pid = daemon.0.id().to_string();
-    wait_for("the daemon's pid file", Duration::from_secs(10), || {
-        dir.path().join("keepup.db.pid").exists()
-    });
+    wait_for(
+        "the daemon's pid in its pid file",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(dir.path().join("keepup.db.pid"))
+                .is_ok_and(|pid| pid.trim() == daemon_pid)
+        },
+    );
     let ran_by = || std::fs::read_to_string(&by).unwrap().trim().to_owned();
+
+    // A second daemon on the same store is refused before it starts
+    // anything, and leaves the first one's pid file as it was.
+    let o = run(&["run", "-c", c]);
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "another keepup (pid {daemon_pid}) runs on this store"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("keepup.db.pid"))
+            .unwrap()
+            .trim(),
+        daemon_pid
+    );
 
     let o = run(&["actions", "run", "who", "-c", c]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -122,7 +122,10 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let pid_path = pid_file(&config.store.path);
+    // Locked before anything starts: a second daemon on this store would
+    // probe, page and act beside the first, and the command line would
+    // not know which one runs its actions.
+    let pid = PidFile::lock(pid_file(&config.store.path))?;
     super::runtime()?.block_on(async move {
         let daemon = Daemon::start(config, ProbeContext::new()).await?;
         write_documents(&daemon.monitor);
@@ -131,7 +134,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         let mut hup = signal(SignalKind::hangup())?;
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        let _pid = PidFile::create(pid_path)?;
+        pid.write()?;
         // `keepup resolve` writes resolutions to the store beside the
         // daemon; they are taken over on this beat rather than on a signal,
         // which an older daemon (mid-upgrade) would not handle and die of.
@@ -238,14 +241,20 @@ fn write_documents(monitor: &Monitor) {
 /// exclusive lock on it while it runs: how `keepup actions run` knows a
 /// daemon holds the store (`reload::daemon_holds`), even after a crash
 /// left the file behind.
-struct PidFile(PathBuf, #[allow(dead_code)] std::fs::File);
+struct PidFile(PathBuf, std::fs::File);
 
 impl PidFile {
-    fn create(path: PathBuf) -> anyhow::Result<PidFile> {
-        let mut file = std::fs::File::create(&path)
-            .with_context(|| format!("cannot write pid file {}", path.display()))?;
-        std::io::Write::write_all(&mut file, format!("{}\n", std::process::id()).as_bytes())
-            .with_context(|| format!("cannot write pid file {}", path.display()))?;
+    /// Opens the pid file (never truncating it before the lock is ours:
+    /// it may be another daemon's) and takes its exclusive lock, held
+    /// while this process lives; refused while another keepup holds it.
+    fn lock(path: PathBuf) -> anyhow::Result<PidFile> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open pid file {}", path.display()))?;
         // SAFETY: flock(2) on a descriptor `file` owns; the lock lives as
         // long as the descriptor, and dies with the process.
         let locked = unsafe {
@@ -255,17 +264,37 @@ impl PidFile {
             )
         } == 0;
         if !locked {
-            tracing::warn!(
-                pid_file = %path.display(),
-                "another keepup holds this store's pid file lock; actions asked for on the command line may run in either"
+            let other = std::fs::read_to_string(&path).unwrap_or_default();
+            let other = other.trim();
+            anyhow::bail!(
+                "another keepup{} runs on this store (it holds {}); stop it first, or give this one a store of its own ([store] path)",
+                if other.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {other})")
+                },
+                path.display()
             );
         }
         Ok(PidFile(path, file))
+    }
+
+    /// Writes this process's pid, once the signal handlers are in place
+    /// (`keepup reload` signals the pid it reads there).
+    fn write(&self) -> anyhow::Result<()> {
+        let mut file = &self.1;
+        file.set_len(0)
+            .and_then(|()| std::io::Seek::rewind(&mut file))
+            .and_then(|()| {
+                std::io::Write::write_all(&mut file, format!("{}\n", std::process::id()).as_bytes())
+            })
+            .with_context(|| format!("cannot write pid file {}", self.0.display()))
     }
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
+        // Ours: the lock was taken before anything else ran.
         let _ = std::fs::remove_file(&self.0);
     }
 }
