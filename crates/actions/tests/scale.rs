@@ -134,7 +134,10 @@ scale = {{ level = "web", to = 3 }}
     // A scheduled run goes on a task of its own.
     e.idle().await;
     let ran = store.action_run(ran[0].id).unwrap().unwrap();
-    assert_eq!((ran.action.as_str(), ran.outcome), ("morning", RunOutcome::Ok));
+    assert_eq!(
+        (ran.action.as_str(), ran.outcome),
+        ("morning", RunOutcome::Ok)
+    );
     assert_eq!(e.level("web").await.unwrap(), Some(3));
 
     let asked = std::fs::read_to_string(&asked).unwrap();
