@@ -282,7 +282,7 @@ struct Inner {
 /// What became of a run decided earlier that an engine tried to start.
 enum Begun {
     /// This engine started it (as it is now).
-    Started(ActionRun),
+    Started(Box<ActionRun>),
     /// It ended instead (skipped at its start).
     Ended,
     /// Another engine started or ended it meanwhile.
@@ -837,8 +837,8 @@ impl Engine {
         let id = run.id;
         match self.begin(&action, run).await? {
             Begun::Started(run) => {
-                self.spawn_execute(action, run.clone());
-                Ok(Some(run))
+                self.spawn_execute(action, (*run).clone());
+                Ok(Some(*run))
             }
             Begun::Ended => self.db(move |s| s.action_run(id)).await,
             Begun::TakenElsewhere => Ok(None),
@@ -897,7 +897,7 @@ impl Engine {
         drop(one_at_a_time);
         run.started_at = now;
         run.outcome = RunOutcome::Running;
-        Ok(Begun::Started(run))
+        Ok(Begun::Started(Box::new(run)))
     }
 
     async fn start_confirmed(&self, run: ActionRun) -> Result<ActionRun, EngineError> {
@@ -911,7 +911,7 @@ impl Engine {
         match self.begin(&action, run).await? {
             Begun::Started(run) => {
                 let actor = actor_of(&run);
-                self.execute(&action, run, &actor).await
+                self.execute(&action, *run, &actor).await
             }
             // Skipped at its start, or another engine started it.
             Begun::Ended | Begun::TakenElsewhere => self
