@@ -24,7 +24,7 @@ use keepup_sla::{
     is_security_relevant,
 };
 use keepup_store::{KeptReport, NewReport, Outgoing, ReportFiles, Resolution, Store, StoreError};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Cause chains longer than this are cut (the store never makes loops,
 /// but a report must not spin if one did).
@@ -708,43 +708,28 @@ fn actions(
     until: Timestamp,
 ) -> Result<keepup_sla::ActionsFigure, StoreError> {
     use keepup_sla::{ActionRunFigure, ActionsFigure, MAX_REPORTED_RUNS};
+    // The actions that concern the site by their checks, and those that
+    // name none (every site's); the store chooses the runs by them and
+    // by the incidents of the site's checks.
+    let mut names = Vec::new();
+    let mut shared = HashSet::new();
+    for a in &config.actions {
+        let mut checks = a.checks().peekable();
+        if checks.peek().is_none() {
+            shared.insert(a.name.as_str());
+            names.push(a.name.clone());
+        } else if checks.any(|c| c.site() == site) {
+            names.push(a.name.clone());
+        }
+    }
     // One more than listed says whether the period had more.
-    let mut runs = store.action_runs_between(from, until, MAX_REPORTED_RUNS + 1)?;
+    let mut runs = store.site_action_runs(site, &names, from, until, MAX_REPORTED_RUNS + 1)?;
     let truncated = runs.len() > MAX_REPORTED_RUNS;
     runs.truncate(MAX_REPORTED_RUNS);
-    let mut incident_site: HashMap<i64, Option<String>> = HashMap::new();
-    let mut out = Vec::new();
-    for r in runs {
-        let by_incident = match r.incident {
-            Some(id) => match incident_site.get(&id) {
-                Some(s) => s.clone(),
-                None => {
-                    let s = store.incident(id)?.map(|i| i.check.site().to_owned());
-                    incident_site.insert(id, s.clone());
-                    s
-                }
-            },
-            None => None,
-        };
-        let (concerns, shared) = match (
-            by_incident,
-            config.actions.iter().find(|a| a.name == r.action),
-        ) {
-            (Some(s), _) => (s == site, false),
-            (None, Some(a)) => {
-                let mut checks = a.checks().peekable();
-                if checks.peek().is_none() {
-                    (true, true)
-                } else {
-                    (checks.any(|c| c.site() == site), false)
-                }
-            }
-            (None, None) => (false, false),
-        };
-        if !concerns {
-            continue;
-        }
-        out.push(ActionRunFigure {
+    let out = runs
+        .into_iter()
+        .map(|r| ActionRunFigure {
+            shared: !r.by_incident && shared.contains(r.action.as_str()),
             run: r.id,
             action: r.action,
             cause: r.cause,
@@ -753,8 +738,7 @@ fn actions(
             outcome: r.outcome.as_str().to_owned(),
             reason: r.reason,
             incident: r.incident,
-            shared,
-        });
-    }
+        })
+        .collect();
     Ok(ActionsFigure::new(out, truncated))
 }

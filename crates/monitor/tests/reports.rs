@@ -512,3 +512,108 @@ report_delay = "30m"
     let csv = String::from_utf8(feb.csv).unwrap();
     assert!(!csv.contains("\naction"), "{csv}");
 }
+
+/// The cap on a report's runs applies to the site's runs, not to the
+/// period's: a site with more runs than the cap does not hide another
+/// site's later run, and its own report says its counts are of the first
+/// `MAX_REPORTED_RUNS`.
+#[test]
+fn a_site_with_many_runs_hides_no_other_sites_run_and_says_its_counts_are_of_the_first() {
+    use keepup_sla::MAX_REPORTED_RUNS;
+    use keepup_store::{NewActionRun, RunOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let src = r#"
+[[site]]
+id = "shop"
+[[site.check]]
+id = "web"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+[[site]]
+id = "other"
+[[site.check]]
+id = "web"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+
+[[action]]
+name = "restart-web"
+command = ["/bin/true"]
+on = { checks = ["shop/web"] }
+[[action]]
+name = "restart-other"
+command = ["/bin/true"]
+on = { checks = ["other/web"] }
+
+[[contract]]
+id = "front"
+site = "shop"
+target = 99.9
+period = "month"
+time_zone = "Europe/Berlin"
+report_delay = "30m"
+[[contract]]
+id = "back"
+site = "other"
+target = 99.9
+period = "month"
+time_zone = "Europe/Berlin"
+report_delay = "30m"
+"#;
+    let config = keepup_config::load_str(src, &dir.path().join("keepup.toml"))
+        .unwrap_or_else(|p| panic!("{p}"));
+    let store = Store::open(&dir.path().join("keepup.db")).unwrap();
+    let checks: Vec<Arc<keepup_config::Check>> = config.shared_checks().cloned().collect();
+    store
+        .register_checks(&keepup_monitor::check_metas(&checks))
+        .unwrap();
+    let mut retries = PeriodRetries::default();
+    close_periods(&store, &config, at("2026-01-01T12:00:00Z"), &mut retries).unwrap();
+    let run = |action: &str, started_at: i64| NewActionRun {
+        action: action.into(),
+        cause: "manual".into(),
+        cause_detail: "by cli:ops".into(),
+        started_at,
+        outcome: RunOutcome::Skipped,
+        reason: "cooldown".into(),
+        idempotency_key: None,
+        incident: None,
+        decision: None,
+    };
+    let start = at("2026-01-02T00:00:00Z");
+    for n in 0..=MAX_REPORTED_RUNS as i64 {
+        store
+            .action_run_insert(&run("restart-web", start + n * 1000))
+            .unwrap();
+    }
+    let late = store
+        .action_run_insert(&run("restart-other", at("2026-01-20T12:00:00Z")))
+        .unwrap()
+        .unwrap();
+
+    close_periods(&store, &config, at("2026-02-01T00:00:00Z"), &mut retries).unwrap();
+    let (_, back) = store.kept_report("back", "2026-01").unwrap().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&back.json).unwrap();
+    let runs = json["actions"]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{}", json["actions"]);
+    assert_eq!(runs[0]["run"], late);
+    assert_eq!(json["actions"]["truncated"], false);
+
+    let (_, front) = store.kept_report("front", "2026-01").unwrap().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&front.json).unwrap();
+    assert_eq!(
+        json["actions"]["runs"].as_array().unwrap().len(),
+        MAX_REPORTED_RUNS
+    );
+    assert_eq!(json["actions"]["truncated"], true);
+    let html = String::from_utf8(front.html).unwrap();
+    assert!(
+        html.contains(&format!(
+            "More than {MAX_REPORTED_RUNS} runs in the period; of the first {MAX_REPORTED_RUNS}: {MAX_REPORTED_RUNS} skipped"
+        )),
+        "{}",
+        html.split("<h2>Automatic actions</h2>").nth(1).unwrap_or(&html).chars().take(600).collect::<String>()
+    );
+}

@@ -21,7 +21,8 @@ pub const MAX_REPORTED_RUNS: usize = 2000;
 pub struct ActionsFigure {
     /// The runs, oldest first.
     pub runs: Vec<ActionRunFigure>,
-    /// How many runs ended in each outcome (`ok`, `failed`, `skipped`, …).
+    /// How many of the listed runs ended in each outcome (`ok`, `failed`,
+    /// `skipped`, …): when `truncated`, of the first [`MAX_REPORTED_RUNS`].
     pub by_outcome: BTreeMap<String, usize>,
     /// More runs started in the period than [`MAX_REPORTED_RUNS`]: the
     /// first are listed and counted.
@@ -98,6 +99,18 @@ pub(crate) fn csv_rows(a: &ActionsFigure, w: &mut impl Write) -> io::Result<()> 
     Ok(())
 }
 
+/// What the counts by outcome count: "3 runs", or, past the cap, "More
+/// than 2000 runs in the period; of the first 2000" (the counts are of
+/// the listed runs only).
+fn runs_counted(a: &ActionsFigure) -> String {
+    let n = a.runs.len();
+    if a.truncated {
+        format!("More than {MAX_REPORTED_RUNS} runs in the period; of the first {n}")
+    } else {
+        format!("{n} run{}", if n == 1 { "" } else { "s" })
+    }
+}
+
 /// The figure's HTML section; `local` writes a time in the contract's
 /// zone; `listed` are the incidents the report lists (a run's incident
 /// links to its row there).
@@ -121,14 +134,8 @@ pub(crate) fn html(
         .collect();
     writeln!(
         w,
-        "<p class=\"sub\">{} run{}{}: {}. Each run is recorded with its cause and outcome; a run that did not act (a guard rail, a dry run, a question unanswered) is listed too.</p>",
-        a.runs.len(),
-        if a.runs.len() == 1 { "" } else { "s" },
-        if a.truncated {
-            format!(" (the first {MAX_REPORTED_RUNS} of the period)")
-        } else {
-            String::new()
-        },
+        "<p class=\"sub\">{}: {}. Each run is recorded with its cause and outcome; a run that did not act (a guard rail, a dry run, a question unanswered) is listed too.</p>",
+        runs_counted(a),
         h(&counts.join(", "))
     )?;
     writeln!(

@@ -175,6 +175,30 @@ pub struct ActionRun {
     pub decision: Option<serde_json::Value>,
 }
 
+/// A run as a site's SLA report lists it (no output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteActionRun {
+    /// Its number.
+    pub id: i64,
+    /// The action's name.
+    pub action: String,
+    /// `check`, `incident`, `measure`, `schedule`, `manual`.
+    pub cause: String,
+    /// The cause in words.
+    pub cause_detail: String,
+    /// When it started (or was decided).
+    pub started_at: Timestamp,
+    /// Its outcome so far.
+    pub outcome: RunOutcome,
+    /// Why it was skipped or failed.
+    pub reason: String,
+    /// The incident it was run for.
+    pub incident: Option<i64>,
+    /// It concerns the site through its incident (else through its
+    /// action).
+    pub by_incident: bool,
+}
+
 /// How a run ended, to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunEnd {
@@ -441,25 +465,60 @@ impl Store {
         })
     }
 
-    /// Runs started in `[from, until)`, oldest first, at most `limit`:
-    /// what a period's SLA report lists.
-    pub fn action_runs_between(
+    /// The runs started in `[from, until)` that concern `site`, oldest
+    /// first, at most `limit`, without their output: what a period's SLA
+    /// report lists. A run made for an incident concerns its check's
+    /// site; any other (or one whose incident is gone) concerns the sites
+    /// of its action, so the caller names the actions that concern
+    /// `site` (`actions`). The site is chosen here, before the limit, so
+    /// that one site's many runs do not hide another's.
+    pub fn site_action_runs(
         &self,
+        site: &str,
+        actions: &[String],
         from: Timestamp,
         until: Timestamp,
         limit: usize,
-    ) -> Result<Vec<ActionRun>, StoreError> {
-        self.with_state("read the action runs of a period", |st| {
+    ) -> Result<Vec<SiteActionRun>, StoreError> {
+        self.with_reader("read the action runs of a site's period", |conn| {
+            // `?5` onwards: the names, one placeholder each (portable,
+            // unlike binding an array); `1 = 0` when there are none.
+            let names = if actions.is_empty() {
+                "1 = 0".to_owned()
+            } else {
+                let marks: Vec<String> = (0..actions.len()).map(|n| format!("?{}", n + 5)).collect();
+                format!("r.action IN ({})", marks.join(", "))
+            };
             let sql = format!(
-                "SELECT {COLUMNS} FROM action_run WHERE started_at >= ?1 AND started_at < ?2
-                 ORDER BY started_at, id LIMIT ?3"
+                "SELECT r.id, r.action, r.cause, r.cause_detail, r.started_at, r.outcome, r.reason, r.incident,
+                        CASE WHEN i.id IS NULL THEN 0 ELSE 1 END
+                 FROM action_run r
+                 LEFT JOIN incident i ON i.id = r.incident
+                 LEFT JOIN checks c ON c.id = i.check_id
+                 WHERE r.started_at >= ?1 AND r.started_at < ?2
+                   AND (c.site = ?3 OR (i.id IS NULL AND {names}))
+                 ORDER BY r.started_at, r.id LIMIT ?4"
             );
-            let mut stmt = st.conn.prepare_cached(&sql)?;
+            let mut stmt = conn.prepare_cached(&sql)?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let mut rows = stmt.query(params![from, until, limit])?;
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&from, &until, &site, &limit];
+            values.extend(actions.iter().map(|a| a as &dyn rusqlite::ToSql));
+            let mut rows = stmt.query(values.as_slice())?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(from_row(r)?);
+                let outcome: String = r.get(5)?;
+                out.push(SiteActionRun {
+                    id: r.get(0)?,
+                    action: r.get(1)?,
+                    cause: r.get(2)?,
+                    cause_detail: r.get(3)?,
+                    started_at: r.get(4)?,
+                    outcome: RunOutcome::parse(&outcome)
+                        .ok_or_else(|| Fail::Corrupt(format!("action_run: outcome {outcome:?}")))?,
+                    reason: r.get(6)?,
+                    incident: r.get(7)?,
+                    by_incident: r.get::<_, i64>(8)? != 0,
+                });
             }
             Ok(out)
         })

@@ -86,7 +86,7 @@ use keepup_model::{CheckId, Outcome, Timestamp};
 
 pub use action_runs::{
     ActionRun, ActionUsage, Decided, MAX_INCIDENT_RUNS, MAX_RUN_OUTPUT, NewActionRun, RunEnd,
-    RunOutcome, output_tail,
+    RunOutcome, SiteActionRun, output_tail,
 };
 pub use agent_actions::{
     AgentAction, AgentActionState, InvalidAgentAction, MAX_AGENT_ACTION_NAME, NewAgentAction,
