@@ -300,6 +300,19 @@ enum Mode {
     Queue,
 }
 
+/// What became of [`Engine::run_once_for_incident`].
+#[derive(Debug)]
+pub enum OnceForIncident {
+    /// It ran (or waits for its confirmation, or was a dry run): final.
+    Run(ActionRun),
+    /// A guard rail skipped it: try again later. The skip, when this was
+    /// the first (later ones are not recorded).
+    Skipped(Option<ActionRun>),
+    /// Run already for this incident (an earlier tick, another instance,
+    /// before a restart).
+    Done,
+}
+
 /// The action engine; cheap to clone, all clones share one state.
 #[derive(Clone)]
 pub struct Engine {
@@ -392,20 +405,50 @@ impl Engine {
     }
 
     /// Runs action `name` once for incident `incident` of `check` (an
-    /// `after_open` trigger): the run's idempotency key is the action and
-    /// the incident, so a second call, a second tick or a restart runs
-    /// nothing more (`None`), whatever became of the first run.
+    /// `after_open` trigger). The run's idempotency key is the action and
+    /// the incident, taken only by a run that acted, waits for its
+    /// confirmation or was a dry run: a second call, a second tick or a
+    /// restart then runs nothing more ([`OnceForIncident::Done`]). A run a
+    /// guard rail skipped (cooldown, limits, maintenance) does not take it,
+    /// so the caller tries again later; the skip is recorded the first time
+    /// only (under a key of its own), not at every try.
     pub async fn run_once_for_incident(
         &self,
         name: &str,
         incident: i64,
         check: CheckId,
-    ) -> Result<Option<ActionRun>, EngineError> {
+    ) -> Result<OnceForIncident, EngineError> {
+        let action = self
+            .action(name)
+            .ok_or_else(|| EngineError::UnknownAction(name.to_owned()))?;
         // Also a valid agent request id (letters, digits, `.:_-`).
         let key = format!("{name}:incident:{incident}");
+        let skip_key = format!("{key}:skipped");
+        // Taken already (before a restart, by another instance): done, and
+        // no skip is recorded for the cooldown that run started.
+        let taken = key.clone();
+        if self.db(move |s| s.action_run_key_taken(&taken)).await? {
+            return Ok(OnceForIncident::Done);
+        }
         let cause = Cause::Incident { incident, check };
-        self.run_with(name, cause, Mode::Run, Some(key), Some(incident), None)
-            .await
+        let actor = cause.actor();
+        let keys = (Some(key), Some(skip_key));
+        match self
+            .record(&action, cause, Mode::Run, keys, Some(incident), None)
+            .await?
+        {
+            // Skipped again (its skip is recorded) or, in a race, run by
+            // another instance: the next try tells.
+            None => Ok(OnceForIncident::Skipped(None)),
+            Some(run) if run.outcome == RunOutcome::Skipped => {
+                Ok(OnceForIncident::Skipped(Some(run)))
+            }
+            Some(run) if run.outcome == RunOutcome::Running => self
+                .execute(&action, run, &actor)
+                .await
+                .map(OnceForIncident::Run),
+            Some(run) => Ok(OnceForIncident::Run(run)),
+        }
     }
 
     /// Records that the caller did not run action `name` for incident
@@ -567,7 +610,7 @@ impl Engine {
                         &action,
                         Cause::Schedule { at },
                         Mode::Run,
-                        Some(key),
+                        (Some(key), None),
                         None,
                         None,
                     )
@@ -976,7 +1019,7 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownAction(name.to_owned()))?;
         let actor = cause.actor();
         let Some(run) = self
-            .record(&action, cause, mode, key, incident, inputs)
+            .record(&action, cause, mode, (key, None), incident, inputs)
             .await?
         else {
             return Ok(None);
@@ -989,13 +1032,14 @@ impl Engine {
 
     /// The guard rails and the record (with the audit entry of a run
     /// that does not run here); the run as recorded, `None` when `key`
-    /// was recorded already.
+    /// was recorded already. A skipped run is recorded under `skip_key`
+    /// instead, when given (`None` when that was recorded already).
     async fn record(
         &self,
         action: &Arc<Action>,
         cause: Cause,
         mode: Mode,
-        key: Option<String>,
+        (key, skip_key): (Option<String>, Option<String>),
         incident: Option<i64>,
         inputs: Option<MeasureInputs>,
     ) -> Result<Option<ActionRun>, EngineError> {
@@ -1037,7 +1081,7 @@ impl Engine {
         let a = Arc::clone(action);
         let decided = self
             .db(move |s| {
-                s.action_run_decide(&new, |usage| {
+                s.action_run_decide_keyed(&new, skip_key.as_deref(), |usage| {
                     let (mut outcome, mut reason) = match maintenance {
                         Some(why) => (RunOutcome::Skipped, why),
                         None => decide(&a, usage, mode, now),

@@ -161,11 +161,17 @@ pub struct Alerter {
     flapping: Mutex<HashSet<CheckId>>,
     /// `after_open` runs due, to be started by the alerting loop.
     after_open: Mutex<Vec<AfterOpen>>,
-    /// `after_open` runs started by this process (action, incident), so a
-    /// tick does not start one again while it runs; the store's
-    /// idempotency key is what makes it once across restarts.
-    after_open_started: Mutex<HashSet<(String, i64)>>,
+    /// `after_open` runs started by this process (action, incident) and
+    /// when to try again (never: `i64::MAX`; a guard rail's skip: after
+    /// [`AFTER_OPEN_RETRY_MS`]), so a tick does not start one again while it
+    /// runs; the store's idempotency key is what makes it once across
+    /// restarts.
+    after_open_started: Mutex<HashMap<(String, i64), Timestamp>>,
 }
+
+/// How long after a guard rail skipped an `after_open` run it is tried
+/// again while the incident is open: not at every 1 s tick.
+const AFTER_OPEN_RETRY_MS: i64 = 10_000;
 
 fn severity_of(status: Status) -> Severity {
     if status == Status::Down {
@@ -210,7 +216,7 @@ impl Alerter {
             remedies: Mutex::new(Vec::new()),
             flapping: Mutex::new(HashSet::new()),
             after_open: Mutex::new(Vec::new()),
-            after_open_started: Mutex::new(HashSet::new()),
+            after_open_started: Mutex::new(HashMap::new()),
         });
         a.configure(config);
         a
@@ -266,7 +272,13 @@ impl Alerter {
     /// `remediation::run_after_open`).
     pub(crate) async fn act_after_open(&self, due: AfterOpen) {
         let Some(engine) = self.engine() else { return };
-        remediation::run_after_open(&engine, &self.store, &due).await;
+        if remediation::run_after_open(&engine, &self.store, &due).await {
+            let again = self.clock.now_ms().saturating_add(AFTER_OPEN_RETRY_MS);
+            self.after_open_started
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((due.action.clone(), due.incident.id), again);
+        }
     }
 
     /// Finds the `after_open` runs due at `now` among the open incidents
@@ -283,10 +295,14 @@ impl Alerter {
             .unwrap_or_else(|p| p.into_inner());
         // Forget incidents no longer open (bounded by the open ones).
         let open_ids: HashSet<i64> = open.iter().map(|i| i.id).collect();
-        started.retain(|(_, id)| open_ids.contains(id));
+        started.retain(|(_, id), _| open_ids.contains(id));
         let mut queue = self.after_open.lock().unwrap_or_else(|p| p.into_inner());
         for d in due {
-            if started.insert((d.action.clone(), d.incident.id)) {
+            let again = started
+                .entry((d.action.clone(), d.incident.id))
+                .or_insert(now);
+            if *again <= now {
+                *again = i64::MAX;
                 queue.push(d);
             }
         }

@@ -341,7 +341,8 @@ pub(crate) fn has_after_open(config: &Config) -> bool {
 /// open (acknowledged or not: the fault persists) at least `after_open`
 /// since its first failure, and not a consequence of another incident
 /// (its cause is acted on, as remediation is). Each is run once per
-/// incident; the engine's idempotency key keeps it so.
+/// incident; the engine's idempotency key keeps it so (a run a guard
+/// rail skipped is tried again: see `run_after_open`).
 pub(crate) fn after_open_due(config: &Config, open: &[Incident], now: Timestamp) -> Vec<AfterOpen> {
     let mut due = Vec::new();
     for a in &config.actions {
@@ -367,29 +368,34 @@ pub(crate) fn after_open_due(config: &Config, open: &[Incident], now: Timestamp)
 }
 
 /// Runs `due` through `engine` once for its incident, unless the incident
-/// resolved meanwhile (read again right before).
+/// resolved meanwhile (read again right before). Whether to try again
+/// later: a guard rail skipped it (the incident stays due).
 pub(crate) async fn run_after_open(
     engine: &keepup_actions::Engine,
     store: &Store,
     due: &AfterOpen,
-) {
+) -> bool {
+    use keepup_actions::OnceForIncident;
     let i = &due.incident;
     if current(store, i.id)
         .await
         .is_some_and(|now| now.resolved_at.is_some())
     {
-        return;
+        return false;
     }
     match engine
         .run_once_for_incident(&due.action, i.id, i.check.clone())
         .await
     {
-        Ok(Some(run)) => {
-            tracing::info!(incident = i.id, check = %i.check, action = %due.action, run = run.id, outcome = run.outcome.as_str(), "incident still open: action run")
+        Ok(OnceForIncident::Run(run)) => {
+            tracing::info!(incident = i.id, check = %i.check, action = %due.action, run = run.id, outcome = run.outcome.as_str(), "incident still open: action run");
+            false
         }
-        Ok(None) => {}
+        Ok(OnceForIncident::Skipped(_)) => true,
+        Ok(OnceForIncident::Done) => false,
         Err(e) => {
-            tracing::error!(incident = i.id, action = %due.action, error = %e, "an after_open action could not run")
+            tracing::error!(incident = i.id, action = %due.action, error = %e, "an after_open action could not run");
+            false
         }
     }
 }

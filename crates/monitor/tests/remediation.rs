@@ -662,3 +662,60 @@ after_open = "4s"
     monitor.shutdown().await;
     drop(dir);
 }
+
+/// A guard rail's skip of an `after_open` run is not final: with a
+/// cooldown covering the first due moment, the skip is recorded once and
+/// the action runs for the incident once the cooldown has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_after_open_run_skipped_by_a_cooldown_runs_once_the_cooldown_has_passed() {
+    let rig = Rig::start(
+        true,
+        "",
+        r#"
+[[action]]
+name = "escalate"
+command = ["/bin/echo", "escalated"]
+on = { checks = ["shop/web"] }
+after_open = "1s"
+cooldown = "15s"
+"#,
+    )
+    .await;
+    // It acted a moment ago (by hand): the cooldown covers the incident's
+    // first due moment.
+    rig.store
+        .action_run_insert(&keepup_store::NewActionRun {
+            action: "escalate".into(),
+            cause: "manual".into(),
+            cause_detail: "by cli:ops".into(),
+            started_at: SystemClock.now_ms(),
+            outcome: RunOutcome::Ok,
+            reason: String::new(),
+            idempotency_key: None,
+            incident: None,
+            decision: None,
+        })
+        .unwrap();
+    let incident = rig.first_incident().await;
+    wait_until("the skipped after_open run", 10, || {
+        !runs_of(&rig.store, incident.id).is_empty()
+    })
+    .await;
+    let runs = runs_of(&rig.store, incident.id);
+    assert_eq!(runs[0].outcome, RunOutcome::Skipped, "{runs:#?}");
+    assert!(runs[0].reason.contains("cooldown"), "{runs:#?}");
+    wait_until("the after_open run after the cooldown", 40, || {
+        runs_of(&rig.store, incident.id)
+            .iter()
+            .any(|r| r.outcome == RunOutcome::Ok)
+    })
+    .await;
+    // More ticks: it ran once, and the skip was recorded once though it
+    // was tried again inside the cooldown.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let runs = runs_of(&rig.store, incident.id);
+    let outcomes: Vec<RunOutcome> = runs.iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, [RunOutcome::Skipped, RunOutcome::Ok], "{runs:#?}");
+    assert!(runs[1].output.contains("escalated"), "{runs:#?}");
+    rig.monitor.shutdown().await;
+}

@@ -301,6 +301,18 @@ impl Store {
         run: &NewActionRun,
         decide: impl FnOnce(&ActionUsage) -> Option<(RunOutcome, String, Option<serde_json::Value>)>,
     ) -> Result<Option<Decided>, StoreError> {
+        self.action_run_decide_keyed(run, None, decide)
+    }
+
+    /// [`Store::action_run_decide`] where a skipped run is recorded under
+    /// `skip_key` (when given) instead of the run's key, which it leaves
+    /// free for a later try; `None` when `skip_key` was recorded already.
+    pub fn action_run_decide_keyed(
+        &self,
+        run: &NewActionRun,
+        skip_key: Option<&str>,
+        decide: impl FnOnce(&ActionUsage) -> Option<(RunOutcome, String, Option<serde_json::Value>)>,
+    ) -> Result<Option<Decided>, StoreError> {
         self.with_state("decide and record an action run", |st| {
             let tx = st
                 .conn
@@ -318,8 +330,13 @@ impl Store {
             else {
                 return Ok(None);
             };
+            let idempotency_key = match skip_key {
+                Some(skip) if outcome == RunOutcome::Skipped => Some(skip.to_owned()),
+                _ => run.idempotency_key.clone(),
+            };
             let decided = NewActionRun {
                 outcome,
+                idempotency_key,
                 reason: reason.clone(),
                 decision: decision.or_else(|| run.decision.clone()),
                 ..run.clone()
@@ -425,6 +442,17 @@ impl Store {
                     end.finished_at
                 ])?;
             Ok(n == 1)
+        })
+    }
+
+    /// Whether a run was recorded under idempotency key `key`.
+    pub fn action_run_key_taken(&self, key: &str) -> Result<bool, StoreError> {
+        self.with_reader("look for an action run's key", |conn| {
+            Ok(conn
+                .prepare_cached("SELECT 1 FROM action_run WHERE idempotency_key = ?1")?
+                .query_row(params![key], |_| Ok(()))
+                .optional()?
+                .is_some())
         })
     }
 
