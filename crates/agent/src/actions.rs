@@ -383,7 +383,21 @@ impl Runner {
     /// ([`Runner::acknowledge`]), then its requests ([`Runner::take`]).
     pub fn take_exchange(self: &Arc<Self>, asked: &ActionRequests) -> Vec<ActionOutcome> {
         self.acknowledge(&asked.acked);
-        self.take(&asked.requests)
+        let Some(sent_at) = asked.sent_at else {
+            return self.take(&asked.requests);
+        };
+        // `not_after` is on the central's clock: moved onto ours.
+        let skew = self.clock.now_ms().saturating_sub(sent_at);
+        let ours: Vec<ActionRequest> = asked
+            .requests
+            .iter()
+            .take(MAX_ACTIONS_PER_EXCHANGE)
+            .map(|r| ActionRequest {
+                not_after: r.not_after.map(|t| t.saturating_add(skew)),
+                ..r.clone()
+            })
+            .collect();
+        self.take(&ours)
     }
 
     /// Takes the central's requests (at most [`MAX_ACTIONS_PER_EXCHANGE`]
@@ -998,6 +1012,51 @@ mod tests {
         };
         assert!(ran(&runner, &in_time).await.succeeded());
         assert!(touched.exists());
+    }
+
+    /// "Too late to start" is judged on the central's clock, whatever the
+    /// agent's says (review 34 #6): the exchange says when the central
+    /// sent it, and `not_after` is moved by the difference. An agent ten
+    /// minutes ahead still runs a request in time; one ten minutes
+    /// behind refuses one the central has given up.
+    #[tokio::test]
+    async fn too_late_to_start_is_judged_on_the_centrals_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let touched = dir.path().join("touched");
+        let touch = format!("touch=/usr/bin/touch {}", touched.display());
+        let (runner, _clock) = manual(dir.path(), &[&touch], Duration::ZERO);
+        let exchange = |id: &str, central_now: Timestamp, not_after: Timestamp| ActionRequests {
+            version: keepup_model::host::AGENT_ACTION_VERSION,
+            requests: vec![ActionRequest {
+                not_after: Some(not_after),
+                ..request(id, "touch")
+            }],
+            acked: Vec::new(),
+            sent_at: Some(central_now),
+        };
+        // The central is 10 min behind this agent and waits 2 min more.
+        let behind = T0 - 600_000;
+        assert_eq!(
+            runner.take_exchange(&exchange("in-time", behind, behind + 120_000)),
+            [],
+            "queued, not refused"
+        );
+        loop {
+            if let Some(o) = runner
+                .take_exchange(&exchange("in-time", behind, behind + 120_000))
+                .pop()
+            {
+                assert!(o.succeeded(), "{o:?}");
+                break;
+            }
+            runner.finished().await;
+        }
+        assert!(touched.exists());
+        // The central is 10 min ahead and gave up a second ago.
+        let ahead = T0 + 600_000;
+        let o = runner.take_exchange(&exchange("late", ahead, ahead - 1_000));
+        let why = o[0].error.clone().unwrap_or_default();
+        assert!(o[0].refused && why.starts_with("too late to start"), "{o:?}");
     }
 
     /// The ledger's rules (review 33 #5): refusals never push a run's

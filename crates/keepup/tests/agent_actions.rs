@@ -386,6 +386,7 @@ fn a_pulled_agent_gets_its_requests_with_the_pull_and_answers_an_id_once() {
                 not_after: None,
             }],
             acked: Vec::new(),
+            sent_at: None,
         })
         .unwrap();
         match rt.block_on(keepup_notify::bearer_request(

@@ -508,6 +508,13 @@ pub struct ActionRequests {
     /// [`MAX_ACTIONS_PER_EXCHANGE`] are looked at). In push mode the
     /// central's success answer to the outcomes acknowledges them.
     pub acked: Vec<String>,
+    /// When the central sent this (ms since the epoch, its clock): the
+    /// agent moves each request's [`ActionRequest::not_after`] by the
+    /// difference between its own clock and this, so hosts whose clocks
+    /// disagree still judge "too late to start" as the central does (the
+    /// time in transit counts against the start).
+    #[serde(default)]
+    pub sent_at: Option<Timestamp>,
 }
 
 /// An agent to the central: outcomes of requests it was sent (push mode:

@@ -1288,6 +1288,7 @@ async fn deliver_actions(
         version: AGENT_ACTION_VERSION,
         requests: pending,
         acked,
+        sent_at: Some(now),
     };
     let Ok(bytes) = serde_json::to_vec(&body) else {
         return;

@@ -468,17 +468,20 @@ impl Monitor {
     }
 
     /// A pushing agent's action exchange: records the `outcomes` it sent,
-    /// then returns the requests still pending for it.
+    /// then returns the requests still pending for it, and when (by the
+    /// monitor's clock: their `not_after` is on it).
     pub async fn exchange_agent_actions(
         &self,
         agent: &str,
         outcomes: Vec<keepup_model::host::ActionOutcome>,
-    ) -> Result<Vec<keepup_model::host::ActionRequest>, keepup_store::StoreError> {
+    ) -> Result<(Vec<keepup_model::host::ActionRequest>, Timestamp), keepup_store::StoreError>
+    {
         let (store, name) = (self.store.clone(), agent.to_owned());
         let now = self.clock.now_ms();
         tokio::task::spawn_blocking(move || host::exchange_actions(&store, &name, &outcomes, now))
             .await
             .map_err(|e| keepup_store::StoreError::Task(e.to_string()))?
+            .map(|requests| (requests, now))
     }
 
     /// Notes a failed pull of `agent` on its checks.

@@ -216,10 +216,11 @@ async fn actions(
         .await
     {
         // The outcomes sent are recorded: this answer acknowledges them.
-        Ok(requests) => axum::Json(ActionRequests {
+        Ok((requests, sent_at)) => axum::Json(ActionRequests {
             version: AGENT_ACTION_VERSION,
             requests,
             acked: Vec::new(),
+            sent_at: Some(sent_at),
         })
         .into_response(),
         Err(e) => {
