@@ -243,16 +243,22 @@ fn the_report_of_a_recorded_month_has_the_accounting_figures_in_html_csv_and_jso
     // from anywhere, markup from the store escaped, tags balanced.
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.trim_end().ends_with("</html>"));
-    assert_eq!(html.matches("<tr class=\"incident").count(), 3);
+    assert_eq!(html.matches("<tr id=\"incident-").count(), 3);
     assert_eq!(html.matches("class=\"incident breach\"").count(), 2);
     assert_eq!(html.matches("<li class=\"step\">").count(), 5);
     assert!(html.contains("Credit owed: 200.00 EUR"), "{html}");
     assert!(html.contains("10 % of 1000.00 = 100.00 EUR"));
     for external in [
-        "http://", "https://", "src=", "href=", "url(", "@import", "<link", "<script", "<img",
+        "http://", "https://", "src=", "url(", "@import", "<link", "<script", "<img",
     ] {
         assert!(!html.contains(external), "{external} in the page");
     }
+    // Links only within the page (an action run's incident row).
+    assert_eq!(
+        html.matches("href=").count(),
+        html.matches("href=\"#").count(),
+        "a link out of the page"
+    );
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; HTTP 500"));
     for tag in ["html", "body", "section", "table", "tr", "svg", "ol"] {
         assert_eq!(
