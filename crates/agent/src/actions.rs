@@ -1056,7 +1056,10 @@ mod tests {
         let ahead = T0 + 600_000;
         let o = runner.take_exchange(&exchange("late", ahead, ahead - 1_000));
         let why = o[0].error.clone().unwrap_or_default();
-        assert!(o[0].refused && why.starts_with("too late to start"), "{o:?}");
+        assert!(
+            o[0].refused && why.starts_with("too late to start"),
+            "{o:?}"
+        );
     }
 
     /// The ledger's rules (review 33 #5): refusals never push a run's

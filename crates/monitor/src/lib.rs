@@ -474,8 +474,7 @@ impl Monitor {
         &self,
         agent: &str,
         outcomes: Vec<keepup_model::host::ActionOutcome>,
-    ) -> Result<(Vec<keepup_model::host::ActionRequest>, Timestamp), keepup_store::StoreError>
-    {
+    ) -> Result<(Vec<keepup_model::host::ActionRequest>, Timestamp), keepup_store::StoreError> {
         let (store, name) = (self.store.clone(), agent.to_owned());
         let now = self.clock.now_ms();
         tokio::task::spawn_blocking(move || host::exchange_actions(&store, &name, &outcomes, now))
